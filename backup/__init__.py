@@ -1,0 +1,1 @@
+"""The encrypted, deduplicating repository: format, keys, chunking, sources, restore, check, retention."""

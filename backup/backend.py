@@ -1,0 +1,249 @@
+"""The storage interface every repository lives on, and the local-directory implementation.
+
+Modelled on restic's ``internal/backend/backend.go``: a backend is dumb. It stores opaque
+objects under slash-separated keys and knows nothing about packs, keys or snapshots. Retry,
+rate limiting and metrics are wrappers around a backend (``replication/``), never code inside
+one. S3 and SFTP implementations live in ``replication/``; the repository only ever sees this
+protocol, which is why it is defined here, at the bottom of the storage stack.
+
+Contracts every implementation honours (the conformance suite in
+``tests/replication/test_backend_conformance.py`` checks each one):
+
+* ``save`` is atomic: a reader sees either no object or the complete bytes, never a prefix.
+  It creates or replaces the object. Content-addressed keys are never rewritten with
+  different bytes by bcpctl, so replacement only matters for fixed-name objects.
+* ``save_new`` creates the object only if the key is absent and says whether it did; it is
+  the primitive behind the prune lease.
+* ``load`` returns exactly ``length`` bytes from ``offset`` (``None``: to the end); a range
+  beyond the end raises :class:`ObjectNotFound`-free :class:`StorageError`.
+* ``stat`` and ``load`` raise :class:`ObjectNotFound` for a missing key.
+* ``list(prefix)`` yields every object whose key starts with ``prefix``, each once, in no
+  particular order, with its size and the storage's own modification time.
+* ``remove`` of a missing key is not an error (removal is idempotent).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+from urllib.parse import unquote, urlparse
+
+from dc.errors import BcpError, UsageError
+from dc.failpoint import failpoint
+
+
+class StorageError(BcpError):
+    """The storage failed or refused an operation (exit 1)."""
+
+
+class ObjectNotFound(StorageError):
+    """The key does not exist."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    #: modification time as the storage reports it (seconds since the epoch); prune measures
+    #: grace periods with it instead of the client's clock.
+    mtime: float
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    #: the storage can refuse deletes until a retain-until date (S3 Object Lock).
+    object_lock: bool = False
+    #: ranged reads are as cheap as local ``pread``; restore then reads blobs in place instead
+    #: of fetching whole packs.
+    cheap_ranges: bool = False
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """Opaque object storage. See the module docstring for the contracts."""
+
+    @property
+    def url(self) -> str:
+        """Where this backend points, without credentials (safe to log)."""
+        ...
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    def save(self, key: str, data: bytes | bytearray | memoryview, *, retain_until: datetime | None = None) -> None: ...
+
+    def save_new(self, key: str, data: bytes) -> bool: ...
+
+    def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes: ...
+
+    def stat(self, key: str) -> ObjectInfo: ...
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+
+    def remove(self, key: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def check_key(key: str) -> str:
+    """Refuse keys that could escape the backend's root (``..``, absolute, empty parts)."""
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in key:
+        raise UsageError(f"invalid object key '{key}'")
+    return key
+
+
+class LocalBackend:
+    """A repository in a local directory (or any mounted filesystem).
+
+    Objects are written to a temporary name, fsynced, renamed into place and the directory is
+    fsynced, so a crash leaves either the old state or the complete object.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
+        self.root = Path(root).absolute()
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise StorageError(f"repository directory {self.root} does not exist")
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.root}"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(object_lock=False, cheap_ranges=True)
+
+    def _path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def save(self, key: str, data: bytes | bytearray | memoryview, *, retain_until: datetime | None = None) -> None:
+        path = self._path(key)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            fd = self._open_new(tmp)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = self._open_new(tmp)
+        try:
+            view = memoryview(data)
+            half = len(view) // 2
+            _write_all(fd, view[:half])
+            failpoint("storage.save.mid-object")
+            _write_all(fd, view[half:])
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        os.close(fd)
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    def save_new(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
+        fd = self._open_new(tmp)
+        try:
+            _write_all(fd, memoryview(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        try:
+            # link() fails if the target exists: an atomic create-if-absent on POSIX filesystems.
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink()
+        _fsync_dir(path.parent)
+        return True
+
+    @staticmethod
+    def _open_new(path: Path) -> int:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+
+    def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        path = self._path(key)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+        try:
+            if length is None:
+                length = os.fstat(fd).st_size - offset
+            data = os.pread(fd, length, offset) if length > 0 else b""
+        finally:
+            os.close(fd)
+        if len(data) != length:
+            raise StorageError(f"object {key} is shorter than expected ({offset}+{length} bytes requested)")
+        return data
+
+    def stat(self, key: str) -> ObjectInfo:
+        try:
+            st = self._path(key).stat()
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+        return ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        start = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        for dirpath, _dirnames, filenames in os.walk(start):
+            rel_dir = os.path.relpath(dirpath, self.root)
+            for name in filenames:
+                if name.startswith("."):
+                    continue  # temporary files of writes in progress
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except FileNotFoundError:
+                    continue  # removed while listing
+                yield ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def remove(self, key: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._path(key).unlink()
+
+    def close(self) -> None:
+        pass
+
+
+def _write_all(fd: int, view: memoryview) -> None:
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:  # some filesystems cannot fsync directories
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def local_backend_from_url(url: str, *, create: bool = False) -> LocalBackend | None:
+    """A :class:`LocalBackend` for a plain path or ``file://`` URL; ``None`` for other schemes."""
+    if "://" not in url:
+        return LocalBackend(url, create=create)
+    parsed = urlparse(url)
+    if parsed.scheme != "file":
+        return None
+    if parsed.netloc not in ("", "localhost"):
+        raise UsageError(f"file URL with a host is not supported: {url}")
+    return LocalBackend(unquote(parsed.path), create=create)

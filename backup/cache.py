@@ -1,0 +1,196 @@
+"""The local index cache: chunk id → pack location, in SQLite, fronted by a Bloom filter.
+
+restic and Borg hold every chunk id of a repository in RAM, and users with big shared
+repositories get OOM-killed (restic#1988). Here the ids live in an on-disk B-tree
+(``WITHOUT ROWID``, ~60 bytes per chunk) and RAM holds only a Bloom filter (1 byte per chunk)
+that answers "certainly new" for most new chunks without touching SQLite. The cache mirrors
+the repository's index files exactly; it is rebuilt from them whenever one disappears, and
+it never contains anything an index file in the repository does not say.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from backup.errors import CorruptObject
+from backup.index import IndexFile
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS index_files (name TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS packs (
+    no INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, type INTEGER NOT NULL,
+    salt BLOB NOT NULL, size INTEGER NOT NULL, index_name TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS blobs (
+    id BLOB PRIMARY KEY, pack INTEGER NOT NULL, type INTEGER NOT NULL, flags INTEGER NOT NULL,
+    offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    pack: str
+    blob_type: int
+    salt: bytes
+    flags: int
+    offset: int
+    length: int
+    raw_length: int
+
+
+class BloomFilter:
+    """k=4 probes taken straight from the (uniformly random) keyed chunk id; ~1% false positives."""
+
+    def __init__(self, expected: int) -> None:
+        bits = 1 << max(16, (max(expected, 1) * 10 - 1).bit_length())
+        self.mask = bits - 1
+        self.bits = bytearray(bits // 8)
+        self.capacity = bits // 10
+
+    def _probes(self, chunk_id: bytes) -> Iterator[int]:
+        for i in range(0, 16, 4):
+            yield int.from_bytes(chunk_id[i : i + 4], "little") & self.mask
+
+    def add(self, chunk_id: bytes) -> None:
+        for bit in self._probes(chunk_id):
+            self.bits[bit >> 3] |= 1 << (bit & 7)
+
+    def __contains__(self, chunk_id: bytes) -> bool:
+        return all(self.bits[bit >> 3] & (1 << (bit & 7)) for bit in self._probes(chunk_id))
+
+
+class BlobCache:
+    """Thread-safe; one SQLite connection guarded by a lock (lookups take microseconds)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._bloom: BloomFilter | None = None
+        self._excluded_packs: frozenset[int] = frozenset()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- keeping the mirror exact -------------------------------------------------------
+
+    def sync(self, names_in_repo: set[str], load: Callable[[str], IndexFile]) -> dict[str, str]:
+        """Make the cache mirror exactly the given index files; return ``{name: error}`` for broken ones."""
+        with self._lock:
+            cached = {row[0] for row in self._db.execute("SELECT name FROM index_files")}
+            if cached - names_in_repo:
+                self._db.executescript("DELETE FROM blobs; DELETE FROM packs; DELETE FROM index_files;")
+                cached = set()
+                self._bloom = None
+        broken: dict[str, str] = {}
+        for name in sorted(names_in_repo - cached):
+            try:
+                index = load(name)
+            except CorruptObject as exc:
+                broken[name] = exc.message
+                continue
+            self.add_index(name, index)
+        return broken
+
+    def add_index(self, name: str, index: IndexFile) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for pack in index.packs:
+                    self._db.execute(
+                        "INSERT OR IGNORE INTO packs(name, type, salt, size, index_name) VALUES (?,?,?,?,?)",
+                        (pack.name, pack.blob_type, pack.salt, pack.size, name),
+                    )
+                    (pack_no,) = self._db.execute("SELECT no FROM packs WHERE name=?", (pack.name,)).fetchone()
+                    self._db.executemany(
+                        "INSERT OR IGNORE INTO blobs VALUES (?,?,?,?,?,?,?)",
+                        [(e.id, pack_no, e.type, e.flags, e.offset, e.length, e.raw_length) for e in pack.entries],
+                    )
+                    if self._bloom is not None:
+                        for entry in pack.entries:
+                            self._bloom.add(entry.id)
+                self._db.execute("INSERT OR IGNORE INTO index_files VALUES (?)", (name,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def exclude_packs(self, names: Iterable[str]) -> None:
+        """Packs marked for deletion by prune: their blobs count as absent for deduplication."""
+        with self._lock:
+            numbers = set()
+            for name in names:
+                row = self._db.execute("SELECT no FROM packs WHERE name=?", (name,)).fetchone()
+                if row:
+                    numbers.add(row[0])
+            self._excluded_packs = frozenset(numbers)
+
+    # -- queries --------------------------------------------------------------------------
+
+    def _ensure_bloom(self) -> BloomFilter:
+        if self._bloom is None:
+            (count,) = self._db.execute("SELECT count(*) FROM blobs").fetchone()
+            bloom = BloomFilter(count * 2 + 1024)
+            for (chunk_id,) in self._db.execute("SELECT id FROM blobs"):
+                bloom.add(chunk_id)
+            self._bloom = bloom
+        return self._bloom
+
+    def has(self, chunk_id: bytes) -> bool:
+        """Whether the repository already stores this blob in a pack that will stay."""
+        with self._lock:
+            if chunk_id not in self._ensure_bloom():
+                return False
+            row = self._db.execute("SELECT pack FROM blobs WHERE id=?", (chunk_id,)).fetchone()
+        return row is not None and row[0] not in self._excluded_packs
+
+    def lookup(self, chunk_id: bytes) -> Location | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT p.name, b.type, p.salt, b.flags, b.offset, b.length, b.raw_length "
+                "FROM blobs b JOIN packs p ON p.no = b.pack WHERE b.id=?",
+                (chunk_id,),
+            ).fetchone()
+        return Location(*row) if row else None
+
+    def packs(self) -> list[tuple[str, int, int]]:
+        """``(name, type, size)`` of every indexed pack."""
+        with self._lock:
+            return list(self._db.execute("SELECT name, type, size FROM packs"))
+
+    def pack_entries(self, pack_name: str) -> list[tuple[bytes, int, int, int, int, int]]:
+        """``(id, type, flags, offset, length, raw_length)`` of the blobs indexed in a pack."""
+        with self._lock:
+            return list(
+                self._db.execute(
+                    "SELECT b.id, b.type, b.flags, b.offset, b.length, b.raw_length FROM blobs b "
+                    "JOIN packs p ON p.no = b.pack WHERE p.name=?",
+                    (pack_name,),
+                )
+            )
+
+    def index_files(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT name FROM index_files")}
+
+    def counts(self) -> tuple[int, int]:
+        """``(blobs, packs)``."""
+        with self._lock:
+            (blobs,) = self._db.execute("SELECT count(*) FROM blobs").fetchone()
+            (packs,) = self._db.execute("SELECT count(*) FROM packs").fetchone()
+        return blobs, packs
+
+    def connection(self) -> sqlite3.Connection:
+        """The raw connection, for set-based work (prune's mark phase) under :meth:`locked`."""
+        return self._db
+
+    def locked(self) -> threading.Lock:
+        return self._lock

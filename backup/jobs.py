@@ -1,0 +1,120 @@
+"""Backups driven by the consortium configuration, recorded in the control database.
+
+The storage scheme of each site is resolved by the caller (``open_backend``), which keeps
+this package below ``replication/`` in the layering.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, insert
+
+from backup.archiver import ProgressFn
+from backup.backend import Backend
+from backup.errors import SourceError
+from backup.repository import Repository, open_repository
+from backup.run import BackupRequest, BackupResult, run_backup
+from backup.sources import parse_source
+from dc.config import Consortium
+from dc.errors import BcpError, ConfigError
+from dc.secrets import read_password
+from dc.state import backup_runs, utcnow
+
+BackendOpener = Callable[[str], Backend]
+
+
+def config_password(config: Consortium, config_dir: Path | None = None) -> str:
+    """The repository passphrase as the configuration says to find it."""
+    secrets = config.secrets
+    if secrets.password_file:
+        path = Path(secrets.password_file)
+        if not path.is_absolute() and config_dir is not None:
+            path = config_dir / path
+        return read_password(file=path)
+    return read_password(env=secrets.password_env)
+
+
+@contextmanager
+def site_repository(
+    config: Consortium, site: str, open_backend: BackendOpener, config_dir: Path | None = None
+) -> Iterator[Repository]:
+    if site not in config.sites:
+        raise ConfigError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
+    backend = open_backend(config.sites[site].repository)
+    with open_repository(backend, config_password(config, config_dir)) as repo:
+        yield repo
+
+
+@dataclass(frozen=True)
+class SystemBackup:
+    system: str
+    ok: bool
+    result: BackupResult | None
+    error: str | None
+
+
+def resolve_path(value: str, config_dir: Path | None) -> str:
+    if config_dir is not None and not os.path.isabs(value):
+        return str(config_dir / value)
+    return value
+
+
+def backup_systems(
+    config: Consortium,
+    repo: Repository,
+    systems: list[str] | None,
+    *,
+    state: Engine | None = None,
+    config_dir: Path | None = None,
+    progress: ProgressFn | None = None,
+) -> list[SystemBackup]:
+    """Back up the selected systems (all by default) one after another; one failure does not stop the rest."""
+    selected = systems or list(config.systems)
+    outcomes = []
+    for system_id in selected:
+        system = config.system(system_id)
+        source = system.source
+        value = (
+            resolve_path(source.path, config_dir)
+            if source.kind in ("path", "sqlite")
+            else source.spec().partition(":")[2]
+        )
+        request = BackupRequest(
+            parse_source(f"{source.kind}:{value}"), system=system_id, tenant=system.tenant, exclude=source.exclude
+        )
+        started = utcnow()
+        try:
+            result = run_backup(repo, request, progress=progress)
+            outcome = SystemBackup(system_id, not result.errors, result, "; ".join(result.errors[:3]) or None)
+        except (BcpError, SourceError) as exc:
+            result, outcome = None, SystemBackup(system_id, False, None, exc.message)
+        if state is not None:
+            record_run(state, repo.backend.url, request, started, outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def record_run(state: Engine, repository: str, request: BackupRequest, started: object, outcome: SystemBackup) -> None:
+    result = outcome.result
+    with state.begin() as conn:
+        conn.execute(
+            insert(backup_runs).values(
+                system=request.system,
+                tenant=request.tenant,
+                repository=repository,
+                source=request.source.display,
+                snapshot_id=result.snapshot_id if result else None,
+                started_at=started,
+                finished_at=utcnow(),
+                ok=outcome.ok,
+                bytes_in=result.bytes_read if result else 0,
+                bytes_added=result.bytes_added if result else 0,
+                seconds=result.seconds if result else 0.0,
+                error=outcome.error,
+            )
+        )

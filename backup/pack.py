@@ -1,0 +1,161 @@
+"""Packs: many encrypted blobs in one object, named by the SHA-256 of its bytes.
+
+Layout::
+
+    "BCPPACK1" | salt (32) | blob ... blob | header ciphertext | header length (u32 LE)
+
+* Each blob is AES-256-GCM under the pack's subkey HKDF(master, salt), with the blob's byte
+  offset as its nonce (unique inside the pack) and, as associated data, the repository id,
+  the blob's type, its compression flag and its keyed chunk id. A blob copied to another
+  offset, pack or repository fails authentication.
+* The encrypted header lists every blob (type, flags, id, offset, length, plaintext length),
+  so the index can be rebuilt from the packs alone, and ``check --read-data`` can verify a
+  pack without trusting any index.
+* Because the object name is SHA-256 of the bytes, anyone — the offsite site included — can
+  verify a pack with no key at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from backup.crypto import HEADER_NONCE, SALT_BYTES, TAG_BYTES, MasterKey, counter_nonce
+from backup.errors import CorruptObject
+
+MAGIC = b"BCPPACK1"
+PREFIX_BYTES = len(MAGIC) + SALT_BYTES
+
+BLOB_DATA = 0
+BLOB_TREE = 1
+FLAG_ZSTD = 1
+
+_ENTRY = struct.Struct("<BB32sQII")
+_TRAILER = struct.Struct("<I")
+
+PACK_DIRS = {BLOB_DATA: "data", BLOB_TREE: "meta"}
+
+
+def pack_key(name: str, blob_type: int) -> str:
+    """Storage key of a pack: data and metadata packs live apart (metadata stays hot)."""
+    return f"{PACK_DIRS[blob_type]}/{name[:2]}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobEntry:
+    id: bytes
+    type: int
+    flags: int
+    offset: int
+    length: int
+    raw_length: int
+
+
+def blob_aad(repo_id: bytes, blob_type: int, flags: int, chunk_id: bytes) -> bytes:
+    return b"bcpctl/v1/blob" + repo_id + bytes((blob_type, flags)) + chunk_id
+
+
+def _header_aad(repo_id: bytes) -> bytes:
+    return b"bcpctl/v1/pack-header" + repo_id
+
+
+class PackBuilder:
+    """Accumulates encrypted blobs for one pack. Not thread-safe: one builder per thread."""
+
+    def __init__(self, master: MasterKey, repo_id: bytes, blob_type: int) -> None:
+        self.repo_id = repo_id
+        self.blob_type = blob_type
+        self.salt = os.urandom(SALT_BYTES)
+        self._cipher = master.pack_cipher(self.salt)
+        self.buffer = bytearray(MAGIC + self.salt)
+        self.entries: list[BlobEntry] = []
+        self.raw_bytes = 0
+
+    def add(self, chunk_id: bytes, payload: bytes | memoryview, flags: int, raw_length: int) -> None:
+        offset = len(self.buffer)
+        sealed = self._cipher.encrypt(
+            counter_nonce(offset), payload, blob_aad(self.repo_id, self.blob_type, flags, chunk_id)
+        )
+        self.buffer += sealed
+        self.entries.append(BlobEntry(chunk_id, self.blob_type, flags, offset, len(sealed), raw_length))
+        self.raw_bytes += raw_length
+
+    def __len__(self) -> int:
+        return len(self.buffer)
+
+    def finish(self) -> FinishedPack:
+        """Seal the header; the builder must not be used afterwards."""
+        header = b"".join(_ENTRY.pack(e.type, e.flags, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
+        sealed = self._cipher.encrypt(HEADER_NONCE, header, _header_aad(self.repo_id))
+        self.buffer += sealed
+        self.buffer += _TRAILER.pack(len(sealed))
+        data = self.buffer
+        self.buffer = bytearray()
+        return FinishedPack(
+            name=hashlib.sha256(data).hexdigest(),
+            blob_type=self.blob_type,
+            salt=self.salt,
+            data=data,
+            entries=tuple(self.entries),
+        )
+
+
+@dataclass(frozen=True)
+class FinishedPack:
+    name: str
+    blob_type: int
+    salt: bytes
+    data: bytearray
+    entries: tuple[BlobEntry, ...]
+
+    @property
+    def key(self) -> str:
+        return pack_key(self.name, self.blob_type)
+
+
+def decrypt_blob(cipher: AESGCM, repo_id: bytes, entry: BlobEntry, sealed: bytes | memoryview, where: str) -> bytes:
+    """The blob's payload (still compressed if ``FLAG_ZSTD``); raises on any tampering."""
+    try:
+        return cipher.decrypt(counter_nonce(entry.offset), sealed, blob_aad(repo_id, entry.type, entry.flags, entry.id))
+    except InvalidTag:
+        raise CorruptObject(f"blob {entry.id.hex()[:16]} in {where} fails authentication") from None
+
+
+def parse_pack(master: MasterKey, repo_id: bytes, data: bytes, where: str) -> tuple[bytes, list[BlobEntry]]:
+    """Verify a whole pack's structure; return its salt and the header's entries."""
+    if len(data) < PREFIX_BYTES + TAG_BYTES + _TRAILER.size or data[: len(MAGIC)] != MAGIC:
+        raise CorruptObject(f"{where} is not a pack (bad magic or truncated)")
+    (header_len,) = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
+    header_start = len(data) - _TRAILER.size - header_len
+    if header_start < PREFIX_BYTES or header_len < TAG_BYTES:
+        raise CorruptObject(f"{where} has an impossible header length (truncated?)")
+    salt = data[len(MAGIC) : PREFIX_BYTES]
+    cipher = master.pack_cipher(salt)
+    try:
+        header = cipher.decrypt(HEADER_NONCE, data[header_start : len(data) - _TRAILER.size], _header_aad(repo_id))
+    except InvalidTag:
+        raise CorruptObject(f"{where}: pack header fails authentication") from None
+    if len(header) % _ENTRY.size:
+        raise CorruptObject(f"{where}: pack header has a partial entry")
+    entries = []
+    for fields in _ENTRY.iter_unpack(header):
+        entry = BlobEntry(fields[2], fields[0], fields[1], fields[3], fields[4], fields[5])
+        if entry.offset < PREFIX_BYTES or entry.offset + entry.length > header_start:
+            raise CorruptObject(f"{where}: blob {entry.id.hex()[:16]} lies outside the pack")
+        entries.append(entry)
+    return salt, entries
+
+
+def iter_blobs(master: MasterKey, repo_id: bytes, data: bytes, where: str) -> Iterator[tuple[BlobEntry, bytes]]:
+    """Every blob of a pack, decrypted (payload may still be compressed)."""
+    salt, entries = parse_pack(master, repo_id, data, where)
+    cipher = master.pack_cipher(salt)
+    view = memoryview(data)
+    for entry in entries:
+        yield entry, decrypt_blob(cipher, repo_id, entry, view[entry.offset : entry.offset + entry.length], where)

@@ -1,0 +1,244 @@
+"""Opening, creating and reading a repository: the one place that owns its lifetime.
+
+Every command goes through :func:`open_repository` (Borg's ``with_repository``): it reads the
+config, unlocks a key slot, opens the local index cache and syncs it with the repository's
+index files. Commands never repeat that dance.
+
+Repository layout on any backend::
+
+    config                  plain JSON: format, id, chunker and pack parameters
+    keys/<slot>             key slots (master key wrapped per passphrase / escrow)
+    data/<xx>/<sha256>      data packs
+    meta/<xx>/<sha256>      metadata (tree) packs
+    index/<sha256>          sealed index files
+    snapshots/<sha256>      sealed snapshots — each one a commit, written last
+    tombstones/<sha256>     prune's phase-one marks
+    locks/prune             prune's exclusive lease
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from backup import compress
+from backup.backend import Backend, ObjectNotFound
+from backup.cache import BlobCache, Location
+from backup.crypto import MasterKey
+from backup.errors import CorruptObject, NotARepository, RepositoryError
+from backup.index import INDEX_PREFIX, IndexFile, decode_index
+from backup.keys import DEFAULT_KDF, config_digest, unwrap, wrap
+from backup.pack import BlobEntry, decrypt_blob, pack_key
+
+CONFIG_KEY = "config"
+SNAPSHOT_PREFIX = "snapshots/"
+FORMAT = "bcpctl-repository"
+VERSION = 1
+CACHE_ENV = "BCPCTL_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class ChunkerParams:
+    """FastCDC 2020 parameters. pyfastcdc's real average is ``avg + min``."""
+
+    avg: int = 768 * 1024
+    min: int = 256 * 1024
+    max: int = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    id: str
+    created: str
+    chunker: ChunkerParams
+    pack_size: int
+
+    @classmethod
+    def parse(cls, raw: bytes, where: str) -> RepoConfig:
+        try:
+            doc = json.loads(raw)
+            if doc.get("format") != FORMAT:
+                raise ValueError("not a bcpctl repository config")
+            if doc.get("version") != VERSION:
+                raise ValueError(f"unsupported repository version {doc.get('version')}")
+            chunker = ChunkerParams(**doc["chunker"])
+            if not 64 <= chunker.min <= chunker.avg <= chunker.max <= 16 * 1024 * 1024:
+                raise ValueError("chunker parameters out of range")
+            config = cls(str(doc["id"]), str(doc["created"]), chunker, int(doc["pack_size"]))
+            bytes.fromhex(config.id)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise NotARepository(f"{where}: {exc}") from None
+        return config
+
+    def to_bytes(self) -> bytes:
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "id": self.id,
+            "created": self.created,
+            "chunker": {"avg": self.chunker.avg, "min": self.chunker.min, "max": self.chunker.max},
+            "pack_size": self.pack_size,
+        }
+        return json.dumps(doc, sort_keys=True, indent=1).encode()
+
+
+class Repository:
+    """An unlocked repository. Thread-safe for reads and for one :class:`BlobWriter` at a time."""
+
+    def __init__(
+        self, backend: Backend, config: RepoConfig, config_raw: bytes, master: MasterKey, slot_id: str, cache: BlobCache
+    ) -> None:
+        self.backend = backend
+        self.config = config
+        self.config_raw = config_raw
+        self.master = master
+        self.slot_id = slot_id
+        self.cache = cache
+        self.repo_id = bytes.fromhex(config.id)
+        self.broken_indexes: dict[str, str] = {}
+        self._ciphers: dict[bytes, AESGCM] = {}
+        self._ciphers_lock = threading.Lock()
+
+    # -- sealed objects (index files, snapshots, tombstones) ------------------------------
+
+    def _aad(self, kind: str) -> bytes:
+        return f"bcpctl/v1/{kind}".encode() + self.repo_id
+
+    def save_sealed(self, prefix: str, kind: str, payload: bytes) -> str:
+        """Encrypt, name by SHA-256 of the stored bytes, store under ``prefix``; return the name."""
+        sealed = self.master.seal(payload, self._aad(kind))
+        name = hashlib.sha256(sealed).hexdigest()
+        self.backend.save(prefix + name, sealed)
+        return name
+
+    def load_sealed(self, prefix: str, kind: str, name: str) -> bytes:
+        key = prefix + name
+        data = self.backend.load(key)
+        if hashlib.sha256(data).hexdigest() != name:
+            raise CorruptObject(f"{key} does not match its name (corrupted or truncated)")
+        return self.master.open(data, self._aad(kind), key)
+
+    # -- index ------------------------------------------------------------------------------
+
+    def load_index(self, name: str) -> IndexFile:
+        return decode_index(self.load_sealed(INDEX_PREFIX, "index", name), INDEX_PREFIX + name)
+
+    def index_names(self) -> set[str]:
+        return {info.key.removeprefix(INDEX_PREFIX) for info in self.backend.list(INDEX_PREFIX)}
+
+    def sync_index(self) -> dict[str, str]:
+        """Bring the local cache in line with the repository's index files."""
+        self.broken_indexes = self.cache.sync(self.index_names(), self.load_index)
+        return self.broken_indexes
+
+    # -- blobs ------------------------------------------------------------------------------
+
+    def _cipher(self, salt: bytes) -> AESGCM:
+        with self._ciphers_lock:
+            cipher = self._ciphers.get(salt)
+            if cipher is None:
+                if len(self._ciphers) > 256:
+                    self._ciphers.clear()
+                cipher = self._ciphers[salt] = self.master.pack_cipher(salt)
+            return cipher
+
+    def locate(self, chunk_id: bytes) -> Location:
+        location = self.cache.lookup(chunk_id)
+        if location is None:
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
+        return location
+
+    def read_blob(self, chunk_id: bytes, location: Location | None = None, sealed: bytes | None = None) -> bytes:
+        """A blob's plaintext, authenticated and checked against its keyed id."""
+        loc = location or self.locate(chunk_id)
+        key = pack_key(loc.pack, loc.blob_type)
+        if sealed is None:
+            try:
+                sealed = self.backend.load(key, loc.offset, loc.length)
+            except ObjectNotFound:
+                raise CorruptObject(f"pack {key} holding blob {chunk_id.hex()[:16]} is missing") from None
+        entry = BlobEntry(chunk_id, loc.blob_type, loc.flags, loc.offset, loc.length, loc.raw_length)
+        payload = decrypt_blob(self._cipher(loc.salt), self.repo_id, entry, sealed, key)
+        data = compress.decode(payload, loc.flags, loc.raw_length, f"blob {chunk_id.hex()[:16]} in {key}")
+        if self.master.chunk_id_of(data) != chunk_id:
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]} in {key} does not match its id")
+        return data
+
+    def close(self) -> None:
+        self.cache.close()
+        self.backend.close()
+
+
+def _cache_dir() -> Path:
+    if path := os.environ.get(CACHE_ENV):
+        return Path(path)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bcpctl"
+
+
+def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
+    try:
+        raw = backend.load(CONFIG_KEY)
+    except ObjectNotFound:
+        raise NotARepository(f"no bcpctl repository at {backend.url} (run 'bcpctl repo init')") from None
+    return RepoConfig.parse(raw, f"{backend.url}/{CONFIG_KEY}"), raw
+
+
+def init_repository(
+    backend: Backend,
+    password: str,
+    *,
+    chunker: ChunkerParams | None = None,
+    pack_size: int = 16 * 1024 * 1024,
+    kdf: dict[str, int] | None = None,
+) -> RepoConfig:
+    """Create the config and the first key slot. Refuses to touch an existing repository."""
+    try:
+        backend.stat(CONFIG_KEY)
+    except ObjectNotFound:
+        pass
+    else:
+        raise RepositoryError(f"a repository already exists at {backend.url}; nothing was changed")
+    config = RepoConfig(
+        id=secrets.token_hex(16),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        chunker=chunker or ChunkerParams(),
+        pack_size=pack_size,
+    )
+    raw = config.to_bytes()
+    master = MasterKey.generate()
+    slot_id, slot = wrap(
+        master, password.encode(), repo_id=config.id, config_digest=config_digest(raw), kdf=kdf or DEFAULT_KDF
+    )
+    # The key slot first: a config without a key would be a repository nobody can open.
+    backend.save(f"keys/{slot_id}", slot)
+    if not backend.save_new(CONFIG_KEY, raw):
+        backend.remove(f"keys/{slot_id}")
+        raise RepositoryError(f"another process created a repository at {backend.url} concurrently")
+    return config
+
+
+@contextmanager
+def open_repository(backend: Backend, password: str, *, sync: bool = True) -> Iterator[Repository]:
+    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards."""
+    config, raw = read_config(backend)
+    master, slot_id = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
+    # One cache per (repository, location): the offsite replica shares the id but may lag.
+    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
+    cache = BlobCache(_cache_dir() / config.id / where / "index.sqlite")
+    repo = Repository(backend, config, raw, master, slot_id, cache)
+    try:
+        if sync:
+            repo.sync_index()
+        yield repo
+    finally:
+        repo.close()

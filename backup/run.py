@@ -1,0 +1,161 @@
+"""One backup, start to commit: source → blobs → tree → index → snapshot.
+
+The snapshot is written last and is the only commit; a crash at any earlier point leaves
+the repository as it was plus unreferenced objects that ``forget --prune`` removes.
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from backup.archiver import PathArchiver, ProgressFn, TreeStats, default_workers, store_stream
+from backup.repository import Repository
+from backup.snapshot import Snapshot, list_snapshots, save_snapshot
+from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
+from backup.tree import TreeWriter
+from backup.writer import BlobWriter
+from dc.failpoint import failpoint
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    source: SourceSpec
+    system: str | None = None
+    tenant: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    exclude: tuple[str, ...] = ()
+    workers: int | None = None
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    snapshot_id: str
+    time: datetime
+    source: str
+    system: str | None
+    tenant: str | None
+    parent: str | None
+    files_new: int
+    files_changed: int
+    files_unmodified: int
+    dirs: int
+    bytes_total: int
+    bytes_read: int
+    #: bytes this backup added to storage (packs, compressed and encrypted)
+    bytes_added: int
+    blobs_added: int
+    seconds: float
+    tables: dict[str, int]
+    errors: list[str]
+
+
+def _parent_for(repo: Repository, request: BackupRequest) -> Snapshot | None:
+    spec = request.source.display
+    candidates = [s for s in list_snapshots(repo, system=request.system) if f"{s.source_kind}:{s.source_spec}" == spec]
+    return candidates[-1] if candidates else None
+
+
+def _open_stream(source: SourceSpec) -> AbstractContextManager[StreamSource]:
+    if source.kind == "sqlite":
+        return sqlite_stream(source.value)
+    if source.kind == "postgres":
+        return postgres_stream(source.value)
+    return command_stream(source.value)
+
+
+def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn | None = None) -> BackupResult:
+    started = time.monotonic()
+    when = datetime.now(UTC)
+    parent = _parent_for(repo, request)
+    writer = BlobWriter(repo)
+    tables: dict[str, int] = {}
+    try:
+        tree = TreeWriter(writer.add_tree, repo.master.chunker_seed)
+        if request.source.kind == "path":
+            archiver = PathArchiver(repo, writer, workers=request.workers, exclude=request.exclude, progress=progress)
+            stats = archiver.run(Path(request.source.value), parent.tree if parent else None, tree)
+        else:
+            stats = TreeStats()
+            with _open_stream(request.source) as source:
+                from concurrent.futures import ThreadPoolExecutor
+
+                with ThreadPoolExecutor(request.workers or default_workers()) as pool:
+                    sha, ids, size = store_stream(repo, writer, source.stream, pool=pool, progress=progress)
+                tables = source.tables
+            tree.add(
+                {
+                    "path": source.name,
+                    "type": "file",
+                    "mode": 0o600,
+                    "mtime": time.time_ns(),
+                    "size": size,
+                    "sha256": sha,
+                    "chunks": ids,
+                }
+            )
+            stats.files_new, stats.bytes_total, stats.bytes_read = 1, size, size
+        tree_ids = tree.finish()
+        writer.flush()
+    finally:
+        writer.close()
+    failpoint("backup.after-index")
+    snapshot = save_snapshot(
+        repo,
+        Snapshot(
+            time=when,
+            hostname=socket.gethostname(),
+            username=_user(),
+            source_kind=request.source.kind,
+            source_spec=request.source.display.partition(":")[2],
+            tree=tree_ids,
+            system=request.system,
+            tenant=request.tenant,
+            tags=dict(request.tags),
+            parent=parent.id if parent else None,
+            summary={
+                "files_new": stats.files_new,
+                "files_changed": stats.files_changed,
+                "files_unmodified": stats.files_unmodified,
+                "dirs": stats.dirs,
+                "bytes_total": stats.bytes_total,
+                "bytes_read": stats.bytes_read,
+                "bytes_added": writer.stats.stored_bytes_added,
+                "blobs_added": writer.stats.blobs_added,
+                "seconds": round(time.monotonic() - started, 3),
+                "errors": stats.errors,
+            },
+            verify={"tables": tables} if tables else {},
+        ),
+    )
+    return BackupResult(
+        snapshot_id=snapshot.id,
+        time=when,
+        source=request.source.display,
+        system=request.system,
+        tenant=request.tenant,
+        parent=snapshot.parent,
+        files_new=stats.files_new,
+        files_changed=stats.files_changed,
+        files_unmodified=stats.files_unmodified,
+        dirs=stats.dirs,
+        bytes_total=stats.bytes_total,
+        bytes_read=stats.bytes_read,
+        bytes_added=writer.stats.stored_bytes_added,
+        blobs_added=writer.stats.blobs_added,
+        seconds=round(time.monotonic() - started, 3),
+        tables=tables,
+        errors=stats.errors,
+    )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"

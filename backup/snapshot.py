@@ -1,0 +1,149 @@
+"""Snapshots: the commit record of one backup, written after its packs and index.
+
+A snapshot names its system, tenant, source and parent, the tree blobs that list every
+file, and what restore must verify: SHA-256 per file or stream (in the tree) and, for
+databases, per-table row counts taken in the same transaction snapshot as the dump.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from backup.backend import ObjectNotFound
+from backup.errors import CorruptObject, SnapshotNotFound
+from backup.repository import SNAPSHOT_PREFIX, Repository
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    time: datetime
+    hostname: str
+    username: str
+    source_kind: str
+    source_spec: str
+    tree: tuple[str, ...]
+    system: str | None = None
+    tenant: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    parent: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    #: ``{"tables": {"schema.table": rows}}`` for databases; streams carry SHA-256 in the tree.
+    verify: dict[str, Any] = field(default_factory=dict)
+    #: filled in when loaded: the SHA-256 name of the stored object.
+    id: str = ""
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:8]
+
+    @property
+    def group(self) -> str:
+        """What retention and ``latest`` group by: the system, else the source."""
+        return self.system or f"{self.source_kind}:{self.source_spec}"
+
+    def to_json(self) -> bytes:
+        doc = {
+            "version": 1,
+            "time": self.time.isoformat(),
+            "hostname": self.hostname,
+            "username": self.username,
+            "source": {"kind": self.source_kind, "spec": self.source_spec},
+            "system": self.system,
+            "tenant": self.tenant,
+            "tags": self.tags,
+            "parent": self.parent,
+            "tree": list(self.tree),
+            "summary": self.summary,
+            "verify": self.verify,
+        }
+        return orjson.dumps(doc)
+
+    @classmethod
+    def from_json(cls, raw: bytes, snapshot_id: str) -> Snapshot:
+        try:
+            doc = orjson.loads(raw)
+            if doc.get("version") != 1:
+                raise ValueError(f"unsupported snapshot version {doc.get('version')}")
+            time = datetime.fromisoformat(doc["time"])
+            if time.tzinfo is None:
+                raise ValueError("snapshot time without a time zone")
+            tree = tuple(str(t) for t in doc["tree"])
+            for blob_id in tree:
+                if not re.fullmatch(r"[0-9a-f]{64}", blob_id):
+                    raise ValueError("malformed tree blob id")
+            return cls(
+                time=time,
+                hostname=str(doc["hostname"]),
+                username=str(doc["username"]),
+                source_kind=str(doc["source"]["kind"]),
+                source_spec=str(doc["source"]["spec"]),
+                tree=tree,
+                system=doc.get("system"),
+                tenant=doc.get("tenant"),
+                tags={str(k): str(v) for k, v in (doc.get("tags") or {}).items()},
+                parent=doc.get("parent"),
+                summary=dict(doc.get("summary") or {}),
+                verify=dict(doc.get("verify") or {}),
+                id=snapshot_id,
+            )
+        except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
+            raise CorruptObject(f"snapshot {snapshot_id[:8]} is malformed ({exc})") from None
+
+
+def save_snapshot(repo: Repository, snapshot: Snapshot) -> Snapshot:
+    """Write the commit record; return the snapshot with its id."""
+    name = repo.save_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot.to_json())
+    return replace(snapshot, id=name)
+
+
+def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
+    return Snapshot.from_json(repo.load_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot_id), snapshot_id)
+
+
+def snapshot_ids(repo: Repository) -> list[str]:
+    return sorted(info.key.removeprefix(SNAPSHOT_PREFIX) for info in repo.backend.list(SNAPSHOT_PREFIX))
+
+
+def list_snapshots(
+    repo: Repository, *, system: str | None = None, errors: dict[str, str] | None = None
+) -> list[Snapshot]:
+    """All readable snapshots, oldest first. Unreadable ones go to ``errors`` if given, else raise."""
+    found = []
+    for snapshot_id in snapshot_ids(repo):
+        try:
+            snapshot = load_snapshot(repo, snapshot_id)
+        except ObjectNotFound:
+            continue  # forgotten while we listed
+        except CorruptObject as exc:
+            if errors is None:
+                raise
+            errors[snapshot_id] = exc.message
+            continue
+        if system is None or snapshot.system == system:
+            found.append(snapshot)
+    found.sort(key=lambda s: (s.time, s.id))
+    return found
+
+
+def find_snapshot(repo: Repository, ref: str) -> Snapshot:
+    """Resolve ``latest``, ``latest:SYSTEM``, a full id or a unique id prefix."""
+    if ref == "latest" or ref.startswith("latest:"):
+        system = ref.partition(":")[2] or None
+        candidates = list_snapshots(repo, system=system)
+        if not candidates:
+            where = f" for system '{system}'" if system else ""
+            raise SnapshotNotFound(f"no snapshot{where} in {repo.backend.url}")
+        return candidates[-1]
+    if not re.fullmatch(r"[0-9a-f]{4,64}", ref):
+        raise SnapshotNotFound(f"'{ref}' is not a snapshot id, id prefix (4+ hex digits) or latest[:SYSTEM]")
+    matches = [sid for sid in snapshot_ids(repo) if sid.startswith(ref)]
+    if not matches:
+        raise SnapshotNotFound(f"no snapshot {ref} in {repo.backend.url}")
+    if len(matches) > 1:
+        raise SnapshotNotFound(f"snapshot prefix {ref} is ambiguous ({len(matches)} matches); give more digits")
+    return load_snapshot(repo, matches[0])

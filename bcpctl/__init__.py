@@ -1,0 +1,1 @@
+"""The command line and web surface: thin commands that parse, call one core function, render."""

@@ -1,0 +1,67 @@
+"""The ``bcpctl`` command: a root group, command registration, and one error policy.
+
+Exit codes: 0 ok; 1 the operation found a problem (damage, failed verification); 2 usage or
+configuration error; 3 authentication or key error. Errors are one line on stderr; a
+traceback only with ``--debug`` (or ``BCPCTL_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+from bcpctl.options import DEBUG_ENV, common_options
+from dc.errors import BcpError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@common_options
+@click.version_option(package_name="bcpctl")
+def cli() -> None:
+    """bcpctl keeps a shared municipal data center's core systems recoverable through a disaster.
+
+    It backs systems up encrypted and deduplicated, replicates only ciphertext offsite,
+    proves recovery by drills, and builds lawful victim-support exports from the replica.
+    """
+
+
+def _register() -> None:
+    from bcpctl.commands import register_all
+
+    register_all(cli)
+
+
+def main(argv: list[str] | None = None) -> None:
+    _register()
+    try:
+        cli.main(args=argv, prog_name="bcpctl", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.ClickException as exc:
+        _fail(f"{exc.format_message()} (see --help)", 2)
+    except BcpError as exc:
+        _fail(exc.message, exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:  # a bug: say so plainly, with the traceback on request
+        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+    sys.exit(0)
+
+
+def _fail(message: str, code: int) -> None:
+    if os.environ.get(DEBUG_ENV) and sys.exc_info()[0] is not None:
+        traceback.print_exc()
+    first_line = message.strip().splitlines()[0] if message.strip() else "error"
+    sys.stderr.write(f"bcpctl: error: {first_line}\n")
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""One module per command family; each exposes ``COMMANDS``, the click objects it adds."""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# Keep alphabetical; a family that fails to import (missing optional system piece) must not
+# take the whole CLI down, so each module only imports heavy dependencies inside commands.
+_MODULES = [
+    "bcpctl.commands.backup",
+    "bcpctl.commands.repo",
+]
+
+
+def register_all(root: click.Group) -> None:
+    for name in _MODULES:
+        module = importlib.import_module(name)
+        for command in module.COMMANDS:
+            root.add_command(command)

@@ -1,0 +1,210 @@
+"""``backup run`` and ``restore``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output, session
+from bcpctl.commands.repo import human_bytes
+from bcpctl.options import common_options, config_option
+from dc.errors import ProblemFound, UsageError
+
+
+@click.group()
+def backup() -> None:
+    """Back systems up into the repository."""
+
+
+def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for tag in tags:
+        k, sep, v = tag.partition("=")
+        if not sep or not k:
+            raise UsageError(f"invalid tag '{tag}': use KEY=VALUE")
+        parsed[k] = v
+    return parsed
+
+
+def _render_results(console: Console, data: dict[str, Any]) -> None:
+    table = Table("system", "snapshot", "files new/changed/same", "read", "added", "seconds", "status")
+    for row in data["backups"]:
+        r = row.get("result") or {}
+        counts = f"{r.get('files_new', 0)}/{r.get('files_changed', 0)}/{r.get('files_unmodified', 0)}" if r else ""
+        status = "ok" if row["ok"] else f"FAILED: {row['error']}"
+        table.add_row(
+            row["system"] or r.get("source", ""),
+            (r.get("snapshot_id") or "")[:8],
+            counts,
+            human_bytes(r.get("bytes_read", 0)),
+            human_bytes(r.get("bytes_added", 0)),
+            f"{r.get('seconds', 0):.1f}",
+            status,
+        )
+    console.print(table)
+
+
+@backup.command("run")
+@click.option(
+    "--repo",
+    "repo_url",
+    envvar="BCPCTL_REPO",
+    default=None,
+    metavar="URL",
+    help="Repository (default with --config: the primary site's).",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read the passphrase from this file instead of $BCPCTL_PASSWORD.",
+)
+@click.option(
+    "--source",
+    "source_text",
+    default=None,
+    metavar="KIND:SPEC",
+    help="path:DIR, sqlite:FILE, postgres:DSN or command:CMD.",
+)
+@click.option("--system", "systems", multiple=True, help="System id (repeatable; with --config selects systems).")
+@click.option("--tenant", default=None, help="Tenant id recorded with an ad-hoc backup.")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="Tag recorded with the snapshot (repeatable).")
+@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths (repeatable).")
+@config_option(required=False)
+@common_options
+def backup_run(
+    repo_url: str | None,
+    password_file: str | None,
+    source_text: str | None,
+    systems: tuple[str, ...],
+    tenant: str | None,
+    tags: tuple[str, ...],
+    excludes: tuple[str, ...],
+    config_path: str | None,
+) -> None:
+    """Back up one source (--source) or the configured systems (--config)."""
+    from backup.jobs import SystemBackup, backup_systems
+    from backup.run import BackupRequest, run_backup
+    from backup.sources import parse_source
+    from dc.state import open_state
+
+    out = output.current()
+    with out.progress("backing up") as bar:
+        if source_text is not None:
+            if not repo_url:
+                raise UsageError("--source needs --repo (or use --config)")
+            request = BackupRequest(
+                parse_source(source_text),
+                system=systems[0] if systems else None,
+                tenant=tenant,
+                tags=_parse_tags(tags),
+                exclude=excludes,
+            )
+            with session.repository(repo_url, password_file) as repo:
+                result = run_backup(repo, request, progress=bar.advance)
+            outcomes = [
+                SystemBackup(request.system or "", not result.errors, result, "; ".join(result.errors[:3]) or None)
+            ]
+        elif config_path is not None:
+            consortium, config_dir = session.config(config_path)
+            for system_id in systems:
+                consortium.system(system_id)
+            from backup.jobs import site_repository
+            from replication.url import open_backend
+
+            state = open_state(consortium.control_db)
+            if repo_url:
+                cm = session.repository(repo_url, password_file)
+            else:
+                cm = site_repository(consortium, consortium.primary_site, open_backend, config_dir)
+            with cm as repo:
+                outcomes = backup_systems(
+                    consortium, repo, list(systems) or None, state=state, config_dir=config_dir, progress=bar.advance
+                )
+        else:
+            raise UsageError("give --source KIND:SPEC with --repo, or --config FILE")
+    data = {"ok": all(o.ok for o in outcomes), "backups": [vars(o) for o in outcomes]}
+    out.result(data, _render_results)
+    if not data["ok"]:
+        failed = [o.system or "source" for o in outcomes if not o.ok]
+        raise ProblemFound(f"backup incomplete for {', '.join(failed)}")
+
+
+@click.command("restore")
+@click.argument("snapshot_ref", metavar="SNAPSHOT")
+@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository.")
+@click.option(
+    "--password-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read the passphrase from this file instead of $BCPCTL_PASSWORD.",
+)
+@click.option("--target", type=click.Path(file_okay=False), default=None, help="Directory to restore into.")
+@click.option(
+    "--target-dsn", default=None, metavar="DSN", help="PostgreSQL database to restore a postgres snapshot into."
+)
+@common_options
+def restore(
+    snapshot_ref: str, repo_url: str, password_file: str | None, target: str | None, target_dsn: str | None
+) -> None:
+    """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
+
+    Every file's SHA-256 and, for databases, every table's row count are compared with what
+    the backup recorded; any difference exits 1.
+    """
+    from backup.dbrestore import restore_postgres, verify_sqlite
+    from backup.restorer import restore_snapshot
+    from backup.snapshot import find_snapshot
+
+    if (target is None) == (target_dsn is None):
+        raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
+    out = output.current()
+    with session.repository(repo_url, password_file) as repo:
+        snap = find_snapshot(repo, snapshot_ref)
+        with out.progress(f"restoring {snap.short_id}", snap.summary.get("bytes_total")) as bar:
+            if target_dsn is not None:
+                db = restore_postgres(repo, snap, target_dsn, progress=bar.advance)
+                data: dict[str, Any] = {
+                    "snapshot": snap.id,
+                    "target": db.target,
+                    "bytes": db.bytes,
+                    "tables": db.tables,
+                    "verified": True,
+                    "seconds": db.seconds,
+                }
+            else:
+                res = restore_snapshot(repo, snap, Path(target), progress=bar.advance)  # type: ignore[arg-type]
+                data = {
+                    "snapshot": snap.id,
+                    "target": res.target,
+                    "files": res.files,
+                    "dirs": res.dirs,
+                    "symlinks": res.symlinks,
+                    "bytes": res.bytes,
+                    "verified_files": res.verified_files,
+                    "verified": True,
+                    "seconds": res.seconds,
+                }
+                if snap.source_kind == "sqlite":
+                    name = Path(snap.source_spec).name
+                    mismatches = verify_sqlite(snap, Path(res.target) / name)
+                    if mismatches:
+                        table, (want, got) = next(iter(mismatches.items()))
+                        raise ProblemFound(f"restored table {table} has {got} rows, the backup recorded {want}")
+                    data["tables"] = snap.verify.get("tables", {})
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        what = f"{d.get('files', 0)} files, " if "files" in d else f"{len(d.get('tables', {}))} tables, "
+        console.print(
+            f"restored snapshot {d['snapshot'][:8]} to {d['target']}: {what}"
+            f"{human_bytes(d['bytes'])} in {d['seconds']:.1f}s, verified"
+        )
+
+    out.result(data, render)
+
+
+COMMANDS = [backup, restore]

@@ -1,0 +1,157 @@
+"""``repo init``, ``key add|list|remove`` and ``snapshots``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output, session
+from bcpctl.options import common_options, repo_options
+
+
+@click.group()
+def repo() -> None:
+    """Create and inspect repositories."""
+
+
+@repo.command("init")
+@repo_options
+@common_options
+def repo_init(repo_url: str, password_file: str | None) -> None:
+    """Create a new encrypted repository at --repo with a first key slot."""
+    from backup.repository import init_repository
+    from dc.secrets import read_password
+    from replication.url import open_backend
+
+    backend = open_backend(repo_url, create=True)
+    config = init_repository(backend, read_password(file=password_file))
+    data = {
+        "repository": backend.url,
+        "id": config.id,
+        "created": config.created,
+        "chunker": vars(config.chunker),
+        "pack_size": config.pack_size,
+    }
+    output.current().result(data, lambda c, d: c.print(f"created repository {d['id'][:8]} at {d['repository']}"))
+
+
+@click.group()
+def key() -> None:
+    """Manage key slots: each operator (or escrow) unlocks the same master key."""
+
+
+@key.command("list")
+@repo_options
+@common_options
+def key_list(repo_url: str, password_file: str | None) -> None:
+    """List the key slots of a repository."""
+    from backup.keys import list_slots
+
+    with session.repository(repo_url, password_file, sync=False) as r:
+        slots = [dict(vars(s), current=s.id == r.slot_id) for s in list_slots(r.backend)]
+
+    def render(console: Console, rows: list[dict[str, Any]]) -> None:
+        table = Table("", "slot", "kind", "label", "host", "created")
+        for row in rows:
+            table.add_row(
+                "*" if row["current"] else "", row["id"], row["kind"], row["label"], row["host"], row["created"]
+            )
+        console.print(table)
+
+    output.current().result(slots, render)
+
+
+@key.command("add")
+@repo_options
+@click.option(
+    "--new-password-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Read the new passphrase from this file instead of $BCPCTL_NEW_PASSWORD.",
+)
+@click.option("--label", default="", help="Who or what this slot is for.")
+@common_options
+def key_add(repo_url: str, password_file: str | None, new_password_file: str | None, label: str) -> None:
+    """Add a key slot for a new passphrase (unlock with an existing one)."""
+    from backup.keyslots import add_passphrase_slot
+    from dc.secrets import read_password
+
+    new = read_password(file=new_password_file, env="BCPCTL_NEW_PASSWORD", prompt="New passphrase: ")
+    with session.repository(repo_url, password_file, sync=False) as r:
+        slot_id = add_passphrase_slot(r, new, label=label)
+    output.current().result({"added": slot_id}, lambda c, d: c.print(f"added key slot {d['added']}"))
+
+
+@key.command("remove")
+@click.argument("slot")
+@repo_options
+@common_options
+def key_remove(slot: str, repo_url: str, password_file: str | None) -> None:
+    """Remove a key slot (never the one in use, never the last)."""
+    from backup.keyslots import remove_slot
+
+    with session.repository(repo_url, password_file, sync=False) as r:
+        removed = remove_slot(r, slot)
+    output.current().result({"removed": removed}, lambda c, d: c.print(f"removed key slot {d['removed']}"))
+
+
+@click.command("snapshots")
+@repo_options
+@click.option("--system", default=None, help="Only snapshots of this system.")
+@common_options
+def snapshots(repo_url: str, password_file: str | None, system: str | None) -> None:
+    """List snapshots, oldest first."""
+    from backup.snapshot import list_snapshots
+
+    with session.repository(repo_url, password_file, sync=False) as r:
+        found = list_snapshots(r, system=system)
+    rows = [
+        {
+            "id": s.id,
+            "short_id": s.short_id,
+            "time": s.time.isoformat(),
+            "system": s.system,
+            "tenant": s.tenant,
+            "source": f"{s.source_kind}:{s.source_spec}",
+            "tags": s.tags,
+            "parent": s.parent,
+            "hostname": s.hostname,
+            "summary": s.summary,
+            "tables": s.verify.get("tables", {}),
+        }
+        for s in found
+    ]
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("id", "time", "system", "tenant", "source", "files", "size", "added")
+        for row in data:
+            summary = row["summary"]
+            files = summary.get("files_new", 0) + summary.get("files_changed", 0) + summary.get("files_unmodified", 0)
+            table.add_row(
+                row["short_id"],
+                row["time"][:19],
+                row["system"] or "",
+                row["tenant"] or "",
+                row["source"],
+                str(files),
+                human_bytes(summary.get("bytes_total", 0)),
+                human_bytes(summary.get("bytes_added", 0)),
+            )
+        console.print(table)
+        console.print(f"{len(data)} snapshot(s)")
+
+    output.current().result(rows, render)
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+COMMANDS = [repo, key, snapshots]

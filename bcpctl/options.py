@@ -1,0 +1,76 @@
+"""Options shared by every command: ``--json`` and ``--debug`` on each, repository options."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEBUG_ENV = "BCPCTL_DEBUG"
+
+
+def _set_meta(key: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value:
+            ctx.meta[key] = value
+            if key == "bcpctl.debug":
+                os.environ[DEBUG_ENV] = "1"
+
+    return callback
+
+
+def common_options(fn: F) -> F:
+    """``--json`` and ``--debug`` on a command, stored in the context (not passed as args)."""
+    fn = click.option(
+        "--json",
+        "json_mode",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_meta("bcpctl.json"),
+        help="Print one JSON document on stdout for scripts.",
+    )(fn)
+    fn = click.option(
+        "--debug",
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        callback=_set_meta("bcpctl.debug"),
+        help="Show a traceback on errors.",
+    )(fn)
+    return fn
+
+
+def repo_options(fn: F) -> F:
+    """``--repo`` and ``--password-file``: how a command reaches and unlocks a repository."""
+    fn = click.option(
+        "--password-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Read the passphrase from this file instead of $BCPCTL_PASSWORD.",
+    )(fn)
+    fn = click.option(
+        "--repo",
+        "repo_url",
+        envvar="BCPCTL_REPO",
+        required=True,
+        metavar="URL",
+        help="Repository: a path, file://, s3://BUCKET/PREFIX?endpoint=… or sftp://USER@HOST:PORT/PATH.",
+    )(fn)
+    return fn
+
+
+def config_option(required: bool = True) -> Callable[[F], F]:
+    return click.option(
+        "--config",
+        "config_path",
+        envvar="BCPCTL_CONFIG",
+        required=required,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="The consortium configuration (bcpctl.yaml).",
+    )

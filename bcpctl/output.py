@@ -1,0 +1,118 @@
+"""Rendering results: rich tables and progress bars on a terminal, JSON for scripts.
+
+Core packages return data and report progress through callbacks; this module is the only
+place that decides how either reaches the user. With ``--json`` stdout carries exactly one
+JSON document and nothing else; progress and notices go to stderr and only on a TTY.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Dataclasses, pydantic models, datetimes and paths as plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return to_jsonable(value.model_dump(mode="json"))
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+class Output:
+    """How one command invocation talks to its user."""
+
+    def __init__(self, json_mode: bool = False) -> None:
+        self.json_mode = json_mode
+        self.console = Console(highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
+        self.interactive = self.err.is_terminal and not json_mode
+
+    def result(self, data: Any, render: Callable[[Console, Any], None] | None = None) -> None:
+        """Emit the command's result: JSON on stdout, or ``render`` for people."""
+        plain = to_jsonable(data)
+        if self.json_mode or render is None:
+            sys.stdout.write(json.dumps(plain, ensure_ascii=False, indent=2) + "\n")
+            sys.stdout.flush()
+        else:
+            render(self.console, plain)
+
+    def notice(self, message: str) -> None:
+        """A line for people (stderr), suppressed in JSON mode."""
+        if not self.json_mode:
+            self.err.print(message, markup=False)
+
+    @contextmanager
+    def progress(self, description: str, total: float | None = None, *, unit: str = "bytes") -> Iterator[ProgressBar]:
+        """A progress bar on a terminal; a no-op for pipes, CI logs and ``--json``."""
+        if not self.interactive:
+            yield ProgressBar(None, None)
+            return
+        columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
+        if unit == "bytes":
+            columns += [DownloadColumn(), TransferSpeedColumn()]
+        else:
+            columns += [MofNCompleteColumn()]
+        columns.append(TimeElapsedColumn())
+        with Progress(*columns, console=self.err, transient=True) as bar:
+            task = bar.add_task(description, total=total)
+            yield ProgressBar(bar, task)
+
+
+class ProgressBar:
+    """The handle core callbacks are adapted to; safe to call from worker threads."""
+
+    def __init__(self, bar: Progress | None, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def advance(self, amount: float = 1) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, amount)
+
+    def update(
+        self, *, completed: float | None = None, total: float | None = None, description: str | None = None
+    ) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, completed=completed, total=total, description=description)
+
+
+def current() -> Output:
+    """The :class:`Output` of the running command (set up by the common options)."""
+    ctx = click.get_current_context()
+    out = ctx.meta.get("bcpctl.output")
+    if out is None:
+        out = ctx.meta["bcpctl.output"] = Output(bool(ctx.meta.get("bcpctl.json")))
+    return out

@@ -1,0 +1,26 @@
+"""Turning command-line options into an open repository or a loaded configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from backup.repository import Repository, open_repository
+from dc.config import Consortium, load_config
+from dc.secrets import read_password
+from replication.url import open_backend
+
+
+@contextmanager
+def repository(repo_url: str, password_file: str | None, *, sync: bool = True) -> Iterator[Repository]:
+    """The one way commands open a repository: backend, passphrase, keys, index cache."""
+    backend = open_backend(repo_url)
+    with open_repository(backend, read_password(file=password_file), sync=sync) as repo:
+        yield repo
+
+
+def config(path: str | None) -> tuple[Consortium, Path]:
+    """The configuration and the directory its relative paths are resolved against."""
+    consortium, resolved = load_config(path)
+    return consortium, resolved.parent

@@ -1,0 +1,264 @@
+"""The consortium configuration, ``bcpctl.yaml``.
+
+One file describes the consortium: its sites, tenants (municipalities), business systems with
+their recovery targets, hosts, partner municipalities and schedules. Recovery targets come
+from each municipality's own business-impact analysis (ICT-BCP ステップ11), so they are
+configuration, never constants. Secrets never live here: only the names of environment
+variables or files that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from dc.duration import parse_duration
+from dc.errors import ConfigError
+
+CONFIG_ENV = "BCPCTL_CONFIG"
+
+Seconds = Annotated[int, BeforeValidator(parse_duration)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+def lg_code_check_digit(first_five: str) -> int:
+    """全国地方公共団体コード check digit: weights 6..2, mod 11, last digit of 11 - r."""
+    total = sum(int(d) * w for d, w in zip(first_five, (6, 5, 4, 3, 2), strict=True))
+    return (11 - total % 11) % 10
+
+
+def _check_lg_code(code: str) -> str:
+    if not re.fullmatch(r"\d{6}", code):
+        raise ValueError("must be the 6-digit 全国地方公共団体コード, as a quoted string")
+    if lg_code_check_digit(code[:5]) != int(code[5]):
+        raise ValueError(f"check digit of {code} is wrong (expected {lg_code_check_digit(code[:5])})")
+    return code
+
+
+LgCode = Annotated[str, BeforeValidator(lambda v: _check_lg_code(str(v)))]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(_Model):
+    """A data center holding one repository of the consortium."""
+
+    name: str | None = None
+    prefecture: str
+    role: Literal["primary", "offsite"] = "primary"
+    repository: str
+    #: known_hosts file pinning the SSH host keys of this site's hosts and SFTP servers.
+    known_hosts: str | None = None
+    #: S3 Object Lock retention for objects written to this site (0 = no lock).
+    object_lock_days: int = Field(default=0, ge=0)
+    #: where drills restore at this site (sandbox databases and directories).
+    drill_dsn: str | None = None
+    drill_dir: str | None = None
+
+
+class Tenant(_Model):
+    """A member municipality."""
+
+    name: str
+    lg_code: LgCode
+    population: int = Field(gt=0)
+
+
+class Source(_Model):
+    """What a system's backup reads: ``path``, ``sqlite``, ``postgres`` or ``command``."""
+
+    kind: Literal["path", "sqlite", "postgres", "command"]
+    path: str | None = None
+    dsn: str | None = None
+    command: str | None = None
+    exclude: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Source:
+        needed = {"path": "path", "sqlite": "path", "postgres": "dsn", "command": "command"}[self.kind]
+        if getattr(self, needed) in (None, ""):
+            raise ValueError(f"a {self.kind} source needs '{needed}'")
+        if self.dsn and re.search(r"://[^/@:]+:[^/@]+@", self.dsn):
+            raise ValueError("the DSN holds a password; use PGPASSWORD or a .pgpass file instead")
+        return self
+
+    def spec(self) -> str:
+        """The ``KIND:SPEC`` form that ``bcpctl backup run --source`` takes."""
+        value = {"path": self.path, "sqlite": self.path, "postgres": self.dsn, "command": self.command}
+        return f"{self.kind}:{value[self.kind]}"
+
+
+class System(_Model):
+    """A business system of one tenant, with its recovery targets."""
+
+    tenant: Identifier
+    business: str
+    tier: int = Field(ge=1, le=4)
+    rpo: Seconds | None = None
+    rto: Seconds | None = None
+    source: Source
+    depends_on: tuple[Identifier, ...] = ()
+    #: cron expression; derived from the RPO when absent.
+    schedule: str | None = None
+    #: run last in every drill and failover, e.g. a SQL query that must succeed.
+    smoke: str | None = None
+    #: where a failover restores this system at the offsite site.
+    restore_dsn: str | None = None
+    restore_dir: str | None = None
+
+
+class Host(_Model):
+    """A managed machine in a rack of a site."""
+
+    site: Identifier
+    rack: str | None = None
+    role: str
+    address: str
+    port: int = Field(default=22, ge=1, le=65535)
+    user: str = "bcp"
+    key_file: str | None = None
+    tenants: tuple[Identifier, ...] = ()
+
+
+class Partner(_Model):
+    """A neighbouring municipality that may request victim-support exports."""
+
+    name: str
+    lg_code: LgCode
+    age_recipient: str = Field(pattern=r"^age1[0-9a-z]{58}$")
+    verify_key: str | None = None
+
+
+class Schedules(_Model):
+    backup: str | None = None
+    replicate: str | None = "*/5 * * * *"
+    check: str | None = "30 2 * * *"
+    drill: str | None = "0 3 * * sun"
+    health: str | None = "*/1 * * * *"
+
+
+class Secrets(_Model):
+    """Where secrets come from; never the secrets themselves."""
+
+    password_env: str = "BCPCTL_PASSWORD"
+    password_file: str | None = None
+
+
+class Consortium(_Model):
+    """The whole ``bcpctl.yaml``."""
+
+    consortium: Identifier
+    control_db: str | None = None
+    sites: dict[Identifier, Site]
+    tenants: dict[Identifier, Tenant]
+    systems: dict[Identifier, System] = {}
+    hosts: dict[Identifier, Host] = {}
+    partners: dict[Identifier, Partner] = {}
+    schedules: Schedules = Schedules()
+    secrets: Secrets = Secrets()
+    #: free-form sections that later subsystems validate themselves (costs, drills, exports).
+    costs: dict[str, Any] = {}
+    drills: dict[str, Any] = {}
+    exports: dict[str, Any] = {}
+
+    @field_validator("sites")
+    @classmethod
+    def _one_primary(cls, sites: dict[str, Site]) -> dict[str, Site]:
+        primaries = [name for name, site in sites.items() if site.role == "primary"]
+        if len(primaries) != 1:
+            raise ValueError(f"exactly one site must have role: primary (found {len(primaries)})")
+        return sites
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Consortium:
+        for name, system in self.systems.items():
+            if system.tenant not in self.tenants:
+                raise _RefError(("systems", name, "tenant"), f"unknown tenant '{system.tenant}'")
+            for dep in system.depends_on:
+                if dep not in self.systems:
+                    raise _RefError(("systems", name, "depends_on"), f"unknown system '{dep}'")
+        for name, host in self.hosts.items():
+            if host.site not in self.sites:
+                raise _RefError(("hosts", name, "site"), f"unknown site '{host.site}'")
+            for tenant in host.tenants:
+                if tenant not in self.tenants:
+                    raise _RefError(("hosts", name, "tenants"), f"unknown tenant '{tenant}'")
+        return self
+
+    @property
+    def primary_site(self) -> str:
+        return next(name for name, site in self.sites.items() if site.role == "primary")
+
+    @property
+    def offsite_sites(self) -> list[str]:
+        return [name for name, site in self.sites.items() if site.role == "offsite"]
+
+    def system(self, system_id: str) -> System:
+        try:
+            return self.systems[system_id]
+        except KeyError:
+            raise ConfigError(f"unknown system '{system_id}' (known: {', '.join(self.systems)})") from None
+
+
+class _RefError(ValueError):
+    """A dangling reference, raised with the exact field path it concerns."""
+
+    def __init__(self, loc: tuple[str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Consortium, Path]:
+    """Read and validate the configuration; return it with its resolved path.
+
+    Relative paths inside the file are resolved by the caller against ``path.parent``.
+    """
+    resolved = Path(path or os.environ.get(CONFIG_ENV) or "bcpctl.yaml").resolve()
+    try:
+        text = resolved.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{resolved}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{resolved}: cannot read: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{resolved}:{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{resolved}: expected a mapping at the top level")
+    return parse_config(raw, source=str(resolved)), resolved
+
+
+def parse_config(raw: dict[str, Any], source: str = "<config>") -> Consortium:
+    """Validate an already-parsed mapping; errors name ``source`` and the field path."""
+    try:
+        return Consortium.model_validate(raw)
+    except _RefError as exc:
+        raise ConfigError(f"{source}: {'.'.join(exc.loc)}: {exc}") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if isinstance(first.get("ctx", {}).get("error"), _RefError):
+            ref = first["ctx"]["error"]
+            raise ConfigError(f"{source}: {'.'.join(ref.loc)}: {ref}") from None
+        loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        message = first["msg"].removeprefix("Value error, ")
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(f"{source}: {loc}: {message}{more}") from None

@@ -1,0 +1,88 @@
+"""The control-state database: what bcpctl did and when (runs, results, leases).
+
+SQLite by default, PostgreSQL when the consortium runs the controller redundantly. Each
+package declares its own tables on :data:`metadata` in its own module and calls
+:func:`ensure_tables` before first use, so this bottom layer never imports the layers above.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData()
+
+STATE_ENV = "BCPCTL_CONTROL_DB"
+
+backup_runs = Table(
+    "backup_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("system", String(64), index=True),
+    Column("tenant", String(64)),
+    Column("repository", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("snapshot_id", String(64)),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("ok", Boolean, nullable=False, default=False),
+    Column("bytes_in", Integer, default=0),
+    Column("bytes_added", Integer, default=0),
+    Column("seconds", Float, default=0.0),
+    Column("error", Text),
+)
+
+
+def default_state_url() -> str:
+    """``$BCPCTL_CONTROL_DB``, else a SQLite file under ``$XDG_STATE_HOME/bcpctl``."""
+    if url := os.environ.get(STATE_ENV):
+        return url
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "bcpctl"
+    return f"sqlite:///{base / 'control.db'}"
+
+
+def open_state(url: str | None = None) -> Engine:
+    """Connect to the control database, creating a SQLite file's directory if needed."""
+    url = url or default_state_url()
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            # WAL lets the scheduler, the CLI and scrapes read while a job writes.
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+    else:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        engine = create_engine(url, pool_pre_ping=True)
+    ensure_tables(engine, backup_runs)
+    return engine
+
+
+def ensure_tables(engine: Engine, *tables: Table) -> None:
+    """Create the given tables if they do not exist yet (idempotent, safe to call per run)."""
+    metadata.create_all(engine, tables=list(tables), checkfirst=True)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

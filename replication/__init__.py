@@ -1,0 +1,1 @@
+"""Storage backends (local, S3, SFTP), keyless ciphertext-only sync, verification, lag."""

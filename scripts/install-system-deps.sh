@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the integration tests (and, with --bench, the benchmark)
+# need, only when they are missing. Debian's postinst scripts would start system daemons
+# (sshd, ceph, prometheus); a policy-rc.d that exits 101 keeps them stopped: the tests start
+# their own private instances on 127.0.0.1.
+set -euo pipefail
+
+want=()
+need() { # need COMMAND PACKAGE...: queue PACKAGE unless COMMAND is found
+  local cmd=$1; shift
+  if ! command -v "$cmd" >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/"$cmd" >/dev/null 2>&1; then
+    want+=("$@")
+  fi
+}
+
+need initdb postgresql
+need pg_dump postgresql-client
+need sshd openssh-server
+need ssh openssh-client
+need age age
+need promtool prometheus
+need radosgw radosgw
+need ceph-mon ceph-mon
+need ceph-osd ceph-osd
+need sqlite3 sqlite3
+if [[ "${1:-}" == "--bench" ]]; then
+  need restic restic
+  need borg borgbackup
+  need rclone rclone
+  need hyperfine hyperfine
+fi
+
+if [[ ${#want[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || { echo "install-system-deps: need root or sudo to install: ${want[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+
+echo "install-system-deps: installing ${want[*]}"
+created_policy=0
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
+  $sudo chmod +x /usr/sbin/policy-rc.d
+  created_policy=1
+fi
+trap '[[ $created_policy -eq 1 ]] && $sudo rm -f /usr/sbin/policy-rc.d' EXIT
+
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${want[@]}" >/dev/null

@@ -1,0 +1,69 @@
+"""Shared fixtures: an isolated environment per test, real servers per session, the CLI.
+
+Servers that cannot start make their tests fail, never skip: a green run must mean the
+integration tests really ran.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.postgres import PostgresServer, start_postgres
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Cache, control database and state of each test live in its own temporary directory."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("BCPCTL_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("BCPCTL_CONTROL_DB", f"sqlite:///{home / 'control.db'}")
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))
+    monkeypatch.setenv("BCPCTL_PASSWORD", PASSWORD)
+    monkeypatch.delenv("BCPCTL_FAILPOINTS", raising=False)
+    monkeypatch.delenv("BCPCTL_REPO", raising=False)
+    monkeypatch.delenv("BCPCTL_CONFIG", raising=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    server, stop = start_postgres()
+    try:
+        yield server
+    finally:
+        stop()
+
+
+class Cli:
+    """Runs the real ``bcpctl`` entry point in a subprocess: exit codes and stderr as users see them."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+
+    def __call__(
+        self, *args: str, env: dict[str, str] | None = None, input: bytes | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        full_env = dict(self.env)
+        full_env.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "bcpctl.cli", *args],
+            env=full_env,
+            input=input.decode() if input else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+
+@pytest.fixture
+def cli(isolated_env: Path) -> Cli:
+    return Cli(dict(os.environ))
