@@ -25,7 +25,9 @@ def test_password_file_and_missing_password(cli: Cli, tmp_path: Path) -> None:
     repo = str(tmp_path / "repo")
     secret = tmp_path / "pw"
     secret.write_text("file passphrase\n")
-    assert cli("repo", "init", "--repo", repo, "--password-file", str(secret), env={"BCPCTL_PASSWORD": ""}).returncode == 0
+    assert (
+        cli("repo", "init", "--repo", repo, "--password-file", str(secret), env={"BCPCTL_PASSWORD": ""}).returncode == 0
+    )
     assert cli("snapshots", "--repo", repo, "--password-file", str(secret)).returncode == 0
     result = cli("snapshots", "--repo", repo, env={"BCPCTL_PASSWORD": ""})
     assert result.returncode == 2 and "no passphrase" in result.stderr
@@ -62,15 +64,23 @@ def test_invalid_config_exits_2_naming_the_field(cli: Cli, tmp_path: Path) -> No
 def test_key_slots(cli: Cli, tmp_path: Path) -> None:
     repo = str(tmp_path / "repo")
     assert cli("repo", "init", "--repo", repo).returncode == 0
-    added = cli("key", "add", "--repo", repo, "--label", "second operator", "--json",
-                env={"BCPCTL_NEW_PASSWORD": "second operator passphrase"})
+    added = cli(
+        "key",
+        "add",
+        "--repo",
+        repo,
+        "--label",
+        "second operator",
+        "--json",
+        env={"BCPCTL_NEW_PASSWORD": "second operator passphrase"},
+    )
     assert added.returncode == 0, added.stderr
     slot = json.loads(added.stdout)["added"]
     slots = json.loads(cli("key", "list", "--repo", repo, "--json").stdout)
     assert len(slots) == 2 and sum(s["current"] for s in slots) == 1
     assert cli("snapshots", "--repo", repo, env={"BCPCTL_PASSWORD": "second operator passphrase"}).returncode == 0
     in_use = cli("key", "remove", slot, "--repo", repo, env={"BCPCTL_PASSWORD": "second operator passphrase"})
-    assert in_use.returncode == 2 and "in use" in in_use.stderr or "unlocked with" in in_use.stderr
+    assert (in_use.returncode == 2 and "in use" in in_use.stderr) or "unlocked with" in in_use.stderr
     assert cli("key", "remove", slot, "--repo", repo).returncode == 0
     gone = cli("snapshots", "--repo", repo, env={"BCPCTL_PASSWORD": "second operator passphrase"})
     assert gone.returncode == 3
@@ -90,8 +100,16 @@ def test_backup_from_config_records_runs(cli: Cli, tmp_path: Path) -> None:
         "control_db": f"sqlite:///{tmp_path / 'control.db'}",
         "sites": {"primary": {"prefecture": "茨城県", "repository": str(tmp_path / "repo")}},
         "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
-        "systems": {"goka-juki": {"tenant": "goka", "business": "住民基本台帳", "tier": 1, "rpo": "15m", "rto": "4h",
-                                  "source": {"kind": "sqlite", "path": "juki.sqlite"}}},
+        "systems": {
+            "goka-juki": {
+                "tenant": "goka",
+                "business": "住民基本台帳",
+                "tier": 1,
+                "rpo": "15m",
+                "rto": "4h",
+                "source": {"kind": "sqlite", "path": "juki.sqlite"},
+            }
+        },
     }
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
@@ -99,8 +117,11 @@ def test_backup_from_config_records_runs(cli: Cli, tmp_path: Path) -> None:
     result = cli("backup", "run", "--config", str(path), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["backups"][0]["result"]["tables"] == {"residents": 10}
-    rows = sqlite3.connect(tmp_path / "control.db").execute("SELECT system, ok, snapshot_id FROM backup_runs").fetchall()
+    rows = (
+        sqlite3.connect(tmp_path / "control.db").execute("SELECT system, ok, snapshot_id FROM backup_runs").fetchall()
+    )
     assert rows[0][0] == "goka-juki" and rows[0][1] == 1 and len(rows[0][2]) == 64
-    restored = cli("restore", "latest:goka-juki", "--repo", str(tmp_path / "repo"), "--target", str(tmp_path / "out"),
-                   "--json")
+    restored = cli(
+        "restore", "latest:goka-juki", "--repo", str(tmp_path / "repo"), "--target", str(tmp_path / "out"), "--json"
+    )
     assert restored.returncode == 0 and json.loads(restored.stdout)["tables"] == {"residents": 10}

@@ -43,7 +43,10 @@ def test_example_sends_nothing_off_the_machine() -> None:
         (lambda c: c["systems"]["goka-juki"].update(tier=9), "systems.goka-juki.tier"),
         (lambda c: c["systems"]["goka-juki"].update(tenant="nowhere"), "systems.goka-juki.tenant: unknown tenant"),
         (lambda c: c["tenants"]["goka"].update(lg_code="085465"), "tenants.goka.lg_code"),
-        (lambda c: c["systems"]["naka-juki"]["source"].update(dsn="postgresql://u:secret@127.0.0.1/x"), "holds a password"),
+        (
+            lambda c: c["systems"]["naka-juki"]["source"].update(dsn="postgresql://u:secret@127.0.0.1/x"),
+            "holds a password",
+        ),
         (lambda c: c["hosts"]["hv01"].update(site="moon"), "hosts.hv01.site: unknown site"),
         (lambda c: c["sites"]["offsite"].update(role="primary"), "exactly one site"),
         (lambda c: c.update(surprise=1), "surprise"),
@@ -86,9 +89,11 @@ def test_durations() -> None:
 
 
 def test_parse_config_minimal() -> None:
-    config = parse_config({
-        "consortium": "c",
-        "sites": {"p": {"prefecture": "茨城県", "repository": "/tmp/r"}},
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
-    })
+    config = parse_config(
+        {
+            "consortium": "c",
+            "sites": {"p": {"prefecture": "茨城県", "repository": "/tmp/r"}},
+            "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        }
+    )
     assert config.systems == {}
