@@ -134,7 +134,7 @@ def run_demo(workdir: Path, on_step: Callable[[str], None] | None = None, *, sca
         passphrase.chmod(0o600)
         config_path.write_text(yaml.safe_dump(demo_config(workdir), allow_unicode=True, sort_keys=False), "utf-8")
         config, _ = load_config(config_path)
-        for system_id, system in config.systems.items():
+        for system in config.systems.values():
             tenant = config.tenants[system.tenant]
             if system.source.kind == "sqlite":
                 _seed_registry(Path(system.source.path), max(100, int(tenant.population * scale)), rng, day=1)
@@ -152,7 +152,7 @@ def run_demo(workdir: Path, on_step: Callable[[str], None] | None = None, *, sca
 
     def backup_day(day: int) -> dict[str, Any]:
         if day == 2:
-            for system_id, system in config.systems.items():
+            for system in config.systems.values():
                 if system.source.kind == "sqlite":
                     _seed_registry(Path(system.source.path), 1000, rng, day=2)
                 else:

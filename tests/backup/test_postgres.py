@@ -21,8 +21,8 @@ def seed(dsn: str, residents: int) -> None:
         conn.execute("CREATE TABLE juki.residents (atena_no bigint PRIMARY KEY, name text, kana text, addr text)")
         conn.execute("CREATE TABLE juki.households (setai_no bigint PRIMARY KEY, head bigint)")
         conn.execute(
-            "INSERT INTO juki.residents SELECT i, '住民' || i, 'ジュウミン' || i, '茨城県猿島郡五霞町小福田' || (i %% 900) "
-            "FROM generate_series(1, %s) i",
+            "INSERT INTO juki.residents SELECT i, '住民' || i, 'ジュウミン' || i, "
+            "'茨城県猿島郡五霞町小福田' || (i %% 900) FROM generate_series(1, %s) i",
             (residents,),
         )
         conn.execute("INSERT INTO juki.households SELECT i, i * 2 FROM generate_series(1, %s) i", (residents // 2,))
@@ -57,7 +57,7 @@ def test_restore_into_a_non_empty_database_fails_and_commits_nothing(repo, postg
     with psycopg.connect(target, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA juki")
         conn.execute("CREATE TABLE juki.marker (x int)")
-    with pytest.raises(RepositoryError, match="pg_restore .* failed"):
+    with pytest.raises(RepositoryError, match=r"pg_restore .* failed"):
         restore_postgres(repo, find_snapshot(repo, "latest:naka-kaigo"), target)
     with psycopg.connect(target) as conn:
         tables = conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema='juki'").fetchall()
