@@ -62,7 +62,7 @@ class _Encoder:
     def __init__(self, writer: BlobWriter, pool: ThreadPoolExecutor | None) -> None:
         self._writer = writer
         self._pool = pool
-        self._slots = threading.BoundedSemaphore(8)
+        self._slots = threading.BoundedSemaphore(4)
         self._futures: deque[Future[bool]] = deque()
 
     def store(self, chunk_id: bytes, data: memoryview) -> None:
