@@ -152,15 +152,24 @@ class Repository:
                 cipher = self._ciphers[salt] = self.master.pack_cipher(salt)
             return cipher
 
-    def locate(self, chunk_id: bytes) -> Location:
-        location = self.cache.lookup(chunk_id)
-        if location is None:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
-        return location
+    def read_blob(self, chunk_id: bytes) -> bytes:
+        """A blob's plaintext, authenticated and checked against its keyed id.
 
-    def read_blob(self, chunk_id: bytes, location: Location | None = None, sealed: bytes | None = None) -> bytes:
-        """A blob's plaintext, authenticated and checked against its keyed id."""
-        loc = location or self.locate(chunk_id)
+        If a copy is damaged and the repository holds another (a repack, or two backups that
+        stored the same chunk concurrently), the other copy is used.
+        """
+        copies = self.cache.locations(chunk_id)
+        if not copies:
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
+        first_error: CorruptObject | None = None
+        for location in copies:
+            try:
+                return self.read_blob_at(chunk_id, location)
+            except CorruptObject as exc:
+                first_error = first_error or exc
+        raise first_error  # type: ignore[misc]
+
+    def read_blob_at(self, chunk_id: bytes, loc: Location, sealed: bytes | None = None) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)
         if sealed is None:
             try:
