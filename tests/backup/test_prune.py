@@ -30,7 +30,7 @@ def stored_bytes(repo_dir: Path) -> int:
 
 def test_forget_then_prune_frees_space_in_two_phases(repo, repo_dir: Path, tmp_path: Path) -> None:
     src = make_tree(tmp_path / "src", {"keep.txt": "always here"})
-    for day in range(3):
+    for _day in range(3):
         (src / "daily.bin").write_bytes(os.urandom(2 * 1024 * 1024))
         backup(repo, src)
     size_before = stored_bytes(repo_dir)
