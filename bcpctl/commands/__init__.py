@@ -12,6 +12,9 @@ _MODULES = [
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
     "bcpctl.commands.demo",
+    "bcpctl.commands.drill",
+    "bcpctl.commands.escrow",
+    "bcpctl.commands.failover",
     "bcpctl.commands.forget",
     "bcpctl.commands.repo",
 ]
