@@ -87,7 +87,7 @@ def watch(
     stop = threading.Event()
     threads = []
     if timeout is not None:
-        timer = threading.Timer(timeout, lambda: abort.trigger(f"timeout after {timeout:.0f}s"))
+        timer = threading.Timer(timeout, lambda: abort.trigger(f"timeout after {timeout:g}s"))
         timer.daemon = True
         timer.start()
         threads.append(timer)

@@ -84,8 +84,8 @@ class SteadyState(_Model):
     """A health check of production that must keep passing while a drill runs (else abort)."""
 
     command: str = Field(min_length=1)
-    interval: Seconds = 30
-    timeout: Seconds = 10
+    interval: Annotated[Seconds, Field(ge=1)] = 30
+    timeout: Annotated[Seconds, Field(ge=1)] = 10
 
 
 class FailoverSettings(_Model):
