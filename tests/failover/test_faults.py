@@ -129,7 +129,7 @@ def test_a_cut_off_cleanup_is_a_failure_and_the_next_run_sweeps_it(
     assert sum("still exists after removal" in left for left in result.cleanup.leftovers) == 2
     assert any("cannot be dropped" in left for left in result.cleanup.leftovers)
     assert len(_sandboxes_of(example, result.id)) == 3
-    record, doc = load_document(ctx.state, result.id)  # type: ignore[misc]
+    record, _doc = load_document(ctx.state, result.id)  # type: ignore[misc]
     assert record.status == "failed" and "cleanup incomplete" in (record.error or "")
 
     monkeypatch.setattr(failover.cleanup, "remove", real_remove)
