@@ -42,10 +42,12 @@ class RunContext:
     settings: DrillSettings
 
     @classmethod
-    def create(
-        cls, config: Consortium, config_dir: Path | None, state: Engine, open_backend: BackendOpener
-    ) -> RunContext:
-        source = str(config_dir / "bcpctl.yaml") if config_dir else "<config>"
+    def create(cls, config: Consortium, where: Path | None, state: Engine, open_backend: BackendOpener) -> RunContext:
+        """``where`` is the configuration file (named in errors) or the directory it was read from."""
+        if where is not None and where.suffix in (".yaml", ".yml"):
+            source, config_dir = str(where), where.parent
+        else:
+            source, config_dir = str(where or "<config>"), where
         return cls(config, config_dir, prepare(state), open_backend, drill_settings(config, source))
 
     def default_offsite(self) -> str:

@@ -107,3 +107,15 @@ def test_a_good_drills_section() -> None:
         )
         is None
     )
+
+
+def test_the_example_drills_section_is_valid() -> None:
+    from pathlib import Path
+
+    from dc.config import load_config
+
+    config, path = load_config(Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml")
+    settings = drill_settings(config, str(path))
+    assert [b.name for b in settings.blackouts][:2] == ["確定申告", "年度末・年度初めの異動"]
+    assert settings.failover.two_person and settings.failover.hooks == "ansible"
+    assert blackout_on(jst(2026, 2, 15, 3), settings.blackouts) is not None
