@@ -89,8 +89,12 @@ class AnsibleHooks:
         self.state = state
 
     def _run(self, action: str, playbook: str, site: str, extravars: dict[str, Any]) -> HookResult:
-        from dc.ansible import run_playbook  # type: ignore[import-not-found]
-        from dc.inventory import build_inventory  # type: ignore[import-not-found]
+        try:
+            from dc.ansible import run_playbook  # type: ignore[import-not-found]
+            from dc.inventory import build_inventory  # type: ignore[import-not-found]
+        except ImportError as exc:
+            # Not a crash mid-failover: a failed hook, so the failover stops before changing anything.
+            return HookResult(action, site, False, f"Ansible hooks unavailable ({exc}); set drills.failover.hooks")
 
         outcome = run_playbook(
             playbook,

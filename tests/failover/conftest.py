@@ -77,6 +77,16 @@ class Built:
             rows = conn.execute("SELECT rolname FROM pg_roles WHERE rolname LIKE 'bcpdrill%'").fetchall()
         return [r[0] for r in rows]
 
+    def drop_databases(self) -> None:
+        """Drop this build's databases (sources, failover targets, kept copies): the server is shared."""
+        with psycopg.connect(self.server.dsn(), autocommit=True) as conn:
+            names = [
+                r[0]
+                for r in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (self.prefix + "%",))
+            ]
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
     def drill_dir_entries(self) -> list[str]:
         path = Path(self.config.sites["offsite"].drill_dir or "")
         return sorted(p.name for p in path.iterdir()) if path.exists() else []
@@ -179,12 +189,16 @@ def build_consortium(
 
 
 @pytest.fixture(scope="module")
-def example(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Built:
+def example(tmp_path_factory: pytest.TempPathFactory, postgres: PostgresServer) -> Iterator[Built]:
     """A consortium shared by a module's tests that do not change its data (drills only read it)."""
-    return build_consortium(tmp_path_factory.mktemp("consortium"), postgres)
+    built = build_consortium(tmp_path_factory.mktemp("consortium"), postgres)
+    yield built
+    built.drop_databases()
 
 
 @pytest.fixture
-def own_example(tmp_path: Path, postgres: PostgresServer) -> Built:
+def own_example(tmp_path: Path, postgres: PostgresServer) -> Iterator[Built]:
     """A consortium of the test's own, for tests that tamper with it or move production."""
-    return build_consortium(tmp_path / "consortium", postgres)
+    built = build_consortium(tmp_path / "consortium", postgres)
+    yield built
+    built.drop_databases()

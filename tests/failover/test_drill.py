@@ -126,3 +126,22 @@ def test_readiness_changes_nothing_and_flags_a_stale_offsite_copy(example: Built
     assert flagged.status == "failed"
     goka = next(s for s in flagged.systems if s.system == "goka-juki")
     assert not goka.rpo_met and "newest offsite snapshot is" in (goka.error or "")
+
+
+def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> None:
+    from dc.state import open_state
+    from failover.lifecycle import RunContext
+    from failover.records import last_success, load_document
+    from failover.reports import render_report
+    from replication.url import open_backend
+
+    state = open_state(example.server.create_database(example.prefix + "control"))
+    assert state.dialect.name == "postgresql"
+    ctx = RunContext.create(example.config, example.config_dir, state, open_backend)
+    result = run_drill(ctx, DrillRequest(mode="isolated", tenant="goka"), handle_signals=False)
+    assert result.status == "passed", result.verdict()
+    assert list_runs(state)[0].id == result.id
+    record, doc = load_document(state, result.id[:20])  # type: ignore[misc]
+    assert record.status == "passed" and doc is not None and doc["id"] == result.id
+    assert set(last_success(state)) == {"goka-juki", "goka-kokuho"}
+    assert "訓練実施報告（五霞町）" in render_report(state, result.id, "ja", {"goka": "五霞町"})

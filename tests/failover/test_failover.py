@@ -198,3 +198,33 @@ def test_switchover_drill_round_trip_via_cli(own_example: Built, cli: Cli) -> No
     assert all("manual" in h["detail"] for h in doc["hooks"])
     listed = json.loads(cli("drill", "list", "--json").stdout)
     assert [r["kind"] for r in listed] == ["failback", "failover", "drill"]  # newest declared first
+
+
+def test_missing_ansible_runner_is_a_failed_hook_not_a_crash(monkeypatch: pytest.MonkeyPatch, example: Built) -> None:
+    monkeypatch.setitem(sys.modules, "dc.ansible", None)  # import of dc.ansible raises ImportError
+    result = AnsibleHooks(example.config, example.config_dir).fence("primary", "run-1")
+    assert not result.ok and "Ansible hooks unavailable" in result.detail
+    assert not fence_allows_failover(result, planned=False)
+
+
+def test_two_person_rule_on_the_command_line(example: Built, cli: Cli, tmp_path: Path) -> None:
+    import yaml
+
+    from failover.approval import token_digest
+
+    raw = yaml.safe_load(example.config_path.read_text(encoding="utf-8"))
+    raw["drills"]["failover"] = {
+        "two_person": True,
+        "approvers": {"sato": token_digest("s3cret-token")},
+        "hooks": "manual",
+    }
+    path = tmp_path / "bcpctl.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--yes")
+    assert alone.returncode == 3 and "needs a second person" in alone.stderr
+    wrong = cli(
+        "failover", "execute", "--config", str(path), "--to", "offsite", "--yes", "--approver", "sato",
+        env={"BCPCTL_APPROVER_TOKEN": "guessed"},
+    )  # fmt: skip
+    assert wrong.returncode == 3 and "does not match" in wrong.stderr and "guessed" not in wrong.stderr
+    assert json.loads(cli("drill", "list", "--json").stdout) == [], "a refused failover records nothing"
