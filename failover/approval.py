@@ -50,6 +50,18 @@ def confirm(
     return approver
 
 
+def confirm_request(settings: FailoverSettings, action: str, request: object, operator: str) -> str | None:
+    """:func:`confirm` with ``confirmed``, ``approver`` and ``approver_token`` taken from a request."""
+    return confirm(
+        settings,
+        action=action,
+        yes=bool(getattr(request, "confirmed", False)),
+        operator=operator,
+        approver=getattr(request, "approver", None),
+        token=getattr(request, "approver_token", None),
+    )
+
+
 def _matches(settings: FailoverSettings, approver: str | None, token: str) -> bool:
     expected = settings.approvers.get(approver or "")
     return expected is not None and hmac.compare_digest(expected, token_digest(token))

@@ -22,16 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from backup.snapshot import Snapshot, list_snapshots
+from backup.snapshot import Snapshot
 from dc.errors import UsageError
-from dc.state import utcnow
 from failover.abort import AbortSignal
 from failover.cleanup import cleanup_checked, sweep
 from failover.execution import run_plan
-from failover.lifecycle import RunContext, new_run_id, operator_name, recorded_run, repository_at
+from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
 from failover.measure import apply_measurement
 from failover.plan import PlanStep, RecoveryPlan, build_plan, require_targets, select_systems
-from failover.recover import RecoveryContext, recover_system
+from failover.recover import RecoveryContext, recover_system, snapshots_by_system
 from failover.results import Check, RunResult
 from failover.sandbox import Sandboxes, Target
 from failover.verify import dir_separation, pg_separation
@@ -98,23 +97,11 @@ def run_drill(
 
         return run_switchover(ctx, request, plan, handle_signals=handle_signals)
     site = ctx.site(request.site)
-    declared = utcnow()
-    run_id, token = new_run_id(declared)
     timeout = request.timeout or ctx.settings.timeout or max(s.rto or 0 for s in plan.steps) or None
-    result = RunResult(
-        run_id,
-        "drill",
-        request.mode,
-        ctx.config.consortium,
-        site,
-        declared,
-        rpo_reference=request.before or declared,
-        tenant=request.tenant,
-        selected=[s.system for s in plan.steps],
-        workers=request.workers or ctx.settings.workers,
-        timeout=timeout,
-        operator=operator_name(),
-    )
+    result, token = new_run(ctx, "drill", request.mode, site, plan, tenant=request.tenant, timeout=timeout)
+    if request.before is not None:
+        result.rpo_reference = request.before
+    run_id, declared = result.id, result.declared_at
     origin = time.monotonic()
     probe = ctx.settings.steady_state
     with recorded_run(ctx, result, timeout=timeout, probe=probe, handle_signals=handle_signals) as abort:
@@ -149,10 +136,8 @@ def _restore_all(
     site = result.site or ctx.default_offsite()
     with repository_at(ctx, site, request.escrow) as repo:
         result.phases["open"] = round(time.monotonic() - origin, 3)
-        snapshots: dict[str, list[Snapshot]] = {}
         unreadable: dict[str, str] = {}
-        for snap in list_snapshots(repo, errors=unreadable):
-            snapshots.setdefault(snap.system or "", []).append(snap)
+        snapshots = snapshots_by_system(repo, errors=unreadable)
         if unreadable:
             result.warnings.append(f"{len(unreadable)} unreadable snapshot(s) at {site} were ignored")
         pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind == "postgres"})
@@ -186,8 +171,7 @@ def _restore_all(
             before=request.before,
             after_restore=after_restore,
             separation=separation,
-            smoke={name: s.smoke for name, s in ctx.config.systems.items() if s.smoke},
-            smoke_expect=dict(ctx.settings.smoke_expect),
+            **ctx.smoke(),
             on_bytes=on_bytes,
         )
         workers = request.workers or ctx.settings.workers

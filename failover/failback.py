@@ -24,20 +24,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import parse_source
-from dc.state import utcnow
-from failover.approval import confirm
+from failover.approval import confirm_request
 from failover.cleanup import cleanup_checked
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.failover import hooks_for
 from failover.hooks import Hooks
-from failover.lifecycle import RunContext, new_run_id, operator_name, recorded_run, repository_at
+from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
 from failover.measure import apply_measurement
 from failover.plan import RecoveryPlan, build_plan
 from failover.records import active_failover
-from failover.recover import RecoveryContext, recover_system
+from failover.recover import RecoveryContext, recover_system, snapshots_by_system
 from failover.results import RunResult
 from failover.ship import copy_missing
 from failover.staging import Staging
@@ -64,14 +62,7 @@ def _offsite_source(ctx: RunContext, system_id: str) -> str:
 
 
 def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) -> tuple[str, str | None]:
-    approver = confirm(
-        ctx.settings.failover,
-        action="failback",
-        yes=request.confirmed,
-        operator=operator_name(),
-        approver=request.approver,
-        token=request.approver_token,
-    )
+    approver = confirm_request(ctx.settings.failover, "failback", request, operator_name())
     active = active_failover(ctx.state)
     if active is None or active.target_site is None:
         raise FailoverRefused("no failover is active: nothing to fail back (see 'bcpctl drill list')")
@@ -88,22 +79,10 @@ def execute_failback(
     offsite, approver = _preflight(ctx, request, plan)
     hooks = hooks or hooks_for(ctx)
     primary = ctx.config.primary_site
-    declared = utcnow()
-    run_id, token = new_run_id(declared)
-    result = RunResult(
-        run_id,
-        "failback",
-        "failback",
-        ctx.config.consortium,
-        offsite,
-        declared,
-        target_site=primary,
-        rpo_reference=declared,
-        selected=[s.system for s in plan.steps],
-        workers=request.workers or ctx.settings.workers,
-        operator=operator_name(),
-        approver=approver,
+    result, token = new_run(
+        ctx, "failback", "failback", offsite, plan, target_site=primary, workers=request.workers, approver=approver
     )
+    run_id, declared = result.id, result.declared_at
     origin = time.monotonic()
     staging = Staging(ctx.state, run_id, token, ctx.config, ctx.config_dir)
     switched = False
@@ -138,10 +117,7 @@ def execute_failback(
                 "(plain object copy: replication.sync not used)"
             )
             with repository_at(ctx, primary) as repo:
-                snapshots: dict[str, list[Snapshot]] = {}
-                for snap in list_snapshots(repo, errors={}):
-                    if snap.tags.get("failback") == run_id:
-                        snapshots.setdefault(snap.system or "", []).append(snap)
+                snapshots = snapshots_by_system(repo, tag=("failback", run_id))
                 rctx = RecoveryContext(repo, snapshots, abort, origin, staging.target)
                 result.systems = run_plan(
                     plan, lambda step, group: recover_system(rctx, step, group), workers=result.workers, abort=abort

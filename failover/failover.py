@@ -18,17 +18,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backup.snapshot import Snapshot, list_snapshots
-from dc.state import utcnow
-from failover.approval import confirm
+from backup.snapshot import Snapshot
+from failover.approval import confirm_request
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import Hooks, configured_hooks, fence_allows_failover
-from failover.lifecycle import RunContext, new_run_id, operator_name, recorded_run, repository_at
+from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
 from failover.measure import apply_measurement
 from failover.plan import PlanStep, build_plan, require_targets
 from failover.records import active_failover
-from failover.recover import RecoveryContext, recover_system
+from failover.recover import RecoveryContext, recover_system, snapshots_by_system
 from failover.results import RunResult
 from failover.sandbox import Target
 from failover.targets import production_target, target_problems
@@ -60,14 +59,7 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> str | None:
         raise FailoverRefused(
             f"'{request.to_site}' is the primary; fail over to an offsite site, fail back with failback"
         )
-    approver = confirm(
-        ctx.settings.failover,
-        action="failover",
-        yes=request.confirmed,
-        operator=operator_name(),
-        approver=request.approver,
-        token=request.approver_token,
-    )
+    approver = confirm_request(ctx.settings.failover, "failover", request, operator_name())
     if (active := active_failover(ctx.state)) is not None:
         raise FailoverRefused(
             f"already failed over to '{active.target_site}' by run {active.id}; run 'bcpctl failback' first"
@@ -91,23 +83,12 @@ def execute_failover(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise FailoverRefused(f"failover targets not ready, nothing was changed: {problems[0]}{more}")
     hooks = hooks or hooks_for(ctx)
-    declared = utcnow()
-    run_id, _token = new_run_id(declared)
     primary = ctx.config.primary_site
-    result = RunResult(
-        run_id,
-        "failover",
-        "switchover" if request.planned else "execute",
-        ctx.config.consortium,
-        primary,
-        declared,
-        target_site=request.to_site,
-        rpo_reference=declared,
-        selected=[s.system for s in plan.steps],
-        workers=request.workers or ctx.settings.workers,
-        operator=operator_name(),
-        approver=approver,
+    mode = "switchover" if request.planned else "execute"
+    result, _token = new_run(
+        ctx, "failover", mode, primary, plan, target_site=request.to_site, workers=request.workers, approver=approver
     )
+    run_id, declared = result.id, result.declared_at
     origin = time.monotonic()
     promoted = False
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
@@ -121,9 +102,7 @@ def execute_failover(
             result.phases["fence"] = round(time.monotonic() - origin, 3)
             with repository_at(ctx, request.to_site, request.escrow) as repo:
                 result.phases["open"] = round(time.monotonic() - origin, 3)
-                snapshots: dict[str, list[Snapshot]] = {}
-                for snap in list_snapshots(repo, errors={}):
-                    snapshots.setdefault(snap.system or "", []).append(snap)
+                snapshots = snapshots_by_system(repo)
 
                 def make_target(step: PlanStep, snap: Snapshot) -> Target:
                     return production_target(ctx.config, step.system, snap.source_kind, ctx.config_dir)
@@ -134,8 +113,7 @@ def execute_failover(
                     abort,
                     origin,
                     make_target,
-                    smoke={name: s.smoke for name, s in ctx.config.systems.items() if s.smoke},
-                    smoke_expect=dict(ctx.settings.smoke_expect),
+                    **ctx.smoke(),
                     on_bytes=on_bytes,
                 )
                 result.systems = run_plan(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -25,6 +26,7 @@ from dc.errors import BcpError, UsageError
 from dc.state import utcnow
 from failover.abort import AbortSignal, watch
 from failover.errors import DrillAborted
+from failover.plan import RecoveryPlan
 from failover.records import finish_run, prepare, record_systems, start_run
 from failover.reports import write_reports
 from failover.results import RunResult, to_document
@@ -50,6 +52,13 @@ class RunContext:
             source, config_dir = str(where or "<config>"), where
         return cls(config, config_dir, prepare(state), open_backend, drill_settings(config, source))
 
+    def smoke(self) -> dict[str, dict[str, str]]:
+        """``smoke=`` and ``smoke_expect=`` for a :class:`~failover.recover.RecoveryContext`."""
+        return {
+            "smoke": {name: s.smoke for name, s in self.config.systems.items() if s.smoke},
+            "smoke_expect": dict(self.settings.smoke_expect),
+        }
+
     def default_offsite(self) -> str:
         offsite = self.config.offsite_sites
         if not offsite:
@@ -67,6 +76,26 @@ def new_run_id(now: datetime) -> tuple[str, str]:
     """``(run id, token)``; the token names the run's sandboxes."""
     token = secrets.token_hex(4)
     return f"{now:%Y%m%dT%H%M%SZ}-{token}", token
+
+
+def new_run(
+    ctx: RunContext,
+    kind: str,
+    mode: str,
+    site: str | None,
+    plan: RecoveryPlan,
+    *,
+    declared: datetime | None = None,
+    **fields: Any,
+) -> tuple[RunResult, str]:
+    """A fresh :class:`RunResult` declared now (or at ``declared``), and the token naming its sandboxes."""
+    declared = declared or utcnow()
+    run_id, token = new_run_id(declared)
+    fields.setdefault("rpo_reference", declared)
+    fields["workers"] = fields.get("workers") or ctx.settings.workers
+    selected = [s.system for s in plan.steps]
+    fields.setdefault("operator", operator_name())
+    return RunResult(run_id, kind, mode, ctx.config.consortium, site, declared, selected=selected, **fields), token
 
 
 def operator_name() -> str:

@@ -35,23 +35,26 @@ def apply_measurement(result: SystemResult, *, declared: datetime, rpo_reference
         result.rpo_met = result.rpo_seconds <= result.rpo_target
     if result.status != "passed":
         return
-    if result.rpo_met is False:
-        result.status = "failed"
-        measured, target = format_duration(result.rpo_seconds or 0), format_duration(result.rpo_target or 0)
-        result.error = f"RPO {measured} exceeds the target {target}"
-        result.fix = (
-            "the newest usable snapshot is too old: back up this system more often and check that "
-            "replication keeps the offsite copy within the RPO (bcpctl replicate, lag metrics)"
-        )
-    elif result.rto_met is False:
-        result.status = "failed"
-        measured, target = format_duration(result.rto_seconds or 0), format_duration(result.rto_target or 0)
-        result.error = f"RTO {measured} exceeds the target {target}"
-        result.fix = (
-            "restoring took longer than the target: give the drill more workers, move the system to an "
-            "earlier tier, speed up the offsite storage, or revisit the target in the BIA (様式15)"
-        )
+    misses = (
+        ("RPO", result.rpo_met, result.rpo_seconds, result.rpo_target, _RPO_FIX),
+        ("RTO", result.rto_met, result.rto_seconds, result.rto_target, _RTO_FIX),
+    )
+    for name, met, measured, target, fix in misses:
+        if met is False:
+            result.status = "failed"
+            result.error = f"{name} {format_duration(measured or 0)} exceeds the target {format_duration(target or 0)}"
+            result.fix = fix
+            return
 
+
+_RPO_FIX = (
+    "the newest usable snapshot is too old: back up this system more often and check that "
+    "replication keeps the offsite copy within the RPO (bcpctl replicate, lag metrics)"
+)
+_RTO_FIX = (
+    "restoring took longer than the target: give the drill more workers, move the system to an "
+    "earlier tier, speed up the offsite storage, or revisit the target in the BIA (様式15)"
+)
 
 _ADVICE = {
     "CorruptObject": (

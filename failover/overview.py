@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from backup.snapshot import Snapshot, list_snapshots
+from backup.snapshot import Snapshot
 from dc.errors import BcpError
 from dc.state import utcnow
 from failover.lifecycle import RunContext, repository_at
 from failover.measure import exposure
 from failover.plan import build_plan, select_systems
+from failover.recover import snapshots_by_system
 
 
 def plan_overview(
@@ -34,8 +35,7 @@ def plan_overview(
     error = None
     try:
         with repository_at(ctx, site, escrow) as repo:
-            for snap in list_snapshots(repo, errors={}):
-                newest[snap.system or ""] = snap
+            newest = {system: snaps[-1] for system, snaps in snapshots_by_system(repo).items()}
     except BcpError as exc:
         error = exc.message
     groups = []

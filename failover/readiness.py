@@ -15,16 +15,14 @@ import os
 from pathlib import Path
 
 from backup.check import check_repository
-from backup.snapshot import Snapshot, list_snapshots
 from dc.duration import format_duration
-from dc.state import utcnow
 from failover.drill import DrillRequest
 from failover.isolation import production_endpoints, route_isolated, sandbox_not_production
-from failover.lifecycle import RunContext, new_run_id, operator_name, recorded_run, repository_at
+from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
 from failover.measure import advice
 from failover.plan import RecoveryPlan
 from failover.records import leftover_runs, stale_runs
-from failover.recover import new_result
+from failover.recover import new_result, snapshots_by_system
 from failover.results import Check, RunResult
 from failover.targets import target_problems
 
@@ -77,20 +75,8 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan) -> list[
 
 def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) -> RunResult:
     site = ctx.site(request.site)
-    declared = utcnow()
-    run_id, _token = new_run_id(declared)
-    result = RunResult(
-        run_id,
-        "drill",
-        "readiness",
-        ctx.config.consortium,
-        site,
-        declared,
-        rpo_reference=declared,
-        tenant=request.tenant,
-        selected=[s.system for s in plan.steps],
-        operator=operator_name(),
-    )
+    result, _token = new_run(ctx, "drill", "readiness", site, plan, tenant=request.tenant)
+    declared = result.declared_at
     with recorded_run(ctx, result, timeout=request.timeout, handle_signals=False) as abort:
         if probe := ctx.settings.steady_state:
             from failover.abort import run_probe
@@ -129,9 +115,7 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
                     else f"{len(report.problems)} problem(s), first: {first.object}: {first.message}",  # type: ignore[union-attr]
                 )
             )
-            newest: dict[str, Snapshot] = {}
-            for snap in list_snapshots(repo, errors={}):
-                newest[snap.system or ""] = snap
+            newest = {system: snaps[-1] for system, snaps in snapshots_by_system(repo).items()}
         for number, group in enumerate(plan.groups, start=1):
             for step in group:
                 system = new_result(step, number)

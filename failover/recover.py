@@ -61,6 +61,23 @@ class RecoveryContext:
         return round(time.monotonic() - self.origin, 3)
 
 
+def snapshots_by_system(
+    repo: Repository, *, tag: tuple[str, str] | None = None, errors: dict[str, str] | None = None
+) -> dict[str, list[Snapshot]]:
+    """Every readable snapshot, grouped by system, oldest first (optionally only those with a tag).
+
+    Unreadable snapshots are skipped (listed in ``errors`` if given): one damaged snapshot must
+    not stop the recovery of every other system.
+    """
+    from backup.snapshot import list_snapshots
+
+    grouped: dict[str, list[Snapshot]] = {}
+    for snap in list_snapshots(repo, errors={} if errors is None else errors):
+        if tag is None or snap.tags.get(tag[0]) == tag[1]:
+            grouped.setdefault(snap.system or "", []).append(snap)
+    return grouped
+
+
 def new_result(step: PlanStep, group: int) -> SystemResult:
     return SystemResult(
         step.system, step.tenant, step.business, step.tier, group, step.rpo, step.rto, step.as_dependency

@@ -16,7 +16,7 @@ from failover.drill import DrillRequest
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import Hooks
-from failover.lifecycle import RunContext, new_run_id, operator_name, recorded_run
+from failover.lifecycle import RunContext, new_run, recorded_run
 from failover.plan import RecoveryPlan
 from failover.results import Check, RunResult
 
@@ -55,21 +55,10 @@ def run_switchover(
             hooks=hooks,
             handle_signals=handle_signals,
         )
-    run_id, _token = new_run_id(declared)
-    result = RunResult(
-        run_id,
-        "drill",
-        "switchover",
-        ctx.config.consortium,
-        ctx.config.primary_site,
-        declared,
-        target_site=to_site,
-        rpo_reference=declared,
-        selected=[s.system for s in plan.steps],
-        workers=over.workers,
-        operator=operator_name(),
-        approver=over.approver,
-    )
+    result, _token = new_run(
+        ctx, "drill", "switchover", ctx.config.primary_site, plan, declared=declared, target_site=to_site,
+        workers=over.workers, approver=over.approver,
+    )  # fmt: skip
     with recorded_run(ctx, result, timeout=None, handle_signals=False):
         result.systems = over.systems
         result.hooks = over.hooks + (back.hooks if back else [])

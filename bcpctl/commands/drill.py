@@ -15,6 +15,17 @@ from bcpctl.options import common_options, config_option
 from dc.errors import ProblemFound, UsageError
 
 
+def escrow_option(fn):  # type: ignore[no-untyped-def]
+    """``--escrow FILE`` (repeatable): open the repository from K escrow shares, no passphrase."""
+    return click.option(
+        "--escrow",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Escrow share file (repeat K times); no passphrase is read.",
+    )(fn)
+
+
 @click.group()
 def drill() -> None:
     """Drills: restore at the offsite site, verify, measure RTO/RPO, clean up, report."""
@@ -126,13 +137,7 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     help="point-in-time: newest snapshot before TIME (ISO 8601; JST if no zone).",
 )
 @click.option("--site", default=None, help="Site to drill at (default: the first offsite site).")
-@click.option(
-    "--escrow",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Escrow share file (repeat K times).",
-)
+@escrow_option
 @click.option(
     "--timeout",
     default=None,

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.commands.drill import approver_token, finish, run_context
+from bcpctl.commands.drill import approver_token, escrow_option, finish, run_context
 from bcpctl.options import common_options, config_option
 
 
@@ -29,13 +29,7 @@ def _age(seconds: float | None) -> str:
 @click.option("--site", default=None, help="Site whose repository is read (default: the first offsite site).")
 @click.option("--tenant", default=None, help="Only this tenant's systems (and what they depend on).")
 @click.option("--system", "systems", multiple=True, help="Only this system (repeatable).")
-@click.option(
-    "--escrow",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Escrow share file (repeat K times).",
-)
+@escrow_option
 @common_options
 def failover_plan(
     config_path: str, site: str | None, tenant: str | None, systems: tuple[str, ...], escrow: tuple[str, ...]
@@ -99,13 +93,7 @@ def _confirmation_options(fn):  # type: ignore[no-untyped-def]
 @failover.command("execute")
 @config_option()
 @click.option("--to", "to_site", required=True, help="The site that serves from now on.")
-@click.option(
-    "--escrow",
-    multiple=True,
-    type=click.Path(dir_okay=False),
-    metavar="FILE",
-    help="Open the repository from escrow shares.",
-)
+@escrow_option
 @click.option("--workers", type=click.IntRange(1, 32), default=None)
 @_confirmation_options
 @common_options
