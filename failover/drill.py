@@ -25,6 +25,7 @@ from datetime import datetime
 from backup.snapshot import Snapshot
 from dc.errors import UsageError
 from failover.abort import AbortSignal
+from failover.calendar import blackout_on
 from failover.cleanup import cleanup_checked, sweep
 from failover.execution import run_plan
 from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
@@ -101,6 +102,9 @@ def run_drill(
     result, token = new_run(ctx, "drill", request.mode, site, plan, tenant=request.tenant, timeout=timeout)
     if request.before is not None:
         result.rpo_reference = request.before
+    if blackout := blackout_on(result.declared_at, ctx.settings.blackouts):
+        # Operators may drill by hand in a blackout; the scheduler never does (failover.schedule).
+        result.warnings.append(f"run during the blackout period '{blackout.name}' ({blackout.start}..{blackout.end})")
     run_id, declared = result.id, result.declared_at
     origin = time.monotonic()
     probe = ctx.settings.steady_state

@@ -167,6 +167,11 @@ def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -
         for w in doc.get("swept", [])
     )
     warnings = "".join(f"<li>{escape(w)}</li>" for w in doc.get("warnings", []))
+    hooks = "".join(
+        f'<li class="{"passed" if h["ok"] else "failed"}">{escape(h["action"])} {escape(h["site"])}: '
+        f"{escape(h.get('detail') or '')}</li>"
+        for h in doc.get("hooks", [])
+    )
     return f"""<!DOCTYPE html>
 <html lang="ja"><head><meta charset="utf-8"><title>{escape(title)}</title><style>{_CSS}</style></head><body>
 <h1>{escape(doc["consortium"])}: {escape(doc["kind"])} <code>{escape(doc["mode"])}</code></h1>
@@ -185,6 +190,7 @@ light: verify.</small></p>{timeline_svg(doc["systems"])}
 <th>RPO measured / target</th><th>RTO measured / target</th><th>fetch / decrypt / restore / verify</th>
 <th>size</th><th>result</th><th>checks</th><th>RTO trend</th></tr>{"".join(rows)}</table>
 <h2>Run checks</h2><ul>{run_checks or "<li>none</li>"}</ul>
+{f"<h2>Site hooks (fence, promote, failback)</h2><ul>{hooks}</ul>" if hooks else ""}
 <h2>Cleanup</h2><p>Removed and verified gone: {removed}.</p>{
         f"<p>Swept from earlier runs:</p><ul>{swept}</ul>" if swept else ""
     }

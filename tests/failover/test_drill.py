@@ -11,6 +11,7 @@ import pytest
 
 from failover.drill import DrillRequest, run_drill
 from failover.records import list_runs, system_history
+from failover.settings import Blackout
 from tests.failover.conftest import Built
 
 pytestmark = pytest.mark.postgres
@@ -63,9 +64,12 @@ def test_a_tenant_drill_takes_its_systems_and_their_dependencies(example: Built)
     result = run_drill(example.context(), DrillRequest(mode="isolated", systems=("naka-kaigo",)), handle_signals=False)
     assert result.status == "passed", result.verdict()
     assert [(s.system, s.as_dependency) for s in result.systems] == [("naka-juki", True), ("naka-kaigo", False)]
-    tenant = run_drill(example.context(), DrillRequest(mode="isolated", tenant="goka"), handle_signals=False)
+    ctx = example.context()
+    ctx.settings = ctx.settings.model_copy(update={"blackouts": (Blackout(name="通年", start="01-01", end="12-31"),)})
+    tenant = run_drill(ctx, DrillRequest(mode="isolated", tenant="goka"), handle_signals=False)
     assert [s.system for s in tenant.systems] == ["goka-juki", "goka-kokuho"]
     assert tenant.status == "passed"
+    assert any("blackout period '通年'" in w for w in tenant.warnings), "a manual drill in a blackout is noted"
 
 
 def test_point_in_time_restores_the_last_good_snapshot(own_example: Built) -> None:
