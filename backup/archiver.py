@@ -15,7 +15,6 @@ import hashlib
 import os
 import stat
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -286,12 +285,3 @@ class PathArchiver:
                 drain(block=False)
             drain(block=True)
         return self.stats
-
-
-@dataclass
-class Timer:
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started
