@@ -39,6 +39,7 @@ from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
+from backup.packcache import PackCache
 
 CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -108,6 +109,8 @@ class Repository:
         self.broken_indexes: dict[str, str] = {}
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
+        # Remote storage: fetch whole packs once instead of one request per blob.
+        self._packs = None if backend.capabilities.cheap_ranges else PackCache(backend)
 
     # -- sealed objects (index files, snapshots, tombstones) ------------------------------
 
@@ -169,9 +172,11 @@ class Repository:
                 first_error = first_error or exc
         raise first_error  # type: ignore[misc]
 
-    def read_blob_at(self, chunk_id: bytes, loc: Location, sealed: bytes | None = None) -> bytes:
+    def read_blob_at(self, chunk_id: bytes, loc: Location) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)
-        if sealed is None:
+        if self._packs is not None:
+            sealed = self._packs.read(key, loc.offset, loc.length)
+        else:
             try:
                 sealed = self.backend.load(key, loc.offset, loc.length)
             except ObjectNotFound:
@@ -184,6 +189,8 @@ class Repository:
         return data
 
     def close(self) -> None:
+        if self._packs is not None:
+            self._packs.close()
         self.cache.close()
         self.backend.close()
 
