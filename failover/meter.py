@@ -5,8 +5,9 @@ written, all overlapping across worker threads. The steps are therefore measured
 time*: seconds spent inside storage reads (fetch) and inside blob authentication,
 decryption, decompression and id checks (decrypt), summed over workers; the restore step is
 the wall-clock time of the whole restore. Each system gets its own view of the one unlocked
-repository (same key and index cache, its own metered backend), so parallel systems do not
-mix their figures.
+repository (same key and index cache; its own metered backend and, on remote storage, its own
+whole-pack cache, so whole-pack downloads count as that system's fetch time), so parallel
+systems do not mix their figures.
 """
 
 from __future__ import annotations
@@ -110,11 +111,11 @@ class MeteredRepository(Repository):
         self.abort = abort
         self.on_blob = on_blob
 
-    def read_blob_at(self, chunk_id: bytes, loc: Location, sealed: bytes | None = None) -> bytes:
+    def read_blob_at(self, chunk_id: bytes, loc: Location) -> bytes:
         self.abort.check()
         self.meter.begin_blob()
         started = time.perf_counter()
-        data = super().read_blob_at(chunk_id, loc, sealed)
+        data = super().read_blob_at(chunk_id, loc)
         self.meter.end_blob(time.perf_counter() - started)
         if self.meter.blobs >= 2:
             # Fault tests kill the drill here: the sandbox exists and data is streaming into it.
@@ -124,4 +125,7 @@ class MeteredRepository(Repository):
         return data
 
     def close(self) -> None:
-        """The view owns nothing; the repository it was made from is closed by its opener."""
+        """Drop the view's own whole-pack cache (remote storage); key, index cache and backend
+        belong to the repository it was made from, which its opener closes."""
+        if self._packs is not None:
+            self._packs.close()

@@ -138,6 +138,7 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         result.status, result.error, result.fix = "failed", first, advice(type(exc).__name__)
     finally:
+        view.close()
         result.steps.setdefault(phase, round(time.monotonic() - started, 3))
         result.steps["fetch"] = round(meter.fetch_seconds, 3)
         result.steps["decrypt"] = round(meter.decrypt_seconds, 3)
