@@ -149,3 +149,44 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
     assert record.status == "passed" and doc is not None and doc["id"] == result.id
     assert set(last_success(state)) == {"goka-juki", "goka-kokuho"}
     assert "訓練実施報告（五霞町）" in render_report(state, result.id, "ja", {"goka": "五霞町"})
+
+
+class _RemoteLike:
+    """A local directory that reports itself as remote storage (no cheap ranged reads)."""
+
+    def __init__(self, url: str) -> None:
+        from backup.backend import LocalBackend
+
+        self._inner = LocalBackend(url)
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self._inner, name)
+
+    @property
+    def url(self) -> str:
+        return self._inner.url
+
+    @property
+    def capabilities(self):  # type: ignore[no-untyped-def]
+        from backup.backend import Capabilities
+
+        return Capabilities(object_lock=False, cheap_ranges=False)
+
+
+def test_remote_storage_fetches_whole_packs_per_system_and_leaves_no_temporary_files(
+    example: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from dc.state import open_state
+    from failover.lifecycle import RunContext
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ctx = RunContext.create(example.config, example.config_dir, open_state(None), _RemoteLike)
+    result = run_drill(ctx, DrillRequest(mode="isolated", tenant="naka"), handle_signals=False)
+    assert result.status == "passed", result.verdict()
+    # whole packs, through the metered backend of each system's own view
+    assert all(s.fetched_bytes > 0 for s in result.systems), [(s.fetched_bytes, s.steps) for s in result.systems]
+    assert list(scratch.iterdir()) == [], "every per-system pack cache is removed"
