@@ -29,6 +29,8 @@ STATUS_NAMES = {"passed": "合格（目標達成）", "failed": "不合格", "ab
 def jp_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
+    if 0 < seconds < 1:
+        return "1秒未満"
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
@@ -65,7 +67,9 @@ def _verified(s: dict[str, Any]) -> str:
     return "、".join(done) or "—"
 
 
-def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str) -> str:
+def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[str, str] | None = None) -> str:
+    """The summary for one tenant; ``sites`` maps site ids to names such as 遠隔地バックアップセンター（北海道）."""
+    sites = sites or {}
     systems = [s for s in doc["systems"] if s["tenant"] == tenant]
     lines = [
         f"訓練実施報告（{tenant_name}）",
@@ -73,7 +77,8 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str) -> str:
         f"協議会: {doc['consortium']}",
         f"訓練種別: {MODE_NAMES.get(doc['mode'], doc['mode'])}",
         f"実施日時: {jp_time(doc['declared_at'])} 〜 {jp_time(doc.get('finished_at'))}（日本時間）",
-        f"実施場所: {doc.get('site') or '—'}" + (f" → {doc['target_site']}" if doc.get("target_site") else ""),
+        f"実施場所: {sites.get(doc.get('site') or '', doc.get('site') or '—')}"
+        + (f" → {sites.get(doc['target_site'], doc['target_site'])}" if doc.get("target_site") else ""),
         f"訓練番号: {doc['id']}",
         f"結果: {STATUS_NAMES.get(doc['status'], doc['status'])}",
         "",

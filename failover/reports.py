@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
+from dc.config import Consortium
 from dc.errors import UsageError
 from failover.records import load_document, system_history
 from failover.report_html import render_html
@@ -52,17 +53,30 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
     history = system_history(ctx.state, [s.system for s in result.systems])
     paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     paths["html"].write_text(render_html(doc, _jsonable(history)), encoding="utf-8")
+    sites = site_names(ctx.config)
     for tenant in _tenants(doc):
         name = ctx.config.tenants[tenant].name if tenant in ctx.config.tenants else tenant
-        paths[f"ja:{tenant}"].write_text(render_ja(doc, tenant, name), encoding="utf-8")
+        paths[f"ja:{tenant}"].write_text(render_ja(doc, tenant, name, sites), encoding="utf-8")
     return result.reports
+
+
+def site_names(config: Consortium) -> dict[str, str]:
+    """Site ids as the municipalities name them: 遠隔地バックアップセンター（北海道）."""
+    return {key: f"{site.name or key}（{site.prefecture}）" for key, site in config.sites.items()}
 
 
 def _jsonable(history: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
     return to_document(history)  # type: ignore[no-any-return]
 
 
-def render_report(state: Engine, run_id: str, fmt: str, tenant_names: dict[str, str], tenant: str | None = None) -> str:
+def render_report(
+    state: Engine,
+    run_id: str,
+    fmt: str,
+    tenant_names: dict[str, str],
+    tenant: str | None = None,
+    sites: dict[str, str] | None = None,
+) -> str:
     """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one)."""
     if fmt not in FORMATS:
         raise UsageError(f"unknown report format '{fmt}' (use {', '.join(FORMATS)})")
@@ -79,4 +93,4 @@ def render_report(state: Engine, run_id: str, fmt: str, tenant_names: dict[str, 
     tenants = [tenant] if tenant else _tenants(doc)
     if tenant and tenant not in _tenants(doc):
         raise UsageError(f"run {record.id} has no system of tenant '{tenant}'")
-    return "\n".join(render_ja(doc, t, tenant_names.get(t, t)) for t in tenants)
+    return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)

@@ -238,12 +238,12 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
 
     from dc.state import open_state
     from failover.records import prepare
-    from failover.reports import render_report
+    from failover.reports import render_report, site_names
 
     consortium = session.config(config_path)[0] if config_path else None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
     state = prepare(open_state(consortium.control_db if consortium else None))
-    text = render_report(state, run_id, fmt, names, tenant)
+    text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")
         output.current().notice(f"wrote {out_file}")

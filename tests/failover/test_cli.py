@@ -30,6 +30,7 @@ def test_run_list_report_and_due(example: Built, cli: Cli, tmp_path: Path) -> No
     ja = cli("drill", "report", run_id[:20], "--format", "ja", "--tenant", "goka", "--config", config)
     assert ja.returncode == 0, ja.stderr
     assert ja.stdout.startswith("訓練実施報告（五霞町）") and "合格" in ja.stdout and "国民健康保険" in ja.stdout
+    assert "実施場所: 遠隔地バックアップセンター（北海道）" in ja.stdout
     page = tmp_path / "report.html"
     html = cli("drill", "report", run_id, "--format", "html", "--out", str(page))
     assert html.returncode == 0 and "<svg" in page.read_text(encoding="utf-8")
