@@ -15,6 +15,7 @@ accepts; ``open`` on either yields an unlocked repository through the same path.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -68,6 +69,26 @@ def share_sheet(split: EscrowSplit, number: int, backend_url: str) -> str:
     ]
     lines += [" ".join(words[i : i + 10]) for i in range(0, len(words), 10)]
     return "\n".join(lines) + "\n"
+
+
+def prepare_share_dir(out_dir: Path) -> None:
+    """A private directory for share sheets; one already holding sheets is refused (before any slot is made)."""
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = sorted(p.name for p in out_dir.glob("share-*-of-*.txt"))
+    if existing:
+        raise UsageError(f"{out_dir} already holds shares ({existing[0]}); use an empty directory")
+
+
+def write_share_sheets(split: EscrowSplit, out_dir: Path, backend_url: str) -> list[str]:
+    """``share-I-of-N.txt``, one per custodian, created 0600 and never overwriting a file."""
+    files = []
+    for number in range(1, len(split.shares) + 1):
+        path = out_dir / f"share-{number}-of-{len(split.shares)}.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(share_sheet(split, number, backend_url))
+        files.append(str(path))
+    return files
 
 
 def read_share(path: str | Path) -> str:

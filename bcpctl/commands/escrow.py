@@ -6,7 +6,6 @@ this module attaches them there, so it adds no top-level command of its own.
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -40,33 +39,24 @@ def escrow_split(
     Without --out the shares are printed only to an interactive terminal, for writing down;
     they are never written to a pipe or a log.
     """
-    from backup.escrow import share_sheet, split_key
+    from backup.escrow import prepare_share_dir, share_sheet, split_key, write_share_sheets
 
     if threshold > shares:
         raise UsageError(f"--threshold {threshold} is more than --shares {shares}")
     out = output.current()
     if out_dir is None and (out.json_mode or not sys.stdout.isatty()):
         raise UsageError("shares are secrets: give --out DIR (they are printed only to an interactive terminal)")
-    target = Path(out_dir) if out_dir else None
-    if target is not None:
-        target.mkdir(mode=0o700, parents=True, exist_ok=True)
-        existing = [p.name for p in target.glob("share-*-of-*.txt")]
-        if existing:
-            raise UsageError(f"{target} already holds shares ({existing[0]}); use an empty directory")
+    if out_dir is not None:
+        prepare_share_dir(Path(out_dir))
     with session.repository(repo_url, password_file, sync=False) as repo:
         split = split_key(repo, shares=shares, threshold=threshold, label=label)
         url = repo.backend.url
-    files = []
-    for number in range(1, shares + 1):
-        sheet = share_sheet(split, number, url)
-        if target is None:
-            click.echo(sheet)
-            continue
-        path = target / f"share-{number}-of-{shares}.txt"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(sheet)
-        files.append(str(path))
+    if out_dir is not None:
+        files = write_share_sheets(split, Path(out_dir), url)
+    else:
+        files = []
+        for number in range(1, shares + 1):
+            click.echo(share_sheet(split, number, url))
     data = {
         "slot": split.slot_id,
         "repository": split.repository_id,

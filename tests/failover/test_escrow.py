@@ -130,6 +130,11 @@ def test_escrow_cli_split_and_open(repo_dir: Path, tmp_path: Path, cli: Cli) -> 
         str(tmp_path / "x"),
     )
     assert refused.returncode == 2 and len(list_slots(LocalBackend(repo_dir))) == slots_before
+    again = cli(
+        "key", "escrow", "split", "--repo", str(repo_dir), "--shares", "3", "--threshold", "2", "--out", str(out)
+    )
+    assert again.returncode == 2 and "already holds shares" in again.stderr
+    assert len(list_slots(LocalBackend(repo_dir))) == slots_before, "a refused split adds no key slot"
 
 
 @pytest.mark.postgres
