@@ -239,9 +239,21 @@ def load_document(state: Engine, run_id: str) -> tuple[RunRecord, dict[str, Any]
 
 def is_dead(run: RunRecord, now: datetime, *, grace: timedelta = timedelta(minutes=10)) -> bool:
     """Whether a ``running`` record belongs to a process that can no longer finish it."""
-    if run.host == socket.gethostname():
-        return process_start(run.pid) != run.pid_start or run.pid_start is None
+    if run.host == socket.gethostname() and run.pid_start is not None:
+        return process_start(run.pid) != run.pid_start
+    if run.host == socket.gethostname() and not _alive(run.pid):
+        return True
     return run.deadline is not None and now > run.deadline + grace
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def stale_runs(state: Engine, now: datetime) -> list[RunRecord]:

@@ -14,7 +14,10 @@ database revokes ``CONNECT`` from ``PUBLIC`` and grants it to its tenant's role 
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import os
 import re
 import secrets
 import threading
@@ -50,6 +53,20 @@ def with_database(dsn: str, database: str) -> str:
     params = conninfo_to_dict(dsn)
     params["dbname"] = database
     return make_conninfo(**params)  # type: ignore[arg-type]
+
+
+def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
+    """The ``SCRAM-SHA-256$…`` string PostgreSQL stores for ``password`` (RFC 5802, RFC 7677).
+
+    ``password`` is ASCII (``secrets.token_urlsafe``), so SASLprep leaves it unchanged.
+    """
+    salt = salt or os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    b64 = base64.b64encode
+    return f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}${b64(stored_key).decode()}:{b64(server_key).decode()}"
 
 
 @dataclass(frozen=True)
@@ -116,10 +133,11 @@ class Sandboxes:
             role = pg_name(self.token, tenant)
             password = secrets.token_urlsafe(24)
             rid = intend_resource(self.state, self.run_id, "pg_role", role, redact_dsn(self._admin()))
+            # Only a SCRAM verifier reaches the server, so no statement log can ever hold the password.
             self._execute(
                 [
                     sql.SQL("CREATE ROLE {} LOGIN NOINHERIT PASSWORD {}").format(
-                        sql.Identifier(role), sql.Literal(password)
+                        sql.Identifier(role), sql.Literal(scram_verifier(password))
                     )
                 ]
             )

@@ -80,3 +80,25 @@ def test_readiness_proves_isolation_from_a_sandbox_namespace(example: Built, net
     assert len(routes) == 14 and all(c.ok for c in routes), [c.detail for c in routes if not c.ok]
     assert result.status == "passed", result.verdict()
     assert not any("network isolation" in w for w in result.warnings)
+
+
+@pytest.mark.postgres
+def test_drill_logins_are_created_from_a_scram_verifier_postgresql_accepts(example: Built) -> None:
+    """The verifier we compute equals the one the server computes for the same password and salt."""
+    import base64
+
+    import psycopg
+
+    from failover.sandbox import scram_verifier
+
+    role = f"bcpt_scram_{secrets.token_hex(3)}"
+    with psycopg.connect(example.server.dsn(), autocommit=True) as conn:
+        conn.execute("SET password_encryption = 'scram-sha-256'")
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'Pa55-word_xyz'")
+        try:
+            (stored,) = conn.execute("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (role,)).fetchone()  # type: ignore[misc]
+        finally:
+            conn.execute(f"DROP ROLE {role}")
+    iterations, salt = stored.split("$")[1].split(":")
+    ours = scram_verifier("Pa55-word_xyz", salt=base64.b64decode(salt), iterations=int(iterations))
+    assert ours == stored
