@@ -66,7 +66,6 @@ def repair_repository(
     wanted = set(report.damaged_keys())
     if any(p.key == MANIFEST_KEY and p.kind in ("manifest", "missing") for p in report.problems):
         wanted.add(MANIFEST_KEY)
-    result.remaining = [p for p in report.problems if p.key not in wanted]
     hashes = _manifest_hashes(other, report, pinned_key)
     todo = []
     for key in sorted(wanted):
@@ -91,4 +90,7 @@ def repair_repository(
             result.repaired.append(key)
         else:
             result.unrepairable[key] = "still damaged after the repair (storage corrupts writes?)"
+    # What is left: a presence-and-signature pass (repaired objects were just hashed).
+    after = verify_repository(damaged, pinned_key=pinned_key, min_sequence=min_sequence, read_data=False, jobs=jobs)
+    result.remaining = [p for p in after.problems if p.key not in result.unrepairable]
     return result
