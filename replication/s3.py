@@ -99,6 +99,12 @@ class S3Backend:
             session = boto3.session.Session(profile_name=location.profile)
         except ProfileNotFound:
             raise ConfigError(f"AWS profile '{location.profile}' not found (see ~/.aws/config)") from None
+        # Credentials come from the environment or a profile only. botocore would otherwise ask
+        # the EC2/ECS metadata endpoints (169.254.169.254) — traffic off this machine, and
+        # meaningless for an on-premises gateway.
+        resolver = session._session.get_component("credential_provider")
+        for provider in ("iam-role", "container-role"):
+            resolver.remove(provider)
         if session.get_credentials() is None:
             raise AuthError(
                 f"no S3 credentials for {location.url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
@@ -188,7 +194,9 @@ class S3Backend:
 
     def _probe(self) -> bool:
         """Reach the bucket once (clear errors at open time) and learn whether Object Lock is on."""
-        self._call("open", None, self._client.head_bucket)
+        # A listing, not HeadBucket: a HEAD response has no body, so a wrong secret would look
+        # like any other 403 instead of naming SignatureDoesNotMatch / InvalidAccessKeyId.
+        self._call("open", None, self._client.list_objects_v2, Prefix=self.location.prefix, MaxKeys=1)
         try:
             conf = self._call("read lock configuration of", None, self._client.get_object_lock_configuration)
         except (AccessDenied, StorageError):
