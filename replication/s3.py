@@ -33,6 +33,7 @@ from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageErro
 from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
 from replication.errors import AccessDenied, PermanentStorageError, Unreachable
+from replication.plan import content_name
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
@@ -115,7 +116,11 @@ class S3Backend:
             endpoint_url=location.endpoint,
             region_name=location.region or session.region_name or "us-east-1",
             config=Config(
-                s3={"addressing_style": "path"},
+                # Content-MD5 (which RGW verifies) and, for content-addressed objects, a SHA-256
+                # that must equal the name protect every body; signing the payload too would add a
+                # third SHA-256 pass over plain-HTTP endpoints, the bottleneck on CPUs without SHA
+                # instructions. TLS endpoints never sign bodies anyway.
+                s3={"addressing_style": "path", "payload_signing_enabled": False},
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
                 # a pool at least as large as the transfers in flight, or threads queue for sockets
@@ -209,11 +214,15 @@ class S3Backend:
         full = self._key(key)
         body = bytes(data)
         if len(body) <= SINGLE_PUT_LIMIT:
+            # A content-addressed object's name is its SHA-256: the server checks the body against
+            # it (where it supports checksums) without this process hashing the bytes once more.
+            name = content_name(key)
+            sha256 = bytes.fromhex(name) if name else hashlib.sha256(body).digest()
             kwargs: dict[str, Any] = {
                 "Key": full,
                 "Body": body,
                 "ContentMD5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
-                "ChecksumSHA256": base64.b64encode(hashlib.sha256(body).digest()).decode(),
+                "ChecksumSHA256": base64.b64encode(sha256).decode(),
             }
             if retain_until is not None:
                 kwargs.update(ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=retain_until)

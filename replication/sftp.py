@@ -2,14 +2,10 @@
 
 URL: ``sftp://USER@HOST:PORT/ABSOLUTE/PATH[?known_hosts=FILE&key=FILE]``.
 
-* Host keys are checked strictly against a known_hosts file — the site's ``known_hosts``
-  from the configuration, ``?known_hosts=``, ``$BCPCTL_KNOWN_HOSTS`` or ``~/.ssh/known_hosts``,
-  in that order — with paramiko's ``RejectPolicy``: an unknown or changed key is an
-  :class:`~dc.errors.AuthError` (exit 3), never trust-on-first-use (DESIGN "Security rules").
-* Authentication: the key file (``?key=`` or ``$BCPCTL_SSH_KEY``), else the SSH agent.
+* Host keys are checked strictly and authentication uses a key file or the agent
+  (:mod:`replication.ssh`): an unknown or changed host key is exit 3, never trust-on-first-use.
 * Throughput: one SSH connection per concurrent transfer (paramiko's transport is one
-  thread per connection), a 64 MiB channel window, 128 KiB SFTP requests, pipelined writes
-  and prefetched reads, AES-GCM preferred (no separate MAC pass).
+  thread per connection), 128 KiB SFTP requests, pipelined writes and prefetched reads.
 * Atomicity: an object is written to a dot-named temporary file, fsynced with OpenSSH's
   ``fsync@openssh.com`` and renamed into place — ``posix-rename@openssh.com`` to replace,
   the plain SFTP rename (OpenSSH implements it with ``link()``, which fails on an existing
@@ -20,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import queue
 import secrets
 import stat as stat_mod
@@ -28,22 +23,17 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
-from dc.errors import AuthError, UsageError
+from dc.errors import UsageError
 from dc.failpoint import failpoint
-from replication.errors import PermanentStorageError, Unreachable
+from replication.errors import PermanentStorageError
+from replication.ssh import SftpSession, SshTarget, key_file, known_hosts_file, open_sftp
 
-KNOWN_HOSTS_ENV = "BCPCTL_KNOWN_HOSTS"
-KEY_ENV = "BCPCTL_SSH_KEY"
-WINDOW = 64 * 1024 * 1024
-PACKET = 32 * 1024
 REQUEST = 128 * 1024
 _READ_PIECE = 4 * 1024 * 1024
-_FAST_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ class SftpLocation:
 
     @property
     def host_label(self) -> str:
-        return f"[{self.host}]:{self.port}" if self.port != 22 else self.host
+        return SshTarget(self.user, self.host, self.port).label
 
 
 def parse_sftp_url(url: str) -> SftpLocation:
@@ -93,44 +83,6 @@ def parse_sftp_url(url: str) -> SftpLocation:
     )
 
 
-def _known_hosts_file(explicit: str | None, location: SftpLocation) -> Path:
-    for candidate in (explicit, location.known_hosts, os.environ.get(KNOWN_HOSTS_ENV)):
-        if candidate:
-            path = Path(candidate).expanduser()
-            if not path.is_file():
-                raise UsageError(f"known_hosts file {path} does not exist")
-            return path
-    default = Path("~/.ssh/known_hosts").expanduser()
-    if default.is_file():
-        return default
-    raise UsageError(
-        f"no known_hosts file to check {location.host_label} against: set the site's known_hosts, "
-        f"${KNOWN_HOSTS_ENV} or ?known_hosts= (host keys are never accepted on first use)"
-    )
-
-
-class _Connection:
-    def __init__(self, client: Any, sftp: Any) -> None:
-        self.client = client
-        self.sftp = sftp
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.sftp.close()
-        with contextlib.suppress(Exception):
-            self.client.close()
-
-
-def _transport_factory(sock: Any, **kwargs: Any) -> Any:
-    import paramiko
-
-    transport = paramiko.Transport(sock, default_window_size=WINDOW, default_max_packet_size=PACKET, **kwargs)
-    options = transport.get_security_options()
-    fast = [c for c in _FAST_CIPHERS if c in options.ciphers]
-    options.ciphers = tuple(fast + [c for c in options.ciphers if c not in fast])
-    return transport
-
-
 class SftpBackend:
     """Thread-safe: each thread borrows its own connection from a pool."""
 
@@ -138,13 +90,12 @@ class SftpBackend:
         self, location: SftpLocation, *, known_hosts: str | None = None, create: bool = False, timeout: float = 15.0
     ) -> None:
         self.location = location
-        self._known_hosts = _known_hosts_file(known_hosts, location)
-        self._key_file = location.key_file or os.environ.get(KEY_ENV)
-        if self._key_file and not Path(self._key_file).expanduser().is_file():
-            raise UsageError(f"SSH key file {self._key_file} does not exist")
+        self._target = SshTarget(location.user, location.host, location.port)
+        self._known_hosts = known_hosts_file(self._target, known_hosts, location.known_hosts)
+        self._key_file = key_file(location.key_file)
         self._timeout = timeout
-        self._idle: queue.SimpleQueue[_Connection] = queue.SimpleQueue()
-        self._all: list[_Connection] = []
+        self._idle: queue.SimpleQueue[SftpSession] = queue.SimpleQueue()
+        self._all: list[SftpSession] = []
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
         with self._borrow() as conn:  # connect now: bad host keys and credentials fail at open
@@ -168,60 +119,14 @@ class SftpBackend:
     def capabilities(self) -> Capabilities:
         return Capabilities(object_lock=False, cheap_ranges=False)
 
-    def _connect(self) -> _Connection:
-        import paramiko
-
-        loc = self.location
-        client = paramiko.SSHClient()
-        client.get_host_keys().load(str(self._known_hosts))
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        auth: dict[str, Any] = (
-            {"key_filename": str(Path(self._key_file).expanduser()), "allow_agent": False}
-            if self._key_file
-            else {"allow_agent": True}
-        )
-        try:
-            client.connect(
-                loc.host,
-                loc.port,
-                username=loc.user,
-                look_for_keys=False,
-                timeout=self._timeout,
-                banner_timeout=self._timeout,
-                auth_timeout=self._timeout,
-                transport_factory=_transport_factory,
-                **auth,
-            )
-            sftp = paramiko.SFTPClient.from_transport(
-                client.get_transport(), window_size=WINDOW, max_packet_size=PACKET
-            )
-        except paramiko.BadHostKeyException:
-            client.close()
-            raise AuthError(
-                f"the host key of {loc.host_label} does not match {self._known_hosts} "
-                "(changed key: possible man-in-the-middle); refusing to connect"
-            ) from None
-        except paramiko.AuthenticationException:
-            client.close()
-            raise AuthError(f"SFTP server {loc.host_label} rejected the SSH key for user {loc.user}") from None
-        except paramiko.SSHException as exc:
-            client.close()
-            if "known_hosts" in str(exc):
-                raise AuthError(
-                    f"unknown host key for {loc.host_label}: not in {self._known_hosts}; refusing to connect"
-                ) from None
-            raise Unreachable(f"SSH handshake with {loc.host_label} failed: {exc}") from None
-        except (OSError, EOFError) as exc:
-            client.close()
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise Unreachable(f"cannot reach SFTP server {loc.host_label} ({reason})") from None
-        conn = _Connection(client, sftp)
+    def _connect(self) -> SftpSession:
+        conn = open_sftp(self._target, self._known_hosts, self._key_file, self._timeout)
         with self._lock:
             self._all.append(conn)
         return conn
 
     @contextlib.contextmanager
-    def _borrow(self) -> Iterator[_Connection]:
+    def _borrow(self) -> Iterator[SftpSession]:
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
@@ -243,7 +148,7 @@ class SftpBackend:
         else:
             self._idle.put(conn)
 
-    def _discard(self, conn: _Connection) -> None:
+    def _discard(self, conn: SftpSession) -> None:
         conn.close()
         with self._lock:
             if conn in self._all:
@@ -260,7 +165,7 @@ class SftpBackend:
     def _path(self, key: str) -> str:
         return f"{self.location.path}/{check_key(key)}"
 
-    def _makedirs(self, conn: _Connection, path: str) -> None:
+    def _makedirs(self, conn: SftpSession, path: str) -> None:
         if path in self._dirs:
             return
         parts = path.strip("/").split("/")
@@ -281,7 +186,7 @@ class SftpBackend:
 
     # -- the Backend protocol -------------------------------------------------------------
 
-    def _write_temp(self, conn: _Connection, path: str, data: bytes | bytearray | memoryview) -> str:
+    def _write_temp(self, conn: SftpSession, path: str, data: bytes | bytearray | memoryview) -> str:
         directory, name = path.rsplit("/", 1)
         tmp = f"{directory}/.{name}.tmp-{secrets.token_hex(6)}"
         try:
@@ -419,7 +324,7 @@ def _ssh_exception() -> type[Exception]:
     return paramiko.SSHException
 
 
-def _fsync(conn: _Connection, f: Any) -> None:
+def _fsync(conn: SftpSession, f: Any) -> None:
     """``fsync@openssh.com`` on the open handle: the object is on the server's disk before the rename."""
     from paramiko.sftp import CMD_EXTENDED
 

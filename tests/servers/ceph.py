@@ -101,7 +101,7 @@ class CephServer:
             _kill(self.pids.pop(name, 0))
 
 
-def _conf_text(root: Path, mon_port: int, rgw_port: int) -> str:
+def _conf_text(root: Path, mon_port: int, rgw_port: int, memstore_bytes: int) -> str:
     return f"""[global]
 fsid = {FSID}
 mon host = [v2:127.0.0.1:{mon_port},v1:127.0.0.1:{mon_port + 1}]
@@ -139,7 +139,7 @@ mon osd nearfull ratio = 0.98
 [osd]
 osd data = {root}/osd
 osd objectstore = memstore
-memstore device bytes = 2147483648
+memstore device bytes = {memstore_bytes}
 osd max object name len = 460
 osd max object namespace len = 64
 osd op num shards = 1
@@ -220,8 +220,12 @@ def _wait_osd_up(server: CephServer, timeout: float) -> None:
     raise TimeoutError(f"the OSD did not come up after {timeout}s (see {server.root}/log)")
 
 
-def start_ceph(base: Path | None = None) -> CephServer:
-    """Start mon, OSD and radosgw; create the S3 user. About 5-20 s on 2 cores."""
+def start_ceph(base: Path | None = None, *, memstore_bytes: int = 2 * 1024**3) -> CephServer:
+    """Start mon, OSD and radosgw; create the S3 user. About 2-20 s on 2 cores.
+
+    memstore keeps every object in RAM (``memstore_bytes`` caps it); the benchmark asks for
+    more than the tests.
+    """
     for tool in ("ceph-mon", "ceph-osd", "radosgw", "monmaptool", "ceph-authtool"):
         if not shutil.which(tool):
             raise RuntimeError(f"{tool} not found: run 'make test' (installs ceph-mon, ceph-osd, radosgw)")
@@ -230,7 +234,7 @@ def start_ceph(base: Path | None = None) -> CephServer:
         (root / sub).mkdir(parents=True, exist_ok=True)
     mon_port = _port_pair()
     server = CephServer(root, mon_port, free_port())
-    server.conf.write_text(_conf_text(root, mon_port, server.rgw_port))
+    server.conf.write_text(_conf_text(root, mon_port, server.rgw_port, memstore_bytes))
     try:
         _run(server, ["ceph-authtool", "--create-keyring", str(root / "keyring"), "--gen-key", "-n", "mon."])
         _run(
