@@ -134,7 +134,7 @@ class SftpBackend:
         try:
             yield conn
         except (EOFError, OSError, _ssh_exception()) as exc:
-            if _connection_broken(exc):
+            if _connection_broken(exc) or not _alive(conn):
                 # A broken connection is dropped, never reused; the next borrow reconnects.
                 self._discard(conn)
                 raise StorageError(
@@ -316,6 +316,11 @@ def _connection_broken(exc: BaseException) -> bool:
     if isinstance(exc, EOFError | TimeoutError | ConnectionError) or not isinstance(exc, OSError):
         return True
     return exc.errno not in (None, errno.ENOENT, errno.EACCES, errno.EPERM)
+
+
+def _alive(conn: SftpSession) -> bool:
+    transport = conn.client.get_transport()
+    return transport is not None and transport.is_active()
 
 
 def _ssh_exception() -> type[Exception]:

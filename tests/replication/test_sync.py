@@ -305,3 +305,15 @@ def test_lag_and_runs_are_recorded_per_system(sites, ledger) -> None:  # type: i
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(runs.c.ok, runs.c.objects_copied)).all()
     assert rows[0] == (True, result.objects_copied)
+
+
+def test_limit_rate_holds_the_transfer_to_the_configured_bandwidth(sites, ledger) -> None:  # type: ignore[no-untyped-def]
+    source, target, data = sites
+    primary.backup(source, data)
+    total = sum(i.size for i in source.list(""))
+    rate = total / 1.5  # the whole repository should take about 1.5 s (minus the 1 s burst)
+    started = time.monotonic()
+    result = replicate(source, target, ledger, SyncOptions(limit_rate=rate, jobs=4))
+    elapsed = time.monotonic() - started
+    assert result.ok
+    assert elapsed >= (total - rate) / rate * 0.9
