@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -42,7 +43,8 @@ pins = Table(
     metadata,
     Column("repository", String(64), primary_key=True),
     Column("public_key", String(64), nullable=False),
-    Column("sequence", Integer, nullable=False),
+    # manifest sequences are Unix milliseconds: beyond a 32-bit INTEGER
+    Column("sequence", BigInteger, nullable=False),
     Column("manifest_sha256", String(64), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -85,9 +87,9 @@ runs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("objects_copied", Integer, nullable=False, default=0),
-    Column("bytes_sent", Integer, nullable=False, default=0),
+    Column("bytes_sent", BigInteger, nullable=False, default=0),
     Column("seconds", Float, nullable=False, default=0.0),
-    Column("manifest_sequence", Integer),
+    Column("manifest_sequence", BigInteger),
     Column("error", Text),
 )
 

@@ -7,7 +7,9 @@ snapshot objects that prune had removed. Each is refused here before anything is
 * once a key is pinned (site config, or the first replication), a source without a manifest
   or with one that does not verify with that key is refused;
 * a sequence lower than the highest ever accepted — remembered in the control database and
-  on the target — is a rollback; a different manifest under an accepted sequence is forged;
+  on the target — is a rollback. Two different manifests under one sequence are accepted:
+  both verify with the pinned key, so they come from key holders (two backups signing in the
+  same millisecond); only a key holder could forge one, and such a one could as well sign N+1;
 * config and key slots must hash to what the manifest signs (they are not content-addressed).
 
 Truncation (a manifest naming objects neither site holds) is checked against the listings in
@@ -38,7 +40,7 @@ def accept_manifest(
 
     Refuses (``ManifestRefused``) a missing manifest once a key is pinned, a signature that
     does not verify with the pinned key, a sequence lower than one already accepted
-    (rollback), a different manifest under an accepted sequence (equivocation), and a config
+    (rollback), and a config
     or key slot that differs from what the manifest signs.
     """
     where = f"{source.url}/{MANIFEST_KEY}"
@@ -72,10 +74,5 @@ def accept_manifest(
         raise ManifestRefused(
             f"refusing a rolled-back manifest at {source.url}: sequence {manifest.sequence} is older than "
             f"{floor}, already replicated"
-        )
-    if pin is not None and manifest.sequence == pin.sequence and manifest.digest != pin.manifest_sha256:
-        raise ManifestRefused(
-            f"refusing manifest {manifest.sequence} at {source.url}: a different manifest with the same sequence "
-            "was accepted before (forged)"
         )
     return manifest, raw, current

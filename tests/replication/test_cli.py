@@ -54,10 +54,10 @@ def test_replicate_to_s3_and_sftp_then_verify_without_any_key(signed_primary, cl
         assert run["runs"][0]["bytes_sent"] == sum(p.stat().st_size for p in Path(repo).rglob("*") if p.is_file())
         report = ok(cli("verify-offsite", "--repo", target, "--json", env=env))
         assert report["ok"] and report["pinned"] and report["snapshots_signed"] == 1
-        shown = ok(cli("manifest", "show", "--repo", target, "--json", env=env))
-        assert shown["sequence"] == run["runs"][0]["manifest_sequence"]
-        again = ok(cli("replicate", "--from", repo, "--to", target, "--json", env=env))
-        assert again["runs"][0]["objects_copied"] == 0
+    shown = ok(cli("manifest", "show", "--repo", target, "--json", env=env))
+    assert shown["sequence"] == run["runs"][0]["manifest_sequence"]
+    again = ok(cli("replicate", "--from", repo, "--to", target, "--json", env=env))
+    assert again["runs"][0]["objects_copied"] == 0
 
 
 @pytest.mark.s3
@@ -151,3 +151,17 @@ def test_a_missing_source_repository_is_one_clear_line(cli, tmp_path) -> None:  
     done = cli("replicate", "--from", str(tmp_path / "empty"), "--to", str(tmp_path / "t"))
     assert "no bcpctl repository" in one_line_error(done, 2)
     assert not (tmp_path / "t").exists() or not any((tmp_path / "t").iterdir())
+
+
+def test_verify_offsite_finds_damage_and_replicate_repair_fixes_it(signed_primary, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    repo, _ = signed_primary
+    offsite = tmp_path / "offsite"
+    env = {"BCPCTL_PASSWORD": ""}  # nothing here needs the passphrase
+    ok(cli("replicate", "--from", repo, "--to", str(offsite), env=env))
+    pack = max((p for p in (offsite / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    pack.write_bytes(pack.read_bytes()[:-100])
+    line = one_line_error(cli("verify-offsite", "--repo", str(offsite), env=env), 1)
+    assert pack.name in line
+    fixed = ok(cli("replicate", "--from", repo, "--to", str(offsite), "--repair", "--json", env=env))
+    assert fixed["repaired"] == [str(pack.relative_to(offsite))]
+    assert ok(cli("verify-offsite", "--repo", str(offsite), "--json", env=env))["ok"]
