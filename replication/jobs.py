@@ -8,7 +8,7 @@ backend is opened with what its site says (``known_hosts`` for SFTP, ``object_lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -88,7 +88,7 @@ def verify_at(
     read_data: bool = True,
     jobs: int = 4,
     state_url: str | None = None,
-    progress: object | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> IntegrityReport:
     """``bcpctl verify-offsite`` (and ``check --integrity-only``): keyless, pins from the control DB."""
     ledger = Ledger(open_state(state_url))
@@ -102,7 +102,7 @@ def verify_at(
             min_sequence=pin.sequence if pin else 0,
             read_data=read_data,
             jobs=jobs,
-            progress=progress,  # type: ignore[arg-type]
+            progress=progress,
         )
 
 
