@@ -20,8 +20,9 @@ the offsite (site configuration, or on first replication) and any later manifest
 with it. The offsite learns snapshot times and system ids — metadata it could largely infer
 from object timestamps anyway — and nothing about content.
 
-Call :func:`sign_manifest` after every change to the committed state: after a snapshot
-commit, ``forget``, ``prune`` and key-slot changes.
+:func:`sign_manifest` runs whenever a repository opened with
+:func:`~backup.repository.open_repository` closes after a change to the committed state (a
+snapshot commit, ``forget``, ``prune``, key-slot changes), so no command can forget it.
 """
 
 from __future__ import annotations

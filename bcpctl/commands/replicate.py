@@ -207,6 +207,13 @@ def verify_offsite(
     repo_url: str, manifest_key: str | None, known_hosts: str | None, no_read_data: bool, jobs: int
 ) -> None:
     """Verify a repository without any key: hashes, signed manifest, presence of what snapshots need."""
+    integrity_check(repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=not no_read_data, jobs=jobs)
+
+
+def integrity_check(
+    repo_url: str, *, manifest_key: str | None, known_hosts: str | None, read_data: bool, jobs: int
+) -> None:
+    """Run and render the keyless verification (also ``check --integrity-only``)."""
     from replication.jobs import Endpoint, verify_at
 
     out = output.current()
@@ -214,7 +221,7 @@ def verify_offsite(
         report = verify_at(
             Endpoint(repo_url, known_hosts),
             pinned_key=manifest_key,
-            read_data=not no_read_data,
+            read_data=read_data,
             jobs=jobs,
             progress=bar.advance,
         )
