@@ -170,6 +170,14 @@ def host_results(
     return results
 
 
+def host_key_refused(result: PlaybookResult) -> list[str]:
+    """Hosts that were unreachable because ssh refused their host key (strict checking)."""
+    markers = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key")
+    return [
+        h.host for h in result.hosts if h.status == "unreachable" and h.message and any(m in h.message for m in markers)
+    ]
+
+
 def rotate_runs(runs_dir: Path, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` run directories (names start with a UTC timestamp)."""
     if not runs_dir.is_dir():

@@ -8,9 +8,10 @@ municipalities) and its share of measured resource use (repository bytes, backup
 time), so a tenant that stores or restores much more pays for it.
 
 Everything here is pure: the configuration's ``costs:`` section, the populations and the
-measured usage go in, yen come out. Every category is split with the largest-remainder
-method on exact fractions, so the tenants' yen always add up to the total exactly: an
-invoice that is one yen off cannot be booked (地方自治法第232条の4, 支出負担行為).
+measured usage go in, yen come out. Shares are exact fractions until the end; each tenant's
+yen are the largest-remainder rounding of its exact share of the total, and the per-category
+breakdown is rounded so that it adds up both ways (dc/apportion.py). The tenants' yen always
+add up to the total exactly: an invoice that is one yen off cannot be booked.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dc.apportion import controlled_rounding
 from dc.errors import ConfigError, UsageError
 
 MEASURES = ("repository_bytes", "backup_seconds", "drill_seconds")
@@ -127,26 +129,6 @@ class CostSplit:
     saving_pct: float | None = None
 
 
-def largest_remainder(total: int, weights: Sequence[Fraction]) -> list[int]:
-    """Integer parts of ``total`` proportional to ``weights`` that sum to ``total`` exactly.
-
-    Each part is the floor of its exact quota; the yen left over go one each to the largest
-    remainders, ties to the earlier entry (configuration order), so the result is stable.
-    """
-    if total < 0:
-        raise ValueError("total must not be negative")
-    weight_sum = sum(weights, Fraction(0))
-    if weight_sum <= 0:
-        raise ValueError("weights must have a positive sum")
-    quotas = [total * w / weight_sum for w in weights]
-    parts = [int(q) for q in quotas]  # quotas are non-negative: int() is floor
-    left = total - sum(parts)
-    order = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - parts[i]), i))
-    for i in order[:left]:
-        parts[i] += 1
-    return parts
-
-
 def month_portion(amount: int, months: int, index: int) -> int:
     """Month ``index`` (0-based) of ``amount`` spread over ``months``; the months sum to ``amount``."""
     if not 0 <= index < months:
@@ -213,15 +195,18 @@ def split_costs(
     def amount(yen: int) -> int:
         return month_portion(yen, months, index) if period else yen
 
-    by_category: dict[str, dict[str, int]] = {t: {} for t in ids}
     categories = []
+    quotas: list[list[Fraction]] = [[] for _ in ids]
     for item in costs.items:
         pw = Fraction(str(item.population_weight if item.population_weight is not None else costs.population_weight))
         yen = amount(item.yen)
         weights = [pw * pop_share[t] + (1 - pw) * res_share[t] for t in ids]
-        for t, part in zip(ids, largest_remainder(yen, weights), strict=True):
-            by_category[t][item.category] = part
+        weight_sum = sum(weights, Fraction(0))
+        for row, w in zip(quotas, weights, strict=True):
+            row.append(yen * w / weight_sum)
         categories.append({"category": item.category, "yen": yen, "population_weight": float(pw)})
+    cells = controlled_rounding(quotas, [c["yen"] for c in categories])
+    by_category = {t: {c["category"]: cells[i][j] for j, c in enumerate(categories)} for i, t in enumerate(ids)}
     total = sum(c["yen"] for c in categories)
     baseline = amount(costs.baseline_yen) if costs.baseline_yen is not None else None
     shares = [

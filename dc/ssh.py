@@ -40,6 +40,15 @@ class ExecResult:
     stderr: str
 
 
+def _reason(exc: BaseException) -> str:
+    """The operator's words for a connection failure ("Connection refused", "timed out")."""
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
+        exc = next(iter(exc.errors.values()))
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 def _host_key_name(host: ManagedHost) -> str:
     return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
 
@@ -90,8 +99,7 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
         raise HostUnreachable(f"{host.name}: SSH failed: {exc}") from None
     except (OSError, EOFError) as exc:
         client.close()
-        reason = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else (exc.strerror or str(exc))
-        raise HostUnreachable(f"{host.name}: cannot connect to {host.address}:{host.port}: {reason}") from None
+        raise HostUnreachable(f"{host.name}: cannot connect to {host.address}:{host.port}: {_reason(exc)}") from None
     try:
         yield client
     finally:

@@ -10,6 +10,7 @@ import click
 # take the whole CLI down, so each module only imports heavy dependencies inside commands.
 _MODULES = [
     "bcpctl.commands.backup",
+    "bcpctl.commands.dc",
     "bcpctl.commands.repo",
 ]
 

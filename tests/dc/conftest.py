@@ -118,6 +118,19 @@ def dead_host(directory: Path) -> dict[str, Any]:
     }
 
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
+
+
+@pytest.fixture
+def example_config(tmp_path: Path) -> Path:
+    """The shipped example, with the test's own control database instead of its control_db."""
+    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    raw.pop("control_db", None)
+    path = tmp_path / "ibaraki.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     base = tmp_path_factory.mktemp("fleet")

@@ -111,7 +111,7 @@ def cleanup(server: SshServer) -> None:
 
 #: Halves the cost of each new connection (the default post-quantum key exchange takes ~0.2 s on
 #: a small test machine): Ansible tests open one connection per task and host.
-FAST_CONFIG = "KexAlgorithms curve25519-sha256\nPrintMotd no\nPrintLastLog no\nUseDNS no\n"
+FAST_CONFIG = "KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org\nPrintMotd no\nPrintLastLog no\nUseDNS no\n"
 
 
 def start_sshd_hosts(base: Path, count: int, *, first_address: int = 11) -> list[SshServer]:
