@@ -113,14 +113,24 @@ def _host_event(event: Mapping[str, Any]) -> HostEvent | None:
     return HostEvent(host=host, task=data.get("task") or "", status=status)
 
 
+#: what ssh prints when strict host-key checking refuses a host (changed or unknown key)
+_HOST_KEY_MARKERS = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key")
+HOST_KEY_REFUSED = "Host key verification failed"
+
+
 def _message(event: Mapping[str, Any]) -> str:
+    """One line for the operator's table; ssh's multi-line host-key banner becomes a plain verdict."""
     data = event.get("event_data") or {}
     res = data.get("res") or {}
     text = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
     if isinstance(text, list):
         text = " ".join(str(t) for t in text)
-    first = str(text).strip().splitlines()[0] if str(text).strip() else "failed"
-    return f"{data.get('task') or 'task'}: {first}"[:500]
+    text = str(text)
+    task = data.get("task") or "task"
+    if any(marker in text for marker in _HOST_KEY_MARKERS):
+        return f"{task}: {HOST_KEY_REFUSED} (the host's key is unknown or has changed; never accepted silently)"
+    first = text.strip().splitlines()[0] if text.strip() else "failed"
+    return f"{task}: {first}"[:500]
 
 
 def host_results(
@@ -172,10 +182,7 @@ def host_results(
 
 def host_key_refused(result: PlaybookResult) -> list[str]:
     """Hosts that were unreachable because ssh refused their host key (strict checking)."""
-    markers = ("Host key verification failed", "REMOTE HOST IDENTIFICATION HAS CHANGED", "No ED25519 host key")
-    return [
-        h.host for h in result.hosts if h.status == "unreachable" and h.message and any(m in h.message for m in markers)
-    ]
+    return [h.host for h in result.hosts if h.status == "unreachable" and HOST_KEY_REFUSED in (h.message or "")]
 
 
 def rotate_runs(runs_dir: Path, keep: int) -> list[Path]:
@@ -198,10 +205,13 @@ def _new_run_dir(runs_dir: Path, stem: str) -> tuple[str, Path]:
     return run_id, pdd
 
 
-def _write_extravars(pdd: Path, extravars: Mapping[str, Any]) -> Path:
+def _check_extravars(extravars: Mapping[str, Any]) -> None:
     for key in extravars:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
             raise UsageError(f"invalid extra variable name '{key}'")
+
+
+def _write_extravars(pdd: Path, extravars: Mapping[str, Any]) -> Path:
     path = pdd / "extravars.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -233,6 +243,7 @@ def run_playbook(
 
     playbook = _playbook_file(name)
     extravars = dict(extravars or {})
+    _check_extravars(extravars)
     runs_dir = (runs_dir or default_runs_dir()).resolve()
     run_id, pdd = _new_run_dir(runs_dir, playbook.removesuffix(".yml"))
     extravars_file = _write_extravars(pdd, extravars) if extravars else None

@@ -131,6 +131,7 @@ def dc_run(
     from dc.maintenance import load_maintenance
     from dc.state import open_state
 
+    extravars = _parse_extravars(extra_vars)
     consortium, config_dir = session.config(config_path)
     state = open_state(consortium.control_db)
     exclude = list(load_maintenance(state)) if skip_maintenance else []
@@ -145,7 +146,7 @@ def dc_run(
             inventory=inventory,
             limit=limit,
             check=check,
-            extravars=_parse_extravars(extra_vars),
+            extravars=extravars,
             state=state,
             on_event=live,
         )

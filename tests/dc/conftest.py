@@ -38,7 +38,7 @@ class Fleet:
         *,
         extra_hosts: dict[str, dict[str, Any]] | None = None,
         host_vars: dict[str, Any] | None = None,
-        costs: dict[str, Any] | None = None,
+        vars_by_host: dict[str, dict[str, Any]] | None = None,
     ) -> Path:
         """A configuration managing the fleet, with fresh per-host roots under ``directory``."""
         directory.mkdir(parents=True, exist_ok=True)
@@ -73,6 +73,7 @@ class Fleet:
                     # the load balancers send traffic to the database host in tests
                     "bcp_backend_roles": ["database"],
                     **(host_vars or {}),
+                    **(vars_by_host or {}).get(name, {}),
                 },
             }
         hosts.update(extra_hosts or {})
@@ -98,8 +99,6 @@ class Fleet:
             },
             "hosts": hosts,
         }
-        if costs is not None:
-            config["costs"] = costs
         path = directory / "bcpctl.yaml"
         path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
         return path
