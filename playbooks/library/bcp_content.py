@@ -22,6 +22,7 @@ short_description: Write a file's whole content in one round trip
 options:
   path: {type: path, required: true, description: file to write}
   content: {type: str, required: true, description: the complete new content}
+  parents: {type: bool, default: false, description: create missing parent directories (mode 0755)}
   mode: {type: raw, description: file mode, e.g. "0644"}
   owner: {type: str, description: owner name}
   group: {type: str, description: group name}
@@ -33,6 +34,7 @@ def main() -> None:
         argument_spec={
             "path": {"type": "path", "required": True},
             "content": {"type": "str", "required": True, "no_log": False},
+            "parents": {"type": "bool", "default": False},
         },
         add_file_common_args=True,
         supports_check_mode=True,
@@ -41,11 +43,14 @@ def main() -> None:
     new = module.params["content"].encode("utf-8")
     if os.path.isdir(path):
         module.fail_json(msg=f"{path} is a directory")
-    if not os.path.isdir(os.path.dirname(path) or "."):
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
         if module.check_mode:
-            # an earlier task would have created the directory; in check mode it did not
+            # the directory would be created (by us or an earlier task); in check mode it was not
             module.exit_json(changed=True, path=path)
-        module.fail_json(msg=f"directory of {path} does not exist")
+        if not module.params["parents"]:
+            module.fail_json(msg=f"directory of {path} does not exist")
+        os.makedirs(directory, mode=0o755)
     try:
         with open(path, "rb") as f:
             old: bytes | None = f.read()
