@@ -85,6 +85,10 @@ class HostResult:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+#: HostResult fields stored as columns of the same name (``data`` is stored as JSON).
+_HOST_COLUMNS = ("host", "status", "ok", "changed", "failed", "unreachable", "skipped", "rescued", "ignored", "message")
+
+
 @dataclass(frozen=True)
 class PlaybookResult:
     """What one ``run_playbook`` did, host by host."""
@@ -135,23 +139,14 @@ def record_run(engine: Engine, result: PlaybookResult) -> None:
                 error=result.error,
             )
         )
-        for h in result.hosts:
-            conn.execute(
-                insert(playbook_hosts).values(
-                    run_id=result.run_id,
-                    host=h.host,
-                    status=h.status,
-                    ok=h.ok,
-                    changed=h.changed,
-                    failed=h.failed,
-                    unreachable=h.unreachable,
-                    skipped=h.skipped,
-                    rescued=h.rescued,
-                    ignored=h.ignored,
-                    message=h.message,
-                    data=json.dumps(h.data, ensure_ascii=False, default=str) if h.data else None,
-                )
-            )
+        if result.hosts:
+            conn.execute(insert(playbook_hosts), [_host_row(result.run_id, h) for h in result.hosts])
+
+
+def _host_row(run_id: str, host: HostResult) -> dict[str, Any]:
+    row: dict[str, Any] = {name: getattr(host, name) for name in _HOST_COLUMNS}
+    row["data"] = json.dumps(host.data, ensure_ascii=False, default=str) if host.data else None
+    return {"run_id": run_id, **row}
 
 
 def load_run(engine: Engine, run_id: str) -> PlaybookResult | None:
@@ -165,19 +160,7 @@ def load_run(engine: Engine, run_id: str) -> PlaybookResult | None:
             select(playbook_hosts).where(playbook_hosts.c.run_id == run_id).order_by(playbook_hosts.c.id)
         ).mappings()
         hosts = [
-            HostResult(
-                host=r["host"],
-                status=r["status"],
-                ok=r["ok"],
-                changed=r["changed"],
-                failed=r["failed"],
-                unreachable=r["unreachable"],
-                skipped=r["skipped"],
-                rescued=r["rescued"],
-                ignored=r["ignored"],
-                message=r["message"],
-                data=json.loads(r["data"]) if r["data"] else {},
-            )
+            HostResult(**{name: r[name] for name in _HOST_COLUMNS}, data=json.loads(r["data"]) if r["data"] else {})
             for r in rows
         ]
     return PlaybookResult(

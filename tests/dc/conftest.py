@@ -104,6 +104,30 @@ class Fleet:
         return path
 
 
+def single_host_config(directory: Path, server: SshServer, **host_vars: Any) -> Path:
+    """A configuration managing one sshd as host ``h1``, its key pinned in ``directory/known_hosts``."""
+    known = directory / "known_hosts"
+    known.write_text(server.known_hosts_line + "\n")
+    host = {
+        "site": "primary",
+        "role": "database",
+        "address": server.address,
+        "port": server.port,
+        "user": server.user,
+        "key_file": str(server.client_key),
+        "vars": host_vars,
+    }
+    config = {
+        "consortium": "t",
+        "sites": {"primary": {"prefecture": "茨城県", "repository": "file:///r", "known_hosts": str(known)}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "hosts": {"h1": host},
+    }
+    path = directory / "bcpctl.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def dead_host(directory: Path) -> dict[str, Any]:
     """A configured host where nothing listens: Ansible must report it unreachable."""
     return {

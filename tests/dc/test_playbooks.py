@@ -16,7 +16,7 @@ from dc.config import load_config
 from dc.inventory import build_inventory
 from dc.playbook_runs import PlaybookResult, load_run
 from dc.state import open_state
-from tests.dc.conftest import Fleet, dead_host
+from tests.dc.conftest import Fleet, dead_host, single_host_config
 from tests.servers.sshd import reap_sshd, rekey_sshd, start_sshd
 
 pytestmark = [pytest.mark.ansible, pytest.mark.sshd, pytest.mark.slow]
@@ -141,32 +141,11 @@ def test_fence_promote_and_fail_back(fleet: Fleet, tmp_path: Path) -> None:
 def test_changed_host_key_is_refused_by_the_playbook_run(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     server = start_sshd(tmp_path / "sshd", address="127.0.0.41")
     try:
-        known = tmp_path / "known_hosts"
-        known.write_text(server.known_hosts_line + "\n")
-        pinned = known.read_text()
-        config = tmp_path / "bcpctl.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "consortium": "t",
-                    "sites": {
-                        "primary": {"prefecture": "茨城県", "repository": "file:///r", "known_hosts": str(known)}
-                    },
-                    "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
-                    "hosts": {
-                        "h1": {
-                            "site": "primary",
-                            "role": "database",
-                            "address": server.address,
-                            "port": server.port,
-                            "user": server.user,
-                            "key_file": str(server.client_key),
-                            "vars": {"bcp_root": str(tmp_path), "ansible_python_interpreter": "/usr/bin/python3"},
-                        }
-                    },
-                }
-            )
+        config = single_host_config(
+            tmp_path, server, bcp_root=str(tmp_path), ansible_python_interpreter="/usr/bin/python3"
         )
+        known = tmp_path / "known_hosts"
+        pinned = known.read_text()
         first = cli("dc", "run", "health", "--config", str(config), "--json")
         assert first.returncode == 0, first.stderr
         # A new key right after a good run: with SSH connection sharing (ControlPersist) the

@@ -13,7 +13,7 @@ from dc.errors import AuthError, ProblemFound
 from dc.facts import facts_command, parse_facts
 from dc.inventory import managed_host
 from dc.ssh import HostUnreachable, exec_command
-from tests.dc.conftest import Fleet, dead_host
+from tests.dc.conftest import Fleet, dead_host, single_host_config
 from tests.servers.sshd import rekey_sshd, start_sshd
 
 pytestmark = pytest.mark.sshd
@@ -46,30 +46,8 @@ def test_cli_exec_runs_the_command_and_maps_failures_to_exit_1(fleet: Fleet, tmp
 def test_unknown_and_changed_host_keys_are_refused_and_never_saved(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     server = start_sshd(tmp_path / "sshd", address="127.0.0.31")
     try:
+        config = single_host_config(tmp_path, server)
         known = tmp_path / "known_hosts"
-        known.write_text(server.known_hosts_line + "\n")
-        config = tmp_path / "bcpctl.yaml"
-        config.write_text(
-            json.dumps(
-                {
-                    "consortium": "t",
-                    "sites": {
-                        "primary": {"prefecture": "茨城県", "repository": "file:///r", "known_hosts": str(known)}
-                    },
-                    "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
-                    "hosts": {
-                        "h1": {
-                            "site": "primary",
-                            "role": "database",
-                            "address": server.address,
-                            "port": server.port,
-                            "user": server.user,
-                            "key_file": str(server.client_key),
-                        }
-                    },
-                }
-            )
-        )
         assert cli("dc", "exec", "h1", "--config", str(config), "--", "true").returncode == 0
         server = rekey_sshd(server)
         changed = cli("dc", "exec", "h1", "--config", str(config), "--", "touch", str(tmp_path / "ran"))
