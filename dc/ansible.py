@@ -33,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from dc.errors import UsageError
+from dc.errors import ProblemFound, UsageError
 from dc.playbook_runs import HostResult, PlaybookResult, record_run
 from dc.state import open_state, utcnow
 
@@ -240,6 +240,7 @@ def run_playbook(
     secret in ``extravars`` for a playbook that prints it; they are not stored anywhere else.
     """
     import ansible_runner
+    from ansible_runner.exceptions import AnsibleRunnerException, ConfigurationError
 
     playbook = _playbook_file(name)
     extravars = dict(extravars or {})
@@ -279,6 +280,9 @@ def run_playbook(
             event_handler=handle,
             timeout=timeout,
         )
+    except (AnsibleRunnerException, ConfigurationError, OSError) as exc:
+        # e.g. ansible-playbook missing from the venv: nothing ran on any host
+        raise ProblemFound(f"cannot start ansible-playbook for {playbook}: {exc}") from None
     finally:
         if extravars_file is not None:
             extravars_file.unlink(missing_ok=True)

@@ -138,6 +138,17 @@ def test_fence_promote_and_fail_back(fleet: Fleet, tmp_path: Path) -> None:
     assert (roots / "o-lb" / "var/lib/bcpctl/active-site").read_text() == "primary\n"
 
 
+def test_a_missing_required_variable_or_empty_limit_is_an_error_not_a_success(fleet: Fleet, tmp_path: Path) -> None:
+    config, path = load_config(fleet.write_config(tmp_path))
+    inventory = build_inventory(config, path.parent)
+    missing = run_playbook("fence-site", inventory=inventory, runs_dir=tmp_path / "runs")
+    assert not missing.ok and missing.hosts == []
+    assert "fence_site" in (missing.error or "")
+    nobody = run_playbook("health", inventory=inventory, limit="no-such-host", runs_dir=tmp_path / "runs")
+    assert not nobody.ok and "no hosts to target" in (nobody.error or "")
+    assert list((tmp_path / "roots").glob("*/*")) == []
+
+
 def test_changed_host_key_is_refused_by_the_playbook_run(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     server = start_sshd(tmp_path / "sshd", address="127.0.0.41")
     try:
