@@ -10,7 +10,10 @@ import click
 # take the whole CLI down, so each module only imports heavy dependencies inside commands.
 _MODULES = [
     "bcpctl.commands.backup",
+    "bcpctl.commands.check",
     "bcpctl.commands.dc",
+    "bcpctl.commands.demo",
+    "bcpctl.commands.forget",
     "bcpctl.commands.repo",
 ]
 
