@@ -38,13 +38,21 @@ class SshServer:
         return f"[{self.address}]:{self.port} {self.host_key_pub}"
 
     def stop(self) -> None:
+        """SIGTERM and wait (up to 2.5 s); a child of this process is reaped, not left a zombie."""
         try:
             os.kill(self.pid, signal.SIGTERM)
-            for _ in range(50):
-                os.kill(self.pid, 0)
-                time.sleep(0.05)
         except ProcessLookupError:
-            pass
+            return
+        for _ in range(50):
+            try:
+                if os.waitpid(self.pid, os.WNOHANG)[0] == self.pid:
+                    return
+            except ChildProcessError:  # not our child: poll for its disappearance instead
+                try:
+                    os.kill(self.pid, 0)
+                except ProcessLookupError:
+                    return
+            time.sleep(0.05)
 
 
 def _keygen(path: Path) -> str:
@@ -138,18 +146,8 @@ def start_sshd_hosts(base: Path, count: int, *, first_address: int = 11) -> list
 
 
 def reap_sshd(server: SshServer) -> None:
-    """Stop a server this process started and reap it at once.
-
-    :meth:`SshServer.stop` polls the pid, which a child keeps as a zombie until reaped, so it
-    would wait its whole timeout; ``cleanup`` after this returns immediately.
-    """
-    try:
-        os.kill(server.pid, signal.SIGTERM)
-        os.waitpid(server.pid, 0)
-    except ChildProcessError:
-        server.stop()
-    except ProcessLookupError:
-        pass
+    """Stop a server this process started (kept for callers; :meth:`SshServer.stop` reaps)."""
+    server.stop()
 
 
 def rekey_sshd(server: SshServer) -> SshServer:
