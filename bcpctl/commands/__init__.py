@@ -11,11 +11,13 @@ import click
 _MODULES = [
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
+    "bcpctl.commands.dc",
     "bcpctl.commands.demo",
     "bcpctl.commands.drill",
     "bcpctl.commands.escrow",
     "bcpctl.commands.failover",
     "bcpctl.commands.forget",
+    "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
 ]
 
