@@ -6,8 +6,8 @@ the failover, and nothing at the source is deleted before it is safe. Steps:
 1. fence the offsite site (its writes stop, so the final copy is complete);
 2. back up every system's offsite production target into the offsite repository (tagged
    with this run), so the writes made during the failover are in a snapshot;
-3. copy the new objects to the primary's repository (reverse direction, ciphertext only;
-   :mod:`failover.ship` until ``replication.sync`` is on main);
+3. replicate the new objects to the primary's repository (``replication.sync`` in reverse:
+   ciphertext only, the offsite's signed manifest verified, nothing deleted at the primary);
 4. restore those snapshots from the *primary's* repository into staging beside each
    production location, verify hashes and row counts (:mod:`failover.staging`);
 5. swap every verified copy into place (the primary's previous data is kept), and
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from backup.run import BackupRequest, run_backup
@@ -37,9 +38,10 @@ from failover.plan import RecoveryPlan, build_plan
 from failover.records import active_failover
 from failover.recover import RecoveryContext, recover_system, snapshots_by_system
 from failover.results import RunResult
-from failover.ship import copy_missing
 from failover.staging import Staging
 from failover.targets import resolve
+from replication.ledger import Ledger
+from replication.sync import SyncOptions, SyncResult, replicate
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,29 @@ def _offsite_source(ctx: RunContext, system_id: str) -> str:
     if system.source.kind == "sqlite":
         return f"sqlite:{target / Path(system.source.path or '').name}"
     return f"path:{target}"
+
+
+def _replicate_home(ctx: RunContext, offsite: str, primary: str) -> SyncResult:
+    """Reverse replication, offsite → primary: keyless, signed state only, and never deleting.
+
+    A normal sync deletes, after a delay, what the source no longer holds; in reverse that
+    would be the primary's snapshots the offsite never received, so failback never deletes.
+    """
+    sites = ctx.config.sites
+    options = SyncOptions(
+        delete_delay=timedelta(days=365 * 100),
+        pinned_key=sites[primary].manifest_public_key or sites[offsite].manifest_public_key,
+    )
+    source = ctx.open_backend(sites[offsite].repository)
+    target = ctx.open_backend(sites[primary].repository)
+    try:
+        shipped = replicate(source, target, Ledger(ctx.state), options)
+    finally:
+        source.close()
+        target.close()
+    if problem := shipped.problem():
+        raise FailoverRefused(f"not switched back, nothing at {primary} changed: {problem}")
+    return shipped
 
 
 def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) -> tuple[str, str | None]:
@@ -107,14 +132,10 @@ def execute_failback(
                     if backup.errors:
                         raise FailoverRefused(f"backup of {step.system} at {offsite} incomplete: {backup.errors[0]}")
             result.phases["backup"] = round(time.monotonic() - origin, 3)
-            shipped = copy_missing(
-                ctx.open_backend(ctx.config.sites[offsite].repository),
-                ctx.open_backend(ctx.config.sites[primary].repository),
-            )
+            shipped = _replicate_home(ctx, offsite, primary)
             result.phases["ship"] = round(time.monotonic() - origin, 3)
             result.warnings.append(
-                f"copied {shipped.copied} object(s), {shipped.bytes} bytes, from {offsite} to {primary} "
-                "(plain object copy: replication.sync not used)"
+                f"replicated {shipped.objects_copied} object(s), {shipped.bytes_sent} bytes, {offsite} → {primary}"
             )
             with repository_at(ctx, primary) as repo:
                 snapshots = snapshots_by_system(repo, tag=("failback", run_id))

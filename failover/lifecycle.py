@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from backup.backend import Backend
 from backup.jobs import BackendOpener, site_repository
 from backup.repository import Repository
 from dc.config import Consortium
@@ -70,6 +71,27 @@ class RunContext:
         if name not in self.config.sites:
             raise UsageError(f"unknown site '{name}' (known: {', '.join(self.config.sites)})")
         return name
+
+
+def site_opener(config: Consortium, config_dir: Path | None) -> BackendOpener:
+    """``open_backend`` that gives each site's repository URL that site's ``known_hosts``.
+
+    ``backup.jobs.site_repository`` hands the opener a bare URL; an SFTP site must still be
+    reached with its pinned host keys (strict checking, never trust on first use).
+    """
+    from backup.jobs import resolve_path
+    from replication.url import open_backend
+
+    pinned = {
+        site.repository: resolve_path(site.known_hosts, config_dir)
+        for site in config.sites.values()
+        if site.known_hosts
+    }
+
+    def opener(url: str) -> Backend:
+        return open_backend(url, known_hosts=pinned.get(url))
+
+    return opener
 
 
 def new_run_id(now: datetime) -> tuple[str, str]:
@@ -179,8 +201,22 @@ def recorded_run(
                 for s in result.systems
             ],
         )
+        if result.kind == "drill":
+            _record_drill_time(ctx, result)
         try:
             result.reports = write_reports(ctx, result)
         except OSError as exc:
             result.warnings.append(f"report files not written: {exc.strerror} ({exc.filename})")
         finish_run(ctx.state, result.id, status=result.status, error=_problem, document=to_document(result))
+
+
+def _record_drill_time(ctx: RunContext, result: RunResult) -> None:
+    """Each tenant's share of drill time, for the cost split (割り勘 by measured use, dc.usage)."""
+    from dc.usage import record_usage
+
+    seconds: dict[str, float] = {}
+    for s in result.systems:
+        if s.started_at is not None and s.finished_at is not None:
+            seconds[s.tenant] = seconds.get(s.tenant, 0.0) + (s.finished_at - s.started_at)
+    for tenant, amount in sorted(seconds.items()):
+        record_usage(ctx.state, tenant, "drill_seconds", round(amount, 3), at=result.declared_at, ref=result.id)

@@ -28,7 +28,8 @@ from backup.repository import init_repository, open_repository
 from dc.config import Consortium, load_config
 from dc.state import open_state
 from failover.lifecycle import RunContext
-from failover.ship import copy_missing
+from replication.ledger import Ledger
+from replication.sync import replicate
 from replication.url import open_backend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
@@ -65,7 +66,13 @@ class Built:
         with cache_dir(self.root / "cache"), open_repository(LocalBackend(self.primary_repo()), PASSWORD) as repo:
             outcomes = backup_systems(self.config, repo, None, config_dir=self.config_dir)
         assert all(o.ok for o in outcomes), [o.error for o in outcomes if not o.ok]
-        copy_missing(LocalBackend(self.primary_repo()), LocalBackend(self.offsite_repo(), create=True))
+        self.ship()
+
+    def ship(self) -> None:
+        """Keyless replication primary → offsite, as ``bcpctl replicate`` does it."""
+        ledger = Ledger(open_state(f"sqlite:///{self.root / 'replication-ledger.db'}"))
+        shipped = replicate(LocalBackend(self.primary_repo()), LocalBackend(self.offsite_repo(), create=True), ledger)
+        assert shipped.problem() is None, shipped.problem()
 
     def sandbox_databases(self) -> list[str]:
         with psycopg.connect(self.server.dsn(), autocommit=True) as conn:

@@ -52,6 +52,11 @@ def test_isolated_drill_restores_verifies_measures_and_cleans_up(example: Built)
     runs = list_runs(ctx.state)
     assert runs[0].id == result.id and runs[0].status == "passed"
     assert len(system_history(ctx.state, ["goka-juki"])["goka-juki"]) == 1
+    from dc.usage import measure_usage
+
+    usage = measure_usage(ctx.state)
+    assert set(usage) >= {"goka", "naka", "hitachiomiya", "kasumigaura"}
+    assert all(usage[t].drill_seconds > 0 for t in ("goka", "naka")), "drill time feeds the cost split"
     html = Path(result.reports["html"]).read_text(encoding="utf-8")
     assert "<svg" in html and "hitachiomiya-juki" in html and "PASSED" in html
     ja = Path(result.reports["ja:goka"]).read_text(encoding="utf-8")
