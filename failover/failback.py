@@ -162,6 +162,10 @@ def execute_failback(
             if not back.ok:
                 raise FailoverRefused(f"data is back at {primary} but switching endpoints failed: {back.detail}")
             result.phases["promote"] = round(time.monotonic() - origin, 3)
+            # failback.yml lifts a fence only by promoting that site; the offsite must stay out of service.
+            result.warnings.append(
+                f"{offsite} stays fenced: lift its fence (without promoting it) before the next failover to it"
+            )
         finally:
             if not switched and result.hooks:
                 resume = hooks.failback(offsite, run_id)
