@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 
-from backup.backend import Backend, Capabilities, ObjectInfo
+from backup.backend import Backend
 from backup.cache import Location
 from backup.repository import Repository
 from dc.failpoint import failpoint
 from failover.abort import AbortSignal
+from replication.wrapper import BackendWrapper
 
 
 @dataclass
@@ -51,27 +51,13 @@ class StepMeter:
             self.blobs += 1
 
 
-class MeteredBackend:
+class MeteredBackend(BackendWrapper):
     """A backend that times its reads and refuses to read once the run is aborted."""
 
     def __init__(self, inner: Backend, meter: StepMeter, abort: AbortSignal) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.meter = meter
         self.abort = abort
-
-    @property
-    def url(self) -> str:
-        return self.inner.url
-
-    @property
-    def capabilities(self) -> Capabilities:
-        return self.inner.capabilities
-
-    def save(self, key: str, data: bytes | bytearray | memoryview, *, retain_until: datetime | None = None) -> None:
-        self.inner.save(key, data, retain_until=retain_until)
-
-    def save_new(self, key: str, data: bytes) -> bool:
-        return self.inner.save_new(key, data)
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         self.abort.check()
@@ -79,15 +65,6 @@ class MeteredBackend:
         data = self.inner.load(key, offset, length)
         self.meter.add_fetch(time.perf_counter() - started, len(data))
         return data
-
-    def stat(self, key: str) -> ObjectInfo:
-        return self.inner.stat(key)
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
-        return self.inner.list(prefix)
-
-    def remove(self, key: str) -> None:
-        self.inner.remove(key)
 
     def close(self) -> None:
         """The shared backend is closed by whoever opened the repository, never by a view."""
