@@ -9,12 +9,14 @@ from __future__ import annotations
 import getpass
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from backup.archiver import PathArchiver, ProgressFn, TreeStats, default_workers, store_stream
+from backup.prune import condemned_packs
 from backup.repository import Repository
 from backup.snapshot import Snapshot, list_snapshots, save_snapshot
 from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
@@ -73,6 +75,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
     started = time.monotonic()
     when = datetime.now(UTC)
     parent = _parent_for(repo, request)
+    # Never deduplicate against a pack that prune has condemned: it may be gone before we commit.
+    repo.cache.exclude_packs(condemned_packs(repo))
     writer = BlobWriter(repo)
     tables: dict[str, int] = {}
     try:
@@ -83,8 +87,6 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         else:
             stats = TreeStats()
             with _open_stream(request.source) as source:
-                from concurrent.futures import ThreadPoolExecutor
-
                 with ThreadPoolExecutor(request.workers or default_workers()) as pool:
                     sha, ids, size = store_stream(repo, writer, source.stream, pool=pool, progress=progress)
                 tables = source.tables

@@ -10,6 +10,9 @@ import click
 # take the whole CLI down, so each module only imports heavy dependencies inside commands.
 _MODULES = [
     "bcpctl.commands.backup",
+    "bcpctl.commands.check",
+    "bcpctl.commands.demo",
+    "bcpctl.commands.forget",
     "bcpctl.commands.repo",
 ]
 

@@ -1,0 +1,65 @@
+"""``check``: is every snapshot restorable, and (with --read-data) is every byte intact?"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+
+from bcpctl import output, session
+from bcpctl.options import common_options, repo_options
+from dc.errors import ProblemFound
+
+
+@click.command("check")
+@repo_options
+@click.option("--read-data", is_flag=True, help="Download, decrypt and verify every pack (or a --subset).")
+@click.option("--subset", default=None, metavar="N/M", help="With --read-data: only the N-th of M slices of packs.")
+@common_options
+def check(repo_url: str, password_file: str | None, read_data: bool, subset: str | None) -> None:
+    """Verify the repository's structure, and with --read-data its data. Exit 1 names any damage."""
+    from backup.check import check_repository, parse_subset
+
+    parsed = parse_subset(subset) if subset else None
+    out = output.current()
+    with session.repository(repo_url, password_file) as repo:
+        with out.progress("reading packs", repo.cache.counts()[1] if read_data else None, unit="packs") as bar:
+            report = check_repository(repo, read_data=read_data, subset=parsed, progress=bar.advance)
+    data = {
+        "ok": report.ok,
+        "snapshots": report.snapshots,
+        "index_files": report.index_files,
+        "packs": report.packs,
+        "packs_read": report.packs_read,
+        "blobs_read": report.blobs_read,
+        "bytes_read": report.bytes_read,
+        "unreferenced_packs": report.unreferenced_packs,
+        "problems": [{"object": p.object, "message": p.message} for p in report.problems],
+        "affected_snapshots": report.affected_snapshots,
+    }
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(
+            f"{d['snapshots']} snapshots, {d['index_files']} index files, {d['packs']} packs"
+            + (f", read {d['packs_read']} packs / {d['blobs_read']} blobs" if read_data else "")
+        )
+        if d["unreferenced_packs"]:
+            console.print(
+                f"{d['unreferenced_packs']} unreferenced pack(s) (left by an interrupted backup; "
+                "'forget --prune' removes them)"
+            )
+        for p in d["problems"]:
+            console.print(f"[red]damaged[/red] {p['object']}: {p['message']}")
+        if d["affected_snapshots"]:
+            console.print("snapshots affected: " + ", ".join(s[:8] for s in d["affected_snapshots"]))
+        if d["ok"]:
+            console.print("no errors were found")
+
+    out.result(data, render)
+    if not report.ok:
+        first = report.problems[0]
+        raise ProblemFound(f"check found {len(report.problems)} problem(s), first: {first.object}: {first.message}")
+
+
+COMMANDS = [check]

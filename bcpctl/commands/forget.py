@@ -1,0 +1,123 @@
+"""``forget`` (apply a retention policy) and ``prune`` (remove what nothing needs)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output, session
+from bcpctl.options import common_options, repo_options
+from dc.duration import parse_duration
+from dc.errors import UsageError
+
+_GRACE_HELP = "Delete condemned data only once marked this long ago (longer than your longest backup)."
+
+
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def _render_prune(console: Console, report: dict[str, Any]) -> None:
+    console.print(
+        f"prune: {report['packs_marked']} pack(s) marked, {report['packs_deleted']} deleted "
+        f"({report['bytes_freed']} bytes freed), {report['packs_repacked']} repacked, "
+        f"{report['tombstones_pending']} mark(s) waiting for the grace period"
+    )
+
+
+@click.command("forget")
+@repo_options
+@click.option("--keep-last", type=int, default=0, help="Keep the N newest snapshots.")
+@click.option("--keep-hourly", type=int, default=0)
+@click.option("--keep-daily", type=int, default=0)
+@click.option("--keep-weekly", type=int, default=0)
+@click.option("--keep-monthly", type=int, default=0)
+@click.option("--keep-yearly", type=int, default=0)
+@click.option("--keep-within", default=None, callback=_duration, metavar="DURATION", help="Keep all newer than this.")
+@click.option("--system", default=None, help="Only consider snapshots of this system.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@click.option("--prune", "do_prune", is_flag=True, help="Then remove data no snapshot needs.")
+@click.option("--grace", default="24h", callback=_duration, show_default=True, help=_GRACE_HELP)
+@common_options
+def forget(
+    repo_url: str,
+    password_file: str | None,
+    keep_last: int,
+    keep_hourly: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_yearly: int,
+    keep_within: int | None,
+    system: str | None,
+    dry_run: bool,
+    do_prune: bool,
+    grace: int,
+) -> None:
+    """Remove snapshots that the retention policy does not keep (per system), optionally pruning."""
+    from backup.forget import forget_snapshots
+    from backup.prune import prune
+    from backup.retention import RetentionPolicy
+
+    policy = RetentionPolicy(
+        keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within or 0
+    )
+    if dry_run and do_prune:
+        raise UsageError("--dry-run and --prune cannot be combined")
+    with session.repository(repo_url, password_file) as repo:
+        decisions = forget_snapshots(repo, policy, now=datetime.now(UTC), system=system, dry_run=dry_run)
+        pruned = prune(repo, grace_seconds=grace) if do_prune else None
+    data = {
+        "dry_run": dry_run,
+        "keep": [d for d in decisions if d.keep],
+        "remove": [d for d in decisions if not d.keep],
+        "prune": pruned,
+    }
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        table = Table("snapshot", "group", "time", "action", "kept by")
+        for row in d["keep"] + d["remove"]:
+            table.add_row(
+                row["id"][:8],
+                row["group"],
+                row["time"][:19],
+                "keep" if row["keep"] else "remove",
+                ", ".join(row["reasons"]),
+            )
+        console.print(table)
+        if d["prune"]:
+            _render_prune(console, d["prune"])
+
+    output.current().result(data, render)
+
+
+@click.command("prune")
+@repo_options
+@click.option("--grace", default="24h", callback=_duration, show_default=True, help=_GRACE_HELP)
+@click.option(
+    "--max-unused",
+    type=float,
+    default=0.25,
+    show_default=True,
+    help="Repack packs with more than this fraction of unused blobs.",
+)
+@common_options
+def prune_cmd(repo_url: str, password_file: str | None, grace: int, max_unused: float) -> None:
+    """Remove data no snapshot needs, in two phases, without stopping backups."""
+    from backup.prune import prune
+
+    with session.repository(repo_url, password_file) as repo:
+        report = prune(repo, grace_seconds=grace, max_unused=max_unused)
+    output.current().result(report, _render_prune)
+
+
+COMMANDS = [forget, prune_cmd]
