@@ -28,7 +28,7 @@ from bench.dataset import cached, parse_size
 from bench.manifest import differences, manifest, read_all, tree_bytes
 from bench.measure import Measurement, measure, method_note
 from bench.mutation import mutate_dataset
-from bench.results import MB, PhaseResult, RunResult, ToolResult
+from bench.results import MB, PhaseResult, RunResult, ToolResult, median_result
 from bench.targets import evaluate
 from bench.tools import TOOLS, Tool, make_tool
 
@@ -123,22 +123,16 @@ def _rotate(names: list[str], k: int) -> list[str]:
     return names[k:] + names[:k]
 
 
-def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
-    out: Path = args.out
-    size = parse_size(args.size)
-    names = args.tools.split(",")
-    unknown = [n for n in names if n not in TOOLS]
-    if unknown:
-        raise SystemExit(f"bench.run: unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
-    console.print(f"dataset: {args.size} seed {args.seed} (cached under {out / 'datasets'})")
-    data, summary = cached(out / "datasets", size, args.seed)
-    work = out / "run"
+def _repetition(
+    args: argparse.Namespace, data: Path, dataset_bytes: int, names: list[str], rep: int, console: Console
+) -> tuple[dict[str, ToolResult], int, int]:
+    """Fresh source copy and repositories; full, mutate, incremental, restore. Returns results, new and total bytes."""
+    work = args.out / "run"
     if work.exists():
         shutil.rmtree(work)
     source = work / "source"
     work.mkdir(parents=True)
     subprocess.run(["cp", "-a", str(data), str(source)], check=True)
-
     tools = {n: make_tool(n, work / n) for n in names}
     results = {n: ToolResult(n, tools[n].version()) for n in names}
     for n, tool in tools.items():
@@ -147,25 +141,39 @@ def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
             raise SystemExit(f"bench.run: {n} init failed: {init.stderr.strip()[-300:]}")
 
     alive = set(names)
-    console.print("full backup")
-    for n in _rotate(names, 0):
-        if not _timed_backup(tools[n], results[n], "full", source, summary.total_bytes, console):
+    console.print(f"full backup (repetition {rep + 1} of {args.repeat})")
+    for n in _rotate(names, rep):
+        if not _timed_backup(tools[n], results[n], "full", source, dataset_bytes, console):
             alive.discard(n)
     mutation = mutate_dataset(source, args.mutate, args.seed, 1)
-    changed_bytes = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
+    total = sum(p.stat().st_size for p in source.rglob("*") if p.is_file())
     console.print(
-        f"mutated the source: {mutation.total_new / (1 << 20):.1f} MiB new ({mutation.total_new / changed_bytes:.1%})"
+        f"mutated the source: {mutation.total_new / (1 << 20):.1f} MiB new ({mutation.total_new / total:.1%})"
     )
     console.print("incremental backup")
-    for n in _rotate(names, 1):
-        if n in alive and not _timed_backup(tools[n], results[n], "incremental", source, changed_bytes, console):
+    for n in _rotate(names, rep + 1):
+        if n in alive and not _timed_backup(tools[n], results[n], "incremental", source, total, console):
             alive.discard(n)
     expected = manifest(source)
     console.print("restore")
-    for n in _rotate(names, 2):
+    for n in _rotate(names, rep + 2):
         if n in alive:
-            _timed_restore(tools[n], results[n], source, expected, work, changed_bytes, console)
+            _timed_restore(tools[n], results[n], source, expected, work, total, console)
+    if not args.keep:
+        shutil.rmtree(work)
+    return results, mutation.total_new, total
 
+
+def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
+    names = args.tools.split(",")
+    unknown = [n for n in names if n not in TOOLS]
+    if unknown:
+        raise SystemExit(f"bench.run: unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
+    console.print(f"dataset: {args.size} seed {args.seed} (cached under {args.out / 'datasets'})")
+    data, summary = cached(args.out / "datasets", parse_size(args.size), args.seed)
+    reps = [_repetition(args, data, summary.total_bytes, names, rep, console) for rep in range(args.repeat)]
+    runs = [r[0] for r in reps]
+    results = runs[0] if args.repeat == 1 else {n: median_result([r[n] for r in runs]) for n in names}
     notes = [
         "the page cache cannot be dropped here; before every timed step the source (or, for restores, the "
         "repository) was read once so every tool starts warm, and sync ran so no tool pays another's writeback",
@@ -174,22 +182,24 @@ def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
         "settings: restic --compression auto on a v2 repository; borg --compression zstd,3, repokey; "
         "bcpctl defaults; each tool has a private, initially empty cache",
         f"machine: {os.cpu_count()} CPUs; load average before each step is in the JSON (other jobs may share "
-        "this machine)",
+        "this machine); tool order rotates per phase",
     ]
+    if args.repeat > 1:
+        notes.append(f"figures are medians of {args.repeat} repetitions, each on a fresh copy and fresh repositories")
     result = RunResult(
         dataset_bytes=summary.total_bytes,
         dataset_files=sum(summary.files.values()),
         size=args.size,
         seed=args.seed,
         mutate_pct=args.mutate,
-        mutation_new_bytes=mutation.total_new,
+        mutation_new_bytes=reps[0][1],
         tools=results,
         notes=notes,
         started=datetime.now(UTC).isoformat(timespec="seconds"),
         cpu_count=os.cpu_count() or 0,
+        repeat=args.repeat,
+        repetitions=runs if args.repeat > 1 else [],
     )
-    if not args.keep:
-        shutil.rmtree(work)
     broken = [n for n, r in results.items() if not r.ok]
     return result, (1 if broken else 0)
 
@@ -201,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutate", type=float, default=5.0, help="%% of bytes the incremental sees changed")
     parser.add_argument("--tools", default="bcpctl,restic,borg")
     parser.add_argument("--out", type=Path, default=OUT, help="datasets, runs and results (default bench/out)")
+    parser.add_argument("--repeat", type=int, default=1, help="repetitions; figures are their medians")
     parser.add_argument("--keep", action="store_true", help="keep repositories and the source copy")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target of issue 2 is missed")
     parser.add_argument("--scale-memory", action="store_true", help="also compare peak RSS at 1x and 10x data (slow)")

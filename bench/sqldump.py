@@ -102,7 +102,9 @@ def dump_relpath(muni_slug: str, muni_code: str, system: str) -> str:
 
 
 def _estimate_row_bytes(table: TableSpec, muni_slug: str, seed: int) -> float:
-    sample = render_rows(table, table.generate(context(muni_slug), random.Random(seed ^ 0x5EED), 1, 2_000, 2_000))
+    # ids from the middle of a typical table: "1".."2000" would be shorter than the rows really written
+    rng = random.Random(seed ^ 0x5EED)
+    sample = render_rows(table, table.generate(context(muni_slug), rng, 50_000, 2_000, 100_000))
     return len(sample.encode()) / 2_000
 
 
