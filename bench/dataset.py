@@ -28,7 +28,7 @@ from bench import vocabulary as v
 from bench.documents import small_file_bytes
 from bench.scans import scan_bytes
 from bench.sqldump import dump_relpath, write_dump
-from bench.sqltables import SYSTEMS
+from bench.systems import SYSTEMS
 
 #: share of the dataset's bytes per category (issue 2, "Benchmark")
 SHARES = {"sql": 0.60, "scan": 0.25, "small": 0.15}

@@ -1,10 +1,14 @@
 """Wall time, CPU time and peak memory of one command and every process it starts.
 
-Peak RSS is the larger of two measures: the maximum over time of the *sum* of the resident
-sets of the whole process tree, sampled from /proc every few milliseconds (a tool that forks
-workers is charged for all of them at once), and the kernel's ``ru_maxrss`` from ``wait4``
-(exact, but only the largest single process, like ``/usr/bin/time -v``). Sampling can miss a
-spike shorter than the interval; ``ru_maxrss`` cannot, so together they bound the peak well.
+Peak RSS is the larger of two measures, both read from /proc every 10 ms while the command
+runs: the *sum* of the resident sets of the whole process tree (a tool that forks workers is
+charged for all of them at once), and the largest per-process high-water mark ``VmHWM``
+(exact for a single process, even for a spike between two samples).
+
+``ru_maxrss`` from ``wait4`` (what ``/usr/bin/time -v`` prints) is deliberately not used: at
+``exec`` the kernel folds the *forking* process's high-water mark into the child's
+``maxrss``, so a child of this benchmark — which holds hundreds of MB while it mutates
+the dataset — would be charged with the benchmark's own memory.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ class Measurement:
     seconds: float
     #: user + system CPU seconds of the whole tree (children reaped by their parents included)
     cpu_seconds: float
-    #: bytes; max(sampled tree sum, largest single process)
+    #: bytes; max(sampled tree sum, largest per-process high-water mark)
     peak_rss: int
     peak_rss_tree_sampled: int
     peak_rss_single: int
@@ -47,23 +51,36 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
-def tree_rss(root: int) -> int:
-    """Summed resident set of ``root`` and all its descendants, in bytes (0 once it is gone)."""
-    total = 0
+def _memory(pid: int) -> tuple[int, int]:
+    """(VmRSS, VmHWM) of one process in bytes; zeros once it is gone."""
+    rss = hwm = 0
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) * 1024
+                elif line.startswith("VmHWM:"):
+                    hwm = int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return rss, hwm
+
+
+def tree_memory(root: int) -> tuple[int, int]:
+    """(summed VmRSS, largest VmHWM) over ``root`` and all its descendants, in bytes."""
+    total = largest = 0
     stack = [root]
-    seen = set()
+    seen: set[int] = set()
     while stack:
         pid = stack.pop()
         if pid in seen:
             continue
         seen.add(pid)
-        try:
-            with open(f"/proc/{pid}/statm") as f:
-                total += int(f.read().split()[1]) * _PAGE
-        except (OSError, IndexError, ValueError):
-            continue
+        rss, hwm = _memory(pid)
+        total += rss
+        largest = max(largest, hwm)
         stack += _children(pid)
-    return total
+    return total, largest
 
 
 def measure(
@@ -75,20 +92,21 @@ def measure(
     with open(f"{out_path}.out", "w+b") as out, open(f"{out_path}.err", "w+b") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        peak = 0
+        peak = single = 0
         samples = 0
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak, samples
+            nonlocal peak, single, samples
             while not done.is_set():
-                peak = max(peak, tree_rss(proc.pid))
+                total, largest = tree_memory(proc.pid)
+                peak, single = max(peak, total), max(single, largest)
                 samples += 1
                 done.wait(interval)
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        # wait4 rather than proc.wait(): it returns the rusage of this child and its reaped descendants
+        # wait4 rather than proc.wait(): the CPU time of this child and its reaped descendants
         _pid, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
         done.set()
@@ -100,7 +118,6 @@ def measure(
         stderr = err.read().decode(errors="replace")
     for suffix in (".out", ".err"):
         Path(f"{out_path}{suffix}").unlink(missing_ok=True)
-    single = usage.ru_maxrss * 1024  # Linux reports KiB
     return Measurement(
         argv=[str(a) for a in argv],
         returncode=proc.returncode,

@@ -170,8 +170,8 @@ def _mutate_small(
 ) -> None:
     texts = [p for p in paths if p.suffix in _TEXT_EXTS]
     rng.shuffle(texts)
-    for path in texts:  # half the budget: edits of existing documents and configs
-        if report.new_bytes["small"] >= budget / 2:
+    for path in texts:  # a quarter of the budget: a few dozen documents and configs edited
+        if report.new_bytes["small"] >= budget / 4:
             break
         muni = _muni_of(root, path)
         s = file_seed(seed, f"{path.relative_to(root)}@r{round_}")
@@ -181,7 +181,7 @@ def _mutate_small(
             path.write_bytes(new)
             report.new_bytes["small"] += new_line_bytes(old, new)
         else:
-            extra = appended_lines(s, path.name, muni, rng.randint(300, 6_000))
+            extra = appended_lines(s, path.name, muni, rng.randint(2_000, 20_000))
             with path.open("ab") as f:
                 f.write(extra)
             report.new_bytes["small"] += len(extra)

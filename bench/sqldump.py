@@ -12,7 +12,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.sqltables import SYSTEMS, Columns, TableSpec, context
+from bench.sqltables import Columns, context
+from bench.systems import SYSTEMS, TableSpec
 
 _PREAMBLE = """--
 -- PostgreSQL database dump

@@ -10,8 +10,6 @@ dump sorted by its primary key.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
@@ -72,7 +70,7 @@ def _people(ctx: Context, rng: random.Random, n: int) -> tuple[list[str], list[s
     return [ctx.names[i] for i in idx], [ctx.kana[i] for i in idx], [ctx.sexes[i] for i in idx]
 
 
-def _setai(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def setai_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     d = _district_idx(ctx, rng, first, n, total)
     names, _kana, _sex = _people(ctx, rng, n)
     return [
@@ -86,7 +84,7 @@ def _setai(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> 
     ]
 
 
-def _jumin(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def jumin_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     d = _district_idx(ctx, rng, first, n, total)
     names, kana, sexes = _people(ctx, rng, n)
     return [
@@ -106,7 +104,7 @@ def _jumin(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> 
     ]
 
 
-def _idou(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def idou_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     before = rng.choices(ctx.addresses, k=n)
     after = rng.choices(ctx.addresses, k=n)
     return [
@@ -121,7 +119,7 @@ def _idou(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> C
     ]
 
 
-def _juminzei(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def juminzei_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     income = _nums(rng, 0, 12_000_000, n)
     shotokuwari = [x * 10 // 100 // 100 * 100 for x in income]
     yearly = [s + 5_000 for s in shotokuwari]
@@ -142,7 +140,7 @@ def _juminzei(ctx: Context, rng: random.Random, first: int, n: int, total: int) 
     ]
 
 
-def _koteishisan(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def koteishisan_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     d = _district_idx(ctx, rng, first, n, total)
     names, _kana, _sex = _people(ctx, rng, n)
     area = _nums(rng, 30, 5_000, n)
@@ -161,7 +159,7 @@ def _koteishisan(ctx: Context, rng: random.Random, first: int, n: int, total: in
     ]
 
 
-def _shuno(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def shuno_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     return [
         _ids(first, n),
         list(map(str, _nums(rng, 1, 90_000, n))),
@@ -174,7 +172,7 @@ def _shuno(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> 
     ]
 
 
-def _hihokensha(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def hihokensha_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     names, kana, _sex = _people(ctx, rng, n)
     return [
         _ids(first, n),
@@ -190,7 +188,7 @@ def _hihokensha(ctx: Context, rng: random.Random, first: int, n: int, total: int
     ]
 
 
-def _kyufu(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def kyufu_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     points = _nums(rng, 80, 60_000, n)
     return [
         _ids(first, n),
@@ -204,7 +202,7 @@ def _kyufu(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> 
     ]
 
 
-def _jukyusha(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def jukyusha_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     d = _district_idx(ctx, rng, first, n, total)
     names, kana, _sex = _people(ctx, rng, n)
     return [
@@ -220,7 +218,7 @@ def _jukyusha(ctx: Context, rng: random.Random, first: int, n: int, total: int) 
     ]
 
 
-def _jisseki(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def jisseki_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     units = _nums(rng, 100, 30_000, n)
     return [
         _ids(first, n),
@@ -235,7 +233,7 @@ def _jisseki(ctx: Context, rng: random.Random, first: int, n: int, total: int) -
     ]
 
 
-def _nintei(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
+def nintei_rows(ctx: Context, rng: random.Random, first: int, n: int, total: int) -> Columns:
     return [
         _ids(first, n),
         list(map(str, _nums(rng, 1, 12_000, n))),
@@ -245,198 +243,3 @@ def _nintei(ctx: Context, rng: random.Random, first: int, n: int, total: int) ->
         [f"第{i}合議体" for i in rng.choices(range(1, 9), k=n)],
         rng.choices(("新規", "更新", "区分変更", "更新"), k=n),
     ]
-
-
-Generator = Callable[[Context, random.Random, int, int, int], Columns]
-
-
-@dataclass(frozen=True)
-class Column:
-    name: str
-    sqltype: str
-
-    @property
-    def numeric(self) -> bool:
-        return self.sqltype in ("bigint", "integer", "numeric(10,2)")
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    columns: tuple[Column, ...]
-    #: share of the system dump's bytes
-    share: float
-    #: dumped as ``INSERT`` statements (pg_dump --inserts) instead of a COPY block
-    inserts: bool
-    #: an append-mostly history table: a day's work adds rows at its end
-    history: bool
-    #: column indexes that a day's update rewrites (the rest, keys included, stay)
-    mutable: tuple[int, ...]
-    generate: Generator
-
-
-def _cols(spec: str) -> tuple[Column, ...]:
-    return tuple(Column(*item.split(":")) for item in spec.split())
-
-
-SYSTEMS: dict[str, tuple[float, tuple[TableSpec, ...]]] = {
-    # system id: (dump bytes per resident relative to juki, tables)
-    "juki": (
-        1.0,
-        (
-            TableSpec(
-                "idou_rireki",
-                _cols(
-                    "rireki_id:bigint jumin_id:bigint idou_jiyu:text idou_ymd:date todoke_ymd:date "
-                    "mae_jusho:text ato_jusho:text tantosha:text"
-                ),
-                0.3,
-                True,
-                True,
-                (2, 3),
-                _idou,
-            ),
-            TableSpec(
-                "jumin",
-                _cols(
-                    "jumin_id:bigint setai_no:bigint shimei:text shimei_kana:text seibetsu:text "
-                    "seinengappi:date zokugara:text yubin_no:text jusho:text banchi:text "
-                    "todoke_ymd:date koshin_ymd:date biko:text"
-                ),
-                0.5,
-                False,
-                False,
-                (7, 8, 9, 10, 11),
-                _jumin,
-            ),
-            TableSpec(
-                "setai",
-                _cols(
-                    "setai_no:bigint setai_nushi:text yubin_no:text jusho:text banchi:text "
-                    "setai_in_su:integer koshin_ymd:date"
-                ),
-                0.2,
-                False,
-                False,
-                (2, 3, 4, 5, 6),
-                _setai,
-            ),
-        ),
-    ),
-    "zeimu": (
-        1.3,
-        (
-            TableSpec(
-                "kojin_juminzei",
-                _cols(
-                    "kazei_id:bigint nendo:integer jumin_id:bigint shimei:text "
-                    "kazei_shotoku:bigint shotokuwari:bigint kintowari:bigint nengaku:bigint "
-                    "ki1:bigint ki2:bigint choshu_kubun:text koshin_ymd:date"
-                ),
-                0.35,
-                False,
-                False,
-                (4, 5, 7, 8, 9, 11),
-                _juminzei,
-            ),
-            TableSpec(
-                "kotei_shisanzei",
-                _cols(
-                    "kazei_id:bigint nendo:integer shoyusha:text shozai:text chiban:text "
-                    "chimoku:text chiseki:numeric(10,2) hyoka_gaku:bigint kazei_hyojun:bigint "
-                    "zeigaku:bigint"
-                ),
-                0.25,
-                False,
-                False,
-                (2, 7, 8, 9),
-                _koteishisan,
-            ),
-            TableSpec(
-                "shuno_rireki",
-                _cols(
-                    "shuno_id:bigint kazei_id:bigint zeimoku:text ki:integer nofu_ymd:date "
-                    "nofu_gaku:bigint hoho:text koshin_ymd:date"
-                ),
-                0.4,
-                False,
-                True,
-                (4, 5, 7),
-                _shuno,
-            ),
-        ),
-    ),
-    "kokuho": (
-        1.2,
-        (
-            TableSpec(
-                "hihokensha",
-                _cols(
-                    "hihokensha_no:bigint setai_no:bigint shimei:text shimei_kana:text "
-                    "seinengappi:date shutoku_ymd:date soshitsu_ymd:date jotai:text "
-                    "hokenzei_nengaku:bigint koshin_ymd:date"
-                ),
-                0.3,
-                False,
-                False,
-                (6, 7, 8, 9),
-                _hihokensha,
-            ),
-            TableSpec(
-                "kyufu_meisai",
-                _cols(
-                    "meisai_id:bigint hihokensha_no:bigint shinryo_ym:text iryokikan:text "
-                    "nissu:integer tensu:bigint futan_gaku:bigint kyufu_gaku:bigint"
-                ),
-                0.7,
-                False,
-                True,
-                (4, 5, 6, 7),
-                _kyufu,
-            ),
-        ),
-    ),
-    "kaigo": (
-        0.8,
-        (
-            TableSpec(
-                "jukyusha",
-                _cols(
-                    "hihokensha_no:bigint shimei:text shimei_kana:text seinengappi:date "
-                    "yokaigo_do:text nintei_kaishi:date nintei_shuryo:date jusho:text "
-                    "koshin_ymd:date"
-                ),
-                0.3,
-                False,
-                False,
-                (4, 5, 6, 8),
-                _jukyusha,
-            ),
-            TableSpec(
-                "kyufu_jisseki",
-                _cols(
-                    "jisseki_id:bigint hihokensha_no:bigint service_ym:text service:text "
-                    "jigyosho:text tani:integer hiyo:bigint hoken_kyufu:bigint "
-                    "riyosha_futan:bigint"
-                ),
-                0.55,
-                False,
-                True,
-                (5, 6, 7, 8),
-                _jisseki,
-            ),
-            TableSpec(
-                "nintei_rireki",
-                _cols(
-                    "rireki_id:bigint hihokensha_no:bigint shinsei_ymd:date nintei_ymd:date "
-                    "yokaigo_do:text shinsakai:text kubun:text"
-                ),
-                0.15,
-                True,
-                True,
-                (3, 4),
-                _nintei,
-            ),
-        ),
-    ),
-}

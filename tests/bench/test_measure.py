@@ -32,3 +32,13 @@ def test_exit_code_and_output_are_kept() -> None:
     assert m.stdout.strip() == "out"
     assert m.stderr.strip() == "err"
     assert m.seconds > 0
+
+
+def test_the_benchmark_own_memory_is_not_charged_to_the_child() -> None:
+    # the kernel folds a forking parent's high-water mark into the child's ru_maxrss at exec;
+    # the benchmark holds hundreds of MB while mutating, which must not show up as a tool's peak
+    ballast = b"x" * (300 * _MIB)
+    m = measure([sys.executable, "-c", "pass"])
+    assert len(ballast) == 300 * _MIB
+    assert m.returncode == 0
+    assert m.peak_rss < 100 * _MIB
