@@ -184,6 +184,8 @@ def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
         f"machine: {os.cpu_count()} CPUs; load average before each step is in the JSON (other jobs may share "
         "this machine); tool order rotates per phase",
     ]
+    if args.nice:
+        notes.append(f"every tool ran at niceness {args.nice} (inherited from the benchmark)")
     if args.repeat > 1:
         notes.append(f"figures are medians of {args.repeat} repetitions, each on a fresh copy and fresh repositories")
     result = RunResult(
@@ -213,11 +215,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="datasets, runs and results (default bench/out)")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions; figures are their medians")
     parser.add_argument("--keep", action="store_true", help="keep repositories and the source copy")
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the benchmark (and so every tool, which inherits it) at this niceness; -10 keeps other jobs "
+        "on a shared machine from skewing one tool more than another (needs root)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target of issue 2 is missed")
     parser.add_argument("--scale-memory", action="store_true", help="also compare peak RSS at 1x and 10x data (slow)")
     parser.add_argument("--scale-factor", type=int, default=10)
     args = parser.parse_args(argv)
     console = Console()
+    if args.nice:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     result, code = run(args, console)
