@@ -137,6 +137,6 @@ def method_note() -> str:
     """How peak RSS was measured on this machine, for the report."""
     me = os.getpid()
     children_file = Path(f"/proc/{me}/task/{me}/children").exists()
-    return "peak RSS = max(process-tree RSS sum sampled every 10 ms, wait4 ru_maxrss)" + (
+    return "peak RSS = max(process-tree VmRSS sum, largest per-process VmHWM), read from /proc every 10 ms" + (
         "" if children_file else "; /proc/PID/task/TID/children is missing here, so the sum covers the root only"
     )

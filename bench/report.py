@@ -68,7 +68,7 @@ def verdict_rows(verdicts: list[Verdict]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _rich(title: str, header: list[str], rows: list[list[str]]) -> Table:
+def rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title)
     for i, h in enumerate(header):
         table.add_column(h, justify="left" if i == 0 else "right")
@@ -81,13 +81,13 @@ def _rich(title: str, header: list[str], rows: list[list[str]]) -> Table:
     return table
 
 
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def _scale_rows(scale: dict[str, object]) -> tuple[list[str], list[list[str]]]:
+def scale_rows(scale: dict[str, object]) -> tuple[list[str], list[list[str]]]:
     k = scale["factor"]
     header = ["tool", "1x full: peak RSS", f"{k}x full: peak RSS", f"1x into the {k}x repo: peak RSS", f"{k}x / 1x"]
     rows = []
@@ -95,6 +95,13 @@ def _scale_rows(scale: dict[str, object]) -> tuple[list[str], list[list[str]]]:
         one, big, into = r["1x"]["peak_rss"], r["big"]["peak_rss"], r["1x_into_big"]["peak_rss"]
         rows.append([tool, _mib(one), _mib(big), _mib(into), f"{big / one:.2f}x" if one else "—"])
     return header, rows
+
+
+def render_scale(scale: dict[str, object], console: Console) -> str:
+    """Print the memory-growth table; return it as Markdown."""
+    header, rows = scale_rows(scale)
+    console.print(rich_table("memory as the repository grows (--scale-memory)", header, rows))
+    return markdown_table(header, rows)
 
 
 def render(run: RunResult, verdicts: list[Verdict], console: Console | None = None) -> str:
@@ -106,19 +113,17 @@ def render(run: RunResult, verdicts: list[Verdict], console: Console | None = No
     )
     m_header, m_rows = measurement_rows(run)
     v_header, v_rows = verdict_rows(verdicts)
-    console.print(_rich(title, m_header, m_rows))
-    console.print(_rich("targets of issue 2", v_header, v_rows))
+    console.print(rich_table(title, m_header, m_rows))
+    console.print(rich_table("targets of issue 2", v_header, v_rows))
     md = [
         f"**{title}** ({run.cpu_count} CPUs, {run.started})",
         "",
-        _markdown(m_header, m_rows),
+        markdown_table(m_header, m_rows),
         "",
-        _markdown(v_header, v_rows),
+        markdown_table(v_header, v_rows),
     ]
     if run.scale_memory:
-        s_header, s_rows = _scale_rows(run.scale_memory)
-        console.print(_rich("memory as the repository grows (--scale-memory)", s_header, s_rows))
-        md += ["", _markdown(s_header, s_rows)]
+        md += ["", render_scale(run.scale_memory, console)]
     for note in run.notes:
         console.print(f"[dim]note: {note}[/]")
     md += ["", *(f"- {n}" for n in run.notes)]

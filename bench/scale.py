@@ -5,17 +5,22 @@ the benchmark to show it. Three backups per tool, each measured for peak RSS of 
 tree: the 1x dataset into an empty repository; a FACTOR-times larger dataset of distinct data
 (its own seed, so nothing deduplicates) into an empty repository; then the 1x dataset into
 that big repository, whose index is FACTOR times larger than in the first case.
+
+    python -m bench.scale [--size 1G] [--seed 1] [--factor 10] [--tools bcpctl,restic]
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from rich.console import Console
 
-from bench.dataset import cached
+from bench.dataset import cached, parse_size
 from bench.manifest import read_all, tree_bytes
 from bench.measure import measure
 from bench.tools import make_tool
@@ -69,3 +74,26 @@ def scale_memory(out: Path, size: int, seed: int, factor: int, tools: list[str],
         "bytes_big": big_summary.total_bytes,
         "tools": results,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.report import render_scale
+    from bench.run import OUT
+
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", default="1G", help="the 1x size (default 1G)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--factor", type=int, default=10)
+    parser.add_argument("--tools", default="bcpctl,restic")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args(argv)
+    console = Console()
+    result = scale_memory(args.out, parse_size(args.size), args.seed, args.factor, args.tools.split(","), console)
+    markdown = render_scale(result, console)
+    (args.out / "scale-memory.json").write_text(json.dumps(result, indent=2))
+    (args.out / "scale-memory.md").write_text(markdown + "\n")
+    return 0 if all(r[k]["ok"] for r in result["tools"].values() for k in r) else 1  # type: ignore[union-attr,index]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
