@@ -176,11 +176,11 @@ def _snapshot_intact(
 
 
 def _blob_sound(repo: Repository, chunk_id: bytes, bad_packs: set[str]) -> str | None:
-    location = repo.cache.lookup(chunk_id)
-    if location is None:
+    copies = repo.cache.locations(chunk_id)
+    if not copies:
         return "is not in any index"
-    if location.pack in bad_packs:
-        return f"lies in damaged pack {location.pack[:16]}"
+    if all(copy.pack in bad_packs for copy in copies):
+        return f"lies in damaged pack {copies[0].pack[:16]}"
     return None
 
 

@@ -39,6 +39,7 @@ from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
+from backup.packcache import PackCache
 
 CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -106,8 +107,13 @@ class Repository:
         self.cache = cache
         self.repo_id = bytes.fromhex(config.id)
         self.broken_indexes: dict[str, str] = {}
+        #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
+        #: the opener re-signs the repository manifest on close so the offsite can trust it.
+        self.state_changed = False
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
+        # Remote storage: fetch whole packs once instead of one request per blob.
+        self._packs = None if backend.capabilities.cheap_ranges else PackCache(backend)
 
     # -- sealed objects (index files, snapshots, tombstones) ------------------------------
 
@@ -152,17 +158,28 @@ class Repository:
                 cipher = self._ciphers[salt] = self.master.pack_cipher(salt)
             return cipher
 
-    def locate(self, chunk_id: bytes) -> Location:
-        location = self.cache.lookup(chunk_id)
-        if location is None:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
-        return location
+    def read_blob(self, chunk_id: bytes) -> bytes:
+        """A blob's plaintext, authenticated and checked against its keyed id.
 
-    def read_blob(self, chunk_id: bytes, location: Location | None = None, sealed: bytes | None = None) -> bytes:
-        """A blob's plaintext, authenticated and checked against its keyed id."""
-        loc = location or self.locate(chunk_id)
+        If a copy is damaged and the repository holds another (a repack, or two backups that
+        stored the same chunk concurrently), the other copy is used.
+        """
+        copies = self.cache.locations(chunk_id)
+        if not copies:
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
+        first_error: CorruptObject | None = None
+        for location in copies:
+            try:
+                return self.read_blob_at(chunk_id, location)
+            except CorruptObject as exc:
+                first_error = first_error or exc
+        raise first_error  # type: ignore[misc]
+
+    def read_blob_at(self, chunk_id: bytes, loc: Location) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)
-        if sealed is None:
+        if self._packs is not None:
+            sealed = self._packs.read(key, loc.offset, loc.length)
+        else:
             try:
                 sealed = self.backend.load(key, loc.offset, loc.length)
             except ObjectNotFound:
@@ -175,6 +192,8 @@ class Repository:
         return data
 
     def close(self) -> None:
+        if self._packs is not None:
+            self._packs.close()
         self.cache.close()
         self.backend.close()
 
@@ -228,8 +247,14 @@ def init_repository(
 
 
 @contextmanager
-def open_repository(backend: Backend, password: str, *, sync: bool = True) -> Iterator[Repository]:
-    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards."""
+def open_repository(
+    backend: Backend, password: str, *, sync: bool = True, sign_on_close: bool = True
+) -> Iterator[Repository]:
+    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards.
+
+    If the committed state changed, the manifest is re-signed on close (``sign_on_close=False``
+    only for tests that need an unsigned repository).
+    """
     config, raw = read_config(backend)
     master, slot_id = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
     # One cache per (repository, location): the offsite replica shares the id but may lag.
@@ -241,4 +266,10 @@ def open_repository(backend: Backend, password: str, *, sync: bool = True) -> It
             repo.sync_index()
         yield repo
     finally:
-        repo.close()
+        try:
+            if repo.state_changed and sign_on_close:
+                from backup.manifest import sign_manifest  # manifest builds on this module
+
+                sign_manifest(repo)
+        finally:
+            repo.close()

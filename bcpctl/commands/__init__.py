@@ -11,8 +11,10 @@ import click
 _MODULES = [
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
+    "bcpctl.commands.dc",
     "bcpctl.commands.demo",
     "bcpctl.commands.forget",
+    "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
 ]
 
