@@ -121,6 +121,10 @@ def head(engine: Engine) -> tuple[int, str]:
     return (entries[-1].seq, entries[-1].hash) if entries else (0, GENESIS)
 
 
+def _recompute(entry: AuditEntry, prev: str) -> str:
+    return entry_hash(entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.details, prev)
+
+
 def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None = None) -> ChainReport:
     """Walk the chain in sequence order; report the first entry that does not follow from the one before."""
     expected_seq, prev = 1, GENESIS
@@ -137,28 +141,22 @@ def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None
             )
         elif entry.prev_hash != prev:
             problem = f"entry {entry.seq} does not link to entry {entry.seq - 1} (removed, inserted or reordered)"
-        elif entry_hash(entry.seq, entry.at, entry.actor, entry.action, entry.subject, entry.details, prev) != entry.hash:
+        elif _recompute(entry, prev) != entry.hash:
             problem = f"entry {entry.seq} ({entry.action} {entry.subject}) was edited: its hash does not match"
         if problem:
             return ChainReport(False, count, expected_seq - 1, prev, entry.seq, problem)
         seen[entry.seq] = entry.hash
         expected_seq, prev = entry.seq + 1, entry.hash
+    last = expected_seq - 1
     if anchor is not None:
         anchor_seq, anchor_hash = anchor
-        if anchor_seq > expected_seq - 1:
-            return ChainReport(
-                False,
-                count,
-                expected_seq - 1,
-                prev,
-                anchor_seq,
-                f"the log ends at entry {expected_seq - 1} but the anchor names entry {anchor_seq}: entries were removed",
-            )
+        if anchor_seq > last:
+            problem = f"the log ends at entry {last} but the anchor names entry {anchor_seq}: entries were removed"
+            return ChainReport(False, count, last, prev, anchor_seq, problem)
         if anchor_seq > 0 and seen.get(anchor_seq) != anchor_hash:
-            return ChainReport(
-                False, count, expected_seq - 1, prev, anchor_seq, f"entry {anchor_seq} differs from the anchor: rewritten"
-            )
-    return ChainReport(True, count, expected_seq - 1, prev)
+            problem = f"entry {anchor_seq} differs from the anchor: the log was rewritten"
+            return ChainReport(False, count, last, prev, anchor_seq, problem)
+    return ChainReport(True, count, last, prev)
 
 
 def verify_log(engine: Engine, anchor: tuple[int, str] | None = None) -> ChainReport:

@@ -93,6 +93,7 @@ def seed_registry(
     info = {
         "lg_code": tenant.lg_code,
         "tenant": tenant_id,
+        "pref": places.pref,
         "city": places.city,
         "synthetic": "true",
         "seed": str(seed),
@@ -167,4 +168,4 @@ def _refuse_real(engine: Engine, where: str, force: bool) -> None:
     except SQLAlchemyError as exc:
         raise RegistryError(f"cannot inspect {redact_dsn(where)}: {str(exc).splitlines()[0]}") from None
     if synthetic != "true":
-        raise UsageError(f"{redact_dsn(where)} holds a database that is not a synthetic registry; refusing (use --force)")
+        raise UsageError(f"{redact_dsn(where)} holds a database that is not a synthetic registry; refusing (--force)")

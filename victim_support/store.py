@@ -12,7 +12,19 @@ import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, UniqueConstraint, insert, select, update
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    insert,
+    select,
+    update,
+)
 
 from dc.config import Consortium
 from dc.errors import UsageError
@@ -131,7 +143,12 @@ def create_request(
     decision = evaluate(spec, today=now.date(), max_retention_days=settings.max_retention_days)
     _tables(engine)
     subject = f"{new.tenant}->{new.partner}"
-    summary = {"basis": new.basis, "purposes": list(new.purposes), "fields": list(new.fields), "disaster": new.disaster_id}
+    summary = {
+        "basis": new.basis,
+        "purposes": list(new.purposes),
+        "fields": list(new.fields),
+        "disaster": new.disaster_id,
+    }
     if not decision.allowed:
         audited(
             engine,
@@ -190,7 +207,11 @@ def _row(request: ExportRequest) -> dict[str, object]:
         "requested_fields": json.dumps(list(request.requested_fields), ensure_ascii=False),
         "fields": json.dumps(list(request.fields)),
         "scope": json.dumps(
-            {"areas": list(request.scope.areas), "all": request.scope.all_areas, "support_only": request.scope.support_only},
+            {
+                "areas": list(request.scope.areas),
+                "all": request.scope.all_areas,
+                "support_only": request.scope.support_only,
+            },
             ensure_ascii=False,
         ),
         "retention_days": request.retention_days,
@@ -209,7 +230,9 @@ def _load(conn: Connection, row: object, settings: ExportSettings, now: datetime
         select(export_decisions).where(export_decisions.c.request_id == r["id"]).order_by(export_decisions.c.id)
     ).all()
     approvals = tuple(
-        rules.Approval(d.approver, d.role, datetime.fromisoformat(d.at), d.reason) for d in decisions if d.decision == "approve"
+        rules.Approval(d.approver, d.role, datetime.fromisoformat(d.at), d.reason)
+        for d in decisions
+        if d.decision == "approve"
     )
     denial = next((f"{d.approver}: {d.reason}" for d in decisions if d.decision == "deny"), None)
     scope = json.loads(r["scope"])
@@ -326,13 +349,13 @@ def decide(
 
 def require_buildable(request: ExportRequest) -> None:
     if request.status != rules.APPROVED:
-        have = f" ({len(request.approvals)} of {request.required_approvals} approvals)" if request.status == "pending" else ""
-        raise RequestStateError(f"request {request.id} is {request.status}{have}; only an approved request can be built")
+        have = ""
+        if request.status == rules.PENDING:
+            have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
+        raise RequestStateError(f"request {request.id} is {request.status}{have}; only approved requests can be built")
 
 
 def count_build(conn: Connection, request_id: str) -> None:
     conn.execute(
-        update(export_requests)
-        .where(export_requests.c.id == request_id)
-        .values(builds=export_requests.c.builds + 1)
+        update(export_requests).where(export_requests.c.id == request_id).values(builds=export_requests.c.builds + 1)
     )

@@ -39,6 +39,7 @@ _HOUSEHOLD_CUM = tuple(itertools.accumulate((0.33, 0.25, 0.21, 0.06, 0.10, 0.05)
 _AREA_CODES = {"082252": "0295", "082261": "029", "082350": "029", "085464": "0280"}
 _BUILDINGS = ("コーポ", "ハイツ", "メゾン", "レジデンス", "サンライズ", "グリーンヒル")
 _RARE_SHARE = 0.004
+_OTHER_CITIES = ("水戸市", "日立市", "ひたちなか市", "常陸太田市", "笠間市", "古河市")
 
 
 def _ri(rng: random.Random, low: int, high: int) -> int:
@@ -235,7 +236,7 @@ def _person(
     honseki = (
         f"{ctx.places.pref}{ctx.places.city}{area.name}{_ri(rng, 1, 3500)}番地"
         if honseki_local
-        else f"茨城県{rng.choice(('水戸市', '日立市', 'ひたちなか市', '常陸太田市', '笠間市', '古河市'))}{_ri(rng, 1, 9)}番地"
+        else f"茨城県{rng.choice(_OTHER_CITIES)}{_ri(rng, 1, 9)}番地"
     )
     row = {
         "atena_no": _ident(ctx, 10, 100_000_000),

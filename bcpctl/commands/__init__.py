@@ -9,9 +9,12 @@ import click
 # Keep alphabetical; a family that fails to import (missing optional system piece) must not
 # take the whole CLI down, so each module only imports heavy dependencies inside commands.
 _MODULES = [
+    "bcpctl.commands.audit",
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
+    "bcpctl.commands.export",
     "bcpctl.commands.forget",
+    "bcpctl.commands.registry",
     "bcpctl.commands.repo",
 ]
 
