@@ -24,7 +24,7 @@ from dc.config import Consortium
 from dc.errors import UsageError
 from victim_support import audit, csvformat, pfif
 from victim_support.bundle import seal, sha256
-from victim_support.extract import extract
+from victim_support.extract import collector_paused, extract
 from victim_support.manifest import build_manifest, lag_text
 from victim_support.pseudonym import Pseudonymizer, load_secret
 from victim_support.replica import registry_snapshot
@@ -96,24 +96,8 @@ def build_export(
         )
     lap("extract")
     expires_at = now + timedelta(days=request.retention_days)
-    master = csvformat.persons_csv(data.columns, data.rows)
-    files: list[tuple[str, bytes]] = [("persons.csv", master), ("persons-excel.csv", csvformat.excel_copy(master))]
-    lossy = None
-    if "cp932" in request.formats:
-        copy = csvformat.cp932_copy(data.columns, data.rows)
-        files.append(("persons-cp932.csv", copy.data))
-        lossy = copy.lossy_rows
-    if "pfif" in request.formats:
-        document = pfif.pfif_document(
-            data.columns,
-            data.rows,
-            lg_code=tenant.lg_code,
-            author_name=tenant.name,
-            entry_date=now,
-            expiry_date=expires_at,
-            source_date=source.as_of,
-        )
-        files.append(("pfif.xml", document))
+    with collector_paused():
+        files, lossy = _files(request, data, tenant, now=now, expires_at=expires_at, as_of=source.as_of)
     listing = {
         name: {"sha256": sha256(blob), "bytes": len(blob), "rows": len(data.rows) if name != "pfif.xml" else None}
         for name, blob in files
@@ -201,3 +185,28 @@ def build_export(
         audit_seq=entry.seq,
         timings=timings,
     )
+
+
+def _files(
+    request: Any, data: Any, tenant: Any, *, now: datetime, expires_at: datetime, as_of: datetime
+) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None]:
+    """The bundle's data files in the order the request asked for them, and the CP932 lossy rows."""
+    master = csvformat.persons_csv(data.columns, data.rows)
+    files: list[tuple[str, bytes]] = [("persons.csv", master), ("persons-excel.csv", csvformat.excel_copy(master))]
+    lossy = None
+    if "cp932" in request.formats:
+        copy = csvformat.cp932_copy(data.columns, data.rows)
+        files.append(("persons-cp932.csv", copy.data))
+        lossy = copy.lossy_rows
+    if "pfif" in request.formats:
+        document = pfif.pfif_document(
+            data.columns,
+            data.rows,
+            lg_code=tenant.lg_code,
+            author_name=tenant.name,
+            entry_date=now,
+            expiry_date=expires_at,
+            source_date=as_of,
+        )
+        files.append(("pfif.xml", document))
+    return files, lossy

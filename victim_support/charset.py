@@ -16,6 +16,7 @@ its user-defined area, where they mean something different on every receiving PC
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 #: Variant → plain kanji for characters outside CP932 ∩ JIS X 0213 (a small 縮退 table).
 DEGENERATE = {
@@ -28,9 +29,15 @@ DEGENERATE = {
 
 # Code points CP932 encoders disagree on; these substitutions lose nothing.
 _CANONICAL = str.maketrans({"\u2014": "\u2015", "\u00a2": "\uffe0", "\u00a3": "\uffe1", "\u00ac": "\uffe2"})
+_CANONICAL_CHARS = re.compile("[\u2014\u00a2\u00a3\u00ac]")
 _SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 _PRIVATE = re.compile("[\ue000-\uf8ff\U000f0000-\U0010ffff]")
 GETA = "〓"  # 〓 (下駄記号): the conventional mark for a character that cannot be shown
+
+
+def _canonical(text: str) -> str:
+    # str.translate looks every character up in a dict: search first, translate the rare hit.
+    return text.translate(_CANONICAL) if _CANONICAL_CHARS.search(text) else text
 
 
 def private_use(text: str) -> list[str]:
@@ -52,16 +59,17 @@ def displayable(text: str) -> bool:
         return True
     if _SELECTORS.search(text) or _PRIVATE.search(text):
         return False
-    canonical = text.translate(_CANONICAL)
+    canonical = _canonical(text)
     return _encodes(canonical, "cp932") and _encodes(canonical, "shift_jis_2004")
 
 
 def degrade(text: str) -> str | None:
     """A CP932- and JIS X 0213-safe form by dropping selectors and mapping variants, or ``None``."""
-    plain = "".join(DEGENERATE.get(ch, ch) for ch in _SELECTORS.sub("", text)).translate(_CANONICAL)
+    plain = _canonical("".join(DEGENERATE.get(ch, ch) for ch in _SELECTORS.sub("", text)))
     return plain if displayable(plain) else None
 
 
+@lru_cache(maxsize=65536)  # names repeat across a registry; the check encodes twice
 def name_fallback(name: str, kana: str) -> str:
     """Empty when the registered name displays everywhere; else the degraded form, else the reading."""
     if displayable(name):
@@ -76,7 +84,7 @@ def cp932_text(text: str) -> tuple[str, bool]:
     """``(text for a CP932 file, lossy)``; unrepresentable characters degrade, else become 〓."""
     if text.isascii():
         return text, False
-    canonical = text.translate(_CANONICAL)
+    canonical = _canonical(text)
     if not _SELECTORS.search(canonical) and not _PRIVATE.search(canonical) and _encodes(canonical, "cp932"):
         return canonical, False
     out = []

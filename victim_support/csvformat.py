@@ -25,15 +25,27 @@ class Cp932Copy:
     lossy_rows: list[dict[str, object]] = field(default_factory=list)
 
 
-def _render(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+def _quoted(row: tuple[str, ...]) -> str:
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(columns)
-    writer.writerows(rows)
+    csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL).writerow(row)
     return buffer.getvalue()
 
 
-def persons_csv(columns: tuple[str, ...], rows: list[list[str]]) -> bytes:
+def _render(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """RFC 4180 text. Rows needing no quoting (almost all) are joined directly; the rest go
+    through the csv module, so the output is byte-identical to ``csv.writer`` (tested)."""
+    separators = len(columns) - 1
+    lines = [_quoted(columns)]
+    for row in rows:
+        line = ",".join(row)
+        if line.count(",") != separators or '"' in line or "\n" in line or "\r" in line:
+            lines.append(_quoted(row))
+        else:
+            lines.append(line + "\r\n")
+    return "".join(lines)
+
+
+def persons_csv(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> bytes:
     """The master file: UTF-8 without BOM."""
     return _render(columns, rows).encode("utf-8")
 
@@ -43,14 +55,21 @@ def excel_copy(master: bytes) -> bytes:
     return BOM + master
 
 
-def cp932_copy(columns: tuple[str, ...], rows: list[list[str]]) -> Cp932Copy:
+def cp932_copy(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Cp932Copy:
     """A lossy CP932 file; names use ``name_fallback`` where the registered form cannot be held."""
     ref_ix = columns.index("person_ref")
     name_ix = columns.index("name") if "name" in columns else None
     fallback_ix = columns.index("name_fallback") if "name_fallback" in columns else None
-    out_rows = []
+    out_rows: list[tuple[str, ...]] = []
     lossy: list[dict[str, object]] = []
     for row in rows:
+        # One check per row; only the few rows that fail are examined field by field.
+        joined = "\x1f".join(row)
+        if joined.count("\x1f") == len(row) - 1:  # no value holds the separator itself
+            text, was_lossy = cp932_text(joined)
+            if not was_lossy:
+                out_rows.append(row if text == joined else tuple(text.split("\x1f")))
+                continue
         new_row = []
         lost = []
         for i, value in enumerate(row):
@@ -62,18 +81,19 @@ def cp932_copy(columns: tuple[str, ...], rows: list[list[str]]) -> Cp932Copy:
             new_row.append(text)
         if lost:
             lossy.append({"person_ref": row[ref_ix], "fields": lost})
-        out_rows.append(new_row)
+        out_rows.append(tuple(new_row))
     return Cp932Copy(_render(columns, out_rows).encode("cp932"), lossy)
 
 
-def private_use_report(columns: tuple[str, ...], rows: list[list[str]]) -> list[dict[str, object]]:
+def private_use_report(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[dict[str, object]]:
     """Private-use (MJ+ / 外字) code points per row and field, so the receiver can map them."""
     ref_ix = columns.index("person_ref")
     found = []
     for row in rows:
+        if not private_use("".join(row)):
+            continue
         for i, value in enumerate(row):
-            if not value.isascii():
-                points = private_use(value)
-                if points:
-                    found.append({"person_ref": row[ref_ix], "field": columns[i], "code_points": points})
+            points = private_use(value)
+            if points:
+                found.append({"person_ref": row[ref_ix], "field": columns[i], "code_points": points})
     return found

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from backup.backend import Backend
 from backup.dbrestore import restore_postgres, verify_sqlite
 from backup.jobs import config_password, site_repository
-from backup.repository import open_repository
+from backup.repository import Repository, open_repository, read_config
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import redact_dsn
@@ -50,14 +50,30 @@ class RegistrySource:
 
 
 def primary_newest(
-    config: Consortium, system_id: str, open_backend: BackendOpener, config_dir: Path | None
+    config: Consortium,
+    system_id: str,
+    open_backend: BackendOpener,
+    config_dir: Path | None,
+    unlocked: Repository | None = None,
 ) -> datetime | None:
-    """The newest snapshot time of ``system_id`` at the primary, or ``None`` if it cannot be read."""
+    """The newest snapshot time of ``system_id`` at the primary, or ``None`` if it cannot be read.
+
+    The offsite copy is a replica of the same repository (same id, same key slots), so the
+    already-unlocked master key reads the primary's snapshot list too; that saves a second
+    Argon2id unlock (~0.3 s of CPU) on every build. Another repository falls back to the passphrase.
+    """
     try:
         backend = open_backend(config.sites[config.primary_site].repository)
-        # Listing snapshots needs only the key, not the index: skip the index sync.
-        with open_repository(backend, config_password(config, config_dir), sync=False) as repo:
-            snaps = list_snapshots(repo, system=system_id)
+        try:
+            repo_config, raw = read_config(backend)
+            if unlocked is not None and repo_config.id == unlocked.config.id:
+                view = Repository(backend, repo_config, raw, unlocked.master, unlocked.slot_id, unlocked.cache)
+                snaps = list_snapshots(view, system=system_id)  # the view shares the cache: never close it
+            else:
+                with open_repository(backend, config_password(config, config_dir), sync=False) as repo:
+                    snaps = list_snapshots(repo, system=system_id)
+        finally:
+            backend.close()
     except (BcpError, OSError):
         return None
     return snaps[-1].time if snaps else None
@@ -86,10 +102,10 @@ def registry_snapshot(
                 target = _restore_postgres(stack, repo, snap, config, site)
             else:
                 raise RegistryError(f"snapshot {snap.short_id} of {system_id} is a {snap.source_kind} backup, not a DB")
-        if site == config.primary_site:
-            newest: datetime | None = snap.time
-        else:
-            newest = primary_newest(config, system_id, open_backend, config_dir)
+            if site == config.primary_site:
+                newest: datetime | None = snap.time
+            else:
+                newest = primary_newest(config, system_id, open_backend, config_dir, unlocked=repo)
         lag = None if newest is None else max(0.0, (newest - snap.time).total_seconds())
         engine = open_registry(target, read_only=True)
         stack.callback(engine.dispose)
