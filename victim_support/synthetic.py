@@ -38,7 +38,7 @@ _HOUSEHOLD_KINDS = ("single", "couple", "family", "single_parent", "three_genera
 _HOUSEHOLD_CUM = tuple(itertools.accumulate((0.33, 0.25, 0.21, 0.06, 0.10, 0.05)))
 _AREA_CODES = {"082252": "0295", "082261": "029", "082350": "029", "085464": "0280"}
 _BUILDINGS = ("コーポ", "ハイツ", "メゾン", "レジデンス", "サンライズ", "グリーンヒル")
-_RARE_SHARE = 0.004
+_RARE_EVERY = 250
 _OTHER_CITIES = ("水戸市", "日立市", "ひたちなか市", "常陸太田市", "笠間市", "古河市")
 
 
@@ -175,8 +175,10 @@ def _rows(ctx: _Ctx, population: int) -> Iterator[dict[str, Any]]:
         katagaki = ""
         if rng.random() < 0.08:
             katagaki = f"{rng.choice(_BUILDINGS)}{area.name[:2]} {_ri(rng, 1, 3)}0{_ri(rng, 1, 8)}号室"
-        if rng.random() < _RARE_SHARE:
-            surname, surname_kana = rng.choice(RARE_SURNAMES)
+        # Every 250th household (from the 4th) carries a registered form outside CP932, so even a
+        # small registry exercises the fallback path (~0.4%, like MJ 外字 in a real 住基).
+        if counts.households % _RARE_EVERY == 4:
+            surname, surname_kana = RARE_SURNAMES[(counts.households // _RARE_EVERY) % len(RARE_SURNAMES)]
         else:
             surname, surname_kana = rng.choices(SURNAMES, cum_weights=ctx.surname_cum)[0]
         # 支援措置 covers the victim and the children who fled with her (住基法 事務処理要領 第5-10).
