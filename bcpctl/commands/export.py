@@ -41,29 +41,6 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
 
 
-def _request_data(r: Any) -> dict[str, Any]:
-    return {
-        "id": r.id,
-        "status": r.status,
-        "tenant": r.tenant,
-        "partner": r.partner,
-        "disaster": {"id": r.disaster_id, "date": r.disaster_date},
-        "basis": r.basis,
-        "purposes": r.purposes,
-        "fields": r.fields,
-        "scope": {"areas": r.scope.areas, "all_areas": r.scope.all_areas, "support_only": r.scope.support_only},
-        "formats": r.formats,
-        "retention_days": r.retention_days,
-        "requested_by": r.requested_by,
-        "created_at": r.created_at,
-        "valid_until": r.valid_until,
-        "approvals": [{"approver": a.approver, "role": a.role, "at": a.at} for a in r.approvals],
-        "required_approvals": r.required_approvals,
-        "denial": r.denial,
-        "builds": r.builds,
-    }
-
-
 def _render_request(console: Console, d: dict[str, Any]) -> None:
     console.print(f"request {d['id']}: {d['status']} ({len(d['approvals'])}/{d['required_approvals']} approvals)")
     console.print(f"  {d['tenant']} → {d['partner']}, {d['basis']}, purposes {', '.join(d['purposes'])}")
@@ -123,7 +100,7 @@ def export_request(
         formats=formats,
     )
     request = create_request(state, config, settings, new, _now())
-    output.current().result(_request_data(request), _render_request)
+    output.current().result(request, _render_request)
 
 
 @export.command("list")
@@ -138,7 +115,7 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
     from victim_support.store import list_requests
 
     _config, settings, state, _ = _context(config_path)
-    rows = [_request_data(r) for r in list_requests(state, settings, _now(), tenant=tenant, status=status)]
+    rows = list_requests(state, settings, _now(), tenant=tenant, status=status)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         table = Table("id", "status", "tenant → partner", "basis", "approvals", "builds", "valid until")
@@ -162,7 +139,7 @@ def _decide(config_path: str, request_id: str, approver: str, reason: str, appro
 
     _config, settings, state, _ = _context(config_path)
     request = decide(state, settings, request_id, approver=approver, approve=approve, reason=reason, now=_now())
-    output.current().result(_request_data(request), _render_request)
+    output.current().result(request, _render_request)
 
 
 @export.command("approve")

@@ -61,6 +61,22 @@ def write_identity(path: Path) -> str:
     return recipient
 
 
+def write_keys(root: Path) -> tuple[str, str]:
+    """The partner's age identity (koga.key), goka's signing key and pseudonym secret, as the
+    configuration names them; returns the partner's recipient and goka's verify key."""
+    from victim_support.signing import public_line
+
+    recipient = write_identity(root / "koga.key")
+    key = Ed25519PrivateKey.generate()
+    (root / "goka-sign").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
+    verify = public_line(key.public_key())
+    (root / "goka-sign.pub").write_text(verify + " goka\n")
+    (root / "goka.secret").write_text("goka-pseudonym-secret-for-tests-0123456789\n")
+    return recipient, verify
+
+
 def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, object]:
     return {
         "consortium": "test",
@@ -108,17 +124,8 @@ def make_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     root.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("BCPCTL_PASSWORD", PASSWORD)
     monkeypatch.setenv("BCPCTL_CACHE_DIR", str(root / "build-cache"))
-    recipient = write_identity(root / "koga.key")
+    recipient, verify = write_keys(root)
     write_identity(root / "stranger.key")
-    key = Ed25519PrivateKey.generate()
-    (root / "goka-sign").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
-    )
-    from victim_support.signing import public_line
-
-    verify = public_line(key.public_key())
-    (root / "goka-sign.pub").write_text(verify + " goka\n")
-    (root / "goka.secret").write_text("goka-pseudonym-secret-for-tests-0123456789\n")
     config_path = root / "bcpctl.yaml"
     config_path.write_text(yaml.safe_dump(config_doc(root, recipient), allow_unicode=True))
     config = load_config(config_path)[0]

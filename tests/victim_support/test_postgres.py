@@ -12,12 +12,12 @@ import yaml
 
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer
-from tests.victim_support.conftest import FAST_KDF, config_doc, write_identity
+from tests.victim_support.conftest import FAST_KDF, config_doc, write_keys
 
 pytestmark = pytest.mark.postgres
 
 
-def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Path) -> None:
     from backup.jobs import backup_systems, site_repository
     from backup.repository import init_repository
     from dc.config import load_config
@@ -29,19 +29,11 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     from victim_support.policy import Scope
     from victim_support.seed import seed_registries
     from victim_support.settings import load_export_settings
-    from victim_support.signing import load_verify_key, public_line
+    from victim_support.signing import load_verify_key
     from victim_support.store import NewRequest, create_request, decide
 
     dsn = postgres.create_database("goka_juki")
-    recipient = write_identity(tmp_path / "koga.key")
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.generate()
-    (tmp_path / "goka-sign").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    (tmp_path / "goka.secret").write_text("postgres-registry-secret-0123456789\n")
+    recipient, verify_key = write_keys(tmp_path)
     doc = config_doc(tmp_path, recipient)
     doc["systems"]["goka-juki"]["source"] = {"kind": "postgres", "dsn": dsn}  # type: ignore[index]
     doc["sites"]["offsite"]["drill_dsn"] = postgres.dsn()  # type: ignore[index]
@@ -78,7 +70,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
         state, config, settings, request.id, tmp_path / "out", open_backend=open_backend, now=now, config_dir=tmp_path
     )
     assert result.rows + result.excluded_protected == 188
-    open_bundle(result.bundle, tmp_path / "koga.key", load_verify_key(public_line(key.public_key())),
+    open_bundle(result.bundle, tmp_path / "koga.key", load_verify_key(verify_key),
                 tmp_path / "opened", now)  # fmt: skip
     persons = read_csv(tmp_path / "opened" / "persons.csv")
     assert len(persons) == result.rows

@@ -2,35 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dc.config import parse_config
 from dc.errors import ConfigError
+from tests.victim_support.conftest import config_doc
 from victim_support.settings import default_site, load_export_settings, registry_system
 
 RECIPIENT = "age18qjne9dpr29q7p4y94g8jfdlvxe6p74n3xkfsm7c0s0x4hsyyygqppyqax"
 
 
-def config(exports: dict[str, object], **extra: object):  # type: ignore[no-untyped-def]
-    raw = {
-        "consortium": "t",
-        "sites": {
-            "primary": {"prefecture": "茨城県", "repository": "/x/p"},
-            "offsite": {"prefecture": "北海道", "role": "offsite", "repository": "/x/o"},
-        },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
-        "systems": {
-            "goka-juki": {
-                "tenant": "goka",
-                "business": "住民基本台帳",
-                "tier": 1,
-                "source": {"kind": "sqlite", "path": "a"},
-            },
-            "goka-kokuho": {"tenant": "goka", "business": "国保", "tier": 2, "source": {"kind": "sqlite", "path": "b"}},
-        },
-        "exports": exports,
-        **extra,
-    }
+def config(exports: dict[str, object]):  # type: ignore[no-untyped-def]
+    raw = config_doc(Path("/x"), RECIPIENT)
+    raw["systems"]["goka-kokuho"] = {  # type: ignore[index]
+        "tenant": "goka", "business": "国保", "tier": 2, "source": {"kind": "sqlite", "path": "b"},
+    }  # fmt: skip
+    raw["exports"] = exports
     return parse_config(raw)
 
 
