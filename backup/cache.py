@@ -4,8 +4,9 @@ restic and Borg hold every chunk id of a repository in RAM, and users with big s
 repositories get OOM-killed (restic#1988). Here the ids live in an on-disk B-tree
 (``WITHOUT ROWID``, ~60 bytes per chunk) and RAM holds only a Bloom filter (1 byte per chunk)
 that answers "certainly new" for most new chunks without touching SQLite. The cache mirrors
-the repository's index files exactly; it is rebuilt from them whenever one disappears, and
-it never contains anything an index file in the repository does not say.
+the repository's index files exactly — every copy of a blob, since concurrent backups and
+repacking can store one twice; it is rebuilt whenever an index file disappears, and it
+never contains anything an index file in the repository does not say.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ CREATE TABLE IF NOT EXISTS packs (
     no INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, type INTEGER NOT NULL,
     salt BLOB NOT NULL, size INTEGER NOT NULL, index_name TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS blobs (
-    id BLOB PRIMARY KEY, pack INTEGER NOT NULL, type INTEGER NOT NULL, flags INTEGER NOT NULL,
-    offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL) WITHOUT ROWID;
+    id BLOB NOT NULL, pack INTEGER NOT NULL, type INTEGER NOT NULL, flags INTEGER NOT NULL,
+    offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL,
+    PRIMARY KEY (id, pack)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
 """
 
@@ -149,17 +151,23 @@ class BlobCache:
         with self._lock:
             if chunk_id not in self._ensure_bloom():
                 return False
-            row = self._db.execute("SELECT pack FROM blobs WHERE id=?", (chunk_id,)).fetchone()
-        return row is not None and row[0] not in self._excluded_packs
+            packs = [row[0] for row in self._db.execute("SELECT pack FROM blobs WHERE id=?", (chunk_id,))]
+        return any(pack not in self._excluded_packs for pack in packs)
 
-    def lookup(self, chunk_id: bytes) -> Location | None:
+    def locations(self, chunk_id: bytes) -> list[Location]:
+        """Every stored copy of a blob, copies outside condemned packs first."""
         with self._lock:
-            row = self._db.execute(
-                "SELECT p.name, b.type, p.salt, b.flags, b.offset, b.length, b.raw_length "
+            rows = self._db.execute(
+                "SELECT b.pack, p.name, b.type, p.salt, b.flags, b.offset, b.length, b.raw_length "
                 "FROM blobs b JOIN packs p ON p.no = b.pack WHERE b.id=?",
                 (chunk_id,),
-            ).fetchone()
-        return Location(*row) if row else None
+            ).fetchall()
+        rows.sort(key=lambda row: row[0] in self._excluded_packs)
+        return [Location(*row[1:]) for row in rows]
+
+    def lookup(self, chunk_id: bytes) -> Location | None:
+        found = self.locations(chunk_id)
+        return found[0] if found else None
 
     def packs(self) -> list[tuple[str, int, int]]:
         """``(name, type, size)`` of every indexed pack."""

@@ -75,8 +75,17 @@ def check_repository(
 ) -> CheckReport:
     report = CheckReport()
     bad_packs: set[str] = set()
-    report.index_files = len(repo.cache.index_files()) + len(repo.broken_indexes)
-    for name, message in sorted(repo.broken_indexes.items()):
+    # Re-read every index file: the cache trusts names it has seen, check must not.
+    broken = dict(repo.broken_indexes)
+    soundly_indexed: set[str] = set()
+    names = repo.index_names()
+    report.index_files = len(names)
+    for name in sorted(names - set(broken)):
+        try:
+            soundly_indexed.update(pack.name for pack in repo.load_index(name).packs)
+        except BcpError as exc:
+            broken[name] = exc.message
+    for name, message in sorted(broken.items()):
         report.problems.append(Problem(f"index/{name}", message))
 
     stored = {}
@@ -89,7 +98,9 @@ def check_repository(
     for name, blob_type, size in indexed:
         indexed_names.add(name)
         key = pack_key(name, blob_type)
-        if name not in stored:
+        if name not in soundly_indexed:
+            bad_packs.add(name)  # only a damaged index locates its blobs
+        elif name not in stored:
             report.problems.append(Problem(key, "pack is missing"))
             bad_packs.add(name)
         elif stored[name] != size:
@@ -165,11 +176,11 @@ def _snapshot_intact(
 
 
 def _blob_sound(repo: Repository, chunk_id: bytes, bad_packs: set[str]) -> str | None:
-    location = repo.cache.lookup(chunk_id)
-    if location is None:
+    copies = repo.cache.locations(chunk_id)
+    if not copies:
         return "is not in any index"
-    if location.pack in bad_packs:
-        return f"lies in damaged pack {location.pack[:16]}"
+    if all(copy.pack in bad_packs for copy in copies):
+        return f"lies in damaged pack {copies[0].pack[:16]}"
     return None
 
 

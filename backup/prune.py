@@ -147,6 +147,21 @@ def _pack_usage(repo: Repository) -> list[tuple[str, int, int, int, int, str]]:
         )
 
 
+def _still_needed(repo: Repository, doomed: set[str]) -> list[str]:
+    """Condemned packs holding a used blob of which no copy survives outside the condemned set."""
+    db = repo.cache.connection()
+    with repo.cache.locked():
+        db.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (no INTEGER PRIMARY KEY)")
+        db.execute("DELETE FROM doomed")
+        db.executemany("INSERT INTO doomed SELECT no FROM packs WHERE name=?", [(n,) for n in doomed])
+        rows = db.execute(
+            "SELECT DISTINCT p.name FROM blobs b JOIN packs p ON p.no = b.pack JOIN doomed d ON d.no = b.pack "
+            "WHERE b.id IN (SELECT id FROM used) AND NOT EXISTS ("
+            "  SELECT 1 FROM blobs c WHERE c.id = b.id AND c.pack NOT IN (SELECT no FROM doomed))"
+        ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 def _indexed_pack(repo: Repository, name: str) -> IndexedPack:
     """A pack's index record rebuilt from its own header (used to re-index a spared pack)."""
     key = None
@@ -220,12 +235,7 @@ def _delete_phase(repo: Repository, due: list[Tombstone], report: PruneReport) -
     if not due:
         return
     usage = {row[0]: row for row in _pack_usage(repo)}
-    spared = []
-    for stone in due:
-        for name in stone.packs:
-            row = usage.get(name)
-            if row is not None and row[4] > 0:
-                spared.append(name)
+    spared = _still_needed(repo, {name for stone in due for name in stone.packs})
     if spared:
         # A backup that started before the mark reused these: keep them, indexed afresh.
         index = IndexFile(tuple(_indexed_pack(repo, name) for name in spared))

@@ -39,6 +39,7 @@ from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
+from backup.packcache import PackCache
 
 CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -108,6 +109,8 @@ class Repository:
         self.broken_indexes: dict[str, str] = {}
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
+        # Remote storage: fetch whole packs once instead of one request per blob.
+        self._packs = None if backend.capabilities.cheap_ranges else PackCache(backend)
 
     # -- sealed objects (index files, snapshots, tombstones) ------------------------------
 
@@ -152,17 +155,28 @@ class Repository:
                 cipher = self._ciphers[salt] = self.master.pack_cipher(salt)
             return cipher
 
-    def locate(self, chunk_id: bytes) -> Location:
-        location = self.cache.lookup(chunk_id)
-        if location is None:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
-        return location
+    def read_blob(self, chunk_id: bytes) -> bytes:
+        """A blob's plaintext, authenticated and checked against its keyed id.
 
-    def read_blob(self, chunk_id: bytes, location: Location | None = None, sealed: bytes | None = None) -> bytes:
-        """A blob's plaintext, authenticated and checked against its keyed id."""
-        loc = location or self.locate(chunk_id)
+        If a copy is damaged and the repository holds another (a repack, or two backups that
+        stored the same chunk concurrently), the other copy is used.
+        """
+        copies = self.cache.locations(chunk_id)
+        if not copies:
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
+        first_error: CorruptObject | None = None
+        for location in copies:
+            try:
+                return self.read_blob_at(chunk_id, location)
+            except CorruptObject as exc:
+                first_error = first_error or exc
+        raise first_error  # type: ignore[misc]
+
+    def read_blob_at(self, chunk_id: bytes, loc: Location) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)
-        if sealed is None:
+        if self._packs is not None:
+            sealed = self._packs.read(key, loc.offset, loc.length)
+        else:
             try:
                 sealed = self.backend.load(key, loc.offset, loc.length)
             except ObjectNotFound:
@@ -175,6 +189,8 @@ class Repository:
         return data
 
     def close(self) -> None:
+        if self._packs is not None:
+            self._packs.close()
         self.cache.close()
         self.backend.close()
 

