@@ -88,7 +88,9 @@ def cp932_copy(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Cp932Co
 def private_use_report(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[dict[str, object]]:
     """Private-use (MJ+ / 外字) code points per row and field, so the receiver can map them."""
     ref_ix = columns.index("person_ref")
-    found = []
+    found: list[dict[str, object]] = []
+    if not private_use("".join(map("".join, rows))):  # one scan for the usual case: none at all
+        return found
     for row in rows:
         if not private_use("".join(row)):
             continue

@@ -110,7 +110,7 @@ def _column(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, i
         return [info.get(name, "")] * len(kept)
     index = ix[name]
     values = [r[index] for r in kept]
-    if all(type(v) is str for v in values):  # NOT NULL text columns: nothing to convert
+    if set(map(type, values)) <= {str}:  # NOT NULL text columns: nothing to convert
         return values
     # NULL (no 台帳 entry) becomes empty; PostgreSQL hands dates as date objects, whose str() is ISO 8601.
     return ["" if v is None else str(v) for v in values]

@@ -11,7 +11,9 @@ disaster would cost right now, so the manifest states it; with the primary unrea
 
 from __future__ import annotations
 
+import os
 import secrets
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -118,9 +120,34 @@ def registry_snapshot(
         yield engine, RegistrySource(site, system_id, snap.id, snap.time, lag, newest)
 
 
+_TMP_PREFIX = "bcpctl-export-"
+
+
+def sweep_stale_restores(root: Path | None = None) -> list[Path]:
+    """Remove restored registries left by builds that died (killed, power loss) before cleaning up.
+
+    Each build's directory carries its process id; one whose process is gone still holds a full
+    registry with every 個人番号 in plain text, so the next build removes it.
+    """
+    removed = []
+    for path in Path(root or tempfile.gettempdir()).glob(f"{_TMP_PREFIX}*"):
+        pid_text = path.name.removeprefix(_TMP_PREFIX).split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        except (PermissionError, FileNotFoundError):
+            continue
+    return removed
+
+
 def _restore_sqlite(stack: ExitStack, repo: object, snap: Snapshot) -> str:
     # A private directory (mkdtemp is 0700): the restored file holds every resident's 個人番号.
-    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bcpctl-export-")))
+    sweep_stale_restores()
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-")))
     restore_snapshot(repo, snap, tmp / "restore")  # type: ignore[arg-type]
     files = [p for p in (tmp / "restore").rglob("*") if p.is_file()]
     if len(files) != 1:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +89,7 @@ def export_request(
         partner=partner,
         tenant=tenant,
         disaster_id=disaster_id,
-        disaster_date=disaster_date.date() if hasattr(disaster_date, "date") else date.fromisoformat(disaster_date),
+        disaster_date=disaster_date.date(),
         basis=basis,
         purposes=_split(purposes),
         fields=_split(fields),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -293,3 +294,21 @@ def test_no_bundle_survives_a_failed_audit(site: Site, monkeypatch: pytest.Monke
     with pytest.raises(OSError, match="control database unavailable"):
         build(site, request_id)
     assert not any((site.root / "out").iterdir())
+
+
+def test_a_registry_left_by_a_killed_build_is_removed(tmp_path: Path) -> None:
+    import subprocess as sp
+
+    from victim_support.replica import sweep_stale_restores
+
+    child = sp.Popen(["sleep", "0"])
+    child.wait()  # its pid is now free: the build that used it is gone
+    stale = tmp_path / f"bcpctl-export-{child.pid}-abc"
+    (stale / "restore").mkdir(parents=True)
+    (stale / "restore" / "goka-juki.sqlite").write_text("every 個人番号")
+    alive = tmp_path / f"bcpctl-export-{os.getpid()}-def"
+    alive.mkdir()
+    other = tmp_path / "bcpctl-export-notapid"
+    other.mkdir()
+    assert sweep_stale_restores(tmp_path) == [stale]
+    assert not stale.exists() and alive.exists() and other.exists()
