@@ -10,9 +10,11 @@ a real 住基 database.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -79,7 +81,14 @@ def seed_registries(
     targets = {t: seed_target(config, settings, t, out, config_dir) for t in selected}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
-    return [seed_registry(targets[t], t, config, scale=scale, seed=seed, force=force) for t in selected]
+    workers = min(len(selected), os.cpu_count() or 1)
+    if workers < 2:
+        return [seed_registry(targets[t], t, config, scale=scale, seed=seed, force=force) for t in selected]
+    # Generation is pure Python: one process per tenant uses every core (4 tenants, 2 cores: ~2x).
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        options = {"scale": scale, "seed": seed, "force": force}
+        jobs = [pool.submit(seed_registry, targets[t], t, config, **options) for t in selected]
+        return [job.result() for job in jobs]
 
 
 def seed_registry(
