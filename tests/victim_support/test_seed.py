@@ -93,3 +93,12 @@ def test_bad_arguments(configured) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError, match="0 住民基本台帳 systems"):
         seed_registries(cfg, settings, tenants=["naka"], config_dir=root)
     assert not (root / "goka-juki.sqlite").exists()
+
+
+def test_several_tenants_are_seeded_in_parallel_processes(configured) -> None:  # type: ignore[no-untyped-def]
+    config, settings, root = configured
+    results = seed_registries(config, settings, scale=0.005, out=root / "out", config_dir=root)
+    assert [r.tenant for r in results] == ["goka", "naka"]
+    assert [r.counts.residents for r in results] == [47, 280]
+    for result in results:
+        assert registry_lg_code(open_registry(result.target, read_only=True)) == config.tenants[result.tenant].lg_code
