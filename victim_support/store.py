@@ -356,6 +356,11 @@ def require_buildable(request: ExportRequest) -> None:
 
 
 def count_build(conn: Connection, request_id: str) -> None:
-    conn.execute(
-        update(export_requests).where(export_requests.c.id == request_id).values(builds=export_requests.c.builds + 1)
+    """Count a build, provided the request is still approved (it may have been denied meanwhile)."""
+    done = conn.execute(
+        update(export_requests)
+        .where(export_requests.c.id == request_id, export_requests.c.status == rules.APPROVED)
+        .values(builds=export_requests.c.builds + 1)
     )
+    if done.rowcount != 1:
+        raise RequestStateError(f"request {request_id} is no longer approved; the bundle was not kept")
