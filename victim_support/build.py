@@ -41,6 +41,8 @@ class BuildResult:
     snapshot_id: str
     as_of: datetime
     replication_lag: str
+    #: ``None`` when the primary could not be reached.
+    replication_lag_seconds: float | None
     expires_at: datetime
     rows: int
     excluded_protected: int
@@ -176,6 +178,7 @@ def build_export(
         snapshot_id=source.snapshot_id,
         as_of=source.as_of,
         replication_lag=lag_text(source.lag_seconds),
+        replication_lag_seconds=source.lag_seconds,
         expires_at=expires_at,
         rows=len(data.rows),
         excluded_protected=data.excluded_protected,
