@@ -78,3 +78,26 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     with psycopg.connect(postgres.dsn()) as conn:
         leftovers = conn.execute("select datname from pg_database where datname like 'bcpctl_export_%'").fetchall()
     assert leftovers == [], "the scratch database holding every 個人番号 must be dropped"
+
+
+def test_audit_chain_on_a_postgresql_control_database(postgres: PostgresServer) -> None:
+    """Concurrent appends from two controllers sharing one PostgreSQL control DB keep one chain."""
+    import threading
+
+    from dc.state import open_state
+    from victim_support.audit import append, audited, verify_log
+
+    url = postgres.create_database("bcpctl_control_audit")
+    engines = [open_state(url), open_state(url)]
+
+    def writer(engine) -> None:  # type: ignore[no-untyped-def]
+        for i in range(20):
+            audited(engine, lambda c, i=i: append(c, actor="op", action="t", subject=str(i), details={"i": i}))
+
+    threads = [threading.Thread(target=writer, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    report = verify_log(engines[0])
+    assert report.ok and report.entries == 40
