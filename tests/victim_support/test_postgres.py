@@ -82,22 +82,6 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
 
 def test_audit_chain_on_a_postgresql_control_database(postgres: PostgresServer) -> None:
     """Concurrent appends from two controllers sharing one PostgreSQL control DB keep one chain."""
-    import threading
+    from tests.victim_support.test_audit import append_concurrently
 
-    from dc.state import open_state
-    from victim_support.audit import append, audited, verify_log
-
-    url = postgres.create_database("bcpctl_control_audit")
-    engines = [open_state(url), open_state(url)]
-
-    def writer(engine) -> None:  # type: ignore[no-untyped-def]
-        for i in range(20):
-            audited(engine, lambda c, i=i: append(c, actor="op", action="t", subject=str(i), details={"i": i}))
-
-    threads = [threading.Thread(target=writer, args=(e,)) for e in engines]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    report = verify_log(engines[0])
-    assert report.ok and report.entries == 40
+    append_concurrently(postgres.create_database("bcpctl_control_audit"), 20)
