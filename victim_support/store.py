@@ -28,9 +28,9 @@ from sqlalchemy import (
 
 from dc.config import Consortium
 from dc.errors import UsageError
-from dc.state import ensure_tables, metadata
+from dc.state import metadata
 from victim_support import approval as rules
-from victim_support.audit import append, audit_log, audited
+from victim_support.audit import append, audit_log, audited, ensure
 from victim_support.errors import PolicyRejected, RequestStateError
 from victim_support.policy import RequestSpec, Scope, evaluate
 from victim_support.settings import ExportSettings
@@ -114,7 +114,7 @@ class ExportRequest:
 
 
 def _tables(engine: Engine) -> None:
-    ensure_tables(engine, export_requests, export_decisions, audit_log)
+    ensure(engine, export_requests, export_decisions, audit_log)
 
 
 def create_request(
