@@ -107,6 +107,9 @@ class Repository:
         self.cache = cache
         self.repo_id = bytes.fromhex(config.id)
         self.broken_indexes: dict[str, str] = {}
+        #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
+        #: the opener re-signs the repository manifest on close so the offsite can trust it.
+        self.state_changed = False
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
         # Remote storage: fetch whole packs once instead of one request per blob.
@@ -244,8 +247,14 @@ def init_repository(
 
 
 @contextmanager
-def open_repository(backend: Backend, password: str, *, sync: bool = True) -> Iterator[Repository]:
-    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards."""
+def open_repository(
+    backend: Backend, password: str, *, sync: bool = True, sign_on_close: bool = True
+) -> Iterator[Repository]:
+    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards.
+
+    If the committed state changed, the manifest is re-signed on close (``sign_on_close=False``
+    only for tests that need an unsigned repository).
+    """
     config, raw = read_config(backend)
     master, slot_id = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
     # One cache per (repository, location): the offsite replica shares the id but may lag.
@@ -257,4 +266,10 @@ def open_repository(backend: Backend, password: str, *, sync: bool = True) -> It
             repo.sync_index()
         yield repo
     finally:
-        repo.close()
+        try:
+            if repo.state_changed and sign_on_close:
+                from backup.manifest import sign_manifest  # manifest builds on this module
+
+                sign_manifest(repo)
+        finally:
+            repo.close()

@@ -12,10 +12,12 @@ _MODULES = [
     "bcpctl.commands.audit",
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
+    "bcpctl.commands.dc",
     "bcpctl.commands.demo",
     "bcpctl.commands.export",
     "bcpctl.commands.forget",
     "bcpctl.commands.registry",
+    "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
 ]
 
