@@ -138,3 +138,20 @@ def test_registry_seed_command(cli: Cli, site: Site, tmp_path: Path) -> None:
     into_config = cli("registry", "seed", "--config", str(site.config_path), "--scale", "0.01", "--json")
     assert json.loads(into_config.stdout)[0]["target"] == str(site.registry)
     one_line_error(cli("registry", "seed", "--config", str(site.config_path), "--tenant", "mito"), 2, "unknown tenant")
+
+
+def test_build_from_a_really_replicated_offsite(cli: Cli, site: Site, tmp_path: Path) -> None:
+    """The offsite filled by ``bcpctl replicate`` (ciphertext only, no passphrase) serves the export."""
+    from tests.victim_support.flow import approved_request
+
+    shutil.rmtree(site.offsite)
+    replicated = cli("replicate", "--config", str(site.config_path), env={"BCPCTL_PASSWORD": ""})
+    assert replicated.returncode == 0, replicated.stderr
+    request_id = approved_request(site, formats=())
+    shutil.rmtree(site.primary)
+    control = {"BCPCTL_CONTROL_DB": f"sqlite:///{site.root / 'control.db'}"}  # where flow.py filed the request
+    built = cli("export", "build", request_id, "--config", str(site.config_path), "--out", str(tmp_path), "--json",
+                env=control)  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout)["replication_lag"] == "unknown"
+    assert json.loads(built.stdout)["rows"] > 0
