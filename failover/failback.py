@@ -74,8 +74,8 @@ def _replicate_home(ctx: RunContext, offsite: str, primary: str) -> SyncResult:
         delete_delay=timedelta(days=365 * 100),
         pinned_key=sites[primary].manifest_public_key or sites[offsite].manifest_public_key,
     )
-    source = ctx.open_backend(sites[offsite].repository)
-    target = ctx.open_backend(sites[primary].repository)
+    source = ctx.backend(offsite)
+    target = ctx.backend(primary)
     try:
         shipped = replicate(source, target, Ledger(ctx.state), options)
     finally:

@@ -60,6 +60,14 @@ class RunContext:
             "smoke_expect": dict(self.settings.smoke_expect),
         }
 
+    def backend(self, site: str) -> Backend:
+        """The site's repository storage, reached with the site's pinned SSH host keys."""
+        from backup.jobs import resolve_path
+
+        spec = self.config.sites[site]
+        known_hosts = resolve_path(spec.known_hosts, self.config_dir) if spec.known_hosts else None
+        return self.open_backend(spec.repository, known_hosts=known_hosts)
+
     def default_offsite(self) -> str:
         offsite = self.config.offsite_sites
         if not offsite:
@@ -71,27 +79,6 @@ class RunContext:
         if name not in self.config.sites:
             raise UsageError(f"unknown site '{name}' (known: {', '.join(self.config.sites)})")
         return name
-
-
-def site_opener(config: Consortium, config_dir: Path | None) -> BackendOpener:
-    """``open_backend`` that gives each site's repository URL that site's ``known_hosts``.
-
-    ``backup.jobs.site_repository`` hands the opener a bare URL; an SFTP site must still be
-    reached with its pinned host keys (strict checking, never trust on first use).
-    """
-    from backup.jobs import resolve_path
-    from replication.url import open_backend
-
-    pinned = {
-        site.repository: resolve_path(site.known_hosts, config_dir)
-        for site in config.sites.values()
-        if site.known_hosts
-    }
-
-    def opener(url: str) -> Backend:
-        return open_backend(url, known_hosts=pinned.get(url))
-
-    return opener
 
 
 def new_run_id(now: datetime) -> tuple[str, str]:
@@ -136,7 +123,7 @@ def repository_at(ctx: RunContext, site: str, escrow: Sequence[str] = ()) -> Ite
         return
     from backup.escrow import open_repository_with_shares
 
-    with open_repository_with_shares(ctx.open_backend(ctx.config.sites[site].repository), escrow) as repo:
+    with open_repository_with_shares(ctx.backend(site), escrow) as repo:
         yield repo
 
 

@@ -9,14 +9,17 @@ import click
 # Keep alphabetical; a family that fails to import (missing optional system piece) must not
 # take the whole CLI down, so each module only imports heavy dependencies inside commands.
 _MODULES = [
+    "bcpctl.commands.audit",
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
     "bcpctl.commands.dc",
     "bcpctl.commands.demo",
     "bcpctl.commands.drill",
     "bcpctl.commands.escrow",
+    "bcpctl.commands.export",
     "bcpctl.commands.failover",
     "bcpctl.commands.forget",
+    "bcpctl.commands.registry",
     "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
 ]

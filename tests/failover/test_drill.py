@@ -159,7 +159,7 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
 class _RemoteLike:
     """A local directory that reports itself as remote storage (no cheap ranged reads)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, known_hosts: str | None = None) -> None:
         from backup.backend import LocalBackend
 
         self._inner = LocalBackend(url)
