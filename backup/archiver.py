@@ -21,13 +21,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from backup.chunker import chunks
 from backup.errors import SourceError
+from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, path_key, unchanged
-from backup.writer import BlobWriter
+from backup.writer import BlobWriter, WriteStats
 
 ProgressFn = Callable[[int], None]
 
@@ -106,14 +107,6 @@ def store_stream(
     return digest.hexdigest(), ids, size
 
 
-def _store_small(repo: Repository, writer: BlobWriter, data: bytes) -> tuple[str, list[str]]:
-    if not data:
-        return hashlib.sha256().hexdigest(), []
-    chunk_id = repo.master.chunk_id_of(data)
-    writer.add(chunk_id, data)
-    return hashlib.sha256(data).hexdigest(), [chunk_id.hex()]
-
-
 class PathArchiver:
     """One backup of one directory tree."""
 
@@ -132,8 +125,7 @@ class PathArchiver:
         self.exclude = exclude
         self.progress = progress
         self.stats = TreeStats()
-        self._stats_lock = threading.Lock()
-        self._small_limit = repo.config.chunker.min
+        self.worker_stats = WriteStats()
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -185,31 +177,6 @@ class PathArchiver:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read_file(self, full: str, entry: Entry) -> Entry | None:
-        try:
-            with open(full, "rb", buffering=0) as f:
-                if entry["size"] < self._small_limit:
-                    data = f.read()
-                    sha, ids = _store_small(self.repo, self.writer, data)
-                    size = len(data)
-                    if self.progress:
-                        self.progress(size)
-                else:
-                    sha, ids, size = store_stream(self.repo, self.writer, f, progress=self.progress)  # type: ignore[arg-type]
-        except OSError as exc:
-            with self._stats_lock:
-                self.stats.note_error(f"{entry['path']}: {exc.strerror}")
-            return None
-        entry["sha256"] = sha
-        entry["chunks"] = ids
-        if size != entry["size"]:
-            with self._stats_lock:
-                self.stats.note_error(f"{entry['path']}: changed size while being read ({entry['size']} -> {size})")
-            entry["size"] = size
-        with self._stats_lock:
-            self.stats.bytes_read += size
-        return entry
-
     def _parent_entries(self, parent_tree: tuple[str, ...] | None) -> Iterator[Entry]:
         if parent_tree:
             yield from iter_tree(self.repo.read_blob, parent_tree)
@@ -217,32 +184,38 @@ class PathArchiver:
     def _still_stored(self, entry: Entry) -> bool:
         return all(self.repo.cache.has(bytes.fromhex(c)) for c in entry.get("chunks", ()))
 
-    def run(self, root: Path, parent_tree: tuple[str, ...] | None, tree: TreeWriter) -> TreeStats:
+    def run(
+        self, root: Path, parent_tree: tuple[str, ...] | None, tree: TreeWriter, condemned: set[str] = frozenset()
+    ) -> TreeStats:
         parents = self._parent_entries(parent_tree)
         parent = next(parents, None)
-        pending: deque[Entry | Future[Entry | None]] = deque()
-        with ThreadPoolExecutor(self.workers, thread_name_prefix="bcp-read") as pool:
-            readers = threading.BoundedSemaphore(self.workers)
+        # Readers first: forked workers must start before this process runs any thread.
+        readers = make_readers(self.repo, self.writer, self.workers, set(condemned))
+        pending: deque[tuple[Entry | None, Any]] = deque()
 
-            def drain(block: bool) -> None:
-                while pending:
-                    head = pending[0]
-                    if isinstance(head, Future):
-                        if not head.done() and not block and len(pending) < _MAX_PENDING_ENTRIES:
-                            return
-                        result = head.result()
-                    else:
-                        result = head
+        def collect(outcome: tuple[Entry | None, str | None, int]) -> None:
+            entry, error, size = outcome
+            if error:
+                self.stats.note_error(error)
+            self.stats.bytes_read += size
+            if self.progress:
+                self.progress(size)
+            if entry is not None:
+                tree.add(entry)
+
+        def drain(block: bool) -> None:
+            while pending:
+                ready, handle = pending[0]
+                if handle is None:
                     pending.popleft()
-                    if result is not None:
-                        tree.add(result)
+                    tree.add(ready)  # type: ignore[arg-type]
+                    continue
+                if not block and len(pending) < _MAX_PENDING_ENTRIES and not readers.ready(handle):
+                    return
+                pending.popleft()
+                collect(readers.result(handle))
 
-            def read_task(full: str, entry: Entry) -> Entry | None:
-                try:
-                    return self._read_file(full, entry)
-                finally:
-                    readers.release()
-
+        try:
             for rel, full, st in self._walk(root):
                 entry = entry_from_stat(rel, st)
                 key = path_key(rel)
@@ -252,7 +225,7 @@ class PathArchiver:
                 kind = entry["type"]
                 if kind == "dir":
                     self.stats.dirs += 1
-                    pending.append(entry)
+                    pending.append((entry, None))
                 elif kind == "symlink":
                     try:
                         entry["target"] = os.readlink(full)
@@ -260,14 +233,14 @@ class PathArchiver:
                         self.stats.note_error(f"{rel}: {exc.strerror}")
                         continue
                     self.stats.symlinks += 1
-                    pending.append(entry)
+                    pending.append((entry, None))
                 else:
                     self.stats.bytes_total += entry["size"]
                     if unchanged(old, entry) and self._still_stored(old):  # type: ignore[arg-type]
                         entry["sha256"] = old["sha256"]  # type: ignore[index]
                         entry["chunks"] = old["chunks"]  # type: ignore[index]
                         self.stats.files_unmodified += 1
-                        pending.append(entry)
+                        pending.append((entry, None))
                         if self.progress:
                             self.progress(entry["size"])
                     else:
@@ -275,9 +248,12 @@ class PathArchiver:
                             self.stats.files_new += 1
                         else:
                             self.stats.files_changed += 1
-                        while not readers.acquire(timeout=0.05):
-                            drain(block=False)
-                        pending.append(pool.submit(read_task, full, entry))
+                        pending.append((None, readers.submit(full, entry, lambda: drain(False))))
                 drain(block=False)
             drain(block=True)
+            readers.close()
+        except BaseException:
+            readers.abort()
+            raise
+        self.worker_stats = readers.extra_stats
         return self.stats

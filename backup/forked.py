@@ -6,19 +6,25 @@ GIL hand-off (a futex round trip each — 600,000 of them in one 1 GiB restore),
 half as much CPU again as the work itself. Processes forked after the repository is unlocked
 share the key and configuration without unlocking again and run without contention.
 
-Only local repositories fork: the children reopen the directory and the index cache (an
-SQLite connection must not cross a fork). Network backends hold sockets and helper threads
-that do not survive a fork, so restores from S3 or SFTP keep using threads.
+Only local repositories fork: a worker reopens the directory and the index cache (an SQLite
+connection must not cross a fork). Network backends hold sockets and helper threads that do
+not survive a fork, so S3 and SFTP keep using threads. Fork before starting any thread: a
+fork copies locks in whatever state other threads left them.
 
-A child that dies by a signal takes the job with it: a SIGKILLed worker is indistinguishable
-from a SIGKILLed job, which is what the crash tests rely on (see ``dc.failpoint``).
+A worker that dies by a signal takes the job with it: a SIGKILLed worker is
+indistinguishable from a SIGKILLed job, which is what the crash tests rely on
+(``dc.failpoint`` kills the leader too).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
 import os
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from backup import errors as backup_errors
@@ -31,7 +37,8 @@ from dc.failpoint import LEADER_ENV
 
 T = TypeVar("T")
 
-Job = Callable[[Repository, int, int], T]
+_context = multiprocessing.get_context("fork")
+_PR_SET_PDEATHSIG = 1
 
 
 def can_fork(repo: Repository) -> bool:
@@ -39,69 +46,128 @@ def can_fork(repo: Repository) -> bool:
     return type(repo.backend) is LocalBackend and hasattr(os, "fork")
 
 
-def _child_repository(repo: Repository) -> Repository:
-    backend = LocalBackend(repo.backend.root)  # type: ignore[attr-defined]
-    cache = BlobCache(repo.cache.path)
-    return Repository(backend, repo.config, repo.config_raw, repo.master, repo.slot_id, cache)
+class Channel:
+    """The worker's end: every message is tagged so failures travel as data, not EOF."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def recv(self) -> Any:
+        return self._conn.recv()
+
+    def send(self, payload: Any) -> None:
+        self._conn.send(("ok", payload))
 
 
-def _child(conn: Any, repo: Repository, job: Job[T], index: int, count: int, leader: int) -> None:
+def _die_with_leader(leader: int) -> None:
+    """Linux: the kernel SIGKILLs this worker when the leader dies, however it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != leader:  # the leader died before the request took effect
+        os._exit(1)
+
+
+def _bootstrap(
+    conn: Connection,
+    leader_end: Connection,
+    repo: Repository,
+    body: Callable[[Channel, Repository], None],
+    condemned: Iterable[str],
+    leader: int,
+) -> None:
+    # The leader's end of the pipe was copied by the fork: close it, or the leader's death
+    # would never show here as end-of-file.
+    leader_end.close()
+    _die_with_leader(leader)
     os.environ[LEADER_ENV] = str(leader)
-    own = _child_repository(repo)
+    own = Repository(
+        LocalBackend(repo.backend.root),
+        repo.config,
+        repo.config_raw,  # type: ignore[attr-defined]
+        repo.master,
+        repo.slot_id,
+        BlobCache(repo.cache.path),
+    )
+    own.cache.exclude_packs(condemned)
     try:
-        conn.send(("ok", job(own, index, count)))
+        body(Channel(conn), own)
     except BcpError as exc:
         conn.send(("error", type(exc).__name__, exc.message))
-    except BaseException as exc:  # a bug in a worker: report it, never hang the parent
+    except BaseException as exc:  # a bug in a worker: report it, never leave the leader waiting
         conn.send(("crash", f"{type(exc).__name__}: {exc}"))
     finally:
         own.cache.close()
         conn.close()
 
 
-def _reraise(message: tuple[str, ...]) -> None:
-    """A worker's error as the same BcpError subclass (so the exit code is the same)."""
-    if message[0] == "error":
-        cls = getattr(backup_errors, message[1], None) or getattr(dc_errors, message[1], None)
-        if isinstance(cls, type) and issubclass(cls, BcpError):
-            raise cls(message[2])
-    raise BcpError(f"worker process failed: {message[-1]}")
+class Worker:
+    """The leader's end of one worker process."""
+
+    def __init__(self, repo: Repository, body: Callable[[Channel, Repository], None], condemned: Iterable[str]) -> None:
+        self._conn, child_end = _context.Pipe(duplex=True)
+        self._process = _context.Process(
+            target=_bootstrap, args=(child_end, self._conn, repo, body, tuple(condemned), os.getpid()), daemon=True
+        )
+        self._process.start()
+        child_end.close()
+
+    def send(self, message: Any) -> None:
+        self._conn.send(message)
+
+    def poll(self) -> bool:
+        return self._conn.poll()
+
+    def recv(self) -> Any:
+        try:
+            message = self._conn.recv()
+        except EOFError:
+            self._process.join()
+            code = self._process.exitcode
+            if code is not None and code < 0:
+                # Killed by a signal: so is the job (the worker cannot have finished its share).
+                os.kill(os.getpid(), -code)
+            raise BcpError(f"a worker process exited with {code} without finishing") from None
+        if message[0] == "ok":
+            return message[1]
+        self.kill()
+        if message[0] == "error":
+            cls = getattr(backup_errors, message[1], None) or getattr(dc_errors, message[1], None)
+            if isinstance(cls, type) and issubclass(cls, BcpError):
+                raise cls(message[2])
+        raise BcpError(f"worker process failed: {message[-1]}")
+
+    def finish(self) -> Any:
+        """Tell the worker there is no more work; return its final message."""
+        self._conn.send(None)
+        result = self.recv()
+        self._process.join()
+        return result
+
+    def kill(self) -> None:
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
 
 
-def run_forked(repo: Repository, count: int, job: Job[T]) -> list[T]:
-    """Run ``job(repo, i, count)`` for i in 0..count-1; 0 in this process, the rest forked.
-
-    The caller must hold no threads (a fork copies locks in whatever state they are in).
-    """
+def run_forked(repo: Repository, count: int, job: Callable[[Repository, int, int], T]) -> list[T]:
+    """Run ``job(repo, i, count)`` for i in 0..count-1: 0 here, the rest in forked workers."""
     if count <= 1:
         return [job(repo, 0, 1)]
-    context = multiprocessing.get_context("fork")
-    children = []
-    for index in range(1, count):
-        parent_end, child_end = context.Pipe(duplex=False)
-        process = context.Process(target=_child, args=(child_end, repo, job, index, count, os.getpid()), daemon=True)
-        process.start()
-        child_end.close()
-        children.append((process, parent_end))
+
+    def body_for(index: int) -> Callable[[Channel, Repository], None]:
+        def body(channel: Channel, own: Repository) -> None:
+            channel.send(job(own, index, count))
+
+        return body
+
+    workers = [Worker(repo, body_for(index), ()) for index in range(1, count)]
     try:
         results = [job(repo, 0, count)]
+        results += [worker.recv() for worker in workers]
     except BaseException:
-        for process, _ in children:
-            process.kill()
+        for worker in workers:
+            worker.kill()
         raise
-    for process, conn in children:
-        try:
-            message = conn.recv()
-        except EOFError:
-            process.join()
-            if process.exitcode is not None and process.exitcode < 0:
-                # The worker was killed: so is the job (it cannot have finished its share).
-                os.kill(os.getpid(), -process.exitcode)
-            raise BcpError(f"a worker process exited with {process.exitcode} without a result") from None
-        process.join()
-        if message[0] != "ok":
-            for other, _ in children:
-                other.kill()
-            _reraise(message)
-        results.append(message[1])
+    for worker in workers:
+        worker.kill()
     return results

@@ -21,7 +21,7 @@ from backup.repository import Repository
 from backup.snapshot import Snapshot, list_snapshots, save_snapshot
 from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
 from backup.tree import TreeWriter
-from backup.writer import BlobWriter
+from backup.writer import BlobWriter, WriteStats
 from dc.failpoint import failpoint
 
 
@@ -76,14 +76,15 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
     when = datetime.now(UTC)
     parent = _parent_for(repo, request)
     # Never deduplicate against a pack that prune has condemned: it may be gone before we commit.
-    repo.cache.exclude_packs(condemned_packs(repo))
+    condemned = condemned_packs(repo)
+    repo.cache.exclude_packs(condemned)
     writer = BlobWriter(repo)
     tables: dict[str, int] = {}
     try:
         tree = TreeWriter(writer.add_tree, repo.master.chunker_seed)
         if request.source.kind == "path":
             archiver = PathArchiver(repo, writer, workers=request.workers, exclude=request.exclude, progress=progress)
-            stats = archiver.run(Path(request.source.value), parent.tree if parent else None, tree)
+            stats = archiver.run(Path(request.source.value), parent.tree if parent else None, tree, condemned)
         else:
             stats = TreeStats()
             with _open_stream(request.source) as source:
@@ -106,6 +107,9 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         writer.flush()
     finally:
         writer.close()
+    added = writer.stats
+    if request.source.kind == "path":  # forked readers wrote packs of their own
+        added = WriteStats(**{k: v + getattr(archiver.worker_stats, k) for k, v in vars(writer.stats).items()})
     failpoint("backup.after-index")
     snapshot = save_snapshot(
         repo,
@@ -127,8 +131,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
                 "dirs": stats.dirs,
                 "bytes_total": stats.bytes_total,
                 "bytes_read": stats.bytes_read,
-                "bytes_added": writer.stats.stored_bytes_added,
-                "blobs_added": writer.stats.blobs_added,
+                "bytes_added": added.stored_bytes_added,
+                "blobs_added": added.blobs_added,
                 "seconds": round(time.monotonic() - started, 3),
                 "errors": stats.errors,
             },
@@ -148,8 +152,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         dirs=stats.dirs,
         bytes_total=stats.bytes_total,
         bytes_read=stats.bytes_read,
-        bytes_added=writer.stats.stored_bytes_added,
-        blobs_added=writer.stats.blobs_added,
+        bytes_added=added.stored_bytes_added,
+        blobs_added=added.blobs_added,
         seconds=round(time.monotonic() - started, 3),
         tables=tables,
         errors=stats.errors,
