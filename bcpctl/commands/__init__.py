@@ -14,6 +14,7 @@ _MODULES = [
     "bcpctl.commands.demo",
     "bcpctl.commands.forget",
     "bcpctl.commands.repo",
+    "bcpctl.commands.serve",
 ]
 
 

@@ -1,0 +1,174 @@
+"""One provider per subsystem: what each contributes to ``/metrics``, read at scrape time.
+
+A provider takes the scrape's :class:`SourceContext` and yields :class:`Reading` values for
+families listed in :mod:`monitoring.catalog`. It reads its subsystem's own tables (or calls
+its status function) and nothing else, so wiring a new subsystem is one function here plus
+one entry in :data:`PROVIDERS`. A provider that finds no data yields nothing: bcpctl never
+exports a value it did not read from configuration or from a recorded measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy import Engine, Index, func, select
+
+from dc.config import Consortium
+from dc.state import backup_runs
+from monitoring import checks, observations, runs
+from monitoring.timestamps import epoch
+
+
+@dataclass(frozen=True)
+class Reading:
+    family: str
+    labels: tuple[str, ...]
+    value: float
+
+
+@dataclass
+class SourceContext:
+    engine: Engine
+    config: Consortium
+    #: state a provider may keep between scrapes (e.g. that an index exists)
+    memo: dict[str, object] = field(default_factory=dict)
+
+
+Provider = Callable[[SourceContext], Iterable[Reading]]
+
+
+def repository_url_key(url: str) -> str:
+    """A repository URL in the form backends report as their ``url`` (local paths made absolute)."""
+    if "://" not in url:
+        return f"file://{Path(url).absolute()}"
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return f"file://{Path(unquote(parsed.path)).absolute()}"
+    return url
+
+
+def site_of_repository(config: Consortium) -> dict[str, str]:
+    return {repository_url_key(site.repository): name for name, site in config.sites.items()}
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def targets(ctx: SourceContext) -> Iterator[Reading]:
+    """Recovery targets from each municipality's BIA, as configured (ICT-BCP ステップ11)."""
+    for system_id, system in ctx.config.systems.items():
+        if system.rpo is not None:
+            yield Reading("bcp_system_rpo_seconds", (system.tenant, system_id), float(system.rpo))
+        if system.rto is not None:
+            yield Reading("bcp_system_rto_seconds", (system.tenant, system_id), float(system.rto))
+
+
+# -- backups (dc.state.backup_runs) -----------------------------------------------------------
+
+# Newest-row lookups per system stay index-only as backup_runs grows by ~100 rows a day per system.
+_BACKUP_INDEX = Index("ix_backup_runs_system_ok_id", backup_runs.c.system, backup_runs.c.ok, backup_runs.c.id)
+
+
+def backups(ctx: SourceContext) -> Iterator[Reading]:
+    if not ctx.memo.get("backup_index"):
+        _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
+        ctx.memo["backup_index"] = True
+    sites = site_of_repository(ctx.config)
+    t = backup_runs.c
+    with ctx.engine.connect() as conn:
+        for system_id, system in ctx.config.systems.items():
+            newest_ok = (
+                select(t.repository, func.max(t.id)).where(t.system == system_id, t.ok.is_(True)).group_by(t.repository)
+            )
+            newest_any = select(t.repository, func.max(t.id)).where(t.system == system_id).group_by(t.repository)
+            ok_ids = {repo: run_id for repo, run_id in conn.execute(newest_ok)}
+            any_ids = {repo: run_id for repo, run_id in conn.execute(newest_any)}
+            for repository, last_id in any_ids.items():
+                site = sites.get(repository)
+                if site is None:
+                    continue  # an ad-hoc backup to a repository that is not one of the sites
+                labels = (site, system.tenant, system_id)
+                yield Reading("bcp_backup_last_run_ok", labels, 1.0 if ok_ids.get(repository) == last_id else 0.0)
+                if repository not in ok_ids:
+                    continue
+                row = conn.execute(
+                    select(t.finished_at, t.seconds, t.bytes_in, t.bytes_added).where(t.id == ok_ids[repository])
+                ).one()
+                finished = epoch(row.finished_at)
+                if finished is not None:
+                    yield Reading("bcp_backup_last_success_timestamp_seconds", labels, finished)
+                yield Reading("bcp_backup_duration_seconds", labels, float(row.seconds or 0.0))
+                yield Reading("bcp_backup_read_bytes", labels, float(row.bytes_in or 0))
+                yield Reading("bcp_backup_added_bytes", labels, float(row.bytes_added or 0))
+
+
+# -- repository checks (monitoring.checks) ----------------------------------------------------
+
+
+def repository_checks(ctx: SourceContext) -> Iterator[Reading]:
+    for rec in checks.latest_checks(ctx.engine):
+        if rec.site not in ctx.config.sites:
+            continue
+        labels = (rec.site,)
+        yield Reading("bcp_repository_check_ok", labels, 1.0 if rec.ok else 0.0)
+        yield Reading("bcp_repository_check_timestamp_seconds", labels, rec.finished_at.timestamp())
+        yield Reading("bcp_repository_check_problems", labels, float(rec.problems))
+        yield Reading("bcp_repository_check_read_bytes", labels, float(rec.bytes_read))
+
+
+# -- health checks (monitoring.observations) --------------------------------------------------
+
+
+def health(ctx: SourceContext) -> Iterator[Reading]:
+    config = ctx.config
+    newest: dict[str, float] = {}
+    for obs in observations.latest(ctx.engine):
+        stamp = obs.checked_at.timestamp()
+        if obs.kind == "host" and obs.subject in config.hosts and obs.ok is not None:
+            host = config.hosts[obs.subject]
+            yield Reading("bcp_host_up", (host.site, obs.subject, obs.probe or ""), 1.0 if obs.ok else 0.0)
+        elif obs.kind == "repository" and obs.subject in config.sites and obs.ok is not None:
+            yield Reading("bcp_repository_up", (obs.subject,), 1.0 if obs.ok else 0.0)
+        elif obs.kind == "repository_size" and obs.subject in config.sites and obs.value is not None:
+            yield Reading("bcp_repository_size_bytes", (obs.subject,), obs.value)
+        elif obs.kind == "filesystem" and obs.subject in config.sites and obs.value is not None:
+            yield Reading("bcp_repository_filesystem_avail_bytes", (obs.subject,), obs.value)
+            if obs.value2 is not None:
+                yield Reading("bcp_repository_filesystem_size_bytes", (obs.subject,), obs.value2)
+        elif obs.kind == "source" and obs.subject in config.systems and obs.ok is not None:
+            system = config.systems[obs.subject]
+            yield Reading("bcp_system_source_up", (system.tenant, obs.subject), 1.0 if obs.ok else 0.0)
+        else:
+            continue
+        newest[obs.kind] = max(newest.get(obs.kind, 0.0), stamp)
+    for kind, stamp in sorted(newest.items()):
+        yield Reading("bcp_health_check_timestamp_seconds", (kind,), stamp)
+
+
+# -- the scheduler (monitoring.runs) ----------------------------------------------------------
+
+
+def scheduler(ctx: SourceContext) -> Iterator[Reading]:
+    for stats in runs.read_stats(ctx.engine):
+        labels = (stats.job_id,)
+        yield Reading("bcp_scheduler_job_runs", labels, float(stats.runs))
+        yield Reading("bcp_scheduler_job_failures", labels, float(stats.failures))
+        yield Reading("bcp_scheduler_job_missed", labels, float(stats.missed))
+        yield Reading("bcp_scheduler_job_consecutive_failures", labels, float(stats.consecutive_failures))
+        if stats.last_success_at is not None:
+            yield Reading("bcp_scheduler_job_last_success_timestamp_seconds", labels, stats.last_success_at.timestamp())
+        if stats.last_seconds is not None:
+            yield Reading("bcp_scheduler_job_duration_seconds", labels, stats.last_seconds)
+
+
+#: Every subsystem that feeds /metrics. Wiring another one: write its provider, add it here.
+PROVIDERS: dict[str, Provider] = {
+    "config": targets,
+    "backup": backups,
+    "repository_check": repository_checks,
+    "health": health,
+    "scheduler": scheduler,
+}
