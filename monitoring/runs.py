@@ -179,13 +179,15 @@ class RunLedger:
         now = utcnow()
         seconds = (now - claim.started_at).total_seconds()
         with self.engine.begin() as conn:
-            conn.execute(
+            # Only a run still recorded as running is ours to finish: a run another leader
+            # recorded as abandoned keeps that verdict (and its claim belongs to the new run).
+            mine = conn.execute(
                 update(job_runs)
-                .where(job_runs.c.run_id == claim.run_id)
+                .where(job_runs.c.run_id == claim.run_id, job_runs.c.status == "running")
                 .values(status=status, finished_at=now, error=error[:2000] if error else None)
-            )
+            ).rowcount
             conn.execute(delete(job_claims).where(job_claims.c.run_id == claim.run_id))
-            if status in ("ok", "failed"):
+            if mine == 1 and status in ("ok", "failed"):
                 self._count(conn, claim.job_id, status == "ok", now, seconds)
         return seconds
 

@@ -31,7 +31,9 @@ from monitoring import logs
 from monitoring.controller import Controller, ServiceSettings
 from monitoring.http import HttpServer, Request, Response, Routes, parse_listen
 from monitoring.metrics import build_registry, leader_provider
+from monitoring.schedule import plan_jobs
 from monitoring.sources import SourceContext
+from monitoring.tasks import TASKS
 
 log = logging.getLogger("bcpctl.serve")
 
@@ -87,12 +89,14 @@ def serve(
     from backup.jobs import config_password
     from replication.url import open_backend
 
+    # Everything that can be wrong with the invocation fails here, before anything is stored.
     host, port = parse_listen(listen)
     config, resolved = load_config(config_path)
     config_dir = resolved.parent
-    logs.configure(log_format)
+    plan_jobs(config, TASKS)
     if config.systems:
-        config_password(config, config_dir)  # fail now, not at the first backup, when it is missing
+        config_password(config, config_dir)  # not at the first backup, hours later
+    logs.configure(log_format)
     engine = open_state(config.control_db)
     controller = Controller(engine, config, config_dir, settings, open_backend)
     registry = build_registry(SourceContext(engine, config), {"leader": leader_provider(controller.is_leader)})
