@@ -14,7 +14,8 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, String, Table, Text, func, insert, select
 
-from dc.state import ensure_tables, metadata
+from dc.state import metadata
+from monitoring.dialect import ensure
 from monitoring.timestamps import aware
 
 repository_checks = Table(
@@ -64,7 +65,7 @@ def next_subset(previous: tuple[int, int] | None, slices: int) -> tuple[int, int
 
 
 def last_subset(engine: Engine, site: str) -> tuple[int, int] | None:
-    ensure_tables(engine, repository_checks)
+    ensure(engine, repository_checks)
     with engine.connect() as conn:
         row = conn.execute(
             select(repository_checks.c.subset_n, repository_checks.c.subset_m)
@@ -76,7 +77,7 @@ def last_subset(engine: Engine, site: str) -> tuple[int, int] | None:
 
 
 def record_check(engine: Engine, rec: CheckRecord) -> None:
-    ensure_tables(engine, repository_checks)
+    ensure(engine, repository_checks)
     with engine.begin() as conn:
         conn.execute(
             insert(repository_checks).values(
@@ -99,7 +100,7 @@ def record_check(engine: Engine, rec: CheckRecord) -> None:
 
 def latest_checks(engine: Engine) -> list[CheckRecord]:
     """The newest check of each site."""
-    ensure_tables(engine, repository_checks)
+    ensure(engine, repository_checks)
     newest = select(func.max(repository_checks.c.id).label("id")).group_by(repository_checks.c.site).subquery()
     with engine.connect() as conn:
         rows = conn.execute(select(repository_checks).join(newest, repository_checks.c.id == newest.c.id)).all()

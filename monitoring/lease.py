@@ -40,8 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from dc.state import ensure_tables, metadata, utcnow
-from monitoring.dialect import insert_ignore, is_postgres
+from dc.state import metadata, utcnow
+from monitoring.dialect import ensure, insert_ignore, is_postgres
 
 log = logging.getLogger("bcpctl.lease")
 
@@ -94,7 +94,7 @@ class SqliteLease:
         self.holder = holder
         self.ttl = ttl
         self._deadline = 0.0  # monotonic time after which this process must consider itself out
-        ensure_tables(engine, scheduler_lease)
+        ensure(engine, scheduler_lease)
 
     def _claim(self, *, steal_expired: bool) -> bool:
         started = time.monotonic()
@@ -221,7 +221,7 @@ def open_lease(engine: Engine, holder: str, ttl: float) -> Lease:
 
 
 def begin_term(engine: Engine, holder: str) -> int:
-    ensure_tables(engine, scheduler_terms)
+    ensure(engine, scheduler_terms)
     with engine.begin() as conn:
         return conn.execute(insert(scheduler_terms).values(holder=holder, started_at=utcnow())).inserted_primary_key[0]
 

@@ -15,8 +15,8 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, Column, DateTime, Engine, Float, String, Table, Text, delete, select, update
 
-from dc.state import ensure_tables, metadata
-from monitoring.dialect import insert_ignore
+from dc.state import metadata
+from monitoring.dialect import ensure, insert_ignore
 from monitoring.timestamps import aware
 
 health_observations = Table(
@@ -56,7 +56,7 @@ class Observation:
 
 
 def record(engine: Engine, observations: Iterable[Observation]) -> None:
-    ensure_tables(engine, health_observations)
+    ensure(engine, health_observations)
     with engine.begin() as conn:
         for obs in observations:
             values = {
@@ -78,7 +78,7 @@ def record(engine: Engine, observations: Iterable[Observation]) -> None:
 
 
 def latest(engine: Engine) -> list[Observation]:
-    ensure_tables(engine, health_observations)
+    ensure(engine, health_observations)
     with engine.connect() as conn:
         rows = conn.execute(select(health_observations)).all()
     return [

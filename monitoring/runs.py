@@ -34,8 +34,8 @@ from sqlalchemy import (
     update,
 )
 
-from dc.state import ensure_tables, metadata, utcnow
-from monitoring.dialect import insert_ignore
+from dc.state import metadata, utcnow
+from monitoring.dialect import ensure, insert_ignore
 from monitoring.timestamps import aware
 
 job_runs = Table(
@@ -104,7 +104,7 @@ class RunLedger:
         self.engine = engine
         self.holder = holder
         self.claim_ttl = claim_ttl
-        ensure_tables(engine, *TABLES)
+        ensure(engine, *TABLES)
 
     def claim(self, job_id: str, kind: str) -> Claim | None:
         """Start a run of ``job_id``: its claim and run record, or ``None`` if a live run holds it.

@@ -18,12 +18,15 @@ import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import CollectorRegistry
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from dc.config import Consortium, load_config
 from dc.state import open_state
@@ -77,6 +80,18 @@ def mount_monitoring(routes: Routes, registry: CollectorRegistry, controller: Co
     routes.add("/readyz", readyz)
 
 
+def _open_state(url: str | None) -> Engine:
+    """``open_state``, retried: a leader and a standby started together race to create tables."""
+    for attempt in range(5):
+        try:
+            return open_state(url)
+        except DBAPIError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def serve(
     config_path: str | Path | None,
     listen: str,
@@ -97,7 +112,7 @@ def serve(
     if config.systems:
         config_password(config, config_dir)  # not at the first backup, hours later
     logs.configure(log_format)
-    engine = open_state(config.control_db)
+    engine = _open_state(config.control_db)
     controller = Controller(engine, config, config_dir, settings, open_backend)
     registry = build_registry(SourceContext(engine, config), {"leader": leader_provider(controller.is_leader)})
     routes = Routes()

@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from sqlalchemy import Engine, Index, func, select
+from sqlalchemy.exc import DBAPIError
 
 from dc.config import Consortium
 from dc.state import backup_runs
@@ -74,7 +75,10 @@ _BACKUP_INDEX = Index("ix_backup_runs_system_ok_id", backup_runs.c.system, backu
 
 def backups(ctx: SourceContext) -> Iterator[Reading]:
     if not ctx.memo.get("backup_index"):
-        _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
+        try:
+            _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
+        except DBAPIError:  # created by another process between the check and the CREATE
+            _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
         ctx.memo["backup_index"] = True
     sites = site_of_repository(ctx.config)
     t = backup_runs.c
