@@ -21,6 +21,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -30,12 +31,15 @@ from sqlalchemy import Engine, text
 from dc.config import Consortium
 from monitoring import jobs
 from monitoring.lease import Lease, begin_term, end_term, open_lease
-from monitoring.runs import RunLedger
+from monitoring.runs import RunLedger, prune_runs
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec, plan_jobs
 from monitoring.scheduler import build_scheduler, sync_jobs
 from monitoring.tasks import TASKS, JobContext, Task
 
 log = logging.getLogger("bcpctl.controller")
+
+#: run records older than this are dropped hourly (the per-job counters are kept for ever)
+RUN_RECORDS_KEPT = timedelta(days=30)
 
 Role = Literal["starting", "standby", "leader", "stopping", "stopped"]
 
@@ -102,6 +106,7 @@ class Controller:
         self._runner: jobs.JobRunner | None = None
         self._term: int | None = None
         self._tick = min(settings.tick, settings.lease_ttl / 3)
+        self._next_prune = 0.0
 
     # -- status ----------------------------------------------------------------------------
 
@@ -139,6 +144,9 @@ class Controller:
             if self.role == "leader":
                 if not self.lease.renew():
                     self._step_down("lease lost")
+                elif time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + 3600
+                    prune_runs(self.engine, RUN_RECORDS_KEPT)
             elif self.lease.try_acquire():
                 self._take_over()
             self.database_ok = True
@@ -177,9 +185,10 @@ class Controller:
         )
 
     def _stop_scheduler(self) -> None:
+        # The runner stays installed: runs already queued in the executor come to it and are
+        # recorded as not started, instead of vanishing.
         if self._runner is not None:
             self._runner.stop_new()
-        jobs.install(None)
         if self._scheduler is not None:
             try:
                 self._scheduler.shutdown(wait=False)
@@ -211,6 +220,7 @@ class Controller:
                 time.sleep(min(0.2, self._tick))
             if runner.inflight():
                 cancelled = runner.cancel_inflight("bcpctl serve was stopped before the job finished")
+        jobs.install(None)
         if was_leader and self._term is not None:
             end_term(self.engine, self._term, "stopped")
         try:

@@ -77,7 +77,9 @@ class JobRunner:
             log.warning("job %s is not in the configuration any more; skipped", job_id, extra={"job": job_id})
             return None
         if self._cancelled.is_set():
-            return None
+            self.ledger.record_not_started(job_id, spec.kind, "not started: the scheduler was stopping")
+            log.info("job %s not started: the scheduler is stopping", job_id, extra=self._fields(spec))
+            return "cancelled"
         claim = self.ledger.claim(job_id, spec.kind)
         if claim is None:
             log.warning("job %s skipped: another run holds its claim", job_id, extra=self._fields(spec))

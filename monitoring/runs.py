@@ -144,6 +144,11 @@ class RunLedger:
         return Claim(job_id, run_id, now)
 
     def _record_skip(self, conn: Connection, job_id: str, kind: str, now: datetime) -> None:
+        self._record_unstarted(conn, job_id, kind, now, "skipped", "another run of this job holds its claim")
+
+    def _record_unstarted(
+        self, conn: Connection, job_id: str, kind: str, now: datetime, status: str, reason: str
+    ) -> None:
         conn.execute(
             insert(job_runs).values(
                 run_id=str(uuid.uuid4()),
@@ -152,10 +157,19 @@ class RunLedger:
                 holder=self.holder,
                 started_at=now,
                 finished_at=now,
-                status="skipped",
-                error="another run of this job holds its claim",
+                status=status,
+                error=reason,
             )
         )
+
+    def record_not_started(self, job_id: str, kind: str, reason: str) -> None:
+        """A run that was due and queued but never began because the service was stopping.
+
+        Recorded as cancelled, not counted as missed: a restart is not a scheduling failure,
+        and the missed-runs alert must not fire after every deployment.
+        """
+        with self.engine.begin() as conn:
+            self._record_unstarted(conn, job_id, kind, utcnow(), "cancelled", reason)
 
     @staticmethod
     def _abandon(conn: Connection, run_id: str, last_seen: datetime | None) -> None:
