@@ -3,9 +3,10 @@
 A directory is walked in tree order beside its parent snapshot's entries (a merge join, so
 memory does not grow with the tree). Files whose size, mtime, ctime and inode match the
 parent are not read again — restic's rule — as long as their blobs are still indexed.
-Changed files go to a worker pool; results are collected back in order so the tree stays
-sorted. Very large files and streams chunk in one thread and fan blob encoding out to the
-pool, so one 10 GB dump still uses every core.
+Changed files go to a worker pool, each file chunked, hashed, compressed and encrypted in
+one thread (no hand-offs: on two cores those cost more than they bring when there are many
+files); results are collected back in order so the tree stays sorted. A single stream (a
+database dump) has no siblings to run beside, so it fans blob encoding out to a pool.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import hashlib
 import os
 import stat
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,8 +31,6 @@ from backup.writer import BlobWriter
 
 ProgressFn = Callable[[int], None]
 
-#: files at least this large are chunked in one thread and encoded by the pool.
-_FAN_OUT_BYTES = 64 * 1024 * 1024
 _MAX_PENDING_ENTRIES = 1024
 
 
@@ -187,7 +185,7 @@ class PathArchiver:
 
     # -- reading ------------------------------------------------------------------------------
 
-    def _read_file(self, full: str, entry: Entry, pool: ThreadPoolExecutor) -> Entry | None:
+    def _read_file(self, full: str, entry: Entry) -> Entry | None:
         try:
             with open(full, "rb", buffering=0) as f:
                 if entry["size"] < self._small_limit:
@@ -197,8 +195,7 @@ class PathArchiver:
                     if self.progress:
                         self.progress(size)
                 else:
-                    fan_out = pool if entry["size"] >= _FAN_OUT_BYTES else None
-                    sha, ids, size = store_stream(self.repo, self.writer, f, pool=fan_out, progress=self.progress)  # type: ignore[arg-type]
+                    sha, ids, size = store_stream(self.repo, self.writer, f, progress=self.progress)  # type: ignore[arg-type]
         except OSError as exc:
             with self._stats_lock:
                 self.stats.note_error(f"{entry['path']}: {exc.strerror}")
@@ -224,9 +221,7 @@ class PathArchiver:
         parents = self._parent_entries(parent_tree)
         parent = next(parents, None)
         pending: deque[Entry | Future[Entry | None]] = deque()
-        # File readers and big-stream encoders share a pool; readers are capped below its size
-        # so a reader waiting on its encoder futures can never starve them.
-        with ThreadPoolExecutor(self.workers * 2, thread_name_prefix="bcp-read") as pool:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bcp-read") as pool:
             readers = threading.BoundedSemaphore(self.workers)
 
             def drain(block: bool) -> None:
@@ -244,7 +239,7 @@ class PathArchiver:
 
             def read_task(full: str, entry: Entry) -> Entry | None:
                 try:
-                    return self._read_file(full, entry, pool)
+                    return self._read_file(full, entry)
                 finally:
                     readers.release()
 
@@ -286,12 +281,3 @@ class PathArchiver:
                 drain(block=False)
             drain(block=True)
         return self.stats
-
-
-@dataclass
-class Timer:
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def seconds(self) -> float:
-        return time.monotonic() - self.started

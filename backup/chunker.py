@@ -2,8 +2,14 @@
 
 Chunk boundaries depend on content, so an edit shifts only nearby boundaries and the rest
 of a file or a database dump deduplicates against yesterday's. The per-repository seed keeps
-boundaries from revealing content to the storage. pyfastcdc's ``FastCDC`` objects are not
-thread-safe, so each thread gets its own.
+boundaries from revealing content to the storage.
+
+Streams are read in large blocks (the read releases the GIL) and cut with pyfastcdc's
+buffer chunker, whose gear loop also runs without the GIL; the last, possibly incomplete
+chunk of a block is carried into the next. FastCDC restarts its hash at every chunk start,
+so the boundaries are exactly those of chunking the whole stream at once. (pyfastcdc's own
+stream chunker holds the GIL while it shuffles its buffer, which serialises parallel
+readers.) ``FastCDC`` objects are not thread-safe, so each thread gets its own.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pyfastcdc import FastCDC
 from backup.repository import ChunkerParams
 
 _local = threading.local()
+_BLOCK = 4 * 1024 * 1024
 
 
 def _chunker(params: ChunkerParams, seed: int) -> FastCDC:
@@ -28,10 +35,40 @@ def _chunker(params: ChunkerParams, seed: int) -> FastCDC:
     return cached[1]
 
 
-def chunks(stream: BinaryIO, params: ChunkerParams, seed: int) -> Iterator[memoryview]:
+def _fill(stream: BinaryIO, view: memoryview) -> int:
+    """Read until ``view`` is full or the stream ends (pipes return short reads)."""
+    filled = 0
+    while filled < len(view):
+        got = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        if not got:
+            break
+        filled += got
+    return filled
+
+
+def chunks(stream: BinaryIO, params: ChunkerParams, seed: int, *, block: int = _BLOCK) -> Iterator[memoryview]:
     """Chunks of ``stream``; each view is valid only until the next one is requested."""
-    for chunk in _chunker(params, seed).cut_stream(stream):
-        yield chunk.data
+    cdc = _chunker(params, seed)
+    block = max(block, params.max)
+    buffer = bytearray(block + params.max)
+    view = memoryview(buffer)
+    carried = 0
+    while True:
+        got = _fill(stream, view[carried : carried + block])
+        end = carried + got
+        at_eof = got < block
+        if end == 0:
+            return
+        pieces = list(cdc.cut_buf(view[:end]))
+        if not at_eof:
+            last = pieces.pop()  # may have been cut short by the block's end: redo it with more data
+        for piece in pieces:
+            yield piece.data
+        if at_eof:
+            return
+        carried = last.length
+        # A copy first: the carried bytes may overlap their destination.
+        buffer[:carried] = bytes(view[last.offset : last.offset + carried])
 
 
 def chunks_of_buffer(data: bytes | memoryview, params: ChunkerParams, seed: int) -> Iterator[memoryview]:
