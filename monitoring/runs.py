@@ -246,6 +246,7 @@ class RunLedger:
 
 
 def read_stats(engine: Engine) -> list[JobStats]:
+    ensure(engine, *TABLES)
     with engine.connect() as conn:
         rows = conn.execute(select(job_stats).order_by(job_stats.c.job_id)).all()
     return [
