@@ -30,6 +30,7 @@ from sqlalchemy import Engine, text
 
 from dc.config import Consortium
 from monitoring import jobs
+from monitoring.health import BackendOpener
 from monitoring.lease import Lease, begin_term, end_term, open_lease
 from monitoring.runs import RunLedger, prune_runs
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec, plan_jobs
@@ -77,7 +78,7 @@ class Controller:
         config: Consortium,
         config_dir: Path,
         settings: ServiceSettings,
-        open_backend: object,
+        open_backend: BackendOpener,
         tasks: dict[str, Task] | None = None,
     ) -> None:
         self.engine = engine
@@ -90,7 +91,7 @@ class Controller:
             engine,
             config,
             config_dir,
-            open_backend,  # type: ignore[arg-type]
+            open_backend,
             check_slices=settings.check_slices,
             probe_timeout=settings.probe_timeout,
         )
