@@ -19,4 +19,5 @@ def forget_snapshots(
         for decision in decisions:
             if not decision.keep:
                 repo.backend.remove(SNAPSHOT_PREFIX + decision.id)
+                repo.state_changed = True
     return decisions

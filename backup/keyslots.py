@@ -19,6 +19,7 @@ def add_slot(repo: Repository, secret: bytes, *, kind: str, label: str = "") -> 
         label=label,
     )
     repo.backend.save(KEYS_PREFIX + slot_id, slot)
+    repo.state_changed = True
     return slot_id
 
 
@@ -44,4 +45,5 @@ def remove_slot(repo: Repository, slot_id: str) -> str:
     except ObjectNotFound:
         raise RepositoryError(f"key slot {target.id} disappeared concurrently") from None
     repo.backend.remove(KEYS_PREFIX + target.id)
+    repo.state_changed = True
     return target.id

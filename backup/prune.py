@@ -212,6 +212,7 @@ def _repack(repo: Repository, names: list[tuple[str, int]]) -> list[IndexedPack]
 
 def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> PruneReport:
     report = PruneReport()
+    repo.state_changed = True  # index files come and go: the manifest must follow
     with _Lease(repo) as storage_now:
         repo.sync_index()
         if repo.broken_indexes:

@@ -107,6 +107,9 @@ class Repository:
         self.cache = cache
         self.repo_id = bytes.fromhex(config.id)
         self.broken_indexes: dict[str, str] = {}
+        #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
+        #: the opener re-signs the repository manifest on close so the offsite can trust it.
+        self.state_changed = False
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
         # Remote storage: fetch whole packs once instead of one request per blob.
@@ -257,4 +260,10 @@ def open_repository(backend: Backend, password: str, *, sync: bool = True) -> It
             repo.sync_index()
         yield repo
     finally:
-        repo.close()
+        try:
+            if repo.state_changed:
+                from backup.manifest import sign_manifest  # manifest builds on this module
+
+                sign_manifest(repo)
+        finally:
+            repo.close()

@@ -66,6 +66,11 @@ class Site(_Model):
     known_hosts: str | None = None
     #: S3 Object Lock retention for objects written to this site (0 = no lock).
     object_lock_days: int = Field(default=0, ge=0)
+    #: Ed25519 public key (hex) the primary's signed manifest must verify with; pinned on
+    #: first replication when absent.
+    manifest_public_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    #: how long an object deleted at the source stays at this site before replication removes it.
+    delete_delay: Seconds = 7 * 86400
     #: where drills restore at this site (sandbox databases and directories).
     drill_dsn: str | None = None
     drill_dir: str | None = None

@@ -2,7 +2,8 @@
 
 ``backup/`` defines the :class:`~backup.backend.Backend` protocol and the local directory;
 this module maps a URL to whichever backend implements it, so every command accepts a plain
-path, ``file://``, ``s3://`` or ``sftp://`` alike.
+path, ``file://``, ``s3://`` or ``sftp://`` alike. Remote backends come wrapped in
+:class:`~replication.retry.RetryingBackend`: a network blip is retried, not fatal.
 """
 
 from __future__ import annotations
@@ -13,10 +14,38 @@ from backup.backend import Backend, local_backend_from_url
 from dc.errors import UsageError
 
 
-def open_backend(url: str, *, create: bool = False) -> Backend:
-    """Open the storage behind ``url``; ``create`` makes a missing local directory."""
+def open_backend(
+    url: str,
+    *,
+    create: bool = False,
+    known_hosts: str | None = None,
+    connections: int = 16,
+    retry: bool = True,
+) -> Backend:
+    """Open the storage behind ``url``.
+
+    ``create`` makes a missing local or SFTP directory (an S3 bucket is never created: its
+    Object Lock setting can only be chosen at creation, by the storage's administrator).
+    ``known_hosts`` pins SFTP host keys (the site's ``known_hosts``); ``connections`` sizes
+    the S3 connection pool to the caller's concurrency.
+    """
     local = local_backend_from_url(url, create=create)
     if local is not None:
         return local
     scheme = urlparse(url).scheme
-    raise UsageError(f"unsupported repository URL scheme '{scheme}' (use a path, file://, s3:// or sftp://)")
+    backend: Backend
+    if scheme == "s3":
+        from replication.s3 import S3Backend, parse_s3_url
+
+        backend = S3Backend(parse_s3_url(url), connections=connections)
+    elif scheme == "sftp":
+        from replication.sftp import SftpBackend, parse_sftp_url
+
+        backend = SftpBackend(parse_sftp_url(url), known_hosts=known_hosts, create=create)
+    else:
+        raise UsageError(f"unsupported repository URL scheme '{scheme}' (use a path, file://, s3:// or sftp://)")
+    if retry:
+        from replication.retry import RetryingBackend
+
+        backend = RetryingBackend(backend)
+    return backend

@@ -13,6 +13,7 @@ _MODULES = [
     "bcpctl.commands.check",
     "bcpctl.commands.demo",
     "bcpctl.commands.forget",
+    "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
     "bcpctl.commands.serve",
 ]

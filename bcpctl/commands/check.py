@@ -16,10 +16,32 @@ from dc.errors import ProblemFound
 @repo_options
 @click.option("--read-data", is_flag=True, help="Download, decrypt and verify every pack (or a --subset).")
 @click.option("--subset", default=None, metavar="N/M", help="With --read-data: only the N-th of M slices of packs.")
+@click.option(
+    "--integrity-only",
+    is_flag=True,
+    help="No key needed (the offsite): every object hashes to its name, the signed manifest verifies, "
+    "every object the snapshots need is present.",
+)
+@click.option("--manifest-key", default=None, metavar="HEX", help="With --integrity-only: pinned manifest public key.")
+@click.option("--known-hosts", type=click.Path(dir_okay=False), default=None, help="known_hosts for sftp:// URLs.")
 @common_options
-def check(repo_url: str, password_file: str | None, read_data: bool, subset: str | None) -> None:
+def check(
+    repo_url: str,
+    password_file: str | None,
+    read_data: bool,
+    subset: str | None,
+    integrity_only: bool,
+    manifest_key: str | None,
+    known_hosts: str | None,
+) -> None:
     """Verify the repository's structure, and with --read-data its data. Exit 1 names any damage."""
     from backup.check import check_repository, parse_subset
+
+    if integrity_only:
+        from bcpctl.commands.replicate import integrity_check
+
+        integrity_check(repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=True, jobs=4)
+        return
 
     parsed = parse_subset(subset) if subset else None
     out = output.current()

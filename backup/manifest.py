@@ -1,0 +1,261 @@
+"""The signed repository manifest: what a complete repository state is, verifiable without keys.
+
+Content-hash names let anyone check that an object is intact, but not that the *set* of
+objects is the one the primary committed: storage (or whoever controls it) could delete the
+newest snapshots (truncation), put back an older set (rollback) or plant snapshot objects
+that prune had removed. Borg guards against replay with a manifest timestamp, but checking it
+needs the key. Here the primary signs, with Ed25519, a manifest of its committed state:
+
+* a sequence number that only grows (``max(previous + 1, unix milliseconds)``, so it stays
+  monotonic even if the stored manifest is lost or tampered with);
+* every snapshot id with its time and system (the offsite computes replication lag per
+  system from it, without keys);
+* every index file, with the SHA-256 of the sorted set, and every pack those indexes name,
+  with its size, so a keyless verifier knows exactly which objects the snapshots need;
+* the SHA-256 of ``config`` and of each key slot, which are not content-addressed.
+
+The signing key is derived from the master key (HKDF, bound to the repository id), so only
+key holders can sign and every key holder derives the same key; the public key is pinned at
+the offsite (site configuration, or on first replication) and any later manifest must verify
+with it. The offsite learns snapshot times and system ids — metadata it could largely infer
+from object timestamps anyway — and nothing about content.
+
+:func:`sign_manifest` runs whenever a repository opened with
+:func:`~backup.repository.open_repository` closes after a change to the committed state (a
+snapshot commit, ``forget``, ``prune``, key-slot changes), so no command can forget it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from backup.backend import Backend, ObjectNotFound
+from backup.crypto import MasterKey
+from backup.errors import CorruptObject
+from backup.keys import KEYS_PREFIX
+from backup.pack import pack_key
+from backup.repository import Repository
+from backup.snapshot import load_snapshot, snapshot_ids
+
+MANIFEST_KEY = "manifest"
+FORMAT = "bcpctl-manifest"
+VERSION = 1
+_SIGNING_INFO = b"bcpctl/v1/manifest-signing"
+_DOMAIN = b"bcpctl/v1/manifest\n"
+
+
+class ManifestInvalid(CorruptObject):
+    """A manifest that does not parse, does not verify or belongs to another repository (exit 1)."""
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    id: str
+    time: str
+    system: str | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    repository: str
+    sequence: int
+    time: str
+    public_key: str
+    config_sha256: str
+    keys: dict[str, str]
+    snapshots: tuple[SnapshotEntry, ...]
+    indexes: tuple[str, ...]
+    index_set_sha256: str
+    packs: dict[str, int]
+    #: SHA-256 of the stored manifest object (set when parsed; tells equal sequences apart)
+    digest: str = field(default="", compare=False)
+
+    @property
+    def snapshot_ids(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.snapshots)
+
+    def referenced(self) -> dict[str, int | None]:
+        """Every object key this state needs, with its size where the manifest knows it."""
+        needed: dict[str, int | None] = {f"snapshots/{e.id}": None for e in self.snapshots}
+        needed.update({f"index/{name}": None for name in self.indexes})
+        needed.update(self.packs)
+        return needed
+
+    def newest_by_system(self) -> dict[str, datetime]:
+        newest: dict[str, datetime] = {}
+        for entry in self.snapshots:
+            when = datetime.fromisoformat(entry.time)
+            system = entry.system or "(none)"
+            if system not in newest or when > newest[system]:
+                newest[system] = when
+        return newest
+
+    def body(self) -> bytes:
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "repository": self.repository,
+            "sequence": self.sequence,
+            "time": self.time,
+            "public_key": self.public_key,
+            "config_sha256": self.config_sha256,
+            "keys": dict(sorted(self.keys.items())),
+            "snapshots": [{"id": e.id, "time": e.time, "system": e.system} for e in self.snapshots],
+            "indexes": list(self.indexes),
+            "index_set_sha256": self.index_set_sha256,
+            "packs": dict(sorted(self.packs.items())),
+        }
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def index_set_digest(names: list[str] | tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
+
+
+def signing_key(master: MasterKey, repo_id: str) -> Ed25519PrivateKey:
+    """The repository's manifest signing key: HKDF of the master key, bound to the repository id."""
+    seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=bytes.fromhex(repo_id), info=_SIGNING_INFO).derive(
+        master.encryption
+    )
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def public_key_hex(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
+
+
+def encode_signed(manifest: Manifest, key: Ed25519PrivateKey) -> bytes:
+    body = manifest.body()
+    signature = key.sign(_DOMAIN + body)
+    doc = {"format": FORMAT, "body": body.decode(), "signature": signature.hex()}
+    return json.dumps(doc, indent=1, ensure_ascii=False).encode() + b"\n"
+
+
+def _parse_body(body: bytes, where: str) -> Manifest:
+    doc = json.loads(body)
+    if doc.get("format") != FORMAT or doc.get("version") != VERSION:
+        raise ValueError("not a version 1 bcpctl manifest")
+    snapshots = tuple(SnapshotEntry(str(s["id"]), str(s["time"]), s.get("system")) for s in doc["snapshots"])
+    for entry in snapshots:
+        bytes.fromhex(entry.id)
+        if datetime.fromisoformat(entry.time).tzinfo is None:
+            raise ValueError("snapshot time without a time zone")
+    manifest = Manifest(
+        repository=str(doc["repository"]),
+        sequence=int(doc["sequence"]),
+        time=str(doc["time"]),
+        public_key=str(doc["public_key"]),
+        config_sha256=str(doc["config_sha256"]),
+        keys={str(k): str(v) for k, v in doc["keys"].items()},
+        snapshots=snapshots,
+        indexes=tuple(str(n) for n in doc["indexes"]),
+        index_set_sha256=str(doc["index_set_sha256"]),
+        packs={str(k): int(v) for k, v in doc["packs"].items()},
+    )
+    if index_set_digest(manifest.indexes) != manifest.index_set_sha256:
+        raise ValueError("index set hash does not match the index list")
+    if not all(k.startswith(("data/", "meta/")) for k in manifest.packs):
+        raise ValueError("a pack key outside data/ and meta/")
+    return manifest
+
+
+def verify_manifest(raw: bytes, *, public_key: str | None, repo_id: str | None, where: str = MANIFEST_KEY) -> Manifest:
+    """Parse and verify a stored manifest; no repository key needed.
+
+    ``public_key`` is the pinned key (hex); ``None`` accepts the key the manifest names, which
+    only the caller may decide to do (first use). Raises :class:`ManifestInvalid`.
+    """
+    try:
+        doc = json.loads(raw)
+        if doc.get("format") != FORMAT:
+            raise ValueError("not a bcpctl manifest")
+        body = str(doc["body"]).encode()
+        signature = bytes.fromhex(str(doc["signature"]))
+        manifest = _parse_body(body, where)
+        embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ManifestInvalid(f"{where} is malformed or truncated ({exc})") from None
+    if public_key is not None and manifest.public_key != public_key:
+        raise ManifestInvalid(
+            f"{where} is signed by key {manifest.public_key[:16]}…, not the pinned key {public_key[:16]}… (forged?)"
+        )
+    try:
+        embedded.verify(signature, _DOMAIN + body)
+    except InvalidSignature:
+        raise ManifestInvalid(f"{where}: signature does not verify (tampered or forged)") from None
+    if repo_id is not None and manifest.repository != repo_id:
+        raise ManifestInvalid(f"{where} belongs to repository {manifest.repository[:8]}, not {repo_id[:8]}")
+    return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
+
+
+def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | None) -> Manifest | None:
+    """The verified manifest of ``backend``, or ``None`` if it has none."""
+    try:
+        raw = backend.load(MANIFEST_KEY)
+    except ObjectNotFound:
+        return None
+    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}")
+
+
+def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
+    """Sign and store the manifest of ``repo``'s current committed state; return it.
+
+    Listing order matters because backups run without a lock: snapshots are listed first,
+    then indexes, then packs — each layer was written before the one above it, so every
+    listed snapshot's indexes and packs are already visible. A snapshot committed while this
+    runs is simply signed by the next call.
+    """
+    now = now or datetime.now(UTC)
+    key = signing_key(repo.master, repo.config.id)
+    own = public_key_hex(key)
+    backend = repo.backend
+    try:
+        previous = read_manifest(backend, public_key=own, repo_id=repo.config.id)
+    except ManifestInvalid:
+        previous = None  # tampered or foreign: the clock-based sequence still moves forward
+    known = {e.id: e for e in previous.snapshots} if previous else {}
+    entries = []
+    for snapshot_id in snapshot_ids(repo):
+        entry = known.get(snapshot_id)
+        if entry is None:
+            try:
+                snapshot = load_snapshot(repo, snapshot_id)
+            except (ObjectNotFound, CorruptObject):
+                continue  # forgotten meanwhile, or damaged: never sign what does not authenticate
+            entry = SnapshotEntry(snapshot_id, snapshot.time.isoformat(), snapshot.system)
+        entries.append(entry)
+    repo.sync_index()
+    indexes = tuple(sorted(repo.cache.index_files()))
+    packs = {pack_key(name, blob_type): size for name, blob_type, size in repo.cache.packs()}
+    keys = {info.key: hashlib.sha256(backend.load(info.key)).hexdigest() for info in backend.list(KEYS_PREFIX)}
+    sequence = max((previous.sequence + 1) if previous else 1, int(now.timestamp() * 1000))
+    manifest = Manifest(
+        repository=repo.config.id,
+        sequence=sequence,
+        time=now.isoformat(timespec="seconds"),
+        public_key=own,
+        config_sha256=hashlib.sha256(repo.config_raw).hexdigest(),
+        keys=keys,
+        snapshots=tuple(sorted(entries, key=lambda e: (e.time, e.id))),
+        indexes=indexes,
+        index_set_sha256=index_set_digest(indexes),
+        packs=packs,
+    )
+    raw = encode_signed(manifest, key)
+    backend.save(MANIFEST_KEY, raw)
+    return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
+
+
+def repository_public_key(repo: Repository) -> str:
+    """The hex public key an offsite site pins for ``repo`` (``bcpctl manifest key``)."""
+    return public_key_hex(signing_key(repo.master, repo.config.id))

@@ -1,0 +1,283 @@
+"""``replicate``, ``verify-offsite`` and ``manifest sign|show``: keyless offsite replication."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output, session
+from bcpctl.commands.repo import human_bytes
+from bcpctl.options import common_options, config_option, repo_options
+from dc.errors import ProblemFound, UsageError
+
+_KNOWN_HOSTS = click.option(
+    "--known-hosts",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="known_hosts file pinning SFTP host keys (default: $BCPCTL_KNOWN_HOSTS, ~/.ssh/known_hosts).",
+)
+_MANIFEST_KEY = click.option(
+    "--manifest-key", default=None, metavar="HEX", help="Pinned Ed25519 public key of the repository's manifest."
+)
+_JOBS = click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Parallel transfers.")
+
+
+def _render_sync(console: Console, data: dict[str, Any]) -> None:
+    for run in data["runs"]:
+        phases = run["phases"]
+        console.print(
+            f"{run['source']} → {run['target']}: copied {run['objects_copied']} objects "
+            f"({human_bytes(run['bytes_sent'])}) in {run['seconds']:.1f}s, {run['mb_per_s']:.1f} MB/s; "
+            f"{run['objects_present']} already there"
+        )
+        console.print(
+            "  packs {p[objects]}, indexes {i[objects]}, snapshots {s[objects]}, key slots/config {r[objects]}".format(
+                p=phases["packs"], i=phases["indexes"], s=phases["snapshots"], r=phases["repository"]
+            )
+        )
+        signed = f"manifest {run['manifest_sequence']}" if run["signed"] else "UNSIGNED repository"
+        console.print(f"  {signed}{' (key pinned now)' if run['pinned_now'] else ''}")
+        if run["deleted"] or run["pending_deletions"]:
+            console.print(f"  deleted {len(run['deleted'])}, awaiting the deletion delay {run['pending_deletions']}")
+        if run["locks_extended"]:
+            console.print(f"  Object Lock extended on {run['locks_extended']} objects")
+        if run["lag"]:
+            table = Table("system", "newest at source", "newest at target", "lag")
+            for lag in run["lag"]:
+                seconds = lag["lag_seconds"]
+                table.add_row(
+                    lag["system"],
+                    (lag["source_newest"] or "")[:19],
+                    (lag["target_newest"] or "-")[:19],
+                    "-" if seconds is None else f"{seconds:.0f}s",
+                )
+            console.print(table)
+        for line in run["warnings"]:
+            console.print(f"  warning: {line}")
+        if run["unsigned_pending"]:
+            console.print(f"  {len(run['unsigned_pending'])} new snapshot(s) await the primary's signature")
+
+
+@click.command("replicate")
+@click.option("--from", "source_url", metavar="URL", default=None, help="Source repository (the primary).")
+@click.option("--to", "target_url", metavar="URL", default=None, help="Target repository (the offsite copy).")
+@config_option(required=False)
+@click.option("--site", default=None, help="With --config: only this offsite site.")
+@click.option("--system", default=None, help="With --config: report lag for this system only.")
+@click.option("--verify", is_flag=True, help="Read every written object back from the target and hash it again.")
+@click.option("--repair", is_flag=True, help="Verify --to and re-fetch damaged or missing objects from --from.")
+@click.option("--limit-rate", default=None, metavar="BYTES/s", help="Bandwidth limit, e.g. 5000000, 5M, 500KiB.")
+@_JOBS
+@click.option("--object-lock-days", type=click.IntRange(0, 36500), default=None, help="COMPLIANCE Object Lock days.")
+@click.option("--delete-delay", default=None, metavar="DURATION", help="Keep deleted objects this long (default 7d).")
+@_MANIFEST_KEY
+@_KNOWN_HOSTS
+@common_options
+def replicate(
+    source_url: str | None,
+    target_url: str | None,
+    config_path: str | None,
+    site: str | None,
+    system: str | None,
+    verify: bool,
+    repair: bool,
+    limit_rate: str | None,
+    jobs: int,
+    object_lock_days: int | None,
+    delete_delay: str | None,
+    manifest_key: str | None,
+    known_hosts: str | None,
+) -> None:
+    """Copy a repository's ciphertext to another site; never needs the passphrase.
+
+    Copies what the target lacks in commit order (key slots, packs, indexes, snapshots, then
+    the signed manifest), checks every object against its SHA-256 name on arrival and resumes
+    after any interruption. Refuses a forged or rolled-back snapshot set.
+    """
+    from datetime import timedelta
+
+    from dc.duration import parse_duration
+    from replication.jobs import Endpoint, repair_between, replicate_between, replicate_sites
+    from replication.ratelimit import parse_rate
+    from replication.sync import SyncOptions, SyncProgress
+
+    by_url = source_url is not None or target_url is not None
+    if by_url == (config_path is not None):
+        raise UsageError("give --from URL --to URL, or --config FILE")
+    if by_url and not (source_url and target_url):
+        raise UsageError("--from and --to go together")
+    if manifest_key is not None and (len(manifest_key) != 64 or any(c not in "0123456789abcdef" for c in manifest_key)):
+        raise UsageError("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')")
+    try:
+        delay = timedelta(seconds=parse_duration(delete_delay)) if delete_delay else timedelta(days=7)
+    except ValueError as exc:
+        raise UsageError(f"--delete-delay: {exc}") from None
+    options = SyncOptions(
+        jobs=jobs,
+        verify=verify,
+        limit_rate=parse_rate(limit_rate) if limit_rate else None,
+        object_lock_days=object_lock_days or 0,
+        delete_delay=delay,
+        pinned_key=manifest_key,
+    )
+    out = output.current()
+    if repair:
+        if not by_url:
+            raise UsageError("--repair needs --from OTHER --to DAMAGED")
+        fixed = repair_between(
+            Endpoint(source_url, known_hosts),  # type: ignore[arg-type]
+            Endpoint(target_url, known_hosts),  # type: ignore[arg-type]
+            pinned_key=manifest_key,
+            jobs=jobs,
+        )
+        out.result(fixed, _render_repair)
+        if not fixed.ok:
+            first = next(iter(fixed.unrepairable.items()), None)
+            detail = f"{first[0]}: {first[1]}" if first else f"{fixed.remaining[0].key}: {fixed.remaining[0].detail}"
+            raise ProblemFound(f"repair of {fixed.url} incomplete: {detail}")
+        return
+    with out.progress("replicating") as bar:
+        progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
+        if by_url:
+            runs = [
+                replicate_between(
+                    Endpoint(source_url, known_hosts),  # type: ignore[arg-type]
+                    Endpoint(target_url, known_hosts),  # type: ignore[arg-type]
+                    options,
+                    progress=progress,
+                )
+            ]
+        else:
+            consortium, config_dir = session.config(config_path)
+            runs = replicate_sites(
+                consortium,
+                config_dir,
+                options,
+                site=site,
+                system=system,
+                object_lock_days=object_lock_days,
+                delete_delay=delay if delete_delay else None,
+                progress=progress,
+            )
+    out.result({"ok": all(r.ok for r in runs), "runs": runs}, _render_sync)
+    problems = [r.problem() for r in runs if r.problem()]
+    if problems:
+        raise ProblemFound(problems[0])  # type: ignore[arg-type]
+
+
+def _render_repair(console: Console, data: dict[str, Any]) -> None:
+    console.print(
+        f"{data['url']}: {len(data['found'])} problem(s) found, {len(data['repaired'])} repaired from {data['source']}"
+    )
+    for key, why in data["unrepairable"].items():
+        console.print(f"  not repaired: {key}: {why}")
+    for problem in data["remaining"]:
+        console.print(f"  remaining: {problem['key']}: {problem['detail']}")
+
+
+def _render_integrity(console: Console, data: dict[str, Any]) -> None:
+    manifest = (
+        f"manifest {data['manifest_sequence']} of {data['manifest_time']}, {data['snapshots_signed']} snapshots"
+        + (" (pinned key)" if data["pinned"] else " (key not pinned)")
+        if data["manifest_sequence"] is not None
+        else "no valid manifest"
+    )
+    console.print(
+        f"{data['url']}: {data['objects_checked']} objects, {human_bytes(data['bytes_checked'])} hashed in "
+        f"{data['seconds']:.1f}s; {manifest}"
+    )
+    for problem in data["problems"]:
+        console.print(f"  {problem['kind']}: {problem['key']}: {problem['detail']}")
+    for line in data["warnings"]:
+        console.print(f"  warning: {line}")
+    console.print("no problems found" if data["ok"] else f"{len(data['problems'])} problem(s) found")
+
+
+@click.command("verify-offsite")
+@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository to verify.")
+@_MANIFEST_KEY
+@_KNOWN_HOSTS
+@click.option("--no-read-data", is_flag=True, help="Check presence and sizes only; do not hash object contents.")
+@_JOBS
+@common_options
+def verify_offsite(
+    repo_url: str, manifest_key: str | None, known_hosts: str | None, no_read_data: bool, jobs: int
+) -> None:
+    """Verify a repository without any key: hashes, signed manifest, presence of what snapshots need."""
+    integrity_check(repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=not no_read_data, jobs=jobs)
+
+
+def integrity_check(
+    repo_url: str, *, manifest_key: str | None, known_hosts: str | None, read_data: bool, jobs: int
+) -> None:
+    """Run and render the keyless verification (also ``check --integrity-only``)."""
+    from replication.jobs import Endpoint, verify_at
+
+    out = output.current()
+    with out.progress("verifying") as bar:
+        report = verify_at(
+            Endpoint(repo_url, known_hosts),
+            pinned_key=manifest_key,
+            read_data=read_data,
+            jobs=jobs,
+            progress=bar.advance,
+        )
+    out.result(report, _render_integrity)
+    if not report.ok:
+        raise ProblemFound(report.summary())
+
+
+@click.group()
+def manifest() -> None:
+    """The signed repository manifest that lets the offsite verify the snapshot set without keys."""
+
+
+@manifest.command("sign")
+@repo_options
+@common_options
+def manifest_sign(repo_url: str, password_file: str | None) -> None:
+    """Sign the current snapshot set (needs the passphrase; run at the primary)."""
+    from backup.manifest import sign_manifest
+
+    with session.repository(repo_url, password_file) as repo:
+        signed = sign_manifest(repo)
+    data = {
+        "sequence": signed.sequence,
+        "time": signed.time,
+        "public_key": signed.public_key,
+        "snapshots": len(signed.snapshots),
+        "indexes": len(signed.indexes),
+        "packs": len(signed.packs),
+    }
+    output.current().result(
+        data,
+        lambda c, d: c.print(
+            f"signed manifest {d['sequence']}: {d['snapshots']} snapshots, {d['packs']} packs; "
+            f"public key {d['public_key']}"
+        ),
+    )
+
+
+@manifest.command("show")
+@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository.")
+@_MANIFEST_KEY
+@_KNOWN_HOSTS
+@common_options
+def manifest_show(repo_url: str, manifest_key: str | None, known_hosts: str | None) -> None:
+    """Show and verify a repository's signed manifest (no passphrase needed)."""
+    from replication.jobs import Endpoint, show_manifest
+
+    found = show_manifest(Endpoint(repo_url, known_hosts), pinned_key=manifest_key)
+    output.current().result(
+        found,
+        lambda c, d: c.print(
+            f"manifest {d['sequence']} of {d['time']}: {len(d['snapshots'])} snapshots, {len(d['indexes'])} "
+            f"indexes, {len(d['packs'])} packs; key {d['public_key']}"
+        ),
+    )
+
+
+COMMANDS = [replicate, verify_offsite, manifest]

@@ -1,0 +1,169 @@
+"""Replication driven by URLs or by the consortium configuration: open, run, close.
+
+The one place that turns sites and options into open backends, the control-database ledger
+and :class:`~replication.sync.SyncOptions`, so commands and the scheduler stay thin. Each
+backend is opened with what its site says (``known_hosts`` for SFTP, ``object_lock_days``,
+``manifest_public_key``, ``delete_delay`` for the offsite) and always closed afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+
+from backup.backend import Backend
+from backup.jobs import resolve_path
+from backup.manifest import Manifest, read_manifest
+from dc.config import Consortium, Site
+from dc.errors import BcpError, ConfigError, UsageError
+from dc.state import open_state
+from replication.ledger import Ledger
+from replication.repair import RepairResult, repair_repository
+from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
+from replication.url import open_backend
+from replication.verify import IntegrityReport, verify_repository
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A repository location and how to reach it."""
+
+    url: str
+    known_hosts: str | None = None
+
+
+@contextmanager
+def _opened(endpoint: Endpoint, *, create: bool = False, connections: int = 16) -> Iterator[Backend]:
+    backend = open_backend(endpoint.url, create=create, known_hosts=endpoint.known_hosts, connections=connections)
+    try:
+        yield backend
+    finally:
+        backend.close()
+
+
+def replicate_between(
+    source: Endpoint,
+    target: Endpoint,
+    options: SyncOptions,
+    *,
+    state_url: str | None = None,
+    progress: SyncProgress | None = None,
+) -> SyncResult:
+    """``bcpctl replicate --from URL --to URL``."""
+    ledger = Ledger(open_state(state_url))
+    with (
+        _opened(source, connections=options.jobs + 2) as src,
+        _opened(target, create=True, connections=options.jobs + 2) as tgt,
+    ):
+        return replicate(src, tgt, ledger, options, progress=progress)
+
+
+def repair_between(
+    source: Endpoint, damaged: Endpoint, *, pinned_key: str | None = None, jobs: int = 4, state_url: str | None = None
+) -> RepairResult:
+    """``bcpctl replicate --from OTHER --to DAMAGED --repair``: re-fetch what DAMAGED lost."""
+    ledger = Ledger(open_state(state_url))
+    with _opened(source, connections=jobs + 2) as other, _opened(damaged, connections=jobs + 2) as bad:
+        repo_id = _repository_id(bad) or read_source_config(other)[0].id
+        pin = ledger.pin(repo_id)
+        key = pinned_key or (pin.public_key if pin else None)
+        return repair_repository(bad, other, pinned_key=key, min_sequence=pin.sequence if pin else 0, jobs=jobs)
+
+
+def _repository_id(backend: Backend) -> str | None:
+    """The repository id from the plain config, or ``None`` if the config is gone or unreadable."""
+    try:
+        return read_source_config(backend)[0].id
+    except BcpError:
+        return None
+
+
+def verify_at(
+    endpoint: Endpoint,
+    *,
+    pinned_key: str | None = None,
+    read_data: bool = True,
+    jobs: int = 4,
+    state_url: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IntegrityReport:
+    """``bcpctl verify-offsite`` (and ``check --integrity-only``): keyless, pins from the control DB."""
+    ledger = Ledger(open_state(state_url))
+    with _opened(endpoint, connections=jobs + 2) as backend:
+        repo_id = _repository_id(backend)
+        pin = ledger.pin(repo_id) if repo_id else None
+        key = pinned_key or (pin.public_key if pin else None)
+        return verify_repository(
+            backend,
+            pinned_key=key,
+            min_sequence=pin.sequence if pin else 0,
+            read_data=read_data,
+            jobs=jobs,
+            progress=progress,
+        )
+
+
+def show_manifest(endpoint: Endpoint, *, pinned_key: str | None = None, state_url: str | None = None) -> Manifest:
+    """The verified manifest at ``endpoint`` (pinned key from the option or the control DB)."""
+    ledger = Ledger(open_state(state_url))
+    with _opened(endpoint) as backend:
+        config, _ = read_source_config(backend)
+        pin = ledger.pin(config.id)
+        found = read_manifest(backend, public_key=pinned_key or (pin.public_key if pin else None), repo_id=config.id)
+    if found is None:
+        raise UsageError(f"{endpoint.url} has no signed manifest (run 'bcpctl manifest sign' at the primary)")
+    return found
+
+
+def site_endpoint(config: Consortium, name: str, config_dir: Path | None) -> tuple[Site, Endpoint]:
+    if name not in config.sites:
+        raise ConfigError(f"unknown site '{name}' (known: {', '.join(config.sites)})")
+    site = config.sites[name]
+    known_hosts = resolve_path(site.known_hosts, config_dir) if site.known_hosts else None
+    return site, Endpoint(site.repository, known_hosts)
+
+
+def site_options(
+    site: Site, base: SyncOptions, *, object_lock_days: int | None, delete_delay: timedelta | None
+) -> SyncOptions:
+    """The offsite's own settings, unless the command line overrides them."""
+    return replace(
+        base,
+        object_lock_days=site.object_lock_days if object_lock_days is None else object_lock_days,
+        delete_delay=timedelta(seconds=site.delete_delay) if delete_delay is None else delete_delay,
+        pinned_key=base.pinned_key or site.manifest_public_key,
+    )
+
+
+def replicate_sites(
+    config: Consortium,
+    config_dir: Path | None,
+    base: SyncOptions,
+    *,
+    site: str | None = None,
+    system: str | None = None,
+    object_lock_days: int | None = None,
+    delete_delay: timedelta | None = None,
+    progress: SyncProgress | None = None,
+) -> list[SyncResult]:
+    """``bcpctl replicate --config FILE [--site S] [--system ID]``: primary → each offsite site."""
+    if system is not None:
+        config.system(system)
+    targets = [site] if site else config.offsite_sites
+    if not targets:
+        raise ConfigError("the configuration has no site with role: offsite to replicate to")
+    _, source = site_endpoint(config, config.primary_site, config_dir)
+    results = []
+    for name in targets:
+        target_site, target = site_endpoint(config, name, config_dir)
+        if name == config.primary_site:
+            raise ConfigError(f"site '{name}' is the primary; replicate to an offsite site")
+        options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
+        result = replicate_between(source, target, options, state_url=config.control_db, progress=progress)
+        if system is not None:
+            result.lag = [lag for lag in result.lag if lag.system == system]
+        results.append(result)
+    return results

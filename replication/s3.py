@@ -1,0 +1,345 @@
+"""A repository in an S3 bucket (AWS, Ceph RADOS Gateway, MinIO) through boto3.
+
+URL: ``s3://BUCKET/PREFIX?endpoint=URL&region=R&profile=P``. Credentials never sit in the
+URL: they come from the environment (``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY``) or
+the named profile, so the URL is safe to log and to keep in ``bcpctl.yaml``.
+
+Choices forced by S3-compatible servers (shared/notes/real-servers.md):
+
+* path-style addressing (a bucket name is not a DNS name on a private endpoint);
+* ``request_checksum_calculation`` / ``response_checksum_validation`` = ``when_required``:
+  boto3 ≥ 1.36 otherwise sends CRC trailers that older RGW and MinIO releases reject;
+* every single PUT carries Content-MD5 (RGW verifies it and answers ``BadDigest``; Object
+  Lock uploads require it) and the SHA-256 checksum, which for content-addressed objects is
+  the object's own name, so an AWS-style server verifies exactly what the offsite verifier
+  will check later. Objects up to 64 MiB (every pack) go as one PUT for that reason — a
+  multipart checksum is composite and would no longer equal the name;
+* RGW 16 ignores Object Lock headers on multipart initiation, so larger objects get their
+  retention applied with ``PutObjectRetention`` after completion.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, urlencode, urlparse
+
+from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
+from dc.errors import AuthError, ConfigError, UsageError
+from dc.failpoint import failpoint
+from replication.errors import AccessDenied, PermanentStorageError, Unreachable
+from replication.plan import content_name
+
+SINGLE_PUT_LIMIT = 64 * 1024 * 1024
+PART_SIZE = 32 * 1024 * 1024
+LOCK_MODE = "COMPLIANCE"
+
+_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId"}
+_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    prefix: str
+    endpoint: str | None = None
+    region: str | None = None
+    profile: str | None = None
+
+    @property
+    def url(self) -> str:
+        pairs = (("endpoint", self.endpoint), ("region", self.region), ("profile", self.profile))
+        query = {k: v for k, v in pairs if v}
+        path = f"{self.bucket}/{self.prefix}".rstrip("/")
+        return f"s3://{path}" + (f"?{urlencode(query, safe=':/')}" if query else "")
+
+
+def parse_s3_url(url: str) -> S3Location:
+    parsed = urlparse(url)
+    if parsed.scheme != "s3":
+        raise UsageError(f"not an s3:// URL: {url}")
+    if "@" in parsed.netloc:
+        raise UsageError(
+            "S3 credentials do not belong in the URL: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or profile="
+        )
+    if not parsed.netloc:
+        raise UsageError(f"S3 URL without a bucket: {url} (use s3://BUCKET/PREFIX?endpoint=URL)")
+    query = parse_qs(parsed.query)
+    unknown = set(query) - {"endpoint", "region", "profile"}
+    if unknown:
+        raise UsageError(f"unknown S3 URL parameter(s) {', '.join(sorted(unknown))} (known: endpoint, region, profile)")
+
+    def one(name: str) -> str | None:
+        values = query.get(name)
+        return values[-1] if values else None
+
+    endpoint = one("endpoint")
+    if endpoint and urlparse(endpoint).scheme not in ("http", "https"):
+        raise UsageError(f"S3 endpoint must be an http:// or https:// URL, got {endpoint}")
+    prefix = parsed.path.strip("/")
+    return S3Location(parsed.netloc, f"{prefix}/" if prefix else "", endpoint, one("region"), one("profile"))
+
+
+class S3Backend:
+    """One bucket prefix. Thread-safe: boto3 clients are, and the pool is sized to the callers."""
+
+    def __init__(self, location: S3Location, *, connections: int = 16, timeout: float = 60.0) -> None:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import ProfileNotFound
+
+        self.location = location
+        try:
+            session = boto3.session.Session(profile_name=location.profile)
+        except ProfileNotFound:
+            raise ConfigError(f"AWS profile '{location.profile}' not found (see ~/.aws/config)") from None
+        # Credentials come from the environment or a profile only. botocore would otherwise ask
+        # the EC2/ECS metadata endpoints (169.254.169.254) — traffic off this machine, and
+        # meaningless for an on-premises gateway.
+        resolver = session._session.get_component("credential_provider")
+        for provider in ("iam-role", "container-role"):
+            resolver.remove(provider)
+        if session.get_credentials() is None:
+            raise AuthError(
+                f"no S3 credentials for {location.url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "or add profile=NAME to the URL"
+            )
+        self._client = session.client(
+            "s3",
+            endpoint_url=location.endpoint,
+            region_name=location.region or session.region_name or "us-east-1",
+            config=Config(
+                # Content-MD5 (which RGW verifies) and, for content-addressed objects, a SHA-256
+                # that must equal the name protect every body; signing the payload too would add a
+                # third SHA-256 pass over plain-HTTP endpoints, the bottleneck on CPUs without SHA
+                # instructions. TLS endpoints never sign bodies anyway.
+                s3={"addressing_style": "path", "payload_signing_enabled": False},
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                # a pool at least as large as the transfers in flight, or threads queue for sockets
+                max_pool_connections=max(10, connections + 2),
+                connect_timeout=5,
+                read_timeout=timeout,
+                # replication/retry.py owns retrying; botocore's own would multiply the waits
+                retries={"max_attempts": 1, "mode": "standard"},
+            ),
+        )
+        self._object_lock = self._probe()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return self.location.url
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return Capabilities(object_lock=self._object_lock, cheap_ranges=False)
+
+    def _key(self, key: str) -> str:
+        return self.location.prefix + check_key(key)
+
+    def _where(self) -> str:
+        return self.location.endpoint or "AWS S3"
+
+    def _call(self, what: str, key: str | None, fn: Callable[..., T], **kwargs: Any) -> T:
+        try:
+            return fn(Bucket=self.location.bucket, **kwargs)
+        except Exception as exc:
+            raise self._translate(exc, what, key) from None
+
+    def _translate(self, exc: Exception, what: str, key: str | None) -> Exception:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            ConnectionClosedError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
+
+        target = f"{key} " if key else ""
+        if isinstance(exc, ClientError):
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if code in _MISSING_CODES:
+                return ObjectNotFound(f"object {key} not found in {self.url}")
+            if code in _AUTH_CODES:
+                return AuthError(f"S3 at {self._where()} rejected the credentials ({code})")
+            if code == "NoSuchBucket":
+                return UsageError(f"bucket '{self.location.bucket}' does not exist at {self._where()}")
+            if code in ("AccessDenied", "403") or status == 403:
+                return AccessDenied(f"S3 refused {what} {target}in {self.url}: access denied (Object Lock or policy)")
+            if code == "InvalidRange":
+                return PermanentStorageError(f"{what} {target}in {self.url}: range beyond the end of the object")
+            if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
+                return StorageError(f"S3 rejected {what} {target}in {self.url}: bytes damaged in transit ({code})")
+            return StorageError(f"S3 {what} {target}in {self.url} failed: {code or status}")
+        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+            return Unreachable(f"cannot reach S3 endpoint {self._where()} (connection refused or timed out)")
+        if isinstance(exc, NoCredentialsError):
+            return AuthError(f"no S3 credentials for {self.url}")
+        if isinstance(exc, ConnectionClosedError | BotoCoreError | OSError):
+            return StorageError(f"S3 {what} {target}at {self._where()} failed: {type(exc).__name__}")
+        try:
+            import urllib3
+
+            if isinstance(exc, urllib3.exceptions.HTTPError):
+                return StorageError(f"S3 {what} {target}at {self._where()} failed: connection lost")
+        except ImportError:  # pragma: no cover - urllib3 ships with botocore
+            pass
+        return exc
+
+    def _probe(self) -> bool:
+        """Reach the bucket once (clear errors at open time) and learn whether Object Lock is on."""
+        # A listing, not HeadBucket: a HEAD response has no body, so a wrong secret would look
+        # like any other 403 instead of naming SignatureDoesNotMatch / InvalidAccessKeyId.
+        self._call("open", None, self._client.list_objects_v2, Prefix=self.location.prefix, MaxKeys=1)
+        try:
+            conf = self._call("read lock configuration of", None, self._client.get_object_lock_configuration)
+        except (AccessDenied, StorageError):
+            return False
+        return conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+
+    # -- the Backend protocol -------------------------------------------------------------
+
+    def save(self, key: str, data: bytes | bytearray | memoryview, *, retain_until: datetime | None = None) -> None:
+        full = self._key(key)
+        body = bytes(data)
+        if len(body) <= SINGLE_PUT_LIMIT:
+            # A content-addressed object's name is its SHA-256: the server checks the body against
+            # it (where it supports checksums) without this process hashing the bytes once more.
+            name = content_name(key)
+            sha256 = bytes.fromhex(name) if name else hashlib.sha256(body).digest()
+            kwargs: dict[str, Any] = {
+                "Key": full,
+                "Body": body,
+                "ContentMD5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
+                "ChecksumSHA256": base64.b64encode(sha256).decode(),
+            }
+            if retain_until is not None:
+                kwargs.update(ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=retain_until)
+            self._call("save", key, self._client.put_object, **kwargs)
+            return
+        self._save_multipart(key, full, body, retain_until)
+
+    def _save_multipart(self, key: str, full: str, body: bytes, retain_until: datetime | None) -> None:
+        upload = self._call("start upload of", key, self._client.create_multipart_upload, Key=full)
+        upload_id = upload["UploadId"]
+        try:
+            parts = []
+            for number, offset in enumerate(range(0, len(body), PART_SIZE), start=1):
+                part = body[offset : offset + PART_SIZE]
+                md5 = base64.b64encode(hashlib.md5(part, usedforsecurity=False).digest()).decode()
+                done = self._call(
+                    "upload part of",
+                    key,
+                    self._client.upload_part,
+                    Key=full,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=part,
+                    ContentMD5=md5,
+                )
+                parts.append({"ETag": done["ETag"], "PartNumber": number})
+                failpoint("storage.save.mid-object")
+            self._call(
+                "complete upload of",
+                key,
+                self._client.complete_multipart_upload,
+                Key=full,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._client.abort_multipart_upload(Bucket=self.location.bucket, Key=full, UploadId=upload_id)
+            raise
+        if retain_until is not None:
+            self.extend_lock(key, retain_until)
+
+    def save_new(self, key: str, data: bytes) -> bool:
+        from botocore.exceptions import ClientError
+
+        body = bytes(data)
+        try:
+            self._client.put_object(
+                Bucket=self.location.bucket,
+                Key=self._key(key),
+                Body=body,
+                IfNoneMatch="*",
+                ContentMD5=base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise self._translate(exc, "create", key) from None
+        except Exception as exc:
+            raise self._translate(exc, "create", key) from None
+        return True
+
+    def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        if length == 0:
+            self.stat(key)
+            return b""
+        kwargs: dict[str, Any] = {"Key": self._key(key)}
+        if offset or length is not None:
+            end = "" if length is None else str(offset + length - 1)
+            kwargs["Range"] = f"bytes={offset}-{end}"
+        response = self._call("load", key, self._client.get_object, **kwargs)
+        try:
+            data = response["Body"].read()
+        except Exception as exc:
+            raise self._translate(exc, "load", key) from None
+        expected = length if length is not None else int(response.get("ContentLength", len(data)))
+        if len(data) != expected:
+            raise PermanentStorageError(
+                f"object {key} in {self.url} is shorter than expected ({offset}+{expected} bytes requested)"
+            )
+        return data
+
+    def stat(self, key: str) -> ObjectInfo:
+        head = self._call("stat", key, self._client.head_object, Key=self._key(key))
+        return ObjectInfo(key, int(head["ContentLength"]), head["LastModified"].timestamp())
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.prefix + prefix)
+        cut = len(self.location.prefix)
+        try:
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    yield ObjectInfo(item["Key"][cut:], int(item["Size"]), item["LastModified"].timestamp())
+        except Exception as exc:
+            raise self._translate(exc, "list", prefix or None) from None
+
+    def remove(self, key: str) -> None:
+        self._call("remove", key, self._client.delete_object, Key=self._key(key))
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._client.close()
+
+    # -- Object Lock (replication/objectlock.py) ------------------------------------------
+
+    def lock_until(self, key: str) -> datetime | None:
+        """The current version's COMPLIANCE retain-until date, if any."""
+        head = self._call("stat", key, self._client.head_object, Key=self._key(key))
+        return head.get("ObjectLockRetainUntilDate")
+
+    def extend_lock(self, key: str, until: datetime) -> None:
+        """Move the retain-until date later; the server refuses to move it earlier."""
+        self._call(
+            "extend the lock of",
+            key,
+            self._client.put_object_retention,
+            Key=self._key(key),
+            Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
+        )

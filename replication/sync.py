@@ -1,0 +1,344 @@
+"""Keyless replication of a repository: ciphertext only, in commit order, resumable.
+
+restic ``copy`` and borg ``transfer`` decrypt and re-encrypt (both need the key), kopia
+``sync-to`` needs the password and rclone copies blindly without knowing a complete state
+from a half-written one. This sync needs no key at all:
+
+1. it reads the source's plain ``config`` (repository id) and verifies the signed manifest
+   against the pinned public key, refusing a forged, rolled-back or truncated state;
+2. it lists both sides and copies what the target lacks in commit order — key slots and
+   config, packs, indexes, snapshots (only those the manifest signs), then the manifest —
+   hashing every object against its name before writing it;
+3. whatever it finds at the target but no longer at the source is deleted only after the
+   configured delay, never while referenced or under an Object Lock retention;
+4. it extends Object Lock retention for packs the current state still references and
+   records per-system lag in the control database.
+
+An interrupted run leaves a consistent target (whole phases or whole objects, never half),
+and the next run lists again and sends only what is still missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from backup.backend import Backend, ObjectInfo
+from backup.errors import NotARepository
+from backup.manifest import MANIFEST_KEY, Manifest
+from backup.repository import CONFIG_KEY, RepoConfig
+from dc.errors import BcpError
+from dc.failpoint import failpoint
+from dc.state import utcnow
+from replication.errors import AccessDenied, ManifestRefused, TargetMismatch
+from replication.ledger import Ledger, Pin, SystemLag
+from replication.metrics import MeteredBackend
+from replication.objectlock import extend_locks, require_lock_support, retain_until
+from replication.plan import PHASES, CopyPlan, decide_deletions, missing_referenced, phase_of, plan_copy
+from replication.ratelimit import RateLimitedBackend, TokenBucket
+from replication.transfer import Transfer, TransferOutcome
+from replication.trust import accept_manifest, load_optional
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    jobs: int = 4
+    #: read every written object back from the target and hash it again
+    verify: bool = False
+    #: bytes per second across all transfers to the target (``None``: unlimited)
+    limit_rate: float | None = None
+    object_lock_days: int = 0
+    delete_delay: timedelta = timedelta(days=7)
+    #: the manifest public key from the site configuration (else the one pinned in the control DB)
+    pinned_key: str | None = None
+    #: unsigned snapshots younger than this are a backup between commit and signature, not forgeries
+    unsigned_grace: timedelta = timedelta(minutes=10)
+
+
+@dataclass
+class SyncProgress:
+    start: Callable[[int], None]
+    advance: Callable[[int], None]
+
+
+@dataclass
+class PhaseFigures:
+    objects: int = 0
+    bytes: int = 0
+
+
+@dataclass
+class SyncResult:
+    source: str
+    target: str
+    repository: str
+    ok: bool = True
+    signed: bool = False
+    manifest_sequence: int | None = None
+    pinned_now: bool = False
+    manifest_written: bool = False
+    phases: dict[str, PhaseFigures] = field(default_factory=lambda: {p: PhaseFigures() for p in PHASES})
+    objects_copied: int = 0
+    objects_present: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+    mb_per_s: float = 0.0
+    unsigned_pending: list[str] = field(default_factory=list)
+    refused_snapshots: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+    deleted: list[str] = field(default_factory=list)
+    pending_deletions: int = 0
+    retained_by_lock: list[str] = field(default_factory=list)
+    locks_extended: int = 0
+    lag: list[SystemLag] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def problem(self) -> str | None:
+        """One line for the operator when the run did not fully succeed."""
+        if self.errors:
+            message = next(iter(self.errors.values()))
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            return f"replication to {self.target} incomplete: {message}{more}; the next run resumes"
+        if self.refused_snapshots:
+            return (
+                f"refused {len(self.refused_snapshots)} snapshot(s) at {self.source} that the signed manifest "
+                f"does not cover (forged or planted): {', '.join(s[:12] for s in self.refused_snapshots[:3])}"
+            )
+        if self.conflicts:
+            return f"{len(self.conflicts)} fixed-name object(s) differ between the sites: {', '.join(self.conflicts)}"
+        return None
+
+
+def _list(backend: Backend) -> dict[str, ObjectInfo]:
+    return {info.key: info for info in backend.list("")}
+
+
+def read_source_config(source: Backend) -> tuple[RepoConfig, bytes]:
+    raw = load_optional(source, CONFIG_KEY)
+    if raw is None:
+        raise NotARepository(f"no bcpctl repository at {source.url}")
+    return RepoConfig.parse(raw, f"{source.url}/{CONFIG_KEY}"), raw
+
+
+def _lags(source: Manifest | None, target: Manifest | None, src: dict, tgt: dict) -> list[SystemLag]:
+    if source is not None:
+        src_newest = source.newest_by_system()
+        tgt_newest = target.newest_by_system() if target else {}
+    else:  # unsigned repository: storage timestamps of snapshot objects, one figure for all systems
+        src_newest = _newest_mtime(src)
+        tgt_newest = _newest_mtime(tgt)
+    lags = []
+    for system, newest in sorted(src_newest.items()):
+        there = tgt_newest.get(system)
+        lag = None if there is None else max(0.0, (newest - there).total_seconds())
+        lags.append(SystemLag(system, newest, there, lag))
+    return lags
+
+
+def _newest_mtime(listing: dict[str, ObjectInfo]) -> dict[str, datetime]:
+    times = [i.mtime for k, i in listing.items() if k.startswith("snapshots/")]
+    return {"*": datetime.fromtimestamp(max(times)).astimezone()} if times else {}
+
+
+def replicate(
+    source: Backend,
+    target: Backend,
+    ledger: Ledger,
+    options: SyncOptions | None = None,
+    *,
+    now: datetime | None = None,
+    progress: SyncProgress | None = None,
+) -> SyncResult:
+    """Bring ``target`` up to the source's signed state; see the module docstring."""
+    options = options or SyncOptions()
+    now = now or utcnow()
+    started = time.monotonic()
+    result = SyncResult(source.url, target.url, "")
+    try:
+        _replicate(source, target, ledger, options, now, progress, result)
+    except BcpError as exc:
+        _record(ledger, result, now, started, exc.message)
+        raise
+    _record(ledger, result, now, started, result.problem())
+    return result
+
+
+def _record(ledger: Ledger, result: SyncResult, now: datetime, started: float, error: str | None) -> None:
+    result.seconds = round(time.monotonic() - started, 3)
+    result.mb_per_s = round(result.bytes_sent / 1e6 / result.seconds, 2) if result.seconds else 0.0
+    result.ok = error is None
+    ledger.record_run(
+        source=result.source,
+        target=result.target,
+        started_at=now,
+        finished_at=utcnow(),
+        ok=result.ok,
+        objects_copied=result.objects_copied,
+        bytes_sent=result.bytes_sent,
+        seconds=result.seconds,
+        manifest_sequence=result.manifest_sequence,
+        error=error,
+    )
+
+
+def _replicate(
+    source: Backend,
+    target: Backend,
+    ledger: Ledger,
+    options: SyncOptions,
+    now: datetime,
+    progress: SyncProgress | None,
+    result: SyncResult,
+) -> None:
+    config, config_raw = read_source_config(source)
+    result.repository = config.id
+    existing = load_optional(target, CONFIG_KEY)
+    if existing is not None and existing != config_raw:
+        theirs = RepoConfig.parse(existing, f"{target.url}/{CONFIG_KEY}").id
+        raise TargetMismatch(
+            f"{target.url} holds repository {theirs[:8]}, not {config.id[:8]} from {source.url}; nothing was written"
+        )
+    require_lock_support(target, options.object_lock_days)
+    pin = ledger.pin(config.id)
+    pinned_key = options.pinned_key or (pin.public_key if pin else None)
+    manifest, manifest_raw, current = accept_manifest(source, target, config.id, config_raw, pin, pinned_key)
+    result.signed = manifest is not None
+    result.manifest_sequence = manifest.sequence if manifest else None
+    if manifest is None:
+        result.warnings.append("the source has no signed manifest: the snapshot set cannot be verified")
+
+    with ThreadPoolExecutor(2) as pool:
+        src_future, tgt_future = pool.submit(_list, source), pool.submit(_list, target)
+        src, tgt = src_future.result(), tgt_future.result()
+    if manifest is not None:
+        missing = missing_referenced(manifest, src, tgt)
+        if missing:
+            key, problem = next(iter(sorted(missing.items())))
+            raise ManifestRefused(
+                f"refusing manifest {manifest.sequence} of {source.url}: it names {len(missing)} object(s) that "
+                f"neither site holds intact (truncated?), e.g. {key}: {problem}"
+            )
+
+    plan = plan_copy(src, tgt, manifest)
+    _sort_unsigned(plan, now, options.unsigned_grace, result)
+    result.objects_present = plan.present
+    result.conflicts = plan.conflicts
+
+    metered = MeteredBackend(target)
+    target_io: Backend = RateLimitedBackend(metered, TokenBucket(options.limit_rate)) if options.limit_rate else metered
+    source_io = MeteredBackend(source)
+    lock_until = retain_until(now, options.object_lock_days) if options.object_lock_days else None
+    expected = {CONFIG_KEY: manifest.config_sha256, **manifest.keys} if manifest else {}
+    transfer = Transfer(
+        source_io,
+        target_io,
+        jobs=options.jobs,
+        verify=options.verify,
+        retain_until=lock_until,
+        expected_hashes=expected,
+        expected_sizes=dict(manifest.packs) if manifest else None,
+        progress=progress.advance if progress else None,
+    )
+    if progress:
+        progress.start(plan.bytes)
+    locked: dict[str, datetime] = {}
+    copied: list[str] = []
+    try:
+        for phase in PHASES:
+            outcome = transfer.copy(plan.phases[phase])
+            _merge(result, phase, outcome)
+            copied += outcome.copied
+            locked.update(outcome.locked)
+            if outcome.errors:
+                return  # later phases would commit a state whose parts are missing
+        failpoint("replicate.before-manifest")
+        if manifest is not None and manifest_raw is not None:
+            if current is None or current.digest != manifest.digest:
+                target_io.save(MANIFEST_KEY, manifest_raw, retain_until=lock_until)
+                if lock_until is not None:
+                    locked[MANIFEST_KEY] = lock_until
+                result.manifest_written = True
+            result.pinned_now = pin is None or pin.public_key != manifest.public_key
+            ledger.set_pin(Pin(config.id, manifest.public_key, manifest.sequence, manifest.digest), now)
+            current = manifest
+    finally:
+        result.bytes_sent = metered.counters().bytes_sent
+        result.bytes_received = source_io.counters().bytes_received
+        ledger.record_locks(target.url, locked)
+        result.lag = _lags(manifest, current, src, {**tgt, **{k: src[k] for k in copied}})
+        ledger.record_lag(source.url, target.url, result.lag, now)
+
+    known_locks = ledger.locks(target.url)
+    if options.object_lock_days:
+        in_use = set(current.referenced()) if current else {k for k in src if phase_of(k)}
+        in_use |= {CONFIG_KEY, *(k for k in src if k.startswith("keys/"))}
+        if current is not None:
+            in_use.add(MANIFEST_KEY)
+        extension = extend_locks(target, sorted(in_use), known_locks, now, options.object_lock_days, jobs=options.jobs)
+        result.locks_extended = len(extension.extended)
+        ledger.record_locks(target.url, extension.until)
+        known_locks.update(extension.until)
+        for key, message in extension.errors.items():
+            result.warnings.append(f"could not extend the lock of {key}: {message}")
+    _delete_due(target, ledger, plan, current, known_locks, now, options, result)
+
+
+def _merge(result: SyncResult, phase: str, outcome: TransferOutcome) -> None:
+    figures = result.phases[phase]
+    figures.objects += len(outcome.copied)
+    figures.bytes += outcome.bytes
+    result.objects_copied += len(outcome.copied)
+    result.errors.update(outcome.errors)
+
+
+def _sort_unsigned(plan: CopyPlan, now: datetime, grace: timedelta, result: SyncResult) -> None:
+    for info in plan.unsigned:
+        snapshot_id = info.key.removeprefix("snapshots/")
+        if now.timestamp() - info.mtime < grace.total_seconds():
+            result.unsigned_pending.append(snapshot_id)
+        else:
+            result.refused_snapshots.append(snapshot_id)
+
+
+def _delete_due(
+    target: Backend,
+    ledger: Ledger,
+    plan: CopyPlan,
+    current: Manifest | None,
+    known_locks: dict[str, datetime],
+    now: datetime,
+    options: SyncOptions,
+    result: SyncResult,
+) -> None:
+    if result.errors:
+        return
+    protected = set(current.referenced()) if current else set()
+    decision = decide_deletions(
+        plan.extra_at_target, ledger.pending_deletes(target.url), protected, known_locks, now, options.delete_delay
+    )
+    ledger.mark_missing(target.url, decision.newly_missing, now)
+    ledger.clear_missing(target.url, decision.cleared)
+    retained = list(decision.retained)
+    deleted = []
+    for key in decision.due:
+        if target.capabilities.object_lock and key not in known_locks:
+            until = target.lock_until(key)  # type: ignore[attr-defined]
+            if until is not None and until > now:
+                retained.append(key)
+                continue
+        try:
+            target.remove(key)
+        except AccessDenied:
+            retained.append(key)  # the storage's lock wins over our ledger
+            continue
+        deleted.append(key)
+    ledger.clear_missing(target.url, deleted)
+    ledger.forget_locks(target.url, deleted)
+    result.deleted = deleted
+    result.retained_by_lock = sorted(retained)
+    result.pending_deletions = len(plan.extra_at_target) - len(deleted)

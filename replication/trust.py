@@ -1,0 +1,78 @@
+"""Whether the source's state may be replicated: the signed manifest against what is pinned.
+
+The threat is storage-level: whoever controls the primary's storage (or the path to it) but
+not the repository key can delete the newest snapshots, put back an older manifest, or plant
+snapshot objects that prune had removed. Each is refused here before anything is written:
+
+* once a key is pinned (site config, or the first replication), a source without a manifest
+  or with one that does not verify with that key is refused;
+* a sequence lower than the highest ever accepted — remembered in the control database and
+  on the target — is a rollback. Two different manifests under one sequence are accepted:
+  both verify with the pinned key, so they come from key holders (two backups signing in the
+  same millisecond); only a key holder could forge one, and such a one could as well sign N+1;
+* config and key slots must hash to what the manifest signs (they are not content-addressed).
+
+Truncation (a manifest naming objects neither site holds) is checked against the listings in
+:func:`replication.plan.missing_referenced`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from backup.backend import Backend, ObjectNotFound
+from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from replication.errors import ManifestRefused
+from replication.ledger import Pin
+
+
+def load_optional(backend: Backend, key: str) -> bytes | None:
+    try:
+        return backend.load(key)
+    except ObjectNotFound:
+        return None
+
+
+def accept_manifest(
+    source: Backend, target: Backend, repo_id: str, config_raw: bytes, pin: Pin | None, pinned_key: str | None
+) -> tuple[Manifest | None, bytes | None, Manifest | None]:
+    """The source's manifest if it may be replicated, the raw bytes, and the target's current one.
+
+    Refuses (``ManifestRefused``) a missing manifest once a key is pinned, a signature that
+    does not verify with the pinned key, a sequence lower than one already accepted
+    (rollback), and a config
+    or key slot that differs from what the manifest signs.
+    """
+    where = f"{source.url}/{MANIFEST_KEY}"
+    raw = load_optional(source, MANIFEST_KEY)
+    if raw is None:
+        if pinned_key:
+            raise ManifestRefused(
+                f"{source.url} has no signed manifest, but repository {repo_id[:8]} is pinned to manifest key "
+                f"{pinned_key[:16]}…: refusing to replicate an unverifiable state"
+            )
+        return None, None, None
+    try:
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where)
+    except ManifestInvalid as exc:
+        raise ManifestRefused(f"refusing {exc.message}") from None
+    if manifest.config_sha256 != hashlib.sha256(config_raw).hexdigest():
+        raise ManifestRefused(f"the config at {source.url} differs from the one its signed manifest names")
+    for key, digest in manifest.keys.items():
+        slot = load_optional(source, key)
+        if slot is not None and hashlib.sha256(slot).hexdigest() != digest:
+            raise ManifestRefused(f"key slot {key} at {source.url} differs from the signed manifest (tampered)")
+    current = None
+    target_raw = load_optional(target, MANIFEST_KEY)
+    if target_raw is not None:
+        try:
+            current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id)
+        except ManifestInvalid:
+            current = None  # the target's copy is damaged; the verifier reports it, this run replaces it
+    floor = max(pin.sequence if pin else 0, current.sequence if current else 0)
+    if manifest.sequence < floor:
+        raise ManifestRefused(
+            f"refusing a rolled-back manifest at {source.url}: sequence {manifest.sequence} is older than "
+            f"{floor}, already replicated"
+        )
+    return manifest, raw, current

@@ -1,0 +1,223 @@
+"""Keyless integrity verification of a repository, run where the data is (the offsite).
+
+Without any key the offsite can still prove a great deal (research §4 "Do better" 1):
+
+* every content-addressed object's bytes hash to its name (packs, indexes, snapshots);
+* the signed manifest verifies with the pinned public key and is not older than the newest
+  one ever accepted (rollback);
+* every object the manifest names is present with the size it names — so every snapshot's
+  indexes and packs exist, as far as can be known without decrypting the snapshot;
+* config and key slots hash to what the manifest signs;
+* no snapshot exists that the manifest does not sign (forged, planted, or an interrupted
+  replication that the next run completes).
+
+``bcpctl check --integrity-only`` and ``bcpctl verify-offsite`` call :func:`verify_repository`;
+``bcpctl replicate --repair`` re-fetches what it reports from the other site.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
+from backup.errors import NotARepository
+from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from backup.repository import CONFIG_KEY, RepoConfig
+from replication.plan import content_name, is_content_addressed
+
+#: objects larger than this are hashed in ranged pieces, so memory stays bounded per worker
+_PIECE = 16 * 1024 * 1024
+_KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/")
+
+
+@dataclass(frozen=True)
+class ObjectProblem:
+    key: str
+    #: ``missing`` | ``damaged`` | ``size`` | ``unsigned`` | ``manifest`` | ``config``
+    kind: str
+    detail: str
+
+
+@dataclass
+class IntegrityReport:
+    url: str
+    repository: str | None = None
+    ok: bool = True
+    objects_checked: int = 0
+    bytes_checked: int = 0
+    seconds: float = 0.0
+    manifest_sequence: int | None = None
+    manifest_time: str | None = None
+    manifest_key: str | None = None
+    pinned: bool = False
+    snapshots_signed: int = 0
+    problems: list[ObjectProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def damaged_keys(self) -> list[str]:
+        """Objects whose bytes must be fetched again (repair): damaged, missing or wrongly sized."""
+        return sorted({p.key for p in self.problems if p.kind in ("missing", "damaged", "size", "config")})
+
+    def summary(self) -> str:
+        if not self.problems:
+            return f"{self.url}: {self.objects_checked} objects verified, no problems"
+        first = self.problems[0]
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return f"{self.url}: {len(self.problems)} problem(s): {first.key}: {first.detail}{more}"
+
+
+def hash_object(backend: Backend, info: ObjectInfo) -> tuple[str, int]:
+    """SHA-256 and length of an object, read in bounded pieces."""
+    if info.size <= _PIECE:
+        data = backend.load(info.key)
+        return hashlib.sha256(data).hexdigest(), len(data)
+    digest = hashlib.sha256()
+    offset = 0
+    while offset < info.size:
+        piece = backend.load(info.key, offset, min(_PIECE, info.size - offset))
+        digest.update(piece)
+        offset += len(piece)
+    return digest.hexdigest(), offset
+
+
+def _check_manifest(
+    backend: Backend, report: IntegrityReport, repo_id: str | None, pinned_key: str | None, min_sequence: int
+) -> Manifest | None:
+    try:
+        raw = backend.load(MANIFEST_KEY)
+    except ObjectNotFound:
+        if pinned_key:
+            report.problems.append(ObjectProblem(MANIFEST_KEY, "missing", "signed manifest missing (key is pinned)"))
+        else:
+            report.warnings.append("no signed manifest: the snapshot set cannot be verified")
+        return None
+    try:
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY)
+    except ManifestInvalid as exc:
+        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
+        return None
+    report.manifest_sequence = manifest.sequence
+    report.manifest_time = manifest.time
+    report.manifest_key = manifest.public_key
+    report.pinned = pinned_key is not None
+    report.snapshots_signed = len(manifest.snapshots)
+    if not pinned_key:
+        report.warnings.append(f"manifest key {manifest.public_key[:16]}… is not pinned: verified against itself")
+    if manifest.sequence < min_sequence:
+        report.problems.append(
+            ObjectProblem(
+                MANIFEST_KEY,
+                "manifest",
+                f"manifest sequence {manifest.sequence} is older than {min_sequence} already accepted (rolled back)",
+            )
+        )
+    return manifest
+
+
+def verify_repository(
+    backend: Backend,
+    *,
+    pinned_key: str | None = None,
+    min_sequence: int = 0,
+    read_data: bool = True,
+    jobs: int = 4,
+    progress: Callable[[int], None] | None = None,
+) -> IntegrityReport:
+    """Check everything that can be checked without a key; never writes."""
+    started = time.monotonic()
+    report = IntegrityReport(backend.url)
+    repo_id = None
+    try:
+        config_raw = backend.load(CONFIG_KEY)
+        repo_id = RepoConfig.parse(config_raw, CONFIG_KEY).id
+        report.repository = repo_id
+    except ObjectNotFound:
+        raise NotARepository(f"no bcpctl repository at {backend.url}") from None
+    except NotARepository as exc:
+        config_raw = b""
+        report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))
+    manifest = _check_manifest(backend, report, repo_id, pinned_key, min_sequence)
+    listing = {info.key: info for info in backend.list("")}
+
+    if manifest is not None:
+        if config_raw and hashlib.sha256(config_raw).hexdigest() != manifest.config_sha256:
+            report.problems.append(ObjectProblem(CONFIG_KEY, "config", "config differs from the signed manifest"))
+        for key, size in sorted(manifest.referenced().items()):
+            info = listing.get(key)
+            if info is None:
+                report.problems.append(ObjectProblem(key, "missing", "named by the signed manifest but missing"))
+            elif size is not None and info.size != size:
+                report.problems.append(
+                    ObjectProblem(key, "size", f"{info.size} bytes, the signed manifest says {size} (truncated?)")
+                )
+        for key, digest in sorted(manifest.keys.items()):
+            if key not in listing:
+                report.problems.append(ObjectProblem(key, "missing", "key slot named by the manifest is missing"))
+            elif hashlib.sha256(backend.load(key)).hexdigest() != digest:
+                report.problems.append(ObjectProblem(key, "damaged", "key slot differs from the signed manifest"))
+        for key in sorted(k for k in listing if k.startswith("keys/") and k not in manifest.keys):
+            report.warnings.append(f"key slot {key} is not in the signed manifest (added after the last signature?)")
+        signed = manifest.snapshot_ids
+        for key in sorted(k for k in listing if k.startswith("snapshots/")):
+            if key.removeprefix("snapshots/") not in signed:
+                report.problems.append(
+                    ObjectProblem(
+                        key,
+                        "unsigned",
+                        "snapshot not covered by the signed manifest (forged or planted, or a replication "
+                        "interrupted before its manifest: run replicate again)",
+                    )
+                )
+    for key in sorted(listing):
+        if key not in (CONFIG_KEY, MANIFEST_KEY) and not key.startswith(_KNOWN_PREFIXES):
+            report.warnings.append(f"{key} is not a repository object")
+
+    _hash_all(backend, listing, report, read_data, jobs, progress)
+    report.ok = not report.problems
+    report.seconds = round(time.monotonic() - started, 3)
+    return report
+
+
+def _hash_all(
+    backend: Backend,
+    listing: dict[str, ObjectInfo],
+    report: IntegrityReport,
+    read_data: bool,
+    jobs: int,
+    progress: Callable[[int], None] | None,
+) -> None:
+    lock = threading.Lock()
+    candidates = [info for key, info in sorted(listing.items()) if is_content_addressed(key)]
+
+    def one(info: ObjectInfo) -> None:
+        name = content_name(info.key)
+        problem = None
+        size = info.size
+        if name is None:
+            problem = ObjectProblem(info.key, "damaged", "object name is not a SHA-256 in the right directory")
+        elif read_data:
+            try:
+                digest, size = hash_object(backend, info)
+            except ObjectNotFound:
+                return  # removed while verifying (a delayed deletion at the target)
+            except StorageError as exc:
+                problem = ObjectProblem(info.key, "damaged", f"unreadable: {exc.message}")
+            else:
+                if digest != name:
+                    problem = ObjectProblem(info.key, "damaged", "bytes do not hash to the object's name")
+        with lock:
+            report.objects_checked += 1
+            report.bytes_checked += size if read_data else 0
+            if problem is not None:
+                report.problems.append(problem)
+        if progress is not None:
+            progress(info.size)
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        list(pool.map(one, candidates))
+    report.problems.sort(key=lambda p: (p.key, p.kind))

@@ -1,0 +1,73 @@
+"""What only the S3 backend does: multipart for large objects, long listings, locks, the wire format."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from dc.state import utcnow
+from replication import s3
+from replication.url import open_backend
+from tests.replication.conftest import BUCKET, LOCKED_BUCKET, s3_url
+
+pytestmark = pytest.mark.s3
+
+
+def test_objects_above_the_single_put_limit_go_multipart(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", 6 * 1024 * 1024)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 1024 * 1024)  # RGW's minimum part size
+    backend = open_backend(s3_url(ceph))
+    data = os.urandom(12 * 1024 * 1024 + 123)
+    backend.save("data/big", data)
+    assert backend.load("data/big") == data
+    assert backend.load("data/big", 11 * 1024 * 1024, 1000) == data[11 * 1024 * 1024 : 11 * 1024 * 1024 + 1000]
+    etag = ceph.client().head_object(Bucket=BUCKET, Key=backend.location.prefix + "data/big")["ETag"]
+    assert etag.strip('"').endswith("-3")  # three parts: a multipart upload, not one PUT
+
+
+def test_single_puts_carry_the_name_as_their_sha256(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph))
+    data = os.urandom(100_000)
+    name = hashlib.sha256(data).hexdigest()
+    seen: list[dict] = []
+    backend.inner._client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: seen.append(dict(request.headers))
+    )
+    backend.save(f"data/{name[:2]}/{name}", data)
+    headers = {k.lower(): v for k, v in seen[0].items()}
+    import base64
+
+    assert base64.b64decode(headers["x-amz-checksum-sha256"]).hex() == name
+    assert base64.b64decode(headers["content-md5"]) == hashlib.md5(data).digest()
+
+
+def test_listings_longer_than_one_page_are_complete(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph), connections=16)
+    keys = [f"index/{n:064x}" for n in range(1010)]
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda k: backend.save(k, b"x"), keys))
+    assert sorted(i.key for i in backend.list("index/")) == keys
+
+
+def test_lock_until_and_extend_lock(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph, locked=True))
+    assert backend.capabilities.object_lock
+    until = utcnow() + timedelta(hours=1)
+    backend.save("index/locked", b"x", retain_until=until)
+    assert abs((backend.lock_until("index/locked") - until).total_seconds()) < 2
+    backend.extend_lock("index/locked", until + timedelta(hours=1))
+    assert backend.lock_until("index/locked") > until + timedelta(minutes=59)
+    backend.save("index/unlocked", b"x")
+    assert backend.lock_until("index/unlocked") is None
+    assert LOCKED_BUCKET in backend.url
+
+
+def test_a_missing_bucket_is_a_usage_error(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    from dc.errors import UsageError
+
+    with pytest.raises(UsageError, match="does not exist"):
+        open_backend(ceph.url("no-such-bucket", "x"))

@@ -1,0 +1,67 @@
+"""Repository URLs: every scheme parses, every malformed one is refused with a clear message."""
+
+from __future__ import annotations
+
+import pytest
+
+from dc.errors import UsageError
+from replication.s3 import parse_s3_url
+from replication.sftp import parse_sftp_url
+from replication.url import open_backend
+
+
+def test_s3_urls_parse_and_print_without_secrets() -> None:
+    loc = parse_s3_url("s3://bcp-offsite/ibaraki/repo?endpoint=http://127.0.0.1:7480&region=default&profile=dr")
+    assert (loc.bucket, loc.prefix, loc.endpoint, loc.region, loc.profile) == (
+        "bcp-offsite",
+        "ibaraki/repo/",
+        "http://127.0.0.1:7480",
+        "default",
+        "dr",
+    )
+    assert loc.url == "s3://bcp-offsite/ibaraki/repo?endpoint=http://127.0.0.1:7480&region=default&profile=dr"
+    assert parse_s3_url("s3://bucket").prefix == ""
+
+
+def test_sftp_urls_parse() -> None:
+    loc = parse_sftp_url("sftp://bcp@127.0.0.1:2222/srv/bcp/repo/?known_hosts=/etc/kh&key=/etc/key")
+    assert (loc.user, loc.host, loc.port, loc.path, loc.known_hosts, loc.key_file) == (
+        "bcp",
+        "127.0.0.1",
+        2222,
+        "/srv/bcp/repo",
+        "/etc/kh",
+        "/etc/key",
+    )
+    assert loc.url == "sftp://bcp@127.0.0.1:2222/srv/bcp/repo"
+    assert loc.host_label == "[127.0.0.1]:2222"
+    assert parse_sftp_url("sftp://bcp@dr.invalid/r").port == 22
+
+
+@pytest.mark.parametrize(
+    ("url", "needle"),
+    [
+        ("s3://bkt/p?endpoint=ftp://x", "endpoint must be"),
+        ("s3://key:secret@bkt/p", "do not belong in the URL"),
+        ("s3:///prefix-only", "without a bucket"),
+        ("s3://bkt/p?acl=public", "unknown S3 URL parameter"),
+        ("sftp://host/x", "needs a user and a host"),
+        ("sftp://u:pw@host/x", "passwords do not belong"),
+        ("sftp://u@host/x?cipher=none", "unknown sftp URL parameter"),
+        ("sftp://u@host/", "absolute repository path"),
+        ("sftp://u@host:99999/x", "invalid port"),
+        ("gopher://host/x", "unsupported repository URL scheme"),
+    ],
+)
+def test_malformed_urls_are_refused(url: str, needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        open_backend(url)
+
+
+def test_sftp_without_any_known_hosts_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("BCPCTL_KNOWN_HOSTS", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    with pytest.raises(UsageError, match="never accepted on first use"):
+        open_backend("sftp://bcp@127.0.0.1:1/srv/repo")
+    with pytest.raises(UsageError, match="does not exist"):
+        open_backend("sftp://bcp@127.0.0.1:1/srv/repo", known_hosts=str(tmp_path / "nope"))
