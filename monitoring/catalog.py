@@ -120,7 +120,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the provider for this subsystem answered during this scrape; 0 means its metrics are missing.",
         ("source",),
     ),
-    # -- replication (replication.ledger, wired when replication/ is on main)
+    # -- replication (replication.ledger: replication_lag, replication_runs)
     Family(
         "bcp_replication_lag_seconds",
         "gauge",

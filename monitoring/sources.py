@@ -18,8 +18,10 @@ from sqlalchemy import Engine, Index, func, select
 from sqlalchemy.exc import DBAPIError
 
 from dc.config import Consortium
+from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
+from monitoring.dialect import ensure
 from monitoring.timestamps import epoch
 
 
@@ -42,12 +44,23 @@ Provider = Callable[[SourceContext], Iterable[Reading]]
 
 
 def repository_url_key(url: str) -> str:
-    """A repository URL in the form backends report as their ``url`` (local paths made absolute)."""
+    """A repository URL in the form its backend reports as ``url`` (what runs record)."""
     if "://" not in url:
         return f"file://{Path(url).absolute()}"
     parsed = urlparse(url)
     if parsed.scheme == "file":
         return f"file://{Path(unquote(parsed.path)).absolute()}"
+    try:
+        if parsed.scheme == "s3":
+            from replication.s3 import parse_s3_url
+
+            return parse_s3_url(url).url
+        if parsed.scheme == "sftp":
+            from replication.sftp import parse_sftp_url
+
+            return parse_sftp_url(url).url
+    except BcpError:
+        pass  # an unparsable URL matches no recorded run, which the alerts then show
     return url
 
 
@@ -168,6 +181,42 @@ def scheduler(ctx: SourceContext) -> Iterator[Reading]:
             yield Reading("bcp_scheduler_job_duration_seconds", labels, stats.last_seconds)
 
 
+# -- replication (replication.ledger: replication_lag, replication_runs) ------------------------
+
+
+def replication(ctx: SourceContext) -> Iterator[Reading]:
+    from replication import ledger
+
+    ensure(ctx.engine, *ledger.TABLES)
+    sites = site_of_repository(ctx.config)
+    systems = ctx.config.systems
+    with ctx.engine.connect() as conn:
+        for row in conn.execute(select(ledger.lag)):
+            site = sites.get(row.target)
+            if site is None or row.system not in systems:
+                continue
+            labels = (site, systems[row.system].tenant, row.system)
+            if row.lag_seconds is not None:
+                yield Reading("bcp_replication_lag_seconds", labels, float(row.lag_seconds))
+            newest = epoch(row.target_newest)
+            if newest is not None:
+                yield Reading("bcp_offsite_newest_snapshot_timestamp_seconds", labels, newest)
+        r = ledger.runs.c
+        ok_query = select(r.target, func.max(r.finished_at)).where(r.ok.is_(True)).group_by(r.target)
+        newest_ok = {target: when for target, when in conn.execute(ok_query)}
+        any_query = select(r.target, func.max(r.id)).group_by(r.target)
+        newest_any = {target: run_id for target, run_id in conn.execute(any_query)}
+        for target, last_id in newest_any.items():
+            site = sites.get(target)
+            if site is None:
+                continue
+            sent = conn.execute(select(r.bytes_sent).where(r.id == last_id)).scalar_one()
+            yield Reading("bcp_replication_sent_bytes", (site,), float(sent or 0))
+            finished = epoch(newest_ok.get(target))
+            if finished is not None:
+                yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
+
+
 #: Every subsystem that feeds /metrics. Wiring another one: write its provider, add it here.
 PROVIDERS: dict[str, Provider] = {
     "config": targets,
@@ -175,4 +224,5 @@ PROVIDERS: dict[str, Provider] = {
     "repository_check": repository_checks,
     "health": health,
     "scheduler": scheduler,
+    "replication": replication,
 }

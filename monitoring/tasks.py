@@ -106,9 +106,28 @@ def health_checks(ctx: JobContext, spec: JobSpec) -> str:
     return f"{len(found)} probes, {len(down)} failing" + (f" ({', '.join(down[:5])})" if down else "")
 
 
+def replicate(ctx: JobContext, spec: JobSpec) -> str:
+    """Ship the primary's signed state (ciphertext only, no key) to one offsite site.
+
+    Every backup re-signs the primary's manifest when it closes the repository, so this job
+    needs no passphrase; the replication ledger records the run and each system's lag.
+    """
+    from replication.jobs import replicate_sites
+    from replication.sync import SyncOptions
+
+    (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
+    if not result.ok:
+        raise JobFailed(result.problem() or f"replication to {spec.site} failed")
+    return (
+        f"manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes sent, "
+        f"{result.objects_present} already there"
+    )
+
+
 #: Every kind of job this build can run; the planner schedules only these.
 TASKS: dict[str, Task] = {
     "backup": backup,
     "check": check,
     "health": health_checks,
+    "replicate": replicate,
 }
