@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from dc.errors import UsageError
@@ -38,6 +39,21 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+
+
+class Surface(Protocol):
+    """What serves the routes: :class:`HttpServer` by default, or e.g. an ASGI server running
+    the web surface with :func:`monitoring.asgi.asgi_app` mounted."""
+
+    @property
+    def address(self) -> tuple[str, int]: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+SurfaceFactory = Callable[["Routes", str, int], Surface]
 
 
 class Routes:

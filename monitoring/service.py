@@ -32,7 +32,7 @@ from dc.config import Consortium, load_config
 from dc.state import open_state
 from monitoring import logs
 from monitoring.controller import Controller, ServiceSettings
-from monitoring.http import HttpServer, Request, Response, Routes, parse_listen
+from monitoring.http import HttpServer, Request, Response, Routes, SurfaceFactory, parse_listen
 from monitoring.metrics import build_registry, leader_provider
 from monitoring.schedule import plan_jobs
 from monitoring.sources import SourceContext
@@ -99,8 +99,13 @@ def serve(
     *,
     log_format: logs.LogFormat = "text",
     mounts: Sequence[Mount] = (),
+    surface: SurfaceFactory = HttpServer,
 ) -> ServeSummary:
-    """Run until SIGTERM or SIGINT: lead or stand by, and serve HTTP the whole time."""
+    """Run until SIGTERM or SIGINT: lead or stand by, and serve HTTP the whole time.
+
+    ``mounts`` add routes (the web pages); ``surface`` builds what serves them (the stdlib
+    server by default; an ASGI server can mount :func:`monitoring.asgi.asgi_app` instead).
+    """
     from backup.jobs import config_password
     from replication.url import open_backend
 
@@ -119,7 +124,7 @@ def serve(
     mount_monitoring(routes, registry, controller)
     for mount in mounts:
         mount(routes, controller, config)
-    server = HttpServer(routes, host, port)
+    server = surface(routes, host, port)
     server.start()
     bound = "{}:{}".format(*server.address)
     log.info("serving %s on http://%s as %s", ", ".join(routes.paths()), bound, controller.holder)
