@@ -253,6 +253,7 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
     )
     raw = encode_signed(manifest, key)
     backend.save(MANIFEST_KEY, raw)
+    repo.state_changed = False
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
 
 

@@ -247,8 +247,14 @@ def init_repository(
 
 
 @contextmanager
-def open_repository(backend: Backend, password: str, *, sync: bool = True) -> Iterator[Repository]:
-    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards."""
+def open_repository(
+    backend: Backend, password: str, *, sync: bool = True, sign_on_close: bool = True
+) -> Iterator[Repository]:
+    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards.
+
+    If the committed state changed, the manifest is re-signed on close (``sign_on_close=False``
+    only for tests that need an unsigned repository).
+    """
     config, raw = read_config(backend)
     master, slot_id = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
     # One cache per (repository, location): the offsite replica shares the id but may lag.
@@ -261,7 +267,7 @@ def open_repository(backend: Backend, password: str, *, sync: bool = True) -> It
         yield repo
     finally:
         try:
-            if repo.state_changed:
+            if repo.state_changed and sign_on_close:
                 from backup.manifest import sign_manifest  # manifest builds on this module
 
                 sign_manifest(repo)

@@ -138,6 +138,8 @@ class Host(_Model):
     user: str = "bcp"
     key_file: str | None = None
     tenants: tuple[Identifier, ...] = ()
+    #: extra Ansible host variables, e.g. ``bcp_root`` (the directory the playbooks treat as ``/``).
+    vars: dict[str, Any] = {}
 
 
 class Partner(_Model):

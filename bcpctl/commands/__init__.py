@@ -11,6 +11,7 @@ import click
 _MODULES = [
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
+    "bcpctl.commands.dc",
     "bcpctl.commands.demo",
     "bcpctl.commands.forget",
     "bcpctl.commands.replicate",

@@ -38,7 +38,7 @@ def backup(
     backend: Backend, source: Path, *, system: str = "goka-juki", sign: bool = True
 ) -> tuple[str, Manifest | None]:
     """One snapshot of ``source``; returns its id and (if signed) the new manifest."""
-    with open_repository(backend, PASSWORD) as repo:
+    with open_repository(backend, PASSWORD, sign_on_close=sign) as repo:
         result = run_backup(repo, BackupRequest(parse_source(f"path:{source}"), system=system, tenant="goka"))
         manifest = sign_manifest(repo) if sign else None
     return result.snapshot_id, manifest

@@ -1,0 +1,312 @@
+"""``dc inventory|run|exec|facts|maintenance|cost-split``: operating the shared hardware."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output, session
+from bcpctl.commands.repo import human_bytes
+from bcpctl.options import common_options, config_option
+from dc.errors import AuthError, ProblemFound, UsageError
+
+_STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
+
+
+@click.group("dc")
+def dc() -> None:
+    """Operate the data center's hosts: Ansible playbooks, SSH, maintenance, cost split."""
+
+
+@dc.command("inventory")
+@config_option()
+@common_options
+def dc_inventory(config_path: str) -> None:
+    """Show the configuration's hosts as an Ansible inventory (groups per site, role, rack, tenant)."""
+    from dc.inventory import build_inventory
+
+    consortium, config_dir = session.config(config_path)
+    inventory = build_inventory(consortium, config_dir)
+
+    def render(console: Console, data: dict[str, Any]) -> None:
+        groups: dict[str, list[str]] = {}
+        for group, members in data["all"]["children"].items():
+            for host in members["hosts"]:
+                groups.setdefault(host, []).append(group)
+        table = Table("host", "address", "user", "key file", "groups")
+        for host, hv in data["all"]["hosts"].items():
+            table.add_row(
+                host,
+                f"{hv['ansible_host']}:{hv['ansible_port']}",
+                hv["ansible_user"],
+                hv.get("ansible_ssh_private_key_file") or "(agent)",
+                " ".join(groups.get(host, [])),
+            )
+        console.print(table)
+
+    output.current().result(inventory, render)
+
+
+def _parse_extravars(pairs: tuple[str, ...]) -> dict[str, str]:
+    extravars = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"invalid extra variable '{pair}': use KEY=VALUE")
+        extravars[key] = value
+    return extravars
+
+
+class _LiveHosts:
+    """The live per-host view during a run: each host's counts and its current task."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.live = Live(self._table(), console=console, transient=True, refresh_per_second=4)
+
+    def _table(self) -> Table:
+        table = Table("host", "ok", "changed", "failed", "unreachable", "last task")
+        for host, row in sorted(self.rows.items()):
+            table.add_row(
+                host, str(row["ok"]), str(row["changed"]), str(row["failed"]), str(row["unreachable"]), row["task"]
+            )
+        return table
+
+    def __call__(self, event: Any) -> None:
+        row = self.rows.setdefault(event.host, {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "task": ""})
+        # Ansible's convention: a changed task is also counted as ok
+        for key in {"ok": ["ok"], "changed": ["ok", "changed"]}.get(event.status, [event.status]):
+            if key in row:
+                row[key] += 1
+        row["task"] = f"{event.task} ({event.status})"
+        self.live.update(self._table())
+
+
+def _render_run(console: Console, data: dict[str, Any]) -> None:
+    title = f"{data['playbook']}{' (check mode: nothing changed)' if data['check'] else ''}"
+    table = Table("host", "status", "ok", "changed", "failed", "unreachable", "skipped", "message", title=title)
+    for h in data["hosts"]:
+        style = _STATUS_STYLE.get(h["status"], "")
+        table.add_row(
+            h["host"],
+            f"[{style}]{h['status']}[/]" if style else h["status"],
+            str(h["ok"]),
+            str(h["changed"]),
+            str(h["failed"]),
+            str(h["unreachable"]),
+            str(h["skipped"]),
+            h["message"] or "",
+        )
+    console.print(table)
+    console.print(f"run {data['run_id']}: {data['status']} in {data['seconds']:.1f} s")
+
+
+@dc.command("run")
+@click.argument("playbook")
+@config_option()
+@click.option("--limit", default=None, metavar="PATTERN", help="Only hosts matching this Ansible pattern.")
+@click.option("--check", is_flag=True, help="Show what would change; change nothing.")
+@click.option("-e", "--extra-var", "extra_vars", multiple=True, metavar="K=V", help="Extra variable (repeatable).")
+@click.option("--skip-maintenance", is_flag=True, help="Leave hosts in maintenance out of the inventory.")
+@common_options
+def dc_run(
+    playbook: str,
+    config_path: str,
+    limit: str | None,
+    check: bool,
+    extra_vars: tuple[str, ...],
+    skip_maintenance: bool,
+) -> None:
+    """Run a playbook from playbooks/ on the configured hosts and show per-host results."""
+    from dc.ansible import host_key_refused, run_playbook
+    from dc.inventory import build_inventory
+    from dc.maintenance import load_maintenance
+    from dc.state import open_state
+
+    extravars = _parse_extravars(extra_vars)
+    consortium, config_dir = session.config(config_path)
+    state = open_state(consortium.control_db)
+    exclude = list(load_maintenance(state)) if skip_maintenance else []
+    inventory = build_inventory(consortium, config_dir, exclude=exclude)
+    out = output.current()
+    live = _LiveHosts(out.err) if out.interactive else None
+    if live is not None:
+        live.live.start()
+    try:
+        result = run_playbook(
+            playbook,
+            inventory=inventory,
+            limit=limit,
+            check=check,
+            extravars=extravars,
+            state=state,
+            on_event=live,
+        )
+    finally:
+        if live is not None:
+            live.live.stop()
+    data = output.to_jsonable(result)
+    data["ok"] = result.ok
+    out.result(data, _render_run)
+    if refused := host_key_refused(result):
+        raise AuthError(f"host key refused for {', '.join(refused)}: check the site's known_hosts")
+    if not result.ok:
+        bad = [f"{h.host} {h.status}" for h in result.hosts if h.status in ("failed", "unreachable")]
+        raise ProblemFound(f"playbook {result.playbook}: {', '.join(bad) or result.error or result.status}")
+
+
+@dc.command("exec", context_settings={"ignore_unknown_options": True})
+@click.argument("host")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@config_option()
+@click.option("--timeout", type=float, default=None, metavar="SECONDS", help="Give up after this long.")
+@common_options
+def dc_exec(host: str, command: tuple[str, ...], config_path: str, timeout: float | None) -> None:
+    """Run a command on HOST over SSH (strict host keys): bcpctl dc exec HOST -- CMD ..."""
+    from dc.inventory import managed_host
+    from dc.ssh import exec_command
+
+    consortium, config_dir = session.config(config_path)
+    target = managed_host(consortium, host, config_dir)
+    text = command[0] if len(command) == 1 else shlex.join(command)
+    out = output.current()
+
+    def stream(name: str, data: bytes) -> None:
+        sink = sys.stdout.buffer if name == "stdout" else sys.stderr.buffer
+        sink.write(data)
+        sink.flush()
+
+    result = exec_command(target, text, on_output=None if out.json_mode else stream, timeout=timeout)
+    if out.json_mode:
+        out.result(result)
+    if result.exit_status != 0:
+        raise ProblemFound(f"{host}: command exited with status {result.exit_status}")
+
+
+@dc.command("facts")
+@click.argument("host", required=False)
+@config_option()
+@common_options
+def dc_facts(host: str | None, config_path: str) -> None:
+    """Quick facts (OS, load, memory, disk) of HOST, or of every configured host, over SSH."""
+    from dc.facts import gather_many
+    from dc.inventory import managed_host, managed_hosts
+
+    consortium, config_dir = session.config(config_path)
+    hosts = (
+        [managed_host(consortium, host, config_dir)] if host else list(managed_hosts(consortium, config_dir).values())
+    )
+    outcomes = gather_many(hosts)
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("host", "hostname", "os", "cpus", "load 1/5/15", "memory free", "disk free", "error")
+        for row in data:
+            f = row["facts"]
+            if f is None:
+                table.add_row(row["host"], "", "", "", "", "", "", f"[red]{row['error']}[/]")
+                continue
+            table.add_row(
+                row["host"],
+                f["hostname"],
+                f["os"],
+                str(f["cpus"]),
+                f"{f['load1']:.2f} {f['load5']:.2f} {f['load15']:.2f}",
+                f"{human_bytes(f['mem_available_kb'] * 1024)} / {human_bytes(f['mem_total_kb'] * 1024)}",
+                f"{human_bytes(f['disk_free_bytes'])} / {human_bytes(f['disk_total_bytes'])}",
+                "",
+            )
+        console.print(table)
+
+    output.current().result(outcomes, render)
+    failed = [o for o in outcomes if o.facts is None]
+    if any(o.exit_code == AuthError.exit_code for o in failed):
+        raise AuthError(next(o.error for o in failed if o.exit_code == AuthError.exit_code) or "host key refused")
+    if len(failed) == 1:
+        raise ProblemFound(failed[0].error or "facts failed")
+    if failed:
+        raise ProblemFound(f"{len(failed)} hosts failed: {', '.join(o.host for o in failed)}")
+
+
+@dc.command("maintenance")
+@click.argument("host", required=False)
+@click.argument("state", type=click.Choice(["on", "off"]), required=False)
+@click.option("--reason", default="", help="Why (shown to other operators and in the audit trail).")
+@config_option(required=False)
+@common_options
+def dc_maintenance(host: str | None, state: str | None, reason: str, config_path: str | None) -> None:
+    """Put HOST into maintenance (on) or back (off); without arguments list hosts in maintenance.
+
+    Scheduled jobs and drills skip hosts in maintenance.
+    """
+    from dc.maintenance import load_maintenance, set_maintenance
+    from dc.state import open_state
+
+    consortium = session.config(config_path)[0] if config_path else None
+    engine = open_state(consortium.control_db if consortium else None)
+    if host is not None:
+        if state is None:
+            raise UsageError("give the new state: bcpctl dc maintenance HOST on|off")
+        if consortium is not None and host not in consortium.hosts:
+            raise UsageError(f"unknown host '{host}' (known: {', '.join(consortium.hosts) or 'none'})")
+        set_maintenance(engine, host, state == "on", reason=reason)
+    current = [vars(m) for m in load_maintenance(engine).values()]
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        if not data:
+            console.print("no host is in maintenance")
+            return
+        table = Table("host", "since", "by", "reason")
+        for row in data:
+            table.add_row(row["host"], str(row["since"])[:19], row["operator"], row["reason"])
+        console.print(table)
+
+    output.current().result({"in_maintenance": current}, lambda c, d: render(c, d["in_maintenance"]))
+
+
+@dc.command("cost-split")
+@config_option()
+@click.option("--period", default=None, metavar="YYYY-MM", help="One month's share (default: the whole amounts).")
+@common_options
+def dc_cost_split(config_path: str, period: str | None) -> None:
+    """Split the data center's costs among the tenants by population and measured resource use."""
+    from dc.cost import parse_costs, split_costs
+    from dc.state import open_state
+    from dc.usage import measure_usage
+
+    consortium = session.config(config_path)[0]
+    costs = parse_costs(consortium.costs, source=str(Path(config_path).resolve()))
+    usage = measure_usage(open_state(consortium.control_db), period)
+    tenants = {tid: (t.name, t.population) for tid, t in consortium.tenants.items()}
+    split = split_costs(costs, tenants, usage, period=period)
+
+    def render(console: Console, data: dict[str, Any]) -> None:
+        table = Table("tenant", "name", "population share", "resource share", "yen", title=data["period"] or None)
+        for t in data["tenants"]:
+            table.add_row(
+                t["tenant"],
+                t["name"],
+                f"{t['population_share']:.2%}",
+                f"{t['resource_share']:.2%}",
+                f"{t['yen']:,}",
+            )
+        table.add_row("", "total", "", "", f"{data['total_yen']:,}", style="bold")
+        console.print(table)
+        console.print(f"resource shares: {data['resource_basis']}")
+        if data["baseline_yen"]:
+            console.print(
+                f"before sharing: {data['baseline_yen']:,} yen; saving {data['saving_yen']:,} yen "
+                f"({data['saving_pct']}%)"
+            )
+
+    output.current().result(split, render)
+
+
+COMMANDS = [dc]
