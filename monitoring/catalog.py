@@ -160,7 +160,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("bcp_export_requests", "gauge", "Export requests by state.", ("state",)),
     Family("bcp_audit_chain_ok", "gauge", "1 if the hash-chained audit log verified at its newest check.", ()),
     Family("bcp_audit_chain_verified_timestamp_seconds", "gauge", "When the audit chain was last verified.", ()),
-    # -- data-center operations (dc/, wired when it is on main)
+    # -- data-center operations (dc.maintenance)
     Family("bcp_host_maintenance", "gauge", "1 while the host is in maintenance mode.", ("site", "host")),
 )
 

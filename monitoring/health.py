@@ -1,11 +1,13 @@
 """Health probes: hosts, repositories, their filesystems and the systems' backup sources.
 
 Each probe returns an :class:`~monitoring.observations.Observation` and never raises: a
-failure is a result. Host reachability is, until the dc/ SSH controller is on main, a TCP
-connect to the host's configured SSH address and port, recorded with ``probe=tcp_connect``
-so nobody mistakes it for an authenticated SSH check. It contacts loopback addresses only
-(the project's network rule: no traffic beyond 127.0.0.0/8 and ::1); any other address is
-recorded as not probed, which exports nothing rather than a guess.
+failure is a result. A host whose site pins a ``known_hosts`` file is probed through the dc/
+SSH controller (``probe=ssh``: connect, strict host key, authenticate); an unknown or changed
+host key counts as down, loudly. Without pinned keys there is no strict SSH check, so the
+host gets a TCP connect to its SSH port instead, recorded as ``probe=tcp_connect`` so nobody
+mistakes it for an authenticated check; that probe contacts loopback addresses only (the
+project's network rule: no traffic beyond 127.0.0.0/8 and ::1) and records any other address
+as not probed, which exports nothing rather than a guess.
 """
 
 from __future__ import annotations
@@ -65,6 +67,35 @@ def probe_host_tcp(host_id: str, host: Host, timeout: float) -> Observation:
     except OSError as exc:
         return Observation(ok=False, detail=_first_line(exc), **base)
     return Observation(ok=True, **base)
+
+
+SSH_PROBE = "ssh"
+
+
+def probe_host_ssh(
+    host_id: str, host: Host, config: Consortium, config_dir: Path | None, timeout: float
+) -> Observation:
+    """Connect and authenticate through ``dc.ssh`` with the site's pinned known_hosts."""
+    from dc.inventory import managed_host
+    from dc.ssh import connect
+
+    now = utcnow()
+    base = {"kind": "host", "subject": host_id, "site": host.site, "probe": SSH_PROBE, "checked_at": now}
+    try:
+        # Only this host: another site's missing known_hosts is that host's problem, not this one's.
+        alone = config.model_copy(update={"hosts": {host_id: host}})
+        with connect(managed_host(alone, host_id, config_dir), timeout=timeout):
+            pass
+    except Exception as exc:  # unreachable, refused, unknown or CHANGED host key, rejected key
+        return Observation(ok=False, detail=_reason(exc), **base)
+    return Observation(ok=True, **base)
+
+
+def probe_host(host_id: str, config: Consortium, config_dir: Path | None, timeout: float) -> Observation:
+    host = config.hosts[host_id]
+    if config.sites[host.site].known_hosts:
+        return probe_host_ssh(host_id, host, config, config_dir, timeout)
+    return probe_host_tcp(host_id, host, timeout)
 
 
 def probe_repository(
@@ -149,7 +180,7 @@ def probe_all(
     """Every probe, concurrently, so a few unreachable hosts cost one timeout, not several."""
     sizes = last_size_at or {}
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bcp-probe") as pool:
-        hosts = [pool.submit(probe_host_tcp, hid, host, timeout) for hid, host in config.hosts.items()]
+        hosts = [pool.submit(probe_host, hid, config, config_dir, timeout) for hid in config.hosts]
         sites = [
             pool.submit(probe_repository, sid, site, open_backend, last_size_at=sizes.get(sid))
             for sid, site in config.sites.items()

@@ -217,6 +217,17 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
                 yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
 
 
+# -- maintenance mode (dc.maintenance) --------------------------------------------------------
+
+
+def maintenance(ctx: SourceContext) -> Iterator[Reading]:
+    from dc.maintenance import load_maintenance
+
+    held = load_maintenance(ctx.engine)
+    for host_id, host in ctx.config.hosts.items():
+        yield Reading("bcp_host_maintenance", (host.site, host_id), 1.0 if host_id in held else 0.0)
+
+
 #: Every subsystem that feeds /metrics. Wiring another one: write its provider, add it here.
 PROVIDERS: dict[str, Provider] = {
     "config": targets,
@@ -225,4 +236,5 @@ PROVIDERS: dict[str, Provider] = {
     "health": health,
     "scheduler": scheduler,
     "replication": replication,
+    "maintenance": maintenance,
 }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from replication.url import open_backend
 from tests.conftest import PASSWORD, Cli
 from tests.monitoring.conftest import CHEAP_KDF, build_lab, seed_sqlite
 from tests.monitoring.serving import ServeProcess
+from tests.servers.sshd import SshServer, cleanup, start_sshd
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -32,11 +32,16 @@ def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     return found
 
 
-def example_consortium(workdir: Path, listener_port: int) -> Path:
-    """examples/ibaraki.yaml moved into ``workdir`` (as ``bcpctl demo`` does), on a seconds schedule."""
+def example_consortium(workdir: Path, hv01: SshServer) -> Path:
+    """examples/ibaraki.yaml moved into ``workdir`` (as ``bcpctl demo`` does), on a seconds schedule.
+
+    hv01 is a real sshd whose host key the sites' known_hosts pins; the other hosts answer
+    nothing.
+    """
     raw = demo_config(workdir)
     raw["schedules"] = {"backup": "3s", "check": "4s", "health": "2s", "replicate": "3s", "drill": None}
-    raw["hosts"]["hv01"]["port"] = listener_port  # one host answers, the others do not
+    raw["hosts"]["hv01"].update(address=hv01.address, port=hv01.port, user=hv01.user, key_file=str(hv01.client_key))
+    Path(raw["sites"]["primary"]["known_hosts"]).write_text(hv01.known_hosts_line + "\n")
     (workdir / "secrets").mkdir(parents=True)
     (workdir / "secrets" / "passphrase").write_text(PASSWORD + "\n")
     for system in raw["systems"].values():
@@ -53,17 +58,18 @@ def example_consortium(workdir: Path, listener_port: int) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.sshd
 def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
-    with socket.socket() as listener:
-        listener.bind(("127.0.1.11", 0))  # hv01's loopback address in the example
-        listener.listen(16)
-        config = example_consortium(tmp_path / "work", listener.getsockname()[1])
+    (tmp_path / "work").mkdir()
+    hv01 = start_sshd(tmp_path / "sshd", address="127.0.1.11")  # hv01's loopback address in the example
+    try:
+        config = example_consortium(tmp_path / "work", hv01)
         raw = yaml.safe_load(config.read_text())
         systems = raw["systems"]
         with ServeProcess(config, tmp_path / "serve.log", "--log-format", "json", "--tick", "0.2") as serve:
             serve.wait_role("leader")
             assert serve.get("/healthz")[0] == 200
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 90
             while True:
                 text = serve.metrics()
                 done = samples(text, "bcp_backup_last_success_timestamp_seconds")
@@ -72,8 +78,8 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
                 offsite = samples(text, "bcp_offsite_newest_snapshot_timestamp_seconds")
                 if (
                     len(done) == len(offsite) == len(systems)
-                    and len(checked) == 2
                     and set(checked.values()) == {1.0}
+                    and len(checked) == 2
                     and len(hosts) == 6
                 ):
                     break
@@ -82,15 +88,18 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
                 )
                 time.sleep(0.5)
             code, summary = serve.stop()
+    finally:
+        cleanup(hv01)
     assert code == 0
     assert summary == {"holder": summary["holder"], "listen": serve.target, "led": True, "cancelled_jobs": 0}
     assert {dict(k)["system"] for k in done} == set(systems)
-    assert {dict(k)["site"] for k in offsite} == {"offsite"}
-    assert set(samples(text, "bcp_metrics_source_ok").values()) == {1.0}
-    up = {dict(k)["host"]: v for k, v in hosts.items()}
-    assert up.pop("hv01") == 1 and set(up.values()) == {0}
+    up = {dict(k)["host"]: (v, dict(k)["probe"]) for k, v in hosts.items()}
+    assert up.pop("hv01") == (1, "ssh")
+    assert {v for v, _probe in up.values()} == {0}  # nothing answers at the other hosts' addresses
+    assert set(samples(text, "bcp_host_maintenance").values()) == {0.0}
     rpo = samples(text, "bcp_system_rpo_seconds")
     assert rpo[(("system", "goka-juki"), ("tenant", "goka"))] == 900
+    assert set(samples(text, "bcp_metrics_source_ok").values()) == {1.0}
 
     engine = create_engine(raw["control_db"])
     with engine.connect() as conn:
@@ -105,8 +114,7 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
     assert lease.expires_at == 0  # released on a clean stop: a standby may take over at once
     assert all(b.ok for b in backups)
 
-    lines = serve.log_text().splitlines()
-    records = [json.loads(line) for line in lines]  # every line is one JSON document
+    records = [json.loads(line) for line in serve.log_text().splitlines()]  # every line is one JSON document
     backup_done = [r for r in records if r.get("kind") == "backup" and r.get("status") == "ok"]
     assert backup_done
     assert {"job", "system", "tenant", "site", "run_id", "seconds"} <= set(backup_done[0])
