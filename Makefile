@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint bench system-deps clean
+.PHONY: demo test lint bench hotspots system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ lint: $(STAMP)
 bench: $(STAMP)
 	scripts/install-system-deps.sh --bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Where bcpctl spends its time in each benchmark phase (py-spy; not timed).
+hotspots: $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.hotspots $(HOTSPOTS_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

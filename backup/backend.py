@@ -27,7 +27,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -83,6 +85,21 @@ class Backend(Protocol):
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
+    def _pack_fd(self, key: str) -> int:
+        with self._fd_lock:
+            fd = self._pack_fds.get(key)
+            if fd is not None:
+                self._pack_fds.move_to_end(key)
+                return fd
+            try:
+                fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            self._pack_fds[key] = fd
+            if len(self._pack_fds) > 64:
+                os.close(self._pack_fds.popitem(last=False)[1])
+            return fd
+
     def stat(self, key: str) -> ObjectInfo: ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
@@ -100,6 +117,9 @@ def check_key(key: str) -> str:
     return key
 
 
+_IMMUTABLE = ("data/", "meta/")
+
+
 class LocalBackend:
     """A repository in a local directory (or any mounted filesystem).
 
@@ -109,6 +129,9 @@ class LocalBackend:
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
         self.root = Path(root).absolute()
+        # Packs are immutable: keep recently read ones open (a restore reads thousands of blobs).
+        self._pack_fds: OrderedDict[str, int] = OrderedDict()
+        self._fd_lock = threading.Lock()
         if create:
             self.root.mkdir(parents=True, exist_ok=True)
         elif not self.root.is_dir():
@@ -174,20 +197,38 @@ class LocalBackend:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
-        path = self._path(key)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            raise ObjectNotFound(f"object {key} not found in {self.url}") from None
-        try:
-            if length is None:
-                length = os.fstat(fd).st_size - offset
+        if length is not None and key.startswith(_IMMUTABLE):
+            fd = self._pack_fd(key)
             data = os.pread(fd, length, offset) if length > 0 else b""
-        finally:
-            os.close(fd)
+        else:
+            try:
+                fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            try:
+                if length is None:
+                    length = os.fstat(fd).st_size - offset
+                data = os.pread(fd, length, offset) if length > 0 else b""
+            finally:
+                os.close(fd)
         if len(data) != length:
             raise StorageError(f"object {key} is shorter than expected ({offset}+{length} bytes requested)")
         return data
+
+    def _pack_fd(self, key: str) -> int:
+        with self._fd_lock:
+            fd = self._pack_fds.get(key)
+            if fd is not None:
+                self._pack_fds.move_to_end(key)
+                return fd
+            try:
+                fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            self._pack_fds[key] = fd
+            if len(self._pack_fds) > 64:
+                os.close(self._pack_fds.popitem(last=False)[1])
+            return fd
 
     def stat(self, key: str) -> ObjectInfo:
         try:
@@ -217,7 +258,10 @@ class LocalBackend:
             self._path(key).unlink()
 
     def close(self) -> None:
-        pass
+        with self._fd_lock:
+            for fd in self._pack_fds.values():
+                os.close(fd)
+            self._pack_fds.clear()
 
 
 def _write_all(fd: int, view: memoryview) -> None:

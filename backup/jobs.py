@@ -7,10 +7,11 @@ this package below ``replication/`` in the layering.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import Engine, insert
 
@@ -25,7 +26,11 @@ from dc.errors import BcpError, ConfigError
 from dc.secrets import read_password
 from dc.state import backup_runs, utcnow
 
-BackendOpener = Callable[[str], Backend]
+
+class BackendOpener(Protocol):
+    """``replication.url.open_backend``: URL (and the site's pinned SSH host keys) to storage."""
+
+    def __call__(self, url: str, *, known_hosts: str | None = None) -> Backend: ...
 
 
 def config_password(config: Consortium, config_dir: Path | None = None) -> str:
@@ -45,7 +50,10 @@ def site_repository(
 ) -> Iterator[Repository]:
     if site not in config.sites:
         raise ConfigError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
-    backend = open_backend(config.sites[site].repository)
+    known_hosts = config.sites[site].known_hosts
+    if known_hosts:
+        known_hosts = resolve_path(known_hosts, config_dir)
+    backend = open_backend(config.sites[site].repository, known_hosts=known_hosts)
     with open_repository(backend, config_password(config, config_dir)) as repo:
         yield repo
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backup.repository import Repository, open_repository
-from dc.config import Consortium, load_config
 from dc.secrets import read_password
 from replication.url import open_backend
+
+if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven commands pay it
+    from dc.config import Consortium
 
 
 @contextmanager
@@ -22,5 +25,7 @@ def repository(repo_url: str, password_file: str | None, *, sync: bool = True) -
 
 def config(path: str | None) -> tuple[Consortium, Path]:
     """The configuration and the directory its relative paths are resolved against."""
+    from dc.config import load_config
+
     consortium, resolved = load_config(path)
     return consortium, resolved.parent

@@ -9,11 +9,14 @@ import click
 # Keep alphabetical; a family that fails to import (missing optional system piece) must not
 # take the whole CLI down, so each module only imports heavy dependencies inside commands.
 _MODULES = [
+    "bcpctl.commands.audit",
     "bcpctl.commands.backup",
     "bcpctl.commands.check",
     "bcpctl.commands.dc",
     "bcpctl.commands.demo",
+    "bcpctl.commands.export",
     "bcpctl.commands.forget",
+    "bcpctl.commands.registry",
     "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
     "bcpctl.commands.serve",

@@ -1,0 +1,251 @@
+"""``export request|list|approve|deny|build|open``: victim-support exports for partner municipalities."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.options import common_options, config_option
+
+
+@click.group()
+def export() -> None:
+    """Lawful, minimal, encrypted resident lists for municipalities sheltering evacuees."""
+
+
+def _context(config_path: str) -> tuple[Any, Any, Any, Path]:
+    """Configuration, validated ``exports:`` settings, control database and config directory."""
+    from dc.config import load_config
+    from dc.state import open_state
+    from victim_support.settings import load_export_settings
+
+    config, resolved = load_config(config_path)
+    settings = load_export_settings(config, str(resolved))
+    return config, settings, open_state(config.control_db), resolved.parent
+
+
+def _now() -> Any:
+    from dc.state import utcnow
+
+    return utcnow()
+
+
+def _split(values: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(part.strip() for value in values for part in value.split(",") if part.strip())
+
+
+def _render_request(console: Console, d: dict[str, Any]) -> None:
+    console.print(f"request {d['id']}: {d['status']} ({len(d['approvals'])}/{d['required_approvals']} approvals)")
+    console.print(f"  {d['tenant']} → {d['partner']}, {d['basis']}, purposes {', '.join(d['purposes'])}")
+    console.print(f"  fields: {', '.join(d['fields'])}")
+    if d.get("denial"):
+        console.print(f"  denied by {d['denial']}")
+
+
+@export.command("request")
+@config_option()
+@click.option("--partner", required=True, help="Requesting municipality (a key of partners:).")
+@click.option("--tenant", required=True, help="Municipality whose residents are requested.")
+@click.option("--disaster-id", required=True, help="Disaster identifier (e.g. 災害名 or GLIDE number).")
+@click.option("--disaster-date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Date of the disaster.")
+@click.option("--basis", required=True, help="Legal basis: DMA-90-4-1-3, DMA-49-11-3 or APPI-69-2-3.")
+@click.option("--purpose", "purposes", multiple=True, required=True, help="Purpose code (repeatable or comma list).")
+@click.option("--field", "fields", multiple=True, required=True, help="Field or group (address, damage); repeatable.")
+@click.option("--area", "areas", multiple=True, help="町字 name or 7-digit 町字ID (repeatable or comma list).")
+@click.option("--all-areas", is_flag=True, help="Every 町字 of the municipality.")
+@click.option("--support-only", is_flag=True, help="Only 避難行動要支援者 (DMA-49-11-3).")
+@click.option("--retention-days", type=int, default=None, help="Days the partner may keep the list.")
+@click.option("--format", "formats", multiple=True, type=click.Choice(["cp932", "pfif"]), help="Optional extra file.")
+@click.option("--requested-by", required=True, help="Name of the requesting officer.")
+@common_options
+def export_request(
+    config_path: str,
+    partner: str,
+    tenant: str,
+    disaster_id: str,
+    disaster_date: Any,
+    basis: str,
+    purposes: tuple[str, ...],
+    fields: tuple[str, ...],
+    areas: tuple[str, ...],
+    all_areas: bool,
+    support_only: bool,
+    retention_days: int | None,
+    formats: tuple[str, ...],
+    requested_by: str,
+) -> None:
+    """File a request; the law tables reject any field, purpose or row class the basis does not allow."""
+    from victim_support.policy import Scope
+    from victim_support.store import NewRequest, create_request
+
+    config, settings, state, _ = _context(config_path)
+    new = NewRequest(
+        partner=partner,
+        tenant=tenant,
+        disaster_id=disaster_id,
+        disaster_date=disaster_date.date(),
+        basis=basis,
+        purposes=_split(purposes),
+        fields=_split(fields),
+        scope=Scope(_split(areas), all_areas, support_only),
+        requested_by=requested_by,
+        retention_days=retention_days,
+        formats=formats,
+    )
+    request = create_request(state, config, settings, new, _now())
+    output.current().result(request, _render_request)
+
+
+@export.command("list")
+@config_option()
+@click.option("--tenant", default=None, help="Only this tenant's requests.")
+@click.option(
+    "--status", default=None, type=click.Choice(["pending", "approved", "denied", "expired"]), help="Only this status."
+)
+@common_options
+def export_list(config_path: str, tenant: str | None, status: str | None) -> None:
+    """List export requests with their effective status."""
+    from victim_support.store import list_requests
+
+    _config, settings, state, _ = _context(config_path)
+    rows = list_requests(state, settings, _now(), tenant=tenant, status=status)
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("id", "status", "tenant → partner", "basis", "approvals", "builds", "valid until")
+        for d in data:
+            table.add_row(
+                d["id"],
+                d["status"],
+                f"{d['tenant']} → {d['partner']}",
+                d["basis"],
+                f"{len(d['approvals'])}/{d['required_approvals']}",
+                str(d["builds"]),
+                d["valid_until"][:16],
+            )
+        console.print(table)
+
+    output.current().result(rows, render)
+
+
+def _decide(config_path: str, request_id: str, approver: str, reason: str, approve: bool) -> None:
+    from victim_support.store import decide
+
+    _config, settings, state, _ = _context(config_path)
+    request = decide(state, settings, request_id, approver=approver, approve=approve, reason=reason, now=_now())
+    output.current().result(request, _render_request)
+
+
+@export.command("approve")
+@click.argument("request_id", metavar="REQ")
+@config_option()
+@click.option("--approver", required=True, help="Name of the approving official (as configured).")
+@click.option("--reason", default="", help="Required for an alternate approver: why the municipality cannot act.")
+@common_options
+def export_approve(config_path: str, request_id: str, approver: str, reason: str) -> None:
+    """Approve a request; it becomes buildable when the basis's number of distinct approvers is reached."""
+    _decide(config_path, request_id, approver, reason, True)
+
+
+@export.command("deny")
+@click.argument("request_id", metavar="REQ")
+@config_option()
+@click.option("--approver", required=True, help="Name of the deciding official (as configured).")
+@click.option("--reason", required=True, help="Why the request is denied.")
+@common_options
+def export_deny(config_path: str, request_id: str, approver: str, reason: str) -> None:
+    """Deny a request (final)."""
+    _decide(config_path, request_id, approver, reason, False)
+
+
+@export.command("build")
+@click.argument("request_id", metavar="REQ")
+@config_option()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Directory for the bundle.")
+@click.option("--site", default=None, help="Site whose newest snapshot to read (default: the offsite replica).")
+@common_options
+def export_build(config_path: str, request_id: str, out_dir: str, site: str | None) -> None:
+    """Build the signed, encrypted bundle of an approved request from the replica."""
+    from replication.url import open_backend
+    from victim_support.build import build_export
+
+    config, settings, state, config_dir = _context(config_path)
+    result = build_export(
+        state,
+        config,
+        settings,
+        request_id,
+        Path(out_dir),
+        open_backend=open_backend,
+        now=_now(),
+        site=site,
+        config_dir=config_dir,
+        actor=_operator(),
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"bundle {d['bundle']}")
+        console.print(
+            f"  {d['rows']} rows, {d['excluded_protected']} protected rows excluded; "
+            f"as of {d['as_of']} (site {d['site']}, replication lag {d['replication_lag']})"
+        )
+        if d["cp932_lossy_rows"] is not None:
+            console.print(f"  CP932 copy: {d['cp932_lossy_rows']} rows could not be held exactly (listed in manifest)")
+        console.print(f"  expires {d['expires_at']}; audit entry {d['audit_seq']}")
+
+    output.current().result(result, render)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "bcpctl"
+
+
+@export.command("open")
+@click.argument("bundle", type=click.Path(file_okay=False, exists=True))
+@click.option("--identity", required=True, type=click.Path(dir_okay=False, exists=True), help="age identity file.")
+@click.option("--verify-key", required=True, help="Sender's 'ssh-ed25519 AAAA…' key, or a file holding it.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Empty directory for files.")
+@click.option("--config", "config_path", envvar="BCPCTL_CONFIG", default=None, help="For the control database.")
+@common_options
+def export_open(bundle: str, identity: str, verify_key: str, out_dir: str, config_path: str | None) -> None:
+    """Verify a bundle's signature, expiry and recipient, then decrypt it (the partner's side)."""
+    from dc.config import load_config
+    from dc.state import open_state
+    from victim_support.receipt import open_and_record
+
+    control_db = load_config(config_path)[0].control_db if config_path else None
+    opened = open_and_record(
+        open_state(control_db), Path(bundle), Path(identity), verify_key, Path(out_dir), now=_now(), actor=_operator()
+    )
+    manifest = opened.manifest
+    data = {
+        "bundle": opened.path,
+        "out": opened.out,
+        "request_id": opened.envelope.get("request_id"),
+        "from": opened.envelope.get("from"),
+        "as_of": manifest.get("as_of"),
+        "replication_lag": manifest.get("replication_lag"),
+        "expires_at": opened.envelope.get("expires_at"),
+        "counts": manifest.get("counts"),
+        "files": opened.files,
+    }
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        sender = d["from"] or {}
+        console.print(f"verified bundle from {sender.get('name')} ({sender.get('lg_code')}), request {d['request_id']}")
+        console.print(f"  as of {d['as_of']} (replication lag {d['replication_lag']}); delete by {d['expires_at']}")
+        for name, size in d["files"].items():
+            console.print(f"  {d['out']}/{name} ({size} bytes)")
+
+    output.current().result(data, render)
+
+
+COMMANDS = [export]

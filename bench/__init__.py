@@ -1,0 +1,1 @@
+"""Benchmark of bcpctl against restic and borg on a synthetic municipal dataset (issue 2)."""

@@ -1,0 +1,44 @@
+"""Peak memory must be charged for the whole process tree, not just its largest process."""
+
+from __future__ import annotations
+
+import sys
+
+from bench.measure import measure
+
+_MIB = 1 << 20
+
+# two children each touch 120 MiB at the same time; the parent stays small
+_TREE = """
+import subprocess, sys
+child = "import time; b = b'x' * (120 << 20); time.sleep(0.8)"
+procs = [subprocess.Popen([sys.executable, "-c", child]) for _ in range(2)]
+sys.exit(sum(p.wait() for p in procs))
+"""
+
+
+def test_peak_rss_sums_concurrent_children() -> None:
+    m = measure([sys.executable, "-c", _TREE])
+    assert m.returncode == 0
+    assert m.peak_rss_single < 200 * _MIB  # what /usr/bin/time -v would say: one child
+    assert m.peak_rss_tree_sampled >= 240 * _MIB
+    assert m.peak_rss >= 240 * _MIB
+    assert m.cpu_seconds > 0
+
+
+def test_exit_code_and_output_are_kept() -> None:
+    m = measure([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"])
+    assert m.returncode == 3
+    assert m.stdout.strip() == "out"
+    assert m.stderr.strip() == "err"
+    assert m.seconds > 0
+
+
+def test_the_benchmark_own_memory_is_not_charged_to_the_child() -> None:
+    # the kernel folds a forking parent's high-water mark into the child's ru_maxrss at exec;
+    # the benchmark holds hundreds of MB while mutating, which must not show up as a tool's peak
+    ballast = b"x" * (300 * _MIB)
+    m = measure([sys.executable, "-c", "pass"])
+    assert len(ballast) == 300 * _MIB
+    assert m.returncode == 0
+    assert m.peak_rss < 100 * _MIB

@@ -1,0 +1,77 @@
+"""The runner end to end with stand-in tools: results are written, and a wrong restore fails the run."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import tools
+from bench.run import main
+
+_CORRUPT = """
+import pathlib, sys
+victim = sorted(p for p in pathlib.Path(sys.argv[1]).rglob("*.sql"))[0]
+data = bytearray(victim.read_bytes()); data[100] ^= 1; victim.write_bytes(bytes(data))
+"""
+
+
+class CopyTool(tools.Tool):
+    """A 'backup tool' that copies the tree: enough to exercise timing, sizes and verification."""
+
+    corrupt = False
+
+    def version(self) -> str:
+        return "copy 1.0"
+
+    def init(self) -> list[str]:
+        return ["mkdir", "-p", str(self.repo)]
+
+    def backup(self, source: Path) -> list[str]:
+        return ["sh", "-c", f'rm -rf "{self.repo}/snap" && cp -a "{source}" "{self.repo}/snap"']
+
+    def restore(self, target: Path) -> tuple[list[str], Path | None]:
+        script = f'cp -a "{self.repo}/snap/." "{target}/"'
+        if self.corrupt:
+            script += f' && "{sys.executable}" -c \'{_CORRUPT}\' "{target}"'
+        return ["sh", "-c", script], None
+
+    def restored_root(self, target: Path, source: Path) -> Path:
+        return target
+
+
+class CorruptingTool(CopyTool):
+    corrupt = True
+
+
+@pytest.fixture
+def fake_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(tools.TOOLS, "copy", CopyTool)
+    monkeypatch.setitem(tools.TOOLS, "corrupting", CorruptingTool)
+
+
+def test_a_run_writes_results_with_every_phase(fake_tools: None, tmp_path: Path) -> None:
+    assert main(["--size", "2M", "--tools", "copy", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    copy = doc["tools"]["copy"]
+    assert set(copy["phases"]) == {"full", "incremental", "restore"}
+    assert all(p["ok"] and p["seconds"] > 0 and p["peak_rss"] > 0 for p in copy["phases"].values())
+    assert copy["repo_bytes_full"] == doc["dataset_bytes"]
+    assert doc["derived"]["copy"]["incremental_added"] > 0  # the mutation grew the tree
+    assert "| metric | copy |" in (tmp_path / "latest.md").read_text()
+    assert not (tmp_path / "run").exists()  # repositories and the source copy are removed
+
+
+def test_a_wrong_restore_fails_the_run(fake_tools: None, tmp_path: Path) -> None:
+    assert main(["--size", "2M", "--tools", "copy,corrupting", "--out", str(tmp_path)]) == 1
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    assert doc["derived"]["copy"]["ok"] is True
+    assert doc["derived"]["corrupting"]["ok"] is False
+    assert doc["tools"]["corrupting"]["restore_problems"][0].startswith("content differs: sql/")
+
+
+def test_an_unknown_tool_is_a_usage_error(fake_tools: None, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown tool"):
+        main(["--size", "2M", "--tools", "copy,rsnapshot", "--out", str(tmp_path)])

@@ -1,0 +1,80 @@
+"""Request → approvals → build, as the tests need it (core functions, no CLI)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dc.config import load_config
+from dc.state import open_state
+from replication.url import open_backend
+from tests.victim_support.conftest import DISASTER_DATE, Site
+from victim_support.build import BuildResult, build_export
+from victim_support.policy import Scope
+from victim_support.settings import load_export_settings
+from victim_support.store import NewRequest, create_request, decide
+
+ALL_BASIC = ("name", "name_kana", "birth_date", "sex", "relationship", "address")
+
+
+def context(site: Site) -> tuple[Any, Any, Any]:
+    config, path = load_config(site.config_path)
+    return config, load_export_settings(config, str(path)), open_state(f"sqlite:///{site.root / 'control.db'}")
+
+
+def approved_request(
+    site: Site,
+    *,
+    basis: str = "APPI-69-2-3",
+    purposes: tuple[str, ...] = ("EVACUEE_IDENTIFICATION", "SAFETY_CONFIRMATION"),
+    fields: tuple[str, ...] = ALL_BASIC,
+    scope: Scope | None = None,
+    formats: tuple[str, ...] = ("cp932", "pfif"),
+    approvers: tuple[str, ...] = ("goka-suzuki", "goka-tanaka"),
+    now: datetime | None = None,
+) -> str:
+    config, settings, state = context(site)
+    now = now or datetime.now(UTC)
+    request = create_request(
+        state,
+        config,
+        settings,
+        NewRequest(
+            partner="koga",
+            tenant="goka",
+            disaster_id="2026-kanto-eq",
+            disaster_date=DISASTER_DATE,
+            basis=basis,
+            purposes=purposes,
+            fields=fields,
+            scope=scope or Scope(all_areas=True),
+            requested_by="koga-yamada",
+            formats=formats,
+        ),
+        now,
+    )
+    for approver in approvers:
+        decide(state, settings, request.id, approver=approver, approve=True, reason="", now=now)
+    return request.id
+
+
+def build(site: Site, request_id: str, *, site_name: str | None = None, now: datetime | None = None) -> BuildResult:
+    config, settings, state = context(site)
+    return build_export(
+        state,
+        config,
+        settings,
+        request_id,
+        site.root / "out",
+        open_backend=open_backend,
+        now=now or datetime.now(UTC),
+        site=site_name,
+        config_dir=site.root,
+    )
+
+
+def read_csv(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_bytes().decode(encoding), newline="")))

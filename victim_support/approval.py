@@ -1,0 +1,80 @@
+"""Approval rules: who may approve, how many must, and when a request stops being usable.
+
+Pure functions (``now`` is passed in). A basis can require several distinct approvers (the
+two-person rule); an alternate approver — typically the prefecture, which may act for a
+municipality that cannot function (災対法施行令36条の2-style substitution) — counts like a
+tenant approver but must say why the tenant cannot act, and that reason is audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from victim_support.errors import PolicyRejected, RequestStateError
+from victim_support.settings import ExportSettings
+
+PENDING = "pending"
+APPROVED = "approved"
+DENIED = "denied"
+EXPIRED = "expired"
+
+TENANT_ROLE = "tenant"
+ALTERNATE_ROLE = "alternate"
+
+
+@dataclass(frozen=True)
+class Approval:
+    approver: str
+    role: str
+    at: datetime
+    reason: str = ""
+
+
+def approver_role(settings: ExportSettings, tenant_id: str, approver: str) -> str | None:
+    """``tenant`` or ``alternate`` for a configured approver of this tenant, else ``None``."""
+    tenant = settings.tenant(tenant_id)
+    if approver in tenant.approvers:
+        return TENANT_ROLE
+    if approver in tenant.alternate_approvers or approver in settings.alternate_approvers:
+        return ALTERNATE_ROLE
+    return None
+
+
+def effective_status(stored: str, valid_until: datetime, now: datetime) -> str:
+    """A pending or approved request past its validity is expired: it can be neither approved nor built."""
+    if stored in (PENDING, APPROVED) and now >= valid_until:
+        return EXPIRED
+    return stored
+
+
+def check_decision(
+    *,
+    status: str,
+    tenant_id: str,
+    approvals: list[Approval],
+    approver: str,
+    requested_by: str,
+    reason: str,
+    settings: ExportSettings,
+) -> str:
+    """Refuse an approval or denial the rules forbid; return the approver's role."""
+    if status != PENDING:
+        raise RequestStateError(f"the request is {status}; only a pending request can be approved or denied")
+    role = approver_role(settings, tenant_id, approver)
+    if role is None:
+        raise PolicyRejected(
+            f"'{approver}' is not an approver for {tenant_id} "
+            f"(exports.tenants.{tenant_id}.approvers or exports.alternate_approvers)"
+        )
+    if approver == requested_by:
+        raise PolicyRejected("the requester cannot approve or deny their own request")
+    if any(a.approver == approver for a in approvals):
+        raise PolicyRejected(f"'{approver}' has already approved this request; another person must approve")
+    if role == ALTERNATE_ROLE and not reason.strip():
+        raise PolicyRejected("an alternate approver must give --reason (why the municipality cannot act)")
+    return role
+
+
+def quorum_reached(approvals: list[Approval], required: int) -> bool:
+    return len({a.approver for a in approvals}) >= required

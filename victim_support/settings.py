@@ -1,0 +1,135 @@
+"""The ``exports:`` section of ``bcpctl.yaml``, validated here (the consortium model keeps it free-form).
+
+Example::
+
+    exports:
+      approvals: {DMA-90-4-1-3: 2, APPI-69-2-3: 2, DMA-49-11-3: 1}   # two-person rule per basis
+      alternate_approvers: [ibaraki-pref-bosai]   # e.g. the prefecture, for a tenant that cannot act
+      request_valid_for: 7d
+      retention_days: 90
+      tenants:
+        goka:
+          approvers: [goka-somu-suzuki, goka-somu-tanaka]
+          signing_key_file: /etc/bcpctl/goka-export.ed25519    # never the key itself
+          pseudonym_secret_file: /etc/bcpctl/goka-pseudonym.secret
+
+Secrets are never in this file: only where to read them. Without a setting the signing key
+comes from ``$BCPCTL_EXPORT_SIGNING_KEY_<TENANT>`` and the pseudonym secret from
+``$BCPCTL_EXPORT_SECRET_<TENANT>`` (tenant id upper-cased, ``-`` as ``_``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dc.config import Consortium, Identifier, Seconds
+from dc.errors import ConfigError
+from victim_support.policy import BASES
+
+ApproverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TenantExports(_Model):
+    """Per-tenant export settings."""
+
+    #: the tenant's 住民基本台帳 system; default: its one system whose business is 住民基本台帳.
+    registry_system: Identifier | None = None
+    approvers: tuple[ApproverName, ...] = ()
+    #: approvers who may act for this tenant only (in addition to the consortium-wide ones).
+    alternate_approvers: tuple[ApproverName, ...] = ()
+    signing_key_file: str | None = None
+    signing_key_env: str | None = None
+    pseudonym_secret_file: str | None = None
+    pseudonym_secret_env: str | None = None
+    #: the tenant's own age recipient: every bundle is also encrypted to it (X keeps a readable copy).
+    escrow_recipient: str | None = Field(default=None, pattern=r"^age1[0-9a-z]{58}$")
+
+
+class ExportSettings(_Model):
+    """The whole ``exports:`` section."""
+
+    #: distinct approvers each basis needs (two-person rule); bases not listed need ``default_approvals``.
+    approvals: dict[str, int] = {}
+    default_approvals: int = Field(default=1, ge=1, le=5)
+    alternate_approvers: tuple[ApproverName, ...] = ()
+    request_valid_for: Seconds = 7 * 86400
+    retention_days: int = Field(default=90, ge=1)
+    max_retention_days: int = Field(default=90, ge=1)
+    #: the site builds read from by default (default: the first offsite site).
+    site: Identifier | None = None
+    tenants: dict[Identifier, TenantExports] = {}
+
+    def tenant(self, tenant_id: str) -> TenantExports:
+        return self.tenants.get(tenant_id, TenantExports())
+
+    def required_approvals(self, basis: str) -> int:
+        return self.approvals.get(basis, self.default_approvals)
+
+
+def load_export_settings(config: Consortium, source: str = "<config>") -> ExportSettings:
+    """Validate ``config.exports``; errors name the file, the field path and the problem (exit 2)."""
+    try:
+        settings = ExportSettings.model_validate(config.exports)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(part) for part in ("exports", *first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {loc}: {message}") from None
+    for basis, count in settings.approvals.items():
+        if basis not in BASES:
+            raise ConfigError(f"{source}: exports.approvals.{basis}: unknown legal basis (known: {', '.join(BASES)})")
+        if not 1 <= count <= 5:
+            raise ConfigError(f"{source}: exports.approvals.{basis}: must be between 1 and 5")
+    if settings.retention_days > settings.max_retention_days:
+        raise ConfigError(f"{source}: exports.retention_days: exceeds max_retention_days")
+    if settings.site is not None and settings.site not in config.sites:
+        raise ConfigError(f"{source}: exports.site: unknown site '{settings.site}'")
+    for tenant_id, tenant in settings.tenants.items():
+        if tenant_id not in config.tenants:
+            raise ConfigError(f"{source}: exports.tenants.{tenant_id}: unknown tenant")
+        system = tenant.registry_system
+        if system is not None and (system not in config.systems or config.systems[system].tenant != tenant_id):
+            raise ConfigError(
+                f"{source}: exports.tenants.{tenant_id}.registry_system: '{system}' is not a system of {tenant_id}"
+            )
+        if set(tenant.approvers) & set(settings.alternate_approvers + tenant.alternate_approvers):
+            raise ConfigError(f"{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate")
+    return settings
+
+
+def registry_system(config: Consortium, settings: ExportSettings, tenant_id: str) -> str:
+    """The tenant's 住民基本台帳 system id."""
+    if tenant_id not in config.tenants:
+        raise ConfigError(f"unknown tenant '{tenant_id}' (known: {', '.join(config.tenants)})")
+    configured = settings.tenant(tenant_id).registry_system
+    if configured:
+        return configured
+    found = [sid for sid, s in config.systems.items() if s.tenant == tenant_id and s.business == "住民基本台帳"]
+    if len(found) != 1:
+        raise ConfigError(
+            f"tenant {tenant_id} has {len(found)} 住民基本台帳 systems; set exports.tenants.{tenant_id}.registry_system"
+        )
+    return found[0]
+
+
+def default_site(config: Consortium, settings: ExportSettings) -> str:
+    """Where builds read by default: the configured site, else the first offsite site, else the primary."""
+    if settings.site:
+        return settings.site
+    return (config.offsite_sites or [config.primary_site])[0]
+
+
+def env_name(prefix: str, tenant_id: str) -> str:
+    return f"{prefix}_{tenant_id.upper().replace('-', '_')}"
+
+
+def resolve(path: str, config_dir: Path | None) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() or config_dir is None else config_dir / candidate
