@@ -156,7 +156,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the system has not passed a drill within the configured number of days.",
         _SYSTEM,
     ),
-    # -- victim-support exports and the audit chain (victim_support/, wired when it is on main)
+    # -- victim-support exports (victim_support.store) and the audit chain (verified by the health job)
     Family("bcp_export_requests", "gauge", "Export requests by state.", ("state",)),
     Family("bcp_audit_chain_ok", "gauge", "1 if the hash-chained audit log verified at its newest check.", ()),
     Family("bcp_audit_chain_verified_timestamp_seconds", "gauge", "When the audit chain was last verified.", ()),

@@ -1,4 +1,4 @@
-"""Health probes: hosts, repositories, their filesystems and the systems' backup sources.
+"""Health probes: hosts, repositories, their filesystems, the systems' sources, the audit chain.
 
 Each probe returns an :class:`~monitoring.observations.Observation` and never raises: a
 failure is a result. A host whose site pins a ``known_hosts`` file is probed through the dc/
@@ -22,19 +22,22 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from backup.backend import Backend, LocalBackend
 from backup.jobs import resolve_path
 from backup.sources import redact_dsn
 from dc.config import Consortium, Host, Site, System
 from dc.errors import BcpError
 from dc.state import utcnow
+from monitoring import observations
 from monitoring.observations import Observation
 
 TCP_PROBE = "tcp_connect"
 #: listing a remote repository costs one request per 1000 objects: size it hourly, not per run.
 REMOTE_SIZE_EVERY = timedelta(hours=1)
 
-BackendOpener = Callable[[str], Backend]
+BackendOpener = Callable[..., Backend]  # (url, *, known_hosts=None) as replication.url.open_backend
 
 
 def is_loopback(address: str) -> bool:
@@ -98,17 +101,46 @@ def probe_host(host_id: str, config: Consortium, config_dir: Path | None, timeou
     return probe_host_tcp(host_id, host, timeout)
 
 
+def verify_audit_chain(engine: Engine) -> Observation:
+    """Verify the export audit log's hash chain against the head this job saw last time.
+
+    The remembered head is an anchor: without it, deleting the newest entries would leave a
+    shorter chain that still verifies.
+    """
+    from victim_support.audit import verify_log
+
+    now = utcnow()
+    anchor = None
+    for obs in observations.latest(engine):
+        if obs.kind == "audit_anchor" and obs.detail:
+            seq, _, digest = obs.detail.partition(":")
+            anchor = (int(seq), digest)
+    try:
+        report = verify_log(engine, anchor)
+    except Exception as exc:
+        return Observation("audit_chain", "audit_log", False, now, detail=_reason(exc))
+    if report.ok:
+        head = f"{report.head_seq}:{report.head_hash}"
+        observations.record(engine, [Observation("audit_anchor", "audit_log", True, now, detail=head)])
+        return Observation("audit_chain", "audit_log", True, now, value=float(report.entries))
+    return Observation("audit_chain", "audit_log", False, now, detail=f"entry {report.first_bad_seq}: {report.problem}")
+
+
 def probe_repository(
     site_id: str,
     site: Site,
     open_backend: BackendOpener,
     *,
     last_size_at: datetime | None = None,
+    known_hosts: str | None = None,
 ) -> list[Observation]:
     """Reachability (the fixed-name ``config`` object), total size, and free space if local."""
     now = utcnow()
     try:
-        backend = open_backend(site.repository)
+        # SFTP sites are reached with their pinned host keys, like every other job reaches them.
+        backend = (
+            open_backend(site.repository, known_hosts=known_hosts) if known_hosts else open_backend(site.repository)
+        )
     except Exception as exc:
         return [Observation("repository", site_id, False, now, site=site_id, detail=_reason(exc))]
     found: list[Observation] = []
@@ -182,7 +214,14 @@ def probe_all(
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bcp-probe") as pool:
         hosts = [pool.submit(probe_host, hid, config, config_dir, timeout) for hid in config.hosts]
         sites = [
-            pool.submit(probe_repository, sid, site, open_backend, last_size_at=sizes.get(sid))
+            pool.submit(
+                probe_repository,
+                sid,
+                site,
+                open_backend,
+                last_size_at=sizes.get(sid),
+                known_hosts=resolve_path(site.known_hosts, config_dir) if site.known_hosts else None,
+            )
             for sid, site in config.sites.items()
         ]
         sources = [

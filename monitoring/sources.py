@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from dc.config import Consortium
 from dc.errors import BcpError
-from dc.state import backup_runs
+from dc.state import backup_runs, utcnow
 from monitoring import checks, observations, runs
 from monitoring.dialect import ensure
 from monitoring.timestamps import epoch
@@ -217,6 +217,31 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
                 yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
 
 
+# -- victim-support exports (victim_support.store) and the audit chain (health job) ----------
+
+#: request states as an operator reads them: approved-but-not-yet-built apart from delivered
+EXPORT_STATES = ("pending", "approved", "delivered", "denied", "expired")
+
+
+def exports(ctx: SourceContext) -> Iterator[Reading]:
+    from victim_support.settings import load_export_settings
+    from victim_support.store import list_requests
+
+    counts = dict.fromkeys(EXPORT_STATES, 0)
+    for request in list_requests(ctx.engine, load_export_settings(ctx.config), utcnow()):
+        state = "delivered" if request.status == "approved" and request.builds > 0 else request.status
+        counts[state] = counts.get(state, 0) + 1
+    for state, count in counts.items():
+        yield Reading("bcp_export_requests", (state,), float(count))
+
+
+def audit(ctx: SourceContext) -> Iterator[Reading]:
+    for obs in observations.latest(ctx.engine):
+        if obs.kind == "audit_chain" and obs.ok is not None:
+            yield Reading("bcp_audit_chain_ok", (), 1.0 if obs.ok else 0.0)
+            yield Reading("bcp_audit_chain_verified_timestamp_seconds", (), obs.checked_at.timestamp())
+
+
 # -- maintenance mode (dc.maintenance) --------------------------------------------------------
 
 
@@ -237,4 +262,6 @@ PROVIDERS: dict[str, Provider] = {
     "scheduler": scheduler,
     "replication": replication,
     "maintenance": maintenance,
+    "export": exports,
+    "audit": audit,
 }

@@ -93,6 +93,7 @@ def health_checks(ctx: JobContext, spec: JobSpec) -> str:
     found = health.probe_all(
         ctx.config, ctx.config_dir, ctx.open_backend, timeout=ctx.probe_timeout, last_size_at=previous
     )
+    found.append(health.verify_audit_chain(ctx.engine))
     observations.record(ctx.engine, found)
     for kind, subjects in (
         ("host", set(ctx.config.hosts)),

@@ -59,6 +59,7 @@ def build_lab(
     hosts: dict[str, dict[str, Any]] | None = None,
     control_db: str | None = None,
     init_offsite: bool = False,
+    extra: dict[str, Any] | None = None,
 ) -> Lab:
     """Write a config for ``systems`` (each needs tenant and source), create the sources that
     are local files, and initialise the primary repository."""
@@ -81,6 +82,7 @@ def build_lab(
     }
     if control_db:
         raw["control_db"] = control_db
+    raw.update(extra or {})
     for system_id, spec in systems.items():
         spec = dict(spec)
         spec.setdefault("business", "住民基本台帳")

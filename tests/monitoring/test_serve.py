@@ -81,6 +81,7 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
                     and set(checked.values()) == {1.0}
                     and len(checked) == 2
                     and len(hosts) == 6
+                    and samples(text, "bcp_audit_chain_ok")
                 ):
                     break
                 assert time.monotonic() < deadline, (
@@ -97,6 +98,8 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
     assert up.pop("hv01") == (1, "ssh")
     assert {v for v, _probe in up.values()} == {0}  # nothing answers at the other hosts' addresses
     assert set(samples(text, "bcp_host_maintenance").values()) == {0.0}
+    assert samples(text, "bcp_audit_chain_ok") == {(): 1.0}
+    assert samples(text, "bcp_export_requests")[(("state", "pending"),)] == 0
     rpo = samples(text, "bcp_system_rpo_seconds")
     assert rpo[(("system", "goka-juki"), ("tenant", "goka"))] == 900
     assert set(samples(text, "bcp_metrics_source_ok").values()) == {1.0}
