@@ -23,6 +23,7 @@ need radosgw radosgw
 need ceph-mon ceph-mon
 need ceph-osd ceph-osd
 need sqlite3 sqlite3
+need ip iproute2  # drill isolation checks: route lookups in a sandbox network namespace
 if [[ "${1:-}" == "--bench" ]]; then
   need restic restic
   need borg borgbackup

@@ -1,0 +1,195 @@
+"""Key escrow for the day the primary and its staff are gone: K-of-N SLIP-39 custodian shares.
+
+After 2011, 大槌 and 陸前高田 lost not only their server rooms but the people who knew how
+things worked. A repository whose only key is a passphrase in the head of a staff member
+at the primary is lost with them. ``split`` makes a random 256-bit secret, adds a key slot
+of kind ``escrow`` for it (the master key wrapped with Argon2id over that secret, like any
+slot), and splits the secret with SLIP-39 (``shamir-mnemonic``) into N word lists, any K of
+which rebuild it — printable, checksummed, for custodians' safes. Fewer than K shares reveal
+nothing and are refused before any key slot is tried.
+
+:class:`EscrowShares` and :class:`Passphrase` are the two credentials a repository command
+accepts; ``open`` on either yields an unlocked repository through the same path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from backup.backend import Backend
+from backup.cache import BlobCache
+from backup.errors import WrongPassword
+from backup.keys import config_digest, unwrap
+from backup.keyslots import add_slot
+from backup.repository import Repository, _cache_dir, open_repository, read_config
+from dc.errors import UsageError
+
+ESCROW_KIND = "escrow"
+SECRET_BYTES = 32  # SLIP-39 master secrets are 128..256 bits
+
+
+@dataclass(frozen=True)
+class EscrowSplit:
+    slot_id: str
+    repository_id: str
+    threshold: int
+    shares: list[str]
+
+
+def split_key(repo: Repository, *, shares: int, threshold: int, label: str = "escrow") -> EscrowSplit:
+    """Add an escrow key slot and return its secret as ``shares`` SLIP-39 mnemonics, ``threshold`` to open."""
+    import shamir_mnemonic
+
+    if not 2 <= threshold <= shares <= 16:
+        raise UsageError(f"need 2 <= threshold <= shares <= 16 (got {threshold} of {shares})")
+    secret = secrets.token_bytes(SECRET_BYTES)
+    groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, shares)], secret)
+    slot_id = add_slot(repo, secret, kind=ESCROW_KIND, label=label)
+    return EscrowSplit(slot_id, repo.config.id, threshold, list(groups[0]))
+
+
+def share_sheet(split: EscrowSplit, number: int, backend_url: str) -> str:
+    """A printable page for one custodian: what it is for, how many are needed, the words."""
+    words = split.shares[number - 1].split()
+    lines = [
+        "# bcpctl repository key escrow share — keep in a safe; never photograph or type into a chat",
+        f"# repository id: {split.repository_id}",
+        f"# repository:    {backend_url}",
+        f"# key slot:      {split.slot_id}",
+        f"# share {number} of {len(split.shares)}; any {split.threshold} open the repository",
+        "# restore: bcpctl ... --escrow FILE (once per share file)",
+        "",
+    ]
+    lines += [" ".join(words[i : i + 10]) for i in range(0, len(words), 10)]
+    return "\n".join(lines) + "\n"
+
+
+def prepare_share_dir(out_dir: Path) -> None:
+    """A private directory for share sheets; one already holding sheets is refused (before any slot is made)."""
+    out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    existing = sorted(p.name for p in out_dir.glob("share-*-of-*.txt"))
+    if existing:
+        raise UsageError(f"{out_dir} already holds shares ({existing[0]}); use an empty directory")
+
+
+def write_share_sheets(split: EscrowSplit, out_dir: Path, backend_url: str) -> list[str]:
+    """``share-I-of-N.txt``, one per custodian, created 0600 and never overwriting a file."""
+    files = []
+    for number in range(1, len(split.shares) + 1):
+        path = out_dir / f"share-{number}-of-{len(split.shares)}.txt"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(share_sheet(split, number, backend_url))
+        files.append(str(path))
+    return files
+
+
+def read_share(path: str | Path) -> str:
+    """The mnemonic in a share file: ``#`` lines ignored, words joined by single spaces."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read escrow share {path}: {exc.strerror}") from None
+    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")).split()
+    if not words:
+        raise UsageError(f"escrow share {path} holds no words")
+    return " ".join(words)
+
+
+def combine_shares(mnemonics: Sequence[str]) -> bytes:
+    """The escrow secret from K shares; a clear refusal for too few, mixed or mistyped shares.
+
+    ``shamir_mnemonic`` errors quote the first words of a share, so they are never passed on.
+    """
+    import shamir_mnemonic
+    from shamir_mnemonic.share import Share
+
+    parsed = []
+    for number, mnemonic in enumerate(mnemonics, start=1):
+        try:
+            parsed.append(Share.from_mnemonic(mnemonic))
+        except shamir_mnemonic.MnemonicError:
+            raise UsageError(
+                f"escrow share {number} is not a valid SLIP-39 share (mistyped word or checksum)"
+            ) from None
+    if len({s.identifier for s in parsed}) > 1:
+        raise UsageError("the escrow shares come from different splits; use shares of one split")
+    if len({s.index for s in parsed}) < len(parsed):
+        raise UsageError("the same escrow share was given twice")
+    needed = parsed[0].member_threshold
+    if len(parsed) < needed:
+        raise WrongPassword(f"{len(parsed)} escrow share(s) given, {needed} needed to open the repository")
+    try:
+        # SLIP-39 combines exactly a threshold's worth of shares; extras add nothing.
+        return shamir_mnemonic.combine_mnemonics(list(mnemonics[:needed]))
+    except shamir_mnemonic.MnemonicError:
+        raise WrongPassword("the escrow shares do not combine (damaged share or shares of different splits)") from None
+
+
+@contextmanager
+def open_repository_with_shares(
+    backend: Backend, share_files: Sequence[str | Path], *, sync: bool = True
+) -> Iterator[Repository]:
+    """Unlock ``backend``'s repository from K share files, trying escrow key slots only."""
+    secret = combine_shares([read_share(path) for path in share_files])
+    config, raw = read_config(backend)
+    try:
+        master, slot_id = unwrap(
+            backend, secret, repo_id=config.id, config_digest=config_digest(raw), kinds=(ESCROW_KIND,)
+        )
+    except WrongPassword:
+        raise WrongPassword(f"no escrow key slot of {backend.url} opens with these shares") from None
+    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
+    repo = Repository(
+        backend, config, raw, master, slot_id, BlobCache(_cache_dir() / config.id / where / "index.sqlite")
+    )
+    try:
+        if sync:
+            repo.sync_index()
+        yield repo
+    finally:
+        try:
+            if repo.state_changed:
+                from backup.manifest import sign_manifest
+
+                sign_manifest(repo)  # escrow holders are key holders: they sign like anyone who changes state
+        finally:
+            repo.close()
+
+
+class Credentials(Protocol):
+    """How a command unlocks a repository: a passphrase or escrow shares."""
+
+    def open(self, backend: Backend, *, sync: bool = True) -> AbstractContextManager[Repository]: ...
+
+
+@dataclass(frozen=True)
+class Passphrase:
+    file: str | None = None
+
+    def open(self, backend: Backend, *, sync: bool = True) -> AbstractContextManager[Repository]:
+        from dc.secrets import read_password
+
+        return open_repository(backend, read_password(file=self.file), sync=sync)
+
+
+@dataclass(frozen=True)
+class EscrowShares:
+    files: tuple[str, ...]
+
+    def open(self, backend: Backend, *, sync: bool = True) -> AbstractContextManager[Repository]:
+        return open_repository_with_shares(backend, self.files, sync=sync)
+
+
+def credentials(password_file: str | None = None, escrow: Sequence[str] = ()) -> Credentials:
+    """Escrow shares when any are given (the staff-loss path never reads a passphrase), else a passphrase."""
+    if escrow and password_file:
+        raise UsageError("give either --escrow share files or --password-file, not both")
+    return EscrowShares(tuple(escrow)) if escrow else Passphrase(password_file)

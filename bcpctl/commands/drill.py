@@ -1,0 +1,301 @@
+"""``drill run|list|report|cleanup|due``: prove recovery at the offsite site and keep the record."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output, session
+from bcpctl.options import common_options, config_option
+from dc.errors import ProblemFound, UsageError
+
+
+def escrow_option(fn):  # type: ignore[no-untyped-def]
+    """``--escrow FILE`` (repeatable): open the repository from K escrow shares, no passphrase."""
+    return click.option(
+        "--escrow",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Escrow share file (repeat K times); no passphrase is read.",
+    )(fn)
+
+
+@click.group()
+def drill() -> None:
+    """Drills: restore at the offsite site, verify, measure RTO/RPO, clean up, report."""
+
+
+def _duration(seconds: float | None) -> str:
+    from dc.duration import format_duration
+
+    if seconds is None:
+        return "—"
+    return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
+
+
+def render_run(console: Console, doc: dict[str, Any]) -> None:
+    """The result of a drill, failover or failback as people read it."""
+    table = Table("system", "tenant", "grp", "snapshot", "RPO / target", "RTO / target", "result")
+    for s in doc["systems"]:
+        status = s["status"] if s["status"] == "passed" else f"{s['status'].upper()}: {s.get('error') or ''}"
+        table.add_row(
+            s["system"],
+            s["tenant"],
+            str(s["group"]),
+            (s.get("snapshot_id") or "")[:8],
+            f"{_duration(s.get('rpo_seconds'))} / {_duration(s.get('rpo_target'))}",
+            f"{_duration(s.get('rto_seconds'))} / {_duration(s.get('rto_target'))}",
+            status,
+        )
+    console.print(table)
+    for check in doc.get("checks", []):
+        if not check["ok"]:
+            console.print(f"check failed: {check['name']}: {check['detail']}")
+    cleanup = doc.get("cleanup")
+    if cleanup is not None:
+        console.print(f"cleanup: removed {len(cleanup['removed'])}, left {len(cleanup['leftovers'])}")
+        for left in cleanup["leftovers"]:
+            console.print(f"  LEFT: {left}")
+    for swept in doc.get("swept", []):
+        console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
+    for warning in doc.get("warnings", []):
+        console.print(f"warning: {warning}")
+    if doc.get("reports"):
+        console.print(f"reports: {doc['reports'].get('html', '')}")
+    verdict = doc["status"].upper()
+    console.print(
+        f"{doc['kind']} {doc['mode']} {doc['id']}: {verdict}" + (f" ({doc['aborted']})" if doc.get("aborted") else "")
+    )
+
+
+def finish(doc: dict[str, Any]) -> None:
+    """Render a run and exit 1 unless it passed."""
+    output.current().result(doc, render_run)
+    if doc["status"] != "passed":
+        problem = (
+            doc.get("error")
+            or doc.get("aborted")
+            or next((f"{s['system']}: {s['error']}" for s in doc["systems"] if s["status"] != "passed"), None)
+        )
+        if problem is None and doc.get("cleanup") and doc["cleanup"]["leftovers"]:
+            problem = f"cleanup incomplete: {doc['cleanup']['leftovers'][0]}"
+        if problem is None:
+            problem = next((f"{c['name']}: {c['detail']}" for c in doc.get("checks", []) if not c["ok"]), "see report")
+        raise ProblemFound(f"{doc['kind']} {doc['mode']} {doc['status']}: {problem}")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601; a time without a zone is JST, the municipalities' clock."""
+    from failover.calendar import JST
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"invalid time '{text}': use ISO 8601, e.g. 2025-06-01T09:00+09:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=JST)
+
+
+def approver_token(path: str | None) -> str | None:
+    from dc.secrets import read_secret_file
+    from failover.approval import APPROVER_TOKEN_ENV
+
+    if path:
+        return read_secret_file(path, "approver token")
+    return os.environ.get(APPROVER_TOKEN_ENV) or None
+
+
+def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
+    from dc.config import load_config
+    from dc.state import open_state
+    from failover.lifecycle import RunContext
+    from replication.url import open_backend
+
+    consortium, path = load_config(config_path)
+    return RunContext.create(consortium, path, open_state(consortium.control_db), open_backend)
+
+
+@drill.command("run")
+@config_option()
+@click.option(
+    "--mode",
+    default="isolated",
+    show_default=True,
+    help="readiness, isolated, point-in-time, staff-loss or switchover.",
+)
+@click.option("--tenant", default=None, help="Only this tenant's systems (and what they depend on).")
+@click.option("--system", "systems", multiple=True, help="Only this system (repeatable; dependencies come too).")
+@click.option(
+    "--before",
+    default=None,
+    metavar="TIME",
+    help="point-in-time: newest snapshot before TIME (ISO 8601; JST if no zone).",
+)
+@click.option("--site", default=None, help="Site to drill at (default: the first offsite site).")
+@escrow_option
+@click.option(
+    "--timeout",
+    default=None,
+    metavar="DURATION",
+    help="Abort after this long (default: drills.timeout or the largest RTO).",
+)
+@click.option(
+    "--workers", type=click.IntRange(1, 32), default=None, help="Systems restored in parallel within a group."
+)
+@click.option("--yes", is_flag=True, help="switchover: confirm that production moves to the offsite site and back.")
+@click.option("--approver", default=None, help="switchover: the second person's name (drills.failover.approvers).")
+@click.option(
+    "--approver-token-file", type=click.Path(dir_okay=False), default=None, help="Instead of $BCPCTL_APPROVER_TOKEN."
+)
+@common_options
+def drill_run(
+    config_path: str,
+    mode: str,
+    tenant: str | None,
+    systems: tuple[str, ...],
+    before: str | None,
+    site: str | None,
+    escrow: tuple[str, ...],
+    timeout: str | None,
+    workers: int | None,
+    yes: bool,
+    approver: str | None,
+    approver_token_file: str | None,
+) -> None:
+    """Run a drill and write its reports; exits 1 unless every system, check and the cleanup passed.
+
+    Ctrl-C or SIGTERM aborts the drill; cleanup still runs and is verified.
+    """
+    from dc.duration import parse_duration
+    from failover.drill import DrillRequest, run_drill
+    from failover.results import to_document
+
+    try:
+        limit = parse_duration(timeout) if timeout else None
+    except ValueError as exc:
+        raise UsageError(f"--timeout: {exc}") from None
+    request = DrillRequest(
+        mode=mode,
+        tenant=tenant,
+        systems=systems,
+        before=parse_time(before) if before else None,
+        site=site,
+        escrow=escrow,
+        timeout=limit,
+        workers=workers,
+        confirmed=yes,
+        approver=approver,
+        approver_token=approver_token(approver_token_file) if mode == "switchover" else None,
+    )
+    ctx = run_context(config_path)
+    out = output.current()
+    with out.progress(f"drill {mode}") as bar:
+        result = run_drill(ctx, request, on_bytes=bar.advance)
+    finish(to_document(result))
+
+
+@drill.command("list")
+@config_option(required=False)
+@click.option("--kind", type=click.Choice(["drill", "failover", "failback"]), default=None)
+@click.option("--limit", type=click.IntRange(1, 1000), default=30, show_default=True)
+@common_options
+def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
+    """List drills, failovers and failbacks, newest first."""
+    from dc.state import open_state
+    from failover.records import list_runs, prepare
+
+    state = open_state(session.config(config_path)[0].control_db if config_path else None)
+    rows = [vars(r) for r in list_runs(prepare(state), kind=kind, limit=limit)]
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("id", "kind", "mode", "status", "site", "declared", "error")
+        for r in data:
+            table.add_row(
+                r["id"], r["kind"], r["mode"], r["status"], r["site"] or "", r["declared_at"][:19], r["error"] or ""
+            )
+        console.print(table)
+
+    output.current().result(rows, render)
+
+
+@drill.command("report")
+@click.argument("run_id", metavar="ID")
+@click.option("--format", "fmt", type=click.Choice(["json", "html", "ja"]), default="json", show_default=True)
+@click.option("--tenant", default=None, help="ja: only this tenant's 訓練実施報告.")
+@click.option(
+    "--out", "out_file", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout."
+)
+@config_option(required=False)
+@common_options
+def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None, config_path: str | None) -> None:
+    """Render a stored run (ID or a unique prefix): JSON, HTML, or the Japanese summary per tenant."""
+    from pathlib import Path
+
+    from dc.state import open_state
+    from failover.records import prepare
+    from failover.reports import render_report, site_names
+
+    consortium = session.config(config_path)[0] if config_path else None
+    names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
+    state = prepare(open_state(consortium.control_db if consortium else None))
+    text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
+    if out_file:
+        Path(out_file).write_text(text, encoding="utf-8")
+        output.current().notice(f"wrote {out_file}")
+    else:
+        click.echo(text, nl=False)
+
+
+@drill.command("cleanup")
+@config_option()
+@common_options
+def drill_cleanup(config_path: str) -> None:
+    """Remove sandboxes left by killed drills or cut-off cleanups, and verify they are gone."""
+    from dc.state import utcnow
+    from failover.cleanup import sweep
+    from failover.results import to_document
+
+    ctx = run_context(config_path)
+    swept = to_document(sweep(ctx.state, utcnow()))
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        for s in data:
+            console.print(
+                f"run {s['run_id']} ({s['was_status']}): removed {', '.join(s['cleanup']['removed']) or 'nothing'}"
+            )
+            for left in s["cleanup"]["leftovers"]:
+                console.print(f"  LEFT: {left}")
+        console.print(f"{len(data)} run(s) swept")
+
+    output.current().result(swept, render)
+    left = [x for s in swept for x in s["cleanup"]["leftovers"]]
+    if left:
+        raise ProblemFound(f"cleanup incomplete: {left[0]}")
+
+
+@drill.command("due")
+@config_option()
+@common_options
+def drill_due(config_path: str) -> None:
+    """Systems not drilled successfully within drills.max_age, and whether today is a blackout."""
+    from failover.schedule import drill_due
+
+    ctx = run_context(config_path)
+    data = drill_due(ctx)
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        if d["blackout"]:
+            console.print(f"today is in blackout '{d['blackout']}'; next window {d['next_window']}")
+        for o in d["overdue"]:
+            console.print(f"OVERDUE {o['system']}: last passed drill {o['last_success'] or 'never'}")
+        console.print(f"{len(d['overdue'])} system(s) overdue")
+
+    output.current().result(data, render)
+
+
+COMMANDS = [drill]

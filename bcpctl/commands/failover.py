@@ -1,0 +1,143 @@
+"""``failover plan|execute`` and ``failback``: the recovery plan, and moving production between sites."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.commands.drill import approver_token, escrow_option, finish, run_context
+from bcpctl.options import common_options, config_option
+
+
+@click.group()
+def failover() -> None:
+    """The recovery plan, and failing production over to the offsite site."""
+
+
+def _age(seconds: float | None) -> str:
+    from dc.duration import format_duration
+
+    return "—" if seconds is None else format_duration(seconds)
+
+
+@failover.command("plan")
+@config_option()
+@click.option("--site", default=None, help="Site whose repository is read (default: the first offsite site).")
+@click.option("--tenant", default=None, help="Only this tenant's systems (and what they depend on).")
+@click.option("--system", "systems", multiple=True, help="Only this system (repeatable).")
+@escrow_option
+@common_options
+def failover_plan(
+    config_path: str, site: str | None, tenant: str | None, systems: tuple[str, ...], escrow: tuple[str, ...]
+) -> None:
+    """Print the ordered recovery plan with targets and the newest offsite snapshot's age.
+
+    That age is the RPO a disaster would cost right now.
+    """
+    from failover.overview import plan_overview
+
+    data = plan_overview(run_context(config_path), site=site, tenant=tenant, systems=systems, escrow=escrow)
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        for group in d["groups"]:
+            table = Table(
+                "system",
+                "tenant",
+                "業務",
+                "after",
+                "RPO",
+                "RTO",
+                "newest offsite",
+                "age",
+                title=f"group {group['group']} (tier {group['tier']})",
+            )
+            for s in group["systems"]:
+                newest = s["newest_offsite"] or {}
+                within = newest.get("within_rpo")
+                flag = "" if within is None else (" ok" if within else " OVER RPO")
+                table.add_row(
+                    s["system"] + (" (dependency)" if s["as_dependency"] else ""),
+                    s["tenant"],
+                    s["business"],
+                    ", ".join(s["depends_on"]),
+                    _age(s["rpo_target"]),
+                    _age(s["rto_target"]),
+                    (newest.get("snapshot") or "none")[:8],
+                    _age(newest.get("age_seconds")) + flag,
+                )
+            console.print(table)
+        if d["targets_missing"]:
+            console.print(f"no RTO/RPO target (cannot be drilled): {', '.join(d['targets_missing'])}")
+        if d["error"]:
+            console.print(f"offsite repository not read: {d['error']}")
+
+    output.current().result(data, render)
+
+
+def _confirmation_options(fn):  # type: ignore[no-untyped-def]
+    fn = click.option(
+        "--approver-token-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Instead of $BCPCTL_APPROVER_TOKEN.",
+    )(fn)
+    fn = click.option("--approver", default=None, help="The second person's name (drills.failover.approvers).")(fn)
+    fn = click.option("--yes", is_flag=True, help="Confirm: this changes production at both sites.")(fn)
+    return fn
+
+
+@failover.command("execute")
+@config_option()
+@click.option("--to", "to_site", required=True, help="The site that serves from now on.")
+@escrow_option
+@click.option("--workers", type=click.IntRange(1, 32), default=None)
+@_confirmation_options
+@common_options
+def failover_execute(
+    config_path: str,
+    to_site: str,
+    escrow: tuple[str, ...],
+    workers: int | None,
+    yes: bool,
+    approver: str | None,
+    approver_token_file: str | None,
+) -> None:
+    """Fence the primary, restore every system at --to in plan order, verify, promote.
+
+    Refuses without --yes, and without a second approver where drills.failover.two_person is set.
+    """
+    from failover.failover import FailoverRequest, execute_failover
+    from failover.results import to_document
+
+    ctx = run_context(config_path)
+    request = FailoverRequest(to_site, yes, approver, approver_token(approver_token_file), escrow, workers)
+    with output.current().progress(f"failover to {to_site}") as bar:
+        result = execute_failover(ctx, request, on_bytes=bar.advance)
+    finish(to_document(result))
+
+
+@click.command("failback")
+@config_option()
+@click.option("--workers", type=click.IntRange(1, 32), default=None)
+@_confirmation_options
+@common_options
+def failback(
+    config_path: str, workers: int | None, yes: bool, approver: str | None, approver_token_file: str | None
+) -> None:
+    """Bring the writes made during a failover back to the primary, verify, and switch back.
+
+    The offsite site is fenced first, so no write is lost; the primary's previous data is kept.
+    """
+    from failover.failback import FailbackRequest, execute_failback
+    from failover.results import to_document
+
+    ctx = run_context(config_path)
+    result = execute_failback(ctx, FailbackRequest(yes, approver, approver_token(approver_token_file), workers))
+    finish(to_document(result))
+
+
+COMMANDS = [failover, failback]

@@ -1,0 +1,1 @@
+"""Recovery plans, drills, failover and failback, with RTO/RPO measured against each system's targets."""

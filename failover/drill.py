@@ -1,0 +1,189 @@
+"""Drills at the offsite site: isolated restore, point-in-time (ransomware), staff loss.
+
+All three run the same steps — sweep what earlier runs left, open the offsite repository,
+restore each system's chosen snapshot into a sandbox in plan order, verify, measure, tear
+the sandboxes down and prove they are gone — and differ only in the recovery point and the
+key material:
+
+* ``isolated``: the newest offsite snapshot of each system;
+* ``point-in-time``: the newest snapshot taken before ``--before`` (the last known good state
+  before a ransomware event); RPO is measured against that event time;
+* ``staff-loss``: the primary and the people who know its passphrase are gone (大槌,
+  陸前高田): the offsite repository is opened with K escrowed SLIP-39 shares only, never
+  the configured passphrase.
+
+``readiness`` and ``switchover`` have their own modules; :func:`run_drill` dispatches to them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from backup.snapshot import Snapshot
+from dc.errors import UsageError
+from failover.abort import AbortSignal
+from failover.calendar import blackout_on
+from failover.cleanup import cleanup_checked, sweep
+from failover.execution import run_plan
+from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
+from failover.measure import apply_measurement
+from failover.plan import PlanStep, RecoveryPlan, build_plan, require_targets, select_systems
+from failover.recover import RecoveryContext, recover_system, snapshots_by_system
+from failover.results import Check, RunResult
+from failover.sandbox import Sandboxes, Target
+from failover.verify import dir_separation, pg_separation
+
+MODES = ("readiness", "isolated", "point-in-time", "staff-loss", "switchover")
+
+
+@dataclass(frozen=True)
+class DrillRequest:
+    mode: str = "isolated"
+    tenant: str | None = None
+    systems: tuple[str, ...] = ()
+    #: point-in-time: restore the newest snapshot taken strictly before this instant
+    before: datetime | None = None
+    site: str | None = None
+    #: staff-loss: files holding SLIP-39 shares (K of them open the repository)
+    escrow: tuple[str, ...] = ()
+    timeout: float | None = None
+    workers: int | None = None
+    #: switchover only: the operator confirmed, and the second approver's name and token
+    confirmed: bool = False
+    approver: str | None = None
+    approver_token: str | None = None
+
+
+def validate(request: DrillRequest) -> None:
+    if request.mode not in MODES:
+        raise UsageError(f"unknown drill mode '{request.mode}' (use one of: {', '.join(MODES)})")
+    if request.mode == "point-in-time":
+        if request.before is None:
+            raise UsageError("point-in-time needs --before TIME (the moment the data went bad)")
+        if request.before.tzinfo is None:
+            raise UsageError("--before needs a time zone (e.g. 2025-06-01T09:00+09:00)")
+    elif request.before is not None:
+        raise UsageError("--before only applies to --mode point-in-time")
+    if request.mode == "staff-loss" and not request.escrow:
+        raise UsageError(
+            "staff-loss opens the offsite repository from escrow shares only: give --escrow FILE (K times)"
+        )
+
+
+def drill_plan(ctx: RunContext, request: DrillRequest) -> RecoveryPlan:
+    plan = build_plan(ctx.config, select_systems(ctx.config, tenant=request.tenant, systems=request.systems))
+    require_targets(plan)
+    return plan
+
+
+def run_drill(
+    ctx: RunContext,
+    request: DrillRequest,
+    *,
+    on_bytes: Callable[[int], None] | None = None,
+    handle_signals: bool = True,
+) -> RunResult:
+    """Run one drill and return its judged, recorded result (reports written)."""
+    validate(request)
+    plan = drill_plan(ctx, request)
+    if request.mode == "readiness":
+        from failover.readiness import check_readiness
+
+        return check_readiness(ctx, request, plan)
+    if request.mode == "switchover":
+        from failover.switchover import run_switchover
+
+        return run_switchover(ctx, request, plan, handle_signals=handle_signals)
+    site = ctx.site(request.site)
+    timeout = request.timeout or ctx.settings.timeout or max(s.rto or 0 for s in plan.steps) or None
+    result, token = new_run(ctx, "drill", request.mode, site, plan, tenant=request.tenant, timeout=timeout)
+    if request.before is not None:
+        result.rpo_reference = request.before
+    if blackout := blackout_on(result.declared_at, ctx.settings.blackouts):
+        # Operators may drill by hand in a blackout; the scheduler never does (failover.schedule).
+        result.warnings.append(f"run during the blackout period '{blackout.name}' ({blackout.start}..{blackout.end})")
+    run_id, declared = result.id, result.declared_at
+    origin = time.monotonic()
+    probe = ctx.settings.steady_state
+    with recorded_run(ctx, result, timeout=timeout, probe=probe, handle_signals=handle_signals) as abort:
+        if probe is not None:
+            from failover.abort import run_probe
+
+            ok, detail = run_probe(probe)
+            result.checks.append(Check("steady state before the drill", ok, detail))
+            if not ok:
+                abort.trigger(f"steady-state probe failed before the drill: {detail}")
+        result.swept = sweep(ctx.state, declared, exclude=run_id)
+        sandboxes = Sandboxes(ctx.state, run_id, token, site, ctx.config.sites[site])
+        try:
+            abort.check()
+            _restore_all(ctx, request, plan, result, sandboxes, abort, origin, on_bytes)
+        finally:
+            result.cleanup = cleanup_checked(ctx.state, run_id)
+            result.phases["cleanup"] = round(time.monotonic() - origin, 3)
+    return result
+
+
+def _restore_all(
+    ctx: RunContext,
+    request: DrillRequest,
+    plan: RecoveryPlan,
+    result: RunResult,
+    sandboxes: Sandboxes,
+    abort: AbortSignal,
+    origin: float,
+    on_bytes: Callable[[int], None] | None,
+) -> None:
+    site = result.site or ctx.default_offsite()
+    with repository_at(ctx, site, request.escrow) as repo:
+        result.phases["open"] = round(time.monotonic() - origin, 3)
+        unreadable: dict[str, str] = {}
+        snapshots = snapshots_by_system(repo, errors=unreadable)
+        if unreadable:
+            result.warnings.append(f"{len(unreadable)} unreadable snapshot(s) at {site} were ignored")
+        pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind == "postgres"})
+        if pg_tenants:
+            sandboxes.prepare_logins(pg_tenants)
+        by_tenant: dict[str, set[str]] = {}
+        for step in plan.steps:
+            by_tenant.setdefault(step.tenant, set()).add(step.system)
+
+        def make_target(step: PlanStep, snap: Snapshot) -> Target:
+            if snap.source_kind == "postgres":
+                return sandboxes.database(step.system, step.tenant)
+            return sandboxes.directory(step.system, step.tenant)
+
+        def separation(step: PlanStep, target: Target) -> list[Check]:
+            if target.dsn is not None:
+                return pg_separation(target)
+            assert target.path is not None
+            return [dir_separation(target.path.parent, by_tenant[step.tenant])]
+
+        def after_restore(target: Target) -> None:
+            if target.dsn is not None:
+                sandboxes.grant_read(target)
+
+        rctx = RecoveryContext(
+            repo,
+            snapshots,
+            abort,
+            origin,
+            make_target,
+            before=request.before,
+            after_restore=after_restore,
+            separation=separation,
+            **ctx.smoke(),
+            on_bytes=on_bytes,
+        )
+        workers = request.workers or ctx.settings.workers
+        result.systems = run_plan(
+            plan, lambda step, group: recover_system(rctx, step, group), workers=workers, abort=abort
+        )
+        for system in result.systems:
+            apply_measurement(
+                system, declared=result.declared_at, rpo_reference=result.rpo_reference or result.declared_at
+            )
+        result.phases["restore"] = round(time.monotonic() - origin, 3)

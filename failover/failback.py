@@ -1,0 +1,175 @@
+"""Failback: bring the offsite site's writes home to the recovered primary, then switch back.
+
+Research §C.8: failback is first-class, reverse replication keeps the writes made during
+the failover, and nothing at the source is deleted before it is safe. Steps:
+
+1. fence the offsite site (its writes stop, so the final copy is complete);
+2. back up every system's offsite production target into the offsite repository (tagged
+   with this run), so the writes made during the failover are in a snapshot;
+3. replicate the new objects to the primary's repository (``replication.sync`` in reverse:
+   ciphertext only, the offsite's signed manifest verified, nothing deleted at the primary);
+4. restore those snapshots from the *primary's* repository into staging beside each
+   production location, verify hashes and row counts (:mod:`failover.staging`);
+5. swap every verified copy into place (the primary's previous data is kept), and
+6. lift the primary's fence and promote it (``failback.yml``).
+
+Any failure before step 5 lifts the offsite fence again, so service continues there and
+nothing at the primary has changed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from backup.run import BackupRequest, run_backup
+from backup.sources import parse_source
+from failover.approval import confirm_request
+from failover.cleanup import cleanup_checked
+from failover.errors import FailoverRefused
+from failover.execution import run_plan
+from failover.failover import hooks_for
+from failover.hooks import Hooks
+from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
+from failover.measure import apply_measurement
+from failover.plan import RecoveryPlan, build_plan
+from failover.records import active_failover
+from failover.recover import RecoveryContext, recover_system, snapshots_by_system
+from failover.results import RunResult
+from failover.staging import Staging
+from failover.targets import resolve
+from replication.ledger import Ledger
+from replication.sync import SyncOptions, SyncResult, replicate
+
+
+@dataclass(frozen=True)
+class FailbackRequest:
+    confirmed: bool = False
+    approver: str | None = None
+    approver_token: str | None = None
+    workers: int | None = None
+
+
+def _offsite_source(ctx: RunContext, system_id: str) -> str:
+    """The ``KIND:SPEC`` of a system's production copy at the offsite site."""
+    system = ctx.config.systems[system_id]
+    if system.source.kind == "postgres":
+        return f"postgres:{system.restore_dsn}"
+    target = resolve(system.restore_dir or "", ctx.config_dir)
+    if system.source.kind == "sqlite":
+        return f"sqlite:{target / Path(system.source.path or '').name}"
+    return f"path:{target}"
+
+
+def _replicate_home(ctx: RunContext, offsite: str, primary: str) -> SyncResult:
+    """Reverse replication, offsite → primary: keyless, signed state only, and never deleting.
+
+    A normal sync deletes, after a delay, what the source no longer holds; in reverse that
+    would be the primary's snapshots the offsite never received, so failback never deletes.
+    """
+    sites = ctx.config.sites
+    options = SyncOptions(
+        delete_delay=timedelta(days=365 * 100),
+        pinned_key=sites[primary].manifest_public_key or sites[offsite].manifest_public_key,
+    )
+    source = ctx.backend(offsite)
+    target = ctx.backend(primary)
+    try:
+        shipped = replicate(source, target, Ledger(ctx.state), options)
+    finally:
+        source.close()
+        target.close()
+    if problem := shipped.problem():
+        raise FailoverRefused(f"not switched back, nothing at {primary} changed: {problem}")
+    return shipped
+
+
+def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) -> tuple[str, str | None]:
+    approver = confirm_request(ctx.settings.failover, "failback", request, operator_name())
+    active = active_failover(ctx.state)
+    if active is None or active.target_site is None:
+        raise FailoverRefused("no failover is active: nothing to fail back (see 'bcpctl drill list')")
+    manual = [s.system for s in plan.steps if s.source_kind == "command"]
+    if manual:
+        raise FailoverRefused(f"systems with a command source need a manual failback: {', '.join(manual)}")
+    return active.target_site, approver
+
+
+def execute_failback(
+    ctx: RunContext, request: FailbackRequest, *, hooks: Hooks | None = None, handle_signals: bool = True
+) -> RunResult:
+    plan = build_plan(ctx.config)
+    offsite, approver = _preflight(ctx, request, plan)
+    hooks = hooks or hooks_for(ctx)
+    primary = ctx.config.primary_site
+    result, token = new_run(
+        ctx, "failback", "failback", offsite, plan, target_site=primary, workers=request.workers, approver=approver
+    )
+    run_id, declared = result.id, result.declared_at
+    origin = time.monotonic()
+    staging = Staging(ctx.state, run_id, token, ctx.config, ctx.config_dir)
+    switched = False
+    with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
+        try:
+            fence = hooks.fence(offsite, run_id)
+            result.hooks.append(vars(fence))
+            if not fence.ok:
+                raise FailoverRefused(f"fencing {offsite} failed, nothing changed: {fence.detail}")
+            with repository_at(ctx, offsite) as repo:
+                for step in plan.steps:
+                    abort.check()
+                    backup = run_backup(
+                        repo,
+                        BackupRequest(
+                            parse_source(_offsite_source(ctx, step.system)),
+                            system=step.system,
+                            tenant=step.tenant,
+                            tags={"failback": run_id},
+                        ),
+                    )
+                    if backup.errors:
+                        raise FailoverRefused(f"backup of {step.system} at {offsite} incomplete: {backup.errors[0]}")
+            result.phases["backup"] = round(time.monotonic() - origin, 3)
+            shipped = _replicate_home(ctx, offsite, primary)
+            result.phases["ship"] = round(time.monotonic() - origin, 3)
+            result.warnings.append(
+                f"replicated {shipped.objects_copied} object(s), {shipped.bytes_sent} bytes, {offsite} → {primary}"
+            )
+            with repository_at(ctx, primary) as repo:
+                snapshots = snapshots_by_system(repo, tag=("failback", run_id))
+                rctx = RecoveryContext(repo, snapshots, abort, origin, staging.target)
+                result.systems = run_plan(
+                    plan, lambda step, group: recover_system(rctx, step, group), workers=result.workers, abort=abort
+                )
+            failed = [s.system for s in result.systems if not s.ok]
+            if failed:
+                raise FailoverRefused(f"not switched back: {', '.join(failed[:3])} did not verify at {primary}")
+            abort.check()
+            for system in result.systems:
+                step = plan.step(system.system)
+                snap = snapshots[system.system][-1]
+                kept = staging.swap(step, snap, rctx.targets[system.system])
+                if kept:
+                    result.warnings.append(f"{system.system}: the primary's previous data is kept as {kept}")
+            switched = True
+            result.phases["switch"] = round(time.monotonic() - origin, 3)
+            for system in result.systems:
+                apply_measurement(system, declared=declared, rpo_reference=declared)
+            back = hooks.failback(primary, run_id)
+            result.hooks.append(vars(back))
+            if not back.ok:
+                raise FailoverRefused(f"data is back at {primary} but switching endpoints failed: {back.detail}")
+            result.phases["promote"] = round(time.monotonic() - origin, 3)
+            # failback.yml lifts a fence only by promoting that site; the offsite must stay out of service.
+            result.warnings.append(
+                f"{offsite} stays fenced: lift its fence (without promoting it) before the next failover to it"
+            )
+        finally:
+            if not switched and result.hooks:
+                resume = hooks.failback(offsite, run_id)
+                result.hooks.append(vars(resume))
+                result.warnings.append(f"failback stopped before the switch: {offsite} serves again ({resume.detail})")
+            result.cleanup = cleanup_checked(ctx.state, run_id)
+    return result

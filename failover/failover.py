@@ -1,0 +1,147 @@
+"""Failover: fence the primary, restore every system at the offsite site in plan order, verify, promote.
+
+The same plan and restore path as a drill, with the production targets of the offsite site
+(``System.restore_dsn`` / ``restore_dir``) instead of sandboxes. Order of events, and why:
+
+1. preflight (nothing changed yet): confirmation, no failover already active, every target
+   configured, reachable and empty;
+2. fence the primary — before any write at the offsite, so two sites never accept writes;
+3. restore and verify every system (RTO/RPO measured as in drills);
+4. promote the offsite site only if every system came back verified. Otherwise endpoints stay
+   where they were; a planned switchover is rolled back (the primary's fence is lifted),
+   a disaster failover leaves the primary fenced and the report says what to fix.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from backup.snapshot import Snapshot
+from failover.approval import confirm_request
+from failover.errors import FailoverRefused
+from failover.execution import run_plan
+from failover.hooks import Hooks, configured_hooks, fence_allows_failover
+from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
+from failover.measure import apply_measurement
+from failover.plan import PlanStep, build_plan, require_targets
+from failover.records import active_failover
+from failover.recover import RecoveryContext, recover_system, snapshots_by_system
+from failover.results import RunResult
+from failover.sandbox import Target
+from failover.targets import production_target, target_problems
+
+
+@dataclass(frozen=True)
+class FailoverRequest:
+    to_site: str
+    confirmed: bool = False
+    approver: str | None = None
+    approver_token: str | None = None
+    #: staff loss: open the offsite repository from escrow shares instead of the passphrase
+    escrow: tuple[str, ...] = ()
+    workers: int | None = None
+    #: a planned switchover (drill): the fence must fully succeed, a failure is rolled back
+    planned: bool = False
+
+
+def hooks_for(ctx: RunContext) -> Hooks:
+    return configured_hooks(ctx.settings.failover.hooks, ctx.config, ctx.config_dir, ctx.state)
+
+
+def preflight(ctx: RunContext, request: FailoverRequest) -> str | None:
+    """Everything checked before the first change; returns the approver's name if one approved."""
+    config = ctx.config
+    if request.to_site not in config.sites:
+        raise FailoverRefused(f"unknown site '{request.to_site}' (known: {', '.join(config.sites)})")
+    if request.to_site == config.primary_site:
+        raise FailoverRefused(
+            f"'{request.to_site}' is the primary; fail over to an offsite site, fail back with failback"
+        )
+    approver = confirm_request(ctx.settings.failover, "failover", request, operator_name())
+    if (active := active_failover(ctx.state)) is not None:
+        raise FailoverRefused(
+            f"already failed over to '{active.target_site}' by run {active.id}; run 'bcpctl failback' first"
+        )
+    return approver
+
+
+def execute_failover(
+    ctx: RunContext,
+    request: FailoverRequest,
+    *,
+    hooks: Hooks | None = None,
+    handle_signals: bool = True,
+    on_bytes: Callable[[int], None] | None = None,
+) -> RunResult:
+    approver = preflight(ctx, request)
+    plan = build_plan(ctx.config)
+    require_targets(plan)
+    problems = target_problems(ctx.config, plan, ctx.config_dir)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise FailoverRefused(f"failover targets not ready, nothing was changed: {problems[0]}{more}")
+    hooks = hooks or hooks_for(ctx)
+    primary = ctx.config.primary_site
+    mode = "switchover" if request.planned else "execute"
+    result, _token = new_run(
+        ctx, "failover", mode, primary, plan, target_site=request.to_site, workers=request.workers, approver=approver
+    )
+    run_id, declared = result.id, result.declared_at
+    origin = time.monotonic()
+    promoted = False
+    with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
+        try:
+            fence = hooks.fence(primary, run_id)
+            result.hooks.append(vars(fence))
+            if not fence_allows_failover(fence, planned=request.planned):
+                raise FailoverRefused(f"fencing {primary} failed, nothing restored: {fence.detail}")
+            if fence.unreachable_hosts:
+                result.warnings.append(f"fence: {', '.join(fence.unreachable_hosts)} unreachable (site down?)")
+            result.phases["fence"] = round(time.monotonic() - origin, 3)
+            with repository_at(ctx, request.to_site, request.escrow) as repo:
+                result.phases["open"] = round(time.monotonic() - origin, 3)
+                snapshots = snapshots_by_system(repo)
+
+                def make_target(step: PlanStep, snap: Snapshot) -> Target:
+                    return production_target(ctx.config, step.system, snap.source_kind, ctx.config_dir)
+
+                rctx = RecoveryContext(
+                    repo,
+                    snapshots,
+                    abort,
+                    origin,
+                    make_target,
+                    **ctx.smoke(),
+                    on_bytes=on_bytes,
+                )
+                result.systems = run_plan(
+                    plan, lambda step, group: recover_system(rctx, step, group), workers=result.workers, abort=abort
+                )
+            for system in result.systems:
+                apply_measurement(system, declared=declared, rpo_reference=declared)
+            result.phases["restore"] = round(time.monotonic() - origin, 3)
+            abort.check()
+            failed = [s.system for s in result.systems if not s.ok]
+            if failed:
+                raise FailoverRefused(
+                    f"not promoted: {len(failed)} system(s) did not come back ({', '.join(failed[:3])})"
+                )
+            promote = hooks.promote(request.to_site, run_id)
+            result.hooks.append(vars(promote))
+            if not promote.ok:
+                raise FailoverRefused(f"systems restored but promoting {request.to_site} failed: {promote.detail}")
+            promoted = True
+            result.phases["promote"] = round(time.monotonic() - origin, 3)
+        finally:
+            if not promoted and request.planned and result.hooks:
+                # A planned switchover that did not complete gives service back to the primary.
+                rollback = hooks.failback(primary, run_id)
+                result.hooks.append(vars(rollback))
+                result.warnings.append(f"rolled back: {primary} unfenced ({rollback.detail})")
+            elif not promoted and result.hooks:
+                result.warnings.append(
+                    f"{primary} stays fenced: fix the failures, empty the failover targets and run failover again"
+                )
+    return result

@@ -1,0 +1,137 @@
+"""The readiness drill: everything a real recovery needs is in place, and nothing is changed.
+
+Veeam VRO runs a readiness check before every plan; pgBackRest's ``verify`` does not warn
+that the newest backup is too old (pgbackrest#1918). This one checks, per system, that the
+newest offsite snapshot is within the RPO (the RPO a disaster would cost right now), and
+for the run: the offsite repository opens and its structure verifies, every restore target
+(drill server and directory, failover targets) is reachable, the sandbox cannot reach
+production (:mod:`failover.isolation`), production's steady-state probe passes, and no
+earlier drill left sandboxes behind. It creates nothing, so there is nothing to clean up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from backup.check import check_repository
+from dc.duration import format_duration
+from failover.drill import DrillRequest
+from failover.isolation import production_endpoints, route_isolated, sandbox_not_production
+from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
+from failover.measure import advice
+from failover.plan import RecoveryPlan
+from failover.records import leftover_runs, stale_runs
+from failover.recover import new_result, snapshots_by_system
+from failover.results import Check, RunResult
+from failover.targets import target_problems
+
+
+def _pg_reachable(what: str, dsn: str) -> Check:
+    import psycopg
+
+    from backup.sources import redact_dsn
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as conn:
+            conn.execute("SELECT 1")
+        return Check(f"{what} reachable", True, redact_dsn(dsn))
+    except psycopg.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return Check(f"{what} reachable", False, f"{redact_dsn(dsn)}: {first}")
+
+
+def _dir_writable(what: str, path: Path) -> Check:
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    ok = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    return Check(f"{what} writable", ok, str(path) if ok else f"{path}: {existing} is not a writable directory")
+
+
+def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan) -> list[Check]:
+    site = ctx.config.sites[site_name]
+    kinds = {s.source_kind for s in plan.steps}
+    checks = []
+    if "postgres" in kinds:
+        checks.append(
+            _pg_reachable("drill server", site.drill_dsn)
+            if site.drill_dsn
+            else Check("drill server reachable", False, f"site '{site_name}' has no drill_dsn")
+        )
+    if kinds - {"postgres"}:
+        checks.append(
+            _dir_writable("drill directory", Path(site.drill_dir))
+            if site.drill_dir
+            else Check("drill directory writable", False, f"site '{site_name}' has no drill_dir")
+        )
+    # A failover would fail on these later, at the worst moment: configured, reachable and empty.
+    problems = target_problems(ctx.config, plan, ctx.config_dir)
+    checks.append(
+        Check("failover targets ready", not problems, "; ".join(problems[:3]) or "configured, reachable, empty")
+    )
+    return checks
+
+
+def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) -> RunResult:
+    site = ctx.site(request.site)
+    result, _token = new_run(ctx, "drill", "readiness", site, plan, tenant=request.tenant)
+    declared = result.declared_at
+    with recorded_run(ctx, result, timeout=request.timeout, handle_signals=False) as abort:
+        if probe := ctx.settings.steady_state:
+            from failover.abort import run_probe
+
+            ok, detail = run_probe(probe)
+            result.checks.append(Check("steady state of production", ok, detail))
+        leftovers = sorted({r.id for r in stale_runs(ctx.state, declared)} | set(leftover_runs(ctx.state)))
+        result.checks.append(
+            Check(
+                "no sandboxes left by earlier drills",
+                not leftovers,
+                f"runs {', '.join(leftovers[:3])} left sandboxes: run 'bcpctl drill cleanup'" if leftovers else "none",
+            )
+        )
+        result.checks.extend(sandbox_not_production(ctx.config, ctx.config.sites[site], ctx.config_dir))
+        if ctx.settings.sandbox_netns:
+            for endpoint in production_endpoints(ctx.config):
+                result.checks.append(route_isolated(ctx.settings.sandbox_netns, endpoint))
+        else:
+            result.warnings.append("network isolation of the sandbox not checked: set drills.sandbox_netns")
+        for check in result.checks:
+            if check.ok and "compete with production" in check.detail:
+                result.warnings.append(check.detail)
+        result.checks.extend(_target_checks(ctx, site, plan))
+        abort.check()
+        with repository_at(ctx, site, request.escrow) as repo:
+            result.checks.append(Check("offsite repository opens", True, repo.backend.url))
+            report = check_repository(repo)
+            first = report.problems[0] if report.problems else None
+            result.checks.append(
+                Check(
+                    "offsite repository verifies",
+                    report.ok,
+                    f"{report.snapshots} snapshots, {report.packs} packs"
+                    if report.ok
+                    else f"{len(report.problems)} problem(s), first: {first.object}: {first.message}",  # type: ignore[union-attr]
+                )
+            )
+            newest = {system: snaps[-1] for system, snaps in snapshots_by_system(repo).items()}
+        for number, group in enumerate(plan.groups, start=1):
+            for step in group:
+                system = new_result(step, number)
+                snap = newest.get(step.system)
+                if snap is None:
+                    system.status, system.error, system.fix = "failed", "no offsite snapshot", advice("NoSnapshot")
+                else:
+                    system.snapshot_id, system.snapshot_time, system.source_kind = snap.id, snap.time, snap.source_kind
+                    system.rpo_seconds = round(max(0.0, (declared - snap.time).total_seconds()), 1)
+                    system.rpo_met = step.rpo is not None and system.rpo_seconds <= step.rpo
+                    system.status = "passed" if system.rpo_met else "failed"
+                    if not system.rpo_met:
+                        system.error = (
+                            f"newest offsite snapshot is {format_duration(system.rpo_seconds)} old, "
+                            f"RPO target {format_duration(step.rpo or 0)}"
+                        )
+                        system.fix = advice("RpoExceeded")
+                result.systems.append(system)
+    return result

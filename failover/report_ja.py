@@ -1,0 +1,127 @@
+"""訓練実施報告: a Japanese summary per municipality, for its own ICT-BCP records.
+
+Each member municipality files the drill under its ICT-BCP (総務省「ICT部門の業務継続計画」
+ステップ7/16, 様式12 訓練計画), so the summary is written per tenant and covers only that
+tenant's systems: what was drilled, the recovery point and time achieved against its own
+BIA targets (様式15), what was verified, the problems with corrective actions, and that
+the drill environment was removed. Plain text, so it pastes into the municipality's form.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from failover.calendar import JST
+
+MODE_NAMES = {
+    "readiness": "復旧準備状況の確認（変更なし）",
+    "isolated": "隔離環境での復元訓練",
+    "point-in-time": "ランサムウェア想定・時点指定復元訓練",
+    "staff-loss": "主センター及び職員喪失想定訓練（分散保管鍵のみで復号）",
+    "switchover": "計画切替・切戻し訓練",
+    "execute": "遠隔地センターへの切替（本番）",
+    "failback": "主センターへの切戻し（本番）",
+}
+STATUS_NAMES = {"passed": "合格（目標達成）", "failed": "不合格", "aborted": "中断", "killed": "異常終了"}
+
+
+def jp_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    if 0 < seconds < 1:
+        return "1秒未満"
+    total = round(seconds)
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = [
+        f"{hours}時間" if hours else "",
+        f"{minutes}分" if minutes else "",
+        f"{secs}秒" if secs or not total else "",
+    ]
+    return "".join(parts)
+
+
+def jp_time(value: str | None) -> str:
+    if not value:
+        return "—"
+    t = datetime.fromisoformat(value).astimezone(JST)
+    return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}"
+
+
+def _verdict(flag: bool | None) -> str:
+    return {True: "達成", False: "未達成"}.get(flag, "—")  # type: ignore[arg-type]
+
+
+def _verified(s: dict[str, Any]) -> str:
+    done = []
+    if s["status"] == "passed" or s.get("bytes"):
+        done.append("バックアップ時に記録したSHA-256との一致")
+    if s.get("tables"):
+        done.append(f"テーブル件数の一致（{len(s['tables'])}表）")
+    names = {c["name"]: c["ok"] for c in s.get("checks", [])}
+    if any("refused" in n and ok for n, ok in names.items()):
+        done.append("他団体の認証情報では参照できないこと")
+    if names.get("smoke"):
+        done.append("業務確認（スモークテスト）")
+    return "、".join(done) or "—"
+
+
+def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[str, str] | None = None) -> str:
+    """The summary for one tenant; ``sites`` maps site ids to names such as 遠隔地バックアップセンター（北海道）."""
+    sites = sites or {}
+    systems = [s for s in doc["systems"] if s["tenant"] == tenant]
+    lines = [
+        f"訓練実施報告（{tenant_name}）",
+        "",
+        f"協議会: {doc['consortium']}",
+        f"訓練種別: {MODE_NAMES.get(doc['mode'], doc['mode'])}",
+        f"実施日時: {jp_time(doc['declared_at'])} 〜 {jp_time(doc.get('finished_at'))}（日本時間）",
+        f"実施場所: {sites.get(doc.get('site') or '', doc.get('site') or '—')}"
+        + (f" → {sites.get(doc['target_site'], doc['target_site'])}" if doc.get("target_site") else ""),
+        f"訓練番号: {doc['id']}",
+        f"結果: {STATUS_NAMES.get(doc['status'], doc['status'])}",
+        "",
+        "1. 対象業務と結果",
+    ]
+    if not systems:
+        lines.append("   （この訓練に貴団体の業務は含まれていません）")
+    for i, s in enumerate(systems, start=1):
+        lines += [
+            f"  ({i}) {s['business']}（{s['system']}）第{s['tier']}優先: {STATUS_NAMES.get(s['status'], s['status'])}",
+            f"      復旧時点: {jp_time(s.get('snapshot_time'))} のバックアップ"
+            f"（データ損失 実績 {jp_duration(s.get('rpo_seconds'))} / 目標 {jp_duration(s.get('rpo_target'))}: "
+            f"{_verdict(s.get('rpo_met'))}）",
+            f"      復旧時間: 実績 {jp_duration(s.get('rto_seconds'))} / 目標 {jp_duration(s.get('rto_target'))}: "
+            f"{_verdict(s.get('rto_met'))}",
+            f"      確認内容: {_verified(s)}",
+        ]
+    problems = [s for s in systems if s["status"] != "passed"]
+    lines += ["", "2. 課題と是正措置"]
+    if doc.get("aborted"):
+        lines.append(f"  ・訓練は中断されました（理由: {doc['aborted']}）。中断後も訓練環境の削除を実施しました。")
+    for s in problems:
+        lines.append(f"  ・{s['business']}: {s.get('error') or s['status']}")
+        if s.get("fix"):
+            lines.append(f"    是正措置: {s['fix']}")
+    cleanup = doc.get("cleanup") or {}
+    for left in cleanup.get("leftovers", []):
+        lines.append(f"  ・訓練環境の削除が完了していません: {left}（'bcpctl drill cleanup' で削除してください）")
+    if not problems and not doc.get("aborted") and not cleanup.get("leftovers"):
+        lines.append("  ・なし")
+    lines += ["", "3. 訓練環境の後片付け"]
+    if doc.get("cleanup") is None:
+        lines.append("  訓練環境は作成していません（本番環境への復元、または変更を伴わない確認）。")
+    elif cleanup.get("leftovers") or not cleanup.get("completed", True):
+        lines.append("  削除が完了していません（上記の課題を参照）。")
+    else:
+        lines.append(
+            f"  訓練用に作成した環境 {len(cleanup.get('removed', []))} 件を削除し、削除されたことを確認しました。"
+        )
+    lines += [
+        "",
+        "注: 復旧時間は訓練開始（災害発生とみなした時刻）から検証完了まで、データ損失は復旧に用いたバックアップの"
+        "取得時刻から災害発生とみなした時刻までの時間です。目標値は貴団体の業務影響分析（ICT-BCP 様式15）によります。",
+        "",
+    ]
+    return "\n".join(lines)

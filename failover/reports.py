@@ -1,0 +1,96 @@
+"""Writing a run's reports to disk and rendering any stored run again on request.
+
+Every run leaves ``<report_dir>/<run id>/report.json``, ``report.html`` and one
+``report-ja-<tenant>.txt`` per municipality involved. ``report_dir`` is ``drills.report_dir``
+(relative to the configuration file) or ``$XDG_STATE_HOME/bcpctl/drills``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine
+
+from dc.config import Consortium
+from dc.errors import UsageError
+from failover.records import load_document, system_history
+from failover.report_html import render_html
+from failover.report_ja import render_ja
+from failover.results import RunResult, to_document
+
+if TYPE_CHECKING:
+    from failover.lifecycle import RunContext
+
+FORMATS = ("json", "html", "ja")
+
+
+def reports_root(ctx: RunContext) -> Path:
+    if ctx.settings.report_dir:
+        path = Path(ctx.settings.report_dir)
+        return path if path.is_absolute() or ctx.config_dir is None else ctx.config_dir / path
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return base / "bcpctl" / "drills"
+
+
+def _tenants(doc: dict[str, Any]) -> list[str]:
+    return sorted({s["tenant"] for s in doc["systems"]})
+
+
+def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
+    """Write the run's JSON, HTML and Japanese reports; return ``{name: path}``."""
+    folder = reports_root(ctx) / result.id
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "json": folder / "report.json",
+        "html": folder / "report.html",
+        **{f"ja:{t}": folder / f"report-ja-{t}.txt" for t in sorted({s.tenant for s in result.systems})},
+    }
+    result.reports = {name: str(path) for name, path in paths.items()}
+    doc = to_document(result)
+    history = system_history(ctx.state, [s.system for s in result.systems])
+    paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    paths["html"].write_text(render_html(doc, _jsonable(history)), encoding="utf-8")
+    sites = site_names(ctx.config)
+    for tenant in _tenants(doc):
+        name = ctx.config.tenants[tenant].name if tenant in ctx.config.tenants else tenant
+        paths[f"ja:{tenant}"].write_text(render_ja(doc, tenant, name, sites), encoding="utf-8")
+    return result.reports
+
+
+def site_names(config: Consortium) -> dict[str, str]:
+    """Site ids as the municipalities name them: 遠隔地バックアップセンター（北海道）."""
+    return {key: f"{site.name or key}（{site.prefecture}）" for key, site in config.sites.items()}
+
+
+def _jsonable(history: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    return to_document(history)  # type: ignore[no-any-return]
+
+
+def render_report(
+    state: Engine,
+    run_id: str,
+    fmt: str,
+    tenant_names: dict[str, str],
+    tenant: str | None = None,
+    sites: dict[str, str] | None = None,
+) -> str:
+    """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"unknown report format '{fmt}' (use {', '.join(FORMATS)})")
+    found = load_document(state, run_id)
+    if found is None:
+        raise UsageError(f"no run '{run_id}' (or the prefix is ambiguous); see 'bcpctl drill list'")
+    record, doc = found
+    if doc is None:
+        raise UsageError(f"run {record.id} is {record.status} and has no report yet")
+    if fmt == "json":
+        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "html":
+        return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])))
+    tenants = [tenant] if tenant else _tenants(doc)
+    if tenant and tenant not in _tenants(doc):
+        raise UsageError(f"run {record.id} has no system of tenant '{tenant}'")
+    return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)

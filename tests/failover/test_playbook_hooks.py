@@ -1,0 +1,67 @@
+"""Failover and failback through the real playbooks: ansible-core against real sshd hosts.
+
+The DC fleet (two primary hosts, one offsite load balancer, each with its own ``bcp_root``)
+manages the example consortium's sites, so the fence and promote markers the playbooks
+write can be checked after each step. One test walks the whole story: runs cost seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dc.config import load_config
+from dc.state import open_state
+from failover.failback import FailbackRequest, execute_failback
+from failover.failover import FailoverRequest, execute_failover
+from failover.lifecycle import RunContext
+from replication.url import open_backend
+from tests.dc.conftest import Fleet, fleet  # noqa: F401  (the module-scoped fleet fixture)
+from tests.failover.conftest import build_consortium
+from tests.servers.postgres import PostgresServer
+
+pytestmark = [pytest.mark.ansible, pytest.mark.sshd, pytest.mark.postgres, pytest.mark.slow]
+
+
+def test_failover_and_failback_drive_the_fence_and_promote_playbooks(
+    fleet: Fleet,  # noqa: F811
+    tmp_path: Path,
+    postgres: PostgresServer,
+) -> None:
+    managed = yaml.safe_load(fleet.write_config(tmp_path / "fleet").read_text(encoding="utf-8"))
+    built = build_consortium(tmp_path / "consortium", postgres, drills={"failover": {"hooks": "ansible"}})
+    try:
+        raw = yaml.safe_load(built.config_path.read_text(encoding="utf-8"))
+        raw["hosts"] = managed["hosts"]
+        for site in ("primary", "offsite"):
+            raw["sites"][site]["known_hosts"] = managed["sites"][site]["known_hosts"]
+        built.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        config, path = load_config(built.config_path)
+        ctx = RunContext.create(config, path, open_state(None), open_backend)
+        roots = tmp_path / "fleet" / "roots"
+
+        over = execute_failover(ctx, FailoverRequest("offsite", confirmed=True), handle_signals=False)
+        assert over.status == "passed", over.verdict()
+        assert [(h["action"], h["site"], h["ok"]) for h in over.hooks] == [
+            ("fence", "primary", True),
+            ("promote", "offsite", True),
+        ]
+        assert over.hooks[0]["hosts"] == {"p-lb": "changed", "p-db": "changed"}
+        assert (roots / "p-db" / "var/lib/bcpctl/fenced.json").exists()
+        assert (roots / "p-db" / "var/lib/bcpctl/active-site").read_text() == "offsite\n"
+
+        back = execute_failback(ctx, FailbackRequest(confirmed=True), handle_signals=False)
+        assert back.status == "passed", back.verdict()
+        assert [(h["action"], h["site"], h["ok"]) for h in back.hooks] == [
+            ("fence", "offsite", True),
+            ("failback", "primary", True),
+        ]
+        assert not (roots / "p-db" / "var/lib/bcpctl/fenced.json").exists()
+        assert (roots / "p-db" / "var/lib/bcpctl/active-site").read_text() == "primary\n"
+        # The offsite stays fenced after failback (no playbook lifts a fence without promoting).
+        assert (roots / "o-lb" / "var/lib/bcpctl/fenced.json").exists()
+        assert any("offsite stays fenced" in w for w in back.warnings)
+    finally:
+        built.drop_databases()
