@@ -140,7 +140,7 @@ FAMILIES: tuple[Family, ...] = (
         ("site",),
     ),
     Family("bcp_replication_sent_bytes", "gauge", "Bytes the newest replication run to the site sent.", ("site",)),
-    # -- drills (failover/, wired when it is on main)
+    # -- drills (failover.records: drill_systems; failover.calendar: overdue)
     Family(
         "bcp_drill_last_success_timestamp_seconds",
         "gauge",

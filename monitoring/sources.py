@@ -217,6 +217,45 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
                 yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
 
 
+# -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------
+
+#: statuses that are a verdict on the system (skipped and pending are not)
+_DRILL_VERDICTS = ("passed", "failed", "aborted")
+
+
+def drills(ctx: SourceContext) -> Iterator[Reading]:
+    from failover import records
+    from failover.calendar import overdue_systems
+    from failover.settings import drill_settings
+
+    ensure(ctx.engine, *records.TABLES)
+    systems = ctx.config.systems
+    d = records.drill_systems.c
+    with ctx.engine.connect() as conn:
+        verdicts = select(d.system, func.max(d.id)).where(d.status.in_(_DRILL_VERDICTS)).group_by(d.system)
+        newest = {system_id: row_id for system_id, row_id in conn.execute(verdicts)}
+        for system_id, row_id in newest.items():
+            if system_id not in systems:
+                continue
+            row = conn.execute(select(d.status, d.rto_seconds, d.rpo_seconds).where(d.id == row_id)).one()
+            labels = (systems[system_id].tenant, system_id)
+            yield Reading("bcp_drill_last_ok", labels, 1.0 if row.status == "passed" else 0.0)
+            if row.rto_seconds is not None:
+                yield Reading("bcp_drill_rto_seconds", labels, float(row.rto_seconds))
+            if row.rpo_seconds is not None:
+                yield Reading("bcp_drill_rpo_seconds", labels, float(row.rpo_seconds))
+    last = records.last_success(ctx.engine)
+    for system_id, when in last.items():
+        if system_id in systems and when is not None:
+            yield Reading(
+                "bcp_drill_last_success_timestamp_seconds", (systems[system_id].tenant, system_id), when.timestamp()
+            )
+    max_age = drill_settings(ctx.config).max_age
+    flagged = {o.system for o in overdue_systems(systems, last, utcnow(), max_age)}
+    for system_id, system in systems.items():
+        yield Reading("bcp_drill_overdue", (system.tenant, system_id), 1.0 if system_id in flagged else 0.0)
+
+
 # -- victim-support exports (victim_support.store) and the audit chain (health job) ----------
 
 #: request states as an operator reads them: approved-but-not-yet-built apart from delivered
@@ -261,6 +300,7 @@ PROVIDERS: dict[str, Provider] = {
     "health": health,
     "scheduler": scheduler,
     "replication": replication,
+    "drill": drills,
     "maintenance": maintenance,
     "export": exports,
     "audit": audit,

@@ -125,10 +125,29 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
     )
 
 
+def drill(ctx: JobContext, spec: JobSpec) -> str:
+    """An isolated drill of every system at the offsite site, unless today is a blackout day."""
+    from failover.drill import DrillRequest, run_drill
+    from failover.lifecycle import RunContext
+    from failover.schedule import may_drill_now
+
+    run_ctx = RunContext.create(ctx.config, ctx.config_dir, ctx.engine, ctx.open_backend)
+    allowed, reason = may_drill_now(run_ctx)
+    if not allowed:
+        return f"not run: {reason}"
+    # Signal handlers belong to the service's main thread; the drill's timeout still applies.
+    result = run_drill(run_ctx, DrillRequest(mode="isolated"), handle_signals=False)
+    status, problem = result.verdict()
+    if status != "passed":
+        raise JobFailed(f"drill {result.id} {status}: {problem}")
+    return f"drill {result.id} passed: {len(result.systems)} systems"
+
+
 #: Every kind of job this build can run; the planner schedules only these.
 TASKS: dict[str, Task] = {
     "backup": backup,
     "check": check,
     "health": health_checks,
     "replicate": replicate,
+    "drill": drill,
 }

@@ -36,10 +36,12 @@ def example_consortium(workdir: Path, hv01: SshServer) -> Path:
     """examples/ibaraki.yaml moved into ``workdir`` (as ``bcpctl demo`` does), on a seconds schedule.
 
     hv01 is a real sshd whose host key the sites' known_hosts pins; the other hosts answer
-    nothing.
+    nothing. Blackouts and the steady-state probe are dropped so the test does not depend on
+    the calendar or on a PostgreSQL at 127.0.0.1:5432.
     """
     raw = demo_config(workdir)
-    raw["schedules"] = {"backup": "3s", "check": "4s", "health": "2s", "replicate": "3s", "drill": None}
+    raw["schedules"] = {"backup": "3s", "check": "4s", "health": "2s", "replicate": "3s", "drill": "8s"}
+    raw["drills"] = {"max_age": "30d", "report_dir": str(workdir / "reports")}
     raw["hosts"]["hv01"].update(address=hv01.address, port=hv01.port, user=hv01.user, key_file=str(hv01.client_key))
     Path(raw["sites"]["primary"]["known_hosts"]).write_text(hv01.known_hosts_line + "\n")
     (workdir / "secrets").mkdir(parents=True)
@@ -76,8 +78,9 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
                 checked = samples(text, "bcp_repository_check_ok")
                 hosts = samples(text, "bcp_host_up")
                 offsite = samples(text, "bcp_offsite_newest_snapshot_timestamp_seconds")
+                drilled = samples(text, "bcp_drill_last_ok")
                 if (
-                    len(done) == len(offsite) == len(systems)
+                    len(done) == len(offsite) == len(drilled) == len(systems)
                     and set(checked.values()) == {1.0}
                     and len(checked) == 2
                     and len(hosts) == 6
@@ -85,7 +88,7 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
                 ):
                     break
                 assert time.monotonic() < deadline, (
-                    f"not all jobs ran: {len(done)} backups, {len(offsite)} offsite, {checked}, {hosts}"
+                    f"not all jobs ran: {len(done)} backups, {len(offsite)} offsite, {drilled}, {checked}, {hosts}"
                 )
                 time.sleep(0.5)
             code, summary = serve.stop()
@@ -94,6 +97,8 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
     assert code == 0
     assert summary == {"holder": summary["holder"], "listen": serve.target, "led": True, "cancelled_jobs": 0}
     assert {dict(k)["system"] for k in done} == set(systems)
+    assert set(drilled.values()) == {1.0}, drilled
+    assert set(samples(text, "bcp_drill_overdue").values()) == {0.0}
     up = {dict(k)["host"]: (v, dict(k)["probe"]) for k, v in hosts.items()}
     assert up.pop("hv01") == (1, "ssh")
     assert {v for v, _probe in up.values()} == {0}  # nothing answers at the other hosts' addresses
@@ -112,7 +117,13 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
         backups = conn.execute(select(backup_runs)).all()
     assert runs and not [r for r in runs if r.status == "running"]
     assert {r.status for r in runs if r.job_id.startswith("backup:")} <= {"ok", "cancelled"}
-    assert {r.job_id.split(":")[0] for r in runs if r.status == "ok"} == {"backup", "check", "health", "replicate"}
+    assert {r.job_id.split(":")[0] for r in runs if r.status == "ok"} == {
+        "backup",
+        "check",
+        "health",
+        "replicate",
+        "drill",
+    }
     assert [(t.end_reason is not None) for t in terms] == [True]
     assert lease.expires_at == 0  # released on a clean stop: a standby may take over at once
     assert all(b.ok for b in backups)
