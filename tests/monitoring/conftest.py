@@ -11,11 +11,15 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
 from backup.repository import init_repository
 from dc.config import Consortium, load_config
 from dc.state import open_state
+from monitoring.metrics import ControlDatabaseCollector
+from monitoring.schedule import JobSpec, interval_trigger
+from monitoring.sources import SourceContext
 from replication.url import open_backend
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer
@@ -97,6 +101,24 @@ def build_lab(
     for site in ("primary", "offsite") if init_offsite else ("primary",):
         init_repository(open_backend(raw["sites"][site]["repository"], create=True), PASSWORD, kdf=CHEAP_KDF)
     return lab
+
+
+#: two systems of two tenants with recovery targets, as most wiring tests need them
+TWO_SYSTEMS: dict[str, dict[str, Any]] = {
+    "goka-juki": {"tenant": "goka", "rpo": "15m", "rto": "4h"},
+    "naka-juki": {"tenant": "naka", "rpo": "1h", "rto": "24h"},
+}
+
+
+def scrape(lab: Lab, engine: Engine) -> CollectorRegistry:
+    """A fresh registry holding only the collector, read now (client_python's test pattern)."""
+    registry = CollectorRegistry()
+    registry.register(ControlDatabaseCollector(SourceContext(engine, lab.config)))
+    return registry
+
+
+def job_spec(job_id: str, kind: str, **where: str) -> JobSpec:
+    return JobSpec(job_id, kind, interval_trigger(job_id, 60), 60, **where)  # type: ignore[arg-type]
 
 
 @pytest.fixture

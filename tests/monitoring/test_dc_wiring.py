@@ -6,26 +6,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from dc.maintenance import set_maintenance
 from monitoring import health
-from monitoring.metrics import ControlDatabaseCollector
 from monitoring.schedule import JobSpec, interval_trigger
-from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, health_checks
 from replication.url import open_backend
-from tests.monitoring.conftest import Lab
+from tests.monitoring.conftest import Lab, scrape
 from tests.servers.ports import free_port
 from tests.servers.sshd import cleanup, rekey_sshd, start_sshd
 
 SYSTEMS = {"goka-juki": {"tenant": "goka", "rpo": "15m", "rto": "4h"}}
-
-
-def scrape(lab: Lab, engine) -> CollectorRegistry:  # type: ignore[no-untyped-def]
-    registry = CollectorRegistry()
-    registry.register(ControlDatabaseCollector(SourceContext(engine, lab.config)))
-    return registry
 
 
 HEALTH = JobSpec("health", "health", interval_trigger("health", 60), 60)

@@ -7,32 +7,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from backup.jobs import backup_systems, site_repository
 from dc.state import utcnow
 from failover.calendar import JST
-from monitoring.metrics import ControlDatabaseCollector
-from monitoring.schedule import JobSpec, interval_trigger
-from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, JobFailed, drill, replicate
 from replication.url import open_backend
-from tests.monitoring.conftest import Lab
+from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 
-SYSTEMS = {
-    "goka-juki": {"tenant": "goka", "rpo": "15m", "rto": "4h"},
-    "naka-juki": {"tenant": "naka", "rpo": "1h", "rto": "24h"},
-}
-
-
-def scrape(lab: Lab, engine) -> CollectorRegistry:  # type: ignore[no-untyped-def]
-    registry = CollectorRegistry()
-    registry.register(ControlDatabaseCollector(SourceContext(engine, lab.config)))
-    return registry
-
-
-def spec(job_id: str, kind: str, **where: str) -> JobSpec:
-    return JobSpec(job_id, kind, interval_trigger(job_id, 60), 60, **where)  # type: ignore[arg-type]
+SYSTEMS = TWO_SYSTEMS
 
 
 @pytest.fixture
@@ -45,7 +28,7 @@ def replicated(lab_factory: Callable[..., Lab]) -> tuple[Lab, JobContext]:
     with site_repository(config, "primary", open_backend, lab.root) as repo:
         assert all(o.ok for o in backup_systems(config, repo, None, state=engine, config_dir=lab.root))
     context = JobContext(engine, config, lab.root, open_backend)
-    replicate(context, spec("replicate:offsite", "replicate", site="offsite"))
+    replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
     return lab, context
 
 
@@ -55,7 +38,7 @@ def test_drill_job_exports_measured_rto_rpo_and_overdue(replicated: tuple[Lab, J
     before = scrape(lab, engine).get_sample_value
     assert before("bcp_drill_overdue", {"tenant": "goka", "system": "goka-juki"}) == 1  # never drilled
     assert before("bcp_drill_last_ok", {"tenant": "goka", "system": "goka-juki"}) is None
-    summary = drill(context, spec("drill", "drill"))
+    summary = drill(context, job_spec("drill", "drill"))
     assert "passed" in summary
     value = scrape(lab, engine).get_sample_value
     for system, tenant in (("goka-juki", "goka"), ("naka-juki", "naka")):
@@ -73,7 +56,7 @@ def test_drill_job_skips_blackout_days(replicated: tuple[Lab, JobContext]) -> No
     lab.raw["drills"] = {"blackouts": [{"name": "確定申告", "start": today, "end": today}]}
     lab.write()
     context = JobContext(lab.engine(), lab.config, lab.root, open_backend)
-    assert drill(context, spec("drill", "drill")) == f"not run: blackout '確定申告' ({today}..{today})"
+    assert drill(context, job_spec("drill", "drill")) == f"not run: blackout '確定申告' ({today}..{today})"
     assert (
         scrape(lab, context.engine).get_sample_value("bcp_drill_last_ok", {"tenant": "goka", "system": "goka-juki"})
         is None
@@ -89,7 +72,7 @@ def test_a_failed_drill_fails_the_job_and_the_metric(replicated: tuple[Lab, JobC
             data[len(data) // 2] ^= 0xFF
             pack.write_bytes(bytes(data))
     with pytest.raises(JobFailed, match="failed"):
-        drill(context, spec("drill", "drill"))
+        drill(context, job_spec("drill", "drill"))
     value = scrape(lab, context.engine).get_sample_value
     assert value("bcp_drill_last_ok", {"tenant": "goka", "system": "goka-juki"}) == 0
     assert value("bcp_drill_overdue", {"tenant": "goka", "system": "goka-juki"}) == 1

@@ -6,35 +6,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from prometheus_client import CollectorRegistry
 from sqlalchemy import update
 
-from monitoring.metrics import ControlDatabaseCollector
-from monitoring.schedule import JobSpec, interval_trigger
-from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, health_checks
 from replication.url import open_backend
-from tests.monitoring.conftest import Lab
+from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 from victim_support import audit
 from victim_support.policy import Scope
 from victim_support.settings import load_export_settings
 from victim_support.store import NewRequest, count_build, create_request, decide
 
 RECIPIENT = "age18qjne9dpr29q7p4y94g8jfdlvxe6p74n3xkfsm7c0s0x4hsyyygqppyqax"
-SYSTEMS = {
-    "goka-juki": {"tenant": "goka", "rpo": "15m", "rto": "4h"},
-    "naka-juki": {"tenant": "naka", "rpo": "1h", "rto": "24h"},
-}
-
-
-def scrape(lab: Lab, engine) -> CollectorRegistry:  # type: ignore[no-untyped-def]
-    registry = CollectorRegistry()
-    registry.register(ControlDatabaseCollector(SourceContext(engine, lab.config)))
-    return registry
-
-
-def spec(job_id: str, kind: str, **where: str) -> JobSpec:
-    return JobSpec(job_id, kind, interval_trigger(job_id, 60), 60, **where)  # type: ignore[arg-type]
+SYSTEMS = TWO_SYSTEMS
 
 
 def test_export_requests_by_state(lab_factory: Callable[..., Lab]) -> None:
@@ -89,12 +72,12 @@ def test_audit_chain_is_verified_by_the_health_job(lab_factory: Callable[..., La
             engine,
             lambda conn, i=i: audit.append(conn, actor="t", action="request.created", subject=f"r{i}", details={}),
         )
-    health_checks(context, spec("health", "health"))
+    health_checks(context, job_spec("health", "health"))
     assert scrape(lab, engine).get_sample_value("bcp_audit_chain_ok") == 1
     # Deleting the newest entry leaves a chain that verifies on its own; the anchor catches it.
     with engine.begin() as conn:
         conn.execute(audit.audit_log.delete().where(audit.audit_log.c.seq == 3))
-    health_checks(context, spec("health", "health"))
+    health_checks(context, job_spec("health", "health"))
     value = scrape(lab, engine).get_sample_value
     assert value("bcp_audit_chain_ok") == 0
     assert value("bcp_audit_chain_verified_timestamp_seconds") is not None
@@ -110,5 +93,5 @@ def test_an_edited_audit_entry_breaks_the_chain(lab_factory: Callable[..., Lab])
         )
     with engine.begin() as conn:
         conn.execute(update(audit.audit_log).where(audit.audit_log.c.seq == 1).values(subject="forged"))
-    health_checks(JobContext(engine, lab.config, lab.root, open_backend), spec("health", "health"))
+    health_checks(JobContext(engine, lab.config, lab.root, open_backend), job_spec("health", "health"))
     assert scrape(lab, engine).get_sample_value("bcp_audit_chain_ok") == 0

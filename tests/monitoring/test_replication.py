@@ -6,36 +6,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from backup.jobs import backup_systems, site_repository
 from backup.repository import init_repository
 from dc.errors import BcpError
-from monitoring.metrics import ControlDatabaseCollector
-from monitoring.schedule import JobSpec, interval_trigger
-from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, check, replicate
 from monitoring.timestamps import aware
 from replication import ledger
 from replication.url import open_backend
 from tests.conftest import PASSWORD
-from tests.monitoring.conftest import CHEAP_KDF, Lab
+from tests.monitoring.conftest import CHEAP_KDF, TWO_SYSTEMS, Lab, job_spec, scrape
 
-SYSTEMS = {
-    "goka-juki": {"tenant": "goka", "rpo": "15m", "rto": "4h"},
-    "naka-juki": {"tenant": "naka", "rpo": "1h", "rto": "24h"},
-}
-
-
-def scrape(lab: Lab, engine) -> CollectorRegistry:  # type: ignore[no-untyped-def]
-    registry = CollectorRegistry()
-    registry.register(ControlDatabaseCollector(SourceContext(engine, lab.config)))
-    return registry
-
-
-def spec(job_id: str, kind: str, **where: str) -> JobSpec:
-    return JobSpec(job_id, kind, interval_trigger(job_id, 60), 60, **where)  # type: ignore[arg-type]
+SYSTEMS = TWO_SYSTEMS
 
 
 @pytest.fixture
@@ -59,7 +42,7 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
         )
         is None
     )
-    summary = replicate(context, spec("replicate:offsite", "replicate", site="offsite"))
+    summary = replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
     assert "bytes sent" in summary
     with engine.connect() as conn:
         lags = {row.system: row for row in conn.execute(select(ledger.lag))}
@@ -77,7 +60,7 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
     )
     assert value("bcp_metrics_source_ok", {"source": "replication"}) == 1
     # The replica is a real repository: the scheduled check of the offsite now passes.
-    check(context, spec("check:offsite", "check", site="offsite"))
+    check(context, job_spec("check:offsite", "check", site="offsite"))
     assert scrape(lab, engine).get_sample_value("bcp_repository_check_ok", {"site": "offsite"}) == 1
 
 
@@ -86,7 +69,7 @@ def test_a_failed_replication_fails_the_job_and_reports_no_success(backed_up: tu
     # Another repository already lives where the offsite copy should go: replication refuses.
     init_repository(open_backend(lab.raw["sites"]["offsite"]["repository"], create=True), PASSWORD, kdf=CHEAP_KDF)
     with pytest.raises(BcpError, match="holds repository"):
-        replicate(context, spec("replicate:offsite", "replicate", site="offsite"))
+        replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
     with context.engine.connect() as conn:
         (run,) = conn.execute(select(ledger.runs)).all()
     assert not run.ok
