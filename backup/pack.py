@@ -18,6 +18,7 @@ Layout::
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -68,35 +69,50 @@ def _header_aad(repo_id: bytes) -> bytes:
 class PackBuilder:
     """Accumulates encrypted blobs for one pack. Not thread-safe: one builder per thread."""
 
-    def __init__(self, master: MasterKey, repo_id: bytes, blob_type: int) -> None:
+    def __init__(self, master: MasterKey, repo_id: bytes, blob_type: int, capacity: int = 1 << 20) -> None:
         self.repo_id = repo_id
         self.blob_type = blob_type
         self.salt = os.urandom(SALT_BYTES)
         self._cipher = master.pack_cipher(self.salt)
-        self.buffer = bytearray(MAGIC + self.salt)
+        # Blobs are encrypted straight into one preallocated buffer: appending to a growing
+        # bytearray re-copies megabytes at every reallocation, with the GIL held. Anonymous
+        # memory, because only the pages actually written become resident.
+        self.buffer = mmap.mmap(-1, max(capacity, PREFIX_BYTES))
+        self.buffer[:PREFIX_BYTES] = MAGIC + self.salt
+        self._length = PREFIX_BYTES
         self.entries: list[BlobEntry] = []
         self.raw_bytes = 0
 
+    def _reserve(self, size: int) -> memoryview:
+        end = self._length + size
+        if end > len(self.buffer):
+            grown = mmap.mmap(-1, max(end, len(self.buffer) * 3 // 2))
+            grown[: self._length] = self.buffer[: self._length]
+            self.buffer.close()
+            self.buffer = grown
+        return memoryview(self.buffer)[self._length : end]
+
     def add(self, chunk_id: bytes, payload: bytes | memoryview, flags: int, raw_length: int) -> None:
-        offset = len(self.buffer)
-        sealed = self._cipher.encrypt(
-            counter_nonce(offset), payload, blob_aad(self.repo_id, self.blob_type, flags, chunk_id)
-        )
-        self.buffer += sealed
-        self.entries.append(BlobEntry(chunk_id, self.blob_type, flags, offset, len(sealed), raw_length))
+        offset = self._length
+        size = len(payload) + TAG_BYTES
+        aad = blob_aad(self.repo_id, self.blob_type, flags, chunk_id)
+        self._cipher.encrypt_into(counter_nonce(offset), payload, aad, self._reserve(size))
+        self._length += size
+        self.entries.append(BlobEntry(chunk_id, self.blob_type, flags, offset, size, raw_length))
         self.raw_bytes += raw_length
 
     def __len__(self) -> int:
-        return len(self.buffer)
+        return self._length
 
     def finish(self) -> FinishedPack:
         """Seal the header; the builder must not be used afterwards."""
         header = b"".join(_ENTRY.pack(e.type, e.flags, e.id, e.offset, e.length, e.raw_length) for e in self.entries)
-        sealed = self._cipher.encrypt(HEADER_NONCE, header, _header_aad(self.repo_id))
-        self.buffer += sealed
-        self.buffer += _TRAILER.pack(len(sealed))
-        data = self.buffer
-        self.buffer = bytearray()
+        sealed_size = len(header) + TAG_BYTES
+        self._cipher.encrypt_into(HEADER_NONCE, header, _header_aad(self.repo_id), self._reserve(sealed_size))
+        self._length += sealed_size
+        self._reserve(_TRAILER.size)[:] = _TRAILER.pack(sealed_size)
+        self._length += _TRAILER.size
+        data = memoryview(self.buffer)[: self._length]  # the mapping lives as long as this view
         return FinishedPack(
             name=hashlib.sha256(data).hexdigest(),
             blob_type=self.blob_type,
@@ -111,7 +127,7 @@ class FinishedPack:
     name: str
     blob_type: int
     salt: bytes
-    data: bytearray
+    data: memoryview
     entries: tuple[BlobEntry, ...]
 
     @property

@@ -200,7 +200,9 @@ def _repack(repo: Repository, names: list[tuple[str, int]]) -> list[IndexedPack]
                 continue
             builder = builders.get(entry.type)
             if builder is None:
-                builder = builders[entry.type] = PackBuilder(repo.master, repo.repo_id, entry.type)
+                builder = builders[entry.type] = PackBuilder(
+                    repo.master, repo.repo_id, entry.type, capacity=repo.config.pack_size + repo.config.chunker.max
+                )
             builder.add(entry.id, payload, entry.flags, entry.raw_length)
             if len(builder) >= repo.config.pack_size:
                 ship(builders.pop(entry.type))

@@ -49,6 +49,8 @@ class BlobWriter:
         self.repo = repo
         self.stats = WriteStats()
         self._pack_size = repo.config.pack_size
+        # a full pack plus one largest blob and its header, so packs never reallocate
+        self._pack_capacity = repo.config.pack_size + repo.config.chunker.max + 256 * 1024
         self._index_every = index_every
         self._lock = threading.Lock()
         # Blobs packed this session but not yet in a written index file.
@@ -82,7 +84,10 @@ class BlobWriter:
         with self._pack_lock:
             builder = self._builders.get(blob_type)
             if builder is None:
-                builder = self._builders[blob_type] = PackBuilder(self.repo.master, self.repo.repo_id, blob_type)
+                capacity = self._pack_capacity if blob_type == BLOB_DATA else 1 << 20
+                builder = self._builders[blob_type] = PackBuilder(
+                    self.repo.master, self.repo.repo_id, blob_type, capacity=capacity
+                )
             builder.add(chunk_id, payload, flags, len(data))
             if len(builder) >= self._pack_size:
                 full = self._builders.pop(blob_type)

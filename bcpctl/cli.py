@@ -8,6 +8,7 @@ traceback only with ``--debug`` (or ``BCPCTL_DEBUG=1``).
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import sys
 import traceback
@@ -50,9 +51,23 @@ def _tune_allocator() -> None:
         pass  # not glibc: nothing to tune
 
 
+def _tune_collector() -> None:
+    """Keep Python's cycle collector from stalling every thread during a backup.
+
+    A backup allocates millions of short-lived containers (entries, chunk views, futures);
+    with the default thresholds the collector ran thousands of times, each pass walking every
+    live object with the GIL held — about 10 CPU-seconds of a 1 GiB backup. Objects from
+    startup are frozen out of its walks and young collections run 100x less often; bcpctl's
+    data structures are acyclic, so nothing accumulates.
+    """
+    gc.freeze()
+    gc.set_threshold(70_000, 20, 20)
+
+
 def main(argv: list[str] | None = None) -> None:
     _tune_allocator()
     _register()
+    _tune_collector()
     try:
         cli.main(args=argv, prog_name="bcpctl", standalone_mode=False)
     except click.exceptions.Exit as exc:
