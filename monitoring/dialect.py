@@ -51,9 +51,17 @@ def ensure(engine: Engine, *tables: Table) -> None:
         try:
             ensure_tables(engine, *missing)
             break
-        except DBAPIError:
-            if attempt == 4:
+        except DBAPIError as exc:
+            if attempt == 4 or not lost_create_race(exc):
                 raise
             time.sleep(0.1 * (attempt + 1))
     with _ensured_lock:
         done.update(table.name for table in missing)
+
+
+def lost_create_race(exc: DBAPIError) -> bool:
+    """Another process created the same table or index first (SQLite: "already exists";
+    PostgreSQL: "already exists" or a duplicate row in its catalogue), as opposed to an
+    unreachable database, which must fail at once."""
+    text = str(exc.orig).lower()
+    return "already exists" in text or "duplicate key" in text

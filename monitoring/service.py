@@ -32,6 +32,7 @@ from dc.config import Consortium, load_config
 from dc.state import open_state
 from monitoring import logs
 from monitoring.controller import Controller, ServiceSettings
+from monitoring.dialect import lost_create_race
 from monitoring.http import HttpServer, Request, Response, Routes, SurfaceFactory, parse_listen
 from monitoring.metrics import build_registry, leader_provider
 from monitoring.schedule import plan_jobs
@@ -85,8 +86,8 @@ def _open_state(url: str | None) -> Engine:
     for attempt in range(5):
         try:
             return open_state(url)
-        except DBAPIError:
-            if attempt == 4:
+        except DBAPIError as exc:
+            if attempt == 4 or not lost_create_race(exc):
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
