@@ -1,0 +1,89 @@
+"""``serve``: the scheduler service with /metrics, /healthz and /readyz."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+
+from bcpctl import output
+from bcpctl.options import common_options, config_option
+
+
+@click.command("serve")
+@config_option(required=True)
+@click.option("--listen", default="127.0.0.1:9464", show_default=True, metavar="HOST:PORT", help="Where to serve HTTP.")
+@click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once.")
+@click.option(
+    "--lease-ttl",
+    type=click.FloatRange(1, 3600),
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long a dead leader's lease (SQLite) and job claims outlive it.",
+)
+@click.option(
+    "--tick",
+    type=click.FloatRange(0.05, 60),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How often the lease is renewed or tried and running jobs heartbeat.",
+)
+@click.option(
+    "--stop-timeout",
+    type=click.FloatRange(0, 86400),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="On SIGTERM, wait this long for running jobs before recording them as cancelled.",
+)
+@click.option(
+    "--check-slices",
+    type=click.IntRange(1, 1000),
+    default=7,
+    show_default=True,
+    help="Rolling read-data: this many scheduled checks read every pack once.",
+)
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@common_options
+def serve(
+    config_path: str,
+    listen: str,
+    workers: int,
+    lease_ttl: float,
+    tick: float,
+    stop_timeout: float,
+    check_slices: int,
+    log_format: str,
+) -> None:
+    """Run the configured jobs (backups, checks, health checks) and serve /metrics, /healthz, /readyz.
+
+    Only one scheduler runs per control database: a second `serve` waits as a standby and
+    takes over when the first one dies. SIGTERM lets running jobs finish (up to
+    --stop-timeout), records the rest as cancelled, and exits.
+    """
+    from monitoring.controller import ServiceSettings
+    from monitoring.service import serve as run_service
+
+    settings = ServiceSettings(
+        lease_ttl=lease_ttl, tick=tick, workers=workers, stop_timeout=stop_timeout, check_slices=check_slices
+    )
+    summary = run_service(config_path, listen, settings, log_format=log_format)  # type: ignore[arg-type]
+
+    def render(console: Console, data: dict[str, Any]) -> None:
+        role = "was the active scheduler" if data["led"] else "stood by"
+        console.print(f"bcpctl serve on {data['listen']} stopped; it {role}; {data['cancelled_jobs']} job(s) cancelled")
+
+    output.current().result(summary, render)
+    if summary.cancelled_jobs:
+        # Cancelled jobs' threads are still running and would keep the interpreter alive.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+COMMANDS = [serve]

@@ -1,0 +1,233 @@
+"""Leader or standby: the loop that holds the lease and runs the scheduler while it does.
+
+Every ``tick`` the controller heartbeats the claims of its running jobs, and either renews
+its lease (leader) or tries to take it (standby). Becoming leader: record a term, release
+claims of processes that stopped heartbeating (their runs are recorded as abandoned), install
+the job runner, start the scheduler paused, make the job store match the configuration, then
+resume. Losing the lease stops the scheduler at once; jobs already running finish and keep
+their claims alive, so the next leader cannot start them again meanwhile.
+
+Takeover bound after the leader dies: PostgreSQL — one tick after its session ends (at once
+for a killed process, ~30 s for a vanished host); SQLite — ``lease_ttl`` plus one tick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Engine, text
+
+from dc.config import Consortium
+from monitoring import jobs
+from monitoring.health import BackendOpener
+from monitoring.lease import Lease, begin_term, end_term, open_lease
+from monitoring.runs import RunLedger, prune_runs
+from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec, plan_jobs
+from monitoring.scheduler import build_scheduler, sync_jobs
+from monitoring.tasks import TASKS, JobContext, Task
+
+log = logging.getLogger("bcpctl.controller")
+
+#: run records older than this are dropped hourly (the per-job counters are kept for ever)
+RUN_RECORDS_KEPT = timedelta(days=30)
+
+Role = Literal["starting", "standby", "leader", "stopping", "stopped"]
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    #: how long a lease (SQLite) or a job claim outlives its holder's last renewal
+    lease_ttl: float = 15.0
+    #: how often the lease is renewed or tried and claims are heartbeated
+    tick: float = 1.0
+    workers: int = 4
+    #: how long SIGTERM waits for running jobs before recording them as cancelled
+    stop_timeout: float = 60.0
+    check_slices: int = DEFAULT_CHECK_SLICES
+    probe_timeout: float = 3.0
+
+
+@dataclass
+class Status:
+    role: Role
+    holder: str
+    leader_since: float | None = None
+    jobs: int = 0
+    database_ok: bool = True
+
+
+def new_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Controller:
+    def __init__(
+        self,
+        engine: Engine,
+        config: Consortium,
+        config_dir: Path,
+        settings: ServiceSettings,
+        open_backend: BackendOpener,
+        tasks: dict[str, Task] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.settings = settings
+        self.holder = new_holder()
+        self.tasks = dict(TASKS if tasks is None else tasks)
+        self.specs: dict[str, JobSpec] = {spec.job_id: spec for spec in plan_jobs(config, self.tasks)}
+        self.context = JobContext(
+            engine,
+            config,
+            config_dir,
+            open_backend,
+            check_slices=settings.check_slices,
+            probe_timeout=settings.probe_timeout,
+        )
+        self.ledger = RunLedger(engine, self.holder, claim_ttl=settings.lease_ttl)
+        self.lease: Lease = open_lease(engine, self.holder, settings.lease_ttl)
+        self.role: Role = "starting"
+        self.leader_since: float | None = None
+        #: how many times this process became the leader
+        self.terms = 0
+        self.database_ok = True
+        self._stop = threading.Event()
+        self._scheduler: BackgroundScheduler | None = None
+        self._runner: jobs.JobRunner | None = None
+        self._term: int | None = None
+        self._tick = min(settings.tick, settings.lease_ttl / 3)
+        self._next_prune = 0.0
+
+    # -- status ----------------------------------------------------------------------------
+
+    def is_leader(self) -> bool:
+        return self.role == "leader"
+
+    def status(self) -> Status:
+        return Status(self.role, self.holder, self.leader_since, len(self.specs), self.database_ok)
+
+    def database_reachable(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> int:
+        """Lead or stand by until :meth:`request_stop`; returns how many jobs were cancelled."""
+        self.role = "standby"
+        log.info("scheduler %s standing by for the lease (%d jobs planned)", self.holder, len(self.specs))
+        while not self._stop.is_set():
+            self._step()
+            self._stop.wait(self._tick)
+        return self._shutdown()
+
+    def _step(self) -> None:
+        try:
+            self.ledger.heartbeat()
+            if self.role == "leader":
+                if not self.lease.renew():
+                    self._step_down("lease lost")
+                elif time.monotonic() >= self._next_prune:
+                    self._next_prune = time.monotonic() + 3600
+                    prune_runs(self.engine, RUN_RECORDS_KEPT)
+            elif self.lease.try_acquire():
+                self._take_over()
+            self.database_ok = True
+        except Exception as exc:  # the control database is away: keep trying, never crash
+            self.database_ok = False
+            log.warning("control database unavailable: %s", type(exc).__name__)
+            if self.role == "leader" and not self.lease.renew():
+                self._step_down("control database unavailable")
+
+    def _take_over(self) -> None:
+        try:
+            self._term = begin_term(self.engine, self.holder)
+            swept = self.ledger.sweep_stale()
+            runner = jobs.JobRunner(self.context, self.ledger, self.specs, self.tasks)
+            scheduler = build_scheduler(self.engine, self.settings.workers, self.ledger.count_missed)
+            jobs.install(runner)
+            scheduler.start(paused=True)
+            report = sync_jobs(scheduler, self.specs.values())
+            scheduler.resume()
+        except Exception:
+            log.exception("could not start the scheduler; giving the lease back")
+            jobs.install(None)
+            self.lease.release()
+            raise
+        self._scheduler, self._runner = scheduler, runner
+        self.role, self.leader_since = "leader", time.time()
+        self.terms += 1
+        log.info(
+            "became the active scheduler: %d jobs (%d added, %d kept, %d removed), %d stale claims released",
+            len(self.specs),
+            report.added,
+            report.kept,
+            report.removed,
+            swept,
+            extra={"role": "leader"},
+        )
+
+    def _stop_scheduler(self) -> None:
+        # The runner stays installed: runs already queued in the executor come to it and are
+        # recorded as not started, instead of vanishing.
+        if self._runner is not None:
+            self._runner.stop_new()
+        if self._scheduler is not None:
+            try:
+                self._scheduler.shutdown(wait=False)
+            except Exception as exc:
+                log.warning("scheduler shutdown: %s", type(exc).__name__)
+            self._scheduler = None
+
+    def _step_down(self, reason: str) -> None:
+        log.error("stopped scheduling: %s", reason, extra={"role": "standby"})
+        self._stop_scheduler()
+        self.role, self.leader_since = "standby", None
+        if self._term is not None:
+            # If the database is away the term stays open; the next leader's sweep tells the story.
+            with contextlib.suppress(Exception):
+                end_term(self.engine, self._term, reason)
+            self._term = None
+
+    def _shutdown(self) -> int:
+        was_leader = self.role == "leader"
+        self.role = "stopping"
+        self._stop_scheduler()
+        runner = self._runner
+        cancelled = 0
+        if runner is not None:
+            deadline = time.monotonic() + self.settings.stop_timeout
+            while runner.inflight() and time.monotonic() < deadline:
+                with contextlib.suppress(Exception):
+                    self.ledger.heartbeat()
+                time.sleep(min(0.2, self._tick))
+            if runner.inflight():
+                cancelled = runner.cancel_inflight("bcpctl serve was stopped before the job finished")
+        jobs.install(None)
+        if was_leader and self._term is not None:
+            end_term(self.engine, self._term, "stopped")
+        try:
+            self.lease.release()
+        except Exception as exc:
+            log.warning("could not release the lease: %s", type(exc).__name__)
+        self.role = "stopped"
+        log.info("scheduler %s stopped (%d running jobs cancelled)", self.holder, cancelled)
+        return cancelled

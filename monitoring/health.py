@@ -1,0 +1,234 @@
+"""Health probes: hosts, repositories, their filesystems, the systems' sources, the audit chain.
+
+Each probe returns an :class:`~monitoring.observations.Observation` and never raises: a
+failure is a result. A host whose site pins a ``known_hosts`` file is probed through the dc/
+SSH controller (``probe=ssh``: connect, strict host key, authenticate); an unknown or changed
+host key counts as down, loudly. Without pinned keys there is no strict SSH check, so the
+host gets a TCP connect to its SSH port instead, recorded as ``probe=tcp_connect`` so nobody
+mistakes it for an authenticated check; that probe contacts loopback addresses only (the
+project's network rule: no traffic beyond 127.0.0.0/8 and ::1) and records any other address
+as not probed, which exports nothing rather than a guess.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from backup.backend import Backend, LocalBackend
+from backup.jobs import resolve_path
+from backup.sources import redact_dsn
+from dc.config import Consortium, Host, Site, System
+from dc.errors import BcpError
+from dc.state import utcnow
+from monitoring import observations
+from monitoring.observations import Observation
+
+TCP_PROBE = "tcp_connect"
+#: listing a remote repository costs one request per 1000 objects: size it hourly, not per run.
+REMOTE_SIZE_EVERY = timedelta(hours=1)
+
+BackendOpener = Callable[..., Backend]  # (url, *, known_hosts=None) as replication.url.open_backend
+
+
+def is_loopback(address: str) -> bool:
+    """Only literal loopback addresses (and ``localhost``); names are never resolved here."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.message if isinstance(exc, BcpError) else _first_line(exc)
+
+
+def probe_host_tcp(host_id: str, host: Host, timeout: float) -> Observation:
+    now = utcnow()
+    base = {"kind": "host", "subject": host_id, "site": host.site, "probe": TCP_PROBE, "checked_at": now}
+    if not is_loopback(host.address):
+        return Observation(ok=None, detail="not probed: the TCP probe contacts loopback addresses only", **base)
+    try:
+        with socket.create_connection((host.address, host.port), timeout=timeout):
+            pass
+    except OSError as exc:
+        return Observation(ok=False, detail=_first_line(exc), **base)
+    return Observation(ok=True, **base)
+
+
+SSH_PROBE = "ssh"
+
+
+def probe_host_ssh(
+    host_id: str, host: Host, config: Consortium, config_dir: Path | None, timeout: float
+) -> Observation:
+    """Connect and authenticate through ``dc.ssh`` with the site's pinned known_hosts."""
+    from dc.inventory import managed_host
+    from dc.ssh import connect
+
+    now = utcnow()
+    base = {"kind": "host", "subject": host_id, "site": host.site, "probe": SSH_PROBE, "checked_at": now}
+    try:
+        # Only this host: another site's missing known_hosts is that host's problem, not this one's.
+        alone = config.model_copy(update={"hosts": {host_id: host}})
+        with connect(managed_host(alone, host_id, config_dir), timeout=timeout):
+            pass
+    except Exception as exc:  # unreachable, refused, unknown or CHANGED host key, rejected key
+        return Observation(ok=False, detail=_reason(exc), **base)
+    return Observation(ok=True, **base)
+
+
+def probe_host(host_id: str, config: Consortium, config_dir: Path | None, timeout: float) -> Observation:
+    host = config.hosts[host_id]
+    if config.sites[host.site].known_hosts:
+        return probe_host_ssh(host_id, host, config, config_dir, timeout)
+    return probe_host_tcp(host_id, host, timeout)
+
+
+def verify_audit_chain(engine: Engine) -> Observation:
+    """Verify the export audit log's hash chain against the head this job saw last time.
+
+    The remembered head is an anchor: without it, deleting the newest entries would leave a
+    shorter chain that still verifies.
+    """
+    from victim_support.audit import verify_log
+
+    now = utcnow()
+    anchor = None
+    for obs in observations.latest(engine):
+        if obs.kind == "audit_anchor" and obs.detail:
+            seq, _, digest = obs.detail.partition(":")
+            anchor = (int(seq), digest)
+    try:
+        report = verify_log(engine, anchor)
+    except Exception as exc:
+        return Observation("audit_chain", "audit_log", False, now, detail=_reason(exc))
+    if report.ok:
+        head = f"{report.head_seq}:{report.head_hash}"
+        observations.record(engine, [Observation("audit_anchor", "audit_log", True, now, detail=head)])
+        return Observation("audit_chain", "audit_log", True, now, value=float(report.entries))
+    return Observation("audit_chain", "audit_log", False, now, detail=f"entry {report.first_bad_seq}: {report.problem}")
+
+
+def probe_repository(
+    site_id: str,
+    site: Site,
+    open_backend: BackendOpener,
+    *,
+    last_size_at: datetime | None = None,
+    known_hosts: str | None = None,
+) -> list[Observation]:
+    """Reachability (the fixed-name ``config`` object), total size, and free space if local."""
+    now = utcnow()
+    try:
+        # SFTP sites are reached with their pinned host keys, like every other job reaches them.
+        backend = (
+            open_backend(site.repository, known_hosts=known_hosts) if known_hosts else open_backend(site.repository)
+        )
+    except Exception as exc:
+        return [Observation("repository", site_id, False, now, site=site_id, detail=_reason(exc))]
+    found: list[Observation] = []
+    try:
+        try:
+            backend.stat("config")
+        except Exception as exc:
+            return [Observation("repository", site_id, False, now, site=site_id, detail=_reason(exc))]
+        found.append(Observation("repository", site_id, True, now, site=site_id))
+        local = isinstance(backend, LocalBackend)
+        if local or last_size_at is None or now - last_size_at >= REMOTE_SIZE_EVERY:
+            try:
+                size = sum(info.size for info in backend.list(""))
+                found.append(Observation("repository_size", site_id, True, now, site=site_id, value=float(size)))
+            except Exception:
+                pass  # a size is optional; reachability above already says what is wrong
+        if local:
+            usage = shutil.disk_usage(backend.root)  # type: ignore[attr-defined]
+            found.append(
+                Observation(
+                    "filesystem", site_id, True, now, site=site_id, value=float(usage.free), value2=float(usage.total)
+                )
+            )
+    finally:
+        backend.close()
+    return found
+
+
+def probe_source(system_id: str, system: System, config_dir: Path | None, timeout: float) -> Observation | None:
+    """Can the system's source be opened for reading? ``None`` for ``command`` sources,
+    which cannot be probed without running the backup command itself."""
+    now = utcnow()
+    source = system.source
+    base = {"kind": "source", "subject": system_id, "tenant": system.tenant, "probe": source.kind, "checked_at": now}
+    try:
+        if source.kind == "postgres":
+            import psycopg
+
+            with psycopg.connect(source.dsn, connect_timeout=max(1, int(timeout))) as conn:  # type: ignore[arg-type]
+                conn.execute("SELECT 1")
+        elif source.kind == "sqlite":
+            path = resolve_path(source.path, config_dir)  # type: ignore[arg-type]
+            if not os.path.isfile(path):
+                return Observation(ok=False, detail="database file does not exist", **base)
+            with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) as conn:
+                conn.execute("PRAGMA schema_version").fetchone()
+        elif source.kind == "path":
+            path = resolve_path(source.path, config_dir)  # type: ignore[arg-type]
+            if not (os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK)):
+                return Observation(ok=False, detail="directory missing or not readable", **base)
+        else:
+            return None
+    except Exception as exc:
+        detail = _first_line(exc)
+        if source.dsn:
+            detail = detail.replace(source.dsn, redact_dsn(source.dsn))
+        return Observation(ok=False, detail=detail, **base)
+    return Observation(ok=True, **base)
+
+
+def probe_all(
+    config: Consortium,
+    config_dir: Path | None,
+    open_backend: BackendOpener,
+    *,
+    timeout: float = 3.0,
+    last_size_at: dict[str, datetime] | None = None,
+) -> list[Observation]:
+    """Every probe, concurrently, so a few unreachable hosts cost one timeout, not several."""
+    sizes = last_size_at or {}
+    with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bcp-probe") as pool:
+        hosts = [pool.submit(probe_host, hid, config, config_dir, timeout) for hid in config.hosts]
+        sites = [
+            pool.submit(
+                probe_repository,
+                sid,
+                site,
+                open_backend,
+                last_size_at=sizes.get(sid),
+                known_hosts=resolve_path(site.known_hosts, config_dir) if site.known_hosts else None,
+            )
+            for sid, site in config.sites.items()
+        ]
+        sources = [
+            pool.submit(probe_source, sid, system, config_dir, timeout) for sid, system in config.systems.items()
+        ]
+        found = [f.result() for f in hosts]
+        for future in sites:
+            found.extend(future.result())
+        found.extend(obs for obs in (f.result() for f in sources) if obs is not None)
+    return found

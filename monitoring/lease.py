@@ -1,0 +1,235 @@
+"""The leader lease: at most one active scheduler per control database.
+
+APScheduler 3.x must never share a job store between two schedulers (user guide; FAQ: "You
+can't ... will lead to incorrect scheduler behavior like duplicate execution"). Every
+``bcpctl serve`` therefore competes for one lease and only the holder starts its scheduler;
+the others wait as standbys and take over when the holder dies.
+
+* PostgreSQL: a session-level advisory lock held on a dedicated connection. The server
+  releases it the moment that session ends, so a killed leader frees it at once; TCP
+  keepalives on the session bound how long a vanished host keeps it (~30 s).
+* SQLite: a lock row with an expiry that the leader renews every ``ttl / 3``. The leader
+  stops scheduling as soon as its own deadline passes without a renewal, before any standby
+  may see the row expire, so two leaders never overlap on one machine's clock.
+
+Every term is recorded in ``scheduler_terms`` (who led, from when to when).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    case,
+    create_engine,
+    insert,
+    text,
+    update,
+)
+from sqlalchemy.pool import NullPool
+
+from dc.state import metadata, utcnow
+from monitoring.dialect import ensure, insert_ignore, is_postgres
+
+log = logging.getLogger("bcpctl.lease")
+
+LEASE_NAME = "scheduler"
+
+scheduler_lease = Table(
+    "scheduler_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(200), nullable=False),
+    #: Unix seconds; compared with the clock of the one machine that shares a SQLite file
+    Column("acquired_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+scheduler_terms = Table(
+    "scheduler_terms",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("holder", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("end_reason", String(64)),
+)
+
+
+def advisory_key(name: str = LEASE_NAME) -> int:
+    """A stable signed 64-bit key for ``pg_try_advisory_lock``, derived from the lease name."""
+    digest = hashlib.sha256(f"bcpctl/{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+class Lease(Protocol):
+    holder: str
+
+    def try_acquire(self) -> bool:
+        """Become the holder if nobody holds the lease; ``True`` if this process holds it now."""
+        ...
+
+    def renew(self) -> bool:
+        """Keep holding; ``False`` means the lease is lost and the caller must stop scheduling."""
+        ...
+
+    def release(self) -> None: ...
+
+
+class SqliteLease:
+    def __init__(self, engine: Engine, holder: str, ttl: float) -> None:
+        self.engine = engine
+        self.holder = holder
+        self.ttl = ttl
+        self._deadline = 0.0  # monotonic time after which this process must consider itself out
+        ensure(engine, scheduler_lease)
+
+    def _claim(self, *, steal_expired: bool) -> bool:
+        started = time.monotonic()
+        now = time.time()
+        with self.engine.begin() as conn:
+            inserted = insert_ignore(
+                conn, scheduler_lease, name=LEASE_NAME, holder=self.holder, acquired_at=now, expires_at=now + self.ttl
+            )
+            if not inserted:
+                mine = scheduler_lease.c.holder == self.holder
+                condition = (mine | (scheduler_lease.c.expires_at < now)) if steal_expired else mine
+                took = conn.execute(
+                    update(scheduler_lease)
+                    .where(scheduler_lease.c.name == LEASE_NAME, condition)
+                    .values(
+                        holder=self.holder,
+                        acquired_at=case((mine, scheduler_lease.c.acquired_at), else_=now),
+                        expires_at=now + self.ttl,
+                    )
+                ).rowcount
+                if took != 1:
+                    return False
+        # Measured from before the statement: our deadline can only be earlier than the row's.
+        self._deadline = started + self.ttl
+        return True
+
+    def try_acquire(self) -> bool:
+        return self._claim(steal_expired=True)
+
+    def renew(self) -> bool:
+        if time.monotonic() >= self._deadline:
+            return False
+        try:
+            return self._claim(steal_expired=False) and time.monotonic() < self._deadline
+        except Exception as exc:  # the database is unreachable: we cannot prove we still hold it
+            log.warning("lease renewal failed: %s", type(exc).__name__)
+            return time.monotonic() < self._deadline - self.ttl / 3
+
+    def release(self) -> None:
+        self._deadline = 0.0
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(scheduler_lease)
+                .where(scheduler_lease.c.name == LEASE_NAME, scheduler_lease.c.holder == self.holder)
+                .values(expires_at=0.0)
+            )
+
+
+class PostgresLease:
+    # Server-side keepalives end the leader's session (and free the lock) ~30 s after its
+    # host vanishes without closing TCP; the default of 2 hours would stall a takeover.
+    _SESSION_SETTINGS = (
+        "SET tcp_keepalives_idle = 10",
+        "SET tcp_keepalives_interval = 5",
+        "SET tcp_keepalives_count = 3",
+    )
+
+    def __init__(self, engine: Engine, holder: str) -> None:
+        self.holder = holder
+        self.key = advisory_key()
+        # A dedicated connection outside the pool: the lock lives exactly as long as it does.
+        self._engine = create_engine(
+            engine.url,
+            poolclass=NullPool,
+            connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2},
+        )
+        self._conn = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is not None:
+            return self.renew()
+        conn = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            for statement in self._SESSION_SETTINGS:
+                conn.execute(text(statement))
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
+        except Exception:
+            conn.close()
+            raise
+        if got:
+            self._conn = conn
+            return True
+        conn.close()
+        return False
+
+    def renew(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            held = self._conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
+                ),
+                {"hi": (self.key >> 32) & 0xFFFFFFFF, "lo": self.key & 0xFFFFFFFF},
+            ).scalar()
+        except Exception as exc:
+            log.warning("lease connection lost: %s", type(exc).__name__)
+            self._drop()
+            return False
+        if not held:
+            self._drop()
+        return bool(held)
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+                conn.close()
+
+    def release(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # the session ending frees the lock anyway
+                self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            self._drop()
+        self._engine.dispose()
+
+
+def open_lease(engine: Engine, holder: str, ttl: float) -> Lease:
+    if is_postgres(engine):
+        return PostgresLease(engine, holder)
+    return SqliteLease(engine, holder, ttl)
+
+
+def begin_term(engine: Engine, holder: str) -> int:
+    ensure(engine, scheduler_terms)
+    with engine.begin() as conn:
+        return conn.execute(insert(scheduler_terms).values(holder=holder, started_at=utcnow())).inserted_primary_key[0]
+
+
+def end_term(engine: Engine, term_id: int, reason: str, when: datetime | None = None) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            update(scheduler_terms)
+            .where(scheduler_terms.c.id == term_id, scheduler_terms.c.ended_at.is_(None))
+            .values(ended_at=when or utcnow(), end_reason=reason)
+        )

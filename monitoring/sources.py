@@ -1,0 +1,307 @@
+"""One provider per subsystem: what each contributes to ``/metrics``, read at scrape time.
+
+A provider takes the scrape's :class:`SourceContext` and yields :class:`Reading` values for
+families listed in :mod:`monitoring.catalog`. It reads its subsystem's own tables (or calls
+its status function) and nothing else, so wiring a new subsystem is one function here plus
+one entry in :data:`PROVIDERS`. A provider that finds no data yields nothing: bcpctl never
+exports a value it did not read from configuration or from a recorded measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy import Engine, Index, func, select
+from sqlalchemy.exc import DBAPIError
+
+from dc.config import Consortium
+from dc.errors import BcpError
+from dc.state import backup_runs, utcnow
+from monitoring import checks, observations, runs
+from monitoring.dialect import ensure
+from monitoring.timestamps import epoch
+
+
+@dataclass(frozen=True)
+class Reading:
+    family: str
+    labels: tuple[str, ...]
+    value: float
+
+
+@dataclass
+class SourceContext:
+    engine: Engine
+    config: Consortium
+    #: state a provider may keep between scrapes (e.g. that an index exists)
+    memo: dict[str, object] = field(default_factory=dict)
+
+
+Provider = Callable[[SourceContext], Iterable[Reading]]
+
+
+def repository_url_key(url: str) -> str:
+    """A repository URL in the form its backend reports as ``url`` (what runs record)."""
+    if "://" not in url:
+        return f"file://{Path(url).absolute()}"
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return f"file://{Path(unquote(parsed.path)).absolute()}"
+    try:
+        if parsed.scheme == "s3":
+            from replication.s3 import parse_s3_url
+
+            return parse_s3_url(url).url
+        if parsed.scheme == "sftp":
+            from replication.sftp import parse_sftp_url
+
+            return parse_sftp_url(url).url
+    except BcpError:
+        pass  # an unparsable URL matches no recorded run, which the alerts then show
+    return url
+
+
+def site_of_repository(config: Consortium) -> dict[str, str]:
+    return {repository_url_key(site.repository): name for name, site in config.sites.items()}
+
+
+# -- configuration ----------------------------------------------------------------------------
+
+
+def targets(ctx: SourceContext) -> Iterator[Reading]:
+    """Recovery targets from each municipality's BIA, as configured (ICT-BCP ステップ11)."""
+    for system_id, system in ctx.config.systems.items():
+        if system.rpo is not None:
+            yield Reading("bcp_system_rpo_seconds", (system.tenant, system_id), float(system.rpo))
+        if system.rto is not None:
+            yield Reading("bcp_system_rto_seconds", (system.tenant, system_id), float(system.rto))
+
+
+# -- backups (dc.state.backup_runs) -----------------------------------------------------------
+
+# Newest-row lookups per system stay index-only as backup_runs grows by ~100 rows a day per system.
+_BACKUP_INDEX = Index("ix_backup_runs_system_ok_id", backup_runs.c.system, backup_runs.c.ok, backup_runs.c.id)
+
+
+def backups(ctx: SourceContext) -> Iterator[Reading]:
+    if not ctx.memo.get("backup_index"):
+        try:
+            _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
+        except DBAPIError:  # created by another process between the check and the CREATE
+            _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
+        ctx.memo["backup_index"] = True
+    sites = site_of_repository(ctx.config)
+    t = backup_runs.c
+    with ctx.engine.connect() as conn:
+        for system_id, system in ctx.config.systems.items():
+            newest_ok = (
+                select(t.repository, func.max(t.id)).where(t.system == system_id, t.ok.is_(True)).group_by(t.repository)
+            )
+            newest_any = select(t.repository, func.max(t.id)).where(t.system == system_id).group_by(t.repository)
+            ok_ids = {repo: run_id for repo, run_id in conn.execute(newest_ok)}
+            any_ids = {repo: run_id for repo, run_id in conn.execute(newest_any)}
+            for repository, last_id in any_ids.items():
+                site = sites.get(repository)
+                if site is None:
+                    continue  # an ad-hoc backup to a repository that is not one of the sites
+                labels = (site, system.tenant, system_id)
+                yield Reading("bcp_backup_last_run_ok", labels, 1.0 if ok_ids.get(repository) == last_id else 0.0)
+                if repository not in ok_ids:
+                    continue
+                row = conn.execute(
+                    select(t.finished_at, t.seconds, t.bytes_in, t.bytes_added).where(t.id == ok_ids[repository])
+                ).one()
+                finished = epoch(row.finished_at)
+                if finished is not None:
+                    yield Reading("bcp_backup_last_success_timestamp_seconds", labels, finished)
+                yield Reading("bcp_backup_duration_seconds", labels, float(row.seconds or 0.0))
+                yield Reading("bcp_backup_read_bytes", labels, float(row.bytes_in or 0))
+                yield Reading("bcp_backup_added_bytes", labels, float(row.bytes_added or 0))
+
+
+# -- repository checks (monitoring.checks) ----------------------------------------------------
+
+
+def repository_checks(ctx: SourceContext) -> Iterator[Reading]:
+    for rec in checks.latest_checks(ctx.engine):
+        if rec.site not in ctx.config.sites:
+            continue
+        labels = (rec.site,)
+        yield Reading("bcp_repository_check_ok", labels, 1.0 if rec.ok else 0.0)
+        yield Reading("bcp_repository_check_timestamp_seconds", labels, rec.finished_at.timestamp())
+        yield Reading("bcp_repository_check_problems", labels, float(rec.problems))
+        yield Reading("bcp_repository_check_read_bytes", labels, float(rec.bytes_read))
+
+
+# -- health checks (monitoring.observations) --------------------------------------------------
+
+
+def health(ctx: SourceContext) -> Iterator[Reading]:
+    config = ctx.config
+    newest: dict[str, float] = {}
+    for obs in observations.latest(ctx.engine):
+        stamp = obs.checked_at.timestamp()
+        if obs.kind == "host" and obs.subject in config.hosts and obs.ok is not None:
+            host = config.hosts[obs.subject]
+            yield Reading("bcp_host_up", (host.site, obs.subject, obs.probe or ""), 1.0 if obs.ok else 0.0)
+        elif obs.kind == "repository" and obs.subject in config.sites and obs.ok is not None:
+            yield Reading("bcp_repository_up", (obs.subject,), 1.0 if obs.ok else 0.0)
+        elif obs.kind == "repository_size" and obs.subject in config.sites and obs.value is not None:
+            yield Reading("bcp_repository_size_bytes", (obs.subject,), obs.value)
+        elif obs.kind == "filesystem" and obs.subject in config.sites and obs.value is not None:
+            yield Reading("bcp_repository_filesystem_avail_bytes", (obs.subject,), obs.value)
+            if obs.value2 is not None:
+                yield Reading("bcp_repository_filesystem_size_bytes", (obs.subject,), obs.value2)
+        elif obs.kind == "source" and obs.subject in config.systems and obs.ok is not None:
+            system = config.systems[obs.subject]
+            yield Reading("bcp_system_source_up", (system.tenant, obs.subject), 1.0 if obs.ok else 0.0)
+        else:
+            continue
+        newest[obs.kind] = max(newest.get(obs.kind, 0.0), stamp)
+    for kind, stamp in sorted(newest.items()):
+        yield Reading("bcp_health_check_timestamp_seconds", (kind,), stamp)
+
+
+# -- the scheduler (monitoring.runs) ----------------------------------------------------------
+
+
+def scheduler(ctx: SourceContext) -> Iterator[Reading]:
+    for stats in runs.read_stats(ctx.engine):
+        labels = (stats.job_id,)
+        yield Reading("bcp_scheduler_job_runs", labels, float(stats.runs))
+        yield Reading("bcp_scheduler_job_failures", labels, float(stats.failures))
+        yield Reading("bcp_scheduler_job_missed", labels, float(stats.missed))
+        yield Reading("bcp_scheduler_job_consecutive_failures", labels, float(stats.consecutive_failures))
+        if stats.last_success_at is not None:
+            yield Reading("bcp_scheduler_job_last_success_timestamp_seconds", labels, stats.last_success_at.timestamp())
+        if stats.last_seconds is not None:
+            yield Reading("bcp_scheduler_job_duration_seconds", labels, stats.last_seconds)
+
+
+# -- replication (replication.ledger: replication_lag, replication_runs) ------------------------
+
+
+def replication(ctx: SourceContext) -> Iterator[Reading]:
+    from replication import ledger
+
+    ensure(ctx.engine, *ledger.TABLES)
+    sites = site_of_repository(ctx.config)
+    systems = ctx.config.systems
+    with ctx.engine.connect() as conn:
+        for row in conn.execute(select(ledger.lag)):
+            site = sites.get(row.target)
+            if site is None or row.system not in systems:
+                continue
+            labels = (site, systems[row.system].tenant, row.system)
+            if row.lag_seconds is not None:
+                yield Reading("bcp_replication_lag_seconds", labels, float(row.lag_seconds))
+            newest = epoch(row.target_newest)
+            if newest is not None:
+                yield Reading("bcp_offsite_newest_snapshot_timestamp_seconds", labels, newest)
+        r = ledger.runs.c
+        ok_query = select(r.target, func.max(r.finished_at)).where(r.ok.is_(True)).group_by(r.target)
+        newest_ok = {target: when for target, when in conn.execute(ok_query)}
+        any_query = select(r.target, func.max(r.id)).group_by(r.target)
+        newest_any = {target: run_id for target, run_id in conn.execute(any_query)}
+        for target, last_id in newest_any.items():
+            site = sites.get(target)
+            if site is None:
+                continue
+            sent = conn.execute(select(r.bytes_sent).where(r.id == last_id)).scalar_one()
+            yield Reading("bcp_replication_sent_bytes", (site,), float(sent or 0))
+            finished = epoch(newest_ok.get(target))
+            if finished is not None:
+                yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
+
+
+# -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------
+
+#: statuses that are a verdict on the system (skipped and pending are not)
+_DRILL_VERDICTS = ("passed", "failed", "aborted")
+
+
+def drills(ctx: SourceContext) -> Iterator[Reading]:
+    from failover import records
+    from failover.calendar import overdue_systems
+    from failover.settings import drill_settings
+
+    ensure(ctx.engine, *records.TABLES)
+    systems = ctx.config.systems
+    d = records.drill_systems.c
+    with ctx.engine.connect() as conn:
+        verdicts = select(d.system, func.max(d.id)).where(d.status.in_(_DRILL_VERDICTS)).group_by(d.system)
+        newest = {system_id: row_id for system_id, row_id in conn.execute(verdicts)}
+        for system_id, row_id in newest.items():
+            if system_id not in systems:
+                continue
+            row = conn.execute(select(d.status, d.rto_seconds, d.rpo_seconds).where(d.id == row_id)).one()
+            labels = (systems[system_id].tenant, system_id)
+            yield Reading("bcp_drill_last_ok", labels, 1.0 if row.status == "passed" else 0.0)
+            if row.rto_seconds is not None:
+                yield Reading("bcp_drill_rto_seconds", labels, float(row.rto_seconds))
+            if row.rpo_seconds is not None:
+                yield Reading("bcp_drill_rpo_seconds", labels, float(row.rpo_seconds))
+    last = records.last_success(ctx.engine)
+    for system_id, when in last.items():
+        if system_id in systems and when is not None:
+            yield Reading(
+                "bcp_drill_last_success_timestamp_seconds", (systems[system_id].tenant, system_id), when.timestamp()
+            )
+    max_age = drill_settings(ctx.config).max_age
+    flagged = {o.system for o in overdue_systems(systems, last, utcnow(), max_age)}
+    for system_id, system in systems.items():
+        yield Reading("bcp_drill_overdue", (system.tenant, system_id), 1.0 if system_id in flagged else 0.0)
+
+
+# -- victim-support exports (victim_support.store) and the audit chain (health job) ----------
+
+#: request states as an operator reads them: approved-but-not-yet-built apart from delivered
+EXPORT_STATES = ("pending", "approved", "delivered", "denied", "expired")
+
+
+def exports(ctx: SourceContext) -> Iterator[Reading]:
+    from victim_support.settings import load_export_settings
+    from victim_support.store import list_requests
+
+    counts = dict.fromkeys(EXPORT_STATES, 0)
+    for request in list_requests(ctx.engine, load_export_settings(ctx.config), utcnow()):
+        state = "delivered" if request.status == "approved" and request.builds > 0 else request.status
+        counts[state] = counts.get(state, 0) + 1
+    for state, count in counts.items():
+        yield Reading("bcp_export_requests", (state,), float(count))
+
+
+def audit(ctx: SourceContext) -> Iterator[Reading]:
+    for obs in observations.latest(ctx.engine):
+        if obs.kind == "audit_chain" and obs.ok is not None:
+            yield Reading("bcp_audit_chain_ok", (), 1.0 if obs.ok else 0.0)
+            yield Reading("bcp_audit_chain_verified_timestamp_seconds", (), obs.checked_at.timestamp())
+
+
+# -- maintenance mode (dc.maintenance) --------------------------------------------------------
+
+
+def maintenance(ctx: SourceContext) -> Iterator[Reading]:
+    from dc.maintenance import load_maintenance
+
+    held = load_maintenance(ctx.engine)
+    for host_id, host in ctx.config.hosts.items():
+        yield Reading("bcp_host_maintenance", (host.site, host_id), 1.0 if host_id in held else 0.0)
+
+
+#: Every subsystem that feeds /metrics. Wiring another one: write its provider, add it here.
+PROVIDERS: dict[str, Provider] = {
+    "config": targets,
+    "backup": backups,
+    "repository_check": repository_checks,
+    "health": health,
+    "scheduler": scheduler,
+    "replication": replication,
+    "drill": drills,
+    "maintenance": maintenance,
+    "export": exports,
+    "audit": audit,
+}

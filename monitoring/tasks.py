@@ -1,0 +1,153 @@
+"""What each kind of scheduled job does: one function per kind, over the core packages.
+
+A task raises :class:`JobFailed` (or any :class:`~dc.errors.BcpError`) when its work failed;
+the runner records the outcome. Tasks write their own results where the subsystem keeps
+them (``backup_runs``, ``repository_checks``, ``health_observations``), so the metrics read
+the same rows an operator's CLI would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from backup.backend import Backend
+from dc.config import Consortium
+from dc.errors import BcpError, ProblemFound
+from dc.state import utcnow
+from monitoring import checks, health, observations
+from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec
+
+
+class JobFailed(ProblemFound):
+    """The job ran and its work failed (a backup error, a damaged repository)."""
+
+
+@dataclass
+class JobContext:
+    engine: Engine
+    config: Consortium
+    config_dir: Path
+    open_backend: Callable[[str], Backend]
+    check_slices: int = DEFAULT_CHECK_SLICES
+    probe_timeout: float = 3.0
+
+
+Task = Callable[[JobContext, JobSpec], str]
+
+
+def backup(ctx: JobContext, spec: JobSpec) -> str:
+    """One system into the primary site's repository, recorded in ``backup_runs``."""
+    from backup.jobs import backup_systems, site_repository
+
+    with site_repository(ctx.config, spec.site, ctx.open_backend, ctx.config_dir) as repo:  # type: ignore[arg-type]
+        (outcome,) = backup_systems(ctx.config, repo, [spec.system], state=ctx.engine, config_dir=ctx.config_dir)  # type: ignore[list-item]
+    if not outcome.ok:
+        raise JobFailed(f"backup of {spec.system} failed: {outcome.error}")
+    result = outcome.result
+    return f"snapshot {result.snapshot_id[:8]}, {result.bytes_added} bytes added" if result else "ok"
+
+
+def check(ctx: JobContext, spec: JobSpec) -> str:
+    """Structure in full plus the next rolling read-data slice; a repository that cannot be
+    opened counts as a failed check (nobody could restore from it either)."""
+    from backup.check import check_repository
+    from backup.jobs import site_repository
+
+    site = spec.site or ""
+    started = utcnow()
+    subset = checks.next_subset(checks.last_subset(ctx.engine, site), ctx.check_slices)
+    try:
+        with site_repository(ctx.config, site, ctx.open_backend, ctx.config_dir) as repo:
+            report = check_repository(repo, read_data=True, subset=subset)
+    except BcpError as exc:
+        rec = checks.CheckRecord(site, started, utcnow(), False, True, None, problems=1, detail=exc.message)
+    else:
+        first = report.problems[0] if report.problems else None
+        rec = checks.CheckRecord(
+            site,
+            started,
+            utcnow(),
+            report.ok,
+            True,
+            subset,
+            snapshots=report.snapshots,
+            packs=report.packs,
+            packs_read=report.packs_read,
+            bytes_read=report.bytes_read,
+            problems=len(report.problems),
+            detail=f"{first.object}: {first.message}" if first else None,
+        )
+    checks.record_check(ctx.engine, rec)
+    if not rec.ok:
+        raise JobFailed(f"check of site {site} found {rec.problems} problem(s): {rec.detail}")
+    return f"slice {subset[0]}/{subset[1]}: {rec.packs_read} packs, {rec.bytes_read} bytes read, no problems"
+
+
+def health_checks(ctx: JobContext, spec: JobSpec) -> str:
+    """Probe everything once; unreachable things are results, not job failures."""
+    previous = {obs.subject: obs.checked_at for obs in observations.latest(ctx.engine) if obs.kind == "repository_size"}
+    found = health.probe_all(
+        ctx.config, ctx.config_dir, ctx.open_backend, timeout=ctx.probe_timeout, last_size_at=previous
+    )
+    found.append(health.verify_audit_chain(ctx.engine))
+    observations.record(ctx.engine, found)
+    for kind, subjects in (
+        ("host", set(ctx.config.hosts)),
+        ("source", set(ctx.config.systems)),
+        ("repository", set(ctx.config.sites)),
+        ("repository_size", set(ctx.config.sites)),
+        ("filesystem", set(ctx.config.sites)),
+    ):
+        observations.forget_except(ctx.engine, kind, subjects)
+    down = [f"{obs.kind} {obs.subject}" for obs in found if obs.ok is False]
+    return f"{len(found)} probes, {len(down)} failing" + (f" ({', '.join(down[:5])})" if down else "")
+
+
+def replicate(ctx: JobContext, spec: JobSpec) -> str:
+    """Ship the primary's signed state (ciphertext only, no key) to one offsite site.
+
+    Every backup re-signs the primary's manifest when it closes the repository, so this job
+    needs no passphrase; the replication ledger records the run and each system's lag.
+    """
+    from replication.jobs import replicate_sites
+    from replication.sync import SyncOptions
+
+    (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
+    if not result.ok:
+        raise JobFailed(result.problem() or f"replication to {spec.site} failed")
+    return (
+        f"manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes sent, "
+        f"{result.objects_present} already there"
+    )
+
+
+def drill(ctx: JobContext, spec: JobSpec) -> str:
+    """An isolated drill of every system at the offsite site, unless today is a blackout day."""
+    from failover.drill import DrillRequest, run_drill
+    from failover.lifecycle import RunContext
+    from failover.schedule import may_drill_now
+
+    run_ctx = RunContext.create(ctx.config, ctx.config_dir, ctx.engine, ctx.open_backend)
+    allowed, reason = may_drill_now(run_ctx)
+    if not allowed:
+        return f"not run: {reason}"
+    # Signal handlers belong to the service's main thread; the drill's timeout still applies.
+    result = run_drill(run_ctx, DrillRequest(mode="isolated"), handle_signals=False)
+    status, problem = result.verdict()
+    if status != "passed":
+        raise JobFailed(f"drill {result.id} {status}: {problem}")
+    return f"drill {result.id} passed: {len(result.systems)} systems"
+
+
+#: Every kind of job this build can run; the planner schedules only these.
+TASKS: dict[str, Task] = {
+    "backup": backup,
+    "check": check,
+    "health": health_checks,
+    "replicate": replicate,
+    "drill": drill,
+}
