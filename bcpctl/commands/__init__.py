@@ -22,6 +22,7 @@ _MODULES = [
     "bcpctl.commands.registry",
     "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
+    "bcpctl.commands.web",
 ]
 
 
