@@ -40,15 +40,15 @@ class LoginRequired(Exception):
         self.login = login
 
 
-def render(request: Request, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+def render(request: Request, name: str, http_status: int = 200, **values: Any) -> HTMLResponse:
     notice = NOTICES.get(request.query_params.get("done", ""))
-    response = templates.TemplateResponse(request, name, {"notice": notice, **values}, status_code=status)
+    response = templates.TemplateResponse(request, name, {"notice": notice, **values}, status_code=http_status)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 def error_page(request: Request, status: int, detail: str) -> Response:
-    return render(request, "error.html", status=status, status_code=status, detail=detail)
+    return render(request, "error.html", http_status=status, status_code=status, detail=detail)
 
 
 async def operator(request: Request, *roles: str) -> auth.Operator:

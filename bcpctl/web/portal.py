@@ -35,7 +35,7 @@ def _form_page(request: Request, partner: auth.Partner, status: int = 200, **val
     return pages.render(
         request,
         "portal.html",
-        status=status,
+        http_status=status,
         partner=partner,
         partner_name=ctx.config.partners[partner.id].name,
         requests=list(reversed(mine)),

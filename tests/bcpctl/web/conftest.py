@@ -85,11 +85,19 @@ def build_web_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> WebSite:
     doc["web"] = {"bundle_dir": "bundles", "partner_requests_per_minute": 1000}
     site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     state = open_state(doc["control_db"])
-    replicate_between(Endpoint(str(site.primary)), Endpoint(str(site.offsite)), SyncOptions(), state_url=doc["control_db"])
+    _replicate(root)
     for name, roles in ROLES.items():
         add_account(state, name, roles, PASSWORDS[name], actor="test", now=utcnow(), cost=Cost(8, 1, 1))
     state.dispose()
     return WebSite(root, site.config_path, site.partner_key, key, site.verify_key)
+
+
+def _replicate(root: Path) -> None:
+    from replication.jobs import Endpoint, replicate_between
+    from replication.sync import SyncOptions
+
+    url = f"sqlite:///{root / 'control.db'}"
+    replicate_between(Endpoint(str(root / "primary")), Endpoint(str(root / "offsite")), SyncOptions(), state_url=url)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +114,7 @@ def web_site(base_web_site: WebSite, tmp_path: Path, monkeypatch: pytest.MonkeyP
     text = base_web_site.config_path.read_text().replace(str(base_web_site.root), str(root))
     (root / "bcpctl.yaml").write_text(text)
     monkeypatch.setenv("BCPCTL_CONTROL_DB", f"sqlite:///{root / 'control.db'}")
+    _replicate(root)  # the copy's offsite is another URL: record its lag as `bcpctl replicate` would
     return WebSite(
         root,
         root / "bcpctl.yaml",
