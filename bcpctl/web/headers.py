@@ -1,4 +1,4 @@
-"""Security headers on every response (OWASP Secure Headers): no framing, no sniffing, no referrer.
+"""Security headers on every response (OWASP Secure Headers): no framing, no sniffing, no referrer abroad.
 
 The pages load only this site's own stylesheet and no script, so the default policy can be
 strict; a response that needs another policy (failover's HTML report with its inline style)
@@ -16,7 +16,7 @@ CSP = (
 HEADERS = {
     b"x-content-type-options": b"nosniff",
     b"x-frame-options": b"DENY",
-    b"referrer-policy": b"no-referrer",
+    b"referrer-policy": b"same-origin",  # "no-referrer" would make browsers send Origin: null on form posts
     b"cross-origin-opener-policy": b"same-origin",
     b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
 }
