@@ -28,7 +28,7 @@ an OpenSSH signature (namespace `{signature.NAMESPACE}`, so `ssh-keygen -Y sign`
 
     {signature.VERSION}
     METHOD
-    PATH[?QUERY]
+    PATH[?QUERY]   (the request target as sent, percent-encoded)
     PARTNER
     UNIX-SECONDS
     NONCE

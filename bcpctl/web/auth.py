@@ -144,7 +144,10 @@ def require_operator(*roles: str, csrf: str = "header"):  # type: ignore[no-unty
 def _partner(ctx: WebContext, request: Request, body: bytes, signed_only: bool) -> Partner | None:
     headers = {k.lower(): v for k, v in request.headers.items()}
     if signature.has_signature(headers):
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        # The request target exactly as sent (percent-encoded), which is what the partner signed.
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        query = request.scope.get("query_string") or b""
+        target = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         try:
             signed = signature.verify_signed(
                 ctx.state,
