@@ -98,7 +98,9 @@ def test_listing_and_unknown_requests(client, web_site) -> None:  # type: ignore
     assert client.get("/api/operator/requests?status=approved", headers=basic("audit")).json() == []
     assert client.get("/api/operator/requests?status=bogus", headers=basic("audit")).status_code == 422
     assert client.get("/api/operator/requests/exp-nope", headers=basic("audit")).status_code == 404
-    assert client.post("/api/operator/requests/exp-nope/approve", json={}, headers=basic("goka-suzuki")).status_code == 404
+    assert (
+        client.post("/api/operator/requests/exp-nope/approve", json={}, headers=basic("goka-suzuki")).status_code == 404
+    )
 
 
 def test_status_reports_lights_lag_and_reasons(client) -> None:  # type: ignore[no-untyped-def]
@@ -120,7 +122,9 @@ def test_drill_started_from_the_api_runs_in_the_background_and_is_recorded(clien
     assert again.status_code in (202, 409)  # 409 while the first still runs
     web_ctx.jobs.wait(120)
     deadline = time.monotonic() + 60
-    while (found := client.get(f"/api/operator/drills/jobs/{job['id']}", headers=basic("ops")).json())["status"] == "running":
+    while (found := client.get(f"/api/operator/drills/jobs/{job['id']}", headers=basic("ops")).json())[
+        "status"
+    ] == "running":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert found["status"] == "passed", found
@@ -176,7 +180,9 @@ def test_session_state_changes_need_the_csrf_token(client, web_site) -> None:  #
     request_id = _request(client, web_site)
     page = client.get("/login")
     assert page.status_code == 200
-    login = client.post("/login", data={"name": "goka-suzuki", "password": "suzuki-password-01"}, follow_redirects=False)
+    login = client.post(
+        "/login", data={"name": "goka-suzuki", "password": "suzuki-password-01"}, follow_redirects=False
+    )
     assert login.status_code == 303 and login.headers["location"] == "/dashboard"
     cookie = login.headers["set-cookie"]
     assert "__Host-bcp_session=" in cookie and "HttpOnly" in cookie and "Secure" in cookie

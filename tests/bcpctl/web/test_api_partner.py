@@ -133,7 +133,9 @@ def test_a_partner_sees_only_its_own_requests(client, web_site) -> None:  # type
     assert bad_token.status_code == 401
 
 
-def test_download_only_after_approval_then_ciphertext_that_the_partner_opens(client, web_site, web_ctx, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_download_only_after_approval_then_ciphertext_that_the_partner_opens(
+    client, web_site, web_ctx, tmp_path
+) -> None:  # type: ignore[no-untyped-def]
     from victim_support.bundle import open_bundle
     from victim_support.signing import load_verify_key
 
@@ -151,7 +153,9 @@ def test_download_only_after_approval_then_ciphertext_that_the_partner_opens(cli
     # no plaintext resident data: the payload is age ciphertext, the envelope holds none
     bundle = next((tmp_path / "received").iterdir())
     assert (bundle / "payload.tar.age").read_bytes().startswith(b"age-encryption.org/v1\n")
-    assert "五霞町" in (bundle / "envelope.json").read_text() and "persons" not in (bundle / "envelope.json").read_text()
+    assert (
+        "五霞町" in (bundle / "envelope.json").read_text() and "persons" not in (bundle / "envelope.json").read_text()
+    )
     opened = open_bundle(
         bundle, web_site.partner_identity, load_verify_key(web_site.tenant_verify_key), tmp_path / "out", web_ctx.now()
     )

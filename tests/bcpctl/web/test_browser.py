@@ -114,7 +114,9 @@ def test_partner_requests_approvers_approve_partner_downloads_and_decrypts(
             card.locator("form[action$='/approve'] button").click()
             page.wait_for_url(f"{live}/dashboard?done=approved#requests")
             if expected:
-                assert f"{expected[0]}/{expected[2]}" in page.locator(f"article[data-request='{request_id}']").inner_text()
+                assert (
+                    f"{expected[0]}/{expected[2]}" in page.locator(f"article[data-request='{request_id}']").inner_text()
+                )
             else:
                 assert page.locator(f"article[data-request='{request_id}']").count() == 0
             _logout(page)
@@ -142,7 +144,11 @@ def test_partner_requests_approvers_approve_partner_downloads_and_decrypts(
         tar.extractall(tmp_path / "received", filter="data")
     bundle = next((tmp_path / "received").iterdir())
     opened = open_bundle(
-        bundle, web_site.partner_identity, load_verify_key(web_site.tenant_verify_key), tmp_path / "plain", web_ctx.now()
+        bundle,
+        web_site.partner_identity,
+        load_verify_key(web_site.tenant_verify_key),
+        tmp_path / "plain",
+        web_ctx.now(),
     )
     rows = (tmp_path / "plain" / "persons.csv").read_text(encoding="utf-8").splitlines()
     header = rows[0].split(",")
