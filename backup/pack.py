@@ -18,6 +18,7 @@ Layout::
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import struct
 from collections.abc import Iterator
@@ -74,8 +75,9 @@ class PackBuilder:
         self.salt = os.urandom(SALT_BYTES)
         self._cipher = master.pack_cipher(self.salt)
         # Blobs are encrypted straight into one preallocated buffer: appending to a growing
-        # bytearray re-copies megabytes at every reallocation, with the GIL held.
-        self.buffer = bytearray(max(capacity, PREFIX_BYTES))
+        # bytearray re-copies megabytes at every reallocation, with the GIL held. Anonymous
+        # memory, because only the pages actually written become resident.
+        self.buffer = mmap.mmap(-1, max(capacity, PREFIX_BYTES))
         self.buffer[:PREFIX_BYTES] = MAGIC + self.salt
         self._length = PREFIX_BYTES
         self.entries: list[BlobEntry] = []
@@ -84,7 +86,10 @@ class PackBuilder:
     def _reserve(self, size: int) -> memoryview:
         end = self._length + size
         if end > len(self.buffer):
-            self.buffer.extend(bytes(max(end - len(self.buffer), len(self.buffer) // 2)))
+            grown = mmap.mmap(-1, max(end, len(self.buffer) * 3 // 2))
+            grown[: self._length] = self.buffer[: self._length]
+            self.buffer.close()
+            self.buffer = grown
         return memoryview(self.buffer)[self._length : end]
 
     def add(self, chunk_id: bytes, payload: bytes | memoryview, flags: int, raw_length: int) -> None:
@@ -107,8 +112,7 @@ class PackBuilder:
         self._length += sealed_size
         self._reserve(_TRAILER.size)[:] = _TRAILER.pack(sealed_size)
         self._length += _TRAILER.size
-        data = memoryview(self.buffer)[: self._length]
-        self.buffer = bytearray()
+        data = memoryview(self.buffer)[: self._length]  # the mapping lives as long as this view
         return FinishedPack(
             name=hashlib.sha256(data).hexdigest(),
             blob_type=self.blob_type,

@@ -158,8 +158,9 @@ class Repository:
                 cipher = self._ciphers[salt] = self.master.pack_cipher(salt)
             return cipher
 
-    def read_blob(self, chunk_id: bytes) -> bytes:
-        """A blob's plaintext, authenticated and checked against its keyed id.
+    def read_blob(self, chunk_id: bytes, *, check_id: bool = True) -> bytes:
+        """A blob's plaintext, authenticated and (unless the caller verifies the bytes itself,
+        as restore does with each file's SHA-256) checked against its keyed id.
 
         If a copy is damaged and the repository holds another (a repack, or two backups that
         stored the same chunk concurrently), the other copy is used.
@@ -170,12 +171,12 @@ class Repository:
         first_error: CorruptObject | None = None
         for location in copies:
             try:
-                return self.read_blob_at(chunk_id, location)
+                return self.read_blob_at(chunk_id, location, check_id=check_id)
             except CorruptObject as exc:
                 first_error = first_error or exc
         raise first_error  # type: ignore[misc]
 
-    def read_blob_at(self, chunk_id: bytes, loc: Location) -> bytes:
+    def read_blob_at(self, chunk_id: bytes, loc: Location, *, check_id: bool = True) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)
         if self._packs is not None:
             sealed = self._packs.read(key, loc.offset, loc.length)
@@ -187,7 +188,7 @@ class Repository:
         entry = BlobEntry(chunk_id, loc.blob_type, loc.flags, loc.offset, loc.length, loc.raw_length)
         payload = decrypt_blob(self._cipher(loc.salt), self.repo_id, entry, sealed, key)
         data = compress.decode(payload, loc.flags, loc.raw_length, f"blob {chunk_id.hex()[:16]} in {key}")
-        if self.master.chunk_id_of(data) != chunk_id:
+        if check_id and self.master.chunk_id_of(data) != chunk_id:
             raise CorruptObject(f"blob {chunk_id.hex()[:16]} in {key} does not match its id")
         return data
 

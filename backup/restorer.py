@@ -24,8 +24,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from backup.errors import HostileSnapshot, VerificationFailed
+from backup.forked import can_fork, run_forked
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
@@ -114,7 +116,8 @@ class _Target:
             try:
                 st = os.lstat(full)
             except FileNotFoundError:
-                os.mkdir(full, 0o700)
+                with contextlib.suppress(FileExistsError):  # another worker process made it
+                    os.mkdir(full, 0o700)
                 st = os.lstat(full)
             if not stat.S_ISDIR(st.st_mode):
                 raise HostileSnapshot(
@@ -162,6 +165,83 @@ def _apply_metadata(path: str | int, entry: Entry, *, is_link: bool = False, as_
         os.utime(path, ns=(mtime, mtime))
 
 
+def _write_file(
+    repo: Repository, dest: _Target, entry: Entry, as_root: bool, progress: ProgressFn | None
+) -> tuple[int, bool]:
+    """Write one file, verify it against its recorded SHA-256; return ``(bytes, verified)``."""
+    digest = hashlib.sha256()
+    written = 0
+    fd = dest.open_file(entry["path"])
+    try:
+        for chunk_hex in entry.get("chunks", ()):
+            # AES-GCM authenticates each blob; the file's SHA-256 below checks the whole.
+            data = repo.read_blob(bytes.fromhex(chunk_hex), check_id=False)
+            digest.update(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            written += len(data)
+            if progress:
+                progress(len(data))
+        _apply_metadata(fd, entry, as_root=as_root)
+    finally:
+        os.close(fd)
+    return written, written == entry.get("size") and digest.hexdigest() == entry.get("sha256")
+
+
+def _restore_share(
+    repo: Repository, snapshot: Snapshot, dest: _Target, index: int, count: int, progress: ProgressFn | None
+) -> dict[str, Any]:
+    """Restore every ``count``-th file starting at ``index`` (one process's share), single-threaded."""
+    as_root = os.geteuid() == 0
+    files = size = verified = 0
+    mismatches: list[str] = []
+    position = 0
+    for entry in iter_tree(repo.read_blob, snapshot.tree):
+        if entry["type"] != "file":
+            continue
+        position += 1
+        if position % count != index:
+            continue
+        written, ok = _write_file(repo, dest, entry, as_root, progress)
+        files += 1
+        size += written
+        if ok:
+            verified += 1
+        else:
+            mismatches.append(entry["path"])
+    return {"files": files, "bytes": size, "verified": verified, "mismatches": mismatches}
+
+
+def _restore_threaded(
+    repo: Repository, snapshot: Snapshot, dest: _Target, workers: int, progress: ProgressFn | None
+) -> list[dict[str, Any]]:
+    """Remote storage cannot fork (sockets, helper threads): writer threads instead."""
+    lock = threading.Lock()
+    as_root = os.geteuid() == 0
+    total: dict[str, Any] = {"files": 0, "bytes": 0, "verified": 0, "mismatches": []}
+
+    def write(entry: Entry) -> None:
+        written, ok = _write_file(repo, dest, entry, as_root, progress)
+        with lock:
+            total["files"] += 1
+            total["bytes"] += written
+            total["verified"] += ok
+            if not ok:
+                total["mismatches"].append(entry["path"])
+
+    futures: deque[Future[None]] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="bcp-restore") as pool:
+        for entry in iter_tree(repo.read_blob, snapshot.tree):
+            if entry["type"] == "file":
+                futures.append(pool.submit(write, entry))
+                while futures and (futures[0].done() or len(futures) > 256):
+                    futures.popleft().result()
+        while futures:
+            futures.popleft().result()
+    return [total]
+
+
 def restore_snapshot(
     repo: Repository,
     snapshot: Snapshot,
@@ -174,54 +254,27 @@ def restore_snapshot(
     validate_tree(repo, snapshot)
     dest = _Target(target)
     result = RestoreResult(snapshot.id, str(dest.root))
-    lock = threading.Lock()
+    as_root = os.geteuid() == 0
     dirs: list[Entry] = []
     links: list[Entry] = []
-
-    as_root = os.geteuid() == 0
-
-    def write_file(entry: Entry) -> None:
-        digest = hashlib.sha256()
-        written = 0
-        fd = dest.open_file(entry["path"])
-        try:
-            for chunk_hex in entry.get("chunks", ()):
-                data = repo.read_blob(bytes.fromhex(chunk_hex))
-                digest.update(data)
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
-                written += len(data)
-                if progress:
-                    progress(len(data))
-            _apply_metadata(fd, entry, as_root=as_root)
-        finally:
-            os.close(fd)
-        with lock:
-            result.files += 1
-            result.bytes += written
-            if written != entry.get("size") or digest.hexdigest() != entry.get("sha256"):
-                result.mismatches.append(entry["path"])
-            else:
-                result.verified_files += 1
-
-    futures: deque[Future[None]] = deque()
-    # One writer per core: more threads only trade GIL hand-offs (a futex round trip each) for nothing.
-    with ThreadPoolExecutor(workers or os.cpu_count() or 2, thread_name_prefix="bcp-restore") as pool:
-        for entry in iter_tree(repo.read_blob, snapshot.tree):
-            kind = entry["type"]
-            if kind == "dir":
-                dest.mkdir(entry["path"])
-                dirs.append(entry)
-                result.dirs += 1
-            elif kind == "symlink":
-                links.append(entry)
-            else:
-                futures.append(pool.submit(write_file, entry))
-                while futures and (futures[0].done() or len(futures) > 256):
-                    futures.popleft().result()
-        while futures:
-            futures.popleft().result()
+    for entry in iter_tree(repo.read_blob, snapshot.tree):
+        if entry["type"] == "dir":
+            dest.mkdir(entry["path"])
+            dirs.append(entry)
+        elif entry["type"] == "symlink":
+            links.append(entry)
+    count = workers or os.cpu_count() or 2
+    if can_fork(repo):
+        # Progress from worker processes cannot reach this one's bar; the parent's share reports.
+        shares = run_forked(repo, count, lambda r, i, n: _restore_share(r, snapshot, dest, i, n, progress))
+    else:
+        shares = _restore_threaded(repo, snapshot, dest, count, progress)
+    for share in shares:
+        result.files += share["files"]
+        result.bytes += share["bytes"]
+        result.verified_files += share["verified"]
+        result.mismatches += share["mismatches"]
+    result.dirs = len(dirs)
     for entry in links:
         dest.symlink(entry["path"], entry["target"])
         _apply_metadata(os.path.join(dest.root, entry["path"]), entry, is_link=True, as_root=as_root)

@@ -84,8 +84,9 @@ class BlobWriter:
         with self._pack_lock:
             builder = self._builders.get(blob_type)
             if builder is None:
+                capacity = self._pack_capacity if blob_type == BLOB_DATA else 1 << 20
                 builder = self._builders[blob_type] = PackBuilder(
-                    self.repo.master, self.repo.repo_id, blob_type, capacity=self._pack_capacity
+                    self.repo.master, self.repo.repo_id, blob_type, capacity=capacity
                 )
             builder.add(chunk_id, payload, flags, len(data))
             if len(builder) >= self._pack_size:

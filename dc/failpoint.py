@@ -13,10 +13,14 @@ import os
 import signal
 
 _ENV = "BCPCTL_FAILPOINTS"
+#: set in forked worker processes: the pid of the job's leader, which a crash takes down too.
+LEADER_ENV = "BCPCTL_JOB_LEADER"
 
 
 def failpoint(name: str) -> None:
-    """SIGKILL this process if ``name`` is armed in ``BCPCTL_FAILPOINTS``."""
+    """SIGKILL this process (and, in a forked worker, its job's leader) if ``name`` is armed."""
     armed = os.environ.get(_ENV)
     if armed and name in armed.split(","):
+        if leader := os.environ.get(LEADER_ENV):
+            os.kill(int(leader), signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)

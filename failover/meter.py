@@ -88,11 +88,11 @@ class MeteredRepository(Repository):
         self.abort = abort
         self.on_blob = on_blob
 
-    def read_blob_at(self, chunk_id: bytes, loc: Location) -> bytes:
+    def read_blob_at(self, chunk_id: bytes, loc: Location, *, check_id: bool = True) -> bytes:
         self.abort.check()
         self.meter.begin_blob()
         started = time.perf_counter()
-        data = super().read_blob_at(chunk_id, loc)
+        data = super().read_blob_at(chunk_id, loc, check_id=check_id)
         self.meter.end_blob(time.perf_counter() - started)
         if self.meter.blobs >= 2:
             # Fault tests kill the drill here: the sandbox exists and data is streaming into it.
