@@ -42,7 +42,10 @@ async def login(request: Request) -> Response:
     if account is None:
         _throttle(request)
         return pages.render(
-            request, "login.html", http_status=401, error="アカウント名またはパスワードが違います / wrong name or password"
+            request,
+            "login.html",
+            http_status=401,
+            error="アカウント名またはパスワードが違います / wrong name or password",
         )
     return pages.start_session(ctx, request, sessions.OPERATOR, account.name, "/dashboard")
 
@@ -63,7 +66,10 @@ async def portal_login(request: Request) -> Response:
     if partner is None:
         _throttle(request)
         return pages.render(
-            request, "portal_login.html", http_status=401, error="トークンが無効です / unknown, expired or revoked token"
+            request,
+            "portal_login.html",
+            http_status=401,
+            error="トークンが無効です / unknown, expired or revoked token",
         )
     return pages.start_session(ctx, request, sessions.PARTNER, partner, "/portal")
 

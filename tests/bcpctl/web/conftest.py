@@ -65,8 +65,6 @@ def build_web_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> WebSite:
     from bcpctl.web.accounts import add_account
     from bcpctl.web.passwords import Cost
     from dc.state import open_state, utcnow
-    from replication.jobs import Endpoint, replicate_between
-    from replication.sync import SyncOptions
 
     root.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("BCPCTL_CONTROL_DB", f"sqlite:///{root / 'control.db'}")  # backup runs are recorded here
