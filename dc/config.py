@@ -178,10 +178,12 @@ class Consortium(_Model):
     partners: dict[Identifier, Partner] = {}
     schedules: Schedules = Schedules()
     secrets: Secrets = Secrets()
-    #: free-form sections that later subsystems validate themselves (costs, drills, exports).
+    #: free-form sections that later subsystems validate themselves (costs, drills, exports, web).
     costs: dict[str, Any] = {}
     drills: dict[str, Any] = {}
     exports: dict[str, Any] = {}
+    #: the web surface (partner portal, operator dashboard), validated by bcpctl/web/settings.py.
+    web: dict[str, Any] = {}
 
     @field_validator("sites")
     @classmethod

@@ -24,6 +24,9 @@ need ceph-mon ceph-mon
 need ceph-osd ceph-osd
 need sqlite3 sqlite3
 need ip iproute2  # drill isolation checks: route lookups in a sandbox network namespace
+need chromium chromium  # browser tests of bcpctl/web (Playwright drives /usr/bin/chromium)
+# Japanese glyphs in the browser tests' screenshots (the pages are Japanese first).
+if ! fc-list :lang=ja 2>/dev/null | grep -q .; then want+=(fonts-ipafont-gothic); fi
 if [[ "${1:-}" == "--bench" ]]; then
   need restic restic
   need borg borgbackup

@@ -23,6 +23,7 @@ _MODULES = [
     "bcpctl.commands.replicate",
     "bcpctl.commands.repo",
     "bcpctl.commands.serve",
+    "bcpctl.commands.web",
 ]
 
 

@@ -1,0 +1,207 @@
+"""``web``: serve the partner portal and operator dashboard; manage operator accounts and partner tokens."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.options import common_options, config_option
+from dc.errors import UsageError
+
+PASSWORD_ENV = "BCPCTL_WEB_PASSWORD"
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no passwd entry in some containers
+        return "cli"
+
+
+def _state(config_path: str) -> Any:
+    from dc.config import load_config
+    from dc.state import open_state
+
+    return open_state(load_config(config_path)[0].control_db)
+
+
+@click.group("web", invoke_without_command=True)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="BCPCTL_CONFIG",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="The consortium configuration (bcpctl.yaml).",
+)
+@click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT", help="Where to serve HTTP.")
+@common_options
+@click.pass_context
+def web(ctx: click.Context, config_path: str | None, listen: str) -> None:
+    """Serve the partner portal and the operator dashboard (also mounted by `bcpctl serve`).
+
+    Without a subcommand: run the web surface alone with uvicorn until SIGINT/SIGTERM.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not config_path:
+        raise UsageError("--config is required to serve the web surface")
+    from bcpctl.web.app import create_app
+    from bcpctl.web.context import WebContext
+    from bcpctl.web.server import bind, parse_listen, run_forever
+
+    host, port = parse_listen(listen)
+    app = create_app(WebContext.load(config_path))
+    sock = bind(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    click.echo(f"bcpctl web: serving http://{bound_host}:{bound_port}/ (Ctrl-C stops)", err=True)
+    run_forever(app, sock)
+
+
+@web.group("account")
+def account() -> None:
+    """Operator accounts (roles: operator, approver, auditor)."""
+
+
+def _password(password_file: str | None, no_password: bool) -> str | None:
+    from dc.secrets import read_secret_file
+
+    if no_password:
+        return None
+    if password_file:
+        return read_secret_file(password_file, "password")
+    if value := os.environ.get(PASSWORD_ENV):
+        return value
+    if click.get_text_stream("stdin").isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Repeat: "):
+            raise UsageError("the passwords differ")
+        return first
+    raise UsageError(
+        f"no password: give --password-file, set ${PASSWORD_ENV}, or --no-password for proxy-only accounts"
+    )
+
+
+@account.command("add")
+@click.argument("name")
+@config_option()
+@click.option("--role", "roles", multiple=True, required=True, type=click.Choice(["operator", "approver", "auditor"]))
+@click.option(
+    "--password-file", type=click.Path(dir_okay=False), default=None, help=f"Else ${PASSWORD_ENV} or a prompt."
+)
+@click.option("--no-password", is_flag=True, help="Only log in through the authenticating reverse proxy.")
+@common_options
+def account_add(
+    name: str, config_path: str, roles: tuple[str, ...], password_file: str | None, no_password: bool
+) -> None:
+    """Create an account; an approver's NAME must match exports.tenants.<t>.approvers to decide requests."""
+    from bcpctl.web.accounts import add_account
+    from dc.state import utcnow
+
+    created = add_account(
+        _state(config_path), name, roles, _password(password_file, no_password), actor=_actor(), now=utcnow()
+    )
+    output.current().result(created, lambda c, d: c.print(f"account {d['name']} created ({', '.join(d['roles'])})"))
+
+
+@account.command("list")
+@config_option()
+@common_options
+def account_list(config_path: str) -> None:
+    """List accounts and their roles."""
+    from bcpctl.web.accounts import list_accounts
+
+    def render(console: Console, rows: list[dict[str, Any]]) -> None:
+        table = Table("name", "roles", "password", "disabled", "created")
+        for r in rows:
+            table.add_row(
+                r["name"],
+                ", ".join(r["roles"]),
+                "yes" if r["has_password"] else "proxy only",
+                "yes" if r["disabled"] else "",
+                r["created_at"][:16],
+            )
+        console.print(table)
+
+    output.current().result(list_accounts(_state(config_path)), render)
+
+
+@account.command("disable")
+@click.argument("name")
+@config_option()
+@common_options
+def account_disable(name: str, config_path: str) -> None:
+    """Disable an account (its sessions stop working at once)."""
+    from bcpctl.web.accounts import disable_account
+
+    disable_account(_state(config_path), name, actor=_actor())
+    output.current().result({"name": name, "disabled": True}, lambda c, d: c.print(f"account {d['name']} disabled"))
+
+
+@web.group("token")
+def token() -> None:
+    """Partner tokens for the portal and for scripts that cannot sign."""
+
+
+@token.command("issue")
+@click.argument("partner")
+@config_option()
+@click.option("--label", default="", help="What the token is for (shown in lists and the audit log).")
+@common_options
+def token_issue(partner: str, config_path: str, label: str) -> None:
+    """Issue a token for PARTNER; it is printed once and only its SHA-256 is stored."""
+    from bcpctl.web.settings import load_web_settings
+    from bcpctl.web.tokens import issue_token
+    from dc.config import load_config
+    from dc.state import open_state, utcnow
+
+    config, resolved = load_config(config_path)
+    lifetime = load_web_settings(config, str(resolved)).token_lifetime
+    issued = issue_token(
+        open_state(config.control_db), config, partner, label=label, issued_by=_actor(), lifetime=lifetime, now=utcnow()
+    )
+    data = {**vars(issued.info), "token": issued.secret}
+    output.current().result(
+        data,
+        lambda c, d: c.print(f"{d['token']}\n(token {d['id']} for {d['partner']}, expires {d['expires_at'][:16]})"),
+    )
+
+
+@token.command("list")
+@config_option()
+@common_options
+def token_list(config_path: str) -> None:
+    """List issued tokens (never the tokens themselves)."""
+    from bcpctl.web.tokens import list_tokens
+
+    def render(console: Console, rows: list[dict[str, Any]]) -> None:
+        table = Table("id", "partner", "label", "issued by", "expires", "revoked")
+        for r in rows:
+            table.add_row(
+                r["id"], r["partner"], r["label"], r["issued_by"], r["expires_at"][:16], (r["revoked_at"] or "")[:16]
+            )
+        console.print(table)
+
+    output.current().result(list_tokens(_state(config_path)), render)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+@config_option()
+@common_options
+def token_revoke(token_id: str, config_path: str) -> None:
+    """Revoke a token by its id."""
+    from bcpctl.web.tokens import revoke_token
+    from dc.state import utcnow
+
+    revoked = revoke_token(_state(config_path), token_id, actor=_actor(), now=utcnow())
+    output.current().result(revoked, lambda c, d: c.print(f"token {d['id']} of {d['partner']} revoked"))
+
+
+COMMANDS = [web]

@@ -1,0 +1,83 @@
+"""Everything a request handler needs, loaded and validated once when the app is built.
+
+A bad ``web:``, ``exports:`` or ``drills:`` section fails here with the same one-line
+``ConfigError`` the CLI prints, before the server listens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy import Engine
+
+from bcpctl.web.drilljobs import DrillJobs
+from bcpctl.web.ratelimit import RateLimiter
+from bcpctl.web.settings import WebSettings, bundle_root, load_web_settings
+from dc.config import Consortium, load_config
+from dc.state import open_state, utcnow
+from failover.lifecycle import RunContext
+from failover.settings import DrillSettings, drill_settings
+from victim_support.settings import ExportSettings, load_export_settings
+
+
+@dataclass
+class WebContext:
+    config: Consortium
+    config_path: Path
+    state: Engine
+    exports: ExportSettings
+    web: WebSettings
+    drills: DrillSettings
+    open_backend: Callable[..., object]
+    clock: Callable[[], datetime] = utcnow
+    partner_limiter: RateLimiter = field(init=False)
+    login_limiter: RateLimiter = field(init=False)
+    jobs: DrillJobs = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.partner_limiter = RateLimiter(self.web.partner_requests_per_minute)
+        self.login_limiter = RateLimiter(self.web.logins_per_minute)
+        self.jobs = DrillJobs(self.state, self.run_context)
+
+    @classmethod
+    def load(
+        cls,
+        config_path: str | Path | None,
+        *,
+        state: Engine | None = None,
+        open_backend: Callable[..., object] | None = None,
+    ) -> WebContext:
+        from replication.url import open_backend as default_opener
+
+        config, resolved = load_config(config_path)
+        source = str(resolved)
+        return cls(
+            config,
+            resolved,
+            state or open_state(config.control_db),
+            load_export_settings(config, source),
+            load_web_settings(config, source),
+            drill_settings(config, source),
+            open_backend or default_opener,
+        )
+
+    @property
+    def config_dir(self) -> Path:
+        return self.config_path.parent
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def bundle_root(self) -> Path:
+        return bundle_root(self.web, self.config_dir)
+
+    @property
+    def drill_fresh(self) -> int:
+        return self.web.drill_fresh or self.drills.max_age
+
+    def run_context(self) -> RunContext:
+        return RunContext.create(self.config, self.config_path, self.state, self.open_backend)  # type: ignore[arg-type]

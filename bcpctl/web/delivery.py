@@ -1,0 +1,253 @@
+"""Handing an approved request's bundle to its partner: built once from the replica, served as ciphertext.
+
+The bundle is built on the first download (``victim_support.build.build_export``: newest
+offsite snapshot, policy-limited columns, age-encrypted to the partner, signed by the tenant)
+and kept under the web's bundle directory until the partner confirms deletion. What leaves
+is a tar of ``envelope.json``, ``envelope.json.sig`` and ``payload.tar.age``: the envelope
+holds no resident data and the payload only opens with the partner's age identity, so the
+web surface never hands out plaintext resident data. Every download and the deletion
+confirmation are audited.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
+
+from backup.backend import Backend
+from bcpctl.web.errors import Conflict, Gone, NotFound
+from dc.config import Consortium
+from dc.errors import UsageError
+from dc.state import metadata
+from victim_support import approval, audit
+from victim_support.bundle import ENVELOPE, PAYLOAD, SIGNATURE
+from victim_support.settings import ExportSettings
+from victim_support.store import ExportRequest, get_request
+
+deliveries = Table(
+    "web_deliveries",
+    metadata,
+    Column("request_id", String(40), primary_key=True),
+    Column("partner", String(64), nullable=False),
+    Column("bundle", Text, nullable=False),
+    Column("payload_sha256", String(64), nullable=False),
+    Column("built_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("downloads", Integer, nullable=False, default=0),
+    Column("last_download_at", String(40)),
+    Column("deleted_at", String(40)),
+    Column("deleted_by", Text),
+)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    request_id: str
+    partner: str
+    bundle: str
+    payload_sha256: str
+    built_at: str
+    expires_at: str
+    downloads: int
+    last_download_at: str | None
+    deleted_at: str | None
+    deleted_by: str | None
+
+    def expired(self, now: datetime) -> bool:
+        return now >= datetime.fromisoformat(self.expires_at)
+
+
+@dataclass(frozen=True)
+class Download:
+    filename: str
+    path: Path
+    delivery: Delivery
+
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(request_id: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(request_id, threading.Lock())
+
+
+def _tables(engine: Engine) -> None:
+    audit.ensure(engine, deliveries, audit.audit_log)
+
+
+def find_delivery(engine: Engine, request_id: str) -> Delivery | None:
+    _tables(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(deliveries).where(deliveries.c.request_id == request_id)).first()
+    return Delivery(**row._mapping) if row else None
+
+
+def own_request(
+    engine: Engine, settings: ExportSettings, request_id: str, partner: str, now: datetime
+) -> ExportRequest:
+    """The partner's own request; any other id — unknown or another partner's — is simply not found."""
+    try:
+        request = get_request(engine, request_id, settings, now)
+    except UsageError:
+        raise NotFound(f"no export request '{request_id}' for this partner") from None
+    if request.partner != partner:
+        raise NotFound(f"no export request '{request_id}' for this partner")
+    return request
+
+
+def download(
+    engine: Engine,
+    config: Consortium,
+    settings: ExportSettings,
+    request_id: str,
+    partner: str,
+    *,
+    bundle_root: Path,
+    open_backend: Callable[..., Backend],
+    config_dir: Path | None,
+    now: datetime,
+    via: str,
+) -> Download:
+    """The request's bundle as a tar of ciphertext and signed envelope, built on first use; audited."""
+    request = own_request(engine, settings, request_id, partner, now)
+    with _lock(request_id):
+        delivery = find_delivery(engine, request_id)
+        if delivery is None:
+            if request.status != approval.APPROVED:
+                have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
+                raise Conflict(f"request {request_id} is {request.status}{have if request.status == 'pending' else ''}")
+            delivery = _build(engine, config, settings, request, bundle_root, open_backend, config_dir, now, partner)
+        if delivery.deleted_at:
+            raise Gone(f"the bundle of {request_id} was deleted on {delivery.deleted_at[:10]}; it cannot be sent again")
+        if delivery.expired(now):
+            raise Gone(f"the bundle of {request_id} expired at {delivery.expires_at}; confirm its deletion")
+        tar_path = Path(delivery.bundle + ".tar")
+        if not tar_path.is_file():
+            _write_tar(Path(delivery.bundle), tar_path)
+
+        def work(conn: Connection) -> None:
+            at = now.astimezone(UTC).isoformat()
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.request_id == request_id)
+                .values(downloads=deliveries.c.downloads + 1, last_download_at=at)
+            )
+            audit.append(
+                conn,
+                actor=f"partner:{partner}",
+                action="bundle.downloaded",
+                subject=request_id,
+                details={"bundle": Path(delivery.bundle).name, "payload_sha256": delivery.payload_sha256, "via": via},
+            )
+
+        audit.audited(engine, work)
+    return Download(f"{Path(delivery.bundle).name}.tar", tar_path, delivery)
+
+
+def _build(
+    engine: Engine,
+    config: Consortium,
+    settings: ExportSettings,
+    request: ExportRequest,
+    bundle_root: Path,
+    open_backend: Callable[..., Backend],
+    config_dir: Path | None,
+    now: datetime,
+    partner: str,
+) -> Delivery:
+    from victim_support.build import build_export
+
+    out = bundle_root / request.id
+    result = build_export(
+        engine,
+        config,
+        settings,
+        request.id,
+        out,
+        open_backend=open_backend,
+        now=now,
+        config_dir=config_dir,
+        actor=f"web:{partner}",
+    )
+    envelope = json.loads((result.bundle / ENVELOPE).read_text(encoding="utf-8"))
+    delivery = Delivery(
+        request.id,
+        partner,
+        str(result.bundle),
+        envelope["payload"]["sha256"],
+        now.astimezone(UTC).isoformat(),
+        result.expires_at.astimezone(UTC).isoformat(),
+        0,
+        None,
+        None,
+        None,
+    )
+    with engine.begin() as conn:
+        conn.execute(insert(deliveries).values(**vars(delivery)))
+    return delivery
+
+
+def _write_tar(bundle: Path, target: Path) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in (ENVELOPE, SIGNATURE, PAYLOAD):
+            tar.add(bundle / name, arcname=f"{bundle.name}/{name}", recursive=False)
+    tmp = target.with_suffix(".tar.tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.rename(target)
+
+
+def confirm_deletion(
+    engine: Engine,
+    settings: ExportSettings,
+    request_id: str,
+    partner: str,
+    *,
+    deleted_by: str,
+    note: str,
+    now: datetime,
+) -> Delivery:
+    """The partner states that every copy is deleted (保有期間の満了); the server's copy goes too."""
+    own_request(engine, settings, request_id, partner, now)
+    with _lock(request_id):
+        delivery = find_delivery(engine, request_id)
+        if delivery is None or delivery.downloads == 0:
+            raise Conflict(f"the bundle of {request_id} was never downloaded; there is nothing to delete")
+        if delivery.deleted_at:
+            raise Conflict(f"deletion of {request_id} was already confirmed on {delivery.deleted_at[:10]}")
+        at = now.astimezone(UTC).isoformat()
+
+        def work(conn: Connection) -> None:
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.request_id == request_id)
+                .values(deleted_at=at, deleted_by=deleted_by)
+            )
+            audit.append(
+                conn,
+                actor=f"partner:{partner}",
+                action="bundle.deletion_confirmed",
+                subject=request_id,
+                details={
+                    "deleted_by": deleted_by,
+                    "note": note,
+                    "expires_at": delivery.expires_at,
+                    "before_expiry": now < datetime.fromisoformat(delivery.expires_at),
+                },
+            )
+
+        audit.audited(engine, work)
+        bundle = Path(delivery.bundle)
+        shutil.rmtree(bundle.parent if bundle.parent.name == request_id else bundle, ignore_errors=True)
+    return Delivery(**{**vars(delivery), "deleted_at": at, "deleted_by": deleted_by})

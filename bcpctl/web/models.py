@@ -1,0 +1,164 @@
+"""The API's request and response bodies: strict (unknown keys refused), bounded, documented.
+
+Sizes are bounded so that no field can carry a payload (a disaster id is not a file), and
+free text refuses control characters so that audit entries stay one line.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from victim_support.policy import BASES, FORMATS, PURPOSES
+
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Note = Annotated[str, Field(max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
+Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+Basis = Literal[tuple(BASES)]  # type: ignore[valid-type]
+Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
+Format = Literal[FORMATS]  # type: ignore[valid-type]
+FieldName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Area = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SubmitRequest(_Strict):
+    """An export request; the partner is the one whose key signed it."""
+
+    tenant: Ident = Field(description="Municipality whose residents are requested (a tenant id).")
+    disaster_id: Text = Field(description="Disaster identifier (災害名 or GLIDE number).")
+    disaster_date: date
+    basis: Basis = Field(description="Legal basis code.")  # type: ignore[valid-type]
+    purposes: list[Purpose] = Field(min_length=1, max_length=len(PURPOSES))  # type: ignore[valid-type]
+    fields: list[FieldName] = Field(min_length=1, max_length=40, description="Field keys or groups (address, damage).")
+    areas: list[Area] = Field(default=[], max_length=1000, description="町字 ids or names from the catalog.")
+    all_areas: bool = False
+    support_only: bool = Field(default=False, description="Only 避難行動要支援者 (DMA-49-11-3).")
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
+    formats: list[Format] = Field(default=[], max_length=2)  # type: ignore[valid-type]
+    requested_by: Text = Field(description="Name of the requesting officer.")
+
+
+class Deletion(_Strict):
+    deleted_by: Text = Field(description="Who deleted every copy.")
+    note: Note = ""
+
+
+class Approve(_Strict):
+    reason: Note = Field(default="", description="Required for an alternate approver: why the tenant cannot act.")
+
+
+class Deny(_Strict):
+    reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")]
+
+
+class DrillStart(_Strict):
+    mode: Literal["readiness", "isolated"] = "isolated"
+    tenant: Ident | None = None
+
+
+class TokenIssue(_Strict):
+    label: Annotated[str, Field(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+
+
+class Scope(BaseModel):
+    areas: list[str]
+    all_areas: bool
+    support_only: bool
+
+
+class DeliveryView(BaseModel):
+    built_at: str
+    expires_at: str
+    downloads: int
+    deleted_at: str | None
+    deleted_by: str | None
+
+
+class RequestView(BaseModel):
+    """A request as its partner sees it (approver names are the tenant's business)."""
+
+    id: str
+    tenant: str
+    partner: str
+    status: str
+    basis: str
+    purposes: list[str]
+    requested_fields: list[str]
+    fields: list[str]
+    scope: Scope
+    retention_days: int
+    formats: list[str]
+    requested_by: str
+    created_at: str
+    valid_until: str
+    approvals: int
+    required_approvals: int
+    denial_reason: str | None
+    delivery: DeliveryView | None
+
+
+class ApprovalView(BaseModel):
+    approver: str
+    role: str
+    at: str
+    reason: str
+
+
+class OperatorRequestView(RequestView):
+    approved_by: list[ApprovalView]
+    denial: str | None
+    builds: int
+
+
+class Rejection(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    reasons: list[str] = []
+
+
+class JobView(BaseModel):
+    id: str
+    kind: str
+    mode: str
+    tenant: str | None
+    requested_by: str
+    requested_at: str
+    status: str
+    run_id: str | None
+    finished_at: str | None
+    error: str | None
+
+
+class IssuedTokenView(BaseModel):
+    id: str
+    partner: str
+    label: str
+    expires_at: str
+    token: str = Field(description="Shown once; only its SHA-256 is stored.")
+
+
+class TokenView(BaseModel):
+    id: str
+    partner: str
+    label: str
+    issued_by: str
+    issued_at: str
+    expires_at: str
+    revoked_at: str | None
+
+
+class Whoami(BaseModel):
+    name: str
+    roles: list[str]
+    via: str
+
+
+Json = dict[str, Any]

@@ -1,0 +1,192 @@
+"""What the operator dashboard shows: sites, systems, backups, replication lag, drills — read, never changed.
+
+Everything comes from the control database (what the backup, replication and drill runs
+recorded) and the configuration; nothing here opens a repository or touches a key, so the
+page stays fast and works when a site is unreachable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy import Engine, func, select
+
+from bcpctl.web.recoverability import DrillFact, Light, judge
+from dc.config import Consortium
+from dc.errors import BcpError
+from dc.state import backup_runs, ensure_tables
+from failover import records
+from replication import ledger
+
+
+@dataclass(frozen=True)
+class SystemStatus:
+    id: str
+    tenant: str
+    business: str
+    tier: int
+    rpo_seconds: int | None
+    rto_seconds: int | None
+    light: Light
+    last_backup: dict[str, Any] | None
+    replication: list[dict[str, Any]]
+    last_drill: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class TenantStatus:
+    id: str
+    name: str
+    light: str
+    systems: list[SystemStatus]
+
+
+@dataclass(frozen=True)
+class ConsortiumStatus:
+    consortium: str
+    as_of: datetime
+    drill_fresh_seconds: int
+    sites: list[dict[str, Any]]
+    tenants: list[TenantStatus]
+    drills: list[dict[str, Any]]
+    latest_report: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def repository_key(url: str) -> str:
+    """A repository URL in the form its backend reports (what the replication ledger records)."""
+    if "://" not in url:
+        return f"file://{Path(url).absolute()}"
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return f"file://{Path(unquote(parsed.path)).absolute()}"
+    try:
+        if parsed.scheme == "s3":
+            from replication.s3 import parse_s3_url
+
+            return parse_s3_url(url).url
+        if parsed.scheme == "sftp":
+            from replication.sftp import parse_sftp_url
+
+            return parse_sftp_url(url).url
+    except BcpError:
+        pass  # an unparsable URL matches no recorded lag: the light shows "no offsite snapshot"
+    return url
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
+    newest = select(backup_runs.c.system, func.max(backup_runs.c.id).label("id")).group_by(backup_runs.c.system)
+    newest_ok = (
+        select(backup_runs.c.system, func.max(backup_runs.c.finished_at).label("at"))
+        .where(backup_runs.c.ok.is_(True))
+        .group_by(backup_runs.c.system)
+    )
+    with state.connect() as conn:
+        ok_at = {row.system: _aware(row.at) for row in conn.execute(newest_ok)}
+        ids = [row.id for row in conn.execute(newest)]
+        rows = conn.execute(select(backup_runs).where(backup_runs.c.id.in_(ids))).all() if ids else []
+    return {
+        row.system: {
+            "at": _aware(row.finished_at or row.started_at),
+            "ok": bool(row.ok),
+            "snapshot": (row.snapshot_id or "")[:16] or None,
+            "error": row.error,
+            "last_success": ok_at.get(row.system),
+        }
+        for row in rows
+    }
+
+
+def _replication(state: Engine, config: Consortium) -> dict[str, list[dict[str, Any]]]:
+    ensure_tables(state, ledger.lag)
+    sites = {repository_key(site.repository): name for name, site in config.sites.items()}
+    found: dict[str, list[dict[str, Any]]] = {}
+    with state.connect() as conn:
+        for row in conn.execute(select(ledger.lag)):
+            site = sites.get(row.target)
+            if site is None:
+                continue
+            found.setdefault(row.system, []).append(
+                {
+                    "site": site,
+                    "role": config.sites[site].role,
+                    "target_newest": _aware(row.target_newest),
+                    "source_newest": _aware(row.source_newest),
+                    "lag_seconds": row.lag_seconds,
+                    "measured_at": _aware(row.measured_at),
+                }
+            )
+    return found
+
+
+def _drill_facts(rows: list[dict[str, Any]]) -> list[DrillFact]:
+    """Recovery drills only: a readiness check proves no restore and measures no RTO."""
+    return [
+        DrillFact(r["status"], r["finished_at"], r["rto_seconds"], r["rto_target"])
+        for r in rows
+        if r["mode"] != "readiness" and r["finished_at"] is not None
+    ]
+
+
+def consortium_status(config: Consortium, state: Engine, *, fresh: int, now: datetime) -> ConsortiumStatus:
+    records.prepare(state)
+    backups = _last_backups(state)
+    lags = _replication(state, config)
+    history = records.system_history(state, list(config.systems), limit=20)
+    tenants = []
+    for tenant_id, tenant in config.tenants.items():
+        systems = []
+        for system_id, system in config.systems.items():
+            if system.tenant != tenant_id:
+                continue
+            offsite = [r for r in lags.get(system_id, []) if r["role"] == "offsite" and r["target_newest"]]
+            newest = max((r["target_newest"] for r in offsite), default=None)
+            facts = _drill_facts(history.get(system_id, []))
+            light = judge(rpo=system.rpo, rto=system.rto, offsite_newest=newest, drills=facts, fresh=fresh, now=now)
+            last = next((r for r in reversed(history.get(system_id, [])) if r["mode"] != "readiness"), None)
+            systems.append(
+                SystemStatus(
+                    system_id,
+                    tenant_id,
+                    system.business,
+                    system.tier,
+                    system.rpo,
+                    system.rto,
+                    light,
+                    backups.get(system_id),
+                    lags.get(system_id, []),
+                    last,
+                )
+            )
+        worst = max((s.light.level for s in systems), key=["green", "yellow", "red"].index, default="green")
+        tenants.append(TenantStatus(tenant_id, tenant.name, worst, systems))
+    runs = records.list_runs(state, limit=10)
+    drills = [
+        {
+            "id": r.id,
+            "kind": r.kind,
+            "mode": r.mode,
+            "status": r.status,
+            "site": r.site,
+            "declared_at": r.declared_at,
+            "finished_at": r.finished_at,
+            "error": r.error,
+        }
+        for r in runs
+    ]
+    latest = next((r.id for r in runs if r.kind == "drill" and r.status != "running"), None)
+    lights = [s.light.level for t in tenants for s in t.systems]
+    counts = {level: lights.count(level) for level in ("green", "yellow", "red")}
+    sites = [
+        {"id": k, "name": s.name or k, "prefecture": s.prefecture, "role": s.role, "repository": s.repository}
+        for k, s in config.sites.items()
+    ]
+    return ConsortiumStatus(config.consortium, now, fresh, sites, tenants, drills, latest, counts)

@@ -1,0 +1,142 @@
+"""Per-partner bearer tokens, issued by an operator and stored only as SHA-256 digests.
+
+A token is 256 random bits, so a plain SHA-256 is enough to store it (no password stretching
+needed: it cannot be guessed from a list). The secret is shown once, at issue; revocation and
+expiry are checked on every use. Issuing and revoking are audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, select, update
+
+from dc.config import Consortium
+from dc.errors import UsageError
+from dc.state import metadata
+from victim_support.audit import append, audit_log, audited, ensure
+
+PREFIX = "bcpt_"
+
+partner_tokens = Table(
+    "web_partner_tokens",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("partner", String(64), nullable=False, index=True),
+    Column("digest", String(64), nullable=False, unique=True),
+    Column("label", Text, nullable=False, default=""),
+    Column("issued_by", Text, nullable=False),
+    Column("issued_at", String(40), nullable=False),
+    Column("expires_at", String(40), nullable=False),
+    Column("revoked_at", String(40)),
+)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    partner: str
+    label: str
+    issued_by: str
+    issued_at: str
+    expires_at: str
+    revoked_at: str | None
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    info: TokenInfo
+    #: shown once; only its digest is stored.
+    secret: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _tables(engine: Engine) -> None:
+    ensure(engine, partner_tokens, audit_log)
+
+
+def _info(row: object) -> TokenInfo:
+    r = row._mapping  # type: ignore[attr-defined]
+    return TokenInfo(
+        r["id"], r["partner"], r["label"], r["issued_by"], r["issued_at"], r["expires_at"], r["revoked_at"]
+    )
+
+
+def issue_token(
+    engine: Engine, config: Consortium, partner: str, *, label: str, issued_by: str, lifetime: int, now: datetime
+) -> IssuedToken:
+    if partner not in config.partners:
+        raise UsageError(f"unknown partner '{partner}' (known: {', '.join(config.partners) or 'none'})")
+    if len(label) > 200:
+        raise UsageError("the token label must be at most 200 characters")
+    _tables(engine)
+    token_id = secrets.token_hex(4)
+    secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    info = TokenInfo(
+        token_id,
+        partner,
+        label,
+        issued_by,
+        now.astimezone(UTC).isoformat(),
+        (now + timedelta(seconds=lifetime)).astimezone(UTC).isoformat(),
+        None,
+    )
+
+    def work(conn: Connection) -> None:
+        conn.execute(insert(partner_tokens).values(**vars(info), digest=digest(secret)))
+        append(
+            conn,
+            actor=issued_by,
+            action="token.issued",
+            subject=partner,
+            details={"token": token_id, "label": label, "expires_at": info.expires_at},
+        )
+
+    audited(engine, work)
+    return IssuedToken(info, secret)
+
+
+def revoke_token(engine: Engine, token_id: str, *, actor: str, now: datetime) -> TokenInfo:
+    _tables(engine)
+
+    def work(conn: Connection) -> TokenInfo:
+        row = conn.execute(select(partner_tokens).where(partner_tokens.c.id == token_id)).first()
+        if row is None:
+            raise UsageError(f"no token '{token_id}'")
+        at = now.astimezone(UTC).isoformat()
+        conn.execute(update(partner_tokens).where(partner_tokens.c.id == token_id).values(revoked_at=at))
+        append(conn, actor=actor, action="token.revoked", subject=row.partner, details={"token": token_id})
+        return _info(row)
+
+    return audited(engine, work)
+
+
+def list_tokens(engine: Engine, partner: str | None = None) -> list[TokenInfo]:
+    _tables(engine)
+    query = select(partner_tokens).order_by(partner_tokens.c.issued_at)
+    if partner:
+        query = query.where(partner_tokens.c.partner == partner)
+    with engine.connect() as conn:
+        return [_info(row) for row in conn.execute(query)]
+
+
+def partner_for_token(engine: Engine, config: Consortium, secret: str, now: datetime) -> str | None:
+    """The partner a valid (known, unrevoked, unexpired) token belongs to, else ``None``."""
+    if not secret.startswith(PREFIX) or len(secret) > 200:
+        return None
+    _tables(engine)
+    wanted = digest(secret)
+    with engine.connect() as conn:
+        row = conn.execute(select(partner_tokens).where(partner_tokens.c.digest == wanted)).first()
+    if row is None or not hmac.compare_digest(row.digest, wanted):
+        return None
+    if row.revoked_at is not None or datetime.fromisoformat(row.expires_at) <= now:
+        return None
+    return row.partner if row.partner in config.partners else None
