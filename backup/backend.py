@@ -129,12 +129,15 @@ class LocalBackend:
 
     def __init__(self, root: str | os.PathLike[str], *, create: bool = False) -> None:
         self.root = Path(root).absolute()
+        if create:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"cannot create repository directory {self.root}: {exc.strerror}") from None
         # Packs are immutable: keep recently read ones open (a restore reads thousands of blobs).
         self._pack_fds: OrderedDict[str, int] = OrderedDict()
         self._fd_lock = threading.Lock()
-        if create:
-            self.root.mkdir(parents=True, exist_ok=True)
-        elif not self.root.is_dir():
+        if not self.root.is_dir():
             raise StorageError(f"repository directory {self.root} does not exist")
 
     @property

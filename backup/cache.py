@@ -84,10 +84,17 @@ class BlobCache:
 
     # -- keeping the mirror exact -------------------------------------------------------
 
-    def sync(self, names_in_repo: set[str], load: Callable[[str], IndexFile]) -> dict[str, str]:
-        """Make the cache mirror exactly the given index files; return ``{name: error}`` for broken ones."""
+    def sync(self, list_names: Callable[[], set[str]], load: Callable[[str], IndexFile]) -> dict[str, str]:
+        """Make the cache mirror the repository's index files; return ``{name: error}`` for broken ones.
+
+        The repository is listed only after the cached names are read: a listing taken earlier
+        would miss an index file that another backup (thread or process) added meanwhile, and
+        its absence would wrongly look like a deletion and wipe the cache.
+        """
         with self._lock:
             cached = {row[0] for row in self._db.execute("SELECT name FROM index_files")}
+        names_in_repo = list_names()
+        with self._lock:
             if cached - names_in_repo:
                 self._db.executescript("DELETE FROM blobs; DELETE FROM packs; DELETE FROM index_files;")
                 cached = set()

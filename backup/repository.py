@@ -144,7 +144,7 @@ class Repository:
 
     def sync_index(self) -> dict[str, str]:
         """Bring the local cache in line with the repository's index files."""
-        self.broken_indexes = self.cache.sync(self.index_names(), self.load_index)
+        self.broken_indexes = self.cache.sync(self.index_names, self.load_index)
         return self.broken_indexes
 
     # -- blobs ------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ package declares its own tables on :data:`metadata` in its own module and calls
 from __future__ import annotations
 
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 metadata = MetaData()
 
@@ -80,8 +82,19 @@ def open_state(url: str | None = None) -> Engine:
 
 
 def ensure_tables(engine: Engine, *tables: Table) -> None:
-    """Create the given tables if they do not exist yet (idempotent, safe to call per run)."""
-    metadata.create_all(engine, tables=list(tables), checkfirst=True)
+    """Create the given tables if they do not exist yet (idempotent, safe to call per run).
+
+    Two processes starting together both see a table missing and both create it; the loser's
+    CREATE fails. Retrying the check settles it: by then the table exists.
+    """
+    for attempt in range(3):
+        try:
+            metadata.create_all(engine, tables=list(tables), checkfirst=True)
+            return
+        except (OperationalError, ProgrammingError, IntegrityError):
+            if attempt == 2:
+                raise
+            time.sleep(0.05 * (attempt + 1))
 
 
 def utcnow() -> datetime:

@@ -49,8 +49,10 @@ from bcpctl.options import common_options, config_option
     help="Rolling read-data: this many scheduled checks read every pack once.",
 )
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--web", is_flag=True, help="Also serve the partner portal and operator dashboard on the same port.")
 @common_options
 def serve(
+    web: bool,
     config_path: str,
     listen: str,
     workers: int,
@@ -72,7 +74,12 @@ def serve(
     settings = ServiceSettings(
         lease_ttl=lease_ttl, tick=tick, workers=workers, stop_timeout=stop_timeout, check_slices=check_slices
     )
-    summary = run_service(config_path, listen, settings, log_format=log_format)  # type: ignore[arg-type]
+    extra: dict[str, Any] = {}
+    if web:
+        from bcpctl.web.surface import web_surface
+
+        extra["surface"] = web_surface(config_path)
+    summary = run_service(config_path, listen, settings, log_format=log_format, **extra)  # type: ignore[arg-type]
 
     def render(console: Console, data: dict[str, Any]) -> None:
         role = "was the active scheduler" if data["led"] else "stood by"

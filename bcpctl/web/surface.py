@@ -39,10 +39,9 @@ def web_surface(config_path: str | Path | None) -> Callable[[Any, str, int], Web
     """A surface factory for ``bcpctl serve``: the web app plus the given route table, on one port."""
 
     def factory(routes: Any, host: str, port: int) -> WebServer:
-        from monitoring.asgi import asgi_app  # type: ignore[import-not-found]
-
         from bcpctl.web.app import create_app
         from bcpctl.web.context import WebContext
+        from monitoring.asgi import asgi_app  # type: ignore[import-not-found]
 
         app = beside(create_app(WebContext.load(config_path)), asgi_app(routes), routes.paths())
         return WebServer(app, host, port)
