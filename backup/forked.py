@@ -23,6 +23,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
@@ -42,8 +43,14 @@ _PR_SET_PDEATHSIG = 1
 
 
 def can_fork(repo: Repository) -> bool:
-    """Plain local directories only (subclasses and wrappers may hold state a fork would break)."""
-    return type(repo.backend) is LocalBackend and hasattr(os, "fork")
+    """Plain local directories, from a single-threaded process only.
+
+    Subclasses and wrappers may hold state a fork would break. A process with other threads
+    (``bcpctl serve`` runs jobs on a pool beside its scheduler and web threads) may be
+    holding any lock — logging's, the allocator's, SQLite's — at the instant of the fork, and
+    the child would wait on it forever; such a process reads with threads instead.
+    """
+    return type(repo.backend) is LocalBackend and hasattr(os, "fork") and threading.active_count() == 1
 
 
 class Channel:

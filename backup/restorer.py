@@ -265,8 +265,13 @@ def restore_snapshot(
             links.append(entry)
     count = workers or os.cpu_count() or 2
     if can_fork(repo):
-        # Progress from worker processes cannot reach this one's bar; the parent's share reports.
-        shares = run_forked(repo, count, lambda r, i, n: _restore_share(r, snapshot, dest, i, n, progress))
+        # Progress from worker processes cannot reach this one's bar: the parent's share reports
+        # for all of them (shares are interleaved file by file, so its pace is theirs).
+        def share(r: Repository, i: int, n: int) -> dict[str, Any]:
+            scaled = (lambda done: progress(done * n)) if progress and i == 0 else None
+            return _restore_share(r, snapshot, dest, i, n, scaled)
+
+        shares = run_forked(repo, count, share)
     else:
         shares = _restore_threaded(repo, snapshot, dest, count, progress)
     for share in shares:

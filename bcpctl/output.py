@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -86,7 +87,8 @@ class Output:
         else:
             columns += [MofNCompleteColumn()]
         columns.append(TimeElapsedColumn())
-        with Progress(*columns, console=self.err, transient=True) as bar:
+        # No refresh thread: a process with a second thread cannot safely fork its readers.
+        with Progress(*columns, console=self.err, transient=True, auto_refresh=False) as bar:
             task = bar.add_task(description, total=total)
             yield ProgressBar(bar, task)
 
@@ -94,19 +96,31 @@ class Output:
 class ProgressBar:
     """The handle core callbacks are adapted to; safe to call from worker threads."""
 
+    #: seconds between redraws (the bar has no refresh thread of its own)
+    INTERVAL = 0.1
+
     def __init__(self, bar: Progress | None, task: Any) -> None:
         self._bar = bar
         self._task = task
+        self._drawn = 0.0
+
+    def _redraw(self) -> None:
+        now = time.monotonic()
+        if self._bar is not None and now - self._drawn >= self.INTERVAL:
+            self._drawn = now
+            self._bar.refresh()
 
     def advance(self, amount: float = 1) -> None:
         if self._bar is not None:
             self._bar.advance(self._task, amount)
+            self._redraw()
 
     def update(
         self, *, completed: float | None = None, total: float | None = None, description: str | None = None
     ) -> None:
         if self._bar is not None:
             self._bar.update(self._task, completed=completed, total=total, description=description)
+            self._redraw()
 
 
 def current() -> Output:
