@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import click
 import pytest
 import yaml
 
@@ -251,40 +252,73 @@ def test_a_missing_example_is_a_config_error(tmp_path: Path) -> None:
         validate_example(tmp_path / "absent.yaml")
 
 
-def _exec_start() -> list[str]:
-    line = next(line for line in UNIT.read_text(encoding="utf-8").splitlines() if line.startswith("ExecStart="))
+UNITS = sorted(p for p in EXAMPLES.iterdir() if p.suffix in (".service", ".timer"))
+SERVICES = [p for p in UNITS if p.suffix == ".service"]
+
+
+def _exec_start(unit: Path) -> list[str]:
+    text = unit.read_text(encoding="utf-8")
+    line = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     return line.removeprefix("ExecStart=").split()
 
 
-def test_serve_unit_runs_only_flags_that_serve_accepts() -> None:
-    from bcpctl.commands.serve import serve
+def parse_bcpctl(argv: list[str]) -> tuple[click.Command, click.Context]:
+    """Parse ``bcpctl ARGS`` exactly as the CLI would, without running anything."""
+    from bcpctl.cli import cli
+    from bcpctl.commands import register_all
 
-    argv = _exec_start()
-    assert argv[0].endswith("/bcpctl") and argv[1] == "serve"
-    known = {opt for param in serve.params for opt in param.opts}
-    given = [a.split("=", 1)[0] for a in argv[2:] if a.startswith("--")]
-    assert given and set(given) <= known, set(given) - known
-    ctx = serve.make_context("serve", argv[2:])  # click parses them exactly as bcpctl would
-    assert ctx.params["listen"] == "127.0.0.1:9464" and ctx.params["web"] is True
+    if not cli.commands:
+        register_all(cli)
+    command: click.Command = cli
+    args = list(argv)
+    while isinstance(command, click.Group):
+        name, found, args = command.resolve_command(command.make_context("bcpctl", args, resilient_parsing=True), args)
+        if found is None:
+            raise click.UsageError(f"no such command: {args[0] if args else name}")
+        command = found
+    return command, command.make_context(command.name or "", args)
+
+
+@pytest.mark.parametrize("unit", SERVICES, ids=lambda p: p.name)
+def test_units_run_only_commands_and_flags_that_exist(unit: Path) -> None:
+    argv = _exec_start(unit)
+    assert argv[0] == "/opt/bcpctl/.venv/bin/bcpctl"
+    _command, ctx = parse_bcpctl(argv[1:])
+    assert ctx.params
+
+
+def test_serve_unit_listens_on_loopback_with_the_web_surface() -> None:
+    command, ctx = parse_bcpctl(_exec_start(UNIT)[1:])
+    assert command.name == "serve" and ctx.params["web"] is True
+    assert ctx.params["listen"] == "127.0.0.1:9464" and ctx.params["config_path"] == "/etc/bcpctl/bcpctl.yaml"
+
+
+def test_unit_flag_check_refuses_a_flag_that_does_not_exist() -> None:
+    with pytest.raises(click.UsageError):
+        parse_bcpctl(["serve", "--config", "/etc/bcpctl/bcpctl.yaml", "--metrics-port", "9464"])
+    with pytest.raises(click.UsageError):
+        parse_bcpctl(["forgot", "--repo", "file:///srv/bcp/repo"])
 
 
 def test_prometheus_example_scrapes_what_the_unit_serves() -> None:
     raw = yaml.safe_load(PROMETHEUS.read_text(encoding="utf-8"))
-    listen = _exec_start()[_exec_start().index("--listen") + 1]
+    argv = _exec_start(UNIT)
     targets = [t for job in raw["scrape_configs"] for s in job["static_configs"] for t in s["targets"]]
-    assert listen in targets
+    assert argv[argv.index("--listen") + 1] in targets
     assert [Path(f).name for f in raw["rule_files"]] == [RULES.name]
 
 
-def test_serve_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+def test_units_pass_systemd_analyze_verify(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     assert analyze, "systemd-analyze missing: scripts/install-system-deps.sh installs systemd"
     # verify insists that ExecStart's binary exists: point it at this checkout's bcpctl
     bcpctl = Path(sys.executable).parent / "bcpctl"
-    unit = tmp_path / UNIT.name
-    unit.write_text(UNIT.read_text(encoding="utf-8").replace("/opt/bcpctl/.venv/bin/bcpctl", str(bcpctl)))
-    done = subprocess.run([analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60)
-    ours = [line for line in (done.stdout + done.stderr).splitlines() if UNIT.name in line]
+    for unit in UNITS:
+        text = unit.read_text(encoding="utf-8").replace("/opt/bcpctl/.venv/bin/bcpctl", str(bcpctl))
+        (tmp_path / unit.name).write_text(text, encoding="utf-8")
+    names = [unit.name for unit in UNITS]
+    done = subprocess.run([analyze, "verify", *names], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    ours = [line for line in (done.stdout + done.stderr).splitlines() if any(n in line for n in names)]
     assert done.returncode == 0 and not ours, done.stdout + done.stderr
 
 
