@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,10 +52,17 @@ def _unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
+#: OpenSSL's Argon2id with several lanes deadlocks (or fails with MemoryError) when two threads
+#: derive at once — ``bcpctl serve`` unlocks repositories from parallel jobs. One at a time
+#: costs ~0.2 s of waiting per concurrent unlock; a hung scheduler costs the RPO.
+_KDF_LOCK = threading.Lock()
+
+
 def _kek(secret: bytes, salt: bytes, kdf: dict[str, int]) -> bytes:
-    return Argon2id(
-        salt=salt, length=KEY_BYTES, iterations=kdf["iterations"], lanes=kdf["lanes"], memory_cost=kdf["memory_kib"]
-    ).derive(secret)
+    with _KDF_LOCK:
+        return Argon2id(
+            salt=salt, length=KEY_BYTES, iterations=kdf["iterations"], lanes=kdf["lanes"], memory_cost=kdf["memory_kib"]
+        ).derive(secret)
 
 
 def _aad(repo_id: str, slot_id: str) -> bytes:

@@ -30,7 +30,18 @@ def render() -> str:
         "",
     ]
     for path, command in _walk(cli, ["bcpctl"])[1:]:
-        ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100)
+        # The root group's settings, given explicitly: click caches a command's help option the
+        # first time any context asks, so the text must not depend on which context came first.
+        settings = cli.context_settings
+        ctx = click.Context(
+            command,
+            info_name=" ".join(path),
+            terminal_width=100,
+            max_content_width=settings["max_content_width"],
+            help_option_names=settings["help_option_names"],
+        )
+        if hasattr(command, "_help_option"):
+            command._help_option = None
         lines += [f"## {' '.join(path)}", "", "```", command.get_help(ctx).rstrip(), "```", ""]
     return "\n".join(lines)
 

@@ -33,7 +33,7 @@ from failover.execution import run_plan
 from failover.failover import hooks_for
 from failover.hooks import Hooks
 from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
-from failover.measure import apply_measurement
+from failover.measure import apply_measurement, missed_targets
 from failover.plan import RecoveryPlan, build_plan
 from failover.records import active_failover
 from failover.recover import RecoveryContext, recover_system, snapshots_by_system
@@ -156,7 +156,8 @@ def execute_failback(
             switched = True
             result.phases["switch"] = round(time.monotonic() - origin, 3)
             for system in result.systems:
-                apply_measurement(system, declared=declared, rpo_reference=declared)
+                apply_measurement(system, declared=declared, rpo_reference=declared, targets_fail=False)
+                result.warnings += missed_targets(system)
             back = hooks.failback(primary, run_id)
             result.hooks.append(vars(back))
             if not back.ok:

@@ -17,14 +17,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from backup.snapshot import Snapshot
+from dc.state import utcnow
 from failover.approval import confirm_request
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import Hooks, configured_hooks, fence_allows_failover
 from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
-from failover.measure import apply_measurement
+from failover.measure import apply_measurement, missed_targets
 from failover.plan import PlanStep, build_plan, require_targets
 from failover.records import active_failover
 from failover.recover import RecoveryContext, recover_system, snapshots_by_system
@@ -44,6 +46,8 @@ class FailoverRequest:
     workers: int | None = None
     #: a planned switchover (drill): the fence must fully succeed, a failure is rolled back
     planned: bool = False
+    #: when the disaster struck, if earlier than the run (RTO and RPO are measured from it)
+    declared_at: datetime | None = None
 
 
 def hooks_for(ctx: RunContext) -> Hooks:
@@ -59,6 +63,11 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> str | None:
         raise FailoverRefused(
             f"'{request.to_site}' is the primary; fail over to an offsite site, fail back with failback"
         )
+    if request.declared_at is not None:
+        if request.declared_at.tzinfo is None:
+            raise FailoverRefused("--declared-at needs a time zone (e.g. 2026-11-28T06:12+09:00)")
+        if request.declared_at > utcnow() + timedelta(minutes=1):
+            raise FailoverRefused(f"--declared-at {request.declared_at.isoformat()} is in the future")
     approver = confirm_request(ctx.settings.failover, "failover", request, operator_name())
     if (active := active_failover(ctx.state)) is not None:
         raise FailoverRefused(
@@ -86,10 +95,20 @@ def execute_failover(
     primary = ctx.config.primary_site
     mode = "switchover" if request.planned else "execute"
     result, _token = new_run(
-        ctx, "failover", mode, primary, plan, target_site=request.to_site, workers=request.workers, approver=approver
+        ctx,
+        "failover",
+        mode,
+        primary,
+        plan,
+        declared=request.declared_at,
+        target_site=request.to_site,
+        workers=request.workers,
+        approver=approver,
     )
     run_id, declared = result.id, result.declared_at
-    origin = time.monotonic()
+    # Times are seconds since the declared disaster: a failover started an hour after the
+    # earthquake has already spent an hour of every system's RTO.
+    origin = time.monotonic() - max(0.0, (utcnow() - declared).total_seconds())
     promoted = False
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
         try:
@@ -120,7 +139,8 @@ def execute_failover(
                     plan, lambda step, group: recover_system(rctx, step, group), workers=result.workers, abort=abort
                 )
             for system in result.systems:
-                apply_measurement(system, declared=declared, rpo_reference=declared)
+                apply_measurement(system, declared=declared, rpo_reference=declared, targets_fail=False)
+                result.warnings += missed_targets(system)
             result.phases["restore"] = round(time.monotonic() - origin, 3)
             abort.check()
             failed = [s.system for s in result.systems if not s.ok]

@@ -17,14 +17,38 @@ from dc.duration import format_duration
 from failover.results import SystemResult
 
 
+def missed_targets(result: SystemResult) -> list[str]:
+    """One line per target a system missed (for the warnings of a failover or failback)."""
+    lines = []
+    if result.rpo_met is False:
+        lines.append(
+            f"{result.system}: RPO {format_duration(result.rpo_seconds or 0)} exceeds the target "
+            f"{format_duration(result.rpo_target or 0)} (writes after its snapshot are lost)"
+        )
+    if result.rto_met is False:
+        lines.append(
+            f"{result.system}: RTO {format_duration(result.rto_seconds or 0)} exceeds the target "
+            f"{format_duration(result.rto_target or 0)}"
+        )
+    return lines
+
+
 def choose_snapshot(snapshots: Iterable[Snapshot], before: datetime | None = None) -> Snapshot | None:
     """The newest snapshot, or the newest taken strictly before ``before`` (last known good)."""
     candidates = [s for s in snapshots if before is None or s.time < before]
     return max(candidates, key=lambda s: (s.time, s.id), default=None)
 
 
-def apply_measurement(result: SystemResult, *, declared: datetime, rpo_reference: datetime) -> None:
-    """Fill RTO/RPO and whether each met its target; a missed target turns a pass into a failure."""
+def apply_measurement(
+    result: SystemResult, *, declared: datetime, rpo_reference: datetime, targets_fail: bool = True
+) -> None:
+    """Fill RTO/RPO and whether each met its target.
+
+    In a drill a missed target turns a pass into a failure: the drill exists to prove the
+    targets. In a real failover or failback it must not (``targets_fail=False``): the writes
+    are already lost and the clock already ran, and refusing to promote a verified system
+    would only add downtime to data loss — the miss is reported, the system still serves.
+    """
     if result.finished_at is not None and result.status == "passed":
         result.rto_seconds = round(result.finished_at, 3)
     if result.snapshot_time is not None:
@@ -33,7 +57,7 @@ def apply_measurement(result: SystemResult, *, declared: datetime, rpo_reference
         result.rto_met = result.rto_seconds <= result.rto_target
     if result.rpo_seconds is not None and result.rpo_target is not None:
         result.rpo_met = result.rpo_seconds <= result.rpo_target
-    if result.status != "passed":
+    if result.status != "passed" or not targets_fail:
         return
     misses = (
         ("RPO", result.rpo_met, result.rpo_seconds, result.rpo_target, _RPO_FIX),

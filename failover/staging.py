@@ -10,6 +10,7 @@ swapped in: the primary's previous data is renamed ``…_before_failback_<token>
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,8 @@ class Staging:
         self.token = token
         self.config = config
         self.config_dir = config_dir
+        # Systems of one group are staged in parallel, and siblings share a staging root.
+        self._roots = threading.Lock()
 
     def production_path(self, system_id: str) -> Path:
         path = self.config.systems[system_id].source.path
@@ -54,10 +57,11 @@ class Staging:
             return Target(name, dsn=with_database(source.dsn, name))
         base = self.production_path(step.system).parent
         root = base / f"{DIR_PREFIX}{self.token}"
-        if not root.exists():
-            rid = intend_resource(self.state, self.run_id, "directory", str(root), str(base))
-            root.mkdir(mode=0o700, parents=True)
-            set_resource_state(self.state, rid, "created")
+        with self._roots:
+            if not root.exists():
+                rid = intend_resource(self.state, self.run_id, "directory", str(root), str(base))
+                root.mkdir(mode=0o700, parents=True)
+                set_resource_state(self.state, rid, "created")
         path = root / step.system
         path.mkdir(mode=0o700)
         return Target(str(path), path=path)

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.commands.drill import approver_token, escrow_option, finish, run_context
+from bcpctl.commands.drill import approver_token, escrow_option, finish, parse_time, run_context
 from bcpctl.options import common_options, config_option
 
 
@@ -95,6 +95,12 @@ def _confirmation_options(fn):  # type: ignore[no-untyped-def]
 @click.option("--to", "to_site", required=True, help="The site that serves from now on.")
 @escrow_option
 @click.option("--workers", type=click.IntRange(1, 32), default=None)
+@click.option(
+    "--declared-at",
+    default=None,
+    metavar="TIME",
+    help="When the disaster struck (ISO 8601; JST if no zone); RTO and RPO are measured from it. Default: now.",
+)
 @_confirmation_options
 @common_options
 def failover_execute(
@@ -102,6 +108,7 @@ def failover_execute(
     to_site: str,
     escrow: tuple[str, ...],
     workers: int | None,
+    declared_at: str | None,
     yes: bool,
     approver: str | None,
     approver_token_file: str | None,
@@ -114,7 +121,15 @@ def failover_execute(
     from failover.results import to_document
 
     ctx = run_context(config_path)
-    request = FailoverRequest(to_site, yes, approver, approver_token(approver_token_file), escrow, workers)
+    request = FailoverRequest(
+        to_site,
+        yes,
+        approver,
+        approver_token(approver_token_file),
+        escrow,
+        workers,
+        declared_at=parse_time(declared_at) if declared_at else None,
+    )
     with output.current().progress(f"failover to {to_site}") as bar:
         result = execute_failover(ctx, request, on_bytes=bar.advance)
     finish(to_document(result))

@@ -42,3 +42,33 @@ def test_key_slot_wrong_password_and_tampered_config(tmp_path) -> None:  # type:
         unwrap(backend, b"right", repo_id="ab" * 16, config_digest=config_digest(b"config-v2"))
     with pytest.raises(WrongPassword):  # a slot copied into another repository does not open it
         unwrap(backend, b"right", repo_id="cd" * 16, config_digest=digest)
+
+
+def test_parallel_unlocks_with_the_default_kdf_finish() -> None:
+    """Several threads unwrapping key slots at once (serve's parallel jobs) must all finish.
+
+    OpenSSL's multi-lane Argon2id deadlocked when two threads derived at once; run in a child
+    so a regression fails on the timeout instead of hanging the suite.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import os, threading
+        from backup.keys import DEFAULT_KDF, _kek
+        results = []
+        def derive():
+            results.append(_kek(b"passphrase", os.urandom(16), DEFAULT_KDF))
+        threads = [threading.Thread(target=derive) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print(len(results), len(set(results)))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "3"]

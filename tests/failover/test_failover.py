@@ -5,18 +5,23 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+import time
 import types
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from dc.state import open_state, utcnow
 from failover.errors import ConfirmationRequired, FailoverRefused
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import AnsibleHooks, HookResult, fence_allows_failover
+from failover.lifecycle import RunContext
 from failover.records import active_failover, list_runs
+from replication.url import open_backend
 from tests.conftest import Cli
 from tests.failover.conftest import Built
 
@@ -228,3 +233,50 @@ def test_two_person_rule_on_the_command_line(example: Built, cli: Cli, tmp_path:
     )  # fmt: skip
     assert wrong.returncode == 3 and "does not match" in wrong.stderr and "guessed" not in wrong.stderr
     assert json.loads(cli("drill", "list", "--json").stdout) == [], "a refused failover records nothing"
+
+
+def _tight_rpo_context(built: Built) -> RunContext:
+    """The example with a one-second RPO for every system: any real snapshot is already too old."""
+    config = built.config
+    tight = {name: system.model_copy(update={"rpo": 1}) for name, system in config.systems.items()}
+    return RunContext.create(
+        config.model_copy(update={"systems": tight}), built.config_dir, open_state(None), open_backend
+    )
+
+
+def test_a_failover_after_the_rpo_has_passed_still_promotes_and_reports_the_loss(own_example: Built) -> None:
+    """The writes are already lost: refusing to promote would only add downtime to the data loss."""
+    time.sleep(1.1)
+    hooks = RecordingHooks()
+    over = execute_failover(
+        _tight_rpo_context(own_example), FailoverRequest("offsite", confirmed=True), hooks=hooks, handle_signals=False
+    )
+    assert over.status == "passed", over.verdict()
+    assert hooks.calls == [("fence", "primary"), ("promote", "offsite")]
+    assert all(s.ok and s.rpo_met is False for s in over.systems)
+    assert len([w for w in over.warnings if "RPO" in w and "exceeds the target" in w]) == len(over.systems)
+    assert active_failover(own_example.context().state) is not None
+
+
+def test_rto_is_measured_from_the_declared_disaster(own_example: Built) -> None:
+    struck = utcnow() - timedelta(minutes=3)  # the earthquake, three minutes before the operator could start
+    over = execute_failover(
+        own_example.context(),
+        FailoverRequest("offsite", confirmed=True, declared_at=struck),
+        hooks=RecordingHooks(),
+        handle_signals=False,
+    )
+    assert over.status == "passed", over.verdict()
+    assert over.declared_at == struck
+    assert all(s.rto_seconds is not None and 180 <= s.rto_seconds < 600 for s in over.systems)
+
+
+def test_a_disaster_declared_in_the_future_is_refused(example: Built) -> None:
+    later = utcnow() + timedelta(hours=1)
+    with pytest.raises(FailoverRefused, match="in the future"):
+        execute_failover(
+            example.context(),
+            FailoverRequest("offsite", confirmed=True, declared_at=later),
+            hooks=RecordingHooks(),
+            handle_signals=False,
+        )
