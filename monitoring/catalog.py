@@ -140,6 +140,12 @@ FAMILIES: tuple[Family, ...] = (
         ("site",),
     ),
     Family("bcp_replication_sent_bytes", "gauge", "Bytes the newest replication run to the site sent.", ("site",)),
+    Family(
+        "bcp_replication_pending_bytes",
+        "gauge",
+        "Bytes the system's backups added at the primary since its newest snapshot at the target site.",
+        _SITE_SYSTEM,
+    ),
     # -- drills (failover.records: drill_systems; failover.calendar: overdue)
     Family(
         "bcp_drill_last_success_timestamp_seconds",
