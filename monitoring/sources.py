@@ -135,6 +135,9 @@ def repository_checks(ctx: SourceContext) -> Iterator[Reading]:
         yield Reading("bcp_repository_check_timestamp_seconds", labels, rec.finished_at.timestamp())
         yield Reading("bcp_repository_check_problems", labels, float(rec.problems))
         yield Reading("bcp_repository_check_read_bytes", labels, float(rec.bytes_read))
+    for rec in checks.latest_checks(ctx.engine, read_data=True):
+        if rec.site in ctx.config.sites:
+            yield Reading("bcp_repository_read_data_timestamp_seconds", (rec.site,), rec.finished_at.timestamp())
 
 
 # -- health checks (monitoring.observations) --------------------------------------------------
