@@ -45,8 +45,28 @@ def common_options(fn: F) -> F:
     return fn
 
 
+def escrow_option(fn: F) -> F:
+    """``--escrow FILE`` (repeatable): unlock from K escrow shares, no passphrase.
+
+    The staff-loss path (DESIGN "failover/": only escrowed keys and the offsite copy are
+    left): K custodians' SLIP-39 shares open the repository; the passphrase is never read.
+    """
+    return click.option(
+        "--escrow",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Escrow share file (repeat K times); no passphrase is read.",
+    )(fn)
+
+
 def repo_options(fn: F) -> F:
-    """``--repo`` and ``--password-file``: how a command reaches and unlocks a repository."""
+    """``--repo``, ``--password-file`` and ``--escrow``: how a command reaches and unlocks an existing repository."""
+    return new_repo_options(escrow_option(fn))
+
+
+def new_repo_options(fn: F) -> F:
+    """``--repo`` and ``--password-file``: where ``repo init`` creates a repository and its first passphrase slot."""
     fn = click.option(
         "--password-file",
         type=click.Path(dir_okay=False),

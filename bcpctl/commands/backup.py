@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
-from bcpctl.options import common_options, config_option
+from bcpctl.options import common_options, config_option, escrow_option
 from dc.errors import ProblemFound, UsageError
 
 
@@ -147,9 +147,15 @@ def backup_run(
 @click.option(
     "--target-dsn", default=None, metavar="DSN", help="PostgreSQL database to restore a postgres snapshot into."
 )
+@escrow_option
 @common_options
 def restore(
-    snapshot_ref: str, repo_url: str, password_file: str | None, target: str | None, target_dsn: str | None
+    snapshot_ref: str,
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    target: str | None,
+    target_dsn: str | None,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -163,7 +169,7 @@ def restore(
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
     out = output.current()
-    with session.repository(repo_url, password_file) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         snap = find_snapshot(repo, snapshot_ref)
         with out.progress(f"restoring {snap.short_id}", snap.summary.get("bytes_total")) as bar:
             if target_dsn is not None:

@@ -29,6 +29,7 @@ from dc.errors import ProblemFound
 def check(
     repo_url: str,
     password_file: str | None,
+    escrow: tuple[str, ...],
     read_data: bool,
     subset: str | None,
     integrity_only: bool,
@@ -54,7 +55,7 @@ def check(
     consortium = session.config(config_path)[0] if config_path else None  # a bad config fails before the check
     out = output.current()
     started = utcnow()
-    with session.repository(repo_url, password_file) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         with out.progress("reading packs", repo.cache.counts()[1] if read_data else None, unit="packs") as bar:
             report = check_repository(repo, read_data=read_data, subset=parsed, progress=bar.advance)
         stored_url = repo.backend.url

@@ -17,6 +17,18 @@ def test_command_reference_is_in_sync() -> None:
 
 def test_every_command_is_documented() -> None:
     text = DOC.read_text(encoding="utf-8")
-    for name in ("backup run", "restore", "check", "forget", "key add", "replicate", "drill run",
-                 "failover execute", "export request", "serve", "dc run", "demo"):
+    for name in (
+        "backup run",
+        "restore",
+        "check",
+        "forget",
+        "key add",
+        "replicate",
+        "drill run",
+        "failover execute",
+        "export request",
+        "serve",
+        "dc run",
+        "demo",
+    ):
         assert f"## bcpctl {name}\n" in text, name
