@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from dc.errors import UsageError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEBUG_ENV = "BCPCTL_DEBUG"
@@ -43,6 +45,22 @@ def common_options(fn: F) -> F:
         help="Show a traceback on errors.",
     )(fn)
     return fn
+
+
+def key_value_pairs(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """Click callback for a repeatable ``K=V`` option (``--tag``, ``-e``): a dict, a later key wins.
+
+    Runs while the command line is parsed, so a bad pair stops the command before it touches
+    anything; the value may itself contain ``=``.
+    """
+    pairs = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            name = max(getattr(param, "opts", None) or [param.name or "value"], key=len)
+            raise UsageError(f"invalid {name} '{item}': use KEY=VALUE")
+        pairs[key] = value
+    return pairs
 
 
 def escrow_option(fn: F) -> F:

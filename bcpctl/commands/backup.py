@@ -11,23 +11,13 @@ from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
-from bcpctl.options import common_options, config_option, escrow_option
+from bcpctl.options import common_options, config_option, escrow_option, key_value_pairs
 from dc.errors import ProblemFound, UsageError
 
 
 @click.group()
 def backup() -> None:
     """Back systems up into the repository."""
-
-
-def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
-    parsed = {}
-    for tag in tags:
-        k, sep, v = tag.partition("=")
-        if not sep or not k:
-            raise UsageError(f"invalid tag '{tag}': use KEY=VALUE")
-        parsed[k] = v
-    return parsed
 
 
 def _render_results(console: Console, data: dict[str, Any]) -> None:
@@ -72,7 +62,14 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
 )
 @click.option("--system", "systems", multiple=True, help="System id (repeatable; with --config selects systems).")
 @click.option("--tenant", default=None, help="Tenant id recorded with an ad-hoc backup.")
-@click.option("--tag", "tags", multiple=True, metavar="K=V", help="Tag recorded with the snapshot (repeatable).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="K=V",
+    callback=key_value_pairs,
+    help="Tag recorded with the snapshot (repeatable).",
+)
 @click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths (repeatable).")
 @config_option(required=False)
 @common_options
@@ -82,7 +79,7 @@ def backup_run(
     source_text: str | None,
     systems: tuple[str, ...],
     tenant: str | None,
-    tags: tuple[str, ...],
+    tags: dict[str, str],
     excludes: tuple[str, ...],
     config_path: str | None,
 ) -> None:
@@ -101,7 +98,7 @@ def backup_run(
                 parse_source(source_text),
                 system=systems[0] if systems else None,
                 tenant=tenant,
-                tags=_parse_tags(tags),
+                tags=tags,
                 exclude=excludes,
             )
             with session.repository(repo_url, password_file) as repo:
