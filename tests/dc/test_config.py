@@ -53,14 +53,19 @@ def test_example_sends_nothing_off_the_machine() -> None:
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:  # type: ignore[no-untyped-def]
+    path, message = _refusal(tmp_path, mutate)
+    assert message.startswith(str(path)) and expected in message and "\n" not in message
+
+
+def _refusal(tmp_path: Path, mutate) -> tuple[Path, str]:  # type: ignore[no-untyped-def]
+    """The example, changed by ``mutate``, written out and loaded: its path and the refusal."""
     raw = example()
     mutate(raw)
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    message = str(err.value)
-    assert message.startswith(str(path)) and expected in message and "\n" not in message
+    return path, str(err.value)
 
 
 @pytest.mark.parametrize(
@@ -86,13 +91,7 @@ def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: s
     ],
 )
 def test_a_dsn_with_a_password_is_refused_naming_the_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
-    raw = example()
-    mutate(raw)
-    path = tmp_path / "bcpctl.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError) as err:
-        load_config(path)
-    message = str(err.value)
+    path, message = _refusal(tmp_path, mutate)
     assert message == f"{path}: {field}: the DSN holds a password; use PGPASSWORD or a .pgpass file instead"
     assert "s3cret-pw" not in message
 

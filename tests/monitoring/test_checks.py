@@ -19,7 +19,7 @@ from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, JobFailed, check
 from replication.url import open_backend
 from tests.conftest import PASSWORD, Cli
-from tests.monitoring.conftest import CHEAP_KDF, Lab, seed_sqlite
+from tests.monitoring.conftest import CHEAP_KDF, Lab, scrape, seed_sqlite
 
 
 def test_next_subset_rotates_through_all_slices() -> None:
@@ -92,12 +92,6 @@ def test_a_repository_that_cannot_be_opened_is_a_failed_check(populated: Lab) ->
     assert not rec.ok and rec.subset is None and "does not exist" in (rec.detail or "")
 
 
-def _scrape(lab: Lab) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    registry.register(ControlDatabaseCollector(SourceContext(lab.engine(), lab.config)))
-    return registry
-
-
 def test_a_cli_check_of_a_site_is_recorded_like_a_scheduled_one(populated: Lab, cli: Cli) -> None:
     engine = populated.engine()
     repo = populated.raw["sites"]["primary"]["repository"]
@@ -117,7 +111,7 @@ def test_a_cli_check_of_a_site_is_recorded_like_a_scheduled_one(populated: Lab, 
     assert rec.packs_read == shown["packs_read"] and rec.snapshots == shown["snapshots"]
     # The operator's slice does not move the scheduler's rotation: next is still 2/3.
     assert checks.next_subset(checks.last_subset(engine, "primary"), 3) == (2, 3)
-    value = _scrape(populated).get_sample_value
+    value = scrape(populated, engine).get_sample_value
     assert value("bcp_repository_check_timestamp_seconds", {"site": "primary"}) == rec.finished_at.timestamp()
     assert value("bcp_repository_read_data_timestamp_seconds", {"site": "primary"}) == rec.finished_at.timestamp()
 
@@ -127,7 +121,7 @@ def test_a_cli_check_of_a_site_is_recorded_like_a_scheduled_one(populated: Lab, 
     assert "recorded as the newest check of site primary" in quick.stdout
     (newest,) = checks.latest_checks(engine)
     assert newest.ok and not newest.read_data and newest.finished_at > rec.finished_at
-    value = _scrape(populated).get_sample_value
+    value = scrape(populated, engine).get_sample_value
     assert value("bcp_repository_check_timestamp_seconds", {"site": "primary"}) == newest.finished_at.timestamp()
     assert value("bcp_repository_check_read_bytes", {"site": "primary"}) == 0
     assert value("bcp_repository_read_data_timestamp_seconds", {"site": "primary"}) == rec.finished_at.timestamp()
@@ -156,4 +150,4 @@ def test_a_cli_check_records_damage_and_ignores_other_repositories(populated: La
     assert damaged.returncode == 1
     (rec,) = checks.latest_checks(engine)
     assert not rec.ok and rec.problems >= 1 and pack.name in (rec.detail or "")
-    assert _scrape(populated).get_sample_value("bcp_repository_check_ok", {"site": "primary"}) == 0
+    assert scrape(populated, engine).get_sample_value("bcp_repository_check_ok", {"site": "primary"}) == 0
