@@ -1,9 +1,13 @@
 """Wall time, CPU time and peak memory of one command and every process it starts.
 
-Peak RSS is the larger of two measures, both read from /proc every 10 ms while the command
-runs: the *sum* of the resident sets of the whole process tree (a tool that forks workers is
-charged for all of them at once), and the largest per-process high-water mark ``VmHWM``
-(exact for a single process, even for a spike between two samples).
+Peak memory is the larger of two measures, both read from /proc every 10 ms while the
+command runs: the *sum* over the whole process tree (a tool that forks workers is charged for
+all of them at once), and the largest per-process high-water mark ``VmHWM`` (exact for a
+single process, even for a spike between two samples). The tree sum counts each process's
+proportional set size (``Pss`` in ``smaps_rollup``) when the tree has more than one process:
+forked workers share the parent's pages copy-on-write, and summing their ``VmRSS`` would
+charge every shared page once per process — memory that exists once. The plain ``VmRSS`` sum
+is recorded beside it.
 
 ``ru_maxrss`` from ``wait4`` (what ``/usr/bin/time -v`` prints) is deliberately not used: at
 ``exec`` the kernel folds the *forking* process's high-water mark into the child's
@@ -34,6 +38,8 @@ class Measurement:
     peak_rss: int
     peak_rss_tree_sampled: int
     peak_rss_single: int
+    #: the tree's summed VmRSS (shared pages counted once per process); for reference only
+    peak_rss_tree_naive: int
     samples: int
     stdout: str
     stderr: str
@@ -66,9 +72,22 @@ def _memory(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
-def tree_memory(root: int) -> tuple[int, int]:
-    """(summed VmRSS, largest VmHWM) over ``root`` and all its descendants, in bytes."""
-    total = largest = 0
+def _pss(pid: int) -> int:
+    """Proportional set size in bytes (shared pages divided among their sharers); 0 once gone."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def tree_memory(root: int) -> tuple[int, int, int]:
+    """(tree sum — PSS when several processes —, largest VmHWM, summed VmRSS) over ``root`` and descendants."""
+    rss_total = largest = 0
+    pids: list[int] = []
     stack = [root]
     seen: set[int] = set()
     while stack:
@@ -77,10 +96,13 @@ def tree_memory(root: int) -> tuple[int, int]:
             continue
         seen.add(pid)
         rss, hwm = _memory(pid)
-        total += rss
+        if rss:
+            pids.append(pid)
+        rss_total += rss
         largest = max(largest, hwm)
         stack += _children(pid)
-    return total, largest
+    tree = sum(_pss(pid) for pid in pids) if len(pids) > 1 else rss_total
+    return tree, largest, rss_total
 
 
 def measure(
@@ -92,15 +114,15 @@ def measure(
     with open(f"{out_path}.out", "w+b") as out, open(f"{out_path}.err", "w+b") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
-        peak = single = 0
+        peak = single = naive = 0
         samples = 0
         done = threading.Event()
 
         def sample() -> None:
-            nonlocal peak, single, samples
+            nonlocal peak, single, naive, samples
             while not done.is_set():
-                total, largest = tree_memory(proc.pid)
-                peak, single = max(peak, total), max(single, largest)
+                total, largest, rss_sum = tree_memory(proc.pid)
+                peak, single, naive = max(peak, total), max(single, largest), max(naive, rss_sum)
                 samples += 1
                 done.wait(interval)
 
@@ -126,6 +148,7 @@ def measure(
         peak_rss=max(peak, single),
         peak_rss_tree_sampled=peak,
         peak_rss_single=single,
+        peak_rss_tree_naive=naive,
         samples=samples,
         stdout=stdout,
         stderr=stderr,
@@ -137,6 +160,8 @@ def method_note() -> str:
     """How peak RSS was measured on this machine, for the report."""
     me = os.getpid()
     children_file = Path(f"/proc/{me}/task/{me}/children").exists()
-    return "peak RSS = max(process-tree VmRSS sum, largest per-process VmHWM), read from /proc every 10 ms" + (
-        "" if children_file else "; /proc/PID/task/TID/children is missing here, so the sum covers the root only"
-    )
+    return (
+        "peak RSS = max(process-tree sum, largest per-process VmHWM), read from /proc every 10 ms; the tree sum "
+        "is of PSS when a tool runs several processes (copy-on-write pages of forked workers counted once), "
+        "else of VmRSS"
+    ) + ("" if children_file else "; /proc/PID/task/TID/children is missing here, so the sum covers the root only")

@@ -43,6 +43,8 @@ def measurement_rows(run: RunResult) -> tuple[list[str], list[list[str]]]:
     rows.append(["repository after full", *(_mib(t.repo_bytes_full) for t in tools)])
     rows.append(["added by incremental", *(_mib(t.incremental_added) for t in tools)])
     rows.append(["peak RSS (any phase)", *(f"{t.peak_rss / MIB:.0f} MiB" for t in tools)])
+    naive = [max((p.peak_rss_tree_naive for p in t.phases.values()), default=0) for t in tools]
+    rows.append(["peak VmRSS summed over processes", *(f"{n / MIB:.0f} MiB" for n in naive)])
     rows.append(["restore verified", *("yes" if t.ok else "NO: " + "; ".join(t.restore_problems)[:80] for t in tools)])
     return header, rows
 

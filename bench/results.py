@@ -21,6 +21,7 @@ class PhaseResult:
     error: str = ""
     peak_rss_tree_sampled: int = 0
     peak_rss_single: int = 0
+    peak_rss_tree_naive: int = 0
     loadavg_before: float = 0.0
 
 
@@ -89,6 +90,7 @@ def median_result(runs: list[ToolResult]) -> ToolResult:
             error="; ".join(p.error for p in got if p.error),
             peak_rss_tree_sampled=int(_median([p.peak_rss_tree_sampled for p in got])),
             peak_rss_single=int(_median([p.peak_rss_single for p in got])),
+            peak_rss_tree_naive=int(_median([p.peak_rss_tree_naive for p in got])),
             loadavg_before=_median([p.loadavg_before for p in got]),
         )
     merged.repo_bytes_full = int(_median([r.repo_bytes_full for r in runs]))

@@ -45,6 +45,7 @@ def _phase(m: Measurement, dataset_bytes: int, ok: bool, error: str = "") -> Pha
         error=error,
         peak_rss_tree_sampled=m.peak_rss_tree_sampled,
         peak_rss_single=m.peak_rss_single,
+        peak_rss_tree_naive=m.peak_rss_tree_naive,
         loadavg_before=m.loadavg_before,
     )
 

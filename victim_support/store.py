@@ -29,6 +29,7 @@ from sqlalchemy import (
 from dc.config import Consortium
 from dc.errors import UsageError
 from dc.state import metadata
+from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audit_log, audited, ensure
 from victim_support.errors import PolicyRejected, RequestStateError
@@ -140,7 +141,9 @@ def create_request(
         retention_days=retention,
         formats=new.formats,
     )
-    decision = evaluate(spec, today=now.date(), max_retention_days=settings.max_retention_days)
+    # The municipalities' calendar day: a disaster at 06:00 JST is "today" though UTC says yesterday.
+    today = now.astimezone(JST).date()
+    decision = evaluate(spec, today=today, max_retention_days=settings.max_retention_days)
     _tables(engine)
     subject = f"{new.tenant}->{new.partner}"
     summary = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +12,46 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
+from bcpctl.commands.drill import duration_text
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options
 from dc.errors import ProblemFound
+
+
+def _render(console: Console, d: dict[str, Any]) -> None:
+    table = Table("#", "step", "result", "seconds")
+    for number, s in enumerate(d["steps"], 1):
+        result = "[green]ok[/green]" if s["ok"] else f"[red]FAILED[/red] {s.get('error') or ''}"
+        table.add_row(str(number), s["name"], result, f"{s['seconds']:.1f}")
+    console.print(table)
+    if d["failover"]:
+        systems = Table("tenant", "system", "RTO / target", "RPO / target", "verified", title="failover at the offsite")
+        for s in d["failover"]:
+            systems.add_row(
+                s["tenant"],
+                s["system"],
+                f"{duration_text(s['rto_seconds'])} / {duration_text(s['rto_target_seconds'])}",
+                f"{duration_text(s['rpo_seconds'])} / {duration_text(s['rpo_target_seconds'])}",
+                "[green]yes[/green]" if s["verified"] else "[red]NO[/red]",
+            )
+        console.print(systems)
+    b, r, e = d["backup"], d["replication"], d["export"]
+    console.print(
+        f"backed up {human_bytes(b['bytes_in'])} into {human_bytes(b['bytes_stored'])}; "
+        f"the next day's incremental added {human_bytes(b['incremental_added_bytes'])}"
+    )
+    console.print(
+        f"offsite received {r.get('objects', 0)} ciphertext objects ({human_bytes(r.get('bytes', 0))}), "
+        f"verified without a key: {'yes' if r.get('verified_without_key') else 'NO'}"
+    )
+    if e:
+        console.print(
+            f"export {e['request']}: {e['rows']} rows for {e['partner']} ({', '.join(e['areas'])}), "
+            f"{e['excluded_rows']} protected rows withheld; opened by the partner: "
+            f"{'yes' if e['opened_by_partner'] else 'NO'}; audit chain: {'verified' if e['audit_ok'] else 'BROKEN'}"
+        )
+    console.print(f"report: {d['report_path']}")
+    console.print(f"everything is in {d['workdir']}")
 
 
 @click.command("demo")
@@ -23,37 +62,34 @@ from dc.errors import ProblemFound
     help="Where to build the demo consortium (default: ./demo-work/<time>; kept afterwards).",
 )
 @click.option(
-    "--scale", type=float, default=0.05, show_default=True, help="Fraction of each town's population to seed."
+    "--scale",
+    type=click.FloatRange(0.001, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Fraction of each town's population to seed.",
 )
 @common_options
 def demo(workdir: str | None, scale: float) -> None:
-    """Run the reference consortium end to end on local directories, no servers needed."""
+    """Run the reference consortium's worst day end to end on local directories, no servers needed."""
     from bcpctl.demo import default_workdir, run_demo
 
     out = output.current()
     where = Path(workdir).absolute() if workdir else default_workdir()
     out.notice(f"bcpctl demo: working directory {where}")
-    summary = run_demo(where, on_step=lambda name: out.notice(f"==> {name}"), scale=scale)
 
-    def render(console: Console, d: dict[str, Any]) -> None:
-        table = Table("step", "result", "seconds")
-        for s in d["steps"]:
-            table.add_row(s["name"], "[green]ok[/green]" if s["ok"] else "[red]FAILED[/red]", f"{s['seconds']:.1f}")
-        console.print(table)
-        b = d["backup"]
-        console.print(
-            f"backed up {human_bytes(b['bytes_in'])} into {human_bytes(b['bytes_stored'])}; "
-            f"the next day's incremental added {human_bytes(b['incremental_added_bytes'])}"
-        )
-        r = d["replication"]
-        console.print(f"offsite received {r.get('objects', 0)} ciphertext objects ({human_bytes(r.get('bytes', 0))})")
-        verified = sum(x["verified"] for x in d["restores"])
-        console.print(f"restored {verified}/{len(d['restores'])} systems at the offsite site, verified")
-        console.print(f"everything is in {d['workdir']}")
+    def banner(number: int, total: int, name: str) -> None:
+        out.notice(f"==> [{number}/{total}] {name}")
 
-    out.result(summary, render)
+    @contextmanager
+    def progress(description: str) -> Iterator[Callable[[int], None]]:
+        with out.progress(description) as bar:
+            yield bar.advance
+
+    summary = run_demo(where, scale=scale, on_step=banner, progress=progress)
+    out.result(summary, _render)
     if not summary.ok:
-        raise ProblemFound("the demo found a failing step (see the table above)")
+        failed = next((s for s in summary.steps if not s.ok), None)
+        raise ProblemFound(f"demo step failed: {failed.name}: {failed.error}" if failed else "the demo did not finish")
 
 
 COMMANDS = [demo]

@@ -20,7 +20,7 @@ def drill() -> None:
     """Drills: restore at the offsite site, verify, measure RTO/RPO, clean up, report."""
 
 
-def _duration(seconds: float | None) -> str:
+def duration_text(seconds: float | None) -> str:
     from dc.duration import format_duration
 
     if seconds is None:
@@ -38,8 +38,8 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             s["tenant"],
             str(s["group"]),
             (s.get("snapshot_id") or "")[:8],
-            f"{_duration(s.get('rpo_seconds'))} / {_duration(s.get('rpo_target'))}",
-            f"{_duration(s.get('rto_seconds'))} / {_duration(s.get('rto_target'))}",
+            f"{duration_text(s.get('rpo_seconds'))} / {duration_text(s.get('rpo_target'))}",
+            f"{duration_text(s.get('rto_seconds'))} / {duration_text(s.get('rto_target'))}",
             status,
         )
     console.print(table)

@@ -1,25 +1,94 @@
-"""``bcpctl demo`` runs the whole story on embedded defaults and reports every step."""
+"""``bcpctl demo`` runs the whole continuity story on embedded defaults and reports every step."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 from pathlib import Path
 
 from tests.conftest import Cli
 
+SCALE = "0.05"  # 5% of each town: fast, for the paths that fail early
+#: 20% of each town: enough 要支援者 with 支援措置 in the two affected 町字 that some are withheld
+STORY_SCALE = "0.2"
 
-def test_demo_runs_end_to_end(cli: Cli, tmp_path: Path) -> None:
-    result = cli("demo", "--workdir", str(tmp_path / "demo"), "--scale", "0.01", "--json")
+
+def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: Path) -> None:
+    work = tmp_path / "demo"
+    result = cli("demo", "--workdir", str(work), "--scale", STORY_SCALE, "--json")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["ok"] and summary["workdir"] == str(tmp_path / "demo")
-    assert [s["ok"] for s in summary["steps"]] == [True] * len(summary["steps"])
-    assert summary["backup"]["bytes_in"] > 0
-    assert 0 < summary["backup"]["incremental_added_bytes"] < summary["backup"]["bytes_stored"]
-    assert len(summary["restores"]) == 8 and all(r["verified"] for r in summary["restores"])
-    passphrase = (tmp_path / "demo/secrets/passphrase").read_text().strip()
-    assert passphrase not in result.stdout + result.stderr
-    # The offsite copy holds only ciphertext: no seeded name appears in any of its objects.
-    offsite = tmp_path / "demo/offsite/repo"
-    blob = b"".join(p.read_bytes() for p in offsite.rglob("*") if p.is_file())
-    assert "申請書".encode() not in blob and "丁目".encode() not in blob
+    assert summary["ok"] and summary["workdir"] == str(work)
+    assert len(summary["steps"]) == 11 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
+
+    backup = summary["backup"]
+    assert 0 < backup["bytes_stored"] < backup["bytes_in"]
+    assert 0 < backup["incremental_added_bytes"] < backup["bytes_stored"] / 2
+
+    replication = summary["replication"]
+    assert replication["objects"] > 0 and replication["bytes"] > 0 and replication["verified_without_key"]
+
+    for run in ("drill", "failover"):
+        systems = summary[run]
+        assert len(systems) == 8 and all(s["verified"] for s in systems), run
+        for s in systems:
+            assert 0 < s["rto_seconds"] < s["rto_target_seconds"] and 0 <= s["rpo_seconds"] < s["rpo_target_seconds"]
+
+    export = summary["export"]
+    assert export["basis"] == "DMA-49-11-3" and len(export["areas"]) == 2
+    assert export["rows"] > 0 and export["excluded_rows"] > 0
+    assert export["opened_by_partner"] and export["audit_ok"] and export["opened_with_age_cli"] is True
+    assert "persons.csv" in export["files"]
+    header = (work / "partner" / "received" / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert not [c for c in ("個人番号", "住民票コード", "kojin_bango", "juminhyo_code", "shien_sochi") if c in header]
+
+    # The disaster really happened: the primary and its passphrase are gone, the offsite serves.
+    assert not (work / "primary").exists()
+    assert sorted(p.name for p in (work / "offsite" / "live").iterdir()) == sorted(s["system"] for s in systems)
+
+    report = Path(summary["report_path"])
+    html = report.read_text(encoding="utf-8")
+    assert "every step passed" in html and "FAILED" not in html and "DMA-49-11-3" in html
+
+    # Secrets never reach the output: the offsite team's passphrase, the escrow shares.
+    secrets = [(work / "secrets" / "passphrase").read_text().strip()]
+    secrets += [line for p in (work / "custodians").iterdir() for line in _mnemonics(p)]
+    assert secrets[1:], "no escrow shares were written"
+    printed = result.stdout + result.stderr + html
+    assert not [s for s in secrets if s in printed]
+
+    # The offsite site holds ciphertext only: no 町字 of the export and no seeded record appears.
+    blob = b"".join(p.read_bytes() for p in (work / "offsite" / "repo").rglob("*") if p.is_file())
+    assert blob and not any(area.encode() in blob for area in export["areas"])
+    assert "申請書".encode() not in blob
+
+
+def test_a_failing_step_stops_the_story_and_exits_nonzero(cli: Cli, tmp_path: Path) -> None:
+    """A broken ``age`` on the partner's PATH: the export cannot be proven readable, so the demo fails."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    broken = tools / "age"
+    broken.write_text("#!/bin/sh\necho 'age: no identity matched any of the recipients' >&2\nexit 1\n")
+    broken.chmod(broken.stat().st_mode | stat.S_IXUSR)
+    work = tmp_path / "demo"
+    result = cli("demo", "--workdir", str(work), "--scale", SCALE, env={"PATH": f"{tools}:{os.environ['PATH']}"})
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("bcpctl: error: demo step failed: つくば市")
+    html = (work / "report.html").read_text(encoding="utf-8")
+    assert "a step FAILED" in html
+
+
+def test_the_demo_refuses_a_directory_that_is_not_empty(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "precious.txt").write_text("keep me")
+    result = cli("demo", "--workdir", str(tmp_path / "demo"))
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("bcpctl: error:")]
+    assert len(errors) == 1 and "is not empty" in errors[0] and "Traceback" not in result.stderr
+    assert (tmp_path / "demo" / "precious.txt").read_text() == "keep me"
+
+
+def _mnemonics(share_file: Path) -> list[str]:
+    """The mnemonic lines of a share sheet (the words a custodian writes down)."""
+    return [line.strip() for line in share_file.read_text().splitlines() if line.strip() and not line.startswith("#")]

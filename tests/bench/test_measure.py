@@ -26,6 +26,32 @@ def test_peak_rss_sums_concurrent_children() -> None:
     assert m.cpu_seconds > 0
 
 
+# the parent touches 200 MiB, then forks two children that only read it (copy-on-write)
+_FORKED = """
+import os, time
+b = bytearray(200 << 20)
+for i in range(0, len(b), 4096):
+    b[i] = 1
+kids = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        total = sum(b[i] for i in range(0, len(b), 4096))
+        time.sleep(1.0)
+        os._exit(0 if total else 1)
+    kids.append(pid)
+for pid in kids:
+    os.waitpid(pid, 0)
+"""
+
+
+def test_pages_shared_by_forked_workers_are_counted_once() -> None:
+    m = measure([sys.executable, "-c", _FORKED])
+    assert m.returncode == 0
+    assert m.peak_rss_tree_naive >= 550 * _MIB  # VmRSS summed: the 200 MiB three times
+    assert 200 * _MIB <= m.peak_rss < 300 * _MIB  # the memory that exists: once
+
+
 def test_exit_code_and_output_are_kept() -> None:
     m = measure([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"])
     assert m.returncode == 3

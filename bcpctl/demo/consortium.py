@@ -1,0 +1,201 @@
+"""The demo's consortium: ``examples/ibaraki.yaml`` moved into one working directory.
+
+Everything the demo makes — sites, sources, keys, the control database — lives under the
+working directory, so the story runs with no server, no network and no root, and a reader
+can open every file afterwards. The primary site's directory holds the repository and every
+system's live data, as the primary data center does; removing it is the disaster.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyrage
+import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
+#: the partner municipality that shelters evacuees in the story
+PARTNER = "tsukuba"
+#: the second person who approves the failover (drills.failover.approvers)
+FAILOVER_APPROVER = "somu-kacho"
+#: the official of the affected town who approves the export (exports.tenants.<t>.approvers)
+EXPORT_APPROVERS = ("somu-kacho", "bosai-kacho")
+
+_SURNAMES = ["佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "山本", "中村", "小林", "加藤", "吉田", "山口"]
+_GIVEN = ["太郎", "花子", "一郎", "美咲", "健太", "陽菜", "大翔", "結衣", "蓮", "さくら"]
+
+
+def demo_config(workdir: Path) -> dict[str, Any]:
+    """The example consortium with every site, source and restore target moved into ``workdir``.
+
+    PostgreSQL sources become SQLite files (no server needed); each system restores, on
+    failover, into ``offsite/live/<system>``; the failover hooks are manual (there are no
+    hosts to run playbooks on) and the steady-state probe, which asks a local PostgreSQL, is
+    dropped.
+    """
+    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    raw["control_db"] = f"sqlite:///{workdir / 'control.db'}"
+    for name, site in raw["sites"].items():
+        site["repository"] = str(workdir / name / "repo")
+        site.pop("object_lock_days", None)
+        site["known_hosts"] = str(workdir / "known_hosts")
+        site["drill_dir"] = str(workdir / name / "drill")
+        site.pop("drill_dsn", None)
+    systems_dir = workdir / "primary" / "systems"
+    for system_id, system in raw["systems"].items():
+        if system["source"]["kind"] == "path":
+            system["source"] = {"kind": "path", "path": str(systems_dir / system_id)}
+        else:
+            system["source"] = {"kind": "sqlite", "path": str(systems_dir / f"{system_id}.sqlite")}
+        system.pop("restore_dsn", None)
+        system["restore_dir"] = str(workdir / "offsite" / "live" / system_id)
+    raw["secrets"] = {"password_file": str(workdir / "secrets" / "passphrase")}
+    drills = raw.setdefault("drills", {})
+    drills.pop("steady_state", None)
+    drills["report_dir"] = str(workdir / "reports")
+    drills.setdefault("failover", {})["hooks"] = "manual"
+    raw.setdefault("web", {})["bundle_dir"] = str(workdir / "web-bundles")
+    return raw
+
+
+@dataclass(frozen=True)
+class KeyMaterial:
+    """The secrets of the story, each in its own 0600 file: never printed, never in the config."""
+
+    passphrase: Path
+    approver_token: Path
+    partner_identity: Path
+    partner_recipient: str
+    #: tenant -> (signing key file, pseudonym secret file, verify key line)
+    tenants: dict[str, tuple[Path, Path, str]]
+
+
+def _secret_file(path: Path, text: str) -> Path:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(0o600)
+    return path
+
+
+def write_passphrase(path: Path) -> Path:
+    return _secret_file(path, secrets.token_urlsafe(24) + "\n")
+
+
+def make_keys(workdir: Path, tenants: list[str]) -> KeyMaterial:
+    """Fresh keys for one run: repository passphrase, approver token, tenant signing keys, partner identity."""
+    from victim_support.signing import public_line
+
+    keys = workdir / "secrets"
+    identity = pyrage.x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    partner = _secret_file(workdir / "partner" / f"{PARTNER}.age-identity", f"# public key: {recipient}\n{identity}\n")
+    signing: dict[str, tuple[Path, Path, str]] = {}
+    for tenant in tenants:
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+        sign = _secret_file(keys / f"{tenant}.ed25519", pem.decode())
+        pseudonym = _secret_file(keys / f"{tenant}.pseudonym-secret", secrets.token_urlsafe(32) + "\n")
+        signing[tenant] = (sign, pseudonym, public_line(key.public_key()))
+    return KeyMaterial(
+        passphrase=write_passphrase(keys / "passphrase"),
+        approver_token=_secret_file(keys / "approver-token", secrets.token_urlsafe(24) + "\n"),
+        partner_identity=partner,
+        partner_recipient=recipient,
+        tenants=signing,
+    )
+
+
+def story_config(workdir: Path, keys: KeyMaterial) -> dict[str, Any]:
+    """:func:`demo_config` plus this run's keys: failover approver, export signers, the partner."""
+    from failover.approval import token_digest
+
+    raw = demo_config(workdir)
+    failover = raw["drills"]["failover"]
+    failover["approvers"] = {FAILOVER_APPROVER: token_digest(keys.approver_token.read_text().strip())}
+    raw["partners"][PARTNER]["age_recipient"] = keys.partner_recipient
+    exports = raw.setdefault("exports", {})
+    exports["tenants"] = {
+        tenant: {
+            "approvers": [f"{tenant}-{role}" for role in EXPORT_APPROVERS],
+            "signing_key_file": str(sign),
+            "pseudonym_secret_file": str(pseudonym),
+        }
+        for tenant, (sign, pseudonym, _verify) in keys.tenants.items()
+    }
+    return raw
+
+
+def write_config(path: Path, raw: dict[str, Any]) -> None:
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def seed_records(path: Path, people: int, rng: random.Random, day: int) -> int:
+    """A business system's table (tax, care insurance, health insurance); day 2 adds a day's work.
+
+    Returns the rows written. Fully synthetic: names from a short list, no real person.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS records (atena_no INTEGER PRIMARY KEY, name TEXT, note TEXT)")
+        if day == 1:
+            rows = [
+                (i, rng.choice(_SURNAMES) + rng.choice(_GIVEN), f"{rng.randint(1, 40)}丁目{rng.randint(1, 30)}番")
+                for i in range(1, people + 1)
+            ]
+        else:
+            (last,) = conn.execute("SELECT coalesce(max(atena_no), 0) FROM records").fetchone()
+            rows = [(last + i, rng.choice(_SURNAMES) + rng.choice(_GIVEN), "新規") for i in range(1, people + 1)]
+            first = rng.randint(1, max(1, last - 20))
+            conn.execute(
+                "UPDATE records SET note = note || '（更正）' WHERE atena_no BETWEEN ? AND ?", (first, first + 20)
+            )
+        conn.executemany("INSERT INTO records VALUES (?,?,?)", rows)
+        conn.commit()
+        return len(rows)
+    finally:
+        conn.close()
+
+
+def seed_files(root: Path, count: int, rng: random.Random, day: int) -> int:
+    """A file-tree system (外字 glyph sources, scanned forms); day 2 adds a tenth as many files."""
+    root.mkdir(parents=True, exist_ok=True)
+    written = count if day == 1 else max(1, count // 10)
+    for i in range(written):
+        name = f"form-{i:04d}.txt" if day == 1 else f"form-day{day}-{i:04d}.txt"
+        body = f"申請書 {i}\n" + "".join(rng.choice(_SURNAMES) for _ in range(200))
+        (root / name).write_text(body, encoding="utf-8")
+    if day == 1:
+        (root / "scan.bin").write_bytes(rng.randbytes(2 * 1024 * 1024))
+    return written
+
+
+def registry_changes(path: Path, rng: random.Random) -> int:
+    """A day of 異動 in a registry: about 0.1% of residents move within the town and get new phones.
+
+    The movers are neighbours in the table (a new housing block registering together), which is
+    what a day looks like in a town of 40,000 — and what lets an incremental store only the
+    pages that changed. Returns the rows changed.
+    """
+    conn = sqlite3.connect(path)
+    try:
+        (count,) = conn.execute("SELECT count(*) FROM residents").fetchone()
+        moving = max(5, count // 1000)
+        start = rng.randint(1, max(1, count - moving))
+        moved = conn.execute(
+            "UPDATE residents SET banchi = banchi || '-' || ?, phone = ? WHERE rowid BETWEEN ? AND ?",
+            (rng.randint(2, 9), f"029-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}", start, start + moving - 1),
+        ).rowcount
+        conn.commit()
+        return moved
+    finally:
+        conn.close()

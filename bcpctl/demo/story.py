@@ -1,0 +1,422 @@
+"""The main job on embedded defaults: the whole continuity story, step by step, verified.
+
+``bcpctl demo`` builds the reference consortium (``examples/ibaraki.yaml``) in a fresh
+working directory with local directories and SQLite, and walks through the worst day: daily
+backups, keyless replication, the loss of the primary data center *and* of the people who
+knew its passphrase, recovery at the offsite site from escrowed shares with measured RTO and
+RPO, and a lawful resident list for the neighbouring city that shelters the evacuees. Every
+step calls the same core functions the commands call and checks its own result; a step that
+fails stops the story (later steps depend on it) and makes the demo exit non-zero.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bcpctl.demo import consortium as story
+from bcpctl.demo import evacuees
+from bcpctl.demo.evacuees import StepFailed, affected_areas
+from dc.errors import BcpError
+
+#: ``progress(description)`` yields a callback taking a byte count (a bar on a terminal)
+ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int], None]]]
+#: escrow: shares handed to custodians, and how many of them open the repository
+SHARES, THRESHOLD = 5, 3
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    seconds: float
+    detail: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class DemoSummary:
+    ok: bool
+    workdir: str
+    report_path: str | None
+    steps: list[Step]
+    backup: dict[str, Any]
+    replication: dict[str, Any]
+    #: the staff-loss drill, per system (opened from escrow shares only)
+    drill: list[dict[str, Any]]
+    #: the failover after the disaster, per system (the RTO and RPO that count)
+    failover: list[dict[str, Any]]
+    export: dict[str, Any]
+    reports: dict[str, str] = field(default_factory=dict)
+
+
+def _no_progress(description: str) -> AbstractContextManager[Callable[[int], None]]:
+    return contextlib.nullcontext(lambda amount: None)
+
+
+class _Story:
+    """The state that flows from one step to the next."""
+
+    def __init__(self, workdir: Path, scale: float, progress: ProgressFactory) -> None:
+        self.workdir = workdir
+        self.scale = scale
+        self.progress = progress
+        self.rng = random.Random(20110311)
+        self.config_path = workdir / "bcpctl.yaml"
+        self.keys: story.KeyMaterial | None = None
+        self.shares: list[str] = []
+        self.backup: dict[str, Any] = {"bytes_in": 0, "bytes_stored": 0, "incremental_added_bytes": 0}
+        self.replication: dict[str, Any] = {"objects": 0, "bytes": 0, "verified_without_key": False}
+        self.drill: list[dict[str, Any]] = []
+        self.failover: list[dict[str, Any]] = []
+        self.export: dict[str, Any] = {}
+        self.reports: dict[str, str] = {}
+        self.disaster_at: datetime | None = None
+        self.areas: tuple[str, ...] = ()
+
+    # -- shared plumbing ---------------------------------------------------------------
+
+    def config(self) -> tuple[Any, Path]:
+        from dc.config import load_config
+
+        config, path = load_config(self.config_path)
+        return config, path.parent
+
+    def state(self) -> Any:
+        from dc.state import open_state
+
+        return open_state(self.config()[0].control_db)
+
+    def run_context(self) -> Any:
+        from failover.lifecycle import RunContext
+        from replication.url import open_backend
+
+        config, _ = self.config()
+        return RunContext.create(config, self.config_path, self.state(), open_backend)
+
+    # -- 1. the consortium --------------------------------------------------------------
+
+    def create(self) -> dict[str, Any]:
+        from dc.config import load_config
+        from victim_support.seed import seed_registries
+        from victim_support.settings import load_export_settings, registry_system
+
+        raw = story.demo_config(self.workdir)
+        self.keys = story.make_keys(self.workdir, list(raw["tenants"]))
+        story.write_config(self.config_path, story.story_config(self.workdir, self.keys))
+        config, path = load_config(self.config_path)
+        settings = load_export_settings(config, str(path))
+        seeded = seed_registries(config, settings, scale=self.scale, seed=311, config_dir=path.parent)
+        registries = {registry_system(config, settings, t) for t in config.tenants}
+        others = 0
+        for system_id, system in config.systems.items():
+            if system_id in registries:
+                continue
+            if system.source.kind == "sqlite":
+                tenant = config.tenants[system.tenant]
+                people = max(100, int(tenant.population * self.scale))
+                others += story.seed_records(Path(system.source.path), people, self.rng, day=1)
+            else:
+                others += story.seed_files(Path(system.source.path), 200, self.rng, day=1)
+        residents = {r.tenant: r.counts.residents for r in seeded}
+        # The town knows which districts the earthquake hit; the story picks them before the disaster.
+        affected = config.systems[registry_system(config, settings, evacuees.AFFECTED_TENANT)].source.path
+        self.areas = affected_areas(Path(affected or ""))
+        if len(self.areas) < 2:
+            raise StepFailed(f"the seeded registry of {evacuees.AFFECTED_TENANT} has too few 要支援者 (raise --scale)")
+        return {
+            "config": str(self.config_path),
+            "tenants": len(config.tenants),
+            "systems": len(config.systems),
+            "residents": residents,
+            "affected_areas": list(self.areas),
+            "other_records_and_files": others,
+        }
+
+    # -- 2. repository and escrow -------------------------------------------------------
+
+    def init_and_escrow(self) -> dict[str, Any]:
+        from backup.escrow import prepare_share_dir, split_key, write_share_sheets
+        from backup.jobs import site_repository
+        from backup.repository import init_repository
+        from replication.url import open_backend
+
+        config, config_dir = self.config()
+        assert self.keys is not None
+        primary = config.sites[config.primary_site].repository
+        init_repository(open_backend(primary, create=True), self.keys.passphrase.read_text().strip())
+        custodians = self.workdir / "custodians"
+        prepare_share_dir(custodians)
+        with site_repository(config, config.primary_site, open_backend, config_dir) as repo:
+            split = split_key(repo, shares=SHARES, threshold=THRESHOLD, label="custodians")
+            self.shares = write_share_sheets(split, custodians, repo.backend.url)
+        return {"repository": primary, "escrow_slot": split.slot_id, "shares": SHARES, "threshold": THRESHOLD}
+
+    # -- 3. backups ----------------------------------------------------------------------
+
+    def backup_day(self, day: int) -> dict[str, Any]:
+        from backup.jobs import backup_systems, site_repository
+        from replication.url import open_backend
+        from victim_support.settings import load_export_settings, registry_system
+
+        config, config_dir = self.config()
+        changed = 0
+        if day == 2:
+            settings = load_export_settings(config, str(self.config_path))
+            registries = {registry_system(config, settings, t) for t in config.tenants}
+            for system_id, system in config.systems.items():
+                source = Path(system.source.path or "")
+                if system_id in registries:
+                    changed += story.registry_changes(source, self.rng)
+                elif system.source.kind == "sqlite":
+                    changed += story.seed_records(source, 50, self.rng, day=2)
+                else:
+                    changed += story.seed_files(source, 200, self.rng, day=2)
+        label = "day 1: full backup" if day == 1 else "day 2: incremental backup"
+        with self.progress(label) as advance:
+            with site_repository(config, config.primary_site, open_backend, config_dir) as repo:
+                outcomes = backup_systems(
+                    config, repo, None, state=self.state(), config_dir=config_dir, progress=advance
+                )
+        failed = [f"{o.system}: {o.error}" for o in outcomes if not o.ok]
+        if failed:
+            raise StepFailed(f"{len(failed)} backup(s) failed, first: {failed[0]}")
+        results = [o.result for o in outcomes if o.result]
+        added = sum(r.bytes_added for r in results)
+        total = sum(r.bytes_total for r in results)
+        if day == 1:
+            self.backup.update(bytes_in=total, bytes_stored=added)
+        else:
+            read = sum(r.bytes_read for r in results)
+            self.backup.update(incremental_added_bytes=added, incremental_bytes_in=total, incremental_bytes_read=read)
+            if not 0 < added < self.backup["bytes_stored"]:
+                raise StepFailed(f"the incremental added {added} bytes: not a deduplicated incremental")
+        return {"systems": len(outcomes), "bytes_in": total, "bytes_added": added, "rows_or_files_changed": changed}
+
+    # -- 4. replication ------------------------------------------------------------------
+
+    def replicate(self) -> dict[str, Any]:
+        from replication.jobs import replicate_sites
+        from replication.sync import SyncOptions, SyncProgress
+        from replication.url import open_backend
+        from replication.verify import verify_repository
+
+        config, config_dir = self.config()
+        assert self.keys is not None
+        # Seal the passphrase away for the whole step: replication and verification need no key.
+        sealed = self.keys.passphrase.with_name(".passphrase.sealed")
+        self.keys.passphrase.rename(sealed)
+        try:
+            with self.progress("replicating ciphertext offsite") as advance:
+                runs = replicate_sites(
+                    config, config_dir, SyncOptions(), progress=SyncProgress(lambda t: None, advance)
+                )
+            problems = [r.problem() for r in runs if r.problem()]
+            if problems:
+                raise StepFailed(problems[0] or "replication failed")
+            offsite = config.sites[config.offsite_sites[0]].repository
+            report = verify_repository(open_backend(offsite))
+        finally:
+            sealed.rename(self.keys.passphrase)
+        self.replication.update(
+            objects=sum(r.objects_copied for r in runs),
+            bytes=sum(r.bytes_sent for r in runs),
+            seconds=round(sum(r.seconds for r in runs), 3),
+            manifest_sequence=report.manifest_sequence,
+            objects_verified=report.objects_checked,
+            bytes_verified=report.bytes_checked,
+            verified_without_key=report.ok,
+        )
+        if not report.ok:
+            raise StepFailed(report.summary())
+        return dict(self.replication)
+
+    # -- 5. disaster, drill, failover ----------------------------------------------------
+
+    def disaster(self) -> dict[str, Any]:
+        assert self.keys is not None
+        primary = self.workdir / "primary"
+        removed = [str(primary), str(self.keys.passphrase)]
+        shutil.rmtree(primary)
+        self.keys.passphrase.unlink()
+        cache = Path(os.environ["BCPCTL_CACHE_DIR"])
+        if cache.exists():  # the primary's index cache went with its machines
+            shutil.rmtree(cache)
+            removed.append(str(cache))
+        self.disaster_at = datetime.now(UTC)
+        if primary.exists() or self.keys.passphrase.exists():
+            raise StepFailed("the primary site could not be removed")
+        return {"removed": removed, "declared_at": self.disaster_at.isoformat(timespec="seconds")}
+
+    def staff_loss_drill(self) -> dict[str, Any]:
+        from failover.drill import DrillRequest, run_drill
+
+        escrow = tuple(self.shares[:THRESHOLD])
+        with self.progress("staff-loss drill at the offsite site") as advance:
+            result = run_drill(self.run_context(), DrillRequest(mode="staff-loss", escrow=escrow), on_bytes=advance)
+        self.drill = [_measured(s) for s in result.systems]
+        self.reports["drill"] = result.reports.get("html", "")
+        if result.status != "passed":
+            raise StepFailed(f"staff-loss drill {result.status}: {result.verdict()[1]}")
+        return {
+            "run": result.id,
+            "shares_used": len(escrow),
+            "systems": len(self.drill),
+            "report": self.reports["drill"],
+        }
+
+    def fail_over(self) -> dict[str, Any]:
+        from failover.failover import FailoverRequest, execute_failover
+
+        config, _ = self.config()
+        assert self.keys is not None
+        request = FailoverRequest(
+            to_site=config.offsite_sites[0],
+            confirmed=True,
+            approver=story.FAILOVER_APPROVER,
+            approver_token=self.keys.approver_token.read_text().strip(),
+            escrow=tuple(self.shares[SHARES - THRESHOLD :]),  # three other custodians
+        )
+        with self.progress("failover: restoring every system at the offsite site") as advance:
+            result = execute_failover(self.run_context(), request, on_bytes=advance)
+        self.failover = [_measured(s) for s in result.systems]
+        self.reports["failover"] = result.reports.get("html", "")
+        if result.status != "passed":
+            raise StepFailed(f"failover {result.status}: {result.verdict()[1]}")
+        late = [s["system"] for s in self.failover if not (s["rto_met"] and s["rpo_met"])]
+        if late:
+            raise StepFailed(f"RTO or RPO target missed by {', '.join(late)}")
+        return {"run": result.id, "systems": len(self.failover), "report": self.reports["failover"]}
+
+    def rekey(self) -> dict[str, Any]:
+        """The offsite team gets its own passphrase, opened from escrow (the old one is gone)."""
+        from backup.escrow import open_repository_with_shares
+        from backup.keyslots import add_passphrase_slot
+        from replication.url import open_backend
+
+        config, _ = self.config()
+        assert self.keys is not None
+        offsite = config.sites[config.offsite_sites[0]].repository
+        passphrase = story.write_passphrase(self.keys.passphrase)
+        with open_repository_with_shares(open_backend(offsite), self.shares[1 : 1 + THRESHOLD]) as repo:
+            slot = add_passphrase_slot(repo, passphrase.read_text().strip(), label="offsite-operators")
+        return {"slot": slot, "passphrase_file": str(passphrase)}
+
+    # -- 6. the victim-support export ------------------------------------------------------
+
+    def export_for_partner(self) -> dict[str, Any]:
+        assert self.keys is not None and self.disaster_at is not None
+        config, _ = self.config()
+        self.export = evacuees.export_to_partner(
+            config, self.config_path, self.state(), self.keys, self.areas, self.disaster_at, self.workdir
+        )
+        return dict(self.export)
+
+
+def _measured(system: Any) -> dict[str, Any]:
+    return {
+        "tenant": system.tenant,
+        "system": system.system,
+        "business": system.business,
+        "tier": system.tier,
+        "snapshot": (system.snapshot_id or "")[:12],
+        "rto_seconds": system.rto_seconds,
+        "rto_target_seconds": system.rto_target,
+        "rpo_seconds": system.rpo_seconds,
+        "rpo_target_seconds": system.rpo_target,
+        "rto_met": system.rto_met,
+        "rpo_met": system.rpo_met,
+        "bytes": system.bytes,
+        "verified": system.ok,
+    }
+
+
+@contextlib.contextmanager
+def _cache_inside(workdir: Path) -> Iterator[None]:
+    """The demo keeps everything it makes, caches included, inside its working directory."""
+    before = os.environ.get("BCPCTL_CACHE_DIR")
+    os.environ["BCPCTL_CACHE_DIR"] = str(workdir / "cache")
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("BCPCTL_CACHE_DIR", None)
+        else:
+            os.environ["BCPCTL_CACHE_DIR"] = before
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    scale: float = 1.0,
+    on_step: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFactory = _no_progress,
+) -> DemoSummary:
+    """Run every step in order; stop at the first that fails. Never raises for a failed step."""
+    from bcpctl.demo.report import write_report
+
+    if workdir.exists() and any(workdir.iterdir()):
+        from dc.errors import UsageError
+
+        raise UsageError(f"{workdir} is not empty: the demo builds its consortium in a fresh directory")
+    workdir.mkdir(parents=True, exist_ok=True)
+    s = _Story(workdir, scale, progress)
+    plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("create the consortium and seed its systems", s.create),
+        ("initialise the repository and escrow its key (3 of 5)", s.init_and_escrow),
+        ("back up every system (day 1)", lambda: s.backup_day(1)),
+        ("a day of changes, then an incremental backup", lambda: s.backup_day(2)),
+        ("replicate the ciphertext offsite and verify it without a key", s.replicate),
+        ("disaster: the primary and its key material are gone", s.disaster),
+        ("staff-loss drill at the offsite site from 3 escrow shares", s.staff_loss_drill),
+        ("failover to the offsite site from 3 other shares", s.fail_over),
+        ("the offsite operators get their own passphrase", s.rekey),
+        ("つくば市 receives the evacuee list of 常陸大宮市 (DMA-49-11-3)", s.export_for_partner),
+    ]
+    steps: list[Step] = []
+    with _cache_inside(workdir):
+        for number, (name, work) in enumerate(plan, 1):
+            if on_step:
+                on_step(number, len(plan) + 1, name)
+            started = time.monotonic()
+            try:
+                detail, error = work(), None
+            except BcpError as exc:
+                detail, error = {}, exc.message
+            steps.append(Step(name, error is None, round(time.monotonic() - started, 3), detail, error))
+            if error is not None:
+                break
+    summary = DemoSummary(
+        ok=all(step.ok for step in steps) and len(steps) == len(plan),
+        workdir=str(workdir),
+        report_path=None,
+        steps=steps,
+        backup=s.backup,
+        replication=s.replication,
+        drill=s.drill,
+        failover=s.failover,
+        export=s.export,
+        reports=s.reports,
+    )
+    if on_step:
+        on_step(len(plan) + 1, len(plan) + 1, "write the HTML report")
+    started = time.monotonic()
+    report = workdir / "report.html"
+    write_report(report, summary)
+    steps.append(Step("write the HTML report", True, round(time.monotonic() - started, 3), {"path": str(report)}))
+    summary.report_path = str(report)
+    return summary
+
+
+def default_workdir() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return Path(os.environ.get("BCPCTL_DEMO_DIR", "demo-work")).absolute() / stamp
