@@ -77,7 +77,10 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
 def key_add(
     repo_url: str, password_file: str | None, escrow: tuple[str, ...], new_password_file: str | None, label: str
 ) -> None:
-    """Add a key slot for a new passphrase (unlock with an existing one, or with --escrow shares)."""
+    """Add a key slot for a new passphrase (unlock with an existing one).
+
+    With --escrow, K custodians' shares unlock it instead: the staff-loss path to a new passphrase.
+    """
     from backup.keyslots import add_passphrase_slot
     from dc.secrets import read_password
 
