@@ -24,6 +24,7 @@ need ceph-mon ceph-mon
 need ceph-osd ceph-osd
 need sqlite3 sqlite3
 need ip iproute2  # drill isolation checks: route lookups in a sandbox network namespace
+need systemd-analyze systemd  # tests/dc/test_examples.py verifies examples/bcpctl-serve.service
 need chromium chromium  # browser tests of bcpctl/web (Playwright drives /usr/bin/chromium)
 # Japanese glyphs in the browser tests' screenshots (the pages are Japanese first).
 if ! fc-list :lang=ja 2>/dev/null | grep -q .; then want+=(fonts-ipafont-gothic); fi
