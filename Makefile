@@ -27,9 +27,15 @@ test: $(STAMP) system-deps
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# The backup benchmark (bcpctl vs restic and borg), then replication (bcpctl vs rclone to a
+# local Ceph RGW and sshd) on a synthetic repository of REPLICATION_MIB MiB.
+REPLICATION_MIB ?= 512
+REPLICATION_ARGS ?= --synthetic $(REPLICATION_MIB) --out bench/out/replication.json
 bench: $(STAMP)
 	scripts/install-system-deps.sh --bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
+	mkdir -p bench/out
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.replication $(REPLICATION_ARGS)
 
 # Where bcpctl spends its time in each benchmark phase (py-spy; not timed).
 hotspots: $(STAMP)

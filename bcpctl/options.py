@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from dc.errors import UsageError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEBUG_ENV = "BCPCTL_DEBUG"
@@ -45,8 +47,44 @@ def common_options(fn: F) -> F:
     return fn
 
 
+def key_value_pairs(_ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
+    """Click callback for a repeatable ``K=V`` option (``--tag``, ``-e``): a dict, a later key wins.
+
+    Runs while the command line is parsed, so a bad pair stops the command before it touches
+    anything; the value may itself contain ``=``.
+    """
+    pairs = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            name = max(getattr(param, "opts", None) or [param.name or "value"], key=len)
+            raise UsageError(f"invalid {name} '{item}': use KEY=VALUE")
+        pairs[key] = value
+    return pairs
+
+
+def escrow_option(fn: F) -> F:
+    """``--escrow FILE`` (repeatable): unlock from K escrow shares, no passphrase.
+
+    The staff-loss path (DESIGN "failover/": only escrowed keys and the offsite copy are
+    left): K custodians' SLIP-39 shares open the repository; the passphrase is never read.
+    """
+    return click.option(
+        "--escrow",
+        multiple=True,
+        type=click.Path(dir_okay=False),
+        metavar="FILE",
+        help="Escrow share file (repeat K times); no passphrase is read.",
+    )(fn)
+
+
 def repo_options(fn: F) -> F:
-    """``--repo`` and ``--password-file``: how a command reaches and unlocks a repository."""
+    """``--repo``, ``--password-file`` and ``--escrow``: how a command reaches and unlocks an existing repository."""
+    return new_repo_options(escrow_option(fn))
+
+
+def new_repo_options(fn: F) -> F:
+    """``--repo`` and ``--password-file``: where ``repo init`` creates a repository and its first passphrase slot."""
     fn = click.option(
         "--password-file",
         type=click.Path(dir_okay=False),

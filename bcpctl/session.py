@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backup.repository import Repository, open_repository
-from dc.secrets import read_password
+from backup.escrow import credentials
+from backup.repository import Repository
 from replication.url import open_backend
 
 if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven commands pay it
@@ -16,10 +16,12 @@ if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven co
 
 
 @contextmanager
-def repository(repo_url: str, password_file: str | None, *, sync: bool = True) -> Iterator[Repository]:
-    """The one way commands open a repository: backend, passphrase, keys, index cache."""
-    backend = open_backend(repo_url)
-    with open_repository(backend, read_password(file=password_file), sync=sync) as repo:
+def repository(
+    repo_url: str, password_file: str | None, *, escrow: Sequence[str] = (), sync: bool = True
+) -> Iterator[Repository]:
+    """The one way commands open a repository: backend, passphrase or escrow shares, keys, index cache."""
+    unlock = credentials(password_file, escrow)  # refuses shares and a password file together, before any I/O
+    with unlock.open(open_backend(repo_url), sync=sync) as repo:
         yield repo
 
 

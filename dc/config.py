@@ -13,9 +13,11 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -51,6 +53,27 @@ def _check_lg_code(code: str) -> str:
 LgCode = Annotated[str, BeforeValidator(lambda v: _check_lg_code(str(v)))]
 
 
+def dsn_holds_password(dsn: str) -> bool:
+    """Whether a connection string carries a password: URL userinfo (``user:pw@``), a
+    ``password=`` query parameter, or libpq's ``password=`` keyword form."""
+    if "://" in dsn:
+        parts = urlsplit(dsn)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        return bool(parts.password) or any(key.lower() == "password" for key, _ in query)
+    return re.search(r"(?:^|\s)password\s*=", dsn, re.IGNORECASE) is not None
+
+
+def _refuse_password(dsn: str) -> str:
+    # DESIGN "Configuration": secrets never sit in this file, only where to find them.
+    if dsn_holds_password(dsn):
+        raise ValueError("the DSN holds a password; use PGPASSWORD or a .pgpass file instead")
+    return dsn
+
+
+#: a connection string for a database: never with a password in it
+Dsn = Annotated[str, AfterValidator(_refuse_password)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -72,7 +95,7 @@ class Site(_Model):
     #: how long an object deleted at the source stays at this site before replication removes it.
     delete_delay: Seconds = 7 * 86400
     #: where drills restore at this site (sandbox databases and directories).
-    drill_dsn: str | None = None
+    drill_dsn: Dsn | None = None
     drill_dir: str | None = None
 
 
@@ -89,7 +112,7 @@ class Source(_Model):
 
     kind: Literal["path", "sqlite", "postgres", "command"]
     path: str | None = None
-    dsn: str | None = None
+    dsn: Dsn | None = None
     command: str | None = None
     exclude: tuple[str, ...] = ()
 
@@ -98,8 +121,6 @@ class Source(_Model):
         needed = {"path": "path", "sqlite": "path", "postgres": "dsn", "command": "command"}[self.kind]
         if getattr(self, needed) in (None, ""):
             raise ValueError(f"a {self.kind} source needs '{needed}'")
-        if self.dsn and re.search(r"://[^/@:]+:[^/@]+@", self.dsn):
-            raise ValueError("the DSN holds a password; use PGPASSWORD or a .pgpass file instead")
         return self
 
     def spec(self) -> str:
@@ -123,7 +144,7 @@ class System(_Model):
     #: run last in every drill and failover, e.g. a SQL query that must succeed.
     smoke: str | None = None
     #: where a failover restores this system at the offsite site.
-    restore_dsn: str | None = None
+    restore_dsn: Dsn | None = None
     restore_dir: str | None = None
 
 
@@ -170,7 +191,7 @@ class Consortium(_Model):
     """The whole ``bcpctl.yaml``."""
 
     consortium: Identifier
-    control_db: str | None = None
+    control_db: Dsn | None = None
     sites: dict[Identifier, Site]
     tenants: dict[Identifier, Tenant]
     systems: dict[Identifier, System] = {}

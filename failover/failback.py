@@ -10,8 +10,10 @@ the failover, and nothing at the source is deleted before it is safe. Steps:
    ciphertext only, the offsite's signed manifest verified, nothing deleted at the primary);
 4. restore those snapshots from the *primary's* repository into staging beside each
    production location, verify hashes and row counts (:mod:`failover.staging`);
-5. swap every verified copy into place (the primary's previous data is kept), and
-6. lift the primary's fence and promote it (``failback.yml``).
+5. swap every verified copy into place (the primary's previous data is kept),
+6. lift the primary's fence and promote it (``failback.yml``), and
+7. lift the offsite's fence without promoting it (``unfence-site.yml``): it is a standby
+   again, ready for the next failover (a failure here is a warning; the primary serves).
 
 Any failure before step 5 lifts the offsite fence again, so service continues there and
 nothing at the primary has changed.
@@ -163,10 +165,15 @@ def execute_failback(
             if not back.ok:
                 raise FailoverRefused(f"data is back at {primary} but switching endpoints failed: {back.detail}")
             result.phases["promote"] = round(time.monotonic() - origin, 3)
-            # failback.yml lifts a fence only by promoting that site; the offsite must stay out of service.
-            result.warnings.append(
-                f"{offsite} stays fenced: lift its fence (without promoting it) before the next failover to it"
-            )
+            # The offsite returns to its normal role: not serving (its load balancers stay in
+            # standby) and not fenced, so the next failover can restore into it and promote it.
+            lifted = hooks.unfence(offsite, run_id)
+            result.hooks.append(vars(lifted))
+            if not lifted.ok:
+                result.warnings.append(
+                    f"{offsite} stays fenced ({lifted.detail}): run the unfence-site playbook for it "
+                    "before the next failover to it"
+                )
         finally:
             if not switched and result.hooks:
                 resume = hooks.failback(offsite, run_id)

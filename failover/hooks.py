@@ -2,9 +2,10 @@
 
 Failover fences the old site (no more writes there: two sites accepting writes would split
 the residents' records) and promotes the new one (service endpoints point at it); failback
-lifts the fence on the recovered primary and promotes it again. :class:`Hooks` is all the
-failover code knows; :class:`AnsibleHooks` runs ``playbooks/fence-site.yml``,
-``promote-site.yml`` and ``failback.yml`` through ``dc.ansible.run_playbook`` (imported
+lifts the fence on the recovered primary and promotes it again, then lifts the offsite's
+fence without promoting it. :class:`Hooks` is all the failover code knows; :class:`AnsibleHooks`
+runs ``playbooks/fence-site.yml``, ``promote-site.yml``, ``failback.yml`` and
+``unfence-site.yml`` through ``dc.ansible.run_playbook`` (imported
 lazily, so drills work on a controller without Ansible); :class:`ManualHooks` is for sites
 whose endpoints operators switch by hand — it changes nothing and says so in the report.
 
@@ -55,6 +56,10 @@ class Hooks(Protocol):
         """Lift the fence on ``site`` and point the service endpoints back at it."""
         ...
 
+    def unfence(self, site: str, run_id: str) -> HookResult:
+        """Lift the fence on ``site`` without pointing the service endpoints at it."""
+        ...
+
 
 def fence_allows_failover(result: HookResult, *, planned: bool) -> bool:
     """Unreachable hosts are a dead site and acceptable in a disaster; a host that answered and
@@ -78,6 +83,9 @@ class ManualHooks:
 
     def failback(self, site: str, run_id: str) -> HookResult:
         return self._manual("failback", site)
+
+    def unfence(self, site: str, run_id: str) -> HookResult:
+        return self._manual("unfence", site)
 
 
 class AnsibleHooks:
@@ -117,6 +125,9 @@ class AnsibleHooks:
 
     def failback(self, site: str, run_id: str) -> HookResult:
         return self._run("failback", "failback", site, {"failback_site": site, "failover_id": run_id})
+
+    def unfence(self, site: str, run_id: str) -> HookResult:
+        return self._run("unfence", "unfence-site", site, {"unfence_site": site, "failover_id": run_id})
 
 
 def configured_hooks(kind: str, config: Consortium, config_dir: Path | None, state: Engine | None) -> Hooks:

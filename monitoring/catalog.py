@@ -54,10 +54,16 @@ FAMILIES: tuple[Family, ...] = (
         "Bytes the newest successful backup added to the repository after deduplication and compression.",
         _SITE_SYSTEM,
     ),
-    # -- repository checks run by the scheduler (monitoring.checks)
+    # -- repository checks, scheduled or `bcpctl check --config` (monitoring.checks)
     Family("bcp_repository_check_ok", "gauge", "1 if the newest repository check found no problem.", ("site",)),
     Family("bcp_repository_check_timestamp_seconds", "gauge", "Finish time of the newest repository check.", ("site",)),
     Family("bcp_repository_check_problems", "gauge", "Problems the newest repository check reported.", ("site",)),
+    Family(
+        "bcp_repository_read_data_timestamp_seconds",
+        "gauge",
+        "Finish time of the newest repository check that read pack data (--read-data, whole or a subset).",
+        ("site",),
+    ),
     Family(
         "bcp_repository_check_read_bytes",
         "gauge",
@@ -140,6 +146,12 @@ FAMILIES: tuple[Family, ...] = (
         ("site",),
     ),
     Family("bcp_replication_sent_bytes", "gauge", "Bytes the newest replication run to the site sent.", ("site",)),
+    Family(
+        "bcp_replication_pending_bytes",
+        "gauge",
+        "Bytes the system's backups added at the primary since its newest snapshot at the target site.",
+        _SITE_SYSTEM,
+    ),
     # -- drills (failover.records: drill_systems; failover.calendar: overdue)
     Family(
         "bcp_drill_last_success_timestamp_seconds",

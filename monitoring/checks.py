@@ -11,12 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, String, Table, Text, func, insert, select
 
-from dc.state import metadata
+from dc.state import metadata, open_state, utcnow
 from monitoring.dialect import ensure
 from monitoring.timestamps import aware
+
+if TYPE_CHECKING:  # /metrics reads records without importing the repository format
+    from backup.check import CheckReport
+    from dc.config import Consortium
 
 repository_checks = Table(
     "repository_checks",
@@ -76,6 +81,33 @@ def last_subset(engine: Engine, site: str) -> tuple[int, int] | None:
     return (row.subset_n, row.subset_m) if row else None
 
 
+def report_record(
+    site: str,
+    started: datetime,
+    finished: datetime,
+    report: CheckReport,
+    *,
+    subset: tuple[int, int] | None,
+    read_data: bool,
+) -> CheckRecord:
+    """The record of a finished check of ``site``, whoever ran it (the scheduler or ``bcpctl check``)."""
+    first = report.problems[0] if report.problems else None
+    return CheckRecord(
+        site,
+        started,
+        finished,
+        report.ok,
+        read_data,
+        subset if read_data else None,
+        snapshots=report.snapshots,
+        packs=report.packs,
+        packs_read=report.packs_read,
+        bytes_read=report.bytes_read,
+        problems=len(report.problems),
+        detail=f"{first.object}: {first.message}" if first else None,
+    )
+
+
 def record_check(engine: Engine, rec: CheckRecord) -> None:
     ensure(engine, repository_checks)
     with engine.begin() as conn:
@@ -98,10 +130,40 @@ def record_check(engine: Engine, rec: CheckRecord) -> None:
         )
 
 
-def latest_checks(engine: Engine) -> list[CheckRecord]:
-    """The newest check of each site."""
+def record_site_check(
+    config: Consortium,
+    repository_url: str,
+    started: datetime,
+    report: CheckReport,
+    *,
+    read_data: bool,
+) -> str | None:
+    """Record an operator's ``bcpctl check`` of a configured site's repository as the scheduler
+    records its own, so /metrics and the alerts see the newest check whoever ran it.
+
+    ``repository_url`` is the opened backend's ``url`` (the form backup runs record too); a
+    repository that is no site's is not recorded and ``None`` is returned. A manual
+    ``--subset N/M`` is not stored as the slice: the rotation (:func:`last_subset`) stays the
+    scheduler's own, which alone guarantees every pack is read once per M checks;
+    ``bytes_read`` still says how much the manual check read.
+    """
+    from monitoring.sources import site_of_repository
+
+    site = site_of_repository(config).get(repository_url)
+    if site is None:
+        return None
+    rec = report_record(site, started, utcnow(), report, subset=None, read_data=read_data)
+    record_check(open_state(config.control_db), rec)
+    return site
+
+
+def latest_checks(engine: Engine, *, read_data: bool = False) -> list[CheckRecord]:
+    """The newest check of each site (with ``read_data``: the newest that read pack data)."""
     ensure(engine, repository_checks)
-    newest = select(func.max(repository_checks.c.id).label("id")).group_by(repository_checks.c.site).subquery()
+    query = select(func.max(repository_checks.c.id).label("id")).group_by(repository_checks.c.site)
+    if read_data:
+        query = query.where(repository_checks.c.read_data.is_(True))
+    newest = query.subquery()
     with engine.connect() as conn:
         rows = conn.execute(select(repository_checks).join(newest, repository_checks.c.id == newest.c.id)).all()
     return [

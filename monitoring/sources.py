@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -22,7 +23,7 @@ from dc.errors import BcpError
 from dc.state import backup_runs, utcnow
 from monitoring import checks, observations, runs
 from monitoring.dialect import ensure
-from monitoring.timestamps import epoch
+from monitoring.timestamps import aware, epoch
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,9 @@ def repository_checks(ctx: SourceContext) -> Iterator[Reading]:
         yield Reading("bcp_repository_check_timestamp_seconds", labels, rec.finished_at.timestamp())
         yield Reading("bcp_repository_check_problems", labels, float(rec.problems))
         yield Reading("bcp_repository_check_read_bytes", labels, float(rec.bytes_read))
+    for rec in checks.latest_checks(ctx.engine, read_data=True):
+        if rec.site in ctx.config.sites:
+            yield Reading("bcp_repository_read_data_timestamp_seconds", (rec.site,), rec.finished_at.timestamp())
 
 
 # -- health checks (monitoring.observations) --------------------------------------------------
@@ -215,6 +219,47 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
             finished = epoch(newest_ok.get(target))
             if finished is not None:
                 yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
+    yield from _pending(ctx)
+
+
+def _pending(ctx: SourceContext) -> Iterator[Reading]:
+    """Bytes each system's backups added at the primary that its newest snapshot at each offsite
+    site does not cover yet: the backlog the next replication has to ship.
+
+    Replication is keyless, so it cannot attribute packs to systems; the primary's
+    ``backup_runs`` can (``bytes_added`` is what each backup wrote after deduplication and
+    compression). A run whose ``started_at`` is after the target's newest snapshot of the
+    system made a snapshot the target lacks: a snapshot's time is taken after its run starts,
+    and one system's runs do not overlap. It is an estimate: a chunk shared with another
+    system's unreplicated backup counts once, for whichever system wrote it.
+    """
+    from replication import ledger
+
+    config = ctx.config
+    if not config.offsite_sites:
+        return
+    primary = repository_url_key(config.sites[config.primary_site].repository)
+    t = backup_runs.c
+    with ctx.engine.connect() as conn:
+        for site in config.offsite_sites:
+            target = repository_url_key(config.sites[site].repository)
+            there = {
+                row.system: aware(row.target_newest)
+                for row in conn.execute(
+                    select(ledger.lag.c.system, ledger.lag.c.target_newest).where(ledger.lag.c.target == target)
+                )
+            }
+            for system_id, system in config.systems.items():
+                query = select(func.count(), func.sum(t.bytes_added)).where(
+                    t.repository == primary, t.system == system_id, t.ok.is_(True)
+                )
+                newest = there.get(system_id)
+                if newest is not None:
+                    # SQLite compares the stored UTC text: bind UTC too
+                    query = query.where(t.started_at > newest.astimezone(UTC))
+                runs, added = conn.execute(query).one()
+                if runs or system_id in there:
+                    yield Reading("bcp_replication_pending_bytes", (site, system.tenant, system_id), float(added or 0))
 
 
 # -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------

@@ -66,21 +66,7 @@ def check(ctx: JobContext, spec: JobSpec) -> str:
     except BcpError as exc:
         rec = checks.CheckRecord(site, started, utcnow(), False, True, None, problems=1, detail=exc.message)
     else:
-        first = report.problems[0] if report.problems else None
-        rec = checks.CheckRecord(
-            site,
-            started,
-            utcnow(),
-            report.ok,
-            True,
-            subset,
-            snapshots=report.snapshots,
-            packs=report.packs,
-            packs_read=report.packs_read,
-            bytes_read=report.bytes_read,
-            problems=len(report.problems),
-            detail=f"{first.object}: {first.message}" if first else None,
-        )
+        rec = checks.report_record(site, started, utcnow(), report, subset=subset, read_data=True)
     checks.record_check(ctx.engine, rec)
     if not rec.ok:
         raise JobFailed(f"check of site {site} found {rec.problems} problem(s): {rec.detail}")

@@ -32,7 +32,6 @@ if [[ "${1:-}" == "--bench" ]]; then
   need restic restic
   need borg borgbackup
   need rclone rclone
-  need hyperfine hyperfine
 fi
 
 if [[ ${#want[@]} -eq 0 ]]; then

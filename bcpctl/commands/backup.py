@@ -11,23 +11,13 @@ from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
-from bcpctl.options import common_options, config_option
+from bcpctl.options import common_options, config_option, escrow_option, key_value_pairs
 from dc.errors import ProblemFound, UsageError
 
 
 @click.group()
 def backup() -> None:
     """Back systems up into the repository."""
-
-
-def _parse_tags(tags: tuple[str, ...]) -> dict[str, str]:
-    parsed = {}
-    for tag in tags:
-        k, sep, v = tag.partition("=")
-        if not sep or not k:
-            raise UsageError(f"invalid tag '{tag}': use KEY=VALUE")
-        parsed[k] = v
-    return parsed
 
 
 def _render_results(console: Console, data: dict[str, Any]) -> None:
@@ -72,7 +62,14 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
 )
 @click.option("--system", "systems", multiple=True, help="System id (repeatable; with --config selects systems).")
 @click.option("--tenant", default=None, help="Tenant id recorded with an ad-hoc backup.")
-@click.option("--tag", "tags", multiple=True, metavar="K=V", help="Tag recorded with the snapshot (repeatable).")
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="K=V",
+    callback=key_value_pairs,
+    help="Tag recorded with the snapshot (repeatable).",
+)
 @click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths (repeatable).")
 @config_option(required=False)
 @common_options
@@ -82,7 +79,7 @@ def backup_run(
     source_text: str | None,
     systems: tuple[str, ...],
     tenant: str | None,
-    tags: tuple[str, ...],
+    tags: dict[str, str],
     excludes: tuple[str, ...],
     config_path: str | None,
 ) -> None:
@@ -101,7 +98,7 @@ def backup_run(
                 parse_source(source_text),
                 system=systems[0] if systems else None,
                 tenant=tenant,
-                tags=_parse_tags(tags),
+                tags=tags,
                 exclude=excludes,
             )
             with session.repository(repo_url, password_file) as repo:
@@ -147,9 +144,15 @@ def backup_run(
 @click.option(
     "--target-dsn", default=None, metavar="DSN", help="PostgreSQL database to restore a postgres snapshot into."
 )
+@escrow_option
 @common_options
 def restore(
-    snapshot_ref: str, repo_url: str, password_file: str | None, target: str | None, target_dsn: str | None
+    snapshot_ref: str,
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    target: str | None,
+    target_dsn: str | None,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -163,7 +166,7 @@ def restore(
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
     out = output.current()
-    with session.repository(repo_url, password_file) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         snap = find_snapshot(repo, snapshot_ref)
         with out.progress(f"restoring {snap.short_id}", snap.summary.get("bytes_total")) as bar:
             if target_dsn is not None:

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.options import common_options, repo_options
+from bcpctl.options import common_options, config_option, repo_options
 from dc.errors import ProblemFound
 
 
@@ -24,18 +24,26 @@ from dc.errors import ProblemFound
 )
 @click.option("--manifest-key", default=None, metavar="HEX", help="With --integrity-only: pinned manifest public key.")
 @click.option("--known-hosts", type=click.Path(dir_okay=False), default=None, help="known_hosts for sftp:// URLs.")
+@config_option(required=False)
 @common_options
 def check(
     repo_url: str,
     password_file: str | None,
+    escrow: tuple[str, ...],
     read_data: bool,
     subset: str | None,
     integrity_only: bool,
     manifest_key: str | None,
     known_hosts: str | None,
+    config_path: str | None,
 ) -> None:
-    """Verify the repository's structure, and with --read-data its data. Exit 1 names any damage."""
+    """Verify the repository's structure, and with --read-data its data. Exit 1 names any damage.
+
+    With --config (or $BCPCTL_CONFIG), a keyed check of a configured site's repository is recorded in
+    the control database like a scheduled one, so its result and age reach /metrics and alerts.
+    """
     from backup.check import check_repository, parse_subset
+    from dc.state import utcnow
 
     if integrity_only:
         from bcpctl.commands.replicate import integrity_check
@@ -44,10 +52,18 @@ def check(
         return
 
     parsed = parse_subset(subset) if subset else None
+    consortium = session.config(config_path)[0] if config_path else None  # a bad config fails before the check
     out = output.current()
-    with session.repository(repo_url, password_file) as repo:
+    started = utcnow()
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         with out.progress("reading packs", repo.cache.counts()[1] if read_data else None, unit="packs") as bar:
             report = check_repository(repo, read_data=read_data, subset=parsed, progress=bar.advance)
+        stored_url = repo.backend.url
+    recorded = None
+    if consortium is not None:
+        from monitoring.checks import record_site_check
+
+        recorded = record_site_check(consortium, stored_url, started, report, read_data=read_data)
     data = {
         "ok": report.ok,
         "snapshots": report.snapshots,
@@ -59,6 +75,7 @@ def check(
         "unreferenced_packs": report.unreferenced_packs,
         "problems": [{"object": p.object, "message": p.message} for p in report.problems],
         "affected_snapshots": report.affected_snapshots,
+        "recorded_site": recorded,
     }
 
     def render(console: Console, d: dict[str, Any]) -> None:
@@ -77,6 +94,10 @@ def check(
             console.print("snapshots affected: " + ", ".join(s[:8] for s in d["affected_snapshots"]))
         if d["ok"]:
             console.print("no errors were found")
+        if d["recorded_site"]:
+            console.print(f"recorded as the newest check of site {d['recorded_site']}")
+        elif consortium is not None:
+            console.print("not a configured site's repository: the check was not recorded")
 
     out.result(data, render)
     if not report.ok:

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
-from bcpctl.options import common_options, config_option
+from bcpctl.options import common_options, config_option, key_value_pairs
 from dc.errors import AuthError, ProblemFound, UsageError
 
 _STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
@@ -51,16 +51,6 @@ def dc_inventory(config_path: str) -> None:
         console.print(table)
 
     output.current().result(inventory, render)
-
-
-def _parse_extravars(pairs: tuple[str, ...]) -> dict[str, str]:
-    extravars = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"invalid extra variable '{pair}': use KEY=VALUE")
-        extravars[key] = value
-    return extravars
 
 
 class _LiveHosts:
@@ -114,7 +104,15 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
 @config_option()
 @click.option("--limit", default=None, metavar="PATTERN", help="Only hosts matching this Ansible pattern.")
 @click.option("--check", is_flag=True, help="Show what would change; change nothing.")
-@click.option("-e", "--extra-var", "extra_vars", multiple=True, metavar="K=V", help="Extra variable (repeatable).")
+@click.option(
+    "-e",
+    "--extra-var",
+    "extra_vars",
+    multiple=True,
+    metavar="K=V",
+    callback=key_value_pairs,
+    help="Extra variable (repeatable).",
+)
 @click.option("--skip-maintenance", is_flag=True, help="Leave hosts in maintenance out of the inventory.")
 @common_options
 def dc_run(
@@ -122,7 +120,7 @@ def dc_run(
     config_path: str,
     limit: str | None,
     check: bool,
-    extra_vars: tuple[str, ...],
+    extra_vars: dict[str, str],
     skip_maintenance: bool,
 ) -> None:
     """Run a playbook from playbooks/ on the configured hosts and show per-host results."""
@@ -131,7 +129,6 @@ def dc_run(
     from dc.maintenance import load_maintenance
     from dc.state import open_state
 
-    extravars = _parse_extravars(extra_vars)
     consortium, config_dir = session.config(config_path)
     state = open_state(consortium.control_db)
     exclude = list(load_maintenance(state)) if skip_maintenance else []
@@ -146,7 +143,7 @@ def dc_run(
             inventory=inventory,
             limit=limit,
             check=check,
-            extravars=extravars,
+            extravars=extra_vars,
             state=state,
             on_event=live,
         )

@@ -11,19 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output, session
-from bcpctl.options import common_options, config_option
+from bcpctl.options import common_options, config_option, escrow_option
 from dc.errors import ProblemFound, UsageError
-
-
-def escrow_option(fn):  # type: ignore[no-untyped-def]
-    """``--escrow FILE`` (repeatable): open the repository from K escrow shares, no passphrase."""
-    return click.option(
-        "--escrow",
-        multiple=True,
-        type=click.Path(dir_okay=False),
-        metavar="FILE",
-        help="Escrow share file (repeat K times); no passphrase is read.",
-    )(fn)
 
 
 @click.group()

@@ -32,7 +32,13 @@ def escrow() -> None:
 @click.option("--label", default="escrow", help="Label of the new key slot.")
 @common_options
 def escrow_split(
-    repo_url: str, password_file: str | None, shares: int, threshold: int, out_dir: str | None, label: str
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    shares: int,
+    threshold: int,
+    out_dir: str | None,
+    label: str,
 ) -> None:
     """Add an escrow key slot and split its secret into --shares SLIP-39 shares, --threshold to open.
 
@@ -48,7 +54,7 @@ def escrow_split(
         raise UsageError("shares are secrets: give --out DIR (they are printed only to an interactive terminal)")
     if out_dir is not None:
         prepare_share_dir(Path(out_dir))
-    with session.repository(repo_url, password_file, sync=False) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False) as repo:
         split = split_key(repo, shares=shares, threshold=threshold, label=label)
         url = repo.backend.url
     if out_dir is not None:

@@ -9,8 +9,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.commands.drill import approver_token, escrow_option, finish, parse_time, run_context
-from bcpctl.options import common_options, config_option
+from bcpctl.commands.drill import approver_token, finish, parse_time, run_context
+from bcpctl.options import common_options, config_option, escrow_option
 
 
 @click.group()

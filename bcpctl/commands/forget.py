@@ -51,6 +51,7 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
 def forget(
     repo_url: str,
     password_file: str | None,
+    escrow: tuple[str, ...],
     keep_last: int,
     keep_hourly: int,
     keep_daily: int,
@@ -73,7 +74,7 @@ def forget(
     )
     if dry_run and do_prune:
         raise UsageError("--dry-run and --prune cannot be combined")
-    with session.repository(repo_url, password_file) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         decisions = forget_snapshots(repo, policy, now=datetime.now(UTC), system=system, dry_run=dry_run)
         pruned = prune(repo, grace_seconds=grace) if do_prune else None
     data = {
@@ -111,11 +112,11 @@ def forget(
     help="Repack packs with more than this fraction of unused blobs.",
 )
 @common_options
-def prune_cmd(repo_url: str, password_file: str | None, grace: int, max_unused: float) -> None:
+def prune_cmd(repo_url: str, password_file: str | None, escrow: tuple[str, ...], grace: int, max_unused: float) -> None:
     """Remove data no snapshot needs, in two phases, without stopping backups."""
     from backup.prune import prune
 
-    with session.repository(repo_url, password_file) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         report = prune(repo, grace_seconds=grace, max_unused=max_unused)
     output.current().result(report, _render_prune)
 

@@ -238,11 +238,11 @@ def manifest() -> None:
 @manifest.command("sign")
 @repo_options
 @common_options
-def manifest_sign(repo_url: str, password_file: str | None) -> None:
+def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
     """Sign the current snapshot set (needs the passphrase; run at the primary)."""
     from backup.manifest import sign_manifest
 
-    with session.repository(repo_url, password_file) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow) as repo:
         signed = sign_manifest(repo)
     data = {
         "sequence": signed.sequence,

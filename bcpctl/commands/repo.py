@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output, session
-from bcpctl.options import common_options, repo_options
+from bcpctl.options import common_options, new_repo_options, repo_options
 
 
 @click.group()
@@ -18,7 +18,7 @@ def repo() -> None:
 
 
 @repo.command("init")
-@repo_options
+@new_repo_options
 @common_options
 def repo_init(repo_url: str, password_file: str | None) -> None:
     """Create a new encrypted repository at --repo with a first key slot."""
@@ -46,11 +46,11 @@ def key() -> None:
 @key.command("list")
 @repo_options
 @common_options
-def key_list(repo_url: str, password_file: str | None) -> None:
+def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
     """List the key slots of a repository."""
     from backup.keys import list_slots
 
-    with session.repository(repo_url, password_file, sync=False) as r:
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
         slots = [dict(vars(s), current=s.id == r.slot_id) for s in list_slots(r.backend)]
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
@@ -74,13 +74,18 @@ def key_list(repo_url: str, password_file: str | None) -> None:
 )
 @click.option("--label", default="", help="Who or what this slot is for.")
 @common_options
-def key_add(repo_url: str, password_file: str | None, new_password_file: str | None, label: str) -> None:
-    """Add a key slot for a new passphrase (unlock with an existing one)."""
+def key_add(
+    repo_url: str, password_file: str | None, escrow: tuple[str, ...], new_password_file: str | None, label: str
+) -> None:
+    """Add a key slot for a new passphrase (unlock with an existing one).
+
+    With --escrow, K custodians' shares unlock it instead: the staff-loss path to a new passphrase.
+    """
     from backup.keyslots import add_passphrase_slot
     from dc.secrets import read_password
 
     new = read_password(file=new_password_file, env="BCPCTL_NEW_PASSWORD", prompt="New passphrase: ")
-    with session.repository(repo_url, password_file, sync=False) as r:
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
         slot_id = add_passphrase_slot(r, new, label=label)
     output.current().result({"added": slot_id}, lambda c, d: c.print(f"added key slot {d['added']}"))
 
@@ -89,11 +94,11 @@ def key_add(repo_url: str, password_file: str | None, new_password_file: str | N
 @click.argument("slot")
 @repo_options
 @common_options
-def key_remove(slot: str, repo_url: str, password_file: str | None) -> None:
+def key_remove(slot: str, repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
     """Remove a key slot (never the one in use, never the last)."""
     from backup.keyslots import remove_slot
 
-    with session.repository(repo_url, password_file, sync=False) as r:
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
         removed = remove_slot(r, slot)
     output.current().result({"removed": removed}, lambda c, d: c.print(f"removed key slot {d['removed']}"))
 
@@ -102,11 +107,11 @@ def key_remove(slot: str, repo_url: str, password_file: str | None) -> None:
 @repo_options
 @click.option("--system", default=None, help="Only snapshots of this system.")
 @common_options
-def snapshots(repo_url: str, password_file: str | None, system: str | None) -> None:
+def snapshots(repo_url: str, password_file: str | None, escrow: tuple[str, ...], system: str | None) -> None:
     """List snapshots, oldest first."""
     from backup.snapshot import list_snapshots
 
-    with session.repository(repo_url, password_file, sync=False) as r:
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
         found = list_snapshots(r, system=system)
     rows = [
         {

@@ -105,5 +105,5 @@ def test_bad_extravar_names_are_refused(tmp_path: Path) -> None:
 def test_cli_run_refuses_bad_extra_var_syntax(cli, tmp_path: Path, example_config: Path) -> None:  # type: ignore[no-untyped-def]
     proc = cli("dc", "run", "health", "--config", str(example_config), "-e", "novalue")
     assert proc.returncode == 2
-    assert proc.stderr == "bcpctl: error: invalid extra variable 'novalue': use KEY=VALUE\n"
+    assert proc.stderr == "bcpctl: error: invalid --extra-var 'novalue': use KEY=VALUE\n"
     assert not os.path.exists(tmp_path / "home" / "state" / "bcpctl" / "ansible-runs")

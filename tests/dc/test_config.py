@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dc.config import lg_code_check_digit, load_config, parse_config
+from dc.config import dsn_holds_password, lg_code_check_digit, load_config, parse_config
 from dc.duration import format_duration, parse_duration
 from dc.errors import ConfigError
 
@@ -53,14 +53,65 @@ def test_example_sends_nothing_off_the_machine() -> None:
     ],
 )
 def test_invalid_config_names_file_and_field(tmp_path: Path, mutate, expected: str) -> None:  # type: ignore[no-untyped-def]
+    path, message = _refusal(tmp_path, mutate)
+    assert message.startswith(str(path)) and expected in message and "\n" not in message
+
+
+def _refusal(tmp_path: Path, mutate) -> tuple[Path, str]:  # type: ignore[no-untyped-def]
+    """The example, changed by ``mutate``, written out and loaded: its path and the refusal."""
     raw = example()
     mutate(raw)
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    message = str(err.value)
-    assert message.startswith(str(path)) and expected in message and "\n" not in message
+    return path, str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (
+            lambda c: c["sites"]["offsite"].update(drill_dsn="postgresql://bcp:s3cret-pw@127.0.0.1:5433/postgres"),
+            "sites.offsite.drill_dsn",
+        ),
+        (
+            lambda c: c["sites"]["offsite"].update(drill_dsn="host=127.0.0.1 user=bcp password=s3cret-pw"),
+            "sites.offsite.drill_dsn",
+        ),
+        (
+            lambda c: c["systems"]["naka-juki"].update(restore_dsn="postgresql://bcp@127.0.0.1/x?password=s3cret-pw"),
+            "systems.naka-juki.restore_dsn",
+        ),
+        (
+            lambda c: c["systems"]["naka-juki"]["source"].update(dsn="postgresql://u:s3cret-pw@127.0.0.1/x"),
+            "systems.naka-juki.source.dsn",
+        ),
+        (lambda c: c.update(control_db="postgresql+psycopg://bcp:s3cret-pw@127.0.0.1/control"), "control_db"),
+    ],
+)
+def test_a_dsn_with_a_password_is_refused_naming_the_field(tmp_path: Path, mutate, field: str) -> None:  # type: ignore[no-untyped-def]
+    path, message = _refusal(tmp_path, mutate)
+    assert message == f"{path}: {field}: the DSN holds a password; use PGPASSWORD or a .pgpass file instead"
+    assert "s3cret-pw" not in message
+
+
+def test_dsn_holds_password() -> None:
+    holding = [
+        "postgresql://bcp:pw@127.0.0.1:5433/postgres",
+        "postgresql://127.0.0.1/x?sslmode=disable&PASSWORD=pw",
+        "password=pw host=127.0.0.1",
+        "host=127.0.0.1 password = pw",
+    ]
+    clean = [
+        "postgresql://bcp@127.0.0.1:5433/postgres",
+        "postgresql://bcp:@127.0.0.1/x",  # empty: libpq then asks PGPASSWORD or .pgpass
+        "postgresql:///x?host=/run/postgresql&passfile=/etc/bcpctl/pgpass",
+        "host=127.0.0.1 dbname=password_history user=bcp",
+        "sqlite:////var/lib/bcpctl/control.db",
+    ]
+    assert [dsn for dsn in holding if not dsn_holds_password(dsn)] == []
+    assert [dsn for dsn in clean if dsn_holds_password(dsn)] == []
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:

@@ -137,6 +137,20 @@ def test_fence_promote_and_fail_back(fleet: Fleet, tmp_path: Path) -> None:
     assert new_zone != zone  # records changed, so the SOA serial did
     assert (roots / "o-lb" / "var/lib/bcpctl/active-site").read_text() == "primary\n"
 
+    # The end of a failback: the offsite's fence is lifted without it serving again.
+    assert run("fence-site", fence_site="offsite", failover_id="fb-1").ok
+    standby = (roots / "o-lb" / "etc/haproxy/conf.d/bcp-services.cfg").read_text()
+    primary_side = {k: v for k, v in _tree(roots).items() if not k.startswith("o-lb/")}
+    lifted = run("unfence-site", unfence_site="offsite", failover_id="fb-1")
+    assert _statuses(lifted) == {"o-lb": "changed"}  # the primary's hosts are not touched
+    assert not (roots / "o-lb" / "var/lib/bcpctl/fenced.json").exists()
+    assert (roots / "o-lb" / "etc/haproxy/conf.d/bcp-services.cfg").read_text() == standby
+    assert "tcp-request connection reject" in standby
+    assert (roots / "o-lb" / "var/lib/bcpctl/active-site").read_text() == "primary\n"
+    assert {k: v for k, v in _tree(roots).items() if not k.startswith("o-lb/")} == primary_side
+    again = run("unfence-site", unfence_site="offsite")
+    assert _statuses(again) == {"o-lb": "ok"}
+
 
 def test_a_missing_required_variable_or_empty_limit_is_an_error_not_a_success(fleet: Fleet, tmp_path: Path) -> None:
     config, path = load_config(fleet.write_config(tmp_path))
@@ -144,6 +158,8 @@ def test_a_missing_required_variable_or_empty_limit_is_an_error_not_a_success(fl
     missing = run_playbook("fence-site", inventory=inventory, runs_dir=tmp_path / "runs")
     assert not missing.ok and missing.hosts == []
     assert "fence_site" in (missing.error or "")
+    no_site = run_playbook("unfence-site", inventory=inventory, runs_dir=tmp_path / "runs")
+    assert not no_site.ok and no_site.hosts == [] and "unfence_site" in (no_site.error or "")
     nobody = run_playbook("health", inventory=inventory, limit="no-such-host", runs_dir=tmp_path / "runs")
     assert not nobody.ok and "no hosts to target" in (nobody.error or "")
     assert list((tmp_path / "roots").glob("*/*")) == []

@@ -57,11 +57,13 @@ def test_failover_and_failback_drive_the_fence_and_promote_playbooks(
         assert [(h["action"], h["site"], h["ok"]) for h in back.hooks] == [
             ("fence", "offsite", True),
             ("failback", "primary", True),
+            ("unfence", "offsite", True),
         ]
         assert not (roots / "p-db" / "var/lib/bcpctl/fenced.json").exists()
         assert (roots / "p-db" / "var/lib/bcpctl/active-site").read_text() == "primary\n"
-        # The offsite stays fenced after failback (no playbook lifts a fence without promoting).
-        assert (roots / "o-lb" / "var/lib/bcpctl/fenced.json").exists()
-        assert any("offsite stays fenced" in w for w in back.warnings)
+        # The offsite is a standby again: its fence lifted, its load balancer not serving.
+        assert not (roots / "o-lb" / "var/lib/bcpctl/fenced.json").exists()
+        assert "tcp-request connection reject" in (roots / "o-lb" / "etc/haproxy/conf.d/bcp-services.cfg").read_text()
+        assert not any("stays fenced" in w for w in back.warnings)
     finally:
         built.drop_databases()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,13 +11,15 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from backup.jobs import backup_systems, site_repository
+from backup.repository import init_repository
 from monitoring import checks
 from monitoring.metrics import ControlDatabaseCollector
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, JobFailed, check
 from replication.url import open_backend
-from tests.monitoring.conftest import Lab, seed_sqlite
+from tests.conftest import PASSWORD, Cli
+from tests.monitoring.conftest import CHEAP_KDF, Lab, scrape, seed_sqlite
 
 
 def test_next_subset_rotates_through_all_slices() -> None:
@@ -87,3 +90,64 @@ def test_a_repository_that_cannot_be_opened_is_a_failed_check(populated: Lab) ->
         check(context, _spec("offsite"))  # never initialised
     (rec,) = [r for r in checks.latest_checks(engine) if r.site == "offsite"]
     assert not rec.ok and rec.subset is None and "does not exist" in (rec.detail or "")
+
+
+def test_a_cli_check_of_a_site_is_recorded_like_a_scheduled_one(populated: Lab, cli: Cli) -> None:
+    engine = populated.engine()
+    repo = populated.raw["sites"]["primary"]["repository"]
+    config = str(populated.config_path)
+    plain = cli("check", "--repo", repo, "--json")
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["recorded_site"] is None and checks.latest_checks(engine) == []
+
+    context = JobContext(engine, populated.config, populated.root, open_backend, check_slices=3)
+    check(context, _spec("primary"))  # scheduled slice 1/3
+    manual = cli("check", "--repo", repo, "--read-data", "--subset", "3/3", "--config", config, "--json")
+    assert manual.returncode == 0, manual.stderr
+    shown = json.loads(manual.stdout)
+    assert shown["recorded_site"] == "primary"
+    (rec,) = checks.latest_checks(engine)
+    assert rec.ok and rec.read_data and rec.bytes_read == shown["bytes_read"] > 0
+    assert rec.packs_read == shown["packs_read"] and rec.snapshots == shown["snapshots"]
+    # The operator's slice does not move the scheduler's rotation: next is still 2/3.
+    assert checks.next_subset(checks.last_subset(engine, "primary"), 3) == (2, 3)
+    value = scrape(populated, engine).get_sample_value
+    assert value("bcp_repository_check_timestamp_seconds", {"site": "primary"}) == rec.finished_at.timestamp()
+    assert value("bcp_repository_read_data_timestamp_seconds", {"site": "primary"}) == rec.finished_at.timestamp()
+
+    # A structure-only check is the newest check, but not the newest read of the data.
+    quick = cli("check", "--repo", repo, env={"BCPCTL_CONFIG": config})
+    assert quick.returncode == 0, quick.stderr
+    assert "recorded as the newest check of site primary" in quick.stdout
+    (newest,) = checks.latest_checks(engine)
+    assert newest.ok and not newest.read_data and newest.finished_at > rec.finished_at
+    value = scrape(populated, engine).get_sample_value
+    assert value("bcp_repository_check_timestamp_seconds", {"site": "primary"}) == newest.finished_at.timestamp()
+    assert value("bcp_repository_check_read_bytes", {"site": "primary"}) == 0
+    assert value("bcp_repository_read_data_timestamp_seconds", {"site": "primary"}) == rec.finished_at.timestamp()
+
+
+def test_a_cli_check_records_damage_and_ignores_other_repositories(populated: Lab, cli: Cli, tmp_path: Path) -> None:
+    engine = populated.engine()
+    config = str(populated.config_path)
+    other = tmp_path / "other-repo"
+    init_repository(open_backend(str(other), create=True), PASSWORD, kdf=CHEAP_KDF)
+    elsewhere = cli("check", "--repo", str(other), "--config", config)
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert "not a configured site's repository" in elsewhere.stdout and checks.latest_checks(engine) == []
+
+    bad_config = cli(
+        "check", "--repo", populated.raw["sites"]["primary"]["repository"], "--config", str(tmp_path / "no.yaml")
+    )
+    assert bad_config.returncode == 2 and len(bad_config.stderr.strip().splitlines()) == 1
+    assert checks.latest_checks(engine) == []
+
+    pack = sorted((Path(populated.raw["sites"]["primary"]["repository"]) / "data").rglob("*"))[-1]
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    damaged = cli("check", "--repo", populated.raw["sites"]["primary"]["repository"], "--read-data", "--config", config)
+    assert damaged.returncode == 1
+    (rec,) = checks.latest_checks(engine)
+    assert not rec.ok and rec.problems >= 1 and pack.name in (rec.detail or "")
+    assert scrape(populated, engine).get_sample_value("bcp_repository_check_ok", {"site": "primary"}) == 0

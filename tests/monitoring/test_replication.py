@@ -4,19 +4,23 @@ lag and runs become per-site and per-system metrics."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from backup.jobs import backup_systems, site_repository
 from backup.repository import init_repository
 from dc.errors import BcpError
+from dc.state import backup_runs
+from monitoring.sources import repository_url_key
 from monitoring.tasks import JobContext, check, replicate
 from monitoring.timestamps import aware
 from replication import ledger
 from replication.url import open_backend
 from tests.conftest import PASSWORD
-from tests.monitoring.conftest import CHEAP_KDF, TWO_SYSTEMS, Lab, job_spec, scrape
+from tests.monitoring.conftest import CHEAP_KDF, TWO_SYSTEMS, Lab, job_spec, scrape, seed_sqlite
 
 SYSTEMS = TWO_SYSTEMS
 
@@ -82,6 +86,57 @@ def test_a_failed_replication_fails_the_job_and_reports_no_success(backed_up: tu
         )
         is None
     )
+
+
+def _added_bytes(context: JobContext) -> dict[str, list[int]]:
+    """Bytes each recorded successful backup added, per system, in run order."""
+    added: dict[str, list[int]] = {}
+    with context.engine.connect() as conn:
+        for row in conn.execute(select(backup_runs).where(backup_runs.c.ok.is_(True)).order_by(backup_runs.c.id)):
+            added.setdefault(row.system, []).append(row.bytes_added)
+    return added
+
+
+def test_pending_bytes_grow_with_backups_and_drain_with_replication(backed_up: tuple[Lab, JobContext]) -> None:
+    lab, context = backed_up
+    goka = {"site": "offsite", "tenant": "goka", "system": "goka-juki"}
+    naka = {"site": "offsite", "tenant": "naka", "system": "naka-juki"}
+    first = _added_bytes(context)
+    value = scrape(lab, context.engine).get_sample_value
+    # Never replicated: everything the backups wrote is still to be shipped.
+    assert value("bcp_replication_pending_bytes", goka) == first["goka-juki"][0] > 0
+    assert value("bcp_replication_pending_bytes", naka) == first["naka-juki"][0] > 0
+
+    replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
+    value = scrape(lab, context.engine).get_sample_value
+    assert value("bcp_replication_pending_bytes", goka) == value("bcp_replication_pending_bytes", naka) == 0
+
+    # Only goka changes and is backed up again: only goka has a backlog, of exactly that run.
+    seed_sqlite(Path(lab.raw["systems"]["goka-juki"]["source"]["path"]), 2000)
+    with site_repository(context.config, "primary", open_backend, lab.root) as repo:
+        (outcome,) = backup_systems(context.config, repo, ["goka-juki"], state=context.engine, config_dir=lab.root)
+    assert outcome.ok
+    second = _added_bytes(context)["goka-juki"][1]
+    value = scrape(lab, context.engine).get_sample_value
+    assert value("bcp_replication_pending_bytes", goka) == second > 0
+    assert value("bcp_replication_pending_bytes", naka) == 0
+
+    replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
+    assert scrape(lab, context.engine).get_sample_value("bcp_replication_pending_bytes", goka) == 0
+
+
+def test_failed_backups_and_other_repositories_are_not_pending(backed_up: tuple[Lab, JobContext]) -> None:
+    lab, context = backed_up
+    replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
+    later = datetime.now(UTC) + timedelta(hours=1)
+    primary = repository_url_key(lab.raw["sites"]["primary"]["repository"])
+    with context.engine.begin() as conn:
+        common = {"system": "goka-juki", "tenant": "goka", "source": "x", "started_at": later, "bytes_added": 10**6}
+        conn.execute(insert(backup_runs).values(repository=primary, ok=False, **common))
+        conn.execute(insert(backup_runs).values(repository="file:///elsewhere", ok=True, **common))
+        conn.execute(insert(backup_runs).values(repository=primary, ok=True, **common | {"bytes_added": 7}))
+    value = scrape(lab, context.engine).get_sample_value
+    assert value("bcp_replication_pending_bytes", {"site": "offsite", "tenant": "goka", "system": "goka-juki"}) == 7
 
 
 def test_remote_repository_urls_match_what_their_backends_record() -> None:

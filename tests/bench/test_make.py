@@ -1,0 +1,17 @@
+"""``make bench`` runs both benchmarks: backups first, then replication on a synthetic repository."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_make_bench_runs_backup_then_replication() -> None:
+    dry = subprocess.run(
+        ["make", "-n", "bench", "REPLICATION_MIB=64"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    commands = [line for line in dry.stdout.splitlines() if "python -m bench." in line]
+    assert [c.split("python -m ")[1].split()[0] for c in commands] == ["bench.run", "bench.replication"]
+    assert commands[1].endswith("-m bench.replication --synthetic 64 --out bench/out/replication.json")
