@@ -69,26 +69,15 @@ def _header_aad(repo_id: bytes) -> bytes:
 class PackBuilder:
     """Accumulates encrypted blobs for one pack. Not thread-safe: one builder per thread."""
 
-    def __init__(
-        self,
-        master: MasterKey,
-        repo_id: bytes,
-        blob_type: int,
-        capacity: int = 1 << 20,
-        *,
-        buffer: mmap.mmap | None = None,
-    ) -> None:
+    def __init__(self, master: MasterKey, repo_id: bytes, blob_type: int, capacity: int = 1 << 20) -> None:
         self.repo_id = repo_id
         self.blob_type = blob_type
         self.salt = os.urandom(SALT_BYTES)
         self._cipher = master.pack_cipher(self.salt)
         # Blobs are encrypted straight into one preallocated buffer: appending to a growing
         # bytearray re-copies megabytes at every reallocation, with the GIL held. Anonymous
-        # memory, because only the pages actually written become resident. ``buffer``: a
-        # finished pack's, reused (its pages are resident already: no faults to fill it again).
-        if buffer is None or len(buffer) < max(capacity, PREFIX_BYTES):
-            buffer = mmap.mmap(-1, max(capacity, PREFIX_BYTES))
-        self.buffer = buffer
+        # memory, because only the pages actually written become resident.
+        self.buffer = mmap.mmap(-1, max(capacity, PREFIX_BYTES))
         self.buffer[:PREFIX_BYTES] = MAGIC + self.salt
         self._length = PREFIX_BYTES
         self.entries: list[BlobEntry] = []

@@ -13,7 +13,6 @@ caller) the snapshot. Whatever a crash interrupts is unreferenced garbage for pr
 
 from __future__ import annotations
 
-import mmap
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,10 +63,6 @@ class BlobWriter:
         # Bounded packs in flight: a fast chunker must not queue the whole backup in RAM.
         self._in_flight = threading.BoundedSemaphore(uploaders)
         self._uploads: list[Future[None]] = []
-        # Buffers of uploaded data packs, reused for the next ones: filling a fresh 16 MiB
-        # mapping costs 4,000 page faults, a third of all a backup takes. At most one spare,
-        # so no more memory is resident than while a pack was uploading.
-        self._spare: list[mmap.mmap] = []
         self._error: BaseException | None = None
         self._on_stored = on_stored
         self.index_names: list[str] = []
@@ -90,9 +85,8 @@ class BlobWriter:
             builder = self._builders.get(blob_type)
             if builder is None:
                 capacity = self._pack_capacity if blob_type == BLOB_DATA else 1 << 20
-                spare = self._take_spare() if blob_type == BLOB_DATA else None
                 builder = self._builders[blob_type] = PackBuilder(
-                    self.repo.master, self.repo.repo_id, blob_type, capacity=capacity, buffer=spare
+                    self.repo.master, self.repo.repo_id, blob_type, capacity=capacity
                 )
             builder.add(chunk_id, payload, flags, len(data))
             if len(builder) >= self._pack_size:
@@ -114,19 +108,11 @@ class BlobWriter:
             return
         pack = builder.finish()
         self._in_flight.acquire()
-        self._uploads.append(self._upload_pool.submit(self._upload, pack, builder.buffer))
+        self._uploads.append(self._upload_pool.submit(self._upload, pack))
 
-    def _take_spare(self) -> mmap.mmap | None:
-        with self._lock:
-            return self._spare.pop() if self._spare else None
-
-    def _upload(self, pack: FinishedPack, buffer: mmap.mmap) -> None:
+    def _upload(self, pack: FinishedPack) -> None:
         try:
             self.repo.backend.save(pack.key, pack.data)
-            if pack.blob_type == BLOB_DATA:
-                with self._lock:
-                    if not self._spare:
-                        self._spare.append(buffer)
             indexed = IndexedPack(pack.name, pack.blob_type, pack.salt, len(pack.data), pack.entries)
             with self._lock:
                 self._uploaded.append(indexed)
@@ -178,4 +164,3 @@ class BlobWriter:
 
     def close(self) -> None:
         self._upload_pool.shutdown(wait=True, cancel_futures=True)
-        self._spare.clear()
