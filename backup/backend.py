@@ -218,6 +218,14 @@ class LocalBackend:
             raise StorageError(f"object {key} is shorter than expected ({offset}+{length} bytes requested)")
         return data
 
+    def load_into(self, key: str, offset: int, view: memoryview) -> None:
+        """Fill ``view`` from a pack at ``offset`` (restore's reused buffers: no allocation per blob)."""
+        if not key.startswith(_IMMUTABLE):
+            raise UsageError(f"load_into reads packs only, not {key}")
+        got = os.preadv(self._pack_fd(key), [view], offset) if len(view) else 0
+        if got != len(view):
+            raise StorageError(f"object {key} is shorter than expected ({offset}+{len(view)} bytes requested)")
+
     def _pack_fd(self, key: str) -> int:
         with self._fd_lock:
             fd = self._pack_fds.get(key)

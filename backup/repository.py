@@ -158,6 +158,10 @@ class Repository:
                 cipher = self._ciphers[salt] = self.master.pack_cipher(salt)
             return cipher
 
+    def cipher_for(self, salt: bytes) -> AESGCM:
+        """The AES-GCM cipher of the pack with this salt (cached: HKDF per blob would cost more than GCM)."""
+        return self._cipher(salt)
+
     def read_blob(self, chunk_id: bytes, *, check_id: bool = True) -> bytes:
         """A blob's plaintext, authenticated and (unless the caller verifies the bytes itself,
         as restore does with each file's SHA-256) checked against its keyed id.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backup.blobreader import BlobReader
 from backup.errors import HostileSnapshot, VerificationFailed
 from backup.forked import can_fork, run_forked
 from backup.repository import Repository
@@ -33,6 +34,7 @@ from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
 
 ProgressFn = Callable[[int], None]
+ReadFn = Callable[[bytes], "bytes | memoryview"]
 
 
 @dataclass
@@ -66,10 +68,21 @@ def check_link_target(path: str, target: str) -> None:
         raise HostileSnapshot(f"symlink {path!r} points outside the restore target ({target!r}); nothing was restored")
 
 
-def validate_tree(repo: Repository, snapshot: Snapshot) -> tuple[int, int]:
-    """One pass over the tree before any write; returns ``(files, bytes)``."""
+@dataclass
+class TreeShape:
+    """What the validating pass learns: counts, and the directories and links to create."""
+
+    files: int = 0
+    bytes: int = 0
+    dirs: list[Entry] = field(default_factory=list)
+    links: list[Entry] = field(default_factory=list)
+
+
+def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
+    """One pass over the tree before any write (it also collects directories and links, so the
+    tree is not parsed once more for them)."""
     previous: tuple[str, ...] | None = None
-    files = size = 0
+    shape = TreeShape()
     kinds: dict[str, str] = {}
     for entry in iter_tree(repo.read_blob, snapshot.tree):
         path = entry["path"]
@@ -86,9 +99,13 @@ def validate_tree(repo: Repository, snapshot: Snapshot) -> tuple[int, int]:
         if entry["type"] != "file" and len(kinds) < 1_000_000:
             kinds[path] = entry["type"]
         if entry["type"] == "file":
-            files += 1
-            size += int(entry.get("size", 0))
-    return files, size
+            shape.files += 1
+            shape.bytes += int(entry.get("size", 0))
+        elif entry["type"] == "dir":
+            shape.dirs.append(entry)
+        else:
+            shape.links.append(entry)
+    return shape
 
 
 class _Target:
@@ -166,7 +183,7 @@ def _apply_metadata(path: str | int, entry: Entry, *, is_link: bool = False, as_
 
 
 def _write_file(
-    repo: Repository, dest: _Target, entry: Entry, as_root: bool, progress: ProgressFn | None
+    read: ReadFn, dest: _Target, entry: Entry, as_root: bool, progress: ProgressFn | None
 ) -> tuple[int, bool]:
     """Write one file, verify it against its recorded SHA-256; return ``(bytes, verified)``."""
     digest = hashlib.sha256()
@@ -175,14 +192,15 @@ def _write_file(
     try:
         for chunk_hex in entry.get("chunks", ()):
             # AES-GCM authenticates each blob; the file's SHA-256 below checks the whole.
-            data = repo.read_blob(bytes.fromhex(chunk_hex), check_id=False)
+            data = read(bytes.fromhex(chunk_hex))
+            size = len(data)
             digest.update(data)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            written += len(data)
+            written += size
             if progress:
-                progress(len(data))
+                progress(size)
         _apply_metadata(fd, entry, as_root=as_root)
     finally:
         os.close(fd)
@@ -197,13 +215,14 @@ def _restore_share(
     files = size = verified = 0
     mismatches: list[str] = []
     position = 0
+    read = BlobReader(repo).read
     for entry in iter_tree(repo.read_blob, snapshot.tree):
         if entry["type"] != "file":
             continue
         position += 1
         if position % count != index:
             continue
-        written, ok = _write_file(repo, dest, entry, as_root, progress)
+        written, ok = _write_file(read, dest, entry, as_root, progress)
         files += 1
         size += written
         if ok:
@@ -221,8 +240,11 @@ def _restore_threaded(
     as_root = os.geteuid() == 0
     total: dict[str, Any] = {"files": 0, "bytes": 0, "verified": 0, "mismatches": []}
 
+    def read(chunk_id: bytes) -> bytes:
+        return repo.read_blob(chunk_id, check_id=False)
+
     def write(entry: Entry) -> None:
-        written, ok = _write_file(repo, dest, entry, as_root, progress)
+        written, ok = _write_file(read, dest, entry, as_root, progress)
         with lock:
             total["files"] += 1
             total["bytes"] += written
@@ -251,18 +273,13 @@ def restore_snapshot(
     progress: ProgressFn | None = None,
 ) -> RestoreResult:
     started = time.monotonic()
-    validate_tree(repo, snapshot)
+    shape = validate_tree(repo, snapshot)
     dest = _Target(target)
     result = RestoreResult(snapshot.id, str(dest.root))
     as_root = os.geteuid() == 0
-    dirs: list[Entry] = []
-    links: list[Entry] = []
-    for entry in iter_tree(repo.read_blob, snapshot.tree):
-        if entry["type"] == "dir":
-            dest.mkdir(entry["path"])
-            dirs.append(entry)
-        elif entry["type"] == "symlink":
-            links.append(entry)
+    dirs, links = shape.dirs, shape.links
+    for entry in dirs:
+        dest.mkdir(entry["path"])
     count = workers or os.cpu_count() or 2
     if can_fork(repo):
         # Progress from worker processes cannot reach this one's bar: the parent's share reports
