@@ -85,21 +85,6 @@ class Backend(Protocol):
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes: ...
 
-    def _pack_fd(self, key: str) -> int:
-        with self._fd_lock:
-            fd = self._pack_fds.get(key)
-            if fd is not None:
-                self._pack_fds.move_to_end(key)
-                return fd
-            try:
-                fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
-            self._pack_fds[key] = fd
-            if len(self._pack_fds) > 64:
-                os.close(self._pack_fds.popitem(last=False)[1])
-            return fd
-
     def stat(self, key: str) -> ObjectInfo: ...
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
