@@ -268,7 +268,7 @@ def _replicate(
             current = manifest
     finally:
         result.bytes_sent = metered.counters().bytes_sent
-        result.bytes_received = source_io.counters().bytes_received
+        result.bytes_received = source_io.counters().bytes_received + transfer.bytes_mapped
         ledger.record_locks(target.url, locked)
         result.lag = _lags(manifest, current, src, {**tgt, **{k: src[k] for k in copied}})
         ledger.record_lag(source.url, target.url, result.lag, now)
