@@ -14,13 +14,16 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
-from backup.backend import Backend
+from backup.backend import Backend, LocalBackend
 from dc.errors import BcpError, ConfigError, UsageError
 from dc.state import open_state
 from replication.ledger import Ledger
+from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from replication.url import open_backend
+from replication.wrapper import innermost
 
 if TYPE_CHECKING:  # the configuration, verify and repair modules load only where used: they cost
     # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up
@@ -57,11 +60,22 @@ def replicate_between(
 ) -> SyncResult:
     """``bcpctl replicate --from URL --to URL``."""
     ledger = Ledger(open_state(state_url))
-    with (
-        _opened(source, connections=options.jobs + 2) as src,
-        _opened(target, create=True, connections=options.jobs + 2) as tgt,
-    ):
-        return replicate(src, tgt, ledger, options, progress=progress)
+    with _opened(source, connections=options.jobs + 2) as src:
+        known = _prehash(src, target)
+        try:
+            with _opened(target, create=True, connections=options.jobs + 2) as tgt:
+                return replicate(src, tgt, ledger, options, progress=progress, known=known)
+        finally:
+            if known is not None:
+                known.stop()
+
+
+def _prehash(source: Backend, target: Endpoint) -> SourceDigests | None:
+    """Start hashing a local source's packs while an S3 target opens (replication/prehash.py)."""
+    local = innermost(source)
+    if not isinstance(local, LocalBackend) or urlparse(target.url).scheme != "s3":
+        return None
+    return SourceDigests(local.root).start()
 
 
 def repair_between(

@@ -40,6 +40,8 @@ from replication.plan import content_name
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
+#: bytes handed to the socket per request-body read (see _BodyReader)
+SEND_SLICE = 4 * 1024 * 1024
 LOCK_MODE = "COMPLIANCE"
 
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId"}
@@ -377,8 +379,10 @@ class _BodyReader(io.RawIOBase):
     """A request body over a buffer, handed to the socket in slices without copying.
 
     botocore wraps ``bytes`` in ``BytesIO``, whose reads copy every 128 KiB block once more; on
-    a host where memory bandwidth bounds the upload that copy is measurable. ``len`` gives
-    botocore the Content-Length, ``seek``/``tell`` let it rewind the body for a retry.
+    a host where memory bandwidth bounds the upload that copy is measurable. Reads hand out at
+    least :data:`SEND_SLICE` bytes (urllib3 asks for 128 KiB): every slice is one trip through
+    the GIL, and on a busy two-core host each trip can wait a whole scheduler slice. ``len``
+    gives botocore the Content-Length, ``seek``/``tell`` let it rewind the body for a retry.
     """
 
     def __init__(self, view: memoryview) -> None:
@@ -396,7 +400,7 @@ class _BodyReader(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1) -> memoryview:  # type: ignore[override]
-        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + size)
+        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + max(size, SEND_SLICE))
         chunk = self._view[self._pos : end]
         self._pos = end
         return chunk

@@ -36,10 +36,14 @@ from backup.backend import Backend, LocalBackend, ObjectInfo, ObjectNotFound, St
 from dc.failpoint import failpoint
 from replication.digests import LANES, Buffer, Digests, digest_all
 from replication.plan import content_name
+from replication.prehash import SourceDigests
 from replication.wrapper import innermost
 
 #: bytes read ahead into memory per batch when objects cannot be mapped
-BATCH_BYTES = 192 * 1024 * 1024
+BATCH_BYTES = 128 * 1024 * 1024
+
+#: an object for an upload thread: its body and digests when already read and hashed
+Work = tuple[ObjectInfo, "Buffer | None", "Digests | None"]
 
 
 @dataclass
@@ -67,6 +71,7 @@ class Transfer:
         expected_sizes: dict[str, int | None] | None = None,
         progress: Callable[[int], None] | None = None,
         stop_on_error: bool = True,
+        known: SourceDigests | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -85,6 +90,9 @@ class Transfer:
         self._expect_md5: Callable[[str, int, bytes], None] | None = getattr(target, "expect_md5", None)
         local = innermost(source)
         self._mapped_root = local.root if isinstance(local, LocalBackend) and self._expect_md5 else None
+        #: packs hashed while the run was starting (replication/prehash.py): mapped sources only,
+        #: whose uploads send the MD5 computed there
+        self.known = known if self._mapped_root is not None else None
 
     def expected_hash(self, key: str) -> str | None:
         return content_name(key) or self.expected_hashes.get(key)
@@ -99,14 +107,14 @@ class Transfer:
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="bcp-replicate") as pool:
             held: list[list[Future[None]]] = []
             try:
-                for batch, together in self._batches(ordered):
+                for work, hashed in self._work(ordered, pool, outcome, stop):
                     if stop.is_set():
                         break
-                    work = self._hashed(batch, pool, outcome, stop) if together else [(i, None, None) for i in batch]
                     if len(held) == 2:  # bounded memory: wait for the batch before last
                         for future in held.pop(0):
                             future.result()
-                    held.append([pool.submit(self._send, info, body, dig, outcome, stop) for info, body, dig in work])
+                    send = self._send
+                    held.append([pool.submit(send, info, body, dig, outcome, stop, hashed) for info, body, dig in work])
                 for futures in held:
                     for future in futures:
                         future.result()
@@ -117,21 +125,58 @@ class Transfer:
 
     # -- batches ----------------------------------------------------------------------------
 
-    def _batches(self, ordered: list[ObjectInfo]) -> Iterator[tuple[list[ObjectInfo], bool]]:
-        """``(objects, hashed together)``: first one object per upload thread, each hashed by its
-        thread so uploads start at once; then up to :data:`LANES` objects hashed in one call."""
-        yield ordered[: self.jobs], False
+    def _work(
+        self, ordered: list[ObjectInfo], pool: ThreadPoolExecutor, outcome: TransferOutcome, stop: threading.Event
+    ) -> Iterator[tuple[list[Work], threading.Semaphore | None]]:
+        """Groups of ``(object, body, digests)`` for the upload threads, in this order:
+
+        1. objects :class:`~replication.prehash.SourceDigests` hashed while the run started
+           (read and sent by the upload threads without hashing);
+        2. otherwise one object per upload thread, each hashed by its thread, so uploads start
+           at once; the next batch is hashed only when they have (``hashed`` counts them), as on
+           two cores hashing it meanwhile would delay the first uploads;
+        3. batches of up to :data:`LANES` objects read and hashed together.
+        """
+        rest = ordered
+        if self.known is not None:
+            self.known.stop()
+            ready, rest = self._prehashed(rest)
+            if ready:
+                yield ready, None
+        solo: threading.Semaphore | None = None
+        if rest and len(rest) == len(ordered):
+            solo = threading.Semaphore(0)
+            yield [(info, None, None) for info in rest[: self.jobs]], solo
+            for _ in rest[: self.jobs]:
+                solo.acquire()
+            rest = rest[self.jobs :]
+        if self.known is not None and any(self.known.covers(info.key) for info in rest):
+            self.known.join()  # its last batch: use it rather than hash those objects twice
+            ready, rest = self._prehashed(rest)
+            if ready:
+                yield ready, None
         limit = None if self._mapped_root is not None else max(BATCH_BYTES, ordered[0].size)
         batch: list[ObjectInfo] = []
         size = 0
-        for info in ordered[self.jobs :]:
+        for info in rest:
             if batch and (len(batch) == LANES or (limit is not None and size + info.size > limit)):
-                yield batch, True
+                yield self._hashed(batch, pool, outcome, stop), None
                 batch, size = [], 0
             batch.append(info)
             size += info.size
         if batch:
-            yield batch, True
+            yield self._hashed(batch, pool, outcome, stop), None
+
+    def _prehashed(self, infos: list[ObjectInfo]) -> tuple[list[Work], list[ObjectInfo]]:
+        assert self.known is not None
+        ready, rest = [], []
+        for info in infos:
+            dig = self.known.take(info.key, info.size)
+            if dig is None:
+                rest.append(info)
+            else:
+                ready.append((info, None, dig))
+        return ready, rest
 
     def _hashed(
         self, batch: list[ObjectInfo], pool: ThreadPoolExecutor, outcome: TransferOutcome, stop: threading.Event
@@ -210,21 +255,30 @@ class Transfer:
         dig: Digests | None,
         outcome: TransferOutcome,
         stop: threading.Event,
+        hashed: threading.Semaphore | None = None,
     ) -> None:
-        """Upload one verified object (or, with ``body`` ``None``, read and verify it first)."""
+        """Upload one verified object (or, with ``body`` ``None``, read and verify it first,
+        releasing ``hashed`` once that is done)."""
         key = info.key
-        if stop.is_set():
-            _release(body)
-            return
         try:
-            if body is None or dig is None:
-                loaded = self._map(info) if self._mapped_root is not None else self._load(info)
-                if isinstance(loaded, BaseException):
-                    raise loaded
-                body = loaded
-                dig = digest_all([body], md5=self._expect_md5 is not None)[0]
+            if stop.is_set():
+                if hashed is not None:
+                    hashed.release()
+                return
+            if body is None:
+                try:
+                    loaded = self._map(info) if self._mapped_root is not None else self._load(info)
+                    if isinstance(loaded, BaseException):
+                        raise loaded
+                    body = loaded
+                    if dig is None or len(body) != info.size:  # not hashed yet, or changed since
+                        dig = digest_all([body], md5=self._expect_md5 is not None)[0]
+                finally:
+                    if hashed is not None:
+                        hashed.release()
                 if problem := self._problem(key, body, dig):
                     raise problem
+            assert dig is not None
             size = len(body)
             if self._expect_md5 is not None and dig.md5 is not None:
                 self._expect_md5(key, size, dig.md5)
