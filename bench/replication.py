@@ -59,6 +59,7 @@ def _dir_bytes(path: Path) -> tuple[int, set[str]]:
 def _rclone(source: Path, remote: str, env: dict[str, str]) -> dict[str, Any]:
     # rclone's S3 client refuses a custom CA bundle with its own HTTP transport; the gateway is plain HTTP
     env = {k: v for k, v in env.items() if k != "AWS_CA_BUNDLE"}
+    os.sync()  # neither tool pays for the other's (or the backup's) writeback
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -90,6 +91,7 @@ def _rclone(source: Path, remote: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _replicate(repo: Path, url: str, env: dict[str, str]) -> dict[str, Any]:
+    os.sync()
     started = time.monotonic()
     done = _bcpctl("replicate", "--from", str(repo), "--to", url, "--jobs", str(JOBS), "--json", env=env)
     seconds = time.monotonic() - started

@@ -27,8 +27,10 @@ _PACK_DIRS = ("data", "meta")
 
 
 class SourceDigests:
-    def __init__(self, root: Path, *, batch: int = LANES) -> None:
+    def __init__(self, root: Path, *, first: int = 4, batch: int = LANES) -> None:
         self.root = root
+        #: a small first batch (one per upload thread) is ready soon enough for the first uploads
+        self.first = max(1, first)
         self.batch = max(1, batch)
         self._lock = threading.Lock()
         self._known: dict[str, tuple[int, Digests]] = {}
@@ -44,7 +46,12 @@ class SourceDigests:
         self._stop.set()
 
     def join(self) -> None:
+        """Stop after the batch in hand and wait for it."""
         self._stop.set()
+        self._thread.join()
+
+    def wait(self) -> None:
+        """Wait until every pack is hashed (a target that takes long to open would allow it)."""
         self._thread.join()
 
     def take(self, key: str, size: int) -> Digests | None:
@@ -78,12 +85,13 @@ class SourceDigests:
 
     def _run(self) -> None:
         packs = self._packs()
-        for start in range(0, len(packs), self.batch):
+        starts = [0, *range(self.first, len(packs), self.batch)] if packs else []
+        for start, end in zip(starts, [*starts[1:], len(packs)], strict=True):
             if self._stop.is_set():
                 return
             maps: list[tuple[str, mmap.mmap]] = []
             try:
-                for _, size, key in packs[start : start + self.batch]:
+                for _, size, key in packs[start:end]:
                     if size and (view := _map(self.root / key, size)) is not None:
                         maps.append((key, view))
                 digests = digest_all([view for _, view in maps], md5=True)

@@ -10,6 +10,7 @@ refused by the server rather than replicated.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import pytest
@@ -45,7 +46,7 @@ def _flip_byte(backend: LocalBackend, key: str, at: int = 100) -> None:
 @pytest.mark.s3
 def test_a_full_replication_through_mapped_packs_and_early_hashes_verifies_at_the_target(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
     known = SourceDigests(source.root).start()
-    known.join()  # every pack hashed before the transfer, as on a slow target open
+    known.wait()  # every pack hashed before the transfer, as on a slow target open
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()), known=known)
     assert result.ok, result.errors
@@ -63,7 +64,7 @@ def test_a_pack_damaged_before_it_was_hashed_is_not_replicated(source, ceph, s3_
     pack = next(source.list("data/"))
     _flip_byte(source, pack.key)
     known = SourceDigests(source.root).start()
-    known.join()
+    known.wait()
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()), known=known)
     assert not result.ok
@@ -75,7 +76,7 @@ def test_a_pack_damaged_before_it_was_hashed_is_not_replicated(source, ceph, s3_
 @pytest.mark.s3
 def test_bytes_changed_after_the_check_are_refused_by_the_server(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
     known = SourceDigests(source.root).start()
-    known.join()
+    known.wait()
     pack = max(source.list("data/"), key=lambda i: i.size)
     _flip_byte(source, pack.key)  # same size: the early SHA-256 and MD5 describe the old bytes
     target = open_backend(s3_url(ceph))
@@ -89,7 +90,7 @@ def test_bytes_changed_after_the_check_are_refused_by_the_server(source, ceph, s
 @pytest.mark.s3
 def test_a_pack_that_grew_after_the_early_hash_is_hashed_again(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
     known = SourceDigests(source.root).start()
-    known.join()
+    known.wait()
     packs = list(source.list("data/"))  # listed at the old size, as the run's plan was
     pack = max(packs, key=lambda i: i.size)
     with open(source.root / pack.key, "ab") as f:
@@ -102,10 +103,29 @@ def test_a_pack_that_grew_after_the_early_hash_is_hashed_again(source, ceph, s3_
 
 def test_early_hashes_never_reach_targets_that_do_not_check_an_md5(source, tmp_path: Path) -> None:
     known = SourceDigests(source.root).start()
-    known.join()
+    known.wait()
     pack = max(source.list("data/"), key=lambda i: i.size)
     _flip_byte(source, pack.key)  # a directory target has no server check: the bytes are hashed again
     target = LocalBackend(tmp_path / "offsite", create=True)
     result = replicate(source, target, Ledger(open_state()), known=known)
     assert "damaged there" in result.errors[pack.key]
     assert not (target.root / pack.key).exists()
+
+
+def test_early_hashing_takes_the_packs_of_the_newest_backup_first(source, tmp_path: Path) -> None:
+    # an incremental run needs exactly the packs written since the last one
+    packs = lambda: {i.key for i in source.list("") if i.key.startswith(("data/", "meta/"))}  # noqa: E731
+    old = packs()
+    for key in old:
+        os.utime(source.root / key, (1_000_000_000, 1_000_000_000))
+    primary.backup(source, primary.write_tree(tmp_path / "more", files=6, seed=9))
+    new = packs() - old
+    order = [key for _, _, key in SourceDigests(source.root)._packs()]
+    assert new and set(order[: len(new)]) == new
+
+
+def test_stopped_before_it_starts_it_hashes_nothing(source) -> None:  # type: ignore[no-untyped-def]
+    known = SourceDigests(source.root)
+    known.stop()
+    known.start().wait()
+    assert all(known.take(i.key, i.size) is None for i in source.list("data/"))
