@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
-import io
 import mmap
 import threading
 from collections.abc import Callable, Iterator
@@ -37,11 +36,10 @@ from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
 from replication.errors import AccessDenied, PermanentStorageError, Unreachable
 from replication.plan import content_name
+from replication.s3body import BodyReader
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
-#: bytes handed to the socket per request-body read (see _BodyReader)
-SEND_SLICE = 4 * 1024 * 1024
 LOCK_MODE = "COMPLIANCE"
 
 _AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId"}
@@ -248,7 +246,7 @@ class S3Backend:
             sha256 = bytes.fromhex(name) if name else hashlib.sha256(body).digest()
             kwargs: dict[str, Any] = {
                 "Key": full,
-                "Body": _BodyReader(body),
+                "Body": BodyReader(body),
                 "ContentMD5": self._content_md5(key, body),
                 "ChecksumSHA256": base64.b64encode(sha256).decode(),
             }
@@ -275,7 +273,7 @@ class S3Backend:
                     Key=full,
                     UploadId=upload_id,
                     PartNumber=number,
-                    Body=_BodyReader(part),
+                    Body=BodyReader(part),
                     ContentMD5=md5,
                 )
                 parts.append({"ETag": done["ETag"], "PartNumber": number})
@@ -373,42 +371,3 @@ class S3Backend:
             Key=self._key(key),
             Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
         )
-
-
-class _BodyReader(io.RawIOBase):
-    """A request body over a buffer, handed to the socket in slices without copying.
-
-    botocore wraps ``bytes`` in ``BytesIO``, whose reads copy every 128 KiB block once more; on
-    a host where memory bandwidth bounds the upload that copy is measurable. Reads hand out at
-    least :data:`SEND_SLICE` bytes (urllib3 asks for 128 KiB): every slice is one trip through
-    the GIL, and on a busy two-core host each trip can wait a whole scheduler slice. ``len``
-    gives botocore the Content-Length, ``seek``/``tell`` let it rewind the body for a retry.
-    """
-
-    def __init__(self, view: memoryview) -> None:
-        super().__init__()
-        self._view = view
-        self._pos = 0
-
-    def __len__(self) -> int:
-        return len(self._view)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def read(self, size: int | None = -1) -> memoryview:  # type: ignore[override]
-        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + max(size, SEND_SLICE))
-        chunk = self._view[self._pos : end]
-        self._pos = end
-        return chunk
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
-        self._pos = max(0, min(len(self._view), base + offset))
-        return self._pos
-
-    def tell(self) -> int:
-        return self._pos

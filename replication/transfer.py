@@ -5,16 +5,14 @@ The sync never trusts what it reads: a content-addressed object must hash to its
 so a damaged source object is reported instead of replicated. With ``verify`` every written
 object is read back from the target and hashed again.
 
-Objects go in batches of up to :data:`~replication.digests.LANES`: the batch is read, hashed
-in one call (SHA-256 for the name check and, for a target that checks a Content-MD5, the MD5
-in the same pass; see :mod:`replication.digests`), and its verified objects are queued for
-the upload threads while the next batch is read and hashed. At most two batches are held.
-
-When the source is a local directory and the target checks the MD5 of what it receives (S3),
-objects are mapped instead of read: the hash pass and the upload read the page cache
-directly, and because the Content-MD5 sent is the one computed in the hash pass, the
-server refuses the upload if the bytes changed in between — what it stores is what was
-verified. Other targets (SFTP, a directory) are sent exactly the bytes that were hashed.
+From a local directory to a target that checks the MD5 of what it receives (S3), objects
+are mapped instead of read and hashed in batches of up to :data:`~replication.digests.LANES`
+in one call (SHA-256 for the name check and the MD5 in the same pass; see
+:mod:`replication.digests`), often before the transfer starts (:mod:`replication.prehash`).
+The upload reads the page cache again, but the Content-MD5 it sends is the one computed in
+the hash pass, so the server refuses the object if its bytes changed in between: what it
+stores is what was verified. Every other pairing (SFTP, a directory, a remote source) keeps
+one object per upload thread, read, hashed and sent as exactly those bytes.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
 object would only wait out its own retry budget.
@@ -38,9 +36,6 @@ from replication.digests import LANES, Buffer, Digests, digest_all
 from replication.plan import content_name
 from replication.prehash import SourceDigests
 from replication.wrapper import innermost
-
-#: bytes read ahead into memory per batch when objects cannot be mapped
-BATCH_BYTES = 128 * 1024 * 1024
 
 #: an object for an upload thread: its body and digests when already read and hashed
 Work = tuple[ObjectInfo, "Buffer | None", "Digests | None"]
@@ -107,7 +102,7 @@ class Transfer:
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="bcp-replicate") as pool:
             held: list[list[Future[None]]] = []
             try:
-                for work, hashed in self._work(ordered, pool, outcome, stop):
+                for work, hashed in self._work(ordered, outcome, stop):
                     if stop.is_set():
                         break
                     if len(held) == 2:  # bounded memory: wait for the batch before last
@@ -126,7 +121,7 @@ class Transfer:
     # -- batches ----------------------------------------------------------------------------
 
     def _work(
-        self, ordered: list[ObjectInfo], pool: ThreadPoolExecutor, outcome: TransferOutcome, stop: threading.Event
+        self, ordered: list[ObjectInfo], outcome: TransferOutcome, stop: threading.Event
     ) -> Iterator[tuple[list[Work], threading.Semaphore | None]]:
         """Groups of ``(object, body, digests)`` for the upload threads, in this order:
 
@@ -137,6 +132,11 @@ class Transfer:
            two cores hashing it meanwhile would delay the first uploads;
         3. batches of up to :data:`LANES` objects read and hashed together.
         """
+        if self._mapped_root is None:
+            # loaded objects would sit in memory while a batch fills: each upload thread reads and
+            # hashes its own, one at a time (peak memory ~jobs objects, as before lanes existed)
+            yield [(info, None, None) for info in ordered], None
+            return
         rest = ordered
         if self.known is not None:
             self.known.stop()
@@ -155,17 +155,8 @@ class Transfer:
             ready, rest = self._prehashed(rest)
             if ready:
                 yield ready, None
-        limit = None if self._mapped_root is not None else max(BATCH_BYTES, ordered[0].size)
-        batch: list[ObjectInfo] = []
-        size = 0
-        for info in rest:
-            if batch and (len(batch) == LANES or (limit is not None and size + info.size > limit)):
-                yield self._hashed(batch, pool, outcome, stop), None
-                batch, size = [], 0
-            batch.append(info)
-            size += info.size
-        if batch:
-            yield self._hashed(batch, pool, outcome, stop), None
+        for start in range(0, len(rest), LANES):
+            yield self._hashed(rest[start : start + LANES], outcome, stop), None
 
     def _prehashed(self, infos: list[ObjectInfo]) -> tuple[list[Work], list[ObjectInfo]]:
         assert self.known is not None
@@ -179,10 +170,10 @@ class Transfer:
         return ready, rest
 
     def _hashed(
-        self, batch: list[ObjectInfo], pool: ThreadPoolExecutor, outcome: TransferOutcome, stop: threading.Event
+        self, batch: list[ObjectInfo], outcome: TransferOutcome, stop: threading.Event
     ) -> list[tuple[ObjectInfo, Buffer, Digests]]:
         """Read a batch and hash it in one call; objects that fail their check are reported here."""
-        bodies = self._read(batch, pool, outcome, stop)
+        bodies = self._read(batch, outcome, stop)
         digests = digest_all([body for _, body in bodies], md5=self._expect_md5 is not None)
         verified = []
         for (info, body), dig in zip(bodies, digests, strict=True):
@@ -195,14 +186,11 @@ class Transfer:
         return verified
 
     def _read(
-        self, batch: list[ObjectInfo], pool: ThreadPoolExecutor, outcome: TransferOutcome, stop: threading.Event
+        self, batch: list[ObjectInfo], outcome: TransferOutcome, stop: threading.Event
     ) -> list[tuple[ObjectInfo, Buffer]]:
-        if self._mapped_root is not None:
-            loaded = [self._map(info) for info in batch]
-        else:
-            loaded = list(pool.map(self._load, batch))
         bodies = []
-        for info, body in zip(batch, loaded, strict=True):
+        for info in batch:
+            body = self._map(info)
             if isinstance(body, StorageError):
                 self._fail(info.key, body, outcome, stop)
             elif isinstance(body, BaseException):
@@ -214,7 +202,7 @@ class Transfer:
     def _load(self, info: ObjectInfo) -> Buffer | BaseException:
         try:
             return self.source.load(info.key)
-        except BaseException as exc:  # handed back to the batch, raised there
+        except BaseException as exc:  # raised by the caller
             return exc
 
     def _map(self, info: ObjectInfo) -> Buffer | BaseException:
