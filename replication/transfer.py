@@ -219,6 +219,8 @@ class Transfer:
             if size == 0:
                 return b""
             view = mmap.mmap(fd, size, prot=mmap.PROT_READ, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+        except OSError:  # a filesystem that cannot map files: read them like any backend
+            return self._load(info)
         finally:
             os.close(fd)
         with self._lock:

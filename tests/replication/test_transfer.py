@@ -10,6 +10,7 @@ refused by the server rather than replicated.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
@@ -129,3 +130,30 @@ def test_stopped_before_it_starts_it_hashes_nothing(source) -> None:  # type: ig
     known.stop()
     known.start().wait()
     assert all(known.take(i.key, i.size) is None for i in source.list("data/"))
+
+
+class _Md5CheckingTarget(LocalBackend):
+    """A directory that takes Content-MD5 hints the way S3Backend does (no server check here)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, create=True)
+        self.hints: dict[str, bytes] = {}
+
+    def expect_md5(self, key: str, size: int, md5: bytes) -> None:
+        self.hints[key] = md5
+
+
+def test_a_source_that_cannot_be_mapped_is_read_instead(source, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    class NoMapping(mmap.mmap):
+        def __new__(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise OSError("this filesystem cannot map files")
+
+    monkeypatch.setattr(mmap, "mmap", NoMapping)
+    packs = list(source.list("data/"))
+    target = _Md5CheckingTarget(tmp_path / "offsite")
+    outcome = Transfer(source, target).copy(packs)
+    assert not outcome.errors and sorted(outcome.copied) == sorted(i.key for i in packs)
+    for info in packs:
+        raw = (source.root / info.key).read_bytes()
+        assert (target.root / info.key).read_bytes() == raw
+        assert target.hints[info.key] == hashlib.md5(raw, usedforsecurity=False).digest()
