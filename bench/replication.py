@@ -8,8 +8,10 @@ started here on 127.0.0.1 — it measures:
    backed up again): bytes sent against the bytes of objects that are really new.
 
 Targets from the issue: full throughput ≥ rclone's to the same target; incremental bytes ≤
-new objects + 5%. Both tools run with 4 parallel transfers. rclone runs with its defaults
-(size/modtime comparison; on SFTP it also asks the server for checksums when it can).
+new objects + 5%. Both tools run with 4 parallel transfers; the full step is repeated
+(``--repeat``, default 3) with the tools taking turns at going first, and medians are
+reported. rclone runs with its defaults (size/modtime comparison; on SFTP it also asks the
+server for checksums when it can).
 
 Usage::
 
@@ -57,6 +59,7 @@ def _dir_bytes(path: Path) -> tuple[int, set[str]]:
 def _rclone(source: Path, remote: str, env: dict[str, str]) -> dict[str, Any]:
     # rclone's S3 client refuses a custom CA bundle with its own HTTP transport; the gateway is plain HTTP
     env = {k: v for k, v in env.items() if k != "AWS_CA_BUNDLE"}
+    os.sync()  # neither tool pays for the other's (or the backup's) writeback
     started = time.monotonic()
     done = subprocess.run(
         [
@@ -88,6 +91,7 @@ def _rclone(source: Path, remote: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _replicate(repo: Path, url: str, env: dict[str, str]) -> dict[str, Any]:
+    os.sync()
     started = time.monotonic()
     done = _bcpctl("replicate", "--from", str(repo), "--to", url, "--jobs", str(JOBS), "--json", env=env)
     seconds = time.monotonic() - started
@@ -138,13 +142,14 @@ def _backup(repo: Path, data: Path, env: dict[str, str]) -> None:
     _bcpctl("manifest", "sign", "--repo", str(repo), env=env)
 
 
-def _targets(work: Path) -> tuple[dict[str, dict[str, Any]], Callable[[], None]]:
+def _targets(work: Path, repeat: int) -> tuple[dict[str, dict[str, Any]], Callable[[], None]]:
     from tests.servers.ceph import cleanup as ceph_cleanup
     from tests.servers.ceph import start_ceph
     from tests.servers.sshd import cleanup as sshd_cleanup
     from tests.servers.sshd import start_sshd
 
-    ceph = start_ceph(work / "ceph", memstore_bytes=6 * 1024**3)
+    # memstore holds every copy in RAM: 2 tools x repeat full copies of ~0.5 GiB, plus increments
+    ceph = start_ceph(work / "ceph", memstore_bytes=(2 * repeat + 2) * 1024**3)
     ceph.create_bucket(BUCKET)
     sshd = start_sshd(work / "sshd")
     s3_env = {
@@ -167,11 +172,15 @@ def _targets(work: Path) -> tuple[dict[str, dict[str, Any]], Callable[[], None]]
         "RCLONE_CONFIG_SSH_KNOWN_HOSTS_FILE": str(sshd.known_hosts),
     }
     targets = {
-        "ceph-rgw": {"env": s3_env, "bcpctl": ceph.url(BUCKET, "bcpctl"), "rclone": f"ceph:{BUCKET}/rclone"},
+        "ceph-rgw": {
+            "env": s3_env,
+            "bcpctl": [ceph.url(BUCKET, f"bcpctl-{n}") for n in range(repeat)],
+            "rclone": [f"ceph:{BUCKET}/rclone-{n}" for n in range(repeat)],
+        },
         "sshd": {
             "env": sftp_env,
-            "bcpctl": f"sftp://{sshd.user}@{sshd.address}:{sshd.port}{work}/sftp/bcpctl",
-            "rclone": f"ssh:{work}/sftp/rclone",
+            "bcpctl": [f"sftp://{sshd.user}@{sshd.address}:{sshd.port}{work}/sftp/bcpctl-{n}" for n in range(repeat)],
+            "rclone": [f"ssh:{work}/sftp/rclone-{n}" for n in range(repeat)],
         },
     }
 
@@ -183,23 +192,33 @@ def _targets(work: Path) -> tuple[dict[str, dict[str, Any]], Callable[[], None]]
 
 
 def run_replication_bench(
-    repo: Path, *, mutate: Callable[[], None] | None = None, work: Path | None = None
+    repo: Path, *, mutate: Callable[[], None] | None = None, work: Path | None = None, repeat: int = 3
 ) -> dict[str, Any]:
-    """Full (and, with ``mutate``, incremental) replication of ``repo`` by bcpctl and rclone."""
+    """Full (and, with ``mutate``, incremental) replication of ``repo`` by bcpctl and rclone.
+
+    The full step runs ``repeat`` times per tool, each time into a fresh prefix/directory, the
+    two tools taking turns at going first: other work on a shared two-core host swings a
+    single run by a factor of two, and whichever tool ran first met a cold gateway. The
+    table gives each tool's median; every sample is in the JSON.
+    """
     work = work or Path(tempfile.mkdtemp(prefix="bcpctl-bench-repl-"))
     env = {**os.environ, "BCPCTL_CACHE_DIR": str(work / "cache"), "BCPCTL_CONTROL_DB": f"sqlite:///{work}/control.db"}
-    targets, stop = _targets(work)
-    report: dict[str, Any] = {"repository": str(repo), "jobs": JOBS, "targets": {}}
+    repeat = max(1, repeat)
+    targets, stop = _targets(work, repeat)
+    report: dict[str, Any] = {"repository": str(repo), "jobs": JOBS, "repeat": repeat, "targets": {}}
     try:
         size, before = _dir_bytes(repo)
         report["repository_bytes"] = size
         for name, t in targets.items():
             tenv = {**env, **t["env"]}
+            samples: dict[str, list[dict[str, Any]]] = {"bcpctl": [], "rclone": []}
+            for rep in range(repeat):
+                order = ("bcpctl", "rclone") if rep % 2 == 0 else ("rclone", "bcpctl")
+                for tool in order:
+                    copy = _replicate if tool == "bcpctl" else _rclone
+                    samples[tool].append(_with_rate(copy(repo, t[tool][rep], tenv), size))
             report["targets"][name] = {
-                "full": {
-                    "bcpctl": _with_rate(_replicate(repo, t["bcpctl"], tenv), size),
-                    "rclone": _with_rate(_rclone(repo, t["rclone"], tenv), size),
-                }
+                "full": {tool: {**_median(rows), "samples": rows} for tool, rows in samples.items()}
             }
         if mutate is not None:
             mutate()
@@ -211,8 +230,8 @@ def run_replication_bench(
             report["incremental_new_bytes"] = new_bytes + manifest
             for name, t in targets.items():
                 tenv = {**env, **t["env"]}
-                bcp = _replicate(repo, t["bcpctl"], tenv)
-                rcl = _rclone(repo, t["rclone"], tenv)
+                bcp = _replicate(repo, t["bcpctl"][0], tenv)
+                rcl = _rclone(repo, t["rclone"][0], tenv)
                 report["targets"][name]["incremental"] = {
                     "bcpctl": _with_rate(bcp, report["incremental_new_bytes"]),
                     "rclone": _with_rate(rcl, report["incremental_new_bytes"]),
@@ -225,16 +244,27 @@ def run_replication_bench(
     return report
 
 
+def _median(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median time (an actual run, so its figures belong together)."""
+    return dict(sorted(rows, key=lambda r: r["seconds"])[(len(rows) - 1) // 2])
+
+
 def render(report: dict[str, Any]) -> str:
-    lines = [f"repository {report['repository']}: {report['repository_bytes'] / _MB:.0f} MB, {report['jobs']} jobs"]
+    lines = [
+        f"repository {report['repository']}: {report['repository_bytes'] / _MB:.0f} MB, {report['jobs']} jobs, "
+        f"full step: median of {report.get('repeat', 1)} runs per tool, the tools taking turns at going first"
+    ]
     lines.append(f"{'target':10} {'step':12} {'tool':7} {'seconds':>8} {'MB/s':>7} {'bytes sent':>14}")
     for name, steps in report["targets"].items():
         for step, tools in steps.items():
             for tool in ("bcpctl", "rclone"):
                 row = tools[tool]
+                spread = ""
+                if len(row.get("samples", ())) > 1:
+                    spread = "  (runs: " + ", ".join(f"{r['seconds']:.1f}" for r in row["samples"]) + " s)"
                 lines.append(
                     f"{name:10} {step:12} {tool:7} {row['seconds']:8.1f} {row['mb_per_s'] or 0:7.1f} "
-                    f"{row['bytes_sent']:14,d}"
+                    f"{row['bytes_sent']:14,d}{spread}"
                 )
     if "incremental_new_bytes" in report:
         lines.append(
@@ -253,6 +283,9 @@ def main(argv: list[str] | None = None) -> int:
         "--synthetic", type=int, metavar="MIB", help="build a dataset and repository of this size first"
     )
     parser.add_argument("--out", type=Path, help="also write the JSON report here")
+    parser.add_argument(
+        "--repeat", type=int, default=3, metavar="N", help="full replications per tool and target (median; default 3)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("rclone") is None:
         parser.error("rclone is not installed (scripts/install-system-deps.sh --bench)")
@@ -272,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         _backup(repo, data, env)
 
     try:
-        report = run_replication_bench(repo, mutate=step if data else None, work=work)
+        report = run_replication_bench(repo, mutate=step if data else None, work=work, repeat=args.repeat)
     finally:
         shutil.rmtree(work / "primary", ignore_errors=True)
     text = json.dumps(report, indent=2)

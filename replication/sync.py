@@ -38,6 +38,7 @@ from replication.ledger import Ledger, Pin, SystemLag
 from replication.metrics import MeteredBackend
 from replication.objectlock import extend_locks, require_lock_support, retain_until
 from replication.plan import PHASES, CopyPlan, decide_deletions, missing_referenced, phase_of, plan_copy
+from replication.prehash import SourceDigests
 from replication.ratelimit import RateLimitedBackend, TokenBucket
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
@@ -153,14 +154,18 @@ def replicate(
     *,
     now: datetime | None = None,
     progress: SyncProgress | None = None,
+    known: SourceDigests | None = None,
 ) -> SyncResult:
-    """Bring ``target`` up to the source's signed state; see the module docstring."""
+    """Bring ``target`` up to the source's signed state; see the module docstring.
+
+    ``known``: the source's packs being hashed since before the target was opened.
+    """
     options = options or SyncOptions()
     now = now or utcnow()
     started = time.monotonic()
     result = SyncResult(source.url, target.url, "")
     try:
-        _replicate(source, target, ledger, options, now, progress, result)
+        _replicate(source, target, ledger, options, now, progress, result, known)
     except BcpError as exc:
         _record(ledger, result, now, started, exc.message)
         raise
@@ -194,6 +199,7 @@ def _replicate(
     now: datetime,
     progress: SyncProgress | None,
     result: SyncResult,
+    known: SourceDigests | None = None,
 ) -> None:
     config, config_raw = read_source_config(source)
     result.repository = config.id
@@ -243,6 +249,7 @@ def _replicate(
         expected_hashes=expected,
         expected_sizes=dict(manifest.packs) if manifest else None,
         progress=progress.advance if progress else None,
+        known=known,
     )
     if progress:
         progress.start(plan.bytes)
@@ -268,7 +275,7 @@ def _replicate(
             current = manifest
     finally:
         result.bytes_sent = metered.counters().bytes_sent
-        result.bytes_received = source_io.counters().bytes_received
+        result.bytes_received = source_io.counters().bytes_received + transfer.bytes_mapped
         ledger.record_locks(target.url, locked)
         result.lag = _lags(manifest, current, src, {**tgt, **{k: src[k] for k in copied}})
         ledger.record_lag(source.url, target.url, result.lag, now)
