@@ -21,7 +21,7 @@ system-deps:
 
 # Real servers (PostgreSQL, sshd, Ceph RGW, Prometheus, age, ...) come from Debian packages
 # that system-deps installs when missing; the suite refuses to pass having run no tests.
-test: $(STAMP) system-deps
+test: system-deps $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
