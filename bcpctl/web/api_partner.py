@@ -72,22 +72,7 @@ def submit_request(request: Request, body: SubmitRequest, partner: SignedPartner
     A request the law tables do not allow is refused (422) with every reason.
     """
     ctx = context(request)
-    created = submission.submit(
-        ctx,
-        partner.id,
-        tenant=body.tenant,
-        disaster_id=body.disaster_id,
-        disaster_date=body.disaster_date,
-        basis=body.basis,
-        purposes=tuple(body.purposes),
-        fields=tuple(body.fields),
-        areas=tuple(body.areas),
-        all_areas=body.all_areas,
-        support_only=body.support_only,
-        retention_days=body.retention_days,
-        formats=tuple(body.formats),
-        requested_by=body.requested_by,
-    )
+    created = submission.submit(ctx, partner.id, body)
     return partner_view(created, None)
 
 

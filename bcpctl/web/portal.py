@@ -78,24 +78,7 @@ async def portal_submit(request: Request) -> Response:
     }
     try:
         body = SubmitRequest.model_validate(posted)
-        created = await run_in_threadpool(
-            lambda: submission.submit(
-                ctx,
-                partner.id,
-                tenant=body.tenant,
-                disaster_id=body.disaster_id,
-                disaster_date=body.disaster_date,
-                basis=body.basis,
-                purposes=tuple(body.purposes),
-                fields=tuple(body.fields),
-                areas=tuple(body.areas),
-                all_areas=body.all_areas,
-                support_only=body.support_only,
-                retention_days=body.retention_days,
-                formats=tuple(body.formats),
-                requested_by=body.requested_by,
-            )
-        )
+        created = await run_in_threadpool(lambda: submission.submit(ctx, partner.id, body))
     except ValidationError as exc:
         errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         return await run_in_threadpool(

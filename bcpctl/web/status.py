@@ -9,17 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import Engine, func, select
 
 from bcpctl.web.recoverability import DrillFact, Light, judge
 from dc.config import Consortium
-from dc.errors import BcpError
 from dc.state import backup_runs, ensure_tables
 from failover import records
+from monitoring.sources import repository_url_key
 from replication import ledger
 
 
@@ -57,27 +55,6 @@ class ConsortiumStatus:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def repository_key(url: str) -> str:
-    """A repository URL in the form its backend reports (what the replication ledger records)."""
-    if "://" not in url:
-        return f"file://{Path(url).absolute()}"
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return f"file://{Path(unquote(parsed.path)).absolute()}"
-    try:
-        if parsed.scheme == "s3":
-            from replication.s3 import parse_s3_url
-
-            return parse_s3_url(url).url
-        if parsed.scheme == "sftp":
-            from replication.sftp import parse_sftp_url
-
-            return parse_sftp_url(url).url
-    except BcpError:
-        pass  # an unparsable URL matches no recorded lag: the light shows "no offsite snapshot"
-    return url
-
-
 def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
@@ -107,7 +84,7 @@ def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
 
 def _replication(state: Engine, config: Consortium) -> dict[str, list[dict[str, Any]]]:
     ensure_tables(state, ledger.lag)
-    sites = {repository_key(site.repository): name for name, site in config.sites.items()}
+    sites = {repository_url_key(site.repository): name for name, site in config.sites.items()}
     found: dict[str, list[dict[str, Any]]] = {}
     with state.connect() as conn:
         for row in conn.execute(select(ledger.lag)):

@@ -7,10 +7,10 @@ of the tenant's list the form offered. A rejection carries every reason, not jus
 
 from __future__ import annotations
 
-from datetime import date
 from functools import cache
 
 from bcpctl.web.context import WebContext
+from bcpctl.web.models import SubmitRequest
 from dc.errors import UsageError
 from victim_support.errors import PolicyRejected
 from victim_support.places import Machiaza, municipality
@@ -29,23 +29,9 @@ def tenant_machiaza(ctx: WebContext, tenant_id: str) -> tuple[Machiaza, ...]:
     return _machiaza(tenant.lg_code, tenant.name)
 
 
-def submit(
-    ctx: WebContext,
-    partner: str,
-    *,
-    tenant: str,
-    disaster_id: str,
-    disaster_date: date,
-    basis: str,
-    purposes: tuple[str, ...],
-    fields: tuple[str, ...],
-    areas: tuple[str, ...],
-    all_areas: bool,
-    support_only: bool,
-    retention_days: int | None,
-    formats: tuple[str, ...],
-    requested_by: str,
-) -> ExportRequest:
+def submit(ctx: WebContext, partner: str, body: SubmitRequest) -> ExportRequest:
+    """File ``body`` for the authenticated ``partner`` (from the API or the portal form)."""
+    tenant, areas = body.tenant, tuple(body.areas)
     if tenant not in ctx.config.tenants:
         raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(ctx.config.tenants)})")
     known = {m.id for m in tenant_machiaza(ctx, tenant)} | {m.name for m in tenant_machiaza(ctx, tenant)}
@@ -53,19 +39,19 @@ def submit(
     if unknown:
         name = ctx.config.tenants[tenant].name
         raise UsageError(f"'{unknown[0]}' is not a 町字 of {name} (pick from the catalog's list)")
-    scope = Scope(tuple(dict.fromkeys(areas)), all_areas, support_only)
+    scope = Scope(tuple(dict.fromkeys(areas)), body.all_areas, body.support_only)
     new = NewRequest(
         partner=partner,
         tenant=tenant,
-        disaster_id=disaster_id.strip(),
-        disaster_date=disaster_date,
-        basis=basis,
-        purposes=tuple(dict.fromkeys(purposes)),
-        fields=tuple(dict.fromkeys(fields)),
+        disaster_id=body.disaster_id.strip(),
+        disaster_date=body.disaster_date,
+        basis=body.basis,
+        purposes=tuple(dict.fromkeys(body.purposes)),
+        fields=tuple(dict.fromkeys(body.fields)),
         scope=scope,
-        requested_by=requested_by.strip(),
-        retention_days=retention_days,
-        formats=tuple(dict.fromkeys(formats)),
+        requested_by=body.requested_by.strip(),
+        retention_days=body.retention_days,
+        formats=tuple(dict.fromkeys(body.formats)),
     )
     try:
         return create_request(ctx.state, ctx.config, ctx.exports, new, ctx.now())
