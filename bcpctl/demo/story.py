@@ -82,19 +82,27 @@ class _Story:
         self.reports: dict[str, str] = {}
         self.disaster_at: datetime | None = None
         self.areas: tuple[str, ...] = ()
+        self._config: tuple[Any, Path] | None = None
+        self._state: Any = None
 
     # -- shared plumbing ---------------------------------------------------------------
 
     def config(self) -> tuple[Any, Path]:
-        from dc.config import load_config
+        """The configuration written by step 1 (it does not change afterwards): read once."""
+        if self._config is None:
+            from dc.config import load_config
 
-        config, path = load_config(self.config_path)
-        return config, path.parent
+            config, path = load_config(self.config_path)
+            self._config = (config, path.parent)
+        return self._config
 
     def state(self) -> Any:
-        from dc.state import open_state
+        """One control-database engine for the whole story."""
+        if self._state is None:
+            from dc.state import open_state
 
-        return open_state(self.config()[0].control_db)
+            self._state = open_state(self.config()[0].control_db)
+        return self._state
 
     def run_context(self) -> Any:
         from failover.lifecycle import RunContext
@@ -106,16 +114,15 @@ class _Story:
     # -- 1. the consortium --------------------------------------------------------------
 
     def create(self) -> dict[str, Any]:
-        from dc.config import load_config
         from victim_support.seed import seed_registries
         from victim_support.settings import load_export_settings, registry_system
 
         raw = story.demo_config(self.workdir)
         self.keys = story.make_keys(self.workdir, list(raw["tenants"]))
         story.write_config(self.config_path, story.story_config(self.workdir, self.keys))
-        config, path = load_config(self.config_path)
-        settings = load_export_settings(config, str(path))
-        seeded = seed_registries(config, settings, scale=self.scale, seed=311, config_dir=path.parent)
+        config, config_dir = self.config()
+        settings = load_export_settings(config, str(self.config_path))
+        seeded = seed_registries(config, settings, scale=self.scale, seed=311, config_dir=config_dir)
         registries = {registry_system(config, settings, t) for t in config.tenants}
         others = 0
         for system_id, system in config.systems.items():
