@@ -11,9 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-from sqlalchemy import Engine, insert
+from typing import TYPE_CHECKING, Protocol
 
 from backup.archiver import ProgressFn
 from backup.backend import Backend
@@ -21,10 +19,13 @@ from backup.errors import SourceError
 from backup.repository import Repository, open_repository
 from backup.run import BackupRequest, BackupResult, run_backup
 from backup.sources import parse_source
-from dc.config import Consortium
 from dc.errors import BcpError, ConfigError
 from dc.secrets import read_password
-from dc.state import backup_runs, utcnow
+
+if TYPE_CHECKING:  # SQLAlchemy and the pydantic models cost ~0.5 s to import: `backup run --source` needs neither
+    from sqlalchemy import Engine
+
+    from dc.config import Consortium
 
 
 class BackendOpener(Protocol):
@@ -82,6 +83,8 @@ def backup_systems(
     progress: ProgressFn | None = None,
 ) -> list[SystemBackup]:
     """Back up the selected systems (all by default) one after another; one failure does not stop the rest."""
+    from dc.state import utcnow
+
     selected = systems or list(config.systems)
     outcomes = []
     for system_id in selected:
@@ -108,6 +111,10 @@ def backup_systems(
 
 
 def record_run(state: Engine, repository: str, request: BackupRequest, started: object, outcome: SystemBackup) -> None:
+    from sqlalchemy import insert
+
+    from dc.state import backup_runs, utcnow
+
     result = outcome.result
     with state.begin() as conn:
         conn.execute(

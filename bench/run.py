@@ -47,6 +47,7 @@ def _phase(m: Measurement, dataset_bytes: int, ok: bool, error: str = "") -> Pha
         peak_rss_single=m.peak_rss_single,
         peak_rss_tree_naive=m.peak_rss_tree_naive,
         loadavg_before=m.loadavg_before,
+        sampler_cpu_seconds=m.sampler_cpu_seconds,
     )
 
 

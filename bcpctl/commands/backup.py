@@ -87,7 +87,6 @@ def backup_run(
     from backup.jobs import SystemBackup, backup_systems
     from backup.run import BackupRequest, run_backup
     from backup.sources import parse_source
-    from dc.state import open_state
 
     out = output.current()
     with out.progress("backing up") as bar:
@@ -111,6 +110,7 @@ def backup_run(
             for system_id in systems:
                 consortium.system(system_id)
             from backup.jobs import site_repository
+            from dc.state import open_state
             from replication.url import open_backend
 
             state = open_state(consortium.control_db)
