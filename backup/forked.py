@@ -163,6 +163,31 @@ class Worker:
         self._process.join()
 
 
+class Claims:
+    """A counter shared by forked processes: each ``take()`` returns the next unclaimed number.
+
+    Work handed out by ``index % count`` ends as unevenly as the items are sized (one 70 MB
+    file kept one process busy for a second after the other had finished); claiming the next
+    item whenever a process is free ends them together. Create it before forking.
+    """
+
+    def __init__(self) -> None:
+        self._next = _context.Value("q", 0, lock=True)
+        self._done = _context.Value("q", 0, lock=True)
+
+    def take(self) -> int:
+        with self._next.get_lock():
+            value = self._next.value
+            self._next.value = value + 1
+        return value
+
+    def add_done(self, amount: int) -> int:
+        """Add to the shared progress total; return the new total."""
+        with self._done.get_lock():
+            self._done.value += amount
+            return int(self._done.value)
+
+
 def run_forked(repo: Repository, count: int, job: Callable[[Repository, int, int], T]) -> list[T]:
     """Run ``job(repo, i, count)`` for i in 0..count-1: 0 here, the rest in forked workers."""
     if count <= 1:

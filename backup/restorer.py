@@ -28,7 +28,7 @@ from typing import Any
 
 from backup.blobreader import BlobReader
 from backup.errors import HostileSnapshot, VerificationFailed
-from backup.forked import can_fork, run_forked
+from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
@@ -207,20 +207,36 @@ def _write_file(
     return written, written == entry.get("size") and digest.hexdigest() == entry.get("sha256")
 
 
+#: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
+_UNIT_BYTES = 16 * 1024 * 1024
+
+
 def _restore_share(
-    repo: Repository, snapshot: Snapshot, dest: _Target, index: int, count: int, progress: ProgressFn | None
+    repo: Repository, snapshot: Snapshot, dest: _Target, claims: Claims, progress: ProgressFn | None
 ) -> dict[str, Any]:
-    """Restore every ``count``-th file starting at ``index`` (one process's share), single-threaded."""
+    """Restore the units of files this process claims (one process's share), single-threaded.
+
+    Every process walks the same tree, cuts it into the same units and claims the next unit
+    whenever it is free; a claim is always ahead of where the process is, so one forward walk
+    finds all of its files. A unit stays inside one directory: two processes creating files
+    in the same directory serialise on its lock in the kernel, and spin while they wait.
+    """
     as_root = os.geteuid() == 0
     files = size = verified = 0
     mismatches: list[str] = []
-    position = 0
+    unit, unit_dir, unit_bytes = -1, None, 0
+    claim = claims.take()
     read = BlobReader(repo).read
     for entry in iter_tree(repo.read_blob, snapshot.tree):
         if entry["type"] != "file":
             continue
-        position += 1
-        if position % count != index:
+        parent, entry_size = posixpath.dirname(entry["path"]), int(entry.get("size", 0))
+        if parent != unit_dir or unit_bytes + entry_size > _UNIT_BYTES:
+            unit, unit_dir, unit_bytes = unit + 1, parent, 0
+            if unit > claim:
+                claim = claims.take()
+        unit_bytes += entry_size
+        if unit != claim:
             continue
         written, ok = _write_file(read, dest, entry, as_root, progress)
         files += 1
@@ -282,11 +298,21 @@ def restore_snapshot(
         dest.mkdir(entry["path"])
     count = workers or os.cpu_count() or 2
     if can_fork(repo):
-        # Progress from worker processes cannot reach this one's bar: the parent's share reports
-        # for all of them (shares are interleaved file by file, so its pace is theirs).
+        claims = Claims()
+        reported = 0
+
+        def report(amount: int) -> None:
+            # Workers cannot reach this process's bar: every process adds to the shared total,
+            # and this one shows it whenever it writes.
+            nonlocal reported
+            total = claims.add_done(amount)
+            if progress and total > reported:
+                progress(total - reported)
+                reported = total
+
         def share(r: Repository, i: int, n: int) -> dict[str, Any]:
-            scaled = (lambda done: progress(done * n)) if progress and i == 0 else None
-            return _restore_share(r, snapshot, dest, i, n, scaled)
+            mine = report if i == 0 else claims.add_done
+            return _restore_share(r, snapshot, dest, claims, mine if progress else None)
 
         shares = run_forked(repo, count, share)
     else:

@@ -6,13 +6,14 @@ backups on a thread pool, and a forked reader there once hung on a lock it inher
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
 import threading
 from pathlib import Path
 
-from backup.forked import can_fork
+from backup.forked import Claims, can_fork
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import find_snapshot
@@ -73,3 +74,30 @@ def test_a_single_threaded_process_forks_its_readers_and_restorers(repo_dir: Pat
     backup_workers, restore_workers = (int(n) for n in done.stdout.strip().strip("[]").split(","))
     assert (backup_workers, restore_workers) == (2, 2)
     assert tree_digest(tmp_path / "out") == tree_digest(src)
+
+
+def test_forked_processes_claim_every_unit_exactly_once() -> None:
+    claims = Claims()
+    read_end, write_end = os.pipe()
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            os.close(read_end)
+            taken = []
+            while (n := claims.take()) < 3000:
+                taken.append(n)
+                claims.add_done(1)
+            os.write(write_end, (" ".join(map(str, taken)) + "\n").encode())
+            os._exit(0)
+        children.append(pid)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        lines = reader.read().splitlines()
+    for pid in children:
+        assert os.waitpid(pid, 0)[1] == 0
+    shares = [[int(n) for n in line.split()] for line in lines]
+    assert len(shares) == 3
+    assert sorted(n for share in shares for n in share) == list(range(3000))
+    assert all(share == sorted(share) for share in shares)  # a process's claims only move forward
+    assert claims.add_done(0) == 3000
