@@ -21,7 +21,7 @@ import os
 import threading
 from pathlib import Path
 
-from replication.digests import LANES, Digests, digest_all
+from backup.digests import LANES, Digests, digest_all
 
 _PACK_DIRS = ("data", "meta")
 

@@ -6,9 +6,9 @@ so a damaged source object is reported instead of replicated. With ``verify`` ev
 object is read back from the target and hashed again.
 
 From a local directory to a target that checks the MD5 of what it receives (S3), objects
-are mapped instead of read and hashed in batches of up to :data:`~replication.digests.LANES`
+are mapped instead of read and hashed in batches of up to :data:`~backup.digests.LANES`
 in one call (SHA-256 for the name check and the MD5 in the same pass; see
-:mod:`replication.digests`), often before the transfer starts (:mod:`replication.prehash`).
+:mod:`backup.digests`), often before the transfer starts (:mod:`replication.prehash`).
 The upload reads the page cache again, but the Content-MD5 it sends is the one computed in
 the hash pass, so the server refuses the object if its bytes changed in between: what it
 stores is what was verified. Every other pairing (SFTP, a directory, a remote source) keeps
@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from backup.backend import Backend, LocalBackend, ObjectInfo, ObjectNotFound, StorageError, check_key
+from backup.digests import LANES, Buffer, Digests, digest_all
 from dc.failpoint import failpoint
-from replication.digests import LANES, Buffer, Digests, digest_all
 from replication.plan import content_name
 from replication.prehash import SourceDigests
 from replication.wrapper import innermost

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 from datetime import UTC, datetime
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backup.dbrestore import verify_sqlite
-from backup.errors import HostileSnapshot, SnapshotNotFound, SourceError
+from backup.errors import HostileSnapshot, SnapshotNotFound, SourceError, VerificationFailed
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import Snapshot, find_snapshot, list_snapshots, save_snapshot
@@ -175,3 +176,42 @@ def test_restore_refuses_to_write_through_a_planted_link(repo, tmp_path: Path) -
     with pytest.raises(HostileSnapshot):
         restore_snapshot(repo, snap, target)
     assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+def _snapshot_of(repo, files: dict[str, tuple[bytes, int, str]]) -> Snapshot:  # type: ignore[no-untyped-def]
+    """Files made of one repeated blob each: ``path -> (blob, repetitions, recorded sha256)``."""
+    writer = BlobWriter(repo)
+    tree = TreeWriter(writer.add_tree, 1)
+    for path, (blob, times, sha) in sorted(files.items()):
+        chunk_id = repo.master.chunk_id_of(blob)
+        writer.add(chunk_id, blob)
+        entry = {"path": path, "type": "file", "size": len(blob) * times, "sha256": sha, "mode": 0o644, "mtime": 0}
+        tree.add({**entry, "chunks": [chunk_id.hex()] * times})
+    ids = tree.finish()
+    writer.flush()
+    writer.close()
+    snap = Snapshot(time=datetime.now(UTC), hostname="h", username="u", source_kind="path", source_spec="/x", tree=ids)
+    return save_snapshot(repo, snap)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_restore_names_every_file_whose_content_differs_from_the_record(repo, tmp_path: Path, workers: int) -> None:
+    # Small files are verified after writing, several at once; big ones while being written.
+    # A wrong record must be caught on both paths, and the right ones must pass beside it.
+    big = os.urandom(1 << 20)
+    files = {
+        f"d/small{i:02d}": (bytes([i]) * (100 + i), 1, hashlib.sha256(bytes([i]) * (100 + i)).hexdigest())
+        for i in range(40)
+    }
+    files["d/small07"] = (files["d/small07"][0], 1, "0" * 64)
+    files["d/big-good"] = (big, 9, hashlib.sha256(big * 9).hexdigest())
+    files["d/big-bad"] = (big, 10, hashlib.sha256(big * 9).hexdigest())
+    files["e/small-bad"] = (b"x" * 5000, 1, hashlib.sha256(b"y" * 5000).hexdigest())
+    snap = _snapshot_of(repo, files)
+    with pytest.raises(VerificationFailed) as failure:
+        restore_snapshot(repo, snap, tmp_path / "out", workers=workers)
+    message = str(failure.value)
+    assert message.startswith("3 restored file(s) differ")
+    for bad in ("d/small07", "d/big-bad", "e/small-bad"):
+        assert bad in message
+    assert "big-good" not in message and "small08" not in message

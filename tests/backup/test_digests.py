@@ -1,4 +1,4 @@
-"""replication/digests.py: lane hashing must give exactly hashlib's SHA-256 and MD5."""
+"""backup/digests.py: lane hashing must give exactly hashlib's SHA-256 and MD5."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from replication import digests
-from replication.digests import LANES, digest_all
+from backup import digests
+from backup.digests import LANES, digest_all
 
 # every tail length around the 55/56-byte padding boundary and the 64-byte block edge
 EDGE_LENGTHS = [0, 1, 55, 56, 57, 63, 64, 65, 119, 120, 127, 128, 129, 1000, 4096, 65 * 1024 + 7]
@@ -21,7 +21,7 @@ def _expected(buffers: list[bytes]) -> list[tuple[bytes, bytes]]:
 
 def test_the_lanes_are_built_and_used_on_this_machine() -> None:
     # the benchmark host has AVX-512; a silent fallback to hashlib would lose the speed-up unseen
-    assert digests._native is not None, "replication/_digests.c was not compiled (pip install -e .)"
+    assert digests._native is not None, "backup/_digests.c was not compiled (pip install -e .)"
     assert LANES in (1, 16)
 
 
@@ -76,3 +76,11 @@ def test_mapped_files_and_memoryviews_hash_like_bytes(tmp_path) -> None:  # type
 def test_a_non_buffer_is_refused() -> None:
     with pytest.raises(TypeError):
         digest_all(["not bytes"] * 4)  # type: ignore[list-item]
+
+
+def test_mixed_sizes_keep_their_order_whichever_path_hashes_them() -> None:
+    # one buffer far larger than the rest goes through OpenSSL, the others share lanes
+    buffers = [b"a" * 9_000_000, *(bytes([i]) * (1000 + 7919 * i) for i in range(20)), b""]
+    got = digest_all(buffers, md5=True)
+    assert [d.sha256 for d in got] == [hashlib.sha256(b).digest() for b in buffers]
+    assert [d.md5 for d in got] == [hashlib.md5(b).digest() for b in buffers]
