@@ -284,6 +284,14 @@ def _restore_share(
     claim = claims.take()
     read = BlobReader(repo).read
     verifier = _Verifier(dest)
+
+    def tally(outcomes: list[tuple[Entry, bool]]) -> None:
+        nonlocal verified
+        for done, good in outcomes:
+            verified += good
+            if not good:
+                mismatches.append(done["path"])
+
     for entry in iter_tree(repo.read_blob, snapshot.tree):
         if entry["type"] != "file":
             continue
@@ -299,15 +307,8 @@ def _restore_share(
         written, ok = _write_file(read, dest, entry, as_root, progress, hash_now=not later)
         files += 1
         size += written
-        outcomes = verifier.add(entry) if later and ok else [(entry, ok)]
-        for done, good in outcomes:
-            verified += good
-            if not good:
-                mismatches.append(done["path"])
-    for done, good in verifier.flush():
-        verified += good
-        if not good:
-            mismatches.append(done["path"])
+        tally(verifier.add(entry) if later and ok else [(entry, ok)])
+    tally(verifier.flush())
     return {"files": files, "bytes": size, "verified": verified, "mismatches": mismatches}
 
 
