@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from backup.escrow import read_share
 from tests.servers.postgres import PostgresServer, start_postgres
 
 PASSWORD = "correct horse battery staple"
@@ -67,3 +68,14 @@ class Cli:
 @pytest.fixture
 def cli(isolated_env: Path) -> Cli:
     return Cli(dict(os.environ))
+
+
+def quotes_share(text: str, share: Path) -> bool:
+    """True when three consecutive words of the share appear in the text.
+
+    Single words are not evidence: a share is drawn from a common word list, so a word such as
+    "both" may be in the share and in a fixed error message alike.
+    """
+    words = read_share(share).split()
+    said = " ".join(text.split())
+    return any(" ".join(words[i : i + 3]) in said for i in range(len(words) - 2))

@@ -12,7 +12,7 @@ from backup.backend import LocalBackend
 from backup.keys import list_slots
 from backup.repository import init_repository
 from tests.backup.conftest import FAST_KDF
-from tests.conftest import PASSWORD, Cli
+from tests.conftest import PASSWORD, Cli, quotes_share
 
 #: the operator's passphrase is gone: anything that still reads it fails with exit 3
 NO_PASSPHRASE = {"BCPCTL_PASSWORD": "nobody remembers this"}
@@ -99,16 +99,3 @@ def test_bad_escrow_input_is_one_line_and_changes_nothing(
         assert message in done.stderr and done.stderr.count("\n") == 1, done.stderr
         assert not quotes_share(done.stderr, shares[0]), "an error never quotes a share"
     assert sorted(s.id for s in list_slots(LocalBackend(repo))) == slots
-
-
-def quotes_share(text: str, share: Path) -> bool:
-    """True when three consecutive words of the share appear in the text.
-
-    Single words are not evidence: a share is drawn from a common word list, so a word such as
-    "both" may be in the share and in a fixed error message alike.
-    """
-    from backup.escrow import read_share
-
-    words = read_share(share).split()
-    said = " ".join(text.split())
-    return any(" ".join(words[i : i + 3]) in said for i in range(len(words) - 2))
