@@ -17,6 +17,8 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#include <errno.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -100,12 +102,14 @@ static void md5_block(uint32_t st[4], const uint8_t *p) {
     st[0] += a; st[1] += b; st[2] += c; st[3] += d;
 }
 
-/* The padded tail (one or two blocks) after ``full`` whole blocks of a ``len``-byte message. */
-static void finish(uint32_t sha[8], uint32_t md5[4], const uint8_t *data, size_t len, int want_sha, int want_md5) {
+/* The padded tail (one or two blocks) of a ``len``-byte message whose last ``len % 64``
+ * bytes are at ``last``; every whole block before them is already in the state. */
+static void finish_tail(uint32_t sha[8], uint32_t md5[4], const uint8_t *last, uint64_t len, int want_sha,
+                        int want_md5) {
     uint8_t tail[128];
-    size_t full = len & ~(size_t)63, rest = len - full;
+    size_t rest = (size_t)(len & 63);
     memset(tail, 0, sizeof tail);
-    memcpy(tail, data + full, rest);
+    memcpy(tail, last, rest);
     tail[rest] = 0x80;
     size_t blocks = rest < 56 ? 1 : 2;
     uint64_t bits = (uint64_t)len * 8;
@@ -118,6 +122,11 @@ static void finish(uint32_t sha[8], uint32_t md5[4], const uint8_t *data, size_t
         for (int i = 0; i < 8; i++) sha_len[i] = (uint8_t)(bits >> (8 * i));
         for (size_t b = 0; b < blocks; b++) md5_block(md5, tail + 64 * b);
     }
+}
+
+/* The padded tail after the whole blocks of a ``len``-byte message at ``data``. */
+static void finish(uint32_t sha[8], uint32_t md5[4], const uint8_t *data, size_t len, int want_sha, int want_md5) {
+    finish_tail(sha, md5, data + (len & ~(size_t)63), len, want_sha, want_md5);
 }
 
 /* ---- sixteen lanes ---------------------------------------------------------------------- */
@@ -365,6 +374,205 @@ done:
     return result;
 }
 
+/* ---- files in lanes ----------------------------------------------------------------------
+ *
+ * FileLanes hashes up to sixteen open files at once, reading each in segments with pread so
+ * memory stays at sixteen segments however large the files are. A lane whose file ends takes
+ * the caller's next file at the next run(), so the lanes stay busy while files keep coming.
+ * One thread at a time: run() releases the GIL, and add() refuses while a run is under way.
+ */
+
+typedef struct {
+    int fd;           /* -1: the lane is free */
+    PyObject *key;    /* the caller's token, returned with the digest */
+    uint8_t *buf;     /* one segment */
+    size_t have, pos; /* bytes in buf, bytes of them hashed */
+    uint64_t total;   /* bytes read from the file so far */
+    int eof, err, done;
+    uint8_t sha[32];
+} file_lane_t;
+
+typedef struct {
+    PyObject_HEAD
+    size_t segment;
+    int busy;
+    file_lane_t lane[LANES];
+    uint32_t sha[8][LANES];
+    uint32_t md5[4][LANES];
+} FileLanesObject;
+
+static int FileLanes_init(FileLanesObject *self, PyObject *args, PyObject *kwargs) {
+    static char *kwlist[] = {"segment", NULL};
+    Py_ssize_t segment = 256 * 1024;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|n", kwlist, &segment)) return -1;
+    if (segment < 64 || segment % 64) {
+        PyErr_SetString(PyExc_ValueError, "segment must be a positive multiple of 64 bytes");
+        return -1;
+    }
+    if (!LANES_OK) {
+        PyErr_SetString(PyExc_RuntimeError, "this CPU has no AVX-512 lanes");
+        return -1;
+    }
+    self->segment = (size_t)segment;
+    for (int l = 0; l < LANES; l++) self->lane[l].fd = -1;
+    return 0;
+}
+
+static void FileLanes_dealloc(FileLanesObject *self) {
+    for (int l = 0; l < LANES; l++) {
+        Py_XDECREF(self->lane[l].key);
+        PyMem_RawFree(self->lane[l].buf);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *FileLanes_add(FileLanesObject *self, PyObject *args) {
+    int fd;
+    PyObject *key;
+    if (!PyArg_ParseTuple(args, "iO", &fd, &key)) return NULL;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "FileLanes is running in another thread");
+        return NULL;
+    }
+    for (int l = 0; l < LANES; l++) {
+        file_lane_t *lane = &self->lane[l];
+        if (lane->fd >= 0) continue;
+        if (!lane->buf && !(lane->buf = PyMem_RawMalloc(self->segment))) return PyErr_NoMemory();
+        lane->fd = fd;
+        lane->key = Py_NewRef(key);
+        lane->have = lane->pos = 0;
+        lane->total = 0;
+        lane->eof = lane->err = lane->done = 0;
+        for (int i = 0; i < 8; i++) self->sha[i][l] = SHA256_IV[i];
+        Py_RETURN_NONE;
+    }
+    PyErr_SetString(PyExc_RuntimeError, "every lane is busy");
+    return NULL;
+}
+
+static PyObject *FileLanes_free(FileLanesObject *self, PyObject *Py_UNUSED(ignored)) {
+    long free_lanes = 0;
+    for (int l = 0; l < LANES; l++) free_lanes += self->lane[l].fd < 0;
+    return PyLong_FromLong(free_lanes);
+}
+
+static void fill_lane(file_lane_t *lane, size_t segment) {
+    lane->have = lane->pos = 0;
+    while (lane->have < segment) {
+        ssize_t got = pread(lane->fd, lane->buf + lane->have, segment - lane->have, (off_t)lane->total);
+        if (got < 0) {
+            if (errno == EINTR) continue;
+            lane->err = errno;
+            return;
+        }
+        if (got == 0) {
+            lane->eof = 1;
+            return;
+        }
+        lane->have += (size_t)got;
+        lane->total += (uint64_t)got;
+    }
+}
+
+#if HAVE_LANES
+/* Hash until a lane's file ends (or fails) or ``budget`` bytes per lane have passed. */
+static void run_files(FileLanesObject *self, uint64_t budget) {
+    uint64_t spent = 0;
+    for (;;) {
+        int active = 0, finished = 0;
+        for (int l = 0; l < LANES; l++) {
+            file_lane_t *lane = &self->lane[l];
+            if (lane->fd < 0 || lane->done) continue;
+            if (lane->pos == lane->have && !lane->eof && !lane->err) fill_lane(lane, self->segment);
+            if (lane->err || (lane->eof && lane->have - lane->pos < 64)) {
+                if (!lane->err) {
+                    uint32_t st[8], unused[4];
+                    for (int i = 0; i < 8; i++) st[i] = self->sha[i][l];
+                    finish_tail(st, unused, lane->buf + lane->pos, lane->total, 1, 0);
+                    for (int i = 0; i < 8; i++)
+                        for (int k = 0; k < 4; k++) lane->sha[4 * i + k] = (uint8_t)(st[i] >> (24 - 8 * k));
+                }
+                lane->done = 1;
+                finished++;
+                continue;
+            }
+            active++;
+        }
+        if (finished || !active || spent >= budget) return;
+        const uint8_t *ptr[LANES];
+        uint8_t stride[LANES];
+        size_t blocks = SIZE_MAX;
+        for (int l = 0; l < LANES; l++) {
+            file_lane_t *lane = &self->lane[l];
+            int busy = lane->fd >= 0 && !lane->done;
+            ptr[l] = busy ? lane->buf + lane->pos : IDLE_BLOCK;
+            stride[l] = busy ? 64 : 0;
+            if (busy && (lane->have - lane->pos) / 64 < blocks) blocks = (lane->have - lane->pos) / 64;
+        }
+        run_lanes(self->sha, self->md5, ptr, stride, blocks, 1, 0);
+        for (int l = 0; l < LANES; l++)
+            if (stride[l]) self->lane[l].pos += 64 * blocks;
+        spent += 64 * (uint64_t)blocks;
+    }
+}
+#endif
+
+/* run(budget) -> [(key, sha256 or None, bytes read, errno), ...] for every lane that ended */
+static PyObject *FileLanes_run(FileLanesObject *self, PyObject *args) {
+    unsigned long long budget = 0;
+    if (!PyArg_ParseTuple(args, "K", &budget)) return NULL;
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "FileLanes is running in another thread");
+        return NULL;
+    }
+    self->busy = 1;
+#if HAVE_LANES
+    Py_BEGIN_ALLOW_THREADS
+    run_files(self, (uint64_t)budget);
+    Py_END_ALLOW_THREADS
+#endif
+    self->busy = 0;
+    PyObject *result = PyList_New(0);
+    if (!result) return NULL;
+    for (int l = 0; l < LANES; l++) {
+        file_lane_t *lane = &self->lane[l];
+        if (lane->fd < 0 || !lane->done) continue;
+        PyObject *sha = lane->err ? Py_NewRef(Py_None) : PyBytes_FromStringAndSize((const char *)lane->sha, 32);
+        PyObject *item = sha ? Py_BuildValue("(OOKi)", lane->key, sha, (unsigned long long)lane->total, lane->err)
+                             : NULL;
+        Py_XDECREF(sha);
+        if (!item || PyList_Append(result, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(result);
+            return NULL;
+        }
+        Py_DECREF(item);
+        Py_CLEAR(lane->key);
+        lane->fd = -1;
+    }
+    return result;
+}
+
+static PyMethodDef FILE_LANES_METHODS[] = {
+    {"add", (PyCFunction)FileLanes_add, METH_VARARGS,
+     "add(fd, key): hash the open file ``fd`` (from offset 0) in a free lane; the caller keeps the fd."},
+    {"free", (PyCFunction)FileLanes_free, METH_NOARGS, "free() -> the number of free lanes"},
+    {"run", (PyCFunction)FileLanes_run, METH_VARARGS,
+     "run(budget) -> [(key, sha256 | None, bytes read, errno)]: hash until a file ends or ``budget``\n"
+     "bytes per lane have passed; the GIL is released meanwhile."},
+    {NULL, NULL, 0, NULL}};
+
+static PyTypeObject FileLanesType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "backup._digests.FileLanes",
+    .tp_basicsize = sizeof(FileLanesObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FileLanes(segment=262144): SHA-256 of up to sixteen files at once, read with pread.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)FileLanes_init,
+    .tp_dealloc = (destructor)FileLanes_dealloc,
+    .tp_methods = FILE_LANES_METHODS,
+};
+
 static PyMethodDef METHODS[] = {
     {"digests", (PyCFunction)(void (*)(void))digests, METH_VARARGS | METH_KEYWORDS,
      "digests(buffers, sha256=True, md5=True, lanes=True) -> [(sha256, md5), ...]\n\n"
@@ -378,7 +586,8 @@ PyMODINIT_FUNC PyInit__digests(void) {
     PyObject *m = PyModule_Create(&MODULE);
     if (!m) return NULL;
     LANES_OK = lanes_supported();
-    if (PyModule_AddIntConstant(m, "LANES", LANES_OK ? LANES : 1) < 0) {
+    if (PyModule_AddIntConstant(m, "LANES", LANES_OK ? LANES : 1) < 0 || PyType_Ready(&FileLanesType) < 0 ||
+        PyModule_AddObjectRef(m, "FileLanes", (PyObject *)&FileLanesType) < 0) {
         Py_DECREF(m);
         return NULL;
     }

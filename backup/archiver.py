@@ -3,9 +3,11 @@
 A directory is walked in tree order beside its parent snapshot's entries (a merge join, so
 memory does not grow with the tree). Files whose size, mtime, ctime and inode match the
 parent are not read again — restic's rule — as long as their blobs are still indexed.
-Changed files go to a worker pool, each file chunked, hashed, compressed and encrypted in
-one thread (no hand-offs: on two cores those cost more than they bring when there are many
-files); results are collected back in order so the tree stays sorted. A single stream (a
+Changed files go to a worker pool, each file chunked, compressed and encrypted in one thread
+(no hand-offs: on two cores those cost more than they bring when there are many files);
+results are collected back in order so the tree stays sorted. Their SHA-256 is taken by a
+lane hasher reading a little ahead of the workers (``backup/filehasher.py``), or inline by
+the worker where the CPU has no lanes or the file is very large. A single stream (a
 database dump) has no siblings to run beside, so it fans blob encoding out to a pool.
 """
 
@@ -25,7 +27,8 @@ from typing import Any, BinaryIO
 
 from backup.chunker import chunks
 from backup.errors import SourceError
-from backup.readers import make_readers
+from backup.filehasher import LANE_MAX_BYTES, FileHasher, Ticket, lanes_available
+from backup.readers import make_readers, read_file
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, path_key, unchanged
 from backup.writer import BlobWriter, WriteStats
@@ -33,6 +36,11 @@ from backup.writer import BlobWriter, WriteStats
 ProgressFn = Callable[[int], None]
 
 _MAX_PENDING_ENTRIES = 1024
+#: how far the walk runs ahead of the readers (files to read, and their bytes): enough for the
+#: lane hasher to hash many files together, little enough that both reads of a file come close
+#: together and the second is served from the page cache
+_LOOKAHEAD_FILES = 48
+_LOOKAHEAD_BYTES = 512 * 1024 * 1024
 
 
 def default_workers() -> int:
@@ -184,19 +192,66 @@ class PathArchiver:
     def _still_stored(self, entry: Entry) -> bool:
         return all(self.repo.cache.has(bytes.fromhex(c)) for c in entry.get("chunks", ()))
 
+    def _items(self, root: Path, parent_tree: tuple[str, ...] | None) -> Iterator[tuple[Entry, str | None]]:
+        """Every entry in tree order, with the full path when the file must be read (else ``None``).
+
+        Unchanged files get their parent's content fields here, walked beside the parent
+        snapshot's entries (a merge join).
+        """
+        parents = self._parent_entries(parent_tree)
+        parent = next(parents, None)
+        for rel, full, st in self._walk(root):
+            entry = entry_from_stat(rel, st)
+            key = path_key(rel)
+            while parent is not None and path_key(parent["path"]) < key:
+                parent = next(parents, None)
+            old = parent if parent is not None and parent["path"] == rel else None
+            kind = entry["type"]
+            if kind == "dir":
+                self.stats.dirs += 1
+                yield entry, None
+            elif kind == "symlink":
+                try:
+                    entry["target"] = os.readlink(full)
+                except OSError as exc:
+                    self.stats.note_error(f"{rel}: {exc.strerror}")
+                    continue
+                self.stats.symlinks += 1
+                yield entry, None
+            else:
+                self.stats.bytes_total += entry["size"]
+                if unchanged(old, entry) and self._still_stored(old):  # type: ignore[arg-type]
+                    entry["sha256"] = old["sha256"]  # type: ignore[index]
+                    entry["chunks"] = old["chunks"]  # type: ignore[index]
+                    self.stats.files_unmodified += 1
+                    if self.progress:
+                        self.progress(entry["size"])
+                    yield entry, None
+                else:
+                    if old is None:
+                        self.stats.files_new += 1
+                    else:
+                        self.stats.files_changed += 1
+                    yield entry, full
+
     def run(
         self, root: Path, parent_tree: tuple[str, ...] | None, tree: TreeWriter, condemned: set[str] = frozenset()
     ) -> TreeStats:
-        parents = self._parent_entries(parent_tree)
-        parent = next(parents, None)
         # Readers first: forked workers must start before this process runs any thread.
         readers = make_readers(self.repo, self.writer, self.workers, set(condemned))
-        pending: deque[tuple[Entry | None, Any]] = deque()
+        hasher = FileHasher() if lanes_available() else None
+        pending: deque[tuple[Entry | None, Any, _Hashed | None]] = deque()
 
-        def collect(outcome: tuple[Entry | None, str | None, int]) -> None:
+        def collect(outcome: tuple[Entry | None, str | None, int], hashed: _Hashed | None) -> None:
             entry, error, size = outcome
             if error:
                 self.stats.note_error(error)
+            if entry is not None and hashed is not None and not hashed.describes(entry, size):
+                # Changed between the two reads (or the hasher could not read it): read it
+                # again, hashing inline, so the recorded SHA-256 is that of the stored chunks.
+                entry, error, size = read_file(self.repo, self.writer, hashed.full, entry)
+                if error:
+                    self.stats.note_error(error)
             self.stats.bytes_read += size
             if self.progress:
                 self.progress(size)
@@ -205,7 +260,7 @@ class PathArchiver:
 
         def drain(block: bool) -> None:
             while pending:
-                ready, handle = pending[0]
+                ready, handle, hashed = pending[0]
                 if handle is None:
                     pending.popleft()
                     tree.add(ready)  # type: ignore[arg-type]
@@ -213,47 +268,75 @@ class PathArchiver:
                 if not block and len(pending) < _MAX_PENDING_ENTRIES and not readers.ready(handle):
                     return
                 pending.popleft()
-                collect(readers.result(handle))
+                collect(readers.result(handle), hashed)
 
+        # The walk runs a little ahead of the readers so the hasher has files to hash together.
+        ahead: deque[tuple[Entry, str | None, _Hashed | None]] = deque()
+        ahead_files = ahead_bytes = 0
+        items = self._items(root, parent_tree)
         try:
-            for rel, full, st in self._walk(root):
-                entry = entry_from_stat(rel, st)
-                key = path_key(rel)
-                while parent is not None and path_key(parent["path"]) < key:
-                    parent = next(parents, None)
-                old = parent if parent is not None and parent["path"] == rel else None
-                kind = entry["type"]
-                if kind == "dir":
-                    self.stats.dirs += 1
-                    pending.append((entry, None))
-                elif kind == "symlink":
-                    try:
-                        entry["target"] = os.readlink(full)
-                    except OSError as exc:
-                        self.stats.note_error(f"{rel}: {exc.strerror}")
-                        continue
-                    self.stats.symlinks += 1
-                    pending.append((entry, None))
+            while True:
+                while (
+                    len(ahead) < _MAX_PENDING_ENTRIES
+                    and ahead_files < _LOOKAHEAD_FILES
+                    and ahead_bytes < _LOOKAHEAD_BYTES
+                    and (item := next(items, None)) is not None
+                ):
+                    entry, full = item
+                    hashed = None
+                    if full is not None:
+                        ahead_files += 1
+                        ahead_bytes += entry["size"]
+                        if hasher is not None and entry["size"] <= LANE_MAX_BYTES:
+                            hashed = _Hashed(full, entry, hasher.add(full))
+                    ahead.append((entry, full, hashed))
+                if not ahead:
+                    break
+                entry, full, hashed = ahead.popleft()
+                if full is None:
+                    pending.append((entry, None, None))
                 else:
-                    self.stats.bytes_total += entry["size"]
-                    if unchanged(old, entry) and self._still_stored(old):  # type: ignore[arg-type]
-                        entry["sha256"] = old["sha256"]  # type: ignore[index]
-                        entry["chunks"] = old["chunks"]  # type: ignore[index]
-                        self.stats.files_unmodified += 1
-                        pending.append((entry, None))
-                        if self.progress:
-                            self.progress(entry["size"])
-                    else:
-                        if old is None:
-                            self.stats.files_new += 1
-                        else:
-                            self.stats.files_changed += 1
-                        pending.append((None, readers.submit(full, entry, lambda: drain(False))))
+                    ahead_files -= 1
+                    ahead_bytes -= entry["size"]
+                    handle = readers.submit(full, entry, lambda: drain(False), hash_now=hashed is None)
+                    pending.append((None, handle, hashed))
                 drain(block=False)
             drain(block=True)
             readers.close()
         except BaseException:
             readers.abort()
+            if hasher is not None:
+                hasher.close(abandon=True)
             raise
+        if hasher is not None:
+            hasher.close()
         self.worker_stats = readers.extra_stats
         return self.stats
+
+
+class _Hashed:
+    """A file whose SHA-256 the lane hasher takes, and what the walk saw of it before."""
+
+    __slots__ = ("before", "full", "ticket")
+
+    def __init__(self, full: str, entry: Entry, ticket: Ticket) -> None:
+        self.full, self.ticket = full, ticket
+        self.before = (entry["size"], entry["mtime"], entry["ctime"], entry["ino"])
+
+    def describes(self, entry: Entry, size_read: int) -> bool:
+        """Whether the hash is of the bytes the reader stored; if so, the entry gains it.
+
+        Both reads saw the same bytes when the file's size, mtime, ctime and inode after both
+        are those from before them (the rule incremental backups rely on, too).
+        """
+        ticket = self.ticket.wait()
+        if ticket.sha256 is None or ticket.size != size_read:
+            return False
+        try:
+            st = os.stat(self.full, follow_symlinks=False)
+        except OSError:
+            return False
+        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != self.before or size_read != st.st_size:
+            return False
+        entry["sha256"] = ticket.sha256
+        return True

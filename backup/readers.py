@@ -9,7 +9,8 @@ hands each changed file to a reader and collects the entries back in tree order.
   nearly twice one core (see ``backup/forked.py`` for why threads did not).
 * :class:`ThreadReaders` (S3, SFTP: sockets do not survive a fork): a thread pool.
 
-Both return, per file, ``(entry or None, error or None, bytes read)``.
+Both return, per file, ``(entry or None, error or None, bytes read)``. A file's SHA-256 is
+taken while it is read unless the archiver's lane hasher takes it (``hash_now=False``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,13 @@ _WINDOW_BYTES = 48 * 1024 * 1024
 _WINDOW_FILES = 64
 
 
-def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> Outcome:
-    """Chunk, hash and store one file; the entry gains ``sha256`` and ``chunks``."""
+def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry, hash_now: bool = True) -> Outcome:
+    """Chunk and store one file; the entry gains ``chunks``, and ``sha256`` when ``hash_now``.
+
+    Without ``hash_now`` the caller hashes the file itself (see ``backup/filehasher.py``).
+    """
     small_limit = repo.config.chunker.min
+    sha = None
     try:
         with open(full, "rb", buffering=0) as f:
             if entry["size"] < small_limit:
@@ -45,24 +50,29 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
                     chunk_id = repo.master.chunk_id_of(data)
                     writer.add(chunk_id, data)
                     ids.append(chunk_id.hex())
-                sha, size = hashlib.sha256(data).hexdigest(), len(data)
+                size = len(data)
+                if hash_now:
+                    sha = hashlib.sha256(data).hexdigest()
             else:
-                digest = hashlib.sha256()
+                digest = hashlib.sha256() if hash_now else None
                 ids, size = [], 0
                 for data in chunks(f, repo.config.chunker, repo.master.chunker_seed):  # type: ignore[arg-type]
-                    digest.update(data)
+                    if digest is not None:
+                        digest.update(data)
                     chunk_id = repo.master.chunk_id_of(data)
                     writer.add(chunk_id, data)
                     ids.append(chunk_id.hex())
                     size += len(data)
-                sha = digest.hexdigest()
+                if digest is not None:
+                    sha = digest.hexdigest()
     except OSError as exc:
         return None, f"{entry['path']}: {exc.strerror}", 0
     error = None
     if size != entry["size"]:
         error = f"{entry['path']}: changed size while being read ({entry['size']} -> {size})"
         entry["size"] = size
-    entry["sha256"] = sha
+    if sha is not None:
+        entry["sha256"] = sha
     entry["chunks"] = ids
     return entry, error, size
 
@@ -74,14 +84,14 @@ class ThreadReaders:
         self._slots = threading.BoundedSemaphore(workers)
         self.extra_stats = WriteStats()
 
-    def submit(self, full: str, entry: Entry, wait: Callable[[], None]) -> Any:
+    def submit(self, full: str, entry: Entry, wait: Callable[[], None], hash_now: bool = True) -> Any:
         while not self._slots.acquire(timeout=0.05):
             wait()
-        return self._pool.submit(self._read, full, entry)
+        return self._pool.submit(self._read, full, entry, hash_now)
 
-    def _read(self, full: str, entry: Entry) -> Outcome:
+    def _read(self, full: str, entry: Entry, hash_now: bool) -> Outcome:
         try:
-            return read_file(self._repo, self._writer, full, entry)
+            return read_file(self._repo, self._writer, full, entry, hash_now)
         finally:
             self._slots.release()
 
@@ -103,7 +113,7 @@ def _reader_worker(channel: Channel, repo: Repository) -> None:
     writer = BlobWriter(repo, uploaders=1)
     try:
         while (task := channel.recv()) is not None:
-            channel.send(read_file(repo, writer, task[0], task[1]))
+            channel.send(read_file(repo, writer, *task))
         writer.flush()
         channel.send(writer.stats)
     finally:
@@ -134,7 +144,7 @@ class ForkedReaders:
         self._bytes = [0] * len(self._workers)
         self.extra_stats = WriteStats()
 
-    def submit(self, full: str, entry: Entry, wait: Callable[[], None]) -> _Queued | _Done:
+    def submit(self, full: str, entry: Entry, wait: Callable[[], None], hash_now: bool = True) -> _Queued | _Done:
         index = min(range(len(self._workers)), key=self._bytes.__getitem__)
         size = entry["size"]
         queued = self._bytes[index]
@@ -142,8 +152,8 @@ class ForkedReaders:
         # least as many bytes as the file: while it reads, it cannot feed them, and a worker
         # whose queue runs dry idles a core (the benchmark's 20-70 MB SQL dumps did that).
         if (self._files[index] >= _WINDOW_FILES or queued >= _WINDOW_BYTES) and queued >= size:
-            return _Done(read_file(self._repo, self._writer, full, entry))
-        self._workers[index].send((full, entry))
+            return _Done(read_file(self._repo, self._writer, full, entry, hash_now))
+        self._workers[index].send((full, entry, hash_now))
         self._files[index] += 1
         self._bytes[index] += size
         return _Queued(index, size)
