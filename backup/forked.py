@@ -131,6 +131,10 @@ class Worker:
     def poll(self) -> bool:
         return self._conn.poll()
 
+    def fileno(self) -> int:
+        """For :func:`multiprocessing.connection.wait`: readable when the worker has sent something."""
+        return self._conn.fileno()
+
     def recv(self) -> Any:
         try:
             message = self._conn.recv()

@@ -3,9 +3,8 @@
 Reading a file means chunking, hashing, compressing, encrypting and packing it. The walk
 hands each changed file to a reader and collects the entries back in tree order.
 
-* :class:`ForkedReaders` (local repositories): one worker process per extra core, each with
-  its own pack writer and index files, fed over a pipe; the walking process reads files too
-  whenever the workers already have enough queued. No GIL is shared, so two cores give
+* :class:`ForkedReaders` (local repositories): one worker process per core, each with its
+  own pack writer and index files, fed over a pipe. No GIL is shared, so two cores give
   nearly twice one core (see ``backup/forked.py`` for why threads did not).
 * :class:`ThreadReaders` (S3, SFTP: sockets do not survive a fork): a thread pool.
 
@@ -17,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 from backup.chunker import chunks
@@ -29,7 +30,7 @@ from backup.writer import BlobWriter, WriteStats
 
 Outcome = tuple[Entry | None, str | None, int]
 
-#: how much work the walking process queues for a worker before reading a file itself.
+#: how much work the walking process queues for a worker before it waits for answers
 _WINDOW_BYTES = 48 * 1024 * 1024
 _WINDOW_FILES = 64
 
@@ -121,53 +122,60 @@ def _reader_worker(channel: Channel, repo: Repository) -> None:
 
 
 class _Queued:
-    __slots__ = ("size", "worker")
+    __slots__ = ("worker",)
 
-    def __init__(self, worker: int, size: int) -> None:
-        self.worker, self.size = worker, size
-
-
-class _Done:
-    __slots__ = ("outcome",)
-
-    def __init__(self, outcome: Outcome) -> None:
-        self.outcome = outcome
+    def __init__(self, worker: int) -> None:
+        self.worker = worker
 
 
 class ForkedReaders:
-    """Worker processes plus the walking process itself; create before any thread starts."""
+    """Worker processes fed over pipes; create before any thread starts.
+
+    The walking process reads no file itself: it walks, hashes (``backup/filehasher.py``) and
+    feeds the workers. (When it also read files, every file it read left the workers' queues
+    to run dry meanwhile: both sat idle for up to half a second at a time.) Outcomes are taken
+    off a worker's pipe as soon as they arrive, so neither side ever blocks writing to a
+    full pipe while the other does the same.
+    """
 
     def __init__(self, repo: Repository, writer: BlobWriter, workers: int, condemned: set[str]) -> None:
-        self._repo, self._writer = repo, writer
         self._workers = [Worker(repo, _reader_worker, condemned) for _ in range(max(1, workers - 1))]
-        self._files = [0] * len(self._workers)
+        #: per worker: sizes of the files sent and not yet answered, and answers not yet collected
+        self._in_flight: list[deque[int]] = [deque() for _ in self._workers]
         self._bytes = [0] * len(self._workers)
+        self._answers: list[deque[Outcome]] = [deque() for _ in self._workers]
         self.extra_stats = WriteStats()
 
-    def submit(self, full: str, entry: Entry, wait: Callable[[], None], hash_now: bool = True) -> _Queued | _Done:
-        index = min(range(len(self._workers)), key=self._bytes.__getitem__)
-        size = entry["size"]
-        queued = self._bytes[index]
-        # This process reads the file itself only when every worker has plenty queued AND at
-        # least as many bytes as the file: while it reads, it cannot feed them, and a worker
-        # whose queue runs dry idles a core (the benchmark's 20-70 MB SQL dumps did that).
-        if (self._files[index] >= _WINDOW_FILES or queued >= _WINDOW_BYTES) and queued >= size:
-            return _Done(read_file(self._repo, self._writer, full, entry, hash_now))
+    def submit(self, full: str, entry: Entry, wait: Callable[[], None], hash_now: bool = True) -> _Queued:
+        while True:
+            index = min(range(len(self._workers)), key=self._bytes.__getitem__)
+            if len(self._in_flight[index]) < _WINDOW_FILES and self._bytes[index] < _WINDOW_BYTES:
+                break
+            wait()  # the caller collects what is ready, in order
+            self._take_answers(block=True)
         self._workers[index].send((full, entry, hash_now))
-        self._files[index] += 1
-        self._bytes[index] += size
-        return _Queued(index, size)
+        self._in_flight[index].append(entry["size"])
+        self._bytes[index] += entry["size"]
+        return _Queued(index)
 
-    def ready(self, handle: _Queued | _Done) -> bool:
-        return isinstance(handle, _Done) or self._workers[handle.worker].poll()
+    def _take_answers(self, *, block: bool) -> None:
+        ready = connection_wait(self._workers, timeout=0.05 if block else 0)  # type: ignore[arg-type]
+        for worker in ready:
+            index = self._workers.index(worker)  # type: ignore[arg-type]
+            while self._in_flight[index] and worker.poll():  # type: ignore[union-attr]
+                self._receive(index)
 
-    def result(self, handle: _Queued | _Done) -> Outcome:
-        if isinstance(handle, _Done):
-            return handle.outcome
-        outcome = self._workers[handle.worker].recv()
-        self._files[handle.worker] -= 1
-        self._bytes[handle.worker] -= handle.size
-        return outcome
+    def _receive(self, index: int) -> None:
+        self._answers[index].append(self._workers[index].recv())
+        self._bytes[index] -= self._in_flight[index].popleft()
+
+    def ready(self, handle: _Queued) -> bool:
+        return bool(self._answers[handle.worker]) or self._workers[handle.worker].poll()
+
+    def result(self, handle: _Queued) -> Outcome:
+        if not self._answers[handle.worker]:
+            self._receive(handle.worker)
+        return self._answers[handle.worker].popleft()
 
     def close(self) -> None:
         for worker in self._workers:
