@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -252,3 +253,18 @@ def test_recorded_sha256_is_that_of_the_stored_bytes_when_a_file_changes_between
     assert restored.verified_files == 31 and not restored.mismatches
     stored = b"new row\n" if lanes else b"old row\n"  # without lanes there is one read, no rewrite
     assert (tmp_path / "out/a/changing.sql").read_bytes() == stored * 100_000
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_many_more_files_than_the_workers_queue_round_trip(repo, tmp_path: Path, workers: int) -> None:
+    # More files than a worker may have queued (64): the walk waits for answers, taking them
+    # off the pipes as they come, and the tree still comes out complete and in order.
+    rng = random.Random(workers)
+    files: dict[str, bytes | str] = {f"d{i % 7}/f{i:04d}": rng.randbytes(rng.randrange(0, 40_000)) for i in range(600)}
+    files.update({f"big/{i}.bin": rng.randbytes(3_000_000 + i) for i in range(4)})
+    src = make_tree(tmp_path / "src", files)
+    result = run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1", workers=workers))
+    assert result.files_new == 604 and result.errors == []
+    restored = restore_snapshot(repo, find_snapshot(repo, "latest:s1"), tmp_path / "out")
+    assert restored.verified_files == 604 and not restored.mismatches
+    assert tree_digest(tmp_path / "out") == tree_digest(src)
