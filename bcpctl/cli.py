@@ -19,7 +19,23 @@ from bcpctl.options import DEBUG_ENV, common_options
 from dc.errors import BcpError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """The root group: a command family is imported when one of its commands is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from bcpctl.commands import COMMAND_MODULES
+
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            from bcpctl.commands import register
+
+            register(self, cmd_name)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @common_options
 @click.version_option(package_name="bcpctl")
 def cli() -> None:
@@ -31,6 +47,7 @@ def cli() -> None:
 
 
 def _register() -> None:
+    """Every command family at once (the command reference walks them all)."""
     from bcpctl.commands import register_all
 
     register_all(cli)
@@ -66,7 +83,6 @@ def _tune_collector() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     _tune_allocator()
-    _register()
     _tune_collector()
     try:
         cli.main(args=argv, prog_name="bcpctl", standalone_mode=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from bcpctl.demo import demo_config
@@ -19,3 +21,35 @@ def test_an_unreachable_control_database_is_one_line_not_an_internal_error(cli: 
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bcpctl: error: the control database cannot be reached:")
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_every_command_family_is_found_by_its_names() -> None:
+    # The root group imports a family only when one of its commands is asked for, by name;
+    # the name table must list exactly what the modules build.
+    import importlib
+
+    from bcpctl.commands import COMMAND_MODULES
+
+    built: dict[str, set[str]] = {}
+    for module in {m for modules in COMMAND_MODULES.values() for m in modules}:
+        for command in importlib.import_module(module).COMMANDS:
+            built.setdefault(command.name, set()).add(module)
+    assert set(built) == set(COMMAND_MODULES)
+    for name, modules in built.items():
+        assert modules <= set(COMMAND_MODULES[name]), name
+
+
+def test_a_command_imports_only_its_own_family(cli: Cli, tmp_path: Path) -> None:
+    probe = (
+        "import sys; from bcpctl.cli import main\n"
+        "try:\n    main(['snapshots', '--repo', sys.argv[1], '--json'])\n"
+        "except SystemExit:\n    pass\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('bcpctl.commands.'))\n"
+        "print(' '.join(loaded), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path / "no-repo")], env=cli.env, capture_output=True, text=True
+    )
+    assert done.stderr.strip().splitlines()[-1] == "bcpctl.commands.repo"
+    listed = cli("--help")
+    assert listed.returncode == 0 and "replicate" in listed.stdout and "snapshots" in listed.stdout
