@@ -307,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = run_replication_bench(repo, mutate=step if data else None, work=work, repeat=args.repeat)
     finally:
-        shutil.rmtree(work / "primary", ignore_errors=True)
+        # every copy the targets received lives here too (sftp trees, ceph data): ~3 GB a run
+        shutil.rmtree(work, ignore_errors=True)
     text = json.dumps(report, indent=2)
     if args.out:
         args.out.write_text(text + "\n")
