@@ -58,10 +58,6 @@ class Ticket:
         self.size, self.error = size, error
         self._done.set()
 
-    @property
-    def done(self) -> bool:
-        return self._done.is_set()
-
     def wait(self) -> Ticket:
         self._done.wait()
         return self
