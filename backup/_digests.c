@@ -10,8 +10,9 @@
  * lanes cost about the same instructions per block as one, so N buffers go ~N times faster.
  *
  * Only whole 64-byte blocks run in lanes; each buffer's tail (padding and length) is
- * finished by the plain scalar compression below. Results are checked against hashlib by
- * tests/replication/test_digests.py for every tail length.
+ * finished by the plain scalar compression below. FileLanes (further down) hashes whole files
+ * the same way for backup and restore. Results are checked against hashlib by
+ * tests/backup/test_digests.py and tests/backup/test_filehasher.py for every tail length.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -251,9 +252,14 @@ typedef struct {
     uint8_t md5[16];
 } job_t;
 
-static void store_digests(job_t *job, const uint32_t sha[8], const uint32_t md5[4]) {
+/* A SHA-256 state as the digest's big-endian bytes. */
+static void store_sha256(uint8_t out[32], const uint32_t sha[8]) {
     for (int i = 0; i < 8; i++)
-        for (int k = 0; k < 4; k++) job->sha[4 * i + k] = (uint8_t)(sha[i] >> (24 - 8 * k));
+        for (int k = 0; k < 4; k++) out[4 * i + k] = (uint8_t)(sha[i] >> (24 - 8 * k));
+}
+
+static void store_digests(job_t *job, const uint32_t sha[8], const uint32_t md5[4]) {
+    store_sha256(job->sha, sha);
     for (int i = 0; i < 4; i++)
         for (int k = 0; k < 4; k++) job->md5[4 * i + k] = (uint8_t)(md5[i] >> (8 * k));
 }
@@ -489,8 +495,7 @@ static void run_files(FileLanesObject *self, uint64_t budget) {
                     uint32_t st[8], unused[4];
                     for (int i = 0; i < 8; i++) st[i] = self->sha[i][l];
                     finish_tail(st, unused, lane->buf + lane->pos, lane->total, 1, 0);
-                    for (int i = 0; i < 8; i++)
-                        for (int k = 0; k < 4; k++) lane->sha[4 * i + k] = (uint8_t)(st[i] >> (24 - 8 * k));
+                    store_sha256(lane->sha, st);
                 }
                 lane->done = 1;
                 finished++;

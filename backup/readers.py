@@ -138,7 +138,7 @@ class ForkedReaders:
     full pipe while the other does the same.
     """
 
-    def __init__(self, repo: Repository, writer: BlobWriter, workers: int, condemned: set[str]) -> None:
+    def __init__(self, repo: Repository, workers: int, condemned: set[str]) -> None:
         self._workers = [Worker(repo, _reader_worker, condemned) for _ in range(max(1, workers - 1))]
         #: per worker: sizes of the files sent and not yet answered, and answers not yet collected
         self._in_flight: list[deque[int]] = [deque() for _ in self._workers]
@@ -152,14 +152,15 @@ class ForkedReaders:
             if len(self._in_flight[index]) < _WINDOW_FILES and self._bytes[index] < _WINDOW_BYTES:
                 break
             wait()  # the caller collects what is ready, in order
-            self._take_answers(block=True)
+            self._take_answers()
         self._workers[index].send((full, entry, hash_now))
         self._in_flight[index].append(entry["size"])
         self._bytes[index] += entry["size"]
         return _Queued(index)
 
-    def _take_answers(self, *, block: bool) -> None:
-        ready = connection_wait(self._workers, timeout=0.05 if block else 0)  # type: ignore[arg-type]
+    def _take_answers(self) -> None:
+        """Wait briefly for any worker to answer; take every answer already on its pipe."""
+        ready = connection_wait(self._workers, timeout=0.05)  # type: ignore[arg-type]
         for worker in ready:
             index = self._workers.index(worker)  # type: ignore[arg-type]
             while self._in_flight[index] and worker.poll():  # type: ignore[union-attr]
@@ -192,5 +193,5 @@ def make_readers(
     repo: Repository, writer: BlobWriter, workers: int, condemned: set[str]
 ) -> ThreadReaders | ForkedReaders:
     if can_fork(repo) and workers > 1:
-        return ForkedReaders(repo, writer, workers, condemned)
+        return ForkedReaders(repo, workers, condemned)
     return ThreadReaders(repo, writer, workers)
