@@ -83,7 +83,7 @@ def backup_systems(
     progress: ProgressFn | None = None,
 ) -> list[SystemBackup]:
     """Back up the selected systems (all by default) one after another; one failure does not stop the rest."""
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     selected = systems or list(config.systems)
     outcomes = []
@@ -113,7 +113,8 @@ def backup_systems(
 def record_run(state: Engine, repository: str, request: BackupRequest, started: object, outcome: SystemBackup) -> None:
     from sqlalchemy import insert
 
-    from dc.state import backup_runs, utcnow
+    from dc.clock import utcnow
+    from dc.state import backup_runs
 
     result = outcome.result
     with state.begin() as conn:

@@ -16,7 +16,7 @@ import traceback
 import click
 
 from bcpctl.options import DEBUG_ENV, common_options
-from dc.errors import BcpError
+from dc.errors import BcpError, unreachable_database
 
 
 class _LazyGroup(click.Group):
@@ -99,16 +99,11 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # a bug: say so plainly, with the traceback on request
-        if _database_unreachable(exc):
-            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown"]
-            _fail(f"the control database cannot be reached: {reason[0]}", 1)
+        unreachable = unreachable_database(exc)
+        if unreachable is not None:
+            _fail(unreachable.message, unreachable.exit_code)
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
     sys.exit(0)
-
-
-def _database_unreachable(exc: BaseException) -> bool:
-    """SQLAlchemy's OperationalError (server down, refused, wrong file), told apart without importing it."""
-    return type(exc).__name__ == "OperationalError" and type(exc).__module__.startswith("sqlalchemy")
 
 
 def _fail(message: str, code: int) -> None:

@@ -33,9 +33,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from dc.clock import utcnow
 from dc.errors import ProblemFound, UsageError
 from dc.playbook_runs import HostResult, PlaybookResult, record_run
-from dc.state import open_state, utcnow
+from dc.state import open_state
 
 REPORT_KEY = "bcp_report"
 PLAYBOOKS_ENV = "BCPCTL_PLAYBOOKS"

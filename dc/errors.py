@@ -43,3 +43,14 @@ class AuthError(BcpError):
     """Wrong passphrase, unknown SSH host key, rejected credentials (exit 3)."""
 
     exit_code = 3
+
+
+def unreachable_database(exc: BaseException) -> BcpError | None:
+    """SQLAlchemy's OperationalError (server down, refused, wrong file) as the one line to show.
+
+    Told apart without importing SQLAlchemy, which a command that fails early never needs.
+    """
+    if type(exc).__name__ != "OperationalError" or not type(exc).__module__.startswith("sqlalchemy"):
+        return None
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown"]
+    return ProblemFound(f"the control database cannot be reached: {reason[0]}")

@@ -18,7 +18,8 @@ from datetime import datetime
 
 from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, String, Table, Text, delete, insert, select
 
-from dc.state import ensure_tables, metadata, utcnow
+from dc.clock import utcnow
+from dc.state import ensure_tables, metadata
 
 host_maintenance = Table(
     "host_maintenance",

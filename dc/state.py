@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
@@ -95,7 +94,3 @@ def ensure_tables(engine: Engine, *tables: Table) -> None:
             if attempt == 2:
                 raise
             time.sleep(0.05 * (attempt + 1))
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, Table, Text, func, insert, select
 
+from dc.clock import utcnow
 from dc.cost import TenantUsage
 from dc.errors import UsageError
-from dc.state import backup_runs, ensure_tables, metadata, utcnow
+from dc.state import backup_runs, ensure_tables, metadata
 
 #: repository bytes are always measured from backup_runs, never recorded by hand
 RECORDED_KINDS = ("backup_seconds", "drill_seconds")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from backup.snapshot import Snapshot
-from dc.state import utcnow
+from dc.clock import utcnow
 from failover.approval import confirm_request
 from failover.errors import FailoverRefused
 from failover.execution import run_plan

@@ -22,9 +22,9 @@ from sqlalchemy import Engine
 from backup.backend import Backend
 from backup.jobs import BackendOpener, site_repository
 from backup.repository import Repository
+from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
-from dc.state import utcnow
 from failover.abort import AbortSignal, watch
 from failover.errors import DrillAborted
 from failover.plan import RecoveryPlan

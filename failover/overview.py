@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from backup.snapshot import Snapshot
+from dc.clock import utcnow
 from dc.errors import BcpError
-from dc.state import utcnow
 from failover.lifecycle import RunContext, repository_at
 from failover.measure import exposure
 from failover.plan import build_plan, select_systems

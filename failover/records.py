@@ -37,7 +37,8 @@ from sqlalchemy import (
     update,
 )
 
-from dc.state import ensure_tables, metadata, utcnow
+from dc.clock import utcnow
+from dc.state import ensure_tables, metadata
 
 drill_runs = Table(
     "drill_runs",

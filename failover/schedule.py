@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from dc.state import utcnow
+from dc.clock import utcnow
 from failover.calendar import blackout_on, next_drill_window, overdue_systems
 from failover.lifecycle import RunContext
 from failover.records import last_success

@@ -10,8 +10,8 @@ failover that does not complete is rolled back.
 
 from __future__ import annotations
 
+from dc.clock import utcnow
 from dc.errors import UsageError
-from dc.state import utcnow
 from failover.drill import DrillRequest
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover

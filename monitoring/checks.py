@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, String, Table, Text, func, insert, select
 
-from dc.state import metadata, open_state, utcnow
+from dc.clock import utcnow
+from dc.state import metadata, open_state
 from monitoring.dialect import ensure
 from monitoring.timestamps import aware
 

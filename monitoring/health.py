@@ -27,9 +27,9 @@ from sqlalchemy import Engine
 from backup.backend import Backend, LocalBackend
 from backup.jobs import resolve_path
 from backup.sources import redact_dsn
+from dc.clock import utcnow
 from dc.config import Consortium, Host, Site, System
 from dc.errors import BcpError
-from dc.state import utcnow
 from monitoring import observations
 from monitoring.observations import Observation
 

@@ -40,7 +40,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.pool import NullPool
 
-from dc.state import metadata, utcnow
+from dc.clock import utcnow
+from dc.state import metadata
 from monitoring.dialect import ensure, insert_ignore, is_postgres
 
 log = logging.getLogger("bcpctl.lease")

@@ -34,7 +34,8 @@ from sqlalchemy import (
     update,
 )
 
-from dc.state import metadata, utcnow
+from dc.clock import utcnow
+from dc.state import metadata
 from monitoring.dialect import ensure, insert_ignore
 from monitoring.timestamps import aware
 

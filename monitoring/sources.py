@@ -18,9 +18,10 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import Engine, Index, func, select
 from sqlalchemy.exc import DBAPIError
 
+from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError
-from dc.state import backup_runs, utcnow
+from dc.state import backup_runs
 from monitoring import checks, observations, runs
 from monitoring.dialect import ensure
 from monitoring.timestamps import aware, epoch

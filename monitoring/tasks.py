@@ -15,9 +15,9 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from backup.backend import Backend
+from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, ProblemFound
-from dc.state import utcnow
 from monitoring import checks, health, observations
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec
 

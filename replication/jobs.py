@@ -18,8 +18,6 @@ from urllib.parse import urlparse
 
 from backup.backend import Backend, LocalBackend
 from dc.errors import BcpError, ConfigError, UsageError
-from dc.state import open_state
-from replication.ledger import Ledger
 from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from replication.url import open_backend
@@ -29,6 +27,7 @@ if TYPE_CHECKING:  # the configuration, verify and repair modules load only wher
     # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up
     from backup.manifest import Manifest
     from dc.config import Consortium, Site
+    from replication.ledger import Ledger
     from replication.repair import RepairResult
     from replication.verify import IntegrityReport
 
@@ -50,16 +49,25 @@ def _opened(endpoint: Endpoint, *, create: bool = False, connections: int = 16) 
         backend.close()
 
 
+def open_ledger(state_url: str | None = None) -> Ledger:
+    """The replication ledger in the control database (SQLAlchemy is imported here, when needed)."""
+    from dc.state import open_state
+    from replication.ledger import Ledger
+
+    return Ledger(open_state(state_url))
+
+
 def replicate_between(
     source: Endpoint,
     target: Endpoint,
     options: SyncOptions,
     *,
     state_url: str | None = None,
+    ledger: Ledger | None = None,
     progress: SyncProgress | None = None,
 ) -> SyncResult:
-    """``bcpctl replicate --from URL --to URL``."""
-    ledger = Ledger(open_state(state_url))
+    """``bcpctl replicate --from URL --to URL``; ``ledger`` defaults to one opened on ``state_url``."""
+    ledger = ledger or open_ledger(state_url)
     with _opened(source, connections=options.jobs + 2) as src:
         known = _prehash(src, target)
         try:
@@ -84,7 +92,7 @@ def repair_between(
     """``bcpctl replicate --from OTHER --to DAMAGED --repair``: re-fetch what DAMAGED lost."""
     from replication.repair import repair_repository
 
-    ledger = Ledger(open_state(state_url))
+    ledger = open_ledger(state_url)
     with _opened(source, connections=jobs + 2) as other, _opened(damaged, connections=jobs + 2) as bad:
         repo_id = _repository_id(bad) or read_source_config(other)[0].id
         pin = ledger.pin(repo_id)
@@ -112,7 +120,7 @@ def verify_at(
     """``bcpctl verify-offsite`` (and ``check --integrity-only``): keyless, pins from the control DB."""
     from replication.verify import verify_repository
 
-    ledger = Ledger(open_state(state_url))
+    ledger = open_ledger(state_url)
     with _opened(endpoint, connections=jobs + 2) as backend:
         repo_id = _repository_id(backend)
         pin = ledger.pin(repo_id) if repo_id else None
@@ -131,7 +139,7 @@ def show_manifest(endpoint: Endpoint, *, pinned_key: str | None = None, state_ur
     """The verified manifest at ``endpoint`` (pinned key from the option or the control DB)."""
     from backup.manifest import read_manifest
 
-    ledger = Ledger(open_state(state_url))
+    ledger = open_ledger(state_url)
     with _opened(endpoint) as backend:
         config, _ = read_source_config(backend)
         pin = ledger.pin(config.id)
@@ -172,9 +180,13 @@ def replicate_sites(
     system: str | None = None,
     object_lock_days: int | None = None,
     delete_delay: timedelta | None = None,
+    ledger: Ledger | None = None,
     progress: SyncProgress | None = None,
 ) -> list[SyncResult]:
-    """``bcpctl replicate --config FILE [--site S] [--system ID]``: primary → each offsite site."""
+    """``bcpctl replicate --config FILE [--site S] [--system ID]``: primary → each offsite site.
+
+    ``ledger`` defaults to one opened on the configuration's control database.
+    """
     if system is not None:
         config.system(system)
     targets = [site] if site else config.offsite_sites
@@ -187,7 +199,9 @@ def replicate_sites(
         if name == config.primary_site:
             raise ConfigError(f"site '{name}' is the primary; replicate to an offsite site")
         options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
-        result = replicate_between(source, target, options, state_url=config.control_db, progress=progress)
+        result = replicate_between(
+            source, target, options, state_url=config.control_db, ledger=ledger, progress=progress
+        )
         if system is not None:
             result.lag = [lag for lag in result.lag if lag.system == system]
         results.append(result)

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -37,6 +36,7 @@ from sqlalchemy import (
 )
 
 from dc.state import ensure_tables, metadata
+from replication.records import Pin, SystemLag
 
 pins = Table(
     "replication_pins",
@@ -101,23 +101,6 @@ def aware(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Pin:
-    repository: str
-    public_key: str
-    sequence: int
-    manifest_sha256: str
-
-
-@dataclass(frozen=True)
-class SystemLag:
-    system: str
-    source_newest: datetime | None
-    target_newest: datetime | None
-    #: how far the target's newest snapshot trails the source's (0 when caught up)
-    lag_seconds: float | None
 
 
 class Ledger:

@@ -26,6 +26,7 @@ import hashlib
 import mmap
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -211,11 +212,15 @@ class S3Backend:
         """Reach the bucket once (clear errors at open time) and learn whether Object Lock is on."""
         # A listing, not HeadBucket: a HEAD response has no body, so a wrong secret would look
         # like any other 403 instead of naming SignatureDoesNotMatch / InvalidAccessKeyId.
-        self._call("open", None, self._client.list_objects_v2, Prefix=self.location.prefix, MaxKeys=1)
-        try:
-            conf = self._call("read lock configuration of", None, self._client.get_object_lock_configuration)
-        except (AccessDenied, StorageError):
-            return False
+        with ThreadPoolExecutor(1, thread_name_prefix="bcp-s3-probe") as pool:  # two round trips at once
+            lock = pool.submit(
+                self._call, "read lock configuration of", None, self._client.get_object_lock_configuration
+            )
+            self._call("open", None, self._client.list_objects_v2, Prefix=self.location.prefix, MaxKeys=1)
+            try:
+                conf = lock.result()
+            except (AccessDenied, StorageError):
+                return False
         return conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
 
     # -- the Backend protocol -------------------------------------------------------------

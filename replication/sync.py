@@ -25,23 +25,27 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from backup.backend import Backend, ObjectInfo
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.repository import CONFIG_KEY, RepoConfig
+from dc.clock import utcnow
 from dc.errors import BcpError
 from dc.failpoint import failpoint
-from dc.state import utcnow
 from replication.errors import AccessDenied, ManifestRefused, TargetMismatch
-from replication.ledger import Ledger, Pin, SystemLag
 from replication.metrics import MeteredBackend
 from replication.objectlock import extend_locks, require_lock_support, retain_until
 from replication.plan import PHASES, CopyPlan, decide_deletions, missing_referenced, phase_of, plan_copy
 from replication.prehash import SourceDigests
 from replication.ratelimit import RateLimitedBackend, TokenBucket
+from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
+
+if TYPE_CHECKING:  # SQLAlchemy: a CLI run keeps the ledger in a helper process (replication/ledgerproc.py)
+    from replication.ledger import Ledger
 
 
 @dataclass(frozen=True)
@@ -201,25 +205,31 @@ def _replicate(
     result: SyncResult,
     known: SourceDigests | None = None,
 ) -> None:
-    config, config_raw = read_source_config(source)
-    result.repository = config.id
-    existing = load_optional(target, CONFIG_KEY)
-    if existing is not None and existing != config_raw:
-        theirs = RepoConfig.parse(existing, f"{target.url}/{CONFIG_KEY}").id
-        raise TargetMismatch(
-            f"{target.url} holds repository {theirs[:8]}, not {config.id[:8]} from {source.url}; nothing was written"
-        )
-    require_lock_support(target, options.object_lock_days)
-    pin = ledger.pin(config.id)
-    pinned_key = options.pinned_key or (pin.public_key if pin else None)
-    manifest, manifest_raw, current = accept_manifest(source, target, config.id, config_raw, pin, pinned_key)
-    result.signed = manifest is not None
-    result.manifest_sequence = manifest.sequence if manifest else None
-    if manifest is None:
-        result.warnings.append("the source has no signed manifest: the snapshot set cannot be verified")
-
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(4, thread_name_prefix="bcp-open") as pool:
+        # Every read the decisions below need, at once: each is a round trip to a site, and
+        # nothing is written before all of them are in and the manifest is accepted.
+        existing_future = pool.submit(load_optional, target, CONFIG_KEY)
+        target_manifest_future = pool.submit(load_optional, target, MANIFEST_KEY)
         src_future, tgt_future = pool.submit(_list, source), pool.submit(_list, target)
+        config, config_raw = read_source_config(source)
+        result.repository = config.id
+        existing = existing_future.result()
+        if existing is not None and existing != config_raw:
+            theirs = RepoConfig.parse(existing, f"{target.url}/{CONFIG_KEY}").id
+            raise TargetMismatch(
+                f"{target.url} holds repository {theirs[:8]}, not {config.id[:8]} from {source.url}; "
+                "nothing was written"
+            )
+        require_lock_support(target, options.object_lock_days)
+        pin = ledger.pin(config.id)
+        pinned_key = options.pinned_key or (pin.public_key if pin else None)
+        manifest, manifest_raw, current = accept_manifest(
+            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key
+        )
+        result.signed = manifest is not None
+        result.manifest_sequence = manifest.sequence if manifest else None
+        if manifest is None:
+            result.warnings.append("the source has no signed manifest: the snapshot set cannot be verified")
         src, tgt = src_future.result(), tgt_future.result()
     if manifest is not None:
         missing = missing_referenced(manifest, src, tgt)

@@ -23,7 +23,7 @@ import hashlib
 from backup.backend import Backend, ObjectNotFound
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from replication.errors import ManifestRefused
-from replication.ledger import Pin
+from replication.records import Pin
 
 
 def load_optional(backend: Backend, key: str) -> bytes | None:
@@ -34,9 +34,11 @@ def load_optional(backend: Backend, key: str) -> bytes | None:
 
 
 def accept_manifest(
-    source: Backend, target: Backend, repo_id: str, config_raw: bytes, pin: Pin | None, pinned_key: str | None
+    source: Backend, target_raw: bytes | None, repo_id: str, config_raw: bytes, pin: Pin | None, pinned_key: str | None
 ) -> tuple[Manifest | None, bytes | None, Manifest | None]:
     """The source's manifest if it may be replicated, the raw bytes, and the target's current one.
+
+    ``target_raw``: the manifest the target holds now (read by the caller, with its other reads).
 
     Refuses (``ManifestRefused``) a missing manifest once a key is pinned, a signature that
     does not verify with the pinned key, a sequence lower than one already accepted
@@ -63,7 +65,6 @@ def accept_manifest(
         if slot is not None and hashlib.sha256(slot).hexdigest() != digest:
             raise ManifestRefused(f"key slot {key} at {source.url} differs from the signed manifest (tampered)")
     current = None
-    target_raw = load_optional(target, MANIFEST_KEY)
     if target_raw is not None:
         try:
             current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id)

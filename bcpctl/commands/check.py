@@ -43,7 +43,7 @@ def check(
     the control database like a scheduled one, so its result and age reach /metrics and alerts.
     """
     from backup.check import check_repository, parse_subset
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     if integrity_only:
         from bcpctl.commands.replicate import integrity_check

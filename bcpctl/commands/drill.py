@@ -245,7 +245,7 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
 @common_options
 def drill_cleanup(config_path: str) -> None:
     """Remove sandboxes left by killed drills or cut-off cleanups, and verify they are gone."""
-    from dc.state import utcnow
+    from dc.clock import utcnow
     from failover.cleanup import sweep
     from failover.results import to_document
 

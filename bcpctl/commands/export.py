@@ -31,7 +31,7 @@ def _context(config_path: str) -> tuple[Any, Any, Any, Path]:
 
 
 def _now() -> Any:
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     return utcnow()
 

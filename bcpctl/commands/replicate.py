@@ -100,72 +100,75 @@ def replicate(
     from datetime import timedelta
 
     from dc.duration import parse_duration
-    from replication.jobs import Endpoint, repair_between, replicate_between, replicate_sites
+    from replication.ledgerproc import LedgerProcess
     from replication.ratelimit import parse_rate
-    from replication.sync import SyncOptions, SyncProgress
 
     by_url = source_url is not None or target_url is not None
     if by_url == (config_path is not None):
         raise UsageError("give --from URL --to URL, or --config FILE")
     if by_url and not (source_url and target_url):
         raise UsageError("--from and --to go together")
+    if repair and not by_url:
+        raise UsageError("--repair needs --from OTHER --to DAMAGED")
     if manifest_key is not None and (len(manifest_key) != 64 or any(c not in "0123456789abcdef" for c in manifest_key)):
         raise UsageError("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')")
     try:
         delay = timedelta(seconds=parse_duration(delete_delay)) if delete_delay else timedelta(days=7)
     except ValueError as exc:
         raise UsageError(f"--delete-delay: {exc}") from None
-    options = SyncOptions(
-        jobs=jobs,
-        verify=verify,
-        limit_rate=parse_rate(limit_rate) if limit_rate else None,
-        object_lock_days=object_lock_days or 0,
-        delete_delay=delay,
-        pinned_key=manifest_key,
-    )
-    out = output.current()
+    rate = parse_rate(limit_rate) if limit_rate else None
     if repair:
-        if not by_url:
-            raise UsageError("--repair needs --from OTHER --to DAMAGED")
-        fixed = repair_between(
-            Endpoint(source_url, known_hosts),  # type: ignore[arg-type]
-            Endpoint(target_url, known_hosts),  # type: ignore[arg-type]
-            pinned_key=manifest_key,
-            jobs=jobs,
-        )
-        out.result(fixed, _render_repair)
-        if not fixed.ok:
-            first = next(iter(fixed.unrepairable.items()), None)
-            detail = f"{first[0]}: {first[1]}" if first else f"{fixed.remaining[0].key}: {fixed.remaining[0].detail}"
-            raise ProblemFound(f"repair of {fixed.url} incomplete: {detail}")
+        _repair(source_url, target_url, known_hosts, manifest_key, jobs)  # type: ignore[arg-type]
         return
-    with out.progress("replicating") as bar:
-        progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
-        if by_url:
-            runs = [
-                replicate_between(
-                    Endpoint(source_url, known_hosts),  # type: ignore[arg-type]
-                    Endpoint(target_url, known_hosts),  # type: ignore[arg-type]
+    # The control database opens in a helper forked first, before the imports and the S3 client
+    # this process needs and before it starts any thread: see replication/ledgerproc.py.
+    consortium, config_dir = session.config(config_path) if config_path else (None, None)
+    with LedgerProcess(consortium.control_db if consortium else None) as ledger:
+        from replication.jobs import Endpoint, replicate_between, replicate_sites
+        from replication.sync import SyncOptions, SyncProgress
+
+        options = SyncOptions(
+            jobs=jobs,
+            verify=verify,
+            limit_rate=rate,
+            object_lock_days=object_lock_days or 0,
+            delete_delay=delay,
+            pinned_key=manifest_key,
+        )
+        with output.current().progress("replicating") as bar:
+            progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
+            if consortium is None:
+                endpoints = (Endpoint(source_url, known_hosts), Endpoint(target_url, known_hosts))  # type: ignore[arg-type]
+                runs = [replicate_between(*endpoints, options, ledger=ledger, progress=progress)]
+            else:
+                runs = replicate_sites(
+                    consortium,
+                    config_dir,
                     options,
+                    site=site,
+                    system=system,
+                    object_lock_days=object_lock_days,
+                    delete_delay=delay if delete_delay else None,
+                    ledger=ledger,
                     progress=progress,
                 )
-            ]
-        else:
-            consortium, config_dir = session.config(config_path)
-            runs = replicate_sites(
-                consortium,
-                config_dir,
-                options,
-                site=site,
-                system=system,
-                object_lock_days=object_lock_days,
-                delete_delay=delay if delete_delay else None,
-                progress=progress,
-            )
+    out = output.current()
     out.result({"ok": all(r.ok for r in runs), "runs": runs}, _render_sync)
     problems = [r.problem() for r in runs if r.problem()]
     if problems:
         raise ProblemFound(problems[0])  # type: ignore[arg-type]
+
+
+def _repair(source_url: str, damaged_url: str, known_hosts: str | None, manifest_key: str | None, jobs: int) -> None:
+    from replication.jobs import Endpoint, repair_between
+
+    source, damaged = Endpoint(source_url, known_hosts), Endpoint(damaged_url, known_hosts)
+    fixed = repair_between(source, damaged, pinned_key=manifest_key, jobs=jobs)
+    output.current().result(fixed, _render_repair)
+    if not fixed.ok:
+        first = next(iter(fixed.unrepairable.items()), None)
+        detail = f"{first[0]}: {first[1]}" if first else f"{fixed.remaining[0].key}: {fixed.remaining[0].detail}"
+        raise ProblemFound(f"repair of {fixed.url} incomplete: {detail}")
 
 
 def _render_repair(console: Console, data: dict[str, Any]) -> None:

@@ -102,7 +102,7 @@ def account_add(
 ) -> None:
     """Create an account; an approver's NAME must match exports.tenants.<t>.approvers to decide requests."""
     from bcpctl.web.accounts import add_account
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     created = add_account(
         _state(config_path), name, roles, _password(password_file, no_password), actor=_actor(), now=utcnow()
@@ -158,8 +158,9 @@ def token_issue(partner: str, config_path: str, label: str) -> None:
     """Issue a token for PARTNER; it is printed once and only its SHA-256 is stored."""
     from bcpctl.web.settings import load_web_settings
     from bcpctl.web.tokens import issue_token
+    from dc.clock import utcnow
     from dc.config import load_config
-    from dc.state import open_state, utcnow
+    from dc.state import open_state
 
     config, resolved = load_config(config_path)
     lifetime = load_web_settings(config, str(resolved)).token_lifetime
@@ -198,7 +199,7 @@ def token_list(config_path: str) -> None:
 def token_revoke(token_id: str, config_path: str) -> None:
     """Revoke a token by its id."""
     from bcpctl.web.tokens import revoke_token
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     revoked = revoke_token(_state(config_path), token_id, actor=_actor(), now=utcnow())
     output.current().result(revoked, lambda c, d: c.print(f"token {d['id']} of {d['partner']} revoked"))

@@ -21,8 +21,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 
 from bcpctl.web.errors import Conflict, NotFound
+from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
-from dc.state import metadata, utcnow
+from dc.state import metadata
 from failover.drill import DrillRequest, run_drill
 from failover.lifecycle import RunContext
 from failover.plan import select_systems

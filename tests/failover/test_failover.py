@@ -14,7 +14,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from dc.state import open_state, utcnow
+from dc.clock import utcnow
+from dc.state import open_state
 from failover.errors import ConfirmationRequired, FailoverRefused
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from backup.jobs import backup_systems, site_repository
-from dc.state import utcnow
+from dc.clock import utcnow
 from failover.calendar import JST
 from monitoring.tasks import JobContext, JobFailed, drill, replicate
 from replication.url import open_backend

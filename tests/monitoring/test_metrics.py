@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from sqlalchemy import create_engine, select
 
 from backup.jobs import backup_systems, site_repository
-from dc.state import backup_runs, open_state, utcnow
+from dc.clock import utcnow
+from dc.state import backup_runs, open_state
 from monitoring import catalog, checks, observations
 from monitoring.metrics import ControlDatabaseCollector, build_registry, leader_provider
 from monitoring.runs import RunLedger

@@ -9,8 +9,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from backup.backend import LocalBackend
+from dc.clock import utcnow
 from dc.errors import UsageError
-from dc.state import open_state, utcnow
+from dc.state import open_state
 from replication.ledger import Ledger
 from replication.objectlock import needs_extension, retain_until
 from replication.sync import SyncOptions, replicate

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from dc.state import utcnow
+from dc.clock import utcnow
 from replication import s3
 from replication.url import open_backend
 from tests.replication.conftest import BUCKET, LOCKED_BUCKET, s3_url

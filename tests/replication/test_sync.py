@@ -18,7 +18,8 @@ from backup.backend import LocalBackend, ObjectNotFound, StorageError
 from backup.manifest import MANIFEST_KEY, SnapshotEntry, encode_signed, public_key_hex
 from backup.repository import open_repository
 from backup.snapshot import list_snapshots
-from dc.state import open_state, utcnow
+from dc.clock import utcnow
+from dc.state import open_state
 from replication.errors import ManifestRefused, TargetMismatch
 from replication.ledger import Ledger, runs
 from replication.sync import SyncOptions, replicate

@@ -53,7 +53,7 @@ def test_unsigned_badly_signed_and_unknown_partner_requests_are_refused(client, 
     assert unregistered.status_code == 401 and "no registered verify_key" in unregistered.json()["detail"]
     # a body changed after signing no longer verifies
     from bcpctl.web.signature import sign_headers
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     raw = json.dumps(request_body()).encode()
     headers = sign_headers(web_site.partner_key, "koga", "POST", SUBMIT, raw, now=utcnow())
@@ -69,7 +69,7 @@ def test_unsigned_badly_signed_and_unknown_partner_requests_are_refused(client, 
 
 def test_replayed_and_stale_signatures_are_refused(client, web_site) -> None:  # type: ignore[no-untyped-def]
     from bcpctl.web.signature import sign_headers
-    from dc.state import utcnow
+    from dc.clock import utcnow
 
     raw = json.dumps(request_body()).encode()
     headers = {**sign_headers(web_site.partner_key, "koga", "POST", SUBMIT, raw, now=utcnow())}
