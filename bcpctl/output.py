@@ -15,20 +15,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+
+if TYPE_CHECKING:  # rich loads on first use: a --json run never draws (~0.07 s of every start)
+    from rich.console import Console
+    from rich.progress import Progress
 
 
 def to_jsonable(value: Any) -> Any:
@@ -57,9 +52,22 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
-        self.console = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
-        self.interactive = self.err.is_terminal and not json_mode
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(highlight=False, soft_wrap=True)
+
+    @cached_property
+    def err(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False, soft_wrap=True)
+
+    @cached_property
+    def interactive(self) -> bool:
+        return not self.json_mode and self.err.is_terminal
 
     def result(self, data: Any, render: Callable[[Console, Any], None] | None = None) -> None:
         """Emit the command's result: JSON on stdout, or ``render`` for people."""
@@ -81,6 +89,16 @@ class Output:
         if not self.interactive:
             yield ProgressBar(None, None)
             return
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
         columns: list[Any] = [TextColumn("{task.description}"), BarColumn()]
         if unit == "bytes":
             columns += [DownloadColumn(), TransferSpeedColumn()]

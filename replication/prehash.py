@@ -84,6 +84,10 @@ class SourceDigests:
         return found
 
     def _run(self) -> None:
+        # Only the CPU the start-up leaves: the main thread (imports, the S3 client) and the
+        # control-database helper are what the first upload waits for. Nice is per thread on Linux.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         packs = self._packs()
         starts = [0, *range(self.first, len(packs), self.batch)] if packs else []
         for start, end in zip(starts, [*starts[1:], len(packs)], strict=True):

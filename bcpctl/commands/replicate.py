@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from bcpctl import output, session
-from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options, config_option, repo_options
 from dc.errors import ProblemFound, UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+# Nothing heavier than option parsing is imported above: ``replicate`` forks its control-database
+# helper before the rest loads (replication/ledgerproc.py), so the two load on separate cores.
 
 _KNOWN_HOSTS = click.option(
     "--known-hosts",
@@ -26,6 +28,10 @@ _JOBS = click.option("--jobs", type=click.IntRange(1, 64), default=4, show_defau
 
 
 def _render_sync(console: Console, data: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from bcpctl.commands.repo import human_bytes
+
     for run in data["runs"]:
         phases = run["phases"]
         console.print(
@@ -122,7 +128,13 @@ def replicate(
         return
     # The control database opens in a helper forked first, before the imports and the S3 client
     # this process needs and before it starts any thread: see replication/ledgerproc.py.
-    consortium, config_dir = session.config(config_path) if config_path else (None, None)
+    from bcpctl import output
+
+    consortium, config_dir = None, None
+    if config_path:
+        from bcpctl import session
+
+        consortium, config_dir = session.config(config_path)
     with LedgerProcess(consortium.control_db if consortium else None) as ledger:
         from replication.jobs import Endpoint, replicate_between, replicate_sites
         from replication.sync import SyncOptions, SyncProgress
@@ -160,6 +172,7 @@ def replicate(
 
 
 def _repair(source_url: str, damaged_url: str, known_hosts: str | None, manifest_key: str | None, jobs: int) -> None:
+    from bcpctl import output
     from replication.jobs import Endpoint, repair_between
 
     source, damaged = Endpoint(source_url, known_hosts), Endpoint(damaged_url, known_hosts)
@@ -182,6 +195,8 @@ def _render_repair(console: Console, data: dict[str, Any]) -> None:
 
 
 def _render_integrity(console: Console, data: dict[str, Any]) -> None:
+    from bcpctl.commands.repo import human_bytes
+
     manifest = (
         f"manifest {data['manifest_sequence']} of {data['manifest_time']}, {data['snapshots_signed']} snapshots"
         + (" (pinned key)" if data["pinned"] else " (key not pinned)")
@@ -217,6 +232,7 @@ def integrity_check(
     repo_url: str, *, manifest_key: str | None, known_hosts: str | None, read_data: bool, jobs: int
 ) -> None:
     """Run and render the keyless verification (also ``check --integrity-only``)."""
+    from bcpctl import output
     from replication.jobs import Endpoint, verify_at
 
     out = output.current()
@@ -244,6 +260,7 @@ def manifest() -> None:
 def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
     """Sign the current snapshot set (needs the passphrase; run at the primary)."""
     from backup.manifest import sign_manifest
+    from bcpctl import output, session
 
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
         signed = sign_manifest(repo)
@@ -271,6 +288,7 @@ def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, .
 @common_options
 def manifest_show(repo_url: str, manifest_key: str | None, known_hosts: str | None) -> None:
     """Show and verify a repository's signed manifest (no passphrase needed)."""
+    from bcpctl import output
     from replication.jobs import Endpoint, show_manifest
 
     found = show_manifest(Endpoint(repo_url, known_hosts), pinned_key=manifest_key)
