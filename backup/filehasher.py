@@ -66,7 +66,15 @@ class Ticket:
 class FileHasher:
     """A thread hashing the files it is given, in lanes; create only where lanes exist."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, fill: int = 1) -> None:
+        """``fill``: wait until this many files are in hand before hashing (up to the lanes).
+
+        A lane runs at a fifth of OpenSSL's speed, so lanes only pay when several are busy. The
+        archiver reads ahead and keeps them busy; a restore writes one file at a time, and a
+        hasher that took each file as it came would run with one or two lanes busy, slower
+        than hashing inline. Restore asks for as many as make lanes pay (backup/restorer.py).
+        """
+        self._fill = max(1, min(fill, LANES))
         self._lanes = FileLanes(_SEGMENT)  # type: ignore[misc]
         self._queue: deque[Ticket] = deque()
         self._cond = threading.Condition()
@@ -96,7 +104,7 @@ class FileHasher:
         try:
             while True:
                 with self._cond:
-                    while not self._queue and not open_files and not self._closed:
+                    while len(self._queue) + len(open_files) < self._fill and not self._closed:
                         self._cond.wait()
                     if self._abandon:
                         raise _Abandoned
@@ -105,7 +113,7 @@ class FileHasher:
                     starting = [self._queue.popleft() for _ in range(min(len(self._queue), self._lanes.free()))]
                 for ticket in starting:
                     try:
-                        fd = os.open(ticket.path, os.O_RDONLY | os.O_CLOEXEC)
+                        fd = os.open(ticket.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
                     except OSError as exc:
                         ticket.finish(None, 0, exc.strerror)
                         continue

@@ -6,30 +6,30 @@ or symlinks whose target leaves the restored tree. While writing, every parent d
 checked to be a real directory (never a symlink) and files are opened with ``O_NOFOLLOW``,
 so even a pre-existing link planted in the target cannot redirect a write.
 
-Every file's bytes are hashed as they are written and compared with the SHA-256 recorded at
-backup time; every blob is authenticated and checked against its keyed id on the way.
+Every file's SHA-256 is compared with the one recorded at backup time, hashed again from
+what the kernel holds (or as written, see :func:`_restore_share`); every blob is
+authenticated on the way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import mmap
 import os
 import posixpath
 import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backup.blobreader import BlobReader
-from backup.digests import LANES, digest_all
 from backup.errors import HostileSnapshot, VerificationFailed
+from backup.filehasher import LANE_MAX_BYTES, FileHasher, Ticket, lanes_available
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
 from backup.snapshot import Snapshot
@@ -190,7 +190,7 @@ def _write_file(
     """Write one file, verify it against its recorded SHA-256; return ``(bytes, verified)``.
 
     Without ``hash_now`` only the size is checked here; the caller verifies the file's
-    SHA-256 afterwards from what was written (:class:`_Verifier`).
+    SHA-256 afterwards from what was written (:func:`_restore_share`).
     """
     digest = hashlib.sha256() if hash_now else None
     written = 0
@@ -215,101 +215,85 @@ def _write_file(
     return written, same_size and (digest is None or digest.hexdigest() == entry.get("sha256"))
 
 
-#: files up to this size are verified after writing, several at once; bigger ones as they are written
-_READBACK_MAX = 8 * 1024 * 1024
-_READBACK_BATCH_BYTES = 16 * 1024 * 1024
-
-
-class _Verifier:
-    """SHA-256 of freshly written files, read back through the page cache in batches.
-
-    One SHA-256 stream runs at ~250 MB/s on a CPU without SHA instructions — half a restore's
-    CPU. Files hashed together in AVX-512 lanes (:mod:`backup.digests`) cost a fraction of
-    that, but only independent buffers fill lanes, so small and middle-sized files of a unit
-    are written first and then mapped and hashed together. What is verified is what the
-    kernel holds for the file, so a short or mangled write is caught too.
-    """
-
-    def __init__(self, dest: _Target) -> None:
-        self._dest = dest
-        self._pending: list[Entry] = []
-        self._bytes = 0
-
-    def add(self, entry: Entry) -> list[tuple[Entry, bool]]:
-        self._pending.append(entry)
-        self._bytes += int(entry.get("size", 0))
-        if len(self._pending) >= LANES or self._bytes >= _READBACK_BATCH_BYTES:
-            return self.flush()
-        return []
-
-    def flush(self) -> list[tuple[Entry, bool]]:
-        entries, self._pending, self._bytes = self._pending, [], 0
-        if not entries:
-            return []
-        maps: list[mmap.mmap | bytes] = []
-        try:
-            for entry in entries:
-                fd = os.open(os.path.join(self._dest.root, entry["path"]), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-                try:
-                    size = os.fstat(fd).st_size
-                    maps.append(mmap.mmap(fd, size, prot=mmap.PROT_READ) if size else b"")
-                finally:
-                    os.close(fd)
-            digests = digest_all(maps)
-        finally:
-            for m in maps:
-                if isinstance(m, mmap.mmap):
-                    m.close()
-        return [(entry, d.hex == entry.get("sha256")) for entry, d in zip(entries, digests, strict=True)]
-
-
 #: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
 _UNIT_BYTES = 16 * 1024 * 1024
 
 
-def _restore_share(
-    repo: Repository, snapshot: Snapshot, dest: _Target, claims: Claims, progress: ProgressFn | None
-) -> dict[str, Any]:
-    """Restore the units of files this process claims (one process's share), single-threaded.
+#: busy lanes from which hashing in lanes costs less CPU than hashing inline: sixteen lanes
+#: together run ~3.3x OpenSSL's one stream here, so each busy lane is worth a fifth of it.
+#: Waiting for all sixteen instead left the big files half-hashed when the writing ended.
+_LANES_THAT_PAY = 5
+
+
+def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims) -> Iterator[Entry]:
+    """The files of the units this process claims: files of a unit's size or more first, then the rest.
 
     Every process walks the same tree, cuts it into the same units and claims the next unit
     whenever it is free; a claim is always ahead of where the process is, so one forward walk
     finds all of its files. A unit stays inside one directory: two processes creating files
     in the same directory serialise on its lock in the kernel, and spin while they wait.
+
+    Big files go first so their hashing (:func:`_restore_share`) starts early: a lane needs
+    about a second for 60 MB, which overlaps the rest of the restore instead of ending it.
+    """
+    unit, claim = -1, claims.take()
+    for big_ones in (True, False):
+        unit_dir, unit_bytes = None, 0
+        for entry in iter_tree(repo.read_blob, snapshot.tree):
+            if entry["type"] != "file":
+                continue
+            entry_size = int(entry.get("size", 0))
+            if (entry_size >= _UNIT_BYTES) != big_ones:
+                continue
+            parent = posixpath.dirname(entry["path"])
+            if parent != unit_dir or unit_bytes + entry_size > _UNIT_BYTES:
+                unit, unit_dir, unit_bytes = unit + 1, parent, 0
+                if unit > claim:
+                    claim = claims.take()
+            unit_bytes += entry_size
+            if unit == claim:
+                yield entry
+
+
+def _restore_share(
+    repo: Repository, snapshot: Snapshot, dest: _Target, claims: Claims, progress: ProgressFn | None
+) -> dict[str, Any]:
+    """Restore the files this process claims (one process's share) and verify every one.
+
+    A file's SHA-256 is checked against what backup recorded. One SHA-256 stream runs at
+    ~250 MB/s on a CPU without SHA instructions, half a restore's CPU when every file was
+    hashed as written. Here a thread hashes the written files again from the page cache,
+    sixteen at a time in AVX-512 lanes (:class:`~backup.filehasher.FileHasher`, a fifth of
+    the CPU), while this thread writes the next ones; what is verified is what the kernel
+    holds for the file, so a short or mangled write is caught too. Without lanes, or for a
+    file too big to wait in a lane, the bytes are hashed as they are written.
     """
     as_root = os.geteuid() == 0
-    files = size = verified = 0
-    mismatches: list[str] = []
-    unit, unit_dir, unit_bytes = -1, None, 0
-    claim = claims.take()
+    files = size = 0
+    outcomes: list[tuple[Entry, bool]] = []
+    waiting: list[tuple[Entry, Ticket]] = []
     read = BlobReader(repo).read
-    verifier = _Verifier(dest)
-
-    def tally(outcomes: list[tuple[Entry, bool]]) -> None:
-        nonlocal verified
-        for done, good in outcomes:
-            verified += good
-            if not good:
-                mismatches.append(done["path"])
-
-    for entry in iter_tree(repo.read_blob, snapshot.tree):
-        if entry["type"] != "file":
-            continue
-        parent, entry_size = posixpath.dirname(entry["path"]), int(entry.get("size", 0))
-        if parent != unit_dir or unit_bytes + entry_size > _UNIT_BYTES:
-            unit, unit_dir, unit_bytes = unit + 1, parent, 0
-            if unit > claim:
-                claim = claims.take()
-        unit_bytes += entry_size
-        if unit != claim:
-            continue
-        later = entry_size <= _READBACK_MAX
-        written, ok = _write_file(read, dest, entry, as_root, progress, hash_now=not later)
-        files += 1
-        size += written
-        tally(verifier.add(entry) if later and ok else [(entry, ok)])
-    tally(verifier.flush())
-    return {"files": files, "bytes": size, "verified": verified, "mismatches": mismatches}
+    hasher = FileHasher(fill=_LANES_THAT_PAY) if lanes_available() else None
+    try:
+        for entry in _claimed_files(repo, snapshot, claims):
+            later = hasher is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
+            written, ok = _write_file(read, dest, entry, as_root, progress, hash_now=not later)
+            files += 1
+            size += written
+            if later and ok:
+                waiting.append((entry, hasher.add(os.path.join(dest.root, entry["path"]))))  # type: ignore[union-attr]
+            else:
+                outcomes.append((entry, ok))
+    except BaseException:
+        if hasher is not None:
+            hasher.close(abandon=True)
+        raise
+    if hasher is not None:
+        hasher.close()
+    for entry, ticket in waiting:
+        outcomes.append((entry, ticket.sha256 == entry.get("sha256") and ticket.size == entry.get("size")))
+    mismatches = [entry["path"] for entry, good in outcomes if not good]
+    return {"files": files, "bytes": size, "verified": len(outcomes) - len(mismatches), "mismatches": mismatches}
 
 
 def _restore_threaded(

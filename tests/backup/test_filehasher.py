@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import time
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,28 @@ def test_files_that_cannot_be_read_are_reported_not_hashed(tmp_path: Path) -> No
     assert missing.wait().sha256 is None and missing.error == os.strerror(2)
     assert directory.wait().sha256 is None and directory.error == os.strerror(21)
     assert fine.wait().sha256 == hashlib.sha256(good.read_bytes()).hexdigest()
+
+
+def test_a_filling_hasher_waits_for_company_then_hashes_everything(tmp_path: Path) -> None:
+    paths = _write(tmp_path / "f", [200_000] * 7)
+    hasher = FileHasher(fill=4)
+    first = [hasher.add(str(p)) for p in paths[:3]]
+    time.sleep(0.3)  # three files are not enough: the lanes would run mostly idle
+    assert not any(t._done.is_set() for t in first)
+    rest = [hasher.add(str(p)) for p in paths[3:]]
+    assert all(t.wait().sha256 for t in first + rest[:1])  # the fourth file starts the lanes
+    hasher.close()  # and closing hashes what is left, however few
+    for path, ticket in zip(paths, first + rest, strict=True):
+        assert ticket.wait().sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    real = _write(tmp_path / "f", [1000])[0]
+    (tmp_path / "link").symlink_to(real)
+    hasher = FileHasher()
+    ticket = hasher.add(str(tmp_path / "link"))
+    hasher.close()
+    assert ticket.wait().sha256 is None and ticket.error == os.strerror(40)  # ELOOP
 
 
 def test_abandoning_finishes_every_ticket(tmp_path: Path) -> None:

@@ -1,0 +1,104 @@
+"""backup/restorer.py: which process restores what, and that every file is verified."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from backup import restorer
+from backup.errors import VerificationFailed
+from backup.forked import Claims
+from backup.restorer import restore_snapshot
+from backup.run import BackupRequest, run_backup
+from backup.snapshot import find_snapshot
+from backup.sources import parse_source
+from tests.backup.conftest import make_tree, tree_digest
+
+FILES: dict[str, bytes | str] = {
+    **{f"small/{i:03d}.txt": f"row {i}\n" * (i * 37) for i in range(60)},
+    **{f"big/{i}.bin": os.urandom(300_000 + i) for i in range(5)},
+    "mixed/a.txt": "a",
+    "mixed/huge.bin": os.urandom(700_000),
+    "mixed/z.txt": "z",
+}
+
+
+@pytest.fixture
+def snapshot(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # units of 256 KiB: the files of 300 KB and more are "big" and go first
+    monkeypatch.setattr(restorer, "_UNIT_BYTES", 256 * 1024)
+    src = make_tree(tmp_path / "src", FILES)
+    result = run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1"))
+    assert result.errors == []
+    return src, find_snapshot(repo, "latest:s1")
+
+
+def test_big_files_come_first_and_every_file_exactly_once(repo, snapshot) -> None:  # type: ignore[no-untyped-def]
+    _, snap = snapshot
+    names = [_name(entry["path"]) for entry in restorer._claimed_files(repo, snap, Claims())]
+    sizes = [len(FILES[name]) for name in names]
+    assert all(size >= 256 * 1024 for size in sizes[:6]) and all(size < 256 * 1024 for size in sizes[6:])
+    assert sorted(names) == sorted(FILES)
+
+
+def _name(path: str) -> str:
+    """The key in FILES of a snapshot path (which may carry the source's own directories)."""
+    return next(name for name in FILES if path == name or path.endswith("/" + name))
+
+
+@pytest.mark.parametrize("lanes", [True, False])
+@pytest.mark.parametrize("workers", [1, 3])
+def test_round_trip_through_every_path(repo, snapshot, tmp_path: Path, monkeypatch, lanes: bool, workers: int) -> None:  # type: ignore[no-untyped-def]
+    if lanes and not restorer.lanes_available():
+        pytest.skip("no AVX-512 lanes on this CPU")
+    monkeypatch.setattr(restorer, "lanes_available", lambda: lanes)
+    src, snap = snapshot
+    result = restore_snapshot(repo, snap, tmp_path / "out", workers=workers)
+    assert result.files == result.verified_files == len(FILES) and not result.mismatches
+    assert tree_digest(tmp_path / "out") == tree_digest(src)
+
+
+@pytest.mark.parametrize("lanes", [True, False])
+def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Path, monkeypatch, lanes: bool) -> None:  # type: ignore[no-untyped-def]
+    if lanes and not restorer.lanes_available():
+        pytest.skip("no AVX-512 lanes on this CPU")
+    monkeypatch.setattr(restorer, "lanes_available", lambda: lanes)
+    _, snap = snapshot
+    original = restorer._write_file
+
+    def mangled(read, dest, entry, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if entry["path"].endswith(("small/042.txt", "big/3.bin")):
+
+            def flipped(chunk_id: bytes):  # type: ignore[no-untyped-def]
+                data = bytearray(read(chunk_id))
+                data[len(data) // 2] ^= 0x01
+                return data
+
+            return original(flipped, dest, entry, *args, **kwargs)
+        return original(read, dest, entry, *args, **kwargs)
+
+    monkeypatch.setattr(restorer, "_write_file", mangled)
+    with pytest.raises(VerificationFailed, match=r"^2 restored file\(s\) differ") as failed:
+        restore_snapshot(repo, snap, tmp_path / "out", workers=2)
+    assert "small/042.txt" in str(failed.value) and "big/3.bin" in str(failed.value)
+
+
+def test_lanes_verify_what_the_kernel_holds_not_what_was_sent(repo, snapshot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    if not restorer.lanes_available():
+        pytest.skip("no AVX-512 lanes on this CPU")
+    _, snap = snapshot
+    original = restorer._write_file
+
+    def overwritten(read, dest, entry, *args, **kwargs):  # type: ignore[no-untyped-def]
+        done = original(read, dest, entry, *args, **kwargs)
+        if entry["path"].endswith("small/007.txt"):  # the same size, one byte changed on disk
+            with open(os.path.join(dest.root, entry["path"]), "r+b") as f:
+                f.seek(3)
+                f.write(b"X")
+        return done
+
+    monkeypatch.setattr(restorer, "_write_file", overwritten)
+    with pytest.raises(VerificationFailed, match=r"small/007\.txt"):
+        restore_snapshot(repo, snap, tmp_path / "out", workers=1)
