@@ -71,6 +71,7 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
     help="Tag recorded with the snapshot (repeatable).",
 )
 @click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths (repeatable).")
+@escrow_option
 @config_option(required=False)
 @common_options
 def backup_run(
@@ -81,6 +82,7 @@ def backup_run(
     tenant: str | None,
     tags: dict[str, str],
     excludes: tuple[str, ...],
+    escrow: tuple[str, ...],
     config_path: str | None,
 ) -> None:
     """Back up one source (--source) or the configured systems (--config)."""
@@ -100,7 +102,7 @@ def backup_run(
                 tags=tags,
                 exclude=excludes,
             )
-            with session.repository(repo_url, password_file) as repo:
+            with session.repository(repo_url, password_file, escrow=escrow) as repo:
                 result = run_backup(repo, request, progress=bar.advance)
             outcomes = [
                 SystemBackup(request.system or "", not result.errors, result, "; ".join(result.errors[:3]) or None)
@@ -109,13 +111,15 @@ def backup_run(
             consortium, config_dir = session.config(config_path)
             for system_id in systems:
                 consortium.system(system_id)
+            if escrow and not repo_url:
+                raise UsageError("--escrow unlocks the repository given with --repo; add --repo URL")
             from backup.jobs import site_repository
             from dc.state import open_state
             from replication.url import open_backend
 
             state = open_state(consortium.control_db)
             if repo_url:
-                cm = session.repository(repo_url, password_file)
+                cm = session.repository(repo_url, password_file, escrow=escrow)
             else:
                 cm = site_repository(consortium, consortium.primary_site, open_backend, config_dir)
             with cm as repo:

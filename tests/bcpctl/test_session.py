@@ -63,6 +63,26 @@ def test_k_shares_list_restore_and_check_without_the_passphrase(
     assert checked.returncode == 0, checked.stderr
 
 
+def test_k_shares_take_a_backup_without_the_passphrase(
+    escrowed: tuple[Path, list[Path], Path], cli: Cli, tmp_path: Path
+) -> None:
+    repo, shares, source = escrowed
+    (source / "juki" / "moved-in.csv").write_text("id,name\n2,住民二\n", encoding="utf-8")
+    args = ["backup", "run", "--repo", str(repo), "--source", f"path:{source}", "--system", "goka-juki"]
+    assert cli(*args, env=NO_PASSPHRASE).returncode == 3
+    backed = cli(*args, *_escrow(shares[0], shares[1]), "--json", env=NO_PASSPHRASE)
+    assert backed.returncode == 0, backed.stderr
+    (run,) = json.loads(backed.stdout)["backups"]
+    assert run["ok"] and run["result"]["files_new"] == 1
+    listed = cli("snapshots", "--repo", str(repo), "--json", *_escrow(shares[2], shares[0]), env=NO_PASSPHRASE)
+    assert len(json.loads(listed.stdout)) == 2
+
+    config = Path(__file__).parents[2] / "examples" / "ibaraki.yaml"
+    refused = cli("backup", "run", "--config", str(config), *_escrow(shares[0], shares[1]), env=NO_PASSPHRASE)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "--escrow unlocks the repository given with --repo" in refused.stderr
+
+
 def test_custodians_give_a_new_operator_a_passphrase(escrowed: tuple[Path, list[Path], Path], cli: Cli) -> None:
     repo, shares, _ = escrowed
     added = cli(
