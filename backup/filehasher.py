@@ -73,6 +73,8 @@ class FileHasher:
         archiver reads ahead and keeps them busy; a restore writes one file at a time, and a
         hasher that took each file as it came would run with one or two lanes busy, slower
         than hashing inline. Restore asks for as many as make lanes pay (backup/restorer.py).
+        With ``fill`` above 1 a ticket may wait until more files come or :meth:`close` is
+        called: never wait on one before closing, as the archiver (``fill=1``) may.
         """
         self._fill = max(1, min(fill, LANES))
         self._lanes = FileLanes(_SEGMENT)  # type: ignore[misc]

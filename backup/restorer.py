@@ -21,7 +21,7 @@ import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +78,8 @@ class TreeShape:
     bytes: int = 0
     dirs: list[Entry] = field(default_factory=list)
     links: list[Entry] = field(default_factory=list)
+    #: files of a restore unit's size or more, in tree order: restored first (:func:`_claimed_files`)
+    big_files: list[Entry] = field(default_factory=list)
 
 
 def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
@@ -103,6 +105,8 @@ def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
         if entry["type"] == "file":
             shape.files += 1
             shape.bytes += int(entry.get("size", 0))
+            if int(entry.get("size", 0)) >= _UNIT_BYTES:
+                shape.big_files.append(entry)
         elif entry["type"] == "dir":
             shape.dirs.append(entry)
         else:
@@ -225,25 +229,26 @@ _UNIT_BYTES = 16 * 1024 * 1024
 _LANES_THAT_PAY = 5
 
 
-def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims) -> Iterator[Entry]:
-    """The files of the units this process claims: files of a unit's size or more first, then the rest.
+def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, big_files: list[Entry]) -> Iterator[Entry]:
+    """The files of the units this process claims: ``big_files`` (those of a unit's size or
+    more, from :func:`validate_tree`) first, then the rest of the tree.
 
-    Every process walks the same tree, cuts it into the same units and claims the next unit
-    whenever it is free; a claim is always ahead of where the process is, so one forward walk
-    finds all of its files. A unit stays inside one directory: two processes creating files
-    in the same directory serialise on its lock in the kernel, and spin while they wait.
+    Every process cuts the same files into the same units and claims the next unit whenever
+    it is free; a claim is always ahead of where the process is, so one forward pass finds
+    all of its files. A unit stays inside one directory: two processes creating files in the
+    same directory serialise on its lock in the kernel, and spin while they wait.
 
     Big files go first so their hashing (:func:`_restore_share`) starts early: a lane needs
     about a second for 60 MB, which overlaps the rest of the restore instead of ending it.
     """
     unit, claim = -1, claims.take()
-    for big_ones in (True, False):
+
+    def units(entries: Iterable[Entry], big_ones: bool) -> Iterator[Entry]:
+        nonlocal unit, claim
         unit_dir, unit_bytes = None, 0
-        for entry in iter_tree(repo.read_blob, snapshot.tree):
-            if entry["type"] != "file":
-                continue
+        for entry in entries:
             entry_size = int(entry.get("size", 0))
-            if (entry_size >= _UNIT_BYTES) != big_ones:
+            if entry["type"] != "file" or (entry_size >= _UNIT_BYTES) != big_ones:
                 continue
             parent = posixpath.dirname(entry["path"])
             if parent != unit_dir or unit_bytes + entry_size > _UNIT_BYTES:
@@ -254,9 +259,17 @@ def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims) -> Iter
             if unit == claim:
                 yield entry
 
+    yield from units(big_files, True)
+    yield from units(iter_tree(repo.read_blob, snapshot.tree), False)
+
 
 def _restore_share(
-    repo: Repository, snapshot: Snapshot, dest: _Target, claims: Claims, progress: ProgressFn | None
+    repo: Repository,
+    snapshot: Snapshot,
+    dest: _Target,
+    claims: Claims,
+    big_files: list[Entry],
+    progress: ProgressFn | None,
 ) -> dict[str, Any]:
     """Restore the files this process claims (one process's share) and verify every one.
 
@@ -275,7 +288,7 @@ def _restore_share(
     read = BlobReader(repo).read
     hasher = FileHasher(fill=_LANES_THAT_PAY) if lanes_available() else None
     try:
-        for entry in _claimed_files(repo, snapshot, claims):
+        for entry in _claimed_files(repo, snapshot, claims, big_files):
             later = hasher is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
             written, ok = _write_file(read, dest, entry, as_root, progress, hash_now=not later)
             files += 1
@@ -360,7 +373,7 @@ def restore_snapshot(
 
         def share(r: Repository, i: int, n: int) -> dict[str, Any]:
             mine = report if i == 0 else claims.add_done
-            return _restore_share(r, snapshot, dest, claims, mine if progress else None)
+            return _restore_share(r, snapshot, dest, claims, shape.big_files, mine if progress else None)
 
         shares = run_forked(repo, count, share)
     else:
