@@ -102,6 +102,24 @@ def test_a_pack_that_grew_after_the_early_hash_is_hashed_again(source, ceph, s3_
     assert pack.key not in {i.key for i in target.list("")}
 
 
+@pytest.mark.s3
+def test_the_few_objects_not_hashed_ahead_are_hashed_by_the_upload_threads(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    class NoWaiting(SourceDigests):
+        def join(self) -> None:  # the batch in hand is mostly packs the target has (incremental)
+            raise AssertionError("the transfer waited for the early-hash thread")
+
+    known = NoWaiting(source.root).start()
+    known.wait()
+    packs = [i for i in source.list("") if i.key.startswith(("data/", "meta/"))]
+    for info in packs[:2]:  # two packs were not hashed ahead: no more than upload threads
+        known.take(info.key, info.size)
+    target = open_backend(s3_url(ceph))
+    outcome = Transfer(MeteredBackend(source), target, jobs=4, known=known).copy(packs)
+    assert outcome.errors == {}
+    for info in packs:
+        assert hashlib.sha256(target.load(info.key)).hexdigest() == info.key.rsplit("/", 1)[1]
+
+
 def test_early_hashes_never_reach_targets_that_do_not_check_an_md5(source, tmp_path: Path) -> None:
     known = SourceDigests(source.root).start()
     known.wait()
