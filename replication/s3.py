@@ -105,7 +105,10 @@ class S3Backend:
         self.location = location
         self._md5_hints: dict[str, tuple[int, bytes]] = {}
         self._hints_lock = threading.Lock()
+        from replication.s3models import fast_loader
+
         session = botocore.session.Session(profile=location.profile)
+        session.register_component("data_loader", fast_loader())
         # Credentials come from the environment or a profile only. botocore would otherwise ask
         # the EC2/ECS metadata endpoints (169.254.169.254) — traffic off this machine, and
         # meaningless for an on-premises gateway.
