@@ -81,9 +81,28 @@ def _tune_collector() -> None:
     gc.set_threshold(70_000, 20, 20)
 
 
+def _skip_collection_at_exit() -> None:
+    """Freeze what the command created, so interpreter shutdown does not walk it.
+
+    Shutdown runs one full cycle collection over every object still alive: ~0.2 s after a
+    command that built an S3 client (botocore's parsed models), a third of a short command's
+    run (``perf stat``: 0.70 s -> 0.46 s for a client's import, creation and exit). Frozen
+    objects in cycles are then not finalized at exit, which Python never promised anyway:
+    bcpctl closes its files and databases with ``with`` blocks, not by garbage collection.
+    """
+    gc.freeze()
+
+
 def main(argv: list[str] | None = None) -> None:
     _tune_allocator()
     _tune_collector()
+    try:
+        _main(argv)
+    finally:
+        _skip_collection_at_exit()
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         cli.main(args=argv, prog_name="bcpctl", standalone_mode=False)
     except click.exceptions.Exit as exc:
