@@ -103,9 +103,10 @@ def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
         if entry["type"] != "file" and len(kinds) < 1_000_000:
             kinds[path] = entry["type"]
         if entry["type"] == "file":
+            size = int(entry.get("size", 0))
             shape.files += 1
-            shape.bytes += int(entry.get("size", 0))
-            if int(entry.get("size", 0)) >= _UNIT_BYTES:
+            shape.bytes += size
+            if size >= _UNIT_BYTES:
                 shape.big_files.append(entry)
         elif entry["type"] == "dir":
             shape.dirs.append(entry)

@@ -67,7 +67,8 @@ def replicate_between(
     progress: SyncProgress | None = None,
 ) -> SyncResult:
     """``bcpctl replicate --from URL --to URL``; ``ledger`` defaults to one opened on ``state_url``."""
-    ledger = ledger or open_ledger(state_url)
+    if ledger is None:
+        ledger = open_ledger(state_url)
     with _opened(source, connections=options.jobs + 2) as src:
         known = _prehash(src, target)
         try:

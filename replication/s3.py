@@ -102,11 +102,11 @@ class S3Backend:
         from botocore.config import Config
         from botocore.exceptions import ProfileNotFound
 
+        from replication.s3models import fast_loader
+
         self.location = location
         self._md5_hints: dict[str, tuple[int, bytes]] = {}
         self._hints_lock = threading.Lock()
-        from replication.s3models import fast_loader
-
         session = botocore.session.Session(profile=location.profile)
         session.register_component("data_loader", fast_loader())
         # Credentials come from the environment or a profile only. botocore would otherwise ask
