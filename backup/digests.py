@@ -6,7 +6,7 @@ carries a Content-MD5 that the server checks. On hosts without SHA instructions 
 hashes, one stream at a time, cost more CPU than the whole upload. ``backup/_digests.c``
 hashes up to sixteen objects together in AVX-512 lanes, reading each byte once for both
 hashes; without the extension or the CPU feature, :mod:`hashlib` does the same job slower.
-A restore verifies the small and middle-sized files of a directory the same way, together.
+A restore verifies its files the same way, in a process of its own (backup/restoreverify.py).
 """
 
 from __future__ import annotations

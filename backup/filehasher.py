@@ -58,6 +58,10 @@ class Ticket:
         self.size, self.error = size, error
         self._done.set()
 
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
     def wait(self) -> Ticket:
         self._done.wait()
         return self

@@ -54,6 +54,11 @@ def can_fork(repo: Repository) -> bool:
     return type(repo.backend) is LocalBackend and hasattr(os, "fork") and threading.active_count() == 1
 
 
+def one_way_pipe() -> tuple[Connection, Connection]:
+    """``(reader, writer)``, to be inherited by processes forked after it."""
+    return _context.Pipe(duplex=False)
+
+
 class Channel:
     """The worker's end: every message is tagged so failures travel as data, not EOF."""
 

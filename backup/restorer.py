@@ -29,9 +29,10 @@ from typing import Any
 
 from backup.blobreader import BlobReader
 from backup.errors import HostileSnapshot, VerificationFailed
-from backup.filehasher import LANE_MAX_BYTES, FileHasher, Ticket, lanes_available
+from backup.filehasher import LANE_MAX_BYTES, lanes_available
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
+from backup.restoreverify import FileSender, Verifier
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
 
@@ -224,12 +225,6 @@ def _write_file(
 _UNIT_BYTES = 16 * 1024 * 1024
 
 
-#: busy lanes from which hashing in lanes costs less CPU than hashing inline: sixteen lanes
-#: together run ~3.3x OpenSSL's one stream here, so each busy lane is worth a fifth of it.
-#: Waiting for all sixteen instead left the big files half-hashed when the writing ended.
-_LANES_THAT_PAY = 5
-
-
 def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, big_files: list[Entry]) -> Iterator[Entry]:
     """The files of the units this process claims: ``big_files`` (those of a unit's size or
     more, from :func:`validate_tree`) first, then the rest of the tree.
@@ -271,43 +266,57 @@ def _restore_share(
     claims: Claims,
     big_files: list[Entry],
     progress: ProgressFn | None,
+    verifier: FileSender | None,
 ) -> dict[str, Any]:
     """Restore the files this process claims (one process's share) and verify every one.
 
-    A file's SHA-256 is checked against what backup recorded. One SHA-256 stream runs at
-    ~250 MB/s on a CPU without SHA instructions, half a restore's CPU when every file was
-    hashed as written. Here a thread hashes the written files again from the page cache,
-    sixteen at a time in AVX-512 lanes (:class:`~backup.filehasher.FileHasher`, a fifth of
-    the CPU), while this thread writes the next ones; what is verified is what the kernel
-    holds for the file, so a short or mangled write is caught too. Without lanes, or for a
-    file too big to wait in a lane, the bytes are hashed as they are written.
+    A file's SHA-256 is checked against what backup recorded: by the verifier process, from
+    what the kernel holds once the file is written (:mod:`backup.restoreverify`), or, without
+    one or for a file too big to wait in a lane, as its bytes are written.
     """
     as_root = os.geteuid() == 0
-    files = size = 0
-    outcomes: list[tuple[Entry, bool]] = []
-    waiting: list[tuple[Entry, Ticket]] = []
+    files = size = verified = 0
+    mismatches: list[str] = []
     read = BlobReader(repo).read
-    hasher = FileHasher(fill=_LANES_THAT_PAY) if lanes_available() else None
-    try:
-        for entry in _claimed_files(repo, snapshot, claims, big_files):
-            later = hasher is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
-            written, ok = _write_file(read, dest, entry, as_root, progress, hash_now=not later)
-            files += 1
-            size += written
-            if later and ok:
-                waiting.append((entry, hasher.add(os.path.join(dest.root, entry["path"]))))  # type: ignore[union-attr]
-            else:
-                outcomes.append((entry, ok))
-    except BaseException:
-        if hasher is not None:
-            hasher.close(abandon=True)
-        raise
-    if hasher is not None:
-        hasher.close()
-    for entry, ticket in waiting:
-        outcomes.append((entry, ticket.sha256 == entry.get("sha256") and ticket.size == entry.get("size")))
-    mismatches = [entry["path"] for entry, good in outcomes if not good]
-    return {"files": files, "bytes": size, "verified": len(outcomes) - len(mismatches), "mismatches": mismatches}
+    tally = _Tally(progress) if progress else None
+    for entry in _claimed_files(repo, snapshot, claims, big_files):
+        later = verifier is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
+        written, ok = _write_file(read, dest, entry, as_root, tally, hash_now=not later)
+        files += 1
+        size += written
+        if later and ok:
+            verifier.add(entry)  # type: ignore[union-attr]
+        elif ok:
+            verified += 1
+        else:
+            mismatches.append(entry["path"])
+    if verifier is not None:
+        verifier.close()
+    if tally is not None:
+        tally.flush()
+    return {"files": files, "bytes": size, "verified": verified, "mismatches": mismatches}
+
+
+class _Tally:
+    """Progress passed on in steps of :data:`_TALLY_BYTES`: a forked writer's report takes a
+    lock shared by every process, which cost ~0.2 s of CPU per process when taken per blob."""
+
+    def __init__(self, report: ProgressFn) -> None:
+        self._report = report
+        self._pending = 0
+
+    def __call__(self, amount: int) -> None:
+        self._pending += amount
+        if self._pending >= _TALLY_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            self._report(self._pending)
+            self._pending = 0
+
+
+_TALLY_BYTES = 8 * 1024 * 1024
 
 
 def _restore_threaded(
@@ -372,11 +381,20 @@ def restore_snapshot(
                 progress(total - reported)
                 reported = total
 
+        verifier = Verifier(repo, dest.root, count) if lanes_available() else None
+
         def share(r: Repository, i: int, n: int) -> dict[str, Any]:
             mine = report if i == 0 else claims.add_done
-            return _restore_share(r, snapshot, dest, claims, shape.big_files, mine if progress else None)
+            sender = verifier.sender(i) if verifier is not None else None
+            return _restore_share(r, snapshot, dest, claims, shape.big_files, mine if progress else None, sender)
 
-        shares = run_forked(repo, count, share)
+        try:
+            shares = run_forked(repo, count, share)
+            if verifier is not None:
+                shares.append({"files": 0, "bytes": 0, **verifier.result()})
+        finally:
+            if verifier is not None:
+                verifier.kill()
     else:
         shares = _restore_threaded(repo, snapshot, dest, count, progress)
     for share in shares:
