@@ -45,9 +45,9 @@ def differences(expected: dict[str, str], root: Path, limit: int = 5) -> list[st
 
 
 def read_all(root: Path) -> int:
-    """Read every file once so the page cache holds it (the cache cannot be dropped here)."""
+    """Read ``root`` (a file, or every file under a directory) once so the page cache holds it."""
     total = 0
-    for p in root.rglob("*"):
+    for p in [root] if root.is_file() else root.rglob("*"):
         if p.is_file() and not p.is_symlink():
             with p.open("rb") as f:
                 while block := f.read(_BLOCK):

@@ -53,6 +53,8 @@ class Measurement:
     stdout: str
     stderr: str
     loadavg_before: float
+    #: CPU seconds the hypervisor gave to other guests while the command ran (all CPUs together)
+    steal_seconds: float = 0.0
 
 
 def _children(pid: int) -> list[int]:
@@ -122,6 +124,19 @@ def tree_memory(root: int, *, pss: bool = True) -> tuple[int, int, int]:
     return (sum(_pss(pid) for pid in pids) if pss else 0), largest, rss_total
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def steal_seconds() -> float:
+    """The machine's stolen CPU time so far (``/proc/stat``): a virtual machine whose host is
+    busy runs its guests' work slower, whichever tool is being timed."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / _TICKS if fields[0] == "cpu" and len(fields) > 8 else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 def measure(
     argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None, interval: float = 0.01
 ) -> Measurement:
@@ -129,6 +144,7 @@ def measure(
     load = os.getloadavg()[0]
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-measure-{os.getpid()}-{time.monotonic_ns()}"
     with open(f"{out_path}.out", "w+b") as out, open(f"{out_path}.err", "w+b") as err:
+        stolen = steal_seconds()
         started = time.perf_counter()
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         peak = single = naive = 0
@@ -155,6 +171,7 @@ def measure(
         # wait4 rather than proc.wait(): the CPU time of this child and its reaped descendants
         _pid, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - started
+        stolen = steal_seconds() - stolen
         done.set()
         sampler.join()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -178,6 +195,7 @@ def measure(
         stdout=stdout,
         stderr=stderr,
         loadavg_before=load,
+        steal_seconds=stolen,
     )
 
 

@@ -25,6 +25,7 @@ class PhaseResult:
     loadavg_before: float = 0.0
     #: CPU the benchmark's memory sampler used meanwhile (it competes with the tool for the cores)
     sampler_cpu_seconds: float = 0.0
+    steal_seconds: float = 0.0
 
 
 @dataclass
@@ -95,6 +96,7 @@ def median_result(runs: list[ToolResult]) -> ToolResult:
             peak_rss_tree_naive=int(_median([p.peak_rss_tree_naive for p in got])),
             loadavg_before=_median([p.loadavg_before for p in got]),
             sampler_cpu_seconds=_median([p.sampler_cpu_seconds for p in got]),
+            steal_seconds=_median([p.steal_seconds for p in got]),
         )
     merged.repo_bytes_full = int(_median([r.repo_bytes_full for r in runs]))
     merged.repo_bytes_incremental = merged.repo_bytes_full + int(_median([r.incremental_added for r in runs]))

@@ -49,12 +49,19 @@ def _phase(m: Measurement, dataset_bytes: int, ok: bool, error: str = "") -> Pha
         peak_rss_tree_naive=m.peak_rss_tree_naive,
         loadavg_before=m.loadavg_before,
         sampler_cpu_seconds=m.sampler_cpu_seconds,
+        steal_seconds=m.steal_seconds,
     )
 
 
 def _error(m: Measurement) -> str:
     lines = (m.stderr.strip() or m.stdout.strip()).splitlines()
     return f"exit {m.returncode}: {lines[-1] if lines else 'no output'}"
+
+
+def _stolen(m: Measurement) -> str:
+    """A note when the host took a noticeable share of the CPUs during the step."""
+    share = m.steal_seconds / (m.seconds * (os.cpu_count() or 1)) if m.seconds > 0 else 0.0
+    return f"  (steal {share:.0%})" if share >= 0.02 else ""
 
 
 def _tool_report(m: Measurement) -> object:
@@ -70,8 +77,7 @@ def _tool_report(m: Measurement) -> object:
 def _timed_backup(
     tool: Tool, result: ToolResult, phase: str, source: Path, dataset_bytes: int, console: Console
 ) -> bool:
-    read_all(source)  # the page cache cannot be dropped here: warm it the same way for every tool
-    os.sync()  # no tool pays for the previous tool's dirty pages
+    _warm(tool, source)
     m = measure(tool.backup(source), env=tool.env())
     ok = m.returncode == 0
     result.phases[phase] = _phase(m, dataset_bytes, ok, "" if ok else _error(m))
@@ -83,7 +89,7 @@ def _timed_backup(
         result.repo_bytes_incremental = size
     console.print(
         f"  {tool.name:7} {phase:11} {m.seconds:7.1f} s  {m.peak_rss / (1 << 20):6.0f} MiB"
-        f"  repo {size / (1 << 20):8.1f} MiB" + ("" if ok else f"  FAILED {_error(m)}")
+        f"  repo {size / (1 << 20):8.1f} MiB{_stolen(m)}" + ("" if ok else f"  FAILED {_error(m)}")
     )
     return ok
 
@@ -101,8 +107,7 @@ def _timed_restore(
     if target.exists():
         shutil.rmtree(target)
     target.mkdir(parents=True)
-    read_all(tool.repo)
-    os.sync()
+    _warm(tool, tool.repo)
     argv, cwd = tool.restore(target)
     m = measure(argv, env=tool.env(), cwd=cwd)
     ok = m.returncode == 0
@@ -114,12 +119,21 @@ def _timed_restore(
         m, dataset_bytes, ok and not result.restore_problems, "; ".join(result.restore_problems)
     )
     console.print(
-        f"  {tool.name:7} {'restore':11} {m.seconds:7.1f} s  {m.peak_rss / (1 << 20):6.0f} MiB  "
+        f"  {tool.name:7} {'restore':11} {m.seconds:7.1f} s  {m.peak_rss / (1 << 20):6.0f} MiB{_stolen(m)}  "
         + ("verified" if not result.restore_problems else "WRONG: " + "; ".join(result.restore_problems))
     )
     # The restored tree stays until the repetition ends: deleting thousands of files right
     # before the next tool's restore makes ext4 scan past recently freed inodes at every file
     # it creates (``recently_deleted``), a kernel cost charged to whichever tool comes next.
+
+
+def _warm(tool: Tool, data: Path) -> None:
+    """Every tool starts warm the same way: its input and its own program files in the page
+    cache (a repetition may begin by dropping the cache, see :func:`_clear`), and no dirty
+    pages left by the previous step for it to pay for."""
+    for path in (data, *tool.installed()):
+        read_all(path)
+    os.sync()
 
 
 def _rotate(names: list[str], k: int) -> list[str]:
@@ -129,12 +143,19 @@ def _rotate(names: list[str], k: int) -> list[str]:
 
 
 def _repetition(
-    args: argparse.Namespace, data: Path, dataset_bytes: int, names: list[str], rep: int, console: Console
+    args: argparse.Namespace,
+    data: Path,
+    dataset_bytes: int,
+    names: list[str],
+    rep: int,
+    console: Console,
+    *,
+    can_drop: bool,
 ) -> tuple[dict[str, ToolResult], int, int]:
     """Fresh source copy and repositories; full, mutate, incremental, restore. Returns results, new and total bytes."""
     work = args.out / "run"
     if work.exists():
-        _set_aside(work, args.out)
+        _clear(work, args.out, can_drop=can_drop)
     source = work / "source"
     work.mkdir(parents=True)
     subprocess.run(["cp", "-a", str(data), str(source)], check=True)
@@ -165,7 +186,7 @@ def _repetition(
         if n in alive:
             _timed_restore(tools[n], results[n], source, expected, work, total, console)
     if not args.keep:
-        _set_aside(work, args.out)
+        _clear(work, args.out, can_drop=can_drop)
     return results, mutation.total_new, total
 
 
@@ -173,20 +194,40 @@ def _trash(out: Path) -> Path:
     return out / "trash"
 
 
-def _set_aside(work: Path, out: Path) -> None:
-    """Move a finished repetition's files out of the way; they are deleted after the last one.
+_DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
-    On journal-less ext4 (this machine) every file created within a minute of a mass deletion
-    scans past the freed inodes (``recently_deleted`` in ``perf``: 10-20% of a restore's CPU).
-    Deleting ~25,000 files at the start of each repetition charged that to whichever restore
-    ran first, and it moved restic's restore between 8 and 16 s. A rename deletes nothing.
+
+def _drop_caches() -> bool:
+    """Write back, then drop the clean page cache (root only); ``False`` where not allowed."""
+    os.sync()
+    try:
+        _DROP_CACHES.write_text("1\n")
+    except OSError:
+        return False
+    return True
+
+
+def _clear(work: Path, out: Path, *, can_drop: bool) -> None:
+    """Remove a finished repetition's files so the next one starts as the first did.
+
+    On journal-less ext4 (this machine) a file created soon after a mass deletion scans past
+    the freed inodes while their inode-table blocks are still cached (``recently_deleted``:
+    creating 6,000 files took 5.3 CPU-s instead of 0.15 right after 75,000 were deleted),
+    charged to whichever tool creates files next. Dropping the page cache after the deletion
+    evicts those blocks, and frees the memory the repetition filled, so no later step pays
+    for reclaim either. Where the cache cannot be dropped, the files are set aside by a
+    rename (nothing deleted) and deleted after the last repetition.
     """
-    trash = _trash(out)
-    trash.mkdir(parents=True, exist_ok=True)
-    work.rename(trash / f"{work.name}-{time.monotonic_ns()}")
+    if can_drop:
+        shutil.rmtree(work)
+        _drop_caches()
+    else:
+        trash = _trash(out)
+        trash.mkdir(parents=True, exist_ok=True)
+        work.rename(trash / f"{work.name}-{time.monotonic_ns()}")
 
 
-#: how long ext4 skips a freed inode (RECENTCY_MIN in fs/ext4/ialloc.c; its block written back)
+#: how long ext4 counts a freed inode as recent once its inode-table block is written back
 _RECENTLY_DELETED_SECONDS = 60
 
 
@@ -194,8 +235,7 @@ def _empty_trash(out: Path, *, settle: bool) -> None:
     """Delete set-aside files; with ``settle``, wait until ext4 no longer counts them as recent."""
     if _trash(out).exists():
         shutil.rmtree(_trash(out))
-        os.sync()
-        if settle:
+        if not _drop_caches() and settle:
             time.sleep(_RECENTLY_DELETED_SECONDS)
 
 
@@ -205,19 +245,26 @@ def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
     if unknown:
         raise SystemExit(f"bench.run: unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
     console.print(f"dataset: {args.size} seed {args.seed} (cached under {args.out / 'datasets'})")
+    can_drop = _drop_caches()
     _empty_trash(args.out, settle=True)  # an earlier run's, before anything is timed
     data, summary = cached(args.out / "datasets", parse_size(args.size), args.seed)
     try:
-        reps = [_repetition(args, data, summary.total_bytes, names, rep, console) for rep in range(args.repeat)]
+        reps = [
+            _repetition(args, data, summary.total_bytes, names, rep, console, can_drop=can_drop)
+            for rep in range(args.repeat)
+        ]
     finally:
         _empty_trash(args.out, settle=False)
     runs = [r[0] for r in reps]
     results = runs[0] if args.repeat == 1 else {n: median_result([r[n] for r in runs]) for n in names}
     notes = [
-        "the page cache cannot be dropped here; before every timed step the source (or, for restores, the "
-        "repository) was read once so every tool starts warm, and sync ran so no tool pays another's writeback",
-        "nothing is deleted while a run is timed (finished repetitions are set aside and deleted at the end): "
-        "on journal-less ext4 files created soon after mass deletions pay a scan of the freed inodes",
+        "before every timed step the source (or, for restores, the repository) and the tool's own program "
+        "files were read once so every tool starts warm, and sync ran so no tool pays another's writeback",
+        "each repetition starts from an empty page cache with the previous one's files deleted"
+        if can_drop
+        else "the page cache cannot be dropped here: finished repetitions are set aside and deleted at the end "
+        "(on journal-less ext4 files created soon after mass deletions pay a scan of the freed inodes)",
+        "steal = CPU time the hypervisor gave other guests during a step (JSON); a busy host slows every tool",
         method_note(),
         "MB/s = bytes of the whole dataset / wall seconds (1 MB = 10^6 B), for incrementals too",
         "settings: restic --compression auto on a v2 repository; borg --compression zstd,3, repokey; "

@@ -36,6 +36,11 @@ class Tool:
     def executable(self) -> str:
         raise NotImplementedError
 
+    def installed(self) -> list[Path]:
+        """The files the tool runs from, read into the page cache before every timed step
+        (the benchmark drops the cache between repetitions, where it may)."""
+        return [Path(self.executable()).resolve()]
+
     def version(self) -> str:
         raise NotImplementedError
 
@@ -58,10 +63,19 @@ class Tool:
 
 
 class Bcpctl(Tool):
+    _loaded: list[Path] | None = None
+
     def executable(self) -> str:
         # the venv's bcpctl, beside the interpreter running the benchmark (make bench uses .venv/bin/python)
         beside = Path(sys.executable).parent / "bcpctl"
         return str(beside) if beside.exists() else shutil.which("bcpctl") or "bcpctl"
+
+    def installed(self) -> list[Path]:
+        """Every file a backup or restore loads (the whole virtualenv is 1.2 GB, mostly unused)."""
+        if self._loaded is None:
+            where = self.run([sys.executable, "-c", _LOADED_FILES])
+            self._loaded = [Path(line) for line in where.stdout.splitlines() if line]
+        return [*super().installed(), *self._loaded]
 
     def env(self) -> dict[str, str]:
         home = self.workdir / "home"
@@ -129,6 +143,18 @@ class Borg(Tool):
     def executable(self) -> str:
         return shutil.which("borg") or "/usr/bin/borg"
 
+    def installed(self) -> list[Path]:
+        """The script, its interpreter's standard library and the borg package."""
+        script = Path(self.executable()).resolve()
+        with script.open("rb") as f:
+            shebang = f.readline().decode(errors="replace")
+        if not shebang.startswith("#!"):
+            return [script]
+        interpreter = shebang[2:].split()
+        query = "import borg, sysconfig; print(borg.__path__[0]); print(sysconfig.get_paths()['stdlib'])"
+        where = self.run([*interpreter, "-c", query])
+        return [script, *(Path(line) for line in where.stdout.split())]
+
     def env(self) -> dict[str, str]:
         return {
             **super().env(),
@@ -150,6 +176,17 @@ class Borg(Tool):
     def restore(self, target: Path) -> tuple[list[str], Path | None]:
         return [self.executable(), "extract", f"{self.repo}::{self.archives[-1]}"], target
 
+
+#: prints the files of the modules and shared objects that bcpctl's backup and restore load
+_LOADED_FILES = """
+import sys
+import bcpctl.cli, bcpctl.commands.backup, bcpctl.session, backup.run, backup.restorer, backup.restoreverify
+modules = list(sys.modules.values())
+files = {f for m in modules for f in (getattr(m, "__file__", None), getattr(m, "__cached__", None)) if f}
+with open("/proc/self/maps") as maps:
+    files |= {line.split()[-1] for line in maps if line.rstrip().endswith(".so") or ".so." in line}
+print("\\n".join(sorted(f for f in files if f.startswith("/"))))
+"""
 
 TOOLS: dict[str, type[Tool]] = {"bcpctl": Bcpctl, "restic": Restic, "borg": Borg}
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
-from bench.measure import measure
+from bench.measure import measure, steal_seconds
 
 _MIB = 1 << 20
 
@@ -68,3 +69,11 @@ def test_the_benchmark_own_memory_is_not_charged_to_the_child() -> None:
     assert len(ballast) == 300 * _MIB
     assert m.returncode == 0
     assert m.peak_rss < 100 * _MIB
+
+
+def test_stolen_time_is_counted_in_seconds_for_the_step_only() -> None:
+    before = steal_seconds()
+    m = measure([sys.executable, "-c", "sum(range(3_000_000))"])
+    # seconds, not clock ticks: at most every CPU's whole share of the step, and never negative
+    assert 0.0 <= m.steal_seconds <= m.seconds * (os.cpu_count() or 1) + 0.02
+    assert steal_seconds() >= before

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from bench import tools
+from bench import run, tools
 from bench.run import main
 
 _CORRUPT = """
@@ -22,6 +23,9 @@ class CopyTool(tools.Tool):
     """A 'backup tool' that copies the tree: enough to exercise timing, sizes and verification."""
 
     corrupt = False
+
+    def executable(self) -> str:
+        return shutil.which("cp") or "/bin/cp"
 
     def version(self) -> str:
         return "copy 1.0"
@@ -46,8 +50,21 @@ class CorruptingTool(CopyTool):
     corrupt = True
 
 
+@pytest.fixture(params=[True, False], ids=["cache-dropped", "cache-kept"])
+def drops(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The page cache is never really dropped by a test; where "allowed", calls are counted."""
+    calls: list[int] = []
+
+    def drop() -> bool:
+        calls.append(1)
+        return bool(request.param)
+
+    monkeypatch.setattr(run, "_drop_caches", drop)
+    return calls
+
+
 @pytest.fixture
-def fake_tools(monkeypatch: pytest.MonkeyPatch) -> None:
+def fake_tools(monkeypatch: pytest.MonkeyPatch, drops: list[int]) -> None:
     monkeypatch.setitem(tools.TOOLS, "copy", CopyTool)
     monkeypatch.setitem(tools.TOOLS, "corrupting", CorruptingTool)
 
@@ -62,6 +79,28 @@ def test_a_run_writes_results_with_every_phase(fake_tools: None, tmp_path: Path)
     assert doc["derived"]["copy"]["incremental_added"] > 0  # the mutation grew the tree
     assert "| metric | copy |" in (tmp_path / "latest.md").read_text()
     assert not (tmp_path / "run").exists()  # repositories and the source copy are removed
+    assert not (tmp_path / "trash").exists()
+
+
+def test_repetitions_start_clean_with_the_cache_dropped_or_nothing_deleted(
+    fake_tools: None, drops: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cleared: list[tuple[bool, bool]] = []
+    real_clear = run._clear
+
+    def clear(work: Path, out: Path, *, can_drop: bool) -> None:
+        real_clear(work, out, can_drop=can_drop)
+        cleared.append((work.exists(), (out / "trash").exists()))
+
+    monkeypatch.setattr(run, "_clear", clear)
+    assert main(["--size", "2M", "--tools", "copy", "--repeat", "2", "--out", str(tmp_path)]) == 0
+    allowed = run._drop_caches()
+    # after each repetition the work is gone: deleted (cache dropped) or renamed aside (kept)
+    assert cleared == [(False, not allowed)] * 2
+    assert not (tmp_path / "trash").exists()  # set-aside files are deleted after the last one
+    doc = json.loads((tmp_path / "latest.json").read_text())
+    note = "empty page cache" if allowed else "cannot be dropped"
+    assert any(note in n for n in doc["notes"])
 
 
 def test_a_wrong_restore_fails_the_run(fake_tools: None, tmp_path: Path) -> None:
