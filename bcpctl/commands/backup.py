@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options, config_option, escrow_option, key_value_pairs
 from dc.errors import ProblemFound, UsageError
+
+if TYPE_CHECKING:  # rich costs ~60 ms to import; only a terminal needs it
+    from rich.console import Console
 
 
 @click.group()
@@ -21,6 +22,8 @@ def backup() -> None:
 
 
 def _render_results(console: Console, data: dict[str, Any]) -> None:
+    from rich.table import Table
+
     table = Table("system", "snapshot", "files new/changed/same", "read", "added", "seconds", "status")
     for row in data["backups"]:
         r = row.get("result") or {}
