@@ -149,13 +149,11 @@ def _repetition(
     names: list[str],
     rep: int,
     console: Console,
-    *,
-    can_drop: bool,
 ) -> tuple[dict[str, ToolResult], int, int]:
     """Fresh source copy and repositories; full, mutate, incremental, restore. Returns results, new and total bytes."""
     work = args.out / "run"
     if work.exists():
-        _clear(work, args.out, can_drop=can_drop)
+        _set_aside(work, args.out)
     source = work / "source"
     work.mkdir(parents=True)
     subprocess.run(["cp", "-a", str(data), str(source)], check=True)
@@ -186,7 +184,7 @@ def _repetition(
         if n in alive:
             _timed_restore(tools[n], results[n], source, expected, work, total, console)
     if not args.keep:
-        _clear(work, args.out, can_drop=can_drop)
+        _set_aside(work, args.out)
     return results, mutation.total_new, total
 
 
@@ -207,36 +205,50 @@ def _drop_caches() -> bool:
     return True
 
 
-def _clear(work: Path, out: Path, *, can_drop: bool) -> None:
-    """Remove a finished repetition's files so the next one starts as the first did.
+def _set_aside(work: Path, out: Path) -> None:
+    """Move a finished repetition's files out of the way (deleted after the run), and drop the
+    page cache where allowed, so the next repetition starts with memory as free as the first.
 
-    On journal-less ext4 (this machine) a file created soon after a mass deletion scans past
-    the freed inodes while their inode-table blocks are still cached (``recently_deleted``:
-    creating 6,000 files took 5.3 CPU-s instead of 0.15 right after 75,000 were deleted),
-    charged to whichever tool creates files next. Dropping the page cache after the deletion
-    evicts those blocks, and frees the memory the repetition filled, so no later step pays
-    for reclaim either. Where the cache cannot be dropped, the files are set aside by a
-    rename (nothing deleted) and deleted after the last repetition.
+    Nothing is deleted while a run is timed: on journal-less ext4 (this machine) a file created
+    after a mass deletion scans past the freed inodes (``recently_deleted``) for up to six
+    minutes. Creating 6,000 files took 5.3 CPU-s instead of 0.15 right after 75,000 were
+    deleted; dropping the cache does not help (allocation reads the inode tables back).
     """
-    if can_drop:
-        shutil.rmtree(work)
-        _drop_caches()
-    else:
-        trash = _trash(out)
-        trash.mkdir(parents=True, exist_ok=True)
-        work.rename(trash / f"{work.name}-{time.monotonic_ns()}")
+    trash = _trash(out)
+    trash.mkdir(parents=True, exist_ok=True)
+    work.rename(trash / f"{work.name}-{time.monotonic_ns()}")
+    _drop_caches()
 
 
-#: how long ext4 counts a freed inode as recent once its inode-table block is written back
-_RECENTLY_DELETED_SECONDS = 60
+#: ext4's RECENTCY_MIN + RECENTCY_DIRTY (fs/ext4/ialloc.c): how long a freed inode may count as
+#: recent while files are being created next to it (their inode-table block is dirty)
+_RECENTLY_DELETED_SECONDS = 360
 
 
-def _empty_trash(out: Path, *, settle: bool) -> None:
-    """Delete set-aside files; with ``settle``, wait until ext4 no longer counts them as recent."""
+def _deleted_stamp(out: Path) -> Path:
+    return out / "last-deletion"
+
+
+def _empty_trash(out: Path) -> None:
+    """Delete set-aside files and note when, so the next run can wait the deletion out."""
     if _trash(out).exists():
         shutil.rmtree(_trash(out))
-        if not _drop_caches() and settle:
-            time.sleep(_RECENTLY_DELETED_SECONDS)
+        os.sync()
+        _deleted_stamp(out).write_text(f"{time.time()}\n")
+
+
+def _settle(out: Path, console: Console) -> None:
+    """Before anything is timed: delete an earlier run's leftovers, then wait until no
+    deletion of an earlier run is recent enough for ext4 to charge it to this one."""
+    _empty_trash(out)
+    try:
+        deleted = float(_deleted_stamp(out).read_text())
+    except (OSError, ValueError):
+        return
+    wait = deleted + _RECENTLY_DELETED_SECONDS - time.time()
+    if wait > 0:
+        console.print(f"waiting {wait:.0f} s: an earlier run deleted its files {time.time() - deleted:.0f} s ago")
+        time.sleep(wait)
 
 
 def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
@@ -245,25 +257,21 @@ def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
     if unknown:
         raise SystemExit(f"bench.run: unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
     console.print(f"dataset: {args.size} seed {args.seed} (cached under {args.out / 'datasets'})")
+    _settle(args.out, console)
     can_drop = _drop_caches()
-    _empty_trash(args.out, settle=True)  # an earlier run's, before anything is timed
     data, summary = cached(args.out / "datasets", parse_size(args.size), args.seed)
     try:
-        reps = [
-            _repetition(args, data, summary.total_bytes, names, rep, console, can_drop=can_drop)
-            for rep in range(args.repeat)
-        ]
+        reps = [_repetition(args, data, summary.total_bytes, names, rep, console) for rep in range(args.repeat)]
     finally:
-        _empty_trash(args.out, settle=False)
+        _empty_trash(args.out)
     runs = [r[0] for r in reps]
     results = runs[0] if args.repeat == 1 else {n: median_result([r[n] for r in runs]) for n in names}
     notes = [
         "before every timed step the source (or, for restores, the repository) and the tool's own program "
         "files were read once so every tool starts warm, and sync ran so no tool pays another's writeback",
-        "each repetition starts from an empty page cache with the previous one's files deleted"
-        if can_drop
-        else "the page cache cannot be dropped here: finished repetitions are set aside and deleted at the end "
-        "(on journal-less ext4 files created soon after mass deletions pay a scan of the freed inodes)",
+        "nothing is deleted while a run is timed, nor in the six minutes before (on journal-less ext4 a file "
+        "created soon after a mass deletion pays a scan of the freed inodes): finished repetitions are set aside "
+        "and deleted at the end" + ("; each repetition starts from an empty page cache" if can_drop else ""),
         "steal = CPU time the hypervisor gave other guests during a step (JSON); a busy host slows every tool",
         method_note(),
         "MB/s = bytes of the whole dataset / wall seconds (1 MB = 10^6 B), for incrementals too",

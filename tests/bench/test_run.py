@@ -82,25 +82,33 @@ def test_a_run_writes_results_with_every_phase(fake_tools: None, tmp_path: Path)
     assert not (tmp_path / "trash").exists()
 
 
-def test_repetitions_start_clean_with_the_cache_dropped_or_nothing_deleted(
+def test_nothing_is_deleted_until_the_run_ends(
     fake_tools: None, drops: list[int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cleared: list[tuple[bool, bool]] = []
-    real_clear = run._clear
+    seen: list[int] = []
+    real_set_aside = run._set_aside
 
-    def clear(work: Path, out: Path, *, can_drop: bool) -> None:
-        real_clear(work, out, can_drop=can_drop)
-        cleared.append((work.exists(), (out / "trash").exists()))
+    def set_aside(work: Path, out: Path) -> None:
+        real_set_aside(work, out)
+        seen.append(len(list((out / "trash").iterdir())))
 
-    monkeypatch.setattr(run, "_clear", clear)
+    monkeypatch.setattr(run, "_set_aside", set_aside)
     assert main(["--size", "2M", "--tools", "copy", "--repeat", "2", "--out", str(tmp_path)]) == 0
-    allowed = run._drop_caches()
-    # after each repetition the work is gone: deleted (cache dropped) or renamed aside (kept)
-    assert cleared == [(False, not allowed)] * 2
-    assert not (tmp_path / "trash").exists()  # set-aside files are deleted after the last one
-    doc = json.loads((tmp_path / "latest.json").read_text())
-    note = "empty page cache" if allowed else "cannot be dropped"
-    assert any(note in n for n in doc["notes"])
+    assert seen == [1, 2]  # each repetition's files are kept aside while the run goes on
+    assert not (tmp_path / "trash").exists()  # and deleted after the last one
+    assert float((tmp_path / "last-deletion").read_text()) > 0
+    assert len(drops) >= 3  # once before the first repetition, and after each (where allowed)
+
+
+def test_a_run_waits_out_an_earlier_runs_deletions(fake_tools: None, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    slept: list[float] = []
+    monkeypatch.setattr(run.time, "sleep", slept.append)
+    (tmp_path / "last-deletion").write_text(f"{run.time.time() - 100}\n")
+    assert main(["--size", "2M", "--tools", "copy", "--out", str(tmp_path)]) == 0
+    assert len(slept) == 1 and 255 <= slept[0] <= 260  # the rest of ext4's six minutes
+    (tmp_path / "last-deletion").write_text(f"{run.time.time() - 400}\n")
+    assert main(["--size", "2M", "--tools", "copy", "--out", str(tmp_path)]) == 0
+    assert len(slept) == 1  # long enough ago: no wait
 
 
 def test_a_wrong_restore_fails_the_run(fake_tools: None, tmp_path: Path) -> None:
