@@ -41,6 +41,7 @@ def test_big_files_come_first_and_every_file_exactly_once(repo, snapshot) -> Non
     names = [_name(entry["path"]) for entry in restorer._claimed_files(repo, snap, Claims(), big)]
     sizes = [len(FILES[name]) for name in names]
     assert all(size >= 256 * 1024 for size in sizes[:6]) and all(size < 256 * 1024 for size in sizes[6:])
+    assert sizes[:6] == sorted(sizes[:6], reverse=True)  # largest first
     assert sorted(names) == sorted(FILES)
 
 
