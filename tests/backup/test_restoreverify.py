@@ -49,14 +49,19 @@ def test_every_writers_files_are_verified(repo, snapshot, tmp_path: Path, monkey
 
 
 @needs_lanes
-def test_a_dead_verifier_is_a_one_line_error_not_a_hang(repo, snapshot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.timeout(120)
+def test_a_dead_verifier_is_a_one_line_error_not_a_hang(repo, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # More file records than a pipe holds (64 KiB): were a reading end left open anywhere but
+    # in the dead verifier, a writer would block on the full pipe forever.
+    src = make_tree(tmp_path / "src", {f"d{i % 9}/{i:05d}-with-a-longer-name.txt": "x" for i in range(2000)})
+    assert run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1")).errors == []
+
     def dies(channel, repo, **kwargs):  # type: ignore[no-untyped-def]
         os._exit(7)
 
     monkeypatch.setattr(restoreverify, "_verify", dies)
-    _, snap = snapshot
     with pytest.raises(BcpError) as failed:
-        restore_snapshot(repo, snap, tmp_path / "out", workers=2)
+        restore_snapshot(repo, find_snapshot(repo, "latest:s1"), tmp_path / "out", workers=2)
     assert "\n" not in str(failed.value)
     assert "verifier" in str(failed.value) or "exited with 7" in str(failed.value)
 
