@@ -110,7 +110,7 @@ def render(run: RunResult, verdicts: list[Verdict], console: Console | None = No
     """Print the tables; return the same as Markdown."""
     console = console or Console()
     title = (
-        f"bcpctl vs restic vs borg — {run.dataset_bytes / MIB:,.0f} MiB, {run.dataset_files:,} files, "
+        f"{' vs '.join(run.tools)} — {run.dataset_bytes / MIB:,.0f} MiB, {run.dataset_files:,} files, "
         f"seed {run.seed}, incremental after a {run.mutate_pct:g}% mutation"
     )
     m_header, m_rows = measurement_rows(run)
