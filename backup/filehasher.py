@@ -73,12 +73,12 @@ class FileHasher:
     def __init__(self, *, fill: int = 1) -> None:
         """``fill``: wait until this many files are in hand before hashing (up to the lanes).
 
-        A lane runs at a fifth of OpenSSL's speed, so lanes only pay when several are busy. The
-        archiver reads ahead and keeps them busy; a restore writes one file at a time, and a
-        hasher that took each file as it came would run with one or two lanes busy, slower
-        than hashing inline. Restore asks for as many as make lanes pay (backup/restorer.py).
-        With ``fill`` above 1 a ticket may wait until more files come or :meth:`close` is
-        called: never wait on one before closing, as the archiver (``fill=1``) may.
+        The lanes step together, so a step costs the same with one lane busy as with sixteen.
+        The archiver reads ahead and keeps them busy; a restore's verifier gets files as the
+        writers finish them and asks for all sixteen (backup/restoreverify.py), hashing with
+        fewer only once the writers are done. With ``fill`` above 1 a ticket may wait until more
+        files come or :meth:`close` is called: never wait on one before closing, as the
+        archiver (``fill=1``) may.
         """
         self._fill = max(1, min(fill, LANES))
         self._lanes = FileLanes(_SEGMENT)  # type: ignore[misc]
