@@ -269,7 +269,7 @@ def _restore_share(
     claims: Claims,
     big_files: list[Entry],
     progress: ProgressFn | None,
-    verifier: FileSender | None,
+    sender: FileSender | None,
 ) -> dict[str, Any]:
     """Restore the files this process claims (one process's share) and verify every one.
 
@@ -283,18 +283,18 @@ def _restore_share(
     read = BlobReader(repo).read
     tally = _Tally(progress) if progress else None
     for entry in _claimed_files(repo, snapshot, claims, big_files):
-        later = verifier is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
+        later = sender is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
         written, ok = _write_file(read, dest, entry, as_root, tally, hash_now=not later)
         files += 1
         size += written
         if later and ok:
-            verifier.add(entry)  # type: ignore[union-attr]
+            sender.add(entry)  # type: ignore[union-attr]
         elif ok:
             verified += 1
         else:
             mismatches.append(entry["path"])
-    if verifier is not None:
-        verifier.close()
+    if sender is not None:
+        sender.close()
     if tally is not None:
         tally.flush()
     return {"files": files, "bytes": size, "verified": verified, "mismatches": mismatches}

@@ -104,9 +104,7 @@ def _timed_restore(
     console: Console,
 ) -> None:
     target = work / tool.name / "restore"
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
+    target.mkdir(parents=True)  # a repetition's work directory is new: nothing to delete
     _warm(tool, tool.repo)
     argv, cwd = tool.restore(target)
     m = measure(argv, env=tool.env(), cwd=cwd)
@@ -150,12 +148,7 @@ def _rotate(names: list[str], k: int) -> list[str]:
 
 
 def _repetition(
-    args: argparse.Namespace,
-    data: Path,
-    dataset_bytes: int,
-    names: list[str],
-    rep: int,
-    console: Console,
+    args: argparse.Namespace, data: Path, dataset_bytes: int, names: list[str], rep: int, console: Console
 ) -> tuple[dict[str, ToolResult], int, int]:
     """Fresh source copy and repositories; full, mutate, incremental, restore. Returns results, new and total bytes."""
     work = args.out / "run"
