@@ -28,25 +28,35 @@ def seed(dsn: str, residents: int) -> None:
         conn.execute("INSERT INTO juki.households SELECT i, i * 2 FROM generate_series(1, %s) i", (residents // 2,))
 
 
+# Enough rows for ~40 chunks: the three regions a day's change touches (rows updated in the
+# middle, their new versions and a new row at the end) stay well under a third of the bytes
+# whatever chunk boundaries the repository's secret gives. With ~15 chunks they sometimes did not.
+RESIDENTS = 500_000
+
+
 def test_backup_restore_verifies_rows(repo, postgres: PostgresServer) -> None:
     source = postgres.create_database("goka_juki")
-    seed(source, 200000)
+    seed(source, RESIDENTS)
+    households = RESIDENTS // 2
     first = run_backup(repo, BackupRequest(parse_source(f"postgres:{source}"), system="goka-juki", tenant="goka"))
-    assert first.tables == {"juki.residents": 200000, "juki.households": 100000}
+    assert first.tables == {"juki.residents": RESIDENTS, "juki.households": households}
+    newborn = RESIDENTS + 1
     with psycopg.connect(source, autocommit=True) as conn:
         conn.execute("UPDATE juki.residents SET addr = addr || '番地' WHERE atena_no BETWEEN 5000 AND 5100")
-        conn.execute("INSERT INTO juki.residents VALUES (300001, '新生児', 'シンセイジ', '茨城県猿島郡五霞町川妻1')")
+        conn.execute(
+            "INSERT INTO juki.residents VALUES (%s, '新生児', 'シンセイジ', '茨城県猿島郡五霞町川妻1')", (newborn,)
+        )
     second = run_backup(repo, BackupRequest(parse_source(f"postgres:{source}"), system="goka-juki", tenant="goka"))
-    assert second.tables["juki.residents"] == 200001
+    assert second.tables["juki.residents"] == RESIDENTS + 1
     assert second.bytes_added < first.bytes_added / 3, "an uncompressed dump must deduplicate across days"
 
     target = postgres.create_database("goka_juki_drill")
     snap = find_snapshot(repo, "latest:goka-juki")
     result = restore_postgres(repo, snap, target)
-    assert result.tables == {"juki.residents": 200001, "juki.households": 100000}
+    assert result.tables == {"juki.residents": RESIDENTS + 1, "juki.households": households}
     assert result.table_mismatches == {}
     with psycopg.connect(target) as conn:
-        assert conn.execute("SELECT name FROM juki.residents WHERE atena_no = 300001").fetchone() == ("新生児",)
+        assert conn.execute("SELECT name FROM juki.residents WHERE atena_no = %s", (newborn,)).fetchone() == ("新生児",)
 
 
 def test_restore_into_a_non_empty_database_fails_and_commits_nothing(repo, postgres: PostgresServer) -> None:
