@@ -19,6 +19,11 @@ data = bytearray(victim.read_bytes()); data[100] ^= 1; victim.write_bytes(bytes(
 """
 
 
+# Copying 2 MB can end before the 10 ms memory sampler first looks (it did on a busy CI host,
+# and the phase showed a peak of 0): each step lives a little longer than a sample.
+_LIVE = "sleep 0.1"
+
+
 class CopyTool(tools.Tool):
     """A 'backup tool' that copies the tree: enough to exercise timing, sizes and verification."""
 
@@ -34,10 +39,10 @@ class CopyTool(tools.Tool):
         return ["mkdir", "-p", str(self.repo)]
 
     def backup(self, source: Path) -> list[str]:
-        return ["sh", "-c", f'rm -rf "{self.repo}/snap" && cp -a "{source}" "{self.repo}/snap"']
+        return ["sh", "-c", f'{_LIVE} && rm -rf "{self.repo}/snap" && cp -a "{source}" "{self.repo}/snap"']
 
     def restore(self, target: Path) -> tuple[list[str], Path | None]:
-        script = f'cp -a "{self.repo}/snap/." "{target}/"'
+        script = f'{_LIVE} && cp -a "{self.repo}/snap/." "{target}/"'
         if self.corrupt:
             script += f' && "{sys.executable}" -c \'{_CORRUPT}\' "{target}"'
         return ["sh", "-c", script], None
