@@ -38,5 +38,13 @@ class PermanentStorageError(StorageError):
     """A storage refusal that retrying cannot fix (a range past the end, a missing bucket)."""
 
 
+class DigestRefused(StorageError):
+    """The server found other digests for a body than the request declared.
+
+    Retryable as such (bytes damaged on the wire arrive whole next time); a backend that can
+    see its own bytes changed since they were hashed raises :class:`PermanentStorageError`.
+    """
+
+
 class AccessDenied(PermanentStorageError):
     """The storage refused the operation on this object (permissions or an Object Lock retention)."""

@@ -13,7 +13,10 @@ Choices forced by S3-compatible servers (shared/notes/real-servers.md):
   Lock uploads require it) and the SHA-256 checksum, which for content-addressed objects is
   the object's own name, so an AWS-style server verifies exactly what the offsite verifier
   will check later. Objects up to 64 MiB (every pack) go as one PUT for that reason — a
-  multipart checksum is composite and would no longer equal the name;
+  multipart checksum is composite and would no longer equal the name. A refused digest is
+  retried only while the body still has the digests declared (damage on the wire); bytes
+  that changed after they were hashed would be refused again and again until the retry
+  budget ran out, so that is reported at once;
 * RGW 16 ignores Object Lock headers on multipart initiation, so larger objects get their
   retention applied with ``PutObjectRetention`` after completion.
 """
@@ -35,7 +38,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
 from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
-from replication.errors import AccessDenied, PermanentStorageError, Unreachable
+from replication.errors import AccessDenied, DigestRefused, PermanentStorageError, Unreachable
 from replication.plan import content_name
 from replication.s3body import BodyReader
 
@@ -194,7 +197,7 @@ class S3Backend:
             if code == "InvalidRange":
                 return PermanentStorageError(f"{what} {target}in {self.url}: range beyond the end of the object")
             if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
-                return StorageError(f"S3 rejected {what} {target}in {self.url}: bytes damaged in transit ({code})")
+                return DigestRefused(f"S3 rejected {what} {target}in {self.url}: bytes damaged in transit ({code})")
             return StorageError(f"S3 {what} {target}in {self.url} failed: {code or status}")
         if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
             return Unreachable(f"cannot reach S3 endpoint {self._where()} (connection refused or timed out)")
@@ -252,15 +255,24 @@ class S3Backend:
             # it (where it supports checksums) without this process hashing the bytes once more.
             name = content_name(key)
             sha256 = bytes.fromhex(name) if name else hashlib.sha256(body).digest()
+            content_md5 = self._content_md5(key, body)
             kwargs: dict[str, Any] = {
                 "Key": full,
                 "Body": BodyReader(body),
-                "ContentMD5": self._content_md5(key, body),
+                "ContentMD5": content_md5,
                 "ChecksumSHA256": base64.b64encode(sha256).decode(),
             }
             if retain_until is not None:
                 kwargs.update(ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=retain_until)
-            self._call("save", key, self._client.put_object, **kwargs)
+            try:
+                self._call("save", key, self._client.put_object, **kwargs)
+            except DigestRefused as exc:
+                if _matches(body, content_md5, sha256):
+                    raise  # damaged on the wire: sending the same bytes again can succeed
+                raise PermanentStorageError(
+                    f"S3 refused {key} in {self.url}: its bytes changed after they were checked "
+                    f"(the source object is damaged or was rewritten); not retried"
+                ) from exc
         else:
             self._save_multipart(key, full, body, retain_until)
         with self._hints_lock:
@@ -379,3 +391,9 @@ class S3Backend:
             Key=self._key(key),
             Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
         )
+
+
+def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:
+    """Whether ``body`` still has the digests an upload declared: if not, no retry can succeed."""
+    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+    return md5 == content_md5 and hashlib.sha256(body).digest() == sha256

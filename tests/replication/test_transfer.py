@@ -26,7 +26,8 @@ from replication.transfer import Transfer
 from replication.url import open_backend
 from replication.verify import verify_repository
 from tests.replication import primary
-from tests.replication.conftest import s3_url
+from tests.replication.conftest import BUCKET, s3_url
+from tests.servers.flipproxy import FlipProxy
 
 
 @pytest.fixture
@@ -83,9 +84,23 @@ def test_bytes_changed_after_the_check_are_refused_by_the_server(source, ceph, s
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()), known=known)
     assert not result.ok
-    assert "damaged in transit" in result.errors[pack.key]  # BadDigest: Content-MD5 of the checked bytes
+    # BadDigest against the Content-MD5 of the checked bytes, and no retry: they will not change back
+    assert "changed after they were checked" in result.errors[pack.key]
     assert pack.key not in {i.key for i in target.list("")}
     assert list(target.list("index/")) == [] and list(target.list("snapshots/")) == []
+
+
+@pytest.mark.s3
+def test_a_byte_flipped_on_the_wire_is_refused_and_the_same_bytes_sent_again(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    url = s3_url(ceph)
+    prefix = url.split("?")[0].removeprefix(f"s3://{BUCKET}/")
+    with FlipProxy(ceph.rgw_port, f"PUT /{BUCKET}/{prefix}/data/".encode()) as proxy:
+        target = open_backend(url.replace(ceph.endpoint, f"http://127.0.0.1:{proxy.port}"))
+        result = replicate(source, target, Ledger(open_state()))
+    assert proxy.flipped == 1
+    assert result.ok, result.errors  # the refused upload was retried, not given up
+    for info in source.list("data/"):
+        assert hashlib.sha256(target.load(info.key)).hexdigest() == info.key.rsplit("/", 1)[1]
 
 
 @pytest.mark.s3
