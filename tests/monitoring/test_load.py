@@ -38,6 +38,7 @@ END_SLACK = 3.0
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # it measures capacity: other tests running beside it would make it miss runs
 def test_132_scheduled_backups_run_without_missed_or_overlapping_runs(tmp_path: Path) -> None:
     systems = {}
     for tenant in TENANTS:
