@@ -22,10 +22,11 @@ system-deps:
 
 # Real servers (PostgreSQL, sshd, Ceph RGW, Prometheus, age, ...) come from Debian packages
 # that system-deps installs when missing; each worker starts its own. The suite runs on every
-# core, then the tests marked `serial` (capacity tests) run alone; either part fails the
-# target if it fails or runs no tests (pytest exits 5).
+# core (at most four: each worker runs its own Ceph, PostgreSQL and sshd), then the tests
+# marked `serial` (capacity tests) run alone; either part fails the target if it fails or
+# runs no tests (pytest exits 5).
 test: system-deps $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -m "not serial" $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses 4 --dist worksteal -m "not serial" $(PYTEST_ARGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m serial $(PYTEST_ARGS)
 
 lint: $(STAMP)
