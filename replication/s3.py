@@ -36,6 +36,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlencode, urlparse
 
 from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
+from backup.digests import digest_all
 from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
 from replication.errors import AccessDenied, DigestRefused, PermanentStorageError, Unreachable
@@ -395,5 +396,6 @@ class S3Backend:
 
 def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:
     """Whether ``body`` still has the digests an upload declared: if not, no retry can succeed."""
-    md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
-    return md5 == content_md5 and hashlib.sha256(body).digest() == sha256
+    digests = digest_all([body], md5=True)[0]
+    assert digests.md5 is not None
+    return base64.b64encode(digests.md5).decode() == content_md5 and digests.sha256 == sha256
