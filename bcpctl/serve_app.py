@@ -50,6 +50,7 @@ class ControllerThread:
         try:
             self.cancelled = self.controller.run()
         except Exception as exc:  # re-raised in the main thread once the server has stopped
+            log.error("the scheduler loop failed (%s): stopping", type(exc).__name__)
             self.error = exc
         finally:
             self.on_exit()
@@ -90,6 +91,10 @@ def build_app(service: Service, runner: ControllerThread, web: ASGIApp | None = 
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         runner.start()
         yield
+        log.info(
+            "stopping: running jobs get %.0f s to finish, then are recorded as cancelled",
+            service.controller.settings.stop_timeout,
+        )
         await run_in_threadpool(runner.stop)
 
     # No OpenAPI of its own: with --web, /openapi.json is the web surface's.
