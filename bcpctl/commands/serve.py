@@ -68,18 +68,13 @@ def serve(
     takes over when the first one dies. SIGTERM lets running jobs finish (up to
     --stop-timeout), records the rest as cancelled, and exits.
     """
+    from bcpctl.serve_app import serve as run_service
     from monitoring.controller import ServiceSettings
-    from monitoring.service import serve as run_service
 
     settings = ServiceSettings(
         lease_ttl=lease_ttl, tick=tick, workers=workers, stop_timeout=stop_timeout, check_slices=check_slices
     )
-    extra: dict[str, Any] = {}
-    if web:
-        from bcpctl.web.surface import web_surface
-
-        extra["surface"] = web_surface(config_path)
-    summary = run_service(config_path, listen, settings, log_format=log_format, **extra)  # type: ignore[arg-type]
+    summary = run_service(config_path, listen, settings, log_format=log_format, web=web)  # type: ignore[arg-type]
 
     def render(console: Console, data: dict[str, Any]) -> None:
         role = "was the active scheduler" if data["led"] else "stood by"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from contextlib import closing
 from typing import Any
 
 import click
@@ -52,16 +53,15 @@ def web(ctx: click.Context, config_path: str | None, listen: str) -> None:
         return
     if not config_path:
         raise UsageError("--config is required to serve the web surface")
+    from bcpctl import server as http
     from bcpctl.web.app import create_app
     from bcpctl.web.context import WebContext
-    from bcpctl.web.server import bind, parse_listen, run_forever
 
-    host, port = parse_listen(listen)
+    host, port = http.parse_listen(listen)
     app = create_app(WebContext.load(config_path))
-    sock = bind(host, port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    click.echo(f"bcpctl web: serving http://{bound_host}:{bound_port}/ (Ctrl-C stops)", err=True)
-    run_forever(app, sock)
+    with closing(http.bind(host, port)) as sock:
+        click.echo(f"bcpctl web: serving http://{http.address(sock)}/ (Ctrl-C stops)", err=True)
+        http.run(http.server(app), sock)
 
 
 @web.group("account")

@@ -1,8 +1,8 @@
 """The web application: partner API and portal, operator API and dashboard, in one ASGI app.
 
 ``create_app(WebContext.load(path))`` gives a FastAPI app that any ASGI server can run:
-``bcpctl web`` serves it alone with uvicorn, ``bcpctl serve`` mounts it beside the
-monitoring routes. OpenAPI is published at ``/openapi.json``.
+``bcpctl web`` serves it alone with uvicorn, ``bcpctl serve --web`` mounts it beside
+``/metrics``, ``/healthz`` and ``/readyz`` (:mod:`bcpctl.serve_app`). OpenAPI is published at ``/openapi.json``.
 """
 
 from __future__ import annotations

@@ -82,10 +82,10 @@ class ServeProcess:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
-    def stop(self, timeout: float = 60.0) -> tuple[int, dict[str, Any] | None]:
-        """SIGTERM and wait; returns the exit code and the JSON summary printed on stdout."""
+    def stop(self, timeout: float = 60.0, signum: int = signal.SIGTERM) -> tuple[int, dict[str, Any] | None]:
+        """Signal (SIGTERM) and wait; returns the exit code and the JSON summary printed on stdout."""
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signum)
         out, _ = self.proc.communicate(timeout=timeout)
         summary = json.loads(out) if out.strip() else None
         return self.proc.returncode, summary

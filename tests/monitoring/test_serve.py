@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import time
 from pathlib import Path
 
@@ -211,4 +213,23 @@ def test_bad_invocations_fail_with_one_line_and_store_nothing(cli: Cli, tmp_path
     assert result.returncode == 2 and "no passphrase" in result.stderr
     for result_text in (result.stderr,):
         assert len(result_text.strip().splitlines()) == 1
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = cli("serve", "--config", str(lab.config_path), "--listen", f"127.0.0.1:{port}")
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"bcpctl: error: cannot listen on 127.0.0.1:{port}: Address already in use"
     assert not control.exists(), "a refused start must not create the control database"
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_serve_like_sigterm(tmp_path: Path) -> None:
+    lab = build_lab(tmp_path / "lab", {})
+    with ServeProcess(lab.config_path, tmp_path / "serve.log", "--tick", "0.2") as serve:
+        serve.wait_role("leader")
+        code, summary = serve.stop(signum=signal.SIGINT)
+    assert code == 0, serve.log_text()[-2000:]
+    assert summary == {"holder": summary["holder"], "listen": serve.target, "led": True, "cancelled_jobs": 0}
+    with lab.engine().connect() as conn:
+        assert conn.execute(select(scheduler_lease.c.expires_at)).scalar_one() == 0

@@ -17,19 +17,15 @@ import pytest
 
 from tests.bcpctl.web.browser import browser_context, shot
 from tests.bcpctl.web.conftest import DISASTER_DATE, PASSWORDS
+from tests.servers.asgi import serving
 
 
 @pytest.fixture
 def live(web_ctx: Any) -> Iterator[str]:
     from bcpctl.web.app import create_app
-    from bcpctl.web.server import WebServer
 
-    server = WebServer(create_app(web_ctx), "127.0.0.1", 0)
-    server.start()
-    try:
-        yield "http://{}:{}".format(*server.address)
-    finally:
-        server.stop()
+    with serving(create_app(web_ctx)) as base:
+        yield base
 
 
 def _login(page: Any, base: str, name: str) -> None:

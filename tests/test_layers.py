@@ -1,0 +1,57 @@
+"""The layer order of DESIGN.md holds: a package imports only packages below it.
+
+Every module of every layer is parsed with ``ast`` (imports inside functions included, since
+a function-level import is still a dependency), so an upward import fails here instead of
+surfacing later as an import cycle or a lower layer that cannot run without the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: bottom to top; a package may import the ones before it. ``storage`` does not exist yet.
+LAYERS = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring", "bcpctl")
+
+#: issue 16: to be removed — upward imports that predate this test, as (module, imported package).
+KNOWN_UPWARD: set[tuple[str, str]] = set()
+
+
+def imported_packages(source: str) -> Iterator[str]:
+    """Top-level package of every absolute import in ``source``, at any depth of the tree."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name.split(".")[0]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module.split(".")[0]
+
+
+def upward_imports() -> set[tuple[str, str]]:
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    found = set()
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            for package in imported_packages(path.read_text("utf-8")):
+                if package in rank and rank[package] > rank[layer]:
+                    found.add((module, package))
+    return found
+
+
+def test_no_package_imports_a_layer_above_it() -> None:
+    missing = [layer for layer in LAYERS if layer != "storage" and not (ROOT / layer / "__init__.py").exists()]
+    assert not missing, f"layers renamed or gone, update LAYERS: {missing}"
+    found = upward_imports()
+    new = sorted(found - KNOWN_UPWARD)
+    assert not new, "upward imports (DESIGN.md, 'Layout and layering'):\n" + "\n".join(f"{m} -> {p}" for m, p in new)
+    fixed = sorted(KNOWN_UPWARD - found)
+    assert not fixed, f"no longer upward, remove from KNOWN_UPWARD: {fixed}"
+
+
+def test_the_check_sees_imports_inside_functions() -> None:
+    source = "import dc.config\ndef f():\n    from bcpctl.web import app\n    import monitoring.jobs as j\n"
+    assert set(imported_packages(source)) == {"dc", "bcpctl", "monitoring"}
