@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= --durations=15
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint bench hotspots system-deps clean
+.PHONY: demo test lint typecheck bench hotspots system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ test: system-deps $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Static types of every package ([tool.mypy] in pyproject.toml).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 # The backup benchmark (bcpctl vs restic and borg), then replication (bcpctl vs rclone to a
 # local Ceph RGW and sshd) on a synthetic repository of REPLICATION_MIB MiB.

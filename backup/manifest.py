@@ -255,8 +255,3 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
     backend.save(MANIFEST_KEY, raw)
     repo.state_changed = False
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
-
-
-def repository_public_key(repo: Repository) -> str:
-    """The hex public key an offsite site pins for ``repo`` (``bcpctl manifest key``)."""
-    return public_key_hex(signing_key(repo.master, repo.config.id))

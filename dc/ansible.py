@@ -36,6 +36,7 @@ from sqlalchemy import Engine
 from dc.clock import utcnow
 from dc.errors import ProblemFound, UsageError
 from dc.playbook_runs import HostResult, PlaybookResult, record_run
+from dc.shipped import shipped_folder
 from dc.state import open_state
 
 REPORT_KEY = "bcp_report"
@@ -57,10 +58,10 @@ class HostEvent:
 
 
 def playbooks_dir() -> Path:
-    """The project's ``playbooks/`` (``$BCPCTL_PLAYBOOKS`` overrides it for packaged installs)."""
+    """The shipped ``playbooks/`` (``$BCPCTL_PLAYBOOKS`` overrides it with a site's own copy)."""
     if override := os.environ.get(PLAYBOOKS_ENV):
         return Path(override).resolve()
-    return Path(__file__).resolve().parent.parent / "playbooks"
+    return shipped_folder("dc", "playbooks")
 
 
 def available_playbooks() -> list[str]:
@@ -201,7 +202,7 @@ def _new_run_dir(runs_dir: Path, stem: str) -> tuple[str, Path]:
     run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{stem}-{uuid.uuid4().hex[:8]}"
     pdd = (runs_dir / run_id).resolve()
     pdd.mkdir(parents=True, mode=0o700)
-    shutil.copytree(playbooks_dir(), pdd / "project")
+    shutil.copytree(playbooks_dir(), pdd / "project", ignore=shutil.ignore_patterns("__pycache__"))
     (pdd / "tmp").mkdir(mode=0o700)
     return run_id, pdd
 

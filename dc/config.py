@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -216,18 +217,8 @@ class Consortium(_Model):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Consortium:
-        for name, system in self.systems.items():
-            if system.tenant not in self.tenants:
-                raise _RefError(("systems", name, "tenant"), f"unknown tenant '{system.tenant}'")
-            for dep in system.depends_on:
-                if dep not in self.systems:
-                    raise _RefError(("systems", name, "depends_on"), f"unknown system '{dep}'")
-        for name, host in self.hosts.items():
-            if host.site not in self.sites:
-                raise _RefError(("hosts", name, "site"), f"unknown site '{host.site}'")
-            for tenant in host.tenants:
-                if tenant not in self.tenants:
-                    raise _RefError(("hosts", name, "tenants"), f"unknown tenant '{tenant}'")
+        if dangling := dangling_references(self):
+            raise DanglingReference(*dangling[0])
         return self
 
     @property
@@ -245,7 +236,50 @@ class Consortium(_Model):
             raise ConfigError(f"unknown system '{system_id}' (known: {', '.join(self.systems)})") from None
 
 
-class _RefError(ValueError):
+def _field(entry: Any, name: str) -> Any:
+    """A field of a validated model, or of the raw mapping it is read from."""
+    if isinstance(entry, Mapping):
+        return entry.get(name)
+    return getattr(entry, name, None) if isinstance(entry, BaseModel) else None
+
+
+def _names(value: Any) -> set[str] | None:
+    """The names a section declares, or ``None`` when it is no mapping (pydantic reports that)."""
+    return {str(name) for name in value} if isinstance(value, Mapping) else None
+
+
+def _listed(value: Any) -> list[str]:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def dangling_references(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Every name that points at nothing: a system's tenant or dependency, a host's site or tenants.
+
+    Takes the raw mapping as well, so ``bcpctl config check`` lists these beside field errors
+    (pydantic runs the model validator only once every field is valid).
+    """
+    tenants, sites = _names(_field(config, "tenants")), _names(_field(config, "sites"))
+    systems = _field(config, "systems")
+    found: list[tuple[tuple[str, ...], str]] = []
+    for name, system in systems.items() if isinstance(systems, Mapping) else ():
+        tenant = _field(system, "tenant")
+        if tenants is not None and isinstance(tenant, str) and tenant not in tenants:
+            found.append((("systems", name, "tenant"), f"unknown tenant '{tenant}'"))
+        for dep in _listed(_field(system, "depends_on")):
+            if dep not in systems:
+                found.append((("systems", name, "depends_on"), f"unknown system '{dep}'"))
+    hosts = _field(config, "hosts")
+    for name, host in hosts.items() if isinstance(hosts, Mapping) else ():
+        site = _field(host, "site")
+        if sites is not None and isinstance(site, str) and site not in sites:
+            found.append((("hosts", name, "site"), f"unknown site '{site}'"))
+        for tenant in _listed(_field(host, "tenants")):
+            if tenants is not None and tenant not in tenants:
+                found.append((("hosts", name, "tenants"), f"unknown tenant '{tenant}'"))
+    return found
+
+
+class DanglingReference(ValueError):
     """A dangling reference, raised with the exact field path it concerns."""
 
     def __init__(self, loc: tuple[str, ...], message: str) -> None:
@@ -253,24 +287,34 @@ class _RefError(ValueError):
         self.loc = loc
 
 
+def read_config(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The configuration's resolved path (``path``, ``$BCPCTL_CONFIG`` or ``./bcpctl.yaml``) and text."""
+    resolved = Path(path or os.environ.get(CONFIG_ENV) or "bcpctl.yaml").resolve()
+    try:
+        return resolved, resolved.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{resolved}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{resolved}: cannot read: {exc.strerror}") from None
+
+
+def yaml_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
+    """The 1-based line (when known) and the problem of a YAML syntax error."""
+    mark = getattr(exc, "problem_mark", None)
+    return (mark.line + 1 if mark else None), getattr(exc, "problem", None) or "invalid YAML"
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Consortium, Path]:
     """Read and validate the configuration; return it with its resolved path.
 
     Relative paths inside the file are resolved by the caller against ``path.parent``.
     """
-    resolved = Path(path or os.environ.get(CONFIG_ENV) or "bcpctl.yaml").resolve()
-    try:
-        text = resolved.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{resolved}: configuration file not found") from None
-    except OSError as exc:
-        raise ConfigError(f"{resolved}: cannot read: {exc.strerror}") from None
+    resolved, text = read_config(path)
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
+        line, problem = yaml_problem(exc)
+        where = f" line {line}" if line else ""
         raise ConfigError(f"{resolved}:{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{resolved}: expected a mapping at the top level")
@@ -281,14 +325,29 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Consortium:
     """Validate an already-parsed mapping; errors name ``source`` and the field path."""
     try:
         return Consortium.model_validate(raw)
-    except _RefError as exc:
-        raise ConfigError(f"{source}: {'.'.join(exc.loc)}: {exc}") from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        if isinstance(first.get("ctx", {}).get("error"), _RefError):
-            ref = first["ctx"]["error"]
-            raise ConfigError(f"{source}: {'.'.join(ref.loc)}: {ref}") from None
-        loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        message = first["msg"].removeprefix("Value error, ")
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(f"{source}: {loc}: {message}{more}") from None
+        (loc, message), *rest = config_errors(exc, raw)
+        more = f" (and {len(rest)} more: bcpctl config check lists them)" if rest else ""
+        raise ConfigError(f"{source}: {'.'.join(map(str, loc)) or '(top level)'}: {message}{more}") from None
+
+
+Loc = tuple[str | int, ...]
+
+
+def config_errors(exc: ValidationError, raw: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """Every field error of ``exc``, then every dangling reference of ``raw``: (field path, message).
+
+    Pydantic reports the first dangling reference, and only once every field is valid: the
+    references are computed from the raw file instead, so they show beside field errors.
+    """
+    fields = [field_error(e) for e in exc.errors() if not isinstance(e.get("ctx", {}).get("error"), DanglingReference)]
+    return [*fields, *dangling_references(raw)]
+
+
+def field_error(error: Mapping[str, Any], prefix: Loc = ()) -> tuple[Loc, str]:
+    """One pydantic error as a field path (under ``prefix``) and a message for people."""
+    loc: Loc = (*prefix, *error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if loc and loc[-1] == "[key]":  # the name of an entry is wrong, not its value
+        loc, message = loc[:-1], f"the name: {message}"
+    return loc, message

@@ -14,7 +14,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dc.config import Consortium
-from dc.duration import format_duration
 from dc.errors import ConfigError, UsageError
 from failover.errors import NotDrillable
 
@@ -142,9 +141,3 @@ def require_targets(plan: RecoveryPlan) -> None:
             f"system '{first.system}' has no {what} target{more}: set them from the municipality's "
             f"business-impact analysis (ICT-BCP 様式15) before drilling it"
         )
-
-
-def describe_targets(step: PlanStep) -> str:
-    rpo = format_duration(step.rpo) if step.rpo is not None else "none"
-    rto = format_duration(step.rto) if step.rto is not None else "none"
-    return f"RPO {rpo}, RTO {rto}"

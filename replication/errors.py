@@ -26,14 +26,6 @@ class TargetMismatch(UsageError):
     """The target already holds a different repository (exit 2); nothing was written."""
 
 
-class ReplicationIncomplete(ProblemFound):
-    """Some objects could not be copied or verified; the target keeps its previous commit (exit 1)."""
-
-
-class IntegrityProblem(ProblemFound):
-    """Keyless verification found damaged, missing or unsigned objects (exit 1)."""
-
-
 class PermanentStorageError(StorageError):
     """A storage refusal that retrying cannot fix (a range past the end, a missing bucket)."""
 

@@ -16,6 +16,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "audit": ("bcpctl.commands.audit",),
     "backup": ("bcpctl.commands.backup",),
     "check": ("bcpctl.commands.check",),
+    "config": ("bcpctl.commands.config",),
     "dc": ("bcpctl.commands.dc",),
     "demo": ("bcpctl.commands.demo",),
     "drill": ("bcpctl.commands.drill",),

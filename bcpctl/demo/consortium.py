@@ -20,7 +20,9 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
+from dc.shipped import shipped_folder
+
+EXAMPLE = shipped_folder("bcpctl", "examples") / "ibaraki.yaml"
 #: the partner municipality that shelters evacuees in the story
 PARTNER = "tsukuba"
 #: the second person who approves the failover (drills.failover.approvers)

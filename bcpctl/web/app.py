@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -64,7 +63,7 @@ def create_app(ctx: WebContext) -> Any:
 
     for module in (api_partner, api_operator, login, portal, dashboard):
         app.include_router(module.router)
-    app.mount("/static", StaticFiles(directory=str(Path(__file__).parent / "static")), name="static")
+    app.mount("/static", StaticFiles(packages=[("bcpctl.web", "static")]), name="static")
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return SecurityHeaders(BodySizeLimit(app, ctx.web.max_body_bytes), hsts=ctx.web.secure_cookies)
 

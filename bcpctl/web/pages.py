@@ -6,12 +6,12 @@ any tablet a shelter has. Japanese comes first on every label, English after it.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from bcpctl.web import auth, sessions
@@ -20,7 +20,9 @@ from bcpctl.web.errors import Forbidden
 from dc.errors import AuthError
 from victim_support import audit
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+templates = Jinja2Templates(
+    env=Environment(loader=PackageLoader("bcpctl.web", "templates"), autoescape=select_autoescape())
+)
 
 #: Fixed notices a redirect may name (never free text from the URL).
 NOTICES = {

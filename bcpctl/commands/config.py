@@ -1,0 +1,72 @@
+"""``config check``: every problem of a configuration file at once, each with its line and field."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+
+from bcpctl import output
+from bcpctl.options import common_options, config_option
+from dc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from dc.configcheck import Section
+
+
+@click.group("config")
+def config() -> None:
+    """The consortium configuration (bcpctl.yaml)."""
+
+
+def _sections() -> list[Section]:
+    """The sections that packages above dc validate, as every command that reads them does."""
+    from bcpctl.web.settings import WebSettings, load_web_settings
+    from dc.configcheck import Section
+    from dc.cost import CostsConfig, parse_costs
+    from failover.settings import DrillSettings, drill_settings
+    from monitoring.schedule import plan_jobs
+    from monitoring.tasks import TASKS
+    from victim_support.settings import ExportSettings, load_export_settings
+
+    return [
+        Section("drills", DrillSettings, drill_settings),
+        Section("exports", ExportSettings, load_export_settings),
+        Section("web", WebSettings, load_web_settings),
+        Section("costs", CostsConfig, lambda c, source: parse_costs(c.costs, source) if c.costs else None),
+        Section("schedules", None, lambda c, _source: plan_jobs(c, TASKS)),
+    ]
+
+
+def _render(console: Console, d: dict[str, Any]) -> None:
+    for p in d["problems"]:
+        where = f"{d['config']}:{p['line']}" if p["line"] else d["config"]
+        what = f"{p['field']}: {p['message']}" if p["field"] else p["message"]
+        console.print(f"{where}: {what}", markup=False)
+    if d["ok"]:
+        declared = ", ".join(f"{n} {name if n != 1 else name[:-1]}" for name, n in d["counts"].items())
+        console.print(f"{d['config']}: ok ({declared})", markup=False)
+
+
+@config.command("check")
+@config_option()
+@common_options
+def config_check(config_path: str) -> None:
+    """List every problem of the file, each with its line and field path; exit 2 when there is one.
+
+    Checks what the commands check before they run, the sections of drills, exports, web,
+    costs and schedules included.
+    """
+    from dc.configcheck import check_config
+
+    report = check_config(config_path, _sections())
+    data = output.to_jsonable(report)
+    data["ok"] = report.ok
+    output.current().result(data, _render)
+    if not report.ok:
+        count = len(report.problems)
+        raise ConfigError(f"{report.config}: {count} problem{'s' if count > 1 else ''}")
+
+
+COMMANDS = [config]
