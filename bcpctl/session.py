@@ -69,6 +69,8 @@ def _warn(view: HistoryView) -> None:
     from bcpctl import output
 
     out = output.current()
+    for note in view.notes:
+        out.warning(note)
     for recovery in sorted(view.recoveries.values(), key=lambda r: r.key):
         out.warning(
             f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead; "

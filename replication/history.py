@@ -28,7 +28,8 @@ manifest does not need is a legitimate deletion (retention, the delayed deletion
 stays deleted, so forgotten snapshots do not come back.
 
 The version list is read once, at the first use: the view is one state even while
-replication writes. Whatever is served from a version other than the newest is recorded in
+replication writes. Credentials that may not list versions get plain reads of the current
+versions and a note saying so (an ``--as-of`` view fails instead: it has nothing to show). Whatever is served from a version other than the newest is recorded in
 :attr:`HistoryView.recoveries`, for the command to warn, ``verify-offsite`` to report and
 ``replicate --repair`` to put back. Writes are refused.
 """
@@ -54,6 +55,7 @@ from backup.backend import (
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
 from dc.errors import UsageError
+from replication.errors import AccessDenied
 from replication.plan import content_name
 
 #: how many candidate versions of the manifest are read before the view gives up on it
@@ -118,6 +120,9 @@ class HistoryView:
         self._trusted_key: str | None = None
         self._min_sequence = 0
         self.recoveries: dict[str, Recovery] = {}
+        #: why the view reads only current versions, if it must
+        self.notes: list[str] = []
+        self._plain = False
 
     # -- what the view trusts -------------------------------------------------------------
 
@@ -164,6 +169,8 @@ class HistoryView:
         raise UsageError(f"{self.url} is opened read-only (a view of its version history): {key} was not written")
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        if self._plain_reads():
+            return self.inner.load(key, offset, length)
         version = self._choose(key)
         if version is None:
             raise ObjectNotFound(f"object {key} not found in {self.url}")
@@ -172,12 +179,16 @@ class HistoryView:
         return self._history.load_version(key, version.version_id, offset, length)
 
     def stat(self, key: str) -> ObjectInfo:
+        if self._plain_reads():
+            return self.inner.stat(key)
         version = self._choose(key)
         if version is None:
             raise ObjectNotFound(f"object {key} not found in {self.url}")
         return ObjectInfo(key, version.size, version.mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if self._plain_reads():
+            return self.inner.list(prefix)
         needed: set[str] | None = None
         found = []
         for key, candidates in sorted(self._index().items()):
@@ -198,14 +209,24 @@ class HistoryView:
 
     # -- choosing versions --------------------------------------------------------------------
 
+    def _plain_reads(self) -> bool:
+        self._index()
+        return self._plain
+
     def _index(self) -> dict[str, list[ObjectVersion]]:
         with self._lock:
             if self._versions is None:
                 by_key: dict[str, list[ObjectVersion]] = defaultdict(list)
                 limit = self.as_of.timestamp() if self.as_of is not None else None
-                for version in self._history.list_versions(""):
-                    if limit is None or version.mtime <= limit:
-                        by_key[version.key].append(version)
+                try:
+                    for version in self._history.list_versions(""):
+                        if limit is None or version.mtime <= limit:
+                            by_key[version.key].append(version)
+                except AccessDenied as exc:
+                    if self.as_of is not None:
+                        raise
+                    self._plain = True
+                    self.notes.append(f"{exc.message}: reading only the current versions, without their history")
                 for versions in by_key.values():
                     # newest first; within one millisecond the storage's "latest" wins
                     versions.sort(key=lambda v: (v.mtime, v.latest), reverse=True)

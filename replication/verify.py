@@ -209,6 +209,7 @@ def verify_repository(
 
     _hash_all(reader, listing, report, read_data, jobs, progress)
     if view is not None:
+        report.warnings += view.notes
         remedy = f"run 'bcpctl replicate --repair --to {backend.url}' to make it current again"
         for recovery in view.recoveries.values():
             report.problems.append(

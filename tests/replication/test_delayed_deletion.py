@@ -32,13 +32,9 @@ from backup.manifest import (
 )
 from tests.replication import primary
 from tests.replication.conftest import LOCKED_BUCKET, s3_url
+from tests.replication.test_cli import ok
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
-
-
-def _ok(done) -> dict:  # type: ignore[no-untyped-def]
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
 
 
 @pytest.fixture(params=["local", pytest.param("s3-locked", marks=pytest.mark.s3)])
@@ -57,13 +53,13 @@ def test_forget_replicate_verify_reports_retention_not_forgery(offsite_url: str,
     for seed in (2, 3, 4):
         primary.mutate(data, seed=seed)
         taken.append(primary.backup(LocalBackend(repo), data)[0])
-    _ok(cli("replicate", "--from", str(repo), "--to", offsite_url, "--json"))
+    ok(cli("replicate", "--from", str(repo), "--to", offsite_url, "--json"))
     before = datetime.now(UTC)
-    _ok(cli("forget", "--repo", str(repo), "--keep-last", "1", "--json"))
-    _ok(cli("replicate", "--from", str(repo), "--to", offsite_url, "--delete-delay", "3d", "--json"))
+    ok(cli("forget", "--repo", str(repo), "--keep-last", "1", "--json"))
+    ok(cli("replicate", "--from", str(repo), "--to", offsite_url, "--delete-delay", "3d", "--json"))
 
     done = cli("verify-offsite", "--repo", offsite_url, "--delete-delay", "3d", "--json")
-    report = _ok(done)
+    report = ok(done)
     assert report["ok"] and report["problems"] == [] and report["snapshots_signed"] == 1
     kept = {k["id"]: k for k in report["kept_by_delay"]}
     assert sorted(kept) == sorted(taken[:2])
@@ -105,11 +101,11 @@ def test_once_the_delay_has_passed_the_offsite_is_plainly_clean(cli, tmp_path: P
     primary.backup(LocalBackend(repo), data)
     primary.mutate(data)
     primary.backup(LocalBackend(repo), data)
-    _ok(cli("replicate", "--from", str(repo), "--to", str(offsite), "--json"))
-    _ok(cli("forget", "--repo", str(repo), "--keep-last", "1", "--json"))
+    ok(cli("replicate", "--from", str(repo), "--to", str(offsite), "--json"))
+    ok(cli("forget", "--repo", str(repo), "--keep-last", "1", "--json"))
     for _ in range(2):  # the first run notes what is missing, the next deletes it after a zero delay
-        _ok(cli("replicate", "--from", str(repo), "--to", str(offsite), "--delete-delay", "0s", "--json"))
-    report = _ok(cli("verify-offsite", "--repo", str(offsite), "--json"))
+        ok(cli("replicate", "--from", str(repo), "--to", str(offsite), "--delete-delay", "0s", "--json"))
+    report = ok(cli("verify-offsite", "--repo", str(offsite), "--json"))
     assert report["ok"] and report["kept_by_delay"] == [] and report["warnings"] == []
 
 

@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +32,7 @@ from replication.sync import SyncOptions, replicate
 from replication.url import open_backend
 from tests.replication import primary
 from tests.replication.conftest import LOCKED_BUCKET, s3_url
+from tests.replication.test_cli import ok, one_line_error
 
 
 @dataclass
@@ -63,18 +66,6 @@ def offsite(ceph, s3_env, tmp_path: Path) -> Offsite:  # type: ignore[no-untyped
     assert replicate(source, target, Ledger(open_state()), SyncOptions(object_lock_days=1)).ok
     prefix = url.split("?")[0].removeprefix(f"s3://{LOCKED_BUCKET}/") + "/"
     return Offsite(source, target, url, ceph.client(), prefix, snapshot, data)
-
-
-def ok(done) -> Any:  # type: ignore[no-untyped-def]
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip().startswith(("{", "[")) else {}
-
-
-def one_line_error(done, code: int) -> str:  # type: ignore[no-untyped-def]
-    assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
-    lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bcpctl: error: "), done.stderr
-    return lines[0]
 
 
 def attack(offsite: Offsite) -> list[str]:
@@ -199,3 +190,43 @@ def test_as_of_on_storage_without_versions_is_refused(cli, tmp_path: Path) -> No
     primary.init(LocalBackend(repo, create=True))
     done = cli("snapshots", "--repo", str(repo), "--as-of", "2026-06-01T03:00:00+09:00")
     assert "keeps none" in one_line_error(done, 2)
+
+
+@pytest.fixture
+def no_history_credentials(ceph) -> Iterator[dict[str, str]]:  # type: ignore[no-untyped-def]
+    """A second S3 user that may read the locked bucket but not list or read its versions."""
+    access, secret = "BCPCTLNOHISTORY00000", "bcpctl-no-history-secret-not-real-000000"
+    user = ["--uid", "nohistory", "--display-name", "t", "--access-key", access, "--secret", secret]
+    subprocess.run(
+        ["radosgw-admin", "-c", str(ceph.conf), "user", "create", *user],
+        check=True,
+        capture_output=True,
+    )
+    who = {"AWS": ["arn:aws:iam:::user/nohistory"]}
+    where = [f"arn:aws:s3:::{LOCKED_BUCKET}", f"arn:aws:s3:::{LOCKED_BUCKET}/*"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": who, "Action": ["s3:*"], "Resource": where},
+            {"Effect": "Deny", "Principal": who, "Action": ["s3:ListBucketVersions"], "Resource": where},
+        ],
+    }
+    client = ceph.client()
+    client.put_bucket_policy(Bucket=LOCKED_BUCKET, Policy=json.dumps(policy))
+    try:
+        yield {**ceph.env(), "AWS_ACCESS_KEY_ID": access, "AWS_SECRET_ACCESS_KEY": secret}
+    finally:
+        client.delete_bucket_policy(Bucket=LOCKED_BUCKET)
+
+
+@pytest.mark.s3
+def test_credentials_that_may_not_list_versions_still_restore_the_current_state(
+    offsite: Offsite, cli, tmp_path: Path, no_history_credentials: dict[str, str]
+) -> None:  # type: ignore[no-untyped-def]
+    env = no_history_credentials
+    done = cli("restore", "latest", "--repo", offsite.url, "--target", str(tmp_path / "r"), env=env)
+    ok(done)
+    assert same_tree(tmp_path / "r", offsite.data)
+    assert "reading only the current versions" in done.stderr and "access denied" in done.stderr
+    refused = cli("snapshots", "--repo", offsite.url, "--as-of", datetime.now(UTC).isoformat(), env=env)
+    assert "access denied" in one_line_error(refused, 1)
