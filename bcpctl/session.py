@@ -65,16 +65,25 @@ def repository(
         _warn(view)
 
 
+#: warnings beyond this many objects are counted, not listed (an attack may touch every pack)
+_WARN_AT_MOST = 20
+
+
 def _warn(view: HistoryView) -> None:
     from bcpctl import output
 
     out = output.current()
     for note in view.notes:
         out.warning(note)
-    for recovery in sorted(view.recoveries.values(), key=lambda r: r.key):
+    recoveries = sorted(view.recoveries.values(), key=lambda r: r.key)
+    for recovery in recoveries[:_WARN_AT_MOST]:
+        out.warning(f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead")
+    if len(recoveries) > _WARN_AT_MOST:
+        out.warning(f"… and {len(recoveries) - _WARN_AT_MOST} more object(s) read from an older version")
+    if recoveries:
         out.warning(
-            f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead; "
-            f"'bcpctl replicate --repair --to URL' makes it current again"
+            f"'bcpctl verify-offsite --repo URL' lists them all; 'bcpctl replicate --repair --to {view.inner.url}' "
+            "makes the intact versions current again"
         )
 
 

@@ -97,8 +97,8 @@ def test_restore_snapshots_and_check_read_the_locked_versions_and_name_each_obje
     assert same_tree(target, offsite.data)
     warned = [line for line in done.stderr.splitlines() if line.startswith("bcpctl: warning: ")]
     for key in hit:
-        assert any(key in line for line in warned), (key, done.stderr)
-    assert all("replicate --repair" in line for line in warned)
+        assert any(key in line and "was read instead" in line for line in warned), (key, done.stderr)
+    assert f"replicate --repair --to {offsite.url}" in warned[-1]
     checked = cli("check", "--repo", offsite.url, "--read-data", "--json")
     assert ok(checked)["ok"] and f"snapshots/{offsite.snapshot}" in checked.stderr
     latest = cli("restore", "latest", "--repo", offsite.url, "--target", str(tmp_path / "latest"))
@@ -230,3 +230,27 @@ def test_credentials_that_may_not_list_versions_still_restore_the_current_state(
     assert "reading only the current versions" in done.stderr and "access denied" in done.stderr
     refused = cli("snapshots", "--repo", offsite.url, "--as-of", datetime.now(UTC).isoformat(), env=env)
     assert "access denied" in one_line_error(refused, 1)
+
+
+@pytest.mark.s3
+def test_an_attack_on_many_objects_warns_about_the_first_ones_and_counts_the_rest(
+    ceph, s3_env, cli, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    source = LocalBackend(tmp_path / "primary", create=True)
+    primary.init(source, pack_size=64 * 1024)
+    data = primary.write_tree(tmp_path / "data", files=14)
+    primary.backup(source, data)
+    url = s3_url(ceph, locked=True)
+    assert replicate(source, open_backend(url), Ledger(open_state()), SyncOptions(object_lock_days=1)).ok
+    prefix = url.split("?")[0].removeprefix(f"s3://{LOCKED_BUCKET}/") + "/"
+    packs = [info.key for info in source.list("data/")]
+    assert len(packs) > 25
+    client = ceph.client()
+    for pack in packs:
+        client.put_object(Bucket=LOCKED_BUCKET, Key=prefix + pack, Body=b"x")
+    done = cli("restore", "latest", "--repo", url, "--target", str(tmp_path / "r"))
+    ok(done)
+    assert same_tree(tmp_path / "r", data)
+    warned = done.stderr.strip().splitlines()
+    assert len(warned) == 22 and all(line.startswith("bcpctl: warning: ") for line in warned)
+    assert f"and {len(packs) - 20} more object(s)" in warned[20]
