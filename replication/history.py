@@ -29,7 +29,9 @@ stays deleted, so forgotten snapshots do not come back.
 
 The version list is read once, at the first use: the view is one state even while
 replication writes. Credentials that may not list versions get plain reads of the current
-versions and a note saying so (an ``--as-of`` view fails instead: it has nothing to show). Whatever is served from a version other than the newest is recorded in
+versions and a note saying so (an ``--as-of`` view fails instead: it has nothing to show).
+
+Whatever is served from a version other than the newest is recorded in
 :attr:`HistoryView.recoveries`, for the command to warn, ``verify-offsite`` to report and
 ``replicate --repair`` to put back. Writes are refused.
 """
@@ -42,6 +44,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from backup.backend import (
     Backend,
@@ -165,7 +168,7 @@ class HistoryView:
     def remove(self, key: str) -> None:
         self._refuse(key)
 
-    def _refuse(self, key: str) -> None:
+    def _refuse(self, key: str) -> NoReturn:
         raise UsageError(f"{self.url} is opened read-only (a view of its version history): {key} was not written")
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:

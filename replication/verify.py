@@ -81,6 +81,8 @@ class IntegrityReport:
     #: the storage keeps versions: problems include ``overwritten`` and ``deleted``
     versioned: bool = False
     kept_by_delay: list[KeptSnapshot] = field(default_factory=list)
+    #: one line on ``kept_by_delay`` for people, if there are any
+    kept_note: str | None = None
     problems: list[ObjectProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -88,16 +90,6 @@ class IntegrityReport:
         """Objects whose bytes must be put back (repair): damaged, missing, wrongly sized, overwritten, deleted."""
         kinds = ("missing", "damaged", "size", "config", "overwritten", "deleted")
         return sorted({p.key for p in self.problems if p.kind in kinds})
-
-    def kept_summary(self) -> str | None:
-        """One line on the snapshots the delete delay keeps offsite, if any."""
-        if not self.kept_by_delay:
-            return None
-        until = max(k.until for k in self.kept_by_delay)
-        return (
-            f"{len(self.kept_by_delay)} snapshot(s) removed at the primary, kept offsite until {until[:19]} "
-            "by the delete delay (then replication deletes them; Object Lock may keep them longer)"
-        )
 
     def summary(self) -> str:
         if not self.problems:
@@ -165,6 +157,8 @@ def verify_repository(
     version history held at that time.
     """
     started = time.monotonic()
+    if as_of is not None:
+        min_sequence = 0  # the sequence accepted so far is the present's; a past state is older by design
     view = open_history(backend, as_of=as_of)
     report = IntegrityReport(view.url if view else backend.url)
     if view is not None:
@@ -243,6 +237,12 @@ def _check_snapshot_set(
                 "snapshot neither in the signed manifest nor in its list of snapshots removed by retention "
                 "(forged or planted, or a replication interrupted before its manifest: run replicate again)",
             )
+        )
+    if report.kept_by_delay:
+        until = max(datetime.fromisoformat(k.until) for k in report.kept_by_delay)
+        report.kept_note = (
+            f"{len(report.kept_by_delay)} snapshot(s) removed at the primary, kept offsite until "
+            f"{until.isoformat(timespec='seconds')} by the delete delay"
         )
     if any(datetime.fromisoformat(k.until) < now for k in report.kept_by_delay):
         report.warnings.append(

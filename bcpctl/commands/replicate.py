@@ -234,12 +234,8 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
     )
     for problem in data["problems"]:
         console.print(f"  {problem['kind']}: {problem['key']}: {problem['detail']}")
-    if data["kept_by_delay"]:
-        until = max(k["until"] for k in data["kept_by_delay"])
-        console.print(
-            f"  {len(data['kept_by_delay'])} snapshot(s) removed at the primary, kept offsite until {until[:19]} "
-            "by the delete delay"
-        )
+    if data["kept_note"]:
+        console.print(f"  {data['kept_note']}")
     for line in data["warnings"]:
         console.print(f"  warning: {line}")
     console.print("no problems found" if data["ok"] else f"{len(data['problems'])} problem(s) found")

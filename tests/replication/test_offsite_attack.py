@@ -153,6 +153,10 @@ def test_as_of_reads_the_bucket_as_it_was_and_hides_what_came_later(offsite: Off
     time.sleep(0.3)
     before_attack = datetime.now(UTC).astimezone()  # any offset: the storage's UTC is compared
     time.sleep(0.3)
+    # a later genuine state (pinned with a higher sequence), then the attack on it
+    primary.mutate(offsite.data, seed=5)
+    later, _ = primary.backup(offsite.source, offsite.data)
+    assert replicate(offsite.source, offsite.target, Ledger(open_state()), SyncOptions(object_lock_days=1)).ok
     hit = attack(offsite)
     planted = b"planted snapshot"
     offsite.overwrite(f"snapshots/{hashlib.sha256(planted).hexdigest()}", planted)
@@ -163,13 +167,16 @@ def test_as_of_reads_the_bucket_as_it_was_and_hides_what_came_later(offsite: Off
     assert [s["id"] for s in listed] == [offsite.snapshot]
     done = cli("restore", "latest", "--repo", offsite.url, "--as-of", at, "--target", str(tmp_path / "r"))
     ok(done)
-    assert same_tree(tmp_path / "r", offsite.data)
+    assert {p.name for p in (tmp_path / "r").rglob("*.bin")} == {f"file-{n:03d}.bin" for n in range(4)}
+    assert not list((tmp_path / "r").rglob("new-5.bin"))  # the later snapshot's file
     assert "warning" not in done.stderr  # at that time every current version was right
     assert ok(cli("check", "--repo", offsite.url, "--as-of", at, "--json"))["ok"]
     assert ok(cli("verify-offsite", "--repo", offsite.url, "--as-of", at, "--json"))["ok"]
     # the present state, by contrast, is reported
     now_report = json.loads(cli("verify-offsite", "--repo", offsite.url, "--json").stdout)
-    assert {p["key"] for p in now_report["problems"]} >= set(hit)
+    found = {p["key"]: p["kind"] for p in now_report["problems"]}
+    assert set(hit) | {"config"} <= set(found) and f"snapshots/{later}" not in found
+    assert found[f"snapshots/{hashlib.sha256(planted).hexdigest()}"] == "unsigned"
 
     too_early = (before_attack - timedelta(days=1)).isoformat()
     assert "no bcpctl repository" in one_line_error(cli("snapshots", "--repo", offsite.url, "--as-of", too_early), 2)
