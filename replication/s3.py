@@ -30,10 +30,8 @@ import mmap
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlencode, urlparse
 
 from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, ObjectVersion, StorageError, check_key
 from backup.digests import digest_all
@@ -42,6 +40,8 @@ from dc.failpoint import failpoint
 from replication.errors import AccessDenied, DigestRefused, PermanentStorageError, Unreachable
 from replication.plan import content_name
 from replication.s3body import BodyReader
+from replication.s3url import S3Location
+from replication.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
@@ -52,48 +52,6 @@ _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 T = TypeVar("T")
 Buffer = bytes | bytearray | memoryview | mmap.mmap
-
-
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    prefix: str
-    endpoint: str | None = None
-    region: str | None = None
-    profile: str | None = None
-
-    @property
-    def url(self) -> str:
-        pairs = (("endpoint", self.endpoint), ("region", self.region), ("profile", self.profile))
-        query = {k: v for k, v in pairs if v}
-        path = f"{self.bucket}/{self.prefix}".rstrip("/")
-        return f"s3://{path}" + (f"?{urlencode(query, safe=':/')}" if query else "")
-
-
-def parse_s3_url(url: str) -> S3Location:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3":
-        raise UsageError(f"not an s3:// URL: {url}")
-    if "@" in parsed.netloc:
-        raise UsageError(
-            "S3 credentials do not belong in the URL: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or profile="
-        )
-    if not parsed.netloc:
-        raise UsageError(f"S3 URL without a bucket: {url} (use s3://BUCKET/PREFIX?endpoint=URL)")
-    query = parse_qs(parsed.query)
-    unknown = set(query) - {"endpoint", "region", "profile"}
-    if unknown:
-        raise UsageError(f"unknown S3 URL parameter(s) {', '.join(sorted(unknown))} (known: endpoint, region, profile)")
-
-    def one(name: str) -> str | None:
-        values = query.get(name)
-        return values[-1] if values else None
-
-    endpoint = one("endpoint")
-    if endpoint and urlparse(endpoint).scheme not in ("http", "https"):
-        raise UsageError(f"S3 endpoint must be an http:// or https:// URL, got {endpoint}")
-    prefix = parsed.path.strip("/")
-    return S3Location(parsed.netloc, f"{prefix}/" if prefix else "", endpoint, one("region"), one("profile"))
 
 
 class S3Backend:
