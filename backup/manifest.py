@@ -12,7 +12,20 @@ needs the key. Here the primary signs, with Ed25519, a manifest of its committed
   system from it, without keys);
 * every index file, with the SHA-256 of the sorted set, and every pack those indexes name,
   with its size, so a keyless verifier knows exactly which objects the snapshots need;
-* the SHA-256 of ``config`` and of each key slot, which are not content-addressed.
+* the SHA-256 of ``config`` and of each key slot, which are not content-addressed;
+* the snapshots retention removed in the last :data:`REMOVED_KEPT`, each with the time the
+  primary signed it away.
+
+The last item exists for the offsite's delayed deletion. Replication keeps what the primary
+removed for a delete delay (and Object Lock may keep it longer), so for that time the offsite
+holds snapshots the current manifest no longer lists. Without a signed word on them the
+keyless verifier could not tell them from planted ones. The removal list is that word, in
+the one object the verifier already trusts: a snapshot at the offsite that is in neither
+list was never signed (planted or forged); one in the removal list is retention's, kept
+for the delay. Older signed manifests would say the same but exist offsite only where the
+bucket keeps versions; the list works on every backend, costs about 100 bytes per removed
+snapshot, and ages out after :data:`REMOVED_KEPT` (longer than any sensible delete delay
+or Object Lock period; a snapshot kept offsite longer is reported as unsigned again).
 
 The signing key is derived from the master key (HKDF, bound to the repository id), so only
 key holders can sign and every key holder derives the same key; the public key is pinned at
@@ -30,7 +43,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -51,6 +64,8 @@ FORMAT = "bcpctl-manifest"
 VERSION = 1
 _SIGNING_INFO = b"bcpctl/v1/manifest-signing"
 _DOMAIN = b"bcpctl/v1/manifest\n"
+#: how long a removed snapshot stays in the manifest's removal list
+REMOVED_KEPT = timedelta(days=90)
 
 
 class ManifestInvalid(CorruptObject):
@@ -61,6 +76,16 @@ class ManifestInvalid(CorruptObject):
 class SnapshotEntry:
     id: str
     time: str
+    system: str | None
+
+
+@dataclass(frozen=True)
+class RemovedSnapshot:
+    """A snapshot the primary removed (forget/prune), signed so the offsite may keep it a while."""
+
+    id: str
+    #: when the primary signed a state without it (ISO 8601 with offset)
+    removed: str
     system: str | None
 
 
@@ -76,6 +101,8 @@ class Manifest:
     indexes: tuple[str, ...]
     index_set_sha256: str
     packs: dict[str, int]
+    #: snapshots removed at the primary within :data:`REMOVED_KEPT`, oldest first
+    removed: tuple[RemovedSnapshot, ...] = ()
     #: SHA-256 of the stored manifest object (set when parsed; tells equal sequences apart)
     digest: str = field(default="", compare=False)
 
@@ -114,6 +141,8 @@ class Manifest:
             "index_set_sha256": self.index_set_sha256,
             "packs": dict(sorted(self.packs.items())),
         }
+        if self.removed:  # absent when empty: manifests without removals stay byte-for-byte as before
+            doc["removed"] = [{"id": r.id, "removed": r.removed, "system": r.system} for r in self.removed]
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
@@ -146,9 +175,10 @@ def _parse_body(body: bytes, where: str) -> Manifest:
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise ValueError("not a version 1 bcpctl manifest")
     snapshots = tuple(SnapshotEntry(str(s["id"]), str(s["time"]), s.get("system")) for s in doc["snapshots"])
-    for entry in snapshots:
-        bytes.fromhex(entry.id)
-        if datetime.fromisoformat(entry.time).tzinfo is None:
+    removed = tuple(RemovedSnapshot(str(r["id"]), str(r["removed"]), r.get("system")) for r in doc.get("removed", ()))
+    for entry_id, when in [(e.id, e.time) for e in snapshots] + [(r.id, r.removed) for r in removed]:
+        bytes.fromhex(entry_id)
+        if datetime.fromisoformat(when).tzinfo is None:
             raise ValueError("snapshot time without a time zone")
     manifest = Manifest(
         repository=str(doc["repository"]),
@@ -161,6 +191,7 @@ def _parse_body(body: bytes, where: str) -> Manifest:
         indexes=tuple(str(n) for n in doc["indexes"]),
         index_set_sha256=str(doc["index_set_sha256"]),
         packs={str(k): int(v) for k, v in doc["packs"].items()},
+        removed=removed,
     )
     if index_set_digest(manifest.indexes) != manifest.index_set_sha256:
         raise ValueError("index set hash does not match the index list")
@@ -238,6 +269,7 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
     indexes = tuple(sorted(repo.cache.index_files()))
     packs = {pack_key(name, blob_type): size for name, blob_type, size in repo.cache.packs()}
     keys = {info.key: hashlib.sha256(backend.load(info.key)).hexdigest() for info in backend.list(KEYS_PREFIX)}
+    removed = removed_since(previous, {e.id for e in entries}, now) if previous else ()
     sequence = max((previous.sequence + 1) if previous else 1, int(now.timestamp() * 1000))
     manifest = Manifest(
         repository=repo.config.id,
@@ -250,8 +282,22 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
         indexes=indexes,
         index_set_sha256=index_set_digest(indexes),
         packs=packs,
+        removed=removed,
     )
     raw = encode_signed(manifest, key)
     backend.save(MANIFEST_KEY, raw)
     repo.state_changed = False
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
+
+
+def removed_since(previous: Manifest, current: set[str], now: datetime) -> tuple[RemovedSnapshot, ...]:
+    """The removal list of the next manifest: the previous one's, younger than
+    :data:`REMOVED_KEPT`, plus what the previous manifest signed and ``current`` lacks."""
+    kept = [
+        r for r in previous.removed if r.id not in current and now - datetime.fromisoformat(r.removed) < REMOVED_KEPT
+    ]
+    known = {r.id for r in kept}
+    when = now.isoformat(timespec="seconds")
+    kept += [RemovedSnapshot(e.id, when, e.system) for e in previous.snapshots if e.id not in current | known]
+    return tuple(kept)
+

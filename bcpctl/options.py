@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 import click
@@ -112,3 +113,28 @@ def config_option(required: bool = True) -> Callable[[F], F]:
         metavar="FILE",
         help="The consortium configuration (bcpctl.yaml).",
     )
+
+
+def _point_in_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"--as-of '{value}' is not an ISO 8601 time (e.g. 2026-06-01T03:00:00+09:00)") from None
+    if when.tzinfo is None:
+        raise UsageError(f"--as-of '{value}' needs a UTC offset (e.g. +09:00 or Z): the storage's clock is UTC")
+    return when
+
+
+def as_of_option(fn: F) -> F:
+    """``--as-of TIME``: read the repository as the storage's version history held it at TIME."""
+    return click.option(
+        "--as-of",
+        "as_of",
+        default=None,
+        metavar="TIME",
+        callback=_point_in_time,
+        help="Read the repository as it was at TIME (ISO 8601 with offset) from the storage's version "
+        "history (S3 with versioning or Object Lock); later objects do not exist in that view.",
+    )(fn)

@@ -83,6 +83,12 @@ class Output:
         if not self.json_mode:
             self.err.print(message, markup=False)
 
+    def warning(self, message: str) -> None:
+        """``bcpctl: warning: …`` on stderr, in JSON mode too: scripts must see it, and stdout
+        still carries only the one JSON document."""
+        sys.stderr.write(f"bcpctl: warning: {message}\n")
+        sys.stderr.flush()
+
     @contextmanager
     def progress(self, description: str, total: float | None = None, *, unit: str = "bytes") -> Iterator[ProgressBar]:
         """A progress bar on a terminal; a no-op for pipes, CI logs and ``--json``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,16 +14,77 @@ from replication.url import open_backend
 
 if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven commands pay it
     from dc.config import Consortium
+    from replication.history import HistoryView
 
 
 @contextmanager
 def repository(
-    repo_url: str, password_file: str | None, *, escrow: Sequence[str] = (), sync: bool = True
+    repo_url: str,
+    password_file: str | None,
+    *,
+    escrow: Sequence[str] = (),
+    sync: bool = True,
+    read_only: bool = False,
+    as_of: datetime | None = None,
 ) -> Iterator[Repository]:
-    """The one way commands open a repository: backend, passphrase or escrow shares, keys, index cache."""
+    """The one way commands open a repository: backend, passphrase or escrow shares, keys, index cache.
+
+    Commands that only read (``read_only``: restore, snapshots, check) read storage that keeps
+    versions through :class:`~replication.history.HistoryView`: an object overwritten or
+    deleted after it was written is read from its intact older version, with a warning naming
+    it. ``as_of`` reads the whole repository as it was at that time (versioned storage only).
+    """
     unlock = credentials(password_file, escrow)  # refuses shares and a password file together, before any I/O
-    with unlock.open(open_backend(repo_url), sync=sync) as repo:
-        yield repo
+    backend = open_backend(repo_url)
+    if not (read_only or as_of is not None):
+        with unlock.open(backend, sync=sync) as repo:
+            yield repo
+        return
+    from replication.history import open_history
+
+    try:
+        view = open_history(backend, as_of=as_of)
+    except BaseException:
+        backend.close()
+        raise
+    if view is None:
+        with unlock.open(backend, sync=sync) as repo:
+            yield repo
+        return
+    try:
+        # The index is read only after the view trusts the manifest of this repository's own
+        # key: a manifest an attacker signed with another key must not decide what is listed.
+        with unlock.open(view, sync=False) as repo:
+            from backup.manifest import repository_public_key
+
+            view.trust(repository_public_key(repo))
+            if sync:
+                repo.sync_index()
+            yield repo
+    finally:
+        _warn(view)
+
+
+#: warnings beyond this many objects are counted, not listed (an attack may touch every pack)
+_WARN_AT_MOST = 20
+
+
+def _warn(view: HistoryView) -> None:
+    from bcpctl import output
+
+    out = output.current()
+    for note in view.notes:
+        out.warning(note)
+    recoveries = sorted(view.recoveries.values(), key=lambda r: r.key)
+    for recovery in recoveries[:_WARN_AT_MOST]:
+        out.warning(f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead")
+    if len(recoveries) > _WARN_AT_MOST:
+        out.warning(f"… and {len(recoveries) - _WARN_AT_MOST} more object(s) read from an older version")
+    if recoveries:
+        out.warning(
+            f"'bcpctl verify-offsite --repo URL' lists them all; 'bcpctl replicate --repair --to {view.inner.url}' "
+            "makes the intact versions current again"
+        )
 
 
 def config(path: str | None) -> tuple[Consortium, Path]:

@@ -8,16 +8,18 @@ backend is opened with what its site says (``known_hosts`` for SFTP, ``object_lo
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 from backup.backend import Backend, LocalBackend
 from dc.errors import BcpError, ConfigError, UsageError
+from replication.plan import DEFAULT_DELETE_DELAY
 from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from replication.url import open_backend
@@ -88,23 +90,42 @@ def _prehash(source: Backend, target: Endpoint) -> SourceDigests | None:
 
 
 def repair_between(
-    source: Endpoint, damaged: Endpoint, *, pinned_key: str | None = None, jobs: int = 4, state_url: str | None = None
+    source: Endpoint | None,
+    damaged: Endpoint,
+    *,
+    pinned_key: str | None = None,
+    jobs: int = 4,
+    lock_days: int = 0,
+    state_url: str | None = None,
 ) -> RepairResult:
-    """``bcpctl replicate --from OTHER --to DAMAGED --repair``: re-fetch what DAMAGED lost."""
+    """``bcpctl replicate --repair --to DAMAGED [--from OTHER]``: put back what DAMAGED lost.
+
+    Without ``source`` only the storage's own version history can supply the right bytes.
+    """
     from replication.repair import repair_repository
 
     ledger = open_ledger(state_url)
-    with _opened(source, connections=jobs + 2) as other, _opened(damaged, connections=jobs + 2) as bad:
-        repo_id = _repository_id(bad) or read_source_config(other)[0].id
-        pin = ledger.pin(repo_id)
+    with contextlib.ExitStack() as stack:
+        bad = stack.enter_context(_opened(damaged, connections=jobs + 2))
+        other = stack.enter_context(_opened(source, connections=jobs + 2)) if source else None
+        repo_id = _repository_id(bad) or (read_source_config(other)[0].id if other else None)
+        pin = ledger.pin(repo_id) if repo_id else None
         key = pinned_key or (pin.public_key if pin else None)
-        return repair_repository(bad, other, pinned_key=key, min_sequence=pin.sequence if pin else 0, jobs=jobs)
+        return repair_repository(
+            bad, other, pinned_key=key, min_sequence=pin.sequence if pin else 0, jobs=jobs, lock_days=lock_days
+        )
 
 
 def _repository_id(backend: Backend) -> str | None:
-    """The repository id from the plain config, or ``None`` if the config is gone or unreadable."""
+    """The repository id from the plain config, or ``None`` if the config is gone or unreadable.
+
+    Where the storage keeps versions the config is read through its history, so an
+    overwritten or deleted config still finds the pin of the repository it belongs to.
+    """
+    from replication.history import open_history
+
     try:
-        return read_source_config(backend)[0].id
+        return read_source_config(open_history(backend) or backend)[0].id
     except BcpError:
         return None
 
@@ -117,6 +138,8 @@ def verify_at(
     jobs: int = 4,
     state_url: str | None = None,
     progress: Callable[[int], None] | None = None,
+    delete_delay: timedelta = DEFAULT_DELETE_DELAY,
+    as_of: datetime | None = None,
 ) -> IntegrityReport:
     """``bcpctl verify-offsite`` (and ``check --integrity-only``): keyless, pins from the control DB."""
     from replication.verify import verify_repository
@@ -133,6 +156,8 @@ def verify_at(
             read_data=read_data,
             jobs=jobs,
             progress=progress,
+            delete_delay=delete_delay,
+            as_of=as_of,
         )
 
 

@@ -17,6 +17,8 @@ from backup.manifest import MANIFEST_KEY, Manifest
 
 #: phases in commit order; the manifest is written after the last one.
 PHASES = ("repository", "packs", "indexes", "snapshots")
+#: how long the target keeps what the source no longer has, unless the site says otherwise
+DEFAULT_DELETE_DELAY = timedelta(days=7)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/")

@@ -1,20 +1,33 @@
-"""Repairing a damaged repository copy from the other site, still without keys.
+"""Putting a damaged repository copy right again, still without keys.
 
-What the keyless verifier reports as damaged, truncated or missing is fetched again from
-the other site, checked against its name (or, for config and key slots, against the hash
-the signed manifest gives) and written over the bad copy. Nothing is ever repaired from
-bytes that cannot be checked, and nothing is deleted: unsigned snapshots stay for an
-operator to look at.
+Each object the keyless verifier reports as damaged, truncated, missing, overwritten or
+deleted gets its right bytes back from one of two places, in this order:
+
+1. the storage's own history (S3 versioning, which Object Lock turns on). What a stolen
+   write credential overwrote or deleted is still there as an older version; the verifier
+   found the intact one (by its SHA-256 name, or by the signed manifest for config, key
+   slots and the manifest itself). It becomes the current version again as a new version
+   (CopyObject from its version id) — nothing crosses the network, the primary is not
+   needed, the history is never rewritten — retained until the later of its own lock and
+   ``now + lock_days``;
+2. the other site: fetched again, checked against its name (or the hash the signed manifest
+   gives) and written over the bad copy, retained for ``lock_days``.
+
+Nothing is ever repaired from bytes that cannot be checked, and nothing is deleted: unsigned
+snapshots stay for an operator to look at.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
+from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError, VersionedBackend, versioned
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
+from dc.clock import utcnow
+from replication.objectlock import LockingBackend, retain_until
 from replication.plan import content_name
 from replication.transfer import Transfer
 from replication.verify import IntegrityReport, ObjectProblem, hash_object, verify_repository
@@ -23,10 +36,13 @@ from replication.verify import IntegrityReport, ObjectProblem, hash_object, veri
 @dataclass
 class RepairResult:
     url: str
-    source: str
+    #: the other site repairs may copy from (``None``: the storage's history only)
+    source: str | None
     found: list[ObjectProblem] = field(default_factory=list)
     repaired: list[str] = field(default_factory=list)
-    #: ``{key: why}`` for what could not be repaired from the other site
+    #: ``{key: how}``: ``version V written T made current again`` or ``copied from URL``
+    how: dict[str, str] = field(default_factory=dict)
+    #: ``{key: why}`` for what could not be repaired
     unrepairable: dict[str, str] = field(default_factory=dict)
     #: problems repair does not address (unsigned snapshots) or that remain
     remaining: list[ObjectProblem] = field(default_factory=list)
@@ -54,21 +70,86 @@ def _manifest_hashes(other: Backend, report: IntegrityReport, pinned_key: str | 
 
 def repair_repository(
     damaged: Backend,
-    other: Backend,
+    other: Backend | None,
     *,
     pinned_key: str | None = None,
     min_sequence: int = 0,
     jobs: int = 4,
+    lock_days: int = 0,
+    now: datetime | None = None,
 ) -> RepairResult:
-    """Verify ``damaged`` and re-fetch every damaged, truncated or missing object from ``other``."""
+    """Verify ``damaged`` and put right every damaged, missing, overwritten or deleted object."""
+    now = now or utcnow()
     report = verify_repository(damaged, pinned_key=pinned_key, min_sequence=min_sequence, jobs=jobs)
-    result = RepairResult(damaged.url, other.url, found=list(report.problems))
+    result = RepairResult(damaged.url, other.url if other else None, found=list(report.problems))
     wanted = set(report.damaged_keys())
     if any(p.key == MANIFEST_KEY and p.kind in ("manifest", "missing") for p in report.problems):
         wanted.add(MANIFEST_KEY)
+    lock_until = retain_until(now, lock_days) if lock_days else None
+    history = versioned(damaged)
+    if history is not None:
+        for problem in report.problems:
+            if problem.version_id is not None and problem.key in wanted:
+                error = _from_history(damaged, history, problem, lock_until, now, result)
+                if error is None:
+                    wanted.discard(problem.key)
+                elif other is None:
+                    result.unrepairable[problem.key] = error
+    if other is None:
+        for key in sorted(wanted - set(result.unrepairable)):
+            result.unrepairable[key] = "no intact version in the storage's history, and no other site (--from URL)"
+    else:
+        _from_other(damaged, other, report, sorted(wanted), pinned_key, lock_until, jobs, result)
+    result.repaired.sort()
+    # What is left: a presence-and-signature pass (repaired objects were just hashed).
+    after = verify_repository(damaged, pinned_key=pinned_key, min_sequence=min_sequence, read_data=False, jobs=jobs)
+    result.remaining = [p for p in after.problems if p.key not in result.unrepairable]
+    return result
+
+
+def _from_history(
+    damaged: Backend,
+    history: VersionedBackend,
+    problem: ObjectProblem,
+    lock_until: datetime | None,
+    now: datetime,
+    result: RepairResult,
+) -> str | None:
+    """Make the intact version the verifier found current again; ``None`` on success, else why not."""
+    key, version_id = problem.key, problem.version_id
+    assert version_id is not None
+    try:
+        expected = content_name(key) or hashlib.sha256(history.load_version(key, version_id)).hexdigest()
+        until = lock_until
+        if damaged.capabilities.object_lock and isinstance(damaged, LockingBackend):
+            own = damaged.lock_until(key, version_id)
+            if own is not None and own > now and (until is None or own > until):
+                until = own  # never shorten the protection the intact version had
+        history.restore_version(key, version_id, retain_until=until)
+        digest, _ = hash_object(damaged, damaged.stat(key))
+    except StorageError as exc:
+        return f"could not make version {version_id} current: {exc.message}"
+    if digest != expected:
+        return f"version {version_id} made current, but the current bytes still do not match"
+    result.repaired.append(key)
+    result.how[key] = f"version {version_id} made current again" + (f", locked until {until:%Y-%m-%d}" if until else "")
+    return None
+
+
+def _from_other(
+    damaged: Backend,
+    other: Backend,
+    report: IntegrityReport,
+    wanted: list[str],
+    pinned_key: str | None,
+    lock_until: datetime | None,
+    jobs: int,
+    result: RepairResult,
+) -> None:
+    """Fetch ``wanted`` from the other site, each checked against its name or signed hash."""
     hashes = _manifest_hashes(other, report, pinned_key)
     todo = []
-    for key in sorted(wanted):
+    for key in wanted:
         if content_name(key) is None and key not in hashes:
             result.unrepairable[key] = "no signed hash to check a copy from the other site against"
             continue
@@ -76,7 +157,15 @@ def repair_repository(
             todo.append(ObjectInfo(key, other.stat(key).size, 0.0))
         except ObjectNotFound:
             result.unrepairable[key] = f"missing at {other.url} too"
-    transfer = Transfer(other, damaged, jobs=jobs, verify=True, expected_hashes=hashes, stop_on_error=False)
+    transfer = Transfer(
+        other,
+        damaged,
+        jobs=jobs,
+        verify=True,
+        retain_until=lock_until,
+        expected_hashes=hashes,
+        stop_on_error=False,
+    )
     outcome = transfer.copy(todo)
     result.unrepairable.update(outcome.errors)
     for key in sorted(outcome.copied):
@@ -88,9 +177,6 @@ def repair_repository(
             continue
         if digest == expected:
             result.repaired.append(key)
+            result.how[key] = f"copied from {other.url}"
         else:
             result.unrepairable[key] = "still damaged after the repair (storage corrupts writes?)"
-    # What is left: a presence-and-signature pass (repaired objects were just hashed).
-    after = verify_repository(damaged, pinned_key=pinned_key, min_sequence=min_sequence, read_data=False, jobs=jobs)
-    result.remaining = [p for p in after.problems if p.key not in result.unrepairable]
-    return result

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
+from backup.backend import Backend, ObjectInfo, ObjectNotFound, ObjectVersion, StorageError
 from replication.errors import PermanentStorageError, Unreachable
 from replication.wrapper import BackendWrapper
 
@@ -99,8 +99,24 @@ class RetryingBackend(BackendWrapper):
     def remove(self, key: str) -> None:
         self._run(lambda: self.inner.remove(key))
 
-    def lock_until(self, key: str) -> datetime | None:
-        return self._run(lambda: self.inner.lock_until(key))  # type: ignore[attr-defined]
+    def lock_until(self, key: str, version_id: str | None = None) -> datetime | None:
+        if version_id is None:
+            return self._run(lambda: self.inner.lock_until(key))  # type: ignore[attr-defined]
+        return self._run(lambda: self.inner.lock_until(key, version_id))  # type: ignore[attr-defined]
 
     def extend_lock(self, key: str, until: datetime) -> None:
         self._run(lambda: self.inner.extend_lock(key, until))  # type: ignore[attr-defined]
+
+    # The version history (backup.backend.VersionedBackend) where the storage keeps one;
+    # ``capabilities.versions`` of the inner backend says whether it does.
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        return iter(self._run(lambda: list(self.inner.list_versions(prefix))))  # type: ignore[attr-defined]
+
+    def load_version(self, key: str, version_id: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._run(lambda: self.inner.load_version(key, version_id, offset, length))  # type: ignore[attr-defined]
+
+    def restore_version(self, key: str, version_id: str, *, retain_until: datetime | None = None) -> None:
+        # Copying a version is idempotent: a second attempt after an ambiguous failure only adds
+        # another current version with the same bytes.
+        self._run(lambda: self.inner.restore_version(key, version_id, retain_until=retain_until))  # type: ignore[attr-defined]

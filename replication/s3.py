@@ -30,18 +30,18 @@ import mmap
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
-from urllib.parse import parse_qs, urlencode, urlparse
 
-from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
+from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, ObjectVersion, StorageError, check_key
 from backup.digests import digest_all
 from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
 from replication.errors import AccessDenied, DigestRefused, PermanentStorageError, Unreachable
 from replication.plan import content_name
 from replication.s3body import BodyReader
+from replication.s3url import S3Location
+from replication.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
@@ -52,48 +52,6 @@ _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 T = TypeVar("T")
 Buffer = bytes | bytearray | memoryview | mmap.mmap
-
-
-@dataclass(frozen=True)
-class S3Location:
-    bucket: str
-    prefix: str
-    endpoint: str | None = None
-    region: str | None = None
-    profile: str | None = None
-
-    @property
-    def url(self) -> str:
-        pairs = (("endpoint", self.endpoint), ("region", self.region), ("profile", self.profile))
-        query = {k: v for k, v in pairs if v}
-        path = f"{self.bucket}/{self.prefix}".rstrip("/")
-        return f"s3://{path}" + (f"?{urlencode(query, safe=':/')}" if query else "")
-
-
-def parse_s3_url(url: str) -> S3Location:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3":
-        raise UsageError(f"not an s3:// URL: {url}")
-    if "@" in parsed.netloc:
-        raise UsageError(
-            "S3 credentials do not belong in the URL: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or profile="
-        )
-    if not parsed.netloc:
-        raise UsageError(f"S3 URL without a bucket: {url} (use s3://BUCKET/PREFIX?endpoint=URL)")
-    query = parse_qs(parsed.query)
-    unknown = set(query) - {"endpoint", "region", "profile"}
-    if unknown:
-        raise UsageError(f"unknown S3 URL parameter(s) {', '.join(sorted(unknown))} (known: endpoint, region, profile)")
-
-    def one(name: str) -> str | None:
-        values = query.get(name)
-        return values[-1] if values else None
-
-    endpoint = one("endpoint")
-    if endpoint and urlparse(endpoint).scheme not in ("http", "https"):
-        raise UsageError(f"S3 endpoint must be an http:// or https:// URL, got {endpoint}")
-    prefix = parsed.path.strip("/")
-    return S3Location(parsed.netloc, f"{prefix}/" if prefix else "", endpoint, one("region"), one("profile"))
 
 
 class S3Backend:
@@ -149,7 +107,7 @@ class S3Backend:
                 retries={"max_attempts": 1, "mode": "standard"},
             ),
         )
-        self._object_lock = self._probe()
+        self._object_lock, self._versions = self._probe()
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -159,7 +117,7 @@ class S3Backend:
 
     @property
     def capabilities(self) -> Capabilities:
-        return Capabilities(object_lock=self._object_lock, cheap_ranges=False)
+        return Capabilities(object_lock=self._object_lock, cheap_ranges=False, versions=self._versions)
 
     def _key(self, key: str) -> str:
         return self.location.prefix + check_key(key)
@@ -215,20 +173,26 @@ class S3Backend:
             pass
         return exc
 
-    def _probe(self) -> bool:
-        """Reach the bucket once (clear errors at open time) and learn whether Object Lock is on."""
+    def _probe(self) -> tuple[bool, bool]:
+        """Reach the bucket once (clear errors at open time); learn whether Object Lock and versioning are on."""
         # A listing, not HeadBucket: a HEAD response has no body, so a wrong secret would look
         # like any other 403 instead of naming SignatureDoesNotMatch / InvalidAccessKeyId.
-        with ThreadPoolExecutor(1, thread_name_prefix="bcp-s3-probe") as pool:  # two round trips at once
+        with ThreadPoolExecutor(2, thread_name_prefix="bcp-s3-probe") as pool:  # three round trips at once
             lock = pool.submit(
                 self._call, "read lock configuration of", None, self._client.get_object_lock_configuration
             )
+            versioning = pool.submit(self._call, "read versioning of", None, self._client.get_bucket_versioning)
             self._call("open", None, self._client.list_objects_v2, Prefix=self.location.prefix, MaxKeys=1)
             try:
-                conf = lock.result()
+                locked = lock.result().get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
             except (AccessDenied, StorageError):
-                return False
-        return conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+                locked = False
+            try:
+                # "Suspended" still keeps the versions written while it was enabled
+                status = versioning.result().get("Status")
+            except (AccessDenied, StorageError):
+                status = None
+        return locked, locked or status in ("Enabled", "Suspended")
 
     # -- the Backend protocol -------------------------------------------------------------
 
@@ -335,22 +299,26 @@ class S3Backend:
         return True
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._get(key, offset, length)
+
+    def _get(self, key: str, offset: int, length: int | None, version_id: str | None = None) -> bytes:
+        extra: dict[str, Any] = {"VersionId": version_id} if version_id else {}
         if length == 0:
-            self.stat(key)
+            self._call("stat", key, self._client.head_object, Key=self._key(key), **extra)
             return b""
-        kwargs: dict[str, Any] = {"Key": self._key(key)}
         if offset or length is not None:
             end = "" if length is None else str(offset + length - 1)
-            kwargs["Range"] = f"bytes={offset}-{end}"
-        response = self._call("load", key, self._client.get_object, **kwargs)
+            extra["Range"] = f"bytes={offset}-{end}"
+        response = self._call("load", key, self._client.get_object, Key=self._key(key), **extra)
         try:
             data = response["Body"].read()
         except Exception as exc:
             raise self._translate(exc, "load", key) from None
         expected = length if length is not None else int(response.get("ContentLength", len(data)))
         if len(data) != expected:
+            what = f"version {version_id} of {key}" if version_id else f"object {key}"
             raise PermanentStorageError(
-                f"object {key} in {self.url} is shorter than expected ({offset}+{expected} bytes requested)"
+                f"{what} in {self.url} is shorter than expected ({offset}+{expected} bytes requested)"
             )
         return data
 
@@ -378,9 +346,10 @@ class S3Backend:
 
     # -- Object Lock (replication/objectlock.py) ------------------------------------------
 
-    def lock_until(self, key: str) -> datetime | None:
-        """The current version's COMPLIANCE retain-until date, if any."""
-        head = self._call("stat", key, self._client.head_object, Key=self._key(key))
+    def lock_until(self, key: str, version_id: str | None = None) -> datetime | None:
+        """The COMPLIANCE retain-until date of the current version (or of ``version_id``), if any."""
+        extra = {"VersionId": version_id} if version_id else {}
+        head = self._call("stat", key, self._client.head_object, Key=self._key(key), **extra)
         return head.get("ObjectLockRetainUntilDate")
 
     def extend_lock(self, key: str, until: datetime) -> None:
@@ -392,6 +361,52 @@ class S3Backend:
             Key=self._key(key),
             Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
         )
+
+    # -- version history (backup.backend.VersionedBackend) ------------------------------
+
+    def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
+        paginator = self._client.get_paginator("list_object_versions")
+        pages = paginator.paginate(Bucket=self.location.bucket, Prefix=self.location.prefix + prefix)
+        cut = len(self.location.prefix)
+        try:
+            for page in pages:
+                # versions and delete markers come in two lists; each is newest first per key
+                found = [(item, False) for item in page.get("Versions", ())]
+                found += [(item, True) for item in page.get("DeleteMarkers", ())]
+                for item, marker in found:
+                    yield ObjectVersion(
+                        key=item["Key"][cut:],
+                        version_id=str(item["VersionId"]),
+                        size=0 if marker else int(item["Size"]),
+                        mtime=item["LastModified"].timestamp(),
+                        latest=bool(item["IsLatest"]),
+                        deleted=marker,
+                        etag="" if marker else str(item.get("ETag", "")),
+                    )
+        except Exception as exc:
+            raise self._translate(exc, "list versions", prefix or None) from None
+
+    def load_version(self, key: str, version_id: str, offset: int = 0, length: int | None = None) -> bytes:
+        return self._get(key, offset, length, version_id)
+
+    def restore_version(self, key: str, version_id: str, *, retain_until: datetime | None = None) -> None:
+        """CopyObject from the old version: a new current version with its bytes; the history stays.
+
+        RGW 16 ignores Object Lock headers on CopyObject (it copies the source version's
+        retention instead), so the requested retention is applied afterwards, never shortened.
+        """
+        full = self._key(key)
+        kwargs: dict[str, Any] = {
+            "Key": full,
+            "CopySource": {"Bucket": self.location.bucket, "Key": full, "VersionId": version_id},
+        }
+        if retain_until is not None:
+            kwargs.update(ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=retain_until)
+        self._call("restore a version of", key, self._client.copy_object, **kwargs)
+        if retain_until is not None:
+            current = self.lock_until(key)
+            if current is None or current < retain_until:
+                self.extend_lock(key, retain_until)
 
 
 def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:

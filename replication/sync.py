@@ -37,7 +37,15 @@ from dc.failpoint import failpoint
 from replication.errors import AccessDenied, ManifestRefused, TargetMismatch
 from replication.metrics import MeteredBackend
 from replication.objectlock import extend_locks, require_lock_support, retain_until
-from replication.plan import PHASES, CopyPlan, decide_deletions, missing_referenced, phase_of, plan_copy
+from replication.plan import (
+    DEFAULT_DELETE_DELAY,
+    PHASES,
+    CopyPlan,
+    decide_deletions,
+    missing_referenced,
+    phase_of,
+    plan_copy,
+)
 from replication.prehash import SourceDigests
 from replication.ratelimit import RateLimitedBackend, TokenBucket
 from replication.records import Pin, SystemLag
@@ -56,7 +64,7 @@ class SyncOptions:
     #: bytes per second across all transfers to the target (``None``: unlimited)
     limit_rate: float | None = None
     object_lock_days: int = 0
-    delete_delay: timedelta = timedelta(days=7)
+    delete_delay: timedelta = DEFAULT_DELETE_DELAY
     #: the manifest public key from the site configuration (else the one pinned in the control DB)
     pinned_key: str | None = None
     #: unsigned snapshots younger than this are a backup between commit and signature, not forgeries

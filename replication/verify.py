@@ -9,10 +9,16 @@ Without any key the offsite can still prove a great deal (research §4 "Do bette
   indexes and packs exist, as far as can be known without decrypting the snapshot;
 * config and key slots hash to what the manifest signs;
 * no snapshot exists that the manifest does not sign (forged, planted, or an interrupted
-  replication that the next run completes).
+  replication that the next run completes) — except those it lists as removed by retention
+  at the primary, which the delayed deletion keeps offsite for a while (reported as such);
+* where the storage keeps versions, no object the state needs is hidden under a newer
+  version with other bytes or under a delete marker (what a stolen write credential can do
+  despite Object Lock). Verification then reads the state through
+  :class:`~replication.history.HistoryView`, so it also checks what the history still holds,
+  and names each object that needs the old version put back.
 
 ``bcpctl check --integrity-only`` and ``bcpctl verify-offsite`` call :func:`verify_repository`;
-``bcpctl replicate --repair`` re-fetches what it reports from the other site.
+``bcpctl replicate --repair`` puts back what it reports, from the history or the other site.
 """
 
 from __future__ import annotations
@@ -23,24 +29,40 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY, RepoConfig
-from replication.plan import content_name, is_content_addressed
+from dc.clock import utcnow
+from replication.history import open_history, sha256_pieces
+from replication.plan import DEFAULT_DELETE_DELAY, content_name, is_content_addressed
 
-#: objects larger than this are hashed in ranged pieces, so memory stays bounded per worker
-_PIECE = 16 * 1024 * 1024
 _KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/")
 
 
 @dataclass(frozen=True)
 class ObjectProblem:
     key: str
-    #: ``missing`` | ``damaged`` | ``size`` | ``unsigned`` | ``manifest`` | ``config``
+    #: ``missing`` | ``damaged`` | ``size`` | ``unsigned`` | ``manifest`` | ``config``, and where
+    #: the storage keeps versions ``overwritten`` | ``deleted`` (an intact older version exists)
     kind: str
     detail: str
+    #: the intact older version that ``replicate --repair`` makes current again
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KeptSnapshot:
+    """A snapshot retention removed at the primary that the offsite still holds (delete delay)."""
+
+    id: str
+    system: str | None
+    #: when the primary signed a state without it
+    removed: str
+    #: when the delete delay ends, after which replication deletes it (unless Object Lock holds it)
+    until: str
 
 
 @dataclass
@@ -56,12 +78,18 @@ class IntegrityReport:
     manifest_key: str | None = None
     pinned: bool = False
     snapshots_signed: int = 0
+    #: the storage keeps versions: problems include ``overwritten`` and ``deleted``
+    versioned: bool = False
+    kept_by_delay: list[KeptSnapshot] = field(default_factory=list)
+    #: one line on ``kept_by_delay`` for people, if there are any
+    kept_note: str | None = None
     problems: list[ObjectProblem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def damaged_keys(self) -> list[str]:
-        """Objects whose bytes must be fetched again (repair): damaged, missing or wrongly sized."""
-        return sorted({p.key for p in self.problems if p.kind in ("missing", "damaged", "size", "config")})
+        """Objects whose bytes must be put back (repair): damaged, missing, wrongly sized, overwritten, deleted."""
+        kinds = ("missing", "damaged", "size", "config", "overwritten", "deleted")
+        return sorted({p.key for p in self.problems if p.kind in kinds})
 
     def summary(self) -> str:
         if not self.problems:
@@ -73,16 +101,7 @@ class IntegrityReport:
 
 def hash_object(backend: Backend, info: ObjectInfo) -> tuple[str, int]:
     """SHA-256 and length of an object, read in bounded pieces."""
-    if info.size <= _PIECE:
-        data = backend.load(info.key)
-        return hashlib.sha256(data).hexdigest(), len(data)
-    digest = hashlib.sha256()
-    offset = 0
-    while offset < info.size:
-        piece = backend.load(info.key, offset, min(_PIECE, info.size - offset))
-        digest.update(piece)
-        offset += len(piece)
-    return digest.hexdigest(), offset
+    return sha256_pieces(lambda offset, length: backend.load(info.key, offset, length), info.size)
 
 
 def _check_manifest(
@@ -127,13 +146,28 @@ def verify_repository(
     read_data: bool = True,
     jobs: int = 4,
     progress: Callable[[int], None] | None = None,
+    delete_delay: timedelta = DEFAULT_DELETE_DELAY,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
 ) -> IntegrityReport:
-    """Check everything that can be checked without a key; never writes."""
+    """Check everything that can be checked without a key; never writes.
+
+    ``delete_delay`` is the offsite's (``replicate --delete-delay``): it dates how long a
+    snapshot the primary removed stays offsite. ``as_of`` verifies the state the storage's
+    version history held at that time.
+    """
     started = time.monotonic()
-    report = IntegrityReport(backend.url)
+    if as_of is not None:
+        min_sequence = 0  # the sequence accepted so far is the present's; a past state is older by design
+    view = open_history(backend, as_of=as_of)
+    report = IntegrityReport(view.url if view else backend.url)
+    if view is not None:
+        view.trust(pinned_key, min_sequence)
+        report.versioned = True
+    reader: Backend = view or backend
     repo_id = None
     try:
-        config_raw = backend.load(CONFIG_KEY)
+        config_raw = reader.load(CONFIG_KEY)
         repo_id = RepoConfig.parse(config_raw, CONFIG_KEY).id
         report.repository = repo_id
     except ObjectNotFound:
@@ -141,8 +175,8 @@ def verify_repository(
     except NotARepository as exc:
         config_raw = b""
         report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))
-    manifest = _check_manifest(backend, report, repo_id, pinned_key, min_sequence)
-    listing = {info.key: info for info in backend.list("")}
+    manifest = _check_manifest(reader, report, repo_id, pinned_key, min_sequence)
+    listing = {info.key: info for info in reader.list("")}
 
     if manifest is not None:
         if config_raw and hashlib.sha256(config_raw).hexdigest() != manifest.config_sha256:
@@ -158,29 +192,63 @@ def verify_repository(
         for key, digest in sorted(manifest.keys.items()):
             if key not in listing:
                 report.problems.append(ObjectProblem(key, "missing", "key slot named by the manifest is missing"))
-            elif hashlib.sha256(backend.load(key)).hexdigest() != digest:
+            elif hashlib.sha256(reader.load(key)).hexdigest() != digest:
                 report.problems.append(ObjectProblem(key, "damaged", "key slot differs from the signed manifest"))
         for key in sorted(k for k in listing if k.startswith("keys/") and k not in manifest.keys):
             report.warnings.append(f"key slot {key} is not in the signed manifest (added after the last signature?)")
-        signed = manifest.snapshot_ids
-        for key in sorted(k for k in listing if k.startswith("snapshots/")):
-            if key.removeprefix("snapshots/") not in signed:
-                report.problems.append(
-                    ObjectProblem(
-                        key,
-                        "unsigned",
-                        "snapshot not covered by the signed manifest (forged or planted, or a replication "
-                        "interrupted before its manifest: run replicate again)",
-                    )
-                )
+        _check_snapshot_set(manifest, listing, report, delete_delay, now or utcnow())
     for key in sorted(listing):
         if key not in (CONFIG_KEY, MANIFEST_KEY) and not key.startswith(_KNOWN_PREFIXES):
             report.warnings.append(f"{key} is not a repository object")
 
-    _hash_all(backend, listing, report, read_data, jobs, progress)
+    _hash_all(reader, listing, report, read_data, jobs, progress)
+    if view is not None:
+        report.warnings += view.notes
+        remedy = f"run 'bcpctl replicate --repair --to {backend.url}' to make it current again"
+        for recovery in view.recoveries.values():
+            report.problems.append(
+                ObjectProblem(recovery.key, recovery.kind, f"{recovery.describe()}: {remedy}", recovery.version_id)
+            )
+        report.problems.sort(key=lambda p: (p.key, p.kind))
     report.ok = not report.problems
     report.seconds = round(time.monotonic() - started, 3)
     return report
+
+
+def _check_snapshot_set(
+    manifest: Manifest, listing: dict[str, ObjectInfo], report: IntegrityReport, delay: timedelta, now: datetime
+) -> None:
+    """Every snapshot present is signed, or signed away by retention and kept for the delete delay."""
+    signed = manifest.snapshot_ids
+    removed = {r.id: r for r in manifest.removed}
+    for key in sorted(k for k in listing if k.startswith("snapshots/")):
+        snapshot_id = key.removeprefix("snapshots/")
+        if snapshot_id in signed:
+            continue
+        gone = removed.get(snapshot_id)
+        if gone is not None:
+            until = datetime.fromisoformat(gone.removed) + delay
+            report.kept_by_delay.append(KeptSnapshot(snapshot_id, gone.system, gone.removed, until.isoformat()))
+            continue
+        report.problems.append(
+            ObjectProblem(
+                key,
+                "unsigned",
+                "snapshot neither in the signed manifest nor in its list of snapshots removed by retention "
+                "(forged or planted, or a replication interrupted before its manifest: run replicate again)",
+            )
+        )
+    if report.kept_by_delay:
+        until = max(datetime.fromisoformat(k.until) for k in report.kept_by_delay)
+        report.kept_note = (
+            f"{len(report.kept_by_delay)} snapshot(s) removed at the primary, kept offsite until "
+            f"{until.isoformat(timespec='seconds')} by the delete delay"
+        )
+    if any(datetime.fromisoformat(k.until) < now for k in report.kept_by_delay):
+        report.warnings.append(
+            "some snapshots removed at the primary are still here after the delete delay: replication has not "
+            "run since, or their Object Lock retention still holds them"
+        )
 
 
 def _hash_all(

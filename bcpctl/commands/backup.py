@@ -9,10 +9,12 @@ import click
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
-from bcpctl.options import common_options, config_option, escrow_option, key_value_pairs
+from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich costs ~60 ms to import; only a terminal needs it
+    from datetime import datetime
+
     from rich.console import Console
 
 
@@ -152,6 +154,7 @@ def backup_run(
     "--target-dsn", default=None, metavar="DSN", help="PostgreSQL database to restore a postgres snapshot into."
 )
 @escrow_option
+@as_of_option
 @common_options
 def restore(
     snapshot_ref: str,
@@ -160,6 +163,7 @@ def restore(
     escrow: tuple[str, ...],
     target: str | None,
     target_dsn: str | None,
+    as_of: datetime | None,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -173,7 +177,7 @@ def restore(
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
     out = output.current()
-    with session.repository(repo_url, password_file, escrow=escrow) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
         snap = find_snapshot(repo, snapshot_ref)
         with out.progress(f"restoring {snap.short_id}", snap.summary.get("bytes_total")) as bar:
             if target_dsn is not None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.options import common_options, config_option, repo_options
+from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from dc.errors import ProblemFound
 
 
@@ -25,6 +26,7 @@ from dc.errors import ProblemFound
 @click.option("--manifest-key", default=None, metavar="HEX", help="With --integrity-only: pinned manifest public key.")
 @click.option("--known-hosts", type=click.Path(dir_okay=False), default=None, help="known_hosts for sftp:// URLs.")
 @config_option(required=False)
+@as_of_option
 @common_options
 def check(
     repo_url: str,
@@ -36,6 +38,7 @@ def check(
     manifest_key: str | None,
     known_hosts: str | None,
     config_path: str | None,
+    as_of: datetime | None,
 ) -> None:
     """Verify the repository's structure, and with --read-data its data. Exit 1 names any damage.
 
@@ -48,14 +51,16 @@ def check(
     if integrity_only:
         from bcpctl.commands.replicate import integrity_check
 
-        integrity_check(repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=True, jobs=4)
+        integrity_check(
+            repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=True, jobs=4, as_of=as_of
+        )
         return
 
     parsed = parse_subset(subset) if subset else None
     consortium = session.config(config_path)[0] if config_path else None  # a bad config fails before the check
     out = output.current()
     started = utcnow()
-    with session.repository(repo_url, password_file, escrow=escrow) as repo:
+    with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
         with out.progress("reading packs", repo.cache.counts()[1] if read_data else None, unit="packs") as bar:
             report = check_repository(repo, read_data=read_data, subset=parsed, progress=bar.advance)
         stored_url = repo.backend.url

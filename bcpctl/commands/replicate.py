@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bcpctl.options import common_options, config_option, repo_options
+from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:
+    from datetime import datetime, timedelta
+
     from rich.console import Console
 
 # Nothing heavier than option parsing is imported above: ``replicate`` forks its control-database
@@ -74,7 +76,12 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
 @click.option("--site", default=None, help="With --config: only this offsite site.")
 @click.option("--system", default=None, help="With --config: report lag for this system only.")
 @click.option("--verify", is_flag=True, help="Read every written object back from the target and hash it again.")
-@click.option("--repair", is_flag=True, help="Verify --to and re-fetch damaged or missing objects from --from.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Verify --to and put right what is damaged, missing, overwritten or deleted: from the storage's "
+    "version history, else from --from.",
+)
 @click.option("--limit-rate", default=None, metavar="BYTES/s", help="Bandwidth limit, e.g. 5000000, 5M, 500KiB.")
 @_JOBS
 @click.option("--object-lock-days", type=click.IntRange(0, 36500), default=None, help="COMPLIANCE Object Lock days.")
@@ -102,29 +109,29 @@ def replicate(
     Copies what the target lacks in commit order (key slots, packs, indexes, snapshots, then
     the signed manifest), checks every object against its SHA-256 name on arrival and resumes
     after any interruption. Refuses a forged or rolled-back snapshot set.
-    """
-    from datetime import timedelta
 
-    from dc.duration import parse_duration
+    With --repair (--to DAMAGED, optionally --from OTHER) it copies nothing new: every object
+    verify-offsite reports is made right, from an intact older version the storage kept (S3
+    versioning / Object Lock) or else from --from, and retained --object-lock-days.
+    """
     from replication.ledgerproc import LedgerProcess
+    from replication.plan import DEFAULT_DELETE_DELAY
     from replication.ratelimit import parse_rate
 
     by_url = source_url is not None or target_url is not None
+    if repair and (config_path is not None or not target_url):
+        raise UsageError("--repair needs --to DAMAGED (and --from OTHER unless its storage keeps versions)")
     if by_url == (config_path is not None):
         raise UsageError("give --from URL --to URL, or --config FILE")
-    if by_url and not (source_url and target_url):
+    if by_url and not (source_url and target_url) and not repair:
         raise UsageError("--from and --to go together")
-    if repair and not by_url:
-        raise UsageError("--repair needs --from OTHER --to DAMAGED")
     if manifest_key is not None and (len(manifest_key) != 64 or any(c not in "0123456789abcdef" for c in manifest_key)):
         raise UsageError("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')")
-    try:
-        delay = timedelta(seconds=parse_duration(delete_delay)) if delete_delay else timedelta(days=7)
-    except ValueError as exc:
-        raise UsageError(f"--delete-delay: {exc}") from None
+    given_delay = _delay(delete_delay)
+    delay = DEFAULT_DELETE_DELAY if given_delay is None else given_delay
     rate = parse_rate(limit_rate) if limit_rate else None
     if repair:
-        _repair(source_url, target_url, known_hosts, manifest_key, jobs)  # type: ignore[arg-type]
+        _repair(source_url, target_url, known_hosts, manifest_key, jobs, object_lock_days or 0)  # type: ignore[arg-type]
         return
     # The control database opens in a helper forked first, before the imports and the S3 client
     # this process needs and before it starts any thread: see replication/ledgerproc.py.
@@ -171,12 +178,29 @@ def replicate(
         raise ProblemFound(problems[0])  # type: ignore[arg-type]
 
 
-def _repair(source_url: str, damaged_url: str, known_hosts: str | None, manifest_key: str | None, jobs: int) -> None:
+def _delay(text: str | None) -> timedelta | None:
+    from datetime import timedelta
+
+    from dc.duration import parse_duration
+
+    if not text:
+        return None
+    try:
+        return timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise UsageError(f"--delete-delay: {exc}") from None
+
+
+def _repair(
+    source_url: str | None, damaged_url: str, known_hosts: str | None, manifest_key: str | None, jobs: int, days: int
+) -> None:
     from bcpctl import output
     from replication.jobs import Endpoint, repair_between
 
-    source, damaged = Endpoint(source_url, known_hosts), Endpoint(damaged_url, known_hosts)
-    fixed = repair_between(source, damaged, pinned_key=manifest_key, jobs=jobs)
+    source = Endpoint(source_url, known_hosts) if source_url else None
+    fixed = repair_between(
+        source, Endpoint(damaged_url, known_hosts), pinned_key=manifest_key, jobs=jobs, lock_days=days
+    )
     output.current().result(fixed, _render_repair)
     if not fixed.ok:
         first = next(iter(fixed.unrepairable.items()), None)
@@ -185,9 +209,10 @@ def _repair(source_url: str, damaged_url: str, known_hosts: str | None, manifest
 
 
 def _render_repair(console: Console, data: dict[str, Any]) -> None:
-    console.print(
-        f"{data['url']}: {len(data['found'])} problem(s) found, {len(data['repaired'])} repaired from {data['source']}"
-    )
+    where = f"from {data['source']} or the storage's history" if data["source"] else "from the storage's history"
+    console.print(f"{data['url']}: {len(data['found'])} problem(s) found, {len(data['repaired'])} repaired {where}")
+    for key in data["repaired"]:
+        console.print(f"  repaired: {key}: {data['how'][key]}")
     for key, why in data["unrepairable"].items():
         console.print(f"  not repaired: {key}: {why}")
     for problem in data["remaining"]:
@@ -209,6 +234,8 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
     )
     for problem in data["problems"]:
         console.print(f"  {problem['kind']}: {problem['key']}: {problem['detail']}")
+    if data["kept_note"]:
+        console.print(f"  {data['kept_note']}")
     for line in data["warnings"]:
         console.print(f"  warning: {line}")
     console.print("no problems found" if data["ok"] else f"{len(data['problems'])} problem(s) found")
@@ -219,21 +246,57 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
 @_MANIFEST_KEY
 @_KNOWN_HOSTS
 @click.option("--no-read-data", is_flag=True, help="Check presence and sizes only; do not hash object contents.")
+@click.option(
+    "--delete-delay",
+    default=None,
+    metavar="DURATION",
+    help="The offsite's delete delay (as given to replicate; default 7d): how long snapshots removed at the "
+    "primary stay here.",
+)
 @_JOBS
+@as_of_option
 @common_options
 def verify_offsite(
-    repo_url: str, manifest_key: str | None, known_hosts: str | None, no_read_data: bool, jobs: int
+    repo_url: str,
+    manifest_key: str | None,
+    known_hosts: str | None,
+    no_read_data: bool,
+    delete_delay: str | None,
+    jobs: int,
+    as_of: datetime | None,
 ) -> None:
-    """Verify a repository without any key: hashes, signed manifest, presence of what snapshots need."""
-    integrity_check(repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=not no_read_data, jobs=jobs)
+    """Verify a repository without any key: hashes, signed manifest, presence of what snapshots need.
+
+    Where the storage keeps versions (S3 with Object Lock) it also names every object whose
+    current version was overwritten or deleted while an intact older one remains, and says to
+    run 'replicate --repair'. Snapshots the primary removed that the delete delay keeps here
+    are reported as such, not as forged.
+    """
+    integrity_check(
+        repo_url,
+        manifest_key=manifest_key,
+        known_hosts=known_hosts,
+        read_data=not no_read_data,
+        jobs=jobs,
+        delete_delay=_delay(delete_delay),
+        as_of=as_of,
+    )
 
 
 def integrity_check(
-    repo_url: str, *, manifest_key: str | None, known_hosts: str | None, read_data: bool, jobs: int
+    repo_url: str,
+    *,
+    manifest_key: str | None,
+    known_hosts: str | None,
+    read_data: bool,
+    jobs: int,
+    delete_delay: timedelta | None = None,
+    as_of: datetime | None = None,
 ) -> None:
     """Run and render the keyless verification (also ``check --integrity-only``)."""
     from bcpctl import output
     from replication.jobs import Endpoint, verify_at
+    from replication.plan import DEFAULT_DELETE_DELAY
 
     out = output.current()
     with out.progress("verifying") as bar:
@@ -243,6 +306,8 @@ def integrity_check(
             read_data=read_data,
             jobs=jobs,
             progress=bar.advance,
+            as_of=as_of,
+            delete_delay=DEFAULT_DELETE_DELAY if delete_delay is None else delete_delay,
         )
     out.result(report, _render_integrity)
     if not report.ok:

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
-from bcpctl.options import common_options, new_repo_options, repo_options
+from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
 
 if TYPE_CHECKING:  # rich costs ~60 ms to import; only a terminal needs it
+    from datetime import datetime
+
     from rich.console import Console
 
 
@@ -109,12 +111,15 @@ def key_remove(slot: str, repo_url: str, password_file: str | None, escrow: tupl
 @click.command("snapshots")
 @repo_options
 @click.option("--system", default=None, help="Only snapshots of this system.")
+@as_of_option
 @common_options
-def snapshots(repo_url: str, password_file: str | None, escrow: tuple[str, ...], system: str | None) -> None:
+def snapshots(
+    repo_url: str, password_file: str | None, escrow: tuple[str, ...], system: str | None, as_of: datetime | None
+) -> None:
     """List snapshots, oldest first."""
     from backup.snapshot import list_snapshots
 
-    with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
         found = list_snapshots(r, system=system)
     rows = [
         {

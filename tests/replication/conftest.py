@@ -20,6 +20,8 @@ from tests.servers.sshd import cleanup as sshd_cleanup
 
 BUCKET = "bcpctl-test"
 LOCKED_BUCKET = "bcpctl-locked"
+#: versioning without Object Lock: history exists, but nothing stops its deletion
+VERSIONED_BUCKET = "bcpctl-versioned"
 
 
 @pytest.fixture(scope="session")
@@ -28,6 +30,8 @@ def ceph() -> Iterator[CephServer]:
     try:
         server.create_bucket(BUCKET)
         server.create_bucket(LOCKED_BUCKET, object_lock=True)
+        server.create_bucket(VERSIONED_BUCKET)
+        server.client().put_bucket_versioning(Bucket=VERSIONED_BUCKET, VersioningConfiguration={"Status": "Enabled"})
         yield server
     finally:
         ceph_cleanup(server)
@@ -60,8 +64,8 @@ def sftp_env(sshd_server: SshServer, monkeypatch: pytest.MonkeyPatch) -> dict[st
     return env
 
 
-def s3_url(ceph: CephServer, *, locked: bool = False) -> str:
-    return ceph.url(LOCKED_BUCKET if locked else BUCKET, f"t-{secrets.token_hex(6)}")
+def s3_url(ceph: CephServer, *, locked: bool = False, bucket: str | None = None) -> str:
+    return ceph.url(bucket or (LOCKED_BUCKET if locked else BUCKET), f"t-{secrets.token_hex(6)}")
 
 
 def sftp_url(server: SshServer, path: Path) -> str:
@@ -74,9 +78,10 @@ def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     kind = request.param
     if kind == "local":
         return str(tmp_path / "repo")
-    if kind == "s3":
+    if kind in ("s3", "s3-locked", "s3-versioned"):
         request.getfixturevalue("s3_env")
-        return s3_url(request.getfixturevalue("ceph"))
+        bucket = {"s3": BUCKET, "s3-locked": LOCKED_BUCKET, "s3-versioned": VERSIONED_BUCKET}[kind]
+        return s3_url(request.getfixturevalue("ceph"), bucket=bucket)
     if kind == "sftp":
         request.getfixturevalue("sftp_env")
         return sftp_url(request.getfixturevalue("sshd_server"), tmp_path / "sftp-repo")
@@ -87,4 +92,9 @@ KINDS = [
     pytest.param("local", id="local"),
     pytest.param("s3", id="s3", marks=pytest.mark.s3),
     pytest.param("sftp", id="sftp", marks=pytest.mark.sshd),
+]
+#: storage that keeps object versions (backup.backend.VersionedBackend)
+VERSIONED_KINDS = [
+    pytest.param("s3-locked", id="s3-locked", marks=pytest.mark.s3),
+    pytest.param("s3-versioned", id="s3-versioned", marks=pytest.mark.s3),
 ]
