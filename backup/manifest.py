@@ -301,3 +301,8 @@ def removed_since(previous: Manifest, current: set[str], now: datetime) -> tuple
     kept += [RemovedSnapshot(e.id, when, e.system) for e in previous.snapshots if e.id not in current | known]
     return tuple(kept)
 
+
+
+def repository_public_key(repo: Repository) -> str:
+    """The hex public key an offsite site pins for ``repo`` (``bcpctl manifest key``)."""
+    return public_key_hex(signing_key(repo.master, repo.config.id))
