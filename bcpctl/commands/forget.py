@@ -26,6 +26,8 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
         f"({report['bytes_freed']} bytes freed), {report['packs_repacked']} repacked, "
         f"{report['tombstones_pending']} mark(s) waiting for the grace period"
     )
+    for note in report["notes"]:
+        console.print(f"prune: {note}")
 
 
 @click.command("forget")
