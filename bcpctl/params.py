@@ -57,7 +57,9 @@ class Count(click.ParamType):
                 return UNLIMITED
             if not (text.isascii() and text.isdigit()):
                 self.fail(f"'{text}' is not a count: use a number from 0 to {self.maximum}, or 'unlimited'", param, ctx)
-            number = int(text) if len(text) <= 12 else self.maximum + 1
+            if len(text) > len(str(self.maximum)):
+                self.fail(f"{text[:20]}… is outside 0..{self.maximum} (use 'unlimited' to keep all)", param, ctx)
+            number = int(text)
         if not 0 <= number <= self.maximum:
             self.fail(f"{number} is outside 0..{self.maximum} (use 'unlimited' to keep all)", param, ctx)
         return number
