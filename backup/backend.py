@@ -121,7 +121,7 @@ class LocalBackend:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 # A path through a file, no permission, a read-only mount: the invocation is wrong.
-                wrong = exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS)
+                wrong = exc.errno in (errno.EEXIST, errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS)
                 error = UsageError if wrong else StorageError
                 raise error(f"cannot create repository directory {self.root}: {exc.strerror}") from None
         # Packs are immutable: keep recently read ones open (a restore reads thousands of blobs).
