@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat as stat_mod
 import threading
 import time
 from collections import OrderedDict
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
+from backup.errors import NotARepository
 from dc.errors import BcpError, UsageError
 from dc.failpoint import failpoint
 
@@ -170,12 +172,14 @@ class LocalBackend:
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StorageError(f"cannot create repository directory {self.root}: {exc.strerror}") from None
+                # A path through a file, no permission, a read-only mount: the invocation is wrong.
+                wrong = exc.errno in (errno.EEXIST, errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS)
+                error = UsageError if wrong else StorageError
+                raise error(f"cannot create repository directory {self.root}: {exc.strerror}") from None
         # Packs are immutable: keep recently read ones open (a restore reads thousands of blobs).
         self._pack_fds: OrderedDict[str, int] = OrderedDict()
         self._fd_lock = threading.Lock()
-        if not self.root.is_dir():
-            raise StorageError(f"repository directory {self.root} does not exist")
+        _check_root(self.root)
 
     @property
     def url(self) -> str:
@@ -329,8 +333,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _check_root(root: Path) -> None:
+    """A missing repository is a usage error (exit 2) whatever the URL form, like an empty directory."""
+    try:
+        st = os.stat(root)
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotARepository(f"no bcpctl repository at file://{root}: the directory does not exist") from None
+    except PermissionError:
+        raise NotARepository(f"cannot reach the repository directory {root}: permission denied") from None
+    if not stat_mod.S_ISDIR(st.st_mode):
+        raise NotARepository(f"no bcpctl repository at file://{root}: it is a file, not a directory")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise NotARepository(f"cannot read the repository directory {root}: permission denied")
+
+
 def local_backend_from_url(url: str, *, create: bool = False) -> LocalBackend | None:
     """A :class:`LocalBackend` for a plain path or ``file://`` URL; ``None`` for other schemes."""
+    if not url.strip():
+        raise UsageError("the repository URL is empty (give --repo PATH or set BCPCTL_REPO)")
+    if any(not c.isprintable() for c in url):
+        raise UsageError("the repository URL contains control characters or NUL")
     if "://" not in url:
         return LocalBackend(url, create=create)
     parsed = urlparse(url)

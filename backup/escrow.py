@@ -140,16 +140,24 @@ def open_repository_with_shares(
     """Unlock ``backend``'s repository from K share files, trying escrow key slots only."""
     secret = combine_shares([read_share(path) for path in share_files])
     config, raw = read_config(backend)
-    try:
-        master, slot_id = unwrap(
-            backend, secret, repo_id=config.id, config_digest=config_digest(raw), kinds=(ESCROW_KIND,)
-        )
-    except WrongPassword:
-        raise WrongPassword(f"no escrow key slot of {backend.url} opens with these shares") from None
+    unlocked = unwrap(
+        backend,
+        secret,
+        repo_id=config.id,
+        config_digest=config_digest(raw),
+        kinds=(ESCROW_KIND,),
+        refusal=f"no escrow key slot of {backend.url} opens with these shares",
+    )
     where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
     repo = Repository(
-        backend, config, raw, master, slot_id, BlobCache(_cache_dir() / config.id / where / "index.sqlite")
+        backend,
+        config,
+        raw,
+        unlocked.master,
+        unlocked.slot_id,
+        BlobCache(_cache_dir() / config.id / where / "index.sqlite"),
     )
+    repo.key_problems = list(unlocked.skipped)
     try:
         if sync:
             repo.sync_index()

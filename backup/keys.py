@@ -4,6 +4,24 @@ Several operators each hold their own passphrase; rotating one never re-encrypts
 stores Argon2id parameters, a salt and the wrapped master key; the wrapping binds the
 repository id, the slot id and the SHA-256 of the repository's ``config`` object, so a slot
 copied to another repository, or a tampered config, fails to open.
+
+Slots are independent (DESIGN "Security rules"): whoever can write ``keys/`` — a careless
+operator, a disk error, an attacker holding storage credentials — must not be able to lock
+the other key holders out with one object. So every object under ``keys/`` is read on its
+own; one that is not a well-formed slot (bad JSON, a stray file, one that vanished, absurd
+KDF parameters, an oversized blob) is skipped and returned as a :class:`SlotProblem` for the
+caller to report, and the remaining slots are still tried. The work one unlock can cost is
+bounded: KDF memory and passes are capped, objects larger than a slot ever is are not
+loaded, at most :data:`MAX_SLOT_OBJECTS` objects are examined and at most
+:data:`MAX_UNWRAP_TRIES` derivations run. Slots are tried oldest first by the storage's own
+modification time, so slots planted later cannot push the existing ones out of that budget.
+
+What cannot be told apart: a slot whose wrapped key or KDF parameters were altered fails
+AES-GCM authentication exactly like a wrong passphrase does (the key-encryption key is
+derived from the passphrase, so a failed tag says "this key does not open this ciphertext"
+and nothing more). Only structural damage is reported as damage; the refusal says how
+many objects were skipped so that an operator whose passphrase "stopped working" looks at
+``bcpctl key list``.
 """
 
 from __future__ import annotations
@@ -13,19 +31,21 @@ import getpass
 import hashlib
 import json
 import os
+import re
 import secrets
 import socket
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from backup.backend import Backend, ObjectNotFound
-from backup.crypto import KEY_BYTES, NONCE_BYTES, MasterKey
+from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
+from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
 
 KEYS_PREFIX = "keys/"
@@ -33,6 +53,23 @@ KEYS_PREFIX = "keys/"
 # RFC 9106 §4, second recommended option: 64 MiB, 3 passes, 4 lanes (~0.2 s here).
 DEFAULT_KDF = {"memory_kib": 65536, "iterations": 3, "lanes": 4}
 _MIN_KDF = {"memory_kib": 8192, "iterations": 1, "lanes": 1}
+#: The parameters are read from storage, so an attacker chooses them: a slot asking for 4 GiB
+#: would exhaust the host at every unlock. 1 GiB and 10 passes cover RFC 9106's first
+#: recommendation scaled to the controllers this runs on.
+_MAX_KDF = {"memory_kib": 1024 * 1024, "iterations": 10, "lanes": 16}
+#: memory × passes (KiB): one derivation costs at most a few seconds (1 GiB × 4 passes).
+_MAX_KDF_WORK = 4 * 1024 * 1024
+
+#: A slot is ~600 bytes; a label is short. Larger objects are never loaded into memory.
+MAX_SLOT_BYTES = 16 * 1024
+#: Objects under keys/ examined per scan; more is a flood, reported, not read.
+MAX_SLOT_OBJECTS = 256
+#: Argon2id derivations per unlock (each ~0.2 s at the default parameters).
+MAX_UNWRAP_TRIES = 32
+
+_CONFIG_DIGEST_BYTES = 32
+_WRAPPED_BYTES = NONCE_BYTES + (2 * KEY_BYTES + 8) + _CONFIG_DIGEST_BYTES + TAG_BYTES
+_SLOT_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -44,12 +81,52 @@ class KeySlot:
     created: str
 
 
+@dataclass(frozen=True)
+class SlotProblem:
+    """An object under ``keys/`` that is not a usable key slot, and why.
+
+    ``name`` is the object's name below ``keys/``, made printable (control characters and
+    undecodable bytes escaped) — what ``bcpctl key remove`` takes. Empty for a problem that
+    concerns ``keys/`` as a whole (too many objects).
+    """
+
+    name: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class Unwrapped:
+    master: MasterKey
+    slot_id: str
+    #: objects passed over on the way to the slot that opened
+    skipped: tuple[SlotProblem, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Slot:
+    info: KeySlot
+    salt: bytes
+    kdf: dict[str, int]
+    wrapped: bytes
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _unb64(text: str) -> bytes:
+def _unb64(text: Any) -> bytes:
+    if not isinstance(text, str):
+        raise ValueError("not base64 text")
     return base64.b64decode(text, validate=True)
+
+
+def printable(name: str) -> str:
+    """An object name safe for one line of a terminal or a JSON document.
+
+    Local names may carry undecodable bytes (as surrogates) and control characters.
+    """
+    raw = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in raw)
 
 
 #: OpenSSL's Argon2id with several lanes deadlocks (or fails with MemoryError) when two threads
@@ -81,6 +158,7 @@ def wrap(
 ) -> tuple[str, bytes]:
     """A new slot for ``secret``; returns ``(slot_id, slot_bytes)``."""
     kdf = dict(kdf or DEFAULT_KDF)
+    _check_kdf(kdf)
     slot_id = secrets.token_hex(8)
     salt = os.urandom(16)
     nonce = os.urandom(NONCE_BYTES)
@@ -96,7 +174,10 @@ def wrap(
         "kdf": {"name": "argon2id", "salt": _b64(salt), **kdf},
         "wrapped": _b64(wrapped),
     }
-    return slot_id, json.dumps(doc, sort_keys=True).encode()
+    raw = json.dumps(doc, sort_keys=True).encode()
+    if len(raw) > MAX_SLOT_BYTES:
+        raise ValueError(f"a key slot label must keep the slot under {MAX_SLOT_BYTES} bytes")
+    return slot_id, raw
 
 
 def _default_label() -> str:
@@ -106,59 +187,161 @@ def _default_label() -> str:
         return "operator"
 
 
-def _parse(raw: bytes, key: str) -> dict:
+def _check_kdf(kdf: dict[str, Any]) -> dict[str, int]:
+    params = {}
+    for name, floor in _MIN_KDF.items():
+        value = kdf.get(name)
+        if type(value) is not int:
+            raise ValueError(f"kdf {name} is not an integer")
+        if not floor <= value <= _MAX_KDF[name]:
+            raise ValueError(f"kdf {name} {value} is outside {floor}..{_MAX_KDF[name]}")
+        params[name] = value
+    if params["memory_kib"] * params["iterations"] > _MAX_KDF_WORK:
+        raise ValueError("kdf memory × iterations is too costly")
+    return params
+
+
+def _parse(raw: bytes, name: str) -> _Slot:
+    """A well-formed slot, or ``ValueError`` saying what is wrong with the object."""
     try:
         doc = json.loads(raw)
-        kdf = doc["kdf"]
-        if kdf["name"] != "argon2id":
-            raise ValueError("unknown kdf")
-        for name, floor in _MIN_KDF.items():
-            # A slot with absurdly weak (or absurdly large) parameters is hostile or broken.
-            if not floor <= int(kdf[name]) <= 4 * 1024 * 1024:
-                raise ValueError(f"kdf {name} out of range")
-        _unb64(kdf["salt"])
-        _unb64(doc["wrapped"])
-        return doc
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CorruptObject(f"key slot {key} is unreadable ({exc})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("not a key slot (not JSON)") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a key slot (not a JSON object)")
+    if doc.get("version") != 1:
+        raise ValueError(f"unsupported key slot version {doc.get('version')!r}")
+    slot_id, kind = doc.get("id"), doc.get("kind")
+    if not isinstance(slot_id, str) or not _SLOT_ID.fullmatch(slot_id):
+        raise ValueError("slot id is missing or malformed")
+    if slot_id != name:
+        raise ValueError(f"holds slot {slot_id} under another name")
+    if not isinstance(kind, str) or not kind:
+        raise ValueError("slot kind is missing")
+    kdf = doc.get("kdf")
+    if not isinstance(kdf, dict) or kdf.get("name") != "argon2id":
+        raise ValueError("unknown kdf")
+    params = _check_kdf(kdf)
+    try:
+        salt, wrapped = _unb64(kdf.get("salt")), _unb64(doc.get("wrapped"))
+    except ValueError:
+        raise ValueError("salt or wrapped key is not base64") from None
+    if not 16 <= len(salt) <= 64:
+        raise ValueError("kdf salt has the wrong length")
+    if len(wrapped) != _WRAPPED_BYTES:
+        raise ValueError(f"wrapped key is {len(wrapped)} bytes, not {_WRAPPED_BYTES}")
+    text = {k: doc.get(k) if isinstance(doc.get(k), str) else "" for k in ("label", "host", "created")}
+    return _Slot(KeySlot(slot_id, kind, text["label"], text["host"], text["created"]), salt, params, wrapped)
+
+
+def _scan(backend: Backend) -> tuple[list[_Slot], list[SlotProblem]]:
+    """Every well-formed slot (oldest first) and every other object under ``keys/``."""
+    listing: list[ObjectInfo] = sorted(backend.list(KEYS_PREFIX), key=lambda i: (i.mtime, i.key))
+    slots: list[_Slot] = []
+    problems: list[SlotProblem] = []
+    for info in listing[:MAX_SLOT_OBJECTS]:
+        name = info.key.removeprefix(KEYS_PREFIX)
+        shown = printable(name)
+        if info.size > MAX_SLOT_BYTES:
+            problems.append(SlotProblem(shown, f"{info.size} bytes: far larger than a key slot, not read"))
+            continue
+        try:
+            raw = backend.load(info.key)
+        except ObjectNotFound:
+            problems.append(SlotProblem(shown, "vanished while it was being read"))
+            continue
+        except (StorageError, OSError) as exc:
+            problems.append(SlotProblem(shown, f"cannot be read ({_reason(exc)})"))
+            continue
+        try:
+            if len(raw) > MAX_SLOT_BYTES:
+                raise ValueError(f"{len(raw)} bytes: far larger than a key slot")
+            slots.append(_parse(raw, name))
+        except ValueError as exc:
+            problems.append(SlotProblem(shown, str(exc)))
+    if len(listing) > MAX_SLOT_OBJECTS:
+        problems.append(
+            SlotProblem(
+                "",
+                f"keys/ holds {len(listing)} objects; only the oldest {MAX_SLOT_OBJECTS} were examined "
+                "(remove planted or stray objects with 'bcpctl key remove')",
+            )
+        )
+    return slots, problems
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def scan_slots(backend: Backend) -> tuple[list[KeySlot], list[SlotProblem]]:
+    """The usable key slots (oldest first) and what is wrong with every other object in ``keys/``.
+
+    For ``check`` and ``key list``: needs no key, reads each object once, never raises for
+    one bad object.
+    """
+    slots, problems = _scan(backend)
+    return [s.info for s in slots], problems
 
 
 def list_slots(backend: Backend) -> list[KeySlot]:
-    slots = []
-    for info in sorted(backend.list(KEYS_PREFIX), key=lambda i: i.key):
-        doc = _parse(backend.load(info.key), info.key)
-        slots.append(KeySlot(doc["id"], doc["kind"], doc.get("label", ""), doc.get("host", ""), doc.get("created", "")))
-    return slots
+    return scan_slots(backend)[0]
+
+
+def skipped_note(problems: Iterable[SlotProblem]) -> str:
+    """The tail of a refusal when objects were passed over: tampering looks like a wrong key."""
+    problems = list(problems)
+    damaged = sum(1 for p in problems if p.name)
+    parts = [p.problem for p in problems if not p.name]
+    if damaged:
+        parts.insert(
+            0,
+            f"{damaged} unreadable object(s) in keys/ were skipped; "
+            "a damaged slot cannot be told from a wrong passphrase",
+        )
+    return f" ({'; '.join(parts)}; see 'bcpctl key list')" if parts else ""
 
 
 def unwrap(
-    backend: Backend, secret: bytes, *, repo_id: str, config_digest: bytes, kinds: Iterable[str] = ("passphrase",)
-) -> tuple[MasterKey, str]:
-    """Try every slot of an allowed kind; return the master key and the slot that opened it."""
-    keys = sorted(i.key for i in backend.list(KEYS_PREFIX))
-    if not keys:
+    backend: Backend,
+    secret: bytes,
+    *,
+    repo_id: str,
+    config_digest: bytes,
+    kinds: Iterable[str] = ("passphrase",),
+    refusal: str | None = None,
+) -> Unwrapped:
+    """Try every usable slot of an allowed kind; the master key, the slot that opened, what was skipped.
+
+    ``refusal`` is the message when no slot opens (default: a wrong passphrase).
+    """
+    slots, problems = _scan(backend)
+    if not slots and not problems:
         raise RepositoryError(f"repository {backend.url} has no key slots")
     wanted = set(kinds)
-    for key in keys:
+    candidates = [s for s in slots if s.info.kind in wanted]
+    for tried, slot in enumerate(candidates):
+        if tried == MAX_UNWRAP_TRIES:
+            problems.append(
+                SlotProblem("", f"{len(candidates) - tried} more slot(s) not tried (at most {MAX_UNWRAP_TRIES})")
+            )
+            break
+        kek = _kek(secret, slot.salt, slot.kdf)
         try:
-            doc = _parse(backend.load(key), key)
-        except ObjectNotFound:
-            continue  # removed concurrently
-        if doc["kind"] not in wanted:
-            continue
-        kdf = {k: int(doc["kdf"][k]) for k in DEFAULT_KDF}
-        wrapped = _unb64(doc["wrapped"])
-        kek = _kek(secret, _unb64(doc["kdf"]["salt"]), kdf)
-        try:
-            payload = AESGCM(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], _aad(repo_id, doc["id"]))
+            payload = AESGCM(kek).decrypt(
+                slot.wrapped[:NONCE_BYTES], slot.wrapped[NONCE_BYTES:], _aad(repo_id, slot.info.id)
+            )
         except InvalidTag:
             continue
-        if not secrets.compare_digest(payload[-32:], config_digest):
+        if not secrets.compare_digest(payload[-_CONFIG_DIGEST_BYTES:], config_digest):
             raise CorruptObject(
-                f"the repository config of {backend.url} was modified after key slot {doc['id']} was made"
+                f"the repository config of {backend.url} was modified after key slot {slot.info.id} was made"
             )
-        return MasterKey.from_bytes(payload[:-32]), doc["id"]
-    raise WrongPassword(f"wrong passphrase: no key slot of {backend.url} opens with it")
+        return Unwrapped(MasterKey.from_bytes(payload[:-_CONFIG_DIGEST_BYTES]), slot.info.id, tuple(problems))
+    message = refusal or f"wrong passphrase: no key slot of {backend.url} opens with it"
+    raise WrongPassword(message + skipped_note(problems))
 
 
 def config_digest(config_bytes: bytes) -> bytes:

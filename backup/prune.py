@@ -17,15 +17,14 @@ changed; no committed snapshot ever loses a blob.
 
 from __future__ import annotations
 
-import os
-import socket
 from dataclasses import dataclass, field
 
 import orjson
 
 from backup.backend import ObjectNotFound
-from backup.errors import CorruptObject, RepositoryError
+from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
+from backup.locks import LOCKS_PREFIX, RepositoryLock
 from backup.pack import PACK_DIRS, PackBuilder, iter_blobs, pack_key
 from backup.repository import Repository
 from backup.snapshot import list_snapshots
@@ -33,8 +32,9 @@ from backup.tree import iter_tree
 from dc.failpoint import failpoint
 
 TOMBSTONE_PREFIX = "tombstones/"
-LEASE_KEY = "locks/prune"
-LEASE_TTL_SECONDS = 6 * 3600
+LEASE_KEY = LOCKS_PREFIX + "prune"
+#: renewed every quarter of it while prune runs; a holder on another machine that died blocks at most this long
+LEASE_TTL_SECONDS = 30 * 60
 
 
 @dataclass
@@ -76,32 +76,6 @@ def read_tombstones(repo: Repository) -> list[Tombstone]:
 def condemned_packs(repo: Repository) -> set[str]:
     """Packs a backup must not deduplicate against."""
     return {pack for stone in read_tombstones(repo) for pack in stone.packs}
-
-
-class _Lease:
-    """prune's exclusive lease: a create-if-absent object; a stale one (crashed prune) expires."""
-
-    def __init__(self, repo: Repository) -> None:
-        self.repo = repo
-
-    def __enter__(self) -> float:
-        backend = self.repo.backend
-        body = orjson.dumps({"host": socket.gethostname(), "pid": os.getpid()})
-        if not backend.save_new(LEASE_KEY, body):
-            held = backend.stat(LEASE_KEY)
-            probe = f"locks/clock-{os.getpid()}-{os.urandom(4).hex()}"
-            backend.save(probe, b"")
-            now = backend.stat(probe).mtime
-            backend.remove(probe)
-            if now - held.mtime < LEASE_TTL_SECONDS:
-                raise RepositoryError("another prune holds the repository's prune lease; try again later")
-            backend.remove(LEASE_KEY)
-            if not backend.save_new(LEASE_KEY, body):
-                raise RepositoryError("another prune took over the expired prune lease")
-        return backend.stat(LEASE_KEY).mtime
-
-    def __exit__(self, *exc: object) -> None:
-        self.repo.backend.remove(LEASE_KEY)
 
 
 def _collect_used(repo: Repository, report: PruneReport) -> None:
@@ -215,7 +189,9 @@ def _repack(repo: Repository, names: list[tuple[str, int]]) -> list[IndexedPack]
 def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> PruneReport:
     report = PruneReport()
     repo.state_changed = True  # index files come and go: the manifest must follow
-    with _Lease(repo) as storage_now:
+    with RepositoryLock(repo.backend, "prune", ttl=LEASE_TTL_SECONDS) as lock:
+        storage_now = lock.storage_now
+        report.notes += lock.notes
         repo.sync_index()
         if repo.broken_indexes:
             raise CorruptObject("an index file is damaged; run 'bcpctl check' before pruning")
@@ -223,12 +199,15 @@ def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> 
         stones = read_tombstones(repo)
         due = [t for t in stones if storage_now - t.mtime >= grace_seconds]
         pending = [t for t in stones if t not in due]
+        lock.ensure_held()
         _delete_phase(repo, due, report)
         already_condemned = {p for t in pending for p in t.packs}
+        lock.ensure_held()
         _mark_phase(repo, already_condemned, grace_seconds, storage_now, max_unused, report)
         if grace_seconds == 0:
             # No grace asked for: the marks just made are already due.
             fresh = [t for t in read_tombstones(repo) if t.name not in {p.name for p in pending}]
+            lock.ensure_held()
             _delete_phase(repo, fresh, report)
         report.tombstones_pending = len(read_tombstones(repo))
     return report

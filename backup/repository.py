@@ -37,7 +37,7 @@ from backup.cache import BlobCache, Location
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
-from backup.keys import DEFAULT_KDF, config_digest, unwrap, wrap
+from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
 
@@ -107,6 +107,8 @@ class Repository:
         self.cache = cache
         self.repo_id = bytes.fromhex(config.id)
         self.broken_indexes: dict[str, str] = {}
+        #: objects under keys/ skipped while unlocking; the command reports them
+        self.key_problems: list[SlotProblem] = []
         #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
         #: the opener re-signs the repository manifest on close so the offsite can trust it.
         self.state_changed = False
@@ -261,11 +263,12 @@ def open_repository(
     only for tests that need an unsigned repository).
     """
     config, raw = read_config(backend)
-    master, slot_id = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
+    unlocked = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
     # One cache per (repository, location): the offsite replica shares the id but may lag.
     where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
     cache = BlobCache(_cache_dir() / config.id / where / "index.sqlite")
-    repo = Repository(backend, config, raw, master, slot_id, cache)
+    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, cache)
+    repo.key_problems = list(unlocked.skipped)
     try:
         if sync:
             repo.sync_index()

@@ -2,7 +2,9 @@
 
 Exit codes: 0 ok; 1 the operation found a problem (damage, failed verification); 2 usage or
 configuration error; 3 authentication or key error. Errors are one line on stderr; a
-traceback only with ``--debug`` (or ``BCPCTL_DEBUG=1``).
+traceback only with ``--debug`` (or ``BCPCTL_DEBUG=1``). Anticipated OS conditions are one
+line too: no permission, a read-only filesystem or a path through a file is 2 (point the
+command elsewhere), a full disk, exhausted file descriptors or an I/O error is 1.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import traceback
 import click
 
 from bcpctl.options import DEBUG_ENV, common_options
-from dc.errors import BcpError, unreachable_database
+from dc.errors import BcpError, os_condition, unreachable_database
 
 
 class _LazyGroup(click.Group):
@@ -118,9 +120,9 @@ def _main(argv: list[str] | None) -> None:
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # a bug: say so plainly, with the traceback on request
-        unreachable = unreachable_database(exc)
-        if unreachable is not None:
-            _fail(unreachable.message, unreachable.exit_code)
+        known = unreachable_database(exc) or os_condition(exc)
+        if known is not None:
+            _fail(known.message, known.exit_code)
         _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
     sys.exit(0)
 

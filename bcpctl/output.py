@@ -52,6 +52,7 @@ class Output:
 
     def __init__(self, json_mode: bool = False) -> None:
         self.json_mode = json_mode
+        self.warnings: list[str] = []
 
     @cached_property
     def console(self) -> Console:
@@ -72,22 +73,29 @@ class Output:
     def result(self, data: Any, render: Callable[[Console, Any], None] | None = None) -> None:
         """Emit the command's result: JSON on stdout, or ``render`` for people."""
         plain = to_jsonable(data)
+        if self.warnings and isinstance(plain, dict):
+            plain = {**plain, "warnings": [*plain.get("warnings", ()), *self.warnings]}
         if self.json_mode or render is None:
             sys.stdout.write(json.dumps(plain, ensure_ascii=False, indent=2) + "\n")
             sys.stdout.flush()
         else:
             render(self.console, plain)
 
+    def warn(self, message: str) -> None:
+        """Something the command passed over that its user must hear about, even from a script.
+
+        One line on stderr in every mode (stdout stays one JSON document), and in ``--json``
+        also under ``"warnings"`` when the result is a JSON object.
+        """
+        line = " ".join(message.split()) or "warning"
+        self.warnings.append(line)
+        sys.stderr.write(f"bcpctl: warning: {line}\n")
+        sys.stderr.flush()
+
     def notice(self, message: str) -> None:
         """A line for people (stderr), suppressed in JSON mode."""
         if not self.json_mode:
             self.err.print(message, markup=False)
-
-    def warning(self, message: str) -> None:
-        """``bcpctl: warning: …`` on stderr, in JSON mode too: scripts must see it, and stdout
-        still carries only the one JSON document."""
-        sys.stderr.write(f"bcpctl: warning: {message}\n")
-        sys.stderr.flush()
 
     @contextmanager
     def progress(self, description: str, total: float | None = None, *, unit: str = "bytes") -> Iterator[ProgressBar]:

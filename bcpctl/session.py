@@ -8,8 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 from backup.escrow import credentials
 from backup.repository import Repository
+from bcpctl import output
 from replication.url import open_backend
 
 if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven commands pay it
@@ -38,6 +41,7 @@ def repository(
     backend = open_backend(repo_url)
     if not (read_only or as_of is not None):
         with unlock.open(backend, sync=sync) as repo:
+            report_skipped_keys(repo)
             yield repo
         return
     from replication.history import open_history
@@ -49,6 +53,7 @@ def repository(
         raise
     if view is None:
         with unlock.open(backend, sync=sync) as repo:
+            report_skipped_keys(repo)
             yield repo
         return
     try:
@@ -58,6 +63,7 @@ def repository(
             from backup.manifest import repository_public_key
 
             view.trust(repository_public_key(repo))
+            report_skipped_keys(repo)
             if sync:
                 repo.sync_index()
             yield repo
@@ -74,17 +80,27 @@ def _warn(view: HistoryView) -> None:
 
     out = output.current()
     for note in view.notes:
-        out.warning(note)
+        out.warn(note)
     recoveries = sorted(view.recoveries.values(), key=lambda r: r.key)
     for recovery in recoveries[:_WARN_AT_MOST]:
-        out.warning(f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead")
+        out.warn(f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead")
     if len(recoveries) > _WARN_AT_MOST:
-        out.warning(f"… and {len(recoveries) - _WARN_AT_MOST} more object(s) read from an older version")
+        out.warn(f"… and {len(recoveries) - _WARN_AT_MOST} more object(s) read from an older version")
     if recoveries:
-        out.warning(
+        out.warn(
             f"'bcpctl verify-offsite --repo URL' lists them all; 'bcpctl replicate --repair --to {view.inner.url}' "
             "makes the intact versions current again"
         )
+
+
+def report_skipped_keys(repo: Repository) -> None:
+    """Name every object under keys/ that unlocking passed over (DESIGN: key slots are independent)."""
+    if click.get_current_context(silent=True) is None:
+        return
+    out = output.current()
+    for problem in repo.key_problems:
+        where = f"key slot {problem.name}" if problem.name else "keys/"
+        out.warn(f"{where} skipped: {problem.problem}")
 
 
 def config(path: str | None) -> tuple[Consortium, Path]:

@@ -8,6 +8,8 @@ with ``--debug``.
 
 from __future__ import annotations
 
+import errno
+
 
 class BcpError(Exception):
     """An error with a user-facing one-line message and a documented exit code."""
@@ -54,3 +56,43 @@ def unreachable_database(exc: BaseException) -> BcpError | None:
         return None
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown"]
     return ProblemFound(f"the control database cannot be reached: {reason[0]}")
+
+
+#: OS conditions an operator meets and fixes: errno -> exit code. The invocation points at the
+#: wrong place (2) or the machine lacks a resource (1); anything else stays a bug to report.
+_OS_CONDITIONS = {
+    errno.EACCES: 2,
+    errno.EPERM: 2,
+    errno.EROFS: 2,
+    errno.ENOTDIR: 2,
+    errno.ENOSPC: 1,
+    errno.EDQUOT: 1,
+    errno.EMFILE: 1,
+    errno.ENFILE: 1,
+    errno.EIO: 1,
+}
+
+#: SQLite (the local index cache, registries) reports the same conditions in its own words.
+_SQLITE_CONDITIONS = {
+    "database or disk is full": 1,
+    "attempt to write a readonly database": 2,
+    "unable to open database file": 2,
+}
+
+
+def os_condition(exc: BaseException) -> BcpError | None:
+    """An anticipated OS condition (no permission, a full or read-only disk) as the one line to show."""
+    if isinstance(exc, OSError) and exc.errno in _OS_CONDITIONS:
+        what = (exc.strerror or errno.errorcode.get(exc.errno or 0, "error")).lower()
+        where = f": {exc.filename}" if exc.filename else ""
+        return _coded(f"{what}{where}", _OS_CONDITIONS[exc.errno])
+    if type(exc).__name__ == "OperationalError" and type(exc).__module__ == "sqlite3":
+        text = str(exc).strip()
+        for words, code in _SQLITE_CONDITIONS.items():
+            if words in text:
+                return _coded(f"a local SQLite database (the index cache or a registry) failed: {text}", code)
+    return None
+
+
+def _coded(message: str, code: int) -> BcpError:
+    return UsageError(message) if code == 2 else ProblemFound(message)

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
+from dc.errors import ConfigError
+
 metadata = MetaData()
 
 STATE_ENV = "BCPCTL_CONTROL_DB"
@@ -58,8 +60,33 @@ def default_state_url() -> str:
     return f"sqlite:///{base / 'control.db'}"
 
 
+#: what bcpctl runs its control state on (DESIGN "The control plane"): embedded or PostgreSQL
+SUPPORTED_FORMS = "sqlite:///PATH or postgresql://USER@HOST/DBNAME"
+
+
+def check_state_url(url: str, field: str) -> None:
+    """Refuse, as a configuration error naming ``field``, a URL bcpctl cannot run its state on.
+
+    Only the scheme is quoted: a URL from the environment may carry a password.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"{field} is not a database URL; use {SUPPORTED_FORMS}") from None
+    backend, driver = parsed.get_backend_name(), parsed.drivername
+    if backend == "sqlite" and driver in ("sqlite", "sqlite+pysqlite"):
+        return
+    if driver in ("postgresql", "postgresql+psycopg"):
+        return
+    raise ConfigError(f"{field}: '{driver}' is not supported; use {SUPPORTED_FORMS}")
+
+
 def open_state(url: str | None = None) -> Engine:
     """Connect to the control database, creating a SQLite file's directory if needed."""
+    check_state_url(url or default_state_url(), "control_db" if url else f"${STATE_ENV}")
     url = url or default_state_url()
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
+from backup.errors import NotARepository
 from dc.errors import UsageError
 from dc.failpoint import failpoint
 from replication.errors import PermanentStorageError
@@ -105,9 +106,9 @@ class SftpBackend:
             else:
                 try:
                     if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
-                        raise StorageError(f"{self.url} is not a directory")
+                        raise NotARepository(f"no bcpctl repository at {self.url}: it is a file, not a directory")
                 except FileNotFoundError:
-                    raise StorageError(f"repository directory {root} does not exist on {location.host}") from None
+                    raise NotARepository(f"no bcpctl repository at {self.url}: the directory does not exist") from None
 
     # -- connections ----------------------------------------------------------------------
 

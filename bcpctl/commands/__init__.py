@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "restore": ("bcpctl.commands.backup",),
     "serve": ("bcpctl.commands.serve",),
     "snapshots": ("bcpctl.commands.repo",),
+    "unlock": ("bcpctl.commands.unlock",),
     "verify-offsite": ("bcpctl.commands.replicate",),
     "web": ("bcpctl.commands.web",),
 }

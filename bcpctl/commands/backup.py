@@ -10,6 +10,7 @@ import click
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
+from bcpctl.params import Pattern
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich costs ~60 ms to import; only a terminal needs it
@@ -75,7 +76,9 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
     callback=key_value_pairs,
     help="Tag recorded with the snapshot (repeatable).",
 )
-@click.option("--exclude", "excludes", multiple=True, metavar="PATTERN", help="Skip matching paths (repeatable).")
+@click.option(
+    "--exclude", "excludes", multiple=True, type=Pattern(), metavar="PATTERN", help="Skip matching paths (repeatable)."
+)
 @escrow_option
 @config_option(required=False)
 @common_options

@@ -10,13 +10,20 @@ from rich.console import Console
 
 from bcpctl import output, session
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
+from bcpctl.params import Checked
 from dc.errors import ProblemFound
 
 
 @click.command("check")
 @repo_options
 @click.option("--read-data", is_flag=True, help="Download, decrypt and verify every pack (or a --subset).")
-@click.option("--subset", default=None, metavar="N/M", help="With --read-data: only the N-th of M slices of packs.")
+@click.option(
+    "--subset",
+    default=None,
+    type=Checked("subset", "backup.check:parse_subset"),
+    metavar="N/M",
+    help="With --read-data: only the N-th of M slices of packs.",
+)
 @click.option(
     "--integrity-only",
     is_flag=True,

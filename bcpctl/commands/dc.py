@@ -14,6 +14,7 @@ from rich.table import Table
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options, config_option, key_value_pairs
+from bcpctl.params import Checked, FiniteFloat, Pattern
 from dc.errors import AuthError, ProblemFound, UsageError
 
 _STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
@@ -102,7 +103,9 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
 @dc.command("run")
 @click.argument("playbook")
 @config_option()
-@click.option("--limit", default=None, metavar="PATTERN", help="Only hosts matching this Ansible pattern.")
+@click.option(
+    "--limit", default=None, type=Pattern(), metavar="PATTERN", help="Only hosts matching this Ansible pattern."
+)
 @click.option("--check", is_flag=True, help="Show what would change; change nothing.")
 @click.option(
     "-e",
@@ -164,7 +167,13 @@ def dc_run(
 @click.argument("host")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @config_option()
-@click.option("--timeout", type=float, default=None, metavar="SECONDS", help="Give up after this long.")
+@click.option(
+    "--timeout",
+    type=FiniteFloat(0, 86400, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Give up after this long.",
+)
 @common_options
 def dc_exec(host: str, command: tuple[str, ...], config_path: str, timeout: float | None) -> None:
     """Run a command on HOST over SSH (strict host keys): bcpctl dc exec HOST -- CMD ..."""
@@ -270,7 +279,13 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
 
 @dc.command("cost-split")
 @config_option()
-@click.option("--period", default=None, metavar="YYYY-MM", help="One month's share (default: the whole amounts).")
+@click.option(
+    "--period",
+    default=None,
+    type=Checked("period", "dc.usage:month_bounds"),
+    metavar="YYYY-MM",
+    help="One month's share (default: the whole amounts).",
+)
 @common_options
 def dc_cost_split(config_path: str, period: str | None) -> None:
     """Split the data center's costs among the tenants by population and measured resource use."""

@@ -15,6 +15,7 @@ from bcpctl import output
 from bcpctl.commands.drill import duration_text
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options
+from bcpctl.params import FiniteFloat
 from dc.errors import ProblemFound
 
 
@@ -63,7 +64,7 @@ def _render(console: Console, d: dict[str, Any]) -> None:
 )
 @click.option(
     "--scale",
-    type=click.FloatRange(0.001, 1.0),
+    type=FiniteFloat(0.001, 1.0),
     default=1.0,
     show_default=True,
     help="Fraction of each town's population to seed.",

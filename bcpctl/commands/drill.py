@@ -12,6 +12,7 @@ from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.options import common_options, config_option, escrow_option
+from bcpctl.params import DAY, Checked, Duration
 from dc.errors import ProblemFound, UsageError
 
 
@@ -122,6 +123,7 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
 @click.option(
     "--before",
     default=None,
+    type=Checked("time", "bcpctl.commands.drill:parse_time"),
     metavar="TIME",
     help="point-in-time: newest snapshot before TIME (ISO 8601; JST if no zone).",
 )
@@ -130,6 +132,7 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
 @click.option(
     "--timeout",
     default=None,
+    type=Duration(1, 7 * DAY, as_text=True),
     metavar="DURATION",
     help="Abort after this long (default: drills.timeout or the largest RTO).",
 )

@@ -60,7 +60,9 @@ def _render_request(console: Console, d: dict[str, Any]) -> None:
 @click.option("--area", "areas", multiple=True, help="町字 name or 7-digit 町字ID (repeatable or comma list).")
 @click.option("--all-areas", is_flag=True, help="Every 町字 of the municipality.")
 @click.option("--support-only", is_flag=True, help="Only 避難行動要支援者 (DMA-49-11-3).")
-@click.option("--retention-days", type=int, default=None, help="Days the partner may keep the list.")
+@click.option(
+    "--retention-days", type=click.IntRange(1, 3650), default=None, help="Days the partner may keep the list."
+)
 @click.option("--format", "formats", multiple=True, type=click.Choice(["cp932", "pfif"]), help="Optional extra file.")
 @click.option("--requested-by", required=True, help="Name of the requesting officer.")
 @common_options

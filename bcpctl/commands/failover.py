@@ -11,6 +11,7 @@ from rich.table import Table
 from bcpctl import output
 from bcpctl.commands.drill import approver_token, finish, parse_time, run_context
 from bcpctl.options import common_options, config_option, escrow_option
+from bcpctl.params import Checked
 
 
 @click.group()
@@ -98,6 +99,7 @@ def _confirmation_options(fn):  # type: ignore[no-untyped-def]
 @click.option(
     "--declared-at",
     default=None,
+    type=Checked("time", parse_time),
     metavar="TIME",
     help="When the disaster struck (ISO 8601; JST if no zone); RTO and RPO are measured from it. Default: now.",
 )

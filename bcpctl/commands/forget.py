@@ -11,19 +11,13 @@ from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.options import common_options, repo_options
-from dc.duration import parse_duration
+from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from dc.errors import UsageError
 
 _GRACE_HELP = "Delete condemned data only once marked this long ago (longer than your longest backup)."
-
-
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+_COUNT_HELP = "Keep the newest snapshot of each of the N most recent {}s that have one"
+#: 0 is allowed: an explicit "no grace" (tests, a repository nobody backs up to right now)
+_GRACE = Duration(0, 365 * DAY)
 
 
 def _render_prune(console: Console, report: dict[str, Any]) -> None:
@@ -32,21 +26,34 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
         f"({report['bytes_freed']} bytes freed), {report['packs_repacked']} repacked, "
         f"{report['tombstones_pending']} mark(s) waiting for the grace period"
     )
+    for note in report["notes"]:
+        console.print(f"prune: {note}")
 
 
 @click.command("forget")
 @repo_options
-@click.option("--keep-last", type=int, default=0, help="Keep the N newest snapshots.")
-@click.option("--keep-hourly", type=int, default=0)
-@click.option("--keep-daily", type=int, default=0)
-@click.option("--keep-weekly", type=int, default=0)
-@click.option("--keep-monthly", type=int, default=0)
-@click.option("--keep-yearly", type=int, default=0)
-@click.option("--keep-within", default=None, callback=_duration, metavar="DURATION", help="Keep all newer than this.")
+@click.option("--keep-last", type=Count(), default=0, help="Keep the N newest snapshots.")
+@click.option("--keep-hourly", type=Count(), default=0, help=_COUNT_HELP.format("hour") + ".")
+@click.option("--keep-daily", type=Count(), default=0, help=_COUNT_HELP.format("day") + ".")
+@click.option("--keep-weekly", type=Count(), default=0, help=_COUNT_HELP.format("ISO week") + ".")
+@click.option("--keep-monthly", type=Count(), default=0, help=_COUNT_HELP.format("month") + ".")
+@click.option("--keep-yearly", type=Count(), default=0, help=_COUNT_HELP.format("year") + ".")
+@click.option(
+    "--keep-within",
+    type=Duration(1, 100 * 366 * DAY),
+    default=None,
+    metavar="DURATION",
+    help="Keep all newer than this (1s .. 100 years).",
+)
 @click.option("--system", default=None, help="Only consider snapshots of this system.")
-@click.option("--dry-run", is_flag=True, help="Show what would be removed.")
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; the same decisions a real run makes.")
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Let the policy remove a system's newest snapshot too (by default it is always kept).",
+)
 @click.option("--prune", "do_prune", is_flag=True, help="Then remove data no snapshot needs.")
-@click.option("--grace", default="24h", callback=_duration, show_default=True, help=_GRACE_HELP)
+@click.option("--grace", type=_GRACE, default="24h", show_default=True, help=_GRACE_HELP)
 @common_options
 def forget(
     repo_url: str,
@@ -61,10 +68,16 @@ def forget(
     keep_within: int | None,
     system: str | None,
     dry_run: bool,
+    allow_empty: bool,
     do_prune: bool,
     grace: int,
 ) -> None:
-    """Remove snapshots that the retention policy does not keep (per system), optionally pruning."""
+    """Remove snapshots that the retention policy does not keep (per system), optionally pruning.
+
+    A count is a number N >= 0, or `unlimited` to keep every one (as restic); negative numbers
+    are refused with exit 2. The newest snapshot of every system is always kept unless
+    --allow-empty is given. --dry-run lists exactly what a run at the same moment removes.
+    """
     from backup.forget import forget_snapshots
     from backup.prune import prune
     from backup.retention import RetentionPolicy
@@ -75,7 +88,9 @@ def forget(
     if dry_run and do_prune:
         raise UsageError("--dry-run and --prune cannot be combined")
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
-        decisions = forget_snapshots(repo, policy, now=datetime.now(UTC), system=system, dry_run=dry_run)
+        decisions = forget_snapshots(
+            repo, policy, now=datetime.now(UTC), system=system, dry_run=dry_run, allow_empty=allow_empty
+        )
         pruned = prune(repo, grace_seconds=grace) if do_prune else None
     data = {
         "dry_run": dry_run,
@@ -103,10 +118,10 @@ def forget(
 
 @click.command("prune")
 @repo_options
-@click.option("--grace", default="24h", callback=_duration, show_default=True, help=_GRACE_HELP)
+@click.option("--grace", type=_GRACE, default="24h", show_default=True, help=_GRACE_HELP)
 @click.option(
     "--max-unused",
-    type=float,
+    type=FiniteFloat(0, 1),
     default=0.25,
     show_default=True,
     help="Repack packs with more than this fraction of unused blobs.",

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
+from bcpctl.params import FiniteFloat
 
 
 @click.group()
@@ -21,9 +22,21 @@ def registry() -> None:
 @registry.command("seed")
 @config_option()
 @click.option("--tenant", "tenants", multiple=True, help="Tenant id (repeatable; default: all tenants).")
-@click.option("--scale", type=float, default=1.0, show_default=True, help="Fraction of the configured population.")
+@click.option(
+    "--scale",
+    type=FiniteFloat(0, 10, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Fraction of the configured population.",
+)
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False), help="Write DIR/<tenant>.sqlite.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same registry).")
+@click.option(
+    "--seed",
+    type=click.IntRange(0, 2**32 - 1),
+    default=0,
+    show_default=True,
+    help="Random seed (same seed, same registry).",
+)
 @click.option("--force", is_flag=True, help="Replace a database that is not a synthetic registry.")
 @common_options
 def registry_seed(

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
+from bcpctl.params import DAY, Checked, Duration, byte_rate
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:
@@ -82,10 +83,22 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
     help="Verify --to and put right what is damaged, missing, overwritten or deleted: from the storage's "
     "version history, else from --from.",
 )
-@click.option("--limit-rate", default=None, metavar="BYTES/s", help="Bandwidth limit, e.g. 5000000, 5M, 500KiB.")
+@click.option(
+    "--limit-rate",
+    default=None,
+    type=Checked("rate", byte_rate),
+    metavar="BYTES/s",
+    help="Bandwidth limit, e.g. 5000000, 5M, 500KiB.",
+)
 @_JOBS
 @click.option("--object-lock-days", type=click.IntRange(0, 36500), default=None, help="COMPLIANCE Object Lock days.")
-@click.option("--delete-delay", default=None, metavar="DURATION", help="Keep deleted objects this long (default 7d).")
+@click.option(
+    "--delete-delay",
+    default=None,
+    type=Duration(0, 3650 * DAY, as_text=True),
+    metavar="DURATION",
+    help="Keep deleted objects this long (default 7d).",
+)
 @_MANIFEST_KEY
 @_KNOWN_HOSTS
 @common_options

@@ -50,23 +50,32 @@ def key() -> None:
 @repo_options
 @common_options
 def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
-    """List the key slots of a repository."""
-    from backup.keys import list_slots
+    """List the key slots of a repository, and every damaged or stray object under keys/.
+
+    A damaged object opens nothing and locks nobody out; remove it with `key remove NAME`.
+    """
+    from backup.keyslots import slot_rows
 
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
-        slots = [dict(vars(s), current=s.id == r.slot_id) for s in list_slots(r.backend)]
+        rows = slot_rows(r)
 
-    def render(console: Console, rows: list[dict[str, Any]]) -> None:
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
         from rich.table import Table
 
-        table = Table("", "slot", "kind", "label", "host", "created")
-        for row in rows:
+        table = Table("", "slot", "status", "kind", "label", "host", "created")
+        for row in data:
             table.add_row(
-                "*" if row["current"] else "", row["id"], row["kind"], row["label"], row["host"], row["created"]
+                "*" if row["current"] else "",
+                row["id"],
+                row["status"] if row["status"] == "ok" else f"damaged: {row['problem']}",
+                row["kind"],
+                row["label"],
+                row["host"],
+                row["created"],
             )
         console.print(table)
 
-    output.current().result(slots, render)
+    output.current().result(rows, render)
 
 
 @key.command("add")
@@ -100,7 +109,10 @@ def key_add(
 @repo_options
 @common_options
 def key_remove(slot: str, repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
-    """Remove a key slot (never the one in use, never the last)."""
+    """Remove a key slot, or a damaged or stray object under keys/, by the name `key list` shows.
+
+    Never the slot in use, never the last passphrase slot.
+    """
     from backup.keyslots import remove_slot
 
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:

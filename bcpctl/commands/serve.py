@@ -11,6 +11,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
+from bcpctl.params import FiniteFloat
 
 
 @click.command("serve")
@@ -19,7 +20,7 @@ from bcpctl.options import common_options, config_option
 @click.option("--workers", type=click.IntRange(1, 64), default=4, show_default=True, help="Jobs run at once.")
 @click.option(
     "--lease-ttl",
-    type=click.FloatRange(1, 3600),
+    type=FiniteFloat(1, 3600),
     default=15.0,
     show_default=True,
     metavar="SECONDS",
@@ -27,7 +28,7 @@ from bcpctl.options import common_options, config_option
 )
 @click.option(
     "--tick",
-    type=click.FloatRange(0.05, 60),
+    type=FiniteFloat(0.05, 60),
     default=1.0,
     show_default=True,
     metavar="SECONDS",
@@ -35,7 +36,7 @@ from bcpctl.options import common_options, config_option
 )
 @click.option(
     "--stop-timeout",
-    type=click.FloatRange(0, 86400),
+    type=FiniteFloat(0, 86400),
     default=60.0,
     show_default=True,
     metavar="SECONDS",

@@ -34,8 +34,8 @@ def test_key_slot_wrong_password_and_tampered_config(tmp_path) -> None:  # type:
     digest = config_digest(b"config-v1")
     slot_id, slot = wrap(master, b"right", repo_id="ab" * 16, config_digest=digest, kdf=FAST_KDF)
     backend.save(f"keys/{slot_id}", slot)
-    opened, used = unwrap(backend, b"right", repo_id="ab" * 16, config_digest=digest)
-    assert opened.to_bytes() == master.to_bytes() and used == slot_id
+    opened = unwrap(backend, b"right", repo_id="ab" * 16, config_digest=digest)
+    assert opened.master.to_bytes() == master.to_bytes() and opened.slot_id == slot_id and opened.skipped == ()
     with pytest.raises(WrongPassword):
         unwrap(backend, b"wrong", repo_id="ab" * 16, config_digest=digest)
     with pytest.raises(CorruptObject):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from backup.retention import Candidate, RetentionPolicy, apply_policy
+from backup.retention import _BUCKETS, UNLIMITED, Candidate, RetentionPolicy, apply_policy
 from dc.errors import UsageError
 
 JST = timezone(timedelta(hours=9))
@@ -58,3 +61,114 @@ def test_keep_within_resists_junk_snapshots() -> None:
 def test_empty_policy_is_refused() -> None:
     with pytest.raises(UsageError):
         apply_policy(hourly_snapshots(3), RetentionPolicy(), now=NOW)
+
+
+# -- validation: a typo never widens what is removed ---------------------------------------
+
+
+@pytest.mark.parametrize("field", ["last", "hourly", "daily", "weekly", "monthly", "yearly"])
+@pytest.mark.parametrize("value", [-2, -5, -(10**30)])
+def test_negative_counts_are_refused(field: str, value: int) -> None:
+    with pytest.raises(UsageError, match="negative"):
+        RetentionPolicy(**{field: value})
+
+
+@pytest.mark.parametrize("seconds", [-1, 10**30])
+def test_keep_within_out_of_range_is_refused(seconds: int) -> None:
+    with pytest.raises(UsageError, match="keep-within"):
+        RetentionPolicy(within_seconds=seconds)
+
+
+def test_unlimited_keeps_every_snapshot() -> None:
+    decisions = apply_policy(hourly_snapshots(100), RetentionPolicy(last=UNLIMITED), now=NOW)
+    assert all(d.keep for d in decisions)
+    daily = apply_policy(hourly_snapshots(24 * 9), RetentionPolicy(daily=UNLIMITED), now=NOW, tz=JST)
+    assert sum("daily" in d.reasons for d in daily) == 10  # 216 hours from 12:00 UTC touch 10 JST days
+
+
+def test_the_newest_snapshot_survives_a_window_that_holds_none() -> None:
+    # Backups of this system stopped three days ago; keep-within 1d must not remove the last one.
+    stale = [Candidate(f"s{i}", NOW - timedelta(days=3, hours=i), "goka-juki") for i in range(5)]
+    decisions = apply_policy(stale, RetentionPolicy(within_seconds=86400), now=NOW)
+    assert kept(decisions) == {"s0"} and decisions[0].reasons == ["newest"]
+    emptied = apply_policy(stale, RetentionPolicy(within_seconds=86400), now=NOW, allow_empty=True)
+    assert kept(emptied) == set()
+
+
+# -- properties over any snapshot set and any policy -----------------------------------------
+
+_count = st.one_of(st.just(0), st.just(UNLIMITED), st.integers(1, 30))
+_policies = st.builds(
+    RetentionPolicy,
+    last=_count,
+    hourly=_count,
+    daily=_count,
+    weekly=_count,
+    monthly=_count,
+    yearly=_count,
+    within_seconds=st.one_of(st.just(0), st.integers(1, 400 * 86400)),
+).filter(lambda p: not p.empty)
+_snapshots = st.lists(
+    st.builds(
+        Candidate,
+        id=st.text("0123456789abcdef", min_size=8, max_size=8),
+        time=st.integers(0, 3 * 365 * 86400).map(lambda s: NOW - timedelta(seconds=s)),
+        group=st.sampled_from(["goka-juki", "naka-tax", "kasumi-welfare"]),
+    ),
+    max_size=60,
+    unique_by=lambda c: c.id,
+)
+_settings = settings(max_examples=200, derandomize=True, deadline=None)
+
+
+def _newest_per_group(snaps: list[Candidate]) -> set[str]:
+    newest: dict[str, Candidate] = {}
+    for s in snaps:
+        if s.group not in newest or (s.time, s.id) > (newest[s.group].time, newest[s.group].id):
+            newest[s.group] = s
+    return {s.id for s in newest.values()}
+
+
+@_settings
+@given(_snapshots, _policies)
+def test_property_every_snapshot_decided_once_and_newest_kept(snaps: list[Candidate], policy: RetentionPolicy) -> None:
+    decisions = apply_policy(snaps, policy, now=NOW, tz=JST)
+    assert sorted(d.id for d in decisions) == sorted(s.id for s in snaps)
+    assert _newest_per_group(snaps) <= kept(decisions)
+    assert all(bool(d.reasons) == d.keep for d in decisions)
+
+
+@_settings
+@given(_snapshots, st.integers(1, 80))
+def test_property_keep_last_keeps_exactly_the_n_newest(snaps: list[Candidate], n: int) -> None:
+    decisions = apply_policy(snaps, RetentionPolicy(last=n), now=NOW)
+    for group in {s.group for s in snaps}:
+        members = sorted((s for s in snaps if s.group == group), key=lambda s: (s.time, s.id), reverse=True)
+        assert {d.id for d in decisions if d.keep and d.group == group} == {s.id for s in members[:n]}
+
+
+@_settings
+@given(_snapshots, _policies, st.randoms(use_true_random=False))
+def test_property_input_order_does_not_matter(snaps: list[Candidate], policy: RetentionPolicy, rnd) -> None:  # type: ignore[no-untyped-def]
+    shuffled = list(snaps)
+    rnd.shuffle(shuffled)
+    assert kept(apply_policy(snaps, policy, now=NOW, tz=JST)) == kept(apply_policy(shuffled, policy, now=NOW, tz=JST))
+
+
+@_settings
+@given(_snapshots, _policies, st.sampled_from(["last", "hourly", "daily", "weekly", "monthly", "yearly"]))
+def test_property_a_larger_count_never_removes_more(snaps: list[Candidate], policy: RetentionPolicy, rule: str) -> None:
+    current = getattr(policy, rule)
+    larger = replace(policy, **{rule: UNLIMITED if current in (UNLIMITED, 30) else current + 1})
+    assert kept(apply_policy(snaps, policy, now=NOW, tz=JST)) <= kept(apply_policy(snaps, larger, now=NOW, tz=JST))
+
+
+@_settings
+@given(_snapshots, st.sampled_from(["hourly", "daily", "weekly", "monthly", "yearly"]), st.integers(1, 20))
+def test_property_bucket_rules_keep_one_per_bucket_up_to_n(snaps: list[Candidate], rule: str, n: int) -> None:
+    decisions = apply_policy(snaps, RetentionPolicy(**{rule: n}), now=NOW, tz=JST)
+    for group in {s.group for s in snaps}:
+        by_rule = [d for d in decisions if d.group == group and rule in d.reasons]
+        buckets = {dict(_BUCKETS)[rule](s.time.astimezone(JST)) for s in snaps if s.group == group}
+        assert len(by_rule) == min(n, len(buckets))
+        assert len({dict(_BUCKETS)[rule](d.time.astimezone(JST)) for d in by_rule}) == len(by_rule)

@@ -41,7 +41,7 @@ def test_leftover_temporary_files_are_invisible(sshd_server, sftp_env, tmp_path:
 
 
 def test_a_missing_repository_directory_is_a_clear_error(sshd_server, sftp_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from backup.backend import StorageError
+    from backup.errors import NotARepository
 
-    with pytest.raises(StorageError, match="does not exist"):
+    with pytest.raises(NotARepository, match="does not exist"):  # exit 2, as for a local path
         open_backend(sftp_url(sshd_server, tmp_path / "nowhere"))
