@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, TypeVar
 
 import click
 
+from bcpctl.params import PointInTime
 from dc.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -115,18 +115,6 @@ def config_option(required: bool = True) -> Callable[[F], F]:
     )
 
 
-def _point_in_time(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise UsageError(f"--as-of '{value}' is not an ISO 8601 time (e.g. 2026-06-01T03:00:00+09:00)") from None
-    if when.tzinfo is None:
-        raise UsageError(f"--as-of '{value}' needs a UTC offset (e.g. +09:00 or Z): the storage's clock is UTC")
-    return when
-
-
 def as_of_option(fn: F) -> F:
     """``--as-of TIME``: read the repository as the storage's version history held it at TIME."""
     return click.option(
@@ -134,7 +122,7 @@ def as_of_option(fn: F) -> F:
         "as_of",
         default=None,
         metavar="TIME",
-        callback=_point_in_time,
+        type=PointInTime(),
         help="Read the repository as it was at TIME (ISO 8601 with offset) from the storage's version "
         "history (S3 with versioning or Object Lock); later objects do not exist in that view.",
     )(fn)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import click
@@ -130,6 +131,25 @@ class Checked(click.ParamType):
         except (BcpError, ValueError, OverflowError) as exc:
             self.fail(str(exc).splitlines()[0] if str(exc) else "invalid value", param, ctx)
         return text
+
+
+class PointInTime(click.ParamType):
+    """An ISO 8601 time with its UTC offset: a time without one means a different instant to
+    every reader (the storage's clock is UTC, the operator's JST)."""
+
+    name = "time"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = _clean(self, str(value), param, ctx).strip()
+        try:
+            when = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"'{text}' is not an ISO 8601 time (e.g. 2026-06-01T03:00:00+09:00)", param, ctx)
+        if when.tzinfo is None:
+            self.fail(f"'{text}' needs a UTC offset (e.g. +09:00 or Z)", param, ctx)
+        return when
 
 
 class Pattern(click.ParamType):

@@ -262,6 +262,7 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
 @click.option(
     "--delete-delay",
     default=None,
+    type=Duration(0, 3650 * DAY, as_text=True),
     metavar="DURATION",
     help="The offsite's delete delay (as given to replicate; default 7d): how long snapshots removed at the "
     "primary stay here.",

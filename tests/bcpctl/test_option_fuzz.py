@@ -50,6 +50,7 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     ("registry seed", "--seed", "0"): "the default seed",
     ("replicate", "--object-lock-days", "0"): "no Object Lock retention",
     ("replicate", "--delete-delay", "0"): "delete at once what the source deleted",
+    ("verify-offsite", "--delete-delay", "0"): "an offsite that deletes at once keeps nothing retention removed",
     ("serve", "--stop-timeout", "0"): "cancel running jobs at once on SIGTERM",
 }
 #: commands safe to run for real on the test repository when a value is accepted
