@@ -172,6 +172,19 @@ class Partner(_Model):
     verify_key: str | None = None
 
 
+def _check_credential(text: str) -> str:
+    from dc.approvers import parse_credential
+
+    parse_credential(text)
+    return str(text).strip()
+
+
+#: a person who may approve exports or a failover (the name the rest of the file uses).
+ApproverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+#: that person's public verifier from ``bcpctl approver enroll`` (never the secret itself).
+ApproverCredential = Annotated[str, AfterValidator(_check_credential)]
+
+
 class Schedules(_Model):
     backup: str | None = None
     replicate: str | None = "*/5 * * * *"
@@ -199,6 +212,8 @@ class Consortium(_Model):
     partners: dict[Identifier, Partner] = {}
     schedules: Schedules = Schedules()
     secrets: Secrets = Secrets()
+    #: approver name -> public credential; exports and failover approvals are verified against these.
+    approvers: dict[ApproverName, ApproverCredential] = {}
     #: free-form sections that later subsystems validate themselves (costs, drills, exports, web).
     costs: dict[str, Any] = {}
     drills: dict[str, Any] = {}
@@ -228,6 +243,12 @@ class Consortium(_Model):
             for tenant in host.tenants:
                 if tenant not in self.tenants:
                     raise _RefError(("hosts", name, "tenants"), f"unknown tenant '{tenant}'")
+        seen: dict[str, str] = {}
+        for name, text in self.approvers.items():
+            if (other := seen.setdefault(text.rsplit("$", 1)[-1], name)) != name:  # the public key
+                raise _RefError(
+                    ("approvers", name), f"the same credential as '{other}': each approver enrolls their own"
+                )
         return self
 
     @property
