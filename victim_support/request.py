@@ -97,15 +97,20 @@ def spec_hash(spec: dict[str, Any]) -> str:
 
 
 def spec_differences(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """The keys whose values differ, each as ``key: recorded -> current`` (for the one-line error)."""
-    keys = sorted(set(recorded) | set(current))
-    return [
-        f"{key}: {_short(recorded.get(key))} -> {_short(current.get(key))}"
-        for key in keys
-        if recorded.get(key) != current.get(key)
-    ]
+    """What changed, key by key: ``fields: +phone`` for lists, ``key: recorded -> current`` otherwise."""
+    found = []
+    for key in sorted(set(recorded) | set(current)):
+        old, new = recorded.get(key), current.get(key)
+        if old == new:
+            continue
+        if isinstance(old, list) and isinstance(new, list):
+            change = [f"+{_short(v)}" for v in new if v not in old] + [f"-{_short(v)}" for v in old if v not in new]
+            found.append(f"{key}: {' '.join(change) or 'reordered'}")
+        else:
+            found.append(f"{key}: {_short(old)} -> {_short(new)}")
+    return found
 
 
 def _short(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -19,6 +19,8 @@ def approver() -> None:
 def _secret_file_option(fn):  # type: ignore[no-untyped-def]
     return click.option(
         "--secret-file",
+        "--approver-secret-file",
+        "secret_file",
         type=click.Path(dir_okay=False),
         default=None,
         help="The approver's secret (else $BCPCTL_APPROVER_SECRET); with --generate, a new file to create.",

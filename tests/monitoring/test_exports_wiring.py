@@ -13,9 +13,9 @@ from replication.url import open_backend
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 from tests.victim_support.conftest import APPROVER_SECRETS, approver_credentials
 from victim_support import audit
+from victim_support.decisions import decide
 from victim_support.policy import Scope
 from victim_support.settings import load_export_settings
-from victim_support.decisions import decide
 from victim_support.store import NewRequest, count_build, create_request
 
 RECIPIENT = "age18qjne9dpr29q7p4y94g8jfdlvxe6p74n3xkfsm7c0s0x4hsyyygqppyqax"

@@ -26,11 +26,11 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     from tests.victim_support.flow import read_csv
     from victim_support.build import build_export
     from victim_support.bundle import open_bundle
+    from victim_support.decisions import decide
     from victim_support.policy import Scope
     from victim_support.seed import seed_registries
     from victim_support.settings import load_export_settings
     from victim_support.signing import load_verify_key
-    from victim_support.decisions import decide
     from victim_support.store import NewRequest, create_request
 
     dsn = postgres.create_database("goka_juki")
