@@ -56,6 +56,7 @@ def export_to_partner(
     workdir: Path,
 ) -> dict[str, Any]:
     """Request (DMA-49-11-3, 要支援者 of two 町字), approve, build from the replica, open, audit."""
+    from dc.approvers import credential_of
     from dc.secrets import read_secret_file
     from replication.url import open_backend
     from victim_support.build import build_export
@@ -133,10 +134,15 @@ def export_to_partner(
         "replication_lag": built.replication_lag,
         "opened_by_partner": bool(opened.files),
         "opened_with_age_cli": by_age,
+        "approved_by": [
+            {"approver": a.approver, "credential": credential_of(config.approvers, a.approver).id}  # type: ignore[union-attr]
+            for a in approved.approvals
+        ],
         "audit_ok": chain.ok,
         "audit_entries": chain.entries,
+        "requests_match_chain": not chain.requests,
     }
-    if not (built.rows > 0 and opened.files and chain.ok and by_age is not False):
+    if not (built.rows > 0 and opened.files and chain.ok and not chain.requests and by_age is not False):
         raise StepFailed(f"export check failed: {export}")
     return export
 
