@@ -100,3 +100,19 @@ def test_the_portal_rejects_with_the_reasons_of_the_jst_day(client, web_site, we
     assert rejected.status_code == 422
     reasons = rejected.json()["reasons"]
     assert reasons and all("in the future" not in r for r in reasons), reasons
+
+
+def test_a_request_approved_by_sql_is_not_delivered(client, web_site, web_ctx) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import update
+
+    from tests.bcpctl.web.conftest import signed_get
+    from victim_support.store import export_requests
+
+    request_id = _request(client, web_site)
+    with web_ctx.state.begin() as conn:
+        conn.execute(update(export_requests).where(export_requests.c.id == request_id).values(status="approved"))
+    path = f"/api/partner/requests/{request_id}/bundle"
+    refused = signed_get(client, web_site.partner_key, path)
+    assert refused.status_code == 409 and "does not match the audit log" in refused.json()["detail"]
+    assert "goka-" not in refused.text  # approver names stay the data center's business
+    assert not any((web_site.root / "bundles").glob(f"{request_id}*"))
