@@ -271,3 +271,22 @@ def test_an_expired_request_cannot_be_revived_by_sql(site: Site, control: Engine
     _sql(control, made.id, valid_until="2099-01-01T00:00:00+00:00")
     with pytest.raises(RequestTampered, match="valid_until"):
         _build(site, control, made.id)
+
+
+def test_an_alternate_approval_is_bound_to_its_reason_and_its_role(site: Site, control: Engine) -> None:
+    """The prefecture acting for the town: its reason is signed, and it counts only while it is an alternate."""
+    import yaml
+
+    config, exports = _context(site)
+    request_id = _request(site, control, ("goka-suzuki",))
+    decide(control, config, exports, request_id, approver="pref-bosai", secret=APPROVER_SECRETS["pref-bosai"],
+           approve=True, reason="町役場被災", now=datetime.now(UTC))  # fmt: skip
+    (entry,) = [e for e in read_entries(control) if e.actor == "pref-bosai"]
+    approval = json.loads(entry.details)["approval"]
+    assert approval["role"] == "alternate" and approval["reason"] == "町役場被災"
+    assert not _problems(site, control)
+    doc = yaml.safe_load(site.config_path.read_text())
+    doc["exports"]["alternate_approvers"] = []  # the prefecture no longer acts for the town
+    site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    with pytest.raises(RequestTampered, match="'pref-bosai' is no longer an approver for goka"):
+        _build(site, control, request_id)
