@@ -166,7 +166,8 @@ def test_every_change_to_an_approved_request_is_refused(site: Site, control: Eng
 
 def test_adding_phone_to_an_approved_appi_request_is_refused_and_named(site: Site, control: Engine) -> None:
     request_id = _request(site, control, ("goka-suzuki", "goka-tanaka"))
-    (row,) = control.connect().execute(select(export_requests.c.fields).where(export_requests.c.id == request_id))
+    with control.connect() as conn:
+        (row,) = conn.execute(select(export_requests.c.fields).where(export_requests.c.id == request_id))
     _sql(control, request_id, fields=json.dumps([*json.loads(row[0]), "phone"]))
     with pytest.raises(RequestTampered, match=rf"request {request_id} differs .*: fields: \+phone; "):
         _build(site, control, request_id)
