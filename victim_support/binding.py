@@ -112,7 +112,8 @@ def _count(
         if entry.action != APPROVED:
             continue
         details = _details(entry)
-        statement = details.get("approval") if isinstance(details.get("approval"), dict) else {}
+        found = details.get("approval")
+        statement: dict[str, Any] = found if isinstance(found, dict) else {}
         approver = str(statement.get("approver", entry.actor))
         why = _refusal(statement, request, settings, current_hash)
         if why is None and approvers is not None:

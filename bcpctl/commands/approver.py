@@ -54,13 +54,14 @@ def approver_enroll(config_path: str, name: str, secret_file: str | None, genera
         secret = write_new_secret(secret_file)
     else:
         try:
-            secret = read_secret(secret_file)
+            given = read_secret(secret_file)
         except ApproverAuthFailed as exc:
             raise UsageError(exc.message) from None
-        if not secret:
+        if not given:
             raise UsageError(
                 "no secret: pass --secret-file FILE (add --generate for a new one) or set $BCPCTL_APPROVER_SECRET"
             )
+        secret = given
     enrolment = enroll_approver(config.approvers, name, secret, engine=open_state(config.control_db))
 
     def render(console: Console, d: dict[str, Any]) -> None:
