@@ -173,6 +173,19 @@ class Partner(_Model):
     verify_key: str | None = None
 
 
+def _check_credential(text: str) -> str:
+    from dc.approvers import parse_credential
+
+    parse_credential(text)
+    return str(text).strip()
+
+
+#: a person who may approve exports or a failover (the name the rest of the file uses).
+ApproverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
+#: that person's public verifier from ``bcpctl approver enroll`` (never the secret itself).
+ApproverCredential = Annotated[str, AfterValidator(_check_credential)]
+
+
 class Schedules(_Model):
     backup: str | None = None
     replicate: str | None = "*/5 * * * *"
@@ -200,6 +213,8 @@ class Consortium(_Model):
     partners: dict[Identifier, Partner] = {}
     schedules: Schedules = Schedules()
     secrets: Secrets = Secrets()
+    #: approver name -> public credential; exports and failover approvals are verified against these.
+    approvers: dict[ApproverName, ApproverCredential] = {}
     #: free-form sections that later subsystems validate themselves (costs, drills, exports, web).
     costs: dict[str, Any] = {}
     drills: dict[str, Any] = {}
@@ -218,7 +233,13 @@ class Consortium(_Model):
     @model_validator(mode="after")
     def _references_exist(self) -> Consortium:
         if dangling := dangling_references(self):
-            raise DanglingReference(*dangling[0])
+            raise FieldProblem(*dangling[0])
+        seen: dict[str, str] = {}
+        for name, text in self.approvers.items():
+            if (other := seen.setdefault(text.rsplit("$", 1)[-1], name)) != name:  # the public key
+                raise FieldProblem(
+                    ("approvers", name), f"the same credential as '{other}': each approver enrolls their own"
+                )
         return self
 
     @property
@@ -279,8 +300,9 @@ def dangling_references(config: Consortium | Mapping[str, Any]) -> list[tuple[tu
     return found
 
 
-class DanglingReference(ValueError):
-    """A dangling reference, raised with the exact field path it concerns."""
+class FieldProblem(ValueError):
+    """A problem found across fields (a dangling reference, a shared credential), raised with
+    the exact field path it concerns."""
 
     def __init__(self, loc: tuple[str, ...], message: str) -> None:
         super().__init__(message)
@@ -340,7 +362,7 @@ def config_errors(exc: ValidationError, raw: Mapping[str, Any]) -> list[tuple[Lo
     Pydantic reports the first dangling reference, and only once every field is valid: the
     references are computed from the raw file instead, so they show beside field errors.
     """
-    fields = [field_error(e) for e in exc.errors() if not isinstance(e.get("ctx", {}).get("error"), DanglingReference)]
+    fields = [field_error(e) for e in exc.errors() if not isinstance(e.get("ctx", {}).get("error"), FieldProblem)]
     return [*fields, *dangling_references(raw)]
 
 

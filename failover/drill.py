@@ -51,10 +51,10 @@ class DrillRequest:
     escrow: tuple[str, ...] = ()
     timeout: float | None = None
     workers: int | None = None
-    #: switchover only: the operator confirmed, and the second approver's name and token
+    #: switchover only: the operator confirmed, and the second approver's name and own secret
     confirmed: bool = False
     approver: str | None = None
-    approver_token: str | None = None
+    approver_secret: str | None = None
 
 
 def validate(request: DrillRequest) -> None:

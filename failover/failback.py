@@ -28,7 +28,9 @@ from pathlib import Path
 
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
-from failover.approval import confirm_request
+from dc.approvers import Proof
+from dc.clock import utcnow
+from failover.approval import confirm_request, record_approval
 from failover.cleanup import cleanup_checked
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
@@ -50,7 +52,8 @@ from replication.sync import SyncOptions, SyncResult, replicate
 class FailbackRequest:
     confirmed: bool = False
     approver: str | None = None
-    approver_token: str | None = None
+    #: the approver's own secret (dc.approvers), never from the command line
+    approver_secret: str | None = None
     workers: int | None = None
 
 
@@ -88,28 +91,36 @@ def _replicate_home(ctx: RunContext, offsite: str, primary: str) -> SyncResult:
     return shipped
 
 
-def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) -> tuple[str, str | None]:
-    approver = confirm_request(ctx.settings.failover, "failback", request, operator_name())
+def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) -> tuple[str, Proof | None]:
     active = active_failover(ctx.state)
+    what = {
+        "consortium": ctx.config.consortium,
+        "from_site": active.target_site if active else None,
+        "failover_run": active.id if active else None,
+        "at": utcnow().isoformat(),
+    }
+    approval = confirm_request(ctx.settings.failover, ctx.config.approvers, "failback", request, operator_name(), what)
     if active is None or active.target_site is None:
         raise FailoverRefused("no failover is active: nothing to fail back (see 'bcpctl drill list')")
     manual = [s.system for s in plan.steps if s.source_kind == "command"]
     if manual:
         raise FailoverRefused(f"systems with a command source need a manual failback: {', '.join(manual)}")
-    return active.target_site, approver
+    return active.target_site, approval
 
 
 def execute_failback(
     ctx: RunContext, request: FailbackRequest, *, hooks: Hooks | None = None, handle_signals: bool = True
 ) -> RunResult:
     plan = build_plan(ctx.config)
-    offsite, approver = _preflight(ctx, request, plan)
+    offsite, approval = _preflight(ctx, request, plan)
     hooks = hooks or hooks_for(ctx)
     primary = ctx.config.primary_site
+    approver = approval.approver if approval else None
     result, token = new_run(
         ctx, "failback", "failback", offsite, plan, target_site=primary, workers=request.workers, approver=approver
     )
     run_id, declared = result.id, result.declared_at
+    record_approval(ctx.state, approval, run_id)
     origin = time.monotonic()
     staging = Staging(ctx.state, run_id, token, ctx.config, ctx.config_dir)
     switched = False

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from backup.snapshot import Snapshot
+from dc.approvers import Proof
 from dc.clock import utcnow
-from failover.approval import confirm_request
+from failover.approval import confirm_request, record_approval
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import Hooks, configured_hooks, fence_allows_failover
@@ -40,7 +41,8 @@ class FailoverRequest:
     to_site: str
     confirmed: bool = False
     approver: str | None = None
-    approver_token: str | None = None
+    #: the approver's own secret (dc.approvers), never from the command line
+    approver_secret: str | None = None
     #: staff loss: open the offsite repository from escrow shares instead of the passphrase
     escrow: tuple[str, ...] = ()
     workers: int | None = None
@@ -54,8 +56,8 @@ def hooks_for(ctx: RunContext) -> Hooks:
     return configured_hooks(ctx.settings.failover.hooks, ctx.config, ctx.config_dir, ctx.state)
 
 
-def preflight(ctx: RunContext, request: FailoverRequest) -> str | None:
-    """Everything checked before the first change; returns the approver's name if one approved."""
+def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
+    """Everything checked before the first change; returns the approver's signed approval if one approved."""
     config = ctx.config
     if request.to_site not in config.sites:
         raise FailoverRefused(f"unknown site '{request.to_site}' (known: {', '.join(config.sites)})")
@@ -68,12 +70,19 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> str | None:
             raise FailoverRefused("--declared-at needs a time zone (e.g. 2026-11-28T06:12+09:00)")
         if request.declared_at > utcnow() + timedelta(minutes=1):
             raise FailoverRefused(f"--declared-at {request.declared_at.isoformat()} is in the future")
-    approver = confirm_request(ctx.settings.failover, "failover", request, operator_name())
+    what = {
+        "consortium": config.consortium,
+        "to_site": request.to_site,
+        "planned": request.planned,
+        "declared_at": request.declared_at.isoformat() if request.declared_at else None,
+        "at": utcnow().isoformat(),
+    }
+    approval = confirm_request(ctx.settings.failover, config.approvers, "failover", request, operator_name(), what)
     if (active := active_failover(ctx.state)) is not None:
         raise FailoverRefused(
             f"already failed over to '{active.target_site}' by run {active.id}; run 'bcpctl failback' first"
         )
-    return approver
+    return approval
 
 
 def execute_failover(
@@ -84,7 +93,7 @@ def execute_failover(
     handle_signals: bool = True,
     on_bytes: Callable[[int], None] | None = None,
 ) -> RunResult:
-    approver = preflight(ctx, request)
+    approval = preflight(ctx, request)
     plan = build_plan(ctx.config)
     require_targets(plan)
     problems = target_problems(ctx.config, plan, ctx.config_dir)
@@ -103,9 +112,10 @@ def execute_failover(
         declared=request.declared_at,
         target_site=request.to_site,
         workers=request.workers,
-        approver=approver,
+        approver=approval.approver if approval else None,
     )
     run_id, declared = result.id, result.declared_at
+    record_approval(ctx.state, approval, run_id)
     # Times are seconds since the declared disaster: a failover started an hour after the
     # earthquake has already spent an hour of every system's RTO.
     origin = time.monotonic() - max(0.0, (utcnow() - declared).total_seconds())

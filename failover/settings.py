@@ -17,7 +17,7 @@ drills; this model gives it a shape and the same one-line errors as the rest of 
       smoke_expect: {goka-juki: "1"}
       failover:
         two_person: true
-        approvers: {kacho-sato: "sha256:<hex of the approver's token>"}
+        approvers: [kacho-sato]      # credentials under approvers: (bcpctl approver enroll)
         hooks: ansible
 """
 
@@ -29,7 +29,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dc.config import Consortium, Identifier, Seconds
+from dc.config import ApproverName, Consortium, Identifier, Seconds
 from dc.errors import ConfigError
 
 _RECURRING = re.compile(r"^(\d{2})-(\d{2})$")
@@ -89,19 +89,23 @@ class SteadyState(_Model):
 
 
 class FailoverSettings(_Model):
-    #: a failover needs a second person's token besides the operator's ``--yes``.
+    #: a failover needs a second person's approval besides the operator's ``--yes``.
     two_person: bool = False
-    #: approver name -> ``sha256:<hex>`` of that person's token (the token itself never sits here).
-    approvers: dict[Identifier, str] = {}
+    #: who may approve a failover; each one's credential is under ``approvers:`` (bcpctl approver enroll).
+    approvers: tuple[ApproverName, ...] = ()
     #: ``ansible`` runs playbooks/fence-site.yml etc.; ``manual`` means operators switch by hand.
     hooks: Literal["ansible", "manual"] = "ansible"
 
-    @field_validator("approvers")
+    @field_validator("approvers", mode="before")
     @classmethod
-    def _digests(cls, approvers: dict[str, str]) -> dict[str, str]:
-        for name, digest in approvers.items():
-            if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-                raise ValueError(f"approver '{name}': give sha256:<64 hex digits> of the token, never the token")
+    def _names(cls, approvers: object) -> object:
+        if isinstance(approvers, dict):
+            # The former form mapped names to SHA-256 digests of tokens: a fast hash, and a
+            # check that did not bind the approval to what it approved.
+            raise ValueError(
+                "list approver names; their credentials go under approvers: ('bcpctl approver enroll'), "
+                "token digests are no longer accepted"
+            )
         return approvers
 
     @model_validator(mode="after")

@@ -39,7 +39,7 @@ def run_switchover(
             to_site,
             confirmed=request.confirmed,
             approver=request.approver,
-            approver_token=request.approver_token,
+            approver_secret=request.approver_secret,
             escrow=request.escrow,
             workers=request.workers,
             planned=True,
@@ -51,7 +51,7 @@ def run_switchover(
     if over.status == "passed":
         back = execute_failback(
             ctx,
-            FailbackRequest(request.confirmed, request.approver, request.approver_token, request.workers),
+            FailbackRequest(request.confirmed, request.approver, request.approver_secret, request.workers),
             hooks=hooks,
             handle_signals=handle_signals,
         )

@@ -1,10 +1,11 @@
 """``bcpctl export build``: an approved request → a signed, encrypted bundle from the replica.
 
-Order matters: the request is checked, then the keys are loaded (a missing key fails before
-any resident data is touched), then the newest snapshot at the site is restored privately,
-filtered by the decided columns and scope, written out, sealed, and finally the build is
-audited. If the audit entry cannot be written the bundle is removed: no bundle leaves without
-its record.
+Order matters: the request is checked against its audit chain (the specification hashed
+when it was made and the approvals signed for it; never the row's status), then the keys are
+loaded (a missing key fails before any resident data is touched), then the newest snapshot at
+the site is restored privately, filtered by the decided columns and scope, written out,
+sealed, and finally the build is audited. If the audit entry cannot be written the bundle is
+removed: no bundle leaves without its record.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from dc.config import Consortium
 from dc.errors import UsageError
 from victim_support import audit, csvformat, pfif
 from victim_support.bundle import seal, sha256
+from victim_support.decisions import require_buildable
 from victim_support.extract import collector_paused, extract
 from victim_support.manifest import build_manifest, lag_text
 from victim_support.pseudonym import Pseudonymizer, load_secret
 from victim_support.replica import registry_snapshot
 from victim_support.settings import ExportSettings, default_site, registry_system
 from victim_support.signing import load_signing_key
-from victim_support.store import count_build, get_request, require_buildable
+from victim_support.store import count_build
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,7 @@ def build_export(
         timings[name] = round(time.monotonic() - clock, 3)
         clock = time.monotonic()
 
-    request = get_request(engine, request_id, settings, now)
-    require_buildable(request)
+    request = require_buildable(engine, config, settings, request_id, now)
     site = site or default_site(config, settings)
     if site not in config.sites:
         raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")

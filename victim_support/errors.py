@@ -6,7 +6,11 @@ from dc.errors import AuthError, ProblemFound, UsageError
 
 
 class PolicyRejected(UsageError):
-    """A request the law tables do not allow (exit 2); the message names the rule."""
+    """A request the law tables do not allow (exit 2); the message names the rule, ``reasons`` every rule."""
+
+    def __init__(self, message: str, reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.reasons = reasons
 
 
 class RequestStateError(UsageError):
@@ -27,6 +31,10 @@ class SignatureInvalid(AuthError):
 
 class WrongRecipient(AuthError):
     """The bundle is not encrypted to the given identity (exit 3)."""
+
+
+class RequestTampered(ProblemFound):
+    """A request whose row no longer matches what its audit chain records and its approvers signed (exit 1)."""
 
 
 class AuditChainBroken(ProblemFound):

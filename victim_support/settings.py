@@ -21,15 +21,12 @@ comes from ``$BCPCTL_EXPORT_SIGNING_KEY_<TENANT>`` and the pseudonym secret from
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dc.config import Consortium, Identifier, Seconds
+from dc.config import ApproverName, Consortium, Identifier, Seconds
 from dc.errors import ConfigError
 from victim_support.policy import BASES
-
-ApproverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
 
 
 class _Model(BaseModel):

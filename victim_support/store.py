@@ -1,16 +1,18 @@
-"""Export requests and their approvals in the control database, each change audited atomically.
+"""Export requests in the control database, each change audited atomically.
 
 Every state change and its audit entry commit in one transaction, so the log can never miss a
 decision that took effect (or record one that did not). Timestamps are stored as ISO 8601 text
-in UTC, identical on SQLite and PostgreSQL.
+in UTC, identical on SQLite and PostgreSQL. The rows are what lists and pages show; what a
+build may export is decided from the audit chain (:mod:`victim_support.binding`), since
+whoever can write this database can edit a row. Decisions are in :mod:`victim_support.decisions`.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -32,9 +34,22 @@ from dc.state import metadata
 from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audit_log, audited, ensure
-from victim_support.errors import PolicyRejected, RequestStateError
+from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
 from victim_support.policy import RequestSpec, Scope, evaluate
+from victim_support.request import ExportRequest, NewRequest, spec_hash, specification
 from victim_support.settings import ExportSettings
+
+__all__ = [
+    "ExportRequest",
+    "NewRequest",
+    "count_build",
+    "create_request",
+    "export_decisions",
+    "export_requests",
+    "get_request",
+    "list_requests",
+    "read_request",
+]
 
 export_requests = Table(
     "export_requests",
@@ -70,48 +85,6 @@ export_decisions = Table(
     Column("reason", Text, nullable=False, default=""),
     UniqueConstraint("request_id", "approver"),
 )
-
-
-@dataclass(frozen=True)
-class NewRequest:
-    """What a partner asks for, as parsed from the command line."""
-
-    partner: str
-    tenant: str
-    disaster_id: str
-    disaster_date: date
-    basis: str
-    purposes: tuple[str, ...]
-    fields: tuple[str, ...]
-    scope: Scope
-    requested_by: str
-    retention_days: int | None = None
-    formats: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ExportRequest:
-    id: str
-    tenant: str
-    partner: str
-    disaster_id: str
-    disaster_date: date
-    basis: str
-    purposes: tuple[str, ...]
-    requested_fields: tuple[str, ...]
-    fields: tuple[str, ...]
-    scope: Scope
-    retention_days: int
-    formats: tuple[str, ...]
-    requested_by: str
-    created_at: datetime
-    valid_until: datetime
-    #: effective status at load time (pending, approved, denied, expired).
-    status: str
-    required_approvals: int
-    approvals: tuple[rules.Approval, ...] = ()
-    denial: str | None = None
-    builds: int = 0
 
 
 def _tables(engine: Engine) -> None:
@@ -163,7 +136,7 @@ def create_request(
                 details={**summary, "reasons": list(decision.reasons)},
             ),
         )
-        raise PolicyRejected(decision.message())
+        raise PolicyRejected(decision.message(), decision.reasons)
     request = ExportRequest(
         id=f"exp-{now:%Y%m%d}-{secrets.token_hex(3)}",
         tenant=new.tenant,
@@ -184,14 +157,17 @@ def create_request(
         required_approvals=settings.required_approvals(new.basis),
     )
 
+    spec_doc = specification(request)
+
     def work(conn: Connection) -> None:
         conn.execute(insert(export_requests).values(**_row(request)))
+        # The whole specification and its hash: approvals sign the hash, builds compare the row to it.
         append(
             conn,
             actor=new.requested_by,
             action="request.created",
             subject=request.id,
-            details={**summary, "tenant": new.tenant, "partner": new.partner, "exported_fields": list(request.fields)},
+            details={"spec": spec_doc, "spec_hash": spec_hash(spec_doc)},
         )
 
     audited(engine, work)
@@ -229,6 +205,13 @@ def _row(request: ExportRequest) -> dict[str, object]:
 
 def _load(conn: Connection, row: object, settings: ExportSettings, now: datetime) -> ExportRequest:
     r = row._mapping  # type: ignore[attr-defined]
+    try:
+        return _parse(conn, r, settings, now)
+    except (ValueError, KeyError, TypeError) as exc:  # a row edited by hand into nonsense
+        raise RequestTampered(f"request {r['id']}: its row in the control database is malformed ({exc})") from None
+
+
+def _parse(conn: Connection, r: Any, settings: ExportSettings, now: datetime) -> ExportRequest:
     decisions = conn.execute(
         select(export_decisions).where(export_decisions.c.request_id == r["id"]).order_by(export_decisions.c.id)
     ).all()
@@ -261,16 +244,17 @@ def _load(conn: Connection, row: object, settings: ExportSettings, now: datetime
         approvals=approvals,
         denial=denial,
         builds=r["builds"],
+        stored_status=r["status"],
     )
 
 
 def get_request(engine: Engine, request_id: str, settings: ExportSettings, now: datetime) -> ExportRequest:
     _tables(engine)
     with engine.connect() as conn:
-        return _get(conn, request_id, settings, now)
+        return read_request(conn, request_id, settings, now)
 
 
-def _get(conn: Connection, request_id: str, settings: ExportSettings, now: datetime) -> ExportRequest:
+def read_request(conn: Connection, request_id: str, settings: ExportSettings, now: datetime) -> ExportRequest:
     row = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).first()
     if row is None:
         raise UsageError(f"no export request '{request_id}' (see 'bcpctl export list')")
@@ -287,75 +271,6 @@ def list_requests(
     with engine.connect() as conn:
         found = [_load(conn, row, settings, now) for row in conn.execute(query).all()]
     return [r for r in found if status is None or r.status == status]
-
-
-def decide(
-    engine: Engine,
-    settings: ExportSettings,
-    request_id: str,
-    *,
-    approver: str,
-    approve: bool,
-    reason: str,
-    now: datetime,
-) -> ExportRequest:
-    """Record one approval or a denial; the request is approved when enough distinct people approved."""
-    _tables(engine)
-    if not approve and not reason.strip():
-        raise UsageError("a denial needs --reason")
-
-    def work(conn: Connection) -> ExportRequest:
-        request = _get(conn, request_id, settings, now)
-        role = rules.check_decision(
-            status=request.status,
-            tenant_id=request.tenant,
-            approvals=list(request.approvals),
-            approver=approver,
-            requested_by=request.requested_by,
-            reason=reason,
-            settings=settings,
-        )
-        at = now.astimezone(UTC).isoformat()
-        conn.execute(
-            insert(export_decisions).values(
-                request_id=request_id,
-                approver=approver,
-                role=role,
-                decision="approve" if approve else "deny",
-                at=at,
-                reason=reason,
-            )
-        )
-        approvals = (*request.approvals, rules.Approval(approver, role, now, reason)) if approve else request.approvals
-        status = rules.DENIED if not approve else request.status
-        if approve and rules.quorum_reached(list(approvals), request.required_approvals):
-            status = rules.APPROVED
-        if status != request.status:
-            conn.execute(update(export_requests).where(export_requests.c.id == request_id).values(status=status))
-        append(
-            conn,
-            actor=approver,
-            action="request.approved" if approve else "request.denied",
-            subject=request_id,
-            details={
-                "role": role,
-                "reason": reason,
-                "approvals": len(approvals),
-                "required": request.required_approvals,
-                "status": status,
-            },
-        )
-        return replace(request, approvals=approvals, status=status, denial=None if approve else f"{approver}: {reason}")
-
-    return audited(engine, work)
-
-
-def require_buildable(request: ExportRequest) -> None:
-    if request.status != rules.APPROVED:
-        have = ""
-        if request.status == rules.PENDING:
-            have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
-        raise RequestStateError(f"request {request.id} is {request.status}{have}; only approved requests can be built")
 
 
 def count_build(conn: Connection, request_id: str) -> None:

@@ -13,6 +13,7 @@ import click
 #: command name -> the modules that build it (``key escrow`` is added by the escrow module).
 #: Kept in step with the modules' ``COMMANDS`` by tests/bcpctl/test_cli.py.
 COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "approver": ("bcpctl.commands.approver",),
     "audit": ("bcpctl.commands.audit",),
     "backup": ("bcpctl.commands.backup",),
     "check": ("bcpctl.commands.check",),

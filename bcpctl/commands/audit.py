@@ -1,4 +1,4 @@
-"""``audit verify``: check the hash chain of the audit log."""
+"""``audit verify``: check the hash chain of the audit log, and every export request against it."""
 
 from __future__ import annotations
 
@@ -21,24 +21,44 @@ def audit() -> None:
 @click.option("--anchor", default=None, metavar="SEQ:HASH", help="A chain head held elsewhere (bundle envelope).")
 @common_options
 def audit_verify(config_path: str | None, anchor: str | None) -> None:
-    """Verify every entry links to the one before; exit 1 names the first bad entry."""
+    """Verify every entry links to the one before, and every export request matches its entries.
+
+    Exit 1 names the first bad entry, or the first request whose row (status, fields, areas, …)
+    no longer matches what was requested and approved. With --config, approvals are also
+    verified against the approvers' credentials.
+    """
+    from dc.clock import utcnow
     from dc.config import load_config
     from dc.state import open_state
     from victim_support import audit as log
+    from victim_support.errors import AuditChainBroken
+    from victim_support.integrity import first_problem, verify_control_state
+    from victim_support.settings import load_export_settings
 
     parsed = log.parse_anchor(anchor) if anchor else None
-    control_db = load_config(config_path)[0].control_db if config_path else None
-    report = log.verify_log(open_state(control_db), parsed)
+    config, settings = None, None
+    if config_path:
+        config, resolved = load_config(config_path)
+        settings = load_export_settings(config, str(resolved))
+    report = verify_control_state(
+        open_state(config.control_db if config else None), parsed, utcnow(), config=config, settings=settings
+    )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        if d["ok"]:
-            console.print(f"audit log intact: {d['entries']} entries, head {d['head_seq']}:{d['head_hash']}")
-        else:
+        if d["first_bad_seq"] is not None:
             console.print(f"[red]audit log broken[/red] at entry {d['first_bad_seq']}: {d['problem']}")
+        else:
+            console.print(f"audit log intact: {d['entries']} entries, head {d['head_seq']}:{d['head_hash']}")
+        signed = "approvals verified" if d["signatures_checked"] else "approvals not verified (no --config)"
+        console.print(f"export requests checked: {d['requests_checked']} ({signed})")
+        for found in d["requests"]:
+            console.print(f"[red]request {found['request']}[/red]: {found['problem']}")
 
     output.current().result(report, render)
-    if not report.ok:
-        raise log.broken(report)
+    if report.first_bad_seq is not None:
+        raise AuditChainBroken(f"audit log broken at entry {report.first_bad_seq}: {report.problem}")
+    if report.requests:
+        raise first_problem(report)
 
 
 COMMANDS = [audit]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
@@ -91,15 +90,6 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
-def approver_token(path: str | None) -> str | None:
-    from dc.secrets import read_secret_file
-    from failover.approval import APPROVER_TOKEN_ENV
-
-    if path:
-        return read_secret_file(path, "approver token")
-    return os.environ.get(APPROVER_TOKEN_ENV) or None
-
-
 def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     from dc.config import load_config
     from dc.state import open_state
@@ -142,7 +132,10 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
 @click.option("--yes", is_flag=True, help="switchover: confirm that production moves to the offsite site and back.")
 @click.option("--approver", default=None, help="switchover: the second person's name (drills.failover.approvers).")
 @click.option(
-    "--approver-token-file", type=click.Path(dir_okay=False), default=None, help="Instead of $BCPCTL_APPROVER_TOKEN."
+    "--approver-secret-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="switchover: the approver's own secret (else $BCPCTL_APPROVER_SECRET).",
 )
 @common_options
 def drill_run(
@@ -157,12 +150,13 @@ def drill_run(
     workers: int | None,
     yes: bool,
     approver: str | None,
-    approver_token_file: str | None,
+    approver_secret_file: str | None,
 ) -> None:
     """Run a drill and write its reports; exits 1 unless every system, check and the cleanup passed.
 
     Ctrl-C or SIGTERM aborts the drill; cleanup still runs and is verified.
     """
+    from dc.approvers import read_secret
     from dc.duration import parse_duration
     from failover.drill import DrillRequest, run_drill
     from failover.results import to_document
@@ -182,7 +176,7 @@ def drill_run(
         workers=workers,
         confirmed=yes,
         approver=approver,
-        approver_token=approver_token(approver_token_file) if mode == "switchover" else None,
+        approver_secret=read_secret(approver_secret_file) if mode == "switchover" else None,
     )
     ctx = run_context(config_path)
     out = output.current()

@@ -135,34 +135,63 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
     output.current().result(rows, render)
 
 
-def _decide(config_path: str, request_id: str, approver: str, reason: str, approve: bool) -> None:
-    from victim_support.store import decide
+def _decide(
+    config_path: str, request_id: str, approver: str, secret_file: str | None, reason: str, approve: bool
+) -> None:
+    from dc.approvers import read_secret
+    from victim_support.decisions import decide
 
-    _config, settings, state, _ = _context(config_path)
-    request = decide(state, settings, request_id, approver=approver, approve=approve, reason=reason, now=_now())
+    config, settings, state, _ = _context(config_path)
+    request = decide(
+        state,
+        config,
+        settings,
+        request_id,
+        approver=approver,
+        secret=read_secret(secret_file),
+        approve=approve,
+        reason=reason,
+        now=_now(),
+    )
     output.current().result(request, _render_request)
+
+
+def _secret_option(fn):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--approver-secret-file",
+        "secret_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The approver's own secret (else $BCPCTL_APPROVER_SECRET); see 'bcpctl approver enroll'.",
+    )(fn)
 
 
 @export.command("approve")
 @click.argument("request_id", metavar="REQ")
 @config_option()
 @click.option("--approver", required=True, help="Name of the approving official (as configured).")
+@_secret_option
 @click.option("--reason", default="", help="Required for an alternate approver: why the municipality cannot act.")
 @common_options
-def export_approve(config_path: str, request_id: str, approver: str, reason: str) -> None:
-    """Approve a request; it becomes buildable when the basis's number of distinct approvers is reached."""
-    _decide(config_path, request_id, approver, reason, True)
+def export_approve(config_path: str, request_id: str, approver: str, secret_file: str | None, reason: str) -> None:
+    """Approve a request with your own secret; it becomes buildable at the basis's number of distinct approvers.
+
+    The approval signs the request's full specification into the audit chain: a wrong or
+    missing secret exits 3 and records nothing.
+    """
+    _decide(config_path, request_id, approver, secret_file, reason, True)
 
 
 @export.command("deny")
 @click.argument("request_id", metavar="REQ")
 @config_option()
 @click.option("--approver", required=True, help="Name of the deciding official (as configured).")
+@_secret_option
 @click.option("--reason", required=True, help="Why the request is denied.")
 @common_options
-def export_deny(config_path: str, request_id: str, approver: str, reason: str) -> None:
-    """Deny a request (final)."""
-    _decide(config_path, request_id, approver, reason, False)
+def export_deny(config_path: str, request_id: str, approver: str, secret_file: str | None, reason: str) -> None:
+    """Deny a request (final), with your own secret as for an approval."""
+    _decide(config_path, request_id, approver, secret_file, reason, False)
 
 
 @export.command("build")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.commands.drill import approver_token, finish, parse_time, run_context
+from bcpctl.commands.drill import finish, parse_time, run_context
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import Checked
 
@@ -81,10 +81,10 @@ def failover_plan(
 
 def _confirmation_options(fn):  # type: ignore[no-untyped-def]
     fn = click.option(
-        "--approver-token-file",
+        "--approver-secret-file",
         type=click.Path(dir_okay=False),
         default=None,
-        help="Instead of $BCPCTL_APPROVER_TOKEN.",
+        help="The approver's own secret (else $BCPCTL_APPROVER_SECRET); see 'bcpctl approver enroll'.",
     )(fn)
     fn = click.option("--approver", default=None, help="The second person's name (drills.failover.approvers).")(fn)
     fn = click.option("--yes", is_flag=True, help="Confirm: this changes production at both sites.")(fn)
@@ -113,12 +113,14 @@ def failover_execute(
     declared_at: str | None,
     yes: bool,
     approver: str | None,
-    approver_token_file: str | None,
+    approver_secret_file: str | None,
 ) -> None:
     """Fence the primary, restore every system at --to in plan order, verify, promote.
 
-    Refuses without --yes, and without a second approver where drills.failover.two_person is set.
+    Refuses without --yes, and without a second approver (name and own secret) where
+    drills.failover.two_person is set; the approval is signed into the audit log.
     """
+    from dc.approvers import read_secret
     from failover.failover import FailoverRequest, execute_failover
     from failover.results import to_document
 
@@ -127,7 +129,7 @@ def failover_execute(
         to_site,
         yes,
         approver,
-        approver_token(approver_token_file),
+        read_secret(approver_secret_file),
         escrow,
         workers,
         declared_at=parse_time(declared_at) if declared_at else None,
@@ -143,17 +145,18 @@ def failover_execute(
 @_confirmation_options
 @common_options
 def failback(
-    config_path: str, workers: int | None, yes: bool, approver: str | None, approver_token_file: str | None
+    config_path: str, workers: int | None, yes: bool, approver: str | None, approver_secret_file: str | None
 ) -> None:
     """Bring the writes made during a failover back to the primary, verify, and switch back.
 
     The offsite site is fenced first, so no write is lost; the primary's previous data is kept.
     """
+    from dc.approvers import read_secret
     from failover.failback import FailbackRequest, execute_failback
     from failover.results import to_document
 
     ctx = run_context(config_path)
-    result = execute_failback(ctx, FailbackRequest(yes, approver, approver_token(approver_token_file), workers))
+    result = execute_failback(ctx, FailbackRequest(yes, approver, read_secret(approver_secret_file), workers))
     finish(to_document(result))
 
 

@@ -72,7 +72,8 @@ class KeyMaterial:
     """The secrets of the story, each in its own 0600 file: never printed, never in the config."""
 
     passphrase: Path
-    approver_token: Path
+    #: approver name -> that official's own secret (their credential is enrolled in the config)
+    approver_secrets: dict[str, Path]
     partner_identity: Path
     partner_recipient: str
     #: tenant -> (signing key file, pseudonym secret file, verify key line)
@@ -90,8 +91,9 @@ def write_passphrase(path: Path) -> Path:
     return _secret_file(path, secrets.token_urlsafe(24) + "\n")
 
 
-def make_keys(workdir: Path, tenants: list[str]) -> KeyMaterial:
-    """Fresh keys for one run: repository passphrase, approver token, tenant signing keys, partner identity."""
+def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMaterial:
+    """Fresh keys for one run: passphrase, approvers' secrets, tenant signing keys, partner identity."""
+    from dc.approvers import new_secret
     from victim_support.signing import public_line
 
     keys = workdir / "secrets"
@@ -109,7 +111,7 @@ def make_keys(workdir: Path, tenants: list[str]) -> KeyMaterial:
         signing[tenant] = (sign, pseudonym, public_line(key.public_key()))
     return KeyMaterial(
         passphrase=write_passphrase(keys / "passphrase"),
-        approver_token=_secret_file(keys / "approver-token", secrets.token_urlsafe(24) + "\n"),
+        approver_secrets={name: _secret_file(keys / f"approver-{name}", new_secret() + "\n") for name in approvers},
         partner_identity=partner,
         partner_recipient=recipient,
         tenants=signing,
@@ -117,12 +119,19 @@ def make_keys(workdir: Path, tenants: list[str]) -> KeyMaterial:
 
 
 def story_config(workdir: Path, keys: KeyMaterial) -> dict[str, Any]:
-    """:func:`demo_config` plus this run's keys: failover approver, export signers, the partner."""
-    from failover.approval import token_digest
+    """:func:`demo_config` plus this run's keys: approvers' credentials, export signers, the partner.
+
+    Each approver's credential is enrolled as ``bcpctl approver enroll`` does it: only the
+    public verifier goes into the configuration, the secret stays in its own file.
+    """
+    from dc.approvers import enroll
+    from dc.secrets import read_secret_file
 
     raw = demo_config(workdir)
-    failover = raw["drills"]["failover"]
-    failover["approvers"] = {FAILOVER_APPROVER: token_digest(keys.approver_token.read_text().strip())}
+    raw["approvers"] = {
+        name: enroll(read_secret_file(path, "approver secret")).text() for name, path in keys.approver_secrets.items()
+    }
+    raw["drills"]["failover"]["approvers"] = [FAILOVER_APPROVER]
     raw["partners"][PARTNER]["age_recipient"] = keys.partner_recipient
     exports = raw.setdefault("exports", {})
     exports["tenants"] = {

@@ -56,13 +56,16 @@ def export_to_partner(
     workdir: Path,
 ) -> dict[str, Any]:
     """Request (DMA-49-11-3, 要支援者 of two 町字), approve, build from the replica, open, audit."""
+    from dc.approvers import credential_of
+    from dc.secrets import read_secret_file
     from replication.url import open_backend
-    from victim_support.audit import verify_log
     from victim_support.build import build_export
+    from victim_support.decisions import decide
+    from victim_support.integrity import verify_control_state
     from victim_support.policy import Scope
     from victim_support.receipt import open_and_record
     from victim_support.settings import load_export_settings
-    from victim_support.store import NewRequest, create_request, decide
+    from victim_support.store import NewRequest, create_request
 
     settings = load_export_settings(config, str(config_path))
     now = datetime.now(UTC)
@@ -85,7 +88,10 @@ def export_to_partner(
         now,
     )
     approver = f"{AFFECTED_TENANT}-{EXPORT_APPROVERS[0]}"
-    approved = decide(state, settings, request.id, approver=approver, approve=True, reason="", now=now)
+    secret = read_secret_file(keys.approver_secrets[approver], "approver secret")
+    approved = decide(
+        state, config, settings, request.id, approver=approver, secret=secret, approve=True, reason="", now=now
+    )
     if approved.status != "approved":
         raise StepFailed(f"request {request.id} is {approved.status} after approval")
     built = build_export(
@@ -111,7 +117,7 @@ def export_to_partner(
         actor=f"{PARTNER}-official",
     )
     by_age = open_bundle_with_age_cli(built.bundle, keys.partner_identity, workdir / "partner" / "age")
-    chain = verify_log(state)
+    chain = verify_control_state(state, None, datetime.now(UTC), config=config, settings=settings)
     export = {
         "request": request.id,
         "partner": PARTNER,
@@ -128,10 +134,15 @@ def export_to_partner(
         "replication_lag": built.replication_lag,
         "opened_by_partner": bool(opened.files),
         "opened_with_age_cli": by_age,
+        "approved_by": [
+            {"approver": a.approver, "credential": credential_of(config.approvers, a.approver).id}  # type: ignore[union-attr]
+            for a in approved.approvals
+        ],
         "audit_ok": chain.ok,
         "audit_entries": chain.entries,
+        "requests_match_chain": not chain.requests,
     }
-    if not (built.rows > 0 and opened.files and chain.ok and by_age is not False):
+    if not (built.rows > 0 and opened.files and chain.ok and not chain.requests and by_age is not False):
         raise StepFailed(f"export check failed: {export}")
     return export
 

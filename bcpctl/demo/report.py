@@ -100,6 +100,7 @@ def render_report(summary: Any) -> str:
             f"<tr><td>opened by the partner</td><td>{'yes' if e['opened_by_partner'] else 'NO'}; with the age "
             f"command: {({True: 'yes', False: 'NO', None: 'age not installed'})[e.get('opened_with_age_cli')]}"
             f"</td></tr>"
+            f"<tr><td>approved by</td><td>{_approvers(e.get('approved_by', []))}</td></tr>"
             f"<tr><td>audit chain</td><td>{'verified' if e['audit_ok'] else 'BROKEN'} "
             f"({e.get('audit_entries', 0)} entries)</td></tr>"
             "</table>"
@@ -139,3 +140,8 @@ td, th {{ border: 1px solid #bbb; padding: .25em .5em; text-align: left; }}
 def write_report(path: Path, summary: Any) -> Path:
     path.write_text(render_report(summary), encoding="utf-8")
     return path
+
+
+def _approvers(approvals: list[dict[str, str]]) -> str:
+    """Who approved, with the credential each signed with (the secret itself is never shown)."""
+    return ", ".join(f"{escape(a['approver'])} ({escape(a['credential'])})" for a in approvals) or "—"

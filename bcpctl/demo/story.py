@@ -118,7 +118,8 @@ class _Story:
         from victim_support.settings import load_export_settings, registry_system
 
         raw = story.demo_config(self.workdir)
-        self.keys = story.make_keys(self.workdir, list(raw["tenants"]))
+        approvers = [story.FAILOVER_APPROVER, *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS)]
+        self.keys = story.make_keys(self.workdir, list(raw["tenants"]), approvers)
         story.write_config(self.config_path, story.story_config(self.workdir, self.keys))
         config, config_dir = self.config()
         settings = load_export_settings(config, str(self.config_path))
@@ -282,6 +283,7 @@ class _Story:
         }
 
     def fail_over(self) -> dict[str, Any]:
+        from dc.secrets import read_secret_file
         from failover.failover import FailoverRequest, execute_failover
 
         config, _ = self.config()
@@ -290,7 +292,7 @@ class _Story:
             to_site=config.offsite_sites[0],
             confirmed=True,
             approver=story.FAILOVER_APPROVER,
-            approver_token=self.keys.approver_token.read_text().strip(),
+            approver_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_APPROVER]),
             escrow=tuple(self.shares[SHARES - THRESHOLD :]),  # three other custodians
         )
         with self.progress("failover: restoring every system at the offsite site") as advance:

@@ -34,11 +34,13 @@ from bcpctl.web.models import (
 )
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
+from dc.approvers import ApproverAuthFailed
 from dc.errors import UsageError
 from victim_support import audit
 from victim_support.approval import approver_role
+from victim_support.decisions import decide
 from victim_support.errors import PolicyRejected
-from victim_support.store import decide, get_request, list_requests
+from victim_support.store import get_request, list_requests
 
 router = APIRouter(prefix="/api/operator", tags=["operator"])
 
@@ -53,7 +55,14 @@ _REFUSALS: dict[int | str, dict[str, Any]] = {
     413: {"model": Rejection, "description": "Body over the size limit."},
     422: {"model": Rejection, "description": "Invalid request."},
 }
-_DECIDING = {**_REFUSALS, 409: {"model": Rejection, "description": "Not pending, or this person already decided."}}
+_DECIDING = {
+    **_REFUSALS,
+    403: {
+        "model": Rejection,
+        "description": "Wrong role, not an approver of the tenant, or a wrong or missing secret.",
+    },
+    409: {"model": Rejection, "description": "Not pending, or this person (or this secret) already decided."},
+}
 
 
 @router.get("/whoami", response_model=Whoami, responses=_REFUSALS)
@@ -86,24 +95,49 @@ def request_detail(request: Request, request_id: str, operator: Anyone) -> Opera
     return _request(context(request), request_id)
 
 
-def decide_as(ctx: WebContext, operator: Operator, request_id: str, *, approve: bool, reason: str) -> None:
-    """One decision by the logged-in approver; ``victim_support`` enforces the two-person rule."""
+def decide_as(
+    ctx: WebContext, operator: Operator, request_id: str, *, approve: bool, reason: str, secret: str | None
+) -> None:
+    """One decision by the logged-in approver, proven with their own secret as on the command line.
+
+    The login says who is at the keyboard; it is not the approval's credential, because web
+    accounts live in the control database that an approval must be safe against. So the
+    rule is the CLI's: the approver's name (here: the login) and that approver's secret.
+    """
     current = _request(ctx, request_id)
     if approver_role(ctx.exports, current.tenant, operator.name) is None:
         raise Forbidden(f"'{operator.name}' is not a configured approver for {current.tenant}")
     try:
         decide(
-            ctx.state, ctx.exports, request_id, approver=operator.name, approve=approve, reason=reason, now=ctx.now()
+            ctx.state,
+            ctx.config,
+            ctx.exports,
+            request_id,
+            approver=operator.name,
+            secret=secret,
+            approve=approve,
+            reason=reason,
+            now=ctx.now(),
+            via=f"web:{operator.via}",
         )
     except PolicyRejected as exc:
         raise Conflict(exc.message) from None
+    except ApproverAuthFailed as exc:
+        raise Forbidden(exc.message) from None
+
+
+def _secret(body: Approve | Deny) -> str | None:
+    return body.approver_secret.get_secret_value() if body.approver_secret else None
 
 
 @router.post("/requests/{request_id}/approve", response_model=OperatorRequestView, responses=_DECIDING)
 def approve(request: Request, request_id: str, body: Approve, operator: Approver) -> OperatorRequestView:
-    """Approve; the request becomes approved when its basis's number of distinct approvers is reached."""
+    """Approve with the approver's own secret; approved when the basis's number of distinct approvers is reached.
+
+    A wrong or missing secret is refused (403) and nothing is recorded.
+    """
     ctx = context(request)
-    decide_as(ctx, operator, request_id, approve=True, reason=body.reason)
+    decide_as(ctx, operator, request_id, approve=True, reason=body.reason, secret=_secret(body))
     return _request(ctx, request_id)
 
 
@@ -111,7 +145,7 @@ def approve(request: Request, request_id: str, body: Approve, operator: Approver
 def deny(request: Request, request_id: str, body: Deny, operator: Approver) -> OperatorRequestView:
     """Deny (final); the reason is shown to the partner and audited."""
     ctx = context(request)
-    decide_as(ctx, operator, request_id, approve=False, reason=body.reason)
+    decide_as(ctx, operator, request_id, approve=False, reason=body.reason, secret=_secret(body))
     return _request(ctx, request_id)
 
 

@@ -56,10 +56,11 @@ async def _decide(request: Request, request_id: str, approve: bool) -> Response:
     operator = await pages.operator(request, APPROVER)
     form = await pages.form_of(request, operator.session)
     reason = str(form.get("reason", ""))[:1000]
+    secret = str(form.get("approver_secret", ""))[:1024] or None
     ctx = auth.context(request)
     if not approve and not reason.strip():
         return pages.error_page(request, 422, "却下には理由が必要です / a denial needs a reason")
-    await run_in_threadpool(lambda: decide_as(ctx, operator, request_id, approve=approve, reason=reason))
+    await run_in_threadpool(lambda: decide_as(ctx, operator, request_id, approve=approve, reason=reason, secret=secret))
     return pages.redirect(f"/dashboard?done={'approved' if approve else 'denied'}#requests")
 
 

@@ -30,6 +30,7 @@ from dc.errors import UsageError
 from dc.state import metadata
 from victim_support import approval, audit
 from victim_support.bundle import ENVELOPE, PAYLOAD, SIGNATURE
+from victim_support.errors import RequestTampered
 from victim_support.settings import ExportSettings
 from victim_support.store import ExportRequest, get_request
 
@@ -127,7 +128,16 @@ def download(
             if request.status != approval.APPROVED:
                 have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
                 raise Conflict(f"request {request_id} is {request.status}{have if request.status == 'pending' else ''}")
-            delivery = _build(engine, config, settings, request, bundle_root, open_backend, config_dir, now, partner)
+            try:
+                delivery = _build(
+                    engine, config, settings, request, bundle_root, open_backend, config_dir, now, partner
+                )
+            except RequestTampered:
+                # The details (approver names, what changed) are the data center's business.
+                raise Conflict(
+                    f"request {request_id} cannot be delivered: its record does not match the audit log "
+                    "(the data center's audit check reports it)"
+                ) from None
         if delivery.deleted_at:
             raise Gone(f"the bundle of {request_id} was deleted on {delivery.deleted_at[:10]}; it cannot be sent again")
         if delivery.expired(now):

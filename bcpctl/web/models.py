@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from victim_support.policy import BASES, FORMATS, PURPOSES
 
@@ -49,12 +49,18 @@ class Deletion(_Strict):
     note: Note = ""
 
 
+#: the approver's own secret, checked exactly as ``bcpctl export approve`` checks it (never stored or logged).
+ApproverSecret = Annotated[SecretStr | None, Field(default=None, description="The approver's own secret.")]
+
+
 class Approve(_Strict):
     reason: Note = Field(default="", description="Required for an alternate approver: why the tenant cannot act.")
+    approver_secret: ApproverSecret = None
 
 
 class Deny(_Strict):
     reason: Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")]
+    approver_secret: ApproverSecret = None
 
 
 class DrillStart(_Strict):

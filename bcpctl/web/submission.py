@@ -12,9 +12,8 @@ from functools import cache
 from bcpctl.web.context import WebContext
 from bcpctl.web.models import SubmitRequest
 from dc.errors import UsageError
-from victim_support.errors import PolicyRejected
 from victim_support.places import Machiaza, municipality
-from victim_support.policy import RequestSpec, Scope, evaluate
+from victim_support.policy import Scope
 from victim_support.store import ExportRequest, NewRequest, create_request
 
 
@@ -53,24 +52,6 @@ def submit(ctx: WebContext, partner: str, body: SubmitRequest) -> ExportRequest:
         retention_days=body.retention_days,
         formats=tuple(dict.fromkeys(body.formats)),
     )
-    try:
-        return create_request(ctx.state, ctx.config, ctx.exports, new, ctx.now())
-    except PolicyRejected as exc:
-        exc.reasons = _reasons(ctx, new)  # type: ignore[attr-defined]
-        raise
-
-
-def _reasons(ctx: WebContext, new: NewRequest) -> tuple[str, ...]:
-    spec = RequestSpec(
-        partner_lg_code=ctx.config.partners[new.partner].lg_code,
-        tenant_lg_code=ctx.config.tenants[new.tenant].lg_code,
-        disaster_id=new.disaster_id,
-        disaster_date=new.disaster_date,
-        basis=new.basis,
-        purposes=new.purposes,
-        fields=new.fields,
-        scope=new.scope,
-        retention_days=new.retention_days if new.retention_days is not None else ctx.exports.retention_days,
-        formats=new.formats,
-    )
-    return evaluate(spec, today=ctx.now().date(), max_retention_days=ctx.exports.max_retention_days).reasons
+    # The store evaluates the policy once, on the municipalities' (JST) calendar day, and its
+    # rejection carries every reason: evaluating again here could disagree with it.
+    return create_request(ctx.state, ctx.config, ctx.exports, new, ctx.now())

@@ -39,7 +39,9 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert export["basis"] == "DMA-49-11-3" and len(export["areas"]) == 2
     assert export["rows"] > 0 and export["excluded_rows"] > 0
     assert export["opened_by_partner"] and export["audit_ok"] and export["opened_with_age_cli"] is True
-    assert "persons.csv" in export["files"]
+    assert "persons.csv" in export["files"] and export["requests_match_chain"]
+    assert [a["approver"] for a in export["approved_by"]] == ["hitachiomiya-somu-kacho"]
+    assert export["approved_by"][0]["credential"].startswith("apk-")
     header = (work / "partner" / "received" / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
     assert not [c for c in ("個人番号", "住民票コード", "kojin_bango", "juminhyo_code", "shien_sochi") if c in header]
 
@@ -53,6 +55,9 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
 
     # Secrets never reach the output: the offsite team's passphrase, the escrow shares.
     secrets = [(work / "secrets" / "passphrase").read_text().strip()]
+    approvers = sorted((work / "secrets").glob("approver-*"))
+    assert len(approvers) == 3 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in approvers)
+    secrets += [p.read_text().strip() for p in approvers]  # each official's own approval secret
     secrets += [line for p in (work / "custodians").iterdir() for line in _mnemonics(p)]
     assert secrets[1:], "no escrow shares were written"
     printed = result.stdout + result.stderr + html

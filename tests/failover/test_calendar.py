@@ -8,7 +8,6 @@ import pytest
 
 from dc.config import parse_config
 from dc.errors import ConfigError
-from failover.approval import token_digest
 from failover.calendar import JST, blackout_on, next_drill_window, overdue_systems
 from failover.settings import Blackout, drill_settings
 
@@ -82,7 +81,7 @@ def _drills(drills: dict) -> ConfigError | None:  # type: ignore[type-arg]
         ({"max_age": "soon"}, "drills.max_age: 'soon' is not a duration"),
         ({"workers": 0}, "drills.workers"),
         ({"failover": {"two_person": True}}, "two_person needs at least one entry"),
-        ({"failover": {"approvers": {"sato": "hunter2"}}}, "never the token"),
+        ({"failover": {"approvers": {"sato": "hunter2"}}}, "token digests are no longer accepted"),
         ({"smoke_expect": {"nope": "1"}}, "drills.smoke_expect.nope: unknown system"),
         ({"steady_state": {"command": "true", "interval": 0}}, "drills.steady_state.interval"),
         ({"surprise": 1}, "drills.surprise"),
@@ -102,7 +101,7 @@ def test_a_good_drills_section() -> None:
                 "workers": 4,
                 "max_age": "14d",
                 "blackouts": [{"name": "確定申告", "start": "02-01", "end": "03-31"}],
-                "failover": {"two_person": True, "approvers": {"sato": token_digest("t0ken")}},
+                "failover": {"two_person": True, "approvers": ["sato"]},
             }
         )
         is None

@@ -220,27 +220,70 @@ def test_missing_ansible_runner_is_a_failed_hook_not_a_crash(monkeypatch: pytest
     assert not fence_allows_failover(result, planned=False)
 
 
+SECRETS = {"sato": "sato-approver-secret-1", "ito": "ito-approver-secret-01"}
+
+
+def _two_person(config: Any) -> Any:
+    """``config`` with a two-person failover rule and the approvers' enrolled credentials."""
+    from dc.approvers import MIN_COST, enroll
+
+    credentials = {name: enroll(secret, MIN_COST).text() for name, secret in SECRETS.items()}
+    drills = {**config.drills, "failover": {"two_person": True, "approvers": ["sato", "ito"], "hooks": "manual"}}
+    return config.model_copy(update={"approvers": credentials, "drills": drills})
+
+
 def test_two_person_rule_on_the_command_line(example: Built, cli: Cli, tmp_path: Path) -> None:
     import yaml
 
-    from failover.approval import token_digest
-
     raw = yaml.safe_load(example.config_path.read_text(encoding="utf-8"))
-    raw["drills"]["failover"] = {
-        "two_person": True,
-        "approvers": {"sato": token_digest("s3cret-token")},
-        "hooks": "manual",
-    }
+    config = _two_person(example.config)
+    raw["drills"]["failover"] = config.drills["failover"]
+    raw["approvers"] = config.approvers
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--yes")
     assert alone.returncode == 3 and "needs a second person" in alone.stderr
-    wrong = cli(
-        "failover", "execute", "--config", str(path), "--to", "offsite", "--yes", "--approver", "sato",
-        env={"BCPCTL_APPROVER_TOKEN": "guessed"},
-    )  # fmt: skip
-    assert wrong.returncode == 3 and "does not match" in wrong.stderr and "guessed" not in wrong.stderr
+    execute = ("failover", "execute", "--config", str(path), "--to", "offsite", "--yes", "--approver", "sato")
+    for env in ({}, {"BCPCTL_APPROVER_SECRET": "guessed-secret-000"}, {"BCPCTL_APPROVER_SECRET": SECRETS["ito"]}):
+        refused = cli(*execute, env=env)
+        assert refused.returncode == 3, refused.stderr
+        assert "no approver secret" in refused.stderr or "does not match approver 'sato'" in refused.stderr
+        assert all(secret not in refused.stderr + refused.stdout for secret in (*SECRETS.values(), "guessed"))
+    wrong_file = tmp_path / "secret"
+    wrong_file.write_text("guessed-secret-000\n")
+    refused = cli(*execute, "--approver-secret-file", str(wrong_file))
+    assert refused.returncode == 3 and "does not match" in refused.stderr
     assert json.loads(cli("drill", "list", "--json").stdout) == [], "a refused failover records nothing"
+    chain = cli("audit", "verify", "--json")
+    assert json.loads(chain.stdout)["entries"] == 0, "and audits nothing"
+
+
+def test_failover_and_failback_approvals_are_signed_into_the_audit_chain(own_example: Built) -> None:
+    from dc.approvers import verify
+    from dc.audit import read_entries
+
+    config = _two_person(own_example.config)
+    ctx = RunContext.create(config, own_example.config_dir, open_state(None), open_backend)
+    hooks = RecordingHooks()
+    over = execute_failover(
+        ctx, FailoverRequest("offsite", confirmed=True, approver="sato", approver_secret=SECRETS["sato"]),
+        hooks=hooks, handle_signals=False,
+    )  # fmt: skip
+    assert over.status == "passed", over.verdict()
+    back = execute_failback(ctx, FailbackRequest(True, "ito", SECRETS["ito"]), hooks=hooks, handle_signals=False)
+    assert back.status == "passed", back.verdict()
+    entries = [e for e in read_entries(ctx.state) if e.action.endswith(".approved")]
+    assert [(e.action, e.actor, e.subject) for e in entries] == [
+        ("failover.approved", "sato", over.id),
+        ("failback.approved", "ito", back.id),
+    ]
+    first, second = (json.loads(e.details) for e in entries)
+    assert verify(config.approvers, first) is None and verify(config.approvers, second) is None
+    assert first["approval"]["to_site"] == "offsite" and first["approval"]["planned"] is False
+    assert second["approval"]["failover_run"] == over.id
+    assert over.approver == "sato" and back.approver == "ito"
+    first["approval"]["to_site"] = "primary"  # what was approved cannot be edited afterwards
+    assert verify(config.approvers, first) is not None
 
 
 def _tight_rpo_context(built: Built) -> RunContext:

@@ -10,7 +10,7 @@ import pytest
 
 from backup.snapshot import Snapshot
 from failover.abort import AbortSignal
-from failover.approval import confirm, token_digest
+from failover.approval import confirm
 from failover.errors import ApprovalRefused, ConfirmationRequired
 from failover.execution import run_plan
 from failover.measure import apply_measurement, choose_snapshot, exposure
@@ -122,20 +122,32 @@ def test_run_plan_starts_nothing_after_an_abort() -> None:
 
 
 def test_confirmation_and_two_person_approval() -> None:
+    from dc.approvers import MIN_COST, enroll, verify
+
+    credentials = {"sato": enroll("s3cret-of-sato", MIN_COST).text(), "ito": enroll("mine-of-ito-0", MIN_COST).text()}
+    what = {"to_site": "offsite", "planned": False}
     one = FailoverSettings()
     with pytest.raises(ConfirmationRequired):
-        confirm(one, action="failover", yes=False, operator="ito", approver=None, token=None)
-    assert confirm(one, action="failover", yes=True, operator="ito", approver=None, token=None) is None
-    two = FailoverSettings(two_person=True, approvers={"sato": token_digest("s3cret"), "ito": token_digest("mine")})
+        confirm(one, credentials, action="failover", yes=False, operator="ito", approver=None, secret=None, what=what)
+    assert confirm(one, credentials, action="failover", yes=True, operator="ito", approver=None, secret=None,
+                   what=what) is None  # fmt: skip
+    two = FailoverSettings(two_person=True, approvers=("sato", "ito"))
     cases = [
-        ({"approver": None, "token": None}, "needs a second person"),
-        ({"approver": "kato", "token": "s3cret"}, "not a configured approver"),
-        ({"approver": "ito", "token": "mine"}, "someone other than the operator"),
-        ({"approver": "sato", "token": None}, "no approver token"),
-        ({"approver": "sato", "token": "guess"}, "does not match"),
+        ({"approver": None, "secret": None}, "needs a second person"),
+        ({"approver": "kato", "secret": "s3cret-of-sato"}, "not a configured approver"),
+        ({"approver": "ito", "secret": "mine-of-ito-0"}, "someone other than the operator"),
+        ({"approver": "sato", "secret": None}, "no approver secret"),
+        ({"approver": "sato", "secret": "mine-of-ito-0"}, "does not match"),
     ]
     for kwargs, message in cases:
         with pytest.raises(ApprovalRefused, match=message) as err:
-            confirm(two, action="failover", yes=True, operator="ito", **kwargs)  # type: ignore[arg-type]
+            confirm(two, credentials, action="failover", yes=True, operator="ito", what=what, **kwargs)  # type: ignore[arg-type]
         assert err.value.exit_code == 3 and "s3cret" not in str(err.value)
-    assert confirm(two, action="failover", yes=True, operator="ito", approver="sato", token="s3cret") == "sato"
+    proof = confirm(two, credentials, action="failover", yes=True, operator="ito", approver="sato",
+                    secret="s3cret-of-sato", what=what)  # fmt: skip
+    assert proof is not None and proof.approver == "sato" and verify(credentials, proof.details()) is None
+    assert proof.statement["to_site"] == "offsite" and proof.statement["operator"] == "ito"
+    # without the two-person rule a named approver must still prove it
+    with pytest.raises(ApprovalRefused, match="does not match"):
+        confirm(FailoverSettings(approvers=("sato",)), credentials, action="failover", yes=True, operator="ito",
+                approver="sato", secret="wrong-secret-000", what=what)  # fmt: skip

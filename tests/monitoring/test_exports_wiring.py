@@ -11,10 +11,12 @@ from sqlalchemy import update
 from monitoring.tasks import JobContext, health_checks
 from replication.url import open_backend
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
+from tests.victim_support.conftest import APPROVER_SECRETS, approver_credentials
 from victim_support import audit
+from victim_support.decisions import decide
 from victim_support.policy import Scope
 from victim_support.settings import load_export_settings
-from victim_support.store import NewRequest, count_build, create_request, decide
+from victim_support.store import NewRequest, count_build, create_request
 
 RECIPIENT = "age18qjne9dpr29q7p4y94g8jfdlvxe6p74n3xkfsm7c0s0x4hsyyygqppyqax"
 SYSTEMS = TWO_SYSTEMS
@@ -26,6 +28,7 @@ def test_export_requests_by_state(lab_factory: Callable[..., Lab]) -> None:
         extra={
             "partners": {"koga": {"name": "古河市", "lg_code": "082040", "age_recipient": RECIPIENT}},
             "exports": {"tenants": {"goka": {"approvers": ["goka-suzuki"]}}},
+            "approvers": {"goka-suzuki": approver_credentials()["goka-suzuki"]},
         },
     )
     engine, config = lab.engine(), lab.config
@@ -52,7 +55,17 @@ def test_export_requests_by_state(lab_factory: Callable[..., Lab]) -> None:
     delivered = new(now)
     new(now - timedelta(days=30))  # never decided, now past its validity: expired
     for request_id in (approved, delivered):
-        decide(engine, settings, request_id, approver="goka-suzuki", approve=True, reason="", now=now)
+        decide(
+            engine,
+            config,
+            settings,
+            request_id,
+            approver="goka-suzuki",
+            secret=APPROVER_SECRETS["goka-suzuki"],
+            approve=True,
+            reason="",
+            now=now,
+        )
     with engine.begin() as conn:
         count_build(conn, delivered)
     value = scrape(lab, engine).get_sample_value

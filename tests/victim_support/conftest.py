@@ -7,6 +7,7 @@ copying it per test keeps the suite fast; tests that destroy the primary work on
 
 from __future__ import annotations
 
+import functools
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -22,6 +23,20 @@ from tests.conftest import PASSWORD
 
 FAST_KDF = {"memory_kib": 8192, "iterations": 1, "lanes": 1}
 SCALE = 0.05  # 五霞町 at 5%: ~470 residents, enough for every row class to appear
+#: each approver's own secret; the configuration holds only the credentials enrolled from them
+APPROVER_SECRETS = {
+    "goka-suzuki": "suzuki-approver-secret-01",
+    "goka-tanaka": "tanaka-approver-secret-01",
+    "pref-bosai": "bosai-approver-secret-001",
+}
+
+
+@functools.cache
+def approver_credentials() -> dict[str, str]:
+    """The ``approvers:`` section for :data:`APPROVER_SECRETS` (at the cheapest cost the configuration accepts)."""
+    from dc.approvers import MIN_COST, enroll
+
+    return {name: enroll(secret, MIN_COST).text() for name, secret in APPROVER_SECRETS.items()}
 
 
 @dataclass
@@ -95,6 +110,7 @@ def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, objec
                 "source": {"kind": "sqlite", "path": "goka-juki.sqlite"},
             }
         },
+        "approvers": dict(approver_credentials()),
         "partners": {
             "koga": {"name": "古河市", "lg_code": "082040", "age_recipient": recipient},
             "tsukuba": {"name": "つくば市", "lg_code": "082201", "age_recipient": recipient},

@@ -11,11 +11,12 @@ from typing import Any
 from dc.config import load_config
 from dc.state import open_state
 from replication.url import open_backend
-from tests.victim_support.conftest import DISASTER_DATE, Site
+from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import BuildResult, build_export
+from victim_support.decisions import decide
 from victim_support.policy import Scope
 from victim_support.settings import load_export_settings
-from victim_support.store import NewRequest, create_request, decide
+from victim_support.store import NewRequest, create_request
 
 ALL_BASIC = ("name", "name_kana", "birth_date", "sex", "relationship", "address")
 
@@ -57,8 +58,39 @@ def approved_request(
         now,
     )
     for approver in approvers:
-        decide(state, settings, request.id, approver=approver, approve=True, reason="", now=now)
+        approve(site, request.id, approver, now=now)
     return request.id
+
+
+def approve(site: Site, request_id: str, approver: str, *, now: datetime | None = None, reason: str = "") -> Any:
+    """One approval, proven with the approver's own secret (as ``bcpctl export approve`` does it)."""
+    config, settings, state = context(site)
+    return decide(
+        state,
+        config,
+        settings,
+        request_id,
+        approver=approver,
+        secret=APPROVER_SECRETS[approver],
+        approve=True,
+        reason=reason,
+        now=now or datetime.now(UTC),
+    )
+
+
+def deny(site: Site, request_id: str, approver: str, reason: str, *, now: datetime | None = None) -> Any:
+    config, settings, state = context(site)
+    return decide(
+        state,
+        config,
+        settings,
+        request_id,
+        approver=approver,
+        secret=APPROVER_SECRETS[approver],
+        approve=False,
+        reason=reason,
+        now=now or datetime.now(UTC),
+    )
 
 
 def build(site: Site, request_id: str, *, site_name: str | None = None, now: datetime | None = None) -> BuildResult:

@@ -15,7 +15,7 @@ import pytest
 
 from dc.errors import UsageError
 from tests.victim_support.conftest import Site, write_identity
-from tests.victim_support.flow import approved_request, build, context, read_csv
+from tests.victim_support.flow import approved_request, build, context, deny, read_csv
 from victim_support.bundle import open_bundle
 from victim_support.charset import displayable
 from victim_support.errors import RegistryError, RequestStateError
@@ -24,7 +24,6 @@ from victim_support.pfif import MANDATORY, NAMESPACE
 from victim_support.policy import Scope
 from victim_support.pseudonym import Pseudonymizer
 from victim_support.signing import load_verify_key
-from victim_support.store import decide
 
 NEVER = ("kojin_bango", "juminhyo_code", "honseki", "kokuho_no", "kiso_nenkin_no", "atena_no", "setai_no")
 
@@ -230,14 +229,11 @@ def test_scope_by_machiaza_and_unknown_machiaza(site: Site, tmp_path: Path) -> N
 
 
 def test_only_approved_requests_build(site: Site) -> None:
-    _config, settings, state = context(site)
     pending = approved_request(site, approvers=("goka-suzuki",))
     with pytest.raises(RequestStateError, match=r"pending \(1 of 2 approvals\)"):
         build(site, pending)
     denied = approved_request(site, approvers=())
-    decide(
-        state, settings, denied, approver="goka-tanaka", approve=False, reason="範囲が広すぎる", now=datetime.now(UTC)
-    )
+    deny(site, denied, "goka-tanaka", "範囲が広すぎる")
     with pytest.raises(RequestStateError, match="is denied"):
         build(site, denied)
     stale = approved_request(site, now=datetime.now(UTC) - timedelta(days=8))

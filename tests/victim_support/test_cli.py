@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from tests.conftest import Cli
-from tests.victim_support.conftest import Site
+from tests.victim_support.conftest import APPROVER_SECRETS, Site
 
 REQUEST = (
     "export", "request", "--partner", "koga", "--tenant", "goka", "--disaster-id", "2026-kanto-eq",
@@ -24,6 +24,14 @@ def one_line_error(done, code: int, text: str) -> None:  # type: ignore[no-untyp
     assert done.returncode == code, (done.returncode, done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("bcpctl: error: ") and text in lines[0], done.stderr
+
+
+def secret_file(tmp_path: Path, approver: str) -> tuple[str, str]:
+    """``--approver-secret-file FILE`` holding ``approver``'s own secret."""
+    path = tmp_path / f"{approver}.secret"
+    path.write_text(APPROVER_SECRETS[approver] + "\n")
+    path.chmod(0o600)
+    return ("--approver-secret-file", str(path))
 
 
 def control_db(isolated_env: Path) -> sqlite3.Connection:
@@ -45,12 +53,17 @@ def test_request_approve_build_open_and_audit(cli: Cli, site: Site, isolated_env
     one_line_error(cli("export", "build", request_id, "--out", str(out), *config), 2, "only approved requests")
     assert not out.exists()
     one_line_error(cli("export", "approve", request_id, "--approver", "mallory", *config), 2, "not an approver")
-    assert cli("export", "approve", request_id, "--approver", "goka-suzuki", *config).returncode == 0
-    one_line_error(cli("export", "approve", request_id, "--approver", "goka-suzuki", *config), 2, "already approved")
-    one_line_error(cli("export", "approve", request_id, "--approver", "pref-bosai", *config), 2, "must give --reason")
-    approved = cli(
-        "export", "approve", request_id, "--approver", "pref-bosai", "--reason", "町役場被災", *config, "--json"
+    suzuki = secret_file(tmp_path, "goka-suzuki")
+    assert cli("export", "approve", request_id, "--approver", "goka-suzuki", *suzuki, *config).returncode == 0
+    one_line_error(
+        cli("export", "approve", request_id, "--approver", "goka-suzuki", *suzuki, *config), 2, "already approved"
     )
+    bosai = secret_file(tmp_path, "pref-bosai")
+    one_line_error(
+        cli("export", "approve", request_id, "--approver", "pref-bosai", *bosai, *config), 2, "must give --reason"
+    )
+    approved = cli("export", "approve", request_id, "--approver", "pref-bosai", "--reason", "町役場被災", *config,
+                   "--json", env={"BCPCTL_APPROVER_SECRET": APPROVER_SECRETS["pref-bosai"]})  # fmt: skip
     assert json.loads(approved.stdout)["status"] == "approved"
 
     shutil.rmtree(site.primary)  # the build reads the replica

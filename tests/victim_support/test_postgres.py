@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer
-from tests.victim_support.conftest import FAST_KDF, config_doc, write_keys
+from tests.victim_support.conftest import APPROVER_SECRETS, FAST_KDF, config_doc, write_keys
 
 pytestmark = pytest.mark.postgres
 
@@ -26,11 +26,12 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     from tests.victim_support.flow import read_csv
     from victim_support.build import build_export
     from victim_support.bundle import open_bundle
+    from victim_support.decisions import decide
     from victim_support.policy import Scope
     from victim_support.seed import seed_registries
     from victim_support.settings import load_export_settings
     from victim_support.signing import load_verify_key
-    from victim_support.store import NewRequest, create_request, decide
+    from victim_support.store import NewRequest, create_request
 
     dsn = postgres.create_database("goka_juki")
     recipient, verify_key = write_keys(tmp_path)
@@ -65,7 +66,8 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
         ),
         now,
     )  # fmt: skip
-    decide(state, settings, request.id, approver="goka-suzuki", approve=True, reason="", now=now)
+    decide(state, config, settings, request.id, approver="goka-suzuki", secret=APPROVER_SECRETS["goka-suzuki"],
+           approve=True, reason="", now=now)  # fmt: skip
     result = build_export(
         state, config, settings, request.id, tmp_path / "out", open_backend=open_backend, now=now, config_dir=tmp_path
     )

@@ -21,7 +21,7 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from tests.victim_support.conftest import DISASTER_DATE, make_site
+from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, make_site
 
 PASSWORDS = {
     "ops": "ops-password-0001",
@@ -181,10 +181,16 @@ def signed_get(client: Any, key: Ed25519PrivateKey, path: str, partner: str = "k
     return client.get(path, headers=sign_headers(key, partner, "GET", path, b"", now=utcnow()))
 
 
+def proof(approver: str, **body: Any) -> dict[str, Any]:
+    """A decision's body with the approver's own secret (the web asks for it as the CLI does)."""
+    return {**body, "approver_secret": APPROVER_SECRETS[approver]}
+
+
 def approve_both(client: Any, request_id: str) -> Any:
-    first = client.post(f"/api/operator/requests/{request_id}/approve", json={}, headers=basic("goka-suzuki"))
+    path = f"/api/operator/requests/{request_id}/approve"
+    first = client.post(path, json=proof("goka-suzuki"), headers=basic("goka-suzuki"))
     assert first.status_code == 200, first.text
     assert first.json()["status"] == "pending"
-    second = client.post(f"/api/operator/requests/{request_id}/approve", json={}, headers=basic("goka-tanaka"))
+    second = client.post(path, json=proof("goka-tanaka"), headers=basic("goka-tanaka"))
     assert second.status_code == 200, second.text
     return second

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.bcpctl.web.conftest import basic, request_body, signed_post
+from tests.bcpctl.web.conftest import basic, proof, request_body, signed_post
 
 
 def _request(client, web_site, **overrides) -> str:  # type: ignore[no-untyped-def]
@@ -53,18 +53,20 @@ def test_wrong_roles_are_forbidden(client, web_site, web_ctx, who, path, method,
 def test_two_person_rule(client, web_site, web_ctx) -> None:  # type: ignore[no-untyped-def]
     request_id = _request(client, web_site)
     approve = f"/api/operator/requests/{request_id}/approve"
-    first = client.post(approve, json={}, headers=basic("goka-suzuki"))
+    first = client.post(approve, json=proof("goka-suzuki"), headers=basic("goka-suzuki"))
     assert first.status_code == 200 and first.json()["status"] == "pending" and first.json()["approvals"] == 1
-    same = client.post(approve, json={}, headers=basic("goka-suzuki"))
+    same = client.post(approve, json=proof("goka-suzuki"), headers=basic("goka-suzuki"))
     assert same.status_code == 409 and "already approved" in same.json()["detail"]
     stranger = client.post(approve, json={}, headers=basic("koga-yamada"))
     assert stranger.status_code == 403 and "not a configured approver for goka" in stranger.json()["detail"]
-    alternate = client.post(approve, json={}, headers=basic("pref-bosai"))
+    alternate = client.post(approve, json=proof("pref-bosai"), headers=basic("pref-bosai"))
     assert alternate.status_code == 409 and "alternate approver must give" in alternate.json()["detail"]
-    second = client.post(approve, json={"reason": ""}, headers=basic("goka-tanaka"))
+    second = client.post(approve, json=proof("goka-tanaka", reason=""), headers=basic("goka-tanaka"))
     assert second.status_code == 200 and second.json()["status"] == "approved"
     assert [a["approver"] for a in second.json()["approved_by"]] == ["goka-suzuki", "goka-tanaka"]
-    late = client.post(f"/api/operator/requests/{request_id}/deny", json={"reason": "x"}, headers=basic("pref-bosai"))
+    late = client.post(
+        f"/api/operator/requests/{request_id}/deny", json=proof("pref-bosai", reason="x"), headers=basic("pref-bosai")
+    )
     assert late.status_code == 409
     from victim_support.audit import read_entries, verify_entries
 
@@ -78,11 +80,12 @@ def test_deny_needs_a_reason_and_is_final(client, web_site) -> None:  # type: ig
     deny = f"/api/operator/requests/{request_id}/deny"
     assert client.post(deny, json={}, headers=basic("goka-suzuki")).status_code == 422
     assert client.post(deny, json={"reason": ""}, headers=basic("goka-suzuki")).status_code == 422
-    denied = client.post(deny, json={"reason": "scope too wide"}, headers=basic("goka-suzuki"))
+    denied = client.post(deny, json=proof("goka-suzuki", reason="scope too wide"), headers=basic("goka-suzuki"))
     assert denied.status_code == 200 and denied.json()["status"] == "denied"
     seen = client.get(f"/api/partner/requests/{request_id}", headers=_partner_token(client, "koga"))
     assert seen.json()["denial_reason"] == "scope too wide"
-    assert client.post(deny.replace("deny", "approve"), json={}, headers=basic("goka-tanaka")).status_code == 409
+    again = client.post(deny.replace("deny", "approve"), json=proof("goka-tanaka"), headers=basic("goka-tanaka"))
+    assert again.status_code == 409
 
 
 def _partner_token(client, partner: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -197,7 +200,7 @@ def test_session_state_changes_need_the_csrf_token(client, web_site) -> None:  #
     csrf = dashboard.text.split('name="csrf" value="')[1].split('"')[0]
     cross = client.post(approve, json={}, headers={"X-CSRF-Token": csrf, "Origin": "https://evil.invalid"})
     assert cross.status_code == 403
-    ok = client.post(approve, json={}, headers={"X-CSRF-Token": csrf})
+    ok = client.post(approve, json=proof("goka-suzuki"), headers={"X-CSRF-Token": csrf})
     assert ok.status_code == 200 and ok.json()["approvals"] == 1
     del sessions
 

@@ -18,6 +18,7 @@ import pytest
 from tests.bcpctl.web.browser import browser_context, shot
 from tests.bcpctl.web.conftest import DISASTER_DATE, PASSWORDS
 from tests.servers.asgi import serving
+from tests.victim_support.conftest import APPROVER_SECRETS
 
 
 @pytest.fixture
@@ -107,6 +108,7 @@ def test_partner_requests_approvers_approve_partner_downloads_and_decrypts(
             assert card.count() == 1
             if approver == "goka-suzuki":
                 shot(page, "04-dashboard-pending-request")
+            card.locator("form[action$='/approve'] input[name=approver_secret]").fill(APPROVER_SECRETS[approver])
             card.locator("form[action$='/approve'] button").click()
             page.wait_for_url(f"{live}/dashboard?done=approved#requests")
             if expected:

@@ -1,0 +1,158 @@
+"""What the audit chain says about a request, and whether its database row still agrees.
+
+The row's status and specification are copies that anyone with write access to the control
+database can edit; the audit chain holds the specification hashed when the request was made
+and each approval signed by its approver (:mod:`dc.approvers`). :func:`bind` recounts the
+approvals that verify — right approver, right credential, right request, the specification
+as it is now, still a configured approver of the tenant — and lists every disagreement
+between the row and the chain. Builds, decisions and ``audit verify`` all go through it.
+
+Without the configuration (``approvers`` is ``None``: ``audit verify`` on the partner's
+side) signatures cannot be checked; the status is then the one the last decision recorded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dc import approvers as credentials
+from dc.audit import AuditEntry
+from victim_support import approval as rules
+from victim_support.request import ExportRequest, spec_differences, spec_hash, specification
+from victim_support.settings import ExportSettings
+
+CREATED = "request.created"
+APPROVED = "request.approved"
+DENIED = "request.denied"
+APPROVE = "export.approve"
+DENY = "export.deny"
+
+
+@dataclass(frozen=True)
+class Binding:
+    request_id: str
+    #: the hash of the specification as the row gives it now
+    spec_hash: str
+    #: the hash recorded when the request was made (``None``: no creation entry)
+    recorded_hash: str | None
+    #: approvals that verify and count (distinct approvers and credentials)
+    approvals: tuple[rules.Approval, ...]
+    #: approval entries that do not count, each with why
+    ignored: tuple[str, ...]
+    #: pending, approved or denied, as the chain has it
+    status: str
+    #: every way the row disagrees with the chain (empty: it agrees)
+    problems: tuple[str, ...]
+
+
+def _details(entry: AuditEntry) -> dict[str, Any]:
+    try:
+        found = json.loads(entry.details)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def bind(
+    entries: Sequence[AuditEntry],
+    request: ExportRequest,
+    settings: ExportSettings,
+    approvers: Mapping[str, str] | None,
+) -> Binding:
+    """Compare ``request`` (as loaded from its row) with the chain ``entries`` about it."""
+    current = specification(request)
+    current_hash = spec_hash(current)
+    problems: list[str] = []
+    created = [_details(e) for e in entries if e.action == CREATED]
+    recorded_hash = None
+    if not created:
+        problems.append(f"request {request.id} has no '{CREATED}' entry in the audit chain")
+    else:
+        spec, recorded_hash = created[0].get("spec"), created[0].get("spec_hash")
+        if not isinstance(spec, dict) or recorded_hash != spec_hash(spec):
+            problems.append(f"the audit entry creating {request.id} does not hold the specification it hashed")
+        elif recorded_hash != current_hash:
+            changed = "; ".join(spec_differences(spec, current))
+            problems.append(f"request {request.id} differs from what was requested and approved: {changed}")
+    counted, ignored = _count(entries, request, settings, approvers, current_hash)
+    decisions = [_details(e) for e in entries if e.action in (APPROVED, DENIED)]
+    if any(e.action == DENIED for e in entries):
+        status = rules.DENIED
+    elif approvers is None:
+        status = str(decisions[-1].get("status", rules.PENDING)) if decisions else rules.PENDING
+    else:
+        status = rules.APPROVED if rules.quorum_reached(counted, request.required_approvals) else rules.PENDING
+    stored = request.stored_status or request.status
+    if stored != status:
+        have, why = "", ""
+        if approvers is not None:
+            have = f" ({len(counted)} of {request.required_approvals} valid approvals)"
+            why = f"; {ignored[0]}" if ignored else ""
+        problems.append(
+            f"request {request.id} is '{stored}' in the database but '{status}' by its audit chain{have}{why}"
+        )
+    return Binding(request.id, current_hash, recorded_hash, tuple(counted), tuple(ignored), status, tuple(problems))
+
+
+def _count(
+    entries: Sequence[AuditEntry],
+    request: ExportRequest,
+    settings: ExportSettings,
+    approvers: Mapping[str, str] | None,
+    current_hash: str,
+) -> tuple[list[rules.Approval], list[str]]:
+    counted: list[rules.Approval] = []
+    ignored: list[str] = []
+    seen_credentials: set[str] = set()
+    for entry in entries:
+        if entry.action != APPROVED:
+            continue
+        details = _details(entry)
+        found = details.get("approval")
+        statement: dict[str, Any] = found if isinstance(found, dict) else {}
+        approver = str(statement.get("approver", entry.actor))
+        why = _refusal(statement, request, settings, current_hash)
+        if why is None and approvers is not None:
+            why = credentials.verify(approvers, details)
+        if why is None and any(a.approver == approver for a in counted):
+            why = "counted once already"
+        if why is None and statement.get("credential") in seen_credentials:
+            why = f"credential {statement.get('credential')} already counted for another approver"
+        if why is not None:
+            ignored.append(f"approval by {approver} (entry {entry.seq}) does not count: {why}")
+            continue
+        seen_credentials.add(str(statement.get("credential")))
+        role = str(rules.approver_role(settings, request.tenant, approver))
+        counted.append(
+            rules.Approval(
+                approver, role, datetime.fromisoformat(str(statement["at"])), str(statement.get("reason", ""))
+            )
+        )
+    return counted, ignored
+
+
+def _refusal(statement: dict[str, Any], request: ExportRequest, settings: ExportSettings, current: str) -> str | None:
+    """Why a (signed) approval statement does not approve this request as it is now."""
+    if not statement:
+        return "no signed approval (made before approvals were bound, or planted)"
+    if statement.get("action") != APPROVE or statement.get("request") != request.id:
+        return "it approves something else"
+    if statement.get("spec") != current:
+        return "it approved a different specification"
+    approver = str(statement.get("approver"))
+    role = rules.approver_role(settings, request.tenant, approver)
+    if role is None:
+        return f"'{approver}' is no longer an approver for {request.tenant}"
+    if approver == request.requested_by:
+        return "the requester cannot approve their own request"
+    if role == rules.ALTERNATE_ROLE and not str(statement.get("reason", "")).strip():
+        return "an alternate approver gave no reason"
+    try:
+        datetime.fromisoformat(str(statement.get("at")))
+    except ValueError:
+        return "no valid time"
+    return None

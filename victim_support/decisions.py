@@ -1,0 +1,172 @@
+"""Approving and denying export requests, and the gate every build passes.
+
+A decision is recorded only with its approver's proof (:mod:`dc.approvers`): a signature by
+the approver's own credential over the request id, the specification hash, the role, the
+reason and the time, written into the audit chain in the same transaction as the row. The
+two-person rule counts approvals that verify in the chain, distinct by approver and by
+credential; a secret enrolled under two names is refused here, at approval time, by trying
+each earlier approver's credential against it (their salts differ, so the public keys do).
+A wrong or missing secret is refused before anything is written (exit 3).
+
+:func:`require_buildable` is the only way into a build: the row must agree with the chain
+(:func:`victim_support.binding.bind`), the law tables must still allow it, and the chain's
+approvals — not the row's status — must reach the quorum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from dc import approvers as credentials
+from dc.audit import append, audit_log, audited, ensure, entries_about
+from dc.config import Consortium
+from dc.errors import UsageError
+from failover.calendar import JST
+from victim_support import approval as rules
+from victim_support.binding import APPROVE, APPROVED, DENIED, DENY, bind
+from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
+from victim_support.policy import RequestSpec, evaluate
+from victim_support.request import ExportRequest
+from victim_support.settings import ExportSettings
+from victim_support.store import export_decisions, export_requests, read_request
+
+
+def _tables(engine: Engine) -> None:
+    ensure(engine, export_requests, export_decisions, audit_log)
+
+
+def decide(
+    engine: Engine,
+    config: Consortium,
+    settings: ExportSettings,
+    request_id: str,
+    *,
+    approver: str,
+    secret: str | None,
+    approve: bool,
+    reason: str,
+    now: datetime,
+    via: str = "cli",
+) -> ExportRequest:
+    """Record one approval or a denial, proven with ``secret``; approved at the quorum of verified approvals."""
+    _tables(engine)
+    if not approve and not reason.strip():
+        raise UsageError("a denial needs --reason")
+
+    def work(conn: Connection) -> ExportRequest:
+        request = read_request(conn, request_id, settings, now)
+        binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
+        if binding.problems:
+            raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was recorded")
+        role = rules.check_decision(
+            status=request.status,
+            tenant_id=request.tenant,
+            approvals=list(binding.approvals),
+            approver=approver,
+            requested_by=request.requested_by,
+            reason=reason,
+            settings=settings,
+        )
+        already = conn.execute(
+            select(export_decisions.c.id).where(
+                export_decisions.c.request_id == request_id, export_decisions.c.approver == approver
+            )
+        ).first()
+        if already is not None:
+            raise PolicyRejected(f"'{approver}' has already decided this request; another person must approve")
+        at = now.astimezone(UTC).isoformat()
+        what = {
+            "action": APPROVE if approve else DENY,
+            "request": request_id,
+            "spec": binding.spec_hash,
+            "role": role,
+            "reason": reason,
+            "at": at,
+            "via": via,
+        }
+        proof = credentials.prove(config.approvers, approver, secret, what)
+        for earlier in binding.approvals:
+            credential = credentials.credential_of(config.approvers, earlier.approver)
+            if credential is not None and secret and credentials.holds(credential, secret):
+                raise PolicyRejected(
+                    f"this secret is also the credential of {earlier.approver}, who already approved: "
+                    "each approver needs their own secret (nothing was recorded)"
+                )
+        conn.execute(
+            insert(export_decisions).values(
+                request_id=request_id,
+                approver=approver,
+                role=role,
+                decision="approve" if approve else "deny",
+                at=at,
+                reason=reason,
+            )
+        )
+        approvals = binding.approvals
+        if approve:
+            approvals = (*approvals, rules.Approval(approver, role, now, reason))
+        status = rules.DENIED
+        if approve:
+            status = (
+                rules.APPROVED if rules.quorum_reached(list(approvals), request.required_approvals) else rules.PENDING
+            )
+        if status != request.stored_status:
+            conn.execute(update(export_requests).where(export_requests.c.id == request_id).values(status=status))
+        append(
+            conn,
+            actor=approver,
+            action=APPROVED if approve else DENIED,
+            subject=request_id,
+            details={
+                **proof.details(),
+                "approvals": len(approvals),
+                "required": request.required_approvals,
+                "status": status,
+            },
+        )
+        denial = None if approve else f"{approver}: {reason}"
+        return replace(request, approvals=approvals, status=status, stored_status=status, denial=denial)
+
+    return audited(engine, work)
+
+
+def require_buildable(
+    engine: Engine, config: Consortium, settings: ExportSettings, request_id: str, now: datetime
+) -> ExportRequest:
+    """The request as its approvers approved it, or the reason it must not be built."""
+    _tables(engine)
+    with engine.connect() as conn:
+        request = read_request(conn, request_id, settings, now)
+        binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
+    if binding.problems:
+        raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was built")
+    if request.partner in config.partners and request.tenant in config.tenants:
+        decision = evaluate(
+            RequestSpec(
+                partner_lg_code=config.partners[request.partner].lg_code,
+                tenant_lg_code=config.tenants[request.tenant].lg_code,
+                disaster_id=request.disaster_id,
+                disaster_date=request.disaster_date,
+                basis=request.basis,
+                purposes=request.purposes,
+                fields=request.requested_fields,
+                scope=request.scope,
+                retention_days=request.retention_days,
+                formats=request.formats,
+            ),
+            today=now.astimezone(JST).date(),
+            max_retention_days=settings.max_retention_days,
+        )
+        if not decision.allowed or decision.fields != request.fields:
+            why = decision.reasons[0] if decision.reasons else "the decided fields differ"
+            raise PolicyRejected(f"request {request_id} no longer passes the law tables: {why}; nothing was built")
+    request = replace(request, approvals=binding.approvals)
+    if request.status != rules.APPROVED:
+        have = ""
+        if request.status == rules.PENDING:
+            have = f" ({len(binding.approvals)} of {request.required_approvals} approvals)"
+        raise RequestStateError(f"request {request.id} is {request.status}{have}; only approved requests can be built")
+    return request

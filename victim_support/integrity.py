@@ -1,0 +1,106 @@
+"""``bcpctl audit verify``: the chain links, and every export request agrees with it.
+
+A chain that links is not enough: whoever can write the control database can leave the chain
+alone and edit a request's row (approve it, add a field). So every request row is compared
+with its chain entries (:func:`victim_support.binding.bind`), and every request the chain
+knows must still have its row. With the configuration, approvals are verified against the
+approvers' credentials; without it (a partner checking a copy), the status is compared with
+the one the last decision recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import Engine, select
+
+from dc.audit import AuditEntry, ensure, read_entries, verify_entries
+from dc.config import Consortium
+from victim_support.binding import CREATED, bind
+from victim_support.errors import RequestTampered
+from victim_support.settings import ExportSettings
+from victim_support.store import export_decisions, export_requests, read_request
+
+
+@dataclass(frozen=True)
+class RequestProblem:
+    request: str
+    problem: str
+
+
+@dataclass(frozen=True)
+class IntegrityReport:
+    """The chain's verdict (as :class:`dc.audit.ChainReport`) and every request that disagrees with it."""
+
+    ok: bool
+    entries: int
+    head_seq: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    requests_checked: int = 0
+    #: whether approvals were verified against the configured credentials
+    signatures_checked: bool = False
+    requests: list[RequestProblem] = field(default_factory=list)
+
+
+def verify_control_state(
+    engine: Engine,
+    anchor: tuple[int, str] | None,
+    now: datetime,
+    config: Consortium | None = None,
+    settings: ExportSettings | None = None,
+) -> IntegrityReport:
+    entries = read_entries(engine)
+    chain = verify_entries(entries, anchor)
+    problems = _request_problems(engine, entries, now, config, settings or ExportSettings())
+    return IntegrityReport(
+        ok=chain.ok and not problems[1],
+        entries=chain.entries,
+        head_seq=chain.head_seq,
+        head_hash=chain.head_hash,
+        first_bad_seq=chain.first_bad_seq,
+        problem=chain.problem,
+        requests_checked=problems[0],
+        signatures_checked=config is not None,
+        requests=problems[1],
+    )
+
+
+def _request_problems(
+    engine: Engine,
+    entries: list[AuditEntry],
+    now: datetime,
+    config: Consortium | None,
+    settings: ExportSettings,
+) -> tuple[int, list[RequestProblem]]:
+    ensure(engine, export_requests, export_decisions)
+    by_subject: dict[str, list[AuditEntry]] = {}
+    for entry in entries:
+        by_subject.setdefault(entry.subject, []).append(entry)
+    found: list[RequestProblem] = []
+    with engine.connect() as conn:
+        ids = [row[0] for row in conn.execute(select(export_requests.c.id).order_by(export_requests.c.created_at))]
+        for request_id in ids:
+            try:
+                request = read_request(conn, request_id, settings, now)
+            except RequestTampered as exc:
+                found.append(RequestProblem(request_id, exc.message))
+                continue
+            approvers = config.approvers if config is not None else None
+            binding = bind(by_subject.get(request_id, []), request, settings, approvers)
+            found += [RequestProblem(request_id, problem) for problem in binding.problems]
+    known = set(ids)
+    for entry in entries:
+        if entry.action == CREATED and entry.subject not in known:
+            found.append(
+                RequestProblem(entry.subject, f"request {entry.subject} is in the audit chain but its row is gone")
+            )
+    return len(ids), found
+
+
+def first_problem(report: IntegrityReport) -> RequestTampered:
+    first = report.requests[0]
+    more = f" (and {len(report.requests) - 1} more)" if len(report.requests) > 1 else ""
+    return RequestTampered(f"export requests do not match the audit chain: {first.problem}{more}")
