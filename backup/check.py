@@ -148,8 +148,9 @@ def _check_structure(
     unindexed = _check_packs(repo, listing, soundly_indexed, damage, report)
     if read_data:
         for name, blob_type, _size in repo.cache.packs():
-            if name in damage.packs or not in_subset(name, subset):
+            if (name in damage.packs and name not in damage.resized) or not in_subset(name, subset):
                 continue
+            damage.packs.discard(name)  # a truncated pack's first blobs are still there: judge each
             _read_pack(repo, name, blob_type, damage, report)
             if progress:
                 progress(1)
@@ -178,25 +179,26 @@ def _check_indexes(
         superseded.update(index.supersedes)
     for name, message in sorted(broken.items()):
         key = INDEX_PREFIX + name
-        report.problems.append(Problem(key, _what_is(repo, key, listing) or message))
+        report.problems.append(Problem(key, _what_is(repo, key, listing)[0] or message))
         report.suggest(REPAIR_INDEX)
     return soundly_indexed, superseded
 
 
-def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> str | None:
-    """For an object that is not what its place says: what it is instead, if it is anything."""
+def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> tuple[str | None, bool]:
+    """For an object that is not what its place says: what it is instead, and whether it is an
+    extra object (a copy, a stray, another kind of object) rather than a damaged one of its place."""
     try:
         found = identify(repo, key, repo.backend.load(key), listing)
     except BcpError:
-        return None
+        return None, False
     if found.copy_of:
-        return f"a copy of {found.copy_of} under another name (harmless; '{REPAIR_INDEX}' removes it)"
+        return f"a copy of {found.copy_of} under another name (harmless; '{REPAIR_INDEX}' removes it)", True
     if found.kind is None:
-        return None if place_of(key).well_formed else "not a bcpctl object (a stray file?)"
+        return (None, False) if place_of(key).well_formed else ("not a bcpctl object (a stray file?)", True)
     if found.kind == place_of(key).kind:
-        return None
+        return None, False
     where = f"; it belongs at {found.home}" if found.home else ""
-    return f"is a {found.kind}, not an {place_of(key).kind} (moved here?){where}"
+    return f"is a {found.kind}, not an {place_of(key).kind} (moved here?){where}", True
 
 
 def _check_packs(
@@ -233,6 +235,7 @@ def _check_packs(
         elif info.size != size:
             report.problems.append(Problem(key, f"pack has {info.size} bytes, the index says {size} (truncated?)"))
             damage.packs.add(name)
+            damage.resized.add(name)
             report.suggest(REPAIR_INDEX)  # it re-reads a pack whose size is not the indexed one
     indexed_names = {row[0] for row in indexed}
     unindexed = []
@@ -319,8 +322,10 @@ def _check_snapshots(
     report.snapshots = len(snapshots) + len(errors)
     for snapshot_id, message in sorted(errors.items()):
         key = f"snapshots/{snapshot_id}"
-        report.problems.append(Problem(key, _what_is(repo, key, listing) or message))
-        report.affected_snapshots.append(snapshot_id)
+        what, extra = _what_is(repo, key, listing)
+        report.problems.append(Problem(key, what or message))
+        if not extra:
+            report.affected_snapshots.append(snapshot_id)
     for snapshot in snapshots:
         fresh = [tree_id for tree_id in snapshot.tree if not judge.seen(tree_id)]
         verdicts = judge.trees(snapshot)

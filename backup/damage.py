@@ -25,6 +25,8 @@ class Damage:
 
     packs: set[str] = field(default_factory=set)
     blobs: set[tuple[str, bytes]] = field(default_factory=set)
+    #: packs in ``packs`` only because their size is wrong: reading them says which blobs survive
+    resized: set[str] = field(default_factory=set)
 
     def blob_problem(self, repo: Repository, chunk_id: bytes) -> str | None:
         """Why no copy of the blob can be read, or None when one can."""

@@ -30,7 +30,7 @@ from backup.backend import ObjectInfo
 from backup.check import Problem
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
-from backup.layout import PACK_KINDS, Identity, identify, is_pack_key, place_of
+from backup.layout import PACK_KINDS, Identity, identify, is_object_name, is_pack_key, place_of
 from backup.pack import BlobEntry, PackBuilder, decrypt_blob, pack_key, parse_pack
 from backup.prune import _Lease, condemned_packs
 from backup.repository import Repository
@@ -168,7 +168,7 @@ def _rehome_sealed(
             continue
         if _put_back(repo, key, data, found, report):
             changed = True
-        elif found.kind is not None and key.startswith(INDEX_PREFIX):
+        elif found.kind not in (None, "lock") and key.startswith(INDEX_PREFIX):  # a lease anywhere else is junk
             report.left.append(Problem(key, f"not an index file but a {found.kind}: left in place, move it by hand"))
     return changed
 
@@ -266,15 +266,16 @@ class _Rebuild:
             if name not in self.replaced and self.rewrite.intersection(index_names)
         ]
         new = self.records + kept
-        supersedes = tuple(sorted(self.rewrite | set(broken)))
-        if not new and not supersedes:
+        gone = self.rewrite | set(broken)
+        supersedes = tuple(sorted(name for name in gone if is_object_name(name)))
+        if not new and not gone:
             return
         for start in range(0, max(len(new), 1), _PACKS_PER_INDEX):
             chunk = tuple(new[start : start + _PACKS_PER_INDEX])
             index = IndexFile(chunk, supersedes if start == 0 else ())
             report.index_files_written.append(repo.save_sealed(INDEX_PREFIX, "index", encode_index(index)))
         # Only now that the replacement is stored do the old index files go.
-        for index_name in supersedes:
+        for index_name in sorted(gone):
             repo.backend.remove(INDEX_PREFIX + index_name)
             why = "unreadable" if index_name in broken else "replaced by the rebuilt index"
             report.removed.append(Problem(INDEX_PREFIX + index_name, why))
@@ -286,6 +287,8 @@ class _Rebuild:
         report.packs_read += 1
         old = self.sound[name][0] if name in self.sound else None
         intact = hashlib.sha256(data).hexdigest() == name
+        if not intact and old is None and _put_back(repo, key, data, identify(repo, key, data, self.listing), report):
+            return  # an exact copy of another pack under this name: nothing of it to index
         try:
             salt, entries = parse_pack(repo.master, repo.repo_id, data, key)
         except CorruptObject:
