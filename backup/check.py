@@ -230,8 +230,7 @@ def _check_packs(
                 message = "pack is missing"
             report.problems.append(Problem(key, message))
             damage.packs.add(name)
-            if elsewhere:
-                report.suggest(REPAIR_INDEX)
+            report.suggest(REPAIR_INDEX)  # it puts the pack back, or drops its record
         elif info.size != size:
             report.problems.append(Problem(key, f"pack has {info.size} bytes, the index says {size} (truncated?)"))
             damage.packs.add(name)

@@ -231,10 +231,12 @@ def _repack(repo: Repository, names: list[tuple[str, int]]) -> list[IndexedPack]
 
 def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> PruneReport:
     report = PruneReport()
-    repo.state_changed = True  # index files come and go: the manifest must follow
     with _Lease(repo) as storage_now:
         repo.sync_index()
         _collect_used_or_refuse(repo, report)
+        # Signed only once prune can change something: a refused prune must not sign a damaged
+        # state as the committed one (the manifest is what tells check an index file is missing).
+        repo.state_changed = True
         stones = read_tombstones(repo)
         due = [t for t in stones if storage_now - t.mtime >= grace_seconds]
         pending = [t for t in stones if t not in due]

@@ -125,6 +125,18 @@ def _pack_of(repo: Repository, blob_hex: str) -> str:
     return pack_key(location.pack, location.blob_type)
 
 
+def one_pack_repo(root: Path) -> tuple[Path, dict[str, bytes]]:
+    """One snapshot of six files, one blob each, all six blobs in one data pack (in file order)."""
+    path = root / "one-pack"
+    init_repository(LocalBackend(path, create=True), PASSWORD, kdf=FAST_KDF, chunker=ChunkerParams(4096, 2048, 16384))
+    rng = random.Random(6)
+    files = {f"f{i}.bin": rng.randbytes(2000) for i in range(6)}  # under the chunker's minimum: one blob each
+    src = make_tree(root / "one-pack-src", dict(files))
+    with open_repository(LocalBackend(path), PASSWORD) as repo:  # one reader: one pack
+        run_backup(repo, BackupRequest(SourceSpec("path", str(src)), system="s", workers=1))
+    return path, files
+
+
 def repo_state(path: Path) -> dict[str, str]:
     """Every object's SHA-256 by key: equal before and after means nothing was written."""
     return {
