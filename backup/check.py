@@ -113,9 +113,10 @@ def check_repository(
     judge = SnapshotJudge(repo, damage)
     _check_snapshots(repo, listing, judge, report)
     if read_data:
+        missed = judge.unindexed_blobs()
         for key in unindexed:
             if in_subset(key.rsplit("/", 1)[-1], subset):
-                _read_unindexed(repo, key, listing, judge.unindexed_blobs(), report)
+                _read_unindexed(repo, key, listing, missed, report)
     check_inventory(repo, listing, superseded, report)
     if unindexed and judge.unindexed_blobs():
         report.suggest(REPAIR_INDEX)  # the blobs snapshots miss may be in those packs
@@ -198,7 +199,11 @@ def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> t
     if found.kind == place_of(key).kind:
         return None, False
     where = f"; it belongs at {found.home}" if found.home else ""
-    return f"is a {found.kind}, not an {place_of(key).kind} (moved here?){where}", True
+    return f"is {_a(found.kind)}, not {_a(place_of(key).kind)} (moved here?){where}", True
+
+
+def _a(noun: str | None) -> str:
+    return f"an {noun}" if noun and noun[0] in "aeiou" else f"a {noun}"
 
 
 def _check_packs(

@@ -76,8 +76,10 @@ def repair_index(
     repo: Repository, *, read_all: bool = False, progress: RepairProgress | None = None
 ) -> IndexRepairReport:
     report = IndexRepairReport()
-    repo.state_changed = True  # index files come and go: the manifest must follow
     with _Lease(repo):
+        # Index files come and go, so the manifest is signed afresh on close; that also replaces
+        # a damaged or lost manifest, which check reports and nothing else can repair.
+        repo.state_changed = True
         repo.sync_index()
         listing = _list(repo)
         sound, broken = _load_indexes(repo, listing, report)
@@ -126,7 +128,7 @@ def _put_back(repo: Repository, key: str, data: bytes, found: Identity, report: 
         return True
     if not found.named_by_content and found.kind not in ("key slot", "manifest"):
         return False  # damaged: its name no longer proves what it is
-    if home in _list_one(repo, home) and not _damaged_pack(repo, home):
+    if _exists(repo, home) and not _damaged_pack(repo, home):
         report.left.append(Problem(key, f"a {found.kind} that belongs at {home}, where another object already is"))
         return False
     repo.backend.save(home, data)
@@ -135,12 +137,12 @@ def _put_back(repo: Repository, key: str, data: bytes, found: Identity, report: 
     return True
 
 
-def _list_one(repo: Repository, key: str) -> set[str]:
+def _exists(repo: Repository, key: str) -> bool:
     try:
         repo.backend.stat(key)
     except BcpError:
-        return set()
-    return {key}
+        return False
+    return True
 
 
 def _damaged_pack(repo: Repository, key: str) -> bool:

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 
 from backup.check import Problem, collect_damage
 from backup.damage import SnapshotJudge
+from backup.errors import CorruptObject
 from backup.layout import identify
 from backup.prune import condemned_packs
 from backup.repository import SNAPSHOT_PREFIX, Repository
-from backup.snapshot import Snapshot, list_snapshots, save_snapshot
+from backup.snapshot import Snapshot, list_snapshots, load_snapshot, save_snapshot
 from backup.tree import TreeWriter, iter_tree
 from backup.writer import BlobWriter
 from dc.errors import BcpError
@@ -100,7 +101,7 @@ def apply_repair(repo: Repository, plan: RepairPlan, *, now: datetime | None = N
     now = now or datetime.now(UTC)
     repo.cache.exclude_packs(condemned_packs(repo))
     for item in plan.snapshots:
-        original = next(s for s in list_snapshots(repo) if s.id == item.id)
+        original = load_snapshot(repo, item.id)
         replacement = _rewrite(repo, original, item, now)
         # The replacement is committed before the original goes: a crash leaves both, never neither.
         repo.backend.remove(SNAPSHOT_PREFIX + original.id)
@@ -126,7 +127,12 @@ def _rewrite(repo: Repository, original: Snapshot, item: SnapshotRepair, now: da
         for tree_id in original.tree:
             if tree_id in lost:
                 continue
-            for entry in iter_tree(repo.read_blob, (tree_id,)):
+            try:
+                entries = list(iter_tree(repo.read_blob, (tree_id,)))
+            except CorruptObject:  # damaged since the plan, or found only now: lost like the others
+                item.lost_tree_blobs.append(tree_id)
+                continue
+            for entry in entries:
                 if entry["path"] not in dropped:
                     tree.add(entry)
                     kept += 1

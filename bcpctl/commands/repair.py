@@ -115,7 +115,7 @@ def repair_snapshots_cmd(
         if forget and plan.needed and not yes:
             _render_plan(out.console, output.to_jsonable(plan))
             if not click.confirm("rewrite these snapshots without the damaged files and remove the originals?"):
-                raise UsageError("nothing was changed")
+                raise ProblemFound(f"nothing was changed; {plan.unrestorable} snapshot(s) cannot be fully restored")
         if forget and plan.needed:
             apply_repair(repo, plan)
     out.result(plan, _render_plan)

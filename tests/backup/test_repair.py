@@ -215,7 +215,7 @@ def test_repair_snapshots_asks_on_a_terminal(small: SmallRepo, tmp_path: Path, a
     out, err = proc.communicate(timeout=60)
     os.close(main)
     if answer == "n":
-        assert proc.returncode == 2 and b"nothing was changed" in err
+        assert proc.returncode == 1 and b"nothing was changed" in err
         assert repo_state(small.path) == before
     else:
         assert proc.returncode == 0, err
