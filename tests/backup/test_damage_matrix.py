@@ -13,6 +13,9 @@ is damaged one object at a time; each cell runs ``check``, ``check --read-data``
 * a snapshot that does depend on it restores everything else and leaves nothing partial;
 * repair never loses a file that was still readable, and leaves a repository that checks clean.
 
+Commands run through :mod:`tests.backup.zygote`: each is a process of its own with a real exit
+status, forked from one that imported bcpctl once, so the 400-odd commands fit in the time budget.
+
 The outcomes become ``docs/damage-matrix.md``; the test fails when that file differs from
 what it generates. Regenerate it with::
 
@@ -334,6 +337,16 @@ def render(cells: list[Cell]) -> str:
         "Restore: how many snapshots restored byte for byte, then each other one with its exit code and",
         "error. Repair runs `repair index --read-all-packs`, then `repair snapshots --forget --yes`, on a",
         "copy; the last column is `check --read-data` after both.",
+        "",
+        "Invariants asserted in every cell:",
+        "",
+        '* no command says "internal error" or runs over a minute;',
+        "* `check --read-data` detects flip, truncate, delete and move, naming the object (or, for `config`,",
+        "  refusing to open); a copy or stray is reported as such or not at all, never blamed on the",
+        "  original. The lease is exempt: it is not integrity-protected and only keeps two prunes apart;",
+        "* `check` and `restore` never write to the repository;",
+        "* every snapshot that does not depend on the damaged object restores byte for byte;",
+        "* repair keeps every file that still reads, and `check --read-data` passes after it.",
         "",
         "| object | damage | check | check --read-data | restore | repair | check after repair |",
         "|---|---|---|---|---|---|---|",
