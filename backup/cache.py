@@ -44,6 +44,14 @@ class Location:
     raw_length: int
 
 
+@dataclass(frozen=True, slots=True)
+class PackInfo:
+    name: str
+    blob_type: int
+    salt: bytes
+    size: int
+
+
 class BloomFilter:
     """k=4 probes taken straight from the (uniformly random) keyed chunk id; ~1% false positives."""
 
@@ -180,6 +188,12 @@ class BlobCache:
         """``(name, type, size)`` of every indexed pack."""
         with self._lock:
             return list(self._db.execute("SELECT name, type, size FROM packs"))
+
+    def pack_info(self, pack_name: str) -> PackInfo | None:
+        """The index record of one pack (type, salt, size), or None if no index names it."""
+        with self._lock:
+            row = self._db.execute("SELECT type, salt, size FROM packs WHERE name=?", (pack_name,)).fetchone()
+        return PackInfo(pack_name, *row) if row else None
 
     def pack_entries(self, pack_name: str) -> list[tuple[bytes, int, int, int, int, int]]:
         """``(id, type, flags, offset, length, raw_length)`` of the blobs indexed in a pack."""

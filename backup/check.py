@@ -1,28 +1,47 @@
-"""Verifying a repository: structure always, and with ``read_data`` every byte.
+"""Verifying a repository: its layout and structure always, and with ``read_data`` every byte.
 
-Structure: every index file authenticates; every indexed pack exists with its recorded
-size; every snapshot authenticates and every blob its tree names is indexed. With
-``read_data`` each pack (or a rolling ``subset``) is downloaded, its SHA-256 compared with
-its name, its header and every blob decrypted and checked against its keyed id, and the
-header compared with the index. Each problem names the object; the report lists the
-snapshots that a problem makes unrestorable. Check never writes to the repository.
+Structure: every index file authenticates; every indexed pack is stored where its type and
+name say, with the size the index records; every snapshot authenticates and every blob its
+tree names is indexed in a sound pack; the signed manifest verifies and nothing it signs is
+missing (:mod:`backup.inventory`). With ``read_data`` each pack (or a rolling ``subset``) is
+downloaded, its SHA-256 compared with its name, and every blob the index places in it
+decrypted and checked against its keyed id, so a damaged blob marks only the files that use
+it; packs no index names are read too and said to be what they are.
+
+A pack that no index names is not garbage by definition: an interrupted backup leaves one,
+but so does a lost or damaged index file, and then it holds the only copy of a snapshot's
+data. Check calls such packs "in no index", points at ``bcpctl repair index`` whenever a
+snapshot misses a blob, and mentions prune only when nothing is missing. Each problem names
+the object; the report lists the snapshots a problem makes unrestorable and the commands
+that repair it. Check never writes to the repository.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from backup import compress
+from backup.backend import ObjectInfo
+from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
-from backup.pack import PACK_DIRS, iter_blobs, pack_key
+from backup.index import INDEX_PREFIX
+from backup.layout import PACK_KINDS, identify, is_pack_key, place_of
+from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
 from backup.repository import Repository
-from backup.snapshot import Snapshot, list_snapshots
-from backup.tree import iter_tree
+from backup.snapshot import list_snapshots
 from dc.errors import BcpError, UsageError
 
 ProgressFn = Callable[[int], None]
+
+REPAIR_INDEX = "bcpctl repair index"
+REPAIR_INDEX_ALL = "bcpctl repair index --read-all-packs"
+REPAIR_SNAPSHOTS = "bcpctl repair snapshots --forget"
+PRUNE = "bcpctl prune (removes packs no snapshot needs once its grace period has passed)"
+_ORDER = (REPAIR_INDEX_ALL, REPAIR_INDEX, REPAIR_SNAPSHOTS, PRUNE)
+#: unindexed packs listed one by one up to this many; the rest are counted
+_LISTED = 20
 
 
 @dataclass(frozen=True)
@@ -39,13 +58,23 @@ class CheckReport:
     packs_read: int = 0
     blobs_read: int = 0
     bytes_read: int = 0
-    unreferenced_packs: int = 0
+    #: packs stored that no readable index names (an interrupted backup, or a lost index file)
+    unindexed_packs: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: findings that endanger nothing (copies, stray files, leases, packs in no index); not failures
+    notes: list[Problem] = field(default_factory=list)
     affected_snapshots: list[str] = field(default_factory=list)
+    #: the commands that repair what was found, in the order to run them
+    remedies: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def suggest(self, remedy: str) -> None:
+        if remedy not in self.remedies:
+            self.remedies.append(remedy)
+            self.remedies.sort(key=_ORDER.index)
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -63,7 +92,10 @@ def in_subset(pack_name: str, subset: tuple[int, int] | None) -> bool:
     if subset is None:
         return True
     n, m = subset
-    return int(pack_name[:8], 16) % m == n - 1
+    try:
+        return int(pack_name[:8], 16) % m == n - 1
+    except ValueError:  # a stray name: the first slice reads it
+        return n == 1
 
 
 def check_repository(
@@ -73,141 +105,278 @@ def check_repository(
     subset: tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
 ) -> CheckReport:
+    from backup.inventory import check_inventory  # it reports into CheckReport: imported late, no cycle
+
     report = CheckReport()
-    bad_packs: set[str] = set()
-    # Re-read every index file: the cache trusts names it has seen, check must not.
-    broken = dict(repo.broken_indexes)
-    soundly_indexed: set[str] = set()
-    names = repo.index_names()
-    report.index_files = len(names)
-    for name in sorted(names - set(broken)):
-        try:
-            soundly_indexed.update(pack.name for pack in repo.load_index(name).packs)
-        except BcpError as exc:
-            broken[name] = exc.message
-    for name, message in sorted(broken.items()):
-        report.problems.append(Problem(f"index/{name}", message))
-
-    stored = {}
-    for blob_type in PACK_DIRS:
-        for info in repo.backend.list(PACK_DIRS[blob_type] + "/"):
-            stored[info.key.rsplit("/", 1)[-1]] = info.size
-    indexed = repo.cache.packs()
-    report.packs = len(indexed)
-    indexed_names = set()
-    for name, blob_type, size in indexed:
-        indexed_names.add(name)
-        key = pack_key(name, blob_type)
-        if name not in soundly_indexed:
-            bad_packs.add(name)  # only a damaged index locates its blobs
-        elif name not in stored:
-            report.problems.append(Problem(key, "pack is missing"))
-            bad_packs.add(name)
-        elif stored[name] != size:
-            report.problems.append(Problem(key, f"pack has {stored[name]} bytes, the index says {size} (truncated?)"))
-            bad_packs.add(name)
-    report.unreferenced_packs = len(set(stored) - indexed_names)
-
+    listing = {info.key: info for info in repo.backend.list("")}
+    damage, unindexed, superseded = _check_structure(repo, listing, report, read_data, subset, progress)
+    judge = SnapshotJudge(repo, damage)
+    _check_snapshots(repo, listing, judge, report)
     if read_data:
-        for name, blob_type, _size in indexed:
-            if name in bad_packs or not in_subset(name, subset):
-                continue
-            problem = _read_pack(repo, name, blob_type, report)
-            if problem:
-                report.problems.append(problem)
-                bad_packs.add(name)
-            if progress:
-                progress(1)
-
-    snapshot_errors: dict[str, str] = {}
-    snapshots = list_snapshots(repo, errors=snapshot_errors)
-    report.snapshots = len(snapshots) + len(snapshot_errors)
-    for snapshot_id, message in sorted(snapshot_errors.items()):
-        report.problems.append(Problem(f"snapshots/{snapshot_id}", message))
-        report.affected_snapshots.append(snapshot_id)
-    tree_verdicts: dict[str, bool] = {}
-    for snapshot in snapshots:
-        if not _snapshot_intact(repo, snapshot, bad_packs, tree_verdicts, report):
-            report.affected_snapshots.append(snapshot.id)
+        missed = judge.unindexed_blobs()
+        for key in unindexed:
+            if in_subset(key.rsplit("/", 1)[-1], subset):
+                _read_unindexed(repo, key, listing, missed, report)
+    check_inventory(repo, listing, superseded, report)
+    if unindexed and judge.unindexed_blobs():
+        report.suggest(REPAIR_INDEX)  # the blobs snapshots miss may be in those packs
+    if report.affected_snapshots:
+        report.suggest(REPAIR_SNAPSHOTS)
+    if REPAIR_INDEX_ALL in report.remedies and REPAIR_INDEX in report.remedies:
+        report.remedies.remove(REPAIR_INDEX)
+    if unindexed and report.ok:
+        report.suggest(PRUNE)
     return report
 
 
-def _read_pack(repo: Repository, name: str, blob_type: int, report: CheckReport) -> Problem | None:
+def collect_damage(repo: Repository, *, read_data: bool = False) -> Damage:
+    """The packs and blobs ``check`` (with ``read_data``: ``check --read-data``) finds unreadable."""
+    listing = {info.key: info for info in repo.backend.list("")}
+    return _check_structure(repo, listing, CheckReport(), read_data, None, None)[0]
+
+
+def _check_structure(
+    repo: Repository,
+    listing: Mapping[str, ObjectInfo],
+    report: CheckReport,
+    read_data: bool,
+    subset: tuple[int, int] | None,
+    progress: ProgressFn | None,
+) -> tuple[Damage, list[str], set[str]]:
+    """Indexes and packs: return what is damaged, the packs no index names, superseded index files."""
+    soundly_indexed, superseded = _check_indexes(repo, listing, report)
+    damage = Damage()
+    unindexed = _check_packs(repo, listing, soundly_indexed, damage, report)
+    if read_data:
+        for name, blob_type, _size in repo.cache.packs():
+            if (name in damage.packs and name not in damage.resized) or not in_subset(name, subset):
+                continue
+            damage.packs.discard(name)  # a truncated pack's first blobs are still there: judge each
+            _read_pack(repo, name, blob_type, damage, report)
+            if progress:
+                progress(1)
+    return damage, unindexed, superseded
+
+
+def _check_indexes(
+    repo: Repository, listing: Mapping[str, ObjectInfo], report: CheckReport
+) -> tuple[set[str], set[str]]:
+    """Re-read every index file (the cache trusts names it has seen, check must not).
+
+    Return the packs sound index files name, and the index files they supersede.
+    """
+    broken = dict(repo.broken_indexes)
+    soundly_indexed: set[str] = set()
+    superseded: set[str] = set()
+    names = {key.removeprefix(INDEX_PREFIX) for key in listing if key.startswith(INDEX_PREFIX)}
+    report.index_files = len(names)
+    for name in sorted(names - set(broken)):
+        try:
+            index = repo.load_index(name)
+        except BcpError as exc:
+            broken[name] = exc.message
+            continue
+        soundly_indexed.update(pack.name for pack in index.packs)
+        superseded.update(index.supersedes)
+    for name, message in sorted(broken.items()):
+        key = INDEX_PREFIX + name
+        report.problems.append(Problem(key, _what_is(repo, key, listing)[0] or message))
+        report.suggest(REPAIR_INDEX)
+    return soundly_indexed, superseded
+
+
+def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> tuple[str | None, bool]:
+    """For an object that is not what its place says: what it is instead, and whether it is an
+    extra object (a copy, a stray, another kind of object) rather than a damaged one of its place."""
+    try:
+        found = identify(repo, key, repo.backend.load(key), listing)
+    except BcpError:
+        return None, False
+    if found.copy_of:
+        return f"a copy of {found.copy_of} under another name (harmless; '{REPAIR_INDEX}' removes it)", True
+    if found.kind is None:
+        return (None, False) if place_of(key).well_formed else ("not a bcpctl object (a stray file?)", True)
+    if found.kind == place_of(key).kind:
+        return None, False
+    where = f"; it belongs at {found.home}" if found.home else ""
+    return f"is {_a(found.kind)}, not {_a(place_of(key).kind)} (moved here?){where}", True
+
+
+def _a(noun: str | None) -> str:
+    return f"an {noun}" if noun and noun[0] in "aeiou" else f"a {noun}"
+
+
+def _check_packs(
+    repo: Repository,
+    listing: Mapping[str, ObjectInfo],
+    soundly_indexed: set[str],
+    damage: Damage,
+    report: CheckReport,
+) -> list[str]:
+    """Indexed packs against storage; return the keys of stored packs that no index names."""
+    stored: dict[str, list[str]] = {}
+    for key in listing:
+        if is_pack_key(key):
+            stored.setdefault(key.rsplit("/", 1)[-1], []).append(key)
+    indexed = repo.cache.packs()
+    report.packs = len(indexed)
+    canonical = set()
+    for name, blob_type, size in indexed:
+        key = pack_key(name, blob_type)
+        canonical.add(key)
+        info = listing.get(key)
+        if name not in soundly_indexed:
+            damage.packs.add(name)  # only a damaged index locates its blobs
+        elif info is None:
+            elsewhere = [k for k in stored.get(name, ()) if k != key]
+            if elsewhere:
+                message = f"pack is missing here but stored at {elsewhere[0]} (moved?); '{REPAIR_INDEX}' moves it back"
+            else:
+                message = "pack is missing"
+            report.problems.append(Problem(key, message))
+            damage.packs.add(name)
+            report.suggest(REPAIR_INDEX)  # it puts the pack back, or drops its record
+        elif info.size != size:
+            report.problems.append(Problem(key, f"pack has {info.size} bytes, the index says {size} (truncated?)"))
+            damage.packs.add(name)
+            damage.resized.add(name)
+            report.suggest(REPAIR_INDEX)  # it re-reads a pack whose size is not the indexed one
+    indexed_names = {row[0] for row in indexed}
+    unindexed = []
+    for key in sorted(k for names in stored.values() for k in names if k not in canonical):
+        name = key.rsplit("/", 1)[-1]
+        if name in indexed_names:
+            report.notes.append(Problem(key, "a second copy of an indexed pack, stored under the wrong directory"))
+            continue
+        unindexed.append(key)
+        if not place_of(key).well_formed:
+            report.notes.append(Problem(key, "in no index, and its name or directory is not a pack's (a stray?)"))
+        elif len(unindexed) <= _LISTED:
+            report.notes.append(Problem(key, "in no index"))
+    report.unindexed_packs = len(unindexed)
+    if len(unindexed) > _LISTED:
+        report.notes.append(Problem("data/, meta/", f"{len(unindexed) - _LISTED} more pack(s) in no index"))
+    return unindexed
+
+
+def _read_pack(repo: Repository, name: str, blob_type: int, damage: Damage, report: CheckReport) -> None:
+    """Verify a pack's name, header and every blob the index places in it, blob by blob."""
     key = pack_key(name, blob_type)
     try:
         data = repo.backend.load(key)
     except BcpError as exc:
-        return Problem(key, exc.message)
+        report.problems.append(Problem(key, exc.message))
+        damage.packs.add(name)
+        return
     report.packs_read += 1
     report.bytes_read += len(data)
     if hashlib.sha256(data).hexdigest() != name:
-        return Problem(key, "pack content does not match its name (bit rot or tampering)")
-    indexed = {row[0]: row for row in repo.cache.pack_entries(name)}
+        report.problems.append(Problem(key, "pack content does not match its name (bit rot or tampering)"))
+        report.suggest(REPAIR_INDEX_ALL)
+    info = repo.cache.pack_info(name)
+    rows = repo.cache.pack_entries(name)
     try:
-        seen: set[bytes] = set()
-        for entry, payload in iter_blobs(repo.master, repo.repo_id, data, key):
-            plain = compress.decode(payload, entry.flags, entry.raw_length, f"blob {entry.id.hex()[:16]} in {key}")
-            if repo.master.chunk_id_of(plain) != entry.id:
-                return Problem(key, f"blob {entry.id.hex()[:16]} does not match its id")
-            row = indexed.get(entry.id)
-            if row is not None and (row[3], row[4]) != (entry.offset, entry.length):
-                return Problem(key, f"blob {entry.id.hex()[:16]} is at a different place than the index says")
-            seen.add(entry.id)
-            report.blobs_read += 1
+        _salt, header = parse_pack(repo.master, repo.repo_id, data, key)
     except CorruptObject as exc:
-        return Problem(key, exc.message)
-    missing = indexed.keys() - seen
-    if missing:
-        return Problem(key, f"{len(missing)} blob(s) the index places in this pack are not in its header")
-    return None
+        reason = exc.message.removeprefix(key).lstrip(": ")
+        report.problems.append(Problem(key, f"{reason}; its blobs are read at the places the index records"))
+        header = None
+    bad = []
+    for chunk_id, t, flags, offset, length, raw_length in rows:
+        entry = BlobEntry(chunk_id, t, flags, offset, length, raw_length)
+        problem = _blob_problem(repo, data, entry, info.salt if info else data[8:40], key)
+        if problem:
+            bad.append(problem)
+            damage.blobs.add((name, chunk_id))
+        else:
+            report.blobs_read += 1
+    if bad:
+        more = f" (and {len(bad) - 1} more damaged blob(s))" if len(bad) > 1 else ""
+        report.problems.append(Problem(key, bad[0] + more))
+    if bad or header is None:
+        report.suggest(REPAIR_INDEX_ALL)
+    if header is not None:
+        placed = {(e.id, e.offset, e.length) for e in header}
+        missing = [r for r in rows if (r[0], r[3], r[4]) not in placed]
+        if missing:
+            report.problems.append(
+                Problem(key, f"{len(missing)} blob(s) the index places in this pack are not in its header")
+            )
 
 
-def _snapshot_intact(
-    repo: Repository, snapshot: Snapshot, bad_packs: set[str], verdicts: dict[str, bool], report: CheckReport
-) -> bool:
-    """Whether every blob the snapshot needs is indexed, in a sound pack, and every tree blob reads."""
-    intact = True
-    for tree_id in snapshot.tree:
-        verdict = verdicts.get(tree_id)
-        if verdict is None:
-            verdict = verdicts[tree_id] = _tree_blob_intact(repo, snapshot, tree_id, bad_packs, report)
-        intact = intact and verdict
-    return intact
-
-
-def _blob_sound(repo: Repository, chunk_id: bytes, bad_packs: set[str]) -> str | None:
-    copies = repo.cache.locations(chunk_id)
-    if not copies:
-        return "is not in any index"
-    if all(copy.pack in bad_packs for copy in copies):
-        return f"lies in damaged pack {copies[0].pack[:16]}"
-    return None
-
-
-def _tree_blob_intact(
-    repo: Repository, snapshot: Snapshot, tree_id: str, bad_packs: set[str], report: CheckReport
-) -> bool:
-    where = f"snapshot {snapshot.short_id} tree blob {tree_id[:16]}"
-    problem = _blob_sound(repo, bytes.fromhex(tree_id), bad_packs)
-    if problem:
-        report.problems.append(Problem(where, problem))
-        return False
+def _blob_problem(repo: Repository, data: bytes, entry: BlobEntry, salt: bytes, key: str) -> str | None:
+    if entry.offset + entry.length > len(data):
+        return f"blob {entry.id.hex()[:16]} lies beyond the end of the pack"
     try:
-        entries = list(iter_tree(repo.read_blob, (tree_id,)))
+        sealed = memoryview(data)[entry.offset : entry.offset + entry.length]
+        payload = decrypt_blob(repo.cipher_for(salt), repo.repo_id, entry, sealed, key)
+        plain = compress.decode(payload, entry.flags, entry.raw_length, f"blob {entry.id.hex()[:16]} in {key}")
+    except CorruptObject as exc:
+        return exc.message
+    if repo.master.chunk_id_of(plain) != entry.id:
+        return f"blob {entry.id.hex()[:16]} does not match its id"
+    return None
+
+
+def _check_snapshots(
+    repo: Repository, listing: Mapping[str, ObjectInfo], judge: SnapshotJudge, report: CheckReport
+) -> None:
+    errors: dict[str, str] = {}
+    snapshots = list_snapshots(repo, errors=errors)
+    report.snapshots = len(snapshots) + len(errors)
+    for snapshot_id, message in sorted(errors.items()):
+        key = f"snapshots/{snapshot_id}"
+        what, extra = _what_is(repo, key, listing)
+        report.problems.append(Problem(key, what or message))
+        if not extra:
+            report.affected_snapshots.append(snapshot_id)
+    for snapshot in snapshots:
+        fresh = [tree_id for tree_id in snapshot.tree if not judge.seen(tree_id)]
+        verdicts = judge.trees(snapshot)
+        for verdict in verdicts:
+            if verdict.tree_id not in fresh:
+                continue  # one line per damaged tree blob is enough to act on
+            if verdict.unreadable:
+                where = f"snapshot {snapshot.short_id} tree blob {verdict.tree_id[:16]}"
+                report.problems.append(Problem(where, verdict.unreadable))
+            elif verdict.damaged_files:
+                first = verdict.damaged_files[0]
+                more = len(verdict.damaged_files) - 1
+                suffix = f" (and {more} more file(s) of this tree blob)" if more else ""
+                report.problems.append(
+                    Problem(f"snapshot {snapshot.short_id} file {first.path!r}", first.reason + suffix)
+                )
+        if not all(v.intact for v in verdicts):
+            report.affected_snapshots.append(snapshot.id)
+
+
+def _read_unindexed(
+    repo: Repository, key: str, listing: Mapping[str, ObjectInfo], wanted: set[bytes], report: CheckReport
+) -> None:
+    """Say what a pack no index names is: which blobs snapshots miss it holds, a copy, or damage.
+
+    The note replaces the structural "in no index" note of the same pack.
+    """
+    report.notes[:] = [note for note in report.notes if note.object != key]
+    try:
+        data = repo.backend.load(key)
     except BcpError as exc:
-        report.problems.append(Problem(where, exc.message))
-        return False
-    intact = True
-    for entry in entries:
-        for chunk_hex in entry.get("chunks", ()):
-            problem = _blob_sound(repo, bytes.fromhex(chunk_hex), bad_packs)
-            if problem:
-                if intact:  # one line per damaged tree blob is enough to act on
-                    report.problems.append(
-                        Problem(
-                            f"snapshot {snapshot.short_id} file {entry['path']!r}",
-                            f"data blob {chunk_hex[:16]} {problem}",
-                        )
-                    )
-                intact = False
-    return intact
+        report.notes.append(Problem(key, f"in no index, and unreadable: {exc.message}"))
+        return
+    report.packs_read += 1
+    report.bytes_read += len(data)
+    found = identify(repo, key, data, listing)
+    if found.copy_of:
+        report.notes.append(Problem(key, f"in no index: a copy of {found.copy_of} (prune removes it)"))
+    elif found.kind not in PACK_KINDS:
+        report.notes.append(Problem(key, "in no index, and not a readable pack (a stray or a damaged leftover)"))
+    else:
+        _salt, entries = parse_pack(repo.master, repo.repo_id, data, key)
+        needed = sum(1 for e in entries if e.id in wanted)
+        state = "" if found.named_by_content else ", but its content does not match its name"
+        if needed:
+            report.notes.append(
+                Problem(key, f"in no index{state}: holds {needed} blob(s) snapshots miss; run '{REPAIR_INDEX}'")
+            )
+        else:
+            report.notes.append(Problem(key, f"in no index{state}: none of its {len(entries)} blob(s) is missed"))

@@ -110,6 +110,23 @@ def _collect_used(repo: Repository, report: PruneReport) -> None:
         raise CorruptObject(f"{missing} blob(s) used by snapshots are not indexed; run 'bcpctl check' before pruning")
 
 
+def _collect_used_or_refuse(repo: Repository, report: PruneReport) -> None:
+    """:func:`_collect_used`, refusing while the index cannot be trusted to name every needed pack.
+
+    The mark phase deletes packs that no index names. With an index file unreadable, or a blob
+    a snapshot needs named by no index (its index file lost), such a pack may hold the only
+    copy of reachable data: prune then deletes nothing and names the repair.
+    """
+    advice = "prune deleted nothing; run 'bcpctl repair index', then 'bcpctl check'"
+    if repo.broken_indexes:
+        name = sorted(repo.broken_indexes)[0]
+        raise CorruptObject(f"index file {name[:16]} is unreadable, so packs it names look unused: {advice}")
+    try:
+        _collect_used(repo, report)
+    except CorruptObject as exc:
+        raise CorruptObject(f"{exc.message.split(';')[0]}: {advice}") from None
+
+
 def _pack_usage(repo: Repository) -> list[tuple[str, int, int, int, int, str]]:
     """``(name, type, size, blobs, used blobs, index file)`` per indexed pack."""
     with repo.cache.locked():
@@ -188,14 +205,14 @@ def _repack(repo: Repository, names: list[tuple[str, int]]) -> list[IndexedPack]
 
 def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> PruneReport:
     report = PruneReport()
-    repo.state_changed = True  # index files come and go: the manifest must follow
     with RepositoryLock(repo.backend, "prune", ttl=LEASE_TTL_SECONDS) as lock:
         storage_now = lock.storage_now
         report.notes += lock.notes
         repo.sync_index()
-        if repo.broken_indexes:
-            raise CorruptObject("an index file is damaged; run 'bcpctl check' before pruning")
-        _collect_used(repo, report)
+        _collect_used_or_refuse(repo, report)
+        # Signed only once prune can change something: a refused prune must not sign a damaged
+        # state as the committed one (the manifest is what tells check an index file is missing).
+        repo.state_changed = True
         stones = read_tombstones(repo)
         due = [t for t in stones if storage_now - t.mtime >= grace_seconds]
         pending = [t for t in stones if t not in due]
@@ -261,11 +278,11 @@ def _mark_phase(
             to_repack.append((name, blob_type))
     # Crash leftovers: packs no index names, old enough that no running backup can still index them.
     indexed = {row[0] for row in usage}
-    for blob_type, directory in PACK_DIRS.items():
+    for directory in PACK_DIRS.values():
         for info in repo.backend.list(directory + "/"):
             name = info.key.rsplit("/", 1)[-1]
             if name not in indexed and storage_now - info.mtime >= grace_seconds:
-                repo.backend.remove(pack_key(name, blob_type))
+                repo.backend.remove(info.key)  # where it is, which may not be where its name belongs
                 report.unindexed_packs_deleted += 1
                 report.bytes_freed += info.size
     if not condemned and not to_repack:

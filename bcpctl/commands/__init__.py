@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "manifest": ("bcpctl.commands.replicate",),
     "prune": ("bcpctl.commands.forget",),
     "registry": ("bcpctl.commands.registry",),
+    "repair": ("bcpctl.commands.repair",),
     "replicate": ("bcpctl.commands.replicate",),
     "repo": ("bcpctl.commands.repo",),
     "restore": ("bcpctl.commands.backup",),

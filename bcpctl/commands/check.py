@@ -49,6 +49,9 @@ def check(
 ) -> None:
     """Verify the repository's structure, and with --read-data its data. Exit 1 names any damage.
 
+    Never writes to the repository. Packs that no index names are reported, not condemned: a
+    lost index file leaves its packs unnamed, and 'bcpctl repair index' brings them back.
+
     With --config (or $BCPCTL_CONFIG), a keyed check of a configured site's repository is recorded in
     the control database like a scheduled one, so its result and age reach /metrics and alerts.
     """
@@ -84,9 +87,11 @@ def check(
         "packs_read": report.packs_read,
         "blobs_read": report.blobs_read,
         "bytes_read": report.bytes_read,
-        "unreferenced_packs": report.unreferenced_packs,
+        "unindexed_packs": report.unindexed_packs,
         "problems": [{"object": p.object, "message": p.message} for p in report.problems],
+        "notes": [{"object": p.object, "message": p.message} for p in report.notes],
         "affected_snapshots": report.affected_snapshots,
+        "remedies": report.remedies,
         "recorded_site": recorded,
     }
 
@@ -95,15 +100,18 @@ def check(
             f"{d['snapshots']} snapshots, {d['index_files']} index files, {d['packs']} packs"
             + (f", read {d['packs_read']} packs / {d['blobs_read']} blobs" if read_data else "")
         )
-        if d["unreferenced_packs"]:
-            console.print(
-                f"{d['unreferenced_packs']} unreferenced pack(s) (left by an interrupted backup; "
-                "'forget --prune' removes them)"
-            )
+        if d["unindexed_packs"]:
+            console.print(f"{d['unindexed_packs']} pack(s) in no index (see the notes)")
+        for p in d["notes"]:
+            console.print(f"note {p['object']}: {p['message']}", markup=False)
         for p in d["problems"]:
-            console.print(f"[red]damaged[/red] {p['object']}: {p['message']}")
+            console.print(f"[red]damaged[/red] {p['object']}: ", end="")
+            console.print(p["message"], markup=False)
         if d["affected_snapshots"]:
             console.print("snapshots affected: " + ", ".join(s[:8] for s in d["affected_snapshots"]))
+        if d["remedies"]:
+            what = "to repair, run in this order" if d["problems"] else "suggested"
+            console.print(f"{what}: " + "; then ".join(d["remedies"]), markup=False)
         if d["ok"]:
             console.print("no errors were found")
         if d["recorded_site"]:

@@ -43,7 +43,7 @@ def test_forget_then_prune_frees_space_in_two_phases(repo, repo_dir: Path, tmp_p
     assert second.packs_deleted >= 1 and second.tombstones_pending == 0
     assert stored_bytes(repo_dir) < size_before - 3 * 1024 * 1024
     report = check_repository(repo, read_data=True)
-    assert report.ok and report.unreferenced_packs == 0
+    assert report.ok and report.unindexed_packs == 0
     restore_snapshot(repo, find_snapshot(repo, "latest"), tmp_path / "out")
     assert tree_digest(tmp_path / "out") == tree_digest(src)
 
