@@ -232,14 +232,8 @@ class Consortium(_Model):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Consortium:
-        if dangling := dangling_references(self):
-            raise FieldProblem(*dangling[0])
-        seen: dict[str, str] = {}
-        for name, text in self.approvers.items():
-            if (other := seen.setdefault(text.rsplit("$", 1)[-1], name)) != name:  # the public key
-                raise FieldProblem(
-                    ("approvers", name), f"the same credential as '{other}': each approver enrolls their own"
-                )
+        if problems := cross_field_problems(self):
+            raise FieldProblem(*problems[0])
         return self
 
     @property
@@ -271,6 +265,27 @@ def _names(value: Any) -> set[str] | None:
 
 def _listed(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
+
+
+def cross_field_problems(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Problems no single field shows: dangling references, one credential under two approvers.
+
+    Takes the raw mapping as well, so ``bcpctl config check`` lists these beside field errors
+    (pydantic runs the model validator only once every field is valid).
+    """
+    return [*dangling_references(config), *shared_credentials(config)]
+
+
+def shared_credentials(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Approvers enrolled with the same credential (its public key, after the last ``$``): two
+    names on one secret would let one person satisfy the two-person rule."""
+    approvers = _field(config, "approvers")
+    seen: dict[str, str] = {}
+    found: list[tuple[tuple[str, ...], str]] = []
+    for name, text in approvers.items() if isinstance(approvers, Mapping) else ():
+        if isinstance(text, str) and (other := seen.setdefault(text.rsplit("$", 1)[-1], name)) != name:
+            found.append((("approvers", name), f"the same credential as '{other}': each approver enrolls their own"))
+    return found
 
 
 def dangling_references(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
@@ -357,13 +372,13 @@ Loc = tuple[str | int, ...]
 
 
 def config_errors(exc: ValidationError, raw: Mapping[str, Any]) -> list[tuple[Loc, str]]:
-    """Every field error of ``exc``, then every dangling reference of ``raw``: (field path, message).
+    """Every field error of ``exc``, then every cross-field problem of ``raw``: (field path, message).
 
     Pydantic reports the first dangling reference, and only once every field is valid: the
     references are computed from the raw file instead, so they show beside field errors.
     """
     fields = [field_error(e) for e in exc.errors() if not isinstance(e.get("ctx", {}).get("error"), FieldProblem)]
-    return [*fields, *dangling_references(raw)]
+    return [*fields, *cross_field_problems(raw)]
 
 
 def field_error(error: Mapping[str, Any], prefix: Loc = ()) -> tuple[Loc, str]:
