@@ -76,13 +76,7 @@ HARMLESS_WORDS = (
 
 #: Invariants today's code breaks in cells that another engineer's branch owns. The test
 #: asserts each still fails, so whoever merges the fix must delete its line here.
-OWNED_ELSEWHERE: dict[tuple[str, str, str], str] = {
-    # TODO(owned by i15-keys): key slots are tried in name order and the first unreadable one
-    # aborts the unlock, so a damaged slot or a stray file sorting first locks every operator out.
-    ("key slot", "truncate", "snapshots not depending on it restore"): "i15-keys (independent key slots)",
-    ("key slot", "stray", "snapshots not depending on it restore"): "i15-keys (independent key slots)",
-    ("key slot", "stray", "a copy or stray is harmless"): "i15-keys (independent key slots)",
-}
+OWNED_ELSEWHERE: dict[tuple[str, str, str], str] = {}
 
 RESTORE_CONTINUES = "restore continues past damage"
 # TODO(owned by i15-restore): set to True once restore continues past a damaged blob and leaves
