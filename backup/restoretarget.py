@@ -22,6 +22,7 @@ under ``if-changed`` or ``always``.
 from __future__ import annotations
 
 import collections
+import contextlib
 import errno
 import hashlib
 import os
@@ -133,10 +134,8 @@ class Target:
         try:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
         except FileNotFoundError:
-            try:
+            with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
                 os.mkdir(name, 0o700, dir_fd=parent_fd)
-            except FileExistsError:  # another writer made it meanwhile
-                pass
             fd = self._reopen_dir(parent_fd, name, rel)
         except OSError as exc:
             if not _not_a_directory(exc):
@@ -244,10 +243,14 @@ class Target:
         parent, name = split(entry["path"])
         dir_fd = self.dir_fd(parent)
         existing = self._check_existing(dir_fd, name)
-        if existing is not None and self.overwrite == "if-changed" and stat.S_ISLNK(existing.st_mode):
-            if os.readlink(name, dir_fd=dir_fd) == target:
-                _link_metadata(dir_fd, name, entry, as_root=self.as_root)
-                return False
+        if (
+            existing is not None
+            and self.overwrite == "if-changed"
+            and stat.S_ISLNK(existing.st_mode)
+            and os.readlink(name, dir_fd=dir_fd) == target
+        ):
+            _link_metadata(dir_fd, name, entry, as_root=self.as_root)
+            return False
         temp, _ = self._create(dir_fd, lambda temp: os.symlink(target, temp, dir_fd=dir_fd))
         self._finish_special(dir_fd, temp, name, entry, chmod=False)
         return True
@@ -351,20 +354,16 @@ def _kind_at(dir_fd: int, name: str) -> str:
 
 
 def _discard(dir_fd: int, temp: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(temp, dir_fd=dir_fd)
-    except FileNotFoundError:
-        pass
 
 
 def apply_metadata(fd: int, entry: Entry, *, as_root: bool) -> None:
     """Owner (as root), mode and mtime through an open descriptor (no path lookup)."""
     if as_root:
         # unknown ids on this host: keep root ownership rather than fail the restore
-        try:
+        with contextlib.suppress(OSError):
             os.fchown(fd, int(entry.get("uid", -1)), int(entry.get("gid", -1)))
-        except OSError:
-            pass
     os.fchmod(fd, int(entry.get("mode", 0o600)) & 0o7777)
     mtime = int(entry.get("mtime", 0))
     os.utime(fd, ns=(mtime, mtime))
@@ -373,9 +372,7 @@ def apply_metadata(fd: int, entry: Entry, *, as_root: bool) -> None:
 def _link_metadata(dir_fd: int, name: str, entry: Entry, *, as_root: bool) -> None:
     """Owner and mtime of the entry itself, never of what a link points at."""
     if as_root:
-        try:
+        with contextlib.suppress(OSError):
             os.chown(name, int(entry.get("uid", -1)), int(entry.get("gid", -1)), dir_fd=dir_fd, follow_symlinks=False)
-        except OSError:
-            pass
     mtime = int(entry.get("mtime", 0))
     os.utime(name, ns=(mtime, mtime), dir_fd=dir_fd, follow_symlinks=False)

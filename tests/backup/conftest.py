@@ -67,14 +67,21 @@ def tree_digest(root: Path) -> dict[str, tuple[str, bytes | str]]:
 
 
 State = dict[bytes, tuple[str, int, object, int | None]]
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "dir"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "chardev"),
+    (stat.S_ISBLK, "blockdev"),
+)
 
 
 def tree_state(root: Path, *, times: bool = True) -> State:
     """Everything a restore must reproduce, per relative path in bytes (the root excluded):
     type, mode, content / link target / device number, and mtime. Never follows a link,
     never opens anything but a regular file."""
-    from backup.tree import kind_of
-
     state: State = {}
     base = os.fsencode(root)
 
@@ -83,7 +90,7 @@ def tree_state(root: Path, *, times: bool = True) -> State:
             for child in listing:
                 path = rel + b"/" + child.name if rel else child.name
                 st = child.stat(follow_symlinks=False)
-                kind = kind_of(st.st_mode) or "unknown"
+                kind = next(name for test, name in _KINDS if test(st.st_mode))
                 payload: object = None
                 if kind == "file":
                     with open(child.path, "rb") as f:

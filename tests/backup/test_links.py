@@ -92,10 +92,14 @@ def test_hard_links_come_back_as_hard_links(repo, tmp_path: Path) -> None:
     out = tmp_path / "out"
     restored = restore_snapshot(repo, find_snapshot(repo, "latest:s1"), out)
     assert restored.hardlinks == 3 and restored.files == 3
-    assert link_groups(out) == link_groups(src) == {
-        frozenset({b"a/first", b"z/second", b"third"}),
-        frozenset({b"a/pair-too", b"pair"}),
-    }
+    assert (
+        link_groups(out)
+        == link_groups(src)
+        == {
+            frozenset({b"a/first", b"z/second", b"third"}),
+            frozenset({b"a/pair-too", b"pair"}),
+        }
+    )
     assert tree_state(out) == tree_state(src)
 
 
@@ -175,6 +179,10 @@ def test_tree_entries_carry_exact_bytes_and_refuse_unknown_types() -> None:
     assert decode_entry(line, "t") == entry
     link = {"path": "b", "type": "hardlink", "link": os.fsdecode(b"a\xff")}
     assert decode_entry(encode_entry(link), "t") == link
-    for bad in (b'{"path": "a", "type": "door"}', b'{"path": "a", "type": "hardlink"}', b'{"path": "a", "type": "symlink"}'):
+    for bad in (
+        b'{"path": "a", "type": "door"}',
+        b'{"path": "a", "type": "hardlink"}',
+        b'{"path": "a", "type": "symlink"}',
+    ):
         with pytest.raises(CorruptObject, match="malformed tree entry"):
             decode_entry(bad, "t")
