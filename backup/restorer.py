@@ -1,8 +1,8 @@
 """Restoring a snapshot into a directory, verified against what backup recorded.
 
-Before anything is written, one pass over the tree refuses a snapshot whose *names* could
-leave the target: absolute paths, ``.``/``..``/empty components, NUL, unsorted or repeated
-entries, entries beneath a non-directory. Link *targets* are data: a symlink comes back
+Before anything is written, :mod:`backup.restoreplan` refuses a snapshot whose *names*
+could leave the target (absolute, ``..``, NUL, unsorted, beneath a non-directory). Link
+*targets* are data: a symlink comes back
 with its exact target bytes wherever it points, and nothing is ever followed or written
 through (:mod:`backup.restoretarget` places every entry beneath the target's directory
 descriptor, under a temporary name renamed into place).
@@ -21,23 +21,23 @@ file behind, under its name or a temporary one.
 from __future__ import annotations
 
 import os
-import posixpath
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backup.blobreader import BlobReader
-from backup.errors import CorruptObject, HostileSnapshot, VerificationFailed
+from backup.errors import VerificationFailed
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
+from backup.restoreplan import TreeShape, claimed_files, iter_entries, validate_tree
 from backup.restoretarget import NotPlaced, Overwrite, ReadFn, Target, open_root
 from backup.snapshot import Snapshot
-from backup.tree import Entry, decode_entry, path_key
+from backup.tree import Entry
 
 ProgressFn = Callable[[int], None]
 
@@ -81,124 +81,6 @@ class RestoreResult:
             self.skipped.append(f"{path!r}: {reason}")
 
 
-def check_entry_path(path: str) -> None:
-    """Refuse a path that could leave the target."""
-    if not path or path.startswith("/") or "\0" in path:
-        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
-    parts = path.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
-
-
-@dataclass
-class TreeShape:
-    """What the validating pass learns: counts, and the directories and other entries to create."""
-
-    files: int = 0
-    bytes: int = 0
-    dirs: list[Entry] = field(default_factory=list)
-    #: links, hard links, FIFOs, sockets and devices, in tree order
-    others: list[Entry] = field(default_factory=list)
-    #: files of a restore unit's size or more, largest first: restored first (:func:`_claimed_files`)
-    big_files: list[Entry] = field(default_factory=list)
-    #: files that hard links name: the writers say which of them they restored
-    link_sources: set[str] = field(default_factory=set)
-    #: tree blobs that could not be read: what they list is not restored
-    bad_blobs: dict[str, str] = field(default_factory=dict)
-
-
-def iter_entries(repo: Repository, snapshot: Snapshot, bad_blobs: Iterable[str] = ()) -> Iterator[Entry]:
-    """The snapshot's entries, skipping the tree blobs named in ``bad_blobs``."""
-    skip = set(bad_blobs)
-    for blob_id in snapshot.tree:
-        if blob_id not in skip:
-            yield from _blob_entries(repo, blob_id)
-
-
-def _blob_entries(repo: Repository, blob_id: str) -> list[Entry]:
-    data = repo.read_blob(bytes.fromhex(blob_id))
-    if data and not data.endswith(b"\n"):
-        raise CorruptObject(f"tree blob {blob_id[:16]} is truncated")
-    return [decode_entry(line, f"tree blob {blob_id[:16]}") for line in data.splitlines()]
-
-
-def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
-    """One pass over the tree before any write (it also collects directories and links, so the
-    tree is not parsed once more for them). A damaged tree blob is noted, not fatal."""
-    previous: tuple[str, ...] | None = None
-    shape = TreeShape()
-    kinds: dict[str, str] = {}
-    for blob_id in snapshot.tree:
-        try:
-            entries = _blob_entries(repo, blob_id)
-        except CorruptObject as exc:
-            shape.bad_blobs[blob_id] = exc.message
-            continue
-        for entry in entries:
-            path = entry["path"]
-            check_entry_path(path)
-            key = path_key(path)
-            if previous is not None and key <= previous:
-                raise HostileSnapshot(f"snapshot tree is out of order or repeats {path!r}; nothing was restored")
-            previous = key
-            parent = posixpath.dirname(path)
-            if parent and kinds.get(parent, "dir") != "dir":
-                raise HostileSnapshot(f"snapshot places {path!r} under a non-directory; nothing was restored")
-            kind = entry["type"]
-            if kind != "file" and len(kinds) < 1_000_000:
-                kinds[path] = kind
-            if kind == "file":
-                size = int(entry.get("size", 0))
-                shape.files += 1
-                shape.bytes += size
-                if size >= _UNIT_BYTES:
-                    shape.big_files.append(entry)
-            elif kind == "dir":
-                shape.dirs.append(entry)
-            else:
-                shape.others.append(entry)
-                if kind == "hardlink":
-                    shape.link_sources.add(entry["link"])
-    shape.big_files.sort(key=lambda entry: -int(entry.get("size", 0)))  # stable: ties keep tree order
-    return shape
-
-
-#: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
-_UNIT_BYTES = 16 * 1024 * 1024
-
-
-def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, shape: TreeShape) -> Iterator[Entry]:
-    """The files of the units this process claims: ``shape.big_files`` (those of a unit's size
-    or more) first, then the rest of the tree.
-
-    Every process cuts the same files into the same units and claims the next unit whenever
-    it is free; a claim is always ahead of where the process is, so one forward pass finds
-    all of its files. A unit stays inside one directory: two processes creating files in the
-    same directory serialise on its lock in the kernel, and spin while they wait. Largest
-    first ends the processes' shares together.
-    """
-    unit, claim = -1, claims.take()
-
-    def units(entries: Iterable[Entry], big_ones: bool) -> Iterator[Entry]:
-        nonlocal unit, claim
-        unit_dir, unit_bytes = None, 0
-        for entry in entries:
-            entry_size = int(entry.get("size", 0))
-            if entry["type"] != "file" or (entry_size >= _UNIT_BYTES) != big_ones:
-                continue
-            parent = posixpath.dirname(entry["path"])
-            if parent != unit_dir or unit_bytes + entry_size > _UNIT_BYTES:
-                unit, unit_dir, unit_bytes = unit + 1, parent, 0
-                if unit > claim:
-                    claim = claims.take()
-            unit_bytes += entry_size
-            if unit == claim:
-                yield entry
-
-    yield from units(shape.big_files, True)
-    yield from units(iter_entries(repo, snapshot, shape.bad_blobs), False)
-
-
 class _Share:
     """What one writer (process or thread) did; crosses the process boundary as a dict."""
 
@@ -215,7 +97,7 @@ class _Share:
         except (NotPlaced, OSError) as exc:
             self.failed_count += 1
             if len(self.failed) < _LISTED:
-                self.failed.append((path, reason(exc)))
+                self.failed.append((path, _why(exc)))
             return
         self.files += 1
         self.bytes += written
@@ -227,7 +109,7 @@ class _Share:
         return {k: v for k, v in vars(self).items() if k != "link_sources"}
 
 
-def reason(exc: BaseException) -> str:
+def _why(exc: BaseException) -> str:
     """Why an entry failed, as one line."""
     if isinstance(exc, OSError):
         return exc.strerror or type(exc).__name__
@@ -241,7 +123,7 @@ def _restore_share(
     share = _Share(shape.link_sources)
     read = BlobReader(repo).read
     tally = _Tally(progress) if progress else None
-    for entry in _claimed_files(repo, snapshot, claims, shape):
+    for entry in claimed_files(repo, snapshot, claims, shape):
         share.write(dest, read, entry, tally)
     if tally is not None:
         tally.flush()
@@ -331,7 +213,7 @@ def restore_snapshot(
                 dest.dir_fd(entry["path"])
                 result.dirs += 1
             except (NotPlaced, OSError) as exc:
-                result.fail(entry["path"], reason(exc))
+                result.fail(entry["path"], _why(exc))
         linkable: set[str] = set()
         for share in _restore_files(repo, snapshot, dest, shape, workers, progress):
             result.files += share["files"]
@@ -347,7 +229,7 @@ def restore_snapshot(
             try:
                 dest.finish_dir(entry)
             except (NotPlaced, OSError) as exc:
-                result.fail(entry["path"], reason(exc))
+                result.fail(entry["path"], _why(exc))
     finally:
         dest.close()
         os.close(root_fd)
@@ -417,9 +299,9 @@ def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkabl
             if kind in ("chardev", "blockdev"):  # root without CAP_MKNOD (a container)
                 result.skip(path, f"a device node, not made: {exc.strerror}")
             else:
-                result.fail(path, reason(exc))
+                result.fail(path, _why(exc))
         except (NotPlaced, OSError) as exc:
-            result.fail(path, reason(exc))
+            result.fail(path, _why(exc))
         except (KeyError, TypeError, ValueError):
             result.fail(path, "the snapshot's entry is malformed")
 

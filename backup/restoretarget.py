@@ -180,6 +180,8 @@ class Target:
             if self.overwrite == "never":
                 raise NotPlaced("the target already holds an entry at this path (see --overwrite)")
             if self.overwrite == "if-changed" and self._keep_file(dir_fd, name, existing, entry, size, sha256):
+                if progress:
+                    progress(size)
                 return 0, False
         temp, fd = self._create(dir_fd, lambda temp: os.open(temp, _NEW_FILE, 0o600, dir_fd=dir_fd))
         try:

@@ -15,7 +15,8 @@ import pytest
 from backup.errors import VerificationFailed
 from backup.pack import pack_key
 from backup.repository import Repository
-from backup.restorer import iter_entries, restore_snapshot
+from backup.restoreplan import iter_entries
+from backup.restorer import restore_snapshot
 from backup.restoretarget import TEMP_PREFIX
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import Snapshot, find_snapshot
@@ -102,3 +103,18 @@ def test_a_damaged_tree_blob_costs_only_the_entries_it_lists(repo, repo_dir: Pat
     restored = _on_disk(out)
     assert 0 < len(restored) < len(files)
     assert all((out / name).read_text() == files[name] for name in restored)
+
+
+def test_a_hard_link_to_a_damaged_file_is_named_too(repo, repo_dir: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = make_tree(tmp_path / "src", {"a/first": os.urandom(50_000), "b/other": b"intact"})
+    os.link(src / "a/first", src / "b/second")
+    assert run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1")).errors == []
+    snap = find_snapshot(repo, "latest:s1")
+    _flip_blob(repo, repo_dir, _entries(repo, snap)["a/first"]["chunks"][0])
+    out = tmp_path / "out"
+    with pytest.raises(
+        VerificationFailed, match=r"2 entries not restored: 'a/first': .*'b/second': hard link"
+    ) as failed:
+        restore_snapshot(repo, snap, out)
+    assert "'b/other'" not in str(failed.value)
+    assert _on_disk(out) == {"b/other"}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backup import restorer
+from backup import restoreplan, restorer
 from backup.errors import VerificationFailed
 from backup.forked import Claims
 from backup.restorer import restore_snapshot
@@ -28,7 +28,7 @@ FILES: dict[str, bytes | str] = {
 @pytest.fixture
 def snapshot(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     # units of 256 KiB: the files of 300 KB and more are "big" and go first
-    monkeypatch.setattr(restorer, "_UNIT_BYTES", 256 * 1024)
+    monkeypatch.setattr(restoreplan, "UNIT_BYTES", 256 * 1024)
     src = make_tree(tmp_path / "src", FILES)
     result = run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1"))
     assert result.errors == []
@@ -37,8 +37,8 @@ def snapshot(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ig
 
 def test_big_files_come_first_and_every_file_exactly_once(repo, snapshot) -> None:  # type: ignore[no-untyped-def]
     _, snap = snapshot
-    shape = restorer.validate_tree(repo, snap)
-    names = [_name(entry["path"]) for entry in restorer._claimed_files(repo, snap, Claims(), shape)]
+    shape = restoreplan.validate_tree(repo, snap)
+    names = [_name(entry["path"]) for entry in restoreplan.claimed_files(repo, snap, Claims(), shape)]
     sizes = [len(FILES[name]) for name in names]
     assert all(size >= 256 * 1024 for size in sizes[:6]) and all(size < 256 * 1024 for size in sizes[6:])
     assert sizes[:6] == sorted(sizes[:6], reverse=True)  # largest first
@@ -65,7 +65,7 @@ def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Pa
     _, snap = snapshot
     chunks = {
         entry["chunks"][-1]
-        for entry in restorer.iter_entries(repo, snap)
+        for entry in restoreplan.iter_entries(repo, snap)
         if entry["path"].endswith(("small/042.txt", "big/3.bin"))
     }
 
