@@ -273,16 +273,20 @@ class Target:
     def place_hardlink(self, entry: Entry) -> None:
         """Another name for a file restored earlier in this restore (the caller checks which)."""
         source_parent, source_name = split(entry["link"])
-        source_fd = self.dir_fd(source_parent)
-        if not stat.S_ISREG(os.stat(source_name, dir_fd=source_fd, follow_symlinks=False).st_mode):
-            raise NotPlaced(f"hard link to {entry['link']!r}, which is not a restored file")
-        parent, name = split(entry["path"])
-        dir_fd = self.dir_fd(parent)
-        self._check_existing(dir_fd, name)
-        temp, _ = self._create(
-            dir_fd,
-            lambda temp: os.link(source_name, temp, src_dir_fd=source_fd, dst_dir_fd=dir_fd, follow_symlinks=False),
-        )
+        # a copy: looking up the link's own directory may push the source's out of the cache
+        source_fd = os.dup(self.dir_fd(source_parent))
+        try:
+            if not stat.S_ISREG(os.stat(source_name, dir_fd=source_fd, follow_symlinks=False).st_mode):
+                raise NotPlaced(f"hard link to {entry['link']!r}, which is not a restored file")
+            parent, name = split(entry["path"])
+            dir_fd = self.dir_fd(parent)
+            self._check_existing(dir_fd, name)
+            temp, _ = self._create(
+                dir_fd,
+                lambda temp: os.link(source_name, temp, src_dir_fd=source_fd, dst_dir_fd=dir_fd, follow_symlinks=False),
+            )
+        finally:
+            os.close(source_fd)
         self._put(dir_fd, temp, name)
 
     def _check_existing(self, dir_fd: int, name: str) -> os.stat_result | None:
