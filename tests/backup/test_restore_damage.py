@@ -6,8 +6,11 @@ snapshot; nothing partial is left under a final name or a temporary one; exit 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,13 +47,28 @@ def _entries(repo: Repository, snap: Snapshot) -> dict[str, dict]:
     return {entry["path"]: entry for entry in iter_entries(repo, snap) if entry["type"] == "file"}
 
 
+@contextlib.contextmanager
+def _bystander(present: bool) -> Iterator[None]:
+    """Another thread in the process: restore then writes with threads, not forked processes."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    if present:
+        thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        if present:
+            thread.join()
+
+
 def _on_disk(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_one_damaged_blob_fails_only_the_files_that_need_it(repo, repo_dir: Path, tmp_path: Path, workers: int) -> None:  # type: ignore[no-untyped-def]
-    files = _files(41, seed=workers)
+@pytest.mark.parametrize("workers", [1, 2, "threads"])
+def test_one_damaged_blob_fails_only_the_files_that_need_it(repo, repo_dir: Path, tmp_path: Path, workers) -> None:  # type: ignore[no-untyped-def]
+    files = _files(41, seed=len(str(workers)))
     src = make_tree(tmp_path / "src", files)
     assert run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1")).errors == []
     snap = find_snapshot(repo, "latest:s1")
@@ -60,8 +78,8 @@ def test_one_damaged_blob_fails_only_the_files_that_need_it(repo, repo_dir: Path
     needing = {path for path, entry in entries.items() if bad_chunk in entry["chunks"]}
     _flip_blob(repo, repo_dir, bad_chunk)
     out = tmp_path / "out"
-    with pytest.raises(VerificationFailed) as failed:
-        restore_snapshot(repo, snap, out, workers=workers)
+    with pytest.raises(VerificationFailed) as failed, _bystander(workers == "threads"):
+        restore_snapshot(repo, snap, out, workers=2 if workers == "threads" else workers)
     message = str(failed.value)
     assert message.startswith(f"snapshot {snap.short_id}: {len(needing)} entr")
     assert all(repr(path) in message for path in needing) and "\n" not in message
