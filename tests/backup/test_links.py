@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.errors import CorruptObject
+from backup.errors import CorruptObject, VerificationFailed
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import Snapshot, find_snapshot, save_snapshot
@@ -205,3 +205,51 @@ def test_hard_links_across_many_directories_survive_a_cycling_descriptor_cache(
     restored = restore_snapshot(repo, find_snapshot(repo, "latest:s1"), out, workers=1)
     assert restored.hardlinks == 6 and not restored.failed
     assert link_groups(out) == link_groups(src) and tree_state(out) == tree_state(src)
+
+
+def test_crafted_link_entries_fail_alone_and_never_reach_outside(repo, tmp_path: Path) -> None:
+    empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    (tmp_path / "victim").write_bytes(b"outside")
+    snap = _old_snapshot(
+        repo,
+        [
+            {"path": "a", "type": "file", "mode": 0o644, "mtime": 1, "size": 0, "sha256": empty, "chunks": []},
+            {"path": "b", "type": "hardlink", "link": "../victim"},
+            {"path": "c", "type": "hardlink", "link": "nowhere"},
+            {"path": "d", "type": "hardlink", "link": "a"},
+            {"path": "e", "type": "symlink", "target": ""},
+        ],
+    )
+    out = tmp_path / "out"
+    with pytest.raises(VerificationFailed, match=r"^snapshot \w+: 3 entries not restored: 'b': .*'c': .*'e': "):
+        restore_snapshot(repo, snap, out)
+    assert sorted(os.listdir(out)) == ["a", "d"] and os.stat(out / "d").st_ino == os.stat(out / "a").st_ino
+    assert (tmp_path / "victim").read_bytes() == b"outside" and os.stat(tmp_path / "victim").st_nlink == 1
+
+
+def test_a_hard_link_whose_first_name_cannot_be_read_is_left_out_and_named(
+    repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backup import readers
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a-first").write_bytes(b"shared")
+    os.link(src / "a-first", src / "b-second")
+    (src / "c-other").write_bytes(b"other")
+    opener = readers._open_regular
+
+    def unreadable(full: str):  # type: ignore[no-untyped-def]
+        if full.endswith("a-first"):
+            raise PermissionError(13, "Permission denied")
+        return opener(full)
+
+    monkeypatch.setattr(readers, "_open_regular", unreadable)
+    result = run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1"))
+    assert result.errors == [
+        "a-first: Permission denied",
+        "b-second: not backed up: hard link to a-first, unread",
+    ]
+    out = tmp_path / "out"
+    restore_snapshot(repo, find_snapshot(repo, "latest:s1"), out)
+    assert os.listdir(out) == ["c-other"]
