@@ -30,7 +30,7 @@ from backup.errors import SourceError
 from backup.filehasher import LANE_MAX_BYTES, FileHasher, Ticket, lanes_available
 from backup.readers import make_readers, read_file
 from backup.repository import Repository
-from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, path_key, unchanged
+from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
 from backup.writer import BlobWriter, WriteStats
 
 ProgressFn = Callable[[int], None]
@@ -54,6 +54,9 @@ class TreeStats:
     files_unmodified: int = 0
     dirs: int = 0
     symlinks: int = 0
+    hardlinks: int = 0
+    #: FIFOs, sockets and device nodes
+    specials: int = 0
     bytes_total: int = 0
     bytes_read: int = 0
     errors: list[str] = field(default_factory=list)
@@ -134,6 +137,8 @@ class PathArchiver:
         self.progress = progress
         self.stats = TreeStats()
         self.worker_stats = WriteStats()
+        #: (st_dev, st_ino) -> first name, of files with more than one name
+        self._link_names: dict[tuple[int, int], str] = {}
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -178,9 +183,10 @@ class PathArchiver:
             except OSError as exc:
                 self.stats.note_error(f"{rel}: {exc.strerror}")
                 continue
-            if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
-                # sockets, fifos and devices are skipped: nothing a restore could bring back usefully
-                children.append((rel, child.path, st))
+            if kind_of(st.st_mode) is None:
+                self.stats.note_error(f"{rel}: a file of unknown type (mode {st.st_mode:o}), not backed up")
+                continue
+            children.append((rel, child.path, st))
         return children
 
     # -- reading ------------------------------------------------------------------------------
@@ -188,6 +194,13 @@ class PathArchiver:
     def _parent_entries(self, parent_tree: tuple[str, ...] | None) -> Iterator[Entry]:
         if parent_tree:
             yield from iter_tree(self.repo.read_blob, parent_tree)
+
+    def _first_link(self, rel: str, st: os.stat_result) -> str | None:
+        """For a file with other names in this tree: the name seen first, unless ``rel`` is it."""
+        if st.st_nlink < 2:
+            return None
+        first = self._link_names.setdefault((st.st_dev, st.st_ino), rel)
+        return None if first == rel else first
 
     def _still_stored(self, entry: Entry) -> bool:
         return all(self.repo.cache.has(bytes.fromhex(c)) for c in entry.get("chunks", ()))
@@ -212,12 +225,20 @@ class PathArchiver:
                 yield entry, None
             elif kind == "symlink":
                 try:
+                    # the exact target bytes, whatever they point at (tree.py keeps non-UTF-8 ones)
                     entry["target"] = os.readlink(full)
                 except OSError as exc:
                     self.stats.note_error(f"{rel}: {exc.strerror}")
                     continue
                 self.stats.symlinks += 1
                 yield entry, None
+            elif kind != "file":
+                self.stats.specials += 1
+                yield entry, None
+            elif (first := self._first_link(rel, st)) is not None:
+                # a later name of a multiply-linked file: the first name carries the content
+                self.stats.hardlinks += 1
+                yield {"path": rel, "type": "hardlink", "link": first, "mtime": entry["mtime"]}, None
             else:
                 self.stats.bytes_total += entry["size"]
                 if unchanged(old, entry) and self._still_stored(old):  # type: ignore[arg-type]
@@ -240,9 +261,12 @@ class PathArchiver:
         # Readers first: forked workers must start before this process runs any thread.
         readers = make_readers(self.repo, self.writer, self.workers, set(condemned))
         hasher = FileHasher() if lanes_available() else None
-        pending: deque[tuple[Entry | None, Any, _Hashed | None]] = deque()
+        pending: deque[tuple[Entry, Any, _Hashed | None]] = deque()
 
-        def collect(outcome: tuple[Entry | None, str | None, int], hashed: _Hashed | None) -> None:
+        #: first names of multiply-linked files that could not be read: their later names go too
+        unread_links: set[str] = set()
+
+        def collect(path: str, outcome: tuple[Entry | None, str | None, int], hashed: _Hashed | None) -> None:
             entry, error, size = outcome
             if error:
                 self.stats.note_error(error)
@@ -257,18 +281,23 @@ class PathArchiver:
                 self.progress(size)
             if entry is not None:
                 tree.add(entry)
+            elif path in self._link_names.values():
+                unread_links.add(path)
 
         def drain(block: bool) -> None:
             while pending:
                 ready, handle, hashed = pending[0]
                 if handle is None:
                     pending.popleft()
-                    tree.add(ready)  # type: ignore[arg-type]
+                    if ready["type"] == "hardlink" and ready["link"] in unread_links:
+                        self.stats.note_error(f"{ready['path']}: not backed up: hard link to {ready['link']}, unread")
+                    else:
+                        tree.add(ready)
                     continue
                 if not block and len(pending) < _MAX_PENDING_ENTRIES and not readers.ready(handle):
                     return
                 pending.popleft()
-                collect(readers.result(handle), hashed)
+                collect(ready["path"], readers.result(handle), hashed)
 
         # The walk runs a little ahead of the readers so the hasher has files to hash together.
         ahead: deque[tuple[Entry, str | None, _Hashed | None]] = deque()
@@ -299,7 +328,7 @@ class PathArchiver:
                     ahead_files -= 1
                     ahead_bytes -= entry["size"]
                     handle = readers.submit(full, entry, lambda: drain(False), hash_now=hashed is None)
-                    pending.append((None, handle, hashed))
+                    pending.append((entry, handle, hashed))
                 drain(block=False)
             drain(block=True)
             readers.close()

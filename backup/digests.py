@@ -1,4 +1,4 @@
-"""SHA-256 (and MD5) of several buffers at once: replication's objects, restore's files.
+"""SHA-256 (and MD5) of several buffers at once: replication's objects.
 
 Every object a replication run sends is first hashed against its SHA-256 name (DESIGN
 "replication/": a damaged source object is reported, never replicated), and an S3 PUT also
@@ -6,7 +6,6 @@ carries a Content-MD5 that the server checks. On hosts without SHA instructions 
 hashes, one stream at a time, cost more CPU than the whole upload. ``backup/_digests.c``
 hashes up to sixteen objects together in AVX-512 lanes, reading each byte once for both
 hashes; without the extension or the CPU feature, :mod:`hashlib` does the same job slower.
-A restore verifies its files the same way, in a process of its own (backup/restoreverify.py).
 """
 
 from __future__ import annotations

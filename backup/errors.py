@@ -35,3 +35,7 @@ class VerificationFailed(ProblemFound):
 
 class SourceError(BcpError):
     """A backup source could not be read (exit 1)."""
+
+
+class TargetNotEmpty(UsageError):
+    """A restore into a target that holds something, without ``--overwrite`` (exit 2); nothing was written."""

@@ -74,11 +74,9 @@ class FileHasher:
         """``fill``: wait until this many files are in hand before hashing (up to the lanes).
 
         The lanes step together, so a step costs the same with one lane busy as with sixteen.
-        The archiver reads ahead and keeps them busy; a restore's verifier gets files as the
-        writers finish them and asks for all sixteen (backup/restoreverify.py), hashing with
-        fewer only once the writers are done. With ``fill`` above 1 a ticket may wait until more
-        files come or :meth:`close` is called: never wait on one before closing, as the
-        archiver (``fill=1``) may.
+        The archiver reads ahead and keeps them busy. With ``fill`` above 1 a ticket may wait
+        until more files come or :meth:`close` is called: never wait on one before closing, as
+        the archiver (``fill=1``) may.
         """
         self._fill = max(1, min(fill, LANES))
         self._lanes = FileLanes(_SEGMENT)  # type: ignore[misc]
@@ -119,7 +117,7 @@ class FileHasher:
                     starting = [self._queue.popleft() for _ in range(min(len(self._queue), self._lanes.free()))]
                 for ticket in starting:
                     try:
-                        fd = os.open(ticket.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                        fd = os.open(ticket.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
                     except OSError as exc:
                         ticket.finish(None, 0, exc.strerror)
                         continue

@@ -14,13 +14,16 @@ taken while it is read unless the archiver's lane hasher takes it (``hash_now=Fa
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import os
+import stat
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import wait as connection_wait
-from typing import Any
+from typing import Any, BinaryIO
 
 from backup.chunker import chunks
 from backup.forked import Channel, Worker, can_fork
@@ -43,7 +46,7 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry, has
     small_limit = repo.config.chunker.min
     sha = None
     try:
-        with open(full, "rb", buffering=0) as f:
+        with _open_regular(full) as f:
             if entry["size"] < small_limit:
                 data = f.read()
                 ids = []
@@ -76,6 +79,16 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry, has
         entry["sha256"] = sha
     entry["chunks"] = ids
     return entry, error, size
+
+
+def _open_regular(full: str) -> BinaryIO:
+    """The file the walk saw as regular, never following a link or blocking on a FIFO put in
+    its place since (O_NONBLOCK does nothing to a regular file's reads)."""
+    fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "no longer a regular file")
+    return os.fdopen(fd, "rb", buffering=0)
 
 
 class ThreadReaders:

@@ -1,303 +1,134 @@
 """Restoring a snapshot into a directory, verified against what backup recorded.
 
-Restore never writes outside its target. Before writing anything it reads the whole tree and
-refuses a snapshot holding absolute paths, ``..`` components, duplicate or unsorted entries,
-or symlinks whose target leaves the restored tree. While writing, every parent directory is
-checked to be a real directory (never a symlink) and files are opened with ``O_NOFOLLOW``,
-so even a pre-existing link planted in the target cannot redirect a write.
+Before anything is written, :mod:`backup.restoreplan` refuses a snapshot whose *names*
+could leave the target (absolute, ``..``, NUL, unsorted, beneath a non-directory). Link
+*targets* are data: a symlink comes back
+with its exact target bytes wherever it points, and nothing is ever followed or written
+through (:mod:`backup.restoretarget` places every entry beneath the target's directory
+descriptor, under a temporary name renamed into place).
 
-Every file's SHA-256 is compared with the one recorded at backup time, hashed again from
-what the kernel holds (or as written, see :func:`_restore_share`); every blob is
-authenticated on the way.
+Order: directories (so the writers find them), files (forked writer processes, threads for
+remote storage), then links, FIFOs, device nodes and hard links, then directories' owners,
+modes and times, deepest first. Each file's SHA-256 is taken as it is written and compared
+with the backup's record before the file gets its name.
+
+Damage stays local: a file whose blob is damaged or missing fails alone, and so does what
+a damaged tree blob lists. Everything else is restored and verified; the failures are
+named with the snapshot (:class:`VerificationFailed`, exit 1), and none leaves a partial
+file behind, under its name or a temporary one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
-import posixpath
-import stat
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backup.blobreader import BlobReader
-from backup.errors import HostileSnapshot, VerificationFailed
-from backup.filehasher import LANE_MAX_BYTES, lanes_available
+from backup.errors import VerificationFailed
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
-from backup.restoreverify import FileSender, Verifier
+from backup.restoreplan import TreeShape, claimed_files, iter_entries, validate_tree
+from backup.restoretarget import NotPlaced, Overwrite, ReadFn, Target, open_root
 from backup.snapshot import Snapshot
-from backup.tree import Entry, iter_tree, path_key
+from backup.tree import Entry
 
 ProgressFn = Callable[[int], None]
-ReadFn = Callable[[bytes], "bytes | memoryview"]
+
+#: failures and skipped entries named in full; beyond this only counted
+_LISTED = 1000
+#: failures named in the error message
+_SHOWN = 5
 
 
 @dataclass
 class RestoreResult:
     snapshot_id: str
     target: str
+    #: files restored and verified, written or (``--overwrite if-changed``) already there
     files: int = 0
     dirs: int = 0
     symlinks: int = 0
+    hardlinks: int = 0
+    #: FIFOs and device nodes
+    specials: int = 0
     bytes: int = 0
     verified_files: int = 0
-    mismatches: list[str] = field(default_factory=list)
+    #: files and links left as they were because they already matched (``if-changed``)
+    unchanged: int = 0
+    #: entries deliberately not recreated (sockets; device nodes without root), ``path: why``
+    skipped: list[str] = field(default_factory=list)
+    skipped_count: int = 0
+    #: entries that could not be restored, ``path: why``
+    failed: list[str] = field(default_factory=list)
+    failed_count: int = 0
     seconds: float = 0.0
 
+    def fail(self, path: str, reason: str) -> None:
+        self.failed_count += 1
+        if len(self.failed) < _LISTED:
+            self.failed.append(f"{path!r}: {reason}")
 
-def check_entry_path(path: str) -> None:
-    """Refuse a path that could leave the target."""
-    if not path or path.startswith("/") or "\0" in path:
-        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
-    parts = path.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
-
-
-def check_link_target(path: str, target: str) -> None:
-    """A symlink must resolve inside the restored tree, judged lexically from its own directory."""
-    if not target or target.startswith("/") or "\0" in target:
-        raise HostileSnapshot(f"symlink {path!r} points outside the restore target ({target!r}); nothing was restored")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-    if resolved == ".." or resolved.startswith("../"):
-        raise HostileSnapshot(f"symlink {path!r} points outside the restore target ({target!r}); nothing was restored")
+    def skip(self, path: str, reason: str) -> None:
+        self.skipped_count += 1
+        if len(self.skipped) < _LISTED:
+            self.skipped.append(f"{path!r}: {reason}")
 
 
-@dataclass
-class TreeShape:
-    """What the validating pass learns: counts, and the directories and links to create."""
+class _Share:
+    """What one writer (process or thread) did; crosses the process boundary as a dict."""
 
-    files: int = 0
-    bytes: int = 0
-    dirs: list[Entry] = field(default_factory=list)
-    links: list[Entry] = field(default_factory=list)
-    #: files of a restore unit's size or more, largest first: restored first (:func:`_claimed_files`)
-    big_files: list[Entry] = field(default_factory=list)
+    def __init__(self, link_sources: set[str]) -> None:
+        self.link_sources = link_sources
+        self.files = self.bytes = self.unchanged = self.failed_count = 0
+        self.failed: list[tuple[str, str]] = []
+        self.linkable: list[str] = []
 
-
-def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
-    """One pass over the tree before any write (it also collects directories and links, so the
-    tree is not parsed once more for them)."""
-    previous: tuple[str, ...] | None = None
-    shape = TreeShape()
-    kinds: dict[str, str] = {}
-    for entry in iter_tree(repo.read_blob, snapshot.tree):
+    def write(self, dest: Target, read: ReadFn, entry: Entry, progress: ProgressFn | None) -> None:
         path = entry["path"]
-        check_entry_path(path)
-        key = path_key(path)
-        if previous is not None and key <= previous:
-            raise HostileSnapshot(f"snapshot tree is out of order or repeats {path!r}; nothing was restored")
-        previous = key
-        parent = posixpath.dirname(path)
-        if parent and kinds.get(parent, "dir") != "dir":
-            raise HostileSnapshot(f"snapshot places {path!r} under a non-directory; nothing was restored")
-        if entry["type"] == "symlink":
-            check_link_target(path, str(entry.get("target", "")))
-        if entry["type"] != "file" and len(kinds) < 1_000_000:
-            kinds[path] = entry["type"]
-        if entry["type"] == "file":
-            size = int(entry.get("size", 0))
-            shape.files += 1
-            shape.bytes += size
-            if size >= _UNIT_BYTES:
-                shape.big_files.append(entry)
-        elif entry["type"] == "dir":
-            shape.dirs.append(entry)
-        else:
-            shape.links.append(entry)
-    shape.big_files.sort(key=lambda entry: -int(entry.get("size", 0)))  # stable: ties keep tree order
-    return shape
-
-
-class _Target:
-    """The restore root, with writes confined beneath it."""
-
-    def __init__(self, root: Path) -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        self.root = root.resolve()
-        self._checked_dirs: set[str] = {""}
-        self._lock = threading.Lock()
-
-    def _ensure_parent(self, rel: str) -> None:
-        parent = posixpath.dirname(rel)
-        with self._lock:
-            if parent in self._checked_dirs:
-                return
-        # Walk down from the root, creating directories and refusing links on the way.
-        current = ""
-        for part in parent.split("/"):
-            current = f"{current}/{part}" if current else part
-            with self._lock:
-                if current in self._checked_dirs:
-                    continue
-            full = self.root / current
-            try:
-                st = os.lstat(full)
-            except FileNotFoundError:
-                with contextlib.suppress(FileExistsError):  # another worker process made it
-                    os.mkdir(full, 0o700)
-                st = os.lstat(full)
-            if not stat.S_ISDIR(st.st_mode):
-                raise HostileSnapshot(
-                    f"restore target holds a non-directory at {current!r}; refusing to write through it"
-                )
-            with self._lock:
-                self._checked_dirs.add(current)
-
-    def mkdir(self, rel: str) -> Path:
-        self._ensure_parent(rel + "/x")
-        return self.root / rel
-
-    def open_file(self, rel: str) -> int:
-        self._ensure_parent(rel)
-        full = os.path.join(self.root, rel)
-        return os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-
-    def symlink(self, rel: str, target: str) -> None:
-        self._ensure_parent(rel)
-        full = self.root / rel
         try:
-            if stat.S_ISLNK(os.lstat(full).st_mode):
-                os.unlink(full)
-        except FileNotFoundError:
-            pass
-        os.symlink(target, full)
+            written, fresh = dest.write_file(entry, read, progress)
+        except (NotPlaced, OSError) as exc:
+            self.failed_count += 1
+            if len(self.failed) < _LISTED:
+                self.failed.append((path, _why(exc)))
+            return
+        self.files += 1
+        self.bytes += written
+        self.unchanged += not fresh
+        if path in self.link_sources:
+            self.linkable.append(path)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if k != "link_sources"}
 
 
-def _apply_metadata(path: str | int, entry: Entry, *, is_link: bool = False, as_root: bool) -> None:
-    """Owner (as root), mode and mtime; ``path`` may be an open file descriptor (no path lookups)."""
-    mtime = int(entry.get("mtime", 0))
-    if as_root:
-        # unknown ids on this host: keep root ownership rather than fail the restore
-        with contextlib.suppress(OSError):
-            uid, gid = int(entry.get("uid", -1)), int(entry.get("gid", -1))
-            if isinstance(path, int):
-                os.fchown(path, uid, gid)
-            else:
-                os.lchown(path, uid, gid)
-    if not is_link:
-        os.chmod(path, int(entry.get("mode", 0o600)) & 0o7777)
-    if is_link:
-        os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
-    else:
-        os.utime(path, ns=(mtime, mtime))
-
-
-def _write_file(
-    read: ReadFn, dest: _Target, entry: Entry, as_root: bool, progress: ProgressFn | None, *, hash_now: bool = True
-) -> tuple[int, bool]:
-    """Write one file, verify it against its recorded SHA-256; return ``(bytes, verified)``.
-
-    Without ``hash_now`` only the size is checked here; the caller verifies the file's
-    SHA-256 afterwards from what was written (:func:`_restore_share`).
-    """
-    digest = hashlib.sha256() if hash_now else None
-    written = 0
-    fd = dest.open_file(entry["path"])
-    try:
-        for chunk_hex in entry.get("chunks", ()):
-            # AES-GCM authenticates each blob; the file's SHA-256 checks the whole.
-            data = read(bytes.fromhex(chunk_hex))
-            size = len(data)
-            if digest is not None:
-                digest.update(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            written += size
-            if progress:
-                progress(size)
-        _apply_metadata(fd, entry, as_root=as_root)
-    finally:
-        os.close(fd)
-    same_size = written == entry.get("size")
-    return written, same_size and (digest is None or digest.hexdigest() == entry.get("sha256"))
-
-
-#: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
-_UNIT_BYTES = 16 * 1024 * 1024
-
-
-def _claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, big_files: list[Entry]) -> Iterator[Entry]:
-    """The files of the units this process claims: ``big_files`` (those of a unit's size or
-    more, from :func:`validate_tree`) first, then the rest of the tree.
-
-    Every process cuts the same files into the same units and claims the next unit whenever
-    it is free; a claim is always ahead of where the process is, so one forward pass finds
-    all of its files. A unit stays inside one directory: two processes creating files in the
-    same directory serialise on its lock in the kernel, and spin while they wait.
-
-    Big files go first, largest first, so their hashing (:mod:`backup.restoreverify`) starts
-    early: a file moves through a lane at a sixteenth of the lanes' speed (~60 MB/s), so the
-    verifier's last file is the one that decides when the restore ends. Largest first also
-    ends the processes' shares together.
-    """
-    unit, claim = -1, claims.take()
-
-    def units(entries: Iterable[Entry], big_ones: bool) -> Iterator[Entry]:
-        nonlocal unit, claim
-        unit_dir, unit_bytes = None, 0
-        for entry in entries:
-            entry_size = int(entry.get("size", 0))
-            if entry["type"] != "file" or (entry_size >= _UNIT_BYTES) != big_ones:
-                continue
-            parent = posixpath.dirname(entry["path"])
-            if parent != unit_dir or unit_bytes + entry_size > _UNIT_BYTES:
-                unit, unit_dir, unit_bytes = unit + 1, parent, 0
-                if unit > claim:
-                    claim = claims.take()
-            unit_bytes += entry_size
-            if unit == claim:
-                yield entry
-
-    yield from units(big_files, True)
-    yield from units(iter_tree(repo.read_blob, snapshot.tree), False)
+def _why(exc: BaseException) -> str:
+    """Why an entry failed, as one line."""
+    if isinstance(exc, OSError):
+        return exc.strerror or type(exc).__name__
+    return str(exc)
 
 
 def _restore_share(
-    repo: Repository,
-    snapshot: Snapshot,
-    dest: _Target,
-    claims: Claims,
-    big_files: list[Entry],
-    progress: ProgressFn | None,
-    sender: FileSender | None,
+    repo: Repository, snapshot: Snapshot, dest: Target, claims: Claims, shape: TreeShape, progress: ProgressFn | None
 ) -> dict[str, Any]:
-    """Restore the files this process claims (one process's share) and verify every one.
-
-    A file's SHA-256 is checked against what backup recorded: by the verifier process, from
-    what the kernel holds once the file is written (:mod:`backup.restoreverify`), or, without
-    one or for a file too big to wait in a lane, as its bytes are written.
-    """
-    as_root = os.geteuid() == 0
-    files = size = verified = 0
-    mismatches: list[str] = []
+    """Restore the files this process claims (one process's share), each verified as written."""
+    share = _Share(shape.link_sources)
     read = BlobReader(repo).read
     tally = _Tally(progress) if progress else None
-    for entry in _claimed_files(repo, snapshot, claims, big_files):
-        later = sender is not None and int(entry.get("size", 0)) <= LANE_MAX_BYTES
-        written, ok = _write_file(read, dest, entry, as_root, tally, hash_now=not later)
-        files += 1
-        size += written
-        if later and ok:
-            sender.add(entry)  # type: ignore[union-attr]
-        elif ok:
-            verified += 1
-        else:
-            mismatches.append(entry["path"])
-    if sender is not None:
-        sender.close()
+    for entry in claimed_files(repo, snapshot, claims, shape):
+        share.write(dest, read, entry, tally)
     if tally is not None:
         tally.flush()
-    return {"files": files, "bytes": size, "verified": verified, "mismatches": mismatches}
+    dest.close()
+    return share.as_dict()
 
 
 class _Tally:
@@ -323,35 +154,35 @@ _TALLY_BYTES = 8 * 1024 * 1024
 
 
 def _restore_threaded(
-    repo: Repository, snapshot: Snapshot, dest: _Target, workers: int, progress: ProgressFn | None
+    repo: Repository, snapshot: Snapshot, dest: Target, shape: TreeShape, workers: int, progress: ProgressFn | None
 ) -> list[dict[str, Any]]:
-    """Remote storage cannot fork (sockets, helper threads): writer threads instead."""
-    lock = threading.Lock()
-    as_root = os.geteuid() == 0
-    total: dict[str, Any] = {"files": 0, "bytes": 0, "verified": 0, "mismatches": []}
+    """Remote storage cannot fork (sockets, helper threads): writer threads, one target view each."""
+    shares: list[tuple[_Share, Target]] = []
+    mine = threading.local()
 
     def read(chunk_id: bytes) -> bytes:
         return repo.read_blob(chunk_id, check_id=False)
 
     def write(entry: Entry) -> None:
-        written, ok = _write_file(read, dest, entry, as_root, progress)
-        with lock:
-            total["files"] += 1
-            total["bytes"] += written
-            total["verified"] += ok
-            if not ok:
-                total["mismatches"].append(entry["path"])
+        if not hasattr(mine, "share"):
+            mine.share, mine.dest = _Share(shape.link_sources), dest.view()
+            shares.append((mine.share, mine.dest))  # list.append is atomic
+        mine.share.write(mine.dest, read, entry, progress)
 
     futures: deque[Future[None]] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="bcp-restore") as pool:
-        for entry in iter_tree(repo.read_blob, snapshot.tree):
-            if entry["type"] == "file":
-                futures.append(pool.submit(write, entry))
-                while futures and (futures[0].done() or len(futures) > 256):
-                    futures.popleft().result()
-        while futures:
-            futures.popleft().result()
-    return [total]
+    try:
+        with ThreadPoolExecutor(workers, thread_name_prefix="bcp-restore") as pool:
+            for entry in iter_entries(repo, snapshot, shape.bad_blobs):
+                if entry["type"] == "file":
+                    futures.append(pool.submit(write, entry))
+                    while futures and (futures[0].done() or len(futures) > 256):
+                        futures.popleft().result()
+            while futures:
+                futures.popleft().result()
+    finally:
+        for _, view in shares:
+            view.close()
+    return [share.as_dict() for share, _ in shares]
 
 
 def restore_snapshot(
@@ -359,62 +190,126 @@ def restore_snapshot(
     snapshot: Snapshot,
     target: Path,
     *,
+    overwrite: Overwrite = "never",
     workers: int | None = None,
     progress: ProgressFn | None = None,
 ) -> RestoreResult:
+    """Restore ``snapshot`` into ``target`` under the overwrite policy (see :mod:`backup.restoretarget`).
+
+    Raises :class:`VerificationFailed` naming what could not be restored, after restoring
+    everything else; :class:`TargetNotEmpty` (nothing written) for a non-empty target under
+    ``never``; :class:`HostileSnapshot` (nothing written) for unsafe names.
+    """
     started = time.monotonic()
     shape = validate_tree(repo, snapshot)
-    dest = _Target(target)
-    result = RestoreResult(snapshot.id, str(dest.root))
-    as_root = os.geteuid() == 0
-    dirs, links = shape.dirs, shape.links
-    for entry in dirs:
-        dest.mkdir(entry["path"])
-    count = workers or os.cpu_count() or 2
-    if can_fork(repo):
-        claims = Claims()
-        reported = 0
-
-        def report(amount: int) -> None:
-            # Workers cannot reach this process's bar: every process adds to the shared total,
-            # and this one shows it whenever it writes.
-            nonlocal reported
-            total = claims.add_done(amount)
-            if progress and total > reported:
-                progress(total - reported)
-                reported = total
-
-        verifier = Verifier(repo, dest.root, count) if lanes_available() else None
-
-        def share(r: Repository, i: int, n: int) -> dict[str, Any]:
-            mine = report if i == 0 else claims.add_done
-            sender = verifier.sender(i) if verifier is not None else None
-            return _restore_share(r, snapshot, dest, claims, shape.big_files, mine if progress else None, sender)
-
-        try:
-            shares = run_forked(repo, count, share)
-            if verifier is not None:
-                shares.append({"files": 0, "bytes": 0, **verifier.result()})
-        finally:
-            if verifier is not None:
-                verifier.kill()
-    else:
-        shares = _restore_threaded(repo, snapshot, dest, count, progress)
-    for share in shares:
-        result.files += share["files"]
-        result.bytes += share["bytes"]
-        result.verified_files += share["verified"]
-        result.mismatches += share["mismatches"]
-    result.dirs = len(dirs)
-    for entry in links:
-        dest.symlink(entry["path"], entry["target"])
-        _apply_metadata(os.path.join(dest.root, entry["path"]), entry, is_link=True, as_root=as_root)
-        result.symlinks += 1
-    # Directory times last, deepest first, or writing their contents would reset them.
-    for entry in reversed(dirs):
-        _apply_metadata(os.path.join(dest.root, entry["path"]), entry, as_root=as_root)
+    root_fd = open_root(target, overwrite)
+    dest = Target(root_fd, overwrite, as_root=os.geteuid() == 0)
+    result = RestoreResult(snapshot.id, os.path.realpath(target))
+    for blob_id, problem in shape.bad_blobs.items():
+        result.fail(f"<entries of tree blob {blob_id[:16]}>", problem)
+    try:
+        for entry in shape.dirs:
+            try:
+                dest.dir_fd(entry["path"])
+                result.dirs += 1
+            except (NotPlaced, OSError) as exc:
+                result.fail(entry["path"], _why(exc))
+        linkable: set[str] = set()
+        for share in _restore_files(repo, snapshot, dest, shape, workers, progress):
+            result.files += share["files"]
+            result.bytes += share["bytes"]
+            result.unchanged += share["unchanged"]
+            result.failed_count += share["failed_count"] - len(share["failed"])
+            for path, why in share["failed"]:
+                result.fail(path, why)
+            linkable.update(share["linkable"])
+        _place_others(dest, shape, result, linkable)
+        # Directory times last, deepest first, or writing their contents would reset them.
+        for entry in reversed(shape.dirs):
+            try:
+                dest.finish_dir(entry)
+            except (NotPlaced, OSError) as exc:
+                result.fail(entry["path"], _why(exc))
+    finally:
+        dest.close()
+        os.close(root_fd)
+    result.verified_files = result.files
     result.seconds = round(time.monotonic() - started, 3)
-    if result.mismatches:
-        shown = ", ".join(result.mismatches[:5])
-        raise VerificationFailed(f"{len(result.mismatches)} restored file(s) differ from the backup record: {shown}")
+    if result.failed_count:
+        raise VerificationFailed(_failure_message(snapshot, result))
     return result
+
+
+def _restore_files(
+    repo: Repository,
+    snapshot: Snapshot,
+    dest: Target,
+    shape: TreeShape,
+    workers: int | None,
+    progress: ProgressFn | None,
+) -> list[dict[str, Any]]:
+    count = workers or os.cpu_count() or 2
+    if not can_fork(repo):
+        return _restore_threaded(repo, snapshot, dest, shape, count, progress)
+    claims = Claims()
+    reported = 0
+
+    def report(amount: int) -> None:
+        # Workers cannot reach this process's bar: every process adds to the shared total,
+        # and this one shows it whenever it writes.
+        nonlocal reported
+        total = claims.add_done(amount)
+        if progress and total > reported:
+            progress(total - reported)
+            reported = total
+
+    def share(r: Repository, i: int, n: int) -> dict[str, Any]:
+        mine = report if i == 0 else claims.add_done
+        return _restore_share(r, snapshot, dest, claims, shape, mine if progress else None)
+
+    return run_forked(repo, count, share)
+
+
+def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkable: set[str]) -> None:
+    """Links, hard links, FIFOs and devices, once every file they may name is in place
+    (``linkable``: the files hard links name that were restored)."""
+    for entry in shape.others:
+        path, kind = entry["path"], entry["type"]
+        try:
+            if kind == "symlink":
+                result.unchanged += not dest.place_symlink(entry)
+                result.symlinks += 1
+            elif kind == "hardlink":
+                if entry["link"] not in linkable:
+                    raise NotPlaced(f"hard link to {entry['link']!r}, which was not restored")
+                dest.place_hardlink(entry)
+                result.hardlinks += 1
+            elif kind == "fifo":
+                dest.place_node(entry, None)
+                result.specials += 1
+            elif kind == "socket":
+                # a socket is made by the program that listens on it; restic does not recreate them either
+                result.skip(path, "a socket, not recreated")
+            elif not dest.as_root:
+                result.skip(path, "a device node, made only when restoring as root")
+            else:
+                dest.place_node(entry, os.makedev(int(entry["major"]), int(entry["minor"])))
+                result.specials += 1
+        except PermissionError as exc:
+            if kind in ("chardev", "blockdev"):  # root without CAP_MKNOD (a container)
+                result.skip(path, f"a device node, not made: {exc.strerror}")
+            else:
+                result.fail(path, _why(exc))
+        except (NotPlaced, OSError) as exc:
+            result.fail(path, _why(exc))
+        except (KeyError, TypeError, ValueError):
+            result.fail(path, "the snapshot's entry is malformed")
+
+
+def _failure_message(snapshot: Snapshot, result: RestoreResult) -> str:
+    shown = "; ".join(result.failed[:_SHOWN])
+    more = f"; and {result.failed_count - _SHOWN} more" if result.failed_count > _SHOWN else ""
+    return (
+        f"snapshot {snapshot.short_id}: {result.failed_count} entr{'y' if result.failed_count == 1 else 'ies'} "
+        f"not restored: {shown}{more}; everything else is restored and verified"
+    )

@@ -32,14 +32,25 @@ def path_key(path: str) -> tuple[str, ...]:
     return tuple(path.split("/"))
 
 
+#: Entry types. ``hardlink`` names (in ``link``) the earlier file entry of the same inode, which
+#: carries the content; ``chardev`` and ``blockdev`` carry ``major`` and ``minor``.
+TYPES = frozenset({"file", "dir", "symlink", "hardlink", "fifo", "socket", "chardev", "blockdev"})
+#: Fields holding file-system bytes (names, link targets): os hands them over as str with
+#: undecodable bytes surrogate-escaped, which JSON cannot carry, so such a value is stored
+#: as ``<field>_b64`` of its exact bytes instead.
+_BYTES_FIELDS = ("path", "target", "link")
+
+
 def encode_entry(entry: Entry) -> bytes:
-    path = entry["path"]
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        # A name that is not UTF-8 (surrogate-escaped by os): keep its exact bytes.
-        entry = {k: v for k, v in entry.items() if k != "path"}
-        entry["path_b64"] = base64.b64encode(os.fsencode(path)).decode()
+    for name in _BYTES_FIELDS:
+        value = entry.get(name)
+        if value is None:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            entry = {k: v for k, v in entry.items() if k != name}
+            entry[f"{name}_b64"] = base64.b64encode(os.fsencode(value)).decode()
     return orjson.dumps(entry) + b"\n"
 
 
@@ -48,11 +59,16 @@ def decode_entry(line: bytes, where: str) -> Entry:
         entry = orjson.loads(line)
         if not isinstance(entry, dict):
             raise ValueError("entry is not an object")
-        if "path_b64" in entry:
-            entry["path"] = os.fsdecode(base64.b64decode(entry.pop("path_b64"), validate=True))
-        if not isinstance(entry.get("path"), str) or entry.get("type") not in ("file", "dir", "symlink"):
+        for name in _BYTES_FIELDS:
+            if f"{name}_b64" in entry:
+                entry[name] = os.fsdecode(base64.b64decode(entry.pop(f"{name}_b64"), validate=True))
+        if not isinstance(entry.get("path"), str) or entry.get("type") not in TYPES:
             raise ValueError("entry without a path or with an unknown type")
-    except (ValueError, orjson.JSONDecodeError) as exc:
+        if entry["type"] == "symlink" and not isinstance(entry.get("target"), str):
+            raise ValueError("symlink without a target")
+        if entry["type"] == "hardlink" and not isinstance(entry.get("link"), str):
+            raise ValueError("hard link without the path it links to")
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
         raise CorruptObject(f"{where}: malformed tree entry ({exc})") from None
     return entry
 
@@ -96,14 +112,27 @@ def iter_tree(read_blob: Callable[[bytes], bytes], tree: Iterable[str]) -> Itera
             yield decode_entry(line, f"tree blob {blob_id[:16]}")
 
 
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "dir"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "chardev"),
+    (stat.S_ISBLK, "blockdev"),
+)
+
+
+def kind_of(mode: int) -> str | None:
+    """The entry type of a file-system object from its ``st_mode`` (``None``: none this system knows)."""
+    return next((kind for test, kind in _KINDS if test(mode)), None)
+
+
 def entry_from_stat(path: str, st: os.stat_result) -> Entry:
     """The metadata part of an entry; content fields (sha256, chunks) are added by the archiver."""
-    if stat.S_ISDIR(st.st_mode):
-        kind = "dir"
-    elif stat.S_ISLNK(st.st_mode):
-        kind = "symlink"
-    else:
-        kind = "file"
+    kind = kind_of(st.st_mode)
+    if kind is None:
+        raise ValueError(f"{path!r}: no entry type for mode {st.st_mode:o}")
     entry: Entry = {
         "path": path,
         "type": kind,
@@ -114,6 +143,8 @@ def entry_from_stat(path: str, st: os.stat_result) -> Entry:
     }
     if kind == "file":
         entry.update(size=st.st_size, ctime=st.st_ctime_ns, ino=st.st_ino)
+    elif kind in ("chardev", "blockdev"):
+        entry.update(major=os.major(st.st_rdev), minor=os.minor(st.st_rdev))
     return entry
 
 

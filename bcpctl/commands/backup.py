@@ -156,6 +156,14 @@ def backup_run(
 @click.option(
     "--target-dsn", default=None, metavar="DSN", help="PostgreSQL database to restore a postgres snapshot into."
 )
+@click.option(
+    "--overwrite",
+    type=click.Choice(["never", "if-changed", "always"]),
+    default="never",
+    show_default=True,
+    help="What to do with what --target already holds: never (refuse a non-empty target), "
+    "if-changed (keep entries that already match, replace the rest) or always (replace).",
+)
 @escrow_option
 @as_of_option
 @common_options
@@ -167,11 +175,14 @@ def restore(
     target: str | None,
     target_dsn: str | None,
     as_of: datetime | None,
+    overwrite: str,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
     Every file's SHA-256 and, for databases, every table's row count are compared with what
-    the backup recorded; any difference exits 1.
+    the backup recorded. Files that cannot be restored (a damaged or missing blob) are named
+    and exit 1, after everything else is restored and verified. Links come back as links,
+    never followed; nothing is written outside --target.
     """
     from backup.dbrestore import restore_postgres, verify_sqlite
     from backup.restorer import restore_snapshot
@@ -194,13 +205,24 @@ def restore(
                     "seconds": db.seconds,
                 }
             else:
-                res = restore_snapshot(repo, snap, Path(target), progress=bar.advance)  # type: ignore[arg-type]
+                res = restore_snapshot(
+                    repo,
+                    snap,
+                    Path(target),  # type: ignore[arg-type]
+                    overwrite=overwrite,  # type: ignore[arg-type]
+                    progress=bar.advance,
+                )
                 data = {
                     "snapshot": snap.id,
                     "target": res.target,
                     "files": res.files,
                     "dirs": res.dirs,
                     "symlinks": res.symlinks,
+                    "hardlinks": res.hardlinks,
+                    "specials": res.specials,
+                    "unchanged": res.unchanged,
+                    "skipped": res.skipped,
+                    "skipped_count": res.skipped_count,
                     "bytes": res.bytes,
                     "verified_files": res.verified_files,
                     "verified": True,
@@ -218,10 +240,15 @@ def restore(
         what = f"{d.get('files', 0)} files, " if "files" in d else f"{len(d.get('tables', {}))} tables, "
         console.print(
             f"restored snapshot {d['snapshot'][:8]} to {d['target']}: {what}"
-            f"{human_bytes(d['bytes'])} in {d['seconds']:.1f}s, verified"
+            f"{human_bytes(d['bytes'])} in {d['seconds']:.1f}s, verified",
+            markup=False,
         )
 
     out.result(data, render)
+    if data.get("skipped_count"):
+        shown = "; ".join(data["skipped"][:5])
+        more = f"; and {data['skipped_count'] - 5} more" if data["skipped_count"] > 5 else ""
+        out.notice(f"warning: {data['skipped_count']} entries not recreated: {shown}{more}")
 
 
 COMMANDS = [backup, restore]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -63,3 +64,58 @@ def tree_digest(root: Path) -> dict[str, tuple[str, bytes | str]]:
             else:
                 found[rel] = ("file", full.read_bytes())
     return found
+
+
+State = dict[bytes, tuple[str, int, object, int | None]]
+_KINDS = (
+    (stat.S_ISREG, "file"),
+    (stat.S_ISDIR, "dir"),
+    (stat.S_ISLNK, "symlink"),
+    (stat.S_ISFIFO, "fifo"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "chardev"),
+    (stat.S_ISBLK, "blockdev"),
+)
+
+
+def tree_state(root: Path, *, times: bool = True) -> State:
+    """Everything a restore must reproduce, per relative path in bytes (the root excluded):
+    type, mode, content / link target / device number, and mtime. Never follows a link,
+    never opens anything but a regular file."""
+    state: State = {}
+    base = os.fsencode(root)
+
+    def visit(rel: bytes) -> None:
+        with os.scandir(base + b"/" + rel if rel else base) as listing:
+            for child in listing:
+                path = rel + b"/" + child.name if rel else child.name
+                st = child.stat(follow_symlinks=False)
+                kind = next(name for test, name in _KINDS if test(st.st_mode))
+                payload: object = None
+                if kind == "file":
+                    with open(child.path, "rb") as f:
+                        payload = f.read()
+                elif kind == "symlink":
+                    payload = os.readlink(child.path)
+                elif kind in ("chardev", "blockdev"):
+                    payload = st.st_rdev
+                mode = 0 if kind == "symlink" else stat.S_IMODE(st.st_mode)
+                state[path] = (kind, mode, payload, st.st_mtime_ns if times else None)
+                if kind == "dir":
+                    visit(path)
+
+    visit(b"")
+    return state
+
+
+def link_groups(root: Path) -> set[frozenset[bytes]]:
+    """The hard-link structure: sets of relative paths (bytes) naming one regular file."""
+    by_inode: dict[tuple[int, int], set[bytes]] = {}
+    base = os.fsencode(root)
+    for dirpath, dirnames, filenames in os.walk(base):
+        for name in dirnames + filenames:
+            full = os.path.join(dirpath, name)
+            st = os.lstat(full)
+            if stat.S_ISREG(st.st_mode):
+                by_inode.setdefault((st.st_dev, st.st_ino), set()).add(os.path.relpath(full, base))
+    return {frozenset(paths) for paths in by_inode.values() if len(paths) > 1}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backup.backend import Capabilities, LocalBackend
-from backup.errors import CorruptObject
+from backup.errors import VerificationFailed
 from backup.repository import open_repository
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
@@ -56,5 +56,5 @@ def test_a_corrupted_remote_pack_is_refused(repo, repo_dir: Path, tmp_path: Path
     remote = CountingRemote(repo_dir)
     remote.loads = []
     with open_repository(remote, PASSWORD) as remote_repo:
-        with pytest.raises(CorruptObject, match="does not match its name"):
+        with pytest.raises(VerificationFailed, match=r"'a\.bin': .*does not match its name"):
             restore_snapshot(remote_repo, find_snapshot(remote_repo, "latest"), tmp_path / "out")

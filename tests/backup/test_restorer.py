@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backup import restorer
+from backup import restoreplan, restorer
 from backup.errors import VerificationFailed
 from backup.forked import Claims
 from backup.restorer import restore_snapshot
@@ -28,7 +28,7 @@ FILES: dict[str, bytes | str] = {
 @pytest.fixture
 def snapshot(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     # units of 256 KiB: the files of 300 KB and more are "big" and go first
-    monkeypatch.setattr(restorer, "_UNIT_BYTES", 256 * 1024)
+    monkeypatch.setattr(restoreplan, "UNIT_BYTES", 256 * 1024)
     src = make_tree(tmp_path / "src", FILES)
     result = run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1"))
     assert result.errors == []
@@ -37,8 +37,8 @@ def snapshot(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ig
 
 def test_big_files_come_first_and_every_file_exactly_once(repo, snapshot) -> None:  # type: ignore[no-untyped-def]
     _, snap = snapshot
-    big = restorer.validate_tree(repo, snap).big_files
-    names = [_name(entry["path"]) for entry in restorer._claimed_files(repo, snap, Claims(), big)]
+    shape = restoreplan.validate_tree(repo, snap)
+    names = [_name(entry["path"]) for entry in restoreplan.claimed_files(repo, snap, Claims(), shape)]
     sizes = [len(FILES[name]) for name in names]
     assert all(size >= 256 * 1024 for size in sizes[:6]) and all(size < 256 * 1024 for size in sizes[6:])
     assert sizes[:6] == sorted(sizes[:6], reverse=True)  # largest first
@@ -50,57 +50,38 @@ def _name(path: str) -> str:
     return next(name for name in FILES if path == name or path.endswith("/" + name))
 
 
-@pytest.mark.parametrize("lanes", [True, False])
 @pytest.mark.parametrize("workers", [1, 3])
-def test_round_trip_through_every_path(repo, snapshot, tmp_path: Path, monkeypatch, lanes: bool, workers: int) -> None:  # type: ignore[no-untyped-def]
-    if lanes and not restorer.lanes_available():
-        pytest.skip("no AVX-512 lanes on this CPU")
-    monkeypatch.setattr(restorer, "lanes_available", lambda: lanes)
+def test_round_trip_through_every_path(repo, snapshot, tmp_path: Path, workers: int) -> None:  # type: ignore[no-untyped-def]
     src, snap = snapshot
     result = restore_snapshot(repo, snap, tmp_path / "out", workers=workers)
-    assert result.files == result.verified_files == len(FILES) and not result.mismatches
+    assert result.files == result.verified_files == len(FILES) and not result.failed
     assert tree_digest(tmp_path / "out") == tree_digest(src)
 
 
-@pytest.mark.parametrize("lanes", [True, False])
-def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Path, monkeypatch, lanes: bool) -> None:  # type: ignore[no-untyped-def]
-    if lanes and not restorer.lanes_available():
-        pytest.skip("no AVX-512 lanes on this CPU")
-    monkeypatch.setattr(restorer, "lanes_available", lambda: lanes)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Path, monkeypatch, workers: int) -> None:  # type: ignore[no-untyped-def]
+    # Blobs authenticate but the file's whole differs from its record (a writer bug, or a
+    # record that lies): the file is refused, never left under its name, the rest restored.
     _, snap = snapshot
-    original = restorer._write_file
+    chunks = {
+        entry["chunks"][-1]
+        for entry in restoreplan.iter_entries(repo, snap)
+        if entry["path"].endswith(("small/042.txt", "big/3.bin"))
+    }
 
-    def mangled(read, dest, entry, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if entry["path"].endswith(("small/042.txt", "big/3.bin")):
-
-            def flipped(chunk_id: bytes):  # type: ignore[no-untyped-def]
-                data = bytearray(read(chunk_id))
-                data[len(data) // 2] ^= 0x01
+    class Flipping(restorer.BlobReader):
+        def read(self, chunk_id: bytes):  # type: ignore[no-untyped-def]
+            data = super().read(chunk_id)
+            if chunk_id.hex() not in chunks:
                 return data
+            flipped = bytearray(data)
+            flipped[len(flipped) // 2] ^= 0x01
+            return flipped
 
-            return original(flipped, dest, entry, *args, **kwargs)
-        return original(read, dest, entry, *args, **kwargs)
-
-    monkeypatch.setattr(restorer, "_write_file", mangled)
-    with pytest.raises(VerificationFailed, match=r"^2 restored file\(s\) differ") as failed:
-        restore_snapshot(repo, snap, tmp_path / "out", workers=2)
+    monkeypatch.setattr(restorer, "BlobReader", Flipping)
+    with pytest.raises(VerificationFailed, match=r"^snapshot \w+: 2 entries not restored") as failed:
+        restore_snapshot(repo, snap, tmp_path / "out", workers=workers)
     assert "small/042.txt" in str(failed.value) and "big/3.bin" in str(failed.value)
-
-
-def test_lanes_verify_what_the_kernel_holds_not_what_was_sent(repo, snapshot, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    if not restorer.lanes_available():
-        pytest.skip("no AVX-512 lanes on this CPU")
-    _, snap = snapshot
-    original = restorer._write_file
-
-    def overwritten(read, dest, entry, *args, **kwargs):  # type: ignore[no-untyped-def]
-        done = original(read, dest, entry, *args, **kwargs)
-        if entry["path"].endswith("small/007.txt"):  # the same size, one byte changed on disk
-            with open(os.path.join(dest.root, entry["path"]), "r+b") as f:
-                f.seek(3)
-                f.write(b"X")
-        return done
-
-    monkeypatch.setattr(restorer, "_write_file", overwritten)
-    with pytest.raises(VerificationFailed, match=r"small/007\.txt"):
-        restore_snapshot(repo, snap, tmp_path / "out", workers=1)
+    restored = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()}
+    assert len(restored) == len(FILES) - 2
+    assert not any(name.endswith(("small/042.txt", "big/3.bin")) or ".bcpctl-restore-" in name for name in restored)

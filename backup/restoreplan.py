@@ -1,0 +1,139 @@
+"""What a restore will do, learnt before anything is written, and how its files are shared out.
+
+One pass over the snapshot's tree refuses a snapshot whose *names* could leave the target:
+absolute paths, ``.``/``..``/empty components, NUL, unsorted or repeated entries, entries
+beneath a non-directory. Link *targets* are data and are not judged here. The pass collects
+what the writers need from the whole tree (directories, links and special files, the big
+files, the files hard links name) so no process parses the tree twice for them. A tree blob
+that cannot be read is noted, not fatal: only the entries it lists are lost.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from backup.errors import CorruptObject, HostileSnapshot
+from backup.forked import Claims
+from backup.repository import Repository
+from backup.snapshot import Snapshot
+from backup.tree import Entry, decode_entry, path_key
+
+
+def check_entry_path(path: str) -> None:
+    """Refuse a path that could leave the target."""
+    if not path or path.startswith("/") or "\0" in path:
+        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
+
+
+@dataclass
+class TreeShape:
+    """What the validating pass learns: counts, and the directories and other entries to create."""
+
+    files: int = 0
+    bytes: int = 0
+    dirs: list[Entry] = field(default_factory=list)
+    #: links, hard links, FIFOs, sockets and devices, in tree order
+    others: list[Entry] = field(default_factory=list)
+    #: files of a restore unit's size or more, largest first: restored first (:func:`claimed_files`)
+    big_files: list[Entry] = field(default_factory=list)
+    #: files that hard links name: the writers say which of them they restored
+    link_sources: set[str] = field(default_factory=set)
+    #: tree blobs that could not be read: what they list is not restored
+    bad_blobs: dict[str, str] = field(default_factory=dict)
+
+
+def iter_entries(repo: Repository, snapshot: Snapshot, bad_blobs: Iterable[str] = ()) -> Iterator[Entry]:
+    """The snapshot's entries, skipping the tree blobs named in ``bad_blobs``."""
+    skip = set(bad_blobs)
+    for blob_id in snapshot.tree:
+        if blob_id not in skip:
+            yield from _blob_entries(repo, blob_id)
+
+
+def _blob_entries(repo: Repository, blob_id: str) -> list[Entry]:
+    data = repo.read_blob(bytes.fromhex(blob_id))
+    if data and not data.endswith(b"\n"):
+        raise CorruptObject(f"tree blob {blob_id[:16]} is truncated")
+    return [decode_entry(line, f"tree blob {blob_id[:16]}") for line in data.splitlines()]
+
+
+def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
+    """One pass over the tree before any write (it also collects directories and links, so the
+    tree is not parsed once more for them). A damaged tree blob is noted, not fatal."""
+    previous: tuple[str, ...] | None = None
+    shape = TreeShape()
+    kinds: dict[str, str] = {}
+    for blob_id in snapshot.tree:
+        try:
+            entries = _blob_entries(repo, blob_id)
+        except CorruptObject as exc:
+            shape.bad_blobs[blob_id] = exc.message
+            continue
+        for entry in entries:
+            path = entry["path"]
+            check_entry_path(path)
+            key = path_key(path)
+            if previous is not None and key <= previous:
+                raise HostileSnapshot(f"snapshot tree is out of order or repeats {path!r}; nothing was restored")
+            previous = key
+            parent = posixpath.dirname(path)
+            if parent and kinds.get(parent, "dir") != "dir":
+                raise HostileSnapshot(f"snapshot places {path!r} under a non-directory; nothing was restored")
+            kind = entry["type"]
+            if kind != "file" and len(kinds) < 1_000_000:
+                kinds[path] = kind
+            if kind == "file":
+                size = int(entry.get("size", 0))
+                shape.files += 1
+                shape.bytes += size
+                if size >= UNIT_BYTES:
+                    shape.big_files.append(entry)
+            elif kind == "dir":
+                shape.dirs.append(entry)
+            else:
+                shape.others.append(entry)
+                if kind == "hardlink":
+                    shape.link_sources.add(entry["link"])
+    shape.big_files.sort(key=lambda entry: -int(entry.get("size", 0)))  # stable: ties keep tree order
+    return shape
+
+
+#: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
+UNIT_BYTES = 16 * 1024 * 1024
+
+
+def claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, shape: TreeShape) -> Iterator[Entry]:
+    """The files of the units this process claims: ``shape.big_files`` (those of a unit's size
+    or more) first, then the rest of the tree.
+
+    Every process cuts the same files into the same units and claims the next unit whenever
+    it is free; a claim is always ahead of where the process is, so one forward pass finds
+    all of its files. A unit stays inside one directory: two processes creating files in the
+    same directory serialise on its lock in the kernel, and spin while they wait. Largest
+    first ends the processes' shares together.
+    """
+    unit, claim = -1, claims.take()
+
+    def units(entries: Iterable[Entry], big_ones: bool) -> Iterator[Entry]:
+        nonlocal unit, claim
+        unit_dir, unit_bytes = None, 0
+        for entry in entries:
+            entry_size = int(entry.get("size", 0))
+            if entry["type"] != "file" or (entry_size >= UNIT_BYTES) != big_ones:
+                continue
+            parent = posixpath.dirname(entry["path"])
+            if parent != unit_dir or unit_bytes + entry_size > UNIT_BYTES:
+                unit, unit_dir, unit_bytes = unit + 1, parent, 0
+                if unit > claim:
+                    claim = claims.take()
+            unit_bytes += entry_size
+            if unit == claim:
+                yield entry
+
+    yield from units(shape.big_files, True)
+    yield from units(iter_entries(repo, snapshot, shape.bad_blobs), False)
