@@ -20,7 +20,7 @@ from __future__ import annotations
 import zstandard
 from cryptography.exceptions import InvalidTag
 
-from backup.backend import LocalBackend, ObjectNotFound
+from backup.backend import LocalBackend, ObjectNotFound, StorageError
 from backup.cache import Location
 from backup.crypto import TAG_BYTES, counter_nonce
 from backup.errors import CorruptObject
@@ -74,6 +74,8 @@ class BlobReader:
             backend.load_into(key, loc.offset, sealed)
         except ObjectNotFound:
             raise CorruptObject(f"pack {key} holding blob {chunk_id.hex()[:16]} is missing") from None
+        except StorageError as exc:  # a local pack shorter than its index says: truncated
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]}: {exc.message}") from None
         plain = self._plain.view(loc.length - TAG_BYTES)
         aad = blob_aad(self._repo.repo_id, loc.blob_type, loc.flags, chunk_id)
         try:

@@ -82,7 +82,7 @@ RESTORE_CONTINUES = "restore continues past damage"
 # TODO(owned by i15-restore): set to True once restore continues past a damaged blob and leaves
 # nothing partial under a final name. Until then the invariant is checked in every cell and its
 # failures are printed, not asserted: how far today's restore gets before it stops varies by run.
-RESTORE_CONTINUES_ASSERTED = False
+RESTORE_CONTINUES_ASSERTED = True
 
 
 @dataclass
