@@ -23,7 +23,6 @@ from dc.config import Consortium
 from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
-from monitoring.dialect import ensure
 from monitoring.timestamps import aware, epoch
 
 
@@ -192,7 +191,6 @@ def scheduler(ctx: SourceContext) -> Iterator[Reading]:
 def replication(ctx: SourceContext) -> Iterator[Reading]:
     from replication import ledger
 
-    ensure(ctx.engine, *ledger.TABLES)
     sites = site_of_repository(ctx.config)
     systems = ctx.config.systems
     with ctx.engine.connect() as conn:
@@ -274,7 +272,6 @@ def drills(ctx: SourceContext) -> Iterator[Reading]:
     from failover.calendar import overdue_systems
     from failover.settings import drill_settings
 
-    ensure(ctx.engine, *records.TABLES)
     systems = ctx.config.systems
     d = records.drill_systems.c
     with ctx.engine.connect() as conn:
