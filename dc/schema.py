@@ -164,14 +164,15 @@ def _release_tables(conn: Connection) -> set[str]:
     return set(inspect(conn).get_table_names()) & set(previous_release().tables)
 
 
-def upgrade(engine: Engine) -> UpgradeResult:
-    """Apply every pending migration in one serialised transaction; log what was applied.
+def upgrade(engine: Engine, target: str | None = None) -> UpgradeResult:
+    """Apply the pending migrations (up to ``target``, default the head) in one serialised transaction; logged.
 
     Refuses (exit 2, nothing changed) a database newer than this bcpctl and one without a
     version table whose tables are not the previous release's.
     """
     from alembic import command
 
+    target = target or head()
     with engine.connect() as conn:
         _serialise(conn)
         before = _status(conn)
@@ -179,15 +180,17 @@ def upgrade(engine: Engine) -> UpgradeResult:
             raise _refusal(before)
         if before.state == "unversioned":
             _recognise(conn)
-        if before.pending:
-            command.upgrade(_config(conn), "head")
+        applied = [m for m in before.pending if m.revision <= target]
+        if applied:
+            command.upgrade(alembic_config(conn), target)
         conn.commit()
     adopted = before.state == "unversioned"
     if adopted:
         log.info("control database %s: the previous release's schema, recorded as revision 0001", before.database)
-    for migration in before.pending:
+    for migration in applied:
         log.info("control database %s: applied migration %s (%s)", before.database, migration.revision, migration.title)
-    return UpgradeResult(before.database, before.revision, head(), adopted, before.pending)
+    after = applied[-1].revision if applied else before.revision or target
+    return UpgradeResult(before.database, before.revision, after, adopted, applied)
 
 
 def _serialise(conn: Connection) -> None:
@@ -250,11 +253,11 @@ def script_location() -> str:
     return str(resources.files("dc.migrations"))
 
 
-def _config(conn: Connection, target_metadata: MetaData | None = None) -> Config:
+def alembic_config(conn: Connection) -> Config:
+    """Alembic's configuration for running on ``conn`` (no alembic.ini: the script location is the package's)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", script_location().replace("%", "%%"))
     config.attributes["connection"] = conn
-    config.attributes["target_metadata"] = target_metadata
     return config

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -75,8 +76,8 @@ backup_runs = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
     Column("ok", Boolean, nullable=False, default=False),
-    Column("bytes_in", Integer, default=0),
-    Column("bytes_added", Integer, default=0),
+    Column("bytes_in", BigInteger, default=0),
+    Column("bytes_added", BigInteger, default=0),
     Column("seconds", Float, default=0.0),
     Column("error", Text),
 )

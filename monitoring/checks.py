@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, Engine, Integer, String, Table, Text, func, insert, select
+from sqlalchemy import BigInteger, Boolean, Column, Engine, Integer, String, Table, Text, func, insert, select
 
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, open_state
@@ -37,7 +37,7 @@ repository_checks = Table(
     Column("snapshots", Integer, nullable=False, default=0),
     Column("packs", Integer, nullable=False, default=0),
     Column("packs_read", Integer, nullable=False, default=0),
-    Column("bytes_read", Integer, nullable=False, default=0),
+    Column("bytes_read", BigInteger, nullable=False, default=0),
     Column("problems", Integer, nullable=False, default=0),
     #: the first problem's object and message, or why the check could not run
     Column("detail", Text),

@@ -14,12 +14,6 @@ from dc.errors import UsageError
 if context.is_offline_mode():
     raise UsageError("the control database's migrations run against the database itself (bcpctl db upgrade)")
 
-context.configure(
-    connection=context.config.attributes["connection"],
-    target_metadata=context.config.attributes.get("target_metadata"),
-    # SQLite changes a column's type only by copying its table: batch operations do that there
-    # and are plain ALTERs on PostgreSQL.
-    render_as_batch=True,
-)
+context.configure(connection=context.config.attributes["connection"])
 with context.begin_transaction():
     context.run_migrations()
