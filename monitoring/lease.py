@@ -210,13 +210,7 @@ class PostgresLease:
         if self._conn is None:
             return False
         try:
-            held = self._conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
-                ),
-                {"hi": (self.key >> 32) & 0xFFFFFFFF, "lo": self.key & 0xFFFFFFFF},
-            ).scalar()
+            held = _advisory_lock_held(self._conn, by_this_session=True)
         except Exception as exc:
             log.warning("lease connection lost: %s", type(exc).__name__)
             self._drop()
@@ -281,7 +275,7 @@ def current_holder(engine: Engine) -> LeaseHolder | None:
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
         if is_postgres(conn):
-            if not _advisory_lock_held(conn):
+            if not _advisory_lock_held(conn, by_this_session=False):
                 return None
             if "scheduler_terms" not in tables:
                 return LeaseHolder(NOT_RECORDED, None)
@@ -310,12 +304,13 @@ def _version_column(conn: Connection, table: str) -> str:
     return "version" if "version" in {column["name"] for column in inspect(conn).get_columns(table)} else "NULL"
 
 
-def _advisory_lock_held(conn: Connection) -> bool:
+def _advisory_lock_held(conn: Connection, *, by_this_session: bool) -> bool:
+    """Whether the scheduler's advisory lock is held, by ``conn``'s session or by another one."""
     key = advisory_key()
     held = conn.execute(
         text(
             "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-            " AND pid <> pg_backend_pid() AND classid = :hi AND objid = :lo"
+            f" AND pid {'=' if by_this_session else '<>'} pg_backend_pid() AND classid = :hi AND objid = :lo"
         ),
         {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
     ).scalar()

@@ -306,15 +306,14 @@ def fill(engine: Engine) -> Rows:
 def today() -> MetaData:
     """Today's metadata, complete: every module that declares a control-database table, imported.
 
-    Found by reading the sources (a ``Table(`` on ``metadata``), so a table declared in a new
-    module is compared too; the migrations themselves are not modules to import.
+    Found by reading the sources (a ``Table(`` or an ``Index(``), so a table or index declared
+    in a new module is compared too; the migrations themselves are not modules to import.
     """
     for layer in LAYERS:
         for path in sorted((ROOT / layer).rglob("*.py")):
             if "migrations" in path.parts:
                 continue
-            text = path.read_text("utf-8")
-            if "Table(" in text and re.search(r"^\s+metadata,$", text, re.M):
+            if re.search(r"\b(Table|Index)\(", path.read_text("utf-8")):
                 importlib.import_module(".".join(path.relative_to(ROOT).with_suffix("").parts))
     return metadata
 

@@ -152,6 +152,15 @@ def test_a_deployed_site_without_some_tables_gets_them(url: str, engine: Engine)
     _assert_matches_metadata(engine)
 
 
+def test_a_deployed_site_with_the_index_its_first_scrape_made_keeps_it(url: str, engine: Engine) -> None:
+    create_as_deployed(url)
+    fill(engine)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE INDEX ix_backup_runs_system_ok_id ON backup_runs (system, ok, id)"))
+    schema.upgrade(engine)
+    _assert_matches_metadata(engine)
+
+
 def test_a_bad_stored_time_stops_the_upgrade_and_changes_nothing(url: str, engine: Engine) -> None:
     create_as_deployed(url)
     filled = fill(engine)
