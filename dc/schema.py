@@ -232,7 +232,7 @@ def previous_release() -> MetaData:
 
     script = ScriptDirectory(script_location())
     release = MetaData()
-    script.get_revision(PREVIOUS_RELEASE).module.declare(release)  # type: ignore[union-attr]
+    script.get_revision(PREVIOUS_RELEASE).module.declare(release)
     return release
 
 
