@@ -14,15 +14,17 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Column, Engine, MetaData, String, Table, func, inspect, select, text, update
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Column, Engine, MetaData, String, Table, func, insert, inspect, select, text, update
 
 from dc import schema
 from dc.audit import read_entries, verify_log
@@ -336,3 +338,44 @@ def test_byte_counts_beyond_2_gib_are_recorded(url: str, engine: Engine) -> None
                                                  bytes_added=big))  # fmt: skip
         assert conn.execute(select(func.max(backup_runs.c.bytes_in))).scalar_one() == big
     assert {c.site: c.bytes_read for c in latest_checks(engine)}["offsite"] == big
+
+
+@pytest.fixture
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[], str]:
+    """New empty databases on demand, on the engine of ``url``'s parameter (one per hypothesis example)."""
+    made = iter(range(10**6))
+    dialect = request.node.callspec.params["engine_name"]
+    if dialect == "sqlite":
+        return lambda: f"sqlite:///{tmp_path / f'control-{next(made)}.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return lambda: server.create_database(f"times_{os.getpid()}_{next(made)}")
+
+
+instants = st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)).map(
+    lambda d: d.replace(tzinfo=UTC)
+)
+offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+spellings = st.sampled_from(["auto", "seconds", "milliseconds", "microseconds"])
+
+
+@pytest.mark.parametrize("engine_name", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@settings(max_examples=8, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(instants, offsets, spellings), min_size=1, max_size=40))
+def test_any_iso_time_the_text_columns_hold_becomes_that_instant(
+    engine_name: str, fresh_url: Callable[[], str], times: list[tuple[datetime, timezone, str]]
+) -> None:
+    engine = connect(fresh_url())
+    try:
+        create_by_migration(engine)
+        written = [when.astimezone(offset).isoformat(timespec=spelling) for when, offset, spelling in times]
+        nonces = schema.previous_release().tables["web_request_nonces"]
+        with engine.begin() as conn:
+            conn.execute(insert(nonces), [{"partner": "koga", "nonce": f"n{i:04d}", "seen_at": w} for i, w in
+                                          enumerate(written)])  # fmt: skip
+        schema.upgrade(engine)
+        table = today().tables["web_request_nonces"]
+        with engine.connect() as conn:
+            got = list(conn.execute(select(table.c.seen_at).order_by(table.c.nonce)).scalars())
+        assert got == [datetime.fromisoformat(w) for w in written]
+    finally:
+        engine.dispose()
