@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dc.errors import UsageError
-from dc.state import ensure_tables, metadata
+from dc.state import metadata
 
 GENESIS = "0" * 64
 
@@ -32,6 +32,7 @@ audit_log = Table(
     "audit_log",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=False),
+    #: text, not a timestamp type: it is hashed into the entry exactly as stored
     Column("at", String(40), nullable=False),
     Column("actor", Text, nullable=False),
     Column("action", String(40), nullable=False),
@@ -91,25 +92,8 @@ def append(conn: Connection, *, actor: str, action: str, subject: str, details: 
     return AuditEntry(seq, at, actor, action, subject, text, prev, digest)
 
 
-def ensure(engine: Engine, *tables: Table) -> None:
-    """Create the tables if missing, tolerating another controller creating them at the same moment.
-
-    ``CREATE TABLE IF NOT EXISTS`` is not atomic against a concurrent creator (PostgreSQL raises a
-    unique violation on its catalog, SQLite "already exists"); the loser just checks again.
-    """
-    for attempt in range(3):
-        try:
-            ensure_tables(engine, *tables)
-            return
-        except (IntegrityError, OperationalError, ProgrammingError):
-            if attempt == 2:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-
-
 def audited(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
     """Run ``work`` in one transaction, retrying when a concurrent writer took the same sequence number."""
-    ensure(engine, audit_log)
     for attempt in range(attempts):
         try:
             with engine.begin() as conn:
@@ -127,7 +111,6 @@ def _retryable(exc: Exception) -> bool:
 
 
 def read_entries(engine: Engine) -> list[AuditEntry]:
-    ensure(engine, audit_log)
     with engine.connect() as conn:
         rows = conn.execute(select(audit_log).order_by(audit_log.c.seq)).all()
     return [AuditEntry(*row) for row in rows]

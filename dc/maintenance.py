@@ -16,17 +16,17 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, String, Table, Text, delete, insert, select
+from sqlalchemy import Boolean, Column, Engine, Integer, String, Table, Text, delete, insert, select
 
 from dc.clock import utcnow
-from dc.state import ensure_tables, metadata
+from dc.state import UtcDateTime, metadata
 
 host_maintenance = Table(
     "host_maintenance",
     metadata,
     Column("host", String(64), primary_key=True),
     Column("reason", Text, nullable=False, default=""),
-    Column("since", DateTime(timezone=True), nullable=False),
+    Column("since", UtcDateTime, nullable=False),
     Column("operator", String(64), nullable=False, default=""),
 )
 
@@ -37,7 +37,7 @@ maintenance_events = Table(
     Column("host", String(64), nullable=False, index=True),
     Column("on", Boolean, nullable=False),
     Column("reason", Text, nullable=False, default=""),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
     Column("operator", String(64), nullable=False, default=""),
 )
 
@@ -64,7 +64,6 @@ def hosts_to_skip(hosts: Iterable[str], state: Mapping[str, Maintenance]) -> lis
 
 def load_maintenance(engine: Engine) -> dict[str, Maintenance]:
     """Every host currently in maintenance, by name."""
-    ensure_tables(engine, host_maintenance, maintenance_events)
     with engine.connect() as conn:
         rows = conn.execute(select(host_maintenance).order_by(host_maintenance.c.host)).mappings()
         return {r["host"]: Maintenance(r["host"], r["reason"], r["since"], r["operator"]) for r in rows}
@@ -79,7 +78,6 @@ def set_maintenance(
     """
     now = now or utcnow()
     operator = operator if operator is not None else getpass.getuser()
-    ensure_tables(engine, host_maintenance, maintenance_events)
     with engine.begin() as conn:
         current = conn.execute(select(host_maintenance).where(host_maintenance.c.host == host)).mappings().first()
         if on:

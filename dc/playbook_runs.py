@@ -16,7 +16,6 @@ from typing import Any
 from sqlalchemy import (
     Boolean,
     Column,
-    DateTime,
     Engine,
     Float,
     Integer,
@@ -27,7 +26,7 @@ from sqlalchemy import (
     select,
 )
 
-from dc.state import ensure_tables, metadata
+from dc.state import UtcDateTime, metadata
 
 playbook_runs = Table(
     "playbook_runs",
@@ -40,8 +39,8 @@ playbook_runs = Table(
     Column("status", String(16), nullable=False),
     Column("rc", Integer),
     Column("ok", Boolean, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
     Column("seconds", Float, nullable=False),
     Column("error", Text),
 )
@@ -121,7 +120,6 @@ class PlaybookResult:
 
 
 def record_run(engine: Engine, result: PlaybookResult) -> None:
-    ensure_tables(engine, playbook_runs, playbook_hosts)
     with engine.begin() as conn:
         conn.execute(
             insert(playbook_runs).values(
@@ -151,7 +149,6 @@ def _host_row(run_id: str, host: HostResult) -> dict[str, Any]:
 
 def load_run(engine: Engine, run_id: str) -> PlaybookResult | None:
     """A stored run with its hosts, or None."""
-    ensure_tables(engine, playbook_runs, playbook_hosts)
     with engine.connect() as conn:
         run = conn.execute(select(playbook_runs).where(playbook_runs.c.run_id == run_id)).mappings().first()
         if run is None:
@@ -182,7 +179,6 @@ def load_run(engine: Engine, run_id: str) -> PlaybookResult | None:
 
 def latest_runs(engine: Engine, playbook: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
     """The newest runs first (without hosts), for listings and monitoring."""
-    ensure_tables(engine, playbook_runs, playbook_hosts)
     query = select(playbook_runs).order_by(playbook_runs.c.started_at.desc()).limit(limit)
     if playbook:
         query = query.where(playbook_runs.c.playbook == playbook)

@@ -12,12 +12,12 @@ import re
 from collections import defaultdict
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, DateTime, Engine, Float, Integer, String, Table, Text, func, insert, select
+from sqlalchemy import Column, Engine, Float, Integer, String, Table, Text, func, insert, select
 
 from dc.clock import utcnow
 from dc.cost import TenantUsage
 from dc.errors import UsageError
-from dc.state import backup_runs, ensure_tables, metadata
+from dc.state import UtcDateTime, backup_runs, metadata
 
 #: repository bytes are always measured from backup_runs, never recorded by hand
 RECORDED_KINDS = ("backup_seconds", "drill_seconds")
@@ -29,7 +29,7 @@ resource_usage = Table(
     Column("tenant", String(64), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("amount", Float, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False, index=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
     #: what it was for, e.g. a drill run id.
     Column("ref", Text),
 )
@@ -43,7 +43,6 @@ def record_usage(
         raise UsageError(f"unknown usage kind '{kind}' (known: {', '.join(RECORDED_KINDS)})")
     if amount < 0:
         raise UsageError("usage amount must not be negative")
-    ensure_tables(engine, resource_usage)
     with engine.begin() as conn:
         conn.execute(insert(resource_usage).values(tenant=tenant, kind=kind, amount=amount, at=at or utcnow(), ref=ref))
 
@@ -61,7 +60,6 @@ def measure_usage(engine: Engine, period: str | None = None) -> dict[str, Tenant
 
     Without a period: everything recorded so far.
     """
-    ensure_tables(engine, backup_runs, resource_usage)
     start, end = month_bounds(period) if period else (None, None)
     stored: dict[str, int] = defaultdict(int)
     seconds: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))

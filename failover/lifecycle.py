@@ -28,7 +28,7 @@ from dc.errors import BcpError, UsageError
 from failover.abort import AbortSignal, watch
 from failover.errors import DrillAborted
 from failover.plan import RecoveryPlan
-from failover.records import finish_run, prepare, record_systems, start_run
+from failover.records import finish_run, record_systems, start_run
 from failover.reports import write_reports
 from failover.results import RunResult, to_document
 from failover.settings import DrillSettings, SteadyState, drill_settings
@@ -51,7 +51,7 @@ class RunContext:
             source, config_dir = str(where), where.parent
         else:
             source, config_dir = str(where or "<config>"), where
-        return cls(config, config_dir, prepare(state), open_backend, drill_settings(config, source))
+        return cls(config, config_dir, state, open_backend, drill_settings(config, source))
 
     def smoke(self) -> dict[str, dict[str, str]]:
         """``smoke=`` and ``smoke_expect=`` for a :class:`~failover.recover.RecoveryContext`."""

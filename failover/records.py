@@ -24,7 +24,6 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
-    DateTime,
     Engine,
     Float,
     Integer,
@@ -38,7 +37,7 @@ from sqlalchemy import (
 )
 
 from dc.clock import utcnow
-from dc.state import ensure_tables, metadata
+from dc.state import UtcDateTime, metadata
 
 drill_runs = Table(
     "drill_runs",
@@ -52,9 +51,9 @@ drill_runs = Table(
     Column("consortium", String(64), nullable=False),
     Column("site", String(64)),
     Column("target_site", String(64)),
-    Column("declared_at", DateTime(timezone=True), nullable=False),
-    Column("deadline", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("declared_at", UtcDateTime, nullable=False),
+    Column("deadline", UtcDateTime),
+    Column("finished_at", UtcDateTime),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("pid_start", String(32)),
@@ -73,12 +72,12 @@ drill_systems = Table(
     Column("tenant", String(64), nullable=False),
     Column("status", String(16), nullable=False),
     Column("snapshot_id", String(64)),
-    Column("snapshot_time", DateTime(timezone=True)),
+    Column("snapshot_time", UtcDateTime),
     Column("rto_seconds", Float),
     Column("rpo_seconds", Float),
     Column("rto_target", Integer),
     Column("rpo_target", Integer),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
 )
 
 drill_resources = Table(
@@ -93,17 +92,10 @@ drill_resources = Table(
     Column("location", Text, nullable=False),
     #: intended (about to be created), created, removed or leftover
     Column("state", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("removed_at", DateTime(timezone=True)),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("removed_at", UtcDateTime),
     Column("detail", Text),
 )
-
-TABLES = (drill_runs, drill_systems, drill_resources)
-
-
-def prepare(state: Engine) -> Engine:
-    ensure_tables(state, *TABLES)
-    return state
 
 
 def process_start(pid: int) -> str | None:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, Column, DateTime, Engine, Integer, String, Table, Text, func, insert, select
+from sqlalchemy import BigInteger, Boolean, Column, Engine, Integer, String, Table, Text, func, insert, select
 
 from dc.clock import utcnow
-from dc.state import metadata, open_state
-from monitoring.dialect import ensure
+from dc.state import UtcDateTime, metadata, open_state
 from monitoring.timestamps import aware
 
 if TYPE_CHECKING:  # /metrics reads records without importing the repository format
@@ -29,8 +28,8 @@ repository_checks = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("site", String(64), nullable=False, index=True),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("read_data", Boolean, nullable=False),
     Column("subset_n", Integer),
@@ -38,7 +37,7 @@ repository_checks = Table(
     Column("snapshots", Integer, nullable=False, default=0),
     Column("packs", Integer, nullable=False, default=0),
     Column("packs_read", Integer, nullable=False, default=0),
-    Column("bytes_read", Integer, nullable=False, default=0),
+    Column("bytes_read", BigInteger, nullable=False, default=0),
     Column("problems", Integer, nullable=False, default=0),
     #: the first problem's object and message, or why the check could not run
     Column("detail", Text),
@@ -71,7 +70,6 @@ def next_subset(previous: tuple[int, int] | None, slices: int) -> tuple[int, int
 
 
 def last_subset(engine: Engine, site: str) -> tuple[int, int] | None:
-    ensure(engine, repository_checks)
     with engine.connect() as conn:
         row = conn.execute(
             select(repository_checks.c.subset_n, repository_checks.c.subset_m)
@@ -110,7 +108,6 @@ def report_record(
 
 
 def record_check(engine: Engine, rec: CheckRecord) -> None:
-    ensure(engine, repository_checks)
     with engine.begin() as conn:
         conn.execute(
             insert(repository_checks).values(
@@ -160,7 +157,6 @@ def record_site_check(
 
 def latest_checks(engine: Engine, *, read_data: bool = False) -> list[CheckRecord]:
     """The newest check of each site (with ``read_data``: the newest that read pack data)."""
-    ensure(engine, repository_checks)
     query = select(func.max(repository_checks.c.id).label("id")).group_by(repository_checks.c.site)
     if read_data:
         query = query.where(repository_checks.c.read_data.is_(True))

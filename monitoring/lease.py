@@ -12,7 +12,9 @@ the others wait as standbys and take over when the holder dies.
   stops scheduling as soon as its own deadline passes without a renewal, before any standby
   may see the row expire, so two leaders never overlap on one machine's clock.
 
-Every term is recorded in ``scheduler_terms`` (who led, from when to when).
+Every term is recorded in ``scheduler_terms`` (who led, which bcpctl version, from when to
+when); :func:`current_holder` tells who holds the lease now, on the schema of any release, so
+that a schema upgrade never runs under a scheduler of another version.
 """
 
 from __future__ import annotations
@@ -21,41 +23,55 @@ import contextlib
 import hashlib
 import logging
 import time
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as distribution_version
 from typing import Protocol
 
 from sqlalchemy import (
     Column,
-    DateTime,
+    Connection,
     Engine,
-    Float,
     Integer,
     String,
     Table,
     case,
     create_engine,
     insert,
+    inspect,
     text,
     update,
 )
 from sqlalchemy.pool import NullPool
 
 from dc.clock import utcnow
-from dc.state import metadata
-from monitoring.dialect import ensure, insert_ignore, is_postgres
+from dc.state import UtcDateTime, metadata
+from monitoring.dialect import insert_ignore, is_postgres
 
 log = logging.getLogger("bcpctl.lease")
 
 LEASE_NAME = "scheduler"
+#: a released lease: expired long ago, so a standby takes over at once
+RELEASED = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def bcpctl_version() -> str:
+    try:
+        return distribution_version("bcpctl")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
 
 scheduler_lease = Table(
     "scheduler_lease",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("holder", String(200), nullable=False),
-    #: Unix seconds; compared with the clock of the one machine that shares a SQLite file
-    Column("acquired_at", Float, nullable=False),
-    Column("expires_at", Float, nullable=False),
+    #: compared with the clock of the one machine that shares a SQLite file
+    Column("acquired_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("version", String(64)),
 )
 
 scheduler_terms = Table(
@@ -63,9 +79,10 @@ scheduler_terms = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("holder", String(200), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("ended_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("ended_at", UtcDateTime),
     Column("end_reason", String(64)),
+    Column("version", String(64)),
 )
 
 
@@ -95,14 +112,21 @@ class SqliteLease:
         self.holder = holder
         self.ttl = ttl
         self._deadline = 0.0  # monotonic time after which this process must consider itself out
-        ensure(engine, scheduler_lease)
 
     def _claim(self, *, steal_expired: bool) -> bool:
         started = time.monotonic()
-        now = time.time()
+        now = utcnow()
+        expires = now + timedelta(seconds=self.ttl)
+        version = bcpctl_version()
         with self.engine.begin() as conn:
             inserted = insert_ignore(
-                conn, scheduler_lease, name=LEASE_NAME, holder=self.holder, acquired_at=now, expires_at=now + self.ttl
+                conn,
+                scheduler_lease,
+                name=LEASE_NAME,
+                holder=self.holder,
+                acquired_at=now,
+                expires_at=expires,
+                version=version,
             )
             if not inserted:
                 mine = scheduler_lease.c.holder == self.holder
@@ -113,7 +137,8 @@ class SqliteLease:
                     .values(
                         holder=self.holder,
                         acquired_at=case((mine, scheduler_lease.c.acquired_at), else_=now),
-                        expires_at=now + self.ttl,
+                        expires_at=expires,
+                        version=version,
                     )
                 ).rowcount
                 if took != 1:
@@ -140,7 +165,7 @@ class SqliteLease:
             conn.execute(
                 update(scheduler_lease)
                 .where(scheduler_lease.c.name == LEASE_NAME, scheduler_lease.c.holder == self.holder)
-                .values(expires_at=0.0)
+                .values(expires_at=RELEASED)
             )
 
 
@@ -185,13 +210,7 @@ class PostgresLease:
         if self._conn is None:
             return False
         try:
-            held = self._conn.execute(
-                text(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND pid = pg_backend_pid() AND classid = :hi AND objid = :lo"
-                ),
-                {"hi": (self.key >> 32) & 0xFFFFFFFF, "lo": self.key & 0xFFFFFFFF},
-            ).scalar()
+            held = _advisory_lock_held(self._conn, by_this_session=True)
         except Exception as exc:
             log.warning("lease connection lost: %s", type(exc).__name__)
             self._drop()
@@ -222,9 +241,9 @@ def open_lease(engine: Engine, holder: str, ttl: float) -> Lease:
 
 
 def begin_term(engine: Engine, holder: str) -> int:
-    ensure(engine, scheduler_terms)
     with engine.begin() as conn:
-        return conn.execute(insert(scheduler_terms).values(holder=holder, started_at=utcnow())).inserted_primary_key[0]
+        values = {"holder": holder, "started_at": utcnow(), "version": bcpctl_version()}
+        return conn.execute(insert(scheduler_terms).values(**values)).inserted_primary_key[0]
 
 
 def end_term(engine: Engine, term_id: int, reason: str, when: datetime | None = None) -> None:
@@ -234,3 +253,72 @@ def end_term(engine: Engine, term_id: int, reason: str, when: datetime | None = 
             .where(scheduler_terms.c.id == term_id, scheduler_terms.c.ended_at.is_(None))
             .values(ended_at=when or utcnow(), end_reason=reason)
         )
+
+
+NOT_RECORDED = "(a scheduler whose term is not recorded yet)"
+
+
+@dataclass(frozen=True)
+class LeaseHolder:
+    holder: str
+    #: ``None`` when the holder's release did not record it (the releases before 0002 of the schema)
+    version: str | None
+
+
+def current_holder(engine: Engine) -> LeaseHolder | None:
+    """The process that holds the scheduler lease now, if any, read on whatever schema the database has.
+
+    Called before the schema is upgraded, so it reads with plain SQL and asks which columns
+    exist. PostgreSQL: another session holds the advisory lock, and the newest open term names
+    it (between the two, the holder is not recorded yet). SQLite: the lease row has not expired.
+    """
+    with engine.connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+        if is_postgres(conn):
+            if not _advisory_lock_held(conn, by_this_session=False):
+                return None
+            if "scheduler_terms" not in tables:
+                return LeaseHolder(NOT_RECORDED, None)
+            row = conn.execute(
+                text(
+                    f"SELECT holder, {_version_column(conn, 'scheduler_terms')} FROM scheduler_terms"
+                    " WHERE ended_at IS NULL ORDER BY id DESC LIMIT 1"
+                )
+            ).first()
+            return LeaseHolder(row[0], row[1]) if row is not None else LeaseHolder(NOT_RECORDED, None)
+        if "scheduler_lease" not in tables:
+            return None
+        row = conn.execute(
+            text(
+                f"SELECT holder, {_version_column(conn, 'scheduler_lease')}, expires_at FROM scheduler_lease"
+                " WHERE name = :name"
+            ),
+            {"name": LEASE_NAME},
+        ).first()
+    if row is None or _instant(row[2]) <= utcnow():
+        return None
+    return LeaseHolder(row[0], row[1])
+
+
+def _version_column(conn: Connection, table: str) -> str:
+    return "version" if "version" in {column["name"] for column in inspect(conn).get_columns(table)} else "NULL"
+
+
+def _advisory_lock_held(conn: Connection, *, by_this_session: bool) -> bool:
+    """Whether the scheduler's advisory lock is held, by ``conn``'s session or by another one."""
+    key = advisory_key()
+    held = conn.execute(
+        text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            f" AND pid {'=' if by_this_session else '<>'} pg_backend_pid() AND classid = :hi AND objid = :lo"
+        ),
+        {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
+    ).scalar()
+    return bool(held)
+
+
+def _instant(value: object) -> datetime:
+    """An expiry as either release stored it: Unix seconds (before 0002) or a SQLite DATETIME (UTC)."""
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)

@@ -57,3 +57,5 @@ def configure(fmt: LogFormat = "text", level: int = logging.INFO) -> None:
     root.setLevel(level)
     # APScheduler logs every execution at INFO; ours carry more context.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # Alembic logs its plugin set-up and each step at INFO; dc.schema logs the migrations applied.
+    logging.getLogger("alembic").setLevel(logging.WARNING)

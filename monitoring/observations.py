@@ -13,10 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Boolean, Column, DateTime, Engine, Float, String, Table, Text, delete, select, update
+from sqlalchemy import Boolean, Column, Engine, Float, String, Table, Text, delete, select, update
 
-from dc.state import metadata
-from monitoring.dialect import ensure, insert_ignore
+from dc.state import UtcDateTime, metadata
+from monitoring.dialect import insert_ignore
 from monitoring.timestamps import aware
 
 health_observations = Table(
@@ -36,7 +36,7 @@ health_observations = Table(
     #: a second measured value (the filesystem's size next to its free bytes)
     Column("value2", Float),
     Column("detail", Text),
-    Column("checked_at", DateTime(timezone=True), nullable=False),
+    Column("checked_at", UtcDateTime, nullable=False),
 )
 
 
@@ -56,7 +56,6 @@ class Observation:
 
 
 def record(engine: Engine, observations: Iterable[Observation]) -> None:
-    ensure(engine, health_observations)
     with engine.begin() as conn:
         for obs in observations:
             values = {
@@ -78,7 +77,6 @@ def record(engine: Engine, observations: Iterable[Observation]) -> None:
 
 
 def latest(engine: Engine) -> list[Observation]:
-    ensure(engine, health_observations)
     with engine.connect() as conn:
         rows = conn.execute(select(health_observations)).all()
     return [

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import (
     Column,
     Connection,
-    DateTime,
     Engine,
     Float,
     Integer,
@@ -35,8 +34,8 @@ from sqlalchemy import (
 )
 
 from dc.clock import utcnow
-from dc.state import metadata
-from monitoring.dialect import ensure, insert_ignore
+from dc.state import UtcDateTime, metadata
+from monitoring.dialect import insert_ignore
 from monitoring.timestamps import aware
 
 job_runs = Table(
@@ -46,8 +45,8 @@ job_runs = Table(
     Column("job_id", String(200), nullable=False, index=True),
     Column("kind", String(32), nullable=False),
     Column("holder", String(200), nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
     #: running, ok, failed, skipped (claim held elsewhere), abandoned (holder died), cancelled (shutdown)
     Column("status", String(16), nullable=False),
     Column("error", Text),
@@ -59,8 +58,8 @@ job_claims = Table(
     Column("job_id", String(200), primary_key=True),
     Column("run_id", String(36), nullable=False),
     Column("holder", String(200), nullable=False),
-    Column("claimed_at", DateTime(timezone=True), nullable=False),
-    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    Column("claimed_at", UtcDateTime, nullable=False),
+    Column("heartbeat_at", UtcDateTime, nullable=False),
 )
 
 job_stats = Table(
@@ -71,12 +70,11 @@ job_stats = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("missed", Integer, nullable=False, default=0),
     Column("consecutive_failures", Integer, nullable=False, default=0),
-    Column("last_success_at", DateTime(timezone=True)),
-    Column("last_finished_at", DateTime(timezone=True)),
+    Column("last_success_at", UtcDateTime),
+    Column("last_finished_at", UtcDateTime),
     Column("last_seconds", Float),
 )
 
-TABLES = (job_runs, job_claims, job_stats)
 FINAL = ("ok", "failed", "skipped", "abandoned", "cancelled")
 
 
@@ -105,7 +103,6 @@ class RunLedger:
         self.engine = engine
         self.holder = holder
         self.claim_ttl = claim_ttl
-        ensure(engine, *TABLES)
 
     def claim(self, job_id: str, kind: str) -> Claim | None:
         """Start a run of ``job_id``: its claim and run record, or ``None`` if a live run holds it.
@@ -247,7 +244,6 @@ class RunLedger:
 
 
 def read_stats(engine: Engine) -> list[JobStats]:
-    ensure(engine, *TABLES)
     with engine.connect() as conn:
         rows = conn.execute(select(job_stats).order_by(job_stats.c.job_id)).all()
     return [

@@ -13,23 +13,21 @@ controller for as long as that application lives.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prometheus_client.registry import CollectorRegistry
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from dc.config import Consortium, load_config
-from dc.state import open_state
+from dc.state import connect
 from monitoring.controller import Controller, ServiceSettings
-from monitoring.dialect import lost_create_race
 from monitoring.metrics import build_registry, leader_provider
 from monitoring.schedule import plan_jobs
 from monitoring.sources import SourceContext
 from monitoring.tasks import TASKS
+from monitoring.upgrade import upgrade_control_db
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,19 @@ def check_config(config_path: str | Path | None) -> tuple[Consortium, Path]:
 
 
 def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings) -> Service:
-    """Open the control database and build the controller (not yet running) and its registry."""
+    """Open the control database, upgrading its schema (logged), and build the controller and its registry.
+
+    The controller is not running yet. A scheduler of another version holding the lease stops
+    the start here (:class:`monitoring.upgrade.OtherVersionRunning`), before anything changed.
+    """
     from replication.url import open_backend
 
-    engine = _open_state(config.control_db)
+    engine = connect(config.control_db)
+    try:
+        upgrade_control_db(engine)
+    except BaseException:
+        engine.dispose()
+        raise
     controller = Controller(engine, config, config_dir, settings, open_backend)
     registry = build_registry(SourceContext(engine, config), {"leader": leader_provider(controller.is_leader)})
     return Service(config, engine, controller, registry)
@@ -91,15 +98,3 @@ def readiness(controller: Controller) -> tuple[bool, dict[str, Any]]:
         "jobs": status.jobs,
         "database": "ok" if database else "unreachable",
     }
-
-
-def _open_state(url: str | None) -> Engine:
-    """``open_state``, retried: a leader and a standby started together race to create tables."""
-    for attempt in range(5):
-        try:
-            return open_state(url)
-        except DBAPIError as exc:
-            if attempt == 4 or not lost_create_race(exc):
-                raise
-            time.sleep(0.2 * (attempt + 1))
-    raise AssertionError("unreachable")

@@ -10,20 +10,18 @@ exports a value it did not read from configuration or from a recorded measuremen
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import Engine, Index, func, select
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import Engine, func, select
 
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
-from monitoring.dialect import ensure
 from monitoring.timestamps import aware, epoch
 
 
@@ -38,8 +36,6 @@ class Reading:
 class SourceContext:
     engine: Engine
     config: Consortium
-    #: state a provider may keep between scrapes (e.g. that an index exists)
-    memo: dict[str, object] = field(default_factory=dict)
 
 
 Provider = Callable[[SourceContext], Iterable[Reading]]
@@ -84,17 +80,8 @@ def targets(ctx: SourceContext) -> Iterator[Reading]:
 
 # -- backups (dc.state.backup_runs) -----------------------------------------------------------
 
-# Newest-row lookups per system stay index-only as backup_runs grows by ~100 rows a day per system.
-_BACKUP_INDEX = Index("ix_backup_runs_system_ok_id", backup_runs.c.system, backup_runs.c.ok, backup_runs.c.id)
-
 
 def backups(ctx: SourceContext) -> Iterator[Reading]:
-    if not ctx.memo.get("backup_index"):
-        try:
-            _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
-        except DBAPIError:  # created by another process between the check and the CREATE
-            _BACKUP_INDEX.create(ctx.engine, checkfirst=True)
-        ctx.memo["backup_index"] = True
     sites = site_of_repository(ctx.config)
     t = backup_runs.c
     with ctx.engine.connect() as conn:
@@ -192,7 +179,6 @@ def scheduler(ctx: SourceContext) -> Iterator[Reading]:
 def replication(ctx: SourceContext) -> Iterator[Reading]:
     from replication import ledger
 
-    ensure(ctx.engine, *ledger.TABLES)
     sites = site_of_repository(ctx.config)
     systems = ctx.config.systems
     with ctx.engine.connect() as conn:
@@ -274,7 +260,6 @@ def drills(ctx: SourceContext) -> Iterator[Reading]:
     from failover.calendar import overdue_systems
     from failover.settings import drill_settings
 
-    ensure(ctx.engine, *records.TABLES)
     systems = ctx.config.systems
     d = records.drill_systems.c
     with ctx.engine.connect() as conn:

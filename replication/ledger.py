@@ -21,7 +21,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Engine,
     Float,
     Integer,
@@ -35,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 
-from dc.state import ensure_tables, metadata
+from dc.state import UtcDateTime, metadata
 from replication.records import Pin, SystemLag
 
 pins = Table(
@@ -46,7 +45,7 @@ pins = Table(
     # manifest sequences are Unix milliseconds: beyond a 32-bit INTEGER
     Column("sequence", BigInteger, nullable=False),
     Column("manifest_sha256", String(64), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )
 
 pending_deletes = Table(
@@ -54,7 +53,7 @@ pending_deletes = Table(
     metadata,
     Column("target", String(512), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("first_missing_at", DateTime(timezone=True), nullable=False),
+    Column("first_missing_at", UtcDateTime, nullable=False),
 )
 
 locks = Table(
@@ -62,7 +61,7 @@ locks = Table(
     metadata,
     Column("target", String(512), primary_key=True),
     Column("key", String(255), primary_key=True),
-    Column("retain_until", DateTime(timezone=True), nullable=False),
+    Column("retain_until", UtcDateTime, nullable=False),
 )
 
 lag = Table(
@@ -71,10 +70,10 @@ lag = Table(
     Column("target", String(512), primary_key=True),
     Column("system", String(64), primary_key=True),
     Column("source", Text, nullable=False),
-    Column("source_newest", DateTime(timezone=True)),
-    Column("target_newest", DateTime(timezone=True)),
+    Column("source_newest", UtcDateTime),
+    Column("target_newest", UtcDateTime),
     Column("lag_seconds", Float),
-    Column("measured_at", DateTime(timezone=True), nullable=False),
+    Column("measured_at", UtcDateTime, nullable=False),
 )
 
 runs = Table(
@@ -83,8 +82,8 @@ runs = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("source", Text, nullable=False),
     Column("target", Text, nullable=False),
-    Column("started_at", DateTime(timezone=True), nullable=False),
-    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
     Column("ok", Boolean, nullable=False),
     Column("objects_copied", Integer, nullable=False, default=0),
     Column("bytes_sent", BigInteger, nullable=False, default=0),
@@ -92,8 +91,6 @@ runs = Table(
     Column("manifest_sequence", BigInteger),
     Column("error", Text),
 )
-
-TABLES = (pins, pending_deletes, locks, lag, runs)
 
 
 def aware(value: datetime | None) -> datetime | None:
@@ -106,7 +103,6 @@ def aware(value: datetime | None) -> datetime | None:
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        ensure_tables(engine, *TABLES)
 
     # -- manifest pins ----------------------------------------------------------------------
 

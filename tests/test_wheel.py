@@ -103,6 +103,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     ).stdout.strip()
     (Path(purelib) / "bcpctl-test-dependencies.pth").write_text("".join(f"{d}\n" for d in _dependency_dirs()))
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "BCPCTL_PLAYBOOKS", "VIRTUAL_ENV")}
+    # Module-scoped, so made before the per-test isolation: state of its own, not the user's
+    # ~/.local/state (whose control database another bcpctl version may have created).
+    env.pop("BCPCTL_CONTROL_DB", None)
+    env["XDG_STATE_HOME"] = str(base / "state")
     # ansible-playbook is a script of the dependencies' environment, not of this venv.
     env["PATH"] = os.pathsep.join([str(venv / "bin"), str(Path(sys.executable).parent), env.get("PATH", os.defpath)])
     return Installed(source, wheel, venv, env)

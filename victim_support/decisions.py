@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from dc import approvers as credentials
-from dc.audit import append, audit_log, audited, ensure, entries_about
+from dc.audit import append, audited, entries_about
 from dc.config import Consortium
 from dc.errors import UsageError
 from failover.calendar import JST
@@ -32,10 +32,6 @@ from victim_support.policy import RequestSpec, evaluate
 from victim_support.request import ExportRequest
 from victim_support.settings import ExportSettings
 from victim_support.store import export_decisions, export_requests, read_request
-
-
-def _tables(engine: Engine) -> None:
-    ensure(engine, export_requests, export_decisions, audit_log)
 
 
 def decide(
@@ -52,7 +48,6 @@ def decide(
     via: str = "cli",
 ) -> ExportRequest:
     """Record one approval or a denial, proven with ``secret``; approved at the quorum of verified approvals."""
-    _tables(engine)
     if not approve and not reason.strip():
         raise UsageError("a denial needs --reason")
 
@@ -101,7 +96,7 @@ def decide(
                 approver=approver,
                 role=role,
                 decision="approve" if approve else "deny",
-                at=at,
+                at=now,
                 reason=reason,
             )
         )
@@ -137,7 +132,6 @@ def require_buildable(
     engine: Engine, config: Consortium, settings: ExportSettings, request_id: str, now: datetime
 ) -> ExportRequest:
     """The request as its approvers approved it, or the reason it must not be built."""
-    _tables(engine)
     with engine.connect() as conn:
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)

@@ -15,12 +15,12 @@ from datetime import datetime
 
 from sqlalchemy import Engine, select
 
-from dc.audit import AuditEntry, ensure, read_entries, verify_entries
+from dc.audit import AuditEntry, read_entries, verify_entries
 from dc.config import Consortium
 from victim_support.binding import CREATED, bind
 from victim_support.errors import RequestTampered
 from victim_support.settings import ExportSettings
-from victim_support.store import export_decisions, export_requests, read_request
+from victim_support.store import export_requests, read_request
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,6 @@ def _request_problems(
     config: Consortium | None,
     settings: ExportSettings,
 ) -> tuple[int, list[RequestProblem]]:
-    ensure(engine, export_requests, export_decisions)
     by_subject: dict[str, list[AuditEntry]] = {}
     for entry in entries:
         by_subject.setdefault(entry.subject, []).append(entry)

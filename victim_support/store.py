@@ -1,8 +1,7 @@
 """Export requests in the control database, each change audited atomically.
 
 Every state change and its audit entry commit in one transaction, so the log can never miss a
-decision that took effect (or record one that did not). Timestamps are stored as ISO 8601 text
-in UTC, identical on SQLite and PostgreSQL. The rows are what lists and pages show; what a
+decision that took effect (or record one that did not). The rows are what lists and pages show; what a
 build may export is decided from the audit chain (:mod:`victim_support.binding`), since
 whoever can write this database can edit a row. Decisions are in :mod:`victim_support.decisions`.
 """
@@ -11,12 +10,13 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
     Column,
     Connection,
+    Date,
     Engine,
     Integer,
     String,
@@ -30,10 +30,10 @@ from sqlalchemy import (
 
 from dc.config import Consortium
 from dc.errors import UsageError
-from dc.state import metadata
+from dc.state import UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support import approval as rules
-from victim_support.audit import append, audit_log, audited, ensure
+from victim_support.audit import append, audited
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
 from victim_support.policy import RequestSpec, Scope, evaluate
 from victim_support.request import ExportRequest, NewRequest, spec_hash, specification
@@ -58,7 +58,7 @@ export_requests = Table(
     Column("tenant", String(64), nullable=False, index=True),
     Column("partner", String(64), nullable=False),
     Column("disaster_id", Text, nullable=False),
-    Column("disaster_date", String(10), nullable=False),
+    Column("disaster_date", Date, nullable=False),
     Column("basis", String(32), nullable=False),
     Column("purposes", Text, nullable=False),
     Column("requested_fields", Text, nullable=False),
@@ -67,8 +67,8 @@ export_requests = Table(
     Column("retention_days", Integer, nullable=False),
     Column("formats", Text, nullable=False),
     Column("requested_by", Text, nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("valid_until", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("valid_until", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
     Column("builds", Integer, nullable=False, default=0),
 )
@@ -81,14 +81,10 @@ export_decisions = Table(
     Column("approver", Text, nullable=False),
     Column("role", String(16), nullable=False),
     Column("decision", String(8), nullable=False),
-    Column("at", String(40), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
     Column("reason", Text, nullable=False, default=""),
     UniqueConstraint("request_id", "approver"),
 )
-
-
-def _tables(engine: Engine) -> None:
-    ensure(engine, export_requests, export_decisions, audit_log)
 
 
 def create_request(
@@ -117,7 +113,6 @@ def create_request(
     # The municipalities' calendar day: a disaster at 06:00 JST is "today" though UTC says yesterday.
     today = now.astimezone(JST).date()
     decision = evaluate(spec, today=today, max_retention_days=settings.max_retention_days)
-    _tables(engine)
     subject = f"{new.tenant}->{new.partner}"
     summary = {
         "basis": new.basis,
@@ -180,7 +175,7 @@ def _row(request: ExportRequest) -> dict[str, object]:
         "tenant": request.tenant,
         "partner": request.partner,
         "disaster_id": request.disaster_id,
-        "disaster_date": request.disaster_date.isoformat(),
+        "disaster_date": request.disaster_date,
         "basis": request.basis,
         "purposes": json.dumps(list(request.purposes)),
         "requested_fields": json.dumps(list(request.requested_fields), ensure_ascii=False),
@@ -196,8 +191,8 @@ def _row(request: ExportRequest) -> dict[str, object]:
         "retention_days": request.retention_days,
         "formats": json.dumps(list(request.formats)),
         "requested_by": request.requested_by,
-        "created_at": request.created_at.astimezone(UTC).isoformat(),
-        "valid_until": request.valid_until.astimezone(UTC).isoformat(),
+        "created_at": request.created_at,
+        "valid_until": request.valid_until,
         "status": request.status,
         "builds": request.builds,
     }
@@ -215,20 +210,16 @@ def _parse(conn: Connection, r: Any, settings: ExportSettings, now: datetime) ->
     decisions = conn.execute(
         select(export_decisions).where(export_decisions.c.request_id == r["id"]).order_by(export_decisions.c.id)
     ).all()
-    approvals = tuple(
-        rules.Approval(d.approver, d.role, datetime.fromisoformat(d.at), d.reason)
-        for d in decisions
-        if d.decision == "approve"
-    )
+    approvals = tuple(rules.Approval(d.approver, d.role, d.at, d.reason) for d in decisions if d.decision == "approve")
     denial = next((f"{d.approver}: {d.reason}" for d in decisions if d.decision == "deny"), None)
     scope = json.loads(r["scope"])
-    valid_until = datetime.fromisoformat(r["valid_until"])
+    valid_until = _instant(r["valid_until"])
     return ExportRequest(
         id=r["id"],
         tenant=r["tenant"],
         partner=r["partner"],
         disaster_id=r["disaster_id"],
-        disaster_date=date.fromisoformat(r["disaster_date"]),
+        disaster_date=_day(r["disaster_date"]),
         basis=r["basis"],
         purposes=tuple(json.loads(r["purposes"])),
         requested_fields=tuple(json.loads(r["requested_fields"])),
@@ -237,7 +228,7 @@ def _parse(conn: Connection, r: Any, settings: ExportSettings, now: datetime) ->
         retention_days=r["retention_days"],
         formats=tuple(json.loads(r["formats"])),
         requested_by=r["requested_by"],
-        created_at=datetime.fromisoformat(r["created_at"]),
+        created_at=_instant(r["created_at"]),
         valid_until=valid_until,
         status=rules.effective_status(r["status"], valid_until, now),
         required_approvals=settings.required_approvals(r["basis"]),
@@ -248,14 +239,28 @@ def _parse(conn: Connection, r: Any, settings: ExportSettings, now: datetime) ->
     )
 
 
+def _instant(value: object) -> datetime:
+    if not isinstance(value, datetime):  # SQL access can store any text in a SQLite column
+        raise TypeError(f"not a time: {value!r}")
+    return value
+
+
+def _day(value: object) -> date:
+    if not isinstance(value, date) or isinstance(value, datetime):
+        raise TypeError(f"not a date: {value!r}")
+    return value
+
+
 def get_request(engine: Engine, request_id: str, settings: ExportSettings, now: datetime) -> ExportRequest:
-    _tables(engine)
     with engine.connect() as conn:
         return read_request(conn, request_id, settings, now)
 
 
 def read_request(conn: Connection, request_id: str, settings: ExportSettings, now: datetime) -> ExportRequest:
-    row = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).first()
+    try:
+        row = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).first()
+    except (ValueError, TypeError) as exc:  # SQLite: text in a DATETIME or DATE column that does not parse
+        raise RequestTampered(f"request {request_id}: its row in the control database is malformed ({exc})") from None
     if row is None:
         raise UsageError(f"no export request '{request_id}' (see 'bcpctl export list')")
     return _load(conn, row, settings, now)
@@ -264,12 +269,11 @@ def read_request(conn: Connection, request_id: str, settings: ExportSettings, no
 def list_requests(
     engine: Engine, settings: ExportSettings, now: datetime, *, tenant: str | None = None, status: str | None = None
 ) -> list[ExportRequest]:
-    _tables(engine)
-    query = select(export_requests).order_by(export_requests.c.created_at)
+    query = select(export_requests.c.id).order_by(export_requests.c.created_at)
     if tenant:
         query = query.where(export_requests.c.tenant == tenant)
     with engine.connect() as conn:
-        found = [_load(conn, row, settings, now) for row in conn.execute(query).all()]
+        found = [read_request(conn, request_id, settings, now) for request_id in conn.execute(query).scalars()]
     return [r for r in found if status is None or r.status == status]
 
 

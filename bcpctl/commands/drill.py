@@ -193,10 +193,10 @@ def drill_run(
 def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
     """List drills, failovers and failbacks, newest first."""
     from dc.state import open_state
-    from failover.records import list_runs, prepare
+    from failover.records import list_runs
 
     state = open_state(session.config(config_path)[0].control_db if config_path else None)
-    rows = [vars(r) for r in list_runs(prepare(state), kind=kind, limit=limit)]
+    rows = [vars(r) for r in list_runs(state, kind=kind, limit=limit)]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         table = Table("id", "kind", "mode", "status", "site", "declared", "error")
@@ -223,12 +223,11 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
     from pathlib import Path
 
     from dc.state import open_state
-    from failover.records import prepare
     from failover.reports import render_report, site_names
 
     consortium = session.config(config_path)[0] if config_path else None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
-    state = prepare(open_state(consortium.control_db if consortium else None))
+    state = open_state(consortium.control_db if consortium else None)
     text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")

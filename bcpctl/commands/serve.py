@@ -68,6 +68,10 @@ def serve(
     Only one scheduler runs per control database: a second `serve` waits as a standby and
     takes over when the first one dies. SIGTERM lets running jobs finish (up to
     --stop-timeout), records the rest as cancelled, and exits.
+
+    At its start it upgrades the control database's schema to this version (as `bcpctl db
+    upgrade` does), one log line per migration, and refuses to start (exit 1, nothing changed)
+    while a `serve` of another version holds the scheduler lease.
     """
     from bcpctl.serve_app import serve as run_service
     from monitoring.controller import ServiceSettings

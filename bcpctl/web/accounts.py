@@ -16,8 +16,8 @@ from sqlalchemy import Boolean, Column, Connection, Engine, String, Table, Text,
 
 from bcpctl.web.passwords import DEFAULT_COST, Cost, check_strength, hash_password, verify_password
 from dc.errors import UsageError
-from dc.state import metadata
-from victim_support.audit import append, audit_log, audited, ensure
+from dc.state import UtcDateTime, metadata
+from victim_support.audit import append, audited
 
 OPERATOR = "operator"
 APPROVER = "approver"
@@ -31,7 +31,7 @@ web_accounts = Table(
     Column("name", String(64), primary_key=True),
     Column("roles", Text, nullable=False),
     Column("password_hash", Text),
-    Column("created_at", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
 )
 
@@ -45,14 +45,14 @@ class Account:
     disabled: bool
 
 
-def _tables(engine: Engine) -> None:
-    ensure(engine, web_accounts, audit_log)
-
-
 def _account(row: object) -> Account:
     r = row._mapping  # type: ignore[attr-defined]
     return Account(
-        r["name"], tuple(json.loads(r["roles"])), r["password_hash"] is not None, r["created_at"], r["disabled"]
+        r["name"],
+        tuple(json.loads(r["roles"])),
+        r["password_hash"] is not None,
+        r["created_at"].isoformat(),
+        r["disabled"],
     )
 
 
@@ -84,15 +84,13 @@ def add_account(
     if password is not None:
         check_strength(password)
     digest = hash_password(password, cost) if password is not None else None
-    _tables(engine)
 
     def work(conn: Connection) -> Account:
         if conn.execute(select(web_accounts.c.name).where(web_accounts.c.name == name)).first():
             raise UsageError(f"account '{name}' already exists")
-        created = now.astimezone(UTC).isoformat()
         conn.execute(
             insert(web_accounts).values(
-                name=name, roles=json.dumps(list(roles)), password_hash=digest, created_at=created, disabled=False
+                name=name, roles=json.dumps(list(roles)), password_hash=digest, created_at=now, disabled=False
             )
         )
         append(
@@ -102,13 +100,12 @@ def add_account(
             subject=name,
             details={"roles": list(roles), "password": digest is not None},
         )
-        return Account(name, roles, digest is not None, created, False)
+        return Account(name, roles, digest is not None, now.astimezone(UTC).isoformat(), False)
 
     return audited(engine, work)
 
 
 def disable_account(engine: Engine, name: str, *, actor: str) -> None:
-    _tables(engine)
 
     def work(conn: Connection) -> None:
         done = conn.execute(update(web_accounts).where(web_accounts.c.name == name).values(disabled=True))
@@ -120,13 +117,11 @@ def disable_account(engine: Engine, name: str, *, actor: str) -> None:
 
 
 def list_accounts(engine: Engine) -> list[Account]:
-    _tables(engine)
     with engine.connect() as conn:
         return [_account(row) for row in conn.execute(select(web_accounts).order_by(web_accounts.c.name))]
 
 
 def find_account(engine: Engine, name: str) -> Account | None:
-    _tables(engine)
     with engine.connect() as conn:
         row = conn.execute(select(web_accounts).where(web_accounts.c.name == name)).first()
     return _account(row) if row else None
@@ -134,7 +129,6 @@ def find_account(engine: Engine, name: str) -> Account | None:
 
 def authenticate(engine: Engine, name: str, password: str) -> Account | None:
     """The enabled account whose password matches, else ``None`` (same cost either way)."""
-    _tables(engine)
     with engine.connect() as conn:
         row = conn.execute(select(web_accounts).where(web_accounts.c.name == name)).first()
     encoded = row._mapping["password_hash"] if row is not None else None

@@ -27,7 +27,7 @@ from backup.backend import Backend
 from bcpctl.web.errors import Conflict, Gone, NotFound
 from dc.config import Consortium
 from dc.errors import UsageError
-from dc.state import metadata
+from dc.state import UtcDateTime, metadata
 from victim_support import approval, audit
 from victim_support.bundle import ENVELOPE, PAYLOAD, SIGNATURE
 from victim_support.errors import RequestTampered
@@ -41,11 +41,11 @@ deliveries = Table(
     Column("partner", String(64), nullable=False),
     Column("bundle", Text, nullable=False),
     Column("payload_sha256", String(64), nullable=False),
-    Column("built_at", String(40), nullable=False),
-    Column("expires_at", String(40), nullable=False),
+    Column("built_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
     Column("downloads", Integer, nullable=False, default=0),
-    Column("last_download_at", String(40)),
-    Column("deleted_at", String(40)),
+    Column("last_download_at", UtcDateTime),
+    Column("deleted_at", UtcDateTime),
     Column("deleted_by", Text),
 )
 
@@ -56,15 +56,15 @@ class Delivery:
     partner: str
     bundle: str
     payload_sha256: str
-    built_at: str
-    expires_at: str
+    built_at: datetime
+    expires_at: datetime
     downloads: int
-    last_download_at: str | None
-    deleted_at: str | None
+    last_download_at: datetime | None
+    deleted_at: datetime | None
     deleted_by: str | None
 
     def expired(self, now: datetime) -> bool:
-        return now >= datetime.fromisoformat(self.expires_at)
+        return now >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -83,12 +83,7 @@ def _lock(request_id: str) -> threading.Lock:
         return _locks.setdefault(request_id, threading.Lock())
 
 
-def _tables(engine: Engine) -> None:
-    audit.ensure(engine, deliveries, audit.audit_log)
-
-
 def find_delivery(engine: Engine, request_id: str) -> Delivery | None:
-    _tables(engine)
     with engine.connect() as conn:
         row = conn.execute(select(deliveries).where(deliveries.c.request_id == request_id)).first()
     return Delivery(**row._mapping) if row else None
@@ -139,19 +134,19 @@ def download(
                     "(the data center's audit check reports it)"
                 ) from None
         if delivery.deleted_at:
-            raise Gone(f"the bundle of {request_id} was deleted on {delivery.deleted_at[:10]}; it cannot be sent again")
+            deleted = f"{delivery.deleted_at:%Y-%m-%d}"
+            raise Gone(f"the bundle of {request_id} was deleted on {deleted}; it cannot be sent again")
         if delivery.expired(now):
-            raise Gone(f"the bundle of {request_id} expired at {delivery.expires_at}; confirm its deletion")
+            raise Gone(f"the bundle of {request_id} expired at {delivery.expires_at.isoformat()}; confirm its deletion")
         tar_path = Path(delivery.bundle + ".tar")
         if not tar_path.is_file():
             _write_tar(Path(delivery.bundle), tar_path)
 
         def work(conn: Connection) -> None:
-            at = now.astimezone(UTC).isoformat()
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.request_id == request_id)
-                .values(downloads=deliveries.c.downloads + 1, last_download_at=at)
+                .values(downloads=deliveries.c.downloads + 1, last_download_at=now)
             )
             audit.append(
                 conn,
@@ -196,8 +191,8 @@ def _build(
         partner,
         str(result.bundle),
         envelope["payload"]["sha256"],
-        now.astimezone(UTC).isoformat(),
-        result.expires_at.astimezone(UTC).isoformat(),
+        now.astimezone(UTC),
+        result.expires_at.astimezone(UTC),
         0,
         None,
         None,
@@ -235,8 +230,8 @@ def confirm_deletion(
         if delivery is None or delivery.downloads == 0:
             raise Conflict(f"the bundle of {request_id} was never downloaded; there is nothing to delete")
         if delivery.deleted_at:
-            raise Conflict(f"deletion of {request_id} was already confirmed on {delivery.deleted_at[:10]}")
-        at = now.astimezone(UTC).isoformat()
+            raise Conflict(f"deletion of {request_id} was already confirmed on {delivery.deleted_at:%Y-%m-%d}")
+        at = now.astimezone(UTC)
 
         def work(conn: Connection) -> None:
             conn.execute(
@@ -252,8 +247,8 @@ def confirm_deletion(
                 details={
                     "deleted_by": deleted_by,
                     "note": note,
-                    "expires_at": delivery.expires_at,
-                    "before_expiry": now < datetime.fromisoformat(delivery.expires_at),
+                    "expires_at": delivery.expires_at.isoformat(),
+                    "before_expiry": now < delivery.expires_at,
                 },
             )
 

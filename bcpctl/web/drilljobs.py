@@ -23,7 +23,7 @@ from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text,
 from bcpctl.web.errors import Conflict, NotFound
 from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
-from dc.state import metadata
+from dc.state import UtcDateTime, metadata
 from failover.drill import DrillRequest, run_drill
 from failover.lifecycle import RunContext
 from failover.plan import select_systems
@@ -43,10 +43,10 @@ web_jobs = Table(
     Column("mode", String(24), nullable=False),
     Column("tenant", String(64)),
     Column("requested_by", Text, nullable=False),
-    Column("requested_at", String(40), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
     Column("run_id", String(48)),
-    Column("finished_at", String(40)),
+    Column("finished_at", UtcDateTime),
     Column("error", Text),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
@@ -73,7 +73,6 @@ class DrillJobs:
         self.context = context
         self._running: threading.Thread | None = None
         self._guard = threading.Lock()
-        audit.ensure(engine, web_jobs, audit.audit_log)
 
     def start(self, *, mode: str, tenant: str | None, requested_by: str, now: datetime) -> Job:
         if mode not in MODES:
@@ -99,7 +98,8 @@ class DrillJobs:
             )
 
             def record(conn: Connection) -> None:
-                conn.execute(insert(web_jobs).values(**vars(job), host=socket.gethostname(), pid=os.getpid()))
+                row = {**vars(job), "requested_at": now}
+                conn.execute(insert(web_jobs).values(**row, host=socket.gethostname(), pid=os.getpid()))
                 audit.append(
                     conn,
                     actor=requested_by,
@@ -129,7 +129,7 @@ class DrillJobs:
             conn.execute(
                 update(web_jobs)
                 .where(web_jobs.c.id == job.id)
-                .values(status=status, run_id=run_id, error=error, finished_at=utcnow().isoformat())
+                .values(status=status, run_id=run_id, error=error, finished_at=utcnow())
             )
             audit.append(
                 conn,
@@ -162,7 +162,7 @@ class DrillJobs:
 
 def _job(row: object) -> Job:
     r = row._mapping  # type: ignore[attr-defined]
-    status = r["status"]
+    status, finished = r["status"], r["finished_at"]
     if status == "running" and r["host"] == socket.gethostname() and not _alive(r["pid"]):
         status = "interrupted"
     return Job(
@@ -171,10 +171,10 @@ def _job(row: object) -> Job:
         r["mode"],
         r["tenant"],
         r["requested_by"],
-        r["requested_at"],
+        r["requested_at"].isoformat(),
         status,
         r["run_id"],
-        r["finished_at"],
+        finished.isoformat() if finished is not None else None,
         r["error"],
     )
 

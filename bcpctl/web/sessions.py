@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Column, Engine, String, Table, delete, insert, select
 
-from dc.state import ensure_tables, metadata
+from dc.state import UtcDateTime, metadata
 
 OPERATOR = "operator"
 PARTNER = "partner"
@@ -27,8 +27,8 @@ web_sessions = Table(
     Column("kind", String(16), nullable=False),
     Column("subject", String(64), nullable=False),
     Column("csrf", String(64), nullable=False),
-    Column("created_at", String(40), nullable=False),
-    Column("expires_at", String(40), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
 )
 
 
@@ -46,19 +46,18 @@ def _digest(cookie: str) -> str:
 
 def create_session(engine: Engine, kind: str, subject: str, *, lifetime: int, now: datetime) -> tuple[str, Session]:
     """A new session; returns the cookie value (never stored) and the session."""
-    ensure_tables(engine, web_sessions)
     cookie = secrets.token_urlsafe(32)
     session = Session(kind, subject, secrets.token_urlsafe(32), now + timedelta(seconds=lifetime))
     with engine.begin() as conn:
-        conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < now.astimezone(UTC).isoformat()))
+        conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < now))
         conn.execute(
             insert(web_sessions).values(
                 digest=_digest(cookie),
                 kind=kind,
                 subject=subject,
                 csrf=session.csrf,
-                created_at=now.astimezone(UTC).isoformat(),
-                expires_at=session.expires_at.astimezone(UTC).isoformat(),
+                created_at=now,
+                expires_at=session.expires_at,
             )
         )
     return cookie, session
@@ -67,18 +66,15 @@ def create_session(engine: Engine, kind: str, subject: str, *, lifetime: int, no
 def load_session(engine: Engine, cookie: str, now: datetime) -> Session | None:
     if not cookie or len(cookie) > 128:
         return None
-    ensure_tables(engine, web_sessions)
     with engine.connect() as conn:
         row = conn.execute(select(web_sessions).where(web_sessions.c.digest == _digest(cookie))).first()
     if row is None:
         return None
-    expires = datetime.fromisoformat(row.expires_at)
-    if expires <= now:
+    if row.expires_at <= now:
         return None
-    return Session(row.kind, row.subject, row.csrf, expires)
+    return Session(row.kind, row.subject, row.csrf, row.expires_at)
 
 
 def end_session(engine: Engine, cookie: str) -> None:
-    ensure_tables(engine, web_sessions)
     with engine.begin() as conn:
         conn.execute(delete(web_sessions).where(web_sessions.c.digest == _digest(cookie)))

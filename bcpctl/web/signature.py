@@ -25,7 +25,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Column, Engine, String, Table, delete, insert
@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from dc.config import Consortium
 from dc.errors import AuthError, BcpError
-from dc.state import ensure_tables, metadata
+from dc.state import UtcDateTime, metadata
 from victim_support import signing
 
 NAMESPACE = "bcpctl-partner-request"
@@ -48,7 +48,7 @@ seen_nonces = Table(
     metadata,
     Column("partner", String(64), primary_key=True),
     Column("nonce", String(64), primary_key=True),
-    Column("seen_at", String(40), nullable=False, index=True),
+    Column("seen_at", UtcDateTime, nullable=False, index=True),
 )
 
 
@@ -133,13 +133,10 @@ def verify_signed(
 
 def _remember(engine: Engine, partner: str, nonce: str, now: datetime, window: int) -> None:
     """Accept each nonce once; entries older than twice the window can no longer be replayed."""
-    ensure_tables(engine, seen_nonces)
-    horizon = (now - timedelta(seconds=2 * window)).astimezone(UTC).isoformat()
+    horizon = now - timedelta(seconds=2 * window)
     try:
         with engine.begin() as conn:
             conn.execute(delete(seen_nonces).where(seen_nonces.c.seen_at < horizon))
-            conn.execute(
-                insert(seen_nonces).values(partner=partner, nonce=nonce, seen_at=now.astimezone(UTC).isoformat())
-            )
+            conn.execute(insert(seen_nonces).values(partner=partner, nonce=nonce, seen_at=now))
     except IntegrityError:
         raise SignatureRefused("this request was already received (nonce replayed)") from None

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from bcpctl.web.recoverability import DrillFact, Light, judge
 from dc.config import Consortium
-from dc.state import backup_runs, ensure_tables
+from dc.state import backup_runs
 from failover import records
 from monitoring.sources import repository_url_key
 from replication import ledger
@@ -83,7 +83,6 @@ def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
 
 
 def _replication(state: Engine, config: Consortium) -> dict[str, list[dict[str, Any]]]:
-    ensure_tables(state, ledger.lag)
     sites = {repository_url_key(site.repository): name for name, site in config.sites.items()}
     found: dict[str, list[dict[str, Any]]] = {}
     with state.connect() as conn:
@@ -114,7 +113,6 @@ def _drill_facts(rows: list[dict[str, Any]]) -> list[DrillFact]:
 
 
 def consortium_status(config: Consortium, state: Engine, *, fresh: int, now: datetime) -> ConsortiumStatus:
-    records.prepare(state)
     backups = _last_backups(state)
     lags = _replication(state, config)
     history = records.system_history(state, list(config.systems), limit=20)

@@ -17,8 +17,8 @@ from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, 
 
 from dc.config import Consortium
 from dc.errors import UsageError
-from dc.state import metadata
-from victim_support.audit import append, audit_log, audited, ensure
+from dc.state import UtcDateTime, metadata
+from victim_support.audit import append, audited
 
 PREFIX = "bcpt_"
 
@@ -30,9 +30,9 @@ partner_tokens = Table(
     Column("digest", String(64), nullable=False, unique=True),
     Column("label", Text, nullable=False, default=""),
     Column("issued_by", Text, nullable=False),
-    Column("issued_at", String(40), nullable=False),
-    Column("expires_at", String(40), nullable=False),
-    Column("revoked_at", String(40)),
+    Column("issued_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
 )
 
 
@@ -58,14 +58,17 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _tables(engine: Engine) -> None:
-    ensure(engine, partner_tokens, audit_log)
-
-
 def _info(row: object) -> TokenInfo:
     r = row._mapping  # type: ignore[attr-defined]
+    revoked = r["revoked_at"]
     return TokenInfo(
-        r["id"], r["partner"], r["label"], r["issued_by"], r["issued_at"], r["expires_at"], r["revoked_at"]
+        r["id"],
+        r["partner"],
+        r["label"],
+        r["issued_by"],
+        r["issued_at"].isoformat(),
+        r["expires_at"].isoformat(),
+        revoked.isoformat() if revoked is not None else None,
     )
 
 
@@ -76,21 +79,31 @@ def issue_token(
         raise UsageError(f"unknown partner '{partner}' (known: {', '.join(config.partners) or 'none'})")
     if len(label) > 200:
         raise UsageError("the token label must be at most 200 characters")
-    _tables(engine)
     token_id = secrets.token_hex(4)
     secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    expires = now + timedelta(seconds=lifetime)
     info = TokenInfo(
         token_id,
         partner,
         label,
         issued_by,
         now.astimezone(UTC).isoformat(),
-        (now + timedelta(seconds=lifetime)).astimezone(UTC).isoformat(),
+        expires.astimezone(UTC).isoformat(),
         None,
     )
 
     def work(conn: Connection) -> None:
-        conn.execute(insert(partner_tokens).values(**vars(info), digest=digest(secret)))
+        conn.execute(
+            insert(partner_tokens).values(
+                id=token_id,
+                partner=partner,
+                label=label,
+                issued_by=issued_by,
+                issued_at=now,
+                expires_at=expires,
+                digest=digest(secret),
+            )
+        )
         append(
             conn,
             actor=issued_by,
@@ -104,14 +117,12 @@ def issue_token(
 
 
 def revoke_token(engine: Engine, token_id: str, *, actor: str, now: datetime) -> TokenInfo:
-    _tables(engine)
 
     def work(conn: Connection) -> TokenInfo:
         row = conn.execute(select(partner_tokens).where(partner_tokens.c.id == token_id)).first()
         if row is None:
             raise UsageError(f"no token '{token_id}'")
-        at = now.astimezone(UTC).isoformat()
-        conn.execute(update(partner_tokens).where(partner_tokens.c.id == token_id).values(revoked_at=at))
+        conn.execute(update(partner_tokens).where(partner_tokens.c.id == token_id).values(revoked_at=now))
         append(conn, actor=actor, action="token.revoked", subject=row.partner, details={"token": token_id})
         return _info(row)
 
@@ -119,7 +130,6 @@ def revoke_token(engine: Engine, token_id: str, *, actor: str, now: datetime) ->
 
 
 def list_tokens(engine: Engine, partner: str | None = None) -> list[TokenInfo]:
-    _tables(engine)
     query = select(partner_tokens).order_by(partner_tokens.c.issued_at)
     if partner:
         query = query.where(partner_tokens.c.partner == partner)
@@ -131,12 +141,11 @@ def partner_for_token(engine: Engine, config: Consortium, secret: str, now: date
     """The partner a valid (known, unrevoked, unexpired) token belongs to, else ``None``."""
     if not secret.startswith(PREFIX) or len(secret) > 200:
         return None
-    _tables(engine)
     wanted = digest(secret)
     with engine.connect() as conn:
         row = conn.execute(select(partner_tokens).where(partner_tokens.c.digest == wanted)).first()
     if row is None or not hmac.compare_digest(row.digest, wanted):
         return None
-    if row.revoked_at is not None or datetime.fromisoformat(row.expires_at) <= now:
+    if row.revoked_at is not None or row.expires_at <= now:
         return None
     return row.partner if row.partner in config.partners else None

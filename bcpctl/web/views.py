@@ -11,10 +11,10 @@ def _delivery(delivery: Delivery | None) -> DeliveryView | None:
     if delivery is None:
         return None
     return DeliveryView(
-        built_at=delivery.built_at,
-        expires_at=delivery.expires_at,
+        built_at=delivery.built_at.isoformat(),
+        expires_at=delivery.expires_at.isoformat(),
         downloads=delivery.downloads,
-        deleted_at=delivery.deleted_at,
+        deleted_at=delivery.deleted_at.isoformat() if delivery.deleted_at else None,
         deleted_by=delivery.deleted_by,
     )
 

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from bcpctl import server as http
 from bcpctl.serve_app import ControllerThread, build_app
 from monitoring.controller import ServiceSettings
-from monitoring.lease import scheduler_lease
+from monitoring.lease import RELEASED, scheduler_lease
 from monitoring.service import Service, open_service, readiness
 from tests.monitoring.conftest import build_lab
 from tests.servers.asgi import serving
@@ -108,7 +108,7 @@ def test_health_readiness_and_metrics_across_the_apps_life(service: Service) -> 
     assert _leader(after.get("/metrics").text) == 0.0
     assert (runner.error, runner.cancelled, service.controller.terms) == (None, 0, 1)
     with service.engine.connect() as conn:
-        assert conn.execute(select(scheduler_lease.c.expires_at)).scalar_one() == 0
+        assert conn.execute(select(scheduler_lease.c.expires_at)).scalar_one() == RELEASED
 
 
 def test_readiness_says_when_the_control_database_is_gone(tmp_path: Path) -> None:

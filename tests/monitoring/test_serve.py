@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, select
 from backup.repository import init_repository
 from bcpctl.demo import demo_config
 from dc.state import backup_runs
-from monitoring.lease import scheduler_lease, scheduler_terms
+from monitoring.lease import RELEASED, scheduler_lease, scheduler_terms
 from monitoring.runs import job_runs
 from replication.url import open_backend
 from tests.conftest import PASSWORD, Cli
@@ -130,7 +130,7 @@ def test_serve_runs_the_example_consortium_end_to_end(tmp_path: Path) -> None:
         "drill",
     }
     assert [(t.end_reason is not None) for t in terms] == [True]
-    assert lease.expires_at == 0  # released on a clean stop: a standby may take over at once
+    assert lease.expires_at == RELEASED  # released on a clean stop: a standby may take over at once
     assert all(b.ok for b in backups)
 
     records = [json.loads(line) for line in serve.log_text().splitlines()]  # every line is one JSON document
@@ -232,4 +232,4 @@ def test_ctrl_c_stops_serve_like_sigterm(tmp_path: Path) -> None:
     assert code == 0, serve.log_text()[-2000:]
     assert summary == {"holder": summary["holder"], "listen": serve.target, "led": True, "cancelled_jobs": 0}
     with lab.engine().connect() as conn:
-        assert conn.execute(select(scheduler_lease.c.expires_at)).scalar_one() == 0
+        assert conn.execute(select(scheduler_lease.c.expires_at)).scalar_one() == RELEASED

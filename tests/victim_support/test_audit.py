@@ -58,9 +58,9 @@ def test_a_removed_entry_is_named(log) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_reordered_entries_are_detected() -> None:
-    from sqlalchemy import create_engine
+    from dc.state import open_state
 
-    engine = create_engine("sqlite://")
+    engine = open_state("sqlite://")
     for i in range(4):
         audited(engine, lambda c, i=i: append(c, actor="op", action="t", subject=str(i), details={}))
     entries = read_entries(engine)

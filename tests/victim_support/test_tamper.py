@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -45,10 +45,10 @@ SPEC_EDITS: list[tuple[str, Any]] = [
     ("partner", "tsukuba"),
     ("tenant", "naka"),
     ("disaster_id", "another-disaster"),
-    ("disaster_date", "2026-01-01"),
+    ("disaster_date", date(2026, 1, 1)),
     ("requested_by", "goka-suzuki"),
-    ("valid_until", "2099-01-01T00:00:00+00:00"),
-    ("created_at", "2026-11-21T00:00:00+00:00"),
+    ("valid_until", datetime(2099, 1, 1, tzinfo=UTC)),
+    ("created_at", datetime(2026, 11, 21, tzinfo=UTC)),
 ]
 
 
@@ -136,7 +136,7 @@ def test_planted_decisions_and_audit_entries_do_not_count(site: Site, control: E
     replay = {**forged, "approval": {**forged["approval"], "approver": "goka-suzuki"}}
     planted = {"request_id": request_id, "approver": "goka-tanaka", "role": "tenant", "decision": "approve"}
     with control.begin() as conn:
-        conn.execute(insert(export_decisions).values(**planted, at=datetime.now(UTC).isoformat(), reason=""))
+        conn.execute(insert(export_decisions).values(**planted, at=datetime.now(UTC), reason=""))
         append(conn, actor="goka-tanaka", action="request.approved", subject=request_id, details=forged)
         append(conn, actor="goka-suzuki", action="request.approved", subject=request_id, details=replay)
         conn.execute(update(export_requests).where(export_requests.c.id == request_id).values(status="approved"))
@@ -237,12 +237,15 @@ def test_any_sql_edit_either_changes_nothing_or_is_refused(site: Site, column: s
         value: Any = int(raw) if column == "retention_days" and raw.lstrip("-").isdigit() else raw
         if column == "retention_days" and not isinstance(value, int):
             value = 0
+        # Plain SQL, as an attacker writes it: SQLite stores any text, even in a DATETIME column.
+        row = text("select * from export_requests where id = :id")
         with engine.begin() as conn:
-            before = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).one()
-            conn.execute(update(export_requests).where(export_requests.c.id == request_id).values(**{column: value}))
+            before = conn.execute(row, {"id": request_id}).one()
+            edit = text(f"update export_requests set {column} = :value where id = :id")  # column: a fixed list
+            conn.execute(edit, {"value": value, "id": request_id})
             if column != "status":
                 conn.execute(text("update export_requests set status = 'approved' where id = :id"), {"id": request_id})
-            after = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).one()
+            after = conn.execute(row, {"id": request_id}).one()
         with pytest.raises((RequestTampered, RequestStateError)):
             _build(site, engine, request_id)
         assert bool(_problems(site, engine)) == (before != after)
@@ -269,7 +272,7 @@ def test_an_expired_request_cannot_be_revived_by_sql(site: Site, control: Engine
                approve=True, reason="", now=long_ago)  # fmt: skip
     with pytest.raises(RequestStateError, match="is expired"):
         _build(site, control, made.id)
-    _sql(control, made.id, valid_until="2099-01-01T00:00:00+00:00")
+    _sql(control, made.id, valid_until=datetime(2099, 1, 1, tzinfo=UTC))
     with pytest.raises(RequestTampered, match="valid_until"):
         _build(site, control, made.id)
 

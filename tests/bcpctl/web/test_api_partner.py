@@ -17,9 +17,6 @@ SUBMIT = "/api/partner/requests"
 
 
 def _count(ctx, table) -> int:  # type: ignore[no-untyped-def]
-    from dc.state import ensure_tables
-
-    ensure_tables(ctx.state, table)
     with ctx.state.connect() as conn:
         return conn.execute(select(func.count()).select_from(table)).scalar_one()
 

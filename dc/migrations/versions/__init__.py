@@ -1,0 +1,1 @@
+"""One file per migration, loaded by Alembic by path (see :mod:`dc.migrations`)."""
