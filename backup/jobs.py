@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from backup.archiver import ProgressFn
-from backup.backend import Backend
 from backup.errors import SourceError
 from backup.repository import Repository, open_repository
 from backup.run import BackupRequest, BackupResult, run_backup
 from backup.sources import parse_source
 from dc.errors import BcpError, ConfigError
 from dc.secrets import read_password
+from storage.backend import Backend
 
 if TYPE_CHECKING:  # SQLAlchemy and the pydantic models cost ~0.5 s to import: `backup run --source` needs neither
     from sqlalchemy import Engine

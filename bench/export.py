@@ -39,7 +39,7 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     from backup.repository import init_repository
     from dc.config import parse_config
     from dc.state import open_state
-    from replication.url import open_backend
+    from storage.url import open_backend
     from victim_support.policy import Scope
     from victim_support.seed import seed_registry
     from victim_support.settings import load_export_settings
@@ -119,7 +119,7 @@ def main() -> None:
     args = parser.parse_args()
     formats = tuple(f for f in args.formats.split(",") if f)
 
-    from replication.url import open_backend
+    from storage.url import open_backend
     from victim_support.build import build_export
 
     with tempfile.TemporaryDirectory(prefix="bcpctl-bench-export-") as tmp:

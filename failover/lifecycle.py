@@ -19,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend
 from backup.jobs import BackendOpener, site_repository
 from backup.repository import Repository
 from dc.clock import utcnow
@@ -32,6 +31,7 @@ from failover.records import finish_run, prepare, record_systems, start_run
 from failover.reports import write_reports
 from failover.results import RunResult, to_document
 from failover.settings import DrillSettings, SteadyState, drill_settings
+from storage.backend import Backend
 
 
 @dataclass

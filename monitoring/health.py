@@ -24,7 +24,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend, LocalBackend
 from backup.jobs import resolve_path
 from backup.sources import redact_dsn
 from dc.clock import utcnow
@@ -32,6 +31,8 @@ from dc.config import Consortium, Host, Site, System
 from dc.errors import BcpError
 from monitoring import observations
 from monitoring.observations import Observation
+from storage.backend import Backend
+from storage.local import LocalBackend
 
 TCP_PROBE = "tcp_connect"
 #: listing a remote repository costs one request per 1000 objects: size it hourly, not per run.

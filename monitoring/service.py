@@ -65,7 +65,7 @@ def check_config(config_path: str | Path | None) -> tuple[Consortium, Path]:
 
 def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings) -> Service:
     """Open the control database and build the controller (not yet running) and its registry."""
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     engine = _open_state(config.control_db)
     controller = Controller(engine, config, config_dir, settings, open_backend)

@@ -14,12 +14,12 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, ProblemFound
 from monitoring import checks, health, observations
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec
+from storage.backend import Backend
 
 
 class JobFailed(ProblemFound):

@@ -46,20 +46,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from backup.backend import (
-    Backend,
-    Capabilities,
-    ObjectInfo,
-    ObjectNotFound,
-    ObjectVersion,
-    VersionedBackend,
-    versioned,
-)
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
 from dc.errors import UsageError
-from replication.errors import AccessDenied
-from replication.plan import content_name
+from storage.backend import Backend, Capabilities, ObjectInfo, ObjectVersion, VersionedBackend, versioned
+from storage.errors import AccessDenied, ObjectNotFound
+from storage.naming import content_name
 
 #: how many candidate versions of the manifest are read before the view gives up on it
 MANIFEST_TRIES = 100
@@ -107,7 +99,7 @@ def _same_bytes(versions: list[ObjectVersion]) -> bool:
 
 
 class HistoryView:
-    """The :class:`~backup.backend.Backend` protocol over a versioned backend's history; read-only."""
+    """The :class:`~storage.backend.Backend` protocol over a versioned backend's history; read-only."""
 
     def __init__(self, inner: Backend, history: VersionedBackend, *, as_of: datetime | None = None) -> None:
         if as_of is not None and as_of.tzinfo is None:

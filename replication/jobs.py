@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from backup.backend import Backend, LocalBackend
 from dc.errors import BcpError, ConfigError, UsageError
 from replication.plan import DEFAULT_DELETE_DELAY
 from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
-from replication.url import open_backend
-from replication.wrapper import innermost
+from storage.backend import Backend
+from storage.local import LocalBackend
+from storage.url import open_backend
+from storage.wrapper import innermost
 
 if TYPE_CHECKING:  # the configuration, verify and repair modules load only where used: they cost
     # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up

@@ -23,14 +23,15 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError, VersionedBackend, versioned
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
 from dc.clock import utcnow
-from replication.objectlock import LockingBackend, retain_until
-from replication.plan import content_name
 from replication.transfer import Transfer
 from replication.verify import IntegrityReport, ObjectProblem, hash_object, verify_repository
+from storage.backend import Backend, ObjectInfo, VersionedBackend, versioned
+from storage.errors import ObjectNotFound, StorageError
+from storage.naming import content_name
+from storage.objectlock import LockingBackend, retain_until
 
 
 @dataclass

@@ -30,12 +30,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backup.backend import Backend, LocalBackend, ObjectInfo, ObjectNotFound, StorageError, check_key
 from backup.digests import LANES, Buffer, Digests, digest_all
 from dc.failpoint import failpoint
-from replication.plan import content_name
 from replication.prehash import SourceDigests
-from replication.wrapper import innermost
+from storage.backend import Backend, ObjectInfo, check_key
+from storage.errors import ObjectNotFound, StorageError
+from storage.local import LocalBackend
+from storage.naming import content_name
+from storage.wrapper import innermost
 
 #: an object for an upload thread: its body and digests when already read and hashed
 Work = tuple[ObjectInfo, "Buffer | None", "Digests | None"]

@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from backup.backend import Backend
 from dc.config import Consortium
 from dc.errors import UsageError
+from storage.backend import Backend
 from victim_support import audit, csvformat, pfif
 from victim_support.bundle import seal, sha256
 from victim_support.decisions import require_buildable

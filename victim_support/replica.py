@@ -24,7 +24,6 @@ from urllib.parse import urlparse, urlunparse
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend
 from backup.dbrestore import restore_postgres, verify_sqlite
 from backup.jobs import config_password, site_repository
 from backup.repository import Repository, open_repository, read_config
@@ -33,6 +32,7 @@ from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import redact_dsn
 from dc.config import Consortium
 from dc.errors import BcpError
+from storage.backend import Backend
 from victim_support.errors import RegistryError
 from victim_support.schema import open_registry, registry_lg_code
 

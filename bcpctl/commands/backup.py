@@ -123,7 +123,7 @@ def backup_run(
                 raise UsageError("--escrow unlocks the repository given with --repo; add --repo URL")
             from backup.jobs import site_repository
             from dc.state import open_state
-            from replication.url import open_backend
+            from storage.url import open_backend
 
             state = open_state(consortium.control_db)
             if repo_url:

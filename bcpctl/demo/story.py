@@ -106,7 +106,7 @@ class _Story:
 
     def run_context(self) -> Any:
         from failover.lifecycle import RunContext
-        from replication.url import open_backend
+        from storage.url import open_backend
 
         config, _ = self.config()
         return RunContext.create(config, self.config_path, self.state(), open_backend)
@@ -156,7 +156,7 @@ class _Story:
         from backup.escrow import prepare_share_dir, split_key, write_share_sheets
         from backup.jobs import site_repository
         from backup.repository import init_repository
-        from replication.url import open_backend
+        from storage.url import open_backend
 
         config, config_dir = self.config()
         assert self.keys is not None
@@ -173,7 +173,7 @@ class _Story:
 
     def backup_day(self, day: int) -> dict[str, Any]:
         from backup.jobs import backup_systems, site_repository
-        from replication.url import open_backend
+        from storage.url import open_backend
         from victim_support.settings import load_export_settings, registry_system
 
         config, config_dir = self.config()
@@ -215,8 +215,8 @@ class _Story:
     def replicate(self) -> dict[str, Any]:
         from replication.jobs import replicate_sites
         from replication.sync import SyncOptions, SyncProgress
-        from replication.url import open_backend
         from replication.verify import verify_repository
+        from storage.url import open_backend
 
         config, config_dir = self.config()
         assert self.keys is not None
@@ -310,7 +310,7 @@ class _Story:
         """The offsite team gets its own passphrase, opened from escrow (the old one is gone)."""
         from backup.escrow import open_repository_with_shares
         from backup.keyslots import add_passphrase_slot
-        from replication.url import open_backend
+        from storage.url import open_backend
 
         config, _ = self.config()
         assert self.keys is not None

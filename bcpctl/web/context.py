@@ -51,7 +51,7 @@ class WebContext:
         state: Engine | None = None,
         open_backend: Callable[..., object] | None = None,
     ) -> WebContext:
-        from replication.url import open_backend as default_opener
+        from storage.url import open_backend as default_opener
 
         config, resolved = load_config(config_path)
         source = str(resolved)

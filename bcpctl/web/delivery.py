@@ -23,11 +23,11 @@ from pathlib import Path
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 
-from backup.backend import Backend
 from bcpctl.web.errors import Conflict, Gone, NotFound
 from dc.config import Consortium
 from dc.errors import UsageError
 from dc.state import metadata
+from storage.backend import Backend
 from victim_support import approval, audit
 from victim_support.bundle import ENVELOPE, PAYLOAD, SIGNATURE
 from victim_support.errors import RequestTampered

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backup.backend import LocalBackend
 from backup.check import check_repository
 from backup.repair import repair_index
 from backup.repository import open_repository
+from storage.local import LocalBackend
 from tests.backup.conftest import tree_digest
 from tests.backup.small_repo import SmallRepo, build_small_repo, one_pack_repo, repo_state
 from tests.backup.test_damage_matrix import readable_files

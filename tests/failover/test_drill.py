@@ -142,7 +142,7 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
     from failover.lifecycle import RunContext
     from failover.records import last_success, load_document
     from failover.reports import render_report
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     state = open_state(example.server.create_database(example.prefix + "control"))
     assert state.dialect.name == "postgresql"
@@ -160,7 +160,7 @@ class _RemoteLike:
     """A local directory that reports itself as remote storage (no cheap ranged reads)."""
 
     def __init__(self, url: str, *, known_hosts: str | None = None) -> None:
-        from backup.backend import LocalBackend
+        from storage.local import LocalBackend
 
         self._inner = LocalBackend(url)
 
@@ -173,7 +173,7 @@ class _RemoteLike:
 
     @property
     def capabilities(self):  # type: ignore[no-untyped-def]
-        from backup.backend import Capabilities
+        from storage.backend import Capabilities
 
         return Capabilities(object_lock=False, cheap_ranges=False)
 

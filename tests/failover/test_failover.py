@@ -22,7 +22,7 @@ from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import AnsibleHooks, HookResult, fence_allows_failover
 from failover.lifecycle import RunContext
 from failover.records import active_failover, list_runs
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import Cli
 from tests.failover.conftest import Built
 

@@ -17,7 +17,7 @@ from dc.state import open_state
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.lifecycle import RunContext
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.dc.conftest import Fleet, fleet  # noqa: F401  (the module-scoped fleet fixture)
 from tests.failover.conftest import build_consortium
 from tests.servers.postgres import PostgresServer

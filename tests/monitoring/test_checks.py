@@ -17,7 +17,7 @@ from monitoring.metrics import ControlDatabaseCollector
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, JobFailed, check
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import PASSWORD, Cli
 from tests.monitoring.conftest import CHEAP_KDF, Lab, scrape, seed_sqlite
 

@@ -11,7 +11,7 @@ from dc.maintenance import set_maintenance
 from monitoring import health
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.tasks import JobContext, health_checks
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import Lab, scrape
 from tests.servers.ports import free_port
 from tests.servers.sshd import cleanup, rekey_sshd, start_sshd

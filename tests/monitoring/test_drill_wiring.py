@@ -12,7 +12,7 @@ from backup.jobs import backup_systems, site_repository
 from dc.clock import utcnow
 from failover.calendar import JST
 from monitoring.tasks import JobContext, JobFailed, drill, replicate
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 
 SYSTEMS = TWO_SYSTEMS

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from monitoring.tasks import JobContext, health_checks
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 from tests.victim_support.conftest import APPROVER_SECRETS, approver_credentials
 from victim_support import audit

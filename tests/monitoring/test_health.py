@@ -12,7 +12,7 @@ from dc.config import Host
 from monitoring import health, observations
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.tasks import JobContext, health_checks
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import Lab
 from tests.servers.ports import free_port
 from tests.servers.postgres import PostgresServer

@@ -18,7 +18,7 @@ from monitoring.metrics import ControlDatabaseCollector, build_registry, leader_
 from monitoring.runs import RunLedger
 from monitoring.sources import SourceContext, repository_url_key
 from monitoring.timestamps import epoch
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import Lab
 
 

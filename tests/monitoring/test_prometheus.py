@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from backup.jobs import backup_systems, site_repository
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import build_lab
 from tests.monitoring.serving import ServeProcess
 from tests.servers.prometheus import start_prometheus

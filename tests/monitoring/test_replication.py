@@ -18,7 +18,7 @@ from monitoring.sources import repository_url_key
 from monitoring.tasks import JobContext, check, replicate
 from monitoring.timestamps import aware
 from replication import ledger
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import PASSWORD
 from tests.monitoring.conftest import CHEAP_KDF, TWO_SYSTEMS, Lab, job_spec, scrape, seed_sqlite
 
@@ -141,8 +141,8 @@ def test_failed_backups_and_other_repositories_are_not_pending(backed_up: tuple[
 
 def test_remote_repository_urls_match_what_their_backends_record() -> None:
     from monitoring.sources import repository_url_key
-    from replication.s3 import parse_s3_url
-    from replication.sftp import parse_sftp_url
+    from storage.s3 import parse_s3_url
+    from storage.sftp import parse_sftp_url
 
     s3 = "s3://bcp-offsite/ibaraki/?region=default&endpoint=http://127.0.0.1:7480"
     assert (

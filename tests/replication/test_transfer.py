@@ -16,18 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import LocalBackend
 from dc.state import open_state
 from replication.ledger import Ledger
-from replication.metrics import MeteredBackend
 from replication.prehash import SourceDigests
 from replication.sync import replicate
 from replication.transfer import Transfer
-from replication.url import open_backend
 from replication.verify import verify_repository
+from storage.local import LocalBackend
+from storage.metered import MeteredBackend
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import BUCKET, s3_url
 from tests.servers.flipproxy import FlipProxy
+from tests.servers.storage import BUCKET, s3_url
 
 
 @pytest.fixture

@@ -8,16 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import Backend, LocalBackend, ObjectNotFound
 from backup.manifest import MANIFEST_KEY
 from dc.state import open_state
 from replication.ledger import Ledger
 from replication.repair import repair_repository
 from replication.sync import replicate
-from replication.url import open_backend
 from replication.verify import verify_repository
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
+from storage.local import LocalBackend
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import KINDS
+from tests.servers.storage import KINDS
 
 
 @pytest.fixture

@@ -134,7 +134,7 @@ def make_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     from backup.jobs import backup_systems, site_repository
     from backup.repository import init_repository
     from dc.config import load_config
-    from replication.url import open_backend
+    from storage.url import open_backend
     from victim_support.seed import seed_registry
 
     root.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from typing import Any
 
 from dc.config import load_config
 from dc.state import open_state
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import BuildResult, build_export
 from victim_support.decisions import decide

@@ -145,7 +145,7 @@ def test_the_age_cli_opens_the_payload(site: Site, tmp_path: Path) -> None:
 
 def test_lag_is_measured_while_the_primary_is_reachable(site: Site) -> None:
     from backup.jobs import backup_systems, site_repository
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     config, _settings, _state = context(site)
     with site_repository(config, "primary", open_backend, site.root) as repo:
@@ -180,7 +180,7 @@ def test_support_only_list_under_49_11_3(site: Site, tmp_path: Path) -> None:
 
 def test_damage_fields_come_from_the_disaster_ledger(site: Site, tmp_path: Path) -> None:
     from backup.jobs import backup_systems, site_repository
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     conn = sqlite3.connect(site.registry)
     victims = [
@@ -265,7 +265,7 @@ def test_missing_keys_fail_before_any_data_is_read(site: Site) -> None:
 
 def test_a_snapshot_of_another_municipality_is_refused(site: Site) -> None:
     from backup.jobs import backup_systems, site_repository
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     conn = sqlite3.connect(site.registry)
     conn.execute("update registry_info set value = '082261' where key = 'lg_code'")

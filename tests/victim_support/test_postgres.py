@@ -22,7 +22,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     from backup.repository import init_repository
     from dc.config import load_config
     from dc.state import open_state
-    from replication.url import open_backend
+    from storage.url import open_backend
     from tests.victim_support.flow import read_csv
     from victim_support.build import build_export
     from victim_support.bundle import open_bundle

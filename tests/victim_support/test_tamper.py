@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, insert, select, text, update
 
 from dc.audit import append, audit_log, entry_hash, read_entries
 from dc.state import open_state
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.servers.postgres import PostgresServer
 from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import build_export

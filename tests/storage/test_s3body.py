@@ -1,10 +1,10 @@
-"""replication/s3body.py: the request body botocore and urllib3 read an S3 upload from."""
+"""storage/s3body.py: the request body botocore and urllib3 read an S3 upload from."""
 
 from __future__ import annotations
 
 import io
 
-from replication.s3body import SEND_SLICE, BodyReader
+from storage.s3body import SEND_SLICE, BodyReader
 
 
 def test_reads_hand_out_large_slices_of_the_same_bytes_and_rewind_for_a_retry() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from backup.backend import Backend, Capabilities, ObjectInfo
+from storage.backend import Backend, Capabilities, ObjectInfo
 
 
 class BackendWrapper:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from replication.url import open_backend
-from tests.replication.conftest import sftp_url
+from storage.url import open_backend
+from tests.servers.storage import sftp_url
 
 pytestmark = pytest.mark.sshd
 
@@ -41,7 +41,10 @@ def test_leftover_temporary_files_are_invisible(sshd_server, sftp_env, tmp_path:
 
 
 def test_a_missing_repository_directory_is_a_clear_error(sshd_server, sftp_env, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    from backup.errors import NotARepository
+    from storage.errors import LocationMissing
 
-    with pytest.raises(NotARepository, match="does not exist"):  # exit 2, as for a local path
+    with pytest.raises(LocationMissing, match="does not exist") as refused:  # as for a local path
         open_backend(sftp_url(sshd_server, tmp_path / "nowhere"))
+    assert refused.value.exit_code == 2
+    with pytest.raises(LocationMissing, match="does not exist"):
+        open_backend(str(tmp_path / "nowhere"))

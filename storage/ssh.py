@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dc.errors import AuthError, UsageError
-from replication.errors import Unreachable
+from storage.errors import Unreachable
 
 KNOWN_HOSTS_ENV = "BCPCTL_KNOWN_HOSTS"
 KEY_ENV = "BCPCTL_SSH_KEY"

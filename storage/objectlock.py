@@ -20,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-from backup.backend import Backend, ObjectNotFound, StorageError
 from dc.errors import UsageError
+from storage.backend import Backend
+from storage.errors import ObjectNotFound, StorageError
 
 
 @runtime_checkable

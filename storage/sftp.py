@@ -3,7 +3,7 @@
 URL: ``sftp://USER@HOST:PORT/ABSOLUTE/PATH[?known_hosts=FILE&key=FILE]``.
 
 * Host keys are checked strictly and authentication uses a key file or the agent
-  (:mod:`replication.ssh`): an unknown or changed host key is exit 3, never trust-on-first-use.
+  (:mod:`storage.ssh`): an unknown or changed host key is exit 3, never trust-on-first-use.
 * Throughput: one SSH connection per concurrent transfer (paramiko's transport is one
   thread per connection), 128 KiB SFTP requests, pipelined writes and prefetched reads.
 * Atomicity: an object is written to a dot-named temporary file, fsynced with OpenSSH's
@@ -26,12 +26,11 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
-from backup.errors import NotARepository
 from dc.errors import UsageError
 from dc.failpoint import failpoint
-from replication.errors import PermanentStorageError
-from replication.ssh import SftpSession, SshTarget, key_file, known_hosts_file, open_sftp
+from storage.backend import Capabilities, ObjectInfo, check_key
+from storage.errors import LocationMissing, ObjectNotFound, PermanentStorageError, StorageError
+from storage.ssh import SftpSession, SshTarget, key_file, known_hosts_file, open_sftp
 
 REQUEST = 128 * 1024
 _READ_PIECE = 4 * 1024 * 1024
@@ -106,9 +105,9 @@ class SftpBackend:
             else:
                 try:
                     if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
-                        raise NotARepository(f"no bcpctl repository at {self.url}: it is a file, not a directory")
+                        raise LocationMissing(f"no bcpctl repository at {self.url}: it is a file, not a directory")
                 except FileNotFoundError:
-                    raise NotARepository(f"no bcpctl repository at {self.url}: the directory does not exist") from None
+                    raise LocationMissing(f"no bcpctl repository at {self.url}: the directory does not exist") from None
 
     # -- connections ----------------------------------------------------------------------
 

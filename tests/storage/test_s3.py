@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from dc.clock import utcnow
-from replication import s3
-from replication.url import open_backend
-from tests.replication.conftest import BUCKET, LOCKED_BUCKET, s3_url
+from storage import s3
+from storage.url import open_backend
+from tests.servers.storage import BUCKET, LOCKED_BUCKET, s3_url
 
 pytestmark = pytest.mark.s3
 

@@ -1,4 +1,4 @@
-"""One suite, every backend: the contracts documented in ``backup/backend.py``.
+"""One suite, every backend: the contracts documented in ``storage/backend.py``.
 
 Like restic's ``internal/backend/test/suite.go``: each backend (local directory, S3 on a real
 Ceph RGW, SFTP on a real sshd) runs exactly the same tests through ``open_backend``, i.e.
@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from backup.backend import Backend, ObjectNotFound, StorageError
 from dc.errors import UsageError
-from replication.url import open_backend
-from tests.replication.conftest import KINDS
+from storage.backend import Backend
+from storage.errors import ObjectNotFound, StorageError
+from storage.url import open_backend
+from tests.servers.storage import KINDS
 
 pytestmark = pytest.mark.parametrize("storage_url", KINDS, indirect=True)
 

@@ -1,4 +1,4 @@
-"""The optional version-history capability (``backup.backend.VersionedBackend``), on every backend.
+"""The optional version-history capability (``storage.backend.VersionedBackend``), on every backend.
 
 Every backend says whether its storage keeps versions, and the answer is typed: ``versioned()``
 returns the history only where ``capabilities.versions`` is true. Where it is (S3 with Object
@@ -13,9 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from backup.backend import Backend, ObjectNotFound, VersionedBackend, versioned
-from replication.url import open_backend
-from tests.replication.conftest import KINDS, VERSIONED_KINDS
+from storage.backend import Backend, VersionedBackend, versioned
+from storage.errors import ObjectNotFound
+from storage.url import open_backend
+from tests.servers.storage import KINDS, VERSIONED_KINDS
 
 
 @pytest.fixture

@@ -7,13 +7,14 @@ from datetime import datetime
 
 import pytest
 
-from backup.backend import Capabilities, LocalBackend, ObjectInfo, ObjectNotFound, StorageError
 from dc.errors import AuthError, UsageError
-from replication.errors import AccessDenied, PermanentStorageError, Unreachable
-from replication.metrics import MeteredBackend
-from replication.ratelimit import RateLimitedBackend, TokenBucket, parse_rate
-from replication.retry import RetryingBackend, backoff_delays
-from replication.wrapper import innermost
+from storage.backend import Capabilities, ObjectInfo
+from storage.errors import AccessDenied, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
+from storage.local import LocalBackend
+from storage.metered import MeteredBackend
+from storage.ratelimit import RateLimitedBackend, TokenBucket, parse_rate
+from storage.retry import RetryingBackend, backoff_delays
+from storage.wrapper import innermost
 
 
 class FakeClock:

@@ -1,4 +1,4 @@
-"""replication/s3models.py: botocore's models parsed with orjson are the models botocore parses."""
+"""storage/s3models.py: botocore's models parsed with orjson are the models botocore parses."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from botocore.loaders import Loader
 
-from replication.s3models import fast_loader
+from storage.s3models import fast_loader
 
 
 @pytest.mark.parametrize(

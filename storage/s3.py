@@ -33,15 +33,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, ObjectVersion, StorageError, check_key
-from backup.digests import digest_all
 from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
-from replication.errors import AccessDenied, DigestRefused, PermanentStorageError, Unreachable
-from replication.plan import content_name
-from replication.s3body import BodyReader
-from replication.s3url import S3Location
-from replication.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
+from storage.backend import Capabilities, ObjectInfo, ObjectVersion, check_key
+from storage.errors import AccessDenied, DigestRefused, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
+from storage.naming import content_name
+from storage.s3body import BodyReader
+from storage.s3url import S3Location
+from storage.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
@@ -64,7 +63,7 @@ class S3Backend:
         from botocore.config import Config
         from botocore.exceptions import ProfileNotFound
 
-        from replication.s3models import fast_loader
+        from storage.s3models import fast_loader
 
         self.location = location
         self._md5_hints: dict[str, tuple[int, bytes]] = {}
@@ -103,7 +102,7 @@ class S3Backend:
                 max_pool_connections=max(10, connections + 2),
                 connect_timeout=5,
                 read_timeout=timeout,
-                # replication/retry.py owns retrying; botocore's own would multiply the waits
+                # storage/retry.py owns retrying; botocore's own would multiply the waits
                 retries={"max_attempts": 1, "mode": "standard"},
             ),
         )
@@ -344,7 +343,7 @@ class S3Backend:
         with contextlib.suppress(Exception):
             self._client.close()
 
-    # -- Object Lock (replication/objectlock.py) ------------------------------------------
+    # -- Object Lock (storage/objectlock.py) ------------------------------------------
 
     def lock_until(self, key: str, version_id: str | None = None) -> datetime | None:
         """The COMPLIANCE retain-until date of the current version (or of ``version_id``), if any."""
@@ -362,7 +361,7 @@ class S3Backend:
             Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
         )
 
-    # -- version history (backup.backend.VersionedBackend) ------------------------------
+    # -- version history (storage.backend.VersionedBackend) ------------------------------
 
     def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
         paginator = self._client.get_paginator("list_object_versions")
@@ -411,6 +410,5 @@ class S3Backend:
 
 def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:
     """Whether ``body`` still has the digests an upload declared: if not, no retry can succeed."""
-    digests = digest_all([body], md5=True)[0]
-    assert digests.md5 is not None
-    return base64.b64encode(digests.md5).decode() == content_md5 and digests.sha256 == sha256
+    md5 = hashlib.md5(body, usedforsecurity=False).digest()
+    return base64.b64encode(md5).decode() == content_md5 and hashlib.sha256(body).digest() == sha256

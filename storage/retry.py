@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TypeVar
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, ObjectVersion, StorageError
-from replication.errors import PermanentStorageError, Unreachable
-from replication.wrapper import BackendWrapper
+from storage.backend import Backend, ObjectInfo, ObjectVersion
+from storage.errors import ObjectNotFound, PermanentStorageError, StorageError, Unreachable
+from storage.wrapper import BackendWrapper
 
 BUDGET_ENV = "BCPCTL_RETRY_SECONDS"
 DEFAULT_BUDGET = 60.0
@@ -107,7 +107,7 @@ class RetryingBackend(BackendWrapper):
     def extend_lock(self, key: str, until: datetime) -> None:
         self._run(lambda: self.inner.extend_lock(key, until))  # type: ignore[attr-defined]
 
-    # The version history (backup.backend.VersionedBackend) where the storage keeps one;
+    # The version history (storage.backend.VersionedBackend) where the storage keeps one;
     # ``capabilities.versions`` of the inner backend says whether it does.
 
     def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
