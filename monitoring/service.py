@@ -65,10 +65,8 @@ def check_config(config_path: str | Path | None) -> tuple[Consortium, Path]:
 
 def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings) -> Service:
     """Open the control database and build the controller (not yet running) and its registry."""
-    from storage.url import open_backend
-
     engine = _open_state(config.control_db)
-    controller = Controller(engine, config, config_dir, settings, open_backend)
+    controller = Controller(engine, config, config_dir, settings)
     registry = build_registry(SourceContext(engine, config), {"leader": leader_provider(controller.is_leader)})
     return Service(config, engine, controller, registry)
 

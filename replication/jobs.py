@@ -23,6 +23,7 @@ from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from storage.backend import Backend
 from storage.local import LocalBackend
+from storage.site import site_known_hosts, site_spec
 from storage.url import open_backend
 from storage.wrapper import innermost
 
@@ -177,13 +178,9 @@ def show_manifest(endpoint: Endpoint, *, pinned_key: str | None = None, state_ur
 
 
 def site_endpoint(config: Consortium, name: str, config_dir: Path | None) -> tuple[Site, Endpoint]:
-    from backup.jobs import resolve_path
-
-    if name not in config.sites:
-        raise ConfigError(f"unknown site '{name}' (known: {', '.join(config.sites)})")
-    site = config.sites[name]
-    known_hosts = resolve_path(site.known_hosts, config_dir) if site.known_hosts else None
-    return site, Endpoint(site.repository, known_hosts)
+    """A site as a replication endpoint: its configuration, URL and pinned host keys (storage.site)."""
+    site = site_spec(config, name)
+    return site, Endpoint(site.repository, site_known_hosts(site, config_dir))
 
 
 def site_options(

@@ -30,7 +30,6 @@ from failover.lifecycle import RunContext
 from replication.ledger import Ledger
 from replication.sync import replicate
 from storage.local import LocalBackend
-from storage.url import open_backend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer
@@ -53,7 +52,7 @@ class Built:
         return self.config.systems[system].source.dsn  # type: ignore[return-value]
 
     def context(self) -> RunContext:
-        return RunContext.create(self.config, self.config_dir, open_state(None), open_backend)
+        return RunContext.create(self.config, self.config_dir, open_state(None))
 
     def offsite_repo(self) -> Path:
         return Path(self.config.sites["offsite"].repository)

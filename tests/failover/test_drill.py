@@ -142,11 +142,10 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
     from failover.lifecycle import RunContext
     from failover.records import last_success, load_document
     from failover.reports import render_report
-    from storage.url import open_backend
 
     state = open_state(example.server.create_database(example.prefix + "control"))
     assert state.dialect.name == "postgresql"
-    ctx = RunContext.create(example.config, example.config_dir, state, open_backend)
+    ctx = RunContext.create(example.config, example.config_dir, state)
     result = run_drill(ctx, DrillRequest(mode="isolated", tenant="goka"), handle_signals=False)
     assert result.status == "passed", result.verdict()
     assert list_runs(state)[0].id == result.id

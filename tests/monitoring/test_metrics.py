@@ -33,7 +33,7 @@ def fresh(lab: Lab, engine, providers=None) -> CollectorRegistry:  # type: ignor
 
 def run_backups(lab: Lab, engine, systems: list[str]):  # type: ignore[no-untyped-def]
     config = lab.config
-    with site_repository(config, "primary", open_backend, lab.root) as repo:
+    with site_repository(config, "primary", lab.root) as repo:
         return backup_systems(config, repo, systems, state=engine, config_dir=lab.root)
 
 

@@ -147,7 +147,7 @@ def make_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     config = load_config(config_path)[0]
     seed_registry(str(root / "goka-juki.sqlite"), "goka", config, scale=SCALE)
     init_repository(open_backend(str(root / "primary"), create=True), PASSWORD, kdf=FAST_KDF)
-    with site_repository(config, "primary", open_backend, root) as repo:
+    with site_repository(config, "primary", root) as repo:
         outcome = backup_systems(config, repo, None, config_dir=root)
     assert all(o.ok for o in outcome), outcome
     shutil.copytree(root / "primary", root / "offsite")  # "replication": copy the ciphertext as is
