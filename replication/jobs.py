@@ -22,10 +22,10 @@ from replication.plan import DEFAULT_DELETE_DELAY
 from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from storage.backend import Backend
+from storage.capabilities import as_capability
 from storage.local import LocalBackend
 from storage.site import site_known_hosts, site_spec
 from storage.url import open_backend
-from storage.wrapper import innermost
 
 if TYPE_CHECKING:  # the configuration, verify and repair modules load only where used: they cost
     # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up
@@ -85,8 +85,8 @@ def replicate_between(
 
 def _prehash(source: Backend, target: Endpoint) -> SourceDigests | None:
     """Start hashing a local source's packs while an S3 target opens (replication/prehash.py)."""
-    local = innermost(source)
-    if not isinstance(local, LocalBackend) or urlparse(target.url).scheme != "s3":
+    local = as_capability(source, LocalBackend)
+    if local is None or urlparse(target.url).scheme != "s3":
         return None
     return SourceDigests(local.root).start()
 

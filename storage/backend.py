@@ -23,11 +23,12 @@ Contracts every implementation honours (the conformance suite in
   particular order, with its size and the storage's own modification time.
 * ``remove`` of a missing key is not an error (removal is idempotent).
 
-Storage that keeps every version of an object (S3 with versioning, which Object Lock turns
-on) says so with ``capabilities.versions`` and implements :class:`VersionedBackend`; find it
-with :func:`versioned`. Overwriting or deleting there only adds a version or a delete marker,
-so what a stolen write credential "destroyed" is still in the history
-(``replication/history.py`` reads it, ``replicate --repair`` puts it back).
+What some backends can do beyond this (a checksum they want from the caller, Object Lock, a
+version history) is a typed capability of :mod:`storage.capabilities`, found through any
+wrappers. Storage that keeps every version of an object (S3 with versioning, which Object
+Lock turns on) says so with ``capabilities.versions``: overwriting or deleting there only
+adds a version or a delete marker, so what a stolen write credential "destroyed" is still in
+the history (``replication/history.py`` reads it, ``replicate --repair`` puts it back).
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ class Capabilities:
     #: ranged reads are as cheap as local ``pread``; restore then reads blobs in place instead
     #: of fetching whole packs.
     cheap_ranges: bool = False
-    #: the storage keeps older versions of overwritten and deleted objects (:class:`VersionedBackend`).
+    #: the storage keeps older versions of overwritten and deleted objects (:class:`~storage.capabilities.Versioned`).
     versions: bool = False
 
 
@@ -102,33 +103,6 @@ class Backend(Protocol):
     def remove(self, key: str) -> None: ...
 
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class VersionedBackend(Protocol):
-    """The version history of storage with ``capabilities.versions`` (optional capability).
-
-    * ``list_versions(prefix)`` yields every version and delete marker of every key under
-      ``prefix``, each once, newest first within a key;
-    * ``load_version`` reads one version like :meth:`Backend.load` (``ObjectNotFound`` for an
-      unknown key or version id);
-    * ``restore_version`` makes the bytes of an older version the current ones again, as a new
-      version (history is never rewritten), retained until ``retain_until`` where the storage
-      locks objects.
-    """
-
-    def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]: ...
-
-    def load_version(self, key: str, version_id: str, offset: int = 0, length: int | None = None) -> bytes: ...
-
-    def restore_version(self, key: str, version_id: str, *, retain_until: datetime | None = None) -> None: ...
-
-
-def versioned(backend: Backend) -> VersionedBackend | None:
-    """``backend``'s version history, or ``None`` if its storage keeps none."""
-    if isinstance(backend, VersionedBackend) and backend.capabilities.versions:
-        return backend
-    return None
 
 
 def check_key(key: str) -> str:

@@ -193,7 +193,7 @@ class S3Backend:
                 status = None
         return locked, locked or status in ("Enabled", "Suspended")
 
-    # -- the Backend protocol -------------------------------------------------------------
+    # -- storage.capabilities.ChecksumRequesting ---------------------------------------------
 
     def expect_md5(self, key: str, size: int, md5: bytes) -> None:
         """The MD5 of the ``size`` bytes the next :meth:`save` of ``key`` sends, hashed by the caller.
@@ -210,6 +210,8 @@ class S3Backend:
             hint = self._md5_hints.get(key)
         digest = hint[1] if hint and hint[0] == len(body) else hashlib.md5(body, usedforsecurity=False).digest()
         return base64.b64encode(digest).decode()
+
+    # -- the Backend protocol -------------------------------------------------------------
 
     def save(self, key: str, data: Buffer, *, retain_until: datetime | None = None) -> None:
         full = self._key(key)
@@ -343,7 +345,7 @@ class S3Backend:
         with contextlib.suppress(Exception):
             self._client.close()
 
-    # -- Object Lock (storage/objectlock.py) ------------------------------------------
+    # -- storage.capabilities.ObjectLocking (used by storage/objectlock.py) -----------------
 
     def lock_until(self, key: str, version_id: str | None = None) -> datetime | None:
         """The COMPLIANCE retain-until date of the current version (or of ``version_id``), if any."""
@@ -361,7 +363,7 @@ class S3Backend:
             Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
         )
 
-    # -- version history (storage.backend.VersionedBackend) ------------------------------
+    # -- storage.capabilities.Versioned -----------------------------------------------------
 
     def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
         paginator = self._client.get_paginator("list_object_versions")

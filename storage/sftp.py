@@ -73,14 +73,12 @@ def parse_sftp_url(url: str) -> SftpLocation:
         port = parsed.port or 22
     except ValueError:
         raise UsageError(f"invalid port in {url}") from None
-    return SftpLocation(
-        parsed.username,
-        parsed.hostname,
-        port,
-        path.rstrip("/"),
-        (query.get("known_hosts") or [None])[-1],
-        (query.get("key") or [None])[-1],
-    )
+
+    def one(name: str) -> str | None:
+        values = query.get(name)
+        return values[-1] if values else None
+
+    return SftpLocation(parsed.username, parsed.hostname, port, path.rstrip("/"), one("known_hosts"), one("key"))
 
 
 class SftpBackend:

@@ -113,7 +113,9 @@ def open_sftp(target: SshTarget, known_hosts: Path, key: Path | None, timeout: f
             transport_factory=_transport_factory,
             **auth,
         )
-        sftp = paramiko.SFTPClient.from_transport(client.get_transport(), window_size=WINDOW, max_packet_size=PACKET)
+        transport = client.get_transport()
+        assert transport is not None, "connect() returned, so the transport exists"
+        sftp = paramiko.SFTPClient.from_transport(transport, window_size=WINDOW, max_packet_size=PACKET)
     except paramiko.BadHostKeyException:
         client.close()
         raise AuthError(

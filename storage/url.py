@@ -47,7 +47,7 @@ def open_backend(
     else:
         raise UsageError(f"unsupported repository URL scheme '{scheme}' (use a path, file://, s3:// or sftp://)")
     if retry:
-        from storage.retry import RetryingBackend
+        from storage.retry import with_retries
 
-        backend = RetryingBackend(backend)
+        backend = with_retries(backend)
     return backend

@@ -32,7 +32,8 @@ from replication.ledger import Ledger
 from replication.repair import repair_repository
 from replication.sync import SyncOptions, replicate
 from replication.verify import verify_repository
-from storage.backend import Backend, versioned
+from storage.backend import Backend
+from storage.capabilities import versioned
 from storage.local import LocalBackend
 from storage.url import open_backend
 from tests.replication import primary
