@@ -27,6 +27,7 @@ import base64
 import contextlib
 import hashlib
 import mmap
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -57,26 +58,22 @@ class S3Backend:
     """One bucket prefix. Thread-safe: boto3 clients are, and the pool is sized to the callers."""
 
     def __init__(self, location: S3Location, *, connections: int = 16, timeout: float = 60.0) -> None:
-        # botocore's session rather than boto3's: the same client, without importing boto3's
-        # resource and transfer layers on every CLI start (~0.1 s of a replication run)
+        # botocore's session (public, documented) rather than boto3's: the same client, without
+        # importing boto3's resource and transfer layers on every CLI start
         import botocore.session
         from botocore.config import Config
         from botocore.exceptions import ProfileNotFound
 
-        from storage.s3models import fast_loader
-
+        # Credentials come from the environment or a profile only: botocore would otherwise ask
+        # the EC2 instance metadata endpoint (169.254.169.254) — traffic off this machine, and
+        # meaningless for an on-premises gateway. Its documented switch, set before the session
+        # resolves credentials; an operator who sets it otherwise decides for themselves.
+        os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         self.location = location
         self._md5_hints: dict[str, tuple[int, bytes]] = {}
         self._hints_lock = threading.Lock()
         session = botocore.session.Session(profile=location.profile)
-        session.register_component("data_loader", fast_loader())
-        # Credentials come from the environment or a profile only. botocore would otherwise ask
-        # the EC2/ECS metadata endpoints (169.254.169.254) — traffic off this machine, and
-        # meaningless for an on-premises gateway.
         try:
-            resolver = session.get_component("credential_provider")
-            for provider in ("iam-role", "container-role"):
-                resolver.remove(provider)
             credentials = session.get_credentials()
             region = location.region or session.get_config_variable("region") or "us-east-1"
         except ProfileNotFound:

@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
-#: bytes handed to the socket per request-body read (see BodyReader)
-SEND_SLICE = 4 * 1024 * 1024
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 
 class BodyReader(io.RawIOBase):
-    """A request body over a buffer, handed to the socket in slices without copying.
+    """A request body over a buffer, read as views into it.
 
-    botocore wraps ``bytes`` in ``BytesIO``, whose reads copy every 128 KiB block once more; on
-    a host where memory bandwidth bounds the upload that copy is measurable. Reads hand out at
-    least :data:`SEND_SLICE` bytes (urllib3 asks for 128 KiB): every slice is one trip through
-    the GIL, and on a busy two-core host each trip can wait a whole scheduler slice. ``len``
-    gives botocore the Content-Length, ``seek``/``tell`` let it rewind the body for a retry.
+    botocore wraps ``bytes`` in ``BytesIO``, whose reads copy every block once more; on a host
+    where memory bandwidth bounds the upload that copy is measurable. ``read(size)`` keeps the
+    :class:`io.RawIOBase` contract — at most ``size`` bytes, everything left for ``read()``
+    or ``read(-1)``, empty at the end — but returns a ``memoryview`` slice instead of a copy
+    (urllib3 asks for 128 KiB at a time and sends whatever bytes-like object it gets).
+    ``readinto`` copies, for callers that bring their own buffer. ``len`` gives botocore the
+    Content-Length, ``seek``/``tell`` let it rewind the body for a retry.
     """
 
     def __init__(self, view: memoryview) -> None:
         super().__init__()
-        self._view = view
+        self._view = view if view.format == "B" else view.cast("B")
         self._pos = 0
 
     def __len__(self) -> int:
@@ -32,11 +35,20 @@ class BodyReader(io.RawIOBase):
     def seekable(self) -> bool:
         return True
 
-    def read(self, size: int | None = -1) -> memoryview:  # type: ignore[override]
-        end = len(self._view) if size is None or size < 0 else min(len(self._view), self._pos + max(size, SEND_SLICE))
-        chunk = self._view[self._pos : end]
-        self._pos = end
+    def read(self, size: int | None = -1) -> memoryview:
+        if self.closed:
+            raise ValueError("read of a closed request body")
+        left = len(self._view) - self._pos
+        count = left if size is None or size < 0 else min(size, left)
+        chunk = self._view[self._pos : self._pos + count]
+        self._pos += count
         return chunk
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        target = memoryview(buffer).cast("B")
+        chunk = self.read(len(target))
+        target[: len(chunk)] = chunk
+        return len(chunk)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]

@@ -6,10 +6,14 @@ URL: ``sftp://USER@HOST:PORT/ABSOLUTE/PATH[?known_hosts=FILE&key=FILE]``.
   (:mod:`storage.ssh`): an unknown or changed host key is exit 3, never trust-on-first-use.
 * Throughput: one SSH connection per concurrent transfer (paramiko's transport is one
   thread per connection), 128 KiB SFTP requests, pipelined writes and prefetched reads.
-* Atomicity: an object is written to a dot-named temporary file, fsynced with OpenSSH's
-  ``fsync@openssh.com`` and renamed into place — ``posix-rename@openssh.com`` to replace,
-  the plain SFTP rename (OpenSSH implements it with ``link()``, which fails on an existing
-  name) for create-if-absent.
+* Atomicity: an object is written to a dot-named temporary file, closed and renamed into
+  place — ``posix-rename@openssh.com`` to replace, the plain SFTP rename (OpenSSH implements
+  it with ``link()``, which fails on an existing name) for create-if-absent. Readers never
+  see a partial object. paramiko has no public call for OpenSSH's ``fsync@openssh.com``, so
+  the server's own filesystem decides when the bytes reach its disk: a crash of the SFTP
+  server within its write-back window can lose or shorten the newest objects. The next
+  replication copies a missing or shortened object again; ``verify-offsite`` finds any other
+  damage by the object's name and ``replicate --repair`` puts it right.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 from dc.errors import UsageError
@@ -202,7 +205,6 @@ class SftpBackend:
                 failpoint("storage.save.mid-object")
                 f.write(view[half:])
                 f.flush()
-                _fsync(conn, f)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.sftp.remove(tmp)
@@ -325,11 +327,3 @@ def _ssh_exception() -> type[Exception]:
     import paramiko
 
     return paramiko.SSHException
-
-
-def _fsync(conn: SftpSession, f: Any) -> None:
-    """``fsync@openssh.com`` on the open handle: the object is on the server's disk before the rename."""
-    from paramiko.sftp import CMD_EXTENDED
-
-    with contextlib.suppress(OSError):  # servers without the extension: rename is still atomic
-        conn.sftp._request(CMD_EXTENDED, "fsync@openssh.com", f.handle)
