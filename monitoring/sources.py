@@ -54,7 +54,7 @@ def repository_url_key(url: str) -> str:
         return f"file://{Path(unquote(parsed.path)).absolute()}"
     try:
         if parsed.scheme == "s3":
-            from storage.s3 import parse_s3_url
+            from storage.s3url import parse_s3_url
 
             return parse_s3_url(url).url
         if parsed.scheme == "sftp":

@@ -1,7 +1,7 @@
-"""A repository in a local directory (or any mounted filesystem).
+"""The local directory backend, and the plain paths and ``file://`` URLs that name one.
 
-The one backend with cheap ranged reads (``pread`` on kept-open packs), which restore uses to
-read blobs in place; every write goes through a temporary name, ``fsync`` and ``rename``.
+The one backend with cheap ranged reads (``pread`` on packs kept open): restore reads blobs in
+place from it (``load_into``) instead of fetching whole packs.
 """
 
 from __future__ import annotations

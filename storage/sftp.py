@@ -99,16 +99,23 @@ class SftpBackend:
         self._all: list[SftpSession] = []
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
-        with self._borrow() as conn:  # connect now: bad host keys and credentials fail at open
-            root = location.path
-            if create:
-                self._makedirs(conn, root)
-            else:
-                try:
-                    if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
-                        raise LocationMissing(f"no bcpctl repository at {self.url}: it is a file, not a directory")
-                except FileNotFoundError:
-                    raise LocationMissing(f"no bcpctl repository at {self.url}: the directory does not exist") from None
+        try:
+            with self._borrow() as conn:  # connect now: bad host keys and credentials fail at open
+                self._check_root(conn, create)
+        except BaseException:
+            self.close()  # nobody else can: the caller never gets this backend
+            raise
+
+    def _check_root(self, conn: SftpSession, create: bool) -> None:
+        root = self.location.path
+        if create:
+            self._makedirs(conn, root)
+            return
+        try:
+            if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
+                raise LocationMissing(f"no bcpctl repository at {self.url}: it is a file, not a directory")
+        except FileNotFoundError:
+            raise LocationMissing(f"no bcpctl repository at {self.url}: the directory does not exist") from None
 
     # -- connections ----------------------------------------------------------------------
 
