@@ -258,7 +258,9 @@ def test_repair_index_undoes_any_damage_that_loses_no_bytes(small: SmallRepo, tm
             (repo / indexes[pick % len(indexes)]).unlink()
         elif how == "copy index" and indexes:
             source = indexes[pick % len(indexes)]
-            shutil.copy(repo / source, repo / "index" / (f"{pick:02d}" + source.rsplit("/", 1)[1][2:]))
+            copy = repo / "index" / (f"{pick:02d}" + source.rsplit("/", 1)[1][2:])
+            if copy != repo / source:  # a name that already starts with those digits has no copy to make
+                shutil.copy(repo / source, copy)
         elif packs:
             source = packs[pick % len(packs)]
             top, fan, name = source.split("/")
@@ -268,7 +270,8 @@ def test_repair_index_undoes_any_damage_that_loses_no_bytes(small: SmallRepo, tm
                 "copy pack": f"{top}/{pick:02d}/{pick:02d}{name[2:]}",
             }[how]
             (repo / target).parent.mkdir(parents=True, exist_ok=True)
-            (shutil.copy if how == "copy pack" else os.rename)(repo / source, repo / target)
+            if target != source:
+                (shutil.copy if how == "copy pack" else os.rename)(repo / source, repo / target)
     os.environ["BCPCTL_CACHE_DIR"] = str(work / "cache")
     with open_repository(LocalBackend(repo), PASSWORD) as r:
         repair_index(r)

@@ -78,6 +78,7 @@ def test_sigkill_mid_sync_then_the_next_run_completes_without_resending(
     )
     assert killed.returncode == -9, killed.stderr
     target = open_backend(url)
+    request.addfinalizer(target.close)
     finished = {i.key: i.size for i in target.list("")}
     everything = copyable(big_primary)
     assert MANIFEST_KEY not in finished

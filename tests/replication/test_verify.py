@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,15 +24,18 @@ from tests.servers.storage import KINDS
 
 
 @pytest.fixture
-def replicated(tmp_path: Path, storage_url: str) -> tuple[LocalBackend, Backend, str]:
+def replicated(tmp_path: Path, storage_url: str) -> Iterator[tuple[LocalBackend, Backend, str]]:
     source = LocalBackend(tmp_path / "primary", create=True)
     primary.init(source)
     data = primary.write_tree(tmp_path / "data", files=6)
     primary.backup(source, data)
     target = open_backend(storage_url, create=True)
-    result = replicate(source, target, Ledger(open_state()))
-    assert result.ok
-    return source, target, storage_url
+    try:
+        result = replicate(source, target, Ledger(open_state()))
+        assert result.ok
+        yield source, target, storage_url
+    finally:
+        target.close()
 
 
 def _damage(target: Backend, how: str) -> str:
