@@ -20,12 +20,13 @@ from __future__ import annotations
 import zstandard
 from cryptography.exceptions import InvalidTag
 
-from backup.backend import LocalBackend, ObjectNotFound, StorageError
 from backup.cache import Location
 from backup.crypto import TAG_BYTES, counter_nonce
 from backup.errors import CorruptObject
 from backup.pack import FLAG_ZSTD, blob_aad, pack_key
 from backup.repository import Repository
+from storage.errors import ObjectNotFound, StorageError
+from storage.local import LocalBackend
 
 
 class _Buffer:

@@ -23,7 +23,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from backup import compress
-from backup.backend import ObjectInfo
 from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
@@ -32,6 +31,7 @@ from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
 from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from dc.errors import BcpError, UsageError
+from storage.backend import ObjectInfo
 
 ProgressFn = Callable[[int], None]
 

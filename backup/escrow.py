@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from backup.backend import Backend
 from backup.cache import BlobCache
 from backup.errors import WrongPassword
 from backup.keys import config_digest, unwrap
 from backup.keyslots import add_slot
 from backup.repository import Repository, _cache_dir, open_repository, read_config
 from dc.errors import UsageError
+from storage.backend import Backend
 
 ESCROW_KIND = "escrow"
 SECRET_BYTES = 32  # SLIP-39 master secrets are 128..256 bits

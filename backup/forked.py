@@ -30,12 +30,12 @@ from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
 from backup import errors as backup_errors
-from backup.backend import LocalBackend
 from backup.cache import BlobCache
 from backup.repository import Repository
 from dc import errors as dc_errors
 from dc.errors import BcpError
 from dc.failpoint import LEADER_ENV
+from storage.local import LocalBackend
 
 T = TypeVar("T")
 

@@ -16,7 +16,6 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from backup.backend import ObjectInfo
 from backup.check import REPAIR_INDEX, CheckReport, Problem
 from backup.keys import KEYS_PREFIX
 from backup.layout import TOMBSTONE_PREFIX, place_of
@@ -24,6 +23,7 @@ from backup.manifest import MANIFEST_KEY, ManifestInvalid, repository_public_key
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from dc.errors import BcpError
+from storage.backend import ObjectInfo
 
 
 def check_inventory(

@@ -1,8 +1,4 @@
-"""Backups driven by the consortium configuration, recorded in the control database.
-
-The storage scheme of each site is resolved by the caller (``open_backend``), which keeps
-this package below ``replication/`` in the layering.
-"""
+"""Backups driven by the consortium configuration, recorded in the control database."""
 
 from __future__ import annotations
 
@@ -11,27 +7,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from backup.archiver import ProgressFn
-from backup.backend import Backend
 from backup.errors import SourceError
 from backup.repository import Repository, open_repository
 from backup.run import BackupRequest, BackupResult, run_backup
 from backup.sources import parse_source
-from dc.errors import BcpError, ConfigError
+from dc.errors import BcpError
 from dc.secrets import read_password
+from storage.site import open_site
 
 if TYPE_CHECKING:  # SQLAlchemy and the pydantic models cost ~0.5 s to import: `backup run --source` needs neither
     from sqlalchemy import Engine
 
     from dc.config import Consortium
-
-
-class BackendOpener(Protocol):
-    """``replication.url.open_backend``: URL (and the site's pinned SSH host keys) to storage."""
-
-    def __call__(self, url: str, *, known_hosts: str | None = None) -> Backend: ...
 
 
 def config_password(config: Consortium, config_dir: Path | None = None) -> str:
@@ -46,15 +36,9 @@ def config_password(config: Consortium, config_dir: Path | None = None) -> str:
 
 
 @contextmanager
-def site_repository(
-    config: Consortium, site: str, open_backend: BackendOpener, config_dir: Path | None = None
-) -> Iterator[Repository]:
-    if site not in config.sites:
-        raise ConfigError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
-    known_hosts = config.sites[site].known_hosts
-    if known_hosts:
-        known_hosts = resolve_path(known_hosts, config_dir)
-    backend = open_backend(config.sites[site].repository, known_hosts=known_hosts)
+def site_repository(config: Consortium, site: str, config_dir: Path | None = None) -> Iterator[Repository]:
+    """The repository of ``site``, unlocked with the configured passphrase (closed on exit)."""
+    backend = open_site(config, site, config_dir=config_dir)
     with open_repository(backend, config_password(config, config_dir)) as repo:
         yield repo
 

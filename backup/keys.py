@@ -44,9 +44,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
+from storage.backend import Backend, ObjectInfo
+from storage.errors import ObjectNotFound, StorageError
 
 KEYS_PREFIX = "keys/"
 

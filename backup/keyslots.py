@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backup.backend import ObjectNotFound
 from backup.errors import RepositoryError
 from backup.keys import KEYS_PREFIX, KeySlot, SlotProblem, config_digest, printable, scan_slots, wrap
 from backup.repository import Repository
 from dc.errors import UsageError
+from storage.errors import ObjectNotFound
 
 #: a label says who or what a slot is for; it must keep a slot far below keys.MAX_SLOT_BYTES
 MAX_LABEL_CHARS = 200

@@ -16,7 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from backup.backend import ObjectInfo
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
 from backup.keys import KEYS_PREFIX
@@ -25,6 +24,7 @@ from backup.pack import MAGIC, PACK_DIRS, pack_key, parse_pack
 from backup.prune import LEASE_KEY, TOMBSTONE_PREFIX
 from backup.repository import CONFIG_KEY, SNAPSHOT_PREFIX, Repository
 from dc.errors import BcpError
+from storage.backend import ObjectInfo
 
 LOCKS_PREFIX = LEASE_KEY.rsplit("/", 1)[0] + "/"
 

@@ -33,8 +33,9 @@ from typing import Any
 
 import orjson
 
-from backup.backend import Backend, ObjectNotFound, StorageError
 from backup.errors import RepositoryError
+from storage.backend import Backend
+from storage.errors import ObjectNotFound, StorageError
 
 LOCKS_PREFIX = "locks/"
 _PROBE_PREFIX = LOCKS_PREFIX + "clock-"

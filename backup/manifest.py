@@ -51,13 +51,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from backup.backend import Backend, ObjectNotFound
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
 from backup.keys import KEYS_PREFIX
 from backup.pack import pack_key
 from backup.repository import Repository
 from backup.snapshot import load_snapshot, snapshot_ids
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
 
 MANIFEST_KEY = "manifest"
 FORMAT = "bcpctl-manifest"
@@ -300,7 +301,6 @@ def removed_since(previous: Manifest, current: set[str], now: datetime) -> tuple
     when = now.isoformat(timespec="seconds")
     kept += [RemovedSnapshot(e.id, when, e.system) for e in previous.snapshots if e.id not in current | known]
     return tuple(kept)
-
 
 
 def repository_public_key(repo: Repository) -> str:

@@ -17,8 +17,9 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
-from backup.backend import Backend, ObjectNotFound
 from backup.errors import CorruptObject
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
 
 
 class PackCache:

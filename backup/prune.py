@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from backup.backend import ObjectNotFound
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
 from backup.locks import LOCKS_PREFIX, RepositoryLock
@@ -30,6 +29,7 @@ from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from backup.tree import iter_tree
 from dc.failpoint import failpoint
+from storage.errors import ObjectNotFound
 
 TOMBSTONE_PREFIX = "tombstones/"
 LEASE_KEY = LOCKS_PREFIX + "prune"

@@ -26,7 +26,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backup import compress
-from backup.backend import ObjectInfo
 from backup.check import Problem
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
@@ -36,6 +35,7 @@ from backup.pack import BlobEntry, PackBuilder, decrypt_blob, pack_key, parse_pa
 from backup.prune import LEASE_TTL_SECONDS, condemned_packs
 from backup.repository import Repository
 from dc.errors import BcpError
+from storage.backend import ObjectInfo
 
 #: (packs read so far, packs to read)
 RepairProgress = Callable[[int, int], None]

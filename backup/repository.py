@@ -32,7 +32,6 @@ from pathlib import Path
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from backup import compress
-from backup.backend import Backend, ObjectNotFound
 from backup.cache import BlobCache, Location
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
@@ -40,6 +39,8 @@ from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
 
 CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"

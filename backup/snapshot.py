@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from backup.backend import ObjectNotFound
 from backup.errors import CorruptObject, SnapshotNotFound
 from backup.repository import SNAPSHOT_PREFIX, Repository
+from storage.errors import ObjectNotFound
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ class Pattern(click.ParamType):
 
 def byte_rate(text: str) -> float:
     """``--limit-rate``: replication's own parser, and a rate a network can have (1 B/s .. 100 GB/s)."""
-    from replication.ratelimit import parse_rate
+    from storage.ratelimit import parse_rate
 
     rate = parse_rate(text)
     if not 1 <= rate <= 100e9:

@@ -13,7 +13,7 @@ import click
 from backup.escrow import credentials
 from backup.repository import Repository
 from bcpctl import output
-from replication.url import open_backend
+from storage.url import open_backend
 
 if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven commands pay it
     from dc.config import Consortium

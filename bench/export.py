@@ -39,7 +39,7 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     from backup.repository import init_repository
     from dc.config import parse_config
     from dc.state import open_state
-    from replication.url import open_backend
+    from storage.site import open_site
     from victim_support.policy import Scope
     from victim_support.seed import seed_registry
     from victim_support.settings import load_export_settings
@@ -81,9 +81,9 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     settings = load_export_settings(config)
     seed_registry(str(work / "naka-juki.sqlite"), "naka", config)
     fast = {"memory_kib": 8192, "iterations": 1, "lanes": 1}
-    init_repository(open_backend(str(work / "primary"), create=True), os.environ["BCPCTL_PASSWORD"],
+    init_repository(open_site(config, "primary", create=True), os.environ["BCPCTL_PASSWORD"],
                     kdf=DEFAULT_KDF if kdf == "default" else fast)  # fmt: skip
-    with site_repository(config, "primary", open_backend) as repo:
+    with site_repository(config, "primary") as repo:
         backup_systems(config, repo, None)
     shutil.copytree(work / "primary", work / "offsite")
     state = open_state(f"sqlite:///{work / 'control.db'}")
@@ -119,7 +119,6 @@ def main() -> None:
     args = parser.parse_args()
     formats = tuple(f for f in args.formats.split(",") if f)
 
-    from replication.url import open_backend
     from victim_support.build import build_export
 
     with tempfile.TemporaryDirectory(prefix="bcpctl-bench-export-") as tmp:
@@ -131,9 +130,7 @@ def main() -> None:
         runs = []
         for i in range(args.runs):
             wall, cpu = time.perf_counter(), time.process_time()
-            result = build_export(
-                state, config, settings, request_id, work / f"out{i}", open_backend=open_backend, now=datetime.now(UTC)
-            )
+            result = build_export(state, config, settings, request_id, work / f"out{i}", now=datetime.now(UTC))
             runs.append(
                 {
                     "seconds": round(time.perf_counter() - wall, 3),

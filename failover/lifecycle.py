@@ -19,8 +19,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend
-from backup.jobs import BackendOpener, site_repository
+from backup.jobs import site_repository
 from backup.repository import Repository
 from dc.clock import utcnow
 from dc.config import Consortium
@@ -32,26 +31,27 @@ from failover.records import finish_run, record_systems, start_run
 from failover.reports import write_reports
 from failover.results import RunResult, to_document
 from failover.settings import DrillSettings, SteadyState, drill_settings
+from storage.backend import Backend
+from storage.site import open_site
 
 
 @dataclass
 class RunContext:
-    """What every run needs: the configuration, the control database and how to reach storage."""
+    """What every run needs: the configuration (and where it was read from) and the control database."""
 
     config: Consortium
     config_dir: Path | None
     state: Engine
-    open_backend: BackendOpener
     settings: DrillSettings
 
     @classmethod
-    def create(cls, config: Consortium, where: Path | None, state: Engine, open_backend: BackendOpener) -> RunContext:
+    def create(cls, config: Consortium, where: Path | None, state: Engine) -> RunContext:
         """``where`` is the configuration file (named in errors) or the directory it was read from."""
         if where is not None and where.suffix in (".yaml", ".yml"):
             source, config_dir = str(where), where.parent
         else:
             source, config_dir = str(where or "<config>"), where
-        return cls(config, config_dir, state, open_backend, drill_settings(config, source))
+        return cls(config, config_dir, state, drill_settings(config, source))
 
     def smoke(self) -> dict[str, dict[str, str]]:
         """``smoke=`` and ``smoke_expect=`` for a :class:`~failover.recover.RecoveryContext`."""
@@ -62,11 +62,7 @@ class RunContext:
 
     def backend(self, site: str) -> Backend:
         """The site's repository storage, reached with the site's pinned SSH host keys."""
-        from backup.jobs import resolve_path
-
-        spec = self.config.sites[site]
-        known_hosts = resolve_path(spec.known_hosts, self.config_dir) if spec.known_hosts else None
-        return self.open_backend(spec.repository, known_hosts=known_hosts)
+        return open_site(self.config, site, config_dir=self.config_dir)
 
     def default_offsite(self) -> str:
         offsite = self.config.offsite_sites
@@ -118,7 +114,7 @@ def operator_name() -> str:
 def repository_at(ctx: RunContext, site: str, escrow: Sequence[str] = ()) -> Iterator[Repository]:
     """A site's repository, unlocked with the configured passphrase or, if given, escrow shares only."""
     if not escrow:
-        with site_repository(ctx.config, site, ctx.open_backend, ctx.config_dir) as repo:
+        with site_repository(ctx.config, site, ctx.config_dir) as repo:
             yield repo
         return
     from backup.escrow import open_repository_with_shares

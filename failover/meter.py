@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from backup.backend import Backend
 from backup.cache import Location
 from backup.repository import Repository
 from dc.failpoint import failpoint
 from failover.abort import AbortSignal
-from replication.wrapper import BackendWrapper
+from storage.backend import Backend
+from storage.wrapper import BackendWrapper
 
 
 @dataclass

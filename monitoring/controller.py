@@ -30,7 +30,6 @@ from sqlalchemy import Engine, text
 
 from dc.config import Consortium
 from monitoring import jobs
-from monitoring.health import BackendOpener
 from monitoring.lease import Lease, begin_term, end_term, open_lease
 from monitoring.runs import RunLedger, prune_runs
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec, plan_jobs
@@ -78,7 +77,6 @@ class Controller:
         config: Consortium,
         config_dir: Path,
         settings: ServiceSettings,
-        open_backend: BackendOpener,
         tasks: dict[str, Task] | None = None,
     ) -> None:
         self.engine = engine
@@ -91,7 +89,6 @@ class Controller:
             engine,
             config,
             config_dir,
-            open_backend,
             check_slices=settings.check_slices,
             probe_timeout=settings.probe_timeout,
         )

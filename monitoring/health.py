@@ -17,27 +17,25 @@ import os
 import shutil
 import socket
 import sqlite3
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend, LocalBackend
 from backup.jobs import resolve_path
 from backup.sources import redact_dsn
 from dc.clock import utcnow
-from dc.config import Consortium, Host, Site, System
+from dc.config import Consortium, Host, System
 from dc.errors import BcpError
 from monitoring import observations
 from monitoring.observations import Observation
+from storage.local import LocalBackend
+from storage.site import open_site
 
 TCP_PROBE = "tcp_connect"
 #: listing a remote repository costs one request per 1000 objects: size it hourly, not per run.
 REMOTE_SIZE_EVERY = timedelta(hours=1)
-
-BackendOpener = Callable[..., Backend]  # (url, *, known_hosts=None) as replication.url.open_backend
 
 
 def is_loopback(address: str) -> bool:
@@ -127,20 +125,13 @@ def verify_audit_chain(engine: Engine) -> Observation:
 
 
 def probe_repository(
-    site_id: str,
-    site: Site,
-    open_backend: BackendOpener,
-    *,
-    last_size_at: datetime | None = None,
-    known_hosts: str | None = None,
+    config: Consortium, site_id: str, config_dir: Path | None, *, last_size_at: datetime | None = None
 ) -> list[Observation]:
     """Reachability (the fixed-name ``config`` object), total size, and free space if local."""
     now = utcnow()
     try:
         # SFTP sites are reached with their pinned host keys, like every other job reaches them.
-        backend = (
-            open_backend(site.repository, known_hosts=known_hosts) if known_hosts else open_backend(site.repository)
-        )
+        backend = open_site(config, site_id, config_dir=config_dir)
     except Exception as exc:
         return [Observation("repository", site_id, False, now, site=site_id, detail=_reason(exc))]
     found: list[Observation] = []
@@ -150,15 +141,15 @@ def probe_repository(
         except Exception as exc:
             return [Observation("repository", site_id, False, now, site=site_id, detail=_reason(exc))]
         found.append(Observation("repository", site_id, True, now, site=site_id))
-        local = isinstance(backend, LocalBackend)
-        if local or last_size_at is None or now - last_size_at >= REMOTE_SIZE_EVERY:
+        local = backend if isinstance(backend, LocalBackend) else None
+        if local is not None or last_size_at is None or now - last_size_at >= REMOTE_SIZE_EVERY:
             try:
                 size = sum(info.size for info in backend.list(""))
                 found.append(Observation("repository_size", site_id, True, now, site=site_id, value=float(size)))
             except Exception:
                 pass  # a size is optional; reachability above already says what is wrong
-        if local:
-            usage = shutil.disk_usage(backend.root)  # type: ignore[attr-defined]
+        if local is not None:
+            usage = shutil.disk_usage(local.root)
             found.append(
                 Observation(
                     "filesystem", site_id, True, now, site=site_id, value=float(usage.free), value2=float(usage.total)
@@ -204,7 +195,6 @@ def probe_source(system_id: str, system: System, config_dir: Path | None, timeou
 def probe_all(
     config: Consortium,
     config_dir: Path | None,
-    open_backend: BackendOpener,
     *,
     timeout: float = 3.0,
     last_size_at: dict[str, datetime] | None = None,
@@ -214,15 +204,7 @@ def probe_all(
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="bcp-probe") as pool:
         hosts = [pool.submit(probe_host, hid, config, config_dir, timeout) for hid in config.hosts]
         sites = [
-            pool.submit(
-                probe_repository,
-                sid,
-                site,
-                open_backend,
-                last_size_at=sizes.get(sid),
-                known_hosts=resolve_path(site.known_hosts, config_dir) if site.known_hosts else None,
-            )
-            for sid, site in config.sites.items()
+            pool.submit(probe_repository, config, sid, config_dir, last_size_at=sizes.get(sid)) for sid in config.sites
         ]
         sources = [
             pool.submit(probe_source, sid, system, config_dir, timeout) for sid, system in config.systems.items()

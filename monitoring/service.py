@@ -67,15 +67,13 @@ def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings
     The controller is not running yet. A scheduler of another version holding the lease stops
     the start here (:class:`monitoring.upgrade.OtherVersionRunning`), before anything changed.
     """
-    from replication.url import open_backend
-
     engine = connect(config.control_db)
     try:
         upgrade_control_db(engine)
     except BaseException:
         engine.dispose()
         raise
-    controller = Controller(engine, config, config_dir, settings, open_backend)
+    controller = Controller(engine, config, config_dir, settings)
     registry = build_registry(SourceContext(engine, config), {"leader": leader_provider(controller.is_leader)})
     return Service(config, engine, controller, registry)
 

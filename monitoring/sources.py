@@ -50,11 +50,11 @@ def repository_url_key(url: str) -> str:
         return f"file://{Path(unquote(parsed.path)).absolute()}"
     try:
         if parsed.scheme == "s3":
-            from replication.s3 import parse_s3_url
+            from storage.s3url import parse_s3_url
 
             return parse_s3_url(url).url
         if parsed.scheme == "sftp":
-            from replication.sftp import parse_sftp_url
+            from storage.sftp import parse_sftp_url
 
             return parse_sftp_url(url).url
     except BcpError:

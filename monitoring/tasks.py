@@ -14,7 +14,6 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, ProblemFound
@@ -31,7 +30,6 @@ class JobContext:
     engine: Engine
     config: Consortium
     config_dir: Path
-    open_backend: Callable[[str], Backend]
     check_slices: int = DEFAULT_CHECK_SLICES
     probe_timeout: float = 3.0
 
@@ -43,7 +41,7 @@ def backup(ctx: JobContext, spec: JobSpec) -> str:
     """One system into the primary site's repository, recorded in ``backup_runs``."""
     from backup.jobs import backup_systems, site_repository
 
-    with site_repository(ctx.config, spec.site, ctx.open_backend, ctx.config_dir) as repo:  # type: ignore[arg-type]
+    with site_repository(ctx.config, spec.site or ctx.config.primary_site, ctx.config_dir) as repo:
         (outcome,) = backup_systems(ctx.config, repo, [spec.system], state=ctx.engine, config_dir=ctx.config_dir)  # type: ignore[list-item]
     if not outcome.ok:
         raise JobFailed(f"backup of {spec.system} failed: {outcome.error}")
@@ -61,7 +59,7 @@ def check(ctx: JobContext, spec: JobSpec) -> str:
     started = utcnow()
     subset = checks.next_subset(checks.last_subset(ctx.engine, site), ctx.check_slices)
     try:
-        with site_repository(ctx.config, site, ctx.open_backend, ctx.config_dir) as repo:
+        with site_repository(ctx.config, site, ctx.config_dir) as repo:
             report = check_repository(repo, read_data=True, subset=subset)
     except BcpError as exc:
         rec = checks.CheckRecord(site, started, utcnow(), False, True, None, problems=1, detail=exc.message)
@@ -76,9 +74,7 @@ def check(ctx: JobContext, spec: JobSpec) -> str:
 def health_checks(ctx: JobContext, spec: JobSpec) -> str:
     """Probe everything once; unreachable things are results, not job failures."""
     previous = {obs.subject: obs.checked_at for obs in observations.latest(ctx.engine) if obs.kind == "repository_size"}
-    found = health.probe_all(
-        ctx.config, ctx.config_dir, ctx.open_backend, timeout=ctx.probe_timeout, last_size_at=previous
-    )
+    found = health.probe_all(ctx.config, ctx.config_dir, timeout=ctx.probe_timeout, last_size_at=previous)
     found.append(health.verify_audit_chain(ctx.engine))
     observations.record(ctx.engine, found)
     for kind, subjects in (
@@ -117,7 +113,7 @@ def drill(ctx: JobContext, spec: JobSpec) -> str:
     from failover.lifecycle import RunContext
     from failover.schedule import may_drill_now
 
-    run_ctx = RunContext.create(ctx.config, ctx.config_dir, ctx.engine, ctx.open_backend)
+    run_ctx = RunContext.create(ctx.config, ctx.config_dir, ctx.engine)
     allowed, reason = may_drill_now(run_ctx)
     if not allowed:
         return f"not run: {reason}"

@@ -1,18 +1,13 @@
 """Errors of the replication layer, each mapped to one of the CLI's exit codes.
 
-Storage failures themselves are :class:`backup.backend.StorageError` (exit 1) and
-:class:`backup.backend.ObjectNotFound`; rejected credentials and unknown host keys are
-:class:`dc.errors.AuthError` (exit 3). What is added here is what only replication knows.
+Storage failures themselves are :mod:`storage.errors` (exit 1, or exit 2 for a location that
+does not exist); rejected credentials and unknown host keys are :class:`dc.errors.AuthError`
+(exit 3). What is added here is what only replication knows.
 """
 
 from __future__ import annotations
 
-from backup.backend import StorageError
 from dc.errors import ProblemFound, UsageError
-
-
-class Unreachable(StorageError):
-    """The storage endpoint cannot be reached at all (connection refused, DNS, timeout)."""
 
 
 class ManifestRefused(ProblemFound):
@@ -24,19 +19,3 @@ class ManifestRefused(ProblemFound):
 
 class TargetMismatch(UsageError):
     """The target already holds a different repository (exit 2); nothing was written."""
-
-
-class PermanentStorageError(StorageError):
-    """A storage refusal that retrying cannot fix (a range past the end, a missing bucket)."""
-
-
-class DigestRefused(StorageError):
-    """The server found other digests for a body than the request declared.
-
-    Retryable as such (bytes damaged on the wire arrive whole next time); a backend that can
-    see its own bytes changed since they were hashed raises :class:`PermanentStorageError`.
-    """
-
-
-class AccessDenied(PermanentStorageError):
-    """The storage refused the operation on this object (permissions or an Object Lock retention)."""

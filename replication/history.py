@@ -46,20 +46,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NoReturn
 
-from backup.backend import (
-    Backend,
-    Capabilities,
-    ObjectInfo,
-    ObjectNotFound,
-    ObjectVersion,
-    VersionedBackend,
-    versioned,
-)
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
 from dc.errors import UsageError
-from replication.errors import AccessDenied
-from replication.plan import content_name
+from storage.backend import Backend, Capabilities, ObjectInfo, ObjectVersion
+from storage.capabilities import Versioned, versioned
+from storage.errors import AccessDenied, ObjectNotFound
+from storage.naming import content_name
 
 #: how many candidate versions of the manifest are read before the view gives up on it
 MANIFEST_TRIES = 100
@@ -101,22 +94,26 @@ class Recovery:
         return f"the current version {current}; version {self.version_id} written {self.written} is intact"
 
 
-def _same_bytes(versions: list[ObjectVersion]) -> bool:
+#: the versions and delete markers of one key, newest first (an alias: ``list`` is a method below)
+Versions = list[ObjectVersion]
+
+
+def _same_bytes(versions: Versions) -> bool:
     """Equal size and entity tag: the same bytes (an MD5 second preimage is out of reach)."""
     return len({(v.size, v.etag) for v in versions}) == 1 and all(v.etag for v in versions)
 
 
 class HistoryView:
-    """The :class:`~backup.backend.Backend` protocol over a versioned backend's history; read-only."""
+    """The :class:`~storage.backend.Backend` protocol over a versioned backend's history; read-only."""
 
-    def __init__(self, inner: Backend, history: VersionedBackend, *, as_of: datetime | None = None) -> None:
+    def __init__(self, inner: Backend, history: Versioned, *, as_of: datetime | None = None) -> None:
         if as_of is not None and as_of.tzinfo is None:
             raise UsageError("a point in time needs a UTC offset")
         self.inner = inner
         self.as_of = as_of
         self._history = history
         self._lock = threading.RLock()
-        self._versions: dict[str, list[ObjectVersion]] | None = None
+        self._versions: dict[str, Versions] | None = None
         self._chosen: dict[str, ObjectVersion | None] = {}
         self._manifest: Manifest | None = None
         self._manifest_raw: bytes | None = None
@@ -216,10 +213,10 @@ class HistoryView:
         self._index()
         return self._plain
 
-    def _index(self) -> dict[str, list[ObjectVersion]]:
+    def _index(self) -> dict[str, Versions]:
         with self._lock:
             if self._versions is None:
-                by_key: dict[str, list[ObjectVersion]] = defaultdict(list)
+                by_key: dict[str, Versions] = defaultdict(list)
                 limit = self.as_of.timestamp() if self.as_of is not None else None
                 try:
                     for version in self._history.list_versions(""):
@@ -269,7 +266,7 @@ class HistoryView:
     def _digest(self, key: str, version: ObjectVersion) -> str:
         return sha256_pieces(lambda o, n: self._history.load_version(key, version.version_id, o, n), version.size)[0]
 
-    def _choose_content(self, key: str, head: ObjectVersion, real: list[ObjectVersion]) -> ObjectVersion | None:
+    def _choose_content(self, key: str, head: ObjectVersion, real: Versions) -> ObjectVersion | None:
         if _same_bytes(real):
             return real[0]
         name = content_name(key)
@@ -278,7 +275,7 @@ class HistoryView:
                 return version
         return None if head.deleted else head  # nothing intact: the reader reports the damage
 
-    def _choose_fixed(self, key: str, head: ObjectVersion, real: list[ObjectVersion]) -> ObjectVersion | None:
+    def _choose_fixed(self, key: str, head: ObjectVersion, real: Versions) -> ObjectVersion | None:
         if not head.deleted and _same_bytes(real):
             return head
         manifest = self.manifest
@@ -295,7 +292,7 @@ class HistoryView:
             return real[0] if key == CONFIG_KEY else None
         return head
 
-    def _choose_manifest(self, head: ObjectVersion, real: list[ObjectVersion]) -> ObjectVersion | None:
+    def _choose_manifest(self, head: ObjectVersion, real: Versions) -> ObjectVersion | None:
         for version in real[:MANIFEST_TRIES]:
             raw = self._history.load_version(MANIFEST_KEY, version.version_id)
             try:

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
-from backup.backend import Backend, LocalBackend
 from dc.errors import BcpError, ConfigError, UsageError
 from replication.plan import DEFAULT_DELETE_DELAY
 from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
-from replication.url import open_backend
-from replication.wrapper import innermost
+from storage.backend import Backend
+from storage.capabilities import as_capability
+from storage.local import LocalBackend
+from storage.site import site_known_hosts, site_spec
+from storage.url import open_backend
 
 if TYPE_CHECKING:  # the configuration, verify and repair modules load only where used: they cost
     # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up
@@ -83,8 +85,8 @@ def replicate_between(
 
 def _prehash(source: Backend, target: Endpoint) -> SourceDigests | None:
     """Start hashing a local source's packs while an S3 target opens (replication/prehash.py)."""
-    local = innermost(source)
-    if not isinstance(local, LocalBackend) or urlparse(target.url).scheme != "s3":
+    local = as_capability(source, LocalBackend)
+    if local is None or urlparse(target.url).scheme != "s3":
         return None
     return SourceDigests(local.root).start()
 
@@ -176,13 +178,9 @@ def show_manifest(endpoint: Endpoint, *, pinned_key: str | None = None, state_ur
 
 
 def site_endpoint(config: Consortium, name: str, config_dir: Path | None) -> tuple[Site, Endpoint]:
-    from backup.jobs import resolve_path
-
-    if name not in config.sites:
-        raise ConfigError(f"unknown site '{name}' (known: {', '.join(config.sites)})")
-    site = config.sites[name]
-    known_hosts = resolve_path(site.known_hosts, config_dir) if site.known_hosts else None
-    return site, Endpoint(site.repository, known_hosts)
+    """A site as a replication endpoint: its configuration, URL and pinned host keys (storage.site)."""
+    site = site_spec(config, name)
+    return site, Endpoint(site.repository, site_known_hosts(site, config_dir))
 
 
 def site_options(

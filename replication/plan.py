@@ -8,20 +8,17 @@ killed anywhere leaves a target that verifies and a next run that resumes.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from backup.backend import ObjectInfo
 from backup.manifest import MANIFEST_KEY, Manifest
+from storage.backend import ObjectInfo
+from storage.naming import is_content_addressed
 
 #: phases in commit order; the manifest is written after the last one.
 PHASES = ("repository", "packs", "indexes", "snapshots")
 #: how long the target keeps what the source no longer has, unless the site says otherwise
 DEFAULT_DELETE_DELAY = timedelta(days=7)
-
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-_CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/")
 
 
 def phase_of(key: str) -> str | None:
@@ -37,22 +34,6 @@ def phase_of(key: str) -> str | None:
     # tombstones/ and locks/ describe an ongoing prune at the primary; the offsite has its own
     # deletion policy. The manifest is copied on its own, last.
     return None
-
-
-def content_name(key: str) -> str | None:
-    """The SHA-256 an object must hash to, for content-addressed keys; ``None`` otherwise."""
-    if not key.startswith(_CONTENT_PREFIXES):
-        return None
-    name = key.rsplit("/", 1)[-1]
-    if not _HEX64.fullmatch(name):
-        return None
-    if key.startswith(("data/", "meta/")) and key.split("/")[1] != name[:2]:
-        return None
-    return name
-
-
-def is_content_addressed(key: str) -> bool:
-    return key.startswith(_CONTENT_PREFIXES)
 
 
 @dataclass

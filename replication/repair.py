@@ -23,14 +23,16 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError, VersionedBackend, versioned
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
 from dc.clock import utcnow
-from replication.objectlock import LockingBackend, retain_until
-from replication.plan import content_name
 from replication.transfer import Transfer
 from replication.verify import IntegrityReport, ObjectProblem, hash_object, verify_repository
+from storage.backend import Backend, ObjectInfo
+from storage.capabilities import Versioned, object_locking, versioned
+from storage.errors import ObjectNotFound, StorageError
+from storage.naming import content_name
+from storage.objectlock import retain_until
 
 
 @dataclass
@@ -109,7 +111,7 @@ def repair_repository(
 
 def _from_history(
     damaged: Backend,
-    history: VersionedBackend,
+    history: Versioned,
     problem: ObjectProblem,
     lock_until: datetime | None,
     now: datetime,
@@ -121,8 +123,9 @@ def _from_history(
     try:
         expected = content_name(key) or hashlib.sha256(history.load_version(key, version_id)).hexdigest()
         until = lock_until
-        if damaged.capabilities.object_lock and isinstance(damaged, LockingBackend):
-            own = damaged.lock_until(key, version_id)
+        locks = object_locking(damaged)
+        if locks is not None:
+            own = locks.lock_until(key, version_id)
             if own is not None and own > now and (until is None or own > until):
                 until = own  # never shorten the protection the intact version had
         history.restore_version(key, version_id, retain_until=until)

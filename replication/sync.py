@@ -27,16 +27,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from backup.backend import Backend, ObjectInfo
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import BcpError
 from dc.failpoint import failpoint
-from replication.errors import AccessDenied, ManifestRefused, TargetMismatch
-from replication.metrics import MeteredBackend
-from replication.objectlock import extend_locks, require_lock_support, retain_until
+from replication.errors import ManifestRefused, TargetMismatch
 from replication.plan import (
     DEFAULT_DELETE_DELAY,
     PHASES,
@@ -47,10 +44,14 @@ from replication.plan import (
     plan_copy,
 )
 from replication.prehash import SourceDigests
-from replication.ratelimit import RateLimitedBackend, TokenBucket
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
+from storage.backend import Backend, ObjectInfo
+from storage.errors import AccessDenied
+from storage.metered import MeteredBackend
+from storage.objectlock import extend_locks, require_lock_support, retain_until
+from storage.ratelimit import RateLimitedBackend, TokenBucket
 
 if TYPE_CHECKING:  # SQLAlchemy: a CLI run keeps the ledger in a helper process (replication/ledgerproc.py)
     from replication.ledger import Ledger

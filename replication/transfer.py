@@ -30,12 +30,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backup.backend import Backend, LocalBackend, ObjectInfo, ObjectNotFound, StorageError, check_key
 from backup.digests import LANES, Buffer, Digests, digest_all
 from dc.failpoint import failpoint
-from replication.plan import content_name
 from replication.prehash import SourceDigests
-from replication.wrapper import innermost
+from storage.backend import Backend, ObjectInfo, check_key
+from storage.capabilities import ChecksumRequesting, as_capability
+from storage.errors import ObjectNotFound, StorageError
+from storage.local import LocalBackend
+from storage.naming import content_name
 
 #: an object for an upload thread: its body and digests when already read and hashed
 Work = tuple[ObjectInfo, "Buffer | None", "Digests | None"]
@@ -81,10 +83,10 @@ class Transfer:
         self._count = 0
         #: bytes read from the source by mapping (the source's own meter does not see them)
         self.bytes_mapped = 0
-        # S3Backend.expect_md5 (through any wrappers): the target checks a Content-MD5
-        self._expect_md5: Callable[[str, int, bytes], None] | None = getattr(target, "expect_md5", None)
-        local = innermost(source)
-        self._mapped_root = local.root if isinstance(local, LocalBackend) and self._expect_md5 else None
+        #: the target checks a Content-MD5 of each upload (S3) and takes it from the hash pass
+        self._checksums = as_capability(target, ChecksumRequesting)
+        local = as_capability(source, LocalBackend)
+        self._mapped_root = local.root if local is not None and self._checksums is not None else None
         #: packs hashed while the run was starting (replication/prehash.py): mapped sources only,
         #: whose uploads send the MD5 computed there
         self.known = known if self._mapped_root is not None else None
@@ -178,7 +180,7 @@ class Transfer:
     ) -> list[tuple[ObjectInfo, Buffer, Digests]]:
         """Read a batch and hash it in one call; objects that fail their check are reported here."""
         bodies = self._read(batch, outcome, stop)
-        digests = digest_all([body for _, body in bodies], md5=self._expect_md5 is not None)
+        digests = digest_all([body for _, body in bodies], md5=self._checksums is not None)
         verified = []
         for (info, body), dig in zip(bodies, digests, strict=True):
             problem = self._problem(info.key, body, dig)
@@ -266,7 +268,7 @@ class Transfer:
                         raise loaded
                     body = loaded
                     if dig is None or len(body) != info.size:  # not hashed yet, or changed since
-                        dig = digest_all([body], md5=self._expect_md5 is not None)[0]
+                        dig = digest_all([body], md5=self._checksums is not None)[0]
                 finally:
                     if hashed is not None:
                         hashed.release()
@@ -274,8 +276,8 @@ class Transfer:
                     raise problem
             assert dig is not None
             size = len(body)
-            if self._expect_md5 is not None and dig.md5 is not None:
-                self._expect_md5(key, size, dig.md5)
+            if self._checksums is not None and dig.md5 is not None:
+                self._checksums.expect_md5(key, size, dig.md5)
             self.target.save(key, body, retain_until=self.retain_until)
             if self.verify and hashlib.sha256(self.target.load(key)).digest() != dig.sha256:
                 raise StorageError(f"{key} reads back from the target with other bytes than were sent")

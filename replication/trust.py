@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import hashlib
 
-from backup.backend import Backend, ObjectNotFound
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from replication.errors import ManifestRefused
 from replication.records import Pin
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
 
 
 def load_optional(backend: Backend, key: str) -> bytes | None:

@@ -31,13 +31,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from backup.backend import Backend, ObjectInfo, ObjectNotFound, StorageError
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from replication.history import open_history, sha256_pieces
-from replication.plan import DEFAULT_DELETE_DELAY, content_name, is_content_addressed
+from replication.plan import DEFAULT_DELETE_DELAY
+from storage.backend import Backend, ObjectInfo
+from storage.errors import ObjectNotFound, StorageError
+from storage.naming import content_name, is_content_addressed
 
 _KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/")
 

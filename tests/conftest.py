@@ -17,6 +17,9 @@ import pytest
 from backup.escrow import read_share
 from tests.servers.postgres import PostgresServer, start_postgres
 
+#: the Ceph RGW and sshd fixtures (``ceph``, ``sshd_server``, ``storage_url``…) for every package
+pytest_plugins = ("tests.servers.storage",)
+
 PASSWORD = "correct horse battery staple"
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,7 +19,6 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
-from backup.backend import Backend
 from dc.config import Consortium
 from dc.errors import UsageError
 from victim_support import audit, csvformat, pfif
@@ -62,7 +60,6 @@ def build_export(
     request_id: str,
     out: Path,
     *,
-    open_backend: Callable[[str], Backend],
     now: datetime,
     site: str | None = None,
     config_dir: Path | None = None,
@@ -86,9 +83,10 @@ def build_export(
     key = load_signing_key(settings, request.tenant, config_dir)
     pseudonymizer = Pseudonymizer(load_secret(settings, request.tenant, config_dir), partner.lg_code)
     system = registry_system(config, settings, request.tenant)
-    with registry_snapshot(
-        config, system, site, tenant_lg_code=tenant.lg_code, open_backend=open_backend, config_dir=config_dir
-    ) as (registry, source):
+    with registry_snapshot(config, system, site, tenant_lg_code=tenant.lg_code, config_dir=config_dir) as (
+        registry,
+        source,
+    ):
         lap("restore")
         data = extract(
             registry,

@@ -15,7 +15,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +24,6 @@ from urllib.parse import urlparse, urlunparse
 
 from sqlalchemy import Engine
 
-from backup.backend import Backend
 from backup.dbrestore import restore_postgres, verify_sqlite
 from backup.jobs import config_password, site_repository
 from backup.repository import Repository, open_repository, read_config
@@ -33,10 +32,9 @@ from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import redact_dsn
 from dc.config import Consortium
 from dc.errors import BcpError
+from storage.site import open_site
 from victim_support.errors import RegistryError
 from victim_support.schema import open_registry, registry_lg_code
-
-BackendOpener = Callable[[str], Backend]
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,6 @@ class RegistrySource:
 def primary_newest(
     config: Consortium,
     system_id: str,
-    open_backend: BackendOpener,
     config_dir: Path | None,
     unlocked: Repository | None = None,
 ) -> datetime | None:
@@ -65,7 +62,7 @@ def primary_newest(
     Argon2id unlock (~0.3 s of CPU) on every build. Another repository falls back to the passphrase.
     """
     try:
-        backend = open_backend(config.sites[config.primary_site].repository)
+        backend = open_site(config, config.primary_site, config_dir=config_dir)
         try:
             repo_config, raw = read_config(backend)
             if unlocked is not None and repo_config.id == unlocked.config.id:
@@ -88,12 +85,11 @@ def registry_snapshot(
     site: str,
     *,
     tenant_lg_code: str,
-    open_backend: BackendOpener,
     config_dir: Path | None = None,
 ) -> Iterator[tuple[Engine, RegistrySource]]:
     """Yield a read-only engine on the newest snapshot of ``system_id`` at ``site``, then remove it."""
     with ExitStack() as stack:
-        with site_repository(config, site, open_backend, config_dir) as repo:
+        with site_repository(config, site, config_dir) as repo:
             snaps = list_snapshots(repo, system=system_id)
             if not snaps:
                 raise RegistryError(f"no snapshot of {system_id} at site {site} ({repo.backend.url})")
@@ -107,7 +103,7 @@ def registry_snapshot(
             if site == config.primary_site:
                 newest: datetime | None = snap.time
             else:
-                newest = primary_newest(config, system_id, open_backend, config_dir, unlocked=repo)
+                newest = primary_newest(config, system_id, config_dir, unlocked=repo)
         lag = None if newest is None else max(0.0, (newest - snap.time).total_seconds())
         engine = open_registry(target, read_only=True)
         stack.callback(engine.dispose)

@@ -123,13 +123,12 @@ def backup_run(
                 raise UsageError("--escrow unlocks the repository given with --repo; add --repo URL")
             from backup.jobs import site_repository
             from dc.state import open_state
-            from replication.url import open_backend
 
             state = open_state(consortium.control_db)
             if repo_url:
                 cm = session.repository(repo_url, password_file, escrow=escrow)
             else:
-                cm = site_repository(consortium, consortium.primary_site, open_backend, config_dir)
+                cm = site_repository(consortium, consortium.primary_site, config_dir)
             with cm as repo:
                 outcomes = backup_systems(
                     consortium, repo, list(systems) or None, state=state, config_dir=config_dir, progress=bar.advance

@@ -94,10 +94,9 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     from dc.config import load_config
     from dc.state import open_state
     from failover.lifecycle import RunContext
-    from replication.url import open_backend
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium, path, open_state(consortium.control_db), open_backend)
+    return RunContext.create(consortium, path, open_state(consortium.control_db))
 
 
 @drill.command("run")

@@ -92,7 +92,7 @@ def escrow_open(repo_url: str, escrow_files: tuple[str, ...]) -> None:
     """Prove that these shares open the repository (no passphrase is read)."""
     from backup.escrow import open_repository_with_shares
     from backup.snapshot import snapshot_ids
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     with open_repository_with_shares(open_backend(repo_url), escrow_files, sync=False) as repo:
         data = {"repository": repo.config.id, "slot": repo.slot_id, "snapshots": len(snapshot_ids(repo))}

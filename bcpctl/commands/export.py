@@ -202,7 +202,6 @@ def export_deny(config_path: str, request_id: str, approver: str, secret_file: s
 @common_options
 def export_build(config_path: str, request_id: str, out_dir: str, site: str | None) -> None:
     """Build the signed, encrypted bundle of an approved request from the replica."""
-    from replication.url import open_backend
     from victim_support.build import build_export
 
     config, settings, state, config_dir = _context(config_path)
@@ -212,7 +211,6 @@ def export_build(config_path: str, request_id: str, out_dir: str, site: str | No
         settings,
         request_id,
         Path(out_dir),
-        open_backend=open_backend,
         now=_now(),
         site=site,
         config_dir=config_dir,

@@ -129,7 +129,7 @@ def replicate(
     """
     from replication.ledgerproc import LedgerProcess
     from replication.plan import DEFAULT_DELETE_DELAY
-    from replication.ratelimit import parse_rate
+    from storage.ratelimit import parse_rate
 
     by_url = source_url is not None or target_url is not None
     if repair and (config_path is not None or not target_url):

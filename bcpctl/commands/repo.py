@@ -27,7 +27,7 @@ def repo_init(repo_url: str, password_file: str | None) -> None:
     """Create a new encrypted repository at --repo with a first key slot."""
     from backup.repository import init_repository
     from dc.secrets import read_password
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     backend = open_backend(repo_url, create=True)
     config = init_repository(backend, read_password(file=password_file))

@@ -41,7 +41,7 @@ def unlock(repo_url: str, force: bool) -> None:
     """
     from backup.locks import unlock as remove_stale
     from backup.repository import read_config
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     backend = open_backend(repo_url)
     try:

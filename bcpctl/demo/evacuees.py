@@ -58,7 +58,6 @@ def export_to_partner(
     """Request (DMA-49-11-3, 要支援者 of two 町字), approve, build from the replica, open, audit."""
     from dc.approvers import credential_of
     from dc.secrets import read_secret_file
-    from replication.url import open_backend
     from victim_support.build import build_export
     from victim_support.decisions import decide
     from victim_support.integrity import verify_control_state
@@ -100,7 +99,6 @@ def export_to_partner(
         settings,
         request.id,
         workdir / "export" / "outbox",
-        open_backend=open_backend,
         now=datetime.now(UTC),
         config_dir=config_path.parent,
         actor="demo-operator",

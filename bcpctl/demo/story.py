@@ -106,10 +106,9 @@ class _Story:
 
     def run_context(self) -> Any:
         from failover.lifecycle import RunContext
-        from replication.url import open_backend
 
         config, _ = self.config()
-        return RunContext.create(config, self.config_path, self.state(), open_backend)
+        return RunContext.create(config, self.config_path, self.state())
 
     # -- 1. the consortium --------------------------------------------------------------
 
@@ -156,15 +155,16 @@ class _Story:
         from backup.escrow import prepare_share_dir, split_key, write_share_sheets
         from backup.jobs import site_repository
         from backup.repository import init_repository
-        from replication.url import open_backend
+        from storage.site import open_site
 
         config, config_dir = self.config()
         assert self.keys is not None
         primary = config.sites[config.primary_site].repository
-        init_repository(open_backend(primary, create=True), self.keys.passphrase.read_text().strip())
+        backend = open_site(config, config.primary_site, config_dir=config_dir, create=True)
+        init_repository(backend, self.keys.passphrase.read_text().strip())
         custodians = self.workdir / "custodians"
         prepare_share_dir(custodians)
-        with site_repository(config, config.primary_site, open_backend, config_dir) as repo:
+        with site_repository(config, config.primary_site, config_dir) as repo:
             split = split_key(repo, shares=SHARES, threshold=THRESHOLD, label="custodians")
             self.shares = write_share_sheets(split, custodians, repo.backend.url)
         return {"repository": primary, "escrow_slot": split.slot_id, "shares": SHARES, "threshold": THRESHOLD}
@@ -173,7 +173,6 @@ class _Story:
 
     def backup_day(self, day: int) -> dict[str, Any]:
         from backup.jobs import backup_systems, site_repository
-        from replication.url import open_backend
         from victim_support.settings import load_export_settings, registry_system
 
         config, config_dir = self.config()
@@ -191,7 +190,7 @@ class _Story:
                     changed += story.seed_files(source, 200, self.rng, day=2)
         label = "day 1: full backup" if day == 1 else "day 2: incremental backup"
         with self.progress(label) as advance:
-            with site_repository(config, config.primary_site, open_backend, config_dir) as repo:
+            with site_repository(config, config.primary_site, config_dir) as repo:
                 outcomes = backup_systems(
                     config, repo, None, state=self.state(), config_dir=config_dir, progress=advance
                 )
@@ -215,8 +214,8 @@ class _Story:
     def replicate(self) -> dict[str, Any]:
         from replication.jobs import replicate_sites
         from replication.sync import SyncOptions, SyncProgress
-        from replication.url import open_backend
         from replication.verify import verify_repository
+        from storage.site import open_site
 
         config, config_dir = self.config()
         assert self.keys is not None
@@ -231,8 +230,7 @@ class _Story:
             problems = [r.problem() for r in runs if r.problem()]
             if problems:
                 raise StepFailed(problems[0] or "replication failed")
-            offsite = config.sites[config.offsite_sites[0]].repository
-            report = verify_repository(open_backend(offsite))
+            report = verify_repository(open_site(config, config.offsite_sites[0], config_dir=config_dir))
         finally:
             sealed.rename(self.keys.passphrase)
         self.replication.update(
@@ -310,13 +308,13 @@ class _Story:
         """The offsite team gets its own passphrase, opened from escrow (the old one is gone)."""
         from backup.escrow import open_repository_with_shares
         from backup.keyslots import add_passphrase_slot
-        from replication.url import open_backend
+        from storage.site import open_site
 
-        config, _ = self.config()
+        config, config_dir = self.config()
         assert self.keys is not None
-        offsite = config.sites[config.offsite_sites[0]].repository
         passphrase = story.write_passphrase(self.keys.passphrase)
-        with open_repository_with_shares(open_backend(offsite), self.shares[1 : 1 + THRESHOLD]) as repo:
+        offsite = open_site(config, config.offsite_sites[0], config_dir=config_dir)
+        with open_repository_with_shares(offsite, self.shares[1 : 1 + THRESHOLD]) as repo:
             slot = add_passphrase_slot(repo, passphrase.read_text().strip(), label="offsite-operators")
         return {"slot": slot, "passphrase_file": str(passphrase)}
 

@@ -111,7 +111,6 @@ def download_bundle(request: Request, request_id: str, partner: AnyPartner) -> F
         request_id,
         partner.id,
         bundle_root=ctx.bundle_root,
-        open_backend=ctx.open_backend,  # type: ignore[arg-type]
         config_dir=ctx.config_dir,
         now=ctx.now(),
         via=partner.via,

@@ -32,7 +32,6 @@ class WebContext:
     exports: ExportSettings
     web: WebSettings
     drills: DrillSettings
-    open_backend: Callable[..., object]
     clock: Callable[[], datetime] = utcnow
     partner_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
@@ -44,15 +43,7 @@ class WebContext:
         self.jobs = DrillJobs(self.state, self.run_context)
 
     @classmethod
-    def load(
-        cls,
-        config_path: str | Path | None,
-        *,
-        state: Engine | None = None,
-        open_backend: Callable[..., object] | None = None,
-    ) -> WebContext:
-        from replication.url import open_backend as default_opener
-
+    def load(cls, config_path: str | Path | None, *, state: Engine | None = None) -> WebContext:
         config, resolved = load_config(config_path)
         source = str(resolved)
         return cls(
@@ -62,7 +53,6 @@ class WebContext:
             load_export_settings(config, source),
             load_web_settings(config, source),
             drill_settings(config, source),
-            open_backend or default_opener,
         )
 
     @property
@@ -81,4 +71,4 @@ class WebContext:
         return self.web.drill_fresh or self.drills.max_age
 
     def run_context(self) -> RunContext:
-        return RunContext.create(self.config, self.config_path, self.state, self.open_backend)  # type: ignore[arg-type]
+        return RunContext.create(self.config, self.config_path, self.state)

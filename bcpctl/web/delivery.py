@@ -16,14 +16,12 @@ import json
 import shutil
 import tarfile
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 
-from backup.backend import Backend
 from bcpctl.web.errors import Conflict, Gone, NotFound
 from dc.config import Consortium
 from dc.errors import UsageError
@@ -110,7 +108,6 @@ def download(
     partner: str,
     *,
     bundle_root: Path,
-    open_backend: Callable[..., Backend],
     config_dir: Path | None,
     now: datetime,
     via: str,
@@ -124,9 +121,7 @@ def download(
                 have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
                 raise Conflict(f"request {request_id} is {request.status}{have if request.status == 'pending' else ''}")
             try:
-                delivery = _build(
-                    engine, config, settings, request, bundle_root, open_backend, config_dir, now, partner
-                )
+                delivery = _build(engine, config, settings, request, bundle_root, config_dir, now, partner)
             except RequestTampered:
                 # The details (approver names, what changed) are the data center's business.
                 raise Conflict(
@@ -166,7 +161,6 @@ def _build(
     settings: ExportSettings,
     request: ExportRequest,
     bundle_root: Path,
-    open_backend: Callable[..., Backend],
     config_dir: Path | None,
     now: datetime,
     partner: str,
@@ -180,7 +174,6 @@ def _build(
         settings,
         request.id,
         out,
-        open_backend=open_backend,
         now=now,
         config_dir=config_dir,
         actor=f"web:{partner}",

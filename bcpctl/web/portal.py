@@ -130,7 +130,6 @@ async def portal_bundle(request: Request, request_id: str) -> Response:
             request_id,
             partner.id,
             bundle_root=ctx.bundle_root,
-            open_backend=ctx.open_backend,  # type: ignore[arg-type]
             config_dir=ctx.config_dir,
             now=ctx.now(),
             via="portal",

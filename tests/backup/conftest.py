@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import LocalBackend
 from backup.repository import Repository, init_repository, open_repository
+from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 
 # Argon2id at its floor keeps per-test unlocks cheap; the CLI tests use the real default.

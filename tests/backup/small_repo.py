@@ -16,7 +16,6 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup.backend import LocalBackend
 from backup.keys import KEYS_PREFIX, config_digest, wrap
 from backup.pack import pack_key
 from backup.repository import ChunkerParams, Repository, init_repository, open_repository
@@ -24,6 +23,7 @@ from backup.run import BackupRequest, run_backup
 from backup.snapshot import list_snapshots
 from backup.sources import SourceSpec
 from backup.tree import iter_tree
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF, make_tree, tree_digest
 from tests.conftest import PASSWORD
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from backup.backend import LocalBackend
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, WrongPassword
 from backup.keys import config_digest, unwrap, wrap
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 
 

@@ -34,11 +34,11 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import LocalBackend
 from backup.repository import open_repository
 from backup.snapshot import list_snapshots
 from backup.tree import iter_tree
 from dc.errors import BcpError
+from storage.local import LocalBackend
 from tests.backup.conftest import tree_digest
 from tests.backup.damage_matrix import (
     ADDED_ROLES,

@@ -45,7 +45,7 @@ def test_a_single_threaded_process_forks_its_readers_and_restorers(repo_dir: Pat
         import json
         from pathlib import Path
         import backup.forked as forked
-        from backup.backend import LocalBackend
+        from storage.local import LocalBackend
         from backup.repository import open_repository
         from backup.restorer import restore_snapshot
         from backup.run import BackupRequest, run_backup

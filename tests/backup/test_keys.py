@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import LocalBackend, ObjectInfo
 from backup.crypto import MasterKey
 from backup.errors import WrongPassword
 from backup.escrow import open_repository_with_shares, split_key, write_share_sheets
@@ -29,6 +28,8 @@ from backup.keys import (
 from backup.keyslots import add_passphrase_slot, remove_slot, slot_rows
 from backup.repository import open_repository, read_config
 from dc.errors import UsageError
+from storage.backend import ObjectInfo
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
 

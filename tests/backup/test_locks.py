@@ -10,7 +10,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from backup.backend import LocalBackend
 from backup.errors import RepositoryError
 from backup.locks import (
     LockRecord,
@@ -24,6 +23,7 @@ from backup.locks import (
     this_machine,
     unlock,
 )
+from storage.local import LocalBackend
 
 HERE = Machine("ctl01", "m-1", "boot-2")
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import LocalBackend
 from backup.crypto import MasterKey
 from backup.manifest import (
     MANIFEST_KEY,
@@ -20,6 +19,7 @@ from backup.manifest import (
     verify_manifest,
 )
 from backup.repository import open_repository
+from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 from tests.replication import primary
 

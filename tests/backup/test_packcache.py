@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import Capabilities, LocalBackend
 from backup.errors import VerificationFailed
 from backup.repository import open_repository
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import find_snapshot
 from backup.sources import parse_source
+from storage.backend import Capabilities
+from storage.local import LocalBackend
 from tests.backup.conftest import make_tree, tree_digest
 from tests.conftest import PASSWORD
 

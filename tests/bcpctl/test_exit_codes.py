@@ -14,14 +14,14 @@ from pathlib import Path
 import click
 import pytest
 
-from backup.backend import LocalBackend
 from backup.repository import init_repository
 from bcpctl.reference import _walk
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli
-from tests.replication.conftest import ceph, s3_env, s3_url, sftp_env, sftp_url, sshd_server  # noqa: F401
 from tests.servers.ceph import CephServer
 from tests.servers.sshd import SshServer
+from tests.servers.storage import s3_url, sftp_url
 
 #: what each command needs besides --repo to get as far as opening it
 _EXTRA: dict[str, list[str]] = {
@@ -83,7 +83,7 @@ def test_a_missing_local_repository_is_exit_2_for_every_command(cli: Cli, tmp_pa
 
 
 @pytest.mark.s3
-def test_a_missing_s3_bucket_or_prefix_is_exit_2(cli: Cli, ceph: CephServer, s3_env: dict[str, str]) -> None:  # noqa: F811
+def test_a_missing_s3_bucket_or_prefix_is_exit_2(cli: Cli, ceph: CephServer, s3_env: dict[str, str]) -> None:
     for url in (ceph.url("no-such-bucket-here", "repo"), s3_url(ceph)):
         for args in (["snapshots", "--repo", url], ["unlock", "--repo", url], ["check", "--repo", url]):
             done = cli(*args, env=s3_env)
@@ -95,8 +95,8 @@ def test_a_missing_s3_bucket_or_prefix_is_exit_2(cli: Cli, ceph: CephServer, s3_
 def test_a_missing_sftp_path_is_exit_2(
     cli: Cli,
     tmp_path: Path,
-    sshd_server: SshServer,  # noqa: F811
-    sftp_env: dict[str, str],  # noqa: F811
+    sshd_server: SshServer,
+    sftp_env: dict[str, str],
 ) -> None:
     (tmp_path / "a-file").write_text("x")
     (tmp_path / "empty").mkdir()

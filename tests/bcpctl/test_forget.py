@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import LocalBackend
 from backup.forget import forget_snapshots
 from backup.repository import init_repository, open_repository
 from backup.retention import UNLIMITED, RetentionPolicy
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli
 

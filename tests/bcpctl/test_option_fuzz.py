@@ -17,12 +17,12 @@ from pathlib import Path
 import click
 import pytest
 
-from backup.backend import LocalBackend
 from backup.repository import init_repository, open_repository
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from bcpctl.params import Checked, Count, Duration, Pattern
 from bcpctl.reference import _walk
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 import pytest
 
-from backup.backend import LocalBackend
 from backup.repository import init_repository
 from bcpctl.options import key_value_pairs
 from dc.errors import UsageError
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli
 

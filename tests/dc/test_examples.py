@@ -80,8 +80,8 @@ def _dsn_hosts(dsn: str) -> list[str]:
 
 def url_problems(url: str) -> list[str]:
     """Why ``url`` could reach beyond this machine or carries a secret (empty: fine)."""
-    from replication.s3 import parse_s3_url
-    from replication.sftp import parse_sftp_url
+    from storage.s3 import parse_s3_url
+    from storage.sftp import parse_sftp_url
 
     parts = urlsplit(url)
     if parts.password:

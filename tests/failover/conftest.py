@@ -22,7 +22,6 @@ import psycopg
 import pytest
 import yaml
 
-from backup.backend import LocalBackend
 from backup.jobs import backup_systems
 from backup.repository import init_repository, open_repository
 from dc.config import Consortium, load_config
@@ -30,7 +29,7 @@ from dc.state import open_state
 from failover.lifecycle import RunContext
 from replication.ledger import Ledger
 from replication.sync import replicate
-from replication.url import open_backend
+from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer
@@ -53,7 +52,7 @@ class Built:
         return self.config.systems[system].source.dsn  # type: ignore[return-value]
 
     def context(self) -> RunContext:
-        return RunContext.create(self.config, self.config_dir, open_state(None), open_backend)
+        return RunContext.create(self.config, self.config_dir, open_state(None))
 
     def offsite_repo(self) -> Path:
         return Path(self.config.sites["offsite"].repository)

@@ -13,6 +13,8 @@ from failover.drill import DrillRequest, run_drill
 from failover.records import list_runs, system_history
 from failover.settings import Blackout
 from tests.failover.conftest import Built
+from tests.servers.sshd import SshServer
+from tests.servers.storage import sftp_url
 
 pytestmark = pytest.mark.postgres
 
@@ -142,11 +144,10 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
     from failover.lifecycle import RunContext
     from failover.records import last_success, load_document
     from failover.reports import render_report
-    from replication.url import open_backend
 
     state = open_state(example.server.create_database(example.prefix + "control"))
     assert state.dialect.name == "postgresql"
-    ctx = RunContext.create(example.config, example.config_dir, state, open_backend)
+    ctx = RunContext.create(example.config, example.config_dir, state)
     result = run_drill(ctx, DrillRequest(mode="isolated", tenant="goka"), handle_signals=False)
     assert result.status == "passed", result.verdict()
     assert list_runs(state)[0].id == result.id
@@ -156,31 +157,15 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
     assert "訓練実施報告（五霞町）" in render_report(state, result.id, "ja", {"goka": "五霞町"})
 
 
-class _RemoteLike:
-    """A local directory that reports itself as remote storage (no cheap ranged reads)."""
-
-    def __init__(self, url: str, *, known_hosts: str | None = None) -> None:
-        from backup.backend import LocalBackend
-
-        self._inner = LocalBackend(url)
-
-    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
-        return getattr(self._inner, name)
-
-    @property
-    def url(self) -> str:
-        return self._inner.url
-
-    @property
-    def capabilities(self):  # type: ignore[no-untyped-def]
-        from backup.backend import Capabilities
-
-        return Capabilities(object_lock=False, cheap_ranges=False)
-
-
+@pytest.mark.sshd
 def test_remote_storage_fetches_whole_packs_per_system_and_leaves_no_temporary_files(
-    example: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    example: Built,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sshd_server: SshServer,
+    sftp_env: dict[str, str],
 ) -> None:
+    """The offsite replica on a real SFTP server: no cheap ranged reads, so packs come whole."""
     import tempfile
 
     from dc.state import open_state
@@ -189,7 +174,12 @@ def test_remote_storage_fetches_whole_packs_per_system_and_leaves_no_temporary_f
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    ctx = RunContext.create(example.config, example.config_dir, open_state(None), _RemoteLike)
+    url = sftp_url(sshd_server, example.offsite_repo())
+    offsite = example.config.sites["offsite"].model_copy(
+        update={"repository": url, "known_hosts": str(sshd_server.known_hosts)}
+    )
+    config = example.config.model_copy(update={"sites": {**example.config.sites, "offsite": offsite}})
+    ctx = RunContext.create(config, example.config_dir, open_state(None))
     result = run_drill(ctx, DrillRequest(mode="isolated", tenant="naka"), handle_signals=False)
     assert result.status == "passed", result.verdict()
     # whole packs, through the metered backend of each system's own view

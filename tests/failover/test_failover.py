@@ -22,7 +22,6 @@ from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import AnsibleHooks, HookResult, fence_allows_failover
 from failover.lifecycle import RunContext
 from failover.records import active_failover, list_runs
-from replication.url import open_backend
 from tests.conftest import Cli
 from tests.failover.conftest import Built
 
@@ -263,7 +262,7 @@ def test_failover_and_failback_approvals_are_signed_into_the_audit_chain(own_exa
     from dc.audit import read_entries
 
     config = _two_person(own_example.config)
-    ctx = RunContext.create(config, own_example.config_dir, open_state(None), open_backend)
+    ctx = RunContext.create(config, own_example.config_dir, open_state(None))
     hooks = RecordingHooks()
     over = execute_failover(
         ctx, FailoverRequest("offsite", confirmed=True, approver="sato", approver_secret=SECRETS["sato"]),
@@ -290,9 +289,7 @@ def _tight_rpo_context(built: Built) -> RunContext:
     """The example with a one-second RPO for every system: any real snapshot is already too old."""
     config = built.config
     tight = {name: system.model_copy(update={"rpo": 1}) for name, system in config.systems.items()}
-    return RunContext.create(
-        config.model_copy(update={"systems": tight}), built.config_dir, open_state(None), open_backend
-    )
+    return RunContext.create(config.model_copy(update={"systems": tight}), built.config_dir, open_state(None))
 
 
 def test_a_failover_after_the_rpo_has_passed_still_promotes_and_reports_the_loss(own_example: Built) -> None:

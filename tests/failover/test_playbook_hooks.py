@@ -17,7 +17,6 @@ from dc.state import open_state
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.lifecycle import RunContext
-from replication.url import open_backend
 from tests.dc.conftest import Fleet, fleet  # noqa: F401  (the module-scoped fleet fixture)
 from tests.failover.conftest import build_consortium
 from tests.servers.postgres import PostgresServer
@@ -39,7 +38,7 @@ def test_failover_and_failback_drive_the_fence_and_promote_playbooks(
             raw["sites"][site]["known_hosts"] = managed["sites"][site]["known_hosts"]
         built.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
         config, path = load_config(built.config_path)
-        ctx = RunContext.create(config, path, open_state(None), open_backend)
+        ctx = RunContext.create(config, path, open_state(None))
         roots = tmp_path / "fleet" / "roots"
 
         over = execute_failover(ctx, FailoverRequest("offsite", confirmed=True), handle_signals=False)

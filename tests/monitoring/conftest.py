@@ -20,7 +20,7 @@ from dc.state import open_state
 from monitoring.metrics import ControlDatabaseCollector
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.sources import SourceContext
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer
 

@@ -17,7 +17,7 @@ from monitoring.metrics import ControlDatabaseCollector
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, JobFailed, check
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import PASSWORD, Cli
 from tests.monitoring.conftest import CHEAP_KDF, Lab, scrape, seed_sqlite
 
@@ -46,14 +46,14 @@ def populated(lab_factory: Callable[..., Lab]) -> Lab:
     for round_ in range(2):
         for system_id in systems:
             seed_sqlite(Path(lab.raw["systems"][system_id]["source"]["path"]), 10 + round_)
-        with site_repository(config, "primary", open_backend, lab.root) as repo:
+        with site_repository(config, "primary", lab.root) as repo:
             assert all(o.ok for o in backup_systems(config, repo, None, config_dir=lab.root))
     return lab
 
 
 def test_m_scheduled_checks_read_every_pack_once(populated: Lab) -> None:
     engine = populated.engine()
-    context = JobContext(engine, populated.config, populated.root, open_backend, check_slices=3)
+    context = JobContext(engine, populated.config, populated.root, check_slices=3)
     results = [check(context, _spec("primary")) for _ in range(3)]
     assert [r.split(":")[0] for r in results] == ["slice 1/3", "slice 2/3", "slice 3/3"]
     (latest,) = checks.latest_checks(engine)
@@ -72,7 +72,7 @@ def test_a_damaged_pack_fails_the_check_and_the_metric(populated: Lab) -> None:
     data = bytearray(pack.read_bytes())
     data[len(data) // 2] ^= 0xFF
     pack.write_bytes(bytes(data))
-    context = JobContext(engine, populated.config, populated.root, open_backend, check_slices=1)
+    context = JobContext(engine, populated.config, populated.root, check_slices=1)
     with pytest.raises(JobFailed, match="check of site primary found"):
         check(context, _spec("primary"))
     (rec,) = checks.latest_checks(engine)
@@ -85,7 +85,7 @@ def test_a_damaged_pack_fails_the_check_and_the_metric(populated: Lab) -> None:
 
 def test_a_repository_that_cannot_be_opened_is_a_failed_check(populated: Lab) -> None:
     engine = populated.engine()
-    context = JobContext(engine, populated.config, populated.root, open_backend)
+    context = JobContext(engine, populated.config, populated.root)
     with pytest.raises(JobFailed):
         check(context, _spec("offsite"))  # never initialised
     (rec,) = [r for r in checks.latest_checks(engine) if r.site == "offsite"]
@@ -100,7 +100,7 @@ def test_a_cli_check_of_a_site_is_recorded_like_a_scheduled_one(populated: Lab, 
     assert plain.returncode == 0, plain.stderr
     assert json.loads(plain.stdout)["recorded_site"] is None and checks.latest_checks(engine) == []
 
-    context = JobContext(engine, populated.config, populated.root, open_backend, check_slices=3)
+    context = JobContext(engine, populated.config, populated.root, check_slices=3)
     check(context, _spec("primary"))  # scheduled slice 1/3
     manual = cli("check", "--repo", repo, "--read-data", "--subset", "3/3", "--config", config, "--json")
     assert manual.returncode == 0, manual.stderr

@@ -11,7 +11,6 @@ from dc.maintenance import set_maintenance
 from monitoring import health
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.tasks import JobContext, health_checks
-from replication.url import open_backend
 from tests.monitoring.conftest import Lab, scrape
 from tests.servers.ports import free_port
 from tests.servers.sshd import cleanup, rekey_sshd, start_sshd
@@ -55,7 +54,7 @@ def test_hosts_with_pinned_keys_are_probed_over_ssh(lab_factory: Callable[..., L
         assert changed.ok is False and "CHANGED" in (changed.detail or "")
         assert pinned.read_text().count("\n") == 1  # RejectPolicy: the new key was not added
         engine = lab.engine()
-        health_checks(JobContext(engine, config, lab.root, open_backend), HEALTH)
+        health_checks(JobContext(engine, config, lab.root), HEALTH)
         value = scrape(lab, engine).get_sample_value
         assert value("bcp_host_up", {"site": "offsite", "host": "dr-hv01", "probe": "ssh"}) == 0
         assert value("bcp_host_up", {"site": "primary", "host": "hv01", "probe": "tcp_connect"}) == 0

@@ -12,7 +12,6 @@ from backup.jobs import backup_systems, site_repository
 from dc.clock import utcnow
 from failover.calendar import JST
 from monitoring.tasks import JobContext, JobFailed, drill, replicate
-from replication.url import open_backend
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 
 SYSTEMS = TWO_SYSTEMS
@@ -25,9 +24,9 @@ def replicated(lab_factory: Callable[..., Lab]) -> tuple[Lab, JobContext]:
     lab.write()
     engine = lab.engine()
     config = lab.config
-    with site_repository(config, "primary", open_backend, lab.root) as repo:
+    with site_repository(config, "primary", lab.root) as repo:
         assert all(o.ok for o in backup_systems(config, repo, None, state=engine, config_dir=lab.root))
-    context = JobContext(engine, config, lab.root, open_backend)
+    context = JobContext(engine, config, lab.root)
     replicate(context, job_spec("replicate:offsite", "replicate", site="offsite"))
     return lab, context
 
@@ -55,7 +54,7 @@ def test_drill_job_skips_blackout_days(replicated: tuple[Lab, JobContext]) -> No
     today = datetime.now(JST).strftime("%m-%d")
     lab.raw["drills"] = {"blackouts": [{"name": "確定申告", "start": today, "end": today}]}
     lab.write()
-    context = JobContext(lab.engine(), lab.config, lab.root, open_backend)
+    context = JobContext(lab.engine(), lab.config, lab.root)
     assert drill(context, job_spec("drill", "drill")) == f"not run: blackout '確定申告' ({today}..{today})"
     assert (
         scrape(lab, context.engine).get_sample_value("bcp_drill_last_ok", {"tenant": "goka", "system": "goka-juki"})

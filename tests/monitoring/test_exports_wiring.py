@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import update
 
 from monitoring.tasks import JobContext, health_checks
-from replication.url import open_backend
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 from tests.victim_support.conftest import APPROVER_SECRETS, approver_credentials
 from victim_support import audit
@@ -79,7 +78,7 @@ def test_export_requests_by_state(lab_factory: Callable[..., Lab]) -> None:
 def test_audit_chain_is_verified_by_the_health_job(lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory(SYSTEMS)
     engine = lab.engine()
-    context = JobContext(engine, lab.config, lab.root, open_backend)
+    context = JobContext(engine, lab.config, lab.root)
     for i in range(3):
         audit.audited(
             engine,
@@ -106,5 +105,5 @@ def test_an_edited_audit_entry_breaks_the_chain(lab_factory: Callable[..., Lab])
         )
     with engine.begin() as conn:
         conn.execute(update(audit.audit_log).where(audit.audit_log.c.seq == 1).values(subject="forged"))
-    health_checks(JobContext(engine, lab.config, lab.root, open_backend), job_spec("health", "health"))
+    health_checks(JobContext(engine, lab.config, lab.root), job_spec("health", "health"))
     assert scrape(lab, engine).get_sample_value("bcp_audit_chain_ok") == 0

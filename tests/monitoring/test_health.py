@@ -12,7 +12,6 @@ from dc.config import Host
 from monitoring import health, observations
 from monitoring.schedule import JobSpec, interval_trigger
 from monitoring.tasks import JobContext, health_checks
-from replication.url import open_backend
 from tests.monitoring.conftest import Lab
 from tests.servers.ports import free_port
 from tests.servers.postgres import PostgresServer
@@ -59,12 +58,12 @@ def test_tcp_probe_never_contacts_a_non_loopback_address(monkeypatch: pytest.Mon
 def test_repository_probe(lab_factory: Callable[..., Lab]) -> None:
     lab = lab_factory({"goka-juki": {"tenant": "goka"}})
     config = lab.config
-    found = {obs.kind: obs for obs in health.probe_repository("primary", config.sites["primary"], open_backend)}
+    found = {obs.kind: obs for obs in health.probe_repository(config, "primary", lab.root)}
     assert found["repository"].ok is True
     root = Path(lab.raw["sites"]["primary"]["repository"])
     assert found["repository_size"].value == sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
     assert 0 < found["filesystem"].value <= found["filesystem"].value2  # type: ignore[operator]
-    (missing,) = health.probe_repository("offsite", config.sites["offsite"], open_backend)
+    (missing,) = health.probe_repository(config, "offsite", lab.root)
     assert (missing.kind, missing.ok) == ("repository", False)
     assert "does not exist" in (missing.detail or "")
 
@@ -118,7 +117,7 @@ def test_health_job_records_and_forgets_removed_subjects(lab_factory: Callable[.
             },
         )
         engine = lab.engine()
-        context = JobContext(engine, lab.config, lab.root, open_backend)
+        context = JobContext(engine, lab.config, lab.root)
         spec = JobSpec("health", "health", interval_trigger("health", 60), 60)
         summary = health_checks(context, spec)
     assert "failing" in summary
@@ -131,5 +130,5 @@ def test_health_job_records_and_forgets_removed_subjects(lab_factory: Callable[.
     # hv02 leaves the configuration: its old result must not linger as a metric
     del lab.raw["hosts"]["hv02"]
     lab.write()
-    health_checks(JobContext(engine, lab.config, lab.root, open_backend), spec)
+    health_checks(JobContext(engine, lab.config, lab.root), spec)
     assert ("host", "hv02") not in {(obs.kind, obs.subject) for obs in observations.latest(engine)}

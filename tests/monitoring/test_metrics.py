@@ -18,7 +18,7 @@ from monitoring.metrics import ControlDatabaseCollector, build_registry, leader_
 from monitoring.runs import RunLedger
 from monitoring.sources import SourceContext, repository_url_key
 from monitoring.timestamps import epoch
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.monitoring.conftest import Lab
 
 
@@ -33,7 +33,7 @@ def fresh(lab: Lab, engine, providers=None) -> CollectorRegistry:  # type: ignor
 
 def run_backups(lab: Lab, engine, systems: list[str]):  # type: ignore[no-untyped-def]
     config = lab.config
-    with site_repository(config, "primary", open_backend, lab.root) as repo:
+    with site_repository(config, "primary", lab.root) as repo:
         return backup_systems(config, repo, systems, state=engine, config_dir=lab.root)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from backup.jobs import backup_systems, site_repository
-from replication.url import open_backend
 from tests.monitoring.conftest import build_lab
 from tests.monitoring.serving import ServeProcess
 from tests.servers.prometheus import start_prometheus
@@ -39,7 +38,7 @@ def test_prometheus_scrapes_serve_and_evaluates_the_rules(tmp_path: Path) -> Non
     )
     config = lab.config
     engine = lab.engine()
-    with site_repository(config, "primary", open_backend, lab.root) as repo:
+    with site_repository(config, "primary", lab.root) as repo:
         (outcome,) = backup_systems(config, repo, ["naka-stale"], state=engine, config_dir=lab.root)
     assert outcome.ok
 

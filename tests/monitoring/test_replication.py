@@ -18,7 +18,7 @@ from monitoring.sources import repository_url_key
 from monitoring.tasks import JobContext, check, replicate
 from monitoring.timestamps import aware
 from replication import ledger
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import PASSWORD
 from tests.monitoring.conftest import CHEAP_KDF, TWO_SYSTEMS, Lab, job_spec, scrape, seed_sqlite
 
@@ -30,9 +30,9 @@ def backed_up(lab_factory: Callable[..., Lab]) -> tuple[Lab, JobContext]:
     lab = lab_factory(SYSTEMS)
     engine = lab.engine()
     config = lab.config
-    with site_repository(config, "primary", open_backend, lab.root) as repo:
+    with site_repository(config, "primary", lab.root) as repo:
         assert all(o.ok for o in backup_systems(config, repo, None, state=engine, config_dir=lab.root))
-    return lab, JobContext(engine, config, lab.root, open_backend)
+    return lab, JobContext(engine, config, lab.root)
 
 
 def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]) -> None:
@@ -113,7 +113,7 @@ def test_pending_bytes_grow_with_backups_and_drain_with_replication(backed_up: t
 
     # Only goka changes and is backed up again: only goka has a backlog, of exactly that run.
     seed_sqlite(Path(lab.raw["systems"]["goka-juki"]["source"]["path"]), 2000)
-    with site_repository(context.config, "primary", open_backend, lab.root) as repo:
+    with site_repository(context.config, "primary", lab.root) as repo:
         (outcome,) = backup_systems(context.config, repo, ["goka-juki"], state=context.engine, config_dir=lab.root)
     assert outcome.ok
     second = _added_bytes(context)["goka-juki"][1]
@@ -141,8 +141,8 @@ def test_failed_backups_and_other_repositories_are_not_pending(backed_up: tuple[
 
 def test_remote_repository_urls_match_what_their_backends_record() -> None:
     from monitoring.sources import repository_url_key
-    from replication.s3 import parse_s3_url
-    from replication.sftp import parse_sftp_url
+    from storage.s3 import parse_s3_url
+    from storage.sftp import parse_sftp_url
 
     s3 = "s3://bcp-offsite/ibaraki/?region=default&endpoint=http://127.0.0.1:7480"
     assert (

@@ -18,7 +18,7 @@ from bcpctl.demo import demo_config
 from dc.state import backup_runs
 from monitoring.lease import RELEASED, scheduler_lease, scheduler_terms
 from monitoring.runs import job_runs
-from replication.url import open_backend
+from storage.url import open_backend
 from tests.conftest import PASSWORD, Cli
 from tests.monitoring.conftest import CHEAP_KDF, build_lab, seed_sqlite
 from tests.monitoring.serving import ServeProcess

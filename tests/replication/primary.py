@@ -10,11 +10,11 @@ import os
 import random
 from pathlib import Path
 
-from backup.backend import Backend
 from backup.manifest import Manifest, sign_manifest
 from backup.repository import ChunkerParams, init_repository, open_repository
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
+from storage.backend import Backend
 from tests.conftest import PASSWORD
 
 FAST_KDF = {"memory_kib": 8192, "iterations": 1, "lanes": 1}

@@ -11,7 +11,7 @@ import yaml
 from dc.state import open_state
 from replication.ledger import Ledger
 from tests.replication import primary
-from tests.replication.conftest import LOCKED_BUCKET, s3_url, sftp_url
+from tests.servers.storage import LOCKED_BUCKET, s3_url, sftp_url
 
 
 def ok(done) -> dict:  # type: ignore[no-untyped-def]

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backup.backend import LocalBackend
 from backup.manifest import (
     REMOVED_KEPT,
     Manifest,
@@ -30,9 +29,10 @@ from backup.manifest import (
     removed_since,
     verify_manifest,
 )
+from storage.local import LocalBackend
 from tests.replication import primary
-from tests.replication.conftest import LOCKED_BUCKET, s3_url
 from tests.replication.test_cli import ok
+from tests.servers.storage import LOCKED_BUCKET, s3_url
 
 NOW = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def test_forget_replicate_verify_reports_retention_not_forgery(offsite_url: str,
 
 
 def _plant(url: str, key: str, body: bytes) -> None:
-    from replication.url import open_backend
+    from storage.url import open_backend
 
     backend = open_backend(url)
     try:

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from backup.backend import Backend, LocalBackend
 from backup.manifest import MANIFEST_KEY
 from dc.state import open_state
 from replication.ledger import Ledger
-from replication.url import open_backend
 from replication.verify import verify_repository
+from storage.backend import Backend
+from storage.local import LocalBackend
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import s3_url, sftp_url
 from tests.replication.test_cli import ok, one_line_error
+from tests.servers.storage import s3_url, sftp_url
 
 
 @pytest.fixture
@@ -77,6 +78,7 @@ def test_sigkill_mid_sync_then_the_next_run_completes_without_resending(
     )
     assert killed.returncode == -9, killed.stderr
     target = open_backend(url)
+    request.addfinalizer(target.close)
     finished = {i.key: i.size for i in target.list("")}
     everything = copyable(big_primary)
     assert MANIFEST_KEY not in finished

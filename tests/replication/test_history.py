@@ -24,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from backup.backend import Backend, LocalBackend, versioned
 from backup.manifest import MANIFEST_KEY, encode_signed, public_key_hex, read_manifest
 from dc.errors import UsageError
 from dc.state import open_state
@@ -32,10 +31,13 @@ from replication.history import HistoryView, open_history
 from replication.ledger import Ledger
 from replication.repair import repair_repository
 from replication.sync import SyncOptions, replicate
-from replication.url import open_backend
 from replication.verify import verify_repository
+from storage.backend import Backend
+from storage.capabilities import versioned
+from storage.local import LocalBackend
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import LOCKED_BUCKET, s3_url
+from tests.servers.storage import LOCKED_BUCKET, s3_url
 
 pytestmark = pytest.mark.s3
 

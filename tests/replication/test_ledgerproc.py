@@ -100,7 +100,7 @@ def test_a_cli_replication_keeps_sqlalchemy_out_of_the_main_process() -> None:
     """The point of the helper: the modules a replication run imports do not pull SQLAlchemy in."""
     script = (
         "import sys\n"
-        "import bcpctl.commands.replicate, replication.jobs, replication.sync, replication.s3, replication.sftp\n"
+        "import bcpctl.commands.replicate, replication.jobs, replication.sync, storage.s3, storage.sftp\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sqlalchemy'))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

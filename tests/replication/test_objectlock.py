@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from backup.backend import LocalBackend
 from dc.clock import utcnow
 from dc.errors import UsageError
 from dc.state import open_state
 from replication.ledger import Ledger
-from replication.objectlock import needs_extension, retain_until
 from replication.sync import SyncOptions, replicate
-from replication.url import open_backend
 from replication.verify import verify_repository
+from storage.local import LocalBackend
+from storage.objectlock import needs_extension, retain_until
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import LOCKED_BUCKET, s3_url
+from tests.servers.storage import LOCKED_BUCKET, s3_url
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 

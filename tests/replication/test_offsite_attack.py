@@ -24,15 +24,16 @@ from typing import Any
 
 import pytest
 
-from backup.backend import Backend, LocalBackend
 from dc.state import open_state
 from replication.ledger import Ledger
-from replication.plan import content_name
 from replication.sync import SyncOptions, replicate
-from replication.url import open_backend
+from storage.backend import Backend
+from storage.local import LocalBackend
+from storage.naming import content_name
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import LOCKED_BUCKET, s3_url
 from tests.replication.test_cli import ok, one_line_error
+from tests.servers.storage import LOCKED_BUCKET, s3_url
 
 
 @dataclass

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from backup.backend import ObjectInfo
 from backup.manifest import Manifest, SnapshotEntry, index_set_digest
-from replication.plan import (
-    PHASES,
-    content_name,
-    decide_deletions,
-    missing_referenced,
-    phase_of,
-    plan_copy,
-)
+from replication.plan import PHASES, decide_deletions, missing_referenced, phase_of, plan_copy
+from storage.backend import ObjectInfo
+from storage.naming import content_name
 
 H = {n: f"{n:x}" * 64 for n in range(1, 10)}  # 64-hex names
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -14,7 +14,6 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from backup.backend import LocalBackend, ObjectNotFound, StorageError
 from backup.manifest import MANIFEST_KEY, SnapshotEntry, encode_signed, public_key_hex
 from backup.repository import open_repository
 from backup.snapshot import list_snapshots
@@ -24,6 +23,8 @@ from replication.errors import ManifestRefused, TargetMismatch
 from replication.ledger import Ledger, runs
 from replication.sync import SyncOptions, replicate
 from replication.verify import verify_repository
+from storage.errors import ObjectNotFound, StorageError
+from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 from tests.replication import primary
 

@@ -4,32 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from backup.backend import Backend, LocalBackend, ObjectNotFound
 from backup.manifest import MANIFEST_KEY
 from dc.state import open_state
 from replication.ledger import Ledger
 from replication.repair import repair_repository
 from replication.sync import replicate
-from replication.url import open_backend
 from replication.verify import verify_repository
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
+from storage.local import LocalBackend
+from storage.url import open_backend
 from tests.replication import primary
-from tests.replication.conftest import KINDS
+from tests.servers.storage import KINDS
 
 
 @pytest.fixture
-def replicated(tmp_path: Path, storage_url: str) -> tuple[LocalBackend, Backend, str]:
+def replicated(tmp_path: Path, storage_url: str) -> Iterator[tuple[LocalBackend, Backend, str]]:
     source = LocalBackend(tmp_path / "primary", create=True)
     primary.init(source)
     data = primary.write_tree(tmp_path / "data", files=6)
     primary.backup(source, data)
     target = open_backend(storage_url, create=True)
-    result = replicate(source, target, Ledger(open_state()))
-    assert result.ok
-    return source, target, storage_url
+    try:
+        result = replicate(source, target, Ledger(open_state()))
+        assert result.ok
+        yield source, target, storage_url
+    finally:
+        target.close()
 
 
 def _damage(target: Backend, how: str) -> str:

@@ -134,7 +134,7 @@ def make_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     from backup.jobs import backup_systems, site_repository
     from backup.repository import init_repository
     from dc.config import load_config
-    from replication.url import open_backend
+    from storage.url import open_backend
     from victim_support.seed import seed_registry
 
     root.mkdir(parents=True, exist_ok=True)
@@ -147,7 +147,7 @@ def make_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     config = load_config(config_path)[0]
     seed_registry(str(root / "goka-juki.sqlite"), "goka", config, scale=SCALE)
     init_repository(open_backend(str(root / "primary"), create=True), PASSWORD, kdf=FAST_KDF)
-    with site_repository(config, "primary", open_backend, root) as repo:
+    with site_repository(config, "primary", root) as repo:
         outcome = backup_systems(config, repo, None, config_dir=root)
     assert all(o.ok for o in outcome), outcome
     shutil.copytree(root / "primary", root / "offsite")  # "replication": copy the ciphertext as is

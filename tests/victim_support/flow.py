@@ -10,7 +10,6 @@ from typing import Any
 
 from dc.config import load_config
 from dc.state import open_state
-from replication.url import open_backend
 from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import BuildResult, build_export
 from victim_support.decisions import decide
@@ -101,7 +100,6 @@ def build(site: Site, request_id: str, *, site_name: str | None = None, now: dat
         settings,
         request_id,
         site.root / "out",
-        open_backend=open_backend,
         now=now or datetime.now(UTC),
         site=site_name,
         config_dir=site.root,

@@ -145,10 +145,9 @@ def test_the_age_cli_opens_the_payload(site: Site, tmp_path: Path) -> None:
 
 def test_lag_is_measured_while_the_primary_is_reachable(site: Site) -> None:
     from backup.jobs import backup_systems, site_repository
-    from replication.url import open_backend
 
     config, _settings, _state = context(site)
-    with site_repository(config, "primary", open_backend, site.root) as repo:
+    with site_repository(config, "primary", site.root) as repo:
         assert all(o.ok for o in backup_systems(config, repo, None, config_dir=site.root))  # not yet replicated
     result = build(site, approved_request(site, formats=()))
     primary = build(site, approved_request(site, formats=()), site_name="primary")
@@ -180,7 +179,6 @@ def test_support_only_list_under_49_11_3(site: Site, tmp_path: Path) -> None:
 
 def test_damage_fields_come_from_the_disaster_ledger(site: Site, tmp_path: Path) -> None:
     from backup.jobs import backup_systems, site_repository
-    from replication.url import open_backend
 
     conn = sqlite3.connect(site.registry)
     victims = [
@@ -193,7 +191,7 @@ def test_damage_fields_come_from_the_disaster_ledger(site: Site, tmp_path: Path)
     conn.commit()
     conn.close()
     config, _settings, _state = context(site)
-    with site_repository(config, "primary", open_backend, site.root) as repo:
+    with site_repository(config, "primary", site.root) as repo:
         backup_systems(config, repo, None, config_dir=site.root)
     shutil.rmtree(site.offsite)
     shutil.copytree(site.primary, site.offsite)
@@ -265,14 +263,13 @@ def test_missing_keys_fail_before_any_data_is_read(site: Site) -> None:
 
 def test_a_snapshot_of_another_municipality_is_refused(site: Site) -> None:
     from backup.jobs import backup_systems, site_repository
-    from replication.url import open_backend
 
     conn = sqlite3.connect(site.registry)
     conn.execute("update registry_info set value = '082261' where key = 'lg_code'")
     conn.commit()
     conn.close()
     config, _settings, _state = context(site)
-    with site_repository(config, "primary", open_backend, site.root) as repo:
+    with site_repository(config, "primary", site.root) as repo:
         backup_systems(config, repo, None, config_dir=site.root)
     with pytest.raises(RegistryError, match="holds the registry of 082261, not 085464"):
         build(site, approved_request(site), site_name="primary")

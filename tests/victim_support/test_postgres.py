@@ -22,7 +22,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     from backup.repository import init_repository
     from dc.config import load_config
     from dc.state import open_state
-    from replication.url import open_backend
+    from storage.url import open_backend
     from tests.victim_support.flow import read_csv
     from victim_support.build import build_export
     from victim_support.bundle import open_bundle
@@ -49,7 +49,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
         assert conn.execute("select count(*) from residents where status = '1'").fetchone()[0] == 188
 
     init_repository(open_backend(str(tmp_path / "primary"), create=True), PASSWORD, kdf=FAST_KDF)
-    with site_repository(config, "primary", open_backend, tmp_path) as repo:
+    with site_repository(config, "primary", tmp_path) as repo:
         assert all(o.ok for o in backup_systems(config, repo, None, config_dir=tmp_path))
     shutil.copytree(tmp_path / "primary", tmp_path / "offsite")
 
@@ -68,9 +68,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     )  # fmt: skip
     decide(state, config, settings, request.id, approver="goka-suzuki", secret=APPROVER_SECRETS["goka-suzuki"],
            approve=True, reason="", now=now)  # fmt: skip
-    result = build_export(
-        state, config, settings, request.id, tmp_path / "out", open_backend=open_backend, now=now, config_dir=tmp_path
-    )
+    result = build_export(state, config, settings, request.id, tmp_path / "out", now=now, config_dir=tmp_path)
     assert result.rows + result.excluded_protected == 188
     open_bundle(result.bundle, tmp_path / "koga.key", load_verify_key(verify_key),
                 tmp_path / "opened", now)  # fmt: skip

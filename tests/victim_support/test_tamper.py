@@ -21,7 +21,6 @@ from sqlalchemy import Engine, delete, insert, select, text, update
 
 from dc.audit import append, audit_log, entry_hash, read_entries
 from dc.state import open_state
-from replication.url import open_backend
 from tests.servers.postgres import PostgresServer
 from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import build_export
@@ -94,7 +93,7 @@ def _request(site: Site, engine: Engine, approvers: tuple[str, ...]) -> str:
 def _build(site: Site, engine: Engine, request_id: str) -> Any:
     config, exports = _context(site)
     return build_export(
-        engine, config, exports, request_id, site.root / "out", open_backend=open_backend,
+        engine, config, exports, request_id, site.root / "out",
         now=datetime.now(UTC), config_dir=site.root,
     )  # fmt: skip
 

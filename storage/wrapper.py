@@ -1,23 +1,27 @@
-"""The base of backend wrappers: forward everything, override what the wrapper is about.
+"""The base of backend wrappers: pass the protocol through, override what the wrapper is about.
 
 restic keeps retry, rate limiting and logging out of its backends (``internal/backend/retry``,
 ``limiter``, ``logger``); the same here, so S3 and SFTP stay dumb and every wrapper works
-on every backend. Methods outside the protocol (Object Lock's ``lock_until`` and
-``extend_lock``) pass through ``__getattr__``, so wrapping never hides a capability.
+on every backend. A wrapper forwards exactly the :class:`~storage.backend.Backend` protocol;
+what the storage can do beyond it is found through :meth:`BackendWrapper.unwrap` by
+:func:`storage.capabilities.as_capability`, never forwarded by attribute name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
 
-from backup.backend import Backend, Capabilities, ObjectInfo
+from storage.backend import Backend, Capabilities, ObjectInfo
 
 
 class BackendWrapper:
     def __init__(self, inner: Backend) -> None:
         self.inner = inner
+
+    def unwrap(self) -> Backend:
+        """The wrapped backend (:class:`storage.capabilities.Unwrapper`)."""
+        return self.inner
 
     @property
     def url(self) -> str:
@@ -47,14 +51,3 @@ class BackendWrapper:
 
     def close(self) -> None:
         self.inner.close()
-
-    def __getattr__(self, name: str) -> Any:
-        # only reached for attributes not defined above (lock_until, extend_lock, location...)
-        return getattr(self.inner, name)
-
-
-def innermost(backend: Backend) -> Backend:
-    """The storage under any number of wrappers."""
-    while isinstance(backend, BackendWrapper):
-        backend = backend.inner
-    return backend

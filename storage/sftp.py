@@ -3,13 +3,17 @@
 URL: ``sftp://USER@HOST:PORT/ABSOLUTE/PATH[?known_hosts=FILE&key=FILE]``.
 
 * Host keys are checked strictly and authentication uses a key file or the agent
-  (:mod:`replication.ssh`): an unknown or changed host key is exit 3, never trust-on-first-use.
+  (:mod:`storage.ssh`): an unknown or changed host key is exit 3, never trust-on-first-use.
 * Throughput: one SSH connection per concurrent transfer (paramiko's transport is one
   thread per connection), 128 KiB SFTP requests, pipelined writes and prefetched reads.
-* Atomicity: an object is written to a dot-named temporary file, fsynced with OpenSSH's
-  ``fsync@openssh.com`` and renamed into place — ``posix-rename@openssh.com`` to replace,
-  the plain SFTP rename (OpenSSH implements it with ``link()``, which fails on an existing
-  name) for create-if-absent.
+* Atomicity: an object is written to a dot-named temporary file, closed and renamed into
+  place — ``posix-rename@openssh.com`` to replace, the plain SFTP rename (OpenSSH implements
+  it with ``link()``, which fails on an existing name) for create-if-absent. Readers never
+  see a partial object. paramiko has no public call for OpenSSH's ``fsync@openssh.com``, so
+  the server's own filesystem decides when the bytes reach its disk: a crash of the SFTP
+  server within its write-back window can lose or shorten the newest objects. The next
+  replication copies a missing or shortened object again; ``verify-offsite`` finds any other
+  damage by the object's name and ``replicate --repair`` puts it right.
 """
 
 from __future__ import annotations
@@ -23,15 +27,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, StorageError, check_key
-from backup.errors import NotARepository
 from dc.errors import UsageError
 from dc.failpoint import failpoint
-from replication.errors import PermanentStorageError
-from replication.ssh import SftpSession, SshTarget, key_file, known_hosts_file, open_sftp
+from storage.backend import Capabilities, ObjectInfo, check_key
+from storage.errors import LocationMissing, ObjectNotFound, PermanentStorageError, StorageError
+from storage.ssh import SftpSession, SshTarget, key_file, known_hosts_file, open_sftp
 
 REQUEST = 128 * 1024
 _READ_PIECE = 4 * 1024 * 1024
@@ -74,14 +76,12 @@ def parse_sftp_url(url: str) -> SftpLocation:
         port = parsed.port or 22
     except ValueError:
         raise UsageError(f"invalid port in {url}") from None
-    return SftpLocation(
-        parsed.username,
-        parsed.hostname,
-        port,
-        path.rstrip("/"),
-        (query.get("known_hosts") or [None])[-1],
-        (query.get("key") or [None])[-1],
-    )
+
+    def one(name: str) -> str | None:
+        values = query.get(name)
+        return values[-1] if values else None
+
+    return SftpLocation(parsed.username, parsed.hostname, port, path.rstrip("/"), one("known_hosts"), one("key"))
 
 
 class SftpBackend:
@@ -99,16 +99,23 @@ class SftpBackend:
         self._all: list[SftpSession] = []
         self._lock = threading.Lock()
         self._dirs: set[str] = set()
-        with self._borrow() as conn:  # connect now: bad host keys and credentials fail at open
-            root = location.path
-            if create:
-                self._makedirs(conn, root)
-            else:
-                try:
-                    if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
-                        raise NotARepository(f"no bcpctl repository at {self.url}: it is a file, not a directory")
-                except FileNotFoundError:
-                    raise NotARepository(f"no bcpctl repository at {self.url}: the directory does not exist") from None
+        try:
+            with self._borrow() as conn:  # connect now: bad host keys and credentials fail at open
+                self._check_root(conn, create)
+        except BaseException:
+            self.close()  # nobody else can: the caller never gets this backend
+            raise
+
+    def _check_root(self, conn: SftpSession, create: bool) -> None:
+        root = self.location.path
+        if create:
+            self._makedirs(conn, root)
+            return
+        try:
+            if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
+                raise LocationMissing(f"no bcpctl repository at {self.url}: it is a file, not a directory")
+        except FileNotFoundError:
+            raise LocationMissing(f"no bcpctl repository at {self.url}: the directory does not exist") from None
 
     # -- connections ----------------------------------------------------------------------
 
@@ -205,7 +212,6 @@ class SftpBackend:
                 failpoint("storage.save.mid-object")
                 f.write(view[half:])
                 f.flush()
-                _fsync(conn, f)
         except BaseException:
             with contextlib.suppress(Exception):
                 conn.sftp.remove(tmp)
@@ -328,11 +334,3 @@ def _ssh_exception() -> type[Exception]:
     import paramiko
 
     return paramiko.SSHException
-
-
-def _fsync(conn: SftpSession, f: Any) -> None:
-    """``fsync@openssh.com`` on the open handle: the object is on the server's disk before the rename."""
-    from paramiko.sftp import CMD_EXTENDED
-
-    with contextlib.suppress(OSError):  # servers without the extension: rename is still atomic
-        conn.sftp._request(CMD_EXTENDED, "fsync@openssh.com", f.handle)

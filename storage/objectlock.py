@@ -18,17 +18,11 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
 
-from backup.backend import Backend, ObjectNotFound, StorageError
 from dc.errors import UsageError
-
-
-@runtime_checkable
-class LockingBackend(Protocol):
-    def lock_until(self, key: str, version_id: str | None = None) -> datetime | None: ...
-
-    def extend_lock(self, key: str, until: datetime) -> None: ...
+from storage.backend import Backend
+from storage.capabilities import object_locking
+from storage.errors import ObjectNotFound, StorageError
 
 
 def retain_until(now: datetime, days: int) -> datetime:
@@ -67,7 +61,9 @@ def extend_locks(
 
     ``known`` is the lock ledger; a key missing from it is asked of the storage once.
     """
-    locking: LockingBackend = backend  # type: ignore[assignment]
+    locking = object_locking(backend)
+    if locking is None:
+        raise UsageError(f"{backend.url} cannot lock objects (an S3 bucket created with Object Lock can)")
     result = LockExtension()
     target = retain_until(now, days)
 

@@ -1,4 +1,8 @@
-"""Retry, rate limit and metrics wrappers, with fake clocks and a scripted flaky backend."""
+"""Retry, rate limit and metrics wrappers, with fake clocks and a scripted flaky backend.
+
+The flaky backend is the one test double here: failures at exact calls cannot be produced on
+demand by a real server (the real ones run in tests/storage/test_sftp.py and test_transfer.py).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +11,14 @@ from datetime import datetime
 
 import pytest
 
-from backup.backend import Capabilities, LocalBackend, ObjectInfo, ObjectNotFound, StorageError
 from dc.errors import AuthError, UsageError
-from replication.errors import AccessDenied, PermanentStorageError, Unreachable
-from replication.metrics import MeteredBackend
-from replication.ratelimit import RateLimitedBackend, TokenBucket, parse_rate
-from replication.retry import RetryingBackend, backoff_delays
-from replication.wrapper import innermost
+from storage.backend import Capabilities, ObjectInfo
+from storage.capabilities import ChecksumRequesting, ObjectLocking, Versioned, as_capability, object_locking
+from storage.errors import AccessDenied, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
+from storage.local import LocalBackend
+from storage.metered import MeteredBackend
+from storage.ratelimit import RateLimitedBackend, TokenBucket, parse_rate
+from storage.retry import RetryingBackend, RetryPolicy, backoff_delays, with_retries
 
 
 class FakeClock:
@@ -72,14 +77,23 @@ class Flaky:
     def close(self) -> None:
         pass
 
-    def lock_until(self, key: str) -> datetime | None:
+
+class FlakyLocks(Flaky):
+    """A flaky backend on storage with Object Lock."""
+
+    capabilities = Capabilities(object_lock=True)
+
+    def lock_until(self, key: str, version_id: str | None = None) -> datetime | None:
         self._maybe_fail()
         return None
+
+    def extend_lock(self, key: str, until: datetime) -> None:
+        self._maybe_fail()
 
 
 def retrying(inner: Flaky, budget: float = 30.0) -> tuple[RetryingBackend, FakeClock]:
     clock = FakeClock()
-    return RetryingBackend(inner, budget=budget, sleep=clock.sleep, clock=clock), clock
+    return with_retries(inner, RetryPolicy(budget=budget, sleep=clock.sleep, clock=clock)), clock
 
 
 def test_backoff_doubles_up_to_the_cap() -> None:
@@ -134,12 +148,33 @@ def test_save_new_is_retried_only_when_the_request_never_left() -> None:
     assert backend.save_new("locks/prune", b"x") is True
 
 
-def test_listing_is_retried_whole_and_extra_methods_pass_through() -> None:
+def test_listing_is_retried_whole() -> None:
     inner = Flaky(1, StorageError("timeout"))
     backend, _ = retrying(inner)
     assert [i.key for i in backend.list("")] == ["a"]
-    assert backend.lock_until("a") is None
-    assert innermost(MeteredBackend(backend)) is inner
+    assert inner.calls == 2
+
+
+def test_a_capability_is_found_through_every_wrapper_and_its_calls_are_retried() -> None:
+    inner = FlakyLocks(1, StorageError("timeout"))
+    backend, clock = retrying(inner)
+    outer = MeteredBackend(RateLimitedBackend(backend, TokenBucket(10**12)))
+    locks = object_locking(outer)
+    assert locks is backend and isinstance(locks, ObjectLocking)  # the retrying wrapper, not the raw storage
+    assert locks.lock_until("a") is None and inner.calls == 2 and len(clock.sleeps) == 1
+    assert as_capability(outer, FlakyLocks) is inner
+    assert as_capability(outer, Versioned) is None and as_capability(outer, ChecksumRequesting) is None
+
+
+def test_wrappers_never_claim_or_forward_what_the_storage_lacks() -> None:
+    plain, _ = retrying(Flaky(0, StorageError("unused")))
+    outer = MeteredBackend(plain)
+    assert as_capability(outer, ObjectLocking) is None
+    assert not hasattr(plain, "lock_until") and not hasattr(outer, "saved")  # nothing forwarded by name
+    # a class that can lock, on storage that cannot (an S3 bucket without Object Lock)
+    unlocked = FlakyLocks(0, StorageError("unused"))
+    unlocked.capabilities = Capabilities(object_lock=False)
+    assert as_capability(unlocked, ObjectLocking) is unlocked and object_locking(unlocked) is None
 
 
 def test_token_bucket_holds_the_average_rate() -> None:

@@ -1,5 +1,7 @@
-"""Real storage servers for replication tests: Ceph RGW (S3) and OpenSSH sshd (SFTP).
+"""Real storage servers as fixtures: Ceph RGW (S3) and OpenSSH sshd (SFTP), for every test package.
 
+A pytest plugin (``pytest_plugins`` in ``tests/conftest.py``), so the storage, replication and
+CLI tests share one server of each kind per session and worker instead of starting their own.
 Both start once per session on 127.0.0.1 and fail (never skip) the tests that need them when
 they cannot start. Each test gets a fresh bucket prefix or directory, so tests never see
 each other's objects.
@@ -93,7 +95,7 @@ KINDS = [
     pytest.param("s3", id="s3", marks=pytest.mark.s3),
     pytest.param("sftp", id="sftp", marks=pytest.mark.sshd),
 ]
-#: storage that keeps object versions (backup.backend.VersionedBackend)
+#: storage that keeps object versions (the ``Versioned`` capability)
 VERSIONED_KINDS = [
     pytest.param("s3-locked", id="s3-locked", marks=pytest.mark.s3),
     pytest.param("s3-versioned", id="s3-versioned", marks=pytest.mark.s3),

@@ -1,4 +1,4 @@
-"""The optional version-history capability (``backup.backend.VersionedBackend``), on every backend.
+"""The optional version-history capability (``storage.capabilities.Versioned``), on every backend.
 
 Every backend says whether its storage keeps versions, and the answer is typed: ``versioned()``
 returns the history only where ``capabilities.versions`` is true. Where it is (S3 with Object
@@ -13,9 +13,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from backup.backend import Backend, ObjectNotFound, VersionedBackend, versioned
-from replication.url import open_backend
-from tests.replication.conftest import KINDS, VERSIONED_KINDS
+from storage.backend import Backend
+from storage.capabilities import Versioned, versioned
+from storage.errors import ObjectNotFound
+from storage.retry import RetryingBackend
+from storage.url import open_backend
+from tests.servers.storage import KINDS, VERSIONED_KINDS
 
 
 @pytest.fixture
@@ -37,7 +40,8 @@ def test_storage_without_versions_says_so(backend: Backend) -> None:
 @pytest.mark.parametrize("storage_url", VERSIONED_KINDS, indirect=True)
 def test_versioned_storage_lists_every_version_and_delete_marker_newest_first(backend: Backend) -> None:
     history = versioned(backend)
-    assert history is not None and isinstance(history, VersionedBackend)
+    assert history is not None and isinstance(history, Versioned)
+    assert isinstance(history, RetryingBackend)  # history requests are retried like every other
     first, second = os.urandom(3000), os.urandom(2000)
     backend.save("data/ab/abcd", first)
     backend.save("data/ab/abcd", second)

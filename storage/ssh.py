@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from dc.errors import AuthError, UsageError
-from replication.errors import Unreachable
+from storage.errors import Unreachable
 
 KNOWN_HOSTS_ENV = "BCPCTL_KNOWN_HOSTS"
 KEY_ENV = "BCPCTL_SSH_KEY"
@@ -113,7 +113,9 @@ def open_sftp(target: SshTarget, known_hosts: Path, key: Path | None, timeout: f
             transport_factory=_transport_factory,
             **auth,
         )
-        sftp = paramiko.SFTPClient.from_transport(client.get_transport(), window_size=WINDOW, max_packet_size=PACKET)
+        transport = client.get_transport()
+        assert transport is not None, "connect() returned, so the transport exists"
+        sftp = paramiko.SFTPClient.from_transport(transport, window_size=WINDOW, max_packet_size=PACKET)
     except paramiko.BadHostKeyException:
         client.close()
         raise AuthError(

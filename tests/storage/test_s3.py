@@ -10,11 +10,20 @@ from datetime import timedelta
 import pytest
 
 from dc.clock import utcnow
-from replication import s3
-from replication.url import open_backend
-from tests.replication.conftest import BUCKET, LOCKED_BUCKET, s3_url
+from storage import s3
+from storage.backend import Backend
+from storage.capabilities import as_capability, object_locking
+from storage.s3 import S3Backend
+from storage.url import open_backend
+from tests.servers.storage import BUCKET, LOCKED_BUCKET, s3_url
 
 pytestmark = pytest.mark.s3
+
+
+def s3_of(backend: Backend) -> S3Backend:
+    found = as_capability(backend, S3Backend)
+    assert found is not None
+    return found
 
 
 def test_objects_above_the_single_put_limit_go_multipart(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -25,7 +34,7 @@ def test_objects_above_the_single_put_limit_go_multipart(ceph, s3_env, monkeypat
     backend.save("data/big", data)
     assert backend.load("data/big") == data
     assert backend.load("data/big", 11 * 1024 * 1024, 1000) == data[11 * 1024 * 1024 : 11 * 1024 * 1024 + 1000]
-    etag = ceph.client().head_object(Bucket=BUCKET, Key=backend.location.prefix + "data/big")["ETag"]
+    etag = ceph.client().head_object(Bucket=BUCKET, Key=s3_of(backend).location.prefix + "data/big")["ETag"]
     assert etag.strip('"').endswith("-3")  # three parts: a multipart upload, not one PUT
 
 
@@ -34,7 +43,7 @@ def test_single_puts_carry_the_name_as_their_sha256(ceph, s3_env) -> None:  # ty
     data = os.urandom(100_000)
     name = hashlib.sha256(data).hexdigest()
     seen: list[dict] = []
-    backend.inner._client.meta.events.register(
+    s3_of(backend)._client.meta.events.register(
         "before-send.s3.PutObject", lambda request, **_: seen.append(dict(request.headers))
     )
     backend.save(f"data/{name[:2]}/{name}", data)
@@ -55,14 +64,15 @@ def test_listings_longer_than_one_page_are_complete(ceph, s3_env) -> None:  # ty
 
 def test_lock_until_and_extend_lock(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
     backend = open_backend(s3_url(ceph, locked=True))
-    assert backend.capabilities.object_lock
+    locks = object_locking(backend)
+    assert backend.capabilities.object_lock and locks is not None
     until = utcnow() + timedelta(hours=1)
     backend.save("index/locked", b"x", retain_until=until)
-    assert abs((backend.lock_until("index/locked") - until).total_seconds()) < 2
-    backend.extend_lock("index/locked", until + timedelta(hours=1))
-    assert backend.lock_until("index/locked") > until + timedelta(minutes=59)
+    assert abs((locks.lock_until("index/locked") - until).total_seconds()) < 2  # type: ignore[operator]
+    locks.extend_lock("index/locked", until + timedelta(hours=1))
+    assert locks.lock_until("index/locked") > until + timedelta(minutes=59)  # type: ignore[operator]
     backend.save("index/unlocked", b"x")
-    assert backend.lock_until("index/unlocked") is None
+    assert locks.lock_until("index/unlocked") is None
     assert LOCKED_BUCKET in backend.url
 
 

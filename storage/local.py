@@ -1,31 +1,7 @@
-"""The storage interface every repository lives on, and the local-directory implementation.
+"""The local directory backend, and the plain paths and ``file://`` URLs that name one.
 
-Modelled on restic's ``internal/backend/backend.go``: a backend is dumb. It stores opaque
-objects under slash-separated keys and knows nothing about packs, keys or snapshots. Retry,
-rate limiting and metrics are wrappers around a backend (``replication/``), never code inside
-one. S3 and SFTP implementations live in ``replication/``; the repository only ever sees this
-protocol, which is why it is defined here, at the bottom of the storage stack.
-
-Contracts every implementation honours (the conformance suite in
-``tests/replication/test_backend_conformance.py`` checks each one):
-
-* ``save`` is atomic: a reader sees either no object or the complete bytes, never a prefix.
-  It creates or replaces the object. Content-addressed keys are never rewritten with
-  different bytes by bcpctl, so replacement only matters for fixed-name objects.
-* ``save_new`` creates the object only if the key is absent and says whether it did; it is
-  the primitive behind the prune lease.
-* ``load`` returns exactly ``length`` bytes from ``offset`` (``None``: to the end); a range
-  beyond the end raises :class:`ObjectNotFound`-free :class:`StorageError`.
-* ``stat`` and ``load`` raise :class:`ObjectNotFound` for a missing key.
-* ``list(prefix)`` yields every object whose key starts with ``prefix``, each once, in no
-  particular order, with its size and the storage's own modification time.
-* ``remove`` of a missing key is not an error (removal is idempotent).
-
-Storage that keeps every version of an object (S3 with versioning, which Object Lock turns
-on) says so with ``capabilities.versions`` and implements :class:`VersionedBackend`; find it
-with :func:`versioned`. Overwriting or deleting there only adds a version or a delete marker,
-so what a stolen write credential "destroyed" is still in the history
-(``replication/history.py`` reads it, ``replicate --repair`` puts it back).
+The one backend with cheap ranged reads (``pread`` on packs kept open): restore reads blobs in
+place from it (``load_into``) instead of fetching whole packs.
 """
 
 from __future__ import annotations
@@ -38,123 +14,14 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 from urllib.parse import unquote, urlparse
 
-from backup.errors import NotARepository
-from dc.errors import BcpError, UsageError
+from dc.errors import UsageError
 from dc.failpoint import failpoint
-
-
-class StorageError(BcpError):
-    """The storage failed or refused an operation (exit 1)."""
-
-
-class ObjectNotFound(StorageError):
-    """The key does not exist."""
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    #: modification time as the storage reports it (seconds since the epoch); prune measures
-    #: grace periods with it instead of the client's clock.
-    mtime: float
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    #: the storage can refuse deletes until a retain-until date (S3 Object Lock).
-    object_lock: bool = False
-    #: ranged reads are as cheap as local ``pread``; restore then reads blobs in place instead
-    #: of fetching whole packs.
-    cheap_ranges: bool = False
-    #: the storage keeps older versions of overwritten and deleted objects (:class:`VersionedBackend`).
-    versions: bool = False
-
-
-@dataclass(frozen=True)
-class ObjectVersion:
-    """One version of an object, or a delete marker, as the storage's history lists it."""
-
-    key: str
-    version_id: str
-    size: int
-    #: when the storage wrote this version (seconds since the epoch, the storage's clock)
-    mtime: float
-    #: the version a plain read returns (or, for a delete marker, the reason it finds nothing)
-    latest: bool
-    #: a delete marker: the object was deleted without a version id; older versions remain
-    deleted: bool = False
-    #: the storage's entity tag; equal tags of one key mean equal bytes
-    etag: str = ""
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """Opaque object storage. See the module docstring for the contracts."""
-
-    @property
-    def url(self) -> str:
-        """Where this backend points, without credentials (safe to log)."""
-        ...
-
-    @property
-    def capabilities(self) -> Capabilities: ...
-
-    def save(self, key: str, data: bytes | bytearray | memoryview, *, retain_until: datetime | None = None) -> None: ...
-
-    def save_new(self, key: str, data: bytes) -> bool: ...
-
-    def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes: ...
-
-    def stat(self, key: str) -> ObjectInfo: ...
-
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
-
-    def remove(self, key: str) -> None: ...
-
-    def close(self) -> None: ...
-
-
-@runtime_checkable
-class VersionedBackend(Protocol):
-    """The version history of storage with ``capabilities.versions`` (optional capability).
-
-    * ``list_versions(prefix)`` yields every version and delete marker of every key under
-      ``prefix``, each once, newest first within a key;
-    * ``load_version`` reads one version like :meth:`Backend.load` (``ObjectNotFound`` for an
-      unknown key or version id);
-    * ``restore_version`` makes the bytes of an older version the current ones again, as a new
-      version (history is never rewritten), retained until ``retain_until`` where the storage
-      locks objects.
-    """
-
-    def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]: ...
-
-    def load_version(self, key: str, version_id: str, offset: int = 0, length: int | None = None) -> bytes: ...
-
-    def restore_version(self, key: str, version_id: str, *, retain_until: datetime | None = None) -> None: ...
-
-
-def versioned(backend: Backend) -> VersionedBackend | None:
-    """``backend``'s version history, or ``None`` if its storage keeps none."""
-    if isinstance(backend, VersionedBackend) and backend.capabilities.versions:
-        return backend
-    return None
-
-
-def check_key(key: str) -> str:
-    """Refuse keys that could escape the backend's root (``..``, absolute, empty parts)."""
-    parts = key.split("/")
-    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in key:
-        raise UsageError(f"invalid object key '{key}'")
-    return key
-
+from storage.backend import Capabilities, ObjectInfo, check_key
+from storage.errors import LocationMissing, ObjectNotFound, StorageError
 
 _IMMUTABLE = ("data/", "meta/")
 
@@ -338,13 +205,13 @@ def _check_root(root: Path) -> None:
     try:
         st = os.stat(root)
     except (FileNotFoundError, NotADirectoryError):
-        raise NotARepository(f"no bcpctl repository at file://{root}: the directory does not exist") from None
+        raise LocationMissing(f"no bcpctl repository at file://{root}: the directory does not exist") from None
     except PermissionError:
-        raise NotARepository(f"cannot reach the repository directory {root}: permission denied") from None
+        raise LocationMissing(f"cannot reach the repository directory {root}: permission denied") from None
     if not stat_mod.S_ISDIR(st.st_mode):
-        raise NotARepository(f"no bcpctl repository at file://{root}: it is a file, not a directory")
+        raise LocationMissing(f"no bcpctl repository at file://{root}: it is a file, not a directory")
     if not os.access(root, os.R_OK | os.X_OK):
-        raise NotARepository(f"cannot read the repository directory {root}: permission denied")
+        raise LocationMissing(f"cannot read the repository directory {root}: permission denied")
 
 
 def local_backend_from_url(url: str, *, create: bool = False) -> LocalBackend | None:

@@ -1,17 +1,19 @@
 """Repository URLs to backends: the one place that knows every storage scheme.
 
-``backup/`` defines the :class:`~backup.backend.Backend` protocol and the local directory;
-this module maps a URL to whichever backend implements it, so every command accepts a plain
-path, ``file://``, ``s3://`` or ``sftp://`` alike. Remote backends come wrapped in
-:class:`~replication.retry.RetryingBackend`: a network blip is retried, not fatal.
+Maps a URL to whichever backend implements the :class:`~storage.backend.Backend` protocol,
+so every command accepts a plain path, ``file://``, ``s3://`` or ``sftp://`` alike. Remote
+backends come wrapped in :class:`~storage.retry.RetryingBackend`: a network blip is retried,
+not fatal. The S3 and SFTP modules are imported only when a URL needs them (boto3 and
+paramiko cost a noticeable part of a short command's start-up).
 """
 
 from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from backup.backend import Backend, local_backend_from_url
 from dc.errors import UsageError
+from storage.backend import Backend
+from storage.local import local_backend_from_url
 
 
 def open_backend(
@@ -35,17 +37,17 @@ def open_backend(
     scheme = urlparse(url).scheme
     backend: Backend
     if scheme == "s3":
-        from replication.s3 import S3Backend, parse_s3_url
+        from storage.s3 import S3Backend, parse_s3_url
 
         backend = S3Backend(parse_s3_url(url), connections=connections)
     elif scheme == "sftp":
-        from replication.sftp import SftpBackend, parse_sftp_url
+        from storage.sftp import SftpBackend, parse_sftp_url
 
         backend = SftpBackend(parse_sftp_url(url), known_hosts=known_hosts, create=create)
     else:
         raise UsageError(f"unsupported repository URL scheme '{scheme}' (use a path, file://, s3:// or sftp://)")
     if retry:
-        from replication.retry import RetryingBackend
+        from storage.retry import with_retries
 
-        backend = RetryingBackend(backend)
+        backend = with_retries(backend)
     return backend

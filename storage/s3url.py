@@ -1,6 +1,6 @@
 """``s3://BUCKET/PREFIX?endpoint=URL&region=R&profile=P``: where an S3 repository is.
 
-Credentials never sit in the URL (see ``replication/s3.py``), so the URL is safe to log and to
+Credentials never sit in the URL (see ``storage/s3.py``), so the URL is safe to log and to
 keep in ``bcpctl.yaml``. Parsing needs no boto3, so configuration checks stay cheap.
 """
 

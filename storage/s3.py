@@ -27,21 +27,21 @@ import base64
 import contextlib
 import hashlib
 import mmap
+import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from backup.backend import Capabilities, ObjectInfo, ObjectNotFound, ObjectVersion, StorageError, check_key
-from backup.digests import digest_all
 from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
-from replication.errors import AccessDenied, DigestRefused, PermanentStorageError, Unreachable
-from replication.plan import content_name
-from replication.s3body import BodyReader
-from replication.s3url import S3Location
-from replication.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
+from storage.backend import Capabilities, ObjectInfo, ObjectVersion, check_key
+from storage.errors import AccessDenied, DigestRefused, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
+from storage.naming import content_name
+from storage.s3body import BodyReader
+from storage.s3url import S3Location
+from storage.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
@@ -58,26 +58,22 @@ class S3Backend:
     """One bucket prefix. Thread-safe: boto3 clients are, and the pool is sized to the callers."""
 
     def __init__(self, location: S3Location, *, connections: int = 16, timeout: float = 60.0) -> None:
-        # botocore's session rather than boto3's: the same client, without importing boto3's
-        # resource and transfer layers on every CLI start (~0.1 s of a replication run)
+        # botocore's session (public, documented) rather than boto3's: the same client, without
+        # importing boto3's resource and transfer layers on every CLI start
         import botocore.session
         from botocore.config import Config
         from botocore.exceptions import ProfileNotFound
 
-        from replication.s3models import fast_loader
-
+        # Credentials come from the environment or a profile only: botocore would otherwise ask
+        # the EC2 instance metadata endpoint (169.254.169.254) — traffic off this machine, and
+        # meaningless for an on-premises gateway. Its documented switch, set before the session
+        # resolves credentials; an operator who sets it otherwise decides for themselves.
+        os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         self.location = location
         self._md5_hints: dict[str, tuple[int, bytes]] = {}
         self._hints_lock = threading.Lock()
         session = botocore.session.Session(profile=location.profile)
-        session.register_component("data_loader", fast_loader())
-        # Credentials come from the environment or a profile only. botocore would otherwise ask
-        # the EC2/ECS metadata endpoints (169.254.169.254) — traffic off this machine, and
-        # meaningless for an on-premises gateway.
         try:
-            resolver = session.get_component("credential_provider")
-            for provider in ("iam-role", "container-role"):
-                resolver.remove(provider)
             credentials = session.get_credentials()
             region = location.region or session.get_config_variable("region") or "us-east-1"
         except ProfileNotFound:
@@ -103,7 +99,7 @@ class S3Backend:
                 max_pool_connections=max(10, connections + 2),
                 connect_timeout=5,
                 read_timeout=timeout,
-                # replication/retry.py owns retrying; botocore's own would multiply the waits
+                # storage/retry.py owns retrying; botocore's own would multiply the waits
                 retries={"max_attempts": 1, "mode": "standard"},
             ),
         )
@@ -194,7 +190,7 @@ class S3Backend:
                 status = None
         return locked, locked or status in ("Enabled", "Suspended")
 
-    # -- the Backend protocol -------------------------------------------------------------
+    # -- storage.capabilities.ChecksumRequesting ---------------------------------------------
 
     def expect_md5(self, key: str, size: int, md5: bytes) -> None:
         """The MD5 of the ``size`` bytes the next :meth:`save` of ``key`` sends, hashed by the caller.
@@ -211,6 +207,8 @@ class S3Backend:
             hint = self._md5_hints.get(key)
         digest = hint[1] if hint and hint[0] == len(body) else hashlib.md5(body, usedforsecurity=False).digest()
         return base64.b64encode(digest).decode()
+
+    # -- the Backend protocol -------------------------------------------------------------
 
     def save(self, key: str, data: Buffer, *, retain_until: datetime | None = None) -> None:
         full = self._key(key)
@@ -344,7 +342,7 @@ class S3Backend:
         with contextlib.suppress(Exception):
             self._client.close()
 
-    # -- Object Lock (replication/objectlock.py) ------------------------------------------
+    # -- storage.capabilities.ObjectLocking (used by storage/objectlock.py) -----------------
 
     def lock_until(self, key: str, version_id: str | None = None) -> datetime | None:
         """The COMPLIANCE retain-until date of the current version (or of ``version_id``), if any."""
@@ -362,7 +360,7 @@ class S3Backend:
             Retention={"Mode": LOCK_MODE, "RetainUntilDate": until},
         )
 
-    # -- version history (backup.backend.VersionedBackend) ------------------------------
+    # -- storage.capabilities.Versioned -----------------------------------------------------
 
     def list_versions(self, prefix: str = "") -> Iterator[ObjectVersion]:
         paginator = self._client.get_paginator("list_object_versions")
@@ -411,6 +409,5 @@ class S3Backend:
 
 def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:
     """Whether ``body`` still has the digests an upload declared: if not, no retry can succeed."""
-    digests = digest_all([body], md5=True)[0]
-    assert digests.md5 is not None
-    return base64.b64encode(digests.md5).decode() == content_md5 and digests.sha256 == sha256
+    md5 = hashlib.md5(body, usedforsecurity=False).digest()
+    return base64.b64encode(md5).decode() == content_md5 and hashlib.sha256(body).digest() == sha256

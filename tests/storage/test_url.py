@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from dc.errors import UsageError
-from replication.s3 import parse_s3_url
-from replication.sftp import parse_sftp_url
-from replication.url import open_backend
+from storage.s3 import parse_s3_url
+from storage.sftp import parse_sftp_url
+from storage.url import open_backend
 
 
 def test_s3_urls_parse_and_print_without_secrets() -> None:

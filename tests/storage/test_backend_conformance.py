@@ -1,4 +1,4 @@
-"""One suite, every backend: the contracts documented in ``backup/backend.py``.
+"""One suite, every backend: the contracts documented in ``storage/backend.py``.
 
 Like restic's ``internal/backend/test/suite.go``: each backend (local directory, S3 on a real
 Ceph RGW, SFTP on a real sshd) runs exactly the same tests through ``open_backend``, i.e.
@@ -14,10 +14,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from backup.backend import Backend, ObjectNotFound, StorageError
 from dc.errors import UsageError
-from replication.url import open_backend
-from tests.replication.conftest import KINDS
+from storage.backend import Backend
+from storage.capabilities import ChecksumRequesting, as_capability, object_locking, versioned
+from storage.errors import ObjectNotFound, StorageError
+from storage.local import LocalBackend
+from storage.metered import MeteredBackend
+from storage.ratelimit import RateLimitedBackend, TokenBucket
+from storage.url import open_backend
+from tests.servers.storage import KINDS
 
 pytestmark = pytest.mark.parametrize("storage_url", KINDS, indirect=True)
 
@@ -185,3 +190,15 @@ def test_capabilities_and_url_are_reported(backend: Backend, storage_url: str) -
     assert caps.object_lock is False  # none of these test locations has Object Lock (see test_objectlock)
     assert "SECRET" not in backend.url and "bcpctl-test-secret" not in backend.url
     assert backend.url.split("://")[0] in ("file", "s3", "sftp")
+
+
+def test_optional_capabilities_are_typed_and_found_through_the_wrappers(backend: Backend) -> None:
+    """What a backend can do beyond the protocol is found by type, never forwarded by name."""
+    metered = MeteredBackend(RateLimitedBackend(backend, TokenBucket(10**12)))
+    scheme = backend.url.split("://")[0]
+    checksums = as_capability(metered, ChecksumRequesting)
+    assert (checksums is not None) == (scheme == "s3")  # S3 checks the Content-MD5 it is given
+    assert object_locking(metered) is None and versioned(metered) is None  # this storage cannot use them
+    assert (as_capability(metered, LocalBackend) is not None) == (scheme == "file")
+    for name in ("expect_md5", "lock_until", "extend_lock", "list_versions", "root", "location"):
+        assert not hasattr(metered, name), f"a wrapper forwards {name}"

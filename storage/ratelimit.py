@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from backup.backend import Backend
 from dc.errors import UsageError
-from replication.wrapper import BackendWrapper
+from storage.backend import Backend
+from storage.wrapper import BackendWrapper
 
 _UNITS = {"": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "ki": 1024, "mi": 1024**2, "gi": 1024**3}
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from backup.backend import Backend, ObjectInfo
-from replication.wrapper import BackendWrapper
+from storage.backend import Backend, ObjectInfo
+from storage.wrapper import BackendWrapper
 
 T = TypeVar("T")
 
