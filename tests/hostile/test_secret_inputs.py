@@ -114,3 +114,26 @@ def test_a_passphrase_file_that_never_ends_is_refused_without_eating_memory(tmp_
     except subprocess.TimeoutExpired:
         pytest.fail("bcpctl read /dev/zero for a minute")
     _one_clear_line(done, 2)
+
+
+EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml")
+
+
+@pytest.mark.xfail(strict=True, reason="hostile finding 3: --approver-secret-file FIFO blocks forever")
+def test_an_approver_secret_file_that_is_a_fifo_never_hangs(cli: Cli, tmp_path: Path) -> None:
+    fifo = tmp_path / "secret.fifo"
+    os.mkfifo(fifo)
+    check = ("approver", "check", "--config", EXAMPLE, "--approver", "somu-kacho", "--approver-secret-file", str(fifo))
+    try:
+        done = cli(*check, timeout=20)
+    except subprocess.TimeoutExpired:
+        pytest.fail("bcpctl approver check waited forever on a FIFO given as the approver's secret")
+    _one_clear_line(done, 3)
+
+
+@pytest.mark.xfail(strict=True, reason="hostile finding 3: non-UTF-8 approver secret file -> internal error, exit 1")
+def test_an_approver_secret_file_that_is_not_utf8_exits_3(cli: Cli, tmp_path: Path) -> None:
+    bad = tmp_path / "secret"
+    bad.write_bytes("承認者の秘密です".encode("shift_jis"))
+    check = ("approver", "check", "--config", EXAMPLE, "--approver", "somu-kacho", "--approver-secret-file", str(bad))
+    _one_clear_line(cli(*check), 3)
