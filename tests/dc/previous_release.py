@@ -304,8 +304,9 @@ def fill(engine: Engine) -> Rows:
             audit.append(conn, actor=job["requested_by"], action="drill.requested", subject=job["id"],
                          details={"mode": job["mode"], "tenant": job["tenant"]})  # fmt: skip
             if job["status"] != "running":
+                finished = {"run": job["run_id"], "status": job["status"], "error": job["error"]}
                 audit.append(conn, actor=job["requested_by"], action="drill.finished", subject=job["id"],
-                             details={"run": job["run_id"], "status": job["status"], "error": job["error"]})  # fmt: skip
+                             details=finished)  # fmt: skip
 
     audit.audited(engine, chain)
     with engine.connect() as conn:

@@ -162,16 +162,17 @@ def test_the_webs_drill_jobs_become_their_runs(url: str, engine: Engine) -> None
     filled = fill(engine)
     schema.upgrade(engine)
     assert "web_jobs" not in _tables(engine)
-    ran, refused = filled["web_jobs"]
+    ran, unstarted = filled["web_jobs"]
     run = get_run(engine, ran["run_id"])
     assert run is not None and (run.tenant, run.operator) == ("goka", "sato")  # the account, not "bcpctl"
     job = DrillJobs(engine, lambda: None).get(ran["run_id"])  # type: ignore[arg-type,return-value]
     assert (job.status, job.mode, job.tenant, job.requested_by) == ("passed", "isolated", "goka", "sato")
     assert job.requested_at == T0 and job.finished_at == T0 + timedelta(minutes=12)
-    # A job that never became a run is no run; who asked for what, and when, stays in the audit chain.
-    assert get_run(engine, refused["id"]) is None
+    # A job that never became a run (its process died first) is no run; who asked for what, and when,
+    # stays in the audit chain.
+    assert get_run(engine, unstarted["id"]) is None
     with engine.connect() as conn:
-        (requested,) = entries_about(conn, refused["id"])
+        (requested,) = entries_about(conn, unstarted["id"])
     assert (requested.action, requested.actor) == ("drill.requested", "sato")
     assert json.loads(requested.details) == {"mode": "isolated", "tenant": None}
 
