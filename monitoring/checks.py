@@ -165,8 +165,8 @@ def latest_checks(engine: Engine, *, read_data: bool = False) -> list[CheckRecor
     return [
         CheckRecord(
             row.site,
-            row.started_at,  # type: ignore[arg-type]
-            row.finished_at,  # type: ignore[arg-type]
+            row.started_at,
+            row.finished_at,
             row.ok,
             row.read_data,
             (row.subset_n, row.subset_m) if row.subset_n else None,

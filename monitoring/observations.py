@@ -83,7 +83,7 @@ def latest(engine: Engine) -> list[Observation]:
             row.kind,
             row.subject,
             row.ok,
-            row.checked_at,  # type: ignore[arg-type]
+            row.checked_at,
             row.site,
             row.tenant,
             row.probe,

@@ -121,7 +121,7 @@ class Ledger:
     def pending_deletes(self, target: str) -> dict[str, datetime]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(pending_deletes).where(pending_deletes.c.target == target))
-            return {row.key: row.first_missing_at for row in rows}  # type: ignore[misc]
+            return {row.key: row.first_missing_at for row in rows}
 
     def mark_missing(self, target: str, keys: Iterable[str], now: datetime) -> None:
         rows = [{"target": target, "key": key, "first_missing_at": now} for key in keys]
@@ -144,7 +144,7 @@ class Ledger:
     def locks(self, target: str) -> dict[str, datetime]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(locks).where(locks.c.target == target))
-            return {row.key: row.retain_until for row in rows}  # type: ignore[misc]
+            return {row.key: row.retain_until for row in rows}
 
     def record_locks(self, target: str, until: dict[str, datetime]) -> None:
         if not until:

@@ -31,7 +31,14 @@ class _Strict(BaseModel):
 
 
 class SubmitRequest(_Strict):
-    """An export request; the partner is the one whose key signed it."""
+    """An export request as the partner API and the portal form receive it.
+
+    The wire shape of :class:`victim_support.policy.NewRequest`, kept apart for two reasons:
+    it has no partner (the partner is whoever signed the request or holds the token: a field
+    would let one partner file for another), and every size is bounded and documented in the
+    OpenAPI schema, since it is untrusted input. :func:`bcpctl.web.submission.submit` turns it
+    into a ``NewRequest``.
+    """
 
     tenant: Ident = Field(description="Municipality whose residents are requested (a tenant id).")
     disaster_id: Text = Field(description="Disaster identifier (災害名 or GLIDE number).")

@@ -52,8 +52,7 @@ def operator_view(request: ExportRequest, delivery: Delivery | None) -> Operator
     return OperatorRequestView(
         **_common(request, delivery),  # type: ignore[arg-type]
         approved_by=[
-            ApprovalView(approver=a.approver, role=a.role, at=a.at, reason=a.reason)
-            for a in request.approvals
+            ApprovalView(approver=a.approver, role=a.role, at=a.at, reason=a.reason) for a in request.approvals
         ],
         denial=request.denial,
         builds=request.builds,
