@@ -110,7 +110,8 @@ class DrillJobs:
             )
             self._running = thread
             thread.start()
-        return self.get(run_id)
+        # As recorded when the request was answered: the drill may already have moved on.
+        return Job(run_id, "drill", mode, tenant, requested_by, now, "running", run_id, None, None)
 
     def _run(self, ctx: RunContext, request: DrillRequest, run_id: str, requested_by: str) -> None:
         status, error = "failed", None
