@@ -55,7 +55,7 @@ class DrillRequest:
     confirmed: bool = False
     approver: str | None = None
     approver_secret: str | None = None
-    #: the id the run was announced under before it began (:func:`announce_drill`)
+    #: the id the run was recorded under before it began (:func:`failover.records.announce_run`)
     run_id: str | None = None
     #: who asked for the drill, when not the system user running bcpctl (a web account)
     operator: str | None = None
