@@ -47,6 +47,15 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def jst(value: str | None) -> str:
+    """A time of a result, as its JSON form holds it (ISO 8601), the way people read it: ``YYYY-MM-DD HH:MM JST``."""
+    if not value:
+        return "—"
+    from dc.clock import jst_text
+
+    return jst_text(datetime.fromisoformat(value))
+
+
 class Output:
     """How one command invocation talks to its user."""
 

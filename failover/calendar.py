@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 
+from dc.clock import JST
 from failover.settings import Blackout
 
-JST = timezone(timedelta(hours=9), "JST")
+__all__ = ["JST", "Overdue", "blackout_on", "next_drill_window", "overdue_systems"]
 
 
 def _recurring_contains(blackout: Blackout, day: date) -> bool:

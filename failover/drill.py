@@ -55,6 +55,10 @@ class DrillRequest:
     confirmed: bool = False
     approver: str | None = None
     approver_secret: str | None = None
+    #: the id the run was recorded under before it began (:func:`failover.records.announce_run`)
+    run_id: str | None = None
+    #: who asked for the drill, when not the system user running bcpctl (a web account)
+    operator: str | None = None
 
 
 def validate(request: DrillRequest) -> None:
@@ -79,6 +83,13 @@ def drill_plan(ctx: RunContext, request: DrillRequest) -> RecoveryPlan:
     return plan
 
 
+def check_startable(ctx: RunContext, request: DrillRequest) -> None:
+    """Refuse what :func:`run_drill` would refuse before it records a run: for callers that record first."""
+    validate(request)
+    drill_plan(ctx, request)
+    ctx.site(request.site)
+
+
 def run_drill(
     ctx: RunContext,
     request: DrillRequest,
@@ -99,7 +110,17 @@ def run_drill(
         return run_switchover(ctx, request, plan, handle_signals=handle_signals)
     site = ctx.site(request.site)
     timeout = request.timeout or ctx.settings.timeout or max(s.rto or 0 for s in plan.steps) or None
-    result, token = new_run(ctx, "drill", request.mode, site, plan, tenant=request.tenant, timeout=timeout)
+    result, token = new_run(
+        ctx,
+        "drill",
+        request.mode,
+        site,
+        plan,
+        run_id=request.run_id,
+        operator=request.operator,
+        tenant=request.tenant,
+        timeout=timeout,
+    )
     if request.before is not None:
         result.rpo_reference = request.before
     if blackout := blackout_on(result.declared_at, ctx.settings.blackouts):

@@ -83,6 +83,11 @@ def new_run_id(now: datetime) -> tuple[str, str]:
     return f"{now:%Y%m%dT%H%M%SZ}-{token}", token
 
 
+def run_token(run_id: str) -> str:
+    """The token of a run id :func:`new_run_id` made."""
+    return run_id.rsplit("-", 1)[-1]
+
+
 def new_run(
     ctx: RunContext,
     kind: str,
@@ -91,15 +96,20 @@ def new_run(
     plan: RecoveryPlan,
     *,
     declared: datetime | None = None,
+    run_id: str | None = None,
     **fields: Any,
 ) -> tuple[RunResult, str]:
-    """A fresh :class:`RunResult` declared now (or at ``declared``), and the token naming its sandboxes."""
+    """A fresh :class:`RunResult` declared now (or at ``declared``), and the token naming its sandboxes.
+
+    ``run_id``: the id under which the run was announced before it began (a drill started
+    from the web, :func:`failover.records.announce_run`), made by :func:`new_run_id`.
+    """
     declared = declared or utcnow()
-    run_id, token = new_run_id(declared)
+    run_id, token = (run_id, run_token(run_id)) if run_id else new_run_id(declared)
     fields.setdefault("rpo_reference", declared)
     fields["workers"] = fields.get("workers") or ctx.settings.workers
     selected = [s.system for s in plan.steps]
-    fields.setdefault("operator", operator_name())
+    fields["operator"] = fields.get("operator") or operator_name()
     return RunResult(run_id, kind, mode, ctx.config.consortium, site, declared, selected=selected, **fields), token
 
 
@@ -146,6 +156,7 @@ def recorded_run(
         deadline=deadline,
         operator=result.operator,
         approver=result.approver,
+        tenant=result.tenant,
     )
     abort = AbortSignal()
     try:

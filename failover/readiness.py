@@ -75,7 +75,9 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan) -> list[
 
 def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) -> RunResult:
     site = ctx.site(request.site)
-    result, _token = new_run(ctx, "drill", "readiness", site, plan, tenant=request.tenant)
+    result, _token = new_run(
+        ctx, "drill", "readiness", site, plan, run_id=request.run_id, operator=request.operator, tenant=request.tenant
+    )
     declared = result.declared_at
     with recorded_run(ctx, result, timeout=request.timeout, handle_signals=False) as abort:
         if probe := ctx.settings.steady_state:

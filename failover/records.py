@@ -11,6 +11,10 @@ Three tables, in the style of SRM's queryable history report:
 
 A run is dead when its process is gone (same host: pid and process start time no longer
 match) or, on another host, when its deadline has passed.
+
+This is the one record of a run, wherever it was started: the command line, the scheduler,
+or the web, which records the run as soon as it is asked for (:func:`announce_run`) so that
+the page and the API answer with the run's id before the drill has begun.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import (
     Column,
+    Connection,
     Engine,
     Float,
     Integer,
@@ -61,6 +66,8 @@ drill_runs = Table(
     Column("approver", String(64)),
     Column("error", Text),
     Column("document", Text),
+    #: the one tenant a drill was limited to (``--tenant``), else NULL
+    Column("tenant", String(64)),
 )
 
 drill_systems = Table(
@@ -125,6 +132,40 @@ class RunRecord:
     operator: str | None
     approver: str | None
     error: str | None
+    tenant: str | None = None
+
+
+def announce_run(
+    conn: Connection,
+    run_id: str,
+    *,
+    kind: str,
+    mode: str,
+    consortium: str,
+    declared_at: datetime,
+    operator: str | None,
+    tenant: str | None = None,
+) -> None:
+    """Record a run as running before it begins, in the caller's transaction (with its audit entry).
+
+    The run itself (:func:`start_run`, from this process) then takes the record over; if this
+    process dies first, the record is dead like any other (:func:`is_dead`) and swept as killed.
+    """
+    conn.execute(
+        insert(drill_runs).values(
+            id=run_id,
+            kind=kind,
+            mode=mode,
+            status="running",
+            consortium=consortium,
+            declared_at=declared_at,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            pid_start=process_start(os.getpid()),
+            operator=operator,
+            tenant=tenant,
+        )
+    )
 
 
 def start_run(
@@ -140,26 +181,39 @@ def start_run(
     target_site: str | None = None,
     operator: str | None = None,
     approver: str | None = None,
+    tenant: str | None = None,
 ) -> None:
+    """Record the run as running; a record this process announced for the same id is taken over."""
+    values = {
+        "kind": kind,
+        "mode": mode,
+        "consortium": consortium,
+        "site": site,
+        "target_site": target_site,
+        "declared_at": declared_at,
+        "deadline": deadline,
+        "operator": operator,
+        "approver": approver,
+        "tenant": tenant,
+    }
+    host, pid = socket.gethostname(), os.getpid()
     with state.begin() as conn:
-        conn.execute(
-            insert(drill_runs).values(
-                id=run_id,
-                kind=kind,
-                mode=mode,
-                status="running",
-                consortium=consortium,
-                site=site,
-                target_site=target_site,
-                declared_at=declared_at,
-                deadline=deadline,
-                host=socket.gethostname(),
-                pid=os.getpid(),
-                pid_start=process_start(os.getpid()),
-                operator=operator,
-                approver=approver,
+        announced = conn.execute(
+            update(drill_runs)
+            .where(
+                drill_runs.c.id == run_id,
+                drill_runs.c.status == "running",
+                drill_runs.c.host == host,
+                drill_runs.c.pid == pid,
             )
-        )
+            .values(**values)
+        ).rowcount
+        if not announced:
+            conn.execute(
+                insert(drill_runs).values(
+                    id=run_id, status="running", host=host, pid=pid, pid_start=process_start(pid), **values
+                )
+            )
 
 
 def finish_run(state: Engine, run_id: str, *, status: str, error: str | None, document: dict[str, Any]) -> None:
@@ -191,25 +245,23 @@ def _run(row: Any) -> RunRecord:
         row.status,
         row.site,
         row.target_site,
-        _aware(row.declared_at),
-        _aware(row.finished_at),
+        row.declared_at,
+        row.finished_at,
         row.host,
         row.pid,
         row.pid_start,
-        _aware(row.deadline),
+        row.deadline,
         row.operator,
         row.approver,
         row.error,
+        row.tenant,
     )
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything stored here is UTC."""
-    from datetime import UTC
-
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
+def get_run(state: Engine, run_id: str) -> RunRecord | None:
+    with state.connect() as conn:
+        row = conn.execute(select(drill_runs).where(drill_runs.c.id == run_id)).first()
+    return _run(row) if row is not None else None
 
 
 def list_runs(state: Engine, *, kind: str | None = None, limit: int = 50) -> list[RunRecord]:
@@ -256,11 +308,16 @@ def stale_runs(state: Engine, now: datetime) -> list[RunRecord]:
 
 
 def mark_killed(state: Engine, run_id: str, error: str) -> None:
+    end_unfinished(state, run_id, "killed", error)
+
+
+def end_unfinished(state: Engine, run_id: str, status: str, error: str) -> None:
+    """End a run that can no longer finish itself (killed, or failed before it began); a finished run stays as it is."""
     with state.begin() as conn:
         conn.execute(
             update(drill_runs)
             .where(and_(drill_runs.c.id == run_id, drill_runs.c.status == "running"))
-            .values(status="killed", error=error, finished_at=utcnow())
+            .values(status=status, error=error, finished_at=utcnow())
         )
 
 
@@ -347,7 +404,7 @@ def system_history(state: Engine, systems: list[str], *, limit: int = 20) -> dic
                     "rpo_seconds": r.rpo_seconds,
                     "rto_target": r.rto_target,
                     "rpo_target": r.rpo_target,
-                    "finished_at": _aware(r.finished_at),
+                    "finished_at": r.finished_at,
                 }
                 for r in conn.execute(query)
             ]
@@ -365,7 +422,7 @@ def last_success(state: Engine) -> dict[str, datetime]:
         .group_by(drill_systems.c.system)
     )
     with state.connect() as conn:
-        return {system: _aware(when) for system, when in conn.execute(query)}  # type: ignore[misc]
+        return {system: when for system, when in conn.execute(query)}
 
 
 def active_failover(state: Engine) -> RunRecord | None:

@@ -17,7 +17,6 @@ from sqlalchemy import BigInteger, Boolean, Column, Engine, Integer, String, Tab
 
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, open_state
-from monitoring.timestamps import aware
 
 if TYPE_CHECKING:  # /metrics reads records without importing the repository format
     from backup.check import CheckReport
@@ -166,8 +165,8 @@ def latest_checks(engine: Engine, *, read_data: bool = False) -> list[CheckRecor
     return [
         CheckRecord(
             row.site,
-            aware(row.started_at),  # type: ignore[arg-type]
-            aware(row.finished_at),  # type: ignore[arg-type]
+            row.started_at,
+            row.finished_at,
             row.ok,
             row.read_data,
             (row.subset_n, row.subset_m) if row.subset_n else None,

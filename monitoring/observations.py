@@ -17,7 +17,6 @@ from sqlalchemy import Boolean, Column, Engine, Float, String, Table, Text, dele
 
 from dc.state import UtcDateTime, metadata
 from monitoring.dialect import insert_ignore
-from monitoring.timestamps import aware
 
 health_observations = Table(
     "health_observations",
@@ -84,7 +83,7 @@ def latest(engine: Engine) -> list[Observation]:
             row.kind,
             row.subject,
             row.ok,
-            aware(row.checked_at),  # type: ignore[arg-type]
+            row.checked_at,
             row.site,
             row.tenant,
             row.probe,

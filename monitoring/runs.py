@@ -36,7 +36,6 @@ from sqlalchemy import (
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata
 from monitoring.dialect import insert_ignore
-from monitoring.timestamps import aware
 
 job_runs = Table(
     "scheduler_job_runs",
@@ -119,7 +118,7 @@ class RunLedger:
             )
             if not won:
                 current = conn.execute(select(job_claims).where(job_claims.c.job_id == job_id)).first()
-                stale = current is not None and aware(current.heartbeat_at) < now - timedelta(seconds=self.claim_ttl)
+                stale = current is not None and current.heartbeat_at < now - timedelta(seconds=self.claim_ttl)
                 if stale:
                     won = (
                         conn.execute(
@@ -130,7 +129,7 @@ class RunLedger:
                         == 1
                     )
                     if won:
-                        self._abandon(conn, current.run_id, aware(current.heartbeat_at))
+                        self._abandon(conn, current.run_id, current.heartbeat_at)
                 if not won:
                     self._record_skip(conn, job_id, kind, now)
                     return None
@@ -232,13 +231,13 @@ class RunLedger:
         swept = 0
         with self.engine.begin() as conn:
             for row in conn.execute(select(job_claims)).all():
-                if aware(row.heartbeat_at) >= cutoff:
+                if row.heartbeat_at >= cutoff:
                     continue
                 gone = conn.execute(
                     delete(job_claims).where(job_claims.c.job_id == row.job_id, job_claims.c.run_id == row.run_id)
                 )
                 if gone.rowcount == 1:
-                    self._abandon(conn, row.run_id, aware(row.heartbeat_at))
+                    self._abandon(conn, row.run_id, row.heartbeat_at)
                     swept += 1
         return swept
 
@@ -253,7 +252,7 @@ def read_stats(engine: Engine) -> list[JobStats]:
             row.failures,
             row.missed,
             row.consecutive_failures,
-            aware(row.last_success_at),
+            row.last_success_at,
             row.last_seconds,
         )
         for row in rows

@@ -22,7 +22,7 @@ from dc.config import Consortium
 from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
-from monitoring.timestamps import aware, epoch
+from monitoring.timestamps import epoch
 
 
 @dataclass(frozen=True)
@@ -231,7 +231,7 @@ def _pending(ctx: SourceContext) -> Iterator[Reading]:
         for site in config.offsite_sites:
             target = repository_url_key(config.sites[site].repository)
             there = {
-                row.system: aware(row.target_newest)
+                row.system: row.target_newest
                 for row in conn.execute(
                     select(ledger.lag.c.system, ledger.lag.c.target_newest).where(ledger.lag.c.target == target)
                 )

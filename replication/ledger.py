@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -93,13 +93,6 @@ runs = Table(
 )
 
 
-def aware(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything here is stored in UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 class Ledger:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -128,7 +121,7 @@ class Ledger:
     def pending_deletes(self, target: str) -> dict[str, datetime]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(pending_deletes).where(pending_deletes.c.target == target))
-            return {row.key: aware(row.first_missing_at) for row in rows}  # type: ignore[misc]
+            return {row.key: row.first_missing_at for row in rows}
 
     def mark_missing(self, target: str, keys: Iterable[str], now: datetime) -> None:
         rows = [{"target": target, "key": key, "first_missing_at": now} for key in keys]
@@ -151,7 +144,7 @@ class Ledger:
     def locks(self, target: str) -> dict[str, datetime]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(locks).where(locks.c.target == target))
-            return {row.key: aware(row.retain_until) for row in rows}  # type: ignore[misc]
+            return {row.key: row.retain_until for row in rows}
 
     def record_locks(self, target: str, until: dict[str, datetime]) -> None:
         if not until:
@@ -191,7 +184,7 @@ class Ledger:
         query = select(lag) if target is None else select(lag).where(lag.c.target == target)
         with self.engine.connect() as conn:
             return [
-                SystemLag(row.system, aware(row.source_newest), aware(row.target_newest), row.lag_seconds)
+                SystemLag(row.system, row.source_newest, row.target_newest, row.lag_seconds)
                 for row in conn.execute(query.order_by(lag.c.system))
             ]
 

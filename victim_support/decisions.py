@@ -24,14 +24,12 @@ from dc import approvers as credentials
 from dc.audit import append, audited, entries_about
 from dc.config import Consortium
 from dc.errors import UsageError
-from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.binding import APPROVE, APPROVED, DENIED, DENY, bind
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
-from victim_support.policy import RequestSpec, evaluate
-from victim_support.request import ExportRequest
+from victim_support.request import ExportRequest, as_asked
 from victim_support.settings import ExportSettings
-from victim_support.store import export_decisions, export_requests, read_request
+from victim_support.store import export_decisions, export_requests, judge, read_request
 
 
 def decide(
@@ -138,22 +136,7 @@ def require_buildable(
     if binding.problems:
         raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was built")
     if request.partner in config.partners and request.tenant in config.tenants:
-        decision = evaluate(
-            RequestSpec(
-                partner_lg_code=config.partners[request.partner].lg_code,
-                tenant_lg_code=config.tenants[request.tenant].lg_code,
-                disaster_id=request.disaster_id,
-                disaster_date=request.disaster_date,
-                basis=request.basis,
-                purposes=request.purposes,
-                fields=request.requested_fields,
-                scope=request.scope,
-                retention_days=request.retention_days,
-                formats=request.formats,
-            ),
-            today=now.astimezone(JST).date(),
-            max_retention_days=settings.max_retention_days,
-        )
+        decision = judge(config, settings, as_asked(request), now)
         if not decision.allowed or decision.fields != request.fields:
             why = decision.reasons[0] if decision.reasons else "the decided fields differ"
             raise PolicyRejected(f"request {request_id} no longer passes the law tables: {why}; nothing was built")

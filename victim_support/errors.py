@@ -17,6 +17,14 @@ class RequestStateError(UsageError):
     """An action that the request's state forbids: approving a denied or expired request (exit 2)."""
 
 
+class RequestNotFound(UsageError):
+    """No such export request for this partner (exit 2): another partner's request is "not found" too."""
+
+
+class BundleGone(UsageError):
+    """A delivered bundle that may no longer be served: past its retention, or its deletion confirmed (exit 2)."""
+
+
 class RegistryError(ProblemFound):
     """The resident registry (or its snapshot) cannot be read or does not look like one (exit 1)."""
 

@@ -98,16 +98,29 @@ class Scope:
 
 
 @dataclass(frozen=True)
-class RequestSpec:
-    partner_lg_code: str
-    tenant_lg_code: str
+class NewRequest:
+    """What a partner asks for, before the law tables judge it: one shape for every way in.
+
+    ``bcpctl export request``, the partner API and the portal form each build one; the store
+    judges and files it (:func:`victim_support.store.create_request`), and a build judges the
+    stored request again as it was asked (:func:`victim_support.request.as_asked`). Two shapes
+    stay apart for a reason: the web's ``SubmitRequest`` (the untrusted wire body: no partner,
+    who is whoever signed it, and every size bounded) and the stored ``ExportRequest`` (what
+    was decided: its id, the exported columns, validity and status).
+
+    ``retention_days`` is ``None`` until the store fills in the configured default.
+    """
+
+    partner: str
+    tenant: str
     disaster_id: str
     disaster_date: date
     basis: str
     purposes: tuple[str, ...]
     fields: tuple[str, ...]
     scope: Scope
-    retention_days: int
+    requested_by: str
+    retention_days: int | None = None
     formats: tuple[str, ...] = ()
 
 
@@ -123,13 +136,19 @@ class Decision:
         return f"request rejected: {self.reasons[0]}{more}" if self.reasons else "request allowed"
 
 
-def evaluate(spec: RequestSpec, *, today: date, max_retention_days: int) -> Decision:
-    """Allow or reject a request; every rejection reason names the rule it breaks."""
+def evaluate(
+    spec: NewRequest, *, partner_lg_code: str, tenant_lg_code: str, today: date, max_retention_days: int
+) -> Decision:
+    """Allow or reject a request; every rejection reason names the rule it breaks.
+
+    The municipalities are compared by their 地方公共団体コード (``*_lg_code``): a partner and a
+    tenant of the consortium with different ids may be the same municipality.
+    """
     reasons: list[str] = []
     rule = BASES.get(spec.basis)
     if rule is None:
         return Decision(False, (f"unknown legal basis '{spec.basis}' (allowed: {', '.join(BASES)})",))
-    if spec.partner_lg_code == spec.tenant_lg_code:
+    if partner_lg_code == tenant_lg_code:
         reasons.append("a municipality cannot request its own residents through a victim-support export")
     if not spec.disaster_id.strip():
         reasons.append("a disaster id is required")
@@ -147,7 +166,9 @@ def evaluate(spec: RequestSpec, *, today: date, max_retention_days: int) -> Deci
         reasons.append("give either 町字 names or all areas, not both")
     if not spec.scope.all_areas and not spec.scope.areas:
         reasons.append("the scope names no 町字 (list the affected 町字, or all areas)")
-    if not 1 <= spec.retention_days <= max_retention_days:
+    if spec.retention_days is None:
+        reasons.append("a retention period is required")
+    elif not 1 <= spec.retention_days <= max_retention_days:
         reasons.append(f"retention of {spec.retention_days} days is outside 1..{max_retention_days}")
     for fmt in spec.formats:
         if fmt not in FORMATS:
@@ -159,7 +180,7 @@ def evaluate(spec: RequestSpec, *, today: date, max_retention_days: int) -> Deci
     return Decision(True, (), (*ALWAYS, *(f for f in column_order(selected) if f not in ALWAYS)))
 
 
-def _purpose_reasons(spec: RequestSpec, rule: BasisRule) -> list[str]:
+def _purpose_reasons(spec: NewRequest, rule: BasisRule) -> list[str]:
     if not spec.purposes:
         return ["at least one purpose is required"]
     reasons = []
@@ -171,7 +192,7 @@ def _purpose_reasons(spec: RequestSpec, rule: BasisRule) -> list[str]:
     return reasons
 
 
-def _field_reasons(spec: RequestSpec, rule: BasisRule) -> tuple[set[str], list[str]]:
+def _field_reasons(spec: NewRequest, rule: BasisRule) -> tuple[set[str], list[str]]:
     reasons: list[str] = []
     selected: set[str] = set()
     wanted = expand(spec.fields)

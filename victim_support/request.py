@@ -16,27 +16,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from victim_support.approval import Approval
-from victim_support.policy import Scope
+from victim_support.policy import NewRequest, Scope
 
 #: bump when the specification's shape changes; old hashes then never match by accident.
 SPEC_VERSION = 1
-
-
-@dataclass(frozen=True)
-class NewRequest:
-    """What a partner asks for, as parsed from the command line."""
-
-    partner: str
-    tenant: str
-    disaster_id: str
-    disaster_date: date
-    basis: str
-    purposes: tuple[str, ...]
-    fields: tuple[str, ...]
-    scope: Scope
-    requested_by: str
-    retention_days: int | None = None
-    formats: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,6 +47,23 @@ class ExportRequest:
     builds: int = 0
     #: the status column as stored (``status`` turns it into "expired" past ``valid_until``).
     stored_status: str = ""
+
+
+def as_asked(request: ExportRequest) -> NewRequest:
+    """The stored request as its partner asked for it: what the law tables judge again before a build."""
+    return NewRequest(
+        partner=request.partner,
+        tenant=request.tenant,
+        disaster_id=request.disaster_id,
+        disaster_date=request.disaster_date,
+        basis=request.basis,
+        purposes=request.purposes,
+        fields=request.requested_fields,
+        scope=request.scope,
+        requested_by=request.requested_by,
+        retention_days=request.retention_days,
+        formats=request.formats,
+    )
 
 
 def specification(request: ExportRequest) -> dict[str, Any]:

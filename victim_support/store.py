@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -35,8 +36,8 @@ from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audited
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
-from victim_support.policy import RequestSpec, Scope, evaluate
-from victim_support.request import ExportRequest, NewRequest, spec_hash, specification
+from victim_support.policy import Decision, NewRequest, Scope, evaluate
+from victim_support.request import ExportRequest, spec_hash, specification
 from victim_support.settings import ExportSettings
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "export_decisions",
     "export_requests",
     "get_request",
+    "judge",
     "list_requests",
     "read_request",
 ]
@@ -98,21 +100,8 @@ def create_request(
     if not new.requested_by.strip():
         raise UsageError("--requested-by must name the requesting officer")
     retention = new.retention_days if new.retention_days is not None else settings.retention_days
-    spec = RequestSpec(
-        partner_lg_code=config.partners[new.partner].lg_code,
-        tenant_lg_code=config.tenants[new.tenant].lg_code,
-        disaster_id=new.disaster_id,
-        disaster_date=new.disaster_date,
-        basis=new.basis,
-        purposes=new.purposes,
-        fields=new.fields,
-        scope=new.scope,
-        retention_days=retention,
-        formats=new.formats,
-    )
-    # The municipalities' calendar day: a disaster at 06:00 JST is "today" though UTC says yesterday.
-    today = now.astimezone(JST).date()
-    decision = evaluate(spec, today=today, max_retention_days=settings.max_retention_days)
+    new = replace(new, retention_days=retention)
+    decision = judge(config, settings, new, now)
     subject = f"{new.tenant}->{new.partner}"
     summary = {
         "basis": new.basis,
@@ -167,6 +156,21 @@ def create_request(
 
     audited(engine, work)
     return request
+
+
+def judge(config: Consortium, settings: ExportSettings, new: NewRequest, now: datetime) -> Decision:
+    """The law tables' decision on ``new`` for this consortium, on the municipalities' calendar day.
+
+    A disaster at 06:00 JST is "today" though UTC says yesterday, so the day is JST's, for the
+    filing and for every later check alike.
+    """
+    return evaluate(
+        new,
+        partner_lg_code=config.partners[new.partner].lg_code,
+        tenant_lg_code=config.tenants[new.tenant].lg_code,
+        today=now.astimezone(JST).date(),
+        max_retention_days=settings.max_retention_days,
+    )
 
 
 def _row(request: ExportRequest) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""``export request|list|approve|deny|build|open``: victim-support exports for partner municipalities."""
+"""``export request|list|approve|deny|build|open|deliveries|confirm-deletion``: victim-support exports."""
 
 from __future__ import annotations
 
@@ -275,6 +275,88 @@ def export_open(bundle: str, identity: str, verify_key: str, out_dir: str, confi
             console.print(f"  {d['out']}/{name} ({size} bytes)")
 
     output.current().result(data, render)
+
+
+@export.command("deliveries")
+@config_option()
+@click.option("--request", "request_id", default=None, metavar="REQ", help="Only this request's delivery.")
+@common_options
+def export_deliveries(config_path: str, request_id: str | None) -> None:
+    """Bundles handed to partners (built on their first download): status, downloads, deletion confirmation.
+
+    Status: ready (built, not downloaded yet), downloaded, expired (the retention period is
+    over and the partner's deletion confirmation is due) or deleted (confirmed).
+    """
+    from victim_support.delivery import list_deliveries
+
+    _config, _settings, state, _ = _context(config_path)
+    now = _now()
+    rows = [{**output.to_jsonable(d), "status": d.status(now)} for d in list_deliveries(state, request_id=request_id)]
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("request", "partner", "status", "downloads", "built", "delete by", "deletion confirmed")
+        for d in data:
+            confirmed = f"{output.jst(d['deleted_at'])} ({d['deleted_by']})" if d["deleted_at"] else "—"
+            table.add_row(
+                d["request_id"],
+                d["partner"],
+                d["status"],
+                str(d["downloads"]),
+                output.jst(d["built_at"]),
+                output.jst(d["expires_at"]),
+                confirmed,
+            )
+        console.print(table)
+
+    output.current().result(rows, render)
+
+
+@export.command("confirm-deletion")
+@click.argument("request_id", metavar="DELIVERY")
+@config_option()
+@click.option("--partner", required=True, help="The partner whose registered verify_key signed the statement.")
+@click.option(
+    "--statement",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The partner's deletion statement (bcpctl-bundle-deletion/1 text).",
+)
+@click.option(
+    "--signature",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Its SSH signature (ssh-keygen -Y sign -n bcpctl-bundle-deletion); default STATEMENT.sig.",
+)
+@common_options
+def export_confirm_deletion(
+    config_path: str, request_id: str, partner: str, statement: Path, signature: Path | None
+) -> None:
+    """Record the partner's legal confirmation that every copy of a delivered bundle was deleted.
+
+    DELIVERY is the request id. The statement must be signed with the partner's registered
+    key (the one its signed web requests use); the server's copy of the bundle is removed and
+    the confirmation audited as the web records it. The statement's format is in
+    victim_support/deletion.py.
+    """
+    from victim_support.deletion import confirm_signed_deletion
+
+    config, settings, state, _ = _context(config_path)
+    confirmed = confirm_signed_deletion(
+        state,
+        config,
+        settings,
+        request_id,
+        partner=partner,
+        statement=statement,
+        signature=signature or statement.with_name(statement.name + ".sig"),
+        now=_now(),
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        when = output.jst(d["deleted_at"])
+        console.print(f"deletion of {d['request_id']} confirmed by {d['deleted_by']} ({d['partner']}) at {when}")
+
+    output.current().result(confirmed, render)
 
 
 COMMANDS = [export]

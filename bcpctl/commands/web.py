@@ -125,7 +125,7 @@ def account_list(config_path: str) -> None:
                 ", ".join(r["roles"]),
                 "yes" if r["has_password"] else "proxy only",
                 "yes" if r["disabled"] else "",
-                r["created_at"][:16],
+                output.jst(r["created_at"]),
             )
         console.print(table)
 
@@ -170,7 +170,9 @@ def token_issue(partner: str, config_path: str, label: str) -> None:
     data = {**vars(issued.info), "token": issued.secret}
     output.current().result(
         data,
-        lambda c, d: c.print(f"{d['token']}\n(token {d['id']} for {d['partner']}, expires {d['expires_at'][:16]})"),
+        lambda c, d: c.print(
+            f"{d['token']}\n(token {d['id']} for {d['partner']}, expires {output.jst(d['expires_at'])})"
+        ),
     )
 
 
@@ -185,7 +187,12 @@ def token_list(config_path: str) -> None:
         table = Table("id", "partner", "label", "issued by", "expires", "revoked")
         for r in rows:
             table.add_row(
-                r["id"], r["partner"], r["label"], r["issued_by"], r["expires_at"][:16], (r["revoked_at"] or "")[:16]
+                r["id"],
+                r["partner"],
+                r["label"],
+                r["issued_by"],
+                output.jst(r["expires_at"]),
+                output.jst(r["revoked_at"]) if r["revoked_at"] else "",
             )
         console.print(table)
 

@@ -41,7 +41,7 @@ class Account:
     name: str
     roles: tuple[str, ...]
     has_password: bool
-    created_at: str
+    created_at: datetime
     disabled: bool
 
 
@@ -51,7 +51,7 @@ def _account(row: object) -> Account:
         r["name"],
         tuple(json.loads(r["roles"])),
         r["password_hash"] is not None,
-        r["created_at"].isoformat(),
+        r["created_at"],
         r["disabled"],
     )
 
@@ -100,7 +100,7 @@ def add_account(
             subject=name,
             details={"roles": list(roles), "password": digest is not None},
         )
-        return Account(name, roles, digest is not None, now.astimezone(UTC).isoformat(), False)
+        return Account(name, roles, digest is not None, now.astimezone(UTC), False)
 
     return audited(engine, work)
 

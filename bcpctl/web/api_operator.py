@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from bcpctl.output import to_jsonable
-from bcpctl.web import delivery, tokens
+from bcpctl.web import tokens
 from bcpctl.web.accounts import APPROVER, AUDITOR, OPERATOR
 from bcpctl.web.auth import Operator, context, require_operator
 from bcpctl.web.context import WebContext
@@ -36,7 +36,7 @@ from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
 from dc.approvers import ApproverAuthFailed
 from dc.errors import UsageError
-from victim_support import audit
+from victim_support import audit, delivery
 from victim_support.approval import approver_role
 from victim_support.decisions import decide
 from victim_support.errors import PolicyRejected

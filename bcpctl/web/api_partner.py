@@ -13,10 +13,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
-from bcpctl.web import delivery, submission
+from bcpctl.web import submission
 from bcpctl.web.auth import Partner, context, require_partner
 from bcpctl.web.models import Deletion, Rejection, RequestView, SubmitRequest
 from bcpctl.web.views import partner_view
+from victim_support import delivery
 from victim_support.fields import FIELDS, NEVER_EXPORTED
 from victim_support.policy import BASES, PURPOSES
 from victim_support.store import list_requests
@@ -129,7 +130,14 @@ def confirm_deletion(request: Request, request_id: str, body: Deletion, partner:
     """Confirm that every copy of the bundle was deleted (at the end of the retention period)."""
     ctx = context(request)
     delivery.confirm_deletion(
-        ctx.state, ctx.exports, request_id, partner.id, deleted_by=body.deleted_by, note=body.note, now=ctx.now()
+        ctx.state,
+        ctx.exports,
+        request_id,
+        partner.id,
+        deleted_by=body.deleted_by,
+        note=body.note,
+        now=ctx.now(),
+        via=partner.via,
     )
     found = delivery.own_request(ctx.state, ctx.exports, request_id, partner.id, ctx.now())
     return partner_view(found, delivery.find_delivery(ctx.state, request_id))

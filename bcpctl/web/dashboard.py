@@ -13,12 +13,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bcpctl.output import to_jsonable
-from bcpctl.web import auth, delivery, pages, tokens
+from bcpctl.web import auth, pages, tokens
 from bcpctl.web.accounts import APPROVER, AUDITOR, OPERATOR
 from bcpctl.web.api_operator import decide_as, report_response
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
-from victim_support import audit
+from victim_support import audit, delivery
 from victim_support.store import list_requests
 
 router = APIRouter(include_in_schema=False)

@@ -1,33 +1,32 @@
 """Drills started from the dashboard: run by failover's own ``run_drill`` in a background thread.
 
-The HTTP request only records the job (and audits who asked), then returns; the drill itself
-writes its run, per-system results and reports exactly as ``bcpctl drill run`` does. One
-drill at a time per process: two drills restoring side by side would measure each other's
-load, not the RTO. A job whose process died is shown as ``interrupted``; failover's own
-sweep removes whatever sandboxes its drill left.
+The HTTP request checks that the drill can start, records its run (``drill_runs``, the one
+record of every drill wherever it was started) and audits who asked, then returns with the
+run's id; the drill itself then takes that record over and writes its results and reports
+exactly as ``bcpctl drill run`` does. So the dashboard and the API follow a drill — started,
+running, finished — by reading the same record the command line and the scheduler write.
+One drill at a time per process: two drills restoring side by side would measure each
+other's load, not the RTO. A run whose process died reads as ``killed``; failover's own sweep
+records it so and removes whatever sandboxes it left.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import datetime
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
+from sqlalchemy import Connection, Engine
 
 from bcpctl.web.errors import Conflict, NotFound
+from dc.audit import append, audited
 from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
-from dc.state import UtcDateTime, metadata
-from failover.drill import DrillRequest, run_drill
-from failover.lifecycle import RunContext
-from failover.plan import select_systems
-from victim_support import audit
+from failover.drill import DrillRequest, check_startable, run_drill
+from failover.lifecycle import RunContext, new_run_id
+from failover.records import RunRecord, announce_run, end_unfinished, get_run, is_dead, list_runs
 
 log = logging.getLogger("bcpctl.web")
 
@@ -35,36 +34,37 @@ log = logging.getLogger("bcpctl.web")
 #: person's token in hand, so those stay on the command line.
 MODES = ("readiness", "isolated")
 
-web_jobs = Table(
-    "web_jobs",
-    metadata,
-    Column("id", String(32), primary_key=True),
-    Column("kind", String(16), nullable=False),
-    Column("mode", String(24), nullable=False),
-    Column("tenant", String(64)),
-    Column("requested_by", Text, nullable=False),
-    Column("requested_at", UtcDateTime, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("run_id", String(48)),
-    Column("finished_at", UtcDateTime),
-    Column("error", Text),
-    Column("host", String(255), nullable=False),
-    Column("pid", Integer, nullable=False),
-)
-
 
 @dataclass(frozen=True)
 class Job:
+    """A drill run as the dashboard shows it; ``id`` is the run's id (``run_id`` too, for the API's readers)."""
+
     id: str
     kind: str
     mode: str
     tenant: str | None
-    requested_by: str
-    requested_at: str
+    requested_by: str | None
+    requested_at: datetime
     status: str
-    run_id: str | None
-    finished_at: str | None
+    run_id: str
+    finished_at: datetime | None
     error: str | None
+
+
+def job_of(run: RunRecord, now: datetime) -> Job:
+    status = "killed" if run.status == "running" and is_dead(run, now) else run.status
+    return Job(
+        run.id,
+        run.kind,
+        run.mode,
+        run.tenant,
+        run.operator,
+        run.declared_at,
+        status,
+        run.id,
+        run.finished_at,
+        run.error,
+    )
 
 
 class DrillJobs:
@@ -80,66 +80,54 @@ class DrillJobs:
                 f"mode '{mode}' cannot be started here (allowed: {', '.join(MODES)}); use bcpctl drill run"
             )
         ctx = self.context()
-        select_systems(ctx.config, tenant=tenant, systems=())  # unknown tenant: refused before anything is recorded
+        request = DrillRequest(mode=mode, tenant=tenant, operator=requested_by)
+        check_startable(ctx, request)  # refused before anything is recorded
         with self._guard:
             if self._running is not None and self._running.is_alive():
                 raise Conflict("a drill started from the dashboard is still running; wait for it to finish")
-            job = Job(
-                f"job-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}",
-                "drill",
-                mode,
-                tenant,
-                requested_by,
-                now.astimezone(UTC).isoformat(),
-                "running",
-                None,
-                None,
-                None,
-            )
+            run_id, _token = new_run_id(now)
 
             def record(conn: Connection) -> None:
-                row = {**vars(job), "requested_at": now}
-                conn.execute(insert(web_jobs).values(**row, host=socket.gethostname(), pid=os.getpid()))
-                audit.append(
+                announce_run(
                     conn,
-                    actor=requested_by,
-                    action="drill.requested",
-                    subject=job.id,
-                    details={"mode": mode, "tenant": tenant},
+                    run_id,
+                    kind="drill",
+                    mode=mode,
+                    consortium=ctx.config.consortium,
+                    declared_at=now,
+                    operator=requested_by,
+                    tenant=tenant,
                 )
+                append(conn, actor=requested_by, action="drill.requested", subject=run_id,
+                       details={"mode": mode, "tenant": tenant})  # fmt: skip
 
-            audit.audited(self.engine, record)
-            thread = threading.Thread(target=self._run, args=(ctx, job), name=f"drill-{job.id}", daemon=True)
+            audited(self.engine, record)
+            thread = threading.Thread(
+                target=self._run,
+                args=(ctx, replace(request, run_id=run_id), run_id, requested_by),
+                name=f"drill-{run_id}",
+                daemon=True,
+            )
             self._running = thread
             thread.start()
-        return job
+        # As recorded when the request was answered: the drill may already have moved on.
+        return Job(run_id, "drill", mode, tenant, requested_by, now, "running", run_id, None, None)
 
-    def _run(self, ctx: RunContext, job: Job) -> None:
-        run_id, status, error = None, "error", None
+    def _run(self, ctx: RunContext, request: DrillRequest, run_id: str, requested_by: str) -> None:
+        status, error = "failed", None
         try:
-            result = run_drill(ctx, DrillRequest(mode=job.mode, tenant=job.tenant), handle_signals=False)
-            run_id, status = result.id, result.status
+            status = run_drill(ctx, request, handle_signals=False).status
         except BcpError as exc:
             error = exc.message
-        except Exception as exc:  # a bug must still end the job's record, never leave it "running"
-            log.exception("drill job %s failed", job.id)
+        except Exception as exc:  # a bug must still end the run's record, never leave it "running"
+            log.exception("drill %s failed", run_id)
             error = f"internal error: {type(exc).__name__}"
-
-        def record(conn: Connection) -> None:
-            conn.execute(
-                update(web_jobs)
-                .where(web_jobs.c.id == job.id)
-                .values(status=status, run_id=run_id, error=error, finished_at=utcnow())
-            )
-            audit.append(
-                conn,
-                actor=job.requested_by,
-                action="drill.finished",
-                subject=job.id,
-                details={"run": run_id, "status": status, "error": error},
-            )
-
-        audit.audited(self.engine, record)
+        if error is not None:
+            # Ends the record only if the drill never took it over (it failed before it began).
+            end_unfinished(self.engine, run_id, "failed", error)
+        details = {"run": run_id, "status": status, "error": error}
+        audited(self.engine, lambda conn: append(conn, actor=requested_by, action="drill.finished", subject=run_id,
+                                                 details=details))  # fmt: skip
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running drill (if any) has finished; for shutdown and tests."""
@@ -148,42 +136,11 @@ class DrillJobs:
             thread.join(timeout)
 
     def get(self, job_id: str) -> Job:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(web_jobs).where(web_jobs.c.id == job_id)).first()
-        if row is None:
-            raise NotFound(f"no drill job '{job_id}'")
-        return _job(row)
+        run = get_run(self.engine, job_id) if len(job_id) <= 64 else None
+        if run is None or run.kind != "drill":
+            raise NotFound(f"no drill '{job_id[:64]}'")
+        return job_of(run, utcnow())
 
     def list(self, limit: int = 20) -> list[Job]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(web_jobs).order_by(web_jobs.c.requested_at.desc()).limit(limit)).all()
-        return [_job(row) for row in rows]
-
-
-def _job(row: object) -> Job:
-    r = row._mapping  # type: ignore[attr-defined]
-    status, finished = r["status"], r["finished_at"]
-    if status == "running" and r["host"] == socket.gethostname() and not _alive(r["pid"]):
-        status = "interrupted"
-    return Job(
-        r["id"],
-        r["kind"],
-        r["mode"],
-        r["tenant"],
-        r["requested_by"],
-        r["requested_at"].isoformat(),
-        status,
-        r["run_id"],
-        finished.isoformat() if finished is not None else None,
-        r["error"],
-    )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        now = utcnow()
+        return [job_of(run, now) for run in list_runs(self.engine, kind="drill", limit=limit)]

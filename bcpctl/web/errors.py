@@ -13,10 +13,6 @@ class Forbidden(AuthError):
     """Authenticated, but the role or partner does not allow this (HTTP 403)."""
 
 
-class Gone(UsageError):
-    """The resource existed but may no longer be served: an expired or deleted bundle (HTTP 410)."""
-
-
 class Conflict(UsageError):
     """The resource's state forbids this now (HTTP 409)."""
 

@@ -6,10 +6,10 @@ free text refuses control characters so that audit entries stay one line.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, SecretStr
 
 from victim_support.policy import BASES, FORMATS, PURPOSES
 
@@ -21,6 +21,9 @@ Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
 Format = Literal[FORMATS]  # type: ignore[valid-type]
 FieldName = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Area = Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: a time in a response: an aware datetime to the pages (which show it in JST), ISO 8601 with
+#: its offset in JSON like every machine output of bcpctl (``2026-11-29T13:18:40+00:00``)
+Instant = Annotated[datetime, PlainSerializer(lambda when: when.isoformat(), return_type=str, when_used="json")]
 
 
 class _Strict(BaseModel):
@@ -28,7 +31,14 @@ class _Strict(BaseModel):
 
 
 class SubmitRequest(_Strict):
-    """An export request; the partner is the one whose key signed it."""
+    """An export request as the partner API and the portal form receive it.
+
+    The wire shape of :class:`victim_support.policy.NewRequest`, kept apart for two reasons:
+    it has no partner (the partner is whoever signed the request or holds the token: a field
+    would let one partner file for another), and every size is bounded and documented in the
+    OpenAPI schema, since it is untrusted input. :func:`bcpctl.web.submission.submit` turns it
+    into a ``NewRequest``.
+    """
 
     tenant: Ident = Field(description="Municipality whose residents are requested (a tenant id).")
     disaster_id: Text = Field(description="Disaster identifier (災害名 or GLIDE number).")
@@ -79,10 +89,10 @@ class Scope(BaseModel):
 
 
 class DeliveryView(BaseModel):
-    built_at: str
-    expires_at: str
+    built_at: Instant
+    expires_at: Instant
     downloads: int
-    deleted_at: str | None
+    deleted_at: Instant | None
     deleted_by: str | None
 
 
@@ -101,8 +111,8 @@ class RequestView(BaseModel):
     retention_days: int
     formats: list[str]
     requested_by: str
-    created_at: str
-    valid_until: str
+    created_at: Instant
+    valid_until: Instant
     approvals: int
     required_approvals: int
     denial_reason: str | None
@@ -112,7 +122,7 @@ class RequestView(BaseModel):
 class ApprovalView(BaseModel):
     approver: str
     role: str
-    at: str
+    at: Instant
     reason: str
 
 
@@ -131,15 +141,20 @@ class Rejection(BaseModel):
 
 
 class JobView(BaseModel):
+    """A drill's run record (``drill_runs``); ``id`` and ``run_id`` both name the run.
+
+    ``status``: running, passed, failed, aborted or killed (its process died).
+    """
+
     id: str
     kind: str
     mode: str
     tenant: str | None
-    requested_by: str
-    requested_at: str
+    requested_by: str | None
+    requested_at: Instant
     status: str
-    run_id: str | None
-    finished_at: str | None
+    run_id: str
+    finished_at: Instant | None
     error: str | None
 
 
@@ -147,7 +162,7 @@ class IssuedTokenView(BaseModel):
     id: str
     partner: str
     label: str
-    expires_at: str
+    expires_at: Instant
     token: str = Field(description="Shown once; only its SHA-256 is stored.")
 
 
@@ -156,9 +171,9 @@ class TokenView(BaseModel):
     partner: str
     label: str
     issued_by: str
-    issued_at: str
-    expires_at: str
-    revoked_at: str | None
+    issued_at: Instant
+    expires_at: Instant
+    revoked_at: Instant | None
 
 
 class Whoami(BaseModel):

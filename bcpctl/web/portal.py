@@ -14,10 +14,11 @@ from fastapi.responses import FileResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, delivery, pages, submission
+from bcpctl.web import auth, pages, submission
 from bcpctl.web.models import Deletion, SubmitRequest
 from bcpctl.web.requestform import form_of_basis
 from bcpctl.web.views import partner_view
+from victim_support import delivery
 from victim_support.errors import PolicyRejected
 from victim_support.policy import BASES
 from victim_support.store import list_requests
@@ -114,7 +115,7 @@ async def portal_request(request: Request, request_id: str) -> Response:
         tenant_name=ctx.config.tenants[view.tenant].name if view.tenant in ctx.config.tenants else view.tenant,
         r=view,
         csrf=partner.session.csrf if partner.session else "",
-        now=ctx.now().isoformat(),
+        now=ctx.now(),
     )
 
 
@@ -153,7 +154,14 @@ async def portal_deletion(request: Request, request_id: str) -> Response:
         return pages.error_page(request, 422, "削除した担当者名を入力してください / name who deleted the copies")
     await run_in_threadpool(
         lambda: delivery.confirm_deletion(
-            ctx.state, ctx.exports, request_id, partner.id, deleted_by=body.deleted_by, note=body.note, now=ctx.now()
+            ctx.state,
+            ctx.exports,
+            request_id,
+            partner.id,
+            deleted_by=body.deleted_by,
+            note=body.note,
+            now=ctx.now(),
+            via="portal",
         )
     )
     return pages.redirect(f"/portal/requests/{request_id}?done=deleted")

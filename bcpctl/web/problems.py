@@ -15,9 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bcpctl.web.errors import Conflict, Forbidden, Gone, NotFound, TooManyRequests
+from bcpctl.web.errors import Conflict, Forbidden, NotFound, TooManyRequests
 from dc.errors import AuthError, BcpError, ConfigError, UsageError
-from victim_support.errors import PolicyRejected, RequestStateError
+from victim_support.errors import BundleGone, PolicyRejected, RequestNotFound, RequestStateError
 
 log = logging.getLogger("bcpctl.web")
 
@@ -44,7 +44,8 @@ def status_of(exc: BcpError) -> int:
     for kind, status in (
         (TooManyRequests, 429),
         (NotFound, 404),
-        (Gone, 410),
+        (RequestNotFound, 404),
+        (BundleGone, 410),
         (Conflict, 409),
         (RequestStateError, 409),
         (PolicyRejected, 422),

@@ -8,7 +8,7 @@ page stays fast and works when a site is unreachable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -55,10 +55,6 @@ class ConsortiumStatus:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
     newest = select(backup_runs.c.system, func.max(backup_runs.c.id).label("id")).group_by(backup_runs.c.system)
     newest_ok = (
@@ -67,12 +63,12 @@ def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
         .group_by(backup_runs.c.system)
     )
     with state.connect() as conn:
-        ok_at = {row.system: _aware(row.at) for row in conn.execute(newest_ok)}
+        ok_at = {row.system: row.at for row in conn.execute(newest_ok)}
         ids = [row.id for row in conn.execute(newest)]
         rows = conn.execute(select(backup_runs).where(backup_runs.c.id.in_(ids))).all() if ids else []
     return {
         row.system: {
-            "at": _aware(row.finished_at or row.started_at),
+            "at": row.finished_at or row.started_at,
             "ok": bool(row.ok),
             "snapshot": (row.snapshot_id or "")[:16] or None,
             "error": row.error,
@@ -94,10 +90,10 @@ def _replication(state: Engine, config: Consortium) -> dict[str, list[dict[str, 
                 {
                     "site": site,
                     "role": config.sites[site].role,
-                    "target_newest": _aware(row.target_newest),
-                    "source_newest": _aware(row.source_newest),
+                    "target_newest": row.target_newest,
+                    "source_newest": row.source_newest,
                     "lag_seconds": row.lag_seconds,
-                    "measured_at": _aware(row.measured_at),
+                    "measured_at": row.measured_at,
                 }
             )
     return found

@@ -42,9 +42,9 @@ class TokenInfo:
     partner: str
     label: str
     issued_by: str
-    issued_at: str
-    expires_at: str
-    revoked_at: str | None
+    issued_at: datetime
+    expires_at: datetime
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -60,15 +60,8 @@ def digest(secret: str) -> str:
 
 def _info(row: object) -> TokenInfo:
     r = row._mapping  # type: ignore[attr-defined]
-    revoked = r["revoked_at"]
     return TokenInfo(
-        r["id"],
-        r["partner"],
-        r["label"],
-        r["issued_by"],
-        r["issued_at"].isoformat(),
-        r["expires_at"].isoformat(),
-        revoked.isoformat() if revoked is not None else None,
+        r["id"], r["partner"], r["label"], r["issued_by"], r["issued_at"], r["expires_at"], r["revoked_at"]
     )
 
 
@@ -82,15 +75,7 @@ def issue_token(
     token_id = secrets.token_hex(4)
     secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     expires = now + timedelta(seconds=lifetime)
-    info = TokenInfo(
-        token_id,
-        partner,
-        label,
-        issued_by,
-        now.astimezone(UTC).isoformat(),
-        expires.astimezone(UTC).isoformat(),
-        None,
-    )
+    info = TokenInfo(token_id, partner, label, issued_by, now.astimezone(UTC), expires.astimezone(UTC), None)
 
     def work(conn: Connection) -> None:
         conn.execute(
@@ -109,7 +94,7 @@ def issue_token(
             actor=issued_by,
             action="token.issued",
             subject=partner,
-            details={"token": token_id, "label": label, "expires_at": info.expires_at},
+            details={"token": token_id, "label": label, "expires_at": info.expires_at.isoformat()},
         )
 
     audited(engine, work)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bcpctl.web.delivery import Delivery
 from bcpctl.web.models import ApprovalView, DeliveryView, OperatorRequestView, RequestView, Scope
+from victim_support.delivery import Delivery
 from victim_support.store import ExportRequest
 
 
@@ -11,10 +11,10 @@ def _delivery(delivery: Delivery | None) -> DeliveryView | None:
     if delivery is None:
         return None
     return DeliveryView(
-        built_at=delivery.built_at.isoformat(),
-        expires_at=delivery.expires_at.isoformat(),
+        built_at=delivery.built_at,
+        expires_at=delivery.expires_at,
         downloads=delivery.downloads,
-        deleted_at=delivery.deleted_at.isoformat() if delivery.deleted_at else None,
+        deleted_at=delivery.deleted_at,
         deleted_by=delivery.deleted_by,
     )
 
@@ -35,8 +35,8 @@ def _common(request: ExportRequest, delivery: Delivery | None) -> dict[str, obje
         "retention_days": request.retention_days,
         "formats": list(request.formats),
         "requested_by": request.requested_by,
-        "created_at": request.created_at.isoformat(),
-        "valid_until": request.valid_until.isoformat(),
+        "created_at": request.created_at,
+        "valid_until": request.valid_until,
         "approvals": len(request.approvals),
         "required_approvals": request.required_approvals,
         "denial_reason": request.denial.split(": ", 1)[-1] if request.denial else None,
@@ -52,8 +52,7 @@ def operator_view(request: ExportRequest, delivery: Delivery | None) -> Operator
     return OperatorRequestView(
         **_common(request, delivery),  # type: ignore[arg-type]
         approved_by=[
-            ApprovalView(approver=a.approver, role=a.role, at=a.at.isoformat(), reason=a.reason)
-            for a in request.approvals
+            ApprovalView(approver=a.approver, role=a.role, at=a.at, reason=a.reason) for a in request.approvals
         ],
         denial=request.denial,
         builds=request.builds,

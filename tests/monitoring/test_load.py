@@ -20,7 +20,6 @@ from sqlalchemy import select
 from dc.state import backup_runs
 from monitoring.runs import job_runs, read_stats
 from monitoring.schedule import ANCHOR, grid_offset
-from monitoring.timestamps import aware
 from tests.monitoring.conftest import build_lab
 from tests.monitoring.serving import ServeProcess
 
@@ -78,7 +77,7 @@ def test_132_scheduled_backups_run_without_missed_or_overlapping_runs(tmp_path: 
         mine = [r for r in every if r.status != "cancelled"]
         assert {r.status for r in mine} == {"ok"}, (job_id, {r.status for r in mine})
         for before, after in itertools.pairwise(mine):
-            assert aware(before.finished_at) <= aware(after.started_at), f"{job_id}: overlapping runs"
+            assert before.finished_at <= after.started_at, f"{job_id}: overlapping runs"
         offset = grid_offset(job_id, INTERVAL)
         first = ANCHOR.timestamp() + offset
         # Grid points inside the leader's time, with slack for queueing before the stop.
@@ -118,4 +117,4 @@ def test_132_scheduled_backups_run_without_missed_or_overlapping_runs(tmp_path: 
 
 
 def _epoch(value) -> float:  # type: ignore[no-untyped-def]
-    return aware(value).astimezone(UTC).timestamp()
+    return value.astimezone(UTC).timestamp()

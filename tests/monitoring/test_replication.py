@@ -16,7 +16,6 @@ from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring.sources import repository_url_key
 from monitoring.tasks import JobContext, check, replicate
-from monitoring.timestamps import aware
 from replication import ledger
 from storage.url import open_backend
 from tests.conftest import PASSWORD
@@ -56,11 +55,11 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
     for system, tenant in (("goka-juki", "goka"), ("naka-juki", "naka")):
         labels = {"site": "offsite", "tenant": tenant, "system": system}
         assert value("bcp_replication_lag_seconds", labels) == lags[system].lag_seconds == 0
-        newest = aware(lags[system].target_newest)
+        newest = lags[system].target_newest
         assert value("bcp_offsite_newest_snapshot_timestamp_seconds", labels) == pytest.approx(newest.timestamp())
     assert value("bcp_replication_sent_bytes", {"site": "offsite"}) == run.bytes_sent
     assert value("bcp_replication_last_success_timestamp_seconds", {"site": "offsite"}) == pytest.approx(
-        aware(run.finished_at).timestamp()
+        run.finished_at.timestamp()
     )
     assert value("bcp_metrics_source_ok", {"source": "replication"}) == 1
     # The replica is a real repository: the scheduled check of the offsite now passes.

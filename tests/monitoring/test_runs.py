@@ -10,7 +10,6 @@ from sqlalchemy import select, update
 
 from dc.state import open_state
 from monitoring.runs import RunLedger, job_claims, job_runs, prune_runs, read_stats
-from monitoring.timestamps import aware
 
 
 def _runs(engine, job_id: str) -> list:  # type: ignore[no-untyped-def]
@@ -39,7 +38,7 @@ def test_a_stale_claim_is_taken_over_and_its_run_recorded_abandoned(control_url:
     time.sleep(0.5)
     dead.heartbeat()  # the last sign of life
     with engine.connect() as conn:
-        last_beat = aware(conn.execute(select(job_claims.c.heartbeat_at)).scalar_one())
+        last_beat = conn.execute(select(job_claims.c.heartbeat_at)).scalar_one()
     assert alive.claim("check:primary", "check") is None  # still fresh
     time.sleep(1.2)
     new = alive.claim("check:primary", "check")
@@ -47,7 +46,7 @@ def test_a_stale_claim_is_taken_over_and_its_run_recorded_abandoned(control_url:
     rows = {row.run_id: row for row in _runs(engine, "check:primary")}
     assert rows[old.run_id].status == "abandoned"
     # its honest end is the last heartbeat, which is before the new run started
-    assert aware(rows[old.run_id].finished_at) == last_beat <= aware(rows[new.run_id].started_at)
+    assert rows[old.run_id].finished_at == last_beat <= rows[new.run_id].started_at
     # the dead holder, should it come back, cannot finish over the new run's claim
     dead.finish(old, "ok")
     with engine.connect() as conn:

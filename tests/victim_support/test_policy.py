@@ -8,12 +8,15 @@ from datetime import date
 import pytest
 
 from victim_support.fields import FIELDS, NEVER_EXPORTED
-from victim_support.policy import BASES, PURPOSES, RequestSpec, Scope, evaluate
+from victim_support.policy import BASES, PURPOSES, NewRequest, Scope, evaluate
 
 TODAY = date(2026, 11, 28)
-BASE = RequestSpec(
-    partner_lg_code="082040",
-    tenant_lg_code="085464",
+#: 古河市 asks for 五霞町's residents
+LG_CODES = {"partner_lg_code": "082040", "tenant_lg_code": "085464"}
+BASE = NewRequest(
+    partner="koga",
+    tenant="goka",
+    requested_by="koga-yamada",
     disaster_id="2026-kanto-eq",
     disaster_date=date(2026, 11, 20),
     basis="APPI-69-2-3",
@@ -25,7 +28,8 @@ BASE = RequestSpec(
 
 
 def decide(**changes: object):  # type: ignore[no-untyped-def]
-    return evaluate(replace(BASE, **changes), today=TODAY, max_retention_days=90)
+    codes = {**LG_CODES, **{k: changes.pop(k) for k in list(changes) if k in LG_CODES}}
+    return evaluate(replace(BASE, **changes), **codes, today=TODAY, max_retention_days=90)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -87,6 +91,7 @@ def test_allowed_combinations(basis: str, purposes: tuple[str, ...], fields: tup
         ({"scope": Scope()}, "the scope names no 町字"),
         ({"scope": Scope(("a",), all_areas=True)}, "either 町字 names or all areas"),
         ({"retention_days": 0}, "retention of 0 days"),
+        ({"retention_days": None}, "a retention period is required"),
         ({"retention_days": 365}, "retention of 365 days"),
         ({"partner_lg_code": "085464"}, "cannot request its own residents"),
         ({"disaster_date": date(2026, 12, 1)}, "is in the future"),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -131,6 +134,14 @@ def test_drill_started_from_the_api_runs_in_the_background_and_is_recorded(clien
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert found["status"] == "passed", found
+    # One record: the job is the drill's run, as the command line and the scheduler record theirs.
+    from failover.records import list_runs
+
+    (run,) = [r for r in list_runs(web_ctx.state, kind="drill") if r.id == job["id"]]
+    assert found["run_id"] == job["id"] and (run.status, run.operator, run.mode) == ("passed", "ops", "isolated")
+    assert [j["id"] for j in client.get("/api/operator/drills", headers=basic("ops")).json()["jobs"]] == [job["id"]]
+    for key in ("requested_at", "finished_at"):
+        assert datetime.fromisoformat(found[key]).utcoffset() == timedelta(0), (key, found[key])
     report = client.get(f"/api/operator/drills/{found['run_id']}/report", headers=basic("audit"))
     assert report.status_code == 200 and "goka-juki" in report.text
     assert "style-src 'unsafe-inline'" in report.headers["content-security-policy"]
@@ -139,9 +150,43 @@ def test_drill_started_from_the_api_runs_in_the_background_and_is_recorded(clien
     system = client.get("/api/operator/status", headers=basic("ops")).json()["tenants"][0]["systems"][0]
     assert system["light"]["level"] == "green", system["light"]
     audit = client.get("/api/operator/audit", headers=basic("audit")).json()
-    actions = [(e["action"], e["actor"]) for e in audit["entries"]]
-    assert ("drill.requested", "ops") in actions and ("drill.finished", "ops") in actions
+    actions = [(e["action"], e["actor"], e["subject"]) for e in audit["entries"]]
+    assert ("drill.requested", "ops", job["id"]) in actions and ("drill.finished", "ops", job["id"]) in actions
     assert audit["chain"]["ok"]
+
+
+def test_a_drill_that_fails_ends_its_one_record_failed(client, web_ctx, web_site) -> None:  # type: ignore[no-untyped-def]
+    shutil.rmtree(web_site.root / "offsite")  # the readiness drill cannot open the offsite repository
+    started = client.post("/api/operator/drills", json={"mode": "readiness", "tenant": "goka"}, headers=basic("ops"))
+    assert started.status_code == 202, started.text
+    job = started.json()
+    assert (job["status"], job["tenant"], job["requested_by"]) == ("running", "goka", "ops")  # recorded at once
+    web_ctx.jobs.wait(120)
+    found = client.get(f"/api/operator/drills/jobs/{job['id']}", headers=basic("ops")).json()
+    assert found["status"] == "failed" and found["finished_at"], found
+    from failover.records import get_run
+
+    run = get_run(web_ctx.state, job["id"])
+    assert run is not None and (run.status, run.tenant) == ("failed", "goka") and run.error
+
+
+def test_a_drill_whose_process_died_reads_as_killed(client, web_ctx) -> None:  # type: ignore[no-untyped-def]
+    from failover.records import start_run
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    now = datetime.now(UTC)
+    start_run(web_ctx.state, "20261129T131840Z-deadbeef", kind="drill", mode="isolated", consortium="test",
+              site="offsite", declared_at=now, deadline=None, operator="ops")  # fmt: skip
+    from sqlalchemy import update
+
+    from failover.records import drill_runs
+
+    with web_ctx.state.begin() as conn:  # as if another process, now gone, had started it
+        conn.execute(update(drill_runs).values(pid=gone.pid, pid_start=None))
+    found = client.get("/api/operator/drills/jobs/20261129T131840Z-deadbeef", headers=basic("ops"))
+    assert found.status_code == 200 and found.json()["status"] == "killed"
+    assert client.get("/api/operator/drills/jobs/no-such-run", headers=basic("ops")).status_code == 404
 
 
 def test_drill_modes_needing_keys_stay_on_the_command_line(client) -> None:  # type: ignore[no-untyped-def]

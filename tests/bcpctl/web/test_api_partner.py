@@ -180,6 +180,14 @@ def test_deletion_is_confirmed_once_after_download_and_removes_the_server_copy(c
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["delivery"]["deleted_by"] == "koga-sato"
     assert not web_ctx.bundle_root.joinpath(request_id).exists()
+    from victim_support.audit import read_entries
+
+    (entry,) = [e for e in read_entries(web_ctx.state) if e.action == "bundle.deletion_confirmed"]
+    details = json.loads(entry.details)
+    assert entry.actor == "partner:koga" and entry.subject == request_id
+    # the command line's signed statement records the same (tests/victim_support/test_deliveries.py)
+    assert set(details) == {"deleted_by", "note", "expires_at", "before_expiry", "via"}
+    assert (details["note"], details["via"]) == ("shredded", "signature")
     twice = signed_post(client, web_site.partner_key, deletion, {"deleted_by": "koga-sato"})
     assert twice.status_code == 409
     gone = signed_get(client, web_site.partner_key, f"/api/partner/requests/{request_id}/bundle")

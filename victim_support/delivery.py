@@ -1,18 +1,23 @@
 """Handing an approved request's bundle to its partner: built once from the replica, served as ciphertext.
 
-The bundle is built on the first download (``victim_support.build.build_export``: newest
+The bundle is built on the first download (:func:`victim_support.build.build_export`: newest
 offsite snapshot, policy-limited columns, age-encrypted to the partner, signed by the tenant)
-and kept under the web's bundle directory until the partner confirms deletion. What leaves
-is a tar of ``envelope.json``, ``envelope.json.sig`` and ``payload.tar.age``: the envelope
-holds no resident data and the payload only opens with the partner's age identity, so the
-web surface never hands out plaintext resident data. Every download and the deletion
-confirmation are audited.
+and kept under the bundle directory until the partner confirms its deletion. What leaves is
+a tar of ``envelope.json``, ``envelope.json.sig`` and ``payload.tar.age``: the envelope holds
+no resident data and the payload only opens with the partner's age identity, so no caller of
+this module ever hands out plaintext resident data. Every download and the deletion
+confirmation are audited, in the transaction that records them.
+
+The web's partner API and portal and the command line (``bcpctl export deliveries``,
+``bcpctl export confirm-deletion``) are surfaces over these functions. The table keeps the
+name the previous release gave it, so deployed sites keep their rows without a data migration.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import tarfile
 import threading
@@ -22,15 +27,15 @@ from pathlib import Path
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 
-from bcpctl.web.errors import Conflict, Gone, NotFound
 from dc.config import Consortium
 from dc.errors import UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support import approval, audit
+from victim_support.build import build_export
 from victim_support.bundle import ENVELOPE, PAYLOAD, SIGNATURE
-from victim_support.errors import RequestTampered
+from victim_support.errors import BundleGone, RequestNotFound, RequestStateError, RequestTampered
 from victim_support.settings import ExportSettings
-from victim_support.store import ExportRequest, get_request
+from victim_support.store import ExportRequest, export_requests, get_request
 
 deliveries = Table(
     "web_deliveries",
@@ -46,6 +51,10 @@ deliveries = Table(
     Column("deleted_at", UtcDateTime),
     Column("deleted_by", Text),
 )
+
+#: who deleted the copies, and the note: one line each, as the web's form and API accept them
+_DELETED_BY = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_NOTE = re.compile(r"[^\x00-\x08\x0b-\x1f\x7f]{0,1000}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,14 @@ class Delivery:
     def expired(self, now: datetime) -> bool:
         return now >= self.expires_at
 
+    def status(self, now: datetime) -> str:
+        """``deleted`` (confirmed by the partner), ``expired`` (confirmation due), ``downloaded`` or ``ready``."""
+        if self.deleted_at is not None:
+            return "deleted"
+        if self.expired(now):
+            return "expired"
+        return "downloaded" if self.downloads else "ready"
+
 
 @dataclass(frozen=True)
 class Download:
@@ -77,14 +94,31 @@ _locks_guard = threading.Lock()
 
 
 def _lock(request_id: str) -> threading.Lock:
+    """One build per request in this process; across processes the conditional updates below decide."""
     with _locks_guard:
         return _locks.setdefault(request_id, threading.Lock())
 
 
 def find_delivery(engine: Engine, request_id: str) -> Delivery | None:
     with engine.connect() as conn:
-        row = conn.execute(select(deliveries).where(deliveries.c.request_id == request_id)).first()
+        return _read(conn, request_id)
+
+
+def _read(conn: Connection, request_id: str) -> Delivery | None:
+    row = conn.execute(select(deliveries).where(deliveries.c.request_id == request_id)).first()
     return Delivery(**row._mapping) if row else None
+
+
+def list_deliveries(engine: Engine, *, request_id: str | None = None) -> list[Delivery]:
+    """Every delivery, oldest first; only ``request_id``'s when given (an unknown request is refused)."""
+    query = select(deliveries).order_by(deliveries.c.built_at, deliveries.c.request_id)
+    with engine.connect() as conn:
+        if request_id is not None:
+            known = conn.execute(select(export_requests.c.id).where(export_requests.c.id == request_id)).first()
+            if known is None:
+                raise RequestNotFound(f"no export request '{request_id}' (see 'bcpctl export list')")
+            query = query.where(deliveries.c.request_id == request_id)
+        return [Delivery(**row._mapping) for row in conn.execute(query)]
 
 
 def own_request(
@@ -94,9 +128,9 @@ def own_request(
     try:
         request = get_request(engine, request_id, settings, now)
     except UsageError:
-        raise NotFound(f"no export request '{request_id}' for this partner") from None
+        raise RequestNotFound(f"no export request '{request_id}' for this partner") from None
     if request.partner != partner:
-        raise NotFound(f"no export request '{request_id}' for this partner")
+        raise RequestNotFound(f"no export request '{request_id}' for this partner")
     return request
 
 
@@ -119,40 +153,52 @@ def download(
         if delivery is None:
             if request.status != approval.APPROVED:
                 have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
-                raise Conflict(f"request {request_id} is {request.status}{have if request.status == 'pending' else ''}")
+                raise RequestStateError(
+                    f"request {request_id} is {request.status}{have if request.status == 'pending' else ''}"
+                )
             try:
                 delivery = _build(engine, config, settings, request, bundle_root, config_dir, now, partner)
             except RequestTampered:
                 # The details (approver names, what changed) are the data center's business.
-                raise Conflict(
+                raise RequestStateError(
                     f"request {request_id} cannot be delivered: its record does not match the audit log "
                     "(the data center's audit check reports it)"
                 ) from None
-        if delivery.deleted_at:
-            deleted = f"{delivery.deleted_at:%Y-%m-%d}"
-            raise Gone(f"the bundle of {request_id} was deleted on {deleted}; it cannot be sent again")
-        if delivery.expired(now):
-            raise Gone(f"the bundle of {request_id} expired at {delivery.expires_at.isoformat()}; confirm its deletion")
+        _servable(delivery, now)
         tar_path = Path(delivery.bundle + ".tar")
         if not tar_path.is_file():
             _write_tar(Path(delivery.bundle), tar_path)
+        served = delivery
 
         def work(conn: Connection) -> None:
-            conn.execute(
+            counted = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.request_id == request_id)
+                .where(deliveries.c.request_id == request_id, deliveries.c.deleted_at.is_(None))
                 .values(downloads=deliveries.c.downloads + 1, last_download_at=now)
             )
+            if counted.rowcount != 1:  # its deletion was confirmed meanwhile (by another process)
+                _servable(_read(conn, request_id) or served, now)
+                raise BundleGone(f"the bundle of {request_id} can no longer be sent")
             audit.append(
                 conn,
                 actor=f"partner:{partner}",
                 action="bundle.downloaded",
                 subject=request_id,
-                details={"bundle": Path(delivery.bundle).name, "payload_sha256": delivery.payload_sha256, "via": via},
+                details={"bundle": Path(served.bundle).name, "payload_sha256": served.payload_sha256, "via": via},
             )
 
         audit.audited(engine, work)
     return Download(f"{Path(delivery.bundle).name}.tar", tar_path, delivery)
+
+
+def _servable(delivery: Delivery, now: datetime) -> None:
+    if delivery.deleted_at:
+        deleted = f"{delivery.deleted_at:%Y-%m-%d}"
+        raise BundleGone(f"the bundle of {delivery.request_id} was deleted on {deleted}; it cannot be sent again")
+    if delivery.expired(now):
+        raise BundleGone(
+            f"the bundle of {delivery.request_id} expired at {delivery.expires_at.isoformat()}; confirm its deletion"
+        )
 
 
 def _build(
@@ -165,8 +211,6 @@ def _build(
     now: datetime,
     partner: str,
 ) -> Delivery:
-    from victim_support.build import build_export
-
     out = bundle_root / request.id
     result = build_export(
         engine,
@@ -215,23 +259,34 @@ def confirm_deletion(
     deleted_by: str,
     note: str,
     now: datetime,
+    via: str,
 ) -> Delivery:
-    """The partner states that every copy is deleted (保有期間の満了); the server's copy goes too."""
+    """The partner states that every copy is deleted (保有期間の満了); the server's copy goes too.
+
+    ``partner`` must already be proven by the caller: the web's signed request, token or
+    login, or a statement signed with the partner's key (:mod:`victim_support.deletion`).
+    """
+    if not _DELETED_BY.fullmatch(deleted_by):
+        raise UsageError("deleted-by must name who deleted the copies: 1 to 200 characters on one line")
+    if not _NOTE.fullmatch(note):
+        raise UsageError("the note must be at most 1000 characters without control characters")
     own_request(engine, settings, request_id, partner, now)
     with _lock(request_id):
         delivery = find_delivery(engine, request_id)
         if delivery is None or delivery.downloads == 0:
-            raise Conflict(f"the bundle of {request_id} was never downloaded; there is nothing to delete")
-        if delivery.deleted_at:
-            raise Conflict(f"deletion of {request_id} was already confirmed on {delivery.deleted_at:%Y-%m-%d}")
+            raise RequestStateError(f"the bundle of {request_id} was never downloaded; there is nothing to delete")
         at = now.astimezone(UTC)
 
         def work(conn: Connection) -> None:
-            conn.execute(
+            done = conn.execute(
                 update(deliveries)
-                .where(deliveries.c.request_id == request_id)
+                .where(deliveries.c.request_id == request_id, deliveries.c.deleted_at.is_(None))
                 .values(deleted_at=at, deleted_by=deleted_by)
             )
+            if done.rowcount != 1:
+                confirmed = _read(conn, request_id) or delivery
+                when = f" on {confirmed.deleted_at:%Y-%m-%d}" if confirmed.deleted_at else ""
+                raise RequestStateError(f"deletion of {request_id} was already confirmed{when}")
             audit.append(
                 conn,
                 actor=f"partner:{partner}",
@@ -242,6 +297,7 @@ def confirm_deletion(
                     "note": note,
                     "expires_at": delivery.expires_at.isoformat(),
                     "before_expiry": now < delivery.expires_at,
+                    "via": via,
                 },
             )
 
