@@ -12,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import Engine, func, select
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
 from monitoring.timestamps import aware, epoch
+from storage.url import repository_url_key
 
 
 @dataclass(frozen=True)
@@ -39,27 +37,6 @@ class SourceContext:
 
 
 Provider = Callable[[SourceContext], Iterable[Reading]]
-
-
-def repository_url_key(url: str) -> str:
-    """A repository URL in the form its backend reports as ``url`` (what runs record)."""
-    if "://" not in url:
-        return f"file://{Path(url).absolute()}"
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return f"file://{Path(unquote(parsed.path)).absolute()}"
-    try:
-        if parsed.scheme == "s3":
-            from storage.s3url import parse_s3_url
-
-            return parse_s3_url(url).url
-        if parsed.scheme == "sftp":
-            from storage.sftp import parse_sftp_url
-
-            return parse_sftp_url(url).url
-    except BcpError:
-        pass  # an unparsable URL matches no recorded run, which the alerts then show
-    return url
 
 
 def site_of_repository(config: Consortium) -> dict[str, str]:
