@@ -91,3 +91,17 @@ def serving_config(config: Consortium, active: ActiveSite, config_dir: Path | No
         source = production_source(config, system_id, config_dir)
         systems[system_id] = system if source is None else system.model_copy(update={"source": source})
     return config.model_copy(update={"systems": systems})
+
+
+def drill_notice(active: ActiveSite, site: str) -> str | None:
+    """What a drill run while failed over says about where it went, and why there."""
+    if not active.failed_over:
+        return None
+    since = f" since {active.since.isoformat()}" if active.since else ""
+    serving = f"本番は {active.site} で稼働中 / production runs at {active.site}{since} (run {active.run_id})"
+    if site == active.site:
+        return (
+            f"{serving}: drilled from {site}'s repository into its sandboxes (drill_dsn, drill_dir), "
+            "never into the failover targets that production now occupies"
+        )
+    return f"{serving}: drilled at {site}, as asked, from {site}'s repository"

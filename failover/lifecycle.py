@@ -25,11 +25,12 @@ from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
 from failover.abort import AbortSignal, watch
+from failover.activesite import active_site
 from failover.errors import DrillAborted
 from failover.plan import RecoveryPlan
 from failover.records import finish_run, record_systems, start_run
 from failover.reports import write_reports
-from failover.results import RunResult, to_document
+from failover.results import RunResult, SystemResult, to_document
 from failover.settings import DrillSettings, SteadyState, drill_settings
 from storage.backend import Backend
 from storage.site import open_site
@@ -70,8 +71,16 @@ class RunContext:
             raise UsageError("the configuration has no site with role: offsite to drill at")
         return offsite[0]
 
+    def drill_site(self) -> str:
+        """Where a drill goes unless told: the active site while failed over — its repository
+        receives the backups of what runs there now and its sandboxes (``drill_dsn``,
+        ``drill_dir``) stand beside production, whose own targets are occupied — else the
+        first offsite site."""
+        active = active_site(self.config, self.state)
+        return active.site if active.failed_over else self.default_offsite()
+
     def site(self, name: str | None) -> str:
-        name = name or self.default_offsite()
+        name = name or self.drill_site()
         if name not in self.config.sites:
             raise UsageError(f"unknown site '{name}' (known: {', '.join(self.config.sites)})")
         return name
@@ -163,6 +172,8 @@ def recorded_run(
             result.aborted = abort.reason
         if abort.ignored:
             result.warnings.append(f"ignored during cleanup: {', '.join(abort.ignored)}")
+        if result.kind == "drill":
+            _fail_unreached(ctx, result)
         result.status, _problem = result.verdict()
         result.finished_at = utcnow()
         record_systems(
@@ -191,6 +202,28 @@ def recorded_run(
         except OSError as exc:
             result.warnings.append(f"report files not written: {exc.strerror} ({exc.filename})")
         finish_run(ctx.state, result.id, status=result.status, error=_problem, document=to_document(result))
+
+
+def _fail_unreached(ctx: RunContext, result: RunResult) -> None:
+    """A drill that ended before it reached a selected system failed that system's drill too.
+
+    Otherwise a drill that could not even open the repository would record no verdict, and
+    each system's newest verdict (``bcp_drill_last_ok``, the dashboard's light) would stay
+    the last pass while the scheduled drills fail.
+    """
+    why = result.error or result.aborted
+    if why is None:
+        return
+    reached = {s.system for s in result.systems}
+    for system_id in result.selected:
+        system = ctx.config.systems.get(system_id)
+        if system is None or system_id in reached:
+            continue
+        unreached = SystemResult(
+            system_id, system.tenant, system.business, system.tier, 0, system.rpo, system.rto,
+            status="aborted" if result.aborted else "failed", error=f"not drilled: {why}",
+        )  # fmt: skip
+        result.systems.append(unreached)
 
 
 def _record_drill_time(ctx: RunContext, result: RunResult) -> None:

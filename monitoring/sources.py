@@ -178,8 +178,9 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
             site = sites.get(target)
             if site is None:
                 continue
-            sent = conn.execute(select(r.bytes_sent).where(r.id == last_id)).scalar_one()
-            yield Reading("bcp_replication_sent_bytes", (site,), float(sent or 0))
+            last = conn.execute(select(r.bytes_sent, r.ok).where(r.id == last_id)).one()
+            yield Reading("bcp_replication_last_run_ok", (site,), 1.0 if last.ok else 0.0)
+            yield Reading("bcp_replication_sent_bytes", (site,), float(last.bytes_sent or 0))
             finished = epoch(newest_ok.get(target))
             if finished is not None:
                 yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
@@ -224,6 +225,25 @@ def _pending(ctx: SourceContext) -> Iterator[Reading]:
                 runs, added = conn.execute(query).one()
                 if runs or system_id in there:
                     yield Reading("bcp_replication_pending_bytes", (site, system.tenant, system_id), float(added or 0))
+
+
+# -- the active site and the second copy (failover.activesite, failover.protection) ----------
+
+
+def active_site(ctx: SourceContext) -> Iterator[Reading]:
+    from failover.activesite import active_site as read_active
+    from failover.protection import protection
+
+    active = read_active(ctx.config, ctx.engine)
+    for site in ctx.config.sites:
+        yield Reading("bcp_active_site", (site,), 1.0 if site == active.site else 0.0)
+        yield Reading("bcp_failed_over", (site,), 1.0 if active.failed_over and site == active.site else 0.0)
+    if active.since is not None:
+        yield Reading("bcp_active_site_since_timestamp_seconds", (active.site,), active.since.timestamp())
+    for system_id, found in protection(ctx.engine, ctx.config, active, utcnow()).items():
+        # A system without an RPO has nothing to judge its copy's age by: a copy is all there is to ask.
+        covered = found.protected or found.state == "untargeted"
+        yield Reading("bcp_system_protected", (ctx.config.systems[system_id].tenant, system_id), float(covered))
 
 
 # -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------
@@ -308,6 +328,7 @@ PROVIDERS: dict[str, Provider] = {
     "health": health,
     "scheduler": scheduler,
     "replication": replication,
+    "site": active_site,
     "drill": drills,
     "maintenance": maintenance,
     "export": exports,

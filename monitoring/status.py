@@ -87,7 +87,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def recovery_points(state: Engine, config: Consortium, site: str) -> dict[str, datetime]:
     """Per system, the newest snapshot known in ``site``'s repository: successful backups into it
-    (a snapshot's time is taken as its run starts) and replication to or from it."""
+    (a snapshot's time is taken as its run starts), replication to or from it, and what drills
+    at it and a failover into it restored from it."""
     key = repository_url_key(config.sites[site].repository)
     newest: dict[str, datetime] = {}
 
@@ -103,6 +104,18 @@ def recovery_points(state: Engine, config: Consortium, site: str) -> dict[str, d
             keep(system, when)
         for row in conn.execute(select(ledger.lag).where((lag.source == key) | (lag.target == key))):
             keep(row.system, row.source_newest if row.source == key else row.target_newest)
+        runs, restored = records.drill_runs.c, records.drill_systems.c
+        at_site = ((runs.kind == "drill") & (runs.site == site)) | (
+            (runs.kind == "failover") & (runs.target_site == site)
+        )
+        query = (
+            select(restored.system, func.max(restored.snapshot_time))
+            .join(records.drill_runs, runs.id == restored.run_id)
+            .where(at_site, restored.snapshot_time.is_not(None))
+            .group_by(restored.system)
+        )
+        for system, when in conn.execute(query):
+            keep(system, when)
     return newest
 
 
