@@ -6,6 +6,7 @@ any tablet a shelter has. Japanese comes first on every label, English after it.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -18,11 +19,20 @@ from bcpctl.web import auth, sessions
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden
 from dc.errors import AuthError
+from failover.calendar import JST
 from victim_support import audit
 
 templates = Jinja2Templates(
     env=Environment(loader=PackageLoader("bcpctl.web", "templates"), autoescape=select_autoescape())
 )
+
+
+def jst(value: datetime | None) -> str:
+    """A time as people read it: JST, labelled (DESIGN "Time, language, people")."""
+    return value.astimezone(JST).strftime("%Y-%m-%d %H:%M JST") if value is not None else "—"
+
+
+templates.env.filters["jst"] = jst
 
 #: Fixed notices a redirect may name (never free text from the URL).
 NOTICES = {
