@@ -111,6 +111,11 @@ def test_a_failover_is_known_served_protected_and_ended_by_failback(
     )
     assert ready.returncode == 1 and "second copy of the active site" in ready.stderr
     assert any("production runs at offsite" in w and "sandboxes" in w for w in doc["warnings"]), doc["warnings"]
+    isolated = cli("drill", "run", "--config", str(own_example.config_path), "--tenant", "goka", "--json")
+    assert isolated.returncode == 0, isolated.stderr
+    drilled = json.loads(isolated.stdout)
+    assert drilled["site"] == "offsite" and any("into its sandboxes" in w for w in drilled["warnings"])
+    assert all(str(own_example.root / "offsite" / "drill") in s["target"] for s in drilled["systems"]), drilled
 
     # -- serve at the offsite: the primary's repository is gone with the primary; the rebuilt one gets the copy
     shutil.move(own_example.primary_repo(), own_example.root / "primary" / "repo.lost")
