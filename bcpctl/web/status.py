@@ -152,8 +152,8 @@ def consortium_status(config: Consortium, state: Engine, *, fresh: int, now: dat
         for r in runs
     ]
     latest = next((r.id for r in runs if r.kind == "drill" and r.status != "running"), None)
-    lights = [s.light.level for t in tenants for s in t.systems]
-    counts = {level: lights.count(level) for level in ("green", "yellow", "red")}
+    levels = [s.light.level for t in tenants for s in t.systems]
+    counts = {level: levels.count(level) for level in ("green", "yellow", "red")}
     sites = [
         {"id": k, "name": s.name or k, "prefecture": s.prefecture, "role": s.role, "repository": s.repository}
         for k, s in config.sites.items()
