@@ -30,7 +30,7 @@ from failover.errors import DrillAborted
 from failover.plan import RecoveryPlan
 from failover.records import finish_run, record_systems, start_run
 from failover.reports import write_reports
-from failover.results import RunResult, SystemResult, to_document
+from failover.results import RunResult, to_document
 from failover.settings import DrillSettings, SteadyState, drill_settings
 from storage.backend import Backend
 from storage.site import open_site
@@ -172,29 +172,24 @@ def recorded_run(
             result.aborted = abort.reason
         if abort.ignored:
             result.warnings.append(f"ignored during cleanup: {', '.join(abort.ignored)}")
-        if result.kind == "drill":
-            _fail_unreached(ctx, result)
         result.status, _problem = result.verdict()
         result.finished_at = utcnow()
-        record_systems(
-            ctx.state,
-            result.id,
-            [
-                {
-                    "system": s.system,
-                    "tenant": s.tenant,
-                    "status": s.status,
-                    "snapshot_id": s.snapshot_id,
-                    "snapshot_time": s.snapshot_time,
-                    "rto_seconds": s.rto_seconds,
-                    "rpo_seconds": s.rpo_seconds,
-                    "rto_target": s.rto_target,
-                    "rpo_target": s.rpo_target,
-                    "finished_at": result.finished_at,
-                }
-                for s in result.systems
-            ],
-        )
+        rows = [
+            {
+                "system": s.system,
+                "tenant": s.tenant,
+                "status": s.status,
+                "snapshot_id": s.snapshot_id,
+                "snapshot_time": s.snapshot_time,
+                "rto_seconds": s.rto_seconds,
+                "rpo_seconds": s.rpo_seconds,
+                "rto_target": s.rto_target,
+                "rpo_target": s.rpo_target,
+                "finished_at": result.finished_at,
+            }
+            for s in result.systems
+        ]
+        record_systems(ctx.state, result.id, rows + _unreached(ctx, result))
         if result.kind == "drill":
             _record_drill_time(ctx, result)
         try:
@@ -204,26 +199,33 @@ def recorded_run(
         finish_run(ctx.state, result.id, status=result.status, error=_problem, document=to_document(result))
 
 
-def _fail_unreached(ctx: RunContext, result: RunResult) -> None:
-    """A drill that ended before it reached a selected system failed that system's drill too.
+def _unreached(ctx: RunContext, result: RunResult) -> list[dict[str, Any]]:
+    """A drill that failed before it reached a selected system failed that system's drill too.
 
-    Otherwise a drill that could not even open the repository would record no verdict, and
-    each system's newest verdict (``bcp_drill_last_ok``, the dashboard's light) would stay
-    the last pass while the scheduled drills fail.
+    Otherwise a drill that could not even open the repository records no verdict, and each
+    system's newest verdict (``bcp_drill_last_ok``, the dashboard's light) stays the last pass
+    while the scheduled drills fail. Recorded, not reported: the run's report lists the
+    systems it worked on. An abort before the start (production unhealthy) is no verdict.
     """
-    why = result.error or result.aborted
-    if why is None:
-        return
+    if result.kind != "drill" or result.error is None or result.aborted:
+        return []
     reached = {s.system for s in result.systems}
-    for system_id in result.selected:
-        system = ctx.config.systems.get(system_id)
-        if system is None or system_id in reached:
-            continue
-        unreached = SystemResult(
-            system_id, system.tenant, system.business, system.tier, 0, system.rpo, system.rto,
-            status="aborted" if result.aborted else "failed", error=f"not drilled: {why}",
-        )  # fmt: skip
-        result.systems.append(unreached)
+    return [
+        {
+            "system": system_id,
+            "tenant": ctx.config.systems[system_id].tenant,
+            "status": "failed",
+            "snapshot_id": None,
+            "snapshot_time": None,
+            "rto_seconds": None,
+            "rpo_seconds": None,
+            "rpo_target": ctx.config.systems[system_id].rpo,
+            "rto_target": ctx.config.systems[system_id].rto,
+            "finished_at": result.finished_at,
+        }
+        for system_id in result.selected
+        if system_id not in reached and system_id in ctx.config.systems
+    ]
 
 
 def _record_drill_time(ctx: RunContext, result: RunResult) -> None:
