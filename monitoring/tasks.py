@@ -54,11 +54,9 @@ def backup(ctx: JobContext, spec: JobSpec) -> str:
         with site_repository(ctx.config, site, ctx.config_dir) as repo:
             (outcome,) = backup_systems(ctx.config, repo, [spec.system], state=ctx.engine, config_dir=ctx.config_dir)  # type: ignore[list-item]
     except Exception as exc:
-        if outcome is None:
+        if outcome is None and spec.system in ctx.config.systems:
             message = outcomes.failure_message(exc)
-            outcomes.record_backup_failure(
-                ctx.engine, ctx.config, ctx.config_dir, site, spec.system or "", started, message
-            )
+            outcomes.record_backup_failure(ctx.engine, ctx.config, ctx.config_dir, site, spec.system, started, message)
         raise
     if not outcome.ok:
         raise JobFailed(f"backup of {spec.system} failed: {outcome.error}")
@@ -131,8 +129,9 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
         else:
             (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
     except Exception as exc:
-        message = outcomes.failure_message(exc)
-        outcomes.record_replication_failure(ctx.engine, ctx.config, source, target, started, message)
+        if target in ctx.config.sites:
+            message = outcomes.failure_message(exc)
+            outcomes.record_replication_failure(ctx.engine, ctx.config, source, target, started, message)
         raise
     if not result.ok:
         raise JobFailed(result.problem() or f"replication to {spec.site} failed")
