@@ -69,7 +69,7 @@ def render(console: Console, d: dict[str, Any]) -> None:
         table.add_row(
             f"{s['id']}\n{s['business']} ({s['tenant']})",
             s["running_at"] or "不明 / unknown",
-            f"{jst(point['time'])}\n{age(point['age_seconds'])}",
+            f"{jst(point['time'])}\n{age(point['age_seconds'])}" if point["time"] else "記録なし / none recorded",
             copy_text + ("" if s["protected"] else "\n[red]保護なし / unprotected[/]"),
             _LIGHTS[s["light"]["level"]],
             escape("\n".join(c["text"] for c in s["light"]["criteria"] if c["level"] != "green") or "—"),

@@ -3,6 +3,7 @@ and what /metrics says about the active site and the second copy."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from failover.records import RunRecord, finish_run, start_run
 from monitoring.controller import Controller, ServiceSettings
 from monitoring.schedule import JobSpec, plan_jobs
 from monitoring.tasks import JobContext
+from tests.conftest import Cli
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, scrape
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
@@ -144,3 +146,24 @@ def test_a_bad_second_copy_stops_serve_before_it_stores_anything(lab_factory: Ca
         assert str(lab.config_path) in exc.message
     else:
         raise AssertionError("accepted an unknown second_copy site")
+
+
+def test_status_refuses_bad_input_with_one_line(cli: Cli, tmp_path: Path) -> None:
+    missing = cli("status", "--config", str(tmp_path / "nope.yaml"))
+    assert (
+        missing.returncode == 2 and missing.stderr.count("\n") == 1 and "configuration file not found" in missing.stderr
+    )
+    bare = cli("status")
+    assert bare.returncode == 2 and "--config" in bare.stderr
+
+
+def test_status_of_a_consortium_that_never_failed_over(lab_factory: Callable[..., Lab], cli: Cli) -> None:
+    lab = lab_factory(TWO_SYSTEMS)
+    done = cli("status", "--config", str(lab.config_path), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert (doc["active_site"], doc["failed_over"], doc["since"], doc["run_id"]) == ("primary", False, None, None)
+    assert doc["second_copy"]["sites"] == ["offsite"] and doc["warnings"] == []
+    assert [s["light"]["criteria"][0]["name"] for s in doc["systems"]] == ["offsite", "offsite"]
+    human = cli("status", "--config", str(lab.config_path))
+    assert "稼働サイト / active site: primary" in human.stdout and "構成どおり / as configured" in human.stdout
