@@ -57,6 +57,18 @@ def resolve_path(value: str, config_dir: Path | None) -> str:
     return value
 
 
+def system_request(config: Consortium, system_id: str, config_dir: Path | None = None) -> BackupRequest:
+    """The backup of ``system_id`` that its configured source asks for."""
+    system = config.system(system_id)
+    source = system.source
+    value = (
+        resolve_path(source.path, config_dir) if source.kind in ("path", "sqlite") else source.spec().partition(":")[2]
+    )
+    return BackupRequest(
+        parse_source(f"{source.kind}:{value}"), system=system_id, tenant=system.tenant, exclude=source.exclude
+    )
+
+
 def backup_systems(
     config: Consortium,
     repo: Repository,
@@ -72,16 +84,7 @@ def backup_systems(
     selected = systems or list(config.systems)
     outcomes = []
     for system_id in selected:
-        system = config.system(system_id)
-        source = system.source
-        value = (
-            resolve_path(source.path, config_dir)
-            if source.kind in ("path", "sqlite")
-            else source.spec().partition(":")[2]
-        )
-        request = BackupRequest(
-            parse_source(f"{source.kind}:{value}"), system=system_id, tenant=system.tenant, exclude=source.exclude
-        )
+        request = system_request(config, system_id, config_dir)
         started = utcnow()
         try:
             result = run_backup(repo, request, progress=progress)

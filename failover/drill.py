@@ -25,6 +25,7 @@ from datetime import datetime
 from backup.snapshot import Snapshot
 from dc.errors import UsageError
 from failover.abort import AbortSignal
+from failover.activesite import active_site, drill_notice
 from failover.calendar import blackout_on
 from failover.cleanup import cleanup_checked, sweep
 from failover.execution import run_plan
@@ -121,6 +122,8 @@ def run_drill(
         tenant=request.tenant,
         timeout=timeout,
     )
+    if notice := drill_notice(active_site(ctx.config, ctx.state), site):
+        result.warnings.append(notice)
     if request.before is not None:
         result.rpo_reference = request.before
     if blackout := blackout_on(result.declared_at, ctx.settings.blackouts):

@@ -25,6 +25,7 @@ from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
 from failover.abort import AbortSignal, watch
+from failover.activesite import active_site
 from failover.errors import DrillAborted
 from failover.plan import RecoveryPlan
 from failover.records import finish_run, record_systems, start_run
@@ -70,8 +71,16 @@ class RunContext:
             raise UsageError("the configuration has no site with role: offsite to drill at")
         return offsite[0]
 
+    def drill_site(self) -> str:
+        """Where a drill goes unless told: the active site while failed over — its repository
+        receives the backups of what runs there now and its sandboxes (``drill_dsn``,
+        ``drill_dir``) stand beside production, whose own targets are occupied — else the
+        first offsite site."""
+        active = active_site(self.config, self.state)
+        return active.site if active.failed_over else self.default_offsite()
+
     def site(self, name: str | None) -> str:
-        name = name or self.default_offsite()
+        name = name or self.drill_site()
         if name not in self.config.sites:
             raise UsageError(f"unknown site '{name}' (known: {', '.join(self.config.sites)})")
         return name
@@ -176,25 +185,22 @@ def recorded_run(
             result.warnings.append(f"ignored during cleanup: {', '.join(abort.ignored)}")
         result.status, _problem = result.verdict()
         result.finished_at = utcnow()
-        record_systems(
-            ctx.state,
-            result.id,
-            [
-                {
-                    "system": s.system,
-                    "tenant": s.tenant,
-                    "status": s.status,
-                    "snapshot_id": s.snapshot_id,
-                    "snapshot_time": s.snapshot_time,
-                    "rto_seconds": s.rto_seconds,
-                    "rpo_seconds": s.rpo_seconds,
-                    "rto_target": s.rto_target,
-                    "rpo_target": s.rpo_target,
-                    "finished_at": result.finished_at,
-                }
-                for s in result.systems
-            ],
-        )
+        rows = [
+            {
+                "system": s.system,
+                "tenant": s.tenant,
+                "status": s.status,
+                "snapshot_id": s.snapshot_id,
+                "snapshot_time": s.snapshot_time,
+                "rto_seconds": s.rto_seconds,
+                "rpo_seconds": s.rpo_seconds,
+                "rto_target": s.rto_target,
+                "rpo_target": s.rpo_target,
+                "finished_at": result.finished_at,
+            }
+            for s in result.systems
+        ]
+        record_systems(ctx.state, result.id, rows + _unreached(ctx, result))
         if result.kind == "drill":
             _record_drill_time(ctx, result)
         try:
@@ -202,6 +208,35 @@ def recorded_run(
         except OSError as exc:
             result.warnings.append(f"report files not written: {exc.strerror} ({exc.filename})")
         finish_run(ctx.state, result.id, status=result.status, error=_problem, document=to_document(result))
+
+
+def _unreached(ctx: RunContext, result: RunResult) -> list[dict[str, Any]]:
+    """A drill that failed before it reached a selected system failed that system's drill too.
+
+    Otherwise a drill that could not even open the repository records no verdict, and each
+    system's newest verdict (``bcp_drill_last_ok``, the dashboard's light) stays the last pass
+    while the scheduled drills fail. Recorded, not reported: the run's report lists the
+    systems it worked on. An abort before the start (production unhealthy) is no verdict.
+    """
+    if result.kind != "drill" or result.error is None or result.aborted:
+        return []
+    reached = {s.system for s in result.systems}
+    return [
+        {
+            "system": system_id,
+            "tenant": ctx.config.systems[system_id].tenant,
+            "status": "failed",
+            "snapshot_id": None,
+            "snapshot_time": None,
+            "rto_seconds": None,
+            "rpo_seconds": None,
+            "rpo_target": ctx.config.systems[system_id].rpo,
+            "rto_target": ctx.config.systems[system_id].rto,
+            "finished_at": result.finished_at,
+        }
+        for system_id in result.selected
+        if system_id not in reached and system_id in ctx.config.systems
+    ]
 
 
 def _record_drill_time(ctx: RunContext, result: RunResult) -> None:

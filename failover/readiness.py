@@ -7,6 +7,10 @@ for the run: the offsite repository opens and its structure verifies, every rest
 (drill server and directory, failover targets) is reachable, the sandbox cannot reach
 production (:mod:`failover.isolation`), production's steady-state probe passes, and no
 earlier drill left sandboxes behind. It creates nothing, so there is nothing to clean up.
+
+While failed over it checks the active site (:mod:`failover.activesite`): the production
+targets are occupied by what runs there, so instead of "empty" it checks that a second copy
+of every system exists within its RPO (:mod:`failover.protection`).
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import os
 from pathlib import Path
 
 from backup.check import check_repository
+from dc.clock import utcnow
 from dc.duration import format_duration
+from failover.activesite import ActiveSite, active_site, drill_notice
 from failover.drill import DrillRequest
 from failover.isolation import production_endpoints, route_isolated, sandbox_not_production
 from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
 from failover.measure import advice
 from failover.plan import RecoveryPlan
+from failover.protection import protection
 from failover.records import leftover_runs, stale_runs
 from failover.recover import new_result, snapshots_by_system
 from failover.results import Check, RunResult
@@ -49,7 +56,7 @@ def _dir_writable(what: str, path: Path) -> Check:
     return Check(f"{what} writable", ok, str(path) if ok else f"{path}: {existing} is not a writable directory")
 
 
-def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan) -> list[Check]:
+def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: ActiveSite) -> list[Check]:
     site = ctx.config.sites[site_name]
     kinds = {s.source_kind for s in plan.steps}
     checks = []
@@ -65,6 +72,9 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan) -> list[
             if site.drill_dir
             else Check("drill directory writable", False, f"site '{site_name}' has no drill_dir")
         )
+    if active.failed_over:
+        checks.extend(_failed_over_checks(ctx, active))
+        return checks
     # A failover would fail on these later, at the worst moment: configured, reachable and empty.
     problems = target_problems(ctx.config, plan, ctx.config_dir)
     checks.append(
@@ -73,11 +83,37 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan) -> list[
     return checks
 
 
+def _failed_over_checks(ctx: RunContext, active: ActiveSite) -> list[Check]:
+    """While failed over the production targets hold production (they must not be empty), and
+    what a recovery from a disaster at the active site needs is the second copy."""
+    since = active.since.isoformat() if active.since else "?"
+    checks = [
+        Check(
+            "failover targets in use by production",
+            True,
+            f"production runs at {active.site} since {since} (run {active.run_id}); 'bcpctl failback' brings it home",
+        )
+    ]
+    found = protection(ctx.state, ctx.config, active, utcnow())
+    missing = [p for p in found.values() if not p.protected]
+    detail = (
+        f"{len(missing)} of {len(found)} system(s) without a copy within RPO at {', '.join(active.second_copy) or '—'}"
+        f" (first: {missing[0].system}: {missing[0].reason})"
+        if missing
+        else f"every system has a copy within its RPO at {', '.join(active.second_copy)}"
+    )
+    checks.append(Check("second copy of the active site", not missing, detail))
+    return checks
+
+
 def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) -> RunResult:
     site = ctx.site(request.site)
+    active = active_site(ctx.config, ctx.state)
     result, _token = new_run(
         ctx, "drill", "readiness", site, plan, run_id=request.run_id, operator=request.operator, tenant=request.tenant
     )
+    if notice := drill_notice(active, site):
+        result.warnings.append(notice)
     declared = result.declared_at
     with recorded_run(ctx, result, timeout=request.timeout, handle_signals=False) as abort:
         if probe := ctx.settings.steady_state:
@@ -102,7 +138,7 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
         for check in result.checks:
             if check.ok and "compete with production" in check.detail:
                 result.warnings.append(check.detail)
-        result.checks.extend(_target_checks(ctx, site, plan))
+        result.checks.extend(_target_checks(ctx, site, plan, active))
         abort.check()
         with repository_at(ctx, site, request.escrow) as repo:
             result.checks.append(Check("offsite repository opens", True, repo.backend.url))

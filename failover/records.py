@@ -425,16 +425,24 @@ def last_success(state: Engine) -> dict[str, datetime]:
         return {system: when for system, when in conn.execute(query)}
 
 
-def active_failover(state: Engine) -> RunRecord | None:
-    """The passed failover that no passed failback has ended yet, if any: the site now serving."""
+def last_handover(state: Engine) -> RunRecord | None:
+    """The newest passed failover or failback: the run that decided which site serves now.
+
+    Ordered by when they finished (promoted), not by when they were declared: a failover may
+    be declared at the earthquake's time, long before the operator could start it.
+    """
     query = (
         select(drill_runs)
         .where(and_(drill_runs.c.kind.in_(("failover", "failback")), drill_runs.c.status == "passed"))
-        .order_by(drill_runs.c.declared_at.desc())
+        .order_by(drill_runs.c.finished_at.desc())
         .limit(1)
     )
     with state.connect() as conn:
         row = conn.execute(query).first()
-    if row is None or row.kind != "failover":
-        return None
-    return _run(row)
+    return None if row is None else _run(row)
+
+
+def active_failover(state: Engine) -> RunRecord | None:
+    """The passed failover that no passed failback has ended yet, if any: the site now serving."""
+    last = last_handover(state)
+    return last if last is not None and last.kind == "failover" else None

@@ -19,6 +19,7 @@ drills; this model gives it a shape and the same one-line errors as the rest of 
         two_person: true
         approvers: [kacho-sato]      # credentials under approvers: (bcpctl approver enroll)
         hooks: ansible
+        second_copy: tsukuba-dc      # while failed over, replicate there (default: the primary)
 """
 
 from __future__ import annotations
@@ -95,6 +96,9 @@ class FailoverSettings(_Model):
     approvers: tuple[ApproverName, ...] = ()
     #: ``ansible`` runs playbooks/fence-site.yml etc.; ``manual`` means operators switch by hand.
     hooks: Literal["ansible", "manual"] = "ansible"
+    #: where the second copy of the active site's repository goes while production runs at an
+    #: offsite site (failover/activesite.py); default: the primary, once it is rebuilt.
+    second_copy: Identifier | None = None
 
     @field_validator("approvers", mode="before")
     @classmethod
@@ -136,6 +140,9 @@ def drill_settings(config: Consortium, source: str = "<config>") -> DrillSetting
         loc = ".".join(["drills", *(str(p) for p in first["loc"])])
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{source}: {loc}: {message}") from None
+    second = settings.failover.second_copy
+    if second is not None and second not in config.sites:
+        raise ConfigError(f"{source}: drills.failover.second_copy: unknown site '{second}'")
     for system_id in settings.smoke_expect:
         if system_id not in config.systems:
             raise ConfigError(f"{source}: drills.smoke_expect.{system_id}: unknown system '{system_id}'")

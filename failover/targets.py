@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from backup.sources import redact_dsn
-from dc.config import Consortium
+from dc.config import Consortium, Source
 from failover.plan import RecoveryPlan
 from failover.sandbox import Target, with_database
 
@@ -93,3 +93,21 @@ def production_target(config: Consortium, system_id: str, source_kind: str, conf
     path = resolve(system.restore_dir, config_dir)
     path.mkdir(parents=True, exist_ok=True)
     return Target(str(path), path=path)
+
+
+def production_source(config: Consortium, system_id: str, config_dir: Path | None) -> Source | None:
+    """A system's production data at the offsite site as a backup source: where a failover
+    restored it (``restore_dsn``; ``restore_dir``, holding the SQLite file under its own name).
+
+    ``None`` when it has no such place (a ``command`` source, or no target configured): what
+    its command reads at the offsite site is not bcpctl's to guess.
+    """
+    system = config.systems[system_id]
+    kind = system.source.kind
+    if kind == "postgres" and system.restore_dsn:
+        return Source(kind="postgres", dsn=system.restore_dsn, exclude=system.source.exclude)
+    if kind in ("path", "sqlite") and system.restore_dir:
+        target = resolve(system.restore_dir, config_dir)
+        path = target / Path(system.source.path or "").name if kind == "sqlite" else target
+        return Source(kind=kind, path=str(path), exclude=system.source.exclude)
+    return None

@@ -145,12 +145,39 @@ FAMILIES: tuple[Family, ...] = (
         "Finish time of the newest successful replication run to the site.",
         ("site",),
     ),
+    Family(
+        "bcp_replication_last_run_ok",
+        "gauge",
+        "1 if the newest replication run to the site succeeded, 0 if it failed (or could not start).",
+        ("site",),
+    ),
     Family("bcp_replication_sent_bytes", "gauge", "Bytes the newest replication run to the site sent.", ("site",)),
     Family(
         "bcp_replication_pending_bytes",
         "gauge",
         "Bytes the system's backups added at the primary since its newest snapshot at the target site.",
         _SITE_SYSTEM,
+    ),
+    # -- the active site and the second copy (failover.activesite, failover.protection)
+    Family("bcp_active_site", "gauge", "1 for the site serving production now, 0 for the others.", ("site",)),
+    Family(
+        "bcp_failed_over",
+        "gauge",
+        "1 while production runs at this site after a failover (0 at every site in normal operation).",
+        ("site",),
+    ),
+    Family(
+        "bcp_active_site_since_timestamp_seconds",
+        "gauge",
+        "When the active site began serving production (its failover or failback finished).",
+        ("site",),
+    ),
+    Family(
+        "bcp_system_protected",
+        "gauge",
+        "1 if a second site holds a copy of the system made from where it runs now, within its RPO "
+        "(where it has one); 0 means a disaster at the active site would lose it.",
+        _SYSTEM,
     ),
     # -- drills (failover.records: drill_systems; failover.calendar: overdue)
     Family(

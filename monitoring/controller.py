@@ -9,6 +9,11 @@ their claims alive, so the next leader cannot start them again meanwhile.
 
 Takeover bound after the leader dies: PostgreSQL — one tick after its session ends (at once
 for a killed process, ~30 s for a vanished host); SQLite — ``lease_ttl`` plus one tick.
+
+The jobs follow the active site (:mod:`failover.activesite`): the leader reads it from the
+run records at every tick, and when a failover or failback changes it, re-plans — backups
+of what runs there into its repository, replication to where its second copy goes — and
+makes the job store match, without a restart.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
 from dc.config import Consortium
+from failover.activesite import ActiveSite, active_site, serving_config
 from monitoring import jobs
 from monitoring.lease import Lease, begin_term, end_term, open_lease
 from monitoring.runs import RunLedger, prune_runs
@@ -83,15 +89,12 @@ class Controller:
         self.config = config
         self.settings = settings
         self.holder = new_holder()
+        self.config_dir = config_dir
         self.tasks = dict(TASKS if tasks is None else tasks)
-        self.specs: dict[str, JobSpec] = {spec.job_id: spec for spec in plan_jobs(config, self.tasks)}
-        self.context = JobContext(
-            engine,
-            config,
-            config_dir,
-            check_slices=settings.check_slices,
-            probe_timeout=settings.probe_timeout,
-        )
+        self.active: ActiveSite | None = None
+        self.specs: dict[str, JobSpec] = {}
+        self.context = JobContext(engine, config, config_dir)
+        self._plan(self._read_active())
         self.ledger = RunLedger(engine, self.holder, claim_ttl=settings.lease_ttl)
         self.lease: Lease = open_lease(engine, self.holder, settings.lease_ttl)
         self.role: Role = "starting"
@@ -105,6 +108,47 @@ class Controller:
         self._term: int | None = None
         self._tick = min(settings.tick, settings.lease_ttl / 3)
         self._next_prune = 0.0
+
+    # -- the plan follows the active site ---------------------------------------------------
+
+    def _read_active(self) -> ActiveSite | None:
+        try:
+            return active_site(self.config, self.engine)
+        except Exception as exc:  # the database is away: the leader reads it again at its first tick
+            log.warning("active site not read: %s", type(exc).__name__)
+            return None
+
+    def _plan(self, active: ActiveSite | None) -> None:
+        """Jobs and their context for ``active`` (``None``: the configured primary)."""
+        serving = serving_config(self.config, active, self.config_dir) if active is not None else self.config
+        self.active = active
+        self.specs = {spec.job_id: spec for spec in plan_jobs(self.config, self.tasks, active=active)}
+        self.context = JobContext(
+            self.engine,
+            serving,
+            self.config_dir,
+            check_slices=self.settings.check_slices,
+            probe_timeout=self.settings.probe_timeout,
+            active=active,
+        )
+
+    def _follow_active_site(self) -> None:
+        active = active_site(self.config, self.engine)
+        if active == self.active:
+            return
+        self._plan(active)
+        if self._runner is not None:
+            self._runner.specs, self._runner.context = self.specs, self.context
+        report = sync_jobs(self._scheduler, self.specs.values()) if self._scheduler is not None else None
+        log.warning(
+            "production runs at %s%s: %d jobs (%s), second copy to %s",
+            active.site,
+            f" since {active.since.isoformat()}" if active.since else "",
+            len(self.specs),
+            f"{report.added} added, {report.removed} removed" if report else "not scheduling",
+            ", ".join(active.second_copy) or "nowhere",
+            extra={"role": self.role},
+        )
 
     # -- status ----------------------------------------------------------------------------
 
@@ -142,7 +186,9 @@ class Controller:
             if self.role == "leader":
                 if not self.lease.renew():
                     self._step_down("lease lost")
-                elif time.monotonic() >= self._next_prune:
+                    return
+                self._follow_active_site()
+                if time.monotonic() >= self._next_prune:
                     self._next_prune = time.monotonic() + 3600
                     prune_runs(self.engine, RUN_RECORDS_KEPT)
             elif self.lease.try_acquire():
@@ -157,6 +203,7 @@ class Controller:
     def _take_over(self) -> None:
         try:
             self._term = begin_term(self.engine, self.holder)
+            self._plan(active_site(self.config, self.engine))
             swept = self.ledger.sweep_stale()
             runner = jobs.JobRunner(self.context, self.ledger, self.specs, self.tasks)
             scheduler = build_scheduler(self.engine, self.settings.workers, self.ledger.count_missed)

@@ -27,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dc.config import Consortium
 from dc.duration import parse_duration
+from failover.activesite import ActiveSite, stranded_systems
 from monitoring.errors import ScheduleError
 
 ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
@@ -106,13 +107,27 @@ def cron_interval(trigger: CronTrigger) -> float:
     return min(gaps) if gaps else float(DAY)
 
 
-def plan_jobs(config: Consortium, kinds: Iterable[str], timezone: Any = None) -> list[JobSpec]:
-    """Every job the configuration asks for, limited to the ``kinds`` this build can run."""
+def plan_jobs(
+    config: Consortium, kinds: Iterable[str], timezone: Any = None, active: ActiveSite | None = None
+) -> list[JobSpec]:
+    """Every job the configuration asks for, limited to the ``kinds`` this build can run.
+
+    ``active`` is the site serving production (default: the configured primary). While it
+    is an offsite site, backups go into its repository (a system bcpctl cannot locate there,
+    a command source, is left out), checks cover it and the sites of its second copy, and
+    replication runs from it to each of those.
+    """
     available = set(kinds)
     jobs: list[JobSpec] = []
     schedules = config.schedules
+    serving = active.site if active is not None else config.primary_site
+    failed_over = active is not None and active.failed_over
+    second = active.second_copy if active is not None and failed_over else ()
+    stranded = set(stranded_systems(config, active)) if active is not None else set()
     if "backup" in available:
         for system_id, system in config.systems.items():
+            if system_id in stranded:
+                continue
             job_id = f"backup:{system_id}"
             if system.schedule:
                 trigger, interval = parse_schedule(system.schedule, job_id, f"systems.{system_id}.schedule", timezone)
@@ -121,14 +136,15 @@ def plan_jobs(config: Consortium, kinds: Iterable[str], timezone: Any = None) ->
             else:
                 seconds = backup_interval(system.rpo)
                 trigger, interval = interval_trigger(job_id, seconds), float(seconds)
-            jobs.append(JobSpec(job_id, "backup", trigger, interval, config.primary_site, system.tenant, system_id))
+            jobs.append(JobSpec(job_id, "backup", trigger, interval, serving, system.tenant, system_id))
+    checked = [s for s in config.sites if s == serving or s in second] if failed_over else config.sites
     if "check" in available and schedules.check:
-        for site in config.sites:
+        for site in checked:
             job_id = f"check:{site}"
             trigger, interval = parse_schedule(schedules.check, job_id, "schedules.check", timezone)
             jobs.append(JobSpec(job_id, "check", trigger, interval, site=site))
     if "replicate" in available and schedules.replicate:
-        for site in config.offsite_sites:
+        for site in second if failed_over else config.offsite_sites:
             job_id = f"replicate:{site}"
             trigger, interval = parse_schedule(schedules.replicate, job_id, "schedules.replicate", timezone)
             jobs.append(JobSpec(job_id, "replicate", trigger, interval, site=site))

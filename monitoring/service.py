@@ -53,8 +53,10 @@ def check_config(config_path: str | Path | None) -> tuple[Consortium, Path]:
     Returns the configuration and its directory (relative paths in it are resolved there).
     """
     from backup.jobs import config_password
+    from failover.settings import drill_settings
 
     config, resolved = load_config(config_path)
+    drill_settings(config, str(resolved))  # drills.failover.second_copy decides replication while failed over
     plan_jobs(config, TASKS)
     if config.systems:
         config_password(config, resolved.parent)  # not at the first backup, hours later

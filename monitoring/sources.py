@@ -12,17 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
-from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from sqlalchemy import Engine, func, select
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import BcpError
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
 from monitoring.timestamps import epoch
+from storage.url import repository_url_key
 
 
 @dataclass(frozen=True)
@@ -39,27 +37,6 @@ class SourceContext:
 
 
 Provider = Callable[[SourceContext], Iterable[Reading]]
-
-
-def repository_url_key(url: str) -> str:
-    """A repository URL in the form its backend reports as ``url`` (what runs record)."""
-    if "://" not in url:
-        return f"file://{Path(url).absolute()}"
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
-        return f"file://{Path(unquote(parsed.path)).absolute()}"
-    try:
-        if parsed.scheme == "s3":
-            from storage.s3url import parse_s3_url
-
-            return parse_s3_url(url).url
-        if parsed.scheme == "sftp":
-            from storage.sftp import parse_sftp_url
-
-            return parse_sftp_url(url).url
-    except BcpError:
-        pass  # an unparsable URL matches no recorded run, which the alerts then show
-    return url
 
 
 def site_of_repository(config: Consortium) -> dict[str, str]:
@@ -201,8 +178,9 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
             site = sites.get(target)
             if site is None:
                 continue
-            sent = conn.execute(select(r.bytes_sent).where(r.id == last_id)).scalar_one()
-            yield Reading("bcp_replication_sent_bytes", (site,), float(sent or 0))
+            last = conn.execute(select(r.bytes_sent, r.ok).where(r.id == last_id)).one()
+            yield Reading("bcp_replication_last_run_ok", (site,), 1.0 if last.ok else 0.0)
+            yield Reading("bcp_replication_sent_bytes", (site,), float(last.bytes_sent or 0))
             finished = epoch(newest_ok.get(target))
             if finished is not None:
                 yield Reading("bcp_replication_last_success_timestamp_seconds", (site,), finished)
@@ -247,6 +225,25 @@ def _pending(ctx: SourceContext) -> Iterator[Reading]:
                 runs, added = conn.execute(query).one()
                 if runs or system_id in there:
                     yield Reading("bcp_replication_pending_bytes", (site, system.tenant, system_id), float(added or 0))
+
+
+# -- the active site and the second copy (failover.activesite, failover.protection) ----------
+
+
+def active_site(ctx: SourceContext) -> Iterator[Reading]:
+    from failover.activesite import active_site as read_active
+    from failover.protection import protection
+
+    active = read_active(ctx.config, ctx.engine)
+    for site in ctx.config.sites:
+        yield Reading("bcp_active_site", (site,), 1.0 if site == active.site else 0.0)
+        yield Reading("bcp_failed_over", (site,), 1.0 if active.failed_over and site == active.site else 0.0)
+    if active.since is not None:
+        yield Reading("bcp_active_site_since_timestamp_seconds", (active.site,), active.since.timestamp())
+    for system_id, found in protection(ctx.engine, ctx.config, active, utcnow()).items():
+        # A system without an RPO has nothing to judge its copy's age by: a copy is all there is to ask.
+        covered = found.protected or found.state == "untargeted"
+        yield Reading("bcp_system_protected", (ctx.config.systems[system_id].tenant, system_id), float(covered))
 
 
 # -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------
@@ -331,6 +328,7 @@ PROVIDERS: dict[str, Provider] = {
     "health": health,
     "scheduler": scheduler,
     "replication": replication,
+    "site": active_site,
     "drill": drills,
     "maintenance": maintenance,
     "export": exports,

@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import BcpError, ProblemFound
-from monitoring import checks, health, observations
+from dc.errors import ProblemFound
+from failover.activesite import ActiveSite
+from monitoring import checks, health, observations, outcomes
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec
 
 
@@ -28,21 +29,35 @@ class JobFailed(ProblemFound):
 @dataclass
 class JobContext:
     engine: Engine
+    #: the configuration as it holds now: while failed over, sources are where production runs
+    #: (:func:`failover.activesite.serving_config`)
     config: Consortium
     config_dir: Path
     check_slices: int = DEFAULT_CHECK_SLICES
     probe_timeout: float = 3.0
+    #: the site serving production; ``None``: the configured primary
+    active: ActiveSite | None = None
 
 
 Task = Callable[[JobContext, JobSpec], str]
 
 
 def backup(ctx: JobContext, spec: JobSpec) -> str:
-    """One system into the primary site's repository, recorded in ``backup_runs``."""
+    """One system into the active site's repository, recorded in ``backup_runs`` — also when the
+    repository could not even be opened (:mod:`monitoring.outcomes`)."""
     from backup.jobs import backup_systems, site_repository
 
-    with site_repository(ctx.config, spec.site or ctx.config.primary_site, ctx.config_dir) as repo:
-        (outcome,) = backup_systems(ctx.config, repo, [spec.system], state=ctx.engine, config_dir=ctx.config_dir)  # type: ignore[list-item]
+    site = spec.site or ctx.config.primary_site
+    started = utcnow()
+    outcome = None
+    try:
+        with site_repository(ctx.config, site, ctx.config_dir) as repo:
+            (outcome,) = backup_systems(ctx.config, repo, [spec.system], state=ctx.engine, config_dir=ctx.config_dir)  # type: ignore[list-item]
+    except Exception as exc:
+        if outcome is None and spec.system in ctx.config.systems:
+            message = outcomes.failure_message(exc)
+            outcomes.record_backup_failure(ctx.engine, ctx.config, ctx.config_dir, site, spec.system, started, message)
+        raise
     if not outcome.ok:
         raise JobFailed(f"backup of {spec.system} failed: {outcome.error}")
     result = outcome.result
@@ -61,8 +76,9 @@ def check(ctx: JobContext, spec: JobSpec) -> str:
     try:
         with site_repository(ctx.config, site, ctx.config_dir) as repo:
             report = check_repository(repo, read_data=True, subset=subset)
-    except BcpError as exc:
-        rec = checks.CheckRecord(site, started, utcnow(), False, True, None, problems=1, detail=exc.message)
+    except Exception as exc:
+        detail = outcomes.failure_message(exc)
+        rec = checks.CheckRecord(site, started, utcnow(), False, True, None, problems=1, detail=detail)
     else:
         rec = checks.report_record(site, started, utcnow(), report, subset=subset, read_data=True)
     checks.record_check(ctx.engine, rec)
@@ -90,15 +106,33 @@ def health_checks(ctx: JobContext, spec: JobSpec) -> str:
 
 
 def replicate(ctx: JobContext, spec: JobSpec) -> str:
-    """Ship the primary's signed state (ciphertext only, no key) to one offsite site.
+    """Ship the active site's signed state (ciphertext only, no key) to one site of its second copy:
+    the primary's to each offsite site, or, while failed over, the offsite's to
+    ``drills.failover.second_copy`` (:mod:`failover.secondcopy`).
 
-    Every backup re-signs the primary's manifest when it closes the repository, so this job
-    needs no passphrase; the replication ledger records the run and each system's lag.
+    Every backup re-signs the manifest when it closes the repository, so this job needs no
+    passphrase; the replication ledger records the run and each system's lag — also a run
+    that failed before the sync could record it (:mod:`monitoring.outcomes`).
     """
+    from failover.secondcopy import replicate_second_copy
     from replication.jobs import replicate_sites
+    from replication.ledger import Ledger
     from replication.sync import SyncOptions
 
-    (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
+    source = ctx.active.site if ctx.active is not None else ctx.config.primary_site
+    target = spec.site or ""
+    started = utcnow()
+    try:
+        if ctx.active is not None and ctx.active.failed_over:
+            ledger = Ledger(ctx.engine)
+            result = replicate_second_copy(ctx.config, ctx.config_dir, ctx.active, target, ledger=ledger)
+        else:
+            (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
+    except Exception as exc:
+        if target in ctx.config.sites:
+            message = outcomes.failure_message(exc)
+            outcomes.record_replication_failure(ctx.engine, ctx.config, source, target, started, message)
+        raise
     if not result.ok:
         raise JobFailed(result.problem() or f"replication to {spec.site} failed")
     return (
@@ -108,7 +142,8 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
 
 
 def drill(ctx: JobContext, spec: JobSpec) -> str:
-    """An isolated drill of every system at the offsite site, unless today is a blackout day."""
+    """An isolated drill of every system at the offsite site (the active site while failed
+    over: :meth:`failover.lifecycle.RunContext.drill_site`), unless today is a blackout day."""
     from failover.drill import DrillRequest, run_drill
     from failover.lifecycle import RunContext
     from failover.schedule import may_drill_now

@@ -9,9 +9,10 @@ paramiko cost a noticeable part of a short command's start-up).
 
 from __future__ import annotations
 
-from urllib.parse import urlparse
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
-from dc.errors import UsageError
+from dc.errors import BcpError, UsageError
 from storage.backend import Backend
 from storage.local import local_backend_from_url
 
@@ -51,3 +52,25 @@ def open_backend(
 
         backend = with_retries(backend)
     return backend
+
+
+def repository_url_key(url: str) -> str:
+    """A repository URL in the form its backend reports as ``url``: what backup, check and
+    replication runs record, so a configured site can be matched with its recorded runs."""
+    if "://" not in url:
+        return f"file://{Path(url).absolute()}"
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return f"file://{Path(unquote(parsed.path)).absolute()}"
+    try:
+        if parsed.scheme == "s3":
+            from storage.s3url import parse_s3_url
+
+            return parse_s3_url(url).url
+        if parsed.scheme == "sftp":
+            from storage.sftp import parse_sftp_url
+
+            return parse_sftp_url(url).url
+    except BcpError:
+        pass  # an unparsable URL matches no recorded run, which the alerts then show
+    return url

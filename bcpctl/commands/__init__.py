@@ -36,6 +36,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "restore": ("bcpctl.commands.backup",),
     "serve": ("bcpctl.commands.serve",),
     "snapshots": ("bcpctl.commands.repo",),
+    "status": ("bcpctl.commands.status",),
     "unlock": ("bcpctl.commands.unlock",),
     "verify-offsite": ("bcpctl.commands.replicate",),
     "web": ("bcpctl.commands.web",),

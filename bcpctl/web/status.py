@@ -1,4 +1,4 @@
-"""What the operator dashboard shows: sites, systems, backups, replication lag, drills — read, never changed.
+"""What the operator dashboard shows: the active site, systems, backups, replication lag, drills — read, never changed.
 
 Everything comes from the control database (what the backup, replication and drill runs
 recorded) and the configuration; nothing here opens a repository or touches a key, so the
@@ -13,12 +13,14 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from bcpctl.web.recoverability import DrillFact, Light, judge
 from dc.config import Consortium
 from dc.state import backup_runs
 from failover import records
-from monitoring.sources import repository_url_key
+from failover.activesite import active_site
+from monitoring.recoverability import Light
+from monitoring.status import system_lights
 from replication import ledger
+from storage.url import repository_url_key
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class ConsortiumStatus:
     drills: list[dict[str, Any]]
     latest_report: str | None
     counts: dict[str, int] = field(default_factory=dict)
+    #: the site serving production: ``site``, ``name``, ``failed_over``, ``since``, ``second_copy``, ``protected``
+    active: dict[str, Any] = field(default_factory=dict)
 
 
 def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
@@ -99,29 +103,19 @@ def _replication(state: Engine, config: Consortium) -> dict[str, list[dict[str, 
     return found
 
 
-def _drill_facts(rows: list[dict[str, Any]]) -> list[DrillFact]:
-    """Recovery drills only: a readiness check proves no restore and measures no RTO."""
-    return [
-        DrillFact(r["status"], r["finished_at"], r["rto_seconds"], r["rto_target"])
-        for r in rows
-        if r["mode"] != "readiness" and r["finished_at"] is not None
-    ]
-
-
 def consortium_status(config: Consortium, state: Engine, *, fresh: int, now: datetime) -> ConsortiumStatus:
     backups = _last_backups(state)
     lags = _replication(state, config)
     history = records.system_history(state, list(config.systems), limit=20)
+    active = active_site(config, state)
+    protected, lights = system_lights(state, config, active, fresh=fresh, now=now)
     tenants = []
     for tenant_id, tenant in config.tenants.items():
         systems = []
         for system_id, system in config.systems.items():
             if system.tenant != tenant_id:
                 continue
-            offsite = [r for r in lags.get(system_id, []) if r["role"] == "offsite" and r["target_newest"]]
-            newest = max((r["target_newest"] for r in offsite), default=None)
-            facts = _drill_facts(history.get(system_id, []))
-            light = judge(rpo=system.rpo, rto=system.rto, offsite_newest=newest, drills=facts, fresh=fresh, now=now)
+            light = lights[system_id]
             last = next((r for r in reversed(history.get(system_id, [])) if r["mode"] != "readiness"), None)
             systems.append(
                 SystemStatus(
@@ -154,10 +148,19 @@ def consortium_status(config: Consortium, state: Engine, *, fresh: int, now: dat
         for r in runs
     ]
     latest = next((r.id for r in runs if r.kind == "drill" and r.status != "running"), None)
-    lights = [s.light.level for t in tenants for s in t.systems]
-    counts = {level: lights.count(level) for level in ("green", "yellow", "red")}
+    levels = [s.light.level for t in tenants for s in t.systems]
+    counts = {level: levels.count(level) for level in ("green", "yellow", "red")}
     sites = [
         {"id": k, "name": s.name or k, "prefecture": s.prefecture, "role": s.role, "repository": s.repository}
         for k, s in config.sites.items()
     ]
-    return ConsortiumStatus(config.consortium, now, fresh, sites, tenants, drills, latest, counts)
+    banner = {
+        "site": active.site,
+        "name": config.sites[active.site].name or active.site,
+        "failed_over": active.failed_over,
+        "since": active.since,
+        "run_id": active.run_id,
+        "second_copy": list(active.second_copy),
+        "protected": all(p.protected for p in protected.values()),
+    }
+    return ConsortiumStatus(config.consortium, now, fresh, sites, tenants, drills, latest, counts, banner)

@@ -1,15 +1,17 @@
-""" "Recoverable now?": the dashboard's traffic light per system, as a pure function.
+""" "Recoverable now?": the traffic light per system (dashboard, ``bcpctl status``), as a pure function.
 
 Three facts must hold for a system to be shown green (ICT-BCP: targets are each
 municipality's own BIA figures, so they come from the configuration):
 
-1. the newest snapshot at the offsite site is within the system's RPO — the data a
-   disaster would cost right now;
+1. the newest copy at a second site is within the system's RPO — the data a disaster at the
+   site it runs at would cost right now (:mod:`failover.protection`: the offsite sites in
+   normal operation; while failed over, the copy replicated from the active site since it
+   took over, and "unprotected" until there is one);
 2. the most recent drill passed, within ``drill_fresh`` (default ``drills.max_age``) —
    recovery was proven recently, not once years ago;
 3. the RTO measured by the newest drill that measured it is under the target.
 
-Red means recovery cannot be shown at all right now (no offsite copy, a copy older than the
+Red means recovery cannot be shown at all right now (no second copy, a copy older than the
 RPO, never drilled, or the last drill failed); yellow means the data is there but a target
 is not proven (drill overdue, RTO over target or unmeasured, a target missing).
 """
@@ -20,9 +22,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from dc.duration import format_duration
+from failover.activesite import ActiveSite
+from failover.protection import Protection
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
 _ORDER = {GREEN: 0, YELLOW: 1, RED: 2}
+_PROTECTION_LEVEL = {"protected": GREEN, "untargeted": YELLOW, "stale": RED, "missing": RED}
 
 
 @dataclass(frozen=True)
@@ -53,21 +58,10 @@ def _age(seconds: float) -> str:
     return format_duration(max(0.0, seconds))
 
 
-def offsite_criterion(newest: datetime | None, rpo: int | None, now: datetime) -> Criterion:
-    if newest is None:
-        return Criterion("offsite", RED, "遠隔地にスナップショットなし / no offsite snapshot recorded")
-    age = (now - newest).total_seconds()
-    if rpo is None:
-        return Criterion(
-            "offsite", YELLOW, f"RPO 目標未設定 (最新 {_age(age)} 前) / no RPO target (newest {_age(age)} old)"
-        )
-    if age > rpo:
-        return Criterion(
-            "offsite",
-            RED,
-            f"最新 {_age(age)} 前 > RPO {_age(rpo)} / newest offsite {_age(age)} old, over RPO {_age(rpo)}",
-        )
-    return Criterion("offsite", GREEN, f"最新 {_age(age)} 前 ≤ RPO {_age(rpo)} / newest offsite {_age(age)} old")
+def copy_criterion(protection: Protection, active: ActiveSite) -> Criterion:
+    """``offsite`` in normal operation, ``second_copy`` while failed over (the copy goes elsewhere)."""
+    name = "second_copy" if active.failed_over else "offsite"
+    return Criterion(name, _PROTECTION_LEVEL[protection.state], protection.reason)
 
 
 def drill_criterion(latest: DrillFact | None, fresh: int, now: datetime) -> Criterion:
@@ -98,9 +92,9 @@ def rto_criterion(measured: DrillFact | None, rto: int | None) -> Criterion:
 
 def judge(
     *,
-    rpo: int | None,
+    protection: Protection,
+    active: ActiveSite,
     rto: int | None,
-    offsite_newest: datetime | None,
     drills: list[DrillFact],
     fresh: int,
     now: datetime,
@@ -109,7 +103,7 @@ def judge(
     latest = drills[-1] if drills else None
     measured = next((d for d in reversed(drills) if d.rto_seconds is not None and d.status == "passed"), None)
     criteria = (
-        offsite_criterion(offsite_newest, rpo, now),
+        copy_criterion(protection, active),
         drill_criterion(latest, fresh, now),
         rto_criterion(measured, rto),
     )

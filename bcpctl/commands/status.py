@@ -1,0 +1,105 @@
+"""``status``: where production runs, since when, and whether a second site protects it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.options import common_options, config_option
+
+_LIGHTS = {
+    "green": "[green]● 復旧可能 / recoverable[/]",
+    "yellow": "[yellow]● 要確認 / check[/]",
+    "red": "[red]● 復旧不可 / not shown recoverable[/]",
+}
+
+
+def jst(value: str | None) -> str:
+    """An ISO 8601 time from the JSON document as people read it: JST, labelled."""
+    from failover.calendar import JST
+
+    if value is None:
+        return "—"
+    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
+
+
+def age(seconds: float | None) -> str:
+    from dc.duration import format_duration
+
+    return "—" if seconds is None else f"{format_duration(seconds)} 前 / ago"
+
+
+def render(console: Console, d: dict[str, Any]) -> None:
+    since = f"{jst(d['since'])} から / since" if d["since"] else "構成どおり / as configured (never failed over)"
+    mode = " [red]フェイルオーバー中 / FAILED OVER[/]" if d["failed_over"] else ""
+    run = f" (run {d['run_id']})" if d["run_id"] else ""
+    console.print(f"稼働サイト / active site: [bold]{d['active_site']}[/] ({d['active_site_name']}){mode}")
+    console.print(f"  {since}{run}")
+    copy = d["second_copy"]
+    where = ", ".join(copy["sites"]) or "—"
+    if copy["protected"]:
+        oldest = f", 最古 / oldest {jst(copy['oldest'])}, {age(copy['oldest_age_seconds'])}" if copy["oldest"] else ""
+        console.print(f"第二のコピー / second copy → {where}: [green]保護あり / protected[/]{oldest}")
+    else:
+        missing = len(copy["unprotected"])
+        console.print(
+            f"第二のコピー / second copy → {where}: [red]保護なし / UNPROTECTED[/] "
+            f"({missing} of {len(d['systems'])} system(s): {', '.join(copy['unprotected'][:5])})"
+        )
+    table = Table(
+        "システム / system",
+        "稼働 / running at",
+        "最新の復旧点 / newest recovery point",
+        "第二のコピー / second copy",
+        "判定 / light",
+        "理由 / why",
+    )
+    for s in d["systems"]:
+        point = s["recovery_point"]
+        second = s["second_copy"]
+        copy_text = (
+            f"{second['site']}: {jst(second['newest'])}\n{age(second['age_seconds'])}" if second["newest"] else "—"
+        )
+        table.add_row(
+            f"{s['id']}\n{s['business']} ({s['tenant']})",
+            s["running_at"] or "不明 / unknown",
+            f"{jst(point['time'])}\n{age(point['age_seconds'])}" if point["time"] else "記録なし / none recorded",
+            copy_text + ("" if s["protected"] else "\n[red]保護なし / unprotected[/]"),
+            _LIGHTS[s["light"]["level"]],
+            escape("\n".join(c["text"] for c in s["light"]["criteria"] if c["level"] != "green") or "—"),
+        )
+    console.print(table)
+    counts = d["counts"]
+    console.print(
+        f"green {counts['green']} · yellow {counts['yellow']} · red {counts['red']} — {jst(d['as_of'])} 時点 / as of"
+    )
+    for warning in d["warnings"]:
+        console.print(f"[yellow]注意 / warning:[/] {escape(warning)}")
+
+
+@click.command("status")
+@config_option()
+@common_options
+def status(config_path: str) -> None:
+    """Where production runs now and since when, whether a second site protects it, and per
+    system: where it runs, its newest recovery point, its protection and traffic light.
+
+    Read from the control database only: it answers while a site is unreachable. Times are
+    JST for people and ISO 8601 with an offset in --json. Exit 0 whatever the lights say.
+    """
+    from dc.clock import utcnow
+    from dc.config import load_config
+    from dc.state import open_state
+    from monitoring.status import site_status
+
+    config, _path = load_config(config_path)
+    output.current().result(site_status(config, open_state(config.control_db), now=utcnow()), render)
+
+
+COMMANDS = [status]
