@@ -92,11 +92,10 @@ def parse_time(text: str) -> datetime:
 
 def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     from dc.config import load_config
-    from dc.state import open_state
     from failover.lifecycle import RunContext
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium, path, open_state(consortium.control_db))
+    return RunContext.create(consortium, path)
 
 
 @drill.command("run")
