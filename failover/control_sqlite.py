@@ -123,7 +123,11 @@ class SqliteShipping:
         from replication.sync import SyncOptions
 
         shipped = ShipResult(self.kind)
-        shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=now)
+        try:
+            shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=now)
+        except BcpError as exc:
+            # The systems' snapshots still ship; the job fails and says why the control state did not.
+            shipped.problems.append(f"control state not copied: {exc.message}")
         for site in sites or self.config.offsite_sites:
             try:
                 (run,) = replicate_sites(self.config, self.config_dir, SyncOptions(), site=site)
@@ -131,6 +135,7 @@ class SqliteShipping:
                 shipped.problems.append(f"{site}: {exc.message}")
                 shipped.newest[site] = None
                 continue
+            shipped.runs.append(run)
             if problem := run.problem():
                 shipped.problems.append(f"{site}: {problem}")
             there = next((lag.target_newest for lag in run.lag if lag.system == CONTROL_SYSTEM), None)

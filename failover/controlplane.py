@@ -101,6 +101,8 @@ class ShipResult:
     newest: dict[str, ControlCopy | None] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the replication runs of the cycle (replication.sync.SyncResult), one per site reached
+    runs: list[Any] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -305,6 +307,7 @@ class SharedDatabase:
         shipped = ShipResult(self.kind, notes=["the control database is not shipped: both sites reach it"])
         for site in sites or self.config.offsite_sites:
             (run,) = replicate_sites(self.config, self.config_dir, SyncOptions(), site=site)
+            shipped.runs.append(run)
             if problem := run.problem():
                 shipped.problems.append(f"{site}: {problem}")
         return shipped

@@ -152,6 +152,20 @@ FAMILIES: tuple[Family, ...] = (
         "Bytes the system's backups added at the primary since its newest snapshot at the target site.",
         _SITE_SYSTEM,
     ),
+    # -- the control plane (failover.controlplane): the control state's own recovery point
+    Family("bcp_control_plane_rpo_seconds", "gauge", "Configured control-plane RPO (control_plane.rpo).", ()),
+    Family(
+        "bcp_control_plane_copy_age_seconds",
+        "gauge",
+        "Age of the newest copy of the primary's control state at the site: what a disaster now would cost it.",
+        ("site",),
+    ),
+    Family(
+        "bcp_control_plane_failover_rpo_seconds",
+        "gauge",
+        "Control-plane RPO measured by the active failover to the site: the disaster minus the copy promoted.",
+        ("site",),
+    ),
     # -- drills (failover.records: drill_systems; failover.calendar: overdue)
     Family(
         "bcp_drill_last_success_timestamp_seconds",

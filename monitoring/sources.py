@@ -249,6 +249,15 @@ def _pending(ctx: SourceContext) -> Iterator[Reading]:
                     yield Reading("bcp_replication_pending_bytes", (site, system.tenant, system_id), float(added or 0))
 
 
+# -- the control plane (monitoring.controlplane) ---------------------------------------------
+
+
+def control_plane(ctx: SourceContext) -> Iterator[Reading]:
+    from monitoring.controlplane import readings
+
+    yield from readings(ctx)
+
+
 # -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------
 
 #: statuses that are a verdict on the system (skipped and pending are not)
@@ -331,6 +340,7 @@ PROVIDERS: dict[str, Provider] = {
     "health": health,
     "scheduler": scheduler,
     "replication": replication,
+    "control_plane": control_plane,
     "drill": drills,
     "maintenance": maintenance,
     "export": exports,

@@ -90,20 +90,22 @@ def health_checks(ctx: JobContext, spec: JobSpec) -> str:
 
 
 def replicate(ctx: JobContext, spec: JobSpec) -> str:
-    """Ship the primary's signed state (ciphertext only, no key) to one offsite site.
+    """One replication cycle to one offsite site, the control state included (failover.controlplane).
 
-    Every backup re-signs the primary's manifest when it closes the repository, so this job
-    needs no passphrase; the replication ledger records the run and each system's lag.
+    The control state's copy is an encrypted backup (the passphrase the backups use); the
+    shipping itself, of every new snapshot, is keyless. The replication ledger records the run
+    and each system's lag, the control state's among them.
     """
-    from replication.jobs import replicate_sites
-    from replication.sync import SyncOptions
+    from failover.controlplane import control_plane
 
-    (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
-    if not result.ok:
-        raise JobFailed(result.problem() or f"replication to {spec.site} failed")
+    shipped = control_plane(ctx.config, ctx.config_dir).replicate(now=utcnow(), sites=[spec.site or ""])
+    if shipped.problems:
+        raise JobFailed(shipped.problems[0])
+    copy = f"control state copied {shipped.copy.time.isoformat(timespec='seconds')}; " if shipped.copy else ""
+    (result,) = shipped.runs
     return (
-        f"manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes sent, "
-        f"{result.objects_present} already there"
+        f"{copy}manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes "
+        f"sent, {result.objects_present} already there"
     )
 
 
@@ -131,5 +133,7 @@ TASKS: dict[str, Task] = {
     "check": check,
     "health": health_checks,
     "replicate": replicate,
+    #: the control state on its own schedule, where replication is rarer than its RPO (same cycle)
+    "control": replicate,
     "drill": drill,
 }

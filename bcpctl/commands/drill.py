@@ -53,6 +53,13 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             console.print(f"  LEFT: {left}")
     for swept in doc.get("swept", []):
         console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
+    if cp := doc.get("control_plane"):
+        copy = cp.get("copy") or {}
+        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {copy.get('time')}" if copy else "no copy"
+        console.print(
+            f"control state at {cp['site']}: {cp['source']} ({taken}), control-plane RPO "
+            f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
+        )
     for warning in doc.get("warnings", []):
         console.print(f"warning: {warning}")
     if doc.get("reports"):
