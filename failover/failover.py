@@ -152,6 +152,7 @@ def execute_failover(
     """The failover of the module docstring. Afterwards ``ctx.state`` is the control state
     promoted at ``request.to_site``, where the run is recorded."""
     approval = preflight(ctx, request)
+    _peek_active(ctx, request.to_site)
     plan = build_plan(ctx.config)
     require_targets(plan)
     problems = target_problems(ctx.config, plan, ctx.config_dir)
@@ -159,7 +160,6 @@ def execute_failover(
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise FailoverRefused(f"failover targets not ready, nothing was changed: {problems[0]}{more}")
     control = control or control_plane(ctx.config, ctx.config_dir)
-    _peek_active(ctx, request.to_site)
     primary = ctx.config.primary_site
     declared = request.declared_at or utcnow()
     run_id, token = new_run_id(declared)
