@@ -64,6 +64,11 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
         aware(run.finished_at).timestamp()
     )
     assert value("bcp_metrics_source_ok", {"source": "replication"}) == 1
+    # the control state's copy shipped with the cycle: its age at the offsite, against its RPO
+    assert "control state copied" in summary
+    assert 0 <= value("bcp_control_plane_copy_age_seconds", {"site": "offsite"}) < 60
+    assert value("bcp_control_plane_rpo_seconds") == 900  # the shortest system RPO
+    assert value("bcp_metrics_source_ok", {"source": "control_plane"}) == 1
     # The replica is a real repository: the scheduled check of the offsite now passes.
     check(context, job_spec("check:offsite", "check", site="offsite"))
     assert scrape(lab, engine).get_sample_value("bcp_repository_check_ok", {"site": "offsite"}) == 1
