@@ -150,9 +150,16 @@ def execute_failover(
     on_bytes: Callable[[int], None] | None = None,
 ) -> RunResult:
     """The failover of the module docstring. Afterwards ``ctx.state`` is the control state
-    promoted at ``request.to_site``, where the run is recorded."""
+    promoted at ``request.to_site``, where the run is recorded.
+
+    A planned switchover (a drill that fails back right after) moves no control state: the
+    controller that runs it keeps its own, and records both runs there.
+    """
     approval = preflight(ctx, request)
-    _peek_active(ctx, request.to_site)
+    if request.planned:
+        _refuse_if_active(ctx.state)
+    else:
+        _peek_active(ctx, request.to_site)
     plan = build_plan(ctx.config)
     require_targets(plan)
     problems = target_problems(ctx.config, plan, ctx.config_dir)
@@ -169,17 +176,19 @@ def execute_failover(
     kind = ctx.settings.failover.hooks
     fence = _fence(ctx, hooks or configured_hooks(kind, ctx.config, ctx.config_dir, None), request, run_id)
     fenced_at = round(time.monotonic() - origin, 3)
-    promotion = control.promote(
-        request.to_site,
-        open_repository=lambda: repository_at(ctx, request.to_site, request.escrow),
-        declared_at=declared,
-        token=token,
-    )
-    from dc.state import open_state
+    promotion = None
+    if not request.planned:
+        promotion = control.promote(
+            request.to_site,
+            open_repository=lambda: repository_at(ctx, request.to_site, request.escrow),
+            declared_at=declared,
+            token=token,
+        )
+        from dc.state import open_state
 
-    ctx.state = open_state(promotion.url)
-    record_promotion(ctx.state, promotion, run_id, operator_name())
-    _refuse_if_active(ctx.state)
+        ctx.state = open_state(promotion.url)
+        record_promotion(ctx.state, promotion, run_id, operator_name())
+        _refuse_if_active(ctx.state)
     hooks = hooks or hooks_for(ctx)
     mode = "switchover" if request.planned else "execute"
     result, _token = new_run(
@@ -195,8 +204,9 @@ def execute_failover(
         approver=approval.approver if approval else None,
     )
     result.hooks.append(vars(fence))
-    result.control_plane = promotion.document()
-    result.warnings += promotion.warnings
+    if promotion is not None:
+        result.control_plane = promotion.document()
+        result.warnings += promotion.warnings
     record_approval(ctx.state, approval, run_id)
     promoted = False
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:

@@ -304,7 +304,8 @@ def test_promotion_is_refused_while_the_primary_answers_and_is_not_fenced(
     ok(ship(sites, cli))
     config, path = load_config(sites.config_path)
     hooks = FencingHooks({"p-db": "failed", "p-lb": "unreachable"})
-    ctx = RunContext.create(config.at_site("offsite"), path)
+    # a disaster failover runs at the offsite; a planned switchover from the primary's controller
+    ctx = RunContext.create(config if planned else config.at_site("offsite"), path)
     with pytest.raises(FailoverRefused) as refused:
         execute_failover(
             ctx, FailoverRequest("offsite", confirmed=True, planned=planned), hooks=hooks, handle_signals=False
