@@ -22,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 from dc.audit import AuditEntry
-from dc.duration import format_duration
 
 #: the action of the first entry a site writes after promoting its copy of the control state
 PROMOTED = "control.promoted"
@@ -162,8 +161,3 @@ def gap_document(gap: Gap) -> dict[str, Any]:
         else [{"seq": e.seq, "action": e.action, "subject": e.subject, "at": e.at} for e in gap.lost],
         "statement": gap.statement(),
     }
-
-
-def describe_rpo(seconds: float | None) -> str:
-    """The control-plane RPO as people read it beside the seconds."""
-    return "not measured" if seconds is None else f"{seconds:.1f} s ({format_duration(seconds)})"

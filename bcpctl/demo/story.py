@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bcpctl.demo import consortium as story
-from bcpctl.demo import evacuees
+from bcpctl.demo import continuity, evacuees
 from bcpctl.demo.evacuees import StepFailed, affected_areas
 from dc.errors import BcpError
 
@@ -325,8 +325,10 @@ class _Story:
         late = [s["system"] for s in self.failover if not (s["rto_met"] and s["rpo_met"])]
         if late:
             raise StepFailed(f"RTO or RPO target missed by {', '.join(late)}")
-        self.control_plane = self.control_state(result.control_plane or {})
-        self.status = self.site_status()
+        assert self.partner_token is not None
+        state = self.state()
+        self.control_plane = continuity.control_state(config, state, result.control_plane or {}, self.partner_token)
+        self.status = continuity.site_status(config, state)
         if not (self.control_plane["audit_verified_across_failover"] and self.control_plane["partner_token_valid"]):
             raise StepFailed(f"the control state did not come through the failover: {self.control_plane}")
         return {
@@ -334,55 +336,6 @@ class _Story:
             "systems": len(self.failover),
             "report": self.reports["failover"],
             "control_plane_rpo_seconds": self.control_plane["rpo_seconds"],
-        }
-
-    def control_state(self, promoted: dict[str, Any]) -> dict[str, Any]:
-        """What the offsite's control state holds after the failover, checked from that state alone."""
-        from bcpctl.web.tokens import partner_for_token
-        from dc.secrets import read_secret_file
-        from failover.records import active_failover
-        from victim_support.integrity import verify_control_state
-
-        config, _ = self.config()
-        state = self.state()
-        chain = verify_control_state(state, None, datetime.now(UTC), config=config)
-        gaps = chain.failovers
-        active = active_failover(state)
-        assert self.partner_token is not None
-        token = read_secret_file(self.partner_token, "portal token")
-        copy = promoted.get("copy") or {}
-        return {
-            "active_site": active.target_site if active else None,
-            "rpo_seconds": promoted.get("rpo_seconds"),
-            "audit_verified_across_failover": chain.ok and bool(gaps) and gaps[-1]["source"] == "restored",
-            "lost_audit_entries": {
-                "after_seq": gaps[-1]["received_seq"] if gaps else None,
-                "copy_time": copy.get("time"),
-                # the primary and its chain are gone: what it wrote after the copy cannot be counted
-                "count": None,
-                "statement": gaps[-1]["statement"] if gaps else "no failover in the audit chain",
-            },
-            "source": promoted.get("source"),
-            "copy_time": copy.get("time"),
-            "audit_entries": chain.entries,
-            "partner_token_valid": partner_for_token(state, config, token, datetime.now(UTC)) == story.PARTNER,
-        }
-
-    def site_status(self) -> dict[str, Any]:
-        """From the failover records: the active site, and whether a second site protects it.
-
-        While a failover is active nothing replicates the offsite's backups to another site
-        yet, so it runs unprotected; in normal operation the primary is protected by its offsite.
-        """
-        from failover.records import active_failover
-
-        config, _ = self.config()
-        active = active_failover(self.state())
-        site = active.target_site if active and active.target_site else config.primary_site
-        return {
-            "active_site": site,
-            "since": active.declared_at.isoformat() if active else None,
-            "protected": active is None and bool(config.offsite_sites),
         }
 
     def staff_loss_drill(self) -> dict[str, Any]:
