@@ -56,6 +56,14 @@ class AuditEntry:
     prev_hash: str
     hash: str
 
+    def parsed_details(self) -> dict[str, Any]:
+        """The details as a mapping (empty when they are not a JSON object)."""
+        try:
+            found = json.loads(self.details)
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
 
 @dataclass(frozen=True)
 class ChainReport:

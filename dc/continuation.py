@@ -15,7 +15,6 @@ than the entry it follows was edited or inserted (:func:`promotion_problem`).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,19 +78,11 @@ def _jst(value: str | None) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S JST")
 
 
-def _details(entry: AuditEntry) -> dict[str, Any]:
-    try:
-        found = json.loads(entry.details)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def promotion_problem(entry: AuditEntry) -> str | None:
     """Why a promotion entry does not belong where it stands (``None``: it does)."""
     if entry.action != PROMOTED:
         return None
-    details = _details(entry)
+    details = entry.parsed_details()
     if details.get("source") != "restored":
         return None
     if details.get("received_seq") != entry.seq - 1 or details.get("received_hash") != entry.prev_hash:
@@ -108,7 +99,7 @@ def failover_gaps(entries: Iterable[AuditEntry]) -> list[Gap]:
     for entry in entries:
         if entry.action != PROMOTED:
             continue
-        d = _details(entry)
+        d = entry.parsed_details()
         if d.get("source") == "kept":
             continue  # a re-run over a copy already promoted: its first promotion is the gap
         rpo = d.get("rpo_seconds")
