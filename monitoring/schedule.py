@@ -62,11 +62,13 @@ def backup_interval(rpo: int | None) -> int:
 
 
 def control_interval(rpo: int, replicate_every: float | None) -> int | None:
-    """Seconds between control-state shipments of their own, or ``None`` when every replication
-    cycle (which ships the control state too) already comes often enough: half the control-plane
-    RPO, as for backups, leaves the other half for the copy and its shipping."""
+    """Seconds between control-state shipments of their own, where replication runs but less often
+    than the control-plane RPO asks (half of it, as for backups: the other half is left for the
+    copy and its shipping). ``None`` when every replication cycle, which ships the control state
+    too, comes often enough — or when replication is off: shipping is a replication.
+    """
     every = max(1, rpo // 2)
-    if replicate_every is not None and replicate_every <= every:
+    if replicate_every is None or replicate_every <= every:
         return None
     return every
 
