@@ -503,3 +503,42 @@ def test_the_recovered_chain_names_exactly_the_entries_after_the_received_head(
         other = read_entries(_chain(folder / "other.db", received + after))  # same shape, another chain
         with pytest.raises(ValueError, match="not the same chain"):
             lost_entries(gap, ours, other)
+
+
+def test_a_copy_from_the_release_before_migrations_is_upgraded_when_promoted(cli: Cli, tmp_path: Path) -> None:
+    """The primary ran an older bcpctl: its copy opens at the offsite at this bcpctl's schema, rows intact."""
+    from backup.jobs import site_repository
+    from dc import schema
+    from dc.state import connect
+    from replication.ledger import Ledger
+    from replication.sync import replicate
+    from storage.local import LocalBackend
+    from tests.dc.previous_release import assert_preserved, create_as_deployed, fill
+
+    sites = build_sites(tmp_path / "c", cli)
+    live = sites.primary / "control.db"
+    for leftover in sites.primary.glob("control.db*"):
+        leftover.unlink()
+    create_as_deployed(f"sqlite:///{live}")
+    old = connect(f"sqlite:///{live}")
+    filled = fill(old)
+    old.dispose()
+    config, path = load_config(sites.config_path)
+    shipping = SqliteShipping(config, path.parent)
+    copy, _added, _forgotten = shipping.take_copy(now=datetime.now(UTC))
+    ledger = Ledger(open_state(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    shipped = replicate(LocalBackend(sites.primary / "repo"), LocalBackend(sites.offsite / "repo", create=True), ledger)
+    assert shipped.problem() is None
+    lose_the_primary(sites)
+
+    promotion = shipping.promote(
+        "offsite",
+        open_repository=lambda: site_repository(config, "offsite", path.parent),
+        declared_at=datetime.now(UTC),
+        token="upgrade",
+    )
+    assert promotion.source == "restored" and promotion.copy and promotion.copy.snapshot_id == copy.snapshot_id
+    assert (promotion.schema_before, promotion.schema_after) == (None, schema.head())
+    promoted = open_state(promotion.url)
+    assert_preserved(promoted, filled)
+    assert verify_log(promoted).ok and promotion.received_seq == len(filled["audit_log"])
