@@ -24,11 +24,12 @@ if TYPE_CHECKING:  # SQLAlchemy and the pydantic models cost ~0.5 s to import: `
     from dc.config import Consortium
 
 
-def config_password(config: Consortium, config_dir: Path | None = None) -> str:
-    """The repository passphrase as the configuration says to find it."""
+def config_password(config: Consortium, config_dir: Path | None = None, site: str | None = None) -> str:
+    """The repository passphrase as the configuration says to find it (``site``'s own file first)."""
     secrets = config.secrets
-    if secrets.password_file:
-        path = Path(secrets.password_file)
+    own = config.sites[site].password_file if site in config.sites else None
+    if own or secrets.password_file:
+        path = Path(own or secrets.password_file or "")
         if not path.is_absolute() and config_dir is not None:
             path = config_dir / path
         return read_password(file=path)
@@ -39,7 +40,7 @@ def config_password(config: Consortium, config_dir: Path | None = None) -> str:
 def site_repository(config: Consortium, site: str, config_dir: Path | None = None) -> Iterator[Repository]:
     """The repository of ``site``, unlocked with the configured passphrase (closed on exit)."""
     backend = open_site(config, site, config_dir=config_dir)
-    with open_repository(backend, config_password(config, config_dir)) as repo:
+    with open_repository(backend, config_password(config, config_dir, site)) as repo:
         yield repo
 
 

@@ -56,6 +56,14 @@ class AuditEntry:
     prev_hash: str
     hash: str
 
+    def parsed_details(self) -> dict[str, Any]:
+        """The details as a mapping (empty when they are not a JSON object)."""
+        try:
+            found = json.loads(self.details)
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
+
 
 @dataclass(frozen=True)
 class ChainReport:
@@ -132,7 +140,13 @@ def _recompute(entry: AuditEntry, prev: str) -> str:
 
 
 def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None = None) -> ChainReport:
-    """Walk the chain in sequence order; report the first entry that does not follow from the one before."""
+    """Walk the chain in sequence order; report the first entry that does not follow from the one before.
+
+    A failover's promotion entry must also name, as the last entry it received, the one it
+    follows (:func:`dc.continuation.promotion_problem`).
+    """
+    from dc.continuation import promotion_problem  # builds on this module
+
     expected_seq, prev = 1, GENESIS
     count = 0
     seen: dict[int, str] = {}
@@ -149,6 +163,8 @@ def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None
             problem = f"entry {entry.seq} does not link to entry {entry.seq - 1} (removed, inserted or reordered)"
         elif _recompute(entry, prev) != entry.hash:
             problem = f"entry {entry.seq} ({entry.action} {entry.subject}) was edited: its hash does not match"
+        else:
+            problem = promotion_problem(entry)
         if problem:
             return ChainReport(False, count, expected_seq - 1, prev, entry.seq, problem)
         seen[entry.seq] = entry.hash

@@ -32,6 +32,11 @@ from dc.duration import parse_duration
 from dc.errors import ConfigError
 
 CONFIG_ENV = "BCPCTL_CONFIG"
+#: the site whose machines this bcpctl runs on (default: the primary); it picks that site's
+#: ``control_db``, so the same configuration file serves both sites
+SITE_ENV = "BCPCTL_SITE"
+#: the control-plane RPO when neither ``control_plane.rpo`` nor any system RPO is configured
+DEFAULT_CONTROL_RPO = 900
 
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -98,6 +103,12 @@ class Site(_Model):
     #: where drills restore at this site (sandbox databases and directories).
     drill_dsn: Dsn | None = None
     drill_dir: str | None = None
+    #: this site's control database (DESIGN "The control plane is part of what must survive");
+    #: default: the top-level ``control_db``, i.e. the same location on this site's own machines.
+    control_db: Dsn | None = None
+    #: the passphrase file that opens this site's repository (its operators' own key slot);
+    #: default: ``secrets.password_file`` / ``secrets.password_env``.
+    password_file: str | None = None
 
 
 class Tenant(_Model):
@@ -194,6 +205,20 @@ class Schedules(_Model):
     health: str | None = "*/1 * * * *"
 
 
+class ControlPlane(_Model):
+    """``control_plane:``: how fresh the offsite's copy of the control state must stay.
+
+    The control state (drill history, export requests and approvals, partners and tokens, the
+    audit chain, job history) is what bcpctl needs to carry on at the offsite after a disaster,
+    so it has a recovery point objective like every system: by default the shortest system RPO.
+    """
+
+    #: the offsite's copy of the control state is never older than this while replication runs
+    rpo: Annotated[Seconds, Field(gt=0)] | None = None
+    #: how long shipped control-state copies are kept (default: the RPO window plus a day)
+    keep: Annotated[Seconds, Field(gt=0)] | None = None
+
+
 class Secrets(_Model):
     """Where secrets come from; never the secrets themselves."""
 
@@ -205,6 +230,8 @@ class Consortium(_Model):
     """The whole ``bcpctl.yaml``."""
 
     consortium: Identifier
+    #: the control database; once loaded, the one of the site this bcpctl runs at
+    #: (``sites.<name>.control_db``, picked by ``$BCPCTL_SITE``, default the primary)
     control_db: Dsn | None = None
     sites: dict[Identifier, Site]
     tenants: dict[Identifier, Tenant]
@@ -213,6 +240,7 @@ class Consortium(_Model):
     partners: dict[Identifier, Partner] = {}
     schedules: Schedules = Schedules()
     secrets: Secrets = Secrets()
+    control_plane: ControlPlane = ControlPlane()
     #: approver name -> public credential; exports and failover approvals are verified against these.
     approvers: dict[ApproverName, ApproverCredential] = {}
     #: free-form sections that later subsystems validate themselves (costs, drills, exports, web).
@@ -243,6 +271,30 @@ class Consortium(_Model):
     @property
     def offsite_sites(self) -> list[str]:
         return [name for name, site in self.sites.items() if site.role == "offsite"]
+
+    @property
+    def control_plane_rpo(self) -> int:
+        """``control_plane.rpo``, else the shortest system RPO, else :data:`DEFAULT_CONTROL_RPO`."""
+        if self.control_plane.rpo is not None:
+            return self.control_plane.rpo
+        rpos = [s.rpo for s in self.systems.values() if s.rpo is not None]
+        return min(rpos) if rpos else DEFAULT_CONTROL_RPO
+
+    def control_db_of(self, site: str) -> str | None:
+        """The control database of ``site``: its own ``control_db``, else the top-level one."""
+        if site not in self.sites:
+            raise ConfigError(f"unknown site '{site}' (known: {', '.join(self.sites)})")
+        return self.sites[site].control_db or self.control_db
+
+    def at_site(self, site: str) -> Consortium:
+        """This configuration as bcpctl reads it at ``site``: ``control_db`` is that site's own.
+
+        Every site's ``control_db`` is spelled out first, so the other sites keep theirs.
+        """
+        sites = {
+            name: spec.model_copy(update={"control_db": self.control_db_of(name)}) for name, spec in self.sites.items()
+        }
+        return self.model_copy(update={"control_db": self.control_db_of(site), "sites": sites})
 
     def system(self, system_id: str) -> System:
         try:
@@ -361,11 +413,20 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Consortium,
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Consortium:
     """Validate an already-parsed mapping; errors name ``source`` and the field path."""
     try:
-        return Consortium.model_validate(raw)
+        config = Consortium.model_validate(raw)
     except ValidationError as exc:
         (loc, message), *rest = config_errors(exc, raw)
         more = f" (and {len(rest)} more: bcpctl config check lists them)" if rest else ""
         raise ConfigError(f"{source}: {'.'.join(map(str, loc)) or '(top level)'}: {message}{more}") from None
+    return config.at_site(local_site(config))
+
+
+def local_site(config: Consortium) -> str:
+    """``$BCPCTL_SITE`` (checked against the configuration), else the primary."""
+    site = os.environ.get(SITE_ENV) or config.primary_site
+    if site not in config.sites:
+        raise ConfigError(f"${SITE_ENV} names unknown site '{site}' (known: {', '.join(config.sites)})")
+    return site
 
 
 Loc = tuple[str | int, ...]

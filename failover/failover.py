@@ -1,15 +1,24 @@
-"""Failover: fence the primary, restore every system at the offsite site in plan order, verify, promote.
+"""Failover: fence the primary, open the control state at the offsite, restore every system, promote.
 
 The same plan and restore path as a drill, with the production targets of the offsite site
 (``System.restore_dsn`` / ``restore_dir``) instead of sandboxes. Order of events, and why:
 
-1. preflight (nothing changed yet): confirmation, no failover already active, every target
-   configured, reachable and empty;
-2. fence the primary — before any write at the offsite, so two sites never accept writes;
-3. restore and verify every system (RTO/RPO measured as in drills);
-4. promote the offsite site only if every system came back verified. Otherwise endpoints stay
+1. preflight (nothing changed yet): confirmation, every target configured, reachable and
+   empty, no failover already active at the target site;
+2. fence the primary — before any write at the offsite, so two sites never accept writes. A
+   primary that answers and is not fenced refuses the failover here (exit 1): its control
+   state is still live, and promoting a copy beside it would split it;
+3. open the control state at the offsite FIRST (:mod:`failover.controlplane`): the newest copy
+   that verifies becomes the site's control database, its first audit entry records the
+   failover and the last entry received, and the run is recorded there — the lost primary's
+   database is never touched or recreated;
+4. restore and verify every system (RTO/RPO measured as in drills);
+5. promote the offsite site only if every system came back verified. Otherwise endpoints stay
    where they were; a planned switchover is rolled back (the primary's fence is lifted),
    a disaster failover leaves the primary fenced and the report says what to fix.
+
+The measured control-plane RPO (the disaster minus the promoted copy's time) is in the run's
+``control_plane`` section, its reports and ``bcp_control_plane_failover_rpo_seconds``.
 """
 
 from __future__ import annotations
@@ -19,14 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine
+
 from backup.snapshot import Snapshot
 from dc.approvers import Proof
 from dc.clock import utcnow
+from dc.errors import BcpError
 from failover.approval import confirm_request, record_approval
+from failover.controlplane import ControlPlane, control_plane, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
-from failover.hooks import Hooks, configured_hooks, fence_allows_failover
-from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
+from failover.hooks import HookResult, Hooks, configured_hooks, fence_allows_failover
+from failover.lifecycle import RunContext, new_run, new_run_id, operator_name, recorded_run, repository_at
 from failover.measure import apply_measurement, missed_targets
 from failover.plan import PlanStep, build_plan, require_targets
 from failover.records import active_failover
@@ -57,7 +70,10 @@ def hooks_for(ctx: RunContext) -> Hooks:
 
 
 def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
-    """Everything checked before the first change; returns the approver's signed approval if one approved."""
+    """Everything checked before the first change; returns the approver's signed approval if one approved.
+
+    Reads no control database: the one that counts is the target site's, opened after the fence.
+    """
     config = ctx.config
     if request.to_site not in config.sites:
         raise FailoverRefused(f"unknown site '{request.to_site}' (known: {', '.join(config.sites)})")
@@ -77,12 +93,51 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
         "declared_at": request.declared_at.isoformat() if request.declared_at else None,
         "at": utcnow().isoformat(),
     }
-    approval = confirm_request(ctx.settings.failover, config.approvers, "failover", request, operator_name(), what)
-    if (active := active_failover(ctx.state)) is not None:
+    return confirm_request(ctx.settings.failover, config.approvers, "failover", request, operator_name(), what)
+
+
+def _refuse_if_active(state: Engine) -> None:
+    if (active := active_failover(state)) is not None:
         raise FailoverRefused(
             f"already failed over to '{active.target_site}' by run {active.id}; run 'bcpctl failback' first"
         )
-    return approval
+
+
+def _peek_active(ctx: RunContext, to_site: str) -> None:
+    """Refuse before the fence when the target site's own control database records an active failover."""
+    from dc.state import open_state
+    from failover.controlplane import state_url
+
+    url = state_url(ctx.config, to_site)
+    if url.startswith("sqlite"):
+        from failover.control_sqlite import sqlite_path
+
+        if not sqlite_path(url, f"sites.{to_site}.control_db").is_file():
+            return  # nothing there yet: the promotion puts the copy there
+    try:
+        engine = open_state(url)
+    except BcpError:
+        return  # not at this bcpctl's schema yet: the promotion upgrades it, then checks again
+    try:
+        _refuse_if_active(engine)
+    finally:
+        engine.dispose()
+
+
+def _fence(ctx: RunContext, hooks: Hooks, request: FailoverRequest, run_id: str) -> HookResult:
+    """Fence the primary; refuse (exit 1, nothing promoted) when it answers and is not fenced."""
+    primary = ctx.config.primary_site
+    fence = hooks.fence(primary, run_id)
+    if fence_allows_failover(fence, planned=request.planned):
+        return fence
+    rolled = ""
+    if request.planned:
+        rollback = hooks.failback(primary, run_id)
+        rolled = f"; rolled back: {primary} unfenced ({rollback.detail})"
+    raise FailoverRefused(
+        f"{primary} still answers and is not fenced ({fence.detail}): the control state at {request.to_site} "
+        f"was not promoted and nothing was restored{rolled}"
+    )
 
 
 def execute_failover(
@@ -90,18 +145,51 @@ def execute_failover(
     request: FailoverRequest,
     *,
     hooks: Hooks | None = None,
+    control: ControlPlane | None = None,
     handle_signals: bool = True,
     on_bytes: Callable[[int], None] | None = None,
 ) -> RunResult:
+    """The failover of the module docstring. Afterwards ``ctx.state`` is the control state
+    promoted at ``request.to_site``, where the run is recorded.
+
+    A planned switchover (a drill that fails back right after) moves no control state: the
+    controller that runs it keeps its own, and records both runs there.
+    """
     approval = preflight(ctx, request)
+    if request.planned:
+        _refuse_if_active(ctx.state)
+    else:
+        _peek_active(ctx, request.to_site)
     plan = build_plan(ctx.config)
     require_targets(plan)
     problems = target_problems(ctx.config, plan, ctx.config_dir)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise FailoverRefused(f"failover targets not ready, nothing was changed: {problems[0]}{more}")
-    hooks = hooks or hooks_for(ctx)
+    control = control or control_plane(ctx.config, ctx.config_dir)
     primary = ctx.config.primary_site
+    declared = request.declared_at or utcnow()
+    run_id, token = new_run_id(declared)
+    # Times are seconds since the declared disaster: a failover started an hour after the
+    # earthquake has already spent an hour of every system's RTO.
+    origin = time.monotonic() - max(0.0, (utcnow() - declared).total_seconds())
+    kind = ctx.settings.failover.hooks
+    fence = _fence(ctx, hooks or configured_hooks(kind, ctx.config, ctx.config_dir, None), request, run_id)
+    fenced_at = round(time.monotonic() - origin, 3)
+    promotion = None
+    if not request.planned:
+        promotion = control.promote(
+            request.to_site,
+            open_repository=lambda: repository_at(ctx, request.to_site, request.escrow),
+            declared_at=declared,
+            token=token,
+        )
+        from dc.state import open_state
+
+        ctx.state = open_state(promotion.url)
+        record_promotion(ctx.state, promotion, run_id, operator_name())
+        _refuse_if_active(ctx.state)
+    hooks = hooks or hooks_for(ctx)
     mode = "switchover" if request.planned else "execute"
     result, _token = new_run(
         ctx,
@@ -109,26 +197,24 @@ def execute_failover(
         mode,
         primary,
         plan,
-        declared=request.declared_at,
+        declared=declared,
+        run_id=run_id,
         target_site=request.to_site,
         workers=request.workers,
         approver=approval.approver if approval else None,
     )
-    run_id, declared = result.id, result.declared_at
+    result.hooks.append(vars(fence))
+    if promotion is not None:
+        result.control_plane = promotion.document()
+        result.warnings += promotion.warnings
     record_approval(ctx.state, approval, run_id)
-    # Times are seconds since the declared disaster: a failover started an hour after the
-    # earthquake has already spent an hour of every system's RTO.
-    origin = time.monotonic() - max(0.0, (utcnow() - declared).total_seconds())
     promoted = False
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
         try:
-            fence = hooks.fence(primary, run_id)
-            result.hooks.append(vars(fence))
-            if not fence_allows_failover(fence, planned=request.planned):
-                raise FailoverRefused(f"fencing {primary} failed, nothing restored: {fence.detail}")
             if fence.unreachable_hosts:
                 result.warnings.append(f"fence: {', '.join(fence.unreachable_hosts)} unreachable (site down?)")
-            result.phases["fence"] = round(time.monotonic() - origin, 3)
+            result.phases["fence"] = fenced_at
+            result.phases["control"] = round(time.monotonic() - origin, 3)
             with repository_at(ctx, request.to_site, request.escrow) as repo:
                 result.phases["open"] = round(time.monotonic() - origin, 3)
                 snapshots = snapshots_by_system(repo)

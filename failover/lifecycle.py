@@ -38,21 +38,38 @@ from storage.site import open_site
 
 @dataclass
 class RunContext:
-    """What every run needs: the configuration (and where it was read from) and the control database."""
+    """What every run needs: the configuration (and where it was read from) and the control database.
+
+    The control database opens on first use: a failover opens the one it promoted at the
+    offsite instead, and must not create an empty one where the lost primary's was.
+    """
 
     config: Consortium
     config_dir: Path | None
-    state: Engine
     settings: DrillSettings
+    _state: Engine | None = None
 
     @classmethod
-    def create(cls, config: Consortium, where: Path | None, state: Engine) -> RunContext:
-        """``where`` is the configuration file (named in errors) or the directory it was read from."""
+    def create(cls, config: Consortium, where: Path | None, state: Engine | None = None) -> RunContext:
+        """``where`` is the configuration file (named in errors) or the directory it was read from;
+        without ``state`` the configuration's control database is opened when first needed."""
         if where is not None and where.suffix in (".yaml", ".yml"):
             source, config_dir = str(where), where.parent
         else:
             source, config_dir = str(where or "<config>"), where
-        return cls(config, config_dir, state, drill_settings(config, source))
+        return cls(config, config_dir, drill_settings(config, source), state)
+
+    @property
+    def state(self) -> Engine:
+        if self._state is None:
+            from dc.state import open_state
+
+            self._state = open_state(self.config.control_db)
+        return self._state
+
+    @state.setter
+    def state(self, engine: Engine) -> None:
+        self._state = engine
 
     def smoke(self) -> dict[str, dict[str, str]]:
         """``smoke=`` and ``smoke_expect=`` for a :class:`~failover.recover.RecoveryContext`."""

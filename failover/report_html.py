@@ -130,6 +130,27 @@ def _fixes(doc: dict[str, Any]) -> str:
     return f'<div class="fix"><ul>{"".join(items)}</ul></div>'
 
 
+def control_section(cp: dict[str, Any] | None) -> str:
+    """制御状態 Control state: which copy the site took over, the measured control-plane RPO, what stayed behind."""
+    if not cp:
+        return ""
+    copy = cp.get("copy") or {}
+    taken = f"copy {escape((copy.get('snapshot') or '')[:8])} taken {_t(copy.get('time'))}" if copy else "no copy"
+    skipped = "".join(
+        f"<li>skipped copy {escape((s.get('snapshot') or '')[:8])} ({_t(s.get('time'))}): {escape(s['problem'])}</li>"
+        for s in cp.get("skipped", [])
+    )
+    return f"""<h2>制御状態 Control state</h2>
+<table><tr><th>site</th><td>{escape(cp["site"])} ← {escape(cp["from_site"])} ({escape(cp["source"])}: {taken})</td></tr>
+<tr><th>制御状態の目標復旧時点 control-plane RPO (measured)</th><td>{_d(cp.get("rpo_seconds"))}</td></tr>
+<tr><th>audit chain</th><td>continues after entry {cp.get("received_seq", 0)}
+<small>{escape((cp.get("received_hash") or "")[:16])}</small></td></tr>
+<tr><th>失われた記録 lost</th><td>{escape(cp.get("lost") or "—")}</td></tr>
+<tr><th>database</th><td><code>{escape(cp["database"])}</code>{
+        " (previous kept as <code>" + escape(cp["kept_aside"]) + "</code>)" if cp.get("kept_aside") else ""
+    }</td></tr></table>{f"<ul>{skipped}</ul>" if skipped else ""}"""
+
+
 def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -> str:
     status = doc["status"]
     title = f"bcpctl {doc['kind']} {doc['mode']} {doc['id']}"
@@ -183,6 +204,7 @@ operator {escape(doc.get("operator") or "")}{
         ", approved by " + escape(doc["approver"]) if doc.get("approver") else ""
     }; workers {doc.get("workers")}.</p>
 <h2>What failed and what to fix</h2>{_fixes(doc)}
+{control_section(doc.get("control_plane"))}
 <h2>Timeline</h2><p><small>From the declared disaster time; dark: restore (fetch and decrypt overlap it),
 light: verify.</small></p>{timeline_svg(doc["systems"])}
 <h2>Systems</h2>

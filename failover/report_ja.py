@@ -67,6 +67,35 @@ def _verified(s: dict[str, Any]) -> str:
     return "、".join(done) or "—"
 
 
+_CONTROL_SOURCES = {
+    "restored": "遠隔地に複製された制御状態の写しから復元",
+    "kept": "既に遠隔地にあった制御状態をそのまま使用",
+    "empty": "制御状態の写しがなく、空の状態から開始",
+}
+
+
+def _control_lines(cp: dict[str, Any] | None, sites: dict[str, str]) -> list[str]:
+    """制御状態（訓練記録・提供申請と承認・監査記録）の引継ぎ: the measured control-plane RPO and what stayed behind."""
+    if not cp:
+        return []
+    copy = cp.get("copy") or {}
+    lines = [
+        "",
+        "   制御状態（訓練記録・提供申請と承認・監査記録）の引継ぎ:",
+        f"      {sites.get(cp['site'], cp['site'])}: {_CONTROL_SOURCES.get(cp['source'], cp['source'])}"
+        + (f"（{jp_time(copy.get('time'))} 時点の写し）" if copy else ""),
+        f"      制御状態のデータ損失（RPO）実績: {jp_duration(cp.get('rpo_seconds'))}",
+        f"      監査記録: 第{cp.get('received_seq', 0)}件までを受領し、その後に連続して記録しています。",
+    ]
+    if cp.get("source") == "restored":
+        lines.append(f"      第{cp.get('received_seq', 0)}件より後に主センターで記録された内容は不明です。")
+    for skipped in cp.get("skipped", []):
+        lines.append(
+            f"      検証に失敗した写し（{jp_time(skipped.get('time'))}）は使用していません: {skipped['problem']}"
+        )
+    return lines
+
+
 def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[str, str] | None = None) -> str:
     """The summary for one tenant; ``sites`` maps site ids to names such as 遠隔地バックアップセンター（北海道）."""
     sites = sites or {}
@@ -96,6 +125,7 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
             f"{_verdict(s.get('rto_met'))}",
             f"      確認内容: {_verified(s)}",
         ]
+    lines += _control_lines(doc.get("control_plane"), sites)
     problems = [s for s in systems if s["status"] != "passed"]
     lines += ["", "2. 課題と是正措置"]
     if doc.get("aborted"):

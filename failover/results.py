@@ -110,6 +110,8 @@ class RunResult:
     approver: str | None = None
     hooks: list[dict[str, Any]] = field(default_factory=list)
     reports: dict[str, str] = field(default_factory=dict)
+    #: failover: the control state promoted at the target site (failover.controlplane.Promotion)
+    control_plane: dict[str, Any] | None = None
 
     def verdict(self) -> tuple[str, str | None]:
         """``(status, first problem)``: passed only if every system, check and the cleanup passed."""

@@ -179,6 +179,20 @@ FAMILIES: tuple[Family, ...] = (
         "(where it has one); 0 means a disaster at the active site would lose it.",
         _SYSTEM,
     ),
+    # -- the control plane (failover.controlplane): the control state's own recovery point
+    Family("bcp_control_plane_rpo_seconds", "gauge", "Configured control-plane RPO (control_plane.rpo).", ()),
+    Family(
+        "bcp_control_plane_copy_age_seconds",
+        "gauge",
+        "Age of the newest copy of the primary's control state at the site: what a disaster now would cost it.",
+        ("site",),
+    ),
+    Family(
+        "bcp_control_plane_failover_rpo_seconds",
+        "gauge",
+        "Control-plane RPO measured by the active failover to the site: the disaster minus the copy promoted.",
+        ("site",),
+    ),
     # -- drills (failover.records: drill_systems; failover.calendar: overdue)
     Family(
         "bcp_drill_last_success_timestamp_seconds",

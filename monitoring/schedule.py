@@ -62,6 +62,18 @@ def backup_interval(rpo: int | None) -> int:
     return max(1, rpo // 2)
 
 
+def control_interval(rpo: int, replicate_every: float | None) -> int | None:
+    """Seconds between control-state shipments of their own, where replication runs but less often
+    than the control-plane RPO asks (half of it, as for backups: the other half is left for the
+    copy and its shipping). ``None`` when every replication cycle, which ships the control state
+    too, comes often enough — or when replication is off: shipping is a replication.
+    """
+    every = max(1, rpo // 2)
+    if replicate_every is None or replicate_every <= every:
+        return None
+    return every
+
+
 def grid_offset(job_id: str, interval: int) -> int:
     digest = hashlib.sha256(job_id.encode()).digest()
     return int.from_bytes(digest[:8], "big") % max(1, interval)
@@ -143,11 +155,17 @@ def plan_jobs(
             job_id = f"check:{site}"
             trigger, interval = parse_schedule(schedules.check, job_id, "schedules.check", timezone)
             jobs.append(JobSpec(job_id, "check", trigger, interval, site=site))
+    replicate_every: float | None = None
     if "replicate" in available and schedules.replicate:
         for site in second if failed_over else config.offsite_sites:
             job_id = f"replicate:{site}"
             trigger, interval = parse_schedule(schedules.replicate, job_id, "schedules.replicate", timezone)
             jobs.append(JobSpec(job_id, "replicate", trigger, interval, site=site))
+            replicate_every = interval
+    if "control" in available and (seconds := control_interval(config.control_plane_rpo, replicate_every)):
+        for site in config.offsite_sites:
+            job_id = f"control:{site}"
+            jobs.append(JobSpec(job_id, "control", interval_trigger(job_id, seconds), float(seconds), site=site))
     for kind in ("health", "drill"):
         text = getattr(schedules, kind, None)
         if kind in available and text:

@@ -246,6 +246,15 @@ def active_site(ctx: SourceContext) -> Iterator[Reading]:
         yield Reading("bcp_system_protected", (ctx.config.systems[system_id].tenant, system_id), float(covered))
 
 
+# -- the control plane (monitoring.controlplane) ---------------------------------------------
+
+
+def control_plane(ctx: SourceContext) -> Iterator[Reading]:
+    from monitoring.controlplane import readings
+
+    yield from readings(ctx)
+
+
 # -- drills (failover.records: drill_systems; failover.calendar: overdue) ---------------------
 
 #: statuses that are a verdict on the system (skipped and pending are not)
@@ -329,6 +338,7 @@ PROVIDERS: dict[str, Provider] = {
     "scheduler": scheduler,
     "replication": replication,
     "site": active_site,
+    "control_plane": control_plane,
     "drill": drills,
     "maintenance": maintenance,
     "export": exports,

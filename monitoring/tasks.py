@@ -106,28 +106,35 @@ def health_checks(ctx: JobContext, spec: JobSpec) -> str:
 
 
 def replicate(ctx: JobContext, spec: JobSpec) -> str:
-    """Ship the active site's signed state (ciphertext only, no key) to one site of its second copy:
-    the primary's to each offsite site, or, while failed over, the offsite's to
-    ``drills.failover.second_copy`` (:mod:`failover.secondcopy`).
+    """One replication cycle from the active site to one site of its second copy.
 
-    Every backup re-signs the manifest when it closes the repository, so this job needs no
-    passphrase; the replication ledger records the run and each system's lag — also a run
-    that failed before the sync could record it (:mod:`monitoring.outcomes`).
+    Normally the primary's signed state goes to each offsite site, with the control state
+    (failover.controlplane: an encrypted copy taken with the backups' passphrase, then shipped
+    keyless like every snapshot). While failed over, the active offsite's repository goes to
+    ``drills.failover.second_copy`` (:mod:`failover.secondcopy`). The replication ledger records
+    the run and each system's lag — also a run that failed before the sync could record it
+    (:mod:`monitoring.outcomes`).
     """
+    from failover.controlplane import control_plane
     from failover.secondcopy import replicate_second_copy
-    from replication.jobs import replicate_sites
     from replication.ledger import Ledger
-    from replication.sync import SyncOptions
 
     source = ctx.active.site if ctx.active is not None else ctx.config.primary_site
     target = spec.site or ""
     started = utcnow()
+    copy = ""
+    control_problems: list[str] = []
     try:
         if ctx.active is not None and ctx.active.failed_over:
-            ledger = Ledger(ctx.engine)
-            result = replicate_second_copy(ctx.config, ctx.config_dir, ctx.active, target, ledger=ledger)
+            result = replicate_second_copy(ctx.config, ctx.config_dir, ctx.active, target, ledger=Ledger(ctx.engine))
         else:
-            (result,) = replicate_sites(ctx.config, ctx.config_dir, SyncOptions(), site=spec.site)
+            shipped = control_plane(ctx.config, ctx.config_dir).replicate(now=utcnow(), sites=[target])
+            if not shipped.runs:  # the sync itself never ran, so nothing recorded it
+                raise JobFailed(shipped.problems[0] if shipped.problems else f"replication to {target} failed")
+            (result,) = shipped.runs
+            control_problems = shipped.problems
+            if shipped.copy:
+                copy = f"control state copied {shipped.copy.time.isoformat(timespec='seconds')}; "
     except Exception as exc:
         if target in ctx.config.sites:
             message = outcomes.failure_message(exc)
@@ -135,9 +142,11 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
         raise
     if not result.ok:
         raise JobFailed(result.problem() or f"replication to {spec.site} failed")
+    if control_problems:
+        raise JobFailed(control_problems[0])  # the systems shipped; the control state did not
     return (
-        f"manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes sent, "
-        f"{result.objects_present} already there"
+        f"{copy}manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes "
+        f"sent, {result.objects_present} already there"
     )
 
 
@@ -166,5 +175,7 @@ TASKS: dict[str, Task] = {
     "check": check,
     "health": health_checks,
     "replicate": replicate,
+    #: the control state on its own schedule, where replication is rarer than its RPO (same cycle)
+    "control": replicate,
     "drill": drill,
 }

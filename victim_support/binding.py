@@ -13,7 +13,6 @@ side) signatures cannot be checked; the status is then the one the last decision
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,14 +48,6 @@ class Binding:
     problems: tuple[str, ...]
 
 
-def _details(entry: AuditEntry) -> dict[str, Any]:
-    try:
-        found = json.loads(entry.details)
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def bind(
     entries: Sequence[AuditEntry],
     request: ExportRequest,
@@ -67,7 +58,7 @@ def bind(
     current = specification(request)
     current_hash = spec_hash(current)
     problems: list[str] = []
-    created = [_details(e) for e in entries if e.action == CREATED]
+    created = [e.parsed_details() for e in entries if e.action == CREATED]
     recorded_hash = None
     if not created:
         problems.append(f"request {request.id} has no '{CREATED}' entry in the audit chain")
@@ -79,7 +70,7 @@ def bind(
             changed = "; ".join(spec_differences(spec, current))
             problems.append(f"request {request.id} differs from what was requested and approved: {changed}")
     counted, ignored = _count(entries, request, settings, approvers, current_hash)
-    decisions = [_details(e) for e in entries if e.action in (APPROVED, DENIED)]
+    decisions = [e.parsed_details() for e in entries if e.action in (APPROVED, DENIED)]
     if any(e.action == DENIED for e in entries):
         status = rules.DENIED
     elif approvers is None:
@@ -111,7 +102,7 @@ def _count(
     for entry in entries:
         if entry.action != APPROVED:
             continue
-        details = _details(entry)
+        details = entry.parsed_details()
         found = details.get("approval")
         statement: dict[str, Any] = found if isinstance(found, dict) else {}
         approver = str(statement.get("approver", entry.actor))

@@ -10,13 +10,15 @@ the one the last decision recorded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, select
 
 from dc.audit import AuditEntry, read_entries, verify_entries
 from dc.config import Consortium
+from dc.continuation import failover_gaps, gap_document, lost_entries
 from victim_support.binding import CREATED, bind
 from victim_support.errors import RequestTampered
 from victim_support.settings import ExportSettings
@@ -43,6 +45,8 @@ class IntegrityReport:
     #: whether approvals were verified against the configured credentials
     signatures_checked: bool = False
     requests: list[RequestProblem] = field(default_factory=list)
+    #: every failover the chain continued across, each with what stayed at the old site (dc.continuation)
+    failovers: list[dict[str, Any]] = field(default_factory=list)
 
 
 def verify_control_state(
@@ -51,10 +55,14 @@ def verify_control_state(
     now: datetime,
     config: Consortium | None = None,
     settings: ExportSettings | None = None,
+    recovered: Engine | None = None,
 ) -> IntegrityReport:
+    """The chain and every request against it; ``recovered``: the old site's control database after
+    a failover (its chain names the entries that never reached this one)."""
     entries = read_entries(engine)
     chain = verify_entries(entries, anchor)
     problems = _request_problems(engine, entries, now, config, settings or ExportSettings())
+    failovers = _failovers(entries, read_entries(recovered) if recovered is not None else None)
     return IntegrityReport(
         ok=chain.ok and not problems[1],
         entries=chain.entries,
@@ -65,7 +73,23 @@ def verify_control_state(
         requests_checked=problems[0],
         signatures_checked=config is not None,
         requests=problems[1],
+        failovers=failovers,
     )
+
+
+def _failovers(entries: list[AuditEntry], theirs: list[AuditEntry] | None) -> list[dict[str, Any]]:
+    """Each failover gap, with the lost entries named when the old site's chain is given."""
+    gaps = failover_gaps(entries)
+    found = []
+    for i, gap in enumerate(gaps):
+        problem = None
+        if theirs is not None and i == len(gaps) - 1:  # the recovered chain is the last old site's
+            try:
+                gap = replace(gap, lost=lost_entries(gap, entries, theirs))
+            except ValueError as exc:
+                problem = str(exc)
+        found.append({**gap_document(gap), "problem": problem})
+    return found
 
 
 def _request_problems(

@@ -69,7 +69,8 @@ def primary_newest(
                 view = Repository(backend, repo_config, raw, unlocked.master, unlocked.slot_id, unlocked.cache)
                 snaps = list_snapshots(view, system=system_id)  # the view shares the cache: never close it
             else:
-                with open_repository(backend, config_password(config, config_dir), sync=False) as repo:
+                password = config_password(config, config_dir, config.primary_site)
+                with open_repository(backend, password, sync=False) as repo:
                     snaps = list_snapshots(repo, system=system_id)
         finally:
             backend.close()

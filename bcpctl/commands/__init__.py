@@ -18,6 +18,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "backup": ("bcpctl.commands.backup",),
     "check": ("bcpctl.commands.check",),
     "config": ("bcpctl.commands.config",),
+    "control": ("bcpctl.commands.control",),
     "db": ("bcpctl.commands.db",),
     "dc": ("bcpctl.commands.dc",),
     "demo": ("bcpctl.commands.demo",),

@@ -19,13 +19,22 @@ def audit() -> None:
 @audit.command("verify")
 @click.option("--config", "config_path", envvar="BCPCTL_CONFIG", default=None, help="For the control database.")
 @click.option("--anchor", default=None, metavar="SEQ:HASH", help="A chain head held elsewhere (bundle envelope).")
+@click.option(
+    "--recovered",
+    "recovered_url",
+    default=None,
+    metavar="URL",
+    help="The old site's control database, recovered after a failover: names the entries it never shipped.",
+)
 @common_options
-def audit_verify(config_path: str | None, anchor: str | None) -> None:
+def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str | None) -> None:
     """Verify every entry links to the one before, and every export request matches its entries.
 
     Exit 1 names the first bad entry, or the first request whose row (status, fields, areas, …)
     no longer matches what was requested and approved. With --config, approvals are also
-    verified against the approvers' credentials.
+    verified against the approvers' credentials. Across a failover the chain continues at the
+    offsite; the entries the primary wrote after its last shipped copy are stated, never
+    passed over (with --recovered, named one by one).
     """
     from dc.clock import utcnow
     from dc.config import load_config
@@ -40,8 +49,14 @@ def audit_verify(config_path: str | None, anchor: str | None) -> None:
     if config_path:
         config, resolved = load_config(config_path)
         settings = load_export_settings(config, str(resolved))
+    recovered = open_state(recovered_url) if recovered_url else None
     report = verify_control_state(
-        open_state(config.control_db if config else None), parsed, utcnow(), config=config, settings=settings
+        open_state(config.control_db if config else None),
+        parsed,
+        utcnow(),
+        config=config,
+        settings=settings,
+        recovered=recovered,
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
@@ -53,6 +68,10 @@ def audit_verify(config_path: str | None, anchor: str | None) -> None:
         console.print(f"export requests checked: {d['requests_checked']} ({signed})")
         for found in d["requests"]:
             console.print(f"[red]request {found['request']}[/red]: {found['problem']}")
+        for gap in d["failovers"]:
+            console.print(f"failover at entry {gap['seq']}: {gap['statement']}")
+            if gap["problem"]:
+                console.print(f"[red]recovered chain not compared[/red]: {gap['problem']}")
 
     output.current().result(report, render)
     if report.first_bad_seq is not None:

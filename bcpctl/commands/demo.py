@@ -51,6 +51,18 @@ def _render(console: Console, d: dict[str, Any]) -> None:
             f"{e['excluded_rows']} protected rows withheld; opened by the partner: "
             f"{'yes' if e['opened_by_partner'] else 'NO'}; audit chain: {'verified' if e['audit_ok'] else 'BROKEN'}"
         )
+    cp, status = d.get("control_plane") or {}, d.get("status") or {}
+    if cp:
+        console.print(
+            f"control state at {cp['active_site']}: {cp['source']}, control-plane RPO "
+            f"{duration_text(cp['rpo_seconds'])}, audit chain across the failover: "
+            f"{'verified' if cp['audit_verified_across_failover'] else 'BROKEN'}; "
+            f"{cp['lost_audit_entries']['statement']}"
+        )
+        console.print(
+            f"active site {status.get('active_site')}, protected by a second site: "
+            f"{'yes' if status.get('protected') else 'NO'}"
+        )
     console.print(f"report: {d['report_path']}")
     console.print(f"everything is in {d['workdir']}")
 

@@ -53,6 +53,13 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             console.print(f"  LEFT: {left}")
     for swept in doc.get("swept", []):
         console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
+    if cp := doc.get("control_plane"):
+        copy = cp.get("copy") or {}
+        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {copy.get('time')}" if copy else "no copy"
+        console.print(
+            f"control state at {cp['site']}: {cp['source']} ({taken}), control-plane RPO "
+            f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
+        )
     for warning in doc.get("warnings", []):
         console.print(f"warning: {warning}")
     if doc.get("reports"):
@@ -92,11 +99,10 @@ def parse_time(text: str) -> datetime:
 
 def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     from dc.config import load_config
-    from dc.state import open_state
     from failover.lifecycle import RunContext
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium, path, open_state(consortium.control_db))
+    return RunContext.create(consortium, path)
 
 
 @drill.command("run")

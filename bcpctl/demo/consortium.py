@@ -1,9 +1,14 @@
 """The demo's consortium: ``examples/ibaraki.yaml`` moved into one working directory.
 
-Everything the demo makes — sites, sources, keys, the control database — lives under the
-working directory, so the story runs with no server, no network and no root, and a reader
-can open every file afterwards. The primary site's directory holds the repository and every
-system's live data, as the primary data center does; removing it is the disaster.
+Everything the demo makes lives under the working directory, so the story runs with no
+server, no network and no root, and a reader can open every file afterwards. Each site keeps
+its own state inside its own directory, as a data center does: ``primary/`` holds the
+repository, every system's live data, the control database, the passphrase and the index
+cache; ``offsite/`` holds the replica, its own control database (promoted at the failover),
+the production copies it restores, its reports and the keys exports are signed with.
+Removing ``primary/`` is the disaster. What belongs to people rather than to a site — the
+custodians' escrow sheets, each official's approver secret, the partner city's identity —
+and the consortium's configuration, which both sites hold, sit beside the two.
 """
 
 from __future__ import annotations
@@ -43,13 +48,16 @@ def demo_config(workdir: Path) -> dict[str, Any]:
     dropped.
     """
     raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
-    raw["control_db"] = f"sqlite:///{workdir / 'control.db'}"
+    raw.pop("control_db", None)
     for name, site in raw["sites"].items():
         site["repository"] = str(workdir / name / "repo")
         site.pop("object_lock_days", None)
         site["known_hosts"] = str(workdir / "known_hosts")
         site["drill_dir"] = str(workdir / name / "drill")
         site.pop("drill_dsn", None)
+        # each site's control state and key material stay inside that site
+        site["control_db"] = f"sqlite:///{workdir / name / 'control.db'}"
+        site["password_file"] = str(workdir / name / "secrets" / "passphrase")
     systems_dir = workdir / "primary" / "systems"
     for system_id, system in raw["systems"].items():
         if system["source"]["kind"] == "path":
@@ -58,12 +66,13 @@ def demo_config(workdir: Path) -> dict[str, Any]:
             system["source"] = {"kind": "sqlite", "path": str(systems_dir / f"{system_id}.sqlite")}
         system.pop("restore_dsn", None)
         system["restore_dir"] = str(workdir / "offsite" / "live" / system_id)
-    raw["secrets"] = {"password_file": str(workdir / "secrets" / "passphrase")}
+    raw.pop("secrets", None)
     drills = raw.setdefault("drills", {})
     drills.pop("steady_state", None)
-    drills["report_dir"] = str(workdir / "reports")
+    # drills and the failover run at the offsite, so their reports are filed there
+    drills["report_dir"] = str(workdir / "offsite" / "reports")
     drills.setdefault("failover", {})["hooks"] = "manual"
-    raw.setdefault("web", {})["bundle_dir"] = str(workdir / "web-bundles")
+    raw.setdefault("web", {})["bundle_dir"] = str(workdir / "offsite" / "web-bundles")
     return raw
 
 
@@ -71,7 +80,10 @@ def demo_config(workdir: Path) -> dict[str, Any]:
 class KeyMaterial:
     """The secrets of the story, each in its own 0600 file: never printed, never in the config."""
 
+    #: the primary operators' repository passphrase (``sites.primary.password_file``)
     passphrase: Path
+    #: where the offsite operators' own passphrase goes once they have one (``sites.offsite.password_file``)
+    offsite_passphrase: Path
     #: approver name -> that official's own secret (their credential is enrolled in the config)
     approver_secrets: dict[str, Path]
     partner_identity: Path
@@ -92,11 +104,16 @@ def write_passphrase(path: Path) -> Path:
 
 
 def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMaterial:
-    """Fresh keys for one run: passphrase, approvers' secrets, tenant signing keys, partner identity."""
+    """Fresh keys for one run: passphrase, approvers' secrets, tenant signing keys, partner identity.
+
+    The export signing keys and pseudonym secrets live at the offsite: exports are built there
+    when the primary is gone, and a key held only at the primary would be lost with it.
+    """
     from dc.approvers import new_secret
     from victim_support.signing import public_line
 
-    keys = workdir / "secrets"
+    keys = workdir / "offsite" / "secrets"
+    officials = workdir / "officials"
     identity = pyrage.x25519.Identity.generate()
     recipient = str(identity.to_public())
     partner = _secret_file(workdir / "partner" / f"{PARTNER}.age-identity", f"# public key: {recipient}\n{identity}\n")
@@ -110,27 +127,32 @@ def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMat
         pseudonym = _secret_file(keys / f"{tenant}.pseudonym-secret", secrets.token_urlsafe(32) + "\n")
         signing[tenant] = (sign, pseudonym, public_line(key.public_key()))
     return KeyMaterial(
-        passphrase=write_passphrase(keys / "passphrase"),
-        approver_secrets={name: _secret_file(keys / f"approver-{name}", new_secret() + "\n") for name in approvers},
+        passphrase=write_passphrase(workdir / "primary" / "secrets" / "passphrase"),
+        offsite_passphrase=keys / "passphrase",
+        approver_secrets={
+            name: _secret_file(officials / f"approver-{name}", new_secret() + "\n") for name in approvers
+        },
         partner_identity=partner,
         partner_recipient=recipient,
         tenants=signing,
     )
 
 
-def story_config(workdir: Path, keys: KeyMaterial) -> dict[str, Any]:
+def story_config(workdir: Path, keys: KeyMaterial, state: Any) -> dict[str, Any]:
     """:func:`demo_config` plus this run's keys: approvers' credentials, export signers, the partner.
 
-    Each approver's credential is enrolled as ``bcpctl approver enroll`` does it: only the
-    public verifier goes into the configuration, the secret stays in its own file.
+    Each approver is enrolled as ``bcpctl approver enroll`` does it, at the primary: only the
+    public verifier goes into the configuration, the secret stays in its own file, and the
+    enrolment is recorded in the primary's audit chain (``state``).
     """
-    from dc.approvers import enroll
+    from dc.approvers import enroll_approver
     from dc.secrets import read_secret_file
 
     raw = demo_config(workdir)
-    raw["approvers"] = {
-        name: enroll(read_secret_file(path, "approver secret")).text() for name, path in keys.approver_secrets.items()
-    }
+    raw["approvers"] = {}
+    for name, path in keys.approver_secrets.items():
+        enrolled = enroll_approver(raw["approvers"], name, read_secret_file(path, "approver secret"), engine=state)
+        raw["approvers"][name] = enrolled.credential
     raw["drills"]["failover"]["approvers"] = [FAILOVER_APPROVER]
     raw["partners"][PARTNER]["age_recipient"] = keys.partner_recipient
     exports = raw.setdefault("exports", {})
@@ -210,3 +232,8 @@ def registry_changes(path: Path, rng: random.Random) -> int:
         return moved
     finally:
         conn.close()
+
+
+def partner_secret(workdir: Path, secret: str) -> Path:
+    """The partner's portal token, kept by the partner (never printed)."""
+    return _secret_file(workdir / "partner" / f"{PARTNER}.portal-token", secret + "\n")

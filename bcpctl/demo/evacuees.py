@@ -98,7 +98,7 @@ def export_to_partner(
         config,
         settings,
         request.id,
-        workdir / "export" / "outbox",
+        workdir / "offsite" / "export" / "outbox",
         now=datetime.now(UTC),
         config_dir=config_path.parent,
         actor="demo-operator",

@@ -105,6 +105,7 @@ def render_report(summary: Any) -> str:
             f"({e.get('audit_entries', 0)} entries)</td></tr>"
             "</table>"
         )
+    control = _control(d.get("control_plane") or {}, d.get("status") or {})
     links = "".join(
         f'<li><a href="{escape(Path(path).as_uri())}">{escape(kind)} report</a></li>'
         for kind, path in d.get("reports", {}).items()
@@ -130,11 +131,36 @@ td, th {{ border: 1px solid #bbb; padding: .25em .5em; text-align: left; }}
 {_systems_table("要員喪失演習 Staff-loss drill (escrow shares only)", d["drill"])}
 <h2>重複排除 Backup and dedup</h2><table>{dedup}</table>
 <h2>遠隔地複製 Replication</h2><table>{replication}</table>
+<h2>制御状態 Control state after the failover</h2>
+{control}
 <h2>被災者支援 Victim-support export</h2>
 {export}
 <h2>詳細 Detailed reports</h2><ul>{links}</ul>
 </body></html>
 """
+
+
+def _control(cp: dict[str, Any], status: dict[str, Any]) -> str:
+    """Which site serves, whether anything protects it, and what the control state brought across."""
+    if not cp:
+        return "<p>not run</p>"
+    lost = cp.get("lost_audit_entries") or {}
+    protected = status.get("protected")
+    return (
+        "<table>"
+        f"<tr><td>稼働拠点 active site</td><td>{escape(str(status.get('active_site') or cp.get('active_site')))}"
+        f" (since {escape(str(status.get('since') or '—'))})</td></tr>"
+        f'<tr><td>保護 protected by a second site</td><td class="{"ok" if protected else "bad"}">'
+        f"{'yes' if protected else 'NO — nothing protects the active site yet'}</td></tr>"
+        f"<tr><td>制御状態 control state</td><td>{escape(str(cp.get('source')))} from the copy of "
+        f"{escape(str(cp.get('copy_time') or '—'))}; {cp.get('audit_entries', 0)} audit entries</td></tr>"
+        f"<tr><td>制御状態のRPO control-plane RPO (measured)</td><td>{_seconds(cp.get('rpo_seconds'))}</td></tr>"
+        f"<tr><td>監査記録 audit chain across the failover</td><td>"
+        f"{'verified' if cp.get('audit_verified_across_failover') else 'NOT VERIFIED'}</td></tr>"
+        f"<tr><td>失われた記録 lost audit entries</td><td>{escape(str(lost.get('statement') or '—'))}</td></tr>"
+        f"<tr><td>partner portal token</td><td>{'valid at the offsite' if cp.get('partner_token_valid') else 'NO'}"
+        "</td></tr></table>"
+    )
 
 
 def write_report(path: Path, summary: Any) -> Path:

@@ -2,11 +2,14 @@
 
 ``bcpctl demo`` builds the reference consortium (``examples/ibaraki.yaml``) in a fresh
 working directory with local directories and SQLite, and walks through the worst day: daily
-backups, keyless replication, the loss of the primary data center *and* of the people who
-knew its passphrase, recovery at the offsite site from escrowed shares with measured RTO and
-RPO, and a lawful resident list for the neighbouring city that shelters the evacuees. Every
-step calls the same core functions the commands call and checks its own result; a step that
-fails stops the story (later steps depend on it) and makes the demo exit non-zero.
+backups, keyless replication with the control state shipped alongside, the loss of the
+primary data center — its whole directory: repository, control database, key material —
+*and* of the people who knew its passphrase, a failover at the offsite site that opens the
+shipped control state first and recovers every system from escrowed shares with measured RTO
+and RPO, a drill and a lawful resident list for the neighbouring city that shelters the
+evacuees, both run from the offsite's state alone. Every step calls the same core functions
+the commands call and checks its own result; a step that fails stops the story (later steps
+depend on it) and makes the demo exit non-zero.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bcpctl.demo import consortium as story
-from bcpctl.demo import evacuees
+from bcpctl.demo import continuity, evacuees
 from bcpctl.demo.evacuees import StepFailed, affected_areas
 from dc.errors import BcpError
 
@@ -57,6 +60,10 @@ class DemoSummary:
     failover: list[dict[str, Any]]
     export: dict[str, Any]
     reports: dict[str, str] = field(default_factory=dict)
+    #: the control state after the failover: active site, measured control-plane RPO, audit chain
+    control_plane: dict[str, Any] = field(default_factory=dict)
+    #: bcpctl's own view after the failover: which site serves, and whether a second site protects it
+    status: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_progress(description: str) -> AbstractContextManager[Callable[[int], None]]:
@@ -80,6 +87,11 @@ class _Story:
         self.failover: list[dict[str, Any]] = []
         self.export: dict[str, Any] = {}
         self.reports: dict[str, str] = {}
+        self.control_plane: dict[str, Any] = {}
+        self.status: dict[str, Any] = {}
+        #: the site whose control state the story uses: the primary until the failover
+        self.site = "primary"
+        self.partner_token: Path | None = None
         self.disaster_at: datetime | None = None
         self.areas: tuple[str, ...] = ()
         self._config: tuple[Any, Path] | None = None
@@ -97,11 +109,11 @@ class _Story:
         return self._config
 
     def state(self) -> Any:
-        """One control-database engine for the whole story."""
+        """The control database of the site the story is at (the primary's, then the offsite's)."""
         if self._state is None:
             from dc.state import open_state
 
-            self._state = open_state(self.config()[0].control_db)
+            self._state = open_state(self.config()[0].control_db_of(self.site))
         return self._state
 
     def run_context(self) -> Any:
@@ -113,14 +125,17 @@ class _Story:
     # -- 1. the consortium --------------------------------------------------------------
 
     def create(self) -> dict[str, Any]:
+        from dc.state import open_state
         from victim_support.seed import seed_registries
         from victim_support.settings import load_export_settings, registry_system
 
         raw = story.demo_config(self.workdir)
         approvers = [story.FAILOVER_APPROVER, *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS)]
         self.keys = story.make_keys(self.workdir, list(raw["tenants"]), approvers)
-        story.write_config(self.config_path, story.story_config(self.workdir, self.keys))
+        self._state = open_state(raw["sites"]["primary"]["control_db"])
+        story.write_config(self.config_path, story.story_config(self.workdir, self.keys, self._state))
         config, config_dir = self.config()
+        token = self.portal_token(config)
         settings = load_export_settings(config, str(self.config_path))
         seeded = seed_registries(config, settings, scale=self.scale, seed=311, config_dir=config_dir)
         registries = {registry_system(config, settings, t) for t in config.tenants}
@@ -142,12 +157,29 @@ class _Story:
             raise StepFailed(f"the seeded registry of {evacuees.AFFECTED_TENANT} has too few 要支援者 (raise --scale)")
         return {
             "config": str(self.config_path),
+            "portal_token": token,
             "tenants": len(config.tenants),
             "systems": len(config.systems),
             "residents": residents,
             "affected_areas": list(self.areas),
             "other_records_and_files": others,
         }
+
+    def portal_token(self, config: Any) -> str:
+        """つくば市 gets its portal token at the primary (audited); the secret goes to the partner only."""
+        from bcpctl.web.tokens import issue_token
+
+        issued = issue_token(
+            self.state(),
+            config,
+            story.PARTNER,
+            label="つくば市 防災危機管理課",
+            issued_by="demo-operator",
+            lifetime=30 * 86400,
+            now=datetime.now(UTC),
+        )
+        self.partner_token = story.partner_secret(self.workdir, issued.secret)
+        return issued.info.id
 
     # -- 2. repository and escrow -------------------------------------------------------
 
@@ -212,6 +244,7 @@ class _Story:
     # -- 4. replication ------------------------------------------------------------------
 
     def replicate(self) -> dict[str, Any]:
+        from failover.control_sqlite import SqliteShipping
         from replication.jobs import replicate_sites
         from replication.sync import SyncOptions, SyncProgress
         from replication.verify import verify_repository
@@ -219,7 +252,9 @@ class _Story:
 
         config, config_dir = self.config()
         assert self.keys is not None
-        # Seal the passphrase away for the whole step: replication and verification need no key.
+        # The control state's copy is an encrypted backup, taken with the key like any other;
+        # then the passphrase is sealed away: replication and verification need no key.
+        copy, added, _ = SqliteShipping(config, config_dir).take_copy(now=datetime.now(UTC))
         sealed = self.keys.passphrase.with_name(".passphrase.sealed")
         self.keys.passphrase.rename(sealed)
         try:
@@ -241,27 +276,67 @@ class _Story:
             objects_verified=report.objects_checked,
             bytes_verified=report.bytes_checked,
             verified_without_key=report.ok,
+            control_copy={"snapshot": (copy.snapshot_id or "")[:12], "time": copy.time.isoformat(), "bytes": added},
         )
         if not report.ok:
             raise StepFailed(report.summary())
         return dict(self.replication)
 
-    # -- 5. disaster, drill, failover ----------------------------------------------------
+    # -- 5. disaster, failover, drill ----------------------------------------------------
 
     def disaster(self) -> dict[str, Any]:
         assert self.keys is not None
         primary = self.workdir / "primary"
-        removed = [str(primary), str(self.keys.passphrase)]
+        if self._state is not None:  # the primary's control database goes with the primary
+            self._state.dispose()
+            self._state = None
         shutil.rmtree(primary)
-        self.keys.passphrase.unlink()
-        cache = Path(os.environ["BCPCTL_CACHE_DIR"])
-        if cache.exists():  # the primary's index cache went with its machines
-            shutil.rmtree(cache)
-            removed.append(str(cache))
+        # From here on the story runs at the offsite: its own index cache, its own state.
+        os.environ["BCPCTL_CACHE_DIR"] = str(self.workdir / "offsite" / "cache")
         self.disaster_at = datetime.now(UTC)
-        if primary.exists() or self.keys.passphrase.exists():
+        if primary.exists():
             raise StepFailed("the primary site could not be removed")
-        return {"removed": removed, "declared_at": self.disaster_at.isoformat(timespec="seconds")}
+        return {"removed": [str(primary)], "declared_at": self.disaster_at.isoformat(timespec="seconds")}
+
+    def fail_over(self) -> dict[str, Any]:
+        from dc.secrets import read_secret_file
+        from failover.failover import FailoverRequest, execute_failover
+        from failover.lifecycle import RunContext
+
+        config, _ = self.config()
+        assert self.keys is not None and self.disaster_at is not None
+        request = FailoverRequest(
+            to_site=config.offsite_sites[0],
+            confirmed=True,
+            approver=story.FAILOVER_APPROVER,
+            approver_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_APPROVER]),
+            escrow=tuple(self.shares[SHARES - THRESHOLD :]),  # three custodians
+            declared_at=self.disaster_at,
+        )
+        # No control database is opened here: the failover opens the offsite's, promoted first.
+        ctx = RunContext.create(config, self.config_path)
+        with self.progress("failover: restoring every system at the offsite site") as advance:
+            result = execute_failover(ctx, request, on_bytes=advance)
+        self.site, self._state = request.to_site, ctx.state
+        self.failover = [_measured(s) for s in result.systems]
+        self.reports["failover"] = result.reports.get("html", "")
+        if result.status != "passed":
+            raise StepFailed(f"failover {result.status}: {result.verdict()[1]}")
+        late = [s["system"] for s in self.failover if not (s["rto_met"] and s["rpo_met"])]
+        if late:
+            raise StepFailed(f"RTO or RPO target missed by {', '.join(late)}")
+        assert self.partner_token is not None
+        state = self.state()
+        self.control_plane = continuity.control_state(config, state, result.control_plane or {}, self.partner_token)
+        self.status = continuity.site_status(config, state)
+        if not (self.control_plane["audit_verified_across_failover"] and self.control_plane["partner_token_valid"]):
+            raise StepFailed(f"the control state did not come through the failover: {self.control_plane}")
+        return {
+            "run": result.id,
+            "systems": len(self.failover),
+            "report": self.reports["failover"],
+            "control_plane_rpo_seconds": self.control_plane["rpo_seconds"],
+        }
 
     def staff_loss_drill(self) -> dict[str, Any]:
         from failover.drill import DrillRequest, run_drill
@@ -280,39 +355,15 @@ class _Story:
             "report": self.reports["drill"],
         }
 
-    def fail_over(self) -> dict[str, Any]:
-        from dc.secrets import read_secret_file
-        from failover.failover import FailoverRequest, execute_failover
-
-        config, _ = self.config()
-        assert self.keys is not None
-        request = FailoverRequest(
-            to_site=config.offsite_sites[0],
-            confirmed=True,
-            approver=story.FAILOVER_APPROVER,
-            approver_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_APPROVER]),
-            escrow=tuple(self.shares[SHARES - THRESHOLD :]),  # three other custodians
-        )
-        with self.progress("failover: restoring every system at the offsite site") as advance:
-            result = execute_failover(self.run_context(), request, on_bytes=advance)
-        self.failover = [_measured(s) for s in result.systems]
-        self.reports["failover"] = result.reports.get("html", "")
-        if result.status != "passed":
-            raise StepFailed(f"failover {result.status}: {result.verdict()[1]}")
-        late = [s["system"] for s in self.failover if not (s["rto_met"] and s["rpo_met"])]
-        if late:
-            raise StepFailed(f"RTO or RPO target missed by {', '.join(late)}")
-        return {"run": result.id, "systems": len(self.failover), "report": self.reports["failover"]}
-
     def rekey(self) -> dict[str, Any]:
-        """The offsite team gets its own passphrase, opened from escrow (the old one is gone)."""
+        """The offsite team gets its own passphrase, opened from escrow (the primary's is gone)."""
         from backup.escrow import open_repository_with_shares
         from backup.keyslots import add_passphrase_slot
         from storage.site import open_site
 
         config, config_dir = self.config()
         assert self.keys is not None
-        passphrase = story.write_passphrase(self.keys.passphrase)
+        passphrase = story.write_passphrase(self.keys.offsite_passphrase)
         offsite = open_site(config, config.offsite_sites[0], config_dir=config_dir)
         with open_repository_with_shares(offsite, self.shares[1 : 1 + THRESHOLD]) as repo:
             slot = add_passphrase_slot(repo, passphrase.read_text().strip(), label="offsite-operators")
@@ -349,9 +400,10 @@ def _measured(system: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _cache_inside(workdir: Path) -> Iterator[None]:
-    """The demo keeps everything it makes, caches included, inside its working directory."""
+    """The demo keeps everything it makes, caches included, inside its working directory: the
+    index cache is the primary's until the disaster, then the offsite's."""
     before = os.environ.get("BCPCTL_CACHE_DIR")
-    os.environ["BCPCTL_CACHE_DIR"] = str(workdir / "cache")
+    os.environ["BCPCTL_CACHE_DIR"] = str(workdir / "primary" / "cache")
     try:
         yield
     finally:
@@ -382,10 +434,10 @@ def run_demo(
         ("initialise the repository and escrow its key (3 of 5)", s.init_and_escrow),
         ("back up every system (day 1)", lambda: s.backup_day(1)),
         ("a day of changes, then an incremental backup", lambda: s.backup_day(2)),
-        ("replicate the ciphertext offsite and verify it without a key", s.replicate),
-        ("disaster: the primary and its key material are gone", s.disaster),
-        ("staff-loss drill at the offsite site from 3 escrow shares", s.staff_loss_drill),
-        ("failover to the offsite site from 3 other shares", s.fail_over),
+        ("replicate the ciphertext and the control state offsite, verify without a key", s.replicate),
+        ("disaster: the whole primary site is gone, control state and keys included", s.disaster),
+        ("failover: the offsite opens the control state first, then every system from 3 shares", s.fail_over),
+        ("staff-loss drill at the now active offsite from 3 other shares", s.staff_loss_drill),
         ("the offsite operators get their own passphrase", s.rekey),
         ("つくば市 receives the evacuee list of 常陸大宮市 (DMA-49-11-3)", s.export_for_partner),
     ]
@@ -413,6 +465,8 @@ def run_demo(
         failover=s.failover,
         export=s.export,
         reports=s.reports,
+        control_plane=s.control_plane,
+        status=s.status,
     )
     if on_step:
         on_step(len(plan) + 1, len(plan) + 1, "write the HTML report")

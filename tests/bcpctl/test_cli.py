@@ -13,6 +13,8 @@ from tests.conftest import Cli
 
 def test_an_unreachable_control_database_is_one_line_not_an_internal_error(cli: Cli, tmp_path: Path) -> None:
     raw = demo_config(tmp_path)
+    for site in raw["sites"].values():
+        site.pop("control_db")  # the demo gives each site its own
     raw["control_db"] = "postgresql://bcp@127.0.0.1:9/control"  # port 9 on loopback: refused
     config = tmp_path / "bcpctl.yaml"
     write_config(config, raw)

@@ -45,17 +45,42 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     header = (work / "partner" / "received" / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
     assert not [c for c in ("個人番号", "住民票コード", "kojin_bango", "juminhyo_code", "shien_sochi") if c in header]
 
-    # The disaster really happened: the primary and its passphrase are gone, the offsite serves.
+    # The disaster really happened: the whole primary site is gone — repository, control database,
+    # passphrase, cache — and nothing afterwards recreated any of it. The offsite serves.
     assert not (work / "primary").exists()
     assert sorted(p.name for p in (work / "offsite" / "live").iterdir()) == sorted(s["system"] for s in systems)
+    step = {s["name"].split(":")[0]: s for s in summary["steps"]}
+    assert step["disaster"]["detail"]["removed"] == [str(work / "primary")]
+    # Nothing of either site's state sits outside its directory: beside them only what people
+    # hold (custodians, officials, the partner), the shared configuration and the demo's report.
+    assert sorted(p.name for p in work.iterdir()) == [
+        "bcpctl.yaml", "custodians", "officials", "offsite", "partner", "report.html"
+    ]  # fmt: skip
+
+    # The control state came through the failover: opened at the offsite from the shipped copy.
+    control = summary["control_plane"]
+    assert control["active_site"] == "offsite" and control["source"] == "restored"
+    assert 0 <= control["rpo_seconds"] < 900 and control["audit_verified_across_failover"]
+    lost = control["lost_audit_entries"]
+    assert lost["count"] is None and lost["after_seq"] >= 4  # 3 approvers enrolled and a token issued at the primary
+    assert f"entries after seq {lost['after_seq']} at primary" in lost["statement"]
+    assert "control-plane RPO" in lost["statement"] and control["partner_token_valid"]
+    assert summary["status"]["active_site"] == "offsite" and summary["status"]["protected"] is False
+    assert summary["replication"]["control_copy"]["time"] == control["copy_time"]
+    assert (work / "offsite" / "control.db").is_file()
+    failover_run = json.loads((Path(summary["reports"]["failover"]).parent / "report.json").read_text("utf-8"))
+    assert failover_run["control_plane"]["rpo_seconds"] == control["rpo_seconds"]
 
     report = Path(summary["report_path"])
     html = report.read_text(encoding="utf-8")
     assert "every step passed" in html and "FAILED" not in html and "DMA-49-11-3" in html
+    assert "制御状態 Control state" in html and lost["statement"] in html
+    assert "NO — nothing protects the active site yet" in html
 
     # Secrets never reach the output: the offsite team's passphrase, the escrow shares.
-    secrets = [(work / "secrets" / "passphrase").read_text().strip()]
-    approvers = sorted((work / "secrets").glob("approver-*"))
+    secrets = [(work / "offsite" / "secrets" / "passphrase").read_text().strip()]
+    secrets.append((work / "partner" / "tsukuba.portal-token").read_text().strip())
+    approvers = sorted((work / "officials").glob("approver-*"))
     assert len(approvers) == 3 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in approvers)
     secrets += [p.read_text().strip() for p in approvers]  # each official's own approval secret
     secrets += [line for p in (work / "custodians").iterdir() for line in _mnemonics(p)]
@@ -63,10 +88,12 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     printed = result.stdout + result.stderr + html
     assert not [s for s in secrets if s in printed]
 
-    # The offsite site holds ciphertext only: no 町字 of the export and no seeded record appears.
+    # The offsite site holds ciphertext only: no 町字 of the export, no seeded record, and nothing
+    # of the shipped control state (approvers' names, audit actions, the token's label) appears.
     blob = b"".join(p.read_bytes() for p in (work / "offsite" / "repo").rglob("*") if p.is_file())
     assert blob and not any(area.encode() in blob for area in export["areas"])
     assert "申請書".encode() not in blob
+    assert not [t for t in (b"approver.enrolled", b"hitachiomiya-somu-kacho", "防災危機管理課".encode()) if t in blob]
 
 
 def test_a_failing_step_stops_the_story_and_exits_nonzero(cli: Cli, tmp_path: Path) -> None:

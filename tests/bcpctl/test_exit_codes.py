@@ -114,6 +114,8 @@ def test_an_unsupported_control_database_is_a_config_error(cli: Cli, tmp_path: P
     from bcpctl.demo.consortium import write_config
 
     raw = demo_config(tmp_path)
+    for site in raw["sites"].values():
+        site.pop("control_db")  # the demo gives each site its own
     raw["control_db"] = url
     config = tmp_path / "bcpctl.yaml"
     write_config(config, raw)

@@ -122,11 +122,13 @@ def test_failover_refuses_before_changing_anything(example: Built) -> None:
 
 
 def test_a_failed_fence_restores_nothing(example: Built) -> None:
+    """A primary that answers and is not fenced: refused (exit 1) before the control state is promoted."""
     ctx = example.context()
     hooks = RecordingHooks(fail={"fence": {"db01": "failed", "lb01": "ok"}})
-    result = execute_failover(ctx, FailoverRequest("offsite", confirmed=True), hooks=hooks, handle_signals=False)
-    assert result.status == "failed" and "fencing primary failed" in (result.error or "")
-    assert result.systems == [] and hooks.calls == [("fence", "primary")]
+    with pytest.raises(FailoverRefused, match="primary still answers and is not fenced") as refused:
+        execute_failover(ctx, FailoverRequest("offsite", confirmed=True), hooks=hooks, handle_signals=False)
+    assert refused.value.exit_code == 1 and "nothing was restored" in refused.value.message
+    assert hooks.calls == [("fence", "primary")] and list_runs(ctx.state) == []
     target = example.config.systems["naka-juki"].restore_dsn or ""
     with psycopg.connect(example.server.dsn(), autocommit=True) as conn:
         assert (

@@ -50,7 +50,8 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
     with engine.connect() as conn:
         lags = {row.system: row for row in conn.execute(select(ledger.lag))}
         (run,) = conn.execute(select(ledger.runs)).all()
-    assert set(lags) == set(SYSTEMS) and run.ok and run.bytes_sent > 0
+    # the control state ships with every cycle (failover.controlplane): its copy has a lag row too
+    assert set(lags) == {*SYSTEMS, "_control"} and run.ok and run.bytes_sent > 0
     value = scrape(lab, engine).get_sample_value
     for system, tenant in (("goka-juki", "goka"), ("naka-juki", "naka")):
         labels = {"site": "offsite", "tenant": tenant, "system": system}
@@ -62,6 +63,11 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
         run.finished_at.timestamp()
     )
     assert value("bcp_metrics_source_ok", {"source": "replication"}) == 1
+    # the control state's copy shipped with the cycle: its age at the offsite, against its RPO
+    assert "control state copied" in summary
+    assert 0 <= value("bcp_control_plane_copy_age_seconds", {"site": "offsite"}) < 60
+    assert value("bcp_control_plane_rpo_seconds") == 900  # the shortest system RPO
+    assert value("bcp_metrics_source_ok", {"source": "control_plane"}) == 1
     # The replica is a real repository: the scheduled check of the offsite now passes.
     check(context, job_spec("check:offsite", "check", site="offsite"))
     assert scrape(lab, engine).get_sample_value("bcp_repository_check_ok", {"site": "offsite"}) == 1

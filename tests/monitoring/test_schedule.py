@@ -131,3 +131,18 @@ def test_misfire_grace_is_about_one_interval() -> None:
     assert JobSpec("j", "backup", trigger, 30).misfire_grace == 30
     assert JobSpec("j", "backup", trigger, 0.5).misfire_grace == 1
     assert JobSpec("j", "backup", trigger, 86400).misfire_grace == MAX_GRACE
+
+
+def test_the_control_state_ships_on_its_own_only_when_replication_is_rarer_than_its_rpo() -> None:
+    from monitoring.schedule import control_interval
+
+    config, _ = load_config(EXAMPLE)
+    kinds = (*ALL, "control")
+    assert not [j for j in plan_jobs(config, kinds, UTC) if j.kind == "control"]  # */5 replication, 15m RPO
+    hourly = config.model_copy(update={"schedules": config.schedules.model_copy(update={"replicate": "0 * * * *"})})
+    (job,) = [j for j in plan_jobs(hourly, kinds, UTC) if j.kind == "control"]
+    assert (job.job_id, job.site, job.interval) == ("control:offsite", "offsite", 450)
+    never = config.model_copy(update={"schedules": config.schedules.model_copy(update={"replicate": None})})
+    assert not [j for j in plan_jobs(never, kinds, UTC) if j.kind == "control"], "shipping is a replication"
+    assert control_interval(900, 300) is None and control_interval(900, 3600) == 450
+    assert control_interval(1, 60) == 1 and control_interval(900, None) is None

@@ -42,6 +42,11 @@ def example_consortium(workdir: Path, hv01: SshServer) -> Path:
     the calendar or on a PostgreSQL at 127.0.0.1:5432.
     """
     raw = demo_config(workdir)
+    for site in raw["sites"].values():  # one control database and one passphrase file for this test
+        site.pop("control_db")
+        site.pop("password_file")
+    raw["control_db"] = f"sqlite:///{workdir / 'control.db'}"
+    raw["secrets"] = {"password_file": str(workdir / "secrets" / "passphrase")}
     raw["schedules"] = {"backup": "3s", "check": "4s", "health": "2s", "replicate": "3s", "drill": "8s"}
     raw["drills"] = {"max_age": "30d", "report_dir": str(workdir / "reports")}
     raw["hosts"]["hv01"].update(address=hv01.address, port=hv01.port, user=hv01.user, key_file=str(hv01.client_key))
