@@ -16,7 +16,6 @@ from sqlalchemy import select
 from dc.clock import utcnow
 from failover.controlplane import CONTROL_SYSTEM, copy_age
 from monitoring.sources import Reading, SourceContext, site_of_repository
-from monitoring.timestamps import aware
 
 
 def readings(ctx: SourceContext) -> Iterator[Reading]:
@@ -33,7 +32,7 @@ def readings(ctx: SourceContext) -> Iterator[Reading]:
         rows = conn.execute(select(lag.target, lag.target_newest).where(lag.system == CONTROL_SYSTEM))
         for target, newest in rows:
             site = sites.get(target)
-            age = copy_age(aware(newest), now)
+            age = copy_age(newest, now)
             if site is not None and site != live and age is not None:
                 yield Reading("bcp_control_plane_copy_age_seconds", (site,), age)
     if active is not None and active.target_site:
