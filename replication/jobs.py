@@ -23,8 +23,7 @@ from storage.backend import Backend
 from storage.site import site_known_hosts, site_spec
 from storage.url import open_backend
 
-if TYPE_CHECKING:  # the configuration, verify and repair modules load only where used: they cost
-    # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up
+if TYPE_CHECKING:  # the configuration, verify and repair modules (pydantic, yaml) load only where used
     from backup.manifest import Manifest
     from dc.config import Consortium, Site
     from replication.ledger import Ledger

@@ -168,10 +168,10 @@ def _parses(cmd: click.Command, option: str, value: str) -> bool:
 
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from bcpctl.cli import main
+    from bcpctl.cli import _main
 
     with pytest.raises(SystemExit) as exited:
-        main(argv)
+        _main(argv)
     out = capsys.readouterr()
     return int(exited.value.code or 0), out.out, out.err
 
