@@ -4,11 +4,10 @@ A directory is walked in tree order beside its parent snapshot's entries (a merg
 memory does not grow with the tree). Files whose size, mtime, ctime and inode match the
 parent are not read again — restic's rule — as long as their blobs are still indexed.
 Changed files go to a worker pool, each file chunked, compressed and encrypted in one thread
-(no hand-offs: on two cores those cost more than they bring when there are many files);
-results are collected back in order so the tree stays sorted. Their SHA-256 is taken by a
-lane hasher reading a little ahead of the workers (``backup/filehasher.py``), or inline by
-the worker where the CPU has no lanes or the file is very large. A single stream (a
-database dump) has no siblings to run beside, so it fans blob encoding out to a pool.
+(no hand-offs: on two cores those cost more than they bring when there are many files),
+which also takes the file's SHA-256 from the same bytes it stores; results are collected back
+in order so the tree stays sorted. A single stream (a database dump) has no siblings to run
+beside, so it fans blob encoding out to a pool.
 """
 
 from __future__ import annotations
@@ -27,8 +26,7 @@ from typing import Any, BinaryIO
 
 from backup.chunker import chunks
 from backup.errors import SourceError
-from backup.filehasher import LANE_MAX_BYTES, FileHasher, Ticket, lanes_available
-from backup.readers import make_readers, read_file
+from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
 from backup.writer import BlobWriter, WriteStats
@@ -36,11 +34,6 @@ from backup.writer import BlobWriter, WriteStats
 ProgressFn = Callable[[int], None]
 
 _MAX_PENDING_ENTRIES = 1024
-#: how far the walk runs ahead of the readers (files to read, and their bytes): enough for the
-#: lane hasher to hash many files together, little enough that both reads of a file come close
-#: together and the second is served from the page cache
-_LOOKAHEAD_FILES = 48
-_LOOKAHEAD_BYTES = 512 * 1024 * 1024
 
 
 def default_workers() -> int:
@@ -260,22 +253,15 @@ class PathArchiver:
     ) -> TreeStats:
         # Readers first: forked workers must start before this process runs any thread.
         readers = make_readers(self.repo, self.writer, self.workers, set(condemned))
-        hasher = FileHasher() if lanes_available() else None
-        pending: deque[tuple[Entry, Any, _Hashed | None]] = deque()
+        pending: deque[tuple[Entry, Any]] = deque()
 
         #: first names of multiply-linked files that could not be read: their later names go too
         unread_links: set[str] = set()
 
-        def collect(path: str, outcome: tuple[Entry | None, str | None, int], hashed: _Hashed | None) -> None:
+        def collect(path: str, outcome: tuple[Entry | None, str | None, int]) -> None:
             entry, error, size = outcome
             if error:
                 self.stats.note_error(error)
-            if entry is not None and hashed is not None and not hashed.describes(entry, size):
-                # Changed between the two reads (or the hasher could not read it): read it
-                # again, hashing inline, so the recorded SHA-256 is that of the stored chunks.
-                entry, error, size = read_file(self.repo, self.writer, hashed.full, entry)
-                if error:
-                    self.stats.note_error(error)
             self.stats.bytes_read += size
             if self.progress:
                 self.progress(size)
@@ -286,7 +272,7 @@ class PathArchiver:
 
         def drain(block: bool) -> None:
             while pending:
-                ready, handle, hashed = pending[0]
+                ready, handle = pending[0]
                 if handle is None:
                     pending.popleft()
                     if ready["type"] == "hardlink" and ready["link"] in unread_links:
@@ -297,75 +283,17 @@ class PathArchiver:
                 if not block and len(pending) < _MAX_PENDING_ENTRIES and not readers.ready(handle):
                     return
                 pending.popleft()
-                collect(ready["path"], readers.result(handle), hashed)
+                collect(ready["path"], readers.result(handle))
 
-        # The walk runs a little ahead of the readers so the hasher has files to hash together.
-        ahead: deque[tuple[Entry, str | None, _Hashed | None]] = deque()
-        ahead_files = ahead_bytes = 0
-        items = self._items(root, parent_tree)
         try:
-            while True:
-                while (
-                    len(ahead) < _MAX_PENDING_ENTRIES
-                    and ahead_files < _LOOKAHEAD_FILES
-                    and ahead_bytes < _LOOKAHEAD_BYTES
-                    and (item := next(items, None)) is not None
-                ):
-                    entry, full = item
-                    hashed = None
-                    if full is not None:
-                        ahead_files += 1
-                        ahead_bytes += entry["size"]
-                        if hasher is not None and entry["size"] <= LANE_MAX_BYTES:
-                            hashed = _Hashed(full, entry, hasher.add(full))
-                    ahead.append((entry, full, hashed))
-                if not ahead:
-                    break
-                entry, full, hashed = ahead.popleft()
-                if full is None:
-                    pending.append((entry, None, None))
-                else:
-                    ahead_files -= 1
-                    ahead_bytes -= entry["size"]
-                    handle = readers.submit(full, entry, lambda: drain(False), hash_now=hashed is None)
-                    pending.append((entry, handle, hashed))
+            for entry, full in self._items(root, parent_tree):
+                handle = None if full is None else readers.submit(full, entry, lambda: drain(False))
+                pending.append((entry, handle))
                 drain(block=False)
             drain(block=True)
             readers.close()
         except BaseException:
             readers.abort()
-            if hasher is not None:
-                hasher.close(abandon=True)
             raise
-        if hasher is not None:
-            hasher.close()
         self.worker_stats = readers.extra_stats
         return self.stats
-
-
-class _Hashed:
-    """A file whose SHA-256 the lane hasher takes, and what the walk saw of it before."""
-
-    __slots__ = ("before", "full", "ticket")
-
-    def __init__(self, full: str, entry: Entry, ticket: Ticket) -> None:
-        self.full, self.ticket = full, ticket
-        self.before = (entry["size"], entry["mtime"], entry["ctime"], entry["ino"])
-
-    def describes(self, entry: Entry, size_read: int) -> bool:
-        """Whether the hash is of the bytes the reader stored; if so, the entry gains it.
-
-        Both reads saw the same bytes when the file's size, mtime, ctime and inode after both
-        are those from before them (the rule incremental backups rely on, too).
-        """
-        ticket = self.ticket.wait()
-        if ticket.sha256 is None or ticket.size != size_read:
-            return False
-        try:
-            st = os.stat(self.full, follow_symlinks=False)
-        except OSError:
-            return False
-        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) != self.before or size_read != st.st_size:
-            return False
-        entry["sha256"] = ticket.sha256
-        return True

@@ -3,10 +3,9 @@
 Reading a blob the ordinary way (:meth:`Repository.read_blob`) allocates three fresh
 megabyte-sized buffers: the ``pread`` result, the AES-GCM output (which the binding
 zero-fills before decrypting into it) and zstd's output. Buffers that large come straight
-from ``mmap``, so every blob of a 1 GiB restore paid for about 1.4 GiB of page faults and
-zeroing — a third of a million faults, more kernel time than the writes of the restored
-files. Here the sealed bytes, the plaintext and the decompressed bytes land in three
-buffers reused from blob to blob.
+from ``mmap``, so each blob would pay its size again in page faults and zeroing, more kernel
+time than writing the restored files (docs/performance.md). Here the sealed bytes, the
+plaintext and the decompressed bytes land in three buffers reused from blob to blob.
 
 The checks are those of ``read_blob(check_id=False)``: GCM authenticates every blob with its
 chunk id as associated data, the decompressed length must be the indexed one, and a damaged

@@ -1,10 +1,9 @@
 """Forked worker processes that share one unlocked repository (local storage only).
 
-Threads were the first design, and on two cores they lost: hashing, zstd and I/O release the
-GIL, but AES-GCM and the per-file Python work do not, and every short system call became a
-GIL hand-off (a futex round trip each — 600,000 of them in one 1 GiB restore), costing about
-half as much CPU again as the work itself. Processes forked after the repository is unlocked
-share the key and configuration without unlocking again and run without contention.
+Processes rather than threads: AES-GCM and the per-file Python work hold the GIL, and with
+threads every short system call became a GIL hand-off that cost more CPU than it saved
+(docs/performance.md). Processes forked after the repository is unlocked share the key and
+configuration without unlocking again and run without contention.
 
 Only local repositories fork: a worker reopens the directory and the index cache (an SQLite
 connection must not cross a fork). Network backends hold sockets and helper threads that do
@@ -20,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import gc
 import multiprocessing
 import os
 import signal
@@ -52,11 +50,6 @@ def can_fork(repo: Repository) -> bool:
     the child would wait on it forever; such a process reads with threads instead.
     """
     return type(repo.backend) is LocalBackend and hasattr(os, "fork") and threading.active_count() == 1
-
-
-def one_way_pipe() -> tuple[Connection, Connection]:
-    """``(reader, writer)``, to be inherited by processes forked after it."""
-    return _context.Pipe(duplex=False)
 
 
 class Channel:
@@ -121,13 +114,7 @@ class Worker:
         self._process = _context.Process(
             target=_bootstrap, args=(child_end, self._conn, repo, body, tuple(condemned), os.getpid()), daemon=True
         )
-        # Frozen objects are never traversed by the collector: the worker's collections then do
-        # not touch (and so copy) the pages it shares with the leader, and cost less CPU.
-        gc.freeze()
-        try:
-            self._process.start()
-        finally:
-            gc.unfreeze()
+        self._process.start()
         child_end.close()
 
     def send(self, message: Any) -> None:
@@ -175,9 +162,9 @@ class Worker:
 class Claims:
     """A counter shared by forked processes: each ``take()`` returns the next unclaimed number.
 
-    Work handed out by ``index % count`` ends as unevenly as the items are sized (one 70 MB
-    file kept one process busy for a second after the other had finished); claiming the next
-    item whenever a process is free ends them together. Create it before forking.
+    Work handed out by ``index % count`` ends as unevenly as the items are sized (one big file
+    keeps one process busy long after the others finished); claiming the next item whenever a
+    process is free ends them together. Create it before forking.
     """
 
     def __init__(self) -> None:

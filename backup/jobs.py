@@ -18,7 +18,7 @@ from dc.errors import BcpError
 from dc.secrets import read_password
 from storage.site import open_site
 
-if TYPE_CHECKING:  # SQLAlchemy and the pydantic models cost ~0.5 s to import: `backup run --source` needs neither
+if TYPE_CHECKING:  # SQLAlchemy and the pydantic models are slow to import: `backup run --source` needs neither
     from sqlalchemy import Engine
 
     from dc.config import Consortium

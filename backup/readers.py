@@ -9,7 +9,8 @@ hands each changed file to a reader and collects the entries back in tree order.
 * :class:`ThreadReaders` (S3, SFTP: sockets do not survive a fork): a thread pool.
 
 Both return, per file, ``(entry or None, error or None, bytes read)``. A file's SHA-256 is
-taken while it is read unless the archiver's lane hasher takes it (``hash_now=False``).
+taken from the bytes as they are chunked, so it always describes the stored chunks, and the
+reader hashing them is already on its own core.
 """
 
 from __future__ import annotations
@@ -38,13 +39,9 @@ _WINDOW_BYTES = 48 * 1024 * 1024
 _WINDOW_FILES = 64
 
 
-def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry, hash_now: bool = True) -> Outcome:
-    """Chunk and store one file; the entry gains ``chunks``, and ``sha256`` when ``hash_now``.
-
-    Without ``hash_now`` the caller hashes the file itself (see ``backup/filehasher.py``).
-    """
+def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> Outcome:
+    """Chunk, hash and store one file; the entry gains ``chunks`` and ``sha256``."""
     small_limit = repo.config.chunker.min
-    sha = None
     try:
         with _open_regular(full) as f:
             if entry["size"] < small_limit:
@@ -55,28 +52,24 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry, has
                     writer.add(chunk_id, data)
                     ids.append(chunk_id.hex())
                 size = len(data)
-                if hash_now:
-                    sha = hashlib.sha256(data).hexdigest()
+                sha = hashlib.sha256(data).hexdigest()
             else:
-                digest = hashlib.sha256() if hash_now else None
+                digest = hashlib.sha256()
                 ids, size = [], 0
                 for data in chunks(f, repo.config.chunker, repo.master.chunker_seed):  # type: ignore[arg-type]
-                    if digest is not None:
-                        digest.update(data)
+                    digest.update(data)
                     chunk_id = repo.master.chunk_id_of(data)
                     writer.add(chunk_id, data)
                     ids.append(chunk_id.hex())
                     size += len(data)
-                if digest is not None:
-                    sha = digest.hexdigest()
+                sha = digest.hexdigest()
     except OSError as exc:
         return None, f"{entry['path']}: {exc.strerror}", 0
     error = None
     if size != entry["size"]:
         error = f"{entry['path']}: changed size while being read ({entry['size']} -> {size})"
         entry["size"] = size
-    if sha is not None:
-        entry["sha256"] = sha
+    entry["sha256"] = sha
     entry["chunks"] = ids
     return entry, error, size
 
@@ -98,14 +91,14 @@ class ThreadReaders:
         self._slots = threading.BoundedSemaphore(workers)
         self.extra_stats = WriteStats()
 
-    def submit(self, full: str, entry: Entry, wait: Callable[[], None], hash_now: bool = True) -> Any:
+    def submit(self, full: str, entry: Entry, wait: Callable[[], None]) -> Any:
         while not self._slots.acquire(timeout=0.05):
             wait()
-        return self._pool.submit(self._read, full, entry, hash_now)
+        return self._pool.submit(self._read, full, entry)
 
-    def _read(self, full: str, entry: Entry, hash_now: bool) -> Outcome:
+    def _read(self, full: str, entry: Entry) -> Outcome:
         try:
-            return read_file(self._repo, self._writer, full, entry, hash_now)
+            return read_file(self._repo, self._writer, full, entry)
         finally:
             self._slots.release()
 
@@ -144,11 +137,10 @@ class _Queued:
 class ForkedReaders:
     """Worker processes fed over pipes; create before any thread starts.
 
-    The walking process reads no file itself: it walks, hashes (``backup/filehasher.py``) and
-    feeds the workers. (When it also read files, every file it read left the workers' queues
-    to run dry meanwhile: both sat idle for up to half a second at a time.) Outcomes are taken
-    off a worker's pipe as soon as they arrive, so neither side ever blocks writing to a
-    full pipe while the other does the same.
+    The walking process reads no file itself, only walks and feeds the workers: a file it read
+    would leave the workers' queues to run dry meanwhile. Outcomes are taken off a worker's
+    pipe as soon as they arrive, so neither side ever blocks writing to a full pipe while the
+    other does the same.
     """
 
     def __init__(self, repo: Repository, workers: int, condemned: set[str]) -> None:
@@ -159,14 +151,14 @@ class ForkedReaders:
         self._answers: list[deque[Outcome]] = [deque() for _ in self._workers]
         self.extra_stats = WriteStats()
 
-    def submit(self, full: str, entry: Entry, wait: Callable[[], None], hash_now: bool = True) -> _Queued:
+    def submit(self, full: str, entry: Entry, wait: Callable[[], None]) -> _Queued:
         while True:
             index = min(range(len(self._workers)), key=self._bytes.__getitem__)
             if len(self._in_flight[index]) < _WINDOW_FILES and self._bytes[index] < _WINDOW_BYTES:
                 break
             wait()  # the caller collects what is ready, in order
             self._take_answers()
-        self._workers[index].send((full, entry, hash_now))
+        self._workers[index].send((full, entry))
         self._in_flight[index].append(entry["size"])
         self._bytes[index] += entry["size"]
         return _Queued(index)

@@ -133,7 +133,7 @@ def _restore_share(
 
 class _Tally:
     """Progress passed on in steps of :data:`_TALLY_BYTES`: a forked writer's report takes a
-    lock shared by every process, which cost ~0.2 s of CPU per process when taken per blob."""
+    lock shared by every process, too costly to take per blob."""
 
     def __init__(self, report: ProgressFn) -> None:
         self._report = report

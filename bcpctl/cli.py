@@ -9,7 +9,6 @@ command elsewhere), a full disk, exhausted file descriptors or an I/O error is 1
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 import sys
@@ -55,53 +54,13 @@ def _register() -> None:
     register_all(cli)
 
 
-def _tune_allocator() -> None:
-    """Keep glibc from hoarding freed chunk and pack buffers (MiB-sized, allocated per thread).
-
-    glibc raises its mmap threshold after the first large free and then serves such buffers
-    from per-thread arenas that it rarely returns, so peak RSS drifts far above what is live.
-    A fixed threshold and two arenas keep a 1 GiB backup near 140 MiB instead of ~210 MiB.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
-        libc.mallopt(-8, 2)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass  # not glibc: nothing to tune
-
-
-def _tune_collector() -> None:
-    """Keep Python's cycle collector from stalling every thread during a backup.
-
-    A backup allocates millions of short-lived containers (entries, chunk views, futures);
-    with the default thresholds the collector ran thousands of times, each pass walking every
-    live object with the GIL held — about 10 CPU-seconds of a 1 GiB backup. Objects from
-    startup are frozen out of its walks and young collections run 100x less often; bcpctl's
-    data structures are acyclic, so nothing accumulates.
-    """
-    gc.freeze()
-    gc.set_threshold(70_000, 20, 20)
-
-
-def _skip_collection_at_exit() -> None:
-    """Freeze what the command created, so interpreter shutdown does not walk it.
-
-    Shutdown runs one full cycle collection over every object still alive: ~0.2 s after a
-    command that built an S3 client (botocore's parsed models), a third of a short command's
-    run (``perf stat``: 0.70 s -> 0.46 s for a client's import, creation and exit). Frozen
-    objects in cycles are then not finalized at exit, which Python never promised anyway:
-    bcpctl closes its files and databases with ``with`` blocks, not by garbage collection.
-    """
-    gc.freeze()
-
-
 def main(argv: list[str] | None = None) -> None:
-    _tune_allocator()
-    _tune_collector()
     try:
         _main(argv)
     finally:
-        _skip_collection_at_exit()
+        # Interpreter shutdown would walk every object still alive (botocore's models) in one last
+        # cycle collection; frozen ones are skipped (docs/performance.md: >10% of a replication).
+        gc.freeze()
 
 
 def _main(argv: list[str] | None) -> None:

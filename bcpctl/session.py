@@ -15,7 +15,7 @@ from backup.repository import Repository
 from bcpctl import output
 from storage.url import open_backend
 
-if TYPE_CHECKING:  # pydantic models cost ~0.2 s to build; only config-driven commands pay it
+if TYPE_CHECKING:  # pydantic models are slow to build; only config-driven commands pay it
     from dc.config import Consortium
     from replication.history import HistoryView
 

@@ -9,11 +9,10 @@ forked workers share the parent's pages copy-on-write, and summing their ``VmRSS
 charge every shared page once per process — memory that exists once. The plain ``VmRSS`` sum
 is recorded beside it.
 
-Reading ``smaps_rollup`` walks the page tables of every mapping: about 3 ms per process for
-bcpctl's workers, so sampling PSS every 10 ms took half a core from a multi-process tool on a
-two-core machine (its backups ran 15-35% slower under measurement than without), while a
-single-process tool paid nothing. The cheap ``status`` read (VmRSS, VmHWM) stays at 10 ms;
-the PSS sum is taken every 250 ms — a tree's summed working set is a plateau, not a spike.
+Reading ``smaps_rollup`` walks the page tables of every mapping, so sampling PSS as often as
+VmRSS would take CPU from a multi-process tool that a single-process tool never pays
+(docs/performance.md). The cheap ``status`` read (VmRSS, VmHWM) is every 10 ms; the PSS sum
+every 250 ms — a tree's summed working set is a plateau, not a spike.
 The sampler's own CPU time is recorded so a reader can see what measuring cost.
 
 ``ru_maxrss`` from ``wait4`` (what ``/usr/bin/time -v`` prints) is deliberately not used: at

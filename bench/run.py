@@ -130,10 +130,9 @@ def _warm(tool: Tool, data: Path) -> None:
     input and its own program files read back in, and no dirty pages left by the previous
     step for it to pay for.
 
-    Dropping matters on this virtual machine: writing into page cache the guest had not used
-    lately costs more than reusing pages just freed (in ``perf``, copying a restore's bytes
-    into the page cache took 23% of its CPU instead of 15% when it followed another restore),
-    so without it a restore that ran after another tool's paid for that tool's pages.
+    Dropping matters on a virtual machine: writing into page cache the guest had not used
+    lately costs more than reusing pages just freed, so without it a restore that ran after
+    another tool's would pay for that tool's pages (docs/performance.md).
     """
     _drop_caches()
     for path in (data, *tool.installed()):
@@ -208,10 +207,10 @@ def _drop_caches() -> bool:
 def _set_aside(work: Path, out: Path) -> None:
     """Move a finished repetition's files out of the way; they are deleted after the run.
 
-    Nothing is deleted while a run is timed: on journal-less ext4 (this machine) a file created
-    after a mass deletion scans past the freed inodes (``recently_deleted``) for up to six
-    minutes. Creating 6,000 files took 5.3 CPU-s instead of 0.15 right after 75,000 were
-    deleted; dropping the cache does not help (allocation reads the inode tables back).
+    Nothing is deleted while a run is timed: on journal-less ext4 a file created after a mass
+    deletion scans past the freed inodes (``recently_deleted``) for up to six minutes, and
+    dropping the cache does not help (allocation reads the inode tables back; figures in
+    docs/performance.md).
     """
     trash = _trash(out)
     trash.mkdir(parents=True, exist_ok=True)

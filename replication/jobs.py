@@ -15,20 +15,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
 from dc.errors import BcpError, ConfigError, UsageError
 from replication.plan import DEFAULT_DELETE_DELAY
-from replication.prehash import SourceDigests
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from storage.backend import Backend
-from storage.capabilities import as_capability
-from storage.local import LocalBackend
 from storage.site import site_known_hosts, site_spec
 from storage.url import open_backend
 
-if TYPE_CHECKING:  # the configuration, verify and repair modules load only where used: they cost
-    # a URL-to-URL replication ~0.2 s of imports (pydantic, yaml), a tenth of its start-up
+if TYPE_CHECKING:  # the configuration, verify and repair modules (pydantic, yaml) load only where used
     from backup.manifest import Manifest
     from dc.config import Consortium, Site
     from replication.ledger import Ledger
@@ -73,22 +68,11 @@ def replicate_between(
     """``bcpctl replicate --from URL --to URL``; ``ledger`` defaults to one opened on ``state_url``."""
     if ledger is None:
         ledger = open_ledger(state_url)
-    with _opened(source, connections=options.jobs + 2) as src:
-        known = _prehash(src, target)
-        try:
-            with _opened(target, create=True, connections=options.jobs + 2) as tgt:
-                return replicate(src, tgt, ledger, options, progress=progress, known=known)
-        finally:
-            if known is not None:
-                known.stop()
-
-
-def _prehash(source: Backend, target: Endpoint) -> SourceDigests | None:
-    """Start hashing a local source's packs while an S3 target opens (replication/prehash.py)."""
-    local = as_capability(source, LocalBackend)
-    if local is None or urlparse(target.url).scheme != "s3":
-        return None
-    return SourceDigests(local.root).start()
+    with (
+        _opened(source, connections=options.jobs + 2) as src,
+        _opened(target, create=True, connections=options.jobs + 2) as tgt,
+    ):
+        return replicate(src, tgt, ledger, options, progress=progress)
 
 
 def repair_between(
@@ -217,15 +201,14 @@ def replicate_sites(
     if not targets:
         raise ConfigError("the configuration has no site with role: offsite to replicate to")
     _, source = site_endpoint(config, config.primary_site, config_dir)
+    ledger = ledger or open_ledger(config.control_db)
     results = []
     for name in targets:
         target_site, target = site_endpoint(config, name, config_dir)
         if name == config.primary_site:
             raise ConfigError(f"site '{name}' is the primary; replicate to an offsite site")
         options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
-        result = replicate_between(
-            source, target, options, state_url=config.control_db, ledger=ledger, progress=progress
-        )
+        result = replicate_between(source, target, options, ledger=ledger, progress=progress)
         if system is not None:
             result.lag = [lag for lag in result.lag if lag.system == system]
         results.append(result)

@@ -1,8 +1,7 @@
 """What the replication ledger stores and hands back, as plain values.
 
 Apart from :mod:`replication.ledger` (SQLAlchemy tables) so the sync can build and read them
-without importing the database layer; a CLI run keeps that layer in a helper process
-(:mod:`replication.ledgerproc`).
+without importing the database layer.
 """
 
 from __future__ import annotations

@@ -43,7 +43,6 @@ from replication.plan import (
     phase_of,
     plan_copy,
 )
-from replication.prehash import SourceDigests
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
@@ -53,7 +52,7 @@ from storage.metered import MeteredBackend
 from storage.objectlock import extend_locks, require_lock_support, retain_until
 from storage.ratelimit import RateLimitedBackend, TokenBucket
 
-if TYPE_CHECKING:  # SQLAlchemy: a CLI run keeps the ledger in a helper process (replication/ledgerproc.py)
+if TYPE_CHECKING:  # SQLAlchemy: loaded by whoever opens the ledger (replication.jobs.open_ledger)
     from replication.ledger import Ledger
 
 
@@ -167,18 +166,14 @@ def replicate(
     *,
     now: datetime | None = None,
     progress: SyncProgress | None = None,
-    known: SourceDigests | None = None,
 ) -> SyncResult:
-    """Bring ``target`` up to the source's signed state; see the module docstring.
-
-    ``known``: the source's packs being hashed since before the target was opened.
-    """
+    """Bring ``target`` up to the source's signed state; see the module docstring."""
     options = options or SyncOptions()
     now = now or utcnow()
     started = time.monotonic()
     result = SyncResult(source.url, target.url, "")
     try:
-        _replicate(source, target, ledger, options, now, progress, result, known)
+        _replicate(source, target, ledger, options, now, progress, result)
     except BcpError as exc:
         _record(ledger, result, now, started, exc.message)
         raise
@@ -212,7 +207,6 @@ def _replicate(
     now: datetime,
     progress: SyncProgress | None,
     result: SyncResult,
-    known: SourceDigests | None = None,
 ) -> None:
     with ThreadPoolExecutor(4, thread_name_prefix="bcp-open") as pool:
         # Every read the decisions below need, at once: each is a round trip to a site, and
@@ -268,7 +262,6 @@ def _replicate(
         expected_hashes=expected,
         expected_sizes=dict(manifest.packs) if manifest else None,
         progress=progress.advance if progress else None,
-        known=known,
     )
     if progress:
         progress.start(plan.bytes)

@@ -26,12 +26,6 @@ need sqlite3 sqlite3
 need ip iproute2  # drill isolation checks: route lookups in a sandbox network namespace
 need systemd-analyze systemd  # tests/dc/test_examples.py verifies examples/bcpctl-serve.service
 need chromium chromium  # browser tests of bcpctl/web (Playwright drives /usr/bin/chromium)
-# replication/_digests.c (multi-buffer SHA-256 + MD5) is built by pip when a compiler and the
-# Python headers are present; tests/replication/test_digests.py checks that it was.
-need gcc gcc
-if ! python3 -c 'import os, sysconfig; assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))' 2>/dev/null; then
-  want+=(python3-dev)
-fi
 # Japanese glyphs in the browser tests' screenshots (the pages are Japanese first).
 if ! fc-list :lang=ja 2>/dev/null | grep -q .; then want+=(fonts-ipafont-gothic); fi
 if [[ "${1:-}" == "--bench" ]]; then

@@ -8,10 +8,34 @@ it, and replication and verification check any copy without a key.
 
 from __future__ import annotations
 
+import hashlib
+import mmap
 import re
+from dataclasses import dataclass
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/")
+
+Buffer = bytes | bytearray | memoryview | mmap.mmap
+
+
+@dataclass(frozen=True)
+class Digests:
+    sha256: bytes
+    #: ``None`` when it was not asked for
+    md5: bytes | None = None
+
+    @property
+    def hex(self) -> str:
+        return self.sha256.hex()
+
+
+def digests_of(body: Buffer, *, md5: bool = False) -> Digests:
+    """The SHA-256 of ``body`` (its name, if content-addressed) and, with ``md5``, the MD5 an
+    S3 upload declares as its Content-MD5. hashlib releases the GIL on large buffers, so
+    upload threads hash in parallel."""
+    sha = hashlib.sha256(body).digest()
+    return Digests(sha, hashlib.md5(body, usedforsecurity=False).digest() if md5 else None)
 
 
 def content_name(key: str) -> str | None:

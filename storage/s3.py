@@ -38,7 +38,7 @@ from dc.errors import AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, ObjectVersion, check_key
 from storage.errors import AccessDenied, DigestRefused, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
-from storage.naming import content_name
+from storage.naming import content_name, digests_of
 from storage.s3body import BodyReader
 from storage.s3url import S3Location
 from storage.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
@@ -409,5 +409,5 @@ class S3Backend:
 
 def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:
     """Whether ``body`` still has the digests an upload declared: if not, no retry can succeed."""
-    md5 = hashlib.md5(body, usedforsecurity=False).digest()
-    return base64.b64encode(md5).decode() == content_md5 and hashlib.sha256(body).digest() == sha256
+    now = digests_of(body, md5=True)
+    return base64.b64encode(now.md5 or b"").decode() == content_md5 and now.sha256 == sha256

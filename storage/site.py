@@ -16,7 +16,7 @@ from dc.errors import ConfigError
 from storage.backend import Backend
 from storage.url import open_backend
 
-if TYPE_CHECKING:  # pydantic models cost ~0.2 s to import; the configuration is already loaded
+if TYPE_CHECKING:  # pydantic models are slow to import; the configuration is already loaded
     from dc.config import Consortium, Site
 
 

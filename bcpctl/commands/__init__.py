@@ -1,7 +1,7 @@
 """One module per command family; each exposes ``COMMANDS``, the click objects it adds.
 
 The CLI imports a family only when one of its commands runs (``bcpctl.cli``): importing all
-of them cost 0.3 s before every command, a backup or a replication included.
+of them would delay every command, a backup or a replication included.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from bcpctl.options import as_of_option, common_options, config_option, escrow_o
 from bcpctl.params import Pattern
 from dc.errors import ProblemFound, UsageError
 
-if TYPE_CHECKING:  # rich costs ~60 ms to import; only a terminal needs it
+if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from datetime import datetime
 
     from rich.console import Console

@@ -15,9 +15,6 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-# Nothing heavier than option parsing is imported above: ``replicate`` forks its control-database
-# helper before the rest loads (replication/ledgerproc.py), so the two load on separate cores.
-
 _KNOWN_HOSTS = click.option(
     "--known-hosts",
     type=click.Path(dir_okay=False),
@@ -127,7 +124,6 @@ def replicate(
     verify-offsite reports is made right, from an intact older version the storage kept (S3
     versioning / Object Lock) or else from --from, and retained --object-lock-days.
     """
-    from replication.ledgerproc import LedgerProcess
     from replication.plan import DEFAULT_DELETE_DELAY
     from storage.ratelimit import parse_rate
 
@@ -146,44 +142,36 @@ def replicate(
     if repair:
         _repair(source_url, target_url, known_hosts, manifest_key, jobs, object_lock_days or 0)  # type: ignore[arg-type]
         return
-    # The control database opens in a helper forked first, before the imports and the S3 client
-    # this process needs and before it starts any thread: see replication/ledgerproc.py.
-    from bcpctl import output
+    from bcpctl import output, session
+    from replication.jobs import Endpoint, replicate_between, replicate_sites
+    from replication.sync import SyncOptions, SyncProgress
 
-    consortium, config_dir = None, None
-    if config_path:
-        from bcpctl import session
+    consortium, config_dir = session.config(config_path) if config_path else (None, None)
 
-        consortium, config_dir = session.config(config_path)
-    with LedgerProcess(consortium.control_db if consortium else None) as ledger:
-        from replication.jobs import Endpoint, replicate_between, replicate_sites
-        from replication.sync import SyncOptions, SyncProgress
-
-        options = SyncOptions(
-            jobs=jobs,
-            verify=verify,
-            limit_rate=rate,
-            object_lock_days=object_lock_days or 0,
-            delete_delay=delay,
-            pinned_key=manifest_key,
-        )
-        with output.current().progress("replicating") as bar:
-            progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
-            if consortium is None:
-                endpoints = (Endpoint(source_url, known_hosts), Endpoint(target_url, known_hosts))  # type: ignore[arg-type]
-                runs = [replicate_between(*endpoints, options, ledger=ledger, progress=progress)]
-            else:
-                runs = replicate_sites(
-                    consortium,
-                    config_dir,
-                    options,
-                    site=site,
-                    system=system,
-                    object_lock_days=object_lock_days,
-                    delete_delay=delay if delete_delay else None,
-                    ledger=ledger,
-                    progress=progress,
-                )
+    options = SyncOptions(
+        jobs=jobs,
+        verify=verify,
+        limit_rate=rate,
+        object_lock_days=object_lock_days or 0,
+        delete_delay=delay,
+        pinned_key=manifest_key,
+    )
+    with output.current().progress("replicating") as bar:
+        progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
+        if consortium is None:
+            endpoints = (Endpoint(source_url, known_hosts), Endpoint(target_url, known_hosts))  # type: ignore[arg-type]
+            runs = [replicate_between(*endpoints, options, progress=progress)]
+        else:
+            runs = replicate_sites(
+                consortium,
+                config_dir,
+                options,
+                site=site,
+                system=system,
+                object_lock_days=object_lock_days,
+                delete_delay=delay if delete_delay else None,
+                progress=progress,
+            )
     out = output.current()
     out.result({"ok": all(r.ok for r in runs), "runs": runs}, _render_sync)
     problems = [r.problem() for r in runs if r.problem()]

@@ -9,7 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
 
-if TYPE_CHECKING:  # rich costs ~60 ms to import; only a terminal needs it
+if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from datetime import datetime
 
     from rich.console import Console

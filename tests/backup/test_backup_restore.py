@@ -220,43 +220,6 @@ def test_restore_names_every_file_whose_content_differs_from_the_record(repo, tm
     assert (tmp_path / "out/d/big-good").read_bytes() == big * 9
 
 
-@pytest.mark.parametrize("lanes", [True, False])
-def test_recorded_sha256_is_that_of_the_stored_bytes_when_a_file_changes_between_reads(
-    repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lanes: bool
-) -> None:
-    # With lanes, a second read of each file takes its SHA-256 beside the reader that stores it.
-    # Here the file is rewritten (same size) after the hasher read it and before the reader
-    # does: the archiver must notice and record the hash of what it stored.
-    import backup.archiver as archiver
-    from backup.filehasher import FileHasher, lanes_available
-
-    if lanes and not lanes_available():
-        pytest.skip("no AVX-512 lanes on this CPU")
-
-    class RewritesAfterHashing(FileHasher):
-        def add(self, path: str):  # type: ignore[no-untyped-def]
-            ticket = super().add(path)
-            if path.endswith("changing.sql"):
-                ticket.wait()
-                target = Path(path)
-                target.write_bytes(target.read_bytes().replace(b"old", b"new"))
-                os.utime(target, ns=(1, 2))
-            return ticket
-
-    monkeypatch.setattr(archiver, "FileHasher", RewritesAfterHashing)
-    monkeypatch.setattr(archiver, "lanes_available", lambda: lanes)
-    src = make_tree(
-        tmp_path / "src",
-        {"a/changing.sql": b"old row\n" * 100_000, **{f"b/{i}.txt": f"file {i}\n" * i for i in range(30)}},
-    )
-    result = backup(repo, f"path:{src}")
-    assert result.errors == [] and result.files_new == 31
-    restored = restore_snapshot(repo, find_snapshot(repo, "latest:s1"), tmp_path / "out")
-    assert restored.verified_files == 31 and not restored.failed
-    stored = b"new row\n" if lanes else b"old row\n"  # without lanes there is one read, no rewrite
-    assert (tmp_path / "out/a/changing.sql").read_bytes() == stored * 100_000
-
-
 @pytest.mark.parametrize("workers", [2, 3])
 def test_many_more_files_than_the_workers_queue_round_trip(repo, tmp_path: Path, workers: int) -> None:
     # More files than a worker may have queued (64): the walk waits for answers, taking them
