@@ -93,10 +93,9 @@ def write_share_sheets(split: EscrowSplit, out_dir: Path, backend_url: str) -> l
 
 def read_share(path: str | Path) -> str:
     """The mnemonic in a share file: ``#`` lines ignored, words joined by single spaces."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read escrow share {path}: {exc.strerror}") from None
+    from dc.secrets import read_secret_text
+
+    text = read_secret_text(path, "escrow share")
     words = " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")).split()
     if not words:
         raise UsageError(f"escrow share {path} holds no words")

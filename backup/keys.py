@@ -27,7 +27,6 @@ many objects were skipped so that an operator whose passphrase "stopped working"
 from __future__ import annotations
 
 import base64
-import getpass
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
+from dc.osuser import os_user
 from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
 
@@ -182,10 +182,7 @@ def wrap(
 
 
 def _default_label() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "operator"
+    return os_user()
 
 
 def _check_kdf(kdf: dict[str, Any]) -> dict[str, int]:

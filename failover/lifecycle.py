@@ -8,7 +8,6 @@ passed only if every system, every check and the cleanup passed.
 
 from __future__ import annotations
 
-import getpass
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from backup.repository import Repository
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
+from dc.osuser import os_user
 from failover.abort import AbortSignal, watch
 from failover.errors import DrillAborted
 from failover.plan import RecoveryPlan
@@ -104,10 +104,8 @@ def new_run(
 
 
 def operator_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "operator"
+    """The OS account running the process (real uid): what the run record says was the operator."""
+    return os_user()
 
 
 @contextmanager
