@@ -55,6 +55,8 @@ class DrillRequest:
     confirmed: bool = False
     approver: str | None = None
     approver_secret: str | None = None
+    operator: str | None = None
+    operator_secret: str | None = None
 
 
 def validate(request: DrillRequest) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import (
 
 from dc.config import Consortium
 from dc.errors import UsageError
+from dc.osuser import os_user
 from dc.state import UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support import approval as rules
@@ -114,6 +115,7 @@ def create_request(
     today = now.astimezone(JST).date()
     decision = evaluate(spec, today=today, max_retention_days=settings.max_retention_days)
     subject = f"{new.tenant}->{new.partner}"
+    filed_by = new.filed_by or f"os:{os_user()}"
     summary = {
         "basis": new.basis,
         "purposes": list(new.purposes),
@@ -128,7 +130,7 @@ def create_request(
                 actor=new.requested_by,
                 action="request.rejected",
                 subject=subject,
-                details={**summary, "reasons": list(decision.reasons)},
+                details={**summary, "reasons": list(decision.reasons), "filed_by": filed_by},
             ),
         )
         raise PolicyRejected(decision.message(), decision.reasons)
@@ -162,7 +164,7 @@ def create_request(
             actor=new.requested_by,
             action="request.created",
             subject=request.id,
-            details={"spec": spec_doc, "spec_hash": spec_hash(spec_doc)},
+            details={"spec": spec_doc, "spec_hash": spec_hash(spec_doc), "filed_by": filed_by},
         )
 
     audited(engine, work)

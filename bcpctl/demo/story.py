@@ -117,7 +117,11 @@ class _Story:
         from victim_support.settings import load_export_settings, registry_system
 
         raw = story.demo_config(self.workdir)
-        approvers = [story.FAILOVER_APPROVER, *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS)]
+        approvers = [
+            story.FAILOVER_APPROVER,
+            story.FAILOVER_OPERATOR,
+            *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS),
+        ]
         self.keys = story.make_keys(self.workdir, list(raw["tenants"]), approvers)
         story.write_config(self.config_path, story.story_config(self.workdir, self.keys))
         config, config_dir = self.config()
@@ -291,6 +295,8 @@ class _Story:
             confirmed=True,
             approver=story.FAILOVER_APPROVER,
             approver_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_APPROVER]),
+            operator=story.FAILOVER_OPERATOR,
+            operator_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_OPERATOR]),
             escrow=tuple(self.shares[SHARES - THRESHOLD :]),  # three other custodians
         )
         with self.progress("failover: restoring every system at the offsite site") as advance:
