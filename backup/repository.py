@@ -40,7 +40,7 @@ from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
 from storage.backend import Backend
-from storage.errors import ObjectNotFound
+from storage.errors import NotARegularFile, ObjectNotFound
 
 CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -217,6 +217,8 @@ def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
         raw = backend.load(CONFIG_KEY)
     except ObjectNotFound:
         raise NotARepository(f"no bcpctl repository at {backend.url} (run 'bcpctl repo init')") from None
+    except NotARegularFile:
+        raise NotARepository(f"no bcpctl repository at {backend.url}: its {CONFIG_KEY} is not a regular file") from None
     return RepoConfig.parse(raw, f"{backend.url}/{CONFIG_KEY}"), raw
 
 
