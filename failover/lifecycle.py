@@ -117,7 +117,8 @@ def repository_at(ctx: RunContext, site: str, escrow: Sequence[str] = ()) -> Ite
         return
     from backup.escrow import open_repository_with_shares
 
-    with open_repository_with_shares(ctx.backend(site), escrow) as repo:
+    pinned = ctx.config.sites[site].manifest_public_key
+    with open_repository_with_shares(ctx.backend(site), escrow, manifest_key=pinned) as repo:
         yield repo
 
 
