@@ -17,8 +17,6 @@ import os
 import secrets
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cli
 
 
