@@ -189,7 +189,7 @@ class PathArchiver:
             yield from iter_tree(self.repo.read_blob, parent_tree)
 
     def _first_link(self, rel: str, st: os.stat_result) -> str | None:
-        """For a file with other names in this tree: the name seen first, unless ``rel`` is it."""
+        """For a non-directory with other names in this tree: the name seen first, unless ``rel`` is it."""
         if st.st_nlink < 2:
             return None
         first = self._link_names.setdefault((st.st_dev, st.st_ino), rel)
@@ -216,6 +216,10 @@ class PathArchiver:
             if kind == "dir":
                 self.stats.dirs += 1
                 yield entry, None
+            elif (first := self._first_link(rel, st)) is not None:
+                # a later name of a multiply-linked file, link or node: the first name carries it
+                self.stats.hardlinks += 1
+                yield {"path": rel, "type": "hardlink", "link": first, "mtime": entry["mtime"]}, None
             elif kind == "symlink":
                 try:
                     # the exact target bytes, whatever they point at (tree.py keeps non-UTF-8 ones)
@@ -228,10 +232,6 @@ class PathArchiver:
             elif kind != "file":
                 self.stats.specials += 1
                 yield entry, None
-            elif (first := self._first_link(rel, st)) is not None:
-                # a later name of a multiply-linked file: the first name carries the content
-                self.stats.hardlinks += 1
-                yield {"path": rel, "type": "hardlink", "link": first, "mtime": entry["mtime"]}, None
             else:
                 self.stats.bytes_total += entry["size"]
                 if unchanged(old, entry) and self._still_stored(old):  # type: ignore[arg-type]

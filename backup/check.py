@@ -32,6 +32,7 @@ from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from dc.errors import BcpError, UsageError
 from storage.backend import ObjectInfo
+from storage.capabilities import StrayEntries, as_capability
 
 ProgressFn = Callable[[int], None]
 
@@ -118,6 +119,7 @@ def check_repository(
             if in_subset(key.rsplit("/", 1)[-1], subset):
                 _read_unindexed(repo, key, listing, missed, report)
     check_inventory(repo, listing, superseded, report)
+    _check_strays(repo, report)
     if unindexed and judge.unindexed_blobs():
         report.suggest(REPAIR_INDEX)  # the blobs snapshots miss may be in those packs
     if report.affected_snapshots:
@@ -183,6 +185,13 @@ def _check_indexes(
         report.problems.append(Problem(key, _what_is(repo, key, listing)[0] or message))
         report.suggest(REPAIR_INDEX)
     return soundly_indexed, superseded
+
+
+def _check_strays(repo: Repository, report: CheckReport) -> None:
+    """FIFOs, devices and sockets where objects belong: nothing lists or reads them, check names them."""
+    storage = as_capability(repo.backend, StrayEntries)
+    for key, kind in storage.strays() if storage is not None else ():
+        report.problems.append(Problem(key, f"not an object but {kind} (stray or planted); remove it"))
 
 
 def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> tuple[str | None, bool]:

@@ -14,7 +14,6 @@ accepts; ``open`` on either yields an unlocked repository through the same path.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from collections.abc import Iterator, Sequence
@@ -23,11 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from backup.cache import BlobCache
 from backup.errors import WrongPassword
-from backup.keys import config_digest, unwrap
 from backup.keyslots import add_slot
-from backup.repository import Repository, _cache_dir, open_repository, read_config
+from backup.repository import Repository, _index_cache, open_repository, read_config, unlock
 from dc.errors import UsageError
 from storage.backend import Backend
 
@@ -93,10 +90,9 @@ def write_share_sheets(split: EscrowSplit, out_dir: Path, backend_url: str) -> l
 
 def read_share(path: str | Path) -> str:
     """The mnemonic in a share file: ``#`` lines ignored, words joined by single spaces."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read escrow share {path}: {exc.strerror}") from None
+    from dc.secrets import read_secret_text
+
+    text = read_secret_text(path, "escrow share")
     words = " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")).split()
     if not words:
         raise UsageError(f"escrow share {path} holds no words")
@@ -135,28 +131,25 @@ def combine_shares(mnemonics: Sequence[str]) -> bytes:
 
 @contextmanager
 def open_repository_with_shares(
-    backend: Backend, share_files: Sequence[str | Path], *, sync: bool = True
+    backend: Backend, share_files: Sequence[str | Path], *, sync: bool = True, manifest_key: str | None = None
 ) -> Iterator[Repository]:
-    """Unlock ``backend``'s repository from K share files, trying escrow key slots only."""
+    """Unlock ``backend``'s repository from K share files, trying escrow key slots only.
+
+    ``manifest_key``: the site's pinned manifest key, if configured (the staff-loss path runs
+    on a machine that never unlocked this repository, so nothing else vouches for a slot).
+    """
     secret = combine_shares([read_share(path) for path in share_files])
     config, raw = read_config(backend)
-    unlocked = unwrap(
+    unlocked = unlock(
         backend,
         secret,
-        repo_id=config.id,
-        config_digest=config_digest(raw),
-        kinds=(ESCROW_KIND,),
-        refusal=f"no escrow key slot of {backend.url} opens with these shares",
-    )
-    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
-    repo = Repository(
-        backend,
         config,
         raw,
-        unlocked.master,
-        unlocked.slot_id,
-        BlobCache(_cache_dir() / config.id / where / "index.sqlite"),
+        kinds=(ESCROW_KIND,),
+        refusal=f"no escrow key slot of {backend.url} opens with these shares",
+        manifest_key=manifest_key,
     )
+    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, _index_cache(backend, config))
     repo.key_problems = list(unlocked.skipped)
     try:
         if sync:

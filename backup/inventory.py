@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from backup.check import REPAIR_INDEX, CheckReport, Problem
-from backup.keys import KEYS_PREFIX
+from backup.keys import KEYS_PREFIX, slot_digests
 from backup.layout import TOMBSTONE_PREFIX, place_of
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, repository_public_key, verify_manifest
 from backup.prune import LEASE_KEY
@@ -100,8 +100,16 @@ def _check_manifest(
             report.problems.append(Problem(key, "key slot signed by the manifest is missing (deleted?)"))
         elif hashlib.sha256(repo.backend.load(key)).hexdigest() != digest:
             report.problems.append(Problem(key, "key slot differs from the signed manifest (damaged or replaced)"))
+    usable = slot_digests(repo.backend)
     for key in sorted(k for k in listing if k.startswith(KEYS_PREFIX) and k not in manifest.keys):
-        report.notes.append(Problem(key, "key slot not in the signed manifest (added after the last signature?)"))
+        if key in usable:
+            message = (
+                "key slot not in the signed manifest: unlocking tries it only after the signed ones; if no key "
+                "holder added it, it is planted ('bcpctl key remove --unsigned')"
+            )
+        else:
+            message = "not a usable key slot, and not signed: it opens nothing ('bcpctl key remove NAME')"
+        report.notes.append(Problem(key, message))
 
 
 def _describe_lock(key: str, raw: bytes, mtime: float) -> str:

@@ -40,7 +40,8 @@ def config_password(config: Consortium, config_dir: Path | None = None, site: st
 def site_repository(config: Consortium, site: str, config_dir: Path | None = None) -> Iterator[Repository]:
     """The repository of ``site``, unlocked with the configured passphrase (closed on exit)."""
     backend = open_site(config, site, config_dir=config_dir)
-    with open_repository(backend, config_password(config, config_dir, site)) as repo:
+    pinned = config.sites[site].manifest_public_key
+    with open_repository(backend, config_password(config, config_dir, site), manifest_key=pinned) as repo:
         yield repo
 
 

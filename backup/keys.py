@@ -12,9 +12,10 @@ own; one that is not a well-formed slot (bad JSON, a stray file, one that vanish
 KDF parameters, an oversized blob) is skipped and returned as a :class:`SlotProblem` for the
 caller to report, and the remaining slots are still tried. The work one unlock can cost is
 bounded: KDF memory and passes are capped, objects larger than a slot ever is are not
-loaded, at most :data:`MAX_SLOT_OBJECTS` objects are examined and at most
-:data:`MAX_UNWRAP_TRIES` derivations run. Slots are tried oldest first by the storage's own
-modification time, so slots planted later cannot push the existing ones out of that budget.
+loaded, at most :data:`MAX_SLOT_OBJECTS` objects are examined, and the derivations an unlock
+runs are bounded in an order no attacker decides (:mod:`backup.slotorder`): the slots the
+signed manifest or this machine vouches for first, the others cheapest first in an order keyed
+with the secret being tried.
 
 What cannot be told apart: a slot whose wrapped key or KDF parameters were altered fails
 AES-GCM authentication exactly like a wrong passphrase does (the key-encryption key is
@@ -27,7 +28,6 @@ many objects were skipped so that an operator whose passphrase "stopped working"
 from __future__ import annotations
 
 import base64
-import getpass
 import hashlib
 import json
 import os
@@ -46,6 +46,8 @@ from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
+from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots, shuffle, tiers
+from dc.osuser import os_user
 from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
 
@@ -65,8 +67,6 @@ _MAX_KDF_WORK = 4 * 1024 * 1024
 MAX_SLOT_BYTES = 16 * 1024
 #: Objects under keys/ examined per scan; more is a flood, reported, not read.
 MAX_SLOT_OBJECTS = 256
-#: Argon2id derivations per unlock (each ~0.2 s at the default parameters).
-MAX_UNWRAP_TRIES = 32
 
 _CONFIG_DIGEST_BYTES = 32
 _WRAPPED_BYTES = NONCE_BYTES + (2 * KEY_BYTES + 8) + _CONFIG_DIGEST_BYTES + TAG_BYTES
@@ -101,6 +101,8 @@ class Unwrapped:
     slot_id: str
     #: objects passed over on the way to the slot that opened
     skipped: tuple[SlotProblem, ...] = ()
+    #: SHA-256 of the slot that opened (remembered, so this machine tries it first next time)
+    slot_digest: str = ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,8 @@ class _Slot:
     salt: bytes
     kdf: dict[str, int]
     wrapped: bytes
+    #: SHA-256 of the stored object, as the signed manifest records it
+    digest: str = ""
 
 
 def _b64(data: bytes) -> str:
@@ -182,10 +186,7 @@ def wrap(
 
 
 def _default_label() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "operator"
+    return os_user()
 
 
 def _check_kdf(kdf: dict[str, Any]) -> dict[str, int]:
@@ -232,12 +233,21 @@ def _parse(raw: bytes, name: str) -> _Slot:
     if len(wrapped) != _WRAPPED_BYTES:
         raise ValueError(f"wrapped key is {len(wrapped)} bytes, not {_WRAPPED_BYTES}")
     text = {k: doc.get(k) if isinstance(doc.get(k), str) else "" for k in ("label", "host", "created")}
-    return _Slot(KeySlot(slot_id, kind, text["label"], text["host"], text["created"]), salt, params, wrapped)
+    info = KeySlot(slot_id, kind, text["label"], text["host"], text["created"])
+    return _Slot(info, salt, params, wrapped, hashlib.sha256(raw).hexdigest())
 
 
-def _scan(backend: Backend) -> tuple[list[_Slot], list[SlotProblem]]:
-    """Every well-formed slot (oldest first) and every other object under ``keys/``."""
-    listing: list[ObjectInfo] = sorted(backend.list(KEYS_PREFIX), key=lambda i: (i.mtime, i.key))
+def _scan(
+    backend: Backend, signed: SignedSlots = NO_SIGNED_SLOTS, secret: bytes | None = None
+) -> tuple[list[_Slot], list[SlotProblem]]:
+    """Every well-formed slot and every other object, examined in :mod:`backup.slotorder`'s order.
+
+    Without a ``secret`` (listing, not unlocking) the others come oldest first.
+    """
+    order = shuffle(secret)
+    listing: list[ObjectInfo] = sorted(
+        backend.list(KEYS_PREFIX), key=lambda i: (signed.rank(i.key), order(i.key), i.mtime, i.key)
+    )
     slots: list[_Slot] = []
     problems: list[SlotProblem] = []
     for info in listing[:MAX_SLOT_OBJECTS]:
@@ -264,7 +274,7 @@ def _scan(backend: Backend) -> tuple[list[_Slot], list[SlotProblem]]:
         problems.append(
             SlotProblem(
                 "",
-                f"keys/ holds {len(listing)} objects; only the oldest {MAX_SLOT_OBJECTS} were examined "
+                f"keys/ holds {len(listing)} objects; only {MAX_SLOT_OBJECTS} were examined "
                 "(remove planted or stray objects with 'bcpctl key remove')",
             )
         )
@@ -283,8 +293,20 @@ def scan_slots(backend: Backend) -> tuple[list[KeySlot], list[SlotProblem]]:
     For ``check`` and ``key list``: needs no key, reads each object once, never raises for
     one bad object.
     """
-    slots, problems = _scan(backend)
-    return [s.info for s in slots], problems
+    slots, problems, _named = scan_signed_slots(backend, NO_SIGNED_SLOTS)
+    return slots, problems
+
+
+def scan_signed_slots(backend: Backend, signed: SignedSlots) -> tuple[list[KeySlot], list[SlotProblem], set[str]]:
+    """:func:`scan_slots` with the signed ones first, and the ids of the slots ``signed`` names (same bytes)."""
+    slots, problems = _scan(backend, signed)
+    named = {s.info.id for s in slots if signed.names(KEYS_PREFIX + s.info.id, s.digest)}
+    return [s.info for s in slots], problems, named
+
+
+def slot_digests(backend: Backend) -> dict[str, str]:
+    """``keys/<id>`` → SHA-256 of every well-formed slot (what a manifest signs)."""
+    return {KEYS_PREFIX + slot.info.id: slot.digest for slot in _scan(backend)[0]}
 
 
 def list_slots(backend: Backend) -> list[KeySlot]:
@@ -313,36 +335,52 @@ def unwrap(
     config_digest: bytes,
     kinds: Iterable[str] = ("passphrase",),
     refusal: str | None = None,
+    signed: SignedSlots = NO_SIGNED_SLOTS,
 ) -> Unwrapped:
-    """Try every usable slot of an allowed kind; the master key, the slot that opened, what was skipped.
+    """Try the usable slots of an allowed kind; the master key, the slot that opened, what was skipped.
 
+    The slots ``signed`` names come first, then the others (see the module docstring).
     ``refusal`` is the message when no slot opens (default: a wrong passphrase).
     """
-    slots, problems = _scan(backend)
+    slots, problems = _scan(backend, signed, secret)
     if not slots and not problems:
         raise RepositoryError(f"repository {backend.url} has no key slots")
     wanted = set(kinds)
     candidates = [s for s in slots if s.info.kind in wanted]
-    for tried, slot in enumerate(candidates):
-        if tried == MAX_UNWRAP_TRIES:
+    for tier in tiers(candidates, _identify, _work, signed, secret):
+        chosen, untried = tier.bounded(_work)
+        for slot in chosen:
+            kek = _kek(secret, slot.salt, slot.kdf)
+            try:
+                payload = AESGCM(kek).decrypt(
+                    slot.wrapped[:NONCE_BYTES], slot.wrapped[NONCE_BYTES:], _aad(repo_id, slot.info.id)
+                )
+            except InvalidTag:
+                continue
+            if not secrets.compare_digest(payload[-_CONFIG_DIGEST_BYTES:], config_digest):
+                raise CorruptObject(
+                    f"the repository config of {backend.url} was modified after key slot {slot.info.id} was made"
+                )
+            master = MasterKey.from_bytes(payload[:-_CONFIG_DIGEST_BYTES])
+            return Unwrapped(master, slot.info.id, tuple(problems), slot.digest)
+        if untried:
             problems.append(
-                SlotProblem("", f"{len(candidates) - tried} more slot(s) not tried (at most {MAX_UNWRAP_TRIES})")
+                SlotProblem(
+                    "",
+                    f"{untried} more slot(s) not tried (the work of one unlock is bounded; "
+                    "'bcpctl check' names slots the manifest does not sign)",
+                )
             )
-            break
-        kek = _kek(secret, slot.salt, slot.kdf)
-        try:
-            payload = AESGCM(kek).decrypt(
-                slot.wrapped[:NONCE_BYTES], slot.wrapped[NONCE_BYTES:], _aad(repo_id, slot.info.id)
-            )
-        except InvalidTag:
-            continue
-        if not secrets.compare_digest(payload[-_CONFIG_DIGEST_BYTES:], config_digest):
-            raise CorruptObject(
-                f"the repository config of {backend.url} was modified after key slot {slot.info.id} was made"
-            )
-        return Unwrapped(MasterKey.from_bytes(payload[:-_CONFIG_DIGEST_BYTES]), slot.info.id, tuple(problems))
     message = refusal or f"wrong passphrase: no key slot of {backend.url} opens with it"
     raise WrongPassword(message + skipped_note(problems))
+
+
+def _identify(slot: _Slot) -> tuple[str, str]:
+    return KEYS_PREFIX + slot.info.id, slot.digest
+
+
+def _work(slot: _Slot) -> int:
+    return slot.kdf["memory_kib"] * slot.kdf["iterations"]
 
 
 def config_digest(config_bytes: bytes) -> bytes:

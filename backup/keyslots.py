@@ -5,8 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backup.errors import RepositoryError
-from backup.keys import KEYS_PREFIX, KeySlot, SlotProblem, config_digest, printable, scan_slots, wrap
+from backup.keys import (
+    KEYS_PREFIX,
+    KeySlot,
+    SlotProblem,
+    config_digest,
+    printable,
+    scan_signed_slots,
+    scan_slots,
+    wrap,
+)
 from backup.repository import Repository
+from backup.slotorder import SignedSlots
 from dc.errors import UsageError
 from storage.errors import ObjectNotFound
 
@@ -26,6 +36,9 @@ class SlotRow:
     created: str
     current: bool
     problem: str | None = None
+    #: the signed repository manifest names this slot with these bytes; an unsigned slot nobody
+    #: here added is planted or from before the manifest ('key remove --unsigned' clears them)
+    signed: bool = False
 
 
 def add_slot(repo: Repository, secret: bytes, *, kind: str, label: str = "") -> str:
@@ -40,6 +53,7 @@ def add_slot(repo: Repository, secret: bytes, *, kind: str, label: str = "") -> 
         label=label,
     )
     repo.backend.save(KEYS_PREFIX + slot_id, slot)
+    repo.added_slots.add(slot_id)
     repo.state_changed = True
     return slot_id
 
@@ -51,11 +65,46 @@ def add_passphrase_slot(repo: Repository, passphrase: str, *, label: str = "") -
 
 
 def slot_rows(repo: Repository) -> list[SlotRow]:
-    """Every object under ``keys/``: usable slots first (oldest first), then damaged objects."""
-    slots, problems = scan_slots(repo.backend)
-    rows = [SlotRow(s.id, "ok", s.kind, s.label, s.host, s.created, s.id == repo.slot_id) for s in slots]
+    """Every object under ``keys/``: usable slots first (signed ones first, then oldest first), then damaged objects."""
+    slots, problems, signed = scan_signed_slots(repo.backend, _signed(repo))
+    rows = [
+        SlotRow(s.id, "ok", s.kind, s.label, s.host, s.created, s.id == repo.slot_id, signed=s.id in signed)
+        for s in slots
+    ]
     rows += [SlotRow(p.name, "damaged", "", "", "", "", False, p.problem) for p in problems if p.name]
     return rows
+
+
+def _signed(repo: Repository) -> SignedSlots:
+    """The slots the stored manifest signs, verified with this repository's own key."""
+    from backup.manifest import repository_public_key, signed_slots
+
+    return signed_slots(repo.backend, repo.config.id, repository_public_key(repo))
+
+
+def remove_unsigned(repo: Repository) -> list[str]:
+    """Remove every usable slot the verified manifest does not sign, except the one in use and this session's.
+
+    The recovery from slots planted under ``keys/``: they open nothing, but each costs an
+    Argon2id derivation per unlock. Refused without a verified manifest (nothing would tell
+    the planted slots from the genuine ones) or when it would leave no passphrase slot.
+    """
+    signed = _signed(repo)
+    if not signed.trusted:
+        raise UsageError(
+            "the repository has no manifest signed by its own key: nothing tells planted slots from genuine ones "
+            "(remove them one by one with 'key remove ID')"
+        )
+    slots, _problems, named = scan_signed_slots(repo.backend, signed)
+    keep = named | {repo.slot_id} | repo.added_slots
+    doomed = [s for s in slots if s.id not in keep]
+    if not any(s.kind == "passphrase" for s in slots if s.id in keep):
+        raise UsageError("refusing to remove every passphrase slot")
+    for slot in doomed:
+        repo.backend.remove(KEYS_PREFIX + slot.id)
+    if doomed:
+        repo.state_changed = True
+    return [s.id for s in doomed]
 
 
 def _match(name: str, slots: list[KeySlot], problems: list[SlotProblem]) -> KeySlot | SlotProblem:

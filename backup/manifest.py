@@ -12,7 +12,11 @@ needs the key. Here the primary signs, with Ed25519, a manifest of its committed
   system from it, without keys);
 * every index file, with the SHA-256 of the sorted set, and every pack those indexes name,
   with its size, so a keyless verifier knows exactly which objects the snapshots need;
-* the SHA-256 of ``config`` and of each key slot, which are not content-addressed;
+* the SHA-256 of ``config`` and of each genuine key slot, which are not content-addressed.
+  "Genuine" is what a key holder vouches for: the slots the previous manifest signed (still
+  with the same bytes), the slot this session unlocked with and the slots it added. A slot
+  planted under ``keys/`` since is never signed in passing by the next backup; unlocking tries
+  signed slots first (:mod:`backup.keys`), and ``check`` / ``key list`` name the unsigned ones;
 * the snapshots retention removed in the last :data:`REMOVED_KEPT`, each with the time the
   primary signed it away.
 
@@ -53,12 +57,13 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
-from backup.keys import KEYS_PREFIX
+from backup.keys import KEYS_PREFIX, slot_digests
 from backup.pack import pack_key
 from backup.repository import Repository
+from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots
 from backup.snapshot import load_snapshot, snapshot_ids
 from storage.backend import Backend
-from storage.errors import ObjectNotFound
+from storage.errors import ObjectNotFound, StorageError
 
 MANIFEST_KEY = "manifest"
 FORMAT = "bcpctl-manifest"
@@ -239,6 +244,37 @@ def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | No
     return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}")
 
 
+def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSlots:
+    """The key slots the stored manifest signs, to try first when unlocking (no key needed).
+
+    Trusted when the manifest verifies with ``pinned``. Without a pin, a manifest that verifies
+    with its own key is a hint. With a pin it does not verify with, it is forged: ignored.
+    """
+    try:
+        raw = backend.load(MANIFEST_KEY)
+        return (
+            SignedSlots(trusted=verify_manifest(raw, public_key=pinned, repo_id=repo_id).keys, verified=True)
+            if pinned is not None
+            else SignedSlots(hinted=verify_manifest(raw, public_key=None, repo_id=repo_id).keys)
+        )
+    except (ObjectNotFound, StorageError, ManifestInvalid):
+        return NO_SIGNED_SLOTS
+
+
+def _genuine_slots(repo: Repository, previous: Manifest | None) -> dict[str, str]:
+    """``keys/<id>`` → SHA-256 of the slots a key holder vouches for (see the module docstring).
+
+    Without a previous manifest (a new repository, or one whose manifest is lost or damaged)
+    there is nothing to carry forward, and every well-formed slot present is adopted: dropping
+    genuine slots from the signed set would make them look planted.
+    """
+    present = slot_digests(repo.backend)
+    if previous is None:
+        return present
+    vouched = {KEYS_PREFIX + repo.slot_id, *(KEYS_PREFIX + slot for slot in repo.added_slots)}
+    return {key: digest for key, digest in present.items() if key in vouched or previous.keys.get(key) == digest}
+
+
 def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
     """Sign and store the manifest of ``repo``'s current committed state; return it.
 
@@ -269,7 +305,7 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
     repo.sync_index()
     indexes = tuple(sorted(repo.cache.index_files()))
     packs = {pack_key(name, blob_type): size for name, blob_type, size in repo.cache.packs()}
-    keys = {info.key: hashlib.sha256(backend.load(info.key)).hexdigest() for info in backend.list(KEYS_PREFIX)}
+    keys = _genuine_slots(repo, previous)
     removed = removed_since(previous, {e.id for e in entries}, now) if previous else ()
     sequence = max((previous.sequence + 1) if previous else 1, int(now.timestamp() * 1000))
     manifest = Manifest(

@@ -36,11 +36,12 @@ from backup.cache import BlobCache, Location
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
-from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, unwrap, wrap
+from backup.keys import DEFAULT_KDF, KEYS_PREFIX, SlotProblem, Unwrapped, config_digest, unwrap, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
+from backup.slottrust import LocalTrust, load_trust, remember
 from storage.backend import Backend
-from storage.errors import ObjectNotFound
+from storage.errors import NotARegularFile, ObjectNotFound
 
 CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
@@ -110,6 +111,8 @@ class Repository:
         self.broken_indexes: dict[str, str] = {}
         #: objects under keys/ skipped while unlocking; the command reports them
         self.key_problems: list[SlotProblem] = []
+        #: key slots this session added: the manifest signs them (with the one it unlocked with)
+        self.added_slots: set[str] = set()
         #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
         #: the opener re-signs the repository manifest on close so the offsite can trust it.
         self.state_changed = False
@@ -212,11 +215,54 @@ def _cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bcpctl"
 
 
+def unlock(
+    backend: Backend,
+    secret: bytes,
+    config: RepoConfig,
+    raw: bytes,
+    *,
+    kinds: tuple[str, ...] = ("passphrase",),
+    refusal: str | None = None,
+    manifest_key: str | None = None,
+) -> Unwrapped:
+    """:func:`~backup.keys.unwrap` with the slots this machine and the signed manifest vouch for tried first.
+
+    ``manifest_key`` is a configured pin (a site's ``manifest_public_key``); without one, the
+    key this machine remembers from an earlier unlock (:mod:`backup.slottrust`).
+    """
+    from backup.manifest import public_key_hex, signed_slots, signing_key  # manifest builds on this module
+
+    cache = _cache_dir() / config.id
+    trust = load_trust(cache)
+    pinned = manifest_key or trust.manifest_key
+    signed = trust.with_manifest(signed_slots(backend, config.id, pinned))
+    unlocked = unwrap(
+        backend,
+        secret,
+        repo_id=config.id,
+        config_digest=config_digest(raw),
+        kinds=kinds,
+        refusal=refusal,
+        signed=signed,
+    )
+    own = public_key_hex(signing_key(unlocked.master, config.id))
+    remember(cache, trust, own, KEYS_PREFIX + unlocked.slot_id, unlocked.slot_digest)
+    return unlocked
+
+
+def _index_cache(backend: Backend, config: RepoConfig) -> BlobCache:
+    # One cache per (repository, location): the offsite replica shares the id but may lag.
+    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
+    return BlobCache(_cache_dir() / config.id / where / "index.sqlite")
+
+
 def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
     try:
         raw = backend.load(CONFIG_KEY)
     except ObjectNotFound:
         raise NotARepository(f"no bcpctl repository at {backend.url} (run 'bcpctl repo init')") from None
+    except NotARegularFile:
+        raise NotARepository(f"no bcpctl repository at {backend.url}: its {CONFIG_KEY} is not a regular file") from None
     return RepoConfig.parse(raw, f"{backend.url}/{CONFIG_KEY}"), raw
 
 
@@ -228,7 +274,10 @@ def init_repository(
     pack_size: int = 16 * 1024 * 1024,
     kdf: dict[str, int] | None = None,
 ) -> RepoConfig:
-    """Create the config and the first key slot. Refuses to touch an existing repository."""
+    """Create the config and the first key slot, and sign the first manifest. Refuses an existing repository.
+
+    Signed from the start, so that a slot planted before the first backup is already unsigned.
+    """
     try:
         backend.stat(CONFIG_KEY)
     except ObjectNotFound:
@@ -251,24 +300,38 @@ def init_repository(
     if not backend.save_new(CONFIG_KEY, raw):
         backend.remove(f"keys/{slot_id}")
         raise RepositoryError(f"another process created a repository at {backend.url} concurrently")
+    from backup.manifest import sign_manifest  # manifest builds on this module
+
+    repo = Repository(backend, config, raw, master, slot_id, _index_cache(backend, config))
+    repo.added_slots.add(slot_id)
+    try:
+        sign_manifest(repo)
+    finally:
+        repo.cache.close()  # not repo.close(): the caller still owns the backend
+    from backup.manifest import public_key_hex, signing_key
+
+    own = public_key_hex(signing_key(master, config.id))
+    remember(_cache_dir() / config.id, LocalTrust(), own, KEYS_PREFIX + slot_id, hashlib.sha256(slot).hexdigest())
     return config
 
 
 @contextmanager
 def open_repository(
-    backend: Backend, password: str, *, sync: bool = True, sign_on_close: bool = True
+    backend: Backend,
+    password: str,
+    *,
+    sync: bool = True,
+    sign_on_close: bool = True,
+    manifest_key: str | None = None,
 ) -> Iterator[Repository]:
     """Unlock ``backend``'s repository and sync the index cache; close everything afterwards.
 
     If the committed state changed, the manifest is re-signed on close (``sign_on_close=False``
-    only for tests that need an unsigned repository).
+    only for tests that need an unsigned repository). ``manifest_key``: see :func:`unlock`.
     """
     config, raw = read_config(backend)
-    unlocked = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
-    # One cache per (repository, location): the offsite replica shares the id but may lag.
-    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
-    cache = BlobCache(_cache_dir() / config.id / where / "index.sqlite")
-    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, cache)
+    unlocked = unlock(backend, password.encode(), config, raw, manifest_key=manifest_key)
+    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, _index_cache(backend, config))
     repo.key_problems = list(unlocked.skipped)
     try:
         if sync:

@@ -16,6 +16,12 @@ Damage stays local: a file whose blob is damaged or missing fails alone, and so 
 a damaged tree blob lists. Everything else is restored and verified; the failures are
 named with the snapshot (:class:`VerificationFailed`, exit 1), and none leaves a partial
 file behind, under its name or a temporary one.
+
+An entry counts as restored only once the directory it went through was found again at its
+path beneath the target (:class:`~backup.restoretarget.Pending`, once per directory a writer moves on from): a
+directory renamed out of the target during the restore takes its files with it, and they are
+named as not restored instead. Entries whose owner or setuid/setgid bits could not be kept
+are restored and named as warnings (:mod:`backup.restoremeta`).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from backup.errors import VerificationFailed
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
 from backup.restoreplan import TreeShape, claimed_files, iter_entries, validate_tree
-from backup.restoretarget import NotPlaced, Overwrite, ReadFn, Target, open_root
+from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, ReadFn, Target, open_root
 from backup.snapshot import Snapshot
 from backup.tree import Entry
 
@@ -68,12 +74,20 @@ class RestoreResult:
     #: entries that could not be restored, ``path: why``
     failed: list[str] = field(default_factory=list)
     failed_count: int = 0
+    #: entries restored without their recorded owner, or without their setuid/setgid bits, ``path: why``
+    warnings: list[str] = field(default_factory=list)
+    warnings_count: int = 0
     seconds: float = 0.0
 
     def fail(self, path: str, reason: str) -> None:
         self.failed_count += 1
         if len(self.failed) < _LISTED:
             self.failed.append(f"{path!r}: {reason}")
+
+    def warn(self, path: str, reason: str) -> None:
+        self.warnings_count += 1
+        if len(self.warnings) < _LISTED:
+            self.warnings.append(f"{path!r}: {reason}")
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped_count += 1
@@ -86,27 +100,43 @@ class _Share:
 
     def __init__(self, link_sources: set[str]) -> None:
         self.link_sources = link_sources
-        self.files = self.bytes = self.unchanged = self.failed_count = 0
+        self.files = self.bytes = self.unchanged = self.failed_count = self.notes_count = 0
         self.failed: list[tuple[str, str]] = []
+        self.notes: list[tuple[str, str]] = []
         self.linkable: list[str] = []
+        self.pending = Pending()
 
     def write(self, dest: Target, read: ReadFn, entry: Entry, progress: ProgressFn | None) -> None:
         path = entry["path"]
         try:
-            written, fresh = dest.write_file(entry, read, progress)
+            placed = dest.write_file(entry, read, progress)
         except (NotPlaced, OSError) as exc:
-            self.failed_count += 1
-            if len(self.failed) < _LISTED:
-                self.failed.append((path, _why(exc)))
+            self.fail(path, _why(exc))
             return
+        self.pending.add(dest, path, placed, lambda: self._count(path, placed), self.fail)
+
+    def finish(self, dest: Target) -> None:
+        """Settle what is still pending (the share's last directory)."""
+        self.pending.settle(dest, self.fail)
+
+    def _count(self, path: str, placed: Placed) -> None:
         self.files += 1
-        self.bytes += written
-        self.unchanged += not fresh
+        self.bytes += placed.written
+        self.unchanged += not placed.fresh
+        if placed.note:
+            self.notes_count += 1
+            if len(self.notes) < _LISTED:
+                self.notes.append((path, placed.note))
         if path in self.link_sources:
             self.linkable.append(path)
 
+    def fail(self, path: str, why: str) -> None:
+        self.failed_count += 1
+        if len(self.failed) < _LISTED:
+            self.failed.append((path, why))
+
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k != "link_sources"}
+        return {k: v for k, v in vars(self).items() if k not in ("link_sources", "pending")}
 
 
 def _why(exc: BaseException) -> str:
@@ -125,6 +155,7 @@ def _restore_share(
     tally = _Tally(progress) if progress else None
     for entry in claimed_files(repo, snapshot, claims, shape):
         share.write(dest, read, entry, tally)
+    share.finish(dest)
     if tally is not None:
         tally.flush()
     dest.close()
@@ -179,6 +210,8 @@ def _restore_threaded(
                         futures.popleft().result()
             while futures:
                 futures.popleft().result()
+        for share, view in shares:
+            share.finish(view)
     finally:
         for _, view in shares:
             view.close()
@@ -222,12 +255,16 @@ def restore_snapshot(
             result.failed_count += share["failed_count"] - len(share["failed"])
             for path, why in share["failed"]:
                 result.fail(path, why)
+            result.warnings_count += share["notes_count"] - len(share["notes"])
+            for path, why in share["notes"]:
+                result.warn(path, why)
             linkable.update(share["linkable"])
         _place_others(dest, shape, result, linkable)
         # Directory times last, deepest first, or writing their contents would reset them.
         for entry in reversed(shape.dirs):
             try:
-                dest.finish_dir(entry)
+                if note := dest.finish_dir(entry):
+                    result.warn(entry["path"], note)
             except (NotPlaced, OSError) as exc:
                 result.fail(entry["path"], _why(exc))
     finally:
@@ -236,8 +273,16 @@ def restore_snapshot(
     result.verified_files = result.files
     result.seconds = round(time.monotonic() - started, 3)
     if result.failed_count:
-        raise VerificationFailed(_failure_message(snapshot, result))
+        raise RestoreIncomplete(_failure_message(snapshot, result), result)
     return result
+
+
+class RestoreIncomplete(VerificationFailed):
+    """Some entries were not restored (exit 1); ``result`` says what was, and names the rest."""
+
+    def __init__(self, message: str, result: RestoreResult) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 def _restore_files(
@@ -272,38 +317,69 @@ def _restore_files(
 
 def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkable: set[str]) -> None:
     """Links, hard links, FIFOs and devices, once every file they may name is in place
-    (``linkable``: the files hard links name that were restored)."""
+    (``linkable``: the files hard links name that were restored). A hard link may name any
+    of these too; one whose first name is deliberately not recreated (a socket, a device
+    without root) is skipped with it."""
+    pending = Pending()
+    not_made: dict[str, str] = {}
+
+    def count(path: str, kind: str, placed: Placed) -> Callable[[], None]:
+        def counted() -> None:
+            if kind == "symlink":
+                result.symlinks += 1
+            elif kind == "hardlink":
+                result.hardlinks += 1
+            else:
+                result.specials += 1
+            result.unchanged += not placed.fresh
+            if placed.note:
+                result.warn(path, placed.note)
+
+        return counted
+
     for entry in shape.others:
         path, kind = entry["path"], entry["type"]
         try:
-            if kind == "symlink":
-                result.unchanged += not dest.place_symlink(entry)
-                result.symlinks += 1
-            elif kind == "hardlink":
-                if entry["link"] not in linkable:
-                    raise NotPlaced(f"hard link to {entry['link']!r}, which was not restored")
-                dest.place_hardlink(entry)
-                result.hardlinks += 1
-            elif kind == "fifo":
-                dest.place_node(entry, None)
-                result.specials += 1
-            elif kind == "socket":
+            if kind == "hardlink" and entry["link"] in not_made:
+                result.skip(path, f"a hard link to {entry['link']!r}: {not_made[entry['link']]}")
+                continue
+            if kind == "hardlink" and entry["link"] not in linkable:
+                raise NotPlaced(f"hard link to {entry['link']!r}, which was not restored")
+            if kind == "socket":
                 # a socket is made by the program that listens on it; restic does not recreate them either
-                result.skip(path, "a socket, not recreated")
-            elif not dest.as_root:
-                result.skip(path, "a device node, made only when restoring as root")
-            else:
-                dest.place_node(entry, os.makedev(int(entry["major"]), int(entry["minor"])))
-                result.specials += 1
+                not_made[path] = "a socket, not recreated"
+                result.skip(path, not_made[path])
+                continue
+            if kind in ("chardev", "blockdev") and not dest.as_root:
+                not_made[path] = "a device node, made only when restoring as root"
+                result.skip(path, not_made[path])
+                continue
+            placed = _place_other(dest, entry)
+            if path in shape.link_sources:
+                linkable.add(path)
+            pending.add(dest, path, placed, count(path, kind, placed), result.fail)
         except PermissionError as exc:
             if kind in ("chardev", "blockdev"):  # root without CAP_MKNOD (a container)
-                result.skip(path, f"a device node, not made: {exc.strerror}")
+                not_made[path] = f"a device node, not made: {exc.strerror}"
+                result.skip(path, not_made[path])
             else:
                 result.fail(path, _why(exc))
         except (NotPlaced, OSError) as exc:
             result.fail(path, _why(exc))
         except (KeyError, TypeError, ValueError):
             result.fail(path, "the snapshot's entry is malformed")
+    pending.settle(dest, result.fail)
+
+
+def _place_other(dest: Target, entry: Entry) -> Placed:
+    kind = entry["type"]
+    if kind == "symlink":
+        return dest.place_symlink(entry)
+    if kind == "hardlink":
+        return dest.place_hardlink(entry)
+    if kind == "fifo":
+        return dest.place_node(entry, None)
+    return dest.place_node(entry, os.makedev(int(entry["major"]), int(entry["minor"])))
 
 
 def _failure_message(snapshot: Snapshot, result: RestoreResult) -> str:

@@ -15,27 +15,36 @@ What may be replaced is the overwrite policy's to say (restic's ``--overwrite``)
 refuses a non-empty target before anything is written; ``if-changed`` leaves entries that
 already match the snapshot (type, size and content hash) alone and replaces the rest;
 ``always`` replaces everything the snapshot holds. An entry of the wrong type (a directory
-where a file goes) is removed — beneath the descriptor, never following a link — only
-under ``if-changed`` or ``always``.
+where a file goes) is removed — beneath the descriptor, never following a link, never on
+another file system or holding a mount point (:mod:`backup.restoreclear`) — only under
+``if-changed`` or ``always``.
+
+Directory descriptors are cached for the whole restore, so a directory renamed out of the
+target meanwhile keeps receiving the files written through its descriptor. Without
+``openat2`` that cannot be prevented; what is guaranteed is that such files are never reported
+restored: every :class:`Placed` names the directory (path and identity) it went through, and
+the restore counts an entry only once :meth:`Target.still_beneath` found that very directory
+at that path beneath the target, looked up afresh from the root without following links.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
-import errno
 import hashlib
 import os
 import posixpath
 import secrets
-import shutil
 import stat
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from backup.errors import CorruptObject, TargetNotEmpty
-from backup.tree import Entry, kind_of
+from backup.restoreclear import Refused, remove_dir
+from backup.restoredirs import Directories, Identity, NotPlaced, lstat_at
+from backup.restoremeta import apply_metadata, link_metadata
+from backup.tree import Entry
 from dc.errors import UsageError
 
 Overwrite = Literal["never", "if-changed", "always"]
@@ -46,13 +55,20 @@ ProgressFn = Callable[[int], None]
 #: names of entries being written; a restore killed midway leaves them, never a partial file
 #: under its final name
 TEMP_PREFIX = ".bcpctl-restore-"
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-#: open directory descriptors kept per process (files of one restore unit share a directory)
-_CACHED_DIRS = 64
 
 
-class NotPlaced(Exception):
-    """One entry could not be restored; the message says why. Never leaves the restore."""
+@dataclass(frozen=True)
+class Placed:
+    """One entry placed: the directory it went through, and what the restore reports about it."""
+
+    #: the directory's path beneath the target ("" for the target itself) and its identity
+    directory: str
+    identity: Identity
+    written: int = 0
+    #: False: it already matched and was left as it was (``if-changed``)
+    fresh: bool = True
+    #: why its owner or setuid/setgid bits were not kept (:mod:`backup.restoremeta`)
+    note: str | None = None
 
 
 def open_root(target: Path, overwrite: Overwrite) -> int:
@@ -96,7 +112,9 @@ class Target:
         self.root_fd = root_fd
         self.overwrite = overwrite
         self.as_root = as_root
-        self._dirs: collections.OrderedDict[str, int] = collections.OrderedDict()
+        self.dirs = Directories(root_fd, overwrite)
+        #: the target's file system: nothing on another one is ever removed
+        self.device = self.dirs.identity("")[0]
 
     def view(self) -> Target:
         """Another handle on the same target with its own directory descriptors (for a thread)."""
@@ -104,70 +122,33 @@ class Target:
 
     def close(self) -> None:
         """Close this handle's directory descriptors (not the root's)."""
-        while self._dirs:
-            os.close(self._dirs.popitem()[1])
+        self.dirs.close()
 
     # -- directories ---------------------------------------------------------------------------
 
     def dir_fd(self, rel: str) -> int:
         """The directory ``rel`` beneath the root, created (0700) where missing; cached."""
-        if not rel:
-            return self.root_fd
-        fd = self._dirs.get(rel)
-        if fd is not None:
-            self._dirs.move_to_end(rel)
-            return fd
-        # Walk down from the deepest cached ancestor (iterative: paths may be deeper than the
-        # interpreter's recursion limit).
-        parts = rel.split("/")
-        start, fd = 0, self.root_fd
-        for depth in range(len(parts) - 1, 0, -1):
-            cached = self._dirs.get("/".join(parts[:depth]))
-            if cached is not None:
-                start, fd = depth, cached
-                break
-        for depth in range(start, len(parts)):
-            fd = self._open_dir(fd, parts[depth], "/".join(parts[: depth + 1]))
-        return fd
+        return self.dirs.dir_fd(rel)
 
-    def _open_dir(self, parent_fd: int, name: str, rel: str) -> int:
-        try:
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-        except FileNotFoundError:
-            with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
-                os.mkdir(name, 0o700, dir_fd=parent_fd)
-            fd = self._reopen_dir(parent_fd, name, rel)
-        except OSError as exc:
-            if not _not_a_directory(exc):
-                raise
-            fd = self._reopen_dir(parent_fd, name, rel)
-        self._dirs[rel] = fd
-        if len(self._dirs) > _CACHED_DIRS:
-            os.close(self._dirs.popitem(last=False)[1])
-        return fd
+    def identity(self, rel: str) -> Identity:
+        return self.dirs.identity(rel)
 
-    def _reopen_dir(self, parent_fd: int, name: str, rel: str) -> int:
-        try:
-            return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
-        except OSError as exc:
-            if not _not_a_directory(exc):
-                raise
-        # A link, file, FIFO or device sits where a directory goes: never opened, only replaced.
-        kind = _kind_at(parent_fd, name)
-        if self.overwrite == "never":
-            raise NotPlaced(f"the target holds a {kind} at {rel!r}, where a directory goes (see --overwrite)")
-        os.unlink(name, dir_fd=parent_fd)
-        os.mkdir(name, 0o700, dir_fd=parent_fd)
-        return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
+    def still_beneath(self, rel: str, identity: Identity) -> bool:
+        return self.dirs.still_beneath(rel, identity)
 
-    def finish_dir(self, entry: Entry) -> None:
-        """Owner, mode and times of a directory, once everything beneath it is written."""
-        apply_metadata(self.dir_fd(entry["path"]), entry, as_root=self.as_root)
+    def finish_dir(self, entry: Entry) -> str | None:
+        """Owner, mode and times of a directory, once everything beneath it is written; a note as
+        :func:`~backup.restoremeta.apply_metadata`. Never of a directory moved out of the target."""
+        rel = entry["path"]
+        fd = self.dir_fd(rel)
+        if self.identity(rel) != self.dirs.first_identity(rel) or not self.still_beneath(rel, self.identity(rel)):
+            raise NotPlaced("the directory was moved or replaced during the restore; what it holds is not restored")
+        return apply_metadata(fd, entry, as_root=self.as_root)
 
     # -- files ---------------------------------------------------------------------------------
 
-    def write_file(self, entry: Entry, read: ReadFn, progress: ProgressFn | None) -> tuple[int, bool]:
-        """Restore one file; ``(bytes written, written)`` — not written: it already matched.
+    def write_file(self, entry: Entry, read: ReadFn, progress: ProgressFn | None) -> Placed:
+        """Restore one file (not written if it already matched under ``if-changed``).
 
         Raises :class:`NotPlaced` when its content cannot be read or differs from the record;
         nothing is then left under its name or a temporary one.
@@ -175,14 +156,17 @@ class Target:
         size, sha256, chunk_ids = _file_fields(entry)
         parent, name = split(entry["path"])
         dir_fd = self.dir_fd(parent)
-        existing = _lstat(dir_fd, name)
+        where = self.identity(parent)
+        existing = lstat_at(dir_fd, name)
         if existing is not None:
             if self.overwrite == "never":
                 raise NotPlaced("the target already holds an entry at this path (see --overwrite)")
-            if self.overwrite == "if-changed" and self._keep_file(dir_fd, name, existing, entry, size, sha256):
-                if progress:
-                    progress(size)
-                return 0, False
+            if self.overwrite == "if-changed":
+                kept, note = self._keep_file(dir_fd, name, existing, entry, size, sha256)
+                if kept:
+                    if progress:
+                        progress(size)
+                    return Placed(parent, where, 0, False, note)
         temp, fd = self._create(dir_fd, lambda temp: os.open(temp, _NEW_FILE, 0o600, dir_fd=dir_fd))
         try:
             digest = hashlib.sha256()
@@ -202,65 +186,71 @@ class Target:
                     progress(len(data))
             if written != size or digest.hexdigest() != sha256:
                 raise NotPlaced("the restored bytes differ from the backup record")
-            apply_metadata(fd, entry, as_root=self.as_root)
+            note = apply_metadata(fd, entry, as_root=self.as_root)
         except BaseException:
             os.close(fd)
             _discard(dir_fd, temp)
             raise
         os.close(fd)
         self._put(dir_fd, temp, name)
-        return written, True
+        return Placed(parent, where, written, True, note)
 
-    def _keep_file(self, dir_fd: int, name: str, st: os.stat_result, entry: Entry, size: int, sha256: str) -> bool:
-        """Whether an existing file already is the snapshot's (its metadata then set again).
+    def _keep_file(
+        self, dir_fd: int, name: str, st: os.stat_result, entry: Entry, size: int, sha256: str
+    ) -> tuple[bool, str | None]:
+        """Whether an existing file already is the snapshot's; its metadata is then set again
+        (with the note of :func:`~backup.restoremeta.apply_metadata`).
 
         A file with other names is never kept: setting its mode or times would reach every
         name, some perhaps outside the target.
         """
         if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size != size:
-            return False
+            return False, None
         try:
             fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
         except OSError:
-            return False
+            return False, None
         try:
             now = os.fstat(fd)
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or now.st_nlink != 1:
-                return False
+                return False, None
             with open(fd, "rb", closefd=False) as f:
                 if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
-                    return False
-            apply_metadata(fd, entry, as_root=self.as_root)
-            return True
+                    return False, None
+            return True, apply_metadata(fd, entry, as_root=self.as_root)
         finally:
             os.close(fd)
 
     # -- links and special files ---------------------------------------------------------------
 
-    def place_symlink(self, entry: Entry) -> bool:
-        """The link with its exact target bytes, never followed; ``False``: it already matched."""
+    def place_symlink(self, entry: Entry) -> Placed:
+        """The link with its exact target bytes, never followed (not made again if it already matched)."""
         target = entry["target"]
         if not target or "\0" in target:
             raise NotPlaced("the snapshot records an impossible link target")
         parent, name = split(entry["path"])
         dir_fd = self.dir_fd(parent)
+        where = self.identity(parent)
         existing = self._check_existing(dir_fd, name)
         if (
             existing is not None
             and self.overwrite == "if-changed"
             and stat.S_ISLNK(existing.st_mode)
+            # a link with other names is never kept: its owner and times would reach them all
+            and existing.st_nlink == 1
             and os.readlink(name, dir_fd=dir_fd) == target
         ):
-            _link_metadata(dir_fd, name, entry, as_root=self.as_root)
-            return False
+            return Placed(
+                parent, where, fresh=False, note=link_metadata(dir_fd, name, entry, as_root=self.as_root, chmod=False)
+            )
         temp, _ = self._create(dir_fd, lambda temp: os.symlink(target, temp, dir_fd=dir_fd))
-        self._finish_special(dir_fd, temp, name, entry, chmod=False)
-        return True
+        return Placed(parent, where, note=self._finish_special(dir_fd, temp, name, entry, chmod=False))
 
-    def place_node(self, entry: Entry, device: int | None) -> None:
+    def place_node(self, entry: Entry, device: int | None) -> Placed:
         """A FIFO (``device`` None) or device node, made under a temporary name."""
         parent, name = split(entry["path"])
         dir_fd = self.dir_fd(parent)
+        where = self.identity(parent)
         self._check_existing(dir_fd, name)
         if device is None:
             make = lambda temp: os.mkfifo(temp, 0o600, dir_fd=dir_fd)  # noqa: E731
@@ -268,18 +258,19 @@ class Target:
             kind = stat.S_IFCHR if entry["type"] == "chardev" else stat.S_IFBLK
             make = lambda temp: os.mknod(temp, kind | 0o600, device, dir_fd=dir_fd)  # noqa: E731
         temp, _ = self._create(dir_fd, make)
-        self._finish_special(dir_fd, temp, name, entry, chmod=True)
+        return Placed(parent, where, note=self._finish_special(dir_fd, temp, name, entry, chmod=True))
 
-    def place_hardlink(self, entry: Entry) -> None:
-        """Another name for a file restored earlier in this restore (the caller checks which)."""
+    def place_hardlink(self, entry: Entry) -> Placed:
+        """Another name for an entry restored earlier (a file, link or node; the caller checks which)."""
         source_parent, source_name = split(entry["link"])
         # a copy: looking up the link's own directory may push the source's out of the cache
         source_fd = os.dup(self.dir_fd(source_parent))
         try:
-            if not stat.S_ISREG(os.stat(source_name, dir_fd=source_fd, follow_symlinks=False).st_mode):
-                raise NotPlaced(f"hard link to {entry['link']!r}, which is not a restored file")
+            if stat.S_ISDIR(os.stat(source_name, dir_fd=source_fd, follow_symlinks=False).st_mode):
+                raise NotPlaced(f"hard link to {entry['link']!r}, which is a directory")
             parent, name = split(entry["path"])
             dir_fd = self.dir_fd(parent)
+            where = self.identity(parent)
             self._check_existing(dir_fd, name)
             temp, _ = self._create(
                 dir_fd,
@@ -288,23 +279,23 @@ class Target:
         finally:
             os.close(source_fd)
         self._put(dir_fd, temp, name)
+        return Placed(parent, where)
 
     def _check_existing(self, dir_fd: int, name: str) -> os.stat_result | None:
-        existing = _lstat(dir_fd, name)
+        existing = lstat_at(dir_fd, name)
         if existing is not None and self.overwrite == "never":
             raise NotPlaced("the target already holds an entry at this path (see --overwrite)")
         return existing
 
-    def _finish_special(self, dir_fd: int, temp: str, name: str, entry: Entry, *, chmod: bool) -> None:
+    def _finish_special(self, dir_fd: int, temp: str, name: str, entry: Entry, *, chmod: bool) -> str | None:
         try:
-            if chmod:
-                # never a link here: the node was just made under a name nobody else knows
-                os.chmod(temp, int(entry.get("mode", 0o600)) & 0o7777, dir_fd=dir_fd)
-            _link_metadata(dir_fd, temp, entry, as_root=self.as_root)
+            # never a link when chmod: the node was just made under a name nobody else knows
+            note = link_metadata(dir_fd, temp, entry, as_root=self.as_root, chmod=chmod)
         except BaseException:
             _discard(dir_fd, temp)
             raise
         self._put(dir_fd, temp, name)
+        return note
 
     # -- creating and replacing ----------------------------------------------------------------
 
@@ -318,17 +309,57 @@ class Target:
                 continue
 
     def _put(self, dir_fd: int, temp: str, name: str) -> None:
-        """Rename ``temp`` over ``name``; a directory in the way is removed first (never followed)."""
+        """Rename ``temp`` over ``name``; a directory in the way is removed first (never followed,
+        never on another file system, never holding a mount point)."""
         try:
-            existing = _lstat(dir_fd, name)
+            existing = lstat_at(dir_fd, name)
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 if self.overwrite == "never":
                     raise NotPlaced("the target holds a directory at this path (see --overwrite)")
-                shutil.rmtree(name, dir_fd=dir_fd)
+                try:
+                    remove_dir(dir_fd, name, self.device)
+                except Refused as exc:
+                    raise NotPlaced(f"a directory is in the way and was left as it is: {exc}") from None
+            elif existing is not None and _same_inode(existing, lstat_at(dir_fd, temp)):
+                # rename(2) of two names of one inode does nothing and leaves ``temp`` behind
+                _discard(dir_fd, temp)
+                return
             os.rename(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
         except BaseException:
             _discard(dir_fd, temp)
             raise
+
+
+_MOVED = "its directory was moved or replaced during the restore: it is not in the target"
+
+
+class Pending:
+    """Entries placed through one directory descriptor, counted only once that directory is
+    found again at its path beneath the target (:meth:`Target.still_beneath`); if it is not,
+    each of them is reported as not restored instead."""
+
+    def __init__(self) -> None:
+        self._where: tuple[str, Identity] | None = None
+        self._entries: list[tuple[str, Callable[[], None]]] = []
+
+    def add(
+        self, dest: Target, path: str, placed: Placed, count: Callable[[], None], fail: Callable[[str, str], None]
+    ) -> None:
+        where = (placed.directory, placed.identity)
+        if where != self._where:
+            self.settle(dest, fail)
+            self._where = where
+        self._entries.append((path, count))
+
+    def settle(self, dest: Target, fail: Callable[[str, str], None]) -> None:
+        if self._where is not None and self._entries:
+            beneath = dest.still_beneath(*self._where)
+            for path, count in self._entries:
+                if beneath:
+                    count()
+                else:
+                    fail(path, _MOVED)
+        self._entries = []
 
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -342,43 +373,10 @@ def _file_fields(entry: Entry) -> tuple[int, str, list[bytes]]:
         raise NotPlaced("the snapshot's entry for this file is malformed") from None
 
 
-def _not_a_directory(exc: OSError) -> bool:
-    return exc.errno in (errno.ENOTDIR, errno.ELOOP)
-
-
-def _lstat(dir_fd: int, name: str) -> os.stat_result | None:
-    try:
-        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-    except FileNotFoundError:
-        return None
-
-
-def _kind_at(dir_fd: int, name: str) -> str:
-    st = _lstat(dir_fd, name)
-    kind = kind_of(st.st_mode) if st is not None else "nothing"
-    return {"symlink": "symbolic link", "chardev": "device", "blockdev": "device"}.get(kind or "", kind or "file")
+def _same_inode(a: os.stat_result, b: os.stat_result | None) -> bool:
+    return b is not None and (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
 
 
 def _discard(dir_fd: int, temp: str) -> None:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(temp, dir_fd=dir_fd)
-
-
-def apply_metadata(fd: int, entry: Entry, *, as_root: bool) -> None:
-    """Owner (as root), mode and mtime through an open descriptor (no path lookup)."""
-    if as_root:
-        # unknown ids on this host: keep root ownership rather than fail the restore
-        with contextlib.suppress(OSError):
-            os.fchown(fd, int(entry.get("uid", -1)), int(entry.get("gid", -1)))
-    os.fchmod(fd, int(entry.get("mode", 0o600)) & 0o7777)
-    mtime = int(entry.get("mtime", 0))
-    os.utime(fd, ns=(mtime, mtime))
-
-
-def _link_metadata(dir_fd: int, name: str, entry: Entry, *, as_root: bool) -> None:
-    """Owner and mtime of the entry itself, never of what a link points at."""
-    if as_root:
-        with contextlib.suppress(OSError):
-            os.chown(name, int(entry.get("uid", -1)), int(entry.get("gid", -1)), dir_fd=dir_fd, follow_symlinks=False)
-    mtime = int(entry.get("mtime", 0))
-    os.utime(name, ns=(mtime, mtime), dir_fd=dir_fd, follow_symlinks=False)

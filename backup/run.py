@@ -6,7 +6,6 @@ the repository as it was plus unreferenced objects that ``forget --prune`` remov
 
 from __future__ import annotations
 
-import getpass
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +22,7 @@ from backup.sources import SourceSpec, StreamSource, command_stream, postgres_st
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter, WriteStats
 from dc.failpoint import failpoint
+from dc.osuser import os_user
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,4 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
 
 
 def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
+    return os_user()

@@ -32,8 +32,8 @@ def path_key(path: str) -> tuple[str, ...]:
     return tuple(path.split("/"))
 
 
-#: Entry types. ``hardlink`` names (in ``link``) the earlier file entry of the same inode, which
-#: carries the content; ``chardev`` and ``blockdev`` carry ``major`` and ``minor``.
+#: Entry types. ``hardlink`` names (in ``link``) the earlier entry of the same inode (a file, link or
+#: node), which carries the content; ``chardev`` and ``blockdev`` carry ``major`` and ``minor``.
 TYPES = frozenset({"file", "dir", "symlink", "hardlink", "fifo", "socket", "chardev", "blockdev"})
 #: Fields holding file-system bytes (names, link targets): os hands them over as str with
 #: undecodable bytes surrogate-escaped, which JSON cannot carry, so such a value is stored

@@ -25,7 +25,6 @@ another approver's credential, so one person cannot count twice with one secret.
 from __future__ import annotations
 
 import base64
-import getpass
 import hashlib
 import hmac
 import json
@@ -42,8 +41,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
 from dc.errors import AuthError, UsageError
+from dc.osuser import os_user
 
 SECRET_ENV = "BCPCTL_APPROVER_SECRET"
+#: where a two-person rule also needs the operator's own credential (failover, failback)
+OPERATOR_SECRET_ENV = "BCPCTL_OPERATOR_SECRET"
 MIN_SECRET_LENGTH = 12
 MAX_SECRET_LENGTH = 1024
 PREFIX = "approver-v1$argon2id"
@@ -223,23 +225,18 @@ def verify(approvers: Mapping[str, str], details: Mapping[str, Any]) -> str | No
     return None
 
 
-def os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "unknown"
+def read_secret(
+    path: str | os.PathLike[str] | None, *, env: str = SECRET_ENV, what: str = "approver secret"
+) -> str | None:
+    """The approver's secret from ``path``, else ``$env``; ``None`` when neither.
 
-
-def read_secret(path: str | os.PathLike[str] | None) -> str | None:
-    """The approver's secret from ``path``, else ``$BCPCTL_APPROVER_SECRET``; ``None`` when neither."""
-    from dc.secrets import read_secret_file
+    A credential that cannot be read is a missing credential: exit 3, like a wrong one.
+    """
+    from dc.secrets import read_secret_file, secret_from_env
 
     if path is not None:
-        try:
-            return read_secret_file(path, "approver secret")
-        except UsageError as exc:  # a credential that cannot be read is a missing credential
-            raise ApproverAuthFailed(exc.message) from None
-    return os.environ.get(SECRET_ENV) or None
+        return read_secret_file(path, what, error=ApproverAuthFailed)
+    return secret_from_env(env, what, error=ApproverAuthFailed)
 
 
 def write_new_secret(path: str | os.PathLike[str]) -> str:

@@ -11,7 +11,6 @@ Other packages load the state once with :func:`load_maintenance` and ask the pur
 
 from __future__ import annotations
 
-import getpass
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +18,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, Column, Engine, Integer, String, Table, Text, delete, insert, select
 
 from dc.clock import utcnow
+from dc.osuser import os_user
 from dc.state import UtcDateTime, metadata
 
 host_maintenance = Table(
@@ -77,7 +77,7 @@ def set_maintenance(
     Turning it on again keeps the original ``since`` and updates the reason.
     """
     now = now or utcnow()
-    operator = operator if operator is not None else getpass.getuser()
+    operator = operator if operator is not None else os_user()
     with engine.begin() as conn:
         current = conn.execute(select(host_maintenance).where(host_maintenance.c.host == host)).mappings().first()
         if on:

@@ -2,30 +2,97 @@
 
 Secrets never come from command-line arguments (visible in ``ps``) or the configuration file,
 and nothing here logs them.
+
+Every secret, share and private key bcpctl reads from a file or a variable goes through
+:func:`read_secret_bytes` / :func:`read_secret_file` / :func:`secret_from_env`, so that the wrong
+thing given as a secret (a FIFO, a device such as ``/dev/zero``, a directory, a file in another
+encoding) is one clear line with the caller's exit code — never a hang, all of the machine's
+memory or an internal error. A symlink to a regular file is followed, as operators keep secret
+files that way (``/etc/bcpctl/pw -> /run/secrets/pw``); what matters is what was opened.
 """
 
 from __future__ import annotations
 
 import getpass
 import os
+import stat
 import sys
-from pathlib import Path
 
-from dc.errors import UsageError
+from dc.errors import BcpError, UsageError
 
 PASSWORD_ENV = "BCPCTL_PASSWORD"
 
+#: No passphrase, share sheet, approver secret or private key comes near this; a larger file is
+#: the wrong file, and reading it whole would only cost memory.
+MAX_SECRET_BYTES = 64 * 1024
 
-def read_secret_file(path: str | os.PathLike[str], what: str = "secret") -> str:
-    """The file's content without its trailing newline; an empty file is refused."""
+
+def read_secret_bytes(
+    path: str | os.PathLike[str], what: str = "secret", *, error: type[BcpError] = UsageError
+) -> bytes:
+    """The bytes of the regular file at ``path`` (at most :data:`MAX_SECRET_BYTES`).
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once instead of waiting for a writer; the
+    type is judged by ``fstat`` of what was opened, so a file swapped after a check cannot slip
+    through. ``error`` is the exception to raise (approver credentials refuse with exit 3).
+    """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
-        raise UsageError(f"cannot read {what} file {path}: {exc.strerror}") from None
-    secret = text.rstrip("\r\n")
+        raise error(f"cannot read {what} file {os.fsdecode(path)}: {exc.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{what} file {os.fsdecode(path)} is not a regular file ({_kind(st.st_mode)})")
+        if st.st_size > MAX_SECRET_BYTES:
+            raise error(f"{what} file {os.fsdecode(path)} is larger than {MAX_SECRET_BYTES} bytes: not a {what}")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_SECRET_BYTES:  # the size can grow after fstat
+            chunk = os.read(fd, MAX_SECRET_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_SECRET_BYTES:
+            raise error(f"{what} file {os.fsdecode(path)} is larger than {MAX_SECRET_BYTES} bytes: not a {what}")
+        return b"".join(chunks)
+    except OSError as exc:
+        raise error(f"cannot read {what} file {os.fsdecode(path)}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def read_secret_text(path: str | os.PathLike[str], what: str = "secret", *, error: type[BcpError] = UsageError) -> str:
+    """The whole file as UTF-8 text (see :func:`read_secret_bytes`); other encodings are refused."""
+    data = read_secret_bytes(path, what, error=error)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(f"{what} file {os.fsdecode(path)} is not UTF-8 text (save it as UTF-8)") from None
+
+
+def read_secret_file(path: str | os.PathLike[str], what: str = "secret", *, error: type[BcpError] = UsageError) -> str:
+    """The file's content without its trailing newline; an empty file is refused."""
+    secret = read_secret_text(path, what, error=error).rstrip("\r\n")
     if not secret:
-        raise UsageError(f"{what} file {path} is empty")
+        raise error(f"{what} file {os.fsdecode(path)} is empty")
     return secret
+
+
+def secret_from_env(name: str, what: str = "secret", *, error: type[BcpError] = UsageError) -> str | None:
+    """``$name`` as text, ``None`` when unset or empty.
+
+    A value that is not UTF-8 (a Latin-1 terminal's passphrase reaches Python surrogate-escaped)
+    would hash differently from the same passphrase typed elsewhere; it is refused, not guessed.
+    """
+    value = os.environ.get(name)
+    if not value:
+        return None
+    _utf8(value, f"${name} ({what})", error=error)
+    if len(value) > MAX_SECRET_BYTES:
+        raise error(f"${name} ({what}) is longer than {MAX_SECRET_BYTES} characters")
+    return value
 
 
 def read_password(
@@ -37,10 +104,31 @@ def read_password(
     """A passphrase from ``file``, else ``$env``, else a TTY prompt; never from argv."""
     if file is not None:
         return read_secret_file(file, "password")
-    if value := os.environ.get(env):
+    if value := secret_from_env(env, "passphrase"):
         return value
     if prompt and sys.stdin.isatty():
         value = getpass.getpass(prompt)
         if value:
-            return value
+            return _utf8(value, "the passphrase typed")
     raise UsageError(f"no passphrase: set {env} or pass --password-file")
+
+
+def _utf8(value: str, where: str, *, error: type[BcpError] = UsageError) -> str:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise error(f"{where} is not UTF-8 text; use a UTF-8 locale or a file saved as UTF-8") from None
+    return value
+
+
+def _kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a file"

@@ -8,7 +8,6 @@ The keys are loaded as *system* host keys, which paramiko never writes back.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import paramiko
 
 from dc.errors import AuthError, ConfigError, ProblemFound
 from dc.inventory import ManagedHost
+from dc.secrets import secret_from_env
 
 KEY_PASSPHRASE_ENV = "BCPCTL_SSH_KEY_PASSPHRASE"
 CONNECT_TIMEOUT = 10.0
@@ -70,7 +70,7 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
             port=host.port,
             username=host.user,
             key_filename=host.key_file,
-            passphrase=os.environ.get(KEY_PASSPHRASE_ENV),
+            passphrase=secret_from_env(KEY_PASSPHRASE_ENV, "SSH key passphrase"),
             # an agent when no key file is configured; never random keys from ~/.ssh
             allow_agent=host.key_file is None,
             look_for_keys=False,

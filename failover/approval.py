@@ -7,6 +7,14 @@ holds only its public verifier). The secret comes from ``$BCPCTL_APPROVER_SECRET
 never from the command line, and the approver must not be the operator. The approval signs
 what it approves (action, consortium, target site, planned or not, declared time, operator)
 and is recorded in the audit chain under the run it started (:func:`record_approval`).
+
+"Someone other than the operator" means nothing if the operator is only a name the process
+claims (``$LOGNAME``), nor the OS account alone where every operator runs as one service
+account. So under the two-person rule the operator proves who they are too, with their own
+enrolled credential (``--operator NAME`` and ``$BCPCTL_OPERATOR_SECRET`` or a file): two
+credentials, two names, and the approver's secret must not also open the operator's
+credential (one person enrolled twice). The operator's signed statement is embedded in what
+the approver signs, so the audit entry carries both proofs and the OS account of the process.
 """
 
 from __future__ import annotations
@@ -16,7 +24,16 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from dc.approvers import SECRET_ENV, ApproverAuthFailed, Proof, prove
+from dc.approvers import (
+    OPERATOR_SECRET_ENV,
+    SECRET_ENV,
+    ApproverAuthFailed,
+    Credential,
+    Proof,
+    credential_of,
+    holds,
+    prove,
+)
 from dc.audit import append, audited
 from failover.errors import ApprovalRefused, ConfirmationRequired
 from failover.settings import FailoverSettings
@@ -32,8 +49,13 @@ def confirm(
     approver: str | None,
     secret: str | None,
     what: Mapping[str, Any],
+    operator_secret: str | None = None,
 ) -> Proof | None:
-    """The approver's signed approval of ``what``, when one was required or given; raise when it is missing or wrong."""
+    """The approver's signed approval of ``what``, when one was required or given; raise when it is missing or wrong.
+
+    Under the two-person rule ``operator`` must be proven by ``operator_secret`` (their own
+    enrolled credential); otherwise it is the OS account running the process.
+    """
     if not yes:
         raise ConfirmationRequired(f"{action} changes production at both sites: repeat with --yes to confirm")
     if not approver:
@@ -44,10 +66,49 @@ def confirm(
         raise ApprovalRefused(f"'{approver}' is not a configured approver (drills.failover.approvers)")
     if approver == operator:
         raise ApprovalRefused(f"the approver must be someone other than the operator ({operator})")
+    statement: dict[str, Any] = {"action": action, "operator": operator, **what}
     try:
-        return prove(approvers, approver, secret, {"action": action, "operator": operator, **what})
+        if settings.two_person:
+            statement["operator_approval"] = _prove_operator(approvers, action, operator, operator_secret, what)
+        proof = prove(approvers, approver, secret, statement)
     except ApproverAuthFailed as exc:
         raise ApprovalRefused(exc.message) from None
+    if settings.two_person and secret and _holds(approvers, operator, secret):
+        raise ApprovalRefused(
+            f"the approver's secret also opens the operator's credential ({operator}): one person cannot be both"
+        )
+    return proof
+
+
+def _prove_operator(
+    approvers: Mapping[str, str], action: str, operator: str, secret: str | None, what: Mapping[str, Any]
+) -> dict[str, Any]:
+    if not secret:
+        raise ApprovalRefused(
+            f"the two-person rule needs the operator to prove who they are too: give --operator NAME "
+            f"(an enrolled credential, 'bcpctl approver enroll') and ${OPERATOR_SECRET_ENV} or --operator-secret-file"
+        )
+    if _credential(approvers, operator) is None:
+        raise ApprovalRefused(
+            f"the operator '{operator}' has no enrolled credential (approvers: in the configuration; "
+            "bcpctl approver enroll); give --operator NAME"
+        )
+    try:
+        return prove(approvers, operator, secret, {"action": action, "role": "operator", **what}).details()
+    except ApproverAuthFailed:
+        raise ApprovalRefused(f"the operator's secret does not match '{operator}'; nothing was recorded") from None
+
+
+def _credential(approvers: Mapping[str, str], name: str) -> Credential | None:
+    try:
+        return credential_of(approvers, name)
+    except ValueError:
+        return None
+
+
+def _holds(approvers: Mapping[str, str], name: str, secret: str) -> bool:
+    credential = _credential(approvers, name)
+    return credential is not None and holds(credential, secret)
 
 
 def confirm_request(
@@ -58,16 +119,20 @@ def confirm_request(
     operator: str,
     what: Mapping[str, Any],
 ) -> Proof | None:
-    """:func:`confirm` with ``confirmed``, ``approver`` and ``approver_secret`` taken from a request."""
+    """:func:`confirm` with ``confirmed``, the approver and the operator's proof taken from a request.
+
+    ``operator`` (the OS account) is replaced by the request's ``operator`` when it names one.
+    """
     return confirm(
         settings,
         approvers,
         action=action,
         yes=bool(getattr(request, "confirmed", False)),
-        operator=operator,
+        operator=getattr(request, "operator", None) or operator,
         approver=getattr(request, "approver", None),
         secret=getattr(request, "approver_secret", None),
         what=what,
+        operator_secret=getattr(request, "operator_secret", None),
     )
 
 

@@ -60,6 +60,7 @@ class DrillRequest:
     run_id: str | None = None
     #: who asked for the drill, when not the system user running bcpctl (a web account)
     operator: str | None = None
+    operator_secret: str | None = None
 
 
 def validate(request: DrillRequest) -> None:

@@ -55,6 +55,9 @@ class FailbackRequest:
     #: the approver's own secret (dc.approvers), never from the command line
     approver_secret: str | None = None
     workers: int | None = None
+    #: two-person rule: the operator's enrolled name and own secret (failover/approval.py)
+    operator: str | None = None
+    operator_secret: str | None = None
 
 
 def _offsite_source(ctx: RunContext, system_id: str) -> str:

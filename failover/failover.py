@@ -63,6 +63,9 @@ class FailoverRequest:
     planned: bool = False
     #: when the disaster struck, if earlier than the run (RTO and RPO are measured from it)
     declared_at: datetime | None = None
+    #: two-person rule: the operator's enrolled name and own secret (failover/approval.py)
+    operator: str | None = None
+    operator_secret: str | None = None
 
 
 def hooks_for(ctx: RunContext) -> Hooks:

@@ -8,7 +8,6 @@ passed only if every system, every check and the cleanup passed.
 
 from __future__ import annotations
 
-import getpass
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from backup.repository import Repository
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
+from dc.osuser import os_user
 from failover.abort import AbortSignal, watch
 from failover.activesite import active_site
 from failover.errors import DrillAborted
@@ -140,10 +140,8 @@ def new_run(
 
 
 def operator_name() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return "operator"
+    """The OS account running the process (real uid): what the run record says was the operator."""
+    return os_user()
 
 
 @contextmanager
@@ -155,7 +153,8 @@ def repository_at(ctx: RunContext, site: str, escrow: Sequence[str] = ()) -> Ite
         return
     from backup.escrow import open_repository_with_shares
 
-    with open_repository_with_shares(ctx.backend(site), escrow) as repo:
+    pinned = ctx.config.sites[site].manifest_public_key
+    with open_repository_with_shares(ctx.backend(site), escrow, manifest_key=pinned) as repo:
         yield repo
 
 

@@ -43,6 +43,8 @@ def run_switchover(
             escrow=request.escrow,
             workers=request.workers,
             planned=True,
+            operator=request.operator,
+            operator_secret=request.operator_secret,
         ),
         hooks=hooks,
         handle_signals=handle_signals,
@@ -51,7 +53,14 @@ def run_switchover(
     if over.status == "passed":
         back = execute_failback(
             ctx,
-            FailbackRequest(request.confirmed, request.approver, request.approver_secret, request.workers),
+            FailbackRequest(
+                request.confirmed,
+                request.approver,
+                request.approver_secret,
+                request.workers,
+                operator=request.operator,
+                operator_secret=request.operator_secret,
+            ),
             hooks=hooks,
             handle_signals=handle_signals,
         )

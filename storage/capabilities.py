@@ -77,6 +77,19 @@ class Versioned(Protocol):
     def restore_version(self, key: str, version_id: str, *, retain_until: datetime | None = None) -> None: ...
 
 
+@runtime_checkable
+class StrayEntries(Protocol):
+    """Storage that can hold entries no backend writes: a local directory's FIFOs, devices, sockets.
+
+    ``list`` never yields them (reading one would wait for ever or never end); ``strays`` names
+    them, each with what it is, so ``check`` can report them.
+    """
+
+    def strays(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """``(key, what it is)`` of every entry under ``prefix`` that is not a regular file."""
+        ...
+
+
 def as_capability(backend: Backend, kind: type[T]) -> T | None:
     """``backend`` or the first backend under its wrappers that is a ``kind``; ``None`` if none is.
 

@@ -27,6 +27,14 @@ class PermanentStorageError(StorageError):
     """A storage refusal that retrying cannot fix (a range past the end, a missing bucket)."""
 
 
+class NotARegularFile(PermanentStorageError):
+    """A local object that is a FIFO, device, socket or directory: stray or planted, never opened blocking.
+
+    Reading one would hang (a FIFO waits for a writer) or never end (``/dev/zero``); it is
+    reported as a damaged object, like one whose bytes are wrong.
+    """
+
+
 class DigestRefused(StorageError):
     """The server found other digests for a body than the request declared.
 

@@ -2,6 +2,11 @@
 
 The one backend with cheap ranged reads (``pread`` on packs kept open): restore reads blobs in
 place from it (``load_into``) instead of fetching whole packs.
+
+Anyone who can write the repository directory (or a careless ``cp -a``) can leave a FIFO, a
+device or a directory where an object belongs. Objects are opened ``O_NONBLOCK`` and judged by
+``fstat`` of what was opened: anything but a regular file is :class:`NotARegularFile`, a
+damaged object the caller names and skips — never a read that waits for ever.
 """
 
 from __future__ import annotations
@@ -16,12 +21,13 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 from dc.errors import UsageError
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, check_key
-from storage.errors import LocationMissing, ObjectNotFound, StorageError
+from storage.errors import LocationMissing, NotARegularFile, ObjectNotFound, StorageError
+from storage.urlparts import split_url
 
 _IMMUTABLE = ("data/", "meta/")
 
@@ -112,10 +118,7 @@ class LocalBackend:
             fd = self._pack_fd(key)
             data = os.pread(fd, length, offset) if length > 0 else b""
         else:
-            try:
-                fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            fd = self._open_object(key)
             try:
                 if length is None:
                     length = os.fstat(fd).st_size - offset
@@ -140,14 +143,33 @@ class LocalBackend:
             if fd is not None:
                 self._pack_fds.move_to_end(key)
                 return fd
-            try:
-                fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC)
-            except FileNotFoundError:
-                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            fd = self._open_object(key)
             self._pack_fds[key] = fd
             if len(self._pack_fds) > 64:
                 os.close(self._pack_fds.popitem(last=False)[1])
             return fd
+
+    def _open_object(self, key: str) -> int:
+        """A descriptor of the regular file at ``key``; never blocks on a FIFO or a device."""
+        try:
+            fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
+        except FileNotFoundError:
+            raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a socket, or a device without its driver
+                raise NotARegularFile(f"object {key} in {self.url} is not a regular file: stray or planted") from None
+            raise StorageError(f"cannot open object {key} in {self.url}: {exc.strerror}") from None
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            os.close(fd)
+            raise
+        if not stat_mod.S_ISREG(mode):
+            os.close(fd)
+            raise NotARegularFile(
+                f"object {key} in {self.url} is not a regular file ({_kind(mode)}): stray or planted, remove it"
+            )
+        return fd
 
     def stat(self, key: str) -> ObjectInfo:
         try:
@@ -157,6 +179,17 @@ class LocalBackend:
         return ObjectInfo(key, st.st_size, st.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        for key, st in self._entries(prefix):
+            if stat_mod.S_ISREG(st.st_mode):
+                yield ObjectInfo(key, st.st_size, st.st_mtime)
+
+    def strays(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        """Entries that are not regular files (:class:`storage.capabilities.StrayEntries`)."""
+        for key, st in self._entries(prefix):
+            if not stat_mod.S_ISREG(st.st_mode):
+                yield key, _kind(st.st_mode)
+
+    def _entries(self, prefix: str) -> Iterator[tuple[str, os.stat_result]]:
         start = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
         for dirpath, _dirnames, filenames in os.walk(start):
             rel_dir = os.path.relpath(dirpath, self.root)
@@ -167,10 +200,10 @@ class LocalBackend:
                 if not key.startswith(prefix):
                     continue
                 try:
-                    st = os.stat(os.path.join(dirpath, name))
+                    st = os.stat(os.path.join(dirpath, name))  # a link to a FIFO is a FIFO
                 except FileNotFoundError:
-                    continue  # removed while listing
-                yield ObjectInfo(key, st.st_size, st.st_mtime)
+                    continue  # removed while listing, or a dangling link
+                yield key, st
 
     def remove(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -181,6 +214,14 @@ class LocalBackend:
             for fd in self._pack_fds.values():
                 os.close(fd)
             self._pack_fds.clear()
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat_mod.S_ISFIFO, "a FIFO"), (stat_mod.S_ISDIR, "a directory"), (stat_mod.S_ISSOCK, "a socket"))
+    for test, name in kinds:
+        if test(mode):
+            return name
+    return "a device" if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode) else "not a file"
 
 
 def _write_all(fd: int, view: memoryview) -> None:
@@ -222,7 +263,7 @@ def local_backend_from_url(url: str, *, create: bool = False) -> LocalBackend | 
         raise UsageError("the repository URL contains control characters or NUL")
     if "://" not in url:
         return LocalBackend(url, create=create)
-    parsed = urlparse(url)
+    parsed = split_url(url)
     if parsed.scheme != "file":
         return None
     if parsed.netloc not in ("", "localhost"):

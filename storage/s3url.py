@@ -7,9 +7,10 @@ keep in ``bcpctl.yaml``. Parsing needs no boto3, so configuration checks stay ch
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, urlencode
 
 from dc.errors import UsageError
+from storage.urlparts import endpoint_url, split_url
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class S3Location:
 
 
 def parse_s3_url(url: str) -> S3Location:
-    parsed = urlparse(url)
+    parsed = split_url(url)
     if parsed.scheme != "s3":
         raise UsageError(f"not an s3:// URL: {url}")
     if "@" in parsed.netloc:
@@ -48,7 +49,7 @@ def parse_s3_url(url: str) -> S3Location:
         return values[-1] if values else None
 
     endpoint = one("endpoint")
-    if endpoint and urlparse(endpoint).scheme not in ("http", "https"):
-        raise UsageError(f"S3 endpoint must be an http:// or https:// URL, got {endpoint}")
+    if endpoint:
+        endpoint_url(endpoint, "S3 endpoint")
     prefix = parsed.path.strip("/")
     return S3Location(parsed.netloc, f"{prefix}/" if prefix else "", endpoint, one("region"), one("profile"))

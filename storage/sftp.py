@@ -27,13 +27,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import parse_qs, unquote
 
 from dc.errors import UsageError
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, check_key
 from storage.errors import LocationMissing, ObjectNotFound, PermanentStorageError, StorageError
 from storage.ssh import SftpSession, SshTarget, key_file, known_hosts_file, open_sftp
+from storage.urlparts import split_url
 
 REQUEST = 128 * 1024
 _READ_PIECE = 4 * 1024 * 1024
@@ -58,7 +59,7 @@ class SftpLocation:
 
 
 def parse_sftp_url(url: str) -> SftpLocation:
-    parsed = urlparse(url)
+    parsed = split_url(url)
     if parsed.scheme != "sftp":
         raise UsageError(f"not an sftp:// URL: {url}")
     if parsed.password:
@@ -306,12 +307,17 @@ class SftpBackend:
                     if key.startswith(prefix) or prefix.startswith(key + "/"):
                         pending.append(key)
                     continue
+                if stat_mod.S_IFMT(entry.st_mode or 0) in _NOT_OBJECTS:
+                    continue  # a FIFO or device: opening it would hang the server's reader
                 if key.startswith(prefix):
                     yield ObjectInfo(key, int(entry.st_size or 0), float(entry.st_mtime or 0))
 
     def remove(self, key: str) -> None:
         with self._borrow() as conn, contextlib.suppress(FileNotFoundError):
             conn.sftp.remove(self._path(key))
+
+
+_NOT_OBJECTS = (stat_mod.S_IFIFO, stat_mod.S_IFCHR, stat_mod.S_IFBLK, stat_mod.S_IFSOCK)
 
 
 def _connection_broken(exc: BaseException) -> bool:

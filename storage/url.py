@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlparse
 from dc.errors import BcpError, UsageError
 from storage.backend import Backend
 from storage.local import local_backend_from_url
+from storage.urlparts import split_url
 
 
 def open_backend(
@@ -35,7 +36,7 @@ def open_backend(
     local = local_backend_from_url(url, create=create)
     if local is not None:
         return local
-    scheme = urlparse(url).scheme
+    scheme = split_url(url).scheme
     backend: Backend
     if scheme == "s3":
         from storage.s3 import S3Backend, parse_s3_url

@@ -62,10 +62,9 @@ def read_header(path: Path) -> int:
 
 def load_identities(path: Path) -> list[pyrage.x25519.Identity]:
     """X25519 identities from an ``age-keygen`` key file (comments and blank lines ignored)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read identity file {path}: {exc}") from None
+    from dc.secrets import read_secret_text
+
+    text = read_secret_text(path, "identity")
     identities = []
     for line in text.splitlines():
         line = line.strip()

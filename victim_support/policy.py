@@ -122,6 +122,10 @@ class NewRequest:
     requested_by: str
     retention_days: int | None = None
     formats: tuple[str, ...] = ()
+    #: who actually filed it, as proven by the channel: ``requested_by`` is the partner officer's
+    #: name as told (free text); the audit entry binds it to ``partner:<id>`` (a token) or, when
+    #: ``None``, to the OS account of the real uid that ran ``bcpctl export request``
+    filed_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from pathlib import Path
 
 from dc.errors import UsageError
-from dc.secrets import read_secret_file
+from dc.secrets import read_secret_file, secret_from_env
 from victim_support.settings import ExportSettings, env_name, resolve
 
 SECRET_ENV_PREFIX = "BCPCTL_EXPORT_SECRET"
@@ -56,7 +55,7 @@ def load_secret(settings: ExportSettings, tenant_id: str, config_dir: Path | Non
         secret = read_secret_file(resolve(tenant.pseudonym_secret_file, config_dir), "pseudonym secret")
     else:
         name = tenant.pseudonym_secret_env or env_name(SECRET_ENV_PREFIX, tenant_id)
-        secret = os.environ.get(name, "")
+        secret = secret_from_env(name, "pseudonym secret") or ""
         if not secret:
             raise UsageError(
                 f"no pseudonym secret for {tenant_id}: set ${name} or exports.tenants.{tenant_id}.pseudonym_secret_file"

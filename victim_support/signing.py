@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import struct
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dc.errors import UsageError
+from dc.secrets import read_secret_bytes, secret_from_env
 from victim_support.errors import SignatureInvalid
 from victim_support.settings import ExportSettings, env_name, resolve
 
@@ -77,13 +77,9 @@ def load_signing_key(settings: ExportSettings, tenant_id: str, config_dir: Path 
     tenant = settings.tenant(tenant_id)
     if tenant.signing_key_file:
         path = resolve(tenant.signing_key_file, config_dir)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read signing key file {path}: {exc.strerror}") from None
-        return parse_private_key(data, str(path))
+        return parse_private_key(read_secret_bytes(path, "signing key"), str(path))
     name = tenant.signing_key_env or env_name(KEY_ENV_PREFIX, tenant_id)
-    value = os.environ.get(name)
+    value = secret_from_env(name, "signing key")
     if not value:
         raise UsageError(f"no signing key for {tenant_id}: set ${name} or exports.tenants.{tenant_id}.signing_key_file")
     return parse_private_key(value.encode(), f"${name}")

@@ -31,6 +31,7 @@ from sqlalchemy import (
 
 from dc.config import Consortium
 from dc.errors import UsageError
+from dc.osuser import os_user
 from dc.state import UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support import approval as rules
@@ -103,6 +104,7 @@ def create_request(
     new = replace(new, retention_days=retention)
     decision = judge(config, settings, new, now)
     subject = f"{new.tenant}->{new.partner}"
+    filed_by = new.filed_by or f"os:{os_user()}"
     summary = {
         "basis": new.basis,
         "purposes": list(new.purposes),
@@ -117,7 +119,7 @@ def create_request(
                 actor=new.requested_by,
                 action="request.rejected",
                 subject=subject,
-                details={**summary, "reasons": list(decision.reasons)},
+                details={**summary, "reasons": list(decision.reasons), "filed_by": filed_by},
             ),
         )
         raise PolicyRejected(decision.message(), decision.reasons)
@@ -151,7 +153,7 @@ def create_request(
             actor=new.requested_by,
             action="request.created",
             subject=request.id,
-            details={"spec": spec_doc, "spec_hash": spec_hash(spec_doc)},
+            details={"spec": spec_doc, "spec_hash": spec_hash(spec_doc), "filed_by": filed_by},
         )
 
     audited(engine, work)

@@ -222,6 +222,8 @@ def restore(
                     "unchanged": res.unchanged,
                     "skipped": res.skipped,
                     "skipped_count": res.skipped_count,
+                    "owners_not_kept": res.warnings,
+                    "owners_not_kept_count": res.warnings_count,
                     "bytes": res.bytes,
                     "verified_files": res.verified_files,
                     "verified": True,
@@ -243,6 +245,10 @@ def restore(
             markup=False,
         )
 
+    if count := data.get("owners_not_kept_count"):
+        shown = "; ".join(data["owners_not_kept"][:5])
+        more = f"; and {count - 5} more" if count > 5 else ""
+        out.warn(f"{count} entries restored without their recorded owner or setuid/setgid bits: {shown}{more}")
     out.result(data, render)
     if data.get("skipped_count"):
         shown = "; ".join(data["skipped"][:5])

@@ -105,6 +105,27 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     return RunContext.create(consortium, path)
 
 
+def operator_options(fn):  # type: ignore[no-untyped-def]
+    """The operator's own proof, which the two-person rule needs as much as the approver's (failover/approval.py)."""
+    fn = click.option(
+        "--operator-secret-file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Two-person rule: the operator's own secret (else $BCPCTL_OPERATOR_SECRET).",
+    )(fn)
+    return click.option(
+        "--operator",
+        default=None,
+        help="Two-person rule: the operator's enrolled name (approvers:); default: the OS account.",
+    )(fn)
+
+
+def read_operator_secret(path: str | None) -> str | None:
+    from dc.approvers import OPERATOR_SECRET_ENV, read_secret
+
+    return read_secret(path, env=OPERATOR_SECRET_ENV, what="operator secret")
+
+
 @drill.command("run")
 @config_option()
 @click.option(
@@ -142,6 +163,7 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     default=None,
     help="switchover: the approver's own secret (else $BCPCTL_APPROVER_SECRET).",
 )
+@operator_options
 @common_options
 def drill_run(
     config_path: str,
@@ -156,6 +178,8 @@ def drill_run(
     yes: bool,
     approver: str | None,
     approver_secret_file: str | None,
+    operator: str | None,
+    operator_secret_file: str | None,
 ) -> None:
     """Run a drill and write its reports; exits 1 unless every system, check and the cleanup passed.
 
@@ -182,6 +206,8 @@ def drill_run(
         confirmed=yes,
         approver=approver,
         approver_secret=read_secret(approver_secret_file) if mode == "switchover" else None,
+        operator=operator,
+        operator_secret=read_operator_secret(operator_secret_file) if mode == "switchover" else None,
     )
     ctx = run_context(config_path)
     out = output.current()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -231,10 +230,9 @@ def export_build(config_path: str, request_id: str, out_dir: str, site: str | No
 
 
 def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "bcpctl"
+    from dc.osuser import os_user
+
+    return os_user()
 
 
 @export.command("open")

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.commands.drill import finish, parse_time, run_context
+from bcpctl.commands.drill import finish, operator_options, parse_time, read_operator_secret, run_context
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import Checked
 
@@ -87,6 +87,7 @@ def _confirmation_options(fn):  # type: ignore[no-untyped-def]
         help="The approver's own secret (else $BCPCTL_APPROVER_SECRET); see 'bcpctl approver enroll'.",
     )(fn)
     fn = click.option("--approver", default=None, help="The second person's name (drills.failover.approvers).")(fn)
+    fn = operator_options(fn)
     fn = click.option("--yes", is_flag=True, help="Confirm: this changes production at both sites.")(fn)
     return fn
 
@@ -114,11 +115,14 @@ def failover_execute(
     yes: bool,
     approver: str | None,
     approver_secret_file: str | None,
+    operator: str | None,
+    operator_secret_file: str | None,
 ) -> None:
     """Fence the primary, restore every system at --to in plan order, verify, promote.
 
-    Refuses without --yes, and without a second approver (name and own secret) where
-    drills.failover.two_person is set; the approval is signed into the audit log.
+    Refuses without --yes, and where drills.failover.two_person is set without a second
+    approver (name and own secret) and the operator's own proof (--operator and their secret);
+    the approval is signed into the audit log.
     """
     from dc.approvers import read_secret
     from failover.failover import FailoverRequest, execute_failover
@@ -133,6 +137,8 @@ def failover_execute(
         escrow,
         workers,
         declared_at=parse_time(declared_at) if declared_at else None,
+        operator=operator,
+        operator_secret=read_operator_secret(operator_secret_file),
     )
     with output.current().progress(f"failover to {to_site}") as bar:
         result = execute_failover(ctx, request, on_bytes=bar.advance)
@@ -145,7 +151,13 @@ def failover_execute(
 @_confirmation_options
 @common_options
 def failback(
-    config_path: str, workers: int | None, yes: bool, approver: str | None, approver_secret_file: str | None
+    config_path: str,
+    workers: int | None,
+    yes: bool,
+    approver: str | None,
+    approver_secret_file: str | None,
+    operator: str | None,
+    operator_secret_file: str | None,
 ) -> None:
     """Bring the writes made during a failover back to the primary, verify, and switch back.
 
@@ -156,7 +168,15 @@ def failback(
     from failover.results import to_document
 
     ctx = run_context(config_path)
-    result = execute_failback(ctx, FailbackRequest(yes, approver, read_secret(approver_secret_file), workers))
+    request = FailbackRequest(
+        yes,
+        approver,
+        read_secret(approver_secret_file),
+        workers,
+        operator=operator,
+        operator_secret=read_operator_secret(operator_secret_file),
+    )
+    result = execute_failback(ctx, request)
     finish(to_document(result))
 
 

@@ -53,6 +53,8 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
     """List the key slots of a repository, and every damaged or stray object under keys/.
 
     A damaged object opens nothing and locks nobody out; remove it with `key remove NAME`.
+    "unsigned": a slot the signed manifest does not name — planted, or added before manifests
+    were kept; unlocking tries it only after the signed ones (`key remove --unsigned`).
     """
     from backup.keyslots import slot_rows
 
@@ -64,10 +66,11 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
 
         table = Table("", "slot", "status", "kind", "label", "host", "created")
         for row in data:
+            status = ("ok" if row["signed"] else "ok, unsigned") if row["status"] == "ok" else row["status"]
             table.add_row(
                 "*" if row["current"] else "",
                 row["id"],
-                row["status"] if row["status"] == "ok" else f"damaged: {row['problem']}",
+                status if row["status"] == "ok" else f"damaged: {row['problem']}",
                 row["kind"],
                 row["label"],
                 row["host"],
@@ -105,19 +108,27 @@ def key_add(
 
 
 @key.command("remove")
-@click.argument("slot")
+@click.argument("slot", required=False, default=None)
+@click.option("--unsigned", is_flag=True, help="Remove every slot the signed manifest does not name (planted ones).")
 @repo_options
 @common_options
-def key_remove(slot: str, repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
+def key_remove(
+    slot: str | None, unsigned: bool, repo_url: str, password_file: str | None, escrow: tuple[str, ...]
+) -> None:
     """Remove a key slot, or a damaged or stray object under keys/, by the name `key list` shows.
 
-    Never the slot in use, never the last passphrase slot.
+    Never the slot in use, never the last passphrase slot. With --unsigned instead of a name:
+    every slot the manifest, verified with the repository's own key, does not sign.
     """
-    from backup.keyslots import remove_slot
+    from backup.keyslots import remove_slot, remove_unsigned
+    from dc.errors import UsageError
 
+    if (slot is None) == (not unsigned):
+        raise UsageError("name one key slot to remove, or give --unsigned")
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
-        removed = remove_slot(r, slot)
-    output.current().result({"removed": removed}, lambda c, d: c.print(f"removed key slot {d['removed']}"))
+        removed = remove_unsigned(r) if unsigned else [remove_slot(r, slot or "")]
+    data = {"removed": removed[0] if slot else removed}
+    output.current().result(data, lambda c, d: c.print(f"removed key slot(s) {d['removed'] or 'none'}"))
 
 
 @click.command("snapshots")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import getpass
-import os
 from contextlib import closing
 from typing import Any
 
@@ -19,10 +18,9 @@ PASSWORD_ENV = "BCPCTL_WEB_PASSWORD"
 
 
 def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:  # no passwd entry in some containers
-        return "cli"
+    from dc.osuser import os_user
+
+    return f"cli:{os_user()}"
 
 
 def _state(config_path: str) -> Any:
@@ -70,13 +68,13 @@ def account() -> None:
 
 
 def _password(password_file: str | None, no_password: bool) -> str | None:
-    from dc.secrets import read_secret_file
+    from dc.secrets import read_secret_file, secret_from_env
 
     if no_password:
         return None
     if password_file:
         return read_secret_file(password_file, "password")
-    if value := os.environ.get(PASSWORD_ENV):
+    if value := secret_from_env(PASSWORD_ENV, "password"):
         return value
     if click.get_text_stream("stdin").isatty():
         first = getpass.getpass("Password: ")

@@ -32,6 +32,8 @@ EXAMPLE = shipped_folder("bcpctl", "examples") / "ibaraki.yaml"
 PARTNER = "tsukuba"
 #: the second person who approves the failover (drills.failover.approvers)
 FAILOVER_APPROVER = "somu-kacho"
+#: the data-center operator who runs it; the two-person rule needs their own credential too
+FAILOVER_OPERATOR = "dc-operator"
 #: the official of the affected town who approves the export (exports.tenants.<t>.approvers)
 EXPORT_APPROVERS = ("somu-kacho", "bosai-kacho")
 

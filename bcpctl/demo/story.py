@@ -130,7 +130,11 @@ class _Story:
         from victim_support.settings import load_export_settings, registry_system
 
         raw = story.demo_config(self.workdir)
-        approvers = [story.FAILOVER_APPROVER, *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS)]
+        approvers = [
+            story.FAILOVER_APPROVER,
+            story.FAILOVER_OPERATOR,
+            *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS),
+        ]
         self.keys = story.make_keys(self.workdir, list(raw["tenants"]), approvers)
         self._state = open_state(raw["sites"]["primary"]["control_db"])
         story.write_config(self.config_path, story.story_config(self.workdir, self.keys, self._state))
@@ -310,6 +314,8 @@ class _Story:
             confirmed=True,
             approver=story.FAILOVER_APPROVER,
             approver_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_APPROVER]),
+            operator=story.FAILOVER_OPERATOR,
+            operator_secret=read_secret_file(self.keys.approver_secrets[story.FAILOVER_OPERATOR]),
             escrow=tuple(self.shares[SHARES - THRESHOLD :]),  # three custodians
             declared_at=self.disaster_at,
         )

@@ -51,6 +51,7 @@ def submit(ctx: WebContext, partner: str, body: SubmitRequest) -> ExportRequest:
         requested_by=body.requested_by.strip(),
         retention_days=body.retention_days,
         formats=tuple(dict.fromkeys(body.formats)),
+        filed_by=f"partner:{partner}",
     )
     # The store evaluates the policy once, on the municipalities' (JST) calendar day, and its
     # rejection carries every reason: evaluating again here could disagree with it.

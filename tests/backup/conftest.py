@@ -109,13 +109,13 @@ def tree_state(root: Path, *, times: bool = True) -> State:
 
 
 def link_groups(root: Path) -> set[frozenset[bytes]]:
-    """The hard-link structure: sets of relative paths (bytes) naming one regular file."""
+    """The hard-link structure: sets of relative paths (bytes) naming one non-directory (a file, link or node)."""
     by_inode: dict[tuple[int, int], set[bytes]] = {}
     base = os.fsencode(root)
     for dirpath, dirnames, filenames in os.walk(base):
         for name in dirnames + filenames:
             full = os.path.join(dirpath, name)
             st = os.lstat(full)
-            if stat.S_ISREG(st.st_mode):
+            if not stat.S_ISDIR(st.st_mode):
                 by_inode.setdefault((st.st_dev, st.st_ino), set()).add(os.path.relpath(full, base))
     return {frozenset(paths) for paths in by_inode.values() if len(paths) > 1}

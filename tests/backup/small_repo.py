@@ -99,6 +99,7 @@ def _add_other_slot(path: Path) -> tuple[str, str]:
             )
             if slot_id < repo.slot_id:
                 repo.backend.save(KEYS_PREFIX + slot_id, slot)
+                repo.added_slots.add(slot_id)  # as add_slot does: this session vouches for it, the manifest signs it
                 repo.state_changed = True
                 return repo.slot_id, slot_id
 

@@ -98,3 +98,30 @@ def test_a_truncated_pack_is_judged_blob_by_blob_with_read_data(cli: Cli, tmp_pa
     damaged = 1 + (int(more.group(1)) if more else 0)
     assert code == 1 and 1 <= damaged < 6, f"the blobs before the cut are intact: {first}"
     assert "f0.bin" not in first["object"], "the pack's first blob lies before the cut"
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("folder", ["keys", "snapshots", "index", "data/00", "meta/00", "locks"])
+def test_check_names_a_fifo_planted_in_any_folder_and_nothing_else_hangs(
+    cli: Cli, small: SmallRepo, tmp_path: Path, folder: str
+) -> None:
+    """Hostile finding 4's class: a FIFO is named by check (exit 1); every other command goes on without it."""
+    import os
+
+    repo = tmp_path / "planted"
+    shutil.copytree(small.path, repo)
+    (repo / folder).mkdir(parents=True, exist_ok=True)
+    key = f"{folder}/{'00' * (8 if folder == 'keys' else 32)}"
+    os.mkfifo(repo / key)
+    env = {"BCPCTL_CACHE_DIR": str(tmp_path / "cache")}
+    code, report, _stderr = _check(cli, repo, tmp_path / "cache", "--read-data")
+    assert code == 1 and [p["object"] for p in report["problems"]] == [key], report["problems"]
+    assert "FIFO" in report["problems"][0]["message"]
+    for command in (
+        ("snapshots",),
+        ("key", "list"),
+        ("unlock",),
+        ("restore", "latest", "--target", str(tmp_path / "o")),
+    ):
+        done = cli(*command, "--repo", str(repo), env=env, timeout=60)
+        assert done.returncode == 0 and "internal error" not in done.stderr, (command, done.stderr)

@@ -191,7 +191,7 @@ def test_tree_entries_carry_exact_bytes_and_refuse_unknown_types() -> None:
 def test_hard_links_across_many_directories_survive_a_cycling_descriptor_cache(
     repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backup import restoretarget
+    from backup import restoredirs
 
     src = tmp_path / "src"
     for i in range(6):
@@ -200,7 +200,7 @@ def test_hard_links_across_many_directories_survive_a_cycling_descriptor_cache(
     for i in range(6):
         os.link(src / f"d{i}/deep/er/file", src / f"d{(i + 3) % 6}/link-to-{i}")
     assert run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="s1")).errors == []
-    monkeypatch.setattr(restoretarget, "_CACHED_DIRS", 1)  # every lookup evicts the one before
+    monkeypatch.setattr(restoredirs, "_CACHED_DIRS", 1)  # every lookup evicts the one before
     out = tmp_path / "out"
     restored = restore_snapshot(repo, find_snapshot(repo, "latest:s1"), out, workers=1)
     assert restored.hardlinks == 6 and not restored.failed

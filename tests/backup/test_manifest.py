@@ -126,4 +126,7 @@ def test_truncated_or_garbage_manifest_is_one_clear_error(repo_dir: tuple[LocalB
 
 def test_read_manifest_of_an_unsigned_repository_is_none(repo_dir: tuple[LocalBackend, Path]) -> None:
     backend, _ = repo_dir
+    fresh = read_manifest(backend, public_key=None, repo_id=None)
+    assert fresh is not None and not fresh.snapshots and len(fresh.keys) == 1, "init signs its first key slot"
+    backend.remove(MANIFEST_KEY)
     assert read_manifest(backend, public_key=None, repo_id=None) is None

@@ -72,6 +72,8 @@ def trees(draw: st.DrawFn) -> Spec:
     spec = Spec()
     dirs: list[bytes] = [b""]
     files: list[bytes] = []
+    #: what a hard link may name: any non-directory (hostile finding 8)
+    linkable: list[bytes] = []
     used: set[bytes] = set()
     for _ in range(draw(st.integers(1, 12))):
         parent = draw(st.sampled_from(dirs))
@@ -80,7 +82,7 @@ def trees(draw: st.DrawFn) -> Spec:
             continue
         used.add(path)
         kind = draw(st.sampled_from(KINDS))
-        if kind == "hardlink" and not files:
+        if kind == "hardlink" and not linkable:
             kind = "file"
         if kind == "file":
             size = draw(st.sampled_from([0, 1, 100, 5000, 70_000, 300_000]))
@@ -96,11 +98,13 @@ def trees(draw: st.DrawFn) -> Spec:
         elif kind == "symlink":
             detail = draw(st.sampled_from(LINK_TARGETS))
         elif kind == "hardlink":
-            detail = draw(st.sampled_from(files))
+            detail = draw(st.sampled_from(linkable))
         elif kind == "fifo":
             detail = draw(st.sampled_from([0o644, 0o600, 0o622]))
         else:
             detail = draw(st.sampled_from([(1, 3), (1, 5), (7, 0)]))
+        if kind in ("file", "symlink", "fifo", "device"):
+            linkable.append(path)
         spec.entries.append((path, kind, detail))
     return spec
 
@@ -124,7 +128,9 @@ def build(root: Path, spec: Spec) -> dict[bytes, str]:
         elif kind == "symlink":
             os.symlink(detail, full)  # type: ignore[arg-type]
         elif kind == "hardlink":
-            os.link(base + b"/" + detail, full)  # type: ignore[operator]
+            os.link(base + b"/" + detail, full, follow_symlinks=False)  # type: ignore[operator]
+            if kinds[detail] not in ("file", "hardlink"):  # type: ignore[index]
+                kind = "hardlink-other"  # another name of a link or node: no file bytes to copy
         elif kind == "fifo":
             os.mkfifo(full, 0o600)
             modes.append((full, detail))  # type: ignore[arg-type]

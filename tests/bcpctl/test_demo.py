@@ -80,8 +80,9 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     # Secrets never reach the output: the offsite team's passphrase, the escrow shares.
     secrets = [(work / "offsite" / "secrets" / "passphrase").read_text().strip()]
     secrets.append((work / "partner" / "tsukuba.portal-token").read_text().strip())
+    # the failover operator and its approver, the affected town's two export approvers
     approvers = sorted((work / "officials").glob("approver-*"))
-    assert len(approvers) == 3 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in approvers)
+    assert len(approvers) == 4 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in approvers)
     secrets += [p.read_text().strip() for p in approvers]  # each official's own approval secret
     secrets += [line for p in (work / "custodians").iterdir() for line in _mnemonics(p)]
     assert secrets[1:], "no escrow shares were written"

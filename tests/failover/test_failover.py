@@ -221,7 +221,9 @@ def test_missing_ansible_runner_is_a_failed_hook_not_a_crash(monkeypatch: pytest
     assert not fence_allows_failover(result, planned=False)
 
 
-SECRETS = {"sato": "sato-approver-secret-1", "ito": "ito-approver-secret-01"}
+SECRETS = {"sato": "sato-approver-secret-1", "ito": "ito-approver-secret-01", "tanaka": "tanaka-operator-0001"}
+#: the operator proves who they are with their own enrolled credential (the two-person rule)
+OPERATOR = {"operator": "tanaka", "operator_secret": SECRETS["tanaka"]}
 
 
 def _two_person(config: Any) -> Any:
@@ -245,14 +247,20 @@ def test_two_person_rule_on_the_command_line(example: Built, cli: Cli, tmp_path:
     alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--yes")
     assert alone.returncode == 3 and "needs a second person" in alone.stderr
     execute = ("failover", "execute", "--config", str(path), "--to", "offsite", "--yes", "--approver", "sato")
+    # sato alone, with her own secret, claiming to be someone else: the operator proves nothing
+    for env in ({"LOGNAME": "ito", "USER": "ito"}, {"BCPCTL_OPERATOR_SECRET": SECRETS["sato"]}):
+        alone = cli(*execute, "--operator", "ito", env={"BCPCTL_APPROVER_SECRET": SECRETS["sato"], **env})
+        assert alone.returncode == 3 and "operator" in alone.stderr, alone.stderr
+    operator = {"BCPCTL_OPERATOR_SECRET": SECRETS["tanaka"]}
+    execute = (*execute, "--operator", "tanaka")
     for env in ({}, {"BCPCTL_APPROVER_SECRET": "guessed-secret-000"}, {"BCPCTL_APPROVER_SECRET": SECRETS["ito"]}):
-        refused = cli(*execute, env=env)
+        refused = cli(*execute, env={**operator, **env})
         assert refused.returncode == 3, refused.stderr
         assert "no approver secret" in refused.stderr or "does not match approver 'sato'" in refused.stderr
         assert all(secret not in refused.stderr + refused.stdout for secret in (*SECRETS.values(), "guessed"))
     wrong_file = tmp_path / "secret"
     wrong_file.write_text("guessed-secret-000\n")
-    refused = cli(*execute, "--approver-secret-file", str(wrong_file))
+    refused = cli(*execute, "--approver-secret-file", str(wrong_file), env=operator)
     assert refused.returncode == 3 and "does not match" in refused.stderr
     assert json.loads(cli("drill", "list", "--json").stdout) == [], "a refused failover records nothing"
     chain = cli("audit", "verify", "--json")
@@ -267,11 +275,13 @@ def test_failover_and_failback_approvals_are_signed_into_the_audit_chain(own_exa
     ctx = RunContext.create(config, own_example.config_dir, open_state(None))
     hooks = RecordingHooks()
     over = execute_failover(
-        ctx, FailoverRequest("offsite", confirmed=True, approver="sato", approver_secret=SECRETS["sato"]),
+        ctx, FailoverRequest("offsite", confirmed=True, approver="sato", approver_secret=SECRETS["sato"], **OPERATOR),
         hooks=hooks, handle_signals=False,
     )  # fmt: skip
     assert over.status == "passed", over.verdict()
-    back = execute_failback(ctx, FailbackRequest(True, "ito", SECRETS["ito"]), hooks=hooks, handle_signals=False)
+    back = execute_failback(
+        ctx, FailbackRequest(True, "ito", SECRETS["ito"], **OPERATOR), hooks=hooks, handle_signals=False
+    )
     assert back.status == "passed", back.verdict()
     entries = [e for e in read_entries(ctx.state) if e.action.endswith(".approved")]
     assert [(e.action, e.actor, e.subject) for e in entries] == [
@@ -282,6 +292,10 @@ def test_failover_and_failback_approvals_are_signed_into_the_audit_chain(own_exa
     assert verify(config.approvers, first) is None and verify(config.approvers, second) is None
     assert first["approval"]["to_site"] == "offsite" and first["approval"]["planned"] is False
     assert second["approval"]["failover_run"] == over.id
+    assert (
+        first["approval"]["operator"] == "tanaka"
+        and verify(config.approvers, first["approval"]["operator_approval"]) is None
+    )
     assert over.approver == "sato" and back.approver == "ito"
     first["approval"]["to_site"] = "primary"  # what was approved cannot be edited afterwards
     assert verify(config.approvers, first) is not None

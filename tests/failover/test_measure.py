@@ -125,6 +125,7 @@ def test_confirmation_and_two_person_approval() -> None:
     from dc.approvers import MIN_COST, enroll, verify
 
     credentials = {"sato": enroll("s3cret-of-sato", MIN_COST).text(), "ito": enroll("mine-of-ito-0", MIN_COST).text()}
+    credentials["ito-again"] = enroll("s3cret-of-sato", MIN_COST).text()  # sato enrolled a second name
     what = {"to_site": "offsite", "planned": False}
     one = FailoverSettings()
     with pytest.raises(ConfirmationRequired):
@@ -132,21 +133,39 @@ def test_confirmation_and_two_person_approval() -> None:
     assert confirm(one, credentials, action="failover", yes=True, operator="ito", approver=None, secret=None,
                    what=what) is None  # fmt: skip
     two = FailoverSettings(two_person=True, approvers=("sato", "ito"))
+    own = "mine-of-ito-0"
     cases = [
-        ({"approver": None, "secret": None}, "needs a second person"),
-        ({"approver": "kato", "secret": "s3cret-of-sato"}, "not a configured approver"),
-        ({"approver": "ito", "secret": "mine-of-ito-0"}, "someone other than the operator"),
-        ({"approver": "sato", "secret": None}, "no approver secret"),
-        ({"approver": "sato", "secret": "mine-of-ito-0"}, "does not match"),
+        ({"approver": None, "secret": None, "operator_secret": own}, "needs a second person"),
+        ({"approver": "kato", "secret": "s3cret-of-sato", "operator_secret": own}, "not a configured approver"),
+        ({"approver": "ito", "secret": own, "operator_secret": own}, "someone other than the operator"),
+        ({"approver": "sato", "secret": None, "operator_secret": own}, "no approver secret"),
+        ({"approver": "sato", "secret": own, "operator_secret": own}, "does not match"),
+        # the operator proves who they are too: a name alone (or $LOGNAME) is not a second person
+        ({"approver": "sato", "secret": "s3cret-of-sato", "operator_secret": None}, "operator to prove"),
+        ({"approver": "sato", "secret": "s3cret-of-sato", "operator_secret": "s3cret-of-sato"}, "operator's secret"),
+        ({"approver": "sato", "secret": "s3cret-of-sato", "operator": "kato", "operator_secret": own}, "no enrolled"),
+        # one person under two enrolled names is still one person
+        (
+            {
+                "approver": "sato",
+                "secret": "s3cret-of-sato",
+                "operator": "ito-again",
+                "operator_secret": "s3cret-of-sato",
+            },
+            "one person cannot be both",
+        ),
     ]
     for kwargs, message in cases:
+        kwargs = {"operator": "ito", **kwargs}
         with pytest.raises(ApprovalRefused, match=message) as err:
-            confirm(two, credentials, action="failover", yes=True, operator="ito", what=what, **kwargs)  # type: ignore[arg-type]
-        assert err.value.exit_code == 3 and "s3cret" not in str(err.value)
+            confirm(two, credentials, action="failover", yes=True, what=what, **kwargs)  # type: ignore[arg-type]
+        assert err.value.exit_code == 3 and "s3cret" not in str(err.value) and own not in str(err.value)
     proof = confirm(two, credentials, action="failover", yes=True, operator="ito", approver="sato",
-                    secret="s3cret-of-sato", what=what)  # fmt: skip
+                    secret="s3cret-of-sato", what=what, operator_secret=own)  # fmt: skip
     assert proof is not None and proof.approver == "sato" and verify(credentials, proof.details()) is None
     assert proof.statement["to_site"] == "offsite" and proof.statement["operator"] == "ito"
+    operator_proof = proof.statement["operator_approval"]
+    assert verify(credentials, operator_proof) is None and operator_proof["approval"]["approver"] == "ito"
     # without the two-person rule a named approver must still prove it
     with pytest.raises(ApprovalRefused, match="does not match"):
         confirm(FailoverSettings(approvers=("sato",)), credentials, action="failover", yes=True, operator="ito",

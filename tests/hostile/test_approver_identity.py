@@ -26,21 +26,11 @@ from failover.settings import FailoverSettings
 SECRETS = {"sato": "sato-approver-secret-1", "ito": "ito-approver-secret-01"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 6: dc/approvers.py os_user() is getpass.getuser(), i.e. $LOGNAME: "
-    "the audit's OS user is forgeable",
-)
 def test_the_recorded_os_user_is_not_taken_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LOGNAME", "somebody-else")
     assert os_user() == pwd.getpwuid(os.getuid()).pw_name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 6: failover/approval.py confirm() compares the approver with an unauthenticated operator "
-    "name ($LOGNAME): one approver alone meets the two-person rule",
-)
 def test_one_approver_alone_cannot_meet_the_failover_two_person_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     approvers = {name: enroll(secret, MIN_COST).text() for name, secret in SECRETS.items()}
     settings = FailoverSettings(two_person=True, approvers=("sato", "ito"), hooks="manual")

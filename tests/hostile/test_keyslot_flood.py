@@ -17,8 +17,6 @@ import os
 import secrets
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cli
 
 
@@ -34,11 +32,6 @@ def _plant(keys: Path, count: int, kind: str) -> None:
         os.utime(path, (0, 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 2: backup/keys.py unwrap tries slots in attacker-chosen mtime order, capped at 32: "
-    "33 planted old slots lock every passphrase out",
-)
 def test_planted_old_slots_never_lock_the_genuine_passphrase_out(cli: Cli, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     assert cli("repo", "init", "--repo", str(repo)).returncode == 0

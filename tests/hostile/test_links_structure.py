@@ -12,16 +12,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from tests.conftest import Cli
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 8: backup/archiver.py records hard links of regular files only; "
-    "linked FIFOs/symlinks come back as separate inodes without a warning",
-)
 def test_hard_linked_fifos_and_symlinks_keep_their_structure_or_are_named(cli: Cli, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()

@@ -31,9 +31,6 @@ def local_repo(cli: Cli, tmp_path: Path) -> Path:
     return repo
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 4: backup/backend.py LocalBackend.load opens a planted FIFO blocking: hangs"
-)
 @pytest.mark.parametrize(
     ("where", "command"),
     [
@@ -57,9 +54,6 @@ def test_a_fifo_in_the_repository_never_hangs_a_command(
     assert "internal error" not in done.stderr, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 4: a config that is a directory -> internal error IsADirectoryError"
-)
 def test_a_config_that_is_a_directory_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     (repo / "config").mkdir(parents=True)
@@ -69,9 +63,6 @@ def test_a_config_that_is_a_directory_is_a_clear_error(cli: Cli, tmp_path: Path)
         assert done.returncode == 2, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 4: s3 endpoint with a malformed IPv6 host -> internal error ValueError"
-)
 def test_a_malformed_s3_endpoint_is_a_usage_error(cli: Cli) -> None:
     done = cli(
         "snapshots",

@@ -21,11 +21,6 @@ import pytest
 from tests.conftest import Cli
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 7: backup/restoretarget.py Target._put shutil.rmtree crosses into a mounted file "
-    "system inside the target and deletes its files",
-)
 @pytest.mark.parametrize("overwrite", ["always", "if-changed"])
 def test_overwrite_never_deletes_files_of_a_file_system_mounted_in_the_target(
     cli: Cli, tmp_path: Path, overwrite: str

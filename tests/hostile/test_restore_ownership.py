@@ -22,11 +22,6 @@ import pytest
 from tests.conftest import Cli
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 1: backup/restoretarget.py apply_metadata ignores a failed fchown, then fchmod sets "
-    "setuid/setgid on a root-owned file",
-)
 def test_a_file_whose_owner_cannot_be_restored_loses_its_setuid_bits(cli: Cli, tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         pytest.fail("needs root and unshare(1) to make chown fail the way a user-namespaced container does")

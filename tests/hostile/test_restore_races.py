@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from backup.errors import VerificationFailed
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
@@ -25,11 +23,6 @@ from backup.snapshot import find_snapshot
 from backup.sources import parse_source
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 5: backup/restoretarget.py Target.dir_fd caches directory descriptors for the whole "
-    "restore: files of a directory renamed out of the target are written outside it and reported restored",
-)
 def test_files_reported_restored_are_in_the_target(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     src = tmp_path / "src"
     (src / "d").mkdir(parents=True)

@@ -32,9 +32,6 @@ def _one_clear_line(done: subprocess.CompletedProcess[str], code: int) -> None:
     assert done.stderr.startswith("bcpctl: error: ") and done.stderr.count("\n") == 1, done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 3: non-UTF-8 passphrase file -> internal error UnicodeDecodeError"
-)
 def test_a_passphrase_file_that_is_not_utf8_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     repo = _init(cli, tmp_path)
     bad = tmp_path / "pw"
@@ -42,9 +39,6 @@ def test_a_passphrase_file_that_is_not_utf8_is_a_usage_error(cli: Cli, tmp_path:
     _one_clear_line(cli("snapshots", "--repo", repo, "--password-file", str(bad)), 2)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 3: non-UTF-8 $BCPCTL_PASSWORD -> internal error UnicodeEncodeError"
-)
 def test_a_passphrase_variable_that_is_not_utf8_is_a_clear_error(cli: Cli, tmp_path: Path) -> None:
     repo = _init(cli, tmp_path)
     # a Latin-1 terminal's passphrase reaches Python surrogate-escaped
@@ -53,9 +47,6 @@ def test_a_passphrase_variable_that_is_not_utf8_is_a_clear_error(cli: Cli, tmp_p
     assert done.returncode in (2, 3), done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 3: non-UTF-8 escrow share file -> internal error UnicodeDecodeError"
-)
 def test_an_escrow_file_that_is_not_utf8_is_a_usage_error(cli: Cli, tmp_path: Path) -> None:
     repo = _init(cli, tmp_path)
     bad = tmp_path / "share.txt"
@@ -65,9 +56,6 @@ def test_an_escrow_file_that_is_not_utf8_is_a_usage_error(cli: Cli, tmp_path: Pa
     assert done.returncode in (2, 3), done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hostile finding 3: --password-file FIFO blocks forever (read_secret_file opens it blocking)"
-)
 def test_a_passphrase_file_that_is_a_fifo_never_hangs(cli: Cli, tmp_path: Path) -> None:
     repo = _init(cli, tmp_path)
     fifo = tmp_path / "pw.fifo"
@@ -79,7 +67,6 @@ def test_a_passphrase_file_that_is_a_fifo_never_hangs(cli: Cli, tmp_path: Path) 
     _one_clear_line(done, 2)
 
 
-@pytest.mark.xfail(strict=True, reason="hostile finding 3: --escrow FIFO blocks forever")
 def test_an_escrow_file_that_is_a_fifo_never_hangs(cli: Cli, tmp_path: Path) -> None:
     repo = _init(cli, tmp_path)
     fifo = tmp_path / "share.fifo"
@@ -96,10 +83,6 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (1536 * 1024 * 1024, 1536 * 1024 * 1024))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 3: --password-file /dev/zero reads until memory runs out (internal error MemoryError)",
-)
 def test_a_passphrase_file_that_never_ends_is_refused_without_eating_memory(tmp_path: Path, cli: Cli) -> None:
     repo = _init(cli, tmp_path)
     try:
@@ -119,7 +102,6 @@ def test_a_passphrase_file_that_never_ends_is_refused_without_eating_memory(tmp_
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml")
 
 
-@pytest.mark.xfail(strict=True, reason="hostile finding 3: --approver-secret-file FIFO blocks forever")
 def test_an_approver_secret_file_that_is_a_fifo_never_hangs(cli: Cli, tmp_path: Path) -> None:
     fifo = tmp_path / "secret.fifo"
     os.mkfifo(fifo)
@@ -131,7 +113,6 @@ def test_an_approver_secret_file_that_is_a_fifo_never_hangs(cli: Cli, tmp_path: 
     _one_clear_line(done, 3)
 
 
-@pytest.mark.xfail(strict=True, reason="hostile finding 3: non-UTF-8 approver secret file -> internal error, exit 1")
 def test_an_approver_secret_file_that_is_not_utf8_exits_3(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "secret"
     bad.write_bytes("承認者の秘密です".encode("shift_jis"))

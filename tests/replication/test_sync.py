@@ -127,6 +127,7 @@ def test_a_damaged_source_object_is_not_replicated_and_nothing_after_it_commits(
 def test_unsigned_repository_replicates_with_a_warning_until_a_key_is_pinned(sites, ledger) -> None:  # type: ignore[no-untyped-def]
     source, target, data = sites
     primary.backup(source, data, sign=False)
+    source.remove(MANIFEST_KEY)  # the one init signed: a repository from before manifests were kept
     result = replicate(source, target, ledger)
     assert result.ok and not result.signed
     assert "no signed manifest" in result.warnings[0]
@@ -279,6 +280,7 @@ def test_objects_still_referenced_by_the_accepted_manifest_are_never_deleted(sit
 def test_fixed_name_objects_are_never_overwritten_from_the_source(sites, ledger) -> None:  # type: ignore[no-untyped-def]
     source, target, data = sites
     primary.backup(source, data, sign=False)
+    source.remove(MANIFEST_KEY)  # unsigned: only the fixed-name rule protects the slot
     replicate(source, target, ledger)
     slot = next(source.list("keys/"))
     source.save(slot.key, b'{"tampered": true, "padding": "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}')

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dc.errors import UsageError
 from storage.s3 import parse_s3_url
@@ -65,3 +69,40 @@ def test_sftp_without_any_known_hosts_file_is_refused(monkeypatch: pytest.Monkey
         open_backend("sftp://bcp@127.0.0.1:1/srv/repo")
     with pytest.raises(UsageError, match="does not exist"):
         open_backend("sftp://bcp@127.0.0.1:1/srv/repo", known_hosts=str(tmp_path / "nope"))
+
+
+#: the pieces a malformed URL is made of: brackets, ports, schemes, hosts, control-free junk
+_PIECES = st.sampled_from(
+    ["s3://", "sftp://", "file://", "http://", "https://", "b", "u@", "h", "[", "]", "::1", ":", "99999", "-1",
+     "x", "/", "?", "endpoint=", "&", "%", "%zz", "#", "@", "127.0.0.1", " "]
+)  # fmt: skip
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(
+    head=st.sampled_from(["s3://b/p?endpoint=", "sftp://", "file://", "s3://", ""]), tail=st.lists(_PIECES, max_size=8)
+)
+def test_any_malformed_url_is_a_usage_error_never_a_crash(head: str, tail: list[str]) -> None:
+    """Hostile finding 4's class: ``urllib.parse`` raises ValueError for some URLs; none may escape."""
+    url = head + "".join(tail)
+    for parse in (parse_s3_url, parse_sftp_url):
+        with contextlib.suppress(UsageError):
+            parse(url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://b/p?endpoint=http://[::1",
+        "s3://b/p?endpoint=http://[::1]:99999",
+        "s3://b/p?endpoint=http://h:port",
+        "s3://b/p?endpoint=http://",
+        "s3://[b/p",
+        "sftp://u@[::1/r",
+        "sftp://u@h:99999/r",
+        "file://[x/r",
+    ],
+)
+def test_malformed_hosts_and_ports_are_refused(url: str) -> None:
+    with pytest.raises(UsageError):
+        open_backend(url)

@@ -8,8 +8,9 @@ who approved, with which credential and as which OS user; no secret is ever prin
 
 from __future__ import annotations
 
-import getpass
 import json
+import os
+import pwd
 import sqlite3
 import stat
 from pathlib import Path
@@ -113,16 +114,23 @@ def test_the_audit_entry_names_approver_credential_and_os_user(
     from dc.approvers import parse_credential
 
     config = ("--config", str(site.config_path))
-    request_id = _made(cli, config)
+    claimed = {"LOGNAME": "somebody-else", "USER": "somebody-else"}  # the environment says anything
+    made = cli(*REQUEST, *config, "--json", env=claimed)
+    assert made.returncode == 0, made.stderr
+    request_id = json.loads(made.stdout)["id"]
     done = cli("export", "approve", request_id, "--approver", "goka-tanaka", *secret_file(tmp_path, "goka-tanaka"),
-               *config)  # fmt: skip
+               *config, env=claimed)  # fmt: skip
     assert done.returncode == 0, done.stderr
     db = sqlite3.connect(isolated_env / "control.db")
     actor, details = db.execute("select actor, details from audit_log where action = 'request.approved'").fetchone()
     approval = json.loads(details)["approval"]
     assert actor == approval["approver"] == "goka-tanaka"
     assert approval["credential"] == parse_credential(approver_credentials()["goka-tanaka"]).id
-    assert approval["os_user"] == getpass.getuser()
+    real = pwd.getpwuid(os.getuid()).pw_name
+    assert approval["os_user"] == real
+    # the request's free-text --requested-by is bound to who filed it: the real OS account
+    (created,) = db.execute("select details from audit_log where action = 'request.created'").fetchone()
+    assert json.loads(created)["filed_by"] == f"os:{real}"
     assert approval["request"] == request_id and len(approval["spec"]) == 64 and approval["via"] == "cli"
     _no_secret_anywhere(isolated_env, done.stdout, done.stderr)
 

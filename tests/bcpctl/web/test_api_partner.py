@@ -32,6 +32,8 @@ def test_signed_request_is_filed_with_the_decided_columns(client, web_site, web_
 
     created = [e for e in read_entries(web_ctx.state) if e.action == "request.created"]
     assert [e.subject for e in created] == [body["id"]]
+    # requested_by is the partner officer's name as told; the entry binds it to the token's partner
+    assert json.loads(created[0].details)["filed_by"] == "partner:koga"
 
 
 def test_unsigned_badly_signed_and_unknown_partner_requests_are_refused(client, web_site, web_ctx) -> None:  # type: ignore[no-untyped-def]
