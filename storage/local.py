@@ -158,6 +158,8 @@ class LocalBackend:
         except OSError as exc:
             if exc.errno == errno.ENXIO:  # a socket, or a device without its driver
                 raise NotARegularFile(f"object {key} in {self.url} is not a regular file: stray or planted") from None
+            if exc.errno in (errno.EACCES, errno.EPERM):  # the invocation's user, not the storage, is wrong
+                raise UsageError(f"cannot open object {key} in {self.url}: permission denied") from None
             raise StorageError(f"cannot open object {key} in {self.url}: {exc.strerror}") from None
         try:
             mode = os.fstat(fd).st_mode
