@@ -135,6 +135,12 @@ class Source(_Model):
             raise ValueError(f"a {self.kind} source needs '{needed}'")
         return self
 
+    def file_path(self) -> str:
+        """The file or directory a ``path`` or ``sqlite`` source reads."""
+        if self.kind not in ("path", "sqlite") or self.path is None:
+            raise ValueError(f"a {self.kind} source reads no file")
+        return self.path
+
     def spec(self) -> str:
         """The ``KIND:SPEC`` form that ``bcpctl backup run --source`` takes."""
         value = {"path": self.path, "sqlite": self.path, "postgres": self.dsn, "command": self.command}
