@@ -63,7 +63,9 @@ def system_request(config: Consortium, system_id: str, config_dir: Path | None =
     system = config.system(system_id)
     source = system.source
     value = (
-        resolve_path(source.path, config_dir) if source.kind in ("path", "sqlite") else source.spec().partition(":")[2]
+        resolve_path(source.file_path(), config_dir)
+        if source.kind in ("path", "sqlite")
+        else source.spec().partition(":")[2]
     )
     return BackupRequest(
         parse_source(f"{source.kind}:{value}"), system=system_id, tenant=system.tenant, exclude=source.exclude

@@ -32,11 +32,13 @@ import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from backup.errors import CorruptObject, TargetNotEmpty
 from backup.tree import Entry, kind_of
 from dc.errors import UsageError
+
+_T = TypeVar("_T")
 
 Overwrite = Literal["never", "if-changed", "always"]
 OVERWRITE_POLICIES: tuple[Overwrite, ...] = ("never", "if-changed", "always")
@@ -308,7 +310,7 @@ class Target:
 
     # -- creating and replacing ----------------------------------------------------------------
 
-    def _create(self, dir_fd: int, make: Callable[[str], object]) -> tuple[str, object]:
+    def _create(self, dir_fd: int, make: Callable[[str], _T]) -> tuple[str, _T]:
         """Make something under a fresh temporary name in the directory; ``(name, result)``."""
         while True:
             temp = TEMP_PREFIX + secrets.token_hex(8)
