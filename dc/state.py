@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    CursorResult,
     DateTime,
     Dialect,
     Engine,
@@ -87,6 +88,14 @@ backup_runs = Table(
 # The metrics' newest-row lookups per system stay index-only as the table grows by ~100 rows a
 # day per system.
 Index("ix_backup_runs_system_ok_id", backup_runs.c.system, backup_runs.c.ok, backup_runs.c.id)
+
+
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the one row an INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])
 
 
 def default_state_url() -> str:
