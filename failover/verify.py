@@ -110,7 +110,7 @@ def _smoke_pg(query: str, target: Target) -> str:
     try:
         with psycopg.connect(target.dsn, connect_timeout=15, **kwargs) as conn:  # type: ignore[arg-type]
             conn.execute(f"SET statement_timeout = {SMOKE_TIMEOUT * 1000}")
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(query).fetchone()
     except psycopg.Error as exc:
         raise SmokeError(_first_line(exc)) from None
     return "" if row is None else str(row[0])
