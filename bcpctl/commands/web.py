@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import sys
 from contextlib import closing
 from typing import Any
 
@@ -78,7 +79,7 @@ def _password(password_file: str | None, no_password: bool) -> str | None:
         return read_secret_file(password_file, "password")
     if value := os.environ.get(PASSWORD_ENV):
         return value
-    if click.get_text_stream("stdin").isatty():
+    if sys.stdin is not None and sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if first != getpass.getpass("Repeat: "):
             raise UsageError("the passwords differ")
