@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -13,6 +13,9 @@ from bcpctl import output, session
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from dc.errors import ProblemFound, UsageError
+
+if TYPE_CHECKING:
+    from failover.lifecycle import RunContext
 
 
 @click.group()
@@ -97,7 +100,7 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
-def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
+def run_context(config_path: str | None) -> RunContext:
     from dc.config import load_config
     from failover.lifecycle import RunContext
 

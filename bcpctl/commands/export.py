@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.options import common_options, config_option
+from bcpctl.options import F, common_options, config_option
 
 
 @click.group()
@@ -156,7 +156,7 @@ def _decide(
     output.current().result(request, _render_request)
 
 
-def _secret_option(fn):  # type: ignore[no-untyped-def]
+def _secret_option(fn: F) -> F:
     return click.option(
         "--approver-secret-file",
         "secret_file",
