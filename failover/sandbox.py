@@ -56,7 +56,7 @@ def with_database(dsn: str, database: str) -> str:
 
     params = conninfo_to_dict(dsn)
     params["dbname"] = database
-    return make_conninfo(**params)  # type: ignore[arg-type]
+    return make_conninfo("", **params)
 
 
 def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
@@ -80,9 +80,6 @@ class Login:
     role: str
     tenant: str
     password: str = field(repr=False)
-
-    def connect_kwargs(self) -> dict[str, str]:
-        return {"user": self.role, "password": self.password}
 
 
 @dataclass(frozen=True)
