@@ -23,11 +23,15 @@ system-deps:
 # Real servers (PostgreSQL, sshd, Ceph RGW, Prometheus, age, ...) come from Debian packages
 # that system-deps installs when missing; each worker starts its own. The suite runs on every
 # core (at most four: each worker runs its own Ceph, PostgreSQL and sshd), then the tests
-# marked `serial` (capacity tests) run alone; either part fails the target if it fails or
-# runs no tests (pytest exits 5).
+# marked `serial` (capacity tests) run alone. mypy checks the types first ([tool.mypy]). Every
+# part runs even when an earlier one failed, so one run shows every problem; any part failing,
+# or a pytest part running no tests (exit 5), fails the target and is named at the end.
 test: system-deps $(STAMP)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses 4 --dist worksteal -m "not serial" $(PYTEST_ARGS)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m serial $(PYTEST_ARGS)
+	@failed=""; \
+	$(BIN)/mypy || failed="$$failed mypy"; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --maxprocesses 4 --dist worksteal -m "not serial" $(PYTEST_ARGS) || failed="$$failed pytest"; \
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -m serial $(PYTEST_ARGS) || failed="$$failed pytest-serial"; \
+	if [ -n "$$failed" ]; then echo "make test: failed:$$failed" >&2; exit 1; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,13 +18,13 @@ import os
 import stat
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
-from backup.chunker import chunks
+from backup.chunker import ReadableStream, chunks
 from backup.errors import SourceError
 from backup.readers import make_readers
 from backup.repository import Repository
@@ -88,7 +88,7 @@ class _Encoder:
 def store_stream(
     repo: Repository,
     writer: BlobWriter,
-    stream: BinaryIO,
+    stream: ReadableStream,
     *,
     pool: ThreadPoolExecutor | None = None,
     progress: ProgressFn | None = None,
@@ -234,9 +234,9 @@ class PathArchiver:
                 yield entry, None
             else:
                 self.stats.bytes_total += entry["size"]
-                if unchanged(old, entry) and self._still_stored(old):  # type: ignore[arg-type]
-                    entry["sha256"] = old["sha256"]  # type: ignore[index]
-                    entry["chunks"] = old["chunks"]  # type: ignore[index]
+                if old is not None and unchanged(old, entry) and self._still_stored(old):
+                    entry["sha256"] = old["sha256"]
+                    entry["chunks"] = old["chunks"]
                     self.stats.files_unmodified += 1
                     if self.progress:
                         self.progress(entry["size"])
@@ -249,7 +249,7 @@ class PathArchiver:
                     yield entry, full
 
     def run(
-        self, root: Path, parent_tree: tuple[str, ...] | None, tree: TreeWriter, condemned: set[str] = frozenset()
+        self, root: Path, parent_tree: tuple[str, ...] | None, tree: TreeWriter, condemned: Iterable[str] = ()
     ) -> TreeStats:
         # Readers first: forked workers must start before this process runs any thread.
         readers = make_readers(self.repo, self.writer, self.workers, set(condemned))

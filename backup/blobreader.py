@@ -57,13 +57,13 @@ class BlobReader:
         copies = self._repo.cache.locations(chunk_id)
         if not copies:
             raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
-        first_error: CorruptObject | None = None
+        errors: list[CorruptObject] = []
         for location in copies:
             try:
                 return self._read_at(self._local, chunk_id, location)
             except CorruptObject as exc:
-                first_error = first_error or exc
-        raise first_error  # type: ignore[misc]
+                errors.append(exc)
+        raise errors[0]
 
     def _read_at(self, backend: LocalBackend, chunk_id: bytes, loc: Location) -> memoryview:
         key = pack_key(loc.pack, loc.blob_type)

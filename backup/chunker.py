@@ -17,7 +17,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Protocol
 
 from pyfastcdc import FastCDC
 
@@ -36,11 +36,17 @@ def _chunker(params: ChunkerParams, seed: int) -> FastCDC:
     return cached[1]
 
 
-def _fill(stream: BinaryIO, view: memoryview) -> int:
+class ReadableStream(Protocol):
+    """What chunking reads: an unbuffered file, or a pipe's buffered reader."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def _fill(stream: ReadableStream, view: memoryview) -> int:
     """Read until ``view`` is full or the stream ends (pipes return short reads)."""
     filled = 0
     while filled < len(view):
-        got = stream.readinto(view[filled:])  # type: ignore[attr-defined]
+        got = stream.readinto(view[filled:])
         if not got:
             break
         filled += got
@@ -55,7 +61,7 @@ def _buffer(size: int) -> bytearray:
     return buffer
 
 
-def chunks(stream: BinaryIO, params: ChunkerParams, seed: int, *, block: int = _BLOCK) -> Iterator[memoryview]:
+def chunks(stream: ReadableStream, params: ChunkerParams, seed: int, *, block: int = _BLOCK) -> Iterator[memoryview]:
     """Chunks of ``stream``; each view is valid only until the next one is requested.
 
     Not re-entrant per thread: finish (or drop) one stream's iterator before starting another.

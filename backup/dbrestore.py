@@ -20,7 +20,7 @@ from pathlib import Path
 from backup.errors import CorruptObject, RepositoryError, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
-from backup.sources import postgres_row_counts, postgres_tool, redact_dsn, sqlite_row_counts
+from backup.sources import piped, postgres_row_counts, postgres_tool, redact_dsn, sqlite_row_counts
 from backup.tree import iter_tree
 
 
@@ -81,20 +81,21 @@ def restore_postgres(
         stderr=subprocess.PIPE,
     )
     errors: list[str] = []
+    stdin, stderr = piped(proc.stdin), piped(proc.stderr)
     reader = threading.Thread(
-        target=lambda: errors.extend(proc.stderr.read().decode(errors="replace").splitlines()), daemon=True
-    )  # type: ignore[union-attr]
+        target=lambda: errors.extend(stderr.read().decode(errors="replace").splitlines()), daemon=True
+    )
     reader.start()
     digest = hashlib.sha256()
     try:
         for chunk_hex in entry.get("chunks", ()):
             data = repo.read_blob(bytes.fromhex(chunk_hex))
             digest.update(data)
-            proc.stdin.write(data)  # type: ignore[union-attr]
+            stdin.write(data)
             result.bytes += len(data)
             if progress:
                 progress(len(data))
-        proc.stdin.close()  # type: ignore[union-attr]
+        stdin.close()
     except BrokenPipeError:
         pass  # pg_restore stopped early; its exit status and stderr say why
     except BaseException:

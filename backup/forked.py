@@ -86,10 +86,12 @@ def _bootstrap(
     leader_end.close()
     _die_with_leader(leader)
     os.environ[LEADER_ENV] = str(leader)
+    backend = repo.backend
+    assert isinstance(backend, LocalBackend), "can_fork() lets only a plain local directory through"
     own = Repository(
-        LocalBackend(repo.backend.root),
+        LocalBackend(backend.root),
         repo.config,
-        repo.config_raw,  # type: ignore[attr-defined]
+        repo.config_raw,
         repo.master,
         repo.slot_id,
         BlobCache(repo.cache.path),

@@ -63,9 +63,7 @@ def system_request(config: Consortium, system_id: str, config_dir: Path | None =
     """The backup of ``system_id`` that its configured source asks for."""
     system = config.system(system_id)
     source = system.source
-    value = (
-        resolve_path(source.path, config_dir) if source.kind in ("path", "sqlite") else source.spec().partition(":")[2]
-    )
+    value = resolve_path(source.value(), config_dir) if source.kind in ("path", "sqlite") else source.value()
     return BackupRequest(
         parse_source(f"{source.kind}:{value}"), system=system_id, tenant=system.tenant, exclude=source.exclude
     )

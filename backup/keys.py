@@ -232,9 +232,13 @@ def _parse(raw: bytes, name: str) -> _Slot:
         raise ValueError("kdf salt has the wrong length")
     if len(wrapped) != _WRAPPED_BYTES:
         raise ValueError(f"wrapped key is {len(wrapped)} bytes, not {_WRAPPED_BYTES}")
-    text = {k: doc.get(k) if isinstance(doc.get(k), str) else "" for k in ("label", "host", "created")}
-    info = KeySlot(slot_id, kind, text["label"], text["host"], text["created"])
-    return _Slot(info, salt, params, wrapped, hashlib.sha256(raw).hexdigest())
+    label, host, created = (_text(doc.get(k)) for k in ("label", "host", "created"))
+    return _Slot(KeySlot(slot_id, kind, label, host, created), salt, params, wrapped, hashlib.sha256(raw).hexdigest())
+
+
+def _text(value: Any) -> str:
+    """A descriptive field of a slot as stored, or empty when it is missing or not text."""
+    return value if isinstance(value, str) else ""
 
 
 def _scan(

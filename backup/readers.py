@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
 import stat
 import threading
@@ -24,7 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import wait as connection_wait
-from typing import Any, BinaryIO
+from typing import Any
 
 from backup.chunker import chunks
 from backup.forked import Channel, Worker, can_fork
@@ -56,12 +57,12 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
             else:
                 digest = hashlib.sha256()
                 ids, size = [], 0
-                for data in chunks(f, repo.config.chunker, repo.master.chunker_seed):  # type: ignore[arg-type]
-                    digest.update(data)
-                    chunk_id = repo.master.chunk_id_of(data)
-                    writer.add(chunk_id, data)
+                for chunk in chunks(f, repo.config.chunker, repo.master.chunker_seed):
+                    digest.update(chunk)
+                    chunk_id = repo.master.chunk_id_of(chunk)
+                    writer.add(chunk_id, chunk)
                     ids.append(chunk_id.hex())
-                    size += len(data)
+                    size += len(chunk)
                 sha = digest.hexdigest()
     except OSError as exc:
         return None, f"{entry['path']}: {exc.strerror}", 0
@@ -74,7 +75,7 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
     return entry, error, size
 
 
-def _open_regular(full: str) -> BinaryIO:
+def _open_regular(full: str) -> io.FileIO:
     """The file the walk saw as regular, never following a link or blocking on a FIFO put in
     its place since (O_NONBLOCK does nothing to a regular file's reads)."""
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -165,11 +166,12 @@ class ForkedReaders:
 
     def _take_answers(self) -> None:
         """Wait briefly for any worker to answer; take every answer already on its pipe."""
-        ready = connection_wait(self._workers, timeout=0.05)  # type: ignore[arg-type]
-        for worker in ready:
-            index = self._workers.index(worker)  # type: ignore[arg-type]
-            while self._in_flight[index] and worker.poll():  # type: ignore[union-attr]
-                self._receive(index)
+        fds = [worker.fileno() for worker in self._workers]
+        ready = connection_wait(fds, timeout=0.05)
+        for index, worker in enumerate(self._workers):
+            if fds[index] in ready:
+                while self._in_flight[index] and worker.poll():
+                    self._receive(index)
 
     def _receive(self, index: int) -> None:
         self._answers[index].append(self._workers[index].recv())

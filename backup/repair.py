@@ -238,10 +238,10 @@ class _Rebuild:
         condemned = condemned_packs(repo)
         to_read = []
         for name, key in sorted(stored.items()):
-            record = self.sound[name][0] if name in self.sound else None
-            if record is None and name in condemned:
+            indexed = self.sound[name][0] if name in self.sound else None
+            if indexed is None and name in condemned:
                 report.packs_condemned += 1
-            elif record is None or record.size != self.listing[key].size or self.read_all:
+            elif indexed is None or indexed.size != self.listing[key].size or self.read_all:
                 to_read.append(key)
         reading = {key.rsplit("/", 1)[-1] for key in to_read}
         for name, (record, _index_names) in self.sound.items():
@@ -326,9 +326,9 @@ class _Rebuild:
         for entry, payload in good:
             if entry.id not in self.have:
                 self.have.add(entry.id)
-                self._salvage(entry, payload)  # type: ignore[arg-type]
-        for entry, payload in payloads:
-            if payload is None and entry.id not in self.have:
+                self._salvage(entry, payload)
+        for entry, read in payloads:
+            if read is None and entry.id not in self.have:
                 report.blobs_lost.append(entry.id.hex())
 
     def _salvage(self, entry: BlobEntry, payload: bytes) -> None:

@@ -178,13 +178,13 @@ class Repository:
         copies = self.cache.locations(chunk_id)
         if not copies:
             raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
-        first_error: CorruptObject | None = None
+        errors: list[CorruptObject] = []
         for location in copies:
             try:
                 return self.read_blob_at(chunk_id, location, check_id=check_id)
             except CorruptObject as exc:
-                first_error = first_error or exc
-        raise first_error  # type: ignore[misc]
+                errors.append(exc)
+        raise errors[0]
 
     def read_blob_at(self, chunk_id: bytes, loc: Location, *, check_id: bool = True) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)

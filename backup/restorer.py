@@ -308,8 +308,11 @@ def _restore_files(
             progress(total - reported)
             reported = total
 
+    def add_to_total(amount: int) -> None:
+        claims.add_done(amount)  # shown by the leader at its next report
+
     def share(r: Repository, i: int, n: int) -> dict[str, Any]:
-        mine = report if i == 0 else claims.add_done
+        mine = report if i == 0 else add_to_total
         return _restore_share(r, snapshot, dest, claims, shape, mine if progress else None)
 
     return run_forked(repo, count, share)

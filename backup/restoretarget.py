@@ -38,7 +38,7 @@ import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from backup.errors import CorruptObject, TargetNotEmpty
 from backup.restoreclear import Refused, remove_dir
@@ -46,6 +46,8 @@ from backup.restoredirs import Directories, Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata, link_metadata
 from backup.tree import Entry
 from dc.errors import UsageError
+
+_T = TypeVar("_T")
 
 Overwrite = Literal["never", "if-changed", "always"]
 OVERWRITE_POLICIES: tuple[Overwrite, ...] = ("never", "if-changed", "always")
@@ -299,7 +301,7 @@ class Target:
 
     # -- creating and replacing ----------------------------------------------------------------
 
-    def _create(self, dir_fd: int, make: Callable[[str], object]) -> tuple[str, object]:
+    def _create(self, dir_fd: int, make: Callable[[str], _T]) -> tuple[str, _T]:
         """Make something under a fresh temporary name in the directory; ``(name, result)``."""
         while True:
             temp = TEMP_PREFIX + secrets.token_hex(8)

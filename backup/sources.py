@@ -13,6 +13,7 @@ instant, so a restore can prove it brought back exactly what was backed up:
 from __future__ import annotations
 
 import glob
+import io
 import re
 import shlex
 import shutil
@@ -24,11 +25,18 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 from backup.errors import SourceError
 from dc.errors import UsageError
+
+if TYPE_CHECKING:
+    from psycopg import Cursor
+
+    from backup.chunker import ReadableStream
+
+_End = TypeVar("_End")
 
 KINDS = ("path", "sqlite", "postgres", "command")
 
@@ -70,7 +78,7 @@ class StreamSource:
     """A stream to back up, what to call it in the tree, and what restore must verify."""
 
     name: str
-    stream: BinaryIO
+    stream: ReadableStream
     tables: dict[str, int]
 
 
@@ -92,7 +100,7 @@ def sqlite_stream(path: str) -> Iterator[StreamSource]:
         except sqlite3.Error as exc:
             raise SourceError(f"cannot back up SQLite database {path}: {exc}") from None
         with open(copy, "rb", buffering=0) as stream:
-            yield StreamSource(source.name, stream, tables)  # type: ignore[arg-type]
+            yield StreamSource(source.name, stream, tables)
 
 
 def sqlite_row_counts(conn: sqlite3.Connection) -> dict[str, int]:
@@ -127,15 +135,23 @@ ORDER BY 1, 2
 """
 
 
-def postgres_row_counts(cursor: object) -> dict[str, int]:
+def postgres_row_counts(cursor: Cursor[tuple[Any, ...]]) -> dict[str, int]:
     from psycopg import sql
 
-    cursor.execute(PG_COUNT_TABLES)  # type: ignore[attr-defined]
+    cursor.execute(PG_COUNT_TABLES)
     counts = {}
-    for schema, table in cursor.fetchall():  # type: ignore[attr-defined]
-        cursor.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))  # type: ignore[attr-defined]
-        counts[f"{schema}.{table}"] = cursor.fetchone()[0]  # type: ignore[attr-defined]
+    for schema, table in cursor.fetchall():
+        cursor.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(sql.Identifier(schema), sql.Identifier(table)))
+        counts[f"{schema}.{table}"] = _one_row(cursor)[0]
     return counts
+
+
+def _one_row(cursor: Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate, a function call)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise SourceError("PostgreSQL returned no row for a query that always returns one")
+    return row
 
 
 @contextmanager
@@ -150,7 +166,7 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             cur.execute("SELECT pg_export_snapshot(), current_database()")
-            snapshot_name, database = cur.fetchone()  # type: ignore[misc]
+            snapshot_name, database = _one_row(cur)
             tables = postgres_row_counts(cur)
         # -Z0: no compression, so unchanged rows produce unchanged bytes and deduplicate.
         proc = subprocess.Popen(
@@ -159,10 +175,11 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
             stderr=subprocess.PIPE,
         )
         stderr_tail = _drain_stderr(proc)
+        stdout = pipe_reader(proc)
         try:
-            yield StreamSource(f"{database}.pgdump", proc.stdout, tables)  # type: ignore[arg-type]
+            yield StreamSource(f"{database}.pgdump", stdout, tables)
         finally:
-            proc.stdout.close()  # type: ignore[union-attr]
+            stdout.close()
             code = proc.wait()
         if code != 0:
             raise SourceError(f"pg_dump of {redact_dsn(dsn)} failed: {stderr_tail()}")
@@ -180,21 +197,38 @@ def command_stream(command: str) -> Iterator[StreamSource]:
     except OSError as exc:
         raise SourceError(f"cannot run {argv[0]}: {exc.strerror}") from None
     stderr_tail = _drain_stderr(proc)
+    stdout = pipe_reader(proc)
     try:
-        yield StreamSource("stdout", proc.stdout, {})  # type: ignore[arg-type]
+        yield StreamSource("stdout", stdout, {})
     finally:
-        proc.stdout.close()  # type: ignore[union-attr]
+        stdout.close()
         code = proc.wait()
     if code != 0:
         raise SourceError(f"command '{argv[0]}' exited with {code}: {stderr_tail()}")
+
+
+def pipe_reader(proc: subprocess.Popen[bytes]) -> io.BufferedReader:
+    """The process's stdout, started as ``subprocess.PIPE`` with the default buffering."""
+    if not isinstance(proc.stdout, io.BufferedReader):
+        raise TypeError("the process was started without a buffered stdout pipe")
+    return proc.stdout
+
+
+def piped(end: _End | None) -> _End:
+    """A pipe end of a process started with ``subprocess.PIPE`` for it (Popen types it optional)."""
+    if end is None:
+        raise TypeError("the process was started without this pipe")
+    return end
 
 
 def _drain_stderr(proc: subprocess.Popen[bytes]) -> Callable[[], str]:
     """Read stderr in the background (a full pipe would stall the dump); return a tail getter."""
     lines: list[str] = []
 
+    stderr = piped(proc.stderr)
+
     def pump() -> None:
-        for raw in proc.stderr:  # type: ignore[union-attr]
+        for raw in stderr:
             lines.append(raw.decode(errors="replace").rstrip())
             del lines[:-5]
 

@@ -22,6 +22,7 @@ from prometheus_client import make_asgi_app
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 from starlette.concurrency import run_in_threadpool
+from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bcpctl import server as http
@@ -112,7 +113,8 @@ def build_app(service: Service, runner: ControllerThread, web: ASGIApp | None = 
         ready, body = readiness(controller)
         return Response(json.dumps(body) + "\n", 200 if ready else 503, media_type="application/json")
 
-    app.add_route("/metrics", Metrics(service.registry), methods=["GET", "HEAD"])
+    # A Route, not a mount: a mount at /metrics would redirect the scrape to /metrics/.
+    app.router.routes.append(Route("/metrics", Metrics(service.registry), methods=["GET", "HEAD"]))
     if web is not None:
         app.mount("/", web)
     return app

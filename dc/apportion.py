@@ -14,6 +14,9 @@ from collections import deque
 from collections.abc import Sequence
 from fractions import Fraction
 
+Node = tuple[str, int]
+"""A vertex of the rounding graph: ("r", row) or ("c", column)."""
+
 
 def largest_remainder(total: int, weights: Sequence[Fraction]) -> list[int]:
     """Integer parts of ``total`` proportional to ``weights`` that sum to ``total`` exactly.
@@ -74,7 +77,7 @@ def _augment(start_col: int, row_need: list[int], allowed: list[list[bool]], bum
     on by un-bumping one of its cells in another column, which then needs a new row.
     """
     rows, cols = len(allowed), len(allowed[0]) if allowed else 0
-    parent: dict[tuple[str, int], tuple[str, int] | None] = {("c", start_col): None}
+    parent: dict[Node, Node | None] = {("c", start_col): None}
     queue = deque([("c", start_col)])
     while queue:
         kind, i = queue.popleft()
@@ -95,9 +98,9 @@ def _augment(start_col: int, row_need: list[int], allowed: list[list[bool]], bum
     return False
 
 
-def _apply(node: tuple[str, int], parent: dict, bumped: list[list[bool]]) -> None:  # type: ignore[type-arg]
+def _apply(node: Node, parent: dict[Node, Node | None], bumped: list[list[bool]]) -> None:
     """Flip the cells along the augmenting path ending at row ``node``."""
-    current: tuple[str, int] | None = node
+    current: Node | None = node
     while current is not None and parent[current] is not None:
         prev = parent[current]
         assert prev is not None

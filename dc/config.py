@@ -135,10 +135,16 @@ class Source(_Model):
             raise ValueError(f"a {self.kind} source needs '{needed}'")
         return self
 
+    def value(self) -> str:
+        """What this kind of source reads: its ``path``, ``dsn`` or ``command`` (set, as validated)."""
+        value = {"path": self.path, "sqlite": self.path, "postgres": self.dsn, "command": self.command}[self.kind]
+        if not value:
+            raise ValueError(f"a {self.kind} source without its value")
+        return str(value)
+
     def spec(self) -> str:
         """The ``KIND:SPEC`` form that ``bcpctl backup run --source`` takes."""
-        value = {"path": self.path, "sqlite": self.path, "postgres": self.dsn, "command": self.command}
-        return f"{self.kind}:{value[self.kind]}"
+        return f"{self.kind}:{self.value()}"
 
 
 class System(_Model):

@@ -195,7 +195,7 @@ def split_costs(
     def amount(yen: int) -> int:
         return month_portion(yen, months, index) if period else yen
 
-    categories = []
+    categories: list[dict[str, Any]] = []
     quotas: list[list[Fraction]] = [[] for _ in ids]
     for item in costs.items:
         pw = Fraction(str(item.population_weight if item.population_weight is not None else costs.population_weight))

@@ -78,7 +78,6 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
             banner_timeout=timeout,
             auth_timeout=timeout,
             channel_timeout=timeout,
-            gss_auth=False,
         )
     except paramiko.BadHostKeyException:
         client.close()

@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    CursorResult,
     DateTime,
     Dialect,
     Engine,
@@ -32,6 +33,8 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from dc import schema
 from dc.errors import ConfigError
@@ -87,6 +90,14 @@ backup_runs = Table(
 Index("ix_backup_runs_system_ok_id", backup_runs.c.system, backup_runs.c.ok, backup_runs.c.id)
 
 
+def inserted_id(result: CursorResult[Any]) -> int:
+    """The integer primary key of the one row an INSERT just added."""
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the INSERT reported no primary key")
+    return int(key[0])
+
+
 def default_state_url() -> str:
     """``$BCPCTL_CONTROL_DB``, else a SQLite file under ``$XDG_STATE_HOME/bcpctl``."""
     if url := os.environ.get(STATE_ENV):
@@ -131,7 +142,7 @@ def connect(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # WAL lets the scheduler, the CLI and scrapes read while a job writes.
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -76,10 +76,10 @@ def measure_usage(engine: Engine, period: str | None = None) -> dict[str, Tenant
             q = q.where(backup_runs.c.started_at >= start, backup_runs.c.started_at < end)
         for tenant, total in conn.execute(q.group_by(backup_runs.c.tenant)):
             seconds[tenant]["backup_seconds"] += float(total or 0)
-        q = select(resource_usage.c.tenant, resource_usage.c.kind, func.sum(resource_usage.c.amount))
+        by_kind = select(resource_usage.c.tenant, resource_usage.c.kind, func.sum(resource_usage.c.amount))
         if start is not None:
-            q = q.where(resource_usage.c.at >= start, resource_usage.c.at < end)
-        for tenant, kind, total in conn.execute(q.group_by(resource_usage.c.tenant, resource_usage.c.kind)):
+            by_kind = by_kind.where(resource_usage.c.at >= start, resource_usage.c.at < end)
+        for tenant, kind, total in conn.execute(by_kind.group_by(resource_usage.c.tenant, resource_usage.c.kind)):
             seconds[tenant][kind] += float(total or 0)
     tenants = set(stored) | set(seconds)
     return {

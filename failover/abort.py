@@ -14,11 +14,16 @@ import shlex
 import signal
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
+from typing import Any
 
 from failover.errors import DrillAborted
 from failover.settings import SteadyState
+
+#: what ``signal.signal`` takes and returns (typeshed's ``signal._HANDLER``)
+SignalHandler = Callable[[int, FrameType | None], Any] | int | None
 
 
 class AbortSignal:
@@ -75,7 +80,7 @@ def watch(
     handle_signals: bool = True,
 ) -> Iterator[AbortSignal]:
     """Arm the signal handlers, the timeout and the probe watcher for the duration of a run."""
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, SignalHandler] = {}
     in_main = threading.current_thread() is threading.main_thread()
     if handle_signals and in_main:
 
@@ -85,7 +90,7 @@ def watch(
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, handler)
     stop = threading.Event()
-    threads = []
+    threads: list[threading.Thread] = []
     if timeout is not None:
         timer = threading.Timer(timeout, lambda: abort.trigger(f"timeout after {timeout:g}s"))
         timer.daemon = True
@@ -111,4 +116,5 @@ def watch(
             if isinstance(thread, threading.Timer):
                 thread.cancel()
         for signum, old in previous.items():
-            signal.signal(signum, old)  # type: ignore[arg-type]
+            if old is not None:  # None: not installed from Python, so it cannot be put back
+                signal.signal(signum, old)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -29,6 +30,9 @@ from failover.records import (
 from failover.results import CleanupResult, SweepResult
 from failover.sandbox import DIR_PREFIX, PG_PREFIX
 
+if TYPE_CHECKING:
+    from psycopg.sql import Composed
+
 
 def _looks_like_sandbox(res: ResourceRecord) -> bool:
     if res.kind in ("pg_database", "pg_role"):
@@ -38,11 +42,11 @@ def _looks_like_sandbox(res: ResourceRecord) -> bool:
     return False
 
 
-def _pg(location: str, statement: object, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+def _pg(location: str, statement: str | Composed, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
     import psycopg
 
     with psycopg.connect(location, autocommit=True, connect_timeout=15) as conn:
-        cur = conn.execute(statement, params)  # type: ignore[arg-type]
+        cur = conn.execute(statement, params)
         return list(cur.fetchall()) if cur.description else []
 
 

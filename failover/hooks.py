@@ -98,8 +98,8 @@ class AnsibleHooks:
 
     def _run(self, action: str, playbook: str, site: str, extravars: dict[str, Any]) -> HookResult:
         try:
-            from dc.ansible import run_playbook  # type: ignore[import-not-found]
-            from dc.inventory import build_inventory  # type: ignore[import-not-found]
+            from dc.ansible import run_playbook
+            from dc.inventory import build_inventory
         except ImportError as exc:
             # Not a crash mid-failover: a failed hook, so the failover stops before changing anything.
             return HookResult(action, site, False, f"Ansible hooks unavailable ({exc}); set drills.failover.hooks")

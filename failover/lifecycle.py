@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import Engine
 
@@ -36,6 +36,13 @@ from storage.backend import Backend
 from storage.site import open_site
 
 
+class SmokeQueries(TypedDict):
+    """The smoke-test part of a :class:`~failover.recover.RecoveryContext`, by field name."""
+
+    smoke: dict[str, str]
+    smoke_expect: dict[str, str]
+
+
 @dataclass
 class RunContext:
     """What every run needs: the configuration (and where it was read from) and the control database.
@@ -53,6 +60,7 @@ class RunContext:
     def create(cls, config: Consortium, where: Path | None, state: Engine | None = None) -> RunContext:
         """``where`` is the configuration file (named in errors) or the directory it was read from;
         without ``state`` the configuration's control database is opened when first needed."""
+        config_dir: Path | None
         if where is not None and where.suffix in (".yaml", ".yml"):
             source, config_dir = str(where), where.parent
         else:
@@ -71,7 +79,7 @@ class RunContext:
     def state(self, engine: Engine) -> None:
         self._state = engine
 
-    def smoke(self) -> dict[str, dict[str, str]]:
+    def smoke(self) -> SmokeQueries:
         """``smoke=`` and ``smoke_expect=`` for a :class:`~failover.recover.RecoveryContext`."""
         return {
             "smoke": {name: s.smoke for name, s in self.config.systems.items() if s.smoke},

@@ -84,7 +84,8 @@ def read_copies(state: Engine, config: Consortium, active: ActiveSite) -> dict[s
 def judge_protection(system: str, rpo: int | None, copies: list[Copy], active: ActiveSite, now: datetime) -> Protection:
     """Whether ``system`` is protected by the newest of ``copies`` (a pure function of its inputs)."""
     sites = active.second_copy
-    best = max((c for c in copies if c.newest is not None), key=lambda c: c.newest, default=None)  # type: ignore[arg-type, return-value]
+    dated = [(c.newest, c) for c in copies if c.newest is not None]
+    best = max(dated, key=lambda d: d[0], default=(None, None))[1]
     where = ", ".join(sites) or "—"
     if best is None or best.newest is None:
         if not sites:

@@ -143,14 +143,16 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
         with repository_at(ctx, site, request.escrow) as repo:
             result.checks.append(Check("offsite repository opens", True, repo.backend.url))
             report = check_repository(repo)
-            first = report.problems[0] if report.problems else None
+            if report.ok or not report.problems:
+                detail = f"{report.snapshots} snapshots, {report.packs} packs"
+            else:
+                first = report.problems[0]
+                detail = f"{len(report.problems)} problem(s), first: {first.object}: {first.message}"
             result.checks.append(
                 Check(
                     "offsite repository verifies",
                     report.ok,
-                    f"{report.snapshots} snapshots, {report.packs} packs"
-                    if report.ok
-                    else f"{len(report.problems)} problem(s), first: {first.object}: {first.message}",  # type: ignore[union-attr]
+                    detail,
                 )
             )
             newest = {system: snaps[-1] for system, snaps in snapshots_by_system(repo).items()}

@@ -42,7 +42,7 @@ from sqlalchemy import (
 )
 
 from dc.clock import utcnow
-from dc.state import UtcDateTime, metadata
+from dc.state import UtcDateTime, inserted_id, metadata
 
 drill_runs = Table(
     "drill_runs",
@@ -343,7 +343,7 @@ def intend_resource(state: Engine, run_id: str, kind: str, name: str, location: 
                 run_id=run_id, kind=kind, name=name, location=location, state="intended", created_at=utcnow()
             )
         )
-        return int(result.inserted_primary_key[0])
+        return inserted_id(result)
 
 
 def set_resource_state(state: Engine, resource_id: int, new_state: str, detail: str | None = None) -> None:

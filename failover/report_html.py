@@ -37,7 +37,9 @@ def _d(seconds: float | None) -> str:
 
 
 def _met(flag: bool | None) -> str:
-    return {True: '<span class="passed">met</span>', False: '<span class="failed">missed</span>'}.get(flag, "—")  # type: ignore[arg-type]
+    if flag is None:
+        return "—"
+    return '<span class="passed">met</span>' if flag else '<span class="failed">missed</span>'
 
 
 def timeline_svg(systems: list[dict[str, Any]], *, width: int = 900) -> str:

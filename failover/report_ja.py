@@ -50,7 +50,7 @@ def jp_time(value: str | None) -> str:
 
 
 def _verdict(flag: bool | None) -> str:
-    return {True: "達成", False: "未達成"}.get(flag, "—")  # type: ignore[arg-type]
+    return "—" if flag is None else "達成" if flag else "未達成"
 
 
 def _verified(s: dict[str, Any]) -> str:

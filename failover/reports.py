@@ -66,7 +66,7 @@ def site_names(config: Consortium) -> dict[str, str]:
 
 
 def _jsonable(history: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    return to_document(history)  # type: ignore[no-any-return]
+    return to_document(history)
 
 
 def render_report(

@@ -23,6 +23,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
@@ -30,6 +31,9 @@ from backup.sources import redact_dsn
 from dc.config import Site
 from failover.errors import RunFailed
 from failover.records import intend_resource, set_resource_state
+
+if TYPE_CHECKING:
+    from psycopg.sql import Composed
 
 PG_PREFIX = "bcpdrill_"
 DIR_PREFIX = "bcpdrill-"
@@ -52,7 +56,7 @@ def with_database(dsn: str, database: str) -> str:
 
     params = conninfo_to_dict(dsn)
     params["dbname"] = database
-    return make_conninfo(**params)  # type: ignore[arg-type]
+    return make_conninfo("", **params)
 
 
 def scram_verifier(password: str, *, salt: bytes | None = None, iterations: int = 4096) -> str:
@@ -76,9 +80,6 @@ class Login:
     role: str
     tenant: str
     password: str = field(repr=False)
-
-    def connect_kwargs(self) -> dict[str, str]:
-        return {"user": self.role, "password": self.password}
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,13 @@ class Sandboxes:
             raise RunFailed(f"site '{self.site_name}' has no drill_dsn: PostgreSQL systems cannot be drilled there")
         return self.site.drill_dsn
 
-    def _execute(self, statements: list[object], database: str | None = None) -> None:
+    def _execute(self, statements: list[Composed], database: str | None = None) -> None:
         import psycopg
 
         dsn = self._admin() if database is None else with_database(self._admin(), database)
         with psycopg.connect(dsn, autocommit=True, connect_timeout=15) as conn:
             for statement in statements:
-                conn.execute(statement)  # type: ignore[arg-type]
+                conn.execute(statement)
 
     def prepare_logins(self, tenants: list[str]) -> None:
         """One login role per tenant plus the probe, before any restore (their ids precede the databases')."""

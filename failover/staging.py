@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -23,6 +24,9 @@ from failover.plan import PlanStep
 from failover.records import intend_resource, set_resource_state
 from failover.sandbox import DIR_PREFIX, Target, pg_name, with_database
 from failover.targets import database_name, resolve
+
+if TYPE_CHECKING:
+    import psycopg
 
 
 class Staging:
@@ -108,14 +112,14 @@ class Staging:
         return kept if exists else None
 
 
-def _rename(conn: object, old: str, new: str, *, attempts: int = 50) -> None:
+def _rename(conn: psycopg.Connection[tuple[Any, ...]], old: str, new: str, *, attempts: int = 50) -> None:
     """ALTER DATABASE … RENAME, retried while terminated sessions are still exiting."""
     import psycopg
     from psycopg import sql
 
     for attempt in range(attempts):
         try:
-            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))  # type: ignore[attr-defined]
+            conn.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(old), sql.Identifier(new)))
             return
         except psycopg.errors.ObjectInUse:
             if attempt == attempts - 1:

@@ -38,8 +38,8 @@ def database_state(dsn: str) -> str:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             return "missing"
     with psycopg.connect(dsn, autocommit=True, connect_timeout=15) as conn:
-        (count,) = conn.execute(USER_TABLES).fetchone()  # type: ignore[misc]
-    return "busy" if count else "empty"
+        row = conn.execute(USER_TABLES).fetchone()  # count(*): always one row
+    return "busy" if row is not None and row[0] else "empty"
 
 
 def ensure_database(dsn: str) -> None:

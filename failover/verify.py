@@ -21,9 +21,13 @@ import sqlite3
 import stat
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from failover.results import Check
 from failover.sandbox import Login, Target
+
+if TYPE_CHECKING:
+    import psycopg
 
 SMOKE_TIMEOUT = 120
 
@@ -33,6 +37,17 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _connect(target: Target, login: Login | None) -> psycopg.Connection[tuple[Any, ...]]:
+    """A connection to the restored database, as ``login`` when given (else as its DSN says)."""
+    import psycopg
+
+    if target.dsn is None:
+        raise ValueError(f"{target.description} is not a PostgreSQL database")
+    if login is None:
+        return psycopg.connect(target.dsn, connect_timeout=15)
+    return psycopg.connect(target.dsn, connect_timeout=15, user=login.role, password=login.password)
+
+
 def pg_separation(target: Target) -> list[Check]:
     """The tenant's login reads its sandbox; every stranger is refused at CONNECT."""
     import psycopg
@@ -40,7 +55,7 @@ def pg_separation(target: Target) -> list[Check]:
     checks = []
     if target.login is not None:
         try:
-            with psycopg.connect(target.dsn, connect_timeout=15, **target.login.connect_kwargs()) as conn:  # type: ignore[arg-type]
+            with _connect(target, target.login) as conn:
                 conn.execute("SELECT 1").fetchone()
             checks.append(Check("tenant reads own sandbox", True, f"login {target.login.role}"))
         except psycopg.Error as exc:
@@ -56,7 +71,7 @@ def _refused(target: Target, stranger: Login) -> Check:
     who = "probe login" if stranger.tenant.startswith("_") else f"tenant {stranger.tenant}'s login"
     name = f"{who} refused"
     try:
-        with psycopg.connect(target.dsn, connect_timeout=15, **stranger.connect_kwargs()) as conn:  # type: ignore[arg-type]
+        with _connect(target, stranger) as conn:
             conn.execute("SELECT 1")
     except psycopg.errors.InsufficientPrivilege:
         return Check(name, True, "permission denied")
@@ -106,11 +121,10 @@ class SmokeError(Exception):
 def _smoke_pg(query: str, target: Target) -> str:
     import psycopg
 
-    kwargs = target.login.connect_kwargs() if target.login else {}
     try:
-        with psycopg.connect(target.dsn, connect_timeout=15, **kwargs) as conn:  # type: ignore[arg-type]
+        with _connect(target, target.login) as conn:
             conn.execute(f"SET statement_timeout = {SMOKE_TIMEOUT * 1000}")
-            row = conn.execute(query).fetchone()  # type: ignore[arg-type]
+            row = conn.execute(query).fetchone()
     except psycopg.Error as exc:
         raise SmokeError(_first_line(exc)) from None
     return "" if row is None else str(row[0])

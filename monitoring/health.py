@@ -18,6 +18,7 @@ import shutil
 import socket
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -59,15 +60,15 @@ def _reason(exc: BaseException) -> str:
 
 def probe_host_tcp(host_id: str, host: Host, timeout: float) -> Observation:
     now = utcnow()
-    base = {"kind": "host", "subject": host_id, "site": host.site, "probe": TCP_PROBE, "checked_at": now}
+    base = Observation("host", host_id, None, now, site=host.site, probe=TCP_PROBE)
     if not is_loopback(host.address):
-        return Observation(ok=None, detail="not probed: the TCP probe contacts loopback addresses only", **base)
+        return replace(base, ok=None, detail="not probed: the TCP probe contacts loopback addresses only")
     try:
         with socket.create_connection((host.address, host.port), timeout=timeout):
             pass
     except OSError as exc:
-        return Observation(ok=False, detail=_first_line(exc), **base)
-    return Observation(ok=True, **base)
+        return replace(base, ok=False, detail=_first_line(exc))
+    return replace(base, ok=True)
 
 
 SSH_PROBE = "ssh"
@@ -81,15 +82,15 @@ def probe_host_ssh(
     from dc.ssh import connect
 
     now = utcnow()
-    base = {"kind": "host", "subject": host_id, "site": host.site, "probe": SSH_PROBE, "checked_at": now}
+    base = Observation("host", host_id, None, now, site=host.site, probe=SSH_PROBE)
     try:
         # Only this host: another site's missing known_hosts is that host's problem, not this one's.
         alone = config.model_copy(update={"hosts": {host_id: host}})
         with connect(managed_host(alone, host_id, config_dir), timeout=timeout):
             pass
     except Exception as exc:  # unreachable, refused, unknown or CHANGED host key, rejected key
-        return Observation(ok=False, detail=_reason(exc), **base)
-    return Observation(ok=True, **base)
+        return replace(base, ok=False, detail=_reason(exc))
+    return replace(base, ok=True)
 
 
 def probe_host(host_id: str, config: Consortium, config_dir: Path | None, timeout: float) -> Observation:
@@ -165,31 +166,31 @@ def probe_source(system_id: str, system: System, config_dir: Path | None, timeou
     which cannot be probed without running the backup command itself."""
     now = utcnow()
     source = system.source
-    base = {"kind": "source", "subject": system_id, "tenant": system.tenant, "probe": source.kind, "checked_at": now}
+    base = Observation("source", system_id, None, now, tenant=system.tenant, probe=source.kind)
     try:
         if source.kind == "postgres":
             import psycopg
 
-            with psycopg.connect(source.dsn, connect_timeout=max(1, int(timeout))) as conn:  # type: ignore[arg-type]
+            with psycopg.connect(source.value(), connect_timeout=max(1, int(timeout))) as conn:
                 conn.execute("SELECT 1")
         elif source.kind == "sqlite":
-            path = resolve_path(source.path, config_dir)  # type: ignore[arg-type]
+            path = resolve_path(source.value(), config_dir)
             if not os.path.isfile(path):
-                return Observation(ok=False, detail="database file does not exist", **base)
+                return replace(base, ok=False, detail="database file does not exist")
             with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=timeout) as conn:
                 conn.execute("PRAGMA schema_version").fetchone()
         elif source.kind == "path":
-            path = resolve_path(source.path, config_dir)  # type: ignore[arg-type]
+            path = resolve_path(source.value(), config_dir)
             if not (os.path.isdir(path) and os.access(path, os.R_OK | os.X_OK)):
-                return Observation(ok=False, detail="directory missing or not readable", **base)
+                return replace(base, ok=False, detail="directory missing or not readable")
         else:
             return None
     except Exception as exc:
         detail = _first_line(exc)
         if source.dsn:
             detail = detail.replace(source.dsn, redact_dsn(source.dsn))
-        return Observation(ok=False, detail=detail, **base)
-    return Observation(ok=True, **base)
+        return replace(base, ok=False, detail=detail)
+    return replace(base, ok=True)
 
 
 def probe_all(

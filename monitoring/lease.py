@@ -46,7 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.pool import NullPool
 
 from dc.clock import utcnow
-from dc.state import UtcDateTime, metadata
+from dc.state import UtcDateTime, inserted_id, metadata
 from monitoring.dialect import insert_ignore, is_postgres
 
 log = logging.getLogger("bcpctl.lease")
@@ -187,7 +187,7 @@ class PostgresLease:
             poolclass=NullPool,
             connect_args={"connect_timeout": 5, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2},
         )
-        self._conn = None
+        self._conn: Connection | None = None
 
     def try_acquire(self) -> bool:
         if self._conn is not None:
@@ -243,7 +243,7 @@ def open_lease(engine: Engine, holder: str, ttl: float) -> Lease:
 def begin_term(engine: Engine, holder: str) -> int:
     with engine.begin() as conn:
         values = {"holder": holder, "started_at": utcnow(), "version": bcpctl_version()}
-        return conn.execute(insert(scheduler_terms).values(**values)).inserted_primary_key[0]
+        return inserted_id(conn.execute(insert(scheduler_terms).values(**values)))
 
 
 def end_term(engine: Engine, term_id: int, reason: str, when: datetime | None = None) -> None:

@@ -22,7 +22,10 @@ from monitoring.sources import PROVIDERS, Provider, Reading, SourceContext
 log = logging.getLogger("bcpctl.metrics")
 
 
-def _family(spec: Family) -> Metric:
+MetricFamily = CounterMetricFamily | GaugeMetricFamily
+
+
+def _family(spec: Family) -> MetricFamily:
     if spec.kind == "counter":
         return CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
     return GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
@@ -55,7 +58,7 @@ class ControlDatabaseCollector(Collector):
         yield from families.values()
 
 
-def _add(families: dict[str, Metric], reading: Reading) -> None:
+def _add(families: dict[str, MetricFamily], reading: Reading) -> None:
     spec = BY_NAME[reading.family]
     if len(reading.labels) != len(spec.labels):
         raise ValueError(f"{reading.family} takes labels {spec.labels}, got {reading.labels}")

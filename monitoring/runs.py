@@ -118,8 +118,7 @@ class RunLedger:
             )
             if not won:
                 current = conn.execute(select(job_claims).where(job_claims.c.job_id == job_id)).first()
-                stale = current is not None and current.heartbeat_at < now - timedelta(seconds=self.claim_ttl)
-                if stale:
+                if current is not None and current.heartbeat_at < now - timedelta(seconds=self.claim_ttl):
                     won = (
                         conn.execute(
                             update(job_claims)

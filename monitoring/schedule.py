@@ -49,6 +49,12 @@ class JobSpec:
     tenant: str | None = None
     system: str | None = None
 
+    def required_system(self) -> str:
+        """The system of a job that acts on one (a backup)."""
+        if self.system is None:
+            raise ValueError(f"job {self.job_id} names no system")
+        return self.system
+
     @property
     def misfire_grace(self) -> int:
         """About one interval (a run later than that is superseded by the next one), at most 6 h."""
@@ -162,10 +168,10 @@ def plan_jobs(
             trigger, interval = parse_schedule(schedules.replicate, job_id, "schedules.replicate", timezone)
             jobs.append(JobSpec(job_id, "replicate", trigger, interval, site=site))
             replicate_every = interval
-    if "control" in available and (seconds := control_interval(config.control_plane_rpo, replicate_every)):
+    if "control" in available and (every := control_interval(config.control_plane_rpo, replicate_every)):
         for site in config.offsite_sites:
             job_id = f"control:{site}"
-            jobs.append(JobSpec(job_id, "control", interval_trigger(job_id, seconds), float(seconds), site=site))
+            jobs.append(JobSpec(job_id, "control", interval_trigger(job_id, every), float(every), site=site))
     for kind in ("health", "drill"):
         text = getattr(schedules, kind, None)
         if kind in available and text:

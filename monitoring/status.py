@@ -199,8 +199,9 @@ def site_status(config: Consortium, state: Engine, *, now: datetime, fresh: int 
                 lights[system_id],
             )
         )
-    copies = [s.second_copy for s in systems if s.second_copy.newest is not None]
-    oldest = min(copies, key=lambda p: p.newest, default=None)  # type: ignore[arg-type, return-value]
+    dated = [(s.second_copy.newest, s.second_copy) for s in systems if s.second_copy.newest is not None]
+    copies = [copy for _, copy in dated]
+    oldest = min(dated, key=lambda d: d[0], default=(None, None))[1]
     summary = SecondCopySummary(
         active.second_copy,
         all(s.protected for s in systems),

@@ -48,18 +48,19 @@ def backup(ctx: JobContext, spec: JobSpec) -> str:
     from backup.jobs import backup_systems, site_repository
 
     site = spec.site or ctx.config.primary_site
+    system = spec.required_system()
     started = utcnow()
     outcome = None
     try:
         with site_repository(ctx.config, site, ctx.config_dir) as repo:
-            (outcome,) = backup_systems(ctx.config, repo, [spec.system], state=ctx.engine, config_dir=ctx.config_dir)  # type: ignore[list-item]
+            (outcome,) = backup_systems(ctx.config, repo, [system], state=ctx.engine, config_dir=ctx.config_dir)
     except Exception as exc:
-        if outcome is None and spec.system in ctx.config.systems:
+        if outcome is None and system in ctx.config.systems:
             message = outcomes.failure_message(exc)
-            outcomes.record_backup_failure(ctx.engine, ctx.config, ctx.config_dir, site, spec.system, started, message)
+            outcomes.record_backup_failure(ctx.engine, ctx.config, ctx.config_dir, site, system, started, message)
         raise
     if not outcome.ok:
-        raise JobFailed(f"backup of {spec.system} failed: {outcome.error}")
+        raise JobFailed(f"backup of {system} failed: {outcome.error}")
     result = outcome.result
     return f"snapshot {result.snapshot_id[:8]}, {result.bytes_added} bytes added" if result else "ok"
 

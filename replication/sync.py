@@ -47,6 +47,7 @@ from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
 from storage.backend import Backend, ObjectInfo
+from storage.capabilities import object_locking
 from storage.errors import AccessDenied
 from storage.metered import MeteredBackend
 from storage.objectlock import extend_locks, require_lock_support, retain_until
@@ -344,9 +345,10 @@ def _delete_due(
     ledger.clear_missing(target.url, decision.cleared)
     retained = list(decision.retained)
     deleted = []
+    locking = object_locking(target)
     for key in decision.due:
-        if target.capabilities.object_lock and key not in known_locks:
-            until = target.lock_until(key)  # type: ignore[attr-defined]
+        if locking is not None and key not in known_locks:
+            until = locking.lock_until(key)
             if until is not None and until > now:
                 retained.append(key)
                 continue

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 
 def _pairs(text: str) -> tuple[tuple[str, str], ...]:
-    return tuple(tuple(item.split(":")) for item in text.split())  # type: ignore[misc]
+    return tuple((kanji, kana) for kanji, kana in (item.split(":") for item in text.split()))
 
 
 #: (kanji, katakana), most frequent first; the generator weights them by rank (Zipf-like).

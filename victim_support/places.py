@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from typing import Any
 
 _KANJI_DIGITS = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
@@ -36,7 +37,7 @@ class Municipality:
 
 
 @cache
-def _reference() -> dict[str, dict[str, object]]:
+def _reference() -> dict[str, dict[str, Any]]:
     text = resources.files("victim_support").joinpath("data/machiaza.json").read_text(encoding="utf-8")
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
 
@@ -72,7 +73,7 @@ def municipality(lg_code: str, city: str, *, pref: str = "茨城県", count: int
     """The municipality's 町字: real ones for the reference tenants, else ``count`` plausible ones."""
     ref = _reference().get(lg_code)
     if ref is not None:
-        names = [(str(n), str(p)) for n, p in ref["machiaza"]]  # type: ignore[attr-defined]
+        names = [(str(n), str(p)) for n, p in ref["machiaza"]]
         return Municipality(str(ref["pref"]), str(ref["city"]), _assign_ids(names, str(ref["postal_prefix"])), True)
     rng = random.Random(f"machiaza:{lg_code}")
     seen: set[str] = set()

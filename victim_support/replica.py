@@ -141,11 +141,11 @@ def sweep_stale_restores(root: Path | None = None) -> list[Path]:
     return removed
 
 
-def _restore_sqlite(stack: ExitStack, repo: object, snap: Snapshot) -> str:
+def _restore_sqlite(stack: ExitStack, repo: Repository, snap: Snapshot) -> str:
     # A private directory (mkdtemp is 0700): the restored file holds every resident's 個人番号.
     sweep_stale_restores()
     tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"{_TMP_PREFIX}{os.getpid()}-")))
-    restore_snapshot(repo, snap, tmp / "restore")  # type: ignore[arg-type]
+    restore_snapshot(repo, snap, tmp / "restore")
     files = [p for p in (tmp / "restore").rglob("*") if p.is_file()]
     if len(files) != 1:
         raise RegistryError(f"snapshot {snap.short_id} should hold one SQLite file, holds {len(files)}")
@@ -156,12 +156,12 @@ def _restore_sqlite(stack: ExitStack, repo: object, snap: Snapshot) -> str:
     return str(files[0])
 
 
-def _restore_postgres(stack: ExitStack, repo: object, snap: Snapshot, config: Consortium, site: str) -> str:
+def _restore_postgres(stack: ExitStack, repo: Repository, snap: Snapshot, config: Consortium, site: str) -> str:
     admin = config.sites[site].drill_dsn
     if not admin:
         raise RegistryError(f"site {site} has no drill_dsn to restore the PostgreSQL registry into")
     dsn = stack.enter_context(scratch_database(admin))
-    restore_postgres(repo, snap, dsn)  # type: ignore[arg-type]
+    restore_postgres(repo, snap, dsn)
     return dsn
 
 

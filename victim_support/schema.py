@@ -29,6 +29,8 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from victim_support.errors import RegistryError
 
@@ -126,7 +128,7 @@ def open_registry(target: str, *, read_only: bool = False) -> Engine:
     if url.startswith("sqlite:///"):
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        def _pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_conn.cursor()
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()

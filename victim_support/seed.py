@@ -14,12 +14,14 @@ import multiprocessing
 import os
 import tempfile
 import time
+from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, insert, inspect, select
+from sqlalchemy import Connection, Engine, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from backup.sources import redact_dsn
@@ -86,8 +88,9 @@ def seed_registries(
         return [seed_registry(targets[t], t, config, scale=scale, seed=seed, force=force) for t in selected]
     # Generation is pure Python: one process per tenant uses every core (4 tenants, 2 cores: ~2x).
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        options = {"scale": scale, "seed": seed, "force": force}
-        jobs = [pool.submit(seed_registry, targets[t], t, config, **options) for t in selected]
+        jobs = [
+            pool.submit(seed_registry, targets[t], t, config, scale=scale, seed=seed, force=force) for t in selected
+        ]
         return [job.result() for job in jobs]
 
 
@@ -113,7 +116,7 @@ def seed_registry(
         try:
             _refuse_real(engine, target, force)
             with engine.begin() as conn:  # transactional DDL: the old registry stays until commit
-                create_registry(conn, replace=True)  # type: ignore[arg-type]
+                create_registry(conn, replace=True)
                 _write(conn, rows, info)
         except SQLAlchemyError as exc:
             raise RegistryError(f"cannot seed {redact_dsn(target)}: {str(exc).splitlines()[0]}") from None
@@ -134,7 +137,7 @@ def seed_registry(
         try:
             engine = open_registry(tmp)
             with engine.begin() as conn:
-                create_registry(conn, replace=True)  # type: ignore[arg-type]
+                create_registry(conn, replace=True)
                 _write(conn, rows, info)
             engine.dispose()
             os.chmod(tmp, 0o600)  # resident data: owner only
@@ -148,16 +151,16 @@ def seed_registry(
     )
 
 
-def _write(conn: object, rows: object, info: dict[str, str]) -> None:
+def _write(conn: Connection, rows: Iterable[dict[str, Any]], info: dict[str, str]) -> None:
     batch = []
-    for row in rows:  # type: ignore[attr-defined]
+    for row in rows:
         batch.append(row)
         if len(batch) >= _BATCH:
-            conn.execute(insert(residents), batch)  # type: ignore[attr-defined]
+            conn.execute(insert(residents), batch)
             batch = []
     if batch:
-        conn.execute(insert(residents), batch)  # type: ignore[attr-defined]
-    conn.execute(insert(registry_info), [{"key": k, "value": v} for k, v in info.items()])  # type: ignore[attr-defined]
+        conn.execute(insert(residents), batch)
+    conn.execute(insert(registry_info), [{"key": k, "value": v} for k, v in info.items()])
 
 
 def _refuse_real(engine: Engine, where: str, force: bool) -> None:

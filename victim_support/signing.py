@@ -17,6 +17,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from dc.errors import UsageError
 from dc.secrets import read_secret_bytes, secret_from_env
@@ -60,6 +61,7 @@ def fingerprint(public: Ed25519PublicKey) -> str:
 
 
 def parse_private_key(data: bytes, where: str) -> Ed25519PrivateKey:
+    key: PrivateKeyTypes | serialization.SSHPrivateKeyTypes
     try:
         if b"OPENSSH PRIVATE KEY" in data:
             key = serialization.load_ssh_private_key(data, password=None)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Date,
     Engine,
     Integer,
+    Row,
     String,
     Table,
     Text,
@@ -204,8 +205,8 @@ def _row(request: ExportRequest) -> dict[str, object]:
     }
 
 
-def _load(conn: Connection, row: object, settings: ExportSettings, now: datetime) -> ExportRequest:
-    r = row._mapping  # type: ignore[attr-defined]
+def _load(conn: Connection, row: Row[Any], settings: ExportSettings, now: datetime) -> ExportRequest:
+    r = row._mapping
     try:
         return _parse(conn, r, settings, now)
     except (ValueError, KeyError, TypeError) as exc:  # a row edited by hand into nonsense

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.options import common_options, config_option
+from bcpctl.options import F, common_options, config_option
 
 
 @click.group()
@@ -16,7 +16,7 @@ def approver() -> None:
     """Approvers' credentials: each official's own secret, verified on every approval."""
 
 
-def _secret_file_option(fn):  # type: ignore[no-untyped-def]
+def _secret_file_option(fn: F) -> F:
     return click.option(
         "--secret-file",
         "--approver-secret-file",

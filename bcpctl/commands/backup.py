@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
 
     from rich.console import Console
 
+    from backup.restoretarget import Overwrite
+
 
 @click.group()
 def backup() -> None:
@@ -174,7 +176,7 @@ def restore(
     target: str | None,
     target_dsn: str | None,
     as_of: datetime | None,
-    overwrite: str,
+    overwrite: Overwrite,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -204,11 +206,12 @@ def restore(
                     "seconds": db.seconds,
                 }
             else:
+                assert target is not None  # exactly one of --target and --target-dsn, checked above
                 res = restore_snapshot(
                     repo,
                     snap,
-                    Path(target),  # type: ignore[arg-type]
-                    overwrite=overwrite,  # type: ignore[arg-type]
+                    Path(target),
+                    overwrite=overwrite,
                     progress=bar.advance,
                 )
                 data = {

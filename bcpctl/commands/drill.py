@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output, session
-from bcpctl.options import common_options, config_option, escrow_option
+from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from dc.errors import ProblemFound, UsageError
+
+if TYPE_CHECKING:
+    from failover.lifecycle import RunContext
 
 
 @click.group()
@@ -97,7 +100,7 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
-def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
+def run_context(config_path: str | None) -> RunContext:
     from dc.config import load_config
     from failover.lifecycle import RunContext
 
@@ -105,7 +108,7 @@ def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     return RunContext.create(consortium, path)
 
 
-def operator_options(fn):  # type: ignore[no-untyped-def]
+def operator_options(fn: F) -> F:
     """The operator's own proof, which the two-person rule needs as much as the approver's (failover/approval.py)."""
     fn = click.option(
         "--operator-secret-file",

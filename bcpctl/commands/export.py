@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
-from bcpctl.options import common_options, config_option
+from bcpctl.options import F, common_options, config_option
 
 
 @click.group()
@@ -155,7 +155,7 @@ def _decide(
     output.current().result(request, _render_request)
 
 
-def _secret_option(fn):  # type: ignore[no-untyped-def]
+def _secret_option(fn: F) -> F:
     return click.option(
         "--approver-secret-file",
         "secret_file",

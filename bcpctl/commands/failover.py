@@ -10,7 +10,7 @@ from rich.table import Table
 
 from bcpctl import output
 from bcpctl.commands.drill import finish, operator_options, parse_time, read_operator_secret, run_context
-from bcpctl.options import common_options, config_option, escrow_option
+from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked
 
 
@@ -79,7 +79,7 @@ def failover_plan(
     output.current().result(data, render)
 
 
-def _confirmation_options(fn):  # type: ignore[no-untyped-def]
+def _confirmation_options(fn: F) -> F:
     fn = click.option(
         "--approver-secret-file",
         type=click.Path(dir_okay=False),

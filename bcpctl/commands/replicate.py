@@ -140,7 +140,8 @@ def replicate(
     delay = DEFAULT_DELETE_DELAY if given_delay is None else given_delay
     rate = parse_rate(limit_rate) if limit_rate else None
     if repair:
-        _repair(source_url, target_url, known_hosts, manifest_key, jobs, object_lock_days or 0)  # type: ignore[arg-type]
+        assert target_url is not None  # --repair without --to was refused above
+        _repair(source_url, target_url, known_hosts, manifest_key, jobs, object_lock_days or 0)
         return
     from bcpctl import output, session
     from replication.jobs import Endpoint, replicate_between, replicate_sites
@@ -174,9 +175,9 @@ def replicate(
             )
     out = output.current()
     out.result({"ok": all(r.ok for r in runs), "runs": runs}, _render_sync)
-    problems = [r.problem() for r in runs if r.problem()]
+    problems = [problem for r in runs if (problem := r.problem())]
     if problems:
-        raise ProblemFound(problems[0])  # type: ignore[arg-type]
+        raise ProblemFound(problems[0])
 
 
 def _delay(text: str | None) -> timedelta | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -12,6 +12,9 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.options import common_options, config_option
 from bcpctl.params import FiniteFloat
+
+if TYPE_CHECKING:
+    from monitoring.logs import LogFormat
 
 
 @click.command("serve")
@@ -61,7 +64,7 @@ def serve(
     tick: float,
     stop_timeout: float,
     check_slices: int,
-    log_format: str,
+    log_format: LogFormat,
 ) -> None:
     """Run the configured jobs (backups, checks, health checks) and serve /metrics, /healthz, /readyz.
 
@@ -79,7 +82,7 @@ def serve(
     settings = ServiceSettings(
         lease_ttl=lease_ttl, tick=tick, workers=workers, stop_timeout=stop_timeout, check_slices=check_slices
     )
-    summary = run_service(config_path, listen, settings, log_format=log_format, web=web)  # type: ignore[arg-type]
+    summary = run_service(config_path, listen, settings, log_format=log_format, web=web)
 
     def render(console: Console, data: dict[str, Any]) -> None:
         role = "was the active scheduler" if data["led"] else "stood by"

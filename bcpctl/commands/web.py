@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from contextlib import closing
 from typing import Any
 
@@ -76,7 +77,7 @@ def _password(password_file: str | None, no_password: bool) -> str | None:
         return read_secret_file(password_file, "password")
     if value := secret_from_env(PASSWORD_ENV, "password"):
         return value
-    if click.get_text_stream("stdin").isatty():
+    if sys.stdin is not None and sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if first != getpass.getpass("Repeat: "):
             raise UsageError("the passwords differ")

@@ -133,8 +133,9 @@ def export_to_partner(
         "opened_by_partner": bool(opened.files),
         "opened_with_age_cli": by_age,
         "approved_by": [
-            {"approver": a.approver, "credential": credential_of(config.approvers, a.approver).id}  # type: ignore[union-attr]
+            {"approver": a.approver, "credential": credential.id if credential else None}
             for a in approved.approvals
+            for credential in [credential_of(config.approvers, a.approver)]
         ],
         "audit_ok": chain.ok,
         "audit_entries": chain.entries,

@@ -63,7 +63,8 @@ def _systems_table(title: str, systems: list[dict[str, Any]]) -> str:
 
 
 def render_report(summary: Any) -> str:
-    d = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else dict(summary)
+    is_instance = dataclasses.is_dataclass(summary) and not isinstance(summary, type)
+    d = dataclasses.asdict(summary) if is_instance else dict(summary)
     steps = d["steps"]
     b, r, e = d["backup"], d["replication"], d["export"]
     verdict = "全工程 合格 — every step passed" if d["ok"] else "不合格あり — a step FAILED"

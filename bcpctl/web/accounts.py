@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, Engine, String, Table, Text, insert, select, update
+from sqlalchemy import Boolean, Column, Connection, Engine, Row, String, Table, Text, insert, select, update
 
 from bcpctl.web.passwords import DEFAULT_COST, Cost, check_strength, hash_password, verify_password
 from dc.errors import UsageError
@@ -45,8 +46,8 @@ class Account:
     disabled: bool
 
 
-def _account(row: object) -> Account:
-    r = row._mapping  # type: ignore[attr-defined]
+def _account(row: Row[Any]) -> Account:
+    r = row._mapping
     return Account(
         r["name"],
         tuple(json.loads(r["roles"])),

@@ -153,7 +153,7 @@ def deny(request: Request, request_id: str, body: Deny, operator: Approver) -> O
 def status(request: Request, operator: Anyone) -> dict[str, Any]:
     """Per tenant and system: the "recoverable now" light and its reasons, last backup, replication lag, drills."""
     ctx = context(request)
-    return to_jsonable(consortium_status(ctx.config, ctx.state, fresh=ctx.drill_fresh, now=ctx.now()))  # type: ignore[no-any-return]
+    return to_jsonable(consortium_status(ctx.config, ctx.state, fresh=ctx.drill_fresh, now=ctx.now()))
 
 
 @router.get("/drills", responses=_REFUSALS)

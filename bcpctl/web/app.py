@@ -64,6 +64,7 @@ def create_app(ctx: WebContext) -> Any:
     for module in (api_partner, api_operator, login, portal, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("bcpctl.web", "static")]), name="static")
+    # FastAPI's documented way to extend the schema; mypy refuses assigning to a method.
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return SecurityHeaders(BodySizeLimit(app, ctx.web.max_body_bytes), hsts=ctx.web.secure_cookies)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -53,7 +54,8 @@ class Partner:
 
 
 def context(request: Request) -> WebContext:
-    return request.app.state.web  # type: ignore[no-any-return]
+    web: WebContext = request.app.state.web
+    return web
 
 
 def peer(request: Request) -> str:
@@ -122,7 +124,7 @@ def check_csrf(request: Request, session: sessions.Session | None, supplied: str
         raise Forbidden("missing or wrong CSRF token; reload the page and try again")
 
 
-def require_operator(*roles: str, csrf: str = "header"):  # type: ignore[no-untyped-def]
+def require_operator(*roles: str, csrf: str = "header") -> Callable[[Request], Awaitable[Operator]]:
     """A dependency: the operator, if they hold one of ``roles`` (any role when none given)."""
 
     async def dependency(request: Request) -> Operator:
@@ -179,7 +181,7 @@ def _partner(ctx: WebContext, request: Request, body: bytes, signed_only: bool) 
     return Partner(session.subject, "session", session)
 
 
-def require_partner(*, signed_only: bool = False, csrf: str = "header"):  # type: ignore[no-untyped-def]
+def require_partner(*, signed_only: bool = False, csrf: str = "header") -> Callable[[Request], Awaitable[Partner]]:
     """A dependency: the authenticated partner, rate-limited per partner."""
 
     async def dependency(request: Request) -> Partner:

@@ -8,6 +8,8 @@ partner tokens for operators. Auditors get the audit log.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -29,7 +31,7 @@ async def dashboard(request: Request) -> Response:
     operator = await pages.operator(request)
     ctx = auth.context(request)
 
-    def load() -> dict[str, object]:
+    def load() -> dict[str, Any]:
         status = consortium_status(ctx.config, ctx.state, fresh=ctx.drill_fresh, now=ctx.now())
         pending = [
             operator_view(r, delivery.find_delivery(ctx.state, r.id))
@@ -125,7 +127,7 @@ async def audit_page(request: Request) -> Response:
     operator = await pages.operator(request, AUDITOR)
     ctx = auth.context(request)
 
-    def load() -> dict[str, object]:
+    def load() -> dict[str, Any]:
         entries = audit.read_entries(ctx.state)
         return {"chain": audit.verify_entries(entries), "entries": to_jsonable(list(reversed(entries))[:300])}
 

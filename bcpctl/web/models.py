@@ -16,6 +16,8 @@ from victim_support.policy import BASES, FORMATS, PURPOSES
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Note = Annotated[str, Field(max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$")]
 Ident = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+# Literals computed from the law tables, so the OpenAPI enums follow them; mypy accepts only
+# literal values written out in a Literal[...] (valid-type), pydantic reads these at run time.
 Basis = Literal[tuple(BASES)]  # type: ignore[valid-type]
 Purpose = Literal[tuple(PURPOSES)]  # type: ignore[valid-type]
 Format = Literal[FORMATS]  # type: ignore[valid-type]
@@ -50,7 +52,7 @@ class SubmitRequest(_Strict):
     all_areas: bool = False
     support_only: bool = Field(default=False, description="Only 避難行動要支援者 (DMA-49-11-3).")
     retention_days: int | None = Field(default=None, ge=1, le=3650)
-    formats: list[Format] = Field(default=[], max_length=2)  # type: ignore[valid-type]
+    formats: list[Format] = Field(default=[], max_length=2)
     requested_by: Text = Field(description="Name of the requesting officer.")
 
 

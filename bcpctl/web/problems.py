@@ -87,8 +87,8 @@ def install(app: FastAPI, html: Any) -> None:
         extra: dict[str, Any] = {}
         if isinstance(exc, TooManyRequests):
             extra["retry_after"] = exc.retry_after
-        if isinstance(exc, PolicyRejected) and getattr(exc, "reasons", None):
-            extra["reasons"] = list(exc.reasons)  # type: ignore[attr-defined]
+        if isinstance(exc, PolicyRejected) and exc.reasons:
+            extra["reasons"] = list(exc.reasons)
         return respond(request, status, _one_line(exc.message), **extra)
 
     @app.exception_handler(RequestValidationError)

@@ -12,8 +12,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Row, String, Table, Text, insert, select, update
 
 from dc.config import Consortium
 from dc.errors import UsageError
@@ -58,8 +59,8 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _info(row: object) -> TokenInfo:
-    r = row._mapping  # type: ignore[attr-defined]
+def _info(row: Row[Any]) -> TokenInfo:
+    r = row._mapping
     return TokenInfo(
         r["id"], r["partner"], r["label"], r["issued_by"], r["issued_at"], r["expires_at"], r["revoked_at"]
     )

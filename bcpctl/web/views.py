@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bcpctl.web.models import ApprovalView, DeliveryView, OperatorRequestView, RequestView, Scope
 from victim_support.delivery import Delivery
 from victim_support.store import ExportRequest
@@ -19,7 +21,7 @@ def _delivery(delivery: Delivery | None) -> DeliveryView | None:
     )
 
 
-def _common(request: ExportRequest, delivery: Delivery | None) -> dict[str, object]:
+def _common(request: ExportRequest, delivery: Delivery | None) -> dict[str, Any]:
     return {
         "id": request.id,
         "tenant": request.tenant,
@@ -45,12 +47,12 @@ def _common(request: ExportRequest, delivery: Delivery | None) -> dict[str, obje
 
 
 def partner_view(request: ExportRequest, delivery: Delivery | None) -> RequestView:
-    return RequestView(**_common(request, delivery))  # type: ignore[arg-type]
+    return RequestView(**_common(request, delivery))
 
 
 def operator_view(request: ExportRequest, delivery: Delivery | None) -> OperatorRequestView:
     return OperatorRequestView(
-        **_common(request, delivery),  # type: ignore[arg-type]
+        **_common(request, delivery),
         approved_by=[
             ApprovalView(approver=a.approver, role=a.role, at=a.at, reason=a.reason) for a in request.approvals
         ],
