@@ -456,7 +456,8 @@ def _chain(path: Path, count: int) -> Engine:
 
 def test_a_promotion_entry_that_names_another_received_head_breaks_the_chain(tmp_path: Path) -> None:
     """Whoever rewrites the chain to move or edit the failover's entry is caught, even with hashes recomputed."""
-    from dc.audit import append, audited, entry_hash
+    from dc.audit import append, audited
+    from dc.auditentry import entry_hash
 
     engine = _chain(tmp_path / "c.db", 3)
     head = read_entries(engine)[-1]
