@@ -14,7 +14,6 @@ accepts; ``open`` on either yields an unlocked repository through the same path.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from collections.abc import Iterator, Sequence
@@ -23,11 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from backup.cache import BlobCache
 from backup.errors import WrongPassword
 from backup.keys import config_digest, unwrap
 from backup.keyslots import add_slot
-from backup.repository import Repository, _cache_dir, open_repository, read_config
+from backup.opening import open_repository, unlocked_repository
+from backup.repository import Repository, read_config
 from dc.errors import UsageError
 from storage.backend import Backend
 
@@ -148,28 +147,9 @@ def open_repository_with_shares(
         kinds=(ESCROW_KIND,),
         refusal=f"no escrow key slot of {backend.url} opens with these shares",
     )
-    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
-    repo = Repository(
-        backend,
-        config,
-        raw,
-        unlocked.master,
-        unlocked.slot_id,
-        BlobCache(_cache_dir() / config.id / where / "index.sqlite"),
-    )
-    repo.key_problems = list(unlocked.skipped)
-    try:
-        if sync:
-            repo.sync_index()
+    # escrow holders are key holders: they sign like anyone who changes state
+    with unlocked_repository(backend, config, raw, unlocked, sync=sync, sign_on_close=True) as repo:
         yield repo
-    finally:
-        try:
-            if repo.state_changed:
-                from backup.manifest import sign_manifest
-
-                sign_manifest(repo)  # escrow holders are key holders: they sign like anyone who changes state
-        finally:
-            repo.close()
 
 
 class Credentials(Protocol):

@@ -1,8 +1,7 @@
-"""Opening, creating and reading a repository: the one place that owns its lifetime.
+"""Creating and reading a repository: its config, the unlocked :class:`Repository`, its objects.
 
-Every command goes through :func:`open_repository` (Borg's ``with_repository``): it reads the
-config, unlocks a key slot, opens the local index cache and syncs it with the repository's
-index files. Commands never repeat that dance.
+Commands open one through :mod:`backup.opening` (Borg's ``with_repository``), which unlocks a
+key slot, syncs the index cache and re-signs the manifest on close.
 
 Repository layout on any backend::
 
@@ -20,14 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -36,7 +31,7 @@ from backup.cache import BlobCache, Location
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
-from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, unwrap, wrap
+from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
 from storage.backend import Backend
@@ -46,7 +41,6 @@ CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
 FORMAT = "bcpctl-repository"
 VERSION = 1
-CACHE_ENV = "BCPCTL_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -206,12 +200,6 @@ class Repository:
         self.backend.close()
 
 
-def _cache_dir() -> Path:
-    if path := os.environ.get(CACHE_ENV):
-        return Path(path)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bcpctl"
-
-
 def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
     try:
         raw = backend.load(CONFIG_KEY)
@@ -252,33 +240,3 @@ def init_repository(
         backend.remove(f"keys/{slot_id}")
         raise RepositoryError(f"another process created a repository at {backend.url} concurrently")
     return config
-
-
-@contextmanager
-def open_repository(
-    backend: Backend, password: str, *, sync: bool = True, sign_on_close: bool = True
-) -> Iterator[Repository]:
-    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards.
-
-    If the committed state changed, the manifest is re-signed on close (``sign_on_close=False``
-    only for tests that need an unsigned repository).
-    """
-    config, raw = read_config(backend)
-    unlocked = unwrap(backend, password.encode(), repo_id=config.id, config_digest=config_digest(raw))
-    # One cache per (repository, location): the offsite replica shares the id but may lag.
-    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
-    cache = BlobCache(_cache_dir() / config.id / where / "index.sqlite")
-    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, cache)
-    repo.key_problems = list(unlocked.skipped)
-    try:
-        if sync:
-            repo.sync_index()
-        yield repo
-    finally:
-        try:
-            if repo.state_changed and sign_on_close:
-                from backup.manifest import sign_manifest  # manifest builds on this module
-
-                sign_manifest(repo)
-        finally:
-            repo.close()

@@ -26,7 +26,8 @@ from backup.keys import (
     wrap,
 )
 from backup.keyslots import add_passphrase_slot, remove_slot, slot_rows
-from backup.repository import open_repository, read_config
+from backup.opening import open_repository
+from backup.repository import read_config
 from dc.errors import UsageError
 from storage.backend import ObjectInfo
 from storage.local import LocalBackend

@@ -23,7 +23,8 @@ import pytest
 import yaml
 
 from backup.jobs import backup_systems
-from backup.repository import init_repository, open_repository
+from backup.opening import open_repository
+from backup.repository import init_repository
 from dc.config import Consortium, load_config
 from dc.state import open_state
 from failover.lifecycle import RunContext

@@ -12,7 +12,8 @@ import pytest
 from backup.errors import WrongPassword
 from backup.escrow import credentials, open_repository_with_shares, read_share, share_sheet, split_key
 from backup.keys import list_slots
-from backup.repository import init_repository, open_repository
+from backup.opening import open_repository
+from backup.repository import init_repository
 from dc.errors import UsageError
 from failover.drill import DrillRequest, run_drill
 from storage.local import LocalBackend
