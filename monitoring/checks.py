@@ -19,7 +19,7 @@ from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, open_state
 
 if TYPE_CHECKING:  # /metrics reads records without importing the repository format
-    from backup.check import CheckReport
+    from backup.checkreport import CheckReport
     from dc.config import Consortium
 
 repository_checks = Table(
