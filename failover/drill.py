@@ -28,8 +28,9 @@ from failover.abort import AbortSignal
 from failover.activesite import active_site, drill_notice
 from failover.calendar import blackout_on
 from failover.cleanup import cleanup_checked, sweep
+from failover.context import RunContext
 from failover.execution import run_plan
-from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
+from failover.lifecycle import new_run, recorded_run, repository_at
 from failover.measure import apply_measurement
 from failover.plan import PlanStep, RecoveryPlan, build_plan, require_targets, select_systems
 from failover.recover import RecoveryContext, recover_system, snapshots_by_system

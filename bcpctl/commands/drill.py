@@ -99,7 +99,7 @@ def parse_time(text: str) -> datetime:
 
 def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
     from dc.config import load_config
-    from failover.lifecycle import RunContext
+    from failover.context import RunContext
 
     consortium, path = load_config(config_path)
     return RunContext.create(consortium, path)

@@ -117,7 +117,7 @@ class _Story:
         return self._state
 
     def run_context(self) -> Any:
-        from failover.lifecycle import RunContext
+        from failover.context import RunContext
 
         config, _ = self.config()
         return RunContext.create(config, self.config_path, self.state())
@@ -300,8 +300,8 @@ class _Story:
 
     def fail_over(self) -> dict[str, Any]:
         from dc.secrets import read_secret_file
+        from failover.context import RunContext
         from failover.failover import FailoverRequest, execute_failover
-        from failover.lifecycle import RunContext
 
         config, _ = self.config()
         assert self.keys is not None and self.disaster_at is not None

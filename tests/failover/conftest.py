@@ -27,7 +27,7 @@ from backup.opening import open_repository
 from backup.repository import init_repository
 from dc.config import Consortium, load_config
 from dc.state import open_state
-from failover.lifecycle import RunContext
+from failover.context import RunContext
 from replication.ledger import Ledger
 from replication.sync import replicate
 from storage.local import LocalBackend

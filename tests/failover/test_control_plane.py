@@ -29,12 +29,12 @@ from dc.config import load_config
 from dc.continuation import PROMOTED
 from dc.errors import BcpError
 from dc.state import open_state
+from failover.context import RunContext
 from failover.control_sqlite import SqliteShipping, check_database
 from failover.controlplane import CONTROL_SYSTEM, copy_retention, measured_rpo, within_rpo
 from failover.errors import FailoverRefused
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import HookResult
-from failover.lifecycle import RunContext
 from failover.records import active_failover, list_runs
 from tests.conftest import Cli
 from tests.failover.sites import Sites, build_sites, enroll, fail_over, lose_the_primary, ok, ship
