@@ -23,7 +23,7 @@ from dc.clock import utcnow
 from dc.duration import format_duration
 from failover.activesite import ActiveSite, active_site, drill_notice
 from failover.context import RunContext
-from failover.drill import DrillRequest
+from failover.drillrequest import DrillRequest
 from failover.isolation import production_endpoints, route_isolated, sandbox_not_production
 from failover.lifecycle import new_run, recorded_run, repository_at
 from failover.measure import advice

@@ -163,7 +163,8 @@ def drill_run(
     """
     from dc.approvers import read_secret
     from dc.duration import parse_duration
-    from failover.drill import DrillRequest, run_drill
+    from failover.drill import run_drill
+    from failover.drillrequest import DrillRequest
     from failover.results import to_document
 
     try:

@@ -339,7 +339,8 @@ class _Story:
         }
 
     def staff_loss_drill(self) -> dict[str, Any]:
-        from failover.drill import DrillRequest, run_drill
+        from failover.drill import run_drill
+        from failover.drillrequest import DrillRequest
 
         escrow = tuple(self.shares[:THRESHOLD])
         with self.progress("staff-loss drill at the offsite site") as advance:

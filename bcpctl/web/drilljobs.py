@@ -25,7 +25,8 @@ from dc.audit import append, audited
 from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
 from failover.context import RunContext
-from failover.drill import DrillRequest, check_startable, run_drill
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest, check_startable
 from failover.lifecycle import new_run_id
 from failover.records import RunRecord, announce_run, end_unfinished, get_run, is_dead, list_runs
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from failover.drill import DrillRequest, run_drill
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest
 from failover.records import list_runs, system_history
 from failover.settings import Blackout
 from tests.failover.conftest import Built

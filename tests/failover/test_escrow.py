@@ -15,7 +15,8 @@ from backup.keys import list_slots
 from backup.opening import open_repository
 from backup.repository import init_repository
 from dc.errors import UsageError
-from failover.drill import DrillRequest, run_drill
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli, quotes_share
