@@ -100,7 +100,7 @@ def test_failover_opens_the_shipped_control_state_first_and_the_chain_continues(
 
     # And the metrics at the offsite: the measured RPO, and no copy age for the site that is live now.
     from monitoring.metrics import build_registry
-    from monitoring.sources import SourceContext
+    from monitoring.provider import SourceContext
 
     config, _ = load_config(sites.config_path)
     value = build_registry(SourceContext(offsite, config.at_site("offsite"))).get_sample_value
@@ -111,7 +111,7 @@ def test_failover_opens_the_shipped_control_state_first_and_the_chain_continues(
 
 def test_the_copy_age_is_a_metric_at_the_primary_and_the_status_says_within_rpo(cli: Cli, tmp_path: Path) -> None:
     from monitoring.metrics import build_registry
-    from monitoring.sources import SourceContext
+    from monitoring.provider import SourceContext
 
     sites = build_sites(tmp_path / "c", cli)
     status = cli("control", "status", "--config", str(sites.config_path), "--json")
