@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 
 from backup import compress
+from backup.checkreport import PRUNE, REPAIR_INDEX, REPAIR_INDEX_ALL, REPAIR_SNAPSHOTS, CheckReport, Problem
 from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
+from backup.inventory import check_inventory
 from backup.layout import PACK_KINDS, identify, is_pack_key, place_of
 from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
 from backup.repository import Repository
@@ -36,46 +37,8 @@ from storage.capabilities import StrayEntries, as_capability
 
 ProgressFn = Callable[[int], None]
 
-REPAIR_INDEX = "bcpctl repair index"
-REPAIR_INDEX_ALL = "bcpctl repair index --read-all-packs"
-REPAIR_SNAPSHOTS = "bcpctl repair snapshots --forget"
-PRUNE = "bcpctl prune (removes packs no snapshot needs once its grace period has passed)"
-_ORDER = (REPAIR_INDEX_ALL, REPAIR_INDEX, REPAIR_SNAPSHOTS, PRUNE)
 #: unindexed packs listed one by one up to this many; the rest are counted
 _LISTED = 20
-
-
-@dataclass(frozen=True)
-class Problem:
-    object: str
-    message: str
-
-
-@dataclass
-class CheckReport:
-    snapshots: int = 0
-    index_files: int = 0
-    packs: int = 0
-    packs_read: int = 0
-    blobs_read: int = 0
-    bytes_read: int = 0
-    #: packs stored that no readable index names (an interrupted backup, or a lost index file)
-    unindexed_packs: int = 0
-    problems: list[Problem] = field(default_factory=list)
-    #: findings that endanger nothing (copies, stray files, leases, packs in no index); not failures
-    notes: list[Problem] = field(default_factory=list)
-    affected_snapshots: list[str] = field(default_factory=list)
-    #: the commands that repair what was found, in the order to run them
-    remedies: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def suggest(self, remedy: str) -> None:
-        if remedy not in self.remedies:
-            self.remedies.append(remedy)
-            self.remedies.sort(key=_ORDER.index)
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -106,8 +69,6 @@ def check_repository(
     subset: tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
 ) -> CheckReport:
-    from backup.inventory import check_inventory  # it reports into CheckReport: imported late, no cycle
-
     report = CheckReport()
     listing = {info.key: info for info in repo.backend.list("")}
     damage, unindexed, superseded = _check_structure(repo, listing, report, read_data, subset, progress)

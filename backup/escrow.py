@@ -24,7 +24,8 @@ from typing import Protocol
 
 from backup.errors import WrongPassword
 from backup.keyslots import add_slot
-from backup.repository import Repository, _index_cache, open_repository, read_config, unlock
+from backup.opening import open_repository, unlock, unlocked_repository
+from backup.repository import Repository, read_config
 from dc.errors import UsageError
 from storage.backend import Backend
 
@@ -149,20 +150,9 @@ def open_repository_with_shares(
         refusal=f"no escrow key slot of {backend.url} opens with these shares",
         manifest_key=manifest_key,
     )
-    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, _index_cache(backend, config))
-    repo.key_problems = list(unlocked.skipped)
-    try:
-        if sync:
-            repo.sync_index()
+    # escrow holders are key holders: they sign like anyone who changes state
+    with unlocked_repository(backend, config, raw, unlocked, sync=sync, sign_on_close=True) as repo:
         yield repo
-    finally:
-        try:
-            if repo.state_changed:
-                from backup.manifest import sign_manifest
-
-                sign_manifest(repo)  # escrow holders are key holders: they sign like anyone who changes state
-        finally:
-            repo.close()
 
 
 class Credentials(Protocol):

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from backup.check import REPAIR_INDEX, CheckReport, Problem
+from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
 from backup.keys import KEYS_PREFIX, slot_digests
 from backup.layout import TOMBSTONE_PREFIX, place_of
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, repository_public_key, verify_manifest

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 from backup.archiver import ProgressFn
 from backup.errors import SourceError
-from backup.repository import Repository, open_repository
+from backup.opening import open_repository
+from backup.repository import Repository
 from backup.run import BackupRequest, BackupResult, run_backup
 from backup.sources import parse_source
 from dc.errors import BcpError

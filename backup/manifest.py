@@ -38,7 +38,7 @@ with it. The offsite learns snapshot times and system ids — metadata it could 
 from object timestamps anyway — and nothing about content.
 
 :func:`sign_manifest` runs whenever a repository opened with
-:func:`~backup.repository.open_repository` closes after a change to the committed state (a
+:func:`~backup.opening.open_repository` closes after a change to the committed state (a
 snapshot commit, ``forget``, ``prune``, key-slot changes), so no command can forget it.
 """
 

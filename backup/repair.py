@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from backup import compress
-from backup.check import Problem
+from backup.checkreport import Problem
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
 from backup.layout import PACK_KINDS, Identity, identify, is_object_name, is_pack_key, place_of

@@ -1,8 +1,7 @@
-"""Opening, creating and reading a repository: the one place that owns its lifetime.
+"""Creating and reading a repository: its config, the unlocked :class:`Repository`, its objects.
 
-Every command goes through :func:`open_repository` (Borg's ``with_repository``): it reads the
-config, unlocks a key slot, opens the local index cache and syncs it with the repository's
-index files. Commands never repeat that dance.
+Commands open one through :mod:`backup.opening` (Borg's ``with_repository``), which unlocks a
+key slot, syncs the index cache and re-signs the manifest on close.
 
 Repository layout on any backend::
 
@@ -20,14 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import secrets
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -36,10 +31,9 @@ from backup.cache import BlobCache, Location
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
-from backup.keys import DEFAULT_KDF, KEYS_PREFIX, SlotProblem, Unwrapped, config_digest, unwrap, wrap
+from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, wrap
 from backup.pack import BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
-from backup.slottrust import LocalTrust, load_trust, remember
 from storage.backend import Backend
 from storage.errors import NotARegularFile, ObjectNotFound
 
@@ -47,7 +41,6 @@ CONFIG_KEY = "config"
 SNAPSHOT_PREFIX = "snapshots/"
 FORMAT = "bcpctl-repository"
 VERSION = 1
-CACHE_ENV = "BCPCTL_CACHE_DIR"
 
 
 @dataclass(frozen=True)
@@ -209,53 +202,6 @@ class Repository:
         self.backend.close()
 
 
-def _cache_dir() -> Path:
-    if path := os.environ.get(CACHE_ENV):
-        return Path(path)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bcpctl"
-
-
-def unlock(
-    backend: Backend,
-    secret: bytes,
-    config: RepoConfig,
-    raw: bytes,
-    *,
-    kinds: tuple[str, ...] = ("passphrase",),
-    refusal: str | None = None,
-    manifest_key: str | None = None,
-) -> Unwrapped:
-    """:func:`~backup.keys.unwrap` with the slots this machine and the signed manifest vouch for tried first.
-
-    ``manifest_key`` is a configured pin (a site's ``manifest_public_key``); without one, the
-    key this machine remembers from an earlier unlock (:mod:`backup.slottrust`).
-    """
-    from backup.manifest import public_key_hex, signed_slots, signing_key  # manifest builds on this module
-
-    cache = _cache_dir() / config.id
-    trust = load_trust(cache)
-    pinned = manifest_key or trust.manifest_key
-    signed = trust.with_manifest(signed_slots(backend, config.id, pinned))
-    unlocked = unwrap(
-        backend,
-        secret,
-        repo_id=config.id,
-        config_digest=config_digest(raw),
-        kinds=kinds,
-        refusal=refusal,
-        signed=signed,
-    )
-    own = public_key_hex(signing_key(unlocked.master, config.id))
-    remember(cache, trust, own, KEYS_PREFIX + unlocked.slot_id, unlocked.slot_digest)
-    return unlocked
-
-
-def _index_cache(backend: Backend, config: RepoConfig) -> BlobCache:
-    # One cache per (repository, location): the offsite replica shares the id but may lag.
-    where = hashlib.sha256(backend.url.encode()).hexdigest()[:12]
-    return BlobCache(_cache_dir() / config.id / where / "index.sqlite")
-
-
 def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
     try:
         raw = backend.load(CONFIG_KEY)
@@ -266,18 +212,26 @@ def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
     return RepoConfig.parse(raw, f"{backend.url}/{CONFIG_KEY}"), raw
 
 
-def init_repository(
+@dataclass(frozen=True)
+class Created:
+    """A repository just created: what :func:`backup.opening.init_repository` signs its first manifest with."""
+
+    config: RepoConfig
+    raw: bytes
+    master: MasterKey
+    slot_id: str
+    slot: bytes
+
+
+def create_repository(
     backend: Backend,
     password: str,
     *,
     chunker: ChunkerParams | None = None,
     pack_size: int = 16 * 1024 * 1024,
     kdf: dict[str, int] | None = None,
-) -> RepoConfig:
-    """Create the config and the first key slot, and sign the first manifest. Refuses an existing repository.
-
-    Signed from the start, so that a slot planted before the first backup is already unsigned.
-    """
+) -> Created:
+    """Create the config and the first key slot. Refuses an existing repository."""
     try:
         backend.stat(CONFIG_KEY)
     except ObjectNotFound:
@@ -300,48 +254,4 @@ def init_repository(
     if not backend.save_new(CONFIG_KEY, raw):
         backend.remove(f"keys/{slot_id}")
         raise RepositoryError(f"another process created a repository at {backend.url} concurrently")
-    from backup.manifest import sign_manifest  # manifest builds on this module
-
-    repo = Repository(backend, config, raw, master, slot_id, _index_cache(backend, config))
-    repo.added_slots.add(slot_id)
-    try:
-        sign_manifest(repo)
-    finally:
-        repo.cache.close()  # not repo.close(): the caller still owns the backend
-    from backup.manifest import public_key_hex, signing_key
-
-    own = public_key_hex(signing_key(master, config.id))
-    remember(_cache_dir() / config.id, LocalTrust(), own, KEYS_PREFIX + slot_id, hashlib.sha256(slot).hexdigest())
-    return config
-
-
-@contextmanager
-def open_repository(
-    backend: Backend,
-    password: str,
-    *,
-    sync: bool = True,
-    sign_on_close: bool = True,
-    manifest_key: str | None = None,
-) -> Iterator[Repository]:
-    """Unlock ``backend``'s repository and sync the index cache; close everything afterwards.
-
-    If the committed state changed, the manifest is re-signed on close (``sign_on_close=False``
-    only for tests that need an unsigned repository). ``manifest_key``: see :func:`unlock`.
-    """
-    config, raw = read_config(backend)
-    unlocked = unlock(backend, password.encode(), config, raw, manifest_key=manifest_key)
-    repo = Repository(backend, config, raw, unlocked.master, unlocked.slot_id, _index_cache(backend, config))
-    repo.key_problems = list(unlocked.skipped)
-    try:
-        if sync:
-            repo.sync_index()
-        yield repo
-    finally:
-        try:
-            if repo.state_changed and sign_on_close:
-                from backup.manifest import sign_manifest  # manifest builds on this module
-
-                sign_manifest(repo)
-        finally:
-            repo.close()
+    return Created(config, raw, master, slot_id, slot)

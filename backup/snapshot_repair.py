@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from backup.check import Problem, collect_damage
+from backup.check import collect_damage
+from backup.checkreport import Problem
 from backup.damage import SnapshotJudge
 from backup.errors import CorruptObject
 from backup.layout import identify

@@ -36,7 +36,7 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
 
     from backup.jobs import backup_systems, site_repository
     from backup.keys import DEFAULT_KDF
-    from backup.repository import init_repository
+    from backup.opening import init_repository
     from dc.config import parse_config
     from dc.state import open_state
     from storage.site import open_site

@@ -12,7 +12,6 @@ every layer records into it: exports their requests and approvals, failover its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -23,10 +22,10 @@ from typing import Any, TypeVar
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from dc.auditentry import GENESIS, AuditEntry, entry_hash
+from dc.continuation import promotion_problem
 from dc.errors import UsageError
 from dc.state import metadata
-
-GENESIS = "0" * 64
 
 audit_log = Table(
     "audit_log",
@@ -46,26 +45,6 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class AuditEntry:
-    seq: int
-    at: str
-    actor: str
-    action: str
-    subject: str
-    details: str
-    prev_hash: str
-    hash: str
-
-    def parsed_details(self) -> dict[str, Any]:
-        """The details as a mapping (empty when they are not a JSON object)."""
-        try:
-            found = json.loads(self.details)
-        except ValueError:
-            return {}
-        return found if isinstance(found, dict) else {}
-
-
-@dataclass(frozen=True)
 class ChainReport:
     ok: bool
     entries: int
@@ -73,12 +52,6 @@ class ChainReport:
     head_hash: str
     first_bad_seq: int | None = None
     problem: str | None = None
-
-
-def entry_hash(seq: int, at: str, actor: str, action: str, subject: str, details: str, prev_hash: str) -> str:
-    """SHA-256 over a canonical JSON array of the entry's fields (details as stored text)."""
-    doc = [seq, at, actor, action, subject, details, prev_hash]
-    return hashlib.sha256(json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
 
 
 def canonical(details: dict[str, Any]) -> str:
@@ -145,8 +118,6 @@ def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None
     A failover's promotion entry must also name, as the last entry it received, the one it
     follows (:func:`dc.continuation.promotion_problem`).
     """
-    from dc.continuation import promotion_problem  # builds on this module
-
     expected_seq, prev = 1, GENESIS
     count = 0
     seen: dict[int, str] = {}

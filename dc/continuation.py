@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dc.audit import AuditEntry
+from dc.auditentry import AuditEntry
 
 #: the action of the first entry a site writes after promoting its copy of the control state
 PROMOTED = "control.promoted"

@@ -19,77 +19,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from backup.snapshot import Snapshot
-from dc.errors import UsageError
 from failover.abort import AbortSignal
 from failover.activesite import active_site, drill_notice
 from failover.calendar import blackout_on
 from failover.cleanup import cleanup_checked, sweep
+from failover.context import RunContext
+from failover.drillrequest import DrillRequest, drill_plan, validate
 from failover.execution import run_plan
-from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
+from failover.lifecycle import new_run, recorded_run, repository_at
 from failover.measure import apply_measurement
-from failover.plan import PlanStep, RecoveryPlan, build_plan, require_targets, select_systems
+from failover.plan import PlanStep, RecoveryPlan
+from failover.readiness import check_readiness
 from failover.recover import RecoveryContext, recover_system, snapshots_by_system
 from failover.results import Check, RunResult
 from failover.sandbox import Sandboxes, Target
+from failover.switchover import run_switchover
 from failover.verify import dir_separation, pg_separation
-
-MODES = ("readiness", "isolated", "point-in-time", "staff-loss", "switchover")
-
-
-@dataclass(frozen=True)
-class DrillRequest:
-    mode: str = "isolated"
-    tenant: str | None = None
-    systems: tuple[str, ...] = ()
-    #: point-in-time: restore the newest snapshot taken strictly before this instant
-    before: datetime | None = None
-    site: str | None = None
-    #: staff-loss: files holding SLIP-39 shares (K of them open the repository)
-    escrow: tuple[str, ...] = ()
-    timeout: float | None = None
-    workers: int | None = None
-    #: switchover only: the operator confirmed, and the second approver's name and own secret
-    confirmed: bool = False
-    approver: str | None = None
-    approver_secret: str | None = None
-    #: the id the run was recorded under before it began (:func:`failover.records.announce_run`)
-    run_id: str | None = None
-    #: who asked for the drill, when not the system user running bcpctl (a web account)
-    operator: str | None = None
-    operator_secret: str | None = None
-
-
-def validate(request: DrillRequest) -> None:
-    if request.mode not in MODES:
-        raise UsageError(f"unknown drill mode '{request.mode}' (use one of: {', '.join(MODES)})")
-    if request.mode == "point-in-time":
-        if request.before is None:
-            raise UsageError("point-in-time needs --before TIME (the moment the data went bad)")
-        if request.before.tzinfo is None:
-            raise UsageError("--before needs a time zone (e.g. 2025-06-01T09:00+09:00)")
-    elif request.before is not None:
-        raise UsageError("--before only applies to --mode point-in-time")
-    if request.mode == "staff-loss" and not request.escrow:
-        raise UsageError(
-            "staff-loss opens the offsite repository from escrow shares only: give --escrow FILE (K times)"
-        )
-
-
-def drill_plan(ctx: RunContext, request: DrillRequest) -> RecoveryPlan:
-    plan = build_plan(ctx.config, select_systems(ctx.config, tenant=request.tenant, systems=request.systems))
-    require_targets(plan)
-    return plan
-
-
-def check_startable(ctx: RunContext, request: DrillRequest) -> None:
-    """Refuse what :func:`run_drill` would refuse before it records a run: for callers that record first."""
-    validate(request)
-    drill_plan(ctx, request)
-    ctx.site(request.site)
 
 
 def run_drill(
@@ -103,12 +50,8 @@ def run_drill(
     validate(request)
     plan = drill_plan(ctx, request)
     if request.mode == "readiness":
-        from failover.readiness import check_readiness
-
         return check_readiness(ctx, request, plan)
     if request.mode == "switchover":
-        from failover.switchover import run_switchover
-
         return run_switchover(ctx, request, plan, handle_signals=handle_signals)
     site = ctx.site(request.site)
     timeout = request.timeout or ctx.settings.timeout or max(s.rto or 0 for s in plan.steps) or None

@@ -32,11 +32,12 @@ from dc.approvers import Proof
 from dc.clock import utcnow
 from failover.approval import confirm_request, record_approval
 from failover.cleanup import cleanup_checked
+from failover.context import RunContext
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.failover import hooks_for
 from failover.hooks import Hooks
-from failover.lifecycle import RunContext, new_run, operator_name, recorded_run, repository_at
+from failover.lifecycle import new_run, operator_name, recorded_run, repository_at
 from failover.measure import apply_measurement, missed_targets
 from failover.plan import RecoveryPlan, build_plan
 from failover.records import active_failover

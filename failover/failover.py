@@ -35,11 +35,12 @@ from dc.approvers import Proof
 from dc.clock import utcnow
 from dc.errors import BcpError
 from failover.approval import confirm_request, record_approval
+from failover.context import RunContext
 from failover.controlplane import ControlPlane, control_plane, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import HookResult, Hooks, configured_hooks, fence_allows_failover
-from failover.lifecycle import RunContext, new_run, new_run_id, operator_name, recorded_run, repository_at
+from failover.lifecycle import new_run, new_run_id, operator_name, recorded_run, repository_at
 from failover.measure import apply_measurement, missed_targets
 from failover.plan import PlanStep, build_plan, require_targets
 from failover.records import active_failover

@@ -14,7 +14,8 @@ from typing import Any
 from backup.snapshot import Snapshot
 from dc.clock import utcnow
 from dc.errors import BcpError
-from failover.lifecycle import RunContext, repository_at
+from failover.context import RunContext
+from failover.lifecycle import repository_at
 from failover.measure import exposure
 from failover.plan import build_plan, select_systems
 from failover.recover import snapshots_by_system

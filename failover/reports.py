@@ -10,19 +10,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Engine
 
 from dc.config import Consortium
 from dc.errors import UsageError
+from failover.context import RunContext
 from failover.records import load_document, system_history
 from failover.report_html import render_html
 from failover.report_ja import render_ja
 from failover.results import RunResult, to_document
-
-if TYPE_CHECKING:
-    from failover.lifecycle import RunContext
 
 FORMATS = ("json", "html", "ja")
 

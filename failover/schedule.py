@@ -12,7 +12,7 @@ from typing import Any
 
 from dc.clock import utcnow
 from failover.calendar import blackout_on, next_drill_window, overdue_systems
-from failover.lifecycle import RunContext
+from failover.context import RunContext
 from failover.records import last_success
 
 

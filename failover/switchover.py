@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from dc.clock import utcnow
 from dc.errors import UsageError
-from failover.drill import DrillRequest
+from failover.context import RunContext
+from failover.drillrequest import DrillRequest
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import Hooks
-from failover.lifecycle import RunContext, new_run, recorded_run
+from failover.lifecycle import new_run, recorded_run
 from failover.plan import RecoveryPlan
 from failover.results import Check, RunResult
 

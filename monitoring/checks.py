@@ -17,9 +17,10 @@ from sqlalchemy import BigInteger, Boolean, Column, Engine, Integer, String, Tab
 
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, open_state
+from storage.site import site_of_repository
 
 if TYPE_CHECKING:  # /metrics reads records without importing the repository format
-    from backup.check import CheckReport
+    from backup.checkreport import CheckReport
     from dc.config import Consortium
 
 repository_checks = Table(
@@ -144,8 +145,6 @@ def record_site_check(
     scheduler's own, which alone guarantees every pack is read once per M checks;
     ``bytes_read`` still says how much the manual check read.
     """
-    from monitoring.sources import site_of_repository
-
     site = site_of_repository(config).get(repository_url)
     if site is None:
         return None

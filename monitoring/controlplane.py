@@ -15,7 +15,8 @@ from sqlalchemy import select
 
 from dc.clock import utcnow
 from failover.controlplane import CONTROL_SYSTEM, copy_age
-from monitoring.sources import Reading, SourceContext, site_of_repository
+from monitoring.provider import Reading, SourceContext
+from storage.site import site_of_repository
 
 
 def readings(ctx: SourceContext) -> Iterator[Reading]:

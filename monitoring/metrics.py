@@ -17,7 +17,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from monitoring.catalog import BY_NAME, FAMILIES, Family
-from monitoring.sources import PROVIDERS, Provider, Reading, SourceContext
+from monitoring.provider import Provider, Reading, SourceContext
+from monitoring.sources import PROVIDERS
 
 log = logging.getLogger("bcpctl.metrics")
 

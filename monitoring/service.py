@@ -24,8 +24,8 @@ from dc.config import Consortium, load_config
 from dc.state import connect
 from monitoring.controller import Controller, ServiceSettings
 from monitoring.metrics import build_registry, leader_provider
+from monitoring.provider import SourceContext
 from monitoring.schedule import plan_jobs
-from monitoring.sources import SourceContext
 from monitoring.tasks import TASKS
 from monitoring.upgrade import upgrade_control_db
 

@@ -1,6 +1,6 @@
 """One provider per subsystem: what each contributes to ``/metrics``, read at scrape time.
 
-A provider takes the scrape's :class:`SourceContext` and yields :class:`Reading` values for
+A provider (:mod:`monitoring.provider`) takes the scrape's context and yields readings for
 families listed in :mod:`monitoring.catalog`. It reads its subsystem's own tables (or calls
 its status function) and nothing else, so wiring a new subsystem is one function here plus
 one entry in :data:`PROVIDERS`. A provider that finds no data yields nothing: bcpctl never
@@ -9,39 +9,18 @@ exports a value it did not read from configuration or from a recorded measuremen
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import UTC
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import func, select
 
 from dc.clock import utcnow
-from dc.config import Consortium
 from dc.state import backup_runs
 from monitoring import checks, observations, runs
+from monitoring.provider import Provider, Reading, SourceContext
 from monitoring.timestamps import epoch
+from storage.site import site_of_repository
 from storage.url import repository_url_key
-
-
-@dataclass(frozen=True)
-class Reading:
-    family: str
-    labels: tuple[str, ...]
-    value: float
-
-
-@dataclass
-class SourceContext:
-    engine: Engine
-    config: Consortium
-
-
-Provider = Callable[[SourceContext], Iterable[Reading]]
-
-
-def site_of_repository(config: Consortium) -> dict[str, str]:
-    return {repository_url_key(site.repository): name for name, site in config.sites.items()}
-
 
 # -- configuration ----------------------------------------------------------------------------
 

@@ -154,8 +154,9 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
 def drill(ctx: JobContext, spec: JobSpec) -> str:
     """An isolated drill of every system at the offsite site (the active site while failed
     over: :meth:`failover.lifecycle.RunContext.drill_site`), unless today is a blackout day."""
-    from failover.drill import DrillRequest, run_drill
-    from failover.lifecycle import RunContext
+    from failover.context import RunContext
+    from failover.drill import run_drill
+    from failover.drillrequest import DrillRequest
     from failover.schedule import may_drill_now
 
     run_ctx = RunContext.create(ctx.config, ctx.config_dir, ctx.engine)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from dc.errors import ConfigError
 from storage.backend import Backend
-from storage.url import open_backend
+from storage.url import open_backend, repository_url_key
 
 if TYPE_CHECKING:  # pydantic models are slow to import; the configuration is already loaded
     from dc.config import Consortium, Site
@@ -56,3 +56,8 @@ def open_site(
         known_hosts=site_known_hosts(spec, config_dir),
         connections=connections,
     )
+
+
+def site_of_repository(config: Consortium) -> dict[str, str]:
+    """Each site's name by its repository URL, as backends name themselves (``Backend.url``)."""
+    return {repository_url_key(site.repository): name for name, site in config.sites.items()}

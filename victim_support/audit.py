@@ -1,23 +1,21 @@
-"""The audit chain as exports use it: :mod:`dc.audit`, and the error a broken chain raises here."""
+"""The audit chain as exports use it (:mod:`dc.audit`, :mod:`dc.auditentry`) and the error a broken chain raises."""
 
 from __future__ import annotations
 
 from dc.audit import (
-    GENESIS,
-    AuditEntry,
     ChainReport,
     append,
     audit_log,
     audited,
     canonical,
     entries_about,
-    entry_hash,
     head,
     parse_anchor,
     read_entries,
     verify_entries,
     verify_log,
 )
+from dc.auditentry import GENESIS, AuditEntry, entry_hash
 from victim_support.errors import AuditChainBroken
 
 __all__ = [

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from dc import approvers as credentials
-from dc.audit import AuditEntry
+from dc.auditentry import AuditEntry
 from victim_support import approval as rules
 from victim_support.request import ExportRequest, spec_differences, spec_hash, specification
 from victim_support.settings import ExportSettings

@@ -16,7 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from dc.audit import AuditEntry, read_entries, verify_entries
+from dc.audit import read_entries, verify_entries
+from dc.auditentry import AuditEntry
 from dc.config import Consortium
 from dc.continuation import failover_gaps, gap_document, lost_entries
 from victim_support.binding import CREATED, bind

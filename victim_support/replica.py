@@ -26,7 +26,8 @@ from sqlalchemy import Engine
 
 from backup.dbrestore import restore_postgres, verify_sqlite
 from backup.jobs import config_password, site_repository
-from backup.repository import Repository, open_repository, read_config
+from backup.opening import open_repository
+from backup.repository import Repository, read_config
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import redact_dsn

@@ -102,7 +102,7 @@ def parse_time(text: str) -> datetime:
 
 def run_context(config_path: str | None) -> RunContext:
     from dc.config import load_config
-    from failover.lifecycle import RunContext
+    from failover.context import RunContext
 
     consortium, path = load_config(config_path)
     return RunContext.create(consortium, path)
@@ -190,7 +190,8 @@ def drill_run(
     """
     from dc.approvers import read_secret
     from dc.duration import parse_duration
-    from failover.drill import DrillRequest, run_drill
+    from failover.drill import run_drill
+    from failover.drillrequest import DrillRequest
     from failover.results import to_document
 
     try:

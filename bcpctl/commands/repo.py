@@ -25,7 +25,7 @@ def repo() -> None:
 @common_options
 def repo_init(repo_url: str, password_file: str | None) -> None:
     """Create a new encrypted repository at --repo with a first key slot."""
-    from backup.repository import init_repository
+    from backup.opening import init_repository
     from dc.secrets import read_password
     from storage.url import open_backend
 

@@ -117,7 +117,7 @@ class _Story:
         return self._state
 
     def run_context(self) -> Any:
-        from failover.lifecycle import RunContext
+        from failover.context import RunContext
 
         config, _ = self.config()
         return RunContext.create(config, self.config_path, self.state())
@@ -190,7 +190,7 @@ class _Story:
     def init_and_escrow(self) -> dict[str, Any]:
         from backup.escrow import prepare_share_dir, split_key, write_share_sheets
         from backup.jobs import site_repository
-        from backup.repository import init_repository
+        from backup.opening import init_repository
         from storage.site import open_site
 
         config, config_dir = self.config()
@@ -304,8 +304,8 @@ class _Story:
 
     def fail_over(self) -> dict[str, Any]:
         from dc.secrets import read_secret_file
+        from failover.context import RunContext
         from failover.failover import FailoverRequest, execute_failover
-        from failover.lifecycle import RunContext
 
         config, _ = self.config()
         assert self.keys is not None and self.disaster_at is not None
@@ -345,7 +345,8 @@ class _Story:
         }
 
     def staff_loss_drill(self) -> dict[str, Any]:
-        from failover.drill import DrillRequest, run_drill
+        from failover.drill import run_drill
+        from failover.drillrequest import DrillRequest
 
         escrow = tuple(self.shares[:THRESHOLD])
         with self.progress("staff-loss drill at the offsite site") as advance:

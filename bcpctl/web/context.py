@@ -19,7 +19,7 @@ from bcpctl.web.settings import WebSettings, bundle_root, load_web_settings
 from dc.clock import utcnow
 from dc.config import Consortium, load_config
 from dc.state import open_state
-from failover.lifecycle import RunContext
+from failover.context import RunContext
 from failover.settings import DrillSettings, drill_settings
 from victim_support.settings import ExportSettings, load_export_settings
 

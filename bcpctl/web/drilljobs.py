@@ -24,8 +24,10 @@ from bcpctl.web.errors import Conflict, NotFound
 from dc.audit import append, audited
 from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
-from failover.drill import DrillRequest, check_startable, run_drill
-from failover.lifecycle import RunContext, new_run_id
+from failover.context import RunContext
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest, check_startable
+from failover.lifecycle import new_run_id
 from failover.records import RunRecord, announce_run, end_unfinished, get_run, is_dead, list_runs
 
 log = logging.getLogger("bcpctl.web")

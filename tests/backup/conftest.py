@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from backup.repository import Repository, init_repository, open_repository
+from backup.opening import init_repository, open_repository
+from backup.repository import Repository
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 

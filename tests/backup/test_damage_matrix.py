@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.repository import open_repository
+from backup.opening import open_repository
 from backup.snapshot import list_snapshots
 from backup.tree import iter_tree
 from dc.errors import BcpError

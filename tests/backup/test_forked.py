@@ -46,7 +46,7 @@ def test_a_single_threaded_process_forks_its_readers_and_restorers(repo_dir: Pat
         from pathlib import Path
         import backup.forked as forked
         from storage.local import LocalBackend
-        from backup.repository import open_repository
+        from backup.opening import open_repository
         from backup.restorer import restore_snapshot
         from backup.run import BackupRequest, run_backup
         from backup.snapshot import find_snapshot

@@ -33,7 +33,8 @@ from backup.manifest import (
     read_manifest,
     repository_public_key,
 )
-from backup.repository import open_repository, read_config
+from backup.opening import open_repository
+from backup.repository import read_config
 from backup.slotorder import MAX_UNWRAP_TRIES
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF

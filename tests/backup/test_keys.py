@@ -26,7 +26,8 @@ from backup.keys import (
 )
 from backup.keyslots import add_passphrase_slot, remove_slot, slot_rows
 from backup.manifest import signed_slots
-from backup.repository import open_repository, read_config
+from backup.opening import open_repository
+from backup.repository import read_config
 from backup.slotorder import MAX_UNWRAP_TRIES
 from dc.errors import UsageError
 from storage.backend import ObjectInfo

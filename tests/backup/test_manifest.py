@@ -18,7 +18,7 @@ from backup.manifest import (
     signing_key,
     verify_manifest,
 )
-from backup.repository import open_repository
+from backup.opening import open_repository
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 from tests.replication import primary

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backup.errors import VerificationFailed
-from backup.repository import open_repository
+from backup.opening import open_repository
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import find_snapshot

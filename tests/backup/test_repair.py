@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backup.check import check_repository
+from backup.opening import open_repository
 from backup.repair import repair_index
-from backup.repository import open_repository
 from storage.local import LocalBackend
 from storage.wrapper import BackendWrapper
 from tests.backup.conftest import tree_digest

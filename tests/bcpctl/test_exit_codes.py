@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 import pytest
 
-from backup.repository import init_repository
+from backup.opening import init_repository
 from bcpctl.reference import _walk
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backup.forget import forget_snapshots
-from backup.repository import init_repository, open_repository
+from backup.opening import init_repository, open_repository
 from backup.retention import UNLIMITED, RetentionPolicy
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
-from backup.repository import init_repository, open_repository
+from backup.opening import init_repository, open_repository
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from bcpctl.params import Checked, Count, Duration, Pattern

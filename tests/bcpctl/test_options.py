@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from backup.repository import init_repository
+from backup.opening import init_repository
 from bcpctl.options import key_value_pairs
 from dc.errors import UsageError
 from storage.local import LocalBackend

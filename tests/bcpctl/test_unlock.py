@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 
 from backup.locks import Machine, process_start, this_machine
-from backup.repository import init_repository
+from backup.opening import init_repository
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli

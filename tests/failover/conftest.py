@@ -23,10 +23,10 @@ import pytest
 import yaml
 
 from backup.jobs import backup_systems
-from backup.repository import init_repository, open_repository
+from backup.opening import init_repository, open_repository
 from dc.config import Consortium, load_config
 from dc.state import open_state
-from failover.lifecycle import RunContext
+from failover.context import RunContext
 from replication.ledger import Ledger
 from replication.sync import replicate
 from storage.local import LocalBackend

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from backup.repository import init_repository
+from backup.opening import init_repository
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli

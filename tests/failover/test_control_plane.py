@@ -29,12 +29,12 @@ from dc.config import load_config
 from dc.continuation import PROMOTED
 from dc.errors import BcpError
 from dc.state import open_state
+from failover.context import RunContext
 from failover.control_sqlite import SqliteShipping, check_database
 from failover.controlplane import CONTROL_SYSTEM, copy_retention, measured_rpo, within_rpo
 from failover.errors import FailoverRefused
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import HookResult
-from failover.lifecycle import RunContext
 from failover.records import active_failover, list_runs
 from tests.conftest import Cli
 from tests.failover.sites import Sites, build_sites, enroll, fail_over, lose_the_primary, ok, ship
@@ -100,7 +100,7 @@ def test_failover_opens_the_shipped_control_state_first_and_the_chain_continues(
 
     # And the metrics at the offsite: the measured RPO, and no copy age for the site that is live now.
     from monitoring.metrics import build_registry
-    from monitoring.sources import SourceContext
+    from monitoring.provider import SourceContext
 
     config, _ = load_config(sites.config_path)
     value = build_registry(SourceContext(offsite, config.at_site("offsite"))).get_sample_value
@@ -111,7 +111,7 @@ def test_failover_opens_the_shipped_control_state_first_and_the_chain_continues(
 
 def test_the_copy_age_is_a_metric_at_the_primary_and_the_status_says_within_rpo(cli: Cli, tmp_path: Path) -> None:
     from monitoring.metrics import build_registry
-    from monitoring.sources import SourceContext
+    from monitoring.provider import SourceContext
 
     sites = build_sites(tmp_path / "c", cli)
     status = cli("control", "status", "--config", str(sites.config_path), "--json")
@@ -456,7 +456,8 @@ def _chain(path: Path, count: int) -> Engine:
 
 def test_a_promotion_entry_that_names_another_received_head_breaks_the_chain(tmp_path: Path) -> None:
     """Whoever rewrites the chain to move or edit the failover's entry is caught, even with hashes recomputed."""
-    from dc.audit import append, audited, entry_hash
+    from dc.audit import append, audited
+    from dc.auditentry import entry_hash
 
     engine = _chain(tmp_path / "c.db", 3)
     head = read_entries(engine)[-1]

@@ -9,7 +9,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from failover.drill import DrillRequest, run_drill
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest
 from failover.records import list_runs, system_history
 from failover.settings import Blackout
 from tests.failover.conftest import Built
@@ -141,7 +142,7 @@ def test_readiness_changes_nothing_and_flags_a_stale_offsite_copy(example: Built
 
 def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> None:
     from dc.state import open_state
-    from failover.lifecycle import RunContext
+    from failover.context import RunContext
     from failover.records import last_success, load_document
     from failover.reports import render_report
 
@@ -169,7 +170,7 @@ def test_remote_storage_fetches_whole_packs_per_system_and_leaves_no_temporary_f
     import tempfile
 
     from dc.state import open_state
-    from failover.lifecycle import RunContext
+    from failover.context import RunContext
 
     scratch = tmp_path / "tmp"
     scratch.mkdir()

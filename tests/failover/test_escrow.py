@@ -12,9 +12,10 @@ import pytest
 from backup.errors import WrongPassword
 from backup.escrow import credentials, open_repository_with_shares, read_share, share_sheet, split_key
 from backup.keys import list_slots
-from backup.repository import init_repository, open_repository
+from backup.opening import init_repository, open_repository
 from dc.errors import UsageError
-from failover.drill import DrillRequest, run_drill
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli, quotes_share

@@ -16,11 +16,11 @@ import pytest
 
 from dc.clock import utcnow
 from dc.state import open_state
+from failover.context import RunContext
 from failover.errors import ConfirmationRequired, FailoverRefused
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import AnsibleHooks, HookResult, fence_allows_failover
-from failover.lifecycle import RunContext
 from failover.records import active_failover, list_runs
 from tests.conftest import Cli
 from tests.failover.conftest import Built

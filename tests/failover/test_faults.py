@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 import failover.cleanup
-from failover.drill import DrillRequest, run_drill
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest
 from failover.records import list_runs, load_document
 from failover.settings import SteadyState
 from tests.conftest import Cli

@@ -70,7 +70,8 @@ def test_a_drill_directory_inside_production_is_refused(example: Built) -> None:
 
 @pytest.mark.postgres
 def test_readiness_proves_isolation_from_a_sandbox_namespace(example: Built, netns: str) -> None:
-    from failover.drill import DrillRequest, run_drill
+    from failover.drill import run_drill
+    from failover.drillrequest import DrillRequest
 
     ctx = example.context()
     ctx.settings = ctx.settings.model_copy(update={"sandbox_netns": netns})

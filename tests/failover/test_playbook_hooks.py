@@ -14,9 +14,9 @@ import yaml
 
 from dc.config import load_config
 from dc.state import open_state
+from failover.context import RunContext
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
-from failover.lifecycle import RunContext
 from tests.conftest import Cli
 from tests.dc.conftest import Fleet, fleet  # noqa: F401  (the module-scoped fleet fixture)
 from tests.failover.conftest import build_consortium

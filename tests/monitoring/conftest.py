@@ -14,12 +14,12 @@ import yaml
 from prometheus_client import CollectorRegistry
 from sqlalchemy import Engine
 
-from backup.repository import init_repository
+from backup.opening import init_repository
 from dc.config import Consortium, load_config
 from dc.state import open_state
 from monitoring.metrics import ControlDatabaseCollector
+from monitoring.provider import SourceContext
 from monitoring.schedule import JobSpec, interval_trigger
-from monitoring.sources import SourceContext
 from storage.url import open_backend
 from tests.conftest import PASSWORD
 from tests.servers.postgres import PostgresServer

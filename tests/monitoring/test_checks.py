@@ -11,11 +11,11 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 
 from backup.jobs import backup_systems, site_repository
-from backup.repository import init_repository
+from backup.opening import init_repository
 from monitoring import checks
 from monitoring.metrics import ControlDatabaseCollector
+from monitoring.provider import SourceContext
 from monitoring.schedule import JobSpec, interval_trigger
-from monitoring.sources import SourceContext
 from monitoring.tasks import JobContext, JobFailed, check
 from storage.url import open_backend
 from tests.conftest import PASSWORD, Cli

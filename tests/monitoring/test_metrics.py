@@ -15,10 +15,10 @@ from dc.clock import utcnow
 from dc.state import backup_runs, open_state
 from monitoring import catalog, checks, observations
 from monitoring.metrics import ControlDatabaseCollector, build_registry, leader_provider
+from monitoring.provider import SourceContext
 from monitoring.runs import RunLedger
-from monitoring.sources import SourceContext, repository_url_key
 from monitoring.timestamps import epoch
-from storage.url import open_backend
+from storage.url import open_backend, repository_url_key
 from tests.monitoring.conftest import Lab
 
 

@@ -11,13 +11,12 @@ import pytest
 from sqlalchemy import insert, select
 
 from backup.jobs import backup_systems, site_repository
-from backup.repository import init_repository
+from backup.opening import init_repository
 from dc.errors import BcpError
 from dc.state import backup_runs
-from monitoring.sources import repository_url_key
 from monitoring.tasks import JobContext, check, replicate
 from replication import ledger
-from storage.url import open_backend
+from storage.url import open_backend, repository_url_key
 from tests.conftest import PASSWORD
 from tests.monitoring.conftest import CHEAP_KDF, TWO_SYSTEMS, Lab, job_spec, scrape, seed_sqlite
 
@@ -145,9 +144,9 @@ def test_failed_backups_and_other_repositories_are_not_pending(backed_up: tuple[
 
 
 def test_remote_repository_urls_match_what_their_backends_record() -> None:
-    from monitoring.sources import repository_url_key
     from storage.s3 import parse_s3_url
     from storage.sftp import parse_sftp_url
+    from storage.url import repository_url_key
 
     s3 = "s3://bcp-offsite/ibaraki/?region=default&endpoint=http://127.0.0.1:7480"
     assert (

@@ -13,7 +13,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, select
 
-from backup.repository import init_repository
+from backup.opening import init_repository
 from bcpctl.demo import demo_config
 from dc.state import backup_runs
 from monitoring.lease import RELEASED, scheduler_lease, scheduler_terms

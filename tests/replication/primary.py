@@ -11,7 +11,8 @@ import random
 from pathlib import Path
 
 from backup.manifest import Manifest, sign_manifest
-from backup.repository import ChunkerParams, init_repository, open_repository
+from backup.opening import init_repository, open_repository
+from backup.repository import ChunkerParams
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from storage.backend import Backend

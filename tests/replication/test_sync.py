@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from backup.manifest import MANIFEST_KEY, SnapshotEntry, encode_signed, public_key_hex
-from backup.repository import open_repository
+from backup.opening import open_repository
 from backup.snapshot import list_snapshots
 from dc.clock import utcnow
 from dc.state import open_state

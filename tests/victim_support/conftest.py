@@ -132,7 +132,7 @@ def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, objec
 
 def make_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> Site:
     from backup.jobs import backup_systems, site_repository
-    from backup.repository import init_repository
+    from backup.opening import init_repository
     from dc.config import load_config
     from storage.url import open_backend
     from victim_support.seed import seed_registry

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.postgres
 
 def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Path) -> None:
     from backup.jobs import backup_systems, site_repository
-    from backup.repository import init_repository
+    from backup.opening import init_repository
     from dc.config import load_config
     from dc.state import open_state
     from storage.url import open_backend

@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, delete, insert, select, text, update
 
-from dc.audit import append, audit_log, entry_hash, read_entries
+from dc.audit import append, audit_log, read_entries
+from dc.auditentry import entry_hash
 from dc.state import open_state
 from tests.servers.postgres import PostgresServer
 from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
