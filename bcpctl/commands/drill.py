@@ -97,12 +97,13 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
-def run_context(config_path: str | None):  # type: ignore[no-untyped-def]
+def run_context(config_path: str | None, site: str | None = None):  # type: ignore[no-untyped-def]
+    """The run's context, read as at ``site`` when given (its own control database)."""
     from dc.config import load_config
     from failover.lifecycle import RunContext
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium, path)
+    return RunContext.create(consortium.at_site(site) if site else consortium, path)
 
 
 @drill.command("run")

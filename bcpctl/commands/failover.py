@@ -12,6 +12,7 @@ from bcpctl import output
 from bcpctl.commands.drill import finish, parse_time, run_context
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import Checked
+from dc.errors import UsageError
 
 
 @click.group()
@@ -79,6 +80,27 @@ def failover_plan(
     output.current().result(data, render)
 
 
+def _site_option(what: str):  # type: ignore[no-untyped-def]
+    return click.option(
+        "--site",
+        "at_site",
+        envvar="BCPCTL_SITE",
+        default=None,
+        metavar="SITE",
+        help=f"The site this bcpctl runs at (else $BCPCTL_SITE); required: {what}.",
+    )
+
+
+def _where(at_site: str | None, command: str, example: str) -> str:
+    """The site named by ``--site``/``$BCPCTL_SITE``: a command that moves the control state must know it."""
+    if not at_site:
+        raise UsageError(
+            f"{command} moves the control state, so it must know where it runs: pass --site {example} "
+            f"or set BCPCTL_SITE"
+        )
+    return at_site
+
+
 def _confirmation_options(fn):  # type: ignore[no-untyped-def]
     fn = click.option(
         "--approver-secret-file",
@@ -94,6 +116,7 @@ def _confirmation_options(fn):  # type: ignore[no-untyped-def]
 @failover.command("execute")
 @config_option()
 @click.option("--to", "to_site", required=True, help="The site that serves from now on.")
+@_site_option("the failover runs at --to, where the control state is promoted")
 @escrow_option
 @click.option("--workers", type=click.IntRange(1, 32), default=None)
 @click.option(
@@ -108,6 +131,7 @@ def _confirmation_options(fn):  # type: ignore[no-untyped-def]
 def failover_execute(
     config_path: str,
     to_site: str,
+    at_site: str | None,
     escrow: tuple[str, ...],
     workers: int | None,
     declared_at: str | None,
@@ -115,16 +139,19 @@ def failover_execute(
     approver: str | None,
     approver_secret_file: str | None,
 ) -> None:
-    """Fence the primary, restore every system at --to in plan order, verify, promote.
+    """Fence the primary, promote the control state at --to, restore every system there in plan
+    order, verify, promote the site.
 
-    Refuses without --yes, and without a second approver (name and own secret) where
-    drills.failover.two_person is set; the approval is signed into the audit log.
+    Runs at --to (--site or $BCPCTL_SITE). Refuses without --yes, and without a second approver
+    (name and own secret) where drills.failover.two_person is set; the approval is signed into
+    the audit log.
     """
     from dc.approvers import read_secret
     from failover.failover import FailoverRequest, execute_failover
     from failover.results import to_document
 
-    ctx = run_context(config_path)
+    at_site = _where(at_site, "failover execute", to_site)
+    ctx = run_context(config_path, site=at_site)
     request = FailoverRequest(
         to_site,
         yes,
@@ -133,6 +160,7 @@ def failover_execute(
         escrow,
         workers,
         declared_at=parse_time(declared_at) if declared_at else None,
+        at_site=at_site,
     )
     with output.current().progress(f"failover to {to_site}") as bar:
         result = execute_failover(ctx, request, on_bytes=bar.advance)
@@ -142,21 +170,31 @@ def failover_execute(
 @click.command("failback")
 @config_option()
 @click.option("--workers", type=click.IntRange(1, 32), default=None)
+@_site_option("failback runs at the active site, where the live control state is")
 @_confirmation_options
 @common_options
 def failback(
-    config_path: str, workers: int | None, yes: bool, approver: str | None, approver_secret_file: str | None
+    config_path: str,
+    workers: int | None,
+    at_site: str | None,
+    yes: bool,
+    approver: str | None,
+    approver_secret_file: str | None,
 ) -> None:
-    """Bring the writes made during a failover back to the primary, verify, and switch back.
+    """Bring the writes made during a failover and the control state back to the primary, verify,
+    and switch back.
 
-    The offsite site is fenced first, so no write is lost; the primary's previous data is kept.
+    Runs at the active site (--site or $BCPCTL_SITE). The offsite site is fenced first, so no
+    write is lost; the primary's previous data is kept.
     """
     from dc.approvers import read_secret
     from failover.failback import FailbackRequest, execute_failback
     from failover.results import to_document
 
-    ctx = run_context(config_path)
-    result = execute_failback(ctx, FailbackRequest(yes, approver, read_secret(approver_secret_file), workers))
+    at_site = _where(at_site, "failback", "<the active site>")
+    ctx = run_context(config_path, site=at_site)
+    request = FailbackRequest(yes, approver, read_secret(approver_secret_file), workers, at_site=at_site)
+    result = execute_failback(ctx, request)
     finish(to_document(result))
 
 

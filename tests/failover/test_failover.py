@@ -242,9 +242,21 @@ def test_two_person_rule_on_the_command_line(example: Built, cli: Cli, tmp_path:
     raw["approvers"] = config.approvers
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--yes")
+    alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--site", "offsite", "--yes")
     assert alone.returncode == 3 and "needs a second person" in alone.stderr
-    execute = ("failover", "execute", "--config", str(path), "--to", "offsite", "--yes", "--approver", "sato")
+    execute = (
+        "failover",
+        "execute",
+        "--config",
+        str(path),
+        "--to",
+        "offsite",
+        "--site",
+        "offsite",
+        "--yes",
+        "--approver",
+        "sato",
+    )
     for env in ({}, {"BCPCTL_APPROVER_SECRET": "guessed-secret-000"}, {"BCPCTL_APPROVER_SECRET": SECRETS["ito"]}):
         refused = cli(*execute, env=env)
         assert refused.returncode == 3, refused.stderr
