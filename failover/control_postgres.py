@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, text
-
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
@@ -44,6 +42,7 @@ from failover.controlplane import (
     copy_age,
     head_of,
     measured_rpo,
+    plane_kind,
     serving,
     ship_systems,
     state_url,
@@ -81,6 +80,10 @@ class StandbyReport:
 
     def summary(self) -> str:
         how = {"reconfigured": "already a standby, reconfigured"}.get(self.method, f"built with {self.method}")
+        if self.rewind_skipped and self.method == "pg_basebackup":
+            how += f", not pg_rewind: {self.rewind_skipped}"
+        if self.kept_aside:
+            how += f"; the previous data directory is kept as {self.kept_aside}"
         state = "streaming" if self.streaming else "NOT streaming"
         return f"control server of {self.site}: standby of {self.source} ({how}, slot {self.slot}), {state}"
 
@@ -411,30 +414,10 @@ class PostgresStandby:
             )
 
 
-def standby_streaming(engine: Engine, sites: tuple[str, ...]) -> dict[str, bool]:
-    """Whether each site's standby streams from the database behind ``engine`` now (its slot active
-    and its WAL sender ``streaming``), read from that database alone."""
-    names = {slot_name(site): site for site in sites}
-    found = dict.fromkeys(sites, False)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(
-                "SELECT s.slot_name, r.state FROM pg_replication_slots s "
-                "LEFT JOIN pg_stat_replication r ON r.pid = s.active_pid WHERE s.slot_name = ANY(:names)"
-            ),
-            {"names": list(names)},
-        )
-        for slot, state in rows:
-            found[names[slot]] = state == "streaming"
-    return found
-
-
 def setup_standby(
     config: Consortium, config_dir: Path | None, *, site: str | None, source: str | None, replace: bool
 ) -> StandbyReport:
     """``bcpctl control standby init``: ``site`` (default: the first offsite site) streams from ``source``."""
-    from failover.controlplane import plane_kind
-
     kind = plane_kind(config)
     if kind != PostgresStandby.kind:
         why = "ships copies with every replication cycle" if kind == "sqlite-shipping" else "is one database"

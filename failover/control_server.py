@@ -182,12 +182,20 @@ class ControlServer:
             conn.execute("SELECT pg_create_physical_replication_slot(%s, true)", (name,))
         return True
 
-    def drop_slot(self, name: str) -> bool:
-        """Drop the slot ``name`` here if it exists and nothing uses it: whether it was dropped."""
+    def drop_slot(self, name: str, wait: float = 10.0) -> bool:
+        """Drop the slot ``name`` here once nothing uses it (a promoted standby's stream ends a moment
+        after): whether it was dropped."""
+        deadline = time.monotonic() + wait
         with self.connect() as conn:
-            row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
-            if row is None or row[0]:
-                return False
+            while True:
+                row = conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s", (name,)).fetchone()
+                if row is None:
+                    return False
+                if not row[0]:
+                    break
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(POLL_SECONDS)
             conn.execute("SELECT pg_drop_replication_slot(%s)", (name,))
         return True
 
@@ -228,6 +236,14 @@ class ControlServer:
         with self.connect() as conn:
             row = conn.execute("SELECT pg_promote(true, %s)", (timeout,)).fetchone()
         return bool(row and row[0])
+
+    def checkpoint(self) -> None:
+        """A checkpoint now, so the control file says the current timeline: pg_rewind reads the
+        source's timeline from it, and until the end-of-recovery checkpoint of a just-promoted
+        server finishes it still names the old one and pg_rewind finds "no rewind required"
+        (PostgreSQL docs, pg_rewind, "Notes")."""
+        with self.connect() as conn:
+            conn.execute("CHECKPOINT")
 
     def wait_for(self, ready: Callable[[ServerState], bool], timeout: float) -> ServerState:
         """Poll until ``ready(state)`` or the timeout: the last state seen."""
@@ -300,6 +316,7 @@ class ControlServer:
         here = self.cluster_on_disk()
         why: str | None = "the data directory holds no cluster"
         if here is not None and here == origin:
+            source.checkpoint()
             rewound = self.run(
                 [self.program("pg_rewind"), "--target-pgdata", data, "--source-server", source.conninfo(slot),
                  "--write-recovery-conf"]

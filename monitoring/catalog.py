@@ -194,6 +194,13 @@ FAMILIES: tuple[Family, ...] = (
         ("site",),
     ),
     Family(
+        "bcp_control_plane_standby_lag_seconds",
+        "gauge",
+        "How far the replay of the PostgreSQL standby of the control database at the site is behind the live "
+        "one (pg_stat_replication.replay_lag; 0 when caught up): what a disaster now would cost the control state.",
+        ("site",),
+    ),
+    Family(
         "bcp_control_plane_failover_rpo_seconds",
         "gauge",
         "Control-plane RPO measured by the active failover to the site: the disaster minus the copy promoted.",

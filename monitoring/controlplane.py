@@ -8,8 +8,9 @@ active site of a failover the state is live, not a copy: no age is exported for 
 control-plane RPO that failover measured is exported instead.
 
 On PostgreSQL, whether each standby streams now is read from the live database's own
-``pg_stat_replication`` (``bcp_control_plane_standby_streaming``): the copy age only moves
-once a cycle, a broken stream shows at the next scrape.
+``pg_stat_replication`` (``bcp_control_plane_standby_streaming``), and how far its replay is
+behind now (``bcp_control_plane_standby_lag_seconds``): the copy age only moves once a cycle,
+a broken or lagging stream shows at the next scrape.
 """
 
 from __future__ import annotations
@@ -42,10 +43,12 @@ def readings(ctx: SourceContext) -> Iterator[Reading]:
                 yield Reading("bcp_control_plane_copy_age_seconds", (site,), age)
     if ctx.engine.dialect.name == "postgresql" and plane_kind(ctx.config) == "postgres-standby":
         from failover.activesite import active_site
-        from failover.control_postgres import standby_streaming
+        from failover.control_links import standby_links
 
-        for site, streaming in standby_streaming(ctx.engine, active_site(ctx.config, ctx.engine).second_copy).items():
-            yield Reading("bcp_control_plane_standby_streaming", (site,), 1.0 if streaming else 0.0)
+        for site, link in standby_links(ctx.engine, active_site(ctx.config, ctx.engine).second_copy).items():
+            yield Reading("bcp_control_plane_standby_streaming", (site,), 1.0 if link.streaming else 0.0)
+            if link.lag_seconds is not None:
+                yield Reading("bcp_control_plane_standby_lag_seconds", (site,), link.lag_seconds)
     if active is not None and active.target_site:
         found = load_document(ctx.engine, active.id)
         measured = ((found[1] or {}).get("control_plane") or {}).get("rpo_seconds") if found else None
