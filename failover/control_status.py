@@ -15,10 +15,10 @@ from pathlib import Path
 from dc.config import Consortium, local_site
 from dc.errors import BcpError, UsageError
 from failover.activesite import ActiveSite, active_site, resolve_active
+from failover.controlchoice import control_plane
 from failover.controlplane import (
     ControlCopy,
     ShipResult,
-    control_plane,
     copy_age,
     display_url,
     state_url,

@@ -331,28 +331,12 @@ def plane_kind(config: Consortium) -> str:
     return "postgres-standby"
 
 
-# -- which implementation, and recording a promotion ----------------------------------------
+# -- where the state lives, and recording a promotion ---------------------------------------
 
 
 def state_url(config: Consortium, site: str) -> str:
     """The URL of ``site``'s control database (the default location when none is configured)."""
     return config.control_db_of(site) or default_state_url()
-
-
-def control_plane(config: Consortium, config_dir: Path | None) -> ControlPlane:
-    """The implementation for what the control databases run on (:func:`plane_kind`)."""
-    kind = plane_kind(config)
-    if kind == "sqlite-shipping":
-        from failover.control_sqlite import SqliteShipping
-
-        return SqliteShipping(config, config_dir)
-    if kind == "postgres-standby":
-        from failover.control_postgres import PostgresStandby
-
-        return PostgresStandby(config, config_dir)
-    from failover.control_shared import SharedDatabase
-
-    return SharedDatabase(config, config_dir)
 
 
 def serving(config: Consortium, active: ActiveSite | None) -> tuple[str, tuple[str, ...]]:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from backup.snapshot import Snapshot
 from dc.errors import UsageError
@@ -28,6 +26,7 @@ from failover.abort import AbortSignal
 from failover.activesite import active_site, drill_notice
 from failover.calendar import blackout_on
 from failover.cleanup import cleanup_checked, sweep
+from failover.drillrequest import DrillRequest
 from failover.execution import run_plan
 from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
 from failover.measure import apply_measurement
@@ -38,28 +37,6 @@ from failover.sandbox import Sandboxes, Target
 from failover.verify import dir_separation, pg_separation
 
 MODES = ("readiness", "isolated", "point-in-time", "staff-loss", "switchover")
-
-
-@dataclass(frozen=True)
-class DrillRequest:
-    mode: str = "isolated"
-    tenant: str | None = None
-    systems: tuple[str, ...] = ()
-    #: point-in-time: restore the newest snapshot taken strictly before this instant
-    before: datetime | None = None
-    site: str | None = None
-    #: staff-loss: files holding SLIP-39 shares (K of them open the repository)
-    escrow: tuple[str, ...] = ()
-    timeout: float | None = None
-    workers: int | None = None
-    #: switchover only: the operator confirmed, and the second approver's name and own secret
-    confirmed: bool = False
-    approver: str | None = None
-    approver_secret: str | None = None
-    #: the id the run was recorded under before it began (:func:`failover.records.announce_run`)
-    run_id: str | None = None
-    #: who asked for the drill, when not the system user running bcpctl (a web account)
-    operator: str | None = None
 
 
 def validate(request: DrillRequest) -> None:

@@ -46,7 +46,8 @@ from dc.errors import BcpError, UsageError
 from dc.state import open_state
 from failover.approval import confirm_request, record_approval
 from failover.cleanup import cleanup_checked
-from failover.controlplane import ControlPlane, control_plane, record_promotion
+from failover.controlchoice import control_plane
+from failover.controlplane import ControlPlane, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.failover import hooks_for

@@ -35,7 +35,8 @@ from dc.approvers import Proof
 from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
 from failover.approval import confirm_request, record_approval
-from failover.controlplane import ControlPlane, control_plane, record_promotion
+from failover.controlchoice import control_plane
+from failover.controlplane import ControlPlane, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import HookResult, Hooks, configured_hooks, fence_allows_failover

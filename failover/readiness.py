@@ -22,7 +22,7 @@ from backup.check import check_repository
 from dc.clock import utcnow
 from dc.duration import format_duration
 from failover.activesite import ActiveSite, active_site, drill_notice
-from failover.drill import DrillRequest
+from failover.drillrequest import DrillRequest
 from failover.isolation import production_endpoints, route_isolated, sandbox_not_production
 from failover.lifecycle import RunContext, new_run, recorded_run, repository_at
 from failover.measure import advice

@@ -22,7 +22,7 @@ from failover.report_ja import render_ja
 from failover.results import RunResult, to_document
 
 if TYPE_CHECKING:
-    from failover.lifecycle import RunContext
+    from failover.runcontext import RunContext
 
 FORMATS = ("json", "html", "ja")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dc.clock import utcnow
 from dc.errors import UsageError
-from failover.drill import DrillRequest
+from failover.drillrequest import DrillRequest
 from failover.failback import FailbackRequest, execute_failback
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import Hooks

@@ -117,7 +117,7 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
     system's lag — also a run that failed before the sync could record it
     (:mod:`monitoring.outcomes`).
     """
-    from failover.controlplane import control_plane
+    from failover.controlchoice import control_plane
     from replication.ledger import Ledger
 
     source = ctx.active.site if ctx.active is not None else ctx.config.primary_site
@@ -149,7 +149,7 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
 
 def drill(ctx: JobContext, spec: JobSpec) -> str:
     """An isolated drill of every system at the offsite site (the active site while failed
-    over: :meth:`failover.lifecycle.RunContext.drill_site`), unless today is a blackout day."""
+    over: :meth:`failover.runcontext.RunContext.drill_site`), unless today is a blackout day."""
     from failover.drill import DrillRequest, run_drill
     from failover.lifecycle import RunContext
     from failover.schedule import may_drill_now
