@@ -83,9 +83,13 @@ def _until(check: Any, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.parametrize("rebuilt_by", ["failback", "standby-init-at-primary"])
 def test_failover_and_failback_between_two_postgres_servers_lose_nothing(
-    cli: Cli, tmp_path: Path, pair: tuple[Cluster, Cluster], record_property: Any
+    cli: Cli, tmp_path: Path, pair: tuple[Cluster, Cluster], record_property: Any, rebuilt_by: str
 ) -> None:
+    """``rebuilt_by``: who makes the crashed primary a standby again — the failback itself (one
+    controller holds both data directories, as here), or the runbook's step at the primary's
+    controller before the failback (two machines)."""
     primary, offsite = pair
     sites = _sites(tmp_path / "c", cli, primary, offsite)
     config_path = str(sites.config_path)
@@ -153,7 +157,7 @@ def test_failover_and_failback_between_two_postgres_servers_lose_nothing(
     rpo = control["rpo_seconds"]
     assert rpo is not None and 0 <= rpo < 120
     record_property("control_plane_rpo_seconds", rpo)
-    print(f"\nmeasured control-plane RPO at the failover (PostgreSQL standby): {rpo} s")
+    print(f"\nmeasured control-plane RPO at the failover (PostgreSQL standby, {rebuilt_by}): {rpo} s")
     stored = json.loads(Path(over["reports"]["json"]).read_text(encoding="utf-8"))
     assert stored["control_plane"]["rpo_seconds"] == rpo
     assert "control-plane RPO (measured)" in Path(over["reports"]["html"]).read_text(encoding="utf-8")
@@ -166,6 +170,13 @@ def test_failover_and_failback_between_two_postgres_servers_lose_nothing(
     assert without_site.returncode == 2 and "--site" in without_site.stderr
 
     # -- failback: the crashed primary is rewound into a standby, takes the state over, the offsite follows it
+    rewound = "control server of primary: standby of offsite (built with pg_rewind"
+    if rebuilt_by == "standby-init-at-primary":
+        init = ok(
+            cli("control", "standby", "init", "--config", config_path, "--site", "primary", "--json", env=at_primary)
+        )
+        assert (init["source"], init["method"], init["streaming"]) == ("offsite", "pg_rewind", True), init
+        rewound = "control server of primary: already streams from offsite"
     back = ok(cli("failback", "--config", config_path, "--yes", "--json", env=at_offsite))
     assert back["status"] == "passed", back
     handed = back["control_plane"]
@@ -177,7 +188,7 @@ def test_failover_and_failback_between_two_postgres_servers_lose_nothing(
     )
     assert handed["rpo_seconds"] == 0
     notes = back["warnings"]
-    assert any("control server of primary: standby of offsite (built with pg_rewind" in w for w in notes), notes
+    assert any(rewound in w for w in notes), notes
     assert not any("is not a standby of primary" in w or "NOT streaming" in w for w in notes), notes
     assert not _recovering(primary)
     _until(lambda: _recovering(offsite))
