@@ -186,7 +186,9 @@ def test_ansible_hooks_call_the_playbooks_with_the_site(monkeypatch: pytest.Monk
 
 def test_cli_refusals_and_plan(example: Built, cli: Cli) -> None:
     config = str(example.config_path)
-    no = cli("failover", "execute", "--config", config, "--to", "offsite")
+    nowhere = cli("failover", "execute", "--config", config, "--to", "offsite", "--yes")
+    assert nowhere.returncode == 2 and "--site offsite" in nowhere.stderr and nowhere.stderr.count("\n") == 1
+    no = cli("failover", "execute", "--config", config, "--to", "offsite", "--site", "offsite")
     assert no.returncode == 2 and "--yes" in no.stderr and no.stderr.count("\n") == 1
     plan = cli("failover", "plan", "--config", config, "--json")
     assert plan.returncode == 0, plan.stderr
