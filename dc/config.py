@@ -84,6 +84,47 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_command(text: str) -> str:
+    import shlex
+
+    try:
+        argv = shlex.split(text)
+    except ValueError as exc:
+        raise ValueError(f"not a command line: {exc}") from None
+    if not argv:
+        raise ValueError("must name a command")
+    return text
+
+
+#: a command line bcpctl runs without a shell (split as a POSIX shell would)
+Command = Annotated[str, AfterValidator(_check_command)]
+
+
+class ControlServer(_Model):
+    """``sites.<name>.control_server``: the PostgreSQL server of this site's ``control_db``, as
+    bcpctl runs it for the streaming standby (``bcpctl control standby init``, failover, failback).
+
+    bcpctl runs PostgreSQL's programs on the machine it runs on, so these describe the server as
+    seen from the controller that sets it up (failover.control_server). Credentials never sit
+    here: the replication connection uses the ``control_db`` user, its password from the
+    ``.pgpass`` of ``run_as`` and of the server's own account.
+    """
+
+    #: the server's data directory: pg_basebackup writes a new standby into it, pg_rewind rewinds it
+    data_dir: str
+    #: starts the server and returns once it accepts connections (``systemctl start postgresql@15-main``)
+    start: Command
+    #: stops it with a fast shutdown (``systemctl stop postgresql@15-main``)
+    stop: Command
+    #: the account owning ``data_dir``: pg_basebackup, pg_rewind and pg_controldata run as it
+    #: (``runuser`` when bcpctl runs as root, ``sudo -n`` otherwise)
+    run_as: str | None = None
+    #: where PostgreSQL's programs are (default: the newest ``/usr/lib/postgresql/*/bin``, then ``PATH``)
+    bin_dir: str | None = None
+    #: how long to wait for the standby to stream and catch up
+    timeout: Annotated[Seconds, Field(gt=0)] = 300
+
+
 class Site(_Model):
     """A data center holding one repository of the consortium."""
 
@@ -106,6 +147,8 @@ class Site(_Model):
     #: this site's control database (DESIGN "The control plane is part of what must survive");
     #: default: the top-level ``control_db``, i.e. the same location on this site's own machines.
     control_db: Dsn | None = None
+    #: the PostgreSQL server of ``control_db``, where bcpctl keeps it a streaming standby
+    control_server: ControlServer | None = None
     #: the passphrase file that opens this site's repository (its operators' own key slot);
     #: default: ``secrets.password_file`` / ``secrets.password_env``.
     password_file: str | None = None

@@ -24,6 +24,9 @@ from dc.auditentry import AuditEntry
 
 #: the action of the first entry a site writes after promoting its copy of the control state
 PROMOTED = "control.promoted"
+#: the sources that are a copy received from the old site (a shipped copy restored, a streaming
+#: standby promoted): their promotion entry must follow the last entry received
+COPIED = ("restored", "streamed")
 #: the Japanese reader's zone for the times a statement names
 _JST_OFFSET_HOURS = 9
 
@@ -36,7 +39,7 @@ class Gap:
     seq: int
     site: str
     from_site: str
-    #: ``restored`` (a shipped copy), ``kept`` (the copy was already promoted here) or ``empty``
+    #: ``restored`` (a shipped copy), ``streamed`` (a standby), ``kept`` (already promoted here) or ``empty``
     source: str
     #: the last entry received from ``from_site`` (0: none)
     received_seq: int
@@ -48,6 +51,8 @@ class Gap:
     rpo_seconds: float | None
     #: entries of ``from_site``'s recovered chain that never reached ``site`` (``None``: unknown)
     lost: tuple[AuditEntry, ...] | None = None
+    #: a failback's handover: ``from_site`` was fenced before, so nothing it wrote is missing
+    planned: bool = False
 
     def statement(self) -> str:
         """One line for people: which entries stayed behind, and the control-plane RPO."""
@@ -63,6 +68,11 @@ class Gap:
             )
         if self.source == "empty":
             return f"no control-state copy of {self.from_site} reached {self.site}: all of its entries are unknown"
+        if self.planned and self.source in COPIED:
+            return (
+                f"{self.from_site} handed its control state over to {self.site} after seq {self.received_seq}, "
+                f"fenced first: nothing it wrote is missing; control-plane RPO = {rpo}"
+            )
         return (
             f"entries after seq {self.received_seq} at {self.from_site}{copy} are unknown at {self.site}: "
             f"control-plane RPO = {rpo}"
@@ -83,7 +93,7 @@ def promotion_problem(entry: AuditEntry) -> str | None:
     if entry.action != PROMOTED:
         return None
     details = entry.parsed_details()
-    if details.get("source") != "restored":
+    if details.get("source") not in COPIED:
         return None
     if details.get("received_seq") != entry.seq - 1 or details.get("received_hash") != entry.prev_hash:
         return (
@@ -114,6 +124,7 @@ def failover_gaps(entries: Iterable[AuditEntry]) -> list[Gap]:
                 copy_time=d.get("copy_time"),
                 declared_at=d.get("declared_at"),
                 rpo_seconds=float(rpo) if isinstance(rpo, int | float) else None,
+                planned=bool(d.get("planned")),
             )
         )
     return gaps
@@ -147,6 +158,7 @@ def gap_document(gap: Gap) -> dict[str, Any]:
         "copy_time": gap.copy_time,
         "declared_at": gap.declared_at,
         "rpo_seconds": gap.rpo_seconds,
+        "planned": gap.planned,
         "lost": None
         if gap.lost is None
         else [{"seq": e.seq, "action": e.action, "subject": e.subject, "at": e.at} for e in gap.lost],

@@ -1,48 +1,57 @@
-"""The embedded control plane: the primary's SQLite control database shipped through the repository.
+"""The embedded control plane: the active site's SQLite control database shipped through the repository.
 
 Shipping (:meth:`SqliteShipping.replicate`, with every replication cycle): SQLite's online backup
 API copies the live database page by page into a private file — a consistent state even while
-the scheduler writes — and that copy is backed up into the primary's repository as a snapshot
-of :data:`~failover.controlplane.CONTROL_SYSTEM`. It is therefore encrypted and deduplicated
-like any backup (a cycle adds only the pages that changed), its SHA-256 and row counts are
-recorded, the signed manifest lists it so ``verify-offsite`` checks it without a key, and the
-normal keyless replication ships it. Nothing of the control state ever travels in the clear.
-Older copies are forgotten beyond the RPO window plus a day, never the newest two.
+the scheduler writes — and that copy is backed up into the active site's repository as a
+snapshot of :data:`~failover.controlplane.CONTROL_SYSTEM`, tagged with the site it was taken
+at. It is therefore encrypted and deduplicated like any backup (a cycle adds only the pages
+that changed), its SHA-256 and row counts are recorded, the signed manifest lists it so
+``verify-offsite`` checks it without a key, and the normal keyless replication ships it —
+to every offsite site normally, to the second copy while failed over. Nothing of the control
+state ever travels in the clear. Older copies are forgotten beyond the RPO window plus a day,
+never the newest two.
 
 Crash safety comes from the repository: a snapshot is written last and is the commit, and
 replication copies in commit order with the signed manifest last, so a process killed at any
-point leaves the offsite with its previous copies, all listed and intact.
+point leaves the target with its previous copies, all listed and intact.
 
-Promotion (:meth:`SqliteShipping.promote`, at a failover): the copies at the site are restored
-newest first into a private directory beside the site's ``control_db``; the first whose file
-has the recorded SHA-256, passes ``PRAGMA integrity_check`` and has the recorded row counts is
-renamed into place. Whatever database was there is moved aside (``<file>.before-promotion-<id>``),
-never deleted — unless it already is the promotion of that copy (a failover run again), which
-is kept. The database is then upgraded to this bcpctl's schema.
+Promotion (:meth:`SqliteShipping.promote`, at a failover): the copies of the old site's state
+at the site are restored newest first into a private directory beside the site's
+``control_db``; the first that proves itself (:mod:`failover.control_copies`) is renamed into
+place. Whatever database was there is moved aside (``<file>.before-promotion-<id>``), never
+deleted — unless it already is the promotion of that copy (a failover run again), which is
+kept. The database is then upgraded to this bcpctl's schema.
+
+Handover (:meth:`SqliteShipping.hand_over`, at failback, the old site's writes stopped): one
+last copy of the active site's database, shipped to the target (never deleting there) and
+promoted as above — that copy and no other, so nothing written before it is lost. The old
+site's database is then moved aside (:meth:`SqliteShipping.follow`): the live state is back.
+Two sites naming the same file share it: nothing moves.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import make_url
 
-from backup.errors import CorruptObject, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from dc.config import Consortium
 from dc.continuation import PROMOTED
 from dc.errors import BcpError, ConfigError
 from dc.failpoint import failpoint
+from failover.activesite import ActiveSite
+from failover.control_copies import manifest_times, move_aside, put_in_place, restore_verified
 from failover.controlplane import (
     CONTROL_SYSTEM,
+    COPY_SITE_TAG,
     ControlCopy,
     ControlPlaneError,
     Promotion,
@@ -51,10 +60,14 @@ from failover.controlplane import (
     SkippedCopy,
     copy_age,
     copy_retention,
+    head_of,
     measured_rpo,
-    received_head,
+    serving,
+    ship_systems,
     state_url,
+    upgrade_promoted,
 )
+from replication.ledger import Ledger
 
 
 def sqlite_path(url: str, field: str) -> Path:
@@ -90,47 +103,56 @@ class SqliteShipping:
     def database(self, site: str) -> Path:
         return sqlite_path(state_url(self.config, site), f"sites.{site}.control_db")
 
+    def copy_site(self, snap: Snapshot) -> str:
+        """The site whose control state a copy holds (copies from before the tag: the primary's)."""
+        return snap.tags.get(COPY_SITE_TAG, self.primary)
+
     # -- shipping -------------------------------------------------------------------------------
 
-    def take_copy(self, *, now: datetime) -> tuple[ControlCopy, int, int]:
-        """Snapshot the primary's control database into its repository: ``(copy, bytes added, forgotten)``.
-
-        Needs the repository key, like every backup; shipping it afterwards does not.
-        """
+    def take_copy(self, *, now: datetime, site: str | None = None) -> tuple[ControlCopy, int, int]:
+        """Snapshot ``site``'s control database (default: the primary's) into its repository:
+        ``(copy, bytes added, forgotten)``. Needs the repository key, like every backup; shipping it
+        afterwards does not."""
         from backup.forget import forget_snapshots
         from backup.jobs import site_repository
         from backup.run import BackupRequest, run_backup
         from backup.sources import parse_source
 
-        path = self.database(self.primary)
+        site = site or self.primary
+        path = self.database(site)
         if not path.is_file():
             raise ControlPlaneError(f"the control database {path} does not exist yet: nothing to ship")
-        request = BackupRequest(
-            parse_source(f"sqlite:{path}"), system=CONTROL_SYSTEM, tags={"control_plane": self.kind}
-        )
-        with site_repository(self.config, self.primary, self.config_dir) as repo:
+        tags = {"control_plane": self.kind, COPY_SITE_TAG: site}
+        request = BackupRequest(parse_source(f"sqlite:{path}"), system=CONTROL_SYSTEM, tags=tags)
+        with site_repository(self.config, site, self.config_dir) as repo:
             result = run_backup(repo, request)
             if result.errors:
                 raise ControlPlaneError(f"the control-state copy is incomplete: {result.errors[0]}")
             failpoint("control.copy.after-snapshot")
             decisions = forget_snapshots(repo, copy_retention(self.config), now=now, system=CONTROL_SYSTEM)
         forgotten = sum(1 for d in decisions if not d.keep)
-        return ControlCopy(self.primary, result.time, result.snapshot_id), result.bytes_added, forgotten
+        return ControlCopy(site, result.time, result.snapshot_id), result.bytes_added, forgotten
 
-    def replicate(self, *, now: datetime, sites: list[str] | None = None) -> ShipResult:
-        """One replication cycle with the control state: a fresh copy, then keyless replication to each site."""
-        from replication.jobs import replicate_sites
-        from replication.sync import SyncOptions
-
-        shipped = ShipResult(self.kind)
+    def replicate(
+        self,
+        *,
+        now: datetime,
+        sites: list[str] | None = None,
+        active: ActiveSite | None = None,
+        ledger: Ledger | None = None,
+    ) -> ShipResult:
+        """One replication cycle with the control state: a fresh copy at the active site, then
+        keyless replication to each site of its second copy."""
+        source, targets = serving(self.config, active)
+        shipped = ShipResult(self.kind, source)
         try:
-            shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=now)
+            shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=now, site=source)
         except BcpError as exc:
             # The systems' snapshots still ship; the job fails and says why the control state did not.
             shipped.problems.append(f"control state not copied: {exc.message}")
-        for site in sites or self.config.offsite_sites:
+        for site in sites or targets:
             try:
-                (run,) = replicate_sites(self.config, self.config_dir, SyncOptions(), site=site)
+                run = ship_systems(self.config, self.config_dir, site, active, ledger)
             except BcpError as exc:
                 shipped.problems.append(f"{site}: {exc.message}")
                 shipped.newest[site] = None
@@ -171,7 +193,6 @@ class SqliteShipping:
         if key := self.config.sites[site].manifest_public_key:
             return key
         from dc.state import default_state_url, open_state
-        from replication.ledger import Ledger
 
         url = self.config.control_db or default_state_url()
         if url.startswith("sqlite") and not sqlite_path(url, "control_db").is_file():
@@ -185,41 +206,59 @@ class SqliteShipping:
 
     # -- promotion ------------------------------------------------------------------------------
 
-    def promote(self, site: str, *, open_repository: RepositoryOpener, declared_at: datetime, token: str) -> Promotion:
+    def promote(
+        self,
+        site: str,
+        *,
+        open_repository: RepositoryOpener,
+        declared_at: datetime,
+        token: str,
+        from_site: str | None = None,
+    ) -> Promotion:
+        from_site = from_site or self.primary
         path = self.database(site)
-        promotion = Promotion(site, self.primary, str(path), "empty", declared_at, url=state_url(self.config, site))
+        promotion = Promotion(site, from_site, str(path), "empty", declared_at, url=state_url(self.config, site))
+        chosen = self._install(promotion, open_repository, token, lambda snap: self.copy_site(snap) == from_site)
+        if chosen is None:
+            self._without_copy(promotion, path)
+        promotion.schema_before, promotion.schema_after = upgrade_promoted(promotion.url)
+        if promotion.source != "kept":
+            promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(promotion.url)
+        return promotion
+
+    def _install(
+        self, promotion: Promotion, open_repository: RepositoryOpener, token: str, wanted: Callable[[Snapshot], bool]
+    ) -> Snapshot | None:
+        """Put the newest wanted copy that proves itself at the site's ``control_db``: the copy, or
+        ``None`` (then nothing at the site changed)."""
+        path = Path(promotion.database)
         path.parent.mkdir(parents=True, exist_ok=True)
         staging = path.parent / f".{path.name}.promote-{token}"
         try:
             with open_repository() as repo:
-                chosen, restored = self._newest_verified(repo, staging, promotion)
+                chosen, restored = self._newest_verified(repo, staging, promotion, wanted)
             if chosen is None:
-                self._without_copy(promotion, path)
-            else:
-                promotion.copy = ControlCopy(site, chosen.time, chosen.id)
-                promotion.rpo_seconds = measured_rpo(chosen.time, declared_at)
-                earlier = _earlier_promotion(path, site, chosen) if path.exists() else None
-                if earlier is not None:
-                    promotion.source = "kept"
-                    promotion.received_seq = int(earlier.get("received_seq") or 0)
-                    promotion.received_hash = str(earlier.get("received_hash") or "")
-                    promotion.received_at = earlier.get("received_at")
-                else:
-                    if path.exists():
-                        promotion.kept_aside = _move_aside(path, token)
-                        promotion.warnings.append(
-                            f"the database at {path} was not this copy's promotion: kept as {promotion.kept_aside}"
-                        )
-                    assert restored is not None
-                    os.replace(restored, path)
-                    _fsync_dir(path.parent)
-                    promotion.source = "restored"
+                return None
+            promotion.copy = ControlCopy(promotion.site, chosen.time, chosen.id)
+            promotion.rpo_seconds = measured_rpo(chosen.time, promotion.declared_at)
+            earlier = _earlier_promotion(path, promotion.site, chosen) if path.exists() else None
+            if earlier is not None:
+                promotion.source = "kept"
+                promotion.received_seq = int(earlier.get("received_seq") or 0)
+                promotion.received_hash = str(earlier.get("received_hash") or "")
+                promotion.received_at = earlier.get("received_at")
+                return chosen
+            if path.exists():
+                promotion.kept_aside = move_aside(path, f"before-promotion-{token}")
+                promotion.warnings.append(
+                    f"the database at {path} was not this copy's promotion: kept as {promotion.kept_aside}"
+                )
+            assert restored is not None
+            put_in_place(restored, path)
+            promotion.source = "restored"
+            return chosen
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        promotion.schema_before, promotion.schema_after = _upgrade(promotion.url)
-        if promotion.source != "kept":
-            promotion.received_seq, promotion.received_hash, promotion.received_at = _head(promotion.url)
-        return promotion
 
     def _without_copy(self, promotion: Promotion, path: Path) -> None:
         what = "no control-state copy" if not promotion.skipped else "no control-state copy that verifies"
@@ -236,14 +275,14 @@ class SqliteShipping:
             )
 
     def _newest_verified(
-        self, repo: Repository, staging: Path, promotion: Promotion
+        self, repo: Repository, staging: Path, promotion: Promotion, wanted: Callable[[Snapshot], bool]
     ) -> tuple[Snapshot | None, Path | None]:
-        """The newest copy that verifies, restored under ``staging``; newer ones that do not are recorded."""
+        """The newest wanted copy that verifies, restored under ``staging``; newer ones that do not are recorded."""
         from backup.snapshot import list_snapshots
 
         errors: dict[str, str] = {}
-        copies = list_snapshots(repo, system=CONTROL_SYSTEM, errors=errors)
-        listed = _manifest_times(repo)
+        copies = [snap for snap in list_snapshots(repo, system=CONTROL_SYSTEM, errors=errors) if wanted(snap)]
+        listed = manifest_times(repo)
         unreadable = [SkippedCopy(sid, listed.get(sid), problem) for sid, problem in errors.items() if sid in listed]
         staging.mkdir(mode=0o700, parents=True, exist_ok=True)
         chosen: Snapshot | None = None
@@ -270,62 +309,59 @@ class SqliteShipping:
             )
         return chosen, restored
 
+    # -- failback -------------------------------------------------------------------------------
 
-def restore_verified(repo: Repository, snap: Snapshot, folder: Path) -> Path:
-    """Restore one control-state copy into ``folder`` and prove it: the database file it holds."""
-    from backup.restorer import restore_snapshot
-    from backup.tree import iter_tree
+    def _shared(self, one: str, other: str) -> bool:
+        return state_url(self.config, one) == state_url(self.config, other)
 
-    folder.mkdir(mode=0o700)
-    restore_snapshot(repo, snap, folder)
-    files = [e for e in iter_tree(repo.read_blob, snap.tree) if e["type"] == "file"]
-    if len(files) != 1:
-        raise CorruptObject(f"control-state copy {snap.short_id} should hold one database file, holds {len(files)}")
-    database = folder / str(files[0]["path"])
-    check_database(database, str(files[0].get("sha256") or ""), snap.verify.get("tables", {}))
-    return database
+    def prepare_handover(self, from_site: str, to_site: str, *, token: str) -> list[str]:
+        return []
 
+    def hand_over(
+        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
+    ) -> Promotion:
+        """The last copy of ``from_site``'s state, shipped to ``to_site`` and promoted there — that
+        copy only: an older one would lose what was written after it."""
+        from dc.clock import utcnow
+        from failover.secondcopy import ship_between
+        from replication.jobs import open_ledger
 
-def check_database(path: Path, sha256: str, tables: dict[str, int]) -> None:
-    """The file has the recorded SHA-256, passes ``PRAGMA integrity_check`` and has the recorded row counts."""
-    from backup.dbrestore import compare_tables
-    from backup.sources import sqlite_row_counts
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    if digest.hexdigest() != sha256:
-        raise VerificationFailed(
-            f"restored control database has SHA-256 {digest.hexdigest()[:16]}…, the copy recorded {sha256[:16]}…"
+        if self._shared(from_site, to_site):
+            url = state_url(self.config, to_site)
+            promotion = Promotion(to_site, from_site, str(self.database(to_site)), "kept", declared_at, url=url)
+            promotion.planned = True
+            promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
+            promotion.warnings.append(f"{from_site} and {to_site} name the same control database: nothing moved")
+            return promotion
+        copy, _added, _forgotten = self.take_copy(now=utcnow(), site=from_site)
+        shipped = ship_between(
+            self.config, self.config_dir, from_site, to_site, ledger=open_ledger(state_url(self.config, from_site))
         )
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        found = conn.execute("PRAGMA integrity_check").fetchall()
-        counts = sqlite_row_counts(conn)
-    except sqlite3.DatabaseError as exc:
-        raise VerificationFailed(f"restored control database does not open as SQLite: {exc}") from None
-    finally:
-        conn.close()
-    if found != [("ok",)]:
-        raise VerificationFailed(f"restored control database fails integrity_check: {found[0][0] if found else '?'}")
-    mismatches = compare_tables(tables, counts)
-    if mismatches:
-        table, (want, got) = next(iter(mismatches.items()))
-        raise VerificationFailed(f"restored control database: table {table} has {got} rows, the copy recorded {want}")
+        if problem := shipped.problem():
+            raise ControlPlaneError(f"the control state of {from_site} did not reach {to_site}: {problem}")
+        path = self.database(to_site)
+        promotion = Promotion(to_site, from_site, str(path), "empty", declared_at, url=state_url(self.config, to_site))
+        promotion.planned = True
+        if self._install(promotion, open_repository, token, lambda snap: snap.id == copy.snapshot_id) is None:
+            why = promotion.skipped[0].problem if promotion.skipped else "not found there"
+            raise ControlPlaneError(
+                f"the last copy of {from_site}'s control state ({(copy.snapshot_id or '')[:8]}) does not verify at "
+                f"{to_site}: {why}; nothing at {to_site} was changed"
+            )
+        promotion.schema_before, promotion.schema_after = upgrade_promoted(promotion.url)
+        if promotion.source != "kept":
+            promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(promotion.url)
+        return promotion
 
-
-def _manifest_times(repo: Repository) -> dict[str, datetime]:
-    """Control-state copies the signed manifest lists, with their times (also for unreadable ones)."""
-    from backup.manifest import read_manifest, repository_public_key
-
-    try:
-        manifest = read_manifest(repo.backend, public_key=repository_public_key(repo), repo_id=repo.config.id)
-    except BcpError:
-        return {}
-    if manifest is None:
-        return {}
-    return {e.id: datetime.fromisoformat(e.time) for e in manifest.snapshots if e.system == CONTROL_SYSTEM}
+    def follow(self, site: str, *, of: str, token: str) -> list[str]:
+        """``site``'s database is no longer the live state: kept aside, so nothing there claims to be."""
+        if self._shared(site, of):
+            return []
+        path = self.database(site)
+        if not path.exists():
+            return []
+        aside = move_aside(path, f"after-handover-{token}")
+        return [f"the control state lives at {of} again; {site}'s database is kept as {aside}"]
 
 
 def _earlier_promotion(path: Path, site: str, chosen: Snapshot) -> dict[str, Any] | None:
@@ -354,53 +390,3 @@ def _earlier_promotion(path: Path, site: str, chosen: Snapshot) -> dict[str, Any
         ):
             return dict(details)
     return None
-
-
-def _move_aside(path: Path, token: str) -> str:
-    """Move the database at ``path`` (with its WAL and shared-memory files) out of the way, never deleting it."""
-    aside = path.with_name(f"{path.name}.before-promotion-{token}")
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        found = Path(f"{path}{suffix}")
-        if found.exists():
-            os.replace(found, Path(f"{aside}{suffix}"))
-    _fsync_dir(path.parent)
-    return str(aside)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _upgrade(url: str) -> tuple[str | None, str | None]:
-    """Bring the promoted database to this bcpctl's schema: ``(revision before, after)``."""
-    from dc import schema
-    from dc.state import connect
-
-    engine = connect(url)
-    try:
-        found = schema.status(engine)
-        if found.state == "current":
-            return found.revision, found.revision
-        if found.state == "ahead":
-            raise ControlPlaneError(
-                f"the promoted control database is at revision {found.revision}, newer than this bcpctl "
-                f"(up to {found.head}): run the bcpctl version of the primary"
-            )
-        result = schema.upgrade(engine)
-        return result.before, result.after
-    finally:
-        engine.dispose()
-
-
-def _head(url: str) -> tuple[int, str, str | None]:
-    from dc.state import open_state
-
-    engine = open_state(url)
-    try:
-        return received_head(engine)
-    finally:
-        engine.dispose()

@@ -5,42 +5,50 @@ tokens, job history, the hash-chained audit log — is what bcpctl needs to carr
 offsite once the primary is gone (DESIGN "The control plane is part of what must survive").
 Every site has its own control database: ``sites.<name>.control_db``, by default the top-level
 ``control_db`` (the same location on that site's own machines; on one machine, give each
-site its own). ``$BCPCTL_SITE`` tells a bcpctl which site it runs at (default: the primary).
+site its own). ``$BCPCTL_SITE`` tells a bcpctl which site it runs at (default: the primary);
+``failover execute`` and ``failback`` need it said (``--site``), because they move the state.
 
-The offsite's copy must never be older than ``control_plane.rpo`` (default: the shortest
-system RPO). How it is kept fresh depends on what the control database runs on, so failover,
-the scheduler, the metrics and the CLI know only :class:`ControlPlane`:
+The copy at the second site must never be older than ``control_plane.rpo`` (default: the
+shortest system RPO). It always goes from the *active* site — the primary, or the offsite a
+failover made active — to where that site's second copy goes (:mod:`failover.activesite`).
+How it is kept fresh depends on what the control database runs on, so failover, failback, the
+scheduler, the metrics and the CLI know only :class:`ControlPlane`:
 
-``replicate(now)``
-    bring every offsite site's copy up to date. Embedded SQLite: a consistent online copy of
-    the primary's database, taken into the primary's repository as a snapshot of the reserved
-    system :data:`CONTROL_SYSTEM` — so it is encrypted, deduplicated and verifiable without a
-    key like every backup, and never shipped in the clear — then shipped by the normal keyless
-    replication. PostgreSQL: a physical streaming standby replicates continuously; this
-    checks it.
-``newest_copy(site)``
-    the newest copy at ``site``, read without a key (its time is the control-plane recovery point).
-``lag(site, now)``
-    how old that copy is: what a disaster now would cost the control state.
+``replicate(now, ...)``
+    one replication cycle from the active site, the control state included. Embedded SQLite:
+    a consistent online copy of the active site's database, taken into its repository as a
+    snapshot of the reserved system :data:`CONTROL_SYSTEM` — so it is encrypted, deduplicated
+    and verifiable without a key like every backup, and never shipped in the clear — then
+    shipped by the normal keyless replication. PostgreSQL: a physical streaming standby
+    replicates continuously; this writes a heartbeat through it and records how far it got.
+``newest_copy(site)`` / ``lag(site, now)``
+    the newest copy at ``site`` (its time is the control-plane recovery point) and its age:
+    what a disaster now would cost the control state.
 ``promote(site, ...)``
-    make ``site``'s copy the live control state. A failover does this first at the offsite,
-    right after the primary is fenced and before anything is restored, and goes on with the
-    promoted state. SQLite: the newest copy that verifies (SHA-256 of the restored file as
-    recorded, ``PRAGMA integrity_check``, row counts) is put at the site's ``control_db`` and
-    upgraded to this bcpctl's schema; a damaged newer copy is skipped with a warning naming
-    the interval lost with it. PostgreSQL: ``pg_promote()`` on the standby.
+    a failover makes ``site``'s copy the live control state, right after the old site is
+    fenced and before anything is restored. SQLite: the newest copy that verifies (SHA-256 of
+    the restored file as recorded, ``PRAGMA integrity_check``, row counts) is put at the site's
+    ``control_db``; a damaged newer copy is skipped with a warning naming the interval lost
+    with it. PostgreSQL: ``pg_promote()`` on the standby, refused while the old primary's
+    control database still accepts writes.
+``prepare_handover`` / ``hand_over`` / ``follow``
+    failback moves the live state back without losing anything: the target is made ready
+    (PostgreSQL: the old primary rebuilt as a standby of the active site, ``pg_rewind`` else
+    ``pg_basebackup``), then, once the systems are back, the active site's state stops
+    changing and the target takes it over (SQLite: a final copy shipped and promoted;
+    PostgreSQL: the old site fenced read-only, the standby caught up and promoted), and the
+    old site follows the new one (SQLite: its database kept aside; PostgreSQL: rebuilt as
+    the new primary's standby).
 
-:class:`~failover.control_sqlite.SqliteShipping` implements it for SQLite. A PostgreSQL
-implementation (``PostgresStandby``: ``bcpctl control standby init`` sets up the standby with
-``primary_conninfo`` and a replication slot; ``promote`` fences, then calls ``pg_promote()``;
-failback rebuilds the old primary with ``pg_rewind``, else ``pg_basebackup``) slots in through
-:func:`control_plane`; until it exists a PostgreSQL control database is a
-:class:`SharedDatabase`, used where it is and never shipped.
+:class:`~failover.control_sqlite.SqliteShipping` and
+:class:`~failover.control_postgres.PostgresStandby` implement it; a control database that every
+site names alike on PostgreSQL is one server they share
+(:class:`~failover.control_shared.SharedDatabase`), used where it is and never shipped.
 
-After a promotion the site's first audit entry (:data:`dc.continuation.PROMOTED`, written by
-:func:`record_promotion`) records the failover and the hash of the last entry received, so the
-chain verifies across the failover and ``bcpctl audit verify`` states which entries stayed at
-the old site (:mod:`dc.continuation`).
+Every promotion's first audit entry (:data:`dc.continuation.PROMOTED`, written by
+:func:`record_promotion`) records the switch and the hash of the last entry received, so the
+chain verifies across it and ``bcpctl audit verify`` states which entries stayed at the old
+site (:mod:`dc.continuation`).
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from sqlalchemy import Engine
 
@@ -62,14 +70,23 @@ from dc.continuation import PROMOTED, Gap
 from dc.errors import ProblemFound
 from dc.state import default_state_url
 
+if TYPE_CHECKING:
+    from failover.activesite import ActiveSite
+    from replication.ledger import Ledger
+    from replication.sync import SyncResult
+
 #: the reserved system of control-state snapshots: configured system ids start with [a-z0-9]
 CONTROL_SYSTEM = "_control"
+#: the snapshot tag naming the site whose control state a copy holds (untagged: the primary's)
+COPY_SITE_TAG = "control_site"
 #: copies are kept for the RPO window plus this much
 KEEP_BEYOND_RPO = 86400
 #: and never fewer than this many, so a damaged newest copy always has one to fall back to
 KEEP_AT_LEAST = 2
 
-Source = Literal["restored", "kept", "empty"]
+#: where a promoted state came from: a shipped copy restored, a streaming standby promoted, the
+#: state already there kept (a run again, or one database shared), or nothing (starts empty)
+Source = Literal["restored", "streamed", "kept", "empty"]
 RepositoryOpener = Callable[[], AbstractContextManager[Repository]]
 
 
@@ -79,23 +96,27 @@ class ControlPlaneError(ProblemFound):
 
 @dataclass(frozen=True)
 class ControlCopy:
-    """One copy of the primary's control state at a site."""
+    """One copy of the active site's control state at a site."""
 
     site: str
-    #: when the copy was taken at the primary: the control-plane recovery point
+    #: when the copy was taken at the active site: the control-plane recovery point
     time: datetime
     #: the repository snapshot holding it (SQLite shipping)
     snapshot_id: str | None = None
+    #: the WAL position the standby had replayed (PostgreSQL)
+    position: str | None = None
 
 
 @dataclass
 class ShipResult:
-    """What one ``replicate`` did: the copy taken, and each offsite site's newest copy afterwards."""
+    """What one ``replicate`` did: the copy taken, and each target site's newest copy afterwards."""
 
     kind: str
+    #: the site the control state (and the systems) shipped from: the active site
+    source: str = ""
     copy: ControlCopy | None = None
     bytes_added: int = 0
-    #: older copies the retention removed at the primary (replication removes them offsite later)
+    #: older copies the retention removed at the source (replication removes them at targets later)
     forgotten: int = 0
     #: site -> newest copy there after shipping (``None``: none yet)
     newest: dict[str, ControlCopy | None] = field(default_factory=dict)
@@ -120,7 +141,7 @@ class SkippedCopy:
 
 @dataclass
 class Promotion:
-    """The control state a site took over at a failover: where it came from and what it lacks."""
+    """The control state a site took over: where it came from and what it lacks."""
 
     site: str
     from_site: str
@@ -140,21 +161,28 @@ class Promotion:
     kept_aside: str | None = None
     schema_before: str | None = None
     schema_after: str | None = None
+    #: a handover at failback: the old site was fenced first, so nothing written there is missing
+    planned: bool = False
     warnings: list[str] = field(default_factory=list)
     #: the URL to open (not part of reports: an environment URL may hold a password)
     url: str = field(default="", repr=False)
 
     def document(self) -> dict[str, Any]:
-        """The JSON form stored with the failover run and written into its reports."""
+        """The JSON form stored with the failover or failback run and written into its reports."""
         doc: dict[str, Any] = {
             "site": self.site,
             "from_site": self.from_site,
             "database": self.database,
             "source": self.source,
+            "planned": self.planned,
             "declared_at": self.declared_at.isoformat(),
             "copy": None
             if self.copy is None
-            else {"snapshot": self.copy.snapshot_id, "time": self.copy.time.isoformat()},
+            else {
+                "snapshot": self.copy.snapshot_id,
+                "position": self.copy.position,
+                "time": self.copy.time.isoformat(),
+            },
             "rpo_seconds": self.rpo_seconds,
             "received_seq": self.received_seq,
             "received_hash": self.received_hash,
@@ -183,6 +211,7 @@ class Promotion:
             copy_time=self.copy.time.isoformat() if self.copy else None,
             declared_at=self.declared_at.isoformat(),
             rpo_seconds=self.rpo_seconds,
+            planned=self.planned,
         )
 
     def audit_details(self, run_id: str) -> dict[str, Any]:
@@ -191,7 +220,9 @@ class Promotion:
             "site": self.site,
             "from_site": self.from_site,
             "source": self.source,
+            "planned": self.planned,
             "copy": self.copy.snapshot_id if self.copy else None,
+            "position": self.copy.position if self.copy else None,
             "copy_time": self.copy.time.isoformat() if self.copy else None,
             "received_seq": self.received_seq,
             "received_hash": self.received_hash,
@@ -203,12 +234,20 @@ class Promotion:
 
 
 class ControlPlane(Protocol):
-    """Keeping the control state at every site, and handing it over at a failover (module docstring)."""
+    """Keeping the control state at every site, and handing it over (module docstring)."""
 
     kind: str
 
-    def replicate(self, *, now: datetime, sites: list[str] | None = None) -> ShipResult:
-        """One replication cycle to each offsite site (default: every one), the control state included."""
+    def replicate(
+        self,
+        *,
+        now: datetime,
+        sites: list[str] | None = None,
+        active: ActiveSite | None = None,
+        ledger: Ledger | None = None,
+    ) -> ShipResult:
+        """One replication cycle from the active site (default: the primary) to each of ``sites``
+        (default: every site of its second copy), the control state included."""
         ...
 
     def newest_copy(self, site: str) -> ControlCopy | None:
@@ -219,13 +258,40 @@ class ControlPlane(Protocol):
         """Seconds since the newest copy at ``site`` was taken (``None``: no copy)."""
         ...
 
-    def promote(self, site: str, *, open_repository: RepositoryOpener, declared_at: datetime, token: str) -> Promotion:
-        """Make ``site``'s copy the live control state there, at this bcpctl's schema.
+    def promote(
+        self,
+        site: str,
+        *,
+        open_repository: RepositoryOpener,
+        declared_at: datetime,
+        token: str,
+        from_site: str | None = None,
+    ) -> Promotion:
+        """At a failover: make ``site``'s copy of ``from_site``'s state (default: the primary's) the
+        live control state there, at this bcpctl's schema.
 
         Called only once the old site is fenced. ``open_repository`` opens ``site``'s repository
         (passphrase or escrow shares) when the copy lives in it; ``token`` names what the
         promotion sets aside.
         """
+        ...
+
+    def prepare_handover(self, from_site: str, to_site: str, *, token: str) -> list[str]:
+        """Before a failback changes anything: make ``to_site`` ready to take ``from_site``'s state
+        over; returns notes for the report. Raises when it cannot be made ready."""
+        ...
+
+    def hand_over(
+        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
+    ) -> Promotion:
+        """At failback, once the systems are back at ``to_site``: stop ``from_site``'s state from
+        changing and make ``to_site`` hold all of it, live. Nothing changes at ``from_site`` but
+        its fence when this raises."""
+        ...
+
+    def follow(self, site: str, *, of: str, token: str) -> list[str]:
+        """After a handover ``site`` no longer holds the live state: it follows ``of`` again.
+        Returns warnings (what an operator still has to do), never raises for what is left."""
         ...
 
 
@@ -254,7 +320,18 @@ def measured_rpo(copy_time: datetime | None, declared_at: datetime) -> float | N
     return None if copy_time is None else round(max(0.0, (declared_at - copy_time).total_seconds()), 3)
 
 
-# -- which implementation, and recording a promotion ----------------------------------------
+def plane_kind(config: Consortium) -> str:
+    """Which implementation the configuration asks for: ``sqlite-shipping``, ``postgres-standby``
+    or ``shared`` (every site names the primary's PostgreSQL database: one server they share)."""
+    primary = state_url(config, config.primary_site)
+    if primary.startswith("sqlite"):
+        return "sqlite-shipping"
+    if all(state_url(config, site) == primary for site in config.sites):
+        return "shared"
+    return "postgres-standby"
+
+
+# -- where the state lives, and recording a promotion ---------------------------------------
 
 
 def state_url(config: Consortium, site: str) -> str:
@@ -262,17 +339,31 @@ def state_url(config: Consortium, site: str) -> str:
     return config.control_db_of(site) or default_state_url()
 
 
-def control_plane(config: Consortium, config_dir: Path | None) -> ControlPlane:
-    """The implementation for what the primary's control database runs on."""
-    if state_url(config, config.primary_site).startswith("sqlite"):
-        from failover.control_sqlite import SqliteShipping
+def serving(config: Consortium, active: ActiveSite | None) -> tuple[str, tuple[str, ...]]:
+    """``(the active site, the sites its second copy goes to)``; without ``active``, the primary's."""
+    if active is None:
+        return config.primary_site, tuple(config.offsite_sites)
+    return active.site, active.second_copy
 
-        return SqliteShipping(config, config_dir)
-    return SharedDatabase(config, config_dir)
+
+def ship_systems(
+    config: Consortium, config_dir: Path | None, site: str, active: ActiveSite | None, ledger: Ledger | None
+) -> SyncResult:
+    """The systems' keyless replication of one cycle, from the active site to ``site``."""
+    from replication.jobs import replicate_sites
+    from replication.sync import SyncOptions
+
+    if active is not None and active.failed_over:
+        from failover.secondcopy import replicate_second_copy
+        from replication.jobs import open_ledger
+
+        return replicate_second_copy(config, config_dir, active, site, ledger=ledger or open_ledger(config.control_db))
+    (run,) = replicate_sites(config, config_dir, SyncOptions(), site=site, ledger=ledger)
+    return run
 
 
 def record_promotion(engine: Engine, promotion: Promotion, run_id: str, actor: str) -> AuditEntry:
-    """The promoted state's first audit entry: the failover, and the last entry received."""
+    """The promoted state's first audit entry: the switch, and the last entry received."""
     return audited(
         engine,
         lambda conn: append(
@@ -287,106 +378,40 @@ def received_head(engine: Engine) -> tuple[int, str, str | None]:
     return (entries[-1].seq, entries[-1].hash, entries[-1].at) if entries else (0, "", None)
 
 
-class SharedDatabase:
-    """A control database both sites reach where it is (PostgreSQL until its standby exists).
+def head_of(url: str) -> tuple[int, str, str | None]:
+    """:func:`received_head` of the database at ``url``."""
+    from dc.state import open_state
 
-    Nothing is shipped and nothing restored: promotion opens it, so no copy time is known and
-    the control-plane RPO is not measured (the report says so).
-    """
-
-    kind = "shared"
-
-    def __init__(self, config: Consortium, config_dir: Path | None) -> None:
-        self.config = config
-        self.config_dir = config_dir
-
-    def replicate(self, *, now: datetime, sites: list[str] | None = None) -> ShipResult:
-        from replication.jobs import replicate_sites
-        from replication.sync import SyncOptions
-
-        shipped = ShipResult(self.kind, notes=["the control database is not shipped: both sites reach it"])
-        for site in sites or self.config.offsite_sites:
-            (run,) = replicate_sites(self.config, self.config_dir, SyncOptions(), site=site)
-            shipped.runs.append(run)
-            if problem := run.problem():
-                shipped.problems.append(f"{site}: {problem}")
-        return shipped
-
-    def newest_copy(self, site: str) -> ControlCopy | None:
-        return None
-
-    def lag(self, site: str, now: datetime) -> float | None:
-        return None
-
-    def promote(self, site: str, *, open_repository: RepositoryOpener, declared_at: datetime, token: str) -> Promotion:
-        from dc.schema import database_name
-        from dc.state import open_state
-
-        url = state_url(self.config, site)
-        engine = open_state(url)
-        try:
-            name = database_name(engine)
-            seq, digest, at = received_head(engine)
-        finally:
-            engine.dispose()
-        promotion = Promotion(site, self.config.primary_site, name, "kept", declared_at, url=url)
-        promotion.received_seq, promotion.received_hash, promotion.received_at = seq, digest, at
-        promotion.warnings.append(
-            f"control state at {site}: {name} is used where it is; nothing was shipped, the control-plane RPO "
-            "is not measured"
-        )
-        return promotion
+    engine = open_state(url)
+    try:
+        return received_head(engine)
+    finally:
+        engine.dispose()
 
 
-# -- what the CLI and the demo ask ----------------------------------------------------------
+def upgrade_promoted(url: str) -> tuple[str | None, str | None]:
+    """Bring a promoted database to this bcpctl's schema: ``(revision before, after)``."""
+    from dc import schema
+    from dc.state import connect
+
+    engine = connect(url)
+    try:
+        found = schema.status(engine)
+        if found.state == "current":
+            return found.revision, found.revision
+        if found.state == "ahead":
+            raise ControlPlaneError(
+                f"the promoted control database is at revision {found.revision}, newer than this bcpctl "
+                f"(up to {found.head}): run the bcpctl version of the primary"
+            )
+        result = schema.upgrade(engine)
+        return result.before, result.after
+    finally:
+        engine.dispose()
 
 
-@dataclass(frozen=True)
-class SiteCopy:
-    site: str
-    newest: ControlCopy | None
-    age_seconds: float | None
-    within_rpo: bool
-    problem: str | None = None
-
-
-@dataclass
-class ControlStatus:
-    """``bcpctl control status``: the control-plane RPO and how old each offsite site's copy is."""
-
-    kind: str
-    rpo_seconds: int
-    #: the site this bcpctl runs at, and its control database (password hidden)
-    site: str
-    database: str
-    sites: list[SiteCopy] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(s.within_rpo for s in self.sites)
-
-
-def control_status(config: Consortium, config_dir: Path | None, *, now: datetime) -> ControlStatus:
-    """The newest copy of the control state at every offsite site, read without a key."""
-    from dc.config import local_site
-    from dc.errors import BcpError
-
-    plane = control_plane(config, config_dir)
-    here = local_site(config)
-    rpo = config.control_plane_rpo
-    status = ControlStatus(plane.kind, rpo, here, _display(state_url(config, here)))
-    for site in config.offsite_sites:
-        try:
-            newest = plane.newest_copy(site)
-        except BcpError as exc:
-            status.sites.append(SiteCopy(site, None, None, False, exc.message))
-            continue
-        when = newest.time if newest else None
-        status.sites.append(SiteCopy(site, newest, copy_age(when, now), within_rpo(when, now, rpo)))
-    return status
-
-
-def _display(url: str) -> str:
+def display_url(url: str) -> str:
+    """A database URL for reports: the password hidden."""
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)

@@ -1,38 +1,54 @@
 """Failback: bring the offsite site's writes home to the recovered primary, then switch back.
 
 Research §C.8: failback is first-class, reverse replication keeps the writes made during
-the failover, and nothing at the source is deleted before it is safe. Steps:
+the failover, and nothing at the source is deleted before it is safe. It runs at the active
+site (``--site``/``$BCPCTL_SITE``), where the live control state is. Steps:
 
-1. fence the offsite site (its writes stop, so the final copy is complete);
-2. back up every system's offsite production target into the offsite repository (tagged
+1. make the primary ready to take the control state over (:mod:`failover.controlplane`:
+   PostgreSQL rebuilds its control server as a standby of the active site, ``pg_rewind`` else
+   ``pg_basebackup``; nothing to do for SQLite);
+2. fence the offsite site (its writes stop, so the final copy is complete);
+3. back up every system's offsite production target into the offsite repository (tagged
    with this run), so the writes made during the failover are in a snapshot;
-3. replicate the new objects to the primary's repository (``replication.sync`` in reverse:
-   ciphertext only, the offsite's signed manifest verified, nothing deleted at the primary);
-4. restore those snapshots from the *primary's* repository into staging beside each
+4. replicate the new objects to the primary's repository (ciphertext only, the offsite's
+   signed manifest verified, nothing deleted at the primary);
+5. restore those snapshots from the *primary's* repository into staging beside each
    production location, verify hashes and row counts (:mod:`failover.staging`);
-5. swap every verified copy into place (the primary's previous data is kept),
-6. lift the primary's fence and promote it (``failback.yml``), and
-7. lift the offsite's fence without promoting it (``unfence-site.yml``): it is a standby
-   again, ready for the next failover (a failure here is a warning; the primary serves).
+6. swap every verified copy into place (the primary's previous data is kept);
+7. hand the control state over: the offsite's stops changing and the primary takes all of it
+   (SQLite: a last copy shipped and promoted; PostgreSQL: the offsite's database fenced
+   read-only, the primary's standby caught up and promoted); its first audit entry records the
+   handover, and the run goes on recording there;
+8. lift the primary's fence and promote it (``failback.yml``),
+9. lift the offsite's fence without promoting it (``unfence-site.yml``): it is a standby
+   again, ready for the next failover (a failure here is a warning; the primary serves), and
+   its control state follows the primary's again (PostgreSQL: rebuilt as its standby; SQLite:
+   the offsite's database kept aside, the next replication ships copies to it).
 
-Any failure before step 5 lifts the offsite fence again, so service continues there and
-nothing at the primary has changed.
+Any failure before step 7 completes lifts the offsite fence again, so service continues there
+with its control state; what was swapped in at the primary is not served and the next
+failback redoes it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy import Engine
 
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from dc.approvers import Proof
 from dc.clock import utcnow
+from dc.errors import BcpError, UsageError
+from dc.state import open_state
 from failover.approval import confirm_request, record_approval
 from failover.cleanup import cleanup_checked
 from failover.context import RunContext
+from failover.controlchoice import control_plane
+from failover.controlplane import ControlPlane, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.failover import hooks_for
@@ -46,7 +62,7 @@ from failover.results import RunResult
 from failover.staging import Staging
 from failover.targets import resolve
 from replication.ledger import Ledger
-from replication.sync import SyncOptions, SyncResult, replicate
+from replication.sync import SyncResult
 
 
 @dataclass(frozen=True)
@@ -59,6 +75,8 @@ class FailbackRequest:
     #: two-person rule: the operator's enrolled name and own secret (failover/approval.py)
     operator: str | None = None
     operator_secret: str | None = None
+    #: the site this bcpctl runs at (``--site``/``$BCPCTL_SITE``): failback runs at the active site
+    at_site: str | None = None
 
 
 def _offsite_source(ctx: RunContext, system_id: str) -> str:
@@ -78,18 +96,9 @@ def _replicate_home(ctx: RunContext, offsite: str, primary: str) -> SyncResult:
     A normal sync deletes, after a delay, what the source no longer holds; in reverse that
     would be the primary's snapshots the offsite never received, so failback never deletes.
     """
-    sites = ctx.config.sites
-    options = SyncOptions(
-        delete_delay=timedelta(days=365 * 100),
-        pinned_key=sites[primary].manifest_public_key or sites[offsite].manifest_public_key,
-    )
-    source = ctx.backend(offsite)
-    target = ctx.backend(primary)
-    try:
-        shipped = replicate(source, target, Ledger(ctx.state), options)
-    finally:
-        source.close()
-        target.close()
+    from failover.secondcopy import ship_between
+
+    shipped = ship_between(ctx.config, ctx.config_dir, offsite, primary, ledger=Ledger(ctx.state))
     if problem := shipped.problem():
         raise FailoverRefused(f"not switched back, nothing at {primary} changed: {problem}")
     return shipped
@@ -105,7 +114,16 @@ def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) ->
     }
     approval = confirm_request(ctx.settings.failover, ctx.config.approvers, "failback", request, operator_name(), what)
     if active is None or active.target_site is None:
-        raise FailoverRefused("no failover is active: nothing to fail back (see 'bcpctl drill list')")
+        here = f" at {request.at_site}" if request.at_site else ""
+        raise FailoverRefused(
+            f"no failover is active{here}: nothing to fail back (see 'bcpctl drill list'; failback runs at the active "
+            "site: --site or $BCPCTL_SITE)"
+        )
+    if request.at_site is not None and request.at_site != active.target_site:
+        raise UsageError(
+            f"this bcpctl runs at '{request.at_site}' (--site, $BCPCTL_SITE) but production runs at "
+            f"'{active.target_site}': run failback there, where the live control state is"
+        )
     manual = [s.system for s in plan.steps if s.source_kind == "command"]
     if manual:
         raise FailoverRefused(f"systems with a command source need a manual failback: {', '.join(manual)}")
@@ -113,11 +131,19 @@ def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) ->
 
 
 def execute_failback(
-    ctx: RunContext, request: FailbackRequest, *, hooks: Hooks | None = None, handle_signals: bool = True
+    ctx: RunContext,
+    request: FailbackRequest,
+    *,
+    hooks: Hooks | None = None,
+    control: ControlPlane | None = None,
+    handle_signals: bool = True,
 ) -> RunResult:
+    """The failback of the module docstring. Afterwards ``ctx.state`` is the control state the
+    primary took over, where the run is recorded."""
     plan = build_plan(ctx.config)
     offsite, approval = _preflight(ctx, request, plan)
     hooks = hooks or hooks_for(ctx)
+    control = control or control_plane(ctx.config, ctx.config_dir)
     primary = ctx.config.primary_site
     approver = approval.approver if approval else None
     result, token = new_run(
@@ -130,6 +156,11 @@ def execute_failback(
     switched = False
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
         try:
+            try:
+                result.warnings += control.prepare_handover(offsite, primary, token=token)
+            except BcpError as exc:
+                raise FailoverRefused(f"not switched back, nothing changed: {exc.message}") from None
+            result.phases["prepare"] = round(time.monotonic() - origin, 3)
             fence = hooks.fence(offsite, run_id)
             result.hooks.append(vars(fence))
             if not fence.ok:
@@ -170,6 +201,7 @@ def execute_failback(
                 kept = staging.swap(step, snap, rctx.targets[system.system])
                 if kept:
                     result.warnings.append(f"{system.system}: the primary's previous data is kept as {kept}")
+            left = _hand_over(ctx, control, result, offsite, primary, token)
             switched = True
             result.phases["switch"] = round(time.monotonic() - origin, 3)
             for system in result.systems:
@@ -189,6 +221,8 @@ def execute_failback(
                     f"{offsite} stays fenced ({lifted.detail}): run the unfence-site playbook for it "
                     "before the next failover to it"
                 )
+            left.dispose()
+            result.warnings += control.follow(offsite, of=primary, token=token)
         finally:
             if not switched and result.hooks:
                 resume = hooks.failback(offsite, run_id)
@@ -196,3 +230,28 @@ def execute_failback(
                 result.warnings.append(f"failback stopped before the switch: {offsite} serves again ({resume.detail})")
             result.cleanup = cleanup_checked(ctx.state, run_id)
     return result
+
+
+def _hand_over(
+    ctx: RunContext, control: ControlPlane, result: RunResult, offsite: str, primary: str, token: str
+) -> Engine:
+    """Step 7: the primary takes the control state over; the run goes on recording there.
+    Returns the offsite's engine, to be closed before the offsite follows the primary."""
+    try:
+        promotion = control.hand_over(
+            primary,
+            from_site=offsite,
+            open_repository=lambda: repository_at(ctx, primary),
+            declared_at=result.declared_at,
+            token=token,
+        )
+    except BcpError as exc:
+        raise FailoverRefused(
+            f"not switched back: the control state did not move to {primary}: {exc.message}"
+        ) from None
+    left = ctx.state
+    ctx.state = open_state(promotion.url)
+    record_promotion(ctx.state, promotion, result.id, operator_name())
+    result.control_plane = promotion.document()
+    result.warnings += promotion.warnings
+    return left

@@ -33,10 +33,11 @@ from sqlalchemy import Engine
 from backup.snapshot import Snapshot
 from dc.approvers import Proof
 from dc.clock import utcnow
-from dc.errors import BcpError
+from dc.errors import BcpError, UsageError
 from failover.approval import confirm_request, record_approval
 from failover.context import RunContext
-from failover.controlplane import ControlPlane, control_plane, record_promotion
+from failover.controlchoice import control_plane
+from failover.controlplane import ControlPlane, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import HookResult, Hooks, configured_hooks, fence_allows_failover
@@ -67,6 +68,9 @@ class FailoverRequest:
     #: two-person rule: the operator's enrolled name and own secret (failover/approval.py)
     operator: str | None = None
     operator_secret: str | None = None
+    #: the site this bcpctl runs at (``--site``/``$BCPCTL_SITE``): a failover runs where it moves
+    #: production, since the control state is promoted there; ``None``: the caller's context knows
+    at_site: str | None = None
 
 
 def hooks_for(ctx: RunContext) -> Hooks:
@@ -84,6 +88,11 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
     if request.to_site == config.primary_site:
         raise FailoverRefused(
             f"'{request.to_site}' is the primary; fail over to an offsite site, fail back with failback"
+        )
+    if request.at_site is not None and not request.planned and request.at_site != request.to_site:
+        raise UsageError(
+            f"this bcpctl runs at '{request.at_site}' (--site, $BCPCTL_SITE) but the failover moves production to "
+            f"'{request.to_site}': run it at {request.to_site}, where its control state is promoted"
         )
     if request.declared_at is not None:
         if request.declared_at.tzinfo is None:
@@ -187,6 +196,7 @@ def execute_failover(
             open_repository=lambda: repository_at(ctx, request.to_site, request.escrow),
             declared_at=declared,
             token=token,
+            from_site=primary,
         )
         from dc.state import open_state
 

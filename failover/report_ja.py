@@ -69,6 +69,7 @@ def _verified(s: dict[str, Any]) -> str:
 
 _CONTROL_SOURCES = {
     "restored": "遠隔地に複製された制御状態の写しから復元",
+    "streamed": "ストリーミング・レプリケーションの待機系を昇格",
     "kept": "既に遠隔地にあった制御状態をそのまま使用",
     "empty": "制御状態の写しがなく、空の状態から開始",
 }
@@ -87,7 +88,9 @@ def _control_lines(cp: dict[str, Any] | None, sites: dict[str, str]) -> list[str
         f"      制御状態のデータ損失（RPO）実績: {jp_duration(cp.get('rpo_seconds'))}",
         f"      監査記録: 第{cp.get('received_seq', 0)}件までを受領し、その後に連続して記録しています。",
     ]
-    if cp.get("source") == "restored":
+    if cp.get("planned"):
+        lines.append("      切替元は先に書込みを停止しており、失われた記録はありません。")
+    elif cp.get("source") in ("restored", "streamed"):
         lines.append(f"      第{cp.get('received_seq', 0)}件より後に主センターで記録された内容は不明です。")
     for skipped in cp.get("skipped", []):
         lines.append(

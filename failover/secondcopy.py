@@ -36,10 +36,17 @@ def replicate_second_copy(
             f"site '{target}' does not hold the second copy of '{active.site}' "
             f"(it goes to: {', '.join(active.second_copy) or 'nowhere'}; see drills.failover.second_copy)"
         )
-    _, source = site_endpoint(config, active.site, config_dir)
+    return ship_between(config, config_dir, active.site, target, ledger=ledger)
+
+
+def ship_between(
+    config: Consortium, config_dir: Path | None, source: str, target: str, *, ledger: Ledger
+) -> SyncResult:
+    """Keyless replication from ``source``'s repository to ``target``'s; toward the primary it never deletes."""
+    _, origin = site_endpoint(config, source, config_dir)
     target_site, endpoint = site_endpoint(config, target, config_dir)
-    pinned = target_site.manifest_public_key or config.sites[active.site].manifest_public_key
+    pinned = target_site.manifest_public_key or config.sites[source].manifest_public_key
     options = site_options(target_site, SyncOptions(pinned_key=pinned), object_lock_days=None, delete_delay=None)
     if target == config.primary_site:
         options = replace(options, delete_delay=NEVER)
-    return replicate_between(source, endpoint, options, ledger=ledger)
+    return replicate_between(origin, endpoint, options, ledger=ledger)

@@ -184,7 +184,20 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "bcp_control_plane_copy_age_seconds",
         "gauge",
-        "Age of the newest copy of the primary's control state at the site: what a disaster now would cost it.",
+        "Age of the newest copy of the active site's control state at the site: what a disaster now would cost it.",
+        ("site",),
+    ),
+    Family(
+        "bcp_control_plane_standby_streaming",
+        "gauge",
+        "1 while the PostgreSQL standby of the control database at the site streams from the live one, else 0.",
+        ("site",),
+    ),
+    Family(
+        "bcp_control_plane_standby_lag_seconds",
+        "gauge",
+        "How far the replay of the PostgreSQL standby of the control database at the site is behind the live "
+        "one (pg_stat_replication.replay_lag; 0 when caught up): what a disaster now would cost the control state.",
         ("site",),
     ),
     Family(

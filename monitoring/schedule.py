@@ -169,7 +169,7 @@ def plan_jobs(
             jobs.append(JobSpec(job_id, "replicate", trigger, interval, site=site))
             replicate_every = interval
     if "control" in available and (every := control_interval(config.control_plane_rpo, replicate_every)):
-        for site in config.offsite_sites:
+        for site in second if failed_over else config.offsite_sites:
             job_id = f"control:{site}"
             jobs.append(JobSpec(job_id, "control", interval_trigger(job_id, every), float(every), site=site))
     for kind in ("health", "drill"):

@@ -107,35 +107,29 @@ def health_checks(ctx: JobContext, spec: JobSpec) -> str:
 
 
 def replicate(ctx: JobContext, spec: JobSpec) -> str:
-    """One replication cycle from the active site to one site of its second copy.
+    """One replication cycle from the active site to one site of its second copy, the control
+    state included (:mod:`failover.controlplane`).
 
-    Normally the primary's signed state goes to each offsite site, with the control state
-    (failover.controlplane: an encrypted copy taken with the backups' passphrase, then shipped
-    keyless like every snapshot). While failed over, the active offsite's repository goes to
-    ``drills.failover.second_copy`` (:mod:`failover.secondcopy`). The replication ledger records
-    the run and each system's lag — also a run that failed before the sync could record it
+    Normally the primary's signed state goes to each offsite site; while failed over, the
+    active offsite's goes to ``drills.failover.second_copy`` (:mod:`failover.secondcopy`). The
+    control state goes with it: an encrypted copy of the active site's SQLite database taken
+    with the backups' passphrase, then shipped keyless like every snapshot; or, on PostgreSQL, a
+    heartbeat through the streaming standby. The replication ledger records the run and each
+    system's lag — also a run that failed before the sync could record it
     (:mod:`monitoring.outcomes`).
     """
-    from failover.controlplane import control_plane
-    from failover.secondcopy import replicate_second_copy
+    from failover.controlchoice import control_plane
     from replication.ledger import Ledger
 
     source = ctx.active.site if ctx.active is not None else ctx.config.primary_site
     target = spec.site or ""
     started = utcnow()
-    copy = ""
-    control_problems: list[str] = []
     try:
-        if ctx.active is not None and ctx.active.failed_over:
-            result = replicate_second_copy(ctx.config, ctx.config_dir, ctx.active, target, ledger=Ledger(ctx.engine))
-        else:
-            shipped = control_plane(ctx.config, ctx.config_dir).replicate(now=utcnow(), sites=[target])
-            if not shipped.runs:  # the sync itself never ran, so nothing recorded it
-                raise JobFailed(shipped.problems[0] if shipped.problems else f"replication to {target} failed")
-            (result,) = shipped.runs
-            control_problems = shipped.problems
-            if shipped.copy:
-                copy = f"control state copied {shipped.copy.time.isoformat(timespec='seconds')}; "
+        plane = control_plane(ctx.config, ctx.config_dir)
+        shipped = plane.replicate(now=utcnow(), sites=[target], active=ctx.active, ledger=Ledger(ctx.engine))
+        if not shipped.runs:  # the sync itself never ran, so nothing recorded it
+            raise JobFailed(shipped.problems[0] if shipped.problems else f"replication to {target} failed")
+        (result,) = shipped.runs
     except Exception as exc:
         if target in ctx.config.sites:
             message = outcomes.failure_message(exc)
@@ -143,8 +137,11 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
         raise
     if not result.ok:
         raise JobFailed(result.problem() or f"replication to {spec.site} failed")
-    if control_problems:
-        raise JobFailed(control_problems[0])  # the systems shipped; the control state did not
+    if shipped.problems:
+        raise JobFailed(shipped.problems[0])  # the systems shipped; the control state did not
+    copy = f"control state copied {shipped.copy.time.isoformat(timespec='seconds')}; " if shipped.copy else ""
+    if (newest := shipped.newest.get(target)) is not None and not shipped.copy:
+        copy = f"control state at {target} as of {newest.time.isoformat(timespec='seconds')}; "
     return (
         f"{copy}manifest {result.manifest_sequence}: {result.objects_copied} objects, {result.bytes_sent} bytes "
         f"sent, {result.objects_present} already there"

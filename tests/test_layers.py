@@ -21,10 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYERS = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring", "bcpctl")
 
 #: module cycles known and being removed; each entry must match a found cycle exactly
-ALLOWED_CYCLES = {
-    # being fixed on the i-cp-pg branch (the lead removes this entry when merging it)
-    frozenset({"failover.control_sqlite", "failover.controlplane"}),
-}
+ALLOWED_CYCLES: set[frozenset[str]] = set()
 
 
 def imported_packages(source: str) -> Iterator[str]:

@@ -1,4 +1,4 @@
-"""``control ship|status``: the control state (drill history, approvals, tokens, audit chain) at every site."""
+"""``control ship|status|standby init``: the control state (drill history, approvals, audit chain) at every site."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
-from dc.errors import ProblemFound, UsageError
+from dc.errors import ProblemFound
 
 
 @click.group()
 def control() -> None:
-    """The control state at both sites: shipped to the offsite, promoted there at a failover."""
+    """The control state at both sites: shipped to (or streamed to) the second site, promoted there at a failover."""
 
 
 def _age(seconds: float | None) -> str:
@@ -25,29 +25,30 @@ def _age(seconds: float | None) -> str:
 
 @control.command("ship")
 @config_option()
-@click.option("--site", "sites", multiple=True, help="Only this offsite site (repeatable; default: every one).")
+@click.option(
+    "--site", "sites", multiple=True, help="Only this site of the second copy (repeatable; default: every one)."
+)
 @common_options
 def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
-    """Copy the control database into the primary's repository and replicate it to the offsite.
+    """One replication cycle from the active site, the control state included.
 
-    The scheduled replication does this every cycle; needs the repository passphrase (the copy
-    is an encrypted backup), the shipping itself needs no key. Exit 1 if a site was not reached.
+    SQLite: copy the control database into the active site's repository (needs its passphrase:
+    the copy is an encrypted backup) and replicate it keyless. PostgreSQL: a heartbeat through
+    the streaming standby, and how far it replayed. The scheduled replication does this every
+    cycle. Exit 1 if a site was not reached.
     """
     from dc.clock import utcnow
     from dc.config import load_config
-    from failover.controlplane import control_plane
+    from failover.control_status import ship_control_state
 
     config, path = load_config(config_path)
-    for site in sites:
-        if site not in config.offsite_sites:
-            raise UsageError(f"'{site}' is not an offsite site (offsite: {', '.join(config.offsite_sites)})")
-    shipped = control_plane(config, path.parent).replicate(now=utcnow(), sites=list(sites) or None)
+    shipped = ship_control_state(config, path.parent, now=utcnow(), sites=list(sites) or None)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         copy = d["copy"]
         if copy:
             console.print(
-                f"control state copied ({(copy['snapshot_id'] or '')[:8]}, {copy['time']}), "
+                f"control state of {d['source']} copied ({(copy['snapshot_id'] or '')[:8]}, {copy['time']}), "
                 f"{d['bytes_added']} bytes added, {d['forgotten']} older copies forgotten"
             )
         for site, newest in d["newest"].items():
@@ -66,19 +67,20 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
 @config_option()
 @common_options
 def control_status(config_path: str) -> None:
-    """The control-plane RPO and the age of each offsite site's copy, read without a key.
+    """The control-plane RPO and the age of the copy at each site of the second copy, read without a key.
 
     Exit 1 when a copy is older than the RPO (or missing): a disaster now would cost more.
     """
     from dc.clock import utcnow
     from dc.config import load_config
-    from failover.controlplane import control_status as status_of
+    from failover.control_status import control_status as status_of
 
     config, path = load_config(config_path)
     status = status_of(config, path.parent, now=utcnow())
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"control state at {d['site']}: {d['database']} ({d['kind']}), RPO {_age(d['rpo_seconds'])}")
+        console.print(f"live at {d['active_site']}; its copies:")
         for s in d["sites"]:
             flag = "[green]within RPO[/green]" if s["within_rpo"] else "[red]OVER RPO[/red]"
             newest = s["newest"]["time"] if s["newest"] else "no copy"
@@ -89,6 +91,60 @@ def control_status(config_path: str) -> None:
         late = next(s for s in status.sites if not s.within_rpo)
         why = late.problem or ("no copy" if late.newest is None else f"copy {_age(late.age_seconds)} old")
         raise ProblemFound(f"the control state at {late.site} is older than its RPO ({why})")
+
+
+@control.group("standby")
+def standby() -> None:
+    """The streaming standby of a PostgreSQL control database at another site."""
+
+
+@standby.command("init")
+@config_option()
+@click.option(
+    "--site", default=None, help="The site whose control server becomes the standby (default: the first offsite site)."
+)
+@click.option(
+    "--from", "source", default=None, help="The site it streams from (default: the one whose database is live)."
+)
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Rebuild even a data directory holding another cluster (moved aside, never deleted).",
+)
+@common_options
+def standby_init(config_path: str, site: str | None, source: str | None, replace: bool) -> None:
+    """Make a site's PostgreSQL control server a streaming standby of the live control database.
+
+    Checks the live server's settings (wal_level, wal_log_hints or checksums, full_page_writes,
+    WAL senders and slots), creates the replication slot bcpctl_<site> there, then copies the
+    cluster with pg_basebackup — or brings an earlier copy of it back with pg_rewind — into
+    sites.<site>.control_server.data_dir, starts the server and waits until it streams. Runs
+    the PostgreSQL programs on this machine: run it where that data directory is. Idempotent:
+    a standby that already streams is only reconfigured. Exit 1 if it does not stream.
+    """
+    from dc.config import load_config
+    from failover.control_postgres import setup_standby
+
+    config, path = load_config(config_path)
+    report = setup_standby(config, path.parent, site=site, source=source, replace=replace)
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(
+            f"control server of {d['site']}: standby of {d['source']} by {d['method']} (slot {d['slot']}"
+            f"{', created' if d['slot_created'] else ''})"
+        )
+        if d["rewind_skipped"]:
+            console.print(f"  pg_basebackup, not pg_rewind: {d['rewind_skipped']}")
+        if d["kept_aside"]:
+            console.print(f"  the previous data directory is kept as {d['kept_aside']}")
+        state = "[green]streaming[/green]" if d["streaming"] else "[red]NOT streaming[/red]"
+        console.print(f"  {state}, replayed up to {d['position'] or '—'}")
+        for problem in d["problems"]:
+            console.print(f"  [red]{problem}[/red]")
+
+    output.current().result(report, render)
+    if not report.ok:
+        raise ProblemFound(f"{report.summary()}: {'; '.join(report.problems) or 'see its server log'}")
 
 
 COMMANDS = [control]

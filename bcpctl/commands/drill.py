@@ -100,12 +100,13 @@ def parse_time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
-def run_context(config_path: str | None) -> RunContext:
+def run_context(config_path: str | None, site: str | None = None) -> RunContext:
+    """The run's context, read as at ``site`` when given (its own control database)."""
     from dc.config import load_config
     from failover.context import RunContext
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium, path)
+    return RunContext.create(consortium.at_site(site) if site else consortium, path)
 
 
 def operator_options(fn: F) -> F:

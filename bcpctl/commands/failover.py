@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -12,6 +13,7 @@ from bcpctl import output
 from bcpctl.commands.drill import finish, operator_options, parse_time, read_operator_secret, run_context
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked
+from dc.errors import UsageError
 
 
 @click.group()
@@ -79,6 +81,27 @@ def failover_plan(
     output.current().result(data, render)
 
 
+def _site_option(what: str) -> Callable[[F], F]:
+    return click.option(
+        "--site",
+        "at_site",
+        envvar="BCPCTL_SITE",
+        default=None,
+        metavar="SITE",
+        help=f"The site this bcpctl runs at (else $BCPCTL_SITE); required: {what}.",
+    )
+
+
+def _where(at_site: str | None, command: str, example: str) -> str:
+    """The site named by ``--site``/``$BCPCTL_SITE``: a command that moves the control state must know it."""
+    if not at_site:
+        raise UsageError(
+            f"{command} moves the control state, so it must know where it runs: pass --site {example} "
+            f"or set BCPCTL_SITE"
+        )
+    return at_site
+
+
 def _confirmation_options(fn: F) -> F:
     fn = click.option(
         "--approver-secret-file",
@@ -95,6 +118,7 @@ def _confirmation_options(fn: F) -> F:
 @failover.command("execute")
 @config_option()
 @click.option("--to", "to_site", required=True, help="The site that serves from now on.")
+@_site_option("the failover runs at --to, where the control state is promoted")
 @escrow_option
 @click.option("--workers", type=click.IntRange(1, 32), default=None)
 @click.option(
@@ -109,6 +133,7 @@ def _confirmation_options(fn: F) -> F:
 def failover_execute(
     config_path: str,
     to_site: str,
+    at_site: str | None,
     escrow: tuple[str, ...],
     workers: int | None,
     declared_at: str | None,
@@ -118,17 +143,19 @@ def failover_execute(
     operator: str | None,
     operator_secret_file: str | None,
 ) -> None:
-    """Fence the primary, restore every system at --to in plan order, verify, promote.
+    """Fence the primary, promote the control state at --to, restore every system there in plan
+    order, verify, promote the site.
 
-    Refuses without --yes, and where drills.failover.two_person is set without a second
-    approver (name and own secret) and the operator's own proof (--operator and their secret);
-    the approval is signed into the audit log.
+    Runs at --to (--site or $BCPCTL_SITE). Refuses without --yes, and where
+    drills.failover.two_person is set without a second approver (name and own secret) and the
+    operator's own proof (--operator and their secret); the approval is signed into the audit log.
     """
     from dc.approvers import read_secret
     from failover.failover import FailoverRequest, execute_failover
     from failover.results import to_document
 
-    ctx = run_context(config_path)
+    at_site = _where(at_site, "failover execute", to_site)
+    ctx = run_context(config_path, site=at_site)
     request = FailoverRequest(
         to_site,
         yes,
@@ -139,6 +166,7 @@ def failover_execute(
         declared_at=parse_time(declared_at) if declared_at else None,
         operator=operator,
         operator_secret=read_operator_secret(operator_secret_file),
+        at_site=at_site,
     )
     with output.current().progress(f"failover to {to_site}") as bar:
         result = execute_failover(ctx, request, on_bytes=bar.advance)
@@ -148,26 +176,31 @@ def failover_execute(
 @click.command("failback")
 @config_option()
 @click.option("--workers", type=click.IntRange(1, 32), default=None)
+@_site_option("failback runs at the active site, where the live control state is")
 @_confirmation_options
 @common_options
 def failback(
     config_path: str,
     workers: int | None,
+    at_site: str | None,
     yes: bool,
     approver: str | None,
     approver_secret_file: str | None,
     operator: str | None,
     operator_secret_file: str | None,
 ) -> None:
-    """Bring the writes made during a failover back to the primary, verify, and switch back.
+    """Bring the writes made during a failover and the control state back to the primary, verify,
+    and switch back.
 
-    The offsite site is fenced first, so no write is lost; the primary's previous data is kept.
+    Runs at the active site (--site or $BCPCTL_SITE). The offsite site is fenced first, so no
+    write is lost; the primary's previous data is kept.
     """
     from dc.approvers import read_secret
     from failover.failback import FailbackRequest, execute_failback
     from failover.results import to_document
 
-    ctx = run_context(config_path)
+    at_site = _where(at_site, "failback", "<the active site>")
+    ctx = run_context(config_path, site=at_site)
     request = FailbackRequest(
         yes,
         approver,
@@ -175,6 +208,7 @@ def failback(
         workers,
         operator=operator,
         operator_secret=read_operator_secret(operator_secret_file),
+        at_site=at_site,
     )
     result = execute_failback(ctx, request)
     finish(to_document(result))

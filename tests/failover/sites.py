@@ -44,8 +44,11 @@ class Sites:
         return {p for p in (self.offsite / "repo" / folder).rglob("*") if p.is_file()}
 
 
-def build_sites(root: Path, cli: Cli) -> Sites:
-    """Two sites, two SQLite systems and a file tree, backed up at the primary; approvers enrolled there."""
+def build_sites(root: Path, cli: Cli, control: dict[str, dict[str, Any]] | None = None) -> Sites:
+    """Two sites, two SQLite systems and a file tree, backed up at the primary; approvers enrolled there.
+
+    ``control``: per site, what replaces its SQLite ``control_db`` (a PostgreSQL one and its
+    ``control_server``)."""
     systems_dir = root / "primary" / "systems"
     systems_dir.mkdir(parents=True)
     for name in ("goka-juki", "goka-kokuho"):
@@ -80,6 +83,8 @@ def build_sites(root: Path, cli: Cli) -> Sites:
         "control_plane": {"rpo": "10m"},
         "drills": {"failover": {"hooks": "manual"}, "report_dir": str(root / "offsite" / "reports")},
     }
+    for name, fields in (control or {}).items():
+        raw["sites"][name].update(fields)
     config_path = root / "bcpctl.yaml"
     config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     init_repository(LocalBackend(root / "primary" / "repo", create=True), PASSWORD, kdf=FAST_KDF)

@@ -30,7 +30,8 @@ from dc.continuation import PROMOTED
 from dc.errors import BcpError
 from dc.state import open_state
 from failover.context import RunContext
-from failover.control_sqlite import SqliteShipping, check_database
+from failover.control_copies import check_database
+from failover.control_sqlite import SqliteShipping
 from failover.controlplane import CONTROL_SYSTEM, copy_retention, measured_rpo, within_rpo
 from failover.errors import FailoverRefused
 from failover.failover import FailoverRequest, execute_failover

@@ -186,7 +186,9 @@ def test_ansible_hooks_call_the_playbooks_with_the_site(monkeypatch: pytest.Monk
 
 def test_cli_refusals_and_plan(example: Built, cli: Cli) -> None:
     config = str(example.config_path)
-    no = cli("failover", "execute", "--config", config, "--to", "offsite")
+    nowhere = cli("failover", "execute", "--config", config, "--to", "offsite", "--yes")
+    assert nowhere.returncode == 2 and "--site offsite" in nowhere.stderr and nowhere.stderr.count("\n") == 1
+    no = cli("failover", "execute", "--config", config, "--to", "offsite", "--site", "offsite")
     assert no.returncode == 2 and "--yes" in no.stderr and no.stderr.count("\n") == 1
     plan = cli("failover", "plan", "--config", config, "--json")
     assert plan.returncode == 0, plan.stderr
@@ -244,9 +246,21 @@ def test_two_person_rule_on_the_command_line(example: Built, cli: Cli, tmp_path:
     raw["approvers"] = config.approvers
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--yes")
+    alone = cli("failover", "execute", "--config", str(path), "--to", "offsite", "--site", "offsite", "--yes")
     assert alone.returncode == 3 and "needs a second person" in alone.stderr
-    execute = ("failover", "execute", "--config", str(path), "--to", "offsite", "--yes", "--approver", "sato")
+    execute = (
+        "failover",
+        "execute",
+        "--config",
+        str(path),
+        "--to",
+        "offsite",
+        "--site",
+        "offsite",
+        "--yes",
+        "--approver",
+        "sato",
+    )
     # sato alone, with her own secret, claiming to be someone else: the operator proves nothing
     for env in ({"LOGNAME": "ito", "USER": "ito"}, {"BCPCTL_OPERATOR_SECRET": SECRETS["sato"]}):
         alone = cli(*execute, "--operator", "ito", env={"BCPCTL_APPROVER_SECRET": SECRETS["sato"], **env})

@@ -83,7 +83,7 @@ def test_prometheus_scrapes_serve_and_evaluates_the_rules(tmp_path: Path) -> Non
             groups = prom.api("rules")["groups"]
             evaluated = {rule["name"]: rule for group in groups for rule in group["rules"]}
             shipped = [rule for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]]
-            assert len(evaluated) == len(shipped) >= 25
+            assert len(evaluated) == len(shipped) >= 29 and "ControlPlaneStandbyLagging" in evaluated
             assert all(rule["health"] == "ok" for rule in evaluated.values()), [
                 (name, rule.get("lastError")) for name, rule in evaluated.items() if rule["health"] != "ok"
             ]

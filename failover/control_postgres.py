@@ -1,0 +1,435 @@
+"""The control plane on PostgreSQL: a physical streaming standby of the live control database.
+
+The site whose state is live (the primary; after a failover the offsite) streams its WAL to a
+standby at the site of its second copy (:mod:`failover.control_server`): no copy is taken or
+shipped, the standby is never more than the replication lag behind.
+
+Recovery point: a standby knows when the newest transaction it replayed committed at its
+primary (``pg_last_xact_replay_timestamp()``). So that this stays fresh while nothing else is
+written, every replication cycle writes a heartbeat through it — the ``_control`` row of the
+replication ledger, with the time it was written — and waits briefly for the standby to replay
+it; that row is the newest copy's time the metrics read (``bcp_control_plane_copy_age_seconds``)
+and still tells it after the old primary is gone and the standby restarted.
+
+Failover (:meth:`PostgresStandby.promote`): refused while the old primary's control database
+answers and accepts writes (it is not fenced: two live control states would split). Otherwise
+the standby's recovery point is measured, ``pg_promote()`` makes it the live database and it
+forgets its old primary. Failback (:meth:`prepare_handover`, :meth:`hand_over`, :meth:`follow`):
+the old primary is rebuilt as a standby of the active site (``pg_rewind``, else
+``pg_basebackup``), then the active site's database is fenced read-only, the standby replays
+up to its last WAL position and is promoted — nothing written is lost — and the old active
+site is rebuilt as the new primary's standby.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from dc.clock import utcnow
+from dc.config import Consortium
+from dc.errors import BcpError, UsageError
+from failover.activesite import ActiveSite
+from failover.control_server import ControlServer, ServerState, lsn, slot_name
+from failover.controlplane import (
+    CONTROL_SYSTEM,
+    ControlCopy,
+    ControlPlaneError,
+    Promotion,
+    RepositoryOpener,
+    ShipResult,
+    copy_age,
+    head_of,
+    measured_rpo,
+    plane_kind,
+    serving,
+    ship_systems,
+    state_url,
+    upgrade_promoted,
+)
+from replication.ledger import Ledger
+from replication.records import SystemLag
+from storage.url import repository_url_key
+
+#: how long a replication cycle waits for the standby to replay its heartbeat
+HEARTBEAT_WAIT = 5.0
+
+
+@dataclass
+class StandbyReport:
+    """``bcpctl control standby init``: the standby at ``site`` and how it came to be."""
+
+    site: str
+    source: str
+    slot: str
+    slot_created: bool = False
+    #: ``pg_basebackup``, ``pg_rewind`` or ``reconfigured`` (it already was a standby of ``source``)
+    method: str = ""
+    #: the data directory that was there, moved aside (never deleted)
+    kept_aside: str | None = None
+    #: why ``pg_rewind`` could not be used, when ``pg_basebackup`` was
+    rewind_skipped: str | None = None
+    streaming: bool = False
+    position: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.streaming and not self.problems
+
+    def summary(self) -> str:
+        how = {"reconfigured": "already a standby, reconfigured"}.get(self.method, f"built with {self.method}")
+        if self.rewind_skipped and self.method == "pg_basebackup":
+            how += f", not pg_rewind: {self.rewind_skipped}"
+        if self.kept_aside:
+            how += f"; the previous data directory is kept as {self.kept_aside}"
+        state = "streaming" if self.streaming else "NOT streaming"
+        return f"control server of {self.site}: standby of {self.source} ({how}, slot {self.slot}), {state}"
+
+
+class PostgresStandby:
+    """:class:`~failover.controlplane.ControlPlane` for PostgreSQL control databases (module docstring)."""
+
+    kind = "postgres-standby"
+
+    def __init__(self, config: Consortium, config_dir: Path | None) -> None:
+        self.config = config
+        self.config_dir = config_dir
+
+    def server(self, site: str) -> ControlServer:
+        return ControlServer(self.config, site)
+
+    def _key(self, site: str) -> str:
+        return repository_url_key(self.config.sites[site].repository)
+
+    def _timeout(self, site: str) -> int:
+        spec = self.config.sites[site].control_server
+        return spec.timeout if spec else 300
+
+    def live_site(self, *, besides: str) -> str:
+        """The site whose control database answers as a primary, the configured primary first."""
+        for site in [self.config.primary_site, *self.config.offsite_sites]:
+            if site != besides and (found := self.server(site).state()).answers and not found.in_recovery:
+                return site
+        raise ControlPlaneError(
+            f"no other site's control database answers as a primary (not in recovery) to stream {besides} from"
+        )
+
+    # -- replication ----------------------------------------------------------------------------
+
+    def replicate(
+        self,
+        *,
+        now: datetime,
+        sites: list[str] | None = None,
+        active: ActiveSite | None = None,
+        ledger: Ledger | None = None,
+    ) -> ShipResult:
+        """The systems' replication of the cycle, and a heartbeat through each standby."""
+        source, targets = serving(self.config, active)
+        shipped = ShipResult(self.kind, source)
+        for site in sites or targets:
+            try:
+                run = ship_systems(self.config, self.config_dir, site, active, ledger)
+                shipped.runs.append(run)
+                if problem := run.problem():
+                    shipped.problems.append(f"{site}: {problem}")
+            except BcpError as exc:
+                shipped.problems.append(f"{site}: {exc.message}")
+            try:
+                shipped.newest[site] = self.heartbeat(source, site, ledger=ledger)
+            except BcpError as exc:
+                shipped.newest[site] = None
+                shipped.problems.append(f"{site}: control state: {exc.message}")
+        return shipped
+
+    def heartbeat(self, source: str, site: str, *, ledger: Ledger | None = None) -> ControlCopy | None:
+        """Write a heartbeat at ``source``, wait briefly for ``site``'s standby to replay it, and record
+        the standby's recovery point in the ledger: the newest copy at ``site``. Raises when the
+        standby does not answer, is no standby, or does not stream."""
+        from dc.state import open_state
+
+        owned = ledger is None
+        ledger = ledger or Ledger(open_state(state_url(self.config, source)))
+        try:
+            origin, standby = self.server(source), self.server(site)
+            previous = next((x.target_newest for x in ledger.lag(self._key(site)) if x.system == CONTROL_SYSTEM), None)
+            beat = utcnow()
+            ledger.record_lag(
+                self._key(source), self._key(site), [SystemLag(CONTROL_SYSTEM, beat, previous, None)], beat
+            )
+            mark = lsn(origin.state().position)
+            found = standby.wait_for(
+                lambda s: not s.answers or not s.in_recovery or (lsn(s.position) or 0) >= (mark or 0), HEARTBEAT_WAIT
+            )
+            self._require_standby(found, source)
+            replayed = mark is not None and (lsn(found.position) or 0) >= mark
+            when = beat if replayed else self._recovery_point(standby, found)
+            now = utcnow()
+            ledger.record_lag(
+                self._key(source), self._key(site), [SystemLag(CONTROL_SYSTEM, beat, when, copy_age(when, now))], now
+            )
+        finally:
+            if owned:
+                ledger.engine.dispose()
+        if not found.streaming:
+            raise ControlPlaneError(
+                f"the standby at {site} does not stream from {source} (WAL receiver: "
+                f"{found.receiver or 'not running'}); its copy is as of {when.isoformat() if when else 'unknown'}"
+            )
+        return ControlCopy(site, when, position=found.position) if when else None
+
+    def _require_standby(self, found: ServerState, source: str) -> None:
+        if not found.answers:
+            raise ControlPlaneError(found.problem or f"the control database of {found.site} does not answer")
+        if not found.in_recovery:
+            raise ControlPlaneError(
+                f"the control database of {found.site} is not a standby (it accepts writes of its own): "
+                f"'bcpctl control standby init --site {found.site}' makes it one of {source}"
+            )
+
+    def _recovery_point(self, standby: ControlServer, found: ServerState) -> datetime | None:
+        """What the standby holds of its primary, by the primary's clock: the newest of the last
+        transaction it replayed and the last heartbeat it holds."""
+        beat = standby.heartbeat(CONTROL_SYSTEM, self._key(standby.site))
+        times = [t for t in (found.replayed_at, beat) if t is not None]
+        return max(times) if times else None
+
+    def newest_copy(self, site: str) -> ControlCopy | None:
+        """Read at the standby; when the live site answers and the standby has replayed all it had
+        a moment before, the copy is as of that moment."""
+        checked = utcnow()
+        try:
+            source: str | None = self.live_site(besides=site)
+        except ControlPlaneError:
+            source = None  # the live site is gone: what the standby replayed is all there is
+        origin = self.server(source).state() if source else None
+        standby = self.server(site)
+        found = standby.state()
+        self._require_standby(found, source or "the live site")
+        when = self._recovery_point(standby, found)
+        if origin is not None and origin.answers and (lsn(found.position) or 0) >= (lsn(origin.position) or 0):
+            when = checked
+        return ControlCopy(site, when, position=found.position) if when else None
+
+    def lag(self, site: str, now: datetime) -> float | None:
+        copy = self.newest_copy(site)
+        return copy_age(copy.time if copy else None, now)
+
+    # -- failover -------------------------------------------------------------------------------
+
+    def promote(
+        self,
+        site: str,
+        *,
+        open_repository: RepositoryOpener,
+        declared_at: datetime,
+        token: str,
+        from_site: str | None = None,
+    ) -> Promotion:
+        from_site = from_site or self.config.primary_site
+        old = self.server(from_site)
+        was = old.state()
+        if was.answers and not was.in_recovery and not was.read_only:
+            raise ControlPlaneError(
+                f"the control database of {from_site} ({old.display}) still answers and accepts writes: it is not "
+                f"fenced. Stop it (sites.{from_site}.control_server.stop) or fence {from_site}, then run the failover "
+                f"again; the standby at {site} was not promoted"
+            )
+        standby = self.server(site)
+        found = standby.state()
+        if not found.answers and standby.spec is not None:
+            standby.command("start")
+            found = standby.wait_for(lambda s: s.answers, self._timeout(site))
+        if not found.answers:
+            raise ControlPlaneError(found.problem or f"the control database of {site} does not answer")
+        url = state_url(self.config, site)
+        promotion = Promotion(site, from_site, standby.display, "streamed", declared_at, url=url)
+        if found.in_recovery:
+            when = self._recovery_point(standby, found)
+            promotion.copy = ControlCopy(site, when, position=found.position) if when else None
+            promotion.rpo_seconds = measured_rpo(when, declared_at)
+            if when is None:
+                promotion.warnings.append(f"the standby at {site} replayed no transaction: the RPO is not measured")
+            self._promote(standby)
+        else:
+            self._kept(promotion)
+        promotion.schema_before, promotion.schema_after = upgrade_promoted(url)
+        if promotion.source == "streamed":
+            promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
+        return promotion
+
+    def _promote(self, standby: ControlServer) -> None:
+        if not standby.promote(self._timeout(standby.site)):
+            raise ControlPlaneError(
+                f"pg_promote() at {standby.site} did not finish within {self._timeout(standby.site)} s: see its "
+                "server log; run the command again once it accepts writes"
+            )
+        standby.stop_following()
+
+    def _kept(self, promotion: Promotion) -> None:
+        """The site's database already is a primary: this failover's earlier attempt promoted it, or
+        someone did by hand (then nothing is known about what it received)."""
+        from dc.audit import read_entries
+        from dc.continuation import PROMOTED
+        from dc.state import open_state
+
+        promotion.source = "kept"
+        engine = open_state(promotion.url)
+        try:
+            earlier = [
+                e.parsed_details()
+                for e in read_entries(engine)
+                if e.action == PROMOTED and e.parsed_details().get("site") == promotion.site
+            ]
+        finally:
+            engine.dispose()
+        if earlier and earlier[-1].get("source") == "streamed":
+            last = earlier[-1]
+            promotion.received_seq = int(last.get("received_seq") or 0)
+            promotion.received_hash = str(last.get("received_hash") or "")
+            promotion.received_at = last.get("received_at")
+            if last.get("copy_time"):
+                when = datetime.fromisoformat(str(last["copy_time"]))
+                promotion.copy = ControlCopy(promotion.site, when, position=last.get("position"))
+                promotion.rpo_seconds = measured_rpo(when, promotion.declared_at)
+            return
+        promotion.warnings.append(
+            f"the control database of {promotion.site} is not a standby and no promotion of it is recorded: it is "
+            "used as it is; the control-plane RPO is not measured"
+        )
+
+    # -- failback -------------------------------------------------------------------------------
+
+    def prepare_handover(self, from_site: str, to_site: str, *, token: str) -> list[str]:
+        """``to_site``'s control server becomes a streaming standby of ``from_site`` (if it is not one)."""
+        found, origin = self.server(to_site).state(), self.server(from_site).state()
+        if found.in_recovery and found.streaming and found.system_id == origin.system_id:
+            return [f"control server of {to_site}: already streams from {from_site}"]
+        report = self.init_standby(to_site, source=from_site, token=token)
+        if not report.ok:
+            raise ControlPlaneError(f"{report.summary()}: {'; '.join(report.problems) or 'see its server log'}")
+        return [report.summary()]
+
+    def hand_over(
+        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
+    ) -> Promotion:
+        """Fence ``from_site``'s database, let ``to_site`` replay all of it, promote ``to_site``."""
+        source, target = self.server(from_site), self.server(to_site)
+        self._require_standby(target.state(), from_site)
+        timeout = self._timeout(to_site)
+        source.fence()
+        try:
+            mark = source.state().position
+            at = utcnow()
+            caught = target.wait_for(lambda s: (lsn(s.position) or 0) >= (lsn(mark) or 0), timeout)
+            if (lsn(caught.position) or 0) < (lsn(mark) or 0):
+                raise ControlPlaneError(
+                    f"the standby at {to_site} replayed up to {caught.position}, not {from_site}'s last WAL position "
+                    f"{mark}, within {timeout} s: {from_site} stays live"
+                )
+        except BaseException:
+            source.unfence()
+            raise
+        self._promote(target)
+        url = state_url(self.config, to_site)
+        promotion = Promotion(to_site, from_site, target.display, "streamed", declared_at, url=url, planned=True)
+        promotion.copy = ControlCopy(to_site, at, position=mark)
+        promotion.rpo_seconds = measured_rpo(at, declared_at)
+        promotion.schema_before, promotion.schema_after = upgrade_promoted(url)
+        promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
+        return promotion
+
+    def follow(self, site: str, *, of: str, token: str) -> list[str]:
+        """``site``'s server, fenced by the handover, is rebuilt as a standby of ``of``."""
+        try:
+            self.server(site).drop_slot(slot_name(of))  # a slot on a standby would keep its WAL forever
+            report = self.init_standby(site, source=of, token=token)
+        except BcpError as exc:
+            return [
+                f"the control server of {site} is not a standby of {of} yet ({exc.message}): run "
+                f"'bcpctl control standby init --site {site}' at {site}"
+            ]
+        return [] if report.ok else [f"{report.summary()}: {'; '.join(report.problems)}"]
+
+    # -- setting a standby up -------------------------------------------------------------------
+
+    def init_standby(
+        self, site: str, *, source: str | None = None, replace: bool = False, token: str | None = None
+    ) -> StandbyReport:
+        """Make ``site``'s control server a streaming standby of ``source`` (default: the live one)."""
+        import secrets
+
+        token = token or secrets.token_hex(4)
+        source = source or self.live_site(besides=site)
+        if source == site:
+            raise UsageError(f"'{site}' cannot be a standby of itself")
+        origin = self.server(source)
+        live = origin.state()
+        if not live.answers:
+            raise ControlPlaneError(live.problem or f"the control database of {source} does not answer")
+        if live.in_recovery:
+            raise ControlPlaneError(f"the control database of {source} is a standby itself: stream from the live one")
+        if problems := origin.settings_problems():
+            raise ControlPlaneError(
+                f"the control server of {source} needs {'; '.join(problems)} (postgresql.conf, then a restart); "
+                "nothing was changed"
+            )
+        slot = slot_name(site)
+        report = StandbyReport(site, source, slot, origin.ensure_slot(slot))
+        standby = self.server(site)
+        found = standby.state()
+        if found.answers and found.in_recovery and found.system_id == live.system_id and not replace:
+            report.method = "reconfigured"
+        else:
+            self._refuse_unsafe(standby, found, live, replace)
+            if found.answers:
+                standby.command("stop")
+            report.method, report.kept_aside, report.rewind_skipped = standby.rebuild(origin, slot, token)
+            standby.command("start")
+        standby.wait_for(lambda s: s.answers, self._timeout(site))
+        standby.follow(origin, slot)
+        final = standby.wait_for(lambda s: s.streaming, self._timeout(site))
+        report.streaming, report.position = final.streaming, final.position
+        if not final.answers:
+            report.problems.append(final.problem or "it does not answer")
+        elif not final.streaming:
+            report.problems.append(f"WAL receiver: {final.receiver or 'not running'}")
+        return report
+
+    def _refuse_unsafe(self, standby: ControlServer, found: ServerState, live: ServerState, replace: bool) -> None:
+        """Never discard what a server might hold that the live one does not."""
+        site = standby.site
+        if found.answers and not found.in_recovery and not found.read_only:
+            raise ControlPlaneError(
+                f"the control database of {site} accepts writes: rebuilding it would discard what it wrote; "
+                f"stop it (sites.{site}.control_server.stop) first, nothing was changed"
+            )
+        on_disk = found.system_id if found.answers else standby.cluster_on_disk()
+        if on_disk is not None and on_disk != live.system_id and not replace:
+            raise ControlPlaneError(
+                f"the data directory of {site}'s control server holds another cluster ({on_disk}, not "
+                f"{live.system_id}): --replace moves it aside and copies the live one; nothing was changed"
+            )
+
+
+def setup_standby(
+    config: Consortium, config_dir: Path | None, *, site: str | None, source: str | None, replace: bool
+) -> StandbyReport:
+    """``bcpctl control standby init``: ``site`` (default: the first offsite site) streams from ``source``."""
+    kind = plane_kind(config)
+    if kind != PostgresStandby.kind:
+        why = "ships copies with every replication cycle" if kind == "sqlite-shipping" else "is one database"
+        raise UsageError(
+            f"a standby is for PostgreSQL control databases of their own at each site (sites.<name>.control_db: "
+            f"postgresql://…); this configuration's control state {why}"
+        )
+    for name in (site, source):
+        if name is not None and name not in config.sites:
+            raise UsageError(f"unknown site '{name}' (known: {', '.join(config.sites)})")
+    if site is None:
+        if not config.offsite_sites:
+            raise UsageError("the configuration has no site with role: offsite to keep a standby at")
+        site = config.offsite_sites[0]
+    return PostgresStandby(config, config_dir).init_standby(site, source=source, replace=replace)

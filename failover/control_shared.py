@@ -1,0 +1,93 @@
+"""One PostgreSQL control database that every site names: used where it is, never shipped.
+
+Nothing is shipped and nothing restored: promotion and handover open it where it is, so no
+copy time is known and the control-plane RPO is not measured (the report says so). Its own
+high availability is the database service's business, outside bcpctl.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from dc.config import Consortium
+from failover.activesite import ActiveSite
+from failover.controlplane import (
+    ControlCopy,
+    Promotion,
+    RepositoryOpener,
+    ShipResult,
+    display_url,
+    head_of,
+    serving,
+    ship_systems,
+    state_url,
+)
+from replication.ledger import Ledger
+
+
+class SharedDatabase:
+    """:class:`~failover.controlplane.ControlPlane` for one database both sites reach where it is."""
+
+    kind = "shared"
+
+    def __init__(self, config: Consortium, config_dir: Path | None) -> None:
+        self.config = config
+        self.config_dir = config_dir
+
+    def replicate(
+        self,
+        *,
+        now: datetime,
+        sites: list[str] | None = None,
+        active: ActiveSite | None = None,
+        ledger: Ledger | None = None,
+    ) -> ShipResult:
+        source, targets = serving(self.config, active)
+        shipped = ShipResult(self.kind, source, notes=["the control database is not shipped: both sites reach it"])
+        for site in sites or targets:
+            run = ship_systems(self.config, self.config_dir, site, active, ledger)
+            shipped.runs.append(run)
+            if problem := run.problem():
+                shipped.problems.append(f"{site}: {problem}")
+        return shipped
+
+    def newest_copy(self, site: str) -> ControlCopy | None:
+        return None
+
+    def lag(self, site: str, now: datetime) -> float | None:
+        return None
+
+    def promote(
+        self,
+        site: str,
+        *,
+        open_repository: RepositoryOpener,
+        declared_at: datetime,
+        token: str,
+        from_site: str | None = None,
+    ) -> Promotion:
+        url = state_url(self.config, site)
+        name = display_url(url)
+        promotion = Promotion(site, from_site or self.config.primary_site, name, "kept", declared_at, url=url)
+        promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
+        promotion.warnings.append(
+            f"control state at {site}: {name} is used where it is; nothing was shipped, the control-plane RPO "
+            "is not measured"
+        )
+        return promotion
+
+    def prepare_handover(self, from_site: str, to_site: str, *, token: str) -> list[str]:
+        return []
+
+    def hand_over(
+        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
+    ) -> Promotion:
+        promotion = self.promote(
+            to_site, open_repository=open_repository, declared_at=declared_at, token=token, from_site=from_site
+        )
+        promotion.planned = True
+        return promotion
+
+    def follow(self, site: str, *, of: str, token: str) -> list[str]:
+        return []
