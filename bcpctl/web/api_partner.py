@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse
 
-from bcpctl.web import submission
+from bcpctl.web import bundles, submission
 from bcpctl.web.auth import Partner, context, require_partner
 from bcpctl.web.models import Deletion, Rejection, RequestView, SubmitRequest
 from bcpctl.web.views import partner_view
@@ -105,20 +105,7 @@ def request_status(request: Request, request_id: str, partner: AnyPartner) -> Re
 def download_bundle(request: Request, request_id: str, partner: AnyPartner) -> FileResponse:
     """The signed, age-encrypted bundle of an approved request (built from the offsite replica on first download)."""
     ctx = context(request)
-    found = delivery.download(
-        ctx.state,
-        ctx.config,
-        ctx.exports,
-        request_id,
-        partner.id,
-        bundle_root=ctx.bundle_root,
-        config_dir=ctx.config_dir,
-        now=ctx.now(),
-        via=partner.via,
-    )
-    return FileResponse(
-        found.path, media_type="application/x-tar", filename=found.filename, headers={"Cache-Control": "no-store"}
-    )
+    return bundles.bundle_response(ctx, request_id, partner.id, partner.via)
 
 
 @router.post(
@@ -129,15 +116,6 @@ def download_bundle(request: Request, request_id: str, partner: AnyPartner) -> F
 def confirm_deletion(request: Request, request_id: str, body: Deletion, partner: AnyPartner) -> RequestView:
     """Confirm that every copy of the bundle was deleted (at the end of the retention period)."""
     ctx = context(request)
-    delivery.confirm_deletion(
-        ctx.state,
-        ctx.exports,
-        request_id,
-        partner.id,
-        deleted_by=body.deleted_by,
-        note=body.note,
-        now=ctx.now(),
-        via=partner.via,
-    )
+    bundles.confirm_deletion(ctx, request_id, partner.id, body, partner.via)
     found = delivery.own_request(ctx.state, ctx.exports, request_id, partner.id, ctx.now())
     return partner_view(found, delivery.find_delivery(ctx.state, request_id))

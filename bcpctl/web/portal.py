@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, pages, submission
+from bcpctl.web import auth, bundles, pages, submission
 from bcpctl.web.models import Deletion, SubmitRequest
 from bcpctl.web.requestform import form_of_basis
 from bcpctl.web.views import partner_view
@@ -123,22 +123,7 @@ async def portal_request(request: Request, request_id: str) -> Response:
 async def portal_bundle(request: Request, request_id: str) -> Response:
     partner = await pages.partner(request)
     ctx = auth.context(request)
-    found = await run_in_threadpool(
-        lambda: delivery.download(
-            ctx.state,
-            ctx.config,
-            ctx.exports,
-            request_id,
-            partner.id,
-            bundle_root=ctx.bundle_root,
-            config_dir=ctx.config_dir,
-            now=ctx.now(),
-            via="portal",
-        )
-    )
-    return FileResponse(
-        found.path, media_type="application/x-tar", filename=found.filename, headers={"Cache-Control": "no-store"}
-    )
+    return await run_in_threadpool(lambda: bundles.bundle_response(ctx, request_id, partner.id, "portal"))
 
 
 @router.post("/portal/requests/{request_id}/deletion")
@@ -152,16 +137,5 @@ async def portal_deletion(request: Request, request_id: str) -> Response:
         )
     except ValidationError:
         return pages.error_page(request, 422, "削除した担当者名を入力してください / name who deleted the copies")
-    await run_in_threadpool(
-        lambda: delivery.confirm_deletion(
-            ctx.state,
-            ctx.exports,
-            request_id,
-            partner.id,
-            deleted_by=body.deleted_by,
-            note=body.note,
-            now=ctx.now(),
-            via="portal",
-        )
-    )
+    await run_in_threadpool(lambda: bundles.confirm_deletion(ctx, request_id, partner.id, body, "portal"))
     return pages.redirect(f"/portal/requests/{request_id}?done=deleted")
