@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
@@ -59,8 +58,9 @@ def check_inventory(repo: Repository, view: CheckView, superseded: set[str], rep
 
 def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], report: CheckReport) -> None:
     """The view's manifest was read before anything was listed, so everything it signs was
-    listed unless it was removed since: forget and prune remove, then sign the state without
-    what they removed, and such removals are told from damage by the manifest as it is now."""
+    listed unless it was removed since. forget signs a removal before it removes; prune
+    removes, then signs, and a newer manifest that no longer signs what is missing tells
+    such a removal from damage."""
     listing = view.listing
     snapshot_keys = sorted(k for k in listing if k.startswith(SNAPSHOT_PREFIX))
     if repo.state_changed:
@@ -88,12 +88,12 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
     now = _SignedNow(repo, manifest)
     for entry in manifest.snapshots:
         key = SNAPSHOT_PREFIX + entry.id
-        if key not in listing and now.signs(lambda m, i=entry.id: i in m.snapshot_ids):
+        if key not in listing and entry.id in now.manifest().snapshot_ids:
             report.problems.append(
                 Problem(
                     key,
                     f"snapshot of {entry.time} (system {entry.system}) is signed by the manifest but missing "
-                    "(deleted outside bcpctl, or a forget interrupted before it signed)",
+                    "(deleted outside bcpctl?)",
                 )
             )
             report.affected_snapshots.append(entry.id)
@@ -102,7 +102,7 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
             report.notes.append(Problem(key, "not in the signed manifest yet (committed after the last signature)"))
     for name in manifest.indexes:
         key = "index/" + name
-        if key not in listing and name not in superseded and now.signs(lambda m, name=name: name in m.indexes):
+        if key not in listing and name not in superseded and name in now.manifest().indexes:
             report.problems.append(
                 Problem(key, f"index file signed by the manifest is missing (deleted?); '{REPAIR_INDEX}' rebuilds it")
             )
@@ -134,7 +134,7 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
 
 
 class _SignedNow:
-    """Whether the manifest stored now still signs something the view's manifest signed.
+    """The manifest stored now, to ask whether it still signs something the view's manifest signed.
 
     Read once, and only when something signed is missing: a newer manifest that no longer
     signs it means a forget or prune removed it and committed while check ran.
@@ -146,7 +146,7 @@ class _SignedNow:
         self._current = seen
         self._read = False
 
-    def signs(self, holds: Callable[[Manifest], bool]) -> bool:
+    def manifest(self) -> Manifest:
         if not self._read:
             self._read = True
             try:
@@ -157,7 +157,7 @@ class _SignedNow:
                 current = None  # damaged since: the view's manifest is the one that verified
             if current is not None and current.sequence > self._seen.sequence:
                 self._current = current
-        return holds(self._current)
+        return self._current
 
 
 def _describe_lock(key: str, raw: bytes, mtime: float) -> str:

@@ -40,6 +40,8 @@ from object timestamps anyway — and nothing about content.
 :func:`sign_manifest` runs whenever a repository opened with
 :func:`~backup.opening.open_repository` closes after a change to the committed state (a
 snapshot commit, ``forget``, ``prune``, key-slot changes), so no command can forget it.
+``forget`` also signs before it removes anything (``without``), so that no reader finds a
+snapshot the stored manifest signs missing while it runs.
 """
 
 from __future__ import annotations
