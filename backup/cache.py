@@ -19,6 +19,7 @@ from pathlib import Path
 
 from backup.errors import CorruptObject
 from backup.index import IndexFile
+from storage.errors import ObjectNotFound
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS index_files (name TEXT PRIMARY KEY);
@@ -30,6 +31,8 @@ CREATE TABLE IF NOT EXISTS blobs (
     offset INTEGER NOT NULL, length INTEGER NOT NULL, raw_length INTEGER NOT NULL,
     PRIMARY KEY (id, pack)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
+CREATE TABLE IF NOT EXISTS wipes (count INTEGER NOT NULL);
+INSERT INTO wipes SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM wipes);
 """
 
 
@@ -98,29 +101,53 @@ class BlobCache:
         The repository is listed only after the cached names are read: a listing taken earlier
         would miss an index file that another backup (thread or process) added meanwhile, and
         its absence would wrongly look like a deletion and wipe the cache.
+
+        Other processes share the file. An index file this sync listed may be deleted (prune)
+        and the cache wiped by another process before this one adds it; counting wipes lets
+        :meth:`add_index` refuse such a stale addition, which would otherwise outlive the wipe.
         """
         with self._lock:
             cached = {row[0] for row in self._db.execute("SELECT name FROM index_files")}
+            wipes = self.wipes()
         names_in_repo = list_names()
         with self._lock:
             if cached - names_in_repo:
-                self._db.executescript("DELETE FROM blobs; DELETE FROM packs; DELETE FROM index_files;")
+                # One transaction: an index added between the deletes would leave blob rows
+                # pointing at a pack number that is reused later.
+                self._db.executescript(
+                    "BEGIN IMMEDIATE; DELETE FROM blobs; DELETE FROM packs; DELETE FROM index_files;"
+                    " UPDATE wipes SET count = count + 1; COMMIT;"
+                )
                 cached = set()
                 self._bloom = None
+                wipes = self.wipes()
         broken: dict[str, str] = {}
         for name in sorted(names_in_repo - cached):
             try:
                 index = load(name)
+            except ObjectNotFound:
+                continue  # removed since the listing (prune's superseded index files): the next sync drops it
             except CorruptObject as exc:
                 broken[name] = exc.message
                 continue
-            self.add_index(name, index)
+            self.add_index(name, index, listed_before=wipes)
         return broken
 
-    def add_index(self, name: str, index: IndexFile) -> None:
+    def wipes(self) -> int:
+        """How often any process has wiped this cache: a reader that sees it change knows the
+        cache was rebuilt under it."""
+        (count,) = self._db.execute("SELECT count FROM wipes").fetchone()
+        return int(count)
+
+    def add_index(self, name: str, index: IndexFile, *, listed_before: int | None = None) -> None:
+        """Learn an index file. ``listed_before``: the wipe count when it was listed; if the
+        cache was wiped since, it may be gone, and the next sync decides."""
         with self._lock:
-            self._db.execute("BEGIN")
+            self._db.execute("BEGIN IMMEDIATE")
             try:
+                if listed_before is not None and self.wipes() != listed_before:
+                    self._db.execute("ROLLBACK")
+                    return
                 for pack in index.packs:
                     self._db.execute(
                         "INSERT OR IGNORE INTO packs(name, type, salt, size, index_name) VALUES (?,?,?,?,?)",
@@ -194,6 +221,12 @@ class BlobCache:
         with self._lock:
             row = self._db.execute("SELECT type, salt, size FROM packs WHERE name=?", (pack_name,)).fetchone()
         return PackInfo(pack_name, *row) if row else None
+
+    def index_of(self, pack_name: str) -> str | None:
+        """The index file the cache learnt a pack from (the first one, if several name it)."""
+        with self._lock:
+            row = self._db.execute("SELECT index_name FROM packs WHERE name=?", (pack_name,)).fetchone()
+        return row[0] if row else None
 
     def pack_entries(self, pack_name: str) -> list[tuple[bytes, int, int, int, int, int]]:
         """``(id, type, flags, offset, length, raw_length)`` of the blobs indexed in a pack."""

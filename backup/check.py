@@ -23,17 +23,19 @@ from collections.abc import Callable, Mapping
 
 from backup import compress
 from backup.checkreport import PRUNE, REPAIR_INDEX, REPAIR_INDEX_ALL, REPAIR_SNAPSHOTS, CheckReport, Problem
+from backup.checkview import CheckView, take_view
 from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
 from backup.inventory import check_inventory
 from backup.layout import PACK_KINDS, identify, is_pack_key, place_of
 from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
-from backup.repository import Repository
+from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.snapshot import list_snapshots
 from dc.errors import BcpError, UsageError
 from storage.backend import ObjectInfo
 from storage.capabilities import StrayEntries, as_capability
+from storage.errors import ObjectNotFound
 
 ProgressFn = Callable[[int], None]
 
@@ -69,17 +71,38 @@ def check_repository(
     subset: tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
 ) -> CheckReport:
+    """Check the repository as one view (:mod:`backup.checkview`) shows it.
+
+    Prune and ``repair index`` delete index files, and every process that syncs the shared
+    index cache then rebuilds it; a check judging blobs meanwhile can find them in no index.
+    So a check that found problems while index files of its view were deleted, or the cache
+    was rebuilt, runs once more on a fresh view: damage is still there then, a rebuild is not.
+    """
+    view = take_view(repo)
+    report = _check_view(repo, view, read_data, subset, progress)
+    if not report.ok and view.changed_under(repo):
+        report = _check_view(repo, take_view(repo), read_data, subset, None)
+    return report
+
+
+def _check_view(
+    repo: Repository,
+    view: CheckView,
+    read_data: bool,
+    subset: tuple[int, int] | None,
+    progress: ProgressFn | None,
+) -> CheckReport:
     report = CheckReport()
-    listing = {info.key: info for info in repo.backend.list("")}
-    damage, unindexed, superseded = _check_structure(repo, listing, report, read_data, subset, progress)
+    listing = view.listing
+    damage, unindexed, superseded = _check_structure(repo, view, report, read_data, subset, progress)
     judge = SnapshotJudge(repo, damage)
-    _check_snapshots(repo, listing, judge, report)
+    _check_snapshots(repo, view, judge, report)
     if read_data:
         missed = judge.unindexed_blobs()
         for key in unindexed:
             if in_subset(key.rsplit("/", 1)[-1], subset):
                 _read_unindexed(repo, key, listing, missed, report)
-    check_inventory(repo, listing, superseded, report)
+    check_inventory(repo, view, superseded, report)
     _check_strays(repo, report)
     if unindexed and judge.unindexed_blobs():
         report.suggest(REPAIR_INDEX)  # the blobs snapshots miss may be in those packs
@@ -94,58 +117,61 @@ def check_repository(
 
 def collect_damage(repo: Repository, *, read_data: bool = False) -> Damage:
     """The packs and blobs ``check`` (with ``read_data``: ``check --read-data``) finds unreadable."""
-    listing = {info.key: info for info in repo.backend.list("")}
-    return _check_structure(repo, listing, CheckReport(), read_data, None, None)[0]
+    return _check_structure(repo, take_view(repo), CheckReport(), read_data, None, None)[0]
 
 
 def _check_structure(
     repo: Repository,
-    listing: Mapping[str, ObjectInfo],
+    view: CheckView,
     report: CheckReport,
     read_data: bool,
     subset: tuple[int, int] | None,
     progress: ProgressFn | None,
 ) -> tuple[Damage, list[str], set[str]]:
     """Indexes and packs: return what is damaged, the packs no index names, superseded index files."""
-    soundly_indexed, superseded = _check_indexes(repo, listing, report)
+    named_by, superseded = _check_indexes(repo, view, report)
     damage = Damage()
-    unindexed = _check_packs(repo, listing, soundly_indexed, damage, report)
+    unindexed = _check_packs(repo, view, named_by, damage, report)
     if read_data:
         for name, blob_type, _size in repo.cache.packs():
-            if (name in damage.packs and name not in damage.resized) or not in_subset(name, subset):
+            if name not in named_by or (name in damage.packs and name not in damage.resized):
+                continue  # located only by a damaged index file, or by one newer than the view
+            if not in_subset(name, subset):
                 continue
             damage.packs.discard(name)  # a truncated pack's first blobs are still there: judge each
-            _read_pack(repo, name, blob_type, damage, report)
+            _read_pack(repo, name, blob_type, named_by.get(name, []), damage, report)
             if progress:
                 progress(1)
     return damage, unindexed, superseded
 
 
-def _check_indexes(
-    repo: Repository, listing: Mapping[str, ObjectInfo], report: CheckReport
-) -> tuple[set[str], set[str]]:
-    """Re-read every index file (the cache trusts names it has seen, check must not).
+def _check_indexes(repo: Repository, view: CheckView, report: CheckReport) -> tuple[dict[str, list[str]], set[str]]:
+    """Re-read every index file of the view (the cache trusts names it has seen, check must not).
 
-    Return the packs sound index files name, and the index files they supersede.
+    Return the packs sound index files name (each with the names of those index files), and
+    the index files they supersede.
     """
-    broken = dict(repo.broken_indexes)
-    soundly_indexed: set[str] = set()
+    names = view.index_names
+    broken = {name: message for name, message in repo.broken_indexes.items() if name in names}
+    named_by: dict[str, list[str]] = {}
     superseded: set[str] = set()
-    names = {key.removeprefix(INDEX_PREFIX) for key in listing if key.startswith(INDEX_PREFIX)}
     report.index_files = len(names)
     for name in sorted(names - set(broken)):
         try:
             index = repo.load_index(name)
+        except ObjectNotFound:
+            continue  # prune deleted it since the listing; the index that superseded it is in the view
         except BcpError as exc:
             broken[name] = exc.message
             continue
-        soundly_indexed.update(pack.name for pack in index.packs)
+        for pack in index.packs:
+            named_by.setdefault(pack.name, []).append(name)
         superseded.update(index.supersedes)
     for name, message in sorted(broken.items()):
         key = INDEX_PREFIX + name
-        report.problems.append(Problem(key, _what_is(repo, key, listing)[0] or message))
+        report.problems.append(Problem(key, _what_is(repo, key, view.listing)[0] or message))
         report.suggest(REPAIR_INDEX)
-    return soundly_indexed, superseded
+    return named_by, superseded
 
 
 def _check_strays(repo: Repository, report: CheckReport) -> None:
@@ -176,14 +202,44 @@ def _a(noun: str | None) -> str:
     return f"an {noun}" if noun and noun[0] in "aeiou" else f"a {noun}"
 
 
+def _retired(repo: Repository, index_names: list[str]) -> bool:
+    """Whether every index file naming a pack is gone since the view was taken.
+
+    Prune deletes the index files a superseding one replaces before it deletes their packs
+    (:mod:`backup.prune`), so a pack that vanished with all of its index files was pruned
+    while check ran. A pack missing while an index file naming it stays is damage.
+    """
+    for name in index_names:
+        try:
+            repo.backend.stat(INDEX_PREFIX + name)
+        except ObjectNotFound:
+            continue
+        return False
+    return bool(index_names)
+
+
+def _stored(repo: Repository, key: str, size: int) -> bool:
+    try:
+        return repo.backend.stat(key).size == size
+    except ObjectNotFound:
+        return False
+
+
 def _check_packs(
     repo: Repository,
-    listing: Mapping[str, ObjectInfo],
-    soundly_indexed: set[str],
+    view: CheckView,
+    named_by: Mapping[str, list[str]],
     damage: Damage,
     report: CheckReport,
 ) -> list[str]:
-    """Indexed packs against storage; return the keys of stored packs that no index names."""
+    """Indexed packs against storage; return the keys of stored packs that no index names.
+
+    The cache may also hold packs of index files newer than the view (a backup, or prune's
+    repacking, committing meanwhile). They are the next check's to judge; until then their
+    blobs count as readable where the pack is stored with its indexed size, so a snapshot
+    whose blobs prune moved while check ran is not called damaged.
+    """
+    listing = view.listing
     stored: dict[str, list[str]] = {}
     for key in listing:
         if is_pack_key(key):
@@ -195,8 +251,11 @@ def _check_packs(
         key = pack_key(name, blob_type)
         canonical.add(key)
         info = listing.get(key)
-        if name not in soundly_indexed:
-            damage.packs.add(name)  # only a damaged index locates its blobs
+        if name not in named_by:
+            if repo.cache.index_of(name) in view.index_names or not _stored(repo, key, size):
+                damage.packs.add(name)  # only a damaged index file locates its blobs, or it is gone
+        elif info is None and _retired(repo, named_by[name]):
+            damage.packs.add(name)
         elif info is None:
             elsewhere = [k for k in stored.get(name, ()) if k != key]
             if elsewhere:
@@ -229,14 +288,17 @@ def _check_packs(
     return unindexed
 
 
-def _read_pack(repo: Repository, name: str, blob_type: int, damage: Damage, report: CheckReport) -> None:
+def _read_pack(
+    repo: Repository, name: str, blob_type: int, index_names: list[str], damage: Damage, report: CheckReport
+) -> None:
     """Verify a pack's name, header and every blob the index places in it, blob by blob."""
     key = pack_key(name, blob_type)
     try:
         data = repo.backend.load(key)
     except BcpError as exc:
-        report.problems.append(Problem(key, exc.message))
         damage.packs.add(name)
+        if not (isinstance(exc, ObjectNotFound) and _retired(repo, index_names)):
+            report.problems.append(Problem(key, exc.message))
         return
     report.packs_read += 1
     report.bytes_read += len(data)
@@ -288,24 +350,26 @@ def _blob_problem(repo: Repository, data: bytes, entry: BlobEntry, salt: bytes, 
     return None
 
 
-def _check_snapshots(
-    repo: Repository, listing: Mapping[str, ObjectInfo], judge: SnapshotJudge, report: CheckReport
-) -> None:
+def _check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, report: CheckReport) -> None:
+    """The snapshots of the view; one committed meanwhile is the next check's."""
     errors: dict[str, str] = {}
-    snapshots = list_snapshots(repo, errors=errors)
+    snapshots = list_snapshots(repo, errors=errors, ids=view.snapshot_ids)
     report.snapshots = len(snapshots) + len(errors)
     for snapshot_id, message in sorted(errors.items()):
         key = f"snapshots/{snapshot_id}"
-        what, extra = _what_is(repo, key, listing)
+        what, extra = _what_is(repo, key, view.listing)
         report.problems.append(Problem(key, what or message))
         if not extra:
             report.affected_snapshots.append(snapshot_id)
+    reported: set[str] = set()  # one line per damaged tree blob is enough to act on
     for snapshot in snapshots:
-        fresh = [tree_id for tree_id in snapshot.tree if not judge.seen(tree_id)]
         verdicts = judge.trees(snapshot)
+        if all(v.intact for v in verdicts) or _forgotten(repo, snapshot.id):
+            continue  # a snapshot forgotten while check ran may have lost its data to prune: no damage
         for verdict in verdicts:
-            if verdict.tree_id not in fresh:
-                continue  # one line per damaged tree blob is enough to act on
+            if verdict.tree_id in reported or verdict.intact:
+                continue
+            reported.add(verdict.tree_id)
             if verdict.unreadable:
                 where = f"snapshot {snapshot.short_id} tree blob {verdict.tree_id[:16]}"
                 report.problems.append(Problem(where, verdict.unreadable))
@@ -316,8 +380,15 @@ def _check_snapshots(
                 report.problems.append(
                     Problem(f"snapshot {snapshot.short_id} file {first.path!r}", first.reason + suffix)
                 )
-        if not all(v.intact for v in verdicts):
-            report.affected_snapshots.append(snapshot.id)
+        report.affected_snapshots.append(snapshot.id)
+
+
+def _forgotten(repo: Repository, snapshot_id: str) -> bool:
+    try:
+        repo.backend.stat(SNAPSHOT_PREFIX + snapshot_id)
+    except ObjectNotFound:
+        return True
+    return False
 
 
 def _read_unindexed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from backup.manifest import sign_manifest
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.retention import Candidate, Decision, RetentionPolicy, apply_policy
 from backup.snapshot import list_snapshots
@@ -22,13 +23,20 @@ def forget_snapshots(
 
     A dry run returns exactly the decisions a real run with the same ``now`` carries out:
     both come from one :func:`apply_policy` call; only the removal is skipped.
+
+    The removal is signed before anything is removed: a check or an offsite verification
+    running meanwhile then finds, at worst, snapshots the manifest already calls removed
+    (a note), never a signed snapshot missing (damage). A crash between the two leaves the
+    snapshots unsigned but in place; the next signature takes them back and forget can run again.
     """
     snapshots = list_snapshots(repo, system=system)
     candidates = [Candidate(s.id, s.time, s.group) for s in snapshots]
     decisions = apply_policy(candidates, policy, now=now, allow_empty=allow_empty)
-    if not dry_run:
-        for decision in decisions:
-            if not decision.keep:
-                repo.backend.remove(SNAPSHOT_PREFIX + decision.id)
-                repo.state_changed = True
+    doomed = frozenset(d.id for d in decisions if not d.keep)
+    if doomed and not dry_run:
+        sign_manifest(repo, without=doomed)
+        for snapshot_id in sorted(doomed):
+            repo.backend.remove(SNAPSHOT_PREFIX + snapshot_id)
+        # Signed again on close: a backup closing meanwhile may have signed them back in.
+        repo.state_changed = True
     return decisions

@@ -13,29 +13,37 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
+from backup.checkview import CheckView
 from backup.keys import KEYS_PREFIX, slot_digests
 from backup.layout import TOMBSTONE_PREFIX, place_of
-from backup.manifest import MANIFEST_KEY, ManifestInvalid, repository_public_key, verify_manifest
+from backup.manifest import (
+    MANIFEST_KEY,
+    Manifest,
+    ManifestInvalid,
+    read_manifest,
+    repository_public_key,
+    verify_manifest,
+)
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from dc.errors import BcpError
-from storage.backend import ObjectInfo
+from storage.errors import ObjectNotFound
 
 
-def check_inventory(
-    repo: Repository, listing: Mapping[str, ObjectInfo], superseded: set[str], report: CheckReport
-) -> None:
+def check_inventory(repo: Repository, view: CheckView, superseded: set[str], report: CheckReport) -> None:
     """``superseded``: index files a present index file replaces (prune deletes those)."""
-    _check_manifest(repo, listing, superseded, report)
+    listing = view.listing
+    _check_manifest(repo, view, superseded, report)
     for key in sorted(listing):
         place = place_of(key)
         if place.kind == "tombstone":
             try:
                 repo.load_sealed(TOMBSTONE_PREFIX, "tombstone", place.name)
+            except ObjectNotFound:
+                continue  # prune finished its delete phase while we looked
             except BcpError as exc:
                 report.problems.append(Problem(key, f"{exc.message}; prune refuses to run while it is unreadable"))
         elif place.kind == "lock":
@@ -48,15 +56,18 @@ def check_inventory(
             report.notes.append(Problem(key, "not a bcpctl object (a stray file?); nothing reads it"))
 
 
-def _check_manifest(
-    repo: Repository, listing: Mapping[str, ObjectInfo], superseded: set[str], report: CheckReport
-) -> None:
+def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], report: CheckReport) -> None:
+    """The view's manifest was read before anything was listed, so everything it signs was
+    listed unless it was removed since. forget signs a removal before it removes; prune
+    removes, then signs, and a newer manifest that no longer signs what is missing tells
+    such a removal from damage."""
+    listing = view.listing
     snapshot_keys = sorted(k for k in listing if k.startswith(SNAPSHOT_PREFIX))
     if repo.state_changed:
         # This very session changed the repository; it signs the new state when it closes.
         report.notes.append(Problem(MANIFEST_KEY, "not compared: this session's changes are signed when it closes"))
         return
-    if MANIFEST_KEY not in listing:
+    if view.manifest is None and view.manifest_error is None:
         if snapshot_keys:
             report.problems.append(
                 Problem(
@@ -66,20 +77,23 @@ def _check_manifest(
                 )
             )
         return
+    if view.manifest is None:
+        report.problems.append(Problem(MANIFEST_KEY, view.manifest_error or "unreadable"))
+        return
     try:
-        raw = repo.backend.load(MANIFEST_KEY)
-        manifest = verify_manifest(raw, public_key=repository_public_key(repo), repo_id=repo.config.id)
-    except (ManifestInvalid, BcpError) as exc:
+        manifest = verify_manifest(view.manifest, public_key=repository_public_key(repo), repo_id=repo.config.id)
+    except ManifestInvalid as exc:
         report.problems.append(Problem(MANIFEST_KEY, exc.message))
         return
+    now = _SignedNow(repo, manifest)
     for entry in manifest.snapshots:
         key = SNAPSHOT_PREFIX + entry.id
-        if key not in listing:
+        if key not in listing and entry.id in now.manifest().snapshot_ids:
             report.problems.append(
                 Problem(
                     key,
                     f"snapshot of {entry.time} (system {entry.system}) is signed by the manifest but missing "
-                    "(deleted outside bcpctl, or a forget interrupted before it signed)",
+                    "(deleted outside bcpctl?)",
                 )
             )
             report.affected_snapshots.append(entry.id)
@@ -88,7 +102,7 @@ def _check_manifest(
             report.notes.append(Problem(key, "not in the signed manifest yet (committed after the last signature)"))
     for name in manifest.indexes:
         key = "index/" + name
-        if key not in listing and name not in superseded:
+        if key not in listing and name not in superseded and name in now.manifest().indexes:
             report.problems.append(
                 Problem(key, f"index file signed by the manifest is missing (deleted?); '{REPAIR_INDEX}' rebuilds it")
             )
@@ -96,9 +110,16 @@ def _check_manifest(
     if hashlib.sha256(repo.config_raw).hexdigest() != manifest.config_sha256:
         report.problems.append(Problem("config", "config differs from the signed manifest"))
     for key, digest in sorted(manifest.keys.items()):
-        if key not in listing:
+        try:
+            stored = repo.backend.load(key) if key in listing else None
+        except ObjectNotFound:
+            stored = None
+        except BcpError as exc:
+            report.problems.append(Problem(key, exc.message))
+            continue
+        if stored is None:
             report.problems.append(Problem(key, "key slot signed by the manifest is missing (deleted?)"))
-        elif hashlib.sha256(repo.backend.load(key)).hexdigest() != digest:
+        elif hashlib.sha256(stored).hexdigest() != digest:
             report.problems.append(Problem(key, "key slot differs from the signed manifest (damaged or replaced)"))
     usable = slot_digests(repo.backend)
     for key in sorted(k for k in listing if k.startswith(KEYS_PREFIX) and k not in manifest.keys):
@@ -110,6 +131,33 @@ def _check_manifest(
         else:
             message = "not a usable key slot, and not signed: it opens nothing ('bcpctl key remove NAME')"
         report.notes.append(Problem(key, message))
+
+
+class _SignedNow:
+    """The manifest stored now, to ask whether it still signs something the view's manifest signed.
+
+    Read once, and only when something signed is missing: a newer manifest that no longer
+    signs it means a forget or prune removed it and committed while check ran.
+    """
+
+    def __init__(self, repo: Repository, seen: Manifest) -> None:
+        self._repo = repo
+        self._seen = seen
+        self._current = seen
+        self._read = False
+
+    def manifest(self) -> Manifest:
+        if not self._read:
+            self._read = True
+            try:
+                current = read_manifest(
+                    self._repo.backend, public_key=self._seen.public_key, repo_id=self._repo.config.id
+                )
+            except (ManifestInvalid, BcpError):
+                current = None  # damaged since: the view's manifest is the one that verified
+            if current is not None and current.sequence > self._seen.sequence:
+                self._current = current
+        return self._current
 
 
 def _describe_lock(key: str, raw: bytes, mtime: float) -> str:

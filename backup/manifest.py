@@ -40,6 +40,8 @@ from object timestamps anyway — and nothing about content.
 :func:`sign_manifest` runs whenever a repository opened with
 :func:`~backup.opening.open_repository` closes after a change to the committed state (a
 snapshot commit, ``forget``, ``prune``, key-slot changes), so no command can forget it.
+``forget`` also signs before it removes anything (``without``), so that no reader finds a
+snapshot the stored manifest signs missing while it runs.
 """
 
 from __future__ import annotations
@@ -275,13 +277,16 @@ def _genuine_slots(repo: Repository, previous: Manifest | None) -> dict[str, str
     return {key: digest for key, digest in present.items() if key in vouched or previous.keys.get(key) == digest}
 
 
-def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
+def sign_manifest(repo: Repository, *, now: datetime | None = None, without: frozenset[str] = frozenset()) -> Manifest:
     """Sign and store the manifest of ``repo``'s current committed state; return it.
 
     Listing order matters because backups run without a lock: snapshots are listed first,
     then indexes, then packs — each layer was written before the one above it, so every
     listed snapshot's indexes and packs are already visible. A snapshot committed while this
     runs is simply signed by the next call.
+
+    ``without``: snapshots about to be removed (forget signs their removal before it removes
+    them, so no reader ever finds a signed snapshot missing).
     """
     now = now or datetime.now(UTC)
     key = signing_key(repo.master, repo.config.id)
@@ -294,6 +299,8 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None) -> Manifest:
     known = {e.id: e for e in previous.snapshots} if previous else {}
     entries = []
     for snapshot_id in snapshot_ids(repo):
+        if snapshot_id in without:
+            continue
         entry = known.get(snapshot_id)
         if entry is None:
             try:

@@ -8,6 +8,7 @@ databases, per-table row counts taken in the same transaction snapshot as the du
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -111,11 +112,18 @@ def snapshot_ids(repo: Repository) -> list[str]:
 
 
 def list_snapshots(
-    repo: Repository, *, system: str | None = None, errors: dict[str, str] | None = None
+    repo: Repository,
+    *,
+    system: str | None = None,
+    errors: dict[str, str] | None = None,
+    ids: Iterable[str] | None = None,
 ) -> list[Snapshot]:
-    """All readable snapshots, oldest first. Unreadable ones go to ``errors`` if given, else raise."""
+    """All readable snapshots (or those of ``ids``, a listing taken earlier), oldest first.
+
+    Unreadable ones go to ``errors`` if given, else raise.
+    """
     found = []
-    for snapshot_id in snapshot_ids(repo):
+    for snapshot_id in snapshot_ids(repo) if ids is None else sorted(ids):
         try:
             snapshot = load_snapshot(repo, snapshot_id)
         except ObjectNotFound:
