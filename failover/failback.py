@@ -21,9 +21,13 @@ site (``--site``/``$BCPCTL_SITE``), where the live control state is. Steps:
    handover, and the run goes on recording there;
 8. lift the primary's fence and promote it (``failback.yml``),
 9. lift the offsite's fence without promoting it (``unfence-site.yml``): it is a standby
-   again, ready for the next failover (a failure here is a warning; the primary serves), and
-   its control state follows the primary's again (PostgreSQL: rebuilt as its standby; SQLite:
-   the offsite's database kept aside, the next replication ships copies to it).
+   again, ready for the next failover (a failure here is a warning; the primary serves);
+10. once the primary has recorded the run as passed, the offsite's control state follows the
+    primary's (PostgreSQL: rebuilt as its standby; SQLite: the offsite's database kept aside,
+    the next replication ships copies to it). Only after that verdict: a failback killed between
+    the two leaves the offsite's database saying the failover is active, and run again there it
+    finds the primary's verdict and only finishes this step; had the offsite followed first, a
+    kill before the verdict would leave neither site able to run failback again.
 
 Any failure before step 7 completes lifts the offsite fence again, so service continues there
 with its control state; what was swapped in at the primary is not served and the next
@@ -43,22 +47,24 @@ from backup.sources import parse_source
 from dc.approvers import Proof
 from dc.clock import utcnow
 from dc.errors import BcpError, UsageError
+from dc.failpoint import failpoint
 from dc.state import open_state
 from failover.approval import confirm_request, record_approval
 from failover.cleanup import cleanup_checked
 from failover.context import RunContext
 from failover.controlchoice import control_plane
-from failover.controlplane import ControlPlane, record_promotion
+from failover.controlplane import ControlPlane, record_promotion, state_url
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.failover import hooks_for
 from failover.hooks import Hooks
-from failover.lifecycle import new_run, operator_name, recorded_run, repository_at
+from failover.lifecycle import new_run, operator_name, recorded_run, repository_at, run_token
 from failover.measure import apply_measurement, missed_targets
 from failover.plan import RecoveryPlan, build_plan
-from failover.records import active_failover
+from failover.records import RunRecord, active_failover, finish_run, get_run, last_handover, load_document
 from failover.recover import RecoveryContext, recover_system, snapshots_by_system
-from failover.results import RunResult
+from failover.reports import write_reports
+from failover.results import RunResult, to_document
 from failover.staging import Staging
 from failover.targets import resolve
 from replication.ledger import Ledger
@@ -145,6 +151,8 @@ def execute_failback(
     hooks = hooks or hooks_for(ctx)
     control = control or control_plane(ctx.config, ctx.config_dir)
     primary = ctx.config.primary_site
+    if (done := _handed_over(ctx, offsite, primary)) is not None:
+        return _follow_only(ctx, control, done, offsite, primary)
     approver = approval.approver if approval else None
     result, token = new_run(
         ctx, "failback", "failback", offsite, plan, target_site=primary, workers=request.workers, approver=approver
@@ -154,6 +162,7 @@ def execute_failback(
     origin = time.monotonic()
     staging = Staging(ctx.state, run_id, token, ctx.config, ctx.config_dir)
     switched = False
+    left: Engine | None = None
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
         try:
             try:
@@ -203,6 +212,7 @@ def execute_failback(
                     result.warnings.append(f"{system.system}: the primary's previous data is kept as {kept}")
             left = _hand_over(ctx, control, result, offsite, primary, token)
             switched = True
+            failpoint("failback.after-handover")
             result.phases["switch"] = round(time.monotonic() - origin, 3)
             for system in result.systems:
                 apply_measurement(system, declared=declared, rpo_reference=declared, targets_fail=False)
@@ -221,14 +231,85 @@ def execute_failback(
                     f"{offsite} stays fenced ({lifted.detail}): run the unfence-site playbook for it "
                     "before the next failover to it"
                 )
-            left.dispose()
-            result.warnings += control.follow(offsite, of=primary, token=token)
         finally:
             if not switched and result.hooks:
                 resume = hooks.failback(offsite, run_id)
                 result.hooks.append(vars(resume))
                 result.warnings.append(f"failback stopped before the switch: {offsite} serves again ({resume.detail})")
             result.cleanup = cleanup_checked(ctx.state, run_id)
+    if result.status == "passed" and left is not None:
+        failpoint("failback.before-follow")
+        left.dispose()
+        followed = control.follow(offsite, of=primary, token=token)
+        if followed:
+            result.warnings += followed
+            _amend(ctx, result)
+    return result
+
+
+def _amend(ctx: RunContext, result: RunResult) -> None:
+    """Store what step 10 added to a run whose verdict is already recorded, report files included."""
+    try:
+        result.reports = write_reports(ctx, result)
+    except OSError as exc:
+        result.warnings.append(f"report files not written: {exc.strerror} ({exc.filename})")
+    finish_run(ctx.state, result.id, status=result.status, error=None, document=to_document(result))
+
+
+def _handed_over(ctx: RunContext, offsite: str, primary: str) -> RunRecord | None:
+    """The passed failback recorded at ``primary`` that already ended the failover this site serves, if any.
+
+    Run again after a kill between the primary's verdict and step 10, a full failback would hand
+    this site's stale state over once more and move aside the primary's live one, with everything
+    written there since."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = state_url(ctx.config, primary)
+    parsed = make_url(url)
+    active = active_failover(ctx.state)
+    if active is None or url == state_url(ctx.config, offsite):
+        return None
+    if parsed.get_backend_name() == "sqlite" and not (parsed.database and Path(parsed.database).is_file()):
+        return None  # opening would create an empty database there
+    try:
+        there = open_state(url)
+    except (BcpError, SQLAlchemyError):
+        return None  # unreachable: the failback itself says why
+    try:
+        last = last_handover(there)
+        ended = (
+            last is not None
+            and last.kind == "failback"
+            and get_run(there, active.id) is not None
+            and last.finished_at is not None
+            and active.finished_at is not None
+            and last.finished_at > active.finished_at
+        )
+    except SQLAlchemyError:
+        return None
+    finally:
+        there.dispose()
+    return last if ended else None
+
+
+def _follow_only(ctx: RunContext, control: ControlPlane, done: RunRecord, offsite: str, primary: str) -> RunResult:
+    """Step 10 of the failback ``done``, which the primary recorded as passed; afterwards
+    ``ctx.state`` is the primary's control state, as after a whole failback."""
+    left, ctx.state = ctx.state, open_state(state_url(ctx.config, primary))
+    stored = load_document(ctx.state, done.id)
+    document = stored[1] if stored else None
+    result = RunResult(
+        done.id, "failback", "failback", ctx.config.consortium, offsite, done.declared_at, status="passed",
+        target_site=primary, finished_at=done.finished_at, operator=done.operator, approver=done.approver,
+    )  # fmt: skip
+    result.control_plane = (document or {}).get("control_plane")
+    result.warnings.append(
+        f"failback {done.id} had already passed at {primary}; it was interrupted before the control state of "
+        f"{offsite} followed it: only that step was run now"
+    )
+    left.dispose()
+    result.warnings += control.follow(offsite, of=primary, token=run_token(done.id))
     return result
 
 
