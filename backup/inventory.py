@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
 from backup.keys import KEYS_PREFIX, slot_digests
 from backup.layout import TOMBSTONE_PREFIX, place_of
-from backup.manifest import MANIFEST_KEY, ManifestInvalid, repository_public_key, verify_manifest
+from backup.manifest import MANIFEST_KEY, ManifestInvalid, load_manifest_bytes, repository_public_key, verify_manifest
+from backup.objectsize import OversizedObject, load_whole
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from dc.errors import BcpError
@@ -40,7 +41,10 @@ def check_inventory(
                 report.problems.append(Problem(key, f"{exc.message}; prune refuses to run while it is unreadable"))
         elif place.kind == "lock":
             try:
-                raw = repo.backend.load(key)
+                raw = load_whole(repo.backend, key, "lock", size=listing[key].size)
+            except OversizedObject as exc:
+                report.problems.append(Problem(key, exc.message))
+                continue
             except BcpError:
                 continue  # released while we looked
             report.notes.append(Problem(key, _describe_lock(key, raw, listing[key].mtime)))
@@ -67,7 +71,7 @@ def _check_manifest(
             )
         return
     try:
-        raw = repo.backend.load(MANIFEST_KEY)
+        raw = load_manifest_bytes(repo.backend)
         manifest = verify_manifest(raw, public_key=repository_public_key(repo), repo_id=repo.config.id)
     except (ManifestInvalid, BcpError) as exc:
         report.problems.append(Problem(MANIFEST_KEY, exc.message))
@@ -98,7 +102,7 @@ def _check_manifest(
     for key, digest in sorted(manifest.keys.items()):
         if key not in listing:
             report.problems.append(Problem(key, "key slot signed by the manifest is missing (deleted?)"))
-        elif hashlib.sha256(repo.backend.load(key)).hexdigest() != digest:
+        elif _slot_digest(repo, key, listing[key].size) != digest:
             report.problems.append(Problem(key, "key slot differs from the signed manifest (damaged or replaced)"))
     usable = slot_digests(repo.backend)
     for key in sorted(k for k in listing if k.startswith(KEYS_PREFIX) and k not in manifest.keys):
@@ -110,6 +114,14 @@ def _check_manifest(
         else:
             message = "not a usable key slot, and not signed: it opens nothing ('bcpctl key remove NAME')"
         report.notes.append(Problem(key, message))
+
+
+def _slot_digest(repo: Repository, key: str, size: int) -> str | None:
+    """SHA-256 of a key slot; ``None`` for one no genuine slot could be (never read whole)."""
+    try:
+        return hashlib.sha256(load_whole(repo.backend, key, "key slot", size=size)).hexdigest()
+    except OversizedObject:
+        return None
 
 
 def _describe_lock(key: str, raw: bytes, mtime: float) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from backup.errors import CorruptObject, SnapshotNotFound
+from backup.objectsize import OversizedObject
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from storage.errors import ObjectNotFound
 
@@ -102,8 +103,9 @@ def save_snapshot(repo: Repository, snapshot: Snapshot) -> Snapshot:
     return replace(snapshot, id=name)
 
 
-def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
-    return Snapshot.from_json(repo.load_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot_id), snapshot_id)
+def load_snapshot(repo: Repository, snapshot_id: str, *, size: int | None = None) -> Snapshot:
+    """``size``: what a listing just said the object holds (saves a ``stat``)."""
+    return Snapshot.from_json(repo.load_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot_id, size=size), snapshot_id)
 
 
 def snapshot_ids(repo: Repository) -> list[str]:
@@ -113,14 +115,23 @@ def snapshot_ids(repo: Repository) -> list[str]:
 def list_snapshots(
     repo: Repository, *, system: str | None = None, errors: dict[str, str] | None = None
 ) -> list[Snapshot]:
-    """All readable snapshots, oldest first. Unreadable ones go to ``errors`` if given, else raise."""
+    """All readable snapshots, oldest first. Unreadable ones go to ``errors`` if given, else raise.
+
+    An object far larger than any snapshot is never one that was written (a stray or a planted
+    file): without ``errors`` it is skipped and left in ``repo.skipped_objects`` for the command
+    to name, so one such object does not hide every genuine snapshot.
+    """
     found = []
-    for snapshot_id in snapshot_ids(repo):
+    listing = sorted((info.key.removeprefix(SNAPSHOT_PREFIX), info.size) for info in repo.backend.list(SNAPSHOT_PREFIX))
+    for snapshot_id, size in listing:
         try:
-            snapshot = load_snapshot(repo, snapshot_id)
+            snapshot = load_snapshot(repo, snapshot_id, size=size)
         except ObjectNotFound:
             continue  # forgotten while we listed
         except CorruptObject as exc:
+            if errors is None and isinstance(exc, OversizedObject):
+                repo.skipped_objects[SNAPSHOT_PREFIX + snapshot_id] = exc.message
+                continue
             if errors is None:
                 raise
             errors[snapshot_id] = exc.message
