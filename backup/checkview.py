@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backup.index import INDEX_PREFIX
-from backup.manifest import MANIFEST_KEY
+from backup.manifest import load_manifest_bytes
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from dc.errors import BcpError
 from storage.backend import ObjectInfo
@@ -51,7 +51,7 @@ def take_view(repo: Repository) -> CheckView:
     manifest: bytes | None = None
     manifest_error = None
     try:
-        manifest = backend.load(MANIFEST_KEY)
+        manifest = load_manifest_bytes(backend)
     except ObjectNotFound:
         pass
     except BcpError as exc:

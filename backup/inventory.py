@@ -27,6 +27,7 @@ from backup.manifest import (
     repository_public_key,
     verify_manifest,
 )
+from backup.objectsize import OversizedObject, load_whole
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from dc.errors import BcpError
@@ -48,7 +49,10 @@ def check_inventory(repo: Repository, view: CheckView, superseded: set[str], rep
                 report.problems.append(Problem(key, f"{exc.message}; prune refuses to run while it is unreadable"))
         elif place.kind == "lock":
             try:
-                raw = repo.backend.load(key)
+                raw = load_whole(repo.backend, key, "lock", size=listing[key].size)
+            except OversizedObject as exc:
+                report.problems.append(Problem(key, exc.message))
+                continue
             except BcpError:
                 continue  # released while we looked
             report.notes.append(Problem(key, _describe_lock(key, raw, listing[key].mtime)))
@@ -110,16 +114,20 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
     if hashlib.sha256(repo.config_raw).hexdigest() != manifest.config_sha256:
         report.problems.append(Problem("config", "config differs from the signed manifest"))
     for key, digest in sorted(manifest.keys.items()):
-        try:
-            stored = repo.backend.load(key) if key in listing else None
-        except ObjectNotFound:
-            stored = None
-        except BcpError as exc:
-            report.problems.append(Problem(key, exc.message))
-            continue
-        if stored is None:
-            report.problems.append(Problem(key, "key slot signed by the manifest is missing (deleted?)"))
-        elif hashlib.sha256(stored).hexdigest() != digest:
+        gone = key not in listing
+        stored: str | None = None
+        if not gone:
+            try:
+                stored = _slot_digest(repo, key, listing[key].size)
+            except ObjectNotFound:
+                gone = True
+            except BcpError as exc:
+                report.problems.append(Problem(key, exc.message))
+                continue
+        if gone:
+            if key in now.manifest().keys:  # else a key command removed it and signed while check ran
+                report.problems.append(Problem(key, "key slot signed by the manifest is missing (deleted?)"))
+        elif stored != digest:
             report.problems.append(Problem(key, "key slot differs from the signed manifest (damaged or replaced)"))
     usable = slot_digests(repo.backend)
     for key in sorted(k for k in listing if k.startswith(KEYS_PREFIX) and k not in manifest.keys):
@@ -158,6 +166,14 @@ class _SignedNow:
             if current is not None and current.sequence > self._seen.sequence:
                 self._current = current
         return self._current
+
+
+def _slot_digest(repo: Repository, key: str, size: int) -> str | None:
+    """SHA-256 of a key slot; ``None`` for one no genuine slot could be (never read whole)."""
+    try:
+        return hashlib.sha256(load_whole(repo.backend, key, "key slot", size=size)).hexdigest()
+    except OversizedObject:
+        return None
 
 
 def _describe_lock(key: str, raw: bytes, mtime: float) -> str:

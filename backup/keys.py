@@ -261,7 +261,7 @@ def _scan(
             problems.append(SlotProblem(shown, f"{info.size} bytes: far larger than a key slot, not read"))
             continue
         try:
-            raw = backend.load(info.key)
+            raw = backend.load(info.key, 0, info.size)  # no more than was judged above
         except ObjectNotFound:
             problems.append(SlotProblem(shown, "vanished while it was being read"))
             continue

@@ -5,7 +5,8 @@ an object that was moved keeps a name that proves its content, and its bytes say
 a pack's encrypted header names its blob type, a sealed object authenticates only as the kind
 it was sealed as, key slots and the manifest are JSON documents that name themselves. That is
 enough to put a moved object back where it belongs without trusting its current place, and
-to tell a harmless copy or stray file from damage.
+to tell a harmless copy or stray file from damage. How large each kind can be — and so whether
+an object may be read at all — is :mod:`backup.objectsize`.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def identify(repo: Repository, key: str, data: bytes, listing: Mapping[str, Obje
     def copy_at(home: str | None) -> str | None:
         if home is None or home == key or home not in listing:
             return None
-        return home if hashlib.sha256(repo.backend.load(home)).hexdigest() == digest else None
+        return home if hashlib.sha256(repo.load_any(home)).hexdigest() == digest else None
 
     if data[: len(MAGIC)] == MAGIC:
         try:
@@ -144,7 +145,7 @@ def _identify_document(key: str, data: bytes, listing: Mapping[str, ObjectInfo],
         return Identity(None, None, False)
     if "wrapped" in doc and "kdf" in doc and isinstance(doc.get("id"), str):
         home = KEYS_PREFIX + doc["id"]
-        same = home in listing and home != key and repo.backend.load(home) == data
+        same = home in listing and home != key and repo.load_any(home) == data
         return Identity("key slot", home, doc["id"] == name, home if same else None)
     if doc.get("format") == "bcpctl-manifest":
         return Identity("manifest", MANIFEST_KEY, False, MANIFEST_KEY if _same(repo, MANIFEST_KEY, key, data) else None)
@@ -159,6 +160,6 @@ def _same(repo: Repository, home: str, key: str, data: bytes) -> bool:
     if home == key:
         return False
     try:
-        return repo.backend.load(home) == data
+        return repo.load_any(home) == data
     except BcpError:  # absent or unreadable: simply not a copy
         return False

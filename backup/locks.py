@@ -34,6 +34,7 @@ from typing import Any
 import orjson
 
 from backup.errors import RepositoryError
+from backup.objectsize import OversizedObject, load_whole
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
@@ -185,10 +186,18 @@ class LockStatus:
     removed: bool = False
 
 
+def _load_lock(backend: Backend, key: str, size: int | None = None) -> bytes:
+    """A lock's body; one larger than any lock is judged like an unreadable one, never read whole."""
+    try:
+        return load_whole(backend, key, "lock", size=size)
+    except OversizedObject:
+        return b""
+
+
 def _status(backend: Backend, key: str, now: float, here: Machine) -> tuple[LockStatus, LockRecord] | None:
     try:
         info = backend.stat(key)
-        record = parse_lock(key.removeprefix(LOCKS_PREFIX), backend.load(key))
+        record = parse_lock(key.removeprefix(LOCKS_PREFIX), _load_lock(backend, key, info.size))
     except ObjectNotFound:
         return None  # released while we looked
     age = max(0.0, now - info.mtime)
@@ -296,7 +305,7 @@ class RepositoryLock:
 
     def _mine(self) -> bool:
         try:
-            return parse_lock(self.name, self.backend.load(self.key)).token == self.token
+            return parse_lock(self.name, _load_lock(self.backend, self.key)).token == self.token
         except ObjectNotFound:
             return False
 

@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
 from backup.keys import KEYS_PREFIX, slot_digests
+from backup.objectsize import OversizedObject, load_whole, refuse_oversized
 from backup.pack import pack_key
 from backup.repository import Repository
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots
@@ -237,10 +238,18 @@ def verify_manifest(raw: bytes, *, public_key: str | None, repo_id: str | None, 
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
 
 
+def load_manifest_bytes(backend: Backend) -> bytes:
+    """The stored manifest's bytes, if their size is one a genuine manifest can have."""
+    try:
+        return load_whole(backend, MANIFEST_KEY, "manifest")
+    except OversizedObject as exc:
+        raise ManifestInvalid(exc.message) from None
+
+
 def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | None) -> Manifest | None:
     """The verified manifest of ``backend``, or ``None`` if it has none."""
     try:
-        raw = backend.load(MANIFEST_KEY)
+        raw = load_manifest_bytes(backend)
     except ObjectNotFound:
         return None
     return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}")
@@ -253,7 +262,7 @@ def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSl
     with its own key is a hint. With a pin it does not verify with, it is forged: ignored.
     """
     try:
-        raw = backend.load(MANIFEST_KEY)
+        raw = load_manifest_bytes(backend)
         return (
             SignedSlots(trusted=verify_manifest(raw, public_key=pinned, repo_id=repo_id).keys, verified=True)
             if pinned is not None
@@ -329,6 +338,7 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None, without: fro
         removed=removed,
     )
     raw = encode_signed(manifest, key)
+    refuse_oversized("the repository manifest", "manifest", len(raw))
     backend.save(MANIFEST_KEY, raw)
     repo.state_changed = False
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())

@@ -15,16 +15,23 @@ import shutil
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from backup.errors import CorruptObject
+from backup.objectsize import load_whole
+from backup.pack import PACK_DIRS
 from storage.backend import Backend
 from storage.errors import ObjectNotFound
 
 
 class PackCache:
-    def __init__(self, backend: Backend, limit_bytes: int = 512 * 1024 * 1024) -> None:
+    def __init__(
+        self, backend: Backend, pack_bound: Callable[[int], int], limit_bytes: int = 512 * 1024 * 1024
+    ) -> None:
         self._backend = backend
+        #: the largest genuine pack of a blob type: a larger object is never fetched whole
+        self._pack_bound = pack_bound
         self._limit = limit_bytes
         self._dir = Path(tempfile.mkdtemp(prefix="bcpctl-packs-"))
         self._files: OrderedDict[str, int] = OrderedDict()
@@ -55,7 +62,8 @@ class PackCache:
             waiting.wait()  # another thread is fetching this pack
         try:
             try:
-                data = self._backend.load(key)
+                blob_type = next(t for t, d in PACK_DIRS.items() if key.startswith(d + "/"))
+                data = load_whole(self._backend, key, "pack", bound=self._pack_bound(blob_type))
             except ObjectNotFound:
                 raise CorruptObject(f"pack {key} is missing") from None
             if hashlib.sha256(data).hexdigest() != name:

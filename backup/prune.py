@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from backup.errors import CorruptObject
-from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
+from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
 from backup.locks import LOCKS_PREFIX, RepositoryLock
 from backup.pack import PACK_DIRS, PackBuilder, iter_blobs, pack_key
 from backup.repository import Repository
@@ -165,7 +165,7 @@ def _indexed_pack(repo: Repository, name: str) -> IndexedPack:
             continue
     if key is None:
         raise CorruptObject(f"pack {name[:16]} vanished")
-    data = repo.backend.load(key)
+    data = repo.load_pack(key)
     entries = tuple(entry for entry, _payload in iter_blobs(repo.master, repo.repo_id, data, key))
     return IndexedPack(name, entries[0].type if entries else 0, data[8:40], len(data), entries)
 
@@ -183,7 +183,7 @@ def _repack(repo: Repository, names: list[tuple[str, int]]) -> list[IndexedPack]
 
     for name, blob_type in names:
         key = pack_key(name, blob_type)
-        data = repo.backend.load(key)
+        data = repo.load_pack(key)
         for entry, payload in iter_blobs(repo.master, repo.repo_id, data, key):
             with repo.cache.locked():
                 needed = db.execute("SELECT 1 FROM used WHERE id=?", (entry.id,)).fetchone()
@@ -237,8 +237,8 @@ def _delete_phase(repo: Repository, due: list[Tombstone], report: PruneReport) -
     spared = _still_needed(repo, {name for stone in due for name in stone.packs})
     if spared:
         # A backup that started before the mark reused these: keep them, indexed afresh.
-        index = IndexFile(tuple(_indexed_pack(repo, name) for name in spared))
-        repo.save_sealed(INDEX_PREFIX, "index", encode_index(index))
+        for index in split_index([_indexed_pack(repo, name) for name in spared]):
+            repo.save_sealed(INDEX_PREFIX, "index", encode_index(index))
         report.packs_spared += len(spared)
     for stone in due:
         for index_name in stone.indexes:
@@ -301,7 +301,8 @@ def _mark_phase(
             affected.add(index_name)
             # Packs condemned by an earlier, still-pending tombstone must not be re-indexed either.
             keep += [p for p in index.packs if p.name not in doomed and p.name not in already]
-    repo.save_sealed(INDEX_PREFIX, "index", encode_index(IndexFile(tuple(keep), tuple(sorted(affected)))))
+    for index in split_index(keep, sorted(affected)):
+        repo.save_sealed(INDEX_PREFIX, "index", encode_index(index))
     failpoint("prune.before-tombstone")
     stone = orjson.dumps({"packs": sorted(doomed), "indexes": sorted(affected)})
     repo.save_sealed(TOMBSTONE_PREFIX, "tombstone", stone)

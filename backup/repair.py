@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from backup import compress
 from backup.checkreport import Problem
 from backup.errors import CorruptObject
-from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
+from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
 from backup.layout import PACK_KINDS, Identity, identify, is_object_name, is_pack_key, place_of
 from backup.locks import RepositoryLock
+from backup.objectsize import OversizedObject
 from backup.pack import BlobEntry, PackBuilder, decrypt_blob, pack_key, parse_pack
 from backup.prune import LEASE_TTL_SECONDS, condemned_packs
 from backup.repository import Repository
@@ -152,7 +153,12 @@ def _exists(repo: Repository, key: str) -> bool:
 
 def _damaged_pack(repo: Repository, key: str) -> bool:
     """A pack at its home whose bytes no longer hash to its name (an intact copy may replace it)."""
-    return is_pack_key(key) and hashlib.sha256(repo.backend.load(key)).hexdigest() != key.rsplit("/", 1)[-1]
+    if not is_pack_key(key):
+        return False
+    try:
+        return hashlib.sha256(repo.load_pack(key)).hexdigest() != key.rsplit("/", 1)[-1]
+    except OversizedObject:
+        return True
 
 
 def _rehome_sealed(
@@ -167,7 +173,7 @@ def _rehome_sealed(
     changed = False
     for key in [INDEX_PREFIX + name for name in broken] + [f"snapshots/{sid}" for sid in errors]:
         try:
-            data = repo.backend.load(key)
+            data = repo.load_any(key)
         except BcpError:
             continue
         found = identify(repo, key, data, listing)
@@ -192,7 +198,11 @@ def _rehome_packs(
         record = sound.get(name)
         if place_of(key).well_formed and (record is None or key == pack_key(name, record[0].blob_type)):
             continue
-        data = repo.backend.load(key)
+        try:
+            data = repo.load_any(key)
+        except OversizedObject as exc:
+            report.left.append(Problem(key, f"{exc.message}; left for prune"))
+            continue
         found = identify(repo, key, data, listing)
         if found.kind not in PACK_KINDS:
             report.left.append(Problem(key, "not a readable pack, in a pack directory: left for prune"))
@@ -277,9 +287,7 @@ class _Rebuild:
         supersedes = tuple(sorted(name for name in gone if is_object_name(name)))
         if not new and not gone:
             return
-        for start in range(0, max(len(new), 1), _PACKS_PER_INDEX):
-            chunk = tuple(new[start : start + _PACKS_PER_INDEX])
-            index = IndexFile(chunk, supersedes if start == 0 else ())
+        for index in split_index(new, supersedes, max_packs=_PACKS_PER_INDEX):
             report.index_files_written.append(repo.save_sealed(INDEX_PREFIX, "index", encode_index(index)))
         # Only now that the replacement is stored do the old index files go.
         for index_name in sorted(gone):
@@ -290,7 +298,14 @@ class _Rebuild:
     def _read(self, key: str) -> None:
         repo, report = self.repo, self.report
         name = key.rsplit("/", 1)[-1]
-        data = repo.backend.load(key)
+        try:
+            data = repo.load_any(key)
+        except OversizedObject as exc:
+            if name in self.sound:
+                self._drop(name, key, exc.message)
+            else:
+                report.left.append(Problem(key, f"{exc.message}; left for prune"))
+            return
         report.packs_read += 1
         old = self.sound[name][0] if name in self.sound else None
         intact = hashlib.sha256(data).hexdigest() == name

@@ -32,7 +32,16 @@ from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, wrap
-from backup.pack import BlobEntry, decrypt_blob, pack_key
+from backup.objectsize import (
+    MAX_TREE_BLOB,
+    SEAL_OVERHEAD,
+    OversizedObject,
+    largest,
+    load_whole,
+    pack_bound,
+    refuse_oversized,
+)
+from backup.pack import BLOB_DATA, BLOB_TREE, PACK_DIRS, BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
 from storage.backend import Backend
 from storage.errors import NotARegularFile, ObjectNotFound
@@ -104,6 +113,8 @@ class Repository:
         self.broken_indexes: dict[str, str] = {}
         #: objects under keys/ skipped while unlocking; the command reports them
         self.key_problems: list[SlotProblem] = []
+        #: other objects a command passed over (key -> why); the command reports them
+        self.skipped_objects: dict[str, str] = {}
         #: key slots this session added: the manifest signs them (with the one it unlocked with)
         self.added_slots: set[str] = set()
         #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
@@ -112,7 +123,28 @@ class Repository:
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
         # Remote storage: fetch whole packs once instead of one request per blob.
-        self._packs = None if backend.capabilities.cheap_ranges else PackCache(backend)
+        self._packs = None if backend.capabilities.cheap_ranges else PackCache(backend, self.pack_bound)
+
+    # -- object sizes -------------------------------------------------------------------------
+
+    def pack_bound(self, blob_type: int) -> int:
+        """The largest pack of this type a genuine writer of this repository stores."""
+        blob_max = self.config.chunker.max if blob_type == BLOB_DATA else MAX_TREE_BLOB
+        return pack_bound(self.config.pack_size, blob_max)
+
+    @property
+    def largest_object(self) -> int:
+        """The largest object of any kind here: what may be read to find out what an object is."""
+        return largest(self.config.pack_size)
+
+    def load_pack(self, key: str) -> bytes:
+        """A whole pack, if its size is one a genuine pack of its directory can have."""
+        blob_type = next((t for t, d in PACK_DIRS.items() if key.startswith(d + "/")), BLOB_TREE)
+        return load_whole(self.backend, key, "pack", bound=self.pack_bound(blob_type))
+
+    def load_any(self, key: str, *, size: int | None = None) -> bytes:
+        """An object of unknown kind (a stray, a moved object), read whole if it can be genuine."""
+        return load_whole(self.backend, key, "object", size=size, bound=self.largest_object)
 
     # -- sealed objects (index files, snapshots, tombstones) ------------------------------
 
@@ -121,14 +153,16 @@ class Repository:
 
     def save_sealed(self, prefix: str, kind: str, payload: bytes) -> str:
         """Encrypt, name by SHA-256 of the stored bytes, store under ``prefix``; return the name."""
+        refuse_oversized(f"this {kind}", kind, len(payload) + SEAL_OVERHEAD)
         sealed = self.master.seal(payload, self._aad(kind))
         name = hashlib.sha256(sealed).hexdigest()
         self.backend.save(prefix + name, sealed)
         return name
 
-    def load_sealed(self, prefix: str, kind: str, name: str) -> bytes:
+    def load_sealed(self, prefix: str, kind: str, name: str, *, size: int | None = None) -> bytes:
+        """``size``: what a listing just said the object holds (saves a ``stat``)."""
         key = prefix + name
-        data = self.backend.load(key)
+        data = load_whole(self.backend, key, kind, size=size)
         if hashlib.sha256(data).hexdigest() != name:
             raise CorruptObject(f"{key} does not match its name (corrupted or truncated)")
         return self.master.open(data, self._aad(kind), key)
@@ -181,6 +215,9 @@ class Repository:
 
     def read_blob_at(self, chunk_id: bytes, loc: Location, *, check_id: bool = True) -> bytes:
         key = pack_key(loc.pack, loc.blob_type)
+        if loc.offset + loc.length > self.pack_bound(loc.blob_type):
+            # The index is authenticated, but the local cache it was copied into is not.
+            raise CorruptObject(f"blob {chunk_id.hex()[:16]}: its index record places it past the end of any {key}")
         if self._packs is not None:
             sealed = self._packs.read(key, loc.offset, loc.length)
         else:
@@ -204,7 +241,9 @@ class Repository:
 
 def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
     try:
-        raw = backend.load(CONFIG_KEY)
+        raw = load_whole(backend, CONFIG_KEY, "config")
+    except OversizedObject as exc:
+        raise NotARepository(f"no usable bcpctl repository at {backend.url}: {exc.message}") from None
     except ObjectNotFound:
         raise NotARepository(f"no bcpctl repository at {backend.url} (run 'bcpctl repo init')") from None
     except NotARegularFile:

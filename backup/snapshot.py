@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from backup.errors import CorruptObject, SnapshotNotFound
+from backup.objectsize import OversizedObject
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from storage.errors import ObjectNotFound
 
@@ -103,8 +104,9 @@ def save_snapshot(repo: Repository, snapshot: Snapshot) -> Snapshot:
     return replace(snapshot, id=name)
 
 
-def load_snapshot(repo: Repository, snapshot_id: str) -> Snapshot:
-    return Snapshot.from_json(repo.load_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot_id), snapshot_id)
+def load_snapshot(repo: Repository, snapshot_id: str, *, size: int | None = None) -> Snapshot:
+    """``size``: what a listing just said the object holds (saves a ``stat``)."""
+    return Snapshot.from_json(repo.load_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot_id, size=size), snapshot_id)
 
 
 def snapshot_ids(repo: Repository) -> list[str]:
@@ -120,15 +122,25 @@ def list_snapshots(
 ) -> list[Snapshot]:
     """All readable snapshots (or those of ``ids``, a listing taken earlier), oldest first.
 
-    Unreadable ones go to ``errors`` if given, else raise.
+    Unreadable ones go to ``errors`` if given, else raise. An object far larger than any
+    snapshot is never one that was written (a stray or a planted file): without ``errors`` it
+    is skipped and left in ``repo.skipped_objects`` for the command to name, so one such
+    object does not hide every genuine snapshot.
     """
     found = []
-    for snapshot_id in snapshot_ids(repo) if ids is None else sorted(ids):
+    listing = sorted((info.key.removeprefix(SNAPSHOT_PREFIX), info.size) for info in repo.backend.list(SNAPSHOT_PREFIX))
+    if ids is not None:
+        wanted = set(ids)
+        listing = [(snapshot_id, size) for snapshot_id, size in listing if snapshot_id in wanted]
+    for snapshot_id, size in listing:
         try:
-            snapshot = load_snapshot(repo, snapshot_id)
+            snapshot = load_snapshot(repo, snapshot_id, size=size)
         except ObjectNotFound:
             continue  # forgotten while we listed
         except CorruptObject as exc:
+            if errors is None and isinstance(exc, OversizedObject):
+                repo.skipped_objects[SNAPSHOT_PREFIX + snapshot_id] = exc.message
+                continue
             if errors is None:
                 raise
             errors[snapshot_id] = exc.message

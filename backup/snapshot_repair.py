@@ -73,7 +73,7 @@ def plan_repair(repo: Repository, *, read_data: bool = False) -> RepairPlan:
     for snapshot_id, message in sorted(errors.items()):
         key = SNAPSHOT_PREFIX + snapshot_id
         try:
-            found = identify(repo, key, repo.backend.load(key), listing)
+            found = identify(repo, key, repo.load_any(key), listing)
         except BcpError:
             continue
         if found.kind not in (None, "snapshot") and not found.copy_of:

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from backup import compress
-from backup.index import INDEX_PREFIX, IndexedPack, IndexFile, encode_index
+from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
 from backup.pack import BLOB_DATA, BLOB_TREE, FinishedPack, PackBuilder
 from backup.repository import Repository
 from dc.failpoint import failpoint
@@ -136,16 +136,16 @@ class BlobWriter:
             packs, self._uploaded = self._uploaded, []
         if not packs:
             return
-        index = IndexFile(tuple(packs))
-        name = self.repo.save_sealed(INDEX_PREFIX, "index", encode_index(index))
-        # The cache learns a blob only once an index file in the repository names it.
-        self.repo.cache.add_index(name, index)
-        with self._lock:
-            for pack in packs:
-                for entry in pack.entries:
-                    self._pending_ids.discard(entry.id)
-            self.index_names.append(name)
-            self.stats.index_files_written += 1
+        for index in split_index(packs):
+            name = self.repo.save_sealed(INDEX_PREFIX, "index", encode_index(index))
+            # The cache learns a blob only once an index file in the repository names it.
+            self.repo.cache.add_index(name, index)
+            with self._lock:
+                for pack in index.packs:
+                    for entry in pack.entries:
+                        self._pending_ids.discard(entry.id)
+                self.index_names.append(name)
+                self.stats.index_files_written += 1
 
     def flush(self) -> list[str]:
         """Ship every open pack, wait for storage, write the final index; return index names."""

@@ -40,8 +40,7 @@ def repository(
     unlock = credentials(password_file, escrow)  # refuses shares and a password file together, before any I/O
     backend = open_backend(repo_url)
     if not (read_only or as_of is not None):
-        with unlock.open(backend, sync=sync) as repo:
-            report_skipped_keys(repo)
+        with unlock.open(backend, sync=sync) as repo, _reporting_skipped(repo):
             yield repo
         return
     from replication.history import open_history
@@ -52,8 +51,7 @@ def repository(
         backend.close()
         raise
     if view is None:
-        with unlock.open(backend, sync=sync) as repo:
-            report_skipped_keys(repo)
+        with unlock.open(backend, sync=sync) as repo, _reporting_skipped(repo):
             yield repo
         return
     try:
@@ -63,10 +61,10 @@ def repository(
             from backup.manifest import repository_public_key
 
             view.trust(repository_public_key(repo))
-            report_skipped_keys(repo)
-            if sync:
-                repo.sync_index()
-            yield repo
+            with _reporting_skipped(repo):
+                if sync:
+                    repo.sync_index()
+                yield repo
     finally:
         _warn(view)
 
@@ -91,6 +89,18 @@ def _warn(view: HistoryView) -> None:
             f"'bcpctl verify-offsite --repo URL' lists them all; 'bcpctl replicate --repair --to {view.inner.url}' "
             "makes the intact versions current again"
         )
+
+
+@contextmanager
+def _reporting_skipped(repo: Repository) -> Iterator[None]:
+    """Name the key slots unlocking passed over now, and the objects the command passed over at its end."""
+    report_skipped_keys(repo)
+    try:
+        yield
+    finally:
+        if click.get_current_context(silent=True) is not None:
+            for key, why in sorted(repo.skipped_objects.items()):
+                output.current().warn(f"{key} skipped: {why}")
 
 
 def report_skipped_keys(repo: Repository) -> None:

@@ -23,7 +23,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from backup.manifest import MANIFEST_KEY, ManifestInvalid, verify_manifest
+from backup.manifest import MANIFEST_KEY, ManifestInvalid, load_manifest_bytes, verify_manifest
 from backup.repository import CONFIG_KEY
 from dc.clock import utcnow
 from replication.transfer import Transfer
@@ -57,8 +57,8 @@ class RepairResult:
 def _manifest_hashes(other: Backend, report: IntegrityReport, pinned_key: str | None) -> dict[str, str]:
     """Hashes for fixed-name objects, from whichever verified manifest is available."""
     try:
-        raw = other.load(MANIFEST_KEY)
-    except ObjectNotFound:
+        raw = load_manifest_bytes(other)
+    except (ObjectNotFound, ManifestInvalid):
         return {}
     try:
         manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository)

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from backup.errors import NotARepository
-from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manifest_bytes, verify_manifest
+from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from replication.history import open_history, sha256_pieces
@@ -110,7 +111,10 @@ def _check_manifest(
     backend: Backend, report: IntegrityReport, repo_id: str | None, pinned_key: str | None, min_sequence: int
 ) -> Manifest | None:
     try:
-        raw = backend.load(MANIFEST_KEY)
+        raw = load_manifest_bytes(backend)
+    except ManifestInvalid as exc:
+        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
+        return None
     except ObjectNotFound:
         if pinned_key:
             report.problems.append(ObjectProblem(MANIFEST_KEY, "missing", "signed manifest missing (key is pinned)"))
@@ -169,12 +173,12 @@ def verify_repository(
     reader: Backend = view or backend
     repo_id = None
     try:
-        config_raw = reader.load(CONFIG_KEY)
+        config_raw = load_whole(reader, CONFIG_KEY, "config")
         repo_id = RepoConfig.parse(config_raw, CONFIG_KEY).id
         report.repository = repo_id
     except ObjectNotFound:
         raise NotARepository(f"no bcpctl repository at {backend.url}") from None
-    except NotARepository as exc:
+    except (NotARepository, OversizedObject) as exc:
         config_raw = b""
         report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))
     manifest = _check_manifest(reader, report, repo_id, pinned_key, min_sequence)
@@ -194,7 +198,7 @@ def verify_repository(
         for key, digest in sorted(manifest.keys.items()):
             if key not in listing:
                 report.problems.append(ObjectProblem(key, "missing", "key slot named by the manifest is missing"))
-            elif hashlib.sha256(reader.load(key)).hexdigest() != digest:
+            elif hash_object(reader, listing[key])[0] != digest:  # in pieces: a planted giant costs no memory
                 report.problems.append(ObjectProblem(key, "damaged", "key slot differs from the signed manifest"))
         for key in sorted(k for k in listing if k.startswith("keys/") and k not in manifest.keys):
             report.warnings.append(f"key slot {key} is not in the signed manifest (added after the last signature?)")

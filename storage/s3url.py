@@ -33,10 +33,6 @@ def parse_s3_url(url: str) -> S3Location:
     parsed = split_url(url)
     if parsed.scheme != "s3":
         raise UsageError(f"not an s3:// URL: {url}")
-    if "@" in parsed.netloc:
-        raise UsageError(
-            "S3 credentials do not belong in the URL: use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or profile="
-        )
     if not parsed.netloc:
         raise UsageError(f"S3 URL without a bucket: {url} (use s3://BUCKET/PREFIX?endpoint=URL)")
     query = parse_qs(parsed.query)

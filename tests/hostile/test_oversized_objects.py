@@ -29,7 +29,6 @@ def _limited() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (LIMIT, LIMIT))
 
 
-@pytest.mark.xfail(strict=True, reason="hostile finding 1: an oversized object is read whole (MemoryError)")
 @pytest.mark.parametrize(
     ("where", "command"),
     [

@@ -18,7 +18,6 @@ from tests.conftest import Cli
 SECRET = "TOPSECRETPW"
 
 
-@pytest.mark.xfail(strict=True, reason="hostile finding 4: a password in a repository URL is echoed")
 @pytest.mark.parametrize(
     "url",
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from dc.errors import UsageError
@@ -106,3 +106,29 @@ def test_any_malformed_url_is_a_usage_error_never_a_crash(head: str, tail: list[
 def test_malformed_hosts_and_ports_are_refused(url: str) -> None:
     with pytest.raises(UsageError):
         open_backend(url)
+
+
+_SECRET = "TOPSECRETPW"
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    outer=st.sampled_from(["s3://b/p?{q}", "s3://{u}b/p?{q}", "file://{u}/tmp/r?{q}", "sftp://{u}h/r?{q}"]),
+    inner=st.sampled_from(["http://{u}127.0.0.1:1", "https://{u}[::1]:x", "http://{u}h", "ftp://{u}h/x"]),
+    user=st.sampled_from(["u:" + _SECRET + "@", _SECRET + "@", ":" + _SECRET + "@", "u@"]),
+    nested=st.booleans(),
+    extra=st.sampled_from(["", "&region=x", "&known_hosts=/k"]),
+)
+def test_userinfo_anywhere_in_a_repository_url_is_refused_and_never_repeated(
+    outer: str, inner: str, user: str, nested: bool, extra: str
+) -> None:
+    """A user or password in the URL, or in a URL nested in its parameters, is refused (exit 2)
+    and the message never repeats it; an sftp URL's SSH user is the one name allowed."""
+    query = "endpoint=" + inner.format(u=user) + extra if nested else extra.lstrip("&")
+    url = outer.format(u="" if nested else user, q=query)
+    assume(nested or "{u}" in outer)
+    # sftp://USER@HOST names the SSH user (refused later for other reasons, or accepted)
+    assume(nested or not outer.startswith("sftp") or ":" in user)
+    with pytest.raises(UsageError) as refused:
+        open_backend(url)
+    assert _SECRET not in refused.value.message
