@@ -38,6 +38,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from dc import schema
 from dc.errors import ConfigError
+from dc.schema import ControlStateMissing
 
 metadata = MetaData()
 
@@ -130,15 +131,21 @@ def check_state_url(url: str, field: str) -> None:
     raise ConfigError(f"{field}: '{driver}' is not supported; use {SUPPORTED_FORMS}")
 
 
-def connect(url: str | None = None) -> Engine:
+def connect(url: str | None = None, *, create: bool = False) -> Engine:
     """An engine on the control database as it is, schema unchecked: for :mod:`dc.schema` and its commands.
 
-    Creates a SQLite file's directory if needed.
+    A SQLite file that does not exist is :class:`~dc.schema.ControlStateMissing` unless
+    ``create`` (then its directory is made too): connecting would create it, empty.
     """
     check_state_url(url or default_state_url(), "control_db" if url else f"${STATE_ENV}")
+    given = url
     url = url or default_state_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:"):
+        if (path := sqlite_file(url)) is not None:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise ControlStateMissing(missing_message(path, given))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -155,15 +162,45 @@ def connect(url: str | None = None) -> Engine:
     return engine
 
 
-def open_state(url: str | None = None) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL; ``None`` for an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def missing_message(path: Path, url: str | None) -> str:
+    """Why a SQLite control database is missing and what to do, on one line (no URL: it may carry a password)."""
+    from dc.config import SITE_ENV
+
+    if url is None:
+        source = f"${STATE_ENV}" if os.environ.get(STATE_ENV) else "the default under $XDG_STATE_HOME"
+        where = f"({source}): set ${STATE_ENV} to this site's control database"
+    elif site := os.environ.get(SITE_ENV):
+        where = f"(site '{site}' from ${SITE_ENV}): check the site and its control_db"
+    else:
+        where = f"(the primary site's: ${SITE_ENV} is not set): at another site, set ${SITE_ENV} to it"
+    return (
+        f"the control database {path} does not exist {where}; nothing was created: "
+        "a new installation creates it with bcpctl db upgrade"
+    )
+
+
+def open_state(url: str | None = None, *, create: bool = False) -> Engine:
     """Connect to the control database, its schema at the migrations' head (:func:`dc.schema.require_head`).
 
-    A new, empty database is created at the head; one that an older bcpctl left behind is
-    refused until ``bcpctl db upgrade`` (or the start of ``bcpctl serve``) upgrades it.
+    A database that does not exist, or has no tables, is :class:`~dc.schema.ControlStateMissing`
+    (exit 2) unless ``create``: a read or an ordinary command that made an empty one would
+    believe it, and at the wrong site (``$BCPCTL_SITE`` unset after a failover) report from a
+    control state that never saw the failover. ``create`` is for what legitimately begins a
+    control state: ``bcpctl db upgrade`` and the demo's set-up. An existing database that an
+    older bcpctl left behind is refused until ``bcpctl db upgrade`` (or the start of ``bcpctl
+    serve``) upgrades it.
     """
-    engine = connect(url)
+    engine = connect(url, create=create)
     try:
-        schema.require_head(engine)
+        schema.require_head(engine, create=create)
     except BaseException:
         engine.dispose()
         raise
