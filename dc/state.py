@@ -194,9 +194,10 @@ def open_state(url: str | None = None, *, create: bool = False) -> Engine:
     (exit 2) unless ``create``: a read or an ordinary command that made an empty one would
     believe it, and at the wrong site (``$BCPCTL_SITE`` unset after a failover) report from a
     control state that never saw the failover. ``create`` is for what legitimately begins a
-    control state: ``bcpctl db upgrade`` and the demo's set-up. An existing database that an
-    older bcpctl left behind is refused until ``bcpctl db upgrade`` (or the start of ``bcpctl
-    serve``) upgrades it.
+    control state: ``bcpctl db upgrade``, the demo's set-up, and a failover that finds no copy of
+    the control state at the site taking over (it warns that it starts empty). An existing
+    database that an older bcpctl left behind is refused until ``bcpctl db upgrade`` (or the
+    start of ``bcpctl serve``) upgrades it.
     """
     engine = connect(url, create=create)
     try:

@@ -270,6 +270,11 @@ class SqliteShipping:
                 "the control-plane RPO is not measured"
             )
         else:
+            from dc.state import open_state
+
+            # The one place besides bcpctl db upgrade that begins a control state: the site taking
+            # over has nothing else to run on, and the warning says that it starts empty.
+            open_state(promotion.url, create=True).dispose()
             promotion.warnings.append(
                 f"{what} at {promotion.site}: the control state starts empty at {path} (drill history, export "
                 f"requests, partner tokens and the audit chain of {promotion.from_site} are not available)"
