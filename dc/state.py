@@ -10,6 +10,8 @@ out an engine whose every table exists in its current shape.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,10 +39,29 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from dc import schema
-from dc.errors import ConfigError
+from dc.errors import ConfigError, ProblemFound
 from dc.schema import ControlStateMissing
 
 metadata = MetaData()
+
+#: the stored times bcpctl reads back: far enough inside ``datetime``'s range that adding an RPO,
+#: a drill's age or a retention to one, or showing it in JST, cannot overflow
+READABLE_TIMES = (datetime(1000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
+class StoredTimeInvalid(ProblemFound):
+    """A time column of the control database holds what bcpctl never wrote (exit 1).
+
+    SQLite keeps any text in a DATETIME column, so an edit or a damaged copy reaches the
+    reader; the value is kept (``value``) so that the reader can find and name its row
+    (:func:`damaged_time`).
+    """
+
+    def __init__(self, value: object) -> None:
+        text = repr(value.isoformat(sep=" ")) if isinstance(value, datetime) else repr(value)
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        super().__init__(f"a stored time holds {shown}, which is not a time bcpctl wrote")
+        self.value = value
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -50,6 +71,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     before it is written (otherwise a JST time would be stored as its wall clock) and gets
     UTC back when read; PostgreSQL's ``timestamptz`` answers in the session's zone, which is
     normalised to UTC as well. A naive value is taken as UTC, as everything on bcpctl's clock is.
+    What does not read back as such a time — text that does not parse, a year outside
+    :data:`READABLE_TIMES` — is :class:`StoredTimeInvalid`, never a bare ``ValueError``.
     """
 
     impl = DateTime(timezone=True)
@@ -64,7 +87,31 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if not isinstance(value, datetime):
+            raise StoredTimeInvalid(value)
+        try:
+            utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise StoredTimeInvalid(value) from None
+        if not READABLE_TIMES[0] <= utc < READABLE_TIMES[1]:
+            raise StoredTimeInvalid(value)
+        return utc
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        """:meth:`process_result_value` after the dialect's own parsing, whose ``ValueError`` on
+        text that is no time (SQLite) becomes :class:`StoredTimeInvalid` naming that text."""
+        composed = super().result_processor(dialect, coltype)
+        if composed is None:
+            return None
+        process = composed
+
+        def parse(value: Any) -> datetime | None:
+            try:
+                return process(value)
+            except (ValueError, TypeError, OverflowError):
+                raise StoredTimeInvalid(value) from None
+
+        return parse
 
 
 STATE_ENV = "BCPCTL_CONTROL_DB"
@@ -206,3 +253,54 @@ def open_state(url: str | None = None, *, create: bool = False) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+class StoredRowDamaged(StoredTimeInvalid):
+    """:class:`StoredTimeInvalid` with its row found: table, key, column and value (exit 1)."""
+
+    def __init__(self, table: str, key: object, column: str, value: object) -> None:
+        super().__init__(value)
+        shown = self.message.removeprefix("a stored time holds ")
+        self.message = (
+            f"the control database's {table} row {key}: {column} holds {shown}: correct or delete that row "
+            "(nothing was changed)"
+        )
+        self.args = (self.message,)
+        self.table, self.key, self.column = table, key, column
+
+
+def damaged_time(engine: Engine, table: Table) -> StoredRowDamaged | None:
+    """The first row of ``table`` with a stored time that does not read back, named; ``None`` if none.
+
+    Each time column is read as the raw value the driver returns and given to
+    :class:`UtcDateTime`'s own processing, so "damaged" means exactly what a reader meets.
+    """
+    from sqlalchemy import select, type_coerce
+
+    times = [column for column in table.columns if isinstance(column.type, UtcDateTime)]
+    read = UtcDateTime().dialect_impl(engine.dialect).result_processor(engine.dialect, None) or (lambda value: value)
+    keys = list(table.primary_key.columns)
+    query = select(*keys, *(type_coerce(column, Text).label(f"time_{column.name}") for column in times))
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            for column in times:
+                try:
+                    read(row._mapping[f"time_{column.name}"])
+                except StoredTimeInvalid as exc:
+                    key = ", ".join(str(value) for value in row[: len(keys)])
+                    return StoredRowDamaged(table.name, key, column.name, exc.value)
+    return None
+
+
+@contextmanager
+def naming_damaged_rows(engine: Engine, *tables: Table) -> Iterator[None]:
+    """Turn a :class:`StoredTimeInvalid` met while reading ``tables`` into the row that holds it."""
+    try:
+        yield
+    except StoredRowDamaged:
+        raise
+    except StoredTimeInvalid as exc:
+        for table in tables:
+            if (found := damaged_time(engine, table)) is not None:
+                raise found from None
+        raise exc from None
