@@ -86,7 +86,7 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     with site_repository(config, "primary") as repo:
         backup_systems(config, repo, None)
     shutil.copytree(work / "primary", work / "offsite")
-    state = open_state(f"sqlite:///{work / 'control.db'}")
+    state = open_state(f"sqlite:///{work / 'control.db'}", create=True)
     now = datetime.now(UTC)
     request = create_request(
         state,

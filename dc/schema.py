@@ -55,6 +55,14 @@ class SchemaUnrecognised(UsageError):
     """A database without a version table whose tables are not the previous release's (exit 2)."""
 
 
+class ControlStateMissing(UsageError):
+    """A control database that should exist is absent or empty (exit 2); nothing was created in its place.
+
+    An empty control database would be believed: after a failover, a run at the wrong site
+    would report "never failed over" from it and file requests where nobody looks.
+    """
+
+
 @dataclass(frozen=True)
 class Migration:
     revision: str
@@ -99,8 +107,8 @@ def head() -> str:
     return revisions()[-1]
 
 
-def require_head(engine: Engine) -> None:
-    """Return when the database is at the head; create a new, empty one; refuse anything else.
+def require_head(engine: Engine, *, create: bool = False) -> None:
+    """Return when the database is at the head; with ``create``, create a new, empty one; refuse anything else.
 
     An existing database is never upgraded here: its upgrade converts stored data and must not
     run under a ``bcpctl serve`` of the previous version (``bcpctl db upgrade`` and the start
@@ -113,11 +121,25 @@ def require_head(engine: Engine) -> None:
     if found.state == "current":
         return
     if found.state == "empty":
+        if not create:
+            raise _absent(found)
         result = upgrade(engine)
         if result.applied:
             log.info("control database %s created at revision %s", result.database, result.after)
         return
     raise _refusal(found)
+
+
+def require_tables(engine: Engine) -> None:
+    """Refuse (:class:`ControlStateMissing`) a database with no tables at all: only an explicit creator fills one."""
+    if (found := status(engine)).state == "empty":
+        raise _absent(found)
+
+
+def _absent(found: SchemaStatus) -> ControlStateMissing:
+    return ControlStateMissing(
+        f"the control database {found.database} has no tables (nothing was created): bcpctl db upgrade creates them"
+    )
 
 
 def _refusal(found: SchemaStatus) -> UsageError:

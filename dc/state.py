@@ -10,6 +10,8 @@ out an engine whose every table exists in its current shape.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,9 +39,29 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from dc import schema
-from dc.errors import ConfigError
+from dc.errors import ConfigError, ProblemFound
+from dc.schema import ControlStateMissing
 
 metadata = MetaData()
+
+#: the stored times bcpctl reads back: far enough inside ``datetime``'s range that adding an RPO,
+#: a drill's age or a retention to one, or showing it in JST, cannot overflow
+READABLE_TIMES = (datetime(1000, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC))
+
+
+class StoredTimeInvalid(ProblemFound):
+    """A time column of the control database holds what bcpctl never wrote (exit 1).
+
+    SQLite keeps any text in a DATETIME column, so an edit or a damaged copy reaches the
+    reader; the value is kept (``value``) so that the reader can find and name its row
+    (:func:`damaged_time`).
+    """
+
+    def __init__(self, value: object) -> None:
+        text = repr(value.isoformat(sep=" ")) if isinstance(value, datetime) else repr(value)
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        super().__init__(f"a stored time holds {shown}, which is not a time bcpctl wrote")
+        self.value = value
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -49,6 +71,8 @@ class UtcDateTime(TypeDecorator[datetime]):
     before it is written (otherwise a JST time would be stored as its wall clock) and gets
     UTC back when read; PostgreSQL's ``timestamptz`` answers in the session's zone, which is
     normalised to UTC as well. A naive value is taken as UTC, as everything on bcpctl's clock is.
+    What does not read back as such a time — text that does not parse, a year outside
+    :data:`READABLE_TIMES` — is :class:`StoredTimeInvalid`, never a bare ``ValueError``.
     """
 
     impl = DateTime(timezone=True)
@@ -63,7 +87,31 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if not isinstance(value, datetime):
+            raise StoredTimeInvalid(value)
+        try:
+            utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:
+            raise StoredTimeInvalid(value) from None
+        if not READABLE_TIMES[0] <= utc < READABLE_TIMES[1]:
+            raise StoredTimeInvalid(value)
+        return utc
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], datetime | None] | None:
+        """:meth:`process_result_value` after the dialect's own parsing, whose ``ValueError`` on
+        text that is no time (SQLite) becomes :class:`StoredTimeInvalid` naming that text."""
+        composed = super().result_processor(dialect, coltype)
+        if composed is None:
+            return None
+        process = composed
+
+        def parse(value: Any) -> datetime | None:
+            try:
+                return process(value)
+            except (ValueError, TypeError, OverflowError):
+                raise StoredTimeInvalid(value) from None
+
+        return parse
 
 
 STATE_ENV = "BCPCTL_CONTROL_DB"
@@ -130,15 +178,21 @@ def check_state_url(url: str, field: str) -> None:
     raise ConfigError(f"{field}: '{driver}' is not supported; use {SUPPORTED_FORMS}")
 
 
-def connect(url: str | None = None) -> Engine:
+def connect(url: str | None = None, *, create: bool = False) -> Engine:
     """An engine on the control database as it is, schema unchecked: for :mod:`dc.schema` and its commands.
 
-    Creates a SQLite file's directory if needed.
+    A SQLite file that does not exist is :class:`~dc.schema.ControlStateMissing` unless
+    ``create`` (then its directory is made too): connecting would create it, empty.
     """
     check_state_url(url or default_state_url(), "control_db" if url else f"${STATE_ENV}")
+    given = url
     url = url or default_state_url()
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    if url.startswith("sqlite:"):
+        if (path := sqlite_file(url)) is not None:
+            if create:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            elif not path.exists():
+                raise ControlStateMissing(missing_message(path, given))
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -155,16 +209,98 @@ def connect(url: str | None = None) -> Engine:
     return engine
 
 
-def open_state(url: str | None = None) -> Engine:
+def sqlite_file(url: str) -> Path | None:
+    """The file of a ``sqlite:///PATH`` URL; ``None`` for an in-memory database."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
+def missing_message(path: Path, url: str | None) -> str:
+    """Why a SQLite control database is missing and what to do, on one line (no URL: it may carry a password)."""
+    from dc.config import SITE_ENV
+
+    if url is None:
+        source = f"${STATE_ENV}" if os.environ.get(STATE_ENV) else "the default under $XDG_STATE_HOME"
+        where = f"({source}): set ${STATE_ENV} to this site's control database"
+    elif site := os.environ.get(SITE_ENV):
+        where = f"(site '{site}' from ${SITE_ENV}): check the site and its control_db"
+    else:
+        where = f"(the primary site's: ${SITE_ENV} is not set): at another site, set ${SITE_ENV} to it"
+    return (
+        f"the control database {path} does not exist {where}; nothing was created: "
+        "a new installation creates it with bcpctl db upgrade"
+    )
+
+
+def open_state(url: str | None = None, *, create: bool = False) -> Engine:
     """Connect to the control database, its schema at the migrations' head (:func:`dc.schema.require_head`).
 
-    A new, empty database is created at the head; one that an older bcpctl left behind is
-    refused until ``bcpctl db upgrade`` (or the start of ``bcpctl serve``) upgrades it.
+    A database that does not exist, or has no tables, is :class:`~dc.schema.ControlStateMissing`
+    (exit 2) unless ``create``: a read or an ordinary command that made an empty one would
+    believe it, and at the wrong site (``$BCPCTL_SITE`` unset after a failover) report from a
+    control state that never saw the failover. ``create`` is for what legitimately begins a
+    control state: ``bcpctl db upgrade``, the demo's set-up, and a failover that finds no copy of
+    the control state at the site taking over (it warns that it starts empty). An existing
+    database that an older bcpctl left behind is refused until ``bcpctl db upgrade`` (or the
+    start of ``bcpctl serve``) upgrades it.
     """
-    engine = connect(url)
+    engine = connect(url, create=create)
     try:
-        schema.require_head(engine)
+        schema.require_head(engine, create=create)
     except BaseException:
         engine.dispose()
         raise
     return engine
+
+
+class StoredRowDamaged(StoredTimeInvalid):
+    """:class:`StoredTimeInvalid` with its row found: table, key, column and value (exit 1)."""
+
+    def __init__(self, table: str, key: object, column: str, value: object) -> None:
+        super().__init__(value)
+        shown = self.message.removeprefix("a stored time holds ")
+        self.message = (
+            f"the control database's {table} row {key}: {column} holds {shown}: correct or delete that row "
+            "(nothing was changed)"
+        )
+        self.args = (self.message,)
+        self.table, self.key, self.column = table, key, column
+
+
+def damaged_time(engine: Engine, table: Table) -> StoredRowDamaged | None:
+    """The first row of ``table`` with a stored time that does not read back, named; ``None`` if none.
+
+    Each time column is read as the raw value the driver returns and given to
+    :class:`UtcDateTime`'s own processing, so "damaged" means exactly what a reader meets.
+    """
+    from sqlalchemy import select, type_coerce
+
+    times = [column for column in table.columns if isinstance(column.type, UtcDateTime)]
+    read = UtcDateTime().dialect_impl(engine.dialect).result_processor(engine.dialect, None) or (lambda value: value)
+    keys = list(table.primary_key.columns)
+    query = select(*keys, *(type_coerce(column, Text).label(f"time_{column.name}") for column in times))
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            for column in times:
+                try:
+                    read(row._mapping[f"time_{column.name}"])
+                except StoredTimeInvalid as exc:
+                    key = ", ".join(str(value) for value in row[: len(keys)])
+                    return StoredRowDamaged(table.name, key, column.name, exc.value)
+    return None
+
+
+@contextmanager
+def naming_damaged_rows(engine: Engine, *tables: Table) -> Iterator[None]:
+    """Turn a :class:`StoredTimeInvalid` met while reading ``tables`` into the row that holds it."""
+    try:
+        yield
+    except StoredRowDamaged:
+        raise
+    except StoredTimeInvalid as exc:
+        for table in tables:
+            if (found := damaged_time(engine, table)) is not None:
+                raise found from None
+        raise exc from None

@@ -192,12 +192,13 @@ class SqliteShipping:
         """The site's configured manifest key, else the one the local replication ledger pinned."""
         if key := self.config.sites[site].manifest_public_key:
             return key
-        from dc.state import default_state_url, open_state
+        from dc.schema import ControlStateMissing
+        from dc.state import open_state
 
-        url = self.config.control_db or default_state_url()
-        if url.startswith("sqlite") and not sqlite_path(url, "control_db").is_file():
-            return None  # opening would create an empty database here
-        engine = open_state(url)
+        try:
+            engine = open_state(self.config.control_db)
+        except ControlStateMissing:
+            return None
         try:
             pin = Ledger(engine).pin(repo_id)
         finally:
@@ -269,6 +270,11 @@ class SqliteShipping:
                 "the control-plane RPO is not measured"
             )
         else:
+            from dc.state import open_state
+
+            # The one place besides bcpctl db upgrade that begins a control state: the site taking
+            # over has nothing else to run on, and the warning says that it starts empty.
+            open_state(promotion.url, create=True).dispose()
             promotion.warnings.append(
                 f"{what} at {promotion.site}: the control state starts empty at {path} (drill history, export "
                 f"requests, partner tokens and the audit chain of {promotion.from_site} are not available)"

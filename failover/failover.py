@@ -121,16 +121,10 @@ def _peek_active(ctx: RunContext, to_site: str) -> None:
     from dc.state import open_state
     from failover.controlplane import state_url
 
-    url = state_url(ctx.config, to_site)
-    if url.startswith("sqlite"):
-        from failover.control_sqlite import sqlite_path
-
-        if not sqlite_path(url, f"sites.{to_site}.control_db").is_file():
-            return  # nothing there yet: the promotion puts the copy there
     try:
-        engine = open_state(url)
+        engine = open_state(state_url(ctx.config, to_site))
     except BcpError:
-        return  # not at this bcpctl's schema yet: the promotion upgrades it, then checks again
+        return  # absent (the promotion puts the copy there) or not at this bcpctl's schema yet (it upgrades it)
     try:
         _refuse_if_active(engine)
     finally:

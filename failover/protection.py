@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 
 from dc.config import Consortium
 from dc.duration import format_duration
+from dc.state import naming_damaged_rows
 from failover.activesite import ActiveSite
 from replication import ledger
 from storage.url import repository_url_key
@@ -69,7 +70,7 @@ def read_copies(state: Engine, config: Consortium, active: ActiveSite) -> dict[s
     targets = {repository_url_key(config.sites[site].repository): site for site in active.second_copy}
     source = repository_url_key(config.sites[active.site].repository)
     found: dict[str, list[Copy]] = {}
-    with state.connect() as conn:
+    with state.connect() as conn, naming_damaged_rows(state, ledger.lag):
         rows = conn.execute(select(ledger.lag).where(ledger.lag.c.target.in_(list(targets)))).all()
     for row in rows:
         measured = _aware(row.measured_at)

@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client.registry import CollectorRegistry
 from sqlalchemy import Engine
 
+from dc import schema
 from dc.config import Consortium, load_config
 from dc.state import connect
 from monitoring.controller import Controller, ServiceSettings
@@ -66,11 +67,16 @@ def check_config(config_path: str | Path | None) -> tuple[Consortium, Path]:
 def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings) -> Service:
     """Open the control database, upgrading its schema (logged), and build the controller and its registry.
 
+    A control database that does not exist or has no tables is refused (exit 2), never begun.
+
     The controller is not running yet. A scheduler of another version holding the lease stops
     the start here (:class:`monitoring.upgrade.OtherVersionRunning`), before anything changed.
     """
     engine = connect(config.control_db)
     try:
+        # Never begun here: a serve started at the wrong site would fill a new, empty control
+        # state for hours (bcpctl db upgrade begins one).
+        schema.require_tables(engine)
         upgrade_control_db(engine)
     except BaseException:
         engine.dispose()

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, select
 
 from dc.config import Consortium
-from dc.state import backup_runs
+from dc.state import backup_runs, naming_damaged_rows
 from failover import records
 from failover.activesite import ActiveSite, active_site, stranded_systems
 from failover.protection import Protection, protection
@@ -98,7 +98,8 @@ def recovery_points(state: Engine, config: Consortium, site: str) -> dict[str, d
             newest[system] = when
 
     t, lag = backup_runs.c, ledger.lag.c
-    with state.connect() as conn:
+    damage = naming_damaged_rows(state, backup_runs, ledger.lag, records.drill_runs, records.drill_systems)
+    with state.connect() as conn, damage:
         query = select(t.system, func.max(t.started_at)).where(t.repository == key, t.ok.is_(True)).group_by(t.system)
         for system, when in conn.execute(query):
             keep(system, when)

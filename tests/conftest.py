@@ -7,6 +7,7 @@ integration tests really ran.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,11 +24,26 @@ pytest_plugins = ("tests.servers.storage",)
 PASSWORD = "correct horse battery staple"
 
 
+@pytest.fixture(scope="session")
+def control_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A control database at the migrations' head, made once: each test gets a copy of it."""
+    from dc.state import open_state
+
+    path = tmp_path_factory.mktemp("control-template") / "control.db"
+    open_state(f"sqlite:///{path}", create=True).dispose()  # the last connection closing folds the WAL in
+    return path
+
+
 @pytest.fixture(autouse=True)
-def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Cache, control database and state of each test live in its own temporary directory."""
+def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, control_db_template: Path) -> Path:
+    """Cache, control database and state of each test live in its own temporary directory.
+
+    The control database exists, as ``bcpctl db upgrade`` leaves it at installation: only the
+    explicit creators begin one (:func:`dc.state.open_state`).
+    """
     home = tmp_path / "home"
     home.mkdir()
+    shutil.copyfile(control_db_template, home / "control.db")
     monkeypatch.setenv("BCPCTL_CACHE_DIR", str(home / "cache"))
     monkeypatch.setenv("BCPCTL_CONTROL_DB", f"sqlite:///{home / 'control.db'}")
     monkeypatch.setenv("XDG_STATE_HOME", str(home / "state"))

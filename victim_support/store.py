@@ -33,7 +33,7 @@ from sqlalchemy import (
 from dc.config import Consortium
 from dc.errors import UsageError
 from dc.osuser import os_user
-from dc.state import UtcDateTime, metadata
+from dc.state import StoredTimeInvalid, UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audited
@@ -266,7 +266,7 @@ def get_request(engine: Engine, request_id: str, settings: ExportSettings, now: 
 def read_request(conn: Connection, request_id: str, settings: ExportSettings, now: datetime) -> ExportRequest:
     try:
         row = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).first()
-    except (ValueError, TypeError) as exc:  # SQLite: text in a DATETIME or DATE column that does not parse
+    except (ValueError, TypeError, StoredTimeInvalid) as exc:  # SQLite: text in a DATETIME or DATE column
         raise RequestTampered(f"request {request_id}: its row in the control database is malformed ({exc})") from None
     if row is None:
         raise UsageError(f"no export request '{request_id}' (see 'bcpctl export list')")

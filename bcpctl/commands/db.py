@@ -23,10 +23,14 @@ def db() -> None:
     """The control database's schema, versioned by the migrations shipped with bcpctl.
 
     Every command that opens the control database needs its schema at this bcpctl's newest
-    revision. A new, empty database is created at it. An existing one of an older bcpctl is
-    never upgraded behind your back: the command stops with exit 2 and "run bcpctl db
-    upgrade", because an upgrade converts stored data and must not run under a scheduler of
-    the old version. `bcpctl serve` upgrades at its start, logged.
+    revision. Only `bcpctl db upgrade` (and `bcpctl demo`'s set-up) creates a control database:
+    any other command, `serve` included, stops with exit 2 naming the database when it does
+    not exist or has no tables, because an empty control state would be believed (after a
+    failover, a run without $BCPCTL_SITE would report "never failed over" from the lost
+    primary's path). An existing one of an older bcpctl is never upgraded behind your back:
+    the command stops with exit 2 and "run bcpctl db upgrade", because an upgrade converts
+    stored data and must not run under a scheduler of the old version. `bcpctl serve`
+    upgrades at its start, logged.
     """
 
 
@@ -43,21 +47,22 @@ def _database_options(fn: F) -> F:
     return config_option(required=False)(fn)
 
 
-def _connect(config_path: str | None, control_db: str | None) -> Engine:
+def _connect(config_path: str | None, control_db: str | None, *, create: bool = False) -> Engine:
     from dc.config import load_config
     from dc.state import connect
 
     if config_path and control_db:
         raise UsageError("give --config or --control-db, not both")
-    return connect(control_db or (load_config(config_path)[0].control_db if config_path else None))
+    return connect(control_db or (load_config(config_path)[0].control_db if config_path else None), create=create)
 
 
 @db.command("upgrade")
 @_database_options
 @common_options
 def db_upgrade(config_path: str | None, control_db: str | None) -> None:
-    """Apply the pending migrations to the control database, all in one transaction.
+    """Create the control database, or apply its pending migrations, all in one transaction.
 
+    The one command that begins a new control state: run it once per site at installation.
     A database of the release before migrations (no schema version) is recognised by its
     tables and recorded as revision 0001 first; tables that are not that release's are
     refused (exit 2). Refused with exit 1, nothing changed, while a `bcpctl serve` of another
@@ -69,7 +74,7 @@ def db_upgrade(config_path: str | None, control_db: str | None) -> None:
     from monitoring.upgrade import upgrade_control_db
 
     logs.configure()
-    engine = _connect(config_path, control_db)
+    engine = _connect(config_path, control_db, create=True)
     try:
         result = upgrade_control_db(engine)
     finally:
@@ -91,7 +96,10 @@ def db_upgrade(config_path: str | None, control_db: str | None) -> None:
 @_database_options
 @common_options
 def db_current(config_path: str | None, control_db: str | None) -> None:
-    """Show the control database's schema revision, this bcpctl's newest, and what an upgrade would apply."""
+    """Show the control database's schema revision, this bcpctl's newest, and what an upgrade would apply.
+
+    A SQLite database that does not exist is named (exit 2), never created.
+    """
     from dc.schema import status
 
     engine = _connect(config_path, control_db)

@@ -136,7 +136,7 @@ class _Story:
             *(f"{evacuees.AFFECTED_TENANT}-{r}" for r in story.EXPORT_APPROVERS),
         ]
         self.keys = story.make_keys(self.workdir, list(raw["tenants"]), approvers)
-        self._state = open_state(raw["sites"]["primary"]["control_db"])
+        self._state = open_state(raw["sites"]["primary"]["control_db"], create=True)
         story.write_config(self.config_path, story.story_config(self.workdir, self.keys, self._state))
         config, config_dir = self.config()
         token = self.portal_token(config)

@@ -114,6 +114,7 @@ def test_backup_from_config_records_runs(cli: Cli, tmp_path: Path) -> None:
     path = tmp_path / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     assert cli("repo", "init", "--repo", str(tmp_path / "repo")).returncode == 0
+    assert cli("db", "upgrade", "--config", str(path)).returncode == 0
     result = cli("backup", "run", "--config", str(path), "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["backups"][0]["result"]["tables"] == {"residents": 10}

@@ -23,6 +23,7 @@ from tests.dc.previous_release import create_as_deployed, fill
 def deployed(isolated_env: Path) -> str:
     """The control database ($BCPCTL_CONTROL_DB) as the previous release left it, filled."""
     url = os.environ["BCPCTL_CONTROL_DB"]
+    (isolated_env / "control.db").unlink()  # the previous release's file instead of this one's
     create_as_deployed(url)
     engine = connect(url)
     try:

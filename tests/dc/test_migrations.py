@@ -60,7 +60,7 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def engine(url: str) -> Iterator[Engine]:
-    engine = connect(url)
+    engine = connect(url, create=True)
     yield engine
     engine.dispose()
 
@@ -245,7 +245,7 @@ def _assert_matches_metadata(engine: Engine, metadata: MetaData | None = None) -
 
 
 def test_the_code_and_the_newest_migration_declare_the_same_schema(url: str) -> None:
-    engine = open_state(url)
+    engine = open_state(url, create=True)
     try:
         _assert_matches_metadata(engine)
         # The check sees a change: a column declared without a migration is a difference.
@@ -283,7 +283,7 @@ def test_two_processes_opening_a_new_database_at_once_both_succeed(url: str, tmp
         "import os, sys, time\n"
         "from dc.state import open_state\n"
         f"while not os.path.exists({str(go)!r}): time.sleep(0.001)\n"
-        "open_state(sys.argv[1]).dispose()\n"
+        "open_state(sys.argv[1], create=True).dispose()\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", code, url], cwd=ROOT, stderr=subprocess.PIPE, text=True)
@@ -303,7 +303,7 @@ def test_two_processes_opening_a_new_database_at_once_both_succeed(url: str, tmp
 
 
 def test_opening_a_database_at_the_head_does_not_import_alembic(url: str) -> None:
-    open_state(url).dispose()
+    open_state(url, create=True).dispose()
     code = "import sys\nfrom dc.state import open_state\nopen_state(sys.argv[1]).dispose()\n"
     code += "print('alembic' in sys.modules)"
     found = subprocess.run([sys.executable, "-c", code, url], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -323,7 +323,7 @@ def test_a_command_refuses_an_older_database_until_it_is_upgraded(url: str, engi
 
 
 def test_a_database_a_newer_bcpctl_upgraded_is_refused(url: str, engine: Engine) -> None:
-    open_state(url).dispose()
+    open_state(url, create=True).dispose()
     with engine.begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9001'"))
     for attempt in (lambda: open_state(url), lambda: schema.upgrade(engine)):
@@ -400,7 +400,7 @@ spellings = st.sampled_from(["auto", "seconds", "milliseconds", "microseconds"])
 def test_any_iso_time_the_text_columns_hold_becomes_that_instant(
     engine_name: str, fresh_url: Callable[[], str], times: list[tuple[datetime, timezone, str]]
 ) -> None:
-    engine = connect(fresh_url())
+    engine = connect(fresh_url(), create=True)
     try:
         create_by_migration(engine)
         written = [when.astimezone(offset).isoformat(timespec=spelling) for when, offset, spelling in times]

@@ -69,7 +69,7 @@ class Built:
 
     def ship(self) -> None:
         """Keyless replication primary → offsite, as ``bcpctl replicate`` does it."""
-        ledger = Ledger(open_state(f"sqlite:///{self.root / 'replication-ledger.db'}"))
+        ledger = Ledger(open_state(f"sqlite:///{self.root / 'replication-ledger.db'}", create=True))
         shipped = replicate(LocalBackend(self.primary_repo()), LocalBackend(self.offsite_repo(), create=True), ledger)
         assert shipped.problem() is None, shipped.problem()
 

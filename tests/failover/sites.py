@@ -89,6 +89,7 @@ def build_sites(root: Path, cli: Cli, control: dict[str, dict[str, Any]] | None 
     config_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     init_repository(LocalBackend(root / "primary" / "repo", create=True), PASSWORD, kdf=FAST_KDF)
     sites = Sites(root, config_path)
+    ok(cli("db", "upgrade", "--config", str(config_path)))  # installation: the primary's control state begins
     ok(cli("backup", "run", "--config", str(config_path), "--json"))
     for approver in ("somu-kacho", "bosai-kacho"):
         secret = root / "officials" / approver

@@ -87,7 +87,7 @@ def test_while_failed_over_sources_are_where_production_runs(tmp_path: Path) -> 
 
 def test_only_copies_replicated_from_the_active_site_since_it_took_over_protect_it(tmp_path: Path) -> None:
     config = _config()
-    state = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    state = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     start_run(state, "fo-1", kind="failover", mode="execute", consortium="c", site="primary",
               declared_at=T0, deadline=None, target_site="offsite")  # fmt: skip
     finish_run(state, "fo-1", status="passed", error=None, document={})

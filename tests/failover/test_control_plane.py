@@ -449,7 +449,7 @@ def test_each_site_has_its_own_control_database(monkeypatch: pytest.MonkeyPatch,
 def _chain(path: Path, count: int) -> Engine:
     from dc.audit import append, audited
 
-    engine = open_state(f"sqlite:///{path}")
+    engine = open_state(f"sqlite:///{path}", create=True)
     for i in range(count):
         audited(engine, lambda conn, i=i: append(conn, actor="op", action="token.issued", subject=f"p{i}", details={}))
     return engine
@@ -528,7 +528,7 @@ def test_a_copy_from_the_release_before_migrations_is_upgraded_when_promoted(cli
     config, path = load_config(sites.config_path)
     shipping = SqliteShipping(config, path.parent)
     copy, _added, _forgotten = shipping.take_copy(now=datetime.now(UTC))
-    ledger = Ledger(open_state(f"sqlite:///{tmp_path / 'ledger.db'}"))
+    ledger = Ledger(open_state(f"sqlite:///{tmp_path / 'ledger.db'}", create=True))
     shipped = replicate(LocalBackend(sites.primary / "repo"), LocalBackend(sites.offsite / "repo", create=True), ledger)
     assert shipped.problem() is None
     lose_the_primary(sites)

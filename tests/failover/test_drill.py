@@ -146,7 +146,7 @@ def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> Non
     from failover.records import last_success, load_document
     from failover.reports import render_report
 
-    state = open_state(example.server.create_database(example.prefix + "control"))
+    state = open_state(example.server.create_database(example.prefix + "control"), create=True)
     assert state.dialect.name == "postgresql"
     ctx = RunContext.create(example.config, example.config_dir, state)
     result = run_drill(ctx, DrillRequest(mode="isolated", tenant="goka"), handle_signals=False)

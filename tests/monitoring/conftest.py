@@ -86,6 +86,7 @@ def build_lab(
     }
     if control_db:
         raw["control_db"] = control_db
+        open_state(control_db, create=True).dispose()  # as bcpctl db upgrade installs it
     raw.update(extra or {})
     for system_id, spec in systems.items():
         spec = dict(spec)
@@ -131,10 +132,12 @@ def lab_factory(tmp_path: Path) -> Callable[..., Lab]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def control_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh control database on each engine bcpctl supports."""
+    """A fresh control database on each engine bcpctl supports, as ``bcpctl db upgrade`` installs it."""
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'control.db'}"
-        return
-    server: PostgresServer = request.getfixturevalue("postgres")
-    name = f"control_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
-    yield server.create_database(name).replace("postgresql://", "postgresql+psycopg://")
+        url = f"sqlite:///{tmp_path / 'control.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        name = f"control_{os.getpid()}_{abs(hash(request.node.nodeid)) % 10**8}"
+        url = server.create_database(name).replace("postgresql://", "postgresql+psycopg://")
+    open_state(url, create=True).dispose()
+    yield url

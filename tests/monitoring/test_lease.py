@@ -15,7 +15,7 @@ from tests.servers.postgres import PostgresServer
 
 
 def test_sqlite_lease_one_holder_until_it_expires(tmp_path: Path) -> None:
-    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     a, b = SqliteLease(engine, "a", ttl=1.0), SqliteLease(engine, "b", ttl=1.0)
     assert a.try_acquire()
     assert not b.try_acquire()
@@ -31,7 +31,7 @@ def test_sqlite_lease_one_holder_until_it_expires(tmp_path: Path) -> None:
 
 
 def test_sqlite_release_hands_over_at_once(tmp_path: Path) -> None:
-    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     a, b = SqliteLease(engine, "a", ttl=60), SqliteLease(engine, "b", ttl=60)
     assert a.try_acquire()
     a.release()
@@ -40,12 +40,12 @@ def test_sqlite_release_hands_over_at_once(tmp_path: Path) -> None:
 
 
 def test_open_lease_picks_the_engine_kind(tmp_path: Path) -> None:
-    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     assert isinstance(open_lease(engine, "x", 5), SqliteLease)
 
 
 def test_terms_are_recorded(tmp_path: Path) -> None:
-    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     term = begin_term(engine, "a")
     end_term(engine, term, "stopped")
     end_term(engine, term, "again")  # an ended term keeps its first end
@@ -57,7 +57,7 @@ def test_terms_are_recorded(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgres_advisory_lock_is_freed_when_the_session_ends(postgres: PostgresServer) -> None:
     url = postgres.create_database("lease_test")
-    engine = open_state(url)
+    engine = open_state(url, create=True)
     a, b = PostgresLease(engine, "a"), PostgresLease(engine, "b")
     assert isinstance(open_lease(engine, "c", 5), PostgresLease)
     try:

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, select
 
 from backup.opening import init_repository
 from bcpctl.demo import demo_config
-from dc.state import backup_runs
+from dc.state import backup_runs, open_state
 from monitoring.lease import RELEASED, scheduler_lease, scheduler_terms
 from monitoring.runs import job_runs
 from storage.url import open_backend
@@ -63,6 +63,7 @@ def example_consortium(workdir: Path, hv01: SshServer) -> Path:
     init_repository(open_backend(raw["sites"]["primary"]["repository"], create=True), PASSWORD, kdf=CHEAP_KDF)
     config = workdir / "bcpctl.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
+    open_state(raw["control_db"], create=True).dispose()  # as bcpctl db upgrade installs it
     return config
 
 
@@ -203,6 +204,7 @@ def _wait_running(engine, job_id: str, timeout: float = 20) -> str:  # type: ign
 def test_bad_invocations_fail_with_one_line_and_store_nothing(cli: Cli, tmp_path: Path, isolated_env: Path) -> None:
     lab = build_lab(tmp_path / "lab", {"goka-juki": {"tenant": "goka", "rpo": "15m"}})
     control = isolated_env / "control.db"
+    installed = control.read_bytes()
     result = cli("serve", "--config", str(lab.config_path), "--listen", "nowhere")
     assert result.returncode == 2 and "invalid --listen 'nowhere'" in result.stderr
     result = cli("serve", "--config", str(tmp_path / "missing.yaml"))
@@ -225,7 +227,9 @@ def test_bad_invocations_fail_with_one_line_and_store_nothing(cli: Cli, tmp_path
         result = cli("serve", "--config", str(lab.config_path), "--listen", f"127.0.0.1:{port}")
     assert result.returncode == 2
     assert result.stderr.strip() == f"bcpctl: error: cannot listen on 127.0.0.1:{port}: Address already in use"
-    assert not control.exists(), "a refused start must not create the control database"
+    assert control.read_bytes() == installed and not control.with_name("control.db-wal").exists(), (
+        "a refused start must not write to the control database"
+    )
 
 
 @pytest.mark.slow

@@ -44,6 +44,7 @@ def _lead_as_previous_release(engine: Engine, *, expires_in: float) -> None:
 def test_serve_refuses_to_upgrade_under_the_previous_releases_leader_then_upgrades(cli: Cli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'control.db'}"
     lab = build_lab(tmp_path / "lab", {}, control_db=url)
+    (tmp_path / "control.db").unlink()  # the previous release's file instead of this one's
     create_as_deployed(url)
     engine = connect(url)
     fill(engine)
@@ -123,7 +124,7 @@ def test_a_postgres_leader_of_the_previous_release_stops_the_upgrade(postgres_ur
 
 @pytest.mark.postgres
 def test_a_postgres_leader_of_another_version_stops_the_upgrade(postgres_url: str, advisory_leader: None) -> None:
-    engine = open_state(postgres_url)
+    engine = open_state(postgres_url, create=True)
     with engine.begin() as conn:
         conn.execute(insert(scheduler_terms).values(holder=OLD_LEADER, started_at=utcnow(), version="0.0.9"))
     with pytest.raises(OtherVersionRunning, match=f"{OLD_LEADER} \\(version 0.0.9\\) holds the scheduler lease"):

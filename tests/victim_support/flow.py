@@ -22,7 +22,11 @@ ALL_BASIC = ("name", "name_kana", "birth_date", "sex", "relationship", "address"
 
 def context(site: Site) -> tuple[Any, Any, Any]:
     config, path = load_config(site.config_path)
-    return config, load_export_settings(config, str(path)), open_state(f"sqlite:///{site.root / 'control.db'}")
+    return (
+        config,
+        load_export_settings(config, str(path)),
+        open_state(f"sqlite:///{site.root / 'control.db'}", create=True),
+    )
 
 
 def approved_request(

@@ -26,7 +26,7 @@ from victim_support.audit import (
 
 @pytest.fixture
 def log(tmp_path: Path):  # type: ignore[no-untyped-def]
-    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    engine = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     for i in range(1, 6):
         audited(engine, lambda c, i=i: append(c, actor="op", action="test", subject=f"s{i}", details={"n": i}))
     return engine
@@ -60,7 +60,7 @@ def test_a_removed_entry_is_named(log) -> None:  # type: ignore[no-untyped-def]
 def test_reordered_entries_are_detected() -> None:
     from dc.state import open_state
 
-    engine = open_state("sqlite://")
+    engine = open_state("sqlite://", create=True)
     for i in range(4):
         audited(engine, lambda c, i=i: append(c, actor="op", action="t", subject=str(i), details={}))
     entries = read_entries(engine)
@@ -86,7 +86,7 @@ def append_concurrently(url: str, per_writer: int) -> None:
     """Two controllers (engines) appending at once to one control database."""
     import threading
 
-    engines = [open_state(url), open_state(url)]
+    engines = [open_state(url, create=True), open_state(url, create=True)]
 
     def writer(engine) -> None:  # type: ignore[no-untyped-def]
         for i in range(per_writer):

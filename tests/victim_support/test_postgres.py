@@ -53,7 +53,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
         assert all(o.ok for o in backup_systems(config, repo, None, config_dir=tmp_path))
     shutil.copytree(tmp_path / "primary", tmp_path / "offsite")
 
-    state = open_state(f"sqlite:///{tmp_path / 'control.db'}")
+    state = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     now = datetime.now(UTC)
     request = create_request(
         state,

@@ -56,10 +56,10 @@ SPEC_EDITS: list[tuple[str, Any]] = [
 def control(request: pytest.FixtureRequest, site: Site) -> Iterator[Engine]:
     """The control database the attacker writes: a SQLite file, or a real PostgreSQL database."""
     if request.param == "sqlite":
-        engine = open_state(f"sqlite:///{site.root / 'tamper-control.db'}")
+        engine = open_state(f"sqlite:///{site.root / 'tamper-control.db'}", create=True)
     else:
         server: PostgresServer = request.getfixturevalue("postgres")
-        engine = open_state(server.create_database("bcpctl_tamper"))
+        engine = open_state(server.create_database("bcpctl_tamper"), create=True)
     yield engine
     engine.dispose()
 
@@ -231,7 +231,7 @@ def test_an_untampered_pending_request_is_still_just_pending(site: Site, control
 )
 def test_any_sql_edit_either_changes_nothing_or_is_refused(site: Site, column: str, raw: str) -> None:
     """Whatever an attacker writes into a pending request's row, it never becomes buildable."""
-    engine = open_state(f"sqlite:///{site.root / 'fuzz-control.db'}")
+    engine = open_state(f"sqlite:///{site.root / 'fuzz-control.db'}", create=True)
     try:
         request_id = _request(site, engine, ("goka-suzuki",))
         value: Any = int(raw) if column == "retention_days" and raw.lstrip("-").isdigit() else raw

@@ -69,6 +69,7 @@ def build_web_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> WebSite:
 
     root.mkdir(parents=True, exist_ok=True)
     monkeypatch.setenv("BCPCTL_CONTROL_DB", f"sqlite:///{root / 'control.db'}")  # backup runs are recorded here
+    open_state(f"sqlite:///{root / 'control.db'}", create=True).dispose()  # as bcpctl db upgrade installs it
     site = make_site(root, monkeypatch)
     shutil.rmtree(site.offsite)  # the offsite is filled by real replication, which records the lag
     key = Ed25519PrivateKey.generate()

@@ -44,7 +44,7 @@ def _verify(engine, config, headers, body=b"{}", target="/api/partner/requests",
 
 def test_signed_request_verifies_once(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
-    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}"), _config(key)
+    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}", create=True), _config(key)
     headers = sign_headers(key, "koga", "POST", "/api/partner/requests", b"{}", now=NOW)
     assert _verify(engine, config, headers).partner == "koga"
     with pytest.raises(SignatureRefused, match="replayed"):
@@ -61,7 +61,7 @@ def test_signed_request_verifies_once(tmp_path: Path) -> None:
 )
 def test_changed_requests_are_refused(tmp_path: Path, change: dict, expected: str) -> None:  # type: ignore[type-arg]
     key = Ed25519PrivateKey.generate()
-    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}"), _config(key)
+    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}", create=True), _config(key)
     headers = sign_headers(key, "koga", "POST", "/api/partner/requests", b"{}", now=NOW)
     with pytest.raises(SignatureRefused, match=expected):
         _verify(engine, config, headers, **change)
@@ -69,7 +69,7 @@ def test_changed_requests_are_refused(tmp_path: Path, change: dict, expected: st
 
 def test_malformed_headers_are_refused_with_the_reason(tmp_path: Path) -> None:
     key = Ed25519PrivateKey.generate()
-    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}"), _config(key)
+    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}", create=True), _config(key)
     good = sign_headers(key, "koga", "POST", "/api/partner/requests", b"{}", now=NOW)
     for name, value, reason in (
         ("X-BCP-Nonce", "short", "X-BCP-Nonce"),
@@ -99,6 +99,6 @@ def test_ssh_keygen_signature_is_accepted(tmp_path: Path) -> None:
     )
     armored = (tmp_path / "message.sig").read_text()
     compact = "".join(line for line in armored.splitlines() if not line.startswith("-----"))
-    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}"), _config(key)
+    engine, config = open_state(f"sqlite:///{tmp_path / 'c.db'}", create=True), _config(key)
     headers = {"X-BCP-Partner": "koga", "X-BCP-Timestamp": str(stamp), "X-BCP-Nonce": nonce, "X-BCP-Signature": compact}
     assert _verify(engine, config, headers, body=body).partner == "koga"
