@@ -30,11 +30,9 @@ from pydantic import (
 
 from dc.duration import parse_duration
 from dc.errors import ConfigError
+from dc.siteenv import SITE_ENV
 
 CONFIG_ENV = "BCPCTL_CONFIG"
-#: the site whose machines this bcpctl runs on (default: the primary); it picks that site's
-#: ``control_db``, so the same configuration file serves both sites
-SITE_ENV = "BCPCTL_SITE"
 #: the control-plane RPO when neither ``control_plane.rpo`` nor any system RPO is configured
 DEFAULT_CONTROL_RPO = 900
 

@@ -41,6 +41,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from dc import schema
 from dc.errors import ConfigError, ProblemFound
 from dc.schema import ControlStateMissing
+from dc.siteenv import SITE_ENV
 
 metadata = MetaData()
 
@@ -219,8 +220,6 @@ def sqlite_file(url: str) -> Path | None:
 
 def missing_message(path: Path, url: str | None) -> str:
     """Why a SQLite control database is missing and what to do, on one line (no URL: it may carry a password)."""
-    from dc.config import SITE_ENV
-
     if url is None:
         source = f"${STATE_ENV}" if os.environ.get(STATE_ENV) else "the default under $XDG_STATE_HOME"
         where = f"({source}): set ${STATE_ENV} to this site's control database"

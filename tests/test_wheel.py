@@ -177,7 +177,7 @@ def web(installed: Installed, demo: dict[str, object], tmp_path: Path) -> Iterat
     proc = subprocess.Popen(
         [installed.bcpctl, "web", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
         cwd=tmp_path,
-        env=installed.env,
+        env={**installed.env, "BCPCTL_SITE": "offsite"},  # the demo ends failed over: the state lives there
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -215,6 +215,8 @@ def test_dc_run_health_check_from_the_wheel(installed: Installed, tmp_path: Path
         )
         cwd = tmp_path / "elsewhere"
         cwd.mkdir()
+        created = installed.run(installed.bcpctl, "db", "upgrade", "--config", str(config), cwd=cwd)
+        assert created.returncode == 0, created.stderr  # the installation's first step (README)
         args = ("dc", "run", "health", "--check", "--config", str(config), "--json")
         proc = installed.run(installed.bcpctl, *args, cwd=cwd)
         assert proc.returncode == 0, proc.stderr

@@ -210,7 +210,7 @@ def test_bad_rates_are_one_clear_error(text: str) -> None:
 
 
 def test_metered_backend_counts_operations_bytes_and_errors(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    backend = MeteredBackend(LocalBackend(tmp_path, create=True))
+    backend = MeteredBackend(LocalBackend(tmp_path / "repo", create=True))
     backend.save("a", b"12345")
     backend.save_new("b", b"123")
     assert backend.load("a", 1, 2) == b"23"
