@@ -51,6 +51,13 @@ def _bcpctl(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     return done
 
 
+def _bench_env(work: Path) -> dict[str, str]:
+    """The benchmark's own cache and control database, created as an installation creates it."""
+    env = {**os.environ, "BCPCTL_CACHE_DIR": str(work / "cache"), "BCPCTL_CONTROL_DB": f"sqlite:///{work}/control.db"}
+    _bcpctl("db", "upgrade", env=env)
+    return env
+
+
 def _dir_bytes(path: Path) -> tuple[int, set[str]]:
     files = {str(p.relative_to(path)): p.stat().st_size for p in path.rglob("*") if p.is_file()}
     return sum(files.values()), set(files)
@@ -202,7 +209,7 @@ def run_replication_bench(
     table gives each tool's median; every sample is in the JSON.
     """
     work = work or Path(tempfile.mkdtemp(prefix="bcpctl-bench-repl-"))
-    env = {**os.environ, "BCPCTL_CACHE_DIR": str(work / "cache"), "BCPCTL_CONTROL_DB": f"sqlite:///{work}/control.db"}
+    env = _bench_env(work)
     repeat = max(1, repeat)
     targets, stop = _targets(work, repeat)
     report: dict[str, Any] = {"repository": str(repo), "jobs": JOBS, "repeat": repeat, "targets": {}}
@@ -290,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("rclone") is None:
         parser.error("rclone is not installed (scripts/install-system-deps.sh --bench)")
     work = Path(tempfile.mkdtemp(prefix="bcpctl-bench-repl-"))
-    env = {**os.environ, "BCPCTL_CACHE_DIR": str(work / "cache"), "BCPCTL_CONTROL_DB": f"sqlite:///{work}/control.db"}
+    env = _bench_env(work)
     if args.synthetic:
         env.setdefault("BCPCTL_PASSWORD", "bench-only-passphrase")
         os.environ.setdefault("BCPCTL_PASSWORD", env["BCPCTL_PASSWORD"])
