@@ -21,8 +21,21 @@ from backup.snapshot import Snapshot, list_snapshots, save_snapshot
 from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter, WriteStats
+from dc.errors import UsageError
 from dc.failpoint import failpoint
 from dc.osuser import os_user
+
+#: System names starting with this are bcpctl's own snapshots (the control-state copies,
+#: ``_control``): promotion trusts them, so a backup a user asks for never takes one.
+RESERVED_PREFIX = "_"
+
+
+def refuse_reserved(system: str | None) -> None:
+    """A user's backup may not name a reserved system (hostile finding 13: a planted ``_control`` copy)."""
+    if system is not None and system.startswith(RESERVED_PREFIX):
+        raise UsageError(
+            f"system '{system}' is reserved: names starting with '{RESERVED_PREFIX}' are bcpctl's own snapshots"
+        )
 
 
 @dataclass(frozen=True)
