@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ class BackupRequest:
     tags: dict[str, str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     workers: int | None = None
+    #: extra tags computed from what a stream source stored — ``(snapshot time, the file's
+    #: SHA-256, row counts)`` — so they can vouch for it (the signature of a control-state copy)
+    seal: Callable[[datetime, str, dict[str, int]], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
     repo.cache.exclude_packs(condemned)
     writer = BlobWriter(repo)
     tables: dict[str, int] = {}
+    tags = dict(request.tags)
+    if request.seal is not None and request.source.kind == "path":
+        raise UsageError("only a stream source (sqlite, postgres, command) can be sealed")
     try:
         tree = TreeWriter(writer.add_tree, repo.master.chunker_seed)
         if request.source.kind == "path":
@@ -116,6 +123,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
                 }
             )
             stats.files_new, stats.bytes_total, stats.bytes_read = 1, size, size
+            if request.seal is not None:
+                tags.update(request.seal(when, sha, tables))
         tree_ids = tree.finish()
         writer.flush()
     finally:
@@ -135,7 +144,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
             tree=tree_ids,
             system=request.system,
             tenant=request.tenant,
-            tags=dict(request.tags),
+            tags=tags,
             parent=parent.id if parent else None,
             summary={
                 "files_new": stats.files_new,
