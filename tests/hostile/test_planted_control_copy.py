@@ -10,8 +10,9 @@ copy" with status passed: the genuine approvers and audit chain are replaced by 
 database (here: an emptied audit log and every export request set to approved). Only a later
 ``audit verify`` at the offsite notices a broken chain — after the forged state is live.
 
-``backup run`` refuses reserved system names now, but the key holder is not bound to the CLI:
-the test plants the copy through the library too, exactly as ``control ship`` writes one.
+Held: ``backup run`` refuses reserved system names, and since the key holder is not bound to
+the CLI the test plants the copy through the library too, exactly as ``control ship`` writes one
+— but unsigned by the primary controller's key (``failover.copysign``), so promotion skips it.
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from __future__ import annotations
 import shutil
 import sqlite3
 from pathlib import Path
-
-import pytest
 
 from backup.opening import open_repository
 from backup.run import BackupRequest, run_backup
@@ -31,10 +30,6 @@ from tests.failover.conftest import cache_dir
 from tests.failover.sites import build_sites, fail_over, lose_the_primary, ok, ship
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 13: a _control snapshot planted with `backup run` is promoted at failover",
-)
 def test_a_control_copy_planted_with_backup_run_is_never_promoted(cli: Cli, tmp_path: Path) -> None:
     sites = build_sites(tmp_path / "c", cli)
     ok(ship(sites, cli))
