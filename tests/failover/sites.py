@@ -84,8 +84,11 @@ def build_sites(root: Path, cli: Cli, control: dict[str, dict[str, Any]] | None 
         "control_plane": {"rpo": "10m"},
         "drills": {"failover": {"hooks": "manual"}, "report_dir": str(root / "offsite" / "reports")},
     }
-    for name in raw["sites"]:  # each controller signs the copies it ships (failover.copysign)
-        key = root / name / "controller" / "control-sign.pem"
+    for name in raw["sites"]:
+        # Each controller signs the copies it ships (failover.copysign). The keys sit outside the
+        # site directories the disaster removes: a rebuilt primary gets its key back from where
+        # it was kept (or a new one), and its tests ship again after failback.
+        key = root / "controller-keys" / f"{name}.pem"
         key.parent.mkdir(parents=True, exist_ok=True)
         raw["sites"][name].update(control_signing_key_file=str(key), control_public_key=write_new_key(key))
     for name, fields in (control or {}).items():
