@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -21,8 +22,21 @@ from backup.snapshot import Snapshot, list_snapshots, save_snapshot
 from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter, WriteStats
+from dc.errors import UsageError
 from dc.failpoint import failpoint
 from dc.osuser import os_user
+
+#: System names starting with this are bcpctl's own snapshots (the control-state copies,
+#: ``_control``): promotion trusts them, so a backup a user asks for never takes one.
+RESERVED_PREFIX = "_"
+
+
+def refuse_reserved(system: str | None) -> None:
+    """A user's backup may not name a reserved system (hostile finding 13: a planted ``_control`` copy)."""
+    if system is not None and system.startswith(RESERVED_PREFIX):
+        raise UsageError(
+            f"system '{system}' is reserved: names starting with '{RESERVED_PREFIX}' are bcpctl's own snapshots"
+        )
 
 
 @dataclass(frozen=True)
@@ -33,6 +47,9 @@ class BackupRequest:
     tags: dict[str, str] = field(default_factory=dict)
     exclude: tuple[str, ...] = ()
     workers: int | None = None
+    #: extra tags computed from what a stream source stored — ``(snapshot time, the file's
+    #: SHA-256, row counts)`` — so they can vouch for it (the signature of a control-state copy)
+    seal: Callable[[datetime, str, dict[str, int]], dict[str, str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -80,6 +97,9 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
     repo.cache.exclude_packs(condemned)
     writer = BlobWriter(repo)
     tables: dict[str, int] = {}
+    tags = dict(request.tags)
+    if request.seal is not None and request.source.kind == "path":
+        raise UsageError("only a stream source (sqlite, postgres, command) can be sealed")
     try:
         tree = TreeWriter(writer.add_tree, repo.master.chunker_seed)
         if request.source.kind == "path":
@@ -103,6 +123,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
                 }
             )
             stats.files_new, stats.bytes_total, stats.bytes_read = 1, size, size
+            if request.seal is not None:
+                tags.update(request.seal(when, sha, tables))
         tree_ids = tree.finish()
         writer.flush()
     finally:
@@ -122,7 +144,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
             tree=tree_ids,
             system=request.system,
             tenant=request.tenant,
-            tags=dict(request.tags),
+            tags=tags,
             parent=parent.id if parent else None,
             summary={
                 "files_new": stats.files_new,

@@ -137,6 +137,12 @@ class Site(_Model):
     #: Ed25519 public key (hex) the primary's signed manifest must verify with; pinned on
     #: first replication when absent.
     manifest_public_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
+    #: PEM file of the Ed25519 key this site's controller signs its control-state copies with
+    #: (``bcpctl control keygen``); the repository key does not give it.
+    control_signing_key_file: str | None = None
+    #: Ed25519 public key (hex) a control-state copy shipped from this site must be signed with
+    #: to be promoted; without one, copies are promoted unauthenticated (with a warning).
+    control_public_key: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     #: how long an object deleted at the source stays at this site before replication removes it.
     delete_delay: Seconds = 7 * 86400
     #: where drills restore at this site (sandbox databases and directories).

@@ -56,14 +56,21 @@ class ConfigReport:
     problems: list[Problem]
     #: what a valid file declares: number of sites, tenants, systems, hosts, partners
     counts: dict[str, int] = field(default_factory=dict)
+    #: what a valid file allows but should not (each one line), from the callers' ``advice``
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def check_config(path: str | os.PathLike[str] | None, sections: Sequence[Section] = ()) -> ConfigReport:
-    """Validate the file like every command does, and collect every problem instead of the first."""
+def check_config(
+    path: str | os.PathLike[str] | None,
+    sections: Sequence[Section] = (),
+    advice: Sequence[Callable[[Consortium], list[str]]] = (),
+) -> ConfigReport:
+    """Validate the file like every command does, and collect every problem instead of the first;
+    a valid file also gets the warnings of ``advice`` (packages above dc judge their own settings)."""
     resolved, text = read_config(path)
     try:
         document = load_located(text)
@@ -99,7 +106,7 @@ def check_config(path: str | os.PathLike[str] | None, sections: Sequence[Section
     if problems or consortium is None:
         return ConfigReport(resolved, problems)
     counts = {name: len(getattr(consortium, name)) for name in ("sites", "tenants", "systems", "hosts", "partners")}
-    return ConfigReport(resolved, [], counts)
+    return ConfigReport(resolved, [], counts, [line for judge in advice for line in judge(consortium)])
 
 
 def _message_error(message: str, source: str, section: str) -> tuple[Loc, str]:

@@ -14,6 +14,7 @@ import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from backup.errors import CorruptObject, VerificationFailed
 from backup.repository import Repository
@@ -25,16 +26,23 @@ from failover.controlplane import CONTROL_SYSTEM
 def restore_verified(repo: Repository, snap: Snapshot, folder: Path) -> Path:
     """Restore one control-state copy into ``folder`` and prove it: the database file it holds."""
     from backup.restorer import restore_snapshot
-    from backup.tree import iter_tree
 
     folder.mkdir(mode=0o700)
     restore_snapshot(repo, snap, folder)
+    entry = database_entry(repo, snap)
+    database = folder / str(entry["path"])
+    check_database(database, str(entry.get("sha256") or ""), snap.verify.get("tables", {}))
+    return database
+
+
+def database_entry(repo: Repository, snap: Snapshot) -> dict[str, Any]:
+    """The one database file a control-state copy holds (its tree entry, with the recorded SHA-256)."""
+    from backup.tree import iter_tree
+
     files = [e for e in iter_tree(repo.read_blob, snap.tree) if e["type"] == "file"]
     if len(files) != 1:
         raise CorruptObject(f"control-state copy {snap.short_id} should hold one database file, holds {len(files)}")
-    database = folder / str(files[0]["path"])
-    check_database(database, str(files[0].get("sha256") or ""), snap.verify.get("tables", {}))
-    return database
+    return dict(files[0])
 
 
 def check_database(path: Path, sha256: str, tables: dict[str, int]) -> None:

@@ -48,7 +48,7 @@ from dc.continuation import PROMOTED
 from dc.errors import BcpError, ConfigError
 from dc.failpoint import failpoint
 from failover.activesite import ActiveSite
-from failover.control_copies import manifest_times, move_aside, put_in_place, restore_verified
+from failover.control_copies import database_entry, manifest_times, move_aside, put_in_place, restore_verified
 from failover.controlplane import (
     CONTROL_SYSTEM,
     COPY_SITE_TAG,
@@ -67,6 +67,7 @@ from failover.controlplane import (
     state_url,
     upgrade_promoted,
 )
+from failover.copysign import sealer, unauthenticated_warning, verify_copy
 from replication.ledger import Ledger
 
 
@@ -123,7 +124,8 @@ class SqliteShipping:
         if not path.is_file():
             raise ControlPlaneError(f"the control database {path} does not exist yet: nothing to ship")
         tags = {"control_plane": self.kind, COPY_SITE_TAG: site}
-        request = BackupRequest(parse_source(f"sqlite:{path}"), system=CONTROL_SYSTEM, tags=tags)
+        seal = sealer(self.config, site, self.config_dir)
+        request = BackupRequest(parse_source(f"sqlite:{path}"), system=CONTROL_SYSTEM, tags=tags, seal=seal)
         with site_repository(self.config, site, self.config_dir) as repo:
             result = run_backup(repo, request)
             if result.errors:
@@ -293,8 +295,13 @@ class SqliteShipping:
         staging.mkdir(mode=0o700, parents=True, exist_ok=True)
         chosen: Snapshot | None = None
         restored: Path | None = None
+        public_key = self.config.sites[promotion.from_site].control_public_key
+        if public_key is None:
+            promotion.warnings.append(unauthenticated_warning(promotion.from_site))
         for snap in reversed(copies):
             try:
+                if public_key is not None:
+                    self._authenticate(repo, snap, public_key)
                 restored = restore_verified(repo, snap, staging / snap.id[:16])
             except (BcpError, sqlite3.Error, OSError) as exc:
                 problem = exc.message if isinstance(exc, BcpError) else f"{type(exc).__name__}: {exc}"
@@ -314,6 +321,11 @@ class SqliteShipping:
                 f"{_jst(chosen.time)} and {until} are lost with it"
             )
         return chosen, restored
+
+    def _authenticate(self, repo: Repository, snap: Snapshot, public_key: str) -> None:
+        """The copy is signed by its site's controller over exactly the file and row counts it records."""
+        sha256 = str(database_entry(repo, snap).get("sha256") or "")
+        verify_copy(public_key, snap.tags, self.copy_site(snap), snap.time, sha256, snap.verify.get("tables", {}))
 
     # -- failback -------------------------------------------------------------------------------
 

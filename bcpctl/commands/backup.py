@@ -97,9 +97,11 @@ def backup_run(
 ) -> None:
     """Back up one source (--source) or the configured systems (--config)."""
     from backup.jobs import SystemBackup, backup_systems
-    from backup.run import BackupRequest, run_backup
+    from backup.run import BackupRequest, refuse_reserved, run_backup
     from backup.sources import parse_source
 
+    for system in systems:
+        refuse_reserved(system)
     out = output.current()
     with out.progress("backing up") as bar:
         if source_text is not None:

@@ -44,6 +44,8 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         where = f"{d['config']}:{p['line']}" if p["line"] else d["config"]
         what = f"{p['field']}: {p['message']}" if p["field"] else p["message"]
         console.print(f"{where}: {what}", markup=False)
+    for warning in d["warnings"]:
+        console.print(f"{d['config']}: warning: {warning}", markup=False)
     if d["ok"]:
         declared = ", ".join(f"{n} {name if n != 1 else name[:-1]}" for name, n in d["counts"].items())
         console.print(f"{d['config']}: ok ({declared})", markup=False)
@@ -59,8 +61,9 @@ def config_check(config_path: str) -> None:
     costs and schedules included.
     """
     from dc.configcheck import check_config
+    from failover.copysign import config_advice
 
-    report = check_config(config_path, _sections())
+    report = check_config(config_path, _sections(), [config_advice])
     data = output.to_jsonable(report)
     data["ok"] = report.ok
     output.current().result(data, _render)

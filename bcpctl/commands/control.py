@@ -1,4 +1,4 @@
-"""``control ship|status|standby init``: the control state (drill history, approvals, audit chain) at every site."""
+"""``control ship|keygen|status|standby init``: the control state (approvals, audit chain) at every site."""
 
 from __future__ import annotations
 
@@ -61,6 +61,30 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
     output.current().result(shipped, render)
     if shipped.problems:
         raise ProblemFound(f"control state not shipped to {shipped.problems[0]}")
+
+
+@control.command("keygen")
+@click.option(
+    "--out", "out", required=True, type=click.Path(dir_okay=False), help="The new private key file (never replaced)."
+)
+@common_options
+def control_keygen(out: str) -> None:
+    """Generate the Ed25519 key a site's controller signs its control-state copies with.
+
+    Writes the private key to a new file only its owner can read — set it as
+    sites.<site>.control_signing_key_file on that site's controller, never where backup operators
+    work — and prints the public key for sites.<site>.control_public_key: a failover then promotes
+    only copies that site signed. The repository key does not give this key.
+    """
+    from failover.copysign import write_new_key
+
+    data = {"file": out, "public_key": write_new_key(out)}
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"signing key written to {d['file']}; its public key (sites.<site>.control_public_key):")
+        console.print(d["public_key"])
+
+    output.current().result(data, render)
 
 
 @control.command("status")

@@ -141,7 +141,7 @@ def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMat
 
 
 def story_config(workdir: Path, keys: KeyMaterial, state: Any) -> dict[str, Any]:
-    """:func:`demo_config` plus this run's keys: approvers' credentials, export signers, the partner.
+    """:func:`demo_config` plus this run's keys: control-copy signers, approvers, export signers, the partner.
 
     Each approver is enrolled as ``bcpctl approver enroll`` does it, at the primary: only the
     public verifier goes into the configuration, the secret stays in its own file, and the
@@ -149,8 +149,16 @@ def story_config(workdir: Path, keys: KeyMaterial, state: Any) -> dict[str, Any]
     """
     from dc.approvers import enroll_approver
     from dc.secrets import read_secret_file
+    from failover.copysign import write_new_key
 
     raw = demo_config(workdir)
+    for name, site in raw["sites"].items():
+        # Each site's controller signs the control-state copies it ships: a failover promotes no
+        # copy written with the repository key alone (failover.copysign).
+        key = workdir / name / "controller" / "control-sign.pem"
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        site["control_signing_key_file"] = str(key)
+        site["control_public_key"] = write_new_key(key)
     raw["approvers"] = {}
     for name, path in keys.approver_secrets.items():
         enrolled = enroll_approver(raw["approvers"], name, read_secret_file(path, "approver secret"), engine=state)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import Cli
@@ -126,3 +127,18 @@ def test_backup_from_config_records_runs(cli: Cli, tmp_path: Path) -> None:
         "restore", "latest:goka-juki", "--repo", str(tmp_path / "repo"), "--target", str(tmp_path / "out"), "--json"
     )
     assert restored.returncode == 0 and json.loads(restored.stdout)["tables"] == {"residents": 10}
+
+
+@pytest.mark.parametrize("system", ["_control", "_", "_anything-else"])
+def test_backup_run_refuses_a_reserved_system_and_writes_nothing(cli: Cli, tmp_path: Path, system: str) -> None:
+    # Hostile finding 13: a `_control` snapshot planted with the repository key was promoted at failover.
+    repo = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", repo).returncode == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("x")
+    refused = cli("backup", "run", "--repo", repo, "--source", f"path:{data}", "--system", system)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.count("\n") == 1 and "reserved" in refused.stderr
+    listed = cli("snapshots", "--repo", repo, "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []

@@ -1,8 +1,8 @@
 """Two sites that keep their control state in their own directories, for control-plane tests.
 
 A small consortium (two SQLite systems of one town) whose sites each have their own
-``control_db``; approvers are enrolled and the systems backed up at the primary through the
-real ``bcpctl``, as an operator would.
+``control_db`` and their own key signing the control-state copies they ship; approvers are
+enrolled and the systems backed up at the primary through the real ``bcpctl``, as an operator would.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from backup.opening import init_repository
+from failover.copysign import write_new_key
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli
@@ -83,6 +84,13 @@ def build_sites(root: Path, cli: Cli, control: dict[str, dict[str, Any]] | None 
         "control_plane": {"rpo": "10m"},
         "drills": {"failover": {"hooks": "manual"}, "report_dir": str(root / "offsite" / "reports")},
     }
+    for name in raw["sites"]:
+        # Each controller signs the copies it ships (failover.copysign). The keys sit outside the
+        # site directories the disaster removes: a rebuilt primary gets its key back from where
+        # it was kept (or a new one), and its tests ship again after failback.
+        key = root / "controller-keys" / f"{name}.pem"
+        key.parent.mkdir(parents=True, exist_ok=True)
+        raw["sites"][name].update(control_signing_key_file=str(key), control_public_key=write_new_key(key))
     for name, fields in (control or {}).items():
         raw["sites"][name].update(fields)
     config_path = root / "bcpctl.yaml"

@@ -9,6 +9,10 @@ routine ``replicate`` carries it offsite, and a failover promotes it as "the new
 copy" with status passed: the genuine approvers and audit chain are replaced by the attacker's
 database (here: an emptied audit log and every export request set to approved). Only a later
 ``audit verify`` at the offsite notices a broken chain — after the forged state is live.
+
+Held: ``backup run`` refuses reserved system names, and since the key holder is not bound to
+the CLI the test plants the copy through the library too, exactly as ``control ship`` writes one
+— but unsigned by the primary controller's key (``failover.copysign``), so promotion skips it.
 """
 
 from __future__ import annotations
@@ -17,16 +21,15 @@ import shutil
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import Cli
+from backup.opening import open_repository
+from backup.run import BackupRequest, run_backup
+from backup.sources import parse_source
+from storage.local import LocalBackend
+from tests.conftest import PASSWORD, Cli
+from tests.failover.conftest import cache_dir
 from tests.failover.sites import build_sites, fail_over, lose_the_primary, ok, ship
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hostile finding 13: a _control snapshot planted with `backup run` is promoted at failover",
-)
 def test_a_control_copy_planted_with_backup_run_is_never_promoted(cli: Cli, tmp_path: Path) -> None:
     sites = build_sites(tmp_path / "c", cli)
     ok(ship(sites, cli))
@@ -39,13 +42,16 @@ def test_a_control_copy_planted_with_backup_run_is_never_promoted(cli: Cli, tmp_
         "backup", "run", "--repo", str(sites.primary / "repo"), "--source", f"sqlite:{evil}",
         "--system", "_control", "--tag", "control_plane=sqlite", "--tag", "control_site=primary", "--json",
     )  # fmt: skip
-    refused_at_once = planted.returncode != 0
+    assert planted.returncode == 2 and "reserved" in planted.stderr, planted.stderr
+    tags = {"control_plane": "sqlite-shipping", "control_site": "primary"}
+    with cache_dir(tmp_path / "cache"), open_repository(LocalBackend(sites.primary / "repo"), PASSWORD) as repo:
+        run_backup(repo, BackupRequest(parse_source(f"sqlite:{evil}"), system="_control", tags=tags))
     ok(cli("replicate", "--config", str(sites.config_path), "--json"))  # the routine nightly job
     lose_the_primary(sites)
     done = fail_over(sites, cli)
 
     verified = cli("audit", "verify", "--config", str(sites.config_path), "--json", env=sites.offsite_env())
-    # Either the plant is refused, or the failover promotes the genuine shipped copy (its chain
-    # holds the two enrolments), or it refuses to promote: never a forged state reported as passed.
+    # Either the failover promotes the genuine shipped copy (its chain holds the two enrolments),
+    # or it refuses to promote: never a forged state reported as passed.
     genuine = verified.returncode == 0 and '"entries": 3' in verified.stdout
-    assert refused_at_once or genuine or done.returncode != 0, verified.stdout
+    assert genuine or done.returncode != 0, verified.stdout
