@@ -130,6 +130,8 @@ def list_snapshots(
     found = []
     listing = sorted((info.key.removeprefix(SNAPSHOT_PREFIX), info.size) for info in repo.backend.list(SNAPSHOT_PREFIX))
     if ids is not None:
+        # listed again, not taken from the caller's listing: one forgotten (and pruned) since
+        # is no longer judged
         wanted = set(ids)
         listing = [(snapshot_id, size) for snapshot_id, size in listing if snapshot_id in wanted]
     for snapshot_id, size in listing:

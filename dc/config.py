@@ -28,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from dc.crossfields import FieldProblem, cross_field_problems
 from dc.duration import parse_duration
 from dc.errors import ConfigError
 from dc.siteenv import SITE_ENV
@@ -354,79 +355,6 @@ class Consortium(_Model):
             return self.systems[system_id]
         except KeyError:
             raise ConfigError(f"unknown system '{system_id}' (known: {', '.join(self.systems)})") from None
-
-
-def _field(entry: Any, name: str) -> Any:
-    """A field of a validated model, or of the raw mapping it is read from."""
-    if isinstance(entry, Mapping):
-        return entry.get(name)
-    return getattr(entry, name, None) if isinstance(entry, BaseModel) else None
-
-
-def _names(value: Any) -> set[str] | None:
-    """The names a section declares, or ``None`` when it is no mapping (pydantic reports that)."""
-    return {str(name) for name in value} if isinstance(value, Mapping) else None
-
-
-def _listed(value: Any) -> list[str]:
-    return [v for v in value if isinstance(v, str)] if isinstance(value, list | tuple) else []
-
-
-def cross_field_problems(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    """Problems no single field shows: dangling references, one credential under two approvers.
-
-    Takes the raw mapping as well, so ``bcpctl config check`` lists these beside field errors
-    (pydantic runs the model validator only once every field is valid).
-    """
-    return [*dangling_references(config), *shared_credentials(config)]
-
-
-def shared_credentials(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    """Approvers enrolled with the same credential (its public key, after the last ``$``): two
-    names on one secret would let one person satisfy the two-person rule."""
-    approvers = _field(config, "approvers")
-    seen: dict[str, str] = {}
-    found: list[tuple[tuple[str, ...], str]] = []
-    for name, text in approvers.items() if isinstance(approvers, Mapping) else ():
-        if isinstance(text, str) and (other := seen.setdefault(text.rsplit("$", 1)[-1], name)) != name:
-            found.append((("approvers", name), f"the same credential as '{other}': each approver enrolls their own"))
-    return found
-
-
-def dangling_references(config: Consortium | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
-    """Every name that points at nothing: a system's tenant or dependency, a host's site or tenants.
-
-    Takes the raw mapping as well, so ``bcpctl config check`` lists these beside field errors
-    (pydantic runs the model validator only once every field is valid).
-    """
-    tenants, sites = _names(_field(config, "tenants")), _names(_field(config, "sites"))
-    systems = _field(config, "systems")
-    found: list[tuple[tuple[str, ...], str]] = []
-    for name, system in systems.items() if isinstance(systems, Mapping) else ():
-        tenant = _field(system, "tenant")
-        if tenants is not None and isinstance(tenant, str) and tenant not in tenants:
-            found.append((("systems", name, "tenant"), f"unknown tenant '{tenant}'"))
-        for dep in _listed(_field(system, "depends_on")):
-            if dep not in systems:
-                found.append((("systems", name, "depends_on"), f"unknown system '{dep}'"))
-    hosts = _field(config, "hosts")
-    for name, host in hosts.items() if isinstance(hosts, Mapping) else ():
-        site = _field(host, "site")
-        if sites is not None and isinstance(site, str) and site not in sites:
-            found.append((("hosts", name, "site"), f"unknown site '{site}'"))
-        for tenant in _listed(_field(host, "tenants")):
-            if tenants is not None and tenant not in tenants:
-                found.append((("hosts", name, "tenants"), f"unknown tenant '{tenant}'"))
-    return found
-
-
-class FieldProblem(ValueError):
-    """A problem found across fields (a dangling reference, a shared credential), raised with
-    the exact field path it concerns."""
-
-    def __init__(self, loc: tuple[str, ...], message: str) -> None:
-        super().__init__(message)
-        self.loc = loc
 
 
 def read_config(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
