@@ -19,14 +19,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from failover.records import (
-    ResourceRecord,
-    leftover_runs,
-    mark_killed,
-    open_resources,
-    set_resource_state,
-    stale_runs,
-)
+from failover.records import mark_killed, stale_runs
+from failover.resources import ResourceRecord, leftover_runs, open_resources, set_resource_state
 from failover.results import CleanupResult, SweepResult
 from failover.sandbox import DIR_PREFIX, PG_PREFIX
 

@@ -29,8 +29,9 @@ from failover.lifecycle import new_run, recorded_run, repository_at
 from failover.measure import advice
 from failover.plan import RecoveryPlan
 from failover.protection import protection
-from failover.records import leftover_runs, stale_runs
+from failover.records import stale_runs
 from failover.recover import new_result, snapshots_by_system
+from failover.resources import leftover_runs
 from failover.results import Check, RunResult
 from failover.targets import target_problems
 

@@ -43,7 +43,7 @@ from sqlalchemy import (
 )
 
 from dc.clock import utcnow
-from dc.state import UtcDateTime, inserted_id, metadata, naming_damaged_rows
+from dc.state import UtcDateTime, metadata, naming_damaged_rows
 
 drill_runs = Table(
     "drill_runs",
@@ -238,7 +238,7 @@ def record_systems(state: Engine, run_id: str, rows: list[dict[str, Any]]) -> No
         conn.execute(insert(drill_systems), [dict(row, run_id=run_id) for row in rows])
 
 
-def _naming_damage(state: Engine) -> AbstractContextManager[None]:
+def naming_damage(state: Engine) -> AbstractContextManager[None]:
     """A run record edited into a time bcpctl never wrote is named by table, run and column (exit 1):
     ``status`` reads these during a disaster, where a traceback would answer nothing."""
     return naming_damaged_rows(state, drill_runs, drill_systems, drill_resources)
@@ -266,7 +266,7 @@ def _run(row: Any) -> RunRecord:
 
 
 def get_run(state: Engine, run_id: str) -> RunRecord | None:
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         row = conn.execute(select(drill_runs).where(drill_runs.c.id == run_id)).first()
     return _run(row) if row is not None else None
 
@@ -275,13 +275,13 @@ def list_runs(state: Engine, *, kind: str | None = None, limit: int = 50) -> lis
     query = select(drill_runs).order_by(drill_runs.c.declared_at.desc()).limit(limit)
     if kind is not None:
         query = query.where(drill_runs.c.kind == kind)
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         return [_run(row) for row in conn.execute(query)]
 
 
 def load_document(state: Engine, run_id: str) -> tuple[RunRecord, dict[str, Any] | None] | None:
     """A run and its stored report; a unique prefix of the id is enough."""
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         rows = list(conn.execute(select(drill_runs).where(drill_runs.c.id.startswith(run_id, autoescape=True))))
     if len(rows) != 1:
         return None
@@ -309,7 +309,7 @@ def _alive(pid: int) -> bool:
 
 
 def stale_runs(state: Engine, now: datetime) -> list[RunRecord]:
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         rows = conn.execute(select(drill_runs).where(drill_runs.c.status == "running"))
         return [run for run in (_run(row) for row in rows) if is_dead(run, now)]
 
@@ -328,71 +328,13 @@ def end_unfinished(state: Engine, run_id: str, status: str, error: str) -> None:
         )
 
 
-# -- resources --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ResourceRecord:
-    id: int
-    run_id: str
-    kind: str
-    name: str
-    location: str
-    state: str
-    detail: str | None
-
-
-def intend_resource(state: Engine, run_id: str, kind: str, name: str, location: str) -> int:
-    """Record a resource before creating it, so a kill between the two still leaves a trace."""
-    with state.begin() as conn:
-        result = conn.execute(
-            insert(drill_resources).values(
-                run_id=run_id, kind=kind, name=name, location=location, state="intended", created_at=utcnow()
-            )
-        )
-        return inserted_id(result)
-
-
-def set_resource_state(state: Engine, resource_id: int, new_state: str, detail: str | None = None) -> None:
-    values: dict[str, Any] = {"state": new_state, "detail": detail}
-    if new_state == "removed":
-        values["removed_at"] = utcnow()
-    with state.begin() as conn:
-        conn.execute(update(drill_resources).where(drill_resources.c.id == resource_id).values(**values))
-
-
-def open_resources(state: Engine, run_id: str) -> list[ResourceRecord]:
-    """Resources of ``run_id`` not yet verified gone, newest first (dependents before what they need)."""
-    query = (
-        select(drill_resources)
-        .where(and_(drill_resources.c.run_id == run_id, drill_resources.c.state != "removed"))
-        .order_by(drill_resources.c.id.desc())
-    )
-    with state.connect() as conn, _naming_damage(state):
-        return [
-            ResourceRecord(r.id, r.run_id, r.kind, r.name, r.location, r.state, r.detail) for r in conn.execute(query)
-        ]
-
-
-def leftover_runs(state: Engine) -> list[str]:
-    """Finished runs that still own resources (a cleanup that was cut off or failed)."""
-    query = (
-        select(drill_resources.c.run_id)
-        .join(drill_runs, drill_runs.c.id == drill_resources.c.run_id)
-        .where(and_(drill_resources.c.state != "removed", drill_runs.c.status != "running"))
-        .distinct()
-    )
-    with state.connect() as conn:
-        return sorted(row.run_id for row in conn.execute(query))
-
-
 # -- history ----------------------------------------------------------------------------
 
 
 def system_history(state: Engine, systems: list[str], *, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
     """The last ``limit`` drill results per system, oldest first: the trend in reports."""
     history: dict[str, list[dict[str, Any]]] = {}
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         for system in systems:
             query = (
                 select(drill_systems, drill_runs.c.mode, drill_runs.c.kind)
@@ -428,7 +370,7 @@ def last_success(state: Engine) -> dict[str, datetime]:
         .where(drill_systems.c.status == "passed")
         .group_by(drill_systems.c.system)
     )
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         return {system: when for system, when in conn.execute(query)}
 
 
@@ -444,7 +386,7 @@ def last_handover(state: Engine) -> RunRecord | None:
         .order_by(drill_runs.c.finished_at.desc())
         .limit(1)
     )
-    with state.connect() as conn, _naming_damage(state):
+    with state.connect() as conn, naming_damage(state):
         row = conn.execute(query).first()
     return None if row is None else _run(row)
 

@@ -3,7 +3,7 @@
 Every name carries the drill's token (``bcpdrill_<token>_<system>``), so a sandbox can never
 collide with production or with another drill, and cleanup can refuse to touch anything
 that does not look like one. Each resource is recorded in the control database *before* it
-is created (:func:`failover.records.intend_resource`).
+is created (:func:`failover.resources.intend_resource`).
 
 Tenant separation is built so it can be checked, not assumed: each tenant gets its own
 PostgreSQL login role with a random password that lives only in this process; a sandbox
@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from backup.sources import redact_dsn
 from dc.config import Site
 from failover.errors import RunFailed
-from failover.records import intend_resource, set_resource_state
+from failover.resources import intend_resource, set_resource_state
 
 if TYPE_CHECKING:
     from psycopg.sql import Composed

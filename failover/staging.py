@@ -21,7 +21,7 @@ from backup.snapshot import Snapshot
 from backup.sources import redact_dsn
 from dc.config import Consortium
 from failover.plan import PlanStep
-from failover.records import intend_resource, set_resource_state
+from failover.resources import intend_resource, set_resource_state
 from failover.sandbox import DIR_PREFIX, Target, pg_name, with_database
 from failover.targets import database_name, resolve
 
