@@ -92,7 +92,12 @@ def new_repo_options(fn: F) -> F:
         default=None,
         help="Read the passphrase from this file instead of $BCPCTL_PASSWORD.",
     )(fn)
-    fn = click.option(
+    return repo_url_option(fn)
+
+
+def repo_url_option(fn: F) -> F:
+    """``--repo``: where the repository is, for commands that never unlock it (``unlock``)."""
+    return click.option(
         "--repo",
         "repo_url",
         envvar="BCPCTL_REPO",
@@ -100,7 +105,6 @@ def new_repo_options(fn: F) -> F:
         metavar="URL",
         help="Repository: a path, file://, s3://BUCKET/PREFIX?endpoint=… or sftp://USER@HOST:PORT/PATH.",
     )(fn)
-    return fn
 
 
 def config_option(required: bool = True) -> Callable[[F], F]:

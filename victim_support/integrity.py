@@ -10,13 +10,13 @@ the one the last decision recorded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from dc.audit import read_entries, verify_entries
+from dc.audit import ChainReport, read_entries, verify_entries
 from dc.auditentry import AuditEntry
 from dc.config import Consortium
 from dc.continuation import failover_gaps, gap_document, lost_entries
@@ -33,15 +33,9 @@ class RequestProblem:
 
 
 @dataclass(frozen=True)
-class IntegrityReport:
-    """The chain's verdict (as :class:`dc.audit.ChainReport`) and every request that disagrees with it."""
+class IntegrityReport(ChainReport):
+    """The chain's verdict and every request that disagrees with it."""
 
-    ok: bool
-    entries: int
-    head_seq: int
-    head_hash: str
-    first_bad_seq: int | None = None
-    problem: str | None = None
     requests_checked: int = 0
     #: whether approvals were verified against the configured credentials
     signatures_checked: bool = False
@@ -64,13 +58,9 @@ def verify_control_state(
     chain = verify_entries(entries, anchor)
     problems = _request_problems(engine, entries, now, config, settings or ExportSettings())
     failovers = _failovers(entries, read_entries(recovered) if recovered is not None else None)
-    return IntegrityReport(
+    return replace(
+        IntegrityReport(**asdict(chain)),
         ok=chain.ok and not problems[1],
-        entries=chain.entries,
-        head_seq=chain.head_seq,
-        head_hash=chain.head_hash,
-        first_bad_seq=chain.first_bad_seq,
-        problem=chain.problem,
         requests_checked=problems[0],
         signatures_checked=config is not None,
         requests=problems[1],

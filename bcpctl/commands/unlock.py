@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
-from bcpctl.options import common_options
+from bcpctl.options import common_options, repo_url_option
 from dc.errors import ProblemFound
 
 if TYPE_CHECKING:
@@ -15,14 +15,7 @@ if TYPE_CHECKING:
 
 
 @click.command("unlock")
-@click.option(
-    "--repo",
-    "repo_url",
-    envvar="BCPCTL_REPO",
-    required=True,
-    metavar="URL",
-    help="Repository: a path, file://, s3://BUCKET/PREFIX?endpoint=… or sftp://USER@HOST:PORT/PATH.",
-)
+@repo_url_option
 @click.option(
     "--force",
     is_flag=True,

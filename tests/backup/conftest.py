@@ -11,6 +11,7 @@ import pytest
 
 from backup.opening import init_repository, open_repository
 from backup.repository import Repository
+from backup.tree import kind_of
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 
@@ -68,15 +69,6 @@ def tree_digest(root: Path) -> dict[str, tuple[str, bytes | str]]:
 
 
 State = dict[bytes, tuple[str, int, object, int | None]]
-_KINDS = (
-    (stat.S_ISREG, "file"),
-    (stat.S_ISDIR, "dir"),
-    (stat.S_ISLNK, "symlink"),
-    (stat.S_ISFIFO, "fifo"),
-    (stat.S_ISSOCK, "socket"),
-    (stat.S_ISCHR, "chardev"),
-    (stat.S_ISBLK, "blockdev"),
-)
 
 
 def tree_state(root: Path, *, times: bool = True) -> State:
@@ -91,7 +83,7 @@ def tree_state(root: Path, *, times: bool = True) -> State:
             for child in listing:
                 path = rel + b"/" + child.name if rel else child.name
                 st = child.stat(follow_symlinks=False)
-                kind = next(name for test, name in _KINDS if test(st.st_mode))
+                kind = kind_of(st.st_mode)
                 payload: object = None
                 if kind == "file":
                     with open(child.path, "rb") as f:

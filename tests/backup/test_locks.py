@@ -81,7 +81,8 @@ def test_process_liveness_sees_a_reused_pid() -> None:
     assert not process_alive(child.pid, start)
 
 
-def _lock_body(pid: int, *, machine: Machine | None = None, ttl: float = 1800.0) -> bytes:
+def lock_body(pid: int, *, machine: Machine | None = None, ttl: float = 1800.0, token: str = "other") -> bytes:
+    """A lock file as another process of ``machine`` would have written it."""
     machine = machine or this_machine()
     return orjson.dumps(
         {
@@ -93,7 +94,7 @@ def _lock_body(pid: int, *, machine: Machine | None = None, ttl: float = 1800.0)
             "pid_start": process_start(pid),
             "started": "2026-11-28T03:00:00+00:00",
             "ttl": ttl,
-            "token": "other",
+            "token": token,
         }
     )
 
@@ -113,7 +114,7 @@ def test_a_lock_is_renewed_while_held_and_removed_after(tmp_path: Path) -> None:
 def test_a_lock_taken_over_stops_its_old_holder_before_it_deletes(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path, create=True)
     with RepositoryLock(backend, "prune", ttl=60) as lock:
-        backend.save("locks/prune", _lock_body(os.getpid()))  # another process's token now
+        backend.save("locks/prune", lock_body(os.getpid()))  # another process's token now
         with pytest.raises(RepositoryError, match="taken over"):
             lock.ensure_held()
     assert parse_lock("prune", backend.load("locks/prune")).token == "other", "never remove another holder's lock"
@@ -123,7 +124,7 @@ def test_a_dead_holder_on_this_machine_is_released_at_once(tmp_path: Path) -> No
     backend = LocalBackend(tmp_path, create=True)
     child = subprocess.Popen(["true"])
     child.wait()
-    backend.save("locks/prune", _lock_body(child.pid))
+    backend.save("locks/prune", lock_body(child.pid))
     with RepositoryLock(backend, "prune", ttl=60) as lock:
         assert lock.notes and "no longer running" in lock.notes[0] and str(child.pid) in lock.notes[0]
 
@@ -132,8 +133,8 @@ def test_unlock_removes_stale_keeps_live_and_foreign_unless_forced(tmp_path: Pat
     backend = LocalBackend(tmp_path, create=True)
     sleeper = subprocess.Popen(["sleep", "60"])
     try:
-        backend.save("locks/prune", _lock_body(sleeper.pid))
-        backend.save("locks/other", _lock_body(1, machine=Machine("far-away", "m-x", "b-x")))
+        backend.save("locks/prune", lock_body(sleeper.pid))
+        backend.save("locks/other", lock_body(1, machine=Machine("far-away", "m-x", "b-x")))
         backend.save("locks/clock-1-dead", b"")
         os.utime(tmp_path / "locks" / "clock-1-dead", (time.time() - 3600, time.time() - 3600))
         report = unlock(backend)

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from backup.restoremeta import apply_metadata, link_metadata
+from tests.backup.userns import restore_without_owners
 from tests.conftest import Cli
 
 SET_ID = stat.S_ISUID | stat.S_ISGID
@@ -40,18 +38,9 @@ def _tree(src: Path) -> dict[str, int]:
 
 
 def test_root_in_a_user_namespace_restores_no_set_id_bit_without_its_owner(cli: Cli, tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("unshare") is None:
-        pytest.fail("needs root and unshare(1): the owner is lost the way an unprivileged container loses it")
     modes = _tree(tmp_path / "src")
-    repo = str(tmp_path / "repo")
-    assert cli("repo", "init", "--repo", repo).returncode == 0
-    assert cli("backup", "run", "--repo", repo, "--source", f"path:{tmp_path / 'src'}").returncode == 0
     out = tmp_path / "out"
-    done = subprocess.run(
-        ["unshare", "--user", "--map-root-user", sys.executable, "-m", "bcpctl.cli",
-         "restore", "latest", "--repo", repo, "--target", str(out), "--json"],
-        env=cli.env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = restore_without_owners(cli, tmp_path / "src", out)
     assert done.returncode == 0, done.stderr
     for name in [*modes, "tool-again"]:
         st = (out / name).lstat()

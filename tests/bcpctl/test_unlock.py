@@ -6,12 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
-import orjson
-
-from backup.locks import Machine, process_start, this_machine
+from backup.locks import Machine
 from backup.opening import init_repository
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
+from tests.backup.test_locks import lock_body
 from tests.conftest import PASSWORD, Cli
 
 
@@ -45,20 +44,8 @@ def test_a_killed_prune_does_not_block_the_next_one(cli: Cli, tmp_path: Path) ->
 
 
 def _plant(repo: Path, pid: int, machine: Machine | None = None) -> None:
-    machine = machine or this_machine()
-    body = {
-        "version": 1,
-        "host": machine.host,
-        "machine_id": machine.machine_id,
-        "boot_id": machine.boot_id,
-        "pid": pid,
-        "pid_start": process_start(pid),
-        "started": "2026-11-28T03:00:00+00:00",
-        "ttl": 1800,
-        "token": "planted",
-    }
     (repo / "locks").mkdir(exist_ok=True)
-    (repo / "locks" / "prune").write_bytes(orjson.dumps(body))
+    (repo / "locks" / "prune").write_bytes(lock_body(pid, machine=machine, token="planted"))
 
 
 def test_unlock_refuses_a_live_lock_and_removes_it_once_its_holder_is_gone(cli: Cli, tmp_path: Path) -> None:

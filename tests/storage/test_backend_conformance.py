@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -21,19 +20,9 @@ from storage.errors import ObjectNotFound, StorageError
 from storage.local import LocalBackend
 from storage.metered import MeteredBackend
 from storage.ratelimit import RateLimitedBackend, TokenBucket
-from storage.url import open_backend
 from tests.servers.storage import KINDS
 
 pytestmark = pytest.mark.parametrize("storage_url", KINDS, indirect=True)
-
-
-@pytest.fixture
-def backend(storage_url: str) -> Iterator[Backend]:
-    b = open_backend(storage_url, create=True)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def test_save_then_load_stat_and_list(backend: Backend) -> None:

@@ -9,7 +9,6 @@ Ceph RGW, through ``open_backend`` and so through the production wrappers.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,17 +16,7 @@ from storage.backend import Backend
 from storage.capabilities import Versioned, versioned
 from storage.errors import ObjectNotFound
 from storage.retry import RetryingBackend
-from storage.url import open_backend
 from tests.servers.storage import KINDS, VERSIONED_KINDS
-
-
-@pytest.fixture
-def backend(storage_url: str) -> Iterator[Backend]:
-    b = open_backend(storage_url, create=True)
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 @pytest.mark.parametrize("storage_url", KINDS, indirect=True)

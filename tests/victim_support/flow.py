@@ -67,21 +67,14 @@ def approved_request(
 
 def approve(site: Site, request_id: str, approver: str, *, now: datetime | None = None, reason: str = "") -> Any:
     """One approval, proven with the approver's own secret (as ``bcpctl export approve`` does it)."""
-    config, settings, state = context(site)
-    return decide(
-        state,
-        config,
-        settings,
-        request_id,
-        approver=approver,
-        secret=APPROVER_SECRETS[approver],
-        approve=True,
-        reason=reason,
-        now=now or datetime.now(UTC),
-    )
+    return _decide(site, request_id, approver, approve=True, reason=reason, now=now)
 
 
 def deny(site: Site, request_id: str, approver: str, reason: str, *, now: datetime | None = None) -> Any:
+    return _decide(site, request_id, approver, approve=False, reason=reason, now=now)
+
+
+def _decide(site: Site, request_id: str, approver: str, *, approve: bool, reason: str, now: datetime | None) -> Any:
     config, settings, state = context(site)
     return decide(
         state,
@@ -90,7 +83,7 @@ def deny(site: Site, request_id: str, approver: str, reason: str, *, now: dateti
         request_id,
         approver=approver,
         secret=APPROVER_SECRETS[approver],
-        approve=False,
+        approve=approve,
         reason=reason,
         now=now or datetime.now(UTC),
     )
