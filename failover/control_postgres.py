@@ -30,21 +30,21 @@ from pathlib import Path
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
-from failover.activesite import ActiveSite
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
 from failover.controlplane import (
     CONTROL_SYSTEM,
     ControlCopy,
     ControlPlaneError,
+    Cycle,
     Promotion,
-    RepositoryOpener,
+    PromotionOrder,
     ShipResult,
     copy_age,
     head_of,
     measured_rpo,
     plane_kind,
     serving,
-    ship_systems,
+    ship_each,
     state_url,
     upgrade_promoted,
 )
@@ -118,27 +118,13 @@ class PostgresStandby:
 
     # -- replication ----------------------------------------------------------------------------
 
-    def replicate(
-        self,
-        *,
-        now: datetime,
-        sites: list[str] | None = None,
-        active: ActiveSite | None = None,
-        ledger: Ledger | None = None,
-    ) -> ShipResult:
+    def replicate(self, cycle: Cycle) -> ShipResult:
         """The systems' replication of the cycle, and a heartbeat through each standby."""
-        source, targets = serving(self.config, active)
+        source, targets = serving(self.config, cycle.active)
         shipped = ShipResult(self.kind, source)
-        for site in sites or targets:
+        for site, _run in ship_each(self.config, self.config_dir, cycle, shipped, targets):
             try:
-                run = ship_systems(self.config, self.config_dir, site, active, ledger)
-                shipped.runs.append(run)
-                if problem := run.problem():
-                    shipped.problems.append(f"{site}: {problem}")
-            except BcpError as exc:
-                shipped.problems.append(f"{site}: {exc.message}")
-            try:
-                shipped.newest[site] = self.heartbeat(source, site, ledger=ledger)
+                shipped.newest[site] = self.heartbeat(source, site, ledger=cycle.ledger)
             except BcpError as exc:
                 shipped.newest[site] = None
                 shipped.problems.append(f"{site}: control state: {exc.message}")
@@ -219,15 +205,7 @@ class PostgresStandby:
 
     # -- failover -------------------------------------------------------------------------------
 
-    def promote(
-        self,
-        site: str,
-        *,
-        open_repository: RepositoryOpener,
-        declared_at: datetime,
-        token: str,
-        from_site: str | None = None,
-    ) -> Promotion:
+    def promote(self, site: str, order: PromotionOrder, from_site: str | None = None) -> Promotion:
         from_site = from_site or self.config.primary_site
         old = self.server(from_site)
         was = old.state()
@@ -245,11 +223,11 @@ class PostgresStandby:
         if not found.answers:
             raise ControlPlaneError(found.problem or f"the control database of {site} does not answer")
         url = state_url(self.config, site)
-        promotion = Promotion(site, from_site, standby.display, "streamed", declared_at, url=url)
+        promotion = Promotion(site, from_site, standby.display, "streamed", order.declared_at, url=url)
         if found.in_recovery:
             when = self._recovery_point(standby, found)
             promotion.copy = ControlCopy(site, when, position=found.position) if when else None
-            promotion.rpo_seconds = measured_rpo(when, declared_at)
+            promotion.rpo_seconds = measured_rpo(when, order.declared_at)
             if when is None:
                 promotion.warnings.append(f"the standby at {site} replayed no transaction: the RPO is not measured")
             self._promote(standby)
@@ -312,9 +290,7 @@ class PostgresStandby:
             raise ControlPlaneError(f"{report.summary()}: {'; '.join(report.problems) or 'see its server log'}")
         return [report.summary()]
 
-    def hand_over(
-        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
-    ) -> Promotion:
+    def hand_over(self, to_site: str, order: PromotionOrder, *, from_site: str) -> Promotion:
         """Fence ``from_site``'s database, let ``to_site`` replay all of it, promote ``to_site``."""
         source, target = self.server(from_site), self.server(to_site)
         self._require_standby(target.state(), from_site)
@@ -334,9 +310,9 @@ class PostgresStandby:
             raise
         self._promote(target)
         url = state_url(self.config, to_site)
-        promotion = Promotion(to_site, from_site, target.display, "streamed", declared_at, url=url, planned=True)
+        promotion = Promotion(to_site, from_site, target.display, "streamed", order.declared_at, url=url, planned=True)
         promotion.copy = ControlCopy(to_site, at, position=mark)
-        promotion.rpo_seconds = measured_rpo(at, declared_at)
+        promotion.rpo_seconds = measured_rpo(at, order.declared_at)
         promotion.schema_before, promotion.schema_after = upgrade_promoted(url)
         promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
         return promotion

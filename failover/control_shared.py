@@ -11,19 +11,18 @@ from datetime import datetime
 from pathlib import Path
 
 from dc.config import Consortium
-from failover.activesite import ActiveSite
 from failover.controlplane import (
     ControlCopy,
+    Cycle,
     Promotion,
-    RepositoryOpener,
+    PromotionOrder,
     ShipResult,
     display_url,
     head_of,
     serving,
-    ship_systems,
+    ship_each,
     state_url,
 )
-from replication.ledger import Ledger
 
 
 class SharedDatabase:
@@ -35,21 +34,11 @@ class SharedDatabase:
         self.config = config
         self.config_dir = config_dir
 
-    def replicate(
-        self,
-        *,
-        now: datetime,
-        sites: list[str] | None = None,
-        active: ActiveSite | None = None,
-        ledger: Ledger | None = None,
-    ) -> ShipResult:
-        source, targets = serving(self.config, active)
+    def replicate(self, cycle: Cycle) -> ShipResult:
+        source, targets = serving(self.config, cycle.active)
         shipped = ShipResult(self.kind, source, notes=["the control database is not shipped: both sites reach it"])
-        for site in sites or targets:
-            run = ship_systems(self.config, self.config_dir, site, active, ledger)
-            shipped.runs.append(run)
-            if problem := run.problem():
-                shipped.problems.append(f"{site}: {problem}")
+        for _site, _run in ship_each(self.config, self.config_dir, cycle, shipped, targets):
+            pass
         return shipped
 
     def newest_copy(self, site: str) -> ControlCopy | None:
@@ -58,18 +47,10 @@ class SharedDatabase:
     def lag(self, site: str, now: datetime) -> float | None:
         return None
 
-    def promote(
-        self,
-        site: str,
-        *,
-        open_repository: RepositoryOpener,
-        declared_at: datetime,
-        token: str,
-        from_site: str | None = None,
-    ) -> Promotion:
+    def promote(self, site: str, order: PromotionOrder, from_site: str | None = None) -> Promotion:
         url = state_url(self.config, site)
         name = display_url(url)
-        promotion = Promotion(site, from_site or self.config.primary_site, name, "kept", declared_at, url=url)
+        promotion = Promotion(site, from_site or self.config.primary_site, name, "kept", order.declared_at, url=url)
         promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
         promotion.warnings.append(
             f"control state at {site}: {name} is used where it is; nothing was shipped, the control-plane RPO "
@@ -80,12 +61,8 @@ class SharedDatabase:
     def prepare_handover(self, from_site: str, to_site: str, *, token: str) -> list[str]:
         return []
 
-    def hand_over(
-        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
-    ) -> Promotion:
-        promotion = self.promote(
-            to_site, open_repository=open_repository, declared_at=declared_at, token=token, from_site=from_site
-        )
+    def hand_over(self, to_site: str, order: PromotionOrder, *, from_site: str) -> Promotion:
+        promotion = self.promote(to_site, order, from_site)
         promotion.planned = True
         return promotion
 

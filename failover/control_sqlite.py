@@ -47,15 +47,15 @@ from dc.config import Consortium
 from dc.continuation import PROMOTED
 from dc.errors import BcpError, ConfigError
 from dc.failpoint import failpoint
-from failover.activesite import ActiveSite
 from failover.control_copies import database_entry, manifest_times, move_aside, put_in_place, restore_verified
 from failover.controlplane import (
     CONTROL_SYSTEM,
     COPY_SITE_TAG,
     ControlCopy,
     ControlPlaneError,
+    Cycle,
     Promotion,
-    RepositoryOpener,
+    PromotionOrder,
     ShipResult,
     SkippedCopy,
     copy_age,
@@ -63,7 +63,7 @@ from failover.controlplane import (
     head_of,
     measured_rpo,
     serving,
-    ship_systems,
+    ship_each,
     state_url,
     upgrade_promoted,
 )
@@ -135,34 +135,18 @@ class SqliteShipping:
         forgotten = sum(1 for d in decisions if not d.keep)
         return ControlCopy(site, result.time, result.snapshot_id), result.bytes_added, forgotten
 
-    def replicate(
-        self,
-        *,
-        now: datetime,
-        sites: list[str] | None = None,
-        active: ActiveSite | None = None,
-        ledger: Ledger | None = None,
-    ) -> ShipResult:
+    def replicate(self, cycle: Cycle) -> ShipResult:
         """One replication cycle with the control state: a fresh copy at the active site, then
         keyless replication to each site of its second copy."""
-        source, targets = serving(self.config, active)
+        source, targets = serving(self.config, cycle.active)
         shipped = ShipResult(self.kind, source)
         try:
-            shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=now, site=source)
+            shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=cycle.now, site=source)
         except BcpError as exc:
             # The systems' snapshots still ship; the job fails and says why the control state did not.
             shipped.problems.append(f"control state not copied: {exc.message}")
-        for site in sites or targets:
-            try:
-                run = ship_systems(self.config, self.config_dir, site, active, ledger)
-            except BcpError as exc:
-                shipped.problems.append(f"{site}: {exc.message}")
-                shipped.newest[site] = None
-                continue
-            shipped.runs.append(run)
-            if problem := run.problem():
-                shipped.problems.append(f"{site}: {problem}")
-            there = next((lag.target_newest for lag in run.lag if lag.system == CONTROL_SYSTEM), None)
+        for site, run in ship_each(self.config, self.config_dir, cycle, shipped, targets):
+            there = next((lag.target_newest for lag in run.lag if lag.system == CONTROL_SYSTEM), None) if run else None
             shipped.newest[site] = ControlCopy(site, there) if there else None
         return shipped
 
@@ -209,19 +193,11 @@ class SqliteShipping:
 
     # -- promotion ------------------------------------------------------------------------------
 
-    def promote(
-        self,
-        site: str,
-        *,
-        open_repository: RepositoryOpener,
-        declared_at: datetime,
-        token: str,
-        from_site: str | None = None,
-    ) -> Promotion:
+    def promote(self, site: str, order: PromotionOrder, from_site: str | None = None) -> Promotion:
         from_site = from_site or self.primary
         path = self.database(site)
-        promotion = Promotion(site, from_site, str(path), "empty", declared_at, url=state_url(self.config, site))
-        chosen = self._install(promotion, open_repository, token, lambda snap: self.copy_site(snap) == from_site)
+        promotion = Promotion(site, from_site, str(path), "empty", order.declared_at, url=state_url(self.config, site))
+        chosen = self._install(promotion, order, lambda snap: self.copy_site(snap) == from_site)
         if chosen is None:
             self._without_copy(promotion, path)
         promotion.schema_before, promotion.schema_after = upgrade_promoted(promotion.url)
@@ -230,15 +206,15 @@ class SqliteShipping:
         return promotion
 
     def _install(
-        self, promotion: Promotion, open_repository: RepositoryOpener, token: str, wanted: Callable[[Snapshot], bool]
+        self, promotion: Promotion, order: PromotionOrder, wanted: Callable[[Snapshot], bool]
     ) -> Snapshot | None:
         """Put the newest wanted copy that proves itself at the site's ``control_db``: the copy, or
         ``None`` (then nothing at the site changed)."""
         path = Path(promotion.database)
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.parent / f".{path.name}.promote-{token}"
+        staging = path.parent / f".{path.name}.promote-{order.token}"
         try:
-            with open_repository() as repo:
+            with order.open_repository() as repo:
                 chosen, restored = self._newest_verified(repo, staging, promotion, wanted)
             if chosen is None:
                 return None
@@ -252,7 +228,7 @@ class SqliteShipping:
                 promotion.received_at = earlier.get("received_at")
                 return chosen
             if path.exists():
-                promotion.kept_aside = move_aside(path, f"before-promotion-{token}")
+                promotion.kept_aside = move_aside(path, f"before-promotion-{order.token}")
                 promotion.warnings.append(
                     f"the database at {path} was not this copy's promotion: kept as {promotion.kept_aside}"
                 )
@@ -335,9 +311,7 @@ class SqliteShipping:
     def prepare_handover(self, from_site: str, to_site: str, *, token: str) -> list[str]:
         return []
 
-    def hand_over(
-        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
-    ) -> Promotion:
+    def hand_over(self, to_site: str, order: PromotionOrder, *, from_site: str) -> Promotion:
         """The last copy of ``from_site``'s state, shipped to ``to_site`` and promoted there — that
         copy only: an older one would lose what was written after it."""
         from dc.clock import utcnow
@@ -346,7 +320,7 @@ class SqliteShipping:
 
         if self._shared(from_site, to_site):
             url = state_url(self.config, to_site)
-            promotion = Promotion(to_site, from_site, str(self.database(to_site)), "kept", declared_at, url=url)
+            promotion = Promotion(to_site, from_site, str(self.database(to_site)), "kept", order.declared_at, url=url)
             promotion.planned = True
             promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
             promotion.warnings.append(f"{from_site} and {to_site} name the same control database: nothing moved")
@@ -358,9 +332,11 @@ class SqliteShipping:
         if problem := shipped.problem():
             raise ControlPlaneError(f"the control state of {from_site} did not reach {to_site}: {problem}")
         path = self.database(to_site)
-        promotion = Promotion(to_site, from_site, str(path), "empty", declared_at, url=state_url(self.config, to_site))
+        promotion = Promotion(
+            to_site, from_site, str(path), "empty", order.declared_at, url=state_url(self.config, to_site)
+        )
         promotion.planned = True
-        if self._install(promotion, open_repository, token, lambda snap: snap.id == copy.snapshot_id) is None:
+        if self._install(promotion, order, lambda snap: snap.id == copy.snapshot_id) is None:
             why = promotion.skipped[0].problem if promotion.skipped else "not found there"
             raise ControlPlaneError(
                 f"the last copy of {from_site}'s control state ({(copy.snapshot_id or '')[:8]}) does not verify at "

@@ -18,6 +18,7 @@ from failover.activesite import ActiveSite, active_site, resolve_active
 from failover.controlchoice import control_plane
 from failover.controlplane import (
     ControlCopy,
+    Cycle,
     ShipResult,
     copy_age,
     display_url,
@@ -55,7 +56,7 @@ def ship_control_state(
                 f"'{site}' does not hold the second copy of the active site '{active.site}' "
                 f"(it goes to: {', '.join(active.second_copy) or 'nowhere'})"
             )
-    return control_plane(config, config_dir).replicate(now=now, sites=sites or None, active=active)
+    return control_plane(config, config_dir).replicate(Cycle(now, sites or None, active))
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ failover made active — to where that site's second copy goes (:mod:`failover.a
 How it is kept fresh depends on what the control database runs on, so failover, failback, the
 scheduler, the metrics and the CLI know only :class:`ControlPlane`:
 
-``replicate(now, ...)``
+``replicate(cycle)``
     one replication cycle from the active site, the control state included. Embedded SQLite:
     a consistent online copy of the active site's database, taken into its repository as a
     snapshot of the reserved system :data:`CONTROL_SYSTEM` — so it is encrypted, deduplicated
@@ -53,7 +53,7 @@ site (:mod:`dc.continuation`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -67,7 +67,7 @@ from backup.retention import RetentionPolicy
 from dc.audit import AuditEntry, append, audited, read_entries
 from dc.config import Consortium
 from dc.continuation import PROMOTED, Gap
-from dc.errors import ProblemFound
+from dc.errors import BcpError, ProblemFound
 from dc.state import default_state_url
 
 if TYPE_CHECKING:
@@ -105,6 +105,30 @@ class ControlCopy:
     snapshot_id: str | None = None
     #: the WAL position the standby had replayed (PostgreSQL)
     position: str | None = None
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One replication cycle as the scheduler or ``control ship`` asks for it."""
+
+    now: datetime
+    #: where to ship (``None``: every site of the active site's second copy)
+    sites: list[str] | None = None
+    #: the active site (``None``: the primary)
+    active: ActiveSite | None = None
+    #: where the runs are recorded (``None``: the active site's control database)
+    ledger: Ledger | None = None
+
+
+@dataclass(frozen=True)
+class PromotionOrder:
+    """What a failover or failback gives the control plane to make a site's state live."""
+
+    #: opens the promoted site's repository (passphrase or escrow shares) when the copy lives in it
+    open_repository: RepositoryOpener
+    declared_at: datetime
+    #: names what the promotion sets aside
+    token: str
 
 
 @dataclass
@@ -238,16 +262,9 @@ class ControlPlane(Protocol):
 
     kind: str
 
-    def replicate(
-        self,
-        *,
-        now: datetime,
-        sites: list[str] | None = None,
-        active: ActiveSite | None = None,
-        ledger: Ledger | None = None,
-    ) -> ShipResult:
-        """One replication cycle from the active site (default: the primary) to each of ``sites``
-        (default: every site of its second copy), the control state included."""
+    def replicate(self, cycle: Cycle) -> ShipResult:
+        """One replication cycle from the active site (default: the primary) to each of the cycle's
+        sites (default: every site of its second copy), the control state included."""
         ...
 
     def newest_copy(self, site: str) -> ControlCopy | None:
@@ -258,21 +275,11 @@ class ControlPlane(Protocol):
         """Seconds since the newest copy at ``site`` was taken (``None``: no copy)."""
         ...
 
-    def promote(
-        self,
-        site: str,
-        *,
-        open_repository: RepositoryOpener,
-        declared_at: datetime,
-        token: str,
-        from_site: str | None = None,
-    ) -> Promotion:
+    def promote(self, site: str, order: PromotionOrder, from_site: str | None = None) -> Promotion:
         """At a failover: make ``site``'s copy of ``from_site``'s state (default: the primary's) the
         live control state there, at this bcpctl's schema.
 
-        Called only once the old site is fenced. ``open_repository`` opens ``site``'s repository
-        (passphrase or escrow shares) when the copy lives in it; ``token`` names what the
-        promotion sets aside.
+        Called only once the old site is fenced.
         """
         ...
 
@@ -281,9 +288,7 @@ class ControlPlane(Protocol):
         over; returns notes for the report. Raises when it cannot be made ready."""
         ...
 
-    def hand_over(
-        self, to_site: str, *, from_site: str, open_repository: RepositoryOpener, declared_at: datetime, token: str
-    ) -> Promotion:
+    def hand_over(self, to_site: str, order: PromotionOrder, *, from_site: str) -> Promotion:
         """At failback, once the systems are back at ``to_site``: stop ``from_site``'s state from
         changing and make ``to_site`` hold all of it, live. Nothing changes at ``from_site`` but
         its fence when this raises."""
@@ -360,6 +365,25 @@ def ship_systems(
         return replicate_second_copy(config, config_dir, active, site, ledger=ledger or open_ledger(config.control_db))
     (run,) = replicate_sites(config, config_dir, SyncOptions(), site=site, ledger=ledger)
     return run
+
+
+def ship_each(
+    config: Consortium, config_dir: Path | None, cycle: Cycle, shipped: ShipResult, targets: tuple[str, ...]
+) -> Iterator[tuple[str, SyncResult | None]]:
+    """The systems' replication to each site of the cycle, each run and problem recorded in
+    ``shipped``; yields ``(site, run)``, ``run`` ``None`` where the site could not be reached, so
+    one unreachable site never stops the others."""
+    for site in cycle.sites or targets:
+        try:
+            run = ship_systems(config, config_dir, site, cycle.active, cycle.ledger)
+        except BcpError as exc:
+            shipped.problems.append(f"{site}: {exc.message}")
+            yield site, None
+            continue
+        shipped.runs.append(run)
+        if problem := run.problem():
+            shipped.problems.append(f"{site}: {problem}")
+        yield site, run
 
 
 def record_promotion(engine: Engine, promotion: Promotion, run_id: str, actor: str) -> AuditEntry:

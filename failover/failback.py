@@ -53,7 +53,7 @@ from failover.approval import confirm_request, record_approval
 from failover.cleanup import cleanup_checked
 from failover.context import RunContext
 from failover.controlchoice import control_plane
-from failover.controlplane import ControlPlane, record_promotion, state_url
+from failover.controlplane import ControlPlane, PromotionOrder, record_promotion, state_url
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.failover import hooks_for
@@ -319,13 +319,8 @@ def _hand_over(
     """Step 7: the primary takes the control state over; the run goes on recording there.
     Returns the offsite's engine, to be closed before the offsite follows the primary."""
     try:
-        promotion = control.hand_over(
-            primary,
-            from_site=offsite,
-            open_repository=lambda: repository_at(ctx, primary),
-            declared_at=result.declared_at,
-            token=token,
-        )
+        order = PromotionOrder(lambda: repository_at(ctx, primary), result.declared_at, token)
+        promotion = control.hand_over(primary, order, from_site=offsite)
     except BcpError as exc:
         raise FailoverRefused(
             f"not switched back: the control state did not move to {primary}: {exc.message}"

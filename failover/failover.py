@@ -37,7 +37,7 @@ from dc.errors import BcpError, UsageError
 from failover.approval import confirm_request, record_approval
 from failover.context import RunContext
 from failover.controlchoice import control_plane
-from failover.controlplane import ControlPlane, record_promotion
+from failover.controlplane import ControlPlane, PromotionOrder, record_promotion
 from failover.errors import FailoverRefused
 from failover.execution import run_plan
 from failover.hooks import HookResult, Hooks, configured_hooks, fence_allows_failover
@@ -185,13 +185,8 @@ def execute_failover(
     fenced_at = round(time.monotonic() - origin, 3)
     promotion = None
     if not request.planned:
-        promotion = control.promote(
-            request.to_site,
-            open_repository=lambda: repository_at(ctx, request.to_site, request.escrow),
-            declared_at=declared,
-            token=token,
-            from_site=primary,
-        )
+        order = PromotionOrder(lambda: repository_at(ctx, request.to_site, request.escrow), declared, token)
+        promotion = control.promote(request.to_site, order, from_site=primary)
         from dc.state import open_state
 
         ctx.state = open_state(promotion.url)

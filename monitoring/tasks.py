@@ -119,6 +119,7 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
     (:mod:`monitoring.outcomes`).
     """
     from failover.controlchoice import control_plane
+    from failover.controlplane import Cycle
     from replication.ledger import Ledger
 
     source = ctx.active.site if ctx.active is not None else ctx.config.primary_site
@@ -126,7 +127,7 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
     started = utcnow()
     try:
         plane = control_plane(ctx.config, ctx.config_dir)
-        shipped = plane.replicate(now=utcnow(), sites=[target], active=ctx.active, ledger=Ledger(ctx.engine))
+        shipped = plane.replicate(Cycle(utcnow(), [target], ctx.active, Ledger(ctx.engine)))
         if not shipped.runs:  # the sync itself never ran, so nothing recorded it
             raise JobFailed(shipped.problems[0] if shipped.problems else f"replication to {target} failed")
         (result,) = shipped.runs

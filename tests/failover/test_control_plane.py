@@ -32,7 +32,7 @@ from dc.state import open_state
 from failover.context import RunContext
 from failover.control_copies import check_database
 from failover.control_sqlite import SqliteShipping
-from failover.controlplane import CONTROL_SYSTEM, copy_retention, measured_rpo, within_rpo
+from failover.controlplane import CONTROL_SYSTEM, PromotionOrder, copy_retention, measured_rpo, within_rpo
 from failover.errors import FailoverRefused
 from failover.failover import FailoverRequest, execute_failover
 from failover.hooks import HookResult
@@ -240,12 +240,8 @@ def test_shipping_killed_at_any_point_leaves_the_previous_copy_usable(cli: Cli, 
 
         from backup.jobs import site_repository
 
-        promotion = SqliteShipping(at, path.parent).promote(
-            "offsite",
-            open_repository=partial(site_repository, at, "offsite", path.parent),
-            declared_at=datetime.now(UTC),
-            token=f"t{i}",
-        )
+        order = PromotionOrder(partial(site_repository, at, "offsite", path.parent), datetime.now(UTC), f"t{i}")
+        promotion = SqliteShipping(at, path.parent).promote("offsite", order)
         assert promotion.source == "restored", (how, where, promotion.warnings)
         assert promotion.copy is not None and promotion.copy.time >= datetime.fromisoformat(first["time"])
         assert promotion.skipped == [], (how, where, promotion.skipped)
@@ -533,12 +529,8 @@ def test_a_copy_from_the_release_before_migrations_is_upgraded_when_promoted(cli
     assert shipped.problem() is None
     lose_the_primary(sites)
 
-    promotion = shipping.promote(
-        "offsite",
-        open_repository=lambda: site_repository(config, "offsite", path.parent),
-        declared_at=datetime.now(UTC),
-        token="upgrade",
-    )
+    order = PromotionOrder(lambda: site_repository(config, "offsite", path.parent), datetime.now(UTC), "upgrade")
+    promotion = shipping.promote("offsite", order)
     assert promotion.source == "restored" and promotion.copy and promotion.copy.snapshot_id == copy.snapshot_id
     assert (promotion.schema_before, promotion.schema_after) == (None, schema.head())
     promoted = open_state(promotion.url)
