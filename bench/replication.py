@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from bench.installed import compile_packages
 
 JOBS = 4
 BUCKET = "bench-replication"
@@ -67,7 +70,7 @@ def _rclone(source: Path, remote: str, env: dict[str, str]) -> dict[str, Any]:
     # rclone's S3 client refuses a custom CA bundle with its own HTTP transport; the gateway is plain HTTP
     env = {k: v for k, v in env.items() if k != "AWS_CA_BUNDLE"}
     os.sync()  # neither tool pays for the other's (or the backup's) writeback
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     done = subprocess.run(
         [
             "rclone",
@@ -89,21 +92,34 @@ def _rclone(source: Path, remote: str, env: dict[str, str]) -> dict[str, Any]:
         capture_output=True,
         text=True,
     )
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, _children_cpu() - cpu
     if done.returncode:
         raise RuntimeError(f"rclone sync to {remote} failed: {done.stderr.strip()[-400:]}")
     stats = [json.loads(line)["stats"] for line in done.stderr.splitlines() if '"stats"' in line]
     sent = stats[-1]["bytes"] if stats else 0
-    return {"seconds": round(seconds, 2), "bytes_sent": sent, "transfers": stats[-1]["transfers"] if stats else 0}
+    transfers = stats[-1]["transfers"] if stats else 0
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "bytes_sent": sent, "transfers": transfers}
 
 
 def _replicate(repo: Path, url: str, env: dict[str, str]) -> dict[str, Any]:
     os.sync()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), _children_cpu()
     done = _bcpctl("replicate", "--from", str(repo), "--to", url, "--jobs", str(JOBS), "--json", env=env)
-    seconds = time.monotonic() - started
+    seconds, cpu = time.monotonic() - started, _children_cpu() - cpu
     run = json.loads(done.stdout)["runs"][0]
-    return {"seconds": round(seconds, 2), "bytes_sent": run["bytes_sent"], "transfers": run["objects_copied"]}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "bytes_sent": run["bytes_sent"],
+        "transfers": run["objects_copied"],
+    }
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes: the client's own cost, which
+    other work on a shared host changes far less than it changes wall time."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _with_rate(row: dict[str, Any], payload: int) -> dict[str, Any]:
@@ -261,7 +277,7 @@ def render(report: dict[str, Any]) -> str:
         f"repository {report['repository']}: {report['repository_bytes'] / _MB:.0f} MB, {report['jobs']} jobs, "
         f"full step: median of {report.get('repeat', 1)} runs per tool, the tools taking turns at going first"
     ]
-    lines.append(f"{'target':10} {'step':12} {'tool':7} {'seconds':>8} {'MB/s':>7} {'bytes sent':>14}")
+    lines.append(f"{'target':10} {'step':12} {'tool':7} {'seconds':>8} {'CPU-s':>6} {'MB/s':>7} {'bytes sent':>14}")
     for name, steps in report["targets"].items():
         for step, tools in steps.items():
             for tool in ("bcpctl", "rclone"):
@@ -270,7 +286,8 @@ def render(report: dict[str, Any]) -> str:
                 if len(row.get("samples", ())) > 1:
                     spread = "  (runs: " + ", ".join(f"{r['seconds']:.1f}" for r in row["samples"]) + " s)"
                 lines.append(
-                    f"{name:10} {step:12} {tool:7} {row['seconds']:8.1f} {row['mb_per_s'] or 0:7.1f} "
+                    f"{name:10} {step:12} {tool:7} {row['seconds']:8.1f} {row.get('cpu_seconds', 0):6.1f} "
+                    f"{row['mb_per_s'] or 0:7.1f} "
                     f"{row['bytes_sent']:14,d}{spread}"
                 )
     if "incremental_new_bytes" in report:
@@ -296,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if shutil.which("rclone") is None:
         parser.error("rclone is not installed (scripts/install-system-deps.sh --bench)")
+    compile_packages()
     work = Path(tempfile.mkdtemp(prefix="bcpctl-bench-repl-"))
     env = _bench_env(work)
     if args.synthetic:

@@ -26,6 +26,7 @@ from rich.console import Console
 
 from bench import report
 from bench.dataset import cached, parse_size
+from bench.installed import compile_packages
 from bench.manifest import differences, manifest, read_all, tree_bytes
 from bench.measure import Measurement, measure, method_note
 from bench.mutation import mutate_dataset
@@ -337,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale-memory", action="store_true", help="also compare peak RSS at 1x and 10x data (slow)")
     parser.add_argument("--scale-factor", type=int, default=10)
     args = parser.parse_args(argv)
+    compile_packages()
     console = Console()
     previous_group_nice = _prioritise(args.nice) if args.nice else None
     args.out.mkdir(parents=True, exist_ok=True)
