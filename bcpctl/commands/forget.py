@@ -18,6 +18,15 @@ _GRACE_HELP = "Delete condemned data only once marked this long ago (longer than
 _COUNT_HELP = "Keep the newest snapshot of each of the N most recent {}s that have one"
 #: 0 is allowed: an explicit "no grace" (tests, a repository nobody backs up to right now)
 _GRACE = Duration(0, 365 * DAY)
+_NO_GRACE = (
+    "--grace 0: unreferenced data is deleted at once; a backup writing to this repository now "
+    "loses the data it has written so far and its snapshot will not restore"
+)
+
+
+def _warn_without_grace(grace: int) -> None:
+    if grace == 0:
+        output.current().warn(_NO_GRACE)
 
 
 def _render_prune(console: Console, report: dict[str, Any]) -> None:
@@ -87,6 +96,8 @@ def forget(
     )
     if dry_run and do_prune:
         raise UsageError("--dry-run and --prune cannot be combined")
+    if do_prune:
+        _warn_without_grace(grace)
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
         decisions = forget_snapshots(
             repo, policy, now=datetime.now(UTC), system=system, dry_run=dry_run, allow_empty=allow_empty
@@ -131,6 +142,7 @@ def prune_cmd(repo_url: str, password_file: str | None, escrow: tuple[str, ...],
     """Remove data no snapshot needs, in two phases, without stopping backups."""
     from backup.prune import prune
 
+    _warn_without_grace(grace)
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
         report = prune(repo, grace_seconds=grace, max_unused=max_unused)
     output.current().result(report, _render_prune)

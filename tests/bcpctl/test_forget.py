@@ -120,3 +120,18 @@ def test_cli_dry_run_lists_what_the_real_run_removes(cli: Cli, tmp_path: Path) -
     assert dry["dry_run"] and not real["dry_run"]
     assert dry["keep"] == real["keep"] and dry["remove"] == real["remove"]
     assert _snapshot_files(repo) == sorted(row["id"] for row in real["keep"])
+
+
+@pytest.mark.parametrize(
+    "args", [["prune"], ["forget", "--keep-last", "1", "--prune"]], ids=["prune", "forget --prune"]
+)
+def test_no_grace_period_is_said_aloud_and_a_grace_period_is_silent(cli: Cli, tmp_path: Path, args: list[str]) -> None:
+    """``--grace 0`` deletes what a backup running at this moment has written but not yet
+    referenced: allowed (a repository nobody writes to), never silently."""
+    repo = _repo_with_snapshots(tmp_path)
+    bare = cli(*args, "--repo", str(repo), "--grace", "0", "--json")
+    assert bare.returncode == 0, bare.stderr
+    assert bare.stderr.startswith("bcpctl: warning: --grace 0") and bare.stderr.count("\n") == 1, bare.stderr
+    assert any("--grace 0" in w for w in json.loads(bare.stdout)["warnings"])
+    graced = cli(*args, "--repo", str(repo), "--json")
+    assert graced.returncode == 0 and graced.stderr == "", graced.stderr
