@@ -1,0 +1,190 @@
+"""``persons.xlsx``: the list as an Excel workbook a partner's PC opens without damage.
+
+Excel guesses the type of every CSV field: it drops the leading zeros of a 町字ID or a 郵便番号,
+reads a ``person_ref`` such as ``123e45`` as 1.23×10⁴⁷ and all-digit ones as numbers, and turns
+番地 ``2-3`` into a date. The workbook leaves Excel nothing to guess: every column except the
+two dates is a text cell in a text-formatted (``@``) column, and 生年月日 / 住民となった年月日 are
+real dates. Text that looks like a formula (``=…``) is stored as text, never as a formula.
+
+A second sheet (説明) says what each column is, under which law the list was provided, for
+which purposes, until when it may be kept and that it must then be deleted — so the duty
+travels with every copy of the file, not only with the e-mail that announced it.
+
+XML 1.0 cannot hold most C0 control characters; a value carrying one is written with U+FFFD
+in its place, and the row and field are returned so the manifest can list them (the CSV keeps
+the original bytes).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from dc.clock import jst_text
+from victim_support.fields import FIELDS
+from victim_support.policy import BASES, PURPOSES
+
+#: Columns holding calendar dates (ISO 8601 in the CSV); every other column is text.
+DATE_COLUMNS = frozenset(("birth_date", "resident_since"))
+#: Excel's 1900 date system miscounts before 1900-03-01 (its phantom 1900-02-29): earlier dates stay text.
+_EXCEL_FIRST_SAFE_DATE = date(1900, 3, 1)
+TEXT_FORMAT = "@"
+DATE_FORMAT = "yyyy-mm-dd"
+
+#: What the 説明 sheet says about each column beyond its label.
+FIELD_NOTES: dict[str, str] = {
+    "person_ref": "提供元が提供先ごとに作る仮名ID (宛名番号ではない)。照会・回答・削除報告にこの値を使う。文字列",
+    "household_ref": "同じ世帯の人に同じ値が付く仮名ID。文字列",
+    "name": "住民基本台帳に記録された氏名 (外字はそのまま)",
+    "name_fallback": "氏名をCP932で表せる字に置き換えた表記 (外字を含む氏名のみ)",
+    "name_kana": "氏名のフリガナ",
+    "birth_date": "生年月日 (日付。1900-03-01より前は文字列)",
+    "sex": "性別",
+    "relationship": "世帯主との続柄",
+    "pref": "住所の都道府県",
+    "city": "住所の市区町村",
+    "machiaza_id": "アドレス・ベース・レジストリの町字ID (先頭の0を含む文字列)",
+    "machiaza_name": "住所の町字",
+    "banchi": "番地 (「2-3」等も文字列のまま)",
+    "katagaki": "方書 (建物名・部屋番号)",
+    "postal_code": "郵便番号 (先頭の0を含む文字列)",
+    "resident_since": "住民となった年月日 (日付)",
+    "phone": "避難行動要支援者名簿に記録された連絡先 (文字列)",
+    "support_reason_code": "避難支援等を必要とする事由のコード (文字列)",
+    "damage_status": "被災者台帳の住家の被害の状況",
+    "certificate_status": "被災者台帳の罹災証明書の交付状況",
+    "aid_status": "被災者台帳の援護の実施の状況",
+}
+
+DELETION_DUTY = (
+    "保有期限を過ぎたら、このファイルと、そこから作った複製・印刷物・抜き書きをすべて消去・廃棄し、"
+    "提供元に削除を報告してください (パートナーポータルの「削除の報告」、または署名した削除報告書)。"
+    "目的外の利用、第三者への提供、インターネットに接続した端末やクラウドへの保存はできません。"
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the 説明 sheet states about this list (all of it is also in manifest.json)."""
+
+    basis: str
+    purposes: tuple[str, ...]
+    from_name: str
+    to_name: str
+    request_id: str
+    as_of: datetime
+    built_at: datetime
+    expires_at: datetime
+    retention_days: int
+
+
+@dataclass
+class Spreadsheet:
+    data: bytes
+    #: ``{"person_ref": …, "fields": [...]}`` for every row where a control character was replaced.
+    replaced_rows: list[dict[str, object]] = field(default_factory=list)
+
+
+def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> tuple[WriteOnlyCell, bool]:
+    clean = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+    cell = WriteOnlyCell(sheet, value=clean)
+    # openpyxl makes any string starting with "=" a formula; a resident's data is never one.
+    cell.data_type = "s"
+    cell.number_format = TEXT_FORMAT
+    return cell, clean != value
+
+
+def _date_cell(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell | None:
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        return None
+    if day < _EXCEL_FIRST_SAFE_DATE:
+        return None
+    cell = WriteOnlyCell(sheet, value=day)
+    cell.number_format = DATE_FORMAT
+    return cell
+
+
+def _persons_sheet(book: Workbook, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[dict[str, object]]:
+    sheet = book.create_sheet("名簿")
+    sheet.freeze_panes = "A2"
+    for index, key in enumerate(columns):
+        width = 12 if key in DATE_COLUMNS else max(10, min(40, len(FIELDS[key]) * 2))
+        sheet.column_dimensions[get_column_letter(index + 1)].width = width
+    bold = Font(bold=True)
+    header = []
+    for key in columns:
+        cell, _ = _text_cell(sheet, FIELDS[key])
+        cell.font = bold
+        header.append(cell)
+    sheet.append(header)
+    ref_ix = columns.index("person_ref")
+    dates = {i for i, key in enumerate(columns) if key in DATE_COLUMNS}
+    replaced: list[dict[str, object]] = []
+    for row in rows:
+        cells = []
+        lost = []
+        for i, value in enumerate(row):
+            cell = _date_cell(sheet, value) if i in dates and value else None
+            if cell is None:
+                cell, was_replaced = _text_cell(sheet, value)
+                if was_replaced:
+                    lost.append(columns[i])
+            cells.append(cell)
+        if lost:
+            replaced.append({"person_ref": row[ref_ix], "fields": lost})
+        sheet.append(cells)
+    return replaced
+
+
+def explanation_rows(columns: tuple[str, ...], context: Context) -> list[tuple[str, str]]:
+    """The 説明 sheet as (項目, 内容) pairs: the list's legal frame first, then each column."""
+    rule = BASES[context.basis]
+    purposes = "、".join(f"{PURPOSES[p][0]} ({p})" for p in context.purposes)
+    head = [
+        ("この名簿について", f"{context.from_name}から{context.to_name}への提供 (依頼番号 {context.request_id})"),
+        ("提供の根拠", f"{rule.law} — {rule.title}"),
+        ("利用目的", purposes),
+        ("データの時点", f"{jst_text(context.as_of)} 時点の住民記録 (遠隔地の複製から作成)"),
+        ("作成日時", jst_text(context.built_at)),
+        ("保有期限", f"{jst_text(context.expires_at)} まで (作成から{context.retention_days}日)"),
+        ("消去の義務", DELETION_DUTY),
+        ("", ""),
+        ("列見出し (フィールドキー)", "内容"),
+    ]
+    return head + [(f"{FIELDS[key]} ({key})", FIELD_NOTES[key]) for key in columns]
+
+
+def _explanation_sheet(book: Workbook, columns: tuple[str, ...], context: Context) -> None:
+    sheet = book.create_sheet("説明")
+    sheet.column_dimensions["A"].width = 40
+    sheet.column_dimensions["B"].width = 100
+    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
+    for label, text in explanation_rows(columns, context):
+        first, _ = _text_cell(sheet, label)
+        first.font = bold
+        second, _ = _text_cell(sheet, text)
+        second.alignment = wrap
+        sheet.append([first, second])
+
+
+def persons_xlsx(columns: tuple[str, ...], rows: list[tuple[str, ...]], context: Context) -> Spreadsheet:
+    """The workbook: sheet 名簿 (one row per person, Japanese headers) and sheet 説明."""
+    book = Workbook(write_only=True)
+    book.properties.creator = context.from_name
+    book.properties.title = f"{context.from_name} 提供名簿 {context.request_id}"
+    book.properties.created = book.properties.modified = context.built_at.replace(tzinfo=None)
+    replaced = _persons_sheet(book, columns, rows)
+    _explanation_sheet(book, columns, context)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return Spreadsheet(buffer.getvalue(), replaced)
