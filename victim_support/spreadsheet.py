@@ -13,20 +13,20 @@ travels with every copy of the file, not only with the e-mail that announced it.
 XML 1.0 cannot hold most C0 control characters; a value carrying one is written with U+FFFD
 in its place, and the row and field are returned so the manifest can list them (the CSV keeps
 the original bytes).
+
+Written with XlsxWriter (streaming rows, every string written as a string), read back in the
+tests with openpyxl, an independent implementation.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+import xlsxwriter
 
 from dc.clock import jst_text
 from victim_support.fields import FIELDS
@@ -93,56 +93,54 @@ class Spreadsheet:
     replaced_rows: list[dict[str, object]] = field(default_factory=list)
 
 
-def _text_cell(sheet: WriteOnlyWorksheet, value: str) -> tuple[WriteOnlyCell, bool]:
-    clean = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
-    cell = WriteOnlyCell(sheet, value=clean)
-    # openpyxl makes any string starting with "=" a formula; a resident's data is never one.
-    cell.data_type = "s"
-    cell.number_format = TEXT_FORMAT
-    return cell, clean != value
+#: What XML 1.0 cannot hold (C0 controls other than tab, line feed and carriage return).
+_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: XlsxWriter's options that keep every string a string: never a formula, number or link.
+_OPTIONS = {
+    "constant_memory": True,  # rows stream to a temporary file: memory stays flat for a whole town
+    "strings_to_formulas": False,
+    "strings_to_numbers": False,
+    "strings_to_urls": False,
+    "in_memory": False,
+}
 
 
-def _date_cell(sheet: WriteOnlyWorksheet, value: str) -> WriteOnlyCell | None:
+def _date(value: str) -> date | str:
+    """An ISO 8601 date as a date Excel can hold, else the text as it is."""
     try:
         day = date.fromisoformat(value)
     except ValueError:
-        return None
-    if day < _EXCEL_FIRST_SAFE_DATE:
-        return None
-    cell = WriteOnlyCell(sheet, value=day)
-    cell.number_format = DATE_FORMAT
-    return cell
+        return value
+    return day if day >= _EXCEL_FIRST_SAFE_DATE else value
 
 
-def _persons_sheet(book: Workbook, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[dict[str, object]]:
-    sheet = book.create_sheet("名簿")
-    sheet.freeze_panes = "A2"
+def _persons_sheet(book: Any, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[dict[str, object]]:
+    sheet = book.add_worksheet("名簿")
+    text = book.add_format({"num_format": TEXT_FORMAT})
+    day = book.add_format({"num_format": DATE_FORMAT})
+    # A cell written without a format takes its column's: text columns are "@", date columns dates.
     for index, key in enumerate(columns):
         width = 12 if key in DATE_COLUMNS else max(10, min(40, len(FIELDS[key]) * 2))
-        sheet.column_dimensions[get_column_letter(index + 1)].width = width
-    bold = Font(bold=True)
-    header = []
-    for key in columns:
-        cell, _ = _text_cell(sheet, FIELDS[key])
-        cell.font = bold
-        header.append(cell)
-    sheet.append(header)
+        sheet.set_column(index, index, width, day if key in DATE_COLUMNS else text)
+    sheet.freeze_panes(1, 0)
+    sheet.write_row(0, 0, [FIELDS[key] for key in columns], book.add_format({"bold": True, "num_format": TEXT_FORMAT}))
     ref_ix = columns.index("person_ref")
-    dates = {i for i, key in enumerate(columns) if key in DATE_COLUMNS}
+    dates = [i for i, key in enumerate(columns) if key in DATE_COLUMNS]
     replaced: list[dict[str, object]] = []
-    for row in rows:
-        cells = []
-        lost = []
-        for i, value in enumerate(row):
-            cell = _date_cell(sheet, value) if i in dates and value else None
-            if cell is None:
-                cell, was_replaced = _text_cell(sheet, value)
-                if was_replaced:
-                    lost.append(columns[i])
-            cells.append(cell)
-        if lost:
+    for number, row in enumerate(rows, start=1):
+        values: list[Any] = list(row)
+        if _ILLEGAL.search("".join(row)):  # one scan per row; the rare hit is examined field by field
+            lost = [columns[i] for i, value in enumerate(row) if _ILLEGAL.search(value)]
+            values = [_ILLEGAL.sub("\ufffd", value) for value in row]
             replaced.append({"person_ref": row[ref_ix], "fields": lost})
-        sheet.append(cells)
+        for i in dates:
+            if values[i]:
+                values[i] = _date(values[i])
+        for col, value in enumerate(values):
+            if isinstance(value, date):
+                sheet.write_datetime(number, col, datetime(value.year, value.month, value.day))
+            else:
+                sheet.write_string(number, col, value)
     return replaced
 
 
@@ -164,27 +162,25 @@ def explanation_rows(columns: tuple[str, ...], context: Context) -> list[tuple[s
     return head + [(f"{FIELDS[key]} ({key})", FIELD_NOTES[key]) for key in columns]
 
 
-def _explanation_sheet(book: Workbook, columns: tuple[str, ...], context: Context) -> None:
-    sheet = book.create_sheet("説明")
-    sheet.column_dimensions["A"].width = 40
-    sheet.column_dimensions["B"].width = 100
-    bold, wrap = Font(bold=True), Alignment(wrap_text=True, vertical="top")
-    for label, text in explanation_rows(columns, context):
-        first, _ = _text_cell(sheet, label)
-        first.font = bold
-        second, _ = _text_cell(sheet, text)
-        second.alignment = wrap
-        sheet.append([first, second])
+def _explanation_sheet(book: Any, columns: tuple[str, ...], context: Context) -> None:
+    sheet = book.add_worksheet("説明")
+    bold = book.add_format({"bold": True, "valign": "top", "text_wrap": True})
+    wrap = book.add_format({"valign": "top", "text_wrap": True})
+    sheet.set_column(0, 0, 40)
+    sheet.set_column(1, 1, 100)
+    for number, (label, text) in enumerate(explanation_rows(columns, context)):
+        sheet.write_string(number, 0, label, bold)
+        sheet.write_string(number, 1, text, wrap)
 
 
 def persons_xlsx(columns: tuple[str, ...], rows: list[tuple[str, ...]], context: Context) -> Spreadsheet:
     """The workbook: sheet 名簿 (one row per person, Japanese headers) and sheet 説明."""
-    book = Workbook(write_only=True)
-    book.properties.creator = context.from_name
-    book.properties.title = f"{context.from_name} 提供名簿 {context.request_id}"
-    book.properties.created = book.properties.modified = context.built_at.replace(tzinfo=None)
+    buffer = io.BytesIO()
+    book = xlsxwriter.Workbook(buffer, _OPTIONS)
+    created = context.built_at.replace(tzinfo=None)
+    title = f"{context.from_name} 提供名簿 {context.request_id}"
+    book.set_properties({"title": title, "author": context.from_name, "created": created})
     replaced = _persons_sheet(book, columns, rows)
     _explanation_sheet(book, columns, context)
-    buffer = io.BytesIO()
-    book.save(buffer)
+    book.close()
     return Spreadsheet(buffer.getvalue(), replaced)
