@@ -143,6 +143,12 @@ def test_the_page_opens_a_real_bundle_like_export_open_and_refuses_what_it_refus
         assert expired.startswith("refused") and "保有期限" in expired and "JST" in expired
         assert page.locator("#result").is_hidden()
 
+        page.goto(f"{base}/portal/guide")  # the keep/use/delete page, readable on a phone too
+        for width in (1280, 390):
+            page.set_viewport_size({"width": width, "height": 900})
+            shot(page, f"portal-guide-{width}")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width
+
 
 def test_the_guide_is_reachable_from_the_portal_without_a_login(web_ctx: Any) -> None:
     from fastapi.testclient import TestClient
