@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +32,8 @@ from storage.backend import Backend
 
 ESCROW_KIND = "escrow"
 SECRET_BYTES = 32  # SLIP-39 master secrets are 128..256 bits
+#: words in one share of a SECRET_BYTES secret (SLIP-39: 7 metadata words + 26 for 256 bits)
+SHARE_WORDS = 33
 
 
 @dataclass(frozen=True)
@@ -53,11 +56,15 @@ def split_key(repo: Repository, *, shares: int, threshold: int, label: str = "es
     return EscrowSplit(slot_id, repo.config.id, threshold, list(groups[0]))
 
 
-def share_sheet(split: EscrowSplit, number: int, backend_url: str) -> str:
-    """A printable page for one custodian: what it is for, how many are needed, the words."""
-    words = split.shares[number - 1].split()
+def share_sheet(split: EscrowSplit, number: int, backend_url: str, custodian: str = "") -> str:
+    """The share as text for ``--escrow FILE``: comments saying what it is, the words, the check code."""
+    from backup.escrowwords import check_code
+
+    mnemonic = split.shares[number - 1]
+    words = mnemonic.split()
     lines = [
         "# bcpctl repository key escrow share — keep in a safe; never photograph or type into a chat",
+        f"# custodian:     {custodian}" if custodian else "# custodian:     (write the name on the printed sheet)",
         f"# repository id: {split.repository_id}",
         f"# repository:    {backend_url}",
         f"# key slot:      {split.slot_id}",
@@ -66,38 +73,103 @@ def share_sheet(split: EscrowSplit, number: int, backend_url: str) -> str:
         "",
     ]
     lines += [" ".join(words[i : i + 10]) for i in range(0, len(words), 10)]
+    lines += ["", f"# check: {check_code(mnemonic)}"]
     return "\n".join(lines) + "\n"
 
 
 def prepare_share_dir(out_dir: Path) -> None:
     """A private directory for share sheets; one already holding sheets is refused (before any slot is made)."""
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    existing = sorted(p.name for p in out_dir.glob("share-*-of-*.txt"))
+    existing = sorted(p.name for p in out_dir.glob("share-*-of-*.*"))
     if existing:
         raise UsageError(f"{out_dir} already holds shares ({existing[0]}); use an empty directory")
 
 
-def write_share_sheets(split: EscrowSplit, out_dir: Path, backend_url: str) -> list[str]:
-    """``share-I-of-N.txt``, one per custodian, created 0600 and never overwriting a file."""
+@dataclass(frozen=True)
+class SheetFiles:
+    files: list[str]
+    #: why no PDF was printed (no Chromium), or ``None`` when every sheet has its PDF
+    pdf_unavailable: str | None
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def write_share_sheets(
+    split: EscrowSplit, out_dir: Path, backend_url: str, custodians: Sequence[str] = ()
+) -> list[str]:
+    """``share-I-of-N.txt`` per custodian (what ``--escrow FILE`` reads), created 0600 and never over a file."""
+    _check_custodians(split, custodians)
     files = []
     for number in range(1, len(split.shares) + 1):
         path = out_dir / f"share-{number}-of-{len(split.shares)}.txt"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(share_sheet(split, number, backend_url))
+        custodian = custodians[number - 1] if custodians else ""
+        _write_private(path, share_sheet(split, number, backend_url, custodian))
         files.append(str(path))
     return files
 
 
+def _check_custodians(split: EscrowSplit, custodians: Sequence[str]) -> None:
+    if custodians and len(custodians) != len(split.shares):
+        raise UsageError(f"{len(custodians)} custodian names for {len(split.shares)} shares; give one per share")
+
+
+def write_printable_sheets(
+    split: EscrowSplit,
+    out_dir: Path,
+    backend_url: str,
+    *,
+    made_at: datetime,
+    custodians: Sequence[str] = (),
+    contact: str = "",
+    pdf: bool = True,
+) -> SheetFiles:
+    """Per custodian the printable sheet in Japanese, ``share-I-of-N.html`` and ``.pdf`` (printed by a
+    headless Chromium), created 0600 and never over a file. Without a Chromium the PDFs are skipped
+    and the reason returned: the HTML prints from any browser."""
+    from backup.escrowsheet import Sheet, sheet_html
+    from dc.printing import PrintUnavailable, print_to_pdf
+
+    _check_custodians(split, custodians)
+    total = len(split.shares)
+    files: list[str] = []
+    unavailable = None if pdf else "not asked for (--no-pdf)"
+    for number in range(1, total + 1):
+        stem = out_dir / f"share-{number}-of-{total}"
+        sheet = Sheet(
+            number=number,
+            total=total,
+            threshold=split.threshold,
+            mnemonic=split.shares[number - 1],
+            repository_id=split.repository_id,
+            repository_url=backend_url,
+            slot_id=split.slot_id,
+            made_at=made_at,
+            custodian=custodians[number - 1] if custodians else "",
+            contact=contact,
+        )
+        _write_private(stem.with_suffix(".html"), sheet_html(sheet))
+        files.append(str(stem.with_suffix(".html")))
+        if unavailable is None:
+            try:
+                print_to_pdf(stem.with_suffix(".html"), stem.with_suffix(".pdf"))
+                files.append(str(stem.with_suffix(".pdf")))
+            except PrintUnavailable as exc:
+                unavailable = exc.message
+    return SheetFiles(files, unavailable)
+
+
 def read_share(path: str | Path) -> str:
-    """The mnemonic in a share file: ``#`` lines ignored, words joined by single spaces."""
+    """The mnemonic in a share file as a custodian typed it (``#`` lines ignored; spacing, width,
+    case and the sheet's numbering forgiven; a mistake named by its position: :mod:`backup.escrowwords`)."""
+    from backup.escrowwords import read_typed_share
     from dc.secrets import read_secret_text
 
     text = read_secret_text(path, "escrow share")
-    words = " ".join(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")).split()
-    if not words:
-        raise UsageError(f"escrow share {path} holds no words")
-    return " ".join(words)
+    return read_typed_share(text, f"escrow share {path}", expected_length=SHARE_WORDS)
 
 
 def combine_shares(mnemonics: Sequence[str]) -> bytes:

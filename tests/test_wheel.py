@@ -203,6 +203,11 @@ def test_web_serves_pages_and_static_files_from_the_wheel(web: str, installed: I
     assert status == 200 and b'href="/static/style.css"' in page
     status, css = _get(f"{web}/static/style.css")
     assert status == 200 and css == (installed.source / "bcpctl/web/static/style.css").read_bytes()
+    status, page = _get(f"{web}/portal/open")  # the in-browser opener and its vendored age implementation
+    assert status == 200 and b'src="/static/age-encryption.js"' in page
+    for name in ("age-encryption.js", "open-bundle.js"):
+        status, script = _get(f"{web}/static/{name}")
+        assert status == 200 and script == (installed.source / f"bcpctl/web/static/{name}").read_bytes()
 
 
 @pytest.mark.sshd

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, Engine
 
 from dc.config import Consortium
 from dc.errors import UsageError
-from victim_support import audit, csvformat, pfif
+from victim_support import audit, csvformat, pfif, spreadsheet
 from victim_support.bundle import seal, sha256
 from victim_support.decisions import require_buildable
 from victim_support.extract import collector_paused, extract
@@ -98,7 +98,9 @@ def build_export(
     lap("extract")
     expires_at = now + timedelta(days=request.retention_days)
     with collector_paused():
-        files, lossy = _files(request, data, tenant, now=now, expires_at=expires_at, as_of=source.as_of)
+        files, lossy, replaced = _files(
+            request, data, tenant, partner, now=now, expires_at=expires_at, as_of=source.as_of
+        )
     listing = {
         name: {"sha256": sha256(blob), "bytes": len(blob), "rows": len(data.rows) if name != "pfif.xml" else None}
         for name, blob in files
@@ -118,6 +120,7 @@ def build_export(
         files=listing,
         cp932_lossy_rows=lossy,
         private_use=csvformat.private_use_report(data.columns, data.rows),
+        xlsx_replaced_rows=replaced,
     )
     anchor_seq, anchor_hash = audit.head(engine)
     recipients = [partner.age_recipient]
@@ -190,11 +193,31 @@ def build_export(
 
 
 def _files(
-    request: Any, data: Any, tenant: Any, *, now: datetime, expires_at: datetime, as_of: datetime
-) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None]:
-    """The bundle's data files in the order the request asked for them, and the CP932 lossy rows."""
+    request: Any, data: Any, tenant: Any, partner: Any, *, now: datetime, expires_at: datetime, as_of: datetime
+) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, list[dict[str, object]]]:
+    """The bundle's data files in the order the request asked for them, the CP932 lossy rows and
+    the rows whose control characters the workbook could not hold."""
     master = csvformat.persons_csv(data.columns, data.rows)
-    files: list[tuple[str, bytes]] = [("persons.csv", master), ("persons-excel.csv", csvformat.excel_copy(master))]
+    workbook = spreadsheet.persons_xlsx(
+        data.columns,
+        data.rows,
+        spreadsheet.Context(
+            basis=request.basis,
+            purposes=tuple(request.purposes),
+            from_name=tenant.name,
+            to_name=partner.name,
+            request_id=request.id,
+            as_of=as_of,
+            built_at=now,
+            expires_at=expires_at,
+            retention_days=request.retention_days,
+        ),
+    )
+    files: list[tuple[str, bytes]] = [
+        ("persons.csv", master),
+        ("persons-excel.csv", csvformat.excel_copy(master)),
+        ("persons.xlsx", workbook.data),
+    ]
     lossy = None
     if "cp932" in request.formats:
         copy = csvformat.cp932_copy(data.columns, data.rows)
@@ -211,4 +234,4 @@ def _files(
             source_date=as_of,
         )
         files.append(("pfif.xml", document))
-    return files, lossy
+    return files, lossy, workbook.replaced_rows

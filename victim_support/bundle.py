@@ -5,7 +5,8 @@ A bundle is a directory of three files::
     envelope.json       who to whom, expiry, SHA-256 of the payload and of the manifest,
                         the audit chain head at build time — no resident data
     envelope.json.sig   Ed25519 SSHSIG signature of envelope.json (ssh-keygen -Y verify works)
-    payload.tar.age     age-encrypted tar: manifest.json, manifest.json.sig, persons*.csv, pfif.xml
+    payload.tar.age     age-encrypted tar: manifest.json, manifest.json.sig, persons*.csv, persons.xlsx,
+                        pfif.xml
 
 A partner with only standard tools runs ``ssh-keygen -Y verify`` on the envelope, then
 ``age -d -i key.txt payload.tar.age | tar x`` and checks the files against manifest.json.
@@ -39,7 +40,7 @@ SIGNATURE = "envelope.json.sig"
 PAYLOAD = "payload.tar.age"
 MANIFEST = "manifest.json"
 MANIFEST_SIG = "manifest.json.sig"
-DATA_FILES = ("persons.csv", "persons-excel.csv", "persons-cp932.csv", "pfif.xml")
+DATA_FILES = ("persons.csv", "persons-excel.csv", "persons.xlsx", "persons-cp932.csv", "pfif.xml")
 FORMAT = "bcpctl-export-bundle/1"
 MAX_PAYLOAD_BYTES = 4 * 1024**3
 _MAX_ENVELOPE_BYTES = 64 * 1024

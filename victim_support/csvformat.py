@@ -1,7 +1,8 @@
 """The person files: UTF-8 CSV (the master), a BOM copy for Excel, and an optional lossy CP932 copy.
 
 RFC 4180: comma separated, CRLF line ends, fields with a comma, quote or line break quoted and
-quotes doubled, one header row of field keys. Dates are ISO 8601 (西暦); codes stay strings.
+quotes doubled, one header row of the fields' Japanese labels (``fields.FIELDS``; the manifest
+maps each label to its field key). Dates are ISO 8601 (西暦); codes stay strings.
 The master is UTF-8 without a BOM; the Excel copy is the same bytes after a BOM (Excel guesses
 CP932 without one). CP932 is never the master: the CP932 copy replaces what it cannot hold
 (``name_fallback`` for names, 〓 elsewhere) and every such row is listed in the manifest.
@@ -14,6 +15,7 @@ import io
 from dataclasses import dataclass, field
 
 from victim_support.charset import cp932_text, private_use
+from victim_support.fields import FIELDS
 
 BOM = b"\xef\xbb\xbf"
 
@@ -31,11 +33,16 @@ def _quoted(row: tuple[str, ...]) -> str:
     return buffer.getvalue()
 
 
+def header(columns: tuple[str, ...]) -> tuple[str, ...]:
+    """The header row a person reads: each field's Japanese label, in column order."""
+    return tuple(FIELDS[key] for key in columns)
+
+
 def _render(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     """RFC 4180 text. Rows needing no quoting (almost all) are joined directly; the rest go
     through the csv module, so the output is byte-identical to ``csv.writer`` (tested)."""
     separators = len(columns) - 1
-    lines = [_quoted(columns)]
+    lines = [_quoted(header(columns))]
     for row in rows:
         line = ",".join(row)
         if line.count(",") != separators or '"' in line or "\n" in line or "\r" in line:

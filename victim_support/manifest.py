@@ -38,6 +38,7 @@ def build_manifest(
     files: dict[str, dict[str, Any]],
     cp932_lossy_rows: list[dict[str, object]] | None,
     private_use: list[dict[str, object]],
+    xlsx_replaced_rows: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     rule = BASES[request.basis]
     doc: dict[str, Any] = {
@@ -66,11 +67,16 @@ def build_manifest(
         "expires_at": expires_at.isoformat(),
         "retention_days": request.retention_days,
         "counts": {"rows": rows, "excluded_protected": excluded_protected},
-        "encoding": {"persons.csv": "UTF-8 (no BOM), RFC 4180, CRLF, ISO 8601 dates"},
+        "encoding": {
+            "persons.csv": "UTF-8 (no BOM), RFC 4180, CRLF, ISO 8601 dates; header row = fields[].label",
+            "persons.xlsx": "sheet 名簿 (header row = fields[].label; identifiers as text, dates as dates), sheet 説明",
+        },
         "files": files,
     }
     if cp932_lossy_rows is not None:
         doc["cp932_lossy_rows"] = cp932_lossy_rows
     if private_use:
         doc["private_use_characters"] = private_use
+    if xlsx_replaced_rows:
+        doc["xlsx_replaced_control_characters"] = xlsx_replaced_rows
     return doc

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
+from rich.console import Console
 
 from bcpctl import output, session
 from bcpctl.commands.repo import key
@@ -30,6 +32,15 @@ def escrow() -> None:
     "--out", "out_dir", type=click.Path(file_okay=False), default=None, help="Write share-I-of-N.txt files here (0600)."
 )
 @click.option("--label", default="escrow", help="Label of the new key slot.")
+@click.option(
+    "--custodian",
+    "custodians",
+    multiple=True,
+    metavar="NAME",
+    help="Custodian printed on a sheet (repeat once per share, in share order).",
+)
+@click.option("--contact", default="", metavar="TEXT", help="Who a custodian calls, printed on every sheet.")
+@click.option("--no-pdf", is_flag=True, help="Write the HTML sheets only (no headless Chromium print).")
 @common_options
 def escrow_split(
     repo_url: str,
@@ -39,16 +50,24 @@ def escrow_split(
     threshold: int,
     out_dir: str | None,
     label: str,
+    custodians: tuple[str, ...],
+    contact: str,
+    no_pdf: bool,
 ) -> None:
     """Add an escrow key slot and split its secret into --shares SLIP-39 shares, --threshold to open.
 
+    With --out, each custodian gets share-I-of-N.txt (for --escrow), and a printable sheet in
+    Japanese (share-I-of-N.html, and .pdf printed by headless Chromium when one is installed).
     Without --out the shares are printed only to an interactive terminal, for writing down;
     they are never written to a pipe or a log.
     """
-    from backup.escrow import prepare_share_dir, share_sheet, split_key, write_share_sheets
+    from backup.escrow import prepare_share_dir, share_sheet, split_key, write_printable_sheets, write_share_sheets
+    from dc.clock import utcnow
 
     if threshold > shares:
         raise UsageError(f"--threshold {threshold} is more than --shares {shares}")
+    if custodians and len(custodians) != shares:
+        raise UsageError(f"{len(custodians)} --custodian names for --shares {shares}; give one per share")
     out = output.current()
     if out_dir is None and (out.json_mode or not sys.stdout.isatty()):
         raise UsageError("shares are secrets: give --out DIR (they are printed only to an interactive terminal)")
@@ -57,23 +76,34 @@ def escrow_split(
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as repo:
         split = split_key(repo, shares=shares, threshold=threshold, label=label)
         url = repo.backend.url
+    files: list[str] = []
+    pdf_unavailable = None
     if out_dir is not None:
-        files = write_share_sheets(split, Path(out_dir), url)
+        files = write_share_sheets(split, Path(out_dir), url, custodians)
+        printable = write_printable_sheets(
+            split, Path(out_dir), url, made_at=utcnow(), custodians=custodians, contact=contact, pdf=not no_pdf
+        )
+        files, pdf_unavailable = files + printable.files, printable.pdf_unavailable
     else:
-        files = []
         for number in range(1, shares + 1):
-            click.echo(share_sheet(split, number, url))
+            click.echo(share_sheet(split, number, url, custodians[number - 1] if custodians else ""))
     data = {
         "slot": split.slot_id,
         "repository": split.repository_id,
         "shares": shares,
         "threshold": threshold,
         "files": files,
+        "pdf_unavailable": pdf_unavailable,
     }
-    out.result(
-        data,
-        lambda c, d: c.print(f"added escrow key slot {d['slot']}: {d['threshold']} of {d['shares']} shares open it"),
-    )
+
+    def render(c: Console, d: dict[str, Any]) -> None:
+        c.print(f"added escrow key slot {d['slot']}: {d['threshold']} of {d['shares']} shares open it")
+        for name in d["files"]:
+            c.print(f"  {name}")
+        if d["pdf_unavailable"] and out_dir is not None:
+            c.print(f"  no PDF sheets: {d['pdf_unavailable']}; print the .html sheets from a browser")
+
+    out.result(data, render)
 
 
 @escrow.command("open")

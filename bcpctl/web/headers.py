@@ -1,7 +1,8 @@
 """Security headers on every response (OWASP Secure Headers): no framing, no sniffing, no referrer abroad.
 
 The pages load only this site's own stylesheet and no script, so the default policy can be
-strict; a response that needs another policy (failover's HTML report with its inline style)
+strict; a response that needs another policy (failover's HTML report with its inline style,
+the partner's bundle opener with its own scripts and no network at all: ``guide.OPENER_CSP``)
 sets its own and keeps it.
 """
 

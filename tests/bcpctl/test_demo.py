@@ -44,6 +44,8 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert export["approved_by"][0]["credential"].startswith("apk-")
     header = (work / "partner" / "received" / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
     assert not [c for c in ("個人番号", "住民票コード", "kojin_bango", "juminhyo_code", "shien_sochi") if c in header]
+    assert header.startswith("個人参照")  # Japanese headers; the keys are in the manifest
+    assert (work / "partner" / "received" / "persons.xlsx").read_bytes().startswith(b"PK")  # the workbook for Excel
 
     # The disaster really happened: the whole primary site is gone — repository, control database,
     # passphrase, cache — and nothing afterwards recreated any of it. The offsite serves.

@@ -11,6 +11,7 @@ import pytest
 
 from backup.errors import WrongPassword
 from backup.escrow import credentials, open_repository_with_shares, read_share, share_sheet, split_key
+from backup.escrowwords import check_code
 from backup.keys import list_slots
 from backup.opening import init_repository, open_repository
 from dc.errors import UsageError
@@ -68,9 +69,10 @@ def test_bad_shares_are_refused_clearly(repo_dir: Path, tmp_path: Path) -> None:
     words = read_share(first[0]).split()
     words[3] = "zebra" if words[3] != "zebra" else "academic"
     mistyped.write_text(" ".join(words), encoding="utf-8")
-    with pytest.raises(UsageError, match="not a valid SLIP-39 share"):
+    with pytest.raises(UsageError, match=r"mistyped.txt: word 4 is (wrong|not a SLIP-39 word)") as err:
         with open_repository_with_shares(LocalBackend(repo_dir), [mistyped, first[1], first[2]]):
             pass
+    assert not quotes_share(str(err.value), first[0])
     other = tmp_path / "other"
     init_repository(LocalBackend(other, create=True), PASSWORD, kdf=FAST_KDF)
     with pytest.raises(WrongPassword, match="no escrow key slot"):
@@ -158,3 +160,76 @@ def test_staff_loss_drill_opens_the_offsite_copy_from_shares_only(
     with pytest.raises(UsageError, match="--escrow"):
         run_drill(ctx, DrillRequest(mode="staff-loss"), handle_signals=False)
     assert os.environ.get("BCPCTL_PASSWORD") is None
+
+
+def _typed_like_a_custodian(words: list[str]) -> str:
+    """The words as typed through a Japanese IME on a bad day: full width, capitals, numbers, odd spacing."""
+    full = ["".join(chr(ord(c) + 0xFEE0) for c in w) for w in words]
+    lines = [f"{i + 1}. {w.upper() if i % 2 else w}" for i, w in enumerate(full)]
+    return "\u3000 ".join(lines[:11]) + "\n\n  " + "\n".join(lines[11:]) + "  \n"
+
+
+def test_escrow_split_writes_a_printable_sheet_per_custodian_and_open_forgives_typing(
+    repo_dir: Path, tmp_path: Path, cli: Cli
+) -> None:
+    out = tmp_path / "safe"
+    custodians = ["五霞町 会計管理者 鈴木一郎", "那珂市 総務課長 佐藤花子", "協議会事務局 田中"]
+    split = cli(
+        "key", "escrow", "split", "--repo", str(repo_dir), "--shares", "3", "--threshold", "2", "--out", str(out),
+        *[a for name in custodians for a in ("--custodian", name)],
+        "--contact", "いばらき自治体クラウド協議会 事務局 029-000-0000 (24時間)", "--json",
+    )  # fmt: skip
+    assert split.returncode == 0, split.stderr
+    result = json.loads(split.stdout)
+    assert result["pdf_unavailable"] is None
+    for number, custodian in enumerate(custodians, start=1):
+        share = out / f"share-{number}-of-3.txt"
+        html = (out / f"share-{number}-of-3.html").read_text(encoding="utf-8")
+        pdf = (out / f"share-{number}-of-3.pdf").read_bytes()
+        for path in (share, out / f"share-{number}-of-3.html", out / f"share-{number}-of-3.pdf"):
+            assert str(path) in result["files"] and stat.S_IMODE(path.stat().st_mode) == 0o600
+        words = read_share(share).split()
+        assert custodian in html and "029-000-0000" in html
+        assert "全 3 片のうち 2 片" in html and "保管のしかた" in html and "いつ・どう使うか" in html
+        assert all(f"{w}</li>" in html for w in words) and check_code(" ".join(words)) in html
+        assert f"# check: {check_code(' '.join(words))}" in share.read_text(encoding="utf-8")
+        assert pdf.startswith(b"%PDF-") and b"/Count 1" in pdf  # one page, printed by Chromium, not drawn by us
+    assert not quotes_share(split.stdout + split.stderr, out / "share-1-of-3.txt")
+
+    # Two custodians type their words by hand, the way people do; the shares open the repository.
+    typed = []
+    for number in (1, 3):
+        path = tmp_path / f"typed-{number}.txt"
+        path.write_text(_typed_like_a_custodian(read_share(out / f"share-{number}-of-3.txt").split()), "utf-8")
+        typed.append(path)
+    env = {"BCPCTL_PASSWORD": ""}
+    opened = cli("key", "escrow", "open", "--repo", str(repo_dir), "--escrow", str(typed[0]), "--escrow",
+                 str(typed[1]), "--json", env=env)  # fmt: skip
+    assert opened.returncode == 0, opened.stderr
+
+    # One real mistake: exit 2, one line, the share and the word's number, never the words.
+    words = read_share(out / "share-1-of-3.txt").split()
+    words[6] = next(w for w in ("academic", "acid", "zero") if w[:4] != words[6][:4])
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text(_typed_like_a_custodian(words), encoding="utf-8")
+    refused = cli("key", "escrow", "open", "--repo", str(repo_dir), "--escrow", str(wrong), "--escrow",
+                  str(typed[1]), env=env)  # fmt: skip
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "wrong.txt: word 7 is wrong" in refused.stderr
+    assert not quotes_share(refused.stderr, out / "share-1-of-3.txt")
+    names = cli("key", "escrow", "split", "--repo", str(repo_dir), "--shares", "3", "--threshold", "2",
+                "--out", str(tmp_path / "n"), "--custodian", "one")  # fmt: skip
+    assert names.returncode == 2 and "one per share" in names.stderr
+
+
+def test_without_chromium_the_sheets_are_html_and_the_split_says_so(repo_dir: Path, tmp_path: Path, cli: Cli) -> None:
+    out = tmp_path / "safe"
+    split = cli(
+        "key", "escrow", "split", "--repo", str(repo_dir), "--shares", "2", "--threshold", "2", "--out", str(out),
+        env={"BCPCTL_CHROMIUM": str(tmp_path / "no-such-chromium")},
+    )  # fmt: skip
+    assert split.returncode == 0, split.stderr
+    assert "no PDF sheets" in split.stdout and "print the .html sheets" in split.stdout
+    assert sorted(p.name for p in out.iterdir()) == [
+        "share-1-of-2.html", "share-1-of-2.txt", "share-2-of-2.html", "share-2-of-2.txt",
+    ]  # fmt: skip

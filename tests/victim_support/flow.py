@@ -13,6 +13,7 @@ from dc.state import open_state
 from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import BuildResult, build_export
 from victim_support.decisions import decide
+from victim_support.fields import FIELDS
 from victim_support.policy import Scope
 from victim_support.settings import load_export_settings
 from victim_support.store import NewRequest, create_request
@@ -104,4 +105,7 @@ def build(site: Site, request_id: str, *, site_name: str | None = None, now: dat
 
 
 def read_csv(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(path.read_bytes().decode(encoding), newline="")))
+    """The rows keyed by field key (the file's header row holds the Japanese labels)."""
+    key_of = {label: key for key, label in FIELDS.items()}
+    rows = csv.DictReader(io.StringIO(path.read_bytes().decode(encoding), newline=""))
+    return [{key_of[label]: value for label, value in row.items()} for row in rows]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from dc.errors import UsageError
 from tests.victim_support.conftest import Site, write_identity
@@ -43,11 +45,19 @@ def open_all(site: Site, bundle: Path, out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
+def xlsx_rows(data: bytes) -> list[tuple[object, ...]]:
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    return [tuple("" if v is None else v for v in row) for row in book["名簿"].iter_rows(values_only=True)]
+
+
 def assert_nothing_forbidden(files: dict[str, bytes], registry: list[sqlite3.Row]) -> None:
     """No forbidden column name and no forbidden value in any decrypted file."""
     for name, data in files.items():
-        text = data.decode("cp932" if name.endswith("cp932.csv") else "utf-8-sig")
-        header = text.splitlines()[0] if name.endswith(".csv") else ""
+        if name.endswith(".xlsx"):
+            text = "\n".join(",".join(map(str, row)) for row in xlsx_rows(data))
+        else:
+            text = data.decode("cp932" if name.endswith("cp932.csv") else "utf-8-sig")
+        header = text.splitlines()[0] if name.endswith((".csv", ".xlsx")) else ""
         assert not set(header.split(",")) & FORBIDDEN_COLUMNS, (name, header)
         if name == "pfif.xml":
             tags = {el.tag.split("}")[1] for el in ET.fromstring(data).iter()}
@@ -74,13 +84,14 @@ def test_build_from_the_offsite_replica_with_the_primary_gone(site: Site, tmp_pa
 
     files = open_all(site, result.bundle, tmp_path / "opened")
     assert set(files) == {"manifest.json", "manifest.json.sig", "persons.csv", "persons-excel.csv",
-                          "persons-cp932.csv", "pfif.xml"}  # fmt: skip
+                          "persons.xlsx", "persons-cp932.csv", "pfif.xml"}  # fmt: skip
     assert_nothing_forbidden(files, registry)
     manifest = json.loads(files["manifest.json"])
     assert manifest["replication_lag"] == "unknown" and manifest["replication_lag_seconds"] is None
     assert manifest["as_of"] == result.as_of.isoformat()
     assert manifest["counts"] == {"rows": result.rows, "excluded_protected": len(protected)}
     assert manifest["basis"]["law"] == "個人情報の保護に関する法律第69条第2項第3号"
+    assert "個人情報の保護に関する法律" in files["manifest.json"].decode() and b"\\u" not in files["manifest.json"]
 
     persons = read_csv(tmp_path / "opened" / "persons.csv")
     pz = pseudonyms(site)
@@ -90,6 +101,16 @@ def test_build_from_the_offsite_replica_with_the_primary_gone(site: Site, tmp_pa
     assert refs == {pz.person(r["atena_no"]) for r in registry if not (r["shien_sochi"] or r["yokushi"])}
     assert files["persons-excel.csv"] == b"\xef\xbb\xbf" + files["persons.csv"]
     assert all(p["birth_date"][4] == "-" and len(p["birth_date"]) == 10 for p in persons)  # ISO 8601
+
+    # The workbook holds the same rows: every identifier byte-identical as text, dates as dates.
+    sheet = xlsx_rows(files["persons.xlsx"])
+    assert list(sheet[0]) == [f["label"] for f in manifest["fields"]]
+    keys = [f["key"] for f in manifest["fields"]]
+    assert len(sheet) - 1 == len(persons)
+    for person, row in zip(persons, sheet[1:], strict=True):
+        got = dict(zip(keys, row, strict=True))
+        assert got.pop("birth_date").date().isoformat() == person.pop("birth_date")  # type: ignore[attr-defined]
+        assert got == person
 
     # Every row whose registered name CP932/JIS X 0213 cannot show has a fallback and is listed.
     hostile = {p["person_ref"] for p in persons if not displayable(p["name"])}

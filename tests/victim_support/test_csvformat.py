@@ -7,7 +7,7 @@ import io
 import random
 
 from victim_support.charset import GETA
-from victim_support.csvformat import BOM, cp932_copy, excel_copy, persons_csv, private_use_report
+from victim_support.csvformat import BOM, cp932_copy, excel_copy, header, persons_csv, private_use_report
 
 COLUMNS = ("person_ref", "household_ref", "name", "name_fallback", "katagaki")
 ROWS = [
@@ -22,9 +22,9 @@ def test_master_is_rfc4180_utf8_without_bom() -> None:
     data = persons_csv(COLUMNS, ROWS)
     assert not data.startswith(BOM)
     text = data.decode("utf-8")
-    assert text.startswith("person_ref,household_ref,name,name_fallback,katagaki\r\n")
+    assert text.startswith("個人参照 (提供先ごとの仮名ID),世帯参照 (提供先ごとの仮名ID),氏名,氏名 (縮退表記),方書\r\n")
     assert '"ハイツ""青葉"", 201"' in text  # quotes doubled, field quoted
-    assert list(csv.reader(io.StringIO(text, newline=""))) == [list(COLUMNS), *map(list, ROWS)]
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [list(header(COLUMNS)), *map(list, ROWS)]
 
 
 def test_fast_rendering_is_byte_identical_to_the_csv_module() -> None:
@@ -33,7 +33,7 @@ def test_fast_rendering_is_byte_identical_to_the_csv_module() -> None:
     rows = [tuple("".join(rng.choice(pieces) for _ in range(rng.randint(0, 6))) for _ in COLUMNS) for _ in range(3000)]
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(header(COLUMNS))
     writer.writerows(rows)
     assert persons_csv(COLUMNS, rows) == buffer.getvalue().encode("utf-8")
 
@@ -62,3 +62,17 @@ def test_cp932_copy_lists_every_lossy_row_and_uses_the_fallback() -> None:
 
 def test_private_use_characters_are_reported() -> None:
     assert private_use_report(COLUMNS, ROWS) == [{"person_ref": "r4", "field": "name", "code_points": ["U+E000"]}]
+
+
+def test_every_copy_has_the_japanese_header_a_person_reads() -> None:
+    """Field keys are for programs (they stay in the manifest); the header row is Japanese in every copy."""
+    for data, encoding in ((persons_csv(COLUMNS, ROWS), "utf-8"), (cp932_copy(COLUMNS, ROWS).data, "cp932")):
+        first = next(csv.reader(io.StringIO(data.decode(encoding), newline="")))
+        assert first == [
+            "個人参照 (提供先ごとの仮名ID)",
+            "世帯参照 (提供先ごとの仮名ID)",
+            "氏名",
+            "氏名 (縮退表記)",
+            "方書",
+        ]
+        assert not set(first) & set(COLUMNS)

@@ -160,7 +160,7 @@ def test_download_only_after_approval_then_ciphertext_that_the_partner_opens(
     )
     assert opened.manifest["counts"]["rows"] > 100
     header = (tmp_path / "out" / "persons.csv").read_text().splitlines()[0]
-    assert "kojin_bango" not in header and "juminhyo_code" not in header and header.startswith("person_ref")
+    assert "個人番号" not in header and "住民票コード" not in header and header.startswith("個人参照")
     # a second download serves the same bundle (built once) and is audited again
     again = signed_get(client, web_site.partner_key, path)
     assert again.content == response.content

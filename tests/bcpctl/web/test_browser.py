@@ -150,7 +150,9 @@ def test_partner_requests_approvers_approve_partner_downloads_and_decrypts(
     )
     rows = (tmp_path / "plain" / "persons.csv").read_text(encoding="utf-8").splitlines()
     header = rows[0].split(",")
-    assert header[:2] == ["person_ref", "household_ref"] and "phone" not in header and "kojin_bango" not in header
+    assert header[:2] == ["個人参照 (提供先ごとの仮名ID)", "世帯参照 (提供先ごとの仮名ID)"]
+    assert [f["key"] for f in opened.manifest["fields"]][:2] == ["person_ref", "household_ref"]
+    assert "連絡先" not in header and not {"個人番号", "kojin_bango", "phone"} & set(header)
     assert len(rows) - 1 == opened.manifest["counts"]["rows"] > 0
     assert {m.split(",")[0] for m in rows[1:]}  # pseudonymous references, one per row
     assert (tmp_path / "plain" / "pfif.xml").exists()
