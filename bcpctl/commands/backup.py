@@ -10,7 +10,7 @@ import click
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
-from bcpctl.params import Pattern
+from bcpctl.params import Pattern, SnapshotPattern
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -27,7 +27,7 @@ def backup() -> None:
 
 
 def _render_results(console: Console, data: dict[str, Any]) -> None:
-    from rich.table import Table
+    from bcpctl.tables import Table
 
     table = Table("system", "snapshot", "files new/changed/same", "read", "added", "seconds", "status")
     for row in data["backups"]:
@@ -164,8 +164,25 @@ def backup_run(
     type=click.Choice(["never", "if-changed", "always"]),
     default="never",
     show_default=True,
-    help="What to do with what --target already holds: never (refuse a non-empty target), "
-    "if-changed (keep entries that already match, replace the rest) or always (replace).",
+    help="What to do with what --target already holds: never (refuse a non-empty target, "
+    "or the path the snapshot was taken from), if-changed (keep entries that already match, "
+    "replace the rest) or always (replace).",
+)
+@click.option(
+    "--include",
+    "includes",
+    multiple=True,
+    type=SnapshotPattern(),
+    metavar="PATTERN",
+    help="Restore only matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).",
+)
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    type=SnapshotPattern(),
+    metavar="PATTERN",
+    help="Leave out matching paths and what is beneath them (repeatable; wins over --include).",
 )
 @escrow_option
 @as_of_option
@@ -179,6 +196,8 @@ def restore(
     target_dsn: str | None,
     as_of: datetime | None,
     overwrite: Overwrite,
+    includes: tuple[str, ...],
+    excludes: tuple[str, ...],
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -188,11 +207,15 @@ def restore(
     never followed; nothing is written outside --target.
     """
     from backup.dbrestore import restore_postgres, verify_sqlite
+    from backup.patterns import Selection
     from backup.restorer import restore_snapshot
     from backup.snapshot import find_snapshot
 
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
+    if target_dsn is not None and (includes or excludes):
+        raise UsageError("--include and --exclude choose files; a database restore (--target-dsn) takes the whole dump")
+    selection = Selection(includes, excludes)
     out = output.current()
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
         snap = find_snapshot(repo, snapshot_ref)
@@ -215,6 +238,7 @@ def restore(
                     Path(target),
                     overwrite=overwrite,
                     progress=bar.advance,
+                    select=None if selection.everything else selection,
                 )
                 data = {
                     "snapshot": snap.id,
@@ -234,7 +258,7 @@ def restore(
                     "verified": True,
                     "seconds": res.seconds,
                 }
-                if snap.source_kind == "sqlite":
+                if snap.source_kind == "sqlite" and selection.everything:
                     name = Path(snap.source_spec).name
                     mismatches = verify_sqlite(snap, Path(res.target) / name)
                     if mismatches:
