@@ -47,7 +47,7 @@ def shown(name: str) -> str:
 
 
 def as_text(name: str) -> str:
-    """A name as JSON can carry it: exact when it is UTF-8 (newlines and all), else with
+    r"""A name as JSON can carry it: exact when it is UTF-8 (newlines and all), else with
     ``\xNN`` escapes (and its exact bytes beside it, ``path_b64``)."""
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
