@@ -36,13 +36,15 @@ class BadPattern(UsageError):
     """A pattern or path that cannot mean what its user wants (exit 2)."""
 
 
-def _refuse_controls(kind: str, text: str) -> None:
+def _refuse_controls(kind: str, text: str, *, controls: bool = True) -> None:
+    """Refuse an empty or overlong text, and NUL (in no name); ``controls``: every other
+    control character too (a pattern names them with ``?``, a path may hold them)."""
     if not text:
         raise BadPattern(f"an empty {kind} matches nothing; give one")
     if len(text) > MAX_LENGTH:
         raise BadPattern(f"a {kind} is at most {MAX_LENGTH} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise BadPattern(f"{kind} {text!r} holds NUL or a control character")
+    if "\0" in text or (controls and any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise BadPattern(f"{kind} {text!r} holds NUL" + (" or a control character" if controls else ""))
 
 
 def _components(kind: str, text: str) -> list[str]:
@@ -61,11 +63,12 @@ def _components(kind: str, text: str) -> list[str]:
 def snapshot_path(text: str) -> str:
     """A path a user gave (``ls``, ``dump``, ``diff``) as a snapshot path; ``""`` is the root.
 
-    A leading or trailing ``/`` is dropped: paths are relative to the snapshot's root.
+    A leading or trailing ``/`` is dropped: paths are relative to the snapshot's root. A
+    name may hold any byte but NUL and ``/``, a newline included.
     """
     if text in ("", "/"):
         return ""
-    _refuse_controls("path", text)
+    _refuse_controls("path", text, controls=False)
     return "/".join(_components("path", text))
 
 
