@@ -157,9 +157,8 @@ class Dumped:
 def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
     """The entry of the file ``path`` (a hard link followed to its first name); with no path,
     the snapshot's one file (a database dump, a command's output)."""
-    entries = list(_entries(repo, snapshot)) if path is None else None
-    if entries is not None:
-        files = [e for e in entries if e["type"] == "file"]
+    if path is None:
+        files = [e for e in _entries(repo, snapshot) if e["type"] == "file"]
         if len(files) != 1:
             raise UsageError(f"snapshot {snapshot.short_id} holds {len(files)} files; name the one to dump")
         return files[0]

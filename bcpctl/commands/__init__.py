@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "key": ("bcpctl.commands.repo", "bcpctl.commands.escrow"),
     "ls": ("bcpctl.commands.browse",),
     "manifest": ("bcpctl.commands.replicate",),
+    "mount": ("bcpctl.commands.mount",),
     "prune": ("bcpctl.commands.forget",),
     "registry": ("bcpctl.commands.registry",),
     "repair": ("bcpctl.commands.repair",),
