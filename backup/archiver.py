@@ -111,6 +111,11 @@ def store_stream(
     return digest.hexdigest(), ids, size
 
 
+def excluded(rel: str, name: str, patterns: tuple[str, ...]) -> bool:
+    """``backup run --exclude``: a pattern matches the relative path or the name (fnmatch)."""
+    return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(name, pat) for pat in patterns)
+
+
 class PathArchiver:
     """One backup of one directory tree."""
 
@@ -136,7 +141,7 @@ class PathArchiver:
     # -- walking ------------------------------------------------------------------------------
 
     def _excluded(self, rel: str, name: str) -> bool:
-        return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(name, pat) for pat in self.exclude)
+        return excluded(rel, name, self.exclude)
 
     def _walk(self, root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
         """``(relative path, full path, lstat)`` in tree order; unreadable dirs are noted and skipped."""

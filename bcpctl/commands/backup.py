@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +22,8 @@ if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from rich.console import Console
 
     from backup.restoretarget import Overwrite
+    from backup.run import BackupRequest
+    from bcpctl.output import ProgressBar
 
 
 @click.group()
@@ -44,6 +49,30 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
             status,
         )
     console.print(table)
+
+
+@contextmanager
+def _totals(request: BackupRequest, bar: ProgressBar) -> Iterator[Callable[[int], None]]:
+    """The progress callback; for a path source on a terminal, with the totals a concurrent
+    count of the source finds (:mod:`backup.prescan`), so the bar shows an ETA."""
+    if request.source.kind != "path" or not output.current().interactive:
+        yield bar.advance
+        return
+    from backup.prescan import Prescan
+
+    with Prescan(request.source.value, request.exclude) as scan:
+        known = False
+        lock = threading.Lock()  # writer threads report progress too
+
+        def advance(amount: int) -> None:
+            nonlocal known
+            with lock:
+                if not known and (totals := scan.poll()) is not None:
+                    known = True
+                    bar.update(total=totals.bytes, description=f"backing up {totals.files} files")
+            bar.advance(amount)
+
+        yield advance
 
 
 @backup.command("run")
@@ -114,8 +143,8 @@ def backup_run(
                 tags=tags,
                 exclude=excludes,
             )
-            with session.repository(repo_url, password_file, escrow=escrow) as repo:
-                result = run_backup(repo, request, progress=bar.advance)
+            with _totals(request, bar) as progress, session.repository(repo_url, password_file, escrow=escrow) as repo:
+                result = run_backup(repo, request, progress=progress)
             outcomes = [
                 SystemBackup(request.system or "", not result.errors, result, "; ".join(result.errors[:3]) or None)
             ]
