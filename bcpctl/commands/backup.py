@@ -248,7 +248,9 @@ def restore(
     out = output.current()
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
         snap = find_snapshot(repo, snapshot_ref)
-        with out.progress(f"restoring {snap.short_id}", snap.summary.get("bytes_total")) as bar:
+        # the snapshot's total is only what a whole restore writes
+        total = snap.summary.get("bytes_total") if selection.everything else None
+        with out.progress(f"restoring {snap.short_id}", total) as bar:
             if target_dsn is not None:
                 db = restore_postgres(repo, snap, target_dsn, progress=bar.advance)
                 data: dict[str, Any] = {
