@@ -41,9 +41,11 @@ class Table:
         self.title = title
         self.keys = {h for h in headers if is_key(h)} if keys is None else set(keys)
         self.rows: list[tuple[Any, ...]] = []
+        self.row_styles: list[str | None] = []
 
-    def add_row(self, *cells: Any) -> None:
+    def add_row(self, *cells: Any, style: str | None = None) -> None:
         self.rows.append(cells)
+        self.row_styles.append(style)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.measure import Measurement
@@ -65,8 +67,8 @@ class Table:
         if sum(natural) + 3 * n + 1 <= limit:  # padding either side of a cell, and n + 1 borders
             for i in range(n):
                 table.add_column(self.headers[i], no_wrap=i in keys)
-            for row in self.rows:
-                table.add_row(*row)
+            for row, style in zip(self.rows, self.row_styles, strict=True):
+                table.add_row(*row, style=style)
             yield table
             return
         dropped: list[int] = []
@@ -80,8 +82,8 @@ class Table:
         shown = [i for i in range(n) if i not in dropped]
         for i in shown:
             table.add_column(self.headers[i], width=widths[i], no_wrap=i in keys, overflow="fold")
-        for row in self.rows:
-            table.add_row(*(row[i] if i < len(row) else "" for i in shown))
+        for row, style in zip(self.rows, self.row_styles, strict=True):
+            table.add_row(*(row[i] if i < len(row) else "" for i in shown), style=style)
         needed = sum(widths[i] for i in shown) + 3 * len(shown) + 1
         yield from console.render(table, options.update_width(max(limit, needed)))
         if dropped:

@@ -113,7 +113,9 @@ def test_a_literal_pattern_names_its_path_and_what_is_beneath_only(path: str, ot
     assert compile_pattern("**").names(path) and compile_pattern("*").matches(path)
     if compiled.names(other):
         # only where '?' stood for a control character may another path be named
-        assert len(other) == len(path) and all(a == b or ord(a) < 32 or ord(a) == 127 for a, b in zip(path, other, strict=True))
+        assert len(other) == len(path) and all(
+            a == b or ord(a) < 32 or ord(a) == 127 for a, b in zip(path, other, strict=True)
+        )
     parts = other.split("/")
     ancestors = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
     assert compiled.matches(other) == any(compiled.names(a) for a in ancestors)
