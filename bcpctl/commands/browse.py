@@ -154,6 +154,12 @@ def find(
     default=None,
     help="Write to this new file instead of stdout (needed with --json).",
 )
+@click.option(
+    "--table",
+    default=None,
+    metavar="SCHEMA.TABLE",
+    help="From a PostgreSQL snapshot: this table's definition and rows as SQL (through pg_restore).",
+)
 @repo_options
 @as_of_option
 @common_options
@@ -161,6 +167,7 @@ def dump(
     snapshot_ref: str,
     path: str | None,
     output_path: str | None,
+    table: str | None,
     repo_url: str,
     password_file: str | None,
     escrow: tuple[str, ...],
@@ -169,25 +176,34 @@ def dump(
     """Write one file of SNAPSHOT to stdout, byte for byte, verified against its SHA-256.
 
     PATH may be left out when the snapshot holds one file (a database dump, a command's
-    output). A file whose bytes differ from the backup record ends with exit 1: discard
-    what was written. --output writes to a new file instead (never over an existing one).
+    output). --table SCHEMA.TABLE writes one table of a PostgreSQL snapshot as SQL instead.
+    A file whose bytes differ from the backup record ends with exit 1: discard what was
+    written. --output writes to a new file instead (never over an existing one).
     """
     from backup.browse import dump_file, file_entry
     from backup.patterns import snapshot_path
     from backup.snapshot import find_snapshot
+    from backup.tabledump import table_sql
 
     out = output.current()
     if out.json_mode and output_path is None:
         raise UsageError("--json needs --output FILE: stdout carries the file's bytes")
+    if path is not None and table is not None:
+        raise UsageError("give PATH or --table, not both")
     if path is not None:
         snapshot_path(path)
     if output_path is None and sys.stdout.isatty():
         out.notice("(writing a file's bytes to the terminal; use --output FILE or a pipe)")
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
         snap = find_snapshot(r, snapshot_ref)
-        entry = file_entry(r, snap, path)
-        written = _write(dump_file(r, snap, entry), output_path)
-    data = {"snapshot": snap.id, "path": entry["path"], "bytes": written, "sha256": entry["sha256"], "verified": True}
+        if table is not None:
+            written = _write(table_sql(r, snap, table), output_path)
+            data: dict[str, Any] = {"snapshot": snap.id, "table": table, "bytes": written, "verified": True}
+        else:
+            entry = file_entry(r, snap, path)
+            written = _write(dump_file(r, snap, entry), output_path)
+            data = {"snapshot": snap.id, "path": entry["path"], "bytes": written, "sha256": entry["sha256"]}
+            data["verified"] = True
     if output_path is not None:
         out.result(data, lambda c, d: c.print(f"wrote {human_bytes(d['bytes'])} to {output_path}, verified"))
 

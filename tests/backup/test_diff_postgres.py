@@ -81,3 +81,26 @@ def test_cli_diff_and_dump_of_a_postgres_snapshot(cli: Cli, postgres: PostgresSe
         timeout=120,
     )
     assert dumped.returncode == 0 and b"juki.moves" in dumped.stdout
+    table = cli("dump", "latest:naka-juki", "--table", "juki.moves", "--repo", url)
+    assert table.returncode == 0, table.stderr
+    assert "COPY juki.moves" in table.stdout and "COPY juki.residents" not in table.stdout
+    missing = cli("dump", "latest:naka-juki", "--table", "juki.nope", "--repo", url)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "juki.moves" in missing.stderr
+
+
+def test_dump_of_one_table_gives_its_rows_as_sql(repo, postgres: PostgresServer) -> None:  # type: ignore[no-untyped-def]
+    from backup.tabledump import table_sql
+    from dc.errors import UsageError
+
+    dsn = postgres.create_database("goka_tables")
+    _seed(dsn)
+    done = run_backup(repo, BackupRequest(parse_source(f"postgres:{dsn}"), system="goka-tables"))
+    snap = find_snapshot(repo, done.snapshot_id)
+    sql = b"".join(table_sql(repo, snap, "juki.residents")).decode()
+    assert "CREATE TABLE juki.residents" in sql and "住民1000" in sql
+    assert "juki.households" not in sql
+    rows = sql.split("COPY juki.residents")[1].split("\\.")[0].strip().splitlines()[1:]
+    assert len(rows) == snap.verify["tables"]["juki.residents"] == 1000
+    for bad in ("juki.nothing", "../etc", ""):
+        with pytest.raises(UsageError):
+            b"".join(table_sql(repo, snap, bad))
