@@ -16,7 +16,7 @@ import signal
 import stat
 from dataclasses import dataclass
 
-from backup.archiver import excluded
+from backup.archiver import exclusion
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class Totals:
 
 def count_tree(root: str, exclude: tuple[str, ...] = ()) -> Totals:
     """Regular files beneath ``root`` and their bytes, as a backup of it would read them."""
+    excluded = exclusion(exclude)
     files = size = 0
     seen: set[tuple[int, int]] = set()
     stack = [("", root)]
@@ -39,7 +40,7 @@ def count_tree(root: str, exclude: tuple[str, ...] = ()) -> Totals:
             continue
         for child in children:
             rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
-            if excluded(rel, child.name, exclude):
+            if excluded(rel):
                 continue
             try:
                 st = child.stat(follow_symlinks=False)

@@ -13,7 +13,7 @@ import click
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
-from bcpctl.params import Pattern, SnapshotPattern
+from bcpctl.params import SnapshotPattern
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -108,7 +108,12 @@ def _totals(request: BackupRequest, bar: ProgressBar) -> Iterator[Callable[[int]
     help="Tag recorded with the snapshot (repeatable).",
 )
 @click.option(
-    "--exclude", "excludes", multiple=True, type=Pattern(), metavar="PATTERN", help="Skip matching paths (repeatable)."
+    "--exclude",
+    "excludes",
+    multiple=True,
+    type=SnapshotPattern(),
+    metavar="PATTERN",
+    help="Skip matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).",
 )
 @escrow_option
 @config_option(required=False)

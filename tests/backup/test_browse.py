@@ -172,3 +172,17 @@ def test_table_changes_name_every_table_whose_count_differs() -> None:
         ("gone", 5, None, -5),
         ("new", None, 0, 0),
     ]
+
+
+def test_backup_exclude_follows_the_same_rules(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = make_tree(
+        tmp_path / "ex",
+        {"docs/a.tmp": "x", "docs/deep/b.tmp": "x", "top.tmp": "x", "a/cache/c": "x", "cache": "x", "keep": "x"},
+    )
+    request = BackupRequest(parse_source(f"path:{src}"), exclude=("/docs/*.tmp", "cache"))
+    snap = find_snapshot(repo, run_backup(repo, request).snapshot_id)
+    kept = {e.path for e in list_entries(repo, snap, recursive=True)}
+    # '*' never crosses '/': docs/deep/b.tmp stays; a name without '/' matches at any depth
+    assert kept == {"docs", "docs/deep", "docs/deep/b.tmp", "top.tmp", "a", "keep"}
+    with pytest.raises(BadPattern):
+        run_backup(repo, BackupRequest(parse_source(f"path:{src}"), exclude=("a**",)))
