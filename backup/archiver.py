@@ -12,7 +12,6 @@ beside, so it fans blob encoding out to a pool.
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import stat
@@ -26,6 +25,7 @@ from typing import Any
 
 from backup.chunker import ReadableStream, chunks
 from backup.errors import SourceError
+from backup.patterns import Selection
 from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
@@ -111,6 +111,13 @@ def store_stream(
     return digest.hexdigest(), ids, size
 
 
+def exclusion(patterns: tuple[str, ...]) -> Callable[[str], bool]:
+    """``backup run --exclude``: True for a relative path to leave out, by the pattern rules
+    restore, ls and find use (:mod:`backup.patterns`; a bad pattern is exit 2 before any read)."""
+    left_in = Selection(exclude=patterns)
+    return lambda rel: not left_in(rel)
+
+
 class PathArchiver:
     """One backup of one directory tree."""
 
@@ -127,6 +134,7 @@ class PathArchiver:
         self.writer = writer
         self.workers = workers or default_workers()
         self.exclude = exclude
+        self._excluded = exclusion(exclude)
         self.progress = progress
         self.stats = TreeStats()
         self.worker_stats = WriteStats()
@@ -134,9 +142,6 @@ class PathArchiver:
         self._link_names: dict[tuple[int, int], str] = {}
 
     # -- walking ------------------------------------------------------------------------------
-
-    def _excluded(self, rel: str, name: str) -> bool:
-        return any(fnmatch.fnmatch(rel, pat) or fnmatch.fnmatch(name, pat) for pat in self.exclude)
 
     def _walk(self, root: Path) -> Iterator[tuple[str, str, os.stat_result]]:
         """``(relative path, full path, lstat)`` in tree order; unreadable dirs are noted and skipped."""
@@ -169,7 +174,7 @@ class PathArchiver:
         children = []
         for child in listing:
             rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
-            if self._excluded(rel, child.name):
+            if self._excluded(rel):
                 continue
             try:
                 st = child.stat(follow_symlinks=False)

@@ -354,7 +354,7 @@ def _blob_problem(repo: Repository, data: bytes, entry: BlobEntry, salt: bytes, 
 def _check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, report: CheckReport) -> None:
     """The snapshots of the view; one committed meanwhile is the next check's."""
     errors: dict[str, str] = {}
-    snapshots = list_snapshots(repo, errors=errors, ids=view.snapshot_ids)
+    snapshots = list_snapshots(repo, errors=errors, ids=view.snapshot_ids, superseded=True)
     report.snapshots = len(snapshots) + len(errors)
     for snapshot_id, message in sorted(errors.items()):
         key = f"snapshots/{snapshot_id}"

@@ -7,7 +7,7 @@ from datetime import datetime
 from backup.manifest import sign_manifest
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.retention import Candidate, Decision, RetentionPolicy, apply_policy
-from backup.snapshot import list_snapshots
+from backup.snapshot import current, list_snapshots, relabelled
 
 
 def forget_snapshots(
@@ -29,10 +29,16 @@ def forget_snapshots(
     (a note), never a signed snapshot missing (damage). A crash between the two leaves the
     snapshots unsigned but in place; the next signature takes them back and forget can run again.
     """
-    snapshots = list_snapshots(repo, system=system)
+    everything = list_snapshots(repo, system=system, superseded=True)
+    snapshots = current(everything)
     candidates = [Candidate(s.id, s.time, s.group) for s in snapshots]
     decisions = apply_policy(candidates, policy, now=now, allow_empty=allow_empty)
-    doomed = frozenset(d.id for d in decisions if not d.keep)
+    doomed_now = {d.id for d in decisions if not d.keep}
+    # the older labels of a forgotten snapshot go with it, or the newest of them would reappear
+    for snapshot in snapshots:
+        if snapshot.id in doomed_now:
+            doomed_now.update(older.id for older in relabelled(snapshot, everything))
+    doomed = frozenset(doomed_now)
     if doomed and not dry_run:
         sign_manifest(repo, without=doomed)
         for snapshot_id in sorted(doomed):

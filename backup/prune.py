@@ -85,7 +85,7 @@ def _collect_used(repo: Repository, report: PruneReport) -> None:
         db.execute("CREATE TEMP TABLE IF NOT EXISTS used (id BLOB PRIMARY KEY) WITHOUT ROWID")
         db.execute("DELETE FROM used")
     errors: dict[str, str] = {}
-    snapshots = list_snapshots(repo, errors=errors)
+    snapshots = list_snapshots(repo, errors=errors, superseded=True)
     if errors:
         raise CorruptObject(f"snapshot {next(iter(errors))[:8]} is unreadable; run 'bcpctl check' before pruning")
     report.snapshots = len(snapshots)

@@ -169,7 +169,7 @@ def _rehome_sealed(
     from backup.snapshot import list_snapshots
 
     errors: dict[str, str] = {}
-    list_snapshots(repo, errors=errors)
+    list_snapshots(repo, errors=errors, superseded=True)
     changed = False
     for key in [INDEX_PREFIX + name for name in broken] + [f"snapshots/{sid}" for sid in errors]:
         try:

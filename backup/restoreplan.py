@@ -11,7 +11,7 @@ that cannot be read is noted, not fatal: only the entries it lists are lost.
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from backup.errors import CorruptObject, HostileSnapshot
@@ -45,14 +45,22 @@ class TreeShape:
     link_sources: set[str] = field(default_factory=set)
     #: tree blobs that could not be read: what they list is not restored
     bad_blobs: dict[str, str] = field(default_factory=dict)
+    #: which entries the restore keeps (``--include`` / ``--exclude``); None: all of them
+    select: Callable[[str], bool] | None = None
+    #: hard links kept whose first name the selection leaves out: skipped, not failed
+    links_left_out: list[Entry] = field(default_factory=list)
 
 
-def iter_entries(repo: Repository, snapshot: Snapshot, bad_blobs: Iterable[str] = ()) -> Iterator[Entry]:
-    """The snapshot's entries, skipping the tree blobs named in ``bad_blobs``."""
+def iter_entries(
+    repo: Repository, snapshot: Snapshot, bad_blobs: Iterable[str] = (), select: Callable[[str], bool] | None = None
+) -> Iterator[Entry]:
+    """The snapshot's entries (those ``select`` keeps), skipping the tree blobs named in ``bad_blobs``."""
     skip = set(bad_blobs)
     for blob_id in snapshot.tree:
         if blob_id not in skip:
-            yield from _blob_entries(repo, blob_id)
+            for entry in _blob_entries(repo, blob_id):
+                if select is None or select(entry["path"]):
+                    yield entry
 
 
 def _blob_entries(repo: Repository, blob_id: str) -> list[Entry]:
@@ -62,11 +70,15 @@ def _blob_entries(repo: Repository, blob_id: str) -> list[Entry]:
     return [decode_entry(line, f"tree blob {blob_id[:16]}") for line in data.splitlines()]
 
 
-def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
+def validate_tree(repo: Repository, snapshot: Snapshot, select: Callable[[str], bool] | None = None) -> TreeShape:
     """One pass over the tree before any write (it also collects directories and links, so the
-    tree is not parsed once more for them). A damaged tree blob is noted, not fatal."""
+    tree is not parsed once more for them). A damaged tree blob is noted, not fatal.
+
+    Every name is judged, selected or not; only what ``select`` keeps is collected, with the
+    directories above it (a file kept by ``--include`` needs its directories)."""
     previous: tuple[str, ...] | None = None
-    shape = TreeShape()
+    shape = TreeShape(select=select)
+    above_kept: set[str] = set()
     kinds: dict[str, str] = {}
     for blob_id in snapshot.tree:
         try:
@@ -87,6 +99,12 @@ def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
             kind = entry["type"]
             if kind != "file" and len(kinds) < 1_000_000:
                 kinds[path] = kind
+            if select is not None:
+                if not select(path):
+                    if kind == "dir":
+                        shape.dirs.append(entry)  # kept below if something beneath it is
+                    continue
+                _note_ancestors(above_kept, parent)
             if kind == "file":
                 size = int(entry.get("size", 0))
                 shape.files += 1
@@ -99,8 +117,18 @@ def validate_tree(repo: Repository, snapshot: Snapshot) -> TreeShape:
                 shape.others.append(entry)
                 if kind == "hardlink":
                     shape.link_sources.add(entry["link"])
+    if select is not None:
+        shape.dirs = [d for d in shape.dirs if d["path"] in above_kept or select(d["path"])]
+        shape.links_left_out = [e for e in shape.others if e["type"] == "hardlink" and not select(e["link"])]
+        shape.others = [e for e in shape.others if not (e["type"] == "hardlink" and not select(e["link"]))]
     shape.big_files.sort(key=lambda entry: -int(entry.get("size", 0)))  # stable: ties keep tree order
     return shape
+
+
+def _note_ancestors(found: set[str], directory: str) -> None:
+    while directory and directory not in found:
+        found.add(directory)
+        directory = posixpath.dirname(directory)
 
 
 #: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
@@ -136,4 +164,4 @@ def claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, shape: T
                 yield entry
 
     yield from units(shape.big_files, True)
-    yield from units(iter_entries(repo, snapshot, shape.bad_blobs), False)
+    yield from units(iter_entries(repo, snapshot, shape.bad_blobs, shape.select), False)

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from backup.blobreader import BlobReader
-from backup.errors import VerificationFailed
+from backup.errors import TargetNotEmpty, VerificationFailed
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
 from backup.restoreplan import TreeShape, claimed_files, iter_entries, validate_tree
@@ -203,7 +203,7 @@ def _restore_threaded(
     futures: deque[Future[None]] = deque()
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="bcp-restore") as pool:
-            for entry in iter_entries(repo, snapshot, shape.bad_blobs):
+            for entry in iter_entries(repo, snapshot, shape.bad_blobs, shape.select):
                 if entry["type"] == "file":
                     futures.append(pool.submit(write, entry))
                     while futures and (futures[0].done() or len(futures) > 256):
@@ -226,20 +226,27 @@ def restore_snapshot(
     overwrite: Overwrite = "never",
     workers: int | None = None,
     progress: ProgressFn | None = None,
+    select: Callable[[str], bool] | None = None,
 ) -> RestoreResult:
     """Restore ``snapshot`` into ``target`` under the overwrite policy (see :mod:`backup.restoretarget`).
+
+    ``select`` (a :class:`backup.patterns.Selection`) keeps part of the snapshot: only what it
+    keeps, and the directories above that, is restored.
 
     Raises :class:`VerificationFailed` naming what could not be restored, after restoring
     everything else; :class:`TargetNotEmpty` (nothing written) for a non-empty target under
     ``never``; :class:`HostileSnapshot` (nothing written) for unsafe names.
     """
     started = time.monotonic()
-    shape = validate_tree(repo, snapshot)
+    refuse_source_path(snapshot, target, overwrite)
+    shape = validate_tree(repo, snapshot, select)
     root_fd = open_root(target, overwrite)
     dest = Target(root_fd, overwrite, as_root=os.geteuid() == 0)
     result = RestoreResult(snapshot.id, os.path.realpath(target))
     for blob_id, problem in shape.bad_blobs.items():
         result.fail(f"<entries of tree blob {blob_id[:16]}>", problem)
+    for entry in shape.links_left_out:
+        result.skip(entry["path"], f"a hard link to {entry['link']!r}, which the patterns leave out")
     try:
         for entry in shape.dirs:
             try:
@@ -275,6 +282,19 @@ def restore_snapshot(
     if result.failed_count:
         raise RestoreIncomplete(_failure_message(snapshot, result), result)
     return result
+
+
+def refuse_source_path(snapshot: Snapshot, target: Path, overwrite: Overwrite) -> None:
+    """A restore onto the directory the snapshot was taken from replaces live data (restic's
+    most regretted restore): under ``never`` it is refused even while that directory is empty
+    or gone, so the operator says so with ``--overwrite``."""
+    if overwrite != "never" or snapshot.source_kind != "path":
+        return
+    if os.path.realpath(target) == os.path.realpath(snapshot.source_spec):
+        raise TargetNotEmpty(
+            f"restore target {target} is the path snapshot {snapshot.short_id} was taken from; nothing was "
+            "written (--overwrite if-changed or --overwrite always restores onto it)"
+        )
 
 
 class RestoreIncomplete(VerificationFailed):

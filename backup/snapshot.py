@@ -36,6 +36,9 @@ class Snapshot:
     summary: dict[str, Any] = field(default_factory=dict)
     #: ``{"tables": {"schema.table": rows}}`` for databases; streams carry SHA-256 in the tree.
     verify: dict[str, Any] = field(default_factory=dict)
+    #: the snapshot this one re-labels (``bcpctl tag``): same tree, time and source, other
+    #: tags. The older object is kept, untouched and verifiable, but no longer listed.
+    supersedes: str | None = None
     #: filled in when loaded: the SHA-256 name of the stored object.
     id: str = ""
 
@@ -63,6 +66,8 @@ class Snapshot:
             "summary": self.summary,
             "verify": self.verify,
         }
+        if self.supersedes is not None:
+            doc["supersedes"] = self.supersedes
         return orjson.dumps(doc)
 
     @classmethod
@@ -78,6 +83,9 @@ class Snapshot:
             for blob_id in tree:
                 if not re.fullmatch(r"[0-9a-f]{64}", blob_id):
                     raise ValueError("malformed tree blob id")
+            supersedes = doc.get("supersedes")
+            if supersedes is not None and not re.fullmatch(r"[0-9a-f]{64}", str(supersedes)):
+                raise ValueError("malformed id of the snapshot it supersedes")
             return cls(
                 time=time,
                 hostname=str(doc["hostname"]),
@@ -91,6 +99,7 @@ class Snapshot:
                 parent=doc.get("parent"),
                 summary=dict(doc.get("summary") or {}),
                 verify=dict(doc.get("verify") or {}),
+                supersedes=supersedes,
                 id=snapshot_id,
             )
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
@@ -119,8 +128,12 @@ def list_snapshots(
     system: str | None = None,
     errors: dict[str, str] | None = None,
     ids: Iterable[str] | None = None,
+    superseded: bool = False,
 ) -> list[Snapshot]:
     """All readable snapshots (or those of ``ids``, a listing taken earlier), oldest first.
+
+    A snapshot another one re-labels (:func:`relabels`) is left out unless ``superseded``:
+    check, prune and repair judge every object; everything else sees the current labels.
 
     Unreadable ones go to ``errors`` if given, else raise. An object far larger than any
     snapshot is never one that was written (a stray or a planted file): without ``errors`` it
@@ -150,7 +163,35 @@ def list_snapshots(
         if system is None or snapshot.system == system:
             found.append(snapshot)
     found.sort(key=lambda s: (s.time, s.id))
-    return found
+    return found if superseded else current(found)
+
+
+def current(snapshots: list[Snapshot]) -> list[Snapshot]:
+    """``snapshots`` without those another of them re-labels."""
+    by_id = {s.id: s for s in snapshots}
+    hidden = {s.supersedes for s in snapshots if s.supersedes in by_id and relabels(s, by_id[s.supersedes])}
+    return [s for s in snapshots if s.id not in hidden]
+
+
+def relabelled(snapshot: Snapshot, snapshots: Iterable[Snapshot]) -> list[Snapshot]:
+    """The older snapshots ``snapshot`` re-labels, directly or through others, newest first."""
+    by_id = {s.id: s for s in snapshots}
+    chain: list[Snapshot] = []
+    while snapshot.supersedes in by_id and relabels(snapshot, by_id[snapshot.supersedes]):
+        snapshot = by_id[snapshot.supersedes]
+        if snapshot in chain:
+            break
+        chain.append(snapshot)
+    return chain
+
+
+def relabels(newer: Snapshot, older: Snapshot) -> bool:
+    """True when ``newer`` differs from ``older`` in its tags alone: only then does it hide
+    ``older`` from listings, so a snapshot claiming to supersede another can never make
+    different content take its place."""
+    return newer.supersedes == older.id and replace(newer, tags={}, supersedes=None, id="") == replace(
+        older, tags={}, supersedes=None, id=""
+    )
 
 
 def find_snapshot(repo: Repository, ref: str) -> Snapshot:

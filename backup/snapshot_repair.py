@@ -68,7 +68,7 @@ def plan_repair(repo: Repository, *, read_data: bool = False) -> RepairPlan:
     """Which snapshots cannot be fully restored, and what a repair would drop from each."""
     plan = RepairPlan()
     errors: dict[str, str] = {}
-    snapshots = list_snapshots(repo, errors=errors)
+    snapshots = list_snapshots(repo, errors=errors, superseded=True)
     listing = {info.key: info for info in repo.backend.list(SNAPSHOT_PREFIX)}
     for snapshot_id, message in sorted(errors.items()):
         key = SNAPSHOT_PREFIX + snapshot_id

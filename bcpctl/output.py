@@ -119,6 +119,7 @@ class Output:
             Progress,
             TextColumn,
             TimeElapsedColumn,
+            TimeRemainingColumn,
             TransferSpeedColumn,
         )
 
@@ -128,6 +129,7 @@ class Output:
         else:
             columns += [MofNCompleteColumn()]
         columns.append(TimeElapsedColumn())
+        columns.append(TimeRemainingColumn())  # "-:--:--" until a total is known
         # No refresh thread: a process with a second thread cannot safely fork its readers.
         with Progress(*columns, console=self.err, transient=True, auto_refresh=False) as bar:
             task = bar.add_task(description, total=total)

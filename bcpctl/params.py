@@ -169,6 +169,23 @@ class Pattern(click.ParamType):
         return text
 
 
+class SnapshotPattern(Pattern):
+    """A pattern over snapshot paths (``restore --include``, ``find``): the rules of
+    :mod:`backup.patterns`, checked while the command line is parsed."""
+
+    name = "pattern"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = super().convert(value, param, ctx)
+        from backup.patterns import compile_pattern
+
+        try:
+            compile_pattern(text)
+        except BcpError as exc:
+            self.fail(exc.message, param, ctx)
+        return text
+
+
 def byte_rate(text: str) -> float:
     """``--limit-rate``: replication's own parser, and a rate a network can have (1 B/s .. 100 GB/s)."""
     from storage.ratelimit import parse_rate

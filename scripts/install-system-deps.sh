@@ -27,6 +27,8 @@ need rclone rclone  # tests/bench/test_replication.py runs the replication bench
 need ip iproute2  # drill isolation checks: route lookups in a sandbox network namespace
 need systemd-analyze systemd  # tests/dc/test_examples.py verifies examples/bcpctl-serve.service
 need chromium chromium  # browser tests of bcpctl/web (Playwright drives /usr/bin/chromium)
+# bcpctl mount (mfusepy loads libfuse 2 or 3 with ctypes); tests/backup/test_mount.py mounts for real
+if ! ldconfig -p 2>/dev/null | grep -qE 'libfuse3?\.so\.[23]'; then want+=(libfuse2); fi
 # Japanese glyphs in the browser tests' screenshots (the pages are Japanese first).
 if ! fc-list :lang=ja 2>/dev/null | grep -q .; then want+=(fonts-ipafont-gothic); fi
 if [[ "${1:-}" == "--bench" ]]; then

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,7 +13,7 @@ import click
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
-from bcpctl.params import Pattern
+from bcpctl.params import SnapshotPattern
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -19,6 +22,8 @@ if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from rich.console import Console
 
     from backup.restoretarget import Overwrite
+    from backup.run import BackupRequest
+    from bcpctl.output import ProgressBar
 
 
 @click.group()
@@ -27,7 +32,7 @@ def backup() -> None:
 
 
 def _render_results(console: Console, data: dict[str, Any]) -> None:
-    from rich.table import Table
+    from bcpctl.tables import Table
 
     table = Table("system", "snapshot", "files new/changed/same", "read", "added", "seconds", "status")
     for row in data["backups"]:
@@ -44,6 +49,30 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
             status,
         )
     console.print(table)
+
+
+@contextmanager
+def _totals(request: BackupRequest, bar: ProgressBar) -> Iterator[Callable[[int], None]]:
+    """The progress callback; for a path source on a terminal, with the totals a concurrent
+    count of the source finds (:mod:`backup.prescan`), so the bar shows an ETA."""
+    if request.source.kind != "path" or not output.current().interactive:
+        yield bar.advance
+        return
+    from backup.prescan import Prescan
+
+    with Prescan(request.source.value, request.exclude) as scan:
+        known = False
+        lock = threading.Lock()  # writer threads report progress too
+
+        def advance(amount: int) -> None:
+            nonlocal known
+            with lock:
+                if not known and (totals := scan.poll()) is not None:
+                    known = True
+                    bar.update(total=totals.bytes, description=f"backing up {totals.files} files")
+            bar.advance(amount)
+
+        yield advance
 
 
 @backup.command("run")
@@ -79,7 +108,12 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
     help="Tag recorded with the snapshot (repeatable).",
 )
 @click.option(
-    "--exclude", "excludes", multiple=True, type=Pattern(), metavar="PATTERN", help="Skip matching paths (repeatable)."
+    "--exclude",
+    "excludes",
+    multiple=True,
+    type=SnapshotPattern(),
+    metavar="PATTERN",
+    help="Skip matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).",
 )
 @escrow_option
 @config_option(required=False)
@@ -114,8 +148,8 @@ def backup_run(
                 tags=tags,
                 exclude=excludes,
             )
-            with session.repository(repo_url, password_file, escrow=escrow) as repo:
-                result = run_backup(repo, request, progress=bar.advance)
+            with _totals(request, bar) as progress, session.repository(repo_url, password_file, escrow=escrow) as repo:
+                result = run_backup(repo, request, progress=progress)
             outcomes = [
                 SystemBackup(request.system or "", not result.errors, result, "; ".join(result.errors[:3]) or None)
             ]
@@ -164,8 +198,25 @@ def backup_run(
     type=click.Choice(["never", "if-changed", "always"]),
     default="never",
     show_default=True,
-    help="What to do with what --target already holds: never (refuse a non-empty target), "
-    "if-changed (keep entries that already match, replace the rest) or always (replace).",
+    help="What to do with what --target already holds: never (refuse a non-empty target, "
+    "or the path the snapshot was taken from), if-changed (keep entries that already match, "
+    "replace the rest) or always (replace).",
+)
+@click.option(
+    "--include",
+    "includes",
+    multiple=True,
+    type=SnapshotPattern(),
+    metavar="PATTERN",
+    help="Restore only matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).",
+)
+@click.option(
+    "--exclude",
+    "excludes",
+    multiple=True,
+    type=SnapshotPattern(),
+    metavar="PATTERN",
+    help="Leave out matching paths and what is beneath them (repeatable; wins over --include).",
 )
 @escrow_option
 @as_of_option
@@ -179,6 +230,8 @@ def restore(
     target_dsn: str | None,
     as_of: datetime | None,
     overwrite: Overwrite,
+    includes: tuple[str, ...],
+    excludes: tuple[str, ...],
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -188,15 +241,21 @@ def restore(
     never followed; nothing is written outside --target.
     """
     from backup.dbrestore import restore_postgres, verify_sqlite
+    from backup.patterns import Selection
     from backup.restorer import restore_snapshot
     from backup.snapshot import find_snapshot
 
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
+    if target_dsn is not None and (includes or excludes):
+        raise UsageError("--include and --exclude choose files; a database restore (--target-dsn) takes the whole dump")
+    selection = Selection(includes, excludes)
     out = output.current()
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
         snap = find_snapshot(repo, snapshot_ref)
-        with out.progress(f"restoring {snap.short_id}", snap.summary.get("bytes_total")) as bar:
+        # the snapshot's total is only what a whole restore writes
+        total = snap.summary.get("bytes_total") if selection.everything else None
+        with out.progress(f"restoring {snap.short_id}", total) as bar:
             if target_dsn is not None:
                 db = restore_postgres(repo, snap, target_dsn, progress=bar.advance)
                 data: dict[str, Any] = {
@@ -215,6 +274,7 @@ def restore(
                     Path(target),
                     overwrite=overwrite,
                     progress=bar.advance,
+                    select=None if selection.everything else selection,
                 )
                 data = {
                     "snapshot": snap.id,
@@ -234,7 +294,7 @@ def restore(
                     "verified": True,
                     "seconds": res.seconds,
                 }
-                if snap.source_kind == "sqlite":
+                if snap.source_kind == "sqlite" and selection.everything:
                     name = Path(snap.source_spec).name
                     mismatches = verify_sqlite(snap, Path(res.target) / name)
                     if mismatches:

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.commands.drill import duration_text
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options
 from bcpctl.params import FiniteFloat
+from bcpctl.tables import Table
 from dc.errors import ProblemFound
 
 

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
+from bcpctl.tables import Table
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:

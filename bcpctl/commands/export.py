@@ -7,10 +7,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.options import F, common_options, config_option
+from bcpctl.tables import Table
 
 
 @click.group()

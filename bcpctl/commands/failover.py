@@ -7,12 +7,12 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.commands.drill import finish, operator_options, parse_time, read_operator_secret, run_context
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked
+from bcpctl.tables import Table
 from dc.errors import UsageError
 
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output, session
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
+from bcpctl.tables import Table
 from dc.errors import UsageError
 
 _GRACE_HELP = "Delete condemned data only once marked this long ago (longer than your longest backup)."

@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
 from bcpctl.params import FiniteFloat
+from bcpctl.tables import Table
 
 
 @click.group()

@@ -28,9 +28,8 @@ _JOBS = click.option("--jobs", type=click.IntRange(1, 64), default=4, show_defau
 
 
 def _render_sync(console: Console, data: dict[str, Any]) -> None:
-    from rich.table import Table
-
     from bcpctl.commands.repo import human_bytes
+    from bcpctl.tables import Table
 
     for run in data["runs"]:
         phases = run["phases"]

@@ -62,7 +62,7 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
         rows = slot_rows(r)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        from rich.table import Table
+        from bcpctl.tables import Table
 
         table = Table("", "slot", "status", "kind", "label", "host", "created")
         for row in data:
@@ -162,7 +162,7 @@ def snapshots(
     ]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        from rich.table import Table
+        from bcpctl.tables import Table
 
         table = Table("id", "time", "system", "tenant", "source", "files", "size", "added")
         for row in data:

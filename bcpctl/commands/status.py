@@ -8,10 +8,10 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
+from bcpctl.tables import Table
 
 _LIGHTS = {
     "green": "[green]● 復旧可能 / recoverable[/]",

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
+from bcpctl.tables import Table
 from dc.errors import UsageError
 
 PASSWORD_ENV = "BCPCTL_WEB_PASSWORD"

@@ -1,0 +1,211 @@
+"""Looking inside snapshots without restoring them: ``ls``, ``find`` and ``dump``.
+
+Every path a user gives goes through :mod:`backup.patterns` (the rules restore's
+``--include`` / ``--exclude`` use). Trees are read one metadata blob at a time in their
+stored order (sorted by path components), so listing a directory of a huge snapshot stops
+as soon as the listing has passed it.
+
+Names are file-system bytes: one that is not UTF-8 is shown with ``\\xNN`` escapes and
+handed to programs as its exact bytes too (``path_b64``), as the tree stores it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import posixpath
+import stat
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from backup.errors import CorruptObject, VerificationFailed
+from backup.patterns import compile_pattern, snapshot_path
+from backup.repository import Repository
+from backup.snapshot import Snapshot
+from backup.tree import Entry, iter_tree, path_key
+from dc.errors import UsageError
+
+_TYPE_BITS = {
+    "file": stat.S_IFREG,
+    "dir": stat.S_IFDIR,
+    "symlink": stat.S_IFLNK,
+    "hardlink": stat.S_IFREG,
+    "fifo": stat.S_IFIFO,
+    "socket": stat.S_IFSOCK,
+    "chardev": stat.S_IFCHR,
+    "blockdev": stat.S_IFBLK,
+}
+
+
+def shown(name: str) -> str:
+    """A file-system name as one line of text: bytes that are not UTF-8 as ``\\xNN``, control
+    characters (a newline in a name) escaped, so a listing line is always one entry."""
+    text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def as_text(name: str) -> str:
+    r"""A name as JSON can carry it: exact when it is UTF-8 (newlines and all), else with
+    ``\xNN`` escapes (and its exact bytes beside it, ``path_b64``)."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def _b64_if_not_utf8(name: str) -> str | None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return base64.b64encode(os.fsencode(name)).decode()
+    return None
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One entry of a snapshot as ``ls`` and ``find`` show it (names by :func:`as_text`)."""
+
+    path: str
+    type: str
+    #: ``-rw-r--r--`` style
+    mode: str
+    size: int | None
+    mtime: str | None
+    uid: int | None
+    gid: int | None
+    #: a symlink's target, a hard link's first name
+    target: str | None = None
+    #: the exact bytes of ``path`` (base64) when they are not UTF-8
+    path_b64: str | None = None
+
+
+def listed(entry: Entry) -> Listed:
+    kind = entry["type"]
+    mtime = entry.get("mtime")
+    when = datetime.fromtimestamp(mtime / 1e9, UTC).isoformat() if isinstance(mtime, int) else None
+    target = entry.get("target") if kind == "symlink" else entry.get("link") if kind == "hardlink" else None
+    return Listed(
+        path=as_text(entry["path"]),
+        type=kind,
+        mode=stat.filemode(_TYPE_BITS[kind] | int(entry.get("mode", 0) or 0)),
+        size=int(entry["size"]) if kind == "file" and "size" in entry else None,
+        mtime=when,
+        uid=entry.get("uid"),
+        gid=entry.get("gid"),
+        target=as_text(target) if isinstance(target, str) else None,
+        path_b64=_b64_if_not_utf8(entry["path"]),
+    )
+
+
+def _entries(repo: Repository, snapshot: Snapshot) -> Iterator[Entry]:
+    return iter_tree(repo.read_blob, snapshot.tree)
+
+
+def list_entries(repo: Repository, snapshot: Snapshot, path: str = "", *, recursive: bool = False) -> list[Listed]:
+    """The entries directly in ``path`` (a directory of the snapshot, ``""`` its root), every
+    entry beneath it with ``recursive``, or the entry itself when ``path`` is not a directory."""
+    where = snapshot_path(path)
+    found: list[Listed] = []
+    seen_self = where == ""
+    prefix = f"{where}/" if where else ""
+    for entry in _entries(repo, snapshot):
+        name = entry["path"]
+        if name == where:
+            seen_self = True
+            if entry["type"] != "dir":
+                return [listed(entry)]
+            continue
+        if not name.startswith(prefix):
+            if found and path_key(name) > path_key(where):
+                break  # sorted by components: nothing beneath ``where`` follows
+            continue
+        if recursive or posixpath.dirname(name) == where:
+            found.append(listed(entry))
+    if not seen_self:
+        raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+    return found
+
+
+@dataclass(frozen=True)
+class Found:
+    """One match of ``find``: the snapshot it is in, and the entry."""
+
+    snapshot: str
+    time: str
+    system: str | None
+    entry: Listed
+
+
+def find_entries(repo: Repository, snapshots: Sequence[Snapshot], pattern: str) -> list[Found]:
+    """Entries matching ``pattern`` themselves (not merely lying beneath a match) in each of
+    ``snapshots``, in the order given, each snapshot's in tree order."""
+    compiled = compile_pattern(pattern)
+    found: list[Found] = []
+    for snapshot in snapshots:
+        for entry in _entries(repo, snapshot):
+            if compiled.names(entry["path"]):
+                found.append(Found(snapshot.id, snapshot.time.isoformat(), snapshot.system, listed(entry)))
+    return found
+
+
+@dataclass(frozen=True)
+class Dumped:
+    path: str
+    bytes: int
+    sha256: str
+
+
+def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
+    """The entry of the file ``path`` (a hard link followed to its first name); with no path,
+    the snapshot's one file (a database dump, a command's output)."""
+    if path is None:
+        files = [e for e in _entries(repo, snapshot) if e["type"] == "file"]
+        if len(files) != 1:
+            raise UsageError(f"snapshot {snapshot.short_id} holds {len(files)} files; name the one to dump")
+        return files[0]
+    where = snapshot_path(path)
+    if not where:
+        raise UsageError(f"the root of snapshot {snapshot.short_id} is a directory; name a file to dump")
+    by_path: dict[str, Entry] = {}
+    wanted = where
+    for entry in _entries(repo, snapshot):
+        by_path[entry["path"]] = entry if entry["type"] in ("file", "hardlink") else {"type": entry["type"]}
+        if entry["path"] == wanted:
+            if entry["type"] == "hardlink":
+                first = by_path.get(entry["link"])
+                if first is None or first.get("type") != "file":
+                    raise UsageError(
+                        f"{shown(where)!r} is a hard link to {shown(entry['link'])!r}, which is not a file"
+                    )
+                return first
+            if entry["type"] != "file":
+                raise UsageError(
+                    f"{shown(where)!r} in snapshot {snapshot.short_id} is a {entry['type']}, not a file"
+                    + ("; restore --include takes a directory" if entry["type"] == "dir" else "")
+                )
+            return entry
+    raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+
+
+def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[bytes]:
+    """The file's bytes, blob by blob; after the last one, its size and SHA-256 are compared
+    with the backup's record (:class:`VerificationFailed` if they differ: what was already
+    handed out must then be thrown away)."""
+    try:
+        size, sha256 = int(entry["size"]), str(entry["sha256"])
+        chunk_ids = [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
+    except (KeyError, TypeError, ValueError):
+        raise CorruptObject(
+            f"snapshot {snapshot.short_id}: the entry of {shown(entry['path'])!r} is malformed"
+        ) from None
+    digest = hashlib.sha256()
+    written = 0
+    for chunk_id in chunk_ids:
+        data = repo.read_blob(chunk_id, check_id=False)
+        digest.update(data)
+        written += len(data)
+        yield data
+    if written != size or digest.hexdigest() != sha256:
+        raise VerificationFailed(
+            f"{shown(entry['path'])!r} in snapshot {snapshot.short_id} differs from the backup record; "
+            "discard what was written"
+        )

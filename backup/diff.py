@@ -1,0 +1,115 @@
+"""What changed between two snapshots: entries added, removed and changed, and for
+databases the per-table row counts each recorded.
+
+Both trees are stored sorted by path components, so they are compared side by side (a
+merge join) one metadata blob at a time, whatever their size. A file's content is compared
+by its recorded SHA-256, never by reading its data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from backup.browse import as_text
+from backup.patterns import snapshot_path
+from backup.repository import Repository
+from backup.snapshot import Snapshot
+from backup.tree import Entry, iter_tree, path_key
+
+#: what is compared, in the order a change names it
+_FIELDS = (
+    ("type", ("type",)),
+    ("content", ("sha256",)),
+    ("size", ("size",)),
+    ("mode", ("mode",)),
+    ("owner", ("uid", "gid")),
+    ("target", ("target", "link", "major", "minor")),
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    #: ``added``, ``removed`` or ``changed``
+    change: str
+    #: the entry's type (its type in the newer snapshot when it changed)
+    type: str
+    #: for ``changed``: what differs, from ``type``, ``content``, ``size``, ``mode``, ``owner``, ``target``
+    what: list[str] = field(default_factory=list)
+    size_before: int | None = None
+    size_after: int | None = None
+
+
+@dataclass(frozen=True)
+class TableChange:
+    """A table whose recorded row count differs (``None``: the table was not there)."""
+
+    table: str
+    rows_before: int | None
+    rows_after: int | None
+    delta: int
+
+
+@dataclass
+class SnapshotDiff:
+    before: str
+    after: str
+    path: str
+    added: int = 0
+    removed: int = 0
+    changed: int = 0
+    changes: list[Change] = field(default_factory=list)
+    #: database snapshots: tables whose row count changed, appeared or disappeared
+    tables: list[TableChange] = field(default_factory=list)
+
+
+def _beneath(repo: Repository, snapshot: Snapshot, where: str) -> Iterator[Entry]:
+    prefix = f"{where}/"
+    for entry in iter_tree(repo.read_blob, snapshot.tree):
+        if not where or entry["path"] == where or entry["path"].startswith(prefix):
+            yield entry
+
+
+def _size(entry: Entry) -> int | None:
+    return int(entry["size"]) if entry["type"] == "file" and "size" in entry else None
+
+
+def _differences(old: Entry, new: Entry) -> list[str]:
+    return [name for name, keys in _FIELDS if any(old.get(k) != new.get(k) for k in keys)]
+
+
+def diff_snapshots(repo: Repository, before: Snapshot, after: Snapshot, path: str = "") -> SnapshotDiff:
+    """How ``after`` differs from ``before`` at ``path`` (a snapshot path, ``""`` for all)."""
+    where = snapshot_path(path)
+    result = SnapshotDiff(before.id, after.id, where)
+    old_entries, new_entries = _beneath(repo, before, where), _beneath(repo, after, where)
+    old, new = next(old_entries, None), next(new_entries, None)
+    while old is not None or new is not None:
+        if new is None or (old is not None and path_key(old["path"]) < path_key(new["path"])):
+            assert old is not None
+            result.removed += 1
+            result.changes.append(Change(as_text(old["path"]), "removed", old["type"], size_before=_size(old)))
+            old = next(old_entries, None)
+        elif old is None or path_key(new["path"]) < path_key(old["path"]):
+            result.added += 1
+            result.changes.append(Change(as_text(new["path"]), "added", new["type"], size_after=_size(new)))
+            new = next(new_entries, None)
+        else:
+            if what := _differences(old, new):
+                result.changed += 1
+                result.changes.append(
+                    Change(as_text(new["path"]), "changed", new["type"], what, _size(old), _size(new))
+                )
+            old, new = next(old_entries, None), next(new_entries, None)
+    result.tables = table_changes(before.verify.get("tables") or {}, after.verify.get("tables") or {})
+    return result
+
+
+def table_changes(before: dict[str, int], after: dict[str, int]) -> list[TableChange]:
+    """Tables whose recorded row count differs, in name order."""
+    return [
+        TableChange(name, before.get(name), after.get(name), (after.get(name) or 0) - (before.get(name) or 0))
+        for name in sorted(set(before) | set(after))
+        if before.get(name) != after.get(name)
+    ]

@@ -1,0 +1,180 @@
+"""Path patterns and snapshot paths: the one set of rules ``restore --include/--exclude``,
+``ls``, ``find`` and ``dump`` share (docs/restore.md, "Patterns").
+
+Snapshot paths are relative, ``/``-separated, without ``.``, ``..`` or empty components
+(:func:`backup.restoreplan.check_entry_path` refuses any other). A pattern is matched
+component by component against them:
+
+- ``*`` any run of characters within one component, ``?`` one character, ``[abc]`` /
+  ``[!abc]`` / ``[a-z]`` one of a set, ``\\x`` the character ``x`` itself;
+- ``**`` as a whole component: zero or more components (``a/**/z``, ``**/*.sql``);
+- a pattern without ``/`` matches a name at any depth (``*.sql``); one with ``/`` is
+  anchored at the snapshot's root; a leading ``/`` anchors too and means the same root, never
+  the host's file system (the paths restore writes stay beneath ``--target`` whatever matches);
+- a pattern that matches a directory matches everything beneath it.
+
+Refused (exit 2, one line), because each can only be a mistake that would silently match
+nothing or everything: an empty pattern, NUL or another control character, an empty, ``.``
+or ``..`` component, ``**`` inside a component, an unclosed ``[``, a trailing lone ``\\``.
+Names that are not UTF-8 arrive surrogate-escaped (``os.fsdecode``) and match like any
+other character; newlines in names are matched by ``*`` and ``?`` too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dc.errors import UsageError
+
+#: longest pattern or path accepted (PATH_MAX)
+MAX_LENGTH = 4096
+
+
+class BadPattern(UsageError):
+    """A pattern or path that cannot mean what its user wants (exit 2)."""
+
+
+def _refuse_controls(kind: str, text: str, *, controls: bool = True) -> None:
+    """Refuse an empty or overlong text, and NUL (in no name); ``controls``: every other
+    control character too (a pattern names them with ``?``, a path may hold them)."""
+    if not text:
+        raise BadPattern(f"an empty {kind} matches nothing; give one")
+    if len(text) > MAX_LENGTH:
+        raise BadPattern(f"a {kind} is at most {MAX_LENGTH} characters")
+    if "\0" in text or (controls and any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise BadPattern(f"{kind} {text!r} holds NUL" + (" or a control character" if controls else ""))
+
+
+def _components(kind: str, text: str) -> list[str]:
+    parts = text.removeprefix("/").removesuffix("/").split("/") if text.strip("/") else []
+    if not parts:
+        return []
+    for part in parts:
+        if part in ("", ".", ".."):
+            raise BadPattern(
+                f"{kind} {text!r} has an empty, '.' or '..' component; snapshot paths never do "
+                "(they are relative to the snapshot's root)"
+            )
+    return parts
+
+
+def snapshot_path(text: str) -> str:
+    """A path a user gave (``ls``, ``dump``, ``diff``) as a snapshot path; ``""`` is the root.
+
+    A leading or trailing ``/`` is dropped: paths are relative to the snapshot's root. A
+    name may hold any byte but NUL and ``/``, a newline included.
+    """
+    if text in ("", "/"):
+        return ""
+    _refuse_controls("path", text, controls=False)
+    return "/".join(_components("path", text))
+
+
+def _component_regex(part: str, pattern: str) -> str:
+    """One glob component as a regular expression (no ``/`` inside)."""
+    out: list[str] = []
+    i = 0
+    while i < len(part):
+        c = part[i]
+        if c == "\\":
+            if i + 1 == len(part):
+                raise BadPattern(f"pattern {pattern!r} ends with a lone '\\'")
+            out.append(re.escape(part[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            if part[i : i + 2] == "**":
+                raise BadPattern(f"pattern {pattern!r}: '**' must be a whole path component (a/**/b)")
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        elif c == "[":
+            j = i + 1
+            j += part[j : j + 1] == "!"
+            j += part[j : j + 1] == "]"  # a ']' first in a set is a member
+            end = part.find("]", j)
+            if end < 0:
+                raise BadPattern(f"pattern {pattern!r} has an unclosed '['")
+            body = part[i + 1 : end]
+            negate = body.startswith("!")
+            body = body[1:] if negate else body
+            escaped = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[").replace("]", "\\]")
+            out.append(f"(?!/)[{'^' if negate else ''}{escaped}]")
+            i = end + 1
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """One compiled pattern (:func:`compile_pattern`)."""
+
+    text: str
+    regex: re.Pattern[str]
+
+    def matches(self, path: str) -> bool:
+        """True when ``path`` or one of the directories above it matches."""
+        return self.regex.match(path + "/") is not None
+
+    def names(self, path: str) -> bool:
+        """True when ``path`` itself matches (``find``: not merely beneath a match)."""
+        return self.regex.fullmatch(path + "/") is not None
+
+
+def compile_pattern(text: str) -> Pattern:
+    """The pattern ``text`` compiled, or :class:`BadPattern` saying what is wrong with it."""
+    _refuse_controls("pattern", text)
+    if not text.strip("/"):
+        raise BadPattern(f"pattern {text!r} names no path; use '**' for everything")
+    parts = _components("pattern", text)
+    anchored = "/" in text.strip("/") or text.startswith("/")
+    pieces: list[str] = []
+    for part in parts:
+        if part == "**":
+            pieces.append("(?:[^/]*/)*")  # zero or more whole components, each with its '/'
+        else:
+            pieces.append(_component_regex(part, text) + "/")
+    body = "".join(pieces)
+    # every piece ends with '/': the path gets one appended before matching, and anything
+    # beneath a match (a directory's contents) is allowed after it
+    prefix = "" if anchored else "(?:[^/]*/)*"
+    try:
+        return Pattern(text, re.compile(prefix + body, re.DOTALL))
+    except re.error as exc:  # a set such as [z-a]
+        raise BadPattern(f"pattern {text!r} is not a valid glob ({exc.msg})") from None
+
+
+class _Compiled:
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self.patterns = [compile_pattern(p) for p in patterns]
+
+    def any(self, path: str) -> bool:
+        return any(p.matches(path) for p in self.patterns)
+
+
+@dataclass
+class Selection:
+    """What ``--include`` / ``--exclude`` keep: an entry is kept when it (or a directory above
+    it) matches an include — or no include is given — and neither it nor a directory above it
+    matches an exclude. Excludes win."""
+
+    include: Sequence[str] = ()
+    exclude: Sequence[str] = ()
+
+    def __post_init__(self) -> None:
+        self._include = _Compiled(self.include)
+        self._exclude = _Compiled(self.exclude)
+
+    @property
+    def everything(self) -> bool:
+        return not self.include and not self.exclude
+
+    def __call__(self, path: str) -> bool:
+        if self._exclude.any(path):
+            return False
+        return not self.include or self._include.any(path)

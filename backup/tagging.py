@@ -1,0 +1,64 @@
+"""Changing a snapshot's tags without touching it (``bcpctl tag``).
+
+A snapshot object is named by the SHA-256 of its bytes and signed into the repository
+manifest, so it is never rewritten: the new tags go into a new snapshot object with the
+same tree, time and source that ``supersedes`` the old one. Listings show the new one; the
+old one stays stored, verifiable by ``check`` with everything it carried (a control-state
+copy's signature tags included), and goes when the new one is forgotten
+(:func:`backup.snapshot.relabelled`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+from backup.repository import Repository
+from backup.run import refuse_reserved
+from backup.snapshot import Snapshot, save_snapshot
+from dc.errors import UsageError
+
+
+def new_tags(
+    tags: Mapping[str, str],
+    *,
+    add: Mapping[str, str] | None = None,
+    remove: Iterable[str] = (),
+    set_to: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The tags after ``--set`` (all replaced) or ``--add`` / ``--remove`` (by key)."""
+    removing = list(remove)
+    if set_to is not None and (add or removing):
+        raise UsageError("--set replaces every tag; give it alone, or use --add and --remove")
+    if set_to is not None:
+        return dict(set_to)
+    if not add and not removing:
+        raise UsageError("give --add K=V, --remove K or --set K=V")
+    changed = {k: v for k, v in tags.items() if k not in set(removing)}
+    changed.update(add or {})
+    return changed
+
+
+@dataclass(frozen=True)
+class Tagged:
+    #: the snapshot as listed now (the original itself when the tags did not change)
+    snapshot: Snapshot
+    original: str
+    changed: bool
+
+
+def tag_snapshot(
+    repo: Repository,
+    snapshot: Snapshot,
+    *,
+    add: Mapping[str, str] | None = None,
+    remove: Iterable[str] = (),
+    set_to: Mapping[str, str] | None = None,
+) -> Tagged:
+    """Write the re-labelled snapshot (nothing when the tags stay the same)."""
+    refuse_reserved(snapshot.system)
+    tags = new_tags(snapshot.tags, add=add, remove=remove, set_to=set_to)
+    if tags == snapshot.tags:
+        return Tagged(snapshot, snapshot.id, False)
+    saved = save_snapshot(repo, replace(snapshot, tags=tags, supersedes=snapshot.id, id=""))
+    return Tagged(saved, snapshot.id, True)

@@ -1,0 +1,235 @@
+"""``ls``, ``find`` and ``dump``: looking inside snapshots without restoring them."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bcpctl import output, session
+from bcpctl.commands.repo import human_bytes
+from bcpctl.options import as_of_option, common_options, repo_options
+from bcpctl.params import SnapshotPattern
+from bcpctl.tables import Table
+from dc.errors import UsageError
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from rich.console import Console
+
+
+def _long_row(entry: dict[str, Any]) -> list[str]:
+    size = "" if entry["size"] is None else human_bytes(entry["size"])
+    owner = "" if entry["uid"] is None else f"{entry['uid']}:{entry['gid']}"
+    when = output.jst(entry["mtime"]) if entry["mtime"] else ""
+    return [entry["mode"], owner, size, when, _name(entry)]
+
+
+def _name(entry: dict[str, Any]) -> str:
+    """The entry's name on one line (control characters escaped), with a link's target."""
+    from backup.browse import shown
+
+    arrow = {"symlink": " -> ", "hardlink": " => "}.get(entry["type"], "")
+    return shown(entry["path"]) + (arrow + shown(entry["target"]) if arrow and entry["target"] is not None else "")
+
+
+@click.command("ls")
+@click.argument("snapshot_ref", metavar="SNAPSHOT")
+@click.argument("path", required=False, default="")
+@click.option("--long", "-l", "long_format", is_flag=True, help="Mode, owner, size and time of each entry.")
+@click.option("--recursive", "-R", is_flag=True, help="Everything beneath PATH, not only its direct entries.")
+@repo_options
+@as_of_option
+@common_options
+def ls(
+    snapshot_ref: str,
+    path: str,
+    long_format: bool,
+    recursive: bool,
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    as_of: datetime | None,
+) -> None:
+    """List the entries of PATH (default: the root) in SNAPSHOT (id, id prefix, latest or latest:SYSTEM).
+
+    PATH is relative to the snapshot's root (a leading / means that root too). Exit 2 when the
+    snapshot holds no PATH.
+    """
+    from backup.browse import list_entries
+    from backup.patterns import snapshot_path
+    from backup.snapshot import find_snapshot
+
+    snapshot_path(path)  # a bad path is refused before the repository is opened
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
+        snap = find_snapshot(r, snapshot_ref)
+        entries = list_entries(r, snap, path, recursive=recursive)
+    data = {"snapshot": snap.id, "path": path, "entries": entries}
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        if not long_format:
+            for entry in d["entries"]:
+                console.print(_name(entry), markup=False, soft_wrap=True)
+            return
+        table = Table("mode", "owner", "size", "modified", "path", keys=("path",))
+        for entry in d["entries"]:
+            table.add_row(*_long_row(entry))
+        console.print(table)
+
+    output.current().result(data, render)
+
+
+@click.command("find")
+@click.argument("pattern", type=SnapshotPattern())
+@click.option(
+    "--snapshot", "snapshot_refs", multiple=True, metavar="ID", help="Search only this snapshot (repeatable)."
+)
+@click.option("--system", default=None, help="Search only this system's snapshots.")
+@click.option(
+    "--newest",
+    type=click.IntRange(1, 1_000_000),
+    default=None,
+    metavar="N",
+    help="Search only the N newest snapshots (after --system).",
+)
+@repo_options
+@as_of_option
+@common_options
+def find(
+    pattern: str,
+    snapshot_refs: tuple[str, ...],
+    system: str | None,
+    newest: int | None,
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    as_of: datetime | None,
+) -> None:
+    """Find entries matching PATTERN across snapshots, newest snapshot first.
+
+    PATTERN follows the rules of docs/restore.md ("Patterns"): '*.sql' finds a name at any
+    depth, 'data/**/*.csv' is anchored at the snapshot's root. Finding nothing is not an error.
+    """
+    from backup.browse import find_entries
+    from backup.snapshot import find_snapshot, list_snapshots
+
+    if snapshot_refs and system:
+        raise UsageError("give --snapshot or --system, not both")
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
+        if snapshot_refs:
+            chosen = sorted(
+                {s.id: s for s in (find_snapshot(r, ref) for ref in snapshot_refs)}.values(),
+                key=lambda s: (s.time, s.id),
+                reverse=True,
+            )
+        else:
+            chosen = list(reversed(list_snapshots(r, system=system)))
+        chosen = chosen[:newest] if newest else chosen
+        found = find_entries(r, chosen, pattern)
+    data = {"pattern": pattern, "snapshots_searched": len(chosen), "matches": found}
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        table = Table("snapshot", "time", "system", "size", "path")
+        for hit in d["matches"]:
+            entry = hit["entry"]
+            size = "" if entry["size"] is None else human_bytes(entry["size"])
+            table.add_row(hit["snapshot"][:8], output.jst(hit["time"]), hit["system"] or "", size, _name(entry))
+        console.print(table)
+        console.print(f"{len(d['matches'])} match(es) in {d['snapshots_searched']} snapshot(s)", markup=False)
+
+    output.current().result(data, render)
+
+
+@click.command("dump")
+@click.argument("snapshot_ref", metavar="SNAPSHOT")
+@click.argument("path", required=False, default=None)
+@click.option(
+    "--output",
+    "-o",
+    "output_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write to this new file instead of stdout (needed with --json).",
+)
+@click.option(
+    "--table",
+    default=None,
+    metavar="SCHEMA.TABLE",
+    help="From a PostgreSQL snapshot: this table's definition and rows as SQL (through pg_restore).",
+)
+@repo_options
+@as_of_option
+@common_options
+def dump(
+    snapshot_ref: str,
+    path: str | None,
+    output_path: str | None,
+    table: str | None,
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    as_of: datetime | None,
+) -> None:
+    """Write one file of SNAPSHOT to stdout, byte for byte, verified against its SHA-256.
+
+    PATH may be left out when the snapshot holds one file (a database dump, a command's
+    output). --table SCHEMA.TABLE writes one table of a PostgreSQL snapshot as SQL instead.
+    A file whose bytes differ from the backup record ends with exit 1: discard what was
+    written. --output writes to a new file instead (never over an existing one).
+    """
+    from backup.browse import dump_file, file_entry
+    from backup.patterns import snapshot_path
+    from backup.snapshot import find_snapshot
+    from backup.tabledump import table_sql
+
+    out = output.current()
+    if out.json_mode and output_path is None:
+        raise UsageError("--json needs --output FILE: stdout carries the file's bytes")
+    if path is not None and table is not None:
+        raise UsageError("give PATH or --table, not both")
+    if path is not None:
+        snapshot_path(path)
+    if output_path is None and sys.stdout.isatty():
+        out.notice("(writing a file's bytes to the terminal; use --output FILE or a pipe)")
+    with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
+        snap = find_snapshot(r, snapshot_ref)
+        if table is not None:
+            written = _write(table_sql(r, snap, table), output_path)
+            data: dict[str, Any] = {"snapshot": snap.id, "table": table, "bytes": written, "verified": True}
+        else:
+            entry = file_entry(r, snap, path)
+            written = _write(dump_file(r, snap, entry), output_path)
+            data = {"snapshot": snap.id, "path": entry["path"], "bytes": written, "sha256": entry["sha256"]}
+            data["verified"] = True
+    if output_path is not None:
+        out.result(data, lambda c, d: c.print(f"wrote {human_bytes(d['bytes'])} to {output_path}, verified"))
+
+
+def _write(blobs: Any, output_path: str | None) -> int:
+    written = 0
+    if output_path is None:
+        sink = sys.stdout.buffer
+        for data in blobs:
+            sink.write(data)
+            written += len(data)
+        sink.flush()
+        return written
+    try:
+        fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        raise UsageError(f"{output_path} exists; dump never writes over a file") from None
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            for data in blobs:
+                sink.write(data)
+                written += len(data)
+    except BaseException:
+        os.unlink(output_path)
+        raise
+    return written
+
+
+COMMANDS = [ls, find, dump]

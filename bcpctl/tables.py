@@ -1,0 +1,105 @@
+"""Tables for people that never cut what identifies a row.
+
+rich shrinks every column alike when a table is wider than the terminal (80 columns when
+piped), so a snapshot id, run id or system name came out as ``3f9a…``: the one thing the
+operator copies into the next command. Here the *key* columns (:data:`KEY_HEADERS`, or the
+``keys`` a command names) keep their full width; the other columns wrap, and when even
+wrapped they do not fit, the rightmost of them are left out and a last line names them
+(``--json`` always has everything). If the key columns alone are wider than the terminal,
+the table is drawn wider and the terminal wraps the lines: still nothing is cut.
+
+:class:`Table` takes the constructor and ``add_row`` calls of ``rich.table.Table`` that the
+commands use, and renders through rich's public renderable protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console, ConsoleOptions, RenderResult
+
+#: header words of the columns that identify a row (a header matches when one of its
+#: " / "-separated parts, lower-cased, is one of these)
+KEY_HEADERS = frozenset(
+    {"id", "snapshot", "system", "run", "run id", "host", "request", "tenant", "slot", "name", "path", "partner"}
+)
+#: a column that wraps keeps at least this many cells, or it is left out
+MIN_WIDTH = 6
+
+
+def is_key(header: str) -> bool:
+    return any(part.strip().lower() in KEY_HEADERS for part in header.split(" / "))
+
+
+class Table:
+    """A table whose key columns are printed whole at any width."""
+
+    def __init__(self, *headers: str, title: str | None = None, keys: Iterable[str] | None = None) -> None:
+        self.headers = list(headers)
+        self.title = title
+        self.keys = {h for h in headers if is_key(h)} if keys is None else set(keys)
+        self.rows: list[tuple[Any, ...]] = []
+        self.row_styles: list[str | None] = []
+
+    def add_row(self, *cells: Any, style: str | None = None) -> None:
+        self.rows.append(cells)
+        self.row_styles.append(style)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from rich.measure import Measurement
+        from rich.table import Table as RichTable
+
+        def width(cell: Any, *, least: bool = False) -> int:
+            renderable = console.render_str(cell) if isinstance(cell, str) else cell
+            measured = Measurement.get(console, options.update_width(10_000), renderable)
+            return measured.minimum if least else measured.maximum
+
+        n = len(self.headers)
+        natural = [
+            max([width(self.headers[i])] + [width(row[i]) for row in self.rows if i < len(row)]) for i in range(n)
+        ]
+        keys = [i for i, h in enumerate(self.headers) if h in self.keys]
+        others = [i for i in range(n) if i not in keys]
+        limit = options.max_width
+        table = RichTable(title=self.title)
+        if sum(natural) + 3 * n + 1 <= limit:  # padding either side of a cell, and n + 1 borders
+            for i in range(n):
+                table.add_column(self.headers[i], no_wrap=i in keys)
+            for row, style in zip(self.rows, self.row_styles, strict=True):
+                table.add_row(*row, style=style)
+            yield table
+            return
+        dropped: list[int] = []
+        while True:
+            wrapping = [i for i in others if i not in dropped]
+            room = limit - (3 * (len(keys) + len(wrapping)) + 1) - sum(natural[i] for i in keys)
+            if room >= sum(min(natural[i], MIN_WIDTH) for i in wrapping) or not wrapping:
+                break
+            dropped.append(wrapping[-1])
+        widths = _share(natural, keys, wrapping, room)
+        shown = [i for i in range(n) if i not in dropped]
+        for i in shown:
+            table.add_column(self.headers[i], width=widths[i], no_wrap=i in keys, overflow="fold")
+        for row, style in zip(self.rows, self.row_styles, strict=True):
+            table.add_row(*(row[i] if i < len(row) else "" for i in shown), style=style)
+        needed = sum(widths[i] for i in shown) + 3 * len(shown) + 1
+        yield from console.render(table, options.update_width(max(limit, needed)))
+        if dropped:
+            names = ", ".join(self.headers[i] for i in dropped)
+            yield console.render_str(f"(left out at this width: {names}; --json has every column)", markup=False)
+
+
+def _share(natural: list[int], keys: list[int], wrapping: list[int], room: int) -> dict[int, int]:
+    """Widths: key columns whole; the wrapping ones under one cap, the highest that fits
+    ``room`` (the widest columns wrap first; none below :data:`MIN_WIDTH` or its natural width)."""
+    widths = {i: natural[i] for i in keys}
+
+    def capped(cap: int) -> dict[int, int]:
+        return {i: min(natural[i], max(cap, MIN_WIDTH)) for i in wrapping}
+
+    cap = max((natural[i] for i in wrapping), default=0)
+    while cap > MIN_WIDTH and sum(capped(cap).values()) > room:
+        cap -= 1
+    return widths | capped(cap)

@@ -1,0 +1,83 @@
+"""restore --include/--exclude over any tree (the generator of test_restore_properties): exactly
+what the selection keeps comes back, with the directories above it, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import uuid
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from backup.patterns import Selection
+from backup.restorer import restore_snapshot
+from backup.run import BackupRequest, run_backup
+from backup.snapshot import find_snapshot
+from backup.sources import parse_source
+from backup.tree import iter_tree
+from tests.backup.conftest import tree_state
+from tests.backup.test_restore_properties import Spec, build, trees
+
+
+def _literal(name: str) -> str:
+    """A pattern naming exactly ``name``'s characters (control characters by '?')."""
+    return "".join("?" if ord(c) < 32 or ord(c) == 127 else "\\" + c if c in "*?[]\\" else c for c in name)
+
+
+@st.composite
+def selections(draw: st.DrawFn, paths: list[str]) -> Selection:
+    def pattern() -> str:
+        path = draw(st.sampled_from(paths))
+        form = draw(st.sampled_from(["anchored", "name", "star", "globstar", "parent"]))
+        if form == "anchored":
+            return "/" + "/".join(_literal(p) for p in path.split("/"))
+        if form == "name":
+            return _literal(posixpath.basename(path))
+        if form == "star":
+            return "/".join(["*"] * len(path.split("/")))
+        if form == "globstar":
+            return "**/" + _literal(posixpath.basename(path))
+        parent = posixpath.dirname(path)
+        return "/" + "/".join(_literal(p) for p in parent.split("/")) + "/*" if parent else "*"
+
+    include = [pattern() for _ in range(draw(st.integers(0, 2)))]
+    exclude = [pattern() for _ in range(draw(st.integers(0, 2)))]
+    return Selection(include, exclude)
+
+
+@settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=trees(), data=st.data())
+def test_any_selection_restores_exactly_what_it_keeps(repo, tmp_path: Path, spec: Spec, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+    work = tmp_path / uuid.uuid4().hex
+    src = work / "src"
+    build(src, spec)
+    done = run_backup(repo, BackupRequest(parse_source(f"path:{src}")))
+    snap = find_snapshot(repo, done.snapshot_id)
+    entries = list(iter_tree(repo.read_blob, snap.tree))
+    select = data.draw(selections([e["path"] for e in entries]))
+    result = restore_snapshot(repo, snap, work / "target", select=select)
+    skipped = {line.split(": ")[0] for line in result.skipped}
+    kept = {
+        e["path"]
+        for e in entries
+        if select(e["path"]) and (e["type"] != "hardlink" or select(e["link"])) and repr(e["path"]) not in skipped
+    }
+    expected = set(kept)
+    for path in kept:
+        while (path := posixpath.dirname(path)) and path not in expected:
+            expected.add(path)
+    restored = {os.fsdecode(p) for p in tree_state(work / "target")}
+    assert restored == expected
+    # what came back is what the source holds there
+    source = tree_state(src, times=False)
+    target = tree_state(work / "target", times=False)
+    for path in target:
+        if target[path][0] in ("file", "symlink"):
+            assert target[path][2] == source[path][2], path

@@ -1,0 +1,130 @@
+"""ls, find, dump, diff and restore --include through the real CLI: --json, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.backup.conftest import make_tree, tree_state
+from tests.conftest import Cli
+
+BIG = os.urandom(2 * 1024 * 1024 + 5)
+
+
+@pytest.fixture
+def repo(cli: Cli, tmp_path: Path) -> tuple[str, Path]:
+    src = make_tree(tmp_path / "src", {"docs/a.txt": "alpha\n", "docs/b.sql": "select 1;\n", "big.bin": BIG})
+    repo = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", repo).returncode == 0
+    done = cli("backup", "run", "--repo", repo, "--source", f"path:{src}", "--system", "files")
+    assert done.returncode == 0, done.stderr
+    return repo, src
+
+
+def _json(cli: Cli, *args: str) -> object:
+    result = cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_every_browse_command_speaks_json(cli: Cli, repo: tuple[str, Path], tmp_path: Path) -> None:
+    url, src = repo
+    listing = _json(cli, "ls", "latest", "--repo", url, "--recursive", "--long")
+    assert {e["path"] for e in listing["entries"]} == {"big.bin", "docs", "docs/a.txt", "docs/b.sql"}  # type: ignore[index]
+    found = _json(cli, "find", "*.sql", "--repo", url)
+    assert [m["entry"]["path"] for m in found["matches"]] == ["docs/b.sql"]  # type: ignore[index]
+    (src / "docs/a.txt").write_text("alpha, changed\n")
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "files").returncode == 0
+    snaps = _json(cli, "snapshots", "--repo", url)
+    first, second = (s["id"] for s in snaps)  # type: ignore[union-attr]
+    changed = _json(cli, "diff", first[:8], second[:8], "--repo", url)
+    assert [(c["path"], c["what"]) for c in changed["changes"]] == [("docs/a.txt", ["content", "size"])]  # type: ignore[index]
+    newest_first = _json(cli, "find", "a.txt", "--repo", url)
+    assert [m["snapshot"] for m in newest_first["matches"]] == [second, first]  # type: ignore[index]
+    one = _json(cli, "find", "a.txt", "--repo", url, "--newest", "1")
+    assert [m["snapshot"] for m in one["matches"]] == [second]  # type: ignore[index]
+    out = tmp_path / "dumped"
+    dumped = _json(cli, "dump", first[:8], "docs/a.txt", "--repo", url, "--output", str(out))
+    assert dumped["verified"] and out.read_bytes() == b"alpha\n"  # type: ignore[index]
+
+
+def test_dump_is_byte_identical_to_the_file_restored_alone(cli: Cli, repo: tuple[str, Path], tmp_path: Path) -> None:
+    url, _ = repo
+    dumped = subprocess.run(
+        [sys.executable, "-m", "bcpctl.cli", "dump", "latest", "/big.bin", "--repo", url],
+        capture_output=True,
+        env=os.environ,
+        timeout=120,
+    )
+    assert dumped.returncode == 0, dumped.stderr
+    target = tmp_path / "one"
+    restored = cli("restore", "latest", "--repo", url, "--target", str(target), "--include", "/big.bin")
+    assert restored.returncode == 0, restored.stderr
+    assert set(tree_state(target)) == {b"big.bin"}
+    assert dumped.stdout == (target / "big.bin").read_bytes() == BIG
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("find", "../*"),
+        ("find", "/"),
+        ("find", "a**"),
+        ("find", "a\nb"),
+        ("find", ""),
+        ("find", "[abc"),
+        ("ls", "latest", "../etc"),
+        ("ls", "latest", "no/such/dir"),
+        ("dump", "latest", "docs"),
+        ("dump", "latest", "../../etc/passwd"),
+        ("dump", "latest"),
+        ("diff", "latest", "latest", "a/../b"),
+        ("restore", "latest", "--target", "T", "--include", "../x"),
+        ("restore", "latest", "--target", "T", "--exclude", ""),
+        ("restore", "latest", "--target", "T", "--include", "/"),
+    ],
+)
+def test_hostile_patterns_and_paths_exit_2_with_one_line(
+    cli: Cli, repo: tuple[str, Path], tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    url, _ = repo
+    args = tuple(str(tmp_path / "target") if a == "T" else a for a in args)
+    result = cli(*args, "--repo", url)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("bcpctl: error: ") and result.stderr.count("\n") == 1
+    assert "internal error" not in result.stderr and result.stdout == ""
+    assert not (tmp_path / "target").exists() or not any((tmp_path / "target").iterdir())
+
+
+def test_dump_with_json_needs_an_output_file(cli: Cli, repo: tuple[str, Path]) -> None:
+    result = cli("dump", "latest", "docs/a.txt", "--repo", repo[0], "--json")
+    assert result.returncode == 2 and "--output" in result.stderr and result.stdout == ""
+
+
+def test_restore_onto_the_source_path_needs_overwrite_and_says_so(cli: Cli, repo: tuple[str, Path]) -> None:
+    url, src = repo
+    before = tree_state(src)
+    refused = cli("restore", "latest", "--repo", url, "--target", str(src))
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
+    assert "--overwrite" in refused.stderr and "taken from" in refused.stderr
+    assert tree_state(src) == before
+    done = cli("restore", "latest", "--repo", url, "--target", str(src), "--overwrite", "if-changed")
+    assert done.returncode == 0, done.stderr and tree_state(src) == before
+
+
+def test_tables_keep_ids_and_system_names_whole_at_80_columns_when_piped(cli: Cli, tmp_path: Path) -> None:
+    src = make_tree(tmp_path / "a-rather-long-source-directory-name-for-the-table" / "src", {"f": "x"})
+    url = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", url).returncode == 0
+    system = "kasumigaura-juki-system-with-a-long-name"
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", system).returncode == 0
+    shown = cli("snapshots", "--repo", url, env={"COLUMNS": "80"})
+    assert shown.returncode == 0, shown.stderr
+    assert system in shown.stdout
+    found = cli("find", "f", "--repo", url, env={"COLUMNS": "80"})
+    assert system in found.stdout
