@@ -22,7 +22,7 @@ MUTATIONS: list[Callable[[dict[str, Any]], object]] = [
     lambda c: c["systems"]["goka-juki"].update(depends_on=["ghost"]),
     lambda c: c["systems"]["goka-juki"]["source"].update(kind="tape"),
     lambda c: c["systems"]["goka-juki"]["source"].pop("path"),
-    lambda c: c["tenants"]["goka"].update(lg_code=85464),
+    lambda c: c["tenants"]["goka"].update(lg_code=85421),
     lambda c: c["tenants"]["goka"].update(mayor="someone"),
     lambda c: c["tenants"].update({"Goka Town": c["tenants"]["goka"]}),
     lambda c: c["hosts"]["hv01"].update(tenants=["goka", "atlantis"]),

@@ -99,7 +99,7 @@ def test_system_schedule_beats_consortium_schedule_beats_rpo() -> None:
     raw = {
         "consortium": "c",
         "sites": {"p": {"prefecture": "茨城県", "repository": "/x"}},
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             "own": {
                 "tenant": "goka",
