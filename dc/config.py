@@ -193,6 +193,10 @@ class System(_Model):
 
     tenant: Identifier
     business: str
+    #: the 調達業務 number of the consortium's procurement (1, 1-2, 11-1, …; "-" for the extras)
+    number: str | None = None
+    #: the 専門部会 of the 運営協議会 whose members own this business
+    group: Literal["住民", "税", "福祉", "総合"] | None = None
     tier: int = Field(ge=1, le=4)
     rpo: Seconds | None = None
     rto: Seconds | None = None

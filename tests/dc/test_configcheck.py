@@ -68,7 +68,7 @@ def test_a_top_level_that_is_not_a_mapping_is_one_problem(tmp_path: Path) -> Non
 
 def test_a_valid_file_counts_what_it_declares() -> None:
     report = check_config(EXAMPLE)
-    assert report.ok and report.counts == {"sites": 2, "tenants": 4, "systems": 8, "hosts": 6, "partners": 1}
+    assert report.ok and report.counts == {"sites": 2, "tenants": 4, "systems": 168, "hosts": 6, "partners": 1}
 
 
 def test_a_missing_file_is_a_config_error() -> None:
