@@ -65,6 +65,15 @@ def _render(console: Console, d: dict[str, Any]) -> None:
             f"active site {status.get('active_site')}, protected by a second site: "
             f"{'yes' if status.get('protected') else 'NO'}"
         )
+    if cost := d.get("cost"):
+        towns = "; ".join(
+            f"{t['name']} {t['before_yen']:,} → {t['yen']:,} ({t['saving_pct']}%)" for t in cost["tenants"]
+        )
+        console.print(
+            f"cost split: {cost['before_total_yen']:,} → {cost['total_yen']:,} yen "
+            f"({cost['saving_pct']}% less): {towns}"
+        )
+        console.print(f"cost sheet: {cost['sheet']}")
     console.print(f"report: {d['report_path']}")
     console.print(f"everything is in {d['workdir']}")
 

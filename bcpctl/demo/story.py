@@ -66,6 +66,8 @@ class DemoSummary:
     status: dict[str, Any] = field(default_factory=dict)
     #: the recovery plan of one town's every system: tiers in order, each dependencies-first
     plan: dict[str, Any] = field(default_factory=dict)
+    #: the 協議会's cost sheet: per town before, after and saving, and where the sheet is
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_progress(description: str) -> AbstractContextManager[Callable[[int], None]]:
@@ -93,6 +95,7 @@ class _Story:
         self.control_plane: dict[str, Any] = {}
         self.status: dict[str, Any] = {}
         self.plan: dict[str, Any] = {}
+        self.cost: dict[str, Any] = {}
         #: the site whose control state the story uses: the primary until the failover
         self.site = "primary"
         self.partner_token: Path | None = None
@@ -382,6 +385,34 @@ class _Story:
             slot = add_passphrase_slot(repo, passphrase.read_text().strip(), label="offsite-operators")
         return {"slot": slot, "passphrase_file": str(passphrase)}
 
+    # -- the last step: the 協議会's cost sheet ----------------------------------------------
+
+    def cost_sheet(self) -> dict[str, Any]:
+        """The split of the shared contract with the usage the story measured (drills never billed)."""
+        from dc.cost import parse_costs
+        from dc.costsheet import write_sheet
+        from dc.costsplit import split_costs
+        from dc.usage import measure_usage
+
+        config, _ = self.config()
+        costs = parse_costs(config.costs, str(self.config_path), config.tenants)
+        tenants = {tid: (t.name, t.population) for tid, t in config.tenants.items()}
+        split = split_costs(costs, tenants, measure_usage(self.state()))
+        sheet = write_sheet(split, config.consortium, self.workdir / "cost-sheet.html")
+        self.reports["cost sheet"] = str(sheet)
+        self.cost = {
+            "sheet": str(sheet),
+            "total_yen": split.total_yen,
+            "before_total_yen": split.before_total_yen,
+            "saving_pct": split.saving_pct,
+            "tenants": [
+                {"name": t.name, "before_yen": t.before_yen, "yen": t.yen, "saving_pct": t.saving_pct,
+                 "projection_saving_pct": t.projection_saving_pct}
+                for t in split.tenants
+            ],
+        }  # fmt: skip
+        return {"sheet": str(sheet), "total_yen": split.total_yen, "saving_pct": split.saving_pct}
+
     # -- 6. the victim-support export ------------------------------------------------------
 
     def export_for_partner(self) -> dict[str, Any]:
@@ -480,6 +511,7 @@ def run_demo(
         ("staff-loss drill at the now active offsite from 3 other shares", s.staff_loss_drill),
         ("the offsite operators get their own passphrase", s.rekey),
         ("つくば市 receives the evacuee list of 常陸大宮市 (DMA-49-11-3)", s.export_for_partner),
+        ("the 協議会's cost sheet: each town's bill before and after sharing", s.cost_sheet),
     ]
     steps: list[Step] = []
     with _cache_inside(workdir):
@@ -508,6 +540,7 @@ def run_demo(
         control_plane=s.control_plane,
         status=s.status,
         plan=s.plan,
+        cost=s.cost,
     )
     if on_step:
         on_step(len(plan) + 1, len(plan) + 1, "write the HTML report")
