@@ -148,6 +148,10 @@ class CostsConfig(_Model):
             raise ValueError("at least one measure needs a positive weight")
         return weights
 
+    @property
+    def after_total(self) -> int:
+        return sum(item.yen for item in self.after.items)
+
     def rule_of(self, item: AfterItem) -> Rule:
         return item.rule or self.rule
 

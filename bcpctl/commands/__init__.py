@@ -38,6 +38,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "serve": ("bcpctl.commands.serve",),
     "snapshots": ("bcpctl.commands.repo",),
     "status": ("bcpctl.commands.status",),
+    "tenant": ("bcpctl.commands.tenant",),
     "unlock": ("bcpctl.commands.unlock",),
     "verify-offsite": ("bcpctl.commands.replicate",),
     "web": ("bcpctl.commands.web",),
