@@ -32,6 +32,9 @@ class JoinResult:
     keys: list[str]
     systems: list[str]
     schedule: list[dict[str, Any]]
+    #: with ``first_run``: the first backup of each new system and the readiness drill after it
+    first_backup: list[dict[str, Any]] | None = None
+    readiness: dict[str, Any] | None = None
 
 
 def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
@@ -45,7 +48,14 @@ def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def join_tenant(
-    config_path: Path, text: str, raw: dict[str, Any], joiner: Joiner, out: Path, keys_dir: Path
+    config_path: Path,
+    text: str,
+    raw: dict[str, Any],
+    joiner: Joiner,
+    out: Path,
+    keys_dir: Path,
+    *,
+    first_run: bool = False,
 ) -> JoinResult:
     """Write ``out`` (the configuration with the joiner), ``out``.diff, and the joiner's keys."""
     if out.resolve() == config_path.resolve():
@@ -77,4 +87,36 @@ def join_tenant(
         for job in plan_jobs(config, ("backup",))
         if job.tenant == joiner.id
     ]
-    return JoinResult(joiner.id, str(out), str(diff), [str(sign), str(pseudonym)], what_if.systems, jobs)
+    result = JoinResult(joiner.id, str(out), str(diff), [str(sign), str(pseudonym)], what_if.systems, jobs)
+    if not first_run:
+        return result
+    backups, readiness = first_backup_and_drill(out, joiner.id, what_if.systems)
+    return JoinResult(**{**result.__dict__, "first_backup": backups, "readiness": readiness})
+
+
+def first_backup_and_drill(
+    config_path: Path, tenant: str, systems: list[str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The new systems' first backup at the primary, then a readiness drill of the tenant: what the
+    joiner's first drill would find missing (sources, targets, keys) is named before the agreement starts."""
+    from backup.jobs import backup_systems, site_repository
+    from dc.state import open_state
+    from failover.context import RunContext
+    from failover.drill import run_drill
+    from failover.drillrequest import DrillRequest
+    from replication.jobs import replicate_sites
+    from replication.sync import SyncOptions
+
+    config, resolved = load_config(config_path)
+    state = open_state(config.control_db)
+    with site_repository(config, config.primary_site, resolved.parent) as repo:
+        outcomes = backup_systems(config, repo, systems, state=state, config_dir=resolved.parent)
+    backups = [{"system": o.system, "ok": o.ok, "error": o.error} for o in outcomes]
+    # the readiness drill asks the offsite: ship the first snapshots there as the scheduler would
+    shipped = replicate_sites(config, resolved.parent, SyncOptions())
+    backups += [{"system": f"replicate:{r.target}", "ok": r.ok, "error": r.problem()} for r in shipped]
+    run = run_drill(
+        RunContext.create(config, resolved, state), DrillRequest(mode="readiness", tenant=tenant), handle_signals=False
+    )
+    status, why = run.verdict()
+    return backups, {"run": run.id, "status": run.status, "verdict": status, "why": why}

@@ -102,14 +102,15 @@ def tenant_plan_join(config_path: str, **given: Any) -> None:
     type=click.Path(file_okay=False),
     help="Where the town's export signing key and pseudonym secret are created (0600).",
 )
+@click.option("--first-run", is_flag=True, help="Then back up the new systems once and run a readiness drill.")
 @common_options
-def tenant_join(config_path: str, out_path: str, keys_dir: str, **given: Any) -> None:
+def tenant_join(config_path: str, out_path: str, keys_dir: str, first_run: bool, **given: Any) -> None:
     """Add the town: a new configuration file beside a reviewable diff (the old file is never edited),
     its keys, and the backup jobs the scheduler will run for it."""
     from monitoring.joinrun import join_tenant
 
     resolved, text, raw = _raw(config_path)
-    result = join_tenant(resolved, text, raw, _joiner(**given), Path(out_path), Path(keys_dir))
+    result = join_tenant(resolved, text, raw, _joiner(**given), Path(out_path), Path(keys_dir), first_run=first_run)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"new configuration: {d['config']} (review: {d['diff']})")
@@ -118,8 +119,18 @@ def tenant_join(config_path: str, out_path: str, keys_dir: str, **given: Any) ->
         for job in d["schedule"]:
             table.add_row(job["system"], str(job["interval"]), job["site"])
         console.print(table)
+        for b in d["first_backup"] or []:
+            console.print(f"first backup {b['system']}: {'ok' if b['ok'] else 'FAILED ' + (b['error'] or '')}")
+        if d["readiness"]:
+            r = d["readiness"]
+            console.print(f"readiness drill {r['run']}: {r['status']} {r['why'] or ''}")
 
     output.current().result(result, render)
+    failed = [b["system"] for b in result.first_backup or [] if not b["ok"]]
+    if failed or (result.readiness and result.readiness["status"] != "passed"):
+        from dc.errors import ProblemFound
+
+        raise ProblemFound(f"the joiner's first run is not clean: {', '.join(failed) or result.readiness}")
 
 
 COMMANDS = [tenant]
