@@ -125,13 +125,13 @@ def _write_xlsx(split: CostSplit, consortium: str, path: Path) -> Path:
     except ImportError:
         raise UsageError("an .xlsx sheet needs openpyxl (pip install openpyxl); write .html instead") from None
     book = Workbook()
-    sheet = book.active
-    sheet.title = "団体別"
+    sheet = book.create_sheet("団体別", 0)
+    book.remove(book.worksheets[1])  # the default empty sheet
     sheet.append([f"{consortium} 費用按分表", _rule_text(split.rule)])
-    for row in sheet_rows(split):
-        sheet.append(row)
-    for row in sheet.iter_rows(min_row=3):
-        for cell in row[1:]:
+    for line in sheet_rows(split):
+        sheet.append(line)
+    for cells in sheet.iter_rows(min_row=3):
+        for cell in cells[1:]:
             if isinstance(cell.value, int):
                 cell.number_format = "#,##0"
     years = book.create_sheet(f"{split.projection_years}年間")

@@ -187,8 +187,8 @@ def split_costs(
         period=period,
         resource_basis="measured" if measured is not None else "population (no resource use measured)",
         tenants=shares,
-        categories=categories,  # type: ignore[arg-type]
-        before_categories=before_categories,  # type: ignore[arg-type]
+        categories=categories,
+        before_categories=before_categories,
         before_total_yen=before_total,
         saving_yen=before_total - total if before_total is not None else None,
         saving_pct=_pct(before_total - total, before_total) if before_total else None,

@@ -220,15 +220,26 @@ def _mapping_at(node: yaml.Node, path: tuple[str, ...]) -> yaml.MappingNode | No
 
 
 def join_text(
-    text: str, raw: Mapping[str, Any], joiner: Joiner, like: str, extra: Mapping[tuple[str, ...], dict[str, Any]] = {}
+    text: str,
+    raw: Mapping[str, Any],
+    joiner: Joiner,
+    like: str,
+    extra: Mapping[tuple[str, ...], Mapping[str, Any]] | None = None,
 ) -> str:
     """``text`` (the configuration file) with the joiner's tenant and systems inserted, comments kept;
     ``extra`` adds entries to other block mappings that exist (e.g. ``("exports", "tenants")``)."""
     tenant, systems = joiner_sections(raw, joiner, like)
     root = yaml.compose(text)
+    if root is None:
+        raise UsageError("the configuration file is empty")
     lines = text.splitlines()
     inserts: list[tuple[int, list[str]]] = []
-    wanted = {("tenants",): {joiner.id: tenant}, ("systems",): systems, **extra}
+    extra = extra or {}
+    wanted: dict[tuple[str, ...], Mapping[str, Any]] = {
+        ("tenants",): {joiner.id: tenant},
+        ("systems",): systems,
+        **extra,
+    }
     for path, entries in wanted.items():
         value = _mapping_at(root, path)
         if value is None or value.flow_style or not value.value:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -66,12 +68,10 @@ def join_tenant(
     what_if = plan_join(raw, joiner, {}, str(config_path))  # every check, before anything is written
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     sign, pseudonym = keys_dir / f"{joiner.id}.ed25519", keys_dir / f"{joiner.id}.pseudonym-secret"
-    extra = {
+    extra: dict[tuple[str, ...], Mapping[str, Any]] = {
         ("exports", "tenants"): {joiner.id: {"signing_key_file": str(sign), "pseudonym_secret_file": str(pseudonym)}}
     }
     new_text = join_text(text, raw, joiner, what_if.like, extra)
-    import yaml
-
     parse_config(yaml.safe_load(new_text), str(out))  # what we write must load
     pem = Ed25519PrivateKey.generate().private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()

@@ -18,6 +18,7 @@ from dc.cost import TenantUsage, parse_costs
 from dc.costsheet import render_html, write_sheet
 from dc.costsplit import portion, split_costs
 from dc.errors import ConfigError, UsageError
+from tests.conftest import Cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
 
@@ -232,7 +233,7 @@ def test_the_sheet_is_japanese_and_carries_every_town(tmp_path: Path) -> None:
     assert rows[-1][0] == "合計" and rows[-1][4] == 287_000_000 and rows[-1][3] == 417_000_000
 
 
-def test_cli_cost_split_json(cli, example_config: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_cost_split_json(cli: Cli, example_config: Path, tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.html"
     proc = cli("dc", "cost-split", "--config", str(example_config), "--json", "--sheet", str(sheet))
     assert proc.returncode == 0, proc.stderr
@@ -252,7 +253,7 @@ def test_cli_cost_split_json(cli, example_config: Path, tmp_path: Path) -> None:
     assert month["total_yen"] == sum(t["yen"] for t in month["tenants"]) < 287_000_000 // 59
 
 
-def test_cli_cost_split_bad_section_exit_2(cli, tmp_path: Path, example_config: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_cost_split_bad_section_exit_2(cli: Cli, tmp_path: Path, example_config: Path) -> None:
     raw = yaml.safe_load(example_config.read_text(encoding="utf-8"))
     raw["costs"]["after"]["items"][0]["yen"] = "a lot"
     path = tmp_path / "bad.yaml"

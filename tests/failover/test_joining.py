@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from dc.config import parse_config
 from dc.errors import ConfigError, UsageError
 from failover.joining import Joiner, join_text, plan_join
+from tests.conftest import Cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
 TEXT = EXAMPLE.read_text(encoding="utf-8")
@@ -82,7 +83,7 @@ def test_join_text_only_inserts_lines_and_loads_with_the_dependencies(businesses
         assert set(s.depends_on) <= set(mine), "a chosen business brings what it depends on"
 
 
-def test_cli_join_writes_a_new_file_a_diff_and_keys_and_never_the_old_file(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_join_writes_a_new_file_a_diff_and_keys_and_never_the_old_file(cli: Cli, tmp_path: Path) -> None:
     config = tmp_path / "bcpctl.yaml"
     config.write_text(TEXT.replace("sqlite:////var/lib/bcpctl/control.db", f"sqlite:///{tmp_path / 'c.db'}"), "utf-8")
     assert cli("db", "upgrade", "--config", str(config)).returncode == 0

@@ -11,6 +11,7 @@ from backup.opening import init_repository
 from bcpctl.demo.consortium import demo_config, write_config, write_passphrase
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
+from tests.conftest import Cli
 
 
 def _consortium(work: Path) -> Path:
@@ -30,7 +31,7 @@ def _consortium(work: Path) -> Path:
     return config
 
 
-def test_first_run_backs_up_ships_and_drills_the_joiner(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_first_run_backs_up_ships_and_drills_the_joiner(cli: Cli, tmp_path: Path) -> None:
     config = _consortium(tmp_path)
     for site in ("primary", "offsite"):
         assert cli("db", "upgrade", "--config", str(config), env={"BCPCTL_SITE": site}).returncode == 0
@@ -45,7 +46,7 @@ def test_first_run_backs_up_ships_and_drills_the_joiner(cli, tmp_path: Path) -> 
     assert result["readiness"]["status"] == "passed"
 
 
-def test_first_run_names_a_joiner_source_that_is_missing_and_exits_1(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_first_run_names_a_joiner_source_that_is_missing_and_exits_1(cli: Cli, tmp_path: Path) -> None:
     config = _consortium(tmp_path)
     (tmp_path / "primary" / "systems" / "sakai-juki.sqlite").unlink()
     for site in ("primary", "offsite"):

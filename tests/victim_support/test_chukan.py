@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bcpctl.demo.consortium import demo_config, write_config
+from tests.conftest import Cli
 from victim_support.chukan import import_registry, kojin_bango_ok, mapping, wareki
 from victim_support.schema import open_registry
 
@@ -155,7 +156,7 @@ def _config(tmp_path: Path) -> Path:
     return config
 
 
-def test_cli_imports_with_a_japanese_report(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_imports_with_a_japanese_report(cli: Cli, tmp_path: Path) -> None:
     config, files = _config(tmp_path), write_files(tmp_path / "export", 30)
     done = cli("registry", "import", "--config", str(config), "--tenant", "goka", "--file", str(files))
     assert done.returncode == 0, done.stderr
@@ -166,7 +167,7 @@ def test_cli_imports_with_a_japanese_report(cli, tmp_path: Path) -> None:  # typ
     assert _count(tmp_path / "primary" / "systems" / "goka-juki.sqlite") == 30
 
 
-def test_cli_broken_export_exits_1_and_a_crash_mid_write_leaves_nothing(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_broken_export_exits_1_and_a_crash_mid_write_leaves_nothing(cli: Cli, tmp_path: Path) -> None:
     config, files = _config(tmp_path), write_files(tmp_path / "export", 2500)
     db = tmp_path / "primary" / "systems" / "goka-juki.sqlite"
     crashed = cli(
