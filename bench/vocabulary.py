@@ -101,7 +101,7 @@ MUNICIPALITIES: tuple[Municipality, ...] = (
         ),
     ),
     Municipality(
-        "08235",
+        "08230",
         "kasumigaura",
         "かすみがうら市",
         44_217,

@@ -31,6 +31,7 @@ from pydantic import (
 from dc.crossfields import FieldProblem, cross_field_problems
 from dc.duration import parse_duration
 from dc.errors import ConfigError
+from dc.lgcodes import check_digit_problem
 from dc.siteenv import SITE_ENV
 
 CONFIG_ENV = "BCPCTL_CONFIG"
@@ -41,17 +42,9 @@ Seconds = Annotated[int, BeforeValidator(parse_duration)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 
-def lg_code_check_digit(first_five: str) -> int:
-    """全国地方公共団体コード check digit: weights 6..2, mod 11, last digit of 11 - r."""
-    total = sum(int(d) * w for d, w in zip(first_five, (6, 5, 4, 3, 2), strict=True))
-    return (11 - total % 11) % 10
-
-
 def _check_lg_code(code: str) -> str:
-    if not re.fullmatch(r"\d{6}", code):
-        raise ValueError("must be the 6-digit 全国地方公共団体コード, as a quoted string")
-    if lg_code_check_digit(code[:5]) != int(code[5]):
-        raise ValueError(f"check digit of {code} is wrong (expected {lg_code_check_digit(code[:5])})")
+    if problem := check_digit_problem(code):
+        raise ValueError(problem)
     return code
 
 
@@ -200,6 +193,10 @@ class System(_Model):
 
     tenant: Identifier
     business: str
+    #: the 調達業務 number of the consortium's procurement (1, 1-2, 11-1, …; "-" for the extras)
+    number: str | None = None
+    #: the 専門部会 of the 運営協議会 whose members own this business
+    group: Literal["住民", "税", "福祉", "総合"] | None = None
     tier: int = Field(ge=1, le=4)
     rpo: Seconds | None = None
     rto: Seconds | None = None

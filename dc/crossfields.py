@@ -1,4 +1,5 @@
-"""Configuration problems no single field shows: dangling references, one credential under two approvers.
+"""Configuration problems no single field shows: dangling references, one credential under two
+approvers, a municipality code that belongs to another municipality.
 
 Its own module because the configuration model raises them when it validates, and
 ``bcpctl config check`` lists them from the raw mapping beside field errors (pydantic runs
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
+
+from dc.lgcodes import check_digit_problem, name_problem
 
 
 def _field(entry: Any, name: str) -> Any:
@@ -35,7 +38,22 @@ def cross_field_problems(config: BaseModel | Mapping[str, Any]) -> list[tuple[tu
     Takes the raw mapping as well, so ``bcpctl config check`` lists these beside field errors
     (pydantic runs the model validator only once every field is valid).
     """
-    return [*dangling_references(config), *shared_credentials(config)]
+    return [*dangling_references(config), *shared_credentials(config), *wrong_lg_codes(config)]
+
+
+def wrong_lg_codes(config: BaseModel | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:
+    """Tenants and partners whose well-formed ``lg_code`` belongs to another municipality than
+    their ``name`` (境町's 085421 under 五霞町 passes the check digit, never this)."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    for section in ("tenants", "partners"):
+        entries = _field(config, section)
+        for key, entry in entries.items() if isinstance(entries, Mapping) else ():
+            name, code = _field(entry, "name"), _field(entry, "lg_code")
+            if not isinstance(name, str) or not isinstance(code, str) or check_digit_problem(code):
+                continue  # a malformed code is the field's own error
+            if problem := name_problem(name, code):
+                found.append(((section, str(key), "lg_code"), problem))
+    return found
 
 
 def shared_credentials(config: BaseModel | Mapping[str, Any]) -> list[tuple[tuple[str, ...], str]]:

@@ -2,7 +2,8 @@
 
 Repository bytes and backup time come from ``backup_runs`` (written by every backup). Drill
 time is recorded by the drill runner through :func:`record_usage` (kind ``drill_seconds``),
-since drills live in a package above this one. Bytes are what each tenant's backups added to
+since drills live in a package above this one; it is shown beside the cost split, never billed
+(dc/cost.py). Bytes are what each tenant's backups added to
 the repository after deduplication: the storage it actually costs.
 """
 

@@ -36,7 +36,7 @@ _AGE_CUM = tuple(itertools.accumulate(AGE_WEIGHTS))
 
 _HOUSEHOLD_KINDS = ("single", "couple", "family", "single_parent", "three_generations", "with_parent")
 _HOUSEHOLD_CUM = tuple(itertools.accumulate((0.33, 0.25, 0.21, 0.06, 0.10, 0.05)))
-_AREA_CODES = {"082252": "0295", "082261": "029", "082350": "029", "085464": "0280"}
+_AREA_CODES = {"082252": "0295", "082261": "029", "082309": "029", "085421": "0280"}
 _BUILDINGS = ("コーポ", "ハイツ", "メゾン", "レジデンス", "サンライズ", "グリーンヒル")
 _RARE_EVERY = 250
 _OTHER_CITIES = ("水戸市", "日立市", "ひたちなか市", "常陸太田市", "笠間市", "古河市")

@@ -45,6 +45,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "stats": ("bcpctl.commands.stats",),
     "status": ("bcpctl.commands.status",),
     "tag": ("bcpctl.commands.tag",),
+    "tenant": ("bcpctl.commands.tenant",),
     "unlock": ("bcpctl.commands.unlock",),
     "verify-offsite": ("bcpctl.commands.replicate",),
     "web": ("bcpctl.commands.web",),

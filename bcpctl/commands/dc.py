@@ -284,39 +284,61 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
     default=None,
     type=Checked("period", "dc.usage:month_bounds"),
     metavar="YYYY-MM",
-    help="One month's share (default: the whole amounts).",
+    help="One month's share (default: the whole term).",
+)
+@click.option(
+    "--sheet",
+    "sheet",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Also write the sheet for the 協議会: FILE.html (Japanese), or FILE.xlsx where openpyxl is installed.",
 )
 @common_options
-def dc_cost_split(config_path: str, period: str | None) -> None:
-    """Split the data center's costs among the tenants by population and measured resource use."""
-    from dc.cost import parse_costs, split_costs
+def dc_cost_split(config_path: str, period: str | None, sheet: str | None) -> None:
+    """Split the shared contract among the members (均等割 + 人口割 + 利用量割): before, after and saving
+    per town, ten years ahead, the start-date effect and subsidies."""
+    from dc.cost import parse_costs
+    from dc.costsheet import write_sheet
+    from dc.costsplit import split_costs
     from dc.state import open_state
     from dc.usage import measure_usage
 
     consortium = session.config(config_path)[0]
-    costs = parse_costs(consortium.costs, source=str(Path(config_path).resolve()))
+    costs = parse_costs(consortium.costs, str(Path(config_path).resolve()), consortium.tenants)
     usage = measure_usage(open_state(consortium.control_db), period)
     tenants = {tid: (t.name, t.population) for tid, t in consortium.tenants.items()}
     split = split_costs(costs, tenants, usage, period=period)
+    if sheet:
+        write_sheet(split, consortium.consortium, Path(sheet))
 
     def render(console: Console, data: dict[str, Any]) -> None:
-        table = Table("tenant", "name", "population share", "resource share", "yen", title=data["period"] or None)
+        table = Table(
+            "tenant", "name", "population", "before", "after", "saving", f"{data['projection_years']}y saving",
+            title=data["period"] or f"{data['term']['start']}, {data['term']['years']} years",
+        )  # fmt: skip
         for t in data["tenants"]:
             table.add_row(
                 t["tenant"],
                 t["name"],
                 f"{t['population_share']:.2%}",
-                f"{t['resource_share']:.2%}",
+                f"{t['before_yen']:,}" if t["before_yen"] is not None else "-",
                 f"{t['yen']:,}",
+                f"{t['saving_yen']:,} ({t['saving_pct']}%)" if t["saving_yen"] is not None else "-",
+                f"{t['projection_saving_pct']}%" if t["projection_saving_pct"] is not None else "-",
             )
-        table.add_row("", "total", "", "", f"{data['total_yen']:,}", style="bold")
+        before = f"{data['before_total_yen']:,}" if data["before_total_yen"] is not None else "-"
+        saving = f"{data['saving_yen']:,} ({data['saving_pct']}%)" if data["saving_yen"] is not None else "-"
+        table.add_row("", "total", "", before, f"{data['total_yen']:,}", saving, "", style="bold")
         console.print(table)
-        console.print(f"resource shares: {data['resource_basis']}")
-        if data["baseline_yen"]:
-            console.print(
-                f"before sharing: {data['baseline_yen']:,} yen; saving {data['saving_yen']:,} yen "
-                f"({data['saving_pct']}%)"
-            )
+        console.print(f"usage shares: {data['resource_basis']}")
+        for s in data["subsidies"]:
+            console.print(f"subsidy {s['name']}: {s['yen']:,} yen in year {s['year']}")
+        for t in data["tenants"]:
+            if t["go_live"]:
+                g = t["go_live"]
+                console.print(f"{t['name']}: starting {g['actual']} instead of {g['planned']}: {g['yen']:,} yen")
+        if sheet:
+            console.print(f"sheet: {sheet}")
 
     output.current().result(split, render)
 

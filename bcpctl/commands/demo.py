@@ -25,6 +25,8 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         result = "[green]ok[/green]" if s["ok"] else f"[red]FAILED[/red] {s.get('error') or ''}"
         table.add_row(str(number), s["name"], result, f"{s['seconds']:.1f}")
     console.print(table)
+    if d.get("plan"):
+        _render_plan(console, d["plan"])
     if d["failover"]:
         systems = Table("tenant", "system", "RTO / target", "RPO / target", "verified", title="failover at the offsite")
         for s in d["failover"]:
@@ -63,8 +65,40 @@ def _render(console: Console, d: dict[str, Any]) -> None:
             f"active site {status.get('active_site')}, protected by a second site: "
             f"{'yes' if status.get('protected') else 'NO'}"
         )
+    if cost := d.get("cost"):
+        towns = "; ".join(
+            f"{t['name']} {t['before_yen']:,} → {t['yen']:,} ({t['saving_pct']}%)" for t in cost["tenants"]
+        )
+        console.print(
+            f"cost split: {cost['before_total_yen']:,} → {cost['total_yen']:,} yen "
+            f"({cost['saving_pct']}% less): {towns}"
+        )
+        console.print(f"cost sheet: {cost['sheet']}")
     console.print(f"report: {d['report_path']}")
     console.print(f"everything is in {d['workdir']}")
+
+
+def _render_plan(console: Console, plan: dict[str, Any]) -> None:
+    table = Table(
+        "tier",
+        "№",
+        "部会",
+        "business",
+        "RPO / RTO",
+        "after",
+        title=f"recovery plan of {plan['name']}: {plan['systems']} systems",
+    )
+    for group in plan["groups"]:
+        for s in group["systems"]:
+            table.add_row(
+                str(group["tier"]),
+                s["number"] or "",
+                s["group"] or "",
+                s["business"],
+                f"{duration_text(s['rpo_seconds'])} / {duration_text(s['rto_seconds'])}",
+                ", ".join(d.removeprefix(f"{plan['tenant']}-") for d in s["depends_on"]),
+            )
+    console.print(table)
 
 
 @click.command("demo")
@@ -81,8 +115,13 @@ def _render(console: Console, d: dict[str, Any]) -> None:
     show_default=True,
     help="Fraction of each town's population to seed.",
 )
+@click.option(
+    "--all-systems",
+    is_flag=True,
+    help="Run every system of every town (the 33 業務 x 4); by default one town's all and a few of the others'.",
+)
 @common_options
-def demo(workdir: str | None, scale: float) -> None:
+def demo(workdir: str | None, scale: float, all_systems: bool) -> None:
     """Run the reference consortium's worst day end to end on local directories, no servers needed."""
     from bcpctl.demo import default_workdir, run_demo
 
@@ -98,7 +137,7 @@ def demo(workdir: str | None, scale: float) -> None:
         with out.progress(description) as bar:
             yield bar.advance
 
-    summary = run_demo(where, scale=scale, on_step=banner, progress=progress)
+    summary = run_demo(where, scale=scale, all_systems=all_systems, on_step=banner, progress=progress)
     out.result(summary, _render)
     if not summary.ok:
         failed = next((s for s in summary.steps if not s.ok), None)

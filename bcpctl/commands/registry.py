@@ -1,4 +1,4 @@
-"""``registry seed``: synthetic 住民基本台帳 registries for drills, demos and benchmarks."""
+"""``registry seed|import``: synthetic 住民基本台帳 registries, and a joining town's real one."""
 
 from __future__ import annotations
 
@@ -79,6 +79,49 @@ def registry_seed(
         console.print(table)
 
     output.current().result(results, render)
+
+
+@registry.command("import")
+@config_option()
+@click.option("--tenant", required=True, help="The tenant whose 住民基本台帳 system receives the registry.")
+@click.option(
+    "--layout", type=click.Choice(["chukan-std"]), default="chukan-std", show_default=True, help="File layout."
+)
+@click.option(
+    "--file",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="The directory of the layout's record files and its count file.",
+)
+@common_options
+def registry_import(config_path: str, tenant: str, layout: str, directory: str) -> None:
+    """Import a joining town's 住民基本台帳 from its vendor's migration files (中間標準レイアウト):
+    verified first (record counts, code tables, 和暦 dates, 個人番号), written in one transaction."""
+    from dc.config import load_config
+    from dc.errors import ProblemFound
+    from victim_support.chukan import import_registry
+    from victim_support.schema import open_registry
+    from victim_support.settings import load_export_settings, registry_system
+
+    config, resolved = load_config(config_path)
+    if tenant not in config.tenants:
+        from dc.errors import UsageError
+
+        raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
+    system = config.systems[registry_system(config, load_export_settings(config, str(resolved)), tenant)]
+    target = system.source.dsn or str((resolved.parent / (system.source.path or "")).resolve())
+    if not system.source.dsn:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)  # a joining town's first registry
+    report = import_registry(open_registry(target), tenant, config.tenants[tenant].lg_code, Path(directory), layout)
+
+    def render(console: Console, _data: dict[str, Any]) -> None:
+        for line in report.ja():
+            console.print(line, markup=False, highlight=False)
+
+    output.current().result(report, render)
+    if not report.imported:
+        raise ProblemFound(f"{len(report.problems)} problem(s) in {directory}: nothing was imported")
 
 
 COMMANDS = [registry]

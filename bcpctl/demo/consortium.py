@@ -16,9 +16,10 @@ from __future__ import annotations
 import random
 import secrets
 import sqlite3
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pyrage
 import yaml
@@ -37,19 +38,61 @@ FAILOVER_OPERATOR = "dc-operator"
 #: the official of the affected town who approves the export (exports.tenants.<t>.approvers)
 EXPORT_APPROVERS = ("somu-kacho", "bosai-kacho")
 
+#: the eight systems the story tells for the three larger towns by default: each town's 住民基本台帳
+#: and one more of another 専門部会, so every kind of source and every tier but 4 is in the story
+REPRESENTATIVE = (
+    "hitachiomiya-juki",
+    "hitachiomiya-zei",
+    "naka-juki",
+    "naka-kaigo",
+    "kasumigaura-juki",
+    "kasumigaura-gaiji",
+    "goka-juki",
+    "goka-kokuho",
+)
+#: the town whose every system (all 33 業務 of the procurement) the default demo runs: 五霞町, the
+#: 運営協議会's 会長町 and the smallest, so the whole list stays quick to seed and restore
+PLAN_TOWN = "goka"
+#: which systems a demo runs: the representative eight, those plus all of PLAN_TOWN's, or all
+Scope = Literal["representative", "default", "all"]
+
 _SURNAMES = ["佐藤", "鈴木", "高橋", "田中", "渡辺", "伊藤", "山本", "中村", "小林", "加藤", "吉田", "山口"]
 _GIVEN = ["太郎", "花子", "一郎", "美咲", "健太", "陽菜", "大翔", "結衣", "蓮", "さくら"]
 
 
-def demo_config(workdir: Path) -> dict[str, Any]:
+def keep_systems(raw: dict[str, Any], wanted: Collection[str]) -> dict[str, Any]:
+    """``raw`` with only the ``wanted`` systems and everything they depend on (a plan needs them)."""
+    systems = raw["systems"]
+    keep: set[str] = set()
+    stack = [name for name in wanted if name in systems]
+    while stack:
+        name = stack.pop()
+        if name not in keep:
+            keep.add(name)
+            stack.extend(systems[name].get("depends_on") or ())
+    raw["systems"] = {name: spec for name, spec in systems.items() if name in keep}
+    return raw
+
+
+def scope_systems(raw: dict[str, Any], scope: Scope) -> dict[str, Any]:
+    """The systems of ``scope`` (see :data:`Scope`) kept in ``raw``."""
+    if scope == "all":
+        return raw
+    wanted = set(REPRESENTATIVE)
+    if scope == "default":
+        wanted |= {name for name, spec in raw["systems"].items() if spec["tenant"] == PLAN_TOWN}
+    return keep_systems(raw, wanted)
+
+
+def demo_config(workdir: Path, scope: Scope = "default") -> dict[str, Any]:
     """The example consortium with every site, source and restore target moved into ``workdir``.
 
-    PostgreSQL sources become SQLite files (no server needed); each system restores, on
+    PostgreSQL and command sources become SQLite files (no server needed); each system restores, on
     failover, into ``offsite/live/<system>``; the failover hooks are manual (there are no
     hosts to run playbooks on) and the steady-state probe, which asks a local PostgreSQL, is
     dropped.
     """
-    raw = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    raw = scope_systems(yaml.safe_load(EXAMPLE.read_text(encoding="utf-8")), scope)
     raw.pop("control_db", None)
     for name, site in raw["sites"].items():
         site["repository"] = str(workdir / name / "repo")
@@ -140,7 +183,7 @@ def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMat
     )
 
 
-def story_config(workdir: Path, keys: KeyMaterial, state: Any) -> dict[str, Any]:
+def story_config(workdir: Path, keys: KeyMaterial, state: Any, scope: Scope = "default") -> dict[str, Any]:
     """:func:`demo_config` plus this run's keys: control-copy signers, approvers, export signers, the partner.
 
     Each approver is enrolled as ``bcpctl approver enroll`` does it, at the primary: only the
@@ -151,7 +194,7 @@ def story_config(workdir: Path, keys: KeyMaterial, state: Any) -> dict[str, Any]
     from dc.secrets import read_secret_file
     from failover.copysign import write_new_key
 
-    raw = demo_config(workdir)
+    raw = demo_config(workdir, scope)
     for name, site in raw["sites"].items():
         # Each site's controller signs the control-state copies it ships: a failover promotes no
         # copy written with the repository key alone (failover.copysign).

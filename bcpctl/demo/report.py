@@ -62,6 +62,21 @@ def _systems_table(title: str, systems: list[dict[str, Any]]) -> str:
     return f"<h3>{escape(title)}</h3><table>{head}{''.join(body)}</table>"
 
 
+def _plan_table(plan: dict[str, Any]) -> str:
+    if not plan:
+        return ""
+    head = "<tr><th>順位 tier</th><th>№</th><th>専門部会</th><th>業務</th><th>RPO</th><th>RTO</th><th>前提</th></tr>"
+    rows = "".join(
+        f"<tr><td>{group['tier']}</td><td>{escape(s['number'] or '')}</td><td>{escape(s['group'] or '')}</td>"
+        f"<td>{escape(s['business'])}</td><td>{_seconds(s['rpo_seconds'])}</td><td>{_seconds(s['rto_seconds'])}</td>"
+        f"<td>{escape('、'.join(s['depends_on']))}</td></tr>"
+        for group in plan["groups"]
+        for s in group["systems"]
+    )
+    title = f"復旧計画 Recovery plan of {plan['name']} ({plan['systems']} systems)"
+    return f"<h2>{escape(title)}</h2><table>{head}{rows}</table>"
+
+
 def render_report(summary: Any) -> str:
     is_instance = dataclasses.is_dataclass(summary) and not isinstance(summary, type)
     d = dataclasses.asdict(summary) if is_instance else dict(summary)
@@ -127,6 +142,7 @@ td, th {{ border: 1px solid #bbb; padding: .25em .5em; text-align: left; }}
 <h2>経過 Timeline</h2>
 {_timeline(steps)}
 <table><tr><th>#</th><th>step</th><th>time</th><th>result</th></tr>{step_rows}</table>
+{_plan_table(d.get("plan") or {})}
 <h2>システム別 復旧 Per-system recovery (RTO / RPO)</h2>
 {_systems_table("フェイルオーバー Failover after the disaster", d["failover"])}
 {_systems_table("要員喪失演習 Staff-loss drill (escrow shares only)", d["drill"])}

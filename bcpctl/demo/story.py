@@ -64,6 +64,10 @@ class DemoSummary:
     control_plane: dict[str, Any] = field(default_factory=dict)
     #: bcpctl's own view after the failover: which site serves, and whether a second site protects it
     status: dict[str, Any] = field(default_factory=dict)
+    #: the recovery plan of one town's every system: tiers in order, each dependencies-first
+    plan: dict[str, Any] = field(default_factory=dict)
+    #: the 協議会's cost sheet: per town before, after and saving, and where the sheet is
+    cost: dict[str, Any] = field(default_factory=dict)
 
 
 def _no_progress(description: str) -> AbstractContextManager[Callable[[int], None]]:
@@ -73,8 +77,9 @@ def _no_progress(description: str) -> AbstractContextManager[Callable[[int], Non
 class _Story:
     """The state that flows from one step to the next."""
 
-    def __init__(self, workdir: Path, scale: float, progress: ProgressFactory) -> None:
+    def __init__(self, workdir: Path, scale: float, progress: ProgressFactory, scope: story.Scope) -> None:
         self.workdir = workdir
+        self.scope = scope
         self.scale = scale
         self.progress = progress
         self.rng = random.Random(20110311)
@@ -89,6 +94,8 @@ class _Story:
         self.reports: dict[str, str] = {}
         self.control_plane: dict[str, Any] = {}
         self.status: dict[str, Any] = {}
+        self.plan: dict[str, Any] = {}
+        self.cost: dict[str, Any] = {}
         #: the site whose control state the story uses: the primary until the failover
         self.site = "primary"
         self.partner_token: Path | None = None
@@ -129,7 +136,7 @@ class _Story:
         from victim_support.seed import seed_registries
         from victim_support.settings import load_export_settings, registry_system
 
-        raw = story.demo_config(self.workdir)
+        raw = story.demo_config(self.workdir, self.scope)
         approvers = [
             story.FAILOVER_APPROVER,
             story.FAILOVER_OPERATOR,
@@ -137,7 +144,7 @@ class _Story:
         ]
         self.keys = story.make_keys(self.workdir, list(raw["tenants"]), approvers)
         self._state = open_state(raw["sites"]["primary"]["control_db"], create=True)
-        story.write_config(self.config_path, story.story_config(self.workdir, self.keys, self._state))
+        story.write_config(self.config_path, story.story_config(self.workdir, self.keys, self._state, self.scope))
         config, config_dir = self.config()
         token = self.portal_token(config)
         settings = load_export_settings(config, str(self.config_path))
@@ -154,6 +161,7 @@ class _Story:
             else:
                 others += story.seed_files(Path(system.source.path), 200, self.rng, day=1)
         residents = {r.tenant: r.counts.residents for r in seeded}
+        self.plan = town_plan(config, story.PLAN_TOWN)
         # The town knows which districts the earthquake hit; the story picks them before the disaster.
         affected = config.systems[registry_system(config, settings, evacuees.AFFECTED_TENANT)].source.path
         self.areas = affected_areas(Path(affected or ""))
@@ -167,6 +175,7 @@ class _Story:
             "residents": residents,
             "affected_areas": list(self.areas),
             "other_records_and_files": others,
+            "plan": {"tenant": self.plan["tenant"], "systems": self.plan["systems"]},
         }
 
     def portal_token(self, config: Any) -> str:
@@ -376,6 +385,34 @@ class _Story:
             slot = add_passphrase_slot(repo, passphrase.read_text().strip(), label="offsite-operators")
         return {"slot": slot, "passphrase_file": str(passphrase)}
 
+    # -- the last step: the 協議会's cost sheet ----------------------------------------------
+
+    def cost_sheet(self) -> dict[str, Any]:
+        """The split of the shared contract with the usage the story measured (drills never billed)."""
+        from dc.cost import parse_costs
+        from dc.costsheet import write_sheet
+        from dc.costsplit import split_costs
+        from dc.usage import measure_usage
+
+        config, _ = self.config()
+        costs = parse_costs(config.costs, str(self.config_path), config.tenants)
+        tenants = {tid: (t.name, t.population) for tid, t in config.tenants.items()}
+        split = split_costs(costs, tenants, measure_usage(self.state()))
+        sheet = write_sheet(split, config.consortium, self.workdir / "cost-sheet.html")
+        self.reports["cost sheet"] = str(sheet)
+        self.cost = {
+            "sheet": str(sheet),
+            "total_yen": split.total_yen,
+            "before_total_yen": split.before_total_yen,
+            "saving_pct": split.saving_pct,
+            "tenants": [
+                {"name": t.name, "before_yen": t.before_yen, "yen": t.yen, "saving_pct": t.saving_pct,
+                 "projection_saving_pct": t.projection_saving_pct}
+                for t in split.tenants
+            ],
+        }  # fmt: skip
+        return {"sheet": str(sheet), "total_yen": split.total_yen, "saving_pct": split.saving_pct}
+
     # -- 6. the victim-support export ------------------------------------------------------
 
     def export_for_partner(self) -> dict[str, Any]:
@@ -385,6 +422,32 @@ class _Story:
             config, self.config_path, self.state(), self.keys, self.areas, self.disaster_at, self.workdir
         )
         return dict(self.export)
+
+
+def town_plan(config: Any, tenant: str) -> dict[str, Any]:
+    """The recovery plan of every system of ``tenant``, as the failover runs it (failover.plan)."""
+    from failover.plan import build_plan, select_systems
+
+    plan = build_plan(config, select_systems(config, tenant=tenant))
+    groups = [
+        {
+            "tier": group[0].tier,
+            "systems": [
+                {
+                    "system": s.system,
+                    "number": config.systems[s.system].number,
+                    "group": config.systems[s.system].group,
+                    "business": s.business,
+                    "rpo_seconds": s.rpo,
+                    "rto_seconds": s.rto,
+                    "depends_on": list(s.depends_on),
+                }
+                for s in group
+            ],
+        }
+        for group in plan.groups
+    ]
+    return {"tenant": tenant, "name": config.tenants[tenant].name, "systems": len(plan.steps), "groups": groups}
 
 
 def _measured(system: Any) -> dict[str, Any]:
@@ -424,6 +487,7 @@ def run_demo(
     workdir: Path,
     *,
     scale: float = 1.0,
+    all_systems: bool = False,
     on_step: Callable[[int, int, str], None] | None = None,
     progress: ProgressFactory = _no_progress,
 ) -> DemoSummary:
@@ -435,7 +499,7 @@ def run_demo(
 
         raise UsageError(f"{workdir} is not empty: the demo builds its consortium in a fresh directory")
     workdir.mkdir(parents=True, exist_ok=True)
-    s = _Story(workdir, scale, progress)
+    s = _Story(workdir, scale, progress, "all" if all_systems else "default")
     plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("create the consortium and seed its systems", s.create),
         ("initialise the repository and escrow its key (3 of 5)", s.init_and_escrow),
@@ -447,6 +511,7 @@ def run_demo(
         ("staff-loss drill at the now active offsite from 3 other shares", s.staff_loss_drill),
         ("the offsite operators get their own passphrase", s.rekey),
         ("つくば市 receives the evacuee list of 常陸大宮市 (DMA-49-11-3)", s.export_for_partner),
+        ("the 協議会's cost sheet: each town's bill before and after sharing", s.cost_sheet),
     ]
     steps: list[Step] = []
     with _cache_inside(workdir):
@@ -474,6 +539,8 @@ def run_demo(
         reports=s.reports,
         control_plane=s.control_plane,
         status=s.status,
+        plan=s.plan,
+        cost=s.cost,
     )
     if on_step:
         on_step(len(plan) + 1, len(plan) + 1, "write the HTML report")

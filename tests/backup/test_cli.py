@@ -100,7 +100,7 @@ def test_backup_from_config_records_runs(cli: Cli, tmp_path: Path) -> None:
         "consortium": "t",
         "control_db": f"sqlite:///{tmp_path / 'control.db'}",
         "sites": {"primary": {"prefecture": "茨城県", "repository": str(tmp_path / "repo")}},
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             "goka-juki": {
                 "tenant": "goka",

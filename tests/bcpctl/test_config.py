@@ -97,7 +97,7 @@ def test_a_valid_file_is_one_ok_line(cli: Cli) -> None:
     shown = cli("config", "check", "--config", str(EXAMPLE))
     assert shown.returncode == 0, shown.stderr
     *warnings, last = shown.stdout.splitlines()
-    assert last == f"{EXAMPLE}: ok (2 sites, 4 tenants, 8 systems, 6 hosts, 1 partner)"
+    assert last == f"{EXAMPLE}: ok (2 sites, 4 tenants, 168 systems, 6 hosts, 1 partner)"
     # the example ships SQLite control-state copies without control_public_key: said, not refused
     assert [w.split(" are not")[0] for w in warnings] == [
         f"{EXAMPLE}: warning: control-state copies of {site}" for site in ("primary", "offsite")

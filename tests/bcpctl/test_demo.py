@@ -20,7 +20,7 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["workdir"] == str(work)
-    assert len(summary["steps"]) == 11 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
+    assert len(summary["steps"]) == 12 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
 
     backup = summary["backup"]
     assert 0 < backup["bytes_stored"] < backup["bytes_in"]
@@ -31,7 +31,9 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
 
     for run in ("drill", "failover"):
         systems = summary[run]
-        assert len(systems) == 8 and all(s["verified"] for s in systems), run
+        # 五霞町's whole list (the 33 業務: 42 systems) and the representative six of the other towns
+        assert len(systems) == 48 and all(s["verified"] for s in systems), run
+        assert sum(s["tenant"] == "goka" for s in systems) == 42, run
         for s in systems:
             assert 0 < s["rto_seconds"] < s["rto_target_seconds"] and 0 <= s["rpo_seconds"] < s["rpo_target_seconds"]
 
@@ -56,8 +58,14 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     # Nothing of either site's state sits outside its directory: beside them only what people
     # hold (custodians, officials, the partner), the shared configuration and the demo's report.
     assert sorted(p.name for p in work.iterdir()) == [
-        "bcpctl.yaml", "custodians", "officials", "offsite", "partner", "report.html"
+        "bcpctl.yaml", "cost-sheet.html", "custodians", "officials", "offsite", "partner", "report.html"
     ]  # fmt: skip
+    plan = summary["plan"]
+    assert plan["name"] == "五霞町" and plan["systems"] == 42 and [g["tier"] for g in plan["groups"]] == [1, 2, 3, 4]
+    cost = summary["cost"]
+    assert (cost["before_total_yen"], cost["total_yen"], cost["saving_pct"]) == (417_000_000, 287_000_000, 31.2)
+    assert "五霞町" in Path(cost["sheet"]).read_text(encoding="utf-8")
+    assert "recovery plan of 五霞町: 42 systems" not in result.stdout  # --json: one document only
 
     # The control state came through the failover: opened at the offsite from the shipped copy.
     control = summary["control_plane"]
@@ -77,6 +85,7 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     html = report.read_text(encoding="utf-8")
     assert "every step passed" in html and "FAILED" not in html and "DMA-49-11-3" in html
     assert "制御状態 Control state" in html and lost["statement"] in html
+    assert "復旧計画 Recovery plan of 五霞町 (42 systems)" in html and "裁判員制度" in html
     assert "NO — nothing protects the active site yet" in html
 
     # Secrets never reach the output: the offsite team's passphrase, the escrow shares.

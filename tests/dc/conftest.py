@@ -95,7 +95,7 @@ class Fleet:
             },
             "tenants": {
                 "naka": {"name": "那珂市", "lg_code": "082261", "population": 55986},
-                "goka": {"name": "五霞町", "lg_code": "085464", "population": 9376},
+                "goka": {"name": "五霞町", "lg_code": "085421", "population": 9376},
             },
             "hosts": hosts,
         }
@@ -120,7 +120,7 @@ def single_host_config(directory: Path, server: SshServer, **host_vars: Any) -> 
     config = {
         "consortium": "t",
         "sites": {"primary": {"prefecture": "茨城県", "repository": "file:///r", "known_hosts": str(known)}},
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "hosts": {"h1": host},
     }
     path = directory / "bcpctl.yaml"

@@ -22,7 +22,7 @@ MUTATIONS: list[Callable[[dict[str, Any]], object]] = [
     lambda c: c["systems"]["goka-juki"].update(depends_on=["ghost"]),
     lambda c: c["systems"]["goka-juki"]["source"].update(kind="tape"),
     lambda c: c["systems"]["goka-juki"]["source"].pop("path"),
-    lambda c: c["tenants"]["goka"].update(lg_code=85464),
+    lambda c: c["tenants"]["goka"].update(lg_code=85421),
     lambda c: c["tenants"]["goka"].update(mayor="someone"),
     lambda c: c["tenants"].update({"Goka Town": c["tenants"]["goka"]}),
     lambda c: c["hosts"]["hv01"].update(tenants=["goka", "atlantis"]),
@@ -68,7 +68,7 @@ def test_a_top_level_that_is_not_a_mapping_is_one_problem(tmp_path: Path) -> Non
 
 def test_a_valid_file_counts_what_it_declares() -> None:
     report = check_config(EXAMPLE)
-    assert report.ok and report.counts == {"sites": 2, "tenants": 4, "systems": 8, "hosts": 6, "partners": 1}
+    assert report.ok and report.counts == {"sites": 2, "tenants": 4, "systems": 168, "hosts": 6, "partners": 1}
 
 
 def test_a_missing_file_is_a_config_error() -> None:

@@ -26,7 +26,7 @@ def _config(**host_overrides: Any) -> dict[str, Any]:
             "dr-site": {"prefecture": "北海道", "role": "offsite", "repository": "file:///o", "known_hosts": "/k"},
         },
         "tenants": {
-            "goka": {"name": "五霞町", "lg_code": "085464", "population": 9376},
+            "goka": {"name": "五霞町", "lg_code": "085421", "population": 9376},
             "naka": {"name": "那珂市", "lg_code": "082261", "population": 55986},
         },
         "hosts": {

@@ -68,7 +68,7 @@ def build_sites(root: Path, cli: Cli, control: dict[str, dict[str, Any]] | None 
             }
             for name, prefecture in (("primary", "茨城県"), ("offsite", "北海道"))
         },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             name: {
                 "tenant": "goka",

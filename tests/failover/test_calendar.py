@@ -55,7 +55,7 @@ def _drills(drills: dict) -> ConfigError | None:  # type: ignore[type-arg]
         {
             "consortium": "t",
             "sites": {"primary": {"prefecture": "茨城県", "repository": "/r"}},
-            "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+            "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
             "systems": {
                 "juki": {"tenant": "goka", "business": "住基", "tier": 1, "source": {"kind": "path", "path": "/x"}}
             },

@@ -387,7 +387,7 @@ def test_copies_are_kept_for_the_rpo_window_plus_a_day_and_never_fewer_than_two(
     raw = {
         "consortium": "c",
         "sites": {"p": {"prefecture": "茨城県", "repository": "/r"}},
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             "a": {"tenant": "goka", "business": "b", "tier": 1, "rpo": "15m", "source": {"kind": "path", "path": "/"}},
             "b": {"tenant": "goka", "business": "b", "tier": 2, "rpo": "4h", "source": {"kind": "path", "path": "/"}},
@@ -424,7 +424,7 @@ def test_each_site_has_its_own_control_database(monkeypatch: pytest.MonkeyPatch,
             "offsite": {"prefecture": "北海道", "role": "offsite", "repository": "/o", "control_db": "sqlite:////o.db"},
             "third": {"prefecture": "大阪府", "role": "offsite", "repository": "/t"},
         },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
     }
     here = parse_config(raw)
     assert here.control_db == "sqlite:////srv/bcp/control.db"

@@ -284,7 +284,7 @@ def test_choosing_the_control_plane_by_what_the_sites_name() -> None:
             "primary": {"prefecture": "茨城県", "repository": "/p"},
             "offsite": {"prefecture": "北海道", "role": "offsite", "repository": "/o"},
         },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
     }
     assert plane_kind(parse_config({**raw, "control_db": "sqlite:////srv/c.db"})) == "sqlite-shipping"
     shared = {**raw, "control_db": "postgresql://bcp@127.0.0.1:5432/bcpctl"}

@@ -19,7 +19,7 @@ def _config(systems: dict[str, dict[str, Any]]) -> Any:
             "consortium": "t",
             "sites": {"primary": {"prefecture": "茨城県", "repository": "/r"}},
             "tenants": {
-                "goka": {"name": "五霞町", "lg_code": "085464", "population": 9376},
+                "goka": {"name": "五霞町", "lg_code": "085421", "population": 9376},
                 "naka": {"name": "那珂市", "lg_code": "082261", "population": 55986},
             },
             "systems": {name: {"tenant": "goka", **base, **spec} for name, spec in systems.items()},

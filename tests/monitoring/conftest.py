@@ -76,7 +76,7 @@ def build_lab(
         },
         "tenants": tenants
         or {
-            "goka": {"name": "五霞町", "lg_code": "085464", "population": 9376},
+            "goka": {"name": "五霞町", "lg_code": "085421", "population": 9376},
             "naka": {"name": "那珂市", "lg_code": "082261", "population": 55986},
         },
         "systems": {},

@@ -26,8 +26,8 @@ from tests.monitoring.serving import ServeProcess
 TENANTS = {
     "hitachiomiya": {"name": "常陸大宮市", "lg_code": "082252", "population": 43695},
     "naka": {"name": "那珂市", "lg_code": "082261", "population": 55986},
-    "kasumigaura": {"name": "かすみがうら市", "lg_code": "082350", "population": 44217},
-    "goka": {"name": "五霞町", "lg_code": "085464", "population": 9376},
+    "kasumigaura": {"name": "かすみがうら市", "lg_code": "082309", "population": 44217},
+    "goka": {"name": "五霞町", "lg_code": "085421", "population": 9376},
 }
 PER_TENANT = 33
 INTERVAL = 20

@@ -77,7 +77,7 @@ def test_plan_for_the_example_consortium() -> None:
     config, _ = load_config(EXAMPLE)
     jobs = {job.job_id: job for job in plan_jobs(config, ALL, UTC)}
     backups = [job for job in jobs.values() if job.kind == "backup"]
-    assert len(backups) == len(config.systems) == 8
+    assert len(backups) == len(config.systems) == 168  # 42 systems (the 33 業務) x 4 towns
     juki = jobs["backup:goka-juki"]
     assert (juki.tenant, juki.system, juki.site) == ("goka", "goka-juki", "primary")
     assert juki.interval == 450  # 15m RPO, no schedule given
@@ -99,7 +99,7 @@ def test_system_schedule_beats_consortium_schedule_beats_rpo() -> None:
     raw = {
         "consortium": "c",
         "sites": {"p": {"prefecture": "茨城県", "repository": "/x"}},
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             "own": {
                 "tenant": "goka",

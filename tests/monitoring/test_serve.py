@@ -41,7 +41,7 @@ def example_consortium(workdir: Path, hv01: SshServer) -> Path:
     nothing. Blackouts and the steady-state probe are dropped so the test does not depend on
     the calendar or on a PostgreSQL at 127.0.0.1:5432.
     """
-    raw = demo_config(workdir)
+    raw = demo_config(workdir, "representative")
     for site in raw["sites"].values():  # one control database and one passphrase file for this test
         site.pop("control_db")
         site.pop("password_file")

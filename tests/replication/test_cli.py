@@ -83,7 +83,7 @@ def test_configured_sites_replicate_with_their_own_settings_and_record_lag(
                 "object_lock_days": 1,
             },
         },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             "goka-juki": {
                 "tenant": "goka",

@@ -99,7 +99,7 @@ def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, objec
             "primary": {"prefecture": "茨城県", "role": "primary", "repository": str(root / "primary")},
             "offsite": {"prefecture": "北海道", "role": "offsite", "repository": str(root / "offsite")},
         },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
         "systems": {
             "goka-juki": {
                 "tenant": "goka",

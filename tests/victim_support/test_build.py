@@ -129,7 +129,7 @@ def test_build_from_the_offsite_replica_with_the_primary_gone(site: Site, tmp_pa
     for person in people[:50]:
         for field in MANDATORY:
             assert person.findtext(f"{{{NAMESPACE}}}{field}")
-        assert person.findtext(f"{{{NAMESPACE}}}person_record_id").startswith("085464/")  # type: ignore[union-attr]
+        assert person.findtext(f"{{{NAMESPACE}}}person_record_id").startswith("085421/")  # type: ignore[union-attr]
 
 
 def _lossy_fields(row: dict[str, str]) -> list[str]:
@@ -292,7 +292,7 @@ def test_a_snapshot_of_another_municipality_is_refused(site: Site) -> None:
     config, _settings, _state = context(site)
     with site_repository(config, "primary", site.root) as repo:
         backup_systems(config, repo, None, config_dir=site.root)
-    with pytest.raises(RegistryError, match="holds the registry of 082261, not 085464"):
+    with pytest.raises(RegistryError, match="holds the registry of 082261, not 085421"):
         build(site, approved_request(site), site_name="primary")
 
 

@@ -25,7 +25,7 @@ EXPIRES = datetime(2027, 2, 26, 9, 30, tzinfo=UTC)
 
 def document() -> ET.Element:
     data = pfif_document(
-        COLUMNS, ROWS, lg_code="085464", author_name="五霞町", entry_date=WHEN, expiry_date=EXPIRES, source_date=WHEN
+        COLUMNS, ROWS, lg_code="085421", author_name="五霞町", entry_date=WHEN, expiry_date=EXPIRES, source_date=WHEN
     )
     assert data.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
     return ET.fromstring(data)
@@ -46,12 +46,12 @@ def test_structure_follows_pfif_1_4() -> None:
             assert (person.findtext(f"pfif:{field}", namespaces=NS) or "").strip(), field
         assert person.findtext("pfif:expiry_date", namespaces=NS) == "2027-02-26T09:30:00Z"
         domain, _, unique = person.findtext("pfif:person_record_id", namespaces=NS).partition("/")  # type: ignore[union-attr]
-        assert domain == "085464" and unique
+        assert domain == "085421" and unique
 
 
 def test_values_are_mapped_and_escaped() -> None:
     first, second, third = document().findall("pfif:person", NS)
-    assert first.findtext("pfif:person_record_id", namespaces=NS) == "085464/aa11"
+    assert first.findtext("pfif:person_record_id", namespaces=NS) == "085421/aa11"
     assert first.findtext("pfif:family_name", namespaces=NS) == "鈴木"
     assert first.findtext("pfif:given_name", namespaces=NS) == "一郎"
     assert first.findtext("pfif:sex", namespaces=NS) == "male"
@@ -68,7 +68,7 @@ def test_only_requested_fields_appear() -> None:
     data = pfif_document(
         ("person_ref", "household_ref", "name", "name_fallback"),
         [("aa", "h", "鈴木　一郎", "")],
-        lg_code="085464", author_name="五霞町", entry_date=WHEN, expiry_date=EXPIRES, source_date=WHEN,
+        lg_code="085421", author_name="五霞町", entry_date=WHEN, expiry_date=EXPIRES, source_date=WHEN,
     )  # fmt: skip
     person = ET.fromstring(data).find("pfif:person", NS)
     assert person is not None

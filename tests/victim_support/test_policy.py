@@ -12,7 +12,7 @@ from victim_support.policy import BASES, PURPOSES, NewRequest, Scope, evaluate
 
 TODAY = date(2026, 11, 28)
 #: 古河市 asks for 五霞町's residents
-LG_CODES = {"partner_lg_code": "082040", "tenant_lg_code": "085464"}
+LG_CODES = {"partner_lg_code": "082040", "tenant_lg_code": "085421"}
 BASE = NewRequest(
     partner="koga",
     tenant="goka",
@@ -93,7 +93,7 @@ def test_allowed_combinations(basis: str, purposes: tuple[str, ...], fields: tup
         ({"retention_days": 0}, "retention of 0 days"),
         ({"retention_days": None}, "a retention period is required"),
         ({"retention_days": 365}, "retention of 365 days"),
-        ({"partner_lg_code": "085464"}, "cannot request its own residents"),
+        ({"partner_lg_code": "085421"}, "cannot request its own residents"),
         ({"disaster_date": date(2026, 12, 1)}, "is in the future"),
         ({"disaster_id": " "}, "a disaster id is required"),
         ({"formats": ("xlsx",)}, "unknown format 'xlsx'"),

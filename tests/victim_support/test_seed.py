@@ -54,7 +54,7 @@ def test_seeds_the_file_the_backup_reads(configured) -> None:  # type: ignore[no
     assert result.counts.residents == round(9376 * 0.02)
     assert result.real_machiaza
     engine = open_registry(result.target, read_only=True)
-    assert registry_lg_code(engine) == "085464"
+    assert registry_lg_code(engine) == "085421"
     assert (root / "goka-juki.sqlite").stat().st_mode & 0o077 == 0  # resident data: owner only
     assert not list(root.glob(".goka-juki.sqlite.*"))  # no temporary file left behind
 

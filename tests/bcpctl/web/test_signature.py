@@ -24,7 +24,7 @@ def _config(key: Ed25519PrivateKey):  # type: ignore[no-untyped-def]
         {
             "consortium": "t",
             "sites": {"p": {"prefecture": "茨城県", "repository": "/nonexistent"}},
-            "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 1}},
+            "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 1}},
             "partners": {
                 "koga": {
                     "name": "古河市",

@@ -1,0 +1,113 @@
+"""後乗り: the what-if of a town joining changes nothing; join writes a new file, a diff and keys."""
+
+from __future__ import annotations
+
+import copy
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dc.config import parse_config
+from dc.errors import ConfigError, UsageError
+from failover.joining import Joiner, join_text, plan_join
+from tests.conftest import Cli
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"
+TEXT = EXAMPLE.read_text(encoding="utf-8")
+RAW: dict[str, Any] = yaml.safe_load(TEXT)
+SAKAI = Joiner("sakai", "境町", "085464", 24_000, like="goka")
+GOKA_BUSINESSES = sorted({s["business"] for s in RAW["systems"].values() if s["tenant"] == "goka"})
+
+
+def test_plan_join_shows_every_bill_now_and_with_the_joiner_and_changes_nothing() -> None:
+    before = copy.deepcopy(RAW)
+    plan = plan_join(RAW, SAKAI, {})
+    assert before == RAW
+    bills = {b["tenant"]: b for b in plan.bills}
+    assert sum(b["now_yen"] for b in plan.bills if b["now_yen"] is not None) == plan.total_yen == 287_000_000
+    assert sum(b["with_joiner_yen"] for b in plan.bills) == 287_000_000
+    assert bills["sakai"]["now_yen"] is None and bills["sakai"]["with_joiner_yen"] > 0
+    assert all(b["change_yen"] < 0 for t, b in bills.items() if t != "sakai"), "sharing with one more lowers every bill"
+    assert len(plan.systems) == 42 and all(s.startswith("sakai-") for s in plan.systems)
+    assert plan.drills["systems_now"] == 168 and plan.drills["systems_with_joiner"] == 210
+    assert [g["tier"] for g in plan.plan] == [1, 2, 3, 4] and "sakai-juki" in plan.plan[0]["joiner"]
+
+
+def test_the_repository_load_is_estimated_from_the_members_bytes_per_resident() -> None:
+    from dc.cost import TenantUsage
+
+    usage = {"goka": TenantUsage(repository_bytes=9_376_000), "naka": TenantUsage(repository_bytes=55_986_000)}
+    repo = plan_join(RAW, SAKAI, usage).repository
+    assert repo["bytes_now"] == 65_362_000 and repo["joiner_bytes_estimate"] == 24_000_000
+
+
+@pytest.mark.parametrize(
+    ("joiner", "error", "message"),
+    [
+        (Joiner("sakai", "境町", "085421", 24_000), ConfigError, "085421 is not the code of 境町"),
+        (Joiner("sakai", "境町", "085465", 24_000), ConfigError, "check digit"),
+        (Joiner("goka", "境町", "085464", 24_000), UsageError, "already a member"),
+        (Joiner("Sakai", "境町", "085464", 24_000), UsageError, "lower-case"),
+        (Joiner("sakai", "境町", "085464", 24_000, like="tsukuba"), UsageError, "unknown member"),
+        (
+            Joiner("sakai", "境町", "085464", 24_000, businesses=("生活保護",)),
+            UsageError,
+            "runs no system for 生活保護",
+        ),
+    ],
+)
+def test_a_wrong_joiner_is_refused_with_one_message(joiner: Joiner, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        plan_join(RAW, joiner, {})
+
+
+@settings(max_examples=15, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(GOKA_BUSINESSES), max_size=4, unique=True))
+def test_join_text_only_inserts_lines_and_loads_with_the_dependencies(businesses: list[str]) -> None:
+    joiner = Joiner("sakai", "境町", "085464", 24_000, like="goka", businesses=tuple(businesses))
+    new = join_text(TEXT, RAW, joiner, "goka")
+    old_lines = TEXT.splitlines()
+    it = iter(new.splitlines())
+    assert all(any(line == n for n in it) for line in old_lines), "every original line kept, in order"
+    config = parse_config(yaml.safe_load(new))
+    mine = {sid: s for sid, s in config.systems.items() if s.tenant == "sakai"}
+    assert config.tenants["sakai"].lg_code == "085464"
+    assert set(businesses) <= {s.business for s in mine.values()}
+    for s in mine.values():
+        assert set(s.depends_on) <= set(mine), "a chosen business brings what it depends on"
+
+
+def test_cli_join_writes_a_new_file_a_diff_and_keys_and_never_the_old_file(cli: Cli, tmp_path: Path) -> None:
+    config = tmp_path / "bcpctl.yaml"
+    config.write_text(TEXT.replace("sqlite:////var/lib/bcpctl/control.db", f"sqlite:///{tmp_path / 'c.db'}"), "utf-8")
+    assert cli("db", "upgrade", "--config", str(config)).returncode == 0
+    original = config.read_bytes()
+    args = ("--config", str(config), "--name", "境町", "--lg-code", "085464", "--population", "24000", "--id", "sakai")
+    what_if = cli("tenant", "plan-join", *args, "--json")
+    assert what_if.returncode == 0, what_if.stderr
+    assert json.loads(what_if.stdout)["tenant"] == "sakai" and config.read_bytes() == original
+    out, keys = tmp_path / "joined.yaml", tmp_path / "keys"
+    joined = cli(
+        "tenant", "join", *args, "--systems", "住民基本台帳", "--out", str(out), "--keys-dir", str(keys), "--json"
+    )
+    assert joined.returncode == 0, joined.stderr
+    result = json.loads(joined.stdout)
+    assert config.read_bytes() == original
+    diff = Path(result["diff"]).read_text(encoding="utf-8")
+    assert '+  sakai: {name: "境町", lg_code: "085464", population: 24000}' in diff
+    assert not [line for line in diff.splitlines() if line.startswith("-") and not line.startswith("---")]
+    for key in result["keys"]:
+        assert stat.S_IMODE(Path(key).stat().st_mode) == 0o600 and Path(key).read_text() not in joined.stdout
+    assert [job["system"] for job in result["schedule"]] == ["sakai-juki"]
+    again = cli("tenant", "join", *args, "--out", str(out), "--keys-dir", str(keys))
+    assert again.returncode == 2 and "exists" in again.stderr and again.stderr.count("\n") == 1
+    in_place = cli("tenant", "join", *args, "--out", str(config), "--keys-dir", str(tmp_path / "k2"))
+    assert in_place.returncode == 2 and "never edits it in place" in in_place.stderr
+    wrong = cli("tenant", "plan-join", *args[:4], "--lg-code", "085421", "--population", "1")
+    assert wrong.returncode == 2 and "境町 is 085464" in wrong.stderr
