@@ -116,8 +116,8 @@ def _column(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, i
     return ["" if v is None else str(v) for v in values]
 
 
-def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
-    """The ``(町字ID, 町字)`` pairs a scope names; an unknown name or id is an error, never silently dropped."""
+def known_areas(engine: Engine) -> list[tuple[str, str]]:
+    """Every ``(町字ID, 町字)`` pair with a current resident, in 町字ID order."""
     with engine.connect() as conn:
         known = conn.execute(
             select(residents.c.machiaza_id, residents.c.machiaza_name)
@@ -125,11 +125,24 @@ def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
             .distinct()
             .order_by(residents.c.machiaza_id)
         ).all()
-    pairs = [(str(a), str(b)) for a, b in known]
+    return [(str(a), str(b)) for a, b in known]
+
+
+def unknown_areas(pairs: list[tuple[str, str]], scope: Scope) -> list[str]:
+    """The names or ids of ``scope`` that match no pair (empty for all areas)."""
+    if scope.all_areas:
+        return []
+    by_key = {key for pair in pairs for key in pair}
+    return [area for area in scope.areas if area not in by_key]
+
+
+def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
+    """The ``(町字ID, 町字)`` pairs a scope names; an unknown name or id is an error, never silently dropped."""
+    pairs = known_areas(engine)
     if scope.all_areas:
         return pairs
     by_key = {key: pair for pair in pairs for key in pair}
-    unknown = [area for area in scope.areas if area not in by_key]
+    unknown = unknown_areas(pairs, scope)
     if unknown:
         raise RegistryError(f"町字 not in the registry: {', '.join(unknown[:5])} (use names or 7-digit 町字IDs)")
     chosen = {by_key[area] for area in scope.areas}

@@ -62,13 +62,14 @@ def export_to_partner(
     from victim_support.decisions import decide
     from victim_support.integrity import verify_control_state
     from victim_support.policy import Scope
+    from victim_support.prefiling import file_request
     from victim_support.receipt import open_and_record
     from victim_support.settings import load_export_settings
-    from victim_support.store import NewRequest, create_request
+    from victim_support.store import NewRequest
 
     settings = load_export_settings(config, str(config_path))
     now = datetime.now(UTC)
-    request = create_request(
+    request = file_request(
         state,
         config,
         settings,
@@ -85,6 +86,7 @@ def export_to_partner(
             formats=("cp932",),
         ),
         now,
+        config_dir=config_path.parent,
     )
     approver = f"{AFFECTED_TENANT}-{EXPORT_APPROVERS[0]}"
     secret = read_secret_file(keys.approver_secrets[approver], "approver secret")

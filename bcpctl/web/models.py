@@ -54,6 +54,9 @@ class SubmitRequest(_Strict):
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     formats: list[Format] = Field(default=[], max_length=2)
     requested_by: Text = Field(description="Name of the requesting officer.")
+    ledger_waiver: Note = Field(
+        default="", description="Why no 被災者台帳 entry of the disaster is needed although the purpose would use it."
+    )
 
 
 class Deletion(_Strict):

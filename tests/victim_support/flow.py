@@ -14,8 +14,9 @@ from tests.victim_support.conftest import APPROVER_SECRETS, DISASTER_DATE, Site
 from victim_support.build import BuildResult, build_export
 from victim_support.decisions import decide
 from victim_support.policy import Scope
+from victim_support.prefiling import file_request
 from victim_support.settings import load_export_settings
-from victim_support.store import NewRequest, create_request
+from victim_support.store import NewRequest
 
 ALL_BASIC = ("name", "name_kana", "birth_date", "sex", "relationship", "address")
 
@@ -42,7 +43,7 @@ def approved_request(
 ) -> str:
     config, settings, state = context(site)
     now = now or datetime.now(UTC)
-    request = create_request(
+    request = file_request(
         state,
         config,
         settings,
@@ -59,6 +60,7 @@ def approved_request(
             formats=formats,
         ),
         now,
+        config_dir=site.root,
     )
     for approver in approvers:
         approve(site, request.id, approver, now=now)

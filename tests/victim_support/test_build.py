@@ -18,7 +18,7 @@ from tests.victim_support.conftest import Site, write_identity
 from tests.victim_support.flow import approved_request, build, context, deny, read_csv
 from victim_support.bundle import open_bundle
 from victim_support.charset import displayable
-from victim_support.errors import RegistryError, RequestStateError
+from victim_support.errors import PolicyRejected, RegistryError, RequestStateError
 from victim_support.fields import FORBIDDEN_COLUMNS
 from victim_support.pfif import MANDATORY, NAMESPACE
 from victim_support.policy import Scope
@@ -222,8 +222,8 @@ def test_scope_by_machiaza_and_unknown_machiaza(site: Site, tmp_path: Path) -> N
     assert {p["machiaza_name"] for p in persons} <= {"大字川妻", "大字江川"}
     expected = [r for r in registry if r["machiaza_name"] in ("大字川妻", "大字江川")]
     assert result.rows + result.excluded_protected == len(expected)
-    with pytest.raises(RegistryError, match="町字 not in the registry: 大字どこか"):
-        build(site, approved_request(site, scope=Scope(areas=("大字どこか",)), formats=()))
+    with pytest.raises(PolicyRejected, match=r"町字 not in the registry of 五霞町.*: 大字どこか"):  # refused at filing
+        approved_request(site, scope=Scope(areas=("大字どこか",)), formats=())
 
 
 def test_only_approved_requests_build(site: Site) -> None:
