@@ -88,7 +88,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _needed(columns: tuple[str, ...]) -> list[str]:
+def needed_sources(columns: tuple[str, ...]) -> list[str]:
     needed = list(_ALWAYS_READ)
     for column in columns:
         for source in _DERIVED.get(column, (column,)):
@@ -97,7 +97,7 @@ def _needed(columns: tuple[str, ...]) -> list[str]:
     return needed
 
 
-def _column(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, info: dict[str, str]) -> list[str]:
+def column_values(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, info: dict[str, str]) -> list[str]:
     """One output column for all kept rows (column-wise: a build formats ~50,000 rows per column)."""
     if name == "person_ref":
         return [pz.person(r[0]) for r in kept]
@@ -153,7 +153,7 @@ def extract(
     engine: Engine, *, columns: tuple[str, ...], scope: Scope, disaster_id: str, pseudonymizer: Pseudonymizer
 ) -> Extract:
     """Rows for ``columns`` within ``scope``, protected rows counted and dropped."""
-    needed = _needed(columns)
+    needed = needed_sources(columns)
     ix = {name: i for i, name in enumerate(needed)}
     query = select(*(SOURCES[name] for name in needed)).where(residents.c.status == STATUS_RESIDENT)
     if any(c in _DAMAGE for c in needed):
@@ -187,6 +187,6 @@ def extract(
         if scope.all_areas:  # every 町字 with a current resident, protected ones included
             a, n = ix["machiaza_id"], ix["machiaza_name"]
             result.areas = sorted({(r[a], r[n]) for r in rows})
-        data = [_column(name, kept, ix, pseudonymizer, info) for name in columns]
+        data = [column_values(name, kept, ix, pseudonymizer, info) for name in columns]
         result.rows = list(zip(*data, strict=True)) if data else []
     return result

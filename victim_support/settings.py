@@ -49,6 +49,26 @@ class TenantExports(_Model):
     escrow_recipient: str | None = Field(default=None, pattern=r"^age1[0-9a-z]{58}$")
 
 
+class LookupRule(_Model):
+    """Finding one evacuee (``bcpctl export lookup``): who may, for which disasters, how often, what they see.
+
+    A lookup is pre-authorised under this rule — no per-lookup approval — only for a partner
+    listed here and a disaster declared here; anything else is refused. The fields are judged
+    by the law tables under ``basis`` for the purpose 避難者の特定 like any request's.
+    """
+
+    partners: tuple[Identifier, ...] = ()
+    #: declared disasters (ids as export requests name them)
+    disasters: tuple[str, ...] = ()
+    basis: str = "DMA-90-4-1-3"
+    fields: tuple[str, ...] = ("name", "name_kana", "birth_date", "sex", "machiaza_name")
+    per_official_per_hour: int = Field(default=10, ge=1, le=1000)
+    per_partner_per_hour: int = Field(default=200, ge=1, le=100000)
+    max_candidates: int = Field(default=3, ge=1, le=10)
+    #: every answer, hit or miss, takes this long (a longer one is reported as not padded)
+    answer_seconds: float = Field(default=5.0, ge=0.0, le=120.0)
+
+
 class ExportSettings(_Model):
     """The whole ``exports:`` section."""
 
@@ -62,6 +82,8 @@ class ExportSettings(_Model):
     #: the site builds read from by default (default: the first offsite site).
     site: Identifier | None = None
     tenants: dict[Identifier, TenantExports] = {}
+    #: finding one evacuee; ``None``: lookups are refused
+    lookups: LookupRule | None = None
 
     def tenant(self, tenant_id: str) -> TenantExports:
         return self.tenants.get(tenant_id, TenantExports())
@@ -88,6 +110,8 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
         raise ConfigError(f"{source}: exports.retention_days: exceeds max_retention_days")
     if settings.site is not None and settings.site not in config.sites:
         raise ConfigError(f"{source}: exports.site: unknown site '{settings.site}'")
+    if settings.lookups is not None and settings.lookups.basis not in BASES:
+        raise ConfigError(f"{source}: exports.lookups.basis: unknown legal basis (known: {', '.join(BASES)})")
     for tenant_id, tenant in settings.tenants.items():
         if tenant_id not in config.tenants:
             raise ConfigError(f"{source}: exports.tenants.{tenant_id}: unknown tenant")

@@ -1,8 +1,11 @@
-"""Export requests carry what the check against the replica found at filing, and a stated 台帳 waiver.
+"""Export requests carry what the check against the replica found at filing, and a stated 台帳 waiver;
+lookups of one evacuee and the home towns' notices of protected residents looked up.
 
 ``export_requests.estimate`` (JSON, ``NULL`` for requests filed before this check: they can be
 listed, never approved) and ``export_requests.ledger_waiver`` (why the request needs no
-被災者台帳 entry of its disaster; empty when not stated). Downgrade drops both.
+被災者台帳 entry of its disaster; empty when not stated). New tables ``lookups`` (one row per
+lookup that passed its checks: the per-hour limits count them) and ``lookup_notices``.
+Downgrade drops all of it.
 """
 
 from __future__ import annotations
@@ -20,9 +23,35 @@ def upgrade() -> None:
     with op.batch_alter_table("export_requests") as batch:
         batch.add_column(sa.Column("ledger_waiver", sa.Text, nullable=False, server_default=""))
         batch.add_column(sa.Column("estimate", sa.Text, nullable=True))
+    op.create_table(
+        "lookups",
+        sa.Column("id", sa.String(40), primary_key=True),
+        sa.Column("partner", sa.String(64), nullable=False),
+        sa.Column("official", sa.Text, nullable=False),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("candidates", sa.Integer, nullable=False),
+    )
+    op.create_index("ix_lookups_partner", "lookups", ["partner"])
+    op.create_index("ix_lookups_at", "lookups", ["at"])
+    op.create_table(
+        "lookup_notices",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("lookup_id", sa.String(40), nullable=False),
+        sa.Column("partner", sa.String(64), nullable=False),
+        sa.Column("official", sa.Text, nullable=False),
+        sa.Column("resident_ref", sa.String(64), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.create_index("ix_lookup_notices_tenant", "lookup_notices", ["tenant"])
 
 
 def downgrade() -> None:
+    op.drop_table("lookup_notices")
+    op.drop_table("lookups")
     with op.batch_alter_table("export_requests") as batch:
         batch.drop_column("estimate")
         batch.drop_column("ledger_waiver")
