@@ -131,10 +131,26 @@ class ApprovalView(BaseModel):
     reason: str
 
 
+class EstimateView(BaseModel):
+    """What the check against the replica found when the request was filed (shown to approvers)."""
+
+    site: str
+    snapshot: str
+    as_of: Instant
+    rows: int
+    excluded_protected: int
+    areas: int
+    ledger_required: bool
+    ledger_entries: int
+
+
 class OperatorRequestView(RequestView):
     approved_by: list[ApprovalView]
     denial: str | None
     builds: int
+    #: ``None``: filed without the check against the replica (it cannot be approved)
+    estimate: EstimateView | None = None
+    ledger_waiver: str = ""
 
 
 class Rejection(BaseModel):

@@ -1,0 +1,80 @@
+"""The portal's lookup page: a logged-in partner finds one evacuee; CSRF, refusals and protection as on the CLI."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.bcpctl.web.conftest import basic
+
+
+@pytest.fixture
+def lookup_client(web_site: Any) -> Iterator[Any]:
+    from fastapi.testclient import TestClient
+
+    from bcpctl.web.app import create_app
+    from bcpctl.web.context import WebContext
+
+    doc = yaml.safe_load(web_site.config_path.read_text())
+    doc["exports"]["lookups"] = {"partners": ["koga"], "disasters": ["2026-kanto-eq"], "answer_seconds": 0}
+    web_site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    ctx = WebContext.load(web_site.config_path)
+    with TestClient(create_app(ctx), base_url="https://testserver") as client:
+        yield client
+    ctx.state.dispose()
+
+
+def _login(client: Any) -> str:
+    token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
+    assert client.post("/portal/login", data={"token": token}, follow_redirects=False).status_code == 303
+    page = client.get("/portal/lookup")
+    assert page.status_code == 200
+    return page.text.split('name="csrf" value="')[1].split('"')[0]
+
+
+def _person(web_site: Any, where: str) -> sqlite3.Row:
+    conn = sqlite3.connect(web_site.root / "goka-juki.sqlite")
+    conn.row_factory = sqlite3.Row
+    return conn.execute(f"select * from residents where status='1' and {where} order by atena_no limit 1").fetchone()
+
+
+def test_the_portal_finds_one_evacuee_and_hides_protected_ones(lookup_client: Any, web_site: Any) -> None:
+    csrf = _login(lookup_client)
+    person = _person(web_site, "not shien_sochi and not yokushi")
+    form = {"csrf": csrf, "tenant": "goka", "disaster_id": "2026-kanto-eq", "family": person["family_name_kana"],
+            "given": person["given_name"], "birth_date": person["birth_date"], "official": "古河市 鈴木"}  # fmt: skip
+    found = lookup_client.post("/portal/lookup", data=form)
+    assert found.status_code == 200 and person["given_name"] in found.text and "data-lookup=" in found.text
+    assert person["atena_no"] not in found.text and person["kojin_bango"] not in found.text
+
+    protected = _person(web_site, "shien_sochi")
+    hidden = lookup_client.post("/portal/lookup", data={**form, "family": protected["family_name"],
+                                "given": protected["given_name"], "birth_date": protected["birth_date"]})  # fmt: skip
+    assert (
+        hidden.status_code == 200
+        and "該当者なし" in hidden.text
+        and protected["given_name"] not in hidden.text.split('id="answer"')[1]
+    )
+
+    refused = lookup_client.post("/portal/lookup", data={**form, "family": "*"})
+    assert refused.status_code == 422 and "wildcard" in refused.text
+    assert lookup_client.post("/portal/lookup", data={**form, "csrf": "forged"}).status_code == 403
+
+
+def test_approvers_see_the_estimate_of_a_filed_request(client: Any) -> None:
+    from tests.bcpctl.web.test_pages import _partner_login
+
+    csrf = _partner_login(client)
+    posted = {"csrf": csrf, "tenant": "goka", "basis": "APPI-69-2-3", "disaster_id": "2026-kanto-eq",
+              "disaster_date": "2026-11-20", "purposes": ["EVACUEE_IDENTIFICATION"], "fields": ["name", "address"],
+              "all_areas": "1", "requested_by": "古河市 山田"}  # fmt: skip
+    unknown = client.post("/portal/requests", data={**posted, "all_areas": "", "areas": ["1"]})
+    assert unknown.status_code == 422
+    filed = client.post("/portal/requests", data=posted, follow_redirects=False)
+    assert filed.status_code == 303, filed.text
+    dashboard = client.get("/dashboard", headers=basic("goka-suzuki"))
+    assert "見込み / estimate:" in dashboard.text and "protected excluded" in dashboard.text
