@@ -98,7 +98,15 @@ def build_export(
     lap("extract")
     expires_at = now + timedelta(days=request.retention_days)
     with collector_paused():
-        files, lossy = _files(request, data, tenant, now=now, expires_at=expires_at, as_of=source.as_of)
+        files, lossy = _files(
+            request,
+            data,
+            tenant,
+            now=now,
+            expires_at=expires_at,
+            as_of=source.as_of,
+            pfif_domain=settings.tenant(request.tenant).pfif_domain,
+        )
     listing = {
         name: {"sha256": sha256(blob), "bytes": len(blob), "rows": len(data.rows) if name != "pfif.xml" else None}
         for name, blob in files
@@ -190,7 +198,14 @@ def build_export(
 
 
 def _files(
-    request: Any, data: Any, tenant: Any, *, now: datetime, expires_at: datetime, as_of: datetime
+    request: Any,
+    data: Any,
+    tenant: Any,
+    *,
+    now: datetime,
+    expires_at: datetime,
+    as_of: datetime,
+    pfif_domain: str | None,
 ) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None]:
     """The bundle's data files in the order the request asked for them, and the CP932 lossy rows."""
     master = csvformat.persons_csv(data.columns, data.rows)
@@ -201,10 +216,12 @@ def _files(
         files.append(("persons-cp932.csv", copy.data))
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
+        if pfif_domain is None:
+            raise UsageError(f"exports.tenants.{request.tenant}.pfif_domain is not set: PFIF record ids need it")
         document = pfif.pfif_document(
             data.columns,
             data.rows,
-            lg_code=tenant.lg_code,
+            domain=pfif_domain,
             author_name=tenant.name,
             entry_date=now,
             expiry_date=expires_at,

@@ -177,12 +177,26 @@ def file_request(
     new = prepare(config, settings, new)
     if not judge(config, settings, new, now).allowed:
         return create_request(engine, config, settings, new, now)  # audits the rejection and raises
+    unbuildable = settings_reasons(settings, new)
+    if unbuildable:
+        record_rejection(engine, new, unbuildable)
+        raise PolicyRejected(f"request rejected: {unbuildable[0]}", unbuildable)
     try:
         estimate = check_filing(config, settings, new, config_dir=config_dir, site=site)
     except PolicyRejected as exc:
         record_rejection(engine, new, exc.reasons or (str(exc),))
         raise
     return create_request(engine, config, settings, new, now, estimate=estimate.as_json())
+
+
+def settings_reasons(settings: ExportSettings, new: NewRequest) -> tuple[str, ...]:
+    """What the configuration lacks for a build of ``new`` (checked before any restore)."""
+    if "pfif" in new.formats and settings.tenant(new.tenant).pfif_domain is None:
+        return (
+            f"a PFIF file needs exports.tenants.{new.tenant}.pfif_domain (the home repository's domain "
+            "for PFIF record ids); ask the operator, or leave out --format pfif",
+        )
+    return ()
 
 
 def recorded_estimate(entries: Sequence[AuditEntry]) -> Estimate | None:

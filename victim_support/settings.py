@@ -28,6 +28,9 @@ from dc.config import ApproverName, Consortium, Identifier, Seconds
 from dc.errors import ConfigError
 from victim_support.policy import BASES
 
+#: a DNS name in lower case (PFIF record ids begin with the domain of their home repository)
+PFIF_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +50,9 @@ class TenantExports(_Model):
     pseudonym_secret_env: str | None = None
     #: the tenant's own age recipient: every bundle is also encrypted to it (X keeps a readable copy).
     escrow_recipient: str | None = Field(default=None, pattern=r"^age1[0-9a-z]{58}$")
+    #: the home repository's domain for PFIF record ids (``domain/unique``, PFIF 1.4 §2.1), e.g.
+    #: the municipality's own domain; PFIF files and notes need it
+    pfif_domain: str | None = Field(default=None, pattern=PFIF_DOMAIN, max_length=253)
 
 
 class LookupRule(_Model):
