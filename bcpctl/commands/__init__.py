@@ -23,7 +23,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "dc": ("bcpctl.commands.dc",),
     "demo": ("bcpctl.commands.demo",),
     "drill": ("bcpctl.commands.drill",),
-    "export": ("bcpctl.commands.export", "bcpctl.commands.exportlookup"),
+    "export": ("bcpctl.commands.export", "bcpctl.commands.exportlookup", "bcpctl.commands.exportreturn"),
     "failback": ("bcpctl.commands.failover",),
     "failover": ("bcpctl.commands.failover",),
     "forget": ("bcpctl.commands.forget",),

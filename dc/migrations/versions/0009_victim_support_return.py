@@ -4,7 +4,8 @@ lookups of one evacuee and the home towns' notices of protected residents looked
 ``export_requests.estimate`` (JSON, ``NULL`` for requests filed before this check: they can be
 listed, never approved) and ``export_requests.ledger_waiver`` (why the request needs no
 被災者台帳 entry of its disaster; empty when not stated). New tables ``lookups`` (one row per
-lookup that passed its checks: the per-hour limits count them) and ``lookup_notices``.
+lookup that passed its checks: the per-hour limits count them), ``lookup_notices`` and
+``evacuee_notes`` (the PFIF notes partners return; every one kept).
 Downgrade drops all of it.
 """
 
@@ -47,9 +48,29 @@ def upgrade() -> None:
         sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
     )
     op.create_index("ix_lookup_notices_tenant", "lookup_notices", ["tenant"])
+    op.create_table(
+        "evacuee_notes",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("tenant", sa.String(64), nullable=False),
+        sa.Column("partner", sa.String(64), nullable=False),
+        sa.Column("person_ref", sa.String(64), nullable=False),
+        sa.Column("note_record_id", sa.Text, nullable=False),
+        sa.Column("author_name", sa.Text, nullable=False),
+        sa.Column("source_date", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("entry_date", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("status", sa.String(32), nullable=False),
+        sa.Column("author_made_contact", sa.Boolean, nullable=True),
+        sa.Column("last_known_location", sa.Text, nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("via", sa.String(16), nullable=False),
+        sa.UniqueConstraint("partner", "note_record_id"),
+    )
+    op.create_index("ix_evacuee_notes_tenant", "evacuee_notes", ["tenant"])
 
 
 def downgrade() -> None:
+    op.drop_table("evacuee_notes")
     op.drop_table("lookup_notices")
     op.drop_table("lookups")
     with op.batch_alter_table("export_requests") as batch:
