@@ -59,6 +59,21 @@ class SubmitRequest(_Strict):
     )
 
 
+class NotesUpload(_Strict):
+    """PFIF 1.4 notes a partner returns, with its SSH signature over the document's exact bytes (UTF-8)."""
+
+    notes: str = Field(max_length=1 << 20, description="The PFIF 1.4 document of top-level notes.")
+    signature: str = Field(
+        max_length=4096, description="ssh-keygen -Y sign -n bcpctl-pfif-notes over the document, armored."
+    )
+
+
+class NotesReceived(BaseModel):
+    stored: int
+    already_recorded: int
+    changed: list[str]
+
+
 class Deletion(_Strict):
     deleted_by: Text = Field(description="Who deleted every copy.")
     note: Note = ""

@@ -1,4 +1,4 @@
-"""The portal's lookup page: a logged-in partner finds one evacuee; CSRF, refusals and protection as on the CLI."""
+"""Finding and hearing back about evacuees on the web: the portal lookup page, estimates for approvers, signed notes."""
 
 from __future__ import annotations
 
@@ -78,3 +78,29 @@ def test_approvers_see_the_estimate_of_a_filed_request(client: Any) -> None:
     assert filed.status_code == 303, filed.text
     dashboard = client.get("/dashboard", headers=basic("goka-suzuki"))
     assert "見込み / estimate:" in dashboard.text and "protected excluded" in dashboard.text
+
+
+def test_the_signed_api_takes_signed_notes_only(client: Any, web_site: Any, web_ctx: Any) -> None:
+    from datetime import UTC, datetime
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from tests.bcpctl.web.conftest import signed_post
+    from victim_support.notes import NAMESPACE, whereabouts
+    from victim_support.pfifnote import Note, notes_document
+    from victim_support.signing import sign
+
+    note = Note("city.koga.lg.jp/n1", "town.goka.lg.jp/p123", "古河市 鈴木", datetime(2026, 11, 21, tzinfo=UTC),
+                "避難所で面会", status="is_note_author", last_known_location="古河第一小学校")  # fmt: skip
+    document = notes_document([note])
+    body = {"notes": document.decode(), "signature": sign(web_site.partner_key, document, NAMESPACE)}
+    forged = {**body, "signature": sign(Ed25519PrivateKey.generate(), document, NAMESPACE)}
+    assert signed_post(client, web_site.partner_key, "/api/partner/notes", forged).status_code == 401
+    token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
+    by_token = client.post("/api/partner/notes", json=body, headers={"Authorization": f"Bearer {token}"})
+    assert by_token.status_code == 401
+    assert whereabouts(web_ctx.state, "goka") == []
+    done = signed_post(client, web_site.partner_key, "/api/partner/notes", body)
+    assert done.status_code == 200 and done.json()["stored"] == 1, done.text
+    (person,) = whereabouts(web_ctx.state, "goka")
+    assert person.shelter == "古河第一小学校" and person.partner == "koga"
