@@ -104,3 +104,28 @@ def test_the_signed_api_takes_signed_notes_only(client: Any, web_site: Any, web_
     assert done.status_code == 200 and done.json()["stored"] == 1, done.text
     (person,) = whereabouts(web_ctx.state, "goka")
     assert person.shelter == "古河第一小学校" and person.partner == "koga"
+
+
+def test_the_portal_takes_an_uploaded_signed_notes_file(lookup_client: Any, web_site: Any) -> None:
+    from datetime import UTC, datetime
+
+    from victim_support.notes import NAMESPACE
+    from victim_support.pfifnote import Note, notes_document
+    from victim_support.signing import sign
+
+    csrf = _login(lookup_client)
+    note = Note("city.koga.lg.jp/p1", "town.goka.lg.jp/ref9", "古河市 鈴木", datetime(2026, 11, 21, tzinfo=UTC),
+                "面会", status="believed_alive", last_known_location="古河市 体育館")  # fmt: skip
+    document = notes_document([note])
+    good = sign(web_site.partner_key, document, NAMESPACE).encode()
+    unsigned = lookup_client.post("/portal/notes", data={"csrf": csrf}, files={"notes": ("n.xml", document)})
+    assert unsigned.status_code == 401 and "not signed" in unsigned.text
+    tampered = document.replace("面会".encode(), "不明".encode())
+    forged = lookup_client.post(
+        "/portal/notes", data={"csrf": csrf}, files={"notes": ("n.xml", tampered), "signature": ("n.sig", good)}
+    )
+    assert forged.status_code == 401
+    done = lookup_client.post(
+        "/portal/notes", data={"csrf": csrf}, files={"notes": ("n.xml", document), "signature": ("n.sig", good)}
+    )
+    assert done.status_code == 200 and 'id="notes-result"' in done.text and "1 件を記録しました" in done.text

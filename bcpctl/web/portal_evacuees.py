@@ -1,7 +1,9 @@
-"""The partner portal's lookup page: a shelter official finds one evacuee (``victim_support.lookup``).
+"""The partner portal's evacuee page: find one evacuee, and upload the shelter's signed PFIF notes.
 
-The same core, rules and limits as ``bcpctl export lookup``; the partner is the logged-in one,
-never a form field, and the official's name is what the per-hour limit counts.
+The same cores, rules and limits as ``bcpctl export lookup`` and ``bcpctl export return``; the
+partner is the logged-in one, never a form field, and the official's name is what the
+per-hour limit counts. An uploaded notes document needs its SSH signature by the partner's
+registered key as well: a portal session proves who is logged in, not who wrote the notes.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bcpctl.web import auth, pages
-from dc.errors import UsageError
+from dc.errors import BcpError, UsageError
 from victim_support.lookup import lookup_evacuee
 from victim_support.lookuprules import LookupQuery
+from victim_support.notes import receive_notes
+from victim_support.pfifnote import MAX_NOTES_BYTES
 
 router = APIRouter(include_in_schema=False)
 #: every text field of the form is one name or one 町字: nothing longer is a lookup
@@ -76,3 +80,41 @@ async def lookup_submit(request: Request) -> Response:
         reasons = list(getattr(exc, "reasons", ()) or [exc.message])
         return _page(request, partner, 422, errors=reasons, posted=posted)
     return _page(request, partner, answer=answer, posted=posted)
+
+
+async def _upload(form: Any, name: str, limit: int) -> bytes | None:
+    item = form.get(name)
+    if item is None or isinstance(item, str):
+        return None
+    data: bytes = await item.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+@router.post("/portal/notes")
+async def notes_upload(request: Request) -> Response:
+    partner = await pages.partner(request)
+    form = await pages.form_of(request, partner.session)
+    ctx = auth.context(request)
+    document = await _upload(form, "notes", MAX_NOTES_BYTES)
+    signature = await _upload(form, "signature", 4096)
+    if document is None:
+        return _page(
+            request, partner, 422, note_errors=["PFIF 1.4 の note ファイルを選んでください / choose a notes file"]
+        )
+    armored = signature.decode("ascii", errors="replace") if signature else None
+    try:
+        result = await run_in_threadpool(
+            lambda: receive_notes(
+                ctx.state,
+                ctx.config,
+                ctx.exports,
+                partner=partner.id,
+                document=document,
+                signature=armored,
+                now=ctx.now(),
+                via="portal",
+            )
+        )
+    except BcpError as exc:  # unsigned or forged (exit 3) is 401, a malformed document 422
+        return _page(request, partner, 401 if exc.exit_code == 3 else 422, note_errors=[exc.message])
+    return _page(request, partner, notes_result=result)
