@@ -24,6 +24,7 @@ from dc.errors import UsageError
 from victim_support import audit, csvformat, pfif
 from victim_support.bundle import seal, sha256
 from victim_support.decisions import require_buildable
+from victim_support.enrolment import with_enrolled
 from victim_support.extract import collector_paused, extract
 from victim_support.manifest import build_manifest, lag_text
 from victim_support.pseudonym import Pseudonymizer, load_secret
@@ -73,6 +74,7 @@ def build_export(
         timings[name] = round(time.monotonic() - clock, 3)
         clock = time.monotonic()
 
+    config = with_enrolled(config, engine)
     request = require_buildable(engine, config, settings, request_id, now)
     site = site or default_site(config, settings)
     if site not in config.sites:

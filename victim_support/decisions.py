@@ -26,6 +26,7 @@ from dc.config import Consortium
 from dc.errors import UsageError
 from victim_support import approval as rules
 from victim_support.binding import APPROVE, APPROVED, DENIED, DENY, bind
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
 from victim_support.prefiling import recorded_estimate
 from victim_support.request import ExportRequest, as_asked
@@ -49,6 +50,7 @@ def decide(
     """Record one approval or a denial, proven with ``secret``; approved at the quorum of verified approvals."""
     if not approve and not reason.strip():
         raise UsageError("a denial needs --reason")
+    config = with_enrolled(config, engine)
 
     def work(conn: Connection) -> ExportRequest:
         request = read_request(conn, request_id, settings, now)
@@ -133,6 +135,7 @@ def require_buildable(
     engine: Engine, config: Consortium, settings: ExportSettings, request_id: str, now: datetime
 ) -> ExportRequest:
     """The request as its approvers approved it, or the reason it must not be built."""
+    config = with_enrolled(config, engine)
     with engine.connect() as conn:
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)

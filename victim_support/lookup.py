@@ -31,6 +31,7 @@ from dc.config import Consortium
 from dc.state import UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support.audit import append, audited
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RegistryError
 from victim_support.extract import SOURCES, column_values, needed_sources
 from victim_support.lookuprules import (
@@ -119,6 +120,7 @@ def lookup_evacuee(
 ) -> LookupAnswer:
     """Answer one lookup, or refuse it (exit 2, audited) when it could enumerate or is not authorised."""
     started = monotonic()
+    config = with_enrolled(config, engine)
     lookup_id = f"lk-{now:%Y%m%d}-{secrets.token_hex(4)}"
     rule = settings.lookups
     today = now.astimezone(JST).date()

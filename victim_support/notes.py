@@ -41,6 +41,7 @@ from dc.errors import UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support import signing
 from victim_support.audit import append, audited
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import NoteRejected, SignatureInvalid
 from victim_support.pfifnote import Note, parse_notes
 from victim_support.settings import ExportSettings
@@ -115,6 +116,7 @@ def receive_notes(
     via: str,
 ) -> ReturnResult:
     """Verify ``document`` as signed by ``partner``, parse it, and store every note it carries."""
+    config = with_enrolled(config, engine)
     spec = config.partners.get(partner)
     if spec is None:
         raise UsageError(f"unknown partner '{partner}': only an enrolled partner can return notes")

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from dc.auditentry import AuditEntry
 from dc.config import Consortium
 from victim_support.binding import CREATED
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RegistryError
 from victim_support.extract import known_areas, unknown_areas
 from victim_support.fields import expand
@@ -174,6 +175,7 @@ def file_request(
     The law tables go first: a request they refuse never costs a restore. Every refusal is
     audited as ``request.rejected``, whichever check made it.
     """
+    config = with_enrolled(config, engine)
     new = prepare(config, settings, new)
     if not judge(config, settings, new, now).allowed:
         return create_request(engine, config, settings, new, now)  # audits the rejection and raises

@@ -37,6 +37,7 @@ from dc.state import StoredTimeInvalid, UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audited
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
 from victim_support.policy import Decision, NewRequest, Scope, evaluate
 from victim_support.request import ExportRequest, spec_hash, specification
@@ -139,6 +140,7 @@ def create_request(
     (:func:`victim_support.prefiling.file_request`); a request stored without one can be
     listed but never approved.
     """
+    config = with_enrolled(config, engine)
     new = prepare(config, settings, new)
     retention = new.retention_days if new.retention_days is not None else settings.retention_days
     decision = judge(config, settings, new, now)

@@ -29,6 +29,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "forget": ("bcpctl.commands.forget",),
     "key": ("bcpctl.commands.repo", "bcpctl.commands.escrow"),
     "manifest": ("bcpctl.commands.replicate",),
+    "partner": ("bcpctl.commands.partner",),
     "prune": ("bcpctl.commands.forget",),
     "registry": ("bcpctl.commands.registry",),
     "repair": ("bcpctl.commands.repair",),

@@ -22,11 +22,13 @@ def _context(config_path: str) -> tuple[Any, Any, Any, Path]:
     """Configuration, validated ``exports:`` settings, control database and config directory."""
     from dc.config import load_config
     from dc.state import open_state
+    from victim_support.enrolment import with_enrolled
     from victim_support.settings import load_export_settings
 
     config, resolved = load_config(config_path)
     settings = load_export_settings(config, str(resolved))
-    return config, settings, open_state(config.control_db), resolved.parent
+    state = open_state(config.control_db)
+    return with_enrolled(config, state), settings, state, resolved.parent
 
 
 def _now() -> Any:

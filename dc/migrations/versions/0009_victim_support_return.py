@@ -5,7 +5,8 @@ lookups of one evacuee and the home towns' notices of protected residents looked
 listed, never approved) and ``export_requests.ledger_waiver`` (why the request needs no
 被災者台帳 entry of its disaster; empty when not stated). New tables ``lookups`` (one row per
 lookup that passed its checks: the per-hour limits count them), ``lookup_notices`` and
-``evacuee_notes`` (the PFIF notes partners return; every one kept).
+``evacuee_notes`` (the PFIF notes partners return; every one kept) and ``enrolled_partners``
+(partners registered on the day, and removed ones).
 Downgrade drops all of it.
 """
 
@@ -67,9 +68,23 @@ def upgrade() -> None:
         sa.UniqueConstraint("partner", "note_record_id"),
     )
     op.create_index("ix_evacuee_notes_tenant", "evacuee_notes", ["tenant"])
+    op.create_table(
+        "enrolled_partners",
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("name", sa.Text, nullable=False),
+        sa.Column("lg_code", sa.String(6), nullable=False),
+        sa.Column("age_recipient", sa.Text, nullable=False),
+        sa.Column("verify_key", sa.Text, nullable=True),
+        sa.Column("officials", sa.Text, nullable=False),
+        sa.Column("enrolled_by", sa.Text, nullable=False),
+        sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("removed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("removed_by", sa.Text, nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("enrolled_partners")
     op.drop_table("evacuee_notes")
     op.drop_table("lookup_notices")
     op.drop_table("lookups")

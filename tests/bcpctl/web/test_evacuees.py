@@ -129,3 +129,14 @@ def test_the_portal_takes_an_uploaded_signed_notes_file(lookup_client: Any, web_
         "/portal/notes", data={"csrf": csrf}, files={"notes": ("n.xml", document), "signature": ("n.sig", good)}
     )
     assert done.status_code == 200 and 'id="notes-result"' in done.text and "1 件を記録しました" in done.text
+
+
+def test_a_partner_removed_while_the_server_runs_is_refused_at_once(client: Any, web_site: Any, web_ctx: Any) -> None:
+    from bcpctl.web.tokens import remove_partner
+    from tests.bcpctl.web.conftest import request_body, signed_post
+
+    token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
+    assert client.get("/api/partner/requests", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    remove_partner(web_ctx.state, web_ctx.config, "koga", actor="ops", now=web_ctx.now())
+    assert client.get("/api/partner/requests", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+    assert signed_post(client, web_site.partner_key, "/api/partner/requests", request_body()).status_code == 401
