@@ -386,6 +386,11 @@ class _Story:
         )
         return dict(self.export)
 
+    def find_one_evacuee(self) -> dict[str, Any]:
+        assert self.keys is not None
+        config, _ = self.config()
+        return evacuees.find_and_answer(config, self.config_path, self.state(), self.keys, self.workdir)
+
 
 def _measured(system: Any) -> dict[str, Any]:
     return {
@@ -447,6 +452,7 @@ def run_demo(
         ("staff-loss drill at the now active offsite from 3 other shares", s.staff_loss_drill),
         ("the offsite operators get their own passphrase", s.rekey),
         ("つくば市 receives the evacuee list of 常陸大宮市 (DMA-49-11-3)", s.export_for_partner),
+        ("つくば市 finds one evacuee by name and sends one note back", s.find_one_evacuee),
     ]
     steps: list[Step] = []
     with _cache_inside(workdir):

@@ -20,7 +20,7 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["workdir"] == str(work)
-    assert len(summary["steps"]) == 11 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
+    assert len(summary["steps"]) == 12 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
 
     backup = summary["backup"]
     assert 0 < backup["bytes_stored"] < backup["bytes_in"]
@@ -42,6 +42,10 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert "persons.csv" in export["files"] and export["requests_match_chain"]
     assert [a["approver"] for a in export["approved_by"]] == ["hitachiomiya-somu-kacho"]
     assert export["approved_by"][0]["credential"].startswith("apk-")
+    # つくば市 finds one evacuee by name (hiragana family name) and sends one signed note back
+    found = next(s["detail"] for s in summary["steps"] if s["name"].startswith("つくば市 finds"))
+    assert found["lookup"].startswith("lk-") and found["shelter"].startswith("つくば市立竹園東小学校")
+    assert found["said_by"] == "つくば市 避難所 受付 (tsukuba)" and found["answer_seconds"] == 1.0
     header = (work / "partner" / "received" / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
     assert not [c for c in ("個人番号", "住民票コード", "kojin_bango", "juminhyo_code", "shien_sochi") if c in header]
 
