@@ -281,8 +281,10 @@ def _match(registry: Engine, query: LookupQuery) -> tuple[list[str], list[str]]:
     except SQLAlchemyError as exc:
         raise RegistryError(f"cannot read the restored registry: {str(exc).splitlines()[0]}") from None
     area = name_key(query.machiaza) if query.machiaza else None
-    found, protected = [], []
-    for atena, fam, giv, fam_kana, giv_kana, area_id, area_name, shien, yokushi in rows:
+    found: list[str] = []
+    protected: list[str] = []
+    for row in rows:
+        atena, fam, giv, fam_kana, giv_kana, area_id, area_name, shien, yokushi = tuple(row)
         if not (part_matches(family, fam, fam_kana) and part_matches(given, giv, giv_kana)):
             continue
         if area is not None and area not in (name_key(area_id), name_key(area_name)):
@@ -299,7 +301,7 @@ def _rows(registry: Engine, atena: list[str], columns: tuple[str, ...], pz: Pseu
     query = select(*(SOURCES[n] for n in needed)).where(residents.c.atena_no.in_(atena)).order_by(residents.c.atena_no)
     with registry.connect() as conn:
         info = dict(conn.execute(select(registry_info.c.key, registry_info.c.value)).all())
-        kept = conn.execute(query).all()
+        kept = list(conn.execute(query).all())
     values = [column_values(name, kept, ix, pz, info) for name in columns]
     return [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
 
