@@ -31,7 +31,7 @@ from dc.config import Consortium
 from dc.state import UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support.audit import append, audited
-from victim_support.enrolment import with_enrolled
+from victim_support.enrolment import enrolled_officials, with_enrolled
 from victim_support.errors import PolicyRejected, RegistryError
 from victim_support.extract import SOURCES, column_values, needed_sources
 from victim_support.lookuprules import (
@@ -130,6 +130,9 @@ def lookup_evacuee(
     if query.tenant not in config.tenants:
         reasons.append(f"unknown tenant '{query.tenant}' (known: {', '.join(config.tenants)})")
     reasons += authorisation_reasons(rule, query)
+    declared = enrolled_officials(engine).get(query.partner)
+    if declared and query.official.strip() not in declared:
+        reasons.append(f"'{query.official}' is not an official that {query.partner} enrolled (partner list)")
     columns: tuple[str, ...] = ()
     if not reasons and rule is not None:
         decision = judge_lookup(

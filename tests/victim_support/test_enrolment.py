@@ -129,3 +129,15 @@ def test_cli_enrol_prints_both_fingerprints_and_remove(
     removed = cli("partner", "remove", "bando", *config, "--json")
     assert removed.returncode == 0 and json.loads(removed.stdout)["partner"] == "bando"
     one_line_error(cli("partner", "remove", "bando", *config), 2, "no partner 'bando'")
+
+
+def test_an_enrolled_partner_looks_up_only_through_its_declared_officials(site: Site, tmp_path: Path) -> None:
+    from tests.victim_support.test_lookup import ask, with_lookups
+    from victim_support.errors import PolicyRejected
+
+    recipient, key = keys(tmp_path)
+    do_enrol(site, recipient, str(key) + ".pub", officials=["坂東市 避難所 小林"])
+    with_lookups(site, partners=["bando"])
+    with pytest.raises(PolicyRejected, match="not an official that bando enrolled"):
+        ask(site, "鈴木", "一郎", "1950-01-01", partner="bando", official="名乗っただけの人")
+    assert not ask(site, "鈴木", "一郎", "1950-01-01", partner="bando", official="坂東市 避難所 小林").found
