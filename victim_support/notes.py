@@ -18,8 +18,9 @@ the same id with other content is reported, not stored.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -44,7 +45,10 @@ from victim_support.audit import append, audited
 from victim_support.enrolment import with_enrolled
 from victim_support.errors import NoteRejected, SignatureInvalid
 from victim_support.pfifnote import Note, parse_notes
-from victim_support.settings import ExportSettings
+from victim_support.pseudonym import Pseudonymizer, load_secret
+from victim_support.replica import registry_snapshot
+from victim_support.schema import STATUS_RESIDENT, residents
+from victim_support.settings import ExportSettings, default_site, registry_system
 
 NAMESPACE = "bcpctl-pfif-notes"
 RECEIVED = "notes.received"
@@ -102,6 +106,8 @@ class Whereabouts:
     #: notes that disagree (several places, or alive and missing): a person must look
     conflict: bool
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: the resident as the home town's registry names them (氏名, 町字), when resolved (:func:`name_residents`)
+    resident: str = ""
 
 
 def receive_notes(
@@ -257,6 +263,47 @@ def whereabouts(engine: Engine, tenant: str) -> list[Whereabouts]:
             )
         )
     return found
+
+
+def name_residents(
+    config: Consortium,
+    settings: ExportSettings,
+    tenant: str,
+    people: list[Whereabouts],
+    *,
+    config_dir: Path | None,
+    site: str | None = None,
+) -> list[Whereabouts]:
+    """``people`` with each resident's name and 町字 from the newest replica, for the home town's officials.
+
+    A note names a person by the pseudonym the partner received; only the town holds the secret
+    that recomputes it from the 宛名番号, so only the town can say who it is. A ref that matches
+    no current resident stays unnamed.
+    """
+    secret = load_secret(settings, tenant, config_dir)
+    wanted = {(p.partner, p.person_ref) for p in people}
+    coders = {
+        partner: Pseudonymizer(secret, config.partners[partner].lg_code)
+        for partner in {p.partner for p in people}
+        if partner in config.partners
+    }
+    system = registry_system(config, settings, tenant)
+    site = site or default_site(config, settings)
+    lg_code = config.tenants[tenant].lg_code
+    with registry_snapshot(config, system, site, tenant_lg_code=lg_code, config_dir=config_dir) as (registry, _):
+        with registry.connect() as conn:
+            rows = conn.execute(
+                select(
+                    residents.c.atena_no, residents.c.family_name, residents.c.given_name, residents.c.machiaza_name
+                ).where(residents.c.status == STATUS_RESIDENT)
+            ).all()
+    names: dict[tuple[str, str], str] = {}
+    for atena, family, given, area in rows:
+        for partner, coder in coders.items():
+            key = (partner, coder.person(atena))
+            if key in wanted:
+                names[key] = f"{family}\u3000{given} ({area})"
+    return [replace(p, resident=names.get((p.partner, p.person_ref), "")) for p in people]
 
 
 def located_per_tenant(engine: Engine) -> dict[str, int]:

@@ -66,23 +66,30 @@ def export_return(config_path: str, partner: str, notes_path: Path, signature: P
 @export.command("whereabouts")
 @config_option()
 @click.option("--tenant", required=True, help="The home town.")
+@click.option("--names", is_flag=True, help="Name each person from the newest replica (the home town's officials).")
 @common_options
-def export_whereabouts(config_path: str, tenant: str) -> None:
-    """The home town's 被災者台帳 view from returned notes: per person the shelter, who said so, every note."""
-    from victim_support.notes import whereabouts
+def export_whereabouts(config_path: str, tenant: str, names: bool) -> None:
+    """The home town's 被災者台帳 view from returned notes: per person the shelter, who said so, every note.
 
-    config, _settings, state, _ = _context(config_path)
+    Notes name people by the pseudonym their partner received; --names recomputes it from the
+    newest replica with the town's own secret and shows each resident's name and 町字.
+    """
+    from victim_support.notes import name_residents, whereabouts
+
+    config, settings, state, config_dir = _context(config_path)
     if tenant not in config.tenants:
         from dc.errors import UsageError
 
         raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
     rows = whereabouts(state, tenant)
+    if names and rows:
+        rows = name_residents(config, settings, tenant, rows, config_dir=config_dir)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         table = Table("person", "避難先 / shelter", "status", "said by", "at", "notes", "conflict")
         for d in data:
             table.add_row(
-                f"{d['partner']}/{d['person_ref'][:12]}",
+                d["resident"] or f"{d['partner']}/{d['person_ref'][:12]}",
                 d["shelter"] or "—",
                 d["status"] or "—",
                 d["said_by"],

@@ -9,6 +9,7 @@ tampered notes are refused with nothing stored.
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from tests.victim_support.test_build import open_all
 from tests.victim_support.test_cli import one_line_error
 from tests.victim_support.test_deliveries import _register_partner_key, ssh_keygen_sign
 from victim_support.errors import NoteRejected, SignatureInvalid
-from victim_support.notes import evacuee_notes, located_per_tenant, receive_notes, whereabouts
+from victim_support.notes import evacuee_notes, located_per_tenant, name_residents, receive_notes, whereabouts
 from victim_support.pfifnote import Note, notes_document
+from victim_support.pseudonym import Pseudonymizer
 
 WHEN = datetime(2026, 11, 21, 3, 0, tzinfo=UTC)
 
@@ -86,6 +88,15 @@ def test_signed_notes_show_where_each_resident_is_and_who_said_so(site: Site, tm
     ]
     assert second.shelter == "古河市立古河第一小学校" and not second.conflict
     assert located_per_tenant(state) == {"goka": 2}
+    # the home town names them: the pseudonym recomputed from the replica with its own secret
+    config, settings, _state = context(site)
+    named = {w.person_ref: w.resident for w in name_residents(config, settings, "goka", list(people.values()),
+                                                              config_dir=site.root)}  # fmt: skip
+    registry = sqlite3.connect(site.registry)
+    pz = Pseudonymizer((site.root / "goka.secret").read_text().strip().encode(), "082040")
+    expected = {pz.person(a): f"{f}\u3000{g} ({m})" for a, f, g, m in registry.execute(
+        "select atena_no, family_name, given_name, machiaza_name from residents where status='1'")}  # fmt: skip
+    assert named == {ref: expected[ref] for ref in named} and all(named.values())
 
 
 def test_unsigned_forged_or_tampered_notes_are_refused_and_nothing_is_stored(site: Site, tmp_path: Path) -> None:
@@ -125,3 +136,7 @@ def test_cli_return_and_whereabouts(cli: Cli, site: Site, isolated_env: Path, tm
     shown = cli("export", "whereabouts", "--tenant", "goka", *config, "--json")
     (person,) = json.loads(shown.stdout)
     assert person["shelter"] == "古河市立古河第一小学校" and person["said_by"].startswith("古河市 避難所 鈴木")
+    assert person["resident"] == ""
+    named = cli("export", "whereabouts", "--tenant", "goka", "--names", *config, "--json")
+    assert named.returncode == 0, named.stderr
+    assert json.loads(named.stdout)[0]["resident"].endswith(")")  # 氏　名 (町字)
