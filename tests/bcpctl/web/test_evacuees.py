@@ -60,6 +60,11 @@ def test_the_portal_finds_one_evacuee_and_hides_protected_ones(lookup_client: An
         and protected["given_name"] not in hidden.text.split('id="answer"')[1]
     )
 
+    # the home town's approvers find the notice on their dashboard; the partner never sees it
+    lookup_id = hidden.text.split('data-lookup="')[1].split('"')[0]
+    dashboard = lookup_client.get("/dashboard", headers=basic("goka-suzuki"))
+    assert 'id="notices"' in dashboard.text and lookup_id in dashboard.text
+    assert lookup_id not in lookup_client.get("/portal").text
     refused = lookup_client.post("/portal/lookup", data={**form, "family": "*"})
     assert refused.status_code == 422 and "wildcard" in refused.text
     assert lookup_client.post("/portal/lookup", data={**form, "csrf": "forged"}).status_code == 403
