@@ -7,7 +7,8 @@ about the ``person_record_id``s our files gave it, signed with its registered ke
 
     ssh-keygen -Y sign -n bcpctl-pfif-notes -f tsukuba-request.key notes.xml
 
-An unsigned or forged document is refused (exit 3) and nothing is stored. Every note is
+An unsigned or forged document is refused (exit 3) and nothing is stored, and so is one about
+a town the partner received nobody of (no built list, no lookup that found someone). Every note is
 kept — the home town's 被災者台帳 view (:func:`whereabouts`) shows per person the shelter
 the newest note names, every note as history and who said so, and marks a person whose notes
 disagree (two shelters, alive and missing) as a conflict for a person to resolve: notes are
@@ -44,11 +45,13 @@ from victim_support import signing
 from victim_support.audit import append, audited
 from victim_support.enrolment import with_enrolled
 from victim_support.errors import NoteRejected, SignatureInvalid
+from victim_support.lookup import lookups
 from victim_support.pfifnote import Note, parse_notes
 from victim_support.pseudonym import Pseudonymizer, load_secret
 from victim_support.replica import registry_snapshot
 from victim_support.schema import STATUS_RESIDENT, residents
 from victim_support.settings import ExportSettings, default_site, registry_system
+from victim_support.store import export_requests
 
 NAMESPACE = "bcpctl-pfif-notes"
 RECEIVED = "notes.received"
@@ -142,6 +145,12 @@ def receive_notes(
     digest = hashlib.sha256(document).hexdigest()
 
     def work(conn: Connection) -> ReturnResult:
+        for tenant in sorted({tenant for (tenant, _ref), _note in placed}):
+            if not received_from(conn, partner, tenant):
+                raise NoteRejected(
+                    f"partner '{partner}' has received no list and no lookup answer of {config.tenants[tenant].name}: "
+                    "its notes about that town's residents are refused; nothing was stored"
+                )
         stored, same, changed, per_tenant = 0, 0, [], dict[str, int]()
         for (tenant, ref), note in placed:
             known = conn.execute(
@@ -176,6 +185,25 @@ def receive_notes(
         return ReturnResult(partner, stored, same, changed, per_tenant, entry.seq)
 
     return audited(engine, work)
+
+
+def received_from(conn: Connection, partner: str, tenant: str) -> bool:
+    """Whether ``partner`` was given people of ``tenant``: a built list, or a lookup that found someone.
+
+    A partner can only know our record ids of people it received; notes about a town it never
+    received anyone of are not about our residents.
+    """
+    built = conn.execute(
+        select(export_requests.c.id).where(
+            export_requests.c.partner == partner, export_requests.c.tenant == tenant, export_requests.c.builds > 0
+        )
+    ).first()
+    if built is not None:
+        return True
+    found = conn.execute(
+        select(lookups.c.id).where(lookups.c.partner == partner, lookups.c.tenant == tenant, lookups.c.candidates > 0)
+    ).first()
+    return found is not None
 
 
 def _tenant_of(note: Note, domains: dict[str, str]) -> tuple[str, str]:

@@ -117,6 +117,10 @@ def test_unsigned_forged_or_tampered_notes_are_refused_and_nothing_is_stored(sit
     foreign = notes_for(["town.other.lg.jp/abc"])
     with pytest.raises(NoteRejected, match="not a record of ours"):
         send(site, *signed(tmp_path, key, foreign, "foreign.xml"))
+    # tsukuba signs correctly, but received nobody of 五霞町: its notes are not about our residents
+    tsukuba = _register_partner_key(site, "tsukuba")
+    with pytest.raises(NoteRejected, match="has received no list and no lookup answer of 五霞町"):
+        send(site, *signed(tmp_path, tsukuba, notes_for(ids), "unasked.xml"), partner="tsukuba")
     with pytest.raises(Exception, match="unknown partner"):
         send(site, document, signature, partner="nowhere")
     assert stored(site) == 0
@@ -128,15 +132,18 @@ def test_cli_return_and_whereabouts(cli: Cli, site: Site, isolated_env: Path, tm
     path = tmp_path / "notes.xml"
     path.write_bytes(notes_document(notes_for(ids)))
     config = ("--config", str(site.config_path))
-    one_line_error(cli("export", "return", "--partner", "koga", "--notes", str(path), *config), 3, "not signed")
+    env = {"BCPCTL_CONTROL_DB": f"sqlite:///{site.root / 'control.db'}"}  # where the list koga received was built
+    one_line_error(
+        cli("export", "return", "--partner", "koga", "--notes", str(path), *config, env=env), 3, "not signed"
+    )
     ssh_keygen_sign(key, path, "bcpctl-pfif-notes")
-    done = cli("export", "return", "--partner", "koga", "--notes", str(path), *config, "--json")
+    done = cli("export", "return", "--partner", "koga", "--notes", str(path), *config, "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["stored"] == 1
-    shown = cli("export", "whereabouts", "--tenant", "goka", *config, "--json")
+    shown = cli("export", "whereabouts", "--tenant", "goka", *config, "--json", env=env)
     (person,) = json.loads(shown.stdout)
     assert person["shelter"] == "古河市立古河第一小学校" and person["said_by"].startswith("古河市 避難所 鈴木")
     assert person["resident"] == ""
-    named = cli("export", "whereabouts", "--tenant", "goka", "--names", *config, "--json")
+    named = cli("export", "whereabouts", "--tenant", "goka", "--names", *config, "--json", env=env)
     assert named.returncode == 0, named.stderr
     assert json.loads(named.stdout)[0]["resident"].endswith(")")  # 氏　名 (町字)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import pytest
@@ -24,8 +25,24 @@ def lookup_client(web_site: Any) -> Iterator[Any]:
     web_site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
     ctx = WebContext.load(web_site.config_path)
     with TestClient(create_app(ctx), base_url="https://testserver") as client:
+        client.web_ctx = ctx  # type: ignore[attr-defined]
         yield client
     ctx.state.dispose()
+
+
+def _someone_found(ctx: Any, web_site: Any) -> str:
+    """A lookup by koga that found a real resident of 五霞町 (what entitles it to send notes): their person_ref."""
+    from victim_support.lookup import lookup_evacuee
+    from victim_support.lookuprules import LookupQuery
+    from victim_support.settings import LookupRule
+
+    person = _person(web_site, "not shien_sochi and not yokushi")
+    rule = LookupRule(partners=("koga",), disasters=("2026-kanto-eq",), answer_seconds=0)
+    query = LookupQuery("koga", "goka", "2026-kanto-eq", person["family_name"], person["given_name"],
+                        date.fromisoformat(person["birth_date"]), None, "古河市 鈴木")  # fmt: skip
+    answer = lookup_evacuee(ctx.state, ctx.config, ctx.exports.model_copy(update={"lookups": rule}), query,
+                            now=ctx.now(), config_dir=ctx.config_dir)  # fmt: skip
+    return str(answer.candidates[0]["person_ref"])
 
 
 def _login(client: Any) -> str:
@@ -95,7 +112,8 @@ def test_the_signed_api_takes_signed_notes_only(client: Any, web_site: Any, web_
     from victim_support.pfifnote import Note, notes_document
     from victim_support.signing import sign
 
-    note = Note("city.koga.lg.jp/n1", "town.goka.lg.jp/p123", "古河市 鈴木", datetime(2026, 11, 21, tzinfo=UTC),
+    ref = _someone_found(web_ctx, web_site)
+    note = Note("city.koga.lg.jp/n1", f"town.goka.lg.jp/{ref}", "古河市 鈴木", datetime(2026, 11, 21, tzinfo=UTC),
                 "避難所で面会", status="is_note_author", last_known_location="古河第一小学校")  # fmt: skip
     document = notes_document([note])
     body = {"notes": document.decode(), "signature": sign(web_site.partner_key, document, NAMESPACE)}
@@ -119,7 +137,8 @@ def test_the_portal_takes_an_uploaded_signed_notes_file(lookup_client: Any, web_
     from victim_support.signing import sign
 
     csrf = _login(lookup_client)
-    note = Note("city.koga.lg.jp/p1", "town.goka.lg.jp/ref9", "古河市 鈴木", datetime(2026, 11, 21, tzinfo=UTC),
+    ref = _someone_found(lookup_client.web_ctx, web_site)
+    note = Note("city.koga.lg.jp/p1", f"town.goka.lg.jp/{ref}", "古河市 鈴木", datetime(2026, 11, 21, tzinfo=UTC),
                 "面会", status="believed_alive", last_known_location="古河市 体育館")  # fmt: skip
     document = notes_document([note])
     good = sign(web_site.partner_key, document, NAMESPACE).encode()
