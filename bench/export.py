@@ -41,9 +41,10 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     from dc.state import open_state
     from storage.site import open_site
     from victim_support.policy import Scope
+    from victim_support.prefiling import file_request
     from victim_support.seed import seed_registry
     from victim_support.settings import load_export_settings
-    from victim_support.store import NewRequest, create_request, decide
+    from victim_support.store import NewRequest, decide
 
     partner = pyrage.x25519.Identity.generate()
     key = Ed25519PrivateKey.generate()
@@ -88,7 +89,7 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     shutil.copytree(work / "primary", work / "offsite")
     state = open_state(f"sqlite:///{work / 'control.db'}", create=True)
     now = datetime.now(UTC)
-    request = create_request(
+    request = file_request(
         state,
         config,
         settings,
@@ -105,6 +106,7 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
             formats=formats,
         ),
         now,
+        config_dir=None,
     )
     decide(state, settings, request.id, approver="bench-approver", approve=True, reason="", now=now)
     return state, config, settings, request.id

@@ -224,6 +224,12 @@ FAMILIES: tuple[Family, ...] = (
     ),
     # -- victim-support exports (victim_support.store) and the audit chain (verified by the health job)
     Family("bcp_export_requests", "gauge", "Export requests by state.", ("state",)),
+    Family(
+        "bcp_evacuees_located",
+        "gauge",
+        "Residents of the town whom a partner's returned PFIF notes place in a shelter or report as seen.",
+        ("tenant",),
+    ),
     Family("bcp_audit_chain_ok", "gauge", "1 if the hash-chained audit log verified at its newest check.", ()),
     Family("bcp_audit_chain_verified_timestamp_seconds", "gauge", "When the audit chain was last verified.", ()),
     # -- data-center operations (dc.maintenance)

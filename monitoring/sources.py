@@ -290,6 +290,14 @@ def exports(ctx: SourceContext) -> Iterator[Reading]:
         yield Reading("bcp_export_requests", (state,), float(count))
 
 
+def evacuees(ctx: SourceContext) -> Iterator[Reading]:
+    from victim_support.notes import located_per_tenant
+
+    located = located_per_tenant(ctx.engine)
+    for tenant in ctx.config.tenants:
+        yield Reading("bcp_evacuees_located", (tenant,), float(located.get(tenant, 0)))
+
+
 def audit(ctx: SourceContext) -> Iterator[Reading]:
     for obs in observations.latest(ctx.engine):
         if obs.kind == "audit_chain" and obs.ok is not None:
@@ -322,4 +330,5 @@ PROVIDERS: dict[str, Provider] = {
     "maintenance": maintenance,
     "export": exports,
     "audit": audit,
+    "evacuees": evacuees,
 }

@@ -24,6 +24,7 @@ from dc.errors import UsageError
 from victim_support import audit, csvformat, pfif, spreadsheet
 from victim_support.bundle import seal, sha256
 from victim_support.decisions import require_buildable
+from victim_support.enrolment import with_enrolled
 from victim_support.extract import collector_paused, extract
 from victim_support.manifest import build_manifest, lag_text
 from victim_support.pseudonym import Pseudonymizer, load_secret
@@ -73,6 +74,7 @@ def build_export(
         timings[name] = round(time.monotonic() - clock, 3)
         clock = time.monotonic()
 
+    config = with_enrolled(config, engine)
     request = require_buildable(engine, config, settings, request_id, now)
     site = site or default_site(config, settings)
     if site not in config.sites:
@@ -99,7 +101,14 @@ def build_export(
     expires_at = now + timedelta(days=request.retention_days)
     with collector_paused():
         files, lossy, replaced = _files(
-            request, data, tenant, partner, now=now, expires_at=expires_at, as_of=source.as_of
+            request,
+            data,
+            tenant,
+            partner,
+            now=now,
+            expires_at=expires_at,
+            as_of=source.as_of,
+            pfif_domain=settings.tenant(request.tenant).pfif_domain,
         )
     listing = {
         name: {"sha256": sha256(blob), "bytes": len(blob), "rows": len(data.rows) if name != "pfif.xml" else None}
@@ -193,7 +202,15 @@ def build_export(
 
 
 def _files(
-    request: Any, data: Any, tenant: Any, partner: Any, *, now: datetime, expires_at: datetime, as_of: datetime
+    request: Any,
+    data: Any,
+    tenant: Any,
+    partner: Any,
+    *,
+    now: datetime,
+    expires_at: datetime,
+    as_of: datetime,
+    pfif_domain: str | None,
 ) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, list[dict[str, object]]]:
     """The bundle's data files in the order the request asked for them, the CP932 lossy rows and
     the rows whose control characters the workbook could not hold."""
@@ -224,10 +241,12 @@ def _files(
         files.append(("persons-cp932.csv", copy.data))
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
+        if pfif_domain is None:
+            raise UsageError(f"exports.tenants.{request.tenant}.pfif_domain is not set: PFIF record ids need it")
         document = pfif.pfif_document(
             data.columns,
             data.rows,
-            lg_code=tenant.lg_code,
+            domain=pfif_domain,
             author_name=tenant.name,
             entry_date=now,
             expiry_date=expires_at,

@@ -26,7 +26,9 @@ from dc.config import Consortium
 from dc.errors import UsageError
 from victim_support import approval as rules
 from victim_support.binding import APPROVE, APPROVED, DENIED, DENY, bind
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
+from victim_support.prefiling import recorded_estimate
 from victim_support.request import ExportRequest, as_asked
 from victim_support.settings import ExportSettings
 from victim_support.store import export_decisions, export_requests, judge, read_request
@@ -48,12 +50,15 @@ def decide(
     """Record one approval or a denial, proven with ``secret``; approved at the quorum of verified approvals."""
     if not approve and not reason.strip():
         raise UsageError("a denial needs --reason")
+    config = with_enrolled(config, engine)
 
     def work(conn: Connection) -> ExportRequest:
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
         if binding.problems:
             raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was recorded")
+        if approve:
+            _require_checked(conn, config, settings, request, now)
         role = rules.check_decision(
             status=request.status,
             tenant_id=request.tenant,
@@ -130,16 +135,13 @@ def require_buildable(
     engine: Engine, config: Consortium, settings: ExportSettings, request_id: str, now: datetime
 ) -> ExportRequest:
     """The request as its approvers approved it, or the reason it must not be built."""
+    config = with_enrolled(config, engine)
     with engine.connect() as conn:
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
     if binding.problems:
         raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was built")
-    if request.partner in config.partners and request.tenant in config.tenants:
-        decision = judge(config, settings, as_asked(request), now)
-        if not decision.allowed or decision.fields != request.fields:
-            why = decision.reasons[0] if decision.reasons else "the decided fields differ"
-            raise PolicyRejected(f"request {request_id} no longer passes the law tables: {why}; nothing was built")
+    _require_lawful(config, settings, request, now, "built")
     request = replace(request, approvals=binding.approvals)
     if request.status != rules.APPROVED:
         have = ""
@@ -147,3 +149,27 @@ def require_buildable(
             have = f" ({len(binding.approvals)} of {request.required_approvals} approvals)"
         raise RequestStateError(f"request {request.id} is {request.status}{have}; only approved requests can be built")
     return request
+
+
+def _require_lawful(
+    config: Consortium, settings: ExportSettings, request: ExportRequest, now: datetime, what: str
+) -> None:
+    if request.partner in config.partners and request.tenant in config.tenants:
+        decision = judge(config, settings, as_asked(request), now)
+        if not decision.allowed or decision.fields != request.fields:
+            why = decision.reasons[0] if decision.reasons else "the decided fields differ"
+            raise PolicyRejected(f"request {request.id} no longer passes the law tables: {why}; nothing was {what}")
+
+
+def _require_checked(
+    conn: Connection, config: Consortium, settings: ExportSettings, request: ExportRequest, now: datetime
+) -> None:
+    """An approval is for a request that can build: checked against the replica when filed, still lawful."""
+    if request.partner not in config.partners:
+        raise PolicyRejected(f"partner '{request.partner}' is no longer in the configuration; nothing was recorded")
+    if recorded_estimate(entries_about(conn, request.id)) is None:
+        raise PolicyRejected(
+            f"request {request.id} was not checked against the replica when it was filed (町字, 被災者台帳, "
+            "row estimate), so nobody can know it will build; file it again; nothing was recorded"
+        )
+    _require_lawful(config, settings, request, now, "recorded")

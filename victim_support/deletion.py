@@ -79,8 +79,8 @@ def read_signed(partner: str, config: Consortium, statement: Path, signature: Pa
         raise UsageError(f"unknown partner '{partner}' (known: {', '.join(config.partners) or 'none'})")
     if not spec.verify_key:
         raise UsageError(f"partner '{partner}' has no registered verify_key to check its signed statement against")
-    data = _read(statement, MAX_STATEMENT, "deletion statement")
-    armored = _read(signature, MAX_SIGNATURE, "signature").decode("ascii", errors="replace")
+    data = read_bounded(statement, MAX_STATEMENT, "deletion statement")
+    armored = read_bounded(signature, MAX_SIGNATURE, "signature").decode("ascii", errors="replace")
     try:
         signing.verify(signing.load_verify_key(spec.verify_key), data, armored, NAMESPACE)
     except SignatureInvalid:
@@ -94,7 +94,8 @@ def read_signed(partner: str, config: Consortium, statement: Path, signature: Pa
     return found
 
 
-def _read(path: Path, limit: int, what: str) -> bytes:
+def read_bounded(path: Path, limit: int, what: str) -> bytes:
+    """A small file's bytes, refusing (exit 2) one that is missing, a directory or over ``limit``."""
     try:
         with path.open("rb") as fh:
             data = fh.read(limit + 1)

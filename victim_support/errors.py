@@ -47,3 +47,7 @@ class RequestTampered(ProblemFound):
 
 class AuditChainBroken(ProblemFound):
     """The audit log's hash chain does not verify; the message names the first bad entry (exit 1)."""
+
+
+class NoteRejected(UsageError):
+    """A returned PFIF note document that is malformed or not PFIF 1.4; nothing was recorded (exit 2)."""

@@ -88,7 +88,7 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _needed(columns: tuple[str, ...]) -> list[str]:
+def needed_sources(columns: tuple[str, ...]) -> list[str]:
     needed = list(_ALWAYS_READ)
     for column in columns:
         for source in _DERIVED.get(column, (column,)):
@@ -97,7 +97,7 @@ def _needed(columns: tuple[str, ...]) -> list[str]:
     return needed
 
 
-def _column(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, info: dict[str, str]) -> list[str]:
+def column_values(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, info: dict[str, str]) -> list[str]:
     """One output column for all kept rows (column-wise: a build formats ~50,000 rows per column)."""
     if name == "person_ref":
         return [pz.person(r[0]) for r in kept]
@@ -116,8 +116,8 @@ def _column(name: str, kept: list[Any], ix: dict[str, int], pz: Pseudonymizer, i
     return ["" if v is None else str(v) for v in values]
 
 
-def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
-    """The ``(町字ID, 町字)`` pairs a scope names; an unknown name or id is an error, never silently dropped."""
+def known_areas(engine: Engine) -> list[tuple[str, str]]:
+    """Every ``(町字ID, 町字)`` pair with a current resident, in 町字ID order."""
     with engine.connect() as conn:
         known = conn.execute(
             select(residents.c.machiaza_id, residents.c.machiaza_name)
@@ -125,11 +125,24 @@ def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
             .distinct()
             .order_by(residents.c.machiaza_id)
         ).all()
-    pairs = [(str(a), str(b)) for a, b in known]
+    return [(str(a), str(b)) for a, b in known]
+
+
+def unknown_areas(pairs: list[tuple[str, str]], scope: Scope) -> list[str]:
+    """The names or ids of ``scope`` that match no pair (empty for all areas)."""
+    if scope.all_areas:
+        return []
+    by_key = {key for pair in pairs for key in pair}
+    return [area for area in scope.areas if area not in by_key]
+
+
+def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
+    """The ``(町字ID, 町字)`` pairs a scope names; an unknown name or id is an error, never silently dropped."""
+    pairs = known_areas(engine)
     if scope.all_areas:
         return pairs
     by_key = {key: pair for pair in pairs for key in pair}
-    unknown = [area for area in scope.areas if area not in by_key]
+    unknown = unknown_areas(pairs, scope)
     if unknown:
         raise RegistryError(f"町字 not in the registry: {', '.join(unknown[:5])} (use names or 7-digit 町字IDs)")
     chosen = {by_key[area] for area in scope.areas}
@@ -140,7 +153,7 @@ def extract(
     engine: Engine, *, columns: tuple[str, ...], scope: Scope, disaster_id: str, pseudonymizer: Pseudonymizer
 ) -> Extract:
     """Rows for ``columns`` within ``scope``, protected rows counted and dropped."""
-    needed = _needed(columns)
+    needed = needed_sources(columns)
     ix = {name: i for i, name in enumerate(needed)}
     query = select(*(SOURCES[name] for name in needed)).where(residents.c.status == STATUS_RESIDENT)
     if any(c in _DAMAGE for c in needed):
@@ -174,6 +187,6 @@ def extract(
         if scope.all_areas:  # every 町字 with a current resident, protected ones included
             a, n = ix["machiaza_id"], ix["machiaza_name"]
             result.areas = sorted({(r[a], r[n]) for r in rows})
-        data = [_column(name, kept, ix, pseudonymizer, info) for name in columns]
+        data = [column_values(name, kept, ix, pseudonymizer, info) for name in columns]
         result.rows = list(zip(*data, strict=True)) if data else []
     return result

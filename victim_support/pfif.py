@@ -1,8 +1,11 @@
 """PFIF 1.4 person records, for missing-person tracing systems (namespace http://zesty.ca/pfif/1.4).
 
 Elements follow the PFIF 1.4 person field order; ``person_record_id``, ``source_date`` and
-``full_name`` are mandatory. ``person_record_id`` is ``<lg_code>/<person_ref>`` (PFIF record
-ids are ``domain/unique``), and ``expiry_date`` is always set: Google's Person Finder deleted
+``full_name`` are mandatory. ``person_record_id`` is ``<pfif_domain>/<person_ref>``: PFIF
+record ids are ``domain_name/unique_string`` with the domain of the home repository (the
+tenant's ``exports.tenants.<id>.pfif_domain``), which other systems use to tell records of
+different origins apart; a 地方公共団体コード is no domain. Times are UTC ``…Z``, and
+``expiry_date`` is always set: Google's Person Finder deleted
 expired records within 60 days, and the receiving municipality's retention is part of the
 request. Only fields the request was allowed appear.
 """
@@ -70,7 +73,7 @@ def pfif_document(
     columns: tuple[str, ...],
     rows: list[tuple[str, ...]],
     *,
-    lg_code: str,
+    domain: str,
     author_name: str,
     entry_date: datetime,
     expiry_date: datetime,
@@ -98,7 +101,7 @@ def pfif_document(
     street = [" ".join(v for v in pair if v) for pair in zip(col("banchi"), col("katagaki"), strict=True)]
     # Children in PFIF 1.4 order (PERSON_FIELDS); absent or empty values produce no element.
     parts = [
-        [f"  <pfif:person>\n    <pfif:person_record_id>{lg_code}/{ref}</pfif:person_record_id>\n{fixed}"
+        [f"  <pfif:person>\n    <pfif:person_record_id>{domain}/{ref}</pfif:person_record_id>\n{fixed}"
          for ref in col("person_ref")],
         _elements("full_name", names),
         _elements("given_name", [given if sep else "" for _, sep, given in split]),

@@ -126,6 +126,8 @@ class NewRequest:
     #: name as told (free text); the audit entry binds it to ``partner:<id>`` (a token) or, when
     #: ``None``, to the OS account of the real uid that ran ``bcpctl export request``
     filed_by: str | None = None
+    #: why the request needs no 被災者台帳 entry of its disaster although its purpose would (see prefiling)
+    ledger_waiver: str = ""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class ExportRequest:
     builds: int = 0
     #: the status column as stored (``status`` turns it into "expired" past ``valid_until``).
     stored_status: str = ""
+    #: why no 被災者台帳 entry of the disaster is needed, as the requester stated it ("" when not stated)
+    ledger_waiver: str = ""
+    #: what the check against the replica found at filing (:class:`victim_support.prefiling.Estimate` as JSON)
+    estimate: dict[str, Any] | None = None
 
 
 def as_asked(request: ExportRequest) -> NewRequest:
@@ -63,6 +67,7 @@ def as_asked(request: ExportRequest) -> NewRequest:
         requested_by=request.requested_by,
         retention_days=request.retention_days,
         formats=request.formats,
+        ledger_waiver=request.ledger_waiver,
     )
 
 
@@ -87,6 +92,8 @@ def specification(request: ExportRequest) -> dict[str, Any]:
         "requested_by": request.requested_by,
         "created_at": request.created_at.astimezone(UTC).isoformat(),
         "valid_until": request.valid_until.astimezone(UTC).isoformat(),
+        # only when stated: a request without one keeps the hash it was approved under
+        **({"ledger_waiver": request.ledger_waiver} if request.ledger_waiver else {}),
     }
 
 

@@ -28,6 +28,9 @@ from dc.config import ApproverName, Consortium, Identifier, Seconds
 from dc.errors import ConfigError
 from victim_support.policy import BASES
 
+#: a DNS name in lower case (PFIF record ids begin with the domain of their home repository)
+PFIF_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -47,6 +50,29 @@ class TenantExports(_Model):
     pseudonym_secret_env: str | None = None
     #: the tenant's own age recipient: every bundle is also encrypted to it (X keeps a readable copy).
     escrow_recipient: str | None = Field(default=None, pattern=r"^age1[0-9a-z]{58}$")
+    #: the home repository's domain for PFIF record ids (``domain/unique``, PFIF 1.4 §2.1), e.g.
+    #: the municipality's own domain; PFIF files and notes need it
+    pfif_domain: str | None = Field(default=None, pattern=PFIF_DOMAIN, max_length=253)
+
+
+class LookupRule(_Model):
+    """Finding one evacuee (``bcpctl export lookup``): who may, for which disasters, how often, what they see.
+
+    A lookup is pre-authorised under this rule — no per-lookup approval — only for a partner
+    listed here and a disaster declared here; anything else is refused. The fields are judged
+    by the law tables under ``basis`` for the purpose 避難者の特定 like any request's.
+    """
+
+    partners: tuple[Identifier, ...] = ()
+    #: declared disasters (ids as export requests name them)
+    disasters: tuple[str, ...] = ()
+    basis: str = "DMA-90-4-1-3"
+    fields: tuple[str, ...] = ("name", "name_kana", "birth_date", "sex", "machiaza_name")
+    per_official_per_hour: int = Field(default=10, ge=1, le=1000)
+    per_partner_per_hour: int = Field(default=200, ge=1, le=100000)
+    max_candidates: int = Field(default=3, ge=1, le=10)
+    #: every answer, hit or miss, takes this long (a longer one is reported as not padded)
+    answer_seconds: float = Field(default=5.0, ge=0.0, le=120.0)
 
 
 class ExportSettings(_Model):
@@ -62,6 +88,8 @@ class ExportSettings(_Model):
     #: the site builds read from by default (default: the first offsite site).
     site: Identifier | None = None
     tenants: dict[Identifier, TenantExports] = {}
+    #: finding one evacuee; ``None``: lookups are refused
+    lookups: LookupRule | None = None
 
     def tenant(self, tenant_id: str) -> TenantExports:
         return self.tenants.get(tenant_id, TenantExports())
@@ -88,6 +116,8 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
         raise ConfigError(f"{source}: exports.retention_days: exceeds max_retention_days")
     if settings.site is not None and settings.site not in config.sites:
         raise ConfigError(f"{source}: exports.site: unknown site '{settings.site}'")
+    if settings.lookups is not None and settings.lookups.basis not in BASES:
+        raise ConfigError(f"{source}: exports.lookups.basis: unknown legal basis (known: {', '.join(BASES)})")
     for tenant_id, tenant in settings.tenants.items():
         if tenant_id not in config.tenants:
             raise ConfigError(f"{source}: exports.tenants.{tenant_id}: unknown tenant")

@@ -37,6 +37,7 @@ from dc.state import StoredTimeInvalid, UtcDateTime, metadata
 from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audited
+from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RequestStateError, RequestTampered
 from victim_support.policy import Decision, NewRequest, Scope, evaluate
 from victim_support.request import ExportRequest, spec_hash, specification
@@ -75,6 +76,10 @@ export_requests = Table(
     Column("valid_until", UtcDateTime, nullable=False),
     Column("status", String(16), nullable=False),
     Column("builds", Integer, nullable=False, default=0),
+    #: why the request needs no 被災者台帳 entry of its disaster, as the requester stated it (signed with the spec)
+    Column("ledger_waiver", Text, nullable=False, server_default=""),
+    #: what the check against the replica found at filing (JSON; ``NULL``: filed unchecked, never approvable)
+    Column("estimate", Text, nullable=True),
 )
 
 export_decisions = Table(
@@ -91,10 +96,8 @@ export_decisions = Table(
 )
 
 
-def create_request(
-    engine: Engine, config: Consortium, settings: ExportSettings, new: NewRequest, now: datetime
-) -> ExportRequest:
-    """Check a request against the law tables and store it; a rejection is audited, then raised."""
+def prepare(config: Consortium, settings: ExportSettings, new: NewRequest) -> NewRequest:
+    """Refuse a request naming nobody known; fill in the default retention."""
     if new.partner not in config.partners:
         raise UsageError(f"unknown partner '{new.partner}' (known: {', '.join(config.partners) or 'none'})")
     if new.tenant not in config.tenants:
@@ -102,27 +105,48 @@ def create_request(
     if not new.requested_by.strip():
         raise UsageError("--requested-by must name the requesting officer")
     retention = new.retention_days if new.retention_days is not None else settings.retention_days
-    new = replace(new, retention_days=retention)
-    decision = judge(config, settings, new, now)
-    subject = f"{new.tenant}->{new.partner}"
-    filed_by = new.filed_by or f"os:{os_user()}"
-    summary = {
+    return replace(new, retention_days=retention)
+
+
+def record_rejection(engine: Engine, new: NewRequest, reasons: tuple[str, ...]) -> None:
+    """Audit a refused filing with every reason (nothing else is stored)."""
+    details = {
         "basis": new.basis,
         "purposes": list(new.purposes),
         "fields": list(new.fields),
         "disaster": new.disaster_id,
+        "reasons": list(reasons),
+        "filed_by": new.filed_by or f"os:{os_user()}",
     }
+    subject = f"{new.tenant}->{new.partner}"
+    audited(
+        engine,
+        lambda conn: append(conn, actor=new.requested_by, action="request.rejected", subject=subject, details=details),
+    )
+
+
+def create_request(
+    engine: Engine,
+    config: Consortium,
+    settings: ExportSettings,
+    new: NewRequest,
+    now: datetime,
+    *,
+    estimate: dict[str, Any] | None = None,
+) -> ExportRequest:
+    """Check a request against the law tables and store it; a rejection is audited, then raised.
+
+    ``estimate`` is what the check against the replica found
+    (:func:`victim_support.prefiling.file_request`); a request stored without one can be
+    listed but never approved.
+    """
+    config = with_enrolled(config, engine)
+    new = prepare(config, settings, new)
+    retention = new.retention_days if new.retention_days is not None else settings.retention_days
+    decision = judge(config, settings, new, now)
+    filed_by = new.filed_by or f"os:{os_user()}"
     if not decision.allowed:
-        audited(
-            engine,
-            lambda conn: append(
-                conn,
-                actor=new.requested_by,
-                action="request.rejected",
-                subject=subject,
-                details={**summary, "reasons": list(decision.reasons), "filed_by": filed_by},
-            ),
-        )
+        record_rejection(engine, new, decision.reasons)
         raise PolicyRejected(decision.message(), decision.reasons)
     request = ExportRequest(
         id=f"exp-{now:%Y%m%d}-{secrets.token_hex(3)}",
@@ -142,6 +166,8 @@ def create_request(
         valid_until=now + timedelta(seconds=settings.request_valid_for),
         status=rules.PENDING,
         required_approvals=settings.required_approvals(new.basis),
+        ledger_waiver=new.ledger_waiver.strip(),
+        estimate=estimate,
     )
 
     spec_doc = specification(request)
@@ -154,7 +180,12 @@ def create_request(
             actor=new.requested_by,
             action="request.created",
             subject=request.id,
-            details={"spec": spec_doc, "spec_hash": spec_hash(spec_doc), "filed_by": filed_by},
+            details={
+                "spec": spec_doc,
+                "spec_hash": spec_hash(spec_doc),
+                "filed_by": filed_by,
+                **({"estimate": estimate} if estimate is not None else {}),
+            },
         )
 
     audited(engine, work)
@@ -202,6 +233,8 @@ def _row(request: ExportRequest) -> dict[str, object]:
         "valid_until": request.valid_until,
         "status": request.status,
         "builds": request.builds,
+        "ledger_waiver": request.ledger_waiver,
+        "estimate": None if request.estimate is None else json.dumps(request.estimate, ensure_ascii=False),
     }
 
 
@@ -243,6 +276,8 @@ def _parse(conn: Connection, r: Any, settings: ExportSettings, now: datetime) ->
         denial=denial,
         builds=r["builds"],
         stored_status=r["status"],
+        ledger_waiver=r["ledger_waiver"] or "",
+        estimate=None if r["estimate"] is None else json.loads(r["estimate"]),
     )
 
 

@@ -136,7 +136,7 @@ def read_operator_secret(path: str | None) -> str | None:
     "--mode",
     default="isolated",
     show_default=True,
-    help="readiness, isolated, point-in-time, staff-loss or switchover.",
+    help="readiness, isolated, point-in-time, staff-loss, switchover, or export (訓練 on synthetic residents).",
 )
 @click.option("--tenant", default=None, help="Only this tenant's systems (and what they depend on).")
 @click.option("--system", "systems", multiple=True, help="Only this system (repeatable; dependencies come too).")
@@ -167,6 +167,16 @@ def read_operator_secret(path: str | None) -> str | None:
     default=None,
     help="switchover: the approver's own secret (else $BCPCTL_APPROVER_SECRET).",
 )
+@click.option("--partner", default=None, help="export: the partner the rehearsal bundle is encrypted to.")
+@click.option(
+    "--out", "out_dir", default=None, type=click.Path(file_okay=False), help="export: directory for the 訓練 bundle."
+)
+@click.option(
+    "--partner-identity",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="export: the partner's age identity, to open the bundle as the partner would.",
+)
 @operator_options
 @common_options
 def drill_run(
@@ -184,6 +194,9 @@ def drill_run(
     approver_secret_file: str | None,
     operator: str | None,
     operator_secret_file: str | None,
+    partner: str | None,
+    out_dir: str | None,
+    partner_identity: str | None,
 ) -> None:
     """Run a drill and write its reports; exits 1 unless every system, check and the cleanup passed.
 
@@ -195,6 +208,9 @@ def drill_run(
     from failover.drillrequest import DrillRequest
     from failover.results import to_document
 
+    if mode == "export":
+        _export_drill(config_path, tenant, partner, out_dir, site, partner_identity)
+        return
     try:
         limit = parse_duration(timeout) if timeout else None
     except ValueError as exc:
@@ -219,6 +235,43 @@ def drill_run(
     with out.progress(f"drill {mode}") as bar:
         result = run_drill(ctx, request, on_bytes=bar.advance)
     finish(to_document(result))
+
+
+def _export_drill(
+    config_path: str,
+    tenant: str | None,
+    partner: str | None,
+    out_dir: str | None,
+    site: str | None,
+    identity: str | None,
+) -> None:
+    from pathlib import Path
+
+    from bcpctl.commands.export import _context, _now, _operator
+    from victim_support.exportdrill import run_export_drill
+
+    if not tenant or not partner or not out_dir:
+        raise UsageError("--mode export needs --tenant, --partner and --out")
+    config, settings, state, config_dir = _context(config_path)
+    result = run_export_drill(
+        state,
+        config,
+        settings,
+        tenant_id=tenant,
+        partner_id=partner,
+        out=Path(out_dir),
+        now=_now(),
+        actor=f"os:{_operator()}",
+        config_dir=config_dir,
+        site=site,
+        partner_identity=Path(identity) if identity else None,
+    )
+
+    def render(console: Any, d: dict[str, Any]) -> None:
+        console.print(f"訓練 export {d['tenant']} → {d['partner']}: {d['rows']} synthetic rows in {d['areas']} 町字")
+        console.print(f"  bundle {d['bundle']}; time to deliver (RTO) {d['time_to_deliver']} s; opened {d['opened']}")
+
+    output.current().result(result, render)
 
 
 @drill.command("list")

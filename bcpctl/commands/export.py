@@ -22,11 +22,13 @@ def _context(config_path: str) -> tuple[Any, Any, Any, Path]:
     """Configuration, validated ``exports:`` settings, control database and config directory."""
     from dc.config import load_config
     from dc.state import open_state
+    from victim_support.enrolment import with_enrolled
     from victim_support.settings import load_export_settings
 
     config, resolved = load_config(config_path)
     settings = load_export_settings(config, str(resolved))
-    return config, settings, open_state(config.control_db), resolved.parent
+    state = open_state(config.control_db)
+    return with_enrolled(config, state), settings, state, resolved.parent
 
 
 def _now() -> Any:
@@ -43,6 +45,19 @@ def _render_request(console: Console, d: dict[str, Any]) -> None:
     console.print(f"request {d['id']}: {d['status']} ({len(d['approvals'])}/{d['required_approvals']} approvals)")
     console.print(f"  {d['tenant']} → {d['partner']}, {d['basis']}, purposes {', '.join(d['purposes'])}")
     console.print(f"  fields: {', '.join(d['fields'])}")
+    estimate = d.get("estimate")
+    if estimate:
+        ledger = f"; 被災者台帳 entries of {d['disaster_id']}: {estimate['ledger_entries']}"
+        console.print(
+            f"  estimate: {estimate['rows']} rows in {estimate['areas']} 町字, "
+            f"{estimate['excluded_protected']} protected rows excluded "
+            f"(snapshot {estimate['snapshot'][:8]} at {estimate['site']}, as of {output.jst(estimate['as_of'])})"
+            + (ledger if estimate["ledger_required"] else "")
+        )
+    else:
+        console.print("  estimate: none — filed without the check against the replica; cannot be approved")
+    if d.get("ledger_waiver"):
+        console.print(f"  no 台帳 entry needed because: {d['ledger_waiver']}")
     if d.get("denial"):
         console.print(f"  denied by {d['denial']}")
 
@@ -64,6 +79,13 @@ def _render_request(console: Console, d: dict[str, Any]) -> None:
 )
 @click.option("--format", "formats", multiple=True, type=click.Choice(["cp932", "pfif"]), help="Optional extra file.")
 @click.option("--requested-by", required=True, help="Name of the requesting officer.")
+@click.option(
+    "--no-ledger-reason",
+    "ledger_waiver",
+    default="",
+    help="Why the request needs no 被災者台帳 entry of its disaster although its purpose would use one.",
+)
+@click.option("--site", default=None, help="Site whose newest snapshot to check against (default: the export site).")
 @common_options
 def export_request(
     config_path: str,
@@ -80,12 +102,21 @@ def export_request(
     retention_days: int | None,
     formats: tuple[str, ...],
     requested_by: str,
+    ledger_waiver: str,
+    site: str | None,
 ) -> None:
-    """File a request; the law tables reject any field, purpose or row class the basis does not allow."""
-    from victim_support.policy import Scope
-    from victim_support.store import NewRequest, create_request
+    """File a request, checked completely before anyone approves it.
 
-    config, settings, state, _ = _context(config_path)
+    The law tables reject any field, purpose or row class the basis does not allow; the
+    newest snapshot at the export site must hold every 町字 named and, when the purpose needs
+    the 被災者台帳, an entry of the disaster (or --no-ledger-reason says why not). Exit 2 on
+    any refusal. The rows a build would carry are estimated and shown to the approvers.
+    """
+    from victim_support.policy import Scope
+    from victim_support.prefiling import file_request
+    from victim_support.store import NewRequest
+
+    config, settings, state, config_dir = _context(config_path)
     new = NewRequest(
         partner=partner,
         tenant=tenant,
@@ -98,8 +129,9 @@ def export_request(
         requested_by=requested_by,
         retention_days=retention_days,
         formats=formats,
+        ledger_waiver=ledger_waiver,
     )
-    request = create_request(state, config, settings, new, _now())
+    request = file_request(state, config, settings, new, _now(), config_dir=config_dir, site=site)
     output.current().result(request, _render_request)
 
 

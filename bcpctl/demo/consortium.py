@@ -31,6 +31,8 @@ from dc.shipped import shipped_folder
 EXAMPLE = shipped_folder("bcpctl", "examples") / "ibaraki.yaml"
 #: the partner municipality that shelters evacuees in the story
 PARTNER = "tsukuba"
+#: the story's disaster (its export and its lookups name it)
+DISASTER_ID = "2026-ibaraki-hokubu-eq"
 #: the second person who approves the failover (drills.failover.approvers)
 FAILOVER_APPROVER = "somu-kacho"
 #: the data-center operator who runs it; the two-person rule needs their own credential too
@@ -133,6 +135,9 @@ class KeyMaterial:
     approver_secrets: dict[str, Path]
     partner_identity: Path
     partner_recipient: str
+    #: the partner's own Ed25519 key, which signs the notes it sends back (its public line is its verify_key)
+    partner_signing_key: Path
+    partner_verify_key: str
     #: tenant -> (signing key file, pseudonym secret file, verify key line)
     tenants: dict[str, tuple[Path, Path, str]]
 
@@ -162,6 +167,11 @@ def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMat
     identity = pyrage.x25519.Identity.generate()
     recipient = str(identity.to_public())
     partner = _secret_file(workdir / "partner" / f"{PARTNER}.age-identity", f"# public key: {recipient}\n{identity}\n")
+    partner_key = Ed25519PrivateKey.generate()
+    partner_pem = partner_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    partner_signing = _secret_file(workdir / "partner" / f"{PARTNER}.ed25519", partner_pem.decode())
     signing: dict[str, tuple[Path, Path, str]] = {}
     for tenant in tenants:
         key = Ed25519PrivateKey.generate()
@@ -179,6 +189,8 @@ def make_keys(workdir: Path, tenants: list[str], approvers: list[str]) -> KeyMat
         },
         partner_identity=partner,
         partner_recipient=recipient,
+        partner_signing_key=partner_signing,
+        partner_verify_key=public_line(partner_key.public_key()),
         tenants=signing,
     )
 
@@ -208,15 +220,20 @@ def story_config(workdir: Path, keys: KeyMaterial, state: Any, scope: Scope = "d
         raw["approvers"][name] = enrolled.credential
     raw["drills"]["failover"]["approvers"] = [FAILOVER_APPROVER]
     raw["partners"][PARTNER]["age_recipient"] = keys.partner_recipient
+    raw["partners"][PARTNER]["verify_key"] = keys.partner_verify_key
     exports = raw.setdefault("exports", {})
     exports["tenants"] = {
         tenant: {
             "approvers": [f"{tenant}-{role}" for role in EXPORT_APPROVERS],
             "signing_key_file": str(sign),
             "pseudonym_secret_file": str(pseudonym),
+            # PFIF record ids need a domain; the demo's are under .invalid, like every address it uses
+            "pfif_domain": f"{tenant}.lg.jp.invalid",
         }
         for tenant, (sign, pseudonym, _verify) in keys.tenants.items()
     }
+    # つくば市 may look up one evacuee of the declared disaster without a per-lookup approval
+    exports["lookups"] = {"partners": [PARTNER], "disasters": [DISASTER_ID], "answer_seconds": 1.0}
     return raw
 
 

@@ -18,14 +18,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bcpctl.demo.consortium import EXPORT_APPROVERS, PARTNER, KeyMaterial
+from bcpctl.demo.consortium import DISASTER_ID, EXPORT_APPROVERS, PARTNER, KeyMaterial
 from dc.config import Consortium
 from dc.errors import BcpError
 from victim_support.bundle import PAYLOAD
 
-#: the story's affected town and its disaster
+#: the story's affected town
 AFFECTED_TENANT = "hitachiomiya"
-DISASTER_ID = "2026-ibaraki-hokubu-eq"
 
 
 def affected_areas(registry: Path, count: int = 2) -> tuple[str, ...]:
@@ -62,13 +61,14 @@ def export_to_partner(
     from victim_support.decisions import decide
     from victim_support.integrity import verify_control_state
     from victim_support.policy import Scope
+    from victim_support.prefiling import file_request
     from victim_support.receipt import open_and_record
     from victim_support.settings import load_export_settings
-    from victim_support.store import NewRequest, create_request
+    from victim_support.store import NewRequest
 
     settings = load_export_settings(config, str(config_path))
     now = datetime.now(UTC)
-    request = create_request(
+    request = file_request(
         state,
         config,
         settings,
@@ -85,6 +85,7 @@ def export_to_partner(
             formats=("cp932",),
         ),
         now,
+        config_dir=config_path.parent,
     )
     approver = f"{AFFECTED_TENANT}-{EXPORT_APPROVERS[0]}"
     secret = read_secret_file(keys.approver_secrets[approver], "approver secret")
@@ -144,6 +145,92 @@ def export_to_partner(
     if not (built.rows > 0 and opened.files and chain.ok and not chain.requests and by_age is not False):
         raise StepFailed(f"export check failed: {export}")
     return export
+
+
+def find_and_answer(
+    config: Consortium, config_path: Path, state: Any, keys: KeyMaterial, workdir: Path
+) -> dict[str, Any]:
+    """つくば市 finds one evacuee by name and date of birth, and tells 常陸大宮市 where they are (a signed note).
+
+    The person in front of the shelter official gives their name in hiragana for the family
+    name and kanji for the given name; the lookup (pre-authorised for the declared disaster)
+    finds them in the offsite replica, and the signed PFIF note puts them in a shelter in
+    the home town's 被災者台帳 view.
+    """
+    import csv
+
+    from victim_support.lookup import lookup_evacuee
+    from victim_support.lookuprules import LookupQuery
+    from victim_support.notes import NAMESPACE, receive_notes, whereabouts
+    from victim_support.pfifnote import Note, notes_document
+    from victim_support.settings import load_export_settings
+    from victim_support.signing import parse_private_key, sign
+
+    settings = load_export_settings(config, str(config_path))
+    with (workdir / "partner" / "received" / "persons.csv").open(encoding="utf-8", newline="") as fh:
+        person = next(csv.DictReader(fh))
+    given = person["name"].partition("\u3000")[2]
+    family_kana = person["name_kana"].partition("\u3000")[0]
+    hiragana = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in family_kana)
+    now = datetime.now(UTC)
+    answer = lookup_evacuee(
+        state,
+        config,
+        settings,
+        LookupQuery(
+            partner=PARTNER,
+            tenant=AFFECTED_TENANT,
+            disaster_id=DISASTER_ID,
+            family=hiragana,
+            given=given,
+            birth_date=datetime.strptime(person["birth_date"], "%Y-%m-%d").date(),
+            machiaza=None,
+            official="つくば市 避難所 受付",
+            filed_by=f"partner:{PARTNER}",
+        ),
+        now=now,
+        config_dir=config_path.parent,
+    )
+    if len(answer.candidates) != 1:
+        raise StepFailed(f"the lookup of one evacuee found {len(answer.candidates)} candidates")
+    found = answer.candidates[0]
+    domain = settings.tenant(AFFECTED_TENANT).pfif_domain
+    shelter = "つくば市立竹園東小学校 (指定避難所)"
+    note = Note(
+        f"tsukuba.lg.jp.invalid/note-{answer.id}",
+        f"{domain}/{found['person_ref']}",
+        "つくば市 避難所 受付",
+        now.replace(microsecond=0),
+        "本人と面会。けがなし。避難所に滞在中。",
+        author_made_contact=True,
+        status="is_note_author",
+        last_known_location=shelter,
+    )
+    document = notes_document([note])
+    key = parse_private_key(keys.partner_signing_key.read_bytes(), str(keys.partner_signing_key))
+    received = receive_notes(
+        state,
+        config,
+        settings,
+        partner=PARTNER,
+        document=document,
+        signature=sign(key, document, NAMESPACE),
+        now=now,
+        via="demo",
+    )
+    seen = [w for w in whereabouts(state, AFFECTED_TENANT) if w.person_ref == found["person_ref"]]
+    if received.stored != 1 or not seen or seen[0].shelter != shelter:
+        raise StepFailed("the note from つくば市 did not reach 常陸大宮市's 被災者台帳 view")
+    return {
+        "lookup": answer.id,
+        "asked_as": f"{hiragana} {given}",
+        "found": found.get("name", ""),
+        "answer_seconds": answer.answer_seconds,
+        "columns": list(answer.columns),
+        "note": note.note_record_id,
+        "shelter": seen[0].shelter,
+        "said_by": seen[0].said_by,
+    }
 
 
 def open_bundle_with_age_cli(bundle: Path, identity: Path, out: Path) -> bool | None:

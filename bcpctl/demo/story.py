@@ -423,6 +423,11 @@ class _Story:
         )
         return dict(self.export)
 
+    def find_one_evacuee(self) -> dict[str, Any]:
+        assert self.keys is not None
+        config, _ = self.config()
+        return evacuees.find_and_answer(config, self.config_path, self.state(), self.keys, self.workdir)
+
 
 def town_plan(config: Any, tenant: str) -> dict[str, Any]:
     """The recovery plan of every system of ``tenant``, as the failover runs it (failover.plan)."""
@@ -512,6 +517,7 @@ def run_demo(
         ("the offsite operators get their own passphrase", s.rekey),
         ("つくば市 receives the evacuee list of 常陸大宮市 (DMA-49-11-3)", s.export_for_partner),
         ("the 協議会's cost sheet: each town's bill before and after sharing", s.cost_sheet),
+        ("つくば市 finds one evacuee by name and sends one note back", s.find_one_evacuee),
     ]
     steps: list[Step] = []
     with _cache_inside(workdir):

@@ -15,10 +15,11 @@ from fastapi.responses import FileResponse
 
 from bcpctl.web import bundles, submission
 from bcpctl.web.auth import Partner, context, require_partner
-from bcpctl.web.models import Deletion, Rejection, RequestView, SubmitRequest
+from bcpctl.web.models import Deletion, NotesReceived, NotesUpload, Rejection, RequestView, SubmitRequest
 from bcpctl.web.views import partner_view
 from victim_support import delivery
 from victim_support.fields import FIELDS, NEVER_EXPORTED
+from victim_support.notes import receive_notes
 from victim_support.policy import BASES, PURPOSES
 from victim_support.store import list_requests
 
@@ -75,6 +76,27 @@ def submit_request(request: Request, body: SubmitRequest, partner: SignedPartner
     ctx = context(request)
     created = submission.submit(ctx, partner.id, body)
     return partner_view(created, None)
+
+
+@router.post("/notes", response_model=NotesReceived, responses=_REFUSALS)
+def return_notes(request: Request, body: NotesUpload, partner: SignedPartner) -> NotesReceived:
+    """Return PFIF 1.4 notes about people this partner received (where they are), signed with its key.
+
+    The request is signed like a submission, and the document carries its own SSH signature
+    so the home town keeps proof of who said what; a bad one is refused (401), nothing stored.
+    """
+    ctx = context(request)
+    result = receive_notes(
+        ctx.state,
+        ctx.config,
+        ctx.exports,
+        partner=partner.id,
+        document=body.notes.encode("utf-8"),
+        signature=body.signature,
+        now=ctx.now(),
+        via="api",
+    )
+    return NotesReceived(stored=result.stored, already_recorded=result.already_recorded, changed=result.changed)
 
 
 @router.get("/requests", response_model=list[RequestView], responses=_REFUSALS)

@@ -14,7 +14,18 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from bcpctl.web import api_operator, api_partner, dashboard, guide, login, pages, portal, problems, signature
+from bcpctl.web import (
+    api_operator,
+    api_partner,
+    dashboard,
+    guide,
+    login,
+    pages,
+    portal,
+    portal_evacuees,
+    problems,
+    signature,
+)
 from bcpctl.web.bodysize import BodySizeLimit
 from bcpctl.web.context import WebContext
 from bcpctl.web.headers import SecurityHeaders
@@ -61,7 +72,7 @@ def create_app(ctx: WebContext) -> Any:
     async def _login(request: Request, exc: pages.LoginRequired) -> Response:
         return pages.redirect(exc.login)
 
-    for module in (api_partner, api_operator, login, portal, guide, dashboard):
+    for module in (api_partner, api_operator, login, portal, portal_evacuees, guide, dashboard):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("bcpctl.web", "static")]), name="static")
     # FastAPI's documented way to extend the schema; mypy refuses assigning to a method.

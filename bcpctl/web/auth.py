@@ -144,6 +144,7 @@ def require_operator(*roles: str, csrf: str = "header") -> Callable[[Request], A
 
 
 def _partner(ctx: WebContext, request: Request, body: bytes, signed_only: bool) -> Partner | None:
+    ctx.refresh_partners()
     headers = {k.lower(): v for k, v in request.headers.items()}
     if signature.has_signature(headers):
         # The request target exactly as sent (percent-encoded), which is what the partner signed.

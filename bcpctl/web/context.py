@@ -21,11 +21,13 @@ from dc.config import Consortium, load_config
 from dc.state import open_state
 from failover.context import RunContext
 from failover.settings import DrillSettings, drill_settings
+from victim_support.enrolment import with_enrolled
 from victim_support.settings import ExportSettings, load_export_settings
 
 
 @dataclass
 class WebContext:
+    #: the configuration with the partners enrolled in the control database (see :meth:`refresh_partners`)
     config: Consortium
     config_path: Path
     state: Engine
@@ -36,8 +38,12 @@ class WebContext:
     partner_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
     jobs: DrillJobs = field(init=False)
+    #: the configuration as the file has it
+    configured: Consortium = field(init=False)
 
     def __post_init__(self) -> None:
+        self.configured = self.config
+        self.refresh_partners()
         self.partner_limiter = RateLimiter(self.web.partner_requests_per_minute)
         self.login_limiter = RateLimiter(self.web.logins_per_minute)
         self.jobs = DrillJobs(self.state, self.run_context)
@@ -54,6 +60,10 @@ class WebContext:
             load_web_settings(config, source),
             drill_settings(config, source),
         )
+
+    def refresh_partners(self) -> None:
+        """Re-read enrolled and removed partners: a partner removed while the server runs is no partner at once."""
+        self.config = with_enrolled(self.configured, self.state)
 
     @property
     def config_dir(self) -> Path:

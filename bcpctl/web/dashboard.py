@@ -21,6 +21,8 @@ from bcpctl.web.api_operator import decide_as, report_response
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
 from victim_support import audit, delivery
+from victim_support.approval import approver_role
+from victim_support.lookup import read_notices
 from victim_support.store import list_requests
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +39,10 @@ async def dashboard(request: Request) -> Response:
             operator_view(r, delivery.find_delivery(ctx.state, r.id))
             for r in list_requests(ctx.state, ctx.exports, ctx.now(), status="pending")
         ]
-        return {"status": status, "pending": pending, "jobs": ctx.jobs.list(5)}
+        # the home town's queue: its approvers see lookups that named one of its protected residents
+        mine = {t for t in ctx.config.tenants if approver_role(ctx.exports, t, operator.name) is not None}
+        notices = [n for n in read_notices(ctx.state) if n["tenant"] in mine]
+        return {"status": status, "pending": pending, "jobs": ctx.jobs.list(5), "notices": notices}
 
     data = await run_in_threadpool(load)
     return pages.render(

@@ -54,6 +54,24 @@ class SubmitRequest(_Strict):
     retention_days: int | None = Field(default=None, ge=1, le=3650)
     formats: list[Format] = Field(default=[], max_length=2)
     requested_by: Text = Field(description="Name of the requesting officer.")
+    ledger_waiver: Note = Field(
+        default="", description="Why no 被災者台帳 entry of the disaster is needed although the purpose would use it."
+    )
+
+
+class NotesUpload(_Strict):
+    """PFIF 1.4 notes a partner returns, with its SSH signature over the document's exact bytes (UTF-8)."""
+
+    notes: str = Field(max_length=1 << 20, description="The PFIF 1.4 document of top-level notes.")
+    signature: str = Field(
+        max_length=4096, description="ssh-keygen -Y sign -n bcpctl-pfif-notes over the document, armored."
+    )
+
+
+class NotesReceived(BaseModel):
+    stored: int
+    already_recorded: int
+    changed: list[str]
 
 
 class Deletion(_Strict):
@@ -128,10 +146,26 @@ class ApprovalView(BaseModel):
     reason: str
 
 
+class EstimateView(BaseModel):
+    """What the check against the replica found when the request was filed (shown to approvers)."""
+
+    site: str
+    snapshot: str
+    as_of: Instant
+    rows: int
+    excluded_protected: int
+    areas: int
+    ledger_required: bool
+    ledger_entries: int
+
+
 class OperatorRequestView(RequestView):
     approved_by: list[ApprovalView]
     denial: str | None
     builds: int
+    #: ``None``: filed without the check against the replica (it cannot be approved)
+    estimate: EstimateView | None = None
+    ledger_waiver: str = ""
 
 
 class Rejection(BaseModel):

@@ -81,6 +81,7 @@ async def operator(request: Request, *roles: str) -> auth.Operator:
 
 async def partner(request: Request) -> auth.Partner:
     ctx = auth.context(request)
+    await run_in_threadpool(ctx.refresh_partners)
     session = await run_in_threadpool(auth.session_of, ctx, request, sessions.PARTNER)
     if session is None or session.subject not in ctx.config.partners:
         raise LoginRequired("/portal/login")

@@ -14,7 +14,8 @@ from bcpctl.web.models import SubmitRequest
 from dc.errors import UsageError
 from victim_support.places import Machiaza, municipality
 from victim_support.policy import Scope
-from victim_support.store import ExportRequest, NewRequest, create_request
+from victim_support.prefiling import file_request
+from victim_support.store import ExportRequest, NewRequest
 
 
 @cache
@@ -52,7 +53,8 @@ def submit(ctx: WebContext, partner: str, body: SubmitRequest) -> ExportRequest:
         retention_days=body.retention_days,
         formats=tuple(dict.fromkeys(body.formats)),
         filed_by=f"partner:{partner}",
+        ledger_waiver=body.ledger_waiver.strip(),
     )
     # The store evaluates the policy once, on the municipalities' (JST) calendar day, and its
     # rejection carries every reason: evaluating again here could disagree with it.
-    return create_request(ctx.state, ctx.config, ctx.exports, new, ctx.now())
+    return file_request(ctx.state, ctx.config, ctx.exports, new, ctx.now(), config_dir=ctx.config_dir)

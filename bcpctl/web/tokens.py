@@ -20,6 +20,7 @@ from dc.config import Consortium
 from dc.errors import UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support.audit import append, audited
+from victim_support.enrolment import REMOVED, mark_removed
 
 PREFIX = "bcpt_"
 
@@ -111,6 +112,22 @@ def revoke_token(engine: Engine, token_id: str, *, actor: str, now: datetime) ->
         conn.execute(update(partner_tokens).where(partner_tokens.c.id == token_id).values(revoked_at=now))
         append(conn, actor=actor, action="token.revoked", subject=row.partner, details={"token": token_id})
         return _info(row)
+
+    return audited(engine, work)
+
+
+def remove_partner(engine: Engine, config: Consortium, partner_id: str, *, actor: str, now: datetime) -> dict[str, Any]:
+    """Remove a partner (enrolled or configured) and revoke every token it holds, in one transaction."""
+
+    def work(conn: Connection) -> dict[str, Any]:
+        mark_removed(conn, config, partner_id, actor=actor, now=now)
+        revoked = conn.execute(
+            update(partner_tokens)
+            .where(partner_tokens.c.partner == partner_id, partner_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=now)
+        ).rowcount
+        entry = append(conn, actor=actor, action=REMOVED, subject=partner_id, details={"tokens_revoked": revoked})
+        return {"partner": partner_id, "tokens_revoked": revoked, "audit_seq": entry.seq}
 
     return audited(engine, work)
 

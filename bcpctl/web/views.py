@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bcpctl.web.models import ApprovalView, DeliveryView, OperatorRequestView, RequestView, Scope
+from bcpctl.web.models import ApprovalView, DeliveryView, EstimateView, OperatorRequestView, RequestView, Scope
 from victim_support.delivery import Delivery
 from victim_support.store import ExportRequest
 
@@ -58,4 +58,6 @@ def operator_view(request: ExportRequest, delivery: Delivery | None) -> Operator
         ],
         denial=request.denial,
         builds=request.builds,
+        estimate=None if request.estimate is None else EstimateView.model_validate(request.estimate),
+        ledger_waiver=request.ledger_waiver,
     )

@@ -44,6 +44,10 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert "persons.csv" in export["files"] and export["requests_match_chain"]
     assert [a["approver"] for a in export["approved_by"]] == ["hitachiomiya-somu-kacho"]
     assert export["approved_by"][0]["credential"].startswith("apk-")
+    # つくば市 finds one evacuee by name (hiragana family name) and sends one signed note back
+    found = next(s["detail"] for s in summary["steps"] if s["name"].startswith("つくば市 finds"))
+    assert found["lookup"].startswith("lk-") and found["shelter"].startswith("つくば市立竹園東小学校")
+    assert found["said_by"] == "つくば市 避難所 受付 (tsukuba)" and found["answer_seconds"] == 1.0
     header = (work / "partner" / "received" / "persons.csv").read_text(encoding="utf-8").splitlines()[0]
     assert not [c for c in ("個人番号", "住民票コード", "kojin_bango", "juminhyo_code", "shien_sochi") if c in header]
     assert header.startswith("個人参照")  # Japanese headers; the keys are in the manifest

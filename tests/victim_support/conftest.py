@@ -123,6 +123,7 @@ def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, objec
                     "approvers": ["goka-suzuki", "goka-tanaka"],
                     "signing_key_file": "goka-sign",
                     "pseudonym_secret_file": "goka.secret",
+                    "pfif_domain": "town.goka.lg.jp",
                 }
             },
             **exports,

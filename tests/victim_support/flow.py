@@ -15,8 +15,9 @@ from victim_support.build import BuildResult, build_export
 from victim_support.decisions import decide
 from victim_support.fields import FIELDS
 from victim_support.policy import Scope
+from victim_support.prefiling import file_request
 from victim_support.settings import load_export_settings
-from victim_support.store import NewRequest, create_request
+from victim_support.store import NewRequest
 
 ALL_BASIC = ("name", "name_kana", "birth_date", "sex", "relationship", "address")
 
@@ -43,7 +44,7 @@ def approved_request(
 ) -> str:
     config, settings, state = context(site)
     now = now or datetime.now(UTC)
-    request = create_request(
+    request = file_request(
         state,
         config,
         settings,
@@ -60,6 +61,7 @@ def approved_request(
             formats=formats,
         ),
         now,
+        config_dir=site.root,
     )
     for approver in approvers:
         approve(site, request.id, approver, now=now)

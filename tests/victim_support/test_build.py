@@ -16,11 +16,12 @@ import pytest
 from openpyxl import load_workbook
 
 from dc.errors import UsageError
+from tests.victim_support import pfif_spec
 from tests.victim_support.conftest import Site, write_identity
 from tests.victim_support.flow import approved_request, build, context, deny, read_csv
 from victim_support.bundle import open_bundle
 from victim_support.charset import displayable
-from victim_support.errors import RegistryError, RequestStateError
+from victim_support.errors import PolicyRejected, RegistryError, RequestStateError
 from victim_support.fields import FORBIDDEN_COLUMNS
 from victim_support.pfif import MANDATORY, NAMESPACE
 from victim_support.policy import Scope
@@ -129,7 +130,21 @@ def test_build_from_the_offsite_replica_with_the_primary_gone(site: Site, tmp_pa
     for person in people[:50]:
         for field in MANDATORY:
             assert person.findtext(f"{{{NAMESPACE}}}{field}")
-        assert person.findtext(f"{{{NAMESPACE}}}person_record_id").startswith("085421/")  # type: ignore[union-attr]
+    # every record as a PFIF 1.4 reader written from the specification sees it: the tenant's domain, UTC …Z
+    read = pfif_spec.read(files["pfif.xml"])["persons"]
+    assert [p["person_record_id"] for p in read] == [f"town.goka.lg.jp/{p['person_ref']}" for p in persons]
+    assert all(p["source_date"].endswith("Z") and p["expiry_date"].endswith("Z") for p in read)
+
+
+def test_a_pfif_file_without_the_tenants_pfif_domain_is_refused_at_filing(site: Site) -> None:
+    import yaml
+
+    doc = yaml.safe_load(site.config_path.read_text())
+    del doc["exports"]["tenants"]["goka"]["pfif_domain"]
+    site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    with pytest.raises(PolicyRejected, match=r"exports\.tenants\.goka\.pfif_domain"):
+        approved_request(site, formats=("pfif",))
+    approved_request(site, formats=("cp932",))  # without PFIF the domain is not needed
 
 
 def _lossy_fields(row: dict[str, str]) -> list[str]:
@@ -243,8 +258,8 @@ def test_scope_by_machiaza_and_unknown_machiaza(site: Site, tmp_path: Path) -> N
     assert {p["machiaza_name"] for p in persons} <= {"大字川妻", "大字江川"}
     expected = [r for r in registry if r["machiaza_name"] in ("大字川妻", "大字江川")]
     assert result.rows + result.excluded_protected == len(expected)
-    with pytest.raises(RegistryError, match="町字 not in the registry: 大字どこか"):
-        build(site, approved_request(site, scope=Scope(areas=("大字どこか",)), formats=()))
+    with pytest.raises(PolicyRejected, match=r"町字 not in the registry of 五霞町.*: 大字どこか"):  # refused at filing
+        approved_request(site, scope=Scope(areas=("大字どこか",)), formats=())
 
 
 def test_only_approved_requests_build(site: Site) -> None:

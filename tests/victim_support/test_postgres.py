@@ -28,10 +28,11 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
     from victim_support.bundle import open_bundle
     from victim_support.decisions import decide
     from victim_support.policy import Scope
+    from victim_support.prefiling import file_request
     from victim_support.seed import seed_registries
     from victim_support.settings import load_export_settings
     from victim_support.signing import load_verify_key
-    from victim_support.store import NewRequest, create_request
+    from victim_support.store import NewRequest
 
     dsn = postgres.create_database("goka_juki")
     recipient, verify_key = write_keys(tmp_path)
@@ -55,7 +56,7 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
 
     state = open_state(f"sqlite:///{tmp_path / 'control.db'}", create=True)
     now = datetime.now(UTC)
-    request = create_request(
+    request = file_request(
         state,
         config,
         settings,
@@ -65,7 +66,9 @@ def test_registry_in_postgres_round_trip(postgres: PostgresServer, tmp_path: Pat
             scope=Scope(all_areas=True), requested_by="koga-yamada",
         ),
         now,
+        config_dir=tmp_path,
     )  # fmt: skip
+    assert request.estimate is not None and request.estimate["rows"] + request.estimate["excluded_protected"] == 188
     decide(state, config, settings, request.id, approver="goka-suzuki", secret=APPROVER_SECRETS["goka-suzuki"],
            approve=True, reason="", now=now)  # fmt: skip
     result = build_export(state, config, settings, request.id, tmp_path / "out", now=now, config_dir=tmp_path)

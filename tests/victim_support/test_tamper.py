@@ -29,8 +29,9 @@ from victim_support.decisions import decide
 from victim_support.errors import RequestStateError, RequestTampered
 from victim_support.integrity import verify_control_state
 from victim_support.policy import Scope
+from victim_support.prefiling import file_request
 from victim_support.settings import load_export_settings
-from victim_support.store import NewRequest, create_request, export_decisions, export_requests
+from victim_support.store import NewRequest, export_decisions, export_requests
 
 #: one edit per column that changes what a build exports (column, new value as stored)
 SPEC_EDITS: list[tuple[str, Any]] = [
@@ -74,7 +75,7 @@ def _context(site: Site) -> tuple[Any, Any]:
 def _request(site: Site, engine: Engine, approvers: tuple[str, ...]) -> str:
     config, exports = _context(site)
     now = datetime.now(UTC)
-    made = create_request(
+    made = file_request(
         engine,
         config,
         exports,
@@ -84,6 +85,7 @@ def _request(site: Site, engine: Engine, approvers: tuple[str, ...]) -> str:
             fields=("name", "address"), scope=Scope(all_areas=True), requested_by="koga-yamada",
         ),
         now,
+        config_dir=site.root,
     )  # fmt: skip
     for approver in approvers:
         decide(engine, config, exports, made.id, approver=approver, secret=APPROVER_SECRETS[approver],
@@ -260,12 +262,13 @@ def test_any_sql_edit_either_changes_nothing_or_is_refused(site: Site, column: s
 def test_an_expired_request_cannot_be_revived_by_sql(site: Site, control: Engine) -> None:
     config, exports = _context(site)
     long_ago = datetime.now(UTC) - timedelta(days=10)  # requests stay valid for 7 days
-    made = create_request(
+    made = file_request(
         control, config, exports,
         NewRequest(partner="koga", tenant="goka", disaster_id="d", disaster_date=DISASTER_DATE, basis="APPI-69-2-3",
                    purposes=("EVACUEE_IDENTIFICATION",), fields=("name",), scope=Scope(all_areas=True),
                    requested_by="koga-yamada"),
         long_ago,
+        config_dir=site.root,
     )  # fmt: skip
     for approver in ("goka-suzuki", "goka-tanaka"):
         decide(control, config, exports, made.id, approver=approver, secret=APPROVER_SECRETS[approver],

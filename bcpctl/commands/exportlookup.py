@@ -1,0 +1,103 @@
+"""``export lookup|notices``: finding one evacuee, and the home town's queue of protected residents asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.commands.export import _context, _now, _operator, export
+from bcpctl.options import common_options, config_option
+
+
+@export.command("lookup")
+@config_option()
+@click.option("--partner", required=True, help="The sheltering municipality asking (a key of partners:).")
+@click.option("--tenant", required=True, help="The person's home municipality (a tenant).")
+@click.option("--disaster-id", required=True, help="A declared disaster (exports.lookups.disasters).")
+@click.option("--family", required=True, help="Family name, kanji or kana (full or half width).")
+@click.option("--given", required=True, help="Given name, kanji or kana.")
+@click.option("--birth-date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Date of birth.")
+@click.option("--area", default=None, help="The former address's 町字 (name or 7-digit id), if known.")
+@click.option("--official", required=True, help="The official asking (the per-hour limit counts per official).")
+@click.option("--site", default=None, help="Site whose newest snapshot to read (default: the export site).")
+@common_options
+def export_lookup(
+    config_path: str,
+    partner: str,
+    tenant: str,
+    disaster_id: str,
+    family: str,
+    given: str,
+    birth_date: Any,
+    area: str | None,
+    official: str,
+    site: str | None,
+) -> None:
+    """Find one evacuee by full name and date of birth: at most a few candidates, only the lawful fields.
+
+    Names compare after NFKC, with katakana and hiragana equal and old forms (髙/高, 﨑/崎)
+    equal to the common ones; no wildcard, no name part alone. Pre-authorised by
+    exports.lookups for its partners and declared disasters, limited per official and per
+    partner per hour, audited once per lookup, and every answer takes the same time. A
+    protected resident answers as not found (their town is told). Refusals exit 2.
+    """
+    from victim_support.lookup import lookup_evacuee
+    from victim_support.lookuprules import LookupQuery
+
+    config, settings, state, config_dir = _context(config_path)
+    query = LookupQuery(
+        partner=partner,
+        tenant=tenant,
+        disaster_id=disaster_id,
+        family=family,
+        given=given,
+        birth_date=birth_date.date(),
+        machiaza=area,
+        official=official,
+        filed_by=f"os:{_operator()}",
+    )
+    answer = lookup_evacuee(state, config, settings, query, now=_now(), config_dir=config_dir, site=site)
+    data = {**output.to_jsonable(answer), "found": answer.found}
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"lookup {d['id']} ({d['tenant']} → {d['partner']}), as of {output.jst(d['as_of'])}")
+        if d["ambiguous"]:
+            console.print("  more people match than may be shown: ask for the former address's 町字 (--area)")
+        elif not d["found"]:
+            console.print("  not found")
+        else:
+            table = Table(*d["columns"])
+            for row in d["candidates"]:
+                table.add_row(*(row[c] for c in d["columns"]))
+            console.print(table)
+
+    output.current().result(data, render)
+
+
+@export.command("notices")
+@config_option()
+@click.option("--tenant", default=None, help="Only this home town's notices.")
+@common_options
+def export_notices(config_path: str, tenant: str | None) -> None:
+    """The home town's queue: lookups that named a protected (支援措置/抑止) resident, answered as not found."""
+    from victim_support.lookup import read_notices
+
+    _config, _settings, state, _ = _context(config_path)
+    rows = read_notices(state, tenant)
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("at", "tenant", "partner", "official", "lookup", "resident (town's pseudonym)")
+        for d in data:
+            table.add_row(
+                output.jst(d["at"]), d["tenant"], d["partner"], d["official"], d["lookup_id"], d["resident_ref"]
+            )
+        console.print(table)
+
+    output.current().result(rows, render)
+
+
+COMMANDS = [export]

@@ -1,0 +1,105 @@
+"""``export return|whereabouts``: the shelter's PFIF notes coming back, and where each resident is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.commands.export import _context, _now, export
+from bcpctl.options import common_options, config_option
+
+#: a notes document is bounded by victim_support.pfifnote; a signature is a few hundred bytes
+_MAX_SIGNATURE = 4096
+
+
+@export.command("return")
+@config_option()
+@click.option("--partner", required=True, help="The partner whose registered verify_key signed the notes.")
+@click.option(
+    "--notes", "notes_path", required=True, type=click.Path(dir_okay=False, path_type=Path), help="PFIF 1.4 notes."
+)
+@click.option(
+    "--signature",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Its SSH signature (ssh-keygen -Y sign -n bcpctl-pfif-notes); default NOTES.sig.",
+)
+@common_options
+def export_return(config_path: str, partner: str, notes_path: Path, signature: Path | None) -> None:
+    """Record the PFIF 1.4 notes a partner sends back (where its evacuees are), signed with its key.
+
+    Unsigned or forged notes exit 3 and nothing is stored; a malformed document exits 2.
+    Every note is kept: conflicting notes are shown side by side by 'export whereabouts'.
+    """
+    from victim_support.deletion import read_bounded
+    from victim_support.notes import receive_notes
+    from victim_support.pfifnote import MAX_NOTES_BYTES
+
+    config, settings, state, _ = _context(config_path)
+    document = read_bounded(notes_path, MAX_NOTES_BYTES, "notes document")
+    sig_path = signature or notes_path.with_name(notes_path.name + ".sig")
+    armored = (
+        read_bounded(sig_path, _MAX_SIGNATURE, "signature").decode("ascii", errors="replace")
+        if sig_path.exists()
+        else None
+    )
+    result = receive_notes(
+        state, config, settings, partner=partner, document=document, signature=armored, now=_now(), via="cli"
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(
+            f"{d['stored']} notes stored from {d['partner']}, {d['already_recorded']} already recorded "
+            f"(audit entry {d['audit_seq']})"
+        )
+        for note_id in d["changed"]:
+            console.print(f"  not stored: {note_id} was recorded before with other content")
+
+    output.current().result(result, render)
+
+
+@export.command("whereabouts")
+@config_option()
+@click.option("--tenant", required=True, help="The home town.")
+@click.option("--names", is_flag=True, help="Name each person from the newest replica (the home town's officials).")
+@common_options
+def export_whereabouts(config_path: str, tenant: str, names: bool) -> None:
+    """The home town's 被災者台帳 view from returned notes: per person the shelter, who said so, every note.
+
+    Notes name people by the pseudonym their partner received; --names recomputes it from the
+    newest replica with the town's own secret and shows each resident's name and 町字.
+    """
+    from victim_support.notes import name_residents, whereabouts
+
+    config, settings, state, config_dir = _context(config_path)
+    if tenant not in config.tenants:
+        from dc.errors import UsageError
+
+        raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
+    rows = whereabouts(state, tenant)
+    if names and rows:
+        rows = name_residents(config, settings, tenant, rows, config_dir=config_dir)
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("person", "避難先 / shelter", "status", "said by", "at", "notes", "conflict")
+        for d in data:
+            table.add_row(
+                d["resident"] or f"{d['partner']}/{d['person_ref'][:12]}",
+                d["shelter"] or "—",
+                d["status"] or "—",
+                d["said_by"],
+                output.jst(d["said_at"]),
+                str(len(d["history"])),
+                "矛盾 / CONFLICT" if d["conflict"] else "",
+            )
+        console.print(table)
+
+    output.current().result(rows, render)
+
+
+COMMANDS = [export]

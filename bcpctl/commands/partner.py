@@ -1,0 +1,116 @@
+"""``partner enrol|remove|list``: a sheltering municipality registered on the day, and removed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from bcpctl import output
+from bcpctl.commands.export import _context, _now, _operator
+from bcpctl.options import common_options, config_option
+
+
+@click.group()
+def partner() -> None:
+    """Partner municipalities that may ask for lists, lookups and send notes back."""
+
+
+@partner.command("enrol")
+@click.argument("partner_id", metavar="ID")
+@config_option()
+@click.option("--name", required=True, help="The municipality's name (e.g. つくば市).")
+@click.option("--lg-code", required=True, help="Its 6-digit 全国地方公共団体コード (check digit validated).")
+@click.option("--age-recipient", required=True, help="Its age recipient (age1…): what lists are encrypted to.")
+@click.option("--verify-key", required=True, help="Its signing key ('ssh-ed25519 AAAA…' or a file holding it).")
+@click.option("--official", "officials", multiple=True, required=True, help="An official of the partner (repeatable).")
+@common_options
+def partner_enrol(
+    config_path: str,
+    partner_id: str,
+    name: str,
+    lg_code: str,
+    age_recipient: str,
+    verify_key: str,
+    officials: tuple[str, ...],
+) -> None:
+    """Enrol a municipality that is not configured; until then it can request nothing.
+
+    Prints the fingerprints of its age recipient and of its signing key: read both aloud to
+    the partner over the phone and hear them confirmed before anything is sent.
+    """
+    from victim_support.enrolment import enrol
+
+    config, _settings, state, _ = _context(config_path)
+    done = enrol(
+        state,
+        config,
+        partner_id=partner_id,
+        name=name,
+        lg_code=lg_code,
+        age_recipient=age_recipient,
+        verify_key=verify_key,
+        officials=list(officials),
+        actor=f"os:{_operator()}",
+        now=_now(),
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"enrolled {d['id']}: {d['name']} ({d['lg_code']}), officials {', '.join(d['officials'])}")
+        console.print("読み上げて確認してください / read aloud and have the partner confirm:")
+        console.print(f"  age recipient  {d['age_recipient_fingerprint']}")
+        console.print(f"  signing key    {d['verify_key_fingerprint']}")
+
+    output.current().result(done, render)
+
+
+@partner.command("remove")
+@click.argument("partner_id", metavar="ID")
+@config_option()
+@common_options
+def partner_remove(config_path: str, partner_id: str) -> None:
+    """Remove a partner (enrolled or configured) and revoke every token it holds."""
+    from bcpctl.web.tokens import remove_partner
+
+    config, _settings, state, _ = _context(config_path)
+    done = remove_partner(state, config, partner_id, actor=f"os:{_operator()}", now=_now())
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"removed {d['partner']}; {d['tokens_revoked']} tokens revoked")
+
+    output.current().result(done, render)
+
+
+@partner.command("list")
+@config_option()
+@common_options
+def partner_list(config_path: str) -> None:
+    """Partners that may ask now: configured and enrolled, without the removed ones."""
+    from victim_support.enrolment import enrolled_officials
+
+    config, _settings, state, _ = _context(config_path)
+    officials = enrolled_officials(state)
+    rows = [
+        {
+            "id": pid,
+            "name": p.name,
+            "lg_code": p.lg_code,
+            "enrolled": pid in officials,
+            "officials": officials.get(pid, []),
+        }
+        for pid, p in config.partners.items()
+    ]
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table("id", "name", "lg_code", "how", "officials")
+        for d in data:
+            how = "enrolled" if d["enrolled"] else "configured"
+            table.add_row(d["id"], d["name"], d["lg_code"], how, ", ".join(d["officials"]))
+        console.print(table)
+
+    output.current().result(rows, render)
+
+
+COMMANDS = [partner]

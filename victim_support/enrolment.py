@@ -1,0 +1,222 @@
+"""Enrolling a partner municipality on the day, and removing one.
+
+After a disaster the town that shelters the evacuees is often one nobody configured:
+``bcpctl partner enrol`` registers it in the control database — its name, 地方公共団体コード
+(check digit validated, and name and code compared with the bundled 総務省 table where it
+covers the prefecture: :mod:`dc.lgcodes`), its age recipient, its signing key and its officials. Both keys'
+fingerprints are returned for reading aloud over the phone, so the operator confirms them
+with the partner out of band before anything is sent. Until enrolled (or configured under
+``partners:``) a municipality can request nothing: every path reads the partners through
+:func:`with_enrolled`. Removal marks the partner removed — a configured one too — and the
+caller revokes its tokens in the same step; a removed partner is no partner anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import ValidationError
+from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, select, update
+from sqlalchemy.exc import OperationalError, ProgrammingError
+
+from dc.config import Consortium, Identifier, Partner
+from dc.errors import UsageError
+from dc.lgcodes import name_problem
+from dc.state import UtcDateTime, metadata
+from victim_support import signing
+from victim_support.audit import append, audited
+
+ENROLLED = "partner.enrolled"
+REMOVED = "partner.removed"
+
+enrolled_partners = Table(
+    "enrolled_partners",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("lg_code", String(6), nullable=False),
+    Column("age_recipient", Text, nullable=False),
+    Column("verify_key", Text, nullable=True),
+    #: JSON list of the officials' names the partner declared
+    Column("officials", Text, nullable=False),
+    Column("enrolled_by", Text, nullable=False),
+    Column("enrolled_at", UtcDateTime, nullable=True),
+    #: set when removed (a partner configured under ``partners:`` gets a row only to be removed)
+    Column("removed_at", UtcDateTime, nullable=True),
+    Column("removed_by", Text, nullable=True),
+)
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    id: str
+    name: str
+    lg_code: str
+    officials: list[str]
+    #: read these aloud to the partner and hear them confirmed before anything is sent
+    age_recipient: str
+    age_recipient_fingerprint: str
+    verify_key_fingerprint: str
+    audit_seq: int
+
+
+def read_aloud(text: str) -> str:
+    """A short fingerprint of a key's text for a phone call: SHA-256, first 80 bits, in groups of four."""
+    digest = hashlib.sha256(text.strip().encode()).hexdigest()[:20].upper()
+    return "-".join(digest[i : i + 4] for i in range(0, len(digest), 4))
+
+
+def enrol(
+    engine: Engine,
+    config: Consortium,
+    *,
+    partner_id: str,
+    name: str,
+    lg_code: str,
+    age_recipient: str,
+    verify_key: str,
+    officials: list[str],
+    actor: str,
+    now: datetime,
+) -> Enrolment:
+    """Register a partner that is not configured; refuse (exit 2) anything that does not validate."""
+    public = signing.load_verify_key(verify_key)
+    try:
+        checked = Partner.model_validate(
+            {
+                "name": name,
+                "lg_code": lg_code,
+                "age_recipient": age_recipient.strip(),
+                "verify_key": signing.public_line(public),
+            }
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg'].removeprefix('Value error, ')}") from None
+    _check_identifier(partner_id)
+    names = [o.strip() for o in officials if o.strip()]
+    if not names:
+        raise UsageError("name at least one official of the partner (--official, repeatable)")
+    if not name.strip():
+        raise UsageError("the partner's name is required")
+    if problem := name_problem(name, lg_code):
+        raise UsageError(f"--lg-code: {problem}")
+    current = with_enrolled(config, engine)
+    if partner_id in current.partners:
+        raise UsageError(f"partner '{partner_id}' is already enrolled or configured")
+    for other_id, other in current.partners.items():
+        if other.lg_code == lg_code:
+            raise UsageError(f"{lg_code} is already partner '{other_id}' ({other.name})")
+    if any(t.lg_code == lg_code for t in config.tenants.values()):
+        raise UsageError(f"{lg_code} is a member of the consortium, not a partner")
+
+    def work(conn: Connection) -> int:
+        conn.execute(enrolled_partners.delete().where(enrolled_partners.c.id == partner_id))  # a removed one re-enrols
+        conn.execute(
+            insert(enrolled_partners).values(
+                id=partner_id,
+                name=name.strip(),
+                lg_code=lg_code,
+                age_recipient=checked.age_recipient,
+                verify_key=checked.verify_key,
+                officials=json.dumps(names, ensure_ascii=False),
+                enrolled_by=actor,
+                enrolled_at=now,
+            )
+        )
+        entry = append(
+            conn,
+            actor=actor,
+            action=ENROLLED,
+            subject=partner_id,
+            details={
+                "name": name.strip(),
+                "lg_code": lg_code,
+                "age_recipient": checked.age_recipient,
+                "verify_key_fingerprint": signing.fingerprint(public),
+                "officials": names,
+            },
+        )
+        return entry.seq
+
+    seq = audited(engine, work)
+    return Enrolment(
+        id=partner_id,
+        name=name.strip(),
+        lg_code=lg_code,
+        officials=names,
+        age_recipient=checked.age_recipient,
+        age_recipient_fingerprint=read_aloud(checked.age_recipient),
+        verify_key_fingerprint=f"{signing.fingerprint(public)} ({read_aloud(signing.public_line(public))})",
+        audit_seq=seq,
+    )
+
+
+def _check_identifier(partner_id: str) -> None:
+    from pydantic import TypeAdapter
+
+    try:
+        TypeAdapter(Identifier).validate_python(partner_id)
+    except ValidationError:
+        raise UsageError(f"'{partner_id}' is not a usable partner id (lower-case letters, digits and -)") from None
+
+
+def mark_removed(conn: Connection, config: Consortium, partner_id: str, *, actor: str, now: datetime) -> None:
+    """Within the caller's transaction: the partner is removed (the caller revokes its tokens alongside)."""
+    partners = _partners(conn, config)
+    if partner_id not in partners:
+        raise UsageError(f"no partner '{partner_id}' (known: {', '.join(partners) or 'none'})")
+    found = conn.execute(select(enrolled_partners.c.id).where(enrolled_partners.c.id == partner_id)).first()
+    if found is None:  # a configured partner: a row that only says it is removed
+        spec = config.partners[partner_id]
+        conn.execute(
+            insert(enrolled_partners).values(
+                id=partner_id,
+                name=spec.name,
+                lg_code=spec.lg_code,
+                age_recipient=spec.age_recipient,
+                verify_key=spec.verify_key,
+                officials="[]",
+                enrolled_by="configuration",
+                enrolled_at=None,
+            )
+        )
+    conn.execute(
+        update(enrolled_partners).where(enrolled_partners.c.id == partner_id).values(removed_at=now, removed_by=actor)
+    )
+
+
+def _partners(conn: Connection, config: Consortium) -> dict[str, Partner]:
+    try:
+        rows = conn.execute(select(enrolled_partners)).all()
+    except (OperationalError, ProgrammingError):  # a control database not upgraded yet: nobody enrolled
+        return dict(config.partners)
+    partners = dict(config.partners)
+    for row in rows:
+        r = row._mapping
+        if r["removed_at"] is not None:
+            partners.pop(r["id"], None)
+        elif r["id"] not in config.partners:
+            partners[r["id"]] = Partner(
+                name=r["name"], lg_code=r["lg_code"], age_recipient=r["age_recipient"], verify_key=r["verify_key"]
+            )
+    return partners
+
+
+def with_enrolled(config: Consortium, engine: Engine) -> Consortium:
+    """``config`` with the partners enrolled in the control database added and the removed ones gone."""
+    with engine.connect() as conn:
+        partners = _partners(conn, config)
+    if partners == dict(config.partners):
+        return config
+    return config.model_copy(update={"partners": partners})
+
+
+def enrolled_officials(engine: Engine) -> dict[str, list[str]]:
+    """The officials each enrolled partner declared."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(enrolled_partners.c.id, enrolled_partners.c.officials)).all()
+    return {pid: list(json.loads(text)) for pid, text in rows}

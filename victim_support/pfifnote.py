@@ -1,0 +1,149 @@
+"""PFIF 1.4 notes: what a sheltering partner learned about a person, written and read back.
+
+A note (PFIF 1.4 §3.3) names the person by ``person_record_id`` — the id our PFIF file gave
+them, ``<pfif_domain>/<person_ref>`` — and carries who wrote it, when, a ``status``
+(``is_note_author``, ``believed_alive`` …), ``last_known_location`` (the shelter) and free
+text. Partners send notes back as a top-level ``<pfif:note>`` list; what arrives is untrusted,
+so :func:`parse_notes` bounds the size, refuses a DTD (no entity can expand), accepts only
+PFIF 1.4 note elements in the specification's order, and requires the mandatory ones.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from victim_support.errors import NoteRejected
+from victim_support.pfif import NAMESPACE, pfif_time
+
+#: PFIF 1.4 <note> children in the specification's order.
+NOTE_FIELDS = (
+    "note_record_id",
+    "person_record_id",
+    "linked_person_record_id",
+    "entry_date",
+    "author_name",
+    "author_email",
+    "author_phone",
+    "source_date",
+    "author_made_contact",
+    "status",
+    "email_of_found_person",
+    "phone_of_found_person",
+    "last_known_location",
+    "text",
+    "photo_url",
+)
+#: a top-level note must say which person it is about (PFIF 1.4 §3.3)
+NOTE_MANDATORY = ("note_record_id", "person_record_id", "author_name", "source_date", "text")
+STATUSES = ("information_sought", "is_note_author", "believed_alive", "believed_missing", "believed_dead")
+#: a return of notes is a few hundred people at most; anything larger is not one
+MAX_NOTES_BYTES = 1 << 20
+_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+_RECORD_ID = re.compile(r"^[a-z0-9.-]+\.[a-z]{2,63}/\S+$")
+_TAG = re.compile(r"^\{" + re.escape(NAMESPACE) + r"\}(\w+)$")
+
+
+@dataclass(frozen=True)
+class Note:
+    note_record_id: str
+    person_record_id: str
+    author_name: str
+    source_date: datetime
+    text: str
+    entry_date: datetime | None = None
+    author_made_contact: bool | None = None
+    status: str = ""
+    last_known_location: str = ""
+
+
+def notes_document(notes: list[Note]) -> bytes:
+    """A PFIF 1.4 document of top-level notes (ElementTree escapes every value)."""
+    ET.register_namespace("pfif", NAMESPACE)
+    root = ET.Element(f"{{{NAMESPACE}}}pfif")
+    for note in notes:
+        values = {
+            "note_record_id": note.note_record_id,
+            "person_record_id": note.person_record_id,
+            "entry_date": pfif_time(note.entry_date) if note.entry_date else "",
+            "author_name": note.author_name,
+            "source_date": pfif_time(note.source_date),
+            "author_made_contact": "" if note.author_made_contact is None else str(note.author_made_contact).lower(),
+            "status": note.status,
+            "last_known_location": note.last_known_location,
+            "text": note.text,
+        }
+        element = ET.SubElement(root, f"{{{NAMESPACE}}}note")
+        for name in NOTE_FIELDS:
+            if values.get(name):
+                ET.SubElement(element, f"{{{NAMESPACE}}}{name}").text = values[name]
+    return (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
+    )
+
+
+def parse_notes(data: bytes) -> list[Note]:
+    """The notes of a PFIF 1.4 document, or :class:`NoteRejected` naming the first thing wrong."""
+    if len(data) > MAX_NOTES_BYTES:
+        raise NoteRejected(f"a notes document of {len(data)} bytes is over the {MAX_NOTES_BYTES}-byte bound")
+    if re.search(rb"<!(DOCTYPE|ENTITY)", data, re.IGNORECASE):
+        raise NoteRejected("a notes document may not declare a DTD or entities")
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise NoteRejected(f"not well-formed XML: {exc}") from None
+    if root.tag != f"{{{NAMESPACE}}}pfif":
+        raise NoteRejected(f"the root element is {root.tag}, not PFIF 1.4's pfif ({NAMESPACE})")
+    return [_note(i, element) for i, element in enumerate(root, 1)]
+
+
+def _note(index: int, element: ET.Element) -> Note:
+    if element.tag != f"{{{NAMESPACE}}}note":
+        raise NoteRejected(f"element {index} is {element.tag}: a return carries only PFIF 1.4 notes")
+    values: dict[str, str] = {}
+    last = -1
+    for child in element:
+        match = _TAG.match(child.tag)
+        name = match.group(1) if match else ""
+        if name not in NOTE_FIELDS:
+            raise NoteRejected(f"note {index}: {child.tag} is not a PFIF 1.4 note field")
+        if NOTE_FIELDS.index(name) <= last:
+            raise NoteRejected(f"note {index}: {name} is repeated or out of PFIF 1.4 order")
+        if len(child):
+            raise NoteRejected(f"note {index}: {name} holds elements, not text")
+        last = NOTE_FIELDS.index(name)
+        values[name] = (child.text or "").strip()
+    for name in NOTE_MANDATORY:
+        if not values.get(name):
+            raise NoteRejected(f"note {index}: {name} is required")
+    for name in ("note_record_id", "person_record_id"):
+        if not _RECORD_ID.match(values[name]):
+            raise NoteRejected(f"note {index}: {name} '{values[name][:80]}' is not domain/unique")
+    status = values.get("status", "")
+    if status and status not in STATUSES:
+        raise NoteRejected(f"note {index}: status '{status[:40]}' is not one of {', '.join(STATUSES)}")
+    contact = values.get("author_made_contact", "")
+    if contact not in ("", "true", "false"):
+        raise NoteRejected(f"note {index}: author_made_contact must be true or false")
+    return Note(
+        note_record_id=values["note_record_id"],
+        person_record_id=values["person_record_id"],
+        author_name=values["author_name"],
+        source_date=_time(index, "source_date", values["source_date"]),
+        text=values["text"],
+        entry_date=_time(index, "entry_date", values["entry_date"]) if values.get("entry_date") else None,
+        author_made_contact=None if not contact else contact == "true",
+        status=status,
+        last_known_location=values.get("last_known_location", ""),
+    )
+
+
+def _time(index: int, name: str, text: str) -> datetime:
+    if not _TIME.match(text):
+        raise NoteRejected(f"note {index}: {name} '{text[:40]}' is not a UTC time (YYYY-MM-DDThh:mm:ssZ)")
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    except ValueError:
+        raise NoteRejected(f"note {index}: {name} '{text}' is not a date") from None
