@@ -7,12 +7,11 @@ JSON document, so any past run can be rendered again. Every value is escaped.
 
 from __future__ import annotations
 
-from datetime import datetime
 from html import escape
 from typing import Any
 
+from dc.clock import jst_text
 from dc.duration import format_duration
-from failover.calendar import JST
 
 _COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "aborted": "#ef6c00", "skipped": "#9e9e9e", "pending": "#9e9e9e"}
 _CSS = """
@@ -25,9 +24,7 @@ small{color:#666}
 
 
 def _t(value: str | None) -> str:
-    if not value:
-        return ""
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
+    return jst_text(value, seconds=True)
 
 
 def _d(seconds: float | None) -> str:

@@ -58,7 +58,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
         console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
     if cp := doc.get("control_plane"):
         copy = cp.get("copy") or {}
-        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {copy.get('time')}" if copy else "no copy"
+        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {output.jst(copy.get('time'))}" if copy else "no copy"
         console.print(
             f"control state at {cp['site']}: {cp['source']} ({taken}), control-plane RPO "
             f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
@@ -238,7 +238,13 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
         table = Table("id", "kind", "mode", "status", "site", "declared", "error")
         for r in data:
             table.add_row(
-                r["id"], r["kind"], r["mode"], r["status"], r["site"] or "", r["declared_at"][:19], r["error"] or ""
+                r["id"],
+                r["kind"],
+                r["mode"],
+                r["status"],
+                r["site"] or "",
+                output.jst(r["declared_at"]),
+                r["error"] or "",
             )
         console.print(table)
 

@@ -127,7 +127,7 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
                 d["basis"],
                 f"{len(d['approvals'])}/{d['required_approvals']}",
                 str(d["builds"]),
-                d["valid_until"][:16],
+                output.jst(d["valid_until"]),
             )
         console.print(table)
 
@@ -220,11 +220,11 @@ def export_build(config_path: str, request_id: str, out_dir: str, site: str | No
         console.print(f"bundle {d['bundle']}")
         console.print(
             f"  {d['rows']} rows, {d['excluded_protected']} protected rows excluded; "
-            f"as of {d['as_of']} (site {d['site']}, replication lag {d['replication_lag']})"
+            f"as of {output.jst(d['as_of'])} (site {d['site']}, replication lag {d['replication_lag']})"
         )
         if d["cp932_lossy_rows"] is not None:
             console.print(f"  CP932 copy: {d['cp932_lossy_rows']} rows could not be held exactly (listed in manifest)")
-        console.print(f"  expires {d['expires_at']}; audit entry {d['audit_seq']}")
+        console.print(f"  expires {output.jst(d['expires_at'])}; audit entry {d['audit_seq']}")
 
     output.current().result(result, render)
 
@@ -268,7 +268,10 @@ def export_open(bundle: str, identity: str, verify_key: str, out_dir: str, confi
     def render(console: Console, d: dict[str, Any]) -> None:
         sender = d["from"] or {}
         console.print(f"verified bundle from {sender.get('name')} ({sender.get('lg_code')}), request {d['request_id']}")
-        console.print(f"  as of {d['as_of']} (replication lag {d['replication_lag']}); delete by {d['expires_at']}")
+        console.print(
+            f"  as of {output.jst(d['as_of'])} (replication lag {d['replication_lag']}); "
+            f"delete by {output.jst(d['expires_at'])}"
+        )
         for name, size in d["files"].items():
             console.print(f"  {d['out']}/{name} ({size} bytes)")
 

@@ -105,7 +105,7 @@ def forget(
             table.add_row(
                 row["id"][:8],
                 row["group"],
-                row["time"][:19],
+                output.jst(row["time"]),
                 "keep" if row["keep"] else "remove",
                 ", ".join(row["reasons"]),
             )

@@ -74,7 +74,7 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
                 row["kind"],
                 row["label"],
                 row["host"],
-                row["created"],
+                output.jst(row["created"]),
             )
         console.print(table)
 
@@ -170,7 +170,7 @@ def snapshots(
             files = summary.get("files_new", 0) + summary.get("files_changed", 0) + summary.get("files_unmodified", 0)
             table.add_row(
                 row["short_id"],
-                row["time"][:19],
+                output.jst(row["time"]),
                 row["system"] or "",
                 row["tenant"] or "",
                 row["source"],

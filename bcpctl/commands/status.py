@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
@@ -12,21 +11,13 @@ from rich.table import Table
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
+from bcpctl.output import jst
 
 _LIGHTS = {
     "green": "[green]● 復旧可能 / recoverable[/]",
     "yellow": "[yellow]● 要確認 / check[/]",
     "red": "[red]● 復旧不可 / not shown recoverable[/]",
 }
-
-
-def jst(value: str | None) -> str:
-    """An ISO 8601 time from the JSON document as people read it: JST, labelled."""
-    from failover.calendar import JST
-
-    if value is None:
-        return "—"
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
 
 
 def age(seconds: float | None) -> str:

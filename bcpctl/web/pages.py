@@ -6,7 +6,6 @@ any tablet a shelter has. Japanese comes first on every label, English after it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -27,15 +26,8 @@ templates = Jinja2Templates(
 )
 
 
-def _jst(value: datetime | str | None) -> str:
-    """An aware time, or an audit entry's hashed ISO 8601 text (kept as text: the hash covers it)."""
-    if not value:
-        return "—"
-    return jst_text(datetime.fromisoformat(value) if isinstance(value, str) else value)
-
-
 #: every time on a page: ``YYYY-MM-DD HH:MM JST``
-templates.env.filters["jst"] = _jst
+templates.env.filters["jst"] = jst_text
 
 #: Fixed notices a redirect may name (never free text from the URL).
 NOTICES = {
