@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from dc.errors import ProblemFound, UsageError
@@ -235,7 +236,7 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
     rows = [vars(r) for r in list_runs(state, kind=kind, limit=limit)]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("id", "kind", "mode", "status", "site", "declared", "error")
+        table = Table(_("id"), _("kind"), _("mode"), _("status"), _("site"), _("declared"), _("error"))
         for r in data:
             table.add_row(
                 r["id"],

@@ -118,7 +118,9 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
     rows = list_requests(state, settings, _now(), tenant=tenant, status=status)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("id", "status", "tenant → partner", "basis", "approvals", "builds", "valid until")
+        table = Table(
+            _("id"), _("status"), _("tenant → partner"), _("basis"), _("approvals"), _("builds"), _("valid until")
+        )
         for d in data:
             table.add_row(
                 d["id"],
