@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from bcpctl.web import auth, sessions
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden
+from bcpctl.web.labels import FILTERS
 from dc.clock import jst_text
 from dc.errors import AuthError
 from victim_support import audit
@@ -28,6 +29,8 @@ templates = Jinja2Templates(
 
 #: every time on a page: ``YYYY-MM-DD HH:MM JST``
 templates.env.filters["jst"] = jst_text
+#: every code on a page in Japanese beside it (status, purpose, field, legal basis, role)
+templates.env.filters.update(FILTERS)
 
 #: Fixed notices a redirect may name (never free text from the URL).
 NOTICES = {
