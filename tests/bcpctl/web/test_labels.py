@@ -11,7 +11,6 @@ from victim_support.fields import FIELDS
 from victim_support.policy import BASES, PURPOSES
 
 
-
 def _has_japanese(text: str) -> bool:
     return any("\u3040" <= c <= "\u30ff" or "\u4e00" <= c <= "\u9fff" for c in text)
 
