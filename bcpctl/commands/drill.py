@@ -254,7 +254,14 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
 
 @drill.command("report")
 @click.argument("run_id", metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["json", "html", "ja"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "html", "ja", "pdf"]),
+    default="json",
+    show_default=True,
+    help="pdf: the HTML report printed by headless Chromium (needs --out).",
+)
 @click.option("--tenant", default=None, help="ja: only this tenant's 訓練実施報告.")
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout."
@@ -262,15 +269,21 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
 @config_option(required=False)
 @common_options
 def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None, config_path: str | None) -> None:
-    """Render a stored run (ID or a unique prefix): JSON, HTML, or the Japanese summary per tenant."""
+    """Render a stored run (ID or a unique prefix): JSON, HTML, its PDF, or the Japanese summary per tenant."""
     from pathlib import Path
 
     from dc.state import open_state
-    from failover.reports import render_report, site_names
+    from failover.reports import render_report, site_names, write_pdf
 
+    if fmt == "pdf" and not out_file:
+        raise UsageError("--format pdf needs --out FILE")
     consortium = session.config(config_path)[0] if config_path else None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
     state = open_state(consortium.control_db if consortium else None)
+    if fmt == "pdf" and out_file:
+        written = write_pdf(state, run_id, Path(out_file))
+        output.current().notice(f"wrote {written}")
+        return
     text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")
