@@ -9,62 +9,15 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from dc.clock import JST
 from tests.conftest import Cli
+from tests.failover.documents import PINNED, WRONG_DAY, document, store_run
 
-PINNED = {
-    datetime(2026, 12, 13, 0, 30, tzinfo=JST).astimezone(UTC): "2026-12-13 00:30 JST",
-    datetime(2026, 12, 13, 8, 59, tzinfo=JST).astimezone(UTC): "2026-12-13 08:59 JST",
-}
 ROOT = Path(__file__).resolve().parents[2]
-WRONG_DAY = "2026-12-12"
-
-
-def _doc(when: datetime) -> dict[str, Any]:
-    """A finished drill's stored document, every time in it the pinned one (as the run writes them)."""
-    iso = when.isoformat()
-    return {
-        "id": "drill-pinned",
-        "kind": "drill",
-        "mode": "isolated",
-        "consortium": "ibaraki-kikan",
-        "status": "passed",
-        "site": "offsite",
-        "declared_at": iso,
-        "finished_at": iso,
-        "operator": "ops",
-        "workers": 2,
-        "systems": [
-            {
-                "system": "goka-juki",
-                "tenant": "goka",
-                "business": "住民基本台帳",
-                "tier": 1,
-                "group": 1,
-                "status": "passed",
-                "snapshot_id": "0123456789abcdef",
-                "snapshot_time": iso,
-                "steps": {"fetch": 1.0, "decrypt": 1.0, "restore": 2.0, "verify": 1.0},
-                "started_at": 0.0,
-                "finished_at": 3.0,
-                "rpo_seconds": 60.0,
-                "rpo_target": 900.0,
-                "rpo_met": True,
-                "rto_seconds": 3.0,
-                "rto_target": 14400.0,
-                "rto_met": True,
-                "checks": [],
-            }
-        ],
-        "checks": [],
-        "cleanup": {"removed": ["db"], "leftovers": [], "completed": True},
-    }
 
 
 @pytest.mark.parametrize("when", list(PINNED), ids=["0030JST", "0859JST"])
@@ -73,8 +26,8 @@ def test_reports_show_the_jst_date(when: datetime) -> None:
     from failover.report_ja import render_ja
 
     shown = PINNED[when]
-    html = render_html(_doc(when), {})
-    text = render_ja(_doc(when), "goka", "五霞町")
+    html = render_html(document(when), {})
+    text = render_ja(document(when), "goka", "五霞町")
     for page in (html, text):
         assert shown[:16] in page and "JST" in page
         assert WRONG_DAY not in page, "a report shows the UTC date"
@@ -82,22 +35,7 @@ def test_reports_show_the_jst_date(when: datetime) -> None:
 
 @pytest.mark.parametrize("when", list(PINNED), ids=["0030JST", "0859JST"])
 def test_drill_list_table_is_jst_and_json_is_iso(when: datetime, cli: Cli, isolated_env: Path) -> None:
-    from dc.state import open_state
-    from failover.records import finish_run, start_run
-
-    state = open_state(f"sqlite:///{isolated_env / 'control.db'}")
-    start_run(
-        state,
-        "drill-pinned",
-        kind="drill",
-        mode="isolated",
-        consortium="c",
-        site="offsite",
-        declared_at=when,
-        deadline=None,
-    )
-    finish_run(state, "drill-pinned", status="passed", error=None, document=_doc(when))
-    state.dispose()
+    store_run(isolated_env / "control.db", document(when), when)
 
     human = cli("drill", "list", env={"COLUMNS": "200"})
     assert human.returncode == 0, human.stderr

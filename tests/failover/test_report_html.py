@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from failover.report_html import render_html
-from tests.bcpctl.test_jst_surfaces import PINNED, _doc
 from tests.bcpctl.web.browser import browser_context
+from tests.failover.documents import PINNED, document, store_run
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
 HOSTILE = '<script>alert(1)</script>"&'
@@ -25,7 +25,7 @@ WHEN = next(iter(PINNED))
 
 
 def _documents() -> dict[str, dict[str, Any]]:
-    passed = _doc(WHEN)
+    passed = document(WHEN)
     failed = copy.deepcopy(passed)
     failed["status"] = "failed"
     second = copy.deepcopy(failed["systems"][0])
@@ -139,23 +139,8 @@ def test_a_missing_chromium_is_one_clear_line(tmp_path: Path, monkeypatch: pytes
 
 
 def test_drill_report_prints_a_stored_run_to_pdf(cli: Any, isolated_env: Path, tmp_path: Path) -> None:
-    from dc.state import open_state
-    from failover.records import finish_run, start_run
-
-    state = open_state(f"sqlite:///{isolated_env / 'control.db'}")
     doc = _documents()["failover"]
-    start_run(
-        state,
-        doc["id"],
-        kind="failover",
-        mode="execute",
-        consortium="c",
-        site="offsite",
-        declared_at=WHEN,
-        deadline=None,
-    )
-    finish_run(state, doc["id"], status="passed", error=None, document=doc)
-    state.dispose()
+    store_run(isolated_env / "control.db", doc, WHEN)
 
     refused = cli("drill", "report", doc["id"], "--format", "pdf")
     assert refused.returncode == 2 and refused.stderr == "bcpctl: error: --format pdf needs --out FILE\n"
