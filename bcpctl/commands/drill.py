@@ -34,7 +34,7 @@ def duration_text(seconds: float | None) -> str:
 
 def render_run(console: Console, doc: dict[str, Any]) -> None:
     """The result of a drill, failover or failback as people read it."""
-    table = Table("system", "tenant", "grp", "snapshot", "RPO / target", "RTO / target", "result")
+    table = Table(_("system"), _("tenant"), _("grp"), _("snapshot"), _("RPO / target"), _("RTO / target"), _("result"))
     for s in doc["systems"]:
         status = s["status"] if s["status"] == "passed" else f"{s['status'].upper()}: {s.get('error') or ''}"
         table.add_row(
@@ -331,9 +331,10 @@ def drill_due(config_path: str) -> None:
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["blackout"]:
-            console.print(f"today is in blackout '{d['blackout']}'; next window {d['next_window']}")
+            console.print(f"today is in blackout '{d['blackout']}'; next window {output.jst(d['next_window'])}")
         for o in d["overdue"]:
-            console.print(f"OVERDUE {o['system']}: last passed drill {o['last_success'] or 'never'}")
+            last = output.jst(o["last_success"]) if o["last_success"] else "never"
+            console.print(f"OVERDUE {o['system']}: last passed drill {last}")
         console.print(f"{len(d['overdue'])} system(s) overdue")
 
     output.current().result(data, render)

@@ -297,7 +297,9 @@ def export_deliveries(config_path: str, request_id: str | None) -> None:
     rows = [{**output.to_jsonable(d), "status": d.status(now)} for d in list_deliveries(state, request_id=request_id)]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("request", "partner", "status", "downloads", "built", "delete by", "deletion confirmed")
+        table = Table(
+            _("request"), _("partner"), _("status"), _("downloads"), _("built"), _("delete by"), _("deletion confirmed")
+        )
         for d in data:
             confirmed = f"{output.jst(d['deleted_at'])} ({d['deleted_by']})" if d["deleted_at"] else "—"
             table.add_row(

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from dc.errors import UsageError
@@ -100,7 +101,7 @@ def forget(
     }
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        table = Table("snapshot", "group", "time", "action", "kept by")
+        table = Table(_("snapshot"), _("group"), _("time"), _("action"), _("kept by"))
         for row in d["keep"] + d["remove"]:
             table.add_row(
                 row["id"][:8],

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import DAY, Checked, Duration, byte_rate
 from dc.errors import ProblemFound, UsageError
@@ -52,7 +53,7 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
         if run["locks_extended"]:
             console.print(f"  Object Lock extended on {run['locks_extended']} objects")
         if run["lag"]:
-            table = Table("system", "newest at source", "newest at target", "lag")
+            table = Table(_("system"), _("newest at source"), _("newest at target"), _("lag"))
             for lag in run["lag"]:
                 seconds = lag["lag_seconds"]
                 table.add_row(
