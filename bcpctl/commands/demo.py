@@ -14,6 +14,7 @@ from rich.table import Table
 from bcpctl import output
 from bcpctl.commands.drill import duration_text
 from bcpctl.commands.repo import human_bytes
+from bcpctl.i18n import _
 from bcpctl.options import common_options
 from bcpctl.params import FiniteFloat
 from dc.errors import ProblemFound
@@ -64,6 +65,14 @@ def _render(console: Console, d: dict[str, Any]) -> None:
             f"{'yes' if status.get('protected') else 'NO'}"
         )
     console.print(f"report: {d['report_path']}")
+    reports = d.get("reports") or {}
+    if reports.get("failover pdf"):
+        console.print(
+            _("failover report (Japanese and English, printable): {path}").format(path=reports["failover pdf"])
+        )
+    for name, path in sorted(reports.items()):
+        if name.startswith("failover ja:"):
+            console.print(_("drill report of {tenant} (訓練実施報告): {path}").format(tenant=name.split(":", 1)[1], path=path))
     console.print(f"everything is in {d['workdir']}")
 
 
