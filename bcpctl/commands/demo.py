@@ -72,7 +72,9 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         )
     for name, path in sorted(reports.items()):
         if name.startswith("failover ja:"):
-            console.print(_("drill report of {tenant} (訓練実施報告): {path}").format(tenant=name.split(":", 1)[1], path=path))
+            console.print(
+                _("drill report of {tenant} (訓練実施報告): {path}").format(tenant=name.split(":", 1)[1], path=path)
+            )
     console.print(f"everything is in {d['workdir']}")
 
 
