@@ -28,11 +28,11 @@ LANGUAGES = ("ja",)
 
 
 def language(environ: dict[str, str] | None = None) -> str:
-    """``ja`` or ``en``: ``BCPCTL_LANG`` first, then the POSIX locale variables in their order."""
+    """``ja`` or ``en``: ``BCPCTL_LANG`` first, then the variables gettext reads, in its order."""
     env = os.environ if environ is None else environ
     chosen = env.get(LANG_ENV, "")
     if not chosen:
-        chosen = next((env[k] for k in ("LC_ALL", "LC_MESSAGES", "LANG") if env.get(k)), "")
+        chosen = next((env[k] for k in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG") if env.get(k)), "")
     return "ja" if chosen.lower().startswith("ja") else "en"
 
 
@@ -57,9 +57,12 @@ def setup() -> None:
     """Let click's own messages (usage, errors, help headings) come from the same catalog.
 
     click translates through :func:`gettext.gettext`, whose language comes from ``LANGUAGE``
-    and the locale variables only; ``LANGUAGE`` carries ``BCPCTL_LANG``'s choice to it.
+    and the locale variables only; ``LANGUAGE`` carries an explicit ``BCPCTL_LANG`` to it (and
+    so to the tools bcpctl starts, as the user's own locale would). Without ``BCPCTL_LANG`` the
+    environment is left as the user set it.
     """
-    os.environ["LANGUAGE"] = language()
+    if os.environ.get(LANG_ENV):
+        os.environ["LANGUAGE"] = language()
     gettext.bindtextdomain(DOMAIN, str(LOCALEDIR))
     gettext.textdomain(DOMAIN)
 

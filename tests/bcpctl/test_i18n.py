@@ -57,6 +57,8 @@ def test_shipped_mo_is_compiled_from_the_po() -> None:
         ({"BCPCTL_LANG": "ja", "LANG": "C.UTF-8"}, "ja"),
         ({"BCPCTL_LANG": "en", "LANG": "ja_JP.UTF-8"}, "en"),
         ({"LANG": "en_US.UTF-8"}, "en"),
+        ({"LANGUAGE": "en_US:en", "LANG": "ja_JP.UTF-8"}, "en"),
+        ({"LANGUAGE": "ja", "LANG": "C.UTF-8"}, "ja"),
         ({}, "en"),
     ],
 )
