@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option
 
 
@@ -85,7 +86,7 @@ def export_request(
     from victim_support.policy import Scope
     from victim_support.store import NewRequest, create_request
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _config_path = _context(config_path)
     new = NewRequest(
         partner=partner,
         tenant=tenant,
@@ -114,7 +115,7 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
     """List export requests with their effective status."""
     from victim_support.store import list_requests
 
-    _config, settings, state, _ = _context(config_path)
+    _config, settings, state, _config_path = _context(config_path)
     rows = list_requests(state, settings, _now(), tenant=tenant, status=status)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
@@ -142,7 +143,7 @@ def _decide(
     from dc.approvers import read_secret
     from victim_support.decisions import decide
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _config_path = _context(config_path)
     request = decide(
         state,
         config,
@@ -292,7 +293,7 @@ def export_deliveries(config_path: str, request_id: str | None) -> None:
     """
     from victim_support.delivery import list_deliveries
 
-    _config, _settings, state, _ = _context(config_path)
+    _config, _settings, state, _config_path = _context(config_path)
     now = _now()
     rows = [{**output.to_jsonable(d), "status": d.status(now)} for d in list_deliveries(state, request_id=request_id)]
 
@@ -345,7 +346,7 @@ def export_confirm_deletion(
     """
     from victim_support.deletion import confirm_signed_deletion
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _config_path = _context(config_path)
     confirmed = confirm_signed_deletion(
         state,
         config,

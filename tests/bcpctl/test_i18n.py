@@ -109,3 +109,30 @@ def test_table_headings_are_japanese_and_json_is_not(cli: Cli) -> None:
     assert "種別 / kind" in ja.stdout and "開始 / declared" in ja.stdout
     machine = cli("drill", "list", "--json", env=_env({"BCPCTL_LANG": "ja"}))
     assert machine.stdout.strip() == cli("drill", "list", "--json", env=_env({})).stdout.strip() == "[]"
+
+
+def test_every_module_that_translates_binds_underscore_to_the_catalog_only() -> None:
+    """``_`` as a throwaway variable would shadow the translator: ``_("id")`` would call whatever it holds."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "bcpctl").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        calls = any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "_" for n in ast.walk(tree)
+        )
+        if not calls or path.name == "i18n.py":
+            continue
+        imported = any(
+            isinstance(n, ast.ImportFrom) and n.module == "bcpctl.i18n" and any(a.name == "_" for a in n.names)
+            for n in tree.body
+        )
+        stored = [
+            n.lineno
+            for n in ast.walk(tree)
+            if (isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store))
+            or (isinstance(n, ast.arg) and n.arg == "_")
+        ]
+        if not imported or stored:
+            offenders.append(f"{path.relative_to(ROOT)}: imported={imported} assigned at {stored}")
+    assert not offenders, offenders
