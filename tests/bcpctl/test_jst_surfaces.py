@@ -78,3 +78,19 @@ def test_commands_never_slice_a_stored_time() -> None:
         if pattern.search(line) or re.search(r"\b(declared_at|as_of|expires_at)\b.*\.strftime\(", line)
     ]
     assert not offenders, offenders
+
+
+def test_error_messages_name_times_in_jst() -> None:
+    """An error a person reads never shows the UTC ISO form of a time (logs keep it: they are for programs).
+
+    victim_support/ is checked with the partner-delivery work that owns its bundle messages.
+    """
+    pattern = re.compile(r"raise \w+\(.*\{[^}]*\.isoformat\(\)\}")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for package in ("dc", "storage", "backup", "replication", "failover", "monitoring", "bcpctl")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if pattern.search(line)
+    ]
+    assert not offenders, offenders
