@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from dc.clock import JST
 
 PINNED = {
@@ -60,12 +62,12 @@ def document(when: datetime) -> dict[str, Any]:
     }
 
 
-def store_run(control_db: Path, doc: dict[str, Any], when: datetime) -> None:
-    """``doc`` as a finished run of the control database at ``control_db`` (what ``drill report`` reads)."""
+def store_run(control: Path | Engine, doc: dict[str, Any], when: datetime) -> None:
+    """``doc`` as a finished run of the control database (a SQLite file, or an open engine): what reports read."""
     from dc.state import open_state
     from failover.records import finish_run, start_run
 
-    state = open_state(f"sqlite:///{control_db}")
+    state = open_state(f"sqlite:///{control}") if isinstance(control, Path) else control
     try:
         start_run(
             state,
@@ -79,4 +81,5 @@ def store_run(control_db: Path, doc: dict[str, Any], when: datetime) -> None:
         )
         finish_run(state, doc["id"], status=doc["status"], error=None, document=doc)
     finally:
-        state.dispose()
+        if state is not control:
+            state.dispose()
