@@ -54,10 +54,12 @@ def _d(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
 
 
-def _status(status: str) -> str:
+def _status(status: str, *, verdict: bool = False) -> str:
+    """A result as symbol, Japanese and English; the run's verdict shouts its English (PASSED, FAILED)."""
     name = STATUS_NAMES.get(status, status)
     symbol = _SYMBOLS.get(status, "")
-    return f'<span class="{escape(status)}">{symbol} {escape(name)} <span class="en">{escape(status)}</span></span>'
+    english = status.upper() if verdict else status
+    return f'<span class="{escape(status)}">{symbol} {escape(name)} <span class="en">{escape(english)}</span></span>'
 
 
 def _met(flag: bool | None) -> str:
@@ -282,7 +284,7 @@ def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -
 <title>{escape(title)}</title><style>{_CSS}</style></head><body>
 <h1>{escape(doc["consortium"])}: {escape(kind)}実施報告 <span class="en">{escape(doc["kind"])} report</span></h1>
 <p>{escape(mode)} <code>{escape(doc["mode"])}</code></p>
-<p class="verdict {escape(status)}">{_status(status)}</p>
+<p class="verdict {escape(status)}">{_status(status, verdict=True)}</p>
 <table><tr><th>実行番号 run</th><td>{escape(doc["id"])}</td></tr>
 <tr><th>実施場所 site</th><td>{escape(doc.get("site") or "")}{target}</td></tr>
 <tr><th>災害発生とみなした時刻 declared disaster time</th><td>{_t(doc["declared_at"])}</td></tr>

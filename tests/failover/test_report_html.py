@@ -64,12 +64,14 @@ def _documents() -> dict[str, dict[str, Any]]:
 
 @pytest.mark.parametrize("name", list(_documents()))
 def test_report_is_japanese_first_with_english_beside_and_a_signoff_box(name: str) -> None:
-    page = render_html(_documents()[name], {})
+    doc = _documents()[name]
+    page = render_html(doc, {})
     assert '<html lang="ja">' in page and 'name="viewport"' in page
     for ja, en in (("課題と是正措置", "What failed"), ("経過", "Timeline"), ("システム別の結果", "Systems")):
         assert f"{ja} {en}" in page
     assert "確認者" in page and "決裁" in page and "Reviewed by" in page and "Approved by" in page
     assert PINNED[WHEN][:16] in page, "times in JST"
+    assert f'<p class="verdict {doc["status"]}"' in page and doc["status"].upper() in page
     assert "<script>" not in page, "every value is escaped"
     coloured = re.findall(r'<(?:span|li) class="(?:passed|failed|aborted|killed)">(.)', page)
     assert coloured and all(mark in "○×■▶－" for mark in coloured), "a result is never colour alone"
