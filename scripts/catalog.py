@@ -15,6 +15,7 @@ import io
 import sys
 from pathlib import Path
 
+import click
 from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_dir
 from babel.messages.mofile import write_mo
@@ -32,7 +33,7 @@ CLICK_PLURALS = (
 
 
 def messages() -> dict[str | tuple[str, str], str]:
-    """msgid -> where it comes from: ``_()``/``N_()`` in bcpctl, and the top-level commands' help."""
+    """msgid -> where it comes from: ``_()``/``N_()`` in bcpctl, the root help and every command's summary."""
     sys.path.insert(0, str(ROOT))
     from bcpctl import i18n
     from bcpctl.cli import _register, cli
@@ -45,8 +46,15 @@ def messages() -> dict[str | tuple[str, str], str]:
             found.setdefault(message, f"bcpctl/{filename}:{lineno}")
     found.setdefault(inspect.cleandoc(cli.help or ""), "bcpctl/cli.py: root help")
     _register()
-    for name, command in sorted(cli.commands.items()):
-        found.setdefault(i18n.summary(command.help), f"bcpctl {name}: summary")
+
+    def summaries(group: click.Group, path: str) -> None:
+        """Every command's and subcommand's one-line description: what `--help` lists."""
+        for name, command in sorted(group.commands.items()):
+            found.setdefault(i18n.summary(command.help), f"{path} {name}: summary")
+            if isinstance(command, click.Group):
+                summaries(command, f"{path} {name}")
+
+    summaries(cli, "bcpctl")
     for plural in CLICK_PLURALS:
         found.setdefault(plural, "click")
     found.pop("", None)
