@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bcpctl import output, session
-from bcpctl.i18n import _
+from bcpctl.i18n import N_, _
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from dc.errors import ProblemFound, UsageError
@@ -32,6 +32,16 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
 
 
+#: a run's verdict as its last line shows it; the English word stays first in every language (scripts grep it)
+VERDICTS = {
+    "passed": N_("PASSED"),
+    "failed": N_("FAILED"),
+    "aborted": N_("ABORTED"),
+    "killed": N_("KILLED"),
+    "running": N_("RUNNING"),
+}
+
+
 def render_run(console: Console, doc: dict[str, Any]) -> None:
     """The result of a drill, failover or failback as people read it."""
     table = Table(_("system"), _("tenant"), _("grp"), _("snapshot"), _("RPO / target"), _("RTO / target"), _("result"))
@@ -49,10 +59,14 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     console.print(table)
     for check in doc.get("checks", []):
         if not check["ok"]:
-            console.print(f"check failed: {check['name']}: {check['detail']}")
+            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=check["detail"]))
     cleanup = doc.get("cleanup")
     if cleanup is not None:
-        console.print(f"cleanup: removed {len(cleanup['removed'])}, left {len(cleanup['leftovers'])}")
+        console.print(
+            _("cleanup: removed {removed}, left {left}").format(
+                removed=len(cleanup["removed"]), left=len(cleanup["leftovers"])
+            )
+        )
         for left in cleanup["leftovers"]:
             console.print(f"  LEFT: {left}")
     for swept in doc.get("swept", []):
@@ -67,8 +81,8 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     for warning in doc.get("warnings", []):
         console.print(f"warning: {warning}")
     if doc.get("reports"):
-        console.print(f"reports: {doc['reports'].get('html', '')}")
-    verdict = doc["status"].upper()
+        console.print(_("reports: {path}").format(path=doc["reports"].get("html", "")))
+    verdict = _(VERDICTS[doc["status"]]) if doc["status"] in VERDICTS else doc["status"].upper()
     console.print(
         f"{doc['kind']} {doc['mode']} {doc['id']}: {verdict}" + (f" ({doc['aborted']})" if doc.get("aborted") else "")
     )

@@ -136,3 +136,23 @@ def test_every_module_that_translates_binds_underscore_to_the_catalog_only() -> 
         if not imported or stored:
             offenders.append(f"{path.relative_to(ROOT)}: imported={imported} assigned at {stored}")
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize(("lang", "verdict"), [("en", "PASSED\n"), ("ja", "PASSED（合格）\n")])
+def test_a_runs_last_line_keeps_its_english_verdict_first(
+    monkeypatch: pytest.MonkeyPatch, lang: str, verdict: str
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from bcpctl.commands.drill import render_run
+    from tests.failover.documents import PINNED, document
+
+    monkeypatch.setenv("BCPCTL_LANG", lang)
+    doc = {**document(next(iter(PINNED))), "reports": {"html": "/srv/report.html"}}
+    buffer = io.StringIO()
+    render_run(Console(file=buffer, width=200), doc)
+    shown = buffer.getvalue()
+    assert shown.endswith(f"drill isolated drill-pinned: {verdict}")
+    assert ("報告書 / reports: /srv/report.html" in shown) == (lang == "ja")
