@@ -75,7 +75,13 @@ def summary(help_text: str | None) -> str:
 
 
 def localize(command: click.Command) -> click.Command:
-    """A command's summary, help and option help in the user's language (idempotent)."""
+    """A command's summary, help and option help in the user's language (idempotent).
+
+    English is the source: nothing changes, so ``bcpctl --help`` and docs/commands.md (rendered
+    from the same objects) stay identical.
+    """
+    if language() not in LANGUAGES:
+        return command
     if command.help:
         command.short_help = _(summary(command.help))
         command.help = _(inspect.cleandoc(command.help))

@@ -156,3 +156,16 @@ def test_a_runs_last_line_keeps_its_english_verdict_first(
     shown = buffer.getvalue()
     assert shown.endswith(f"drill isolated drill-pinned: {verdict}")
     assert ("報告書 / reports: /srv/report.html" in shown) == (lang == "ja")
+
+
+def test_english_leaves_the_commands_as_the_reference_renders_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looking a command up in English changes nothing: docs/commands.md stays the CLI's own help."""
+    from bcpctl.cli import _localized, _register, cli
+    from bcpctl.reference import render
+
+    monkeypatch.setenv("BCPCTL_LANG", "en")
+    _register()
+    before = render()
+    for command in list(cli.commands.values()):
+        _localized(command)
+    assert render() == before
