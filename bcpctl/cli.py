@@ -16,6 +16,8 @@ import traceback
 
 import click
 
+from bcpctl import i18n
+from bcpctl.i18n import _
 from bcpctl.options import DEBUG_ENV, common_options
 from dc.errors import BcpError, os_condition, unreachable_database
 
@@ -33,7 +35,17 @@ class _LazyGroup(click.Group):
             from bcpctl.commands import register
 
             register(self, cmd_name)
-        return self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name)
+        return _localized(command) if command is not None else None
+
+
+def _localized(command: click.Command) -> click.Command:
+    """The command, its subcommands and their options, in the user's language."""
+    i18n.localize(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _localized(sub)
+    return command
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -64,25 +76,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    i18n.setup()
+    i18n.localize(cli)
     try:
         cli.main(args=argv, prog_name="bcpctl", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
-        _fail("aborted", 130)
+        _fail(_("aborted"), 130)
     except click.ClickException as exc:
-        _fail(f"{exc.format_message()} (see --help)", 2)
+        _fail(_("{message} (see --help)").format(message=exc.format_message()), 2)
     except BcpError as exc:
-        _fail(exc.message, exc.exit_code)
+        _fail(_(exc.message), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted", 130)
+        _fail(_("interrupted"), 130)
     except BrokenPipeError:
         sys.exit(1)
     except Exception as exc:  # a bug: say so plainly, with the traceback on request
         known = unreachable_database(exc) or os_condition(exc)
         if known is not None:
-            _fail(known.message, known.exit_code)
-        _fail(f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+            _fail(_(known.message), known.exit_code)
+        _fail(
+            _("internal error: {error} (run with --debug for details)").format(error=f"{type(exc).__name__}: {exc}"), 1
+        )
     sys.exit(0)
 
 
@@ -90,6 +106,7 @@ def _fail(message: str, code: int) -> None:
     if os.environ.get(DEBUG_ENV) and sys.exc_info()[0] is not None:
         traceback.print_exc()
     first_line = message.strip().splitlines()[0] if message.strip() else "error"
+    # the prefix stays English in every language: scripts and log filters match it
     sys.stderr.write(f"bcpctl: error: {first_line}\n")
     sys.exit(code)
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
+from bcpctl.i18n import N_, _
 from bcpctl.params import PointInTime
 from dc.errors import UsageError
 
@@ -35,7 +36,7 @@ def common_options(fn: F) -> F:
         expose_value=False,
         is_eager=True,
         callback=_set_meta("bcpctl.json"),
-        help="Print one JSON document on stdout for scripts.",
+        help=N_("Print one JSON document on stdout for scripts."),
     )(fn)
     fn = click.option(
         "--debug",
@@ -43,7 +44,7 @@ def common_options(fn: F) -> F:
         expose_value=False,
         is_eager=True,
         callback=_set_meta("bcpctl.debug"),
-        help="Show a traceback on errors.",
+        help=N_("Show a traceback on errors."),
     )(fn)
     return fn
 
@@ -59,7 +60,7 @@ def key_value_pairs(_ctx: click.Context, param: click.Parameter, values: tuple[s
         key, sep, value = item.partition("=")
         if not sep or not key:
             name = max(getattr(param, "opts", None) or [param.name or "value"], key=len)
-            raise UsageError(f"invalid {name} '{item}': use KEY=VALUE")
+            raise UsageError(_("invalid {name} '{item}': use KEY=VALUE").format(name=name, item=item))
         pairs[key] = value
     return pairs
 
@@ -75,7 +76,7 @@ def escrow_option(fn: F) -> F:
         multiple=True,
         type=click.Path(dir_okay=False),
         metavar="FILE",
-        help="Escrow share file (repeat K times); no passphrase is read.",
+        help=N_("Escrow share file (repeat K times); no passphrase is read."),
     )(fn)
 
 
@@ -90,7 +91,7 @@ def new_repo_options(fn: F) -> F:
         "--password-file",
         type=click.Path(dir_okay=False),
         default=None,
-        help="Read the passphrase from this file instead of $BCPCTL_PASSWORD.",
+        help=N_("Read the passphrase from this file instead of $BCPCTL_PASSWORD."),
     )(fn)
     return repo_url_option(fn)
 
@@ -103,7 +104,7 @@ def repo_url_option(fn: F) -> F:
         envvar="BCPCTL_REPO",
         required=True,
         metavar="URL",
-        help="Repository: a path, file://, s3://BUCKET/PREFIX?endpoint=… or sftp://USER@HOST:PORT/PATH.",
+        help=N_("Repository: a path, file://, s3://BUCKET/PREFIX?endpoint=… or sftp://USER@HOST:PORT/PATH."),
     )(fn)
 
 
@@ -115,7 +116,7 @@ def config_option(required: bool = True) -> Callable[[F], F]:
         required=required,
         type=click.Path(dir_okay=False),
         metavar="FILE",
-        help="The consortium configuration (bcpctl.yaml).",
+        help=N_("The consortium configuration (bcpctl.yaml)."),
     )
 
 

@@ -49,11 +49,9 @@ def to_jsonable(value: Any) -> Any:
 
 def jst(value: str | None) -> str:
     """A time of a result, as its JSON form holds it (ISO 8601), the way people read it: ``YYYY-MM-DD HH:MM JST``."""
-    if not value:
-        return "—"
     from dc.clock import jst_text
 
-    return jst_text(datetime.fromisoformat(value))
+    return jst_text(value)
 
 
 class Output:

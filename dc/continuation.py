@@ -17,18 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from dc.auditentry import AuditEntry
+from dc.clock import jst_text
 
 #: the action of the first entry a site writes after promoting its copy of the control state
 PROMOTED = "control.promoted"
 #: the sources that are a copy received from the old site (a shipped copy restored, a streaming
 #: standby promoted): their promotion entry must follow the last entry received
 COPIED = ("restored", "streamed")
-#: the Japanese reader's zone for the times a statement names
-_JST_OFFSET_HOURS = 9
 
 
 @dataclass(frozen=True)
@@ -80,12 +78,7 @@ class Gap:
 
 
 def _jst(value: str | None) -> str:
-    if not value:
-        return "—"
-    from datetime import timedelta, timezone
-
-    when = datetime.fromisoformat(value).astimezone(timezone(timedelta(hours=_JST_OFFSET_HOURS)))
-    return when.strftime("%Y-%m-%d %H:%M:%S JST")
+    return jst_text(value, seconds=True)
 
 
 def promotion_problem(entry: AuditEntry) -> str | None:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from dc.clock import jst_text
 from dc.config import Consortium
 from dc.errors import ConfigError
 from failover.records import RunRecord, last_handover
@@ -97,7 +98,7 @@ def drill_notice(active: ActiveSite, site: str) -> str | None:
     """What a drill run while failed over says about where it went, and why there."""
     if not active.failed_over:
         return None
-    since = f" since {active.since.isoformat()}" if active.since else ""
+    since = f" since {jst_text(active.since)}" if active.since else ""
     serving = f"本番は {active.site} で稼働中 / production runs at {active.site}{since} (run {active.run_id})"
     if site == active.site:
         return (

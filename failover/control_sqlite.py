@@ -43,6 +43,7 @@ from sqlalchemy.engine import make_url
 
 from backup.repository import Repository
 from backup.snapshot import Snapshot
+from dc.clock import jst_text
 from dc.config import Consortium
 from dc.continuation import PROMOTED
 from dc.errors import BcpError, ConfigError
@@ -83,9 +84,7 @@ def sqlite_path(url: str, field: str) -> Path:
 
 
 def _jst(when: datetime) -> str:
-    from failover.calendar import JST
-
-    return when.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST")
+    return jst_text(when, seconds=True)
 
 
 class SqliteShipping:

@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 
 from backup.snapshot import Snapshot
 from dc.approvers import Proof
-from dc.clock import utcnow
+from dc.clock import jst_text, utcnow
 from dc.errors import BcpError, UsageError
 from failover.approval import confirm_request, record_approval
 from failover.context import RunContext
@@ -98,7 +98,7 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
         if request.declared_at.tzinfo is None:
             raise FailoverRefused("--declared-at needs a time zone (e.g. 2026-11-28T06:12+09:00)")
         if request.declared_at > utcnow() + timedelta(minutes=1):
-            raise FailoverRefused(f"--declared-at {request.declared_at.isoformat()} is in the future")
+            raise FailoverRefused(f"--declared-at {jst_text(request.declared_at)} is in the future")
     what = {
         "consortium": config.consortium,
         "to_site": request.to_site,

@@ -18,6 +18,7 @@ from backup.dbrestore import restore_postgres, verify_sqlite
 from backup.repository import Repository
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot
+from dc.clock import jst_text
 from dc.errors import BcpError
 from failover.abort import AbortSignal
 from failover.errors import DrillAborted
@@ -95,7 +96,7 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         ctx.abort.check()
         snap = choose_snapshot(ctx.snapshots.get(step.system, []), ctx.before)
         if snap is None:
-            when = f" taken before {ctx.before.isoformat()}" if ctx.before else ""
+            when = f" taken before {jst_text(ctx.before)}" if ctx.before else ""
             raise _Failure("NoSnapshot", f"no snapshot of {step.system}{when} in {ctx.repo.backend.url}")
         result.snapshot_id, result.snapshot_time, result.source_kind = snap.id, snap.time, snap.source_kind
         if snap.tenant is not None and snap.tenant != step.tenant:

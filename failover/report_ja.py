@@ -9,10 +9,9 @@ the drill environment was removed. Plain text, so it pastes into the municipalit
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from failover.calendar import JST
+from dc.clock import jst_text
 
 MODE_NAMES = {
     "readiness": "復旧準備状況の確認（変更なし）",
@@ -43,10 +42,7 @@ def jp_duration(seconds: float | None) -> str:
 
 
 def jp_time(value: str | None) -> str:
-    if not value:
-        return "—"
-    t = datetime.fromisoformat(value).astimezone(JST)
-    return f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}"
+    return jst_text(value)
 
 
 def _verdict(flag: bool | None) -> str:
@@ -108,7 +104,7 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
         "",
         f"協議会: {doc['consortium']}",
         f"訓練種別: {MODE_NAMES.get(doc['mode'], doc['mode'])}",
-        f"実施日時: {jp_time(doc['declared_at'])} 〜 {jp_time(doc.get('finished_at'))}（日本時間）",
+        f"実施日時: {jp_time(doc['declared_at'])} 〜 {jp_time(doc.get('finished_at'))}",
         f"実施場所: {sites.get(doc.get('site') or '', doc.get('site') or '—')}"
         + (f" → {sites.get(doc['target_site'], doc['target_site'])}" if doc.get("target_site") else ""),
         f"訓練番号: {doc['id']}",

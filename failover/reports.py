@@ -20,9 +20,12 @@ from failover.context import RunContext
 from failover.records import load_document, system_history
 from failover.report_html import render_html
 from failover.report_ja import render_ja
+from failover.report_pdf import print_pdf
 from failover.results import RunResult, to_document
 
 FORMATS = ("json", "html", "ja")
+#: formats written to a file only
+FILE_FORMATS = ("pdf",)
 
 
 def reports_root(ctx: RunContext) -> Path:
@@ -92,3 +95,8 @@ def render_report(
     if tenant and tenant not in _tenants(doc):
         raise UsageError(f"run {record.id} has no system of tenant '{tenant}'")
     return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)
+
+
+def write_pdf(state: Engine, run_id: str, out: Path) -> Path:
+    """A stored run's HTML report printed to ``out`` as a PDF (headless Chromium)."""
+    return print_pdf(render_report(state, run_id, "html", {}), out)

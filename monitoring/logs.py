@@ -22,7 +22,7 @@ LogFormat = Literal["text", "json"]
 class JsonLinesFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "ts": _timestamp(record),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -36,9 +36,17 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False)
 
 
+def _timestamp(record: logging.LogRecord) -> str:
+    """A log is for programs too: ISO 8601 with its offset, never the host's local wall clock."""
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+
+
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _timestamp(record)
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

@@ -158,6 +158,15 @@ def demo(installed: Installed, tmp_path_factory: pytest.TempPathFactory) -> dict
     return result
 
 
+def test_installed_bcpctl_speaks_japanese_from_the_shipped_catalog(installed: Installed, tmp_path: Path) -> None:
+    """The compiled .mo travels in the wheel: a ja_JP locale gets Japanese help and errors, same exit codes."""
+    env = {**installed.env, "LANG": "ja_JP.UTF-8", "LC_ALL": "", "LANGUAGE": "", "BCPCTL_LANG": ""}
+    shown = subprocess.run([installed.bcpctl, "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert shown.returncode == 0 and "使い方" in shown.stdout and "コマンド / Commands" in shown.stdout
+    wrong = subprocess.run([installed.bcpctl, "no-such"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert wrong.returncode == 2 and wrong.stderr.startswith("bcpctl: error: コマンド 'no-such' はありません")
+
+
 def test_demo_runs_from_the_wheel(demo: dict[str, object]) -> None:
     assert demo["ok"] is True
     steps = demo["steps"]

@@ -12,6 +12,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
 from bcpctl.params import SnapshotPattern
 from dc.errors import ProblemFound, UsageError
@@ -34,7 +35,9 @@ def backup() -> None:
 def _render_results(console: Console, data: dict[str, Any]) -> None:
     from bcpctl.tables import Table
 
-    table = Table("system", "snapshot", "files new/changed/same", "read", "added", "seconds", "status")
+    table = Table(
+        _("system"), _("snapshot"), _("files new/changed/same"), _("read"), _("added"), _("seconds"), _("status")
+    )
     for row in data["backups"]:
         r = row.get("result") or {}
         counts = f"{r.get('files_new', 0)}/{r.get('files_changed', 0)}/{r.get('files_unmodified', 0)}" if r else ""

@@ -48,11 +48,12 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
         copy = d["copy"]
         if copy:
             console.print(
-                f"control state of {d['source']} copied ({(copy['snapshot_id'] or '')[:8]}, {copy['time']}), "
+                f"control state of {d['source']} copied "
+                f"({(copy['snapshot_id'] or '')[:8]}, {output.jst(copy['time'])}), "
                 f"{d['bytes_added']} bytes added, {d['forgotten']} older copies forgotten"
             )
         for site, newest in d["newest"].items():
-            console.print(f"  {site}: newest copy {newest['time'] if newest else 'none'}")
+            console.print(f"  {site}: newest copy {output.jst(newest['time']) if newest else 'none'}")
         for note in d["notes"]:
             console.print(note)
         for problem in d["problems"]:
@@ -107,7 +108,7 @@ def control_status(config_path: str) -> None:
         console.print(f"live at {d['active_site']}; its copies:")
         for s in d["sites"]:
             flag = "[green]within RPO[/green]" if s["within_rpo"] else "[red]OVER RPO[/red]"
-            newest = s["newest"]["time"] if s["newest"] else "no copy"
+            newest = output.jst(s["newest"]["time"]) if s["newest"] else "no copy"
             console.print(f"  {s['site']}: {newest}, age {_age(s['age_seconds'])} {flag} {s['problem'] or ''}")
 
     output.current().result(status, render)

@@ -271,7 +271,7 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
             return
         table = Table("host", "since", "by", "reason")
         for row in data:
-            table.add_row(row["host"], str(row["since"])[:19], row["operator"], row["reason"])
+            table.add_row(row["host"], output.jst(row["since"]), row["operator"], row["reason"])
         console.print(table)
 
     output.current().result({"in_maintenance": current}, lambda c, d: render(c, d["in_maintenance"]))

@@ -13,6 +13,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.commands.drill import duration_text
 from bcpctl.commands.repo import human_bytes
+from bcpctl.i18n import _
 from bcpctl.options import common_options
 from bcpctl.params import FiniteFloat
 from bcpctl.tables import Table
@@ -75,6 +76,16 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         )
         console.print(f"cost sheet: {cost['sheet']}")
     console.print(f"report: {d['report_path']}")
+    reports = d.get("reports") or {}
+    if reports.get("failover pdf"):
+        console.print(
+            _("failover report (Japanese and English, printable): {path}").format(path=reports["failover pdf"])
+        )
+    for name, path in sorted(reports.items()):
+        if name.startswith("failover ja:"):
+            console.print(
+                _("drill report of {tenant} (訓練実施報告): {path}").format(tenant=name.split(":", 1)[1], path=path)
+            )
     console.print(f"everything is in {d['workdir']}")
 
 

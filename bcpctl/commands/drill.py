@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
+from bcpctl.i18n import N_, _
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from bcpctl.tables import Table
@@ -31,9 +32,19 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
 
 
+#: a run's verdict as its last line shows it; the English word stays first in every language (scripts grep it)
+VERDICTS = {
+    "passed": N_("PASSED"),
+    "failed": N_("FAILED"),
+    "aborted": N_("ABORTED"),
+    "killed": N_("KILLED"),
+    "running": N_("RUNNING"),
+}
+
+
 def render_run(console: Console, doc: dict[str, Any]) -> None:
     """The result of a drill, failover or failback as people read it."""
-    table = Table("system", "tenant", "grp", "snapshot", "RPO / target", "RTO / target", "result")
+    table = Table(_("system"), _("tenant"), _("grp"), _("snapshot"), _("RPO / target"), _("RTO / target"), _("result"))
     for s in doc["systems"]:
         status = s["status"] if s["status"] == "passed" else f"{s['status'].upper()}: {s.get('error') or ''}"
         table.add_row(
@@ -48,17 +59,21 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     console.print(table)
     for check in doc.get("checks", []):
         if not check["ok"]:
-            console.print(f"check failed: {check['name']}: {check['detail']}")
+            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=check["detail"]))
     cleanup = doc.get("cleanup")
     if cleanup is not None:
-        console.print(f"cleanup: removed {len(cleanup['removed'])}, left {len(cleanup['leftovers'])}")
+        console.print(
+            _("cleanup: removed {removed}, left {left}").format(
+                removed=len(cleanup["removed"]), left=len(cleanup["leftovers"])
+            )
+        )
         for left in cleanup["leftovers"]:
             console.print(f"  LEFT: {left}")
     for swept in doc.get("swept", []):
         console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
     if cp := doc.get("control_plane"):
         copy = cp.get("copy") or {}
-        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {copy.get('time')}" if copy else "no copy"
+        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {output.jst(copy.get('time'))}" if copy else "no copy"
         console.print(
             f"control state at {cp['site']}: {cp['source']} ({taken}), control-plane RPO "
             f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
@@ -66,8 +81,8 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     for warning in doc.get("warnings", []):
         console.print(f"warning: {warning}")
     if doc.get("reports"):
-        console.print(f"reports: {doc['reports'].get('html', '')}")
-    verdict = doc["status"].upper()
+        console.print(_("reports: {path}").format(path=doc["reports"].get("html", "")))
+    verdict = _(VERDICTS[doc["status"]]) if doc["status"] in VERDICTS else doc["status"].upper()
     console.print(
         f"{doc['kind']} {doc['mode']} {doc['id']}: {verdict}" + (f" ({doc['aborted']})" if doc.get("aborted") else "")
     )
@@ -288,10 +303,16 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
     rows = [vars(r) for r in list_runs(state, kind=kind, limit=limit)]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("id", "kind", "mode", "status", "site", "declared", "error")
+        table = Table(_("id"), _("kind"), _("mode"), _("status"), _("site"), _("declared"), _("error"))
         for r in data:
             table.add_row(
-                r["id"], r["kind"], r["mode"], r["status"], r["site"] or "", r["declared_at"][:19], r["error"] or ""
+                r["id"],
+                r["kind"],
+                r["mode"],
+                r["status"],
+                r["site"] or "",
+                output.jst(r["declared_at"]),
+                r["error"] or "",
             )
         console.print(table)
 
@@ -300,7 +321,14 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
 
 @drill.command("report")
 @click.argument("run_id", metavar="ID")
-@click.option("--format", "fmt", type=click.Choice(["json", "html", "ja"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "html", "ja", "pdf"]),
+    default="json",
+    show_default=True,
+    help="pdf: the HTML report printed by headless Chromium (needs --out).",
+)
 @click.option("--tenant", default=None, help="ja: only this tenant's 訓練実施報告.")
 @click.option(
     "--out", "out_file", type=click.Path(dir_okay=False), default=None, help="Write to FILE instead of stdout."
@@ -308,15 +336,21 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
 @config_option(required=False)
 @common_options
 def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None, config_path: str | None) -> None:
-    """Render a stored run (ID or a unique prefix): JSON, HTML, or the Japanese summary per tenant."""
+    """Render a stored run (ID or a unique prefix): JSON, HTML, its PDF, or the Japanese summary per tenant."""
     from pathlib import Path
 
     from dc.state import open_state
-    from failover.reports import render_report, site_names
+    from failover.reports import render_report, site_names, write_pdf
 
+    if fmt == "pdf" and not out_file:
+        raise UsageError("--format pdf needs --out FILE")
     consortium = session.config(config_path)[0] if config_path else None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
     state = open_state(consortium.control_db if consortium else None)
+    if fmt == "pdf" and out_file:
+        written = write_pdf(state, run_id, Path(out_file))
+        output.current().notice(f"wrote {written}")
+        return
     text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")
@@ -364,9 +398,10 @@ def drill_due(config_path: str) -> None:
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["blackout"]:
-            console.print(f"today is in blackout '{d['blackout']}'; next window {d['next_window']}")
+            console.print(f"today is in blackout '{d['blackout']}'; next window {output.jst(d['next_window'])}")
         for o in d["overdue"]:
-            console.print(f"OVERDUE {o['system']}: last passed drill {o['last_success'] or 'never'}")
+            last = output.jst(o["last_success"]) if o["last_success"] else "never"
+            console.print(f"OVERDUE {o['system']}: last passed drill {last}")
         console.print(f"{len(d['overdue'])} system(s) overdue")
 
     output.current().result(data, render)

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option
 from bcpctl.tables import Table
 
@@ -146,11 +147,13 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
     """List export requests with their effective status."""
     from victim_support.store import list_requests
 
-    _config, settings, state, _ = _context(config_path)
+    _config, settings, state, _config_path = _context(config_path)
     rows = list_requests(state, settings, _now(), tenant=tenant, status=status)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("id", "status", "tenant → partner", "basis", "approvals", "builds", "valid until")
+        table = Table(
+            _("id"), _("status"), _("tenant → partner"), _("basis"), _("approvals"), _("builds"), _("valid until")
+        )
         for d in data:
             table.add_row(
                 d["id"],
@@ -159,7 +162,7 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
                 d["basis"],
                 f"{len(d['approvals'])}/{d['required_approvals']}",
                 str(d["builds"]),
-                d["valid_until"][:16],
+                output.jst(d["valid_until"]),
             )
         console.print(table)
 
@@ -172,7 +175,7 @@ def _decide(
     from dc.approvers import read_secret
     from victim_support.decisions import decide
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _config_path = _context(config_path)
     request = decide(
         state,
         config,
@@ -252,11 +255,11 @@ def export_build(config_path: str, request_id: str, out_dir: str, site: str | No
         console.print(f"bundle {d['bundle']}")
         console.print(
             f"  {d['rows']} rows, {d['excluded_protected']} protected rows excluded; "
-            f"as of {d['as_of']} (site {d['site']}, replication lag {d['replication_lag']})"
+            f"as of {output.jst(d['as_of'])} (site {d['site']}, replication lag {d['replication_lag']})"
         )
         if d["cp932_lossy_rows"] is not None:
             console.print(f"  CP932 copy: {d['cp932_lossy_rows']} rows could not be held exactly (listed in manifest)")
-        console.print(f"  expires {d['expires_at']}; audit entry {d['audit_seq']}")
+        console.print(f"  expires {output.jst(d['expires_at'])}; audit entry {d['audit_seq']}")
 
     output.current().result(result, render)
 
@@ -300,7 +303,10 @@ def export_open(bundle: str, identity: str, verify_key: str, out_dir: str, confi
     def render(console: Console, d: dict[str, Any]) -> None:
         sender = d["from"] or {}
         console.print(f"verified bundle from {sender.get('name')} ({sender.get('lg_code')}), request {d['request_id']}")
-        console.print(f"  as of {d['as_of']} (replication lag {d['replication_lag']}); delete by {d['expires_at']}")
+        console.print(
+            f"  as of {output.jst(d['as_of'])} (replication lag {d['replication_lag']}); "
+            f"delete by {output.jst(d['expires_at'])}"
+        )
         for name, size in d["files"].items():
             console.print(f"  {d['out']}/{name} ({size} bytes)")
 
@@ -319,12 +325,14 @@ def export_deliveries(config_path: str, request_id: str | None) -> None:
     """
     from victim_support.delivery import list_deliveries
 
-    _config, _settings, state, _ = _context(config_path)
+    _config, _settings, state, _config_path = _context(config_path)
     now = _now()
     rows = [{**output.to_jsonable(d), "status": d.status(now)} for d in list_deliveries(state, request_id=request_id)]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("request", "partner", "status", "downloads", "built", "delete by", "deletion confirmed")
+        table = Table(
+            _("request"), _("partner"), _("status"), _("downloads"), _("built"), _("delete by"), _("deletion confirmed")
+        )
         for d in data:
             confirmed = f"{output.jst(d['deleted_at'])} ({d['deleted_by']})" if d["deleted_at"] else "—"
             table.add_row(
@@ -370,7 +378,7 @@ def export_confirm_deletion(
     """
     from victim_support.deletion import confirm_signed_deletion
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _config_path = _context(config_path)
     confirmed = confirm_signed_deletion(
         state,
         config,

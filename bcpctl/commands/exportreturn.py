@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.commands.export import _context, _now, export
 from bcpctl.options import common_options, config_option
+from bcpctl.tables import Table
 
 #: a notes document is bounded by victim_support.pfifnote; a signature is a few hundred bytes
 _MAX_SIGNATURE = 4096

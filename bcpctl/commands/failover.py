@@ -10,6 +10,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.commands.drill import finish, operator_options, parse_time, read_operator_secret, run_context
+from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked
 from bcpctl.tables import Table
@@ -48,15 +49,15 @@ def failover_plan(
     def render(console: Console, d: dict[str, Any]) -> None:
         for group in d["groups"]:
             table = Table(
-                "system",
-                "tenant",
+                _("system"),
+                _("tenant"),
                 "業務",
-                "after",
+                _("after"),
                 "RPO",
                 "RTO",
-                "newest offsite",
-                "age",
-                title=f"group {group['group']} (tier {group['tier']})",
+                _("newest offsite"),
+                _("age"),
+                title=_("group {group} (tier {tier})").format(group=group["group"], tier=group["tier"]),
             )
             for s in group["systems"]:
                 newest = s["newest_offsite"] or {}

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from bcpctl.tables import Table
@@ -111,12 +112,12 @@ def forget(
     }
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        table = Table("snapshot", "group", "time", "action", "kept by")
+        table = Table(_("snapshot"), _("group"), _("time"), _("action"), _("kept by"))
         for row in d["keep"] + d["remove"]:
             table.add_row(
                 row["id"][:8],
                 row["group"],
-                row["time"][:19],
+                output.jst(row["time"]),
                 "keep" if row["keep"] else "remove",
                 ", ".join(row["reasons"]),
             )

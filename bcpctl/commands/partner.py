@@ -6,11 +6,11 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from bcpctl import output
 from bcpctl.commands.export import _context, _now, _operator
 from bcpctl.options import common_options, config_option
+from bcpctl.tables import Table
 
 
 @click.group()

@@ -66,7 +66,7 @@ def repair_index_cmd(repo_url: str, password_file: str | None, escrow: tuple[str
 
 def _render_plan(console: Console, d: dict[str, Any]) -> None:
     for snap in d["snapshots"]:
-        console.print(f"snapshot {snap['id'][:8]} ({snap['system']}, {snap['time'][:19]}): {snap['verdict']}")
+        console.print(f"snapshot {snap['id'][:8]} ({snap['system']}, {output.jst(snap['time'])}): {snap['verdict']}")
         for path in snap["dropped_files"][:20]:
             console.print(f"  damaged file {path!r}", markup=False)
         if len(snap["dropped_files"]) > 20:

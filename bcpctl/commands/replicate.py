@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import DAY, Checked, Duration, byte_rate
 from dc.errors import ProblemFound, UsageError
@@ -50,13 +52,13 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
         if run["locks_extended"]:
             console.print(f"  Object Lock extended on {run['locks_extended']} objects")
         if run["lag"]:
-            table = Table("system", "newest at source", "newest at target", "lag")
+            table = Table(_("system"), _("newest at source"), _("newest at target"), _("lag"))
             for lag in run["lag"]:
                 seconds = lag["lag_seconds"]
                 table.add_row(
                     lag["system"],
-                    (lag["source_newest"] or "")[:19],
-                    (lag["target_newest"] or "-")[:19],
+                    output.jst(lag["source_newest"]),
+                    output.jst(lag["target_newest"]),
                     "-" if seconds is None else f"{seconds:.0f}s",
                 )
             console.print(table)
@@ -142,7 +144,7 @@ def replicate(
         assert target_url is not None  # --repair without --to was refused above
         _repair(source_url, target_url, known_hosts, manifest_key, jobs, object_lock_days or 0)
         return
-    from bcpctl import output, session
+    from bcpctl import session
     from replication.jobs import Endpoint, replicate_between, replicate_sites
     from replication.sync import SyncOptions, SyncProgress
 
@@ -195,7 +197,6 @@ def _delay(text: str | None) -> timedelta | None:
 def _repair(
     source_url: str | None, damaged_url: str, known_hosts: str | None, manifest_key: str | None, jobs: int, days: int
 ) -> None:
-    from bcpctl import output
     from replication.jobs import Endpoint, repair_between
 
     source = Endpoint(source_url, known_hosts) if source_url else None
@@ -224,8 +225,8 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
     from bcpctl.commands.repo import human_bytes
 
     manifest = (
-        f"manifest {data['manifest_sequence']} of {data['manifest_time']}, {data['snapshots_signed']} snapshots"
-        + (" (pinned key)" if data["pinned"] else " (key not pinned)")
+        f"manifest {data['manifest_sequence']} of {output.jst(data['manifest_time'])}, "
+        f"{data['snapshots_signed']} snapshots" + (" (pinned key)" if data["pinned"] else " (key not pinned)")
         if data["manifest_sequence"] is not None
         else "no valid manifest"
     )
@@ -296,7 +297,6 @@ def integrity_check(
     as_of: datetime | None = None,
 ) -> None:
     """Run and render the keyless verification (also ``check --integrity-only``)."""
-    from bcpctl import output
     from replication.jobs import Endpoint, verify_at
     from replication.plan import DEFAULT_DELETE_DELAY
 
@@ -327,7 +327,7 @@ def manifest() -> None:
 def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
     """Sign the current snapshot set (needs the passphrase; run at the primary)."""
     from backup.manifest import sign_manifest
-    from bcpctl import output, session
+    from bcpctl import session
 
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
         signed = sign_manifest(repo)
@@ -355,14 +355,14 @@ def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, .
 @common_options
 def manifest_show(repo_url: str, manifest_key: str | None, known_hosts: str | None) -> None:
     """Show and verify a repository's signed manifest (no passphrase needed)."""
-    from bcpctl import output
     from replication.jobs import Endpoint, show_manifest
 
     found = show_manifest(Endpoint(repo_url, known_hosts), pinned_key=manifest_key)
     output.current().result(
         found,
         lambda c, d: c.print(
-            f"manifest {d['sequence']} of {d['time']}: {len(d['snapshots'])} snapshots, {len(d['indexes'])} "
+            f"manifest {d['sequence']} of {output.jst(d['time'])}: {len(d['snapshots'])} snapshots, "
+            f"{len(d['indexes'])} "
             f"indexes, {len(d['packs'])} packs; key {d['public_key']}"
         ),
     )

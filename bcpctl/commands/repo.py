@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -74,7 +75,7 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
                 row["kind"],
                 row["label"],
                 row["host"],
-                row["created"],
+                output.jst(row["created"]),
             )
         console.print(table)
 
@@ -164,13 +165,13 @@ def snapshots(
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         from bcpctl.tables import Table
 
-        table = Table("id", "time", "system", "tenant", "source", "files", "size", "added")
+        table = Table(_("id"), _("time"), _("system"), _("tenant"), _("source"), _("files"), _("size"), _("added"))
         for row in data:
             summary = row["summary"]
             files = summary.get("files_new", 0) + summary.get("files_changed", 0) + summary.get("files_unmodified", 0)
             table.add_row(
                 row["short_id"],
-                row["time"][:19],
+                output.jst(row["time"]),
                 row["system"] or "",
                 row["tenant"] or "",
                 row["source"],

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import click
@@ -11,6 +10,7 @@ from rich.markup import escape
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
+from bcpctl.output import jst
 from bcpctl.tables import Table
 
 _LIGHTS = {
@@ -18,15 +18,6 @@ _LIGHTS = {
     "yellow": "[yellow]● 要確認 / check[/]",
     "red": "[red]● 復旧不可 / not shown recoverable[/]",
 }
-
-
-def jst(value: str | None) -> str:
-    """An ISO 8601 time from the JSON document as people read it: JST, labelled."""
-    from failover.calendar import JST
-
-    if value is None:
-        return "—"
-    return datetime.fromisoformat(value).astimezone(JST).strftime("%Y-%m-%d %H:%M JST")
 
 
 def age(seconds: float | None) -> str:

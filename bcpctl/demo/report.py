@@ -12,6 +12,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from dc.clock import jst_text
 from dc.duration import format_duration
 
 
@@ -111,7 +112,7 @@ def render_report(summary: Any) -> str:
             f"<tr><td>町字 areas</td><td>{escape('、'.join(e['areas']))}</td></tr>"
             f"<tr><td>rows</td><td>{e['rows']} listed, {e['excluded_rows']} protected rows (支援措置・抑止) "
             f"excluded, {e.get('cp932_lossy_rows') or 0} names outside CP932 flagged</td></tr>"
-            f"<tr><td>built from</td><td>site {escape(e['site'])}, as of {escape(e['as_of'])}, "
+            f"<tr><td>built from</td><td>site {escape(e['site'])}, as of {jst_text(e['as_of'])}, "
             f"replication lag {escape(str(e['replication_lag']))}</td></tr>"
             f"<tr><td>opened by the partner</td><td>{'yes' if e['opened_by_partner'] else 'NO'}; with the age "
             f"command: {({True: 'yes', False: 'NO', None: 'age not installed'})[e.get('opened_with_age_cli')]}"
@@ -166,11 +167,11 @@ def _control(cp: dict[str, Any], status: dict[str, Any]) -> str:
     return (
         "<table>"
         f"<tr><td>稼働拠点 active site</td><td>{escape(str(status.get('active_site') or cp.get('active_site')))}"
-        f" (since {escape(str(status.get('since') or '—'))})</td></tr>"
+        f" (since {jst_text(status.get('since'))})</td></tr>"
         f'<tr><td>保護 protected by a second site</td><td class="{"ok" if protected else "bad"}">'
         f"{'yes' if protected else 'NO — nothing protects the active site yet'}</td></tr>"
         f"<tr><td>制御状態 control state</td><td>{escape(str(cp.get('source')))} from the copy of "
-        f"{escape(str(cp.get('copy_time') or '—'))}; {cp.get('audit_entries', 0)} audit entries</td></tr>"
+        f"{jst_text(cp.get('copy_time'))}; {cp.get('audit_entries', 0)} audit entries</td></tr>"
         f"<tr><td>制御状態のRPO control-plane RPO (measured)</td><td>{_seconds(cp.get('rpo_seconds'))}</td></tr>"
         f"<tr><td>監査記録 audit chain across the failover</td><td>"
         f"{'verified' if cp.get('audit_verified_across_failover') else 'NOT VERIFIED'}</td></tr>"

@@ -335,6 +335,9 @@ class _Story:
         self.site, self._state = request.to_site, ctx.state
         self.failover = [_measured(s) for s in result.systems]
         self.reports["failover"] = result.reports.get("html", "")
+        # the 訓練実施報告 each municipality files, and the bilingual report printed for the 災害対策本部
+        self.reports.update({f"failover {k}": v for k, v in result.reports.items() if k.startswith("ja:")})
+        self.reports["failover pdf"] = _printed(self.reports["failover"])
         if result.status != "passed":
             raise StepFailed(f"failover {result.status}: {result.verdict()[1]}")
         late = [s["system"] for s in self.failover if not (s["rto_met"] and s["rpo_met"])]
@@ -561,3 +564,18 @@ def run_demo(
 def default_workdir() -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return Path(os.environ.get("BCPCTL_DEMO_DIR", "demo-work")).absolute() / stamp
+
+
+def _printed(html: str) -> str:
+    """The failover's HTML report printed to PDF beside it; "" where no Chromium is installed (the demo needs none)."""
+    from dc.errors import UsageError
+    from failover.report_pdf import chromium, print_pdf
+
+    if not html:
+        return ""
+    try:
+        chromium()
+    except UsageError:
+        return ""
+    page = Path(html)
+    return str(print_pdf(page.read_text(encoding="utf-8"), page.with_suffix(".pdf")))

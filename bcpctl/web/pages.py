@@ -6,7 +6,6 @@ any tablet a shelter has. Japanese comes first on every label, English after it.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -18,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from bcpctl.web import auth, sessions
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden
+from bcpctl.web.labels import FILTERS
 from dc.clock import jst_text
 from dc.errors import AuthError
 from victim_support import audit
@@ -27,15 +27,10 @@ templates = Jinja2Templates(
 )
 
 
-def _jst(value: datetime | str | None) -> str:
-    """An aware time, or an audit entry's hashed ISO 8601 text (kept as text: the hash covers it)."""
-    if not value:
-        return "—"
-    return jst_text(datetime.fromisoformat(value) if isinstance(value, str) else value)
-
-
 #: every time on a page: ``YYYY-MM-DD HH:MM JST``
-templates.env.filters["jst"] = _jst
+templates.env.filters["jst"] = jst_text
+#: every code on a page in Japanese beside it (status, purpose, field, legal basis, role)
+templates.env.filters.update(FILTERS)
 
 #: Fixed notices a redirect may name (never free text from the URL).
 NOTICES = {

@@ -84,6 +84,9 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert (work / "offsite" / "control.db").is_file()
     failover_run = json.loads((Path(summary["reports"]["failover"]).parent / "report.json").read_text("utf-8"))
     assert failover_run["control_plane"]["rpo_seconds"] == control["rpo_seconds"]
+    # The Japanese reports: the 訓練実施報告 per municipality, and the bilingual report printed to PDF.
+    assert "訓練実施報告" in Path(summary["reports"]["failover ja:goka"]).read_text(encoding="utf-8")
+    assert Path(summary["reports"]["failover pdf"]).read_bytes().startswith(b"%PDF-")
 
     report = Path(summary["report_path"])
     html = report.read_text(encoding="utf-8")

@@ -1,0 +1,118 @@
+"""The CLI's language: Japanese under a ``ja_JP*`` locale (or ``BCPCTL_LANG=ja``), English otherwise.
+
+Messages are marked with :func:`_` (translated where they are shown) or :func:`N_` (marked
+where they are defined, translated later), extracted by Babel into
+``bcpctl/locale/ja/LC_MESSAGES/bcpctl.po`` and read at run time by the standard library's
+:mod:`gettext` from the compiled ``bcpctl.mo`` shipped beside it (``scripts/catalog.py``
+extracts and compiles; tests/bcpctl/test_i18n.py fails when a message lacks its Japanese).
+
+Only what a person reads changes: the ``bcpctl: error:`` prefix, exit codes and every
+``--json`` document stay the same in both languages, so scripts never depend on a locale.
+"""
+
+from __future__ import annotations
+
+import gettext
+import inspect
+import os
+from functools import cache
+from pathlib import Path
+
+import click
+
+DOMAIN = "bcpctl"
+LOCALEDIR = Path(__file__).parent / "locale"
+LANG_ENV = "BCPCTL_LANG"
+#: the languages with a catalog; anything else is English, the language of the source
+LANGUAGES = ("ja",)
+
+
+def language(environ: dict[str, str] | None = None) -> str:
+    """``ja`` or ``en``: ``BCPCTL_LANG`` first, then the variables gettext reads, in its order."""
+    env = os.environ if environ is None else environ
+    chosen = env.get(LANG_ENV, "")
+    if not chosen:
+        chosen = next((env[k] for k in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG") if env.get(k)), "")
+    return "ja" if chosen.lower().startswith("ja") else "en"
+
+
+@cache
+def _catalog(lang: str) -> gettext.NullTranslations:
+    if lang not in LANGUAGES:
+        return gettext.NullTranslations()
+    return gettext.translation(DOMAIN, LOCALEDIR, languages=[lang], fallback=True)
+
+
+def _(message: str) -> str:
+    """``message`` in the user's language (itself when the catalog lacks it)."""
+    return _catalog(language()).gettext(message) if message else message
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalog where it is defined; :func:`_` translates it where shown."""
+    return message
+
+
+def setup() -> None:
+    """Let click's own messages (usage, errors, help headings) come from the same catalog.
+
+    click translates through :func:`gettext.gettext`, whose language comes from ``LANGUAGE``
+    and the locale variables only; ``LANGUAGE`` carries an explicit ``BCPCTL_LANG`` to it (and
+    so to the tools bcpctl starts, as the user's own locale would). Without ``BCPCTL_LANG`` the
+    environment is left as the user set it.
+    """
+    if os.environ.get(LANG_ENV):
+        os.environ["LANGUAGE"] = language()
+    gettext.bindtextdomain(DOMAIN, str(LOCALEDIR))
+    gettext.textdomain(DOMAIN)
+
+
+def summary(help_text: str | None) -> str:
+    """A command's one-line description: the first paragraph of its help, on one line."""
+    if not help_text:
+        return ""
+    return " ".join(inspect.cleandoc(help_text).split("\n\n")[0].split())
+
+
+def localize(command: click.Command) -> click.Command:
+    """A command's summary, help and option help in the user's language (idempotent).
+
+    English is the source: nothing changes, so ``bcpctl --help`` and docs/commands.md (rendered
+    from the same objects) stay identical.
+    """
+    if language() not in LANGUAGES:
+        return command
+    if command.help:
+        command.short_help = _(summary(command.help))
+        command.help = _(inspect.cleandoc(command.help))
+    for param in command.params:
+        if isinstance(param, click.Option) and param.help:
+            param.help = _(param.help)
+    return command
+
+
+#: click's own messages that bcpctl's users meet (click marks them for gettext, domain ``messages``)
+CLICK_MESSAGES = (
+    N_("Usage:"),
+    N_("Options"),
+    N_("Commands"),
+    N_("Error: {message}"),
+    N_("Try '{command} {option}' for help."),
+    N_("No such command {name!r}."),
+    N_("No such option {name!r}."),
+    N_("Missing command."),
+    N_("Missing argument"),
+    N_("Missing option"),
+    N_("Missing parameter"),
+    N_("Missing parameter: {param_name}"),
+    N_("Invalid value: {message}"),
+    N_("Invalid value for {param_hint}: {message}"),
+    N_("Show this message and exit."),
+    N_("Show the version and exit."),
+    N_("%(prog)s, version %(version)s"),
+    N_("Aborted!"),
+    N_("default: {default}"),
+    N_("env var: {var}"),
+    N_("Do you want to continue?"),
+    N_("Confirm the action without prompting."),
+)

@@ -1,0 +1,92 @@
+"""Japanese labels for the codes the pages show: statuses, purposes, fields, legal bases, roles.
+
+A code alone (``approved``, ``SAFETY_CONFIRMATION``, ``name_kana``) tells an official in a
+shelter nothing, so every code reaches a page through one of these filters as
+``日本語 (code)`` or ``日本語 / English``. The purpose, field and basis names are the ones
+:mod:`victim_support` holds for the law; the rest are kept here, beside the pages.
+tests/bcpctl/web/test_labels.py fails when a code of the domain has no label.
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from failover.report_ja import MODE_NAMES
+from victim_support.fields import FIELDS
+from victim_support.policy import BASES, PURPOSES
+
+#: request, delivery, drill and job statuses, with the symbol beside them (never colour alone):
+#: ○ done well, × failed or refused, △ waiting, as Japanese forms mark them
+STATUSES: dict[str, tuple[str, str]] = {
+    "pending": ("△", "承認待ち / pending"),
+    "approved": ("○", "承認済み / approved"),
+    "denied": ("×", "却下 / denied"),
+    "expired": ("－", "期限切れ / expired"),
+    "deleted": ("－", "削除確認済み / deleted"),
+    "passed": ("○", "合格 / passed"),
+    "failed": ("×", "不合格 / failed"),
+    "aborted": ("■", "中断 / aborted"),
+    "killed": ("×", "異常終了 / killed"),
+    "running": ("▶", "実行中 / running"),
+    "skipped": ("－", "省略 / skipped"),
+    "queued": ("△", "待機中 / queued"),
+}
+ROLES: dict[str, str] = {
+    "operator": "運用担当 / operator",
+    "approver": "承認者 / approver",
+    "auditor": "監査担当 / auditor",
+}
+KINDS: dict[str, str] = {"drill": "訓練 / drill", "failover": "切替 / failover", "failback": "切戻し / failback"}
+
+
+def status_label(code: str | None) -> Markup:
+    """``<span class="badge approved">✓ 承認済み / approved</span>``: a symbol and words, not colour alone."""
+    symbol, words = STATUSES.get(code or "", ("?", f"不明 / {code}"))
+    return Markup('<span class="badge {0}"><span aria-hidden="true">{1}</span> {2}</span>').format(
+        code or "unknown", symbol, words
+    )
+
+
+def _coded(name: str | None, code: str) -> Markup:
+    if name is None:
+        return Markup("<code>{0}</code>").format(code)
+    return Markup('{0} <code lang="en">{1}</code>').format(name, code)
+
+
+def purpose_label(code: str) -> Markup:
+    return _coded(PURPOSES[code][0] if code in PURPOSES else None, code)
+
+
+def field_label(code: str) -> Markup:
+    return _coded(FIELDS.get(code), code)
+
+
+def basis_label(code: str) -> Markup:
+    rule = BASES.get(code)
+    return _coded(f"{rule.title}（{rule.law}）" if rule else None, code)
+
+
+def role_label(code: str) -> str:
+    return ROLES.get(code, code)
+
+
+def kind_label(kind: str, mode: str | None = None) -> str:
+    text = KINDS.get(kind, kind)
+    return f"{text} · {MODE_NAMES.get(mode, mode)} ({mode})" if mode else text
+
+
+def labels(codes: list[str] | tuple[str, ...], label: str) -> Markup:
+    """A list of codes, each labelled, one per line."""
+    one = {"purpose": purpose_label, "field": field_label, "basis": basis_label}[label]
+    return Markup("<br>").join(one(c) for c in codes) if codes else Markup(escape("—"))
+
+
+FILTERS = {
+    "status_label": status_label,
+    "purpose_label": purpose_label,
+    "field_label": field_label,
+    "basis_label": basis_label,
+    "role_label": role_label,
+    "kind_label": kind_label,
+    "labels": labels,
+}
