@@ -18,7 +18,9 @@ from pathlib import Path
 
 from dc.errors import BcpError
 
-#: Where to look, in order; ``BCPCTL_CHROMIUM`` names another binary.
+#: names another binary to print with
+CHROMIUM_ENV = "BCPCTL_CHROMIUM"
+#: Where to look, in order, without ``$BCPCTL_CHROMIUM``.
 CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 TIMEOUT_SECONDS = 120
 _ARGS = (
@@ -41,7 +43,7 @@ class PrintUnavailable(BcpError):
 
 
 def chromium() -> str | None:
-    named = os.environ.get("BCPCTL_CHROMIUM")
+    named = os.environ.get(CHROMIUM_ENV)
     if named:
         return named if shutil.which(named) else None
     for name in CANDIDATES:
@@ -73,8 +75,9 @@ def print_to_pdf(html: Path, pdf: Path) -> None:
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise PrintUnavailable(f"Chromium could not print {html.name} ({exc})") from None
-        if done.returncode != 0 or not target.is_file() or target.stat().st_size == 0:
-            raise PrintUnavailable(f"Chromium could not print {html.name} (exit {done.returncode})")
+        if done.returncode != 0 or not target.is_file() or not target.read_bytes().startswith(b"%PDF-"):
+            last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
+            raise PrintUnavailable(f"Chromium could not print {html.name} (exit {done.returncode}): {last}")
         fd = os.open(pdf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(target.read_bytes())

@@ -568,14 +568,10 @@ def default_workdir() -> Path:
 
 def _printed(html: str) -> str:
     """The failover's HTML report printed to PDF beside it; "" where no Chromium is installed (the demo needs none)."""
-    from dc.errors import UsageError
-    from failover.report_pdf import chromium, print_pdf
+    from dc.printing import chromium
+    from failover.report_pdf import print_pdf
 
-    if not html:
-        return ""
-    try:
-        chromium()
-    except UsageError:
+    if not html or chromium() is None:
         return ""
     page = Path(html)
     return str(print_pdf(page.read_text(encoding="utf-8"), page.with_suffix(".pdf")))
