@@ -85,6 +85,10 @@ def _open_stream(source: SourceSpec) -> AbstractContextManager[StreamSource]:
         return sqlite_stream(source.value)
     if source.kind == "postgres":
         return postgres_stream(source.value)
+    if source.kind == "postgres-wal":
+        from backup.basebackup import basebackup_stream
+
+        return basebackup_stream(source.value)
     return command_stream(source.value)
 
 
@@ -111,6 +115,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
                 with ThreadPoolExecutor(request.workers or default_workers()) as pool:
                     sha, ids, size = store_stream(repo, writer, source.stream, pool=pool, progress=progress)
                 tables = source.tables
+            tags.update(source.tags)
             tree.add(
                 {
                     "path": source.name,

@@ -40,6 +40,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "status": ("bcpctl.commands.status",),
     "unlock": ("bcpctl.commands.unlock",),
     "verify-offsite": ("bcpctl.commands.replicate",),
+    "wal": ("bcpctl.commands.wal",),
     "web": ("bcpctl.commands.web",),
 }
 
