@@ -179,6 +179,11 @@ class Source(_Model):
     dsn: Dsn | None = None
     command: str | None = None
     exclude: tuple[str, ...] = ()
+    #: postgres-wal: how the server runs ``bcpctl wal`` (its ``restore_command`` in a restored
+    #: cluster is this, then ``get %f %p --system … --config …``); default ``bcpctl wal``
+    wal_command: Command | None = None
+    #: postgres-wal: the account a restored cluster runs as (PostgreSQL refuses root)
+    run_as: str | None = None
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Source:

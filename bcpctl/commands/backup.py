@@ -147,8 +147,8 @@ def backup_run(
 
 
 @click.command("restore")
-@click.argument("snapshot_ref", metavar="SNAPSHOT")
-@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository.")
+@click.argument("snapshot_ref", metavar="SNAPSHOT|SYSTEM")
+@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", default=None, metavar="URL", help="Repository.")
 @click.option(
     "--password-file",
     type=click.Path(dir_okay=False),
@@ -167,18 +167,43 @@ def backup_run(
     help="What to do with what --target already holds: never (refuse a non-empty target), "
     "if-changed (keep entries that already match, replace the rest) or always (replace).",
 )
+@click.option(
+    "--to-time",
+    default=None,
+    metavar="TIME",
+    help="A postgres-wal SYSTEM as it was at TIME "
+    "('2026-12-06 03:14:15 JST' or ISO 8601 with offset): base backup + WAL replay.",
+)
+@click.option("--to-lsn", default=None, metavar="LSN", help="A postgres-wal SYSTEM up to WAL position LSN.")
+@click.option("--to-latest", is_flag=True, help="A postgres-wal SYSTEM up to the end of its WAL archive.")
+@click.option(
+    "--target-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --to-*: the new cluster's data directory (empty or new).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="With --to-*: the restored cluster's port.")
+@click.option("--keep-running", is_flag=True, help="With --to-*: leave the restored cluster running.")
+@config_option(required=False)
 @escrow_option
 @as_of_option
 @common_options
 def restore(
     snapshot_ref: str,
-    repo_url: str,
+    repo_url: str | None,
     password_file: str | None,
     escrow: tuple[str, ...],
     target: str | None,
     target_dsn: str | None,
     as_of: datetime | None,
     overwrite: Overwrite,
+    to_time: str | None,
+    to_lsn: str | None,
+    to_latest: bool,
+    target_dir: str | None,
+    port: int | None,
+    keep_running: bool,
+    config_path: str | None,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -186,11 +211,24 @@ def restore(
     the backup recorded. Files that cannot be restored (a damaged or missing blob) are named
     and exit 1, after everything else is restored and verified. Links come back as links,
     never followed; nothing is written outside --target.
+
+    With --to-time, --to-lsn or --to-latest, restore the postgres-wal SYSTEM of --config into
+    --target-dir: the newest base backup that ended before the target, WAL replayed up to it,
+    the cluster promoted, its smoke query run and its tables counted.
     """
     from backup.dbrestore import restore_postgres, verify_sqlite
     from backup.restorer import restore_snapshot
     from backup.snapshot import find_snapshot
 
+    if sum((to_time is not None, to_lsn is not None, to_latest)) > 1:
+        raise UsageError("give one of --to-time, --to-lsn and --to-latest")
+    if to_time is not None or to_lsn is not None or to_latest:
+        _restore_to_point(
+            snapshot_ref, config_path, to_time, to_lsn, target_dir, target, target_dsn, port, keep_running
+        )
+        return
+    if repo_url is None:
+        raise UsageError("restore needs --repo URL (or $BCPCTL_REPO)")
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
     out = output.current()
@@ -259,6 +297,54 @@ def restore(
         shown = "; ".join(data["skipped"][:5])
         more = f"; and {data['skipped_count'] - 5} more" if data["skipped_count"] > 5 else ""
         out.notice(f"warning: {data['skipped_count']} entries not recreated: {shown}{more}")
+
+
+def _restore_to_point(
+    system_id: str,
+    config_path: str | None,
+    to_time: str | None,
+    to_lsn: str | None,
+    target_dir: str | None,
+    target: str | None,
+    target_dsn: str | None,
+    port: int | None,
+    keep_running: bool,
+) -> None:
+    from backup.pitr import RecoveryTarget, parse_moment, restore_to
+    from backup.walseq import parse_lsn
+
+    if config_path is None:
+        raise UsageError("--to-time, --to-lsn and --to-latest restore a configured system: give --config FILE")
+    if target is not None or target_dsn is not None:
+        raise UsageError(
+            "a point-in-time restore writes a new cluster: give --target-dir DIR (not --target/--target-dsn)"
+        )
+    if target_dir is None:
+        raise UsageError("give --target-dir DIR for the restored cluster")
+    point = RecoveryTarget(
+        time=parse_moment(to_time) if to_time is not None else None,
+        lsn=parse_lsn(to_lsn) if to_lsn is not None else None,
+    )
+    consortium, _ = session.config(config_path)
+    result = restore_to(
+        consortium,
+        Path(config_path).resolve(),
+        system_id,
+        point,
+        Path(target_dir),
+        port=port,
+        keep_running=keep_running,
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(
+            f"{d['system']} restored to {d['target']} in {d['target_dir']} from base {d['base_snapshot'][:8]}: "
+            f"last transaction {d['recovered_to'] or 'none replayed'}, {len(d['tables'])} tables, "
+            f"RTO {d['rto_seconds']:.1f}s (base {d['base_seconds']:.1f}s + replay {d['replay_seconds']:.1f}s)",
+            markup=False,
+        )
+
+    output.current().result(vars(result) | {"rto_seconds": result.rto_seconds}, render)
 
 
 COMMANDS = [backup, restore]

@@ -146,7 +146,12 @@ def wal_site(env: dict[str, str]) -> Iterator[WalSite]:
                         "tier": 1,
                         "rpo": "1m",
                         "rto": "1h",
-                        "source": {"kind": "postgres-wal", "dsn": cluster.dsn("postgres")},
+                        "source": {
+                            "kind": "postgres-wal",
+                            "dsn": cluster.dsn("postgres"),
+                            "wal_command": str(script),
+                            **({"run_as": relay.owner} if relay.owner else {}),
+                        },
                         "smoke": "SELECT count(*) FROM juki",
                     }
                 },
