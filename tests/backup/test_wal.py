@@ -170,3 +170,35 @@ def test_library_push_is_idempotent_and_refuses_overwrite(site: WalSite, tmp_pat
         assert system_key(repo, "other") != system_key(repo, SYSTEM)
         with pytest.raises(Exception, match="not in the archive"):
             get(repo, SYSTEM, wal.name, tmp_path / "out")  # another system's WAL is not this one's
+
+
+def test_forget_keeps_the_wal_the_oldest_kept_base_needs_and_removes_older(site: WalSite) -> None:
+    cli = Cli(site.relay.env)
+    password = ["--password-file", str(site.base / "password")]
+    first = [_switch(site) for _ in range(2)]
+    assert cli("backup", "run", "--config", str(site.config)).returncode == 0
+    between = [_switch(site) for _ in range(2)]
+    second = cli("backup", "run", "--config", str(site.config), "--json")
+    assert second.returncode == 0
+    after = [_switch(site) for _ in range(2)]
+    _archived(site, after[-1])
+    with open_repository(LocalBackend(site.repo), PASSWORD, sync=False) as repo:
+        from backup.snapshot import list_snapshots
+        from backup.walcheck import first_needed
+
+        newest = list_snapshots(repo, system=SYSTEM)[-1]
+        needed = first_needed(newest)
+        keep_from = segment_name(needed.timeline, needed.segno)
+    dry = cli("forget", "--repo", str(site.repo), *password, "--keep-last", "1", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    planned = json.loads(dry.stdout)["wal"][0]
+    assert planned["keep_from"] == keep_from and set(first + between[:1]) <= set(planned["removed"])
+    assert set(first) <= set(_names(site))  # a dry run removes nothing
+    done = cli("forget", "--repo", str(site.repo), *password, "--keep-last", "1", "--json")
+    assert done.returncode == 0, done.stderr
+    left = _names(site)
+    assert not set(planned["removed"]) & set(left)
+    assert all(name in left for name in after) and keep_from in left
+    assert all(n >= keep_from for n in left if not n.endswith(".history"))
+    checked = cli("check", "--repo", str(site.repo), *password)
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # no gap: what is gone was not needed
