@@ -3,13 +3,14 @@
 Each file PostgreSQL archives (a segment, a ``.history``, ``.backup`` or ``.partial`` file)
 becomes one sealed object, compressed like a blob and encrypted with its own key::
 
-    wal/<system key>/<file name>/<sha256 of the stored bytes>
+    wal/<system>/<file name>/<sha256 of the stored bytes>
 
-The system key is a keyed hash of the system's name, so the offsite sees neither which
-system a segment belongs to nor anything it could confirm; the name stays content-addressed,
-so replication and ``check --integrity-only`` verify every WAL object without a key. The
-sealed payload names the system and the file and carries the file's SHA-256, so an object
-moved under another name or system is refused on the way back.
+The directory is the system's name: the signed manifest already names every snapshot's system
+in the clear, so hiding it here would hide nothing, and with it replication measures each
+system's recovery point without a key. The name stays content-addressed, so replication and
+``check --integrity-only`` verify every WAL object without a key. The sealed payload names the
+system and the file and carries the file's SHA-256, so an object moved under another name or
+system is refused on the way back.
 
 PostgreSQL recycles a segment once ``archive_command`` exits 0, so a push returns only after
 the backend holds the object durably (the local backend fsyncs file and directories, S3
@@ -42,6 +43,7 @@ WAL_PREFIX = "wal/"
 WAL_KIND = "wal"
 #: 24 hex digits: timeline, log id, segment of the log id
 _SEGMENT = re.compile(r"[0-9A-F]{24}")
+_SYSTEM = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
 _ARCHIVED = re.compile(r"[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history")
 #: the largest segment PostgreSQL can be built with (``--with-segsize`` up to 1 GiB)
 MAX_WAL_FILE = 1 << 30
@@ -68,8 +70,10 @@ def is_segment(name: str) -> bool:
 
 
 def system_key(repo: Repository, system: str) -> str:
-    """The directory of ``system``'s WAL: a keyed hash, so storage never learns the name."""
-    return repo.master.chunk_id_of(b"bcpctl/v1/wal-system\0" + system.encode()).hex()[:32]
+    """The directory of ``system``'s WAL: its name, once it is one a configuration can hold."""
+    if not _SYSTEM.fullmatch(system):
+        raise UsageError(f"'{system}' is not a system name (lowercase letters, digits, - and _)")
+    return system
 
 
 def _prefix(repo: Repository, system: str, name: str) -> str:

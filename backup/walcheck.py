@@ -15,9 +15,8 @@ from backup.basebackup import TAG_SEGMENT_SIZE, TAG_START, TAG_STOP, TAG_TIMELIN
 from backup.checkreport import CheckReport, Problem
 from backup.repository import Repository
 from backup.snapshot import Snapshot, list_snapshots
-from backup.walarchive import WAL_PREFIX, is_segment, read_object, system_dirs, system_key
+from backup.walarchive import WAL_PREFIX, is_segment, system_dirs, system_key
 from backup.walseq import DEFAULT_SEGMENT_SIZE, SegmentId, gaps, parse_lsn, segment_name, segment_of
-from dc.errors import BcpError
 
 
 @dataclass
@@ -45,28 +44,12 @@ def first_needed(base: Snapshot) -> SegmentId:
 def check_wal(repo: Repository, report: CheckReport) -> list[WalStatus]:
     snapshots = list_snapshots(repo, errors={})
     systems = {s.system for s in snapshots if s.system and s.source_kind == "postgres-wal"}
-    by_key = {system_key(repo, name): name for name in systems}
     statuses = []
-    for directory, files in sorted(system_dirs(repo).items()):
-        system = by_key.get(directory) or _system_of(repo, files)
-        if system is None:
-            report.problems.append(Problem(f"{WAL_PREFIX}{directory}/", "WAL of an unknown system: no object reads"))
-            continue
+    for system, files in sorted(system_dirs(repo).items()):
         statuses.append(_check_system(repo, system, files, base_backups(snapshots, system), report))
     for system in sorted(systems - {s.system for s in statuses}):
         report.problems.append(Problem(f"{WAL_PREFIX}", f"{system} has base backups but no WAL archived at all"))
     return statuses
-
-
-def _system_of(repo: Repository, files: dict[str, list[str]]) -> str | None:
-    """A system none of whose base backups remain: its name is in any object's sealed header."""
-    for keys in files.values():
-        for key in keys:
-            try:
-                return read_object(repo, key, with_data=False)[0].system
-            except BcpError:
-                continue
-    return None
 
 
 def _check_system(

@@ -134,6 +134,13 @@ FAMILIES: tuple[Family, ...] = (
         _SITE_SYSTEM,
     ),
     Family(
+        "bcp_recovery_point_lag_seconds",
+        "gauge",
+        "How far the newest moment the target site can recover the system to trails the source's: "
+        "the newest snapshot or, for postgres-wal systems, the newest archived WAL.",
+        _SITE_SYSTEM,
+    ),
+    Family(
         "bcp_offsite_newest_snapshot_timestamp_seconds",
         "gauge",
         "Time of the newest snapshot of the system held at the offsite site.",

@@ -145,6 +145,8 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
             labels = (site, systems[row.system].tenant, row.system)
             if row.lag_seconds is not None:
                 yield Reading("bcp_replication_lag_seconds", labels, float(row.lag_seconds))
+            if row.recovery_point_lag_seconds is not None:
+                yield Reading("bcp_recovery_point_lag_seconds", labels, float(row.recovery_point_lag_seconds))
             newest = epoch(row.target_newest)
             if newest is not None:
                 yield Reading("bcp_offsite_newest_snapshot_timestamp_seconds", labels, newest)
