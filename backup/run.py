@@ -69,6 +69,8 @@ class BackupResult:
     #: bytes this backup added to storage (packs, compressed and encrypted)
     bytes_added: int
     blobs_added: int
+    #: the same data before compression: what did not deduplicate
+    raw_bytes_added: int
     seconds: float
     tables: dict[str, int]
     errors: list[str]
@@ -181,6 +183,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         bytes_read=stats.bytes_read,
         bytes_added=added.stored_bytes_added,
         blobs_added=added.blobs_added,
+        raw_bytes_added=added.raw_bytes_added,
         seconds=round(time.monotonic() - started, 3),
         tables=tables,
         errors=stats.errors,

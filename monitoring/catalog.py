@@ -54,6 +54,13 @@ FAMILIES: tuple[Family, ...] = (
         "Bytes the newest successful backup added to the repository after deduplication and compression.",
         _SITE_SYSTEM,
     ),
+    Family(
+        "bcp_backup_anomaly",
+        "gauge",
+        "1 if the newest successful backup's new data looked like mass encryption (incompressible, "
+        "little deduplicated, most files changed) against thresholds learned from the system's history.",
+        _SITE_SYSTEM,
+    ),
     # -- repository checks, scheduled or `bcpctl check --config` (monitoring.checks)
     Family("bcp_repository_check_ok", "gauge", "1 if the newest repository check found no problem.", ("site",)),
     Family("bcp_repository_check_timestamp_seconds", "gauge", "Finish time of the newest repository check.", ("site",)),

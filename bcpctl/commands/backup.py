@@ -140,6 +140,10 @@ def backup_run(
         else:
             raise UsageError("give --source KIND:SPEC with --repo, or --config FILE")
     data = {"ok": all(o.ok for o in outcomes), "backups": [vars(o) for o in outcomes]}
+    for o in outcomes:
+        if o.anomaly:
+            good = (o.last_known_good or "none")[:8]
+            out.warn(f"BackupAnomaly: {o.system} looks mass-encrypted ({o.anomaly}); last known good snapshot {good}")
     out.result(data, _render_results)
     if not data["ok"]:
         failed = [o.system or "source" for o in outcomes if not o.ok]
