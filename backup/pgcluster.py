@@ -27,7 +27,7 @@ from backup.basebackup import BASE_NAME
 from backup.errors import CorruptObject, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
-from backup.sources import postgres_tool
+from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.tree import iter_tree
 from dc.errors import ProblemFound, UsageError
 
@@ -181,3 +181,31 @@ class RestoredCluster:
                     raise ProblemFound(f"recovery stopped: {self.log_tail() or 'the server exited'}") from None
             time.sleep(0.2)
         raise ProblemFound(f"recovery did not finish within {timeout:.0f} s: {self.log_tail()}")
+
+
+def copy_database(source: str, target: str) -> dict[str, int]:
+    """``pg_dump`` of ``source`` into ``pg_restore --single-transaction`` at ``target`` (a failure
+    leaves the target as it was); return the target's row counts."""
+    import psycopg
+
+    dump = subprocess.Popen(
+        [postgres_tool("pg_dump"), "--format=custom", "-Z0", "--no-sync", "-d", source],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    restore = subprocess.run(
+        [postgres_tool("pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
+         "-d", target],
+        stdin=dump.stdout, capture_output=True, text=True,
+    )  # fmt: skip
+    if dump.stdout is not None:
+        dump.stdout.close()
+    dumped = dump.wait()
+    dump_err = dump.stderr.read().decode(errors="replace").strip() if dump.stderr is not None else ""
+    if dumped != 0:
+        raise ProblemFound(f"pg_dump of the recovered database failed: {dump_err.splitlines()[-1:] or 'no output'}")
+    if restore.returncode != 0:
+        detail = next((line for line in restore.stderr.splitlines() if "error" in line.lower()), restore.stderr.strip())
+        raise ProblemFound(f"pg_restore into {redact_dsn(target)} failed (nothing committed): {detail}")
+    with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.cursor() as cur:
+        return postgres_row_counts(cur)

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from backup.basebackup import TAG_END, TAG_STOP
+from backup.errors import VerificationFailed
 from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recovery, unpack_base
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
@@ -171,6 +174,50 @@ def restore_to(
     finally:
         if not keep_running:
             cluster.stop()
+
+
+def restore_to_database(
+    config: Consortium,
+    config_path: Path,
+    system_id: str,
+    target: RecoveryTarget,
+    target_dsn: str,
+    *,
+    timeout: float = 3600,
+) -> PitrResult:
+    """Recover ``system_id`` to ``target`` in a private cluster, then copy its database into
+    ``target_dsn`` (``pg_dump | pg_restore`` in one transaction) and compare every table's rows.
+
+    PostgreSQL replays WAL into a whole cluster only, so an existing server (a drill sandbox,
+    the offsite's production server) receives the recovered database logically.
+    """
+    from psycopg.conninfo import make_conninfo
+
+    from backup.pgcluster import RestoredCluster, copy_database
+
+    system = config.system(system_id)
+    scratch = Path(tempfile.mkdtemp(prefix="bcpctl-pitr-"))
+    scratch.chmod(0o711)  # the cluster's account must reach its data directory inside
+    try:
+        result = restore_to(
+            config, config_path, system_id, target, scratch / "data", keep_running=True, timeout=timeout
+        )
+        cluster = RestoredCluster(scratch / "data", result.port, system.source.run_as)
+        try:
+            source = make_conninfo(system.source.dsn or "", host="127.0.0.1", port=str(result.port))
+            copied = copy_database(source, target_dsn)
+        finally:
+            cluster.stop()
+        mismatches = {t: (n, copied.get(t)) for t, n in result.tables.items() if copied.get(t) != n}
+        if mismatches:
+            table, (want, got) = next(iter(mismatches.items()))
+            raise VerificationFailed(
+                f"{table} has {got} rows in {redact_dsn(target_dsn)}, the recovered cluster {want}"
+            )
+        result.target_dir, result.running = redact_dsn(target_dsn), False
+        return result
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _verify(conninfo: str, smoke: str | None, result: PitrResult) -> None:

@@ -314,31 +314,30 @@ def _restore_to_point(
     port: int | None,
     keep_running: bool,
 ) -> None:
-    from backup.pitr import RecoveryTarget, parse_moment, restore_to
+    from backup.pitr import RecoveryTarget, parse_moment, restore_to, restore_to_database
     from backup.walseq import parse_lsn
 
     if config_path is None:
         raise UsageError("--to-time, --to-lsn and --to-latest restore a configured system: give --config FILE")
-    if target is not None or target_dsn is not None:
+    if target is not None:
+        raise UsageError("a point-in-time restore writes a cluster (--target-dir DIR) or a database (--target-dsn DSN)")
+    if (target_dir is None) == (target_dsn is None):
         raise UsageError(
-            "a point-in-time restore writes a new cluster: give --target-dir DIR (not --target/--target-dsn)"
+            "give exactly one of --target-dir DIR (a new cluster) or --target-dsn DSN (an existing database)"
         )
-    if target_dir is None:
-        raise UsageError("give --target-dir DIR for the restored cluster")
     point = RecoveryTarget(
         time=parse_moment(to_time) if to_time is not None else None,
         lsn=parse_lsn(to_lsn) if to_lsn is not None else None,
     )
     consortium, _ = session.config(config_path)
-    result = restore_to(
-        consortium,
-        Path(config_path).resolve(),
-        system_id,
-        point,
-        Path(target_dir),
-        port=port,
-        keep_running=keep_running,
-    )
+    resolved = Path(config_path).resolve()
+    if target_dsn is not None:
+        result = restore_to_database(consortium, resolved, system_id, point, target_dsn)
+    else:
+        assert target_dir is not None  # exactly one of the two, checked above
+        result = restore_to(
+            consortium, resolved, system_id, point, Path(target_dir), port=port, keep_running=keep_running
+        )
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(

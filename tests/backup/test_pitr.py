@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -132,6 +133,18 @@ def test_to_latest_replays_the_whole_archive_and_a_target_before_any_base_is_ref
         "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(site.base / "latest")
     )
     assert taken.returncode == 2 and "is not empty" in taken.stderr
+    # into an existing database: recovered privately, copied in one transaction, counted again
+    target = site.cluster.create_database("juki_restored")
+    copied = cli("restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dsn", target, "--json")
+    assert copied.returncode == 0, copied.stderr
+    assert json.loads(copied.stdout)["tables"]["public.juki"] == len(rows)
+    assert site.sql("SELECT count(*) FROM juki", database="juki_restored") == [(len(rows),)]
+    assert not list(Path(tempfile.gettempdir()).glob("bcpctl-pitr-*"))  # the private cluster is gone
+    both = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dsn", target,
+        "--target-dir", str(site.base / "x"),
+    )  # fmt: skip
+    assert both.returncode == 2 and "exactly one of" in both.stderr
 
 
 def _base(end: str, start: str = "0/2000028", stop: str = "0/3000000") -> Snapshot:
