@@ -202,3 +202,23 @@ def test_forget_keeps_the_wal_the_oldest_kept_base_needs_and_removes_older(site:
     assert all(n >= keep_from for n in left if not n.endswith(".history"))
     checked = cli("check", "--repo", str(site.repo), *password)
     assert checked.returncode == 0, checked.stdout + checked.stderr  # no gap: what is gone was not needed
+
+
+def test_wal_commands_refuse_a_system_that_does_not_archive_wal(site: WalSite, tmp_path: Path) -> None:
+    import yaml
+
+    config = yaml.safe_load(site.config.read_text(encoding="utf-8"))
+    config["systems"]["goka-files"] = {
+        "tenant": "goka", "business": "文書", "tier": 3, "source": {"kind": "path", "path": str(tmp_path)},
+    }  # fmt: skip
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
+    wal = tmp_path / "000000010000000000000009"
+    wal.write_bytes(b"x" * 1024)
+    cli = Cli(site.relay.env)
+    for args in (["push", str(wal)], ["get", wal.name, str(tmp_path / "out")]):
+        refused = cli("wal", *args, "--system", "goka-files", "--config", str(other))
+        assert refused.returncode == 2 and "not postgres-wal" in refused.stderr
+    unknown = cli("wal", "push", str(wal), "--system", "nobody", "--config", str(other))
+    assert unknown.returncode == 2 and "unknown system" in unknown.stderr
+    assert not any(p.is_file() for p in (site.repo / "wal").rglob("*") if "goka-files" in p.parts)
