@@ -118,9 +118,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def restore_command(config: Consortium, config_path: Path, system_id: str) -> str:
+def restore_command(config: Consortium, config_path: Path, system_id: str, site: str) -> str:
     wal = config.system(system_id).source.wal_command or "bcpctl wal"
-    return f"{wal} get %f %p --system {shlex.quote(system_id)} --config {shlex.quote(str(config_path))}"
+    return (
+        f"{wal} get %f %p --system {shlex.quote(system_id)} --site {shlex.quote(site)}"
+        f" --config {shlex.quote(str(config_path))}"
+    )
 
 
 def restore_to(
@@ -133,8 +136,12 @@ def restore_to(
     port: int | None = None,
     keep_running: bool = False,
     timeout: float = 3600,
+    site: str | None = None,
 ) -> PitrResult:
-    """Restore ``system_id`` into ``target_dir`` as it was at ``target``, start it, verify it."""
+    """Restore ``system_id`` into ``target_dir`` as it was at ``target``, start it, verify it.
+
+    ``site``: whose repository holds the base backups and WAL (default: the site bcpctl runs at).
+    """
     from psycopg.conninfo import make_conninfo
 
     from backup.jobs import site_repository
@@ -146,12 +153,13 @@ def restore_to(
     owner = system.source.run_as
     if owner is None and _is_root():
         raise UsageError(f"PostgreSQL does not run as root: set systems.{system_id}.source.run_as")
+    site = site or local_site(config)
     started = time.monotonic()
-    with site_repository(config, local_site(config), config_path.parent) as repo:
+    with site_repository(config, site, config_path.parent) as repo:
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
         unpack_base(repo, base, target_dir)
     settings = RecoverySettings(
-        restore_command(config, config_path, system_id),
+        restore_command(config, config_path, system_id, site),
         target_time=target.time.isoformat() if target.time else None,
         target_lsn=format_lsn(target.lsn) if target.lsn is not None else None,
     )
@@ -184,6 +192,7 @@ def restore_to_database(
     target_dsn: str,
     *,
     timeout: float = 3600,
+    site: str | None = None,
 ) -> PitrResult:
     """Recover ``system_id`` to ``target`` in a private cluster, then copy its database into
     ``target_dsn`` (``pg_dump | pg_restore`` in one transaction) and compare every table's rows.

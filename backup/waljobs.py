@@ -34,11 +34,14 @@ def wal_system(config: Consortium, system_id: str) -> None:
 
 
 @contextmanager
-def wal_repository(config: Consortium, config_dir: Path | None) -> Iterator[Repository]:
+def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
+    """The repository of ``site`` (default: the site bcpctl runs at)."""
     from backup.jobs import config_password
     from dc.config import local_site
 
-    site = local_site(config)
+    site = site or local_site(config)
+    if site not in config.sites:
+        raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
     backend = open_site(config, site, config_dir=config_dir)
     password = config_password(config, config_dir, site)
     with open_repository(backend, password, sync=False, manifest_key=config.sites[site].manifest_public_key) as repo:
@@ -51,7 +54,9 @@ def wal_push(config: Consortium, config_dir: Path | None, system_id: str, path: 
         return push(repo, system_id, path)
 
 
-def wal_get(config: Consortium, config_dir: Path | None, system_id: str, name: str, target: Path) -> WalFile:
+def wal_get(
+    config: Consortium, config_dir: Path | None, system_id: str, name: str, target: Path, site: str | None = None
+) -> WalFile:
     wal_system(config, system_id)
-    with wal_repository(config, config_dir) as repo:
+    with wal_repository(config, config_dir, site) as repo:
         return get(repo, system_id, name, target)

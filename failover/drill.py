@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 
+from backup.pitr import PitrResult, RecoveryTarget, restore_to_database
 from backup.snapshot import Snapshot
 from failover.abort import AbortSignal
 from failover.activesite import active_site, drill_notice
@@ -112,7 +114,7 @@ def _restore_all(
         snapshots = snapshots_by_system(repo, errors=unreadable)
         if unreadable:
             result.warnings.append(f"{len(unreadable)} unreadable snapshot(s) at {site} were ignored")
-        pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind == "postgres"})
+        pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind in ("postgres", "postgres-wal")})
         if pg_tenants:
             sandboxes.prepare_logins(pg_tenants)
         by_tenant: dict[str, set[str]] = {}
@@ -120,7 +122,7 @@ def _restore_all(
             by_tenant.setdefault(step.tenant, set()).add(step.system)
 
         def make_target(step: PlanStep, snap: Snapshot) -> Target:
-            if snap.source_kind == "postgres":
+            if snap.source_kind in ("postgres", "postgres-wal"):
                 return sandboxes.database(step.system, step.tenant)
             return sandboxes.directory(step.system, step.tenant)
 
@@ -145,6 +147,7 @@ def _restore_all(
             separation=separation,
             **ctx.smoke(),
             on_bytes=on_bytes,
+            point_in_time=point_in_time(ctx, site),
         )
         workers = request.workers or ctx.settings.workers
         result.systems = run_plan(
@@ -155,3 +158,16 @@ def _restore_all(
                 system, declared=result.declared_at, rpo_reference=result.rpo_reference or result.declared_at
             )
         result.phases["restore"] = round(time.monotonic() - origin, 3)
+
+
+def point_in_time(ctx: RunContext, site: str) -> Callable[[str, str, datetime | None], PitrResult] | None:
+    """How a drill recovers a postgres-wal system: into its sandbox database, to the moment, from
+    the base backups and WAL of the site it drills at."""
+    if ctx.config_file is None:
+        return None
+    config_file = ctx.config_file
+
+    def recover(system: str, dsn: str, before: datetime | None) -> PitrResult:
+        return restore_to_database(ctx.config, config_file, system, RecoveryTarget(time=before), dsn, site=site)
+
+    return recover

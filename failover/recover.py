@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 from backup.dbrestore import restore_postgres, verify_sqlite
+from backup.pitr import PitrResult
 from backup.repository import Repository
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot
@@ -54,6 +55,9 @@ class RecoveryContext:
     smoke: dict[str, str] = field(default_factory=dict)
     smoke_expect: dict[str, str] = field(default_factory=dict)
     on_bytes: Callable[[int], None] | None = None
+    #: recovers a postgres-wal system into a database to a moment (none: the newest WAL):
+    #: ``(system, dsn, before)`` (:func:`backup.pitr.restore_to_database`)
+    point_in_time: Callable[[str, str, datetime | None], PitrResult] | None = None
     #: the targets actually used, by system (failback swaps them into place afterwards)
     targets: dict[str, Target] = field(default_factory=dict)
 
@@ -103,7 +107,10 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         target = ctx.make_target(step, snap)
         ctx.targets[step.system] = target
         result.target = target.description
-        sqlite_file = _restore(view, snap, target, result)
+        if snap.source_kind == "postgres-wal":
+            sqlite_file = _recover_to_moment(ctx, step, target, result)
+        else:
+            sqlite_file = _restore(view, snap, target, result)
         result.steps["restore"] = round(time.monotonic() - started, 3)
         phase, started = "verify", time.monotonic()
         ctx.abort.check()
@@ -145,6 +152,20 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         result.fetched_bytes = meter.fetch_bytes
         result.finished_at = ctx.offset()
     return result
+
+
+def _recover_to_moment(ctx: RecoveryContext, step: PlanStep, target: Target, result: SystemResult) -> None:
+    """A postgres-wal system: base backup + WAL replay up to ``before`` (or the newest WAL), its
+    RTO split into base restore and replay, its RPO measured from the last transaction recovered."""
+    if ctx.point_in_time is None or target.dsn is None:
+        raise _Failure("TargetMissing", "a postgres-wal system needs a database target and its configuration")
+    recovered = ctx.point_in_time(step.system, target.dsn, ctx.before)
+    result.tables = dict(recovered.tables)
+    result.steps["base"], result.steps["replay"] = recovered.base_seconds, recovered.replay_seconds
+    if recovered.recovered_to is not None:
+        result.snapshot_time = datetime.fromisoformat(recovered.recovered_to)
+    result.snapshot_id = recovered.base_snapshot
+    return None
 
 
 def _restore(view: Repository, snap: Snapshot, target: Target, result: SystemResult) -> Path | None:

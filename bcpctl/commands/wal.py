@@ -52,9 +52,10 @@ def wal_push(path: str, system_id: str, config_path: str) -> None:
 @click.argument("name", metavar="NAME")
 @click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
 @_system_option
+@click.option("--site", default=None, help="Read the archive of this site (default: the site bcpctl runs at).")
 @config_option()
 @common_options
-def wal_get(name: str, path: str, system_id: str, config_path: str) -> None:
+def wal_get(name: str, path: str, system_id: str, site: str | None, config_path: str) -> None:
     """Write archived WAL file NAME to PATH (restore_command = 'bcpctl wal get %f %p --system …').
 
     The file is authenticated and its SHA-256 checked before it is written; exit 1 when the
@@ -63,7 +64,7 @@ def wal_get(name: str, path: str, system_id: str, config_path: str) -> None:
     from backup.waljobs import wal_get as get
 
     consortium, config_dir = session.config(config_path)
-    found = get(consortium, config_dir, system_id, name, Path(path))
+    found = get(consortium, config_dir, system_id, name, Path(path), site)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)

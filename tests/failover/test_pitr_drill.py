@@ -1,0 +1,72 @@
+"""The point-in-time drill of a postgres-wal system: base backup + WAL replay to the moment
+before the event, at the offsite, into a sandbox database, with RTO as base + replay."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+
+import psycopg
+import pytest
+import yaml
+
+from dc.config import load_config
+from dc.state import open_state
+from failover.context import RunContext
+from failover.drill import run_drill
+from failover.drillrequest import DrillRequest
+from replication.ledger import Ledger
+from replication.sync import replicate
+from storage.local import LocalBackend
+from tests.backup.walsite import SYSTEM, WalSite, wal_site
+from tests.conftest import Cli
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def site(cli: Cli) -> Iterator[WalSite]:
+    with wal_site(cli.env) as made:
+        made.sql("CREATE TABLE juki (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
+        raw = yaml.safe_load(made.config.read_text(encoding="utf-8"))
+        raw["sites"]["offsite"] = {
+            "prefecture": "北海道", "role": "offsite", "repository": str(made.base / "offsite"),
+            "drill_dsn": made.cluster.dsn("postgres"), "drill_dir": str(made.base / "drill"),
+        }  # fmt: skip
+        made.config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+        yield made
+
+
+def _rows(site: WalSite, seconds: float) -> list[tuple[int, object]]:
+    rows = []
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(site.cluster.dsn(), autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            rows.append(conn.execute("INSERT INTO juki DEFAULT VALUES RETURNING id, at").fetchone())
+            time.sleep(0.02)
+    return rows  # type: ignore[return-value]
+
+
+def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite) -> None:
+    cli = Cli(site.relay.env)
+    assert cli("backup", "run", "--config", str(site.config)).returncode == 0
+    rows = _rows(site, 3)
+    name = str(site.sql("SELECT pg_walfile_name(pg_switch_wal())")[0][0])
+    deadline = time.monotonic() + 60
+    while (site.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0] or "") < name:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    event = rows[len(rows) // 2][1] + timedelta(milliseconds=5)  # type: ignore[operator]
+    ledger = Ledger(open_state(f"sqlite:///{site.base / 'ledger.db'}", create=True))
+    assert replicate(LocalBackend(site.repo), LocalBackend(site.base / "offsite", create=True), ledger).ok
+    config, resolved = load_config(site.config)
+    ctx = RunContext.create(config, resolved)
+    result = run_drill(ctx, DrillRequest(mode="point-in-time", systems=(SYSTEM,), before=event), handle_signals=False)
+    juki = result.systems[0]
+    assert result.status == "passed", result.verdict()
+    wanted = sum(1 for _, at in rows if at <= event)  # type: ignore[operator]
+    assert juki.tables["public.juki"] == wanted
+    assert juki.steps["base"] > 0 and juki.steps["replay"] > 0
+    assert juki.snapshot_time is not None and timedelta(0) <= event - juki.snapshot_time < timedelta(seconds=1)
+    assert juki.rpo_seconds is not None and juki.rpo_seconds < 1
