@@ -108,7 +108,8 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         ctx.targets[step.system] = target
         result.target = target.description
         if snap.source_kind == "postgres-wal":
-            sqlite_file = _recover_to_moment(ctx, step, target, result)
+            _recover_to_moment(ctx, step, target, result)
+            sqlite_file = None
         else:
             sqlite_file = _restore(view, snap, target, result)
         result.steps["restore"] = round(time.monotonic() - started, 3)
@@ -165,7 +166,6 @@ def _recover_to_moment(ctx: RecoveryContext, step: PlanStep, target: Target, res
     if recovered.recovered_to is not None:
         result.snapshot_time = datetime.fromisoformat(recovered.recovered_to)
     result.snapshot_id = recovered.base_snapshot
-    return None
 
 
 def _restore(view: Repository, snap: Snapshot, target: Target, result: SystemResult) -> Path | None:

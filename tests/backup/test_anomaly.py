@@ -7,6 +7,7 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -79,7 +80,7 @@ def site(tmp_path: Path, cli: Cli) -> tuple[Path, Path]:
     return data, config
 
 
-def _backup(cli: Cli, config: Path) -> dict:  # type: ignore[type-arg]
+def _backup(cli: Cli, config: Path) -> dict[str, Any]:
     done = cli("backup", "run", "--config", str(config), "--json")
     assert done.returncode == 0, done.stderr
     return {"row": json.loads(done.stdout)["backups"][0], "stderr": done.stderr}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -38,14 +38,16 @@ def site(cli: Cli) -> Iterator[WalSite]:
         yield made
 
 
-def _rows(site: WalSite, seconds: float) -> list[tuple[int, object]]:
+def _rows(site: WalSite, seconds: float) -> list[tuple[int, datetime]]:
     rows = []
     deadline = time.monotonic() + seconds
     with psycopg.connect(site.cluster.dsn(), autocommit=True) as conn:
         while time.monotonic() < deadline:
-            rows.append(conn.execute("INSERT INTO juki DEFAULT VALUES RETURNING id, at").fetchone())
+            row = conn.execute("INSERT INTO juki DEFAULT VALUES RETURNING id, at").fetchone()
+            assert row is not None
+            rows.append((int(row[0]), row[1]))
             time.sleep(0.02)
-    return rows  # type: ignore[return-value]
+    return rows
 
 
 def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite) -> None:
@@ -57,7 +59,7 @@ def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite)
     while (site.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0] or "") < name:
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    event = rows[len(rows) // 2][1] + timedelta(milliseconds=5)  # type: ignore[operator]
+    event = rows[len(rows) // 2][1] + timedelta(milliseconds=5)
     ledger = Ledger(open_state(f"sqlite:///{site.base / 'ledger.db'}", create=True))
     assert replicate(LocalBackend(site.repo), LocalBackend(site.base / "offsite", create=True), ledger).ok
     config, resolved = load_config(site.config)
@@ -65,7 +67,7 @@ def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite)
     result = run_drill(ctx, DrillRequest(mode="point-in-time", systems=(SYSTEM,), before=event), handle_signals=False)
     juki = result.systems[0]
     assert result.status == "passed", result.verdict()
-    wanted = sum(1 for _, at in rows if at <= event)  # type: ignore[operator]
+    wanted = sum(1 for _, at in rows if at <= event)
     assert juki.tables["public.juki"] == wanted
     assert juki.steps["base"] > 0 and juki.steps["replay"] > 0
     assert juki.snapshot_time is not None and timedelta(0) <= event - juki.snapshot_time < timedelta(seconds=1)

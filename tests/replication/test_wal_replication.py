@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from backup.opening import open_repository
+from backup.repository import read_config
 from backup.walarchive import get, push
 from dc.state import open_state
 from replication.ledger import Ledger
@@ -24,7 +26,7 @@ SYSTEM = "goka-juki"
 class WalRefusing(LocalBackend):
     """A target whose link fails for WAL objects (the rest arrives)."""
 
-    def save(self, key, data, *, retain_until=None):  # type: ignore[no-untyped-def]
+    def save(self, key: str, data: Any, *, retain_until: Any = None) -> None:
         if key.startswith("wal/"):
             raise StorageError("link down")
         super().save(key, data, retain_until=retain_until)
@@ -40,7 +42,7 @@ def _push(source: LocalBackend, tmp_path: Path, segno: int) -> str:
 @pytest.fixture
 def source(tmp_path: Path) -> LocalBackend:
     backend = LocalBackend(tmp_path / "primary", create=True)
-    backend.repo_id = primary.init(backend)  # type: ignore[attr-defined]
+    primary.init(backend)
     primary.backup(backend, primary.write_tree(tmp_path / "data"), system=SYSTEM)
     return backend
 
@@ -52,7 +54,9 @@ def test_wal_objects_reach_the_offsite_verified_without_a_key(source: LocalBacke
     result = replicate(source, target, ledger)
     assert result.ok and result.phases["wal"].objects == 2
     assert all(target.load(k) == source.load(k) for k in keys)
-    report = verify_repository(target, pinned_key=ledger.pin(source.repo_id).public_key)  # type: ignore[union-attr]
+    pin = ledger.pin(read_config(source)[0].id)
+    assert pin is not None
+    report = verify_repository(target, pinned_key=pin.public_key)
     assert report.ok, report.problems
     with open_repository(target, PASSWORD, sync=False) as replica:  # the offsite restores from its own copy
         got = get(replica, SYSTEM, "000000010000000000000002", tmp_path / "restored")
