@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 
-from backup.pitr import PitrResult, RecoveryTarget, restore_to_database
 from backup.snapshot import Snapshot
 from failover.abort import AbortSignal
 from failover.activesite import active_site, drill_notice
@@ -34,7 +32,7 @@ from failover.lifecycle import new_run, recorded_run, repository_at
 from failover.measure import apply_measurement
 from failover.plan import PlanStep, RecoveryPlan
 from failover.readiness import check_readiness
-from failover.recover import RecoveryContext, recover_system, snapshots_by_system
+from failover.recover import RecoveryContext, point_in_time, recover_system, snapshots_by_system
 from failover.results import Check, RunResult
 from failover.sandbox import Sandboxes, Target
 from failover.switchover import run_switchover
@@ -158,16 +156,3 @@ def _restore_all(
                 system, declared=result.declared_at, rpo_reference=result.rpo_reference or result.declared_at
             )
         result.phases["restore"] = round(time.monotonic() - origin, 3)
-
-
-def point_in_time(ctx: RunContext, site: str) -> Callable[[str, str, datetime | None], PitrResult] | None:
-    """How a drill recovers a postgres-wal system: into its sandbox database, to the moment, from
-    the base backups and WAL of the site it drills at."""
-    if ctx.config_file is None:
-        return None
-    config_file = ctx.config_file
-
-    def recover(system: str, dsn: str, before: datetime | None) -> PitrResult:
-        return restore_to_database(ctx.config, config_file, system, RecoveryTarget(time=before), dsn, site=site)
-
-    return recover

@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backup.dbrestore import restore_postgres, verify_sqlite
-from backup.pitr import PitrResult
+from backup.pitr import PitrResult, RecoveryTarget, restore_to_database
 from backup.repository import Repository
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot
@@ -28,6 +29,9 @@ from failover.plan import PlanStep
 from failover.results import Check, SystemResult
 from failover.sandbox import Target
 from failover.verify import run_smoke
+
+if TYPE_CHECKING:
+    from failover.context import RunContext
 
 
 class _Failure(Exception):
@@ -189,3 +193,16 @@ def _restore(view: Repository, snap: Snapshot, target: Target, result: SystemRes
         raise _Failure("VerificationFailed", f"restored table {table} has {got} rows, the backup recorded {want}")
     result.tables = dict(snap.verify.get("tables", {}))
     return sqlite_file
+
+
+def point_in_time(ctx: RunContext, site: str) -> Callable[[str, str, datetime | None], PitrResult] | None:
+    """How a drill or failover recovers a postgres-wal system: into its database, to the moment
+    (a failover: the newest WAL), from the base backups and WAL of the site it runs at."""
+    if ctx.config_file is None:
+        return None
+    config_file = ctx.config_file
+
+    def recover(system: str, dsn: str, before: datetime | None) -> PitrResult:
+        return restore_to_database(ctx.config, config_file, system, RecoveryTarget(time=before), dsn, site=site)
+
+    return recover

@@ -72,3 +72,33 @@ def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite)
     assert juki.steps["base"] > 0 and juki.steps["replay"] > 0
     assert juki.snapshot_time is not None and timedelta(0) <= event - juki.snapshot_time < timedelta(seconds=1)
     assert juki.rpo_seconds is not None and juki.rpo_seconds < 1
+
+
+def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site: WalSite) -> None:
+    from failover.failover import FailoverRequest, execute_failover
+    from tests.failover.test_failover import RecordingHooks
+
+    cli = Cli(site.relay.env)
+    assert cli("backup", "run", "--config", str(site.config)).returncode == 0
+    rows = _rows(site, 1)
+    name = str(site.sql("SELECT pg_walfile_name(pg_switch_wal())")[0][0])
+    deadline = time.monotonic() + 60
+    while (site.sql("SELECT last_archived_wal FROM pg_stat_archiver")[0][0] or "") < name:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    ledger = Ledger(open_state(f"sqlite:///{site.base / 'ledger.db'}", create=True))
+    assert replicate(LocalBackend(site.repo), LocalBackend(site.base / "offsite", create=True), ledger).ok
+    raw = yaml.safe_load(site.config.read_text(encoding="utf-8"))
+    raw["systems"][SYSTEM]["restore_dsn"] = site.cluster.dsn("juki_dr")
+    site.config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    config, resolved = load_config(site.config)
+    ctx = RunContext.create(config, resolved)
+    over = execute_failover(
+        ctx, FailoverRequest("offsite", confirmed=True), hooks=RecordingHooks(), handle_signals=False
+    )
+    juki = over.systems[0]
+    assert juki.status == "passed", over.verdict()
+    assert site.sql("SELECT count(*) FROM juki", database="juki_dr") == [(len(rows),)]
+    # what was lost: the last transaction recovered, measured against the declared disaster
+    assert juki.snapshot_time is not None and juki.snapshot_time >= rows[-1][1]
+    assert juki.steps["replay"] > 0
