@@ -64,6 +64,9 @@ def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite)
     assert replicate(LocalBackend(site.repo), LocalBackend(site.base / "offsite", create=True), ledger).ok
     config, resolved = load_config(site.config)
     ctx = RunContext.create(config, resolved)
+    ready = run_drill(ctx, DrillRequest(mode="readiness", systems=(SYSTEM,)), handle_signals=False)
+    checks = [c for s in [ready, *ready.systems] for c in getattr(s, "checks", [])]
+    assert any(c.name == "drill server reachable" and c.ok for c in checks), checks
     result = run_drill(ctx, DrillRequest(mode="point-in-time", systems=(SYSTEM,), before=event), handle_signals=False)
     juki = result.systems[0]
     assert result.status == "passed", result.verdict()
