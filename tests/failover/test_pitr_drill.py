@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -93,6 +94,7 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
     assert replicate(LocalBackend(site.repo), LocalBackend(site.base / "offsite", create=True), ledger).ok
     raw = yaml.safe_load(site.config.read_text(encoding="utf-8"))
     raw["systems"][SYSTEM]["restore_dsn"] = site.cluster.dsn("juki_dr")
+    raw["drills"] = {"report_dir": str(site.base / "reports")}
     site.config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     config, resolved = load_config(site.config)
     ctx = RunContext.create(config, resolved)
@@ -105,3 +107,5 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
     # what was lost: the last transaction recovered, measured against the declared disaster
     assert juki.snapshot_time is not None and juki.snapshot_time >= rows[-1][1]
     assert juki.steps["replay"] > 0
+    ja = Path(over.reports["ja:goka"]).read_text(encoding="utf-8")
+    assert "最終トランザクション" in ja and "失われた期間" in ja, ja
