@@ -33,6 +33,7 @@ from backup.objectsize import OversizedObject
 from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.snapshot import list_snapshots
+from backup.walcheck import check_wal
 from dc.errors import BcpError, UsageError
 from storage.backend import ObjectInfo
 from storage.capabilities import StrayEntries, as_capability
@@ -104,6 +105,7 @@ def _check_view(
             if in_subset(key.rsplit("/", 1)[-1], subset):
                 _read_unindexed(repo, key, listing, missed, report)
     check_inventory(repo, view, superseded, report)
+    check_wal(repo, report)
     _check_strays(repo, report)
     if unindexed and judge.unindexed_blobs():
         report.suggest(REPAIR_INDEX)  # the blobs snapshots miss may be in those packs

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backup.anomaly import HISTORY, Signals, judge, signals_of
 from backup.archiver import ProgressFn
 from backup.errors import SourceError
 from backup.opening import open_repository
@@ -52,6 +53,11 @@ class SystemBackup:
     ok: bool
     result: BackupResult | None
     error: str | None
+    #: why this backup looked like mass encryption (:mod:`backup.anomaly`), when it did
+    anomaly: str | None = None
+    #: with an anomaly: the snapshot before it, the last known good state
+    last_known_good: str | None = None
+    signals: Signals | None = None
 
 
 def resolve_path(value: str, config_dir: Path | None) -> str:
@@ -92,10 +98,47 @@ def backup_systems(
             outcome = SystemBackup(system_id, not result.errors, result, "; ".join(result.errors[:3]) or None)
         except (BcpError, SourceError) as exc:
             result, outcome = None, SystemBackup(system_id, False, None, exc.message)
+        if result is not None and outcome.ok:
+            outcome = _judged(state, system_id, result, outcome)
         if state is not None:
             record_run(state, repo.backend.url, request, started, outcome)
         outcomes.append(outcome)
     return outcomes
+
+
+def _judged(state: Engine | None, system_id: str, result: BackupResult, outcome: SystemBackup) -> SystemBackup:
+    """The outcome with its ransomware signals, judged against the system's recorded history."""
+    from dataclasses import replace
+
+    signals = signals_of(
+        raw_added=result.raw_bytes_added,
+        stored_added=result.bytes_added,
+        bytes_total=result.bytes_total,
+        files_changed=result.files_new + result.files_changed,
+        files_total=result.files_new + result.files_changed + result.files_unmodified,
+    )
+    verdict = judge(signal_history(state, system_id), signals) if state is not None else None
+    if verdict is None or not verdict.anomalous:
+        return replace(outcome, signals=signals)
+    return replace(outcome, signals=signals, anomaly=verdict.reason, last_known_good=result.parent)
+
+
+def signal_history(state: Engine, system_id: str) -> list[Signals]:
+    """The system's recorded signals of successful backups, oldest first."""
+    from sqlalchemy import select
+
+    from dc.state import backup_runs
+
+    t = backup_runs.c
+    query = (
+        select(t.compressibility, t.new_fraction, t.changed_fraction)
+        .where(t.system == system_id, t.ok.is_(True), t.anomaly.is_(None))
+        .order_by(t.id.desc())
+        .limit(HISTORY)
+    )
+    with state.connect() as conn:
+        rows = conn.execute(query).all()
+    return [Signals(*row) for row in reversed(rows)]
 
 
 def record_run(state: Engine, repository: str, request: BackupRequest, started: object, outcome: SystemBackup) -> None:
@@ -120,5 +163,10 @@ def record_run(state: Engine, repository: str, request: BackupRequest, started: 
                 bytes_added=result.bytes_added if result else 0,
                 seconds=result.seconds if result else 0.0,
                 error=outcome.error,
+                compressibility=outcome.signals.compressibility if outcome.signals else None,
+                new_fraction=outcome.signals.new_fraction if outcome.signals else None,
+                changed_fraction=outcome.signals.changed_fraction if outcome.signals else None,
+                anomaly=outcome.anomaly,
+                last_known_good=outcome.last_known_good,
             )
         )

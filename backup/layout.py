@@ -24,6 +24,7 @@ from backup.manifest import MANIFEST_KEY
 from backup.pack import MAGIC, PACK_DIRS, pack_key, parse_pack
 from backup.prune import LEASE_KEY, TOMBSTONE_PREFIX
 from backup.repository import CONFIG_KEY, SNAPSHOT_PREFIX, Repository
+from backup.walarchive import WAL_KIND, WAL_PREFIX
 from dc.errors import BcpError
 from storage.backend import ObjectInfo
 
@@ -68,6 +69,8 @@ def place_of(key: str) -> Place:
     for kind, prefix in SEALED_HOMES.items():
         if key.startswith(prefix):
             return Place(key, kind, name, key.count("/") == 1 and is_object_name(name))
+    if key.startswith(WAL_PREFIX):
+        return Place(key, WAL_KIND, name, key.count("/") == 3 and is_object_name(name))
     for blob_type, directory in PACK_DIRS.items():
         if key.startswith(directory + "/"):
             shaped = is_object_name(name) and key == pack_key(name, blob_type)

@@ -69,6 +69,8 @@ class BackupResult:
     #: bytes this backup added to storage (packs, compressed and encrypted)
     bytes_added: int
     blobs_added: int
+    #: the same data before compression: what did not deduplicate
+    raw_bytes_added: int
     seconds: float
     tables: dict[str, int]
     errors: list[str]
@@ -85,6 +87,10 @@ def _open_stream(source: SourceSpec) -> AbstractContextManager[StreamSource]:
         return sqlite_stream(source.value)
     if source.kind == "postgres":
         return postgres_stream(source.value)
+    if source.kind == "postgres-wal":
+        from backup.basebackup import basebackup_stream
+
+        return basebackup_stream(source.value)
     return command_stream(source.value)
 
 
@@ -111,6 +117,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
                 with ThreadPoolExecutor(request.workers or default_workers()) as pool:
                     sha, ids, size = store_stream(repo, writer, source.stream, pool=pool, progress=progress)
                 tables = source.tables
+            tags.update(source.tags)
             tree.add(
                 {
                     "path": source.name,
@@ -176,6 +183,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         bytes_read=stats.bytes_read,
         bytes_added=added.stored_bytes_added,
         blobs_added=added.blobs_added,
+        raw_bytes_added=added.raw_bytes_added,
         seconds=round(time.monotonic() - started, 3),
         tables=tables,
         errors=stats.errors,

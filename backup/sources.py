@@ -23,7 +23,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse, urlunparse
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 _End = TypeVar("_End")
 
-KINDS = ("path", "sqlite", "postgres", "command")
+KINDS = ("path", "sqlite", "postgres", "postgres-wal", "command")
 
 
 @dataclass(frozen=True)
@@ -49,13 +49,15 @@ class SourceSpec:
     @property
     def display(self) -> str:
         """The spec as recorded in snapshots: never with a password."""
-        return f"{self.kind}:{redact_dsn(self.value) if self.kind == 'postgres' else self.value}"
+        return f"{self.kind}:{redact_dsn(self.value) if self.kind in ('postgres', 'postgres-wal') else self.value}"
 
 
 def parse_source(text: str) -> SourceSpec:
     kind, sep, value = text.partition(":")
     if not sep or kind not in KINDS or not value:
-        raise UsageError(f"invalid source '{text}': use path:DIR, sqlite:FILE, postgres:DSN or command:CMD")
+        raise UsageError(
+            f"invalid source '{text}': use path:DIR, sqlite:FILE, postgres:DSN, postgres-wal:DSN or command:CMD"
+        )
     if kind in ("path", "sqlite"):
         value = str(Path(value).expanduser().absolute())
     return SourceSpec(kind, value)
@@ -80,6 +82,8 @@ class StreamSource:
     name: str
     stream: ReadableStream
     tables: dict[str, int]
+    #: snapshot tags only known once the stream has ended (a base backup's WAL positions)
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @contextmanager

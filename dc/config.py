@@ -161,24 +161,41 @@ class Tenant(_Model):
 
 
 class Source(_Model):
-    """What a system's backup reads: ``path``, ``sqlite``, ``postgres`` or ``command``."""
+    """What a system's backup reads: ``path``, ``sqlite``, ``postgres``, ``postgres-wal`` or ``command``.
 
-    kind: Literal["path", "sqlite", "postgres", "command"]
+    ``postgres-wal``: base backups with ``pg_basebackup`` from ``dsn`` (a replication-capable
+    user), WAL pushed by the server itself (``archive_command = 'bcpctl wal push %p --system …'``).
+    """
+
+    kind: Literal["path", "sqlite", "postgres", "postgres-wal", "command"]
     path: str | None = None
     dsn: Dsn | None = None
     command: str | None = None
     exclude: tuple[str, ...] = ()
+    #: postgres-wal: how the server runs ``bcpctl wal`` (its ``restore_command`` in a restored
+    #: cluster is this, then ``get %f %p --system … --config …``); default ``bcpctl wal``
+    wal_command: Command | None = None
+    #: postgres-wal: the account a restored cluster runs as (PostgreSQL refuses root)
+    run_as: str | None = None
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Source:
-        needed = {"path": "path", "sqlite": "path", "postgres": "dsn", "command": "command"}[self.kind]
+        needed = {"path": "path", "sqlite": "path", "postgres": "dsn", "postgres-wal": "dsn", "command": "command"}[
+            self.kind
+        ]
         if getattr(self, needed) in (None, ""):
             raise ValueError(f"a {self.kind} source needs '{needed}'")
         return self
 
     def value(self) -> str:
         """What this kind of source reads: its ``path``, ``dsn`` or ``command`` (set, as validated)."""
-        value = {"path": self.path, "sqlite": self.path, "postgres": self.dsn, "command": self.command}[self.kind]
+        value = {
+            "path": self.path,
+            "sqlite": self.path,
+            "postgres": self.dsn,
+            "postgres-wal": self.dsn,
+            "command": self.command,
+        }[self.kind]
         if not value:
             raise ValueError(f"a {self.kind} source without its value")
         return str(value)

@@ -133,6 +133,14 @@ backup_runs = Table(
     Column("bytes_added", BigInteger, default=0),
     Column("seconds", Float, default=0.0),
     Column("error", Text),
+    # ransomware signals of the data this backup added (backup.anomaly; migration 0010)
+    Column("compressibility", Float),
+    Column("new_fraction", Float),
+    Column("changed_fraction", Float),
+    #: why the backup looked like mass encryption, when it did
+    Column("anomaly", Text),
+    #: the snapshot before an anomalous backup: the last known good state
+    Column("last_known_good", String(64)),
 )
 # The metrics' newest-row lookups per system stay index-only as the table grows by ~100 rows a
 # day per system.

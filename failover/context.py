@@ -39,6 +39,8 @@ class RunContext:
     config_dir: Path | None
     settings: DrillSettings
     _state: Engine | None = None
+    #: the configuration file, when read from one: a recovered cluster's ``restore_command`` names it
+    config_file: Path | None = None
 
     @classmethod
     def create(cls, config: Consortium, where: Path | None, state: Engine | None = None) -> RunContext:
@@ -49,7 +51,8 @@ class RunContext:
             source, config_dir = str(where), where.parent
         else:
             source, config_dir = str(where or "<config>"), where
-        return cls(config, config_dir, drill_settings(config, source), state)
+        config_file = where if where is not None and where.suffix in (".yaml", ".yml") else None
+        return cls(config, config_dir, drill_settings(config, source), state, config_file)
 
     @property
     def state(self) -> Engine:

@@ -32,7 +32,7 @@ from failover.lifecycle import new_run, recorded_run, repository_at
 from failover.measure import apply_measurement
 from failover.plan import PlanStep, RecoveryPlan
 from failover.readiness import check_readiness
-from failover.recover import RecoveryContext, recover_system, snapshots_by_system
+from failover.recover import RecoveryContext, point_in_time, recover_system, snapshots_by_system
 from failover.results import Check, RunResult
 from failover.sandbox import Sandboxes, Target
 from failover.switchover import run_switchover
@@ -112,7 +112,7 @@ def _restore_all(
         snapshots = snapshots_by_system(repo, errors=unreadable)
         if unreadable:
             result.warnings.append(f"{len(unreadable)} unreadable snapshot(s) at {site} were ignored")
-        pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind == "postgres"})
+        pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind in ("postgres", "postgres-wal")})
         if pg_tenants:
             sandboxes.prepare_logins(pg_tenants)
         by_tenant: dict[str, set[str]] = {}
@@ -120,7 +120,7 @@ def _restore_all(
             by_tenant.setdefault(step.tenant, set()).add(step.system)
 
         def make_target(step: PlanStep, snap: Snapshot) -> Target:
-            if snap.source_kind == "postgres":
+            if snap.source_kind in ("postgres", "postgres-wal"):
                 return sandboxes.database(step.system, step.tenant)
             return sandboxes.directory(step.system, step.tenant)
 
@@ -145,6 +145,7 @@ def _restore_all(
             separation=separation,
             **ctx.smoke(),
             on_bytes=on_bytes,
+            point_in_time=point_in_time(ctx, site),
         )
         workers = request.workers or ctx.settings.workers
         result.systems = run_plan(

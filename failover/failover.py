@@ -45,7 +45,7 @@ from failover.lifecycle import new_run, new_run_id, operator_name, recorded_run,
 from failover.measure import apply_measurement, missed_targets
 from failover.plan import PlanStep, build_plan, require_targets
 from failover.records import active_failover
-from failover.recover import RecoveryContext, recover_system, snapshots_by_system
+from failover.recover import RecoveryContext, point_in_time, recover_system, snapshots_by_system
 from failover.results import RunResult
 from failover.sandbox import Target
 from failover.targets import production_target, target_problems
@@ -233,6 +233,7 @@ def execute_failover(
                     make_target,
                     **ctx.smoke(),
                     on_bytes=on_bytes,
+                    point_in_time=point_in_time(ctx, request.to_site),
                 )
                 result.systems = run_plan(
                     plan, lambda step, group: recover_system(rctx, step, group), workers=result.workers, abort=abort

@@ -50,7 +50,9 @@ def production_endpoints(config: Consortium) -> list[Endpoint]:
     """Every production address a sandbox must not reach: databases and the primary's hosts."""
     found: list[Endpoint] = []
     for name, system in config.systems.items():
-        if system.source.kind == "postgres" and (ep := _dsn_endpoint(f"{name} source", system.source.dsn or "")):
+        if system.source.kind in ("postgres", "postgres-wal") and (
+            ep := _dsn_endpoint(f"{name} source", system.source.dsn or "")
+        ):
             found.append(ep)
         if system.restore_dsn and (ep := _dsn_endpoint(f"{name} failover target", system.restore_dsn)):
             found.append(ep)

@@ -60,7 +60,8 @@ def _dir_writable(what: str, path: Path) -> Check:
 
 def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: ActiveSite) -> list[Check]:
     site = ctx.config.sites[site_name]
-    kinds = {s.source_kind for s in plan.steps}
+    # a postgres-wal system is drilled into a sandbox database like a dumped one
+    kinds = {"postgres" if s.source_kind == "postgres-wal" else s.source_kind for s in plan.steps}
     checks = []
     if "postgres" in kinds:
         checks.append(

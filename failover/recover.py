@@ -13,8 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backup.dbrestore import restore_postgres, verify_sqlite
+from backup.pitr import PitrResult, RecoveryTarget, restore_to_database
 from backup.repository import Repository
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot
@@ -28,6 +30,9 @@ from failover.plan import PlanStep
 from failover.results import Check, SystemResult
 from failover.sandbox import Target
 from failover.verify import run_smoke
+
+if TYPE_CHECKING:
+    from failover.context import RunContext
 
 
 class _Failure(Exception):
@@ -55,6 +60,9 @@ class RecoveryContext:
     smoke: dict[str, str] = field(default_factory=dict)
     smoke_expect: dict[str, str] = field(default_factory=dict)
     on_bytes: Callable[[int], None] | None = None
+    #: recovers a postgres-wal system into a database to a moment (none: the newest WAL):
+    #: ``(system, dsn, before)`` (:func:`backup.pitr.restore_to_database`)
+    point_in_time: Callable[[str, str, datetime | None], PitrResult] | None = None
     #: the targets actually used, by system (failback swaps them into place afterwards)
     targets: dict[str, Target] = field(default_factory=dict)
 
@@ -104,7 +112,11 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         target = ctx.make_target(step, snap)
         ctx.targets[step.system] = target
         result.target = target.description
-        sqlite_file = _restore(view, snap, target, result)
+        if snap.source_kind == "postgres-wal":
+            _recover_to_moment(ctx, step, target, result)
+            sqlite_file = None
+        else:
+            sqlite_file = _restore(view, snap, target, result)
         result.steps["restore"] = round(time.monotonic() - started, 3)
         phase, started = "verify", time.monotonic()
         ctx.abort.check()
@@ -148,6 +160,19 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
     return result
 
 
+def _recover_to_moment(ctx: RecoveryContext, step: PlanStep, target: Target, result: SystemResult) -> None:
+    """A postgres-wal system: base backup + WAL replay up to ``before`` (or the newest WAL), its
+    RTO split into base restore and replay, its RPO measured from the last transaction recovered."""
+    if ctx.point_in_time is None or target.dsn is None:
+        raise _Failure("TargetMissing", "a postgres-wal system needs a database target and its configuration")
+    recovered = ctx.point_in_time(step.system, target.dsn, ctx.before)
+    result.tables = dict(recovered.tables)
+    result.steps["base"], result.steps["replay"] = recovered.base_seconds, recovered.replay_seconds
+    if recovered.recovered_to is not None:
+        result.snapshot_time = datetime.fromisoformat(recovered.recovered_to)
+    result.snapshot_id = recovered.base_snapshot
+
+
 def _restore(view: Repository, snap: Snapshot, target: Target, result: SystemResult) -> Path | None:
     """Restore ``snap`` into ``target`` (verifying hashes and row counts); the SQLite file, if any."""
     if snap.source_kind == "postgres":
@@ -169,3 +194,16 @@ def _restore(view: Repository, snap: Snapshot, target: Target, result: SystemRes
         raise _Failure("VerificationFailed", f"restored table {table} has {got} rows, the backup recorded {want}")
     result.tables = dict(snap.verify.get("tables", {}))
     return sqlite_file
+
+
+def point_in_time(ctx: RunContext, site: str) -> Callable[[str, str, datetime | None], PitrResult] | None:
+    """How a drill or failover recovers a postgres-wal system: into its database, to the moment
+    (a failover: the newest WAL), from the base backups and WAL of the site it runs at."""
+    if ctx.config_file is None:
+        return None
+    config_file = ctx.config_file
+
+    def recover(system: str, dsn: str, before: datetime | None) -> PitrResult:
+        return restore_to_database(ctx.config, config_file, system, RecoveryTarget(time=before), dsn, site=site)
+
+    return recover

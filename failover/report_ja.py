@@ -45,6 +45,11 @@ def jp_time(value: str | None) -> str:
     return jst_text(value)
 
 
+def jp_seconds(value: str | None) -> str:
+    """A recovery point to the second: the lost interval is read in seconds."""
+    return jst_text(value, seconds=True)
+
+
 def _verdict(flag: bool | None) -> str:
     return "—" if flag is None else "達成" if flag else "未達成"
 
@@ -115,15 +120,24 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
     if not systems:
         lines.append("   （この訓練に貴団体の業務は含まれていません）")
     for i, s in enumerate(systems, start=1):
+        if s.get("source_kind") == "postgres-wal":
+            point = f"最終トランザクション {jp_seconds(s.get('snapshot_time'))}（WAL再生）"
+        else:
+            point = f"{jp_time(s.get('snapshot_time'))} のバックアップ"
         lines += [
             f"  ({i}) {s['business']}（{s['system']}）第{s['tier']}優先: {STATUS_NAMES.get(s['status'], s['status'])}",
-            f"      復旧時点: {jp_time(s.get('snapshot_time'))} のバックアップ"
+            f"      復旧時点: {point}"
             f"（データ損失 実績 {jp_duration(s.get('rpo_seconds'))} / 目標 {jp_duration(s.get('rpo_target'))}: "
             f"{_verdict(s.get('rpo_met'))}）",
             f"      復旧時間: 実績 {jp_duration(s.get('rto_seconds'))} / 目標 {jp_duration(s.get('rto_target'))}: "
             f"{_verdict(s.get('rto_met'))}",
             f"      確認内容: {_verified(s)}",
         ]
+        if doc["mode"] == "execute" and s.get("snapshot_time") and s.get("rpo_seconds"):
+            lines.append(
+                f"      失われた期間: {jp_seconds(s['snapshot_time'])} 〜 {jp_seconds(doc['declared_at'])}"
+                "（この間の入力・異動・収納は再入力が必要です）"
+            )
     lines += _control_lines(doc.get("control_plane"), sites)
     problems = [s for s in systems if s["status"] != "passed"]
     lines += ["", "2. 課題と是正措置"]

@@ -56,7 +56,7 @@ def target_problems(config: Consortium, plan: RecoveryPlan, config_dir: Path | N
     problems = []
     for step in plan.steps:
         system = config.systems[step.system]
-        if step.source_kind == "postgres":
+        if step.source_kind in ("postgres", "postgres-wal"):
             if not system.restore_dsn:
                 problems.append(f"{step.system}: no restore_dsn to fail over into")
                 continue
@@ -85,7 +85,7 @@ def resolve(path: str, config_dir: Path | None) -> Path:
 
 def production_target(config: Consortium, system_id: str, source_kind: str, config_dir: Path | None) -> Target:
     system = config.systems[system_id]
-    if source_kind == "postgres":
+    if source_kind in ("postgres", "postgres-wal"):
         assert system.restore_dsn is not None
         ensure_database(system.restore_dsn)
         return Target(redact_dsn(system.restore_dsn), dsn=system.restore_dsn)
@@ -104,7 +104,8 @@ def production_source(config: Consortium, system_id: str, config_dir: Path | Non
     """
     system = config.systems[system_id]
     kind = system.source.kind
-    if kind == "postgres" and system.restore_dsn:
+    if kind in ("postgres", "postgres-wal") and system.restore_dsn:
+        # recovered into a plain database at the offsite: dumped there until failback
         return Source(kind="postgres", dsn=system.restore_dsn, exclude=system.source.exclude)
     if kind in ("path", "sqlite") and system.restore_dir:
         target = resolve(system.restore_dir, config_dir)

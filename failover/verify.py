@@ -101,7 +101,7 @@ def run_smoke(
     try:
         if smoke.startswith("command:"):
             value = _smoke_command(smoke.removeprefix("command:"), target, system, tenant)
-        elif kind == "postgres":
+        elif kind in ("postgres", "postgres-wal"):
             value = _smoke_pg(smoke, target)
         elif kind == "sqlite" and sqlite_file is not None:
             value = _smoke_sqlite(smoke, sqlite_file)

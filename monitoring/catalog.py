@@ -54,6 +54,13 @@ FAMILIES: tuple[Family, ...] = (
         "Bytes the newest successful backup added to the repository after deduplication and compression.",
         _SITE_SYSTEM,
     ),
+    Family(
+        "bcp_backup_anomaly",
+        "gauge",
+        "1 if the newest successful backup's new data looked like mass encryption (incompressible, "
+        "little deduplicated, most files changed) against thresholds learned from the system's history.",
+        _SITE_SYSTEM,
+    ),
     # -- repository checks, scheduled or `bcpctl check --config` (monitoring.checks)
     Family("bcp_repository_check_ok", "gauge", "1 if the newest repository check found no problem.", ("site",)),
     Family("bcp_repository_check_timestamp_seconds", "gauge", "Finish time of the newest repository check.", ("site",)),
@@ -131,6 +138,13 @@ FAMILIES: tuple[Family, ...] = (
         "bcp_replication_lag_seconds",
         "gauge",
         "How far the newest snapshot at the target site trails the newest at the source, per system.",
+        _SITE_SYSTEM,
+    ),
+    Family(
+        "bcp_recovery_point_lag_seconds",
+        "gauge",
+        "How far the newest moment the target site can recover the system to trails the source's: "
+        "the newest snapshot or, for postgres-wal systems, the newest archived WAL.",
         _SITE_SYSTEM,
     ),
     Family(

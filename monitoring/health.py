@@ -168,7 +168,7 @@ def probe_source(system_id: str, system: System, config_dir: Path | None, timeou
     source = system.source
     base = Observation("source", system_id, None, now, tenant=system.tenant, probe=source.kind)
     try:
-        if source.kind == "postgres":
+        if source.kind in ("postgres", "postgres-wal"):
             import psycopg
 
             with psycopg.connect(source.value(), connect_timeout=max(1, int(timeout))) as conn:

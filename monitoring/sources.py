@@ -57,8 +57,11 @@ def backups(ctx: SourceContext) -> Iterator[Reading]:
                 if repository not in ok_ids:
                     continue
                 row = conn.execute(
-                    select(t.finished_at, t.seconds, t.bytes_in, t.bytes_added).where(t.id == ok_ids[repository])
+                    select(t.finished_at, t.seconds, t.bytes_in, t.bytes_added, t.anomaly).where(
+                        t.id == ok_ids[repository]
+                    )
                 ).one()
+                yield Reading("bcp_backup_anomaly", labels, 1.0 if row.anomaly else 0.0)
                 finished = epoch(row.finished_at)
                 if finished is not None:
                     yield Reading("bcp_backup_last_success_timestamp_seconds", labels, finished)
@@ -145,6 +148,8 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
             labels = (site, systems[row.system].tenant, row.system)
             if row.lag_seconds is not None:
                 yield Reading("bcp_replication_lag_seconds", labels, float(row.lag_seconds))
+            if row.recovery_point_lag_seconds is not None:
+                yield Reading("bcp_recovery_point_lag_seconds", labels, float(row.recovery_point_lag_seconds))
             newest = epoch(row.target_newest)
             if newest is not None:
                 yield Reading("bcp_offsite_newest_snapshot_timestamp_seconds", labels, newest)

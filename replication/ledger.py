@@ -8,7 +8,8 @@
 * ``replication_locks``: the Object Lock retain-until date last set on each target object,
   so lock extension does not need a HEAD request per object per run.
 * ``replication_lag``: per target and system, the newest snapshot at the source and at the
-  target — the RPO a disaster would cost right now (read by monitoring and failover plans).
+  target — the RPO a disaster would cost right now (read by monitoring and failover plans) —
+  and the recovery point lag, which counts a postgres-wal system's archived WAL too.
 * ``replication_runs``: one row per run with its figures.
 """
 
@@ -74,6 +75,8 @@ lag = Table(
     Column("target_newest", UtcDateTime),
     Column("lag_seconds", Float),
     Column("measured_at", UtcDateTime, nullable=False),
+    # the newest snapshot or archived WAL, whichever is later (migration 0010)
+    Column("recovery_point_lag_seconds", Float),
 )
 
 runs = Table(
@@ -174,6 +177,7 @@ class Ledger:
                     "source_newest": item.source_newest,
                     "target_newest": item.target_newest,
                     "lag_seconds": item.lag_seconds,
+                    "recovery_point_lag_seconds": item.recovery_point_lag_seconds,
                     "measured_at": now,
                 }
                 where = and_(lag.c.target == target, lag.c.system == item.system)
@@ -184,7 +188,9 @@ class Ledger:
         query = select(lag) if target is None else select(lag).where(lag.c.target == target)
         with self.engine.connect() as conn:
             return [
-                SystemLag(row.system, row.source_newest, row.target_newest, row.lag_seconds)
+                SystemLag(
+                    row.system, row.source_newest, row.target_newest, row.lag_seconds, row.recovery_point_lag_seconds
+                )
                 for row in conn.execute(query.order_by(lag.c.system))
             ]
 

@@ -16,7 +16,7 @@ from storage.backend import ObjectInfo
 from storage.naming import is_content_addressed
 
 #: phases in commit order; the manifest is written after the last one.
-PHASES = ("repository", "packs", "indexes", "snapshots")
+PHASES = ("repository", "packs", "indexes", "wal", "snapshots")
 #: how long the target keeps what the source no longer has, unless the site says otherwise
 DEFAULT_DELETE_DELAY = timedelta(days=7)
 
@@ -29,6 +29,10 @@ def phase_of(key: str) -> str | None:
         return "packs"
     if key.startswith("index/"):
         return "indexes"
+    if key.startswith("wal/"):
+        # self-contained (a base backup's snapshot names none): before the snapshots, so an
+        # offsite that holds a base backup holds the WAL archived while it was taken
+        return "wal"
     if key.startswith("snapshots/"):
         return "snapshots"
     # tombstones/ and locks/ describe an ongoing prune at the primary; the offsite has its own

@@ -25,3 +25,6 @@ class SystemLag:
     target_newest: datetime | None
     #: how far the target's newest snapshot trails the source's (0 when caught up)
     lag_seconds: float | None
+    #: how far the newest moment the target can recover to trails the source's: the newest
+    #: snapshot or, for a postgres-wal system, the newest archived WAL, whichever is later
+    recovery_point_lag_seconds: float | None = None

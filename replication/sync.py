@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
@@ -146,12 +146,36 @@ def _lags(source: Manifest | None, target: Manifest | None, src: dict, tgt: dict
     else:  # unsigned repository: storage timestamps of snapshot objects, one figure for all systems
         src_newest = _newest_mtime(src)
         tgt_newest = _newest_mtime(tgt)
+    src_wal, tgt_wal = wal_newest(src, src), wal_newest(src, tgt)
     lags = []
-    for system, newest in sorted(src_newest.items()):
-        there = tgt_newest.get(system)
-        lag = None if there is None else max(0.0, (newest - there).total_seconds())
-        lags.append(SystemLag(system, newest, there, lag))
+    for system in sorted(set(src_newest) | set(src_wal)):
+        newest, there = src_newest.get(system), tgt_newest.get(system)
+        lag = None if there is None or newest is None else max(0.0, (newest - there).total_seconds())
+        point = _later(newest, src_wal.get(system))
+        reached = _later(there, tgt_wal.get(system))
+        point_lag = None if reached is None or point is None else max(0.0, (point - reached).total_seconds())
+        lags.append(SystemLag(system, newest, there, lag, point_lag))
     return lags
+
+
+def wal_newest(source: dict[str, ObjectInfo], held: dict[str, ObjectInfo]) -> dict[str, datetime]:
+    """Per system, when the newest WAL object ``held`` has (of those at the source) was archived.
+
+    The source's storage time of each object, wherever it is held, so both sites are measured
+    on one clock: a copy's own time at the target says when it was copied, not archived.
+    """
+    newest: dict[str, float] = {}
+    for key in held:
+        info = source.get(key)
+        if info is None or not key.startswith("wal/") or key.count("/") != 3:
+            continue
+        system = key.split("/", 2)[1]
+        newest[system] = max(newest.get(system, 0.0), info.mtime)
+    return {system: datetime.fromtimestamp(mtime, UTC) for system, mtime in newest.items()}
+
+
+def _later(a: datetime | None, b: datetime | None) -> datetime | None:
+    return b if a is None else a if b is None else max(a, b)
 
 
 def _newest_mtime(listing: dict[str, ObjectInfo]) -> dict[str, datetime]:

@@ -42,7 +42,7 @@ from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
 from storage.naming import content_name, is_content_addressed
 
-_KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/")
+_KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/", "wal/")
 
 
 @dataclass(frozen=True)

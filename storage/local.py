@@ -71,7 +71,7 @@ class LocalBackend:
         try:
             fd = self._open_new(tmp)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            self._make_dirs(path.parent)
             fd = self._open_new(tmp)
         try:
             view = memoryview(data)
@@ -89,9 +89,21 @@ class LocalBackend:
         os.replace(tmp, path)
         _fsync_dir(path.parent)
 
+    def _make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and its missing parents, each fsynced into its parent: an object
+        saved (and fsynced) into a directory whose own entry was never made durable would be
+        lost with it at a power cut (a WAL segment PostgreSQL has already recycled)."""
+        missing = []
+        while not directory.exists() and directory != self.root:
+            missing.append(directory)
+            directory = directory.parent
+        for made in reversed(missing):
+            made.mkdir(exist_ok=True)
+            _fsync_dir(made.parent)
+
     def save_new(self, key: str, data: bytes) -> bool:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._make_dirs(path.parent)
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{time.monotonic_ns()}")
         fd = self._open_new(tmp)
         try:

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/")
+_CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "wal/")
 
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 

@@ -49,6 +49,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tenant": ("bcpctl.commands.tenant",),
     "unlock": ("bcpctl.commands.unlock",),
     "verify-offsite": ("bcpctl.commands.replicate",),
+    "wal": ("bcpctl.commands.wal",),
     "web": ("bcpctl.commands.web",),
 }
 

@@ -177,6 +177,10 @@ def backup_run(
         else:
             raise UsageError("give --source KIND:SPEC with --repo, or --config FILE")
     data = {"ok": all(o.ok for o in outcomes), "backups": [vars(o) for o in outcomes]}
+    for o in outcomes:
+        if o.anomaly:
+            good = (o.last_known_good or "none")[:8]
+            out.warn(f"BackupAnomaly: {o.system} looks mass-encrypted ({o.anomaly}); last known good snapshot {good}")
     out.result(data, _render_results)
     if not data["ok"]:
         failed = [o.system or "source" for o in outcomes if not o.ok]
@@ -184,8 +188,8 @@ def backup_run(
 
 
 @click.command("restore")
-@click.argument("snapshot_ref", metavar="SNAPSHOT")
-@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository.")
+@click.argument("snapshot_ref", metavar="SNAPSHOT|SYSTEM")
+@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", default=None, metavar="URL", help="Repository.")
 @click.option(
     "--password-file",
     type=click.Path(dir_okay=False),
@@ -221,12 +225,30 @@ def backup_run(
     metavar="PATTERN",
     help="Leave out matching paths and what is beneath them (repeatable; wins over --include).",
 )
+@click.option(
+    "--to-time",
+    default=None,
+    metavar="TIME",
+    help="A postgres-wal SYSTEM as it was at TIME "
+    "('2026-12-06 03:14:15 JST' or ISO 8601 with offset): base backup + WAL replay.",
+)
+@click.option("--to-lsn", default=None, metavar="LSN", help="A postgres-wal SYSTEM up to WAL position LSN.")
+@click.option("--to-latest", is_flag=True, help="A postgres-wal SYSTEM up to the end of its WAL archive.")
+@click.option(
+    "--target-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="With --to-*: the new cluster's data directory (empty or new).",
+)
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="With --to-*: the restored cluster's port.")
+@click.option("--keep-running", is_flag=True, help="With --to-*: leave the restored cluster running.")
+@config_option(required=False)
 @escrow_option
 @as_of_option
 @common_options
 def restore(
     snapshot_ref: str,
-    repo_url: str,
+    repo_url: str | None,
     password_file: str | None,
     escrow: tuple[str, ...],
     target: str | None,
@@ -235,6 +257,13 @@ def restore(
     overwrite: Overwrite,
     includes: tuple[str, ...],
     excludes: tuple[str, ...],
+    to_time: str | None,
+    to_lsn: str | None,
+    to_latest: bool,
+    target_dir: str | None,
+    port: int | None,
+    keep_running: bool,
+    config_path: str | None,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
 
@@ -242,12 +271,25 @@ def restore(
     the backup recorded. Files that cannot be restored (a damaged or missing blob) are named
     and exit 1, after everything else is restored and verified. Links come back as links,
     never followed; nothing is written outside --target.
+
+    With --to-time, --to-lsn or --to-latest, restore the postgres-wal SYSTEM of --config into
+    --target-dir: the newest base backup that ended before the target, WAL replayed up to it,
+    the cluster promoted, its smoke query run and its tables counted.
     """
     from backup.dbrestore import restore_postgres, verify_sqlite
     from backup.patterns import Selection
     from backup.restorer import restore_snapshot
     from backup.snapshot import find_snapshot
 
+    if sum((to_time is not None, to_lsn is not None, to_latest)) > 1:
+        raise UsageError("give one of --to-time, --to-lsn and --to-latest")
+    if to_time is not None or to_lsn is not None or to_latest:
+        _restore_to_point(
+            snapshot_ref, config_path, to_time, to_lsn, target_dir, target, target_dsn, port, keep_running
+        )
+        return
+    if repo_url is None:
+        raise UsageError("restore needs --repo URL (or $BCPCTL_REPO)")
     if (target is None) == (target_dsn is None):
         raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
     if target_dsn is not None and (includes or excludes):
@@ -322,6 +364,53 @@ def restore(
         shown = "; ".join(data["skipped"][:5])
         more = f"; and {data['skipped_count'] - 5} more" if data["skipped_count"] > 5 else ""
         out.notice(f"warning: {data['skipped_count']} entries not recreated: {shown}{more}")
+
+
+def _restore_to_point(
+    system_id: str,
+    config_path: str | None,
+    to_time: str | None,
+    to_lsn: str | None,
+    target_dir: str | None,
+    target: str | None,
+    target_dsn: str | None,
+    port: int | None,
+    keep_running: bool,
+) -> None:
+    from backup.pitr import RecoveryTarget, parse_moment, restore_to, restore_to_database
+    from backup.walseq import parse_lsn
+
+    if config_path is None:
+        raise UsageError("--to-time, --to-lsn and --to-latest restore a configured system: give --config FILE")
+    if target is not None:
+        raise UsageError("a point-in-time restore writes a cluster (--target-dir DIR) or a database (--target-dsn DSN)")
+    if (target_dir is None) == (target_dsn is None):
+        raise UsageError(
+            "give exactly one of --target-dir DIR (a new cluster) or --target-dsn DSN (an existing database)"
+        )
+    point = RecoveryTarget(
+        time=parse_moment(to_time) if to_time is not None else None,
+        lsn=parse_lsn(to_lsn) if to_lsn is not None else None,
+    )
+    consortium, _config_dir = session.config(config_path)
+    resolved = Path(config_path).resolve()
+    if target_dsn is not None:
+        result = restore_to_database(consortium, resolved, system_id, point, target_dsn)
+    else:
+        assert target_dir is not None  # exactly one of the two, checked above
+        result = restore_to(
+            consortium, resolved, system_id, point, Path(target_dir), port=port, keep_running=keep_running
+        )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(
+            f"{d['system']} restored to {d['target']} in {d['target_dir']} from base {d['base_snapshot'][:8]}: "
+            f"last transaction {d['recovered_to'] or 'none replayed'}, {len(d['tables'])} tables, "
+            f"RTO {d['rto_seconds']:.1f}s (base {d['base_seconds']:.1f}s + replay {d['replay_seconds']:.1f}s)",
+            markup=False,
+        )
+
+    output.current().result(vars(result) | {"rto_seconds": result.rto_seconds}, render)
 
 
 COMMANDS = [backup, restore]

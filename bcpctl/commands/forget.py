@@ -87,10 +87,14 @@ def forget(
     A count is a number N >= 0, or `unlimited` to keep every one (as restic); negative numbers
     are refused with exit 2. The newest snapshot of every system is always kept unless
     --allow-empty is given. --dry-run lists exactly what a run at the same moment removes.
+
+    A postgres-wal system's WAL older than what its oldest kept base backup needs is removed
+    too; from that base backup's first segment on, all of it stays.
     """
     from backup.forget import forget_snapshots
     from backup.prune import prune
     from backup.retention import RetentionPolicy
+    from backup.walretention import forget_wal
 
     policy = RetentionPolicy(
         keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within or 0
@@ -103,12 +107,15 @@ def forget(
         decisions = forget_snapshots(
             repo, policy, now=datetime.now(UTC), system=system, dry_run=dry_run, allow_empty=allow_empty
         )
+        forgotten = frozenset(d.id for d in decisions if not d.keep)
+        wal = forget_wal(repo, system=system, forgotten=forgotten, dry_run=dry_run)
         pruned = prune(repo, grace_seconds=grace) if do_prune else None
     data = {
         "dry_run": dry_run,
         "keep": [d for d in decisions if d.keep],
         "remove": [d for d in decisions if not d.keep],
         "prune": pruned,
+        "wal": [vars(w) for w in wal],
     }
 
     def render(console: Console, d: dict[str, Any]) -> None:
@@ -122,6 +129,13 @@ def forget(
                 ", ".join(row["reasons"]),
             )
         console.print(table)
+        for w in d["wal"]:
+            verb = "would remove" if d["dry_run"] else "removed"
+            console.print(
+                f"WAL of {w['system']}: {verb} {len(w['removed'])} file(s) older than {w['keep_from']}, "
+                f"which the oldest kept base backup needs; {w['kept']} kept",
+                markup=False,
+            )
         if d["prune"]:
             _render_prune(console, d["prune"])
 

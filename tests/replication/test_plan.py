@@ -37,11 +37,12 @@ def manifest(snapshots: list[str], indexes: list[str], packs: dict[str, int]) ->
 
 
 def test_phases_follow_the_commit_order() -> None:
-    assert PHASES == ("repository", "packs", "indexes", "snapshots")
+    assert PHASES == ("repository", "packs", "indexes", "wal", "snapshots")
     assert phase_of("config") == phase_of("keys/abc") == "repository"
     assert phase_of(f"data/{H[1][:2]}/{H[1]}") == phase_of(f"meta/{H[2][:2]}/{H[2]}") == "packs"
     assert phase_of(f"index/{H[3]}") == "indexes"
     assert phase_of(f"snapshots/{H[4]}") == "snapshots"
+    assert phase_of(f"wal/{H[5][:32]}/000000010000000000000003/{H[5]}") == "wal"
     # prune's own state and the manifest are not copied in a phase
     for key in ("tombstones/x", "locks/prune", "manifest", "stray"):
         assert phase_of(key) is None
@@ -53,6 +54,7 @@ def test_content_names_must_be_sha256_in_the_right_directory() -> None:
     assert content_name(f"data/00/{H[1]}") is None  # wrong fan-out directory
     assert content_name("index/not-a-hash") is None
     assert content_name("config") is None
+    assert content_name(f"wal/{H[5][:32]}/000000010000000000000003/{H[5]}") == H[5]
 
 
 def test_plan_copies_only_what_the_target_lacks_in_order() -> None:

@@ -1,0 +1,211 @@
+"""A PostgreSQL cluster restored from a base backup: unpacked, set to recover from the WAL
+archive, started, and watched until recovery ends.
+
+The base backup's tar stream is read blob by blob from the repository into ``tarfile``'s
+streaming reader with the ``data`` extraction filter (no absolute paths, no ``..``, no link
+leaving the target), while its SHA-256 is taken from the same bytes and compared with the
+backup's record. The restored cluster never archives (``archive_mode = off``): a drill or a
+restore must not add a second history to the production archive.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pwd
+import shlex
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backup.basebackup import BASE_NAME
+from backup.errors import CorruptObject, VerificationFailed
+from backup.repository import Repository
+from backup.snapshot import Snapshot
+from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
+from backup.tree import iter_tree
+from dc.errors import ProblemFound, UsageError
+
+
+class _BlobStream(io.RawIOBase):
+    """The stream a snapshot's file holds, read blob by blob, hashed on the way."""
+
+    def __init__(self, repo: Repository, chunks: list[str], progress: Callable[[int], None] | None) -> None:
+        self._blobs: Iterator[bytes] = (repo.read_blob(bytes.fromhex(c)) for c in chunks)
+        self._pending = memoryview(b"")
+        self.digest = hashlib.sha256()
+        self.size = 0
+        self._progress = progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            blob = next(self._blobs, None)
+            if blob is None:
+                return 0
+            self.digest.update(blob)
+            self.size += len(blob)
+            if self._progress:
+                self._progress(len(blob))
+            self._pending = memoryview(blob)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
+def unpack_base(
+    repo: Repository, snapshot: Snapshot, target: Path, *, progress: Callable[[int], None] | None = None
+) -> int:
+    """Unpack a base backup into the empty directory ``target``; return its size in bytes, verified."""
+    entries = [e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"]
+    if [e["path"] for e in entries] != [BASE_NAME]:
+        raise CorruptObject(f"snapshot {snapshot.short_id} is not a base backup (it holds no {BASE_NAME} alone)")
+    entry = entries[0]
+    if target.exists() and any(target.iterdir()):
+        raise UsageError(f"{target} is not empty: a cluster is restored into an empty or new directory")
+    target.mkdir(parents=True, exist_ok=True)
+    target.chmod(0o700)
+    stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|") as tar:
+            tar.extractall(target, filter="data")
+    except tarfile.TarError as exc:
+        raise CorruptObject(f"base backup {snapshot.short_id} is not a readable tar stream: {exc}") from None
+    if stream.digest.hexdigest() != entry.get("sha256") or stream.size != entry.get("size"):
+        raise VerificationFailed(f"base backup {snapshot.short_id} differs from what the backup recorded")
+    return stream.size
+
+
+@dataclass(frozen=True)
+class RecoverySettings:
+    """What ``postgresql.auto.conf`` gets: the archive to read and where to stop."""
+
+    restore_command: str
+    #: ``recovery_target_time`` / ``recovery_target_lsn`` value, or none for the end of the archive
+    target_time: str | None = None
+    target_lsn: str | None = None
+
+    def lines(self) -> list[str]:
+        found = {
+            "restore_command": self.restore_command,
+            "recovery_target_action": "promote",
+            "recovery_target_timeline": "latest",
+            "archive_mode": "off",
+        }
+        if self.target_time:
+            found["recovery_target_time"] = self.target_time
+        if self.target_lsn:
+            found["recovery_target_lsn"] = self.target_lsn
+        return [f"{name} = '{value.replace(chr(39), chr(39) * 2)}'\n" for name, value in found.items()]
+
+
+def configure_recovery(datadir: Path, settings: RecoverySettings, owner: str | None) -> None:
+    with (datadir / "postgresql.auto.conf").open("a", encoding="utf-8") as conf:
+        conf.write("# set by bcpctl restore: recover from the WAL archive, then promote\n")
+        conf.writelines(settings.lines())
+    (datadir / "recovery.signal").write_bytes(b"")
+    (datadir / "pg_wal" / "archive_status").mkdir(parents=True, exist_ok=True)
+    if owner is not None:
+        account = pwd.getpwnam(owner)
+        for path in [datadir, *datadir.rglob("*")]:
+            os.lchown(path, account.pw_uid, account.pw_gid)
+
+
+@dataclass
+class RestoredCluster:
+    datadir: Path
+    port: int
+    owner: str | None
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        if self.owner is None or (os.geteuid() != 0 and pwd.getpwuid(os.geteuid()).pw_name == self.owner):
+            return argv
+        return (
+            ["runuser", "-u", self.owner, "--", *argv]
+            if os.geteuid() == 0
+            else ["sudo", "-n", "-u", self.owner, "--", *argv]
+        )
+
+    @property
+    def log(self) -> Path:
+        return self.datadir / "bcpctl-restore.log"
+
+    def start(self, timeout: float) -> None:
+        """Start, and return once it accepts connections: consistent and replaying, or already promoted."""
+        options = f"-p {self.port} -k {shlex.quote(str(self.datadir))} -c listen_addresses=127.0.0.1"
+        wait = ["-w", "-t", str(max(1, int(timeout)))]
+        argv = self._as_owner(
+            [postgres_tool("pg_ctl"), "-D", str(self.datadir), "-o", options, "-l", str(self.log), *wait, "start"]
+        )
+        done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout + 60)
+        if done.returncode != 0:
+            raise ProblemFound(f"the restored cluster did not start: {self.log_tail() or done.stderr.strip()}")
+
+    def running(self) -> bool:
+        argv = self._as_owner([postgres_tool("pg_ctl"), "-D", str(self.datadir), "status"])
+        return subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=60).returncode == 0
+
+    def stop(self) -> None:
+        argv = self._as_owner([postgres_tool("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"])
+        subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
+
+    def log_tail(self) -> str:
+        try:
+            lines = self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        fatal = [line for line in lines if "FATAL" in line or "PANIC" in line]
+        return (fatal or lines or [""])[-1].strip()
+
+    def wait_promoted(self, conninfo: str, timeout: float) -> None:
+        """Until recovery has reached its target and the cluster was promoted (or died trying)."""
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(conninfo, connect_timeout=5, autocommit=True) as conn:
+                    row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+                if row is not None and not row[0]:
+                    return
+            except psycopg.OperationalError:
+                if not self.running():
+                    raise ProblemFound(f"recovery stopped: {self.log_tail() or 'the server exited'}") from None
+            time.sleep(0.2)
+        raise ProblemFound(f"recovery did not finish within {timeout:.0f} s: {self.log_tail()}")
+
+
+def copy_database(source: str, target: str) -> dict[str, int]:
+    """``pg_dump`` of ``source`` into ``pg_restore --single-transaction`` at ``target`` (a failure
+    leaves the target as it was); return the target's row counts."""
+    import psycopg
+
+    dump = subprocess.Popen(
+        [postgres_tool("pg_dump"), "--format=custom", "-Z0", "--no-sync", "-d", source],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    restore = subprocess.run(
+        [postgres_tool("pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
+         "-d", target],
+        stdin=dump.stdout, capture_output=True, text=True,
+    )  # fmt: skip
+    if dump.stdout is not None:
+        dump.stdout.close()
+    dumped = dump.wait()
+    dump_err = dump.stderr.read().decode(errors="replace").strip() if dump.stderr is not None else ""
+    if dumped != 0:
+        raise ProblemFound(f"pg_dump of the recovered database failed: {dump_err.splitlines()[-1:] or 'no output'}")
+    if restore.returncode != 0:
+        detail = next((line for line in restore.stderr.splitlines() if "error" in line.lower()), restore.stderr.strip())
+        raise ProblemFound(f"pg_restore into {redact_dsn(target)} failed (nothing committed): {detail}")
+    with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.cursor() as cur:
+        return postgres_row_counts(cur)

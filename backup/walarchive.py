@@ -1,0 +1,245 @@
+"""PostgreSQL's WAL in the repository: ``archive_command`` and ``restore_command`` (DESIGN "backup/").
+
+Each file PostgreSQL archives (a segment, a ``.history``, ``.backup`` or ``.partial`` file)
+becomes one sealed object, compressed like a blob and encrypted with its own key::
+
+    wal/<system>/<file name>/<sha256 of the stored bytes>
+
+The directory is the system's name: the signed manifest already names every snapshot's system
+in the clear, so hiding it here would hide nothing, and with it replication measures each
+system's recovery point without a key. The name stays content-addressed, so replication and
+``check --integrity-only`` verify every WAL object without a key. The sealed payload names the
+system and the file and carries the file's SHA-256, so an object moved under another name or
+system is refused on the way back.
+
+PostgreSQL recycles a segment once ``archive_command`` exits 0, so a push returns only after
+the backend holds the object durably (the local backend fsyncs file and directories, S3
+acknowledges a PUT once stored). A push that dies anywhere earlier exits non-zero, and the
+object it was writing is either absent or whole (the backend writes under a temporary name
+and renames). Archived history is never overwritten: pushing a file the archive already holds
+with the same bytes succeeds without writing, with other bytes is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+
+from backup import compress
+from backup.errors import CorruptObject
+from backup.repository import Repository
+from dc.errors import BcpError, ProblemFound, UsageError
+from storage.errors import ObjectNotFound
+
+WAL_PREFIX = "wal/"
+#: the sealed kind (associated data) of a WAL object
+WAL_KIND = "wal"
+#: 24 hex digits: timeline, log id, segment of the log id
+_SEGMENT = re.compile(r"[0-9A-F]{24}")
+_SYSTEM = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
+_ARCHIVED = re.compile(r"[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history")
+#: the largest segment PostgreSQL can be built with (``--with-segsize`` up to 1 GiB)
+MAX_WAL_FILE = 1 << 30
+_SEPARATOR = b"\n"
+
+
+class WalConflict(ProblemFound):
+    """The archive holds this file with other bytes: history is never overwritten (exit 1)."""
+
+
+class WalNotFound(ProblemFound):
+    """The archive does not hold the file asked for (exit 1: PostgreSQL reads that as 'no such file')."""
+
+
+def check_name(name: str) -> str:
+    """A name PostgreSQL archives; anything else (a path, a stray) is refused before any I/O."""
+    if not _ARCHIVED.fullmatch(name):
+        raise UsageError(f"'{name}' is not a WAL file name PostgreSQL archives (segment, .history, .backup, .partial)")
+    return name
+
+
+def is_segment(name: str) -> bool:
+    return _SEGMENT.fullmatch(name) is not None
+
+
+def system_key(repo: Repository, system: str) -> str:
+    """The directory of ``system``'s WAL: its name, once it is one a configuration can hold."""
+    if not _SYSTEM.fullmatch(system):
+        raise UsageError(f"'{system}' is not a system name (lowercase letters, digits, - and _)")
+    return system
+
+
+def _prefix(repo: Repository, system: str, name: str) -> str:
+    return f"{WAL_PREFIX}{system_key(repo, system)}/{name}/"
+
+
+@dataclass(frozen=True)
+class WalFile:
+    """One archived file, as its sealed header describes it."""
+
+    system: str
+    name: str
+    size: int
+    sha256: str
+    pushed: str
+    #: the object it is stored in
+    key: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    system: str
+    name: str
+    size: int
+    #: bytes stored (0 when the archive already held these bytes)
+    stored: int
+    #: the archive already held this very file
+    already_archived: bool
+    key: str
+
+
+def _seal_payload(system: str, name: str, data: bytes, when: datetime) -> bytes:
+    payload, flags = compress.encode(data)
+    header = {
+        "system": system,
+        "name": name,
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "flags": flags,
+        "pushed": when.isoformat(timespec="seconds"),
+    }
+    return orjson.dumps(header) + _SEPARATOR + bytes(payload)
+
+
+def _open_payload(raw: bytes, key: str) -> tuple[dict[str, object], bytes]:
+    head, sep, body = raw.partition(_SEPARATOR)
+    try:
+        header = orjson.loads(head)
+        if not sep or not isinstance(header, dict):
+            raise ValueError("no header")
+        int(header["size"]), int(header["flags"]), str(header["sha256"]), str(header["name"])
+    except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
+        raise CorruptObject(f"{key} holds no WAL file header") from None
+    return header, body
+
+
+def read_object(repo: Repository, key: str, *, with_data: bool = True) -> tuple[WalFile, bytes]:
+    """The file a WAL object holds, authenticated and (``with_data``) decompressed and hashed."""
+    prefix, _, object_name = key.rpartition("/")
+    raw = repo.load_sealed(prefix + "/", WAL_KIND, object_name)
+    header, body = _open_payload(raw, key)
+    found = WalFile(
+        str(header.get("system")),
+        str(header["name"]),
+        int(header["size"]),  # type: ignore[call-overload]
+        str(header["sha256"]),
+        str(header.get("pushed", "")),
+        key,
+    )
+    if not key.startswith(f"{WAL_PREFIX}{system_key(repo, found.system)}/{found.name}/"):
+        raise CorruptObject(f"{key} holds {found.name} of system {found.system}: moved here, not read")
+    if not with_data:
+        return found, b""
+    data = compress.decode(body, int(header["flags"]), found.size, key)  # type: ignore[call-overload]
+    if hashlib.sha256(data).hexdigest() != found.sha256:
+        raise CorruptObject(f"{key} does not match the SHA-256 its header records")
+    return found, data
+
+
+def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[WalFile | None, str, str | None]]:
+    """Every object holding ``name``: (file or None, key, why it is unusable)."""
+    for info in sorted(repo.backend.list(_prefix(repo, system, name)), key=lambda i: i.key):
+        try:
+            found, _ = read_object(repo, info.key)
+        except ObjectNotFound:
+            continue
+        except BcpError as exc:
+            yield None, info.key, exc.message
+            continue
+        yield found, info.key, None
+
+
+def push(repo: Repository, system: str, path: Path, *, now: datetime | None = None) -> PushResult:
+    """Archive the file at ``path`` (PostgreSQL's ``%p``) for ``system``; return once it is durable."""
+    name = check_name(path.name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such WAL file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    if len(data) > MAX_WAL_FILE:
+        raise UsageError(f"{path} is {len(data)} bytes, larger than any WAL segment can be")
+    digest = hashlib.sha256(data).hexdigest()
+    for found, key, _problem in _stored_copies(repo, system, name):
+        if found is None:
+            continue  # a damaged copy: storing an intact one beside it repairs the archive
+        if found.sha256 == digest:
+            return PushResult(system, name, len(data), 0, True, key)
+        raise WalConflict(
+            f"{name} of {system} is already archived with other content ({key}); "
+            "archived history is never overwritten: is another cluster archiving as this system?"
+        )
+    payload = _seal_payload(system, name, data, now or datetime.now(UTC))
+    prefix = _prefix(repo, system, name)
+    object_name = repo.save_sealed(prefix, WAL_KIND, payload)
+    key = prefix + object_name
+    stored = repo.backend.stat(key).size
+    return PushResult(system, name, len(data), stored, False, key)
+
+
+def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
+    """Write archived ``name`` to ``target`` (PostgreSQL's ``%p``), under a temporary name first,
+    so recovery never reads a partial file."""
+    check_name(name)
+    problems = []
+    for found, key, problem in _stored_copies(repo, system, name):
+        if found is None:
+            problems.append(f"{key}: {problem}")
+            continue
+        _, data = read_object(repo, key)
+        tmp = target.with_name(f".{target.name}.bcpctl-{os.getpid()}")
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+        return found
+    if problems:
+        raise CorruptObject(f"{name} of {system}: every archived copy is damaged ({problems[0]})")
+    raise WalNotFound(f"{name} of {system} is not in the archive")
+
+
+def archived_names(repo: Repository, system: str) -> dict[str, list[str]]:
+    """Every archived file name of ``system`` and the objects holding it (from one listing)."""
+    prefix = f"{WAL_PREFIX}{system_key(repo, system)}/"
+    found: dict[str, list[str]] = {}
+    for info in repo.backend.list(prefix):
+        rest = info.key[len(prefix) :]
+        name, _, _object = rest.partition("/")
+        found.setdefault(name, []).append(info.key)
+    return found
+
+
+def system_dirs(repo: Repository) -> dict[str, dict[str, list[str]]]:
+    """All WAL in the repository by system key: file name -> objects."""
+    found: dict[str, dict[str, list[str]]] = {}
+    for info in repo.backend.list(WAL_PREFIX):
+        parts = info.key[len(WAL_PREFIX) :].split("/")
+        if len(parts) != 3:
+            continue
+        found.setdefault(parts[0], {}).setdefault(parts[1], []).append(info.key)
+    return found
+
+
+def remove_file(repo: Repository, keys: list[str]) -> None:
+    for key in keys:
+        repo.backend.remove(key)

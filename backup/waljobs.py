@@ -1,0 +1,62 @@
+"""``wal push`` and ``wal get`` as a configured system's server runs them.
+
+The server runs them itself (``archive_command``, ``restore_command``) with its own host's
+configuration and credentials, so WAL never passes through the controller. They open the
+repository of the site bcpctl runs at (``$BCPCTL_SITE``, default the primary) without syncing
+the index cache: WAL objects are self-contained and a push must not cost a listing of every
+index file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backup.opening import open_repository
+from backup.repository import Repository
+from backup.walarchive import PushResult, WalFile, get, push
+from dc.errors import UsageError
+from storage.site import open_site
+
+if TYPE_CHECKING:
+    from dc.config import Consortium
+
+
+def wal_system(config: Consortium, system_id: str) -> None:
+    """Refuse a system that does not archive WAL: its WAL would be stored where nothing reads it."""
+    system = config.system(system_id)
+    if system.source.kind != "postgres-wal":
+        raise UsageError(
+            f"system '{system_id}' is a {system.source.kind} source, not postgres-wal: it has no WAL archive"
+        )
+
+
+@contextmanager
+def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
+    """The repository of ``site`` (default: the site bcpctl runs at)."""
+    from backup.jobs import config_password
+    from dc.config import local_site
+
+    site = site or local_site(config)
+    if site not in config.sites:
+        raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
+    backend = open_site(config, site, config_dir=config_dir)
+    password = config_password(config, config_dir, site)
+    with open_repository(backend, password, sync=False, manifest_key=config.sites[site].manifest_public_key) as repo:
+        yield repo
+
+
+def wal_push(config: Consortium, config_dir: Path | None, system_id: str, path: Path) -> PushResult:
+    wal_system(config, system_id)
+    with wal_repository(config, config_dir) as repo:
+        return push(repo, system_id, path)
+
+
+def wal_get(
+    config: Consortium, config_dir: Path | None, system_id: str, name: str, target: Path, site: str | None = None
+) -> WalFile:
+    wal_system(config, system_id)
+    with wal_repository(config, config_dir, site) as repo:
+        return get(repo, system_id, name, target)

@@ -1,0 +1,75 @@
+"""``wal push`` and ``wal get``: PostgreSQL's ``archive_command`` and ``restore_command``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bcpctl import output, session
+from bcpctl.options import common_options, config_option
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+@click.group()
+def wal() -> None:
+    """Archive and fetch a postgres-wal system's WAL (run by its PostgreSQL server)."""
+
+
+_system_option = click.option(
+    "--system", "system_id", required=True, envvar="BCPCTL_SYSTEM", help="The postgres-wal system (configured)."
+)
+
+
+@wal.command("push")
+@click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
+@_system_option
+@config_option()
+@common_options
+def wal_push(path: str, system_id: str, config_path: str) -> None:
+    """Archive the WAL file PATH (archive_command = 'bcpctl wal push %p --system …').
+
+    Exit 0 only once the file is durably stored, compressed and encrypted; PostgreSQL then
+    recycles it. A file the archive already holds with the same bytes is success; with other
+    bytes it is an error (exit 1): archived history is never overwritten.
+    """
+    from backup.waljobs import wal_push as push
+
+    consortium, config_dir = session.config(config_path)
+    result = push(consortium, config_dir, system_id, Path(path))
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        state = "already archived" if d["already_archived"] else f"archived ({d['stored']} bytes stored)"
+        console.print(f"{d['name']} of {d['system']}: {state}", markup=False)
+
+    output.current().result(vars(result), render)
+
+
+@wal.command("get")
+@click.argument("name", metavar="NAME")
+@click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
+@_system_option
+@click.option("--site", default=None, help="Read the archive of this site (default: the site bcpctl runs at).")
+@config_option()
+@common_options
+def wal_get(name: str, path: str, system_id: str, site: str | None, config_path: str) -> None:
+    """Write archived WAL file NAME to PATH (restore_command = 'bcpctl wal get %f %p --system …').
+
+    The file is authenticated and its SHA-256 checked before it is written; exit 1 when the
+    archive does not hold it (what PostgreSQL expects at the end of the archive).
+    """
+    from backup.waljobs import wal_get as get
+
+    consortium, config_dir = session.config(config_path)
+    found = get(consortium, config_dir, system_id, name, Path(path), site)
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)
+
+    output.current().result(vars(found), render)
+
+
+COMMANDS = [wal]
