@@ -98,7 +98,7 @@ def build_export(
     lap("extract")
     expires_at = now + timedelta(days=request.retention_days)
     with collector_paused():
-        files, lossy, replaced = _files(
+        files, lossy, replaced, guarded = _files(
             request, data, tenant, partner, now=now, expires_at=expires_at, as_of=source.as_of
         )
     listing = {
@@ -121,6 +121,7 @@ def build_export(
         cp932_lossy_rows=lossy,
         private_use=csvformat.private_use_report(data.columns, data.rows),
         xlsx_replaced_rows=replaced,
+        csv_formula_guarded_rows=guarded,
     )
     anchor_seq, anchor_hash = audit.head(engine)
     recipients = [partner.age_recipient]
@@ -194,9 +195,10 @@ def build_export(
 
 def _files(
     request: Any, data: Any, tenant: Any, partner: Any, *, now: datetime, expires_at: datetime, as_of: datetime
-) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, list[dict[str, object]]]:
-    """The bundle's data files in the order the request asked for them, the CP932 lossy rows and
-    the rows whose control characters the workbook could not hold."""
+) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, list[dict[str, object]], list[dict[str, object]]]:
+    """The bundle's data files in the order the request asked for them, the CP932 lossy rows,
+    the rows whose control characters the workbook could not hold and the rows whose values the
+    CSV copies for Excel guard against being run as formulas."""
     master = csvformat.persons_csv(data.columns, data.rows)
     workbook = spreadsheet.persons_xlsx(
         data.columns,
@@ -213,14 +215,15 @@ def _files(
             retention_days=request.retention_days,
         ),
     )
+    for_excel = csvformat.excel_rows(data.columns, data.rows)
     files: list[tuple[str, bytes]] = [
         ("persons.csv", master),
-        ("persons-excel.csv", csvformat.excel_copy(master)),
+        ("persons-excel.csv", csvformat.excel_copy(data.columns, for_excel.rows)),
         ("persons.xlsx", workbook.data),
     ]
     lossy = None
     if "cp932" in request.formats:
-        copy = csvformat.cp932_copy(data.columns, data.rows)
+        copy = csvformat.cp932_copy(data.columns, for_excel.rows)
         files.append(("persons-cp932.csv", copy.data))
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
@@ -234,4 +237,4 @@ def _files(
             source_date=as_of,
         )
         files.append(("pfif.xml", document))
-    return files, lossy, workbook.replaced_rows
+    return files, lossy, workbook.replaced_rows, for_excel.guarded_rows
