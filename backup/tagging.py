@@ -14,17 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from backup.repository import Repository
-from backup.run import refuse_reserved
+from backup.run import refuse_control_tags, refuse_reserved
 from backup.snapshot import Snapshot, current, list_snapshots, relabelled, save_snapshot
 from dc.errors import UsageError
-
-
-def _refuse_controls(tags: Mapping[str, str]) -> None:
-    """Tags are read by people in every listing: a control character (an escape sequence
-    rewriting the operator's terminal, a newline faking a line) is never a label."""
-    for key, value in tags.items():
-        if any(ord(c) < 32 or ord(c) == 127 for c in key + value):
-            raise UsageError(f"tag {key!r}={value!r} holds a control character; tags are plain text")
 
 
 def new_tags(
@@ -38,7 +30,7 @@ def new_tags(
     removing = list(remove)
     if set_to is not None and (add or removing):
         raise UsageError("--set replaces every tag; give it alone, or use --add and --remove")
-    _refuse_controls({**(add or {}), **(set_to or {})})
+    refuse_control_tags({**(add or {}), **(set_to or {})})
     if set_to is not None:
         return dict(set_to)
     if not add and not removing:

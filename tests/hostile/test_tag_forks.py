@@ -49,3 +49,10 @@ def test_a_tag_with_a_control_character_is_refused(repo, original, pair: tuple[s
             tag_snapshot(repo, original, **kwargs)  # type: ignore[arg-type]
         assert refused.value.exit_code == 2
     assert [s.id for s in list_snapshots(repo)] == [original.id]
+
+
+def test_a_backup_tag_with_a_control_character_is_refused(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    src = make_tree(tmp_path / "src2", {"a.txt": "alpha\n"})
+    with pytest.raises(UsageError, match="control character"):
+        run_backup(repo, BackupRequest(parse_source(f"path:{src}"), system="files", tags={"k": "\x1b]0;x\x07"}))
+    assert list_snapshots(repo) == []
