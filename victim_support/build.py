@@ -98,7 +98,7 @@ def build_export(
     lap("extract")
     expires_at = now + timedelta(days=request.retention_days)
     with collector_paused():
-        files, lossy, replaced, guarded = _files(
+        files, lossy, workbook, guarded = _files(
             request, data, tenant, partner, now=now, expires_at=expires_at, as_of=source.as_of
         )
     listing = {
@@ -120,7 +120,8 @@ def build_export(
         files=listing,
         cp932_lossy_rows=lossy,
         private_use=csvformat.private_use_report(data.columns, data.rows),
-        xlsx_replaced_rows=replaced,
+        xlsx_replaced_rows=workbook.replaced_rows,
+        xlsx_truncated_rows=workbook.truncated_rows,
         csv_formula_guarded_rows=guarded,
     )
     anchor_seq, anchor_hash = audit.head(engine)
@@ -195,9 +196,9 @@ def build_export(
 
 def _files(
     request: Any, data: Any, tenant: Any, partner: Any, *, now: datetime, expires_at: datetime, as_of: datetime
-) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, list[dict[str, object]], list[dict[str, object]]]:
+) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, spreadsheet.Spreadsheet, list[dict[str, object]]]:
     """The bundle's data files in the order the request asked for them, the CP932 lossy rows,
-    the rows whose control characters the workbook could not hold and the rows whose values the
+    the workbook (with the rows it could not hold as they are) and the rows whose values the
     CSV copies for Excel guard against being run as formulas."""
     master = csvformat.persons_csv(data.columns, data.rows)
     workbook = spreadsheet.persons_xlsx(
@@ -237,4 +238,4 @@ def _files(
             source_date=as_of,
         )
         files.append(("pfif.xml", document))
-    return files, lossy, workbook.replaced_rows, for_excel.guarded_rows
+    return files, lossy, workbook, for_excel.guarded_rows

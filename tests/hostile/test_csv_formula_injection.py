@@ -55,7 +55,7 @@ VALUE = st.one_of(
 @settings(max_examples=150, derandomize=True, deadline=None)
 @given(st.lists(st.tuples(VALUE, VALUE, VALUE, VALUE), min_size=1, max_size=6))
 def test_no_csv_for_excel_holds_a_formula(values: list[tuple[str, str, str, str]]) -> None:
-    rows = [(f"ref{i}", *row) for i, row in enumerate(values)]
+    rows: list[tuple[str, ...]] = [(f"ref{i}", *row) for i, row in enumerate(values)]
     files, guarded = _files(rows)
     master = _cells(files["persons.csv"], "utf-8")
     assert master == [list(row) for row in rows]  # the master keeps every byte
