@@ -107,8 +107,10 @@ class SnapshotFS:
         kind = entry["type"]
         mtime = int(entry.get("mtime", 0) or 0)
         attrs: dict[str, Any] = {
-            # read-only: no write bit, whatever the snapshot recorded
-            "st_mode": _MODES[kind] | (int(entry.get("mode", 0o555)) & 0o7555),
+            # read-only: no write bit, whatever the snapshot recorded; no setuid/setgid bit either:
+            # every file here belongs to whoever mounted, so a user's own setuid program would
+            # become that user's (root's) on any copy taken with its mode (cp -a)
+            "st_mode": _MODES[kind] | (int(entry.get("mode", 0o555)) & 0o1555),
             "st_nlink": int(entry.get("nlink", 1)) if kind != "dir" else 2,
             "st_size": int(entry.get("size", 0)) if kind == "file" else len(os.fsencode(entry.get("target", ""))),
             "st_uid": self.uid,
@@ -219,4 +221,16 @@ def serve(repo: Repository, snapshots: Sequence[Snapshot], mountpoint: str, *, e
 
     root = build_tree(repo, snapshots, each_in_own_dir=each_in_own_dir)
     fs = SnapshotFS(repo, root, os.getuid(), os.getgid())
-    FUSE(fs, mountpoint, foreground=True, nothreads=True, ro=True, fsname="bcpctl", subtype="bcpctl")
+    # nosuid/nodev said outright, not left to libfuse's defaults: a device node of the snapshot
+    # must never open the host's device of that number
+    FUSE(
+        fs,
+        mountpoint,
+        foreground=True,
+        nothreads=True,
+        ro=True,
+        nosuid=True,
+        nodev=True,
+        fsname="bcpctl",
+        subtype="bcpctl",
+    )

@@ -23,8 +23,9 @@ other character; newlines in names are matched by ``*`` and ``?`` too.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dc.errors import UsageError
 
@@ -72,24 +73,30 @@ def snapshot_path(text: str) -> str:
     return "/".join(_components("path", text))
 
 
-def _component_regex(part: str, pattern: str) -> str:
-    """One glob component as a regular expression (no ``/`` inside)."""
-    out: list[str] = []
+#: one unit of a component: a literal character, :data:`_ANY` (``?``), a compiled one-character
+#: set (``[...]``) or :data:`_STAR` (``*``); of a pattern: a component's units, or :data:`_STAR` (``**``)
+_STAR = object()
+_ANY = object()
+
+
+def _component_units(part: str, pattern: str) -> tuple[object, ...]:
+    """One glob component as units (no ``/`` inside)."""
+    out: list[object] = []
     i = 0
     while i < len(part):
         c = part[i]
         if c == "\\":
             if i + 1 == len(part):
                 raise BadPattern(f"pattern {pattern!r} ends with a lone '\\'")
-            out.append(re.escape(part[i + 1]))
+            out.append(part[i + 1])
             i += 2
             continue
         if c == "*":
             if part[i : i + 2] == "**":
                 raise BadPattern(f"pattern {pattern!r}: '**' must be a whole path component (a/**/b)")
-            out.append("[^/]*")
+            out.append(_STAR)
         elif c == "?":
-            out.append("[^/]")
+            out.append(_ANY)
         elif c == "[":
             j = i + 1
             j += part[j : j + 1] == "!"
@@ -101,13 +108,54 @@ def _component_regex(part: str, pattern: str) -> str:
             negate = body.startswith("!")
             body = body[1:] if negate else body
             escaped = body.replace("\\", "\\\\").replace("^", "\\^").replace("[", "\\[").replace("]", "\\]")
-            out.append(f"(?!/)[{'^' if negate else ''}{escaped}]")
+            try:
+                out.append(re.compile(f"[{'^' if negate else ''}{escaped}]", re.DOTALL))
+            except re.error as exc:  # a set such as [z-a]
+                raise BadPattern(f"pattern {pattern!r} is not a valid glob ({exc.msg})") from None
             i = end + 1
             continue
         else:
-            out.append(re.escape(c))
+            out.append(c)
         i += 1
-    return "".join(out)
+    return tuple(out)
+
+
+def _one_char(unit: object, c: str) -> bool:
+    if unit is _ANY:
+        return True
+    if isinstance(unit, re.Pattern):
+        return unit.fullmatch(c) is not None
+    return unit == c
+
+
+def _one_component(units: tuple[object, ...], name: str) -> bool:
+    return _glob(units, name, _one_char)
+
+
+def _glob(units: Sequence[object], items: Sequence[Any], one: Callable[[Any, Any], bool]) -> bool:
+    """Whether ``units`` match all of ``items``, :data:`_STAR` standing for any run of them.
+
+    The classic greedy wildcard walk: on a mismatch only the most recent star takes one item
+    more, since the fixed-length run between two stars is best matched as early as possible.
+    At most len(units) × len(items) steps whatever the pattern, where a backtracking regular
+    expression takes exponential time on ``**/**/…/x`` or ``*a*a*…*b`` (a ``find`` or a
+    ``restore --include`` that never ends).
+    """
+    u = i = 0
+    star_u, star_i = -1, 0
+    while i < len(items):
+        if u < len(units) and units[u] is _STAR:
+            star_u, star_i = u, i
+            u += 1
+        elif u < len(units) and one(units[u], items[i]):
+            u += 1
+            i += 1
+        elif star_u >= 0:
+            star_i += 1
+            u, i = star_u + 1, star_i
+        else:
+            return False
+    return all(unit is _STAR for unit in units[u:])
 
 
 @dataclass(frozen=True)
@@ -115,15 +163,20 @@ class Pattern:
     """One compiled pattern (:func:`compile_pattern`)."""
 
     text: str
-    regex: re.Pattern[str]
+    #: per path component: its units, or :data:`_STAR` for ``**`` (an unanchored pattern starts with one)
+    parts: tuple[object, ...]
 
     def matches(self, path: str) -> bool:
         """True when ``path`` or one of the directories above it matches."""
-        return self.regex.match(path + "/") is not None
+        return _glob((*self.parts, _STAR), _split(path), _one_component)
 
     def names(self, path: str) -> bool:
         """True when ``path`` itself matches (``find``: not merely beneath a match)."""
-        return self.regex.fullmatch(path + "/") is not None
+        return _glob(self.parts, _split(path), _one_component)
+
+
+def _split(path: str) -> list[str]:
+    return path.split("/") if path else []
 
 
 def compile_pattern(text: str) -> Pattern:
@@ -131,22 +184,13 @@ def compile_pattern(text: str) -> Pattern:
     _refuse_controls("pattern", text)
     if not text.strip("/"):
         raise BadPattern(f"pattern {text!r} names no path; use '**' for everything")
-    parts = _components("pattern", text)
     anchored = "/" in text.strip("/") or text.startswith("/")
-    pieces: list[str] = []
-    for part in parts:
-        if part == "**":
-            pieces.append("(?:[^/]*/)*")  # zero or more whole components, each with its '/'
-        else:
-            pieces.append(_component_regex(part, text) + "/")
-    body = "".join(pieces)
-    # every piece ends with '/': the path gets one appended before matching, and anything
-    # beneath a match (a directory's contents) is allowed after it
-    prefix = "" if anchored else "(?:[^/]*/)*"
-    try:
-        return Pattern(text, re.compile(prefix + body, re.DOTALL))
-    except re.error as exc:  # a set such as [z-a]
-        raise BadPattern(f"pattern {text!r} is not a valid glob ({exc.msg})") from None
+    parts: list[object] = [] if anchored else [_STAR]
+    for part in _components("pattern", text):
+        unit = _STAR if part == "**" else _component_units(part, text)
+        if not (unit is _STAR and parts and parts[-1] is _STAR):  # '**/**' means '**'
+            parts.append(unit)
+    return Pattern(text, tuple(parts))
 
 
 class _Compiled:

@@ -47,7 +47,11 @@ class TreeShape:
     bad_blobs: dict[str, str] = field(default_factory=dict)
     #: which entries the restore keeps (``--include`` / ``--exclude``); None: all of them
     select: Callable[[str], bool] | None = None
-    #: hard links kept whose first name the selection leaves out: skipped, not failed
+    #: hard links kept whose first name the selection leaves out, as files of their own: the
+    #: first such name of a file carries its content, later ones become hard links to it
+    link_copies: list[Entry] = field(default_factory=list)
+    #: hard links kept whose first name the selection leaves out and is no file (a FIFO, a
+    #: device) or lies in a damaged tree blob: skipped, not failed
     links_left_out: list[Entry] = field(default_factory=list)
 
 
@@ -119,10 +123,41 @@ def validate_tree(repo: Repository, snapshot: Snapshot, select: Callable[[str], 
                     shape.link_sources.add(entry["link"])
     if select is not None:
         shape.dirs = [d for d in shape.dirs if d["path"] in above_kept or select(d["path"])]
-        shape.links_left_out = [e for e in shape.others if e["type"] == "hardlink" and not select(e["link"])]
-        shape.others = [e for e in shape.others if not (e["type"] == "hardlink" and not select(e["link"]))]
+        left_out = [e for e in shape.others if e["type"] == "hardlink" and not select(e["link"])]
+        if left_out:
+            _copy_links_left_out(repo, snapshot, shape, left_out)
     shape.big_files.sort(key=lambda entry: -int(entry.get("size", 0)))  # stable: ties keep tree order
     return shape
+
+
+def _copy_links_left_out(repo: Repository, snapshot: Snapshot, shape: TreeShape, left_out: list[Entry]) -> None:
+    """A kept name of a hard link is restored although its first name is not selected: a
+    selection names the paths to bring back, and every name of a linked file holds the same
+    bytes (``dump`` gives them too). The first kept name takes the file's content, the other
+    kept names link to it; the first name itself is never written (it is outside the selection)."""
+    wanted = {e["link"] for e in left_out}
+    firsts = {
+        entry["path"]: entry
+        for entry in iter_entries(repo, snapshot, shape.bad_blobs)
+        if entry["type"] == "file" and entry["path"] in wanted
+    }
+    copied: dict[str, str] = {}
+    rewritten: dict[str, Entry] = {}
+    for entry in left_out:
+        first = firsts.get(entry["link"])
+        if first is None:
+            shape.links_left_out.append(entry)
+            continue
+        if entry["link"] in copied:
+            rewritten[entry["path"]] = {**entry, "link": copied[entry["link"]]}
+            shape.link_sources.add(copied[entry["link"]])
+        else:
+            copied[entry["link"]] = entry["path"]
+            shape.link_copies.append({**first, "path": entry["path"]})
+            shape.files += 1
+            shape.bytes += int(first.get("size", 0))
+    gone = {e["path"] for e in shape.link_copies} | {e["path"] for e in shape.links_left_out}
+    shape.others = [rewritten.get(e["path"], e) for e in shape.others if e["path"] not in gone]
 
 
 def _note_ancestors(found: set[str], directory: str) -> None:

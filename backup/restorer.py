@@ -139,6 +139,23 @@ class _Share:
         return {k: v for k, v in vars(self).items() if k not in ("link_sources", "pending")}
 
 
+def _restore_link_copies(
+    repo: Repository, dest: Target, shape: TreeShape, progress: ProgressFn | None
+) -> dict[str, Any]:
+    """The kept names of hard links whose first name the selection leaves out
+    (:func:`backup.restoreplan.validate_tree`), written here after the other files."""
+    share = _Share(shape.link_sources)
+    if shape.link_copies:
+        read, view = BlobReader(repo).read, dest.view()
+        try:
+            for entry in shape.link_copies:
+                share.write(view, read, entry, progress)
+            share.finish(view)
+        finally:
+            view.close()
+    return share.as_dict()
+
+
 def _why(exc: BaseException) -> str:
     """Why an entry failed, as one line."""
     if isinstance(exc, OSError):
@@ -246,7 +263,7 @@ def restore_snapshot(
     for blob_id, problem in shape.bad_blobs.items():
         result.fail(f"<entries of tree blob {blob_id[:16]}>", problem)
     for entry in shape.links_left_out:
-        result.skip(entry["path"], f"a hard link to {entry['link']!r}, which the patterns leave out")
+        result.skip(entry["path"], f"a hard link to {entry['link']!r}, which the patterns leave out and is no file")
     try:
         for entry in shape.dirs:
             try:
@@ -255,7 +272,10 @@ def restore_snapshot(
             except (NotPlaced, OSError) as exc:
                 result.fail(entry["path"], _why(exc))
         linkable: set[str] = set()
-        for share in _restore_files(repo, snapshot, dest, shape, workers, progress):
+        for share in [
+            *_restore_files(repo, snapshot, dest, shape, workers, progress),
+            _restore_link_copies(repo, dest, shape, progress),
+        ]:
             result.files += share["files"]
             result.bytes += share["bytes"]
             result.unchanged += share["unchanged"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -37,6 +37,14 @@ def refuse_reserved(system: str | None) -> None:
         raise UsageError(
             f"system '{system}' is reserved: names starting with '{RESERVED_PREFIX}' are bcpctl's own snapshots"
         )
+
+
+def refuse_control_tags(tags: Mapping[str, str]) -> None:
+    """Tags are read by people in every listing: a control character (an escape sequence
+    rewriting the operator's terminal, a newline faking a line) is never a label."""
+    for key, value in tags.items():
+        if any(ord(c) < 32 or ord(c) == 127 for c in key + value):
+            raise UsageError(f"tag {key!r}={value!r} holds a control character; tags are plain text")
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ def _open_stream(source: SourceSpec) -> AbstractContextManager[StreamSource]:
 
 
 def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn | None = None) -> BackupResult:
+    refuse_control_tags(request.tags)
     started = time.monotonic()
     when = datetime.now(UTC)
     parent = _parent_for(repo, request)

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from backup.repository import Repository
-from backup.run import refuse_reserved
-from backup.snapshot import Snapshot, save_snapshot
+from backup.run import refuse_control_tags, refuse_reserved
+from backup.snapshot import Snapshot, current, list_snapshots, relabelled, save_snapshot
 from dc.errors import UsageError
 
 
@@ -30,6 +30,7 @@ def new_tags(
     removing = list(remove)
     if set_to is not None and (add or removing):
         raise UsageError("--set replaces every tag; give it alone, or use --add and --remove")
+    refuse_control_tags({**(add or {}), **(set_to or {})})
     if set_to is not None:
         return dict(set_to)
     if not add and not removing:
@@ -55,10 +56,28 @@ def tag_snapshot(
     remove: Iterable[str] = (),
     set_to: Mapping[str, str] | None = None,
 ) -> Tagged:
-    """Write the re-labelled snapshot (nothing when the tags stay the same)."""
+    """Write the re-labelled snapshot (nothing when the tags stay the same).
+
+    ``snapshot`` may be one an earlier ``tag`` re-labelled (its id still resolves): the change
+    then applies to the current labels, never to the older ones beside them — a second
+    re-label of the same original would list one snapshot twice and drop the first change.
+    """
     refuse_reserved(snapshot.system)
+    snapshot = _current_labels(repo, snapshot)
     tags = new_tags(snapshot.tags, add=add, remove=remove, set_to=set_to)
     if tags == snapshot.tags:
         return Tagged(snapshot, snapshot.id, False)
     saved = save_snapshot(repo, replace(snapshot, tags=tags, supersedes=snapshot.id, id=""))
     return Tagged(saved, snapshot.id, True)
+
+
+def _current_labels(repo: Repository, snapshot: Snapshot) -> Snapshot:
+    """The listed snapshot that re-labels ``snapshot`` (itself when none does)."""
+    every = list_snapshots(repo, system=snapshot.system, superseded=True, errors={})
+    heads = [s for s in current(every) if s.id == snapshot.id or snapshot.id in {o.id for o in relabelled(s, every)}]
+    if len(heads) > 1:
+        ids = ", ".join(s.short_id for s in heads)
+        raise UsageError(
+            f"snapshot {snapshot.short_id} is listed as {len(heads)} re-labelled snapshots ({ids}); tag one"
+        )
+    return heads[0] if heads else snapshot

@@ -100,7 +100,7 @@ def build_export(
     lap("extract")
     expires_at = now + timedelta(days=request.retention_days)
     with collector_paused():
-        files, lossy, replaced = _files(
+        files, lossy, workbook, guarded = _files(
             request,
             data,
             tenant,
@@ -129,7 +129,9 @@ def build_export(
         files=listing,
         cp932_lossy_rows=lossy,
         private_use=csvformat.private_use_report(data.columns, data.rows),
-        xlsx_replaced_rows=replaced,
+        xlsx_replaced_rows=workbook.replaced_rows,
+        xlsx_truncated_rows=workbook.truncated_rows,
+        csv_formula_guarded_rows=guarded,
     )
     anchor_seq, anchor_hash = audit.head(engine)
     recipients = [partner.age_recipient]
@@ -211,9 +213,10 @@ def _files(
     expires_at: datetime,
     as_of: datetime,
     pfif_domain: str | None,
-) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, list[dict[str, object]]]:
-    """The bundle's data files in the order the request asked for them, the CP932 lossy rows and
-    the rows whose control characters the workbook could not hold."""
+) -> tuple[list[tuple[str, bytes]], list[dict[str, object]] | None, spreadsheet.Spreadsheet, list[dict[str, object]]]:
+    """The bundle's data files in the order the request asked for them, the CP932 lossy rows,
+    the workbook (with the rows it could not hold as they are) and the rows whose values the
+    CSV copies for Excel guard against being run as formulas."""
     master = csvformat.persons_csv(data.columns, data.rows)
     workbook = spreadsheet.persons_xlsx(
         data.columns,
@@ -230,14 +233,15 @@ def _files(
             retention_days=request.retention_days,
         ),
     )
+    for_excel = csvformat.excel_rows(data.columns, data.rows)
     files: list[tuple[str, bytes]] = [
         ("persons.csv", master),
-        ("persons-excel.csv", csvformat.excel_copy(master)),
+        ("persons-excel.csv", csvformat.excel_copy(data.columns, for_excel.rows)),
         ("persons.xlsx", workbook.data),
     ]
     lossy = None
     if "cp932" in request.formats:
-        copy = csvformat.cp932_copy(data.columns, data.rows)
+        copy = csvformat.cp932_copy(data.columns, for_excel.rows)
         files.append(("persons-cp932.csv", copy.data))
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
@@ -253,4 +257,4 @@ def _files(
             source_date=as_of,
         )
         files.append(("pfif.xml", document))
-    return files, lossy, workbook.replaced_rows
+    return files, lossy, workbook, for_excel.guarded_rows

@@ -57,9 +57,38 @@ def persons_csv(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> bytes:
     return _render(columns, rows).encode("utf-8")
 
 
-def excel_copy(master: bytes) -> bytes:
-    """The same bytes with a BOM, so Excel reads UTF-8."""
-    return BOM + master
+#: What makes Excel read a CSV field as a formula (``=HYPERLINK(…)`` sends the row away on a
+#: click, ``=cmd|…`` runs a program); a tab or CR first is skipped by Excel before it looks.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class ExcelRows:
+    rows: list[tuple[str, ...]]
+    #: ``{"person_ref": …, "fields": [...]}`` for every row where a value was given a leading ``'``.
+    guarded_rows: list[dict[str, object]] = field(default_factory=list)
+
+
+def excel_rows(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> ExcelRows:
+    """The rows for the files Excel opens (the BOM and CP932 copies): a value Excel would run
+    as a formula gets a leading ``'`` (OWASP's advice; Excel shows it as text). A resident's
+    方書 or name is free text a stranger can register, and the partner's PC is on the LGWAN.
+    The master ``persons.csv`` keeps every value as it is; the manifest lists guarded rows."""
+    ref_ix = columns.index("person_ref")
+    out: list[tuple[str, ...]] = []
+    guarded: list[dict[str, object]] = []
+    for row in rows:
+        hits = [i for i, value in enumerate(row) if value.startswith(FORMULA_START)]
+        if hits:
+            guarded.append({"person_ref": row[ref_ix], "fields": [columns[i] for i in hits]})
+            row = tuple("'" + value if i in hits else value for i, value in enumerate(row))
+        out.append(row)
+    return ExcelRows(out, guarded)
+
+
+def excel_copy(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> bytes:
+    """The file with a BOM, so Excel reads UTF-8; ``rows`` from :func:`excel_rows`."""
+    return BOM + persons_csv(columns, rows)
 
 
 def cp932_copy(columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> Cp932Copy:

@@ -191,7 +191,11 @@ def run_export_drill(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     master = csvformat.persons_csv(data.columns, data.rows)
-    files = [(f"{DRILL_PREFIX}persons.csv", master), (f"{DRILL_PREFIX}persons-excel.csv", csvformat.excel_copy(master))]
+    for_excel = csvformat.excel_rows(data.columns, data.rows)
+    files = [
+        (f"{DRILL_PREFIX}persons.csv", master),
+        (f"{DRILL_PREFIX}persons-excel.csv", csvformat.excel_copy(data.columns, for_excel.rows)),
+    ]
     expires = now + timedelta(days=1)
     manifest = {
         "drill": TRAINING,

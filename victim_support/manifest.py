@@ -39,6 +39,8 @@ def build_manifest(
     cp932_lossy_rows: list[dict[str, object]] | None,
     private_use: list[dict[str, object]],
     xlsx_replaced_rows: list[dict[str, object]] | None = None,
+    csv_formula_guarded_rows: list[dict[str, object]] | None = None,
+    xlsx_truncated_rows: list[dict[str, object]] | None = None,
 ) -> dict[str, Any]:
     rule = BASES[request.basis]
     doc: dict[str, Any] = {
@@ -79,4 +81,9 @@ def build_manifest(
         doc["private_use_characters"] = private_use
     if xlsx_replaced_rows:
         doc["xlsx_replaced_control_characters"] = xlsx_replaced_rows
+    if xlsx_truncated_rows:
+        doc["xlsx_truncated_values"] = xlsx_truncated_rows  # cut at an Excel cell's 32,767 characters
+    if csv_formula_guarded_rows:
+        # persons-excel.csv and persons-cp932.csv: these fields start with "'" there, never in persons.csv
+        doc["csv_formula_guarded_rows"] = csv_formula_guarded_rows
     return doc

@@ -12,7 +12,8 @@ travels with every copy of the file, not only with the e-mail that announced it.
 
 XML 1.0 cannot hold most C0 control characters; a value carrying one is written with U+FFFD
 in its place, and the row and field are returned so the manifest can list them (the CSV keeps
-the original bytes).
+the original bytes). A value longer than an Excel cell holds (32,767 characters) is cut there
+and listed the same way.
 
 Written with XlsxWriter (streaming rows, every string written as a string), read back in the
 tests with openpyxl, an independent implementation.
@@ -91,8 +92,12 @@ class Spreadsheet:
     data: bytes
     #: ``{"person_ref": …, "fields": [...]}`` for every row where a control character was replaced.
     replaced_rows: list[dict[str, object]] = field(default_factory=list)
+    #: the same for every row with a value longer than a cell holds, cut at :data:`CELL_MAX`.
+    truncated_rows: list[dict[str, object]] = field(default_factory=list)
 
 
+#: The most characters an Excel cell holds; XlsxWriter cuts a longer string there without a word.
+CELL_MAX = 32767
 #: What XML 1.0 cannot hold (C0 controls other than tab, line feed and carriage return).
 _ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 #: XlsxWriter's options that keep every string a string: never a formula, number or link.
@@ -114,7 +119,9 @@ def _date(value: str) -> date | str:
     return day if day >= _EXCEL_FIRST_SAFE_DATE else value
 
 
-def _persons_sheet(book: Any, columns: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[dict[str, object]]:
+def _persons_sheet(
+    book: Any, columns: tuple[str, ...], rows: list[tuple[str, ...]]
+) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     sheet = book.add_worksheet("名簿")
     text = book.add_format({"num_format": TEXT_FORMAT})
     day = book.add_format({"num_format": DATE_FORMAT})
@@ -127,12 +134,17 @@ def _persons_sheet(book: Any, columns: tuple[str, ...], rows: list[tuple[str, ..
     ref_ix = columns.index("person_ref")
     dates = [i for i, key in enumerate(columns) if key in DATE_COLUMNS]
     replaced: list[dict[str, object]] = []
+    truncated: list[dict[str, object]] = []
     for number, row in enumerate(rows, start=1):
         values: list[Any] = list(row)
         if _ILLEGAL.search("".join(row)):  # one scan per row; the rare hit is examined field by field
             lost = [columns[i] for i, value in enumerate(row) if _ILLEGAL.search(value)]
             values = [_ILLEGAL.sub("\ufffd", value) for value in row]
             replaced.append({"person_ref": row[ref_ix], "fields": lost})
+        if sum(map(len, row)) > CELL_MAX:  # only then can one value be too long for its cell
+            cut = [columns[i] for i, value in enumerate(row) if len(value) > CELL_MAX]
+            if cut:
+                truncated.append({"person_ref": row[ref_ix], "fields": cut})
         for i in dates:
             if values[i]:
                 values[i] = _date(values[i])
@@ -141,7 +153,7 @@ def _persons_sheet(book: Any, columns: tuple[str, ...], rows: list[tuple[str, ..
                 sheet.write_datetime(number, col, datetime(value.year, value.month, value.day))
             else:
                 sheet.write_string(number, col, value)
-    return replaced
+    return replaced, truncated
 
 
 def explanation_rows(columns: tuple[str, ...], context: Context) -> list[tuple[str, str]]:
@@ -180,7 +192,7 @@ def persons_xlsx(columns: tuple[str, ...], rows: list[tuple[str, ...]], context:
     created = context.built_at.replace(tzinfo=None)
     title = f"{context.from_name} 提供名簿 {context.request_id}"
     book.set_properties({"title": title, "author": context.from_name, "created": created})
-    replaced = _persons_sheet(book, columns, rows)
+    replaced, truncated = _persons_sheet(book, columns, rows)
     _explanation_sheet(book, columns, context)
     book.close()
-    return Spreadsheet(buffer.getvalue(), replaced)
+    return Spreadsheet(buffer.getvalue(), replaced, truncated)

@@ -40,7 +40,7 @@ def test_fast_rendering_is_byte_identical_to_the_csv_module() -> None:
 
 def test_excel_copy_is_the_same_bytes_after_a_bom() -> None:
     master = persons_csv(COLUMNS, ROWS)
-    assert excel_copy(master) == BOM + master
+    assert excel_copy(COLUMNS, ROWS) == BOM + master
 
 
 def test_cp932_copy_lists_every_lossy_row_and_uses_the_fallback() -> None:
