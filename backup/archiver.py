@@ -26,6 +26,7 @@ from typing import Any
 
 from backup.chunker import ReadableStream, chunks
 from backup.errors import SourceError
+from backup.filedigest import copy_content
 from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
@@ -235,8 +236,7 @@ class PathArchiver:
             else:
                 self.stats.bytes_total += entry["size"]
                 if old is not None and unchanged(old, entry) and self._still_stored(old):
-                    entry["sha256"] = old["sha256"]
-                    entry["chunks"] = old["chunks"]
+                    copy_content(old, entry)
                     self.stats.files_unmodified += 1
                     if self.progress:
                         self.progress(entry["size"])

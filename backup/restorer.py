@@ -9,8 +9,10 @@ descriptor, under a temporary name renamed into place).
 
 Order: directories (so the writers find them), files (forked writer processes, threads for
 remote storage), then links, FIFOs, device nodes and hard links, then directories' owners,
-modes and times, deepest first. Each file's SHA-256 is taken as it is written and compared
-with the backup's record before the file gets its name.
+modes and times, deepest first. Each file's digest is taken as it is written and compared
+with the backup's record before the file gets its name; a large file of a version-2
+snapshot is written in ranges by every worker at once and checked whole afterwards, on
+every core (:mod:`backup.restoreparts`).
 
 Damage stays local: a file whose blob is damaged or missing fails alone, and so does what
 a damaged tree blob lists. Everything else is restored and verified; the failures are
@@ -32,15 +34,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from backup import restoreparts
 from backup.blobreader import BlobReader
 from backup.errors import VerificationFailed
 from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
-from backup.restoreplan import TreeShape, claimed_files, iter_entries, validate_tree
+from backup.restoreplan import ClaimCursor, TreeShape, claimed_files, claimed_ranges, iter_entries, validate_tree
 from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, ReadFn, Target, open_root
 from backup.snapshot import Snapshot
 from backup.tree import Entry
@@ -104,6 +107,8 @@ class _Share:
         self.failed: list[tuple[str, str]] = []
         self.notes: list[tuple[str, str]] = []
         self.linkable: list[str] = []
+        #: ``(range task, why it failed or None)`` of the large files' ranges this share wrote
+        self.ranges: list[tuple[int, str | None]] = []
         self.pending = Pending()
 
     def write(self, dest: Target, read: ReadFn, entry: Entry, progress: ProgressFn | None) -> None:
@@ -113,6 +118,10 @@ class _Share:
         except (NotPlaced, OSError) as exc:
             self.fail(path, _why(exc))
             return
+        self.placed(dest, path, placed)
+
+    def placed(self, dest: Target, path: str, placed: Placed) -> None:
+        """Count ``placed`` once its directory is found again beneath the target."""
         self.pending.add(dest, path, placed, lambda: self._count(path, placed), self.fail)
 
     def finish(self, dest: Target) -> None:
@@ -147,13 +156,29 @@ def _why(exc: BaseException) -> str:
 
 
 def _restore_share(
-    repo: Repository, snapshot: Snapshot, dest: Target, claims: Claims, shape: TreeShape, progress: ProgressFn | None
+    repo: Repository,
+    snapshot: Snapshot,
+    dest: Target,
+    claims: Claims,
+    shape: TreeShape,
+    parts: list[restoreparts.Part],
+    progress: ProgressFn | None,
 ) -> dict[str, Any]:
-    """Restore the files this process claims (one process's share), each verified as written."""
+    """Restore what this process claims (one process's share): ranges of the large files in
+    ``parts``, then files, each verified as written."""
     share = _Share(shape.link_sources)
     read = BlobReader(repo).read
     tally = _Tally(progress) if progress else None
-    for entry in claimed_files(repo, snapshot, claims, shape):
+    cursor = ClaimCursor(claims)
+    ranges = restoreparts.tasks(parts)
+    for task in claimed_ranges(cursor, len(ranges)):
+        part, index = ranges[task]
+        try:
+            restoreparts.write_range(parts[part], index, read, tally)
+            share.ranges.append((task, None))
+        except (NotPlaced, OSError) as exc:
+            share.ranges.append((task, _why(exc)))
+    for entry in claimed_files(repo, snapshot, cursor, shape):
         share.write(dest, read, entry, tally)
     share.finish(dest)
     if tally is not None:
@@ -296,6 +321,43 @@ def _restore_files(
     count = workers or os.cpu_count() or 2
     if not can_fork(repo):
         return _restore_threaded(repo, snapshot, dest, shape, count, progress)
+    # Created before the fork: the workers inherit the descriptors they write ranges into.
+    parts, rest = restoreparts.prepare(dest, shape.big_files)
+    try:
+        shares = _restore_forked(repo, snapshot, dest, replace(shape, big_files=rest), parts, count, progress)
+        return [*shares, _finish_parts(dest, shape, parts, shares)]
+    finally:
+        for part in parts:
+            restoreparts.discard(part)
+
+
+def _finish_parts(
+    dest: Target, shape: TreeShape, parts: list[restoreparts.Part], shares: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Check each large file written in ranges and give it its name, or name why not."""
+    failures = restoreparts.failures(parts, [task for share in shares for task in share["ranges"]])
+    leader = _Share(shape.link_sources)
+    for number, part in enumerate(parts):
+        path = part.entry["path"]
+        try:
+            placed = restoreparts.finish(dest, part, failures.get(number), as_root=dest.as_root)
+        except (NotPlaced, OSError) as exc:
+            leader.fail(path, _why(exc))
+            continue
+        leader.placed(dest, path, placed)
+    leader.finish(dest)
+    return leader.as_dict()
+
+
+def _restore_forked(
+    repo: Repository,
+    snapshot: Snapshot,
+    dest: Target,
+    shape: TreeShape,
+    parts: list[restoreparts.Part],
+    count: int,
+    progress: ProgressFn | None,
+) -> list[dict[str, Any]]:
     claims = Claims()
     reported = 0
 
@@ -313,7 +375,7 @@ def _restore_files(
 
     def share(r: Repository, i: int, n: int) -> dict[str, Any]:
         mine = report if i == 0 else add_to_total
-        return _restore_share(r, snapshot, dest, claims, shape, mine if progress else None)
+        return _restore_share(r, snapshot, dest, claims, shape, parts, mine if progress else None)
 
     return run_forked(repo, count, share)
 
