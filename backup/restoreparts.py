@@ -35,7 +35,7 @@ from backup.restoretarget import Placed, ReadFn, Target, split
 from backup.tree import Entry
 
 #: large files restored in ranges in one restore; each keeps a descriptor open until the end
-MAX_PARTS = 256
+MAX_PARTS = 64
 
 ProgressFn = Callable[[int], None]
 

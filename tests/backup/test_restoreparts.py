@@ -13,7 +13,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from backup import restoreparts, restoreplan, restorer
+from backup import restorefiles, restoreparts, restoreplan
 from backup.errors import VerificationFailed
 from backup.restoreplan import iter_entries
 from backup.restorer import restore_snapshot
@@ -124,7 +124,7 @@ def test_bytes_that_authenticate_but_differ_from_the_file_digest_fail_the_file( 
     _, snap = snapshot
     target = _entries(repo, snap)[BIG[1]]["chunks"][1]
 
-    class Flipping(restorer.BlobReader):
+    class Flipping(restorefiles.BlobReader):
         def read(self, chunk_id: bytes):  # type: ignore[no-untyped-def]
             data = super().read(chunk_id)
             if chunk_id.hex() != target:
@@ -133,7 +133,7 @@ def test_bytes_that_authenticate_but_differ_from_the_file_digest_fail_the_file( 
             flipped[7] ^= 0x01
             return flipped
 
-    monkeypatch.setattr(restorer, "BlobReader", Flipping)
+    monkeypatch.setattr(restorefiles, "BlobReader", Flipping)
     out = tmp_path / "out"
     with pytest.raises(VerificationFailed, match=rf"'{BIG[1]}': the restored bytes differ from the backup record"):
         restore_snapshot(repo, snap, out, workers=workers)
