@@ -43,6 +43,8 @@ class _Share:
         self.linkable: list[str] = []
         #: ``(range task, why it failed or None)`` of the large files' ranges this share wrote
         self.ranges: list[tuple[int, str | None]] = []
+        #: ``(part, why it differs or None)`` of the large files this share checked whole
+        self.checked: list[tuple[int, str | None]] = []
         self.pending = Pending()
 
     def write(self, dest: Target, read: ReadFn, entry: Entry, progress: ProgressFn | None) -> None:
@@ -96,10 +98,12 @@ def _restore_share(
     claims: Claims,
     shape: TreeShape,
     parts: list[restoreparts.Part],
+    ledger: restoreparts.Ledger,
     progress: ProgressFn | None,
 ) -> dict[str, Any]:
     """Restore what this process claims (one process's share): ranges of the large files in
-    ``parts``, then files, each verified as written."""
+    ``parts`` (each file checked whole by whoever writes its last range), then files, each
+    verified as written."""
     share = _Share(shape.link_sources)
     read = BlobReader(repo).read
     tally = _Tally(progress) if progress else None
@@ -107,11 +111,17 @@ def _restore_share(
     ranges = restoreparts.tasks(parts)
     for task in claimed_ranges(cursor, len(ranges)):
         part, index = ranges[task]
+        failure = None
         try:
             restoreparts.write_range(parts[part], index, read, tally)
-            share.ranges.append((task, None))
         except (NotPlaced, OSError) as exc:
-            share.ranges.append((task, why(exc)))
+            failure = why(exc)
+        share.ranges.append((task, failure))
+        if ledger.range_done(part, failure is None):
+            try:
+                share.checked.append((part, restoreparts.check(parts[part])))
+            except OSError as exc:
+                share.checked.append((part, why(exc)))
     for entry in claimed_files(repo, snapshot, cursor, shape):
         share.write(dest, read, entry, tally)
     share.finish(dest)
@@ -202,12 +212,18 @@ def _finish_parts(
     dest: Target, shape: TreeShape, parts: list[restoreparts.Part], shares: list[dict[str, Any]]
 ) -> dict[str, Any]:
     """Check each large file written in ranges and give it its name, or name why not."""
-    failures = restoreparts.failures(parts, [task for share in shares for task in share["ranges"]])
+    failures, checked = restoreparts.failures(
+        parts,
+        [task for share in shares for task in share["ranges"]],
+        [part for share in shares for part in share["checked"]],
+    )
     leader = _Share(shape.link_sources)
     for number, part in enumerate(parts):
         path = part.entry["path"]
         try:
-            placed = restoreparts.finish(dest, part, failures.get(number), as_root=dest.as_root)
+            placed = restoreparts.finish(
+                dest, part, failures.get(number), checked=number in checked, as_root=dest.as_root
+            )
         except (NotPlaced, OSError) as exc:
             leader.fail(path, why(exc))
             continue
@@ -226,6 +242,7 @@ def _restore_forked(
     progress: ProgressFn | None,
 ) -> list[dict[str, Any]]:
     claims = Claims()
+    ledger = restoreparts.Ledger(parts)
     reported = 0
 
     def report(amount: int) -> None:
@@ -242,6 +259,6 @@ def _restore_forked(
 
     def share(r: Repository, i: int, n: int) -> dict[str, Any]:
         mine = report if i == 0 else add_to_total
-        return _restore_share(r, snapshot, dest, claims, shape, parts, mine if progress else None)
+        return _restore_share(r, snapshot, dest, claims, shape, parts, ledger, mine if progress else None)
 
     return run_forked(repo, count, share)

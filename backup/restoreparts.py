@@ -8,11 +8,13 @@ in a directory reached without following links) and sets its length; the workers
 the descriptor, claim ranges like any other unit of work and write into it. Each chunk is
 authenticated as it is decrypted and must have its recorded length.
 
-Once every worker is done, the leading process checks the file: every range written, then
-the file's BLAKE3 — a tree hash the library spreads over every core — against the record.
-Only then does the file get its name (:meth:`Target.put_file`); a file with a damaged or
-missing chunk, or whose digest differs, is removed under its temporary name and named as
-not restored, and nothing partial ever stands under its final name.
+The worker that writes a file's last range (:class:`Ledger`, shared by the workers) checks the
+whole file's BLAKE3 against the record at once, while the others go on writing: no file waits
+for one core at the end. Once every worker is done, the leading process gives each file whose
+ranges were all written and whose digest matched its name (:meth:`Target.put_file`); a file
+with a damaged or missing chunk, or whose digest differs, is removed under its temporary name
+and named as not restored, and nothing partial ever stands under its final name. (A file no
+worker checked is hashed there, the BLAKE3 tree spread over every core.)
 
 Files kept for ``--overwrite if-changed`` comparison, files of older snapshots (SHA-256 only,
 no chunk lengths) and files beyond :data:`MAX_PARTS` (each holds a descriptor until the end)
@@ -22,6 +24,7 @@ take the one-worker path of :meth:`Target.write_file`.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,8 +138,37 @@ def tasks(parts: list[Part]) -> list[tuple[int, int]]:
     return [(p, r) for p, part in enumerate(parts) for r in range(len(part.ranges))]
 
 
-def failures(parts: list[Part], written: list[tuple[int, str | None]]) -> dict[int, str]:
-    """Why each part failed (by its number), from every worker's ``(range task, why or None)``."""
+class Ledger:
+    """How many ranges of each part are written, and whether one failed: shared by forked
+    workers (create it before forking), so the one that writes a part's last range knows."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        self._totals = [len(part.ranges) for part in parts]
+        context = multiprocessing.get_context("fork")
+        self._done = context.Array("q", max(1, len(parts)), lock=True)
+        self._failed = context.Array("b", max(1, len(parts)), lock=False)
+
+    def range_done(self, part: int, ok: bool) -> bool:
+        """Note one range of ``part`` written (or failed); True when it was the last and none failed."""
+        with self._done.get_lock():
+            if not ok:
+                self._failed[part] = 1
+            self._done[part] += 1
+            return bool(self._done[part] == self._totals[part] and not self._failed[part])
+
+
+def check(part: Part) -> str | None:
+    """Why the part's whole file is not the recorded one, or None (one core: the others write on)."""
+    if digest_fd(part.fd, "blake3") != (part.digest, int(part.entry["size"])):
+        return "the restored bytes differ from the backup record"
+    return None
+
+
+def failures(
+    parts: list[Part], written: list[tuple[int, str | None]], checked: list[tuple[int, str | None]]
+) -> tuple[dict[int, str], set[int]]:
+    """Why each part failed (by its number), and which parts a worker checked whole, from every
+    worker's ``(range task, why or None)`` and ``(part, why or None)``."""
     ranges = tasks(parts)
     why_not: dict[int, str] = {}
     done: set[int] = set()
@@ -147,7 +179,10 @@ def failures(parts: list[Part], written: list[tuple[int, str | None]]) -> dict[i
     for task, (part, _index) in enumerate(ranges):
         if task not in done:
             why_not.setdefault(part, "not every range of the file was written")
-    return why_not
+    for part, why in checked:
+        if why is not None:
+            why_not.setdefault(part, why)
+    return why_not, {part for part, why in checked if why is None}
 
 
 def write_range(part: Part, index: int, read: ReadFn, progress: ProgressFn | None) -> int:
@@ -174,14 +209,15 @@ def write_range(part: Part, index: int, read: ReadFn, progress: ProgressFn | Non
     return written
 
 
-def finish(dest: Target, part: Part, failure: str | None, *, as_root: bool) -> Placed:
-    """Check the part's file whole and give it its name; raises :class:`NotPlaced` (the
-    temporary file removed) for a failed range, a missing one, or a digest that differs."""
+def finish(dest: Target, part: Part, failure: str | None, *, checked: bool, as_root: bool) -> Placed:
+    """Give the part's file its name once checked whole (here, on every core, unless a worker
+    did); raises :class:`NotPlaced` (the temporary file removed) for a failed range, a missing
+    one, or a digest that differs."""
     try:
         if failure is not None:
             raise NotPlaced(failure)
         size = int(part.entry["size"])
-        if digest_fd(part.fd, "blake3", parallel=True) != (part.digest, size):
+        if not checked and digest_fd(part.fd, "blake3", parallel=True) != (part.digest, size):
             raise NotPlaced("the restored bytes differ from the backup record")
         note = apply_metadata(part.fd, part.entry, as_root=as_root)
     except BaseException:
