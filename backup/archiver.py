@@ -25,6 +25,7 @@ from typing import Any
 
 from backup.chunker import ReadableStream, chunks
 from backup.errors import SourceError
+from backup.filedigest import copy_content
 from backup.patterns import Selection
 from backup.readers import make_readers
 from backup.repository import Repository
@@ -240,8 +241,7 @@ class PathArchiver:
             else:
                 self.stats.bytes_total += entry["size"]
                 if old is not None and unchanged(old, entry) and self._still_stored(old):
-                    entry["sha256"] = old["sha256"]
-                    entry["chunks"] = old["chunks"]
+                    copy_content(old, entry)
                     self.stats.files_unmodified += 1
                     if self.progress:
                         self.progress(entry["size"])

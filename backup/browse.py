@@ -12,7 +12,6 @@ handed to programs as its exact bytes too (``path_b64``), as the tree stores it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import posixpath
 import stat
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from backup.errors import CorruptObject, VerificationFailed
+from backup.filedigest import hasher, recorded
 from backup.patterns import compile_pattern, snapshot_path
 from backup.repository import Repository
 from backup.snapshot import Snapshot
@@ -147,13 +147,6 @@ def find_entries(repo: Repository, snapshots: Sequence[Snapshot], pattern: str) 
     return found
 
 
-@dataclass(frozen=True)
-class Dumped:
-    path: str
-    bytes: int
-    sha256: str
-
-
 def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
     """The entry of the file ``path`` (a hard link followed to its first name); with no path,
     the snapshot's one file (a database dump, a command's output)."""
@@ -187,24 +180,24 @@ def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
 
 
 def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[bytes]:
-    """The file's bytes, blob by blob; after the last one, its size and SHA-256 are compared
+    """The file's bytes, blob by blob; after the last one, its size and digest are compared
     with the backup's record (:class:`VerificationFailed` if they differ: what was already
     handed out must then be thrown away)."""
     try:
-        size, sha256 = int(entry["size"]), str(entry["sha256"])
+        size, (algorithm, expected) = int(entry["size"]), recorded(entry)
         chunk_ids = [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):  # UnknownDigest is a ValueError
         raise CorruptObject(
             f"snapshot {snapshot.short_id}: the entry of {shown(entry['path'])!r} is malformed"
         ) from None
-    digest = hashlib.sha256()
+    digest = hasher(algorithm)
     written = 0
     for chunk_id in chunk_ids:
         data = repo.read_blob(chunk_id, check_id=False)
         digest.update(data)
         written += len(data)
         yield data
-    if written != size or digest.hexdigest() != sha256:
+    if written != size or digest.hexdigest() != expected:
         raise VerificationFailed(
             f"{shown(entry['path'])!r} in snapshot {snapshot.short_id} differs from the backup record; "
             "discard what was written"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from backup.browse import as_text
+from backup.filedigest import UnknownDigest, recorded
 from backup.patterns import snapshot_path
 from backup.repository import Repository
 from backup.snapshot import Snapshot
@@ -20,7 +21,7 @@ from backup.tree import Entry, iter_tree, path_key
 #: what is compared, in the order a change names it
 _FIELDS = (
     ("type", ("type",)),
-    ("content", ("sha256",)),
+    ("content", ()),  # compared by :func:`_same_content`
     ("size", ("size",)),
     ("mode", ("mode",)),
     ("owner", ("uid", "gid")),
@@ -76,7 +77,24 @@ def _size(entry: Entry) -> int | None:
 
 
 def _differences(old: Entry, new: Entry) -> list[str]:
-    return [name for name, keys in _FIELDS if any(old.get(k) != new.get(k) for k in keys)]
+    return [
+        name
+        for name, keys in _FIELDS
+        if (not _same_content(old, new) if name == "content" else any(old.get(k) != new.get(k) for k in keys))
+    ]
+
+
+def _same_content(old: Entry, new: Entry) -> bool:
+    """By the recorded digest where both snapshots used the same one; across snapshot format
+    versions (SHA-256 before, BLAKE3 after: :mod:`backup.filedigest`) by the chunks, whose ids
+    are keyed hashes of the content."""
+    if old.get("type") != "file" or new.get("type") != "file":
+        return True
+    try:
+        before, after = recorded(old), recorded(new)
+    except UnknownDigest:
+        return old.get("chunks") == new.get("chunks")
+    return before == after if before[0] == after[0] else old.get("chunks") == new.get("chunks")
 
 
 def diff_snapshots(repo: Repository, before: Snapshot, after: Snapshot, path: str = "") -> SnapshotDiff:

@@ -8,15 +8,15 @@ hands each changed file to a reader and collects the entries back in tree order.
   nearly twice one core (see ``backup/forked.py`` for why threads did not).
 * :class:`ThreadReaders` (S3, SFTP: sockets do not survive a fork): a thread pool.
 
-Both return, per file, ``(entry or None, error or None, bytes read)``. A file's SHA-256 is
-taken from the bytes as they are chunked, so it always describes the stored chunks, and the
-reader hashing them is already on its own core.
+Both return, per file, ``(entry or None, error or None, bytes read)``. A file's digest
+(BLAKE3, :mod:`backup.filedigest`) and chunk lengths are taken from the bytes as they are
+chunked, so they always describe the stored chunks, and the reader hashing them is already
+on its own core.
 """
 
 from __future__ import annotations
 
 import errno
-import hashlib
 import io
 import os
 import stat
@@ -28,6 +28,7 @@ from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 from backup.chunker import chunks
+from backup.filedigest import FILE_DIGEST, hasher
 from backup.forked import Channel, Worker, can_fork
 from backup.repository import Repository
 from backup.tree import Entry
@@ -41,37 +42,35 @@ _WINDOW_FILES = 64
 
 
 def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> Outcome:
-    """Chunk, hash and store one file; the entry gains ``chunks`` and ``sha256``."""
+    """Chunk, hash and store one file; the entry gains ``chunks``, their ``sizes`` and the
+    file's digest (:data:`~backup.filedigest.FILE_DIGEST`)."""
     small_limit = repo.config.chunker.min
+    digest = hasher(FILE_DIGEST)
+    ids: list[str] = []
+    sizes: list[int] = []
     try:
         with _open_regular(full) as f:
-            if entry["size"] < small_limit:
-                data = f.read()
-                ids = []
-                if data:
-                    chunk_id = repo.master.chunk_id_of(data)
-                    writer.add(chunk_id, data)
-                    ids.append(chunk_id.hex())
-                size = len(data)
-                sha = hashlib.sha256(data).hexdigest()
-            else:
-                digest = hashlib.sha256()
-                ids, size = [], 0
-                for chunk in chunks(f, repo.config.chunker, repo.master.chunker_seed):
-                    digest.update(chunk)
-                    chunk_id = repo.master.chunk_id_of(chunk)
-                    writer.add(chunk_id, chunk)
-                    ids.append(chunk_id.hex())
-                    size += len(chunk)
-                sha = digest.hexdigest()
+            parts = (
+                [f.read()] if entry["size"] < small_limit else chunks(f, repo.config.chunker, repo.master.chunker_seed)
+            )
+            for chunk in parts:
+                if not chunk:
+                    continue
+                digest.update(chunk)
+                chunk_id = repo.master.chunk_id_of(chunk)
+                writer.add(chunk_id, chunk)
+                ids.append(chunk_id.hex())
+                sizes.append(len(chunk))
     except OSError as exc:
         return None, f"{entry['path']}: {exc.strerror}", 0
+    size = sum(sizes)
     error = None
     if size != entry["size"]:
         error = f"{entry['path']}: changed size while being read ({entry['size']} -> {size})"
         entry["size"] = size
-    entry["sha256"] = sha
+    entry[FILE_DIGEST] = digest.hexdigest()
     entry["chunks"] = ids
+    entry["sizes"] = sizes
     return entry, error, size
 
 

@@ -170,7 +170,33 @@ def _note_ancestors(found: set[str], directory: str) -> None:
 UNIT_BYTES = 16 * 1024 * 1024
 
 
-def claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, shape: TreeShape) -> Iterator[Entry]:
+class ClaimCursor:
+    """One process's walk over the units of work, numbered alike by every process: a unit is
+    this process's when the claim it took is that unit's number (:class:`Claims`)."""
+
+    def __init__(self, claims: Claims) -> None:
+        self._claims = claims
+        self._unit = -1
+        self._claim = claims.take()
+
+    def next_is_mine(self) -> bool:
+        """Move on to the next unit; whether this process claimed it."""
+        self._unit += 1
+        if self._unit > self._claim:
+            self._claim = self._claims.take()
+        return self._unit == self._claim
+
+
+def claimed_ranges(cursor: ClaimCursor, count: int) -> Iterator[int]:
+    """Which of ``count`` leading units (ranges of large files, :mod:`backup.restoreparts`) this process claims."""
+    for unit in range(count):
+        if cursor.next_is_mine():
+            yield unit
+
+
+def claimed_files(
+    repo: Repository, snapshot: Snapshot, claims: Claims | ClaimCursor, shape: TreeShape
+) -> Iterator[Entry]:
     """The files of the units this process claims: ``shape.big_files`` (those of a unit's size
     or more) first, then the rest of the tree.
 
@@ -180,22 +206,20 @@ def claimed_files(repo: Repository, snapshot: Snapshot, claims: Claims, shape: T
     same directory serialise on its lock in the kernel, and spin while they wait. Largest
     first ends the processes' shares together.
     """
-    unit, claim = -1, claims.take()
+    cursor = claims if isinstance(claims, ClaimCursor) else ClaimCursor(claims)
 
     def units(entries: Iterable[Entry], big_ones: bool) -> Iterator[Entry]:
-        nonlocal unit, claim
-        unit_dir, unit_bytes = None, 0
+        unit_dir, unit_bytes, mine = None, 0, False
         for entry in entries:
             entry_size = int(entry.get("size", 0))
             if entry["type"] != "file" or (entry_size >= UNIT_BYTES) != big_ones:
                 continue
             parent = posixpath.dirname(entry["path"])
             if parent != unit_dir or unit_bytes + entry_size > UNIT_BYTES:
-                unit, unit_dir, unit_bytes = unit + 1, parent, 0
-                if unit > claim:
-                    claim = claims.take()
+                unit_dir, unit_bytes = parent, 0
+                mine = cursor.next_is_mine()
             unit_bytes += entry_size
-            if unit == claim:
+            if mine:
                 yield entry
 
     yield from units(shape.big_files, True)

@@ -9,8 +9,10 @@ descriptor, under a temporary name renamed into place).
 
 Order: directories (so the writers find them), files (forked writer processes, threads for
 remote storage), then links, FIFOs, device nodes and hard links, then directories' owners,
-modes and times, deepest first. Each file's SHA-256 is taken as it is written and compared
-with the backup's record before the file gets its name.
+modes and times, deepest first. Each file's digest is taken as it is written and compared
+with the backup's record before the file gets its name; a large file of a version-2
+snapshot is written in ranges by every worker at once and checked whole afterwards, on
+every core (:mod:`backup.restoreparts`).
 
 Damage stays local: a file whose blob is damaged or missing fails alone, and so does what
 a damaged tree blob lists. Everything else is restored and verified; the failures are
@@ -27,21 +29,16 @@ are restored and named as warnings (:mod:`backup.restoremeta`).
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from backup.blobreader import BlobReader
 from backup.errors import TargetNotEmpty, VerificationFailed
-from backup.forked import Claims, can_fork, run_forked
 from backup.repository import Repository
-from backup.restoreplan import TreeShape, claimed_files, iter_entries, validate_tree
-from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, ReadFn, Target, open_root
+from backup.restorefiles import restore_files, restore_link_copies, why
+from backup.restoreplan import TreeShape, validate_tree
+from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, Target, open_root
 from backup.snapshot import Snapshot
 from backup.tree import Entry
 
@@ -95,146 +92,6 @@ class RestoreResult:
             self.skipped.append(f"{path!r}: {reason}")
 
 
-class _Share:
-    """What one writer (process or thread) did; crosses the process boundary as a dict."""
-
-    def __init__(self, link_sources: set[str]) -> None:
-        self.link_sources = link_sources
-        self.files = self.bytes = self.unchanged = self.failed_count = self.notes_count = 0
-        self.failed: list[tuple[str, str]] = []
-        self.notes: list[tuple[str, str]] = []
-        self.linkable: list[str] = []
-        self.pending = Pending()
-
-    def write(self, dest: Target, read: ReadFn, entry: Entry, progress: ProgressFn | None) -> None:
-        path = entry["path"]
-        try:
-            placed = dest.write_file(entry, read, progress)
-        except (NotPlaced, OSError) as exc:
-            self.fail(path, _why(exc))
-            return
-        self.pending.add(dest, path, placed, lambda: self._count(path, placed), self.fail)
-
-    def finish(self, dest: Target) -> None:
-        """Settle what is still pending (the share's last directory)."""
-        self.pending.settle(dest, self.fail)
-
-    def _count(self, path: str, placed: Placed) -> None:
-        self.files += 1
-        self.bytes += placed.written
-        self.unchanged += not placed.fresh
-        if placed.note:
-            self.notes_count += 1
-            if len(self.notes) < _LISTED:
-                self.notes.append((path, placed.note))
-        if path in self.link_sources:
-            self.linkable.append(path)
-
-    def fail(self, path: str, why: str) -> None:
-        self.failed_count += 1
-        if len(self.failed) < _LISTED:
-            self.failed.append((path, why))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if k not in ("link_sources", "pending")}
-
-
-def _restore_link_copies(
-    repo: Repository, dest: Target, shape: TreeShape, progress: ProgressFn | None
-) -> dict[str, Any]:
-    """The kept names of hard links whose first name the selection leaves out
-    (:func:`backup.restoreplan.validate_tree`), written here after the other files."""
-    share = _Share(shape.link_sources)
-    if shape.link_copies:
-        read, view = BlobReader(repo).read, dest.view()
-        try:
-            for entry in shape.link_copies:
-                share.write(view, read, entry, progress)
-            share.finish(view)
-        finally:
-            view.close()
-    return share.as_dict()
-
-
-def _why(exc: BaseException) -> str:
-    """Why an entry failed, as one line."""
-    if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
-    return str(exc)
-
-
-def _restore_share(
-    repo: Repository, snapshot: Snapshot, dest: Target, claims: Claims, shape: TreeShape, progress: ProgressFn | None
-) -> dict[str, Any]:
-    """Restore the files this process claims (one process's share), each verified as written."""
-    share = _Share(shape.link_sources)
-    read = BlobReader(repo).read
-    tally = _Tally(progress) if progress else None
-    for entry in claimed_files(repo, snapshot, claims, shape):
-        share.write(dest, read, entry, tally)
-    share.finish(dest)
-    if tally is not None:
-        tally.flush()
-    dest.close()
-    return share.as_dict()
-
-
-class _Tally:
-    """Progress passed on in steps of :data:`_TALLY_BYTES`: a forked writer's report takes a
-    lock shared by every process, too costly to take per blob."""
-
-    def __init__(self, report: ProgressFn) -> None:
-        self._report = report
-        self._pending = 0
-
-    def __call__(self, amount: int) -> None:
-        self._pending += amount
-        if self._pending >= _TALLY_BYTES:
-            self.flush()
-
-    def flush(self) -> None:
-        if self._pending:
-            self._report(self._pending)
-            self._pending = 0
-
-
-_TALLY_BYTES = 8 * 1024 * 1024
-
-
-def _restore_threaded(
-    repo: Repository, snapshot: Snapshot, dest: Target, shape: TreeShape, workers: int, progress: ProgressFn | None
-) -> list[dict[str, Any]]:
-    """Remote storage cannot fork (sockets, helper threads): writer threads, one target view each."""
-    shares: list[tuple[_Share, Target]] = []
-    mine = threading.local()
-
-    def read(chunk_id: bytes) -> bytes:
-        return repo.read_blob(chunk_id, check_id=False)
-
-    def write(entry: Entry) -> None:
-        if not hasattr(mine, "share"):
-            mine.share, mine.dest = _Share(shape.link_sources), dest.view()
-            shares.append((mine.share, mine.dest))  # list.append is atomic
-        mine.share.write(mine.dest, read, entry, progress)
-
-    futures: deque[Future[None]] = deque()
-    try:
-        with ThreadPoolExecutor(workers, thread_name_prefix="bcp-restore") as pool:
-            for entry in iter_entries(repo, snapshot, shape.bad_blobs, shape.select):
-                if entry["type"] == "file":
-                    futures.append(pool.submit(write, entry))
-                    while futures and (futures[0].done() or len(futures) > 256):
-                        futures.popleft().result()
-            while futures:
-                futures.popleft().result()
-        for share, view in shares:
-            share.finish(view)
-    finally:
-        for _, view in shares:
-            view.close()
-    return [share.as_dict() for share, _ in shares]
-
-
 def restore_snapshot(
     repo: Repository,
     snapshot: Snapshot,
@@ -270,21 +127,21 @@ def restore_snapshot(
                 dest.dir_fd(entry["path"])
                 result.dirs += 1
             except (NotPlaced, OSError) as exc:
-                result.fail(entry["path"], _why(exc))
+                result.fail(entry["path"], why(exc))
         linkable: set[str] = set()
         for share in [
-            *_restore_files(repo, snapshot, dest, shape, workers, progress),
-            _restore_link_copies(repo, dest, shape, progress),
+            *restore_files(repo, snapshot, dest, shape, workers, progress),
+            restore_link_copies(repo, dest, shape, progress),
         ]:
             result.files += share["files"]
             result.bytes += share["bytes"]
             result.unchanged += share["unchanged"]
             result.failed_count += share["failed_count"] - len(share["failed"])
-            for path, why in share["failed"]:
-                result.fail(path, why)
+            for path, reason in share["failed"]:
+                result.fail(path, reason)
             result.warnings_count += share["notes_count"] - len(share["notes"])
-            for path, why in share["notes"]:
-                result.warn(path, why)
+            for path, reason in share["notes"]:
+                result.warn(path, reason)
             linkable.update(share["linkable"])
         _place_others(dest, shape, result, linkable)
         # Directory times last, deepest first, or writing their contents would reset them.
@@ -293,7 +150,7 @@ def restore_snapshot(
                 if note := dest.finish_dir(entry):
                     result.warn(entry["path"], note)
             except (NotPlaced, OSError) as exc:
-                result.fail(entry["path"], _why(exc))
+                result.fail(entry["path"], why(exc))
     finally:
         dest.close()
         os.close(root_fd)
@@ -323,39 +180,6 @@ class RestoreIncomplete(VerificationFailed):
     def __init__(self, message: str, result: RestoreResult) -> None:
         super().__init__(message)
         self.result = result
-
-
-def _restore_files(
-    repo: Repository,
-    snapshot: Snapshot,
-    dest: Target,
-    shape: TreeShape,
-    workers: int | None,
-    progress: ProgressFn | None,
-) -> list[dict[str, Any]]:
-    count = workers or os.cpu_count() or 2
-    if not can_fork(repo):
-        return _restore_threaded(repo, snapshot, dest, shape, count, progress)
-    claims = Claims()
-    reported = 0
-
-    def report(amount: int) -> None:
-        # Workers cannot reach this process's bar: every process adds to the shared total,
-        # and this one shows it whenever it writes.
-        nonlocal reported
-        total = claims.add_done(amount)
-        if progress and total > reported:
-            progress(total - reported)
-            reported = total
-
-    def add_to_total(amount: int) -> None:
-        claims.add_done(amount)  # shown by the leader at its next report
-
-    def share(r: Repository, i: int, n: int) -> dict[str, Any]:
-        mine = report if i == 0 else add_to_total
-        return _restore_share(r, snapshot, dest, claims, shape, mine if progress else None)
-
-    return run_forked(repo, count, share)
 
 
 def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkable: set[str]) -> None:
@@ -406,9 +230,9 @@ def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkabl
                 not_made[path] = f"a device node, not made: {exc.strerror}"
                 result.skip(path, not_made[path])
             else:
-                result.fail(path, _why(exc))
+                result.fail(path, why(exc))
         except (NotPlaced, OSError) as exc:
-            result.fail(path, _why(exc))
+            result.fail(path, why(exc))
         except (KeyError, TypeError, ValueError):
             result.fail(path, "the snapshot's entry is malformed")
     pending.settle(dest, result.fail)

@@ -5,8 +5,8 @@ component at a time from the target's descriptor, each directory opened with
 ``O_NOFOLLOW | O_DIRECTORY`` (Python's standard library has no ``openat2`` with
 ``RESOLVE_BENEATH``; names are checked for ``..`` and ``/`` before they get here, so a
 component-wise walk that never follows a link stays beneath the target). Every entry is
-created under a temporary name in its directory — a file only once its SHA-256 matched the
-backup's record — and renamed over its final name. ``rename`` replaces a directory entry,
+created under a temporary name in its directory — a file only once its digest matched the
+backup's record (:mod:`backup.filedigest`) — and renamed over its final name. ``rename`` replaces a directory entry,
 it never opens what was there: a FIFO, a device, a link or a file with other names (a hard
 link to a file outside the target) planted at that name is left untouched, merely unlinked
 from the target.
@@ -30,7 +30,6 @@ at that path beneath the target, looked up afresh from the root without followin
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import posixpath
 import secrets
@@ -41,6 +40,8 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from backup.errors import CorruptObject, TargetNotEmpty
+from backup.filedigest import digest_fd, hasher
+from backup.filedigest import recorded as recorded_digest
 from backup.restoreclear import Refused, remove_dir
 from backup.restoredirs import Directories, Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata, link_metadata
@@ -155,7 +156,7 @@ class Target:
         Raises :class:`NotPlaced` when its content cannot be read or differs from the record;
         nothing is then left under its name or a temporary one.
         """
-        size, sha256, chunk_ids = _file_fields(entry)
+        size, recorded, chunk_ids = _file_fields(entry)
         parent, name = split(entry["path"])
         dir_fd = self.dir_fd(parent)
         where = self.identity(parent)
@@ -164,21 +165,21 @@ class Target:
             if self.overwrite == "never":
                 raise NotPlaced("the target already holds an entry at this path (see --overwrite)")
             if self.overwrite == "if-changed":
-                kept, note = self._keep_file(dir_fd, name, existing, entry, size, sha256)
+                kept, note = self._keep_file(dir_fd, name, existing, entry, size, recorded)
                 if kept:
                     if progress:
                         progress(size)
                     return Placed(parent, where, 0, False, note)
-        temp, fd = self._create(dir_fd, lambda temp: os.open(temp, _NEW_FILE, 0o600, dir_fd=dir_fd))
+        temp, fd = self.create_temp_file(dir_fd)
         try:
-            digest = hashlib.sha256()
+            digest = hasher(recorded[0])
             written = 0
             for chunk_id in chunk_ids:
                 try:
                     data = read(chunk_id)
                 except CorruptObject as exc:
                     raise NotPlaced(exc.message) from None
-                # AES-GCM authenticated each blob; the file's SHA-256 checks the whole.
+                # AES-GCM authenticated each blob; the file's digest checks the whole.
                 digest.update(data)
                 view = memoryview(data)
                 while view:
@@ -186,7 +187,7 @@ class Target:
                 written += len(data)
                 if progress:
                     progress(len(data))
-            if written != size or digest.hexdigest() != sha256:
+            if written != size or digest.hexdigest() != recorded[1]:
                 raise NotPlaced("the restored bytes differ from the backup record")
             note = apply_metadata(fd, entry, as_root=self.as_root)
         except BaseException:
@@ -198,7 +199,7 @@ class Target:
         return Placed(parent, where, written, True, note)
 
     def _keep_file(
-        self, dir_fd: int, name: str, st: os.stat_result, entry: Entry, size: int, sha256: str
+        self, dir_fd: int, name: str, st: os.stat_result, entry: Entry, size: int, recorded: tuple[str, str]
     ) -> tuple[bool, str | None]:
         """Whether an existing file already is the snapshot's; its metadata is then set again
         (with the note of :func:`~backup.restoremeta.apply_metadata`).
@@ -216,9 +217,8 @@ class Target:
             now = os.fstat(fd)
             if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or now.st_nlink != 1:
                 return False, None
-            with open(fd, "rb", closefd=False) as f:
-                if hashlib.file_digest(f, "sha256").hexdigest() != sha256:
-                    return False, None
+            if digest_fd(fd, recorded[0]) != (recorded[1], size):
+                return False, None
             return True, apply_metadata(fd, entry, as_root=self.as_root)
         finally:
             os.close(fd)
@@ -301,6 +301,16 @@ class Target:
 
     # -- creating and replacing ----------------------------------------------------------------
 
+    def create_temp_file(self, dir_fd: int, *, readable: bool = False) -> tuple[str, int]:
+        """A new empty file (0600) under a fresh temporary name in the directory: ``(name, fd)``;
+        ``readable``: opened for reading too (to be checked once written)."""
+        flags = _NEW_FILE & ~os.O_WRONLY | os.O_RDWR if readable else _NEW_FILE
+        return self._create(dir_fd, lambda temp: os.open(temp, flags, 0o600, dir_fd=dir_fd))
+
+    def put_file(self, dir_fd: int, temp: str, name: str) -> None:
+        """Give a verified temporary file its name (:meth:`_put`)."""
+        self._put(dir_fd, temp, name)
+
     def _create(self, dir_fd: int, make: Callable[[str], _T]) -> tuple[str, _T]:
         """Make something under a fresh temporary name in the directory; ``(name, result)``."""
         while True:
@@ -367,10 +377,11 @@ class Pending:
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _file_fields(entry: Entry) -> tuple[int, str, list[bytes]]:
+def _file_fields(entry: Entry) -> tuple[int, tuple[str, str], list[bytes]]:
+    """Size, ``(algorithm, digest)`` recorded, and chunk ids of a file entry."""
     try:
-        size, sha256 = int(entry["size"]), str(entry["sha256"])
-        return size, sha256, [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
+        size, digest = int(entry["size"]), recorded_digest(entry)
+        return size, digest, [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
     except (KeyError, TypeError, ValueError):
         raise NotPlaced("the snapshot's entry for this file is malformed") from None
 

@@ -1,8 +1,13 @@
 """Snapshots: the commit record of one backup, written after its packs and index.
 
 A snapshot names its system, tenant, source and parent, the tree blobs that list every
-file, and what restore must verify: SHA-256 per file or stream (in the tree) and, for
+file, and what restore must verify: a digest per file or stream (in the tree) and, for
 databases, per-table row counts taken in the same transaction snapshot as the dump.
+
+Versions (:mod:`backup.filedigest`): 1, every file entry carries ``sha256``; 2, a path
+source's file entries carry ``blake3`` and their chunks' ``sizes`` instead (streams keep
+``sha256``). Both are read, so older snapshots stay restorable and verifiable; a version this
+code does not know is refused rather than half understood.
 """
 
 from __future__ import annotations
@@ -19,6 +24,10 @@ from backup.errors import CorruptObject, SnapshotNotFound
 from backup.objectsize import OversizedObject
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from storage.errors import ObjectNotFound
+
+#: the version new snapshots are written in
+FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,8 @@ class Snapshot:
     supersedes: str | None = None
     #: filled in when loaded: the SHA-256 name of the stored object.
     id: str = ""
+    #: the format of its tree's file entries (module docstring)
+    version: int = FORMAT_VERSION
 
     @property
     def short_id(self) -> str:
@@ -53,7 +64,7 @@ class Snapshot:
 
     def to_json(self) -> bytes:
         doc = {
-            "version": 1,
+            "version": self.version,
             "time": self.time.isoformat(),
             "hostname": self.hostname,
             "username": self.username,
@@ -74,7 +85,8 @@ class Snapshot:
     def from_json(cls, raw: bytes, snapshot_id: str) -> Snapshot:
         try:
             doc = orjson.loads(raw)
-            if doc.get("version") != 1:
+            version = doc.get("version")
+            if version not in _READABLE_VERSIONS or isinstance(version, bool):
                 raise ValueError(f"unsupported snapshot version {doc.get('version')}")
             time = datetime.fromisoformat(doc["time"])
             if time.tzinfo is None:
@@ -101,6 +113,7 @@ class Snapshot:
                 verify=dict(doc.get("verify") or {}),
                 supersedes=supersedes,
                 id=snapshot_id,
+                version=int(version),
             )
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
             raise CorruptObject(f"snapshot {snapshot_id[:8]} is malformed ({exc})") from None

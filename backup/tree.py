@@ -154,6 +154,6 @@ def unchanged(old: Entry | None, new: Entry) -> bool:
         old is not None
         and old["type"] == "file"
         and new["type"] == "file"
-        and "sha256" in old
+        and ("sha256" in old or "blake3" in old)
         and all(old.get(k) == new.get(k) for k in ("size", "mtime", "ctime", "ino"))
     )

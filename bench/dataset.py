@@ -1,12 +1,18 @@
 """A seeded, deterministic dataset shaped like a municipal data center's backup source.
 
-About 60 % of the bytes are pg_dump text (one dump per municipality and business system),
-25 % incompressible scanned forms of a few MB, 15 % thousands of small office files. Every
-file's bytes depend only on (seed, path), so the same seed gives identical bytes whatever the
-number of worker processes. ``--mutate PCT`` applies a day's edits in place (see
+Two shapes (issue 18: a tool fast on one shape of data may not be on another):
+
+- ``mixed``: about 60 % of the bytes are pg_dump text (one dump per municipality and business
+  system), 25 % incompressible scanned forms of a few MB, 15 % thousands of small office files.
+- ``dumps``: most of the bytes (80 %) in a handful of large dumps — the biggest municipalities'
+  core systems, over 100 MB each at 1 GiB — beside scanned forms (12 %) and a few thousand
+  documents (8 %): the shape where a restore that gives one big file to one worker stalls.
+
+Every file's bytes depend only on (seed, path), so the same seed gives identical bytes
+whatever the number of worker processes. ``--mutate PCT`` applies a day's edits in place (see
 ``bench.mutation``).
 
-    python -m bench.dataset --out DIR [--size 1G] [--seed 1] [--jobs N]
+    python -m bench.dataset --out DIR [--size 1G] [--seed 1] [--shape mixed|dumps] [--jobs N]
     python -m bench.dataset --out DIR --mutate 5 [--round 1] [--seed 1]
 """
 
@@ -32,6 +38,11 @@ from bench.systems import SYSTEMS
 
 #: share of the dataset's bytes per category (issue 2, "Benchmark")
 SHARES = {"sql": 0.60, "scan": 0.25, "small": 0.15}
+#: the same for the ``dumps`` shape (issue 18)
+DUMP_SHARES = {"sql": 0.80, "scan": 0.12, "small": 0.08}
+#: how many dumps hold the ``dumps`` shape's SQL bytes
+DUMP_COUNT = 5
+SHAPES = ("mixed", "dumps")
 #: top-level directory of each category
 CATEGORY_DIRS = {"sql": "sql", "scan": "scans", "small": "files"}
 
@@ -89,8 +100,12 @@ def scan_size_hint(total: int) -> int:
     return min(4 << 20, max(64 << 10, total // 300))
 
 
-def _sql_plan(budget: int) -> list[FileSpec]:
+def _sql_plan(budget: int, count: int | None = None) -> list[FileSpec]:
+    """One dump per (municipality, system), sized by population and system weight; with
+    ``count``, only the ``count`` biggest of them share the budget."""
     weights = {(m, s): m.population * w for m in v.MUNICIPALITIES for s, (w, _tables) in SYSTEMS.items()}
+    if count is not None:
+        weights = dict(sorted(weights.items(), key=lambda kv: -kv[1])[:count])
     total_w = sum(weights.values())
     return [
         FileSpec(dump_relpath(m.slug, m.code, s), "sql", int(budget * w / total_w), m.slug, s)
@@ -134,13 +149,16 @@ def _small_plan(rng: random.Random, budget: int) -> list[FileSpec]:
     return specs
 
 
-def plan(size: int, seed: int) -> list[FileSpec]:
+def plan(size: int, seed: int, shape: str = "mixed") -> list[FileSpec]:
     """Every file of the dataset with its target size; cheap, no file content yet."""
+    if shape not in SHAPES:
+        raise SystemExit(f"bench.dataset: unknown shape {shape!r}; choose from {', '.join(SHAPES)}")
     rng = random.Random(file_seed(seed, "plan"))
+    shares = DUMP_SHARES if shape == "dumps" else SHARES
     return (
-        _sql_plan(int(size * SHARES["sql"]))
-        + _scan_plan(rng, int(size * SHARES["scan"]), scan_size_hint(size))
-        + _small_plan(rng, int(size * SHARES["small"]))
+        _sql_plan(int(size * shares["sql"]), DUMP_COUNT if shape == "dumps" else None)
+        + _scan_plan(rng, int(size * shares["scan"]), scan_size_hint(size))
+        + _small_plan(rng, int(size * shares["small"]))
     )
 
 
@@ -179,12 +197,12 @@ def _groups(specs: list[FileSpec], group_bytes: int) -> list[list[FileSpec]]:
     return [g for g in groups if g]
 
 
-def generate(out: Path, size: int, seed: int, jobs: int | None = None) -> Summary:
+def generate(out: Path, size: int, seed: int, jobs: int | None = None, shape: str = "mixed") -> Summary:
     """Write the dataset into ``out`` (which must not hold files yet)."""
     out.mkdir(parents=True, exist_ok=True)
     if any(out.iterdir()):
         raise SystemExit(f"bench.dataset: {out} is not empty (use --force to replace it)")
-    specs = plan(size, seed)
+    specs = plan(size, seed, shape)
     # biggest tasks first so two workers finish together
     groups = sorted(_groups(specs, 16 << 20), key=lambda g: -sum(s.size for s in g))
     files = dict.fromkeys(SHARES, 0)
@@ -212,16 +230,18 @@ def survey(root: Path) -> Summary:
     return Summary(files, sizes)
 
 
-def cached(cache_root: Path, size: int, seed: int, jobs: int | None = None) -> tuple[Path, Summary]:
-    """The dataset for (seed, size) under ``cache_root``, generated once; a half-written one is redone."""
-    home = cache_root / f"s{seed}-{size}"
+def cached(
+    cache_root: Path, size: int, seed: int, jobs: int | None = None, shape: str = "mixed"
+) -> tuple[Path, Summary]:
+    """The dataset for (shape, seed, size) under ``cache_root``, generated once; a half-written one is redone."""
+    home = cache_root / (f"s{seed}-{size}" if shape == "mixed" else f"{shape}-s{seed}-{size}")
     marker = home / "summary.json"
     if marker.exists():
         doc = json.loads(marker.read_text())
         return home / "data", Summary(doc["files"], doc["bytes"])
     if home.exists():
         shutil.rmtree(home)
-    summary = generate(home / "data", size, seed, jobs)
+    summary = generate(home / "data", size, seed, jobs, shape)
     marker.write_text(json.dumps(asdict(summary)))
     return home / "data", summary
 
@@ -231,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="dataset directory")
     parser.add_argument("--size", default="1G", help="total size, e.g. 1G, 200M (default 1G)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shape", choices=SHAPES, default="mixed", help="how the bytes are spread (default mixed)")
     parser.add_argument("--mutate", type=float, metavar="PCT", help="edit an existing dataset: about PCT%% new bytes")
     parser.add_argument("--round", type=int, default=1, help="which day's edits (--mutate); each round differs")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
@@ -244,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.force and args.out.exists():
         shutil.rmtree(args.out)
-    summary = generate(args.out, parse_size(args.size), args.seed, args.jobs)
+    summary = generate(args.out, parse_size(args.size), args.seed, args.jobs, args.shape)
     print(json.dumps({**asdict(summary), "total_bytes": summary.total_bytes}, ensure_ascii=False, indent=2))
     return 0
 

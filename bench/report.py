@@ -110,13 +110,14 @@ def render(run: RunResult, verdicts: list[Verdict], console: Console | None = No
     """Print the tables; return the same as Markdown."""
     console = console or Console()
     title = (
-        f"{' vs '.join(run.tools)} — {run.dataset_bytes / MIB:,.0f} MiB, {run.dataset_files:,} files, "
+        f"{run.shape} shape: {' vs '.join(run.tools)} — {run.dataset_bytes / MIB:,.0f} MiB, "
+        f"{run.dataset_files:,} files, "
         f"seed {run.seed}, incremental after a {run.mutate_pct:g}% mutation"
     )
     m_header, m_rows = measurement_rows(run)
     v_header, v_rows = verdict_rows(verdicts)
     console.print(rich_table(title, m_header, m_rows))
-    console.print(rich_table("targets of issue 2", v_header, v_rows))
+    console.print(rich_table(f"targets of issue 18 ({run.shape} shape)", v_header, v_rows))
     md = [
         f"**{title}** ({run.cpu_count} CPUs, {run.started})",
         "",
@@ -132,9 +133,8 @@ def render(run: RunResult, verdicts: list[Verdict], console: Console | None = No
     return "\n".join(md) + "\n"
 
 
-def write(run: RunResult, verdicts: list[Verdict], markdown: str, out: Path, stamp: str) -> Path:
-    """``results-STAMP.json`` plus ``latest.json`` and ``latest.md`` in ``out``."""
-    doc = {
+def _doc(run: RunResult, verdicts: list[Verdict]) -> dict[str, object]:
+    return {
         **asdict(run),
         "derived": {
             t: {"incremental_added": r.incremental_added, "peak_rss": r.peak_rss, "ok": r.ok}
@@ -142,9 +142,19 @@ def write(run: RunResult, verdicts: list[Verdict], markdown: str, out: Path, sta
         },
         "verdicts": [asdict(v) for v in verdicts],
     }
-    text = json.dumps(doc, ensure_ascii=False, indent=2, default=str)
-    path = out / f"results-{stamp}.json"
-    path.write_text(text)
-    (out / "latest.json").write_text(text)
-    (out / "latest.md").write_text(markdown)
-    return path
+
+
+def write_all(runs: list[tuple[RunResult, list[Verdict], str]], out: Path, stamp: str) -> list[Path]:
+    """Per shape ``results-STAMP-SHAPE.json``; ``latest.json`` (``{"shapes": {SHAPE: run}}``) and
+    ``latest.md`` (every shape's tables, one after the other) in ``out``. Returns the per-shape paths."""
+    paths = []
+    shapes: dict[str, object] = {}
+    for run, verdicts, _markdown in runs:
+        doc = _doc(run, verdicts)
+        shapes[run.shape] = doc
+        path = out / f"results-{stamp}-{run.shape}.json"
+        path.write_text(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        paths.append(path)
+    (out / "latest.json").write_text(json.dumps({"shapes": shapes}, ensure_ascii=False, indent=2, default=str))
+    (out / "latest.md").write_text("\n".join(markdown for _r, _v, markdown in runs))
+    return paths

@@ -68,6 +68,8 @@ class RunResult:
     #: every repetition's raw results when --repeat > 1 (``tools`` then holds the medians)
     repetitions: list[dict[str, ToolResult]] = field(default_factory=list)
     scale_memory: dict[str, object] | None = None
+    #: the dataset's shape (:data:`bench.dataset.SHAPES`)
+    shape: str = "mixed"
 
 
 def _median(values: list[float]) -> float:

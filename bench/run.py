@@ -1,13 +1,15 @@
 """``make bench``: bcpctl, restic and borg on the same municipal dataset, in one run.
 
-For every tool: a full backup, an incremental backup after a PCT % mutation of the source,
-and a restore of the latest snapshot into a fresh directory that must match the source's
-checksum manifest (a wrong restore fails the run, exit 1). Reports time, MB/s, CPU time,
-peak RSS of the whole process tree, repository size after the full backup and bytes added by
-the incremental, and the ratios against restic that issue 2 sets as targets.
+Each shape of data (``--shape``, both by default: ``mixed`` and ``dumps``, see
+:mod:`bench.dataset`) is a run of its own with its own tables and verdicts. For every tool:
+a full backup, an incremental backup after a PCT % mutation of the source, and a restore of
+the latest snapshot into a fresh directory that must match the source's checksum manifest (a
+wrong restore fails the run, exit 1). Reports time, MB/s, CPU time, peak memory of the whole
+process tree, repository size after the full backup and bytes added by the incremental, and
+the ratios against restic that issue 18 sets as targets (:mod:`bench.targets`).
 
-    python -m bench.run [--size 1G] [--seed 1] [--mutate 5] [--tools bcpctl,restic,borg]
-                        [--scale-memory [--scale-factor 10]] [--strict]
+    python -m bench.run [--size 1G] [--seed 1] [--shape mixed,dumps] [--mutate 5]
+                        [--tools bcpctl,restic,borg] [--scale-memory [--scale-factor 10]] [--strict]
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from pathlib import Path
 from rich.console import Console
 
 from bench import report
-from bench.dataset import cached, parse_size
+from bench.dataset import SHAPES, cached, parse_size
 from bench.installed import compile_packages
 from bench.manifest import differences, manifest, read_all, tree_bytes
 from bench.measure import Measurement, measure, method_note
 from bench.mutation import mutate_dataset
 from bench.results import MB, PhaseResult, RunResult, ToolResult, median_result
-from bench.targets import evaluate
+from bench.targets import Verdict, evaluate
 from bench.tools import TOOLS, Tool, make_tool
 
 OUT = Path(__file__).resolve().parent / "out"
@@ -249,19 +251,15 @@ def _settle(out: Path, console: Console) -> None:
         time.sleep(wait)
 
 
-def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
+def run(args: argparse.Namespace, console: Console, shape: str = "mixed") -> tuple[RunResult, int]:
     names = args.tools.split(",")
     unknown = [n for n in names if n not in TOOLS]
     if unknown:
         raise SystemExit(f"bench.run: unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
-    console.print(f"dataset: {args.size} seed {args.seed} (cached under {args.out / 'datasets'})")
-    _settle(args.out, console)
+    console.print(f"dataset: {shape}, {args.size} seed {args.seed} (cached under {args.out / 'datasets'})")
     can_drop = _drop_caches()
-    data, summary = cached(args.out / "datasets", parse_size(args.size), args.seed)
-    try:
-        reps = [_repetition(args, data, summary.total_bytes, names, rep, console) for rep in range(args.repeat)]
-    finally:
-        _empty_trash(args.out)
+    data, summary = cached(args.out / "datasets", parse_size(args.size), args.seed, shape=shape)
+    reps = [_repetition(args, data, summary.total_bytes, names, rep, console) for rep in range(args.repeat)]
     runs = [r[0] for r in reps]
     results = runs[0] if args.repeat == 1 else {n: median_result([r[n] for r in runs]) for n in names}
     notes = [
@@ -295,6 +293,7 @@ def run(args: argparse.Namespace, console: Console) -> tuple[RunResult, int]:
         cpu_count=os.cpu_count() or 0,
         repeat=args.repeat,
         repetitions=runs if args.repeat > 1 else [],
+        shape=shape,
     )
     broken = [n for n, r in results.items() if not r.ok]
     return result, (1 if broken else 0)
@@ -322,6 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="1G", help="dataset size (default 1G)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--shape",
+        default=",".join(SHAPES),
+        help=f"shapes of data, comma-separated, each a run of its own (default {','.join(SHAPES)})",
+    )
     parser.add_argument("--mutate", type=float, default=5.0, help="%% of bytes the incremental sees changed")
     parser.add_argument("--tools", default="bcpctl,restic,borg")
     parser.add_argument("--out", type=Path, default=OUT, help="datasets, runs and results (default bench/out)")
@@ -334,41 +338,52 @@ def main(argv: list[str] | None = None) -> int:
         help="run the benchmark (and so every tool, which inherits it) at this niceness; -10 keeps other jobs "
         "on a shared machine from skewing one tool more than another (needs root)",
     )
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target of issue 2 is missed")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target of issue 18 is missed on any shape")
     parser.add_argument("--scale-memory", action="store_true", help="also compare peak RSS at 1x and 10x data (slow)")
     parser.add_argument("--scale-factor", type=int, default=10)
     args = parser.parse_args(argv)
     compile_packages()
+    shapes = args.shape.split(",")
+    if unknown := [s for s in shapes if s not in SHAPES]:
+        raise SystemExit(f"bench.run: unknown shape(s) {', '.join(unknown)}; choose from {', '.join(SHAPES)}")
     console = Console()
     previous_group_nice = _prioritise(args.nice) if args.nice else None
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    outcomes: list[tuple[RunResult, list[Verdict], int]] = []
+    # One settling wait for every shape: their set-aside files are deleted only after the last.
+    _settle(args.out, console)
     try:
-        result, code = run(args, console)
+        for shape in shapes:
+            result, code = run(args, console, shape)
+            verdicts = (
+                evaluate(result.tools["bcpctl"], result.tools["restic"])
+                if {"bcpctl", "restic"} <= set(result.tools)
+                else []
+            )
+            outcomes.append((result, verdicts, code))
     finally:
+        _empty_trash(args.out)
         if previous_group_nice is not None:
             _AUTOGROUP.write_text(str(previous_group_nice))
     if args.scale_memory:
         from bench.scale import scale_memory
 
-        result.scale_memory = scale_memory(
+        first = outcomes[0][0]
+        first.scale_memory = scale_memory(
             args.out,
             parse_size(args.size),
             args.seed,
             args.scale_factor,
-            [n for n in ("bcpctl", "restic") if n in result.tools],
+            [n for n in ("bcpctl", "restic") if n in first.tools],
             console,
         )
-    verdicts = (
-        evaluate(result.tools["bcpctl"], result.tools["restic"]) if {"bcpctl", "restic"} <= set(result.tools) else []
-    )
-    markdown = report.render(result, verdicts, console)
-    path = report.write(result, verdicts, markdown, args.out, stamp)
-    console.print(f"results: {path} (and {args.out / 'latest.md'})")
-    if code:
+    written = report.write_all([(r, v, report.render(r, v, console)) for r, v, _ in outcomes], args.out, stamp)
+    console.print(f"results: {', '.join(str(p) for p in written)} (and {args.out / 'latest.md'})")
+    if any(code for _, _, code in outcomes):
         console.print("[red]a tool failed or restored wrong data[/]")
-        return code
-    if args.strict and not all(v.passed for v in verdicts):
+        return 1
+    if args.strict and not all(v.passed for _, verdicts, _ in outcomes for v in verdicts):
         return 1
     return 0
 

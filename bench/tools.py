@@ -85,6 +85,8 @@ class Bcpctl(Tool):
             "BCPCTL_CACHE_DIR": str(home / "cache"),
             "BCPCTL_CONTROL_DB": f"sqlite:///{home / 'control.db'}",
             "XDG_STATE_HOME": str(home / "state"),
+            # the code of the checkout the benchmark runs from, not whatever the venv installed
+            **({"PYTHONPATH": os.environ["PYTHONPATH"]} if os.environ.get("PYTHONPATH") else {}),
         }
 
     def version(self) -> str:

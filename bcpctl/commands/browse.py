@@ -181,6 +181,7 @@ def dump(
     written. --output writes to a new file instead (never over an existing one).
     """
     from backup.browse import dump_file, file_entry
+    from backup.filedigest import recorded
     from backup.patterns import snapshot_path
     from backup.snapshot import find_snapshot
     from backup.tabledump import table_sql
@@ -202,7 +203,8 @@ def dump(
         else:
             entry = file_entry(r, snap, path)
             written = _write(dump_file(r, snap, entry), output_path)
-            data = {"snapshot": snap.id, "path": entry["path"], "bytes": written, "sha256": entry["sha256"]}
+            algorithm, value = recorded(entry)
+            data = {"snapshot": snap.id, "path": entry["path"], "bytes": written, algorithm: value}
             data["verified"] = True
     if output_path is not None:
         out.result(data, lambda c, d: c.print(f"wrote {human_bytes(d['bytes'])} to {output_path}, verified"))

@@ -10,6 +10,7 @@ import pytest
 from backup.browse import dump_file, file_entry, find_entries, list_entries
 from backup.diff import diff_snapshots, table_changes
 from backup.errors import TargetNotEmpty, VerificationFailed
+from backup.filedigest import recorded
 from backup.patterns import BadPattern, Selection
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
@@ -100,7 +101,8 @@ def test_dump_gives_the_exact_bytes_and_follows_a_hard_link(repo, tree) -> None:
 def test_dump_refuses_bytes_that_differ_from_the_record(repo, tree) -> None:  # type: ignore[no-untyped-def]
     _, snap = tree
     entry = dict(file_entry(repo, snap, "docs/a.txt"))
-    entry["sha256"] = "0" * 64
+    algorithm, _ = recorded(entry)
+    entry[algorithm] = "0" * 64
     with pytest.raises(VerificationFailed) as failed:
         b"".join(dump_file(repo, snap, entry))
     assert failed.value.exit_code == 1
@@ -187,3 +189,15 @@ def test_backup_exclude_follows_the_same_rules(repo, tmp_path: Path) -> None:  #
     assert kept == {"docs", "docs/deep", "docs/deep/b.tmp", "top.tmp", "a", "keep"}
     with pytest.raises(BadPattern):
         run_backup(repo, BackupRequest(parse_source(f"path:{src}"), exclude=("a**",)))
+
+
+def test_diff_across_snapshot_versions_compares_content_by_chunks() -> None:
+    """A file recorded with SHA-256 (version 1) and again with BLAKE3 (version 2) is the same
+    content when its keyed chunk ids are; a changed chunk is a content change."""
+    from backup.diff import _differences
+
+    old = {"type": "file", "path": "a", "size": 3, "chunks": ["aa"], "sha256": "1" * 64}
+    new = {"type": "file", "path": "a", "size": 3, "chunks": ["aa"], "blake3": "2" * 64, "sizes": [3]}
+    assert _differences(old, new) == []
+    assert _differences(old, {**new, "chunks": ["bb"]}) == ["content"]
+    assert _differences(new, {**new, "blake3": "3" * 64}) == ["content"]

@@ -258,15 +258,16 @@ def readable_files(repo: Path) -> dict[str, set[str]] | None:
 
 
 def _reads(repo, entry: dict) -> bool:  # type: ignore[no-untyped-def]
-    import hashlib
+    from backup.filedigest import hasher, recorded
 
-    digest = hashlib.sha256()
+    algorithm, want = recorded(entry)
+    digest = hasher(algorithm)
     try:
         for chunk in entry.get("chunks", ()):
             digest.update(repo.read_blob(bytes.fromhex(chunk)))
     except BcpError:
         return False
-    return digest.hexdigest() == entry.get("sha256")
+    return digest.hexdigest() == want
 
 
 def _judge_repair(

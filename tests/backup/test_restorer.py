@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backup import restoreplan, restorer
+from backup import restorefiles, restoreplan
 from backup.errors import VerificationFailed
 from backup.forked import Claims
 from backup.restorer import restore_snapshot
@@ -69,7 +69,7 @@ def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Pa
         if entry["path"].endswith(("small/042.txt", "big/3.bin"))
     }
 
-    class Flipping(restorer.BlobReader):
+    class Flipping(restorefiles.BlobReader):
         def read(self, chunk_id: bytes):  # type: ignore[no-untyped-def]
             data = super().read(chunk_id)
             if chunk_id.hex() not in chunks:
@@ -78,7 +78,7 @@ def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Pa
             flipped[len(flipped) // 2] ^= 0x01
             return flipped
 
-    monkeypatch.setattr(restorer, "BlobReader", Flipping)
+    monkeypatch.setattr(restorefiles, "BlobReader", Flipping)
     with pytest.raises(VerificationFailed, match=r"^snapshot \w+: 2 entries not restored") as failed:
         restore_snapshot(repo, snap, tmp_path / "out", workers=workers)
     assert "small/042.txt" in str(failed.value) and "big/3.bin" in str(failed.value)

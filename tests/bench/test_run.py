@@ -75,8 +75,8 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, drops: list[int]) -> None:
 
 
 def test_a_run_writes_results_with_every_phase(fake_tools: None, tmp_path: Path) -> None:
-    assert main(["--size", "2M", "--tools", "copy", "--out", str(tmp_path)]) == 0
-    doc = json.loads((tmp_path / "latest.json").read_text())
+    assert main(["--size", "2M", "--tools", "copy", "--shape", "mixed", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "latest.json").read_text())["shapes"]["mixed"]
     copy = doc["tools"]["copy"]
     assert set(copy["phases"]) == {"full", "incremental", "restore"}
     assert all(p["ok"] and p["seconds"] > 0 and p["peak_rss"] > 0 for p in copy["phases"].values())
@@ -98,7 +98,7 @@ def test_nothing_is_deleted_until_the_run_ends(
         seen.append(len(list((out / "trash").iterdir())))
 
     monkeypatch.setattr(run, "_set_aside", set_aside)
-    assert main(["--size", "2M", "--tools", "copy", "--repeat", "2", "--out", str(tmp_path)]) == 0
+    assert main(["--size", "2M", "--tools", "copy", "--shape", "mixed", "--repeat", "2", "--out", str(tmp_path)]) == 0
     assert seen == [1, 2]  # each repetition's files are kept aside while the run goes on
     assert not (tmp_path / "trash").exists()  # and deleted after the last one
     assert float((tmp_path / "last-deletion").read_text()) > 0
@@ -109,16 +109,34 @@ def test_a_run_waits_out_an_earlier_runs_deletions(fake_tools: None, tmp_path: P
     slept: list[float] = []
     monkeypatch.setattr(run.time, "sleep", slept.append)
     (tmp_path / "last-deletion").write_text(f"{run.time.time() - 100}\n")
-    assert main(["--size", "2M", "--tools", "copy", "--out", str(tmp_path)]) == 0
+    assert main(["--size", "2M", "--tools", "copy", "--shape", "mixed", "--out", str(tmp_path)]) == 0
     assert len(slept) == 1 and 255 <= slept[0] <= 260  # the rest of ext4's six minutes
     (tmp_path / "last-deletion").write_text(f"{run.time.time() - 400}\n")
-    assert main(["--size", "2M", "--tools", "copy", "--out", str(tmp_path)]) == 0
+    assert main(["--size", "2M", "--tools", "copy", "--shape", "mixed", "--out", str(tmp_path)]) == 0
     assert len(slept) == 1  # long enough ago: no wait
 
 
+def test_both_shapes_are_run_and_reported_by_default(fake_tools: None, tmp_path: Path) -> None:
+    assert main(["--size", "4M", "--tools", "copy", "--out", str(tmp_path)]) == 0
+    shapes = json.loads((tmp_path / "latest.json").read_text())["shapes"]
+    assert set(shapes) == {"mixed", "dumps"}
+    assert all(doc["derived"]["copy"]["ok"] for doc in shapes.values())
+    markdown = (tmp_path / "latest.md").read_text()
+    assert "**mixed shape:" in markdown and "**dumps shape:" in markdown
+    # the dumps shape: a handful of dumps hold most of the bytes
+    data = next((tmp_path / "datasets").glob("dumps-*")) / "data"
+    dumps = [p.stat().st_size for p in (data / "sql").rglob("*.sql")]
+    assert len(dumps) == 5 and sum(dumps) >= 0.75 * shapes["dumps"]["dataset_bytes"]
+
+
+def test_an_unknown_shape_is_a_usage_error(fake_tools: None, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="unknown shape"):
+        main(["--size", "2M", "--tools", "copy", "--shape", "mixed,tiny", "--out", str(tmp_path)])
+
+
 def test_a_wrong_restore_fails_the_run(fake_tools: None, tmp_path: Path) -> None:
-    assert main(["--size", "2M", "--tools", "copy,corrupting", "--out", str(tmp_path)]) == 1
-    doc = json.loads((tmp_path / "latest.json").read_text())
+    assert main(["--size", "2M", "--tools", "copy,corrupting", "--shape", "mixed", "--out", str(tmp_path)]) == 1
+    doc = json.loads((tmp_path / "latest.json").read_text())["shapes"]["mixed"]
     assert doc["derived"]["copy"]["ok"] is True
     assert doc["derived"]["corrupting"]["ok"] is False
     assert doc["tools"]["corrupting"]["restore_problems"][0].startswith("content differs: sql/")
