@@ -22,6 +22,7 @@ from storage.site import open_site
 if TYPE_CHECKING:  # SQLAlchemy and the pydantic models are slow to import: `backup run --source` needs neither
     from sqlalchemy import Engine
 
+    from backup.keyring import KeyRing
     from dc.config import Consortium
 
 
@@ -38,11 +39,21 @@ def config_password(config: Consortium, config_dir: Path | None = None, site: st
 
 
 @contextmanager
-def site_repository(config: Consortium, site: str, config_dir: Path | None = None) -> Iterator[Repository]:
-    """The repository of ``site``, unlocked with the configured passphrase (closed on exit)."""
+def site_repository(
+    config: Consortium, site: str, config_dir: Path | None = None, *, keyring: KeyRing | None = None
+) -> Iterator[Repository]:
+    """The repository of ``site``, unlocked with the configured passphrase (closed on exit).
+
+    ``keyring``: ``serve``'s held keys, so a scheduled job does not derive the key again.
+    """
     backend = open_site(config, site, config_dir=config_dir)
     pinned = config.sites[site].manifest_public_key
-    with open_repository(backend, config_password(config, config_dir, site), manifest_key=pinned) as repo:
+    password = config_password(config, config_dir, site)
+    if keyring is None:
+        with open_repository(backend, password, manifest_key=pinned) as repo:
+            yield repo
+        return
+    with keyring.open(backend, password, manifest_key=pinned) as repo:
         yield repo
 
 

@@ -33,6 +33,7 @@ from typing import Literal
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
+from backup.keyring import KeyRing
 from dc.config import Consortium
 from failover.activesite import ActiveSite, active_site, serving_config
 from monitoring import jobs
@@ -92,6 +93,8 @@ class Controller:
         self.config_dir = config_dir
         self.tasks = dict(TASKS if tasks is None else tasks)
         self.active: ActiveSite | None = None
+        #: each repository unlocked once while this process lives, wiped at shutdown
+        self.keyring = KeyRing()
         self.specs: dict[str, JobSpec] = {}
         self.context = JobContext(engine, config, config_dir)
         self._plan(self._read_active())
@@ -130,6 +133,7 @@ class Controller:
             check_slices=self.settings.check_slices,
             probe_timeout=self.settings.probe_timeout,
             active=active,
+            keyring=self.keyring,
         )
 
     def _follow_active_site(self) -> None:
@@ -266,6 +270,7 @@ class Controller:
             if runner.inflight():
                 cancelled = runner.cancel_inflight("bcpctl serve was stopped before the job finished")
         jobs.install(None)
+        self.keyring.close()
         if was_leader and self._term is not None:
             end_term(self.engine, self._term, "stopped")
         try:
