@@ -110,26 +110,48 @@ def backup_systems(
 
 
 def record_run(state: Engine, repository: str, request: BackupRequest, started: object, outcome: SystemBackup) -> None:
-    from sqlalchemy import insert
+    from sqlalchemy import insert, update
+    from sqlalchemy.exc import IntegrityError
 
     from dc.clock import utcnow
-    from dc.state import backup_runs
+    from dc.state import backup_latest, backup_runs, inserted_id
 
     result = outcome.result
+    finished = utcnow()
     with state.begin() as conn:
-        conn.execute(
-            insert(backup_runs).values(
-                system=request.system,
-                tenant=request.tenant,
-                repository=repository,
-                source=request.source.display,
-                snapshot_id=result.snapshot_id if result else None,
-                started_at=started,
-                finished_at=utcnow(),
-                ok=outcome.ok,
-                bytes_in=result.bytes_read if result else 0,
-                bytes_added=result.bytes_added if result else 0,
-                seconds=result.seconds if result else 0.0,
-                error=outcome.error,
+        run_id = inserted_id(
+            conn.execute(
+                insert(backup_runs).values(
+                    system=request.system,
+                    tenant=request.tenant,
+                    repository=repository,
+                    source=request.source.display,
+                    snapshot_id=result.snapshot_id if result else None,
+                    started_at=started,
+                    finished_at=finished,
+                    ok=outcome.ok,
+                    bytes_in=result.bytes_read if result else 0,
+                    bytes_added=result.bytes_added if result else 0,
+                    seconds=result.seconds if result else 0.0,
+                    error=outcome.error,
+                )
             )
         )
+        if request.system is None:
+            return
+        values: dict[str, object] = {"tenant": request.tenant, "last_run_id": run_id, "last_ok": outcome.ok}
+        if outcome.ok:
+            values |= {
+                "ok_run_id": run_id,
+                "ok_finished_at": finished,
+                "ok_seconds": result.seconds if result else 0.0,
+                "ok_bytes_in": result.bytes_read if result else 0,
+                "ok_bytes_added": result.bytes_added if result else 0,
+            }
+        where = (backup_latest.c.system == request.system) & (backup_latest.c.repository == repository)
+        if conn.execute(update(backup_latest).where(where).values(**values)).rowcount == 0:
+            try:
+                with conn.begin_nested():  # a CLI backup of the same system may insert it first
+                    conn.execute(insert(backup_latest).values(system=request.system, repository=repository, **values))
+            except IntegrityError:
+                conn.execute(update(backup_latest).where(where).values(**values))
