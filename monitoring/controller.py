@@ -62,6 +62,8 @@ class ServiceSettings:
     stop_timeout: float = 60.0
     check_slices: int = DEFAULT_CHECK_SLICES
     probe_timeout: float = 3.0
+    #: queue mode (:mod:`monitoring.workqueue`): the leader queues backups, every process runs them
+    queue: bool = False
 
 
 @dataclass
@@ -92,6 +94,10 @@ class Controller:
         self.holder = new_holder()
         self.config_dir = config_dir
         self.tasks = dict(TASKS if tasks is None else tasks)
+        self._queue_stop = threading.Event()
+        self._queue_thread: threading.Thread | None = None
+        if settings.queue:
+            self._open_queue()
         self.active: ActiveSite | None = None
         #: each repository unlocked once while this process lives, wiped at shutdown
         self.keyring = KeyRing()
@@ -111,6 +117,29 @@ class Controller:
         self._term: int | None = None
         self._tick = min(settings.tick, settings.lease_ttl / 3)
         self._next_prune = 0.0
+
+    # -- queue mode -------------------------------------------------------------------------
+
+    def _open_queue(self) -> None:
+        from monitoring import workqueue
+
+        app = workqueue.queue_app(self.engine)
+        workqueue.install_schema(app, self.engine)
+
+        def queue_backup(ctx: JobContext, spec: JobSpec) -> str:
+            run_key = f"{spec.job_id}@{uuid.uuid4().hex[:12]}"
+            with app.open():
+                job = workqueue.defer_backup(app, spec.required_system(), run_key)
+            return f"queued as job {job} ({run_key})" if job is not None else "coalesced into the queued run"
+
+        self.tasks["backup"] = queue_backup
+        settings = workqueue.WorkerSettings(concurrency=self.settings.workers, lease=self.settings.lease_ttl)
+        self._queue_thread = threading.Thread(
+            target=workqueue.run_worker,
+            args=(self.engine, lambda: self.context, settings, self._queue_stop),
+            name="bcp-queue-worker",
+            daemon=True,
+        )
 
     # -- the plan follows the active site ---------------------------------------------------
 
@@ -178,6 +207,8 @@ class Controller:
     def run(self) -> int:
         """Lead or stand by until :meth:`request_stop`; returns how many jobs were cancelled."""
         self.role = "standby"
+        if self._queue_thread is not None:
+            self._queue_thread.start()
         log.info("scheduler %s standing by for the lease (%d jobs planned)", self.holder, len(self.specs))
         while not self._stop.is_set():
             self._step()
@@ -270,6 +301,9 @@ class Controller:
             if runner.inflight():
                 cancelled = runner.cancel_inflight("bcpctl serve was stopped before the job finished")
         jobs.install(None)
+        if self._queue_thread is not None and self._queue_thread.ident is not None:
+            self._queue_stop.set()
+            self._queue_thread.join(self.settings.stop_timeout)
         self.keyring.close()
         if was_leader and self._term is not None:
             end_term(self.engine, self._term, "stopped")
