@@ -40,11 +40,17 @@ def config_password(config: Consortium, config_dir: Path | None = None, site: st
 
 @contextmanager
 def site_repository(
-    config: Consortium, site: str, config_dir: Path | None = None, *, keyring: KeyRing | None = None
+    config: Consortium,
+    site: str,
+    config_dir: Path | None = None,
+    *,
+    keyring: KeyRing | None = None,
+    sign_now: bool = False,
 ) -> Iterator[Repository]:
     """The repository of ``site``, unlocked with the configured passphrase (closed on exit).
 
-    ``keyring``: ``serve``'s held keys, so a scheduled job does not derive the key again.
+    ``keyring``: ``serve``'s held keys, so a scheduled job does not derive the key again; the
+    manifest is then signed in batches (:meth:`backup.keyring.KeyRing.open`), now if ``sign_now``.
     """
     backend = open_site(config, site, config_dir=config_dir)
     pinned = config.sites[site].manifest_public_key
@@ -53,7 +59,7 @@ def site_repository(
         with open_repository(backend, password, manifest_key=pinned) as repo:
             yield repo
         return
-    with keyring.open(backend, password, manifest_key=pinned) as repo:
+    with keyring.open(backend, password, manifest_key=pinned, sign_now=sign_now) as repo:
         yield repo
 
 

@@ -215,9 +215,24 @@ class Controller:
             self._stop.wait(self._tick)
         return self._shutdown()
 
+    def _sign_pending(self, *, all_of_them: bool = False) -> None:
+        """Sign the manifests whose batching window is over (every unsigned one at shutdown)."""
+        from backup.jobs import site_repository
+        from storage.url import repository_url_key
+
+        due = self.keyring.unsigned(due_only=not all_of_them)
+        for site, spec in self.config.sites.items():
+            if due and repository_url_key(spec.repository) in due:
+                try:
+                    with site_repository(self.config, site, self.config_dir, keyring=self.keyring, sign_now=True):
+                        pass
+                except Exception as exc:  # the next tick tries again; the snapshots are committed
+                    log.warning("could not sign the manifest of %s: %s", site, type(exc).__name__)
+
     def _step(self) -> None:
         try:
             self.ledger.heartbeat()
+            self._sign_pending()
             if self.role == "leader":
                 if not self.lease.renew():
                     self._step_down("lease lost")
@@ -304,6 +319,7 @@ class Controller:
         if self._queue_thread is not None and self._queue_thread.ident is not None:
             self._queue_stop.set()
             self._queue_thread.join(self.settings.stop_timeout)
+        self._sign_pending(all_of_them=True)
         self.keyring.close()
         if was_leader and self._term is not None:
             end_term(self.engine, self._term, "stopped")

@@ -93,3 +93,35 @@ def test_locked_buffer_is_locked_where_the_limit_allows() -> None:
     assert buffer.value() == b"k" * 72
     buffer.wipe()
     assert buffer.value() == bytes(72) and not buffer.locked
+
+
+def test_manifest_signing_is_batched_and_the_batch_signs_everything(
+    repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    from backup import keyring as keyring_module
+    from backup.manifest import read_manifest, repository_public_key
+    from backup.snapshot import Snapshot, save_snapshot
+
+    signs: list[int] = []
+    real = keyring_module.sign_manifest
+    monkeypatch.setattr(keyring_module, "sign_manifest", lambda repo: signs.append(1) or real(repo))
+    ring = KeyRing(sign_every=3600)
+    written = []
+    for i in range(10):
+        with ring.open(LocalBackend(repo_dir), PASSWORD) as repo:
+            snap = Snapshot(datetime(2026, 12, 1, i, tzinfo=UTC), "h", "u", "path", "/x", ("0" * 64,), system="s")
+            written.append(save_snapshot(repo, snap).id)
+    assert signs == []
+    url = LocalBackend(repo_dir).url
+    assert ring.unsigned() == set() and ring.unsigned(due_only=False) == {url}
+    with ring.open(LocalBackend(repo_dir), PASSWORD, sign_now=True) as repo:
+        key = repository_public_key(repo)
+    assert signs == [1] and ring.unsigned(due_only=False) == set()
+    manifest = read_manifest(LocalBackend(repo_dir), public_key=key, repo_id=repo.config.id)
+    assert manifest is not None and set(written) <= {e.id for e in manifest.snapshots}
+    eager = KeyRing(sign_every=0)  # no window: every change signed at its close, as the CLI does
+    with eager.open(LocalBackend(repo_dir), PASSWORD) as repo:
+        save_snapshot(repo, Snapshot(datetime(2026, 12, 2, tzinfo=UTC), "h", "u", "path", "/x", ("0" * 64,)))
+    assert signs == [1, 1]
