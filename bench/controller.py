@@ -210,12 +210,13 @@ def _scrape(port: int) -> tuple[float, int]:
     return sorted(times)[len(times) // 2], series
 
 
-def run_phase(label: str, root: Path, config: Path, window: float, port: int) -> Phase:
+def run_phase(label: str, root: Path, config: Path, window: float, port: int, metrics_refresh: float = 0.0) -> Phase:
     control_db = f"sqlite:///{root / 'control.db'}"
     env = {**os.environ, "BCPCTL_PASSWORD": PASSWORD, "BCPCTL_CACHE_DIR": str(root / "cache")}
     log = open(root / f"serve-{label.split()[1]}.log", "ab")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bcpctl.cli", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"],
+        [sys.executable, "-m", "bcpctl.cli", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}"]
+        + (["--metrics-refresh", str(metrics_refresh)] if metrics_refresh else []),
         stdout=log,
         stderr=log,
         env=env,
@@ -328,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=Path("bench/out/controller"))
     parser.add_argument("--out", type=Path, default=Path("bench/out/controller.json"))
     parser.add_argument("--port", type=int, default=18923)
+    parser.add_argument("--metrics-refresh", type=float, default=15.0, help="serve --metrics-refresh (0: per scrape)")
     args = parser.parse_args(argv)
     root = args.workdir.resolve()
     report: dict[str, object] = {"window": args.window, "towns": args.towns, "per_town": args.per_town}
@@ -346,11 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         systems = list(load_config(config)[0].systems)
         plant_history(work / "primary", systems, args.history, kdf_cache=work / "cache")
         print(f"warm-up: {warm(config, work)} backups of the systems that fire within the window")
-        phases.append(run_phase(f"history x1 ({args.history}/system)", work, config, args.window, args.port))
+        phases.append(
+            run_phase(f"history x1 ({args.history}/system)", work, config, args.window, args.port, args.metrics_refresh)
+        )
         if args.factor > 1:
             plant_history(work / "primary", systems, args.history * (args.factor - 1), kdf_cache=work / "cache")
             label = f"history x{args.factor} ({args.history * args.factor}/system)"
-            phases.append(run_phase(label, work, config, args.window, args.port))
+            phases.append(run_phase(label, work, config, args.window, args.port, args.metrics_refresh))
     report["phases"] = [asdict(p) for p in phases]
     rows = verdicts(phases)
     report["targets"] = [{"target": t, "pass": ok, "value": v} for t, ok, v in rows]

@@ -64,6 +64,8 @@ class ServiceSettings:
     probe_timeout: float = 3.0
     #: queue mode (:mod:`monitoring.workqueue`): the leader queues backups, every process runs them
     queue: bool = False
+    #: seconds between renderings of /metrics (0: rendered at each scrape)
+    metrics_refresh: float = 0.0
 
 
 @dataclass

@@ -59,6 +59,14 @@ if TYPE_CHECKING:
     help="Queue mode (PostgreSQL control database): the leader queues each due backup and every "
     "serve sharing the database runs them; a killed worker's backup is retried by another after --lease-ttl.",
 )
+@click.option(
+    "--metrics-refresh",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Render /metrics every SECONDS and answer scrapes from the last rendering (0: at each scrape).",
+)
 @click.option("--web", is_flag=True, help="Also serve the partner portal and operator dashboard on the same port.")
 @common_options
 def serve(
@@ -72,6 +80,7 @@ def serve(
     check_slices: int,
     log_format: LogFormat,
     queue: bool,
+    metrics_refresh: float,
 ) -> None:
     """Run the configured jobs (backups, checks, health checks) and serve /metrics, /healthz, /readyz.
 
@@ -93,6 +102,7 @@ def serve(
         stop_timeout=stop_timeout,
         check_slices=check_slices,
         queue=queue,
+        metrics_refresh=metrics_refresh,
     )
     summary = run_service(config_path, listen, settings, log_format=log_format, web=web)
 
