@@ -109,7 +109,7 @@ def build(root: Path, towns: int, per_town: int) -> Path:
     }
     config = root / "bcpctl.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
-    open_state(raw["control_db"], create=True).dispose()
+    open_state(f"sqlite:///{root / 'control.db'}", create=True).dispose()
     init_repository(open_backend(str(root / "primary"), create=True), PASSWORD)
     return config
 

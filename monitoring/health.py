@@ -264,6 +264,6 @@ def probe_all(
         for future in sites:
             found.extend(future.result())
         found.extend(obs for obs in (f.result() for f in sources) if obs is not None)
-        for future in grouped:
-            found.extend(obs for obs in future.result() if obs is not None)
+        for server in grouped:
+            found.extend(obs for obs in server.result() if obs is not None)
     return found

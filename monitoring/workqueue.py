@@ -28,7 +28,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 import procrastinate
 from procrastinate import JobContext as QueueContext
@@ -178,12 +177,3 @@ def run_worker(
     # Procrastinate logs every job start and end with its arguments at INFO: 1,452 systems' worth.
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     asyncio.run(_work(queue_app(engine), settings, stop))
-
-
-def job_counts(app: procrastinate.App) -> dict[str, Any]:
-    """``status → count`` of the queue's jobs (for tests and the bench)."""
-    with app.open():
-        counts: dict[str, Any] = {}
-        for job in app.job_manager.list_jobs(queue=QUEUE):
-            counts[job.status] = counts.get(job.status, 0) + 1
-    return counts
