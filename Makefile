@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?= --durations=15
 PYTEST_WORKERS ?= auto
 
-.PHONY: demo test lint typecheck bench hotspots system-deps clean
+.PHONY: demo test lint typecheck bench bench-controller hotspots system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,13 @@ bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
 	mkdir -p bench/out
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.replication $(REPLICATION_ARGS)
+
+# A prefecture on one controller (issue 23): 1,452 tiny systems under one serve, 30 min per
+# phase by default (CONTROLLER_ARGS="--window 300" for a shorter look), and a 100,000-snapshot
+# parent lookup.
+CONTROLLER_ARGS ?= --index-demo 100000
+bench-controller: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.controller $(CONTROLLER_ARGS)
 
 # Where bcpctl spends its time in each benchmark phase (py-spy; not timed).
 hotspots: $(STAMP)

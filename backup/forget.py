@@ -7,6 +7,7 @@ from datetime import datetime
 from backup.manifest import sign_manifest
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.retention import Candidate, Decision, RetentionPolicy, apply_policy
+from backup.snapindex import SnapshotIndex
 from backup.snapshot import current, list_snapshots, relabelled
 
 
@@ -29,7 +30,9 @@ def forget_snapshots(
     (a note), never a signed snapshot missing (damage). A crash between the two leaves the
     snapshots unsigned but in place; the next signature takes them back and forget can run again.
     """
-    everything = list_snapshots(repo, system=system, superseded=True)
+    # one system: the rows of the local snapshot index, not every snapshot of the repository decrypted
+    index = SnapshotIndex(repo)
+    everything = index.of_group_synced(system) if system else list_snapshots(repo, superseded=True)
     snapshots = current(everything)
     candidates = [Candidate(s.id, s.time, s.group) for s in snapshots]
     decisions = apply_policy(candidates, policy, now=now, allow_empty=allow_empty)
@@ -43,6 +46,7 @@ def forget_snapshots(
         sign_manifest(repo, without=doomed)
         for snapshot_id in sorted(doomed):
             repo.backend.remove(SNAPSHOT_PREFIX + snapshot_id)
+        index.drop(sorted(doomed))
         # Signed again on close: a backup closing meanwhile may have signed them back in.
         repo.state_changed = True
     return decisions

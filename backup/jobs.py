@@ -23,6 +23,7 @@ from storage.site import open_site
 if TYPE_CHECKING:  # SQLAlchemy and the pydantic models are slow to import: `backup run --source` needs neither
     from sqlalchemy import Engine
 
+    from backup.keyring import KeyRing
     from dc.config import Consortium
 
 
@@ -39,11 +40,27 @@ def config_password(config: Consortium, config_dir: Path | None = None, site: st
 
 
 @contextmanager
-def site_repository(config: Consortium, site: str, config_dir: Path | None = None) -> Iterator[Repository]:
-    """The repository of ``site``, unlocked with the configured passphrase (closed on exit)."""
+def site_repository(
+    config: Consortium,
+    site: str,
+    config_dir: Path | None = None,
+    *,
+    keyring: KeyRing | None = None,
+    sign_now: bool = False,
+) -> Iterator[Repository]:
+    """The repository of ``site``, unlocked with the configured passphrase (closed on exit).
+
+    ``keyring``: ``serve``'s held keys, so a scheduled job does not derive the key again; the
+    manifest is then signed in batches (:meth:`backup.keyring.KeyRing.open`), now if ``sign_now``.
+    """
     backend = open_site(config, site, config_dir=config_dir)
     pinned = config.sites[site].manifest_public_key
-    with open_repository(backend, config_password(config, config_dir, site), manifest_key=pinned) as repo:
+    password = config_password(config, config_dir, site)
+    if keyring is None:
+        with open_repository(backend, password, manifest_key=pinned) as repo:
+            yield repo
+        return
+    with keyring.open(backend, password, manifest_key=pinned, sign_now=sign_now) as repo:
         yield repo
 
 
@@ -142,31 +159,54 @@ def signal_history(state: Engine, system_id: str) -> list[Signals]:
 
 
 def record_run(state: Engine, repository: str, request: BackupRequest, started: object, outcome: SystemBackup) -> None:
-    from sqlalchemy import insert
+    from sqlalchemy import insert, update
+    from sqlalchemy.exc import IntegrityError
 
     from dc.clock import utcnow
-    from dc.state import backup_runs
+    from dc.state import backup_latest, backup_runs, inserted_id
 
     result = outcome.result
+    finished = utcnow()
     with state.begin() as conn:
-        conn.execute(
-            insert(backup_runs).values(
-                system=request.system,
-                tenant=request.tenant,
-                repository=repository,
-                source=request.source.display,
-                snapshot_id=result.snapshot_id if result else None,
-                started_at=started,
-                finished_at=utcnow(),
-                ok=outcome.ok,
-                bytes_in=result.bytes_read if result else 0,
-                bytes_added=result.bytes_added if result else 0,
-                seconds=result.seconds if result else 0.0,
-                error=outcome.error,
-                compressibility=outcome.signals.compressibility if outcome.signals else None,
-                new_fraction=outcome.signals.new_fraction if outcome.signals else None,
-                changed_fraction=outcome.signals.changed_fraction if outcome.signals else None,
-                anomaly=outcome.anomaly,
-                last_known_good=outcome.last_known_good,
+        run_id = inserted_id(
+            conn.execute(
+                insert(backup_runs).values(
+                    system=request.system,
+                    tenant=request.tenant,
+                    repository=repository,
+                    source=request.source.display,
+                    snapshot_id=result.snapshot_id if result else None,
+                    started_at=started,
+                    finished_at=finished,
+                    ok=outcome.ok,
+                    bytes_in=result.bytes_read if result else 0,
+                    bytes_added=result.bytes_added if result else 0,
+                    seconds=result.seconds if result else 0.0,
+                    error=outcome.error,
+                    compressibility=outcome.signals.compressibility if outcome.signals else None,
+                    new_fraction=outcome.signals.new_fraction if outcome.signals else None,
+                    changed_fraction=outcome.signals.changed_fraction if outcome.signals else None,
+                    anomaly=outcome.anomaly,
+                    last_known_good=outcome.last_known_good,
+                )
             )
         )
+        if request.system is None:
+            return
+        values: dict[str, object] = {"tenant": request.tenant, "last_run_id": run_id, "last_ok": outcome.ok}
+        if outcome.ok:
+            values |= {
+                "ok_run_id": run_id,
+                "ok_finished_at": finished,
+                "ok_seconds": result.seconds if result else 0.0,
+                "ok_bytes_in": result.bytes_read if result else 0,
+                "ok_bytes_added": result.bytes_added if result else 0,
+                "ok_anomaly": outcome.anomaly is not None,
+            }
+        where = (backup_latest.c.system == request.system) & (backup_latest.c.repository == repository)
+        if conn.execute(update(backup_latest).where(where).values(**values)).rowcount == 0:
+            try:
+                with conn.begin_nested():  # a CLI backup of the same system may insert it first
+                    conn.execute(insert(backup_latest).values(system=request.system, repository=repository, **values))
+            except IntegrityError:
+                conn.execute(update(backup_latest).where(where).values(**values))

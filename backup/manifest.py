@@ -350,9 +350,11 @@ def removed_since(previous: Manifest, current: set[str], now: datetime) -> tuple
     kept = [
         r for r in previous.removed if r.id not in current and now - datetime.fromisoformat(r.removed) < REMOVED_KEPT
     ]
-    known = {r.id for r in kept}
+    # one set, built once: testing each entry against ``current | known`` rebuilt the union per
+    # entry, quadratic in the snapshot count (18 s per backup at 15,000 snapshots; issue 23)
+    present = current | {r.id for r in kept}
     when = now.isoformat(timespec="seconds")
-    kept += [RemovedSnapshot(e.id, when, e.system) for e in previous.snapshots if e.id not in current | known]
+    kept += [RemovedSnapshot(e.id, when, e.system) for e in previous.snapshots if e.id not in present]
     return tuple(kept)
 
 

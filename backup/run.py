@@ -18,7 +18,8 @@ from pathlib import Path
 from backup.archiver import PathArchiver, ProgressFn, TreeStats, default_workers, store_stream
 from backup.prune import condemned_packs
 from backup.repository import Repository
-from backup.snapshot import Snapshot, list_snapshots, save_snapshot
+from backup.snapindex import SnapshotIndex
+from backup.snapshot import Snapshot, save_snapshot
 from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter, WriteStats
@@ -84,10 +85,10 @@ class BackupResult:
     errors: list[str]
 
 
-def _parent_for(repo: Repository, request: BackupRequest) -> Snapshot | None:
+def _parent_for(index: SnapshotIndex, request: BackupRequest) -> Snapshot | None:
+    """The newest snapshot of the same system and source, from the local snapshot index."""
     spec = request.source.display
-    candidates = [s for s in list_snapshots(repo, system=request.system) if f"{s.source_kind}:{s.source_spec}" == spec]
-    return candidates[-1] if candidates else None
+    return index.newest(request.system or spec, spec)
 
 
 def _open_stream(source: SourceSpec) -> AbstractContextManager[StreamSource]:
@@ -106,7 +107,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
     refuse_control_tags(request.tags)
     started = time.monotonic()
     when = datetime.now(UTC)
-    parent = _parent_for(repo, request)
+    index = SnapshotIndex(repo)
+    parent = _parent_for(index, request)
     # Never deduplicate against a pack that prune has condemned: it may be gone before we commit.
     condemned = condemned_packs(repo)
     repo.cache.exclude_packs(condemned)
@@ -177,6 +179,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
             verify={"tables": tables} if tables else {},
         ),
     )
+    index.add(snapshot)
     return BackupResult(
         snapshot_id=snapshot.id,
         time=when,

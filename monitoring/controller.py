@@ -33,6 +33,7 @@ from typing import Literal
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine, text
 
+from backup.keyring import KeyRing
 from dc.config import Consortium
 from failover.activesite import ActiveSite, active_site, serving_config
 from monitoring import jobs
@@ -61,6 +62,10 @@ class ServiceSettings:
     stop_timeout: float = 60.0
     check_slices: int = DEFAULT_CHECK_SLICES
     probe_timeout: float = 3.0
+    #: queue mode (:mod:`monitoring.workqueue`): the leader queues backups, every process runs them
+    queue: bool = False
+    #: seconds between renderings of /metrics (0: rendered at each scrape)
+    metrics_refresh: float = 0.0
 
 
 @dataclass
@@ -91,7 +96,13 @@ class Controller:
         self.holder = new_holder()
         self.config_dir = config_dir
         self.tasks = dict(TASKS if tasks is None else tasks)
+        self._queue_stop = threading.Event()
+        self._queue_thread: threading.Thread | None = None
+        if settings.queue:
+            self._open_queue()
         self.active: ActiveSite | None = None
+        #: each repository unlocked once while this process lives, wiped at shutdown
+        self.keyring = KeyRing()
         self.specs: dict[str, JobSpec] = {}
         self.context = JobContext(engine, config, config_dir)
         self._plan(self._read_active())
@@ -108,6 +119,29 @@ class Controller:
         self._term: int | None = None
         self._tick = min(settings.tick, settings.lease_ttl / 3)
         self._next_prune = 0.0
+
+    # -- queue mode -------------------------------------------------------------------------
+
+    def _open_queue(self) -> None:
+        from monitoring import workqueue
+
+        app = workqueue.queue_app(self.engine)
+        workqueue.install_schema(app, self.engine)
+
+        def queue_backup(ctx: JobContext, spec: JobSpec) -> str:
+            run_key = f"{spec.job_id}@{uuid.uuid4().hex[:12]}"
+            with app.open():
+                job = workqueue.defer_backup(app, spec.required_system(), run_key)
+            return f"queued as job {job} ({run_key})" if job is not None else "coalesced into the queued run"
+
+        self.tasks["backup"] = queue_backup
+        settings = workqueue.WorkerSettings(concurrency=self.settings.workers, lease=self.settings.lease_ttl)
+        self._queue_thread = threading.Thread(
+            target=workqueue.run_worker,
+            args=(self.engine, lambda: self.context, settings, self._queue_stop),
+            name="bcp-queue-worker",
+            daemon=True,
+        )
 
     # -- the plan follows the active site ---------------------------------------------------
 
@@ -130,6 +164,7 @@ class Controller:
             check_slices=self.settings.check_slices,
             probe_timeout=self.settings.probe_timeout,
             active=active,
+            keyring=self.keyring,
         )
 
     def _follow_active_site(self) -> None:
@@ -174,15 +209,32 @@ class Controller:
     def run(self) -> int:
         """Lead or stand by until :meth:`request_stop`; returns how many jobs were cancelled."""
         self.role = "standby"
+        if self._queue_thread is not None:
+            self._queue_thread.start()
         log.info("scheduler %s standing by for the lease (%d jobs planned)", self.holder, len(self.specs))
         while not self._stop.is_set():
             self._step()
             self._stop.wait(self._tick)
         return self._shutdown()
 
+    def _sign_pending(self, *, all_of_them: bool = False) -> None:
+        """Sign the manifests whose batching window is over (every unsigned one at shutdown)."""
+        from backup.jobs import site_repository
+        from storage.url import repository_url_key
+
+        due = self.keyring.unsigned(due_only=not all_of_them)
+        for site, spec in self.config.sites.items():
+            if due and repository_url_key(spec.repository) in due:
+                try:
+                    with site_repository(self.config, site, self.config_dir, keyring=self.keyring, sign_now=True):
+                        pass
+                except Exception as exc:  # the next tick tries again; the snapshots are committed
+                    log.warning("could not sign the manifest of %s: %s", site, type(exc).__name__)
+
     def _step(self) -> None:
         try:
             self.ledger.heartbeat()
+            self._sign_pending()
             if self.role == "leader":
                 if not self.lease.renew():
                     self._step_down("lease lost")
@@ -266,6 +318,11 @@ class Controller:
             if runner.inflight():
                 cancelled = runner.cancel_inflight("bcpctl serve was stopped before the job finished")
         jobs.install(None)
+        if self._queue_thread is not None and self._queue_thread.ident is not None:
+            self._queue_stop.set()
+            self._queue_thread.join(self.settings.stop_timeout)
+        self._sign_pending(all_of_them=True)
+        self.keyring.close()
         if was_leader and self._term is not None:
             end_term(self.engine, self._term, "stopped")
         try:

@@ -15,7 +15,7 @@ from datetime import UTC
 from sqlalchemy import func, select
 
 from dc.clock import utcnow
-from dc.state import backup_runs
+from dc.state import backup_latest, backup_runs
 from monitoring import checks, observations, runs
 from monitoring.provider import Provider, Reading, SourceContext
 from monitoring.timestamps import epoch
@@ -38,36 +38,26 @@ def targets(ctx: SourceContext) -> Iterator[Reading]:
 
 
 def backups(ctx: SourceContext) -> Iterator[Reading]:
+    """One query: ``backup_latest`` holds each system's newest run and newest success."""
     sites = site_of_repository(ctx.config)
-    t = backup_runs.c
+    systems = ctx.config.systems
     with ctx.engine.connect() as conn:
-        for system_id, system in ctx.config.systems.items():
-            newest_ok = (
-                select(t.repository, func.max(t.id)).where(t.system == system_id, t.ok.is_(True)).group_by(t.repository)
-            )
-            newest_any = select(t.repository, func.max(t.id)).where(t.system == system_id).group_by(t.repository)
-            ok_ids = {repo: run_id for repo, run_id in conn.execute(newest_ok)}
-            any_ids = {repo: run_id for repo, run_id in conn.execute(newest_any)}
-            for repository, last_id in any_ids.items():
-                site = sites.get(repository)
-                if site is None:
-                    continue  # an ad-hoc backup to a repository that is not one of the sites
-                labels = (site, system.tenant, system_id)
-                yield Reading("bcp_backup_last_run_ok", labels, 1.0 if ok_ids.get(repository) == last_id else 0.0)
-                if repository not in ok_ids:
-                    continue
-                row = conn.execute(
-                    select(t.finished_at, t.seconds, t.bytes_in, t.bytes_added, t.anomaly).where(
-                        t.id == ok_ids[repository]
-                    )
-                ).one()
-                yield Reading("bcp_backup_anomaly", labels, 1.0 if row.anomaly else 0.0)
-                finished = epoch(row.finished_at)
-                if finished is not None:
-                    yield Reading("bcp_backup_last_success_timestamp_seconds", labels, finished)
-                yield Reading("bcp_backup_duration_seconds", labels, float(row.seconds or 0.0))
-                yield Reading("bcp_backup_read_bytes", labels, float(row.bytes_in or 0))
-                yield Reading("bcp_backup_added_bytes", labels, float(row.bytes_added or 0))
+        rows = conn.execute(select(backup_latest)).all()
+    for row in rows:
+        site = sites.get(row.repository)
+        if site is None or row.system not in systems:
+            continue  # an ad-hoc backup to a repository that is not one of the sites, or a retired system
+        labels = (site, systems[row.system].tenant, row.system)
+        yield Reading("bcp_backup_last_run_ok", labels, 1.0 if row.last_ok else 0.0)
+        if row.ok_run_id is None:
+            continue
+        yield Reading("bcp_backup_anomaly", labels, 1.0 if row.ok_anomaly else 0.0)
+        finished = epoch(row.ok_finished_at)
+        if finished is not None:
+            yield Reading("bcp_backup_last_success_timestamp_seconds", labels, finished)
+        yield Reading("bcp_backup_duration_seconds", labels, float(row.ok_seconds or 0.0))
+        yield Reading("bcp_backup_read_bytes", labels, float(row.ok_bytes_in or 0))
+        yield Reading("bcp_backup_added_bytes", labels, float(row.ok_bytes_added or 0))
 
 
 # -- repository checks (monitoring.checks) ----------------------------------------------------
@@ -192,23 +182,32 @@ def _pending(ctx: SourceContext) -> Iterator[Reading]:
     with ctx.engine.connect() as conn:
         for site in config.offsite_sites:
             target = repository_url_key(config.sites[site].repository)
-            there = {
-                row.system: row.target_newest
-                for row in conn.execute(
-                    select(ledger.lag.c.system, ledger.lag.c.target_newest).where(ledger.lag.c.target == target)
+            lag = select(ledger.lag.c.system, ledger.lag.c.target_newest).where(ledger.lag.c.target == target)
+            lagged = {row.system: row.target_newest for row in conn.execute(lag)}
+            # SQLite compares the stored UTC text: bind UTC too
+            there = {system: newest.astimezone(UTC) for system, newest in lagged.items() if newest is not None}
+            never = [s for s in config.systems if s not in there]
+            # Only runs after the oldest offsite snapshot can be pending: one range read of the
+            # (repository, started_at) index, not each system's whole history.
+            query = select(t.system, t.started_at, t.bytes_added).where(t.repository == primary, t.ok.is_(True))
+            pending: dict[str, tuple[int, int]] = {}
+            if there:
+                for system_id, started, added in conn.execute(query.where(t.started_at > min(there.values()))):
+                    newest = there.get(system_id)
+                    if newest is not None and started > newest:
+                        runs, total = pending.get(system_id, (0, 0))
+                        pending[system_id] = (runs + 1, total + (added or 0))
+            if never:  # nothing of theirs reached the site yet: every run is pending, summed in SQL
+                totals = (
+                    select(t.system, func.count(), func.sum(t.bytes_added))
+                    .where(t.repository == primary, t.ok.is_(True), t.system.in_(never))
+                    .group_by(t.system)
                 )
-            }
+                pending.update({system_id: (runs, added or 0) for system_id, runs, added in conn.execute(totals)})
             for system_id, system in config.systems.items():
-                query = select(func.count(), func.sum(t.bytes_added)).where(
-                    t.repository == primary, t.system == system_id, t.ok.is_(True)
-                )
-                newest = there.get(system_id)
-                if newest is not None:
-                    # SQLite compares the stored UTC text: bind UTC too
-                    query = query.where(t.started_at > newest.astimezone(UTC))
-                runs, added = conn.execute(query).one()
-                if runs or system_id in there:
-                    yield Reading("bcp_replication_pending_bytes", (site, system.tenant, system_id), float(added or 0))
+                runs, added = pending.get(system_id, (0, 0))
+                if runs or system_id in lagged:
+                    yield Reading("bcp_replication_pending_bytes", (site, system.tenant, system_id), float(added))
 
 
 # -- the active site and the second copy (failover.activesite, failover.protection) ----------

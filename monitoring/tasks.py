@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from backup.keyring import KeyRing
 from dc.clock import utcnow
 from dc.config import Consortium
 from dc.errors import ProblemFound
@@ -37,6 +38,8 @@ class JobContext:
     probe_timeout: float = 3.0
     #: the site serving production; ``None``: the configured primary
     active: ActiveSite | None = None
+    #: repositories unlocked once for the life of the service (:mod:`backup.keyring`)
+    keyring: KeyRing | None = None
 
 
 Task = Callable[[JobContext, JobSpec], str]
@@ -52,7 +55,7 @@ def backup(ctx: JobContext, spec: JobSpec) -> str:
     started = utcnow()
     outcome = None
     try:
-        with site_repository(ctx.config, site, ctx.config_dir) as repo:
+        with site_repository(ctx.config, site, ctx.config_dir, keyring=ctx.keyring) as repo:
             (outcome,) = backup_systems(ctx.config, repo, [system], state=ctx.engine, config_dir=ctx.config_dir)
     except Exception as exc:
         if outcome is None and system in ctx.config.systems:
@@ -75,7 +78,7 @@ def check(ctx: JobContext, spec: JobSpec) -> str:
     started = utcnow()
     subset = checks.next_subset(checks.last_subset(ctx.engine, site), ctx.check_slices)
     try:
-        with site_repository(ctx.config, site, ctx.config_dir) as repo:
+        with site_repository(ctx.config, site, ctx.config_dir, keyring=ctx.keyring) as repo:
             report = check_repository(repo, read_data=True, subset=subset)
     except Exception as exc:
         detail = outcomes.failure_message(exc)
@@ -126,6 +129,12 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
     target = spec.site or ""
     started = utcnow()
     try:
+        if ctx.keyring is not None and ctx.keyring.unsigned(due_only=False):
+            # the backups' manifest is signed in batches: sign it now, so this cycle ships them
+            from backup.jobs import site_repository
+
+            with site_repository(ctx.config, source, ctx.config_dir, keyring=ctx.keyring, sign_now=True):
+                pass
         plane = control_plane(ctx.config, ctx.config_dir)
         shipped = plane.replicate(Cycle(utcnow(), [target], ctx.active, Ledger(ctx.engine)))
         if not shipped.runs:  # the sync itself never ran, so nothing recorded it

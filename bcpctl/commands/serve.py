@@ -53,6 +53,20 @@ if TYPE_CHECKING:
     help="Rolling read-data: this many scheduled checks read every pack once.",
 )
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--queue",
+    is_flag=True,
+    help="Queue mode (PostgreSQL control database): the leader queues each due backup and every "
+    "serve sharing the database runs them; a killed worker's backup is retried by another after --lease-ttl.",
+)
+@click.option(
+    "--metrics-refresh",
+    type=click.FloatRange(0, 3600),
+    default=0.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Render /metrics every SECONDS and answer scrapes from the last rendering (0: at each scrape).",
+)
 @click.option("--web", is_flag=True, help="Also serve the partner portal and operator dashboard on the same port.")
 @common_options
 def serve(
@@ -65,6 +79,8 @@ def serve(
     stop_timeout: float,
     check_slices: int,
     log_format: LogFormat,
+    queue: bool,
+    metrics_refresh: float,
 ) -> None:
     """Run the configured jobs (backups, checks, health checks) and serve /metrics, /healthz, /readyz.
 
@@ -80,7 +96,13 @@ def serve(
     from monitoring.controller import ServiceSettings
 
     settings = ServiceSettings(
-        lease_ttl=lease_ttl, tick=tick, workers=workers, stop_timeout=stop_timeout, check_slices=check_slices
+        lease_ttl=lease_ttl,
+        tick=tick,
+        workers=workers,
+        stop_timeout=stop_timeout,
+        check_slices=check_slices,
+        queue=queue,
+        metrics_refresh=metrics_refresh,
     )
     summary = run_service(config_path, listen, settings, log_format=log_format, web=web)
 

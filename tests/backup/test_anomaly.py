@@ -65,7 +65,7 @@ def site(tmp_path: Path, cli: Cli) -> tuple[Path, Path]:
                 "consortium": "t",
                 "control_db": f"sqlite:///{tmp_path / 'control.db'}",
                 "sites": {"primary": {"prefecture": "茨城県", "repository": str(tmp_path / "repo")}},
-                "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+                "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
                 "systems": {
                     SYSTEM: {"tenant": "goka", "business": "文書管理", "tier": 2, "rpo": "1d", "rto": "1d",
                              "source": {"kind": "path", "path": str(data)}},

@@ -188,3 +188,36 @@ def test_a_controller_loop_that_ends_on_its_own_ends_the_server(service: Service
     thread.join(15)
     assert not thread.is_alive(), "the server kept running without its controller"
     assert service.controller.role == "stopped"
+
+
+def test_metrics_refresh_answers_from_the_last_rendering(tmp_path: Path) -> None:
+    """--metrics-refresh: a scrape never collects; the page follows the database within the refresh."""
+    lab = build_lab(tmp_path / "lab", {}, control_db=f"sqlite:///{tmp_path / 'control.db'}")
+    settings = ServiceSettings(lease_ttl=3.0, tick=0.1, stop_timeout=5.0, metrics_refresh=0.3)
+    service = open_service(lab.config, lab.root, settings)
+    collected: list[float] = []
+
+    class Counting(Collector):
+        def collect(self) -> Iterator[Metric]:
+            collected.append(time.monotonic())
+            family = GaugeMetricFamily("bench_collections", "how often the registry was collected")
+            family.add_metric([], float(len(collected)))
+            yield family
+
+    service.registry.register(Counting())
+    try:
+        with TestClient(build_app(service, ControllerThread(service.controller))) as client:
+            first = client.get("/metrics")
+            assert first.status_code == 200 and "bench_collections" in first.text
+            before, started = len(collected), time.monotonic()
+            for _ in range(20):
+                assert client.get("/metrics").status_code == 200
+            rounds = (time.monotonic() - started) / settings.metrics_refresh
+            assert len(collected) - before <= rounds + 1  # the refresher's, not the scrapes' 20
+            deadline = time.monotonic() + 15
+            while "bench_collections 1.0" in client.get("/metrics").text:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+    finally:
+        service.controller.request_stop()
+        service.engine.dispose()

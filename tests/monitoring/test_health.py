@@ -6,6 +6,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from dc.config import Host
@@ -132,3 +133,29 @@ def test_health_job_records_and_forgets_removed_subjects(lab_factory: Callable[.
     lab.write()
     health_checks(JobContext(engine, lab.config, lab.root), spec)
     assert ("host", "hv02") not in {(obs.kind, obs.subject) for obs in observations.latest(engine)}
+
+
+@pytest.mark.postgres
+def test_postgres_sources_of_one_server_are_probed_with_one_connection(
+    postgres: PostgresServer, lab_factory: Callable[..., Lab]
+) -> None:
+    """The health job's connections follow the database servers, not the systems."""
+    systems = {
+        f"pg-{i:02d}": {"tenant": "goka", "source": {"kind": "postgres", "dsn": postgres.create_database(f"many_{i}")}}
+        for i in range(12)
+    }
+    systems["pg-gone"] = {"tenant": "goka", "source": {"kind": "postgres", "dsn": postgres.dsn("gone_db")}}
+    lab = lab_factory(systems)
+    connects: list[str] = []
+    real = psycopg.connect
+
+    def counted(*args: object, **kwargs: object) -> psycopg.Connection:
+        connects.append("x")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(psycopg, "connect", counted)
+        found = {obs.subject: obs for obs in health.probe_all(lab.config, lab.root) if obs.kind == "source"}
+    assert len(connects) == 1
+    assert all(found[f"pg-{i:02d}"].ok for i in range(12))
+    assert found["pg-gone"].ok is False and "gone_db" in (found["pg-gone"].detail or "")

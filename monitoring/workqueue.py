@@ -1,0 +1,179 @@
+"""Scheduled backups spread over several ``serve`` processes through Procrastinate.
+
+One ``serve`` (the leader, :mod:`monitoring.controller`) keeps APScheduler's schedule and, in
+queue mode, turns each due backup into a Procrastinate job in the shared PostgreSQL control
+database; every ``serve`` (the leader too) runs a Procrastinate worker that takes jobs from it.
+The engine gives what a scheduled run must have, and none of it is written here:
+
+* each job is fetched by one worker (``SELECT … FOR UPDATE SKIP LOCKED`` in its SQL);
+* ``lock=<system>``: jobs of one system run one at a time and in order, so a backup is never
+  run twice concurrently, not even by a retry;
+* workers heartbeat; a job whose worker stopped heartbeating for ``lease`` seconds (killed,
+  host gone) is put back by :func:`retry_stalled` in any live worker, with ``attempts`` + 1.
+
+The retried run may have committed its snapshot just before its worker died. So a retry
+first looks at the system's newest snapshot in the repository (the local snapshot index,
+synced: names listed, only new snapshots decrypted): if it carries the run's key, the run
+is done. Every snapshot a queued run writes carries that key (tag ``run``), which is also
+how the exactly-once test counts.
+
+Why Procrastinate (and not PgQueuer or APScheduler's data store): see ``docs/scale.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import procrastinate
+from procrastinate import JobContext as QueueContext
+from procrastinate.exceptions import AlreadyEnqueued
+from sqlalchemy import Engine, inspect
+from sqlalchemy.engine import make_url
+
+from backup.jobs import SystemBackup, record_run, site_repository, system_request
+from backup.run import run_backup
+from backup.snapindex import SnapshotIndex
+from dc.clock import utcnow
+from dc.errors import BcpError, UsageError
+from monitoring.tasks import JobContext
+
+log = logging.getLogger("bcpctl.workqueue")
+
+QUEUE = "bcpctl-backups"
+#: the tag that names the scheduled run a snapshot belongs to
+RUN_TAG = "run"
+
+
+def conninfo(engine: Engine) -> str:
+    """The libpq connection string of a PostgreSQL control database (queue mode needs one)."""
+    url = engine.url
+    if url.get_backend_name() != "postgresql":
+        raise UsageError("queue mode needs a PostgreSQL control database (control_db)")
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def queue_app(engine: Engine) -> procrastinate.App:
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine)))
+    app.task(name="bcpctl.backup", queue=QUEUE, pass_context=True)(_backup_task)
+    return app
+
+
+def install_schema(app: procrastinate.App, engine: Engine) -> bool:
+    """Procrastinate's tables in the control database, once; True if they were created now."""
+    if inspect(engine).has_table("procrastinate_jobs"):
+        return False
+    with app.open():
+        app.schema_manager.apply_schema()
+    return True
+
+
+# -- the worker side -----------------------------------------------------------------------
+
+#: the context of this process's worker (it follows the active site, so it is asked at each job)
+_context: Callable[[], JobContext] | None = None
+
+
+def _backup_task(job: QueueContext, system: str, run_key: str) -> str:
+    if _context is None:
+        raise RuntimeError("no worker context installed")
+    retried = bool(job.job and job.job.attempts)
+    return backup_run(_context(), system, run_key, retried=retried)
+
+
+def backup_run(ctx: JobContext, system: str, run_key: str, *, retried: bool) -> str:
+    """One queued backup of ``system``, tagged with its run; a retry whose run already committed does nothing."""
+    site = ctx.active.site if ctx.active is not None else ctx.config.primary_site
+    request = system_request(ctx.config, system, ctx.config_dir)
+    request = replace(request, tags={**request.tags, RUN_TAG: run_key})
+    with site_repository(ctx.config, site, ctx.config_dir, keyring=ctx.keyring) as repo:
+        if retried:
+            index = SnapshotIndex(repo)
+            index.sync()
+            newest = index.newest(system, request.source.display)
+            if newest is not None and newest.tags.get(RUN_TAG) == run_key:
+                log.info("run %s of %s was committed before its worker stopped", run_key, system)
+                return f"already committed as {newest.short_id}"
+        started = utcnow()
+        try:
+            result = run_backup(repo, request)
+            outcome = SystemBackup(system, not result.errors, result, "; ".join(result.errors[:3]) or None)
+        except BcpError as exc:
+            result, outcome = None, SystemBackup(system, False, None, exc.message)
+        record_run(ctx.engine, repo.backend.url, request, started, outcome)
+    if not outcome.ok:
+        raise BcpError(f"backup of {system} failed: {outcome.error}")
+    return f"snapshot {result.snapshot_id[:8] if result else ''}"
+
+
+def defer_backup(app: procrastinate.App, system: str, run_key: str) -> int | None:
+    """Queue one scheduled run of ``system``'s backup (the leader's side); returns the job id.
+
+    ``queueing_lock``: at most one run of a system waits in the queue. When workers are behind,
+    a later run is coalesced into the waiting one (``None``), as APScheduler's ``coalesce``
+    does for a local run, instead of piling up.
+    """
+    task = app.tasks["bcpctl.backup"]
+    lock = f"backup:{system}"
+    try:
+        return task.configure(lock=lock, queueing_lock=lock).defer(system=system, run_key=run_key)
+    except AlreadyEnqueued:
+        return None
+
+
+async def retry_stalled(app: procrastinate.App, lease: float) -> int:
+    """Put back every job whose worker has not heartbeat for ``lease`` seconds; several workers
+    may race for one job, and only one retry succeeds (the others find it no longer ``doing``)."""
+    retried = 0
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=lease, queue=QUEUE):
+        try:
+            await app.job_manager.retry_job(job)
+        except Exception as exc:  # another worker retried it first
+            log.debug("stalled job %s not retried here: %s", job.id, exc)
+            continue
+        retried += 1
+        log.warning("job %s (%s) retried: its worker stopped heartbeating", job.id, job.task_kwargs.get("system"))
+    return retried
+
+
+@dataclass
+class WorkerSettings:
+    concurrency: int = 2
+    #: seconds without a heartbeat after which a worker's jobs are retried by another
+    lease: float = 15.0
+
+
+async def _work(app: procrastinate.App, settings: WorkerSettings, stop: threading.Event) -> None:
+    async with app.open_async():
+        worker = asyncio.create_task(
+            app.run_worker_async(
+                queues=[QUEUE],
+                concurrency=settings.concurrency,
+                install_signal_handlers=False,
+                update_heartbeat_interval=max(0.5, settings.lease / 5),
+                stalled_worker_timeout=settings.lease,
+                delete_jobs="never",
+            )
+        )
+        while not stop.is_set() and not worker.done():
+            with contextlib.suppress(Exception):
+                await retry_stalled(app, settings.lease)
+            await asyncio.sleep(max(0.5, settings.lease / 3))
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
+def run_worker(
+    engine: Engine, context: Callable[[], JobContext], settings: WorkerSettings, stop: threading.Event
+) -> None:
+    """Take queued backups until ``stop`` is set (blocking: run it in its own thread)."""
+    global _context
+    _context = context
+    # Procrastinate logs every job start and end with its arguments at INFO: 1,452 systems' worth.
+    logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    asyncio.run(_work(queue_app(engine), settings, stop))

@@ -1,0 +1,122 @@
+"""Queue mode: three ``serve`` processes share one PostgreSQL control database and its Procrastinate
+queue; one is SIGKILLed in the middle, and every queued run is still executed exactly once."""
+
+from __future__ import annotations
+
+import collections
+import os
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from backup.opening import open_repository
+from backup.snapshot import list_snapshots
+from monitoring import workqueue
+from storage.local import LocalBackend
+from tests.conftest import PASSWORD
+from tests.monitoring.conftest import build_lab
+from tests.monitoring.serving import ServeProcess
+from tests.servers.postgres import PostgresServer
+
+SYSTEMS = 500
+#: never due while the test runs: only the runs the test queues are executed
+NEVER = "0 0 1 1 *"
+
+
+def _counts(engine: object) -> dict[str, int]:
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(text("SELECT status, count(*) FROM procrastinate_jobs GROUP BY status")).all()
+    return {str(status): int(n) for status, n in rows}
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_three_workers_one_killed_every_run_exactly_once(postgres: PostgresServer, tmp_path: Path) -> None:
+    name = f"queue_{os.getpid()}"
+    url = postgres.create_database(name).replace("postgresql://", "postgresql+psycopg://")
+    systems = {}
+    for i in range(SYSTEMS):
+        source = tmp_path / "sources" / f"s{i:03d}"
+        source.mkdir(parents=True)
+        (source / "a.csv").write_text(f"{i},住民\n")
+        systems[f"goka-{i:03d}"] = {"tenant": "goka", "source": {"kind": "path", "path": str(source)}}
+    lab = build_lab(tmp_path / "lab", systems, control_db=url, schedules={"backup": NEVER})
+    engine = lab.engine()
+    app = workqueue.queue_app(engine)
+    assert workqueue.install_schema(app, engine)
+    keys = {}
+    with app.open():
+        for system in systems:
+            keys[system] = f"backup:{system}@test"
+            assert workqueue.defer_backup(app, system, keys[system]) is not None
+        # a second run of a system while one waits is coalesced, as APScheduler coalesces
+        assert workqueue.defer_backup(app, "goka-000", "backup:goka-000@again") is None
+
+    def start(n: int) -> ServeProcess:
+        return ServeProcess(
+            lab.config_path,
+            tmp_path / f"serve{n}.log",
+            "--queue",
+            "--lease-ttl",
+            "3",
+            "--workers",
+            "2",
+            env={"BCPCTL_CACHE_DIR": str(tmp_path / f"cache{n}")},  # each its own machine
+        )
+
+    # one after the other: serve's start refuses a lease whose holder has not recorded its term yet
+    workers = [start(0)]
+    try:
+        workers[0].wait_role("leader", timeout=120)
+        workers += [start(1), start(2)]
+        for worker in workers[1:]:
+            worker.wait_role("standby", timeout=120)
+        deadline = time.monotonic() + 600
+        while _counts(engine).get("succeeded", 0) < SYSTEMS // 4:
+            assert time.monotonic() < deadline, _counts(engine)
+            time.sleep(0.2)
+        while _counts(engine).get("doing", 0) < 2:
+            time.sleep(0.02)
+        workers[0].kill()  # SIGKILL, mid-job
+        killed_at = _counts(engine)
+        while (counts := _counts(engine)).get("succeeded", 0) < SYSTEMS:
+            assert time.monotonic() < deadline, counts
+            assert not counts.get("failed"), [w.log_text()[-2000:] for w in workers]
+            time.sleep(0.5)
+        for worker in workers[1:]:
+            assert worker.stop()[0] == 0
+    finally:
+        for worker in workers:
+            worker.kill()
+    with engine.connect() as conn:
+        retried = conn.execute(text("SELECT count(*) FROM procrastinate_jobs WHERE attempts > 0")).scalar()
+    assert retried, f"the kill hit no running job ({killed_at})"
+    with open_repository(LocalBackend(Path(lab.raw["sites"]["primary"]["repository"])), PASSWORD) as repo:
+        runs = collections.Counter(s.tags.get(workqueue.RUN_TAG) for s in list_snapshots(repo))
+    assert set(runs) == set(keys.values())
+    assert set(runs.values()) == {1}
+    engine.dispose()
+
+
+def test_a_retried_run_that_had_committed_is_not_run_again(tmp_path: Path) -> None:
+    """The worker died after the snapshot was written: the retry must find it, not write a second."""
+    from monitoring.controller import Controller, ServiceSettings
+
+    source = tmp_path / "src"
+    source.mkdir()
+    (source / "a.csv").write_text("1,住民\n")
+    lab = build_lab(
+        tmp_path / "lab", {"goka-juki": {"tenant": "goka", "source": {"kind": "path", "path": str(source)}}}
+    )
+    engine = lab.engine()
+    ctx = Controller(engine, lab.config, lab.root, ServiceSettings()).context
+    first = workqueue.backup_run(ctx, "goka-juki", "backup:goka-juki@1", retried=False)
+    again = workqueue.backup_run(ctx, "goka-juki", "backup:goka-juki@1", retried=True)
+    other = workqueue.backup_run(ctx, "goka-juki", "backup:goka-juki@2", retried=True)
+    assert first.startswith("snapshot") and again.startswith("already committed") and other.startswith("snapshot")
+    with open_repository(LocalBackend(Path(lab.raw["sites"]["primary"]["repository"])), PASSWORD) as repo:
+        runs = collections.Counter(s.tags.get(workqueue.RUN_TAG) for s in list_snapshots(repo))
+    assert runs == {"backup:goka-juki@1": 1, "backup:goka-juki@2": 1}
+    engine.dispose()
