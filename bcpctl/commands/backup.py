@@ -14,7 +14,7 @@ from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
-from bcpctl.params import SnapshotPattern
+from bcpctl.params import Checked, SnapshotPattern
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -227,6 +227,7 @@ def backup_run(
 )
 @click.option(
     "--to-time",
+    type=Checked("time", "backup.pitr:parse_moment"),
     default=None,
     metavar="TIME",
     help="A postgres-wal SYSTEM as it was at TIME "

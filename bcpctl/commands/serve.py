@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--metrics-refresh",
-    type=click.FloatRange(0, 3600),
+    type=FiniteFloat(0, 3600),
     default=0.0,
     show_default=True,
     metavar="SECONDS",

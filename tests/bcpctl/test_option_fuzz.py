@@ -52,6 +52,7 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     ("replicate", "--delete-delay", "0"): "delete at once what the source deleted",
     ("verify-offsite", "--delete-delay", "0"): "an offsite that deletes at once keeps nothing retention removed",
     ("serve", "--stop-timeout", "0"): "cancel running jobs at once on SIGTERM",
+    ("serve", "--metrics-refresh", "0"): "render /metrics at each scrape",
 }
 #: commands safe to run for real on the test repository when a value is accepted
 RUN_FOR_REAL = {"forget", "prune"}
