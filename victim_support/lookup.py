@@ -19,7 +19,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
@@ -120,6 +120,9 @@ def lookup_evacuee(
 ) -> LookupAnswer:
     """Answer one lookup, or refuse it (exit 2, audited) when it could enumerate or is not authorised."""
     started = monotonic()
+    # one official, however their name is padded: the declared-officials check, the per-official
+    # limit and the audit all see the same name
+    query = replace(query, official=query.official.strip())
     config = with_enrolled(config, engine)
     lookup_id = f"lk-{now:%Y%m%d}-{secrets.token_hex(4)}"
     rule = settings.lookups
@@ -131,7 +134,7 @@ def lookup_evacuee(
         reasons.append(f"unknown tenant '{query.tenant}' (known: {', '.join(config.tenants)})")
     reasons += authorisation_reasons(rule, query)
     declared = enrolled_officials(engine).get(query.partner)
-    if declared and query.official.strip() not in declared:
+    if declared and query.official not in declared:
         reasons.append(f"'{query.official}' is not an official that {query.partner} enrolled (partner list)")
     columns: tuple[str, ...] = ()
     if not reasons and rule is not None:
