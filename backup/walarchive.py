@@ -156,7 +156,7 @@ def read_object(repo: Repository, key: str, *, with_data: bool = True) -> tuple[
     return found, data
 
 
-def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[WalFile | None, str, str | None]]:
+def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[WalFile | None, str, BcpError | None]]:
     """Every object holding ``name``: (file or None, key, why it is unusable)."""
     for info in sorted(repo.backend.list(_prefix(repo, system, name)), key=lambda i: i.key):
         try:
@@ -164,7 +164,7 @@ def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[W
         except ObjectNotFound:
             continue
         except BcpError as exc:
-            yield None, info.key, exc.message
+            yield None, info.key, exc
             continue
         yield found, info.key, None
 
@@ -197,9 +197,16 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
     name = check_name(path.name)
     data = _read_wal_file(path)
     digest = hashlib.sha256(data).hexdigest()
-    for found, key, _problem in _stored_copies(repo, system, name):
+    for found, key, problem in _stored_copies(repo, system, name):
         if found is None:
-            continue  # a damaged copy: storing an intact one beside it repairs the archive
+            if not isinstance(problem, CorruptObject):
+                # unreadable now (an I/O error, storage unreachable) is not damaged: it may hold
+                # other bytes, and a second version of one file would make recovery a coin toss
+                raise WalConflict(
+                    f"{name} of {system} is archived as {key}, which cannot be read now ({problem}); "
+                    "nothing was stored (PostgreSQL retries the push)"
+                )
+            continue  # authenticated as damaged: storing an intact one beside it repairs the archive
         if found.sha256 == digest:
             return PushResult(system, name, len(data), 0, True, key)
         raise WalConflict(
@@ -221,7 +228,7 @@ def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
     problems = []
     for found, key, problem in _stored_copies(repo, system, name):
         if found is None:
-            problems.append(f"{key}: {problem}")
+            problems.append(f"{key}: {problem.message if problem else 'unreadable'}")
             continue
         _, data = read_object(repo, key)
         _write_new(target, data)

@@ -15,9 +15,11 @@ import pytest
 
 from backup.repository import Repository
 from backup.walarchive import archived_names, get, push
-from dc.errors import UsageError
+from dc.errors import BcpError, UsageError
 
 SEGMENT = "000000010000000000000003"
+#: sysfs refuses to open a write-only attribute for reading, whoever asks
+UNOPENABLE = "/sys/bus/pci/rescan"
 
 
 def _archive(repo: Repository, tmp_path: Path, data: bytes = b"wal bytes " * 100) -> bytes:
@@ -57,3 +59,33 @@ def test_push_archives_only_a_regular_file(repo: Repository, tmp_path: Path, kin
     with pytest.raises(UsageError, match="not a regular file"):
         push(repo, "juki", path)
     assert archived_names(repo, "juki") == {}
+
+
+def test_a_copy_that_cannot_be_read_now_is_not_overwritten_by_other_bytes(repo: Repository, tmp_path: Path) -> None:
+    """A copy that cannot be read now (refused, an I/O error, storage unreachable) is not damage:
+    a push of other bytes must fail (PostgreSQL retries), not store a second version of history."""
+    try:
+        os.close(os.open(UNOPENABLE, os.O_RDONLY))
+    except OSError:
+        pass
+    else:
+        pytest.skip(f"{UNOPENABLE} opens here: no file to stand for an unreadable copy")
+    original = _archive(repo, tmp_path)
+    (key,) = archived_names(repo, "juki")[SEGMENT]
+    stored = repo.backend.root / key  # type: ignore[attr-defined]
+    saved = tmp_path / "saved"
+    stored.rename(saved)
+    stored.symlink_to(UNOPENABLE)  # a regular file this process cannot open, even as root
+    other = tmp_path / "other" / SEGMENT
+    other.parent.mkdir()
+    other.write_bytes(b"another cluster's WAL " * 50)
+    try:
+        with pytest.raises(BcpError):
+            push(repo, "juki", other)
+    finally:
+        stored.unlink()
+        saved.rename(stored)
+    assert archived_names(repo, "juki")[SEGMENT] == [key]
+    target = tmp_path / "RECOVERYXLOG"
+    get(repo, "juki", SEGMENT, target)
+    assert target.read_bytes() == original
