@@ -209,7 +209,7 @@ def restore_to_database(
     scratch.chmod(0o711)  # the cluster's account must reach its data directory inside
     try:
         result = restore_to(
-            config, config_path, system_id, target, scratch / "data", keep_running=True, timeout=timeout
+            config, config_path, system_id, target, scratch / "data", keep_running=True, timeout=timeout, site=site
         )
         cluster = RestoredCluster(scratch / "data", result.port, system.source.run_as)
         try:

@@ -22,9 +22,12 @@ with the same bytes succeeds without writing, with other bytes is an error.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -153,7 +156,7 @@ def read_object(repo: Repository, key: str, *, with_data: bool = True) -> tuple[
     return found, data
 
 
-def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[WalFile | None, str, str | None]]:
+def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[WalFile | None, str, BcpError | None]]:
     """Every object holding ``name``: (file or None, key, why it is unusable)."""
     for info in sorted(repo.backend.list(_prefix(repo, system, name)), key=lambda i: i.key):
         try:
@@ -161,26 +164,49 @@ def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[W
         except ObjectNotFound:
             continue
         except BcpError as exc:
-            yield None, info.key, exc.message
+            yield None, info.key, exc
             continue
         yield found, info.key, None
+
+
+def _read_wal_file(path: Path) -> bytes:
+    """The bytes of the regular file at ``path``: never through a symlink (what it points at is
+    not what PostgreSQL handed over), never a FIFO or device (reading one could block forever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such WAL file") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path} is not a regular file (a symlink): not a WAL file to archive") from None
+        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{path} is not a regular file: not a WAL file to archive")
+        if info.st_size > MAX_WAL_FILE:
+            raise UsageError(f"{path} is {info.st_size} bytes, larger than any WAL segment can be")
+        data = handle.read(MAX_WAL_FILE + 1)
+    if len(data) > MAX_WAL_FILE:
+        raise UsageError(f"{path} is over {MAX_WAL_FILE} bytes, larger than any WAL segment can be")
+    return data
 
 
 def push(repo: Repository, system: str, path: Path, *, now: datetime | None = None) -> PushResult:
     """Archive the file at ``path`` (PostgreSQL's ``%p``) for ``system``; return once it is durable."""
     name = check_name(path.name)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such WAL file") from None
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_WAL_FILE:
-        raise UsageError(f"{path} is {len(data)} bytes, larger than any WAL segment can be")
+    data = _read_wal_file(path)
     digest = hashlib.sha256(data).hexdigest()
-    for found, key, _problem in _stored_copies(repo, system, name):
+    for found, key, problem in _stored_copies(repo, system, name):
         if found is None:
-            continue  # a damaged copy: storing an intact one beside it repairs the archive
+            if not isinstance(problem, CorruptObject):
+                # unreadable now (an I/O error, storage unreachable) is not damaged: it may hold
+                # other bytes, and a second version of one file would make recovery a coin toss
+                raise WalConflict(
+                    f"{name} of {system} is archived as {key}, which cannot be read now ({problem}); "
+                    "nothing was stored (PostgreSQL retries the push)"
+                )
+            continue  # authenticated as damaged: storing an intact one beside it repairs the archive
         if found.sha256 == digest:
             return PushResult(system, name, len(data), 0, True, key)
         raise WalConflict(
@@ -202,20 +228,32 @@ def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
     problems = []
     for found, key, problem in _stored_copies(repo, system, name):
         if found is None:
-            problems.append(f"{key}: {problem}")
+            problems.append(f"{key}: {problem.message if problem else 'unreadable'}")
             continue
         _, data = read_object(repo, key)
-        tmp = target.with_name(f".{target.name}.bcpctl-{os.getpid()}")
-        try:
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+        _write_new(target, data)
         return found
     if problems:
         raise CorruptObject(f"{name} of {system}: every archived copy is damaged ({problems[0]})")
     raise WalNotFound(f"{name} of {system} is not in the archive")
+
+
+def _write_new(target: Path, data: bytes) -> None:
+    """Write ``target`` through a fresh temporary file of an unpredictable name, created
+    exclusively: a name planted beside ``target`` (a symlink to another file) is never written
+    through, and ``os.replace`` swaps in the file itself, whatever ``target`` was."""
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.bcpctl-", dir=target.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
 
 
 def archived_names(repo: Repository, system: str) -> dict[str, list[str]]:

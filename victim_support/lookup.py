@@ -16,15 +16,16 @@ shelter, decides what to do.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, func, insert, select, update
+from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from dc.config import Consortium
@@ -120,6 +121,9 @@ def lookup_evacuee(
 ) -> LookupAnswer:
     """Answer one lookup, or refuse it (exit 2, audited) when it could enumerate or is not authorised."""
     started = monotonic()
+    # one official, however their name is padded: the declared-officials check, the per-official
+    # limit and the audit all see the same name
+    query = replace(query, official=query.official.strip())
     config = with_enrolled(config, engine)
     lookup_id = f"lk-{now:%Y%m%d}-{secrets.token_hex(4)}"
     rule = settings.lookups
@@ -131,7 +135,7 @@ def lookup_evacuee(
         reasons.append(f"unknown tenant '{query.tenant}' (known: {', '.join(config.tenants)})")
     reasons += authorisation_reasons(rule, query)
     declared = enrolled_officials(engine).get(query.partner)
-    if declared and query.official.strip() not in declared:
+    if declared and query.official not in declared:
         reasons.append(f"'{query.official}' is not an official that {query.partner} enrolled (partner list)")
     columns: tuple[str, ...] = ()
     if not reasons and rule is not None:
@@ -246,6 +250,7 @@ def _refuse(engine: Engine, lookup_id: str, query: LookupQuery, reasons: list[st
 
 def _reserve(conn: Connection, lookup_id: str, query: LookupQuery, rule: LookupRule, now: datetime) -> list[str]:
     """Count the last hour's lookups and, under the limits, count this one (in one transaction)."""
+    _serialise(conn, query.partner)
     recent = lookups.c.at > window_start(now)
     by_partner = conn.execute(select(func.count()).where(recent, lookups.c.partner == query.partner)).scalar_one()
     by_official = conn.execute(
@@ -264,6 +269,17 @@ def _reserve(conn: Connection, lookup_id: str, query: LookupQuery, rule: LookupR
             )
         )
     return reasons
+
+
+def _serialise(conn: Connection, partner: str) -> None:
+    """Hold off the partner's other lookups until this transaction ends: a count and an insert
+    that interleave with another lookup's let a burst of concurrent lookups all pass the limit."""
+    if conn.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.sha256(f"bcpctl/lookups/{partner}".encode()).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    else:
+        # SQLite has one writer: a write (of nothing) takes its lock now, before the count
+        conn.execute(update(lookups).where(lookups.c.id == "").values(outcome="asked"))
 
 
 def _match(registry: Engine, query: LookupQuery) -> tuple[list[str], list[str]]:
