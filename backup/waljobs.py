@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
+from backup.walprefetch import from_spool, prefetch
 from dc.errors import UsageError
 from storage.site import open_site
 
@@ -55,8 +56,23 @@ def wal_push(config: Consortium, config_dir: Path | None, system_id: str, path: 
 
 
 def wal_get(
-    config: Consortium, config_dir: Path | None, system_id: str, name: str, target: Path, site: str | None = None
+    config: Consortium,
+    config_dir: Path | None,
+    system_id: str,
+    name: str,
+    target: Path,
+    site: str | None = None,
+    *,
+    spool: Path | None = None,
+    prefetch_ahead: int = 0,
 ) -> WalFile:
+    """``name`` into ``target``; with a ``spool``, from it when a previous get prefetched it, and
+    otherwise prefetching the next ``prefetch_ahead`` segments there (backup/walprefetch.py)."""
     wal_system(config, system_id)
+    if spool is not None and (found := from_spool(system_id, name, target, spool)) is not None:
+        return found
     with wal_repository(config, config_dir, site) as repo:
-        return get(repo, system_id, name, target)
+        found = get(repo, system_id, name, target)
+        if spool is not None:
+            prefetch(repo, system_id, name, spool, prefetch_ahead)
+        return found

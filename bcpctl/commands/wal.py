@@ -9,6 +9,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.options import common_options, config_option
+from dc.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -53,9 +54,31 @@ def wal_push(path: str, system_id: str, config_path: str) -> None:
 @click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
 @_system_option
 @click.option("--site", default=None, help="Read the archive of this site (default: the site bcpctl runs at).")
+@click.option(
+    "--prefetch",
+    "prefetch_ahead",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Also fetch the next N archived segments into --spool (one repository unlock for N+1 gets).",
+)
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory of prefetched segments (a later get takes its file from there).",
+)
 @config_option()
 @common_options
-def wal_get(name: str, path: str, system_id: str, site: str | None, config_path: str) -> None:
+def wal_get(
+    name: str,
+    path: str,
+    system_id: str,
+    site: str | None,
+    prefetch_ahead: int,
+    spool: str | None,
+    config_path: str,
+) -> None:
     """Write archived WAL file NAME to PATH (restore_command = 'bcpctl wal get %f %p --system …').
 
     The file is authenticated and its SHA-256 checked before it is written; exit 1 when the
@@ -64,7 +87,12 @@ def wal_get(name: str, path: str, system_id: str, site: str | None, config_path:
     from backup.waljobs import wal_get as get
 
     consortium, config_dir = session.config(config_path)
-    found = get(consortium, config_dir, system_id, name, Path(path), site)
+    if prefetch_ahead and spool is None:
+        raise UsageError("--prefetch needs --spool DIR (where the prefetched segments wait)")
+    found = get(
+        consortium, config_dir, system_id, name, Path(path), site,
+        spool=Path(spool) if spool else None, prefetch_ahead=prefetch_ahead,
+    )  # fmt: skip
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)

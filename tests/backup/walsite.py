@@ -138,7 +138,7 @@ def wal_site(env: dict[str, str]) -> Iterator[WalSite]:
                 "consortium": "t",
                 "control_db": f"sqlite:///{base / 'control.db'}",
                 "sites": {"primary": {"prefecture": "茨城県", "repository": str(repo)}},
-                "tenants": {"goka": {"name": "五霞町", "lg_code": "085464", "population": 9376}},
+                "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
                 "systems": {
                     SYSTEM: {
                         "tenant": "goka",
