@@ -18,6 +18,7 @@ from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
 from backup.walprefetch import from_spool, prefetch
+from backup.walpushahead import from_record, push_ahead
 from dc.errors import UsageError
 from storage.site import open_site
 
@@ -49,10 +50,25 @@ def wal_repository(config: Consortium, config_dir: Path | None, site: str | None
         yield repo
 
 
-def wal_push(config: Consortium, config_dir: Path | None, system_id: str, path: Path) -> PushResult:
+def wal_push(
+    config: Consortium,
+    config_dir: Path | None,
+    system_id: str,
+    path: Path,
+    *,
+    spool: Path | None = None,
+    ahead: int = 0,
+) -> PushResult:
+    """Archive ``path``; with a ``spool``, acknowledged from a previous push's record of these very
+    bytes, and otherwise also archiving ``ahead`` segments already ready (backup/walpushahead.py)."""
     wal_system(config, system_id)
+    if spool is not None and (recorded := from_record(system_id, path, spool)) is not None:
+        return recorded
     with wal_repository(config, config_dir) as repo:
-        return push(repo, system_id, path)
+        result = push(repo, system_id, path)
+        if spool is not None:
+            push_ahead(repo, system_id, path, spool, ahead)
+        return result
 
 
 def wal_get(

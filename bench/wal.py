@@ -4,7 +4,9 @@ One primary under a steady pgbench write load archives every WAL file twice: its
 ``archive_command`` is a relay that runs ``bcpctl wal push`` and then ``pgbackrest
 archive-push`` (each in its own process, as PostgreSQL runs an archive_command), timing each
 with its own rusage, so both tools push the very same segments under the very same load.
-pgBackRest keeps its own repository on local disk, encrypted (``repo1-cipher-type=aes-256-cbc``);
+pgBackRest keeps its own repository on local disk, encrypted (``repo1-cipher-type=aes-256-cbc``),
+at its defaults otherwise (synchronous push, gz); bcpctl's push runs as documented for a busy
+primary (``--ahead 8 --spool``: a backlog drains with one unlock per nine segments);
 bcpctl's repository uses the production key derivation, so every ``wal push`` pays the
 repository unlock a real one pays. Then both take a full base backup, and both restore the
 same target time into a fresh cluster (base restore + replay until promoted): the RTO.
@@ -55,6 +57,8 @@ class Relay:
     env: dict[str, str]
     pgbackrest: list[str]
     owner: str | None
+    #: how bcpctl's archive_command is configured (--ahead N --spool DIR)
+    push_options: list[str]
     server: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0)))
     pushes: dict[str, Timing] = field(default_factory=lambda: {"bcpctl": Timing(), "pgbackrest": Timing()})
     failures: list[str] = field(default_factory=list)
@@ -94,7 +98,7 @@ class Relay:
             path = args[0]
             segment = len(Path(path).name) == WAL_FILE_NAME_LENGTH
             for name, argv in (
-                ("bcpctl", [*bcpctl, "push", path, "--system", SYSTEM]),
+                ("bcpctl", [*bcpctl, "push", path, "--system", SYSTEM, *self.push_options]),
                 ("pgbackrest", [*self.pgbackrest, "archive-push", str(Path(cwd) / path)]),
             ):
                 code, wall, cpu = self._run(argv, cwd)
@@ -218,7 +222,7 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     )
     pgbackrest = ["pgbackrest", f"--config={pgbr_conf}", f"--stanza={STANZA}"]
     env = {k: v for k, v in os.environ.items() if k != "BCPCTL_PASSWORD"}
-    relay = Relay(env, pgbackrest, owner)
+    relay = Relay(env, pgbackrest, owner, ["--ahead", "8", "--spool", str(base / "push-spool")])
     script = relay_script(base / "bcpctl-and-pgbackrest", relay.port)  # pgBackRest wants its name in archive_command
     with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
         conf.write(f"wal_level = replica\narchive_mode = on\narchive_command = '{script} push %p'\n")
@@ -286,7 +290,14 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
         if out.returncode != 0:
             raise RuntimeError(f"bcpctl restore failed: {out.stderr.strip()}")
         got = json.loads(out.stdout)
-        rto = {"bcpctl": {"seconds": got["rto_seconds"], "recovered_to": got["recovered_to"]}}
+        rto = {
+            "bcpctl": {
+                "seconds": got["rto_seconds"],
+                "recovered_to": got["recovered_to"],
+                "base_seconds": got["base_seconds"],
+                "replay_seconds": got["replay_seconds"],
+            }
+        }
         # pgBackRest: restore, start, wait until recovery reached the target and promoted
         data_p = base / "restored-pgbackrest"
         started = time.monotonic()

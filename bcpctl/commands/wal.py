@@ -28,9 +28,22 @@ _system_option = click.option(
 @wal.command("push")
 @click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
 @_system_option
+@click.option(
+    "--ahead",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Also archive up to N segments PostgreSQL already marked ready (one repository unlock for N+1).",
+)
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory recording what --ahead archived (a later push of those bytes exits 0 from it).",
+)
 @config_option()
 @common_options
-def wal_push(path: str, system_id: str, config_path: str) -> None:
+def wal_push(path: str, system_id: str, ahead: int, spool: str | None, config_path: str) -> None:
     """Archive the WAL file PATH (archive_command = 'bcpctl wal push %p --system …').
 
     Exit 0 only once the file is durably stored, compressed and encrypted; PostgreSQL then
@@ -40,7 +53,9 @@ def wal_push(path: str, system_id: str, config_path: str) -> None:
     from backup.waljobs import wal_push as push
 
     consortium, config_dir = session.config(config_path)
-    result = push(consortium, config_dir, system_id, Path(path))
+    if ahead and spool is None:
+        raise UsageError("--ahead needs --spool DIR (where what was archived ahead is recorded)")
+    result = push(consortium, config_dir, system_id, Path(path), spool=Path(spool) if spool else None, ahead=ahead)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         state = "already archived" if d["already_archived"] else f"archived ({d['stored']} bytes stored)"
