@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backup.configsecret import config_password
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
@@ -38,7 +39,6 @@ def wal_system(config: Consortium, system_id: str) -> None:
 @contextmanager
 def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
     """The repository of ``site`` (default: the site bcpctl runs at)."""
-    from backup.jobs import config_password
     from dc.config import local_site
 
     site = site or local_site(config)
