@@ -62,6 +62,8 @@ class Relay:
     server: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0)))
     pushes: dict[str, Timing] = field(default_factory=lambda: {"bcpctl": Timing(), "pgbackrest": Timing()})
     failures: list[str] = field(default_factory=list)
+    #: bcpctl restore's restore_command calls: (file, exit code, seconds)
+    gets: list[tuple[str, int, float]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -109,7 +111,8 @@ class Relay:
                     self.pushes[name].cpu.append(cpu)
             return 0
         if tool == "bcpctl":  # bcpctl restore's restore_command: "<relay> bcpctl get %f %p --system …"
-            code = self._run([*bcpctl, *args], cwd)[0]
+            code, wall, _ = self._run([*bcpctl, *args], cwd)
+            self.gets.append((args[1], code, wall))
             target = Path(cwd) / args[2]
         elif tool == "pgbackrest-get":
             target = Path(cwd) / args[1]
@@ -292,6 +295,9 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
         got = json.loads(out.stdout)
         rto = {
             "bcpctl": {
+                "restore_command_calls": len(relay.gets),
+                "restore_command_misses": sum(1 for _, code, _ in relay.gets if code != 0),
+                "restore_command_seconds": round(sum(wall for _, _, wall in relay.gets), 2),
                 "seconds": got["rto_seconds"],
                 "recovered_to": got["recovered_to"],
                 "base_seconds": got["base_seconds"],
