@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 from backup.anomaly import HISTORY, Signals, judge, signals_of
 from backup.archiver import ProgressFn
+from backup.configsecret import config_password
 from backup.errors import SourceError
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.run import BackupRequest, BackupResult, run_backup
 from backup.sources import parse_source
 from dc.errors import BcpError
-from dc.secrets import read_password
 from storage.site import open_site
 
 if TYPE_CHECKING:  # SQLAlchemy and the pydantic models are slow to import: `backup run --source` needs neither
@@ -25,18 +25,6 @@ if TYPE_CHECKING:  # SQLAlchemy and the pydantic models are slow to import: `bac
 
     from backup.keyring import KeyRing
     from dc.config import Consortium
-
-
-def config_password(config: Consortium, config_dir: Path | None = None, site: str | None = None) -> str:
-    """The repository passphrase as the configuration says to find it (``site``'s own file first)."""
-    secrets = config.secrets
-    own = config.sites[site].password_file if site in config.sites else None
-    if own or secrets.password_file:
-        path = Path(own or secrets.password_file or "")
-        if not path.is_absolute() and config_dir is not None:
-            path = config_dir / path
-        return read_password(file=path)
-    return read_password(env=secrets.password_env)
 
 
 @contextmanager

@@ -118,11 +118,17 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+#: segments one ``wal get`` prefetches: each repository unlock then serves this many more
+PREFETCH_AHEAD = 16
+#: in the restored data directory (PostgreSQL runs restore_command there); removed once promoted
+PREFETCH_SPOOL = "bcpctl-prefetch"
+
+
 def restore_command(config: Consortium, config_path: Path, system_id: str, site: str) -> str:
     wal = config.system(system_id).source.wal_command or "bcpctl wal"
     return (
         f"{wal} get %f %p --system {shlex.quote(system_id)} --site {shlex.quote(site)}"
-        f" --config {shlex.quote(str(config_path))}"
+        f" --config {shlex.quote(str(config_path))} --prefetch {PREFETCH_AHEAD} --spool {PREFETCH_SPOOL}"
     )
 
 
@@ -171,6 +177,7 @@ def restore_to(
     cluster.start(timeout)
     try:
         cluster.wait_promoted(conninfo, timeout)
+        shutil.rmtree(target_dir / PREFETCH_SPOOL, ignore_errors=True)
         replay_seconds = round(time.monotonic() - replay_started, 3)
         result = PitrResult(
             system_id, base.id, base.tags.get(TAG_END, base.time.isoformat()), target.describe(), str(target_dir),

@@ -14,9 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from backup.configsecret import config_password
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
+from backup.walprefetch import from_spool, prefetch
+from backup.walpushahead import from_record, push_ahead
 from dc.errors import UsageError
 from storage.site import open_site
 
@@ -36,7 +39,6 @@ def wal_system(config: Consortium, system_id: str) -> None:
 @contextmanager
 def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
     """The repository of ``site`` (default: the site bcpctl runs at)."""
-    from backup.jobs import config_password
     from dc.config import local_site
 
     site = site or local_site(config)
@@ -48,15 +50,45 @@ def wal_repository(config: Consortium, config_dir: Path | None, site: str | None
         yield repo
 
 
-def wal_push(config: Consortium, config_dir: Path | None, system_id: str, path: Path) -> PushResult:
+def wal_push(
+    config: Consortium,
+    config_dir: Path | None,
+    system_id: str,
+    path: Path,
+    *,
+    spool: Path | None = None,
+    ahead: int = 0,
+) -> PushResult:
+    """Archive ``path``; with a ``spool``, acknowledged from a previous push's record of these very
+    bytes, and otherwise also archiving ``ahead`` segments already ready (backup/walpushahead.py)."""
     wal_system(config, system_id)
+    if spool is not None and (recorded := from_record(system_id, path, spool)) is not None:
+        return recorded
     with wal_repository(config, config_dir) as repo:
-        return push(repo, system_id, path)
+        result = push(repo, system_id, path)
+        if spool is not None:
+            push_ahead(repo, system_id, path, spool, ahead)
+        return result
 
 
 def wal_get(
-    config: Consortium, config_dir: Path | None, system_id: str, name: str, target: Path, site: str | None = None
+    config: Consortium,
+    config_dir: Path | None,
+    system_id: str,
+    name: str,
+    target: Path,
+    site: str | None = None,
+    *,
+    spool: Path | None = None,
+    prefetch_ahead: int = 0,
 ) -> WalFile:
+    """``name`` into ``target``; with a ``spool``, from it when a previous get prefetched it, and
+    otherwise prefetching the next ``prefetch_ahead`` segments there (backup/walprefetch.py)."""
     wal_system(config, system_id)
+    if spool is not None and (found := from_spool(system_id, name, target, spool)) is not None:
+        return found
     with wal_repository(config, config_dir, site) as repo:
-        return get(repo, system_id, name, target)
+        found = get(repo, system_id, name, target)
+        if spool is not None:
+            prefetch(repo, system_id, name, spool, prefetch_ahead)
+        return found

@@ -34,6 +34,7 @@ if ! fc-list :lang=ja 2>/dev/null | grep -q .; then want+=(fonts-ipafont-gothic)
 if [[ "${1:-}" == "--bench" ]]; then
   need restic restic
   need borg borgbackup
+  need pgbackrest pgbackrest  # bench/wal.py: the PostgreSQL archiving anchor
 fi
 
 if [[ ${#want[@]} -eq 0 ]]; then

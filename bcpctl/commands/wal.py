@@ -9,6 +9,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.options import common_options, config_option
+from dc.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -27,9 +28,22 @@ _system_option = click.option(
 @wal.command("push")
 @click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
 @_system_option
+@click.option(
+    "--ahead",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Also archive up to N segments PostgreSQL already marked ready (one repository unlock for N+1).",
+)
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory recording what --ahead archived (a later push of those bytes exits 0 from it).",
+)
 @config_option()
 @common_options
-def wal_push(path: str, system_id: str, config_path: str) -> None:
+def wal_push(path: str, system_id: str, ahead: int, spool: str | None, config_path: str) -> None:
     """Archive the WAL file PATH (archive_command = 'bcpctl wal push %p --system …').
 
     Exit 0 only once the file is durably stored, compressed and encrypted; PostgreSQL then
@@ -39,7 +53,9 @@ def wal_push(path: str, system_id: str, config_path: str) -> None:
     from backup.waljobs import wal_push as push
 
     consortium, config_dir = session.config(config_path)
-    result = push(consortium, config_dir, system_id, Path(path))
+    if ahead and spool is None:
+        raise UsageError("--ahead needs --spool DIR (where what was archived ahead is recorded)")
+    result = push(consortium, config_dir, system_id, Path(path), spool=Path(spool) if spool else None, ahead=ahead)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         state = "already archived" if d["already_archived"] else f"archived ({d['stored']} bytes stored)"
@@ -53,9 +69,31 @@ def wal_push(path: str, system_id: str, config_path: str) -> None:
 @click.argument("path", metavar="PATH", type=click.Path(dir_okay=False))
 @_system_option
 @click.option("--site", default=None, help="Read the archive of this site (default: the site bcpctl runs at).")
+@click.option(
+    "--prefetch",
+    "prefetch_ahead",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    help="Also fetch the next N archived segments into --spool (one repository unlock for N+1 gets).",
+)
+@click.option(
+    "--spool",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Directory of prefetched segments (a later get takes its file from there).",
+)
 @config_option()
 @common_options
-def wal_get(name: str, path: str, system_id: str, site: str | None, config_path: str) -> None:
+def wal_get(
+    name: str,
+    path: str,
+    system_id: str,
+    site: str | None,
+    prefetch_ahead: int,
+    spool: str | None,
+    config_path: str,
+) -> None:
     """Write archived WAL file NAME to PATH (restore_command = 'bcpctl wal get %f %p --system …').
 
     The file is authenticated and its SHA-256 checked before it is written; exit 1 when the
@@ -64,7 +102,12 @@ def wal_get(name: str, path: str, system_id: str, site: str | None, config_path:
     from backup.waljobs import wal_get as get
 
     consortium, config_dir = session.config(config_path)
-    found = get(consortium, config_dir, system_id, name, Path(path), site)
+    if prefetch_ahead and spool is None:
+        raise UsageError("--prefetch needs --spool DIR (where the prefetched segments wait)")
+    found = get(
+        consortium, config_dir, system_id, name, Path(path), site,
+        spool=Path(spool) if spool else None, prefetch_ahead=prefetch_ahead,
+    )  # fmt: skip
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)

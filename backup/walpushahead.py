@@ -1,0 +1,83 @@
+"""``wal push --ahead N --spool DIR``: one repository unlock archives the next N ready segments.
+
+Each ``archive_command`` is a new process that opens the repository, and the Argon2id key
+derivation costs it about a second, so a primary that falls behind (a burst of writes, a
+replica rebuild) drains its backlog at one segment per unlock. As pgBackRest's asynchronous
+archive-push does, a push that opens the repository also archives the segments PostgreSQL has
+already marked ready after this one (``archive_status/<name>.ready``: PostgreSQL marks a
+segment ready only once it is complete), and records each one durably in the spool as
+"archived with this SHA-256". When PostgreSQL then asks for that segment, the push compares the
+file's SHA-256 with the record and exits 0 without opening the repository.
+
+Both promises of ``wal push`` hold. Durable before exit 0: a record is written (temporary name,
+fsync, rename, fsync of the directory) only after the repository acknowledged the object, so an
+exit 0 from a record means the object was durable first. History never overwritten: a record
+serves only the very bytes it names; other bytes go to the repository, which refuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from backup.repository import Repository
+from backup.walarchive import PushResult, check_name, is_segment, push
+from dc.errors import BcpError, UsageError
+
+_RECORD = ".archived"
+
+
+def _record(spool: Path, name: str) -> Path:
+    return spool / f"{name}{_RECORD}"
+
+
+def from_record(system: str, path: Path, spool: Path) -> PushResult | None:
+    """``path`` acknowledged from the spool's record of it, or None (no record, or other bytes)."""
+    name = check_name(path.name)
+    record = _record(spool, name)
+    try:
+        digest, key = record.read_text(encoding="ascii").split()
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if hashlib.sha256(data).hexdigest() != digest:
+        return None
+    record.unlink(missing_ok=True)
+    return PushResult(system, name, len(data), 0, True, key)
+
+
+def _write_record(spool: Path, name: str, digest: str, key: str) -> None:
+    record = _record(spool, name)
+    tmp = record.with_name(f".{record.name}.{os.getpid()}")
+    with tmp.open("w", encoding="ascii") as out:
+        out.write(f"{digest} {key}\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, record)
+    fd = os.open(spool, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: int) -> list[str]:
+    """Archive up to ``ahead`` segments PostgreSQL marked ready after ``path``; record each in ``spool``."""
+    if ahead <= 0 or not is_segment(path.name):
+        return []
+    try:
+        spool.mkdir(mode=0o700, exist_ok=True)
+        ready = sorted(p.name.removesuffix(".ready") for p in (path.parent / "archive_status").glob("*.ready"))
+    except OSError as exc:
+        raise UsageError(f"cannot use the push spool {spool}: {exc.strerror}") from None
+    done = []
+    for name in [n for n in ready if is_segment(n) and n > path.name][:ahead]:
+        segment = path.parent / name
+        try:
+            result = push(repo, system, segment)
+            _write_record(spool, name, hashlib.sha256(segment.read_bytes()).hexdigest(), result.key)
+        except (BcpError, OSError):
+            continue  # PostgreSQL's own push of it will report what is wrong
+        done.append(name)
+    return done
