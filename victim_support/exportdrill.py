@@ -75,7 +75,7 @@ class ExportDrillResult:
     bundle: Path
     rows: int
     areas: int
-    #: seconds from the start to a sealed bundle: the export's RTO in a rehearsal
+    #: seconds from the start to the bundle delivered into the partner's inbox: the export's RTO in a rehearsal
     time_to_deliver: float
     #: whether the bundle was opened with the partner's identity (``None``: no identity given)
     opened: bool | None
