@@ -203,7 +203,7 @@ def test_a_protected_resident_answers_as_not_found_and_their_town_is_told(site: 
     _config, _settings, state = context(site)
     (notice,) = read_notices(state, "goka")
     secret = (site.root / "goka.secret").read_text().strip().encode()
-    assert notice["resident_ref"] == Pseudonymizer(secret, "085464").person(protected["atena_no"])
+    assert notice["resident_ref"] == Pseudonymizer(secret, "085421").person(protected["atena_no"])
     assert notice["partner"] == "tsukuba" and notice["official"] == "つくば市 避難所 佐藤"
     answered = [json.loads(e.details) for e in read_entries(state) if e.action == ANSWERED]
     assert answered[0]["candidates"] == []
