@@ -156,5 +156,7 @@ def test_cli_drill_run_mode_export(cli: Cli, site: Site, isolated_env: Path, tmp
     report = cli("drill", "report", data["run_id"], "--format", "html", "--config", str(site.config_path))
     assert report.returncode == 0, report.stderr
     assert f"{TRAINING}-export-goka" in report.stdout
+    ja = cli("drill", "report", data["run_id"], "--format", "ja", "--config", str(site.config_path))
+    assert ja.returncode == 0 and TRAINING in ja.stdout, ja.stderr
     refused = cli("drill", "run", "--mode", "export", "--config", str(site.config_path))
     assert refused.returncode == 2 and "--tenant, --partner and --out" in refused.stderr
