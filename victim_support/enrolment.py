@@ -69,7 +69,25 @@ def read_aloud(text: str) -> str:
     return "-".join(digest[i : i + 4] for i in range(0, len(digest), 4))
 
 
-def enrol(
+@dataclass(frozen=True)
+class EnrolmentForm:
+    """What an enrolment registers, every value validated."""
+
+    partner_id: str
+    name: str
+    lg_code: str
+    age_recipient: str
+    #: the signing key as one ``ssh-ed25519 AAAA…`` line
+    verify_key: str
+    officials: list[str]
+
+    def fingerprints(self) -> tuple[str, str]:
+        """(age recipient, signing key) fingerprints as they are read aloud over the phone."""
+        public = signing.load_verify_key(self.verify_key)
+        return read_aloud(self.age_recipient), f"{signing.fingerprint(public)} ({read_aloud(self.verify_key)})"
+
+
+def check_enrolment(
     engine: Engine,
     config: Consortium,
     *,
@@ -79,10 +97,8 @@ def enrol(
     age_recipient: str,
     verify_key: str,
     officials: list[str],
-    actor: str,
-    now: datetime,
-) -> Enrolment:
-    """Register a partner that is not configured; refuse (exit 2) anything that does not validate."""
+) -> EnrolmentForm:
+    """The enrolment's values validated; refuse (exit 2) anything that does not validate or is taken."""
     public = signing.load_verify_key(verify_key)
     try:
         checked = Partner.model_validate(
@@ -112,16 +128,40 @@ def enrol(
             raise UsageError(f"{lg_code} is already partner '{other_id}' ({other.name})")
     if any(t.lg_code == lg_code for t in config.tenants.values()):
         raise UsageError(f"{lg_code} is a member of the consortium, not a partner")
+    return EnrolmentForm(partner_id, name.strip(), lg_code, checked.age_recipient, str(checked.verify_key), names)
+
+
+def enrol(
+    engine: Engine,
+    config: Consortium,
+    *,
+    partner_id: str,
+    name: str,
+    lg_code: str,
+    age_recipient: str,
+    verify_key: str,
+    officials: list[str],
+    actor: str,
+    now: datetime,
+    invitation: str | None = None,
+) -> Enrolment:
+    """Register a partner that is not configured; refuse (exit 2) anything that does not validate."""
+    form = check_enrolment(
+        engine, config, partner_id=partner_id, name=name, lg_code=lg_code, age_recipient=age_recipient,
+        verify_key=verify_key, officials=officials,
+    )  # fmt: skip
+    public = signing.load_verify_key(form.verify_key)
+    names = form.officials
 
     def work(conn: Connection) -> int:
         conn.execute(enrolled_partners.delete().where(enrolled_partners.c.id == partner_id))  # a removed one re-enrols
         conn.execute(
             insert(enrolled_partners).values(
                 id=partner_id,
-                name=name.strip(),
+                name=form.name,
                 lg_code=lg_code,
-                age_recipient=checked.age_recipient,
-                verify_key=checked.verify_key,
+                age_recipient=form.age_recipient,
+                verify_key=form.verify_key,
                 officials=json.dumps(names, ensure_ascii=False),
                 enrolled_by=actor,
                 enrolled_at=now,
@@ -133,24 +173,26 @@ def enrol(
             action=ENROLLED,
             subject=partner_id,
             details={
-                "name": name.strip(),
+                "name": form.name,
                 "lg_code": lg_code,
-                "age_recipient": checked.age_recipient,
+                "age_recipient": form.age_recipient,
                 "verify_key_fingerprint": signing.fingerprint(public),
                 "officials": names,
+                **({"invitation": invitation} if invitation else {}),
             },
         )
         return entry.seq
 
     seq = audited(engine, work)
+    age_fingerprint, key_fingerprint = form.fingerprints()
     return Enrolment(
         id=partner_id,
-        name=name.strip(),
+        name=form.name,
         lg_code=lg_code,
         officials=names,
-        age_recipient=checked.age_recipient,
-        age_recipient_fingerprint=read_aloud(checked.age_recipient),
-        verify_key_fingerprint=f"{signing.fingerprint(public)} ({read_aloud(signing.public_line(public))})",
+        age_recipient=form.age_recipient,
+        age_recipient_fingerprint=age_fingerprint,
+        verify_key_fingerprint=key_fingerprint,
         audit_seq=seq,
     )
 

@@ -6,13 +6,19 @@ real person. So it restores the replica only to learn the tenant's shape (how ma
 residents live in each 町字, born in which year, of which sex), generates that many
 synthetic residents into a private registry (names drawn from the synthetic name tables,
 redrawn whenever name and date of birth would equal a real resident's; identifiers that are
-no one's), and runs the export path on those. 訓練 is in the bundle's name, in every file
-name, in the envelope and manifest, and in the audit entry. The time from start to a sealed
-bundle is reported as the export's RTO.
+no one's), and runs the whole export path on those: the request (checked by the same
+policy), its approvals (by the rehearsal approval rule of :mod:`victim_support.rehearsal`),
+the build, the delivery into the partner's inbox, the opening with the partner's identity,
+a signed PFIF note returned and the partner's signed deletion statement. 訓練 is in the
+bundle's name, in every file name, in the envelope and manifest, the note and the statement,
+and in the audit entry. The run is recorded in ``drill_runs`` like every drill, each step a
+check with its seconds; the time from start to the delivered bundle is the export's RTO.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 import shutil
 import tempfile
@@ -24,20 +30,34 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import BcpError, UsageError
+from failover.lifecycle import new_run_id
+from failover.records import start_run
+from failover.results import CleanupResult, RunResult
 from victim_support import audit, csvformat
 from victim_support.bundle import DRILL_PREFIX, open_bundle, seal, sha256
 from victim_support.enrolment import with_enrolled
 from victim_support.extract import extract
+from victim_support.fields import FIELDS as LABELS
 from victim_support.names import GIVEN_NAMES, SURNAMES, era
 from victim_support.policy import NewRequest, Scope, evaluate
 from victim_support.pseudonym import Pseudonymizer, load_secret
+from victim_support.rehearsal import (
+    TRAINING,
+    PartnerSide,
+    Steps,
+    confirm_deletion,
+    deliver,
+    finish,
+    partner_side,
+    rehearse_approvals,
+    return_note,
+)
 from victim_support.replica import registry_snapshot
 from victim_support.schema import STATUS_RESIDENT, create_registry, open_registry, registry_info, residents
 from victim_support.settings import ExportSettings, default_site, registry_system
 from victim_support.signing import load_signing_key
 
-TRAINING = "訓練"
 BASIS = "APPI-69-2-3"
 PURPOSES = ("EVACUEE_IDENTIFICATION", "SAFETY_CONFIRMATION")
 FIELDS = ("name", "name_kana", "birth_date", "sex", "address")
@@ -47,16 +67,27 @@ _REDRAWS = 50
 
 @dataclass(frozen=True)
 class ExportDrillResult:
+    #: the drill run's id in ``drill_runs`` (``drill report ID``)
+    run_id: str
+    status: str
     tenant: str
     partner: str
     bundle: Path
     rows: int
     areas: int
-    #: seconds from the start to a sealed bundle: the export's RTO in a rehearsal
+    #: seconds from the start to the bundle delivered into the partner's inbox: the export's RTO in a rehearsal
     time_to_deliver: float
     #: whether the bundle was opened with the partner's identity (``None``: no identity given)
     opened: bool | None
     files: list[str]
+    #: seconds per step: request, approvals, build, delivery, open, note, deletion
+    steps: dict[str, float]
+    approvals: int
+    #: the PFIF note the partner returned, and who signed the deletion statement
+    note: str
+    deleted_by: str
+    #: whether the partner's side signed with its registered key (else a key made for the run)
+    partner_key_registered: bool
     audit_seq: int
 
 
@@ -146,15 +177,52 @@ def run_export_drill(
     config_dir: Path | None,
     site: str | None = None,
     partner_identity: Path | None = None,
+    partner_signing_key: Path | None = None,
 ) -> ExportDrillResult:
-    """Rehearse the export of ``tenant_id`` to ``partner_id`` on synthetic residents shaped like the real ones."""
-    started = time.monotonic()
+    """Rehearse the export of ``tenant_id`` to ``partner_id`` on synthetic residents shaped like the real ones.
+
+    Recorded in ``drill_runs`` like every drill (``drill list``, ``drill report``), failed runs too.
+    """
     config = with_enrolled(config, engine)
     if tenant_id not in config.tenants:
         raise UsageError(f"unknown tenant '{tenant_id}' (known: {', '.join(config.tenants)})")
     if partner_id not in config.partners:
         raise UsageError(f"unknown partner '{partner_id}' (known: {', '.join(config.partners) or 'none'})")
+    site = site or default_site(config, settings)
+    side = partner_side(partner_signing_key, config.partners[partner_id].verify_key)
+    run_id, _token = new_run_id(now)
+    start_run(engine, run_id, kind="drill", mode="export", consortium=config.consortium, site=site,
+              declared_at=now, deadline=None, operator=actor, tenant=tenant_id)  # fmt: skip
+    run = RunResult(run_id, "drill", "export", config.consortium, site, now, tenant=tenant_id, operator=actor)
+    steps = Steps(time.monotonic())
+    try:
+        result = _rehearse(engine, config, settings, tenant_id, partner_id, out, now, actor, config_dir, site,
+                           partner_identity, side, run, steps)  # fmt: skip
+    except BcpError as exc:
+        run.error = str(exc)
+        finish(engine, run, tenant_id, steps, None)
+        raise
+    return result
+
+
+def _rehearse(
+    engine: Engine,
+    config: Consortium,
+    settings: ExportSettings,
+    tenant_id: str,
+    partner_id: str,
+    out: Path,
+    now: datetime,
+    actor: str,
+    config_dir: Path | None,
+    site: str,
+    partner_identity: Path | None,
+    side: PartnerSide,
+    run: RunResult,
+    steps: Steps,
+) -> ExportDrillResult:
     tenant, partner = config.tenants[tenant_id], config.partners[partner_id]
+    request_id = f"{TRAINING}-{now:%Y%m%dT%H%M%S}"
     decision = evaluate(
         NewRequest(partner_id, tenant_id, TRAINING, now.date(), BASIS, PURPOSES, FIELDS, Scope(all_areas=True),
                    TRAINING, retention_days=1),
@@ -162,9 +230,12 @@ def run_export_drill(
     )  # fmt: skip
     if not decision.allowed:
         raise UsageError(f"the rehearsal's request is refused: {decision.reasons[0]}")
+    steps.done("request", f"{request_id}: {BASIS}, {', '.join(decision.fields)}")
+    required = settings.required_approvals(BASIS)
+    approvals = rehearse_approvals(required, {"request": request_id, "run": run.id, "basis": BASIS}, now)
+    steps.done("approvals", f"{len(approvals)} of {required} by the rehearsal approval rule (throwaway credentials)")
     key = load_signing_key(settings, tenant_id, config_dir)
     pseudonymizer = Pseudonymizer(load_secret(settings, tenant_id, config_dir), partner.lg_code)
-    site = site or default_site(config, settings)
     system = registry_system(config, settings, tenant_id)
     with registry_snapshot(config, system, site, tenant_lg_code=tenant.lg_code, config_dir=config_dir) as (
         real,
@@ -213,7 +284,7 @@ def run_export_drill(
         manifest=manifest,
         envelope={
             "drill": TRAINING,
-            "request_id": f"{TRAINING}-{now:%Y%m%dT%H%M%S}",
+            "request_id": request_id,
             "from": {"tenant": tenant_id, "name": tenant.name, "lg_code": tenant.lg_code},
             "to": {"partner": partner_id, "name": partner.name, "lg_code": partner.lg_code},
             "created_at": now.isoformat(),
@@ -223,12 +294,38 @@ def run_export_drill(
         key=key,
         created_at=now,
     )
-    delivered = time.monotonic() - started
+    steps.done("build", f"{len(data.rows)} synthetic rows shaped like snapshot {source.snapshot_id[:8]}")
+    delivered_copy = deliver(sealed.path, out / f"{TRAINING}-delivered")
+    steps.done("delivery", str(delivered_copy))
+    delivered = steps.elapsed()
+    opened_dir = out / f"{TRAINING}-opened"
+    copies = [delivered_copy.parent]
+    refs = {str(row[data.columns.index("person_ref")]) for row in data.rows}
     opened = None
     if partner_identity is not None:
-        opened_dir = out / f"{TRAINING}-opened"
-        open_bundle(sealed.path, partner_identity, key.public_key(), opened_dir, now)
+        copies.append(opened_dir)
+        open_bundle(delivered_copy, partner_identity, key.public_key(), opened_dir, now)
         opened = True
+        label = LABELS["person_ref"]
+        text = (opened_dir / files[0][0]).read_text("utf-8")
+        refs = {row[label] for row in csv.DictReader(io.StringIO(text, newline=""))}
+        steps.done("open", "opened with the partner's age identity")
+    else:
+        run.warnings.append("not opened on the partner's side: no --partner-identity")
+        steps.done("open", "skipped: no --partner-identity")
+    domain = settings.tenant(tenant_id).pfif_domain or f"{tenant_id}.drill.invalid"
+    note = return_note(
+        side, partner_id=partner_id, partner_name=partner.name, person_record_id=f"{domain}/{min(refs)}", refs=refs,
+        now=now,
+    )  # fmt: skip
+    signer = "the partner's registered key" if side.registered else "a key made for this run"
+    steps.done("note", f"{note.note_record_id} about {note.person_record_id}, signed with {signer}")
+    deleted_by = confirm_deletion(
+        side, request_id=request_id, partner_id=partner_id, partner_name=partner.name, copies=copies
+    )
+    steps.done("deletion", f"confirmed by {deleted_by}, signed with {signer}")
+    run.cleanup = CleanupResult(removed=[str(c) for c in copies])
+    finish(engine, run, tenant_id, steps, delivered)
     entry = audit.audited(
         engine,
         lambda conn: audit.append(
@@ -238,22 +335,33 @@ def run_export_drill(
             subject=f"{TRAINING}:{tenant_id}->{partner_id}",
             details={
                 "drill": TRAINING,
+                "run": run.id,
                 "bundle": sealed.path.name,
                 "rows": len(data.rows),
-                "time_to_deliver_seconds": round(delivered, 3),
+                "time_to_deliver_seconds": delivered,
                 "opened": opened,
+                "approvals": approvals,
+                "note": note.note_record_id,
+                "deleted_by": deleted_by,
                 "snapshot": source.snapshot_id[:16],
             },
         ),
     )
     return ExportDrillResult(
+        run_id=run.id,
+        status=run.status,
         tenant=tenant_id,
         partner=partner_id,
         bundle=sealed.path,
         rows=len(data.rows),
         areas=len({s[0] for s in shape}),
-        time_to_deliver=round(delivered, 3),
+        time_to_deliver=delivered,
         opened=opened,
         files=[name for name, _ in files],
+        steps=dict(steps.seconds),
+        approvals=len(approvals),
+        note=note.note_record_id,
+        deleted_by=deleted_by,
+        partner_key_registered=side.registered,
         audit_seq=entry.seq,
     )

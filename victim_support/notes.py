@@ -14,6 +14,15 @@ the newest note names, every note as history and who said so, and marks a person
 disagree (two shelters, alive and missing) as a conflict for a person to resolve: notes are
 never overwritten. A note id already recorded is skipped, so sending a file twice is harmless;
 the same id with other content is reported, not stored.
+
+Why the shelter column and its history live in the control database and not in the registry's
+``damage`` table (the 被災者台帳 entries of 災対法90条の3): that table belongs to the town's
+own system, which bcpctl protects and reads only from the offsite replica — it never writes
+into a protected system, and a replica is an immutable snapshot that the next backup would
+supersede. The notes therefore stay in ``evacuee_notes`` (shipped offsite with the control
+state), and the 台帳 view joins them: :func:`name_residents` with a disaster id puts each
+person's ``damage`` row (住家の被害, 罹災証明書, 援護) from the newest replica beside the
+shelter column, so officials read one row per person.
 """
 
 from __future__ import annotations
@@ -49,7 +58,7 @@ from victim_support.lookup import lookups
 from victim_support.pfifnote import Note, parse_notes
 from victim_support.pseudonym import Pseudonymizer, load_secret
 from victim_support.replica import registry_snapshot
-from victim_support.schema import STATUS_RESIDENT, residents
+from victim_support.schema import STATUS_RESIDENT, damage, residents
 from victim_support.settings import ExportSettings, default_site, registry_system
 from victim_support.store import export_requests
 
@@ -111,6 +120,8 @@ class Whereabouts:
     history: list[dict[str, Any]] = field(default_factory=list)
     #: the resident as the home town's registry names them (氏名, 町字), when resolved (:func:`name_residents`)
     resident: str = ""
+    #: the person's 被災者台帳 entry of the disaster asked for (damage, certificate, aid), when resolved
+    ledger: dict[str, str] = field(default_factory=dict)
 
 
 def receive_notes(
@@ -301,8 +312,11 @@ def name_residents(
     *,
     config_dir: Path | None,
     site: str | None = None,
+    disaster_id: str | None = None,
 ) -> list[Whereabouts]:
     """``people`` with each resident's name and 町字 from the newest replica, for the home town's officials.
+
+    With ``disaster_id``, also each one's 被災者台帳 entry of that disaster (``damage``), beside the shelter.
 
     A note names a person by the pseudonym the partner received; only the town holds the secret
     that recomputes it from the 宛名番号, so only the town can say who it is. A ref that matches
@@ -325,13 +339,22 @@ def name_residents(
                     residents.c.atena_no, residents.c.family_name, residents.c.given_name, residents.c.machiaza_name
                 ).where(residents.c.status == STATUS_RESIDENT)
             ).all()
-    names: dict[tuple[str, str], str] = {}
+            entries = {
+                str(r.atena_no): {"damage": r.damage_status, "certificate": r.certificate_status, "aid": r.aid_status}
+                for r in (
+                    conn.execute(select(damage).where(damage.c.disaster_id == disaster_id)) if disaster_id else []
+                )
+            }
+    names: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
     for atena, family, given, area in rows:
         for partner, coder in coders.items():
             key = (partner, coder.person(atena))
             if key in wanted:
-                names[key] = f"{family}\u3000{given} ({area})"
-    return [replace(p, resident=names.get((p.partner, p.person_ref), "")) for p in people]
+                names[key] = (f"{family}\u3000{given} ({area})", entries.get(str(atena), {}))
+    return [
+        replace(p, resident=names[key][0], ledger=names[key][1]) if (key := (p.partner, p.person_ref)) in names else p
+        for p in people
+    ]
 
 
 def located_per_tenant(engine: Engine) -> dict[str, int]:

@@ -192,6 +192,12 @@ def read_operator_secret(path: str | None) -> str | None:
     type=click.Path(dir_okay=False, exists=True),
     help="export: the partner's age identity, to open the bundle as the partner would.",
 )
+@click.option(
+    "--partner-signing-key",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    help="export: the partner's registered signing key for its note and deletion statement (else a key for the run).",
+)
 @operator_options
 @common_options
 def drill_run(
@@ -212,6 +218,7 @@ def drill_run(
     partner: str | None,
     out_dir: str | None,
     partner_identity: str | None,
+    partner_signing_key: str | None,
 ) -> None:
     """Run a drill and write its reports; exits 1 unless every system, check and the cleanup passed.
 
@@ -224,7 +231,7 @@ def drill_run(
     from failover.results import to_document
 
     if mode == "export":
-        _export_drill(config_path, tenant, partner, out_dir, site, partner_identity)
+        _export_drill(config_path, tenant, partner, out_dir, site, partner_identity, partner_signing_key)
         return
     try:
         limit = parse_duration(timeout) if timeout else None
@@ -259,6 +266,7 @@ def _export_drill(
     out_dir: str | None,
     site: str | None,
     identity: str | None,
+    signing_key: str | None,
 ) -> None:
     from pathlib import Path
 
@@ -280,11 +288,15 @@ def _export_drill(
         config_dir=config_dir,
         site=site,
         partner_identity=Path(identity) if identity else None,
+        partner_signing_key=Path(signing_key) if signing_key else None,
     )
 
     def render(console: Any, d: dict[str, Any]) -> None:
         console.print(f"訓練 export {d['tenant']} → {d['partner']}: {d['rows']} synthetic rows in {d['areas']} 町字")
         console.print(f"  bundle {d['bundle']}; time to deliver (RTO) {d['time_to_deliver']} s; opened {d['opened']}")
+        console.print("  " + ", ".join(f"{step} {seconds}s" for step, seconds in d["steps"].items()))
+        console.print(f"  returned note {d['note']}; deletion confirmed by {d['deleted_by']}")
+        console.print(f"drill export {d['run_id']}: {d['status'].upper()}")
 
     output.current().result(result, render)
 

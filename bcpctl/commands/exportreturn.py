@@ -67,12 +67,19 @@ def export_return(config_path: str, partner: str, notes_path: Path, signature: P
 @config_option()
 @click.option("--tenant", required=True, help="The home town.")
 @click.option("--names", is_flag=True, help="Name each person from the newest replica (the home town's officials).")
+@click.option(
+    "--disaster-id",
+    default=None,
+    help="With --names: each person's 被災者台帳 entry of this disaster beside the shelter.",
+)
 @common_options
-def export_whereabouts(config_path: str, tenant: str, names: bool) -> None:
+def export_whereabouts(config_path: str, tenant: str, names: bool, disaster_id: str | None) -> None:
     """The home town's 被災者台帳 view from returned notes: per person the shelter, who said so, every note.
 
     Notes name people by the pseudonym their partner received; --names recomputes it from the
-    newest replica with the town's own secret and shows each resident's name and 町字.
+    newest replica with the town's own secret and shows each resident's name and 町字; with
+    --disaster-id also their 台帳 entry (被害, 罹災証明書, 援護) from the replica. The shelter
+    column lives in bcpctl's control database, never in the town's own system.
     """
     from victim_support.notes import name_residents, whereabouts
 
@@ -81,15 +88,21 @@ def export_whereabouts(config_path: str, tenant: str, names: bool) -> None:
         from dc.errors import UsageError
 
         raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
+    if disaster_id and not names:
+        from dc.errors import UsageError
+
+        raise UsageError("--disaster-id needs --names (the 台帳 entry is read for the named residents)")
     rows = whereabouts(state, tenant)
     if names and rows:
-        rows = name_residents(config, settings, tenant, rows, config_dir=config_dir)
+        rows = name_residents(config, settings, tenant, rows, config_dir=config_dir, disaster_id=disaster_id)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("person", "避難先 / shelter", "status", "said by", "at", "notes", "conflict")
+        table = Table("person", "被害 / damage", "避難先 / shelter", "status", "said by", "at", "notes", "conflict")
         for d in data:
+            ledger = d.get("ledger") or {}
             table.add_row(
                 d["resident"] or f"{d['partner']}/{d['person_ref'][:12]}",
+                " / ".join(v for v in (ledger.get("damage"), ledger.get("certificate"), ledger.get("aid")) if v) or "—",
                 d["shelter"] or "—",
                 d["status"] or "—",
                 d["said_by"],

@@ -1,4 +1,4 @@
-"""``partner enrol|remove|list``: a sheltering municipality registered on the day, and removed."""
+"""``partner enrol|invite|confirm|remove|list``: a sheltering municipality registered on the day, and removed."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.commands.export import _context, _now, _operator
 from bcpctl.options import common_options, config_option
+from bcpctl.params import DAY, Duration
 from bcpctl.tables import Table
 
 
@@ -62,6 +63,66 @@ def partner_enrol(
         console.print("読み上げて確認してください / read aloud and have the partner confirm:")
         console.print(f"  age recipient  {d['age_recipient_fingerprint']}")
         console.print(f"  signing key    {d['verify_key_fingerprint']}")
+
+    output.current().result(done, render)
+
+
+@partner.command("invite")
+@click.argument("partner_id", metavar="ID")
+@config_option()
+@click.option(
+    "--valid",
+    default=24 * 3600,
+    type=Duration(300, 7 * DAY),
+    show_default="1d",
+    help="How long the invitation can be used (5 minutes to 7 days).",
+)
+@common_options
+def partner_invite(config_path: str, partner_id: str, valid: int) -> None:
+    """Print a one-time invitation for a municipality to enrol itself through the portal.
+
+    Give the path (with the portal's address in front) to the partner's official only; it is
+    printed once and works once. Their form enrols nobody until `bcpctl partner confirm`.
+    """
+    from datetime import timedelta
+
+    from victim_support.invitation import invite
+
+    config, _settings, state, _ = _context(config_path)
+    done = invite(
+        state, config, partner_id=partner_id, valid=timedelta(seconds=valid), actor=f"os:{_operator()}", now=_now()
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"招待 / invitation for {d['partner_id']} (one use, until {output.jst(d['expires_at'])}):")
+        console.print(f"  {d['path']}")
+
+    output.current().result(done, render)
+
+
+@partner.command("confirm")
+@click.argument("partner_id", metavar="ID")
+@config_option()
+@click.option("--age-fingerprint", required=True, help="The age recipient's fingerprint as the official read it aloud.")
+@click.option("--key-fingerprint", required=True, help="The signing key's fingerprint as the official read it aloud.")
+@common_options
+def partner_confirm(config_path: str, partner_id: str, age_fingerprint: str, key_fingerprint: str) -> None:
+    """Enrol a partner whose official filled in the invitation once both fingerprints read aloud match (else exit 3)."""
+    from victim_support.invitation import confirm
+
+    config, _settings, state, _ = _context(config_path)
+    done = confirm(
+        state,
+        config,
+        partner_id,
+        age_fingerprint=age_fingerprint,
+        key_fingerprint=key_fingerprint,
+        actor=f"os:{_operator()}",
+        now=_now(),
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"enrolled {d['id']}: {d['name']} ({d['lg_code']}), officials {', '.join(d['officials'])}")
 
     output.current().result(done, render)
 

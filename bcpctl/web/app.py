@@ -22,7 +22,9 @@ from bcpctl.web import (
     login,
     pages,
     portal,
+    portal_enrol,
     portal_evacuees,
+    portal_practice,
     problems,
     signature,
 )
@@ -72,7 +74,17 @@ def create_app(ctx: WebContext) -> Any:
     async def _login(request: Request, exc: pages.LoginRequired) -> Response:
         return pages.redirect(exc.login)
 
-    for module in (api_partner, api_operator, login, portal, portal_evacuees, guide, dashboard):
+    for module in (
+        api_partner,
+        api_operator,
+        login,
+        portal,
+        portal_enrol,
+        portal_evacuees,
+        portal_practice,
+        guide,
+        dashboard,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(packages=[("bcpctl.web", "static")]), name="static")
     # FastAPI's documented way to extend the schema; mypy refuses assigning to a method.

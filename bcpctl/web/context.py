@@ -37,6 +37,8 @@ class WebContext:
     clock: Callable[[], datetime] = utcnow
     partner_limiter: RateLimiter = field(init=False)
     login_limiter: RateLimiter = field(init=False)
+    #: a portal practice export restores the replica: one per partner a minute
+    practice_limiter: RateLimiter = field(init=False)
     jobs: DrillJobs = field(init=False)
     #: the configuration as the file has it
     configured: Consortium = field(init=False)
@@ -46,6 +48,7 @@ class WebContext:
         self.refresh_partners()
         self.partner_limiter = RateLimiter(self.web.partner_requests_per_minute)
         self.login_limiter = RateLimiter(self.web.logins_per_minute)
+        self.practice_limiter = RateLimiter(1)
         self.jobs = DrillJobs(self.state, self.run_context)
 
     @classmethod

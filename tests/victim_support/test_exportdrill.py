@@ -13,12 +13,23 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+
 from dc.audit import read_entries
+from dc.errors import UsageError
+from failover.records import list_runs, load_document
 from tests.conftest import Cli
 from tests.victim_support.conftest import Site
 from tests.victim_support.flow import context, read_csv
+from victim_support.bundle import open_bundle
 from victim_support.exportdrill import TRAINING, run_export_drill
+from victim_support.notes import evacuee_notes
 from victim_support.pseudonym import Pseudonymizer
+from victim_support.signing import parse_private_key
+from victim_support.store import export_requests
 
 
 def real_registry(site: Site) -> list[sqlite3.Row]:
@@ -35,7 +46,11 @@ def test_a_rehearsal_ships_zero_real_residents(site: Site, tmp_path: Path) -> No
     )  # fmt: skip
     assert result.opened and TRAINING in result.bundle.name
     assert all(name.startswith(TRAINING) for name in result.files)
-    opened = tmp_path / "out" / f"{TRAINING}-opened"
+    # the partner deleted what it received and opened; the home copy is opened again here to read every row
+    assert not (tmp_path / "out" / f"{TRAINING}-opened").exists()
+    assert not (tmp_path / "out" / f"{TRAINING}-delivered").exists()
+    opened = tmp_path / "reopened"
+    open_bundle(result.bundle, site.partner_key, signing_key(site).public_key(), opened, datetime.now(UTC))
     assert sorted(p.name for p in opened.iterdir() if p.name.endswith(".csv")) == sorted(result.files)
     rows = read_csv(opened / f"{TRAINING}-persons.csv")
     real = real_registry(site)
@@ -56,7 +71,75 @@ def test_a_rehearsal_ships_zero_real_residents(site: Site, tmp_path: Path) -> No
     manifest = json.loads((opened / "manifest.json").read_text())
     assert manifest["drill"] == TRAINING
     (entry,) = [e for e in read_entries(state) if e.action == "drill.export"]
-    assert TRAINING in entry.subject and json.loads(entry.details)["drill"] == TRAINING
+    details = json.loads(entry.details)
+    assert TRAINING in entry.subject and details["drill"] == TRAINING and details["run"] == result.run_id
+    # the whole path ran, each step recorded: approvals by the rehearsal rule, never a real approver
+    assert list(result.steps) == ["request", "approvals", "build", "delivery", "open", "note", "deletion"]
+    assert result.approvals == 2 and all(a["approval"]["approver"].startswith(TRAINING) for a in details["approvals"])
+    assert not any(e.action.startswith("export.") for e in read_entries(state))
+    assert TRAINING in result.note and TRAINING in result.deleted_by and not result.partner_key_registered
+    # a synthetic person never reaches the 被災者台帳 view, and no request a build could use was filed
+    with state.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(evacuee_notes)).scalar() == 0
+        assert conn.execute(select(func.count()).select_from(export_requests)).scalar() == 0
+    # recorded like any drill: the run, its steps as checks, time to deliver as the RTO
+    found = load_document(state, result.run_id)
+    assert found is not None
+    record, doc = found
+    assert (record.kind, record.mode, record.status, record.tenant) == ("drill", "export", "passed", "goka")
+    assert doc is not None and doc["systems"][0]["rto_seconds"] == result.time_to_deliver
+    assert [c["name"] for c in doc["checks"]] == [f"{TRAINING} {s}" for s in result.steps]
+
+
+def signing_key(site: Site) -> Ed25519PrivateKey:
+    return parse_private_key(site.signing_key.read_bytes(), "goka-sign")
+
+
+def test_a_partner_key_that_is_not_the_registered_one_is_refused_before_anything_runs(
+    site: Site, tmp_path: Path
+) -> None:
+    config, settings, state = context(site)
+    stranger = tmp_path / "stranger.key"
+    stranger.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+        )
+    )
+    koga = config.partners["koga"].model_copy(update={"verify_key": site.verify_key})
+    config = config.model_copy(update={"partners": {**config.partners, "koga": koga}})
+    with pytest.raises(UsageError, match="not the partner's registered signing key"):
+        run_export_drill(
+            state, config, settings, tenant_id="goka", partner_id="koga", out=tmp_path / "out",
+            now=datetime.now(UTC), actor="test", config_dir=site.root, partner_signing_key=stranger,
+        )  # fmt: skip
+    assert list_runs(state) == [] and not (tmp_path / "out").exists()
+
+
+def test_a_registered_partner_key_signs_the_note_and_the_deletion(site: Site, tmp_path: Path) -> None:
+    config, settings, state = context(site)
+    koga = config.partners["koga"].model_copy(update={"verify_key": site.verify_key})
+    config = config.model_copy(update={"partners": {**config.partners, "koga": koga}})
+    result = run_export_drill(
+        state, config, settings, tenant_id="goka", partner_id="koga", out=tmp_path / "out", now=datetime.now(UTC),
+        actor="test", config_dir=site.root, partner_signing_key=site.signing_key,
+    )  # fmt: skip
+    assert result.partner_key_registered and result.opened is None and result.status == "passed"
+    found = load_document(state, result.run_id)
+    assert found is not None and found[1] is not None
+    assert found[1]["warnings"] == ["not opened on the partner's side: no --partner-identity"]
+
+
+def test_a_failed_rehearsal_is_recorded_as_failed(site: Site, tmp_path: Path) -> None:
+    config, settings, state = context(site)
+    (tmp_path / "out" / "x").mkdir(parents=True)
+    now = datetime.now(UTC)
+    taken = tmp_path / "out" / f"{TRAINING}-delivered" / f"{TRAINING}-085421-{now:%Y%m%dT%H%M%SZ}"
+    taken.mkdir(parents=True)
+    with pytest.raises(UsageError, match="exists already"):
+        run_export_drill(state, config, settings, tenant_id="goka", partner_id="koga", out=tmp_path / "out", now=now,
+                         actor="test", config_dir=site.root)  # fmt: skip
+    (run,) = list_runs(state)
+    assert (run.mode, run.status) == ("export", "failed") and "exists already" in (run.error or "")
 
 
 def test_cli_drill_run_mode_export(cli: Cli, site: Site, isolated_env: Path, tmp_path: Path) -> None:
@@ -66,5 +149,14 @@ def test_cli_drill_run_mode_export(cli: Cli, site: Site, isolated_env: Path, tmp
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert data["opened"] is True and data["rows"] > 0 and data["time_to_deliver"] > 0
+    listed = cli("drill", "list", "--config", str(site.config_path), "--json")
+    assert [(r["id"], r["mode"], r["status"]) for r in json.loads(listed.stdout)] == [
+        (data["run_id"], "export", "passed")
+    ]
+    report = cli("drill", "report", data["run_id"], "--format", "html", "--config", str(site.config_path))
+    assert report.returncode == 0, report.stderr
+    assert f"{TRAINING}-export-goka" in report.stdout
+    ja = cli("drill", "report", data["run_id"], "--format", "ja", "--config", str(site.config_path))
+    assert ja.returncode == 0 and TRAINING in ja.stdout, ja.stderr
     refused = cli("drill", "run", "--mode", "export", "--config", str(site.config_path))
     assert refused.returncode == 2 and "--tenant, --partner and --out" in refused.stderr

@@ -23,6 +23,7 @@ from tests.victim_support.flow import approved_request, build, context
 from tests.victim_support.test_build import open_all
 from tests.victim_support.test_cli import one_line_error
 from tests.victim_support.test_deliveries import _register_partner_key, ssh_keygen_sign
+from tests.victim_support.test_prefiling import add_ledger
 from victim_support.errors import NoteRejected, SignatureInvalid
 from victim_support.notes import evacuee_notes, located_per_tenant, name_residents, receive_notes, whereabouts
 from victim_support.pfifnote import Note, notes_document
@@ -97,6 +98,14 @@ def test_signed_notes_show_where_each_resident_is_and_who_said_so(site: Site, tm
     expected = {pz.person(a): f"{f}\u3000{g} ({m})" for a, f, g, m in registry.execute(
         "select atena_no, family_name, given_name, machiaza_name from residents where status='1'")}  # fmt: skip
     assert named == {ref: expected[ref] for ref in named} and all(named.values())
+    # the 台帳 view: each person's damage entry of the disaster beside the shelter column
+    entered = set(add_ledger(site, "2026-notes-eq", 1_000_000))
+    disaster = "2026-notes-eq"
+    ledger = {pz.person(a): {"damage": "全壊", "certificate": "交付済", "aid": ""} for a in entered}
+    rows = name_residents(config, settings, "goka", list(people.values()), config_dir=site.root, disaster_id=disaster)
+    assert {w.person_ref: w.ledger for w in rows} == {w.person_ref: ledger.get(w.person_ref, {}) for w in rows}
+    assert any(w.ledger for w in rows)
+    assert {w.person_ref: w.shelter for w in rows} == {w.person_ref: w.shelter for w in people.values()}
 
 
 def test_unsigned_forged_or_tampered_notes_are_refused_and_nothing_is_stored(site: Site, tmp_path: Path) -> None:
@@ -147,3 +156,13 @@ def test_cli_return_and_whereabouts(cli: Cli, site: Site, isolated_env: Path, tm
     named = cli("export", "whereabouts", "--tenant", "goka", "--names", *config, "--json", env=env)
     assert named.returncode == 0, named.stderr
     assert json.loads(named.stdout)[0]["resident"].endswith(")")  # 氏　名 (町字)
+    add_ledger(site, "2026-cli-eq", 1_000_000)
+    ledger = cli("export", "whereabouts", "--tenant", "goka", "--names", "--disaster-id", "2026-cli-eq", *config,
+                 "--json", env=env)  # fmt: skip
+    assert ledger.returncode == 0, ledger.stderr
+    (row,) = json.loads(ledger.stdout)
+    assert row["ledger"] == {"damage": "全壊", "certificate": "交付済", "aid": ""}
+    assert row["shelter"] == "古河市立古河第一小学校"
+    one_line_error(
+        cli("export", "whereabouts", "--tenant", "goka", "--disaster-id", "x", *config, env=env), 2, "needs --names"
+    )
