@@ -28,7 +28,7 @@ from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
 from backup.walcheck import base_backups
 from backup.walseq import format_lsn, parse_lsn
-from dc.clock import JST
+from dc.clock import JST, utcnow
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:
@@ -76,18 +76,40 @@ class RecoveryTarget:
         return format_lsn(self.lsn) if self.lsn is not None else "latest"
 
 
+def _base_end(base: Snapshot) -> datetime:
+    return datetime.fromisoformat(base.tags.get(TAG_END, base.time.isoformat()))
+
+
+def check_moment(target: RecoveryTarget, now: datetime) -> None:
+    """Refuse a target time after ``now`` (pure): no WAL can reach it, and PostgreSQL would only
+    say so ("recovery ended before target") after the whole archive was replayed."""
+    if target.time is not None and target.time > now:
+        raise UsageError(
+            f"--to-time {target.time.isoformat()} is in the future (now {now.isoformat(timespec='seconds')}):"
+            " use --to-latest for the newest state the archive holds"
+        )
+
+
 def choose_base(bases: list[Snapshot], target: RecoveryTarget) -> Snapshot:
     """The newest base backup recovery can start from for ``target`` (pure: no I/O)."""
     usable = bases
     if target.time is not None:
         moment = target.time
-        usable = [b for b in bases if datetime.fromisoformat(b.tags.get(TAG_END, b.time.isoformat())) <= moment]
+        usable = [b for b in bases if _base_end(b) <= moment]
+        if bases and not usable:
+            # The recoverable window starts where the oldest kept base backup ends: the invocation
+            # asks for what this archive can never hold.
+            oldest = min(_base_end(b) for b in bases)
+            raise UsageError(
+                f"--to-time {moment.isoformat()} is before the oldest base backup of {bases[0].system}"
+                f" (ended {oldest.isoformat()}): nothing can be recovered from before it"
+            )
     elif target.lsn is not None:
         lsn = target.lsn
         usable = [b for b in bases if parse_lsn(b.tags[TAG_STOP]) <= lsn]
     if not usable:
         raise ProblemFound(f"no base backup ended before {target.describe()}: nothing to recover from")
-    return max(usable, key=lambda b: (datetime.fromisoformat(b.tags.get(TAG_END, b.time.isoformat())), b.id))
+    return max(usable, key=lambda b: (_base_end(b), b.id))
 
 
 @dataclass
@@ -143,10 +165,12 @@ def restore_to(
     keep_running: bool = False,
     timeout: float = 3600,
     site: str | None = None,
+    now: datetime | None = None,
 ) -> PitrResult:
     """Restore ``system_id`` into ``target_dir`` as it was at ``target``, start it, verify it.
 
     ``site``: whose repository holds the base backups and WAL (default: the site bcpctl runs at).
+    ``now``: the clock a target time is judged against (default: the system clock).
     """
     from psycopg.conninfo import make_conninfo
 
@@ -154,6 +178,7 @@ def restore_to(
     from backup.waljobs import wal_system
     from dc.config import local_site
 
+    check_moment(target, now or utcnow())
     wal_system(config, system_id)
     system = config.system(system_id)
     owner = system.source.run_as
@@ -200,6 +225,7 @@ def restore_to_database(
     *,
     timeout: float = 3600,
     site: str | None = None,
+    now: datetime | None = None,
 ) -> PitrResult:
     """Recover ``system_id`` to ``target`` in a private cluster, then copy its database into
     ``target_dsn`` (``pg_dump | pg_restore`` in one transaction) and compare every table's rows.
@@ -211,12 +237,22 @@ def restore_to_database(
 
     from backup.pgcluster import RestoredCluster, copy_database
 
+    now = now or utcnow()
+    check_moment(target, now)
     system = config.system(system_id)
     scratch = Path(tempfile.mkdtemp(prefix="bcpctl-pitr-"))
     scratch.chmod(0o711)  # the cluster's account must reach its data directory inside
     try:
         result = restore_to(
-            config, config_path, system_id, target, scratch / "data", keep_running=True, timeout=timeout, site=site
+            config,
+            config_path,
+            system_id,
+            target,
+            scratch / "data",
+            keep_running=True,
+            timeout=timeout,
+            site=site,
+            now=now,
         )
         cluster = RestoredCluster(scratch / "data", result.port, system.source.run_as)
         try:

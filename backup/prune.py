@@ -29,7 +29,9 @@ from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from backup.tree import iter_tree
 from dc.failpoint import failpoint
+from storage.capabilities import as_capability
 from storage.errors import ObjectNotFound
+from storage.local import LocalBackend
 
 TOMBSTONE_PREFIX = "tombstones/"
 LEASE_KEY = LOCKS_PREFIX + "prune"
@@ -50,6 +52,8 @@ class PruneReport:
     index_files_deleted: int = 0
     bytes_freed: int = 0
     tombstones_pending: int = 0
+    #: temporaries of killed writers (a killed ``wal push``) removed from a local repository
+    leftovers_removed: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -227,6 +231,8 @@ def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> 
             lock.ensure_held()
             _delete_phase(repo, fresh, report)
         report.tombstones_pending = len(read_tombstones(repo))
+        if (local := as_capability(repo.backend, LocalBackend)) is not None:
+            report.leftovers_removed = len(local.remove_leftovers())
     return report
 
 

@@ -39,7 +39,9 @@ from backup import compress
 from backup.errors import CorruptObject
 from backup.repository import Repository
 from dc.errors import BcpError, ProblemFound, UsageError
+from storage.capabilities import as_capability
 from storage.errors import ObjectNotFound
+from storage.local import LocalBackend
 
 WAL_PREFIX = "wal/"
 #: the sealed kind (associated data) of a WAL object
@@ -196,6 +198,9 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
     """Archive the file at ``path`` (PostgreSQL's ``%p``) for ``system``; return once it is durable."""
     name = check_name(path.name)
     data = _read_wal_file(path)
+    if (local := as_capability(repo.backend, LocalBackend)) is not None:
+        # PostgreSQL retries a killed push of this very segment: what the killed one left goes here
+        local.remove_leftovers(_prefix(repo, system, name))
     digest = hashlib.sha256(data).hexdigest()
     for found, key, problem in _stored_copies(repo, system, name):
         if found is None:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
+import re
 import stat as stat_mod
 import threading
 import time
@@ -30,6 +32,20 @@ from storage.errors import LocationMissing, NotARegularFile, ObjectNotFound, Sto
 from storage.urlparts import split_url
 
 _IMMUTABLE = ("data/", "meta/")
+#: the temporary name an object is written under until it is whole (``.{name}.tmp-{pid}-{ns}``)
+_TEMPORARY = re.compile(r"^\.[^/]+\.tmp-[0-9]+-[0-9]+$")
+#: a temporary younger than this is never judged: its writer may have created it and not yet locked it
+LEFTOVER_AGE = 60.0
+
+
+def is_leftover(name: str, age_seconds: float, writer_holds_lock: bool) -> bool:
+    """Whether ``name`` is a temporary no writer will ever finish (pure).
+
+    A writer holds an exclusive lock on its temporary from just after creating it until the
+    rename; the kernel drops it when the writer dies (a killed ``wal push``), so an unlocked
+    temporary older than :data:`LEFTOVER_AGE` has no one behind it.
+    """
+    return bool(_TEMPORARY.fullmatch(name)) and age_seconds >= LEFTOVER_AGE and not writer_holds_lock
 
 
 class LocalBackend:
@@ -123,7 +139,57 @@ class LocalBackend:
 
     @staticmethod
     def _open_new(path: Path) -> int:
-        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        """A new temporary, locked for as long as this writer lives (:func:`is_leftover`)."""
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # just created with O_EXCL: nobody else has it
+        except OSError as exc:
+            # a filesystem without locks: the write goes on, and no cleaner ever takes it for a leftover
+            if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL):
+                os.close(fd)
+                raise
+        return fd
+
+    def remove_leftovers(self, prefix: str = "", *, now: float | None = None) -> list[str]:
+        """Remove the temporaries under ``prefix`` that killed writers left; return their paths.
+
+        A temporary a running writer holds is kept (its lock is taken), and so is any dot-file
+        that is not one of this backend's temporaries.
+        """
+        now = time.time() if now is None else now
+        start = self.root / prefix.rstrip("/") if prefix else self.root
+        removed = []
+        for dirpath, _dirnames, filenames in os.walk(start):
+            for name in filenames:
+                if not _TEMPORARY.fullmatch(name):
+                    continue
+                path = os.path.join(dirpath, name)
+                if self._remove_leftover(path, now):
+                    removed.append(os.path.relpath(path, self.root))
+        return removed
+
+    @staticmethod
+    def _remove_leftover(path: str, now: float) -> bool:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOFOLLOW)
+        except OSError:
+            return False  # gone meanwhile (renamed into place), or not ours to open
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode):
+                return False
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = False
+            except OSError:  # held by a live writer, or a filesystem without locks: keep it
+                held = True
+            if not is_leftover(os.path.basename(path), now - st.st_mtime, held):
+                return False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return True
+        finally:
+            os.close(fd)
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         if length is not None and key.startswith(_IMMUTABLE):

@@ -162,6 +162,11 @@ def read_operator_secret(path: str | None) -> str | None:
     metavar="TIME",
     help="point-in-time: newest snapshot before TIME (ISO 8601; JST if no zone).",
 )
+@click.option(
+    "--last-known-good",
+    is_flag=True,
+    help="point-in-time: the last known good snapshot the ransomware signals recorded (instead of --before).",
+)
 @click.option("--site", default=None, help="Site to drill at (default: the first offsite site).")
 @escrow_option
 @click.option(
@@ -206,6 +211,7 @@ def drill_run(
     tenant: str | None,
     systems: tuple[str, ...],
     before: str | None,
+    last_known_good: bool,
     site: str | None,
     escrow: tuple[str, ...],
     timeout: str | None,
@@ -237,11 +243,17 @@ def drill_run(
         limit = parse_duration(timeout) if timeout else None
     except ValueError as exc:
         raise UsageError(f"--timeout: {exc}") from None
+    ctx = run_context(config_path)
+    moment = parse_time(before) if before else None
+    if mode == "point-in-time":
+        moment = _known_good_moment(ctx, tenant, systems, moment, last_known_good)
+    elif last_known_good:
+        raise UsageError("--last-known-good only applies to --mode point-in-time")
     request = DrillRequest(
         mode=mode,
         tenant=tenant,
         systems=systems,
-        before=parse_time(before) if before else None,
+        before=moment,
         site=site,
         escrow=escrow,
         timeout=limit,
@@ -252,11 +264,32 @@ def drill_run(
         operator=operator,
         operator_secret=read_operator_secret(operator_secret_file) if mode == "switchover" else None,
     )
-    ctx = run_context(config_path)
     out = output.current()
     with out.progress(f"drill {mode}") as bar:
         result = run_drill(ctx, request, on_bytes=bar.advance)
     finish(to_document(result))
+
+
+def _known_good_moment(
+    ctx: RunContext, tenant: str | None, systems: tuple[str, ...], before: datetime | None, use: bool
+) -> datetime | None:
+    """``--before``, or with ``--last-known-good`` the moment that restores the recorded last known
+    good snapshot; a recorded anomaly is offered as a hint either way."""
+    from failover.knowngood import known_good, restore_point
+    from failover.plan import select_systems
+
+    chosen = select_systems(ctx.config, tenant=tenant, systems=systems)
+    goods = known_good(ctx.state, chosen)
+    if use:
+        if before is not None:
+            raise UsageError("give --before TIME or --last-known-good, not both")
+        return restore_point(goods, chosen)
+    hint = "; ".join(g.describe() for g in goods)
+    if before is None and hint:
+        raise UsageError(f"point-in-time needs --before TIME or --last-known-good ({hint})")
+    if hint:
+        output.current().notice(f"hint: {hint}: --last-known-good restores it")
+    return before
 
 
 def _export_drill(

@@ -36,6 +36,8 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
         f"({report['bytes_freed']} bytes freed), {report['packs_repacked']} repacked, "
         f"{report['tombstones_pending']} mark(s) waiting for the grace period"
     )
+    if report.get("leftovers_removed"):
+        console.print(f"prune: {report['leftovers_removed']} temporary file(s) of killed writers removed")
     for note in report["notes"]:
         console.print(f"prune: {note}")
 

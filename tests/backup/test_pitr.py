@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from backup.basebackup import TAG_END, TAG_START, TAG_STOP
-from backup.pitr import RecoveryTarget, choose_base, parse_moment
+from backup.pitr import RecoveryTarget, check_moment, choose_base, parse_moment
 from backup.snapshot import Snapshot
 from dc.clock import JST
 from dc.errors import ProblemFound, UsageError
@@ -128,7 +128,16 @@ def test_to_latest_replays_the_whole_archive_and_a_target_before_any_base_is_ref
         "restore", SYSTEM, "--config", str(site.config), "--to-time", (before - timedelta(hours=1)).isoformat(),
         "--target-dir", str(site.base / "early"),
     )  # fmt: skip
-    assert early.returncode == 1 and "no base backup ended before" in early.stderr
+    assert early.returncode == 2 and "before the oldest base backup" in early.stderr, early.stderr
+    assert len(early.stderr.strip().splitlines()) == 1 and not (site.base / "early").exists()
+    # a future moment: refused by the clock before anything is unpacked or replayed
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    future = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-time", later,
+        "--target-dir", str(site.base / "future"),
+    )  # fmt: skip
+    assert future.returncode == 2 and "is in the future" in future.stderr, future.stderr
+    assert len(future.stderr.strip().splitlines()) == 1 and not (site.base / "future").exists()
     taken = cli(
         "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(site.base / "latest")
     )
@@ -159,8 +168,19 @@ def test_choose_base_takes_the_newest_that_ended_before_the_target() -> None:
     assert choose_base(bases, RecoveryTarget(time=at)).id == bases[0].id
     assert choose_base(bases, RecoveryTarget()).id == bases[1].id
     assert choose_base(bases, RecoveryTarget(lsn=0x5000000)).id == bases[0].id
-    with pytest.raises(ProblemFound):
+    with pytest.raises(UsageError, match="before the oldest base backup"):
         choose_base(bases, RecoveryTarget(time=parse_moment("2026-12-06T08:00:00+09:00")))
+    with pytest.raises(ProblemFound, match="no base backup"):
+        choose_base([], RecoveryTarget(time=at))
+
+
+def test_a_target_time_after_now_is_refused_and_now_itself_is_not() -> None:
+    now = parse_moment("2026-12-06 10:00:00 JST")
+    check_moment(RecoveryTarget(time=now), now)
+    check_moment(RecoveryTarget(), now)
+    check_moment(RecoveryTarget(lsn=0x5000000), now)
+    with pytest.raises(UsageError, match="is in the future"):
+        check_moment(RecoveryTarget(time=now + timedelta(seconds=1)), now)
 
 
 @pytest.mark.parametrize(

@@ -100,3 +100,21 @@ def test_only_one_prune_at_a_time(repo) -> None:
         prune(repo, grace_seconds=0)
     repo.backend.remove(LEASE_KEY)
     prune(repo, grace_seconds=0)
+
+
+def test_prune_removes_a_killed_writers_old_temporary_and_keeps_a_held_one(repo, repo_dir: Path) -> None:
+    from storage.local import LEFTOVER_AGE, LocalBackend
+
+    old = datetime.now(UTC).timestamp() - 2 * LEFTOVER_AGE
+    (repo_dir / "data" / "ab").mkdir(parents=True, exist_ok=True)
+    dead = repo_dir / "data" / "ab" / f".{'ab' * 32}.tmp-1-1"  # its writer was killed: nobody holds it
+    dead.write_bytes(b"half an object")
+    held = repo_dir / "data" / "ab" / f".{'cd' * 32}.tmp-2-2"
+    fd = LocalBackend._open_new(held)  # a save in progress holds its temporary's lock
+    try:
+        for path in (dead, held):
+            os.utime(path, (old, old))
+        assert prune(repo, grace_seconds=3600).leftovers_removed == 1
+        assert not dead.exists() and held.exists()
+    finally:
+        os.close(fd)

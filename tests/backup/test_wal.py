@@ -15,7 +15,7 @@ from backup.opening import open_repository
 from backup.walarchive import WalConflict, archived_names, get, push
 from backup.walseq import gaps, parse_segment, segment_name
 from dc.errors import UsageError
-from storage.local import LocalBackend
+from storage.local import LEFTOVER_AGE, LocalBackend
 from tests.backup.walsite import SYSTEM, WalSite, wal_site
 from tests.conftest import PASSWORD, Cli
 
@@ -121,6 +121,15 @@ def test_a_killed_push_leaves_no_object_and_postgres_retries(site: WalSite) -> N
     out = site.base / "check.wal"
     assert Cli(site.relay.env)("wal", "get", name, str(out), "--system", SYSTEM).returncode == 0
     assert out.read_bytes() == (site.cluster.datadir / "pg_wal" / name).read_bytes()
+    # the killed push's temporary is still there, unlisted; once old, the next push of it removes it
+    (left,) = site.repo.rglob(".*.tmp-*")
+    old = time.time() - 2 * LEFTOVER_AGE
+    os.utime(left, (old, old))
+    again = site.base / name
+    out.rename(again)
+    with open_repository(LocalBackend(site.repo), PASSWORD, sync=False) as repo:
+        assert push(repo, SYSTEM, again).already_archived
+    assert not list(site.repo.rglob(".*.tmp-*"))
 
 
 def test_base_backup_check_and_a_gap_named(site: WalSite) -> None:

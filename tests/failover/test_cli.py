@@ -89,3 +89,33 @@ def test_bad_input_exits_2_with_one_line_and_stores_nothing(
     assert len(_runs(cli)) == before + 1, "only the valid readiness run was recorded"
     code, err = _in_process(capsys, "drill", "report", "no-such-run")
     assert code == 2 and "no run 'no-such-run'" in err
+
+
+def test_point_in_time_offers_the_last_known_good_snapshot(example: Built, capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import insert
+
+    from dc.state import backup_runs, open_state
+
+    config = str(example.config_path)
+    good = "5a" * 32
+    with open_state(None).begin() as conn:
+        conn.execute(
+            insert(backup_runs).values(
+                system="goka-juki", repository="file:///r", source="postgres:x", snapshot_id="6b" * 32,
+                started_at=datetime.now(UTC), ok=True, anomaly="compressibility 0.99 > 0.40", last_known_good=good,
+            )
+        )  # fmt: skip
+    cases = [
+        (("--system", "goka-juki"), "or --last-known-good (goka-juki looked mass-encrypted"),
+        (("--system", "goka-juki", "--last-known-good", "--before", "2026-01-01T00:00"), "not both"),
+        (("--system", "naka-juki", "--last-known-good"), "no anomaly with a last known good snapshot"),
+    ]
+    for args, message in cases:
+        code, err = _in_process(capsys, "drill", "run", "--config", config, "--mode", "point-in-time", *args)
+        assert code == 2 and message in err and err.count("\n") == 1, (args, err)
+    assert good[:8] in _in_process(capsys, "drill", "run", "--config", config, "--mode", "point-in-time",
+                                   "--system", "goka-juki")[1]  # fmt: skip
+    code, err = _in_process(capsys, "drill", "run", "--config", config, "--last-known-good")
+    assert code == 2 and "only applies to --mode point-in-time" in err

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -13,6 +13,7 @@ from failover.drill import run_drill
 from failover.drillrequest import DrillRequest
 from failover.records import list_runs, system_history
 from failover.settings import Blackout
+from tests.conftest import Cli
 from tests.failover.conftest import Built
 from tests.servers.sshd import SshServer
 from tests.servers.storage import sftp_url
@@ -99,6 +100,44 @@ def test_point_in_time_restores_the_last_good_snapshot(own_example: Built) -> No
     assert result.rpo_reference == event and naka.rpo_seconds is not None and naka.rpo_seconds < 1
     latest = run_drill(ctx, DrillRequest(mode="isolated", systems=("naka-juki",)), handle_signals=False)
     assert latest.systems[0].tables["public.residents"] == 1501 - 999
+
+
+def test_the_last_known_good_snapshot_the_signals_recorded_is_what_the_drill_restores(
+    own_example: Built, cli: Cli
+) -> None:
+    from sqlalchemy import insert
+
+    from dc.state import backup_runs, open_state
+
+    ctx = own_example.context()
+    first = run_drill(ctx, DrillRequest(mode="isolated", systems=("naka-juki",)), handle_signals=False)
+    with psycopg.connect(own_example.source_dsn("naka-juki"), autocommit=True) as conn:
+        conn.execute("DELETE FROM residents WHERE atena_no < 1000")
+    attacked = datetime.now(UTC)
+    own_example.backup_and_ship()
+    with open_state(None).begin() as conn:  # what the backup job records when the signals fire
+        conn.execute(
+            insert(backup_runs).values(
+                system="naka-juki", repository="file:///r", source="postgres:x", started_at=attacked, ok=True,
+                anomaly="compressibility 0.99 > 0.40", last_known_good=first.systems[0].snapshot_id,
+            )
+        )  # fmt: skip
+    hinted = cli(
+        "drill", "run", "--config", str(own_example.config_path), "--mode", "point-in-time",
+        "--system", "naka-juki", "--last-known-good", "--json",
+    )  # fmt: skip
+    assert hinted.returncode == 0, hinted.stderr
+    naka = json.loads(hinted.stdout)["systems"][0]
+    assert naka["snapshot_id"] == first.systems[0].snapshot_id
+    assert naka["tables"]["public.residents"] == 1501
+    # asked for a moment of its own, the drill still names what the signals recorded
+    event = (first.systems[0].snapshot_time + timedelta(microseconds=1)).isoformat()  # type: ignore[operator]
+    own = cli(
+        "drill", "run", "--config", str(own_example.config_path), "--mode", "point-in-time",
+        "--system", "naka-juki", "--before", event,
+    )  # fmt: skip
+    assert own.returncode == 0, own.stderr
+    assert "hint: naka-juki looked mass-encrypted" in own.stderr and first.systems[0].snapshot_id[:8] in own.stderr
 
 
 def test_point_in_time_before_every_snapshot_fails_with_the_reason(example: Built) -> None:
