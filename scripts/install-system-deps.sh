@@ -24,6 +24,7 @@ need ceph-mon ceph-mon
 need ceph-osd ceph-osd
 need sqlite3 sqlite3
 need rclone rclone  # tests/bench/test_replication.py runs the replication benchmark small
+need pgbackrest pgbackrest  # bench/wal.py's PostgreSQL archiving anchor; tests/bench/test_wal.py runs it small
 need ip iproute2  # drill isolation checks: route lookups in a sandbox network namespace
 need systemd-analyze systemd  # tests/dc/test_examples.py verifies examples/bcpctl-serve.service
 need chromium chromium  # browser tests of bcpctl/web (Playwright drives /usr/bin/chromium)
@@ -34,7 +35,6 @@ if ! fc-list :lang=ja 2>/dev/null | grep -q .; then want+=(fonts-ipafont-gothic)
 if [[ "${1:-}" == "--bench" ]]; then
   need restic restic
   need borg borgbackup
-  need pgbackrest pgbackrest  # bench/wal.py: the PostgreSQL archiving anchor
 fi
 
 if [[ ${#want[@]} -eq 0 ]]; then

@@ -5,7 +5,6 @@ time. It must run on a fresh checkout as it is; whether bcpctl wins is bench day
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -14,7 +13,6 @@ from bench.wal import main
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-@pytest.mark.skipif(shutil.which("pgbackrest") is None, reason="pgbackrest: scripts/install-system-deps.sh --bench")
 def test_the_wal_benchmark_compares_both_tools_on_the_same_segments_and_target(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "wal.json"
     code = main(["--scale", "1", "--seconds", "8", "--out", str(out)])
