@@ -43,6 +43,8 @@ def shown(name: str) -> str:
     """A file-system name as one line of text: bytes that are not UTF-8 as ``\\xNN``, control
     characters (a newline in a name) escaped, so a listing line is always one entry."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    if text.isprintable():  # nearly every name: a listing of millions spends its time here
+        return text
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 

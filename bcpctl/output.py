@@ -112,9 +112,11 @@ class Output:
         write = sys.stdout.write
         opening = json.dumps(plain, ensure_ascii=False, indent=2)[:-1].rstrip()
         write(opening + ("," if plain else "") + f"\n  {json.dumps(key)}: [")
-        for n, row in enumerate(rows):
-            write(("," if n else "") + "\n    " + json.dumps(row, ensure_ascii=False))
-        write("\n  ]")
+        written = 0
+        for row in rows:
+            write(("," if written else "") + "\n    " + json.dumps(row, ensure_ascii=False))
+            written += 1
+        write("\n  ]" if written else "]")
         if self.warnings:
             write(',\n  "warnings": ' + json.dumps(self.warnings, ensure_ascii=False))
         write("\n}\n")
