@@ -27,8 +27,13 @@ if TYPE_CHECKING:  # rich loads on first use: a --json run never draws
     from rich.progress import Progress
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, pydantic models, datetimes and paths as plain JSON values."""
+    if type(value) in _PLAIN:  # most leaves: a listing of millions converts each of its fields
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):
