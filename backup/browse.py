@@ -15,7 +15,7 @@ import base64
 import os
 import posixpath
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -43,6 +43,8 @@ def shown(name: str) -> str:
     """A file-system name as one line of text: bytes that are not UTF-8 as ``\\xNN``, control
     characters (a newline in a name) escaped, so a listing line is always one entry."""
     text = os.fsencode(name).decode("utf-8", "backslashreplace")
+    if text.isprintable():  # nearly every name: a listing of millions spends its time here
+        return text
     return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
@@ -52,7 +54,7 @@ def as_text(name: str) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
-def _b64_if_not_utf8(name: str) -> str | None:
+def b64_if_not_utf8(name: str) -> str | None:
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
@@ -92,7 +94,7 @@ def listed(entry: Entry) -> Listed:
         uid=entry.get("uid"),
         gid=entry.get("gid"),
         target=as_text(target) if isinstance(target, str) else None,
-        path_b64=_b64_if_not_utf8(entry["path"]),
+        path_b64=b64_if_not_utf8(entry["path"]),
     )
 
 
@@ -100,29 +102,37 @@ def _entries(repo: Repository, snapshot: Snapshot) -> Iterator[Entry]:
     return iter_tree(repo.read_blob, snapshot.tree)
 
 
-def list_entries(repo: Repository, snapshot: Snapshot, path: str = "", *, recursive: bool = False) -> list[Listed]:
+def list_entries(repo: Repository, snapshot: Snapshot, path: str = "", *, recursive: bool = False) -> Iterator[Listed]:
     """The entries directly in ``path`` (a directory of the snapshot, ``""`` its root), every
-    entry beneath it with ``recursive``, or the entry itself when ``path`` is not a directory."""
+    entry beneath it with ``recursive``, or the entry itself when ``path`` is not a directory.
+
+    Entries are yielded as the tree is read, never gathered: a listing of millions of files
+    holds one metadata blob in memory. ``path`` is looked up before this returns, so a missing
+    one is refused before the caller has shown anything.
+    """
     where = snapshot_path(path)
-    found: list[Listed] = []
-    seen_self = where == ""
+    entries = _entries(repo, snapshot)
+    if where:
+        for entry in entries:
+            if entry["path"] == where:
+                if entry["type"] != "dir":
+                    return iter([listed(entry)])
+                break
+            if path_key(entry["path"]) > path_key(where):
+                raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+        else:
+            raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+    return _beneath(entries, where, recursive=recursive)
+
+
+def _beneath(entries: Iterator[Entry], where: str, *, recursive: bool) -> Iterator[Listed]:
     prefix = f"{where}/" if where else ""
-    for entry in _entries(repo, snapshot):
+    for entry in entries:
         name = entry["path"]
-        if name == where:
-            seen_self = True
-            if entry["type"] != "dir":
-                return [listed(entry)]
-            continue
         if not name.startswith(prefix):
-            if found and path_key(name) > path_key(where):
-                break  # sorted by components: nothing beneath ``where`` follows
-            continue
+            break  # sorted by components: everything beneath ``where`` follows it directly
         if recursive or posixpath.dirname(name) == where:
-            found.append(listed(entry))
-    if not seen_self:
-        raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
-    return found
+            yield listed(entry)
 
 
 @dataclass(frozen=True)
@@ -135,16 +145,22 @@ class Found:
     entry: Listed
 
 
-def find_entries(repo: Repository, snapshots: Sequence[Snapshot], pattern: str) -> list[Found]:
+def find_entries(repo: Repository, snapshots: Sequence[Snapshot], pattern: str) -> Iterator[Found]:
     """Entries matching ``pattern`` themselves (not merely lying beneath a match) in each of
-    ``snapshots``, in the order given, each snapshot's in tree order."""
+    ``snapshots``, in the order given, each snapshot's in tree order.
+
+    Matches are yielded as the trees are read (a bad pattern is refused before this returns):
+    ``find '*'`` over millions of files never holds more than one metadata blob.
+    """
     compiled = compile_pattern(pattern)
-    found: list[Found] = []
+    return _matches(repo, snapshots, compiled.names)
+
+
+def _matches(repo: Repository, snapshots: Sequence[Snapshot], names: Callable[[str], bool]) -> Iterator[Found]:
     for snapshot in snapshots:
         for entry in _entries(repo, snapshot):
-            if compiled.names(entry["path"]):
-                found.append(Found(snapshot.id, snapshot.time.isoformat(), snapshot.system, listed(entry)))
-    return found
+            if names(entry["path"]):
+                yield Found(snapshot.id, snapshot.time.isoformat(), snapshot.system, listed(entry))
 
 
 def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:

@@ -2,7 +2,8 @@
 
 Core packages return data and report progress through callbacks; this module is the only
 place that decides how either reaches the user. With ``--json`` stdout carries exactly one
-JSON document and nothing else; progress and notices go to stderr and only on a TTY.
+JSON document and nothing else (a long list written item by item, :meth:`Output.stream`);
+progress and notices go to stderr and only on a TTY.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import dataclasses
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from enum import Enum
@@ -26,8 +27,13 @@ if TYPE_CHECKING:  # rich loads on first use: a --json run never draws
     from rich.progress import Progress
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, pydantic models, datetimes and paths as plain JSON values."""
+    if type(value) in _PLAIN:  # most leaves: a listing of millions converts each of its fields
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if hasattr(value, "model_dump"):
@@ -87,6 +93,39 @@ class Output:
             sys.stdout.flush()
         else:
             render(self.console, plain)
+
+    def stream(
+        self,
+        head: dict[str, Any],
+        key: str,
+        items: Iterable[Any],
+        render: Callable[[Console, dict[str, Any], Iterator[Any]], None],
+    ) -> None:
+        """Emit a result whose ``key`` list may hold millions of items, never holding them all.
+
+        ``--json`` writes the same one document :meth:`result` would (``head``'s fields, then
+        ``key`` with one item per line, then any ``warnings``), item by item as ``items``
+        yields them; people get ``render(console, head, items)`` with the items as plain
+        values, which must print them as they come. An error while items are read leaves an
+        unfinished document on stdout and a non-zero exit: scripts must check the exit code.
+        """
+        plain = to_jsonable(head)
+        rows = (to_jsonable(item) for item in items)
+        if not self.json_mode:
+            render(self.console, plain, rows)
+            return
+        write = sys.stdout.write
+        opening = json.dumps(plain, ensure_ascii=False, indent=2)[:-1].rstrip()
+        write(opening + ("," if plain else "") + f"\n  {json.dumps(key)}: [")
+        written = 0
+        for row in rows:
+            write(("," if written else "") + "\n    " + json.dumps(row, ensure_ascii=False))
+            written += 1
+        write("\n  ]" if written else "]")
+        if self.warnings:
+            write(',\n  "warnings": ' + json.dumps(self.warnings, ensure_ascii=False))
+        write("\n}\n")
+        sys.stdout.flush()
 
     def warn(self, message: str) -> None:
         """Something the command passed over that its user must hear about, even from a script.

@@ -14,7 +14,7 @@ commands use, and renders through rich's public renderable protocol.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -103,3 +103,32 @@ def _share(natural: list[int], keys: list[int], wrapping: list[int], room: int) 
     while cap > MIN_WIDTH and sum(capped(cap).values()) > room:
         cap -= 1
     return widths | capped(cap)
+
+
+class Rows:
+    """Rows written as they come, for listings too long to gather into a :class:`Table`.
+
+    A :class:`Table` measures every row before drawing the first, so ``find '*'`` over
+    millions of files held them all and took minutes. Here each column but the last has a
+    width fixed up front (a longer cell pushes its row right, never cut); the last column —
+    the path, the one thing copied from a listing — is written whole, and the terminal wraps
+    it. Lines go straight to the console's file: rich's per-line rendering costs ~0.2 ms, an
+    hour for a file server's listing. Cells must already be one line of printable text.
+    """
+
+    def __init__(self, console: Console, columns: Sequence[tuple[str, int]], *, right: Iterable[str] = ()) -> None:
+        self.file = console.file
+        self.columns = list(columns)
+        self.right = set(right)
+
+    def header(self) -> None:
+        self.add(*(name for name, _ in self.columns))
+
+    def add(self, *cells: str) -> None:
+        from rich.cells import cell_len
+
+        parts = []
+        for (name, width), cell in zip(self.columns[:-1], cells, strict=False):
+            pad = " " * max(width - cell_len(cell), 0)
+            parts.append(pad + cell if name in self.right else cell + pad)
+        self.file.write("  ".join([*parts, cells[-1]]).rstrip() + "\n")

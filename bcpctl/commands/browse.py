@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -12,7 +13,7 @@ from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, repo_options
 from bcpctl.params import SnapshotPattern
-from bcpctl.tables import Table
+from bcpctl.tables import Rows
 from dc.errors import UsageError
 
 if TYPE_CHECKING:
@@ -34,6 +35,42 @@ def _name(entry: dict[str, Any]) -> str:
 
     arrow = {"symlink": " -> ", "hardlink": " => "}.get(entry["type"], "")
     return shown(entry["path"]) + (arrow + shown(entry["target"]) if arrow and entry["target"] is not None else "")
+
+
+#: widths of the columns of a listing; a longer cell pushes its row, never cut
+MODE, OWNER, SIZE, TIME, SHORT_ID = 10, 11, 10, 20, 8
+
+
+def render_listing(console: Console, head: dict[str, Any], entries: Iterator[dict[str, Any]], *, long: bool) -> None:
+    """``ls`` for people: one line per entry as it is read (never gathered; see :class:`Rows`)."""
+    if not long:
+        for entry in entries:
+            console.file.write(_name(entry) + "\n")
+        return
+    columns = [("mode", MODE), ("owner", OWNER), ("size", SIZE), ("modified", TIME), ("path", 0)]
+    rows = Rows(console, columns, right={"size"})
+    rows.header()
+    for entry in entries:
+        rows.add(*_long_row(entry))
+
+
+def render_matches(
+    console: Console, head: dict[str, Any], matches: Iterator[dict[str, Any]], *, system_width: int
+) -> None:
+    """``find`` for people: one line per match as it is found, then how many."""
+    from backup.browse import shown
+
+    columns = [("snapshot", SHORT_ID), ("time", TIME), ("system", max(system_width, 6)), ("size", SIZE), ("path", 0)]
+    rows = Rows(console, columns, right={"size"})
+    rows.header()
+    count = 0
+    for hit in matches:
+        entry = hit["entry"]
+        size = "" if entry["size"] is None else human_bytes(entry["size"])
+        system = shown(hit["system"] or "")
+        rows.add(hit["snapshot"][:SHORT_ID], output.jst(hit["time"]), system, size, _name(entry))
+        count += 1
+    console.file.write(f"{count} match(es) in {head['snapshots_searched']} snapshot(s)\n")
 
 
 @click.command("ls")
@@ -59,7 +96,7 @@ def ls(
     PATH is relative to the snapshot's root (a leading / means that root too). Exit 2 when the
     snapshot holds no PATH.
     """
-    from backup.browse import list_entries
+    from backup.browse import as_text, b64_if_not_utf8, list_entries
     from backup.patterns import snapshot_path
     from backup.snapshot import find_snapshot
 
@@ -67,19 +104,10 @@ def ls(
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
         snap = find_snapshot(r, snapshot_ref)
         entries = list_entries(r, snap, path, recursive=recursive)
-    data = {"snapshot": snap.id, "path": path, "entries": entries}
-
-    def render(console: Console, d: dict[str, Any]) -> None:
-        if not long_format:
-            for entry in d["entries"]:
-                console.print(_name(entry), markup=False, soft_wrap=True)
-            return
-        table = Table("mode", "owner", "size", "modified", "path", keys=("path",))
-        for entry in d["entries"]:
-            table.add_row(*_long_row(entry))
-        console.print(table)
-
-    output.current().result(data, render)
+        head = {"snapshot": snap.id, "path": as_text(path), "path_b64": b64_if_not_utf8(path)}
+        output.current().stream(
+            head, "entries", entries, lambda console, h, rows: render_listing(console, h, rows, long=long_format)
+        )
 
 
 @click.command("find")
@@ -113,7 +141,9 @@ def find(
     PATTERN follows the rules of docs/restore.md ("Patterns"): '*.sql' finds a name at any
     depth, 'data/**/*.csv' is anchored at the snapshot's root. Finding nothing is not an error.
     """
-    from backup.browse import find_entries
+    from rich.cells import cell_len
+
+    from backup.browse import find_entries, shown
     from backup.snapshot import find_snapshot, list_snapshots
 
     if snapshot_refs and system:
@@ -129,18 +159,13 @@ def find(
             chosen = list(reversed(list_snapshots(r, system=system)))
         chosen = chosen[:newest] if newest else chosen
         found = find_entries(r, chosen, pattern)
-    data = {"pattern": pattern, "snapshots_searched": len(chosen), "matches": found}
-
-    def render(console: Console, d: dict[str, Any]) -> None:
-        table = Table("snapshot", "time", "system", "size", "path")
-        for hit in d["matches"]:
-            entry = hit["entry"]
-            size = "" if entry["size"] is None else human_bytes(entry["size"])
-            table.add_row(hit["snapshot"][:8], output.jst(hit["time"]), hit["system"] or "", size, _name(entry))
-        console.print(table)
-        console.print(f"{len(d['matches'])} match(es) in {d['snapshots_searched']} snapshot(s)", markup=False)
-
-    output.current().result(data, render)
+        width = max((cell_len(shown(s.system or "")) for s in chosen), default=0)
+        output.current().stream(
+            {"pattern": pattern, "snapshots_searched": len(chosen)},
+            "matches",
+            found,
+            lambda console, h, rows: render_matches(console, h, rows, system_width=width),
+        )
 
 
 @click.command("dump")

@@ -81,9 +81,34 @@ def test_find_names_matches_across_snapshots_in_the_order_given(repo, tree, tmp_
     ]
     assert [h.entry.path for h in find_entries(repo, [first], r"star\*\[x]")] == ["star*[x]"]
     assert [h.entry.path for h in find_entries(repo, [first], "we?ird")] == ["we\nird"]
-    assert len(find_entries(repo, [first], "**")) == sum(1 for _ in iter_tree(repo.read_blob, first.tree))
+    assert sum(1 for _ in find_entries(repo, [first], "**")) == sum(1 for _ in iter_tree(repo.read_blob, first.tree))
     with pytest.raises(BadPattern):
         find_entries(repo, [first], "../*")
+
+
+def test_ls_and_find_hand_out_entries_as_the_tree_is_read(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The first entry comes after one metadata blob, not after the whole tree: nothing is gathered."""
+    src = make_tree(tmp_path / "many", {f"d{i:02d}/f{j:03d}": "" for i in range(12) for j in range(150)})
+    snap = _backup(repo, src)
+    tree_blobs = set(snap.tree)
+    assert len(tree_blobs) > 4
+    read: list[str] = []
+    read_blob = repo.read_blob
+
+    def counting(blob_id: bytes, **kwargs: object) -> bytes:
+        read.append(blob_id.hex())
+        return read_blob(blob_id, **kwargs)
+
+    repo.read_blob = counting  # type: ignore[method-assign]  # the real repository, its reads counted
+    for listing in (
+        (hit.entry for hit in find_entries(repo, [snap], "*")),
+        list_entries(repo, snap, recursive=True),
+    ):
+        read.clear()
+        assert next(listing).path == "d00"
+        assert len(tree_blobs.intersection(read)) == 1
+        assert sum(1 for _ in listing) == 12 * 151 - 1
+        assert tree_blobs <= set(read)
 
 
 def test_dump_gives_the_exact_bytes_and_follows_a_hard_link(repo, tree) -> None:  # type: ignore[no-untyped-def]

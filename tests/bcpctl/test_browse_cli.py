@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -128,3 +129,20 @@ def test_tables_keep_ids_and_system_names_whole_at_80_columns_when_piped(cli: Cl
     assert system in shown.stdout
     found = cli("find", "f", "--repo", url, env={"COLUMNS": "80"})
     assert system in found.stdout
+
+
+def test_ls_names_a_path_that_is_not_utf8_exactly(cli: Cli, tmp_path: Path) -> None:
+    odd = os.fsdecode(b"caf\xe9")  # Latin-1, as an old Samba share stores it
+    src = make_tree(tmp_path / "src", {f"{odd}/f.txt": "x", "plain/g.txt": "y"})
+    url = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", url).returncode == 0
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "files").returncode == 0
+    listing = _json(cli, "ls", "latest", odd, "--repo", url)
+    assert listing["path"] == "caf\\xe9" and listing["path_b64"] == base64.b64encode(b"caf\xe9").decode()  # type: ignore[index]
+    assert [base64.b64decode(e["path_b64"]) for e in listing["entries"]] == [b"caf\xe9/f.txt"]  # type: ignore[index]
+    plain = _json(cli, "ls", "latest", "plain", "--repo", url)
+    assert plain["path"] == "plain" and plain["path_b64"] is None  # type: ignore[index]
+    long = cli("ls", "latest", "--repo", url, "-R", "-l", env={"COLUMNS": "40"})
+    lines = long.stdout.splitlines()
+    assert lines[0].split() == ["mode", "owner", "size", "modified", "path"]
+    assert [line.rsplit("  ", 1)[1] for line in lines[1:]] == ["caf\\xe9", "caf\\xe9/f.txt", "plain", "plain/g.txt"]
