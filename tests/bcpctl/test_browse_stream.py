@@ -19,9 +19,11 @@ from bcpctl.commands.browse import render_listing, render_matches
 from bcpctl.output import Output
 from bcpctl.tables import Rows
 
-N = 60_000
-#: far below what 60,000 entries take when held (~30 MB as dicts, more as a rich table)
-PEAK = 4 * 1024 * 1024
+#: two listing sizes: streaming keeps the peak flat from one to the other, holding would add
+#: ~0.5 KiB per entry (~4.5 MB between them)
+SMALL, LARGE = 3_000, 12_000
+#: what the larger listing may add to the smaller one's peak
+GROWTH = 512 * 1024
 
 
 def _entry(i: int) -> dict[str, Any]:
@@ -38,13 +40,19 @@ def _entry(i: int) -> dict[str, Any]:
     }
 
 
-def _entries() -> Iterator[dict[str, Any]]:
-    return (_entry(i) for i in range(N))
+def _entries(n: int) -> Iterator[dict[str, Any]]:
+    return (_entry(i) for i in range(n))
 
 
-def _matches() -> Iterator[dict[str, Any]]:
+def _matches(n: int) -> Iterator[dict[str, Any]]:
     snap = "ab" * 32
-    return ({"snapshot": snap, "time": "2026-12-06T01:00:00+00:00", "system": "fs", "entry": e} for e in _entries())
+    return ({"snapshot": snap, "time": "2026-12-06T01:00:00+00:00", "system": "fs", "entry": e} for e in _entries(n))
+
+
+def _flat(run: Callable[[int], None]) -> None:
+    """The peak of ``run(LARGE)`` is the peak of ``run(SMALL)``, give or take :data:`GROWTH`."""
+    small, large = _peak(lambda: run(SMALL)), _peak(lambda: run(LARGE))
+    assert large < small + GROWTH, f"peak grew from {small:,} to {large:,} bytes with the number of entries"
 
 
 def _peak(run: Callable[[], None]) -> int:
@@ -64,11 +72,12 @@ def devnull() -> Iterator[io.TextIOWrapper]:
 
 def test_people_get_every_row_in_bounded_memory(devnull: io.TextIOWrapper) -> None:
     console = Console(file=devnull, width=80, soft_wrap=True, highlight=False)
-    consumed = iter(_matches())
-    assert _peak(lambda: render_matches(console, {"snapshots_searched": 1}, consumed, system_width=2)) < PEAK
+    consumed = iter(_matches(SMALL))
+    render_matches(console, {"snapshots_searched": 1}, consumed, system_width=2)
     assert next(consumed, None) is None  # every match was drawn, none held
-    assert _peak(lambda: render_listing(console, {}, _entries(), long=True)) < PEAK
-    assert _peak(lambda: render_listing(console, {}, _entries(), long=False)) < PEAK
+    _flat(lambda n: render_matches(console, {"snapshots_searched": 1}, _matches(n), system_width=2))
+    _flat(lambda n: render_listing(console, {}, _entries(n), long=True))
+    _flat(lambda n: render_listing(console, {}, _entries(n), long=False))
 
 
 def test_json_of_every_item_is_written_in_bounded_memory(
@@ -76,7 +85,7 @@ def test_json_of_every_item_is_written_in_bounded_memory(
 ) -> None:
     monkeypatch.setattr(sys, "stdout", devnull)
     out = Output(json_mode=True)
-    assert _peak(lambda: out.stream({"pattern": "*", "snapshots_searched": 1}, "matches", _matches(), _never)) < PEAK
+    _flat(lambda n: out.stream({"pattern": "*", "snapshots_searched": 1}, "matches", _matches(n), _never))
 
 
 def _never(console: Console, head: dict[str, Any], rows: Iterator[Any]) -> None:
