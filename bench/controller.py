@@ -61,11 +61,16 @@ class Phase:
     load_average: str
 
 
-def _lg_code(town: int) -> str:
-    from dc.config import lg_code_check_digit
+def _municipality(town: int) -> tuple[str, str]:
+    """``(name, lg_code)``: 茨城県's real municipalities first (their codes are checked against
+    their names), then made-up ones in a prefecture the bundled table does not cover."""
+    from dc.lgcodes import lg_code_check_digit, table
 
-    first = f"08{town + 100:03d}"
-    return first + str(lg_code_check_digit(first))
+    real = sorted(table().values(), key=lambda m: m.code)
+    if town < len(real):
+        return real[town].name, real[town].code
+    first = f"47{town:03d}"
+    return f"町{town:02d}", first + str(lg_code_check_digit(first))
 
 
 def build(root: Path, towns: int, per_town: int) -> Path:
@@ -79,7 +84,8 @@ def build(root: Path, towns: int, per_town: int) -> Path:
     tenants, systems = {}, {}
     for town in range(towns):
         tenant = f"town{town:02d}"
-        tenants[tenant] = {"name": f"町{town:02d}", "lg_code": _lg_code(town), "population": 10000 + town}
+        name, code = _municipality(town)
+        tenants[tenant] = {"name": name, "lg_code": code, "population": 10000 + town}
         i = 0
         for count, every, tier in tiers:
             for _ in range(count):

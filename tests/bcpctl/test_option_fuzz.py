@@ -53,6 +53,8 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     ("verify-offsite", "--delete-delay", "0"): "an offsite that deletes at once keeps nothing retention removed",
     ("serve", "--stop-timeout", "0"): "cancel running jobs at once on SIGTERM",
     ("serve", "--metrics-refresh", "0"): "render /metrics at each scrape",
+    ("wal push", "--ahead", "0"): "archive only the segment PostgreSQL asked for",
+    ("wal get", "--prefetch", "0"): "fetch only the segment PostgreSQL asked for",
 }
 #: commands safe to run for real on the test repository when a value is accepted
 RUN_FOR_REAL = {"forget", "prune"}

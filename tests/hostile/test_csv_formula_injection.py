@@ -29,7 +29,9 @@ def _files(rows: list[tuple[str, ...]]) -> tuple[dict[str, bytes], list[dict[str
     tenant = SimpleNamespace(name="甲町", lg_code="000001")
     partner = SimpleNamespace(name="乙市", lg_code="000002")
     data = SimpleNamespace(columns=COLUMNS, rows=rows)
-    files, _lossy, _replaced, guarded = build._files(request, data, tenant, partner, now=NOW, expires_at=NOW, as_of=NOW)
+    files, _lossy, _replaced, guarded = build._files(
+        request, data, tenant, partner, now=NOW, expires_at=NOW, as_of=NOW, pfif_domain=None
+    )
     return dict(files), guarded
 
 
