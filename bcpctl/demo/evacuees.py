@@ -168,13 +168,13 @@ def find_and_answer(
     from victim_support.signing import parse_private_key, sign
 
     settings = load_export_settings(config, str(config_path))
-    received = workdir / "partner" / "received"
+    inbox = workdir / "partner" / "received"
     # the CSV's header row is Japanese labels; the manifest keeps the field keys in column order
-    keys = [field["key"] for field in json.loads((received / "manifest.json").read_text(encoding="utf-8"))["fields"]]
-    with (received / "persons.csv").open(encoding="utf-8", newline="") as fh:
+    fields = [field["key"] for field in json.loads((inbox / "manifest.json").read_text(encoding="utf-8"))["fields"]]
+    with (inbox / "persons.csv").open(encoding="utf-8", newline="") as fh:
         rows = csv.reader(fh)
         next(rows)
-        person = dict(zip(keys, next(rows), strict=True))
+        person = dict(zip(fields, next(rows), strict=True))
     given = person["name"].partition("\u3000")[2]
     family_kana = person["name_kana"].partition("\u3000")[0]
     hiragana = "".join(chr(ord(c) - 0x60) if "ァ" <= c <= "ヶ" else c for c in family_kana)
