@@ -189,7 +189,7 @@ def _restore_threaded(
     futures: deque[Future[None]] = deque()
     try:
         with ThreadPoolExecutor(workers, thread_name_prefix="bcp-restore") as pool:
-            for entry in iter_entries(repo, snapshot, shape.bad_blobs):
+            for entry in iter_entries(repo, snapshot, shape.bad_blobs, shape.select):
                 if entry["type"] == "file":
                     futures.append(pool.submit(write, entry))
                     while futures and (futures[0].done() or len(futures) > 256):

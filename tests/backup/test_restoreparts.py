@@ -19,6 +19,7 @@ from backup.restoreplan import iter_entries
 from backup.restorer import restore_snapshot
 from backup.restoretarget import TEMP_PREFIX
 from backup.run import BackupRequest, run_backup
+from backup.snapindex import SnapshotIndex
 from backup.snapshot import Snapshot, find_snapshot, load_snapshot, save_snapshot
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter
@@ -39,6 +40,9 @@ BIG = ("dumps/juki.sql", "dumps/zei.sql")
 
 @pytest.fixture
 def snapshot(repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    # the forked writers (what these tests observe), even where an earlier test left a thread
+    # behind in this worker (restorefiles then writes with threads: backup.forked.can_fork)
+    monkeypatch.setattr(restorefiles, "can_fork", lambda repo: True)
     # units of 1 MiB: the dumps are large files of several ranges (of a chunk or two each)
     monkeypatch.setattr(restoreplan, "UNIT_BYTES", 1 << 20)
     src = make_tree(tmp_path / "src", FILES)
@@ -174,6 +178,7 @@ def test_an_old_format_snapshot_still_restores_and_verifies(repo, snapshot, tmp_
 def test_an_incremental_keeps_an_unchanged_files_old_format_record(repo, snapshot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     src, snap = snapshot
     old = _as_version_1(repo, snap)
+    SnapshotIndex(repo).sync()  # written behind the index's back, as another machine would
     # the old snapshot as parent: unchanged files are not read again and keep their SHA-256
     result = run_backup(repo, BackupRequest(parse_path(src), system="s1"))
     assert find_snapshot(repo, result.snapshot_id).parent == old.id

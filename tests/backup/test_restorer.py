@@ -79,6 +79,9 @@ def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Pa
             return flipped
 
     monkeypatch.setattr(restorefiles, "BlobReader", Flipping)
+    # the forked writers read through BlobReader; an earlier test's leftover thread would
+    # otherwise send this restore down the threaded path (backup.forked.can_fork)
+    monkeypatch.setattr(restorefiles, "can_fork", lambda repo: True)
     with pytest.raises(VerificationFailed, match=r"^snapshot \w+: 2 entries not restored") as failed:
         restore_snapshot(repo, snap, tmp_path / "out", workers=workers)
     assert "small/042.txt" in str(failed.value) and "big/3.bin" in str(failed.value)
