@@ -8,9 +8,11 @@ import posixpath
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from backup import restorefiles
 from backup.patterns import Selection
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
@@ -47,14 +49,20 @@ def selections(draw: st.DrawFn, paths: list[str]) -> Selection:
     return Selection(include, exclude)
 
 
+@pytest.mark.parametrize("forked", [True, False], ids=["forked-writers", "threaded-writers"])
 @settings(
-    max_examples=40,
+    max_examples=25,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(spec=trees(), data=st.data())
-def test_any_selection_restores_exactly_what_it_keeps(repo, tmp_path: Path, spec: Spec, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
+def test_any_selection_restores_exactly_what_it_keeps(  # type: ignore[no-untyped-def]
+    repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool, spec: Spec, data: st.DataObject
+) -> None:
+    """Either set of writers (processes for a local repository, threads for remote storage or
+    a threaded process) restores exactly the selection."""
+    monkeypatch.setattr(restorefiles, "can_fork", lambda repo: forked)
     work = tmp_path / uuid.uuid4().hex
     src = work / "src"
     build(src, spec)
