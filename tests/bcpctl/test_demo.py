@@ -20,7 +20,7 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["ok"] and summary["workdir"] == str(work)
-    assert len(summary["steps"]) == 12 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
+    assert len(summary["steps"]) == 13 and all(s["ok"] and s["seconds"] >= 0 for s in summary["steps"])
 
     backup = summary["backup"]
     assert 0 < backup["bytes_stored"] < backup["bytes_in"]
