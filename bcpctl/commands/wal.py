@@ -52,10 +52,9 @@ def wal_push(path: str, system_id: str, ahead: int, spool: str | None, config_pa
     """
     from backup.waljobs import wal_push as push
 
+    spool_dir = _spool_dir("--ahead", ahead, spool, "where what was archived ahead is recorded")
     consortium, config_dir = session.config(config_path)
-    if ahead and spool is None:
-        raise UsageError("--ahead needs --spool DIR (where what was archived ahead is recorded)")
-    result = push(consortium, config_dir, system_id, Path(path), spool=Path(spool) if spool else None, ahead=ahead)
+    result = push(consortium, config_dir, system_id, Path(path), spool=spool_dir, ahead=ahead)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         state = "already archived" if d["already_archived"] else f"archived ({d['stored']} bytes stored)"
@@ -101,18 +100,24 @@ def wal_get(
     """
     from backup.waljobs import wal_get as get
 
+    spool_dir = _spool_dir("--prefetch", prefetch_ahead, spool, "where the prefetched segments wait")
     consortium, config_dir = session.config(config_path)
-    if prefetch_ahead and spool is None:
-        raise UsageError("--prefetch needs --spool DIR (where the prefetched segments wait)")
     found = get(
-        consortium, config_dir, system_id, name, Path(path), site,
-        spool=Path(spool) if spool else None, prefetch_ahead=prefetch_ahead,
-    )  # fmt: skip
+        consortium, config_dir, system_id, name, Path(path), site, spool=spool_dir, prefetch_ahead=prefetch_ahead
+    )
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)
 
     output.current().result(vars(found), render)
+
+
+def _spool_dir(option: str, count: int, spool: str | None, what: str) -> Path | None:
+    """The spool directory, refused before the configuration is read when ``option`` asks for
+    segments beyond the one PostgreSQL named and there is nowhere to keep them."""
+    if count and spool is None:
+        raise UsageError(f"{option} needs --spool DIR ({what})")
+    return Path(spool) if spool else None
 
 
 COMMANDS = [wal]
