@@ -101,7 +101,7 @@ def finish(doc: dict[str, Any]) -> None:
 
 def parse_time(text: str) -> datetime:
     """ISO 8601; a time without a zone is JST, the municipalities' clock."""
-    from failover.calendar import JST
+    from dc.clock import JST
 
     try:
         value = datetime.fromisoformat(text)
