@@ -177,8 +177,12 @@ async def _work(app: procrastinate.App, settings: WorkerSettings, stop: threadin
             )
         )
         while not stop.is_set() and not worker.done():
-            with contextlib.suppress(Exception):
+            try:
                 await retry_stalled(app, settings.lease)
+            except Exception as exc:
+                # The worker outlives a database outage (psycopg_pool's PoolTimeout is not even a
+                # ConnectorException): the next round looks again, and the log says why this one could not.
+                log.warning("stalled jobs not checked: %s", exc)
             await asyncio.sleep(max(0.5, settings.lease / 3))
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
