@@ -70,12 +70,9 @@ class Relay:
         return int(self.server.getsockname()[1])
 
     def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+        from tests.servers.ports import serve_each
+
+        serve_each(self.server, self._one)
 
     def _run(self, argv: list[str], cwd: str) -> tuple[int, float, float]:
         started = time.monotonic()
@@ -200,6 +197,7 @@ def _summary(timing: Timing) -> dict[str, float]:
 
 
 def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
+    from backup.archiving import archive_settings
     from backup.opening import init_repository
     from backup.pgcluster import RestoredCluster
     from storage.local import LocalBackend
@@ -228,7 +226,7 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     relay = Relay(env, pgbackrest, owner, ["--ahead", "8", "--spool", str(base / "push-spool")])
     script = relay_script(base / "bcpctl-and-pgbackrest", relay.port)  # pgBackRest wants its name in archive_command
     with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write(f"wal_level = replica\narchive_mode = on\narchive_command = '{script} push %p'\n")
+        conf.write(archive_settings(str(script)))
     config = base / "bcpctl.yaml"
     source = {"kind": "postgres-wal", "dsn": cluster.dsn("postgres"), "wal_command": f"{script} bcpctl"}
     config.write_text(

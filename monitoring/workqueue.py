@@ -30,8 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import procrastinate
+import psycopg
 from procrastinate import JobContext as QueueContext
-from procrastinate.exceptions import AlreadyEnqueued
+from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
+from procrastinate.jobs import Job
 from sqlalchemy import Engine, inspect
 from sqlalchemy.engine import make_url
 
@@ -45,6 +47,7 @@ from monitoring.tasks import JobContext
 log = logging.getLogger("bcpctl.workqueue")
 
 QUEUE = "bcpctl-backups"
+TASK = "bcpctl.backup"
 #: the tag that names the scheduled run a snapshot belongs to
 RUN_TAG = "run"
 
@@ -59,7 +62,7 @@ def conninfo(engine: Engine) -> str:
 
 def queue_app(engine: Engine) -> procrastinate.App:
     app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo(engine)))
-    app.task(name="bcpctl.backup", queue=QUEUE, pass_context=True)(_backup_task)
+    app.task(name=TASK, queue=QUEUE, pass_context=True)(_backup_task)
     return app
 
 
@@ -117,27 +120,41 @@ def defer_backup(app: procrastinate.App, system: str, run_key: str) -> int | Non
     a later run is coalesced into the waiting one (``None``), as APScheduler's ``coalesce``
     does for a local run, instead of piling up.
     """
-    task = app.tasks["bcpctl.backup"]
     lock = f"backup:{system}"
     try:
-        return task.configure(lock=lock, queueing_lock=lock).defer(system=system, run_key=run_key)
+        return app.configure_task(TASK, allow_unknown=False, lock=lock, queueing_lock=lock).defer(
+            system=system, run_key=run_key
+        )
     except AlreadyEnqueued:
         return None
 
 
 async def retry_stalled(app: procrastinate.App, lease: float) -> int:
     """Put back every job whose worker has not heartbeat for ``lease`` seconds; several workers
-    may race for one job, and only one retry succeeds (the others find it no longer ``doing``)."""
+    may race for one job, and only one retry succeeds (see :func:`retry_one`)."""
     retried = 0
     for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=lease, queue=QUEUE):
-        try:
-            await app.job_manager.retry_job(job)
-        except Exception as exc:  # another worker retried it first
-            log.debug("stalled job %s not retried here: %s", job.id, exc)
-            continue
-        retried += 1
-        log.warning("job %s (%s) retried: its worker stopped heartbeating", job.id, job.task_kwargs.get("system"))
+        if await retry_one(app, job):
+            retried += 1
+            log.warning("job %s (%s) retried: its worker stopped heartbeating", job.id, job.task_kwargs.get("system"))
     return retried
+
+
+async def retry_one(app: procrastinate.App, job: Job) -> bool:
+    """Retry one stalled job; False when another worker's retry won the race for it.
+
+    ``JobManager.retry_job`` runs ``procrastinate_retry_job``, which RAISEs (SQLSTATE P0001) when
+    the job is neither ``doing`` nor ``failed`` any more; Procrastinate wraps it in ``ConnectorException`` with the
+    psycopg error as ``__cause__``. Any other database error is not a lost race and propagates.
+    """
+    try:
+        await app.job_manager.retry_job(job)
+    except ConnectorException as exc:
+        if not isinstance(exc.__cause__, psycopg.errors.RaiseException):
+            raise
+        log.debug("stalled job %s not retried here: %s", job.id, exc.__cause__)
+        return False
+    return True
 
 
 @dataclass
@@ -160,8 +177,12 @@ async def _work(app: procrastinate.App, settings: WorkerSettings, stop: threadin
             )
         )
         while not stop.is_set() and not worker.done():
-            with contextlib.suppress(Exception):
+            try:
                 await retry_stalled(app, settings.lease)
+            except Exception as exc:
+                # The worker outlives a database outage (psycopg_pool's PoolTimeout is not even a
+                # ConnectorException): the next round looks again, and the log says why this one could not.
+                log.warning("stalled jobs not checked: %s", exc)
             await asyncio.sleep(max(0.5, settings.lease / 3))
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):

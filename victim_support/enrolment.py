@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from pydantic import ValidationError
 from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, select, update
@@ -87,18 +88,21 @@ class EnrolmentForm:
         return read_aloud(self.age_recipient), f"{signing.fingerprint(public)} ({read_aloud(self.verify_key)})"
 
 
-def check_enrolment(
-    engine: Engine,
-    config: Consortium,
-    *,
-    partner_id: str,
-    name: str,
-    lg_code: str,
-    age_recipient: str,
-    verify_key: str,
-    officials: list[str],
-) -> EnrolmentForm:
+class Entered(TypedDict):
+    """An enrolment's values as the partner or the operator typed them (``verify_key``: a key line or file)."""
+
+    partner_id: str
+    name: str
+    lg_code: str
+    age_recipient: str
+    verify_key: str
+    officials: list[str]
+
+
+def check_enrolment(engine: Engine, config: Consortium, **entered: Unpack[Entered]) -> EnrolmentForm:
     """The enrolment's values validated; refuse (exit 2) anything that does not validate or is taken."""
+    partner_id, name, lg_code = entered["partner_id"], entered["name"], entered["lg_code"]
+    age_recipient, verify_key, officials = entered["age_recipient"], entered["verify_key"], entered["officials"]
     public = signing.load_verify_key(verify_key)
     try:
         checked = Partner.model_validate(
@@ -135,21 +139,14 @@ def enrol(
     engine: Engine,
     config: Consortium,
     *,
-    partner_id: str,
-    name: str,
-    lg_code: str,
-    age_recipient: str,
-    verify_key: str,
-    officials: list[str],
     actor: str,
     now: datetime,
     invitation: str | None = None,
+    **entered: Unpack[Entered],
 ) -> Enrolment:
     """Register a partner that is not configured; refuse (exit 2) anything that does not validate."""
-    form = check_enrolment(
-        engine, config, partner_id=partner_id, name=name, lg_code=lg_code, age_recipient=age_recipient,
-        verify_key=verify_key, officials=officials,
-    )  # fmt: skip
+    form = check_enrolment(engine, config, **entered)
+    partner_id, lg_code = form.partner_id, form.lg_code
     public = signing.load_verify_key(form.verify_key)
     names = form.officials
 

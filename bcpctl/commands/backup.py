@@ -13,7 +13,7 @@ import click
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.i18n import _
-from bcpctl.options import as_of_option, common_options, config_option, escrow_option, key_value_pairs
+from bcpctl.options import F, as_of_option, common_options, config_option, escrow_option, key_value_pairs
 from bcpctl.params import Checked, SnapshotPattern
 from dc.errors import ProblemFound, UsageError
 
@@ -25,6 +25,12 @@ if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from backup.restoretarget import Overwrite
     from backup.run import BackupRequest
     from bcpctl.output import ProgressBar
+
+
+def pattern_option(flag: str, help: str) -> Callable[[F], F]:
+    """A repeatable path pattern (docs/restore.md, Patterns), parsed as the snapshot's paths are."""
+    dest = flag.removeprefix("--") + "s"
+    return click.option(flag, dest, multiple=True, type=SnapshotPattern(), metavar="PATTERN", help=help)
 
 
 @click.group()
@@ -110,14 +116,7 @@ def _totals(request: BackupRequest, bar: ProgressBar) -> Iterator[Callable[[int]
     callback=key_value_pairs,
     help="Tag recorded with the snapshot (repeatable).",
 )
-@click.option(
-    "--exclude",
-    "excludes",
-    multiple=True,
-    type=SnapshotPattern(),
-    metavar="PATTERN",
-    help="Skip matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).",
-)
+@pattern_option("--exclude", "Skip matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).")
 @escrow_option
 @config_option(required=False)
 @common_options
@@ -209,22 +208,10 @@ def backup_run(
     "or the path the snapshot was taken from), if-changed (keep entries that already match, "
     "replace the rest) or always (replace).",
 )
-@click.option(
-    "--include",
-    "includes",
-    multiple=True,
-    type=SnapshotPattern(),
-    metavar="PATTERN",
-    help="Restore only matching paths and what is beneath them (repeatable; docs/restore.md, Patterns).",
+@pattern_option(
+    "--include", "Restore only matching paths and what is beneath them (repeatable; docs/restore.md, Patterns)."
 )
-@click.option(
-    "--exclude",
-    "excludes",
-    multiple=True,
-    type=SnapshotPattern(),
-    metavar="PATTERN",
-    help="Leave out matching paths and what is beneath them (repeatable; wins over --include).",
-)
+@pattern_option("--exclude", "Leave out matching paths and what is beneath them (repeatable; wins over --include).")
 @click.option(
     "--to-time",
     type=Checked("time", "backup.pitr:parse_moment"),

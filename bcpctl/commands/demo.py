@@ -11,8 +11,8 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.commands.drill import duration_text
 from bcpctl.commands.repo import human_bytes
+from bcpctl.commands.runs import duration_text
 from bcpctl.i18n import _
 from bcpctl.options import common_options
 from bcpctl.params import FiniteFloat

@@ -9,8 +9,9 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.i18n import N_, _
-from bcpctl.options import F, common_options, config_option, escrow_option
+from bcpctl.commands.runs import finish, operator_options, parse_time, read_operator_secret, run_context
+from bcpctl.i18n import _
+from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from bcpctl.tables import Table
 from dc.errors import ProblemFound, UsageError
@@ -22,127 +23,6 @@ if TYPE_CHECKING:
 @click.group()
 def drill() -> None:
     """Drills: restore at the offsite site, verify, measure RTO/RPO, clean up, report."""
-
-
-def duration_text(seconds: float | None) -> str:
-    from dc.duration import format_duration
-
-    if seconds is None:
-        return "—"
-    return f"{seconds:.1f}s" if seconds < 60 else format_duration(seconds)
-
-
-#: a run's verdict as its last line shows it; the English word stays first in every language (scripts grep it)
-VERDICTS = {
-    "passed": N_("PASSED"),
-    "failed": N_("FAILED"),
-    "aborted": N_("ABORTED"),
-    "killed": N_("KILLED"),
-    "running": N_("RUNNING"),
-}
-
-
-def render_run(console: Console, doc: dict[str, Any]) -> None:
-    """The result of a drill, failover or failback as people read it."""
-    table = Table(_("system"), _("tenant"), _("grp"), _("snapshot"), _("RPO / target"), _("RTO / target"), _("result"))
-    for s in doc["systems"]:
-        status = s["status"] if s["status"] == "passed" else f"{s['status'].upper()}: {s.get('error') or ''}"
-        table.add_row(
-            s["system"],
-            s["tenant"],
-            str(s["group"]),
-            (s.get("snapshot_id") or "")[:8],
-            f"{duration_text(s.get('rpo_seconds'))} / {duration_text(s.get('rpo_target'))}",
-            f"{duration_text(s.get('rto_seconds'))} / {duration_text(s.get('rto_target'))}",
-            status,
-        )
-    console.print(table)
-    for check in doc.get("checks", []):
-        if not check["ok"]:
-            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=check["detail"]))
-    cleanup = doc.get("cleanup")
-    if cleanup is not None:
-        console.print(
-            _("cleanup: removed {removed}, left {left}").format(
-                removed=len(cleanup["removed"]), left=len(cleanup["leftovers"])
-            )
-        )
-        for left in cleanup["leftovers"]:
-            console.print(f"  LEFT: {left}")
-    for swept in doc.get("swept", []):
-        console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
-    if cp := doc.get("control_plane"):
-        copy = cp.get("copy") or {}
-        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {output.jst(copy.get('time'))}" if copy else "no copy"
-        console.print(
-            f"control state at {cp['site']}: {cp['source']} ({taken}), control-plane RPO "
-            f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
-        )
-    for warning in doc.get("warnings", []):
-        console.print(f"warning: {warning}")
-    if doc.get("reports"):
-        console.print(_("reports: {path}").format(path=doc["reports"].get("html", "")))
-    verdict = _(VERDICTS[doc["status"]]) if doc["status"] in VERDICTS else doc["status"].upper()
-    console.print(
-        f"{doc['kind']} {doc['mode']} {doc['id']}: {verdict}" + (f" ({doc['aborted']})" if doc.get("aborted") else "")
-    )
-
-
-def finish(doc: dict[str, Any]) -> None:
-    """Render a run and exit 1 unless it passed."""
-    output.current().result(doc, render_run)
-    if doc["status"] != "passed":
-        problem = (
-            doc.get("error")
-            or doc.get("aborted")
-            or next((f"{s['system']}: {s['error']}" for s in doc["systems"] if s["status"] != "passed"), None)
-        )
-        if problem is None and doc.get("cleanup") and doc["cleanup"]["leftovers"]:
-            problem = f"cleanup incomplete: {doc['cleanup']['leftovers'][0]}"
-        if problem is None:
-            problem = next((f"{c['name']}: {c['detail']}" for c in doc.get("checks", []) if not c["ok"]), "see report")
-        raise ProblemFound(f"{doc['kind']} {doc['mode']} {doc['status']}: {problem}")
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601; a time without a zone is JST, the municipalities' clock."""
-    from failover.calendar import JST
-
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"invalid time '{text}': use ISO 8601, e.g. 2025-06-01T09:00+09:00") from None
-    return value if value.tzinfo else value.replace(tzinfo=JST)
-
-
-def run_context(config_path: str | None, site: str | None = None) -> RunContext:
-    """The run's context, read as at ``site`` when given (its own control database)."""
-    from dc.config import load_config
-    from failover.context import RunContext
-
-    consortium, path = load_config(config_path)
-    return RunContext.create(consortium.at_site(site) if site else consortium, path)
-
-
-def operator_options(fn: F) -> F:
-    """The operator's own proof, which the two-person rule needs as much as the approver's (failover/approval.py)."""
-    fn = click.option(
-        "--operator-secret-file",
-        type=click.Path(dir_okay=False),
-        default=None,
-        help="Two-person rule: the operator's own secret (else $BCPCTL_OPERATOR_SECRET).",
-    )(fn)
-    return click.option(
-        "--operator",
-        default=None,
-        help="Two-person rule: the operator's enrolled name (approvers:); default: the OS account.",
-    )(fn)
-
-
-def read_operator_secret(path: str | None) -> str | None:
-    from dc.approvers import OPERATOR_SECRET_ENV, read_secret
-
-    return read_secret(path, env=OPERATOR_SECRET_ENV, what="operator secret")
 
 
 @drill.command("run")
@@ -158,7 +38,7 @@ def read_operator_secret(path: str | None) -> str | None:
 @click.option(
     "--before",
     default=None,
-    type=Checked("time", "bcpctl.commands.drill:parse_time"),
+    type=Checked("time", "bcpctl.commands.runs:parse_time"),
     metavar="TIME",
     help="point-in-time: newest snapshot before TIME (ISO 8601; JST if no zone).",
 )

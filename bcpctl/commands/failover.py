@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.commands.drill import finish, operator_options, parse_time, read_operator_secret, run_context
+from bcpctl.commands.runs import finish, operator_options, parse_time, read_operator_secret, run_context
 from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -27,16 +28,16 @@ def repo_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def open_repo(repo_dir: Path) -> Callable[[], Iterator[Repository]]:
-    def opener():  # type: ignore[no-untyped-def]
+def open_repo(repo_dir: Path) -> Callable[[], AbstractContextManager[Repository]]:
+    def opener() -> AbstractContextManager[Repository]:
         return open_repository(LocalBackend(repo_dir), PASSWORD)
 
     return opener
 
 
 @pytest.fixture
-def repo(open_repo: Callable[[], Iterator[Repository]]) -> Iterator[Repository]:
-    with open_repo() as r:  # type: ignore[attr-defined]
+def repo(open_repo: Callable[[], AbstractContextManager[Repository]]) -> Iterator[Repository]:
+    with open_repo() as r:
         yield r
 
 
@@ -68,7 +69,8 @@ def tree_digest(root: Path) -> dict[str, tuple[str, bytes | str]]:
     return found
 
 
-State = dict[bytes, tuple[str, int, object, int | None]]
+#: kind (None: a type this system does not know), mode, payload, mtime
+State = dict[bytes, tuple[str | None, int, object, int | None]]
 
 
 def tree_state(root: Path, *, times: bool = True) -> State:

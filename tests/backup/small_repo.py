@@ -69,13 +69,13 @@ def build_small_repo(root: Path) -> SmallRepo:
     init_repository(backend, PASSWORD, kdf=FAST_KDF, chunker=SMALL_CHUNKER, pack_size=1)
     rng = random.Random(15)
     shared = rng.randbytes(900)
-    sources = [
+    sources: list[tuple[str, dict[str, bytes | str]]] = [
         ("s1", {"shared.bin": shared, "a.txt": "alpha\n", "sub/b.txt": "bravo\n", "link": "->sub/b.txt"}),
         # d.txt's pack is mostly its blob, so damage in the middle of the pack hits the data
         ("s1", {"a.txt": "alpha, second day\n", "d.txt": rng.randbytes(700)}),
         ("s2", {"shared.bin": shared, "c.txt": "charlie\n"}),
     ]
-    snapshots = []
+    snapshots: list[SmallSnapshot] = []
     for system, files in sources:
         src = make_tree(root / f"src-{system}", files)
         with open_repository(LocalBackend(path), PASSWORD) as repo:
@@ -124,6 +124,7 @@ def _map_dependencies(path: Path, snapshots: list[SmallSnapshot]) -> dict[str, s
 
 def _pack_of(repo: Repository, blob_hex: str) -> str:
     location = repo.cache.lookup(bytes.fromhex(blob_hex))
+    assert location is not None, blob_hex
     return pack_key(location.pack, location.blob_type)
 
 

@@ -28,10 +28,12 @@ from typing import Any
 import psycopg
 import yaml
 
+from backup.archiving import archive_settings
 from backup.opening import init_repository
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
+from tests.servers.ports import serve_each
 from tests.servers.postgres import Cluster, new_cluster
 
 SYSTEM = "goka-juki"
@@ -54,12 +56,7 @@ class Relay:
         return int(self.server.getsockname()[1])
 
     def serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+        serve_each(self.server, self._one)
 
     def _one(self, conn: socket.socket) -> None:
         with conn:
@@ -129,8 +126,7 @@ def wal_site(env: dict[str, str]) -> Iterator[WalSite]:
     script = relay_script(base, relay.port, SYSTEM)
     cluster = new_cluster(settings={"fsync": "off"})
     with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        # in the file, not on pg_ctl's command line: the command has spaces
-        conf.write(f"wal_level = replica\narchive_mode = on\narchive_command = '{script} push %p'\n")
+        conf.write(archive_settings(str(script)))
     config = base / "bcpctl.yaml"
     config.write_text(
         yaml.safe_dump(

@@ -24,9 +24,10 @@ import time
 import traceback
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 
-def _child(request: dict) -> None:  # type: ignore[type-arg]
+def _child(request: dict[str, Any]) -> None:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the zygote ignores it to reap; bcpctl waits for its own
     for fd, path, mode in ((0, os.devnull, os.O_RDONLY), (1, request["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)):
         os.dup2(os.open(path, mode, 0o600), fd)
@@ -101,7 +102,13 @@ class Zygote:
         with self._lock:
             self._count += 1
             base = self.workdir / f"cmd-{self._count}"
-            request = {"args": list(args), "env": env, "out": f"{base}.out", "err": f"{base}.err", "rc": f"{base}.rc"}
+            request: dict[str, Any] = {
+                "args": list(args),
+                "env": env,
+                "out": f"{base}.out",
+                "err": f"{base}.err",
+                "rc": f"{base}.rc",
+            }
             assert self._proc.stdin and self._proc.stdout
             self._proc.stdin.write(json.dumps(request) + "\n")
             self._proc.stdin.flush()

@@ -146,7 +146,7 @@ def test_a_runs_last_line_keeps_its_english_verdict_first(
 
     from rich.console import Console
 
-    from bcpctl.commands.drill import render_run
+    from bcpctl.commands.runs import render_run
     from tests.failover.documents import PINNED, document
 
     monkeypatch.setenv("BCPCTL_LANG", lang)

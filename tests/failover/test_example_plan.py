@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from bcpctl.demo.consortium import PLAN_TOWN, REPRESENTATIVE, demo_config
-from bcpctl.demo.story import town_plan
+from bcpctl.demo.recovery import town_plan
 from dc.config import load_config, parse_config
 from failover.plan import build_plan, select_systems
 

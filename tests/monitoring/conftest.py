@@ -119,7 +119,7 @@ def scrape(lab: Lab, engine: Engine) -> CollectorRegistry:
 
 
 def job_spec(job_id: str, kind: str, **where: str) -> JobSpec:
-    return JobSpec(job_id, kind, interval_trigger(job_id, 60), 60, **where)  # type: ignore[arg-type]
+    return JobSpec(job_id, kind, interval_trigger(job_id, 60), 60, **where)
 
 
 @pytest.fixture

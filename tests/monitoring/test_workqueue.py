@@ -120,3 +120,53 @@ def test_a_retried_run_that_had_committed_is_not_run_again(tmp_path: Path) -> No
         runs = collections.Counter(s.tags.get(workqueue.RUN_TAG) for s in list_snapshots(repo))
     assert runs == {"backup:goka-juki@1": 1, "backup:goka-juki@2": 1}
     engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_stalled_job_retried_by_another_worker_first_is_a_lost_race_not_an_error(
+    postgres: PostgresServer, tmp_path: Path
+) -> None:
+    """Every worker looks for stalled jobs; two that saw the same one both retry it, and only the
+    first succeeds. The second is told it lost (False); any other database error still raises."""
+    import asyncio
+
+    from procrastinate.exceptions import ConnectorException
+    from procrastinate.jobs import Job
+    from sqlalchemy import create_engine
+
+    url = postgres.create_database(f"race_{os.getpid()}").replace("postgresql://", "postgresql+psycopg://")
+    engine = create_engine(url)
+    app = workqueue.queue_app(engine)
+    assert workqueue.install_schema(app, engine)
+    with app.open():
+        assert workqueue.defer_backup(app, "goka-juki", "backup:goka-juki@1") is not None
+
+    async def race() -> tuple[bool, bool, int, Job]:
+        async with app.open_async():
+            manager = app.job_manager
+            worker = await manager.register_worker()
+            taken = await manager.fetch_job([workqueue.QUEUE], worker)
+            assert taken is not None
+            await asyncio.sleep(0.05)  # the worker's heartbeat is now older than a zero lease
+            seen = list(await manager.get_stalled_jobs(seconds_since_heartbeat=0, queue=workqueue.QUEUE))
+            assert [job.id for job in seen] == [taken.id]
+            first = await workqueue.retry_one(app, seen[0])
+            second = await workqueue.retry_one(app, seen[0])  # the other worker, with the same list
+            return first, second, await workqueue.retry_stalled(app, 0), taken
+
+    first, second, again, job = asyncio.run(race())
+    assert (first, second, again) == (True, False, 0)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT status, attempts FROM procrastinate_jobs")).one()
+    assert (row.status, row.attempts) == ("todo", 1)
+    # A schema without the retry function (another Procrastinate version's) is not a lost race.
+    with engine.begin() as conn:
+        conn.execute(text("DROP FUNCTION procrastinate_retry_job_v2"))
+
+    async def outdated() -> bool:
+        async with app.open_async():
+            return await workqueue.retry_one(app, job)
+
+    with pytest.raises(ConnectorException):
+        asyncio.run(outdated())
+    engine.dispose()

@@ -54,9 +54,10 @@ class FlipProxy:
     def _pump(self, src: socket.socket, dst: socket.socket, upload: bool) -> None:
         seen = bytearray()  # this connection's bytes so far, kept only until the flip is done
         with contextlib.suppress(OSError):
-            while chunk := src.recv(65536):
+            while received := src.recv(65536):
+                chunk = bytearray(received)
                 if upload and not self.flipped:
-                    chunk = self._maybe_flip(seen, bytearray(chunk))
+                    chunk = self._maybe_flip(seen, chunk)
                 dst.sendall(chunk)
         for sock in (src, dst):
             with contextlib.suppress(OSError):

@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,7 +138,7 @@ def new_cluster(*, initdb: bool = True, settings: dict[str, str] | None = None) 
     return cluster
 
 
-def start_postgres() -> tuple[PostgresServer, callable]:
+def start_postgres() -> tuple[PostgresServer, Callable[[], None]]:
     """Start a cluster; return it and a stop function."""
     cluster = new_cluster(settings={"fsync": "off", "full_page_writes": "off"})
     cluster.start()

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyrage
 import pytest
@@ -20,6 +21,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from tests.conftest import PASSWORD
+
+if TYPE_CHECKING:
+    from dc.config import Consortium
 
 FAST_KDF = {"memory_kib": 8192, "iterations": 1, "lanes": 1}
 SCALE = 0.05  # 五霞町 at 5%: ~470 residents, enough for every row class to appear
@@ -61,7 +65,7 @@ class Site:
     def registry(self) -> Path:
         return self.root / "goka-juki.sqlite"
 
-    def config(self):  # type: ignore[no-untyped-def]
+    def config(self) -> Consortium:
         from dc.config import load_config
 
         return load_config(self.config_path)[0]
