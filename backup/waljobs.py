@@ -4,7 +4,9 @@ The server runs them itself (``archive_command``, ``restore_command``) with its 
 configuration and credentials, so WAL never passes through the controller. They open the
 repository of the site bcpctl runs at (``$BCPCTL_SITE``, default the primary) without syncing
 the index cache: WAL objects are self-contained and a push must not cost a listing of every
-index file.
+index file. Where the configuration names a key file (``secrets.key_file`` or the site's own),
+they unlock with it rather than the passphrase: one process per WAL file must not pay a
+passphrase's Argon2id each time (backup/keyfile.py has the threat model).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backup.configsecret import config_password
+from backup.configsecret import config_key_file, config_password
+from backup.keyfile import open_with_key_file
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
@@ -38,15 +41,21 @@ def wal_system(config: Consortium, system_id: str) -> None:
 
 @contextmanager
 def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
-    """The repository of ``site`` (default: the site bcpctl runs at)."""
+    """The repository of ``site`` (default: the site bcpctl runs at), opened with the site's key
+    file when one is configured, else its passphrase."""
     from dc.config import local_site
 
     site = site or local_site(config)
     if site not in config.sites:
         raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
     backend = open_site(config, site, config_dir=config_dir)
+    pin = config.sites[site].manifest_public_key
+    if (key_file := config_key_file(config, config_dir, site)) is not None:
+        with open_with_key_file(backend, key_file, manifest_key=pin) as repo:
+            yield repo
+        return
     password = config_password(config, config_dir, site)
-    with open_repository(backend, password, sync=False, manifest_key=config.sites[site].manifest_public_key) as repo:
+    with open_repository(backend, password, sync=False, manifest_key=pin) as repo:
         yield repo
 
 
