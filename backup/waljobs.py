@@ -21,8 +21,8 @@ from backup.keyfile import open_with_key_file
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
-from backup.walprefetch import from_spool, prefetch
-from backup.walpushahead import from_record, push_ahead
+from backup.walprefetch import prefetch
+from backup.walpushahead import push_ahead
 from dc.errors import UsageError
 from storage.site import open_site
 
@@ -68,11 +68,10 @@ def wal_push(
     spool: Path | None = None,
     ahead: int = 0,
 ) -> PushResult:
-    """Archive ``path``; with a ``spool``, acknowledged from a previous push's record of these very
-    bytes, and otherwise also archiving ``ahead`` segments already ready (backup/walpushahead.py)."""
+    """Archive ``path``; with a ``spool``, also archive ``ahead`` segments already ready and record
+    them there (backup/walpushahead.py). The caller has asked the spool first
+    (:func:`backup.walspool.from_record`), before it read the configuration."""
     wal_system(config, system_id)
-    if spool is not None and (recorded := from_record(system_id, path, spool)) is not None:
-        return recorded
     with wal_repository(config, config_dir) as repo:
         result = push(repo, system_id, path)
         if spool is not None:
@@ -91,11 +90,10 @@ def wal_get(
     spool: Path | None = None,
     prefetch_ahead: int = 0,
 ) -> WalFile:
-    """``name`` into ``target``; with a ``spool``, from it when a previous get prefetched it, and
-    otherwise prefetching the next ``prefetch_ahead`` segments there (backup/walprefetch.py)."""
+    """``name`` from the archive into ``target``; with a ``spool``, also prefetch the next
+    ``prefetch_ahead`` segments there (backup/walprefetch.py). The caller has asked the spool
+    first (:func:`backup.walspool.from_spool`), before it read the configuration."""
     wal_system(config, system_id)
-    if spool is not None and (found := from_spool(system_id, name, target, spool)) is not None:
-        return found
     with wal_repository(config, config_dir, site) as repo:
         found = get(repo, system_id, name, target)
         if spool is not None:
