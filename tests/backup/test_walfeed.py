@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from backup.walarchive import archived_names, push
 from backup.walfeed import WalFeed, segments_from
 from backup.walspool import from_record, from_spool, write_record
 from storage.local import LocalBackend
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Cli
 
 SYSTEM = "goka-juki"
 
@@ -146,3 +148,29 @@ def test_a_push_record_serves_only_its_bytes_for_its_own_system(repo_dir: Path, 
     path.write_bytes(path.read_bytes()[:-1])
     done = from_record(SYSTEM, path, spool)
     assert done is not None and done.already_archived and not (spool / f"{path.name}.archived").exists()
+
+
+def test_a_spooled_file_is_served_without_the_configuration_or_the_repository_code(cli: Cli, tmp_path: Path) -> None:
+    """The point of the spool: PostgreSQL's per-file process renames what is there, before it reads
+    bcpctl.yaml or imports the repository machinery (a broken configuration does not matter yet)."""
+    (path,) = _segments(tmp_path, 1)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    (spool / path.name).write_bytes(path.read_bytes())
+    env = {"BCPCTL_CONFIG": str(tmp_path / "no-such.yaml")}
+    got = cli("wal", "get", path.name, str(tmp_path / "out"), "--system", SYSTEM, "--spool", str(spool), env=env)
+    assert got.returncode == 0, got.stderr
+    assert (tmp_path / "out").read_bytes() == path.read_bytes() and not (spool / path.name).exists()
+    (spool / path.name).write_bytes(path.read_bytes())
+    timed = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "bcpctl.cli", "wal", "get", path.name, str(tmp_path / "o2"),
+         "--system", SYSTEM, "--spool", str(spool)],
+        env=cli.env | env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert timed.returncode == 0, timed.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in timed.stderr.splitlines() if "|" in line}
+    assert "backup.walspool" in imported
+    assert not imported & {"dc.config", "backup.repository", "backup.opening", "pydantic", "bcpctl.session"}
+    # nothing spooled: the archive decides, which needs the configuration
+    missing = cli("wal", "get", path.name, str(tmp_path / "o3"), "--system", SYSTEM, "--spool", str(spool), env=env)
+    assert missing.returncode == 2 and "no-such.yaml" in missing.stderr
