@@ -147,9 +147,19 @@ PREFETCH_SPOOL = "bcpctl-prefetch"
 
 
 def restore_command(config: Consortium, config_path: Path, system_id: str, site: str) -> str:
-    """``wal get`` taking its file from the spool the restore feeds, the archive when it is not there."""
+    """Take the file from the spool the restore feeds with a rename; ``wal get`` when it is not there.
+
+    A spooled file was authenticated and hash-checked by the feed and appeared in the spool whole
+    (renamed into place), so handing it over is one ``mv`` in the data directory: no process of
+    bcpctl per replayed segment. ``mv`` within one filesystem is a rename, atomic; should
+    ``pg_wal`` sit on another filesystem, ``mv`` copies and exits non-zero if that fails, and
+    PostgreSQL reads ``%p`` only after the command succeeded, so a partial copy is never used
+    (``wal get`` writes it afresh). The fallback also answers everything the spool cannot:
+    timeline history files, segments the feed has not reached, the end of the archive.
+    """
     wal = config.system(system_id).source.wal_command or "bcpctl wal"
     return (
+        f"mv -f {PREFETCH_SPOOL}/%f %p 2>/dev/null || "
         f"{wal} get %f %p --system {shlex.quote(system_id)} --site {shlex.quote(site)}"
         f" --config {shlex.quote(str(config_path))} --spool {PREFETCH_SPOOL}"
     )

@@ -5,10 +5,10 @@ A recovery replays one segment at a time and asks ``restore_command`` for each i
 the RTO was the sum of those serial fetches. ``bcpctl restore`` already holds the repository
 open (it unpacked the base backup), so while PostgreSQL replays it fetches the segments the
 recovery will ask for next into the spool in the data directory, with a few threads, in the
-order of replay (as pgBackRest's asynchronous archive-get does with its queue). The
-``wal get`` that PostgreSQL runs then takes its file from the spool (``wal get --spool``);
-a segment not there yet (the feed is behind, or recovery switched timelines) it fetches from
-the archive itself, so the feed only ever saves time and never decides what is replayed.
+order of replay (as pgBackRest's asynchronous archive-get does with its queue). PostgreSQL's
+``restore_command`` then takes each file from the spool with a rename (backup/pitr.py); a
+segment not there yet (the feed is behind, or recovery switched timelines) ``wal get`` fetches
+from the archive itself, so the feed only ever saves time and never decides what is replayed.
 
 Each file is fetched exactly as ``wal get`` fetches it (authenticated, decompressed, its
 SHA-256 checked), written under a temporary name, given to the server's account, and renamed
@@ -69,6 +69,9 @@ class WalFeed:
         self._thread: threading.Thread | None = None
         #: names fetched into the spool, in order
         self.fetched: list[str] = []
+        #: names written into the spool (a worker adds each as it renames it into place)
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
         #: the first problem met; the feed stops there and the recovery's own get reports it
         self.problem: str | None = None
 
@@ -87,11 +90,25 @@ class WalFeed:
             self._thread.join()
 
     def _waiting(self) -> int:
-        """Files in the spool the recovery has not taken yet."""
+        """Files in the spool the recovery has not taken yet.
+
+        One that sorts before a file the recovery already took arrived too late (its ``wal get``
+        fetched it from the archive meanwhile): replay moves forward and never asks for it, so
+        it goes rather than holding a place in the window.
+        """
+        with self._lock:  # before the listing: a name in it was in the spool by then
+            written = set(self._written)
         try:
-            return sum(1 for name in os.listdir(self.spool) if is_segment(name))
+            present = {name for name in os.listdir(self.spool) if is_segment(name)}
         except OSError:
             return 0
+        taken = written - present
+        if taken:
+            newest = max(taken)
+            for stale in [n for n in present if n < newest]:
+                (self.spool / stale).unlink(missing_ok=True)
+                present.discard(stale)
+        return len(present)
 
     def _run(self, queue: list[str]) -> None:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bcpctl-walfeed") as pool:
@@ -124,6 +141,8 @@ class WalFeed:
                 if self._ids:
                     os.fchown(out.fileno(), *self._ids)  # before it is visible: the server reads it
             os.replace(tmp, self.spool / name)
+            with self._lock:
+                self._written.add(name)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

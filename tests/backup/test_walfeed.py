@@ -174,3 +174,49 @@ def test_a_spooled_file_is_served_without_the_configuration_or_the_repository_co
     # nothing spooled: the archive decides, which needs the configuration
     missing = cli("wal", "get", path.name, str(tmp_path / "o3"), "--system", SYSTEM, "--spool", str(spool), env=env)
     assert missing.returncode == 2 and "no-such.yaml" in missing.stderr
+
+
+def test_a_segment_the_feed_brought_too_late_leaves_the_window(repo_dir: Path, tmp_path: Path) -> None:
+    """Replay fetched segment 1 itself before the feed brought it: once replay took segment 2, the
+    late copy of 1 can never be asked for, and must not keep the window full."""
+    paths = _segments(tmp_path, 5)
+    _archive(repo_dir, paths)
+    spool = tmp_path / "spool"
+    with open_repository(LocalBackend(repo_dir), PASSWORD, sync=False) as repo:
+        with WalFeed(repo, SYSTEM, paths[0].name, spool, window=2, workers=1) as feed:
+            _until(lambda: _spooled(spool) == [paths[0].name, paths[1].name])
+            os.replace(spool / paths[1].name, tmp_path / "taken")  # replay took 2 by rename; 1 is stale
+            _until(lambda: _spooled(spool) == [paths[2].name, paths[3].name])
+        assert feed.problem is None
+
+
+def test_restore_command_renames_a_spooled_file_and_asks_bcpctl_only_otherwise(tmp_path: Path) -> None:
+    from backup.pitr import PREFETCH_SPOOL, restore_command
+    from dc.config import Consortium
+
+    wal = tmp_path / "wal-command"  # stands for bcpctl wal: says it was asked, finds nothing
+    wal.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "asked"}\nexit 1\n')
+    wal.chmod(0o755)
+
+    config = Consortium.model_validate(
+        {"consortium": "t", "sites": {"primary": {"prefecture": "茨城県", "repository": str(tmp_path / "r")}},
+         "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
+         "systems": {SYSTEM: {"tenant": "goka", "business": "住民基本台帳", "tier": 1, "rpo": "1m", "rto": "1h",
+                              "source": {"kind": "postgres-wal", "dsn": "postgresql://x@127.0.0.1/x",
+                                         "wal_command": str(wal)}}}}
+    )  # fmt: skip
+    command = restore_command(config, tmp_path / "bcpctl.yaml", SYSTEM, "primary")
+    datadir = tmp_path / "data"
+    (datadir / PREFETCH_SPOOL).mkdir(parents=True)
+    (datadir / "pg_wal").mkdir()
+    name = "000000010000000000000007"
+    (datadir / PREFETCH_SPOOL / name).write_bytes(b"segment")
+
+    def run(wanted: str) -> int:
+        line = command.replace("%f", wanted).replace("%p", "pg_wal/RECOVERYXLOG")
+        return subprocess.run(["sh", "-c", line], cwd=datadir).returncode
+
+    assert run(name) == 0 and (datadir / "pg_wal" / "RECOVERYXLOG").read_bytes() == b"segment"
+    assert not (tmp_path / "asked").exists()  # no bcpctl process for a spooled file
+    assert run("000000010000000000000008") != 0  # not spooled: bcpctl decides (here: not found)
+    assert (tmp_path / "asked").read_text().startswith("get 000000010000000000000008 pg_wal/RECOVERYXLOG --system")
