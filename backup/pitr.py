@@ -27,7 +27,7 @@ from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recove
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
 from backup.walcheck import base_backups, first_needed
-from backup.walfeed import WalFeed
+from backup.walfeed import ABSENT, WalFeed
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name
 from dc.clock import JST, utcnow
 from dc.errors import ProblemFound, UsageError
@@ -154,14 +154,15 @@ def restore_command(config: Consortium, config_path: Path, system_id: str, site:
     bcpctl per replayed segment. ``mv`` within one filesystem is a rename, atomic; should
     ``pg_wal`` sit on another filesystem, ``mv`` copies and exits non-zero if that fails, and
     PostgreSQL reads ``%p`` only after the command succeeded, so a partial copy is never used
-    (``wal get`` writes it afresh). The fallback also answers everything the spool cannot:
-    timeline history files, segments the feed has not reached, the end of the archive.
+    (``wal get`` writes it afresh). A file the feed marked absent (the next timeline's history,
+    backup/walfeed.py) is "not in the archive" (exit 1) at once. ``wal get`` answers everything
+    else: other history files, segments the feed has not reached, the end of the archive.
     """
     wal = config.system(system_id).source.wal_command or "bcpctl wal"
     return (
-        f"mv -f {PREFETCH_SPOOL}/%f %p 2>/dev/null || "
+        f"mv -f {PREFETCH_SPOOL}/%f %p 2>/dev/null || {{ test ! -e {PREFETCH_SPOOL}/%f{ABSENT} && "
         f"{wal} get %f %p --system {shlex.quote(system_id)} --site {shlex.quote(site)}"
-        f" --config {shlex.quote(str(config_path))} --spool {PREFETCH_SPOOL}"
+        f" --config {shlex.quote(str(config_path))} --spool {PREFETCH_SPOOL}; }}"
     )
 
 

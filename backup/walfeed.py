@@ -10,6 +10,16 @@ order of replay (as pgBackRest's asynchronous archive-get does with its queue). 
 segment not there yet (the feed is behind, or recovery switched timelines) ``wal get`` fetches
 from the archive itself, so the feed only ever saves time and never decides what is replayed.
 
+With ``recovery_target_timeline = 'latest'`` PostgreSQL also asks for the history file of the
+next timeline when it starts and again when it promotes, to learn whether the archive holds a
+newer timeline; the answer is almost always "no", and finding that out through ``wal get``
+cost a process, a configuration load and an unlock each time. The feed answers it from the
+listing it made: it leaves ``<name>.absent`` in the spool for the first timeline history file
+the archive lacks, and the restore_command exits 1 for it without asking (pgBackRest's
+asynchronous archive-get also answers "missing" from its queue). The restore thereby reads the
+archive's timelines as they were when it began, which is what a recovery to a past moment
+means; a timeline created during the restore is not followed.
+
 Each file is fetched exactly as ``wal get`` fetches it (authenticated, decompressed, its
 SHA-256 checked), written under a temporary name, given to the server's account, and renamed
 into place whole. The spool holds at most ``window`` files not yet taken, so disk use stays
@@ -35,12 +45,20 @@ from dc.errors import BcpError
 WINDOW = 16
 #: fetches at once: local disks and S3 both serve a few parallel reads faster than one
 WORKERS = 3
+#: the suffix of a spool entry saying "the archive does not hold this file"
+ABSENT = ".absent"
 
 
 def segments_from(names: list[str], first: str) -> list[str]:
     """The archived segments replay reads from ``first`` on, in order: ``first``'s timeline only
     (a recovery that switches timeline fetches the rest itself)."""
     return sorted(n for n in names if is_segment(n) and n[:8] == first[:8] and n >= first)
+
+
+def next_timeline_history(names: list[str], first: str) -> str:
+    """The first timeline history file the archive lacks, from ``first``'s timeline on."""
+    timelines = [int(n[:8], 16) for n in names if n.endswith(".history")]
+    return f"{max([int(first[:8], 16), *timelines]) + 1:08X}.history"
 
 
 class WalFeed:
@@ -76,10 +94,12 @@ class WalFeed:
         self.problem: str | None = None
 
     def __enter__(self) -> WalFeed:
-        segments = segments_from(list(archived_names(self.repo, self.system)), self.first)
+        names = list(archived_names(self.repo, self.system))
+        segments = segments_from(names, self.first)
         self.spool.mkdir(mode=0o700, exist_ok=True)
         if self._ids:
             os.chown(self.spool, *self._ids)
+        (self.spool / f"{next_timeline_history(names, self.first)}{ABSENT}").touch()
         self._thread = threading.Thread(target=self._run, args=(segments,), name="bcpctl-walfeed", daemon=True)
         self._thread.start()
         return self

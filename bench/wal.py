@@ -346,7 +346,7 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
         (last,) = _sql(conninfo, "SELECT pg_last_xact_replay_timestamp()")[0]
         rto["pgbackrest"] = {"seconds": seconds_p, "recovered_to": last.isoformat() if last else None}
         results["restore_to_time"] = rto
-        results["unlock_seconds"] = round(unlock_seconds(config), 3)
+        results["unlock_seconds"] = round(unlock_seconds(config), 5)
         results["bcpctl_startup_seconds"] = round(_startup_seconds(env), 3)
         results["loadavg_end"] = round(os.getloadavg()[0], 2)
     finally:

@@ -16,7 +16,7 @@ import pytest
 
 from backup.opening import open_repository
 from backup.walarchive import archived_names, push
-from backup.walfeed import WalFeed, segments_from
+from backup.walfeed import WalFeed, next_timeline_history, segments_from
 from backup.walspool import from_record, from_spool, write_record
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD, Cli
@@ -51,7 +51,8 @@ def _until(condition: object, timeout: float = 30) -> None:
 
 
 def _spooled(spool: Path) -> list[str]:
-    return sorted(p.name for p in spool.iterdir() if not p.name.startswith("."))
+    """The files waiting in the spool (not temporary ones, not the feed's "absent" marks)."""
+    return sorted(p.name for p in spool.iterdir() if not p.name.startswith(".") and not p.name.endswith(".absent"))
 
 
 def test_replay_takes_every_segment_from_the_feed_in_order_with_the_archived_bytes(
@@ -102,6 +103,23 @@ def test_a_damaged_segment_stops_the_feed_and_is_left_to_the_archive_to_report(r
     assert paths[2].name in (feed.problem or "") and "damaged" in (feed.problem or "")
     assert paths[2].name not in _spooled(spool)  # nothing unverified is ever spooled
     assert feed.fetched == [paths[0].name, paths[1].name]
+
+
+def test_the_next_timeline_history_is_the_first_the_archive_lacks() -> None:
+    first = "000000010000000000000003"
+    assert next_timeline_history([first], first) == "00000002.history"
+    assert next_timeline_history([first, "00000002.history", "00000003.history"], first) == "00000004.history"
+    assert next_timeline_history(["00000002.history"], "000000050000000000000001") == "00000006.history"
+
+
+def test_the_feed_marks_the_next_timeline_history_absent(repo_dir: Path, tmp_path: Path) -> None:
+    paths = _segments(tmp_path, 1)
+    _archive(repo_dir, paths)
+    spool = tmp_path / "spool"
+    with open_repository(LocalBackend(repo_dir), PASSWORD, sync=False) as repo:
+        with WalFeed(repo, SYSTEM, paths[0].name, spool) as feed:
+            _until(lambda: feed.fetched == [paths[0].name])
+    assert (spool / "00000002.history.absent").exists()
 
 
 def test_segments_from_follow_the_first_ones_timeline_in_replay_order() -> None:
@@ -220,3 +238,8 @@ def test_restore_command_renames_a_spooled_file_and_asks_bcpctl_only_otherwise(t
     assert not (tmp_path / "asked").exists()  # no bcpctl process for a spooled file
     assert run("000000010000000000000008") != 0  # not spooled: bcpctl decides (here: not found)
     assert (tmp_path / "asked").read_text().startswith("get 000000010000000000000008 pg_wal/RECOVERYXLOG --system")
+    (datadir / PREFETCH_SPOOL / "00000002.history.absent").touch()
+    assert run("00000002.history") == 1  # marked absent by the feed: "not in the archive" without asking
+    assert run("00000003.history") == 1
+    asked = (tmp_path / "asked").read_text().splitlines()
+    assert len(asked) == 2 and asked[1].startswith("get 00000003.history")  # only the unmarked one was asked
