@@ -7,7 +7,7 @@ with its own rusage, so both tools push the very same segments under the very sa
 pgBackRest keeps its own repository on local disk, encrypted (``repo1-cipher-type=aes-256-cbc``),
 at its defaults otherwise (gz). bcpctl's repository is made with the production Argon2id
 passphrase slot and a key-file slot; the database host's configuration names the key file, as
-docs/runbook.md sets up a database host, so ``wal push``/``wal get`` unlock with HKDF
+docs/deployment.md sets up a database host, so ``wal push``/``wal get`` unlock with HKDF
 (backup/keyfile.py) while base backup and restore use the passphrase.
 
 Same parallelism and asynchrony for both, where both offer it:
