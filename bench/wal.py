@@ -212,7 +212,7 @@ def _summary(timing: Timing) -> dict[str, float]:
     }
 
 
-def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
+def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = True) -> dict[str, Any]:
     from backup.keyfile import add_key_file
     from backup.opening import init_repository, open_repository
     from backup.pgcluster import RestoredCluster
@@ -243,7 +243,7 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "BCPCTL_PASSWORD"}
     get_async = ["--archive-async", f"--spool-path={base / 'pgbr-spool'}", "--process-max=3",
                  "--archive-get-queue-max=256MiB"]  # fmt: skip
-    relay = Relay(env, pgbackrest, owner, [], get_async)
+    relay = Relay(env, pgbackrest, owner, [], get_async if pgbackrest_async_get else [])
     script = relay_script(base / "bcpctl-and-pgbackrest", relay.port)  # pgBackRest wants its name in archive_command
     with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
         conf.write(f"wal_level = replica\narchive_mode = on\narchive_command = '{script} push %p'\n")
@@ -275,6 +275,7 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     threading.Thread(target=relay.serve, daemon=True).start()
     results: dict[str, Any] = {
         "scale": scale, "load_seconds": seconds, "clients": clients, "cpu": _cpu_model(),
+        "pgbackrest_async_get": pgbackrest_async_get,
         "loadavg_start": round(os.getloadavg()[0], 2),
     }  # fmt: skip
     restored: list[RestoredCluster] = []
@@ -420,9 +421,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=5, help="pgbench scale factor")
     parser.add_argument("--seconds", type=int, default=60, help="duration of the steady pgbench load")
     parser.add_argument("--clients", type=int, default=2, help="pgbench clients")
+    parser.add_argument(
+        "--pgbackrest-sync-get",
+        action="store_true",
+        help="pgBackRest's restore_command without its asynchronous queue (its default), for comparison",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    results = run(args.scale, args.seconds, args.clients)
+    results = run(args.scale, args.seconds, args.clients, pgbackrest_async_get=not args.pgbackrest_sync_get)
     print(table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
