@@ -39,6 +39,8 @@ def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | N
         return None
     cached = spool / name
     _prune_before(spool, name)
+    if cached.is_symlink():
+        return None  # only what a fetch renamed into place: a link would hand over whatever it points at
     try:
         data = cached.read_bytes()
     except OSError:

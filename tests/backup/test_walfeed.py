@@ -151,6 +151,10 @@ def test_get_drops_spooled_segments_replay_has_moved_past(tmp_path: Path) -> Non
     assert got is None  # not spooled: the archive answers
     # earlier ones on that timeline will never be asked for; later ones and other timelines stay
     assert _spooled(spool) == ["000000010000000000000004", "000000020000000000000001"]
+    (tmp_path / "elsewhere").write_bytes(b"not a fetched segment")
+    (spool / "000000010000000000000005").symlink_to(tmp_path / "elsewhere")
+    assert from_spool(SYSTEM, "000000010000000000000005", tmp_path / "y", spool) is None  # a link is not served
+    assert not (tmp_path / "y").exists()
 
 
 def test_a_push_record_serves_only_its_bytes_for_its_own_system(repo_dir: Path, tmp_path: Path) -> None:
