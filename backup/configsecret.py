@@ -25,3 +25,14 @@ def config_password(config: Consortium, config_dir: Path | None = None, site: st
             path = config_dir / path
         return read_password(file=path)
     return read_password(env=secrets.password_env)
+
+
+def config_key_file(config: Consortium, config_dir: Path | None = None, site: str | None = None) -> Path | None:
+    """The key file configured for ``site`` (its own first, then ``secrets.key_file``), or None."""
+    own = config.sites[site].key_file if site in config.sites else None
+    if not (own or config.secrets.key_file):
+        return None
+    path = Path(own or config.secrets.key_file or "")
+    if not path.is_absolute() and config_dir is not None:
+        path = config_dir / path
+    return path

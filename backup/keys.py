@@ -17,6 +17,15 @@ runs are bounded in an order no attacker decides (:mod:`backup.slotorder`): the 
 signed manifest or this machine vouches for first, the others cheapest first in an order keyed
 with the secret being tried.
 
+Key-file slots (kind ``keyfile``, :mod:`backup.keyfile`) are the one exception to Argon2id:
+their secret is 32 random bytes a machine generated, not something a person chose, so no
+guess can succeed however cheap each try is, and the key-encryption key is derived with HKDF
+(RFC 5869) instead. Stretching protects a low-entropy secret against offline guessing; it adds
+nothing to a 256-bit one and costs every ``wal push`` its unlock. The kind and the derivation
+are tied both ways (an HKDF slot that is not a key-file slot, or the reverse, is malformed),
+and only an unlock that asks for key-file slots tries them, so a passphrase is never put
+through HKDF.
+
 What cannot be told apart: a slot whose wrapped key or KDF parameters were altered fails
 AES-GCM authentication exactly like a wrong passphrase does (the key-encryption key is
 derived from the passphrase, so a failed tag says "this key does not open this ciphertext"
@@ -41,8 +50,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
@@ -67,6 +78,13 @@ _MAX_KDF_WORK = 4 * 1024 * 1024
 MAX_SLOT_BYTES = 16 * 1024
 #: Objects under keys/ examined per scan; more is a flood, reported, not read.
 MAX_SLOT_OBJECTS = 256
+
+#: the kind of slot whose secret is a machine-generated 256-bit key (backup/keyfile.py)
+KEYFILE_KIND = "keyfile"
+KEYFILE_SECRET_BYTES = 32
+#: the derivation of key-file slots (see the module docstring); its only parameter is the salt
+HKDF_KDF = "hkdf-sha256"
+_HKDF_INFO = b"bcpctl/v1/key-file-kek"
 
 _CONFIG_DIGEST_BYTES = 32
 _WRAPPED_BYTES = NONCE_BYTES + (2 * KEY_BYTES + 8) + _CONFIG_DIGEST_BYTES + TAG_BYTES
@@ -141,6 +159,8 @@ _KDF_LOCK = threading.Lock()
 
 
 def _kek(secret: bytes, salt: bytes, kdf: dict[str, int]) -> bytes:
+    if not kdf:  # a key-file slot: the secret is already a uniformly random key
+        return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=salt, info=_HKDF_INFO).derive(secret)
     with _KDF_LOCK:
         return Argon2id(
             salt=salt, length=KEY_BYTES, iterations=kdf["iterations"], lanes=kdf["lanes"], memory_cost=kdf["memory_kib"]
@@ -161,9 +181,20 @@ def wrap(
     label: str = "",
     kdf: dict[str, int] | None = None,
 ) -> tuple[str, bytes]:
-    """A new slot for ``secret``; returns ``(slot_id, slot_bytes)``."""
-    kdf = dict(kdf or DEFAULT_KDF)
-    _check_kdf(kdf)
+    """A new slot for ``secret``; returns ``(slot_id, slot_bytes)``.
+
+    A ``keyfile`` slot derives with HKDF and takes no ``kdf``; its secret must be
+    :data:`KEYFILE_SECRET_BYTES` bytes (a person's passphrase never gets an unstretched slot).
+    """
+    if kind == KEYFILE_KIND:
+        if len(secret) != KEYFILE_SECRET_BYTES:
+            raise ValueError(f"a key-file slot's secret is {KEYFILE_SECRET_BYTES} random bytes")
+        kdf = {}
+        kdf_doc: dict[str, Any] = {"name": HKDF_KDF}
+    else:
+        kdf = dict(kdf or DEFAULT_KDF)
+        _check_kdf(kdf)
+        kdf_doc = {"name": "argon2id", **kdf}
     slot_id = secrets.token_hex(8)
     salt = os.urandom(16)
     nonce = os.urandom(NONCE_BYTES)
@@ -176,7 +207,7 @@ def wrap(
         "label": label or _default_label(),
         "host": socket.gethostname(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "kdf": {"name": "argon2id", "salt": _b64(salt), **kdf},
+        "kdf": {**kdf_doc, "salt": _b64(salt)},
         "wrapped": _b64(wrapped),
     }
     raw = json.dumps(doc, sort_keys=True).encode()
@@ -221,9 +252,12 @@ def _parse(raw: bytes, name: str) -> _Slot:
     if not isinstance(kind, str) or not kind:
         raise ValueError("slot kind is missing")
     kdf = doc.get("kdf")
-    if not isinstance(kdf, dict) or kdf.get("name") != "argon2id":
+    if not isinstance(kdf, dict) or kdf.get("name") not in ("argon2id", HKDF_KDF):
         raise ValueError("unknown kdf")
-    params = _check_kdf(kdf)
+    if (kdf["name"] == HKDF_KDF) != (kind == KEYFILE_KIND):
+        # an unstretched slot for a passphrase would let whoever reads keys/ guess it cheaply
+        raise ValueError(f"a {kind} slot with kdf {kdf['name']}: only key-file slots derive with HKDF")
+    params = _check_kdf(kdf) if kdf["name"] == "argon2id" else {}
     try:
         salt, wrapped = _unb64(kdf.get("salt")), _unb64(doc.get("wrapped"))
     except ValueError:
@@ -384,6 +418,8 @@ def _identify(slot: _Slot) -> tuple[str, str]:
 
 
 def _work(slot: _Slot) -> int:
+    if not slot.kdf:
+        return 1  # HKDF: microseconds, but never free, so a flood of them is still bounded
     return slot.kdf["memory_kib"] * slot.kdf["iterations"]
 
 

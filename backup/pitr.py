@@ -21,13 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup.basebackup import TAG_END, TAG_STOP
+from backup.basebackup import TAG_END, TAG_SEGMENT_SIZE, TAG_STOP
 from backup.errors import VerificationFailed
 from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recovery, unpack_base
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
-from backup.walcheck import base_backups
-from backup.walseq import format_lsn, parse_lsn
+from backup.walcheck import base_backups, first_needed
+from backup.walfeed import ABSENT, WalFeed
+from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name
 from dc.clock import JST, utcnow
 from dc.errors import ProblemFound, UsageError
 
@@ -140,17 +141,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-#: segments one ``wal get`` prefetches: each repository unlock then serves this many more
-PREFETCH_AHEAD = 16
-#: in the restored data directory (PostgreSQL runs restore_command there); removed once promoted
+#: in the restored data directory (PostgreSQL runs restore_command there): the restore's feed
+#: (backup/walfeed.py) fetches segments into it during replay; removed once promoted
 PREFETCH_SPOOL = "bcpctl-prefetch"
 
 
 def restore_command(config: Consortium, config_path: Path, system_id: str, site: str) -> str:
+    """Take the file from the spool the restore feeds with a rename; ``wal get`` when it is not there.
+
+    A spooled file was authenticated and hash-checked by the feed and appeared in the spool whole
+    (renamed into place), so handing it over is one ``mv`` in the data directory: no process of
+    bcpctl per replayed segment. ``mv`` within one filesystem is a rename, atomic; should
+    ``pg_wal`` sit on another filesystem, ``mv`` copies and exits non-zero if that fails, and
+    PostgreSQL reads ``%p`` only after the command succeeded, so a partial copy is never used
+    (``wal get`` writes it afresh). A file the feed marked absent (the next timeline's history,
+    backup/walfeed.py) is "not in the archive" (exit 1) at once. ``wal get`` answers everything
+    else: other history files, segments the feed has not reached, the end of the archive.
+    """
     wal = config.system(system_id).source.wal_command or "bcpctl wal"
     return (
+        f"mv -f {PREFETCH_SPOOL}/%f %p 2>/dev/null || {{ test ! -e {PREFETCH_SPOOL}/%f{ABSENT} && "
         f"{wal} get %f %p --system {shlex.quote(system_id)} --site {shlex.quote(site)}"
-        f" --config {shlex.quote(str(config_path))} --prefetch {PREFETCH_AHEAD} --spool {PREFETCH_SPOOL}"
+        f" --config {shlex.quote(str(config_path))} --spool {PREFETCH_SPOOL}; }}"
     )
 
 
@@ -189,19 +201,29 @@ def restore_to(
     with site_repository(config, site, config_path.parent) as repo:
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
         unpack_base(repo, base, target_dir)
-    settings = RecoverySettings(
-        restore_command(config, config_path, system_id, site),
-        target_time=target.time.isoformat() if target.time else None,
-        target_lsn=format_lsn(target.lsn) if target.lsn is not None else None,
-    )
-    configure_recovery(target_dir, settings, owner)
-    base_seconds = round(time.monotonic() - started, 3)
-    cluster = RestoredCluster(target_dir, port or free_port(), owner)
-    conninfo = make_conninfo(system.source.dsn or "", host="127.0.0.1", port=str(cluster.port))
-    replay_started = time.monotonic()
-    cluster.start(timeout)
+        settings = RecoverySettings(
+            restore_command(config, config_path, system_id, site),
+            target_time=target.time.isoformat() if target.time else None,
+            target_lsn=format_lsn(target.lsn) if target.lsn is not None else None,
+        )
+        configure_recovery(target_dir, settings, owner)
+        base_seconds = round(time.monotonic() - started, 3)
+        cluster = RestoredCluster(target_dir, port or free_port(), owner)
+        conninfo = make_conninfo(system.source.dsn or "", host="127.0.0.1", port=str(cluster.port))
+        replay_started = time.monotonic()
+        first = first_needed(base)
+        first_name = segment_name(
+            first.timeline, first.segno, int(base.tags.get(TAG_SEGMENT_SIZE, DEFAULT_SEGMENT_SIZE))
+        )
+        # the repository stays open while PostgreSQL replays: the feed fetches ahead of it
+        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner):
+            cluster.start(timeout)
+            try:
+                cluster.wait_promoted(conninfo, timeout)
+            except BaseException:
+                cluster.stop()
+                raise
     try:
-        cluster.wait_promoted(conninfo, timeout)
         shutil.rmtree(target_dir / PREFETCH_SPOOL, ignore_errors=True)
         replay_seconds = round(time.monotonic() - replay_started, 3)
         result = PitrResult(

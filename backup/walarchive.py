@@ -29,7 +29,6 @@ import re
 import stat
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +37,7 @@ import orjson
 from backup import compress
 from backup.errors import CorruptObject
 from backup.repository import Repository
+from backup.walnames import PushResult, WalFile, check_name
 from dc.errors import BcpError, ProblemFound, UsageError
 from storage.capabilities import as_capability
 from storage.errors import ObjectNotFound
@@ -46,10 +46,7 @@ from storage.local import LocalBackend
 WAL_PREFIX = "wal/"
 #: the sealed kind (associated data) of a WAL object
 WAL_KIND = "wal"
-#: 24 hex digits: timeline, log id, segment of the log id
-_SEGMENT = re.compile(r"[0-9A-F]{24}")
 _SYSTEM = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_ARCHIVED = re.compile(r"[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history")
 #: the largest segment PostgreSQL can be built with (``--with-segsize`` up to 1 GiB)
 MAX_WAL_FILE = 1 << 30
 _SEPARATOR = b"\n"
@@ -63,17 +60,6 @@ class WalNotFound(ProblemFound):
     """The archive does not hold the file asked for (exit 1: PostgreSQL reads that as 'no such file')."""
 
 
-def check_name(name: str) -> str:
-    """A name PostgreSQL archives; anything else (a path, a stray) is refused before any I/O."""
-    if not _ARCHIVED.fullmatch(name):
-        raise UsageError(f"'{name}' is not a WAL file name PostgreSQL archives (segment, .history, .backup, .partial)")
-    return name
-
-
-def is_segment(name: str) -> bool:
-    return _SEGMENT.fullmatch(name) is not None
-
-
 def system_key(repo: Repository, system: str) -> str:
     """The directory of ``system``'s WAL: its name, once it is one a configuration can hold."""
     if not _SYSTEM.fullmatch(system):
@@ -83,31 +69,6 @@ def system_key(repo: Repository, system: str) -> str:
 
 def _prefix(repo: Repository, system: str, name: str) -> str:
     return f"{WAL_PREFIX}{system_key(repo, system)}/{name}/"
-
-
-@dataclass(frozen=True)
-class WalFile:
-    """One archived file, as its sealed header describes it."""
-
-    system: str
-    name: str
-    size: int
-    sha256: str
-    pushed: str
-    #: the object it is stored in
-    key: str
-
-
-@dataclass(frozen=True)
-class PushResult:
-    system: str
-    name: str
-    size: int
-    #: bytes stored (0 when the archive already held these bytes)
-    stored: int
-    #: the archive already held this very file
-    already_archived: bool
-    key: str
 
 
 def _seal_payload(system: str, name: str, data: bytes, when: datetime) -> bytes:
@@ -158,17 +119,19 @@ def read_object(repo: Repository, key: str, *, with_data: bool = True) -> tuple[
     return found, data
 
 
-def _stored_copies(repo: Repository, system: str, name: str) -> Iterator[tuple[WalFile | None, str, BcpError | None]]:
-    """Every object holding ``name``: (file or None, key, why it is unusable)."""
+def _stored_copies(
+    repo: Repository, system: str, name: str
+) -> Iterator[tuple[WalFile | None, str, BcpError | None, bytes]]:
+    """Every object holding ``name``: (file or None, key, why it is unusable, the file's bytes)."""
     for info in sorted(repo.backend.list(_prefix(repo, system, name)), key=lambda i: i.key):
         try:
-            found, _ = read_object(repo, info.key)
+            found, data = read_object(repo, info.key)
         except ObjectNotFound:
             continue
         except BcpError as exc:
-            yield None, info.key, exc
+            yield None, info.key, exc, b""
             continue
-        yield found, info.key, None
+        yield found, info.key, None, data
 
 
 def _read_wal_file(path: Path) -> bytes:
@@ -202,7 +165,7 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
         # PostgreSQL retries a killed push of this very segment: what the killed one left goes here
         local.remove_leftovers(_prefix(repo, system, name))
     digest = hashlib.sha256(data).hexdigest()
-    for found, key, problem in _stored_copies(repo, system, name):
+    for found, key, problem, _data in _stored_copies(repo, system, name):
         if found is None:
             if not isinstance(problem, CorruptObject):
                 # unreadable now (an I/O error, storage unreachable) is not damaged: it may hold
@@ -226,21 +189,26 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
     return PushResult(system, name, len(data), stored, False, key)
 
 
-def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
-    """Write archived ``name`` to ``target`` (PostgreSQL's ``%p``), under a temporary name first,
-    so recovery never reads a partial file."""
+def fetch(repo: Repository, system: str, name: str) -> tuple[WalFile, bytes]:
+    """Archived ``name`` and its bytes, from the first intact copy (each read once)."""
     check_name(name)
     problems = []
-    for found, key, problem in _stored_copies(repo, system, name):
+    for found, key, problem, data in _stored_copies(repo, system, name):
         if found is None:
             problems.append(f"{key}: {problem.message if problem else 'unreadable'}")
             continue
-        _, data = read_object(repo, key)
-        _write_new(target, data)
-        return found
+        return found, data
     if problems:
         raise CorruptObject(f"{name} of {system}: every archived copy is damaged ({problems[0]})")
     raise WalNotFound(f"{name} of {system} is not in the archive")
+
+
+def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
+    """Write archived ``name`` to ``target`` (PostgreSQL's ``%p``), under a temporary name first,
+    so recovery never reads a partial file."""
+    found, data = fetch(repo, system, name)
+    _write_new(target, data)
+    return found
 
 
 def _write_new(target: Path, data: bytes) -> None:

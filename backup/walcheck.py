@@ -15,7 +15,8 @@ from backup.basebackup import TAG_SEGMENT_SIZE, TAG_START, TAG_STOP, TAG_TIMELIN
 from backup.checkreport import CheckReport, Problem
 from backup.repository import Repository
 from backup.snapshot import Snapshot, list_snapshots
-from backup.walarchive import WAL_PREFIX, is_segment, system_dirs, system_key
+from backup.walarchive import WAL_PREFIX, system_dirs, system_key
+from backup.walnames import is_segment
 from backup.walseq import DEFAULT_SEGMENT_SIZE, SegmentId, gaps, parse_lsn, segment_name, segment_of
 
 

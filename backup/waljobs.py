@@ -4,7 +4,9 @@ The server runs them itself (``archive_command``, ``restore_command``) with its 
 configuration and credentials, so WAL never passes through the controller. They open the
 repository of the site bcpctl runs at (``$BCPCTL_SITE``, default the primary) without syncing
 the index cache: WAL objects are self-contained and a push must not cost a listing of every
-index file.
+index file. Where the configuration names a key file (``secrets.key_file`` or the site's own),
+they unlock with it rather than the passphrase: one process per WAL file must not pay a
+passphrase's Argon2id each time (backup/keyfile.py has the threat model).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backup.configsecret import config_password
+from backup.configsecret import config_key_file, config_password
+from backup.keyfile import open_with_key_file
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
-from backup.walprefetch import from_spool, prefetch
-from backup.walpushahead import from_record, push_ahead
+from backup.walprefetch import prefetch
+from backup.walpushahead import push_ahead
 from dc.errors import UsageError
 from storage.site import open_site
 
@@ -38,15 +41,21 @@ def wal_system(config: Consortium, system_id: str) -> None:
 
 @contextmanager
 def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
-    """The repository of ``site`` (default: the site bcpctl runs at)."""
+    """The repository of ``site`` (default: the site bcpctl runs at), opened with the site's key
+    file when one is configured, else its passphrase."""
     from dc.config import local_site
 
     site = site or local_site(config)
     if site not in config.sites:
         raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
     backend = open_site(config, site, config_dir=config_dir)
+    pin = config.sites[site].manifest_public_key
+    if (key_file := config_key_file(config, config_dir, site)) is not None:
+        with open_with_key_file(backend, key_file, manifest_key=pin) as repo:
+            yield repo
+        return
     password = config_password(config, config_dir, site)
-    with open_repository(backend, password, sync=False, manifest_key=config.sites[site].manifest_public_key) as repo:
+    with open_repository(backend, password, sync=False, manifest_key=pin) as repo:
         yield repo
 
 
@@ -59,11 +68,10 @@ def wal_push(
     spool: Path | None = None,
     ahead: int = 0,
 ) -> PushResult:
-    """Archive ``path``; with a ``spool``, acknowledged from a previous push's record of these very
-    bytes, and otherwise also archiving ``ahead`` segments already ready (backup/walpushahead.py)."""
+    """Archive ``path``; with a ``spool``, also archive ``ahead`` segments already ready and record
+    them there (backup/walpushahead.py). The caller has asked the spool first
+    (:func:`backup.walspool.from_record`), before it read the configuration."""
     wal_system(config, system_id)
-    if spool is not None and (recorded := from_record(system_id, path, spool)) is not None:
-        return recorded
     with wal_repository(config, config_dir) as repo:
         result = push(repo, system_id, path)
         if spool is not None:
@@ -82,11 +90,10 @@ def wal_get(
     spool: Path | None = None,
     prefetch_ahead: int = 0,
 ) -> WalFile:
-    """``name`` into ``target``; with a ``spool``, from it when a previous get prefetched it, and
-    otherwise prefetching the next ``prefetch_ahead`` segments there (backup/walprefetch.py)."""
+    """``name`` from the archive into ``target``; with a ``spool``, also prefetch the next
+    ``prefetch_ahead`` segments there (backup/walprefetch.py). The caller has asked the spool
+    first (:func:`backup.walspool.from_spool`), before it read the configuration."""
     wal_system(config, system_id)
-    if spool is not None and (found := from_spool(system_id, name, target, spool)) is not None:
-        return found
     with wal_repository(config, config_dir, site) as repo:
         found = get(repo, system_id, name, target)
         if spool is not None:

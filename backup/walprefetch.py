@@ -16,27 +16,12 @@ restore removes the spool once the cluster is promoted.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 from backup.repository import Repository
-from backup.walarchive import WalFile, archived_names, check_name, get, is_segment
+from backup.walarchive import archived_names, get
+from backup.walnames import is_segment
 from dc.errors import UsageError
-
-
-def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | None:
-    """The spooled ``name`` moved to ``target``, or None when the spool does not hold it."""
-    check_name(name)
-    cached = spool / name
-    if not is_segment(name) or not cached.is_file():
-        return None
-    data = cached.read_bytes()
-    try:
-        os.replace(cached, target)
-    except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
-    return WalFile(system, name, len(data), hashlib.sha256(data).hexdigest(), "", f"{spool}/{name}")
 
 
 def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) -> list[str]:

@@ -18,48 +18,13 @@ serves only the very bytes it names; other bytes go to the repository, which ref
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from backup.repository import Repository
-from backup.walarchive import PushResult, check_name, is_segment, push
+from backup.walarchive import push
+from backup.walnames import is_segment
+from backup.walspool import write_record
 from dc.errors import BcpError, UsageError
-
-_RECORD = ".archived"
-
-
-def _record(spool: Path, name: str) -> Path:
-    return spool / f"{name}{_RECORD}"
-
-
-def from_record(system: str, path: Path, spool: Path) -> PushResult | None:
-    """``path`` acknowledged from the spool's record of it, or None (no record, or other bytes)."""
-    name = check_name(path.name)
-    record = _record(spool, name)
-    try:
-        digest, key = record.read_text(encoding="ascii").split()
-        data = path.read_bytes()
-    except (OSError, ValueError):
-        return None
-    if hashlib.sha256(data).hexdigest() != digest:
-        return None
-    record.unlink(missing_ok=True)
-    return PushResult(system, name, len(data), 0, True, key)
-
-
-def _write_record(spool: Path, name: str, digest: str, key: str) -> None:
-    record = _record(spool, name)
-    tmp = record.with_name(f".{record.name}.{os.getpid()}")
-    with tmp.open("w", encoding="ascii") as out:
-        out.write(f"{digest} {key}\n")
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, record)
-    fd = os.open(spool, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: int) -> list[str]:
@@ -76,7 +41,7 @@ def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: in
         segment = path.parent / name
         try:
             result = push(repo, system, segment)
-            _write_record(spool, name, hashlib.sha256(segment.read_bytes()).hexdigest(), result.key)
+            write_record(spool, name, hashlib.sha256(segment.read_bytes()).hexdigest(), result.key)
         except (BcpError, OSError):
             continue  # PostgreSQL's own push of it will report what is wrong
         done.append(name)

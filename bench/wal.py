@@ -5,11 +5,22 @@ One primary under a steady pgbench write load archives every WAL file twice: its
 archive-push`` (each in its own process, as PostgreSQL runs an archive_command), timing each
 with its own rusage, so both tools push the very same segments under the very same load.
 pgBackRest keeps its own repository on local disk, encrypted (``repo1-cipher-type=aes-256-cbc``),
-at its defaults otherwise (synchronous push, gz); bcpctl's push runs as documented for a busy
-primary (``--ahead 8 --spool``: a backlog drains with one unlock per nine segments);
-bcpctl's repository uses the production key derivation, so every ``wal push`` pays the
-repository unlock a real one pays. Then both take a full base backup, and both restore the
-same target time into a fresh cluster (base restore + replay until promoted): the RTO.
+at its defaults otherwise (gz). bcpctl's repository is made with the production Argon2id
+passphrase slot and a key-file slot; the database host's configuration names the key file, as
+docs/deployment.md sets up a database host, so ``wal push``/``wal get`` unlock with HKDF
+(backup/keyfile.py) while base backup and restore use the passphrase.
+
+Same parallelism and asynchrony for both, where both offer it:
+
+- archive push: synchronous, one process per segment that stores it before it exits
+  (pgBackRest ``archive-async=n``, its default; bcpctl without ``--ahead``), so each tool's
+  timing and CPU are the whole cost of its segment.
+- restore-to-time: three parallel fetchers ahead of replay and a 256 MiB queue for both
+  (pgBackRest ``archive-async=y process-max=3 archive-get-queue-max=256MiB`` in its
+  restore_command; bcpctl restore's feed, backup/walfeed.py: 3 workers, 16 segments).
+
+Then both take a full base backup, and both restore the same target time into a fresh
+cluster (base restore + replay until promoted): the RTO.
 
 PostgreSQL runs as ``postgres`` (initdb refuses root) while this Python is root's, so the
 server's commands hand their arguments over loopback to the relay in this process (the same
@@ -57,8 +68,10 @@ class Relay:
     env: dict[str, str]
     pgbackrest: list[str]
     owner: str | None
-    #: how bcpctl's archive_command is configured (--ahead N --spool DIR)
+    #: how bcpctl's archive_command is configured
     push_options: list[str]
+    #: pgBackRest's archive-get options in its restore_command (its asynchronous queue)
+    get_options: list[str] = field(default_factory=list)
     server: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0)))
     pushes: dict[str, Timing] = field(default_factory=lambda: {"bcpctl": Timing(), "pgbackrest": Timing()})
     failures: list[str] = field(default_factory=list)
@@ -113,7 +126,7 @@ class Relay:
             target = Path(cwd) / args[2]
         elif tool == "pgbackrest-get":
             target = Path(cwd) / args[1]
-            code = self._run([*self.pgbackrest, "archive-get", args[0], str(target)], cwd)[0]
+            code = self._run([*self.pgbackrest, *self.get_options, "archive-get", args[0], str(target)], cwd)[0]
         else:
             return 2
         if code == 0 and self.owner and target.exists():
@@ -168,7 +181,7 @@ def _timed(argv: list[str], env: dict[str, str]) -> float:
 
 
 def unlock_seconds(config: Path, rounds: int = 3) -> float:
-    """What opening the repository (the Argon2id unlock) costs each ``wal push``, median of ``rounds``."""
+    """What opening the repository costs each ``wal push`` (the key-file unlock), median of ``rounds``."""
     from backup.waljobs import wal_repository
     from dc.config import load_config
 
@@ -196,9 +209,10 @@ def _summary(timing: Timing) -> dict[str, float]:
     }
 
 
-def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
+def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = True) -> dict[str, Any]:
     from backup.archiving import archive_settings
-    from backup.opening import init_repository
+    from backup.keyfile import add_key_file
+    from backup.opening import init_repository, open_repository
     from backup.pgcluster import RestoredCluster
     from storage.local import LocalBackend
     from tests.servers.postgres import _bin, new_cluster
@@ -207,7 +221,9 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     base.chmod(0o755)
     password = secrets.token_urlsafe(24)
     repo = base / "repo"
-    init_repository(LocalBackend(repo, create=True), password)  # production KDF: each push unlocks
+    init_repository(LocalBackend(repo, create=True), password)  # production KDF for the passphrase
+    with open_repository(LocalBackend(repo), password, sync=False) as unlocked:
+        add_key_file(unlocked, base / "db-host.key")  # the database host's wal push/get key
     (base / "password").write_text(password)
     (base / "password").chmod(0o600)
     cluster = new_cluster(settings={"fsync": "on"})
@@ -223,7 +239,9 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     )
     pgbackrest = ["pgbackrest", f"--config={pgbr_conf}", f"--stanza={STANZA}"]
     env = {k: v for k, v in os.environ.items() if k != "BCPCTL_PASSWORD"}
-    relay = Relay(env, pgbackrest, owner, ["--ahead", "8", "--spool", str(base / "push-spool")])
+    get_async = ["--archive-async", f"--spool-path={base / 'pgbr-spool'}", "--process-max=3",
+                 "--archive-get-queue-max=256MiB"]  # fmt: skip
+    relay = Relay(env, pgbackrest, owner, [], get_async if pgbackrest_async_get else [])
     script = relay_script(base / "bcpctl-and-pgbackrest", relay.port)  # pgBackRest wants its name in archive_command
     with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
         conf.write(archive_settings(str(script)))
@@ -243,7 +261,7 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
                         "smoke": "SELECT count(*) FROM pgbench_accounts",
                     }
                 },
-                "secrets": {"password_file": str(base / "password")},
+                "secrets": {"password_file": str(base / "password"), "key_file": str(base / "db-host.key")},
             },
             allow_unicode=True,
         ),
@@ -253,7 +271,11 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
     cli = [sys.executable, "-m", "bcpctl.cli"]
     _timed([*cli, "db", "upgrade", "--config", str(config)], env)
     threading.Thread(target=relay.serve, daemon=True).start()
-    results: dict[str, Any] = {"scale": scale, "load_seconds": seconds, "clients": clients}
+    results: dict[str, Any] = {
+        "scale": scale, "load_seconds": seconds, "clients": clients, "cpu": _cpu_model(),
+        "pgbackrest_async_get": pgbackrest_async_get,
+        "loadavg_start": round(os.getloadavg()[0], 2),
+    }  # fmt: skip
     restored: list[RestoredCluster] = []
     try:
         cluster.start()
@@ -323,8 +345,9 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
         (last,) = _sql(conninfo, "SELECT pg_last_xact_replay_timestamp()")[0]
         rto["pgbackrest"] = {"seconds": seconds_p, "recovered_to": last.isoformat() if last else None}
         results["restore_to_time"] = rto
-        results["unlock_seconds"] = round(unlock_seconds(config), 3)
+        results["unlock_seconds"] = round(unlock_seconds(config), 5)
         results["bcpctl_startup_seconds"] = round(_startup_seconds(env), 3)
+        results["loadavg_end"] = round(os.getloadavg()[0], 2)
     finally:
         for one in restored:
             one.stop()
@@ -337,6 +360,16 @@ def run(scale: int, seconds: int, clients: int) -> dict[str, Any]:
         "restore_to_time": rto["bcpctl"]["seconds"] <= rto["pgbackrest"]["seconds"],
     }
     return results
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} x{os.cpu_count()}"
+    except OSError:
+        pass
+    return f"unknown x{os.cpu_count()}"
 
 
 def _free_port() -> int:
@@ -368,6 +401,12 @@ def table(results: dict[str, Any]) -> str:
         f"{results['load_seconds']} s; bcpctl per push: unlock {results['unlock_seconds']} s, "
         f"process start {results['bcpctl_startup_seconds']} s"
     )
+    b = rto["bcpctl"]
+    lines.append(
+        f"bcpctl restore: base {b['base_seconds']} s + replay {b['replay_seconds']} s; restore_command "
+        f"{b['restore_command_calls']} calls ({b['restore_command_misses']} misses), {b['restore_command_seconds']} s; "
+        f"load average {results['loadavg_start']} -> {results['loadavg_end']}; {results['cpu']}"
+    )
     lines.append(
         "archive push and restore-to-time at least as fast as pgBackRest: "
         + verdict[ok["archive_push"] and ok["restore_to_time"]]
@@ -380,9 +419,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=5, help="pgbench scale factor")
     parser.add_argument("--seconds", type=int, default=60, help="duration of the steady pgbench load")
     parser.add_argument("--clients", type=int, default=2, help="pgbench clients")
+    parser.add_argument(
+        "--pgbackrest-sync-get",
+        action="store_true",
+        help="pgBackRest's restore_command without its asynchronous queue (its default), for comparison",
+    )
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    results = run(args.scale, args.seconds, args.clients)
+    results = run(args.scale, args.seconds, args.clients, pgbackrest_async_get=not args.pgbackrest_sync_get)
     print(table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -150,6 +150,9 @@ class Site(_Model):
     #: the passphrase file that opens this site's repository (its operators' own key slot);
     #: default: ``secrets.password_file`` / ``secrets.password_env``.
     password_file: str | None = None
+    #: the key file (``bcpctl key add --new-key-file``) ``wal push``/``wal get`` unlock this
+    #: site's repository with on a database host; default: ``secrets.key_file``.
+    key_file: str | None = None
 
 
 class Tenant(_Model):
@@ -292,6 +295,9 @@ class Secrets(_Model):
 
     password_env: str = "BCPCTL_PASSWORD"
     password_file: str | None = None
+    #: a database host's key file (backup/keyfile.py): ``wal push``/``wal get`` unlock with it
+    #: instead of the passphrase, so they skip its Argon2id derivation
+    key_file: str | None = None
 
 
 class Consortium(_Model):

@@ -90,21 +90,47 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
     default=None,
     help="Read the new passphrase from this file instead of $BCPCTL_NEW_PASSWORD.",
 )
+@click.option(
+    "--new-key-file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Instead of a passphrase, create a key file (32 random bytes, mode 0600) at this new path "
+    "for a database host's wal push/get (secrets.key_file).",
+)
 @click.option("--label", default="", help="Who or what this slot is for.")
 @common_options
 def key_add(
-    repo_url: str, password_file: str | None, escrow: tuple[str, ...], new_password_file: str | None, label: str
+    repo_url: str,
+    password_file: str | None,
+    escrow: tuple[str, ...],
+    new_password_file: str | None,
+    new_key_file: str | None,
+    label: str,
 ) -> None:
     """Add a key slot for a new passphrase (unlock with an existing one).
 
     With --escrow, K custodians' shares unlock it instead: the staff-loss path to a new passphrase.
+    With --new-key-file, the slot is for a new key file: a random 256-bit key that a database
+    host's wal push/get unlock with without the passphrase's Argon2id cost; it is as secret as
+    the passphrase (it opens the repository) and refused when others can read it.
     """
+    from pathlib import Path
+
+    from backup.keyfile import add_key_file
     from backup.keyslots import add_passphrase_slot
+    from dc.errors import UsageError
     from dc.secrets import read_password
 
-    new = read_password(file=new_password_file, env="BCPCTL_NEW_PASSWORD", prompt="New passphrase: ")
+    if new_key_file and new_password_file:
+        raise UsageError(_("give --new-key-file or --new-password-file, not both"))
+    new = None
+    if not new_key_file:
+        new = read_password(file=new_password_file, env="BCPCTL_NEW_PASSWORD", prompt="New passphrase: ")
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
-        slot_id = add_passphrase_slot(r, new, label=label)
+        if new is None:
+            slot_id = add_key_file(r, Path(new_key_file or ""), label=label)
+        else:
+            slot_id = add_passphrase_slot(r, new, label=label)
     output.current().result({"added": slot_id}, lambda c, d: c.print(f"added key slot {d['added']}"))
 
 

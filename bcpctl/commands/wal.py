@@ -1,4 +1,11 @@
-"""``wal push`` and ``wal get``: PostgreSQL's ``archive_command`` and ``restore_command``."""
+"""``wal push`` and ``wal get``: PostgreSQL's ``archive_command`` and ``restore_command``.
+
+PostgreSQL starts one of these per WAL file, so both first ask the spool (backup/walspool.py)
+whether the file was already fetched or archived ahead, and only then import the session,
+read the configuration and open the repository: a file answered from the spool costs a
+process start (docs/performance.md, "WAL"). ``session`` is imported in the functions for
+the same reason.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bcpctl import output, session
+from bcpctl import output
 from bcpctl.options import common_options, config_option
 from dc.errors import UsageError
 
@@ -50,11 +57,16 @@ def wal_push(path: str, system_id: str, ahead: int, spool: str | None, config_pa
     recycles it. A file the archive already holds with the same bytes is success; with other
     bytes it is an error (exit 1): archived history is never overwritten.
     """
-    from backup.waljobs import wal_push as push
+    from backup.walspool import from_record
 
     spool_dir = _spool_dir("--ahead", ahead, spool, "where what was archived ahead is recorded")
-    consortium, config_dir = session.config(config_path)
-    result = push(consortium, config_dir, system_id, Path(path), spool=spool_dir, ahead=ahead)
+    result = from_record(system_id, Path(path), spool_dir) if spool_dir else None
+    if result is None:
+        from backup.waljobs import wal_push as push
+        from bcpctl import session
+
+        consortium, config_dir = session.config(config_path)
+        result = push(consortium, config_dir, system_id, Path(path), spool=spool_dir, ahead=ahead)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         state = "already archived" if d["already_archived"] else f"archived ({d['stored']} bytes stored)"
@@ -98,13 +110,18 @@ def wal_get(
     The file is authenticated and its SHA-256 checked before it is written; exit 1 when the
     archive does not hold it (what PostgreSQL expects at the end of the archive).
     """
-    from backup.waljobs import wal_get as get
+    from backup.walspool import from_spool
 
     spool_dir = _spool_dir("--prefetch", prefetch_ahead, spool, "where the prefetched segments wait")
-    consortium, config_dir = session.config(config_path)
-    found = get(
-        consortium, config_dir, system_id, name, Path(path), site, spool=spool_dir, prefetch_ahead=prefetch_ahead
-    )
+    found = from_spool(system_id, name, Path(path), spool_dir) if spool_dir else None
+    if found is None:
+        from backup.waljobs import wal_get as get
+        from bcpctl import session
+
+        consortium, config_dir = session.config(config_path)
+        found = get(
+            consortium, config_dir, system_id, name, Path(path), site, spool=spool_dir, prefetch_ahead=prefetch_ahead
+        )
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)

@@ -29,7 +29,8 @@ import psycopg
 import yaml
 
 from backup.archiving import archive_settings
-from backup.opening import init_repository
+from backup.keyfile import add_key_file
+from backup.opening import init_repository, open_repository
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
@@ -112,8 +113,12 @@ class WalSite:
 
 
 @contextmanager
-def wal_site(env: dict[str, str]) -> Iterator[WalSite]:
-    """A running primary whose archive_command is ``bcpctl wal push %p``, its repository and config."""
+def wal_site(env: dict[str, str], *, key_file: bool = False) -> Iterator[WalSite]:
+    """A running primary whose archive_command is ``bcpctl wal push %p``, its repository and config.
+
+    ``key_file``: the configuration also names a key file (``base/key``, backup/keyfile.py), which
+    ``wal push``/``wal get`` then unlock with instead of the passphrase.
+    """
     base = Path(tempfile.mkdtemp(prefix="bcpctl-walsite-"))
     base.chmod(0o755)
     repo = base / "repo"
@@ -121,6 +126,11 @@ def wal_site(env: dict[str, str]) -> Iterator[WalSite]:
     password_file = base / "password"
     password_file.write_text(PASSWORD)
     password_file.chmod(0o600)
+    secrets_config = {"password_file": str(password_file)}
+    if key_file:
+        with open_repository(LocalBackend(repo), PASSWORD, sync=False) as unlocked:
+            add_key_file(unlocked, base / "key")
+        secrets_config["key_file"] = str(base / "key")
     relay_env = dict(env)
     relay = Relay(relay_env, "postgres" if os.geteuid() == 0 else None)
     script = relay_script(base, relay.port, SYSTEM)
@@ -151,7 +161,7 @@ def wal_site(env: dict[str, str]) -> Iterator[WalSite]:
                         "smoke": "SELECT count(*) FROM juki",
                     }
                 },
-                "secrets": {"password_file": str(password_file)},
+                "secrets": secrets_config,
             },
             allow_unicode=True,
         ),

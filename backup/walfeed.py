@@ -1,0 +1,168 @@
+"""The restore feeds PostgreSQL's replay: archived segments fetched in parallel, ahead of it.
+
+A recovery replays one segment at a time and asks ``restore_command`` for each in turn; each
+``wal get`` is a new process. When each of them also had to open the repository and fetch,
+the RTO was the sum of those serial fetches. ``bcpctl restore`` already holds the repository
+open (it unpacked the base backup), so while PostgreSQL replays it fetches the segments the
+recovery will ask for next into the spool in the data directory, with a few threads, in the
+order of replay (as pgBackRest's asynchronous archive-get does with its queue). PostgreSQL's
+``restore_command`` then takes each file from the spool with a rename (backup/pitr.py); a
+segment not there yet (the feed is behind, or recovery switched timelines) ``wal get`` fetches
+from the archive itself, so the feed only ever saves time and never decides what is replayed.
+
+With ``recovery_target_timeline = 'latest'`` PostgreSQL also asks for the history file of the
+next timeline when it starts and again when it promotes, to learn whether the archive holds a
+newer timeline; the answer is almost always "no", and finding that out through ``wal get``
+cost a process, a configuration load and an unlock each time. The feed answers it from the
+listing it made: it leaves ``<name>.absent`` in the spool for the first timeline history file
+the archive lacks, and the restore_command exits 1 for it without asking (pgBackRest's
+asynchronous archive-get also answers "missing" from its queue). The restore thereby reads the
+archive's timelines as they were when it began, which is what a recovery to a past moment
+means; a timeline created during the restore is not followed.
+
+Each file is fetched exactly as ``wal get`` fetches it (authenticated, decompressed, its
+SHA-256 checked), written under a temporary name, given to the server's account, and renamed
+into place whole. The spool holds at most ``window`` files not yet taken, so disk use stays
+bounded whatever the recovery target; what recovery never asks for (replay stops before it)
+costs at most that many fetches and is removed with the spool once the cluster is promoted.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from backup.repository import Repository
+from backup.walarchive import archived_names, fetch
+from backup.walnames import is_segment
+from dc.errors import BcpError
+
+#: segments fetched but not yet taken by the recovery, at most (16 MiB each by default)
+WINDOW = 16
+#: fetches at once: local disks and S3 both serve a few parallel reads faster than one
+WORKERS = 3
+#: the suffix of a spool entry saying "the archive does not hold this file"
+ABSENT = ".absent"
+
+
+def segments_from(names: list[str], first: str) -> list[str]:
+    """The archived segments replay reads from ``first`` on, in order: ``first``'s timeline only
+    (a recovery that switches timeline fetches the rest itself)."""
+    return sorted(n for n in names if is_segment(n) and n[:8] == first[:8] and n >= first)
+
+
+def next_timeline_history(names: list[str], first: str) -> str:
+    """The first timeline history file the archive lacks, from ``first``'s timeline on."""
+    timelines = [int(n[:8], 16) for n in names if n.endswith(".history")]
+    return f"{max([int(first[:8], 16), *timelines]) + 1:08X}.history"
+
+
+class WalFeed:
+    """Fetches ``segments`` into ``spool`` in order, keeping at most ``window`` untaken there.
+
+    A context manager: the feed runs from ``__enter__`` until ``__exit__`` stops it (after the
+    cluster is promoted, or when the restore fails).
+    """
+
+    def __init__(
+        self,
+        repo: Repository,
+        system: str,
+        first: str,
+        spool: Path,
+        *,
+        owner: str | None = None,
+        window: int = WINDOW,
+        workers: int = WORKERS,
+    ) -> None:
+        self.repo, self.system, self.first, self.spool = repo, system, first, spool
+        self.window, self.workers = window, workers
+        account = pwd.getpwnam(owner) if owner else None
+        self._ids = (account.pw_uid, account.pw_gid) if account else None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: names fetched into the spool, in order
+        self.fetched: list[str] = []
+        #: names written into the spool (a worker adds each as it renames it into place)
+        self._written: set[str] = set()
+        self._lock = threading.Lock()
+        #: the first problem met; the feed stops there and the recovery's own get reports it
+        self.problem: str | None = None
+
+    def __enter__(self) -> WalFeed:
+        names = list(archived_names(self.repo, self.system))
+        segments = segments_from(names, self.first)
+        self.spool.mkdir(mode=0o700, exist_ok=True)
+        if self._ids:
+            os.chown(self.spool, *self._ids)
+        (self.spool / f"{next_timeline_history(names, self.first)}{ABSENT}").touch()
+        self._thread = threading.Thread(target=self._run, args=(segments,), name="bcpctl-walfeed", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _waiting(self) -> int:
+        """Files in the spool the recovery has not taken yet.
+
+        One that sorts before a file the recovery already took arrived too late (its ``wal get``
+        fetched it from the archive meanwhile): replay moves forward and never asks for it, so
+        it goes rather than holding a place in the window.
+        """
+        with self._lock:  # before the listing: a name in it was in the spool by then
+            written = set(self._written)
+        try:
+            present = {name for name in os.listdir(self.spool) if is_segment(name)}
+        except OSError:
+            return 0
+        taken = written - present
+        if taken:
+            newest = max(taken)
+            for stale in [n for n in present if n < newest]:
+                (self.spool / stale).unlink(missing_ok=True)
+                present.discard(stale)
+        return len(present)
+
+    def _run(self, queue: list[str]) -> None:
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="bcpctl-walfeed") as pool:
+            pending: list[tuple[str, Future[None]]] = []
+            while (queue or pending) and not self._stop.is_set():
+                # in flight + waiting in the spool never exceeds the window
+                while queue and len(pending) + self._waiting() < self.window:
+                    name = queue.pop(0)
+                    pending.append((name, pool.submit(self._fetch, name)))
+                if not pending:
+                    self._stop.wait(0.05)  # the spool is full: wait for replay to take a file
+                    continue
+                name, future = pending.pop(0)
+                try:
+                    future.result()
+                except (BcpError, OSError) as exc:
+                    self.problem = f"{name}: {exc}"
+                    self._stop.set()  # the recovery's own get meets it and says so
+                    return
+                self.fetched.append(name)
+
+    def _fetch(self, name: str) -> None:
+        if self._stop.is_set():
+            return
+        _, data = fetch(self.repo, self.system, name)
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.feed-", dir=self.spool)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                if self._ids:
+                    os.fchown(out.fileno(), *self._ids)  # before it is visible: the server reads it
+            os.replace(tmp, self.spool / name)
+            with self._lock:
+                self._written.add(name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise

@@ -1,0 +1,99 @@
+"""The spool of ``wal get`` and ``wal push``: files fetched ahead of recovery, pushes acknowledged ahead.
+
+Both commands look here before they read the configuration or open the repository, so a file
+already fetched (by ``bcpctl restore``'s feed, backup/walfeed.py, or an earlier get's
+``--prefetch``) or already archived (by an earlier push's ``--ahead``) costs PostgreSQL a
+process start and a rename, not an unlock. This module imports nothing heavy for that reason.
+
+Why answering from here keeps each command's promise:
+
+- ``wal get``: a spooled file was authenticated and its SHA-256 checked when it was fetched,
+  and it is renamed into place whole; an archived file is never overwritten, so a name the
+  archive held once always stands for the same bytes. A spool belongs to one recovery (it
+  lives in the restored data directory) and so to one system.
+- ``wal push``: a record ("archived with this SHA-256, as this object") is written durably only
+  after the repository acknowledged the object, and serves only the very bytes it names, for
+  the system whose object it names; other bytes go to the repository, which refuses them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from backup.walnames import PushResult, WalFile, check_name, is_segment
+from dc.errors import UsageError
+
+_RECORD = ".archived"
+
+
+def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | None:
+    """The spooled ``name`` moved to ``target``, or None when the spool does not hold it.
+
+    Either way, the segments before ``name`` on its timeline leave the spool: replay moves
+    forward, so nothing asks for them again (and should something, the archive answers).
+    """
+    check_name(name)
+    if not is_segment(name):
+        return None
+    cached = spool / name
+    _prune_before(spool, name)
+    if cached.is_symlink():
+        return None  # only what a fetch renamed into place: a link would hand over whatever it points at
+    try:
+        data = cached.read_bytes()
+    except OSError:
+        return None
+    try:
+        os.replace(cached, target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+    return WalFile(system, name, len(data), hashlib.sha256(data).hexdigest(), "", f"{spool}/{name}")
+
+
+def _prune_before(spool: Path, name: str) -> None:
+    """Remove spooled segments of ``name``'s timeline that sort before it (fetched too late)."""
+    try:
+        stale = [n for n in os.listdir(spool) if is_segment(n) and n[:8] == name[:8] and n < name]
+    except OSError:
+        return
+    for old in stale:
+        (spool / old).unlink(missing_ok=True)
+
+
+def _record(spool: Path, name: str) -> Path:
+    return spool / f"{name}{_RECORD}"
+
+
+def from_record(system: str, path: Path, spool: Path) -> PushResult | None:
+    """``path`` acknowledged from the spool's record of it, or None (no record, other bytes,
+    or a record of another system's object)."""
+    name = check_name(path.name)
+    record = _record(spool, name)
+    try:
+        digest, key = record.read_text(encoding="ascii").split()
+        data = path.read_bytes()
+    except (OSError, ValueError):
+        return None
+    if not key.startswith(f"wal/{system}/{name}/") or hashlib.sha256(data).hexdigest() != digest:
+        return None
+    record.unlink(missing_ok=True)
+    return PushResult(system, name, len(data), 0, True, key)
+
+
+def write_record(spool: Path, name: str, digest: str, key: str) -> None:
+    """Record durably that ``name`` with SHA-256 ``digest`` is archived as ``key`` (temporary
+    name, fsync, rename, fsync of the directory): only after the repository acknowledged it."""
+    record = _record(spool, name)
+    tmp = record.with_name(f".{record.name}.{os.getpid()}")
+    with tmp.open("w", encoding="ascii") as out:
+        out.write(f"{digest} {key}\n")
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, record)
+    fd = os.open(spool, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
