@@ -100,7 +100,7 @@ def account_add(
     name: str, config_path: str, roles: tuple[str, ...], password_file: str | None, no_password: bool
 ) -> None:
     """Create an account; an approver's NAME must match exports.tenants.<t>.approvers to decide requests."""
-    from bcpctl.web.accounts import add_account
+    from dc.accounts import add_account
     from dc.clock import utcnow
 
     created = add_account(
@@ -114,7 +114,7 @@ def account_add(
 @common_options
 def account_list(config_path: str) -> None:
     """List accounts and their roles."""
-    from bcpctl.web.accounts import list_accounts
+    from dc.accounts import list_accounts
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
         table = Table("name", "roles", "password", "disabled", "created")
@@ -137,7 +137,7 @@ def account_list(config_path: str) -> None:
 @common_options
 def account_disable(name: str, config_path: str) -> None:
     """Disable an account (its sessions stop working at once)."""
-    from bcpctl.web.accounts import disable_account
+    from dc.accounts import disable_account
 
     disable_account(_state(config_path), name, actor=_actor())
     output.current().result({"name": name, "disabled": True}, lambda c, d: c.print(f"account {d['name']} disabled"))

@@ -1,6 +1,6 @@
 """``/api/operator``: the data center's side — requests and decisions, status, drills, audit, tokens.
 
-Roles (:mod:`bcpctl.web.accounts`): any operator account may read requests and status;
+Roles (:mod:`dc.accounts`): any operator account may read requests and status;
 deciding needs ``approver`` (and the account must be a configured approver of the tenant:
 the two-person rule counts distinct such people); drills and partner tokens need
 ``operator``; the audit log needs ``auditor``.
@@ -16,7 +16,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 
 from bcpctl.output import to_jsonable
 from bcpctl.web import tokens
-from bcpctl.web.accounts import APPROVER, AUDITOR, OPERATOR
 from bcpctl.web.auth import Operator, context, require_operator
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Conflict, Forbidden, NotFound
@@ -34,6 +33,7 @@ from bcpctl.web.models import (
 )
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
+from dc.accounts import APPROVER, AUDITOR, OPERATOR
 from dc.approvers import ApproverAuthFailed
 from dc.errors import UsageError
 from victim_support import audit, delivery

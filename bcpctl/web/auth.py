@@ -25,9 +25,10 @@ from urllib.parse import urlparse
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import accounts, sessions, signature, tokens
+from bcpctl.web import signature, tokens
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden, TooManyRequests
+from dc import accounts, sessions
 from dc.errors import AuthError
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")

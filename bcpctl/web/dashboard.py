@@ -16,10 +16,10 @@ from starlette.concurrency import run_in_threadpool
 
 from bcpctl.output import to_jsonable
 from bcpctl.web import auth, pages, tokens
-from bcpctl.web.accounts import APPROVER, AUDITOR, OPERATOR
 from bcpctl.web.api_operator import decide_as, report_response
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
+from dc.accounts import APPROVER, AUDITOR, OPERATOR
 from victim_support import audit, delivery
 from victim_support.approval import approver_role
 from victim_support.lookup import read_notices

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import accounts, auth, pages, sessions, tokens
+from bcpctl.web import auth, pages, tokens
 from bcpctl.web.errors import Forbidden, TooManyRequests
+from dc import accounts, sessions
 
 router = APIRouter(include_in_schema=False)
 

@@ -62,9 +62,9 @@ def _key_line(key: Ed25519PrivateKey) -> str:
 
 
 def build_web_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> WebSite:
-    from bcpctl.web.accounts import add_account
-    from bcpctl.web.passwords import Cost
+    from dc.accounts import add_account
     from dc.clock import utcnow
+    from dc.passwords import Cost
     from dc.state import open_state
 
     root.mkdir(parents=True, exist_ok=True)

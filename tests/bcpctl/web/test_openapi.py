@@ -23,9 +23,9 @@ EXAMPLES = 15
 
 
 def _credentials(client: Any, ctx: Any) -> tuple[dict[str, str], dict[str, str]]:
-    from bcpctl.web.accounts import ROLES, add_account
-    from bcpctl.web.passwords import Cost
+    from dc.accounts import ROLES, add_account
     from dc.clock import utcnow
+    from dc.passwords import Cost
 
     PASSWORDS["fuzz-root"] = "fuzz-root-password"
     add_account(ctx.state, "fuzz-root", ROLES, PASSWORDS["fuzz-root"], actor="test", now=utcnow(), cost=Cost(8, 1, 1))
