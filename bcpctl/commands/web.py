@@ -156,10 +156,10 @@ def token() -> None:
 def token_issue(partner: str, config_path: str, label: str) -> None:
     """Issue a token for PARTNER; it is printed once and only its SHA-256 is stored."""
     from bcpctl.web.settings import load_web_settings
-    from bcpctl.web.tokens import issue_token
     from dc.clock import utcnow
     from dc.config import load_config
     from dc.state import open_state
+    from victim_support.tokens import issue_token
 
     config, resolved = load_config(config_path)
     lifetime = load_web_settings(config, str(resolved)).token_lifetime
@@ -180,7 +180,7 @@ def token_issue(partner: str, config_path: str, label: str) -> None:
 @common_options
 def token_list(config_path: str) -> None:
     """List issued tokens (never the tokens themselves)."""
-    from bcpctl.web.tokens import list_tokens
+    from victim_support.tokens import list_tokens
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
         table = Table("id", "partner", "label", "issued by", "expires", "revoked")
@@ -204,8 +204,8 @@ def token_list(config_path: str) -> None:
 @common_options
 def token_revoke(token_id: str, config_path: str) -> None:
     """Revoke a token by its id."""
-    from bcpctl.web.tokens import revoke_token
     from dc.clock import utcnow
+    from victim_support.tokens import revoke_token
 
     revoked = revoke_token(_state(config_path), token_id, actor=_actor(), now=utcnow())
     output.current().result(revoked, lambda c, d: c.print(f"token {d['id']} of {d['partner']} revoked"))

@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from bcpctl.output import to_jsonable
-from bcpctl.web import tokens
 from bcpctl.web.auth import Operator, context, require_operator
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Conflict, Forbidden, NotFound
@@ -36,7 +35,7 @@ from bcpctl.web.views import operator_view
 from dc.accounts import APPROVER, AUDITOR, OPERATOR
 from dc.approvers import ApproverAuthFailed
 from dc.errors import UsageError
-from victim_support import audit, delivery
+from victim_support import audit, delivery, tokens
 from victim_support.approval import approver_role
 from victim_support.decisions import decide
 from victim_support.errors import PolicyRejected

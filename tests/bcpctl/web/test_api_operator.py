@@ -209,7 +209,7 @@ def test_tokens_are_issued_once_stored_hashed_and_revocable(client, web_ctx) -> 
     secret = issued.json()["token"]
     from sqlalchemy import select
 
-    from bcpctl.web.tokens import partner_tokens
+    from victim_support.tokens import partner_tokens
 
     with web_ctx.state.connect() as conn:
         stored = [tuple(row) for row in conn.execute(select(partner_tokens))]

@@ -35,7 +35,7 @@ def _credentials(client: Any, ctx: Any) -> tuple[dict[str, str], dict[str, str]]
 
 def test_no_server_errors(client: Any, web_ctx: Any, web_site: Any) -> None:
     from bcpctl.web.ratelimit import RateLimiter
-    from bcpctl.web.signature import sign_headers
+    from victim_support.partnersig import sign_headers
 
     web_ctx.login_limiter = RateLimiter(100_000)  # refused signatures must not turn into 429s here
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
