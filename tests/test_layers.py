@@ -79,7 +79,7 @@ def readme_imports() -> dict[str, frozenset[str]]:
     """The layers each item of the README's "Architecture" list says its package imports."""
     readme = (ROOT / "README.md").read_text("utf-8")
     section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
-    found = {}
+    found: dict[str, frozenset[str]] = {}
     for item in re.split(r"^(?=\d+\. `)", section, flags=re.M)[1:]:
         layer = re.match(r"\d+\. `(\w+)/`", item)
         said = re.search(r"Imports: ([^.]*)\.", item)
