@@ -10,7 +10,7 @@ carry ISO 8601 with an explicit offset; everything a person reads goes through
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 #: the municipalities' clock (Japan has no daylight saving time)
 JST = timezone(timedelta(hours=9), "JST")
@@ -21,6 +21,19 @@ NO_TIME = "—"
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def jst_day(when: datetime) -> date:
+    """The municipalities' calendar day of ``when``: the one day every policy judges by.
+
+    A disaster at 06:00 JST happened "today" though UTC still says yesterday, so a filing, the
+    audited decision, a lookup and a rehearsal all take their day from here, never from
+    ``when.date()`` (which is UTC's day for the UTC times the code passes around). A naive
+    value is UTC, as the control database stores it.
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(JST).date()
 
 
 def jst_text(when: datetime | str | None, *, seconds: bool = False) -> str:

@@ -14,10 +14,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from dc.clock import JST
+from dc.clock import JST, jst_day
 from failover.settings import Blackout
 
-__all__ = ["JST", "Overdue", "blackout_on", "next_drill_window", "overdue_systems"]
+__all__ = ["Overdue", "blackout_on", "next_drill_window", "overdue_systems"]
 
 
 def _recurring_contains(blackout: Blackout, day: date) -> bool:
@@ -30,7 +30,7 @@ def _recurring_contains(blackout: Blackout, day: date) -> bool:
 
 def blackout_on(when: datetime, blackouts: Iterable[Blackout]) -> Blackout | None:
     """The first blackout covering ``when`` (its JST calendar day), else ``None``."""
-    day = when.astimezone(JST).date()
+    day = jst_day(when)
     for blackout in blackouts:
         if blackout.recurring:
             if _recurring_contains(blackout, day):
@@ -45,7 +45,7 @@ def next_drill_window(when: datetime, blackouts: Iterable[Blackout], *, horizon_
     periods = list(blackouts)
     if blackout_on(when, periods) is None:
         return when
-    day = when.astimezone(JST).date()
+    day = jst_day(when)
     for offset in range(1, horizon_days + 1):
         candidate = datetime.combine(day + timedelta(days=offset), time(0, 0), JST)
         if blackout_on(candidate, periods) is None:

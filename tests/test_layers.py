@@ -20,6 +20,23 @@ ROOT = Path(__file__).resolve().parents[1]
 #: bottom to top; a package may import the ones before it.
 LAYERS = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring", "bcpctl")
 
+#: what each layer may import (DESIGN.md's table, and the "Imports:" line of each README item): the
+#: order alone would let victim_support use replication's sync, which it must not need
+MAY_IMPORT: dict[str, frozenset[str]] = {
+    "dc": frozenset(),
+    "storage": frozenset({"dc"}),
+    "backup": frozenset({"dc", "storage"}),
+    "replication": frozenset({"dc", "storage", "backup"}),
+    "failover": frozenset({"dc", "storage", "backup", "replication"}),
+    "victim_support": frozenset({"dc", "storage", "backup", "failover"}),
+    "monitoring": frozenset(LAYERS[: LAYERS.index("monitoring")]),
+    "bcpctl": frozenset(LAYERS[: LAYERS.index("bcpctl")]),
+}
+
+#: the clock's names, which only :mod:`dc.clock` defines: taken through another module they tie a
+#: lower layer's day to a higher one (``failover.calendar`` re-exported ``JST`` to victim_support)
+CLOCK_NAMES = frozenset({"JST", "NO_TIME", "jst_day", "jst_text", "utcnow"})
+
 #: module cycles known and being removed; each entry must match a found cycle exactly
 ALLOWED_CYCLES: set[frozenset[str]] = set()
 
@@ -43,6 +60,36 @@ def upward_imports() -> set[tuple[str, str]]:
             for package in imported_packages(path.read_text("utf-8")):
                 if package in rank and rank[package] > rank[layer]:
                     found.add((module, package))
+    return found
+
+
+def layer_imports() -> dict[str, dict[str, set[str]]]:
+    """``{layer: {imported layer: modules of the layer that import it}}`` for every layer."""
+    found: dict[str, dict[str, set[str]]] = {layer: {} for layer in LAYERS}
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            for package in imported_packages(path.read_text("utf-8")):
+                if package in LAYERS and package != layer:
+                    found[layer].setdefault(package, set()).add(module)
+    return found
+
+
+def readme_imports() -> dict[str, frozenset[str]]:
+    """The layers each item of the README's "Architecture" list says its package imports."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    found: dict[str, frozenset[str]] = {}
+    for item in re.split(r"^(?=\d+\. `)", section, flags=re.M)[1:]:
+        layer = re.match(r"\d+\. `(\w+)/`", item)
+        said = re.search(r"Imports: ([^.]*)\.", item)
+        assert layer and said, f"README architecture item without 'Imports: ...': {item[:60]!r}"
+        if said.group(1) == "none":
+            found[layer.group(1)] = frozenset()
+        elif said.group(1) == "every package before it":
+            found[layer.group(1)] = frozenset(LAYERS[: LAYERS.index(layer.group(1))])
+        else:
+            found[layer.group(1)] = frozenset(re.findall(r"`(\w+)`", said.group(1).split("(")[0]))
     return found
 
 
@@ -124,6 +171,44 @@ def test_the_readme_lists_the_layers_in_this_order() -> None:
     readme = (ROOT / "README.md").read_text("utf-8")
     section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
     assert tuple(re.findall(r"^\d+\. `(\w+)/`", section, re.M)) == LAYERS
+
+
+def test_each_layer_imports_only_the_layers_design_allows_it() -> None:
+    assert set(MAY_IMPORT) == set(LAYERS)
+    for layer, allowed in MAY_IMPORT.items():
+        assert allowed <= set(LAYERS[: LAYERS.index(layer)]), f"{layer} may import a layer above it"
+    found = [
+        f"{module} -> {package}"
+        for layer, imports in layer_imports().items()
+        for package, modules in sorted(imports.items())
+        if package not in MAY_IMPORT[layer]
+        for module in sorted(modules)
+    ]
+    assert not found, "imports DESIGN.md's table does not allow (README 'Architecture', MAY_IMPORT):\n" + "\n".join(
+        found
+    )
+
+
+def test_the_readme_says_what_each_layer_may_import() -> None:
+    assert readme_imports() == MAY_IMPORT
+
+
+def test_victim_support_and_failover_use_storage_below_them() -> None:
+    """Both open a site's repository through storage's one opener, so the allowance is used, not stale."""
+    imports = layer_imports()
+    assert "storage" in imports["failover"] and "storage" in imports["victim_support"]
+
+
+def test_the_clock_is_imported_from_dc_clock_only() -> None:
+    found = []
+    for layer in LAYERS:
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if isinstance(node, ast.ImportFrom) and node.module != "dc.clock":
+                    names = {alias.name for alias in node.names} & CLOCK_NAMES
+                    if names and node.level == 0:
+                        found.append(f"{path.relative_to(ROOT)}: {', '.join(sorted(names))} from {node.module}")
+    assert not found, "the clock comes from dc.clock (DESIGN.md: the clock lives in dc):\n" + "\n".join(found)
 
 
 def test_the_check_sees_imports_inside_functions() -> None:

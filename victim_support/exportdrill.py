@@ -29,6 +29,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
 
+from dc.clock import jst_day
 from dc.config import Consortium
 from dc.errors import BcpError, UsageError
 from failover.lifecycle import new_run_id
@@ -40,7 +41,7 @@ from victim_support.enrolment import with_enrolled
 from victim_support.extract import extract
 from victim_support.fields import FIELDS as LABELS
 from victim_support.names import GIVEN_NAMES, SURNAMES, era
-from victim_support.policy import NewRequest, Scope, evaluate
+from victim_support.policy import NewRequest, Scope
 from victim_support.pseudonym import Pseudonymizer, load_secret
 from victim_support.rehearsal import (
     TRAINING,
@@ -57,6 +58,7 @@ from victim_support.replica import registry_snapshot
 from victim_support.schema import STATUS_RESIDENT, create_registry, open_registry, registry_info, residents
 from victim_support.settings import ExportSettings, default_site, registry_system
 from victim_support.signing import load_signing_key
+from victim_support.store import judge
 
 BASIS = "APPI-69-2-3"
 PURPOSES = ("EVACUEE_IDENTIFICATION", "SAFETY_CONFIRMATION")
@@ -223,14 +225,14 @@ def _rehearse(
 ) -> ExportDrillResult:
     tenant, partner = config.tenants[tenant_id], config.partners[partner_id]
     request_id = f"{TRAINING}-{now:%Y%m%dT%H%M%S}"
-    decision = evaluate(
-        NewRequest(partner_id, tenant_id, TRAINING, now.date(), BASIS, PURPOSES, FIELDS, Scope(all_areas=True),
-                   TRAINING, retention_days=1),
-        partner_lg_code=partner.lg_code, tenant_lg_code=tenant.lg_code, today=now.date(), max_retention_days=1,
-    )  # fmt: skip
+    # judged like every filing, on the municipalities' calendar day: between 00:00 and 09:00 JST
+    # UTC still says yesterday, and the rehearsal's disaster is today's
+    request = NewRequest(partner_id, tenant_id, TRAINING, jst_day(now), BASIS, PURPOSES, FIELDS,
+                         Scope(all_areas=True), TRAINING, retention_days=1)  # fmt: skip
+    decision = judge(config, settings, request, now)
     if not decision.allowed:
         raise UsageError(f"the rehearsal's request is refused: {decision.reasons[0]}")
-    steps.done("request", f"{request_id}: {BASIS}, {', '.join(decision.fields)}")
+    steps.done("request", f"{request_id}: disaster of {request.disaster_date}, {BASIS}, {', '.join(decision.fields)}")
     required = settings.required_approvals(BASIS)
     approvals = rehearse_approvals(required, {"request": request_id, "run": run.id, "basis": BASIS}, now)
     steps.done("approvals", f"{len(approvals)} of {required} by the rehearsal approval rule (throwaway credentials)")
@@ -336,6 +338,7 @@ def _rehearse(
             details={
                 "drill": TRAINING,
                 "run": run.id,
+                "disaster_date": request.disaster_date.isoformat(),
                 "bundle": sealed.path.name,
                 "rows": len(data.rows),
                 "time_to_deliver_seconds": delivered,

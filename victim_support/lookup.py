@@ -28,9 +28,9 @@ from typing import Any, NoReturn
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, func, insert, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from dc.clock import jst_day
 from dc.config import Consortium
 from dc.state import UtcDateTime, metadata
-from failover.calendar import JST
 from victim_support.audit import append, audited
 from victim_support.enrolment import enrolled_officials, with_enrolled
 from victim_support.errors import PolicyRejected, RegistryError
@@ -127,7 +127,7 @@ def lookup_evacuee(
     config = with_enrolled(config, engine)
     lookup_id = f"lk-{now:%Y%m%d}-{secrets.token_hex(4)}"
     rule = settings.lookups
-    today = now.astimezone(JST).date()
+    today = jst_day(now)
     reasons = query_reasons(query, today)
     if query.partner not in config.partners:
         reasons.append(f"unknown partner '{query.partner}' (an enrolled partner only)")

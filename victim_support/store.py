@@ -30,11 +30,11 @@ from sqlalchemy import (
     update,
 )
 
+from dc.clock import jst_day
 from dc.config import Consortium
 from dc.errors import UsageError
 from dc.osuser import os_user
 from dc.state import StoredTimeInvalid, UtcDateTime, metadata
-from failover.calendar import JST
 from victim_support import approval as rules
 from victim_support.audit import append, audited
 from victim_support.enrolment import with_enrolled
@@ -202,7 +202,7 @@ def judge(config: Consortium, settings: ExportSettings, new: NewRequest, now: da
         new,
         partner_lg_code=config.partners[new.partner].lg_code,
         tenant_lg_code=config.tenants[new.tenant].lg_code,
-        today=now.astimezone(JST).date(),
+        today=jst_day(now),
         max_retention_days=settings.max_retention_days,
     )
 

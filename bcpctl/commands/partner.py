@@ -133,7 +133,7 @@ def partner_confirm(config_path: str, partner_id: str, age_fingerprint: str, key
 @common_options
 def partner_remove(config_path: str, partner_id: str) -> None:
     """Remove a partner (enrolled or configured) and revoke every token it holds."""
-    from bcpctl.web.tokens import remove_partner
+    from victim_support.tokens import remove_partner
 
     config, _settings, state, _ = _context(config_path)
     done = remove_partner(state, config, partner_id, actor=f"os:{_operator()}", now=_now())

@@ -100,7 +100,7 @@ def account_add(
     name: str, config_path: str, roles: tuple[str, ...], password_file: str | None, no_password: bool
 ) -> None:
     """Create an account; an approver's NAME must match exports.tenants.<t>.approvers to decide requests."""
-    from bcpctl.web.accounts import add_account
+    from dc.accounts import add_account
     from dc.clock import utcnow
 
     created = add_account(
@@ -114,7 +114,7 @@ def account_add(
 @common_options
 def account_list(config_path: str) -> None:
     """List accounts and their roles."""
-    from bcpctl.web.accounts import list_accounts
+    from dc.accounts import list_accounts
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
         table = Table("name", "roles", "password", "disabled", "created")
@@ -137,7 +137,7 @@ def account_list(config_path: str) -> None:
 @common_options
 def account_disable(name: str, config_path: str) -> None:
     """Disable an account (its sessions stop working at once)."""
-    from bcpctl.web.accounts import disable_account
+    from dc.accounts import disable_account
 
     disable_account(_state(config_path), name, actor=_actor())
     output.current().result({"name": name, "disabled": True}, lambda c, d: c.print(f"account {d['name']} disabled"))
@@ -156,10 +156,10 @@ def token() -> None:
 def token_issue(partner: str, config_path: str, label: str) -> None:
     """Issue a token for PARTNER; it is printed once and only its SHA-256 is stored."""
     from bcpctl.web.settings import load_web_settings
-    from bcpctl.web.tokens import issue_token
     from dc.clock import utcnow
     from dc.config import load_config
     from dc.state import open_state
+    from victim_support.tokens import issue_token
 
     config, resolved = load_config(config_path)
     lifetime = load_web_settings(config, str(resolved)).token_lifetime
@@ -180,7 +180,7 @@ def token_issue(partner: str, config_path: str, label: str) -> None:
 @common_options
 def token_list(config_path: str) -> None:
     """List issued tokens (never the tokens themselves)."""
-    from bcpctl.web.tokens import list_tokens
+    from victim_support.tokens import list_tokens
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
         table = Table("id", "partner", "label", "issued by", "expires", "revoked")
@@ -204,8 +204,8 @@ def token_list(config_path: str) -> None:
 @common_options
 def token_revoke(token_id: str, config_path: str) -> None:
     """Revoke a token by its id."""
-    from bcpctl.web.tokens import revoke_token
     from dc.clock import utcnow
+    from victim_support.tokens import revoke_token
 
     revoked = revoke_token(_state(config_path), token_id, actor=_actor(), now=utcnow())
     output.current().result(revoked, lambda c, d: c.print(f"token {d['id']} of {d['partner']} revoked"))

@@ -19,10 +19,10 @@ from dc.config import Consortium
 
 def control_state(config: Consortium, state: Any, promoted: dict[str, Any], token_file: Path) -> dict[str, Any]:
     """``demo --json``'s ``control_plane``: active site, measured RPO, the chain across the failover."""
-    from bcpctl.web.tokens import partner_for_token
     from dc.secrets import read_secret_file
     from failover.records import active_failover
     from victim_support.integrity import verify_control_state
+    from victim_support.tokens import partner_for_token
 
     chain = verify_control_state(state, None, datetime.now(UTC), config=config)
     gaps = chain.failovers

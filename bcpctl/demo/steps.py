@@ -132,7 +132,7 @@ class StoryState:
 
     def portal_token(self, config: Any) -> str:
         """つくば市 gets its portal token at the primary (audited); the secret goes to the partner only."""
-        from bcpctl.web.tokens import issue_token
+        from victim_support.tokens import issue_token
 
         issued = issue_token(
             self.state(),

@@ -1,6 +1,6 @@
 """``/api/operator``: the data center's side — requests and decisions, status, drills, audit, tokens.
 
-Roles (:mod:`bcpctl.web.accounts`): any operator account may read requests and status;
+Roles (:mod:`dc.accounts`): any operator account may read requests and status;
 deciding needs ``approver`` (and the account must be a configured approver of the tenant:
 the two-person rule counts distinct such people); drills and partner tokens need
 ``operator``; the audit log needs ``auditor``.
@@ -15,8 +15,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from bcpctl.output import to_jsonable
-from bcpctl.web import tokens
-from bcpctl.web.accounts import APPROVER, AUDITOR, OPERATOR
 from bcpctl.web.auth import Operator, context, require_operator
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Conflict, Forbidden, NotFound
@@ -34,9 +32,10 @@ from bcpctl.web.models import (
 )
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
+from dc.accounts import APPROVER, AUDITOR, OPERATOR
 from dc.approvers import ApproverAuthFailed
 from dc.errors import UsageError
-from victim_support import audit, delivery
+from victim_support import audit, delivery, tokens
 from victim_support.approval import approver_role
 from victim_support.decisions import decide
 from victim_support.errors import PolicyRejected

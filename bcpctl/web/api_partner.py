@@ -1,7 +1,7 @@
 """``/api/partner``: what a neighbouring municipality's systems call.
 
 Submitting a request must be signed with the partner's registered Ed25519 key (see
-:mod:`bcpctl.web.signature`); reading status, downloading and confirming deletion also
+:mod:`victim_support.partnersig`); reading status, downloading and confirming deletion also
 accept a token an operator issued. A partner only ever sees its own requests, and only ever
 receives the age-encrypted bundle: this API has no route that returns resident data.
 """

@@ -26,19 +26,19 @@ from bcpctl.web import (
     portal_evacuees,
     portal_practice,
     problems,
-    signature,
 )
 from bcpctl.web.bodysize import BodySizeLimit
 from bcpctl.web.context import WebContext
 from bcpctl.web.headers import SecurityHeaders
+from victim_support import partnersig
 
 DESCRIPTION = f"""
 Partner portal and operator dashboard of bcpctl.
 
 **Partners** sign requests with the Ed25519 key registered as `partners.<id>.verify_key`:
-an OpenSSH signature (namespace `{signature.NAMESPACE}`, so `ssh-keygen -Y sign` works) over
+an OpenSSH signature (namespace `{partnersig.NAMESPACE}`, so `ssh-keygen -Y sign` works) over
 
-    {signature.VERSION}
+    {partnersig.VERSION}
     METHOD
     PATH[?QUERY]   (the request target as sent, percent-encoded)
     PARTNER

@@ -25,10 +25,11 @@ from urllib.parse import urlparse
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import accounts, sessions, signature, tokens
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden, TooManyRequests
+from dc import accounts, sessions
 from dc.errors import AuthError
+from victim_support import partnersig, tokens
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -146,13 +147,13 @@ def require_operator(*roles: str, csrf: str = "header") -> Callable[[Request], A
 def _partner(ctx: WebContext, request: Request, body: bytes, signed_only: bool) -> Partner | None:
     ctx.refresh_partners()
     headers = {k.lower(): v for k, v in request.headers.items()}
-    if signature.has_signature(headers):
+    if partnersig.has_signature(headers):
         # The request target exactly as sent (percent-encoded), which is what the partner signed.
         raw = request.scope.get("raw_path") or request.url.path.encode()
         query = request.scope.get("query_string") or b""
         target = raw.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
         try:
-            signed = signature.verify_signed(
+            signed = partnersig.verify_signed(
                 ctx.state,
                 ctx.config,
                 method=request.method,

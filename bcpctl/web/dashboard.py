@@ -15,12 +15,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bcpctl.output import to_jsonable
-from bcpctl.web import auth, pages, tokens
-from bcpctl.web.accounts import APPROVER, AUDITOR, OPERATOR
+from bcpctl.web import auth, pages
 from bcpctl.web.api_operator import decide_as, report_response
 from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
-from victim_support import audit, delivery
+from dc.accounts import APPROVER, AUDITOR, OPERATOR
+from victim_support import audit, delivery, tokens
 from victim_support.approval import approver_role
 from victim_support.lookup import read_notices
 from victim_support.store import list_requests

@@ -8,8 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import accounts, auth, pages, sessions, tokens
+from bcpctl.web import auth, pages
 from bcpctl.web.errors import Forbidden, TooManyRequests
+from dc import accounts, sessions
+from victim_support import tokens
 
 router = APIRouter(include_in_schema=False)
 

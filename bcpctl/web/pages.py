@@ -14,10 +14,11 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, sessions
+from bcpctl.web import auth
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden
 from bcpctl.web.labels import FILTERS
+from dc import sessions
 from dc.clock import jst_text
 from dc.errors import AuthError
 from victim_support import audit

@@ -101,13 +101,13 @@ def test_an_upgrade_keeps_every_row_and_value(url: str, engine: Engine, how: str
 
 def test_upgraded_times_read_as_the_instants_that_were_stored(url: str, engine: Engine) -> None:
     """Through the code that reads them: the web's text times, the requests bound into the chain, the lease."""
-    from bcpctl.web.accounts import list_accounts
-    from bcpctl.web.sessions import load_session
-    from bcpctl.web.tokens import list_tokens
+    from dc.accounts import list_accounts
+    from dc.sessions import load_session
     from victim_support.delivery import find_delivery
     from victim_support.integrity import verify_control_state
     from victim_support.settings import ExportSettings
     from victim_support.store import get_request
+    from victim_support.tokens import list_tokens
 
     create_as_deployed(url)
     filled = fill(engine)

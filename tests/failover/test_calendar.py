@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from dc.clock import JST
 from dc.config import parse_config
 from dc.errors import ConfigError
-from failover.calendar import JST, blackout_on, next_drill_window, overdue_systems
+from failover.calendar import blackout_on, next_drill_window, overdue_systems
 from failover.settings import Blackout, drill_settings
 
 BLACKOUTS = (

@@ -152,7 +152,7 @@ def test_a_damaged_newest_copy_is_skipped_and_the_lost_interval_named(cli: Cli, 
     warning = next(w for w in doc["warnings"] if "does not verify" in w)
     assert "control changes between" in warning and "are lost with it" in warning
     # the interval is named in JST: from the copy used to the damaged one
-    from failover.calendar import JST
+    from dc.clock import JST
 
     for stamp in (first["time"], second["time"]):
         assert datetime.fromisoformat(stamp).astimezone(JST).strftime("%Y-%m-%d %H:%M:%S JST") in warning

@@ -9,8 +9,7 @@ from datetime import datetime
 import pytest
 
 from backup.jobs import backup_systems, site_repository
-from dc.clock import utcnow
-from failover.calendar import JST
+from dc.clock import JST, utcnow
 from monitoring.tasks import JobContext, JobFailed, drill, replicate
 from tests.monitoring.conftest import TWO_SYSTEMS, Lab, job_spec, scrape
 

@@ -11,7 +11,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bcpctl.web.tokens import issue_token, partner_for_token, remove_partner
 from dc.errors import UsageError
 from tests.conftest import Cli
 from tests.victim_support.conftest import Site, write_identity
@@ -21,6 +20,7 @@ from tests.victim_support.test_prefiling import file, new_request
 from victim_support.enrolment import enrol, read_aloud, with_enrolled
 from victim_support.policy import Scope
 from victim_support.signing import public_line
+from victim_support.tokens import issue_token, partner_for_token, remove_partner
 
 BANDO = {"name": "坂東市", "lg_code": "082287"}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -25,11 +25,12 @@ from tests.conftest import Cli
 from tests.victim_support.conftest import Site
 from tests.victim_support.flow import context, read_csv
 from victim_support.bundle import open_bundle
-from victim_support.exportdrill import TRAINING, run_export_drill
+from victim_support.exportdrill import BASIS, FIELDS, PURPOSES, TRAINING, run_export_drill
 from victim_support.notes import evacuee_notes
+from victim_support.policy import NewRequest, Scope
 from victim_support.pseudonym import Pseudonymizer
 from victim_support.signing import parse_private_key
-from victim_support.store import export_requests
+from victim_support.store import export_requests, judge
 
 
 def real_registry(site: Site) -> list[sqlite3.Row]:
@@ -89,6 +90,33 @@ def test_a_rehearsal_ships_zero_real_residents(site: Site, tmp_path: Path) -> No
     assert (record.kind, record.mode, record.status, record.tenant) == ("drill", "export", "passed", "goka")
     assert doc is not None and doc["systems"][0]["rto_seconds"] == result.time_to_deliver
     assert [c["name"] for c in doc["checks"]] == [f"{TRAINING} {s}" for s in result.steps]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [datetime(2026, 12, 5, 15, 30, tzinfo=UTC), datetime(2026, 12, 5, 23, 30, tzinfo=UTC)],
+    ids=["00:30 JST", "08:30 JST"],
+)
+def test_a_rehearsal_judges_its_request_on_the_jst_day_like_every_filing(
+    site: Site, tmp_path: Path, now: datetime
+) -> None:
+    """Between 00:00 and 09:00 JST UTC still says yesterday: the rehearsal's day is the one the store judges by."""
+    config, settings, state = context(site)
+    result = run_export_drill(
+        state, config, settings, tenant_id="goka", partner_id="koga", out=tmp_path / "out", now=now,
+        actor="test", config_dir=site.root,
+    )  # fmt: skip
+    (entry,) = [e for e in read_entries(state) if e.action == "drill.export"]
+    audited = json.loads(entry.details)["disaster_date"]
+    assert audited == "2026-12-06", audited
+    found = load_document(state, result.run_id)
+    assert found is not None and found[1] is not None
+    (request,) = [c for c in found[1]["checks"] if c["name"] == f"{TRAINING} request"]
+    assert "disaster of 2026-12-06" in json.dumps(request, ensure_ascii=False)
+    # what the rehearsal shows is what a filing on the same audited request at the same instant decides
+    asked = NewRequest("koga", "goka", TRAINING, date.fromisoformat(audited), BASIS, PURPOSES, FIELDS,
+                       Scope(all_areas=True), TRAINING, retention_days=1)  # fmt: skip
+    assert judge(config, settings, asked, now).allowed and result.status == "passed"
 
 
 def signing_key(site: Site) -> Ed25519PrivateKey:

@@ -62,9 +62,9 @@ def _key_line(key: Ed25519PrivateKey) -> str:
 
 
 def build_web_site(root: Path, monkeypatch: pytest.MonkeyPatch) -> WebSite:
-    from bcpctl.web.accounts import add_account
-    from bcpctl.web.passwords import Cost
+    from dc.accounts import add_account
     from dc.clock import utcnow
+    from dc.passwords import Cost
     from dc.state import open_state
 
     root.mkdir(parents=True, exist_ok=True)
@@ -167,8 +167,8 @@ def request_body(**overrides: Any) -> dict[str, Any]:
 
 def signed_post(client: Any, key: Ed25519PrivateKey, path: str, body: Any, partner: str = "koga") -> Any:
     """POST ``body`` signed as ``partner`` (the headers a partner's client sends)."""
-    from bcpctl.web.signature import sign_headers
     from dc.clock import utcnow
+    from victim_support.partnersig import sign_headers
 
     raw = json.dumps(body, ensure_ascii=False).encode() if not isinstance(body, bytes) else body
     headers = sign_headers(key, partner, "POST", path, raw, now=utcnow())
@@ -176,8 +176,8 @@ def signed_post(client: Any, key: Ed25519PrivateKey, path: str, body: Any, partn
 
 
 def signed_get(client: Any, key: Ed25519PrivateKey, path: str, partner: str = "koga") -> Any:
-    from bcpctl.web.signature import sign_headers
     from dc.clock import utcnow
+    from victim_support.partnersig import sign_headers
 
     return client.get(path, headers=sign_headers(key, partner, "GET", path, b"", now=utcnow()))
 

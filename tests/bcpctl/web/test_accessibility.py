@@ -82,7 +82,7 @@ def _check(page: Any, name: str) -> None:
 def test_dashboard_and_portal_read_without_colour_or_codes_at_1280_and_390(
     live: str, client: Any, web_site: Any, web_ctx: Any, tmp_path: Any
 ) -> None:
-    from bcpctl.web.tokens import issue_token
+    from victim_support.tokens import issue_token
 
     created = signed_post(client, web_site.partner_key, "/api/partner/requests", request_body())
     assert created.status_code in (200, 201), created.text

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from dc.clock import utcnow
-from failover.calendar import JST
+from dc.clock import JST, utcnow
 from failover.records import finish_run, start_run
 from tests.bcpctl.web.conftest import PASSWORDS, basic
 

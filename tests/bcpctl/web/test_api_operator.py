@@ -209,7 +209,7 @@ def test_tokens_are_issued_once_stored_hashed_and_revocable(client, web_ctx) -> 
     secret = issued.json()["token"]
     from sqlalchemy import select
 
-    from bcpctl.web.tokens import partner_tokens
+    from victim_support.tokens import partner_tokens
 
     with web_ctx.state.connect() as conn:
         stored = [tuple(row) for row in conn.execute(select(partner_tokens))]
@@ -239,7 +239,7 @@ def test_session_state_changes_need_the_csrf_token(client, web_site) -> None:  #
     assert client.get("/api/operator/whoami").json()["via"] == "session"
     no_csrf = client.post(approve, json={})
     assert no_csrf.status_code == 403 and "CSRF" in no_csrf.json()["detail"]
-    from bcpctl.web import sessions
+    from dc import sessions
 
     dashboard = client.get("/dashboard")
     csrf = dashboard.text.split('name="csrf" value="')[1].split('"')[0]

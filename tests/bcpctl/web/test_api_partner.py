@@ -51,8 +51,8 @@ def test_unsigned_badly_signed_and_unknown_partner_requests_are_refused(client, 
     unregistered = signed_post(client, web_site.partner_key, SUBMIT, request_body(), partner="tsukuba")
     assert unregistered.status_code == 401 and "no registered verify_key" in unregistered.json()["detail"]
     # a body changed after signing no longer verifies
-    from bcpctl.web.signature import sign_headers
     from dc.clock import utcnow
+    from victim_support.partnersig import sign_headers
 
     raw = json.dumps(request_body()).encode()
     headers = sign_headers(web_site.partner_key, "koga", "POST", SUBMIT, raw, now=utcnow())
@@ -67,8 +67,8 @@ def test_unsigned_badly_signed_and_unknown_partner_requests_are_refused(client, 
 
 
 def test_replayed_and_stale_signatures_are_refused(client, web_site) -> None:  # type: ignore[no-untyped-def]
-    from bcpctl.web.signature import sign_headers
     from dc.clock import utcnow
+    from victim_support.partnersig import sign_headers
 
     raw = json.dumps(request_body()).encode()
     headers = {**sign_headers(web_site.partner_key, "koga", "POST", SUBMIT, raw, now=utcnow())}
@@ -202,7 +202,7 @@ def test_expired_bundles_are_not_served(client, web_site, web_ctx) -> None:  # t
     assert signed_get(client, web_site.partner_key, f"/api/partner/requests/{request_id}/bundle").status_code == 200
     later = web_ctx.now() + timedelta(days=2)
     web_ctx.clock = lambda: later
-    from bcpctl.web.signature import sign_headers
+    from victim_support.partnersig import sign_headers
 
     path = f"/api/partner/requests/{request_id}/bundle"
     expired = client.get(path, headers=sign_headers(web_site.partner_key, "koga", "GET", path, b"", now=later))

@@ -83,7 +83,7 @@ def test_a_web_approval_is_signed_like_a_cli_one(client, web_site, web_ctx) -> N
 
 def test_the_portal_rejects_with_the_reasons_of_the_jst_day(client, web_site, web_ctx) -> None:  # type: ignore[no-untyped-def]
     """08:30 JST on 11-21 is 23:30 UTC on 11-20: a disaster dated 11-21 is today, not "in the future"."""
-    from bcpctl.web.signature import sign_headers
+    from victim_support.partnersig import sign_headers
 
     at = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
     web_ctx.clock = lambda: at

@@ -156,8 +156,8 @@ def test_the_portal_takes_an_uploaded_signed_notes_file(lookup_client: Any, web_
 
 
 def test_a_partner_removed_while_the_server_runs_is_refused_at_once(client: Any, web_site: Any, web_ctx: Any) -> None:
-    from bcpctl.web.tokens import remove_partner
     from tests.bcpctl.web.conftest import request_body, signed_post
+    from victim_support.tokens import remove_partner
 
     token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
     assert client.get("/api/partner/requests", headers={"Authorization": f"Bearer {token}"}).status_code == 200

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bcpctl.web import labels
-from bcpctl.web.accounts import ROLES
+from dc.accounts import ROLES
 from victim_support import approval as request
 from victim_support.fields import FIELDS
 from victim_support.policy import BASES, PURPOSES

@@ -23,9 +23,9 @@ EXAMPLES = 15
 
 
 def _credentials(client: Any, ctx: Any) -> tuple[dict[str, str], dict[str, str]]:
-    from bcpctl.web.accounts import ROLES, add_account
-    from bcpctl.web.passwords import Cost
+    from dc.accounts import ROLES, add_account
     from dc.clock import utcnow
+    from dc.passwords import Cost
 
     PASSWORDS["fuzz-root"] = "fuzz-root-password"
     add_account(ctx.state, "fuzz-root", ROLES, PASSWORDS["fuzz-root"], actor="test", now=utcnow(), cost=Cost(8, 1, 1))
@@ -35,7 +35,7 @@ def _credentials(client: Any, ctx: Any) -> tuple[dict[str, str], dict[str, str]]
 
 def test_no_server_errors(client: Any, web_ctx: Any, web_site: Any) -> None:
     from bcpctl.web.ratelimit import RateLimiter
-    from bcpctl.web.signature import sign_headers
+    from victim_support.partnersig import sign_headers
 
     web_ctx.login_limiter = RateLimiter(100_000)  # refused signatures must not turn into 429s here
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)

@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Boolean, Column, Connection, Engine, Row, String, Table, Text, insert, select, update
 
-from bcpctl.web.passwords import DEFAULT_COST, Cost, check_strength, hash_password, verify_password
+from dc.audit import append, audited
 from dc.errors import UsageError
+from dc.passwords import DEFAULT_COST, Cost, check_strength, hash_password, verify_password
 from dc.state import UtcDateTime, metadata
-from victim_support.audit import append, audited
 
 OPERATOR = "operator"
 APPROVER = "approver"

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bcpctl.web.signature import NAMESPACE, SignatureRefused, message, sign_headers, verify_signed
 from dc.config import parse_config
 from dc.state import open_state
+from victim_support.partnersig import NAMESPACE, SignatureRefused, message, sign_headers, verify_signed
 from victim_support.signing import public_line
 
 NOW = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
