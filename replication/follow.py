@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     from replication.ledger import Ledger
 
 WAL_PREFIX = "wal/"
+#: seconds after which an unchanged lag is written again (its ``measured_at`` stays fresh)
+LAG_REFRESH = 60.0
 #: errors a retry cannot fix: the follower stops instead of repeating them every interval
 _FATAL = (UsageError, AuthError, ConfigError)
 
@@ -100,6 +102,7 @@ class Follower:
         self.lags: list[SystemLag] = []
         self._full_at: float | None = None  # monotonic time of the last successful full run
         self._manifest: tuple[int, float] | None = None
+        self._recorded: tuple[list[SystemLag], float] = ([], 0.0)  # what the ledger holds, and when
 
     @property
     def accepted(self) -> bool:
@@ -134,6 +137,7 @@ class Follower:
         if problem is None:
             self._full_at, self._manifest = started, manifest
         self.listings, self.lags = listings, result.lag
+        self._recorded = (result.lag, started)  # replicate() recorded them
         return FollowRound(
             "full",
             now,
@@ -175,7 +179,10 @@ class Follower:
         self.listings.source.update(wal)
         self.lags = refreshed_lags(self.lags, wal_newest(self.listings.source, self.listings.source),
                                    wal_newest(self.listings.source, held))  # fmt: skip
-        self.ledger.record_lag(self.source.url, self.target.url, self.lags, now)
+        last, when = self._recorded
+        if self.lags != last or started - when >= LAG_REFRESH:  # an idle round writes nothing
+            self.ledger.record_lag(self.source.url, self.target.url, self.lags, now)
+            self._recorded = (self.lags, started)
         round_.lag = self.lags
         round_.seconds = round(time.monotonic() - started, 3)
         return round_
