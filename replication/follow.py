@@ -103,6 +103,8 @@ class Follower:
         self._full_at: float | None = None  # monotonic time of the last successful full run
         self._manifest: tuple[int, float] | None = None
         self._recorded: tuple[list[SystemLag], float] = ([], 0.0)  # what the ledger holds, and when
+        # one bucket for the follower's life: a fresh one per round would grant its burst every round
+        self._bucket = TokenBucket(options.limit_rate) if options.limit_rate else None
 
     @property
     def accepted(self) -> bool:
@@ -134,7 +136,9 @@ class Follower:
             self.source, self.target, self.ledger, self.options, now=now, listings=listings, cancel=cancel
         )
         problem = result.problem()
-        if problem is None:
+        # refused (planted) snapshots and conflicting fixed-name objects are reported every full
+        # run, but the run itself completed: only a run cut short must be run again at once
+        if not result.errors and not result.cancelled:
             self._full_at, self._manifest = started, manifest
         self.listings, self.lags = listings, result.lag
         self._recorded = (result.lag, started)  # replicate() recorded them
@@ -160,8 +164,7 @@ class Follower:
         round_ = FollowRound("wal", now)
         if missing:
             metered = MeteredBackend(self.target)
-            limit = self.options.limit_rate
-            target_io: Backend = RateLimitedBackend(metered, TokenBucket(limit)) if limit else metered
+            target_io: Backend = RateLimitedBackend(metered, self._bucket) if self._bucket else metered
             lock = retain_until(now, self.options.object_lock_days) if self.options.object_lock_days else None
             transfer = Transfer(
                 self.source, target_io, jobs=self.options.jobs, verify=self.options.verify, retain_until=lock,
