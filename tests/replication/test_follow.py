@@ -10,6 +10,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ import pytest
 from backup.opening import open_repository
 from backup.walarchive import push
 from dc.state import open_state
-from replication.follow import refreshed_lags
+from replication.follow import Follower, FollowOptions, refreshed_lags
 from replication.ledger import Ledger
 from replication.records import SystemLag
+from replication.sync import SyncOptions, replicate
 from replication.verify import verify_repository
 from storage.local import LocalBackend
 from storage.naming import content_name
@@ -145,3 +147,30 @@ def test_the_recovery_point_lag_follows_the_wal_between_full_runs() -> None:
     assert refreshed_lags(lags, {SYSTEM: newer}, {SYSTEM: newer})[0].recovery_point_lag_seconds == 0
     # a system that only archives WAL (no snapshot yet offsite): measured from the WAL alone
     assert refreshed_lags([], {"other": newer}, {"other": base})[0].recovery_point_lag_seconds == 42
+
+
+def test_a_cancelled_run_writes_no_manifest_and_the_next_run_completes(source: LocalBackend, tmp_path: Path) -> None:
+    ledger = Ledger(open_state())
+    target = LocalBackend(tmp_path / "offsite", create=True)
+    cancel = threading.Event()
+    cancel.set()  # SIGTERM before the first object
+    stopped = replicate(source, target, ledger, cancel=cancel)
+    assert stopped.cancelled and not stopped.ok and not stopped.manifest_written
+    assert not any(True for _ in target.list("snapshots/")) and not any(True for _ in target.list("manifest"))
+    done = replicate(source, target, ledger)
+    assert done.ok and done.manifest_written
+
+
+def test_wal_rounds_ship_only_the_new_segments_and_keep_the_lag(source: LocalBackend, tmp_path: Path) -> None:
+    ledger = Ledger(open_state())
+    target = LocalBackend(tmp_path / "offsite", create=True)
+    follower = Follower(source, target, ledger, SyncOptions(), FollowOptions())
+    never = threading.Event()
+    assert follower.full(never).ok and not follower.due_full(time.monotonic())
+    first = _push(source, tmp_path, 1, 1 << 16)
+    shipped = follower.wal(never)
+    assert shipped.wal_copied == 1 and target.load(first) == source.load(first)
+    assert follower.wal(never).wal_copied == 0  # nothing new: nothing sent again
+    assert {row.system: row for row in ledger.lag()}[SYSTEM].recovery_point_lag_seconds == 0
+    primary.sign(source)  # a new signed state: the next round is a full run
+    assert follower.due_full(time.monotonic())
