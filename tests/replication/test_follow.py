@@ -174,3 +174,23 @@ def test_wal_rounds_ship_only_the_new_segments_and_keep_the_lag(source: LocalBac
     assert {row.system: row for row in ledger.lag()}[SYSTEM].recovery_point_lag_seconds == 0
     primary.sign(source)  # a new signed state: the next round is a full run
     assert follower.due_full(time.monotonic())
+
+
+class SaveOrder(LocalBackend):
+    """A target that remembers the order objects arrive in."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, create=True)
+        self.order: list[str] = []
+
+    def save(self, key: str, data: Any, *, retain_until: Any = None) -> None:
+        super().save(key, data, retain_until=retain_until)
+        self.order.append(key)
+
+
+def test_a_full_run_sends_the_wal_before_the_packs(source: LocalBackend, tmp_path: Path) -> None:
+    wal = _push(source, tmp_path, 1, 1 << 16)
+    target = SaveOrder(tmp_path / "offsite")
+    assert replicate(source, target, Ledger(open_state())).ok
+    packs = [n for n, key in enumerate(target.order) if key.startswith("data/")]
+    assert packs and target.order.index(wal) < min(packs)
