@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 def _stopped_by_signals() -> Iterator[threading.Event]:
     """An event SIGTERM and SIGINT set: the round in flight finishes its objects, then the loop ends."""
     stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield stop
     finally:
