@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from backup.opening import open_repository
 from backup.walarchive import push
@@ -30,7 +31,7 @@ from storage.naming import content_name
 from storage.url import open_backend
 from tests.conftest import PASSWORD
 from tests.replication import primary
-from tests.servers.storage import s3_url
+from tests.servers.storage import LOCKED_BUCKET, s3_url
 
 SYSTEM = "goka-juki"
 pytestmark = pytest.mark.s3
@@ -194,3 +195,43 @@ def test_a_full_run_sends_the_wal_before_the_packs(source: LocalBackend, tmp_pat
     assert replicate(source, target, Ledger(open_state())).ok
     packs = [n for n, key in enumerate(target.order) if key.startswith("data/")]
     assert packs and target.order.index(wal) < min(packs)
+
+
+def test_a_configured_follower_ships_wal_under_the_sites_object_lock(
+    source: LocalBackend, tmp_path: Path, cli: Any, ceph: Any, s3_env: dict[str, str]
+) -> None:
+    url = s3_url(ceph, locked=True)
+    config = {
+        "consortium": "ibaraki-kikan",
+        "sites": {
+            "primary": {"prefecture": "茨城県", "role": "primary", "repository": str(source.root)},
+            "osaka": {"prefecture": "大阪府", "role": "offsite", "repository": url, "object_lock_days": 1},
+            "sapporo": {"prefecture": "北海道", "role": "offsite", "repository": str(tmp_path / "sapporo")},
+        },
+        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
+        "systems": {
+            SYSTEM: {"tenant": "goka", "business": "住民基本台帳", "tier": 1, "rpo": "15m",
+                     "source": {"kind": "path", "path": "/nonexistent"}},
+        },
+    }  # fmt: skip
+    path = tmp_path / "bcpctl.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    both = cli("replicate", "--config", str(path), "--follow")
+    assert both.returncode == 2 and "--site" in both.stderr  # one follower per site
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "bcpctl.cli", "replicate", "--config", str(path), "--site", "osaka", "--follow",
+         "--interval", "0.3", "--json"],
+        env={**os.environ, **s3_env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    target = open_backend(url)
+    try:
+        _wait_for(lambda: any(True for _ in target.list("snapshots/")), 60)
+        key = _push(source, tmp_path, 1, 1 << 16)
+        _wait_for(lambda: key in {i.key for i in target.list("wal/")}, 30)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        _, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    location = url.split("?")[0].removeprefix(f"s3://{LOCKED_BUCKET}/")
+    head = ceph.client().head_object(Bucket=LOCKED_BUCKET, Key=f"{location}/{key}")
+    assert head["ObjectLockMode"] == "COMPLIANCE"
