@@ -9,9 +9,10 @@ keeps its backends, S3 client and control-database connection open and:
 * runs a full :func:`replication.sync.replicate` at start, whenever the source's signed
   manifest changes (a backup committed and signed) and every ``reconcile`` seconds (what
   changed at the target behind its back, delayed deletions, Object Lock extensions);
-* in between, every ``interval`` seconds, lists only the source's ``wal/`` and sends the
-  segments the target lacks — hashed against their names and written under the same Object
-  Lock retention as in a full run — then records each system's recovery-point lag.
+* in between, and beside a full run that takes longer (a base backup's packs), every
+  ``interval`` seconds, lists only the source's ``wal/`` and sends the segments the target
+  lacks — hashed against their names and written under the same Object Lock retention as in
+  a full run — then records each system's recovery-point lag.
 
 WAL objects name nothing else and are content-addressed, so shipping them between full runs
 commits no state that later phases complete: a segment offsite is whole (``save`` is atomic on
@@ -34,7 +35,7 @@ from replication.plan import phase_of
 from replication.records import SystemLag
 from replication.sync import Listings, SyncOptions, replicate, system_lags, wal_newest
 from replication.transfer import Transfer
-from storage.backend import Backend
+from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound
 from storage.metered import MeteredBackend
 from storage.naming import content_name
@@ -105,6 +106,10 @@ class Follower:
         self._recorded: tuple[list[SystemLag], float] = ([], 0.0)  # what the ledger holds, and when
         # one bucket for the follower's life: a fresh one per round would grant its burst every round
         self._bucket = TokenBucket(options.limit_rate) if options.limit_rate else None
+        # WAL rounds run beside a full run: the listings and lags are shared between the two
+        self._lock = threading.Lock()
+        #: WAL sent while a full run is in flight (its target listing predates them)
+        self._sent_during: dict[str, ObjectInfo] | None = None
 
     @property
     def accepted(self) -> bool:
@@ -128,20 +133,31 @@ class Follower:
             return None
         return info.size, info.mtime
 
-    def full(self, cancel: threading.Event) -> FollowRound:
+    def full(self, cancel: threading.Event, *, with_wal: bool = True) -> FollowRound:
+        """A full run; ``with_wal=False`` when WAL rounds go on beside it and ship the WAL."""
         started, now = time.monotonic(), utcnow()
         manifest = self._manifest_seen()  # before the run: a signature during it triggers another
         listings = Listings()
-        result = replicate(
-            self.source, self.target, self.ledger, self.options, now=now, listings=listings, cancel=cancel
-        )
-        problem = result.problem()
+        with self._lock:
+            self._sent_during = {}
+        try:
+            result = replicate(
+                self.source, self.target, self.ledger, self.options, now=now, listings=listings, cancel=cancel,
+                skip=frozenset() if with_wal else frozenset({"wal"}),
+            )  # fmt: skip
+        finally:
+            with self._lock:
+                listings.target.update(self._sent_during or {})
+                self._sent_during = None
+        # stopped by SIGTERM: a clean shutdown, not a problem (the next start resumes)
+        problem = None if result.cancelled and not result.errors else result.problem()
         # refused (planted) snapshots and conflicting fixed-name objects are reported every full
         # run, but the run itself completed: only a run cut short must be run again at once
-        if not result.errors and not result.cancelled:
-            self._full_at, self._manifest = started, manifest
-        self.listings, self.lags = listings, result.lag
-        self._recorded = (result.lag, started)  # replicate() recorded them
+        with self._lock:
+            if not result.errors and not result.cancelled:
+                self._full_at, self._manifest = started, manifest
+            self.listings, self.lags = listings, result.lag
+            self._recorded = (result.lag, started)  # replicate() recorded them
         return FollowRound(
             "full",
             now,
@@ -158,7 +174,8 @@ class Follower:
         """Send the WAL objects the source has and the target (as last listed, plus what was sent) lacks."""
         started, now = time.monotonic(), utcnow()
         wal = {info.key: info for info in self.source.list(WAL_PREFIX) if phase_of(info.key) == "wal"}
-        held = self.listings.target
+        with self._lock:
+            held = set(self.listings.target)
         # a name that is not a content hash stays for the full run, which reports it
         missing = [info for key, info in wal.items() if key not in held and content_name(key)]
         round_ = FollowRound("wal", now)
@@ -171,7 +188,11 @@ class Follower:
                 stop_on_error=False, cancel=cancel,
             )  # fmt: skip
             outcome = transfer.copy(missing)
-            held.update({key: wal[key] for key in outcome.copied})
+            sent = {key: wal[key] for key in outcome.copied}
+            with self._lock:
+                self.listings.target.update(sent)
+                if self._sent_during is not None:
+                    self._sent_during.update(sent)
             self.ledger.record_locks(self.target.url, outcome.locked)
             round_.objects_copied = round_.wal_copied = len(outcome.copied)
             round_.bytes_sent = metered.counters().bytes_sent
@@ -179,14 +200,17 @@ class Follower:
                 key, message = next(iter(sorted(outcome.errors.items())))
                 more = f" (and {len(outcome.errors) - 1} more)" if len(outcome.errors) > 1 else ""
                 round_.ok, round_.problem = False, f"{key}: {message}{more}; the next round retries"
-        self.listings.source.update(wal)
-        self.lags = refreshed_lags(self.lags, wal_newest(self.listings.source, self.listings.source),
-                                   wal_newest(self.listings.source, held))  # fmt: skip
-        last, when = self._recorded
-        if self.lags != last or started - when >= LAG_REFRESH:  # an idle round writes nothing
-            self.ledger.record_lag(self.source.url, self.target.url, self.lags, now)
-            self._recorded = (self.lags, started)
-        round_.lag = self.lags
+        with self._lock:
+            src, tgt = self.listings.source, self.listings.target
+            src.update(wal)
+            self.lags = refreshed_lags(self.lags, wal_newest(src, src), wal_newest(src, tgt))
+            lags, (last, when) = self.lags, self._recorded
+            due = lags != last or started - when >= LAG_REFRESH  # an idle round writes nothing
+            if due:
+                self._recorded = (lags, started)
+        if due:
+            self.ledger.record_lag(self.source.url, self.target.url, lags, now)
+        round_.lag = lags
         round_.seconds = round(time.monotonic() - started, 3)
         return round_
 
@@ -198,6 +222,33 @@ def refreshed_lags(
     src_newest = {lag.system: lag.source_newest for lag in lags if lag.source_newest is not None}
     tgt_newest = {lag.system: lag.target_newest for lag in lags if lag.target_newest is not None}
     return system_lags(src_newest, tgt_newest, src_wal, tgt_wal)
+
+
+class _FullRun(threading.Thread):
+    """A full run in the background while the follower's WAL rounds go on."""
+
+    def __init__(self, follower: Follower, stop: threading.Event) -> None:
+        super().__init__(name="bcp-follow-full", daemon=True)
+        self.follower, self.stop = follower, stop
+        self.round: FollowRound | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.round = self.follower.full(self.stop, with_wal=False)
+        except BaseException as exc:  # handed to the main thread, which raises or reports it
+            self.error = exc
+
+    def outcome(self) -> FollowRound:
+        self.join()
+        if isinstance(self.error, BcpError) and not isinstance(self.error, _FATAL):
+            self.follower.restart()
+            return FollowRound("full", utcnow(), ok=False, problem=self.error.message)
+        if self.error is not None:
+            raise self.error
+        assert self.round is not None
+        return self.round
 
 
 def follow(
@@ -212,23 +263,48 @@ def follow(
 ) -> FollowSummary:
     """Replicate until ``stop`` is set, reporting every round that sent something or failed.
 
-    A problem in a round (the target unreachable, a refused manifest, a damaged object) is
-    reported and retried at the next interval; after a failed full run the next round is a
-    full run again, so WAL is only shipped past a state the last full run accepted. An
-    error no retry can fix (bad credentials, a missing bucket) stops the follower at once.
+    The first full run (and one after a failure) runs alone; later ones (a new signed
+    manifest, the reconcile period) run in the background while WAL rounds go on, so a base
+    backup's packs never hold the recovery point back. A problem in a round (the target
+    unreachable, a refused manifest, a damaged object) is reported and retried at the next
+    interval; after a failed full run the next round is a full run again, so WAL is only
+    shipped past a state a full run accepted. An error no retry can fix (bad credentials, a
+    missing bucket) stops the follower at once.
     """
     follower = Follower(source, target, ledger, options, follow_options)
     summary = FollowSummary(source.url, target.url)
     started = time.monotonic()
-    while not stop.is_set():
+    background: _FullRun | None = None
+    while True:
         begun = time.monotonic()
+        rounds: list[FollowRound] = []
+        if background is not None and (not background.is_alive() or stop.is_set()):
+            rounds.append(background.outcome())
+            background = None
+        if stop.is_set():
+            _count(summary, rounds, report)
+            break
         try:
-            round_ = follower.full(stop) if follower.due_full(begun) else follower.wal(stop)
+            if background is None and follower.due_full(begun):
+                if follower.accepted:
+                    background = _FullRun(follower, stop)
+                else:
+                    rounds.append(follower.full(stop))
+            if follower.accepted and not (rounds and rounds[-1].kind == "full"):
+                rounds.append(follower.wal(stop))
         except _FATAL:
             raise
         except BcpError as exc:
-            round_ = FollowRound("wal" if follower.accepted else "full", utcnow(), ok=False, problem=exc.message)
+            rounds.append(FollowRound("wal" if follower.accepted else "full", utcnow(), ok=False, problem=exc.message))
             follower.restart()
+        _count(summary, rounds, report)
+        stop.wait(max(0.0, follow_options.interval - (time.monotonic() - begun)))
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
+
+
+def _count(summary: FollowSummary, rounds: list[FollowRound], report: Callable[[FollowRound], None]) -> None:
+    for round_ in rounds:
         summary.rounds += 1
         summary.full_rounds += round_.kind == "full"
         summary.objects_copied += round_.objects_copied
@@ -236,6 +312,3 @@ def follow(
         summary.problems += not round_.ok
         if round_.kind == "full" or round_.objects_copied or not round_.ok:
             report(round_)
-        stop.wait(max(0.0, follow_options.interval - (time.monotonic() - begun)))
-    summary.seconds = round(time.monotonic() - started, 3)
-    return summary

@@ -216,19 +216,21 @@ def replicate(
     progress: SyncProgress | None = None,
     listings: Listings | None = None,
     cancel: threading.Event | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> SyncResult:
     """Bring ``target`` up to the source's signed state; see the module docstring.
 
     ``listings``, when given, receives both listings (the target's with the objects copied).
     ``cancel`` set while it runs: the objects in flight finish, nothing later is started and
     the manifest is not written (the target stays the consistent state of the phases done).
+    ``skip``: phases another copier ships (``replicate --follow`` sends WAL beside a full run).
     """
     options = options or SyncOptions()
     now = now or utcnow()
     started = time.monotonic()
     result = SyncResult(source.url, target.url, "")
     try:
-        _replicate(source, target, ledger, options, now, progress, result, listings or Listings(), cancel)
+        _replicate(source, target, ledger, options, now, progress, result, listings or Listings(), cancel, skip)
     except BcpError as exc:
         _record(ledger, result, now, started, exc.message)
         raise
@@ -264,6 +266,7 @@ def _replicate(
     result: SyncResult,
     listings: Listings,
     cancel: threading.Event | None,
+    skip: frozenset[str],
 ) -> None:
     with ThreadPoolExecutor(4, thread_name_prefix="bcp-open") as pool:
         # Every read the decisions below need, at once: each is a round trip to a site, and
@@ -327,6 +330,8 @@ def _replicate(
     copied: list[str] = []
     try:
         for phase in PHASES:
+            if phase in skip:
+                continue
             outcome = transfer.copy(plan.phases[phase])
             _merge(result, phase, outcome)
             copied += outcome.copied

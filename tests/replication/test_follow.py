@@ -235,3 +235,28 @@ def test_a_configured_follower_ships_wal_under_the_sites_object_lock(
     location = url.split("?")[0].removeprefix(f"s3://{LOCKED_BUCKET}/")
     head = ceph.client().head_object(Bucket=LOCKED_BUCKET, Key=f"{location}/{key}")
     assert head["ObjectLockMode"] == "COMPLIANCE"
+
+
+def test_wal_keeps_moving_while_a_new_base_backup_is_replicated(
+    source: LocalBackend, tmp_path: Path, ceph: Any, s3_env: dict[str, str]
+) -> None:
+    url = s3_url(ceph)
+    # 5 MB/s: the base backup's ~24 MB of packs take seconds to send, the WAL segment does not wait
+    follower = _follower(source, url, s3_env, "--interval", "0.2", "--limit-rate", "5M")
+    target = open_backend(url)
+    try:
+        _wait_for(lambda: any(True for _ in target.list("snapshots/")), 60)
+        snapshots = {i.key for i in target.list("snapshots/")}
+        primary.backup(source, primary.write_tree(tmp_path / "base", files=24, size=1 << 20, seed=3), system=SYSTEM)
+        time.sleep(0.5)  # the follower has seen the new manifest and started its full run
+        key = _push(source, tmp_path, 1, 1 << 16)
+        _wait_for(lambda: key in {i.key for i in target.list("wal/")}, 30)
+        assert {i.key for i in target.list("snapshots/")} == snapshots  # the base backup is still on its way
+        _wait_for(lambda: {i.key for i in target.list("snapshots/")} > snapshots, 120)
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        out, err = follower.communicate(timeout=60)
+    assert follower.returncode == 0, err
+    assert all(e["ok"] for e in _events(out) if e["event"] == "round"), out
+    report = verify_repository(target)
+    assert report.ok, report.problems
