@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -95,17 +95,19 @@ class Follower:
         self, source: Backend, target: Backend, ledger: Ledger, options: SyncOptions, follow: FollowOptions
     ) -> None:
         self.source = source
-        self.target = target
         self.ledger = ledger
-        self.options = options
         self.follow = follow
         self.listings = Listings()
         self.lags: list[SystemLag] = []
         self._full_at: float | None = None  # monotonic time of the last successful full run
         self._manifest: tuple[int, float] | None = None
         self._recorded: tuple[list[SystemLag], float] = ([], 0.0)  # what the ledger holds, and when
-        # one bucket for the follower's life: a fresh one per round would grant its burst every round
-        self._bucket = TokenBucket(options.limit_rate) if options.limit_rate else None
+        # one bucket for the follower's life, shared by its full runs and WAL rounds: one per round
+        # would grant its burst every round, one per kind of round twice the rate beside each other
+        self.target: Backend = (
+            RateLimitedBackend(target, TokenBucket(options.limit_rate)) if options.limit_rate else target
+        )
+        self.options = replace(options, limit_rate=None)
         # WAL rounds run beside a full run: the listings and lags are shared between the two
         self._lock = threading.Lock()
         #: WAL sent while a full run is in flight (its target listing predates them)
@@ -181,10 +183,9 @@ class Follower:
         round_ = FollowRound("wal", now)
         if missing:
             metered = MeteredBackend(self.target)
-            target_io: Backend = RateLimitedBackend(metered, self._bucket) if self._bucket else metered
             lock = retain_until(now, self.options.object_lock_days) if self.options.object_lock_days else None
             transfer = Transfer(
-                self.source, target_io, jobs=self.options.jobs, verify=self.options.verify, retain_until=lock,
+                self.source, metered, jobs=self.options.jobs, verify=self.options.verify, retain_until=lock,
                 stop_on_error=False, cancel=cancel,
             )  # fmt: skip
             outcome = transfer.copy(missing)
