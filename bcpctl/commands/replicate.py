@@ -9,7 +9,7 @@ import click
 from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
-from bcpctl.params import DAY, Checked, Duration, byte_rate
+from bcpctl.params import DAY, Checked, Duration, FiniteFloat, byte_rate
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(0.1, 3600),
+    type=FiniteFloat(0.1, 3600),
     default=1.0,
     show_default=True,
     metavar="SECONDS",
@@ -105,7 +105,7 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
 )
 @click.option(
     "--reconcile",
-    type=click.FloatRange(1, 86400),
+    type=FiniteFloat(1, 86400),
     default=300.0,
     show_default=True,
     metavar="SECONDS",
