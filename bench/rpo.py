@@ -80,7 +80,8 @@ def run(scale: int, seconds: int, clients: int, interval: float, archive_timeout
     env = {k: v for k, v in os.environ.items() if k != "BCPCTL_PASSWORD"} | ceph.env()
     env["BCPCTL_CONTROL_DB"] = f"sqlite:///{work / 'control.db'}"
     env["BCPCTL_CACHE_DIR"] = str(work / "cache")
-    os.environ.update(ceph.env())
+    saved = {name: os.environ.get(name) for name in ceph.env()}
+    os.environ.update(ceph.env())  # this process lists the offsite too; put back in the end
     subprocess.run([sys.executable, "-m", "bcpctl.cli", "db", "upgrade"], env=env, check=True, capture_output=True)
     url = ceph.url(BUCKET, "offsite")
     results: dict[str, Any] = {"scale": scale, "load_seconds": seconds, "clients": clients, "interval": interval}
@@ -145,6 +146,11 @@ def run(scale: int, seconds: int, clients: int, interval: float, archive_timeout
             results["samples"] = {name: _stats(values) for name, values in samples.items()}
     finally:
         cleanup(ceph)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         shutil.rmtree(work, ignore_errors=True)
     rpo = results["samples"]["offsite_rpo"]
     results["measured_at"] = datetime.now(UTC).isoformat()
