@@ -46,12 +46,15 @@ REPLICATION_MIB ?= 512
 REPLICATION_ARGS ?= --synthetic $(REPLICATION_MIB) --out bench/out/replication.json
 # PostgreSQL WAL archiving and restore-to-time, bcpctl vs pgBackRest under a pgbench load.
 WAL_ARGS ?= --scale 20 --seconds 120 --out bench/out/wal.json
+# The offsite's recovery point under that load: wal push + replicate --follow to Ceph RGW.
+RPO_ARGS ?= --scale 20 --seconds 120 --out bench/out/rpo.json
 bench: $(STAMP)
 	scripts/install-system-deps.sh --bench
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.run $(BENCH_ARGS)
 	mkdir -p bench/out
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.replication $(REPLICATION_ARGS)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.wal $(WAL_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m bench.rpo $(RPO_ARGS)
 
 # A prefecture on one controller (issue 23): 1,452 tiny systems under one serve, 30 min per
 # phase by default (CONTROLLER_ARGS="--window 300" for a shorter look), and a 100,000-snapshot

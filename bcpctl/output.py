@@ -2,7 +2,8 @@
 
 Core packages return data and report progress through callbacks; this module is the only
 place that decides how either reaches the user. With ``--json`` stdout carries exactly one
-JSON document and nothing else (a long list written item by item, :meth:`Output.stream`);
+JSON document and nothing else (a long list written item by item, :meth:`Output.stream`), or,
+for a command that runs until stopped, one JSON object per line (:meth:`Output.event`);
 progress and notices go to stderr and only on a TTY.
 """
 
@@ -126,6 +127,19 @@ class Output:
             write(',\n  "warnings": ' + json.dumps(self.warnings, ensure_ascii=False))
         write("\n}\n")
         sys.stdout.flush()
+
+    def event(self, data: Any, render: Callable[[Console, Any], None]) -> None:
+        """One event of a command that runs until stopped (``replicate --follow``).
+
+        ``--json`` writes each event as one compact JSON object on its own line (JSON Lines),
+        flushed at once so a supervisor reading the pipe sees it; people get ``render``.
+        """
+        plain = to_jsonable(data)
+        if self.json_mode:
+            sys.stdout.write(json.dumps(plain, ensure_ascii=False, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
+        else:
+            render(self.console, plain)
 
     def warn(self, message: str) -> None:
         """Something the command passed over that its user must hear about, even from a script.

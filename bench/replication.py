@@ -40,6 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.follow import follow_incremental
 from bench.installed import compile_packages
 
 JOBS = 4
@@ -262,6 +263,20 @@ def run_replication_bench(
                         bcp["bytes_sent"] / max(1, report["incremental_new_bytes"]), 4
                     ),
                 }
+            # a second change, shipped by a running follower (start-up paid before the change)
+            # and by a one-shot rclone; the follower's row is its round, CPU its own
+            for name, t in targets.items():
+                tenv = {**env, **t["env"]}
+                _rclone(repo, t["rclone"][0], tenv)  # the previous target's change, untimed
+                _, before = _dir_bytes(repo)
+                fol = follow_incremental(repo, t["bcpctl"][0], tenv, mutate)
+                _, after = _dir_bytes(repo)
+                payload = sum((repo / key).stat().st_size for key in after - before)
+                rcl = _rclone(repo, t["rclone"][0], tenv)
+                report["targets"][name]["incremental, follower"] = {
+                    "bcpctl": _with_rate(fol, payload),
+                    "rclone": _with_rate(rcl, payload),
+                }
     finally:
         stop()
     return report
@@ -277,7 +292,7 @@ def render(report: dict[str, Any]) -> str:
         f"repository {report['repository']}: {report['repository_bytes'] / _MB:.0f} MB, {report['jobs']} jobs, "
         f"full step: median of {report.get('repeat', 1)} runs per tool, the tools taking turns at going first"
     ]
-    lines.append(f"{'target':10} {'step':12} {'tool':7} {'seconds':>8} {'CPU-s':>6} {'MB/s':>7} {'bytes sent':>14}")
+    lines.append(f"{'target':10} {'step':22} {'tool':7} {'seconds':>8} {'CPU-s':>6} {'MB/s':>7} {'bytes sent':>14}")
     for name, steps in report["targets"].items():
         for step, tools in steps.items():
             for tool in ("bcpctl", "rclone"):
@@ -286,7 +301,7 @@ def render(report: dict[str, Any]) -> str:
                 if len(row.get("samples", ())) > 1:
                     spread = "  (runs: " + ", ".join(f"{r['seconds']:.1f}" for r in row["samples"]) + " s)"
                 lines.append(
-                    f"{name:10} {step:12} {tool:7} {row['seconds']:8.1f} {row.get('cpu_seconds', 0):6.1f} "
+                    f"{name:10} {step:22} {tool:7} {row['seconds']:8.1f} {row.get('cpu_seconds', 0):6.1f} "
                     f"{row['mb_per_s'] or 0:7.1f} "
                     f"{row['bytes_sent']:14,d}{spread}"
                 )
@@ -325,8 +340,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         parser.error("give --repo PATH or --synthetic MIB")
 
+    seeds = iter(range(5, 1000))
+
     def step() -> None:
-        mutate_tree(data)
+        mutate_tree(data, seed=next(seeds))  # each call another change
         _backup(repo, data, env)
 
     try:

@@ -24,8 +24,11 @@ from storage.site import site_known_hosts, site_spec
 from storage.url import open_backend
 
 if TYPE_CHECKING:  # the configuration, verify and repair modules (pydantic, yaml) load only where used
+    import threading
+
     from backup.manifest import Manifest
     from dc.config import Consortium, Site
+    from replication.follow import FollowOptions, FollowRound, FollowSummary
     from replication.ledger import Ledger
     from replication.repair import RepairResult
     from replication.verify import IntegrityReport
@@ -73,6 +76,29 @@ def replicate_between(
         _opened(target, create=True, connections=options.jobs + 2) as tgt,
     ):
         return replicate(src, tgt, ledger, options, progress=progress)
+
+
+def follow_between(
+    source: Endpoint,
+    target: Endpoint,
+    options: SyncOptions,
+    follow_options: FollowOptions,
+    *,
+    stop: threading.Event,
+    report: Callable[[FollowRound], None],
+    state_url: str | None = None,
+    ledger: Ledger | None = None,
+) -> FollowSummary:
+    """``bcpctl replicate --follow``: :func:`replication.follow.follow` on backends opened once."""
+    from replication.follow import follow
+
+    if ledger is None:
+        ledger = open_ledger(state_url)
+    with (
+        _opened(source, connections=options.jobs + 2) as src,
+        _opened(target, create=True, connections=options.jobs + 2) as tgt,
+    ):
+        return follow(src, tgt, ledger, options, follow_options, stop=stop, report=report)
 
 
 def repair_between(
@@ -176,6 +202,35 @@ def site_options(
         object_lock_days=site.object_lock_days if object_lock_days is None else object_lock_days,
         delete_delay=timedelta(seconds=site.delete_delay) if delete_delay is None else delete_delay,
         pinned_key=base.pinned_key or site.manifest_public_key,
+    )
+
+
+def follow_site(
+    config: Consortium,
+    config_dir: Path | None,
+    base: SyncOptions,
+    follow_options: FollowOptions,
+    *,
+    stop: threading.Event,
+    report: Callable[[FollowRound], None],
+    site: str | None = None,
+    object_lock_days: int | None = None,
+    delete_delay: timedelta | None = None,
+) -> FollowSummary:
+    """``bcpctl replicate --follow --config FILE [--site S]``: primary → one offsite site, until stopped."""
+    targets = [site] if site else config.offsite_sites
+    if len(targets) != 1:
+        raise UsageError(
+            "--follow ships to one offsite site: give --site NAME "
+            f"(offsite sites: {', '.join(targets) or 'none'}); run one follower per site"
+        )
+    _, source = site_endpoint(config, config.primary_site, config_dir)
+    target_site, target = site_endpoint(config, targets[0], config_dir)
+    if targets[0] == config.primary_site:
+        raise ConfigError(f"site '{targets[0]}' is the primary; replicate to an offsite site")
+    options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
+    return follow_between(
+        source, target, options, follow_options, stop=stop, report=report, ledger=open_ledger(config.control_db)
     )
 
 

@@ -16,7 +16,7 @@ from storage.backend import ObjectInfo
 from storage.naming import is_content_addressed
 
 #: phases in commit order; the manifest is written after the last one.
-PHASES = ("repository", "packs", "indexes", "wal", "snapshots")
+PHASES = ("repository", "wal", "packs", "indexes", "snapshots")
 #: how long the target keeps what the source no longer has, unless the site says otherwise
 DEFAULT_DELETE_DELAY = timedelta(days=7)
 
@@ -30,7 +30,8 @@ def phase_of(key: str) -> str | None:
     if key.startswith("index/"):
         return "indexes"
     if key.startswith("wal/"):
-        # self-contained (a base backup's snapshot names none): before the snapshots, so an
+        # self-contained (it names no other object, a base backup's snapshot names none): first,
+        # so the recovery point offsite moves on before a base backup's packs are sent, and an
         # offsite that holds a base backup holds the WAL archived while it was taken
         return "wal"
     if key.startswith("snapshots/"):

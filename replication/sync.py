@@ -20,6 +20,7 @@ and the next run lists again and sends only what is still missing.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -85,6 +86,15 @@ class PhaseFigures:
 
 
 @dataclass
+class Listings:
+    """Both sides as the run saw them, the target's with what the run copied (``replicate --follow``
+    then watches the source alone and lists the target again only at its next full run)."""
+
+    source: dict[str, ObjectInfo] = field(default_factory=dict)
+    target: dict[str, ObjectInfo] = field(default_factory=dict)
+
+
+@dataclass
 class SyncResult:
     source: str
     target: str
@@ -111,6 +121,8 @@ class SyncResult:
     locks_extended: int = 0
     lag: list[SystemLag] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: stopped (SIGTERM to ``replicate --follow``) before the manifest was written
+    cancelled: bool = False
 
     def problem(self) -> str | None:
         """One line for the operator when the run did not fully succeed."""
@@ -125,6 +137,8 @@ class SyncResult:
             )
         if self.conflicts:
             return f"{len(self.conflicts)} fixed-name object(s) differ between the sites: {', '.join(self.conflicts)}"
+        if self.cancelled:
+            return f"replication to {self.target} stopped before it finished; the next run resumes"
         return None
 
 
@@ -146,7 +160,16 @@ def _lags(source: Manifest | None, target: Manifest | None, src: dict, tgt: dict
     else:  # unsigned repository: storage timestamps of snapshot objects, one figure for all systems
         src_newest = _newest_mtime(src)
         tgt_newest = _newest_mtime(tgt)
-    src_wal, tgt_wal = wal_newest(src, src), wal_newest(src, tgt)
+    return system_lags(src_newest, tgt_newest, wal_newest(src, src), wal_newest(src, tgt))
+
+
+def system_lags(
+    src_newest: dict[str, datetime],
+    tgt_newest: dict[str, datetime],
+    src_wal: dict[str, datetime],
+    tgt_wal: dict[str, datetime],
+) -> list[SystemLag]:
+    """Per system, the snapshot lag and the recovery-point lag, from the newest of each at both sites."""
     lags = []
     for system in sorted(set(src_newest) | set(src_wal)):
         newest, there = src_newest.get(system), tgt_newest.get(system)
@@ -191,14 +214,23 @@ def replicate(
     *,
     now: datetime | None = None,
     progress: SyncProgress | None = None,
+    listings: Listings | None = None,
+    cancel: threading.Event | None = None,
+    skip: frozenset[str] = frozenset(),
 ) -> SyncResult:
-    """Bring ``target`` up to the source's signed state; see the module docstring."""
+    """Bring ``target`` up to the source's signed state; see the module docstring.
+
+    ``listings``, when given, receives both listings (the target's with the objects copied).
+    ``cancel`` set while it runs: the objects in flight finish, nothing later is started and
+    the manifest is not written (the target stays the consistent state of the phases done).
+    ``skip``: phases another copier ships (``replicate --follow`` sends WAL beside a full run).
+    """
     options = options or SyncOptions()
     now = now or utcnow()
     started = time.monotonic()
     result = SyncResult(source.url, target.url, "")
     try:
-        _replicate(source, target, ledger, options, now, progress, result)
+        _replicate(source, target, ledger, options, now, progress, result, listings or Listings(), cancel, skip)
     except BcpError as exc:
         _record(ledger, result, now, started, exc.message)
         raise
@@ -232,6 +264,9 @@ def _replicate(
     now: datetime,
     progress: SyncProgress | None,
     result: SyncResult,
+    listings: Listings,
+    cancel: threading.Event | None,
+    skip: frozenset[str],
 ) -> None:
     with ThreadPoolExecutor(4, thread_name_prefix="bcp-open") as pool:
         # Every read the decisions below need, at once: each is a round trip to a site, and
@@ -287,6 +322,7 @@ def _replicate(
         expected_hashes=expected,
         expected_sizes=dict(manifest.packs) if manifest else None,
         progress=progress.advance if progress else None,
+        cancel=cancel,
     )
     if progress:
         progress.start(plan.bytes)
@@ -294,12 +330,17 @@ def _replicate(
     copied: list[str] = []
     try:
         for phase in PHASES:
+            if phase in skip:
+                continue
             outcome = transfer.copy(plan.phases[phase])
             _merge(result, phase, outcome)
             copied += outcome.copied
             locked.update(outcome.locked)
             if outcome.errors:
                 return  # later phases would commit a state whose parts are missing
+            if cancel is not None and cancel.is_set():
+                result.cancelled = True
+                return
         failpoint("replicate.before-manifest")
         if manifest is not None and manifest_raw is not None:
             if current is None or current.digest != manifest.digest:
@@ -314,7 +355,8 @@ def _replicate(
         result.bytes_sent = metered.counters().bytes_sent
         result.bytes_received = source_io.counters().bytes_received + transfer.bytes_mapped
         ledger.record_locks(target.url, locked)
-        result.lag = _lags(manifest, current, src, {**tgt, **{k: src[k] for k in copied}})
+        listings.source, listings.target = src, {**tgt, **{k: src[k] for k in copied}}
+        result.lag = _lags(manifest, current, src, listings.target)
         ledger.record_lag(source.url, target.url, result.lag, now)
 
     known_locks = ledger.locks(target.url)

@@ -61,6 +61,7 @@ class Transfer:
         expected_sizes: dict[str, int | None] | None = None,
         progress: Callable[[int], None] | None = None,
         stop_on_error: bool = True,
+        cancel: threading.Event | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -71,6 +72,8 @@ class Transfer:
         self.expected_sizes = expected_sizes or {}
         self.progress = progress
         self.stop_on_error = stop_on_error
+        #: set from outside (SIGTERM): objects in flight finish, the rest are not started
+        self.cancel = cancel
         self._lock = threading.Lock()
         self._count = 0
         #: bytes read from the source by mapping (the source's own meter does not see them)
@@ -141,7 +144,7 @@ class Transfer:
     def _send(self, info: ObjectInfo, outcome: TransferOutcome, stop: threading.Event) -> None:
         """Read, verify and upload one object."""
         key = info.key
-        if stop.is_set():
+        if stop.is_set() or (self.cancel is not None and self.cancel.is_set()):
             return
         body: Buffer | None = None
         try:

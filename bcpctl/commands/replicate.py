@@ -9,7 +9,7 @@ import click
 from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
-from bcpctl.params import DAY, Checked, Duration, byte_rate
+from bcpctl.params import DAY, Checked, Duration, FiniteFloat, byte_rate
 from dc.errors import ProblemFound, UsageError
 
 if TYPE_CHECKING:
@@ -89,6 +89,28 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
     help="Bandwidth limit, e.g. 5000000, 5M, 500KiB.",
 )
 @_JOBS
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep running until SIGTERM: ship new WAL every --interval, a full run when the manifest changes "
+    "and every --reconcile. With --json, one JSON object per line per round that sent something or failed.",
+)
+@click.option(
+    "--interval",
+    type=FiniteFloat(0.1, 3600),
+    default=1.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --follow: how often to look for new WAL at the source.",
+)
+@click.option(
+    "--reconcile",
+    type=FiniteFloat(1, 86400),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="With --follow: how often to list the target again in a full run.",
+)
 @click.option("--object-lock-days", type=click.IntRange(0, 36500), default=None, help="COMPLIANCE Object Lock days.")
 @click.option(
     "--delete-delay",
@@ -110,6 +132,9 @@ def replicate(
     repair: bool,
     limit_rate: str | None,
     jobs: int,
+    follow: bool,
+    interval: float,
+    reconcile: float,
     object_lock_days: int | None,
     delete_delay: str | None,
     manifest_key: str | None,
@@ -124,6 +149,10 @@ def replicate(
     With --repair (--to DAMAGED, optionally --from OTHER) it copies nothing new: every object
     verify-offsite reports is made right, from an intact older version the storage kept (S3
     versioning / Object Lock) or else from --from, and retained --object-lock-days.
+
+    With --follow it keeps running (one offsite site) so the offsite's recovery point trails
+    the primary's WAL archive by about --interval: start-up is paid once. SIGTERM or Ctrl-C
+    lets the objects in flight finish, then it exits 0.
     """
     from replication.plan import DEFAULT_DELETE_DELAY
     from storage.ratelimit import parse_rate
@@ -135,6 +164,8 @@ def replicate(
         raise UsageError("give --from URL --to URL, or --config FILE")
     if by_url and not (source_url and target_url) and not repair:
         raise UsageError("--from and --to go together")
+    if follow and (repair or system is not None):
+        raise UsageError("--follow replicates everything to one site: it does not go with --repair or --system")
     if manifest_key is not None and (len(manifest_key) != 64 or any(c not in "0123456789abcdef" for c in manifest_key)):
         raise UsageError("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')")
     given_delay = _delay(delete_delay)
@@ -158,6 +189,22 @@ def replicate(
         delete_delay=delay,
         pinned_key=manifest_key,
     )
+    if follow:
+        from bcpctl.commands.follow import run_follow
+
+        endpoints = (Endpoint(source_url, known_hosts), Endpoint(target_url, known_hosts)) if by_url else None  # type: ignore[arg-type]
+        run_follow(
+            endpoints,
+            consortium,
+            config_dir,
+            options,
+            interval=interval,
+            reconcile=reconcile,
+            site=site,
+            object_lock_days=object_lock_days,
+            delete_delay=delay if delete_delay else None,
+        )
+        return
     with output.current().progress("replicating") as bar:
         progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
         if consortium is None:

@@ -37,7 +37,7 @@ def manifest(snapshots: list[str], indexes: list[str], packs: dict[str, int]) ->
 
 
 def test_phases_follow_the_commit_order() -> None:
-    assert PHASES == ("repository", "packs", "indexes", "wal", "snapshots")
+    assert PHASES == ("repository", "wal", "packs", "indexes", "snapshots")
     assert phase_of("config") == phase_of("keys/abc") == "repository"
     assert phase_of(f"data/{H[1][:2]}/{H[1]}") == phase_of(f"meta/{H[2][:2]}/{H[2]}") == "packs"
     assert phase_of(f"index/{H[3]}") == "indexes"
