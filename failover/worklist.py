@@ -1,0 +1,120 @@
+"""再入力作業一覧: the lost work of a failover as the clerks of each town read it.
+
+One line per row to type again, by town, then 業務, then commit time (JST): CSV (RFC 4180,
+UTF-8 with a BOM so Excel opens it), xlsx with every cell typed as text (an 異動 number or a
+郵便番号 keeps its leading zeros), and plain Japanese lines for the failover report. When no
+WAL survived, the text states the lost interval exactly, JST and ISO 8601.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dc.clock import jst_text
+
+if TYPE_CHECKING:
+    from dc.config import Consortium
+
+HEADER = ("町", "業務", "時刻（JST）", "操作", "トランザクション", "表", "確認項目")
+
+
+def _when(value: str | None) -> str:
+    return jst_text(value, seconds=True) if value else "時刻不明"
+
+
+def worklist_lines(doc: dict[str, Any]) -> list[list[str]]:
+    """The rows of the worklist (``doc``: a :class:`failover.lostwork.LostWork` as JSON)."""
+    return [
+        [
+            r["town"],
+            r["business"],
+            _when(r.get("committed_at")),
+            r["operation"],
+            "" if r.get("xid") is None else str(r["xid"]),
+            r["table"],
+            "、".join(f"{k}={v}" for k, v in r["fields"].items()),
+        ]
+        for r in doc["rows"]
+    ]
+
+
+def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
+    """``<system>-再入力.csv`` and ``.xlsx`` (one sheet per town) in ``directory``."""
+    from openpyxl import Workbook
+
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = worklist_lines(doc)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    writer.writerows(lines)
+    stem = f"{doc['system']}-再入力"
+    csv_path = directory / f"{stem}.csv"
+    csv_path.write_text(text.getvalue(), encoding="utf-8-sig", newline="")
+    book = Workbook()
+    book.remove(book.active)  # type: ignore[arg-type]
+    for town in dict.fromkeys(line[0] for line in lines) or [doc.get("tenant_name", "—")]:
+        sheet = book.create_sheet(town[:31])
+        sheet.append(HEADER)
+        for line in (ln for ln in lines if ln[0] == town):
+            sheet.append(line)
+        for row in sheet.iter_rows(min_row=2):
+            for cell in row:
+                cell.number_format = "@"
+    xlsx_path = directory / f"{stem}.xlsx"
+    book.save(xlsx_path)
+    return [csv_path, xlsx_path]
+
+
+def report_lines(doc: dict[str, Any]) -> list[str]:
+    """失われた処理 for the failover report: the worklist, or exactly what interval is lost."""
+    recovered = doc.get("recovered_to")
+    lines = [f"      遠隔地のWALで復旧した最終トランザクション: {_when(recovered)}（{recovered or '—'}）"]
+    for skipped in doc.get("skipped", []):
+        lines.append(f"      使用しなかった残存WAL: {skipped['path']}（{skipped['reason']}）")
+    if doc.get("survived_lsn") is None:
+        lines.append(
+            f"      残存するWALはありません。{_when(recovered)} 〜 {_when(doc['declared_at'])}"
+            f"（{recovered or '—'} 〜 {doc['declared_at']}）の処理はすべて失われました。再入力が必要です。"
+        )
+        return lines
+    rows = worklist_lines(doc)
+    lines.append(
+        f"      残存WALから {len(doc['transactions'])} 件のトランザクション（{_when(doc.get('survived_to'))}"
+        f" まで）を確認しました。再入力が必要な処理 {len(rows)} 件:"
+    )
+    lines += [f"        {r[0]} {r[1]} {r[2]} {r[3]} {r[6]}" for r in rows]
+    lines.append(
+        f"      {_when(doc.get('survived_to'))} 〜 {_when(doc['declared_at'])}"
+        f"（{doc.get('survived_to') or '—'} 〜 {doc['declared_at']}）の処理は残存WALにもなく、不明です。"
+    )
+    if doc.get("missing"):
+        lines.append(f"      残存WALに欠落があります: {doc['missing']} 以降は使用していません。")
+    return lines
+
+
+def lost_worklist(
+    config: Consortium,
+    config_file: Path,
+    system: str,
+    *,
+    surviving: Sequence[Path] | None = None,
+    site: str | None = None,
+    declared_at: datetime | None = None,
+    out: Path | None = None,
+) -> dict[str, Any]:
+    """:func:`failover.lostwork.lost_work` as a document, its worklist files written to ``out``."""
+    from failover.lostwork import lost_work
+    from failover.results import to_document
+
+    doc: dict[str, Any] = to_document(
+        lost_work(config, config_file, system, surviving=surviving, site=site, declared_at=declared_at)
+    )
+    doc["tenant_name"] = config.tenants[doc["tenant"]].name
+    doc["files"] = [str(p) for p in write_worklist(doc, out)] if out is not None else []
+    return doc
