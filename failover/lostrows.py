@@ -65,7 +65,8 @@ def table_rows(
     and the problems that kept any from the list."""
     import psycopg
 
-    ident = sql.Identifier(*_split(table))
+    schema, name = _split(table)
+    ident, table = sql.Identifier(schema, name), f"{schema}.{name}"
     try:
         key = _primary_key(b, ident)
         filenode = a.execute(

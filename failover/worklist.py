@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dc.clock import jst_text
+from dc.errors import BcpError
 
 if TYPE_CHECKING:
     from dc.config import Consortium
+    from failover.results import SystemResult
 
 HEADER = ("町", "業務", "時刻（JST）", "操作", "トランザクション", "表", "確認項目")
 
@@ -71,31 +73,37 @@ def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     return [csv_path, xlsx_path]
 
 
+def head_lines(doc: dict[str, Any]) -> list[str]:
+    """Where the offsite's recovery ended, and each surviving file not used with its reason."""
+    recovered = doc.get("recovered_to")
+    lines = [f"遠隔地のWALで復旧した最終トランザクション: {_when(recovered)}（{recovered or '—'}）"]
+    lines += [f"使用しなかった残存WAL: {s['path']}（{s['reason']}）" for s in doc.get("skipped", [])]
+    if doc.get("missing"):
+        lines.append(f"残存WALに欠落があります: {doc['missing']} がなく、それ以降は使用していません。")
+    return lines
+
+
+def tail_lines(doc: dict[str, Any]) -> list[str]:
+    """What is lost for certain: the interval no copy of the WAL covers, JST and ISO 8601."""
+    declared = doc["declared_at"]
+    if doc.get("survived_lsn") is None:
+        recovered = doc.get("recovered_to")
+        return [
+            f"残存するWALはありません。{_when(recovered)} 〜 {_when(declared)}"
+            f"（{recovered or '—'} 〜 {declared}）の処理はすべて失われました。再入力が必要です。"
+        ]
+    survived = doc.get("survived_to")
+    return [
+        f"残存WALから {len(doc['transactions'])} 件のトランザクション（{_when(survived)} まで）を確認し、"
+        f"再入力が必要な処理は {len(doc['rows'])} 件です。",
+        f"{_when(survived)} 〜 {_when(declared)}（{survived or '—'} 〜 {declared}）の処理は残存WALにもなく、不明です。",
+    ]
+
+
 def report_lines(doc: dict[str, Any]) -> list[str]:
     """失われた処理 for the failover report: the worklist, or exactly what interval is lost."""
-    recovered = doc.get("recovered_to")
-    lines = [f"      遠隔地のWALで復旧した最終トランザクション: {_when(recovered)}（{recovered or '—'}）"]
-    for skipped in doc.get("skipped", []):
-        lines.append(f"      使用しなかった残存WAL: {skipped['path']}（{skipped['reason']}）")
-    if doc.get("survived_lsn") is None:
-        lines.append(
-            f"      残存するWALはありません。{_when(recovered)} 〜 {_when(doc['declared_at'])}"
-            f"（{recovered or '—'} 〜 {doc['declared_at']}）の処理はすべて失われました。再入力が必要です。"
-        )
-        return lines
-    rows = worklist_lines(doc)
-    lines.append(
-        f"      残存WALから {len(doc['transactions'])} 件のトランザクション（{_when(doc.get('survived_to'))}"
-        f" まで）を確認しました。再入力が必要な処理 {len(rows)} 件:"
-    )
-    lines += [f"        {r[0]} {r[1]} {r[2]} {r[3]} {r[6]}" for r in rows]
-    lines.append(
-        f"      {_when(doc.get('survived_to'))} 〜 {_when(doc['declared_at'])}"
-        f"（{doc.get('survived_to') or '—'} 〜 {doc['declared_at']}）の処理は残存WALにもなく、不明です。"
-    )
-    if doc.get("missing"):
-        lines.append(f"      残存WALに欠落があります: {doc['missing']} 以降は使用していません。")
-    return lines
+    rows = [f"  {r[0]} {r[1]} {r[2]} {r[3]} {r[6]}" for r in worklist_lines(doc)]
+    return head_lines(doc) + rows + tail_lines(doc)
 
 
 def lost_worklist(
@@ -118,3 +126,36 @@ def lost_worklist(
     doc["tenant_name"] = config.tenants[doc["tenant"]].name
     doc["files"] = [str(p) for p in write_worklist(doc, out)] if out is not None else []
     return doc
+
+
+def failover_losses(
+    config: Consortium,
+    config_file: Path | None,
+    systems: Sequence[SystemResult],
+    declared: datetime,
+    site: str | None,
+) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """What each postgres-wal system that came back lost, for the failover report: the worklist
+    where its configuration names surviving WAL, else (or when listing fails) the interval."""
+    from failover.lostwork import LostWork
+    from failover.results import to_document
+
+    losses: dict[str, dict[str, Any]] = {}
+    warnings = []
+    for result in systems:
+        if result.source_kind != "postgres-wal" or not result.ok:
+            continue
+        system = config.system(result.system)
+        recovered = result.snapshot_time.isoformat() if result.snapshot_time else None
+        interval = to_document(
+            LostWork(result.system, system.tenant, system.business, recovered, "", declared.isoformat())
+        )
+        interval["files"] = []
+        losses[result.system] = interval
+        if not system.source.surviving_wal or config_file is None:
+            continue
+        try:
+            losses[result.system] = lost_worklist(config, config_file, result.system, site=site, declared_at=declared)
+        except BcpError as exc:
+            warnings.append(f"{result.system}: the lost transactions could not be listed ({exc.message})")
+    return losses, warnings

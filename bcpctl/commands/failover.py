@@ -212,7 +212,7 @@ def failover_lost(
     """
     from pathlib import Path
 
-    from failover.worklist import lost_worklist, report_lines, worklist_lines
+    from failover.worklist import head_lines, lost_worklist, tail_lines, worklist_lines
 
     ctx = run_context(config_path)
     if ctx.config_file is None:
@@ -228,17 +228,15 @@ def failover_lost(
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        for line in report_lines(d)[:1] + [ln for ln in report_lines(d) if "WAL" in ln and "使用" in ln]:
-            console.print(line.strip(), markup=False)
-        if d.get("survived_lsn") is None:
-            console.print(report_lines(d)[-1].strip(), markup=False)
-            return
-        table = Table("町", "業務", _("time (JST)"), "操作", "xid", _("table"), _("fields"), title="再入力作業一覧")
-        for row in worklist_lines(d):
-            table.add_row(*row)
-        console.print(table)
-        for line in report_lines(d)[-2:]:
-            console.print(line.strip(), markup=False)
+        for line in head_lines(d):
+            console.print(line, markup=False)
+        if d["rows"]:
+            table = Table("町", "業務", _("time (JST)"), "操作", "xid", _("table"), _("fields"), title="再入力作業一覧")
+            for row in worklist_lines(d):
+                table.add_row(*row)
+            console.print(table)
+        for line in tail_lines(d):
+            console.print(line, markup=False)
         for path in d["files"]:
             console.print(_("written: {path}").format(path=path), markup=False)
 

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,13 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from dc.config import Reentry
+from dc.config import Consortium, Reentry, load_config
+from failover.report_ja import render_ja
+from failover.results import SystemResult, to_document
+from failover.worklist import failover_losses
 from tests.backup.walsite import SYSTEM, WalSite, wal_site
 from tests.conftest import PASSWORD, Cli
+from tests.failover.documents import document
 from tests.servers.postgres import _as_owner, _bin
 
 pytestmark = pytest.mark.postgres
@@ -139,7 +144,7 @@ def disaster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Disaster]:
                     "INSERT INTO shuno (lg_code, amount, kojin_bango) VALUES ('082261', %s, %s)",
                     (1000 + phase, SECRET),
                 )
-                rows.add(("追加", "shuno", rid, xid))
+                rows.add(("追加", "public.shuno", rid, xid))
                 rid, xid = _one(conn, "UPDATE idou SET kind = '転出' WHERE id = %s", (phase + 1,))
                 rows.add(("変更", "public.idou", rid, xid))
                 conn.execute("INSERT INTO audit (note) VALUES ('not on any worklist')")
@@ -178,7 +183,7 @@ def test_the_worklist_lists_exactly_what_the_primary_committed_after_the_archive
     touching = {t["xid"] for t in doc["transactions"] if {"public.idou", "public.shuno"} & set(t["tables"])}
     assert touching == ours
     towns = {(r["table"], int(r["fields"]["id"])): (r["town"], r["business"]) for r in doc["rows"]}
-    assert towns[("shuno", 1)] == ("那珂市", "税 収納")
+    assert towns[("public.shuno", 1)] == ("那珂市", "税 収納")
     assert {t for t, b in towns.values() if b == "住民基本台帳 異動"} == {"五霞町", "那珂市"}
     assert all(r["committed_at"] for r in doc["rows"])
     assert doc["survived_lsn"] is not None and doc["missing"] is None
@@ -271,3 +276,32 @@ def test_a_worklist_may_never_name_kojin_bango_or_juminhyo_code() -> None:
     for column in ("kojin_bango", "juminhyo_code", "個人番号", "住民票コード"):
         with pytest.raises(ValidationError, match="may never appear"):
             Reentry(business="住民基本台帳 異動", fields=("id", column))
+
+
+def _with_survivors(disaster: Disaster, tmp: Path, survivors: list[str]) -> tuple[Consortium, Path]:
+    raw = yaml.safe_load(disaster.site.config.read_text(encoding="utf-8"))
+    raw["systems"][SYSTEM]["source"]["surviving_wal"] = survivors
+    tmp.mkdir()
+    path = tmp / "bcpctl.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return load_config(path)
+
+
+def test_the_failover_report_lists_each_towns_own_rows_or_the_lost_interval(disaster: Disaster, tmp_path: Path) -> None:
+    declared = datetime.now(UTC)
+    passed = SystemResult(SYSTEM, "goka", "住民基本台帳", 1, 1, 60, 3600, status="passed", source_kind="postgres-wal")
+    passed.snapshot_time = declared - timedelta(seconds=30)
+    for survivors in ([str(disaster.survivors / "pg_wal")], []):
+        config, path = _with_survivors(disaster, tmp_path / str(len(survivors)), survivors)
+        losses, warnings = failover_losses(config, path, [passed], declared, None)
+        assert warnings == []
+        doc = document(declared) | {"mode": "execute", "systems": [to_document(passed)], "lost": losses}
+        report = render_ja(doc, "goka", "五霞町")
+        assert SECRET not in report
+        if survivors:
+            assert "住民0-0" in report and "住民0-2" in report and "id=4" in report  # 五霞町's added and deleted rows
+            assert "住民0-1" not in report and "amount=" not in report  # 那珂市's are in 那珂市's report only
+            assert "不明です" in report
+        else:
+            assert losses[SYSTEM]["rows"] == [] and "すべて失われました" in report
+            assert declared.isoformat() in report and passed.snapshot_time.isoformat() in report
