@@ -25,7 +25,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from dc.config import Consortium, Reentry, load_config
+from dc.config import Consortium, Reentry, System, load_config
 from failover.report_ja import render_ja
 from failover.results import SystemResult, to_document
 from failover.worklist import failover_losses
@@ -305,3 +305,18 @@ def test_the_failover_report_lists_each_towns_own_rows_or_the_lost_interval(disa
         else:
             assert losses[SYSTEM]["rows"] == [] and "すべて失われました" in report
             assert declared.isoformat() in report and passed.snapshot_time.isoformat() in report
+
+
+def test_the_examples_reentry_snippet_is_a_valid_configuration() -> None:
+    text = (Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml").read_text(encoding="utf-8")
+    start = text.index("  #   hitachiomiya-juki: {")
+    lines = []
+    for line in text[start:].splitlines():
+        if not line.startswith("  #   "):
+            break
+        lines.append(line.removeprefix("  #   "))
+    systems = yaml.safe_load("\n".join(lines))
+    assert set(systems) == {"hitachiomiya-juki", "hitachiomiya-shuno"}
+    for raw in systems.values():
+        system = System.model_validate(raw)
+        assert system.source.kind == "postgres-wal" and system.source.surviving_wal and system.reentry
