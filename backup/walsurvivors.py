@@ -25,6 +25,8 @@ from backup.walseq import parse_segment, segment_name
 #: magic, info, timeline, page address, remaining length, (pad), system id, segment size, block size
 _LONG_HEADER = struct.Struct("<HHIQI4xQII")
 _XLP_LONG_HEADER = 0x0002
+#: the reason given for a segment file PostgreSQL renamed ahead for reuse: normal in any ``pg_wal``
+RECYCLED = "recycled by PostgreSQL"
 _NAME = re.compile(r"^([0-9A-F]{24})(\.partial)?$")
 
 
@@ -98,7 +100,7 @@ def _header_problem(copy: Path, name: str, cluster: Cluster) -> str:
     if tli != seg.timeline or seg.timeline != cluster.timeline:
         return f"timeline {tli}, the archive ends on timeline {cluster.timeline}"
     if pageaddr != seg.segno * cluster.segment_size:
-        return "recycled by PostgreSQL under this name and never written (its header names another segment)"
+        return f"{RECYCLED} under this name and never written (its header names another segment)"
     return ""
 
 

@@ -76,6 +76,19 @@ def table_rows(
         return [], [f"{table}: {str(exc).strip().splitlines()[0]}"]
     if not key or filenode is None:
         return [], [f"{table} has no primary key: its lost rows cannot be told apart"]
+    columns = {
+        str(r[0])
+        for r in b.execute(
+            sql.SQL(
+                "SELECT attname FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 AND NOT attisdropped"
+            ).format(sql.Literal(ident.as_string(b)))
+        )
+    }
+    problems = [
+        f"{table} has no column {c}: the worklist leaves it out"
+        for c in (how.town, *how.fields)
+        if c and c not in columns
+    ]
     by_xid = {}
     for tx in stretch.committed:
         for x in (tx.xid, *tx.subxids):
@@ -123,4 +136,4 @@ def table_rows(
                     listed_fields(row, wanted),
                 )
             )
-    return rows, []
+    return rows, problems

@@ -179,6 +179,14 @@ def lost_work(
         b_info = _conninfo(config, system_id, longer.port)
         b_end = _replay_state(b_info)[0]
         work.survived_to, work.survived_lsn = longer.recovered_to or offsite.recovered_to, format_lsn(b_end)
+        last = found.usable[-1].name
+        if b_end // seg_size < parse_segment(last, seg_size).segno:
+            # PostgreSQL ends replay at the first record whose checksum fails: what follows is unreadable
+            stopped = segment_name(timeline, b_end // seg_size, seg_size)
+            work.warnings.append(
+                f"replay of the surviving WAL stopped at {format_lsn(b_end)} in {stopped} (a damaged record):"
+                f" the survivors after it, up to {last}, could not be read"
+            )
         _list_gap(
             config, config_path, system_id, site, work, found, spool, (timeline, seg_size, a_end, b_end), a_info, b_info
         )

@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
 from dc.errors import BcpError
 
@@ -77,7 +78,12 @@ def head_lines(doc: dict[str, Any]) -> list[str]:
     """Where the offsite's recovery ended, and each surviving file not used with its reason."""
     recovered = doc.get("recovered_to")
     lines = [f"遠隔地のWALで復旧した最終トランザクション: {_when(recovered)}（{recovered or '—'}）"]
-    lines += [f"使用しなかった残存WAL: {s['path']}（{s['reason']}）" for s in doc.get("skipped", [])]
+    skipped = doc.get("skipped", [])
+    recycled = [s for s in skipped if s["reason"].startswith(RECYCLED)]
+    lines += [f"使用しなかった残存WAL: {s['path']}（{s['reason']}）" for s in skipped if s not in recycled]
+    if recycled:
+        lines.append(f"PostgreSQL が再利用のために用意しただけの未使用のファイル {len(recycled)} 件は読んでいません。")
+    lines += [f"注意: {w}" for w in doc.get("warnings", [])]
     if doc.get("missing"):
         lines.append(f"残存WALに欠落があります: {doc['missing']} がなく、それ以降は使用していません。")
     return lines

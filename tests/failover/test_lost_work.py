@@ -211,6 +211,12 @@ def test_the_worklist_lists_exactly_what_the_primary_committed_after_the_archive
     assert human.returncode == 0 and "再入力作業一覧" in human.stdout and SECRET not in human.stdout
 
 
+def _sysid(disaster: Disaster) -> int:
+    with (disaster.survivors / "pg_wal" / disaster.segments[0]).open("rb") as f:
+        f.seek(24)
+        return int(struct.unpack("<Q", f.read(8))[0])
+
+
 def _patch(segment: Path, offset: int, value: int, fmt: str) -> None:
     with segment.open("r+b") as f:
         f.seek(offset)
@@ -236,6 +242,20 @@ def test_a_truncated_or_missing_segment_keeps_the_run_before_it_and_names_the_re
             assert "truncated" in reasons[disaster.segments[1]]
 
 
+def test_a_damaged_record_ends_the_list_where_replay_ended_and_says_so(disaster: Disaster, tmp_path: Path) -> None:
+    survivors = _variant(disaster, tmp_path)
+    with (survivors / disaster.segments[1]).open("r+b") as f:
+        f.seek(0x30)  # inside the second segment's first record (after its 40-byte long header)
+        f.write(b"\xff" * 64)
+    _, doc = disaster.lost(survivors)
+    assert _listed(doc) == disaster.rows[0]
+    assert any(disaster.segments[1] in w and "damaged" in w for w in doc["warnings"]), doc["warnings"]
+    human = Cli(disaster.site.relay.env)(
+        "failover", "lost", SYSTEM, "--config", str(disaster.site.config), "--surviving-wal", str(survivors)
+    )
+    assert human.returncode == 0 and "damaged" in human.stdout
+
+
 def test_a_foreign_segment_is_named_and_skipped(disaster: Disaster, tmp_path: Path) -> None:
     survivors = _variant(disaster, tmp_path)
     # another system's segment in the place of the third: its header names another system id
@@ -243,6 +263,13 @@ def test_a_foreign_segment_is_named_and_skipped(disaster: Disaster, tmp_path: Pa
     _, doc = disaster.lost(survivors)
     reasons = {Path(s["path"]).name: s["reason"] for s in doc["skipped"]}
     assert "another database system" in reasons[disaster.segments[2]]
+    assert _listed(doc) == disaster.rows[0] | disaster.rows[1]
+    # a segment of another timeline under this timeline's name
+    _patch(survivors / disaster.segments[2], 24, _sysid(disaster), "<Q")
+    _patch(survivors / disaster.segments[2], 4, 7, "<I")
+    _, doc = disaster.lost(survivors)
+    reasons = {Path(s["path"]).name: s["reason"] for s in doc["skipped"]}
+    assert "timeline 7" in reasons[disaster.segments[2]]
     assert _listed(doc) == disaster.rows[0] | disaster.rows[1]
     # a foreign first segment: nothing continues the archive, the interval is stated
     _patch(survivors / disaster.segments[0], 24, 1234567, "<Q")
@@ -272,6 +299,21 @@ def test_nothing_survived_states_the_lost_interval(disaster: Disaster, tmp_path:
     assert "2026-12-06 21:00:00 JST" in human.stdout.replace("\n", "")
 
 
+def test_an_unknown_system_or_one_without_wal_is_one_clear_line(disaster: Disaster, tmp_path: Path) -> None:
+    cli = Cli(disaster.site.relay.env)
+    unknown = cli("failover", "lost", "nosuch", "--config", str(disaster.site.config))
+    assert unknown.returncode == 2 and "unknown system 'nosuch'" in unknown.stderr
+    assert len(unknown.stderr.strip().splitlines()) == 1
+    raw = yaml.safe_load(disaster.site.config.read_text(encoding="utf-8"))
+    raw["systems"]["goka-files"] = {"tenant": "goka", "business": "文書", "tier": 3,
+                                    "source": {"kind": "path", "path": str(tmp_path)}}  # fmt: skip
+    path = tmp_path / "bcpctl.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    files = cli("failover", "lost", "goka-files", "--config", str(path))
+    assert files.returncode == 2 and "not postgres-wal" in files.stderr
+    assert len(files.stderr.strip().splitlines()) == 1
+
+
 def test_a_worklist_may_never_name_kojin_bango_or_juminhyo_code() -> None:
     for column in ("kojin_bango", "juminhyo_code", "個人番号", "住民票コード"):
         with pytest.raises(ValidationError, match="may never appear"):
@@ -281,6 +323,9 @@ def test_a_worklist_may_never_name_kojin_bango_or_juminhyo_code() -> None:
 def _with_survivors(disaster: Disaster, tmp: Path, survivors: list[str]) -> tuple[Consortium, Path]:
     raw = yaml.safe_load(disaster.site.config.read_text(encoding="utf-8"))
     raw["systems"][SYSTEM]["source"]["surviving_wal"] = survivors
+    # a table the database lacks and a column it lacks: named, the rest still listed
+    raw["systems"][SYSTEM]["reentry"]["public.gone"] = {"business": "税 収納"}
+    raw["systems"][SYSTEM]["reentry"]["public.idou"]["fields"].append("nosuch")
     tmp.mkdir()
     path = tmp / "bcpctl.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
@@ -302,6 +347,8 @@ def test_the_failover_report_lists_each_towns_own_rows_or_the_lost_interval(disa
             assert "住民0-0" in report and "住民0-2" in report and "id=4" in report  # 五霞町's added and deleted rows
             assert "住民0-1" not in report and "amount=" not in report  # 那珂市's are in 那珂市's report only
             assert "不明です" in report
+            problems = losses[SYSTEM]["warnings"]
+            assert any("public.gone" in p for p in problems) and any("nosuch" in p for p in problems), problems
         else:
             assert losses[SYSTEM]["rows"] == [] and "すべて失われました" in report
             assert declared.isoformat() in report and passed.snapshot_time.isoformat() in report
