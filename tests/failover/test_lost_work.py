@@ -26,6 +26,7 @@ import yaml
 from pydantic import ValidationError
 
 from dc.config import Consortium, Reentry, System, load_config
+from failover.report_html import render_html
 from failover.report_ja import render_ja
 from failover.results import SystemResult, to_document
 from failover.worklist import failover_losses
@@ -367,3 +368,23 @@ def test_the_examples_reentry_snippet_is_a_valid_configuration() -> None:
     for raw in systems.values():
         system = System.model_validate(raw)
         assert system.source.kind == "postgres-wal" and system.source.surviving_wal and system.reentry
+
+
+def test_the_html_report_counts_each_towns_rows_and_escapes_what_survivors_said() -> None:
+    hostile = '<script>alert(1)</script>"&'
+    when = datetime(2026, 12, 6, 3, 14, 15, tzinfo=UTC)
+    row = {"business": "住民基本台帳 異動", "town": "五霞町", "table": "public.idou", "operation": "追加", "xid": 7,
+           "committed_at": when.isoformat(), "fields": {"name": hostile}}  # fmt: skip
+    survived = {
+        "system": SYSTEM, "tenant": "goka", "business": "住民基本台帳", "recovered_to": when.isoformat(),
+        "recovered_lsn": "0/4000000", "declared_at": (when + timedelta(minutes=5)).isoformat(),
+        "survived_to": (when + timedelta(seconds=40)).isoformat(), "survived_lsn": "0/6000000",
+        "transactions": [{"xid": 7}], "rows": [row, row | {"town": hostile}], "missing": None,
+        "skipped": [{"path": "/x", "reason": hostile}], "warnings": [], "files": [],
+    }  # fmt: skip
+    nothing = survived | {"system": "naka-juki", "survived_lsn": None, "survived_to": None, "rows": [], "skipped": []}
+    html = render_html(document(when) | {"mode": "execute", "lost": {SYSTEM: survived, "naka-juki": nothing}}, {})
+    assert hostile not in html and "&lt;script&gt;" in html
+    assert "五霞町 1件" in html and "2026-12-06 12:14:55 JST" in html  # survived to, in JST
+    assert "残存WALなし" in html and "2026-12-06 12:19:15 JST" in html  # the declared end of the lost interval
+    assert "失われた処理" not in render_html(document(when), {})
