@@ -95,8 +95,9 @@ def tail_lines(doc: dict[str, Any]) -> list[str]:
     if doc.get("survived_lsn") is None:
         recovered = doc.get("recovered_to")
         return [
-            f"残存するWALはありません。{_when(recovered)} 〜 {_when(declared)}"
-            f"（{recovered or '—'} 〜 {declared}）の処理はすべて失われました。再入力が必要です。"
+            f"残存するWALはありません。失われた期間: {_when(recovered)} 〜 {_when(declared)}"
+            f"（{recovered or '—'} 〜 {declared}）。この間の処理はすべて失われました。"
+            "入力・異動・収納の再入力が必要です。"
         ]
     survived = doc.get("survived_to")
     return [
