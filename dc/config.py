@@ -226,7 +226,7 @@ class Reentry(_Model):
     @field_validator("fields")
     @classmethod
     def _no_identifiers(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
-        if listed := sorted(set(fields) & NEVER_LISTED):
+        if listed := sorted(f for f in fields if f.lower() in NEVER_LISTED):
             raise ValueError(f"{', '.join(listed)} may never appear on a worklist")
         return fields
 

@@ -61,14 +61,6 @@ class LostWork:
     missing: str | None = None
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def survived(self) -> bool:
-        return self.survived_lsn is not None
-
-    def unknown_interval(self) -> tuple[str | None, str]:
-        """The interval nothing recovers: after the newest transaction any copy holds, to the disaster."""
-        return (self.survived_to or self.recovered_to if self.survived else self.recovered_to), self.declared_at
-
 
 def _replayed_timeline(datadir: Path) -> int:
     """The timeline the offsite's replay ran on: the parent the promotion's history file names."""

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
@@ -46,6 +47,22 @@ def worklist_lines(doc: dict[str, Any]) -> list[list[str]]:
     ]
 
 
+#: what makes Excel run a field as a formula (``=HYPERLINK(…)``, ``=cmd|…``): a resident's name or
+#: an 異動 note is free text that anyone can have registered (OWASP CSV injection)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
+
+
+def _guarded(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def _private(path: Path) -> IO[bytes]:
+    """A new file only its owner reads (the worklist names residents), never written through a link."""
+    path.unlink(missing_ok=True)
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600), "wb")
+
+
 def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     """``<system>-再入力.csv`` and ``.xlsx`` (one sheet per town) in ``directory``."""
     from openpyxl import Workbook
@@ -55,22 +72,28 @@ def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     text = io.StringIO()
     writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(HEADER)
-    writer.writerows(lines)
+    writer.writerows([_guarded(v) for v in line] for line in lines)
     stem = f"{doc['system']}-再入力"
     csv_path = directory / f"{stem}.csv"
-    csv_path.write_text(text.getvalue(), encoding="utf-8-sig", newline="")
+    with _private(csv_path) as out:
+        out.write(text.getvalue().encode("utf-8-sig"))
     book = Workbook()
     book.remove(book.active)  # type: ignore[arg-type]
+    sheets: dict[str, Any] = {}
     for town in dict.fromkeys(line[0] for line in lines) or [doc.get("tenant_name", "—")]:
-        sheet = book.create_sheet(town[:31])
-        sheet.append(HEADER)
+        title = town.translate(_SHEET_FORBIDDEN).strip("'")[:31] or "—"
+        sheet = sheets.get(title) or book.create_sheet(title)
+        if title not in sheets:
+            sheets[title] = sheet
+            sheet.append(HEADER)
         for line in (ln for ln in lines if ln[0] == town):
             sheet.append(line)
-        for row in sheet.iter_rows(min_row=2):
-            for cell in row:
-                cell.number_format = "@"
+            for cell in sheet[sheet.max_row]:
+                # text, never a formula, whatever the value starts with; identifiers keep leading zeros
+                cell.data_type, cell.number_format = "s", "@"
     xlsx_path = directory / f"{stem}.xlsx"
-    book.save(xlsx_path)
+    with _private(xlsx_path) as out:
+        book.save(out)
     return [csv_path, xlsx_path]
 
 

