@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backup.walseq import parse_segment, segment_name
+from dc.errors import BcpError
 
 #: magic, info, timeline, page address, remaining length, (pad), system id, segment size, block size
 _LONG_HEADER = struct.Struct("<HHIQI4xQII")
@@ -54,6 +55,28 @@ class Cluster:
     system_id: int
     timeline: int
     segment_size: int
+
+
+def fetch_remote(url: str, into: Path, segment_size: int, known_hosts: str | None) -> list[Skipped]:
+    """Download the segment files at ``url`` (``sftp://``, ``s3://``: a standby's archive on another
+    machine) into the empty directory ``into``; a file of the wrong size is named, not fetched."""
+    from storage.url import open_backend
+    from storage.urlparts import redact
+
+    skipped = []
+    into.mkdir(parents=True, exist_ok=True)
+    try:
+        backend = open_backend(url, known_hosts=known_hosts)
+        listed = [info for info in backend.list() if "/" not in info.key and _NAME.match(info.key)]
+        for info in listed:
+            where = f"{redact(url).rstrip('/')}/{info.key}"
+            if info.size != segment_size:
+                skipped.append(Skipped(where, f"truncated: {info.size} bytes, a segment has {segment_size}"))
+                continue
+            (into / info.key).write_bytes(backend.load(info.key))
+    except BcpError as exc:
+        skipped.append(Skipped(redact(url), f"unreadable: {exc.message}"))
+    return skipped
 
 
 def _candidates(places: Iterable[Path]) -> list[tuple[Path, str]]:

@@ -177,8 +177,9 @@ class Source(_Model):
     wal_command: Command | None = None
     #: postgres-wal: the account a restored cluster runs as (PostgreSQL refuses root)
     run_as: str | None = None
-    #: postgres-wal: directories where the primary's WAL may survive a disaster (a synchronous
-    #: standby's archive, a copy of ``pg_wal``); read, never trusted, by ``failover lost``
+    #: postgres-wal: where the primary's WAL may survive a disaster (a synchronous standby's
+    #: archive, a copy of ``pg_wal``): directories or ``sftp://``/``s3://`` URLs; read, never
+    #: trusted, by ``failover lost``
     surviving_wal: tuple[str, ...] = ()
 
     @model_validator(mode="after")

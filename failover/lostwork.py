@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from backup.pitr import PitrResult, RecoveryTarget, restore_to
 from backup.walseq import format_lsn, parse_lsn, parse_segment, segment_name
-from backup.walsurvivors import Cluster, Skipped, Survivors, vet_survivors
+from backup.walsurvivors import Cluster, Skipped, Survivors, fetch_remote, vet_survivors
 from dc.clock import utcnow
 from dc.errors import ProblemFound, UsageError
 from failover.lostrows import LostRow, table_rows
@@ -72,6 +72,24 @@ def _replayed_timeline(datadir: Path) -> int:
         raise ProblemFound(f"the recovered cluster in {datadir} wrote no readable timeline history") from None
 
 
+def _local_places(
+    config: Consortium, site: str | None, places: Sequence[str], into: Path, seg_size: int
+) -> tuple[list[Path], list[Skipped]]:
+    """Local directories as they are; a remote place (``sftp://``, ``s3://``) fetched into ``into``
+    first, its SFTP host key pinned by the site's ``known_hosts``."""
+    from dc.config import local_site
+
+    local, skipped = [], []
+    known_hosts = config.sites[site or local_site(config)].known_hosts
+    for n, place in enumerate(places):
+        if "://" in place and not place.startswith("file://"):
+            skipped += fetch_remote(place, into / str(n), seg_size, known_hosts)
+            local.append(into / str(n))
+        else:
+            local.append(Path(place.removeprefix("file://")))
+    return local, skipped
+
+
 def _conninfo(config: Consortium, system_id: str, port: int) -> str:
     from psycopg.conninfo import make_conninfo
 
@@ -113,7 +131,7 @@ def lost_work(
     config_path: Path,
     system_id: str,
     *,
-    surviving: Sequence[Path] | None = None,
+    surviving: Sequence[str] | None = None,
     site: str | None = None,
     declared_at: datetime | None = None,
     now: datetime | None = None,
@@ -126,7 +144,7 @@ def lost_work(
 
     wal_system(config, system_id)
     system = config.system(system_id)
-    places = [Path(p) for p in (system.source.surviving_wal if surviving is None else surviving)]
+    places = list(system.source.surviving_wal if surviving is None else surviving)
     now = now or utcnow()
     declared = declared_at or now
     if declared.tzinfo is None:
@@ -161,8 +179,9 @@ def lost_work(
         timeline = _replayed_timeline(scratch / "offsite")
         spool = scratch / "spool"
         spool.mkdir()
-        found = vet_survivors(places, spool, Cluster(sysid, timeline, seg_size), a_end)
-        work.skipped, work.missing = found.skipped, found.missing
+        local, fetched = _local_places(config, site, places, scratch / "fetched", seg_size)
+        found = vet_survivors(local, spool, Cluster(sysid, timeline, seg_size), a_end)
+        work.skipped, work.missing = fetched + found.skipped, found.missing
         if not found.usable:
             if places and not found.skipped:
                 work.warnings.append("no WAL segment newer than the offsite's in " + ", ".join(map(str, places)))

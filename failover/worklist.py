@@ -141,7 +141,7 @@ def lost_worklist(
     config_file: Path,
     system: str,
     *,
-    surviving: Sequence[Path] | None = None,
+    surviving: Sequence[str] | None = None,
     site: str | None = None,
     declared_at: datetime | None = None,
     out: Path | None = None,

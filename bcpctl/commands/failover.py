@@ -181,8 +181,9 @@ def failover_execute(
     "--surviving-wal",
     "surviving",
     multiple=True,
-    type=click.Path(file_okay=False),
-    help="A directory where the primary's WAL survived (repeatable; default: the system's source.surviving_wal).",
+    metavar="DIR|URL",
+    help="Where the primary's WAL survived: a directory or an sftp:// or s3:// URL (repeatable; default: the"
+    " system's source.surviving_wal).",
 )
 @click.option(
     "--site", default=None, help="Site whose base backups and WAL the failover recovered (default: this one)."
@@ -221,7 +222,7 @@ def failover_lost(
         ctx.config,
         ctx.config_file,
         system,
-        surviving=[Path(p) for p in surviving] if surviving else None,
+        surviving=list(surviving) or None,
         site=site,
         declared_at=parse_time(declared_at) if declared_at else None,
         out=Path(out) if out else None,

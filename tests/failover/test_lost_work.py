@@ -25,6 +25,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from backup.walseq import parse_segment, segment_name
 from dc.config import Consortium, Reentry, System, load_config
 from failover.report_html import render_html
 from failover.report_ja import render_ja
@@ -34,6 +35,8 @@ from tests.backup.walsite import SYSTEM, WalSite, wal_site
 from tests.conftest import PASSWORD, Cli
 from tests.failover.documents import document
 from tests.servers.postgres import _as_owner, _bin
+from tests.servers.sshd import SshServer
+from tests.servers.storage import sftp_url
 
 pytestmark = pytest.mark.postgres
 
@@ -49,8 +52,10 @@ class Disaster:
     segments: list[str] = field(default_factory=list)
     rows: list[set[tuple[str, str, int, int]]] = field(default_factory=list)
 
-    def lost(self, survivors: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
-        cli = Cli(self.site.relay.env)
+    def lost(
+        self, survivors: Path | str, *extra: str, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+        cli = Cli(self.site.relay.env | (env or {}))
         done = cli(
             "failover",
             "lost",
@@ -298,6 +303,22 @@ def test_nothing_survived_states_the_lost_interval(disaster: Disaster, tmp_path:
     assert human.returncode == 0, human.stderr
     assert "すべて失われました" in human.stdout and declared in human.stdout and doc["recovered_to"] in human.stdout
     assert "2026-12-06 21:00:00 JST" in human.stdout.replace("\n", "")
+
+
+@pytest.mark.sshd
+def test_survivors_on_a_standby_reached_over_sftp(
+    disaster: Disaster, tmp_path: Path, sshd_server: SshServer, sftp_env: dict[str, str]
+) -> None:
+    archive = tmp_path / "standby-archive"
+    archive.mkdir()
+    for name in disaster.segments:
+        shutil.copyfile(disaster.survivors / "pg_wal" / name, archive / name)
+    after = segment_name(1, parse_segment(disaster.segments[-1]).segno + 1)
+    (archive / after).write_bytes(b"\0" * 100)  # cut short on its way to the standby
+    _, doc = disaster.lost(sftp_url(sshd_server, archive), env=sftp_env)
+    assert _listed(doc) == set().union(*disaster.rows)
+    reasons = {s["path"].rsplit("/", 1)[-1]: s["reason"] for s in doc["skipped"]}
+    assert "truncated: 100 bytes" in reasons[after]
 
 
 def test_an_unknown_system_or_one_without_wal_is_one_clear_line(disaster: Disaster, tmp_path: Path) -> None:
