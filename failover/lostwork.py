@@ -27,7 +27,7 @@ from backup.pitr import PitrResult, RecoveryTarget, restore_to
 from backup.walseq import format_lsn, parse_lsn, parse_segment, segment_name
 from backup.walsurvivors import Cluster, Skipped, Survivors, fetch_remote, vet_survivors
 from dc.clock import utcnow
-from dc.errors import ProblemFound, UsageError
+from dc.errors import BcpError, ProblemFound, UsageError
 from failover.lostrows import LostRow, table_rows
 
 if TYPE_CHECKING:
@@ -154,6 +154,8 @@ def lost_work(
     running: list[RestoredCluster] = []
 
     def recover(name: str, survivors: Sequence[Path] = ()) -> PitrResult:
+        # restore_to leaves a kept-running cluster up when its replay fails: stopped here, by its directory
+        running.append(RestoredCluster(scratch / name, 0, system.source.run_as))
         result = restore_to(
             config,
             config_path,
@@ -166,7 +168,6 @@ def lost_work(
             now=now,
             survivors=survivors,
         )
-        running.append(RestoredCluster(scratch / name, result.port, system.source.run_as))
         return result
 
     try:
@@ -186,7 +187,13 @@ def lost_work(
             if places and not found.skipped:
                 work.warnings.append("no WAL segment newer than the offsite's in " + ", ".join(map(str, places)))
             return work
-        longer = recover("survivors", found.usable)
+        try:
+            longer = recover("survivors", found.usable)
+        except BcpError as exc:
+            # WAL that passes every header check can still be hostile or broken enough to stop
+            # PostgreSQL: the report then says what is lost instead of failing
+            work.warnings.append(f"the surviving WAL could not be replayed: {exc.message}")
+            return work
         b_info = _conninfo(config, system_id, longer.port)
         b_end = _replay_state(b_info)[0]
         work.survived_to, work.survived_lsn = longer.recovered_to or offsite.recovered_to, format_lsn(b_end)
@@ -204,7 +211,7 @@ def lost_work(
         return work
     finally:
         for cluster in running:
-            cluster.stop()
+            cluster.stop()  # pg_ctl stop: quick and harmless where nothing runs
         shutil.rmtree(scratch, ignore_errors=True)
 
 
