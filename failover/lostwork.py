@@ -232,13 +232,21 @@ def _list_gap(
     from backup.waldump import read_stretch
 
     timeline, seg_size, a_end, b_end = wal
-    if a_end % seg_size and a_end // seg_size < parse_segment(found.usable[0].name, seg_size).segno:
-        _fetch_end_segment(
-            config, config_path, system_id, site, segment_name(timeline, a_end // seg_size, seg_size), spool
-        )
-    stretch = read_stretch(spool, timeline, a_end, b_end)
-    if stretch.stopped and stretch.committed and parse_lsn(work.survived_lsn or "0/0") > stretch.committed[-1].lsn:
-        work.warnings.append(f"pg_waldump stopped early: {stretch.stopped}")
+    start = a_end
+    first = parse_segment(found.usable[0].name, seg_size).segno
+    if a_end % seg_size and a_end // seg_size < first:
+        name = segment_name(timeline, a_end // seg_size, seg_size)
+        try:
+            _fetch_end_segment(config, config_path, system_id, site, name, spool)
+        except BcpError as exc:
+            # without it, a commit record running across into the first survivor goes unlisted
+            start = first * seg_size
+            work.warnings.append(
+                f"{name} could not be read from the archive ({exc.message}): listing from {found.usable[0].name}"
+            )
+    stretch = read_stretch(spool, timeline, start, b_end)
+    if stretch.stopped:
+        work.warnings.append(f"pg_waldump stopped early, the list may be short: {stretch.stopped}")
     system = config.system(system_id)
     with psycopg.connect(a_info, autocommit=True) as a, psycopg.connect(b_info, autocommit=True) as b:
         names = {

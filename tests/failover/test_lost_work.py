@@ -192,7 +192,7 @@ def test_the_worklist_lists_exactly_what_the_primary_committed_after_the_archive
     assert towns[("public.shuno", 1)] == ("那珂市", "税 収納")
     assert {t for t, b in towns.values() if b == "住民基本台帳 異動"} == {"五霞町", "那珂市"}
     assert all(r["committed_at"] for r in doc["rows"])
-    assert doc["survived_lsn"] is not None and doc["missing"] is None
+    assert doc["survived_lsn"] is not None and doc["missing"] is None and doc["warnings"] == []
     assert all("recycled" in s["reason"] for s in doc["skipped"]), doc["skipped"]
     files = [Path(p) for p in doc["files"]]
     assert {p.suffix for p in files} == {".csv", ".xlsx"}
