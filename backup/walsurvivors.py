@@ -99,10 +99,10 @@ def _spool(path: Path, spool: Path, name: str, size: int) -> tuple[Path | None, 
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         return None, f"unreadable: {exc.strerror or exc}"
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None, "not a regular file"
     with os.fdopen(fd, "rb") as src:
-        info = os.fstat(src.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            return None, "not a regular file"
         data = src.read(size + 1)
     if len(data) != size:
         return None, f"truncated: {len(data)} bytes, a segment has {size}"
