@@ -62,18 +62,32 @@ def table_rows(
     towns: dict[str, str],
 ) -> tuple[list[LostRow], list[str]]:
     """The lost rows of ``table`` (``a``: as the failover recovered it, ``b``: with the survivors)
-    and the problems that kept any from the list."""
+    and the problems that kept any from the list; a table the database refuses to read (no
+    such table, no privilege) is one problem, never the end of the whole list."""
     import psycopg
 
+    try:
+        return _table_rows(a, b, table, how, stretch, towns)
+    except psycopg.Error as exc:
+        return [], [f"{table}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"]
+
+
+def _table_rows(
+    a: psycopg.Connection[Any],
+    b: psycopg.Connection[Any],
+    table: str,
+    how: Reentry,
+    stretch: WalStretch,
+    towns: dict[str, str],
+) -> tuple[list[LostRow], list[str]]:
+    """The lost rows of ``table`` (``a``: as the failover recovered it, ``b``: with the survivors)
+    and the problems that kept any from the list."""
     schema, name = _split(table)
     ident, table = sql.Identifier(schema, name), f"{schema}.{name}"
-    try:
-        key = _primary_key(b, ident)
-        filenode = a.execute(
-            sql.SQL("SELECT pg_relation_filenode({}::regclass)").format(sql.Literal(ident.as_string(a)))
-        ).fetchone()
-    except psycopg.Error as exc:
-        return [], [f"{table}: {str(exc).strip().splitlines()[0]}"]
+    key = _primary_key(b, ident)
+    filenode = a.execute(
+        sql.SQL("SELECT pg_relation_filenode({}::regclass)").format(sql.Literal(ident.as_string(a)))
+    ).fetchone()
     if not key or filenode is None:
         return [], [f"{table} has no primary key: its lost rows cannot be told apart"]
     columns = {

@@ -188,4 +188,7 @@ def failover_losses(
             losses[result.system] = lost_worklist(config, config_file, result.system, site=site, declared_at=declared)
         except BcpError as exc:
             warnings.append(f"{result.system}: the lost transactions could not be listed ({exc.message})")
+        except Exception as exc:  # psycopg and OS errors of a scratch cluster: production is already promoted
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            warnings.append(f"{result.system}: the lost transactions could not be listed ({first})")
     return losses, warnings
