@@ -16,6 +16,7 @@ import shutil
 import socket
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -178,11 +179,14 @@ def restore_to(
     timeout: float = 3600,
     site: str | None = None,
     now: datetime | None = None,
+    survivors: Sequence[Path] = (),
 ) -> PitrResult:
     """Restore ``system_id`` into ``target_dir`` as it was at ``target``, start it, verify it.
 
     ``site``: whose repository holds the base backups and WAL (default: the site bcpctl runs at).
     ``now``: the clock a target time is judged against (default: the system clock).
+    ``survivors``: vetted WAL segment files (named as segments) laid into ``pg_wal``: PostgreSQL
+    reads ``pg_wal`` for what the archive lacks, so replay runs on past the archive's end.
     """
     from psycopg.conninfo import make_conninfo
 
@@ -201,6 +205,8 @@ def restore_to(
     with site_repository(config, site, config_path.parent) as repo:
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
         unpack_base(repo, base, target_dir)
+        for segment in survivors:
+            shutil.copyfile(segment, target_dir / "pg_wal" / segment.name)
         settings = RecoverySettings(
             restore_command(config, config_path, system_id, site),
             target_time=target.time.isoformat() if target.time else None,

@@ -180,6 +180,10 @@ class Source(_Model):
     wal_command: Command | None = None
     #: postgres-wal: the account a restored cluster runs as (PostgreSQL refuses root)
     run_as: str | None = None
+    #: postgres-wal: where the primary's WAL may survive a disaster (a synchronous standby's
+    #: archive, a copy of ``pg_wal``): directories or ``sftp://``/``s3://`` URLs; read, never
+    #: trusted, by ``failover lost``
+    surviving_wal: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Source:
@@ -208,6 +212,29 @@ class Source(_Model):
         return f"{self.kind}:{self.value()}"
 
 
+#: columns a re-entry worklist never shows, whatever the configuration says: 個人番号
+#: (番号法19条 is a closed list) and 住民票コード (住基法30条の36/37)
+NEVER_LISTED = frozenset({"kojin_bango", "juminhyo_code", "個人番号", "住民票コード", "my_number", "mynumber"})
+
+
+class Reentry(_Model):
+    """How one table's rows lost in a failover are listed for re-entry by hand."""
+
+    #: the 業務 the worklist names, e.g. 住民基本台帳 異動 or 税 収納
+    business: str
+    #: the column holding the town (a tenant's lg_code or id); none: the system's own tenant
+    town: str | None = None
+    #: the columns a clerk needs to find the paper slip again (default: the primary key)
+    fields: tuple[str, ...] = ()
+
+    @field_validator("fields")
+    @classmethod
+    def _no_identifiers(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
+        if listed := sorted(f for f in fields if f.lower() in NEVER_LISTED):
+            raise ValueError(f"{', '.join(listed)} may never appear on a worklist")
+        return fields
+
+
 class System(_Model):
     """A business system of one tenant, with its recovery targets."""
 
@@ -229,6 +256,8 @@ class System(_Model):
     #: where a failover restores this system at the offsite site.
     restore_dsn: Dsn | None = None
     restore_dir: str | None = None
+    #: postgres-wal: tables (``schema.table``) whose lost rows become the re-entry worklist
+    reentry: dict[str, Reentry] = Field(default_factory=dict)
 
 
 class Host(_Model):

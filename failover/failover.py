@@ -49,6 +49,7 @@ from failover.recover import RecoveryContext, point_in_time, recover_system, sna
 from failover.results import RunResult
 from failover.sandbox import Target
 from failover.targets import production_target, target_problems
+from failover.worklist import failover_losses
 
 
 @dataclass(frozen=True)
@@ -254,6 +255,13 @@ def execute_failover(
                 raise FailoverRefused(f"systems restored but promoting {request.to_site} failed: {promote.detail}")
             promoted = True
             result.phases["promote"] = round(time.monotonic() - origin, 3)
+            if not request.planned:
+                # after the promotion: listing what was lost recovers two more clusters per
+                # system, which must not delay service
+                result.lost, lost_warnings = failover_losses(
+                    ctx.config, ctx.config_file, result.systems, declared, request.to_site
+                )
+                result.warnings += lost_warnings
         finally:
             if not promoted and request.planned and result.hooks:
                 # A planned switchover that did not complete gives service back to the primary.

@@ -14,6 +14,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
 from dc.duration import format_duration
 from failover.report_ja import MODE_NAMES, STATUS_NAMES
@@ -198,6 +199,38 @@ def control_section(cp: dict[str, Any] | None) -> str:
     }</td></tr></table>{f"<ul>{skipped}</ul>" if skipped else ""}"""
 
 
+def lost_section(lost: dict[str, dict[str, Any]] | None) -> str:
+    """失われた処理 What was lost: per postgres-wal system, the rows to type again per town (the
+    rows themselves are in the worklist files and each town's Japanese report) or the interval."""
+    if not lost:
+        return ""
+    rows = []
+    for system, doc in sorted(lost.items()):
+        towns: dict[str, int] = {}
+        for row in doc.get("rows", []):
+            towns[row["town"]] = towns.get(row["town"], 0) + 1
+        if doc.get("survived_lsn") is None:
+            what = (
+                f"残存WALなし no surviving WAL: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])} 失われた lost"
+            )
+        else:
+            counts = "、".join(f"{escape(t)} {n}件" for t, n in towns.items()) or "なし none"
+            what = (
+                f"再入力 to re-enter: {counts}; {len(doc.get('transactions', []))} transactions to "
+                f"{_t(doc.get('survived_to'))}; {_t(doc.get('survived_to'))} – {_t(doc['declared_at'])} 不明 unknown"
+            )
+        problems = [s["reason"] for s in doc.get("skipped", []) if not s["reason"].startswith(RECYCLED)]
+        problems += doc.get("warnings", [])
+        more = "".join(f"<li>{escape(p)}</li>" for p in problems)
+        rows.append(
+            f"<tr><th>{escape(system)}</th><td>{_t(doc.get('recovered_to'))}</td><td>{what}"
+            f"{f'<ul>{more}</ul>' if more else ''}</td></tr>"
+        )
+    head = "<tr><th>システム system</th><th>遠隔地のWALで復旧 recovered to</th><th>再入力 re-entry</th></tr>"
+    return f"""<h2>失われた処理 What was lost</h2>
+<table>{head}{"".join(rows)}</table>"""
+
+
 _SYSTEM_COLUMNS = (
     "システム system",
     "団体 tenant",
@@ -293,6 +326,7 @@ def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -
 <tr><th>並列数 workers</th><td>{doc.get("workers")}</td></tr></table>
 <h2>課題と是正措置 What failed and what to fix</h2>{_fixes(doc)}
 {control_section(doc.get("control_plane"))}
+{lost_section(doc.get("lost"))}
 <h2>経過 Timeline</h2><p><small>災害発生とみなした時刻から。濃い色: 復元（取得・復号を含む）、薄い色: 検証。
 From the declared disaster time; dark: restore (fetch and decrypt overlap it), light: verify.</small></p>
 {timeline_svg(doc["systems"])}

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from dc.clock import jst_text
+from failover.worklist import report_lines
 
 MODE_NAMES = {
     "readiness": "復旧準備状況の確認（変更なし）",
@@ -133,7 +134,13 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
             f"{_verdict(s.get('rto_met'))}",
             f"      確認内容: {_verified(s)}",
         ]
-        if doc["mode"] == "execute" and s.get("snapshot_time") and s.get("rpo_seconds"):
+        lost = (doc.get("lost") or {}).get(s["system"])
+        if doc["mode"] == "execute" and lost:
+            # only this town's rows: a shared system's worklist may name its neighbours' residents
+            mine = dict(lost, rows=[r for r in lost["rows"] if r["town"] == tenant_name])
+            lines.append("      失われた処理（再入力が必要です）:")
+            lines += [f"        {line}" for line in report_lines(mine)]
+        elif doc["mode"] == "execute" and s.get("snapshot_time") and s.get("rpo_seconds"):
             lines.append(
                 f"      失われた期間: {jp_seconds(s['snapshot_time'])} 〜 {jp_seconds(doc['declared_at'])}"
                 "（この間の入力・異動・収納は再入力が必要です）"

@@ -22,6 +22,7 @@ from failover.report_html import render_html
 from failover.report_ja import render_ja
 from failover.report_pdf import print_pdf
 from failover.results import RunResult, to_document
+from failover.worklist import write_worklist
 
 FORMATS = ("json", "html", "ja")
 #: formats written to a file only
@@ -49,6 +50,10 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
         "html": folder / "report.html",
         **{f"ja:{t}": folder / f"report-ja-{t}.txt" for t in sorted({s.tenant for s in result.systems})},
     }
+    for system, lost in sorted(result.lost.items()):
+        if lost.get("rows"):
+            csv_path, xlsx_path = write_worklist(lost, folder)
+            paths |= {f"worklist:{system}": csv_path, f"worklist-xlsx:{system}": xlsx_path}
     result.reports = {name: str(path) for name, path in paths.items()}
     doc = to_document(result)
     history = system_history(ctx.state, [s.system for s in result.systems])

@@ -112,6 +112,8 @@ class RunResult:
     reports: dict[str, str] = field(default_factory=dict)
     #: failover: the control state promoted at the target site (failover.controlplane.Promotion)
     control_plane: dict[str, Any] | None = None
+    #: failover: per postgres-wal system, what it lost (failover.worklist.failover_losses)
+    lost: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def verdict(self) -> tuple[str, str | None]:
         """``(status, first problem)``: passed only if every system, check and the cleanup passed."""

@@ -174,6 +174,76 @@ def failover_execute(
     finish(to_document(result))
 
 
+@failover.command("lost")
+@config_option()
+@click.argument("system")
+@click.option(
+    "--surviving-wal",
+    "surviving",
+    multiple=True,
+    metavar="DIR|URL",
+    help="Where the primary's WAL survived: a directory or an sftp:// or s3:// URL (repeatable; default: the"
+    " system's source.surviving_wal).",
+)
+@click.option(
+    "--site", default=None, help="Site whose base backups and WAL the failover recovered (default: this one)."
+)
+@click.option(
+    "--declared-at",
+    default=None,
+    type=Checked("time", parse_time),
+    metavar="TIME",
+    help="When the disaster struck (ISO 8601; JST if no zone): the end of the lost interval. Default: now.",
+)
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Write the worklist here (CSV and xlsx).")
+@common_options
+def failover_lost(
+    config_path: str,
+    system: str,
+    surviving: tuple[str, ...],
+    site: str | None,
+    declared_at: str | None,
+    out: str | None,
+) -> None:
+    """What a failover lost of a postgres-wal system: the transactions after the offsite's last WAL.
+
+    Where the primary's WAL survived, lists every row to type in again (再入力作業一覧) per town
+    and 業務, never 個人番号 or 住民票コード; otherwise says exactly which interval is lost. Surviving
+    segments of another system, timeline, size or after a hole are named and skipped.
+    """
+    from pathlib import Path
+
+    from failover.worklist import head_lines, lost_worklist, tail_lines, worklist_lines
+
+    ctx = run_context(config_path)
+    if ctx.config_file is None:
+        raise UsageError("failover lost needs a configuration file (--config or $BCPCTL_CONFIG)")
+    data = lost_worklist(
+        ctx.config,
+        ctx.config_file,
+        system,
+        surviving=list(surviving) or None,
+        site=site,
+        declared_at=parse_time(declared_at) if declared_at else None,
+        out=Path(out) if out else None,
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        for line in head_lines(d):
+            console.print(line, markup=False)
+        if d["rows"]:
+            table = Table("町", "業務", _("time (JST)"), "操作", "xid", _("table"), _("fields"), title="再入力作業一覧")
+            for row in worklist_lines(d):
+                table.add_row(*row)
+            console.print(table)
+        for line in tail_lines(d):
+            console.print(line, markup=False)
+        for path in d["files"]:
+            console.print(_("written: {path}").format(path=path), markup=False)
+
+    output.current().result(data, render)
+
+
 @click.command("failback")
 @config_option()
 @click.option("--workers", type=click.IntRange(1, 32), default=None)

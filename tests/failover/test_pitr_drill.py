@@ -3,6 +3,7 @@ before the event, at the offsite, into a sandbox database, with RTO as base + re
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -92,7 +93,14 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
         time.sleep(0.2)
     ledger = Ledger(open_state(f"sqlite:///{site.base / 'ledger.db'}", create=True))
     assert replicate(LocalBackend(site.repo), LocalBackend(site.base / "offsite", create=True), ledger).ok
+    # the offsite holds nothing newer; the primary commits on and its pg_wal survives the disaster
+    site.sql("ALTER SYSTEM SET archive_command = 'false'")
+    site.sql("SELECT pg_reload_conf()")
+    lost = _rows(site, 0.5)
+    shutil.copytree(site.cluster.datadir / "pg_wal", site.base / "survivors")
     raw = yaml.safe_load(site.config.read_text(encoding="utf-8"))
+    raw["systems"][SYSTEM]["source"]["surviving_wal"] = [str(site.base / "survivors")]
+    raw["systems"][SYSTEM]["reentry"] = {"public.juki": {"business": "住民基本台帳 異動", "fields": ["id"]}}
     raw["systems"][SYSTEM]["restore_dsn"] = site.cluster.dsn("juki_dr")
     raw["drills"] = {"report_dir": str(site.base / "reports")}
     site.config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
@@ -108,4 +116,10 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
     assert juki.snapshot_time is not None and juki.snapshot_time >= rows[-1][1]
     assert juki.steps["replay"] > 0
     ja = Path(over.reports["ja:goka"]).read_text(encoding="utf-8")
-    assert "最終トランザクション" in ja and "失われた期間" in ja, ja
+    assert "最終トランザクション" in ja and "失われた処理" in ja, ja
+    # the rows committed after the offsite's last WAL, from the surviving pg_wal: each to type again
+    listed = {int(r["fields"]["id"]) for r in over.lost[SYSTEM]["rows"]}
+    assert listed == {i for i, _ in lost} and all(f"id={i}" in ja for i, _ in lost)
+    assert {r["town"] for r in over.lost[SYSTEM]["rows"]} == {"五霞町"}
+    worklist = Path(over.reports[f"worklist:{SYSTEM}"]).read_text(encoding="utf-8-sig")
+    assert len(worklist.splitlines()) == len(lost) + 1
