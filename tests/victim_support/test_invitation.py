@@ -113,3 +113,16 @@ def test_cli_invite_then_confirm(cli: Cli, site: Site, isolated_env: Path, tmp_p
     assert ok.returncode == 0, ok.stderr
     listed = cli("partner", "list", "--config", str(site.config_path), "--json")
     assert "bando" in {p["id"] for p in json.loads(listed.stdout)}
+
+
+def test_an_invitation_cannot_give_a_removed_partners_id_to_another_municipality(site: Site, tmp_path: Path) -> None:
+    from bcpctl.web.tokens import remove_partner
+
+    config, _settings, state = context(site)
+    remove_partner(state, config, "koga", actor="ops", now=NOW)  # 古河市, configured, then removed
+    invitation = invite(state, config, partner_id="koga", valid=timedelta(hours=2), actor="os:op", now=NOW)
+    with pytest.raises(UsageError, match="partner id 'koga' belonged to 古河市"):
+        submit(state, config, invitation.token, now=NOW, **form(tmp_path))  # type: ignore[arg-type]
+    assert "koga" not in with_enrolled(config, state).partners
+    with pytest.raises(UsageError, match="no submitted, unconfirmed enrolment"):
+        confirm(state, config, "koga", age_fingerprint="x", key_fingerprint="y", actor="os:op", now=NOW)
