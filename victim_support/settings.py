@@ -75,6 +75,15 @@ class LookupRule(_Model):
     answer_seconds: float = Field(default=5.0, ge=0.0, le=120.0)
 
 
+class RehearsalRule(_Model):
+    """How fast a rehearsed export must deliver and how often it must be rehearsed (monitoring alerts on both)."""
+
+    #: from the rehearsal's start to the bundle in the partner's inbox: the export's RTO
+    rto: Seconds = 2 * 3600
+    #: each exporting tenant's newest passed rehearsal, with any partner, must be younger than this
+    max_age: Seconds = 92 * 86400
+
+
 class ExportSettings(_Model):
     """The whole ``exports:`` section."""
 
@@ -90,6 +99,7 @@ class ExportSettings(_Model):
     tenants: dict[Identifier, TenantExports] = {}
     #: finding one evacuee; ``None``: lookups are refused
     lookups: LookupRule | None = None
+    rehearsal: RehearsalRule = RehearsalRule()
 
     def tenant(self, tenant_id: str) -> TenantExports:
         return self.tenants.get(tenant_id, TenantExports())
