@@ -20,16 +20,18 @@ comes from ``$BCPCTL_EXPORT_SIGNING_KEY_<TENANT>`` and the pseudonym secret from
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dc.config import ApproverName, Consortium, Identifier, Seconds
+from dc.config import PFIF_DOMAIN, ApproverName, Consortium, Identifier, Seconds
 from dc.errors import ConfigError
 from victim_support.policy import BASES
 
-#: a DNS name in lower case (PFIF record ids begin with the domain of their home repository)
-PFIF_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+log = logging.getLogger("bcpctl.config")
+#: deprecation warnings already given in this process (settings are loaded several times per command)
+_WARNED: set[str] = set()
 
 
 class _Model(BaseModel):
@@ -50,8 +52,8 @@ class TenantExports(_Model):
     pseudonym_secret_env: str | None = None
     #: the tenant's own age recipient: every bundle is also encrypted to it (X keeps a readable copy).
     escrow_recipient: str | None = Field(default=None, pattern=r"^age1[0-9a-z]{58}$")
-    #: the home repository's domain for PFIF record ids (``domain/unique``, PFIF 1.4 §2.1), e.g.
-    #: the municipality's own domain; PFIF files and notes need it
+    #: deprecated here: ``tenants.<id>.pfif_domain`` (:func:`load_export_settings` moves it there and
+    #: every reader finds the effective value in this field)
     pfif_domain: str | None = Field(default=None, pattern=PFIF_DOMAIN, max_length=253)
 
 
@@ -138,7 +140,31 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
             )
         if set(tenant.approvers) & set(settings.alternate_approvers + tenant.alternate_approvers):
             raise ConfigError(f"{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate")
-    return settings
+    return _with_pfif_domains(config, settings, source)
+
+
+def _with_pfif_domains(config: Consortium, settings: ExportSettings, source: str) -> ExportSettings:
+    """The PFIF domain of each tenant from ``tenants:``; the old place under ``exports.tenants`` is read
+    with a warning, and the two places disagreeing is an error (which one do the partners know?)."""
+    tenants = dict(settings.tenants)
+    for tenant_id, tenant in config.tenants.items():
+        old = tenants[tenant_id].pfif_domain if tenant_id in tenants else None
+        if old and tenant.pfif_domain and old != tenant.pfif_domain:
+            raise ConfigError(
+                f"{source}: exports.tenants.{tenant_id}.pfif_domain ({old}) disagrees with "
+                f"tenants.{tenant_id}.pfif_domain ({tenant.pfif_domain}): keep only tenants.{tenant_id}.pfif_domain"
+            )
+        if old and not tenant.pfif_domain and (warning := f"{source}: {tenant_id}") not in _WARNED:
+            _WARNED.add(warning)
+            log.warning(
+                "bcpctl: warning: %s: exports.tenants.%s.pfif_domain is deprecated: move it to tenants.%s.pfif_domain",
+                source, tenant_id, tenant_id,
+            )  # fmt: skip
+        if tenant.pfif_domain and old != tenant.pfif_domain:
+            tenants[tenant_id] = tenants.get(tenant_id, TenantExports()).model_copy(
+                update={"pfif_domain": tenant.pfif_domain}
+            )
+    return settings.model_copy(update={"tenants": tenants}) if tenants != settings.tenants else settings
 
 
 def registry_system(config: Consortium, settings: ExportSettings, tenant_id: str) -> str:
