@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -60,8 +61,10 @@ class TenantExports(_Model):
 class LookupRule(_Model):
     """Finding one evacuee (``bcpctl export lookup``): who may, for which disasters, how often, what they see.
 
-    A lookup is pre-authorised under this rule — no per-lookup approval — only for a partner
-    listed here and a disaster declared here; anything else is refused. The fields are judged
+    A lookup is pre-authorised under this rule — no per-lookup approval — for a partner listed
+    in ``partners`` and a disaster declared here; a partner whose ``approval`` is ``approval``
+    waits, per lookup, for one approver of the person's home town
+    (:mod:`victim_support.lookupapproval`); anything else is refused. The fields are judged
     by the law tables under ``basis`` for the purpose 避難者の特定 like any request's.
     """
 
@@ -70,6 +73,11 @@ class LookupRule(_Model):
     disasters: tuple[str, ...] = ()
     basis: str = "DMA-90-4-1-3"
     fields: tuple[str, ...] = ("name", "name_kana", "birth_date", "sex", "machiaza_name")
+    #: per partner: ``pre-authorised`` (as if listed in ``partners``) or ``approval`` (one approver
+    #: of the home town per lookup); a partner listed in ``partners`` and here follows this
+    approval: dict[Identifier, Literal["pre-authorised", "approval"]] = {}
+    #: how long a lookup waits for its approval, and its approval stays usable
+    approval_valid_for: Seconds = 3600
     per_official_per_hour: int = Field(default=10, ge=1, le=1000)
     per_partner_per_hour: int = Field(default=200, ge=1, le=100000)
     max_candidates: int = Field(default=3, ge=1, le=10)
