@@ -162,3 +162,25 @@ def test_cli_join_writes_a_new_file_a_diff_and_keys_and_never_the_old_file(cli: 
     assert in_place.returncode == 2 and "never edits it in place" in in_place.stderr
     wrong = cli("tenant", "plan-join", *args[:4], "--lg-code", "085421", "--population", "1")
     assert wrong.returncode == 2 and "境町 is 085464" in wrong.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (("sakai-a",), "2 approvers needed"),
+        (("sakai-a", "sakai-a"), "given twice"),
+        (("sakai-a", "goka-somu-kacho"), "goka-somu-kacho already approves for another town"),
+        (("sakai-a", "ibaraki-pref-bosai"), "already approves"),
+        (("sakai a", "sakai-b"), "invalid approver name"),
+    ],
+)
+def test_the_joiners_approvers_are_new_distinct_people_enough_for_the_two_person_rule(
+    given: tuple[str, ...], message: str
+) -> None:
+    from monitoring.joinrun import approver_names
+
+    config = parse_config(copy.deepcopy(RAW))
+    assert approver_names(config, "sakai", ()) == ("sakai-approver-1", "sakai-approver-2")
+    assert approver_names(config, "sakai", ("sakai-a", "sakai-b", "sakai-c")) == ("sakai-a", "sakai-b", "sakai-c")
+    with pytest.raises(UsageError, match=message):
+        approver_names(config, "sakai", given)
