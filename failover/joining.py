@@ -39,6 +39,8 @@ class Joiner:
     like: str | None = None
     #: businesses to adopt (default: all of the member's)
     businesses: tuple[str, ...] = ()
+    #: the town's own domain for PFIF record ids (``tenants.<id>.pfif_domain``)
+    pfif_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,9 @@ def _renamed(text: str, old: str, new: str) -> str:
 
 def joiner_sections(raw: Mapping[str, Any], joiner: Joiner, like: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The joiner's ``tenants:`` entry and ``systems:`` entries, adopted from member ``like``."""
-    tenant = {"name": joiner.name, "lg_code": joiner.lg_code, "population": joiner.population}
+    tenant: dict[str, Any] = {"name": joiner.name, "lg_code": joiner.lg_code, "population": joiner.population}
+    if joiner.pfif_domain:
+        tenant["pfif_domain"] = joiner.pfif_domain
     systems: dict[str, Any] = {}
     wanted = set(joiner.businesses)
     theirs = {sid: spec for sid, spec in raw["systems"].items() if spec.get("tenant") == like}

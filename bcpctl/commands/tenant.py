@@ -30,6 +30,7 @@ def _joiner_options(fn: Any) -> Any:
             click.option(
                 "--systems", "businesses", multiple=True, help="A business to adopt (repeatable; default: all)."
             ),
+            click.option("--pfif-domain", default=None, help="Its own domain for PFIF record ids (town.x.lg.jp)."),
         ]
     ):
         fn = option(fn)
@@ -37,11 +38,17 @@ def _joiner_options(fn: Any) -> Any:
 
 
 def _joiner(
-    name: str, lg_code: str, population: int, tenant_id: str | None, like: str | None, businesses: tuple[str, ...]
+    name: str,
+    lg_code: str,
+    population: int,
+    tenant_id: str | None,
+    like: str | None,
+    businesses: tuple[str, ...],
+    pfif_domain: str | None,
 ) -> Any:
     from failover.joining import Joiner
 
-    return Joiner(tenant_id or f"lg{lg_code}", name, lg_code, population, like, businesses)
+    return Joiner(tenant_id or f"lg{lg_code}", name, lg_code, population, like, businesses, pfif_domain)
 
 
 def _share(share: float | None) -> str:

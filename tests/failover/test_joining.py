@@ -184,3 +184,11 @@ def test_the_joiners_approvers_are_new_distinct_people_enough_for_the_two_person
     assert approver_names(config, "sakai", ("sakai-a", "sakai-b", "sakai-c")) == ("sakai-a", "sakai-b", "sakai-c")
     with pytest.raises(UsageError, match=message):
         approver_names(config, "sakai", given)
+
+
+def test_the_joiner_brings_its_pfif_domain_and_a_bad_one_is_refused() -> None:
+    joiner = Joiner("sakai", "境町", "085464", 24_000, like="goka", pfif_domain="town.sakai.lg.jp")
+    new = join_text(TEXT, RAW, joiner, "goka")
+    assert parse_config(yaml.safe_load(new)).tenants["sakai"].pfif_domain == "town.sakai.lg.jp"
+    with pytest.raises(ConfigError, match=r"tenants\.sakai\.pfif_domain"):
+        plan_join(RAW, Joiner("sakai", "境町", "085464", 24_000, like="goka", pfif_domain="Sakai Town"), {})
