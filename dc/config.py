@@ -155,12 +155,20 @@ class Site(_Model):
     key_file: str | None = None
 
 
+#: a DNS name in lower case (PFIF record ids begin with the domain of their home repository)
+PFIF_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
 class Tenant(_Model):
     """A member municipality."""
 
     name: str
     lg_code: LgCode
     population: int = Field(gt=0)
+    #: the home repository's domain for PFIF record ids (``domain/unique``, PFIF 1.4 §2.1), e.g. the
+    #: municipality's own domain: who the town is, so it sits with its name and code (PFIF files and
+    #: returned notes need it)
+    pfif_domain: str | None = Field(default=None, pattern=PFIF_DOMAIN, max_length=253)
 
 
 class Source(_Model):

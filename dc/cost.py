@@ -53,6 +53,11 @@ class AfterItem(_Model):
     category: str = Field(min_length=1)
     yen: int = Field(ge=0)
     rule: Rule | None = None
+    #: what the contract adds over the term for each town joining late (後乗り), e.g. its own
+    #: 通信回線 or a package licence; 0 for what the members already share whole (a server room)
+    per_member_yen: int = Field(default=0, ge=0)
+    #: what it adds per resident of a joining town, e.g. 帳票 printed and mailed per resident
+    per_resident_yen: int = Field(default=0, ge=0)
 
 
 class Subsidy(_Model):
@@ -154,6 +159,20 @@ class CostsConfig(_Model):
 
     def rule_of(self, item: AfterItem) -> Rule:
         return item.rule or self.rule
+
+    @property
+    def prices_joining(self) -> bool:
+        """Whether the contract says what a late joiner adds (else its total stays as it is)."""
+        return any(item.per_member_yen or item.per_resident_yen for item in self.after.items)
+
+    def with_joiner(self, population: int) -> CostsConfig:
+        """The shared contract once a town of ``population`` has joined: each category grows by
+        its per-member and per-resident terms, which stay for the next joiner."""
+        items = [
+            item.model_copy(update={"yen": item.yen + item.per_member_yen + item.per_resident_yen * population})
+            for item in self.after.items
+        ]
+        return self.model_copy(update={"after": After(items=items)})
 
 
 def parse_costs(

@@ -22,10 +22,10 @@ from typing import Any
 import yaml
 
 from dc.config import Consortium, parse_config
-from dc.cost import TenantUsage, parse_costs
-from dc.costsplit import split_costs
+from dc.cost import TenantUsage
 from dc.errors import ConfigError, UsageError
 from dc.lgcodes import check_digit_problem, name_problem
+from failover.joincosts import contract_change
 from failover.plan import build_plan
 
 
@@ -39,6 +39,8 @@ class Joiner:
     like: str | None = None
     #: businesses to adopt (default: all of the member's)
     businesses: tuple[str, ...] = ()
+    #: the town's own domain for PFIF record ids (``tenants.<id>.pfif_domain``)
+    pfif_domain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,18 @@ class JoinPlan:
     name: str
     like: str
     systems: list[str]
-    #: per member and the joiner: bill over the term now and with the joiner
+    #: per member and the joiner: bill over the term and share of the contract, now and with the joiner
     bills: list[dict[str, Any]]
+    #: the shared contract's total now (None without ``costs:``)
     total_yen: int | None
     repository: dict[str, Any]
     drills: dict[str, Any]
     #: the recovery plan with the joiner: per tier, all systems and the joiner's
     plan: list[dict[str, Any]] = field(default_factory=list)
+    #: the contract's total with the joiner (None without ``costs:``)
+    total_with_joiner_yen: int | None = None
+    #: per category now and with the joiner, and the basis of the change (None without ``costs:``)
+    contract: dict[str, Any] | None = None
 
 
 def _check(config: Consortium, joiner: Joiner) -> str:
@@ -83,7 +90,9 @@ def _renamed(text: str, old: str, new: str) -> str:
 
 def joiner_sections(raw: Mapping[str, Any], joiner: Joiner, like: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The joiner's ``tenants:`` entry and ``systems:`` entries, adopted from member ``like``."""
-    tenant = {"name": joiner.name, "lg_code": joiner.lg_code, "population": joiner.population}
+    tenant: dict[str, Any] = {"name": joiner.name, "lg_code": joiner.lg_code, "population": joiner.population}
+    if joiner.pfif_domain:
+        tenant["pfif_domain"] = joiner.pfif_domain
     systems: dict[str, Any] = {}
     wanted = set(joiner.businesses)
     theirs = {sid: spec for sid, spec in raw["systems"].items() if spec.get("tenant") == like}
@@ -131,13 +140,16 @@ def plan_join(
     like = _check(config, joiner)
     after = parse_config(joined_raw(raw, joiner, like), source)
     new_systems = [sid for sid, s in after.systems.items() if s.tenant == joiner.id]
+    change = contract_change(config, after, joiner.population, usage, source)
     return JoinPlan(
         tenant=joiner.id,
         name=joiner.name,
         like=like,
         systems=new_systems,
-        bills=_bills(config, after, usage, source),
-        total_yen=_total(config, source),
+        bills=change.bills if change else [],
+        total_yen=change.now_yen if change else None,
+        total_with_joiner_yen=change.with_joiner_yen if change else None,
+        contract={k: v for k, v in change.__dict__.items() if k not in ("bills", "joined")} if change else None,
         repository=_repository(config, joiner, usage),
         drills=_drills(config, after, usage),
         plan=[
@@ -145,26 +157,6 @@ def plan_join(
             for group in build_plan(after).groups
         ],
     )
-
-
-def _total(config: Consortium, source: str) -> int | None:
-    return parse_costs(config.costs, source).after_total if config.costs else None
-
-
-def _bills(
-    before: Consortium, after: Consortium, usage: Mapping[str, TenantUsage], source: str
-) -> list[dict[str, Any]]:
-    if not before.costs:
-        return []
-    costs = parse_costs(before.costs, source)
-    now = split_costs(costs, {t: (x.name, x.population) for t, x in before.tenants.items()}, usage)
-    joined = split_costs(costs, {t: (x.name, x.population) for t, x in after.tenants.items()}, usage)
-    was = {t.tenant: t.yen for t in now.tenants}
-    return [
-        {"tenant": t.tenant, "name": t.name, "now_yen": was.get(t.tenant), "with_joiner_yen": t.yen,
-         "change_yen": t.yen - was[t.tenant] if t.tenant in was else None}
-        for t in joined.tenants
-    ]  # fmt: skip
 
 
 def _repository(config: Consortium, joiner: Joiner, usage: Mapping[str, TenantUsage]) -> dict[str, Any]:
@@ -241,7 +233,10 @@ def join_text(
         **extra,
     }
     for path, entries in wanted.items():
-        value = _mapping_at(root, path)
+        value, head = _mapping_at(root, path), []
+        if value is None and path in extra and len(path) > 1 and _mapping_at(root, path[:-1]) is not None:
+            value = _mapping_at(root, path[:-1])  # the section exists without this key: add the key too
+            head = [path[-1]]
         if value is None or value.flow_style or not value.value:
             if path in extra:
                 continue  # an optional section the file does not have
@@ -251,7 +246,9 @@ def join_text(
         line = last.line + (1 if last.column else 0)
         while line > 0 and (not lines[line - 1].strip() or lines[line - 1].lstrip().startswith("#")):
             line -= 1  # a block value ends where the next key starts: after blank lines and its comments
-        body = [f"{indent}# 後乗り: {joiner.name} ({joiner.lg_code}), adopted from {like}"]
+        body = [f"{indent}{key}:" for key in head]
+        indent += "  " * len(head)
+        body += [f"{indent}# 後乗り: {joiner.name} ({joiner.lg_code}), adopted from {like}"]
         body += [f"{indent}{key}: {_flow(entry)}" for key, entry in entries.items()]
         inserts.append((line, body))
     for line, body in sorted(inserts, reverse=True):

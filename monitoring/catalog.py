@@ -244,6 +244,30 @@ FAMILIES: tuple[Family, ...] = (
         "Residents of the town whom a partner's returned PFIF notes place in a shelter or report as seen.",
         ("tenant",),
     ),
+    Family(
+        "bcp_export_rehearsal_seconds",
+        "gauge",
+        "Time to deliver (the export's RTO) of the newest passed export rehearsal with the partner.",
+        ("tenant", "partner"),
+    ),
+    Family(
+        "bcp_export_rehearsal_last_success_timestamp_seconds",
+        "gauge",
+        "When the newest passed export rehearsal of the tenant with the partner ran.",
+        ("tenant", "partner"),
+    ),
+    Family(
+        "bcp_export_rehearsal_rto_seconds",
+        "gauge",
+        "Configured time to deliver a rehearsed export (exports.rehearsal.rto).",
+        ("tenant",),
+    ),
+    Family(
+        "bcp_export_rehearsal_overdue",
+        "gauge",
+        "1 if the tenant has passed no export rehearsal within exports.rehearsal.max_age.",
+        ("tenant",),
+    ),
     Family("bcp_audit_chain_ok", "gauge", "1 if the hash-chained audit log verified at its newest check.", ()),
     Family("bcp_audit_chain_verified_timestamp_seconds", "gauge", "When the audit chain was last verified.", ()),
     # -- data-center operations (dc.maintenance)

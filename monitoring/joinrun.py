@@ -5,10 +5,17 @@ the running scheduler keeps reading the file it was started with until someone s
 town's export signing key and pseudonym secret are created 0600 in their own directory; the
 backup jobs are the scheduler's own plan of the new file (monitoring.schedule), so what is shown
 is what will run.
+
+The town's export approvers are named in the new file but have no credential yet: each official
+enrols their own secret (``bcpctl approver enroll``) and the 協議会 confirms the printed
+credential id out of band before the line goes into ``approvers:``. Until every one of them is
+enrolled, nobody approves an export of the town's residents (victim_support.approval), so a
+town whose officials have not yet been enrolled cannot have its residents' list released.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import secrets
 from collections.abc import Mapping
@@ -20,10 +27,14 @@ import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from dc.config import load_config, parse_config
+from dc.approvers import check_name
+from dc.config import Consortium, load_config, parse_config
 from dc.errors import UsageError
+from failover.joincosts import comment_lines, contract_change, costs_text
 from failover.joining import Joiner, join_text, plan_join, review_diff
 from monitoring.schedule import plan_jobs
+from victim_support.settings import load_export_settings
+from victim_support.signing import fingerprint
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,12 @@ class JoinResult:
     #: with ``first_run``: the first backup of each new system and the readiness drill after it
     first_backup: list[dict[str, Any]] | None = None
     readiness: dict[str, Any] | None = None
+    #: the shared contract's total in the new file, and the change written into it (None without costs:)
+    contract: dict[str, Any] | None = None
+    #: what each of the town's export approvers must do before its exports can be approved
+    approver_steps: list[dict[str, Any]] | None = None
+    #: the town's export signing key, as partners confirm it (OpenSSH SHA256 fingerprint)
+    signing_key_fingerprint: str | None = None
 
 
 def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
@@ -58,6 +75,7 @@ def join_tenant(
     keys_dir: Path,
     *,
     first_run: bool = False,
+    approvers: tuple[str, ...] = (),
 ) -> JoinResult:
     """Write ``out`` (the configuration with the joiner), ``out``.diff, and the joiner's keys."""
     if out.resolve() == config_path.resolve():
@@ -66,14 +84,27 @@ def join_tenant(
         if path.exists():
             raise UsageError(f"{path} exists: tenant join writes new files only")
     what_if = plan_join(raw, joiner, {}, str(config_path))  # every check, before anything is written
-    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    before = parse_config(copy.deepcopy(raw), str(config_path))
+    names = approver_names(before, joiner.id, approvers)
     sign, pseudonym = keys_dir / f"{joiner.id}.ed25519", keys_dir / f"{joiner.id}.pseudonym-secret"
-    extra: dict[tuple[str, ...], Mapping[str, Any]] = {
-        ("exports", "tenants"): {joiner.id: {"signing_key_file": str(sign), "pseudonym_secret_file": str(pseudonym)}}
-    }
+    exports = {"approvers": list(names), "signing_key_file": str(sign), "pseudonym_secret_file": str(pseudonym)}
+    extra: dict[tuple[str, ...], Mapping[str, Any]] = {("exports", "tenants"): {joiner.id: exports}}
     new_text = join_text(text, raw, joiner, what_if.like, extra)
-    parse_config(yaml.safe_load(new_text), str(out))  # what we write must load
-    pem = Ed25519PrivateKey.generate().private_bytes(
+    if raw.get("exports") and joiner.id not in ((yaml.safe_load(new_text).get("exports") or {}).get("tenants") or {}):
+        raise UsageError(f"{config_path} has no exports: block to name {joiner.id}'s approvers in: add one, then join")
+    change = contract_change(before, parse_config(yaml.safe_load(new_text), str(out)), joiner.population, {}, "")
+    if change is not None:
+        new_text = costs_text(new_text, change, joiner.name, joiner.lg_code)
+    written = parse_config(yaml.safe_load(new_text), str(out))  # what we write must load
+    if (
+        change is not None
+        and written.costs
+        and sum(i["yen"] for i in written.costs["after"]["items"]) != (change.with_joiner_yen)
+    ):
+        raise UsageError(f"{config_path}: costs.after.items could not be updated in place; write them by hand")
+    keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private = Ed25519PrivateKey.generate()
+    pem = private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
     )
     _new_file(sign, pem.decode(), 0o600)
@@ -87,11 +118,69 @@ def join_tenant(
         for job in plan_jobs(config, ("backup",))
         if job.tenant == joiner.id
     ]
-    result = JoinResult(joiner.id, str(out), str(diff), [str(sign), str(pseudonym)], what_if.systems, jobs)
+    contract = None
+    if change is not None:
+        contract = {
+            "now_yen": change.now_yen,
+            "with_joiner_yen": change.with_joiner_yen,
+            "priced": change.priced,
+            "basis": change.basis,
+            "bills": change.bills,
+            "comment": comment_lines(change, joiner.name, joiner.lg_code),
+        }
+    result = JoinResult(
+        joiner.id,
+        str(out),
+        str(diff),
+        [str(sign), str(pseudonym)],
+        what_if.systems,
+        jobs,
+        contract=contract,
+        approver_steps=approver_steps(out, names),
+        signing_key_fingerprint=fingerprint(private.public_key()),
+    )
     if not first_run:
         return result
     backups, readiness = first_backup_and_drill(out, joiner.id, what_if.systems)
     return JoinResult(**{**result.__dict__, "first_backup": backups, "readiness": readiness})
+
+
+def approver_names(config: Consortium, tenant: str, given: tuple[str, ...]) -> tuple[str, ...]:
+    """The town's export approvers: those given, else ``<tenant>-approver-N`` for as many as the
+    strictest basis's two-person rule needs; never a name the configuration already uses."""
+    settings = load_export_settings(config)
+    needed = max([settings.default_approvals, *settings.approvals.values()])
+    names = given or tuple(f"{tenant}-approver-{n}" for n in range(1, needed + 1))
+    for name in names:
+        check_name(name)
+    if len(set(names)) != len(names):
+        raise UsageError("--approver: each approver is a different person (a name was given twice)")
+    if len(names) < needed:
+        raise UsageError(f"--approver: {needed} approvers needed (the strictest basis's two-person rule)")
+    taken = set(config.approvers) | {
+        a for t in settings.tenants.values() for a in (*t.approvers, *t.alternate_approvers)
+    }
+    taken |= set(settings.alternate_approvers)
+    if clash := sorted(taken & set(names)):
+        raise UsageError(f"--approver: {', '.join(clash)} already approves for another town")
+    return names
+
+
+def approver_steps(config_path: Path, names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """What each approver does: enrol their own secret, have the credential id confirmed out of band,
+    and have the printed line added under ``approvers:``. The secret file is theirs, not the keys dir's
+    (the operator who ran the join must not hold it): the path shown is a suggestion for their machine."""
+    return [
+        {
+            "approver": name,
+            "enrolled": False,
+            "command": f"bcpctl approver enroll --config {config_path} --approver {name} "
+            f"--secret-file ~/{name}.secret --generate",
+            "confirm": "read the printed credential id (apk-…) aloud to the 協議会 secretariat, "
+            "which compares it with the line before adding it under approvers:",
+        }
+        for name in names
+    ]
 
 
 def first_backup_and_drill(

@@ -294,6 +294,26 @@ def exports(ctx: SourceContext) -> Iterator[Reading]:
         yield Reading("bcp_export_requests", (state,), float(count))
 
 
+def rehearsals(ctx: SourceContext) -> Iterator[Reading]:
+    """Export rehearsals (drill run --mode export): time to deliver against its RTO, and their age."""
+    from victim_support.rehearsalrecords import overdue_tenants, passed_rehearsals
+    from victim_support.settings import load_export_settings
+
+    settings = load_export_settings(ctx.config)
+    newest = passed_rehearsals(ctx.engine)
+    for (tenant, partner), rehearsal in newest.items():
+        if tenant in ctx.config.tenants:
+            yield Reading("bcp_export_rehearsal_seconds", (tenant, partner), rehearsal.time_to_deliver)
+            yield Reading(
+                "bcp_export_rehearsal_last_success_timestamp_seconds", (tenant, partner), rehearsal.at.timestamp()
+            )
+    exporting = [t for t in settings.tenants if t in ctx.config.tenants]
+    late = overdue_tenants(exporting, newest, utcnow(), settings.rehearsal.max_age)
+    for tenant in exporting:
+        yield Reading("bcp_export_rehearsal_rto_seconds", (tenant,), float(settings.rehearsal.rto))
+        yield Reading("bcp_export_rehearsal_overdue", (tenant,), 1.0 if tenant in late else 0.0)
+
+
 def evacuees(ctx: SourceContext) -> Iterator[Reading]:
     from victim_support.notes import located_per_tenant
 
@@ -333,6 +353,7 @@ PROVIDERS: dict[str, Provider] = {
     "drill": drills,
     "maintenance": maintenance,
     "export": exports,
+    "export_rehearsal": rehearsals,
     "audit": audit,
     "evacuees": evacuees,
 }

@@ -8,6 +8,7 @@ tenant approver but must say why the tenant cannot act, and that reason is audit
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +42,16 @@ def approver_role(settings: ExportSettings, tenant_id: str, approver: str) -> st
     return None
 
 
+def unenrolled(settings: ExportSettings, tenant_id: str, credentials: Mapping[str, str]) -> list[str]:
+    """The tenant's own approvers who have no credential yet.
+
+    A town that joined late (後乗り) is named with its approvers before they enrol; until every
+    one of them has, nobody — an alternate included — approves an export of its residents, so
+    its list is never released on the word of people the town has not yet confirmed.
+    """
+    return [name for name in settings.tenant(tenant_id).approvers if name not in credentials]
+
+
 def effective_status(stored: str, valid_until: datetime, now: datetime) -> str:
     """A pending or approved request past its validity is expired: it can be neither approved nor built."""
     if stored in (PENDING, APPROVED) and now >= valid_until:
@@ -57,10 +68,19 @@ def check_decision(
     requested_by: str,
     reason: str,
     settings: ExportSettings,
+    waiting: Sequence[str] = (),
 ) -> str:
-    """Refuse an approval or denial the rules forbid; return the approver's role."""
+    """Refuse an approval or denial the rules forbid; return the approver's role.
+
+    ``waiting``: the tenant's approvers not yet enrolled (:func:`unenrolled`); any refuses approval.
+    """
     if status != PENDING:
         raise RequestStateError(f"the request is {status}; only a pending request can be approved or denied")
+    if waiting:
+        raise PolicyRejected(
+            f"no export of {tenant_id} can be approved until its approvers are enrolled ({', '.join(waiting)}): "
+            "each runs 'bcpctl approver enroll' and the confirmed credential goes under approvers:"
+        )
     role = approver_role(settings, tenant_id, approver)
     if role is None:
         raise PolicyRejected(

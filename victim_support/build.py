@@ -246,7 +246,7 @@ def _files(
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
         if pfif_domain is None:
-            raise UsageError(f"exports.tenants.{request.tenant}.pfif_domain is not set: PFIF record ids need it")
+            raise UsageError(f"tenants.{request.tenant}.pfif_domain is not set: PFIF record ids need it")
         document = pfif.pfif_document(
             data.columns,
             data.rows,

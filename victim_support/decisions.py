@@ -57,8 +57,9 @@ def decide(
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
         if binding.problems:
             raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was recorded")
-        if approve:
-            _require_checked(conn, config, settings, request, now)
+        waiting = rules.unenrolled(settings, request.tenant, config.approvers) if approve else []
+        if approve and not waiting:
+            _require_checked(conn, config, settings, request, now)  # the enrolment refusal comes first
         role = rules.check_decision(
             status=request.status,
             tenant_id=request.tenant,
@@ -67,6 +68,7 @@ def decide(
             requested_by=request.requested_by,
             reason=reason,
             settings=settings,
+            waiting=waiting,
         )
         already = conn.execute(
             select(export_decisions.c.id).where(

@@ -8,7 +8,8 @@ fingerprints are returned for reading aloud over the phone, so the operator conf
 with the partner out of band before anything is sent. Until enrolled (or configured under
 ``partners:``) a municipality can request nothing: every path reads the partners through
 :func:`with_enrolled`. Removal marks the partner removed — a configured one too — and the
-caller revokes its tokens in the same step; a removed partner is no partner anywhere.
+caller revokes its tokens in the same step; a removed partner is no partner anywhere, and its
+id is never given to another municipality (the history under it stays that partner's).
 """
 
 from __future__ import annotations
@@ -127,6 +128,7 @@ def check_enrolment(engine: Engine, config: Consortium, **entered: Unpack[Entere
     current = with_enrolled(config, engine)
     if partner_id in current.partners:
         raise UsageError(f"partner '{partner_id}' is already enrolled or configured")
+    _check_not_anothers(engine, partner_id, lg_code)
     for other_id, other in current.partners.items():
         if other.lg_code == lg_code:
             raise UsageError(f"{lg_code} is already partner '{other_id}' ({other.name})")
@@ -192,6 +194,25 @@ def enrol(
         verify_key_fingerprint=key_fingerprint,
         audit_seq=seq,
     )
+
+
+def _check_not_anothers(engine: Engine, partner_id: str, lg_code: str) -> None:
+    """Refuse an id a removed partner of another municipality held.
+
+    Requests, notes, lookups, tokens and audit entries name a partner by its id; a new municipality
+    under a removed one's id would be shown that history as its own and answer for it. The same
+    municipality (same 地方公共団体コード) coming back keeps its id and its history.
+    """
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(select(enrolled_partners).where(enrolled_partners.c.id == partner_id)).first()
+    except (OperationalError, ProgrammingError):  # a control database not upgraded yet: no history
+        return
+    if row is not None and row.lg_code != lg_code:
+        raise UsageError(
+            f"partner id '{partner_id}' belonged to {row.name} ({row.lg_code}), removed; its history stays with it: "
+            "enrol this municipality under another id"
+        )
 
 
 def _check_identifier(partner_id: str) -> None:

@@ -191,6 +191,71 @@ def confirm(
     return done
 
 
+#: issued, not yet used; submitted, awaiting the phone call; never used in time; enrolled
+WAITING, PENDING, EXPIRED, CONFIRMED = "waiting", "pending", "expired", "confirmed"
+
+
+@dataclass(frozen=True)
+class InvitationState:
+    """One invitation as the operator follows it up; never the token, nor the fingerprints (the
+    operator must hear those from the official, not read them here)."""
+
+    #: the first 16 hex digits of the token's SHA-256, as the enrolment's audit entry names it
+    id: str
+    partner_id: str
+    status: str
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    confirmed_at: datetime | None
+    confirmed_by: str | None
+    #: from the submitted form: the municipality's name, code and officials
+    name: str | None
+    lg_code: str | None
+    officials: list[str]
+
+
+def invitation_status(
+    used_at: datetime | None, confirmed_at: datetime | None, expires_at: datetime, now: datetime
+) -> str:
+    """Pure: a submitted form waits for its phone call whatever the token's expiry (the token is spent)."""
+    if confirmed_at is not None:
+        return CONFIRMED
+    if used_at is not None:
+        return PENDING
+    return EXPIRED if now >= expires_at else WAITING
+
+
+def list_invitations(engine: Engine, now: datetime, status: str | None = None) -> list[InvitationState]:
+    """Every invitation, newest first (optionally only those in ``status``)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(partner_invitations).order_by(partner_invitations.c.created_at.desc())).all()
+    found = []
+    for row in rows:
+        form = json.loads(row.form) if row.form else {}
+        state = invitation_status(row.used_at, row.confirmed_at, row.expires_at, now)
+        if status is not None and state != status:
+            continue
+        found.append(
+            InvitationState(
+                id=row.token_sha256[:16],
+                partner_id=row.partner_id,
+                status=state,
+                created_by=row.created_by,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+                used_at=row.used_at,
+                confirmed_at=row.confirmed_at,
+                confirmed_by=row.confirmed_by,
+                name=form.get("name"),
+                lg_code=form.get("lg_code"),
+                officials=list(form.get("officials", [])),
+            )
+        )
+    return found
+
+
 def _plain(fingerprint: str) -> str:
     """A fingerprint as typed, without spaces, dashes or case."""
     return "".join(fingerprint.split()).replace("-", "").upper()

@@ -35,10 +35,12 @@ from victim_support.audit import append, audited
 from victim_support.enrolment import enrolled_officials, with_enrolled
 from victim_support.errors import PolicyRejected, RegistryError
 from victim_support.extract import SOURCES, column_values, needed_sources
+from victim_support.lookupapproval import REFUSED_CODE, approved_lookup, file_waiting, mark_used
 from victim_support.lookuprules import (
     LookupQuery,
     authorisation_reasons,
     judge_lookup,
+    needs_approval,
     query_reasons,
     rate_reasons,
     window_start,
@@ -101,6 +103,10 @@ class LookupAnswer:
     padded: bool
     audit_seq: int
     timings: dict[str, float] = field(default_factory=dict)
+    #: the lookup waits for one approver of the home town (nobody is in the answer yet): ask again
+    #: with ``approval_code`` once approved
+    waiting: bool = False
+    approval_code: str | None = None
 
     @property
     def found(self) -> bool:
@@ -118,8 +124,13 @@ def lookup_evacuee(
     site: str | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    approval: str | None = None,
 ) -> LookupAnswer:
-    """Answer one lookup, or refuse it (exit 2, audited) when it could enumerate or is not authorised."""
+    """Answer one lookup, or refuse it (exit 2, audited) when it could enumerate or is not authorised.
+
+    For a partner whose lookups need approval, the first call files the lookup and answers with
+    ``waiting`` and a code; the call with ``approval`` (that code, once approved) is answered.
+    """
     started = monotonic()
     # one official, however their name is padded: the declared-officials check, the per-official
     # limit and the audit all see the same name
@@ -148,11 +159,22 @@ def lookup_evacuee(
         )
         reasons += decision.reasons
         columns = decision.fields
+    if rule is not None and not reasons and approval is not None and not needs_approval(rule, query.partner):
+        reasons.append(f"partner '{query.partner}' looks up without approvals: ask without an approval code")
     if reasons or rule is None:
         _refuse(engine, lookup_id, query, reasons)
-    limited = audited(engine, lambda conn: _reserve(conn, lookup_id, query, rule, now))
-    if limited:
-        _refuse(engine, lookup_id, query, limited)
+    if needs_approval(rule, query.partner) and approval is not None:
+        with engine.connect() as conn:
+            approved = approved_lookup(conn, config, settings, approval, query, now)
+        if approved is None:
+            _refuse(engine, lookup_id, query, [REFUSED_CODE])
+        lookup_id = approved  # counted against the limits when it was filed
+    else:
+        limited = audited(engine, lambda conn: _reserve(conn, lookup_id, query, rule, now))
+        if limited:
+            _refuse(engine, lookup_id, query, limited)
+    if needs_approval(rule, query.partner) and approval is None:
+        return _waiting(engine, lookup_id, query, rule, now, started, monotonic, sleep)
 
     tenant = config.tenants[query.tenant]
     partner = config.partners[query.partner]
@@ -170,6 +192,8 @@ def lookup_evacuee(
 
     def record(conn: Connection) -> int:
         conn.execute(update(lookups).where(lookups.c.id == lookup_id).values(outcome="answered", candidates=len(rows)))
+        if approval is not None:
+            mark_used(conn, lookup_id, now)
         for atena in protected:
             ref = own.person(atena)
             conn.execute(
@@ -226,6 +250,33 @@ def lookup_evacuee(
         audit_seq=seq,
         timings={"work": round(elapsed, 3)},
     )
+
+
+def _waiting(
+    engine: Engine,
+    lookup_id: str,
+    query: LookupQuery,
+    rule: LookupRule,
+    now: datetime,
+    started: float,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> LookupAnswer:
+    """File the lookup for its approval: nobody looked for yet, the same answer time as any lookup."""
+
+    def work(conn: Connection) -> tuple[str, int]:
+        conn.execute(update(lookups).where(lookups.c.id == lookup_id).values(outcome="waiting"))
+        return file_waiting(conn, lookup_id, query, now, rule.approval_valid_for)
+
+    code, seq = audited(engine, work)
+    elapsed = monotonic() - started
+    if elapsed < rule.answer_seconds:
+        sleep(rule.answer_seconds - elapsed)
+    return LookupAnswer(
+        id=lookup_id, tenant=query.tenant, partner=query.partner, columns=(), candidates=[], ambiguous=False,
+        site="", as_of=now, answer_seconds=rule.answer_seconds, padded=elapsed <= rule.answer_seconds,
+        audit_seq=seq, waiting=True, approval_code=code,
+    )  # fmt: skip
 
 
 def _refuse(engine: Engine, lookup_id: str, query: LookupQuery, reasons: list[str]) -> NoReturn:

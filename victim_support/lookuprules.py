@@ -54,15 +54,23 @@ def query_reasons(query: LookupQuery, today: date) -> list[str]:
 
 
 def authorisation_reasons(rule: LookupRule | None, query: LookupQuery) -> list[str]:
-    """Why this partner may not look up for this disaster without a per-lookup approval."""
+    """Why this partner may not look up for this disaster at all (pre-authorised or under approval)."""
     if rule is None:
         return ["lookups are not configured (exports.lookups)"]
     reasons = []
-    if query.partner not in rule.partners:
-        reasons.append(f"partner '{query.partner}' is not pre-authorised for lookups (exports.lookups.partners)")
+    if query.partner not in rule.partners and query.partner not in rule.approval:
+        reasons.append(
+            f"partner '{query.partner}' is not pre-authorised for lookups nor under an approval rule "
+            "(exports.lookups.partners, exports.lookups.approval)"
+        )
     if query.disaster_id not in rule.disasters:
         reasons.append(f"disaster '{query.disaster_id}' is not a declared disaster (exports.lookups.disasters)")
     return reasons
+
+
+def needs_approval(rule: LookupRule, partner: str) -> bool:
+    """Whether each of ``partner``'s lookups waits for one approver of the home town."""
+    return rule.approval.get(partner) == "approval"
 
 
 def rate_reasons(rule: LookupRule, *, by_official: int, by_partner: int) -> list[str]:

@@ -3,7 +3,7 @@
 Elements follow the PFIF 1.4 person field order; ``person_record_id``, ``source_date`` and
 ``full_name`` are mandatory. ``person_record_id`` is ``<pfif_domain>/<person_ref>``: PFIF
 record ids are ``domain_name/unique_string`` with the domain of the home repository (the
-tenant's ``exports.tenants.<id>.pfif_domain``), which other systems use to tell records of
+tenant's ``tenants.<id>.pfif_domain``), which other systems use to tell records of
 different origins apart; a 地方公共団体コード is no domain. Times are UTC ``…Z``, and
 ``expiry_date`` is always set: Google's Person Finder deleted
 expired records within 60 days, and the receiving municipality's retention is part of the

@@ -195,7 +195,7 @@ def settings_reasons(settings: ExportSettings, new: NewRequest) -> tuple[str, ..
     """What the configuration lacks for a build of ``new`` (checked before any restore)."""
     if "pfif" in new.formats and settings.tenant(new.tenant).pfif_domain is None:
         return (
-            f"a PFIF file needs exports.tenants.{new.tenant}.pfif_domain (the home repository's domain "
+            f"a PFIF file needs tenants.{new.tenant}.pfif_domain (the home repository's domain "
             "for PFIF record ids); ask the operator, or leave out --format pfif",
         )
     return ()

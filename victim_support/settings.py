@@ -20,16 +20,19 @@ comes from ``$BCPCTL_EXPORT_SIGNING_KEY_<TENANT>`` and the pseudonym secret from
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dc.config import ApproverName, Consortium, Identifier, Seconds
+from dc.config import PFIF_DOMAIN, ApproverName, Consortium, Identifier, Seconds
 from dc.errors import ConfigError
 from victim_support.policy import BASES
 
-#: a DNS name in lower case (PFIF record ids begin with the domain of their home repository)
-PFIF_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+log = logging.getLogger("bcpctl.config")
+#: deprecation warnings already given in this process (settings are loaded several times per command)
+_WARNED: set[str] = set()
 
 
 class _Model(BaseModel):
@@ -50,16 +53,18 @@ class TenantExports(_Model):
     pseudonym_secret_env: str | None = None
     #: the tenant's own age recipient: every bundle is also encrypted to it (X keeps a readable copy).
     escrow_recipient: str | None = Field(default=None, pattern=r"^age1[0-9a-z]{58}$")
-    #: the home repository's domain for PFIF record ids (``domain/unique``, PFIF 1.4 §2.1), e.g.
-    #: the municipality's own domain; PFIF files and notes need it
+    #: deprecated here: ``tenants.<id>.pfif_domain`` (:func:`load_export_settings` moves it there and
+    #: every reader finds the effective value in this field)
     pfif_domain: str | None = Field(default=None, pattern=PFIF_DOMAIN, max_length=253)
 
 
 class LookupRule(_Model):
     """Finding one evacuee (``bcpctl export lookup``): who may, for which disasters, how often, what they see.
 
-    A lookup is pre-authorised under this rule — no per-lookup approval — only for a partner
-    listed here and a disaster declared here; anything else is refused. The fields are judged
+    A lookup is pre-authorised under this rule — no per-lookup approval — for a partner listed
+    in ``partners`` and a disaster declared here; a partner whose ``approval`` is ``approval``
+    waits, per lookup, for one approver of the person's home town
+    (:mod:`victim_support.lookupapproval`); anything else is refused. The fields are judged
     by the law tables under ``basis`` for the purpose 避難者の特定 like any request's.
     """
 
@@ -68,11 +73,25 @@ class LookupRule(_Model):
     disasters: tuple[str, ...] = ()
     basis: str = "DMA-90-4-1-3"
     fields: tuple[str, ...] = ("name", "name_kana", "birth_date", "sex", "machiaza_name")
+    #: per partner: ``pre-authorised`` (as if listed in ``partners``) or ``approval`` (one approver
+    #: of the home town per lookup); a partner listed in ``partners`` and here follows this
+    approval: dict[Identifier, Literal["pre-authorised", "approval"]] = {}
+    #: how long a lookup waits for its approval, and its approval stays usable
+    approval_valid_for: Seconds = 3600
     per_official_per_hour: int = Field(default=10, ge=1, le=1000)
     per_partner_per_hour: int = Field(default=200, ge=1, le=100000)
     max_candidates: int = Field(default=3, ge=1, le=10)
     #: every answer, hit or miss, takes this long (a longer one is reported as not padded)
     answer_seconds: float = Field(default=5.0, ge=0.0, le=120.0)
+
+
+class RehearsalRule(_Model):
+    """How fast a rehearsed export must deliver and how often it must be rehearsed (monitoring alerts on both)."""
+
+    #: from the rehearsal's start to the bundle in the partner's inbox: the export's RTO
+    rto: Seconds = 2 * 3600
+    #: each exporting tenant's newest passed rehearsal, with any partner, must be younger than this
+    max_age: Seconds = 92 * 86400
 
 
 class ExportSettings(_Model):
@@ -90,6 +109,7 @@ class ExportSettings(_Model):
     tenants: dict[Identifier, TenantExports] = {}
     #: finding one evacuee; ``None``: lookups are refused
     lookups: LookupRule | None = None
+    rehearsal: RehearsalRule = RehearsalRule()
 
     def tenant(self, tenant_id: str) -> TenantExports:
         return self.tenants.get(tenant_id, TenantExports())
@@ -128,7 +148,31 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
             )
         if set(tenant.approvers) & set(settings.alternate_approvers + tenant.alternate_approvers):
             raise ConfigError(f"{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate")
-    return settings
+    return _with_pfif_domains(config, settings, source)
+
+
+def _with_pfif_domains(config: Consortium, settings: ExportSettings, source: str) -> ExportSettings:
+    """The PFIF domain of each tenant from ``tenants:``; the old place under ``exports.tenants`` is read
+    with a warning, and the two places disagreeing is an error (which one do the partners know?)."""
+    tenants = dict(settings.tenants)
+    for tenant_id, tenant in config.tenants.items():
+        old = tenants[tenant_id].pfif_domain if tenant_id in tenants else None
+        if old and tenant.pfif_domain and old != tenant.pfif_domain:
+            raise ConfigError(
+                f"{source}: exports.tenants.{tenant_id}.pfif_domain ({old}) disagrees with "
+                f"tenants.{tenant_id}.pfif_domain ({tenant.pfif_domain}): keep only tenants.{tenant_id}.pfif_domain"
+            )
+        if old and not tenant.pfif_domain and (warning := f"{source}: {tenant_id}") not in _WARNED:
+            _WARNED.add(warning)
+            log.warning(
+                "bcpctl: warning: %s: exports.tenants.%s.pfif_domain is deprecated: move it to tenants.%s.pfif_domain",
+                source, tenant_id, tenant_id,
+            )  # fmt: skip
+        if tenant.pfif_domain and old != tenant.pfif_domain:
+            tenants[tenant_id] = tenants.get(tenant_id, TenantExports()).model_copy(
+                update={"pfif_domain": tenant.pfif_domain}
+            )
+    return settings.model_copy(update={"tenants": tenants}) if tenants != settings.tenants else settings
 
 
 def registry_system(config: Consortium, settings: ExportSettings, tenant_id: str) -> str:

@@ -24,6 +24,11 @@ from bcpctl.tables import Table
 @click.option("--area", default=None, help="The former address's 町字 (name or 7-digit id), if known.")
 @click.option("--official", required=True, help="The official asking (the per-hour limit counts per official).")
 @click.option("--site", default=None, help="Site whose newest snapshot to read (default: the export site).")
+@click.option(
+    "--approval",
+    default=None,
+    help="The code a lookup needing approval was answered with, once the home town approved it.",
+)
 @common_options
 def export_lookup(
     config_path: str,
@@ -36,6 +41,7 @@ def export_lookup(
     area: str | None,
     official: str,
     site: str | None,
+    approval: str | None,
 ) -> None:
     """Find one evacuee by full name and date of birth: at most a few candidates, only the lawful fields.
 
@@ -60,10 +66,17 @@ def export_lookup(
         official=official,
         filed_by=f"os:{_operator()}",
     )
-    answer = lookup_evacuee(state, config, settings, query, now=_now(), config_dir=config_dir, site=site)
+    answer = lookup_evacuee(
+        state, config, settings, query, now=_now(), config_dir=config_dir, site=site, approval=approval
+    )
     data = {**output.to_jsonable(answer), "found": answer.found}
 
     def render(console: Console, d: dict[str, Any]) -> None:
+        if d["waiting"]:
+            console.print(f"lookup {d['id']} ({d['tenant']} → {d['partner']}) waits for an approver of {d['tenant']}:")
+            console.print(f"  bcpctl export lookup-approve {d['id']} --approver NAME", highlight=False)
+            console.print(f"  then ask again with --approval {d['approval_code']}", highlight=False)
+            return
         console.print(f"lookup {d['id']} ({d['tenant']} → {d['partner']}), as of {output.jst(d['as_of'])}")
         if d["ambiguous"]:
             console.print("  more people match than may be shown: ask for the former address's 町字 (--area)")
@@ -101,3 +114,35 @@ def export_notices(config_path: str, tenant: str | None) -> None:
 
 
 COMMANDS = [export]
+
+
+@export.command("lookup-approve")
+@click.argument("lookup_id", metavar="LOOKUP")
+@config_option()
+@click.option("--approver", required=True, help="An approver of the person's home town (as configured).")
+@click.option(
+    "--approver-secret-file",
+    "secret_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="The approver's own secret (else $BCPCTL_APPROVER_SECRET); see 'bcpctl approver enroll'.",
+)
+@common_options
+def export_lookup_approve(config_path: str, lookup_id: str, approver: str, secret_file: str | None) -> None:
+    """Approve one waiting lookup of a partner whose lookups need approval (exports.lookups.approval).
+
+    Signed with your own secret into the audit chain like an export approval; the partner then
+    asks the same question again with its code, and is answered once.
+    """
+    from dc.approvers import read_secret
+    from victim_support.lookupapproval import approve_lookup
+
+    config, settings, state, _dir = _context(config_path)
+    done = approve_lookup(
+        state, config, settings, lookup_id, approver=approver, secret=read_secret(secret_file), now=_now()
+    )
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(f"lookup {d['lookup']} ({d['tenant']} → {d['partner']}) approved by {d['approver']}")
+
+    output.current().result(done, render)

@@ -1,4 +1,4 @@
-"""``partner enrol|invite|confirm|remove|list``: a sheltering municipality registered on the day, and removed."""
+"""``partner enrol|invite|invitations|confirm|remove|list``: a sheltering municipality registered on the day."""
 
 from __future__ import annotations
 
@@ -9,9 +9,17 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.commands.export import _context, _now, _operator
+from bcpctl.i18n import N_, _
 from bcpctl.options import common_options, config_option
 from bcpctl.params import DAY, Duration
 from bcpctl.tables import Table
+
+STATUS = {
+    "waiting": N_("waiting (not used yet)"),
+    "pending": N_("pending (submitted, not confirmed)"),
+    "expired": N_("expired"),
+    "confirmed": N_("confirmed"),
+}
 
 
 @click.group()
@@ -44,7 +52,7 @@ def partner_enrol(
     """
     from victim_support.enrolment import enrol
 
-    config, _settings, state, _ = _context(config_path)
+    config, _settings, state, _dir = _context(config_path)
     done = enrol(
         state,
         config,
@@ -88,7 +96,7 @@ def partner_invite(config_path: str, partner_id: str, valid: int) -> None:
 
     from victim_support.invitation import invite
 
-    config, _settings, state, _ = _context(config_path)
+    config, _settings, state, _dir = _context(config_path)
     done = invite(
         state, config, partner_id=partner_id, valid=timedelta(seconds=valid), actor=f"os:{_operator()}", now=_now()
     )
@@ -110,7 +118,7 @@ def partner_confirm(config_path: str, partner_id: str, age_fingerprint: str, key
     """Enrol a partner whose official filled in the invitation once both fingerprints read aloud match (else exit 3)."""
     from victim_support.invitation import confirm
 
-    config, _settings, state, _ = _context(config_path)
+    config, _settings, state, _dir = _context(config_path)
     done = confirm(
         state,
         config,
@@ -127,6 +135,38 @@ def partner_confirm(config_path: str, partner_id: str, age_fingerprint: str, key
     output.current().result(done, render)
 
 
+@partner.command("invitations")
+@config_option()
+@click.option(
+    "--status",
+    type=click.Choice(["waiting", "pending", "expired", "confirmed"]),
+    default=None,
+    help="Only these: waiting (not used yet), pending (submitted, awaiting the phone call), expired, confirmed.",
+)
+@common_options
+def partner_invitations(config_path: str, status: str | None) -> None:
+    """Invitations and where each stands; a pending one waits for `bcpctl partner confirm` after the phone call."""
+    from victim_support.invitation import list_invitations
+
+    _config, _settings, state, _dir = _context(config_path)
+    found = list_invitations(state, _now(), status)
+
+    def render(console: Console, data: list[dict[str, Any]]) -> None:
+        table = Table(_("id"), _("partner"), _("status"), _("municipality"), _("invited (JST)"), _("expires (JST)"),
+                      _("submitted (JST)"), _("confirmed (JST)"))  # fmt: skip
+        for d in data:
+            town = f"{d['name']} ({d['lg_code']})" if d["name"] else "-"
+            times = [output.jst(d[k]) if d[k] else "-" for k in ("created_at", "expires_at", "used_at", "confirmed_at")]
+            table.add_row(d["id"], d["partner_id"], _(STATUS[d["status"]]), town, *times)
+        console.print(table)
+        if not data:
+            console.print(_("no invitations"))
+        elif any(d["status"] == "pending" for d in data):
+            console.print(_("pending: call the official, hear both fingerprints, then: bcpctl partner confirm ID"))
+
+    output.current().result(found, render)
+
+
 @partner.command("remove")
 @click.argument("partner_id", metavar="ID")
 @config_option()
@@ -135,7 +175,7 @@ def partner_remove(config_path: str, partner_id: str) -> None:
     """Remove a partner (enrolled or configured) and revoke every token it holds."""
     from victim_support.tokens import remove_partner
 
-    config, _settings, state, _ = _context(config_path)
+    config, _settings, state, _dir = _context(config_path)
     done = remove_partner(state, config, partner_id, actor=f"os:{_operator()}", now=_now())
 
     def render(console: Console, d: dict[str, Any]) -> None:
@@ -151,7 +191,7 @@ def partner_list(config_path: str) -> None:
     """Partners that may ask now: configured and enrolled, without the removed ones."""
     from victim_support.enrolment import enrolled_officials
 
-    config, _settings, state, _ = _context(config_path)
+    config, _settings, state, _dir = _context(config_path)
     officials = enrolled_officials(state)
     rows = [
         {

@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
 
@@ -29,6 +30,7 @@ def _joiner_options(fn: Any) -> Any:
             click.option(
                 "--systems", "businesses", multiple=True, help="A business to adopt (repeatable; default: all)."
             ),
+            click.option("--pfif-domain", default=None, help="Its own domain for PFIF record ids (town.x.lg.jp)."),
         ]
     ):
         fn = option(fn)
@@ -36,11 +38,51 @@ def _joiner_options(fn: Any) -> Any:
 
 
 def _joiner(
-    name: str, lg_code: str, population: int, tenant_id: str | None, like: str | None, businesses: tuple[str, ...]
+    name: str,
+    lg_code: str,
+    population: int,
+    tenant_id: str | None,
+    like: str | None,
+    businesses: tuple[str, ...],
+    pfif_domain: str | None,
 ) -> Any:
     from failover.joining import Joiner
 
-    return Joiner(tenant_id or f"lg{lg_code}", name, lg_code, population, like, businesses)
+    return Joiner(tenant_id or f"lg{lg_code}", name, lg_code, population, like, businesses, pfif_domain)
+
+
+def _share(share: float | None) -> str:
+    return f"{share:.2%}" if share is not None else "-"
+
+
+def _contract(
+    console: Console, now: int | None, after: int | None, contract: dict[str, Any] | None, bills: list[dict[str, Any]]
+) -> None:
+    """The shared contract's total and every member's bill and share, now and with the joiner."""
+    if contract is None or now is None or after is None:
+        console.print(_("no costs: section: the contract and the bills are not computed"))
+        return
+    console.print(
+        _("shared contract: {now} yen → {after} yen ({added:+,} yen)").format(
+            now=f"{now:,}", after=f"{after:,}", added=after - now
+        )
+    )
+    if not contract["priced"]:
+        console.print(_("the contract prices no joining (per_member_yen / per_resident_yen): total unchanged"))
+    table = Table(
+        _("tenant"), _("name"), _("now"), _("share now"), _("with joiner"), _("share with joiner"), _("change")
+    )
+    for b in bills:
+        table.add_row(
+            b["tenant"],
+            b["name"],
+            f"{b['now_yen']:,}" if b["now_yen"] is not None else "-",
+            _share(b["share_now"]),
+            f"{b['with_joiner_yen']:,}",
+            _share(b["share_with_joiner"]),
+            f"{b['change_yen']:+,}" if b["change_yen"] is not None else _("new"),
+        )
+    console.print(table)
 
 
 def _raw(config_path: str) -> tuple[Path, str, dict[str, Any]]:
@@ -70,24 +112,29 @@ def tenant_plan_join(config_path: str, **given: Any) -> None:
     the repository's and the drill calendar's load, the recovery plan with it. Changes nothing."""
     from failover.joining import plan_join
 
-    resolved, _, raw = _raw(config_path)
+    resolved, _text, raw = _raw(config_path)
     plan = plan_join(raw, _joiner(**given), _usage(config_path), str(resolved))
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        table = Table("tenant", "name", "now", "with joiner", "change", title=f"{d['name']} joins as {d['tenant']}")
-        for b in d["bills"]:
-            now = f"{b['now_yen']:,}" if b["now_yen"] is not None else "-"
-            change = f"{b['change_yen']:+,}" if b["change_yen"] is not None else "new"
-            table.add_row(b["tenant"], b["name"], now, f"{b['with_joiner_yen']:,}", change)
-        console.print(table)
+        _contract(console, d["total_yen"], d["total_with_joiner_yen"], d["contract"], d["bills"])
         r, dr = d["repository"], d["drills"]
-        console.print(f"systems adopted from {d['like']}: {len(d['systems'])}")
+        console.print(_("systems adopted from {like}: {n}").format(like=d["like"], n=len(d["systems"])))
         console.print(
-            f"repository: {r['bytes_now']:,} bytes now, joiner ~{r['joiner_bytes_estimate'] or 0:,} ({r['basis']})"
+            _("repository: {now} bytes now, joiner ~{joiner} ({basis})").format(
+                now=f"{r['bytes_now']:,}", joiner=f"{r['joiner_bytes_estimate'] or 0:,}", basis=r["basis"]
+            )
         )
-        console.print(f"drills: {dr['systems_now']} → {dr['systems_with_joiner']} systems per cycle")
+        console.print(
+            _("drills: {now} → {after} systems per cycle").format(
+                now=dr["systems_now"], after=dr["systems_with_joiner"]
+            )
+        )
         for g in d["plan"]:
-            console.print(f"tier {g['tier']}: {g['systems']} systems, {len(g['joiner'])} of the joiner")
+            console.print(
+                _("tier {tier}: {n} systems, {mine} of the joiner").format(
+                    tier=g["tier"], n=g["systems"], mine=len(g["joiner"])
+                )
+            )
 
     output.current().result(plan, render)
 
@@ -103,18 +150,37 @@ def tenant_plan_join(config_path: str, **given: Any) -> None:
     help="Where the town's export signing key and pseudonym secret are created (0600).",
 )
 @click.option("--first-run", is_flag=True, help="Then back up the new systems once and run a readiness drill.")
+@click.option(
+    "--approver",
+    "approvers",
+    multiple=True,
+    help="The town's export approver (repeatable; default: <id>-approver-1 … as many as the two-person rule needs).",
+)
 @common_options
-def tenant_join(config_path: str, out_path: str, keys_dir: str, first_run: bool, **given: Any) -> None:
+def tenant_join(
+    config_path: str, out_path: str, keys_dir: str, first_run: bool, approvers: tuple[str, ...], **given: Any
+) -> None:
     """Add the town: a new configuration file beside a reviewable diff (the old file is never edited),
     its keys, and the backup jobs the scheduler will run for it."""
     from monitoring.joinrun import join_tenant
 
     resolved, text, raw = _raw(config_path)
-    result = join_tenant(resolved, text, raw, _joiner(**given), Path(out_path), Path(keys_dir), first_run=first_run)
+    result = join_tenant(
+        resolved, text, raw, _joiner(**given), Path(out_path), Path(keys_dir), first_run=first_run, approvers=approvers
+    )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"new configuration: {d['config']} (review: {d['diff']})")
-        console.print(f"keys: {', '.join(d['keys'])}")
+        console.print(_("new configuration: {config} (review: {diff})").format(config=d["config"], diff=d["diff"]))
+        console.print(_("keys: {keys}").format(keys=", ".join(d["keys"])))
+        console.print(_("export signing key fingerprint (for partners): {fp}").format(fp=d["signing_key_fingerprint"]))
+        if d["contract"]:
+            c = d["contract"]
+            _contract(console, c["now_yen"], c["with_joiner_yen"], c, c["bills"])
+        if d["approver_steps"]:
+            console.print(_("no export of this town can be approved until each approver below is enrolled:"))
+        for step in d["approver_steps"] or []:
+            console.print(f"  {step['approver']}: {step['command']}", highlight=False, soft_wrap=True)
+            console.print(f"    {step['confirm']}", highlight=False)
         table = Table("system", "backup every (s)", "site")
         for job in d["schedule"]:
             table.add_row(job["system"], str(job["interval"]), job["site"])

@@ -221,14 +221,15 @@ def story_config(workdir: Path, keys: KeyMaterial, state: Any, scope: Scope = "d
     raw["drills"]["failover"]["approvers"] = [FAILOVER_APPROVER]
     raw["partners"][PARTNER]["age_recipient"] = keys.partner_recipient
     raw["partners"][PARTNER]["verify_key"] = keys.partner_verify_key
+    for tenant in keys.tenants:
+        # PFIF record ids need a domain; the demo's are under .invalid, like every address it uses
+        raw["tenants"][tenant]["pfif_domain"] = f"{tenant}.lg.jp.invalid"
     exports = raw.setdefault("exports", {})
     exports["tenants"] = {
         tenant: {
             "approvers": [f"{tenant}-{role}" for role in EXPORT_APPROVERS],
             "signing_key_file": str(sign),
             "pseudonym_secret_file": str(pseudonym),
-            # PFIF record ids need a domain; the demo's are under .invalid, like every address it uses
-            "pfif_domain": f"{tenant}.lg.jp.invalid",
         }
         for tenant, (sign, pseudonym, _verify) in keys.tenants.items()
     }

@@ -55,7 +55,7 @@ async def lookup_submit(request: Request) -> Response:
     ctx = auth.context(request)
     posted = {
         k: str(form.get(k, ""))[:_MAX]
-        for k in ("tenant", "disaster_id", "family", "given", "birth_date", "area", "official")
+        for k in ("tenant", "disaster_id", "family", "given", "birth_date", "area", "official", "approval")
     }
     try:
         born = date.fromisoformat(posted["birth_date"])
@@ -74,7 +74,15 @@ async def lookup_submit(request: Request) -> Response:
     )
     try:
         answer = await run_in_threadpool(
-            lambda: lookup_evacuee(ctx.state, ctx.config, ctx.exports, query, now=ctx.now(), config_dir=ctx.config_dir)
+            lambda: lookup_evacuee(
+                ctx.state,
+                ctx.config,
+                ctx.exports,
+                query,
+                now=ctx.now(),
+                config_dir=ctx.config_dir,
+                approval=posted["approval"].strip() or None,
+            )
         )
     except UsageError as exc:
         reasons = list(getattr(exc, "reasons", ()) or [exc.message])

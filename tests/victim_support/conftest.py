@@ -103,7 +103,9 @@ def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, objec
             "primary": {"prefecture": "茨城県", "role": "primary", "repository": str(root / "primary")},
             "offsite": {"prefecture": "北海道", "role": "offsite", "repository": str(root / "offsite")},
         },
-        "tenants": {"goka": {"name": "五霞町", "lg_code": "085421", "population": 9376}},
+        "tenants": {
+            "goka": {"name": "五霞町", "lg_code": "085421", "population": 9376, "pfif_domain": "town.goka.lg.jp"}
+        },
         "systems": {
             "goka-juki": {
                 "tenant": "goka",
@@ -127,7 +129,6 @@ def config_doc(root: Path, recipient: str, **exports: object) -> dict[str, objec
                     "approvers": ["goka-suzuki", "goka-tanaka"],
                     "signing_key_file": "goka-sign",
                     "pseudonym_secret_file": "goka.secret",
-                    "pfif_domain": "town.goka.lg.jp",
                 }
             },
             **exports,

@@ -86,3 +86,14 @@ def test_expiry() -> None:
     assert rules.effective_status("pending", until, until) == "expired"
     assert rules.effective_status("approved", until, until + timedelta(seconds=1)) == "expired"
     assert rules.effective_status("denied", until, until + timedelta(days=1)) == "denied"
+
+
+@pytest.mark.parametrize("approver", ["suzuki", "tanaka", "pref-bosai", "koga-shocho"])
+def test_no_one_approves_for_a_town_whose_approvers_are_not_all_enrolled(approver: str) -> None:
+    assert rules.unenrolled(SETTINGS, "goka", {"suzuki": "credential"}) == ["tanaka"]
+    assert rules.unenrolled(SETTINGS, "goka", {"suzuki": "c", "tanaka": "c"}) == []
+    with pytest.raises(PolicyRejected, match=r"until its approvers are enrolled \(tanaka\)"):
+        rules.check_decision(
+            status="pending", tenant_id="goka", approvals=[], approver=approver, requested_by="koga-yamada",
+            reason="町役場が被災", settings=SETTINGS, waiting=["tanaka"],
+        )  # fmt: skip

@@ -140,9 +140,9 @@ def test_a_pfif_file_without_the_tenants_pfif_domain_is_refused_at_filing(site: 
     import yaml
 
     doc = yaml.safe_load(site.config_path.read_text())
-    del doc["exports"]["tenants"]["goka"]["pfif_domain"]
+    del doc["tenants"]["goka"]["pfif_domain"]
     site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
-    with pytest.raises(PolicyRejected, match=r"exports\.tenants\.goka\.pfif_domain"):
+    with pytest.raises(PolicyRejected, match=r"needs tenants\.goka\.pfif_domain"):
         approved_request(site, formats=("pfif",))
     approved_request(site, formats=("cp932",))  # without PFIF the domain is not needed
 

@@ -184,3 +184,26 @@ def test_audit_verify_names_a_request_approved_by_sql(cli: Cli, site: Site, isol
     one_line_error(cli("export", "build", request_id, "--out", str(tmp_path / "o"), *config), 1,
                    f"request {request_id} is 'approved' in the database but 'pending'")  # fmt: skip
     assert not (tmp_path / "o").exists()
+
+
+def test_a_town_with_an_approver_not_yet_enrolled_has_no_export_approved_by_anyone(
+    cli: Cli, site: Site, isolated_env: Path, tmp_path: Path
+) -> None:
+    """What ``tenant join`` leaves behind: the town's approvers named, one without a credential."""
+    config = ("--config", str(site.config_path))
+    request_id = _made(cli, config)
+    raw = yaml.safe_load(site.config_path.read_text())
+    raw["exports"]["tenants"]["goka"]["approvers"].append("goka-newcomer")
+    site.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    before = _state(isolated_env)
+    for approver, extra in [("goka-suzuki", ()), ("pref-bosai", ("--reason", "町役場が被災"))]:
+        done = cli("export", "approve", request_id, "--approver", approver, *extra, *config,
+                   *secret_file(tmp_path, approver))  # fmt: skip
+        one_line_error(done, 2, "until its approvers are enrolled (goka-newcomer)")
+    assert _state(isolated_env) == before
+    raw["exports"]["tenants"]["goka"]["approvers"].remove("goka-newcomer")  # as once it is enrolled
+    site.config_path.write_text(yaml.safe_dump(raw, allow_unicode=True))
+    done = cli(
+        "export", "approve", request_id, "--approver", "goka-suzuki", *config, *secret_file(tmp_path, "goka-suzuki")
+    )
+    assert done.returncode == 0, done.stderr

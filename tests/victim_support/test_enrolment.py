@@ -144,3 +144,25 @@ def test_an_enrolled_partner_looks_up_only_through_its_declared_officials(site: 
     with pytest.raises(PolicyRejected, match="not an official that bando enrolled"):
         ask(site, "鈴木", "一郎", "1950-01-01", partner="bando", official="名乗っただけの人")
     assert not ask(site, "鈴木", "一郎", "1950-01-01", partner="bando", official="坂東市 避難所 小林").found
+
+
+KOGA = {"name": "古河市", "lg_code": "082040"}
+SAKAI = {"name": "境町", "lg_code": "085464"}
+
+
+@pytest.mark.parametrize(("removed", "other"), [("bando", KOGA), ("bando", SAKAI), ("koga", BANDO)])
+def test_a_removed_partners_id_is_never_another_municipalitys(
+    site: Site, tmp_path: Path, removed: str, other: dict[str, str]
+) -> None:
+    """Enrolled or configured, once removed its id and history stay its own; the same town may come back."""
+    recipient, key = keys(tmp_path)
+    if removed == "bando":
+        do_enrol(site, recipient, str(key) + ".pub")
+    config, _settings, state = context(site)
+    original = BANDO if removed == "bando" else KOGA
+    remove_partner(state, with_enrolled(config, state), removed, actor="ops", now=datetime.now(UTC))
+    with pytest.raises(UsageError, match=f"partner id '{removed}' belonged to {original['name']}"):
+        do_enrol(site, recipient, str(key) + ".pub", partner_id=removed, **other)
+    assert removed not in with_enrolled(config, state).partners
+    do_enrol(site, recipient, str(key) + ".pub", partner_id=removed, **original)
+    assert with_enrolled(config, state).partners[removed].lg_code == original["lg_code"]

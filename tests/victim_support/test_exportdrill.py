@@ -188,3 +188,53 @@ def test_cli_drill_run_mode_export(cli: Cli, site: Site, isolated_env: Path, tmp
     assert ja.returncode == 0 and TRAINING in ja.stdout, ja.stderr
     refused = cli("drill", "run", "--mode", "export", "--config", str(site.config_path))
     assert refused.returncode == 2 and "--tenant, --partner and --out" in refused.stderr
+
+
+def test_the_rehearsals_time_to_deliver_and_age_are_metrics_failed_ones_prove_nothing(
+    site: Site, tmp_path: Path
+) -> None:
+    from monitoring.metrics import build_registry
+    from monitoring.provider import SourceContext
+
+    config, settings, state = context(site)
+    value = build_registry(SourceContext(state, config)).get_sample_value
+    assert value("bcp_export_rehearsal_overdue", {"tenant": "goka"}) == 1.0, "never rehearsed"
+    assert value("bcp_export_rehearsal_rto_seconds", {"tenant": "goka"}) == 7200.0
+    assert value("bcp_export_rehearsal_seconds", {"tenant": "goka", "partner": "koga"}) is None
+    before = datetime.now(UTC)
+    result = run_export_drill(
+        state, config, settings, tenant_id="goka", partner_id="koga", out=tmp_path / "out", now=before,
+        actor="test", config_dir=site.root, partner_identity=site.partner_key,
+    )  # fmt: skip
+    labels = {"tenant": "goka", "partner": "koga"}
+    value = build_registry(SourceContext(state, config)).get_sample_value
+    assert value("bcp_export_rehearsal_seconds", labels) == result.time_to_deliver > 0
+    stamp = value("bcp_export_rehearsal_last_success_timestamp_seconds", labels)
+    assert stamp is not None and before.timestamp() - 1 <= stamp <= datetime.now(UTC).timestamp() + 1
+    assert value("bcp_export_rehearsal_overdue", {"tenant": "goka"}) == 0.0
+    assert value("bcp_metrics_source_ok", {"source": "export_rehearsal"}) == 1.0
+    # the run failed after its audit entry (say the verdict was edited to failed): not a proof any more
+    from sqlalchemy import update
+
+    from failover.records import drill_runs
+
+    with state.begin() as conn:
+        conn.execute(update(drill_runs).where(drill_runs.c.id == result.run_id).values(status="failed"))
+    value = build_registry(SourceContext(state, config)).get_sample_value
+    assert value("bcp_export_rehearsal_seconds", labels) is None
+    assert value("bcp_export_rehearsal_overdue", {"tenant": "goka"}) == 1.0
+
+
+def test_a_tenant_is_overdue_when_its_newest_passed_rehearsal_with_any_partner_is_too_old() -> None:
+    from datetime import timedelta
+
+    from victim_support.rehearsalrecords import Rehearsal, overdue_tenants
+
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    newest = {
+        ("goka", "koga"): Rehearsal("goka", "koga", "r1", now - timedelta(days=100), 60.0),
+        ("goka", "tsukuba"): Rehearsal("goka", "tsukuba", "r2", now - timedelta(days=10), 60.0),
+        ("naka", "koga"): Rehearsal("naka", "koga", "r3", now - timedelta(days=93), 60.0),
+    }
+    assert overdue_tenants(["goka", "naka", "kasumigaura"], newest, now, 92 * 86400) == {"naka", "kasumigaura"}
+    assert overdue_tenants(["naka"], newest, now, 93 * 86400) == set(), "exactly at the limit is not late"

@@ -113,3 +113,66 @@ def test_cli_invite_then_confirm(cli: Cli, site: Site, isolated_env: Path, tmp_p
     assert ok.returncode == 0, ok.stderr
     listed = cli("partner", "list", "--config", str(site.config_path), "--json")
     assert "bando" in {p["id"] for p in json.loads(listed.stdout)}
+
+
+def test_an_invitation_cannot_give_a_removed_partners_id_to_another_municipality(site: Site, tmp_path: Path) -> None:
+    from bcpctl.web.tokens import remove_partner
+
+    config, _settings, state = context(site)
+    remove_partner(state, config, "koga", actor="ops", now=NOW)  # 古河市, configured, then removed
+    invitation = invite(state, config, partner_id="koga", valid=timedelta(hours=2), actor="os:op", now=NOW)
+    with pytest.raises(UsageError, match="partner id 'koga' belonged to 古河市"):
+        submit(state, config, invitation.token, now=NOW, **form(tmp_path))  # type: ignore[arg-type]
+    assert "koga" not in with_enrolled(config, state).partners
+    with pytest.raises(UsageError, match="no submitted, unconfirmed enrolment"):
+        confirm(state, config, "koga", age_fingerprint="x", key_fingerprint="y", actor="os:op", now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("used", "confirmed", "minutes_left", "status"),
+    [
+        (False, False, 1, "waiting"),
+        (False, False, 0, "expired"),
+        (True, False, -60, "pending"),
+        (True, True, -9, "confirmed"),
+    ],
+)
+def test_an_invitations_status_is_a_function_of_its_times(
+    used: bool, confirmed: bool, minutes_left: int, status: str
+) -> None:
+    from victim_support.invitation import invitation_status
+
+    at = NOW - timedelta(minutes=1)
+    assert invitation_status(at if used else None, NOW if confirmed else None, NOW + timedelta(minutes=minutes_left),
+                             NOW) == status  # fmt: skip
+
+
+def test_cli_invitations_lists_waiting_pending_expired_and_confirmed_without_a_secret(
+    cli: Cli, site: Site, isolated_env: Path, tmp_path: Path
+) -> None:
+    config, _settings, _state = context(site)
+    state = open_state(f"sqlite:///{isolated_env / 'control.db'}")
+    assert cli("db", "upgrade", "--config", str(site.config_path)).returncode == 0
+    now = datetime.now(UTC)
+    old = invite(
+        state, config, partner_id="sakai", valid=timedelta(minutes=5), actor="os:op", now=now - timedelta(hours=1)
+    )
+    waiting = invite(state, config, partner_id="yuki", valid=timedelta(hours=2), actor="os:op", now=now)
+    sent = invite(state, config, partner_id="bando", valid=timedelta(hours=2), actor="os:op", now=now)
+    _form, (age_fp, key_fp) = submit(state, config, sent.token, now=now, **form(tmp_path))  # type: ignore[arg-type]
+    args = ("partner", "invitations", "--config", str(site.config_path))
+    listed = cli(*args, "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = {r["partner_id"]: r for r in json.loads(listed.stdout)}
+    assert {p: r["status"] for p, r in rows.items()} == {"sakai": "expired", "yuki": "waiting", "bando": "pending"}
+    assert rows["bando"]["name"] == "坂東市" and rows["bando"]["lg_code"] == "082287" and rows["bando"]["officials"]
+    assert rows["bando"]["used_at"].endswith("+00:00") and rows["yuki"]["name"] is None
+    human = cli(*args, env={"BCPCTL_LANG": "ja", "COLUMNS": "250"})
+    assert human.returncode == 0 and human.stdout.count("JST") >= 4 and "坂東市 (082287)" in human.stdout
+    for secret in (old.token, waiting.token, sent.token, age_fp, key_fp.split()[0]):
+        assert secret not in listed.stdout + human.stdout, "never a token, never the fingerprints to be heard"
+    confirm(state, config, "bando", age_fingerprint=age_fp, key_fingerprint=key_fp.split()[0], actor="os:op", now=now)
+    pending = cli(*args, "--status", "pending", "--json")
+    assert json.loads(pending.stdout) == []
+    confirmed = json.loads(cli(*args, "--status", "confirmed", "--json").stdout)
+    assert [r["partner_id"] for r in confirmed] == ["bando"] and confirmed[0]["confirmed_by"] == "os:op"

@@ -81,7 +81,7 @@ def ask(site: Site, family: str, given: str, born: str | date, **changes: Any) -
         "official": "つくば市 避難所 佐藤",
         **changes,
     }
-    extra = {k: fields.pop(k) for k in ("monotonic", "sleep", "now") if k in fields}
+    extra = {k: fields.pop(k) for k in ("monotonic", "sleep", "now", "approval") if k in fields}
     return lookup_evacuee(
         state,
         config,
@@ -270,3 +270,108 @@ def test_cli_lookup_and_notices(cli: Cli, site: Site, isolated_env: Path) -> Non
     one_line_error(cli(*base, "--family", "*", "--given", "*"), 2, "wildcard")
     notices = cli("export", "notices", "--config", str(site.config_path), "--json")
     assert notices.returncode == 0 and json.loads(notices.stdout) == []
+
+
+def _approve(site: Site, lookup_id: str, approver: str, secret: str | None = None) -> dict[str, object]:
+    from tests.victim_support.conftest import APPROVER_SECRETS
+    from victim_support.lookupapproval import approve_lookup
+
+    config, settings, state = context(site)
+    return approve_lookup(
+        state, config, settings, lookup_id, approver=approver, secret=secret or APPROVER_SECRETS.get(approver),
+        now=datetime.now(UTC),
+    )  # fmt: skip
+
+
+def test_under_the_approval_rule_a_lookup_waits_for_one_approver_of_the_home_town(site: Site) -> None:
+    from dc.errors import AuthError
+    from victim_support.lookupapproval import REFUSED_CODE
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person, other = residents(site)[:2]
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"])
+    assert waiting.waiting and not waiting.candidates and waiting.approval_code
+    code = waiting.approval_code
+    assert code.startswith(waiting.id + ".")
+    with pytest.raises(PolicyRejected, match=REFUSED_CODE):  # not approved yet
+        ask(site, person["family_name"], person["given_name"], person["birth_date"], approval=code)
+    for approver, secret, error, why in (
+        ("pref-bosai", None, PolicyRejected, "not an approver of goka"),  # an alternate is not the home town
+        ("goka-suzuki", "not-suzukis-secret-at-all", AuthError, "does not match"),
+    ):
+        with pytest.raises(error, match=why):
+            _approve(site, waiting.id, approver, secret)
+    done = _approve(site, waiting.id, "goka-suzuki")
+    assert done["approver"] == "goka-suzuki"
+    with pytest.raises(PolicyRejected, match="already approved"):
+        _approve(site, waiting.id, "goka-tanaka")
+    # the code answers the approved question only: not another person, not another official
+    with pytest.raises(PolicyRejected, match=REFUSED_CODE):
+        ask(site, other["family_name"], other["given_name"], other["birth_date"], approval=code)
+    with pytest.raises(PolicyRejected, match=REFUSED_CODE):
+        ask(site, person["family_name"], person["given_name"], person["birth_date"], approval=code, official="別人")
+    # the same question however it is typed again (spaces, width): as matching normalises it
+    answer = ask(site, f" {person['family_name']}　", person["given_name"], person["birth_date"], approval=code)
+    assert answer.found and answer.id == waiting.id and not answer.waiting
+    with pytest.raises(PolicyRejected, match=REFUSED_CODE):  # once
+        ask(site, person["family_name"], person["given_name"], person["birth_date"], approval=code)
+    # the name asked for is nowhere in the control database
+    _config, _settings, state = context(site)
+    stored = b"".join(p.read_bytes() for p in site.root.glob("control.db*"))
+    for text in (person["family_name"], person["given_name"], person["family_name_kana"]):
+        assert text.encode() not in stored
+    actions = [e.action for e in read_entries(state)]
+    assert "lookup.waiting" in actions and "lookup.approved" in actions and ANSWERED in actions
+
+
+def test_an_approval_written_into_the_database_without_its_signature_approves_nothing(site: Site) -> None:
+    from sqlalchemy import update
+
+    from victim_support.lookupapproval import REFUSED_CODE, lookup_approvals
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person = residents(site)[0]
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"])
+    _config, _settings, state = context(site)
+    with state.begin() as conn:
+        conn.execute(
+            update(lookup_approvals)
+            .where(lookup_approvals.c.id == waiting.id)
+            .values(approved_by="goka-suzuki", approved_at=datetime.now(UTC))
+        )
+    with pytest.raises(PolicyRejected, match=REFUSED_CODE):
+        ask(site, person["family_name"], person["given_name"], person["birth_date"], approval=waiting.approval_code)
+
+
+def test_a_preauthorised_partner_needs_no_approval_and_takes_no_code(site: Site) -> None:
+    with_lookups(site, approval={"koga": "approval"})  # tsukuba pre-authorised, koga under approval
+    person = residents(site)[0]
+    assert ask(site, person["family_name"], person["given_name"], person["birth_date"]).found
+    with pytest.raises(PolicyRejected, match="without an approval code"):
+        ask(site, person["family_name"], person["given_name"], person["birth_date"], approval="lk-x.y")
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"], partner="koga")
+    assert waiting.waiting and not waiting.candidates
+
+
+def test_cli_lookup_waits_then_is_approved_and_answered(
+    cli: Cli, site: Site, isolated_env: Path, tmp_path: Path
+) -> None:
+    from tests.victim_support.test_cli import secret_file
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person = residents(site)[0]
+    args = ("export", "lookup", "--config", str(site.config_path), "--partner", "tsukuba", "--tenant", "goka",
+            "--disaster-id", DISASTER, "--family", person["family_name"], "--given", person["given_name"],
+            "--birth-date", person["birth_date"], "--official", "つくば市 避難所 佐藤")  # fmt: skip
+    first = cli(*args, "--json")
+    assert first.returncode == 0, first.stderr
+    filed = json.loads(first.stdout)
+    assert filed["waiting"] and filed["candidates"] == []
+    approved = cli("export", "lookup-approve", filed["id"], "--approver", "goka-suzuki",
+                   "--config", str(site.config_path), *secret_file(tmp_path, "goka-suzuki"), "--json")  # fmt: skip
+    assert approved.returncode == 0, approved.stderr
+    answered = cli(*args, "--approval", filed["approval_code"], "--json")
+    assert answered.returncode == 0, answered.stderr
+    assert json.loads(answered.stdout)["found"]
+    again = cli(*args, "--approval", filed["approval_code"])
+    one_line_error(again, 2, "approval code is unknown")

@@ -87,6 +87,40 @@ def test_the_portal_finds_one_evacuee_and_hides_protected_ones(lookup_client: An
     assert lookup_client.post("/portal/lookup", data={**form, "csrf": "forged"}).status_code == 403
 
 
+def test_under_the_approval_rule_the_portal_shows_the_wait_and_takes_the_code(web_site: Any) -> None:
+    from datetime import UTC, datetime
+
+    from fastapi.testclient import TestClient
+
+    from bcpctl.web.app import create_app
+    from bcpctl.web.context import WebContext
+    from tests.victim_support.conftest import APPROVER_SECRETS
+    from victim_support.lookupapproval import approve_lookup
+
+    doc = yaml.safe_load(web_site.config_path.read_text())
+    doc["exports"]["lookups"] = {"disasters": ["2026-kanto-eq"], "answer_seconds": 0, "approval": {"koga": "approval"}}
+    web_site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    ctx = WebContext.load(web_site.config_path)
+    with TestClient(create_app(ctx), base_url="https://testserver") as client:
+        csrf = _login(client)
+        person = _person(web_site, "not shien_sochi and not yokushi")
+        form = {"csrf": csrf, "tenant": "goka", "disaster_id": "2026-kanto-eq", "family": person["family_name"],
+                "given": person["given_name"], "birth_date": person["birth_date"],
+                "official": "古河市 鈴木"}  # fmt: skip
+        waiting = client.post("/portal/lookup", data=form)
+        assert waiting.status_code == 200 and 'id="waiting"' in waiting.text and "該当者なし" not in waiting.text
+        assert person["given_name"] not in waiting.text.split('id="answer"')[1]
+        code = waiting.text.split('id="waiting"')[1].split("<code>")[1].split("</code>")[0]
+        lookup_id = code.split(".")[0]
+        approve_lookup(ctx.state, ctx.config, ctx.exports, lookup_id, approver="goka-suzuki",
+                       secret=APPROVER_SECRETS["goka-suzuki"], now=datetime.now(UTC))  # fmt: skip
+        found = client.post("/portal/lookup", data={**form, "approval": code})
+        assert found.status_code == 200 and person["given_name"] in found.text.split('id="answer"')[1]
+        again = client.post("/portal/lookup", data={**form, "approval": code})
+        assert again.status_code == 422 and "approval code is unknown" in again.text
+    ctx.state.dispose()
+
+
 def test_approvers_see_the_estimate_of_a_filed_request(client: Any) -> None:
     from tests.bcpctl.web.test_pages import _partner_login
 
