@@ -226,6 +226,10 @@ class System(_Model):
     #: where a failover restores this system at the offsite site.
     restore_dsn: Dsn | None = None
     restore_dir: str | None = None
+    #: a host of ``hosts`` whose ``bcpctl serve --queue --host NAME`` runs this system's backups
+    #: (e.g. the database's own machine, so the data path never crosses the controller); queue
+    #: mode only — a controller that runs jobs itself runs them where it is.
+    run_on: Identifier | None = None
 
 
 class Host(_Model):
