@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from backup.errors import CorruptObject
 from backup.objectsize import OversizedObject
 from backup.repository import SNAPSHOT_PREFIX, Repository
-from backup.snapshot import Snapshot, load_snapshot
+from backup.snapshot import Snapshot, current, load_snapshot
 from storage.errors import ObjectNotFound
 
 _SCHEMA = """
@@ -172,14 +172,35 @@ class SnapshotIndex:
 
     def of_group_synced(self, group: str) -> list[Snapshot]:
         """:meth:`of_group` after a sync, for callers that must see every snapshot another process
-        wrote (retention, ``latest:SYSTEM``): the listing costs names only; just the snapshots new to
-        this cache are decrypted. An unreadable snapshot raises as :func:`~backup.snapshot.list_snapshots`
+        wrote (retention): the listing costs names only; just the snapshots new to this cache are
+        decrypted (:meth:`sync_strictly`)."""
+        self.sync_strictly()
+        return self.of_group(group)
+
+    def sync_strictly(self) -> None:
+        """:meth:`sync`, raising for an unreadable snapshot as :func:`~backup.snapshot.list_snapshots`
         does; one far larger than any snapshot is left in ``repo.skipped_objects``."""
         for snapshot_id, exc in self.sync().unreadable.items():
             if not isinstance(exc, OversizedObject):
                 raise exc
             self.repo.skipped_objects[SNAPSHOT_PREFIX + snapshot_id] = exc.message
-        return self.of_group(group)
+
+    def latest(self, group: str | None) -> Snapshot | None:
+        """``list_snapshots(repo, system=group)[-1]`` from the rows: of the snapshots of the newest
+        time (of ``group``, or of any), verified, the newest one that no other of them re-labels
+        (a re-label keeps its original's time, so it is always among them)."""
+        self.ensure()
+        where, args = ("grp=?", (group,)) if group is not None else ("1=1", ())
+        while True:
+            with self._lock:
+                top = self._db.execute(f"SELECT max(time_us) FROM snapshot_rows WHERE {where}", args).fetchone()[0]
+            if top is None:
+                return None
+            rows = self._rows(f"SELECT * FROM snapshot_rows WHERE {where} AND time_us=?", (*args, top))
+            found = [snapshot for row in rows if (snapshot := self._verified(row)) is not None]
+            if found:
+                return current(sorted(found, key=lambda s: (s.time, s.id)))[-1]
+            # every row of that time was dropped: the next time is now the newest
 
     def count(self) -> int:
         with self._lock:

@@ -207,15 +207,8 @@ def relabels(newer: Snapshot, older: Snapshot) -> bool:
     )
 
 
-def find_snapshot(repo: Repository, ref: str) -> Snapshot:
-    """Resolve ``latest``, ``latest:SYSTEM``, a full id or a unique id prefix."""
-    if ref == "latest" or ref.startswith("latest:"):
-        system = ref.partition(":")[2] or None
-        candidates = list_snapshots(repo, system=system)
-        if not candidates:
-            where = f" for system '{system}'" if system else ""
-            raise SnapshotNotFound(f"no snapshot{where} in {repo.backend.url}")
-        return candidates[-1]
+def find_by_id(repo: Repository, ref: str) -> Snapshot:
+    """Resolve a full snapshot id or a unique id prefix (``latest`` is :func:`backup.snapref.find_snapshot`'s)."""
     if not re.fullmatch(r"[0-9a-f]{4,64}", ref):
         raise SnapshotNotFound(f"'{ref}' is not a snapshot id, id prefix (4+ hex digits) or latest[:SYSTEM]")
     matches = [sid for sid in snapshot_ids(repo) if sid.startswith(ref)]

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from bcpctl import server as http
 from monitoring import logs
 from monitoring.controller import Controller, ServiceSettings
-from monitoring.service import ServeSummary, Service, check_config, health, open_service, readiness
+from monitoring.service import ServeSummary, Service, check_config, check_settings, health, open_service, readiness
 
 log = logging.getLogger("bcpctl.serve")
 
@@ -163,6 +163,7 @@ def serve(
     """Run until SIGTERM or SIGINT: lead or stand by, and serve HTTP the whole time."""
     host, port = http.parse_listen(listen)
     config, config_dir = check_config(config_path)
+    check_settings(config, settings)
     sock = http.bind(host, port)  # before the control database exists: a refused start stores nothing
     with closing(sock):
         bound = http.address(sock)

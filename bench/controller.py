@@ -322,6 +322,16 @@ def verdicts(phases: list[Phase]) -> list[tuple[str, bool, str]]:
     return rows
 
 
+def _say(p: Phase) -> None:
+    print(
+        f"{p.label}: {p.backups} backups in {p.window:.0f} s, {p.snapshots_before} snapshots before, "
+        f"CPU {p.cpu_seconds} s ({p.cpu_share:.1%} of a core), {p.cpu_per_job * 1000:.1f} ms/job, "
+        f"{p.missed} missed, {p.failures} failed, "
+        f"/metrics {p.metrics_seconds * 1000:.0f} ms for {p.metrics_series} series; load {p.load_average}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.controller", description=__doc__.splitlines()[0])
     parser.add_argument("--window", type=float, default=1800.0, help="seconds measured per phase (issue: 1800)")
@@ -353,23 +363,19 @@ def main(argv: list[str] | None = None) -> int:
 
         systems = list(load_config(config)[0].systems)
         plant_history(work / "primary", systems, args.history, kdf_cache=work / "cache")
-        print(f"warm-up: {warm(config, work)} backups of the systems that fire within the window")
+        print(f"warm-up: {warm(config, work)} backups of the systems that fire within the window", flush=True)
         phases.append(
             run_phase(f"history x1 ({args.history}/system)", work, config, args.window, args.port, args.metrics_refresh)
         )
+        _say(phases[-1])
         if args.factor > 1:
             plant_history(work / "primary", systems, args.history * (args.factor - 1), kdf_cache=work / "cache")
             label = f"history x{args.factor} ({args.history * args.factor}/system)"
             phases.append(run_phase(label, work, config, args.window, args.port, args.metrics_refresh))
+            _say(phases[-1])
     report["phases"] = [asdict(p) for p in phases]
     rows = verdicts(phases)
     report["targets"] = [{"target": t, "pass": ok, "value": v} for t, ok, v in rows]
-    for p in phases:
-        print(
-            f"{p.label}: {p.backups} backups in {p.window:.0f} s, {p.snapshots_before} snapshots before, "
-            f"CPU {p.cpu_seconds} s ({p.cpu_share:.1%} of a core), {p.cpu_per_job * 1000:.1f} ms/job, "
-            f"/metrics {p.metrics_seconds * 1000:.0f} ms for {p.metrics_series} series; load {p.load_average}"
-        )
     for target, ok, value in rows:
         print(f"  {'PASS' if ok else 'FAIL'}  {target}: {value}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

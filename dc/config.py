@@ -266,6 +266,10 @@ class System(_Model):
     restore_dir: str | None = None
     #: postgres-wal: tables (``schema.table``) whose lost rows become the re-entry worklist
     reentry: dict[str, Reentry] = Field(default_factory=dict)
+    #: a host of ``hosts`` whose ``bcpctl serve --queue --host NAME`` runs this system's backups
+    #: (e.g. the database's own machine, so the data path never crosses the controller); queue
+    #: mode only — a controller that runs jobs itself runs them where it is.
+    run_on: Identifier | None = None
 
 
 class Host(_Model):

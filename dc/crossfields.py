@@ -84,6 +84,9 @@ def dangling_references(config: BaseModel | Mapping[str, Any]) -> list[tuple[tup
         for dep in _listed(_field(system, "depends_on")):
             if dep not in systems:
                 found.append((("systems", name, "depends_on"), f"unknown system '{dep}'"))
+        run_on, hosts = _field(system, "run_on"), _names(_field(config, "hosts"))
+        if isinstance(run_on, str) and run_on not in (hosts or ()):
+            found.append((("systems", name, "run_on"), f"unknown host '{run_on}'"))
     hosts = _field(config, "hosts")
     for name, host in hosts.items() if isinstance(hosts, Mapping) else ():
         site = _field(host, "site")

@@ -64,6 +64,8 @@ class ServiceSettings:
     probe_timeout: float = 3.0
     #: queue mode (:mod:`monitoring.workqueue`): the leader queues backups, every process runs them
     queue: bool = False
+    #: queue mode: this process's worker takes only the backups of systems that run on this host
+    queue_host: str | None = None
     #: seconds between renderings of /metrics (0: rendered at each scrape)
     metrics_refresh: float = 0.0
 
@@ -130,12 +132,20 @@ class Controller:
 
         def queue_backup(ctx: JobContext, spec: JobSpec) -> str:
             run_key = f"{spec.job_id}@{uuid.uuid4().hex[:12]}"
+            system = spec.required_system()
+            host = ctx.config.system(system).run_on
             with app.open():
-                job = workqueue.defer_backup(app, spec.required_system(), run_key)
-            return f"queued as job {job} ({run_key})" if job is not None else "coalesced into the queued run"
+                job = workqueue.defer_backup(app, system, run_key, host)
+            where = f" for host {host}" if host else ""
+            return f"queued as job {job}{where} ({run_key})" if job is not None else "coalesced into the queued run"
 
         self.tasks["backup"] = queue_backup
-        settings = workqueue.WorkerSettings(concurrency=self.settings.workers, lease=self.settings.lease_ttl)
+        settings = workqueue.WorkerSettings(
+            concurrency=self.settings.workers,
+            lease=self.settings.lease_ttl,
+            host=self.settings.queue_host,
+            name=self.holder,
+        )
         self._queue_thread = threading.Thread(
             target=workqueue.run_worker,
             args=(self.engine, lambda: self.context, settings, self._queue_stop),

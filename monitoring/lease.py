@@ -189,6 +189,10 @@ class PostgresLease:
         )
         self._conn: Connection | None = None
 
+    @property
+    def session_name(self) -> str:
+        return session_name(bcpctl_version(), self.holder)
+
     def try_acquire(self) -> bool:
         if self._conn is not None:
             return self.renew()
@@ -196,6 +200,9 @@ class PostgresLease:
         try:
             for statement in self._SESSION_SETTINGS:
                 conn.execute(text(statement))
+            # The lock and who holds it are one fact: a starting serve reads the holder's name
+            # and version from the locking session itself, never from a term not yet recorded.
+            conn.execute(text("SELECT set_config('application_name', :name, false)"), {"name": self.session_name})
             got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}).scalar()
         except Exception:
             conn.close()
@@ -265,18 +272,44 @@ class LeaseHolder:
     version: str | None
 
 
+#: how a lease session names itself in ``pg_stat_activity.application_name``
+SESSION_PREFIX = "bcpctl-lease"
+#: PostgreSQL keeps the first NAMEDATALEN - 1 bytes of ``application_name``
+_APPLICATION_NAME_MAX = 63
+
+
+def session_name(version: str, holder: str) -> str:
+    """``bcpctl-lease <version> <holder>``, ASCII, cut to what PostgreSQL keeps (the holder's end
+    may be lost, never the version, which comes first)."""
+    name = f"{SESSION_PREFIX} {version} {holder}".encode("ascii", "replace").decode()
+    return name[:_APPLICATION_NAME_MAX]
+
+
+def _from_session_name(name: str | None) -> LeaseHolder | None:
+    parts = (name or "").split(" ", 2)
+    if len(parts) == 3 and parts[0] == SESSION_PREFIX:
+        return LeaseHolder(parts[2], parts[1])
+    return None
+
+
 def current_holder(engine: Engine) -> LeaseHolder | None:
     """The process that holds the scheduler lease now, if any, read on whatever schema the database has.
 
     Called before the schema is upgraded, so it reads with plain SQL and asks which columns
-    exist. PostgreSQL: another session holds the advisory lock, and the newest open term names
-    it (between the two, the holder is not recorded yet). SQLite: the lease row has not expired.
+    exist. PostgreSQL: another session holds the advisory lock, and that session's
+    ``application_name`` names its holder and version (set before the lock was taken, so a
+    leader is known from its first instant); a release that did not name its session is named
+    by its newest open term. SQLite: the lease row has not expired.
     """
     with engine.connect() as conn:
         tables = set(inspect(conn).get_table_names())
         if is_postgres(conn):
-            if not _advisory_lock_held(conn, by_this_session=False):
+            locker = _advisory_lock_session(conn)
+            if locker is None:
                 return None
+            if (named := _from_session_name(locker)) is not None:
+                return named
+            # a release from before lease sessions named themselves: its newest open term
             if "scheduler_terms" not in tables:
                 return LeaseHolder(NOT_RECORDED, None)
             row = conn.execute(
@@ -315,6 +348,21 @@ def _advisory_lock_held(conn: Connection, *, by_this_session: bool) -> bool:
         {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
     ).scalar()
     return bool(held)
+
+
+def _advisory_lock_session(conn: Connection) -> str | None:
+    """The ``application_name`` ('' when unset) of the other session holding the scheduler's
+    advisory lock; ``None`` when no other session holds it."""
+    key = advisory_key()
+    row = conn.execute(
+        text(
+            "SELECT coalesce(a.application_name, '') FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid"
+            " WHERE l.locktype = 'advisory' AND l.granted AND l.pid <> pg_backend_pid()"
+            " AND l.classid = :hi AND l.objid = :lo LIMIT 1"
+        ),
+        {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF},
+    ).first()
+    return None if row is None else str(row[0])
 
 
 def _instant(value: object) -> datetime:

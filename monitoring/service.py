@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from dc import schema
 from dc.config import Consortium, load_config
+from dc.errors import UsageError
 from dc.state import connect
 from monitoring.controller import Controller, ServiceSettings
 from monitoring.metrics import build_registry, leader_provider
@@ -62,6 +63,18 @@ def check_config(config_path: str | Path | None) -> tuple[Consortium, Path]:
     if config.systems:
         config_password(config, resolved.parent)  # not at the first backup, hours later
     return config, resolved.parent
+
+
+def check_settings(config: Consortium, settings: ServiceSettings) -> None:
+    """The service options that depend on the configuration (exit 2, before anything is stored)."""
+    host = settings.queue_host
+    if host is None:
+        return
+    if not settings.queue:
+        raise UsageError("--host needs --queue: only queued backups are routed to a host")
+    if host not in config.hosts:
+        known = ", ".join(config.hosts) or "none"
+        raise UsageError(f"--host {host}: not a host of the configuration (known: {known})")
 
 
 def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings) -> Service:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import threading
 from collections.abc import Callable
@@ -34,7 +35,7 @@ import psycopg
 from procrastinate import JobContext as QueueContext
 from procrastinate.exceptions import AlreadyEnqueued, ConnectorException
 from procrastinate.jobs import Job
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 
 from backup.jobs import SystemBackup, record_run, site_repository, system_request
@@ -50,6 +51,18 @@ QUEUE = "bcpctl-backups"
 TASK = "bcpctl.backup"
 #: the tag that names the scheduled run a snapshot belongs to
 RUN_TAG = "run"
+#: the tag that names the worker (its lease holder name) that wrote a queued run's snapshot
+WORKER_TAG = "worker"
+
+
+def queue_for(host: str | None) -> str:
+    """The queue of the backups that run on ``host`` (a system's ``run_on``), or the shared one.
+
+    Only a worker started for that host (``serve --queue --host NAME``) takes from a host's
+    queue, so a database's data path stays on the machine the database runs on; the shared
+    queue is taken by the workers started without ``--host``.
+    """
+    return QUEUE if host is None else f"{QUEUE}@{host}"
 
 
 def conninfo(engine: Engine) -> str:
@@ -66,12 +79,21 @@ def queue_app(engine: Engine) -> procrastinate.App:
     return app
 
 
+#: held while Procrastinate's schema is applied: serve processes started at the same instant
+#: would otherwise all see no table and all apply it (the second fails on existing types)
+_SCHEMA_LOCK = int.from_bytes(hashlib.sha256(b"bcpctl/procrastinate-schema").digest()[:8], "big", signed=True)
+
+
 def install_schema(app: procrastinate.App, engine: Engine) -> bool:
     """Procrastinate's tables in the control database, once; True if they were created now."""
     if inspect(engine).has_table("procrastinate_jobs"):
         return False
-    with app.open():
-        app.schema_manager.apply_schema()
+    with engine.begin() as conn:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        if inspect(conn).has_table("procrastinate_jobs"):
+            return False
+        with app.open():
+            app.schema_manager.apply_schema()
     return True
 
 
@@ -79,20 +101,24 @@ def install_schema(app: procrastinate.App, engine: Engine) -> bool:
 
 #: the context of this process's worker (it follows the active site, so it is asked at each job)
 _context: Callable[[], JobContext] | None = None
+#: this process's name in the snapshots its worker writes
+_worker_name: str | None = None
 
 
 def _backup_task(job: QueueContext, system: str, run_key: str) -> str:
     if _context is None:
         raise RuntimeError("no worker context installed")
     retried = bool(job.job and job.job.attempts)
-    return backup_run(_context(), system, run_key, retried=retried)
+    return backup_run(_context(), system, run_key, retried=retried, worker=_worker_name)
 
 
-def backup_run(ctx: JobContext, system: str, run_key: str, *, retried: bool) -> str:
-    """One queued backup of ``system``, tagged with its run; a retry whose run already committed does nothing."""
+def backup_run(ctx: JobContext, system: str, run_key: str, *, retried: bool, worker: str | None = None) -> str:
+    """One queued backup of ``system``, tagged with its run (and the worker that ran it); a retry
+    whose run already committed does nothing."""
     site = ctx.active.site if ctx.active is not None else ctx.config.primary_site
     request = system_request(ctx.config, system, ctx.config_dir)
-    request = replace(request, tags={**request.tags, RUN_TAG: run_key})
+    tags = {RUN_TAG: run_key} | ({WORKER_TAG: worker} if worker else {})
+    request = replace(request, tags={**request.tags, **tags})
     with site_repository(ctx.config, site, ctx.config_dir, keyring=ctx.keyring) as repo:
         if retried:
             index = SnapshotIndex(repo)
@@ -113,8 +139,9 @@ def backup_run(ctx: JobContext, system: str, run_key: str, *, retried: bool) -> 
     return f"snapshot {result.snapshot_id[:8] if result else ''}"
 
 
-def defer_backup(app: procrastinate.App, system: str, run_key: str) -> int | None:
-    """Queue one scheduled run of ``system``'s backup (the leader's side); returns the job id.
+def defer_backup(app: procrastinate.App, system: str, run_key: str, host: str | None = None) -> int | None:
+    """Queue one scheduled run of ``system``'s backup (the leader's side) for the workers of
+    ``host`` (the system's ``run_on``), else any worker; returns the job id.
 
     ``queueing_lock``: at most one run of a system waits in the queue. When workers are behind,
     a later run is coalesced into the waiting one (``None``), as APScheduler's ``coalesce``
@@ -122,18 +149,21 @@ def defer_backup(app: procrastinate.App, system: str, run_key: str) -> int | Non
     """
     lock = f"backup:{system}"
     try:
-        return app.configure_task(TASK, allow_unknown=False, lock=lock, queueing_lock=lock).defer(
-            system=system, run_key=run_key
-        )
+        return app.configure_task(
+            TASK, allow_unknown=False, queue=queue_for(host), lock=lock, queueing_lock=lock
+        ).defer(system=system, run_key=run_key)
     except AlreadyEnqueued:
         return None
 
 
 async def retry_stalled(app: procrastinate.App, lease: float) -> int:
     """Put back every job whose worker has not heartbeat for ``lease`` seconds; several workers
-    may race for one job, and only one retry succeeds (see :func:`retry_one`)."""
+    may race for one job, and only one retry succeeds (see :func:`retry_one`).
+
+    Every queue, not only this worker's: a host's worker that died has its job put back into
+    that host's queue (the retry keeps the queue), for the host's next worker."""
     retried = 0
-    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=lease, queue=QUEUE):
+    for job in await app.job_manager.get_stalled_jobs(seconds_since_heartbeat=lease, task_name=TASK):
         if await retry_one(app, job):
             retried += 1
             log.warning("job %s (%s) retried: its worker stopped heartbeating", job.id, job.task_kwargs.get("system"))
@@ -162,13 +192,17 @@ class WorkerSettings:
     concurrency: int = 2
     #: seconds without a heartbeat after which a worker's jobs are retried by another
     lease: float = 15.0
+    #: take the backups of systems that run on this host (``run_on``) only; None: the shared queue
+    host: str | None = None
+    #: written into the snapshots this worker takes (tag ``worker``)
+    name: str | None = None
 
 
 async def _work(app: procrastinate.App, settings: WorkerSettings, stop: threading.Event) -> None:
     async with app.open_async():
         worker = asyncio.create_task(
             app.run_worker_async(
-                queues=[QUEUE],
+                queues=[queue_for(settings.host)],
                 concurrency=settings.concurrency,
                 install_signal_handlers=False,
                 update_heartbeat_interval=max(0.5, settings.lease / 5),
@@ -193,8 +227,8 @@ def run_worker(
     engine: Engine, context: Callable[[], JobContext], settings: WorkerSettings, stop: threading.Event
 ) -> None:
     """Take queued backups until ``stop`` is set (blocking: run it in its own thread)."""
-    global _context
-    _context = context
+    global _context, _worker_name
+    _context, _worker_name = context, settings.name
     # Procrastinate logs every job start and end with its arguments at INFO: 1,452 systems' worth.
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     asyncio.run(_work(queue_app(engine), settings, stop))

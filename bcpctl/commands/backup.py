@@ -267,7 +267,7 @@ def restore(
     from backup.dbrestore import restore_postgres, verify_sqlite
     from backup.patterns import Selection
     from backup.restorer import restore_snapshot
-    from backup.snapshot import find_snapshot
+    from backup.snapref import find_snapshot
 
     if sum((to_time is not None, to_lsn is not None, to_latest)) > 1:
         raise UsageError("give one of --to-time, --to-lsn and --to-latest")

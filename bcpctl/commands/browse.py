@@ -98,7 +98,7 @@ def ls(
     """
     from backup.browse import as_text, b64_if_not_utf8, list_entries
     from backup.patterns import snapshot_path
-    from backup.snapshot import find_snapshot
+    from backup.snapref import find_snapshot
 
     snapshot_path(path)  # a bad path is refused before the repository is opened
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
@@ -144,7 +144,8 @@ def find(
     from rich.cells import cell_len
 
     from backup.browse import find_entries, shown
-    from backup.snapshot import find_snapshot, list_snapshots
+    from backup.snapref import find_snapshot
+    from backup.snapshot import list_snapshots
 
     if snapshot_refs and system:
         raise UsageError("give --snapshot or --system, not both")
@@ -208,7 +209,7 @@ def dump(
     from backup.browse import dump_file, file_entry
     from backup.filedigest import recorded
     from backup.patterns import snapshot_path
-    from backup.snapshot import find_snapshot
+    from backup.snapref import find_snapshot
     from backup.tabledump import table_sql
 
     out = output.current()

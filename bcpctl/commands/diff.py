@@ -42,7 +42,7 @@ def diff(
     """
     from backup.diff import diff_snapshots
     from backup.patterns import snapshot_path
-    from backup.snapshot import find_snapshot
+    from backup.snapref import find_snapshot
 
     snapshot_path(path)
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:

@@ -37,7 +37,8 @@ def mount(
     missing, exit 2 saying so.
     """
     from backup.mount import check_fuse, check_mountpoint, serve
-    from backup.snapshot import find_snapshot, list_snapshots
+    from backup.snapref import find_snapshot
+    from backup.snapshot import list_snapshots
 
     wanted = 1 if all_snapshots else 2
     if len(args) != wanted:

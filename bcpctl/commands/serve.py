@@ -60,6 +60,13 @@ if TYPE_CHECKING:
     "serve sharing the database runs them; a killed worker's backup is retried by another after --lease-ttl.",
 )
 @click.option(
+    "--host",
+    "queue_host",
+    metavar="NAME",
+    help="With --queue: take only the backups of systems whose run_on is NAME (a host of the "
+    "configuration), and none of the others.",
+)
+@click.option(
     "--metrics-refresh",
     type=FiniteFloat(0, 3600),
     default=0.0,
@@ -80,6 +87,7 @@ def serve(
     check_slices: int,
     log_format: LogFormat,
     queue: bool,
+    queue_host: str | None,
     metrics_refresh: float,
 ) -> None:
     """Run the configured jobs (backups, checks, health checks) and serve /metrics, /healthz, /readyz.
@@ -102,6 +110,7 @@ def serve(
         stop_timeout=stop_timeout,
         check_slices=check_slices,
         queue=queue,
+        queue_host=queue_host,
         metrics_refresh=metrics_refresh,
     )
     summary = run_service(config_path, listen, settings, log_format=log_format, web=web)

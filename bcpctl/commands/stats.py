@@ -43,7 +43,8 @@ def stats(
     as_of: datetime | None,
 ) -> None:
     """Sizes of SNAPSHOTs (default: every snapshot, or every one of --system)."""
-    from backup.snapshot import find_snapshot, list_snapshots
+    from backup.snapref import find_snapshot
+    from backup.snapshot import list_snapshots
     from backup.stats import snapshot_stats
 
     if snapshot_refs and system:

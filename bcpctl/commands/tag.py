@@ -42,7 +42,7 @@ def tag(
     carries stay valid) and is removed with the new one by forget. bcpctl's own snapshots
     (systems starting with _) are refused, exit 2.
     """
-    from backup.snapshot import find_snapshot
+    from backup.snapref import find_snapshot
     from backup.tagging import new_tags, tag_snapshot
 
     new_tags({}, add=add, remove=remove, set_to=set_to or None)  # a bad combination stops before the repository opens

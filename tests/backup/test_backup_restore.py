@@ -15,7 +15,8 @@ from backup.dbrestore import verify_sqlite
 from backup.errors import HostileSnapshot, SnapshotNotFound, SourceError, TargetNotEmpty, VerificationFailed
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import Snapshot, find_snapshot, list_snapshots, save_snapshot
+from backup.snapref import find_snapshot
+from backup.snapshot import Snapshot, list_snapshots, save_snapshot
 from backup.sources import parse_source
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter

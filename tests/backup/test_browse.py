@@ -14,7 +14,8 @@ from backup.filedigest import recorded
 from backup.patterns import BadPattern, Selection
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import Snapshot, find_snapshot
+from backup.snapref import find_snapshot
+from backup.snapshot import Snapshot
 from backup.sources import parse_source
 from backup.tree import iter_tree
 from dc.errors import UsageError

@@ -14,7 +14,7 @@ import pytest
 from backup.browse import dump_file, file_entry
 from backup.diff import diff_snapshots
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from tests.conftest import Cli
 from tests.servers.postgres import PostgresServer

@@ -16,7 +16,7 @@ from pathlib import Path
 from backup.forked import Claims, can_fork
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from tests.backup.conftest import make_tree, tree_digest
 
@@ -49,7 +49,7 @@ def test_a_single_threaded_process_forks_its_readers_and_restorers(repo_dir: Pat
         from backup.opening import open_repository
         from backup.restorer import restore_snapshot
         from backup.run import BackupRequest, run_backup
-        from backup.snapshot import find_snapshot
+        from backup.snapref import find_snapshot
         from backup.sources import parse_source
         from tests.conftest import PASSWORD
 

@@ -19,7 +19,8 @@ import pytest
 from backup.errors import CorruptObject, VerificationFailed
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import Snapshot, find_snapshot, save_snapshot
+from backup.snapref import find_snapshot
+from backup.snapshot import Snapshot, save_snapshot
 from backup.sources import parse_source
 from backup.tree import TreeWriter, decode_entry, encode_entry
 from backup.writer import BlobWriter

@@ -11,7 +11,7 @@ from backup.errors import VerificationFailed
 from backup.opening import open_repository
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from storage.backend import Capabilities
 from storage.local import LocalBackend

@@ -8,7 +8,7 @@ import pytest
 from backup.dbrestore import restore_postgres
 from backup.errors import RepositoryError, SourceError
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source, redact_dsn
 from tests.servers.postgres import PostgresServer
 

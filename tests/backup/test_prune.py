@@ -15,7 +15,8 @@ from backup.prune import LEASE_KEY, prune, read_tombstones
 from backup.restorer import restore_snapshot
 from backup.retention import RetentionPolicy
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot, list_snapshots
+from backup.snapref import find_snapshot
+from backup.snapshot import list_snapshots
 from backup.sources import parse_source
 from tests.backup.conftest import make_tree, tree_digest
 

@@ -19,7 +19,7 @@ import pytest
 from backup.repository import Repository
 from backup.restorer import RestoreIncomplete, restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 
 

@@ -31,7 +31,7 @@ from backup.errors import TargetNotEmpty
 from backup.restorer import restore_snapshot
 from backup.restoretarget import TEMP_PREFIX
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from tests.backup.conftest import link_groups, tree_state
 from tests.conftest import Cli

@@ -16,7 +16,7 @@ from backup import restorefiles
 from backup.patterns import Selection
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from backup.tree import iter_tree
 from tests.backup.conftest import tree_state

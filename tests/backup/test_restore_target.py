@@ -18,7 +18,8 @@ from backup.errors import TargetNotEmpty
 from backup.restorer import restore_snapshot
 from backup.restoretarget import TEMP_PREFIX
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import Snapshot, find_snapshot
+from backup.snapref import find_snapshot
+from backup.snapshot import Snapshot
 from backup.sources import parse_source
 from dc.errors import UsageError
 from tests.backup.conftest import make_tree, tree_state

@@ -20,7 +20,8 @@ from backup.restorer import restore_snapshot
 from backup.restoretarget import TEMP_PREFIX
 from backup.run import BackupRequest, run_backup
 from backup.snapindex import SnapshotIndex
-from backup.snapshot import Snapshot, find_snapshot, load_snapshot, save_snapshot
+from backup.snapref import find_snapshot
+from backup.snapshot import Snapshot, load_snapshot, save_snapshot
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter
 from tests.backup.conftest import make_tree, tree_state

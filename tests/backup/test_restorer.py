@@ -12,7 +12,7 @@ from backup.errors import VerificationFailed
 from backup.forked import Claims
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from tests.backup.conftest import make_tree, tree_digest
 

@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backup import snapshot as snapshot_module
+from backup.errors import SnapshotNotFound
 from backup.forget import forget_snapshots
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.retention import Candidate, RetentionPolicy, apply_policy
 from backup.run import BackupRequest, run_backup
 from backup.snapindex import SnapshotIndex
+from backup.snapref import find_snapshot
 from backup.snapshot import Snapshot, list_snapshots, save_snapshot
 from backup.sources import parse_source
 from tests.backup.conftest import make_tree
@@ -162,3 +164,70 @@ def test_retention_from_the_index_decides_as_from_the_repository(
             expected = apply_policy(everything, policy, now=now, allow_empty=True)
             decisions = forget_snapshots(repo, policy, now=now, system=system, dry_run=True, allow_empty=True)
             assert decisions == expected
+
+
+def test_latest_of_a_system_loads_a_few_snapshots_however_many_the_repository_holds(
+    repo: Repository, loads: list[str]
+) -> None:
+    """``latest:SYSTEM`` (restore, browse, tag, diff, mount, stats) costs a listing of names and
+    the loads of the newest rows, not a decryption of every snapshot of the repository."""
+    for i in range(600):
+        _plant(repo, f"sys-{i % 12}", i)
+    SnapshotIndex(repo).sync()  # what any earlier command or backup with this cache left
+    loads.clear()
+    found = find_snapshot(repo, "latest:sys-3")
+    assert found == list_snapshots(repo, system="sys-3")[-1]
+    loads.clear()
+    assert find_snapshot(repo, "latest:sys-3") == found
+    assert len(loads) == 1
+    # another machine writes a newer one: the sync lists names and loads only that one
+    newer = _plant(repo, "sys-3", 10_000)
+    loads.clear()
+    assert find_snapshot(repo, "latest:sys-3").id == newer.id
+    assert find_snapshot(repo, "latest").id == newer.id
+    assert sorted(loads) == sorted([newer.id, newer.id, newer.id])  # the sync's load, then one verify each
+    with pytest.raises(SnapshotNotFound, match="no snapshot for system 'nobody'"):
+        find_snapshot(repo, "latest:nobody")
+
+
+@settings(max_examples=25, derandomize=True, deadline=None)
+@given(
+    history=st.lists(
+        st.tuples(
+            st.sampled_from(["a", "b", None]),
+            st.integers(0, 5),  # few distinct minutes: many ties
+            st.sampled_from(["plain", "relabel", "fake-relabel"]),
+        ),
+        max_size=20,
+    )
+)
+def test_latest_from_the_index_is_the_last_of_the_listing(
+    tmp_path_factory: pytest.TempPathFactory, history: list[tuple[str | None, int, str]]
+) -> None:
+    """Ties in time, re-labels (which hide their original) and snapshots that claim to supersede
+    one whose content differs (which hide nothing): the index answers as the listing does."""
+    from dataclasses import replace
+
+    from backup.opening import init_repository, open_repository
+    from storage.local import LocalBackend
+    from tests.backup.conftest import FAST_KDF
+    from tests.conftest import PASSWORD
+
+    where = tmp_path_factory.mktemp("r") / "repo"
+    init_repository(LocalBackend(where, create=True), PASSWORD, kdf=FAST_KDF)
+    with open_repository(LocalBackend(where), PASSWORD) as repo:
+        written: list[Snapshot] = []
+        for system, minute, kind in history:
+            if kind == "plain" or not written:
+                written.append(_plant(repo, system or "", minute, source=f"/srv/{minute}"))
+                continue
+            original = written[-1]
+            changed = {"tags": {"n": str(len(written))}} if kind == "relabel" else {"hostname": "elsewhere"}
+            written.append(save_snapshot(repo, replace(original, id="", supersedes=original.id, **changed)))
+        for ref, system in (("latest", None), ("latest:a", "a"), ("latest:b", "b")):
+            listed = list_snapshots(repo, system=system)
+            if not listed:
+                with pytest.raises(SnapshotNotFound):
+                    find_snapshot(repo, ref)
+                continue
+            assert find_snapshot(repo, ref) == listed[-1], ref

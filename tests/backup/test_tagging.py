@@ -13,7 +13,8 @@ from backup.check import check_repository
 from backup.forget import forget_snapshots
 from backup.retention import RetentionPolicy
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot, list_snapshots, load_snapshot, save_snapshot
+from backup.snapref import find_snapshot
+from backup.snapshot import list_snapshots, load_snapshot, save_snapshot
 from backup.sources import parse_source
 from backup.stats import snapshot_stats
 from backup.tagging import new_tags, tag_snapshot

@@ -49,6 +49,7 @@ def test_example_sends_nothing_off_the_machine() -> None:
             "holds a password",
         ),
         (lambda c: c["hosts"]["hv01"].update(site="moon"), "hosts.hv01.site: unknown site"),
+        (lambda c: c["systems"]["goka-juki"].update(run_on="db9"), "systems.goka-juki.run_on: unknown host"),
         (lambda c: c["sites"]["offsite"].update(role="primary"), "exactly one site"),
         (lambda c: c.update(surprise=1), "surprise"),
     ],

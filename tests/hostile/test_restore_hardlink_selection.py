@@ -13,7 +13,7 @@ from pathlib import Path
 from backup.patterns import Selection
 from backup.restorer import restore_snapshot
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot
+from backup.snapref import find_snapshot
 from backup.sources import parse_source
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from backup.run import BackupRequest, run_backup
-from backup.snapshot import find_snapshot, list_snapshots
+from backup.snapref import find_snapshot
+from backup.snapshot import list_snapshots
 from backup.sources import parse_source
 from backup.tagging import tag_snapshot
 from dc.errors import UsageError

@@ -10,7 +10,18 @@ import pytest
 from sqlalchemy import select
 
 from dc.state import open_state
-from monitoring.lease import PostgresLease, SqliteLease, advisory_key, begin_term, end_term, open_lease, scheduler_terms
+from monitoring.lease import (
+    PostgresLease,
+    SqliteLease,
+    advisory_key,
+    bcpctl_version,
+    begin_term,
+    current_holder,
+    end_term,
+    open_lease,
+    scheduler_terms,
+)
+from monitoring.upgrade import upgrade_control_db
 from tests.servers.postgres import PostgresServer
 
 
@@ -81,3 +92,26 @@ def test_postgres_advisory_lock_is_freed_when_the_session_ends(postgres: Postgre
     finally:
         a.release()
         b.release()
+
+
+@pytest.mark.postgres
+def test_postgres_holder_is_known_from_the_instant_it_holds_the_lock(postgres: PostgresServer) -> None:
+    """A serve starting between the leader's lock and its recorded term must see the leader's
+    version (its own: it may start), never "a scheduler whose term is not recorded yet"; an
+    open term of an older leader (killed, its term never ended) must not stand in for it."""
+    url = postgres.create_database("lease_holder_test")
+    engine = open_state(url, create=True)
+    begin_term(engine, "killed-earlier")  # never ended: its process was SIGKILLed
+    holder = f"{'h' * 80}:{12345}:abcdef01"  # longer than PostgreSQL keeps of a session name
+    lease = PostgresLease(engine, holder)
+    try:
+        assert current_holder(engine) is None
+        assert lease.try_acquire()  # no term recorded yet
+        seen = current_holder(engine)
+        assert seen is not None and seen.version == bcpctl_version()
+        assert holder.startswith(seen.holder) and seen.holder
+        upgrade_control_db(engine)  # the same version holds the lease: the start goes on
+    finally:
+        lease.release()
+    assert current_holder(engine) is None
+    engine.dispose()

@@ -220,6 +220,13 @@ def test_bad_invocations_fail_with_one_line_and_store_nothing(cli: Cli, tmp_path
     assert result.returncode == 2 and "no passphrase" in result.stderr
     for result_text in (result.stderr,):
         assert len(result_text.strip().splitlines()) == 1
+    result = cli("serve", "--config", str(lab.config_path), "--host", "db1")
+    assert result.returncode == 2 and result.stderr.strip() == (
+        "bcpctl: error: --host needs --queue: only queued backups are routed to a host"
+    )
+    result = cli("serve", "--config", str(lab.config_path), "--queue", "--host", "db1")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "bcpctl: error: --host db1: not a host of the configuration (known: none)"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)

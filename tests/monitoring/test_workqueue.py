@@ -66,7 +66,7 @@ def test_three_workers_one_killed_every_run_exactly_once(postgres: PostgresServe
             env={"BCPCTL_CACHE_DIR": str(tmp_path / f"cache{n}")},  # each its own machine
         )
 
-    # one after the other: serve's start refuses a lease whose holder has not recorded its term yet
+    # the first is made the leader, the one killed below (any start order works: test_queue_hosts.py)
     workers = [start(0)]
     try:
         workers[0].wait_role("leader", timeout=120)
