@@ -148,6 +148,13 @@ FAMILIES: tuple[Family, ...] = (
         _SITE_SYSTEM,
     ),
     Family(
+        "bcp_recovery_point_measured_timestamp_seconds",
+        "gauge",
+        "When the target site's recovery point was last compared with the source's (by a "
+        "replication run or a `replicate --follow` round); a lag measured long ago proves nothing.",
+        _SITE_SYSTEM,
+    ),
+    Family(
         "bcp_offsite_newest_snapshot_timestamp_seconds",
         "gauge",
         "Time of the newest snapshot of the system held at the offsite site.",

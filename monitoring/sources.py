@@ -140,6 +140,9 @@ def replication(ctx: SourceContext) -> Iterator[Reading]:
                 yield Reading("bcp_replication_lag_seconds", labels, float(row.lag_seconds))
             if row.recovery_point_lag_seconds is not None:
                 yield Reading("bcp_recovery_point_lag_seconds", labels, float(row.recovery_point_lag_seconds))
+            measured = epoch(row.measured_at)
+            if measured is not None:
+                yield Reading("bcp_recovery_point_measured_timestamp_seconds", labels, measured)
             newest = epoch(row.target_newest)
             if newest is not None:
                 yield Reading("bcp_offsite_newest_snapshot_timestamp_seconds", labels, newest)

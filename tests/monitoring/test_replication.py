@@ -57,6 +57,9 @@ def test_replication_job_ships_and_exports_lag(backed_up: tuple[Lab, JobContext]
         assert value("bcp_replication_lag_seconds", labels) == lags[system].lag_seconds == 0
         newest = lags[system].target_newest
         assert value("bcp_offsite_newest_snapshot_timestamp_seconds", labels) == pytest.approx(newest.timestamp())
+        # when the lag was measured: a follower or replication that stopped leaves it to age
+        measured = lags[system].measured_at.timestamp()
+        assert value("bcp_recovery_point_measured_timestamp_seconds", labels) == pytest.approx(measured)
     assert value("bcp_replication_sent_bytes", {"site": "offsite"}) == run.bytes_sent
     assert value("bcp_replication_last_success_timestamp_seconds", {"site": "offsite"}) == pytest.approx(
         run.finished_at.timestamp()
