@@ -8,7 +8,10 @@ figures are compared with thresholds learned from the same system's own earlier 
 normal differs by system: a scanned-forms archive never compresses, a 住基 dump always does.
 A backup is anomalous when its new data is incompressible beyond the learned threshold *and*
 the share of new data or of changed files jumps too — one encrypted file a user saved is not
-mass encryption. Pure functions: no I/O, no clock.
+mass encryption. Files' content types (:mod:`backup.contenttype`) are the third clue: the share
+of changed files whose known type (PDF, xlsx, text…) became no type at all stands in for
+incompressibility when the new data is too small to judge or the system's data never
+compressed, and names itself in the reason. Pure functions: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -22,7 +25,10 @@ MIN_HISTORY = 3
 HISTORY = 30
 #: new data below this many bytes says nothing about its compressibility
 MIN_NEW_BYTES = 256 * 1024
-_FLOORS = {"compressibility": 0.2, "new_fraction": 0.25, "changed_fraction": 0.25}
+_FLOORS = {"compressibility": 0.2, "type_lost": 0.25, "new_fraction": 0.25, "changed_fraction": 0.25}
+#: the signals that say "this data is ciphertext now"; the others say "and a lot of it"
+_LOOKS_ENCRYPTED = ("compressibility", "type_lost")
+_MASS = ("new_fraction", "changed_fraction")
 _SPREAD = 4.0
 
 
@@ -36,14 +42,27 @@ class Signals:
     new_fraction: float | None
     #: files new or changed / files (directory sources)
     changed_fraction: float | None
+    #: changed files whose known content type became none / changed files whose parent recorded
+    #: a type (directory sources; None before the parent snapshot records types)
+    type_lost: float | None = None
 
 
-def signals_of(*, raw_added: int, stored_added: int, bytes_total: int, files_changed: int, files_total: int) -> Signals:
+def signals_of(
+    *,
+    raw_added: int,
+    stored_added: int,
+    bytes_total: int,
+    files_changed: int,
+    files_total: int,
+    files_typed: int = 0,
+    files_type_lost: int = 0,
+) -> Signals:
     compress = stored_added / raw_added if raw_added >= MIN_NEW_BYTES else None
     return Signals(
         compressibility=min(1.0, compress) if compress is not None else None,
         new_fraction=min(1.0, raw_added / bytes_total) if bytes_total else None,
         changed_fraction=files_changed / files_total if files_total else None,
+        type_lost=min(1.0, files_type_lost / files_typed) if files_typed else None,
     )
 
 
@@ -73,10 +92,10 @@ def judge(history: list[Signals], current: Signals) -> Verdict:
         learned[name] = round(threshold(past, floor), 4)
         if value > learned[name]:
             over.append(f"{name} {value:.2f} > {learned[name]:.2f}")
-    if "compressibility" not in learned:
+    if not any(name in learned for name in _LOOKS_ENCRYPTED):
         return Verdict(False, "not enough history or new data to judge", learned)
-    incompressible = any(o.startswith("compressibility") for o in over)
-    mass = any(o.startswith(("new_fraction", "changed_fraction")) for o in over)
-    if incompressible and mass:
+    encrypted = any(o.startswith(_LOOKS_ENCRYPTED) for o in over)
+    mass = any(o.startswith(_MASS) for o in over)
+    if encrypted and mass:
         return Verdict(True, "; ".join(over), learned)
     return Verdict(False, "; ".join(over) or "within this system's usual range", learned)
