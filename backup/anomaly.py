@@ -9,9 +9,12 @@ normal differs by system: a scanned-forms archive never compresses, a 住基 dum
 A backup is anomalous when its new data is incompressible beyond the learned threshold *and*
 the share of new data or of changed files jumps too — one encrypted file a user saved is not
 mass encryption. Files' content types (:mod:`backup.contenttype`) are the third clue: the share
-of changed files whose known type (PDF, xlsx, text…) became no type at all stands in for
-incompressibility when the new data is too small to judge or the system's data never
-compressed, and names itself in the reason. Pure functions: no I/O, no clock.
+of changed files whose known type (PDF, xlsx, text…) became no type at all says "ciphertext"
+where compressibility cannot: documents that were compressed already (xlsx, PDF, PNG) stored
+incompressible data on normal days too. Over its threshold with at least
+:data:`MIN_TYPE_LOST_FILES` such files it is an anomaly on its own — ransomware that encrypts
+only the documents of a tree otherwise left alone moves neither the share of changed files nor
+of new bytes. Pure functions: no I/O, no clock.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ _FLOORS = {"compressibility": 0.2, "type_lost": 0.25, "new_fraction": 0.25, "cha
 _LOOKS_ENCRYPTED = ("compressibility", "type_lost")
 _MASS = ("new_fraction", "changed_fraction")
 _SPREAD = 4.0
+#: files that lost their type in one backup before that alone says mass encryption (fewer: a user's encrypted saves)
+MIN_TYPE_LOST_FILES = 10
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Signals:
     #: changed files whose known content type became none / changed files whose parent recorded
     #: a type (directory sources; None before the parent snapshot records types)
     type_lost: float | None = None
+    #: how many files that was (not learned: the floor under the type signal on its own)
+    files_type_lost: int = 0
 
 
 def signals_of(
@@ -63,6 +70,7 @@ def signals_of(
         new_fraction=min(1.0, raw_added / bytes_total) if bytes_total else None,
         changed_fraction=files_changed / files_total if files_total else None,
         type_lost=min(1.0, files_type_lost / files_typed) if files_typed else None,
+        files_type_lost=files_type_lost,
     )
 
 
@@ -96,6 +104,7 @@ def judge(history: list[Signals], current: Signals) -> Verdict:
         return Verdict(False, "not enough history or new data to judge", learned)
     encrypted = any(o.startswith(_LOOKS_ENCRYPTED) for o in over)
     mass = any(o.startswith(_MASS) for o in over)
-    if encrypted and mass:
+    types_gone = any(o.startswith("type_lost") for o in over) and current.files_type_lost >= MIN_TYPE_LOST_FILES
+    if (encrypted and mass) or types_gone:
         return Verdict(True, "; ".join(over), learned)
     return Verdict(False, "; ".join(over) or "within this system's usual range", learned)
