@@ -198,7 +198,8 @@ def test_documents_encrypted_in_place_raise_backup_anomaly_by_their_types(site: 
     registry.register(ControlDatabaseCollector(SourceContext(engine, consortium)))
     labels = {"site": "primary", "tenant": "goka", "system": SYSTEM}
     assert registry.get_sample_value("bcp_backup_anomaly", labels) == 1
-    assert registry.get_sample_value("bcp_backup_signal_ratio", labels | {"signal": "type_lost"}) > 0.9
+    ratio = registry.get_sample_value("bcp_backup_signal_ratio", labels | {"signal": "type_lost"})
+    assert ratio is not None and ratio > 0.9
     stored = engine.connect().execute(select(backup_runs).order_by(backup_runs.c.id.desc())).first()
     assert stored is not None and stored.type_lost_fraction > 0.9
 
