@@ -62,5 +62,8 @@ def content_type(first: bytes | memoryview) -> str:
 
 
 def type_lost(before: str | None, after: str | None) -> bool:
-    """A file of a known type that no longer looks like any: the in-place encryption pattern."""
-    return before is not None and after is not None and before not in UNKNOWN and after in UNKNOWN
+    """A file of a known type that no longer looks like any: the in-place encryption pattern.
+
+    A file emptied is not counted: log rotation truncates files every day, and an empty file
+    holds no ciphertext."""
+    return before is not None and before not in UNKNOWN and after in (DATA, BINARY)

