@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from backup.chunker import ReadableStream, chunks
+from backup.contenttype import FIELD as TYPE_FIELD
+from backup.contenttype import type_lost
 from backup.errors import SourceError
 from backup.filedigest import copy_content
 from backup.patterns import Selection
@@ -53,6 +55,10 @@ class TreeStats:
     specials: int = 0
     bytes_total: int = 0
     bytes_read: int = 0
+    #: changed files whose parent entry recorded a content type (:mod:`backup.contenttype`)
+    files_typed: int = 0
+    #: of those, files of a known type that now look like no type (ciphertext does)
+    files_type_lost: int = 0
     errors: list[str] = field(default_factory=list)
 
     def note_error(self, message: str) -> None:
@@ -141,6 +147,9 @@ class PathArchiver:
         self.worker_stats = WriteStats()
         #: (st_dev, st_ino) -> first name, of files with more than one name
         self._link_names: dict[tuple[int, int], str] = {}
+        #: relative path -> the parent's content type, of changed files being read (bounded by
+        #: the readers' window: taken out again when the file's entry comes back)
+        self._parent_types: dict[str, str] = {}
 
     # -- walking ------------------------------------------------------------------------------
 
@@ -251,6 +260,8 @@ class PathArchiver:
                         self.stats.files_new += 1
                     else:
                         self.stats.files_changed += 1
+                        if isinstance(before := old.get(TYPE_FIELD), str):
+                            self._parent_types[rel] = before
                     yield entry, full
 
     def run(
@@ -265,6 +276,10 @@ class PathArchiver:
 
         def collect(path: str, outcome: tuple[Entry | None, str | None, int]) -> None:
             entry, error, size = outcome
+            before = self._parent_types.pop(path, None)
+            if before is not None and entry is not None:
+                self.stats.files_typed += 1
+                self.stats.files_type_lost += type_lost(before, entry.get(TYPE_FIELD))
             if error:
                 self.stats.note_error(error)
             self.stats.bytes_read += size

@@ -31,8 +31,9 @@ from backup.tree import Entry
 
 #: the digest new file entries carry
 FILE_DIGEST = "blake3"
-#: the fields an entry's content is recorded in, besides ``chunks`` and ``size``
-CONTENT_FIELDS = ("sha256", "blake3", "sizes")
+#: the fields an entry's content is recorded in, besides ``chunks`` and ``size`` (``ctype``:
+#: :mod:`backup.contenttype`)
+CONTENT_FIELDS = ("sha256", "blake3", "sizes", "ctype")
 
 _READ_BYTES = 8 * 1024 * 1024
 

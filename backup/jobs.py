@@ -121,6 +121,8 @@ def _judged(state: Engine | None, system_id: str, result: BackupResult, outcome:
         bytes_total=result.bytes_total,
         files_changed=result.files_new + result.files_changed,
         files_total=result.files_new + result.files_changed + result.files_unmodified,
+        files_typed=result.files_typed,
+        files_type_lost=result.files_type_lost,
     )
     verdict = judge(signal_history(state, system_id), signals) if state is not None else None
     if verdict is None or not verdict.anomalous:
@@ -136,7 +138,7 @@ def signal_history(state: Engine, system_id: str) -> list[Signals]:
 
     t = backup_runs.c
     query = (
-        select(t.compressibility, t.new_fraction, t.changed_fraction)
+        select(t.compressibility, t.new_fraction, t.changed_fraction, t.type_lost_fraction)
         .where(t.system == system_id, t.ok.is_(True), t.anomaly.is_(None))
         .order_by(t.id.desc())
         .limit(HISTORY)
@@ -174,6 +176,7 @@ def record_run(state: Engine, repository: str, request: BackupRequest, started: 
                     compressibility=outcome.signals.compressibility if outcome.signals else None,
                     new_fraction=outcome.signals.new_fraction if outcome.signals else None,
                     changed_fraction=outcome.signals.changed_fraction if outcome.signals else None,
+                    type_lost_fraction=outcome.signals.type_lost if outcome.signals else None,
                     anomaly=outcome.anomaly,
                     last_known_good=outcome.last_known_good,
                 )

@@ -28,6 +28,8 @@ from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 from backup.chunker import chunks
+from backup.contenttype import FIELD as TYPE_FIELD
+from backup.contenttype import content_type
 from backup.filedigest import FILE_DIGEST, hasher
 from backup.forked import Channel, Worker, can_fork
 from backup.repository import Repository
@@ -42,12 +44,14 @@ _WINDOW_FILES = 64
 
 
 def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> Outcome:
-    """Chunk, hash and store one file; the entry gains ``chunks``, their ``sizes`` and the
-    file's digest (:data:`~backup.filedigest.FILE_DIGEST`)."""
+    """Chunk, hash and store one file; the entry gains ``chunks``, their ``sizes``, the
+    file's digest (:data:`~backup.filedigest.FILE_DIGEST`) and its content type
+    (:mod:`backup.contenttype`)."""
     small_limit = repo.config.chunker.min
     digest = hasher(FILE_DIGEST)
     ids: list[str] = []
     sizes: list[int] = []
+    kind = content_type(b"")
     try:
         with _open_regular(full) as f:
             parts = (
@@ -56,6 +60,8 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
             for chunk in parts:
                 if not chunk:
                     continue
+                if not ids:  # the first chunk is in memory already: its head tells the type
+                    kind = content_type(chunk)
                 digest.update(chunk)
                 chunk_id = repo.master.chunk_id_of(chunk)
                 writer.add(chunk_id, chunk)
@@ -71,6 +77,7 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
     entry[FILE_DIGEST] = digest.hexdigest()
     entry["chunks"] = ids
     entry["sizes"] = sizes
+    entry[TYPE_FIELD] = kind
     return entry, error, size
 
 

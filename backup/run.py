@@ -83,6 +83,10 @@ class BackupResult:
     seconds: float
     tables: dict[str, int]
     errors: list[str]
+    #: changed files whose parent recorded a content type, and of those the ones whose known
+    #: type became none (:mod:`backup.contenttype`): a ransomware signal
+    files_typed: int = 0
+    files_type_lost: int = 0
 
 
 def _parent_for(index: SnapshotIndex, request: BackupRequest) -> Snapshot | None:
@@ -171,6 +175,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
                 "dirs": stats.dirs,
                 "bytes_total": stats.bytes_total,
                 "bytes_read": stats.bytes_read,
+                "files_typed": stats.files_typed,
+                "files_type_lost": stats.files_type_lost,
                 "bytes_added": added.stored_bytes_added,
                 "blobs_added": added.blobs_added,
                 "seconds": round(time.monotonic() - started, 3),
@@ -199,6 +205,8 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         seconds=round(time.monotonic() - started, 3),
         tables=tables,
         errors=stats.errors,
+        files_typed=stats.files_typed,
+        files_type_lost=stats.files_type_lost,
     )
 
 

@@ -137,6 +137,8 @@ backup_runs = Table(
     Column("compressibility", Float),
     Column("new_fraction", Float),
     Column("changed_fraction", Float),
+    #: changed files whose known content type became none (backup.contenttype; migration 0011)
+    Column("type_lost_fraction", Float),
     #: why the backup looked like mass encryption, when it did
     Column("anomaly", Text),
     #: the snapshot before an anomalous backup: the last known good state

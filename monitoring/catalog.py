@@ -61,6 +61,13 @@ FAMILIES: tuple[Family, ...] = (
         "little deduplicated, most files changed) against thresholds learned from the system's history.",
         _SITE_SYSTEM,
     ),
+    Family(
+        "bcp_backup_signal_ratio",
+        "gauge",
+        "Ransomware signals of the newest successful backup, 0..1, by signal: compressibility (stored/raw of its "
+        "new data), type_lost (changed files whose known content type became none), new_fraction, changed_fraction.",
+        (*_SITE_SYSTEM, "signal"),
+    ),
     # -- repository checks, scheduled or `bcpctl check --config` (monitoring.checks)
     Family("bcp_repository_check_ok", "gauge", "1 if the newest repository check found no problem.", ("site",)),
     Family("bcp_repository_check_timestamp_seconds", "gauge", "Finish time of the newest repository check.", ("site",)),

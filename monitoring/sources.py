@@ -37,12 +37,26 @@ def targets(ctx: SourceContext) -> Iterator[Reading]:
 # -- backups (dc.state.backup_runs) -----------------------------------------------------------
 
 
+#: ``signal`` label of ``bcp_backup_signal_ratio`` -> its ``backup_runs`` column (backup.anomaly.Signals)
+_SIGNAL_COLUMNS = {
+    "compressibility": "compressibility",
+    "type_lost": "type_lost_fraction",
+    "new_fraction": "new_fraction",
+    "changed_fraction": "changed_fraction",
+}
+
+
 def backups(ctx: SourceContext) -> Iterator[Reading]:
     """One query: ``backup_latest`` holds each system's newest run and newest success."""
     sites = site_of_repository(ctx.config)
     systems = ctx.config.systems
+    t = backup_runs.c
+    # the newest success's signals: its row by primary key, one join for every system
+    query = select(backup_latest, *(t[name] for name in _SIGNAL_COLUMNS.values())).outerjoin(
+        backup_runs, backup_runs.c.id == backup_latest.c.ok_run_id
+    )
     with ctx.engine.connect() as conn:
-        rows = conn.execute(select(backup_latest)).all()
+        rows = conn.execute(query).all()
     for row in rows:
         site = sites.get(row.repository)
         if site is None or row.system not in systems:
@@ -52,6 +66,9 @@ def backups(ctx: SourceContext) -> Iterator[Reading]:
         if row.ok_run_id is None:
             continue
         yield Reading("bcp_backup_anomaly", labels, 1.0 if row.ok_anomaly else 0.0)
+        for signal, column in _SIGNAL_COLUMNS.items():
+            if (value := getattr(row, column)) is not None:
+                yield Reading("bcp_backup_signal_ratio", (*labels, signal), float(value))
         finished = epoch(row.ok_finished_at)
         if finished is not None:
             yield Reading("bcp_backup_last_success_timestamp_seconds", labels, finished)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
+from bcpctl.anomalytext import anomaly_warning
 from bcpctl.commands.repo import human_bytes
 from bcpctl.i18n import _
 from bcpctl.options import F, as_of_option, common_options, config_option, escrow_option, key_value_pairs
@@ -178,8 +179,7 @@ def backup_run(
     data = {"ok": all(o.ok for o in outcomes), "backups": [vars(o) for o in outcomes]}
     for o in outcomes:
         if o.anomaly:
-            good = (o.last_known_good or "none")[:8]
-            out.warn(f"BackupAnomaly: {o.system} looks mass-encrypted ({o.anomaly}); last known good snapshot {good}")
+            out.warn(anomaly_warning(o.system, o.anomaly, o.last_known_good))
     out.result(data, _render_results)
     if not data["ok"]:
         failed = [o.system or "source" for o in outcomes if not o.ok]
