@@ -20,7 +20,7 @@ from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
 from backup.walprefetch import from_spool, prefetch
 from backup.walpushahead import from_record, push_ahead
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.site import open_site
 
 if TYPE_CHECKING:
@@ -32,7 +32,9 @@ def wal_system(config: Consortium, system_id: str) -> None:
     system = config.system(system_id)
     if system.source.kind != "postgres-wal":
         raise UsageError(
-            f"system '{system_id}' is a {system.source.kind} source, not postgres-wal: it has no WAL archive"
+            N_("system '{system_id}' is a {kind} source, not postgres-wal: it has no WAL archive"),
+            system_id=system_id,
+            kind=system.source.kind,
         )
 
 
@@ -43,7 +45,7 @@ def wal_repository(config: Consortium, config_dir: Path | None, site: str | None
 
     site = site or local_site(config)
     if site not in config.sites:
-        raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
+        raise UsageError(N_("unknown site '{site}' (known: {sites})"), site=site, sites=", ".join(config.sites))
     backend = open_site(config, site, config_dir=config_dir)
     password = config_password(config, config_dir, site)
     with open_repository(backend, password, sync=False, manifest_key=config.sites[site].manifest_public_key) as repo:

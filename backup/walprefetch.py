@@ -22,7 +22,7 @@ from pathlib import Path
 
 from backup.repository import Repository
 from backup.walarchive import WalFile, archived_names, check_name, get, is_segment
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | None:
@@ -35,7 +35,7 @@ def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | N
     try:
         os.replace(cached, target)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
     return WalFile(system, name, len(data), hashlib.sha256(data).hexdigest(), "", f"{spool}/{name}")
 
 
@@ -46,7 +46,9 @@ def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) 
     try:
         spool.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the prefetch spool {spool}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot create the prefetch spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+        ) from None
     later = sorted(n for n in archived_names(repo, system) if is_segment(n) and n[:8] == name[:8] and n > name)
     fetched = []
     for following in later[:ahead]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from backup.repository import Repository
 from backup.walarchive import PushResult, check_name, is_segment, push
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 
 _RECORD = ".archived"
 
@@ -70,7 +70,9 @@ def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: in
         spool.mkdir(mode=0o700, exist_ok=True)
         ready = sorted(p.name.removesuffix(".ready") for p in (path.parent / "archive_status").glob("*.ready"))
     except OSError as exc:
-        raise UsageError(f"cannot use the push spool {spool}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot use the push spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+        ) from None
     done = []
     for name in [n for n in ready if is_segment(n) and n > path.name][:ahead]:
         segment = path.parent / name

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from dc.duration import format_duration, parse_duration
+from bcpctl import i18n
 from dc.errors import BcpError
 
 #: ``--keep-*`` value meaning "keep all" (restic's ``unlimited``)
@@ -182,7 +183,7 @@ class SnapshotPattern(Pattern):
         try:
             compile_pattern(text)
         except BcpError as exc:
-            self.fail(exc.message, param, ctx)
+            self.fail(i18n.error_message(exc), param, ctx)
         return text
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.context import RunContext
 from failover.records import load_document, system_history
 from failover.report_html import render_html
@@ -80,20 +80,20 @@ def render_report(
 ) -> str:
     """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one)."""
     if fmt not in FORMATS:
-        raise UsageError(f"unknown report format '{fmt}' (use {', '.join(FORMATS)})")
+        raise UsageError(N_("unknown report format '{fmt}' (use {FORMATS})"), fmt=fmt, FORMATS=", ".join(FORMATS))
     found = load_document(state, run_id)
     if found is None:
-        raise UsageError(f"no run '{run_id}' (or the prefix is ambiguous); see 'bcpctl drill list'")
+        raise UsageError(N_("no run '{run_id}' (or the prefix is ambiguous); see 'bcpctl drill list'"), run_id=run_id)
     record, doc = found
     if doc is None:
-        raise UsageError(f"run {record.id} is {record.status} and has no report yet")
+        raise UsageError(N_("run {id} is {status} and has no report yet"), id=record.id, status=record.status)
     if fmt == "json":
         return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if fmt == "html":
         return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])))
     tenants = [tenant] if tenant else _tenants(doc)
     if tenant and tenant not in _tenants(doc):
-        raise UsageError(f"run {record.id} has no system of tenant '{tenant}'")
+        raise UsageError(N_("run {id} has no system of tenant '{tenant}'"), id=record.id, tenant=tenant)
     return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)
 
 

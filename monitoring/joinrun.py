@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dc.config import load_config, parse_config
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.joining import Joiner, join_text, plan_join, review_diff
 from monitoring.schedule import plan_jobs
 
@@ -44,7 +44,7 @@ def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        raise UsageError(f"{path} exists: tenant join writes new files only") from None
+        raise UsageError(N_("{path} exists: tenant join writes new files only"), path=path) from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -61,10 +61,10 @@ def join_tenant(
 ) -> JoinResult:
     """Write ``out`` (the configuration with the joiner), ``out``.diff, and the joiner's keys."""
     if out.resolve() == config_path.resolve():
-        raise UsageError("--out is the configuration itself: tenant join never edits it in place")
+        raise UsageError(N_("--out is the configuration itself: tenant join never edits it in place"))
     for path in (out, out.with_name(out.name + ".diff")):
         if path.exists():
-            raise UsageError(f"{path} exists: tenant join writes new files only")
+            raise UsageError(N_("{path} exists: tenant join writes new files only"), path=path)
     what_if = plan_join(raw, joiner, {}, str(config_path))  # every check, before anything is written
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     sign, pseudonym = keys_dir / f"{joiner.id}.ed25519", keys_dir / f"{joiner.id}.pseudonym-secret"

@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PO = ROOT / "bcpctl/locale/ja/LC_MESSAGES/bcpctl.po"
 MO = PO.with_suffix(".mo")
 
+#: the packages below bcpctl whose error messages the catalog carries (DESIGN.md's layers)
+CORE_PACKAGES = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring")
+
 #: click's plural messages (``ngettext``) that usage errors show
 CLICK_PLURALS = (
     ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
@@ -44,6 +47,7 @@ def messages() -> dict[str | tuple[str, str], str]:
     ):
         if isinstance(message, str):
             found.setdefault(message, f"bcpctl/{filename}:{lineno}")
+    found.update((message, where) for message, where in core_messages().items() if message not in found)
     found.setdefault(inspect.cleandoc(cli.help or ""), "bcpctl/cli.py: root help")
     _register()
 
@@ -58,6 +62,22 @@ def messages() -> dict[str | tuple[str, str], str]:
     for plural in CLICK_PLURALS:
         found.setdefault(plural, "click")
     found.pop("", None)
+    return found
+
+
+def core_messages() -> dict[str, str]:
+    """msgid -> where: the error templates the core packages mark with ``dc.errors.N_``.
+
+    The core never imports bcpctl; it only marks its English templates, and the CLI translates
+    them where it prints ``bcpctl: error: …`` (:func:`bcpctl.i18n.error_message`).
+    """
+    found: dict[str, str] = {}
+    for package in CORE_PACKAGES:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / package), method_map=[("**.py", "python")], keywords={"N_": None}
+        ):
+            if isinstance(message, str) and message:
+                found.setdefault(message, f"{package}/{filename}:{lineno}")
     return found
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine, insert, select
 
 from dc.config import Consortium
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from failover.lifecycle import new_run_id
 from failover.records import start_run
 from failover.results import CleanupResult, RunResult
@@ -129,7 +129,7 @@ def synthetic_rows(
             if (family, given, born.isoformat()) not in real:
                 break
         else:
-            raise UsageError("could not draw a synthetic name unlike every real resident's")
+            raise UsageError(N_("could not draw a synthetic name unlike every real resident's"))
         out.append(
             {
                 "atena_no": f"T{n:014d}",
@@ -185,9 +185,17 @@ def run_export_drill(
     """
     config = with_enrolled(config, engine)
     if tenant_id not in config.tenants:
-        raise UsageError(f"unknown tenant '{tenant_id}' (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant_id}' (known: {tenants})"),
+            tenant_id=tenant_id,
+            tenants=", ".join(config.tenants),
+        )
     if partner_id not in config.partners:
-        raise UsageError(f"unknown partner '{partner_id}' (known: {', '.join(config.partners) or 'none'})")
+        raise UsageError(
+            N_("unknown partner '{partner_id}' (known: {partners})"),
+            partner_id=partner_id,
+            partners=", ".join(config.partners) or "none",
+        )
     site = site or default_site(config, settings)
     side = partner_side(partner_signing_key, config.partners[partner_id].verify_key)
     run_id, _token = new_run_id(now)
@@ -229,7 +237,7 @@ def _rehearse(
         partner_lg_code=partner.lg_code, tenant_lg_code=tenant.lg_code, today=now.date(), max_retention_days=1,
     )  # fmt: skip
     if not decision.allowed:
-        raise UsageError(f"the rehearsal's request is refused: {decision.reasons[0]}")
+        raise UsageError(N_("the rehearsal's request is refused: {reasons_}"), reasons_=decision.reasons[0])
     steps.done("request", f"{request_id}: {BASIS}, {', '.join(decision.fields)}")
     required = settings.required_approvals(BASIS)
     approvals = rehearse_approvals(required, {"request": request_id, "run": run.id, "basis": BASIS}, now)

@@ -56,7 +56,7 @@ def approver_enroll(config_path: str, name: str, secret_file: str | None, genera
         try:
             given = read_secret(secret_file)
         except ApproverAuthFailed as exc:
-            raise UsageError(exc.message) from None
+            raise UsageError(exc.template, **exc.params) from None
         if not given:
             raise UsageError(
                 "no secret: pass --secret-file FILE (add --generate for a new one) or set $BCPCTL_APPROVER_SECRET"
