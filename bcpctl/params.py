@@ -18,8 +18,8 @@ from typing import Any
 
 import click
 
-from dc.duration import format_duration, parse_duration
 from bcpctl import i18n
+from dc.duration import format_duration, parse_duration
 from dc.errors import BcpError
 
 #: ``--keep-*`` value meaning "keep all" (restic's ``unlimited``)
