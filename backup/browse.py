@@ -199,9 +199,19 @@ def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
                     )
                 return first
             if entry["type"] != "file":
+                if entry["type"] == "dir":
+                    raise UsageError(
+                        N_(
+                            "{where!r} in snapshot {short_id} is a dir, not a file; restore --include takes a directory"
+                        ),
+                        where=shown(where),
+                        short_id=snapshot.short_id,
+                    )
                 raise UsageError(
-                    f"{shown(where)!r} in snapshot {snapshot.short_id} is a {entry['type']}, not a file"
-                    + ("; restore --include takes a directory" if entry["type"] == "dir" else "")
+                    N_("{where!r} in snapshot {short_id} is a {kind}, not a file"),
+                    where=shown(where),
+                    short_id=snapshot.short_id,
+                    kind=entry["type"],
                 )
             return entry
     raise UsageError(N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where))

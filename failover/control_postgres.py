@@ -29,7 +29,7 @@ from pathlib import Path
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
 from failover.controlplane import (
     CONTROL_SYSTEM,
@@ -175,7 +175,9 @@ class PostgresStandby:
 
     def _require_standby(self, found: ServerState, source: str) -> None:
         if not found.answers:
-            raise ControlPlaneError(found.problem or f"the control database of {found.site} does not answer")
+            raise ControlPlaneError(
+                found.problem or Message(N_("the control database of {site} does not answer"), site=found.site)
+            )
         if not found.in_recovery:
             raise ControlPlaneError(
                 N_(
@@ -237,7 +239,9 @@ class PostgresStandby:
             standby.command("start")
             found = standby.wait_for(lambda s: s.answers, self._timeout(site))
         if not found.answers:
-            raise ControlPlaneError(found.problem or f"the control database of {site} does not answer")
+            raise ControlPlaneError(
+                found.problem or Message(N_("the control database of {site} does not answer"), site=site)
+            )
         url = state_url(self.config, site)
         promotion = Promotion(site, from_site, standby.display, "streamed", order.declared_at, url=url)
         if found.in_recovery:
@@ -375,7 +379,9 @@ class PostgresStandby:
         origin = self.server(source)
         live = origin.state()
         if not live.answers:
-            raise ControlPlaneError(live.problem or f"the control database of {source} does not answer")
+            raise ControlPlaneError(
+                live.problem or Message(N_("the control database of {site} does not answer"), site=source)
+            )
         if live.in_recovery:
             raise ControlPlaneError(
                 N_("the control database of {source} is a standby itself: stream from the live one"), source=source

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from backup.keyring import KeyRing
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import N_, ProblemFound
+from dc.errors import N_, Message, ProblemFound
 from failover.activesite import ActiveSite
 from monitoring import checks, health, observations, outcomes
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec
@@ -143,7 +143,9 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
         plane = control_plane(ctx.config, ctx.config_dir)
         shipped = plane.replicate(Cycle(utcnow(), [target], ctx.active, Ledger(ctx.engine)))
         if not shipped.runs:  # the sync itself never ran, so nothing recorded it
-            raise JobFailed(shipped.problems[0] if shipped.problems else f"replication to {target} failed")
+            raise JobFailed(
+                shipped.problems[0] if shipped.problems else Message(N_("replication to {site} failed"), site=target)
+            )
         (result,) = shipped.runs
     except Exception as exc:
         if target in ctx.config.sites:
@@ -151,7 +153,7 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
             outcomes.record_replication_failure(ctx.engine, ctx.config, source, target, started, message)
         raise
     if not result.ok:
-        raise JobFailed(result.problem() or f"replication to {spec.site} failed")
+        raise JobFailed(result.problem() or Message(N_("replication to {site} failed"), site=spec.site))
     if shipped.problems:
         raise JobFailed(shipped.problems[0])  # the systems shipped; the control state did not
     copy = f"control state copied {shipped.copy.time.isoformat(timespec='seconds')}; " if shipped.copy else ""
