@@ -36,7 +36,8 @@ CLICK_PLURALS = (
 
 
 def messages() -> dict[str | tuple[str, str], str]:
-    """msgid -> where it comes from: ``_()``/``N_()`` in bcpctl, the root help and every command's summary."""
+    """msgid -> where it comes from: ``_()``/``N_()`` in bcpctl and the core, the root help, every
+    command's summary, help and option help (what ``bcpctl X --help`` shows)."""
     sys.path.insert(0, str(ROOT))
     from bcpctl import i18n
     from bcpctl.cli import _register, cli
@@ -51,14 +52,22 @@ def messages() -> dict[str | tuple[str, str], str]:
     found.setdefault(inspect.cleandoc(cli.help or ""), "bcpctl/cli.py: root help")
     _register()
 
-    def summaries(group: click.Group, path: str) -> None:
-        """Every command's and subcommand's one-line description: what `--help` lists."""
+    def options(command: click.Command, path: str) -> None:
+        for param in command.params:
+            if isinstance(param, click.Option) and param.help:
+                found.setdefault(param.help, f"{path} {param.opts[0]}: help")
+
+    def texts(group: click.Group, path: str) -> None:
+        """Every command's one-line description (what `--help` lists), its whole help and its options' help."""
         for name, command in sorted(group.commands.items()):
             found.setdefault(i18n.summary(command.help), f"{path} {name}: summary")
+            found.setdefault(inspect.cleandoc(command.help or ""), f"{path} {name}: help")
+            options(command, f"{path} {name}")
             if isinstance(command, click.Group):
-                summaries(command, f"{path} {name}")
+                texts(command, f"{path} {name}")
 
-    summaries(cli, "bcpctl")
+    options(cli, "bcpctl")
+    texts(cli, "bcpctl")
     for plural in CLICK_PLURALS:
         found.setdefault(plural, "click")
     found.pop("", None)
