@@ -1,7 +1,8 @@
 """``bcpctl serve`` composed: one FastAPI app on one uvicorn server, the controller in a thread.
 
 The app answers ``/healthz``, ``/readyz`` and ``/metrics`` from :mod:`monitoring.service`,
-and with ``--web`` everything else goes to the web surface. Its lifespan runs the
+the runbooks at ``/runbook/ja`` and ``/runbook/en`` (:mod:`bcpctl.runbook`), and with
+``--web`` everything else goes to the web surface. Its lifespan runs the
 controller: started when the server starts, asked to stop when uvicorn handles SIGTERM or
 SIGINT, and waited for — running jobs get ``--stop-timeout``, the rest are recorded as
 cancelled — before the process ends.
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, make_asgi_app
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -25,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bcpctl import runbook
 from bcpctl import server as http
 from monitoring import logs
 from monitoring.controller import Controller, ServiceSettings
@@ -144,6 +146,17 @@ def build_app(service: Service, runner: ControllerThread, web: ASGIApp | None = 
     def readyz() -> Response:
         ready, body = readiness(controller)
         return Response(json.dumps(body) + "\n", 200 if ready else 503, media_type="application/json")
+
+    # The pages every alert's runbook_url opens (bcpctl monitoring rules), with or without --web.
+    @app.api_route("/runbook/{lang}", methods=["GET", "HEAD"])
+    async def runbook_page(lang: str) -> Response:
+        if lang not in runbook.PAGES:
+            return PlainTextResponse("no such runbook: /runbook/ja or /runbook/en\n", 404)
+        return HTMLResponse(await run_in_threadpool(runbook.page, lang))
+
+    @app.api_route("/runbook", methods=["GET", "HEAD"])
+    async def runbook_index() -> Response:
+        return RedirectResponse("/runbook/ja", 307)
 
     # A Route, not a mount: a mount at /metrics would redirect the scrape to /metrics/.
     app.router.routes.append(Route("/metrics", metrics, methods=["GET", "HEAD"]))
