@@ -101,7 +101,9 @@ def finish(doc: dict[str, Any]) -> None:
             problem = f"cleanup incomplete: {doc['cleanup']['leftovers'][0]}"
         if problem is None:
             problem = next((f"{c['name']}: {c['detail']}" for c in doc.get("checks", []) if not c["ok"]), "see report")
-        raise ProblemFound(f"{doc['kind']} {doc['mode']} {doc['status']}: {problem}")
+        raise ProblemFound(
+            N_("{doc} {doc2} {doc3}: {problem}"), doc=doc["kind"], doc2=doc["mode"], doc3=doc["status"], problem=problem
+        )
 
 
 def parse_time(text: str) -> datetime:
@@ -111,7 +113,7 @@ def parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"invalid time '{text}': use ISO 8601, e.g. 2025-06-01T09:00+09:00") from None
+        raise UsageError(N_("invalid time '{text}': use ISO 8601, e.g. 2025-06-01T09:00+09:00"), text=text) from None
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 
@@ -242,13 +244,13 @@ def drill_run(
     try:
         limit = parse_duration(timeout) if timeout else None
     except ValueError as exc:
-        raise UsageError(f"--timeout: {exc}") from None
+        raise UsageError(N_("--timeout: {exc}"), exc=exc) from None
     ctx = run_context(config_path)
     moment = parse_time(before) if before else None
     if mode == "point-in-time":
         moment = _known_good_moment(ctx, tenant, systems, moment, last_known_good)
     elif last_known_good:
-        raise UsageError("--last-known-good only applies to --mode point-in-time")
+        raise UsageError(N_("--last-known-good only applies to --mode point-in-time"))
     request = DrillRequest(
         mode=mode,
         tenant=tenant,
@@ -282,11 +284,11 @@ def _known_good_moment(
     goods = known_good(ctx.state, chosen)
     if use:
         if before is not None:
-            raise UsageError("give --before TIME or --last-known-good, not both")
+            raise UsageError(N_("give --before TIME or --last-known-good, not both"))
         return restore_point(goods, chosen)
     hint = "; ".join(g.describe() for g in goods)
     if before is None and hint:
-        raise UsageError(f"point-in-time needs --before TIME or --last-known-good ({hint})")
+        raise UsageError(N_("point-in-time needs --before TIME or --last-known-good ({hint})"), hint=hint)
     if hint:
         output.current().notice(f"hint: {hint}: --last-known-good restores it")
     return before
@@ -307,7 +309,7 @@ def _export_drill(
     from victim_support.exportdrill import run_export_drill
 
     if not tenant or not partner or not out_dir:
-        raise UsageError("--mode export needs --tenant, --partner and --out")
+        raise UsageError(N_("--mode export needs --tenant, --partner and --out"))
     config, settings, state, config_dir = _context(config_path)
     result = run_export_drill(
         state,
@@ -388,7 +390,7 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
     from failover.reports import render_report, site_names, write_pdf
 
     if fmt == "pdf" and not out_file:
-        raise UsageError("--format pdf needs --out FILE")
+        raise UsageError(N_("--format pdf needs --out FILE"))
     consortium = session.config(config_path)[0] if config_path else None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
     state = open_state(consortium.control_db if consortium else None)
@@ -428,7 +430,7 @@ def drill_cleanup(config_path: str) -> None:
     output.current().result(swept, render)
     left = [x for s in swept for x in s["cleanup"]["leftovers"]]
     if left:
-        raise ProblemFound(f"cleanup incomplete: {left[0]}")
+        raise ProblemFound(N_("cleanup incomplete: {left}"), left=left[0])
 
 
 @drill.command("due")

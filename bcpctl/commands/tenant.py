@@ -11,6 +11,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
+from dc.errors import N_
 
 
 @click.group()
@@ -130,7 +131,9 @@ def tenant_join(config_path: str, out_path: str, keys_dir: str, first_run: bool,
     if failed or (result.readiness and result.readiness["status"] != "passed"):
         from dc.errors import ProblemFound
 
-        raise ProblemFound(f"the joiner's first run is not clean: {', '.join(failed) or result.readiness}")
+        raise ProblemFound(
+            N_("the joiner's first run is not clean: {failed}"), failed=", ".join(failed) or result.readiness
+        )
 
 
 COMMANDS = [tenant]
