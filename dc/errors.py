@@ -51,7 +51,8 @@ class BcpError(Exception):
 
     def __init__(self, message: str, /, **params: object) -> None:
         if isinstance(message, Message) and not params:
-            message, params = message.template, message.params
+            params = message.params
+            message = message.template
         self.template = message
         self.params = params
         self.message = message.format(**params) if params else message

@@ -1,8 +1,9 @@
 """Writing a run's reports to disk and rendering any stored run again on request.
 
-Every run leaves ``<report_dir>/<run id>/report.json``, ``report.html`` and one
-``report-ja-<tenant>.txt`` per municipality involved. ``report_dir`` is ``drills.report_dir``
-(relative to the configuration file) or ``$XDG_STATE_HOME/bcpctl/drills``.
+Every run leaves ``<report_dir>/<run id>/report.json``, ``report.html`` (``report.pdf`` too with
+``drills.report_pdf: true``) and one ``report-ja-<tenant>.txt`` per municipality involved.
+``report_dir`` is ``drills.report_dir`` (relative to the configuration file) or
+``$XDG_STATE_HOME/bcpctl/drills``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dc.config import Consortium
-from dc.errors import N_, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.context import RunContext
 from failover.records import load_document, system_history
 from failover.report_html import render_html
@@ -41,7 +42,11 @@ def _tenants(doc: dict[str, Any]) -> list[str]:
 
 
 def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
-    """Write the run's JSON, HTML and Japanese reports; return ``{name: path}``."""
+    """Write the run's JSON, HTML and Japanese reports, its PDF too with ``drills.report_pdf``.
+
+    Returns ``{name: path}``. A PDF that cannot be printed (no Chromium) leaves a warning in the
+    run's reports instead: the drill itself is over, and its other reports stand.
+    """
     folder = reports_root(ctx) / result.id
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -49,11 +54,21 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
         "html": folder / "report.html",
         **{f"ja:{t}": folder / f"report-ja-{t}.txt" for t in sorted({s.tenant for s in result.systems})},
     }
+    if ctx.settings.report_pdf:
+        paths["pdf"] = folder / "report.pdf"
     result.reports = {name: str(path) for name, path in paths.items()}
+    history = _jsonable(system_history(ctx.state, [s.system for s in result.systems]))
+    html = render_html(to_document(result), history)
+    if ctx.settings.report_pdf:
+        try:
+            print_pdf(html, paths["pdf"])
+        except BcpError as exc:
+            del result.reports["pdf"]
+            result.warnings.append(Message(N_("no PDF report (drills.report_pdf): {error}"), error=exc))
+            html = render_html(to_document(result), history)
     doc = to_document(result)
-    history = system_history(ctx.state, [s.system for s in result.systems])
     paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    paths["html"].write_text(render_html(doc, _jsonable(history)), encoding="utf-8")
+    paths["html"].write_text(html, encoding="utf-8")
     sites = site_names(ctx.config)
     for tenant in _tenants(doc):
         name = ctx.config.tenants[tenant].name if tenant in ctx.config.tenants else tenant

@@ -127,6 +127,8 @@ class DrillSettings(_Model):
     sandbox_netns: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     blackouts: tuple[Blackout, ...] = ()
     report_dir: str | None = None
+    #: every run's report also as report.pdf (headless Chromium), the copy the 災害対策本部 files
+    report_pdf: bool = False
     smoke_expect: dict[Identifier, str] = {}
     failover: FailoverSettings = FailoverSettings()
 

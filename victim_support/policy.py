@@ -215,7 +215,7 @@ def evaluate(
 def _purpose_reasons(spec: NewRequest, rule: BasisRule) -> list[str]:
     if not spec.purposes:
         return ["at least one purpose is required"]
-    reasons = []
+    reasons: list[str] = []
     for purpose in spec.purposes:
         if purpose not in PURPOSES:
             reasons.append(
