@@ -34,6 +34,11 @@ from monitoring.service import ServeSummary, Service, check_config, health, open
 
 log = logging.getLogger("bcpctl.serve")
 
+#: the runbook pages load nothing and run nothing: their own styles only
+RUNBOOK_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
 
 class ControllerThread:
     """The controller's loop in a thread, for as long as the app lives."""
@@ -152,7 +157,9 @@ def build_app(service: Service, runner: ControllerThread, web: ASGIApp | None = 
     async def runbook_page(lang: str) -> Response:
         if lang not in runbook.PAGES:
             return PlainTextResponse("no such runbook: /runbook/ja or /runbook/en\n", 404)
-        return HTMLResponse(await run_in_threadpool(runbook.page, lang))
+        return HTMLResponse(
+            await run_in_threadpool(runbook.page, lang), headers={"Content-Security-Policy": RUNBOOK_CSP}
+        )
 
     @app.api_route("/runbook", methods=["GET", "HEAD"])
     async def runbook_index() -> Response:

@@ -38,6 +38,8 @@ class _Ids(HTMLParser):
 def _fetch(url: str) -> tuple[int, str, str]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
+            if response.status == 200:
+                assert response.headers["content-security-policy"].startswith("default-src 'none'")
             return response.status, response.headers["content-type"], response.read().decode()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers["content-type"], exc.read().decode()
