@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dc.approvers import check_name
 from dc.config import Consortium, load_config, parse_config
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.joincosts import comment_lines, contract_change, costs_text
 from failover.joining import Joiner, join_text, plan_join, review_diff
 from monitoring.schedule import plan_jobs
@@ -61,7 +61,7 @@ def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        raise UsageError(f"{path} exists: tenant join writes new files only") from None
+        raise UsageError(N_("{path} exists: tenant join writes new files only"), path=path) from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -79,10 +79,10 @@ def join_tenant(
 ) -> JoinResult:
     """Write ``out`` (the configuration with the joiner), ``out``.diff, and the joiner's keys."""
     if out.resolve() == config_path.resolve():
-        raise UsageError("--out is the configuration itself: tenant join never edits it in place")
+        raise UsageError(N_("--out is the configuration itself: tenant join never edits it in place"))
     for path in (out, out.with_name(out.name + ".diff")):
         if path.exists():
-            raise UsageError(f"{path} exists: tenant join writes new files only")
+            raise UsageError(N_("{path} exists: tenant join writes new files only"), path=path)
     what_if = plan_join(raw, joiner, {}, str(config_path))  # every check, before anything is written
     before = parse_config(copy.deepcopy(raw), str(config_path))
     names = approver_names(before, joiner.id, approvers)

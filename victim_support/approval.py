@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from dc.errors import N_
 from victim_support.errors import PolicyRejected, RequestStateError
 from victim_support.settings import ExportSettings
 
@@ -84,15 +85,21 @@ def check_decision(
     role = approver_role(settings, tenant_id, approver)
     if role is None:
         raise PolicyRejected(
-            f"'{approver}' is not an approver for {tenant_id} "
-            f"(exports.tenants.{tenant_id}.approvers or exports.alternate_approvers)"
+            N_(
+                "'{approver}' is not an approver for {tenant_id} (exports.tenants.{tenant_id}.approvers or "
+                "exports.alternate_approvers)"
+            ),
+            approver=approver,
+            tenant_id=tenant_id,
         )
     if approver == requested_by:
-        raise PolicyRejected("the requester cannot approve or deny their own request")
+        raise PolicyRejected(N_("the requester cannot approve or deny their own request"))
     if any(a.approver == approver for a in approvals):
-        raise PolicyRejected(f"'{approver}' has already approved this request; another person must approve")
+        raise PolicyRejected(
+            N_("'{approver}' has already approved this request; another person must approve"), approver=approver
+        )
     if role == ALTERNATE_ROLE and not reason.strip():
-        raise PolicyRejected("an alternate approver must give --reason (why the municipality cannot act)")
+        raise PolicyRejected(N_("an alternate approver must give --reason (why the municipality cannot act)"))
     return role
 
 
