@@ -223,13 +223,16 @@ def follow_site(
     targets = [site] if site else config.offsite_sites
     if len(targets) != 1:
         raise UsageError(
-            "--follow ships to one offsite site: give --site NAME "
-            f"(offsite sites: {', '.join(targets) or 'none'}); run one follower per site"
+            N_(
+                "--follow ships to one offsite site: give --site NAME (offsite sites: {sites}); run one "
+                "follower per site"
+            ),
+            sites=", ".join(targets) or "none",
         )
     _, source = site_endpoint(config, config.primary_site, config_dir)
     target_site, target = site_endpoint(config, targets[0], config_dir)
     if targets[0] == config.primary_site:
-        raise ConfigError(f"site '{targets[0]}' is the primary; replicate to an offsite site")
+        raise ConfigError(N_("site '{site}' is the primary; replicate to an offsite site"), site=targets[0])
     options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
     return follow_between(
         source, target, options, follow_options, stop=stop, report=report, ledger=open_ledger(config.control_db)

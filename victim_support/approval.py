@@ -76,11 +76,17 @@ def check_decision(
     ``waiting``: the tenant's approvers not yet enrolled (:func:`unenrolled`); any refuses approval.
     """
     if status != PENDING:
-        raise RequestStateError(f"the request is {status}; only a pending request can be approved or denied")
+        raise RequestStateError(
+            N_("the request is {status}; only a pending request can be approved or denied"), status=status
+        )
     if waiting:
         raise PolicyRejected(
-            f"no export of {tenant_id} can be approved until its approvers are enrolled ({', '.join(waiting)}): "
-            "each runs 'bcpctl approver enroll' and the confirmed credential goes under approvers:"
+            N_(
+                "no export of {tenant_id} can be approved until its approvers are enrolled ({waiting}): "
+                "each runs 'bcpctl approver enroll' and the confirmed credential goes under approvers:"
+            ),
+            tenant_id=tenant_id,
+            waiting=", ".join(waiting),
         )
     role = approver_role(settings, tenant_id, approver)
     if role is None:

@@ -248,7 +248,9 @@ def _files(
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
         if pfif_domain is None:
-            raise UsageError(f"tenants.{request.tenant}.pfif_domain is not set: PFIF record ids need it")
+            raise UsageError(
+                N_("tenants.{tenant}.pfif_domain is not set: PFIF record ids need it"), tenant=request.tenant
+            )
         document = pfif.pfif_document(
             data.columns,
             data.rows,

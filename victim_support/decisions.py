@@ -56,7 +56,7 @@ def decide(
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
         if binding.problems:
-            raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was recorded")
+            raise RequestTampered(N_("{problems}; nothing was recorded"), problems="; ".join(binding.problems))
         waiting = rules.unenrolled(settings, request.tenant, config.approvers) if approve else []
         if approve and not waiting:
             _require_checked(conn, config, settings, request, now)  # the enrolment refusal comes first

@@ -129,7 +129,7 @@ def check_enrolment(engine: Engine, config: Consortium, **entered: Unpack[Entere
         raise UsageError(N_("--lg-code: {problem}"), problem=problem)
     current = with_enrolled(config, engine)
     if partner_id in current.partners:
-        raise UsageError(f"partner '{partner_id}' is already enrolled or configured")
+        raise UsageError(N_("partner '{partner_id}' is already enrolled or configured"), partner_id=partner_id)
     _check_not_anothers(engine, partner_id, lg_code)
     for other_id, other in current.partners.items():
         if other.lg_code == lg_code:
@@ -217,8 +217,13 @@ def _check_not_anothers(engine: Engine, partner_id: str, lg_code: str) -> None:
         return
     if row is not None and row.lg_code != lg_code:
         raise UsageError(
-            f"partner id '{partner_id}' belonged to {row.name} ({row.lg_code}), removed; its history stays with it: "
-            "enrol this municipality under another id"
+            N_(
+                "partner id '{partner_id}' belonged to {name} ({lg_code}), removed; its history stays with "
+                "it: enrol this municipality under another id"
+            ),
+            partner_id=partner_id,
+            name=row.name,
+            lg_code=row.lg_code,
         )
 
 

@@ -239,7 +239,7 @@ def _rehearse(
                          Scope(all_areas=True), TRAINING, retention_days=1)  # fmt: skip
     decision = judge(config, settings, request, now)
     if not decision.allowed:
-        raise UsageError(f"the rehearsal's request is refused: {decision.reasons[0]}")
+        raise UsageError(N_("the rehearsal's request is refused: {reasons}"), reasons=decision.reasons[0])
     steps.done("request", f"{request_id}: disaster of {request.disaster_date}, {BASIS}, {', '.join(decision.fields)}")
     required = settings.required_approvals(BASIS)
     approvals = rehearse_approvals(required, {"request": request_id, "run": run.id, "basis": BASIS}, now)

@@ -163,7 +163,11 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
                 system=system,
             )
         if set(tenant.approvers) & set(settings.alternate_approvers + tenant.alternate_approvers):
-            raise ConfigError(f"{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate")
+            raise ConfigError(
+                N_("{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate"),
+                source=source,
+                tenant_id=tenant_id,
+            )
     return _with_pfif_domains(config, settings, source)
 
 
@@ -175,8 +179,14 @@ def _with_pfif_domains(config: Consortium, settings: ExportSettings, source: str
         old = tenants[tenant_id].pfif_domain if tenant_id in tenants else None
         if old and tenant.pfif_domain and old != tenant.pfif_domain:
             raise ConfigError(
-                f"{source}: exports.tenants.{tenant_id}.pfif_domain ({old}) disagrees with "
-                f"tenants.{tenant_id}.pfif_domain ({tenant.pfif_domain}): keep only tenants.{tenant_id}.pfif_domain"
+                N_(
+                    "{source}: exports.tenants.{tenant_id}.pfif_domain ({old}) disagrees with "
+                    "tenants.{tenant_id}.pfif_domain ({pfif_domain}): keep only tenants.{tenant_id}.pfif_domain"
+                ),
+                source=source,
+                tenant_id=tenant_id,
+                old=old,
+                pfif_domain=tenant.pfif_domain,
             )
         if old and not tenant.pfif_domain and (warning := f"{source}: {tenant_id}") not in _WARNED:
             _WARNED.add(warning)
