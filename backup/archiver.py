@@ -33,6 +33,7 @@ from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
 from backup.writer import BlobWriter, WriteStats
+from dc.errors import N_
 
 ProgressFn = Callable[[int], None]
 
@@ -158,7 +159,9 @@ class PathArchiver:
         try:
             root_stat = os.lstat(root)
         except OSError as exc:
-            raise SourceError(f"cannot read backup source {root}: {exc.strerror}") from None
+            raise SourceError(
+                N_("cannot read backup source {root}: {strerror}"), root=root, strerror=exc.strerror
+            ) from None
         if not stat.S_ISDIR(root_stat.st_mode):
             yield root.name, str(root), root_stat
             return

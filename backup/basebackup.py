@@ -21,6 +21,7 @@ from typing import Any
 from backup.errors import SourceError
 from backup.sources import StreamSource, _drain_stderr, _one_row, pipe_reader, postgres_tool, redact_dsn
 from backup.walseq import format_lsn, parse_lsn
+from dc.errors import N_
 
 #: the stream's name in the snapshot tree
 BASE_NAME = "base.tar"
@@ -60,10 +61,10 @@ def backup_label(head: bytes) -> dict[str, str]:
         with tarfile.open(fileobj=BytesIO(head), mode="r|") as tar:
             member = tar.next()
             if member is None or member.name != "backup_label":
-                raise SourceError("pg_basebackup's tar stream does not begin with backup_label")
+                raise SourceError(N_("pg_basebackup's tar stream does not begin with backup_label"))
             text = tar.extractfile(member).read().decode()  # type: ignore[union-attr]
     except (tarfile.TarError, OSError, UnicodeDecodeError) as exc:
-        raise SourceError(f"cannot read backup_label from pg_basebackup's stream: {exc}") from None
+        raise SourceError(N_("cannot read backup_label from pg_basebackup's stream: {exc}"), exc=exc) from None
     fields = {}
     for line in text.splitlines():
         key, sep, value = line.partition(": ")
@@ -79,7 +80,9 @@ def basebackup_stream(dsn: str) -> Iterator[StreamSource]:
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=15)
     except psycopg.OperationalError as exc:
-        raise SourceError(f"cannot connect to {redact_dsn(dsn)}: {str(exc).strip().splitlines()[0]}") from None
+        raise SourceError(
+            N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=str(exc).strip().splitlines()[0]
+        ) from None
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'")
@@ -87,7 +90,9 @@ def basebackup_stream(dsn: str) -> Iterator[StreamSource]:
             cur.execute("SELECT current_setting('archive_mode'), pg_is_in_recovery()")
             archive_mode, in_recovery = _one_row(cur)
         if archive_mode == "off":
-            raise SourceError(f"{redact_dsn(dsn)} does not archive WAL (archive_mode = off): no base backup without it")
+            raise SourceError(
+                N_("{dsn} does not archive WAL (archive_mode = off): no base backup without it"), dsn=redact_dsn(dsn)
+            )
         proc = subprocess.Popen(
             [
                 postgres_tool("pg_basebackup"),
@@ -114,7 +119,9 @@ def basebackup_stream(dsn: str) -> Iterator[StreamSource]:
             stdout.close()
             code = proc.wait()
         if code != 0:
-            raise SourceError(f"pg_basebackup of {redact_dsn(dsn)} failed: {stderr_tail()}")
+            raise SourceError(
+                N_("pg_basebackup of {dsn} failed: {stderr_tail}"), dsn=redact_dsn(dsn), stderr_tail=stderr_tail()
+            )
         label = backup_label(bytes(kept.head))
         start = label.get("START WAL LOCATION", "").split(" ")[0]
         with conn.cursor() as cur:

@@ -24,6 +24,7 @@ from backup.crypto import TAG_BYTES, counter_nonce
 from backup.errors import CorruptObject
 from backup.pack import FLAG_ZSTD, blob_aad, pack_key
 from backup.repository import Repository
+from dc.errors import N_
 from storage.errors import ObjectNotFound, StorageError
 from storage.local import LocalBackend
 
@@ -56,7 +57,9 @@ class BlobReader:
             return self._repo.read_blob(chunk_id, check_id=False)
         copies = self._repo.cache.locations(chunk_id)
         if not copies:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
+            raise CorruptObject(
+                N_("blob {chunk_id} is not in any index (missing pack or index)"), chunk_id=chunk_id.hex()[:16]
+            )
         errors: list[CorruptObject] = []
         for location in copies:
             try:
@@ -68,24 +71,34 @@ class BlobReader:
     def _read_at(self, backend: LocalBackend, chunk_id: bytes, loc: Location) -> memoryview:
         key = pack_key(loc.pack, loc.blob_type)
         if loc.length < TAG_BYTES:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} in {key} has an impossible length")
+            raise CorruptObject(
+                N_("blob {chunk_id} in {key} has an impossible length"), chunk_id=chunk_id.hex()[:16], key=key
+            )
         sealed = self._sealed.view(loc.length)
         try:
             backend.load_into(key, loc.offset, sealed)
         except ObjectNotFound:
-            raise CorruptObject(f"pack {key} holding blob {chunk_id.hex()[:16]} is missing") from None
+            raise CorruptObject(
+                N_("pack {key} holding blob {chunk_id} is missing"), key=key, chunk_id=chunk_id.hex()[:16]
+            ) from None
         except StorageError as exc:  # a local pack shorter than its index says: truncated
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]}: {exc.message}") from None
+            raise CorruptObject(N_("blob {chunk_id}: {message_}"), chunk_id=chunk_id.hex()[:16], message_=exc) from None
         plain = self._plain.view(loc.length - TAG_BYTES)
         aad = blob_aad(self._repo.repo_id, loc.blob_type, loc.flags, chunk_id)
         try:
             self._repo.cipher_for(loc.salt).decrypt_into(counter_nonce(loc.offset), sealed, aad, plain)
         except InvalidTag:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} in {key} fails authentication") from None
+            raise CorruptObject(
+                N_("blob {chunk_id} in {key} fails authentication"), chunk_id=chunk_id.hex()[:16], key=key
+            ) from None
         if not loc.flags & FLAG_ZSTD:
             if len(plain) != loc.raw_length:
                 raise CorruptObject(
-                    f"blob {chunk_id.hex()[:16]} in {key} is {len(plain)} bytes, expected {loc.raw_length}"
+                    N_("blob {chunk_id} in {key} is {n_plain} bytes, expected {raw_length}"),
+                    chunk_id=chunk_id.hex()[:16],
+                    key=key,
+                    n_plain=len(plain),
+                    raw_length=loc.raw_length,
                 )
             return plain
         # One byte of room beyond the indexed length, so a frame that decompresses longer shows.
@@ -96,9 +109,18 @@ class BlobReader:
             while got := reader.readinto(room[done:]):
                 done += got
         except zstandard.ZstdError as exc:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} in {key} does not decompress: {exc}") from None
+            raise CorruptObject(
+                N_("blob {chunk_id} in {key} does not decompress: {exc}"),
+                chunk_id=chunk_id.hex()[:16],
+                key=key,
+                exc=exc,
+            ) from None
         if done != loc.raw_length:
             raise CorruptObject(
-                f"blob {chunk_id.hex()[:16]} in {key} decompresses to {done} bytes, expected {loc.raw_length}"
+                N_("blob {chunk_id} in {key} decompresses to {done} bytes, expected {raw_length}"),
+                chunk_id=chunk_id.hex()[:16],
+                key=key,
+                done=done,
+                raw_length=loc.raw_length,
             )
         return room[:done]

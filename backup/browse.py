@@ -25,7 +25,7 @@ from backup.patterns import compile_pattern, snapshot_path
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 _TYPE_BITS = {
     "file": stat.S_IFREG,
@@ -119,9 +119,13 @@ def list_entries(repo: Repository, snapshot: Snapshot, path: str = "", *, recurs
                     return iter([listed(entry)])
                 break
             if path_key(entry["path"]) > path_key(where):
-                raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+                raise UsageError(
+                    N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where)
+                )
         else:
-            raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+            raise UsageError(
+                N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where)
+            )
     return _beneath(entries, where, recursive=recursive)
 
 
@@ -169,11 +173,17 @@ def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
     if path is None:
         files = [e for e in _entries(repo, snapshot) if e["type"] == "file"]
         if len(files) != 1:
-            raise UsageError(f"snapshot {snapshot.short_id} holds {len(files)} files; name the one to dump")
+            raise UsageError(
+                N_("snapshot {short_id} holds {n_files} files; name the one to dump"),
+                short_id=snapshot.short_id,
+                n_files=len(files),
+            )
         return files[0]
     where = snapshot_path(path)
     if not where:
-        raise UsageError(f"the root of snapshot {snapshot.short_id} is a directory; name a file to dump")
+        raise UsageError(
+            N_("the root of snapshot {short_id} is a directory; name a file to dump"), short_id=snapshot.short_id
+        )
     by_path: dict[str, Entry] = {}
     wanted = where
     for entry in _entries(repo, snapshot):
@@ -183,16 +193,28 @@ def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
                 first = by_path.get(entry["link"])
                 if first is None or first.get("type") != "file":
                     raise UsageError(
-                        f"{shown(where)!r} is a hard link to {shown(entry['link'])!r}, which is not a file"
+                        N_("{where!r} is a hard link to {entry!r}, which is not a file"),
+                        where=shown(where),
+                        entry=shown(entry["link"]),
                     )
                 return first
             if entry["type"] != "file":
+                if entry["type"] == "dir":
+                    raise UsageError(
+                        N_(
+                            "{where!r} in snapshot {short_id} is a dir, not a file; restore --include takes a directory"
+                        ),
+                        where=shown(where),
+                        short_id=snapshot.short_id,
+                    )
                 raise UsageError(
-                    f"{shown(where)!r} in snapshot {snapshot.short_id} is a {entry['type']}, not a file"
-                    + ("; restore --include takes a directory" if entry["type"] == "dir" else "")
+                    N_("{where!r} in snapshot {short_id} is a {kind}, not a file"),
+                    where=shown(where),
+                    short_id=snapshot.short_id,
+                    kind=entry["type"],
                 )
             return entry
-    raise UsageError(f"snapshot {snapshot.short_id} holds no {shown(where)!r}")
+    raise UsageError(N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where))
 
 
 def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[bytes]:
@@ -204,7 +226,9 @@ def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[by
         chunk_ids = [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
     except (KeyError, TypeError, ValueError):  # UnknownDigest is a ValueError
         raise CorruptObject(
-            f"snapshot {snapshot.short_id}: the entry of {shown(entry['path'])!r} is malformed"
+            N_("snapshot {short_id}: the entry of {entry!r} is malformed"),
+            short_id=snapshot.short_id,
+            entry=shown(entry["path"]),
         ) from None
     digest = hasher(algorithm)
     written = 0
@@ -215,6 +239,7 @@ def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[by
         yield data
     if written != size or digest.hexdigest() != expected:
         raise VerificationFailed(
-            f"{shown(entry['path'])!r} in snapshot {snapshot.short_id} differs from the backup record; "
-            "discard what was written"
+            N_("{entry!r} in snapshot {short_id} differs from the backup record; discard what was written"),
+            entry=shown(entry["path"]),
+            short_id=snapshot.short_id,
         )

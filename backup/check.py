@@ -34,7 +34,7 @@ from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
 from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.snapshot import list_snapshots
 from backup.walcheck import check_wal
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from storage.backend import ObjectInfo
 from storage.capabilities import StrayEntries, as_capability
 from storage.errors import ObjectNotFound
@@ -50,9 +50,9 @@ def parse_subset(text: str) -> tuple[int, int]:
     try:
         n, m = (int(x) for x in text.split("/"))
     except ValueError:
-        raise UsageError(f"invalid subset '{text}': use N/M, e.g. 1/7") from None
+        raise UsageError(N_("invalid subset '{text}': use N/M, e.g. 1/7"), text=text) from None
     if not 1 <= n <= m:
-        raise UsageError(f"invalid subset '{text}': need 1 <= N <= M")
+        raise UsageError(N_("invalid subset '{text}': need 1 <= N <= M"), text=text)
     return n, m
 
 

@@ -21,6 +21,7 @@ import zstandard
 
 from backup.errors import CorruptObject
 from backup.pack import FLAG_ZSTD
+from dc.errors import N_
 
 PARAMETERS = zstandard.ZstdCompressionParameters.from_level(1, hash_log=15, window_log=20, source_size=1 << 20)
 _PROBE_BYTES = 32 * 1024
@@ -61,7 +62,12 @@ def decode(payload: bytes, flags: int, raw_length: int, what: str) -> bytes:
     try:
         data = decompressor.decompress(payload, max_output_size=raw_length)
     except zstandard.ZstdError as exc:
-        raise CorruptObject(f"{what} does not decompress: {exc}") from None
+        raise CorruptObject(N_("{what} does not decompress: {exc}"), what=what, exc=exc) from None
     if len(data) != raw_length:
-        raise CorruptObject(f"{what} decompresses to {len(data)} bytes, expected {raw_length}")
+        raise CorruptObject(
+            N_("{what} decompresses to {n_data} bytes, expected {raw_length}"),
+            what=what,
+            n_data=len(data),
+            raw_length=raw_length,
+        )
     return data

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from backup.errors import CorruptObject
+from dc.errors import N_
 
 KEY_BYTES = 32
 SALT_BYTES = 32
@@ -54,7 +55,7 @@ class MasterKey:
     @classmethod
     def from_bytes(cls, raw: bytes) -> MasterKey:
         if len(raw) != 2 * KEY_BYTES + 8:
-            raise CorruptObject("master key material has the wrong length")
+            raise CorruptObject(N_("master key material has the wrong length"))
         return cls(raw[:KEY_BYTES], raw[KEY_BYTES : 2 * KEY_BYTES], int.from_bytes(raw[2 * KEY_BYTES :], "big"))
 
     def __repr__(self) -> str:
@@ -81,13 +82,13 @@ class MasterKey:
 
     def open(self, sealed: bytes, aad: bytes, what: str) -> bytes:
         if len(sealed) < SALT_BYTES + TAG_BYTES:
-            raise CorruptObject(f"{what} is truncated ({len(sealed)} bytes)")
+            raise CorruptObject(N_("{what} is truncated ({n_sealed} bytes)"), what=what, n_sealed=len(sealed))
         salt = sealed[:SALT_BYTES]
         try:
             return self.subkey(salt, _OBJECT_INFO).decrypt(bytes(NONCE_BYTES), sealed[SALT_BYTES:], aad)
         except InvalidTag:
             raise CorruptObject(
-                f"{what} fails authentication (corrupted, truncated or not of this repository)"
+                N_("{what} fails authentication (corrupted, truncated or not of this repository)"), what=what
             ) from None
 
 

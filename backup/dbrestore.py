@@ -22,6 +22,7 @@ from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import piped, postgres_row_counts, postgres_tool, redact_dsn, sqlite_row_counts
 from backup.tree import iter_tree
+from dc.errors import N_
 
 
 @dataclass
@@ -45,7 +46,7 @@ def verify_sqlite(snapshot: Snapshot, path: Path) -> dict[str, tuple[int, int | 
     try:
         actual = sqlite_row_counts(conn)
     except sqlite3.DatabaseError as exc:
-        raise VerificationFailed(f"restored database {path} does not open: {exc}") from None
+        raise VerificationFailed(N_("restored database {path} does not open: {exc}"), path=path, exc=exc) from None
     finally:
         conn.close()
     return compare_tables(expected, actual)
@@ -59,10 +60,18 @@ def restore_postgres(
     progress: Callable[[int], None] | None = None,
 ) -> DatabaseRestoreResult:
     if snapshot.source_kind != "postgres":
-        raise RepositoryError(f"snapshot {snapshot.short_id} is a {snapshot.source_kind} backup, not PostgreSQL")
+        raise RepositoryError(
+            N_("snapshot {short_id} is a {source_kind} backup, not PostgreSQL"),
+            short_id=snapshot.short_id,
+            source_kind=snapshot.source_kind,
+        )
     entries = [e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"]
     if len(entries) != 1:
-        raise CorruptObject(f"snapshot {snapshot.short_id} should hold one dump stream, holds {len(entries)}")
+        raise CorruptObject(
+            N_("snapshot {short_id} should hold one dump stream, holds {n_entries}"),
+            short_id=snapshot.short_id,
+            n_entries=len(entries),
+        )
     entry = entries[0]
     started = time.monotonic()
     result = DatabaseRestoreResult(snapshot.id, redact_dsn(dsn))
@@ -106,9 +115,13 @@ def restore_postgres(
         reader.join(timeout=5)
     if code != 0:
         detail = next((line for line in errors if "error" in line.lower()), errors[-1] if errors else "no output")
-        raise RepositoryError(f"pg_restore into {redact_dsn(dsn)} failed (nothing committed): {detail}")
+        raise RepositoryError(
+            N_("pg_restore into {dsn} failed (nothing committed): {detail}"), dsn=redact_dsn(dsn), detail=detail
+        )
     if digest.hexdigest() != entry.get("sha256") or result.bytes != entry.get("size"):
-        raise VerificationFailed(f"dump stream of snapshot {snapshot.short_id} differs from the backup record")
+        raise VerificationFailed(
+            N_("dump stream of snapshot {short_id} differs from the backup record"), short_id=snapshot.short_id
+        )
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
@@ -117,5 +130,7 @@ def restore_postgres(
     result.seconds = round(time.monotonic() - started, 3)
     if result.table_mismatches:
         name, (want, got) = next(iter(result.table_mismatches.items()))
-        raise VerificationFailed(f"restored table {name} has {got} rows, the backup recorded {want}")
+        raise VerificationFailed(
+            N_("restored table {name} has {got} rows, the backup recorded {want}"), name=name, got=got, want=want
+        )
     return result

@@ -27,7 +27,7 @@ from backup.errors import WrongPassword
 from backup.keyslots import add_slot
 from backup.opening import open_repository, unlock, unlocked_repository
 from backup.repository import Repository, read_config
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.backend import Backend
 
 ESCROW_KIND = "escrow"
@@ -49,7 +49,9 @@ def split_key(repo: Repository, *, shares: int, threshold: int, label: str = "es
     import shamir_mnemonic
 
     if not 2 <= threshold <= shares <= 16:
-        raise UsageError(f"need 2 <= threshold <= shares <= 16 (got {threshold} of {shares})")
+        raise UsageError(
+            N_("need 2 <= threshold <= shares <= 16 (got {threshold} of {shares})"), threshold=threshold, shares=shares
+        )
     secret = secrets.token_bytes(SECRET_BYTES)
     groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, shares)], secret)
     slot_id = add_slot(repo, secret, kind=ESCROW_KIND, label=label)
@@ -82,7 +84,11 @@ def prepare_share_dir(out_dir: Path) -> None:
     out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     existing = sorted(p.name for p in out_dir.glob("share-*-of-*.*"))
     if existing:
-        raise UsageError(f"{out_dir} already holds shares ({existing[0]}); use an empty directory")
+        raise UsageError(
+            N_("{out_dir} already holds shares ({existing}); use an empty directory"),
+            out_dir=out_dir,
+            existing=existing[0],
+        )
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,11 @@ def write_share_sheets(
 
 def _check_custodians(split: EscrowSplit, custodians: Sequence[str]) -> None:
     if custodians and len(custodians) != len(split.shares):
-        raise UsageError(f"{len(custodians)} custodian names for {len(split.shares)} shares; give one per share")
+        raise UsageError(
+            N_("{n_custodians} custodian names for {n_shares} shares; give one per share"),
+            n_custodians=len(custodians),
+            n_shares=len(split.shares),
+        )
 
 
 def write_printable_sheets(
@@ -186,20 +196,26 @@ def combine_shares(mnemonics: Sequence[str]) -> bytes:
             parsed.append(Share.from_mnemonic(mnemonic))
         except shamir_mnemonic.MnemonicError:
             raise UsageError(
-                f"escrow share {number} is not a valid SLIP-39 share (mistyped word or checksum)"
+                N_("escrow share {number} is not a valid SLIP-39 share (mistyped word or checksum)"), number=number
             ) from None
     if len({s.identifier for s in parsed}) > 1:
-        raise UsageError("the escrow shares come from different splits; use shares of one split")
+        raise UsageError(N_("the escrow shares come from different splits; use shares of one split"))
     if len({s.index for s in parsed}) < len(parsed):
-        raise UsageError("the same escrow share was given twice")
+        raise UsageError(N_("the same escrow share was given twice"))
     needed = parsed[0].member_threshold
     if len(parsed) < needed:
-        raise WrongPassword(f"{len(parsed)} escrow share(s) given, {needed} needed to open the repository")
+        raise WrongPassword(
+            N_("{n_parsed} escrow share(s) given, {needed} needed to open the repository"),
+            n_parsed=len(parsed),
+            needed=needed,
+        )
     try:
         # SLIP-39 combines exactly a threshold's worth of shares; extras add nothing.
         return shamir_mnemonic.combine_mnemonics(list(mnemonics[:needed]))
     except shamir_mnemonic.MnemonicError:
-        raise WrongPassword("the escrow shares do not combine (damaged share or shares of different splits)") from None
+        raise WrongPassword(
+            N_("the escrow shares do not combine (damaged share or shares of different splits)")
+        ) from None
 
 
 @contextmanager
@@ -254,5 +270,5 @@ class EscrowShares:
 def credentials(password_file: str | None = None, escrow: Sequence[str] = ()) -> Credentials:
     """Escrow shares when any are given (the staff-loss path never reads a passphrase), else a passphrase."""
     if escrow and password_file:
-        raise UsageError("give either --escrow share files or --password-file, not both")
+        raise UsageError(N_("give either --escrow share files or --password-file, not both"))
     return EscrowShares(tuple(escrow)) if escrow else Passphrase(password_file)

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 #: Separators people type between words (after NFKC, which maps ideographic spaces and full-width commas).
 _SEPARATORS = re.compile(r"[\s,、。・;|/]+")
@@ -161,7 +161,7 @@ def read_typed_share(text: str, where: str, expected_length: int | None = None) 
     """The canonical mnemonic (list words, single spaces) from a share as typed, or a refusal naming the position."""
     tokens, check = split_typed(text)
     if not tokens:
-        raise ShareMistyped(f"{where} holds no words")
+        raise ShareMistyped(N_("{where} holds no words"), where=where)
     words, index = _wordlist()
     prefixes = _prefixes()
     indices = []
@@ -170,11 +170,17 @@ def read_typed_share(text: str, where: str, expected_length: int | None = None) 
         if found is None and len(token) >= PREFIX_LETTERS and token.isascii():
             found = prefixes.get(token[:PREFIX_LETTERS])
         if found is None:
-            raise ShareMistyped(f"{where}: word {number} is not a SLIP-39 word (check its spelling against the sheet)")
+            raise ShareMistyped(
+                N_("{where}: word {number} is not a SLIP-39 word (check its spelling against the sheet)"),
+                where=where,
+                number=number,
+            )
         indices.append(found)
     if not _checks(indices):
-        raise ShareMistyped(f"{where}: {_locate(indices, expected_length)}")
+        raise ShareMistyped(N_("{where}: {indices}"), where=where, indices=_locate(indices, expected_length))
     mnemonic = " ".join(words[i] for i in indices)
     if check is not None and check != check_code(mnemonic):
-        raise ShareMistyped(f"{where}: the words do not match the check code typed with them ({check})")
+        raise ShareMistyped(
+            N_("{where}: the words do not match the check code typed with them ({check})"), where=where, check=check
+        )
     return mnemonic

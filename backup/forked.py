@@ -31,7 +31,7 @@ from backup import errors as backup_errors
 from backup.cache import BlobCache
 from backup.repository import Repository
 from dc import errors as dc_errors
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 from dc.failpoint import LEADER_ENV
 from storage.local import LocalBackend
 
@@ -138,7 +138,7 @@ class Worker:
             if code is not None and code < 0:
                 # Killed by a signal: so is the job (the worker cannot have finished its share).
                 os.kill(os.getpid(), -code)
-            raise BcpError(f"a worker process exited with {code} without finishing") from None
+            raise BcpError(N_("a worker process exited with {code} without finishing"), code=code) from None
         if message[0] == "ok":
             return message[1]
         self.kill()
@@ -146,7 +146,7 @@ class Worker:
             cls = getattr(backup_errors, message[1], None) or getattr(dc_errors, message[1], None)
             if isinstance(cls, type) and issubclass(cls, BcpError):
                 raise cls(message[2])
-        raise BcpError(f"worker process failed: {message[-1]}")
+        raise BcpError(N_("worker process failed: {message_}"), message_=message[-1])
 
     def finish(self) -> Any:
         """Tell the worker there is no more work; return its final message."""

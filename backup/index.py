@@ -16,6 +16,7 @@ import zstandard
 
 from backup.errors import CorruptObject, RepositoryError
 from backup.pack import BlobEntry
+from dc.errors import N_
 
 INDEX_PREFIX = "index/"
 #: the plaintext an index file may have: readers refuse more, so writers never write more
@@ -55,7 +56,11 @@ def encode_index(index: IndexFile) -> bytes:
     raw = b"".join(parts)
     if len(raw) > MAX_INDEX_RAW:
         # One pack alone would have to list ~20 million blobs: refused rather than written unreadable.
-        raise RepositoryError(f"an index file would hold {len(raw)} bytes, over {MAX_INDEX_RAW}; nothing was written")
+        raise RepositoryError(
+            N_("an index file would hold {n_raw} bytes, over {MAX_INDEX_RAW}; nothing was written"),
+            n_raw=len(raw),
+            MAX_INDEX_RAW=MAX_INDEX_RAW,
+        )
     return zstandard.ZstdCompressor(level=3).compress(raw)
 
 
@@ -107,5 +112,5 @@ def decode_index(data: bytes, where: str) -> IndexFile:
         if pos != len(raw):
             raise ValueError("trailing bytes")
     except (ValueError, struct.error, zstandard.ZstdError) as exc:
-        raise CorruptObject(f"{where} is not a valid index ({exc})") from None
+        raise CorruptObject(N_("{where} is not a valid index ({exc})"), where=where, exc=exc) from None
     return IndexFile(tuple(packs), supersedes)

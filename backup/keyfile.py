@@ -34,7 +34,7 @@ from backup.keys import KEYFILE_KIND, KEYFILE_SECRET_BYTES
 from backup.keyslots import MAX_LABEL_CHARS, add_slot
 from backup.opening import unlock, unlocked_repository
 from backup.repository import Repository, read_config
-from dc.errors import AuthError, UsageError
+from dc.errors import N_, AuthError, UsageError
 from storage.backend import Backend
 
 #: a key file is two short lines; anything much larger is the wrong file
@@ -53,7 +53,11 @@ def _parse(text: str, path: Path) -> bytes:
         with suppress(ValueError):
             secret = bytes.fromhex(lines[0])
     if len(secret) != KEYFILE_SECRET_BYTES:
-        raise UsageError(f"{path} is not a bcpctl key file (one line of {2 * KEYFILE_SECRET_BYTES} hex digits)")
+        raise UsageError(
+            N_("{path} is not a bcpctl key file (one line of {digits} hex digits)"),
+            path=path,
+            digits=2 * KEYFILE_SECRET_BYTES,
+        )
     return secret
 
 
@@ -66,29 +70,35 @@ def read_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
-        raise UsageError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise UsageError(N_("cannot read key file {path}: {strerror}"), path=path, strerror=exc.strerror) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"key file {path} is not a regular file")
+            raise UsageError(N_("key file {path} is not a regular file"), path=path)
         if info.st_mode & 0o077:
             raise KeyFileExposed(
-                f"key file {path} is accessible by others (mode {stat.S_IMODE(info.st_mode):04o}): "
-                "refused; chmod 600 it, and replace it if others may have read it"
+                N_(
+                    "key file {path} is accessible by others (mode {mode:04o}): refused; chmod 600 it, and "
+                    "replace it if others may have read it"
+                ),
+                path=path,
+                mode=stat.S_IMODE(info.st_mode),
             )
         if info.st_uid not in (os.geteuid(), 0):
-            raise KeyFileExposed(f"key file {path} belongs to another user (uid {info.st_uid}): refused")
+            raise KeyFileExposed(
+                N_("key file {path} belongs to another user (uid {st_uid}): refused"), path=path, st_uid=info.st_uid
+            )
         data = os.read(fd, _MAX_BYTES + 1)
     except OSError as exc:
-        raise UsageError(f"cannot read key file {path}: {exc.strerror}") from None
+        raise UsageError(N_("cannot read key file {path}: {strerror}"), path=path, strerror=exc.strerror) from None
     finally:
         os.close(fd)
     if len(data) > _MAX_BYTES:
-        raise UsageError(f"{path} is not a bcpctl key file (larger than {_MAX_BYTES} bytes)")
+        raise UsageError(N_("{path} is not a bcpctl key file (larger than {limit} bytes)"), path=path, limit=_MAX_BYTES)
     try:
         return _parse(data.decode("ascii"), path)
     except UnicodeDecodeError:
-        raise UsageError(f"{path} is not a bcpctl key file (not ASCII text)") from None
+        raise UsageError(N_("{path} is not a bcpctl key file (not ASCII text)"), path=path) from None
 
 
 def add_key_file(repo: Repository, path: Path, *, label: str = "") -> str:
@@ -98,12 +108,15 @@ def add_key_file(repo: Repository, path: Path, *, label: str = "") -> str:
     copy of its key; if the slot cannot be stored, the file is removed again.
     """
     if len(label) > MAX_LABEL_CHARS or not label.isprintable():
-        raise UsageError(f"a key slot label must be printable and at most {MAX_LABEL_CHARS} characters")
+        raise UsageError(
+            N_("a key slot label must be printable and at most {MAX_LABEL_CHARS} characters"),
+            MAX_LABEL_CHARS=MAX_LABEL_CHARS,
+        )
     secret = os.urandom(KEYFILE_SECRET_BYTES)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise UsageError(f"cannot create key file {path}: {exc.strerror}") from None
+        raise UsageError(N_("cannot create key file {path}: {strerror}"), path=path, strerror=exc.strerror) from None
     try:
         try:
             os.fchmod(fd, 0o600)  # whatever the umask

@@ -58,6 +58,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots, shuffle, tiers
+from dc.errors import N_
 from dc.osuser import os_user
 from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
@@ -382,7 +383,7 @@ def unwrap(
     """
     slots, problems = _scan(backend, signed, secret)
     if not slots and not problems:
-        raise RepositoryError(f"repository {backend.url} has no key slots")
+        raise RepositoryError(N_("repository {url} has no key slots"), url=backend.url)
     wanted = set(kinds)
     candidates = [s for s in slots if s.info.kind in wanted]
     for tier in tiers(candidates, _identify, _work, signed, secret):
@@ -397,7 +398,9 @@ def unwrap(
                 continue
             if not secrets.compare_digest(payload[-_CONFIG_DIGEST_BYTES:], config_digest):
                 raise CorruptObject(
-                    f"the repository config of {backend.url} was modified after key slot {slot.info.id} was made"
+                    N_("the repository config of {url} was modified after key slot {id} was made"),
+                    url=backend.url,
+                    id=slot.info.id,
                 )
             master = MasterKey.from_bytes(payload[:-_CONFIG_DIGEST_BYTES])
             return Unwrapped(master, slot.info.id, tuple(problems), slot.digest)

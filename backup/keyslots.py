@@ -17,7 +17,7 @@ from backup.keys import (
 )
 from backup.repository import Repository
 from backup.slotorder import SignedSlots
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.errors import ObjectNotFound
 
 #: a label says who or what a slot is for; it must keep a slot far below keys.MAX_SLOT_BYTES
@@ -43,7 +43,10 @@ class SlotRow:
 
 def add_slot(repo: Repository, secret: bytes, *, kind: str, label: str = "") -> str:
     if len(label) > MAX_LABEL_CHARS or not label.isprintable():
-        raise UsageError(f"a key slot label must be printable and at most {MAX_LABEL_CHARS} characters")
+        raise UsageError(
+            N_("a key slot label must be printable and at most {MAX_LABEL_CHARS} characters"),
+            MAX_LABEL_CHARS=MAX_LABEL_CHARS,
+        )
     slot_id, slot = wrap(
         repo.master,
         secret,
@@ -60,7 +63,7 @@ def add_slot(repo: Repository, secret: bytes, *, kind: str, label: str = "") -> 
 
 def add_passphrase_slot(repo: Repository, passphrase: str, *, label: str = "") -> str:
     if len(passphrase) < 8:
-        raise UsageError("the new passphrase is shorter than 8 characters")
+        raise UsageError(N_("the new passphrase is shorter than 8 characters"))
     return add_slot(repo, passphrase.encode(), kind="passphrase", label=label)
 
 
@@ -92,14 +95,16 @@ def remove_unsigned(repo: Repository) -> list[str]:
     signed = _signed(repo)
     if not signed.trusted:
         raise UsageError(
-            "the repository has no manifest signed by its own key: nothing tells planted slots from genuine ones "
-            "(remove them one by one with 'key remove ID')"
+            N_(
+                "the repository has no manifest signed by its own key: nothing tells planted slots from "
+                "genuine ones (remove them one by one with 'key remove ID')"
+            )
         )
     slots, _problems, named = scan_signed_slots(repo.backend, signed)
     keep = named | {repo.slot_id} | repo.added_slots
     doomed = [s for s in slots if s.id not in keep]
     if not any(s.kind == "passphrase" for s in slots if s.id in keep):
-        raise UsageError("refusing to remove every passphrase slot")
+        raise UsageError(N_("refusing to remove every passphrase slot"))
     for slot in doomed:
         repo.backend.remove(KEYS_PREFIX + slot.id)
     if doomed:
@@ -109,13 +114,15 @@ def remove_unsigned(repo: Repository) -> list[str]:
 
 def _match(name: str, slots: list[KeySlot], problems: list[SlotProblem]) -> KeySlot | SlotProblem:
     if not name:
-        raise UsageError("name the key slot to remove (its id, a unique prefix, or a damaged object's name)")
+        raise UsageError(N_("name the key slot to remove (its id, a unique prefix, or a damaged object's name)"))
     entries: list[tuple[str, KeySlot | SlotProblem]] = [(s.id, s) for s in slots]
     entries += [(p.name, p) for p in problems if p.name]
     exact = [entry for shown, entry in entries if shown == name]
     matches = exact or [entry for shown, entry in entries if shown.startswith(name)]
     if len(matches) != 1:
-        raise UsageError(f"no unique key slot matches '{printable(name)}' (see 'bcpctl key list')")
+        raise UsageError(
+            N_("no unique key slot matches '{printable}' (see 'bcpctl key list')"), printable=printable(name)
+        )
     return matches[0]
 
 
@@ -129,9 +136,11 @@ def remove_slot(repo: Repository, name: str) -> str:
     target = _match(name, slots, problems)
     if isinstance(target, KeySlot):
         if target.id == repo.slot_id:
-            raise UsageError("refusing to remove the key slot this command was unlocked with; use another passphrase")
+            raise UsageError(
+                N_("refusing to remove the key slot this command was unlocked with; use another passphrase")
+            )
         if target.kind == "passphrase" and sum(s.kind == "passphrase" for s in slots) <= 1:
-            raise UsageError("refusing to remove the last passphrase slot")
+            raise UsageError(N_("refusing to remove the last passphrase slot"))
         keys = [KEYS_PREFIX + target.id]
         shown = target.id
     else:
@@ -141,12 +150,12 @@ def remove_slot(repo: Repository, name: str) -> str:
         ]
         shown = target.name
     if not keys:
-        raise RepositoryError(f"key slot object {shown} disappeared concurrently")
+        raise RepositoryError(N_("key slot object {shown} disappeared concurrently"), shown=shown)
     for key in keys:
         try:
             repo.backend.stat(key)
         except ObjectNotFound:
-            raise RepositoryError(f"key slot object {shown} disappeared concurrently") from None
+            raise RepositoryError(N_("key slot object {shown} disappeared concurrently"), shown=shown) from None
         repo.backend.remove(key)
     repo.state_changed = True
     return shown

@@ -35,6 +35,7 @@ import orjson
 
 from backup.errors import RepositoryError
 from backup.objectsize import OversizedObject, load_whole
+from dc.errors import N_
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
@@ -289,15 +290,24 @@ class RepositoryLock:
             if found is not None:
                 status, _record = found
                 if status.state != "stale":
-                    hint = " (bcpctl unlock --force removes it once that machine's prune is gone)"
+                    if status.state in ("foreign", "unreadable"):
+                        raise RepositoryError(
+                            N_(
+                                "the {name} lock is {reason}; try again later "
+                                "(bcpctl unlock --force removes it once that machine's prune is gone)"
+                            ),
+                            name=self.name,
+                            reason=status.reason,
+                        )
                     raise RepositoryError(
-                        f"the {self.name} lock is {status.reason}; try again later"
-                        + (hint if status.state in ("foreign", "unreadable") else "")
+                        N_("the {name} lock is {reason}; try again later"), name=self.name, reason=status.reason
                     )
                 self.backend.remove(self.key)
                 self.notes.append(f"released a stale {self.name} lock: {status.reason}")
             if not self.backend.save_new(self.key, body):
-                raise RepositoryError(f"another process took the {self.name} lock at the same moment; try again later")
+                raise RepositoryError(
+                    N_("another process took the {name} lock at the same moment; try again later"), name=self.name
+                )
         self.storage_now = self.backend.stat(self.key).mtime
         self._thread = threading.Thread(target=self._renew_loop, name=f"lock-{self.name}", daemon=True)
         self._thread.start()
@@ -323,7 +333,9 @@ class RepositoryLock:
         """Refuse to continue (before deleting anything) once the lock is no longer ours."""
         if self._lost or not self._mine():
             self._lost = True
-            raise RepositoryError(f"the {self.name} lock was taken over by another process; stopped before deleting")
+            raise RepositoryError(
+                N_("the {name} lock was taken over by another process; stopped before deleting"), name=self.name
+            )
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()

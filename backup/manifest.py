@@ -65,6 +65,7 @@ from backup.pack import pack_key
 from backup.repository import Repository
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots
 from backup.snapshot import load_snapshot, snapshot_ids
+from dc.errors import N_
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
@@ -224,17 +225,25 @@ def verify_manifest(raw: bytes, *, public_key: str | None, repo_id: str | None, 
         manifest = _parse_body(body, where)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ManifestInvalid(f"{where} is malformed or truncated ({exc})") from None
+        raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
     if public_key is not None and manifest.public_key != public_key:
         raise ManifestInvalid(
-            f"{where} is signed by key {manifest.public_key[:16]}…, not the pinned key {public_key[:16]}… (forged?)"
+            N_("{where} is signed by key {public_key}…, not the pinned key {public_key2}… (forged?)"),
+            where=where,
+            public_key=manifest.public_key[:16],
+            public_key2=public_key[:16],
         )
     try:
         embedded.verify(signature, _DOMAIN + body)
     except InvalidSignature:
-        raise ManifestInvalid(f"{where}: signature does not verify (tampered or forged)") from None
+        raise ManifestInvalid(N_("{where}: signature does not verify (tampered or forged)"), where=where) from None
     if repo_id is not None and manifest.repository != repo_id:
-        raise ManifestInvalid(f"{where} belongs to repository {manifest.repository[:8]}, not {repo_id[:8]}")
+        raise ManifestInvalid(
+            N_("{where} belongs to repository {repository}, not {repo_id}"),
+            where=where,
+            repository=manifest.repository[:8],
+            repo_id=repo_id[:8],
+        )
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
 
 
@@ -243,7 +252,7 @@ def load_manifest_bytes(backend: Backend) -> bytes:
     try:
         return load_whole(backend, MANIFEST_KEY, "manifest")
     except OversizedObject as exc:
-        raise ManifestInvalid(exc.message) from None
+        raise ManifestInvalid(exc.template, **exc.params) from None
 
 
 def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | None) -> Manifest | None:

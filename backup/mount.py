@@ -24,7 +24,7 @@ from backup.errors import CorruptObject
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 _MODES = {
     "file": stat.S_IFREG,
@@ -197,20 +197,23 @@ def _error(code: int) -> OSError:
 def check_fuse(device: str = "/dev/fuse") -> None:
     """Refuse a mount where FUSE cannot work, in one line saying why (exit 2)."""
     if not os.path.exists(device):
-        raise UsageError(f"mount needs FUSE, and {device} does not exist here (load the fuse module, or run with it)")
+        raise UsageError(
+            N_("mount needs FUSE, and {device} does not exist here (load the fuse module, or run with it)"),
+            device=device,
+        )
     try:
         import mfusepy  # noqa: F401  (loads libfuse)
     except (ImportError, OSError) as exc:
-        raise UsageError(f"mount needs libfuse (apt-get install fuse3 or libfuse2): {exc}") from None
+        raise UsageError(N_("mount needs libfuse (apt-get install fuse3 or libfuse2): {exc}"), exc=exc) from None
 
 
 def check_mountpoint(mountpoint: str) -> None:
     """An existing empty directory, or one line saying why not (exit 2): a mount over a
     directory with contents would hide them until unmounted."""
     if not os.path.isdir(mountpoint):
-        raise UsageError(f"mount point {mountpoint} is not a directory")
+        raise UsageError(N_("mount point {mountpoint} is not a directory"), mountpoint=mountpoint)
     if os.listdir(mountpoint):
-        raise UsageError(f"mount point {mountpoint} is not empty")
+        raise UsageError(N_("mount point {mountpoint} is not empty"), mountpoint=mountpoint)
 
 
 def serve(repo: Repository, snapshots: Sequence[Snapshot], mountpoint: str, *, each_in_own_dir: bool) -> None:

@@ -50,6 +50,7 @@ from backup.crypto import SALT_BYTES, TAG_BYTES
 from backup.errors import CorruptObject, RepositoryError
 from backup.index import MAX_INDEX_RAW
 from backup.keys import MAX_SLOT_BYTES
+from dc.errors import N_
 from storage.backend import Backend
 
 KiB = 1024
@@ -105,7 +106,13 @@ def check_size(key: str, kind: str, size: int, bound: int | None = None) -> None
     limit = MAX_BYTES[kind] if bound is None else bound
     if size > limit:
         raise OversizedObject(
-            f"{key} is {size} bytes, more than any genuine {kind} can be ({limit} bytes): stray or planted, not read"
+            N_(
+                "{key} is {size} bytes, more than any genuine {kind} can be ({limit} bytes): stray or planted, not read"
+            ),
+            key=key,
+            size=size,
+            kind=kind,
+            limit=limit,
         )
 
 
@@ -125,5 +132,9 @@ def refuse_oversized(what: str, kind: str, size: int) -> None:
     """A writer's check: never store an object that readers would refuse as planted."""
     if size > MAX_BYTES[kind]:
         raise RepositoryError(
-            f"{what} would be {size} bytes, over the {MAX_BYTES[kind]} bytes any {kind} may have; nothing was written"
+            N_("{what} would be {size} bytes, over the {MAX_BYTES} bytes any {kind} may have; nothing was written"),
+            what=what,
+            size=size,
+            MAX_BYTES=MAX_BYTES[kind],
+            kind=kind,
         )

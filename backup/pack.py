@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from backup.crypto import HEADER_NONCE, SALT_BYTES, TAG_BYTES, MasterKey, counter_nonce
 from backup.errors import CorruptObject
+from dc.errors import N_
 
 MAGIC = b"BCPPACK1"
 PREFIX_BYTES = len(MAGIC) + SALT_BYTES
@@ -140,30 +141,32 @@ def decrypt_blob(cipher: AESGCM, repo_id: bytes, entry: BlobEntry, sealed: bytes
     try:
         return cipher.decrypt(counter_nonce(entry.offset), sealed, blob_aad(repo_id, entry.type, entry.flags, entry.id))
     except InvalidTag:
-        raise CorruptObject(f"blob {entry.id.hex()[:16]} in {where} fails authentication") from None
+        raise CorruptObject(
+            N_("blob {id} in {where} fails authentication"), id=entry.id.hex()[:16], where=where
+        ) from None
 
 
 def parse_pack(master: MasterKey, repo_id: bytes, data: bytes, where: str) -> tuple[bytes, list[BlobEntry]]:
     """Verify a whole pack's structure; return its salt and the header's entries."""
     if len(data) < PREFIX_BYTES + TAG_BYTES + _TRAILER.size or data[: len(MAGIC)] != MAGIC:
-        raise CorruptObject(f"{where} is not a pack (bad magic or truncated)")
+        raise CorruptObject(N_("{where} is not a pack (bad magic or truncated)"), where=where)
     (header_len,) = _TRAILER.unpack_from(data, len(data) - _TRAILER.size)
     header_start = len(data) - _TRAILER.size - header_len
     if header_start < PREFIX_BYTES or header_len < TAG_BYTES:
-        raise CorruptObject(f"{where} has an impossible header length (truncated?)")
+        raise CorruptObject(N_("{where} has an impossible header length (truncated?)"), where=where)
     salt = data[len(MAGIC) : PREFIX_BYTES]
     cipher = master.pack_cipher(salt)
     try:
         header = cipher.decrypt(HEADER_NONCE, data[header_start : len(data) - _TRAILER.size], _header_aad(repo_id))
     except InvalidTag:
-        raise CorruptObject(f"{where}: pack header fails authentication") from None
+        raise CorruptObject(N_("{where}: pack header fails authentication"), where=where) from None
     if len(header) % _ENTRY.size:
-        raise CorruptObject(f"{where}: pack header has a partial entry")
+        raise CorruptObject(N_("{where}: pack header has a partial entry"), where=where)
     entries = []
     for fields in _ENTRY.iter_unpack(header):
         entry = BlobEntry(fields[2], fields[0], fields[1], fields[3], fields[4], fields[5])
         if entry.offset < PREFIX_BYTES or entry.offset + entry.length > header_start:
-            raise CorruptObject(f"{where}: blob {entry.id.hex()[:16]} lies outside the pack")
+            raise CorruptObject(N_("{where}: blob {id} lies outside the pack"), where=where, id=entry.id.hex()[:16])
         entries.append(entry)
     return salt, entries
 

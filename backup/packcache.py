@@ -21,6 +21,7 @@ from pathlib import Path
 from backup.errors import CorruptObject
 from backup.objectsize import load_whole
 from backup.pack import PACK_DIRS
+from dc.errors import N_
 from storage.backend import Backend
 from storage.errors import ObjectNotFound
 
@@ -44,7 +45,7 @@ class PackCache:
         with open(path, "rb") as f:
             data = os.pread(f.fileno(), length, offset)
         if len(data) != length:
-            raise CorruptObject(f"{key} is shorter than its index says")
+            raise CorruptObject(N_("{key} is shorter than its index says"), key=key)
         return data
 
     def _ensure(self, key: str) -> Path:
@@ -65,9 +66,11 @@ class PackCache:
                 blob_type = next(t for t, d in PACK_DIRS.items() if key.startswith(d + "/"))
                 data = load_whole(self._backend, key, "pack", bound=self._pack_bound(blob_type))
             except ObjectNotFound:
-                raise CorruptObject(f"pack {key} is missing") from None
+                raise CorruptObject(N_("pack {key} is missing"), key=key) from None
             if hashlib.sha256(data).hexdigest() != name:
-                raise CorruptObject(f"pack {key} does not match its name (corrupted in storage or in transit)")
+                raise CorruptObject(
+                    N_("pack {key} does not match its name (corrupted in storage or in transit)"), key=key
+                )
             tmp = path.with_suffix(".tmp")
             tmp.write_bytes(data)
             tmp.replace(path)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 #: longest pattern or path accepted (PATH_MAX)
 MAX_LENGTH = 4096
@@ -41,11 +41,13 @@ def _refuse_controls(kind: str, text: str, *, controls: bool = True) -> None:
     """Refuse an empty or overlong text, and NUL (in no name); ``controls``: every other
     control character too (a pattern names them with ``?``, a path may hold them)."""
     if not text:
-        raise BadPattern(f"an empty {kind} matches nothing; give one")
+        raise BadPattern(N_("an empty {kind} matches nothing; give one"), kind=kind)
     if len(text) > MAX_LENGTH:
-        raise BadPattern(f"a {kind} is at most {MAX_LENGTH} characters")
+        raise BadPattern(N_("a {kind} is at most {MAX_LENGTH} characters"), kind=kind, MAX_LENGTH=MAX_LENGTH)
     if "\0" in text or (controls and any(ord(c) < 32 or ord(c) == 127 for c in text)):
-        raise BadPattern(f"{kind} {text!r} holds NUL" + (" or a control character" if controls else ""))
+        if controls:
+            raise BadPattern(N_("{kind} {text!r} holds NUL or a control character"), kind=kind, text=text)
+        raise BadPattern(N_("{kind} {text!r} holds NUL"), kind=kind, text=text)
 
 
 def _components(kind: str, text: str) -> list[str]:
@@ -55,8 +57,12 @@ def _components(kind: str, text: str) -> list[str]:
     for part in parts:
         if part in ("", ".", ".."):
             raise BadPattern(
-                f"{kind} {text!r} has an empty, '.' or '..' component; snapshot paths never do "
-                "(they are relative to the snapshot's root)"
+                N_(
+                    "{kind} {text!r} has an empty, '.' or '..' component; snapshot paths never do (they are "
+                    "relative to the snapshot's root)"
+                ),
+                kind=kind,
+                text=text,
             )
     return parts
 
@@ -87,13 +93,15 @@ def _component_units(part: str, pattern: str) -> tuple[object, ...]:
         c = part[i]
         if c == "\\":
             if i + 1 == len(part):
-                raise BadPattern(f"pattern {pattern!r} ends with a lone '\\'")
+                raise BadPattern(N_("pattern {pattern!r} ends with a lone '\\'"), pattern=pattern)
             out.append(part[i + 1])
             i += 2
             continue
         if c == "*":
             if part[i : i + 2] == "**":
-                raise BadPattern(f"pattern {pattern!r}: '**' must be a whole path component (a/**/b)")
+                raise BadPattern(
+                    N_("pattern {pattern!r}: '**' must be a whole path component (a/**/b)"), pattern=pattern
+                )
             out.append(_STAR)
         elif c == "?":
             out.append(_ANY)
@@ -103,7 +111,7 @@ def _component_units(part: str, pattern: str) -> tuple[object, ...]:
             j += part[j : j + 1] == "]"  # a ']' first in a set is a member
             end = part.find("]", j)
             if end < 0:
-                raise BadPattern(f"pattern {pattern!r} has an unclosed '['")
+                raise BadPattern(N_("pattern {pattern!r} has an unclosed '['"), pattern=pattern)
             body = part[i + 1 : end]
             negate = body.startswith("!")
             body = body[1:] if negate else body
@@ -111,7 +119,9 @@ def _component_units(part: str, pattern: str) -> tuple[object, ...]:
             try:
                 out.append(re.compile(f"[{'^' if negate else ''}{escaped}]", re.DOTALL))
             except re.error as exc:  # a set such as [z-a]
-                raise BadPattern(f"pattern {pattern!r} is not a valid glob ({exc.msg})") from None
+                raise BadPattern(
+                    N_("pattern {pattern!r} is not a valid glob ({msg})"), pattern=pattern, msg=exc.msg
+                ) from None
             i = end + 1
             continue
         else:
@@ -183,7 +193,7 @@ def compile_pattern(text: str) -> Pattern:
     """The pattern ``text`` compiled, or :class:`BadPattern` saying what is wrong with it."""
     _refuse_controls("pattern", text)
     if not text.strip("/"):
-        raise BadPattern(f"pattern {text!r} names no path; use '**' for everything")
+        raise BadPattern(N_("pattern {text!r} names no path; use '**' for everything"), text=text)
     anchored = "/" in text.strip("/") or text.startswith("/")
     parts: list[object] = [] if anchored else [_STAR]
     for part in _components("pattern", text):

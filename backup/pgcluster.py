@@ -29,7 +29,7 @@ from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.tree import iter_tree
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 
 
 class _BlobStream(io.RawIOBase):
@@ -67,10 +67,16 @@ def unpack_base(
     """Unpack a base backup into the empty directory ``target``; return its size in bytes, verified."""
     entries = [e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"]
     if [e["path"] for e in entries] != [BASE_NAME]:
-        raise CorruptObject(f"snapshot {snapshot.short_id} is not a base backup (it holds no {BASE_NAME} alone)")
+        raise CorruptObject(
+            N_("snapshot {short_id} is not a base backup (it holds no {BASE_NAME} alone)"),
+            short_id=snapshot.short_id,
+            BASE_NAME=BASE_NAME,
+        )
     entry = entries[0]
     if target.exists() and any(target.iterdir()):
-        raise UsageError(f"{target} is not empty: a cluster is restored into an empty or new directory")
+        raise UsageError(
+            N_("{target} is not empty: a cluster is restored into an empty or new directory"), target=target
+        )
     target.mkdir(parents=True, exist_ok=True)
     target.chmod(0o700)
     stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
@@ -78,9 +84,13 @@ def unpack_base(
         with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|") as tar:
             tar.extractall(target, filter="data")
     except tarfile.TarError as exc:
-        raise CorruptObject(f"base backup {snapshot.short_id} is not a readable tar stream: {exc}") from None
+        raise CorruptObject(
+            N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc
+        ) from None
     if stream.digest.hexdigest() != entry.get("sha256") or stream.size != entry.get("size"):
-        raise VerificationFailed(f"base backup {snapshot.short_id} differs from what the backup recorded")
+        raise VerificationFailed(
+            N_("base backup {short_id} differs from what the backup recorded"), short_id=snapshot.short_id
+        )
     return stream.size
 
 
@@ -147,7 +157,9 @@ class RestoredCluster:
         )
         done = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout + 60)
         if done.returncode != 0:
-            raise ProblemFound(f"the restored cluster did not start: {self.log_tail() or done.stderr.strip()}")
+            raise ProblemFound(
+                N_("the restored cluster did not start: {detail}"), detail=self.log_tail() or done.stderr.strip()
+            )
 
     def running(self) -> bool:
         argv = self._as_owner([postgres_tool("pg_ctl"), "-D", str(self.datadir), "status"])
@@ -178,9 +190,13 @@ class RestoredCluster:
                     return
             except psycopg.OperationalError:
                 if not self.running():
-                    raise ProblemFound(f"recovery stopped: {self.log_tail() or 'the server exited'}") from None
+                    raise ProblemFound(
+                        N_("recovery stopped: {detail}"), detail=self.log_tail() or "the server exited"
+                    ) from None
             time.sleep(0.2)
-        raise ProblemFound(f"recovery did not finish within {timeout:.0f} s: {self.log_tail()}")
+        raise ProblemFound(
+            N_("recovery did not finish within {timeout:.0f} s: {detail}"), timeout=timeout, detail=self.log_tail()
+        )
 
 
 def copy_database(source: str, target: str) -> dict[str, int]:
@@ -203,9 +219,16 @@ def copy_database(source: str, target: str) -> dict[str, int]:
     dumped = dump.wait()
     dump_err = dump.stderr.read().decode(errors="replace").strip() if dump.stderr is not None else ""
     if dumped != 0:
-        raise ProblemFound(f"pg_dump of the recovered database failed: {dump_err.splitlines()[-1:] or 'no output'}")
+        raise ProblemFound(
+            N_("pg_dump of the recovered database failed: {dump_err}"),
+            dump_err=dump_err.splitlines()[-1:] or "no output",
+        )
     if restore.returncode != 0:
         detail = next((line for line in restore.stderr.splitlines() if "error" in line.lower()), restore.stderr.strip())
-        raise ProblemFound(f"pg_restore into {redact_dsn(target)} failed (nothing committed): {detail}")
+        raise ProblemFound(
+            N_("pg_restore into {target} failed (nothing committed): {detail}"),
+            target=redact_dsn(target),
+            detail=detail,
+        )
     with psycopg.connect(target, autocommit=True, connect_timeout=15) as conn, conn.cursor() as cur:
         return postgres_row_counts(cur)

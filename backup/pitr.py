@@ -31,7 +31,7 @@ from backup.walcheck import base_backups, first_needed
 from backup.walfeed import ABSENT, WalFeed
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name
 from dc.clock import JST, utcnow
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from dc.config import Consortium
@@ -50,14 +50,14 @@ def parse_moment(text: str) -> datetime:
         when = datetime.fromisoformat(raw)
     except ValueError:
         raise UsageError(
-            f"'{text}' is not a time (e.g. '2026-12-06 03:14:15 JST' or 2026-12-06T03:14:15+09:00)"
+            N_("'{text}' is not a time (e.g. '2026-12-06 03:14:15 JST' or 2026-12-06T03:14:15+09:00)"), text=text
         ) from None
     if zone is not None:
         if when.tzinfo is not None:
-            raise UsageError(f"'{text}' gives two zones")
+            raise UsageError(N_("'{text}' gives two zones"), text=text)
         when = when.replace(tzinfo=zone)
     if when.tzinfo is None:
-        raise UsageError(f"'{text}' needs a zone (JST, UTC or an offset such as +09:00)")
+        raise UsageError(N_("'{text}' needs a zone (JST, UTC or an offset such as +09:00)"), text=text)
     return when
 
 
@@ -87,8 +87,9 @@ def check_moment(target: RecoveryTarget, now: datetime) -> None:
     say so ("recovery ended before target") after the whole archive was replayed."""
     if target.time is not None and target.time > now:
         raise UsageError(
-            f"--to-time {target.time.isoformat()} is in the future (now {now.isoformat(timespec='seconds')}):"
-            " use --to-latest for the newest state the archive holds"
+            N_("--to-time {time} is in the future (now {now}): use --to-latest for the newest state the archive holds"),
+            time=target.time.isoformat(),
+            now=now.isoformat(timespec="seconds"),
         )
 
 
@@ -103,14 +104,21 @@ def choose_base(bases: list[Snapshot], target: RecoveryTarget) -> Snapshot:
             # asks for what this archive can never hold.
             oldest = min(_base_end(b) for b in bases)
             raise UsageError(
-                f"--to-time {moment.isoformat()} is before the oldest base backup of {bases[0].system}"
-                f" (ended {oldest.isoformat()}): nothing can be recovered from before it"
+                N_(
+                    "--to-time {moment} is before the oldest base backup of {system} (ended {oldest}): nothing "
+                    "can be recovered from before it"
+                ),
+                moment=moment.isoformat(),
+                system=bases[0].system,
+                oldest=oldest.isoformat(),
             )
     elif target.lsn is not None:
         lsn = target.lsn
         usable = [b for b in bases if parse_lsn(b.tags[TAG_STOP]) <= lsn]
     if not usable:
-        raise ProblemFound(f"no base backup ended before {target.describe()}: nothing to recover from")
+        raise ProblemFound(
+            N_("no base backup ended before {target}: nothing to recover from"), target=target.describe()
+        )
     return max(usable, key=lambda b: (_base_end(b), b.id))
 
 
@@ -199,7 +207,9 @@ def restore_to(
     system = config.system(system_id)
     owner = system.source.run_as
     if owner is None and _is_root():
-        raise UsageError(f"PostgreSQL does not run as root: set systems.{system_id}.source.run_as")
+        raise UsageError(
+            N_("PostgreSQL does not run as root: set systems.{system_id}.source.run_as"), system_id=system_id
+        )
     site = site or local_site(config)
     started = time.monotonic()
     with site_repository(config, site, config_path.parent) as repo:
@@ -292,7 +302,11 @@ def restore_to_database(
         if mismatches:
             table, (want, got) = next(iter(mismatches.items()))
             raise VerificationFailed(
-                f"{table} has {got} rows in {redact_dsn(target_dsn)}, the recovered cluster {want}"
+                N_("{table} has {got} rows in {target_dsn}, the recovered cluster {want}"),
+                table=table,
+                got=got,
+                target_dsn=redact_dsn(target_dsn),
+                want=want,
             )
         result.target_dir, result.running = redact_dsn(target_dsn), False
         return result
@@ -317,7 +331,9 @@ def _verify(conninfo: str, smoke: str | None, result: PitrResult) -> None:
                 result.smoke = [str(v) for v in first] if first is not None else []
     except psycopg.Error as exc:
         raise ProblemFound(
-            f"the restored cluster at {redact_dsn(conninfo)} fails verification: {str(exc).strip().splitlines()[0]}"
+            N_("the restored cluster at {conninfo} fails verification: {exc}"),
+            conninfo=redact_dsn(conninfo),
+            exc=str(exc).strip().splitlines()[0],
         ) from None
 
 

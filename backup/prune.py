@@ -28,6 +28,7 @@ from backup.pack import PACK_DIRS, PackBuilder, iter_blobs, pack_key
 from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from backup.tree import iter_tree
+from dc.errors import N_
 from dc.failpoint import failpoint
 from storage.capabilities import as_capability
 from storage.errors import ObjectNotFound
@@ -91,7 +92,9 @@ def _collect_used(repo: Repository, report: PruneReport) -> None:
     errors: dict[str, str] = {}
     snapshots = list_snapshots(repo, errors=errors, superseded=True)
     if errors:
-        raise CorruptObject(f"snapshot {next(iter(errors))[:8]} is unreadable; run 'bcpctl check' before pruning")
+        raise CorruptObject(
+            N_("snapshot {next} is unreadable; run 'bcpctl check' before pruning"), next=next(iter(errors))[:8]
+        )
     report.snapshots = len(snapshots)
     seen_trees: set[str] = set()
     for snapshot in snapshots:
@@ -111,7 +114,10 @@ def _collect_used(repo: Repository, report: PruneReport) -> None:
             "SELECT count(*) FROM used u WHERE NOT EXISTS (SELECT 1 FROM blobs b WHERE b.id=u.id)"
         ).fetchone()
     if missing:
-        raise CorruptObject(f"{missing} blob(s) used by snapshots are not indexed; run 'bcpctl check' before pruning")
+        raise CorruptObject(
+            N_("{missing} blob(s) used by snapshots are not indexed; run 'bcpctl check' before pruning"),
+            missing=missing,
+        )
 
 
 def _collect_used_or_refuse(repo: Repository, report: PruneReport) -> None:
@@ -124,11 +130,15 @@ def _collect_used_or_refuse(repo: Repository, report: PruneReport) -> None:
     advice = "prune deleted nothing; run 'bcpctl repair index', then 'bcpctl check'"
     if repo.broken_indexes:
         name = sorted(repo.broken_indexes)[0]
-        raise CorruptObject(f"index file {name[:16]} is unreadable, so packs it names look unused: {advice}")
+        raise CorruptObject(
+            N_("index file {name} is unreadable, so packs it names look unused: {advice}"),
+            name=name[:16],
+            advice=advice,
+        )
     try:
         _collect_used(repo, report)
     except CorruptObject as exc:
-        raise CorruptObject(f"{exc.message.split(';')[0]}: {advice}") from None
+        raise CorruptObject(N_("{message_}: {advice}"), message_=exc.message.split(";")[0], advice=advice) from None
 
 
 def _pack_usage(repo: Repository) -> list[tuple[str, int, int, int, int, str]]:
@@ -168,7 +178,7 @@ def _indexed_pack(repo: Repository, name: str) -> IndexedPack:
         except ObjectNotFound:
             continue
     if key is None:
-        raise CorruptObject(f"pack {name[:16]} vanished")
+        raise CorruptObject(N_("pack {name} vanished"), name=name[:16])
     data = repo.load_pack(key)
     entries = tuple(entry for entry, _payload in iter_blobs(repo.master, repo.repo_id, data, key))
     return IndexedPack(name, entries[0].type if entries else 0, data[8:40], len(data), entries)

@@ -43,6 +43,7 @@ from backup.objectsize import (
 )
 from backup.pack import BLOB_DATA, BLOB_TREE, PACK_DIRS, BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
+from dc.errors import N_
 from storage.backend import Backend
 from storage.errors import NotARegularFile, ObjectNotFound
 
@@ -82,7 +83,7 @@ class RepoConfig:
             config = cls(str(doc["id"]), str(doc["created"]), chunker, int(doc["pack_size"]))
             bytes.fromhex(config.id)
         except (ValueError, KeyError, TypeError) as exc:
-            raise NotARepository(f"{where}: {exc}") from None
+            raise NotARepository(N_("{where}: {exc}"), where=where, exc=exc) from None
         return config
 
     def to_bytes(self) -> bytes:
@@ -164,7 +165,7 @@ class Repository:
         key = prefix + name
         data = load_whole(self.backend, key, kind, size=size)
         if hashlib.sha256(data).hexdigest() != name:
-            raise CorruptObject(f"{key} does not match its name (corrupted or truncated)")
+            raise CorruptObject(N_("{key} does not match its name (corrupted or truncated)"), key=key)
         return self.master.open(data, self._aad(kind), key)
 
     # -- index ------------------------------------------------------------------------------
@@ -204,7 +205,9 @@ class Repository:
         """
         copies = self.cache.locations(chunk_id)
         if not copies:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} is not in any index (missing pack or index)")
+            raise CorruptObject(
+                N_("blob {chunk_id} is not in any index (missing pack or index)"), chunk_id=chunk_id.hex()[:16]
+            )
         errors: list[CorruptObject] = []
         for location in copies:
             try:
@@ -217,19 +220,27 @@ class Repository:
         key = pack_key(loc.pack, loc.blob_type)
         if loc.offset + loc.length > self.pack_bound(loc.blob_type):
             # The index is authenticated, but the local cache it was copied into is not.
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]}: its index record places it past the end of any {key}")
+            raise CorruptObject(
+                N_("blob {chunk_id}: its index record places it past the end of any {key}"),
+                chunk_id=chunk_id.hex()[:16],
+                key=key,
+            )
         if self._packs is not None:
             sealed = self._packs.read(key, loc.offset, loc.length)
         else:
             try:
                 sealed = self.backend.load(key, loc.offset, loc.length)
             except ObjectNotFound:
-                raise CorruptObject(f"pack {key} holding blob {chunk_id.hex()[:16]} is missing") from None
+                raise CorruptObject(
+                    N_("pack {key} holding blob {chunk_id} is missing"), key=key, chunk_id=chunk_id.hex()[:16]
+                ) from None
         entry = BlobEntry(chunk_id, loc.blob_type, loc.flags, loc.offset, loc.length, loc.raw_length)
         payload = decrypt_blob(self._cipher(loc.salt), self.repo_id, entry, sealed, key)
         data = compress.decode(payload, loc.flags, loc.raw_length, f"blob {chunk_id.hex()[:16]} in {key}")
         if check_id and self.master.chunk_id_of(data) != chunk_id:
-            raise CorruptObject(f"blob {chunk_id.hex()[:16]} in {key} does not match its id")
+            raise CorruptObject(
+                N_("blob {chunk_id} in {key} does not match its id"), chunk_id=chunk_id.hex()[:16], key=key
+            )
         return data
 
     def close(self) -> None:
@@ -243,11 +254,17 @@ def read_config(backend: Backend) -> tuple[RepoConfig, bytes]:
     try:
         raw = load_whole(backend, CONFIG_KEY, "config")
     except OversizedObject as exc:
-        raise NotARepository(f"no usable bcpctl repository at {backend.url}: {exc.message}") from None
+        raise NotARepository(
+            N_("no usable bcpctl repository at {url}: {message_}"), url=backend.url, message_=exc
+        ) from None
     except ObjectNotFound:
-        raise NotARepository(f"no bcpctl repository at {backend.url} (run 'bcpctl repo init')") from None
+        raise NotARepository(N_("no bcpctl repository at {url} (run 'bcpctl repo init')"), url=backend.url) from None
     except NotARegularFile:
-        raise NotARepository(f"no bcpctl repository at {backend.url}: its {CONFIG_KEY} is not a regular file") from None
+        raise NotARepository(
+            N_("no bcpctl repository at {url}: its {CONFIG_KEY} is not a regular file"),
+            url=backend.url,
+            CONFIG_KEY=CONFIG_KEY,
+        ) from None
     return RepoConfig.parse(raw, f"{backend.url}/{CONFIG_KEY}"), raw
 
 
@@ -276,7 +293,7 @@ def create_repository(
     except ObjectNotFound:
         pass
     else:
-        raise RepositoryError(f"a repository already exists at {backend.url}; nothing was changed")
+        raise RepositoryError(N_("a repository already exists at {url}; nothing was changed"), url=backend.url)
     config = RepoConfig(
         id=secrets.token_hex(16),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -292,5 +309,5 @@ def create_repository(
     backend.save(f"keys/{slot_id}", slot)
     if not backend.save_new(CONFIG_KEY, raw):
         backend.remove(f"keys/{slot_id}")
-        raise RepositoryError(f"another process created a repository at {backend.url} concurrently")
+        raise RepositoryError(N_("another process created a repository at {url} concurrently"), url=backend.url)
     return Created(config, raw, master, slot_id, slot)

@@ -19,15 +19,16 @@ from backup.forked import Claims
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, decode_entry, path_key
+from dc.errors import N_
 
 
 def check_entry_path(path: str) -> None:
     """Refuse a path that could leave the target."""
     if not path or path.startswith("/") or "\0" in path:
-        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
+        raise HostileSnapshot(N_("snapshot holds an unsafe path {path!r}; nothing was restored"), path=path)
     parts = path.split("/")
     if any(part in ("", ".", "..") for part in parts):
-        raise HostileSnapshot(f"snapshot holds an unsafe path {path!r}; nothing was restored")
+        raise HostileSnapshot(N_("snapshot holds an unsafe path {path!r}; nothing was restored"), path=path)
 
 
 @dataclass
@@ -70,7 +71,7 @@ def iter_entries(
 def _blob_entries(repo: Repository, blob_id: str) -> list[Entry]:
     data = repo.read_blob(bytes.fromhex(blob_id))
     if data and not data.endswith(b"\n"):
-        raise CorruptObject(f"tree blob {blob_id[:16]} is truncated")
+        raise CorruptObject(N_("tree blob {blob_id} is truncated"), blob_id=blob_id[:16])
     return [decode_entry(line, f"tree blob {blob_id[:16]}") for line in data.splitlines()]
 
 
@@ -95,11 +96,15 @@ def validate_tree(repo: Repository, snapshot: Snapshot, select: Callable[[str], 
             check_entry_path(path)
             key = path_key(path)
             if previous is not None and key <= previous:
-                raise HostileSnapshot(f"snapshot tree is out of order or repeats {path!r}; nothing was restored")
+                raise HostileSnapshot(
+                    N_("snapshot tree is out of order or repeats {path!r}; nothing was restored"), path=path
+                )
             previous = key
             parent = posixpath.dirname(path)
             if parent and kinds.get(parent, "dir") != "dir":
-                raise HostileSnapshot(f"snapshot places {path!r} under a non-directory; nothing was restored")
+                raise HostileSnapshot(
+                    N_("snapshot places {path!r} under a non-directory; nothing was restored"), path=path
+                )
             kind = entry["type"]
             if kind != "file" and len(kinds) < 1_000_000:
                 kinds[path] = kind

@@ -41,6 +41,7 @@ from backup.restoreplan import TreeShape, validate_tree
 from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, Target, open_root
 from backup.snapshot import Snapshot
 from backup.tree import Entry
+from dc.errors import N_, Message
 
 ProgressFn = Callable[[int], None]
 
@@ -169,16 +170,20 @@ def refuse_source_path(snapshot: Snapshot, target: Path, overwrite: Overwrite) -
         return
     if os.path.realpath(target) == os.path.realpath(snapshot.source_spec):
         raise TargetNotEmpty(
-            f"restore target {target} is the path snapshot {snapshot.short_id} was taken from; nothing was "
-            "written (--overwrite if-changed or --overwrite always restores onto it)"
+            N_(
+                "restore target {target} is the path snapshot {short_id} was taken from; nothing was "
+                "written (--overwrite if-changed or --overwrite always restores onto it)"
+            ),
+            target=target,
+            short_id=snapshot.short_id,
         )
 
 
 class RestoreIncomplete(VerificationFailed):
     """Some entries were not restored (exit 1); ``result`` says what was, and names the rest."""
 
-    def __init__(self, message: str, result: RestoreResult) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, result: RestoreResult, /, **params: object) -> None:
+        super().__init__(message, **params)
         self.result = result
 
 
@@ -249,10 +254,15 @@ def _place_other(dest: Target, entry: Entry) -> Placed:
     return dest.place_node(entry, os.makedev(int(entry["major"]), int(entry["minor"])))
 
 
-def _failure_message(snapshot: Snapshot, result: RestoreResult) -> str:
+def _failure_message(snapshot: Snapshot, result: RestoreResult) -> Message:
     shown = "; ".join(result.failed[:_SHOWN])
-    more = f"; and {result.failed_count - _SHOWN} more" if result.failed_count > _SHOWN else ""
-    return (
-        f"snapshot {snapshot.short_id}: {result.failed_count} entr{'y' if result.failed_count == 1 else 'ies'} "
-        f"not restored: {shown}{more}; everything else is restored and verified"
-    )
+    more = Message(N_("; and {count} more"), count=result.failed_count - _SHOWN) if result.failed_count > _SHOWN else ""
+    if result.failed_count == 1:
+        template = N_(
+            "snapshot {short_id}: 1 entry not restored: {shown}{more}; everything else is restored and verified"
+        )
+    else:
+        template = N_(
+            "snapshot {short_id}: {count} entries not restored: {shown}{more}; everything else is restored and verified"
+        )
+    return Message(template, short_id=snapshot.short_id, count=result.failed_count, shown=shown, more=more)

@@ -46,7 +46,7 @@ from backup.restoreclear import Refused, remove_dir
 from backup.restoredirs import Directories, Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata, link_metadata
 from backup.tree import Entry
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 _T = TypeVar("_T")
 
@@ -82,22 +82,31 @@ def open_root(target: Path, overwrite: Overwrite) -> int:
     resolved without following links.
     """
     if overwrite not in OVERWRITE_POLICIES:
-        raise UsageError(f"unknown overwrite policy {overwrite!r}; use one of {', '.join(OVERWRITE_POLICIES)}")
+        raise UsageError(
+            N_("unknown overwrite policy {overwrite!r}; use one of {OVERWRITE_POLICIES}"),
+            overwrite=overwrite,
+            OVERWRITE_POLICIES=", ".join(OVERWRITE_POLICIES),
+        )
     try:
         target.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except (FileExistsError, NotADirectoryError):
-        raise UsageError(f"restore target {target} is not a directory") from None
+        raise UsageError(N_("restore target {target} is not a directory"), target=target) from None
     except OSError as exc:
-        raise UsageError(f"cannot use restore target {target}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot use restore target {target}: {strerror}"), target=target, strerror=exc.strerror
+        ) from None
     if overwrite == "never":
         with os.scandir(fd) as listing:
             occupied = next(listing, None) is not None
         if occupied:
             os.close(fd)
             raise TargetNotEmpty(
-                f"restore target {target} is not empty; nothing was written "
-                "(--overwrite if-changed or --overwrite always restores into it)"
+                N_(
+                    "restore target {target} is not empty; nothing was written (--overwrite if-changed or "
+                    "--overwrite always restores into it)"
+                ),
+                target=target,
             )
     return fd
 

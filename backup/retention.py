@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, tzinfo
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 #: a count meaning "keep all"
 UNLIMITED = -1
@@ -46,13 +46,20 @@ class RetentionPolicy:
         for f in fields(self):
             value = getattr(self, f.name)
             if type(value) is not int:
-                raise UsageError(f"retention {f.name} must be a whole number, not {value!r}")
+                raise UsageError(N_("retention {name} must be a whole number, not {value!r}"), name=f.name, value=value)
         for name in _COUNTS:
             value = getattr(self, name)
             if value < 0 and value != UNLIMITED:
-                raise UsageError(f"keep-{name} {value} is negative: use a count >= 0, or 'unlimited' to keep all")
+                raise UsageError(
+                    N_("keep-{name} {value} is negative: use a count >= 0, or 'unlimited' to keep all"),
+                    name=name,
+                    value=value,
+                )
         if not 0 <= self.within_seconds <= MAX_WITHIN_SECONDS:
-            raise UsageError(f"keep-within must be between 0 and 100 years (got {self.within_seconds} s)")
+            raise UsageError(
+                N_("keep-within must be between 0 and 100 years (got {within_seconds} s)"),
+                within_seconds=self.within_seconds,
+            )
 
     @property
     def empty(self) -> bool:
@@ -102,7 +109,7 @@ def apply_policy(
     snapshot is kept (reason ``newest``) when no rule keeps it.
     """
     if policy.empty:
-        raise UsageError("refusing to forget with an empty policy (it would remove every snapshot)")
+        raise UsageError(N_("refusing to forget with an empty policy (it would remove every snapshot)"))
     groups: dict[str, list[Candidate]] = defaultdict(list)
     for snap in snapshots:
         groups[snap.group].append(snap)

@@ -23,7 +23,7 @@ from backup.snapshot import Snapshot, save_snapshot
 from backup.sources import SourceSpec, StreamSource, command_stream, postgres_stream, sqlite_stream
 from backup.tree import TreeWriter
 from backup.writer import BlobWriter, WriteStats
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.failpoint import failpoint
 from dc.osuser import os_user
 
@@ -36,7 +36,9 @@ def refuse_reserved(system: str | None) -> None:
     """A user's backup may not name a reserved system (hostile finding 13: a planted ``_control`` copy)."""
     if system is not None and system.startswith(RESERVED_PREFIX):
         raise UsageError(
-            f"system '{system}' is reserved: names starting with '{RESERVED_PREFIX}' are bcpctl's own snapshots"
+            N_("system '{system}' is reserved: names starting with '{RESERVED_PREFIX}' are bcpctl's own snapshots"),
+            system=system,
+            RESERVED_PREFIX=RESERVED_PREFIX,
         )
 
 
@@ -45,7 +47,9 @@ def refuse_control_tags(tags: Mapping[str, str]) -> None:
     rewriting the operator's terminal, a newline faking a line) is never a label."""
     for key, value in tags.items():
         if any(ord(c) < 32 or ord(c) == 127 for c in key + value):
-            raise UsageError(f"tag {key!r}={value!r} holds a control character; tags are plain text")
+            raise UsageError(
+                N_("tag {key!r}={value!r} holds a control character; tags are plain text"), key=key, value=value
+            )
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
     tables: dict[str, int] = {}
     tags = dict(request.tags)
     if request.seal is not None and request.source.kind == "path":
-        raise UsageError("only a stream source (sqlite, postgres, command) can be sealed")
+        raise UsageError(N_("only a stream source (sqlite, postgres, command) can be sealed"))
     try:
         tree = TreeWriter(writer.add_tree, repo.master.chunker_seed)
         if request.source.kind == "path":

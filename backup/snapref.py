@@ -13,6 +13,7 @@ from backup.errors import SnapshotNotFound
 from backup.repository import Repository
 from backup.snapindex import SnapshotIndex
 from backup.snapshot import Snapshot, find_by_id
+from dc.errors import N_
 
 
 def find_snapshot(repo: Repository, ref: str) -> Snapshot:
@@ -24,6 +25,6 @@ def find_snapshot(repo: Repository, ref: str) -> Snapshot:
         found = index.latest(system)
         if found is None:
             where = f" for system '{system}'" if system else ""
-            raise SnapshotNotFound(f"no snapshot{where} in {repo.backend.url}")
+            raise SnapshotNotFound(N_("no snapshot{where} in {url}"), where=where, url=repo.backend.url)
         return found
     return find_by_id(repo, ref)

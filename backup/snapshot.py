@@ -23,6 +23,7 @@ import orjson
 from backup.errors import CorruptObject, SnapshotNotFound
 from backup.objectsize import OversizedObject
 from backup.repository import SNAPSHOT_PREFIX, Repository
+from dc.errors import N_
 from storage.errors import ObjectNotFound
 
 #: the version new snapshots are written in
@@ -116,7 +117,9 @@ class Snapshot:
                 version=int(version),
             )
         except (ValueError, KeyError, TypeError, orjson.JSONDecodeError) as exc:
-            raise CorruptObject(f"snapshot {snapshot_id[:8]} is malformed ({exc})") from None
+            raise CorruptObject(
+                N_("snapshot {snapshot_id} is malformed ({exc})"), snapshot_id=snapshot_id[:8], exc=exc
+            ) from None
 
 
 def save_snapshot(repo: Repository, snapshot: Snapshot) -> Snapshot:
@@ -210,10 +213,16 @@ def relabels(newer: Snapshot, older: Snapshot) -> bool:
 def find_by_id(repo: Repository, ref: str) -> Snapshot:
     """Resolve a full snapshot id or a unique id prefix (``latest`` is :func:`backup.snapref.find_snapshot`'s)."""
     if not re.fullmatch(r"[0-9a-f]{4,64}", ref):
-        raise SnapshotNotFound(f"'{ref}' is not a snapshot id, id prefix (4+ hex digits) or latest[:SYSTEM]")
+        raise SnapshotNotFound(
+            N_("'{ref}' is not a snapshot id, id prefix (4+ hex digits) or latest[:SYSTEM]"), ref=ref
+        )
     matches = [sid for sid in snapshot_ids(repo) if sid.startswith(ref)]
     if not matches:
-        raise SnapshotNotFound(f"no snapshot {ref} in {repo.backend.url}")
+        raise SnapshotNotFound(N_("no snapshot {ref} in {url}"), ref=ref, url=repo.backend.url)
     if len(matches) > 1:
-        raise SnapshotNotFound(f"snapshot prefix {ref} is ambiguous ({len(matches)} matches); give more digits")
+        raise SnapshotNotFound(
+            N_("snapshot prefix {ref} is ambiguous ({n_matches} matches); give more digits"),
+            ref=ref,
+            n_matches=len(matches),
+        )
     return load_snapshot(repo, matches[0])

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 from backup.errors import SourceError
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -56,7 +56,8 @@ def parse_source(text: str) -> SourceSpec:
     kind, sep, value = text.partition(":")
     if not sep or kind not in KINDS or not value:
         raise UsageError(
-            f"invalid source '{text}': use path:DIR, sqlite:FILE, postgres:DSN, postgres-wal:DSN or command:CMD"
+            N_("invalid source '{text}': use path:DIR, sqlite:FILE, postgres:DSN, postgres-wal:DSN or command:CMD"),
+            text=text,
         )
     if kind in ("path", "sqlite"):
         value = str(Path(value).expanduser().absolute())
@@ -90,7 +91,7 @@ class StreamSource:
 def sqlite_stream(path: str) -> Iterator[StreamSource]:
     source = Path(path)
     if not source.is_file():
-        raise SourceError(f"SQLite database {path} not found")
+        raise SourceError(N_("SQLite database {path} not found"), path=path)
     with tempfile.TemporaryDirectory(prefix="bcpctl-sqlite-") as tmp:
         copy = Path(tmp) / source.name
         try:
@@ -102,7 +103,7 @@ def sqlite_stream(path: str) -> Iterator[StreamSource]:
             tables = sqlite_row_counts(dst)
             dst.close()
         except sqlite3.Error as exc:
-            raise SourceError(f"cannot back up SQLite database {path}: {exc}") from None
+            raise SourceError(N_("cannot back up SQLite database {path}: {exc}"), path=path, exc=exc) from None
         with open(copy, "rb", buffering=0) as stream:
             yield StreamSource(source.name, stream, tables)
 
@@ -127,7 +128,7 @@ def postgres_tool(name: str) -> str:
         return candidates[-1]
     found = shutil.which(name)
     if not found:
-        raise SourceError(f"{name} not found (install the postgresql-client package)")
+        raise SourceError(N_("{name} not found (install the postgresql-client package)"), name=name)
     return found
 
 
@@ -154,7 +155,7 @@ def _one_row(cursor: Cursor[tuple[Any, ...]]) -> tuple[Any, ...]:
     """The row of a query that always returns exactly one (an aggregate, a function call)."""
     row = cursor.fetchone()
     if row is None:
-        raise SourceError("PostgreSQL returned no row for a query that always returns one")
+        raise SourceError(N_("PostgreSQL returned no row for a query that always returns one"))
     return row
 
 
@@ -165,7 +166,9 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
     try:
         conn = psycopg.connect(dsn, autocommit=False, connect_timeout=15)
     except psycopg.OperationalError as exc:
-        raise SourceError(f"cannot connect to {redact_dsn(dsn)}: {str(exc).strip().splitlines()[0]}") from None
+        raise SourceError(
+            N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=str(exc).strip().splitlines()[0]
+        ) from None
     try:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -186,7 +189,9 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
             stdout.close()
             code = proc.wait()
         if code != 0:
-            raise SourceError(f"pg_dump of {redact_dsn(dsn)} failed: {stderr_tail()}")
+            raise SourceError(
+                N_("pg_dump of {dsn} failed: {stderr_tail}"), dsn=redact_dsn(dsn), stderr_tail=stderr_tail()
+            )
     finally:
         conn.close()
 
@@ -195,11 +200,11 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
 def command_stream(command: str) -> Iterator[StreamSource]:
     argv = shlex.split(command)
     if not argv:
-        raise UsageError("empty command source")
+        raise UsageError(N_("empty command source"))
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
-        raise SourceError(f"cannot run {argv[0]}: {exc.strerror}") from None
+        raise SourceError(N_("cannot run {argv}: {strerror}"), argv=argv[0], strerror=exc.strerror) from None
     stderr_tail = _drain_stderr(proc)
     stdout = pipe_reader(proc)
     try:
@@ -208,7 +213,9 @@ def command_stream(command: str) -> Iterator[StreamSource]:
         stdout.close()
         code = proc.wait()
     if code != 0:
-        raise SourceError(f"command '{argv[0]}' exited with {code}: {stderr_tail()}")
+        raise SourceError(
+            N_("command '{argv}' exited with {code}: {stderr_tail}"), argv=argv[0], code=code, stderr_tail=stderr_tail()
+        )
 
 
 def pipe_reader(proc: subprocess.Popen[bytes]) -> io.BufferedReader:

@@ -18,17 +18,26 @@ from backup.errors import RepositoryError
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import pipe_reader, piped, postgres_tool
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def table_sql(repo: Repository, snapshot: Snapshot, table: str) -> Iterator[bytes]:
     """The SQL of ``table`` (``schema.table`` as ``snapshots`` lists it) from the snapshot's dump."""
     if snapshot.source_kind != "postgres":
-        raise UsageError(f"--table reads PostgreSQL snapshots; {snapshot.short_id} is a {snapshot.source_kind} backup")
+        raise UsageError(
+            N_("--table reads PostgreSQL snapshots; {short_id} is a {source_kind} backup"),
+            short_id=snapshot.short_id,
+            source_kind=snapshot.source_kind,
+        )
     tables = snapshot.verify.get("tables") or {}
     if table not in tables:
         known = ", ".join(sorted(tables)[:10]) or "none recorded"
-        raise UsageError(f"snapshot {snapshot.short_id} records no table {table!r} (tables: {known})")
+        raise UsageError(
+            N_("snapshot {short_id} records no table {table!r} (tables: {known})"),
+            short_id=snapshot.short_id,
+            table=table,
+            known=known,
+        )
     schema, _, name = table.rpartition(".")
     entry = file_entry(repo, snapshot, None)
     argv = [postgres_tool("pg_restore"), "--no-owner", "--no-privileges", "-t", name, "-f", "-"]
@@ -72,4 +81,9 @@ def table_sql(repo: Repository, snapshot: Snapshot, table: str) -> Iterator[byte
         raise failure[0]
     if code != 0:
         detail = next((line for line in messages if "error" in line.lower()), messages[-1] if messages else "")
-        raise RepositoryError(f"pg_restore could not read table {table} from snapshot {snapshot.short_id}: {detail}")
+        raise RepositoryError(
+            N_("pg_restore could not read table {table} from snapshot {short_id}: {detail}"),
+            table=table,
+            short_id=snapshot.short_id,
+            detail=detail,
+        )

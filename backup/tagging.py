@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from backup.repository import Repository
 from backup.run import refuse_control_tags, refuse_reserved
 from backup.snapshot import Snapshot, current, list_snapshots, relabelled, save_snapshot
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def new_tags(
@@ -29,12 +29,12 @@ def new_tags(
     """The tags after ``--set`` (all replaced) or ``--add`` / ``--remove`` (by key)."""
     removing = list(remove)
     if set_to is not None and (add or removing):
-        raise UsageError("--set replaces every tag; give it alone, or use --add and --remove")
+        raise UsageError(N_("--set replaces every tag; give it alone, or use --add and --remove"))
     refuse_control_tags({**(add or {}), **(set_to or {})})
     if set_to is not None:
         return dict(set_to)
     if not add and not removing:
-        raise UsageError("give --add K=V, --remove K or --set K=V")
+        raise UsageError(N_("give --add K=V, --remove K or --set K=V"))
     changed = {k: v for k, v in tags.items() if k not in set(removing)}
     changed.update(add or {})
     return changed
@@ -78,6 +78,9 @@ def _current_labels(repo: Repository, snapshot: Snapshot) -> Snapshot:
     if len(heads) > 1:
         ids = ", ".join(s.short_id for s in heads)
         raise UsageError(
-            f"snapshot {snapshot.short_id} is listed as {len(heads)} re-labelled snapshots ({ids}); tag one"
+            N_("snapshot {short_id} is listed as {n_heads} re-labelled snapshots ({ids}); tag one"),
+            short_id=snapshot.short_id,
+            n_heads=len(heads),
+            ids=ids,
         )
     return heads[0] if heads else snapshot

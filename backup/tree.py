@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from backup.errors import CorruptObject
+from dc.errors import N_
 
 Entry = dict[str, Any]
 
@@ -69,7 +70,7 @@ def decode_entry(line: bytes, where: str) -> Entry:
         if entry["type"] == "hardlink" and not isinstance(entry.get("link"), str):
             raise ValueError("hard link without the path it links to")
     except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
-        raise CorruptObject(f"{where}: malformed tree entry ({exc})") from None
+        raise CorruptObject(N_("{where}: malformed tree entry ({exc})"), where=where, exc=exc) from None
     return entry
 
 
@@ -107,7 +108,7 @@ def iter_tree(read_blob: Callable[[bytes], bytes], tree: Iterable[str]) -> Itera
     for blob_id in tree:
         data = read_blob(bytes.fromhex(blob_id))
         if data and not data.endswith(b"\n"):
-            raise CorruptObject(f"tree blob {blob_id[:16]} is truncated")
+            raise CorruptObject(N_("tree blob {blob_id} is truncated"), blob_id=blob_id[:16])
         for line in data.splitlines():
             yield decode_entry(line, f"tree blob {blob_id[:16]}")
 

@@ -38,7 +38,7 @@ from backup import compress
 from backup.errors import CorruptObject
 from backup.repository import Repository
 from backup.walnames import PushResult, WalFile, check_name
-from dc.errors import BcpError, ProblemFound, UsageError
+from dc.errors import N_, BcpError, ProblemFound, UsageError
 from storage.capabilities import as_capability
 from storage.errors import ObjectNotFound
 from storage.local import LocalBackend
@@ -63,7 +63,7 @@ class WalNotFound(ProblemFound):
 def system_key(repo: Repository, system: str) -> str:
     """The directory of ``system``'s WAL: its name, once it is one a configuration can hold."""
     if not _SYSTEM.fullmatch(system):
-        raise UsageError(f"'{system}' is not a system name (lowercase letters, digits, - and _)")
+        raise UsageError(N_("'{system}' is not a system name (lowercase letters, digits, - and _)"), system=system)
     return system
 
 
@@ -92,7 +92,7 @@ def _open_payload(raw: bytes, key: str) -> tuple[dict[str, object], bytes]:
             raise ValueError("no header")
         int(header["size"]), int(header["flags"]), str(header["sha256"]), str(header["name"])
     except (ValueError, KeyError, TypeError, orjson.JSONDecodeError):
-        raise CorruptObject(f"{key} holds no WAL file header") from None
+        raise CorruptObject(N_("{key} holds no WAL file header"), key=key) from None
     return header, body
 
 
@@ -110,12 +110,17 @@ def read_object(repo: Repository, key: str, *, with_data: bool = True) -> tuple[
         key,
     )
     if not key.startswith(f"{WAL_PREFIX}{system_key(repo, found.system)}/{found.name}/"):
-        raise CorruptObject(f"{key} holds {found.name} of system {found.system}: moved here, not read")
+        raise CorruptObject(
+            N_("{key} holds {name} of system {system}: moved here, not read"),
+            key=key,
+            name=found.name,
+            system=found.system,
+        )
     if not with_data:
         return found, b""
     data = compress.decode(body, int(header["flags"]), found.size, key)  # type: ignore[call-overload]
     if hashlib.sha256(data).hexdigest() != found.sha256:
-        raise CorruptObject(f"{key} does not match the SHA-256 its header records")
+        raise CorruptObject(N_("{key} does not match the SHA-256 its header records"), key=key)
     return found, data
 
 
@@ -140,20 +145,28 @@ def _read_wal_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise UsageError(f"{path}: no such WAL file") from None
+        raise UsageError(N_("{path}: no such WAL file"), path=path) from None
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UsageError(f"{path} is not a regular file (a symlink): not a WAL file to archive") from None
-        raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+            raise UsageError(
+                N_("{path} is not a regular file (a symlink): not a WAL file to archive"), path=path
+            ) from None
+        raise UsageError(N_("{path}: cannot read: {strerror}"), path=path, strerror=exc.strerror) from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
-            raise UsageError(f"{path} is not a regular file: not a WAL file to archive")
+            raise UsageError(N_("{path} is not a regular file: not a WAL file to archive"), path=path)
         if info.st_size > MAX_WAL_FILE:
-            raise UsageError(f"{path} is {info.st_size} bytes, larger than any WAL segment can be")
+            raise UsageError(
+                N_("{path} is {st_size} bytes, larger than any WAL segment can be"), path=path, st_size=info.st_size
+            )
         data = handle.read(MAX_WAL_FILE + 1)
     if len(data) > MAX_WAL_FILE:
-        raise UsageError(f"{path} is over {MAX_WAL_FILE} bytes, larger than any WAL segment can be")
+        raise UsageError(
+            N_("{path} is over {MAX_WAL_FILE} bytes, larger than any WAL segment can be"),
+            path=path,
+            MAX_WAL_FILE=MAX_WAL_FILE,
+        )
     return data
 
 
@@ -171,15 +184,26 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
                 # unreadable now (an I/O error, storage unreachable) is not damaged: it may hold
                 # other bytes, and a second version of one file would make recovery a coin toss
                 raise WalConflict(
-                    f"{name} of {system} is archived as {key}, which cannot be read now ({problem}); "
-                    "nothing was stored (PostgreSQL retries the push)"
+                    N_(
+                        "{name} of {system} is archived as {key}, which cannot be read now ({problem}); nothing "
+                        "was stored (PostgreSQL retries the push)"
+                    ),
+                    name=name,
+                    system=system,
+                    key=key,
+                    problem=problem,
                 )
             continue  # authenticated as damaged: storing an intact one beside it repairs the archive
         if found.sha256 == digest:
             return PushResult(system, name, len(data), 0, True, key)
         raise WalConflict(
-            f"{name} of {system} is already archived with other content ({key}); "
-            "archived history is never overwritten: is another cluster archiving as this system?"
+            N_(
+                "{name} of {system} is already archived with other content ({key}); archived history is "
+                "never overwritten: is another cluster archiving as this system?"
+            ),
+            name=name,
+            system=system,
+            key=key,
         )
     payload = _seal_payload(system, name, data, now or datetime.now(UTC))
     prefix = _prefix(repo, system, name)
@@ -199,8 +223,13 @@ def fetch(repo: Repository, system: str, name: str) -> tuple[WalFile, bytes]:
             continue
         return found, data
     if problems:
-        raise CorruptObject(f"{name} of {system}: every archived copy is damaged ({problems[0]})")
-    raise WalNotFound(f"{name} of {system} is not in the archive")
+        raise CorruptObject(
+            N_("{name} of {system}: every archived copy is damaged ({problems})"),
+            name=name,
+            system=system,
+            problems=problems[0],
+        )
+    raise WalNotFound(N_("{name} of {system} is not in the archive"), name=name, system=system)
 
 
 def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
@@ -218,7 +247,7 @@ def _write_new(target: Path, data: bytes) -> None:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.bcpctl-", dir=target.parent)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -226,7 +255,7 @@ def _write_new(target: Path, data: bytes) -> None:
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
 
 
 def archived_names(repo: Repository, system: str) -> dict[str, list[str]]:

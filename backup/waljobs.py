@@ -23,7 +23,7 @@ from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
 from backup.walprefetch import prefetch
 from backup.walpushahead import push_ahead
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.site import open_site
 
 if TYPE_CHECKING:
@@ -35,7 +35,9 @@ def wal_system(config: Consortium, system_id: str) -> None:
     system = config.system(system_id)
     if system.source.kind != "postgres-wal":
         raise UsageError(
-            f"system '{system_id}' is a {system.source.kind} source, not postgres-wal: it has no WAL archive"
+            N_("system '{system_id}' is a {kind} source, not postgres-wal: it has no WAL archive"),
+            system_id=system_id,
+            kind=system.source.kind,
         )
 
 
@@ -47,7 +49,7 @@ def wal_repository(config: Consortium, config_dir: Path | None, site: str | None
 
     site = site or local_site(config)
     if site not in config.sites:
-        raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
+        raise UsageError(N_("unknown site '{site}' (known: {sites})"), site=site, sites=", ".join(config.sites))
     backend = open_site(config, site, config_dir=config_dir)
     pin = config.sites[site].manifest_public_key
     if (key_file := config_key_file(config, config_dir, site)) is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 #: 24 hex digits: timeline, log id, segment of the log id
 _SEGMENT = re.compile(r"[0-9A-F]{24}")
@@ -20,7 +20,9 @@ _ARCHIVED = re.compile(r"[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]
 def check_name(name: str) -> str:
     """A name PostgreSQL archives; anything else (a path, a stray) is refused before any I/O."""
     if not _ARCHIVED.fullmatch(name):
-        raise UsageError(f"'{name}' is not a WAL file name PostgreSQL archives (segment, .history, .backup, .partial)")
+        raise UsageError(
+            N_("'{name}' is not a WAL file name PostgreSQL archives (segment, .history, .backup, .partial)"), name=name
+        )
     return name
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from backup.repository import Repository
 from backup.walarchive import archived_names, get
 from backup.walnames import is_segment
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) -> list[str]:
@@ -31,7 +31,9 @@ def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) 
     try:
         spool.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create the prefetch spool {spool}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot create the prefetch spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+        ) from None
     later = sorted(n for n in archived_names(repo, system) if is_segment(n) and n[:8] == name[:8] and n > name)
     fetched = []
     for following in later[:ahead]:

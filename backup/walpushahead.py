@@ -24,7 +24,7 @@ from backup.repository import Repository
 from backup.walarchive import push
 from backup.walnames import is_segment
 from backup.walspool import write_record
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 
 
 def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: int) -> list[str]:
@@ -35,7 +35,9 @@ def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: in
         spool.mkdir(mode=0o700, exist_ok=True)
         ready = sorted(p.name.removesuffix(".ready") for p in (path.parent / "archive_status").glob("*.ready"))
     except OSError as exc:
-        raise UsageError(f"cannot use the push spool {spool}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot use the push spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+        ) from None
     done = []
     for name in [n for n in ready if is_segment(n) and n > path.name][:ahead]:
         segment = path.parent / name

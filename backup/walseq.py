@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import pairwise
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024
 _LSN = re.compile(r"([0-9A-Fa-f]{1,8})/([0-9A-Fa-f]{1,8})")
@@ -23,7 +23,7 @@ def parse_lsn(text: str) -> int:
     """``16/B374D848`` as a 64-bit position."""
     match = _LSN.fullmatch(text.strip())
     if not match:
-        raise UsageError(f"'{text}' is not a WAL position (e.g. 0/3000028)")
+        raise UsageError(N_("'{text}' is not a WAL position (e.g. 0/3000028)"), text=text)
     return (int(match[1], 16) << 32) | int(match[2], 16)
 
 

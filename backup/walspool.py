@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 
 from backup.walnames import PushResult, WalFile, check_name, is_segment
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 _RECORD = ".archived"
 
@@ -48,7 +48,7 @@ def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | N
     try:
         os.replace(cached, target)
     except OSError as exc:
-        raise UsageError(f"cannot write {target}: {exc.strerror}") from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
     return WalFile(system, name, len(data), hashlib.sha256(data).hexdigest(), "", f"{spool}/{name}")
 
 

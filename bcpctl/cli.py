@@ -87,7 +87,7 @@ def _main(argv: list[str] | None) -> None:
     except click.ClickException as exc:
         _fail(_("{message} (see --help)").format(message=exc.format_message()), 2)
     except BcpError as exc:
-        _fail(_(exc.message), exc.exit_code)
+        _fail(i18n.error_message(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail(_("interrupted"), 130)
     except BrokenPipeError:
@@ -95,7 +95,7 @@ def _main(argv: list[str] | None) -> None:
     except Exception as exc:  # a bug: say so plainly, with the traceback on request
         known = unreachable_database(exc) or os_condition(exc)
         if known is not None:
-            _fail(_(known.message), known.exit_code)
+            _fail(i18n.error_message(known), known.exit_code)
         _fail(
             _("internal error: {error} (run with --debug for details)").format(error=f"{type(exc).__name__}: {exc}"), 1
         )

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import click
 
+from dc.errors import BcpError, Message
+
 DOMAIN = "bcpctl"
 LOCALEDIR = Path(__file__).parent / "locale"
 LANG_ENV = "BCPCTL_LANG"
@@ -51,6 +53,30 @@ def _(message: str) -> str:
 def N_(message: str) -> str:
     """Marks ``message`` for the catalog where it is defined; :func:`_` translates it where shown."""
     return message
+
+
+def error_message(value: BcpError | Message) -> str:
+    """A core error's line (or a :class:`~dc.errors.Message`) in the user's language.
+
+    The core marks its English templates with ``N_`` and keeps their parameters; the line is
+    rebuilt from the translated template, parameters that are errors or messages themselves
+    (a cause quoted in a refusal) translated the same way. A template the catalog lacks, or
+    one whose translation does not fit its parameters, leaves the English line: never a
+    traceback instead of an error.
+    """
+    english = value.message if isinstance(value, BcpError) else str(value)
+    if language() not in LANGUAGES:
+        return english
+    template, params = value.template, value.params
+    try:
+        if (template.format(**params) if params else template) != english:
+            return _(english)  # a message replaced after the error was made
+        if not params:
+            return _(template)
+        shown = {k: error_message(v) if isinstance(v, BcpError | Message) else v for k, v in params.items()}
+        return _(template).format(**shown)
+    except (KeyError, IndexError, ValueError):
+        return english
 
 
 def setup() -> None:

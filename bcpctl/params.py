@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from bcpctl import i18n
 from dc.duration import format_duration, parse_duration
 from dc.errors import BcpError
 
@@ -182,7 +183,7 @@ class SnapshotPattern(Pattern):
         try:
             compile_pattern(text)
         except BcpError as exc:
-            self.fail(exc.message, param, ctx)
+            self.fail(i18n.error_message(exc), param, ctx)
         return text
 
 

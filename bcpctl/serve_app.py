@@ -1,7 +1,8 @@
 """``bcpctl serve`` composed: one FastAPI app on one uvicorn server, the controller in a thread.
 
 The app answers ``/healthz``, ``/readyz`` and ``/metrics`` from :mod:`monitoring.service`,
-and with ``--web`` everything else goes to the web surface. Its lifespan runs the
+the runbooks at ``/runbook/ja`` and ``/runbook/en`` (:mod:`bcpctl.runbook`), and with
+``--web`` everything else goes to the web surface. Its lifespan runs the
 controller: started when the server starts, asked to stop when uvicorn handles SIGTERM or
 SIGINT, and waited for — running jobs get ``--stop-timeout``, the rest are recorded as
 cancelled — before the process ends.
@@ -17,7 +18,7 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, make_asgi_app
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -25,12 +26,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bcpctl import runbook
 from bcpctl import server as http
 from monitoring import logs
 from monitoring.controller import Controller, ServiceSettings
 from monitoring.service import ServeSummary, Service, check_config, check_settings, health, open_service, readiness
 
 log = logging.getLogger("bcpctl.serve")
+
+#: the runbook pages load nothing and run nothing: their own styles only
+RUNBOOK_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class ControllerThread:
@@ -144,6 +151,19 @@ def build_app(service: Service, runner: ControllerThread, web: ASGIApp | None = 
     def readyz() -> Response:
         ready, body = readiness(controller)
         return Response(json.dumps(body) + "\n", 200 if ready else 503, media_type="application/json")
+
+    # The pages every alert's runbook_url opens (bcpctl monitoring rules), with or without --web.
+    @app.api_route("/runbook/{lang}", methods=["GET", "HEAD"])
+    async def runbook_page(lang: str) -> Response:
+        if lang not in runbook.PAGES:
+            return PlainTextResponse("no such runbook: /runbook/ja or /runbook/en\n", 404)
+        return HTMLResponse(
+            await run_in_threadpool(runbook.page, lang), headers={"Content-Security-Policy": RUNBOOK_CSP}
+        )
+
+    @app.api_route("/runbook", methods=["GET", "HEAD"])
+    async def runbook_index() -> Response:
+        return RedirectResponse("/runbook/ja", 307)
 
     # A Route, not a mount: a mount at /metrics would redirect the scrape to /metrics/.
     app.router.routes.append(Route("/metrics", metrics, methods=["GET", "HEAD"]))

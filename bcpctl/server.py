@@ -13,14 +13,14 @@ from types import FrameType
 import uvicorn
 from starlette.types import ASGIApp
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def parse_listen(text: str) -> tuple[str, int]:
     """``HOST:PORT`` or ``[IPv6]:PORT``."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise UsageError(f"invalid --listen '{text}': use HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464")
+        raise UsageError(N_("invalid --listen '{text}': use HOST:PORT, e.g. 127.0.0.1:9464 or [::1]:9464"), text=text)
     return host.strip("[]"), int(port)
 
 
@@ -32,7 +32,9 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot listen on {host}:{port}: {strerror}"), host=host, port=port, strerror=exc.strerror
+        ) from None
     sock.listen(128)
     return sock
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Boolean, Column, Connection, Engine, Row, String, Table, Text, insert, select, update
 
 from dc.audit import append, audited
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.passwords import DEFAULT_COST, Cost, check_strength, hash_password, verify_password
 from dc.state import UtcDateTime, metadata
 
@@ -59,10 +59,10 @@ def _account(row: Row[Any]) -> Account:
 
 def _check_roles(roles: tuple[str, ...]) -> tuple[str, ...]:
     if not roles:
-        raise UsageError(f"give at least one role ({', '.join(ROLES)})")
+        raise UsageError(N_("give at least one role ({ROLES})"), ROLES=", ".join(ROLES))
     unknown = [r for r in roles if r not in ROLES]
     if unknown:
-        raise UsageError(f"unknown role '{unknown[0]}' (roles: {', '.join(ROLES)})")
+        raise UsageError(N_("unknown role '{unknown}' (roles: {ROLES})"), unknown=unknown[0], ROLES=", ".join(ROLES))
     return tuple(r for r in ROLES if r in roles)
 
 
@@ -80,7 +80,7 @@ def add_account(
     import re
 
     if not re.fullmatch(NAME_PATTERN, name):
-        raise UsageError(f"invalid account name '{name}' (letters, digits, '.', '_', '-'; at most 64)")
+        raise UsageError(N_("invalid account name '{name}' (letters, digits, '.', '_', '-'; at most 64)"), name=name)
     roles = _check_roles(roles)
     if password is not None:
         check_strength(password)
@@ -88,7 +88,7 @@ def add_account(
 
     def work(conn: Connection) -> Account:
         if conn.execute(select(web_accounts.c.name).where(web_accounts.c.name == name)).first():
-            raise UsageError(f"account '{name}' already exists")
+            raise UsageError(N_("account '{name}' already exists"), name=name)
         conn.execute(
             insert(web_accounts).values(
                 name=name, roles=json.dumps(list(roles)), password_hash=digest, created_at=now, disabled=False
@@ -111,7 +111,7 @@ def disable_account(engine: Engine, name: str, *, actor: str) -> None:
     def work(conn: Connection) -> None:
         done = conn.execute(update(web_accounts).where(web_accounts.c.name == name).values(disabled=True))
         if done.rowcount != 1:
-            raise UsageError(f"no account '{name}'")
+            raise UsageError(N_("no account '{name}'"), name=name)
         append(conn, actor=actor, action="account.disabled", subject=name, details={})
 
     audited(engine, work)

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dc.clock import utcnow
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 from dc.playbook_runs import HostResult, PlaybookResult, record_run
 from dc.shipped import shipped_folder
 from dc.state import open_state
@@ -77,7 +77,11 @@ def default_runs_dir() -> Path:
 def _playbook_file(name: str) -> str:
     stem = name.removesuffix(".yml")
     if not _NAME.match(stem) or stem not in available_playbooks():
-        raise UsageError(f"unknown playbook '{name}' (available: {', '.join(available_playbooks()) or 'none'})")
+        raise UsageError(
+            N_("unknown playbook '{name}' (available: {available_playbooks})"),
+            name=name,
+            available_playbooks=", ".join(available_playbooks()) or "none",
+        )
     return f"{stem}.yml"
 
 
@@ -210,7 +214,7 @@ def _new_run_dir(runs_dir: Path, stem: str) -> tuple[str, Path]:
 def _check_extravars(extravars: Mapping[str, Any]) -> None:
     for key in extravars:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise UsageError(f"invalid extra variable name '{key}'")
+            raise UsageError(N_("invalid extra variable name '{key}'"), key=key)
 
 
 def _write_extravars(pdd: Path, extravars: Mapping[str, Any]) -> Path:
@@ -284,7 +288,9 @@ def run_playbook(
         )
     except (AnsibleRunnerException, ConfigurationError, OSError) as exc:
         # e.g. ansible-playbook missing from the venv: nothing ran on any host
-        raise ProblemFound(f"cannot start ansible-playbook for {playbook}: {exc}") from None
+        raise ProblemFound(
+            N_("cannot start ansible-playbook for {playbook}: {exc}"), playbook=playbook, exc=exc
+        ) from None
     finally:
         if extravars_file is not None:
             extravars_file.unlink(missing_ok=True)

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from dc.errors import AuthError, UsageError
+from dc.errors import N_, AuthError, UsageError
 from dc.osuser import os_user
 
 SECRET_ENV = "BCPCTL_APPROVER_SECRET"
@@ -153,9 +153,13 @@ def _raw(public: Ed25519PublicKey) -> bytes:
 def check_secret(secret: str) -> None:
     """Refuse a secret that is too short to resist guessing against the public verifier."""
     if len(secret) < MIN_SECRET_LENGTH:
-        raise UsageError(f"an approver secret needs at least {MIN_SECRET_LENGTH} characters")
+        raise UsageError(
+            N_("an approver secret needs at least {MIN_SECRET_LENGTH} characters"), MIN_SECRET_LENGTH=MIN_SECRET_LENGTH
+        )
     if len(secret) > MAX_SECRET_LENGTH:
-        raise UsageError(f"an approver secret has at most {MAX_SECRET_LENGTH} characters")
+        raise UsageError(
+            N_("an approver secret has at most {MAX_SECRET_LENGTH} characters"), MAX_SECRET_LENGTH=MAX_SECRET_LENGTH
+        )
 
 
 def new_secret() -> str:
@@ -191,15 +195,20 @@ def statement_bytes(statement: Mapping[str, Any]) -> bytes:
 def prove(approvers: Mapping[str, str], approver: str, secret: str | None, what: Mapping[str, Any]) -> Proof:
     """Sign ``what`` as ``approver``; the statement adds the approver, credential id and OS user."""
     if not secret:
-        raise ApproverAuthFailed(f"no approver secret: set ${SECRET_ENV} or pass --approver-secret-file")
+        raise ApproverAuthFailed(
+            N_("no approver secret: set ${SECRET_ENV} or pass --approver-secret-file"), SECRET_ENV=SECRET_ENV
+        )
     credential = credential_of(approvers, approver)
     if credential is None:
         raise ApproverAuthFailed(
-            f"'{approver}' has no enrolled credential (approvers: in the configuration; bcpctl approver enroll)"
+            N_("'{approver}' has no enrolled credential (approvers: in the configuration; bcpctl approver enroll)"),
+            approver=approver,
         )
     key = _key(secret, credential.salt, credential.cost) if len(secret) <= MAX_SECRET_LENGTH else None
     if key is None or not hmac.compare_digest(_raw(key.public_key()), credential.public_key):
-        raise ApproverAuthFailed(f"the secret does not match approver '{approver}'; nothing was recorded")
+        raise ApproverAuthFailed(
+            N_("the secret does not match approver '{approver}'; nothing was recorded"), approver=approver
+        )
     statement = {**what, "approver": approver, "credential": credential.id, "os_user": os_user()}
     return Proof(statement, _b64(key.sign(statement_bytes(statement))))
 
@@ -244,9 +253,11 @@ def write_new_secret(path: str | os.PathLike[str]) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise UsageError(f"{path} exists: --generate never replaces a secret (drop --generate to enroll it)") from None
+        raise UsageError(
+            N_("{path} exists: --generate never replaces a secret (drop --generate to enroll it)"), path=path
+        ) from None
     except OSError as exc:
-        raise UsageError(f"cannot create {path}: {exc.strerror}") from None
+        raise UsageError(N_("cannot create {path}: {strerror}"), path=path, strerror=exc.strerror) from None
     secret = new_secret()
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secret + "\n")
@@ -270,7 +281,9 @@ _NAME = re.compile(r"^[^\s,]{1,64}$")
 
 def check_name(approver: str) -> None:
     if not _NAME.match(approver):
-        raise UsageError(f"invalid approver name '{approver}': 1-64 characters, no spaces or commas")
+        raise UsageError(
+            N_("invalid approver name '{approver}': 1-64 characters, no spaces or commas"), approver=approver
+        )
 
 
 def enroll_approver(
@@ -283,7 +296,9 @@ def enroll_approver(
     check_secret(secret)
     for other, text in approvers.items():
         if other != approver and holds(parse_credential(text), secret):
-            raise UsageError(f"this secret is already enrolled for '{other}': each approver enrolls their own")
+            raise UsageError(
+                N_("this secret is already enrolled for '{other}': each approver enrolls their own"), other=other
+            )
     credential = enroll(secret, cost)
     previous = credential_of(approvers, approver)
     seq = None

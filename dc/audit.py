@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dc.auditentry import GENESIS, AuditEntry, entry_hash
 from dc.continuation import promotion_problem
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import metadata
 
 audit_log = Table(
@@ -160,5 +160,5 @@ def verify_log(engine: Engine, anchor: tuple[int, str] | None = None) -> ChainRe
 def parse_anchor(text: str) -> tuple[int, str]:
     seq, sep, digest = text.partition(":")
     if not sep or not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
-        raise UsageError(f"invalid anchor '{text}': use SEQ:SHA256HEX as printed in a bundle envelope")
+        raise UsageError(N_("invalid anchor '{text}': use SEQ:SHA256HEX as printed in a bundle envelope"), text=text)
     return int(seq), digest

@@ -30,7 +30,7 @@ from pydantic import (
 
 from dc.crossfields import FieldProblem, cross_field_problems
 from dc.duration import parse_duration
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 from dc.lgcodes import check_digit_problem
 from dc.siteenv import SITE_ENV
 
@@ -398,7 +398,7 @@ class Consortium(_Model):
     def control_db_of(self, site: str) -> str | None:
         """The control database of ``site``: its own ``control_db``, else the top-level one."""
         if site not in self.sites:
-            raise ConfigError(f"unknown site '{site}' (known: {', '.join(self.sites)})")
+            raise ConfigError(N_("unknown site '{site}' (known: {sites})"), site=site, sites=", ".join(self.sites))
         return self.sites[site].control_db or self.control_db
 
     def at_site(self, site: str) -> Consortium:
@@ -415,7 +415,11 @@ class Consortium(_Model):
         try:
             return self.systems[system_id]
         except KeyError:
-            raise ConfigError(f"unknown system '{system_id}' (known: {', '.join(self.systems)})") from None
+            raise ConfigError(
+                N_("unknown system '{system_id}' (known: {systems})"),
+                system_id=system_id,
+                systems=", ".join(self.systems),
+            ) from None
 
 
 def read_config(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
@@ -424,9 +428,9 @@ def read_config(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
     try:
         return resolved, resolved.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{resolved}: configuration file not found") from None
+        raise ConfigError(N_("{resolved}: configuration file not found"), resolved=resolved) from None
     except OSError as exc:
-        raise ConfigError(f"{resolved}: cannot read: {exc.strerror}") from None
+        raise ConfigError(N_("{resolved}: cannot read: {strerror}"), resolved=resolved, strerror=exc.strerror) from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
@@ -446,9 +450,11 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Consortium,
     except yaml.YAMLError as exc:
         line, problem = yaml_problem(exc)
         where = f" line {line}" if line else ""
-        raise ConfigError(f"{resolved}:{where}: {problem}") from None
+        raise ConfigError(
+            N_("{resolved}:{where}: {problem}"), resolved=resolved, where=where, problem=problem
+        ) from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{resolved}: expected a mapping at the top level")
+        raise ConfigError(N_("{resolved}: expected a mapping at the top level"), resolved=resolved)
     return parse_config(raw, source=str(resolved)), resolved
 
 
@@ -459,7 +465,13 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Consortium:
     except ValidationError as exc:
         (loc, message), *rest = config_errors(exc, raw)
         more = f" (and {len(rest)} more: bcpctl config check lists them)" if rest else ""
-        raise ConfigError(f"{source}: {'.'.join(map(str, loc)) or '(top level)'}: {message}{more}") from None
+        raise ConfigError(
+            N_("{source}: {map}: {message_}{more}"),
+            source=source,
+            map=".".join(map(str, loc)) or "(top level)",
+            message_=message,
+            more=more,
+        ) from None
     return config.at_site(local_site(config))
 
 
@@ -467,7 +479,12 @@ def local_site(config: Consortium) -> str:
     """``$BCPCTL_SITE`` (checked against the configuration), else the primary."""
     site = os.environ.get(SITE_ENV) or config.primary_site
     if site not in config.sites:
-        raise ConfigError(f"${SITE_ENV} names unknown site '{site}' (known: {', '.join(config.sites)})")
+        raise ConfigError(
+            N_("${SITE_ENV} names unknown site '{site}' (known: {sites})"),
+            SITE_ENV=SITE_ENV,
+            site=site,
+            sites=", ".join(config.sites),
+        )
     return site
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError, Message
 
 #: what 利用量割 may be measured on; drill time is measured (dc/usage.py) but never billed
 MEASURES = ("repository_bytes", "backup_seconds")
@@ -183,20 +183,27 @@ def parse_costs(
     With ``tenants`` (the configuration's), a before amount or start date of an unknown town is an error.
     """
     if not raw:
-        raise ConfigError(f"{source}: costs: section missing or empty")
+        raise ConfigError(N_("{source}: costs: section missing or empty"), source=source)
     try:
         costs = CostsConfig.model_validate(dict(raw))
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in ("costs", *first["loc"]))
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        more = Message(N_(" (and {count} more)"), count=exc.error_count() - 1) if exc.error_count() > 1 else ""
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {loc}: {message}{more}".replace("costs: costs.", "costs.")) from None
+        where = f"{source}: {loc}".replace("costs: costs.", "costs.")
+        raise ConfigError(N_("{where}: {message_}{more}"), where=where, message_=message, more=more) from None
     if tenants is not None:
         named = [("before.tenants", t) for t in (costs.before.tenants if costs.before else {})]
         for where, tenant in [*named, *(("go_live", t) for t in costs.go_live)]:
             if tenant not in tenants:
-                raise ConfigError(f"{source}: costs.{where}.{tenant}: unknown tenant (known: {', '.join(tenants)})")
+                raise ConfigError(
+                    N_("{source}: costs.{where}.{tenant}: unknown tenant (known: {tenants})"),
+                    source=source,
+                    where=where,
+                    tenant=tenant,
+                    tenants=", ".join(tenants),
+                )
     return costs
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dc.costsplit import CostSplit
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def _yen(value: int | None) -> str:
@@ -123,7 +123,7 @@ def _write_xlsx(split: CostSplit, consortium: str, path: Path) -> Path:
     try:
         from openpyxl import Workbook
     except ImportError:
-        raise UsageError("an .xlsx sheet needs openpyxl (pip install openpyxl); write .html instead") from None
+        raise UsageError(N_("an .xlsx sheet needs openpyxl (pip install openpyxl); write .html instead")) from None
     book = Workbook()
     sheet = book.create_sheet("団体別", 0)
     book.remove(book.worksheets[1])  # the default empty sheet

@@ -16,7 +16,7 @@ from fractions import Fraction
 
 from dc.apportion import controlled_rounding, largest_remainder
 from dc.cost import MEASURES, CostsConfig, Rule, TenantUsage
-from dc.errors import ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError
 
 
 @dataclass(frozen=True)
@@ -93,10 +93,15 @@ def _months(month: str) -> int:
 
 def _month_index(costs: CostsConfig, period: str) -> int:
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
-        raise UsageError(f"invalid period '{period}': use YYYY-MM")
+        raise UsageError(N_("invalid period '{period}': use YYYY-MM"), period=period)
     index = _months(period) - _months(costs.term.start)
     if not 0 <= index < costs.term.years * 12:
-        raise UsageError(f"period {period} is outside the cost term ({costs.term.start}, {costs.term.years} years)")
+        raise UsageError(
+            N_("period {period} is outside the cost term ({start}, {years} years)"),
+            period=period,
+            start=costs.term.start,
+            years=costs.term.years,
+        )
     return index
 
 
@@ -147,7 +152,7 @@ def split_costs(
     and the start-date effect are always over the whole term.
     """
     if not tenants:
-        raise ConfigError("no tenants to split the costs among")
+        raise ConfigError(N_("no tenants to split the costs among"))
     ids = list(tenants)
     usage = usage or {}
     months = costs.term.years * 12

@@ -11,15 +11,52 @@ from __future__ import annotations
 import errno
 
 
+def N_(message: str) -> str:
+    """Marks an error's message template for the catalog (``scripts/catalog.py``); returns it unchanged.
+
+    The core never imports bcpctl (layers point down): it names the English template and its
+    parameters, and the CLI translates the template where it prints the line
+    (:func:`bcpctl.i18n.error_message`).
+    """
+    return message
+
+
+class Message(str):
+    """An English line for people that remembers its :func:`N_` template and parameters.
+
+    It is a ``str`` everywhere (JSON, the web, comparisons); the CLI shows it in the
+    operator's language. For texts that travel before they reach an error (a policy's reasons,
+    a probe's problem) and become a :class:`BcpError`'s message or one of its parameters.
+    """
+
+    template: str
+    params: dict[str, object]
+
+    def __new__(cls, template: str, /, **params: object) -> Message:
+        line = super().__new__(cls, template.format(**params) if params else template)
+        line.template, line.params = template, params
+        return line
+
+
 class BcpError(Exception):
-    """An error with a user-facing one-line message and a documented exit code."""
+    """An error with a user-facing one-line message and a documented exit code.
+
+    ``message`` is a template marked with :func:`N_`; ``params`` fill its ``{name}`` fields.
+    :attr:`message` is the English line (logs, ``--json``, tests); :attr:`template` and
+    :attr:`params` let the CLI show the same line in the operator's language.
+    """
 
     #: 1: the operation ran and found a problem (damage, failed verification).
     exit_code: int = 1
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, /, **params: object) -> None:
+        if isinstance(message, Message) and not params:
+            params = message.params
+            message = message.template
+        self.template = message
+        self.params = params
+        self.message = message.format(**params) if params else message
+        super().__init__(self.message)
 
     def __str__(self) -> str:
         return self.message
@@ -55,7 +92,7 @@ def unreachable_database(exc: BaseException) -> BcpError | None:
     if type(exc).__name__ != "OperationalError" or not type(exc).__module__.startswith("sqlalchemy"):
         return None
     reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown"]
-    return ProblemFound(f"the control database cannot be reached: {reason[0]}")
+    return ProblemFound(N_("the control database cannot be reached: {reason}"), reason=reason[0])
 
 
 #: OS conditions an operator meets and fixes: errno -> exit code. The invocation points at the
@@ -85,14 +122,16 @@ def os_condition(exc: BaseException) -> BcpError | None:
     if isinstance(exc, OSError) and exc.errno in _OS_CONDITIONS:
         what = (exc.strerror or errno.errorcode.get(exc.errno or 0, "error")).lower()
         where = f": {exc.filename}" if exc.filename else ""
-        return _coded(f"{what}{where}", _OS_CONDITIONS[exc.errno])
+        return _coded(N_("{what}{where}"), _OS_CONDITIONS[exc.errno], what=what, where=where)
     if type(exc).__name__ == "OperationalError" and type(exc).__module__ == "sqlite3":
         text = str(exc).strip()
         for words, code in _SQLITE_CONDITIONS.items():
             if words in text:
-                return _coded(f"a local SQLite database (the index cache or a registry) failed: {text}", code)
+                return _coded(
+                    N_("a local SQLite database (the index cache or a registry) failed: {text}"), code, text=text
+                )
     return None
 
 
-def _coded(message: str, code: int) -> BcpError:
-    return UsageError(message) if code == 2 else ProblemFound(message)
+def _coded(message: str, code: int, **params: object) -> BcpError:
+    return UsageError(message, **params) if code == 2 else ProblemFound(message, **params)

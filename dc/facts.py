@@ -11,7 +11,7 @@ import shlex
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from dc.errors import BcpError, ProblemFound
+from dc.errors import N_, BcpError, ProblemFound
 from dc.inventory import ManagedHost
 from dc.ssh import exec_command
 
@@ -77,14 +77,16 @@ def parse_facts(host: str, text: str) -> HostFacts:
             disk_free_bytes=int(values["disk_free_bytes"]),
         )
     except (KeyError, ValueError, IndexError) as exc:
-        raise ProblemFound(f"{host}: unexpected facts output (missing or bad {exc})") from None
+        raise ProblemFound(N_("{host}: unexpected facts output (missing or bad {exc})"), host=host, exc=exc) from None
 
 
 def gather_facts(host: ManagedHost) -> HostFacts:
     """Facts of one host; the disk measured is the one holding its ``bcp_root`` (default /)."""
     result = exec_command(host, facts_command(str(host.vars.get("bcp_root", "/"))), timeout=30)
     if result.exit_status != 0 and not result.stdout:
-        raise ProblemFound(f"{host.name}: facts command failed: {result.stderr.strip()[:200]}")
+        raise ProblemFound(
+            N_("{name}: facts command failed: {stderr}"), name=host.name, stderr=result.stderr.strip()[:200]
+        )
     return parse_facts(host.name, result.stdout)
 
 

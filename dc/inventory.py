@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dc.config import Consortium
-from dc.errors import ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError
 
 #: ``ansible_*`` host variables a configuration may set; the connection ones are ours alone.
 ALLOWED_ANSIBLE_VARS = frozenset({"ansible_python_interpreter"})
@@ -63,16 +63,24 @@ def managed_hosts(config: Consortium, config_dir: Path | None = None) -> dict[st
         if not site.known_hosts:
             # Strict host-key checking needs keys pinned beforehand; trust-on-first-use is refused.
             raise ConfigError(
-                f"sites.{host.site}.known_hosts: not set, but host '{name}' needs it "
-                "(strict host-key checking requires a pinned known_hosts file)"
+                N_(
+                    "sites.{site}.known_hosts: not set, but host '{name}' needs it (strict host-key checking "
+                    "requires a pinned known_hosts file)"
+                ),
+                site=host.site,
+                name=name,
             )
         for key in host.vars:
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-                raise ConfigError(f"hosts.{name}.vars.{key}: not a valid Ansible variable name")
+                raise ConfigError(N_("hosts.{name}.vars.{key}: not a valid Ansible variable name"), name=name, key=key)
             if key.startswith("ansible_") and key not in ALLOWED_ANSIBLE_VARS:
                 raise ConfigError(
-                    f"hosts.{name}.vars.{key}: connection settings come from the host's fields, "
-                    "not from vars (they would bypass strict host-key checking)"
+                    N_(
+                        "hosts.{name}.vars.{key}: connection settings come from the host's fields, not from vars "
+                        "(they would bypass strict host-key checking)"
+                    ),
+                    name=name,
+                    key=key,
                 )
         hosts[name] = ManagedHost(
             name=name,
@@ -94,7 +102,7 @@ def managed_hosts(config: Consortium, config_dir: Path | None = None) -> dict[st
 def managed_host(config: Consortium, name: str, config_dir: Path | None = None) -> ManagedHost:
     hosts = managed_hosts(config, config_dir)
     if name not in hosts:
-        raise UsageError(f"unknown host '{name}' (known: {', '.join(hosts) or 'none'})")
+        raise UsageError(N_("unknown host '{name}' (known: {hosts})"), name=name, hosts=", ".join(hosts) or "none")
     return hosts[name]
 
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
+from dc.errors import N_
+
 
 @dataclass(frozen=True)
 class Cost:
@@ -31,9 +33,9 @@ def check_strength(password: str) -> None:
     from dc.errors import UsageError
 
     if len(password) < MIN_LENGTH:
-        raise UsageError(f"the password must have at least {MIN_LENGTH} characters")
+        raise UsageError(N_("the password must have at least {MIN_LENGTH} characters"), MIN_LENGTH=MIN_LENGTH)
     if len(password) > MAX_LENGTH:
-        raise UsageError(f"the password must have at most {MAX_LENGTH} characters")
+        raise UsageError(N_("the password must have at most {MAX_LENGTH} characters"), MAX_LENGTH=MAX_LENGTH)
 
 
 def hash_password(password: str, cost: Cost = DEFAULT_COST) -> str:

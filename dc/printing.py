@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 
 #: names another binary to print with
 CHROMIUM_ENV = "BCPCTL_CHROMIUM"
@@ -57,9 +57,9 @@ def print_to_pdf(html: Path, pdf: Path) -> None:
     """Print the local file ``html`` to ``pdf`` (created 0600, never over an existing file)."""
     binary = chromium()
     if binary is None:
-        raise PrintUnavailable("no Chromium found to print PDFs (install chromium or set BCPCTL_CHROMIUM)")
+        raise PrintUnavailable(N_("no Chromium found to print PDFs (install chromium or set BCPCTL_CHROMIUM)"))
     if pdf.exists():
-        raise PrintUnavailable(f"{pdf} already exists")
+        raise PrintUnavailable(N_("{pdf} already exists"), pdf=pdf)
     with tempfile.TemporaryDirectory(prefix="bcpctl-print-") as work:
         target = Path(work) / "out.pdf"
         args = [binary, *_ARGS, f"--user-data-dir={work}/profile", f"--print-to-pdf={target}"]
@@ -74,10 +74,15 @@ def print_to_pdf(html: Path, pdf: Path) -> None:
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PrintUnavailable(f"Chromium could not print {html.name} ({exc})") from None
+            raise PrintUnavailable(N_("Chromium could not print {name} ({exc})"), name=html.name, exc=exc) from None
         if done.returncode != 0 or not target.is_file() or not target.read_bytes().startswith(b"%PDF-"):
             last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
-            raise PrintUnavailable(f"Chromium could not print {html.name} (exit {done.returncode}): {last}")
+            raise PrintUnavailable(
+                N_("Chromium could not print {name} (exit {returncode}): {last}"),
+                name=html.name,
+                returncode=done.returncode,
+                last=last,
+            )
         fd = os.open(pdf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(target.read_bytes())

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -138,19 +138,26 @@ def require_tables(engine: Engine) -> None:
 
 def _absent(found: SchemaStatus) -> ControlStateMissing:
     return ControlStateMissing(
-        f"the control database {found.database} has no tables (nothing was created): bcpctl db upgrade creates them"
+        N_("the control database {database} has no tables (nothing was created): bcpctl db upgrade creates them"),
+        database=found.database,
     )
 
 
 def _refusal(found: SchemaStatus) -> UsageError:
     if found.state == "ahead":
         return SchemaAhead(
-            f"the control database is at revision {found.revision}, newer than this bcpctl knows "
-            f"(up to {found.head}): a newer bcpctl upgraded it; run that version"
+            N_(
+                "the control database is at revision {revision}, newer than this bcpctl knows (up to "
+                "{head}): a newer bcpctl upgraded it; run that version"
+            ),
+            revision=found.revision,
+            head=found.head,
         )
     where = f"revision {found.revision}" if found.revision else "the previous release's schema (no version)"
     return SchemaBehind(
-        f"the control database is at {where}, this bcpctl needs revision {found.head}: run bcpctl db upgrade"
+        N_("the control database is at {where}, this bcpctl needs revision {head}: run bcpctl db upgrade"),
+        where=where,
+        head=found.head,
     )
 
 
@@ -241,9 +248,13 @@ def _recognise(conn: Connection) -> None:
             problems.append(f"{name} {' and '.join(s for s in said if s)}")
     if problems:
         raise SchemaUnrecognised(
-            f"the control database {database_name(conn)} has no schema version and is not the previous "
-            f"release's: table {problems[0]}{f' (and {len(problems) - 1} more)' if len(problems) > 1 else ''}; "
-            "nothing was changed"
+            N_(
+                "the control database {database_name} has no schema version and is not the previous "
+                "release's: table {problems}{problems2}; nothing was changed"
+            ),
+            database_name=database_name(conn),
+            problems=problems[0],
+            problems2=f" (and {len(problems) - 1} more)" if len(problems) > 1 else "",
         )
 
 

@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 
 PASSWORD_ENV = "BCPCTL_PASSWORD"
 
@@ -110,7 +110,7 @@ def read_password(
         value = getpass.getpass(prompt)
         if value:
             return _utf8(value, "the passphrase typed")
-    raise UsageError(f"no passphrase: set {env} or pass --password-file")
+    raise UsageError(N_("no passphrase: set {env} or pass --password-file"), env=env)
 
 
 def _utf8(value: str, where: str, *, error: type[BcpError] = UsageError) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 def shipped_folder(package: str, name: str) -> Path:
@@ -22,6 +22,8 @@ def shipped_folder(package: str, name: str) -> Path:
     """
     root = resources.files(package)
     if not isinstance(root, Path):
-        raise UsageError(f"bcpctl is installed in an archive; {name}/ needs an installation as files (pip install)")
+        raise UsageError(
+            N_("bcpctl is installed in an archive; {name}/ needs an installation as files (pip install)"), name=name
+        )
     inside = root / name
     return inside if inside.is_dir() else root.parent / name

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from dc.errors import AuthError, ConfigError, ProblemFound
+from dc.errors import N_, AuthError, ConfigError, ProblemFound
 from dc.inventory import ManagedHost
 from dc.secrets import secret_from_env
 
@@ -60,9 +60,15 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
     try:
         client.load_system_host_keys(host.known_hosts)
     except FileNotFoundError:
-        raise ConfigError(f"known_hosts file {host.known_hosts} (site {host.site}) does not exist") from None
+        raise ConfigError(
+            N_("known_hosts file {known_hosts} (site {site}) does not exist"),
+            known_hosts=host.known_hosts,
+            site=host.site,
+        ) from None
     except (OSError, paramiko.SSHException) as exc:
-        raise ConfigError(f"cannot read known_hosts file {host.known_hosts}: {exc}") from None
+        raise ConfigError(
+            N_("cannot read known_hosts file {known_hosts}: {exc}"), known_hosts=host.known_hosts, exc=exc
+        ) from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
         client.connect(
@@ -82,23 +88,39 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
     except paramiko.BadHostKeyException:
         client.close()
         raise AuthError(
-            f"{host.name}: host key of {_host_key_name(host)} has CHANGED and does not match "
-            f"{host.known_hosts}; refusing to connect (verify the new key out of band before replacing it)"
+            N_(
+                "{name}: host key of {host} has CHANGED and does not match {known_hosts}; refusing to "
+                "connect (verify the new key out of band before replacing it)"
+            ),
+            name=host.name,
+            host=_host_key_name(host),
+            known_hosts=host.known_hosts,
         ) from None
     except paramiko.AuthenticationException:
         client.close()
-        raise AuthError(f"{host.name}: authentication as {host.user} was rejected") from None
+        raise AuthError(N_("{name}: authentication as {user} was rejected"), name=host.name, user=host.user) from None
     except paramiko.SSHException as exc:
         client.close()
         if "not found in known_hosts" in str(exc):
             raise AuthError(
-                f"{host.name}: host key of {_host_key_name(host)} is unknown (not in {host.known_hosts}); "
-                "refusing to connect: pin it in the site's known_hosts first"
+                N_(
+                    "{name}: host key of {host} is unknown (not in {known_hosts}); refusing to connect: pin it "
+                    "in the site's known_hosts first"
+                ),
+                name=host.name,
+                host=_host_key_name(host),
+                known_hosts=host.known_hosts,
             ) from None
-        raise HostUnreachable(f"{host.name}: SSH failed: {exc}") from None
+        raise HostUnreachable(N_("{name}: SSH failed: {exc}"), name=host.name, exc=exc) from None
     except (OSError, EOFError) as exc:
         client.close()
-        raise HostUnreachable(f"{host.name}: cannot connect to {host.address}:{host.port}: {_reason(exc)}") from None
+        raise HostUnreachable(
+            N_("{name}: cannot connect to {address}:{port}: {exc}"),
+            name=host.name,
+            address=host.address,
+            port=host.port,
+            exc=_reason(exc),
+        ) from None
     try:
         yield client
     finally:
@@ -145,7 +167,7 @@ def exec_command(
                 break
             if timeout is not None and time.monotonic() - started > timeout:
                 channel.close()
-                raise ProblemFound(f"{host.name}: command timed out after {timeout:g} s")
+                raise ProblemFound(N_("{name}: command timed out after {timeout:g} s"), name=host.name, timeout=timeout)
             if not got:
                 time.sleep(0.02)
         status = channel.recv_exit_status()

@@ -39,7 +39,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from dc import schema
-from dc.errors import ConfigError, ProblemFound
+from dc.errors import N_, BcpError, ConfigError, Message, ProblemFound
 from dc.schema import ControlStateMissing
 from dc.siteenv import SITE_ENV
 
@@ -61,7 +61,7 @@ class StoredTimeInvalid(ProblemFound):
     def __init__(self, value: object) -> None:
         text = repr(value.isoformat(sep=" ")) if isinstance(value, datetime) else repr(value)
         shown = text if len(text) <= 60 else text[:57] + "..."
-        super().__init__(f"a stored time holds {shown}, which is not a time bcpctl wrote")
+        super().__init__(N_("a stored time holds {shown}, which is not a time bcpctl wrote"), shown=shown)
         self.value = value
 
 
@@ -202,13 +202,20 @@ def check_state_url(url: str, field: str) -> None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"{field} is not a database URL; use {SUPPORTED_FORMS}") from None
+        raise ConfigError(
+            N_("{field} is not a database URL; use {SUPPORTED_FORMS}"), field=field, SUPPORTED_FORMS=SUPPORTED_FORMS
+        ) from None
     backend, driver = parsed.get_backend_name(), parsed.drivername
     if backend == "sqlite" and driver in ("sqlite", "sqlite+pysqlite"):
         return
     if driver in ("postgresql", "postgresql+psycopg"):
         return
-    raise ConfigError(f"{field}: '{driver}' is not supported; use {SUPPORTED_FORMS}")
+    raise ConfigError(
+        N_("{field}: '{driver}' is not supported; use {SUPPORTED_FORMS}"),
+        field=field,
+        driver=driver,
+        SUPPORTED_FORMS=SUPPORTED_FORMS,
+    )
 
 
 def connect(url: str | None = None, *, create: bool = False) -> Engine:
@@ -252,16 +259,23 @@ def sqlite_file(url: str) -> Path | None:
 
 def missing_message(path: Path, url: str | None) -> str:
     """Why a SQLite control database is missing and what to do, on one line (no URL: it may carry a password)."""
-    if url is None:
-        source = f"${STATE_ENV}" if os.environ.get(STATE_ENV) else "the default under $XDG_STATE_HOME"
-        where = f"({source}): set ${STATE_ENV} to this site's control database"
+    if url is None and os.environ.get(STATE_ENV):
+        where = Message(N_("(${env}): set ${env} to this site's control database"), env=STATE_ENV)
+    elif url is None:
+        where = Message(
+            N_("(the default under $XDG_STATE_HOME): set ${env} to this site's control database"), env=STATE_ENV
+        )
     elif site := os.environ.get(SITE_ENV):
-        where = f"(site '{site}' from ${SITE_ENV}): check the site and its control_db"
+        where = Message(N_("(site '{site}' from ${env}): check the site and its control_db"), site=site, env=SITE_ENV)
     else:
-        where = f"(the primary site's: ${SITE_ENV} is not set): at another site, set ${SITE_ENV} to it"
-    return (
-        f"the control database {path} does not exist {where}; nothing was created: "
-        "a new installation creates it with bcpctl db upgrade"
+        where = Message(N_("(the primary site's: ${env} is not set): at another site, set ${env} to it"), env=SITE_ENV)
+    return Message(
+        N_(
+            "the control database {path} does not exist {where}; nothing was created: "
+            "a new installation creates it with bcpctl db upgrade"
+        ),
+        path=path,
+        where=where,
     )
 
 
@@ -291,12 +305,17 @@ class StoredRowDamaged(StoredTimeInvalid):
 
     def __init__(self, table: str, key: object, column: str, value: object) -> None:
         super().__init__(value)
-        shown = self.message.removeprefix("a stored time holds ")
-        self.message = (
-            f"the control database's {table} row {key}: {column} holds {shown}: correct or delete that row "
-            "(nothing was changed)"
+        BcpError.__init__(
+            self,
+            N_(
+                "the control database's {table} row {key}: {column} holds {shown}: correct or delete that row "
+                "(nothing was changed)"
+            ),
+            table=table,
+            key=key,
+            column=column,
+            shown=self.params["shown"],
         )
-        self.args = (self.message,)
         self.table, self.key, self.column = table, key, column
 
 

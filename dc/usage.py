@@ -17,7 +17,7 @@ from sqlalchemy import Column, Engine, Float, Integer, String, Table, Text, func
 
 from dc.clock import utcnow
 from dc.cost import TenantUsage
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, backup_runs, metadata
 
 #: repository bytes are always measured from backup_runs, never recorded by hand
@@ -41,9 +41,13 @@ def record_usage(
 ) -> None:
     """Record resource use not visible in backup_runs, e.g. ``drill_seconds`` after a drill."""
     if kind not in RECORDED_KINDS:
-        raise UsageError(f"unknown usage kind '{kind}' (known: {', '.join(RECORDED_KINDS)})")
+        raise UsageError(
+            N_("unknown usage kind '{kind}' (known: {RECORDED_KINDS})"),
+            kind=kind,
+            RECORDED_KINDS=", ".join(RECORDED_KINDS),
+        )
     if amount < 0:
-        raise UsageError("usage amount must not be negative")
+        raise UsageError(N_("usage amount must not be negative"))
     with engine.begin() as conn:
         conn.execute(insert(resource_usage).values(tenant=tenant, kind=kind, amount=amount, at=at or utcnow(), ref=ref))
 
@@ -51,7 +55,7 @@ def record_usage(
 def month_bounds(period: str) -> tuple[datetime, datetime]:
     """[start, end) of a YYYY-MM month in UTC."""
     if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", period):
-        raise UsageError(f"invalid period '{period}': use YYYY-MM")
+        raise UsageError(N_("invalid period '{period}': use YYYY-MM"), period=period)
     year, month = (int(x) for x in period.split("-"))
     return datetime(year, month, 1, tzinfo=UTC), datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from dc.errors import N_, Message
 from failover.errors import DrillAborted
 from failover.settings import SteadyState
 
@@ -50,7 +51,7 @@ class AbortSignal:
     def check(self) -> None:
         """Raise :class:`DrillAborted` if the run has been told to stop."""
         if self._event.is_set():
-            raise DrillAborted(self.reason or "stopped")
+            raise DrillAborted(self.reason or Message(N_("stopped")))
 
     def wait(self, seconds: float) -> bool:
         return self._event.wait(seconds)

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from dc.clock import jst_text
 from dc.config import Consortium
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 from failover.records import RunRecord, last_handover
 from failover.settings import drill_settings
 from failover.targets import production_source
@@ -63,8 +63,13 @@ def resolve_active(config: Consortium, last: RunRecord | None, chosen: str | Non
         site = last.target_site or ""
         if site not in config.sites:
             raise ConfigError(
-                f"failover run {last.id} moved production to site '{site}', which the configuration does not "
-                f"name (known: {', '.join(config.sites)})"
+                N_(
+                    "failover run {id} moved production to site '{site}', which the configuration does not "
+                    "name (known: {sites})"
+                ),
+                id=last.id,
+                site=site,
+                sites=", ".join(config.sites),
             )
     since = last.finished_at if last is not None else None
     return ActiveSite(site, primary, since, last.id if last else None, second_copy_sites(config, site, chosen))

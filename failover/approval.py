@@ -35,6 +35,7 @@ from dc.approvers import (
     prove,
 )
 from dc.audit import append, audited
+from dc.errors import N_
 from failover.errors import ApprovalRefused, ConfirmationRequired
 from failover.settings import FailoverSettings
 
@@ -57,25 +58,36 @@ def confirm(
     enrolled credential); otherwise it is the OS account running the process.
     """
     if not yes:
-        raise ConfirmationRequired(f"{action} changes production at both sites: repeat with --yes to confirm")
+        raise ConfirmationRequired(
+            N_("{action} changes production at both sites: repeat with --yes to confirm"), action=action
+        )
     if not approver:
         if settings.two_person:
-            raise ApprovalRefused(f"{action} needs a second person: give --approver NAME and ${SECRET_ENV}")
+            raise ApprovalRefused(
+                N_("{action} needs a second person: give --approver NAME and ${SECRET_ENV}"),
+                action=action,
+                SECRET_ENV=SECRET_ENV,
+            )
         return None
     if approver not in settings.approvers:
-        raise ApprovalRefused(f"'{approver}' is not a configured approver (drills.failover.approvers)")
+        raise ApprovalRefused(
+            N_("'{approver}' is not a configured approver (drills.failover.approvers)"), approver=approver
+        )
     if approver == operator:
-        raise ApprovalRefused(f"the approver must be someone other than the operator ({operator})")
+        raise ApprovalRefused(
+            N_("the approver must be someone other than the operator ({operator})"), operator=operator
+        )
     statement: dict[str, Any] = {"action": action, "operator": operator, **what}
     try:
         if settings.two_person:
             statement["operator_approval"] = _prove_operator(approvers, action, operator, operator_secret, what)
         proof = prove(approvers, approver, secret, statement)
     except ApproverAuthFailed as exc:
-        raise ApprovalRefused(exc.message) from None
+        raise ApprovalRefused(exc.template, **exc.params) from None
     if settings.two_person and secret and _holds(approvers, operator, secret):
         raise ApprovalRefused(
-            f"the approver's secret also opens the operator's credential ({operator}): one person cannot be both"
+            N_("the approver's secret also opens the operator's credential ({operator}): one person cannot be both"),
+            operator=operator,
         )
     return proof
 
@@ -85,18 +97,27 @@ def _prove_operator(
 ) -> dict[str, Any]:
     if not secret:
         raise ApprovalRefused(
-            f"the two-person rule needs the operator to prove who they are too: give --operator NAME "
-            f"(an enrolled credential, 'bcpctl approver enroll') and ${OPERATOR_SECRET_ENV} or --operator-secret-file"
+            N_(
+                "the two-person rule needs the operator to prove who they are too: give --operator NAME "
+                "(an enrolled credential, 'bcpctl approver enroll') and ${OPERATOR_SECRET_ENV} or "
+                "--operator-secret-file"
+            ),
+            OPERATOR_SECRET_ENV=OPERATOR_SECRET_ENV,
         )
     if _credential(approvers, operator) is None:
         raise ApprovalRefused(
-            f"the operator '{operator}' has no enrolled credential (approvers: in the configuration; "
-            "bcpctl approver enroll); give --operator NAME"
+            N_(
+                "the operator '{operator}' has no enrolled credential (approvers: in the configuration; "
+                "bcpctl approver enroll); give --operator NAME"
+            ),
+            operator=operator,
         )
     try:
         return prove(approvers, operator, secret, {"action": action, "role": "operator", **what}).details()
     except ApproverAuthFailed:
-        raise ApprovalRefused(f"the operator's secret does not match '{operator}'; nothing was recorded") from None
+        raise ApprovalRefused(
+            N_("the operator's secret does not match '{operator}'; nothing was recorded"), operator=operator
+        ) from None
 
 
 def _credential(approvers: Mapping[str, str], name: str) -> Credential | None:

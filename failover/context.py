@@ -13,7 +13,7 @@ from typing import TypedDict
 from sqlalchemy import Engine
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.activesite import active_site
 from failover.settings import DrillSettings, drill_settings
 from storage.backend import Backend
@@ -80,7 +80,7 @@ class RunContext:
     def default_offsite(self) -> str:
         offsite = self.config.offsite_sites
         if not offsite:
-            raise UsageError("the configuration has no site with role: offsite to drill at")
+            raise UsageError(N_("the configuration has no site with role: offsite to drill at"))
         return offsite[0]
 
     def drill_site(self) -> str:
@@ -94,5 +94,7 @@ class RunContext:
     def site(self, name: str | None) -> str:
         name = name or self.drill_site()
         if name not in self.config.sites:
-            raise UsageError(f"unknown site '{name}' (known: {', '.join(self.config.sites)})")
+            raise UsageError(
+                N_("unknown site '{name}' (known: {sites})"), name=name, sites=", ".join(self.config.sites)
+            )
         return name

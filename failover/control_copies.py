@@ -19,7 +19,7 @@ from typing import Any
 from backup.errors import CorruptObject, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 from failover.controlplane import CONTROL_SYSTEM
 
 
@@ -41,7 +41,11 @@ def database_entry(repo: Repository, snap: Snapshot) -> dict[str, Any]:
 
     files = [e for e in iter_tree(repo.read_blob, snap.tree) if e["type"] == "file"]
     if len(files) != 1:
-        raise CorruptObject(f"control-state copy {snap.short_id} should hold one database file, holds {len(files)}")
+        raise CorruptObject(
+            N_("control-state copy {short_id} should hold one database file, holds {n_files}"),
+            short_id=snap.short_id,
+            n_files=len(files),
+        )
     return dict(files[0])
 
 
@@ -56,22 +60,31 @@ def check_database(path: Path, sha256: str, tables: dict[str, int]) -> None:
             digest.update(block)
     if digest.hexdigest() != sha256:
         raise VerificationFailed(
-            f"restored control database has SHA-256 {digest.hexdigest()[:16]}…, the copy recorded {sha256[:16]}…"
+            N_("restored control database has SHA-256 {digest}…, the copy recorded {sha256}…"),
+            digest=digest.hexdigest()[:16],
+            sha256=sha256[:16],
         )
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
         found = conn.execute("PRAGMA integrity_check").fetchall()
         counts = sqlite_row_counts(conn)
     except sqlite3.DatabaseError as exc:
-        raise VerificationFailed(f"restored control database does not open as SQLite: {exc}") from None
+        raise VerificationFailed(N_("restored control database does not open as SQLite: {exc}"), exc=exc) from None
     finally:
         conn.close()
     if found != [("ok",)]:
-        raise VerificationFailed(f"restored control database fails integrity_check: {found[0][0] if found else '?'}")
+        raise VerificationFailed(
+            N_("restored control database fails integrity_check: {found}"), found=found[0][0] if found else "?"
+        )
     mismatches = compare_tables(tables, counts)
     if mismatches:
         table, (want, got) = next(iter(mismatches.items()))
-        raise VerificationFailed(f"restored control database: table {table} has {got} rows, the copy recorded {want}")
+        raise VerificationFailed(
+            N_("restored control database: table {table} has {got} rows, the copy recorded {want}"),
+            table=table,
+            got=got,
+            want=want,
+        )
 
 
 def manifest_times(repo: Repository) -> dict[str, datetime]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
 from failover.controlplane import (
     CONTROL_SYSTEM,
@@ -113,7 +113,8 @@ class PostgresStandby:
             if site != besides and (found := self.server(site).state()).answers and not found.in_recovery:
                 return site
         raise ControlPlaneError(
-            f"no other site's control database answers as a primary (not in recovery) to stream {besides} from"
+            N_("no other site's control database answers as a primary (not in recovery) to stream {besides} from"),
+            besides=besides,
         )
 
     # -- replication ----------------------------------------------------------------------------
@@ -161,18 +162,30 @@ class PostgresStandby:
                 ledger.engine.dispose()
         if not found.streaming:
             raise ControlPlaneError(
-                f"the standby at {site} does not stream from {source} (WAL receiver: "
-                f"{found.receiver or 'not running'}); its copy is as of {when.isoformat() if when else 'unknown'}"
+                N_(
+                    "the standby at {site} does not stream from {source} (WAL receiver: {receiver}); its copy "
+                    "is as of {when}"
+                ),
+                site=site,
+                source=source,
+                receiver=found.receiver or "not running",
+                when=when.isoformat() if when else "unknown",
             )
         return ControlCopy(site, when, position=found.position) if when else None
 
     def _require_standby(self, found: ServerState, source: str) -> None:
         if not found.answers:
-            raise ControlPlaneError(found.problem or f"the control database of {found.site} does not answer")
+            raise ControlPlaneError(
+                found.problem or Message(N_("the control database of {site} does not answer"), site=found.site)
+            )
         if not found.in_recovery:
             raise ControlPlaneError(
-                f"the control database of {found.site} is not a standby (it accepts writes of its own): "
-                f"'bcpctl control standby init --site {found.site}' makes it one of {source}"
+                N_(
+                    "the control database of {site} is not a standby (it accepts writes of its own): 'bcpctl "
+                    "control standby init --site {site}' makes it one of {source}"
+                ),
+                site=found.site,
+                source=source,
             )
 
     def _recovery_point(self, standby: ControlServer, found: ServerState) -> datetime | None:
@@ -211,9 +224,14 @@ class PostgresStandby:
         was = old.state()
         if was.answers and not was.in_recovery and not was.read_only:
             raise ControlPlaneError(
-                f"the control database of {from_site} ({old.display}) still answers and accepts writes: it is not "
-                f"fenced. Stop it (sites.{from_site}.control_server.stop) or fence {from_site}, then run the failover "
-                f"again; the standby at {site} was not promoted"
+                N_(
+                    "the control database of {from_site} ({display}) still answers and accepts writes: it is "
+                    "not fenced. Stop it (sites.{from_site}.control_server.stop) or fence {from_site}, then "
+                    "run the failover again; the standby at {site} was not promoted"
+                ),
+                from_site=from_site,
+                display=old.display,
+                site=site,
             )
         standby = self.server(site)
         found = standby.state()
@@ -221,7 +239,9 @@ class PostgresStandby:
             standby.command("start")
             found = standby.wait_for(lambda s: s.answers, self._timeout(site))
         if not found.answers:
-            raise ControlPlaneError(found.problem or f"the control database of {site} does not answer")
+            raise ControlPlaneError(
+                found.problem or Message(N_("the control database of {site} does not answer"), site=site)
+            )
         url = state_url(self.config, site)
         promotion = Promotion(site, from_site, standby.display, "streamed", order.declared_at, url=url)
         if found.in_recovery:
@@ -241,8 +261,12 @@ class PostgresStandby:
     def _promote(self, standby: ControlServer) -> None:
         if not standby.promote(self._timeout(standby.site)):
             raise ControlPlaneError(
-                f"pg_promote() at {standby.site} did not finish within {self._timeout(standby.site)} s: see its "
-                "server log; run the command again once it accepts writes"
+                N_(
+                    "pg_promote() at {site} did not finish within {detail} s: see its server log; run the "
+                    "command again once it accepts writes"
+                ),
+                site=standby.site,
+                detail=self._timeout(standby.site),
             )
         standby.stop_following()
 
@@ -287,7 +311,11 @@ class PostgresStandby:
             return [f"control server of {to_site}: already streams from {from_site}"]
         report = self.init_standby(to_site, source=from_site, token=token)
         if not report.ok:
-            raise ControlPlaneError(f"{report.summary()}: {'; '.join(report.problems) or 'see its server log'}")
+            raise ControlPlaneError(
+                N_("{report}: {problems}"),
+                report=report.summary(),
+                problems="; ".join(report.problems) or "see its server log",
+            )
         return [report.summary()]
 
     def hand_over(self, to_site: str, order: PromotionOrder, *, from_site: str) -> Promotion:
@@ -302,8 +330,15 @@ class PostgresStandby:
             caught = target.wait_for(lambda s: (lsn(s.position) or 0) >= (lsn(mark) or 0), timeout)
             if (lsn(caught.position) or 0) < (lsn(mark) or 0):
                 raise ControlPlaneError(
-                    f"the standby at {to_site} replayed up to {caught.position}, not {from_site}'s last WAL position "
-                    f"{mark}, within {timeout} s: {from_site} stays live"
+                    N_(
+                        "the standby at {to_site} replayed up to {position}, not {from_site}'s last WAL position "
+                        "{mark}, within {timeout} s: {from_site} stays live"
+                    ),
+                    to_site=to_site,
+                    position=caught.position,
+                    from_site=from_site,
+                    mark=mark,
+                    timeout=timeout,
                 )
         except BaseException:
             source.unfence()
@@ -340,17 +375,25 @@ class PostgresStandby:
         token = token or secrets.token_hex(4)
         source = source or self.live_site(besides=site)
         if source == site:
-            raise UsageError(f"'{site}' cannot be a standby of itself")
+            raise UsageError(N_("'{site}' cannot be a standby of itself"), site=site)
         origin = self.server(source)
         live = origin.state()
         if not live.answers:
-            raise ControlPlaneError(live.problem or f"the control database of {source} does not answer")
+            raise ControlPlaneError(
+                live.problem or Message(N_("the control database of {site} does not answer"), site=source)
+            )
         if live.in_recovery:
-            raise ControlPlaneError(f"the control database of {source} is a standby itself: stream from the live one")
+            raise ControlPlaneError(
+                N_("the control database of {source} is a standby itself: stream from the live one"), source=source
+            )
         if problems := origin.settings_problems():
             raise ControlPlaneError(
-                f"the control server of {source} needs {'; '.join(problems)} (postgresql.conf, then a restart); "
-                "nothing was changed"
+                N_(
+                    "the control server of {source} needs {problems} (postgresql.conf, then a restart); "
+                    "nothing was changed"
+                ),
+                source=source,
+                problems="; ".join(problems),
             )
         slot = slot_name(site)
         report = StandbyReport(site, source, slot, origin.ensure_slot(slot))
@@ -379,14 +422,22 @@ class PostgresStandby:
         site = standby.site
         if found.answers and not found.in_recovery and not found.read_only:
             raise ControlPlaneError(
-                f"the control database of {site} accepts writes: rebuilding it would discard what it wrote; "
-                f"stop it (sites.{site}.control_server.stop) first, nothing was changed"
+                N_(
+                    "the control database of {site} accepts writes: rebuilding it would discard what it wrote; "
+                    "stop it (sites.{site}.control_server.stop) first, nothing was changed"
+                ),
+                site=site,
             )
         on_disk = found.system_id if found.answers else standby.cluster_on_disk()
         if on_disk is not None and on_disk != live.system_id and not replace:
             raise ControlPlaneError(
-                f"the data directory of {site}'s control server holds another cluster ({on_disk}, not "
-                f"{live.system_id}): --replace moves it aside and copies the live one; nothing was changed"
+                N_(
+                    "the data directory of {site}'s control server holds another cluster ({on_disk}, not "
+                    "{system_id}): --replace moves it aside and copies the live one; nothing was changed"
+                ),
+                site=site,
+                on_disk=on_disk,
+                system_id=live.system_id,
             )
 
 
@@ -398,14 +449,17 @@ def setup_standby(
     if kind != PostgresStandby.kind:
         why = "ships copies with every replication cycle" if kind == "sqlite-shipping" else "is one database"
         raise UsageError(
-            f"a standby is for PostgreSQL control databases of their own at each site (sites.<name>.control_db: "
-            f"postgresql://…); this configuration's control state {why}"
+            N_(
+                "a standby is for PostgreSQL control databases of their own at each site "
+                "(sites.<name>.control_db: postgresql://…); this configuration's control state {why}"
+            ),
+            why=why,
         )
     for name in (site, source):
         if name is not None and name not in config.sites:
-            raise UsageError(f"unknown site '{name}' (known: {', '.join(config.sites)})")
+            raise UsageError(N_("unknown site '{name}' (known: {sites})"), name=name, sites=", ".join(config.sites))
     if site is None:
         if not config.offsite_sites:
-            raise UsageError("the configuration has no site with role: offsite to keep a standby at")
+            raise UsageError(N_("the configuration has no site with role: offsite to keep a standby at"))
         site = config.offsite_sites[0]
     return PostgresStandby(config, config_dir).init_standby(site, source=source, replace=replace)

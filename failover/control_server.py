@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from dc.config import Consortium
 from dc.config import ControlServer as ServerSpec
+from dc.errors import N_
 from failover.controlplane import ControlPlaneError, display_url, state_url
 
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ class ControlServer:
         self.site = site
         self.url = libpq_url(state_url(config, site))
         if not self.url.startswith("postgresql://"):
-            raise ControlPlaneError(f"sites.{site}.control_db is not a PostgreSQL database")
+            raise ControlPlaneError(N_("sites.{site}.control_db is not a PostgreSQL database"), site=site)
         self.spec: ServerSpec | None = config.sites[site].control_server
         self.display = display_url(self.url)
 
@@ -107,7 +108,10 @@ class ControlServer:
         except psycopg.Error as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ControlPlaneError(
-                f"the control database of {self.site} ({self.display}) does not answer: {first}"
+                N_("the control database of {site} ({display}) does not answer: {first}"),
+                site=self.site,
+                display=self.display,
+                first=first,
             ) from None
 
     def state(self) -> ServerState:
@@ -259,8 +263,12 @@ class ControlServer:
     def require_spec(self, why: str) -> ServerSpec:
         if self.spec is None:
             raise ControlPlaneError(
-                f"sites.{self.site}.control_server is not configured: bcpctl needs the data directory and the "
-                f"start and stop commands of {self.site}'s control server to {why}"
+                N_(
+                    "sites.{site}.control_server is not configured: bcpctl needs the data directory and the "
+                    "start and stop commands of {site}'s control server to {why}"
+                ),
+                site=self.site,
+                why=why,
             )
         return self.spec
 
@@ -284,10 +292,15 @@ class ControlServer:
                 [*prefix, *argv], capture_output=True, text=True, timeout=spec.timeout, stdin=subprocess.DEVNULL
             )
         except FileNotFoundError:
-            raise ControlPlaneError(f"{(prefix or argv)[0]} not found (control server of {self.site})") from None
+            raise ControlPlaneError(
+                N_("{prefix} not found (control server of {site})"), prefix=(prefix or argv)[0], site=self.site
+            ) from None
         except subprocess.TimeoutExpired:
             raise ControlPlaneError(
-                f"{os.path.basename(argv[0])} at {self.site} took longer than {spec.timeout} s (control_server.timeout)"
+                N_("{path} at {site} took longer than {timeout} s (control_server.timeout)"),
+                path=os.path.basename(argv[0]),
+                site=self.site,
+                timeout=spec.timeout,
             ) from None
 
     def command(self, which: str) -> None:
@@ -296,7 +309,11 @@ class ControlServer:
         done = self.run(shlex.split(getattr(spec, which)), as_owner=False)
         if done.returncode != 0:
             raise ControlPlaneError(
-                f"sites.{self.site}.control_server.{which} failed (exit {done.returncode}): {_last_line(done)}"
+                N_("sites.{site}.control_server.{which} failed (exit {returncode}): {done}"),
+                site=self.site,
+                which=which,
+                returncode=done.returncode,
+                done=_last_line(done),
             )
 
     def cluster_on_disk(self) -> str | None:
@@ -333,7 +350,12 @@ class ControlServer:
         )  # fmt: skip
         if copied.returncode != 0:
             aside = f"; the previous data directory is kept as {kept}" if kept else ""
-            raise ControlPlaneError(f"pg_basebackup into {data} failed: {_last_line(copied)}{aside}")
+            raise ControlPlaneError(
+                N_("pg_basebackup into {data} failed: {copied}{aside}"),
+                data=data,
+                copied=_last_line(copied),
+                aside=aside,
+            )
         return "pg_basebackup", kept, why
 
     def _set_aside(self, data: str, token: str) -> str | None:
@@ -346,7 +368,7 @@ class ControlServer:
         aside = f"{data.rstrip('/')}.before-standby-{token}"
         moved = self.run(["mv", "--no-clobber", "--", data, aside])
         if moved.returncode != 0:
-            raise ControlPlaneError(f"could not move {data} aside: {_last_line(moved)}")
+            raise ControlPlaneError(N_("could not move {data} aside: {moved}"), data=data, moved=_last_line(moved))
         return aside
 
 

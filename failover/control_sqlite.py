@@ -46,7 +46,7 @@ from backup.snapshot import Snapshot
 from dc.clock import jst_text
 from dc.config import Consortium
 from dc.continuation import PROMOTED
-from dc.errors import BcpError, ConfigError
+from dc.errors import N_, BcpError, ConfigError
 from dc.failpoint import failpoint
 from failover.control_copies import database_entry, manifest_times, move_aside, put_in_place, restore_verified
 from failover.controlplane import (
@@ -77,8 +77,11 @@ def sqlite_path(url: str, field: str) -> Path:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         raise ConfigError(
-            f"{field} is not a SQLite file: the shipped copy of a SQLite control database is restored into one "
-            "(use sqlite:///PATH)"
+            N_(
+                "{field} is not a SQLite file: the shipped copy of a SQLite control database is restored "
+                "into one (use sqlite:///PATH)"
+            ),
+            field=field,
         )
     return Path(parsed.database)
 
@@ -121,14 +124,14 @@ class SqliteShipping:
         site = site or self.primary
         path = self.database(site)
         if not path.is_file():
-            raise ControlPlaneError(f"the control database {path} does not exist yet: nothing to ship")
+            raise ControlPlaneError(N_("the control database {path} does not exist yet: nothing to ship"), path=path)
         tags = {"control_plane": self.kind, COPY_SITE_TAG: site}
         seal = sealer(self.config, site, self.config_dir)
         request = BackupRequest(parse_source(f"sqlite:{path}"), system=CONTROL_SYSTEM, tags=tags, seal=seal)
         with site_repository(self.config, site, self.config_dir) as repo:
             result = run_backup(repo, request)
             if result.errors:
-                raise ControlPlaneError(f"the control-state copy is incomplete: {result.errors[0]}")
+                raise ControlPlaneError(N_("the control-state copy is incomplete: {errors}"), errors=result.errors[0])
             failpoint("control.copy.after-snapshot")
             decisions = forget_snapshots(repo, copy_retention(self.config), now=now, system=CONTROL_SYSTEM)
         forgotten = sum(1 for d in decisions if not d.keep)
@@ -329,7 +332,12 @@ class SqliteShipping:
             self.config, self.config_dir, from_site, to_site, ledger=open_ledger(state_url(self.config, from_site))
         )
         if problem := shipped.problem():
-            raise ControlPlaneError(f"the control state of {from_site} did not reach {to_site}: {problem}")
+            raise ControlPlaneError(
+                N_("the control state of {from_site} did not reach {to_site}: {problem}"),
+                from_site=from_site,
+                to_site=to_site,
+                problem=problem,
+            )
         path = self.database(to_site)
         promotion = Promotion(
             to_site, from_site, str(path), "empty", order.declared_at, url=state_url(self.config, to_site)
@@ -338,8 +346,14 @@ class SqliteShipping:
         if self._install(promotion, order, lambda snap: snap.id == copy.snapshot_id) is None:
             why = promotion.skipped[0].problem if promotion.skipped else "not found there"
             raise ControlPlaneError(
-                f"the last copy of {from_site}'s control state ({(copy.snapshot_id or '')[:8]}) does not verify at "
-                f"{to_site}: {why}; nothing at {to_site} was changed"
+                N_(
+                    "the last copy of {from_site}'s control state ({snapshot_id}) does not verify at "
+                    "{to_site}: {why}; nothing at {to_site} was changed"
+                ),
+                from_site=from_site,
+                snapshot_id=(copy.snapshot_id or "")[:8],
+                to_site=to_site,
+                why=why,
             )
         promotion.schema_before, promotion.schema_after = upgrade_promoted(promotion.url)
         if promotion.source != "kept":

@@ -67,7 +67,7 @@ from backup.retention import RetentionPolicy
 from dc.audit import AuditEntry, append, audited, read_entries
 from dc.config import Consortium
 from dc.continuation import PROMOTED, Gap
-from dc.errors import BcpError, ProblemFound
+from dc.errors import N_, BcpError, ProblemFound
 from dc.state import default_state_url
 
 if TYPE_CHECKING:
@@ -425,8 +425,12 @@ def upgrade_promoted(url: str) -> tuple[str | None, str | None]:
             return found.revision, found.revision
         if found.state == "ahead":
             raise ControlPlaneError(
-                f"the promoted control database is at revision {found.revision}, newer than this bcpctl "
-                f"(up to {found.head}): run the bcpctl version of the primary"
+                N_(
+                    "the promoted control database is at revision {revision}, newer than this bcpctl (up to "
+                    "{head}): run the bcpctl version of the primary"
+                ),
+                revision=found.revision,
+                head=found.head,
             )
         result = schema.upgrade(engine)
         return result.before, result.after

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from backup.errors import VerificationFailed
 from dc.config import Consortium
-from dc.errors import ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError
 
 #: the snapshot tag holding the hex Ed25519 signature of a copy's statement
 SIGNATURE_TAG = "control_signature"
@@ -53,9 +53,11 @@ def load_signing_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError):
-        raise ConfigError(f"control signing key file {os.fsdecode(path)} is not an unencrypted PEM key") from None
+        raise ConfigError(
+            N_("control signing key file {path} is not an unencrypted PEM key"), path=os.fsdecode(path)
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise ConfigError(f"control signing key file {os.fsdecode(path)} does not hold an Ed25519 key")
+        raise ConfigError(N_("control signing key file {path} does not hold an Ed25519 key"), path=os.fsdecode(path))
     return key
 
 
@@ -64,9 +66,11 @@ def write_new_key(path: str | os.PathLike[str]) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise UsageError(f"{os.fsdecode(path)} exists: keygen never replaces a signing key") from None
+        raise UsageError(N_("{path} exists: keygen never replaces a signing key"), path=os.fsdecode(path)) from None
     except OSError as exc:
-        raise UsageError(f"cannot create {os.fsdecode(path)}: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot create {path}: {strerror}"), path=os.fsdecode(path), strerror=exc.strerror
+        ) from None
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     with os.fdopen(fd, "wb") as out:
@@ -84,8 +88,11 @@ def sealer(config: Consortium, site: str, config_dir: Path | None) -> Sealer | N
     expected = config.sites[site].control_public_key
     if expected and expected != public_hex(key):
         raise ConfigError(
-            f"sites.{site}.control_signing_key_file does not match sites.{site}.control_public_key: "
-            "copies it signs would not verify"
+            N_(
+                "sites.{site}.control_signing_key_file does not match sites.{site}.control_public_key: "
+                "copies it signs would not verify"
+            ),
+            site=site,
         )
 
     def seal(time: datetime, sha256: str, tables: dict[str, int]) -> dict[str, str]:
@@ -100,15 +107,22 @@ def verify_copy(
     """Raise :class:`VerificationFailed` unless ``tags`` carry ``site``'s signature over exactly this copy."""
     signature = tags.get(SIGNATURE_TAG)
     if not signature:
-        raise VerificationFailed(f"the copy is not signed by {site}'s controller (no {SIGNATURE_TAG} tag)")
+        raise VerificationFailed(
+            N_("the copy is not signed by {site}'s controller (no {SIGNATURE_TAG} tag)"),
+            site=site,
+            SIGNATURE_TAG=SIGNATURE_TAG,
+        )
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
             bytes.fromhex(signature), statement_bytes(site, time, sha256, tables)
         )
     except (InvalidSignature, ValueError):
         raise VerificationFailed(
-            f"the copy's signature does not verify with sites.{site}.control_public_key "
-            "(signed by another key, or its contents differ from what was signed)"
+            N_(
+                "the copy's signature does not verify with sites.{site}.control_public_key (signed by "
+                "another key, or its contents differ from what was signed)"
+            ),
+            site=site,
         ) from None
 
 

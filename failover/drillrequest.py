@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.context import RunContext
 from failover.plan import RecoveryPlan, build_plan, require_targets, select_systems
 
@@ -41,17 +41,19 @@ class DrillRequest:
 
 def validate(request: DrillRequest) -> None:
     if request.mode not in MODES:
-        raise UsageError(f"unknown drill mode '{request.mode}' (use one of: {', '.join(MODES)})")
+        raise UsageError(
+            N_("unknown drill mode '{mode}' (use one of: {MODES})"), mode=request.mode, MODES=", ".join(MODES)
+        )
     if request.mode == "point-in-time":
         if request.before is None:
-            raise UsageError("point-in-time needs --before TIME (the moment the data went bad)")
+            raise UsageError(N_("point-in-time needs --before TIME (the moment the data went bad)"))
         if request.before.tzinfo is None:
-            raise UsageError("--before needs a time zone (e.g. 2025-06-01T09:00+09:00)")
+            raise UsageError(N_("--before needs a time zone (e.g. 2025-06-01T09:00+09:00)"))
     elif request.before is not None:
-        raise UsageError("--before only applies to --mode point-in-time")
+        raise UsageError(N_("--before only applies to --mode point-in-time"))
     if request.mode == "staff-loss" and not request.escrow:
         raise UsageError(
-            "staff-loss opens the offsite repository from escrow shares only: give --escrow FILE (K times)"
+            N_("staff-loss opens the offsite repository from escrow shares only: give --escrow FILE (K times)")
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dc.errors import AuthError, ProblemFound, UsageError
+from dc.errors import N_, AuthError, ProblemFound, UsageError
 
 
 class NotDrillable(UsageError):
@@ -13,7 +13,7 @@ class DrillAborted(ProblemFound):
     """Ctrl-C, SIGTERM, a timeout or a failing steady-state probe stopped the run (exit 1)."""
 
     def __init__(self, reason: str) -> None:
-        super().__init__(f"aborted: {reason}")
+        super().__init__(N_("aborted: {reason}"), reason=reason)
         self.reason = reason
 
 

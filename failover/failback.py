@@ -46,7 +46,7 @@ from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from dc.approvers import Proof
 from dc.clock import utcnow
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from dc.failpoint import failpoint
 from dc.state import open_state
 from failover.approval import confirm_request, record_approval
@@ -106,7 +106,9 @@ def _replicate_home(ctx: RunContext, offsite: str, primary: str) -> SyncResult:
 
     shipped = ship_between(ctx.config, ctx.config_dir, offsite, primary, ledger=Ledger(ctx.state))
     if problem := shipped.problem():
-        raise FailoverRefused(f"not switched back, nothing at {primary} changed: {problem}")
+        raise FailoverRefused(
+            N_("not switched back, nothing at {primary} changed: {problem}"), primary=primary, problem=problem
+        )
     return shipped
 
 
@@ -122,17 +124,26 @@ def _preflight(ctx: RunContext, request: FailbackRequest, plan: RecoveryPlan) ->
     if active is None or active.target_site is None:
         here = f" at {request.at_site}" if request.at_site else ""
         raise FailoverRefused(
-            f"no failover is active{here}: nothing to fail back (see 'bcpctl drill list'; failback runs at the active "
-            "site: --site or $BCPCTL_SITE)"
+            N_(
+                "no failover is active{here}: nothing to fail back (see 'bcpctl drill list'; failback runs "
+                "at the active site: --site or $BCPCTL_SITE)"
+            ),
+            here=here,
         )
     if request.at_site is not None and request.at_site != active.target_site:
         raise UsageError(
-            f"this bcpctl runs at '{request.at_site}' (--site, $BCPCTL_SITE) but production runs at "
-            f"'{active.target_site}': run failback there, where the live control state is"
+            N_(
+                "this bcpctl runs at '{at_site}' (--site, $BCPCTL_SITE) but production runs at "
+                "'{target_site}': run failback there, where the live control state is"
+            ),
+            at_site=request.at_site,
+            target_site=active.target_site,
         )
     manual = [s.system for s in plan.steps if s.source_kind == "command"]
     if manual:
-        raise FailoverRefused(f"systems with a command source need a manual failback: {', '.join(manual)}")
+        raise FailoverRefused(
+            N_("systems with a command source need a manual failback: {manual}"), manual=", ".join(manual)
+        )
     return active.target_site, approval
 
 
@@ -168,12 +179,14 @@ def execute_failback(
             try:
                 result.warnings += control.prepare_handover(offsite, primary, token=token)
             except BcpError as exc:
-                raise FailoverRefused(f"not switched back, nothing changed: {exc.message}") from None
+                raise FailoverRefused(N_("not switched back, nothing changed: {message_}"), message_=exc) from None
             result.phases["prepare"] = round(time.monotonic() - origin, 3)
             fence = hooks.fence(offsite, run_id)
             result.hooks.append(vars(fence))
             if not fence.ok:
-                raise FailoverRefused(f"fencing {offsite} failed, nothing changed: {fence.detail}")
+                raise FailoverRefused(
+                    N_("fencing {offsite} failed, nothing changed: {detail}"), offsite=offsite, detail=fence.detail
+                )
             with repository_at(ctx, offsite) as repo:
                 for step in plan.steps:
                     abort.check()
@@ -187,7 +200,12 @@ def execute_failback(
                         ),
                     )
                     if backup.errors:
-                        raise FailoverRefused(f"backup of {step.system} at {offsite} incomplete: {backup.errors[0]}")
+                        raise FailoverRefused(
+                            N_("backup of {system} at {offsite} incomplete: {errors}"),
+                            system=step.system,
+                            offsite=offsite,
+                            errors=backup.errors[0],
+                        )
             result.phases["backup"] = round(time.monotonic() - origin, 3)
             shipped = _replicate_home(ctx, offsite, primary)
             result.phases["ship"] = round(time.monotonic() - origin, 3)
@@ -202,7 +220,11 @@ def execute_failback(
                 )
             failed = [s.system for s in result.systems if not s.ok]
             if failed:
-                raise FailoverRefused(f"not switched back: {', '.join(failed[:3])} did not verify at {primary}")
+                raise FailoverRefused(
+                    N_("not switched back: {failed} did not verify at {primary}"),
+                    failed=", ".join(failed[:3]),
+                    primary=primary,
+                )
             abort.check()
             for system in result.systems:
                 step = plan.step(system.system)
@@ -220,7 +242,11 @@ def execute_failback(
             back = hooks.failback(primary, run_id)
             result.hooks.append(vars(back))
             if not back.ok:
-                raise FailoverRefused(f"data is back at {primary} but switching endpoints failed: {back.detail}")
+                raise FailoverRefused(
+                    N_("data is back at {primary} but switching endpoints failed: {detail}"),
+                    primary=primary,
+                    detail=back.detail,
+                )
             result.phases["promote"] = round(time.monotonic() - origin, 3)
             # The offsite returns to its normal role: not serving (its load balancers stay in
             # standby) and not fenced, so the next failover can restore into it and promote it.
@@ -323,7 +349,9 @@ def _hand_over(
         promotion = control.hand_over(primary, order, from_site=offsite)
     except BcpError as exc:
         raise FailoverRefused(
-            f"not switched back: the control state did not move to {primary}: {exc.message}"
+            N_("not switched back: the control state did not move to {primary}: {message_}"),
+            primary=primary,
+            message_=exc,
         ) from None
     left = ctx.state
     ctx.state = open_state(promotion.url)

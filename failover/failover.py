@@ -33,7 +33,7 @@ from sqlalchemy import Engine
 from backup.snapshot import Snapshot
 from dc.approvers import Proof
 from dc.clock import jst_text, utcnow
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from failover.approval import confirm_request, record_approval
 from failover.context import RunContext
 from failover.controlchoice import control_plane
@@ -85,21 +85,30 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
     """
     config = ctx.config
     if request.to_site not in config.sites:
-        raise FailoverRefused(f"unknown site '{request.to_site}' (known: {', '.join(config.sites)})")
+        raise FailoverRefused(
+            N_("unknown site '{to_site}' (known: {sites})"), to_site=request.to_site, sites=", ".join(config.sites)
+        )
     if request.to_site == config.primary_site:
         raise FailoverRefused(
-            f"'{request.to_site}' is the primary; fail over to an offsite site, fail back with failback"
+            N_("'{to_site}' is the primary; fail over to an offsite site, fail back with failback"),
+            to_site=request.to_site,
         )
     if request.at_site is not None and not request.planned and request.at_site != request.to_site:
         raise UsageError(
-            f"this bcpctl runs at '{request.at_site}' (--site, $BCPCTL_SITE) but the failover moves production to "
-            f"'{request.to_site}': run it at {request.to_site}, where its control state is promoted"
+            N_(
+                "this bcpctl runs at '{at_site}' (--site, $BCPCTL_SITE) but the failover moves production "
+                "to '{to_site}': run it at {to_site}, where its control state is promoted"
+            ),
+            at_site=request.at_site,
+            to_site=request.to_site,
         )
     if request.declared_at is not None:
         if request.declared_at.tzinfo is None:
-            raise FailoverRefused("--declared-at needs a time zone (e.g. 2026-11-28T06:12+09:00)")
+            raise FailoverRefused(N_("--declared-at needs a time zone (e.g. 2026-11-28T06:12+09:00)"))
         if request.declared_at > utcnow() + timedelta(minutes=1):
-            raise FailoverRefused(f"--declared-at {jst_text(request.declared_at)} is in the future")
+            raise FailoverRefused(
+                N_("--declared-at {jst_text} is in the future"), jst_text=jst_text(request.declared_at)
+            )
     what = {
         "consortium": config.consortium,
         "to_site": request.to_site,
@@ -113,7 +122,9 @@ def preflight(ctx: RunContext, request: FailoverRequest) -> Proof | None:
 def _refuse_if_active(state: Engine) -> None:
     if (active := active_failover(state)) is not None:
         raise FailoverRefused(
-            f"already failed over to '{active.target_site}' by run {active.id}; run 'bcpctl failback' first"
+            N_("already failed over to '{target_site}' by run {id}; run 'bcpctl failback' first"),
+            target_site=active.target_site,
+            id=active.id,
         )
 
 
@@ -143,8 +154,14 @@ def _fence(ctx: RunContext, hooks: Hooks, request: FailoverRequest, run_id: str)
         rollback = hooks.failback(primary, run_id)
         rolled = f"; rolled back: {primary} unfenced ({rollback.detail})"
     raise FailoverRefused(
-        f"{primary} still answers and is not fenced ({fence.detail}): the control state at {request.to_site} "
-        f"was not promoted and nothing was restored{rolled}"
+        N_(
+            "{primary} still answers and is not fenced ({detail}): the control state at {to_site} was "
+            "not promoted and nothing was restored{rolled}"
+        ),
+        primary=primary,
+        detail=fence.detail,
+        to_site=request.to_site,
+        rolled=rolled,
     )
 
 
@@ -173,7 +190,9 @@ def execute_failover(
     problems = target_problems(ctx.config, plan, ctx.config_dir)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise FailoverRefused(f"failover targets not ready, nothing was changed: {problems[0]}{more}")
+        raise FailoverRefused(
+            N_("failover targets not ready, nothing was changed: {problems}{more}"), problems=problems[0], more=more
+        )
     control = control or control_plane(ctx.config, ctx.config_dir)
     primary = ctx.config.primary_site
     declared = request.declared_at or utcnow()
@@ -247,12 +266,18 @@ def execute_failover(
             failed = [s.system for s in result.systems if not s.ok]
             if failed:
                 raise FailoverRefused(
-                    f"not promoted: {len(failed)} system(s) did not come back ({', '.join(failed[:3])})"
+                    N_("not promoted: {n_failed} system(s) did not come back ({failed})"),
+                    n_failed=len(failed),
+                    failed=", ".join(failed[:3]),
                 )
             promote = hooks.promote(request.to_site, run_id)
             result.hooks.append(vars(promote))
             if not promote.ok:
-                raise FailoverRefused(f"systems restored but promoting {request.to_site} failed: {promote.detail}")
+                raise FailoverRefused(
+                    N_("systems restored but promoting {to_site} failed: {detail}"),
+                    to_site=request.to_site,
+                    detail=promote.detail,
+                )
             promoted = True
             result.phases["promote"] = round(time.monotonic() - origin, 3)
             if not request.planned:

@@ -23,7 +23,7 @@ import yaml
 
 from dc.config import Consortium, parse_config
 from dc.cost import TenantUsage
-from dc.errors import ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError
 from dc.lgcodes import check_digit_problem, name_problem
 from failover.joincosts import contract_change
 from failover.plan import build_plan
@@ -65,19 +65,28 @@ class JoinPlan:
 
 def _check(config: Consortium, joiner: Joiner) -> str:
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,62}", joiner.id):
-        raise UsageError(f"tenant id '{joiner.id}': lower-case letters, digits, - and _ only")
+        raise UsageError(N_("tenant id '{id}': lower-case letters, digits, - and _ only"), id=joiner.id)
     if joiner.id in config.tenants:
-        raise UsageError(f"'{joiner.id}' is already a member")
+        raise UsageError(N_("'{id}' is already a member"), id=joiner.id)
     if problem := check_digit_problem(joiner.lg_code) or name_problem(joiner.name, joiner.lg_code):
-        raise ConfigError(f"--lg-code: {problem}")
+        raise ConfigError(N_("--lg-code: {problem}"), problem=problem)
     for tid, tenant in config.tenants.items():
         if tenant.lg_code == joiner.lg_code:
-            raise UsageError(f"{joiner.lg_code} is already the code of member '{tid}' ({tenant.name})")
+            raise UsageError(
+                N_("{lg_code} is already the code of member '{tid}' ({name})"),
+                lg_code=joiner.lg_code,
+                tid=tid,
+                name=tenant.name,
+            )
     if joiner.population <= 0:
-        raise UsageError("--population must be positive")
+        raise UsageError(N_("--population must be positive"))
     like = joiner.like or next(iter(config.tenants))
     if like not in config.tenants:
-        raise UsageError(f"unknown member '{like}' to adopt systems from (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown member '{like}' to adopt systems from (known: {tenants})"),
+            like=like,
+            tenants=", ".join(config.tenants),
+        )
     return like
 
 
@@ -98,7 +107,7 @@ def joiner_sections(raw: Mapping[str, Any], joiner: Joiner, like: str) -> tuple[
     theirs = {sid: spec for sid, spec in raw["systems"].items() if spec.get("tenant") == like}
     known = {spec["business"] for spec in theirs.values()}
     if unknown := sorted(wanted - known):
-        raise UsageError(f"'{like}' runs no system for {', '.join(unknown)}")
+        raise UsageError(N_("'{like}' runs no system for {unknown}"), like=like, unknown=", ".join(unknown))
     chosen = {sid for sid, spec in theirs.items() if not wanted or spec["business"] in wanted}
     stack = list(chosen)
     while stack:  # a chosen business brings what it depends on
@@ -223,7 +232,7 @@ def join_text(
     tenant, systems = joiner_sections(raw, joiner, like)
     root = yaml.compose(text)
     if root is None:
-        raise UsageError("the configuration file is empty")
+        raise UsageError(N_("the configuration file is empty"))
     lines = text.splitlines()
     inserts: list[tuple[int, list[str]]] = []
     extra = extra or {}
@@ -240,7 +249,7 @@ def join_text(
         if value is None or value.flow_style or not value.value:
             if path in extra:
                 continue  # an optional section the file does not have
-            raise UsageError(f"cannot add to '{'.'.join(path)}:': it is not a block mapping with entries")
+            raise UsageError(N_("cannot add to '{path}:': it is not a block mapping with entries"), path=".".join(path))
         indent = " " * value.value[0][0].start_mark.column
         last = value.value[-1][1].end_mark
         line = last.line + (1 if last.column else 0)

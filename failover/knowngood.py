@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 
 from dc.clock import jst_text
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import backup_runs
 
 
@@ -71,6 +71,7 @@ def restore_point(goods: list[KnownGood], systems: list[str]) -> datetime:
     """The moment ``--last-known-good`` restores to (pure): before the earliest system went bad."""
     if not goods:
         raise UsageError(
-            f"no anomaly with a last known good snapshot is recorded for {', '.join(systems)}: give --before TIME"
+            N_("no anomaly with a last known good snapshot is recorded for {systems}: give --before TIME"),
+            systems=", ".join(systems),
         )
     return min(g.restore_before for g in goods)

@@ -27,7 +27,7 @@ from backup.pitr import PitrResult, RecoveryTarget, restore_to
 from backup.walseq import format_lsn, parse_lsn, parse_segment, segment_name
 from backup.walsurvivors import Cluster, Skipped, Survivors, fetch_remote, vet_survivors
 from dc.clock import utcnow
-from dc.errors import BcpError, ProblemFound, UsageError
+from dc.errors import N_, BcpError, ProblemFound, UsageError
 from failover.lostrows import LostRow, table_rows
 
 if TYPE_CHECKING:
@@ -69,7 +69,9 @@ def _replayed_timeline(datadir: Path) -> int:
         lines = [ln for ln in histories[-1].read_text().splitlines() if ln.strip() and not ln.startswith("#")]
         return int(lines[-1].split()[0])
     except (OSError, IndexError, ValueError):
-        raise ProblemFound(f"the recovered cluster in {datadir} wrote no readable timeline history") from None
+        raise ProblemFound(
+            N_("the recovered cluster in {datadir} wrote no readable timeline history"), datadir=datadir
+        ) from None
 
 
 def _local_places(
@@ -105,7 +107,7 @@ def _replay_state(conninfo: str) -> tuple[int, int, int]:
             " current_setting('wal_segment_size')::text"
         ).fetchone()
     if row is None or row[0] is None:
-        raise ProblemFound("the recovered cluster replayed no WAL")
+        raise ProblemFound(N_("the recovered cluster replayed no WAL"))
     size = str(row[2]).upper().removesuffix("B")
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(size[-1:], 1)
     return parse_lsn(row[0]), int(row[1]), int(size.rstrip("KMG")) * scale
@@ -148,7 +150,7 @@ def lost_work(
     now = now or utcnow()
     declared = declared_at or now
     if declared.tzinfo is None:
-        raise UsageError("--declared-at needs a time zone (e.g. 2026-12-06T03:14:15+09:00)")
+        raise UsageError(N_("--declared-at needs a time zone (e.g. 2026-12-06T03:14:15+09:00)"))
     scratch = Path(tempfile.mkdtemp(prefix="bcpctl-lost-"))
     scratch.chmod(0o711)  # the clusters' account must reach their data directories inside
     running: list[RestoredCluster] = []

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dc.config import Consortium
-from dc.errors import ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError
 from failover.errors import NotDrillable
 
 
@@ -65,16 +65,23 @@ def select_systems(config: Consortium, *, tenant: str | None = None, systems: It
     """The systems a run covers: all, one tenant's, or the named ones (all must exist)."""
     names = list(systems)
     if tenant is not None and tenant not in config.tenants:
-        raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant}' (known: {tenants})"), tenant=tenant, tenants=", ".join(config.tenants)
+        )
     for name in names:
         system = config.system(name)
         if tenant is not None and system.tenant != tenant:
-            raise UsageError(f"system '{name}' belongs to tenant '{system.tenant}', not '{tenant}'")
+            raise UsageError(
+                N_("system '{name}' belongs to tenant '{tenant}', not '{tenant2}'"),
+                name=name,
+                tenant=system.tenant,
+                tenant2=tenant,
+            )
     if names:
         return names
     chosen = [name for name, s in config.systems.items() if tenant is None or s.tenant == tenant]
     if not chosen:
-        raise UsageError(f"tenant '{tenant}' has no systems to recover")
+        raise UsageError(N_("tenant '{tenant}' has no systems to recover"), tenant=tenant)
     return chosen
 
 
@@ -87,8 +94,14 @@ def build_plan(config: Consortium, selected: Iterable[str] | None = None) -> Rec
         for dep in system.depends_on:
             if config.systems[dep].tier > system.tier:
                 raise ConfigError(
-                    f"systems.{name}.depends_on: '{dep}' is tier {config.systems[dep].tier} but '{name}' is tier "
-                    f"{system.tier}; a dependency must be in the same or an earlier tier"
+                    N_(
+                        "systems.{name}.depends_on: '{dep}' is tier {tier} but '{name}' is tier {tier2}; a "
+                        "dependency must be in the same or an earlier tier"
+                    ),
+                    name=name,
+                    dep=dep,
+                    tier=config.systems[dep].tier,
+                    tier2=system.tier,
                 )
     groups = []
     for tier in sorted({config.systems[n].tier for n in members}):
@@ -111,7 +124,9 @@ def _dependency_order(config: Consortium, names: list[str]) -> list[str]:
         ready = sorted(n for n, deps in waiting.items() if not deps)
         if not ready:
             cycle = _find_cycle(waiting)
-            raise ConfigError(f"systems.{cycle[0]}.depends_on: dependency cycle {' → '.join(cycle)}")
+            raise ConfigError(
+                N_("systems.{cycle}.depends_on: dependency cycle {cycle2}"), cycle=cycle[0], cycle2=" → ".join(cycle)
+            )
         for name in ready:
             ordered.append(name)
             del waiting[name]
@@ -138,6 +153,11 @@ def require_targets(plan: RecoveryPlan) -> None:
         what = " and ".join(n for n, v in (("rto", first.rto), ("rpo", first.rpo)) if v is None)
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise NotDrillable(
-            f"system '{first.system}' has no {what} target{more}: set them from the municipality's "
-            f"business-impact analysis (ICT-BCP 様式15) before drilling it"
+            N_(
+                "system '{system}' has no {what} target{more}: set them from the municipality's "
+                "business-impact analysis (ICT-BCP 様式15) before drilling it"
+            ),
+            system=first.system,
+            what=what,
+            more=more,
         )

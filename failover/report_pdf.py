@@ -10,7 +10,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 from dc.printing import CHROMIUM_ENV, PrintUnavailable, chromium, print_to_pdf
 
 __all__ = ["CHROMIUM_ENV", "print_pdf"]
@@ -23,8 +23,11 @@ def print_pdf(html: str, out: Path) -> Path:
     """
     if chromium() is None:
         raise UsageError(
-            f"no Chromium to print the PDF with (looked for ${CHROMIUM_ENV} and chromium on PATH): "
-            "install Debian's chromium package or use --format html"
+            N_(
+                "no Chromium to print the PDF with (looked for ${CHROMIUM_ENV} and chromium on PATH): "
+                "install Debian's chromium package or use --format html"
+            ),
+            CHROMIUM_ENV=CHROMIUM_ENV,
         )
     out = out.resolve()
     with tempfile.TemporaryDirectory(prefix="bcpctl-pdf-") as tmp:
@@ -33,7 +36,7 @@ def print_pdf(html: str, out: Path) -> Path:
         try:
             print_to_pdf(page, printed)
         except PrintUnavailable as exc:
-            raise ProblemFound(exc.message) from None
+            raise ProblemFound(exc.template, **exc.params) from None
         out.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(printed), out)
     return out

@@ -1,8 +1,9 @@
 """Writing a run's reports to disk and rendering any stored run again on request.
 
-Every run leaves ``<report_dir>/<run id>/report.json``, ``report.html`` and one
-``report-ja-<tenant>.txt`` per municipality involved. ``report_dir`` is ``drills.report_dir``
-(relative to the configuration file) or ``$XDG_STATE_HOME/bcpctl/drills``.
+Every run leaves ``<report_dir>/<run id>/report.json``, ``report.html`` (``report.pdf`` too with
+``drills.report_pdf: true``) and one ``report-ja-<tenant>.txt`` per municipality involved.
+``report_dir`` is ``drills.report_dir`` (relative to the configuration file) or
+``$XDG_STATE_HOME/bcpctl/drills``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.context import RunContext
 from failover.records import load_document, system_history
 from failover.report_html import render_html
@@ -42,7 +43,11 @@ def _tenants(doc: dict[str, Any]) -> list[str]:
 
 
 def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
-    """Write the run's JSON, HTML and Japanese reports; return ``{name: path}``."""
+    """Write the run's JSON, HTML and Japanese reports, its PDF too with ``drills.report_pdf``.
+
+    Returns ``{name: path}``. A PDF that cannot be printed (no Chromium) leaves a warning in the
+    run's reports instead: the drill itself is over, and its other reports stand.
+    """
     folder = reports_root(ctx) / result.id
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -54,11 +59,21 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
         if lost.get("rows"):
             csv_path, xlsx_path = write_worklist(lost, folder)
             paths |= {f"worklist:{system}": csv_path, f"worklist-xlsx:{system}": xlsx_path}
+    if ctx.settings.report_pdf:
+        paths["pdf"] = folder / "report.pdf"
     result.reports = {name: str(path) for name, path in paths.items()}
+    history = _jsonable(system_history(ctx.state, [s.system for s in result.systems]))
+    html = render_html(to_document(result), history)
+    if ctx.settings.report_pdf:
+        try:
+            print_pdf(html, paths["pdf"])
+        except BcpError as exc:
+            del result.reports["pdf"]
+            result.warnings.append(Message(N_("no PDF report (drills.report_pdf): {error}"), error=exc))
+            html = render_html(to_document(result), history)
     doc = to_document(result)
-    history = system_history(ctx.state, [s.system for s in result.systems])
     paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    paths["html"].write_text(render_html(doc, _jsonable(history)), encoding="utf-8")
+    paths["html"].write_text(html, encoding="utf-8")
     sites = site_names(ctx.config)
     for tenant in _tenants(doc):
         name = ctx.config.tenants[tenant].name if tenant in ctx.config.tenants else tenant
@@ -85,20 +100,20 @@ def render_report(
 ) -> str:
     """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one)."""
     if fmt not in FORMATS:
-        raise UsageError(f"unknown report format '{fmt}' (use {', '.join(FORMATS)})")
+        raise UsageError(N_("unknown report format '{fmt}' (use {FORMATS})"), fmt=fmt, FORMATS=", ".join(FORMATS))
     found = load_document(state, run_id)
     if found is None:
-        raise UsageError(f"no run '{run_id}' (or the prefix is ambiguous); see 'bcpctl drill list'")
+        raise UsageError(N_("no run '{run_id}' (or the prefix is ambiguous); see 'bcpctl drill list'"), run_id=run_id)
     record, doc = found
     if doc is None:
-        raise UsageError(f"run {record.id} is {record.status} and has no report yet")
+        raise UsageError(N_("run {id} is {status} and has no report yet"), id=record.id, status=record.status)
     if fmt == "json":
         return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if fmt == "html":
         return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])))
     tenants = [tenant] if tenant else _tenants(doc)
     if tenant and tenant not in _tenants(doc):
-        raise UsageError(f"run {record.id} has no system of tenant '{tenant}'")
+        raise UsageError(N_("run {id} has no system of tenant '{tenant}'"), id=record.id, tenant=tenant)
     return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)
 
 

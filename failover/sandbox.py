@@ -29,6 +29,7 @@ from sqlalchemy import Engine
 
 from backup.sources import redact_dsn
 from dc.config import Site
+from dc.errors import N_
 from failover.errors import RunFailed
 from failover.resources import intend_resource, set_resource_state
 
@@ -114,7 +115,10 @@ class Sandboxes:
 
     def _admin(self) -> str:
         if not self.site.drill_dsn:
-            raise RunFailed(f"site '{self.site_name}' has no drill_dsn: PostgreSQL systems cannot be drilled there")
+            raise RunFailed(
+                N_("site '{site_name}' has no drill_dsn: PostgreSQL systems cannot be drilled there"),
+                site_name=self.site_name,
+            )
         return self.site.drill_dsn
 
     def _execute(self, statements: list[Composed], database: str | None = None) -> None:
@@ -149,7 +153,7 @@ class Sandboxes:
         from psycopg import sql
 
         if tenant not in self.logins:
-            raise RunFailed(f"no drill login prepared for tenant '{tenant}'")
+            raise RunFailed(N_("no drill login prepared for tenant '{tenant}'"), tenant=tenant)
         name = pg_name(self.token, system)
         login = self.logins[tenant]
         rid = intend_resource(self.state, self.run_id, "pg_database", name, redact_dsn(self._admin()))
@@ -192,7 +196,8 @@ class Sandboxes:
             if self._root is None:
                 if not self.site.drill_dir:
                     raise RunFailed(
-                        f"site '{self.site_name}' has no drill_dir: file and SQLite systems cannot be drilled there"
+                        N_("site '{site_name}' has no drill_dir: file and SQLite systems cannot be drilled there"),
+                        site_name=self.site_name,
                     )
                 base = Path(self.site.drill_dir)
                 root = base / f"{DIR_PREFIX}{self.token}"

@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dc.config import Consortium
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 from failover.activesite import ActiveSite
 from replication.jobs import replicate_between, site_endpoint, site_options
 from replication.ledger import Ledger
@@ -33,8 +33,13 @@ def replicate_second_copy(
     """Ship the active site's repository to ``target``, one of ``active.second_copy``."""
     if target not in active.second_copy:
         raise ConfigError(
-            f"site '{target}' does not hold the second copy of '{active.site}' "
-            f"(it goes to: {', '.join(active.second_copy) or 'nowhere'}; see drills.failover.second_copy)"
+            N_(
+                "site '{target}' does not hold the second copy of '{site}' (it goes to: {second_copy}; see "
+                "drills.failover.second_copy)"
+            ),
+            target=target,
+            site=active.site,
+            second_copy=", ".join(active.second_copy) or "nowhere",
         )
     return ship_between(config, config_dir, active.site, target, ledger=ledger)
 

@@ -31,7 +31,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dc.config import ApproverName, Consortium, Identifier, Seconds
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 
 _RECURRING = re.compile(r"^(\d{2})-(\d{2})$")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -127,6 +127,8 @@ class DrillSettings(_Model):
     sandbox_netns: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     blackouts: tuple[Blackout, ...] = ()
     report_dir: str | None = None
+    #: every run's report also as report.pdf (headless Chromium), the copy the 災害対策本部 files
+    report_pdf: bool = False
     smoke_expect: dict[Identifier, str] = {}
     failover: FailoverSettings = FailoverSettings()
 
@@ -139,11 +141,17 @@ def drill_settings(config: Consortium, source: str = "<config>") -> DrillSetting
         first = exc.errors()[0]
         loc = ".".join(["drills", *(str(p) for p in first["loc"])])
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {loc}: {message}") from None
+        raise ConfigError(N_("{source}: {loc}: {message_}"), source=source, loc=loc, message_=message) from None
     second = settings.failover.second_copy
     if second is not None and second not in config.sites:
-        raise ConfigError(f"{source}: drills.failover.second_copy: unknown site '{second}'")
+        raise ConfigError(
+            N_("{source}: drills.failover.second_copy: unknown site '{second}'"), source=source, second=second
+        )
     for system_id in settings.smoke_expect:
         if system_id not in config.systems:
-            raise ConfigError(f"{source}: drills.smoke_expect.{system_id}: unknown system '{system_id}'")
+            raise ConfigError(
+                N_("{source}: drills.smoke_expect.{system_id}: unknown system '{system_id}'"),
+                source=source,
+                system_id=system_id,
+            )
     return settings

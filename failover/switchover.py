@@ -11,7 +11,7 @@ failover that does not complete is rolled back.
 from __future__ import annotations
 
 from dc.clock import utcnow
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.context import RunContext
 from failover.drillrequest import DrillRequest
 from failover.failback import FailbackRequest, execute_failback
@@ -31,7 +31,7 @@ def run_switchover(
     handle_signals: bool = True,
 ) -> RunResult:
     if request.tenant or request.systems:
-        raise UsageError("a switchover moves every system; --tenant and --system do not apply")
+        raise UsageError(N_("a switchover moves every system; --tenant and --system do not apply"))
     to_site = ctx.site(request.site)
     declared = utcnow()
     over = execute_failover(

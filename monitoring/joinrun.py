@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dc.approvers import check_name
 from dc.config import Consortium, load_config, parse_config
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from failover.joincosts import comment_lines, contract_change, costs_text
 from failover.joining import Joiner, join_text, plan_join, review_diff
 from monitoring.schedule import plan_jobs
@@ -61,7 +61,7 @@ def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     except FileExistsError:
-        raise UsageError(f"{path} exists: tenant join writes new files only") from None
+        raise UsageError(N_("{path} exists: tenant join writes new files only"), path=path) from None
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -79,10 +79,10 @@ def join_tenant(
 ) -> JoinResult:
     """Write ``out`` (the configuration with the joiner), ``out``.diff, and the joiner's keys."""
     if out.resolve() == config_path.resolve():
-        raise UsageError("--out is the configuration itself: tenant join never edits it in place")
+        raise UsageError(N_("--out is the configuration itself: tenant join never edits it in place"))
     for path in (out, out.with_name(out.name + ".diff")):
         if path.exists():
-            raise UsageError(f"{path} exists: tenant join writes new files only")
+            raise UsageError(N_("{path} exists: tenant join writes new files only"), path=path)
     what_if = plan_join(raw, joiner, {}, str(config_path))  # every check, before anything is written
     before = parse_config(copy.deepcopy(raw), str(config_path))
     names = approver_names(before, joiner.id, approvers)
@@ -91,7 +91,11 @@ def join_tenant(
     extra: dict[tuple[str, ...], Mapping[str, Any]] = {("exports", "tenants"): {joiner.id: exports}}
     new_text = join_text(text, raw, joiner, what_if.like, extra)
     if raw.get("exports") and joiner.id not in ((yaml.safe_load(new_text).get("exports") or {}).get("tenants") or {}):
-        raise UsageError(f"{config_path} has no exports: block to name {joiner.id}'s approvers in: add one, then join")
+        raise UsageError(
+            N_("{config_path} has no exports: block to name {id}'s approvers in: add one, then join"),
+            config_path=config_path,
+            id=joiner.id,
+        )
     change = contract_change(before, parse_config(yaml.safe_load(new_text), str(out)), joiner.population, {}, "")
     if change is not None:
         new_text = costs_text(new_text, change, joiner.name, joiner.lg_code)
@@ -101,7 +105,10 @@ def join_tenant(
         and written.costs
         and sum(i["yen"] for i in written.costs["after"]["items"]) != (change.with_joiner_yen)
     ):
-        raise UsageError(f"{config_path}: costs.after.items could not be updated in place; write them by hand")
+        raise UsageError(
+            N_("{config_path}: costs.after.items could not be updated in place; write them by hand"),
+            config_path=config_path,
+        )
     keys_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     private = Ed25519PrivateKey.generate()
     pem = private.private_bytes(
@@ -154,15 +161,17 @@ def approver_names(config: Consortium, tenant: str, given: tuple[str, ...]) -> t
     for name in names:
         check_name(name)
     if len(set(names)) != len(names):
-        raise UsageError("--approver: each approver is a different person (a name was given twice)")
+        raise UsageError(N_("--approver: each approver is a different person (a name was given twice)"))
     if len(names) < needed:
-        raise UsageError(f"--approver: {needed} approvers needed (the strictest basis's two-person rule)")
+        raise UsageError(
+            N_("--approver: {needed} approvers needed (the strictest basis's two-person rule)"), needed=needed
+        )
     taken = set(config.approvers) | {
         a for t in settings.tenants.values() for a in (*t.approvers, *t.alternate_approvers)
     }
     taken |= set(settings.alternate_approvers)
     if clash := sorted(taken & set(names)):
-        raise UsageError(f"--approver: {', '.join(clash)} already approves for another town")
+        raise UsageError(N_("--approver: {clash} already approves for another town"), clash=", ".join(clash))
     return names
 
 

@@ -27,6 +27,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from dc.config import Consortium
 from dc.duration import parse_duration
+from dc.errors import N_
 from failover.activesite import ActiveSite, stranded_systems
 from monitoring.errors import ScheduleError
 
@@ -99,13 +100,16 @@ def parse_schedule(text: str, job_id: str, where: str, timezone: Any = None) -> 
         seconds = None
     if seconds is not None:
         if seconds < 1:
-            raise ScheduleError(f"{where}: '{text}' is shorter than one second")
+            raise ScheduleError(N_("{where}: '{text}' is shorter than one second"), where=where, text=text)
         return interval_trigger(job_id, seconds), float(seconds)
     try:
         trigger = CronTrigger.from_crontab(text, timezone=timezone)
     except ValueError as exc:
         raise ScheduleError(
-            f"{where}: '{text}' is neither a duration (30s, 15m, 4h) nor a 5-field cron expression ({exc})"
+            N_("{where}: '{text}' is neither a duration (30s, 15m, 4h) nor a 5-field cron expression ({exc})"),
+            where=where,
+            text=text,
+            exc=exc,
         ) from None
     return trigger, cron_interval(trigger)
 

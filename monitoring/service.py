@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from dc import schema
 from dc.config import Consortium, load_config
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import connect
 from monitoring.controller import Controller, ServiceSettings
 from monitoring.metrics import build_registry, leader_provider
@@ -71,10 +71,10 @@ def check_settings(config: Consortium, settings: ServiceSettings) -> None:
     if host is None:
         return
     if not settings.queue:
-        raise UsageError("--host needs --queue: only queued backups are routed to a host")
+        raise UsageError(N_("--host needs --queue: only queued backups are routed to a host"))
     if host not in config.hosts:
         known = ", ".join(config.hosts) or "none"
-        raise UsageError(f"--host {host}: not a host of the configuration (known: {known})")
+        raise UsageError(N_("--host {host}: not a host of the configuration (known: {known})"), host=host, known=known)
 
 
 def open_service(config: Consortium, config_dir: Path, settings: ServiceSettings) -> Service:

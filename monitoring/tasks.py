@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from backup.keyring import KeyRing
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import ProblemFound
+from dc.errors import N_, Message, ProblemFound
 from failover.activesite import ActiveSite
 from monitoring import checks, health, observations, outcomes
 from monitoring.schedule import DEFAULT_CHECK_SLICES, JobSpec
@@ -63,7 +63,7 @@ def backup(ctx: JobContext, spec: JobSpec) -> str:
             outcomes.record_backup_failure(ctx.engine, ctx.config, ctx.config_dir, site, system, started, message)
         raise
     if not outcome.ok:
-        raise JobFailed(f"backup of {system} failed: {outcome.error}")
+        raise JobFailed(N_("backup of {system} failed: {error}"), system=system, error=outcome.error)
     result = outcome.result
     return f"snapshot {result.snapshot_id[:8]}, {result.bytes_added} bytes added" if result else "ok"
 
@@ -87,7 +87,12 @@ def check(ctx: JobContext, spec: JobSpec) -> str:
         rec = checks.report_record(site, started, utcnow(), report, subset=subset, read_data=True)
     checks.record_check(ctx.engine, rec)
     if not rec.ok:
-        raise JobFailed(f"check of site {site} found {rec.problems} problem(s): {rec.detail}")
+        raise JobFailed(
+            N_("check of site {site} found {problems} problem(s): {detail}"),
+            site=site,
+            problems=rec.problems,
+            detail=rec.detail,
+        )
     return f"slice {subset[0]}/{subset[1]}: {rec.packs_read} packs, {rec.bytes_read} bytes read, no problems"
 
 
@@ -138,7 +143,9 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
         plane = control_plane(ctx.config, ctx.config_dir)
         shipped = plane.replicate(Cycle(utcnow(), [target], ctx.active, Ledger(ctx.engine)))
         if not shipped.runs:  # the sync itself never ran, so nothing recorded it
-            raise JobFailed(shipped.problems[0] if shipped.problems else f"replication to {target} failed")
+            raise JobFailed(
+                shipped.problems[0] if shipped.problems else Message(N_("replication to {site} failed"), site=target)
+            )
         (result,) = shipped.runs
     except Exception as exc:
         if target in ctx.config.sites:
@@ -146,7 +153,7 @@ def replicate(ctx: JobContext, spec: JobSpec) -> str:
             outcomes.record_replication_failure(ctx.engine, ctx.config, source, target, started, message)
         raise
     if not result.ok:
-        raise JobFailed(result.problem() or f"replication to {spec.site} failed")
+        raise JobFailed(result.problem() or Message(N_("replication to {site} failed"), site=spec.site))
     if shipped.problems:
         raise JobFailed(shipped.problems[0])  # the systems shipped; the control state did not
     copy = f"control state copied {shipped.copy.time.isoformat(timespec='seconds')}; " if shipped.copy else ""
@@ -174,7 +181,7 @@ def drill(ctx: JobContext, spec: JobSpec) -> str:
     result = run_drill(run_ctx, DrillRequest(mode="isolated"), handle_signals=False)
     status, problem = result.verdict()
     if status != "passed":
-        raise JobFailed(f"drill {result.id} {status}: {problem}")
+        raise JobFailed(N_("drill {id} {status}: {problem}"), id=result.id, status=status, problem=problem)
     return f"drill {result.id} passed: {len(result.systems)} systems"
 
 

@@ -14,7 +14,7 @@ import logging
 from sqlalchemy import Engine
 
 from dc import schema
-from dc.errors import ProblemFound
+from dc.errors import N_, ProblemFound
 from monitoring.lease import bcpctl_version, current_holder
 
 log = logging.getLogger("bcpctl.schema")
@@ -31,8 +31,14 @@ def upgrade_control_db(engine: Engine) -> schema.UpgradeResult:
     if holder is not None and holder.version != version:
         theirs = f"version {holder.version}" if holder.version else "a version from before versions were recorded"
         raise OtherVersionRunning(
-            f"bcpctl serve {holder.holder} ({theirs}) holds the scheduler lease of {schema.database_name(engine)}; "
-            f"this is bcpctl {version}: stop it before the schema is upgraded (nothing was changed)"
+            N_(
+                "bcpctl serve {holder} ({theirs}) holds the scheduler lease of {schema}; this is bcpctl "
+                "{version}: stop it before the schema is upgraded (nothing was changed)"
+            ),
+            holder=holder.holder,
+            theirs=theirs,
+            schema=schema.database_name(engine),
+            version=version,
         )
     result = schema.upgrade(engine)
     if not result.applied:

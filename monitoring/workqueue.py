@@ -42,7 +42,7 @@ from backup.jobs import SystemBackup, record_run, site_repository, system_reques
 from backup.run import run_backup
 from backup.snapindex import SnapshotIndex
 from dc.clock import utcnow
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from monitoring.tasks import JobContext
 
 log = logging.getLogger("bcpctl.workqueue")
@@ -69,7 +69,7 @@ def conninfo(engine: Engine) -> str:
     """The libpq connection string of a PostgreSQL control database (queue mode needs one)."""
     url = engine.url
     if url.get_backend_name() != "postgresql":
-        raise UsageError("queue mode needs a PostgreSQL control database (control_db)")
+        raise UsageError(N_("queue mode needs a PostgreSQL control database (control_db)"))
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
@@ -135,7 +135,7 @@ def backup_run(ctx: JobContext, system: str, run_key: str, *, retried: bool, wor
             result, outcome = None, SystemBackup(system, False, None, exc.message)
         record_run(ctx.engine, repo.backend.url, request, started, outcome)
     if not outcome.ok:
-        raise BcpError(f"backup of {system} failed: {outcome.error}")
+        raise BcpError(N_("backup of {system} failed: {error}"), system=system, error=outcome.error)
     return f"snapshot {result.snapshot_id[:8] if result else ''}"
 
 

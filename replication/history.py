@@ -48,7 +48,7 @@ from typing import NoReturn
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.backend import Backend, Capabilities, ObjectInfo, ObjectVersion
 from storage.capabilities import Versioned, versioned
 from storage.errors import AccessDenied, ObjectNotFound
@@ -108,7 +108,7 @@ class HistoryView:
 
     def __init__(self, inner: Backend, history: Versioned, *, as_of: datetime | None = None) -> None:
         if as_of is not None and as_of.tzinfo is None:
-            raise UsageError("a point in time needs a UTC offset")
+            raise UsageError(N_("a point in time needs a UTC offset"))
         self.inner = inner
         self.as_of = as_of
         self._history = history
@@ -166,14 +166,18 @@ class HistoryView:
         self._refuse(key)
 
     def _refuse(self, key: str) -> NoReturn:
-        raise UsageError(f"{self.url} is opened read-only (a view of its version history): {key} was not written")
+        raise UsageError(
+            N_("{url} is opened read-only (a view of its version history): {key} was not written"),
+            url=self.url,
+            key=key,
+        )
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
         if self._plain_reads():
             return self.inner.load(key, offset, length)
         version = self._choose(key)
         if version is None:
-            raise ObjectNotFound(f"object {key} not found in {self.url}")
+            raise ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url)
         if key == MANIFEST_KEY and self._manifest_raw is not None and offset == 0 and length is None:
             return self._manifest_raw
         return self._history.load_version(key, version.version_id, offset, length)
@@ -183,7 +187,7 @@ class HistoryView:
             return self.inner.stat(key)
         version = self._choose(key)
         if version is None:
-            raise ObjectNotFound(f"object {key} not found in {self.url}")
+            raise ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url)
         return ObjectInfo(key, version.size, version.mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -317,8 +321,11 @@ def open_history(backend: Backend, *, as_of: datetime | None = None) -> HistoryV
     if history is None:
         if as_of is not None:
             raise UsageError(
-                f"--as-of needs storage that keeps object versions (S3 with versioning or Object Lock); "
-                f"{backend.url} keeps none"
+                N_(
+                    "--as-of needs storage that keeps object versions (S3 with versioning or Object Lock); "
+                    "{url} keeps none"
+                ),
+                url=backend.url,
             )
         return None
     return HistoryView(backend, history, as_of=as_of)

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dc.errors import BcpError, ConfigError, UsageError
+from dc.errors import N_, BcpError, ConfigError, UsageError
 from replication.plan import DEFAULT_DELETE_DELAY
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from storage.backend import Backend
@@ -183,7 +183,9 @@ def show_manifest(endpoint: Endpoint, *, pinned_key: str | None = None, state_ur
         pin = ledger.pin(config.id)
         found = read_manifest(backend, public_key=pinned_key or (pin.public_key if pin else None), repo_id=config.id)
     if found is None:
-        raise UsageError(f"{endpoint.url} has no signed manifest (run 'bcpctl manifest sign' at the primary)")
+        raise UsageError(
+            N_("{url} has no signed manifest (run 'bcpctl manifest sign' at the primary)"), url=endpoint.url
+        )
     return found
 
 
@@ -221,13 +223,16 @@ def follow_site(
     targets = [site] if site else config.offsite_sites
     if len(targets) != 1:
         raise UsageError(
-            "--follow ships to one offsite site: give --site NAME "
-            f"(offsite sites: {', '.join(targets) or 'none'}); run one follower per site"
+            N_(
+                "--follow ships to one offsite site: give --site NAME (offsite sites: {sites}); run one "
+                "follower per site"
+            ),
+            sites=", ".join(targets) or "none",
         )
     _, source = site_endpoint(config, config.primary_site, config_dir)
     target_site, target = site_endpoint(config, targets[0], config_dir)
     if targets[0] == config.primary_site:
-        raise ConfigError(f"site '{targets[0]}' is the primary; replicate to an offsite site")
+        raise ConfigError(N_("site '{site}' is the primary; replicate to an offsite site"), site=targets[0])
     options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
     return follow_between(
         source, target, options, follow_options, stop=stop, report=report, ledger=open_ledger(config.control_db)
@@ -254,14 +259,14 @@ def replicate_sites(
         config.system(system)
     targets = [site] if site else config.offsite_sites
     if not targets:
-        raise ConfigError("the configuration has no site with role: offsite to replicate to")
+        raise ConfigError(N_("the configuration has no site with role: offsite to replicate to"))
     _, source = site_endpoint(config, config.primary_site, config_dir)
     ledger = ledger or open_ledger(config.control_db)
     results = []
     for name in targets:
         target_site, target = site_endpoint(config, name, config_dir)
         if name == config.primary_site:
-            raise ConfigError(f"site '{name}' is the primary; replicate to an offsite site")
+            raise ConfigError(N_("site '{name}' is the primary; replicate to an offsite site"), name=name)
         options = site_options(target_site, base, object_lock_days=object_lock_days, delete_delay=delete_delay)
         result = replicate_between(source, target, options, ledger=ledger, progress=progress)
         if system is not None:

@@ -32,7 +32,7 @@ from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 from dc.failpoint import failpoint
 from replication.errors import ManifestRefused, TargetMismatch
 from replication.plan import (
@@ -149,7 +149,7 @@ def _list(backend: Backend) -> dict[str, ObjectInfo]:
 def read_source_config(source: Backend) -> tuple[RepoConfig, bytes]:
     raw = load_optional(source, CONFIG_KEY)
     if raw is None:
-        raise NotARepository(f"no bcpctl repository at {source.url}")
+        raise NotARepository(N_("no bcpctl repository at {url}"), url=source.url)
     return RepoConfig.parse(raw, f"{source.url}/{CONFIG_KEY}"), raw
 
 
@@ -280,8 +280,11 @@ def _replicate(
         if existing is not None and existing != config_raw:
             theirs = RepoConfig.parse(existing, f"{target.url}/{CONFIG_KEY}").id
             raise TargetMismatch(
-                f"{target.url} holds repository {theirs[:8]}, not {config.id[:8]} from {source.url}; "
-                "nothing was written"
+                N_("{url} holds repository {theirs}, not {id} from {url2}; nothing was written"),
+                url=target.url,
+                theirs=theirs[:8],
+                id=config.id[:8],
+                url2=source.url,
             )
         require_lock_support(target, options.object_lock_days)
         pin = ledger.pin(config.id)
@@ -299,8 +302,15 @@ def _replicate(
         if missing:
             key, problem = next(iter(sorted(missing.items())))
             raise ManifestRefused(
-                f"refusing manifest {manifest.sequence} of {source.url}: it names {len(missing)} object(s) that "
-                f"neither site holds intact (truncated?), e.g. {key}: {problem}"
+                N_(
+                    "refusing manifest {sequence} of {url}: it names {n_missing} object(s) that neither site "
+                    "holds intact (truncated?), e.g. {key}: {problem}"
+                ),
+                sequence=manifest.sequence,
+                url=source.url,
+                n_missing=len(missing),
+                key=key,
+                problem=problem,
             )
 
     plan = plan_copy(src, tgt, manifest)

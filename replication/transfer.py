@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from dc.errors import N_
 from dc.failpoint import failpoint
 from storage.backend import Backend, ObjectInfo, check_key
 from storage.capabilities import ChecksumRequesting, as_capability
@@ -114,9 +115,11 @@ class Transfer:
         try:
             fd = os.open(self._mapped_root / check_key(info.key), os.O_RDONLY | os.O_CLOEXEC)
         except FileNotFoundError:
-            raise ObjectNotFound(f"object {info.key} not found in {self.source.url}") from None
+            raise ObjectNotFound(N_("object {key} not found in {url}"), key=info.key, url=self.source.url) from None
         except OSError as exc:
-            raise StorageError(f"cannot read {info.key} in {self.source.url}: {exc.strerror}") from None
+            raise StorageError(
+                N_("cannot read {key} in {url}: {strerror}"), key=info.key, url=self.source.url, strerror=exc.strerror
+            ) from None
         try:
             size = os.fstat(fd).st_size
             if size == 0:
@@ -134,9 +137,16 @@ class Transfer:
         expected = self.expected_hash(key)
         size = self.expected_sizes.get(key)
         if expected is not None and dig.hex != expected:
-            return StorageError(f"{key} at the source does not match its name or manifest hash (damaged there)")
+            return StorageError(
+                N_("{key} at the source does not match its name or manifest hash (damaged there)"), key=key
+            )
         if size is not None and len(body) != size:
-            return StorageError(f"{key} at the source has {len(body)} bytes, the signed manifest says {size}")
+            return StorageError(
+                N_("{key} at the source has {n_body} bytes, the signed manifest says {size}"),
+                key=key,
+                n_body=len(body),
+                size=size,
+            )
         return None
 
     # -- one object -------------------------------------------------------------------------
@@ -158,7 +168,7 @@ class Transfer:
             with memoryview(body) as view:  # released before the mapping is closed
                 self.target.save(key, view, retain_until=self.retain_until)
             if self.verify and hashlib.sha256(self.target.load(key)).digest() != dig.sha256:
-                raise StorageError(f"{key} reads back from the target with other bytes than were sent")
+                raise StorageError(N_("{key} reads back from the target with other bytes than were sent"), key=key)
         except StorageError as exc:
             self._fail(key, exc, outcome, stop)
             return

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from dc.errors import N_
 from replication.errors import ManifestRefused
 from replication.records import Pin
 from storage.backend import Backend
@@ -51,20 +52,27 @@ def accept_manifest(
     if raw is None:
         if pinned_key:
             raise ManifestRefused(
-                f"{source.url} has no signed manifest, but repository {repo_id[:8]} is pinned to manifest key "
-                f"{pinned_key[:16]}…: refusing to replicate an unverifiable state"
+                N_(
+                    "{url} has no signed manifest, but repository {repo_id} is pinned to manifest key "
+                    "{pinned_key}…: refusing to replicate an unverifiable state"
+                ),
+                url=source.url,
+                repo_id=repo_id[:8],
+                pinned_key=pinned_key[:16],
             )
         return None, None, None
     try:
         manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where)
     except ManifestInvalid as exc:
-        raise ManifestRefused(f"refusing {exc.message}") from None
+        raise ManifestRefused(N_("refusing {message_}"), message_=exc) from None
     if manifest.config_sha256 != hashlib.sha256(config_raw).hexdigest():
-        raise ManifestRefused(f"the config at {source.url} differs from the one its signed manifest names")
+        raise ManifestRefused(N_("the config at {url} differs from the one its signed manifest names"), url=source.url)
     for key, digest in manifest.keys.items():
         slot = load_optional(source, key)
         if slot is not None and hashlib.sha256(slot).hexdigest() != digest:
-            raise ManifestRefused(f"key slot {key} at {source.url} differs from the signed manifest (tampered)")
+            raise ManifestRefused(
+                N_("key slot {key} at {url} differs from the signed manifest (tampered)"), key=key, url=source.url
+            )
     current = None
     if target_raw is not None:
         try:
@@ -74,7 +82,12 @@ def accept_manifest(
     floor = max(pin.sequence if pin else 0, current.sequence if current else 0)
     if manifest.sequence < floor:
         raise ManifestRefused(
-            f"refusing a rolled-back manifest at {source.url}: sequence {manifest.sequence} is older than "
-            f"{floor}, already replicated"
+            N_(
+                "refusing a rolled-back manifest at {url}: sequence {sequence} is older than {floor}, "
+                "already replicated"
+            ),
+            url=source.url,
+            sequence=manifest.sequence,
+            floor=floor,
         )
     return manifest, raw, current

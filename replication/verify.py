@@ -36,6 +36,7 @@ from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manife
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
+from dc.errors import N_
 from replication.history import open_history, sha256_pieces
 from replication.plan import DEFAULT_DELETE_DELAY
 from storage.backend import Backend, ObjectInfo
@@ -177,7 +178,7 @@ def verify_repository(
         repo_id = RepoConfig.parse(config_raw, CONFIG_KEY).id
         report.repository = repo_id
     except ObjectNotFound:
-        raise NotARepository(f"no bcpctl repository at {backend.url}") from None
+        raise NotARepository(N_("no bcpctl repository at {url}"), url=backend.url) from None
     except (NotARepository, OversizedObject) as exc:
         config_raw = b""
         report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))

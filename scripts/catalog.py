@@ -25,6 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PO = ROOT / "bcpctl/locale/ja/LC_MESSAGES/bcpctl.po"
 MO = PO.with_suffix(".mo")
 
+#: the packages below bcpctl whose error messages the catalog carries (DESIGN.md's layers)
+CORE_PACKAGES = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring")
+
 #: click's plural messages (``ngettext``) that usage errors show
 CLICK_PLURALS = (
     ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
@@ -33,7 +36,8 @@ CLICK_PLURALS = (
 
 
 def messages() -> dict[str | tuple[str, str], str]:
-    """msgid -> where it comes from: ``_()``/``N_()`` in bcpctl, the root help and every command's summary."""
+    """msgid -> where it comes from: ``_()``/``N_()`` in bcpctl and the core, the root help, every
+    command's summary, help and option help (what ``bcpctl X --help`` shows)."""
     sys.path.insert(0, str(ROOT))
     from bcpctl import i18n
     from bcpctl.cli import _register, cli
@@ -44,20 +48,45 @@ def messages() -> dict[str | tuple[str, str], str]:
     ):
         if isinstance(message, str):
             found.setdefault(message, f"bcpctl/{filename}:{lineno}")
+    found.update((message, where) for message, where in core_messages().items() if message not in found)
     found.setdefault(inspect.cleandoc(cli.help or ""), "bcpctl/cli.py: root help")
     _register()
 
-    def summaries(group: click.Group, path: str) -> None:
-        """Every command's and subcommand's one-line description: what `--help` lists."""
+    def options(command: click.Command, path: str) -> None:
+        for param in command.params:
+            if isinstance(param, click.Option) and param.help:
+                found.setdefault(param.help, f"{path} {param.opts[0]}: help")
+
+    def texts(group: click.Group, path: str) -> None:
+        """Every command's one-line description (what `--help` lists), its whole help and its options' help."""
         for name, command in sorted(group.commands.items()):
             found.setdefault(i18n.summary(command.help), f"{path} {name}: summary")
+            found.setdefault(inspect.cleandoc(command.help or ""), f"{path} {name}: help")
+            options(command, f"{path} {name}")
             if isinstance(command, click.Group):
-                summaries(command, f"{path} {name}")
+                texts(command, f"{path} {name}")
 
-    summaries(cli, "bcpctl")
+    options(cli, "bcpctl")
+    texts(cli, "bcpctl")
     for plural in CLICK_PLURALS:
         found.setdefault(plural, "click")
     found.pop("", None)
+    return found
+
+
+def core_messages() -> dict[str, str]:
+    """msgid -> where: the error templates the core packages mark with ``dc.errors.N_``.
+
+    The core never imports bcpctl; it only marks its English templates, and the CLI translates
+    them where it prints ``bcpctl: error: …`` (:func:`bcpctl.i18n.error_message`).
+    """
+    found: dict[str, str] = {}
+    for package in CORE_PACKAGES:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+            str(ROOT / package), method_map=[("**.py", "python")], keywords={"N_": None}
+        ):
+            if isinstance(message, str) and message:
+                found.setdefault(message, f"{package}/{filename}:{lineno}")
     return found
 
 

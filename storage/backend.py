@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 @dataclass(frozen=True)
@@ -109,5 +109,5 @@ def check_key(key: str) -> str:
     """Refuse keys that could escape the backend's root (``..``, absolute, empty parts)."""
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\0" in key:
-        raise UsageError(f"invalid object key '{key}'")
+        raise UsageError(N_("invalid object key '{key}'"), key=key)
     return key

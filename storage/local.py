@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, check_key
 from storage.errors import LocationMissing, NotARegularFile, ObjectNotFound, StorageError
@@ -204,16 +204,26 @@ class LocalBackend:
             finally:
                 os.close(fd)
         if len(data) != length:
-            raise StorageError(f"object {key} is shorter than expected ({offset}+{length} bytes requested)")
+            raise StorageError(
+                N_("object {key} is shorter than expected ({offset}+{length} bytes requested)"),
+                key=key,
+                offset=offset,
+                length=length,
+            )
         return data
 
     def load_into(self, key: str, offset: int, view: memoryview) -> None:
         """Fill ``view`` from a pack at ``offset`` (restore's reused buffers: no allocation per blob)."""
         if not key.startswith(_IMMUTABLE):
-            raise UsageError(f"load_into reads packs only, not {key}")
+            raise UsageError(N_("load_into reads packs only, not {key}"), key=key)
         got = os.preadv(self._pack_fd(key), [view], offset) if len(view) else 0
         if got != len(view):
-            raise StorageError(f"object {key} is shorter than expected ({offset}+{len(view)} bytes requested)")
+            raise StorageError(
+                N_("object {key} is shorter than expected ({offset}+{n_view} bytes requested)"),
+                key=key,
+                offset=offset,
+                n_view=len(view),
+            )
 
     def _pack_fd(self, key: str) -> int:
         with self._fd_lock:
@@ -232,13 +242,19 @@ class LocalBackend:
         try:
             fd = os.open(self._path(key), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY)
         except FileNotFoundError:
-            raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            raise ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url) from None
         except OSError as exc:
             if exc.errno == errno.ENXIO:  # a socket, or a device without its driver
-                raise NotARegularFile(f"object {key} in {self.url} is not a regular file: stray or planted") from None
+                raise NotARegularFile(
+                    N_("object {key} in {url} is not a regular file: stray or planted"), key=key, url=self.url
+                ) from None
             if exc.errno in (errno.EACCES, errno.EPERM):  # the invocation's user, not the storage, is wrong
-                raise UsageError(f"cannot open object {key} in {self.url}: permission denied") from None
-            raise StorageError(f"cannot open object {key} in {self.url}: {exc.strerror}") from None
+                raise UsageError(
+                    N_("cannot open object {key} in {url}: permission denied"), key=key, url=self.url
+                ) from None
+            raise StorageError(
+                N_("cannot open object {key} in {url}: {strerror}"), key=key, url=self.url, strerror=exc.strerror
+            ) from None
         try:
             mode = os.fstat(fd).st_mode
         except OSError:
@@ -247,7 +263,10 @@ class LocalBackend:
         if not stat_mod.S_ISREG(mode):
             os.close(fd)
             raise NotARegularFile(
-                f"object {key} in {self.url} is not a regular file ({_kind(mode)}): stray or planted, remove it"
+                N_("object {key} in {url} is not a regular file ({mode}): stray or planted, remove it"),
+                key=key,
+                url=self.url,
+                mode=_kind(mode),
             )
         return fd
 
@@ -255,7 +274,7 @@ class LocalBackend:
         try:
             st = self._path(key).stat()
         except FileNotFoundError:
-            raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+            raise ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url) from None
         return ObjectInfo(key, st.st_size, st.st_mtime)
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
@@ -326,26 +345,30 @@ def _check_root(root: Path) -> None:
     try:
         st = os.stat(root)
     except (FileNotFoundError, NotADirectoryError):
-        raise LocationMissing(f"no bcpctl repository at file://{root}: the directory does not exist") from None
+        raise LocationMissing(
+            N_("no bcpctl repository at file://{root}: the directory does not exist"), root=root
+        ) from None
     except PermissionError:
-        raise LocationMissing(f"cannot reach the repository directory {root}: permission denied") from None
+        raise LocationMissing(
+            N_("cannot reach the repository directory {root}: permission denied"), root=root
+        ) from None
     if not stat_mod.S_ISDIR(st.st_mode):
-        raise LocationMissing(f"no bcpctl repository at file://{root}: it is a file, not a directory")
+        raise LocationMissing(N_("no bcpctl repository at file://{root}: it is a file, not a directory"), root=root)
     if not os.access(root, os.R_OK | os.X_OK):
-        raise LocationMissing(f"cannot read the repository directory {root}: permission denied")
+        raise LocationMissing(N_("cannot read the repository directory {root}: permission denied"), root=root)
 
 
 def local_backend_from_url(url: str, *, create: bool = False) -> LocalBackend | None:
     """A :class:`LocalBackend` for a plain path or ``file://`` URL; ``None`` for other schemes."""
     if not url.strip():
-        raise UsageError("the repository URL is empty (give --repo PATH or set BCPCTL_REPO)")
+        raise UsageError(N_("the repository URL is empty (give --repo PATH or set BCPCTL_REPO)"))
     if any(not c.isprintable() for c in url):
-        raise UsageError("the repository URL contains control characters or NUL")
+        raise UsageError(N_("the repository URL contains control characters or NUL"))
     if "://" not in url:
         return LocalBackend(url, create=create)
     parsed = split_url(url)
     if parsed.scheme != "file":
         return None
     if parsed.netloc not in ("", "localhost"):
-        raise UsageError(f"file URL with a host is not supported: {url}")
+        raise UsageError(N_("file URL with a host is not supported: {url}"), url=url)
     return LocalBackend(unquote(parsed.path), create=create)

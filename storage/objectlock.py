@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.backend import Backend
 from storage.capabilities import object_locking
 from storage.errors import ObjectNotFound, StorageError
@@ -37,7 +37,9 @@ def needs_extension(current: datetime | None, now: datetime, days: int) -> bool:
 def require_lock_support(backend: Backend, days: int) -> None:
     if days > 0 and not backend.capabilities.object_lock:
         raise UsageError(
-            f"--object-lock-days {days} needs an S3 bucket created with Object Lock enabled; {backend.url} has none"
+            N_("--object-lock-days {days} needs an S3 bucket created with Object Lock enabled; {url} has none"),
+            days=days,
+            url=backend.url,
         )
 
 
@@ -63,7 +65,7 @@ def extend_locks(
     """
     locking = object_locking(backend)
     if locking is None:
-        raise UsageError(f"{backend.url} cannot lock objects (an S3 bucket created with Object Lock can)")
+        raise UsageError(N_("{url} cannot lock objects (an S3 bucket created with Object Lock can)"), url=backend.url)
     result = LockExtension()
     target = retain_until(now, days)
 

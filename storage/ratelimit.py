@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.backend import Backend
 from storage.wrapper import BackendWrapper
 
@@ -25,10 +25,10 @@ def parse_rate(text: str) -> float:
     """``"5000000"``, ``"5M"``, ``"500KiB"`` (optionally ending ``/s``) → bytes per second."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?)?b?(?:/s)?\s*", text.lower())
     if not match:
-        raise UsageError(f"invalid rate '{text}': use bytes per second, e.g. 5000000, 5M or 500KiB")
+        raise UsageError(N_("invalid rate '{text}': use bytes per second, e.g. 5000000, 5M or 500KiB"), text=text)
     rate = float(match.group(1)) * _UNITS[match.group(2) or ""]
     if rate <= 0:
-        raise UsageError(f"rate must be positive, got '{text}'")
+        raise UsageError(N_("rate must be positive, got '{text}'"), text=text)
     return rate
 
 

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dc.errors import AuthError, ConfigError, UsageError
+from dc.errors import N_, AuthError, ConfigError, UsageError
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, ObjectVersion, check_key
 from storage.errors import AccessDenied, DigestRefused, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
@@ -77,11 +77,16 @@ class S3Backend:
             credentials = session.get_credentials()
             region = location.region or session.get_config_variable("region") or "us-east-1"
         except ProfileNotFound:
-            raise ConfigError(f"AWS profile '{location.profile}' not found (see ~/.aws/config)") from None
+            raise ConfigError(
+                N_("AWS profile '{profile}' not found (see ~/.aws/config)"), profile=location.profile
+            ) from None
         if credentials is None:
             raise AuthError(
-                f"no S3 credentials for {location.url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "or add profile=NAME to the URL"
+                N_(
+                    "no S3 credentials for {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or add "
+                    "profile=NAME to the URL"
+                ),
+                url=location.url,
             )
         self._client = session.create_client(
             "s3",
@@ -142,29 +147,70 @@ class S3Backend:
             code = str(exc.response.get("Error", {}).get("Code", ""))
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             if code in _MISSING_CODES:
-                return ObjectNotFound(f"object {key} not found in {self.url}")
+                return ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url)
             if code in _AUTH_CODES:
-                return AuthError(f"S3 at {self._where()} rejected the credentials ({code})")
+                return AuthError(
+                    N_("S3 at {endpoint} rejected the credentials ({code})"), endpoint=self._where(), code=code
+                )
             if code == "NoSuchBucket":
-                return UsageError(f"bucket '{self.location.bucket}' does not exist at {self._where()}")
+                return UsageError(
+                    N_("bucket '{bucket}' does not exist at {endpoint}"),
+                    bucket=self.location.bucket,
+                    endpoint=self._where(),
+                )
             if code in ("AccessDenied", "403") or status == 403:
-                return AccessDenied(f"S3 refused {what} {target}in {self.url}: access denied (Object Lock or policy)")
+                return AccessDenied(
+                    N_("S3 refused {what} {target}in {url}: access denied (Object Lock or policy)"),
+                    what=what,
+                    target=target,
+                    url=self.url,
+                )
             if code == "InvalidRange":
-                return PermanentStorageError(f"{what} {target}in {self.url}: range beyond the end of the object")
+                return PermanentStorageError(
+                    N_("{what} {target}in {url}: range beyond the end of the object"),
+                    what=what,
+                    target=target,
+                    url=self.url,
+                )
             if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
-                return DigestRefused(f"S3 rejected {what} {target}in {self.url}: bytes damaged in transit ({code})")
-            return StorageError(f"S3 {what} {target}in {self.url} failed: {code or status}")
+                return DigestRefused(
+                    N_("S3 rejected {what} {target}in {url}: bytes damaged in transit ({code})"),
+                    what=what,
+                    target=target,
+                    url=self.url,
+                    code=code,
+                )
+            return StorageError(
+                N_("S3 {what} {target}in {url} failed: {code}"),
+                what=what,
+                target=target,
+                url=self.url,
+                code=code or status,
+            )
         if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-            return Unreachable(f"cannot reach S3 endpoint {self._where()} (connection refused or timed out)")
+            return Unreachable(
+                N_("cannot reach S3 endpoint {endpoint} (connection refused or timed out)"), endpoint=self._where()
+            )
         if isinstance(exc, NoCredentialsError):
-            return AuthError(f"no S3 credentials for {self.url}")
+            return AuthError(N_("no S3 credentials for {url}"), url=self.url)
         if isinstance(exc, ConnectionClosedError | BotoCoreError | OSError):
-            return StorageError(f"S3 {what} {target}at {self._where()} failed: {type(exc).__name__}")
+            return StorageError(
+                N_("S3 {what} {target}at {endpoint} failed: {error_type}"),
+                what=what,
+                target=target,
+                endpoint=self._where(),
+                error_type=type(exc).__name__,
+            )
         try:
             import urllib3
 
             if isinstance(exc, urllib3.exceptions.HTTPError):
-                return StorageError(f"S3 {what} {target}at {self._where()} failed: connection lost")
+                return StorageError(
+                    N_("S3 {what} {target}at {endpoint} failed: connection lost"),
+                    what=what,
+                    target=target,
+                    endpoint=self._where(),
+                )
         except ImportError:  # pragma: no cover - urllib3 ships with botocore
             pass
         return exc
@@ -233,8 +279,12 @@ class S3Backend:
                 if _matches(body, content_md5, sha256):
                     raise  # damaged on the wire: sending the same bytes again can succeed
                 raise PermanentStorageError(
-                    f"S3 refused {key} in {self.url}: its bytes changed after they were checked "
-                    f"(the source object is damaged or was rewritten); not retried"
+                    N_(
+                        "S3 refused {key} in {url}: its bytes changed after they were checked (the source object "
+                        "is damaged or was rewritten); not retried"
+                    ),
+                    key=key,
+                    url=self.url,
                 ) from exc
         else:
             self._save_multipart(key, full, body, retain_until)
@@ -316,7 +366,11 @@ class S3Backend:
         if len(data) != expected:
             what = f"version {version_id} of {key}" if version_id else f"object {key}"
             raise PermanentStorageError(
-                f"{what} in {self.url} is shorter than expected ({offset}+{expected} bytes requested)"
+                N_("{what} in {url} is shorter than expected ({offset}+{expected} bytes requested)"),
+                what=what,
+                url=self.url,
+                offset=offset,
+                expected=expected,
             )
         return data
 

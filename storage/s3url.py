@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from storage.urlparts import endpoint_url, split_url
 
 
@@ -32,13 +32,16 @@ class S3Location:
 def parse_s3_url(url: str) -> S3Location:
     parsed = split_url(url)
     if parsed.scheme != "s3":
-        raise UsageError(f"not an s3:// URL: {url}")
+        raise UsageError(N_("not an s3:// URL: {url}"), url=url)
     if not parsed.netloc:
-        raise UsageError(f"S3 URL without a bucket: {url} (use s3://BUCKET/PREFIX?endpoint=URL)")
+        raise UsageError(N_("S3 URL without a bucket: {url} (use s3://BUCKET/PREFIX?endpoint=URL)"), url=url)
     query = parse_qs(parsed.query)
     unknown = set(query) - {"endpoint", "region", "profile"}
     if unknown:
-        raise UsageError(f"unknown S3 URL parameter(s) {', '.join(sorted(unknown))} (known: endpoint, region, profile)")
+        raise UsageError(
+            N_("unknown S3 URL parameter(s) {unknown} (known: endpoint, region, profile)"),
+            unknown=", ".join(sorted(unknown)),
+        )
 
     def one(name: str) -> str | None:
         values = query.get(name)

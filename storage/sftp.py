@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import parse_qs, unquote
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, check_key
 from storage.errors import LocationMissing, ObjectNotFound, PermanentStorageError, StorageError
@@ -61,22 +61,24 @@ class SftpLocation:
 def parse_sftp_url(url: str) -> SftpLocation:
     parsed = split_url(url)
     if parsed.scheme != "sftp":
-        raise UsageError(f"not an sftp:// URL: {url}")
+        raise UsageError(N_("not an sftp:// URL: {url}"), url=url)
     if parsed.password:
-        raise UsageError("passwords do not belong in an sftp:// URL: use a key file or the SSH agent")
+        raise UsageError(N_("passwords do not belong in an sftp:// URL: use a key file or the SSH agent"))
     if not parsed.username or not parsed.hostname:
-        raise UsageError(f"sftp URL needs a user and a host: {url} (use sftp://USER@HOST:PORT/PATH)")
+        raise UsageError(N_("sftp URL needs a user and a host: {url} (use sftp://USER@HOST:PORT/PATH)"), url=url)
     path = unquote(parsed.path)
     if not path.startswith("/") or path == "/":
-        raise UsageError(f"sftp URL needs an absolute repository path below /: {url}")
+        raise UsageError(N_("sftp URL needs an absolute repository path below /: {url}"), url=url)
     query = parse_qs(parsed.query)
     unknown = set(query) - {"known_hosts", "key"}
     if unknown:
-        raise UsageError(f"unknown sftp URL parameter(s) {', '.join(sorted(unknown))} (known: known_hosts, key)")
+        raise UsageError(
+            N_("unknown sftp URL parameter(s) {unknown} (known: known_hosts, key)"), unknown=", ".join(sorted(unknown))
+        )
     try:
         port = parsed.port or 22
     except ValueError:
-        raise UsageError(f"invalid port in {url}") from None
+        raise UsageError(N_("invalid port in {url}"), url=url) from None
 
     def one(name: str) -> str | None:
         values = query.get(name)
@@ -114,9 +116,11 @@ class SftpBackend:
             return
         try:
             if not stat_mod.S_ISDIR(conn.sftp.stat(root).st_mode):
-                raise LocationMissing(f"no bcpctl repository at {self.url}: it is a file, not a directory")
+                raise LocationMissing(N_("no bcpctl repository at {url}: it is a file, not a directory"), url=self.url)
         except FileNotFoundError:
-            raise LocationMissing(f"no bcpctl repository at {self.url}: the directory does not exist") from None
+            raise LocationMissing(
+                N_("no bcpctl repository at {url}: the directory does not exist"), url=self.url
+            ) from None
 
     # -- connections ----------------------------------------------------------------------
 
@@ -147,10 +151,14 @@ class SftpBackend:
                 # A broken connection is dropped, never reused; the next borrow reconnects.
                 self._discard(conn)
                 raise StorageError(
-                    f"SFTP connection to {self.location.host_label} lost ({type(exc).__name__})"
+                    N_("SFTP connection to {host_label} lost ({error_type})"),
+                    host_label=self.location.host_label,
+                    error_type=type(exc).__name__,
                 ) from None
             self._idle.put(conn)
-            raise StorageError(f"SFTP server {self.location.host_label} refused an operation: {exc}") from None
+            raise StorageError(
+                N_("SFTP server {host_label} refused an operation: {exc}"), host_label=self.location.host_label, exc=exc
+            ) from None
         except BaseException:
             self._idle.put(conn)
             raise
@@ -188,9 +196,13 @@ class SftpBackend:
             except OSError:
                 try:
                     if not stat_mod.S_ISDIR(conn.sftp.stat(current).st_mode):
-                        raise StorageError(f"{current} on {self.location.host} is not a directory") from None
+                        raise StorageError(
+                            N_("{current} on {host} is not a directory"), current=current, host=self.location.host
+                        ) from None
                 except FileNotFoundError:
-                    raise StorageError(f"cannot create {current} on {self.location.host}") from None
+                    raise StorageError(
+                        N_("cannot create {current} on {host}"), current=current, host=self.location.host
+                    ) from None
             self._dirs.add(current)
 
     # -- the Backend protocol -------------------------------------------------------------
@@ -242,7 +254,7 @@ class SftpBackend:
                 try:
                     conn.sftp.stat(path)
                 except FileNotFoundError:
-                    raise StorageError(f"cannot create {key} in {self.url}") from None
+                    raise StorageError(N_("cannot create {key} in {url}"), key=key, url=self.url) from None
                 return False
             return True
 
@@ -252,7 +264,7 @@ class SftpBackend:
             try:
                 f = conn.sftp.open(path, "rb")
             except FileNotFoundError:
-                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+                raise ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url) from None
             with f:
                 f.MAX_REQUEST_SIZE = REQUEST
                 size = f.stat().st_size
@@ -260,7 +272,11 @@ class SftpBackend:
                     length = max(size - offset, 0)
                 if offset + length > size:
                     raise PermanentStorageError(
-                        f"object {key} in {self.url} is shorter than expected ({offset}+{length} bytes requested)"
+                        N_("object {key} in {url} is shorter than expected ({offset}+{length} bytes requested)"),
+                        key=key,
+                        url=self.url,
+                        offset=offset,
+                        length=length,
                     )
                 if length == 0:
                     return b""
@@ -276,7 +292,7 @@ class SftpBackend:
                     remaining -= len(piece)
         data = b"".join(pieces)
         if len(data) != length:
-            raise StorageError(f"object {key} in {self.url} was cut short while reading")
+            raise StorageError(N_("object {key} in {url} was cut short while reading"), key=key, url=self.url)
         return data
 
     def stat(self, key: str) -> ObjectInfo:
@@ -284,7 +300,7 @@ class SftpBackend:
             try:
                 st = conn.sftp.stat(self._path(key))
             except FileNotFoundError:
-                raise ObjectNotFound(f"object {key} not found in {self.url}") from None
+                raise ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url) from None
         return ObjectInfo(key, int(st.st_size or 0), float(st.st_mtime or 0))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 from storage.backend import Backend
 from storage.url import open_backend, repository_url_key
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pydantic models are slow to import; the configuration is al
 def site_spec(config: Consortium, site: str) -> Site:
     """The configuration of ``site``; an unknown name is a configuration error naming the known ones."""
     if site not in config.sites:
-        raise ConfigError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
+        raise ConfigError(N_("unknown site '{site}' (known: {sites})"), site=site, sites=", ".join(config.sites))
     return config.sites[site]
 
 

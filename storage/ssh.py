@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dc.errors import AuthError, UsageError
+from dc.errors import N_, AuthError, UsageError
 from storage.errors import Unreachable
 
 KNOWN_HOSTS_ENV = "BCPCTL_KNOWN_HOSTS"
@@ -47,14 +47,18 @@ def known_hosts_file(target: SshTarget, *candidates: str | None) -> Path:
         if candidate:
             path = Path(candidate).expanduser()
             if not path.is_file():
-                raise UsageError(f"known_hosts file {path} does not exist")
+                raise UsageError(N_("known_hosts file {path} does not exist"), path=path)
             return path
     default = Path("~/.ssh/known_hosts").expanduser()
     if default.is_file():
         return default
     raise UsageError(
-        f"no known_hosts file to check {target.label} against: set the site's known_hosts, "
-        f"${KNOWN_HOSTS_ENV} or ?known_hosts= (host keys are never accepted on first use)"
+        N_(
+            "no known_hosts file to check {label} against: set the site's known_hosts, "
+            "${KNOWN_HOSTS_ENV} or ?known_hosts= (host keys are never accepted on first use)"
+        ),
+        label=target.label,
+        KNOWN_HOSTS_ENV=KNOWN_HOSTS_ENV,
     )
 
 
@@ -65,7 +69,7 @@ def key_file(explicit: str | None) -> Path | None:
         return None
     path = Path(chosen).expanduser()
     if not path.is_file():
-        raise UsageError(f"SSH key file {path} does not exist")
+        raise UsageError(N_("SSH key file {path} does not exist"), path=path)
     return path
 
 
@@ -119,19 +123,31 @@ def open_sftp(target: SshTarget, known_hosts: Path, key: Path | None, timeout: f
     except paramiko.BadHostKeyException:
         client.close()
         raise AuthError(
-            f"the host key of {target.label} does not match {known_hosts} "
-            "(changed key: possible man-in-the-middle); refusing to connect"
+            N_(
+                "the host key of {label} does not match {known_hosts} (changed key: possible "
+                "man-in-the-middle); refusing to connect"
+            ),
+            label=target.label,
+            known_hosts=known_hosts,
         ) from None
     except paramiko.AuthenticationException:
         client.close()
-        raise AuthError(f"SSH server {target.label} rejected the SSH key for user {target.user}") from None
+        raise AuthError(
+            N_("SSH server {label} rejected the SSH key for user {user}"), label=target.label, user=target.user
+        ) from None
     except paramiko.SSHException as exc:
         client.close()
         if "known_hosts" in str(exc):
-            raise AuthError(f"unknown host key for {target.label}: not in {known_hosts}; refusing to connect") from None
-        raise Unreachable(f"SSH handshake with {target.label} failed: {exc}") from None
+            raise AuthError(
+                N_("unknown host key for {label}: not in {known_hosts}; refusing to connect"),
+                label=target.label,
+                known_hosts=known_hosts,
+            ) from None
+        raise Unreachable(N_("SSH handshake with {label} failed: {exc}"), label=target.label, exc=exc) from None
     except (OSError, EOFError) as exc:
         client.close()
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise Unreachable(f"cannot reach SFTP server {target.label} ({reason})") from None
+        raise Unreachable(
+            N_("cannot reach SFTP server {label} ({reason})"), label=target.label, reason=reason
+        ) from None
     return SftpSession(client, sftp)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from storage.backend import Backend
 from storage.local import local_backend_from_url
 from storage.urlparts import split_url
@@ -47,7 +47,9 @@ def open_backend(
 
         backend = SftpBackend(parse_sftp_url(url), known_hosts=known_hosts, create=create)
     else:
-        raise UsageError(f"unsupported repository URL scheme '{scheme}' (use a path, file://, s3:// or sftp://)")
+        raise UsageError(
+            N_("unsupported repository URL scheme '{scheme}' (use a path, file://, s3:// or sftp://)"), scheme=scheme
+        )
     if retry:
         from storage.retry import with_retries
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from urllib.parse import ParseResult, parse_qsl, urlparse
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 _USERINFO = re.compile(r"(//)[^/?#]*@")
 _HINTS = {
@@ -43,12 +43,12 @@ def _split(url: str, what: str, *, hint_scheme: str | None) -> ParseResult:
         parsed = urlparse(url)
         parsed.hostname  # noqa: B018 — parsing the host validates IPv6 brackets
     except ValueError as exc:
-        raise UsageError(f"malformed {what} {redact(url)!r}: {exc}") from None
+        raise UsageError(N_("malformed {what} {redact!r}: {exc}"), what=what, redact=redact(url), exc=exc) from None
     _refuse_credentials(parsed, what, hint_scheme)
     try:
         parsed.port  # noqa: B018 — only reading the port validates it
     except ValueError:
-        raise UsageError(f"invalid port in {what} {redact(url)!r}") from None
+        raise UsageError(N_("invalid port in {what} {redact!r}"), what=what, redact=redact(url)) from None
     for name, value in parse_qsl(parsed.query):
         if "://" in value:
             _split(value, f"{name}= URL inside the {what}", hint_scheme=hint_scheme or parsed.scheme)
@@ -62,16 +62,18 @@ def _refuse_credentials(parsed: ParseResult, what: str, hint_scheme: str | None)
     if parsed.scheme == "sftp" and not nested and parsed.password is None:
         return  # sftp://USER@HOST: the SSH user to log in as
     if parsed.scheme == "sftp" and not nested:
-        raise UsageError(f"passwords do not belong in an sftp:// URL: {_HINTS['sftp']}")
+        raise UsageError(N_("passwords do not belong in an sftp:// URL: {_HINTS}"), _HINTS=_HINTS["sftp"])
     hint = _HINTS.get(hint_scheme or parsed.scheme, _NO_HINT)
-    raise UsageError(f"credentials do not belong in the URL (a user or password in the {what}): {hint}")
+    raise UsageError(
+        N_("credentials do not belong in the URL (a user or password in the {what}): {hint}"), what=what, hint=hint
+    )
 
 
 def endpoint_url(url: str, what: str) -> str:
     """An ``http://`` or ``https://`` endpoint with a host, as given; :class:`UsageError` otherwise."""
     parsed = split_url(url, what)
     if parsed.scheme not in ("http", "https"):
-        raise UsageError(f"{what} must be an http:// or https:// URL, got {redact(url)}")
+        raise UsageError(N_("{what} must be an http:// or https:// URL, got {redact}"), what=what, redact=redact(url))
     if not parsed.hostname:
-        raise UsageError(f"{what} has no host: {redact(url)}")
+        raise UsageError(N_("{what} has no host: {redact}"), what=what, redact=redact(url))
     return url

@@ -51,7 +51,7 @@ def test_every_alert_is_bilingual_and_links_its_runbook_section() -> None:
             ja, sep, en = notes[key].partition(" / ")
             assert sep and JAPANESE.search(ja) and re.search(r"[A-Za-z]{3}", en), f"{name} {key}: {notes[key]!r}"
         page, _, anchor = notes["runbook_url"].partition("#")
-        assert page == "docs/runbook.ja.md" and anchor == f"alert-{name.lower()}", name
+        assert page == "/runbook/ja" and anchor == f"alert-{name.lower()}", name
         assert anchor in anchors_ja and anchor in anchors_en, f"{name}: no section #{anchor}"
 
 

@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOT_SHIPPED = {"tests", "bench"}
 #: data folders of the tree -> where the wheel carries them (dc/shipped.py)
 SHIPPED_FOLDERS = {"playbooks": "dc/playbooks", "examples": "bcpctl/examples"}
+#: single files of the tree -> where the wheel carries them (the runbooks bcpctl serve renders)
+SHIPPED_FILES = {"docs/runbook.md": "bcpctl/docs/runbook.md", "docs/runbook.ja.md": "bcpctl/docs/runbook.ja.md"}
 #: top-level packages whose ``__file__`` must lie in the venv
 PACKAGES = ("dc", "backup", "replication", "failover", "victim_support", "monitoring", "bcpctl")
 
@@ -119,6 +121,7 @@ def test_the_wheel_carries_every_package_and_data_file_of_the_tree(installed: In
     expected = {
         str(f.relative_to(source)) for package in packages for f in (source / package).rglob("*") if f.is_file()
     }
+    expected |= set(SHIPPED_FILES.values())
     for folder, inside in SHIPPED_FOLDERS.items():
         expected |= {f"{inside}/{f.relative_to(source / folder)}" for f in (source / folder).rglob("*") if f.is_file()}
     with zipfile.ZipFile(installed.wheel) as wheel:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pyrage
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support.errors import BundleRejected
 
 MAGIC = b"age-encryption.org/v1\n"
@@ -29,20 +29,23 @@ def encrypt(data: bytes, recipients: list[str]) -> bytes:
     try:
         parsed = [pyrage.x25519.Recipient.from_str(r) for r in recipients]
     except pyrage.RecipientError as exc:
-        raise UsageError(f"invalid age recipient: {exc}") from None
+        raise UsageError(N_("invalid age recipient: {exc}"), exc=exc) from None
     return pyrage.encrypt(data, parsed)
 
 
 def check_header(head: bytes) -> int:
     """Count the stanzas of an age header in ``head`` (the file's first bytes); refuse absurd ones."""
     if not head.startswith(MAGIC):
-        raise BundleRejected("the payload is not an age (age-encryption.org/v1) file")
+        raise BundleRejected(N_("the payload is not an age (age-encryption.org/v1) file"))
     stanzas = 0
     pos = len(MAGIC)
     while True:
         end = head.find(b"\n", pos)
         if end < 0:
-            raise BundleRejected(f"the age header is larger than {MAX_HEADER_BYTES} bytes or truncated: refusing")
+            raise BundleRejected(
+                N_("the age header is larger than {MAX_HEADER_BYTES} bytes or truncated: refusing"),
+                MAX_HEADER_BYTES=MAX_HEADER_BYTES,
+            )
         line = head[pos:end]
         pos = end + 1
         if line.startswith(b"--- "):
@@ -50,9 +53,12 @@ def check_header(head: bytes) -> int:
         if line.startswith(b"-> "):
             stanzas += 1
             if stanzas > MAX_STANZAS:
-                raise BundleRejected(f"the age header has more than {MAX_STANZAS} recipient stanzas: refusing")
+                raise BundleRejected(
+                    N_("the age header has more than {MAX_STANZAS} recipient stanzas: refusing"),
+                    MAX_STANZAS=MAX_STANZAS,
+                )
         elif len(line) > 64:
-            raise BundleRejected("the age header is malformed")
+            raise BundleRejected(N_("the age header is malformed"))
 
 
 def read_header(path: Path) -> int:
@@ -73,9 +79,9 @@ def load_identities(path: Path) -> list[pyrage.x25519.Identity]:
         try:
             identities.append(pyrage.x25519.Identity.from_str(line))
         except pyrage.IdentityError:
-            raise UsageError(f"{path}: not an age X25519 identity file (AGE-SECRET-KEY-1…)") from None
+            raise UsageError(N_("{path}: not an age X25519 identity file (AGE-SECRET-KEY-1…)"), path=path) from None
     if not identities:
-        raise UsageError(f"{path}: holds no age identity")
+        raise UsageError(N_("{path}: holds no age identity"), path=path)
     return identities
 
 
@@ -87,5 +93,5 @@ def decrypt(data: bytes, identities: list[pyrage.x25519.Identity]) -> bytes:
     except pyrage.DecryptError as exc:
         text = str(exc).lower()
         if "no matching" in text or "matching key" in text:
-            raise WrongRecipient("the bundle is not encrypted to this identity") from None
-        raise BundleRejected(f"the payload does not decrypt: {exc}") from None
+            raise WrongRecipient(N_("the bundle is not encrypted to this identity")) from None
+        raise BundleRejected(N_("the payload does not decrypt: {exc}"), exc=exc) from None

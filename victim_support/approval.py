@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from dc.errors import N_
 from victim_support.errors import PolicyRejected, RequestStateError
 from victim_support.settings import ExportSettings
 
@@ -75,24 +76,36 @@ def check_decision(
     ``waiting``: the tenant's approvers not yet enrolled (:func:`unenrolled`); any refuses approval.
     """
     if status != PENDING:
-        raise RequestStateError(f"the request is {status}; only a pending request can be approved or denied")
+        raise RequestStateError(
+            N_("the request is {status}; only a pending request can be approved or denied"), status=status
+        )
     if waiting:
         raise PolicyRejected(
-            f"no export of {tenant_id} can be approved until its approvers are enrolled ({', '.join(waiting)}): "
-            "each runs 'bcpctl approver enroll' and the confirmed credential goes under approvers:"
+            N_(
+                "no export of {tenant_id} can be approved until its approvers are enrolled ({waiting}): "
+                "each runs 'bcpctl approver enroll' and the confirmed credential goes under approvers:"
+            ),
+            tenant_id=tenant_id,
+            waiting=", ".join(waiting),
         )
     role = approver_role(settings, tenant_id, approver)
     if role is None:
         raise PolicyRejected(
-            f"'{approver}' is not an approver for {tenant_id} "
-            f"(exports.tenants.{tenant_id}.approvers or exports.alternate_approvers)"
+            N_(
+                "'{approver}' is not an approver for {tenant_id} (exports.tenants.{tenant_id}.approvers or "
+                "exports.alternate_approvers)"
+            ),
+            approver=approver,
+            tenant_id=tenant_id,
         )
     if approver == requested_by:
-        raise PolicyRejected("the requester cannot approve or deny their own request")
+        raise PolicyRejected(N_("the requester cannot approve or deny their own request"))
     if any(a.approver == approver for a in approvals):
-        raise PolicyRejected(f"'{approver}' has already approved this request; another person must approve")
+        raise PolicyRejected(
+            N_("'{approver}' has already approved this request; another person must approve"), approver=approver
+        )
     if role == ALTERNATE_ROLE and not reason.strip():
-        raise PolicyRejected("an alternate approver must give --reason (why the municipality cannot act)")
+        raise PolicyRejected(N_("an alternate approver must give --reason (why the municipality cannot act)"))
     return role
 
 

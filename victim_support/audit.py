@@ -16,6 +16,7 @@ from dc.audit import (
     verify_log,
 )
 from dc.auditentry import GENESIS, AuditEntry, entry_hash
+from dc.errors import N_
 from victim_support.errors import AuditChainBroken
 
 __all__ = [
@@ -38,4 +39,8 @@ __all__ = [
 
 
 def broken(report: ChainReport) -> AuditChainBroken:
-    return AuditChainBroken(f"audit log broken at entry {report.first_bad_seq}: {report.problem}")
+    return AuditChainBroken(
+        N_("audit log broken at entry {first_bad_seq}: {problem}"),
+        first_bad_seq=report.first_bad_seq,
+        problem=report.problem,
+    )

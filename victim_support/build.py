@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support import audit, csvformat, pfif, spreadsheet
 from victim_support.bundle import seal, sha256
 from victim_support.decisions import require_buildable
@@ -78,10 +78,12 @@ def build_export(
     request = require_buildable(engine, config, settings, request_id, now)
     site = site or default_site(config, settings)
     if site not in config.sites:
-        raise UsageError(f"unknown site '{site}' (known: {', '.join(config.sites)})")
+        raise UsageError(N_("unknown site '{site}' (known: {sites})"), site=site, sites=", ".join(config.sites))
     tenant, partner = config.tenants[request.tenant], config.partners.get(request.partner)
     if partner is None:
-        raise UsageError(f"partner '{request.partner}' is no longer in the configuration; nothing was built")
+        raise UsageError(
+            N_("partner '{partner}' is no longer in the configuration; nothing was built"), partner=request.partner
+        )
     key = load_signing_key(settings, request.tenant, config_dir)
     pseudonymizer = Pseudonymizer(load_secret(settings, request.tenant, config_dir), partner.lg_code)
     system = registry_system(config, settings, request.tenant)
@@ -246,7 +248,9 @@ def _files(
         lossy = copy.lossy_rows
     if "pfif" in request.formats:
         if pfif_domain is None:
-            raise UsageError(f"tenants.{request.tenant}.pfif_domain is not set: PFIF record ids need it")
+            raise UsageError(
+                N_("tenants.{tenant}.pfif_domain is not set: PFIF record ids need it"), tenant=request.tenant
+            )
         document = pfif.pfif_document(
             data.columns,
             data.rows,

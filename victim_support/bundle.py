@@ -31,7 +31,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support import agefile, signing
 from victim_support.errors import BundleRejected, WrongRecipient
 
@@ -93,7 +93,7 @@ def seal(
     """Write ``out_dir/name`` atomically (never over an existing bundle)."""
     target = out_dir / name
     if target.exists():
-        raise UsageError(f"{target} already exists; nothing was written")
+        raise UsageError(N_("{target} already exists; nothing was written"), target=target)
     manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode() + b"\n"
     members = [(MANIFEST, manifest_bytes), (MANIFEST_SIG, signing.sign(key, manifest_bytes).encode()), *files]
     payload = agefile.encrypt(_tar(members, created_at.timestamp()), recipients)
@@ -132,16 +132,23 @@ def read_envelope(bundle: Path, verify_key: Ed25519PublicKey) -> dict[str, Any]:
         raw = (bundle / ENVELOPE).read_bytes()[: _MAX_ENVELOPE_BYTES + 1]
         armored = (bundle / SIGNATURE).read_text(encoding="ascii", errors="replace")[:8192]
     except OSError as exc:
-        raise BundleRejected(f"{bundle} is not a bundle ({exc.strerror}: {exc.filename})") from None
+        raise BundleRejected(
+            N_("{bundle} is not a bundle ({strerror}: {filename})"),
+            bundle=bundle,
+            strerror=exc.strerror,
+            filename=exc.filename,
+        ) from None
     if len(raw) > _MAX_ENVELOPE_BYTES:
-        raise BundleRejected("the envelope is too large")
+        raise BundleRejected(N_("the envelope is too large"))
     signing.verify(verify_key, raw, armored)
     try:
         doc = json.loads(raw)
     except ValueError:
-        raise BundleRejected("the envelope is not JSON") from None
+        raise BundleRejected(N_("the envelope is not JSON")) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise BundleRejected(f"unsupported bundle format {doc.get('format') if isinstance(doc, dict) else None!r}")
+        raise BundleRejected(
+            N_("unsupported bundle format {doc!r}"), doc=doc.get("format") if isinstance(doc, dict) else None
+        )
     return doc
 
 
@@ -150,7 +157,7 @@ def open_bundle(
 ) -> OpenedBundle:
     """Verify, then decrypt into ``out``; every refusal happens before anything is written."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"{out} exists and is not an empty directory; nothing was written")
+        raise UsageError(N_("{out} exists and is not an empty directory; nothing was written"), out=out)
     identities = agefile.load_identities(identity_file)
     envelope = read_envelope(bundle, verify_key)
     try:
@@ -159,33 +166,43 @@ def open_bundle(
         want_sha, want_bytes = str(payload_meta["sha256"]), int(payload_meta["bytes"])
         recipients = [str(r) for r in envelope["recipients"]]
     except (KeyError, TypeError, ValueError):
-        raise BundleRejected("the envelope is missing expires_at, payload or recipients") from None
+        raise BundleRejected(N_("the envelope is missing expires_at, payload or recipients")) from None
     if now >= expires:
-        raise BundleRejected(f"the bundle expired at {expires.isoformat()}; it must be deleted, not opened")
+        raise BundleRejected(
+            N_("the bundle expired at {expires}; it must be deleted, not opened"), expires=expires.isoformat()
+        )
     mine = {str(identity.to_public()) for identity in identities}
     if not mine & set(recipients):
-        raise WrongRecipient(f"the bundle is encrypted to {', '.join(recipients)}, not to this identity")
+        raise WrongRecipient(
+            N_("the bundle is encrypted to {recipients}, not to this identity"), recipients=", ".join(recipients)
+        )
     payload_path = bundle / PAYLOAD
     size = payload_path.stat().st_size if payload_path.is_file() else -1
     if size != want_bytes or size > MAX_PAYLOAD_BYTES:
-        raise BundleRejected(f"the payload is {size} bytes, the signed envelope says {want_bytes}")
+        raise BundleRejected(
+            N_("the payload is {size} bytes, the signed envelope says {want_bytes}"), size=size, want_bytes=want_bytes
+        )
     agefile.read_header(payload_path)
     data = payload_path.read_bytes()
     if sha256(data) != want_sha:
-        raise BundleRejected("the payload is not the one the envelope signs (SHA-256 differs)")
+        raise BundleRejected(N_("the payload is not the one the envelope signs (SHA-256 differs)"))
     members = _untar(agefile.decrypt(data, identities))
     manifest_bytes = members.pop(MANIFEST, None)
     manifest_sig = members.pop(MANIFEST_SIG, None)
     if manifest_bytes is None or manifest_sig is None or sha256(manifest_bytes) != envelope.get("manifest_sha256"):
-        raise BundleRejected("the manifest is missing or differs from the one the envelope names")
+        raise BundleRejected(N_("the manifest is missing or differs from the one the envelope names"))
     signing.verify(verify_key, manifest_bytes, manifest_sig.decode("ascii", errors="replace"))
     manifest = json.loads(manifest_bytes)
     listed = manifest.get("files", {})
     if set(listed) != set(members):
-        raise BundleRejected(f"the payload holds {sorted(members)}, the manifest lists {sorted(listed)}")
+        raise BundleRejected(
+            N_("the payload holds {members}, the manifest lists {listed}"),
+            members=sorted(members),
+            listed=sorted(listed),
+        )
     for filename, data_bytes in members.items():
         if sha256(data_bytes) != listed[filename].get("sha256"):
-            raise BundleRejected(f"{filename} differs from its SHA-256 in the manifest")
+            raise BundleRejected(N_("{filename} differs from its SHA-256 in the manifest"), filename=filename)
     _write_out(out, {MANIFEST: manifest_bytes, MANIFEST_SIG: manifest_sig, **members})
     return OpenedBundle(bundle, out, envelope, manifest, {n: len(d) for n, d in members.items()})
 
@@ -197,17 +214,17 @@ def _untar(plain: bytes) -> dict[str, bytes]:
         with tarfile.open(fileobj=io.BytesIO(plain), mode="r:") as tar:
             for member in tar:
                 if not member.isfile() or member.name not in allowed or member.name in found:
-                    raise BundleRejected(f"the payload holds an unexpected entry {member.name!r}")
+                    raise BundleRejected(N_("the payload holds an unexpected entry {name!r}"), name=member.name)
                 handle = tar.extractfile(member)
                 found[member.name] = handle.read() if handle else b""
     except tarfile.TarError as exc:
-        raise BundleRejected(f"the payload is not a valid tar archive ({exc})") from None
+        raise BundleRejected(N_("the payload is not a valid tar archive ({exc})"), exc=exc) from None
     return found
 
 
 def _write_out(out: Path, files: dict[str, bytes]) -> None:
     if out.exists() and any(out.iterdir()):
-        raise UsageError(f"{out} is not empty; nothing was written")
+        raise UsageError(N_("{out} is not empty; nothing was written"), out=out)
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     for filename, data in files.items():
         fd = os.open(out / filename, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, func, insert, select
 
+from dc.errors import N_
 from dc.failpoint import failpoint
 from victim_support.errors import RegistryError
 from victim_support.schema import STATUS_RESIDENT, create_registry, registry_info, residents
@@ -76,7 +77,9 @@ class ImportReport:
 @cache
 def mapping(layout: str) -> dict[str, Any]:
     if layout not in LAYOUTS:
-        raise RegistryError(f"unknown layout '{layout}' (known: {', '.join(LAYOUTS)})")
+        raise RegistryError(
+            N_("unknown layout '{layout}' (known: {LAYOUTS})"), layout=layout, LAYOUTS=", ".join(LAYOUTS)
+        )
     text = resources.files("victim_support").joinpath("data/chukan_std_juki.yaml").read_text(encoding="utf-8")
     return yaml.safe_load(text)
 
@@ -123,15 +126,17 @@ def _read(directory: Path, name: str, encoding: str) -> list[dict[str, str]]:
     path = directory / name
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise RegistryError(f"{path}: larger than any town's registry")
+            raise RegistryError(N_("{path}: larger than any town's registry"), path=path)
         with path.open(encoding=encoding, newline="") as f:
             return list(csv.DictReader(f))
     except FileNotFoundError:
-        raise RegistryError(f"{path}: missing (the layout's {name})") from None
+        raise RegistryError(N_("{path}: missing (the layout's {name})"), path=path, name=name) from None
     except UnicodeDecodeError as exc:
-        raise RegistryError(f"{path}: not {encoding} at byte {exc.start}") from None
+        raise RegistryError(
+            N_("{path}: not {encoding} at byte {start}"), path=path, encoding=encoding, start=exc.start
+        ) from None
     except (OSError, csv.Error) as exc:
-        raise RegistryError(f"{path}: cannot read: {exc}") from None
+        raise RegistryError(N_("{path}: cannot read: {exc}"), path=path, exc=exc) from None
 
 
 def _check_record(spec: dict[str, Any], m: dict[str, Any], name: str, number: int, row: dict[str, str],
@@ -175,7 +180,9 @@ def import_registry(
         try:
             declared[row["file"]] = int(row["records"])
         except (KeyError, ValueError):
-            raise RegistryError(f"{directory / m['count_file']}: rows must be file,records") from None
+            raise RegistryError(
+                N_("{directory}: rows must be file,records"), directory=directory / m["count_file"]
+            ) from None
     problems: list[Problem] = []
     gaiji: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int | None]] = {}
@@ -204,7 +211,9 @@ def import_registry(
     with engine.begin() as conn:
         create_registry(conn)
         if conn.execute(select(func.count()).select_from(residents)).scalar():
-            raise RegistryError(f"the registry of {tenant} is not empty: import fills a new town's registry only")
+            raise RegistryError(
+                N_("the registry of {tenant} is not empty: import fills a new town's registry only"), tenant=tenant
+            )
         for start in range(0, len(rows), 1000):
             conn.execute(insert(residents), rows[start : start + 1000])
             failpoint("registry-import-mid")

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from dc import approvers as credentials
 from dc.audit import append, audited, entries_about
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support import approval as rules
 from victim_support.binding import APPROVE, APPROVED, DENIED, DENY, bind
 from victim_support.enrolment import with_enrolled
@@ -49,14 +49,14 @@ def decide(
 ) -> ExportRequest:
     """Record one approval or a denial, proven with ``secret``; approved at the quorum of verified approvals."""
     if not approve and not reason.strip():
-        raise UsageError("a denial needs --reason")
+        raise UsageError(N_("a denial needs --reason"))
     config = with_enrolled(config, engine)
 
     def work(conn: Connection) -> ExportRequest:
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
         if binding.problems:
-            raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was recorded")
+            raise RequestTampered(N_("{problems}; nothing was recorded"), problems="; ".join(binding.problems))
         waiting = rules.unenrolled(settings, request.tenant, config.approvers) if approve else []
         if approve and not waiting:
             _require_checked(conn, config, settings, request, now)  # the enrolment refusal comes first
@@ -76,7 +76,9 @@ def decide(
             )
         ).first()
         if already is not None:
-            raise PolicyRejected(f"'{approver}' has already decided this request; another person must approve")
+            raise PolicyRejected(
+                N_("'{approver}' has already decided this request; another person must approve"), approver=approver
+            )
         at = now.astimezone(UTC).isoformat()
         what = {
             "action": APPROVE if approve else DENY,
@@ -92,8 +94,11 @@ def decide(
             credential = credentials.credential_of(config.approvers, earlier.approver)
             if credential is not None and secret and credentials.holds(credential, secret):
                 raise PolicyRejected(
-                    f"this secret is also the credential of {earlier.approver}, who already approved: "
-                    "each approver needs their own secret (nothing was recorded)"
+                    N_(
+                        "this secret is also the credential of {approver}, who already approved: each approver "
+                        "needs their own secret (nothing was recorded)"
+                    ),
+                    approver=earlier.approver,
                 )
         conn.execute(
             insert(export_decisions).values(
@@ -142,14 +147,19 @@ def require_buildable(
         request = read_request(conn, request_id, settings, now)
         binding = bind(entries_about(conn, request_id), request, settings, config.approvers)
     if binding.problems:
-        raise RequestTampered(f"{'; '.join(binding.problems)}; nothing was built")
+        raise RequestTampered(N_("{problems}; nothing was built"), problems="; ".join(binding.problems))
     _require_lawful(config, settings, request, now, "built")
     request = replace(request, approvals=binding.approvals)
     if request.status != rules.APPROVED:
         have = ""
         if request.status == rules.PENDING:
             have = f" ({len(binding.approvals)} of {request.required_approvals} approvals)"
-        raise RequestStateError(f"request {request.id} is {request.status}{have}; only approved requests can be built")
+        raise RequestStateError(
+            N_("request {id} is {status}{have}; only approved requests can be built"),
+            id=request.id,
+            status=request.status,
+            have=have,
+        )
     return request
 
 
@@ -160,7 +170,12 @@ def _require_lawful(
         decision = judge(config, settings, as_asked(request), now)
         if not decision.allowed or decision.fields != request.fields:
             why = decision.reasons[0] if decision.reasons else "the decided fields differ"
-            raise PolicyRejected(f"request {request.id} no longer passes the law tables: {why}; nothing was {what}")
+            raise PolicyRejected(
+                N_("request {id} no longer passes the law tables: {why}; nothing was {what}"),
+                id=request.id,
+                why=why,
+                what=what,
+            )
 
 
 def _require_checked(
@@ -168,10 +183,15 @@ def _require_checked(
 ) -> None:
     """An approval is for a request that can build: checked against the replica when filed, still lawful."""
     if request.partner not in config.partners:
-        raise PolicyRejected(f"partner '{request.partner}' is no longer in the configuration; nothing was recorded")
+        raise PolicyRejected(
+            N_("partner '{partner}' is no longer in the configuration; nothing was recorded"), partner=request.partner
+        )
     if recorded_estimate(entries_about(conn, request.id)) is None:
         raise PolicyRejected(
-            f"request {request.id} was not checked against the replica when it was filed (町字, 被災者台帳, "
-            "row estimate), so nobody can know it will build; file it again; nothing was recorded"
+            N_(
+                "request {id} was not checked against the replica when it was filed (町字, 被災者台帳, row "
+                "estimate), so nobody can know it will build; file it again; nothing was recorded"
+            ),
+            id=request.id,
         )
     _require_lawful(config, settings, request, now, "recorded")

@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support import signing
 from victim_support.delivery import Delivery, confirm_deletion
 from victim_support.errors import SignatureInvalid
@@ -57,17 +57,21 @@ def parse_statement(data: bytes) -> DeletionStatement:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise UsageError("the deletion statement is not UTF-8 text") from None
+        raise UsageError(N_("the deletion statement is not UTF-8 text")) from None
     lines = text.removesuffix("\n").split("\n")
     if not lines or lines[0].rstrip("\r") != VERSION:
-        raise UsageError(f"the deletion statement must begin with the line '{VERSION}'")
+        raise UsageError(N_("the deletion statement must begin with the line '{VERSION}'"), VERSION=VERSION)
     if len(lines) != 1 + len(KEYS):
-        raise UsageError(f"the deletion statement must have exactly the lines {VERSION}, {': …, '.join(KEYS)}: …")
+        raise UsageError(
+            N_("the deletion statement must have exactly the lines {VERSION}, {KEYS}: …"),
+            VERSION=VERSION,
+            KEYS=": …, ".join(KEYS),
+        )
     values = []
     for number, (key, line) in enumerate(zip(KEYS, lines[1:], strict=True), start=2):
         name, sep, value = line.rstrip("\r").partition(":")
         if not sep or name != key:
-            raise UsageError(f"line {number} of the deletion statement must be '{key}: …'")
+            raise UsageError(N_("line {number} of the deletion statement must be '{key}: …'"), number=number, key=key)
         values.append(value.strip())
     return DeletionStatement(*values)
 
@@ -76,21 +80,37 @@ def read_signed(partner: str, config: Consortium, statement: Path, signature: Pa
     """The statement in ``statement``, provided ``signature`` is ``partner``'s registered key's signature over it."""
     spec = config.partners.get(partner)
     if spec is None:
-        raise UsageError(f"unknown partner '{partner}' (known: {', '.join(config.partners) or 'none'})")
+        raise UsageError(
+            N_("unknown partner '{partner}' (known: {partners})"),
+            partner=partner,
+            partners=", ".join(config.partners) or "none",
+        )
     if not spec.verify_key:
-        raise UsageError(f"partner '{partner}' has no registered verify_key to check its signed statement against")
+        raise UsageError(
+            N_("partner '{partner}' has no registered verify_key to check its signed statement against"),
+            partner=partner,
+        )
     data = read_bounded(statement, MAX_STATEMENT, "deletion statement")
     armored = read_bounded(signature, MAX_SIGNATURE, "signature").decode("ascii", errors="replace")
     try:
         signing.verify(signing.load_verify_key(spec.verify_key), data, armored, NAMESPACE)
     except SignatureInvalid:
         raise SignatureInvalid(
-            f"{signature} is not a signature by partner '{partner}''s registered key over {statement} "
-            f"(sign it with: ssh-keygen -Y sign -n {NAMESPACE} -f KEY {statement.name})"
+            N_(
+                "{signature} is not a signature by partner '{partner}''s registered key over {statement} "
+                "(sign it with: ssh-keygen -Y sign -n {NAMESPACE} -f KEY {name})"
+            ),
+            signature=signature,
+            partner=partner,
+            statement=statement,
+            NAMESPACE=NAMESPACE,
+            name=statement.name,
         ) from None
     found = parse_statement(data)
     if found.partner != partner:
-        raise UsageError(f"the statement is partner '{found.partner}''s, not '{partner}''s")
+        raise UsageError(
+            N_("the statement is partner '{partner}''s, not '{partner2}''s"), partner=found.partner, partner2=partner
+        )
     return found
 
 
@@ -100,11 +120,13 @@ def read_bounded(path: Path, limit: int, what: str) -> bytes:
         with path.open("rb") as fh:
             data = fh.read(limit + 1)
     except FileNotFoundError:
-        raise UsageError(f"{what} {path} does not exist") from None
+        raise UsageError(N_("{what} {path} does not exist"), what=what, path=path) from None
     except IsADirectoryError:
-        raise UsageError(f"{what} {path} is a directory") from None
+        raise UsageError(N_("{what} {path} is a directory"), what=what, path=path) from None
     if len(data) > limit:
-        raise UsageError(f"{what} {path} is larger than {limit} bytes: not a {what}")
+        raise UsageError(
+            N_("{what} {path} is larger than {limit} bytes: not a {what}"), what=what, path=path, limit=limit
+        )
     return data
 
 
@@ -122,7 +144,11 @@ def confirm_signed_deletion(
     """Record the partner's signed deletion statement for ``request_id``, audited as the web records it."""
     found = read_signed(partner, config, statement, signature)
     if found.request_id != request_id:
-        raise UsageError(f"the statement confirms the deletion of {found.request_id}, not of {request_id}")
+        raise UsageError(
+            N_("the statement confirms the deletion of {request_id}, not of {request_id2}"),
+            request_id=found.request_id,
+            request_id2=request_id,
+        )
     return confirm_deletion(
         engine,
         settings,

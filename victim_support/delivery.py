@@ -28,7 +28,7 @@ from pathlib import Path
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support import approval, audit
 from victim_support.build import build_export
@@ -116,7 +116,9 @@ def list_deliveries(engine: Engine, *, request_id: str | None = None) -> list[De
         if request_id is not None:
             known = conn.execute(select(export_requests.c.id).where(export_requests.c.id == request_id)).first()
             if known is None:
-                raise RequestNotFound(f"no export request '{request_id}' (see 'bcpctl export list')")
+                raise RequestNotFound(
+                    N_("no export request '{request_id}' (see 'bcpctl export list')"), request_id=request_id
+                )
             query = query.where(deliveries.c.request_id == request_id)
         return [Delivery(**row._mapping) for row in conn.execute(query)]
 
@@ -128,9 +130,9 @@ def own_request(
     try:
         request = get_request(engine, request_id, settings, now)
     except UsageError:
-        raise RequestNotFound(f"no export request '{request_id}' for this partner") from None
+        raise RequestNotFound(N_("no export request '{request_id}' for this partner"), request_id=request_id) from None
     if request.partner != partner:
-        raise RequestNotFound(f"no export request '{request_id}' for this partner")
+        raise RequestNotFound(N_("no export request '{request_id}' for this partner"), request_id=request_id)
     return request
 
 
@@ -154,15 +156,21 @@ def download(
             if request.status != approval.APPROVED:
                 have = f" ({len(request.approvals)} of {request.required_approvals} approvals)"
                 raise RequestStateError(
-                    f"request {request_id} is {request.status}{have if request.status == 'pending' else ''}"
+                    N_("request {request_id} is {status}{have}"),
+                    request_id=request_id,
+                    status=request.status,
+                    have=have if request.status == "pending" else "",
                 )
             try:
                 delivery = _build(engine, config, settings, request, bundle_root, config_dir, now, partner)
             except RequestTampered:
                 # The details (approver names, what changed) are the data center's business.
                 raise RequestStateError(
-                    f"request {request_id} cannot be delivered: its record does not match the audit log "
-                    "(the data center's audit check reports it)"
+                    N_(
+                        "request {request_id} cannot be delivered: its record does not match the audit log (the "
+                        "data center's audit check reports it)"
+                    ),
+                    request_id=request_id,
                 ) from None
         _servable(delivery, now)
         tar_path = Path(delivery.bundle + ".tar")
@@ -178,7 +186,7 @@ def download(
             )
             if counted.rowcount != 1:  # its deletion was confirmed meanwhile (by another process)
                 _servable(_read(conn, request_id) or served, now)
-                raise BundleGone(f"the bundle of {request_id} can no longer be sent")
+                raise BundleGone(N_("the bundle of {request_id} can no longer be sent"), request_id=request_id)
             audit.append(
                 conn,
                 actor=f"partner:{partner}",
@@ -194,10 +202,16 @@ def download(
 def _servable(delivery: Delivery, now: datetime) -> None:
     if delivery.deleted_at:
         deleted = f"{delivery.deleted_at:%Y-%m-%d}"
-        raise BundleGone(f"the bundle of {delivery.request_id} was deleted on {deleted}; it cannot be sent again")
+        raise BundleGone(
+            N_("the bundle of {request_id} was deleted on {deleted}; it cannot be sent again"),
+            request_id=delivery.request_id,
+            deleted=deleted,
+        )
     if delivery.expired(now):
         raise BundleGone(
-            f"the bundle of {delivery.request_id} expired at {delivery.expires_at.isoformat()}; confirm its deletion"
+            N_("the bundle of {request_id} expired at {expires_at}; confirm its deletion"),
+            request_id=delivery.request_id,
+            expires_at=delivery.expires_at.isoformat(),
         )
 
 
@@ -267,14 +281,16 @@ def confirm_deletion(
     login, or a statement signed with the partner's key (:mod:`victim_support.deletion`).
     """
     if not _DELETED_BY.fullmatch(deleted_by):
-        raise UsageError("deleted-by must name who deleted the copies: 1 to 200 characters on one line")
+        raise UsageError(N_("deleted-by must name who deleted the copies: 1 to 200 characters on one line"))
     if not _NOTE.fullmatch(note):
-        raise UsageError("the note must be at most 1000 characters without control characters")
+        raise UsageError(N_("the note must be at most 1000 characters without control characters"))
     own_request(engine, settings, request_id, partner, now)
     with _lock(request_id):
         delivery = find_delivery(engine, request_id)
         if delivery is None or delivery.downloads == 0:
-            raise RequestStateError(f"the bundle of {request_id} was never downloaded; there is nothing to delete")
+            raise RequestStateError(
+                N_("the bundle of {request_id} was never downloaded; there is nothing to delete"), request_id=request_id
+            )
         at = now.astimezone(UTC)
 
         def work(conn: Connection) -> None:
@@ -286,7 +302,9 @@ def confirm_deletion(
             if done.rowcount != 1:
                 confirmed = _read(conn, request_id) or delivery
                 when = f" on {confirmed.deleted_at:%Y-%m-%d}" if confirmed.deleted_at else ""
-                raise RequestStateError(f"deletion of {request_id} was already confirmed{when}")
+                raise RequestStateError(
+                    N_("deletion of {request_id} was already confirmed{when}"), request_id=request_id, when=when
+                )
             audit.append(
                 conn,
                 actor=f"partner:{partner}",

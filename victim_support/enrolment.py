@@ -25,7 +25,7 @@ from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from dc.config import Consortium, Identifier, Partner
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.lgcodes import name_problem
 from dc.state import UtcDateTime, metadata
 from victim_support import signing
@@ -116,24 +116,31 @@ def check_enrolment(engine: Engine, config: Consortium, **entered: Unpack[Entere
         )
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise UsageError(f"{'.'.join(map(str, first['loc']))}: {first['msg'].removeprefix('Value error, ')}") from None
+        raise UsageError(
+            N_("{map}: {first}"), map=".".join(map(str, first["loc"])), first=first["msg"].removeprefix("Value error, ")
+        ) from None
     _check_identifier(partner_id)
     names = [o.strip() for o in officials if o.strip()]
     if not names:
-        raise UsageError("name at least one official of the partner (--official, repeatable)")
+        raise UsageError(N_("name at least one official of the partner (--official, repeatable)"))
     if not name.strip():
-        raise UsageError("the partner's name is required")
+        raise UsageError(N_("the partner's name is required"))
     if problem := name_problem(name, lg_code):
-        raise UsageError(f"--lg-code: {problem}")
+        raise UsageError(N_("--lg-code: {problem}"), problem=problem)
     current = with_enrolled(config, engine)
     if partner_id in current.partners:
-        raise UsageError(f"partner '{partner_id}' is already enrolled or configured")
+        raise UsageError(N_("partner '{partner_id}' is already enrolled or configured"), partner_id=partner_id)
     _check_not_anothers(engine, partner_id, lg_code)
     for other_id, other in current.partners.items():
         if other.lg_code == lg_code:
-            raise UsageError(f"{lg_code} is already partner '{other_id}' ({other.name})")
+            raise UsageError(
+                N_("{lg_code} is already partner '{other_id}' ({name})"),
+                lg_code=lg_code,
+                other_id=other_id,
+                name=other.name,
+            )
     if any(t.lg_code == lg_code for t in config.tenants.values()):
-        raise UsageError(f"{lg_code} is a member of the consortium, not a partner")
+        raise UsageError(N_("{lg_code} is a member of the consortium, not a partner"), lg_code=lg_code)
     return EnrolmentForm(partner_id, name.strip(), lg_code, checked.age_recipient, str(checked.verify_key), names)
 
 
@@ -210,8 +217,13 @@ def _check_not_anothers(engine: Engine, partner_id: str, lg_code: str) -> None:
         return
     if row is not None and row.lg_code != lg_code:
         raise UsageError(
-            f"partner id '{partner_id}' belonged to {row.name} ({row.lg_code}), removed; its history stays with it: "
-            "enrol this municipality under another id"
+            N_(
+                "partner id '{partner_id}' belonged to {name} ({lg_code}), removed; its history stays with "
+                "it: enrol this municipality under another id"
+            ),
+            partner_id=partner_id,
+            name=row.name,
+            lg_code=row.lg_code,
         )
 
 
@@ -221,14 +233,20 @@ def _check_identifier(partner_id: str) -> None:
     try:
         TypeAdapter(Identifier).validate_python(partner_id)
     except ValidationError:
-        raise UsageError(f"'{partner_id}' is not a usable partner id (lower-case letters, digits and -)") from None
+        raise UsageError(
+            N_("'{partner_id}' is not a usable partner id (lower-case letters, digits and -)"), partner_id=partner_id
+        ) from None
 
 
 def mark_removed(conn: Connection, config: Consortium, partner_id: str, *, actor: str, now: datetime) -> None:
     """Within the caller's transaction: the partner is removed (the caller revokes its tokens alongside)."""
     partners = _partners(conn, config)
     if partner_id not in partners:
-        raise UsageError(f"no partner '{partner_id}' (known: {', '.join(partners) or 'none'})")
+        raise UsageError(
+            N_("no partner '{partner_id}' (known: {partners})"),
+            partner_id=partner_id,
+            partners=", ".join(partners) or "none",
+        )
     found = conn.execute(select(enrolled_partners.c.id).where(enrolled_partners.c.id == partner_id)).first()
     if found is None:  # a configured partner: a row that only says it is removed
         spec = config.partners[partner_id]

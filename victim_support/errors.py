@@ -8,8 +8,8 @@ from dc.errors import AuthError, ProblemFound, UsageError
 class PolicyRejected(UsageError):
     """A request the law tables do not allow (exit 2); the message names the rule, ``reasons`` every rule."""
 
-    def __init__(self, message: str, reasons: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, reasons: tuple[str, ...] = (), /, **params: object) -> None:
+        super().__init__(message, **params)
         self.reasons = reasons
 
 

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, insert, select
 
 from dc.clock import jst_day
 from dc.config import Consortium
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from failover.lifecycle import new_run_id
 from failover.records import start_run
 from failover.results import CleanupResult, RunResult
@@ -131,7 +131,7 @@ def synthetic_rows(
             if (family, given, born.isoformat()) not in real:
                 break
         else:
-            raise UsageError("could not draw a synthetic name unlike every real resident's")
+            raise UsageError(N_("could not draw a synthetic name unlike every real resident's"))
         out.append(
             {
                 "atena_no": f"T{n:014d}",
@@ -187,9 +187,17 @@ def run_export_drill(
     """
     config = with_enrolled(config, engine)
     if tenant_id not in config.tenants:
-        raise UsageError(f"unknown tenant '{tenant_id}' (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant_id}' (known: {tenants})"),
+            tenant_id=tenant_id,
+            tenants=", ".join(config.tenants),
+        )
     if partner_id not in config.partners:
-        raise UsageError(f"unknown partner '{partner_id}' (known: {', '.join(config.partners) or 'none'})")
+        raise UsageError(
+            N_("unknown partner '{partner_id}' (known: {partners})"),
+            partner_id=partner_id,
+            partners=", ".join(config.partners) or "none",
+        )
     site = site or default_site(config, settings)
     side = partner_side(partner_signing_key, config.partners[partner_id].verify_key)
     run_id, _token = new_run_id(now)
@@ -231,7 +239,7 @@ def _rehearse(
                          Scope(all_areas=True), TRAINING, retention_days=1)  # fmt: skip
     decision = judge(config, settings, request, now)
     if not decision.allowed:
-        raise UsageError(f"the rehearsal's request is refused: {decision.reasons[0]}")
+        raise UsageError(N_("the rehearsal's request is refused: {reasons}"), reasons=decision.reasons[0])
     steps.done("request", f"{request_id}: disaster of {request.disaster_date}, {BASIS}, {', '.join(decision.fields)}")
     required = settings.required_approvals(BASIS)
     approvals = rehearse_approvals(required, {"request": request_id, "run": run.id, "basis": BASIS}, now)

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Engine, String, and_, select, type_coerce
 from sqlalchemy.exc import SQLAlchemyError
 
+from dc.errors import N_
 from victim_support.charset import name_fallback
 from victim_support.errors import RegistryError
 from victim_support.policy import Scope, excluded_row
@@ -144,7 +145,9 @@ def resolve_areas(engine: Engine, scope: Scope) -> list[tuple[str, str]]:
     by_key = {key: pair for pair in pairs for key in pair}
     unknown = unknown_areas(pairs, scope)
     if unknown:
-        raise RegistryError(f"町字 not in the registry: {', '.join(unknown[:5])} (use names or 7-digit 町字IDs)")
+        raise RegistryError(
+            N_("町字 not in the registry: {unknown} (use names or 7-digit 町字IDs)"), unknown=", ".join(unknown[:5])
+        )
     chosen = {by_key[area] for area in scope.areas}
     return [pair for pair in pairs if pair in chosen]
 
@@ -172,7 +175,7 @@ def extract(
         with collector_paused(), engine.connect() as conn:
             rows = conn.execute(query).all()
     except SQLAlchemyError as exc:
-        raise RegistryError(f"cannot read the restored registry: {str(exc).splitlines()[0]}") from None
+        raise RegistryError(N_("cannot read the restored registry: {exc}"), exc=str(exc).splitlines()[0]) from None
     result = Extract(columns, [], areas, pref=info.get("pref", ""), city=info.get("city", ""))
     with collector_paused():
         kept = []

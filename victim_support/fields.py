@@ -8,6 +8,8 @@ ISO 8601 dates, and the address split into 町字ID + 町字 + 番地 + 方書 s
 
 from __future__ import annotations
 
+from dc.errors import N_
+
 #: Every field an export file can carry, in file column order, with its Japanese label.
 FIELDS: dict[str, str] = {
     "person_ref": "個人参照 (提供先ごとの仮名ID)",
@@ -44,15 +46,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 #: Never exported whatever the basis, purpose or approval — with the rule that says so.
 NEVER_EXPORTED: dict[str, str] = {
-    "kojin_bango": "個人番号 is never exported (番号法19条 is a closed list; consent does not widen it)",
-    "juminhyo_code": "住民票コード is never exported (住基法30条の36/37)",
-    "honseki": "本籍 is never exported (not needed for any disaster purpose)",
-    "kokuho_no": "insurance data (国民健康保険) is never exported",
-    "kiso_nenkin_no": "pension data (基礎年金番号) is never exported",
-    "atena_no": "宛名番号 is never exported; the partner receives person_ref instead",
-    "setai_no": "世帯番号 is never exported; the partner receives household_ref instead",
-    "shien_sochi": "支援措置 rows are never exported; they are only counted",
-    "yokushi": "抑止 rows are never exported; they are only counted",
+    "kojin_bango": N_("個人番号 is never exported (番号法19条 is a closed list; consent does not widen it)"),
+    "juminhyo_code": N_("住民票コード is never exported (住基法30条の36/37)"),
+    "honseki": N_("本籍 is never exported (not needed for any disaster purpose)"),
+    "kokuho_no": N_("insurance data (国民健康保険) is never exported"),
+    "kiso_nenkin_no": N_("pension data (基礎年金番号) is never exported"),
+    "atena_no": N_("宛名番号 is never exported; the partner receives person_ref instead"),
+    "setai_no": N_("世帯番号 is never exported; the partner receives household_ref instead"),
+    "shien_sochi": N_("支援措置 rows are never exported; they are only counted"),
+    "yokushi": N_("抑止 rows are never exported; they are only counted"),
 }
 
 #: Names people type for forbidden data, so the rejection names the rule instead of "unknown field".

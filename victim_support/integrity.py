@@ -20,6 +20,7 @@ from dc.audit import ChainReport, read_entries, verify_entries
 from dc.auditentry import AuditEntry
 from dc.config import Consortium
 from dc.continuation import failover_gaps, gap_document, lost_entries
+from dc.errors import N_
 from victim_support.binding import CREATED, bind
 from victim_support.errors import RequestTampered
 from victim_support.settings import ExportSettings
@@ -117,4 +118,6 @@ def _request_problems(
 def first_problem(report: IntegrityReport) -> RequestTampered:
     first = report.requests[0]
     more = f" (and {len(report.requests) - 1} more)" if len(report.requests) > 1 else ""
-    return RequestTampered(f"export requests do not match the audit chain: {first.problem}{more}")
+    return RequestTampered(
+        N_("export requests do not match the audit chain: {problem}{more}"), problem=first.problem, more=more
+    )

@@ -24,7 +24,7 @@ from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, 
 
 from dc.audit import append, audited
 from dc.config import Consortium
-from dc.errors import AuthError, UsageError
+from dc.errors import N_, AuthError, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support.enrolment import Enrolment, EnrolmentForm, _check_identifier, check_enrolment, enrol, with_enrolled
 
@@ -32,7 +32,7 @@ INVITED = "partner.invited"
 SUBMITTED = "partner.invitation_used"
 #: an invitation is for a call on the day, not a standing door
 MAX_VALIDITY = timedelta(days=7)
-REFUSED = "this invitation is unknown, used or expired; ask the data center's operator for a new one"
+REFUSED = N_("this invitation is unknown, used or expired; ask the data center's operator for a new one")
 
 partner_invitations = Table(
     "partner_invitations",
@@ -71,9 +71,9 @@ def invite(
     """A one-time invitation for ``partner_id`` to enrol through the portal."""
     _check_identifier(partner_id)
     if not timedelta(minutes=5) <= valid <= MAX_VALIDITY:
-        raise UsageError(f"an invitation is valid between 5 minutes and {MAX_VALIDITY.days} days")
+        raise UsageError(N_("an invitation is valid between 5 minutes and {days} days"), days=MAX_VALIDITY.days)
     if partner_id in with_enrolled(config, engine).partners:
-        raise UsageError(f"partner '{partner_id}' is already enrolled or configured")
+        raise UsageError(N_("partner '{partner_id}' is already enrolled or configured"), partner_id=partner_id)
     token = secrets.token_urlsafe(32)
     expires = now + valid
 
@@ -168,7 +168,10 @@ def confirm(
             .order_by(partner_invitations.c.used_at.desc())
         ).first()
     if row is None:
-        raise UsageError(f"no submitted, unconfirmed enrolment of '{partner_id}' (bcpctl partner invite {partner_id})")
+        raise UsageError(
+            N_("no submitted, unconfirmed enrolment of '{partner_id}' (bcpctl partner invite {partner_id})"),
+            partner_id=partner_id,
+        )
     form = EnrolmentForm(**json.loads(row.form))
     want_age, want_key = form.fingerprints()
     if _plain(age_fingerprint) != _plain(want_age) or _plain(key_fingerprint) not in {
@@ -176,7 +179,8 @@ def confirm(
         _plain(want_key.split(" (")[-1].rstrip(")")),
     }:
         raise AuthError(
-            f"the fingerprints read aloud do not match what was submitted for '{partner_id}'; nothing enrolled"
+            N_("the fingerprints read aloud do not match what was submitted for '{partner_id}'; nothing enrolled"),
+            partner_id=partner_id,
         )
     done = enrol(
         engine, config, partner_id=partner_id, name=form.name, lg_code=form.lg_code, age_recipient=form.age_recipient,

@@ -30,6 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dc.clock import jst_day
 from dc.config import Consortium
+from dc.errors import N_
 from dc.state import UtcDateTime, metadata
 from victim_support.audit import append, audited
 from victim_support.enrolment import enrolled_officials, with_enrolled
@@ -296,7 +297,7 @@ def _refuse(engine: Engine, lookup_id: str, query: LookupQuery, reasons: list[st
         ),
     )
     more = f" (and {len(reasons) - 1} more)" if len(reasons) > 1 else ""
-    raise PolicyRejected(f"lookup refused: {reasons[0]}{more}", tuple(reasons))
+    raise PolicyRejected(N_("lookup refused: {reasons_}{more}"), tuple(reasons), reasons_=reasons[0], more=more)
 
 
 def _reserve(conn: Connection, lookup_id: str, query: LookupQuery, rule: LookupRule, now: datetime) -> list[str]:
@@ -349,7 +350,7 @@ def _match(registry: Engine, query: LookupQuery) -> tuple[list[str], list[str]]:
                 ).where(*where)
             ).all()
     except SQLAlchemyError as exc:
-        raise RegistryError(f"cannot read the restored registry: {str(exc).splitlines()[0]}") from None
+        raise RegistryError(N_("cannot read the restored registry: {exc}"), exc=str(exc).splitlines()[0]) from None
     area = name_key(query.machiaza) if query.machiaza else None
     found: list[str] = []
     protected: list[str] = []

@@ -28,7 +28,7 @@ from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, 
 from dc import approvers as credentials
 from dc.audit import audit_log
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support import approval as rules
 from victim_support.audit import append, audited
@@ -106,18 +106,26 @@ def approve_lookup(
     def work(conn: Connection) -> dict[str, object]:
         row = conn.execute(select(lookup_approvals).where(lookup_approvals.c.id == lookup_id)).first()
         if row is None:
-            raise UsageError(f"no lookup '{lookup_id}' waits for approval")
+            raise UsageError(N_("no lookup '{lookup_id}' waits for approval"), lookup_id=lookup_id)
         if row.approved_at is not None or row.used_at is not None:
-            raise PolicyRejected(f"lookup {lookup_id} is already approved")
+            raise PolicyRejected(N_("lookup {lookup_id} is already approved"), lookup_id=lookup_id)
         if now >= row.valid_until:
-            raise PolicyRejected(f"lookup {lookup_id} waited too long (until {row.valid_until.isoformat()}); ask again")
+            raise PolicyRejected(
+                N_("lookup {lookup_id} waited too long (until {valid_until}); ask again"),
+                lookup_id=lookup_id,
+                valid_until=row.valid_until.isoformat(),
+            )
         if rules.approver_role(settings, row.tenant, approver) != rules.TENANT_ROLE:
             raise PolicyRejected(
-                f"'{approver}' is not an approver of {row.tenant} (exports.tenants.{row.tenant}.approvers): "
-                "a lookup is approved by the person's home town"
+                N_(
+                    "'{approver}' is not an approver of {tenant} (exports.tenants.{tenant}.approvers): a "
+                    "lookup is approved by the person's home town"
+                ),
+                approver=approver,
+                tenant=row.tenant,
             )
         if approver == row.official:
-            raise PolicyRejected("the official asking cannot approve their own lookup")
+            raise PolicyRejected(N_("the official asking cannot approve their own lookup"))
         what = {
             "action": APPROVE, "lookup": lookup_id, "digest": row.digest, "tenant": row.tenant,
             "partner": row.partner, "official": row.official, "disaster": row.disaster, "at": now.isoformat(),

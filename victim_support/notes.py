@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support import signing
 from victim_support.audit import append, audited
@@ -139,16 +139,21 @@ def receive_notes(
     config = with_enrolled(config, engine)
     spec = config.partners.get(partner)
     if spec is None:
-        raise UsageError(f"unknown partner '{partner}': only an enrolled partner can return notes")
+        raise UsageError(N_("unknown partner '{partner}': only an enrolled partner can return notes"), partner=partner)
     if not spec.verify_key:
-        raise UsageError(f"partner '{partner}' has no registered verify_key: its notes cannot be checked")
+        raise UsageError(
+            N_("partner '{partner}' has no registered verify_key: its notes cannot be checked"), partner=partner
+        )
     if not signature:
-        raise SignatureInvalid(f"the notes are not signed (ssh-keygen -Y sign -n {NAMESPACE}); nothing was stored")
+        raise SignatureInvalid(
+            N_("the notes are not signed (ssh-keygen -Y sign -n {NAMESPACE}); nothing was stored"), NAMESPACE=NAMESPACE
+        )
     try:
         signing.verify(signing.load_verify_key(spec.verify_key), document, signature, NAMESPACE)
     except SignatureInvalid:
         raise SignatureInvalid(
-            f"the signature is not partner '{partner}''s registered key's over these notes; nothing was stored"
+            N_("the signature is not partner '{partner}''s registered key's over these notes; nothing was stored"),
+            partner=partner,
         ) from None
     notes = parse_notes(document)
     domains = {t.pfif_domain: tenant for tenant, t in settings.tenants.items() if t.pfif_domain}
@@ -159,8 +164,12 @@ def receive_notes(
         for tenant in sorted({tenant for (tenant, _ref), _note in placed}):
             if not received_from(conn, partner, tenant):
                 raise NoteRejected(
-                    f"partner '{partner}' has received no list and no lookup answer of {config.tenants[tenant].name}: "
-                    "its notes about that town's residents are refused; nothing was stored"
+                    N_(
+                        "partner '{partner}' has received no list and no lookup answer of {name}: its notes about "
+                        "that town's residents are refused; nothing was stored"
+                    ),
+                    partner=partner,
+                    name=config.tenants[tenant].name,
                 )
         stored, same, changed, per_tenant = 0, 0, [], dict[str, int]()
         for (tenant, ref), note in placed:
@@ -221,11 +230,18 @@ def _tenant_of(note: Note, domains: dict[str, str]) -> tuple[str, str]:
     domain, _, ref = note.person_record_id.partition("/")
     if domain not in domains:
         raise NoteRejected(
-            f"note {note.note_record_id}: person {note.person_record_id} is not a record of ours "
-            f"(our PFIF domains: {', '.join(sorted(domains)) or 'none configured'}); nothing was stored"
+            N_(
+                "note {note_record_id}: person {person_record_id} is not a record of ours (our PFIF "
+                "domains: {domains}); nothing was stored"
+            ),
+            note_record_id=note.note_record_id,
+            person_record_id=note.person_record_id,
+            domains=", ".join(sorted(domains)) or "none configured",
         )
     if len(ref) > 64:
-        raise NoteRejected(f"note {note.note_record_id}: the person's id is longer than any we give")
+        raise NoteRejected(
+            N_("note {note_record_id}: the person's id is longer than any we give"), note_record_id=note.note_record_id
+        )
     return domains[domain], ref
 
 

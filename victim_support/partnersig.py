@@ -32,7 +32,7 @@ from sqlalchemy import Column, Engine, String, Table, delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from dc.config import Consortium
-from dc.errors import AuthError, BcpError
+from dc.errors import N_, AuthError, BcpError
 from dc.state import UtcDateTime, metadata
 from victim_support import signing
 
@@ -103,22 +103,24 @@ def verify_signed(
     """The partner a request is signed by; refuses with one line naming what is wrong."""
     missing = [name for name in HEADERS if not headers.get(name)]
     if missing:
-        raise SignatureRefused(f"signed request lacks the header {missing[0]}")
+        raise SignatureRefused(N_("signed request lacks the header {missing}"), missing=missing[0])
     partner, stamp, nonce, compact = (headers[name] for name in HEADERS)
     spec = config.partners.get(partner)
     if spec is None:
-        raise SignatureRefused("unknown partner: no registered key for this X-BCP-Partner")
+        raise SignatureRefused(N_("unknown partner: no registered key for this X-BCP-Partner"))
     if not spec.verify_key:
-        raise SignatureRefused(f"partner '{partner}' has no registered verify_key; signed requests are refused")
+        raise SignatureRefused(
+            N_("partner '{partner}' has no registered verify_key; signed requests are refused"), partner=partner
+        )
     if not stamp.isdigit() or len(stamp) > 12:
-        raise SignatureRefused("X-BCP-Timestamp must be Unix seconds")
+        raise SignatureRefused(N_("X-BCP-Timestamp must be Unix seconds"))
     timestamp = int(stamp)
     if abs(now.timestamp() - timestamp) > window:
-        raise SignatureRefused(f"X-BCP-Timestamp is more than {window} s from the server's clock")
+        raise SignatureRefused(N_("X-BCP-Timestamp is more than {window} s from the server's clock"), window=window)
     if not _NONCE.match(nonce):
-        raise SignatureRefused("X-BCP-Nonce must be 16 to 64 characters of [A-Za-z0-9_-]")
+        raise SignatureRefused(N_("X-BCP-Nonce must be 16 to 64 characters of [A-Za-z0-9_-]"))
     if len(compact) > 2048 or not re.fullmatch(r"[A-Za-z0-9+/=]+", compact):
-        raise SignatureRefused("X-BCP-Signature must be the base64 body of an SSH signature on one line")
+        raise SignatureRefused(N_("X-BCP-Signature must be the base64 body of an SSH signature on one line"))
     try:
         public = signing.load_verify_key(spec.verify_key)
         base64.b64decode(compact, validate=True)
@@ -126,7 +128,9 @@ def verify_signed(
         armored = "\n".join([_BEGIN, *lines, _END]) + "\n"
         signing.verify(public, message(method, target, partner, timestamp, nonce, body), armored, NAMESPACE)
     except (BcpError, ValueError):
-        raise SignatureRefused(f"the signature does not verify with partner '{partner}''s registered key") from None
+        raise SignatureRefused(
+            N_("the signature does not verify with partner '{partner}''s registered key"), partner=partner
+        ) from None
     _remember(engine, partner, nonce, now, window)
     return SignedRequest(partner, nonce, timestamp)
 
@@ -139,4 +143,4 @@ def _remember(engine: Engine, partner: str, nonce: str, now: datetime, window: i
             conn.execute(delete(seen_nonces).where(seen_nonces.c.seen_at < horizon))
             conn.execute(insert(seen_nonces).values(partner=partner, nonce=nonce, seen_at=now))
     except IntegrityError:
-        raise SignatureRefused("this request was already received (nonce replayed)") from None
+        raise SignatureRefused(N_("this request was already received (nonce replayed)")) from None

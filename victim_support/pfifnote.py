@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 from xml.parsers import expat
 
+from dc.errors import N_
 from victim_support.errors import NoteRejected
 from victim_support.pfif import NAMESPACE, pfif_time
 
@@ -89,14 +90,20 @@ def notes_document(notes: list[Note]) -> bytes:
 def parse_notes(data: bytes) -> list[Note]:
     """The notes of a PFIF 1.4 document, or :class:`NoteRejected` naming the first thing wrong."""
     if len(data) > MAX_NOTES_BYTES:
-        raise NoteRejected(f"a notes document of {len(data)} bytes is over the {MAX_NOTES_BYTES}-byte bound")
+        raise NoteRejected(
+            N_("a notes document of {n_data} bytes is over the {MAX_NOTES_BYTES}-byte bound"),
+            n_data=len(data),
+            MAX_NOTES_BYTES=MAX_NOTES_BYTES,
+        )
     _refuse_dtd(data)
     try:
         root = ET.fromstring(data)
     except ET.ParseError as exc:
-        raise NoteRejected(f"not well-formed XML: {exc}") from None
+        raise NoteRejected(N_("not well-formed XML: {exc}"), exc=exc) from None
     if root.tag != f"{{{NAMESPACE}}}pfif":
-        raise NoteRejected(f"the root element is {root.tag}, not PFIF 1.4's pfif ({NAMESPACE})")
+        raise NoteRejected(
+            N_("the root element is {tag}, not PFIF 1.4's pfif ({NAMESPACE})"), tag=root.tag, NAMESPACE=NAMESPACE
+        )
     return [_note(i, element) for i, element in enumerate(root, 1)]
 
 
@@ -118,39 +125,51 @@ def _refuse_dtd(data: bytes) -> None:
     try:
         scan.Parse(data, True)
     except _HasDtd:
-        raise NoteRejected("a notes document may not declare a DTD or entities") from None
+        raise NoteRejected(N_("a notes document may not declare a DTD or entities")) from None
     except expat.ExpatError as exc:
-        raise NoteRejected(f"not well-formed XML: {exc}") from None
+        raise NoteRejected(N_("not well-formed XML: {exc}"), exc=exc) from None
 
 
 def _note(index: int, element: ET.Element) -> Note:
     if element.tag != f"{{{NAMESPACE}}}note":
-        raise NoteRejected(f"element {index} is {element.tag}: a return carries only PFIF 1.4 notes")
+        raise NoteRejected(
+            N_("element {index} is {tag}: a return carries only PFIF 1.4 notes"), index=index, tag=element.tag
+        )
     values: dict[str, str] = {}
     last = -1
     for child in element:
         match = _TAG.match(child.tag)
         name = match.group(1) if match else ""
         if name not in NOTE_FIELDS:
-            raise NoteRejected(f"note {index}: {child.tag} is not a PFIF 1.4 note field")
+            raise NoteRejected(N_("note {index}: {tag} is not a PFIF 1.4 note field"), index=index, tag=child.tag)
         if NOTE_FIELDS.index(name) <= last:
-            raise NoteRejected(f"note {index}: {name} is repeated or out of PFIF 1.4 order")
+            raise NoteRejected(N_("note {index}: {name} is repeated or out of PFIF 1.4 order"), index=index, name=name)
         if len(child):
-            raise NoteRejected(f"note {index}: {name} holds elements, not text")
+            raise NoteRejected(N_("note {index}: {name} holds elements, not text"), index=index, name=name)
         last = NOTE_FIELDS.index(name)
         values[name] = (child.text or "").strip()
     for name in NOTE_MANDATORY:
         if not values.get(name):
-            raise NoteRejected(f"note {index}: {name} is required")
+            raise NoteRejected(N_("note {index}: {name} is required"), index=index, name=name)
     for name in ("note_record_id", "person_record_id"):
         if not _RECORD_ID.match(values[name]):
-            raise NoteRejected(f"note {index}: {name} '{values[name][:80]}' is not domain/unique")
+            raise NoteRejected(
+                N_("note {index}: {name} '{values}' is not domain/unique"),
+                index=index,
+                name=name,
+                values=values[name][:80],
+            )
     status = values.get("status", "")
     if status and status not in STATUSES:
-        raise NoteRejected(f"note {index}: status '{status[:40]}' is not one of {', '.join(STATUSES)}")
+        raise NoteRejected(
+            N_("note {index}: status '{status}' is not one of {STATUSES}"),
+            index=index,
+            status=status[:40],
+            STATUSES=", ".join(STATUSES),
+        )
     contact = values.get("author_made_contact", "")
     if contact not in ("", "true", "false"):
-        raise NoteRejected(f"note {index}: author_made_contact must be true or false")
+        raise NoteRejected(N_("note {index}: author_made_contact must be true or false"), index=index)
     return Note(
         note_record_id=values["note_record_id"],
         person_record_id=values["person_record_id"],
@@ -166,8 +185,15 @@ def _note(index: int, element: ET.Element) -> Note:
 
 def _time(index: int, name: str, text: str) -> datetime:
     if not _TIME.match(text):
-        raise NoteRejected(f"note {index}: {name} '{text[:40]}' is not a UTC time (YYYY-MM-DDThh:mm:ssZ)")
+        raise NoteRejected(
+            N_("note {index}: {name} '{text}' is not a UTC time (YYYY-MM-DDThh:mm:ssZ)"),
+            index=index,
+            name=name,
+            text=text[:40],
+        )
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise NoteRejected(f"note {index}: {name} '{text}' is not a date") from None
+        raise NoteRejected(
+            N_("note {index}: {name} '{text}' is not a date"), index=index, name=name, text=text
+        ) from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+from dc.errors import N_, Message
 from victim_support.fields import ALWAYS, FIELDS, NEVER_EXPORTED, column_order, expand
 
 ADDRESS = ("pref", "city", "machiaza_id", "machiaza_name", "banchi", "katagaki", "postal_code")
@@ -138,8 +139,10 @@ class Decision:
     fields: tuple[str, ...] = field(default_factory=tuple)
 
     def message(self) -> str:
-        more = f" (and {len(self.reasons) - 1} more)" if len(self.reasons) > 1 else ""
-        return f"request rejected: {self.reasons[0]}{more}" if self.reasons else "request allowed"
+        if not self.reasons:
+            return Message(N_("request allowed"))
+        more = Message(N_(" (and {count} more)"), count=len(self.reasons) - 1) if len(self.reasons) > 1 else ""
+        return Message(N_("request rejected: {reason}{more}"), reason=self.reasons[0], more=more)
 
 
 def evaluate(
@@ -153,34 +156,57 @@ def evaluate(
     reasons: list[str] = []
     rule = BASES.get(spec.basis)
     if rule is None:
-        return Decision(False, (f"unknown legal basis '{spec.basis}' (allowed: {', '.join(BASES)})",))
+        return Decision(
+            False,
+            (
+                Message(
+                    N_("unknown legal basis '{basis}' (allowed: {BASES})"), basis=spec.basis, BASES=", ".join(BASES)
+                ),
+            ),
+        )
     if partner_lg_code == tenant_lg_code:
-        reasons.append("a municipality cannot request its own residents through a victim-support export")
+        reasons.append(Message(N_("a municipality cannot request its own residents through a victim-support export")))
     if not spec.disaster_id.strip():
-        reasons.append("a disaster id is required")
+        reasons.append(Message(N_("a disaster id is required")))
     if spec.disaster_date > today:
-        reasons.append(f"disaster date {spec.disaster_date} is in the future")
+        reasons.append(Message(N_("disaster date {disaster_date} is in the future"), disaster_date=spec.disaster_date))
     reasons += _purpose_reasons(spec, rule)
     selected, field_reasons = _field_reasons(spec, rule)
     reasons += field_reasons
     if spec.scope.row_class not in rule.row_classes:
         if spec.scope.support_only:
-            reasons.append(f"{spec.basis} covers all residents in scope; 要支援者-only lists need DMA-49-11-3")
+            reasons.append(
+                Message(
+                    N_("{basis} covers all residents in scope; 要支援者-only lists need DMA-49-11-3"), basis=spec.basis
+                )
+            )
         else:
-            reasons.append(f"{spec.basis} covers only 避難行動要支援者 rows (49条の11③): add --support-only")
+            reasons.append(
+                Message(
+                    N_("{basis} covers only 避難行動要支援者 rows (49条の11③): add --support-only"), basis=spec.basis
+                )
+            )
     if spec.scope.all_areas and spec.scope.areas:
-        reasons.append("give either 町字 names or all areas, not both")
+        reasons.append(Message(N_("give either 町字 names or all areas, not both")))
     if not spec.scope.all_areas and not spec.scope.areas:
-        reasons.append("the scope names no 町字 (list the affected 町字, or all areas)")
+        reasons.append(Message(N_("the scope names no 町字 (list the affected 町字, or all areas)")))
     if spec.retention_days is None:
-        reasons.append("a retention period is required")
+        reasons.append(Message(N_("a retention period is required")))
     elif not 1 <= spec.retention_days <= max_retention_days:
-        reasons.append(f"retention of {spec.retention_days} days is outside 1..{max_retention_days}")
+        reasons.append(
+            Message(
+                N_("retention of {retention_days} days is outside 1..{max_retention_days}"),
+                retention_days=spec.retention_days,
+                max_retention_days=max_retention_days,
+            )
+        )
     for fmt in spec.formats:
         if fmt not in FORMATS:
-            reasons.append(f"unknown format '{fmt}' (optional formats: {', '.join(FORMATS)})")
+            reasons.append(
+                Message(N_("unknown format '{fmt}' (optional formats: {FORMATS})"), fmt=fmt, FORMATS=", ".join(FORMATS))
+            )
     if "pfif" in spec.formats and "name" not in selected:
-        reasons.append("PFIF needs the name field (full_name is mandatory in PFIF 1.4)")
+        reasons.append(Message(N_("PFIF needs the name field (full_name is mandatory in PFIF 1.4)")))
     if reasons:
         return Decision(False, tuple(reasons))
     return Decision(True, (), (*ALWAYS, *(f for f in column_order(selected) if f not in ALWAYS)))
@@ -189,12 +215,23 @@ def evaluate(
 def _purpose_reasons(spec: NewRequest, rule: BasisRule) -> list[str]:
     if not spec.purposes:
         return ["at least one purpose is required"]
-    reasons = []
+    reasons: list[str] = []
     for purpose in spec.purposes:
         if purpose not in PURPOSES:
-            reasons.append(f"unknown purpose '{purpose}' (known: {', '.join(PURPOSES)})")
+            reasons.append(
+                Message(
+                    N_("unknown purpose '{purpose}' (known: {PURPOSES})"), purpose=purpose, PURPOSES=", ".join(PURPOSES)
+                )
+            )
         elif purpose not in rule.purposes:
-            reasons.append(f"purpose {purpose} is not allowed under {spec.basis} ({rule.law})")
+            reasons.append(
+                Message(
+                    N_("purpose {purpose} is not allowed under {basis} ({law})"),
+                    purpose=purpose,
+                    basis=spec.basis,
+                    law=rule.law,
+                )
+            )
     return reasons
 
 
@@ -203,21 +240,37 @@ def _field_reasons(spec: NewRequest, rule: BasisRule) -> tuple[set[str], list[st
     selected: set[str] = set()
     wanted = expand(spec.fields)
     if not wanted:
-        reasons.append("no fields requested")
+        reasons.append(Message(N_("no fields requested")))
     justified: set[str] = set()
     for purpose in spec.purposes:
         justified |= PURPOSES.get(purpose, ("", frozenset()))[1]
     for name in wanted:
         if name in NEVER_EXPORTED:
-            reasons.append(NEVER_EXPORTED[name])
+            reasons.append(Message(NEVER_EXPORTED[name]))
         elif name in ALWAYS:
             continue
         elif name not in FIELDS:
-            reasons.append(f"unknown field '{name}' (known: {', '.join(f for f in FIELDS if f not in ALWAYS)})")
+            reasons.append(
+                Message(
+                    N_("unknown field '{name}' (known: {f})"),
+                    name=name,
+                    f=", ".join(f for f in FIELDS if f not in ALWAYS),
+                )
+            )
         elif name not in rule.fields:
-            reasons.append(f"field {name} is not allowed under {spec.basis} ({rule.law})")
+            reasons.append(
+                Message(
+                    N_("field {name} is not allowed under {basis} ({law})"), name=name, basis=spec.basis, law=rule.law
+                )
+            )
         elif name not in justified:
-            reasons.append(f"field {name} is not needed for the stated purposes ({', '.join(spec.purposes)})")
+            reasons.append(
+                Message(
+                    N_("field {name} is not needed for the stated purposes ({purposes})"),
+                    name=name,
+                    purposes=", ".join(spec.purposes),
+                )
+            )
         else:
             selected.add(name)
     if "name" in selected:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dc.auditentry import AuditEntry
 from dc.config import Consortium
+from dc.errors import N_
 from victim_support.binding import CREATED
 from victim_support.enrolment import with_enrolled
 from victim_support.errors import PolicyRejected, RegistryError
@@ -113,7 +114,7 @@ def survey(registry: Engine, scope: Scope, disaster_id: str) -> tuple[list[str],
             ).scalars()
             known_ids = [str(k) for k in known]
     except SQLAlchemyError as exc:
-        raise RegistryError(f"cannot read the restored registry: {str(exc).splitlines()[0]}") from None
+        raise RegistryError(N_("cannot read the restored registry: {exc}"), exc=str(exc).splitlines()[0]) from None
     kept = protected = 0
     for shien, yokushi, support, count in groups:
         if excluded_row(shien_sochi=bool(shien), yokushi=bool(yokushi)):
@@ -156,7 +157,7 @@ def check_filing(
         tenant=tenant.name,
     )
     if reasons:
-        raise PolicyRejected(f"request rejected: {reasons[0]}", tuple(reasons))
+        raise PolicyRejected(N_("request rejected: {reasons_}"), tuple(reasons), reasons_=reasons[0])
     return Estimate(site, source.snapshot_id[:16], source.as_of, rows, protected, areas, required, entries)
 
 
@@ -182,7 +183,7 @@ def file_request(
     unbuildable = settings_reasons(settings, new)
     if unbuildable:
         record_rejection(engine, new, unbuildable)
-        raise PolicyRejected(f"request rejected: {unbuildable[0]}", unbuildable)
+        raise PolicyRejected(N_("request rejected: {unbuildable}"), unbuildable, unbuildable=unbuildable[0])
     try:
         estimate = check_filing(config, settings, new, config_dir=config_dir, site=site)
     except PolicyRejected as exc:

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 from pathlib import Path
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.secrets import read_secret_file, secret_from_env
 from victim_support.settings import ExportSettings, env_name, resolve
 
@@ -58,8 +58,17 @@ def load_secret(settings: ExportSettings, tenant_id: str, config_dir: Path | Non
         secret = secret_from_env(name, "pseudonym secret") or ""
         if not secret:
             raise UsageError(
-                f"no pseudonym secret for {tenant_id}: set ${name} or exports.tenants.{tenant_id}.pseudonym_secret_file"
+                N_(
+                    "no pseudonym secret for {tenant_id}: set ${name} or "
+                    "exports.tenants.{tenant_id}.pseudonym_secret_file"
+                ),
+                tenant_id=tenant_id,
+                name=name,
             )
     if len(secret) < MIN_SECRET_CHARS:
-        raise UsageError(f"the pseudonym secret for {tenant_id} is too short (at least {MIN_SECRET_CHARS} characters)")
+        raise UsageError(
+            N_("the pseudonym secret for {tenant_id} is too short (at least {MIN_SECRET_CHARS} characters)"),
+            tenant_id=tenant_id,
+            MIN_SECRET_CHARS=MIN_SECRET_CHARS,
+        )
     return secret.encode()

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
 from dc import approvers as credentials
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 from failover.records import finish_run
 from failover.results import Check, RunResult, SystemResult, to_document
 from victim_support import signing
@@ -57,9 +57,9 @@ def rehearse_approvals(required: int, what: Mapping[str, Any], now: datetime) ->
         proofs.append(credentials.prove(enrolled, name, secret, {**what, "drill": TRAINING}))
     for proof in proofs:
         if problem := credentials.verify(enrolled, proof.details()):
-            raise ProblemFound(f"a rehearsal approval does not verify: {problem}")
+            raise ProblemFound(N_("a rehearsal approval does not verify: {problem}"), problem=problem)
     if not quorum_reached([Approval(p.approver, TENANT_ROLE, now) for p in proofs], required):
-        raise ProblemFound(f"the rehearsal's approvals do not reach the quorum of {required}")
+        raise ProblemFound(N_("the rehearsal's approvals do not reach the quorum of {required}"), required=required)
     return [p.details() for p in proofs]
 
 
@@ -67,11 +67,11 @@ def deliver(bundle: Path, inbox: Path) -> Path:
     """Copy the sealed bundle into the partner's inbox and check that every file arrived unchanged."""
     target = inbox / bundle.name
     if target.exists():
-        raise UsageError(f"{target} exists already; nothing was delivered")
+        raise UsageError(N_("{target} exists already; nothing was delivered"), target=target)
     shutil.copytree(bundle, target)
     for sent in bundle.iterdir():
         if sha256((target / sent.name).read_bytes()) != sha256(sent.read_bytes()):
-            raise ProblemFound(f"{sent.name} arrived changed in {target}")
+            raise ProblemFound(N_("{name} arrived changed in {target}"), name=sent.name, target=target)
     return target
 
 
@@ -90,9 +90,12 @@ def partner_side(signing_key: Path | None, verify_key: str | None) -> PartnerSid
         return PartnerSide(Ed25519PrivateKey.generate(), registered=False)
     key = signing.parse_private_key(signing_key.read_bytes(), str(signing_key))
     if not verify_key:
-        raise UsageError("the partner has no registered verify_key to check its rehearsal signatures against")
+        raise UsageError(N_("the partner has no registered verify_key to check its rehearsal signatures against"))
     if signing.public_line(key.public_key()) != signing.public_line(signing.load_verify_key(verify_key)):
-        raise UsageError(f"{signing_key} is not the partner's registered signing key (partners.<id>.verify_key)")
+        raise UsageError(
+            N_("{signing_key} is not the partner's registered signing key (partners.<id>.verify_key)"),
+            signing_key=signing_key,
+        )
     return PartnerSide(key, registered=True)
 
 
@@ -115,7 +118,10 @@ def return_note(
     signing.verify(side.key.public_key(), document, signature, NOTES_NAMESPACE)
     (parsed,) = parse_notes(document)
     if parsed.person_record_id.rsplit("/", 1)[-1] not in refs:
-        raise ProblemFound(f"the returned note names {parsed.person_record_id}, no person of the rehearsal bundle")
+        raise ProblemFound(
+            N_("the returned note names {person_record_id}, no person of the rehearsal bundle"),
+            person_record_id=parsed.person_record_id,
+        )
     return parsed
 
 
@@ -127,7 +133,7 @@ def confirm_deletion(
         shutil.rmtree(copy, ignore_errors=True)
     left = [str(c) for c in copies if c.exists()]
     if left:
-        raise ProblemFound(f"the partner's copy is still there after deletion: {left[0]}")
+        raise ProblemFound(N_("the partner's copy is still there after deletion: {left}"), left=left[0])
     lines = [
         DELETION_VERSION,
         f"request: {request_id}",
@@ -140,7 +146,7 @@ def confirm_deletion(
     signing.verify(side.key.public_key(), statement, signature, DELETION_NAMESPACE)
     found = parse_statement(statement)
     if found.request_id != request_id or found.partner != partner_id:
-        raise ProblemFound("the deletion statement names another request or partner")
+        raise ProblemFound(N_("the deletion statement names another request or partner"))
     return found.deleted_by
 
 

@@ -32,7 +32,7 @@ from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import redact_dsn
 from dc.config import Consortium
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 from storage.site import open_site
 from victim_support.errors import RegistryError
 from victim_support.schema import open_registry, registry_lg_code
@@ -94,14 +94,24 @@ def registry_snapshot(
         with site_repository(config, site, config_dir) as repo:
             snaps = list_snapshots(repo, system=system_id)
             if not snaps:
-                raise RegistryError(f"no snapshot of {system_id} at site {site} ({repo.backend.url})")
+                raise RegistryError(
+                    N_("no snapshot of {system_id} at site {site} ({url})"),
+                    system_id=system_id,
+                    site=site,
+                    url=repo.backend.url,
+                )
             snap = snaps[-1]
             if snap.source_kind == "sqlite":
                 target = _restore_sqlite(stack, repo, snap)
             elif snap.source_kind == "postgres":
                 target = _restore_postgres(stack, repo, snap, config, site)
             else:
-                raise RegistryError(f"snapshot {snap.short_id} of {system_id} is a {snap.source_kind} backup, not a DB")
+                raise RegistryError(
+                    N_("snapshot {short_id} of {system_id} is a {source_kind} backup, not a DB"),
+                    short_id=snap.short_id,
+                    system_id=system_id,
+                    source_kind=snap.source_kind,
+                )
             if site == config.primary_site:
                 newest: datetime | None = snap.time
             else:
@@ -112,8 +122,11 @@ def registry_snapshot(
         found = registry_lg_code(engine)
         if found != tenant_lg_code:
             raise RegistryError(
-                f"snapshot {snap.short_id} of {system_id} holds the registry of {found or 'an unknown municipality'}, "
-                f"not {tenant_lg_code}"
+                N_("snapshot {short_id} of {system_id} holds the registry of {found}, not {tenant_lg_code}"),
+                short_id=snap.short_id,
+                system_id=system_id,
+                found=found or "an unknown municipality",
+                tenant_lg_code=tenant_lg_code,
             )
         yield engine, RegistrySource(site, system_id, snap.id, snap.time, lag, newest)
 
@@ -149,18 +162,27 @@ def _restore_sqlite(stack: ExitStack, repo: Repository, snap: Snapshot) -> str:
     restore_snapshot(repo, snap, tmp / "restore")
     files = [p for p in (tmp / "restore").rglob("*") if p.is_file()]
     if len(files) != 1:
-        raise RegistryError(f"snapshot {snap.short_id} should hold one SQLite file, holds {len(files)}")
+        raise RegistryError(
+            N_("snapshot {short_id} should hold one SQLite file, holds {n_files}"),
+            short_id=snap.short_id,
+            n_files=len(files),
+        )
     mismatches = verify_sqlite(snap, files[0])
     if mismatches:
         table, (want, got) = next(iter(mismatches.items()))
-        raise RegistryError(f"restored registry table {table} has {got} rows, the backup recorded {want}")
+        raise RegistryError(
+            N_("restored registry table {table} has {got} rows, the backup recorded {want}"),
+            table=table,
+            got=got,
+            want=want,
+        )
     return str(files[0])
 
 
 def _restore_postgres(stack: ExitStack, repo: Repository, snap: Snapshot, config: Consortium, site: str) -> str:
     admin = config.sites[site].drill_dsn
     if not admin:
-        raise RegistryError(f"site {site} has no drill_dsn to restore the PostgreSQL registry into")
+        raise RegistryError(N_("site {site} has no drill_dsn to restore the PostgreSQL registry into"), site=site)
     dsn = stack.enter_context(scratch_database(admin))
     restore_postgres(repo, snap, dsn)
     return dsn
@@ -173,14 +195,18 @@ def scratch_database(admin_dsn: str) -> Iterator[str]:
     from psycopg import sql
 
     if not admin_dsn.startswith("postgresql://"):
-        raise RegistryError("drill_dsn must be a postgresql:// URL to restore a registry into")
+        raise RegistryError(N_("drill_dsn must be a postgresql:// URL to restore a registry into"))
     name = f"bcpctl_export_{secrets.token_hex(6)}"
     try:
         with psycopg.connect(admin_dsn, autocommit=True, connect_timeout=15) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     except psycopg.Error as exc:
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RegistryError(f"cannot create a scratch database on {redact_dsn(admin_dsn)}: {detail}") from None
+        raise RegistryError(
+            N_("cannot create a scratch database on {admin_dsn}: {detail}"),
+            admin_dsn=redact_dsn(admin_dsn),
+            detail=detail,
+        ) from None
     try:
         yield urlunparse(urlparse(admin_dsn)._replace(path=f"/{name}"))
     finally:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from dc.errors import N_
 from victim_support.errors import RegistryError
 
 registry_metadata = MetaData()
@@ -121,7 +122,7 @@ def open_registry(target: str, *, read_only: bool = False) -> Engine:
     if url.startswith("sqlite:///") and read_only:
         path = url.removeprefix("sqlite:///")
         if not Path(path).is_file():
-            raise RegistryError(f"registry database {path} not found")
+            raise RegistryError(N_("registry database {path} not found"), path=path)
         engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     else:
         engine = create_engine(url)
@@ -151,4 +152,4 @@ def registry_lg_code(engine: Engine) -> str | None:
         with engine.connect() as conn:
             return conn.execute(select(registry_info.c.value).where(registry_info.c.key == "lg_code")).scalar()
     except SQLAlchemyError as exc:
-        raise RegistryError(f"not a resident registry: {str(exc).splitlines()[0]}") from None
+        raise RegistryError(N_("not a resident registry: {exc}"), exc=str(exc).splitlines()[0]) from None

@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from backup.sources import redact_dsn
 from dc.config import Consortium
-from dc.errors import ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError
 from victim_support.errors import RegistryError
 from victim_support.places import municipality
 from victim_support.schema import create_registry, open_registry, registry_info, residents
@@ -59,7 +59,12 @@ def seed_target(
         return str(resolve(source.path, config_dir))
     if source.kind == "postgres" and source.dsn:
         return source.dsn
-    raise ConfigError(f"system {system_id} is a {source.kind} source; give --out DIR to seed {tenant_id}")
+    raise ConfigError(
+        N_("system {system_id} is a {kind} source; give --out DIR to seed {tenant_id}"),
+        system_id=system_id,
+        kind=source.kind,
+        tenant_id=tenant_id,
+    )
 
 
 def seed_registries(
@@ -75,11 +80,15 @@ def seed_registries(
 ) -> list[SeedResult]:
     """Seed each selected tenant (all by default) with ``population × scale`` residents."""
     if not 0 < scale <= 10:
-        raise UsageError(f"--scale {scale} is outside (0, 10]")
+        raise UsageError(N_("--scale {scale} is outside (0, 10]"), scale=scale)
     selected = tenants or list(config.tenants)
     for tenant_id in selected:
         if tenant_id not in config.tenants:
-            raise UsageError(f"unknown tenant '{tenant_id}' (known: {', '.join(config.tenants)})")
+            raise UsageError(
+                N_("unknown tenant '{tenant_id}' (known: {tenants})"),
+                tenant_id=tenant_id,
+                tenants=", ".join(config.tenants),
+            )
     targets = {t: seed_target(config, settings, t, out, config_dir) for t in selected}
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +128,9 @@ def seed_registry(
                 create_registry(conn, replace=True)
                 _write(conn, rows, info)
         except SQLAlchemyError as exc:
-            raise RegistryError(f"cannot seed {redact_dsn(target)}: {str(exc).splitlines()[0]}") from None
+            raise RegistryError(
+                N_("cannot seed {target}: {exc}"), target=redact_dsn(target), exc=str(exc).splitlines()[0]
+            ) from None
         finally:
             engine.dispose()
         shown = redact_dsn(target)
@@ -178,6 +189,10 @@ def _refuse_real(engine: Engine, where: str, force: bool) -> None:
                     select(registry_info.c.value).where(registry_info.c.key == "synthetic")
                 ).scalar()
     except SQLAlchemyError as exc:
-        raise RegistryError(f"cannot inspect {redact_dsn(where)}: {str(exc).splitlines()[0]}") from None
+        raise RegistryError(
+            N_("cannot inspect {where}: {exc}"), where=redact_dsn(where), exc=str(exc).splitlines()[0]
+        ) from None
     if synthetic != "true":
-        raise UsageError(f"{redact_dsn(where)} holds a database that is not a synthetic registry; refusing (--force)")
+        raise UsageError(
+            N_("{where} holds a database that is not a synthetic registry; refusing (--force)"), where=redact_dsn(where)
+        )

@@ -27,7 +27,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dc.config import PFIF_DOMAIN, ApproverName, Consortium, Identifier, Seconds
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 from victim_support.policy import BASES
 
 log = logging.getLogger("bcpctl.config")
@@ -126,28 +126,48 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in ("exports", *first["loc"]))
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {loc}: {message}") from None
+        raise ConfigError(N_("{source}: {loc}: {message_}"), source=source, loc=loc, message_=message) from None
     for basis, count in settings.approvals.items():
         if basis not in BASES:
-            raise ConfigError(f"{source}: exports.approvals.{basis}: unknown legal basis (known: {', '.join(BASES)})")
+            raise ConfigError(
+                N_("{source}: exports.approvals.{basis}: unknown legal basis (known: {BASES})"),
+                source=source,
+                basis=basis,
+                BASES=", ".join(BASES),
+            )
         if not 1 <= count <= 5:
-            raise ConfigError(f"{source}: exports.approvals.{basis}: must be between 1 and 5")
+            raise ConfigError(
+                N_("{source}: exports.approvals.{basis}: must be between 1 and 5"), source=source, basis=basis
+            )
     if settings.retention_days > settings.max_retention_days:
-        raise ConfigError(f"{source}: exports.retention_days: exceeds max_retention_days")
+        raise ConfigError(N_("{source}: exports.retention_days: exceeds max_retention_days"), source=source)
     if settings.site is not None and settings.site not in config.sites:
-        raise ConfigError(f"{source}: exports.site: unknown site '{settings.site}'")
+        raise ConfigError(N_("{source}: exports.site: unknown site '{site}'"), source=source, site=settings.site)
     if settings.lookups is not None and settings.lookups.basis not in BASES:
-        raise ConfigError(f"{source}: exports.lookups.basis: unknown legal basis (known: {', '.join(BASES)})")
+        raise ConfigError(
+            N_("{source}: exports.lookups.basis: unknown legal basis (known: {BASES})"),
+            source=source,
+            BASES=", ".join(BASES),
+        )
     for tenant_id, tenant in settings.tenants.items():
         if tenant_id not in config.tenants:
-            raise ConfigError(f"{source}: exports.tenants.{tenant_id}: unknown tenant")
+            raise ConfigError(
+                N_("{source}: exports.tenants.{tenant_id}: unknown tenant"), source=source, tenant_id=tenant_id
+            )
         system = tenant.registry_system
         if system is not None and (system not in config.systems or config.systems[system].tenant != tenant_id):
             raise ConfigError(
-                f"{source}: exports.tenants.{tenant_id}.registry_system: '{system}' is not a system of {tenant_id}"
+                N_("{source}: exports.tenants.{tenant_id}.registry_system: '{system}' is not a system of {tenant_id}"),
+                source=source,
+                tenant_id=tenant_id,
+                system=system,
             )
         if set(tenant.approvers) & set(settings.alternate_approvers + tenant.alternate_approvers):
-            raise ConfigError(f"{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate")
+            raise ConfigError(
+                N_("{source}: exports.tenants.{tenant_id}: an approver cannot also be an alternate"),
+                source=source,
+                tenant_id=tenant_id,
+            )
     return _with_pfif_domains(config, settings, source)
 
 
@@ -159,8 +179,14 @@ def _with_pfif_domains(config: Consortium, settings: ExportSettings, source: str
         old = tenants[tenant_id].pfif_domain if tenant_id in tenants else None
         if old and tenant.pfif_domain and old != tenant.pfif_domain:
             raise ConfigError(
-                f"{source}: exports.tenants.{tenant_id}.pfif_domain ({old}) disagrees with "
-                f"tenants.{tenant_id}.pfif_domain ({tenant.pfif_domain}): keep only tenants.{tenant_id}.pfif_domain"
+                N_(
+                    "{source}: exports.tenants.{tenant_id}.pfif_domain ({old}) disagrees with "
+                    "tenants.{tenant_id}.pfif_domain ({pfif_domain}): keep only tenants.{tenant_id}.pfif_domain"
+                ),
+                source=source,
+                tenant_id=tenant_id,
+                old=old,
+                pfif_domain=tenant.pfif_domain,
             )
         if old and not tenant.pfif_domain and (warning := f"{source}: {tenant_id}") not in _WARNED:
             _WARNED.add(warning)
@@ -178,14 +204,22 @@ def _with_pfif_domains(config: Consortium, settings: ExportSettings, source: str
 def registry_system(config: Consortium, settings: ExportSettings, tenant_id: str) -> str:
     """The tenant's 住民基本台帳 system id."""
     if tenant_id not in config.tenants:
-        raise ConfigError(f"unknown tenant '{tenant_id}' (known: {', '.join(config.tenants)})")
+        raise ConfigError(
+            N_("unknown tenant '{tenant_id}' (known: {tenants})"),
+            tenant_id=tenant_id,
+            tenants=", ".join(config.tenants),
+        )
     configured = settings.tenant(tenant_id).registry_system
     if configured:
         return configured
     found = [sid for sid, s in config.systems.items() if s.tenant == tenant_id and s.business == "住民基本台帳"]
     if len(found) != 1:
         raise ConfigError(
-            f"tenant {tenant_id} has {len(found)} 住民基本台帳 systems; set exports.tenants.{tenant_id}.registry_system"
+            N_(
+                "tenant {tenant_id} has {n_found} 住民基本台帳 systems; set exports.tenants.{tenant_id}.registry_system"
+            ),
+            tenant_id=tenant_id,
+            n_found=len(found),
         )
     return found[0]
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.secrets import read_secret_bytes, secret_from_env
 from victim_support.errors import SignatureInvalid
 from victim_support.settings import ExportSettings, env_name, resolve
@@ -68,9 +68,9 @@ def parse_private_key(data: bytes, where: str) -> Ed25519PrivateKey:
         else:
             key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"{where}: not an unencrypted Ed25519 private key ({exc})") from None
+        raise UsageError(N_("{where}: not an unencrypted Ed25519 private key ({exc})"), where=where, exc=exc) from None
     if not isinstance(key, Ed25519PrivateKey):
-        raise UsageError(f"{where}: the signing key must be Ed25519")
+        raise UsageError(N_("{where}: the signing key must be Ed25519"), where=where)
     return key
 
 
@@ -83,7 +83,11 @@ def load_signing_key(settings: ExportSettings, tenant_id: str, config_dir: Path 
     name = tenant.signing_key_env or env_name(KEY_ENV_PREFIX, tenant_id)
     value = secret_from_env(name, "signing key")
     if not value:
-        raise UsageError(f"no signing key for {tenant_id}: set ${name} or exports.tenants.{tenant_id}.signing_key_file")
+        raise UsageError(
+            N_("no signing key for {tenant_id}: set ${name} or exports.tenants.{tenant_id}.signing_key_file"),
+            tenant_id=tenant_id,
+            name=name,
+        )
     return parse_private_key(value.encode(), f"${name}")
 
 
@@ -94,7 +98,7 @@ def load_verify_key(text: str) -> Ed25519PublicKey:
         candidate = Path(candidate).read_text(encoding="utf-8").strip()
     parts = candidate.split()
     if len(parts) < 2 or parts[0] != "ssh-ed25519":
-        raise UsageError("--verify-key must be an 'ssh-ed25519 AAAA…' key or a file holding one")
+        raise UsageError(N_("--verify-key must be an 'ssh-ed25519 AAAA…' key or a file holding one"))
     try:
         blob = base64.b64decode(parts[1], validate=True)
         kind, pos = _read_string(blob, 0)
@@ -103,7 +107,7 @@ def load_verify_key(text: str) -> Ed25519PublicKey:
             raise ValueError("not an Ed25519 key")
         return Ed25519PublicKey.from_public_bytes(raw)
     except ValueError as exc:
-        raise UsageError(f"--verify-key is malformed ({exc})") from None
+        raise UsageError(N_("--verify-key is malformed ({exc})"), exc=exc) from None
 
 
 def _signed_data(message: bytes, namespace: str) -> bytes:
@@ -145,12 +149,12 @@ def verify(public: Ed25519PublicKey, message: bytes, armored: str, namespace: st
         kind, spos = _read_string(sig_blob, 0)
         raw_sig, spos = _read_string(sig_blob, spos)
     except ValueError as exc:
-        raise SignatureInvalid(f"the envelope signature is malformed ({exc})") from None
+        raise SignatureInvalid(N_("the envelope signature is malformed ({exc})"), exc=exc) from None
     if key_blob != _key_blob(public):
-        raise SignatureInvalid("the envelope is signed by a different key than --verify-key")
+        raise SignatureInvalid(N_("the envelope is signed by a different key than --verify-key"))
     if ns.decode(errors="replace") != namespace or hash_alg != b"sha512" or kind != b"ssh-ed25519":
-        raise SignatureInvalid("the envelope signature has the wrong namespace or algorithm")
+        raise SignatureInvalid(N_("the envelope signature has the wrong namespace or algorithm"))
     try:
         public.verify(raw_sig, _signed_data(message, namespace))
     except InvalidSignature:
-        raise SignatureInvalid("the envelope signature does not verify: the bundle was altered") from None
+        raise SignatureInvalid(N_("the envelope signature does not verify: the bundle was altered")) from None

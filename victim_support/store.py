@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from dc.clock import jst_day
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.osuser import os_user
 from dc.state import StoredTimeInvalid, UtcDateTime, metadata
 from victim_support import approval as rules
@@ -99,11 +99,17 @@ export_decisions = Table(
 def prepare(config: Consortium, settings: ExportSettings, new: NewRequest) -> NewRequest:
     """Refuse a request naming nobody known; fill in the default retention."""
     if new.partner not in config.partners:
-        raise UsageError(f"unknown partner '{new.partner}' (known: {', '.join(config.partners) or 'none'})")
+        raise UsageError(
+            N_("unknown partner '{partner}' (known: {partners})"),
+            partner=new.partner,
+            partners=", ".join(config.partners) or "none",
+        )
     if new.tenant not in config.tenants:
-        raise UsageError(f"unknown tenant '{new.tenant}' (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant}' (known: {tenants})"), tenant=new.tenant, tenants=", ".join(config.tenants)
+        )
     if not new.requested_by.strip():
-        raise UsageError("--requested-by must name the requesting officer")
+        raise UsageError(N_("--requested-by must name the requesting officer"))
     retention = new.retention_days if new.retention_days is not None else settings.retention_days
     return replace(new, retention_days=retention)
 
@@ -243,7 +249,9 @@ def _load(conn: Connection, row: Row[Any], settings: ExportSettings, now: dateti
     try:
         return _parse(conn, r, settings, now)
     except (ValueError, KeyError, TypeError) as exc:  # a row edited by hand into nonsense
-        raise RequestTampered(f"request {r['id']}: its row in the control database is malformed ({exc})") from None
+        raise RequestTampered(
+            N_("request {r}: its row in the control database is malformed ({exc})"), r=r["id"], exc=exc
+        ) from None
 
 
 def _parse(conn: Connection, r: Any, settings: ExportSettings, now: datetime) -> ExportRequest:
@@ -302,9 +310,13 @@ def read_request(conn: Connection, request_id: str, settings: ExportSettings, no
     try:
         row = conn.execute(select(export_requests).where(export_requests.c.id == request_id)).first()
     except (ValueError, TypeError, StoredTimeInvalid) as exc:  # SQLite: text in a DATETIME or DATE column
-        raise RequestTampered(f"request {request_id}: its row in the control database is malformed ({exc})") from None
+        raise RequestTampered(
+            N_("request {request_id}: its row in the control database is malformed ({exc})"),
+            request_id=request_id,
+            exc=exc,
+        ) from None
     if row is None:
-        raise UsageError(f"no export request '{request_id}' (see 'bcpctl export list')")
+        raise UsageError(N_("no export request '{request_id}' (see 'bcpctl export list')"), request_id=request_id)
     return _load(conn, row, settings, now)
 
 
@@ -327,4 +339,6 @@ def count_build(conn: Connection, request_id: str) -> None:
         .values(builds=export_requests.c.builds + 1)
     )
     if done.rowcount != 1:
-        raise RequestStateError(f"request {request_id} is no longer approved; the bundle was not kept")
+        raise RequestStateError(
+            N_("request {request_id} is no longer approved; the bundle was not kept"), request_id=request_id
+        )

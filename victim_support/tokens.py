@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Row, String, Table, Text, insert, select, update
 
 from dc.config import Consortium
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support.audit import append, audited
 from victim_support.enrolment import REMOVED, mark_removed
@@ -71,9 +71,13 @@ def issue_token(
     engine: Engine, config: Consortium, partner: str, *, label: str, issued_by: str, lifetime: int, now: datetime
 ) -> IssuedToken:
     if partner not in config.partners:
-        raise UsageError(f"unknown partner '{partner}' (known: {', '.join(config.partners) or 'none'})")
+        raise UsageError(
+            N_("unknown partner '{partner}' (known: {partners})"),
+            partner=partner,
+            partners=", ".join(config.partners) or "none",
+        )
     if len(label) > 200:
-        raise UsageError("the token label must be at most 200 characters")
+        raise UsageError(N_("the token label must be at most 200 characters"))
     token_id = secrets.token_hex(4)
     secret = f"{PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
     expires = now + timedelta(seconds=lifetime)
@@ -108,7 +112,7 @@ def revoke_token(engine: Engine, token_id: str, *, actor: str, now: datetime) ->
     def work(conn: Connection) -> TokenInfo:
         row = conn.execute(select(partner_tokens).where(partner_tokens.c.id == token_id)).first()
         if row is None:
-            raise UsageError(f"no token '{token_id}'")
+            raise UsageError(N_("no token '{token_id}'"), token_id=token_id)
         conn.execute(update(partner_tokens).where(partner_tokens.c.id == token_id).values(revoked_at=now))
         append(conn, actor=actor, action="token.revoked", subject=row.partner, details={"token": token_id})
         return _info(row)

@@ -33,6 +33,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "key": ("bcpctl.commands.repo", "bcpctl.commands.escrow"),
     "ls": ("bcpctl.commands.browse",),
     "manifest": ("bcpctl.commands.replicate",),
+    "monitoring": ("bcpctl.commands.monitoring",),
     "mount": ("bcpctl.commands.mount",),
     "partner": ("bcpctl.commands.partner",),
     "prune": ("bcpctl.commands.forget",),

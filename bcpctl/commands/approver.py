@@ -9,6 +9,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import F, common_options, config_option
+from dc.errors import N_
 
 
 @click.group()
@@ -50,16 +51,16 @@ def approver_enroll(config_path: str, name: str, secret_file: str | None, genera
     check_name(name)
     if generate:
         if not secret_file:
-            raise UsageError("--generate needs --secret-file (where to write the new secret)")
+            raise UsageError(N_("--generate needs --secret-file (where to write the new secret)"))
         secret = write_new_secret(secret_file)
     else:
         try:
             given = read_secret(secret_file)
         except ApproverAuthFailed as exc:
-            raise UsageError(exc.message) from None
+            raise UsageError(exc.template, **exc.params) from None
         if not given:
             raise UsageError(
-                "no secret: pass --secret-file FILE (add --generate for a new one) or set $BCPCTL_APPROVER_SECRET"
+                N_("no secret: pass --secret-file FILE (add --generate for a new one) or set $BCPCTL_APPROVER_SECRET")
             )
         secret = given
     enrolment = enroll_approver(config.approvers, name, secret, engine=open_state(config.control_db))

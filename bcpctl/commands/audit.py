@@ -9,6 +9,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import common_options
+from dc.errors import N_
 
 
 @click.group()
@@ -75,7 +76,11 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
 
     output.current().result(report, render)
     if report.first_bad_seq is not None:
-        raise AuditChainBroken(f"audit log broken at entry {report.first_bad_seq}: {report.problem}")
+        raise AuditChainBroken(
+            N_("audit log broken at entry {first_bad_seq}: {problem}"),
+            first_bad_seq=report.first_bad_seq,
+            problem=report.problem,
+        )
     if report.requests:
         raise first_problem(report)
 

@@ -16,7 +16,7 @@ from bcpctl.commands.repo import human_bytes
 from bcpctl.i18n import _
 from bcpctl.options import F, as_of_option, common_options, config_option, escrow_option, key_value_pairs
 from bcpctl.params import Checked, SnapshotPattern
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from datetime import datetime
@@ -143,7 +143,7 @@ def backup_run(
     with out.progress("backing up") as bar:
         if source_text is not None:
             if not repo_url:
-                raise UsageError("--source needs --repo (or use --config)")
+                raise UsageError(N_("--source needs --repo (or use --config)"))
             request = BackupRequest(
                 parse_source(source_text),
                 system=systems[0] if systems else None,
@@ -161,7 +161,7 @@ def backup_run(
             for system_id in systems:
                 consortium.system(system_id)
             if escrow and not repo_url:
-                raise UsageError("--escrow unlocks the repository given with --repo; add --repo URL")
+                raise UsageError(N_("--escrow unlocks the repository given with --repo; add --repo URL"))
             from backup.jobs import site_repository
             from dc.state import open_state
 
@@ -175,7 +175,7 @@ def backup_run(
                     consortium, repo, list(systems) or None, state=state, config_dir=config_dir, progress=bar.advance
                 )
         else:
-            raise UsageError("give --source KIND:SPEC with --repo, or --config FILE")
+            raise UsageError(N_("give --source KIND:SPEC with --repo, or --config FILE"))
     data = {"ok": all(o.ok for o in outcomes), "backups": [vars(o) for o in outcomes]}
     for o in outcomes:
         if o.anomaly:
@@ -183,7 +183,7 @@ def backup_run(
     out.result(data, _render_results)
     if not data["ok"]:
         failed = [o.system or "source" for o in outcomes if not o.ok]
-        raise ProblemFound(f"backup incomplete for {', '.join(failed)}")
+        raise ProblemFound(N_("backup incomplete for {failed}"), failed=", ".join(failed))
 
 
 @click.command("restore")
@@ -270,18 +270,20 @@ def restore(
     from backup.snapref import find_snapshot
 
     if sum((to_time is not None, to_lsn is not None, to_latest)) > 1:
-        raise UsageError("give one of --to-time, --to-lsn and --to-latest")
+        raise UsageError(N_("give one of --to-time, --to-lsn and --to-latest"))
     if to_time is not None or to_lsn is not None or to_latest:
         _restore_to_point(
             snapshot_ref, config_path, to_time, to_lsn, target_dir, target, target_dsn, port, keep_running
         )
         return
     if repo_url is None:
-        raise UsageError("restore needs --repo URL (or $BCPCTL_REPO)")
+        raise UsageError(N_("restore needs --repo URL (or $BCPCTL_REPO)"))
     if (target is None) == (target_dsn is None):
-        raise UsageError("give exactly one of --target DIR or --target-dsn DSN")
+        raise UsageError(N_("give exactly one of --target DIR or --target-dsn DSN"))
     if target_dsn is not None and (includes or excludes):
-        raise UsageError("--include and --exclude choose files; a database restore (--target-dsn) takes the whole dump")
+        raise UsageError(
+            N_("--include and --exclude choose files; a database restore (--target-dsn) takes the whole dump")
+        )
     selection = Selection(includes, excludes)
     out = output.current()
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
@@ -332,7 +334,12 @@ def restore(
                     mismatches = verify_sqlite(snap, Path(res.target) / name)
                     if mismatches:
                         table, (want, got) = next(iter(mismatches.items()))
-                        raise ProblemFound(f"restored table {table} has {got} rows, the backup recorded {want}")
+                        raise ProblemFound(
+                            N_("restored table {table} has {got} rows, the backup recorded {want}"),
+                            table=table,
+                            got=got,
+                            want=want,
+                        )
                     data["tables"] = snap.verify.get("tables", {})
 
     def render(console: Console, d: dict[str, Any]) -> None:
@@ -369,12 +376,14 @@ def _restore_to_point(
     from backup.walseq import parse_lsn
 
     if config_path is None:
-        raise UsageError("--to-time, --to-lsn and --to-latest restore a configured system: give --config FILE")
+        raise UsageError(N_("--to-time, --to-lsn and --to-latest restore a configured system: give --config FILE"))
     if target is not None:
-        raise UsageError("a point-in-time restore writes a cluster (--target-dir DIR) or a database (--target-dsn DSN)")
+        raise UsageError(
+            N_("a point-in-time restore writes a cluster (--target-dir DIR) or a database (--target-dsn DSN)")
+        )
     if (target_dir is None) == (target_dsn is None):
         raise UsageError(
-            "give exactly one of --target-dir DIR (a new cluster) or --target-dsn DSN (an existing database)"
+            N_("give exactly one of --target-dir DIR (a new cluster) or --target-dsn DSN (an existing database)")
         )
     point = RecoveryTarget(
         time=parse_moment(to_time) if to_time is not None else None,

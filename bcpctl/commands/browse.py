@@ -14,7 +14,7 @@ from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, repo_options
 from bcpctl.params import SnapshotPattern
 from bcpctl.tables import Rows
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -148,7 +148,7 @@ def find(
     from backup.snapshot import list_snapshots
 
     if snapshot_refs and system:
-        raise UsageError("give --snapshot or --system, not both")
+        raise UsageError(N_("give --snapshot or --system, not both"))
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
         if snapshot_refs:
             chosen = sorted(
@@ -214,9 +214,9 @@ def dump(
 
     out = output.current()
     if out.json_mode and output_path is None:
-        raise UsageError("--json needs --output FILE: stdout carries the file's bytes")
+        raise UsageError(N_("--json needs --output FILE: stdout carries the file's bytes"))
     if path is not None and table is not None:
-        raise UsageError("give PATH or --table, not both")
+        raise UsageError(N_("give PATH or --table, not both"))
     if path is not None:
         snapshot_path(path)
     if output_path is None and sys.stdout.isatty():
@@ -248,7 +248,7 @@ def _write(blobs: Any, output_path: str | None) -> int:
     try:
         fd = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     except FileExistsError:
-        raise UsageError(f"{output_path} exists; dump never writes over a file") from None
+        raise UsageError(N_("{output_path} exists; dump never writes over a file"), output_path=output_path) from None
     try:
         with os.fdopen(fd, "wb") as sink:
             for data in blobs:

@@ -11,7 +11,7 @@ from rich.console import Console
 from bcpctl import output, session
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import Checked
-from dc.errors import ProblemFound
+from dc.errors import N_, ProblemFound
 
 
 @click.command("check")
@@ -122,7 +122,12 @@ def check(
     out.result(data, render)
     if not report.ok:
         first = report.problems[0]
-        raise ProblemFound(f"check found {len(report.problems)} problem(s), first: {first.object}: {first.message}")
+        raise ProblemFound(
+            N_("check found {n_problems} problem(s), first: {object}: {message_}"),
+            n_problems=len(report.problems),
+            object=first.object,
+            message_=first.message,
+        )
 
 
 COMMANDS = [check]

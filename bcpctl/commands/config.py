@@ -9,7 +9,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 
 if TYPE_CHECKING:
     from dc.configcheck import Section
@@ -69,7 +69,9 @@ def config_check(config_path: str) -> None:
     output.current().result(data, _render)
     if not report.ok:
         count = len(report.problems)
-        raise ConfigError(f"{report.config}: {count} problem{'s' if count > 1 else ''}")
+        if count == 1:
+            raise ConfigError(N_("{config}: 1 problem"), config=report.config)
+        raise ConfigError(N_("{config}: {count} problems"), config=report.config, count=count)
 
 
 COMMANDS = [config]

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
-from dc.errors import ProblemFound
+from dc.errors import N_, ProblemFound
 
 
 @click.group()
@@ -61,7 +61,7 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
 
     output.current().result(shipped, render)
     if shipped.problems:
-        raise ProblemFound(f"control state not shipped to {shipped.problems[0]}")
+        raise ProblemFound(N_("control state not shipped to {problems}"), problems=shipped.problems[0])
 
 
 @control.command("keygen")
@@ -115,7 +115,7 @@ def control_status(config_path: str) -> None:
     if not status.ok:
         late = next(s for s in status.sites if not s.within_rpo)
         why = late.problem or ("no copy" if late.newest is None else f"copy {_age(late.age_seconds)} old")
-        raise ProblemFound(f"the control state at {late.site} is older than its RPO ({why})")
+        raise ProblemFound(N_("the control state at {site} is older than its RPO ({why})"), site=late.site, why=why)
 
 
 @control.group("standby")
@@ -169,7 +169,11 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
 
     output.current().result(report, render)
     if not report.ok:
-        raise ProblemFound(f"{report.summary()}: {'; '.join(report.problems) or 'see its server log'}")
+        raise ProblemFound(
+            N_("{report}: {problems}"),
+            report=report.summary(),
+            problems="; ".join(report.problems) or "see its server log",
+        )
 
 
 COMMANDS = [control]

@@ -9,7 +9,7 @@ import click
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -52,7 +52,7 @@ def _connect(config_path: str | None, control_db: str | None, *, create: bool = 
     from dc.state import connect
 
     if config_path and control_db:
-        raise UsageError("give --config or --control-db, not both")
+        raise UsageError(N_("give --config or --control-db, not both"))
     return connect(control_db or (load_config(config_path)[0].control_db if config_path else None), create=create)
 
 

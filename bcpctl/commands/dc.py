@@ -15,7 +15,7 @@ from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options, config_option, key_value_pairs
 from bcpctl.params import Checked, FiniteFloat, Pattern
 from bcpctl.tables import Table
-from dc.errors import AuthError, ProblemFound, UsageError
+from dc.errors import N_, AuthError, ProblemFound, UsageError
 
 _STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
 
@@ -157,10 +157,14 @@ def dc_run(
     data["ok"] = result.ok
     out.result(data, _render_run)
     if refused := host_key_refused(result):
-        raise AuthError(f"host key refused for {', '.join(refused)}: check the site's known_hosts")
+        raise AuthError(N_("host key refused for {refused}: check the site's known_hosts"), refused=", ".join(refused))
     if not result.ok:
         bad = [f"{h.host} {h.status}" for h in result.hosts if h.status in ("failed", "unreachable")]
-        raise ProblemFound(f"playbook {result.playbook}: {', '.join(bad) or result.error or result.status}")
+        raise ProblemFound(
+            N_("playbook {playbook}: {bad}"),
+            playbook=result.playbook,
+            bad=", ".join(bad) or result.error or result.status,
+        )
 
 
 @dc.command("exec", context_settings={"ignore_unknown_options": True})
@@ -194,7 +198,9 @@ def dc_exec(host: str, command: tuple[str, ...], config_path: str, timeout: floa
     if out.json_mode:
         out.result(result)
     if result.exit_status != 0:
-        raise ProblemFound(f"{host}: command exited with status {result.exit_status}")
+        raise ProblemFound(
+            N_("{host}: command exited with status {exit_status}"), host=host, exit_status=result.exit_status
+        )
 
 
 @dc.command("facts")
@@ -238,7 +244,9 @@ def dc_facts(host: str | None, config_path: str) -> None:
     if len(failed) == 1:
         raise ProblemFound(failed[0].error or "facts failed")
     if failed:
-        raise ProblemFound(f"{len(failed)} hosts failed: {', '.join(o.host for o in failed)}")
+        raise ProblemFound(
+            N_("{n_failed} hosts failed: {host}"), n_failed=len(failed), host=", ".join(o.host for o in failed)
+        )
 
 
 @dc.command("maintenance")
@@ -259,9 +267,11 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
     engine = open_state(consortium.control_db if consortium else None)
     if host is not None:
         if state is None:
-            raise UsageError("give the new state: bcpctl dc maintenance HOST on|off")
+            raise UsageError(N_("give the new state: bcpctl dc maintenance HOST on|off"))
         if consortium is not None and host not in consortium.hosts:
-            raise UsageError(f"unknown host '{host}' (known: {', '.join(consortium.hosts) or 'none'})")
+            raise UsageError(
+                N_("unknown host '{host}' (known: {hosts})"), host=host, hosts=", ".join(consortium.hosts) or "none"
+            )
         set_maintenance(engine, host, state == "on", reason=reason)
     current = [vars(m) for m in load_maintenance(engine).values()]
 

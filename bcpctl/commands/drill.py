@@ -14,7 +14,7 @@ from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from bcpctl.tables import Table
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from failover.lifecycle import RunContext
@@ -122,13 +122,13 @@ def drill_run(
     try:
         limit = parse_duration(timeout) if timeout else None
     except ValueError as exc:
-        raise UsageError(f"--timeout: {exc}") from None
+        raise UsageError(N_("--timeout: {exc}"), exc=exc) from None
     ctx = run_context(config_path)
     moment = parse_time(before) if before else None
     if mode == "point-in-time":
         moment = _known_good_moment(ctx, tenant, systems, moment, last_known_good)
     elif last_known_good:
-        raise UsageError("--last-known-good only applies to --mode point-in-time")
+        raise UsageError(N_("--last-known-good only applies to --mode point-in-time"))
     request = DrillRequest(
         mode=mode,
         tenant=tenant,
@@ -162,11 +162,11 @@ def _known_good_moment(
     goods = known_good(ctx.state, chosen)
     if use:
         if before is not None:
-            raise UsageError("give --before TIME or --last-known-good, not both")
+            raise UsageError(N_("give --before TIME or --last-known-good, not both"))
         return restore_point(goods, chosen)
     hint = "; ".join(g.describe() for g in goods)
     if before is None and hint:
-        raise UsageError(f"point-in-time needs --before TIME or --last-known-good ({hint})")
+        raise UsageError(N_("point-in-time needs --before TIME or --last-known-good ({hint})"), hint=hint)
     if hint:
         output.current().notice(f"hint: {hint}: --last-known-good restores it")
     return before
@@ -187,7 +187,7 @@ def _export_drill(
     from victim_support.exportdrill import run_export_drill
 
     if not tenant or not partner or not out_dir:
-        raise UsageError("--mode export needs --tenant, --partner and --out")
+        raise UsageError(N_("--mode export needs --tenant, --partner and --out"))
     config, settings, state, config_dir = _context(config_path)
     result = run_export_drill(
         state,
@@ -268,7 +268,7 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
     from failover.reports import render_report, site_names, write_pdf
 
     if fmt == "pdf" and not out_file:
-        raise UsageError("--format pdf needs --out FILE")
+        raise UsageError(N_("--format pdf needs --out FILE"))
     consortium = session.config(config_path)[0] if config_path else None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
     state = open_state(consortium.control_db if consortium else None)
@@ -308,7 +308,7 @@ def drill_cleanup(config_path: str) -> None:
     output.current().result(swept, render)
     left = [x for s in swept for x in s["cleanup"]["leftovers"]]
     if left:
-        raise ProblemFound(f"cleanup incomplete: {left[0]}")
+        raise ProblemFound(N_("cleanup incomplete: {left}"), left=left[0])
 
 
 @drill.command("due")

@@ -16,7 +16,7 @@ from rich.console import Console
 from bcpctl import output, session
 from bcpctl.commands.repo import key
 from bcpctl.options import common_options, repo_options
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 @key.group("escrow")
@@ -65,12 +65,18 @@ def escrow_split(
     from dc.clock import utcnow
 
     if threshold > shares:
-        raise UsageError(f"--threshold {threshold} is more than --shares {shares}")
+        raise UsageError(
+            N_("--threshold {threshold} is more than --shares {shares}"), threshold=threshold, shares=shares
+        )
     if custodians and len(custodians) != shares:
-        raise UsageError(f"{len(custodians)} --custodian names for --shares {shares}; give one per share")
+        raise UsageError(
+            N_("{n_custodians} --custodian names for --shares {shares}; give one per share"),
+            n_custodians=len(custodians),
+            shares=shares,
+        )
     out = output.current()
     if out_dir is None and (out.json_mode or not sys.stdout.isatty()):
-        raise UsageError("shares are secrets: give --out DIR (they are printed only to an interactive terminal)")
+        raise UsageError(N_("shares are secrets: give --out DIR (they are printed only to an interactive terminal)"))
     if out_dir is not None:
         prepare_share_dir(Path(out_dir))
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as repo:

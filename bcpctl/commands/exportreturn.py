@@ -12,6 +12,7 @@ from bcpctl import output
 from bcpctl.commands.export import _context, _now, export
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
+from dc.errors import N_
 
 #: a notes document is bounded by victim_support.pfifnote; a signature is a few hundred bytes
 _MAX_SIGNATURE = 4096
@@ -87,11 +88,13 @@ def export_whereabouts(config_path: str, tenant: str, names: bool, disaster_id: 
     if tenant not in config.tenants:
         from dc.errors import UsageError
 
-        raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant}' (known: {tenants})"), tenant=tenant, tenants=", ".join(config.tenants)
+        )
     if disaster_id and not names:
         from dc.errors import UsageError
 
-        raise UsageError("--disaster-id needs --names (the 台帳 entry is read for the named residents)")
+        raise UsageError(N_("--disaster-id needs --names (the 台帳 entry is read for the named residents)"))
     rows = whereabouts(state, tenant)
     if names and rows:
         rows = name_residents(config, settings, tenant, rows, config_dir=config_dir, disaster_id=disaster_id)

@@ -14,7 +14,7 @@ from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked
 from bcpctl.tables import Table
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 
 @click.group()
@@ -97,8 +97,12 @@ def _where(at_site: str | None, command: str, example: str) -> str:
     """The site named by ``--site``/``$BCPCTL_SITE``: a command that moves the control state must know it."""
     if not at_site:
         raise UsageError(
-            f"{command} moves the control state, so it must know where it runs: pass --site {example} "
-            f"or set BCPCTL_SITE"
+            N_(
+                "{command} moves the control state, so it must know where it runs: pass --site {example} "
+                "or set BCPCTL_SITE"
+            ),
+            command=command,
+            example=example,
         )
     return at_site
 

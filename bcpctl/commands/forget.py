@@ -13,7 +13,7 @@ from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from bcpctl.tables import Table
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 _GRACE_HELP = "Delete condemned data only once marked this long ago (longer than your longest backup)."
 _COUNT_HELP = "Keep the newest snapshot of each of the N most recent {}s that have one"
@@ -102,7 +102,7 @@ def forget(
         keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly, keep_within or 0
     )
     if dry_run and do_prune:
-        raise UsageError("--dry-run and --prune cannot be combined")
+        raise UsageError(N_("--dry-run and --prune cannot be combined"))
     if do_prune:
         _warn_without_grace(grace)
     with session.repository(repo_url, password_file, escrow=escrow) as repo:

@@ -8,7 +8,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.options import as_of_option, common_options, repo_options
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -42,9 +42,9 @@ def mount(
 
     wanted = 1 if all_snapshots else 2
     if len(args) != wanted:
-        raise UsageError("give SNAPSHOT MOUNTPOINT, or --all MOUNTPOINT")
+        raise UsageError(N_("give SNAPSHOT MOUNTPOINT, or --all MOUNTPOINT"))
     if system and not all_snapshots:
-        raise UsageError("--system selects snapshots for --all")
+        raise UsageError(N_("--system selects snapshots for --all"))
     mountpoint = args[-1]
     check_fuse()
     check_mountpoint(mountpoint)

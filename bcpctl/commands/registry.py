@@ -12,6 +12,7 @@ from bcpctl import output
 from bcpctl.options import common_options, config_option
 from bcpctl.params import FiniteFloat
 from bcpctl.tables import Table
+from dc.errors import N_
 
 
 @click.group()
@@ -108,7 +109,9 @@ def registry_import(config_path: str, tenant: str, layout: str, directory: str) 
     if tenant not in config.tenants:
         from dc.errors import UsageError
 
-        raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant}' (known: {tenants})"), tenant=tenant, tenants=", ".join(config.tenants)
+        )
     system = config.systems[registry_system(config, load_export_settings(config, str(resolved)), tenant)]
     target = system.source.dsn or str((resolved.parent / (system.source.path or "")).resolve())
     if not system.source.dsn:
@@ -121,7 +124,11 @@ def registry_import(config_path: str, tenant: str, layout: str, directory: str) 
 
     output.current().result(report, render)
     if not report.imported:
-        raise ProblemFound(f"{len(report.problems)} problem(s) in {directory}: nothing was imported")
+        raise ProblemFound(
+            N_("{n_problems} problem(s) in {directory}: nothing was imported"),
+            n_problems=len(report.problems),
+            directory=directory,
+        )
 
 
 COMMANDS = [registry]

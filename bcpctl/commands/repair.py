@@ -9,7 +9,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.options import common_options, repo_options
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -109,18 +109,24 @@ def repair_snapshots_cmd(
 
     out = output.current()
     if forget and not yes and (out.json_mode or not sys.stdin.isatty()):
-        raise UsageError("repair snapshots --forget changes snapshots: confirm with --yes")
+        raise UsageError(N_("repair snapshots --forget changes snapshots: confirm with --yes"))
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
         plan = plan_repair(repo, read_data=read_data)
         if forget and plan.needed and not yes:
             _render_plan(out.console, output.to_jsonable(plan))
             if not click.confirm("rewrite these snapshots without the damaged files and remove the originals?"):
-                raise ProblemFound(f"nothing was changed; {plan.unrestorable} snapshot(s) cannot be fully restored")
+                raise ProblemFound(
+                    N_("nothing was changed; {unrestorable} snapshot(s) cannot be fully restored"),
+                    unrestorable=plan.unrestorable,
+                )
         if forget and plan.needed:
             apply_repair(repo, plan)
     out.result(plan, _render_plan)
     if plan.needed and not plan.applied:
-        raise ProblemFound(f"{plan.unrestorable} snapshot(s) cannot be fully restored; repair with --forget")
+        raise ProblemFound(
+            N_("{unrestorable} snapshot(s) cannot be fully restored; repair with --forget"),
+            unrestorable=plan.unrestorable,
+        )
 
 
 COMMANDS = [repair]

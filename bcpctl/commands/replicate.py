@@ -10,7 +10,7 @@ from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import DAY, Checked, Duration, FiniteFloat, byte_rate
-from dc.errors import ProblemFound, UsageError
+from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
@@ -159,15 +159,15 @@ def replicate(
 
     by_url = source_url is not None or target_url is not None
     if repair and (config_path is not None or not target_url):
-        raise UsageError("--repair needs --to DAMAGED (and --from OTHER unless its storage keeps versions)")
+        raise UsageError(N_("--repair needs --to DAMAGED (and --from OTHER unless its storage keeps versions)"))
     if by_url == (config_path is not None):
-        raise UsageError("give --from URL --to URL, or --config FILE")
+        raise UsageError(N_("give --from URL --to URL, or --config FILE"))
     if by_url and not (source_url and target_url) and not repair:
         raise UsageError("--from and --to go together")
     if follow and (repair or system is not None):
         raise UsageError("--follow replicates everything to one site: it does not go with --repair or --system")
     if manifest_key is not None and (len(manifest_key) != 64 or any(c not in "0123456789abcdef" for c in manifest_key)):
-        raise UsageError("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')")
+        raise UsageError(N_("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')"))
     given_delay = _delay(delete_delay)
     delay = DEFAULT_DELETE_DELAY if given_delay is None else given_delay
     rate = parse_rate(limit_rate) if limit_rate else None
@@ -238,7 +238,7 @@ def _delay(text: str | None) -> timedelta | None:
     try:
         return timedelta(seconds=parse_duration(text))
     except ValueError as exc:
-        raise UsageError(f"--delete-delay: {exc}") from None
+        raise UsageError(N_("--delete-delay: {exc}"), exc=exc) from None
 
 
 def _repair(
@@ -254,7 +254,7 @@ def _repair(
     if not fixed.ok:
         first = next(iter(fixed.unrepairable.items()), None)
         detail = f"{first[0]}: {first[1]}" if first else f"{fixed.remaining[0].key}: {fixed.remaining[0].detail}"
-        raise ProblemFound(f"repair of {fixed.url} incomplete: {detail}")
+        raise ProblemFound(N_("repair of {url} incomplete: {detail}"), url=fixed.url, detail=detail)
 
 
 def _render_repair(console: Console, data: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
+from dc.errors import N_
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from datetime import datetime
@@ -151,7 +152,7 @@ def key_remove(
     from dc.errors import UsageError
 
     if (slot is None) == (not unsigned):
-        raise UsageError("name one key slot to remove, or give --unsigned")
+        raise UsageError(N_("name one key slot to remove, or give --unsigned"))
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
         removed = remove_unsigned(r) if unsigned else [remove_slot(r, slot or "")]
     data = {"removed": removed[0] if slot else removed}

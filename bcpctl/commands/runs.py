@@ -96,7 +96,9 @@ def finish(doc: dict[str, Any]) -> None:
             problem = f"cleanup incomplete: {doc['cleanup']['leftovers'][0]}"
         if problem is None:
             problem = next((f"{c['name']}: {c['detail']}" for c in doc.get("checks", []) if not c["ok"]), "see report")
-        raise ProblemFound(f"{doc['kind']} {doc['mode']} {doc['status']}: {problem}")
+        raise ProblemFound(
+            N_("{doc} {doc2} {doc3}: {problem}"), doc=doc["kind"], doc2=doc["mode"], doc3=doc["status"], problem=problem
+        )
 
 
 def parse_time(text: str) -> datetime:
@@ -106,7 +108,7 @@ def parse_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"invalid time '{text}': use ISO 8601, e.g. 2025-06-01T09:00+09:00") from None
+        raise UsageError(N_("invalid time '{text}': use ISO 8601, e.g. 2025-06-01T09:00+09:00"), text=text) from None
     return value if value.tzinfo else value.replace(tzinfo=JST)
 
 

@@ -9,7 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
 from bcpctl.options import as_of_option, common_options, repo_options
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -48,7 +48,7 @@ def stats(
     from backup.stats import snapshot_stats
 
     if snapshot_refs and system:
-        raise UsageError("give snapshots or --system, not both")
+        raise UsageError(N_("give snapshots or --system, not both"))
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as r:
         if snapshot_refs:
             chosen = list({s.id: s for s in (find_snapshot(r, ref) for ref in snapshot_refs)}.values())

@@ -12,6 +12,7 @@ from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
+from dc.errors import N_
 
 
 @click.group()
@@ -196,7 +197,9 @@ def tenant_join(
     if failed or (result.readiness and result.readiness["status"] != "passed"):
         from dc.errors import ProblemFound
 
-        raise ProblemFound(f"the joiner's first run is not clean: {', '.join(failed) or result.readiness}")
+        raise ProblemFound(
+            N_("the joiner's first run is not clean: {failed}"), failed=", ".join(failed) or result.readiness
+        )
 
 
 COMMANDS = [tenant]

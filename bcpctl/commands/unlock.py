@@ -8,7 +8,7 @@ import click
 
 from bcpctl import output
 from bcpctl.options import common_options, repo_url_option
-from dc.errors import ProblemFound
+from dc.errors import N_, ProblemFound
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -54,7 +54,7 @@ def unlock(repo_url: str, force: bool) -> None:
     if report.held:
         held = report.held[0]
         advice = "" if held.state == "live" else "; use --force once that machine's prune is gone"
-        raise ProblemFound(f"lock {held.name} stays: {held.reason}{advice}")
+        raise ProblemFound(N_("lock {name} stays: {reason}{advice}"), name=held.name, reason=held.reason, advice=advice)
 
 
 COMMANDS = [unlock]

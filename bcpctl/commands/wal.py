@@ -16,7 +16,7 @@ import click
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -133,7 +133,7 @@ def _spool_dir(option: str, count: int, spool: str | None, what: str) -> Path | 
     """The spool directory, refused before the configuration is read when ``option`` asks for
     segments beyond the one PostgreSQL named and there is nowhere to keep them."""
     if count and spool is None:
-        raise UsageError(f"{option} needs --spool DIR ({what})")
+        raise UsageError(N_("{option} needs --spool DIR ({what})"), option=option, what=what)
     return Path(spool) if spool else None
 
 

@@ -13,7 +13,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 
 PASSWORD_ENV = "BCPCTL_WEB_PASSWORD"
 
@@ -51,7 +51,7 @@ def web(ctx: click.Context, config_path: str | None, listen: str) -> None:
     if ctx.invoked_subcommand is not None:
         return
     if not config_path:
-        raise UsageError("--config is required to serve the web surface")
+        raise UsageError(N_("--config is required to serve the web surface"))
     from bcpctl import server as http
     from bcpctl.web.app import create_app
     from bcpctl.web.context import WebContext
@@ -80,10 +80,11 @@ def _password(password_file: str | None, no_password: bool) -> str | None:
     if sys.stdin is not None and sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if first != getpass.getpass("Repeat: "):
-            raise UsageError("the passwords differ")
+            raise UsageError(N_("the passwords differ"))
         return first
     raise UsageError(
-        f"no password: give --password-file, set ${PASSWORD_ENV}, or --no-password for proxy-only accounts"
+        N_("no password: give --password-file, set ${PASSWORD_ENV}, or --no-password for proxy-only accounts"),
+        PASSWORD_ENV=PASSWORD_ENV,
     )
 
 

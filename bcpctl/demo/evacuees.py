@@ -21,7 +21,7 @@ from typing import Any
 
 from bcpctl.demo.consortium import DISASTER_ID, EXPORT_APPROVERS, PARTNER, KeyMaterial
 from dc.config import Consortium
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 from victim_support.bundle import PAYLOAD
 
 #: the story's affected town
@@ -94,7 +94,7 @@ def export_to_partner(
         state, config, settings, request.id, approver=approver, secret=secret, approve=True, reason="", now=now
     )
     if approved.status != "approved":
-        raise StepFailed(f"request {request.id} is {approved.status} after approval")
+        raise StepFailed(N_("request {id} is {status} after approval"), id=request.id, status=approved.status)
     built = build_export(
         state,
         config,
@@ -144,7 +144,7 @@ def export_to_partner(
         "requests_match_chain": not chain.requests,
     }
     if not (built.rows > 0 and opened.files and chain.ok and not chain.requests and by_age is not False):
-        raise StepFailed(f"export check failed: {export}")
+        raise StepFailed(N_("export check failed: {export}"), export=export)
     return export
 
 
@@ -198,7 +198,9 @@ def find_and_answer(
         config_dir=config_path.parent,
     )
     if len(answer.candidates) != 1:
-        raise StepFailed(f"the lookup of one evacuee found {len(answer.candidates)} candidates")
+        raise StepFailed(
+            N_("the lookup of one evacuee found {n_candidates} candidates"), n_candidates=len(answer.candidates)
+        )
     found = answer.candidates[0]
     domain = settings.tenant(AFFECTED_TENANT).pfif_domain
     shelter = "つくば市立竹園東小学校 (指定避難所)"
@@ -226,7 +228,7 @@ def find_and_answer(
     )
     seen = [w for w in whereabouts(state, AFFECTED_TENANT) if w.person_ref == found["person_ref"]]
     if received.stored != 1 or not seen or seen[0].shelter != shelter:
-        raise StepFailed("the note from つくば市 did not reach 常陸大宮市's 被災者台帳 view")
+        raise StepFailed(N_("the note from つくば市 did not reach 常陸大宮市's 被災者台帳 view"))
     return {
         "lookup": answer.id,
         "asked_as": f"{hiragana} {given}",

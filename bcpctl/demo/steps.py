@@ -19,11 +19,21 @@ from bcpctl.demo import consortium as story
 from bcpctl.demo import continuity, evacuees
 from bcpctl.demo.evacuees import StepFailed, affected_areas
 from bcpctl.demo.recovery import measured, printed, town_plan
+from dc.errors import N_
 
 #: ``progress(description)`` yields a callback taking a byte count (a bar on a terminal)
 ProgressFactory = Callable[[str], AbstractContextManager[Callable[[int], None]]]
 #: escrow: shares handed to custodians, and how many of them open the repository
 SHARES, THRESHOLD = 5, 3
+#: who keeps each share: an official of each town and the data center (printed on the sheets)
+CUSTODIANS = (
+    "常陸大宮市 会計管理者",
+    "那珂市 会計管理者",
+    "かすみがうら市 会計管理者",
+    "五霞町 会計管理者",
+    "データセンター長",
+)
+CUSTODIAN_CONTACT = "データセンター運用担当（デモ）内線 0000"
 
 
 class StoryState:
@@ -118,7 +128,10 @@ class StoryState:
         affected = config.systems[registry_system(config, settings, evacuees.AFFECTED_TENANT)].source.path
         self.areas = affected_areas(Path(affected or ""))
         if len(self.areas) < 2:
-            raise StepFailed(f"the seeded registry of {evacuees.AFFECTED_TENANT} has too few 要支援者 (raise --scale)")
+            raise StepFailed(
+                N_("the seeded registry of {AFFECTED_TENANT} has too few 要支援者 (raise --scale)"),
+                AFFECTED_TENANT=evacuees.AFFECTED_TENANT,
+            )
         return {
             "config": str(self.config_path),
             "portal_token": token,
@@ -149,9 +162,11 @@ class StoryState:
     # -- 2. repository and escrow -------------------------------------------------------
 
     def init_and_escrow(self) -> dict[str, Any]:
-        from backup.escrow import prepare_share_dir, split_key, write_share_sheets
+        from backup.escrow import prepare_share_dir, split_key, write_printable_sheets, write_share_sheets
         from backup.jobs import site_repository
         from backup.opening import init_repository
+        from dc.clock import utcnow
+        from dc.printing import chromium
         from storage.site import open_site
 
         config, config_dir = self.config()
@@ -163,8 +178,25 @@ class StoryState:
         prepare_share_dir(custodians)
         with site_repository(config, config.primary_site, config_dir) as repo:
             split = split_key(repo, shares=SHARES, threshold=THRESHOLD, label="custodians")
-            self.shares = write_share_sheets(split, custodians, repo.backend.url)
-        return {"repository": primary, "escrow_slot": split.slot_id, "shares": SHARES, "threshold": THRESHOLD}
+            self.shares = write_share_sheets(split, custodians, repo.backend.url, CUSTODIANS)
+            # what each custodian keeps in a safe: the Japanese sheet, printed where a Chromium is
+            sheets = write_printable_sheets(
+                split,
+                custodians,
+                repo.backend.url,
+                made_at=utcnow(),
+                custodians=CUSTODIANS,
+                contact=CUSTODIAN_CONTACT,
+                pdf=chromium() is not None,
+            )
+        self.reports.update({f"escrow sheet {Path(f).name}": f for f in sheets.files})
+        return {
+            "repository": primary,
+            "escrow_slot": split.slot_id,
+            "shares": SHARES,
+            "threshold": THRESHOLD,
+            "sheets": len(sheets.files),
+        }
 
     # -- 3. backups ----------------------------------------------------------------------
 
@@ -193,7 +225,7 @@ class StoryState:
                 )
         failed = [f"{o.system}: {o.error}" for o in outcomes if not o.ok]
         if failed:
-            raise StepFailed(f"{len(failed)} backup(s) failed, first: {failed[0]}")
+            raise StepFailed(N_("{n_failed} backup(s) failed, first: {failed}"), n_failed=len(failed), failed=failed[0])
         results = [o.result for o in outcomes if o.result]
         added = sum(r.bytes_added for r in results)
         total = sum(r.bytes_total for r in results)
@@ -203,7 +235,7 @@ class StoryState:
             read = sum(r.bytes_read for r in results)
             self.backup.update(incremental_added_bytes=added, incremental_bytes_in=total, incremental_bytes_read=read)
             if not 0 < added < self.backup["bytes_stored"]:
-                raise StepFailed(f"the incremental added {added} bytes: not a deduplicated incremental")
+                raise StepFailed(N_("the incremental added {added} bytes: not a deduplicated incremental"), added=added)
         return {"systems": len(outcomes), "bytes_in": total, "bytes_added": added, "rows_or_files_changed": changed}
 
     # -- 4. replication ------------------------------------------------------------------
@@ -260,7 +292,7 @@ class StoryState:
         os.environ["BCPCTL_CACHE_DIR"] = str(self.workdir / "offsite" / "cache")
         self.disaster_at = datetime.now(UTC)
         if primary.exists():
-            raise StepFailed("the primary site could not be removed")
+            raise StepFailed(N_("the primary site could not be removed"))
         return {"removed": [str(primary)], "declared_at": self.disaster_at.isoformat(timespec="seconds")}
 
     def fail_over(self) -> dict[str, Any]:
@@ -291,16 +323,19 @@ class StoryState:
         self.reports.update({f"failover {k}": v for k, v in result.reports.items() if k.startswith("ja:")})
         self.reports["failover pdf"] = printed(self.reports["failover"])
         if result.status != "passed":
-            raise StepFailed(f"failover {result.status}: {result.verdict()[1]}")
+            raise StepFailed(N_("failover {status}: {result_}"), status=result.status, result_=result.verdict()[1])
         late = [s["system"] for s in self.failover if not (s["rto_met"] and s["rpo_met"])]
         if late:
-            raise StepFailed(f"RTO or RPO target missed by {', '.join(late)}")
+            raise StepFailed(N_("RTO or RPO target missed by {late}"), late=", ".join(late))
         assert self.partner_token is not None
         state = self.state()
         self.control_plane = continuity.control_state(config, state, result.control_plane or {}, self.partner_token)
         self.status = continuity.site_status(config, state)
         if not (self.control_plane["audit_verified_across_failover"] and self.control_plane["partner_token_valid"]):
-            raise StepFailed(f"the control state did not come through the failover: {self.control_plane}")
+            raise StepFailed(
+                N_("the control state did not come through the failover: {control_plane}"),
+                control_plane=self.control_plane,
+            )
         return {
             "run": result.id,
             "systems": len(self.failover),
@@ -318,7 +353,9 @@ class StoryState:
         self.drill = [measured(s) for s in result.systems]
         self.reports["drill"] = result.reports.get("html", "")
         if result.status != "passed":
-            raise StepFailed(f"staff-loss drill {result.status}: {result.verdict()[1]}")
+            raise StepFailed(
+                N_("staff-loss drill {status}: {result_}"), status=result.status, result_=result.verdict()[1]
+            )
         return {
             "run": result.id,
             "shares_used": len(escrow),

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bcpctl.demo.steps import ProgressFactory, StoryState
-from dc.errors import BcpError
+from dc.errors import N_, BcpError
 
 
 @dataclass
@@ -94,7 +94,9 @@ def run_demo(
     if workdir.exists() and any(workdir.iterdir()):
         from dc.errors import UsageError
 
-        raise UsageError(f"{workdir} is not empty: the demo builds its consortium in a fresh directory")
+        raise UsageError(
+            N_("{workdir} is not empty: the demo builds its consortium in a fresh directory"), workdir=workdir
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     s = StoryState(workdir, scale, progress, "all" if all_systems else "default")
     plan: list[tuple[str, Callable[[], dict[str, Any]]]] = [

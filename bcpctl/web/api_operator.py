@@ -34,7 +34,7 @@ from bcpctl.web.status import consortium_status
 from bcpctl.web.views import operator_view
 from dc.accounts import APPROVER, AUDITOR, OPERATOR
 from dc.approvers import ApproverAuthFailed
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support import audit, delivery, tokens
 from victim_support.approval import approver_role
 from victim_support.decisions import decide
@@ -73,7 +73,7 @@ def _request(ctx: WebContext, request_id: str) -> OperatorRequestView:
     try:
         found = get_request(ctx.state, request_id, ctx.exports, ctx.now())
     except UsageError:
-        raise NotFound(f"no export request '{request_id}'") from None
+        raise NotFound(N_("no export request '{request_id}'"), request_id=request_id) from None
     return operator_view(found, delivery.find_delivery(ctx.state, request_id))
 
 
@@ -105,7 +105,9 @@ def decide_as(
     """
     current = _request(ctx, request_id)
     if approver_role(ctx.exports, current.tenant, operator.name) is None:
-        raise Forbidden(f"'{operator.name}' is not a configured approver for {current.tenant}")
+        raise Forbidden(
+            N_("'{name}' is not a configured approver for {tenant}"), name=operator.name, tenant=current.tenant
+        )
     try:
         decide(
             ctx.state,
@@ -192,7 +194,7 @@ def report_response(ctx: WebContext, run_id: str, format: str) -> Response:
     from failover.reports import render_report, site_names
 
     if len(run_id) > 64:
-        raise NotFound(f"no run '{run_id[:64]}…'")
+        raise NotFound(N_("no run '{run_id}…'"), run_id=run_id[:64])
     names = {k: t.name for k, t in ctx.config.tenants.items()}
     try:
         text = render_report(ctx.state, run_id, format, names, None, site_names(ctx.config))
@@ -225,7 +227,7 @@ def issue_token(request: Request, partner: str, body: TokenIssue, operator: Runn
     """Issue a partner token (shown once) for the portal or scripts that cannot sign."""
     ctx = context(request)
     if partner not in ctx.config.partners:
-        raise NotFound(f"unknown partner '{partner[:64]}'")
+        raise NotFound(N_("unknown partner '{partner}'"), partner=partner[:64])
     issued = tokens.issue_token(
         ctx.state,
         ctx.config,
@@ -250,6 +252,6 @@ def list_tokens(request: Request, operator: Runner) -> list[TokenView]:
 def revoke_token(request: Request, token_id: str, operator: Runner) -> TokenView:
     ctx = context(request)
     if not any(t.id == token_id for t in tokens.list_tokens(ctx.state)):
-        raise NotFound(f"no token '{token_id[:64]}'")
+        raise NotFound(N_("no token '{token_id}'"), token_id=token_id[:64])
     tokens.revoke_token(ctx.state, token_id, actor=operator.name, now=ctx.now())
     return next(TokenView(**vars(t)) for t in tokens.list_tokens(ctx.state) if t.id == token_id)

@@ -28,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden, TooManyRequests
 from dc import accounts, sessions
-from dc.errors import AuthError
+from dc.errors import N_, AuthError
 from victim_support import partnersig, tokens
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -66,7 +66,7 @@ def peer(request: Request) -> str:
 def _limit_failures(ctx: WebContext, request: Request) -> None:
     wait = ctx.login_limiter.take(f"fail:{peer(request)}")
     if wait:
-        raise TooManyRequests("too many failed attempts from this address; wait and try again", wait)
+        raise TooManyRequests(N_("too many failed attempts from this address; wait and try again"), wait)
 
 
 def _basic(header: str) -> tuple[str, str] | None:
@@ -76,9 +76,9 @@ def _basic(header: str) -> tuple[str, str] | None:
     try:
         name, sep, password = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise AuthError("malformed Basic credentials") from None
+        raise AuthError(N_("malformed Basic credentials")) from None
     if not sep or not name:
-        raise AuthError("malformed Basic credentials")
+        raise AuthError(N_("malformed Basic credentials"))
     return name, password
 
 
@@ -93,17 +93,17 @@ def _operator(ctx: WebContext, request: Request) -> Operator | None:
     if proxy is not None and proxy.trusts(peer(request)) and (name := request.headers.get(proxy.header)):
         account = accounts.find_account(ctx.state, name)
         if account is None or account.disabled:
-            raise AuthError("the proxy's user has no enabled account here")
+            raise AuthError(N_("the proxy's user has no enabled account here"))
         return Operator(account.name, account.roles, "proxy")
     header = request.headers.get("authorization", "")
     if header:
         credentials = _basic(header)
         if credentials is None:
-            raise AuthError("operators authenticate with Basic credentials or a login session")
+            raise AuthError(N_("operators authenticate with Basic credentials or a login session"))
         account = accounts.authenticate(ctx.state, *credentials)
         if account is None:
             _limit_failures(ctx, request)
-            raise AuthError("unknown account or wrong password")
+            raise AuthError(N_("unknown account or wrong password"))
         return Operator(account.name, account.roles, "password")
     session = session_of(ctx, request, sessions.OPERATOR)
     if session is None:
@@ -120,9 +120,9 @@ def check_csrf(request: Request, session: sessions.Session | None, supplied: str
         return
     origin = request.headers.get("origin")
     if origin is not None and urlparse(origin).netloc != request.headers.get("host", ""):
-        raise Forbidden("cross-origin request refused")
+        raise Forbidden(N_("cross-origin request refused"))
     if not supplied or not hmac.compare_digest(supplied, session.csrf):
-        raise Forbidden("missing or wrong CSRF token; reload the page and try again")
+        raise Forbidden(N_("missing or wrong CSRF token; reload the page and try again"))
 
 
 def require_operator(*roles: str, csrf: str = "header") -> Callable[[Request], Awaitable[Operator]]:
@@ -132,10 +132,13 @@ def require_operator(*roles: str, csrf: str = "header") -> Callable[[Request], A
         ctx = context(request)
         operator = await run_in_threadpool(_operator, ctx, request)
         if operator is None:
-            raise AuthError("log in as an operator (Basic credentials or a login session)")
+            raise AuthError(N_("log in as an operator (Basic credentials or a login session)"))
         if roles and not set(roles) & set(operator.roles):
             raise Forbidden(
-                f"this needs the role {' or '.join(roles)}; '{operator.name}' has {', '.join(operator.roles)}"
+                N_("this needs the role {roles}; '{name}' has {roles2}"),
+                roles=" or ".join(roles),
+                name=operator.name,
+                roles2=", ".join(operator.roles),
             )
         if csrf == "header":
             check_csrf(request, operator.session, request.headers.get("x-csrf-token"))
@@ -168,14 +171,14 @@ def _partner(ctx: WebContext, request: Request, body: bytes, signed_only: bool) 
             raise
         return Partner(signed.partner, "signature")
     if signed_only:
-        raise AuthError("this request must be signed with the partner's registered key (X-BCP-* headers)")
+        raise AuthError(N_("this request must be signed with the partner's registered key (X-BCP-* headers)"))
     header = request.headers.get("authorization", "")
     if header:
         scheme, _, secret = header.partition(" ")
         partner = tokens.partner_for_token(ctx.state, ctx.config, secret.strip(), ctx.now())
         if scheme.lower() != "bearer" or partner is None:
             _limit_failures(ctx, request)
-            raise AuthError("unknown, expired or revoked partner token")
+            raise AuthError(N_("unknown, expired or revoked partner token"))
         return Partner(partner, "token")
     session = session_of(ctx, request, sessions.PARTNER)
     if session is None or session.subject not in ctx.config.partners:
@@ -191,11 +194,13 @@ def require_partner(*, signed_only: bool = False, csrf: str = "header") -> Calla
         body = await request.body()
         partner = await run_in_threadpool(_partner, ctx, request, body, signed_only)
         if partner is None:
-            raise AuthError("partners authenticate with a signed request, a token, or a token login")
+            raise AuthError(N_("partners authenticate with a signed request, a token, or a token login"))
         wait = ctx.partner_limiter.take(partner.id)
         if wait:
             raise TooManyRequests(
-                f"rate limit of {ctx.web.partner_requests_per_minute} requests a minute reached", wait
+                N_("rate limit of {partner_requests_per_minute} requests a minute reached"),
+                wait,
+                partner_requests_per_minute=ctx.web.partner_requests_per_minute,
             )
         if csrf == "header":
             check_csrf(request, partner.session, request.headers.get("x-csrf-token"))

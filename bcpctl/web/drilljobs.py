@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine
 from bcpctl.web.errors import Conflict, NotFound
 from dc.audit import append, audited
 from dc.clock import utcnow
-from dc.errors import BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError
 from failover.context import RunContext
 from failover.drill import run_drill
 from failover.drillrequest import DrillRequest, check_startable
@@ -79,14 +79,16 @@ class DrillJobs:
     def start(self, *, mode: str, tenant: str | None, requested_by: str, now: datetime) -> Job:
         if mode not in MODES:
             raise UsageError(
-                f"mode '{mode}' cannot be started here (allowed: {', '.join(MODES)}); use bcpctl drill run"
+                N_("mode '{mode}' cannot be started here (allowed: {MODES}); use bcpctl drill run"),
+                mode=mode,
+                MODES=", ".join(MODES),
             )
         ctx = self.context()
         request = DrillRequest(mode=mode, tenant=tenant, operator=requested_by)
         check_startable(ctx, request)  # refused before anything is recorded
         with self._guard:
             if self._running is not None and self._running.is_alive():
-                raise Conflict("a drill started from the dashboard is still running; wait for it to finish")
+                raise Conflict(N_("a drill started from the dashboard is still running; wait for it to finish"))
             run_id, _token = new_run_id(now)
 
             def record(conn: Connection) -> None:
@@ -140,7 +142,7 @@ class DrillJobs:
     def get(self, job_id: str) -> Job:
         run = get_run(self.engine, job_id) if len(job_id) <= 64 else None
         if run is None or run.kind != "drill":
-            raise NotFound(f"no drill '{job_id[:64]}'")
+            raise NotFound(N_("no drill '{job_id}'"), job_id=job_id[:64])
         return job_of(run, utcnow())
 
     def list(self, limit: int = 20) -> list[Job]:

@@ -20,6 +20,6 @@ class Conflict(UsageError):
 class TooManyRequests(UsageError):
     """Rate limit hit (HTTP 429); ``retry_after`` in seconds."""
 
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_after: float, /, **params: object) -> None:
+        super().__init__(message, **params)
         self.retry_after = retry_after

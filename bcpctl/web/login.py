@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from bcpctl.web import auth, pages
 from bcpctl.web.errors import Forbidden, TooManyRequests
 from dc import accounts, sessions
+from dc.errors import N_
 from victim_support import tokens
 
 router = APIRouter(include_in_schema=False)
@@ -20,7 +21,7 @@ def _throttle(request: Request) -> None:
     ctx = auth.context(request)
     wait = ctx.login_limiter.take(f"fail:{auth.peer(request)}")
     if wait:
-        raise TooManyRequests("ログイン失敗が多すぎます / too many failed logins; wait and try again", wait)
+        raise TooManyRequests(N_("ログイン失敗が多すぎます / too many failed logins; wait and try again"), wait)
 
 
 @router.get("/")
@@ -38,7 +39,7 @@ async def login(request: Request) -> Response:
     ctx = auth.context(request)
     form = await pages.form_of(request, None)
     if _cross_origin(request):
-        raise Forbidden("cross-origin login refused")
+        raise Forbidden(N_("cross-origin login refused"))
     name, password = str(form.get("name", ""))[:64], str(form.get("password", ""))[:1024]
     account = await run_in_threadpool(accounts.authenticate, ctx.state, name, password)
     if account is None:
@@ -62,7 +63,7 @@ async def portal_login(request: Request) -> Response:
     ctx = auth.context(request)
     form = await pages.form_of(request, None)
     if _cross_origin(request):
-        raise Forbidden("cross-origin login refused")
+        raise Forbidden(N_("cross-origin login refused"))
     secret = str(form.get("token", "")).strip()[:200]
     partner = await run_in_threadpool(tokens.partner_for_token, ctx.state, ctx.config, secret, ctx.now())
     if partner is None:

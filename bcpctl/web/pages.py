@@ -20,7 +20,7 @@ from bcpctl.web.errors import Forbidden
 from bcpctl.web.labels import FILTERS
 from dc import sessions
 from dc.clock import jst_text
-from dc.errors import AuthError
+from dc.errors import N_, AuthError
 from victim_support import audit
 
 templates = Jinja2Templates(
@@ -71,7 +71,11 @@ async def operator(request: Request, *roles: str) -> auth.Operator:
     if found is None:
         raise LoginRequired("/login")
     if roles and not set(roles) & set(found.roles):
-        raise Forbidden(f"この操作には {' / '.join(roles)} の権限が必要です / needs the role {' or '.join(roles)}")
+        raise Forbidden(
+            N_("この操作には {roles} の権限が必要です / needs the role {roles2}"),
+            roles=" / ".join(roles),
+            roles2=" or ".join(roles),
+        )
     return found
 
 
@@ -85,7 +89,7 @@ async def partner(request: Request) -> auth.Partner:
     if wait:
         from bcpctl.web.errors import TooManyRequests
 
-        raise TooManyRequests("しばらく待ってから再度お試しください / rate limit reached", wait)
+        raise TooManyRequests(N_("しばらく待ってから再度お試しください / rate limit reached"), wait)
     return auth.Partner(session.subject, "session", session)
 
 

@@ -29,7 +29,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from dc.config import Consortium, Seconds
-from dc.errors import ConfigError
+from dc.errors import N_, ConfigError
 
 
 class _Model(BaseModel):
@@ -86,7 +86,7 @@ def load_web_settings(config: Consortium, source: str = "<config>") -> WebSettin
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in ("web", *first["loc"]))
         message = first["msg"].removeprefix("Value error, ")
-        raise ConfigError(f"{source}: {loc}: {message}") from None
+        raise ConfigError(N_("{source}: {loc}: {message_}"), source=source, loc=loc, message_=message) from None
 
 
 def bundle_root(settings: WebSettings, config_dir: Path | None) -> Path:

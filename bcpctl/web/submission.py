@@ -11,7 +11,7 @@ from functools import cache
 
 from bcpctl.web.context import WebContext
 from bcpctl.web.models import SubmitRequest
-from dc.errors import UsageError
+from dc.errors import N_, UsageError
 from victim_support.places import Machiaza, municipality
 from victim_support.policy import Scope
 from victim_support.prefiling import file_request
@@ -33,12 +33,16 @@ def submit(ctx: WebContext, partner: str, body: SubmitRequest) -> ExportRequest:
     """File ``body`` for the authenticated ``partner`` (from the API or the portal form)."""
     tenant, areas = body.tenant, tuple(body.areas)
     if tenant not in ctx.config.tenants:
-        raise UsageError(f"unknown tenant '{tenant}' (known: {', '.join(ctx.config.tenants)})")
+        raise UsageError(
+            N_("unknown tenant '{tenant}' (known: {tenants})"), tenant=tenant, tenants=", ".join(ctx.config.tenants)
+        )
     known = {m.id for m in tenant_machiaza(ctx, tenant)} | {m.name for m in tenant_machiaza(ctx, tenant)}
     unknown = [area for area in areas if area not in known]
     if unknown:
         name = ctx.config.tenants[tenant].name
-        raise UsageError(f"'{unknown[0]}' is not a 町字 of {name} (pick from the catalog's list)")
+        raise UsageError(
+            N_("'{unknown}' is not a 町字 of {name} (pick from the catalog's list)"), unknown=unknown[0], name=name
+        )
     scope = Scope(tuple(dict.fromkeys(areas)), body.all_areas, body.support_only)
     new = NewRequest(
         partner=partner,

@@ -87,6 +87,12 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     # The Japanese reports: the 訓練実施報告 per municipality, and the bilingual report printed to PDF.
     assert "訓練実施報告" in Path(summary["reports"]["failover ja:goka"]).read_text(encoding="utf-8")
     assert Path(summary["reports"]["failover pdf"]).read_bytes().startswith(b"%PDF-")
+    # Each custodian's printable sheet in Japanese (HTML, and PDF by the same Chromium), 0600.
+    sheets = sorted((work / "custodians").glob("share-*-of-5.html"))
+    assert len(sheets) == 5 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in sheets)
+    assert "五霞町 会計管理者" in sheets[3].read_text(encoding="utf-8")
+    assert all(p.with_suffix(".pdf").read_bytes().startswith(b"%PDF-") for p in sheets)
+    assert {str(p) for p in sheets} <= set(summary["reports"].values())
 
     report = Path(summary["report_path"])
     html = report.read_text(encoding="utf-8")
@@ -102,7 +108,7 @@ def test_demo_tells_the_whole_story_and_every_step_verifies(cli: Cli, tmp_path: 
     approvers = sorted((work / "officials").glob("approver-*"))
     assert len(approvers) == 4 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in approvers)
     secrets += [p.read_text().strip() for p in approvers]  # each official's own approval secret
-    secrets += [line for p in (work / "custodians").iterdir() for line in _mnemonics(p)]
+    secrets += [line for p in (work / "custodians").glob("*.txt") for line in _mnemonics(p)]
     assert secrets[1:], "no escrow shares were written"
     printed = result.stdout + result.stderr + html
     assert not [s for s in secrets if s in printed]

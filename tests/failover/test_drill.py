@@ -179,6 +179,26 @@ def test_readiness_changes_nothing_and_flags_a_stale_offsite_copy(example: Built
     assert not goka.rpo_met and "newest offsite snapshot is" in (goka.error or "")
 
 
+def test_drills_report_pdf_prints_every_runs_report_or_says_why_not(
+    example: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With drills.report_pdf every run leaves report.pdf; without a Chromium the run still passes, and says so."""
+    ctx = example.context()
+    ctx.settings = ctx.settings.model_copy(update={"report_pdf": True, "report_dir": str(tmp_path)})
+    printed = run_drill(ctx, DrillRequest(mode="readiness", tenant="goka"), handle_signals=False)
+    assert printed.status == "passed", printed.verdict()
+    assert Path(printed.reports["pdf"]).read_bytes().startswith(b"%PDF-")
+    assert Path(printed.reports["pdf"]).parent == Path(printed.reports["html"]).parent
+
+    monkeypatch.setenv("BCPCTL_CHROMIUM", str(tmp_path / "no-chromium"))
+    unprinted = run_drill(ctx, DrillRequest(mode="readiness", tenant="goka"), handle_signals=False)
+    assert unprinted.status == "passed" and "pdf" not in unprinted.reports
+    assert any(w.startswith("no PDF report (drills.report_pdf): no Chromium") for w in unprinted.warnings)
+    stored = json.loads(Path(unprinted.reports["json"]).read_text(encoding="utf-8"))
+    assert any("no PDF report" in w for w in stored["warnings"]) and "pdf" not in stored["reports"]
+    assert not (Path(unprinted.reports["html"]).parent / "report.pdf").exists()
+
+
 def test_runs_are_stored_in_a_postgresql_control_database(example: Built) -> None:
     from dc.state import open_state
     from failover.context import RunContext
