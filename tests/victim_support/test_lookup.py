@@ -375,3 +375,31 @@ def test_cli_lookup_waits_then_is_approved_and_answered(
     assert json.loads(answered.stdout)["found"]
     again = cli(*args, "--approval", filed["approval_code"])
     one_line_error(again, 2, "approval code is unknown")
+
+
+def test_one_approval_code_used_twice_at_once_answers_once(site: Site) -> None:
+    """Two shelters (or one replayed request) presenting one code at the same moment: the code
+    is checked before the registry is read and spent after, so both could pass the check."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from victim_support.lookupapproval import REFUSED_CODE
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person = residents(site)[0]
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"])
+    _approve(site, waiting.id, "goka-suzuki")
+
+    def use(_: int) -> str:
+        try:
+            ask(site, person["family_name"], person["given_name"], person["birth_date"], approval=waiting.approval_code)
+        except PolicyRejected as exc:
+            assert REFUSED_CODE in exc.message
+            return "refused"
+        return "answered"
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = sorted(pool.map(use, range(3)))
+    assert outcomes == ["answered", "refused", "refused"]
+    _config, _settings, state = context(site)
+    answered = [e for e in read_entries(state) if e.action == ANSWERED and waiting.id in e.details]
+    assert len(answered) == 1
