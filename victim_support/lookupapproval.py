@@ -164,5 +164,12 @@ def approved_lookup(
     return None
 
 
-def mark_used(conn: Connection, lookup_id: str, now: datetime) -> None:
-    conn.execute(update(lookup_approvals).where(lookup_approvals.c.id == lookup_id).values(used_at=now))
+def mark_used(conn: Connection, lookup_id: str, now: datetime) -> bool:
+    """Spend the code; ``False`` when a concurrent use spent it first (the check in
+    :func:`approved_lookup` runs before the registry is read, so two uses can both pass it)."""
+    spent = conn.execute(
+        update(lookup_approvals)
+        .where(lookup_approvals.c.id == lookup_id, lookup_approvals.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return spent.rowcount == 1
