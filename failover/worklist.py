@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -51,6 +52,8 @@ def worklist_lines(doc: dict[str, Any]) -> list[list[str]]:
 #: an 異動 note is free text that anyone can have registered (OWASP CSV injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
+#: the C0 controls XML 1.0 cannot hold: in the xlsx they become U+FFFD (the CSV keeps them)
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _guarded(value: str) -> str:
@@ -81,13 +84,13 @@ def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     book.remove(book.active)  # type: ignore[arg-type]
     sheets: dict[str, Any] = {}
     for town in dict.fromkeys(line[0] for line in lines) or [doc.get("tenant_name", "—")]:
-        title = town.translate(_SHEET_FORBIDDEN).strip("'")[:31] or "—"
+        title = _NOT_XML.sub("_", town).translate(_SHEET_FORBIDDEN).strip("'")[:31] or "—"
         sheet = sheets.get(title) or book.create_sheet(title)
         if title not in sheets:
             sheets[title] = sheet
             sheet.append(HEADER)
         for line in (ln for ln in lines if ln[0] == town):
-            sheet.append(line)
+            sheet.append([_NOT_XML.sub("\ufffd", value) for value in line])
             for cell in sheet[sheet.max_row]:
                 # text, never a formula, whatever the value starts with; identifiers keep leading zeros
                 cell.data_type, cell.number_format = "s", "@"
