@@ -403,3 +403,40 @@ def test_one_approval_code_used_twice_at_once_answers_once(site: Site) -> None:
     _config, _settings, state = context(site)
     answered = [e for e in read_entries(state) if e.action == ANSWERED and waiting.id in e.details]
     assert len(answered) == 1
+
+
+def test_two_approvers_at_once_approve_a_lookup_once(site: Site) -> None:
+    """Both approvers of the town read the lookup as waiting before either wrote: the second was
+    told it approved (and its approval was audited) though the row kept the first's."""
+    import sqlite3
+    import threading
+    import time
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person = residents(site)[0]
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"])
+    _config, _settings, state = context(site)
+    assert state.url.database is not None
+    writer = sqlite3.connect(state.url.database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # both read the lookup as waiting before either can write
+    outcomes: dict[str, str] = {}
+
+    def approve(approver: str) -> None:
+        try:
+            _approve(site, waiting.id, approver)
+            outcomes[approver] = "approved"
+        except PolicyRejected as exc:
+            assert "already approved" in exc.message, exc.message
+            outcomes[approver] = "refused"
+
+    threads = [threading.Thread(target=approve, args=(a,)) for a in ("goka-suzuki", "goka-tanaka")]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    writer.execute("ROLLBACK")
+    writer.close()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["approved", "refused"], outcomes
+    approvals = [e for e in read_entries(state) if e.action == "lookup.approved" and e.subject == waiting.id]
+    assert len(approvals) == 1
