@@ -123,11 +123,13 @@ def approve_lookup(
             "partner": row.partner, "official": row.official, "disaster": row.disaster, "at": now.isoformat(),
         }  # fmt: skip
         proof = credentials.prove(config.approvers, approver, secret, what)
-        conn.execute(
+        done = conn.execute(
             update(lookup_approvals)
             .where(lookup_approvals.c.id == lookup_id, lookup_approvals.c.approved_at.is_(None))
             .values(approved_by=approver, approved_at=now)
-        )
+        ).rowcount
+        if done != 1:  # another approver's, between the read above and this write
+            raise PolicyRejected(f"lookup {lookup_id} is already approved")
         entry = append(conn, actor=approver, action=APPROVED, subject=lookup_id, details=proof.details())
         return {"lookup": lookup_id, "tenant": row.tenant, "partner": row.partner, "approver": approver,
                 "credential": proof.credential, "audit_seq": entry.seq}  # fmt: skip
