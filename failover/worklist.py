@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
-from dc.errors import BcpError
+from dc.errors import BcpError, UsageError
 
 if TYPE_CHECKING:
     from dc.config import Consortium
@@ -67,7 +67,15 @@ def _private(path: Path) -> IO[bytes]:
 
 
 def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
-    """``<system>-再入力.csv`` and ``.xlsx`` (one sheet per town) in ``directory``."""
+    """``<system>-再入力.csv`` and ``.xlsx`` (one sheet per town) in ``directory``; what the OS
+    refuses (not a directory, no permission, a directory where a file goes) is one line, exit 2."""
+    try:
+        return _write_worklist(doc, directory)
+    except OSError as exc:
+        raise UsageError(f"cannot write the worklist in {directory}: {exc.strerror or exc}") from None
+
+
+def _write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     from openpyxl import Workbook
 
     directory.mkdir(parents=True, exist_ok=True)
