@@ -101,6 +101,13 @@ def read_key_file(path: Path) -> bytes:
         raise UsageError(N_("{path} is not a bcpctl key file (not ASCII text)"), path=path) from None
 
 
+def _default_label(path: Path) -> str:
+    """``key file <name>``, printable and bounded whatever the file is called (a POSIX name may
+    hold a newline or an escape sequence and run to 255 bytes)."""
+    name = "".join(c if c.isprintable() else "?" for c in path.name)
+    return f"key file {name}"[:MAX_LABEL_CHARS]
+
+
 def add_key_file(repo: Repository, path: Path, *, label: str = "") -> str:
     """Create a new key file at ``path`` (never over an existing file) and a slot that it opens.
 
@@ -124,7 +131,7 @@ def add_key_file(repo: Repository, path: Path, *, label: str = "") -> str:
             os.fsync(fd)
         finally:
             os.close(fd)
-        return add_slot(repo, secret, kind=KEYFILE_KIND, label=label or f"key file {path.name}")
+        return add_slot(repo, secret, kind=KEYFILE_KIND, label=label or _default_label(path))
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -21,6 +21,7 @@ from pathlib import Path
 from backup.repository import Repository
 from backup.walarchive import archived_names, get
 from backup.walnames import is_segment
+from backup.walspool import exposed
 from dc.errors import N_, UsageError
 
 
@@ -34,6 +35,8 @@ def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) 
         raise UsageError(
             N_("cannot create the prefetch spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
         ) from None
+    if exposed(spool):
+        return []  # nothing is written where others could have planted links; the get itself answered
     later = sorted(n for n in archived_names(repo, system) if is_segment(n) and n[:8] == name[:8] and n > name)
     fetched = []
     for following in later[:ahead]:

@@ -20,12 +20,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 
 from backup.walnames import PushResult, WalFile, check_name, is_segment
 from dc.errors import N_, UsageError
 
 _RECORD = ".archived"
+
+
+def exposed(spool: Path) -> str | None:
+    """Why ``spool`` cannot be trusted — another user owns it, or group or others can write
+    it — or None (private, or absent). What is in it answers PostgreSQL with authority, so it
+    is held to what deployment.md asks of it: a directory only this account writes."""
+    try:
+        info = os.stat(spool)
+    except OSError:
+        return None
+    if info.st_uid not in (os.geteuid(), 0):
+        return f"the spool {spool} belongs to another user (uid {info.st_uid})"
+    if info.st_mode & 0o022:
+        return f"the spool {spool} can be written by group or others (mode {stat.S_IMODE(info.st_mode):04o})"
+    return None
 
 
 def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | None:
@@ -35,8 +51,8 @@ def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | N
     forward, so nothing asks for them again (and should something, the archive answers).
     """
     check_name(name)
-    if not is_segment(name):
-        return None
+    if not is_segment(name) or exposed(spool):
+        return None  # an untrusted spool: the archive answers (a failing get would end recovery early)
     cached = spool / name
     _prune_before(spool, name)
     if cached.is_symlink():
@@ -70,6 +86,8 @@ def from_record(system: str, path: Path, spool: Path) -> PushResult | None:
     """``path`` acknowledged from the spool's record of it, or None (no record, other bytes,
     or a record of another system's object)."""
     name = check_name(path.name)
+    if problem := exposed(spool):
+        raise UsageError(N_("{problem}: refused (chmod 700 it, owned by this account)"), problem=problem)
     record = _record(spool, name)
     try:
         digest, key = record.read_text(encoding="ascii").split()

@@ -90,6 +90,9 @@ def _candidates(places: Iterable[Path]) -> list[tuple[Path, str]]:
         for name in names:
             if _NAME.match(name):
                 found.append((place / name, ""))
+    # a whole-named copy before any ``.partial`` of the same segment (the first good copy is
+    # taken): a standby's .partial stops where it switched timeline, the primary's copy does not
+    found.sort(key=lambda candidate: candidate[0].name.endswith(".partial"))
     return found
 
 

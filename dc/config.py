@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import unicodedata
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -222,7 +223,15 @@ class Source(_Model):
 
 #: columns a re-entry worklist never shows, whatever the configuration says: 個人番号
 #: (番号法19条 is a closed list) and 住民票コード (住基法30条の36/37)
-NEVER_LISTED = frozenset({"kojin_bango", "juminhyo_code", "個人番号", "住民票コード", "my_number", "mynumber"})
+#: — folded as :func:`never_listed` folds a column name (a substring of it is enough)
+_NEVER_LISTED_STEMS = ("kojinbango", "juminhyocode", "個人番号", "住民票コード", "mynumber", "マイナンバー")
+
+
+def never_listed(column: str) -> bool:
+    """Whether ``column`` names 個人番号 or 住民票コード however it is spelt: case, full width
+    (NFKC), separators and a prefix or suffix do not make it another column."""
+    folded = "".join(c for c in unicodedata.normalize("NFKC", column).casefold() if c.isalnum())
+    return any(stem in folded for stem in _NEVER_LISTED_STEMS)
 
 
 class Reentry(_Model):
@@ -238,9 +247,17 @@ class Reentry(_Model):
     @field_validator("fields")
     @classmethod
     def _no_identifiers(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
-        if listed := sorted(f for f in fields if f.lower() in NEVER_LISTED):
+        if listed := sorted(f for f in fields if never_listed(f)):
             raise ValueError(f"{', '.join(listed)} may never appear on a worklist")
         return fields
+
+    @field_validator("town")
+    @classmethod
+    def _town_no_identifier(cls, town: str | None) -> str | None:
+        # the town column's value is printed on every line of the worklist
+        if town is not None and never_listed(town):
+            raise ValueError(f"{town} may never appear on a worklist")
+        return town
 
 
 class System(_Model):

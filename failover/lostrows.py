@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from backup.waldump import WalStretch
-from dc.config import NEVER_LISTED, Reentry
+from dc.config import Reentry, never_listed
 
 if TYPE_CHECKING:
     import psycopg
@@ -34,7 +34,7 @@ class LostRow:
 
 def listed_fields(row: dict[str, Any], wanted: Sequence[str]) -> dict[str, str]:
     """The row's fields a worklist may show: never 個人番号 or 住民票コード, whatever is asked."""
-    return {k: "" if row.get(k) is None else str(row[k]) for k in wanted if k.lower() not in NEVER_LISTED and k in row}
+    return {k: "" if row.get(k) is None else str(row[k]) for k in wanted if not never_listed(k) and k in row}
 
 
 def _split(table: str) -> tuple[str, str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, UsageError
 
 if TYPE_CHECKING:
     from dc.config import Consortium
@@ -51,6 +52,8 @@ def worklist_lines(doc: dict[str, Any]) -> list[list[str]]:
 #: an 異動 note is free text that anyone can have registered (OWASP CSV injection)
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
+#: the C0 controls XML 1.0 cannot hold: in the xlsx they become U+FFFD (the CSV keeps them)
+_NOT_XML = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 
 
 def _guarded(value: str) -> str:
@@ -64,7 +67,19 @@ def _private(path: Path) -> IO[bytes]:
 
 
 def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
-    """``<system>-再入力.csv`` and ``.xlsx`` (one sheet per town) in ``directory``."""
+    """``<system>-再入力.csv`` and ``.xlsx`` (one sheet per town) in ``directory``; what the OS
+    refuses (not a directory, no permission, a directory where a file goes) is one line, exit 2."""
+    try:
+        return _write_worklist(doc, directory)
+    except OSError as exc:
+        raise UsageError(
+            N_("cannot write the worklist in {directory}: {strerror}"),
+            directory=directory,
+            strerror=exc.strerror or exc,
+        ) from None
+
+
+def _write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     from openpyxl import Workbook
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -81,13 +96,13 @@ def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     book.remove(book.active)  # type: ignore[arg-type]
     sheets: dict[str, Any] = {}
     for town in dict.fromkeys(line[0] for line in lines) or [doc.get("tenant_name", "—")]:
-        title = town.translate(_SHEET_FORBIDDEN).strip("'")[:31] or "—"
+        title = _NOT_XML.sub("_", town).translate(_SHEET_FORBIDDEN).strip("'")[:31] or "—"
         sheet = sheets.get(title) or book.create_sheet(title)
         if title not in sheets:
             sheets[title] = sheet
             sheet.append(HEADER)
         for line in (ln for ln in lines if ln[0] == town):
-            sheet.append(line)
+            sheet.append([_NOT_XML.sub("\ufffd", value) for value in line])
             for cell in sheet[sheet.max_row]:
                 # text, never a formula, whatever the value starts with; identifiers keep leading zeros
                 cell.data_type, cell.number_format = "s", "@"

@@ -103,18 +103,37 @@ def install_schema(app: procrastinate.App, engine: Engine) -> bool:
 _context: Callable[[], JobContext] | None = None
 #: this process's name in the snapshots its worker writes
 _worker_name: str | None = None
+#: the host this process's worker takes the backups of (``serve --queue --host``)
+_worker_host: str | None = None
 
 
 def _backup_task(job: QueueContext, system: str, run_key: str) -> str:
     if _context is None:
         raise RuntimeError("no worker context installed")
     retried = bool(job.job and job.job.attempts)
-    return backup_run(_context(), system, run_key, retried=retried, worker=_worker_name)
+    return backup_run(_context(), system, run_key, retried=retried, worker=_worker_name, host=_worker_host)
 
 
-def backup_run(ctx: JobContext, system: str, run_key: str, *, retried: bool, worker: str | None = None) -> str:
+def backup_run(
+    ctx: JobContext, system: str, run_key: str, *, retried: bool, worker: str | None = None, host: str | None = None
+) -> str:
     """One queued backup of ``system``, tagged with its run (and the worker that ran it); a retry
-    whose run already committed does nothing."""
+    whose run already committed does nothing.
+
+    ``host``: the worker's ``--host``. The queue was chosen from ``run_on`` when the job was
+    queued; a job queued before ``run_on`` changed (or put in another queue) is refused here
+    rather than run on a machine the system's data must not cross.
+    """
+    run_on = ctx.config.system(system).run_on
+    if run_on != host:
+        where = f"runs on {run_on}" if run_on else "runs on no host (the shared queue)"
+        here = f"host {host}" if host else "the shared queue"
+        raise BcpError(
+            N_("queued backup of {system} refused by the worker of {here}: it {where} (run_on)"),
+            system=system,
+            here=here,
+            where=where,
+        )
     site = ctx.active.site if ctx.active is not None else ctx.config.primary_site
     request = system_request(ctx.config, system, ctx.config_dir)
     tags = {RUN_TAG: run_key} | ({WORKER_TAG: worker} if worker else {})
@@ -227,8 +246,8 @@ def run_worker(
     engine: Engine, context: Callable[[], JobContext], settings: WorkerSettings, stop: threading.Event
 ) -> None:
     """Take queued backups until ``stop`` is set (blocking: run it in its own thread)."""
-    global _context, _worker_name
-    _context, _worker_name = context, settings.name
+    global _context, _worker_name, _worker_host
+    _context, _worker_name, _worker_host = context, settings.name, settings.host
     # Procrastinate logs every job start and end with its arguments at INFO: 1,452 systems' worth.
     logging.getLogger("procrastinate").setLevel(logging.WARNING)
     asyncio.run(_work(queue_app(engine), settings, stop))

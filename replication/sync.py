@@ -20,6 +20,7 @@ and the next run lists again and sends only what is still missing.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import N_, BcpError
+from dc.errors import N_, BcpError, UsageError
 from dc.failpoint import failpoint
 from replication.errors import ManifestRefused, TargetMismatch
 from replication.plan import (
@@ -225,6 +226,12 @@ def replicate(
     the manifest is not written (the target stays the consistent state of the phases done).
     ``skip``: phases another copier ships (``replicate --follow`` sends WAL beside a full run).
     """
+    if _same_place(source.url, target.url):
+        raise UsageError(
+            N_("{url} is the same repository as {url2}: an offsite copy must be elsewhere"),
+            url=target.url,
+            url2=source.url,
+        )
     options = options or SyncOptions()
     now = now or utcnow()
     started = time.monotonic()
@@ -236,6 +243,15 @@ def replicate(
         raise
     _record(ledger, result, now, started, result.problem())
     return result
+
+
+def _same_place(source: str, target: str) -> bool:
+    """Whether two repository URLs are one place (a local path however it is spelt, through links
+    too): replicating onto itself copies nothing and records every recovery point as current."""
+    source, target = source.rstrip("/"), target.rstrip("/")
+    if source.startswith("file://") and target.startswith("file://"):
+        return os.path.realpath(source.removeprefix("file://")) == os.path.realpath(target.removeprefix("file://"))
+    return source == target
 
 
 def _record(ledger: Ledger, result: SyncResult, now: datetime, started: float, error: str | None) -> None:

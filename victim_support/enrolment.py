@@ -160,7 +160,18 @@ def enrol(
     names = form.officials
 
     def work(conn: Connection) -> int:
-        conn.execute(enrolled_partners.delete().where(enrolled_partners.c.id == partner_id))  # a removed one re-enrols
+        # a removed one of this very municipality re-enrols; the write comes first so that the
+        # check after it is in the transaction (pysqlite begins at the first write), and an
+        # enrolment of the same id since check_enrolment is refused, never replaced
+        conn.execute(
+            enrolled_partners.delete().where(
+                enrolled_partners.c.id == partner_id,
+                enrolled_partners.c.removed_at.is_not(None),
+                enrolled_partners.c.lg_code == lg_code,
+            )
+        )
+        if conn.execute(select(enrolled_partners.c.id).where(enrolled_partners.c.id == partner_id)).first():
+            raise UsageError(N_("partner '{partner_id}' is already enrolled or configured"), partner_id=partner_id)
         conn.execute(
             insert(enrolled_partners).values(
                 id=partner_id,

@@ -114,6 +114,10 @@ class LookupAnswer:
         return bool(self.candidates)
 
 
+class _CodeSpent(Exception):
+    """A concurrent use of the same approval code was answered first."""
+
+
 def lookup_evacuee(
     engine: Engine,
     config: Consortium,
@@ -193,8 +197,8 @@ def lookup_evacuee(
 
     def record(conn: Connection) -> int:
         conn.execute(update(lookups).where(lookups.c.id == lookup_id).values(outcome="answered", candidates=len(rows)))
-        if approval is not None:
-            mark_used(conn, lookup_id, now)
+        if approval is not None and not mark_used(conn, lookup_id, now):
+            raise _CodeSpent  # rolls the answer back: a code answers once
         for atena in protected:
             ref = own.person(atena)
             conn.execute(
@@ -233,7 +237,10 @@ def lookup_evacuee(
         )
         return entry.seq
 
-    seq = audited(engine, record)
+    try:
+        seq = audited(engine, record)
+    except _CodeSpent:
+        _refuse(engine, lookup_id, query, [REFUSED_CODE])
     elapsed = monotonic() - started
     if elapsed < rule.answer_seconds:
         sleep(rule.answer_seconds - elapsed)

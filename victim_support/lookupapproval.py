@@ -131,11 +131,13 @@ def approve_lookup(
             "partner": row.partner, "official": row.official, "disaster": row.disaster, "at": now.isoformat(),
         }  # fmt: skip
         proof = credentials.prove(config.approvers, approver, secret, what)
-        conn.execute(
+        done = conn.execute(
             update(lookup_approvals)
             .where(lookup_approvals.c.id == lookup_id, lookup_approvals.c.approved_at.is_(None))
             .values(approved_by=approver, approved_at=now)
-        )
+        ).rowcount
+        if done != 1:  # another approver's, between the read above and this write
+            raise PolicyRejected(N_("lookup {lookup_id} is already approved"), lookup_id=lookup_id)
         entry = append(conn, actor=approver, action=APPROVED, subject=lookup_id, details=proof.details())
         return {"lookup": lookup_id, "tenant": row.tenant, "partner": row.partner, "approver": approver,
                 "credential": proof.credential, "audit_seq": entry.seq}  # fmt: skip
@@ -172,5 +174,12 @@ def approved_lookup(
     return None
 
 
-def mark_used(conn: Connection, lookup_id: str, now: datetime) -> None:
-    conn.execute(update(lookup_approvals).where(lookup_approvals.c.id == lookup_id).values(used_at=now))
+def mark_used(conn: Connection, lookup_id: str, now: datetime) -> bool:
+    """Spend the code; ``False`` when a concurrent use spent it first (the check in
+    :func:`approved_lookup` runs before the registry is read, so two uses can both pass it)."""
+    spent = conn.execute(
+        update(lookup_approvals)
+        .where(lookup_approvals.c.id == lookup_id, lookup_approvals.c.used_at.is_(None))
+        .values(used_at=now)
+    )
+    return spent.rowcount == 1

@@ -116,7 +116,7 @@ def test_cli_invite_then_confirm(cli: Cli, site: Site, isolated_env: Path, tmp_p
 
 
 def test_an_invitation_cannot_give_a_removed_partners_id_to_another_municipality(site: Site, tmp_path: Path) -> None:
-    from bcpctl.web.tokens import remove_partner
+    from victim_support.tokens import remove_partner
 
     config, _settings, state = context(site)
     remove_partner(state, config, "koga", actor="ops", now=NOW)  # 古河市, configured, then removed

@@ -375,3 +375,68 @@ def test_cli_lookup_waits_then_is_approved_and_answered(
     assert json.loads(answered.stdout)["found"]
     again = cli(*args, "--approval", filed["approval_code"])
     one_line_error(again, 2, "approval code is unknown")
+
+
+def test_one_approval_code_used_twice_at_once_answers_once(site: Site) -> None:
+    """Two shelters (or one replayed request) presenting one code at the same moment: the code
+    is checked before the registry is read and spent after, so both could pass the check."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from victim_support.lookupapproval import REFUSED_CODE
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person = residents(site)[0]
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"])
+    _approve(site, waiting.id, "goka-suzuki")
+
+    def use(_: int) -> str:
+        try:
+            ask(site, person["family_name"], person["given_name"], person["birth_date"], approval=waiting.approval_code)
+        except PolicyRejected as exc:
+            assert REFUSED_CODE in exc.message
+            return "refused"
+        return "answered"
+
+    with ThreadPoolExecutor(3) as pool:
+        outcomes = sorted(pool.map(use, range(3)))
+    assert outcomes == ["answered", "refused", "refused"]
+    _config, _settings, state = context(site)
+    answered = [e for e in read_entries(state) if e.action == ANSWERED and waiting.id in e.details]
+    assert len(answered) == 1
+
+
+def test_two_approvers_at_once_approve_a_lookup_once(site: Site) -> None:
+    """Both approvers of the town read the lookup as waiting before either wrote: the second was
+    told it approved (and its approval was audited) though the row kept the first's."""
+    import sqlite3
+    import threading
+    import time
+
+    with_lookups(site, partners=[], approval={"tsukuba": "approval"})
+    person = residents(site)[0]
+    waiting = ask(site, person["family_name"], person["given_name"], person["birth_date"])
+    _config, _settings, state = context(site)
+    assert state.url.database is not None
+    writer = sqlite3.connect(state.url.database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # both read the lookup as waiting before either can write
+    outcomes: dict[str, str] = {}
+
+    def approve(approver: str) -> None:
+        try:
+            _approve(site, waiting.id, approver)
+            outcomes[approver] = "approved"
+        except PolicyRejected as exc:
+            assert "already approved" in exc.message, exc.message
+            outcomes[approver] = "refused"
+
+    threads = [threading.Thread(target=approve, args=(a,)) for a in ("goka-suzuki", "goka-tanaka")]
+    for thread in threads:
+        thread.start()
+    time.sleep(2)
+    writer.execute("ROLLBACK")
+    writer.close()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["approved", "refused"], outcomes
+    approvals = [e for e in read_entries(state) if e.action == "lookup.approved" and e.subject == waiting.id]
+    assert len(approvals) == 1

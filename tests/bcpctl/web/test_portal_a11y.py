@@ -89,7 +89,7 @@ def _readable(page: Any, name: str) -> None:
 
 
 def test_lookup_practice_and_open_pages_work_by_keyboard_at_390_px(live: str, web_ctx: Any, tmp_path: Any) -> None:
-    from bcpctl.web.tokens import issue_token
+    from victim_support.tokens import issue_token
 
     token = issue_token(
         web_ctx.state, web_ctx.config, "koga", label="a11y", issued_by="ops", lifetime=3600, now=web_ctx.now()
