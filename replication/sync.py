@@ -228,9 +228,9 @@ def replicate(
     """
     if _same_place(source.url, target.url):
         raise UsageError(
-            N_("{url} is the same repository as {url2}: an offsite copy must be elsewhere"),
-            url=target.url,
-            url2=source.url,
+            N_("{target} is the same repository as {source}: an offsite copy must be elsewhere"),
+            target=target.url,
+            source=source.url,
         )
     options = options or SyncOptions()
     now = now or utcnow()
