@@ -51,14 +51,14 @@ _system_option = click.option(
 )
 @click.option(
     "--wait",
-    type=click.FloatRange(0, 600),
-    default=10.0,
+    type=click.IntRange(0, 600),
+    default=10,
     show_default=True,
     help="While a push-daemon runs on --spool, wait up to this many seconds for its record before pushing here.",
 )
 @config_option()
 @common_options
-def wal_push(path: str, system_id: str, ahead: int, spool: str | None, wait: float, config_path: str) -> None:
+def wal_push(path: str, system_id: str, ahead: int, spool: str | None, wait: int, config_path: str) -> None:
     """Archive the WAL file PATH (archive_command = 'bcpctl wal push %p --system …').
 
     Exit 0 only once the file is durably stored, compressed and encrypted; PostgreSQL then
@@ -98,15 +98,16 @@ def wal_push(path: str, system_id: str, ahead: int, spool: str | None, wait: flo
     help="The directory archive_command's 'wal push %p --spool DIR' reads the records from.",
 )
 @click.option(
-    "--interval",
-    type=click.FloatRange(0.01, 60),
-    default=0.1,
+    "--interval-ms",
+    "interval_ms",
+    type=click.IntRange(10, 60_000),
+    default=100,
     show_default=True,
-    help="Seconds between looks at archive_status when nothing is ready.",
+    help="Milliseconds between looks at archive_status when nothing is ready.",
 )
 @config_option()
 @common_options
-def wal_push_daemon(system_id: str, pg_data: str, spool: str, interval: float, config_path: str) -> None:
+def wal_push_daemon(system_id: str, pg_data: str, spool: str, interval_ms: int, config_path: str) -> None:
     """Archive ready WAL segments as PostgreSQL marks them, one repository unlock for all.
 
     Run one per database host (under systemd, as the server's account) beside an
@@ -124,7 +125,7 @@ def wal_push_daemon(system_id: str, pg_data: str, spool: str, interval: float, c
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    report = run(consortium, config_dir, system_id, Path(pg_data), Path(spool), stop=stop, interval=interval)
+    report = run(consortium, config_dir, system_id, Path(pg_data), Path(spool), stop=stop, interval=interval_ms / 1000)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(
