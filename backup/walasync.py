@@ -34,6 +34,9 @@ from dc.errors import UsageError
 
 #: seconds before a segment whose push failed is tried again (the front push reports why)
 RETRY_AFTER = 10.0
+#: seconds between full looks at archive_status even when its modification time says nothing
+#: changed (two changes within one timestamp tick of the file system look like one)
+RESCAN_AFTER = 1.0
 
 
 @dataclass
@@ -51,6 +54,18 @@ def ready_segments(pg_data: Path) -> list[str]:
     except OSError as exc:
         raise UsageError(f"cannot read {pg_data}/pg_wal/archive_status: {exc.strerror}") from None
     return sorted(n.removesuffix(".ready") for n in names if n.endswith(".ready") and is_segment(n[:-6]))
+
+
+def _changed_since(status: Path, seen: tuple[int, float]) -> tuple[int, float] | None:
+    """``archive_status``'s modification time when it (may have) changed since ``seen``, else None:
+    an idle daemon stats one directory per poll instead of listing two."""
+    try:
+        mtime = status.stat().st_mtime_ns
+    except OSError:
+        return (0, 0.0)  # let the listing report it
+    if mtime == seen[0] and time.monotonic() - seen[1] < RESCAN_AFTER:
+        return None
+    return (mtime, time.monotonic())
 
 
 def _prune_records(spool: Path, ready: list[str]) -> None:
@@ -95,10 +110,16 @@ def archive_ready(
     failed_at: dict[str, float] = {}
     recorded: set[str] = set()  # the front consumes a record a moment before PostgreSQL marks it done
     wal = pg_data / "pg_wal"
+    seen = (0, 0.0)
     while not stopping():
+        if (changed := _changed_since(wal / "archive_status", seen)) is None:
+            pause(interval)
+            continue
+        seen = changed
         ready = ready_segments(pg_data)
         _prune_records(spool, ready)
         recorded &= set(ready)
+        failed_at = {n: at for n, at in failed_at.items() if n in ready}
         pushed = False
         for name in ready:
             if stopping():
@@ -114,6 +135,8 @@ def archive_ready(
             elif (wal / "archive_status" / f"{name}.ready").exists():
                 failed_at[name] = time.monotonic()
                 report.failed += 1
+        if pushed or failed_at:
+            seen = (0, 0.0)  # look again: more may have become ready meanwhile, or a retry is due
         if not pushed:
             pause(interval)
     return report
