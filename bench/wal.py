@@ -15,6 +15,9 @@ Same parallelism and asynchrony for both, where both offer it:
 - archive push: synchronous, one process per segment that stores it before it exits
   (pgBackRest ``archive-async=n``, its default; bcpctl without ``--ahead``), so each tool's
   timing and CPU are the whole cost of its segment.
+  ``--push-daemon``: both asynchronous instead (bcpctl ``wal push-daemon``, pgBackRest
+  ``archive-async``), each with its spool, their background processes' CPU counted
+  (bench/walasync.py); ``--push-only`` stops after the push figures.
 - restore-to-time: three parallel fetchers ahead of replay and a 256 MiB queue for both
   (pgBackRest ``archive-async=y process-max=3 archive-get-queue-max=256MiB`` in its
   restore_command; bcpctl restore's feed, backup/walfeed.py: 3 workers, 16 segments).
