@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 
 from backup.opening import open_repository
 from backup.walarchive import archived_names, fetch
+from backup.walasync import lock_spool
 from backup.walseq import gaps
 from backup.walspool import daemon_alive, write_record
 from storage.local import LocalBackend
@@ -167,5 +169,24 @@ def test_a_forged_record_does_not_stand_for_bytes_the_repository_lacks(
     done = Cli(site.relay.env)("wal", "push", str(wal), "--system", SYSTEM, "--spool", str(spool), "--json", env=env)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["already_archived"] is False  # pushed for real, not answered from the record
+    with open_repository(LocalBackend(site.repo), PASSWORD, sync=False) as repo:
+        assert fetch(repo, SYSTEM, wal.name)[1] == wal.read_bytes()
+
+
+def test_a_daemon_that_stays_behind_is_waited_for_only_wait_seconds(site: WalSite, tmp_path: Path) -> None:
+    """A daemon alive but not pushing (stuck, or far behind): the front waits ``--wait`` seconds
+    for a record, then pushes the segment itself and exits 0 only once the repository holds it."""
+    spool = site.base / "spool"
+    lock = lock_spool(spool)  # this test process stands for a daemon that never pushes
+    try:
+        wal = tmp_path / "000000010000000000000042"
+        wal.write_bytes(b"\x05" * 16384)
+        started = time.monotonic()
+        done = Cli(site.relay.env)("wal", "push", str(wal), "--system", SYSTEM, "--spool", str(spool), "--wait", "2",
+                                   "--json")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert time.monotonic() - started >= 2 and json.loads(done.stdout)["already_archived"] is False
+    finally:
+        os.close(lock)
     with open_repository(LocalBackend(site.repo), PASSWORD, sync=False) as repo:
         assert fetch(repo, SYSTEM, wal.name)[1] == wal.read_bytes()
