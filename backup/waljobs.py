@@ -11,9 +11,11 @@ passphrase's Argon2id each time (backup/keyfile.py has the threat model).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from threading import Event
 from typing import TYPE_CHECKING
 
 from backup.configsecret import config_key_file, config_password
@@ -21,6 +23,7 @@ from backup.keyfile import open_with_key_file
 from backup.opening import open_repository
 from backup.repository import Repository
 from backup.walarchive import PushResult, WalFile, get, push
+from backup.walasync import DaemonReport, archive_ready, lock_spool
 from backup.walprefetch import prefetch
 from backup.walpushahead import push_ahead
 from dc.errors import N_, UsageError
@@ -101,3 +104,26 @@ def wal_get(
         if spool is not None:
             prefetch(repo, system_id, name, spool, prefetch_ahead)
         return found
+
+
+def wal_push_daemon(
+    config: Consortium,
+    config_dir: Path | None,
+    system_id: str,
+    pg_data: Path,
+    spool: Path,
+    *,
+    stop: Event,
+    interval: float = 0.1,
+) -> DaemonReport:
+    """Archive ``pg_data``'s ready segments as they appear, recording each in ``spool``, until
+    ``stop`` is set (backup/walasync.py); the spool is locked against a second daemon first."""
+    wal_system(config, system_id)
+    lock = lock_spool(spool)
+    try:
+        with wal_repository(config, config_dir) as repo:
+            return archive_ready(
+                repo, system_id, pg_data, spool, stopping=stop.is_set, pause=stop.wait, interval=interval
+            )
+    finally:
+        os.close(lock)

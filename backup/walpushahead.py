@@ -40,11 +40,17 @@ def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: in
         ) from None
     done = []
     for name in [n for n in ready if is_segment(n) and n > path.name][:ahead]:
-        segment = path.parent / name
-        try:
-            result = push(repo, system, segment)
-            write_record(spool, name, hashlib.sha256(segment.read_bytes()).hexdigest(), result.key)
-        except (BcpError, OSError):
-            continue  # PostgreSQL's own push of it will report what is wrong
-        done.append(name)
+        if push_recorded(repo, system, path.parent / name, spool):
+            done.append(name)
     return done
+
+
+def push_recorded(repo: Repository, system: str, segment: Path, spool: Path) -> bool:
+    """Archive ``segment`` and only then record it in ``spool``; False when it could not be
+    archived (PostgreSQL's own push of it will report what is wrong)."""
+    try:
+        result = push(repo, system, segment)
+        write_record(spool, segment.name, hashlib.sha256(segment.read_bytes()).hexdigest(), result.key)
+    except (BcpError, OSError):
+        return False
+    return True

@@ -18,15 +18,19 @@ Why answering from here keeps each command's promise:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import stat
+import time
 from pathlib import Path
 
 from backup.walnames import PushResult, WalFile, check_name, is_segment
 from dc.errors import N_, UsageError
 
 _RECORD = ".archived"
+#: held (exclusively) by the running ``wal push-daemon`` of a spool, released by the kernel when it dies
+DAEMON_LOCK = ".daemon.lock"
 
 
 def exposed(spool: Path) -> str | None:
@@ -98,6 +102,33 @@ def from_record(system: str, path: Path, spool: Path) -> PushResult | None:
         return None
     record.unlink(missing_ok=True)
     return PushResult(system, name, len(data), 0, True, key)
+
+
+def daemon_alive(spool: Path) -> bool:
+    """Whether a ``wal push-daemon`` holds ``spool``'s lock: a SIGKILLed daemon holds nothing."""
+    try:
+        fd = os.open(spool / DAEMON_LOCK, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def await_record(system: str, path: Path, spool: Path, wait: float) -> PushResult | None:
+    """``path`` acknowledged from its record, waiting up to ``wait`` seconds while a daemon runs:
+    PostgreSQL asks the moment it marks a segment ready, a poll interval before the daemon
+    has pushed it. None when the daemon is absent, died, or stayed behind: the caller pushes."""
+    deadline = time.monotonic() + wait
+    while (result := from_record(system, path, spool)) is None:
+        if time.monotonic() >= deadline or not daemon_alive(spool):
+            return from_record(system, path, spool)
+        time.sleep(0.02)
+    return result
 
 
 def write_record(spool: Path, name: str, digest: str, key: str) -> None:

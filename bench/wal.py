@@ -15,6 +15,9 @@ Same parallelism and asynchrony for both, where both offer it:
 - archive push: synchronous, one process per segment that stores it before it exits
   (pgBackRest ``archive-async=n``, its default; bcpctl without ``--ahead``), so each tool's
   timing and CPU are the whole cost of its segment.
+  ``--push-daemon``: both asynchronous instead (bcpctl ``wal push-daemon``, pgBackRest
+  ``archive-async``), each with its spool, their background processes' CPU counted
+  (bench/walasync.py); ``--push-only`` stops after the push figures.
 - restore-to-time: three parallel fetchers ahead of replay and a 256 MiB queue for both
   (pgBackRest ``archive-async=y process-max=3 archive-get-queue-max=256MiB`` in its
   restore_command; bcpctl restore's feed, backup/walfeed.py: 3 workers, 16 segments).
@@ -50,6 +53,8 @@ from typing import Any
 import psycopg
 import yaml
 
+from bench.walasync import BackgroundCpu, pgbackrest_async_push, push_table
+
 SYSTEM = "bench-juki"
 STANZA = "bench"
 WAL_FILE_NAME_LENGTH = 24
@@ -72,6 +77,8 @@ class Relay:
     push_options: list[str]
     #: pgBackRest's archive-get options in its restore_command (its asynchronous queue)
     get_options: list[str] = field(default_factory=list)
+    #: pgBackRest's archive-push options in its archive_command (``archive-async`` beside bcpctl's push-daemon)
+    pgbr_push_options: list[str] = field(default_factory=list)
     server: socket.socket = field(default_factory=lambda: socket.create_server(("127.0.0.1", 0)))
     pushes: dict[str, Timing] = field(default_factory=lambda: {"bcpctl": Timing(), "pgbackrest": Timing()})
     failures: list[str] = field(default_factory=list)
@@ -111,7 +118,7 @@ class Relay:
             segment = len(Path(path).name) == WAL_FILE_NAME_LENGTH
             for name, argv in (
                 ("bcpctl", [*bcpctl, "push", path, "--system", SYSTEM, *self.push_options]),
-                ("pgbackrest", [*self.pgbackrest, "archive-push", str(Path(cwd) / path)]),
+                ("pgbackrest", [*self.pgbackrest, *self.pgbr_push_options, "archive-push", str(Path(cwd) / path)]),
             ):
                 code, wall, cpu = self._run(argv, cwd)
                 if code != 0:
@@ -209,7 +216,17 @@ def _summary(timing: Timing) -> dict[str, float]:
     }
 
 
-def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = True) -> dict[str, Any]:
+def run(
+    scale: int,
+    seconds: int,
+    clients: int,
+    *,
+    pgbackrest_async_get: bool = True,
+    push_daemon: bool = False,
+    push_only: bool = False,
+) -> dict[str, Any]:
+    """The comparison; ``push_daemon``: bcpctl's push-daemon against pgBackRest's archive-async
+    (bench/walasync.py); ``push_only``: stop after the archive push figures."""
     from backup.archiving import archive_settings
     from backup.keyfile import add_key_file
     from backup.opening import init_repository, open_repository
@@ -242,6 +259,9 @@ def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = 
     get_async = ["--archive-async", f"--spool-path={base / 'pgbr-spool'}", "--process-max=3",
                  "--archive-get-queue-max=256MiB"]  # fmt: skip
     relay = Relay(env, pgbackrest, owner, [], get_async if pgbackrest_async_get else [])
+    if push_daemon:
+        relay.push_options = ["--spool", str(base / "bcpctl-spool")]
+        relay.pgbr_push_options = pgbackrest_async_push(base)
     script = relay_script(base / "bcpctl-and-pgbackrest", relay.port)  # pgBackRest wants its name in archive_command
     with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
         conf.write(archive_settings(str(script)))
@@ -274,23 +294,29 @@ def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = 
     results: dict[str, Any] = {
         "scale": scale, "load_seconds": seconds, "clients": clients, "cpu": _cpu_model(),
         "pgbackrest_async_get": pgbackrest_async_get,
-        "loadavg_start": round(os.getloadavg()[0], 2),
+        "loadavg_start": round(os.getloadavg()[0], 2), "push_daemon": push_daemon,
     }  # fmt: skip
     restored: list[RestoredCluster] = []
+    background: BackgroundCpu | None = None
     try:
         cluster.start()
         dsn = cluster.dsn("postgres")
         _timed([*pgbackrest, "stanza-create"], env)
         pgbench = [_bin("pgbench"), "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres"]
         _timed([*pgbench, "-i", "-q", "-s", str(scale), "postgres"], env)
+        if push_daemon:
+            background = BackgroundCpu(env, SYSTEM, cluster.datadir, base / "bcpctl-spool", pgbr_conf)
         _wait_archived(dsn)
-        results["base_backup_seconds"] = {
-            "bcpctl": round(_timed([*cli, "backup", "run", "--config", str(config)], env), 2),
-            "pgbackrest": round(_timed([*pgbackrest, "--type=full", "backup"], env), 2),
-        }
+        if not push_only:
+            results["base_backup_seconds"] = {
+                "bcpctl": round(_timed([*cli, "backup", "run", "--config", str(config)], env), 2),
+                "pgbackrest": round(_timed([*pgbackrest, "--type=full", "backup"], env), 2),
+            }
         for timing in relay.pushes.values():  # the push figures are those under the steady load
             timing.wall.clear()
             timing.cpu.clear()
+        if background:
+            background.mark()
         load = subprocess.Popen(
             [*pgbench, "-c", str(clients), "-T", str(seconds), "-n", "postgres"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -301,6 +327,15 @@ def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = 
         _wait_archived(dsn)
         results["push"] = {name: _summary(t) for name, t in relay.pushes.items()}
         results["archive_failures"] = relay.failures[:5]
+        if background:
+            results["push"] = background.add_to(results["push"])
+        if push_only:
+            results["loadavg_end"] = round(os.getloadavg()[0], 2)
+            push = results["push"]
+            results["pass"] = {
+                "archive_push": push["bcpctl"]["segments_per_second"] >= push["pgbackrest"]["segments_per_second"]
+            }
+            return results
         text = target.strftime("%Y-%m-%d %H:%M:%S.%f+00")
         results["target_time"] = target.isoformat()
         # bcpctl: its restore measures base restore + replay until promoted
@@ -349,6 +384,8 @@ def run(scale: int, seconds: int, clients: int, *, pgbackrest_async_get: bool = 
         results["bcpctl_startup_seconds"] = round(_startup_seconds(env), 3)
         results["loadavg_end"] = round(os.getloadavg()[0], 2)
     finally:
+        if background:
+            background.stop()
         for one in restored:
             one.stop()
         relay.close()
@@ -424,10 +461,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="pgBackRest's restore_command without its asynchronous queue (its default), for comparison",
     )
+    parser.add_argument(
+        "--push-daemon",
+        action="store_true",
+        help="bcpctl's wal push-daemon against pgBackRest's archive-async, background CPU counted",
+    )
+    parser.add_argument("--push-only", action="store_true", help="stop after the archive push figures")
     parser.add_argument("--out", type=Path, default=None, help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    results = run(args.scale, args.seconds, args.clients, pgbackrest_async_get=not args.pgbackrest_sync_get)
-    print(table(results))
+    results = run(
+        args.scale,
+        args.seconds,
+        args.clients,
+        pgbackrest_async_get=not args.pgbackrest_sync_get,
+        push_daemon=args.push_daemon,
+        push_only=args.push_only,
+    )
+    print(push_table(results) if args.push_only else table(results))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")

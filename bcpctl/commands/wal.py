@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from dc.errors import N_, UsageError
 
@@ -46,21 +47,28 @@ _system_option = click.option(
     "--spool",
     type=click.Path(file_okay=False),
     default=None,
-    help="Directory recording what --ahead archived (a later push of those bytes exits 0 from it).",
+    help="Directory recording what --ahead or push-daemon archived (a later push of those bytes exits 0 from it).",
+)
+@click.option(
+    "--wait",
+    type=click.IntRange(0, 600),
+    default=10,
+    show_default=True,
+    help="While a push-daemon runs on --spool, wait up to this many seconds for its record before pushing here.",
 )
 @config_option()
 @common_options
-def wal_push(path: str, system_id: str, ahead: int, spool: str | None, config_path: str) -> None:
+def wal_push(path: str, system_id: str, ahead: int, spool: str | None, wait: int, config_path: str) -> None:
     """Archive the WAL file PATH (archive_command = 'bcpctl wal push %p --system …').
 
     Exit 0 only once the file is durably stored, compressed and encrypted; PostgreSQL then
     recycles it. A file the archive already holds with the same bytes is success; with other
     bytes it is an error (exit 1): archived history is never overwritten.
     """
-    from backup.walspool import from_record
+    from backup.walspool import await_record
 
     spool_dir = _spool_dir("--ahead", ahead, spool, "where what was archived ahead is recorded")
-    result = from_record(system_id, Path(path), spool_dir) if spool_dir else None
+    result = await_record(system_id, Path(path), spool_dir, wait) if spool_dir else None
     if result is None:
         from backup.waljobs import wal_push as push
         from bcpctl import session
@@ -73,6 +81,59 @@ def wal_push(path: str, system_id: str, ahead: int, spool: str | None, config_pa
         console.print(f"{d['name']} of {d['system']}: {state}", markup=False)
 
     output.current().result(vars(result), render)
+
+
+@wal.command("push-daemon")
+@_system_option
+@click.option(
+    "--pg-data",
+    required=True,
+    type=click.Path(file_okay=False, exists=True),
+    help="The server's data directory (its pg_wal/archive_status is watched).",
+)
+@click.option(
+    "--spool",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="The directory archive_command's 'wal push %p --spool DIR' reads the records from.",
+)
+@click.option(
+    "--interval-ms",
+    "interval_ms",
+    type=click.IntRange(10, 60_000),
+    default=100,
+    show_default=True,
+    help="Milliseconds between looks at archive_status when nothing is ready.",
+)
+@config_option()
+@common_options
+def wal_push_daemon(system_id: str, pg_data: str, spool: str, interval_ms: int, config_path: str) -> None:
+    """Archive ready WAL segments as PostgreSQL marks them, one repository unlock for all.
+
+    Run one per database host (under systemd, as the server's account) beside an
+    archive_command of 'bcpctl wal push %p --spool DIR': that push then exits 0 from this
+    daemon's record, and pushes the segment itself when the daemon is absent or behind.
+    SIGTERM finishes the segment in flight and exits 0.
+    """
+    import signal
+    import threading
+
+    from backup.waljobs import wal_push_daemon as run
+    from bcpctl import session
+
+    consortium, config_dir = session.config(config_path)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    report = run(consortium, config_dir, system_id, Path(pg_data), Path(spool), stop=stop, interval=interval_ms / 1000)
+
+    def render(console: Console, d: dict[str, Any]) -> None:
+        console.print(
+            _("{system}: {archived} segments archived, {failed} failed pushes left to PostgreSQL").format(**d),
+            markup=False,
+        )
+
+    output.current().result(vars(report), render)
 
 
 @wal.command("get")

@@ -54,6 +54,7 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     ("serve", "--stop-timeout", "0"): "cancel running jobs at once on SIGTERM",
     ("serve", "--metrics-refresh", "0"): "render /metrics at each scrape",
     ("wal push", "--ahead", "0"): "archive only the segment PostgreSQL asked for",
+    ("wal push", "--wait", "0"): "do not wait for a push-daemon's record: push at once when it has none",
     ("wal get", "--prefetch", "0"): "fetch only the segment PostgreSQL asked for",
 }
 #: commands safe to run for real on the test repository when a value is accepted
