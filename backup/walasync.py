@@ -52,7 +52,9 @@ def ready_segments(pg_data: Path) -> list[str]:
     try:
         names = os.listdir(pg_data / "pg_wal" / "archive_status")
     except OSError as exc:
-        raise UsageError(f"cannot read {pg_data}/pg_wal/archive_status: {exc.strerror}") from None
+        raise UsageError(
+            N_("cannot read {pg_data}/pg_wal/archive_status: {strerror}"), pg_data=pg_data, strerror=exc.strerror
+        ) from None
     return sorted(n.removesuffix(".ready") for n in names if n.endswith(".ready") and is_segment(n[:-6]))
 
 

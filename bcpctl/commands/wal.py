@@ -124,7 +124,7 @@ def wal_push_daemon(system_id: str, pg_data: str, spool: str, interval_ms: int, 
     consortium, config_dir = session.config(config_path)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, lambda *_signal: stop.set())
     report = run(consortium, config_dir, system_id, Path(pg_data), Path(spool), stop=stop, interval=interval_ms / 1000)
 
     def render(console: Console, d: dict[str, Any]) -> None:
