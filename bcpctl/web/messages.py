@@ -16,18 +16,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from pathlib import PurePath
+from typing import Any
 
 from fastapi import Request
 
 from bcpctl import i18n
 from dc.errors import N_, BcpError, Message
+from dc.validation import validation_message
 
 log = logging.getLogger("bcpctl.web")
 
 #: the language pages are shown in first (English follows on the page)
 PAGE_LANGUAGE = "ja"
 HIDDEN_PATH = N_("(server path)")
+FIELD_PROBLEM = N_("{field}: {problem}{more}")
 UNAVAILABLE = N_("the service cannot answer this right now; the operator finds the reason in the server log")
 
 _TAG = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q\s*=\s*([01](?:\.\d{0,3})?))?\s*$")
@@ -70,6 +74,12 @@ def public(value: BcpError | Message | str) -> Message:
             return Message(template, **{k: _hidden(v) for k, v in params.items()})
         value = english
     return Message(_SERVER_PATH.sub(HIDDEN_PATH, value))
+
+
+def field_problem(error: Mapping[str, Any], more: Message | str = "") -> Message:
+    """A pydantic error as ``field: problem``, the problem translatable (:mod:`dc.validation`)."""
+    field = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "(body)"
+    return Message(FIELD_PROBLEM, field=field, problem=validation_message(error), more=more)
 
 
 def one_line(text: str) -> str:

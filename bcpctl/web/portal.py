@@ -81,7 +81,7 @@ async def portal_submit(request: Request) -> Response:
         body = SubmitRequest.model_validate(posted)
         created = await run_in_threadpool(lambda: submission.submit(ctx, partner.id, body))
     except ValidationError as exc:
-        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        errors = [messages.on_page(messages.field_problem(e)) for e in exc.errors()]
         return await run_in_threadpool(
             lambda: _form_page(
                 request, partner, 422, tenant=posted["tenant"], basis=posted["basis"], errors=errors, posted=posted

@@ -106,14 +106,19 @@ def install(app: FastAPI, html: Any) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-            errors.append({"field": loc or "(body)", "problem": str(error.get("msg", "invalid"))})
-        first = errors[0] if errors else {"field": "(body)", "problem": "invalid"}
-        more = Message(N_(" (and {count} more)"), count=len(errors) - 1) if len(errors) > 1 else ""
-        line = Message(N_("{field}: {problem}{more}"), field=first["field"], problem=first["problem"], more=more)
-        return respond(request, 422, line, errors=errors)
+        lang = messages.request_language(request)
+        raw = exc.errors() or [{"msg": "invalid"}]
+        found = [messages.field_problem(error) for error in raw]
+        errors = [
+            {
+                "field": line.params["field"],
+                "problem": messages.in_language(line.params["problem"], lang)[0],  # type: ignore[arg-type]
+                "problem_en": str(line.params["problem"]),
+            }
+            for line in found
+        ]
+        more = Message(N_(" (and {count} more)"), count=len(found) - 1) if len(found) > 1 else ""
+        return respond(request, 422, messages.field_problem(raw[0], more), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

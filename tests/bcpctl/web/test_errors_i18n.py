@@ -84,6 +84,23 @@ def test_a_policy_refusal_lists_its_reasons_in_both(client: Any, web_site: Any) 
     assert all(ja != en for ja, en in zip(japanese["reasons"], japanese["reasons_en"], strict=True))
 
 
+def test_a_validation_problem_in_japanese_keeps_pydantics_english(client: Any, web_site: Any) -> None:
+    body = {**request_body(), "partner": "tsukuba"}
+    body.pop("tenant")
+    english = _signed(client, web_site, "POST", "/api/partner/requests", body, None).json()
+    japanese = _signed(client, web_site, "POST", "/api/partner/requests", body, "ja").json()
+    assert english["detail"] == japanese["detail_en"] == english["detail_en"]
+    assert {(e["field"], e["problem"]) for e in english["errors"]} == {
+        ("tenant", "Field required"),
+        ("partner", "Extra inputs are not permitted"),
+    }
+    assert {(e["field"], e["problem"], e["problem_en"]) for e in japanese["errors"]} == {
+        ("tenant", "必須の項目がありません", "Field required"),
+        ("partner", "この項目は使えません (余分な項目です)", "Extra inputs are not permitted"),
+    }
+    assert japanese["detail"].endswith("(ほか 1 件)") and "(and 1 more)" in english["detail"]
+
+
 def test_a_broken_replica_shows_no_server_path_in_either_language(client: Any, web_site: Any) -> None:
     """The offsite replica vanished after approval: the partner learns the request failed, not where."""
     request_id = signed_post(client, web_site.partner_key, "/api/partner/requests", request_body()).json()["id"]
