@@ -57,7 +57,8 @@ an operator issued. Partners only ever receive age-encrypted bundles.
 **Operators** use HTTP Basic with their account, a login session (pages; state changes then
 need the `X-CSRF-Token` header), or an authenticating reverse proxy when configured.
 
-Errors are RFC 9457 problem details with a one-line `detail`.
+Errors are RFC 9457 problem details with a one-line `detail` in the language `Accept-Language`
+asks for (`ja` or English) and the same line in English in `detail_en`, whatever was asked.
 """
 
 

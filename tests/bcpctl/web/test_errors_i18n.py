@@ -101,6 +101,16 @@ def test_a_validation_problem_in_japanese_keeps_pydantics_english(client: Any, w
     assert japanese["detail"].endswith("(ほか 1 件)") and "(and 1 more)" in english["detail"]
 
 
+def test_an_oversize_body_is_refused_in_the_language_asked(client: Any, web_site: Any) -> None:
+    big = json.dumps(request_body(areas=["y" * 50] * 2000)).encode()
+    english, japanese = "the request body exceeds 65536 bytes", "要求の本文が 65536 バイトを超えています"
+    for lang, detail in ((None, english), ("ja", japanese)):
+        headers = {"Content-Type": "application/json"} | ({"Accept-Language": lang} if lang else {})
+        response = client.post("/api/partner/requests", content=big, headers=headers)
+        assert response.status_code == 413 and response.json()["detail"] == detail
+        assert response.json()["detail_en"] == english
+
+
 def test_a_broken_replica_shows_no_server_path_in_either_language(client: Any, web_site: Any) -> None:
     """The offsite replica vanished after approval: the partner learns the request failed, not where."""
     request_id = signed_post(client, web_site.partner_key, "/api/partner/requests", request_body()).json()["id"]
