@@ -14,13 +14,14 @@ import string
 from pathlib import Path
 from typing import Any
 
+from babel.messages.pofile import read_po
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.requests import Request
 
 from bcpctl.web import messages
 from dc.errors import UsageError
-from tests.bcpctl.test_core_errors_i18n import _core_templates
+from tests.bcpctl.test_i18n import _catalog_tool
 from tests.bcpctl.web.conftest import approve_both, basic, request_body, signed_post
 
 REFUSED_JA = "この招待は不明・使用済み・期限切れのいずれかです"
@@ -127,7 +128,15 @@ def _request(accept: str) -> Request:
     return Request({"type": "http", "headers": [(b"accept-language", accept.encode("latin-1"))]})
 
 
-_TEMPLATES = sorted(t for t in _core_templates() if t)
+def _catalog_templates() -> list[str]:
+    """Every message of the catalog that an error can carry: the core's and the CLI's and web's own."""
+    tool = _catalog_tool()
+    with tool.PO.open("rb") as f:
+        po = read_po(f, locale="ja")
+    return sorted(m.id for m in po if isinstance(m.id, str) and m.id and "%(" not in m.id)
+
+
+_TEMPLATES = _catalog_templates()
 _PATHS = st.sampled_from(["/srv/bcp/offsite", "file:///var/lib/bcpctl/repo", "/home/ops/.config/x.yaml"])
 
 
@@ -154,8 +163,8 @@ def _errors(draw: st.DrawFn) -> tuple[UsageError, list[str]]:
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(_errors())
 def test_every_template_renders_in_both_languages_without_a_server_path(built: tuple[UsageError, list[str]]) -> None:
-    """Any error of the catalog (core and CLI), any values: one line in each language, no KeyError,
-    and a value that is a server path never shown."""
+    """Any template of the catalog (core, CLI and web) as an error's message, any values: one line
+    in each language, no KeyError, and a value that is a server path never shown."""
     error, paths = built
     for lang in ("ja", "en"):
         shown, english = messages.in_language(error, lang)
