@@ -47,7 +47,13 @@ def _catalog(lang: str) -> gettext.NullTranslations:
 
 def _(message: str) -> str:
     """``message`` in the user's language (itself when the catalog lacks it)."""
-    return _catalog(language()).gettext(message) if message else message
+    return gettext_in(language(), message)
+
+
+def gettext_in(lang: str, message: str) -> str:
+    """``message`` in ``lang`` (``ja`` or ``en``): for a surface whose reader is not the process's
+    user, such as a web request with its own ``Accept-Language``."""
+    return _catalog(lang).gettext(message) if message else message
 
 
 def N_(message: str) -> str:
@@ -55,26 +61,28 @@ def N_(message: str) -> str:
     return message
 
 
-def error_message(value: BcpError | Message) -> str:
+def error_message(value: BcpError | Message, lang: str | None = None) -> str:
     """A core error's line (or a :class:`~dc.errors.Message`) in the user's language.
 
     The core marks its English templates with ``N_`` and keeps their parameters; the line is
     rebuilt from the translated template, parameters that are errors or messages themselves
     (a cause quoted in a refusal) translated the same way. A template the catalog lacks, or
     one whose translation does not fit its parameters, leaves the English line: never a
-    traceback instead of an error.
+    traceback instead of an error. ``lang`` is the reader's language when it is not the
+    process's user (the web's requests); by default :func:`language`.
     """
     english = value.message if isinstance(value, BcpError) else str(value)
-    if language() not in LANGUAGES:
+    lang = language() if lang is None else lang
+    if lang not in LANGUAGES:
         return english
     template, params = value.template, value.params
     try:
         if (template.format(**params) if params else template) != english:
-            return _(english)  # a message replaced after the error was made
+            return gettext_in(lang, english)  # a message replaced after the error was made
         if not params:
-            return _(template)
-        shown = {k: error_message(v) if isinstance(v, BcpError | Message) else v for k, v in params.items()}
-        return _(template).format(**shown)
+            return gettext_in(lang, template)
+        shown = {k: error_message(v, lang) if isinstance(v, BcpError | Message) else v for k, v in params.items()}
+        return gettext_in(lang, template).format(**shown)
     except (KeyError, IndexError, ValueError):
         return english
 

@@ -1,4 +1,4 @@
-"""The runbooks as web pages: ``/runbook/ja`` and ``/runbook/en`` on ``bcpctl serve``.
+"""The runbooks as web pages: ``/runbook/ja`` and ``/runbook/en`` on ``bcpctl serve`` and ``bcpctl web``.
 
 Every alert's ``runbook_url`` points to a section of the Japanese page
 (``bcpctl monitoring rules --external-url`` writes the absolute address): the operator
@@ -7,6 +7,9 @@ docs/runbook.ja.md and docs/runbook.md as shipped (``bcpctl/docs`` in a wheel), 
 markdown-it-py (CommonMark with tables); the markdown's own ``<a id>`` anchors are the
 stable fragment ids (tests/test_runbook.py keeps them equal in both languages), and each
 heading also gets an ``id`` from its text for links people copy from the page.
+
+:data:`router` serves them; both processes include it, so an alert's link opens whichever of
+the two the operator runs.
 """
 
 from __future__ import annotations
@@ -14,6 +17,10 @@ from __future__ import annotations
 import html
 import re
 from functools import cache
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from dc.shipped import shipped_folder
 
@@ -58,3 +65,21 @@ def page(lang: str) -> str:
         f"<title>{html.escape(title)}</title>\n<style>{_STYLE}</style>\n</head>\n<body>\n"
         f'<nav><a href="/runbook/{other}">{switch}</a></nav>\n{body}</body>\n</html>\n'
     )
+
+
+#: the runbook pages load nothing and run nothing: their own styles only
+CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.api_route("/runbook/{lang}", methods=["GET", "HEAD"])
+async def runbook_page(lang: str) -> Response:
+    if lang not in PAGES:
+        return PlainTextResponse("no such runbook: /runbook/ja or /runbook/en\n", 404)
+    return HTMLResponse(await run_in_threadpool(page, lang), headers={"Content-Security-Policy": CSP})
+
+
+@router.api_route("/runbook", methods=["GET", "HEAD"])
+async def runbook_index() -> Response:
+    return RedirectResponse("/runbook/ja", 307)

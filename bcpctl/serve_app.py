@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager, closing
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, make_asgi_app
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
@@ -33,11 +33,6 @@ from monitoring.controller import Controller, ServiceSettings
 from monitoring.service import ServeSummary, Service, check_config, check_settings, health, open_service, readiness
 
 log = logging.getLogger("bcpctl.serve")
-
-#: the runbook pages load nothing and run nothing: their own styles only
-RUNBOOK_CSP = (
-    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
 
 
 class ControllerThread:
@@ -153,17 +148,7 @@ def build_app(service: Service, runner: ControllerThread, web: ASGIApp | None = 
         return Response(json.dumps(body) + "\n", 200 if ready else 503, media_type="application/json")
 
     # The pages every alert's runbook_url opens (bcpctl monitoring rules), with or without --web.
-    @app.api_route("/runbook/{lang}", methods=["GET", "HEAD"])
-    async def runbook_page(lang: str) -> Response:
-        if lang not in runbook.PAGES:
-            return PlainTextResponse("no such runbook: /runbook/ja or /runbook/en\n", 404)
-        return HTMLResponse(
-            await run_in_threadpool(runbook.page, lang), headers={"Content-Security-Policy": RUNBOOK_CSP}
-        )
-
-    @app.api_route("/runbook", methods=["GET", "HEAD"])
-    async def runbook_index() -> Response:
-        return RedirectResponse("/runbook/ja", 307)
+    app.include_router(runbook.router)
 
     # A Route, not a mount: a mount at /metrics would redirect the scrape to /metrics/.
     app.router.routes.append(Route("/metrics", metrics, methods=["GET", "HEAD"]))

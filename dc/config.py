@@ -31,9 +31,10 @@ from pydantic import (
 
 from dc.crossfields import FieldProblem, cross_field_problems
 from dc.duration import parse_duration
-from dc.errors import N_, ConfigError
+from dc.errors import N_, ConfigError, Message
 from dc.lgcodes import check_digit_problem
 from dc.siteenv import SITE_ENV
+from dc.validation import validation_message
 
 CONFIG_ENV = "BCPCTL_CONFIG"
 #: the control-plane RPO when neither ``control_plane.rpo`` nor any system RPO is configured
@@ -481,7 +482,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Consortium:
         config = Consortium.model_validate(raw)
     except ValidationError as exc:
         (loc, message), *rest = config_errors(exc, raw)
-        more = f" (and {len(rest)} more: bcpctl config check lists them)" if rest else ""
+        more = Message(N_(" (and {count} more: bcpctl config check lists them)"), count=len(rest)) if rest else ""
         raise ConfigError(
             N_("{source}: {map}: {message_}{more}"),
             source=source,
@@ -521,7 +522,7 @@ def config_errors(exc: ValidationError, raw: Mapping[str, Any]) -> list[tuple[Lo
 def field_error(error: Mapping[str, Any], prefix: Loc = ()) -> tuple[Loc, str]:
     """One pydantic error as a field path (under ``prefix``) and a message for people."""
     loc: Loc = (*prefix, *error["loc"])
-    message = str(error["msg"]).removeprefix("Value error, ")
+    message = validation_message(error)
     if loc and loc[-1] == "[key]":  # the name of an entry is wrong, not its value
-        loc, message = loc[:-1], f"the name: {message}"
+        loc, message = loc[:-1], Message(N_("the name: {message_}"), message_=message)
     return loc, message

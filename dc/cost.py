@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from dc.errors import N_, ConfigError, Message
+from dc.validation import validation_message
 
 #: what 利用量割 may be measured on; drill time is measured (dc/usage.py) but never billed
 MEASURES = ("repository_bytes", "backup_seconds")
@@ -190,7 +191,7 @@ def parse_costs(
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in ("costs", *first["loc"]))
         more = Message(N_(" (and {count} more)"), count=exc.error_count() - 1) if exc.error_count() > 1 else ""
-        message = first["msg"].removeprefix("Value error, ")
+        message = validation_message(first)
         where = f"{source}: {loc}".replace("costs: costs.", "costs.")
         raise ConfigError(N_("{where}: {message_}{more}"), where=where, message_=message, more=more) from None
     if tenants is not None:

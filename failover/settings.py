@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dc.config import ApproverName, Consortium, Identifier, Seconds
 from dc.errors import N_, ConfigError
+from dc.validation import validation_message
 
 _RECURRING = re.compile(r"^(\d{2})-(\d{2})$")
 _DATED = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -140,7 +141,7 @@ def drill_settings(config: Consortium, source: str = "<config>") -> DrillSetting
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(["drills", *(str(p) for p in first["loc"])])
-        message = first["msg"].removeprefix("Value error, ")
+        message = validation_message(first)
         raise ConfigError(N_("{source}: {loc}: {message_}"), source=source, loc=loc, message_=message) from None
     second = settings.failover.second_copy
     if second is not None and second not in config.sites:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dc.config import PFIF_DOMAIN, ApproverName, Consortium, Identifier, Seconds
 from dc.errors import N_, ConfigError
+from dc.validation import validation_message
 from victim_support.policy import BASES
 
 log = logging.getLogger("bcpctl.config")
@@ -125,7 +126,7 @@ def load_export_settings(config: Consortium, source: str = "<config>") -> Export
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in ("exports", *first["loc"]))
-        message = first["msg"].removeprefix("Value error, ")
+        message = validation_message(first)
         raise ConfigError(N_("{source}: {loc}: {message_}"), source=source, loc=loc, message_=message) from None
     for basis, count in settings.approvals.items():
         if basis not in BASES:

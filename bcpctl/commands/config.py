@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from bcpctl import output
+from bcpctl import i18n, output
 from bcpctl.options import common_options, config_option
-from dc.errors import N_, ConfigError
+from dc.errors import N_, ConfigError, Message
 
 if TYPE_CHECKING:
     from dc.configcheck import Section
@@ -42,7 +42,9 @@ def _sections() -> list[Section]:
 def _render(console: Console, d: dict[str, Any]) -> None:
     for p in d["problems"]:
         where = f"{d['config']}:{p['line']}" if p["line"] else d["config"]
-        what = f"{p['field']}: {p['message']}" if p["field"] else p["message"]
+        # a marked problem (pydantic's common ones: dc.validation) in the operator's language
+        message = i18n.error_message(p["message"]) if isinstance(p["message"], Message) else p["message"]
+        what = f"{p['field']}: {message}" if p["field"] else message
         console.print(f"{where}: {what}", markup=False)
     for warning in d["warnings"]:
         console.print(f"{d['config']}: warning: {warning}", markup=False)

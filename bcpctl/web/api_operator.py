@@ -122,9 +122,9 @@ def decide_as(
             via=f"web:{operator.via}",
         )
     except PolicyRejected as exc:
-        raise Conflict(exc.message) from None
+        raise Conflict(exc.template, **exc.params) from None
     except ApproverAuthFailed as exc:
-        raise Forbidden(exc.message) from None
+        raise Forbidden(exc.template, **exc.params) from None
 
 
 def _secret(body: Approve | Deny) -> str | None:
@@ -199,7 +199,7 @@ def report_response(ctx: WebContext, run_id: str, format: str) -> Response:
     try:
         text = render_report(ctx.state, run_id, format, names, None, site_names(ctx.config))
     except UsageError as exc:
-        raise NotFound(exc.message) from None
+        raise NotFound(exc.template, **exc.params) from None
     if format == "html":
         # failover's report carries its own inline style and no script.
         return HTMLResponse(text, headers={"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'"})

@@ -3,6 +3,8 @@
 ``create_app(WebContext.load(path))`` gives a FastAPI app that any ASGI server can run:
 ``bcpctl web`` serves it alone with uvicorn, ``bcpctl serve --web`` mounts it beside
 ``/metrics``, ``/healthz`` and ``/readyz`` (:mod:`bcpctl.serve_app`). OpenAPI is published at ``/openapi.json``.
+The runbooks (``/runbook/ja``, ``/runbook/en``) are served by both, so an alert's link opens
+whichever process runs.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
+from bcpctl import runbook
 from bcpctl.web import (
     api_operator,
     api_partner,
@@ -54,7 +57,8 @@ an operator issued. Partners only ever receive age-encrypted bundles.
 **Operators** use HTTP Basic with their account, a login session (pages; state changes then
 need the `X-CSRF-Token` header), or an authenticating reverse proxy when configured.
 
-Errors are RFC 9457 problem details with a one-line `detail`.
+Errors are RFC 9457 problem details with a one-line `detail` in the language `Accept-Language`
+asks for (`ja` or English) and the same line in English in `detail_en`, whatever was asked.
 """
 
 
@@ -75,6 +79,7 @@ def create_app(ctx: WebContext) -> Any:
         return pages.redirect(exc.login)
 
     for module in (
+        runbook,
         api_partner,
         api_operator,
         login,

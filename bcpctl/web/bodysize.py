@@ -12,22 +12,26 @@ import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from starlette.requests import Request
+
+from bcpctl.web import messages
+from dc import errors
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+TOO_LARGE = errors.N_("the request body exceeds {limit} bytes")
 
-def _problem(limit: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "about:blank",
-            "title": "request body too large",
-            "status": 413,
-            "detail": f"the request body exceeds {limit} bytes",
-        }
-    ).encode()
+
+def _problem(limit: int, scope: Scope) -> bytes:
+    """The 413 as the other problems are: ``detail`` by ``Accept-Language``, ``detail_en`` English."""
+    lang = messages.request_language(Request(scope))
+    detail, english = messages.in_language(errors.Message(TOO_LARGE, limit=limit), lang)
+    body = {"type": "about:blank", "title": "request body too large", "status": 413, "detail": detail}
+    return json.dumps({**body, "detail_en": english}, ensure_ascii=False).encode()
 
 
 class BodySizeLimit:
@@ -46,7 +50,7 @@ class BodySizeLimit:
                 await self._refuse(send, 400, b'{"title": "invalid Content-Length", "status": 400}')
                 return
             if int(declared) > self.max_bytes:
-                await self._refuse(send, 413, _problem(self.max_bytes))
+                await self._refuse(send, 413, _problem(self.max_bytes, scope))
                 return
         # Read the body (at most max_bytes + one message) before the application sees any of it:
         # an exception raised from inside the application would become a 500, not a 413.
@@ -59,7 +63,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             received += len(chunk)
             if received > self.max_bytes:
-                await self._refuse(send, 413, _problem(self.max_bytes))
+                await self._refuse(send, 413, _problem(self.max_bytes, scope))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

@@ -14,13 +14,13 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth
+from bcpctl.web import auth, messages
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Forbidden
 from bcpctl.web.labels import FILTERS
 from dc import sessions
 from dc.clock import jst_text
-from dc.errors import N_, AuthError
+from dc.errors import N_, AuthError, BcpError, Message
 from victim_support import audit
 
 templates = Jinja2Templates(
@@ -58,8 +58,17 @@ def render(request: Request, name: str, http_status: int = 200, **values: Any) -
     return response
 
 
-def error_page(request: Request, status: int, detail: str) -> Response:
-    return render(request, "error.html", http_status=status, status_code=status, detail=detail)
+def error_page(request: Request, status: int, detail: BcpError | Message | str) -> Response:
+    """The error as a page: Japanese first, the English line beside it (server paths hidden)."""
+    japanese, english = messages.in_language(detail, messages.PAGE_LANGUAGE)
+    return render(
+        request,
+        "error.html",
+        http_status=status,
+        status_code=status,
+        detail=japanese,
+        detail_en=english if english != japanese else "",
+    )
 
 
 async def operator(request: Request, *roles: str) -> auth.Operator:

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, bundles, pages, submission
+from bcpctl.web import auth, bundles, messages, pages, submission
 from bcpctl.web.models import Deletion, SubmitRequest
 from bcpctl.web.requestform import form_of_basis
 from bcpctl.web.views import partner_view
@@ -81,14 +81,14 @@ async def portal_submit(request: Request) -> Response:
         body = SubmitRequest.model_validate(posted)
         created = await run_in_threadpool(lambda: submission.submit(ctx, partner.id, body))
     except ValidationError as exc:
-        errors = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        errors = [messages.on_page(messages.field_problem(e)) for e in exc.errors()]
         return await run_in_threadpool(
             lambda: _form_page(
                 request, partner, 422, tenant=posted["tenant"], basis=posted["basis"], errors=errors, posted=posted
             )
         )
     except PolicyRejected as exc:
-        reasons = list(getattr(exc, "reasons", ()) or [exc.message])
+        reasons = [messages.on_page(r) for r in exc.reasons or (exc,)]
         return await run_in_threadpool(
             lambda: _form_page(
                 request, partner, 422, tenant=posted["tenant"], basis=posted["basis"], errors=reasons, posted=posted

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, pages
+from bcpctl.web import auth, messages, pages
 from dc.errors import AuthError, UsageError
 from victim_support.invitation import invited_partner, submit
 
@@ -42,7 +42,7 @@ async def enrol_form(request: Request, token: str) -> Response:
     try:
         partner_id = await run_in_threadpool(invited_partner, ctx.state, token, ctx.now())
     except AuthError as exc:
-        return pages.error_page(request, 403, str(exc))
+        return pages.error_page(request, 403, exc)
     return _page(request, partner_id)
 
 
@@ -58,7 +58,7 @@ async def enrol_submit(request: Request, token: str) -> Response:
     try:
         partner_id = await run_in_threadpool(invited_partner, ctx.state, token, ctx.now())
     except AuthError as exc:
-        return pages.error_page(request, 403, str(exc))
+        return pages.error_page(request, 403, exc)
     try:
         done, (age_fp, key_fp) = await run_in_threadpool(
             lambda: submit(
@@ -74,7 +74,7 @@ async def enrol_submit(request: Request, token: str) -> Response:
             )
         )
     except AuthError as exc:
-        return pages.error_page(request, 403, str(exc))
+        return pages.error_page(request, 403, exc)
     except UsageError as exc:
-        return _page(request, partner_id, 400, posted=posted, errors=[str(exc)])
+        return _page(request, partner_id, 400, posted=posted, errors=[messages.on_page(exc)])
     return _page(request, partner_id, submitted=done, age_fingerprint=age_fp, key_fingerprint=key_fp)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, pages
+from bcpctl.web import auth, messages, pages
 from dc.errors import BcpError, UsageError
 from victim_support.lookup import lookup_evacuee
 from victim_support.lookuprules import LookupQuery
@@ -85,7 +85,7 @@ async def lookup_submit(request: Request) -> Response:
             )
         )
     except UsageError as exc:
-        reasons = list(getattr(exc, "reasons", ()) or [exc.message])
+        reasons = [messages.on_page(r) for r in getattr(exc, "reasons", ()) or (exc,)]
         return _page(request, partner, 422, errors=reasons, posted=posted)
     return _page(request, partner, answer=answer, posted=posted)
 
@@ -124,5 +124,5 @@ async def notes_upload(request: Request) -> Response:
             )
         )
     except BcpError as exc:  # unsigned or forged (exit 3) is 401, a malformed document 422
-        return _page(request, partner, 401 if exc.exit_code == 3 else 422, note_errors=[exc.message])
+        return _page(request, partner, 401 if exc.exit_code == 3 else 422, note_errors=[messages.on_page(exc)])
     return _page(request, partner, notes_result=result)

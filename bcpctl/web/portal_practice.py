@@ -22,7 +22,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from bcpctl.web import auth, pages
+from bcpctl.web import auth, messages, pages
 from dc.errors import BcpError
 from victim_support.exportdrill import TRAINING, run_export_drill
 
@@ -77,7 +77,7 @@ async def practice_run(request: Request) -> Response:
             for member in sorted(result.bundle.iterdir()):
                 tar.add(member, arcname=f"{result.bundle.name}/{member.name}", recursive=False)
     except BcpError as exc:
-        return _page(request, partner, 400, errors=[str(exc)])
+        return _page(request, partner, 400, errors=[messages.on_page(exc)])
     finally:
         shutil.rmtree(work, ignore_errors=True)
     name = f"{result.bundle.name}.tar"

@@ -1,8 +1,12 @@
 """Errors as RFC 9457 problem details (``application/problem+json``), one clear line each.
 
-Every refusal names what is wrong in ``detail``; validation errors also list each field and
-its problem in ``errors``. A ``BcpError`` from a core package keeps its operator-facing
-message; anything else is a bug and gets a bare 500 without internals (logged here).
+Every refusal names what is wrong in ``detail``, in the language ``Accept-Language`` asks
+for (Japanese or English), and in English in ``detail_en`` whatever the request asked, so a
+program keeps one stable text; ``title`` stays the English status phrase. Validation errors
+also list each field and its problem in ``errors``. A ``BcpError`` from a core package keeps
+its operator-facing message (translated by :mod:`bcpctl.web.messages`, server paths hidden);
+a 5xx says only that the server has trouble, and anything else is a bug and gets a bare 500
+without internals (logged here). Pages show the same lines, Japanese first.
 """
 
 from __future__ import annotations
@@ -15,28 +19,30 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bcpctl.web import messages
 from bcpctl.web.errors import Conflict, Forbidden, NotFound, TooManyRequests
-from dc.errors import AuthError, BcpError, ConfigError, UsageError
+from dc.errors import N_, AuthError, BcpError, ConfigError, Message, UsageError
 from victim_support.errors import BundleGone, PolicyRejected, RequestNotFound, RequestStateError
 
 log = logging.getLogger("bcpctl.web")
 
 PROBLEM = "application/problem+json"
 _TITLES = {
-    400: "bad request",
-    401: "not authenticated",
-    403: "forbidden",
-    404: "not found",
-    405: "method not allowed",
-    409: "conflict",
-    410: "gone",
-    413: "request body too large",
-    415: "unsupported media type",
-    422: "invalid request",
-    429: "too many requests",
-    500: "internal error",
-    503: "service unavailable",
+    400: N_("bad request"),
+    401: N_("not authenticated"),
+    403: N_("forbidden"),
+    404: N_("not found"),
+    405: N_("method not allowed"),
+    409: N_("conflict"),
+    410: N_("gone"),
+    413: N_("request body too large"),
+    415: N_("unsupported media type"),
+    422: N_("invalid request"),
+    429: N_("too many requests"),
+    500: N_("internal error"),
+    503: N_("service unavailable"),
 }
+INTERNAL = N_("internal error (logged on the server)")
 
 
 def status_of(exc: BcpError) -> int:
@@ -69,17 +75,24 @@ def problem(status: int, detail: str, **extra: Any) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-def _one_line(text: str) -> str:
-    return text.strip().splitlines()[0] if text.strip() else "error"
-
-
 def install(app: FastAPI, html: Any) -> None:
-    """Register the handlers; ``html(request, status, detail)`` renders pages' errors as a page."""
+    """Register the handlers; ``html(request, status, detail)`` renders pages' errors as a page
+    (``detail`` the error or :class:`~dc.errors.Message`, shown in Japanese and English)."""
 
-    def respond(request: Request, status: int, detail: str, **extra: Any) -> Response:
+    def respond(request: Request, status: int, detail: BcpError | Message, **extra: Any) -> Response:
+        if status >= 500 and isinstance(detail, BcpError):
+            detail = messages.unavailable(detail, f"{request.method} {request.url.path}")
         if not request.url.path.startswith("/api/") and request.url.path != "/openapi.json":
             return html(request, status, detail)
-        return problem(status, detail, **extra)
+        lang = messages.request_language(request)
+        shown, english = messages.in_language(detail, lang)
+        if "reasons" in extra:
+            extra["reasons_en"] = [messages.in_language(r, "en")[1] for r in extra["reasons"]]
+            extra["reasons"] = [messages.in_language(r, lang)[0] for r in extra["reasons"]]
+        response = problem(status, shown, detail_en=english, **extra)
+        response.headers["Content-Language"] = lang
+        response.headers["Vary"] = "Accept-Language"
+        return response
 
     @app.exception_handler(BcpError)
     async def _bcp(request: Request, exc: BcpError) -> Response:
@@ -89,24 +102,32 @@ def install(app: FastAPI, html: Any) -> None:
             extra["retry_after"] = exc.retry_after
         if isinstance(exc, PolicyRejected) and exc.reasons:
             extra["reasons"] = list(exc.reasons)
-        return respond(request, status, _one_line(exc.message), **extra)
+        return respond(request, status, exc, **extra)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        errors = []
-        for error in exc.errors():
-            loc = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
-            errors.append({"field": loc or "(body)", "problem": str(error.get("msg", "invalid"))})
-        first = errors[0] if errors else {"field": "(body)", "problem": "invalid"}
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        return respond(request, 422, f"{first['field']}: {first['problem']}{more}", errors=errors)
+        lang = messages.request_language(request)
+        raw = exc.errors() or [{"msg": "invalid"}]
+        found = [messages.field_problem(error) for error in raw]
+        errors = [
+            {
+                "field": line.params["field"],
+                "problem": messages.in_language(line.params["problem"], lang)[0],  # type: ignore[arg-type]
+                "problem_en": str(line.params["problem"]),
+            }
+            for line in found
+        ]
+        more = Message(N_(" (and {count} more)"), count=len(found) - 1) if len(found) > 1 else ""
+        return respond(request, 422, messages.field_problem(raw[0], more), errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "error")
-        return respond(request, exc.status_code, detail)
+        title = _TITLES.get(exc.status_code, "error")
+        # Starlette's own details are the status phrase ("Not Found"): the marked title instead
+        plain = not isinstance(exc.detail, str) or exc.detail.lower() == title
+        return respond(request, exc.status_code, Message(title if plain else exc.detail))
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, exc: Exception) -> Response:
         log.error("%s %s failed: %s", request.method, request.url.path, type(exc).__name__, exc_info=exc)
-        return respond(request, 500, "internal error (logged on the server)")
+        return respond(request, 500, Message(INTERNAL))

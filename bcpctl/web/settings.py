@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dc.config import Consortium, Seconds
 from dc.errors import N_, ConfigError
+from dc.validation import validation_message
 
 
 class _Model(BaseModel):
@@ -85,7 +86,7 @@ def load_web_settings(config: Consortium, source: str = "<config>") -> WebSettin
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(part) for part in ("web", *first["loc"]))
-        message = first["msg"].removeprefix("Value error, ")
+        message = validation_message(first)
         raise ConfigError(N_("{source}: {loc}: {message_}"), source=source, loc=loc, message_=message) from None
 
 
