@@ -78,11 +78,11 @@ def read_key_file(path: Path) -> bytes:
         if info.st_mode & 0o077:
             raise KeyFileExposed(
                 N_(
-                    "key file {path} is accessible by others (mode {mode:04o}): refused; chmod 600 it, and "
+                    "key file {path} is accessible by others (mode {mode}): refused; chmod 600 it, and "
                     "replace it if others may have read it"
                 ),
                 path=path,
-                mode=stat.S_IMODE(info.st_mode),
+                mode=f"{stat.S_IMODE(info.st_mode):04o}",
             )
         if info.st_uid not in (os.geteuid(), 0):
             raise KeyFileExposed(
