@@ -209,7 +209,12 @@ def lost_section(lost: dict[str, dict[str, Any]] | None) -> str:
         towns: dict[str, int] = {}
         for row in doc.get("rows", []):
             towns[row["town"]] = towns.get(row["town"], 0) + 1
-        if doc.get("survived_lsn") is None:
+        if doc.get("deferred"):
+            what = (
+                f"一覧の作成を後回し deferred: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])};"
+                f" <code>{escape(doc['deferred'])}</code>"
+            )
+        elif doc.get("survived_lsn") is None:
             what = (
                 f"残存WALなし no surviving WAL: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])} 失われた lost"
             )
