@@ -123,3 +123,16 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
     assert {r["town"] for r in over.lost[SYSTEM]["rows"]} == {"五霞町"}
     worklist = Path(over.reports[f"worklist:{SYSTEM}"]).read_text(encoding="utf-8-sig")
     assert len(worklist.splitlines()) == len(lost) + 1
+    # the listing's scratch clusters were the run's sandboxes, removed and verified gone; the
+    # reports that name residents are the operators' account's alone
+    from sqlalchemy import select
+
+    from failover.records import drill_resources
+
+    with ctx.state.connect() as conn:
+        made = conn.execute(select(drill_resources).where(drill_resources.c.run_id == over.id)).fetchall()
+    assert [(r.kind, Path(r.name).name.startswith("bcpdrill-lost-"), r.state) for r in made] == [
+        ("directory", True, "removed")
+    ]
+    assert not Path(made[0].name).exists()
+    assert Path(over.reports["json"]).parent.stat().st_mode & 0o077 == 0
