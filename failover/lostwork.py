@@ -58,6 +58,8 @@ class LostWork:
     skipped: list[Skipped] = field(default_factory=list)
     missing: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: surviving segments that passed every check but PostgreSQL would not replay (see warnings)
+    unreplayed: int = 0
 
 
 def _replayed_timeline(datadir: Path) -> int:
@@ -193,6 +195,7 @@ def lost_work(
             # WAL that passes every header check can still be hostile or broken enough to stop
             # PostgreSQL: the report then says what is lost instead of failing
             work.warnings.append(f"the surviving WAL could not be replayed: {exc.message}")
+            work.unreplayed = len(found.usable)
             return work
         b_info = _conninfo(config, system_id, longer.port)
         b_end = _replay_state(b_info)[0]

@@ -215,9 +215,12 @@ def lost_section(lost: dict[str, dict[str, Any]] | None) -> str:
                 f" <code>{escape(doc['deferred'])}</code>"
             )
         elif doc.get("survived_lsn") is None:
-            what = (
-                f"残存WALなし no surviving WAL: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])} 失われた lost"
+            none = (
+                "残存WAL再生不可 surviving WAL not replayable"
+                if doc.get("unreplayed")
+                else "残存WALなし no surviving WAL"
             )
+            what = f"{none}: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])} 失われた lost"
         else:
             counts = "、".join(f"{escape(t)} {n}件" for t, n in towns.items()) or "なし none"
             what = (

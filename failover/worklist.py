@@ -128,8 +128,13 @@ def tail_lines(doc: dict[str, Any]) -> list[str]:
         ]
     if doc.get("survived_lsn") is None:
         recovered = doc.get("recovered_to")
+        none = (
+            f"残存WAL {doc['unreplayed']} セグメントは PostgreSQL が再生できませんでした（上記の注意）。"
+            if doc.get("unreplayed")
+            else "残存するWALはありません。"
+        )
         return [
-            f"残存するWALはありません。失われた期間: {_when(recovered)} 〜 {_when(declared)}"
+            f"{none}失われた期間: {_when(recovered)} 〜 {_when(declared)}"
             f"（{recovered or '—'} 〜 {declared}）。この間の処理はすべて失われました。"
             "入力・異動・収納の再入力が必要です。"
         ]

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -16,9 +17,11 @@ import pytest
 import yaml
 
 from backup.walseq import parse_segment, segment_name
+from failover.report_html import render_html
 from storage.url import open_backend
 from tests.backup.walsite import SYSTEM, wal_site
 from tests.conftest import PASSWORD, Cli
+from tests.failover.documents import document
 from tests.failover.lostsite import SECRET, Disaster, _archived
 from tests.failover.test_lost_work import _listed
 from tests.servers.ceph import CephServer
@@ -76,6 +79,10 @@ def test_survivors_whose_replay_fails_are_a_warning_and_the_interval(tmp_path: P
         human = cli(*base, "--declared-at", declared)
         assert human.returncode == 0, human.stderr
         assert "could not be replayed" in human.stdout and "すべて失われました" in human.stdout
+        assert "再生できませんでした" in human.stdout and "残存するWALはありません" not in human.stdout
+        assert doc["unreplayed"] > 0
+        html = render_html(document(datetime.now(UTC)) | {"mode": "execute", "lost": {SYSTEM: doc}}, {})
+        assert "surviving WAL not replayable" in html and "no surviving WAL" not in html
         assert SECRET not in done.stdout + human.stdout + human.stderr
         assert "internal error" not in human.stderr
 
