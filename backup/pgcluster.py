@@ -165,8 +165,8 @@ class RestoredCluster:
         argv = self._as_owner([postgres_tool("pg_ctl"), "-D", str(self.datadir), "status"])
         return subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=60).returncode == 0
 
-    def stop(self) -> None:
-        argv = self._as_owner([postgres_tool("pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"])
+    def stop(self, mode: str = "fast") -> None:
+        argv = self._as_owner([postgres_tool("pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
         subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL, timeout=120)
 
     def log_tail(self) -> str:
@@ -197,6 +197,38 @@ class RestoredCluster:
         raise ProblemFound(
             N_("recovery did not finish within {timeout:.0f} s: {detail}"), timeout=timeout, detail=self.log_tail()
         )
+
+
+def stop_clusters_in(root: Path) -> None:
+    """Stop every postmaster whose data directory is ``root`` or right below it, before ``root`` is
+    removed: a process that died mid-restore leaves its scratch cluster running, and deleting the
+    files under a running postmaster frees neither its memory nor its port.
+
+    Each is stopped as the account that owns its data directory (``pg_ctl`` refuses any other);
+    ``immediate``: a scratch cluster's data is thrown away anyway.
+    """
+    for pidfile in (root / "postmaster.pid", *sorted(root.glob("*/postmaster.pid"))):
+        if pidfile.is_symlink() or not pidfile.is_file():
+            continue
+        datadir = pidfile.parent
+        try:
+            owner: str | None = pwd.getpwuid(datadir.stat().st_uid).pw_name
+        except KeyError:
+            owner = None
+        RestoredCluster(datadir, 0, owner).stop("immediate")
+        if pidfile.exists() and _postmaster_alive(pidfile):
+            raise OSError(f"the PostgreSQL server in {datadir} did not stop")
+
+
+def _postmaster_alive(pidfile: Path) -> bool:
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except PermissionError:
+        return True  # another account's live process
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def copy_database(source: str, target: str) -> dict[str, int]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
+from backup.pgcluster import stop_clusters_in
 from failover.records import mark_killed, stale_runs
 from failover.resources import ResourceRecord, leftover_runs, open_resources, set_resource_state
 from failover.results import CleanupResult, SweepResult
@@ -55,6 +56,8 @@ def remove(res: ResourceRecord) -> None:
         _pg(res.location, sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(res.name)))
     elif res.kind == "directory":
         if Path(res.name).exists():
+            # a scratch cluster a killed run left (failover.lostscratch) may still be running
+            stop_clusters_in(Path(res.name))
             shutil.rmtree(res.name)
     else:
         raise ValueError(f"unknown resource kind {res.kind}")

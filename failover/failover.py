@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from sqlalchemy import Engine
 
@@ -72,6 +73,9 @@ class FailoverRequest:
     #: the site this bcpctl runs at (``--site``/``$BCPCTL_SITE``): a failover runs where it moves
     #: production, since the control state is promoted there; ``None``: the caller's context knows
     at_site: str | None = None
+    #: list what was lost after the promotion (``now``: two more base restores per system with
+    #: ``surviving_wal``) or leave it to ``bcpctl failover lost`` (``later``)
+    lost_work: Literal["now", "later"] = "now"
 
 
 def hooks_for(ctx: RunContext) -> Hooks:
@@ -284,7 +288,14 @@ def execute_failover(
                 # after the promotion: listing what was lost recovers two more clusters per
                 # system, which must not delay service
                 result.lost, lost_warnings = failover_losses(
-                    ctx.config, ctx.config_file, result.systems, declared, request.to_site
+                    ctx.config,
+                    ctx.config_file,
+                    result.systems,
+                    declared,
+                    request.to_site,
+                    ctx.state,
+                    result.id,
+                    defer=request.lost_work == "later",
                 )
                 result.warnings += lost_warnings
         finally:

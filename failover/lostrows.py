@@ -30,6 +30,8 @@ class LostRow:
     xid: int | None
     committed_at: str | None
     fields: dict[str, str] = field(default_factory=dict)
+    #: the town's tenant id, whose report lists the row ("": a town column value naming no tenant)
+    tenant: str = ""
 
 
 def listed_fields(row: dict[str, Any], wanted: Sequence[str]) -> dict[str, str]:
@@ -59,7 +61,7 @@ def table_rows(
     table: str,
     how: Reentry,
     stretch: WalStretch,
-    towns: dict[str, str],
+    towns: dict[str, tuple[str, str]],
 ) -> tuple[list[LostRow], list[str]]:
     """The lost rows of ``table`` (``a``: as the failover recovered it, ``b``: with the survivors)
     and the problems that kept any from the list; a table the database refuses to read (no
@@ -78,7 +80,7 @@ def _table_rows(
     table: str,
     how: Reentry,
     stretch: WalStretch,
-    towns: dict[str, str],
+    towns: dict[str, tuple[str, str]],
 ) -> tuple[list[LostRow], list[str]]:
     """The lost rows of ``table`` (``a``: as the failover recovered it, ``b``: with the survivors)
     and the problems that kept any from the list."""
@@ -112,9 +114,9 @@ def _table_rows(
     keys_a = {str(r[0]) for r in a.execute(sql.SQL("SELECT {}::text FROM {}").format(key_expr, ident))}
     keys_b = {str(r[0]) for r in b.execute(sql.SQL("SELECT {}::text FROM {}").format(key_expr, ident))}
 
-    def town(row: dict[str, Any]) -> str:
+    def town(row: dict[str, Any]) -> tuple[str, str]:
         value = "" if how.town is None else str(row.get(how.town) or "")
-        return towns.get(value, value)
+        return towns.get(value, ("", value))
 
     rows = []
     written = b.execute(
@@ -126,9 +128,9 @@ def _table_rows(
     for xmin, row_key, row in written:
         tx = by_xid[int(xmin)]
         operation = UPDATED if row_key in keys_a else INSERTED
-        rows.append(
-            LostRow(how.business, town(row), table, operation, tx.xid, tx.time.isoformat(), listed_fields(row, wanted))
-        )
+        tenant, name = town(row)
+        fields = listed_fields(row, wanted)
+        rows.append(LostRow(how.business, name, table, operation, tx.xid, tx.time.isoformat(), fields, tenant))
     gone = sorted(keys_a - keys_b)
     if gone:
         deleted = a.execute(
@@ -139,15 +141,17 @@ def _table_rows(
             block, line = (int(n) for n in ctid.strip("()").split(","))
             deleter = stretch.deletes.get((int(filenode[0]), block, line))
             found = by_xid.get(deleter) if deleter is not None else None
+            tenant, name = town(row)
             rows.append(
                 LostRow(
                     how.business,
-                    town(row),
+                    name,
                     table,
                     DELETED,
                     found.xid if found else None,
                     found.time.isoformat() if found else None,
                     listed_fields(row, wanted),
+                    tenant,
                 )
             )
     return rows, problems

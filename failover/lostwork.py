@@ -15,8 +15,6 @@ When nothing usable survived, the result says exactly which interval is lost.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,6 +58,8 @@ class LostWork:
     skipped: list[Skipped] = field(default_factory=list)
     missing: str | None = None
     warnings: list[str] = field(default_factory=list)
+    #: surviving segments that passed every check but PostgreSQL would not replay (see warnings)
+    unreplayed: int = 0
 
 
 def _replayed_timeline(datadir: Path) -> int:
@@ -132,6 +132,7 @@ def lost_work(
     config: Consortium,
     config_path: Path,
     system_id: str,
+    scratch: Path,
     *,
     surviving: Sequence[str] | None = None,
     site: str | None = None,
@@ -140,7 +141,8 @@ def lost_work(
     timeout: float = 3600,
 ) -> LostWork:
     """What the failover of ``system_id`` lost, from the offsite's base backup and WAL and the
-    surviving WAL (``surviving``, default the system's ``source.surviving_wal``)."""
+    surviving WAL (``surviving``, default the system's ``source.surviving_wal``), its scratch
+    clusters recovered in the empty directory ``scratch`` (:func:`failover.lostscratch.lost_scratch`)."""
     from backup.pgcluster import RestoredCluster
     from backup.waljobs import wal_system
 
@@ -151,8 +153,6 @@ def lost_work(
     declared = declared_at or now
     if declared.tzinfo is None:
         raise UsageError(N_("--declared-at needs a time zone (e.g. 2026-12-06T03:14:15+09:00)"))
-    scratch = Path(tempfile.mkdtemp(prefix="bcpctl-lost-"))
-    scratch.chmod(0o711)  # the clusters' account must reach their data directories inside
     running: list[RestoredCluster] = []
 
     def recover(name: str, survivors: Sequence[Path] = ()) -> PitrResult:
@@ -195,6 +195,7 @@ def lost_work(
             # WAL that passes every header check can still be hostile or broken enough to stop
             # PostgreSQL: the report then says what is lost instead of failing
             work.warnings.append(f"the surviving WAL could not be replayed: {exc.message}")
+            work.unreplayed = len(found.usable)
             return work
         b_info = _conninfo(config, system_id, longer.port)
         b_end = _replay_state(b_info)[0]
@@ -214,7 +215,6 @@ def lost_work(
     finally:
         for cluster in running:
             cluster.stop()  # pg_ctl stop: quick and harmless where nothing runs
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _list_gap(
@@ -271,9 +271,10 @@ def _list_gap(
     work.rows.sort(key=lambda r: (r.town, r.business, r.committed_at or "", r.table))
 
 
-def _towns(config: Consortium, own: str) -> dict[str, str]:
-    """Town column values (a tenant's lg_code or id) → the town's name; ``""`` → the system's own."""
-    towns = {"": config.tenants[own].name}
+def _towns(config: Consortium, own: str) -> dict[str, tuple[str, str]]:
+    """Town column values (a tenant's lg_code or id) → (tenant id, the town's name); ``""`` → the
+    system's own tenant. A value that names no tenant is listed as it is, under no tenant."""
+    towns = {"": (own, config.tenants[own].name)}
     for tenant_id, tenant in config.tenants.items():
-        towns[tenant_id] = towns[tenant.lg_code] = tenant.name
+        towns[tenant_id] = towns[tenant.lg_code] = (tenant_id, tenant.name)
     return towns

@@ -209,10 +209,18 @@ def lost_section(lost: dict[str, dict[str, Any]] | None) -> str:
         towns: dict[str, int] = {}
         for row in doc.get("rows", []):
             towns[row["town"]] = towns.get(row["town"], 0) + 1
-        if doc.get("survived_lsn") is None:
+        if doc.get("deferred"):
             what = (
-                f"残存WALなし no surviving WAL: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])} 失われた lost"
+                f"一覧の作成を後回し deferred: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])};"
+                f" <code>{escape(doc['deferred'])}</code>"
             )
+        elif doc.get("survived_lsn") is None:
+            none = (
+                "残存WAL再生不可 surviving WAL not replayable"
+                if doc.get("unreplayed")
+                else "残存WALなし no surviving WAL"
+            )
+            what = f"{none}: {_t(doc.get('recovered_to'))} – {_t(doc['declared_at'])} 失われた lost"
         else:
             counts = "、".join(f"{escape(t)} {n}件" for t, n in towns.items()) or "なし none"
             what = (

@@ -101,6 +101,28 @@ def _control_lines(cp: dict[str, Any] | None, sites: dict[str, str]) -> list[str
     return lines
 
 
+def own_rows(lost: dict[str, Any], tenant: str, tenant_name: str) -> list[dict[str, Any]]:
+    """The rows of a system's lost work that are ``tenant``'s to type again (its town column)."""
+    return [r for r in lost["rows"] if (r["tenant"] == tenant if "tenant" in r else r["town"] == tenant_name)]
+
+
+def _shared_lines(doc: dict[str, Any], tenant: str, tenant_name: str) -> list[str]:
+    """A town's lost rows in systems another tenant runs for it (a shared 住基 serving several
+    towns): the town must type them again, so its own report lists them, and only its own."""
+    if doc["mode"] != "execute":
+        return []
+    owners = {s["system"]: s for s in doc["systems"]}
+    lines = []
+    for system, lost in sorted((doc.get("lost") or {}).items()):
+        mine = own_rows(lost, tenant, tenant_name)
+        if lost.get("tenant") == tenant or not mine:
+            continue
+        business = owners[system]["business"] if system in owners else lost.get("business", "")
+        lines.append(f"  共同利用の {business}（{system}）で失われた貴団体の処理（再入力が必要です）:")
+        lines += [f"        {line}" for line in report_lines(dict(lost, rows=mine))]
+    return lines
+
+
 def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[str, str] | None = None) -> str:
     """The summary for one tenant; ``sites`` maps site ids to names such as 遠隔地バックアップセンター（北海道）."""
     sites = sites or {}
@@ -137,7 +159,7 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
         lost = (doc.get("lost") or {}).get(s["system"])
         if doc["mode"] == "execute" and lost:
             # only this town's rows: a shared system's worklist may name its neighbours' residents
-            mine = dict(lost, rows=[r for r in lost["rows"] if r["town"] == tenant_name])
+            mine = dict(lost, rows=own_rows(lost, tenant, tenant_name))
             lines.append("      失われた処理（再入力が必要です）:")
             lines += [f"        {line}" for line in report_lines(mine)]
         elif doc["mode"] == "execute" and s.get("snapshot_time") and s.get("rpo_seconds"):
@@ -145,6 +167,7 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
                 f"      失われた期間: {jp_seconds(s['snapshot_time'])} 〜 {jp_seconds(doc['declared_at'])}"
                 "（この間の入力・異動・収納は再入力が必要です）"
             )
+    lines += _shared_lines(doc, tenant, tenant_name)
     lines += _control_lines(doc.get("control_plane"), sites)
     problems = [s for s in systems if s["status"] != "passed"]
     lines += ["", "2. 課題と是正措置"]

@@ -38,8 +38,11 @@ def reports_root(ctx: RunContext) -> Path:
     return base / "bcpctl" / "drills"
 
 
-def _tenants(doc: dict[str, Any]) -> list[str]:
-    return sorted({s["tenant"] for s in doc["systems"]})
+def report_tenants(doc: dict[str, Any]) -> list[str]:
+    """The tenants with a report: those whose systems ran, and those with lost rows to type again
+    in a system another tenant runs for them."""
+    lost = [r.get("tenant") for w in (doc.get("lost") or {}).values() for r in w.get("rows", [])]
+    return sorted({s["tenant"] for s in doc["systems"]} | {t for t in lost if t})
 
 
 def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
@@ -50,10 +53,13 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
     """
     folder = reports_root(ctx) / result.id
     folder.mkdir(parents=True, exist_ok=True)
+    if any(lost.get("rows") for lost in result.lost.values()):
+        # the reports then name residents whose work was lost: readable by the operators' account only
+        folder.chmod(0o700)
     paths = {
         "json": folder / "report.json",
         "html": folder / "report.html",
-        **{f"ja:{t}": folder / f"report-ja-{t}.txt" for t in sorted({s.tenant for s in result.systems})},
+        **{f"ja:{t}": folder / f"report-ja-{t}.txt" for t in report_tenants(to_document(result))},
     }
     for system, lost in sorted(result.lost.items()):
         if lost.get("rows"):
@@ -75,7 +81,7 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
     paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     paths["html"].write_text(html, encoding="utf-8")
     sites = site_names(ctx.config)
-    for tenant in _tenants(doc):
+    for tenant in report_tenants(doc):
         name = ctx.config.tenants[tenant].name if tenant in ctx.config.tenants else tenant
         paths[f"ja:{tenant}"].write_text(render_ja(doc, tenant, name, sites), encoding="utf-8")
     return result.reports
@@ -111,8 +117,8 @@ def render_report(
         return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if fmt == "html":
         return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])))
-    tenants = [tenant] if tenant else _tenants(doc)
-    if tenant and tenant not in _tenants(doc):
+    tenants = [tenant] if tenant else report_tenants(doc)
+    if tenant and tenant not in report_tenants(doc):
         raise UsageError(N_("run {id} has no system of tenant '{tenant}'"), id=record.id, tenant=tenant)
     return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)
 

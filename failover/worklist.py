@@ -13,6 +13,7 @@ import io
 import os
 import re
 from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -20,8 +21,11 @@ from typing import IO, TYPE_CHECKING, Any
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
 from dc.errors import N_, BcpError, UsageError
+from failover.lostscratch import lost_run, lost_scratch
 
 if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
     from dc.config import Consortium
     from failover.results import SystemResult
 
@@ -130,10 +134,22 @@ def head_lines(doc: dict[str, Any]) -> list[str]:
 def tail_lines(doc: dict[str, Any]) -> list[str]:
     """What is lost for certain: the interval no copy of the WAL covers, JST and ISO 8601."""
     declared = doc["declared_at"]
+    if doc.get("deferred"):
+        return [
+            f"再入力作業一覧の作成は後回しにしました（failover run --lost-work later）。"
+            f"残存WALから作成するには次を実行してください: {doc['deferred']}",
+            f"確認できるまで、{_when(doc.get('recovered_to'))} 〜 {_when(declared)}"
+            f"（{doc.get('recovered_to') or '—'} 〜 {declared}）の処理は失われたものとして扱ってください。",
+        ]
     if doc.get("survived_lsn") is None:
         recovered = doc.get("recovered_to")
+        none = (
+            f"残存WAL {doc['unreplayed']} セグメントは PostgreSQL が再生できませんでした（上記の注意）。"
+            if doc.get("unreplayed")
+            else "残存するWALはありません。"
+        )
         return [
-            f"残存するWALはありません。失われた期間: {_when(recovered)} 〜 {_when(declared)}"
+            f"{none}失われた期間: {_when(recovered)} 〜 {_when(declared)}"
             f"（{recovered or '—'} 〜 {declared}）。この間の処理はすべて失われました。"
             "入力・異動・収納の再入力が必要です。"
         ]
@@ -155,22 +171,34 @@ def lost_worklist(
     config: Consortium,
     config_file: Path,
     system: str,
+    state: Engine,
     *,
+    run_id: str | None = None,
     surviving: Sequence[str] | None = None,
     site: str | None = None,
     declared_at: datetime | None = None,
     out: Path | None = None,
 ) -> dict[str, Any]:
-    """:func:`failover.lostwork.lost_work` as a document, its worklist files written to ``out``."""
+    """:func:`failover.lostwork.lost_work` as a document, its worklist files written to ``out``;
+    its scratch clusters recorded under ``run_id`` (a failover's), else under a run of its own."""
     from failover.lostwork import lost_work
     from failover.results import to_document
 
-    doc: dict[str, Any] = to_document(
-        lost_work(config, config_file, system, surviving=surviving, site=site, declared_at=declared_at)
-    )
+    with ExitStack() as stack:
+        if run_id is None:
+            run_id = stack.enter_context(lost_run(state, config.consortium, site, declared_at))
+        scratch = stack.enter_context(lost_scratch(state, run_id))
+        work = lost_work(config, config_file, system, scratch, surviving=surviving, site=site, declared_at=declared_at)
+    doc: dict[str, Any] = to_document(work)
     doc["tenant_name"] = config.tenants[doc["tenant"]].name
     doc["files"] = [str(p) for p in write_worklist(doc, out)] if out is not None else []
     return doc
+
+
+def lost_command(system: str, site: str | None, declared: datetime) -> str:
+    """The command that lists what a failover of ``system`` lost, when the failover deferred it."""
+    at = f" --site {site}" if site else ""
+    return f"bcpctl failover lost {system}{at} --declared-at {declared.isoformat()} --out <folder>"
 
 
 def failover_losses(
@@ -179,9 +207,17 @@ def failover_losses(
     systems: Sequence[SystemResult],
     declared: datetime,
     site: str | None,
+    state: Engine,
+    run_id: str,
+    *,
+    defer: bool = False,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """What each postgres-wal system that came back lost, for the failover report: the worklist
-    where its configuration names surviving WAL, else (or when listing fails) the interval."""
+    where its configuration names surviving WAL, else (or when listing fails) the interval.
+
+    ``defer``: list nothing now (two more base restores per system), only the interval and, in
+    ``deferred``, the command that makes the list later.
+    """
     from failover.lostwork import LostWork
     from failover.results import to_document
 
@@ -199,8 +235,13 @@ def failover_losses(
         losses[result.system] = interval
         if not system.source.surviving_wal or config_file is None:
             continue
+        if defer:
+            interval["deferred"] = lost_command(result.system, site, declared)
+            continue
         try:
-            losses[result.system] = lost_worklist(config, config_file, result.system, site=site, declared_at=declared)
+            losses[result.system] = lost_worklist(
+                config, config_file, result.system, state, run_id=run_id, site=site, declared_at=declared
+            )
         except BcpError as exc:
             warnings.append(f"{result.system}: the lost transactions could not be listed ({exc.message})")
         except Exception as exc:  # psycopg and OS errors of a scratch cluster: production is already promoted

@@ -133,6 +133,14 @@ def _confirmation_options(fn: F) -> F:
     metavar="TIME",
     help="When the disaster struck (ISO 8601; JST if no zone); RTO and RPO are measured from it. Default: now.",
 )
+@click.option(
+    "--lost-work",
+    type=click.Choice(["now", "later"]),
+    default="now",
+    show_default=True,
+    help="List the lost transactions of systems with source.surviving_wal after the promotion (two more base"
+    " restores per system), or 'later': the report names the 'bcpctl failover lost' command that lists them.",
+)
 @_confirmation_options
 @common_options
 def failover_execute(
@@ -142,6 +150,7 @@ def failover_execute(
     escrow: tuple[str, ...],
     workers: int | None,
     declared_at: str | None,
+    lost_work: str,
     yes: bool,
     approver: str | None,
     approver_secret_file: str | None,
@@ -172,6 +181,7 @@ def failover_execute(
         operator=operator,
         operator_secret=read_operator_secret(operator_secret_file),
         at_site=at_site,
+        lost_work="later" if lost_work == "later" else "now",
     )
     with output.current().progress(f"failover to {to_site}") as bar:
         result = execute_failover(ctx, request, on_bytes=bar.advance)
@@ -226,6 +236,7 @@ def failover_lost(
         ctx.config,
         ctx.config_file,
         system,
+        ctx.state,
         surviving=list(surviving) or None,
         site=site,
         declared_at=parse_time(declared_at) if declared_at else None,

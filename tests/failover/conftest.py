@@ -33,6 +33,7 @@ from replication.sync import replicate
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
+from tests.failover.lostsite import disaster  # noqa: F401  (a package fixture: one disaster for every lost-work test)
 from tests.servers.postgres import PostgresServer
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "ibaraki.yaml"

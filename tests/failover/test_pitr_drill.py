@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 import yaml
+from sqlalchemy import select
 
 from dc.config import load_config
 from dc.state import open_state
@@ -79,10 +80,9 @@ def test_point_in_time_drill_replays_wal_to_just_before_the_event(site: WalSite)
     assert juki.rpo_seconds is not None and juki.rpo_seconds < 1
 
 
-def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site: WalSite) -> None:
-    from failover.failover import FailoverRequest, execute_failover
-    from tests.failover.test_failover import RecordingHooks
-
+def _wal_disaster(site: WalSite) -> tuple[RunContext, list[tuple[int, datetime]], list[tuple[int, datetime]]]:
+    """The offsite holds the primary's WAL up to a point; the primary commits on (``lost``) and its
+    pg_wal survives the disaster. Returns the run context and the rows before and after."""
     cli = Cli(site.relay.env)
     assert cli("backup", "run", "--config", str(site.config)).returncode == 0
     rows = _rows(site, 1)
@@ -105,7 +105,14 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
     raw["drills"] = {"report_dir": str(site.base / "reports")}
     site.config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     config, resolved = load_config(site.config)
-    ctx = RunContext.create(config, resolved)
+    return RunContext.create(config, resolved), rows, lost
+
+
+def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site: WalSite) -> None:
+    from failover.failover import FailoverRequest, execute_failover
+    from tests.failover.test_failover import RecordingHooks
+
+    ctx, rows, lost = _wal_disaster(site)
     over = execute_failover(
         ctx, FailoverRequest("offsite", confirmed=True), hooks=RecordingHooks(), handle_signals=False
     )
@@ -123,3 +130,31 @@ def test_failover_recovers_a_wal_system_to_the_newest_wal_the_offsite_holds(site
     assert {r["town"] for r in over.lost[SYSTEM]["rows"]} == {"五霞町"}
     worklist = Path(over.reports[f"worklist:{SYSTEM}"]).read_text(encoding="utf-8-sig")
     assert len(worklist.splitlines()) == len(lost) + 1
+    # the listing's scratch clusters were the run's sandboxes, removed and verified gone; the
+    # reports that name residents are the operators' account's alone
+    from failover.records import drill_resources
+
+    with ctx.state.connect() as conn:
+        made = conn.execute(select(drill_resources).where(drill_resources.c.run_id == over.id)).fetchall()
+    assert [(r.kind, Path(r.name).name.startswith("bcpdrill-lost-"), r.state) for r in made] == [
+        ("directory", True, "removed")
+    ]
+    assert not Path(made[0].name).exists()
+    assert Path(over.reports["json"]).parent.stat().st_mode & 0o077 == 0
+
+
+def test_a_failover_may_leave_the_lost_work_for_later_and_names_the_command(site: WalSite) -> None:
+    from failover.failover import FailoverRequest, execute_failover
+    from failover.records import drill_resources
+    from tests.failover.test_failover import RecordingHooks
+
+    ctx, _rows_before, _lost = _wal_disaster(site)
+    request = FailoverRequest("offsite", confirmed=True, lost_work="later")
+    over = execute_failover(ctx, request, hooks=RecordingHooks(), handle_signals=False)
+    assert over.systems[0].status == "passed", over.verdict()
+    deferred = over.lost[SYSTEM]
+    assert deferred["rows"] == [] and deferred["deferred"].startswith(f"bcpctl failover lost {SYSTEM} --site offsite")
+    ja = Path(over.reports["ja:goka"]).read_text(encoding="utf-8")
+    assert "後回し" in ja and deferred["deferred"] in ja
+    with ctx.state.connect() as conn:  # no scratch cluster was made
+        assert conn.execute(select(drill_resources).where(drill_resources.c.run_id == over.id)).fetchall() == []
