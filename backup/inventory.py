@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from datetime import UTC, datetime
 
 from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
 from backup.checkview import CheckView
 from backup.keys import KEYS_PREFIX, slot_digests
 from backup.layout import TOMBSTONE_PREFIX, place_of
+from backup.locks import held_by_someone
 from backup.manifest import (
     MANIFEST_KEY,
     Manifest,
@@ -107,6 +109,11 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
     for name in manifest.indexes:
         key = "index/" + name
         if key not in listing and name not in superseded and name in now.manifest().indexes:
+            if now.pruning:
+                report.notes.append(
+                    Problem(key, "removed by a prune still running, not yet signed away: run check again after it")
+                )
+                continue
             report.problems.append(
                 Problem(key, f"index file signed by the manifest is missing (deleted?); '{REPAIR_INDEX}' rebuilds it")
             )
@@ -145,7 +152,10 @@ class _SignedNow:
     """The manifest stored now, to ask whether it still signs something the view's manifest signed.
 
     Read once, and only when something signed is missing: a newer manifest that no longer
-    signs it means a forget or prune removed it and committed while check ran.
+    signs it means a forget or prune removed it and committed while check ran. Prune removes
+    superseded index files before it signs their removal, so while a prune holds its lease the
+    stored manifest may still sign what it just removed: check waits for the prune (up to
+    ``PRUNE_WAIT_SECONDS``) before reading, and says so when it is still running.
     """
 
     def __init__(self, repo: Repository, seen: Manifest) -> None:
@@ -153,10 +163,13 @@ class _SignedNow:
         self._seen = seen
         self._current = seen
         self._read = False
+        #: a prune still held its lease when the manifest was read
+        self.pruning = False
 
     def manifest(self) -> Manifest:
         if not self._read:
             self._read = True
+            self.pruning = _wait_for_prune(self._repo)
             try:
                 current = read_manifest(
                     self._repo.backend, public_key=self._seen.public_key, repo_id=self._repo.config.id
@@ -166,6 +179,20 @@ class _SignedNow:
             if current is not None and current.sequence > self._seen.sequence:
                 self._current = current
         return self._current
+
+
+#: how long check waits for a running prune to sign what it removed
+PRUNE_WAIT_SECONDS = 30.0
+
+
+def _wait_for_prune(repo: Repository) -> bool:
+    """Wait while a prune holds its lease; True when it still does after the wait."""
+    deadline = time.monotonic() + PRUNE_WAIT_SECONDS
+    while held_by_someone(repo.backend, LEASE_KEY):
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def _slot_digest(repo: Repository, key: str, size: int) -> str | None:

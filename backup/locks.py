@@ -210,6 +210,12 @@ def _status(backend: Backend, key: str, now: float, here: Machine) -> tuple[Lock
     return status, record
 
 
+def held_by_someone(backend: Backend, key: str) -> bool:
+    """Whether the lock ``key`` is held now by a process not provably gone (live or foreign)."""
+    found = _status(backend, key, storage_now(backend), this_machine())
+    return found is not None and found[0].state != "stale"
+
+
 @dataclass
 class UnlockReport:
     locks: list[LockStatus] = field(default_factory=list)

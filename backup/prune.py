@@ -24,6 +24,7 @@ import orjson
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
 from backup.locks import LOCKS_PREFIX, RepositoryLock
+from backup.manifest import sign_manifest
 from backup.pack import PACK_DIRS, PackBuilder, iter_blobs, pack_key
 from backup.repository import Repository
 from backup.snapshot import list_snapshots
@@ -243,6 +244,9 @@ def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> 
         report.tombstones_pending = len(read_tombstones(repo))
         if (local := as_capability(repo.backend, LocalBackend)) is not None:
             report.leftovers_removed = len(local.remove_leftovers())
+        # Signed before the lease goes: index files were removed above, and a check waits for the
+        # lease, not for this session's close, before it asks the manifest whether they still count.
+        sign_manifest(repo)
     return report
 
 
