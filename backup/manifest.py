@@ -248,11 +248,25 @@ def verify_manifest(raw: bytes, *, public_key: str | None, repo_id: str | None, 
 
 
 def load_manifest_bytes(backend: Backend) -> bytes:
-    """The stored manifest's bytes, if their size is one a genuine manifest can have."""
-    try:
-        return load_whole(backend, MANIFEST_KEY, "manifest")
-    except OversizedObject as exc:
-        raise ManifestInvalid(exc.template, **exc.params) from None
+    """The stored manifest's bytes, if their size is one a genuine manifest can have.
+
+    The manifest is the one object rewritten in place (each signature replaces it whole), so a
+    read that finds fewer bytes than the size just seen raced a new signature: read the new one.
+    """
+    size = backend.stat(MANIFEST_KEY).size
+    for _ in range(3):
+        try:
+            return load_whole(backend, MANIFEST_KEY, "manifest", size=size)
+        except OversizedObject as exc:
+            raise ManifestInvalid(exc.template, **exc.params) from None
+        except ObjectNotFound:
+            raise
+        except StorageError:
+            newer = backend.stat(MANIFEST_KEY).size
+            if newer == size:
+                raise
+            size = newer
+    return load_whole(backend, MANIFEST_KEY, "manifest", size=size)
 
 
 def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | None) -> Manifest | None:
