@@ -23,14 +23,14 @@ site is rebuilt as the new primary's standby.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import N_, BcpError, Message, UsageError
+from dc.errors import N_, BcpError, Message
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
+from failover.control_standby import STANDBY_KIND, StandbyReport, init_standby, live_site, standby_timeout
 from failover.controlplane import (
     CONTROL_SYSTEM,
     ControlCopy,
@@ -42,7 +42,6 @@ from failover.controlplane import (
     copy_age,
     head_of,
     measured_rpo,
-    plane_kind,
     serving,
     ship_each,
     state_url,
@@ -56,42 +55,10 @@ from storage.url import repository_url_key
 HEARTBEAT_WAIT = 5.0
 
 
-@dataclass
-class StandbyReport:
-    """``bcpctl control standby init``: the standby at ``site`` and how it came to be."""
-
-    site: str
-    source: str
-    slot: str
-    slot_created: bool = False
-    #: ``pg_basebackup``, ``pg_rewind`` or ``reconfigured`` (it already was a standby of ``source``)
-    method: str = ""
-    #: the data directory that was there, moved aside (never deleted)
-    kept_aside: str | None = None
-    #: why ``pg_rewind`` could not be used, when ``pg_basebackup`` was
-    rewind_skipped: str | None = None
-    streaming: bool = False
-    position: str | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.streaming and not self.problems
-
-    def summary(self) -> str:
-        how = {"reconfigured": "already a standby, reconfigured"}.get(self.method, f"built with {self.method}")
-        if self.rewind_skipped and self.method == "pg_basebackup":
-            how += f", not pg_rewind: {self.rewind_skipped}"
-        if self.kept_aside:
-            how += f"; the previous data directory is kept as {self.kept_aside}"
-        state = "streaming" if self.streaming else "NOT streaming"
-        return f"control server of {self.site}: standby of {self.source} ({how}, slot {self.slot}), {state}"
-
-
 class PostgresStandby:
     """:class:`~failover.controlplane.ControlPlane` for PostgreSQL control databases (module docstring)."""
 
-    kind = "postgres-standby"
+    kind = STANDBY_KIND
 
     def __init__(self, config: Consortium, config_dir: Path | None) -> None:
         self.config = config
@@ -104,18 +71,15 @@ class PostgresStandby:
         return repository_url_key(self.config.sites[site].repository)
 
     def _timeout(self, site: str) -> int:
-        spec = self.config.sites[site].control_server
-        return spec.timeout if spec else 300
+        return standby_timeout(self.config, site)
 
     def live_site(self, *, besides: str) -> str:
-        """The site whose control database answers as a primary, the configured primary first."""
-        for site in [self.config.primary_site, *self.config.offsite_sites]:
-            if site != besides and (found := self.server(site).state()).answers and not found.in_recovery:
-                return site
-        raise ControlPlaneError(
-            N_("no other site's control database answers as a primary (not in recovery) to stream {besides} from"),
-            besides=besides,
-        )
+        return live_site(self.config, besides=besides)
+
+    def init_standby(
+        self, site: str, *, source: str | None = None, replace: bool = False, token: str | None = None
+    ) -> StandbyReport:
+        return init_standby(self.config, site, source=source, replace=replace, token=token)
 
     # -- replication ----------------------------------------------------------------------------
 
@@ -363,103 +327,3 @@ class PostgresStandby:
                 f"'bcpctl control standby init --site {site}' at {site}"
             ]
         return [] if report.ok else [f"{report.summary()}: {'; '.join(report.problems)}"]
-
-    # -- setting a standby up -------------------------------------------------------------------
-
-    def init_standby(
-        self, site: str, *, source: str | None = None, replace: bool = False, token: str | None = None
-    ) -> StandbyReport:
-        """Make ``site``'s control server a streaming standby of ``source`` (default: the live one)."""
-        import secrets
-
-        token = token or secrets.token_hex(4)
-        source = source or self.live_site(besides=site)
-        if source == site:
-            raise UsageError(N_("'{site}' cannot be a standby of itself"), site=site)
-        origin = self.server(source)
-        live = origin.state()
-        if not live.answers:
-            raise ControlPlaneError(
-                live.problem or Message(N_("the control database of {site} does not answer"), site=source)
-            )
-        if live.in_recovery:
-            raise ControlPlaneError(
-                N_("the control database of {source} is a standby itself: stream from the live one"), source=source
-            )
-        if problems := origin.settings_problems():
-            raise ControlPlaneError(
-                N_(
-                    "the control server of {source} needs {problems} (postgresql.conf, then a restart); "
-                    "nothing was changed"
-                ),
-                source=source,
-                problems="; ".join(problems),
-            )
-        slot = slot_name(site)
-        report = StandbyReport(site, source, slot, origin.ensure_slot(slot))
-        standby = self.server(site)
-        found = standby.state()
-        if found.answers and found.in_recovery and found.system_id == live.system_id and not replace:
-            report.method = "reconfigured"
-        else:
-            self._refuse_unsafe(standby, found, live, replace)
-            if found.answers:
-                standby.command("stop")
-            report.method, report.kept_aside, report.rewind_skipped = standby.rebuild(origin, slot, token)
-            standby.command("start")
-        standby.wait_for(lambda s: s.answers, self._timeout(site))
-        standby.follow(origin, slot)
-        final = standby.wait_for(lambda s: s.streaming, self._timeout(site))
-        report.streaming, report.position = final.streaming, final.position
-        if not final.answers:
-            report.problems.append(final.problem or "it does not answer")
-        elif not final.streaming:
-            report.problems.append(f"WAL receiver: {final.receiver or 'not running'}")
-        return report
-
-    def _refuse_unsafe(self, standby: ControlServer, found: ServerState, live: ServerState, replace: bool) -> None:
-        """Never discard what a server might hold that the live one does not."""
-        site = standby.site
-        if found.answers and not found.in_recovery and not found.read_only:
-            raise ControlPlaneError(
-                N_(
-                    "the control database of {site} accepts writes: rebuilding it would discard what it wrote; "
-                    "stop it (sites.{site}.control_server.stop) first, nothing was changed"
-                ),
-                site=site,
-            )
-        on_disk = found.system_id if found.answers else standby.cluster_on_disk()
-        if on_disk is not None and on_disk != live.system_id and not replace:
-            raise ControlPlaneError(
-                N_(
-                    "the data directory of {site}'s control server holds another cluster ({on_disk}, not "
-                    "{system_id}): --replace moves it aside and copies the live one; nothing was changed"
-                ),
-                site=site,
-                on_disk=on_disk,
-                system_id=live.system_id,
-            )
-
-
-def setup_standby(
-    config: Consortium, config_dir: Path | None, *, site: str | None, source: str | None, replace: bool
-) -> StandbyReport:
-    """``bcpctl control standby init``: ``site`` (default: the first offsite site) streams from ``source``."""
-    kind = plane_kind(config)
-    if kind != PostgresStandby.kind:
-        why = "ships copies with every replication cycle" if kind == "sqlite-shipping" else "is one database"
-        raise UsageError(
-            N_(
-                "a standby is for PostgreSQL control databases of their own at each site "
-                "(sites.<name>.control_db: postgresql://…); this configuration's control state {why}"
-            ),
-            why=why,
-        )
-    for name in (site, source):
-        if name is not None and name not in config.sites:
-            raise UsageError(N_("unknown site '{name}' (known: {sites})"), name=name, sites=", ".join(config.sites))
-    if site is None:
-        if not config.offsite_sites:
-            raise UsageError(N_("the configuration has no site with role: offsite to keep a standby at"))
-        site = config.offsite_sites[0]
-    return PostgresStandby(config, config_dir).init_standby(site, source=source, replace=replace)

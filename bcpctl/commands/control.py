@@ -148,10 +148,10 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
     a standby that already streams is only reconfigured. Exit 1 if it does not stream.
     """
     from dc.config import load_config
-    from failover.control_postgres import setup_standby
+    from failover.control_standby import setup_standby
 
-    config, path = load_config(config_path)
-    report = setup_standby(config, path.parent, site=site, source=source, replace=replace)
+    config = load_config(config_path)[0]
+    report = setup_standby(config, site=site, source=source, replace=replace)
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(
