@@ -128,7 +128,7 @@ def resource_shares(
     return {t: share / used_weight for t, share in combined.items()}
 
 
-def _weights(
+def rule_weights(
     rule: Rule, ids: Sequence[str], pop: Mapping[str, Fraction], res: Mapping[str, Fraction]
 ) -> list[Fraction]:
     e, p, u = (Fraction(str(x)) for x in (rule.equal, rule.population, rule.usage))
@@ -173,7 +173,7 @@ def split_costs(
     ]
     subsidies = {t: [0] * len(costs.subsidies) for t in ids}
     for j, subsidy in enumerate(costs.subsidies):
-        for t, yen in zip(ids, largest_remainder(subsidy.yen, _weights(subsidy.rule, ids, pop, res)), strict=True):
+        for t, yen in zip(ids, largest_remainder(subsidy.yen, rule_weights(subsidy.rule, ids, pop, res)), strict=True):
             subsidies[t][j] = -yen
     before = costs.before.tenants if costs.before else {}
     shares = [
@@ -210,7 +210,7 @@ def _round_table(costs: CostsConfig, ids: Sequence[str], pop: Mapping[str, Fract
     column_totals = [item.yen if whole else amount(item.yen) for item in costs.after.items]
     quotas: list[list[Fraction]] = [[] for _ in ids]
     for item, yen in zip(costs.after.items, column_totals, strict=True):
-        for row, w in zip(quotas, _weights(costs.rule_of(item), ids, pop, res), strict=True):
+        for row, w in zip(quotas, rule_weights(costs.rule_of(item), ids, pop, res), strict=True):
             row.append(yen * w)
     return controlled_rounding(quotas, column_totals)
 
