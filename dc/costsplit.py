@@ -13,10 +13,14 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from dc.apportion import controlled_rounding, largest_remainder
 from dc.cost import MEASURES, CostsConfig, Rule, TenantUsage
 from dc.errors import N_, ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from dc.proration import FiscalYearSplit
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class CostSplit:
     term: dict[str, object] = field(default_factory=dict)
     rule: dict[str, float] = field(default_factory=dict)
     projection_years: int = 10
+    #: with ``--fiscal-year``: that 年度's bills by each town's months (dc/proration.py)
+    fiscal_year: FiscalYearSplit | None = None
 
 
 def portion(amount: int, parts: int, index: int) -> int:

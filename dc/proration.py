@@ -76,6 +76,13 @@ def parse_start(text: str) -> date:
         raise UsageError(N_("invalid date '{text}': use YYYY-MM-DD (JST)"), text=text) from None
 
 
+def parse_fiscal_year(text: str) -> int:
+    """A 年度 as its first year, ``YYYY`` (2027 = 2027-04-01 to 2028-03-31 JST)."""
+    if not re.fullmatch(r"\d{4}", text) or not 1900 <= int(text) <= 9998:
+        raise UsageError(N_("invalid fiscal year '{text}': use YYYY (April to the next March)"), text=text)
+    return int(text)
+
+
 def fiscal_year_of(day: date) -> int:
     """The 年度 a day belongs to: April to the next March."""
     return day.year if day.month >= 4 else day.year - 1
