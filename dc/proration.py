@@ -68,7 +68,7 @@ class FiscalYearSplit:
 
 def parse_start(text: str) -> date:
     """A joining date ``YYYY-MM-DD`` (a date in JST; the town pays from that date's month)."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         raise UsageError(N_("invalid date '{text}': use YYYY-MM-DD (JST)"), text=text)
     try:
         return date.fromisoformat(text)
@@ -78,7 +78,7 @@ def parse_start(text: str) -> date:
 
 def parse_fiscal_year(text: str) -> int:
     """A 年度 as its first year, ``YYYY`` (2027 = 2027-04-01 to 2028-03-31 JST)."""
-    if not re.fullmatch(r"\d{4}", text) or not 1900 <= int(text) <= 9998:
+    if not re.fullmatch(r"[0-9]{4}", text) or not 1900 <= int(text) <= 9998:
         raise UsageError(N_("invalid fiscal year '{text}': use YYYY (April to the next March)"), text=text)
     return int(text)
 
@@ -129,7 +129,7 @@ def capped_largest_remainder(
     A cap is (exact, whole): the part's exact quota is lowered to ``exact`` and what that holds
     back goes to the uncapped parts in proportion to their quotas; in rounding, a capped part is
     never raised above ``whole``. Whatever yen no capped part may take go to the uncapped parts,
-    the largest first.
+    the largest first. Without caps this is :func:`dc.apportion.round_quotas`.
     """
     adjusted = [min(q, c[0]) if c is not None else q for q, c in zip(quotas, caps, strict=True)]
     free = sorted((i for i, c in enumerate(caps) if c is None and quotas[i] > 0), key=lambda i: (-quotas[i], i))
@@ -173,23 +173,26 @@ def prorate_fiscal_year(
         raise ConfigError(N_("no tenants to split the costs among"))
     first = fiscal_months(fiscal_year)[0]
     joiners = [t for t in tenants if t in starts and _month_first(starts[t]) > first]
-    quotas, months, beyond = _quotas(costs, tenants, starts, fiscal_year, usage or {})
+    monthly, months, beyond = _quotas(costs, tenants, starts, fiscal_year, usage or {})
     total = sum(int(m["yen"]) for m in months)  # type: ignore[call-overload]
     ids = list(tenants)
+    members = {t: v for t, v in tenants.items() if t not in joiners}
     without: dict[str, tuple[Fraction, int]] = {}
-    if joiners:
-        members = {t: v for t, v in tenants.items() if t not in joiners}
+    if joiners and members:
         base = costs
         for t in joiners:
             base = without_town(base, tenants[t][1])
-        if members:
-            m_quotas, m_months, _ = _quotas(base, members, starts, fiscal_year, usage or {})
-            m_total = sum(int(m["yen"]) for m in m_months)  # type: ignore[call-overload]
-            whole = round_quotas([m_quotas[t] for t in members], m_total) if m_total else [0] * len(members)
-            without = {t: (m_quotas[t], w) for t, w in zip(members, whole, strict=True)}
-    never_more = costs.joining.members_never_pay_more and bool(joiners) and bool(without)
-    caps = [without.get(t) if never_more else None for t in ids]
-    yen = capped_largest_remainder(total, [quotas[t] for t in ids], caps)
+        m_monthly, m_months, _ = _quotas(base, members, starts, fiscal_year, usage or {})
+        m_total = sum(int(m["yen"]) for m in m_months)  # type: ignore[call-overload]
+        m_quotas = {t: sum((q[t] for q in m_monthly), Fraction(0)) for t in members}
+        whole = round_quotas([m_quotas[t] for t in members], m_total)
+        without = {t: (m_quotas[t], w) for t, w in zip(members, whole, strict=True)}
+        if costs.joining.members_never_pay_more:
+            for q, qw, month in zip(monthly, m_monthly, months, strict=True):
+                _hold_back(q, qw, [j for j in joiners if j in month["tenants"]])  # type: ignore[operator]
+    never_more = costs.joining.members_never_pay_more and bool(without)
+    quotas = [sum((q[t] for q in monthly), Fraction(0)) for t in ids]
+    yen = capped_largest_remainder(total, quotas, [without.get(t) if never_more else None for t in ids])
     bills = []
     for t, amount in zip(ids, yen, strict=True):
         in_months = [m for m in fiscal_months(fiscal_year) if _present(t, starts, m)]
@@ -218,6 +221,20 @@ def prorate_fiscal_year(
     )
 
 
+def _hold_back(quotas: dict[str, Fraction], without: Mapping[str, Fraction], joiners: Sequence[str]) -> None:
+    """One month under ``members_never_pay_more``: each member's quota at most its quota without
+    the joiners; what that holds back goes to the joiners in that month, by their own quotas."""
+    held = sum((max(quotas[t] - w, Fraction(0)) for t, w in without.items()), Fraction(0))
+    if not held or not joiners:
+        return
+    base = sum((quotas[j] for j in joiners), Fraction(0))
+    shares = {j: quotas[j] / base if base else Fraction(1, len(joiners)) for j in joiners}
+    for t, w in without.items():
+        quotas[t] = min(quotas[t], w)
+    for j in joiners:
+        quotas[j] += held * shares[j]
+
+
 def _present(tenant: str, starts: Mapping[str, date], month: date) -> bool:
     return tenant not in starts or _month_first(starts[tenant]) <= month
 
@@ -228,10 +245,10 @@ def _quotas(
     starts: Mapping[str, date],
     fiscal_year: int,
     usage: Mapping[str, TenantUsage],
-) -> tuple[dict[str, Fraction], list[dict[str, object]], bool]:
-    """Exact yearly quotas per town, the contract of each month, and whether the term was exceeded."""
+) -> tuple[list[dict[str, Fraction]], list[dict[str, object]], bool]:
+    """Exact quotas per month and town, the contract of each month, and whether the term was exceeded."""
     term_months = costs.term.years * 12
-    quotas = {t: Fraction(0) for t in tenants}
+    monthly: list[dict[str, Fraction]] = []
     months: list[dict[str, object]] = []
     beyond = False
     for month in fiscal_months(fiscal_year):
@@ -245,6 +262,8 @@ def _quotas(
         amounts = [portion(item.yen, term_months, index % term_months) if index >= 0 and ids else 0
                    for item in contract.after.items]  # fmt: skip
         months.append({"month": jst_midnight(month), "yen": sum(amounts), "tenants": ids})
+        quotas = {t: Fraction(0) for t in tenants}
+        monthly.append(quotas)
         if not sum(amounts):
             continue
         population = sum(tenants[t][1] for t in ids)
@@ -254,4 +273,4 @@ def _quotas(
         for item, amount in zip(contract.after.items, amounts, strict=True):
             for t, w in zip(ids, rule_weights(contract.rule_of(item), ids, pop, res), strict=True):
                 quotas[t] += amount * w
-    return quotas, months, beyond
+    return monthly, months, beyond
