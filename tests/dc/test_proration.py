@@ -226,7 +226,7 @@ def test_cli_plan_join_from_and_cost_split_fiscal_year(cli: Cli, example_config:
     assert sum(t["yen"] for t in year["tenants"]) == year["total_yen"]
     told = cli("tenant", "plan-join", *args, env={"BCPCTL_LANG": "ja", "COLUMNS": "200"})
     assert told.returncode == 0 and "2027年度（2027-04-01〜2028-03-31 JST）" in told.stdout, told.stdout
-    assert "加入月から" in told.stdout or "請求開始" in told.stdout
+    assert "負担開始" in told.stdout and "加入" in told.stdout and "2027-10-01" in told.stdout
     out = tmp_path / "joined.yaml"
     joined = cli("tenant", "join", *args, "--out", str(out), "--keys-dir", str(tmp_path / "keys"), "--json")
     assert joined.returncode == 0, joined.stderr
