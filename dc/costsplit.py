@@ -16,8 +16,9 @@ from fractions import Fraction
 from typing import TYPE_CHECKING
 
 from dc.apportion import controlled_rounding, largest_remainder
-from dc.cost import MEASURES, CostsConfig, Rule, TenantUsage
+from dc.cost import CostsConfig, TenantUsage
 from dc.errors import N_, ConfigError, UsageError
+from dc.shares import portion, resource_shares, rule_weights
 
 if TYPE_CHECKING:
     from dc.proration import FiscalYearSplit
@@ -85,13 +86,6 @@ class CostSplit:
     fiscal_year: FiscalYearSplit | None = None
 
 
-def portion(amount: int, parts: int, index: int) -> int:
-    """Part ``index`` (0-based) of ``amount`` cut in ``parts`` near-equal integers that sum to ``amount``."""
-    if not 0 <= index < parts:
-        raise ValueError("index outside the parts")
-    return amount * (index + 1) // parts - amount * index // parts
-
-
 def _months(month: str) -> int:
     year, mon = (int(x) for x in month.split("-"))
     return year * 12 + mon - 1
@@ -109,36 +103,6 @@ def _month_index(costs: CostsConfig, period: str) -> int:
             years=costs.term.years,
         )
     return index
-
-
-def resource_shares(
-    tenants: Sequence[str], usage: Mapping[str, TenantUsage], weights: Mapping[str, float]
-) -> dict[str, Fraction] | None:
-    """Each tenant's weighted share of measured use, or None when nothing was measured.
-
-    Only :data:`dc.cost.MEASURES` count: drill time never makes a bill larger.
-    """
-    combined = {t: Fraction(0) for t in tenants}
-    used_weight = Fraction(0)
-    for measure in MEASURES:
-        weight = Fraction(str(weights.get(measure, 0)))
-        values = {t: Fraction(str(getattr(usage.get(t, TenantUsage()), measure))) for t in tenants}
-        total = sum(values.values(), Fraction(0))
-        if weight <= 0 or total <= 0:
-            continue  # an unmeasured resource must not make everyone's share zero
-        used_weight += weight
-        for t in tenants:
-            combined[t] += weight * values[t] / total
-    if used_weight == 0:
-        return None
-    return {t: share / used_weight for t, share in combined.items()}
-
-
-def rule_weights(
-    rule: Rule, ids: Sequence[str], pop: Mapping[str, Fraction], res: Mapping[str, Fraction]
-) -> list[Fraction]:
-    e, p, u = (Fraction(str(x)) for x in (rule.equal, rule.population, rule.usage))
-    return [(e / len(ids) + p * pop[t] + u * res[t]) / (e + p + u) for t in ids]
 
 
 def _pct(saving: int, base: int) -> float | None:

@@ -7,7 +7,7 @@ not yet in) is split among the towns in by the agreed rule. A town's bill for th
 of its exact monthly quotas, rounded once for the year by largest remainder, so the towns' yen add
 up to the year's contract exactly and no town is more than a yen from its exact share.
 
-A month's amount is the term's total cut in equal months (:func:`dc.costsplit.portion`); past
+A month's amount is the term's total cut in equal months (:func:`dc.shares.portion`); past
 the term the term's amounts repeat, as the ten-year projection assumes. What a joiner adds
 (``per_member_yen``/``per_resident_yen``) is over the term too, so it is billed by the month from
 the joiner's first month.
@@ -31,8 +31,8 @@ from fractions import Fraction
 from dc.apportion import round_quotas
 from dc.clock import JST
 from dc.cost import CostsConfig, TenantUsage
-from dc.costsplit import portion, resource_shares, rule_weights
 from dc.errors import N_, ConfigError, UsageError
+from dc.shares import portion, resource_shares, rule_weights
 
 
 @dataclass(frozen=True)
