@@ -13,6 +13,7 @@ import os
 import re
 import unicodedata
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -171,6 +172,9 @@ class Tenant(_Model):
     #: municipality's own domain: who the town is, so it sits with its name and code (PFIF files and
     #: returned notes need it)
     pfif_domain: str | None = Field(default=None, pattern=PFIF_DOMAIN, max_length=253)
+    #: the day a town that joined late (後乗り) started, a JST date: it pays from that month on
+    #: (``tenant join --from``; dc/proration.py)
+    joined: date | None = None
 
 
 class Source(_Model):

@@ -79,6 +79,14 @@ class GoLive(_Model):
     actual: str = Field(pattern=MONTH)
 
 
+class Joining(_Model):
+    """What the 協定書 says of a town joining mid-term (後乗り), beyond that it pays from its first month."""
+
+    #: a member's bill for a year never rises because a town joined during it: what the cap holds
+    #: back falls on the joiners (dc/proration.py)
+    members_never_pay_more: bool = False
+
+
 class Term(_Model):
     """The period the before and after amounts cover, e.g. a 5-year contract from 2014-01."""
 
@@ -128,6 +136,7 @@ class CostsConfig(_Model):
     usage_measures: dict[str, float] = {"repository_bytes": 0.8, "backup_seconds": 0.2}
     subsidies: list[Subsidy] = []
     go_live: dict[str, GoLive] = {}
+    joining: Joining = Joining()
     projection_years: int = Field(default=10, ge=1, le=50)
 
     @model_validator(mode="before")

@@ -13,10 +13,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from dc.apportion import controlled_rounding, largest_remainder
-from dc.cost import MEASURES, CostsConfig, Rule, TenantUsage
+from dc.cost import CostsConfig, TenantUsage
 from dc.errors import N_, ConfigError, UsageError
+from dc.shares import portion, resource_shares, rule_weights
+
+if TYPE_CHECKING:
+    from dc.proration import FiscalYearSplit
 
 
 @dataclass(frozen=True)
@@ -77,13 +82,8 @@ class CostSplit:
     term: dict[str, object] = field(default_factory=dict)
     rule: dict[str, float] = field(default_factory=dict)
     projection_years: int = 10
-
-
-def portion(amount: int, parts: int, index: int) -> int:
-    """Part ``index`` (0-based) of ``amount`` cut in ``parts`` near-equal integers that sum to ``amount``."""
-    if not 0 <= index < parts:
-        raise ValueError("index outside the parts")
-    return amount * (index + 1) // parts - amount * index // parts
+    #: with ``--fiscal-year``: that 年度's bills by each town's months (dc/proration.py)
+    fiscal_year: FiscalYearSplit | None = None
 
 
 def _months(month: str) -> int:
@@ -103,36 +103,6 @@ def _month_index(costs: CostsConfig, period: str) -> int:
             years=costs.term.years,
         )
     return index
-
-
-def resource_shares(
-    tenants: Sequence[str], usage: Mapping[str, TenantUsage], weights: Mapping[str, float]
-) -> dict[str, Fraction] | None:
-    """Each tenant's weighted share of measured use, or None when nothing was measured.
-
-    Only :data:`dc.cost.MEASURES` count: drill time never makes a bill larger.
-    """
-    combined = {t: Fraction(0) for t in tenants}
-    used_weight = Fraction(0)
-    for measure in MEASURES:
-        weight = Fraction(str(weights.get(measure, 0)))
-        values = {t: Fraction(str(getattr(usage.get(t, TenantUsage()), measure))) for t in tenants}
-        total = sum(values.values(), Fraction(0))
-        if weight <= 0 or total <= 0:
-            continue  # an unmeasured resource must not make everyone's share zero
-        used_weight += weight
-        for t in tenants:
-            combined[t] += weight * values[t] / total
-    if used_weight == 0:
-        return None
-    return {t: share / used_weight for t, share in combined.items()}
-
-
-def _weights(
-    rule: Rule, ids: Sequence[str], pop: Mapping[str, Fraction], res: Mapping[str, Fraction]
-) -> list[Fraction]:
-    e, p, u = (Fraction(str(x)) for x in (rule.equal, rule.population, rule.usage))
-    return [(e / len(ids) + p * pop[t] + u * res[t]) / (e + p + u) for t in ids]
 
 
 def _pct(saving: int, base: int) -> float | None:
@@ -173,7 +143,7 @@ def split_costs(
     ]
     subsidies = {t: [0] * len(costs.subsidies) for t in ids}
     for j, subsidy in enumerate(costs.subsidies):
-        for t, yen in zip(ids, largest_remainder(subsidy.yen, _weights(subsidy.rule, ids, pop, res)), strict=True):
+        for t, yen in zip(ids, largest_remainder(subsidy.yen, rule_weights(subsidy.rule, ids, pop, res)), strict=True):
             subsidies[t][j] = -yen
     before = costs.before.tenants if costs.before else {}
     shares = [
@@ -210,7 +180,7 @@ def _round_table(costs: CostsConfig, ids: Sequence[str], pop: Mapping[str, Fract
     column_totals = [item.yen if whole else amount(item.yen) for item in costs.after.items]
     quotas: list[list[Fraction]] = [[] for _ in ids]
     for item, yen in zip(costs.after.items, column_totals, strict=True):
-        for row, w in zip(quotas, _weights(costs.rule_of(item), ids, pop, res), strict=True):
+        for row, w in zip(quotas, rule_weights(costs.rule_of(item), ids, pop, res), strict=True):
             row.append(yen * w)
     return controlled_rounding(quotas, column_totals)
 

@@ -22,6 +22,7 @@ import yaml
 from dc.config import Consortium
 from dc.cost import CostsConfig, TenantUsage, parse_costs
 from dc.costsplit import CostSplit, split_costs
+from dc.proration import FiscalYearSplit
 
 BASIS_PRICED = "costs.after.items: per_member_yen + per_resident_yen x the joiner's population, over the term"
 BASIS_UNPRICED = (
@@ -120,16 +121,23 @@ def _yen_nodes(root: yaml.Node) -> tuple[int, list[yaml.ScalarNode]]:
     return node.start_mark.line, found
 
 
-def comment_lines(change: ContractChange, name: str, lg_code: str) -> list[str]:
-    """The reviewer's record of the change, in Japanese (the 協議会's language), one member a line."""
+def comment_lines(change: ContractChange, name: str, lg_code: str, year: FiscalYearSplit | None = None) -> list[str]:
+    """The reviewer's record of the change, in Japanese (the 協議会's language), one member a line;
+    with ``year``, each town's bill in the 年度 it joins, by its months in it."""
     lines = [f"後乗り {name} ({lg_code}): 契約総額 {change.now_yen:,}円 → {change.with_joiner_yen:,}円"]
     for b in change.bills:
         now = f"{b['now_yen']:,}円 ({b['share_now']:.2%})" if b["now_yen"] is not None else "新規"
         lines.append(f"  {b['name']}: {now} → {b['with_joiner_yen']:,}円 ({b['share_with_joiner']:.2%})")
+    if year is not None:
+        lines.append(f"{year.fiscal_year}年度 (月割り、加入月から負担): 契約額 {year.total_yen:,}円")
+        for t in year.tenants:
+            since = f"{t.billed_from:%Y年%m月}から{t.months}か月" if t.billed_from else "負担なし"
+            was = f" (加入がなければ {t.without_joiners_yen:,}円)" if t.without_joiners_yen is not None else ""
+            lines.append(f"  {t.name}: {since} {t.yen:,}円{was}")
     return lines
 
 
-def costs_text(text: str, change: ContractChange, name: str, lg_code: str) -> str:
+def costs_text(text: str, change: ContractChange, name: str, lg_code: str, year: FiscalYearSplit | None = None) -> str:
     """``text`` with each ``costs.after.items`` yen set to the joined contract's, the shares as comments.
 
     Only the yen scalars change (in place, comments kept). A file whose items cannot be matched one
@@ -150,5 +158,5 @@ def costs_text(text: str, change: ContractChange, name: str, lg_code: str) -> st
         line = lines[start.line]
         lines[start.line] = line[: start.column] + str(item.yen) + line[end.column :]
     indent = " " * (len(lines[first]) - len(lines[first].lstrip()))
-    lines[first:first] = [f"{indent}# {c}" for c in comment_lines(change, name, lg_code)]
+    lines[first:first] = [f"{indent}# {c}" for c in comment_lines(change, name, lg_code, year)]
     return "\n".join(lines) + "\n"

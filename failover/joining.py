@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import yaml
@@ -25,6 +26,7 @@ from dc.config import Consortium, parse_config
 from dc.cost import TenantUsage
 from dc.errors import N_, ConfigError, UsageError
 from dc.lgcodes import check_digit_problem, name_problem
+from dc.proration import FiscalYearSplit, fiscal_year_of, prorate_fiscal_year
 from failover.joincosts import contract_change
 from failover.plan import build_plan
 
@@ -41,6 +43,8 @@ class Joiner:
     businesses: tuple[str, ...] = ()
     #: the town's own domain for PFIF record ids (``tenants.<id>.pfif_domain``)
     pfif_domain: str | None = None
+    #: its first day in the consortium (JST): it pays from that month (``tenants.<id>.joined``)
+    start: date | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class JoinPlan:
     total_with_joiner_yen: int | None = None
     #: per category now and with the joiner, and the basis of the change (None without ``costs:``)
     contract: dict[str, Any] | None = None
+    #: with a start date: the 年度 it joins in, every town's bill by its months in it
+    fiscal_year: FiscalYearSplit | None = None
 
 
 def _check(config: Consortium, joiner: Joiner) -> str:
@@ -102,6 +108,8 @@ def joiner_sections(raw: Mapping[str, Any], joiner: Joiner, like: str) -> tuple[
     tenant: dict[str, Any] = {"name": joiner.name, "lg_code": joiner.lg_code, "population": joiner.population}
     if joiner.pfif_domain:
         tenant["pfif_domain"] = joiner.pfif_domain
+    if joiner.start is not None:
+        tenant["joined"] = joiner.start.isoformat()
     systems: dict[str, Any] = {}
     wanted = set(joiner.businesses)
     theirs = {sid: spec for sid, spec in raw["systems"].items() if spec.get("tenant") == like}
@@ -150,6 +158,11 @@ def plan_join(
     after = parse_config(joined_raw(raw, joiner, like), source)
     new_systems = [sid for sid, s in after.systems.items() if s.tenant == joiner.id]
     change = contract_change(config, after, joiner.population, usage, source)
+    year = None
+    if change is not None and joiner.start is not None:
+        starts = {t: x.joined for t, x in after.tenants.items() if x.joined is not None}
+        named = {t: (x.name, x.population) for t, x in after.tenants.items()}
+        year = prorate_fiscal_year(change.joined, named, starts, fiscal_year_of(joiner.start), usage)
     return JoinPlan(
         tenant=joiner.id,
         name=joiner.name,
@@ -159,6 +172,7 @@ def plan_join(
         total_yen=change.now_yen if change else None,
         total_with_joiner_yen=change.with_joiner_yen if change else None,
         contract={k: v for k, v in change.__dict__.items() if k not in ("bills", "joined")} if change else None,
+        fiscal_year=year,
         repository=_repository(config, joiner, usage),
         drills=_drills(config, after, usage),
         plan=[

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dc.approvers import check_name
 from dc.config import Consortium, load_config, parse_config
 from dc.errors import N_, UsageError
+from dc.proration import FiscalYearSplit
 from failover.joincosts import comment_lines, contract_change, costs_text
 from failover.joining import Joiner, join_text, plan_join, review_diff
 from monitoring.schedule import plan_jobs
@@ -54,6 +55,8 @@ class JoinResult:
     approver_steps: list[dict[str, Any]] | None = None
     #: the town's export signing key, as partners confirm it (OpenSSH SHA256 fingerprint)
     signing_key_fingerprint: str | None = None
+    #: with ``--from``: the 年度 it joins in, every town's bill by its months (dc/proration.py)
+    fiscal_year: FiscalYearSplit | None = None
 
 
 def _new_file(path: Path, text: str, mode: int = 0o644) -> None:
@@ -98,7 +101,7 @@ def join_tenant(
         )
     change = contract_change(before, parse_config(yaml.safe_load(new_text), str(out)), joiner.population, {}, "")
     if change is not None:
-        new_text = costs_text(new_text, change, joiner.name, joiner.lg_code)
+        new_text = costs_text(new_text, change, joiner.name, joiner.lg_code, what_if.fiscal_year)
     written = parse_config(yaml.safe_load(new_text), str(out))  # what we write must load
     if (
         change is not None
@@ -133,7 +136,7 @@ def join_tenant(
             "priced": change.priced,
             "basis": change.basis,
             "bills": change.bills,
-            "comment": comment_lines(change, joiner.name, joiner.lg_code),
+            "comment": comment_lines(change, joiner.name, joiner.lg_code, what_if.fiscal_year),
         }
     result = JoinResult(
         joiner.id,
@@ -145,6 +148,7 @@ def join_tenant(
         contract=contract,
         approver_steps=approver_steps(out, names),
         signing_key_fingerprint=fingerprint(private.public_key()),
+        fiscal_year=what_if.fiscal_year,
     )
     if not first_run:
         return result

@@ -71,6 +71,11 @@ class ImportReport:
         ]
         if self.imported:
             lines.append(f"  取り込んだ住民: {self.residents} 人")
+        if self.version is None:
+            lines.append(
+                "  注意: 項番・年号コード値・続柄/異動事由コードは中間標準レイアウト仕様で未確認"
+                "(年号コード2桁のみ確認済み; 出典は victim_support/data/chukan_std_juki.yaml の sources)"
+            )
         return lines
 
 
@@ -95,14 +100,24 @@ def outside_jis_x_0208(text: str) -> list[str]:
     return found
 
 
-def wareki(value: str, eras: dict[str, Any]) -> date:
-    """年号コード + YYMMDD → a date, inside its era; ValueError says why not."""
-    if len(value) != 7 or not value.isdigit():
-        raise ValueError(f"'{value}' is not 年号コード+YYMMDD (7 digits)")
-    era = eras.get(value[0])
+def wareki(value: str, eras: dict[str, Any], digits: int = 2) -> date:
+    """年号コード (``digits`` wide: 2 in the layout) + YYMMDD → a date, inside its era; ValueError says why not.
+
+    A date one digit short with a known 1-digit code is named as such: the 既存住基システム改造仕様書
+    writes the 年号コード in 1 digit, the layout in 2 (利活用ガイド §2.1(2)イ), and a vendor's export
+    mixing them must be refused, not misread.
+    """
+    width = digits + 6
+    ascii_digits = value.isascii() and value.isdigit()  # str.isdigit() alone takes ８ and ٨
+    if len(value) != width or not ascii_digits:
+        if len(value) == width - 1 and ascii_digits and value[0].zfill(digits) in eras:
+            raise ValueError(f"'{value}' has a 1-digit 年号コード; this layout's is {digits} digits")
+        raise ValueError(f"'{value}' is not 年号コード+YYMMDD ({width} digits)")
+    code = value[:digits]
+    era = eras.get(code)
     if era is None:
-        raise ValueError(f"unknown 年号コード '{value[0]}'")
-    year, month, day = int(value[1:3]), int(value[3:5]), int(value[5:7])
+        raise ValueError(f"unknown 年号コード '{code}'")
+    year, month, day = int(value[digits : digits + 2]), int(value[digits + 2 : digits + 4]), int(value[digits + 4 :])
     if year == 0:
         raise ValueError(f"{era['name']}0年 does not exist")
     when = date(era["offset"] + year, month, day)  # ValueError for 2月30日 and the like
@@ -157,7 +172,7 @@ def _check_record(spec: dict[str, Any], m: dict[str, Any], name: str, number: in
         kind, table = item.get("type"), item.get("codes")
         try:
             if kind == "wareki":
-                out[item["field"]] = wareki(value, m["eras"])
+                out[item["field"]] = wareki(value, m["eras"], m["era_code_digits"])
                 continue
             if kind == "kojin_bango" and not kojin_bango_ok(value):
                 raise ValueError("check digit wrong (番号法施行令8条)")

@@ -297,6 +297,15 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
     help="One month's share (default: the whole term).",
 )
 @click.option(
+    "--fiscal-year",
+    "fiscal_year",
+    default=None,
+    type=Checked("fiscal year", "dc.proration:parse_fiscal_year"),
+    metavar="YYYY",
+    help="Also each town's bill for that 年度 (April-March) by its months in the consortium: a town "
+    "that joined late (tenants.<id>.joined) pays from its first month.",
+)
+@click.option(
     "--sheet",
     "sheet",
     type=click.Path(dir_okay=False, writable=True),
@@ -304,12 +313,17 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
     help="Also write the sheet for the 協議会: FILE.html (Japanese), or FILE.xlsx where openpyxl is installed.",
 )
 @common_options
-def dc_cost_split(config_path: str, period: str | None, sheet: str | None) -> None:
+def dc_cost_split(config_path: str, period: str | None, fiscal_year: str | None, sheet: str | None) -> None:
     """Split the shared contract among the members (均等割 + 人口割 + 利用量割): before, after and saving
-    per town, ten years ahead, the start-date effect and subsidies."""
+    per town, ten years ahead, the start-date effect and subsidies; with --fiscal-year, that year's
+    bills by months, late joiners paying from their first month."""
+    from dataclasses import replace
+
+    from bcpctl.fiscalyear import render_fiscal_year
     from dc.cost import parse_costs
     from dc.costsheet import write_sheet
     from dc.costsplit import split_costs
+    from dc.proration import parse_fiscal_year, prorate_fiscal_year
     from dc.state import open_state
     from dc.usage import measure_usage
 
@@ -320,6 +334,10 @@ def dc_cost_split(config_path: str, period: str | None, sheet: str | None) -> No
     split = split_costs(costs, tenants, usage, period=period)
     if sheet:
         write_sheet(split, consortium.consortium, Path(sheet))
+    if fiscal_year is not None:
+        starts = {tid: t.joined for tid, t in consortium.tenants.items() if t.joined is not None}
+        year = prorate_fiscal_year(costs, tenants, starts, parse_fiscal_year(fiscal_year), usage)
+        split = replace(split, fiscal_year=year)
 
     def render(console: Console, data: dict[str, Any]) -> None:
         table = Table(
@@ -349,6 +367,8 @@ def dc_cost_split(config_path: str, period: str | None, sheet: str | None) -> No
                 console.print(f"{t['name']}: starting {g['actual']} instead of {g['planned']}: {g['yen']:,} yen")
         if sheet:
             console.print(f"sheet: {sheet}")
+        if data["fiscal_year"]:
+            render_fiscal_year(console, data["fiscal_year"])
 
     output.current().result(split, render)
 

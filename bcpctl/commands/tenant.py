@@ -9,8 +9,10 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.fiscalyear import render_fiscal_year
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
+from bcpctl.params import Checked
 from bcpctl.tables import Table
 from dc.errors import N_
 
@@ -32,6 +34,15 @@ def _joiner_options(fn: Any) -> Any:
                 "--systems", "businesses", multiple=True, help="A business to adopt (repeatable; default: all)."
             ),
             click.option("--pfif-domain", default=None, help="Its own domain for PFIF record ids (town.x.lg.jp)."),
+            click.option(
+                "--from",
+                "start",
+                default=None,
+                type=Checked("date", "dc.proration:parse_start"),
+                metavar="YYYY-MM-DD",
+                help="Its first day (JST): it pays from that month, the members' shares change then; "
+                "shows that fiscal year's bills (April-March).",
+            ),
         ]
     ):
         fn = option(fn)
@@ -46,10 +57,21 @@ def _joiner(
     like: str | None,
     businesses: tuple[str, ...],
     pfif_domain: str | None,
+    start: str | None,
 ) -> Any:
+    from dc.proration import parse_start
     from failover.joining import Joiner
 
-    return Joiner(tenant_id or f"lg{lg_code}", name, lg_code, population, like, businesses, pfif_domain)
+    return Joiner(
+        tenant_id or f"lg{lg_code}",
+        name,
+        lg_code,
+        population,
+        like,
+        businesses,
+        pfif_domain,
+        parse_start(start) if start else None,
+    )
 
 
 def _share(share: float | None) -> str:
@@ -109,8 +131,9 @@ def _usage(config_path: str) -> Any:
 @_joiner_options
 @common_options
 def tenant_plan_join(config_path: str, **given: Any) -> None:
-    """What joining would mean, before the agreement: every member's bill now and with the joiner,
-    the repository's and the drill calendar's load, the recovery plan with it. Changes nothing."""
+    """What joining would mean, before the agreement: every member's bill now and with the joiner
+    (with --from, in the fiscal year it joins, by months), the repository's and the drill calendar's
+    load, the recovery plan with it. Changes nothing."""
     from failover.joining import plan_join
 
     resolved, _text, raw = _raw(config_path)
@@ -118,6 +141,8 @@ def tenant_plan_join(config_path: str, **given: Any) -> None:
 
     def render(console: Console, d: dict[str, Any]) -> None:
         _contract(console, d["total_yen"], d["total_with_joiner_yen"], d["contract"], d["bills"])
+        if d["fiscal_year"]:
+            render_fiscal_year(console, d["fiscal_year"])
         r, dr = d["repository"], d["drills"]
         console.print(_("systems adopted from {like}: {n}").format(like=d["like"], n=len(d["systems"])))
         console.print(
@@ -177,6 +202,8 @@ def tenant_join(
         if d["contract"]:
             c = d["contract"]
             _contract(console, c["now_yen"], c["with_joiner_yen"], c, c["bills"])
+        if d["fiscal_year"]:
+            render_fiscal_year(console, d["fiscal_year"])
         if d["approver_steps"]:
             console.print(_("no export of this town can be approved until each approver below is enrolled:"))
         for step in d["approver_steps"] or []:

@@ -38,14 +38,14 @@ def write_files(directory: Path, people: int, seed: int = 1) -> Path:
         row = dict.fromkeys(RESIDENT_COLUMNS, "")
         row.update(
             宛名番号=atena, 世帯番号=f"{i // 3 + 1:015d}", 氏=rng.choice(SURNAMES), 名="太郎", 氏フリガナ="サトウ",
-            名フリガナ="タロウ", 生年月日=f"3{rng.randint(20, 63):02d}0{rng.randint(1, 9)}1{rng.randint(0, 9)}",
+            名フリガナ="タロウ", 生年月日=f"03{rng.randint(20, 63):02d}0{rng.randint(1, 9)}1{rng.randint(0, 9)}",
             性別=rng.choice("12"), 続柄="世帯主" if i % 3 == 0 else rng.choice(["妻", "子"]),
-            住民となった年月日="4010401",
+            住民となった年月日="04010401",
             町字ID="0001001", 町字="大字小福田", 番地=f"{rng.randint(1, 2000)}", 郵便番号="3060392",
             住民票コード=f"{rng.randrange(10**11):011d}", 個人番号=_kojin_bango(rng),
         )  # fmt: skip
         residents.append(row)
-        changes.append({"宛名番号": atena, "異動事由": "転入", "異動日": "4010401"})
+        changes.append({"宛名番号": atena, "異動事由": "転入", "異動日": "04010401"})
     for name, columns, rows in (("JUMIN.csv", RESIDENT_COLUMNS, residents), ("IDOU.csv", CHANGE_COLUMNS, changes)):
         with (directory / name).open("w", encoding="utf-8", newline="") as f:
             writer = csv.DictWriter(f, columns)
@@ -97,10 +97,14 @@ def _column(directory: Path, column: str) -> list[str]:
 BROKEN = [
     ("COUNT.csv", None, None, None, "declared 61"),
     ("JUMIN.csv", 5, "続柄", "いとこ", "not in the zokugara table"),
-    ("JUMIN.csv", 7, "生年月日", "4310501", "outside 平成"),
-    ("JUMIN.csv", 7, "生年月日", "3640108", "outside 昭和"),
-    ("JUMIN.csv", 8, "生年月日", "3480230", "day is out of range"),
-    ("JUMIN.csv", 9, "生年月日", "9480401", "unknown 年号コード"),
+    ("JUMIN.csv", 7, "生年月日", "04310501", "outside 平成"),
+    ("JUMIN.csv", 7, "生年月日", "03640108", "outside 昭和"),
+    ("JUMIN.csv", 8, "生年月日", "03480230", "day is out of range"),
+    ("JUMIN.csv", 9, "生年月日", "09480401", "unknown 年号コード"),
+    # the 既存住基システム改造仕様書's 1-digit 年号コード in a layout export: named, never misread
+    ("JUMIN.csv", 9, "生年月日", "3480401", "1-digit 年号コード; this layout's is 2 digits"),
+    ("IDOU.csv", 4, "異動日", "4010401", "1-digit 年号コード"),
+    ("JUMIN.csv", 9, "住民となった年月日", "040104011", "is not 年号コード+YYMMDD (8 digits)"),
     ("JUMIN.csv", 3, "個人番号", "123456789010", "check digit"),
     ("JUMIN.csv", 4, "性別", "3", "not in the sex table"),
     ("JUMIN.csv", 6, "宛名番号", "000000000000001", "listed twice"),
@@ -141,11 +145,20 @@ def test_any_required_field_emptied_anywhere_is_refused(line: int, column: str) 
 
 def test_wareki_eras_meet_at_the_kaigen_days() -> None:
     eras = M["eras"]
-    assert wareki("3640107", eras).isoformat() == "1989-01-07" and wareki("4010108", eras).isoformat() == "1989-01-08"
-    assert wareki("4310430", eras).isoformat() == "2019-04-30" and wareki("5010501", eras).isoformat() == "2019-05-01"
-    for bad in ("4010107", "3640108", "5010430", "1050101", "3000101"):
+    assert M["era_code_digits"] == 2 and all(len(code) == 2 for code in eras), "利活用ガイド §2.1(2)イ: 2 digits"
+    assert wareki("03640107", eras).isoformat() == "1989-01-07"
+    assert wareki("04010108", eras).isoformat() == "1989-01-08"
+    assert wareki("04310430", eras).isoformat() == "2019-04-30" and wareki("05010501", eras).isoformat() == "2019-05-01"
+    for bad in ("04010107", "03640108", "05010430", "01050101", "03000101", "3640107", "4010108", "0401010８"):
         with pytest.raises(ValueError):
             wareki(bad, eras)
+
+
+def test_the_mapping_says_what_it_cites_and_what_it_could_not_verify() -> None:
+    assert M["version"] is None and M["eras_verified"] is False
+    assert all(item["item"] is None for spec in M["files"].values() for item in spec["items"]), "no 項番 invented"
+    assert any("§2.1(2)イ" in s["establishes"] for s in M["sources"])
+    assert all(s["url"].startswith(("https://", "http://www.soumu.go.jp/")) for s in M["sources"])
 
 
 def _config(tmp_path: Path) -> Path:
