@@ -17,8 +17,8 @@ From a local directory to a target that checks the MD5 of what it receives (S3),
 is mapped rather than read into memory; the Content-MD5 the upload declares is the one taken
 in the hash pass, so the server refuses the object if its bytes changed in between: what it
 stores is what was verified. Every other pairing (SFTP, a directory, a remote source) reads
-the object and sends exactly those bytes. At most ``jobs + hashers`` objects are held
-(checked and waiting, or in flight) at a time.
+the object and sends exactly those bytes. At most ``jobs + hashers`` mapped objects, or
+``jobs + 1`` read ones, are held (checked and waiting, or in flight) at a time.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
 object would only wait out its own retry budget.
@@ -106,7 +106,9 @@ class Transfer:
             return outcome
         # A slot per object held, taken here in order: the checks run in the order of the sends
         # that wait for them, so neither stage can wait on an object the other has not reached.
-        slots = threading.Semaphore(self.jobs + self.hashers)
+        # Mapped objects are page cache, loaded ones this process's memory: one ahead is enough there.
+        ahead = self.hashers if self._mapped_root is not None else 1
+        slots = threading.Semaphore(self.jobs + ahead)
         sends: list[Future[None]] = []
         with (
             ThreadPoolExecutor(self.hashers, thread_name_prefix="bcp-check") as checkers,
