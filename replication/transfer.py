@@ -5,12 +5,20 @@ The sync never trusts what it reads: a content-addressed object must hash to its
 so a damaged source object is reported instead of replicated. With ``verify`` every written
 object is read back from the target and hashed again.
 
-Each upload thread reads, hashes and sends one object at a time (hashlib releases the GIL,
-so the threads hash on every core). From a local directory to a target that checks the MD5
-of what it receives (S3), the object is mapped rather than read into memory; the Content-MD5
-the upload declares is the one taken in the hash pass, so the server refuses the object if
-its bytes changed in between: what it stores is what was verified. Every other pairing
-(SFTP, a directory, a remote source) reads the object and sends exactly those bytes.
+Checking and sending are two stages: hashing threads read and check objects a few ahead of
+the upload threads, which send each one as soon as it is checked. Were each upload thread to
+hash its object and then send it, equal-sized packs would keep the threads in step — all
+hashing while the target idles, then all sending while the hashing cores idle — and on a
+host that runs the target too (a gateway beside the primary) both would wait on each other.
+hashlib releases the GIL, so there is a hashing thread per core (at most one per upload
+thread): on a two-core host a single one was measured to be what the uploads waited for.
+
+From a local directory to a target that checks the MD5 of what it receives (S3), the object
+is mapped rather than read into memory; the Content-MD5 the upload declares is the one taken
+in the hash pass, so the server refuses the object if its bytes changed in between: what it
+stores is what was verified. Every other pairing (SFTP, a directory, a remote source) reads
+the object and sends exactly those bytes. At most ``jobs + hashers`` mapped objects, or
+``jobs + 1`` read ones, are held (checked and waiting, or in flight) at a time.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
 object would only wait out its own retry budget.
@@ -24,7 +32,7 @@ import mmap
 import os
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -63,10 +71,12 @@ class Transfer:
         progress: Callable[[int], None] | None = None,
         stop_on_error: bool = True,
         cancel: threading.Event | None = None,
+        hashers: int | None = None,
     ) -> None:
         self.source = source
         self.target = target
         self.jobs = max(1, jobs)
+        self.hashers = max(1, min(self.jobs, os.cpu_count() or 1)) if hashers is None else max(1, hashers)
         self.verify = verify
         self.retain_until = retain_until
         self.expected_hashes = expected_hashes or {}
@@ -94,15 +104,33 @@ class Transfer:
         ordered = sorted(infos, key=lambda i: -i.size)
         if not ordered:
             return outcome
-        with ThreadPoolExecutor(self.jobs, thread_name_prefix="bcp-replicate") as pool:
-            futures = [pool.submit(self._send, info, outcome, stop) for info in ordered]
+        # A slot per object held, taken here in order: the checks run in the order of the sends
+        # that wait for them, so neither stage can wait on an object the other has not reached.
+        # Mapped objects are page cache, loaded ones this process's memory: one ahead is enough there.
+        ahead = self.hashers if self._mapped_root is not None else 1
+        slots = threading.Semaphore(self.jobs + ahead)
+        sends: list[Future[None]] = []
+        with (
+            ThreadPoolExecutor(self.hashers, thread_name_prefix="bcp-check") as checkers,
+            ThreadPoolExecutor(self.jobs, thread_name_prefix="bcp-replicate") as senders,
+        ):
             try:
-                for future in futures:
+                for info in ordered:
+                    slots.acquire()
+                    if self._stopped(stop):
+                        slots.release()
+                        break
+                    checked = checkers.submit(self._check, info, stop)
+                    sends.append(senders.submit(self._send, info, checked, outcome, stop, slots))
+                for future in sends:
                     future.result()
             except BaseException:
                 stop.set()
                 raise
         return outcome
+
+    def _stopped(self, stop: threading.Event) -> bool:
+        return stop.is_set() or (self.cancel is not None and self.cancel.is_set())
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -151,17 +179,39 @@ class Transfer:
 
     # -- one object -------------------------------------------------------------------------
 
-    def _send(self, info: ObjectInfo, outcome: TransferOutcome, stop: threading.Event) -> None:
-        """Read, verify and upload one object."""
+    def _check(self, info: ObjectInfo, stop: threading.Event) -> tuple[Buffer, Digests] | None:
+        """Read one object and check it against its name (or signed hash) and signed size;
+        ``None`` when the transfer stopped before it came to this object."""
+        if self._stopped(stop):
+            return None
+        body = self._body(info)
+        try:
+            dig = digests_of(body, md5=self._checksums is not None)
+            if problem := self._problem(info.key, body, dig):
+                raise problem
+        except BaseException:
+            _release(body)
+            raise
+        return body, dig
+
+    def _send(
+        self,
+        info: ObjectInfo,
+        checked: Future[tuple[Buffer, Digests] | None],
+        outcome: TransferOutcome,
+        stop: threading.Event,
+        slots: threading.Semaphore,
+    ) -> None:
+        """Upload one object once it is checked; its slot is free again when this returns."""
         key = info.key
-        if stop.is_set() or (self.cancel is not None and self.cancel.is_set()):
-            return
         body: Buffer | None = None
         try:
-            body = self._body(info)
-            dig = digests_of(body, md5=self._checksums is not None)
-            if problem := self._problem(key, body, dig):
-                raise problem
+            found = checked.result()
+            if found is None:
+                return
+            body, dig = found
+            if self._stopped(stop):
+                return
             size = len(body)
             if self._checksums is not None and dig.md5 is not None:
                 self._checksums.expect_md5(key, size, dig.md5)
@@ -177,6 +227,7 @@ class Transfer:
             raise
         finally:
             _release(body)
+            slots.release()
         with self._lock:
             outcome.copied.append(key)
             outcome.bytes += size

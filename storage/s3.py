@@ -27,28 +27,26 @@ import base64
 import contextlib
 import hashlib
 import mmap
-import os
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, TypeVar
 
-from dc.errors import N_, AuthError, ConfigError, UsageError
+from dc.errors import N_
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, ObjectVersion, check_key
-from storage.errors import AccessDenied, DigestRefused, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
+from storage.errors import AccessDenied, DigestRefused, PermanentStorageError, StorageError
 from storage.naming import content_name, digests_of
 from storage.s3body import BodyReader
+from storage.s3client import make_client
+from storage.s3errors import translate
 from storage.s3url import S3Location
 from storage.s3url import parse_s3_url as parse_s3_url  # the URL half lives in s3url.py
 
 SINGLE_PUT_LIMIT = 64 * 1024 * 1024
 PART_SIZE = 32 * 1024 * 1024
 LOCK_MODE = "COMPLIANCE"
-
-_AUTH_CODES = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "InvalidClientTokenId"}
-_MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 
 T = TypeVar("T")
 Buffer = bytes | bytearray | memoryview | mmap.mmap
@@ -58,56 +56,10 @@ class S3Backend:
     """One bucket prefix. Thread-safe: boto3 clients are, and the pool is sized to the callers."""
 
     def __init__(self, location: S3Location, *, connections: int = 16, timeout: float = 60.0) -> None:
-        # botocore's session (public, documented) rather than boto3's: the same client, without
-        # importing boto3's resource and transfer layers on every CLI start
-        import botocore.session
-        from botocore.config import Config
-        from botocore.exceptions import ProfileNotFound
-
-        # Credentials come from the environment or a profile only: botocore would otherwise ask
-        # the EC2 instance metadata endpoint (169.254.169.254) — traffic off this machine, and
-        # meaningless for an on-premises gateway. Its documented switch, set before the session
-        # resolves credentials; an operator who sets it otherwise decides for themselves.
-        os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
         self.location = location
         self._md5_hints: dict[str, tuple[int, bytes]] = {}
         self._hints_lock = threading.Lock()
-        session = botocore.session.Session(profile=location.profile)
-        try:
-            credentials = session.get_credentials()
-            region = location.region or session.get_config_variable("region") or "us-east-1"
-        except ProfileNotFound:
-            raise ConfigError(
-                N_("AWS profile '{profile}' not found (see ~/.aws/config)"), profile=location.profile
-            ) from None
-        if credentials is None:
-            raise AuthError(
-                N_(
-                    "no S3 credentials for {url}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or add "
-                    "profile=NAME to the URL"
-                ),
-                url=location.url,
-            )
-        self._client = session.create_client(
-            "s3",
-            endpoint_url=location.endpoint,
-            region_name=region,
-            config=Config(
-                # Content-MD5 (which RGW verifies) and, for content-addressed objects, a SHA-256
-                # that must equal the name protect every body; signing the payload too would add a
-                # third SHA-256 pass over plain-HTTP endpoints, the bottleneck on CPUs without SHA
-                # instructions. TLS endpoints never sign bodies anyway.
-                s3={"addressing_style": "path", "payload_signing_enabled": False},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-                # a pool at least as large as the transfers in flight, or threads queue for sockets
-                max_pool_connections=max(10, connections + 2),
-                connect_timeout=5,
-                read_timeout=timeout,
-                # storage/retry.py owns retrying; botocore's own would multiply the waits
-                retries={"max_attempts": 1, "mode": "standard"},
-            ),
-        )
+        self._client = make_client(location, connections=connections, timeout=timeout)
         self._object_lock, self._versions = self._probe()
 
     # -- helpers --------------------------------------------------------------------------
@@ -123,9 +75,6 @@ class S3Backend:
     def _key(self, key: str) -> str:
         return self.location.prefix + check_key(key)
 
-    def _where(self) -> str:
-        return self.location.endpoint or "AWS S3"
-
     def _call(self, what: str, key: str | None, fn: Callable[..., T], **kwargs: Any) -> T:
         try:
             return fn(Bucket=self.location.bucket, **kwargs)
@@ -133,87 +82,7 @@ class S3Backend:
             raise self._translate(exc, what, key) from None
 
     def _translate(self, exc: Exception, what: str, key: str | None) -> Exception:
-        from botocore.exceptions import (
-            BotoCoreError,
-            ClientError,
-            ConnectionClosedError,
-            ConnectTimeoutError,
-            EndpointConnectionError,
-            NoCredentialsError,
-        )
-
-        target = f"{key} " if key else ""
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if code in _MISSING_CODES:
-                return ObjectNotFound(N_("object {key} not found in {url}"), key=key, url=self.url)
-            if code in _AUTH_CODES:
-                return AuthError(
-                    N_("S3 at {endpoint} rejected the credentials ({code})"), endpoint=self._where(), code=code
-                )
-            if code == "NoSuchBucket":
-                return UsageError(
-                    N_("bucket '{bucket}' does not exist at {endpoint}"),
-                    bucket=self.location.bucket,
-                    endpoint=self._where(),
-                )
-            if code in ("AccessDenied", "403") or status == 403:
-                return AccessDenied(
-                    N_("S3 refused {what} {target}in {url}: access denied (Object Lock or policy)"),
-                    what=what,
-                    target=target,
-                    url=self.url,
-                )
-            if code == "InvalidRange":
-                return PermanentStorageError(
-                    N_("{what} {target}in {url}: range beyond the end of the object"),
-                    what=what,
-                    target=target,
-                    url=self.url,
-                )
-            if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
-                return DigestRefused(
-                    N_("S3 rejected {what} {target}in {url}: bytes damaged in transit ({code})"),
-                    what=what,
-                    target=target,
-                    url=self.url,
-                    code=code,
-                )
-            return StorageError(
-                N_("S3 {what} {target}in {url} failed: {code}"),
-                what=what,
-                target=target,
-                url=self.url,
-                code=code or status,
-            )
-        if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-            return Unreachable(
-                N_("cannot reach S3 endpoint {endpoint} (connection refused or timed out)"), endpoint=self._where()
-            )
-        if isinstance(exc, NoCredentialsError):
-            return AuthError(N_("no S3 credentials for {url}"), url=self.url)
-        if isinstance(exc, ConnectionClosedError | BotoCoreError | OSError):
-            return StorageError(
-                N_("S3 {what} {target}at {endpoint} failed: {error_type}"),
-                what=what,
-                target=target,
-                endpoint=self._where(),
-                error_type=type(exc).__name__,
-            )
-        try:
-            import urllib3
-
-            if isinstance(exc, urllib3.exceptions.HTTPError):
-                return StorageError(
-                    N_("S3 {what} {target}at {endpoint} failed: connection lost"),
-                    what=what,
-                    target=target,
-                    endpoint=self._where(),
-                )
-        except ImportError:  # pragma: no cover - urllib3 ships with botocore
-            pass
-        return exc
+        return translate(exc, self.location, what, key)
 
     def _probe(self) -> tuple[bool, bool]:
         """Reach the bucket once (clear errors at open time); learn whether Object Lock and versioning are on."""
