@@ -14,7 +14,6 @@ import re
 import shlex
 import shutil
 import socket
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from backup.basebackup import TAG_END, TAG_SEGMENT_SIZE, TAG_START, TAG_STOP
 from backup.errors import VerificationFailed
 from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recovery, unpack_base
+from backup.pitrscratch import pitr_scratch, sweep_scratch
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
 from backup.walcheck import base_backups, first_needed
@@ -33,6 +33,7 @@ from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_n
 from backup.waltablespace import REFUSED, creations, previous_name, refusal, withheld
 from dc.clock import JST, utcnow
 from dc.errors import N_, ProblemFound, UsageError
+from dc.failpoint import failpoint
 
 if TYPE_CHECKING:
     from dc.config import Consortium
@@ -308,9 +309,8 @@ def restore_to_database(
     now = now or utcnow()
     check_moment(target, now)
     system = config.system(system_id)
-    scratch = Path(tempfile.mkdtemp(prefix="bcpctl-pitr-"))
-    scratch.chmod(0o711)  # the cluster's account must reach its data directory inside
-    try:
+    sweep_scratch()  # what restores killed before this one left running
+    with pitr_scratch() as scratch:
         result = restore_to(
             config,
             config_path,
@@ -323,6 +323,7 @@ def restore_to_database(
             now=now,
         )
         cluster = RestoredCluster(scratch / "data", result.port, system.source.run_as)
+        failpoint("pitr.scratch-running")
         try:
             source = make_conninfo(system.source.dsn or "", host="127.0.0.1", port=str(result.port))
             copied = copy_database(source, target_dsn)
@@ -340,8 +341,6 @@ def restore_to_database(
             )
         result.target_dir, result.running = redact_dsn(target_dsn), False
         return result
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _verify(conninfo: str, smoke: str | None, result: PitrResult) -> None:
