@@ -61,6 +61,7 @@ def test_a_follower_ships_real_segments_and_leaves_planted_objects_at_the_source
     assert sorted(round_.refused_wal) == sorted(planted)
     assert not round_.ok and round_.problem is not None and "not a WAL object" in round_.problem
     assert not follower.wal(never).problem  # named once, not every second
+    assert {row.system for row in ledger.lag()} == {SYSTEM}  # "Goka" is no system: its object moved no lag
     # a full run leaves them too
     assert replicate(source, target, ledger).ok
     held = {info.key for info in target.list("wal/")}
