@@ -15,7 +15,7 @@ import shlex
 import shutil
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recove
 from backup.pitrscratch import pitr_scratch, sweep_scratch
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
+from backup.walarchive import WalNotFound, fetch
 from backup.walcheck import base_backups, first_needed
 from backup.walfeed import ABSENT, WalFeed
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name
@@ -36,6 +37,7 @@ from dc.errors import N_, ProblemFound, UsageError
 from dc.failpoint import failpoint
 
 if TYPE_CHECKING:
+    from backup.repository import Repository
     from dc.config import Consortium
 
 _ZONES = {"JST": JST, "UTC": UTC}
@@ -226,7 +228,7 @@ def restore_to(
     with site_repository(config, site, config_path.parent) as repo:
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
         since = parse_lsn(base.tags[TAG_START])
-        check_survivors(system_id, survivors, since)
+        check_survivors(system_id, survivors, since, lambda name: _archived(repo, system_id, name))
         unpack_base(repo, base, target_dir)
         for segment in survivors:
             shutil.copyfile(segment, target_dir / "pg_wal" / segment.name)
@@ -273,14 +275,17 @@ def restore_to(
             cluster.stop()
 
 
-def check_survivors(system_id: str, survivors: Sequence[Path], since: int) -> None:
+def check_survivors(
+    system_id: str, survivors: Sequence[Path], since: int, archived: Callable[[str], bytes | None]
+) -> None:
     """Refuse surviving segments that create a tablespace: laid into ``pg_wal``, they are replayed
-    without passing through restore_command's check (backup/waltablespace.py)."""
+    without passing through restore_command's check (backup/waltablespace.py). A survivor is
+    read with its predecessor, another survivor or else the archive's copy (``archived``)."""
     held = {segment.name: segment for segment in survivors}
     for name in sorted(held):
         data = held[name].read_bytes()
         before = previous_name(name, len(data) or DEFAULT_SEGMENT_SIZE)
-        previous = held[before].read_bytes() if before in held else None
+        previous = held[before].read_bytes() if before in held else archived(before) if before else None
         if found := creations(name, data, previous, since=since):
             raise refusal(system_id, found[0])
 
@@ -364,6 +369,13 @@ def _verify(conninfo: str, smoke: str | None, result: PitrResult) -> None:
             conninfo=redact_dsn(conninfo),
             exc=str(exc).strip().splitlines()[0],
         ) from None
+
+
+def _archived(repo: Repository, system_id: str, name: str) -> bytes | None:
+    try:
+        return fetch(repo, system_id, name)[1]
+    except WalNotFound:
+        return None
 
 
 def _is_root() -> bool:

@@ -141,7 +141,7 @@ class WalFeed:
 
     def _run(self, queue: list[str]) -> None:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bcpctl-walfeed") as pool:
-            pending: list[tuple[str, Future[None]]] = []
+            pending: list[tuple[str, Future[bytes | None]]] = []
             while (queue or pending) and not self._stop.is_set():
                 # in flight + waiting in the spool never exceeds the window
                 while queue and len(pending) + self._waiting() < self.window:
