@@ -171,7 +171,7 @@ class WalFeed:
         prior = self._previous
         previous = prior[1] if prior and prior[0] == previous_name(name, len(data) or DEFAULT_SEGMENT_SIZE) else None
         self._previous = (name, data)
-        found = creations(name, data, previous, since=self.since)
+        found = creations(name, data, previous, since=self.since, workdir=self.spool)
         if found:
             self.problem = f"{name}: {refusal(self.system, found[0])}"
             withhold(self.spool, name, found[0])

@@ -11,9 +11,9 @@ rather than follow the path. An in-place tablespace (empty location) stays insid
 and is allowed.
 
 A record can begin in one segment and end in the next, and PostgreSQL replays it only once it
-has read both; a segment is therefore read together with its predecessor, and a creation
-found anywhere in the pair withholds it. Replay reads segments in order, so the predecessor
-was itself read and allowed first.
+has read both; a segment is therefore read together with the end of its predecessor, and a
+creation found in either withholds it. Replay reads segments in order, so the predecessor was
+itself read and allowed first.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ from dc.errors import N_, BcpError, ProblemFound
 #: beside a withheld segment in the restore's spool: restore_command then fails as a crash
 #: (exit 126) so PostgreSQL stops recovery instead of ending it early and promoting
 REFUSED = ".refused"
+#: a creation record is about 1 KiB at most (its path is at most MAXPGPATH): one that ends in a
+#: segment began within this many bytes before it, and it is a whole page of any WAL block size
+_EDGE = 64 * 1024
+#: pg_waldump finds no record where it was told to start (the end of a switched segment)
+_NO_RECORD = "could not find a valid record after"
 _CREATE = re.compile(r"lsn: ([0-9A-F]+/[0-9A-F]+), .*desc: CREATE (\d+) \"(.*)\"$")
 
 
@@ -62,33 +67,47 @@ def refusal(system: str, creation: Creation) -> TablespaceOutside:
     )
 
 
+def _waldump(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=600)
+
+
 def previous_name(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> str | None:
     seg = parse_segment(name, segment_size)
     return segment_name(seg.timeline, seg.segno - 1, segment_size) if seg.segno > 0 else None
 
 
-def creations(name: str, data: bytes, previous: bytes | None = None, *, since: int = 0) -> list[Creation]:
-    """Tablespace creations at ``since`` or later in segment ``name`` (and ``previous``, its
-    predecessor's bytes, read first when given), outside the target: any but an in-place one."""
+def creations(
+    name: str, data: bytes, previous: bytes | None = None, *, since: int = 0, workdir: Path | None = None
+) -> list[Creation]:
+    """Tablespace creations at ``since`` or later in segment ``name`` (and in the end of
+    ``previous``, its predecessor's bytes, when given), outside the target: any but an in-place
+    one. The segment is written for ``pg_waldump`` into a private directory under ``workdir``."""
     segment_size = len(data) or DEFAULT_SEGMENT_SIZE
-    with tempfile.TemporaryDirectory(prefix="bcpctl-walscan-") as tmp:
-        first = name
-        if previous is not None and (before := previous_name(name, segment_size)) is not None:
-            Path(tmp, before).write_bytes(previous)
-            first = before
-        Path(tmp, name).write_bytes(data)
-        try:
-            done = subprocess.run(
-                [postgres_tool("pg_waldump"), "--rmgr=Tablespace", "--path", tmp, first, name],
-                capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL, timeout=600,
-            )  # fmt: skip
-        except OSError as exc:
-            # fail closed: a segment nobody could read is not handed to replay
-            raise ProblemFound(
-                N_("cannot read WAL segment {name} for tablespace creations: {strerror}"),
-                name=name,
-                strerror=exc.strerror or str(exc),
-            ) from None
+    begins = parse_segment(name, segment_size).segno * segment_size
+    before = previous_name(name, segment_size)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bcpctl-walscan-", dir=workdir) as tmp:
+            Path(tmp, name).write_bytes(data)
+            argv = [postgres_tool("pg_waldump"), "--rmgr=Tablespace", "--path", tmp]
+            done = None
+            if previous is not None and before is not None and len(previous) == segment_size:
+                # only the pages pg_waldump reads: the first (the segment size) and the last ones
+                with Path(tmp, before).open("wb") as out:
+                    out.write(previous[:_EDGE])
+                    out.seek(segment_size - _EDGE)
+                    out.write(previous[-_EDGE:])
+                done = _waldump([*argv, "--start", format_lsn(begins - _EDGE)])
+            if done is None or _NO_RECORD in done.stderr:
+                # no predecessor, or its end holds no WAL (a segment switch zero-fills the rest):
+                # nothing runs on into this segment, which is read alone
+                done = _waldump([*argv, name])
+    except OSError as exc:
+        # fail closed: a segment nobody could read is not handed to replay
+        raise ProblemFound(
+            N_("cannot read WAL segment {name} for tablespace creations: {strerror}"),
+            name=name,
+            strerror=exc.strerror or str(exc),
+        ) from None
     # pg_waldump exits non-zero at the end of the readable WAL (the next segment is absent),
     # which is where replay of these files would stop too: the records it printed are what counts
     found = []
@@ -125,7 +144,7 @@ def guarded_get(repo: Repository, system: str, name: str, target: Path, *, since
             previous = fetch(repo, system, before)[1] if before is not None else None
         except WalNotFound:
             previous = None
-        if made := creations(name, data, previous, since=since):
+        if made := creations(name, data, previous, since=since, workdir=spool):
             withhold(spool, name, made[0])
             raise refusal(system, made[0])
     write_new(target, data)
