@@ -6,8 +6,9 @@ used: it changes that directory's mode, makes its version directory there and li
 host that also holds the primary (or another system at that path), the restore would write
 into live files outside its target; no recovery setting remaps the path. So every segment a
 restore hands to PostgreSQL is read first (``pg_waldump``, which decodes records with the same
-reader replay uses) and one holding a tablespace creation is withheld: replay stops there
-rather than follow the path. An in-place tablespace (empty location) stays inside the target
+reader replay uses) and one holding a tablespace creation is withheld: recovery ends before
+it rather than follow the path (backup/pitr.py refuses the restore unless its target came
+first). An in-place tablespace (empty location) stays inside the target
 and is allowed.
 
 A record can begin in one segment and end in the next, and PostgreSQL replays it only once it
@@ -32,8 +33,8 @@ from backup.walnames import is_segment
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, parse_segment, segment_name
 from dc.errors import N_, BcpError, ProblemFound
 
-#: beside a withheld segment in the restore's spool: restore_command then fails as a crash
-#: (exit 126) so PostgreSQL stops recovery instead of ending it early and promoting
+#: beside a withheld segment in the restore's spool: restore_command answers "not in the archive"
+#: for it without asking, and the restore tells the operator why recovery ended there
 REFUSED = ".refused"
 #: a creation record is about 1 KiB at most (its path is at most MAXPGPATH): one that ends in a
 #: segment began within this many bytes before it, and it is a whole page of any WAL block size
