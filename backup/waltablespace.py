@@ -97,7 +97,10 @@ def creations(
                     out.write(previous[:_EDGE])
                     out.seek(segment_size - _EDGE)
                     out.write(previous[-_EDGE:])
-                done = _waldump([*argv, "--start", format_lsn(begins - _EDGE)])
+                # the end is given: pg_waldump would wait seconds for a next segment that is not there
+                done = _waldump(
+                    [*argv, "--start", format_lsn(begins - _EDGE), "--end", format_lsn(begins + segment_size)]
+                )
             if done is None or _NO_RECORD in done.stderr:
                 # no predecessor, or its end holds no WAL (a segment switch zero-fills the rest):
                 # nothing runs on into this segment, which is read alone
