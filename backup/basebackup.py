@@ -89,9 +89,29 @@ def basebackup_stream(dsn: str) -> Iterator[StreamSource]:
             segment_size = int(_one_row(cur)[0])
             cur.execute("SELECT current_setting('archive_mode'), pg_is_in_recovery()")
             archive_mode, in_recovery = _one_row(cur)
+            # pg_basebackup streams one archive only; each tablespace would be another, and a
+            # restore must not follow a tablespace's path to the primary's own files
+            # (backup/waltablespace.py): a base backup without them would be incomplete.
+            cur.execute(
+                "SELECT spcname, pg_tablespace_location(oid) FROM pg_tablespace "
+                "WHERE spcname NOT IN ('pg_default', 'pg_global') ORDER BY spcname"
+            )
+            spaces = cur.fetchall()
         if archive_mode == "off":
             raise SourceError(
                 N_("{dsn} does not archive WAL (archive_mode = off): no base backup without it"), dsn=redact_dsn(dsn)
+            )
+        if spaces:
+            name, location = spaces[0]
+            raise SourceError(
+                N_(
+                    "{dsn} has {count} tablespace(s) ({name} at {location}): a base backup holds the data "
+                    "directory alone, move their objects to pg_default first"
+                ),
+                dsn=redact_dsn(dsn),
+                count=len(spaces),
+                name=name,
+                location=location,
             )
         proc = subprocess.Popen(
             [

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from backup.basebackup import BASE_NAME
-from backup.errors import CorruptObject, VerificationFailed
+from backup.errors import CorruptObject, HostileSnapshot, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
@@ -91,7 +91,21 @@ def unpack_base(
         raise VerificationFailed(
             N_("base backup {short_id} differs from what the backup recorded"), short_id=snapshot.short_id
         )
+    _refuse_tablespace_map(target, snapshot)
     return stream.size
+
+
+def _refuse_tablespace_map(target: Path, snapshot: Snapshot) -> None:
+    """PostgreSQL links each ``tablespace_map`` entry's absolute path into ``pg_tblspc`` when it
+    starts: a base backup naming any would have the restore write where the primary's
+    tablespaces live (a base backup bcpctl takes never holds one, backup/basebackup.py)."""
+    mapping = target / "tablespace_map"
+    if mapping.is_file() and not mapping.is_symlink() and (first := mapping.read_text(errors="replace").strip()):
+        raise HostileSnapshot(
+            N_("base backup {short_id} maps tablespace {entry}: a restore never writes outside its target"),
+            short_id=snapshot.short_id,
+            entry=first.splitlines()[0][:300],
+        )
 
 
 @dataclass(frozen=True)

@@ -14,26 +14,30 @@ import re
 import shlex
 import shutil
 import socket
-import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup.basebackup import TAG_END, TAG_SEGMENT_SIZE, TAG_STOP
+from backup.basebackup import TAG_END, TAG_SEGMENT_SIZE, TAG_START, TAG_STOP
 from backup.errors import VerificationFailed
 from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recovery, unpack_base
+from backup.pitrscratch import pitr_scratch, sweep_scratch
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
+from backup.walarchive import WalNotFound, fetch
 from backup.walcheck import base_backups, first_needed
 from backup.walfeed import ABSENT, WalFeed
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name
+from backup.waltablespace import REFUSED, creations, previous_name, refusal, withheld
 from dc.clock import JST, utcnow
 from dc.errors import N_, ProblemFound, UsageError
+from dc.failpoint import failpoint
 
 if TYPE_CHECKING:
+    from backup.repository import Repository
     from dc.config import Consortium
 
 _ZONES = {"JST": JST, "UTC": UTC}
@@ -155,7 +159,7 @@ def free_port() -> int:
 PREFETCH_SPOOL = "bcpctl-prefetch"
 
 
-def restore_command(config: Consortium, config_path: Path, system_id: str, site: str) -> str:
+def restore_command(config: Consortium, config_path: Path, system_id: str, site: str, since: int = 0) -> str:
     """Take the file from the spool the restore feeds with a rename; ``wal get`` when it is not there.
 
     A spooled file was authenticated and hash-checked by the feed and appeared in the spool whole
@@ -166,12 +170,21 @@ def restore_command(config: Consortium, config_path: Path, system_id: str, site:
     (``wal get`` writes it afresh). A file the feed marked absent (the next timeline's history,
     backup/walfeed.py) is "not in the archive" (exit 1) at once. ``wal get`` answers everything
     else: other history files, segments the feed has not reached, the end of the archive.
+
+    Neither hands over a segment that creates a tablespace at or after ``since`` (the base
+    backup's start; backup/waltablespace.py): it leaves ``%f.refused`` in the spool and answers
+    "not in the archive". Recovery then ends there: a target time or position it had not yet
+    reached makes PostgreSQL stop with an error, and :func:`restore_to` refuses a restore to
+    the latest state that ended at a withheld segment. It is not a crash of the command (exit
+    above 125), because PostgreSQL's WAL prefetch asks for segments ahead of the replay, and a
+    recovery whose target lies before the tablespace must still succeed.
     """
     wal = config.system(system_id).source.wal_command or "bcpctl wal"
+    spool = PREFETCH_SPOOL
     return (
-        f"mv -f {PREFETCH_SPOOL}/%f %p 2>/dev/null || {{ test ! -e {PREFETCH_SPOOL}/%f{ABSENT} && "
+        f"mv -f {spool}/%f %p 2>/dev/null || {{ test ! -e {spool}/%f{ABSENT} && test ! -e {spool}/%f{REFUSED} && "
         f"{wal} get %f %p --system {shlex.quote(system_id)} --site {shlex.quote(site)}"
-        f" --config {shlex.quote(str(config_path))} --spool {PREFETCH_SPOOL}; }}"
+        f" --config {shlex.quote(str(config_path))} --spool {spool} --refuse-tablespaces-from {format_lsn(since)}; }}"
     )
 
 
@@ -214,11 +227,13 @@ def restore_to(
     started = time.monotonic()
     with site_repository(config, site, config_path.parent) as repo:
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
+        since = parse_lsn(base.tags[TAG_START])
+        check_survivors(system_id, survivors, since, lambda name: _archived(repo, system_id, name))
         unpack_base(repo, base, target_dir)
         for segment in survivors:
             shutil.copyfile(segment, target_dir / "pg_wal" / segment.name)
         settings = RecoverySettings(
-            restore_command(config, config_path, system_id, site),
+            restore_command(config, config_path, system_id, site, since),
             target_time=target.time.isoformat() if target.time else None,
             target_lsn=format_lsn(target.lsn) if target.lsn is not None else None,
         )
@@ -232,12 +247,18 @@ def restore_to(
             first.timeline, first.segno, int(base.tags.get(TAG_SEGMENT_SIZE, DEFAULT_SEGMENT_SIZE))
         )
         # the repository stays open while PostgreSQL replays: the feed fetches ahead of it
-        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner):
-            cluster.start(timeout)
+        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner, since=since):
             try:
+                cluster.start(timeout)
                 cluster.wait_promoted(conninfo, timeout)
-            except BaseException:
+                # the end of a recovery to the latest state may be a withheld segment, not the archive's end
+                if target.latest and (creation := withheld(target_dir / PREFETCH_SPOOL)) is not None:
+                    raise refusal(system_id, creation)
+            except BaseException as exc:
                 cluster.stop()
+                creation = withheld(target_dir / PREFETCH_SPOOL)
+                if creation is not None and isinstance(exc, ProblemFound):
+                    raise refusal(system_id, creation) from None
                 raise
     try:
         shutil.rmtree(target_dir / PREFETCH_SPOOL, ignore_errors=True)
@@ -252,6 +273,21 @@ def restore_to(
     finally:
         if not keep_running:
             cluster.stop()
+
+
+def check_survivors(
+    system_id: str, survivors: Sequence[Path], since: int, archived: Callable[[str], bytes | None]
+) -> None:
+    """Refuse surviving segments that create a tablespace: laid into ``pg_wal``, they are replayed
+    without passing through restore_command's check (backup/waltablespace.py). A survivor is
+    read with its predecessor, another survivor or else the archive's copy (``archived``)."""
+    held = {segment.name: segment for segment in survivors}
+    for name in sorted(held):
+        data = held[name].read_bytes()
+        before = previous_name(name, len(data) or DEFAULT_SEGMENT_SIZE)
+        previous = held[before].read_bytes() if before in held else archived(before) if before else None
+        if found := creations(name, data, previous, since=since):
+            raise refusal(system_id, found[0])
 
 
 def restore_to_database(
@@ -278,9 +314,8 @@ def restore_to_database(
     now = now or utcnow()
     check_moment(target, now)
     system = config.system(system_id)
-    scratch = Path(tempfile.mkdtemp(prefix="bcpctl-pitr-"))
-    scratch.chmod(0o711)  # the cluster's account must reach its data directory inside
-    try:
+    sweep_scratch()  # what restores killed before this one left running
+    with pitr_scratch() as scratch:
         result = restore_to(
             config,
             config_path,
@@ -293,6 +328,7 @@ def restore_to_database(
             now=now,
         )
         cluster = RestoredCluster(scratch / "data", result.port, system.source.run_as)
+        failpoint("pitr.scratch-running")
         try:
             source = make_conninfo(system.source.dsn or "", host="127.0.0.1", port=str(result.port))
             copied = copy_database(source, target_dsn)
@@ -310,8 +346,6 @@ def restore_to_database(
             )
         result.target_dir, result.running = redact_dsn(target_dsn), False
         return result
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _verify(conninfo: str, smoke: str | None, result: PitrResult) -> None:
@@ -335,6 +369,13 @@ def _verify(conninfo: str, smoke: str | None, result: PitrResult) -> None:
             conninfo=redact_dsn(conninfo),
             exc=str(exc).strip().splitlines()[0],
         ) from None
+
+
+def _archived(repo: Repository, system_id: str, name: str) -> bytes | None:
+    try:
+        return fetch(repo, system_id, name)[1]
+    except WalNotFound:
+        return None
 
 
 def _is_root() -> bool:

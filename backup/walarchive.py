@@ -236,11 +236,11 @@ def get(repo: Repository, system: str, name: str, target: Path) -> WalFile:
     """Write archived ``name`` to ``target`` (PostgreSQL's ``%p``), under a temporary name first,
     so recovery never reads a partial file."""
     found, data = fetch(repo, system, name)
-    _write_new(target, data)
+    write_new(target, data)
     return found
 
 
-def _write_new(target: Path, data: bytes) -> None:
+def write_new(target: Path, data: bytes) -> None:
     """Write ``target`` through a fresh temporary file of an unpredictable name, created
     exclusively: a name planted beside ``target`` (a symlink to another file) is never written
     through, and ``os.replace`` swaps in the file itself, whatever ``target`` was."""

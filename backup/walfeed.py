@@ -21,10 +21,12 @@ archive's timelines as they were when it began, which is what a recovery to a pa
 means; a timeline created during the restore is not followed.
 
 Each file is fetched exactly as ``wal get`` fetches it (authenticated, decompressed, its
-SHA-256 checked), written under a temporary name, given to the server's account, and renamed
-into place whole. The spool holds at most ``window`` files not yet taken, so disk use stays
-bounded whatever the recovery target; what recovery never asks for (replay stops before it)
-costs at most that many fetches and is removed with the spool once the cluster is promoted.
+SHA-256 checked), read for tablespace creations together with its predecessor
+(backup/waltablespace.py: one is withheld, a ``<name>.refused`` left in its place), written
+under a temporary name, given to the server's account, and renamed into place whole. The
+spool holds at most ``window`` files not yet taken, so disk use stays bounded whatever the
+recovery target; what recovery never asks for (replay stops before it) costs at most that
+many fetches and is removed with the spool once the cluster is promoted.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from pathlib import Path
 from backup.repository import Repository
 from backup.walarchive import archived_names, fetch
 from backup.walnames import is_segment
+from backup.walseq import DEFAULT_SEGMENT_SIZE
+from backup.waltablespace import creations, previous_name, refusal, withhold
 from dc.errors import BcpError
 
 #: segments fetched but not yet taken by the recovery, at most (16 MiB each by default)
@@ -78,8 +82,13 @@ class WalFeed:
         owner: str | None = None,
         window: int = WINDOW,
         workers: int = WORKERS,
+        since: int = 0,
     ) -> None:
         self.repo, self.system, self.first, self.spool = repo, system, first, spool
+        #: where replay starts (the base backup's start): a tablespace created before is not replayed
+        self.since = since
+        #: the last segment handed over, for reading the next one together with it
+        self._previous: tuple[str, bytes] | None = None
         self.window, self.workers = window, workers
         account = pwd.getpwnam(owner) if owner else None
         self._ids = (account.pw_uid, account.pw_gid) if account else None
@@ -132,7 +141,7 @@ class WalFeed:
 
     def _run(self, queue: list[str]) -> None:
         with ThreadPoolExecutor(self.workers, thread_name_prefix="bcpctl-walfeed") as pool:
-            pending: list[tuple[str, Future[None]]] = []
+            pending: list[tuple[str, Future[bytes | None]]] = []
             while (queue or pending) and not self._stop.is_set():
                 # in flight + waiting in the spool never exceeds the window
                 while queue and len(pending) + self._waiting() < self.window:
@@ -143,17 +152,31 @@ class WalFeed:
                     continue
                 name, future = pending.pop(0)
                 try:
-                    future.result()
+                    data = future.result()
+                    if data is not None and not self._hand_over(name, data):
+                        return
                 except (BcpError, OSError) as exc:
                     self.problem = f"{name}: {exc}"
                     self._stop.set()  # the recovery's own get meets it and says so
                     return
                 self.fetched.append(name)
 
-    def _fetch(self, name: str) -> None:
+    def _fetch(self, name: str) -> bytes | None:
         if self._stop.is_set():
-            return
-        _, data = fetch(self.repo, self.system, name)
+            return None
+        return fetch(self.repo, self.system, name)[1]
+
+    def _hand_over(self, name: str, data: bytes) -> bool:
+        """Put ``name`` into the spool unless it creates a tablespace; in replay order."""
+        prior = self._previous
+        previous = prior[1] if prior and prior[0] == previous_name(name, len(data) or DEFAULT_SEGMENT_SIZE) else None
+        self._previous = (name, data)
+        found = creations(name, data, previous, since=self.since, workdir=self.spool)
+        if found:
+            self.problem = f"{name}: {refusal(self.system, found[0])}"
+            withhold(self.spool, name, found[0])
+            self._stop.set()
+            return False
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.feed-", dir=self.spool)
         try:
             with os.fdopen(fd, "wb") as out:
@@ -166,3 +189,4 @@ class WalFeed:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return True

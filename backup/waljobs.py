@@ -26,6 +26,7 @@ from backup.walarchive import PushResult, WalFile, get, push
 from backup.walasync import DaemonReport, archive_ready, lock_spool
 from backup.walprefetch import prefetch
 from backup.walpushahead import push_ahead
+from backup.waltablespace import guarded_get
 from dc.errors import N_, UsageError
 from storage.site import open_site
 
@@ -94,13 +95,20 @@ def wal_get(
     *,
     spool: Path | None = None,
     prefetch_ahead: int = 0,
+    refuse_tablespaces_from: int | None = None,
 ) -> WalFile:
     """``name`` from the archive into ``target``; with a ``spool``, also prefetch the next
     ``prefetch_ahead`` segments there (backup/walprefetch.py). The caller has asked the spool
-    first (:func:`backup.walspool.from_spool`), before it read the configuration."""
+    first (:func:`backup.walspool.from_spool`), before it read the configuration.
+
+    ``refuse_tablespaces_from``: a restore's get, which never hands over a segment creating a
+    tablespace from that position on (backup/waltablespace.py; needs ``spool``)."""
     wal_system(config, system_id)
     with wal_repository(config, config_dir, site) as repo:
-        found = get(repo, system_id, name, target)
+        if refuse_tablespaces_from is not None and spool is not None:
+            found = guarded_get(repo, system_id, name, target, since=refuse_tablespaces_from, spool=spool)
+        else:
+            found = get(repo, system_id, name, target)
         if spool is not None:
             prefetch(repo, system_id, name, spool, prefetch_ahead)
         return found

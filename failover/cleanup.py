@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from backup.pgcluster import stop_clusters_in
+from backup.pitrscratch import sweep_scratch
 from failover.records import mark_killed, stale_runs
 from failover.resources import ResourceRecord, leftover_runs, open_resources, set_resource_state
 from failover.results import CleanupResult, SweepResult
@@ -27,6 +28,9 @@ from failover.sandbox import DIR_PREFIX, PG_PREFIX
 
 if TYPE_CHECKING:
     from psycopg.sql import Composed
+
+#: the ``was_status`` of a swept scratch cluster whose point-in-time restore was killed
+ORPHANED_SCRATCH = "orphaned point-in-time scratch"
 
 
 def _looks_like_sandbox(res: ResourceRecord) -> bool:
@@ -115,6 +119,16 @@ def sweep(state: Engine, now: datetime, *, exclude: str | None = None) -> list[S
         if run_id == exclude or any(s.run_id == run_id for s in swept):
             continue
         swept.append(SweepResult(run_id, "leftovers", cleanup_run(state, run_id)))
+    # a point-in-time restore's scratch cluster is not a run's resource: its owner record says
+    # whether the restore that made it still runs (backup/pitrscratch.py)
+    for scratch in sweep_scratch():
+        what = f"directory {scratch.path}"
+        result = (
+            CleanupResult(removed=[what])
+            if scratch.removed
+            else CleanupResult(leftovers=[f"{what}: {scratch.problem}"])
+        )
+        swept.append(SweepResult(Path(scratch.path).name, ORPHANED_SCRATCH, result))
     return swept
 
 

@@ -35,6 +35,7 @@ from replication.plan import phase_of
 from replication.records import SystemLag
 from replication.sync import Listings, SyncOptions, replicate, system_lags, wal_newest
 from replication.transfer import Transfer
+from replication.walobjects import is_wal_object
 from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound
 from storage.metered import MeteredBackend
@@ -74,6 +75,8 @@ class FollowRound:
     ok: bool = True
     problem: str | None = None
     lag: list[SystemLag] = field(default_factory=list)
+    #: objects under ``wal/`` at the source that are no WAL object of a repository, left there
+    refused_wal: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -112,6 +115,8 @@ class Follower:
         self._lock = threading.Lock()
         #: WAL sent while a full run is in flight (its target listing predates them)
         self._sent_during: dict[str, ObjectInfo] | None = None
+        #: malformed WAL objects already reported (each is named once, not every interval)
+        self._refused: set[str] = set()
 
     @property
     def accepted(self) -> bool:
@@ -178,9 +183,18 @@ class Follower:
         wal = {info.key: info for info in self.source.list(WAL_PREFIX) if phase_of(info.key) == "wal"}
         with self._lock:
             held = set(self.listings.target)
-        # a name that is not a content hash stays for the full run, which reports it
-        missing = [info for key, info in wal.items() if key not in held and content_name(key)]
+        # a name that is not a content hash stays for the full run, which reports it; an object
+        # that is no WAL object of a repository is never shipped (replication/walobjects.py)
+        lacking = [info for key, info in wal.items() if key not in held and content_name(key)]
+        missing = [info for info in lacking if is_wal_object(info)]
         round_ = FollowRound("wal", now)
+        refused = sorted(info.key for info in lacking if not is_wal_object(info))
+        if new_refused := [key for key in refused if key not in self._refused]:
+            self._refused.update(new_refused)
+            more = f" (and {len(new_refused) - 1} more)" if len(new_refused) > 1 else ""
+            round_.ok = False
+            round_.problem = f"{new_refused[0]}: not a WAL object of a repository, left at the source{more}"
+        round_.refused_wal = refused
         if missing:
             metered = MeteredBackend(self.target)
             lock = retain_until(now, self.options.object_lock_days) if self.options.object_lock_days else None
@@ -200,7 +214,8 @@ class Follower:
             if outcome.errors:
                 key, message = next(iter(sorted(outcome.errors.items())))
                 more = f" (and {len(outcome.errors) - 1} more)" if len(outcome.errors) > 1 else ""
-                round_.ok, round_.problem = False, f"{key}: {message}{more}; the next round retries"
+                sent_problem = f"{key}: {message}{more}; the next round retries"
+                round_.ok, round_.problem = False, "; ".join(filter(None, [round_.problem, sent_problem]))
         with self._lock:
             src, tgt = self.listings.source, self.listings.target
             src.update(wal)

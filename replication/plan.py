@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from backup.manifest import MANIFEST_KEY, Manifest
+from replication.walobjects import is_wal_object
 from storage.backend import ObjectInfo
 from storage.naming import is_content_addressed
 
@@ -53,6 +54,8 @@ class CopyPlan:
     unsigned: list[ObjectInfo] = field(default_factory=list)
     #: target objects the source no longer has (candidates for delayed deletion)
     extra_at_target: list[str] = field(default_factory=list)
+    #: objects under ``wal/`` that are no WAL object of a repository (replication/walobjects.py): never sent
+    malformed_wal: list[str] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -79,6 +82,9 @@ def plan_copy(source: dict[str, ObjectInfo], target: dict[str, ObjectInfo], mani
             continue
         if phase == "snapshots" and signed is not None and key.removeprefix("snapshots/") not in signed:
             plan.unsigned.append(info)
+            continue
+        if phase == "wal" and not is_wal_object(info):
+            plan.malformed_wal.append(key)
             continue
         existing = target.get(key)
         if existing is None:

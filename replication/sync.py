@@ -48,6 +48,7 @@ from replication.plan import (
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
+from replication.walobjects import is_wal_object
 from storage.backend import Backend, ObjectInfo
 from storage.capabilities import object_locking
 from storage.errors import AccessDenied
@@ -191,7 +192,7 @@ def wal_newest(source: dict[str, ObjectInfo], held: dict[str, ObjectInfo]) -> di
     newest: dict[str, float] = {}
     for key in held:
         info = source.get(key)
-        if info is None or not key.startswith("wal/") or key.count("/") != 3:
+        if info is None or not is_wal_object(info):  # a planted object moves no recovery point
             continue
         system = key.split("/", 2)[1]
         newest[system] = max(newest.get(system, 0.0), info.mtime)

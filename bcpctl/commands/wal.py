@@ -155,6 +155,14 @@ def wal_push_daemon(system_id: str, pg_data: str, spool: str, interval_ms: int, 
     default=None,
     help="Directory of prefetched segments (a later get takes its file from there).",
 )
+@click.option(
+    "--refuse-tablespaces-from",
+    "refuse_from",
+    metavar="LSN",
+    default=None,
+    help="As a restore's restore_command: exit 1, leaving NAME.refused in --spool, when the segment "
+    "creates a tablespace at or after LSN (replay would write outside the restore target).",
+)
 @config_option()
 @common_options
 def wal_get(
@@ -164,6 +172,7 @@ def wal_get(
     site: str | None,
     prefetch_ahead: int,
     spool: str | None,
+    refuse_from: str | None,
     config_path: str,
 ) -> None:
     """Write archived WAL file NAME to PATH (restore_command = 'bcpctl wal get %f %p --system …').
@@ -171,9 +180,13 @@ def wal_get(
     The file is authenticated and its SHA-256 checked before it is written; exit 1 when the
     archive does not hold it (what PostgreSQL expects at the end of the archive).
     """
+    from backup.walseq import parse_lsn
     from backup.walspool import from_spool
 
     spool_dir = _spool_dir("--prefetch", prefetch_ahead, spool, "where the prefetched segments wait")
+    if refuse_from is not None:
+        _spool_dir("--refuse-tablespaces-from", 1, spool, "where a refused segment is marked")
+    since = parse_lsn(refuse_from) if refuse_from is not None else None
     found = from_spool(system_id, name, Path(path), spool_dir) if spool_dir else None
     if found is None:
         from backup.waljobs import wal_get as get
@@ -181,7 +194,15 @@ def wal_get(
 
         consortium, config_dir = session.config(config_path)
         found = get(
-            consortium, config_dir, system_id, name, Path(path), site, spool=spool_dir, prefetch_ahead=prefetch_ahead
+            consortium,
+            config_dir,
+            system_id,
+            name,
+            Path(path),
+            site,
+            spool=spool_dir,
+            prefetch_ahead=prefetch_ahead,
+            refuse_tablespaces_from=since,
         )
 
     def render(console: Console, d: dict[str, Any]) -> None:
