@@ -37,6 +37,7 @@ many objects were skipped so that an operator whose passphrase "stopped working"
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -58,7 +59,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots, shuffle, tiers
-from dc.errors import N_
+from dc.errors import N_, Message, os_reason
 from dc.osuser import os_user
 from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
@@ -298,10 +299,10 @@ def _scan(
         try:
             raw = backend.load(info.key, 0, info.size)  # no more than was judged above
         except ObjectNotFound:
-            problems.append(SlotProblem(shown, "vanished while it was being read"))
+            problems.append(SlotProblem(shown, Message(N_("vanished while it was being read"))))
             continue
         except (StorageError, OSError) as exc:
-            problems.append(SlotProblem(shown, f"cannot be read ({_reason(exc)})"))
+            problems.append(SlotProblem(shown, Message(N_("cannot be read ({reason})"), reason=_reason(exc))))
             continue
         try:
             if len(raw) > MAX_SLOT_BYTES:
@@ -322,7 +323,7 @@ def _scan(
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
+        return os_reason(exc)
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -360,10 +361,21 @@ def skipped_note(problems: Iterable[SlotProblem]) -> str:
     if damaged:
         parts.insert(
             0,
-            f"{damaged} unreadable object(s) in keys/ were skipped; "
-            "a damaged slot cannot be told from a wrong passphrase",
+            Message(
+                N_(
+                    "{count} unreadable object(s) in keys/ were skipped; "
+                    "a damaged slot cannot be told from a wrong passphrase"
+                ),
+                count=damaged,
+            ),
         )
-    return f" ({'; '.join(parts)}; see 'bcpctl key list')" if parts else ""
+    if not parts:
+        return ""
+    return Message(N_(" ({parts}; see 'bcpctl key list')"), parts=functools.reduce(_then, parts))
+
+
+def _then(first: str, then: str) -> Message:
+    return Message(N_("{first}; {then}"), first=first, then=then)
 
 
 def unwrap(
@@ -408,12 +420,17 @@ def unwrap(
             problems.append(
                 SlotProblem(
                     "",
-                    f"{untried} more slot(s) not tried (the work of one unlock is bounded; "
-                    "'bcpctl check' names slots the manifest does not sign)",
+                    Message(
+                        N_(
+                            "{count} more slot(s) not tried (the work of one unlock is bounded; "
+                            "'bcpctl check' names slots the manifest does not sign)"
+                        ),
+                        count=untried,
+                    ),
                 )
             )
-    message = refusal or f"wrong passphrase: no key slot of {backend.url} opens with it"
-    raise WrongPassword(message + skipped_note(problems))
+    message = refusal or Message(N_("wrong passphrase: no key slot of {url} opens with it"), url=backend.url)
+    raise WrongPassword(N_("{refusal}{skipped}"), refusal=message, skipped=skipped_note(problems))
 
 
 def _identify(slot: _Slot) -> tuple[str, str]:

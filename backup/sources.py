@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 from backup.errors import SourceError
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -204,7 +204,7 @@ def command_stream(command: str) -> Iterator[StreamSource]:
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
-        raise SourceError(N_("cannot run {argv}: {strerror}"), argv=argv[0], strerror=exc.strerror) from None
+        raise SourceError(N_("cannot run {argv}: {strerror}"), argv=argv[0], strerror=os_reason(exc)) from None
     stderr_tail = _drain_stderr(proc)
     stdout = pipe_reader(proc)
     try:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import click
 
-from dc.errors import BcpError, Message
+from dc.errors import BcpError, Message, Reason
 
 DOMAIN = "bcpctl"
 LOCALEDIR = Path(__file__).parent / "locale"
@@ -68,7 +68,8 @@ def error_message(value: BcpError | Message, lang: str | None = None) -> str:
     rebuilt from the translated template, parameters that are errors or messages themselves
     (a cause quoted in a refusal) translated the same way. A template the catalog lacks, or
     one whose translation does not fit its parameters, leaves the English line: never a
-    traceback instead of an error. ``lang`` is the reader's language when it is not the
+    traceback instead of an error. A :class:`~dc.errors.Reason` (an OS's or a library's words)
+    is shown through its template, whatever its English says. ``lang`` is the reader's language when it is not the
     process's user (the web's requests); by default :func:`language`.
     """
     english = value.message if isinstance(value, BcpError) else str(value)
@@ -77,7 +78,7 @@ def error_message(value: BcpError | Message, lang: str | None = None) -> str:
         return english
     template, params = value.template, value.params
     try:
-        if (template.format(**params) if params else template) != english:
+        if not isinstance(value, Reason) and (template.format(**params) if params else template) != english:
             return gettext_in(lang, english)  # a message replaced after the error was made
         if not params:
             return gettext_in(lang, template)

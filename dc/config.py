@@ -31,7 +31,7 @@ from pydantic import (
 
 from dc.crossfields import FieldProblem, cross_field_problems
 from dc.duration import parse_duration
-from dc.errors import N_, ConfigError, Message
+from dc.errors import N_, ConfigError, Message, os_reason
 from dc.lgcodes import check_digit_problem
 from dc.siteenv import SITE_ENV
 from dc.validation import validation_message
@@ -448,7 +448,9 @@ def read_config(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
     except FileNotFoundError:
         raise ConfigError(N_("{resolved}: configuration file not found"), resolved=resolved) from None
     except OSError as exc:
-        raise ConfigError(N_("{resolved}: cannot read: {strerror}"), resolved=resolved, strerror=exc.strerror) from None
+        raise ConfigError(
+            N_("{resolved}: cannot read: {strerror}"), resolved=resolved, strerror=os_reason(exc)
+        ) from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:

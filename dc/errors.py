@@ -38,6 +38,20 @@ class Message(str):
         return line
 
 
+class Reason(Message):
+    """A line from outside bcpctl (an OS's ``strerror``, a library's text) kept exactly in English,
+    with the :func:`N_` template that says the same in the operator's language.
+
+    English readers (logs, ``--json``) see what the system said, word for word; a Japanese
+    operator sees the catalog's words for the same condition (:data:`OS_REASONS`).
+    """
+
+    def __new__(cls, english: str, template: str, /, **params: object) -> Reason:  # type: ignore[override]
+        line = str.__new__(cls, english)
+        line.template, line.params = template, params
+        return line
+
+
 class BcpError(Exception):
     """An error with a user-facing one-line message and a documented exit code.
 
@@ -120,7 +134,7 @@ _SQLITE_CONDITIONS = {
 def os_condition(exc: BaseException) -> BcpError | None:
     """An anticipated OS condition (no permission, a full or read-only disk) as the one line to show."""
     if isinstance(exc, OSError) and exc.errno in _OS_CONDITIONS:
-        what = (exc.strerror or errno.errorcode.get(exc.errno or 0, "error")).lower()
+        what = os_reason(exc, lower=True)
         where = f": {exc.filename}" if exc.filename else ""
         return _coded(N_("{what}{where}"), _OS_CONDITIONS[exc.errno], what=what, where=where)
     if type(exc).__name__ == "OperationalError" and type(exc).__module__ == "sqlite3":
@@ -135,3 +149,70 @@ def os_condition(exc: BaseException) -> BcpError | None:
 
 def _coded(message: str, code: int, **params: object) -> BcpError:
     return UsageError(message, **params) if code == 2 else ProblemFound(message, **params)
+
+
+#: errno -> the C library's words for it (glibc's ``strerror``), marked for the catalog: the OS
+#: conditions operators meet, so that a Japanese line never ends in an English fragment.
+OS_REASONS = {
+    errno.ENOENT: N_("No such file or directory"),
+    errno.EACCES: N_("Permission denied"),
+    errno.EPERM: N_("Operation not permitted"),
+    errno.EEXIST: N_("File exists"),
+    errno.ENOTDIR: N_("Not a directory"),
+    errno.EISDIR: N_("Is a directory"),
+    errno.ENOSPC: N_("No space left on device"),
+    errno.EDQUOT: N_("Disk quota exceeded"),
+    errno.EROFS: N_("Read-only file system"),
+    errno.ENOTEMPTY: N_("Directory not empty"),
+    errno.EXDEV: N_("Invalid cross-device link"),
+    errno.EMFILE: N_("Too many open files"),
+    errno.ENFILE: N_("Too many open files in system"),
+    errno.EIO: N_("Input/output error"),
+    errno.EBUSY: N_("Device or resource busy"),
+    errno.ETXTBSY: N_("Text file busy"),
+    errno.ENAMETOOLONG: N_("File name too long"),
+    errno.ELOOP: N_("Too many levels of symbolic links"),
+    errno.EFBIG: N_("File too large"),
+    errno.ESTALE: N_("Stale file handle"),
+    errno.ENXIO: N_("No such device or address"),
+    errno.ENODEV: N_("No such device"),
+    errno.EINVAL: N_("Invalid argument"),
+    errno.ENOMEM: N_("Cannot allocate memory"),
+    errno.EAGAIN: N_("Resource temporarily unavailable"),
+    errno.EINTR: N_("Interrupted system call"),
+    errno.EPIPE: N_("Broken pipe"),
+    errno.ENOEXEC: N_("Exec format error"),
+    errno.ESRCH: N_("No such process"),
+    errno.EOPNOTSUPP: N_("Operation not supported"),
+    errno.ECONNREFUSED: N_("Connection refused"),
+    errno.ECONNRESET: N_("Connection reset by peer"),
+    errno.ECONNABORTED: N_("Software caused connection abort"),
+    errno.ETIMEDOUT: N_("Connection timed out"),
+    errno.EHOSTUNREACH: N_("No route to host"),
+    errno.EHOSTDOWN: N_("Host is down"),
+    errno.ENETUNREACH: N_("Network is unreachable"),
+    errno.ENETDOWN: N_("Network is down"),
+    errno.ENOTCONN: N_("Transport endpoint is not connected"),
+    errno.EADDRINUSE: N_("Address already in use"),
+    errno.EADDRNOTAVAIL: N_("Cannot assign requested address"),
+}
+
+
+def os_reason(exc: BaseException, *, lower: bool = False) -> str:
+    """Why an OS call failed, for ``{strerror}``/``{reason}`` in a message: the system's own words
+    in English, the catalog's in Japanese (one table for every place that quotes an ``OSError``).
+
+    An errno outside :data:`OS_REASONS` is named by its code (``ENOLINK``) beside the English text;
+    an exception without an errno (a socket's timeout) by what it is. ``lower`` keeps the lower-case
+    English of lines that start with the reason.
+    """
+    if isinstance(exc, TimeoutError) and not getattr(exc, "errno", None):
+        return Reason("timed out", N_("timed out"))
+    code = getattr(exc, "errno", None)
+    english = getattr(exc, "strerror", None) or (str(exc) if str(exc) else type(exc).__name__)
+    english = english.lower() if lower else english
+    if isinstance(code, int) and code in OS_REASONS:
+        return Reason(english, OS_REASONS[code])
+    if isinstance(code, int) and code in errno.errorcode:
+        return Reason(english, N_("OS error {code}"), code=errno.errorcode[code])
+    return english
