@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 from backup.errors import SourceError
-from dc.errors import N_, UsageError, os_reason
+from dc.errors import N_, UsageError, connection_reason, os_reason
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -167,7 +167,7 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
         conn = psycopg.connect(dsn, autocommit=False, connect_timeout=15)
     except psycopg.OperationalError as exc:
         raise SourceError(
-            N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=str(exc).strip().splitlines()[0]
+            N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=connection_reason(exc)
         ) from None
     try:
         with conn.cursor() as cur:

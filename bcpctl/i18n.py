@@ -150,4 +150,15 @@ CLICK_MESSAGES = (
     N_("env var: {var}"),
     N_("Do you want to continue?"),
     N_("Confirm the action without prompting."),
+    # click.Path's refusals (``--password-file /tmp``): its noun, then the line around it
+    N_("file"),
+    N_("directory"),
+    N_("path"),
+    N_("{name} {filename!r} does not exist."),
+    N_("{name} {filename!r} is a file."),
+    N_("{name} {filename!r} is a directory."),
+    N_("{name} {filename!r} is not readable."),
+    N_("{name} {filename!r} is not writable."),
+    N_("{name} {filename!r} is not executable."),
+    N_("{value} is not in the range {range}."),
 )

@@ -9,6 +9,7 @@ with ``--debug``.
 from __future__ import annotations
 
 import errno
+import os
 
 
 def N_(message: str) -> str:
@@ -105,8 +106,10 @@ def unreachable_database(exc: BaseException) -> BcpError | None:
     """
     if type(exc).__name__ != "OperationalError" or not type(exc).__module__.startswith("sqlalchemy"):
         return None
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines() or ["unknown"]
-    return ProblemFound(N_("the control database cannot be reached: {reason}"), reason=reason[0])
+    return ProblemFound(
+        N_("the control database cannot be reached: {reason}"),
+        reason=connection_reason(getattr(exc, "orig", None) or exc),
+    )
 
 
 #: OS conditions an operator meets and fixes: errno -> exit code. The invocation points at the
@@ -216,3 +219,45 @@ def os_reason(exc: BaseException, *, lower: bool = False) -> str:
     if isinstance(code, int) and code in errno.errorcode:
         return Reason(english, N_("OS error {code}"), code=errno.errorcode[code])
     return english
+
+
+#: what database and SSH libraries (libpq, SQLAlchemy, paramiko) say in their own words about a
+#: connection the operator can fix, marked: matched before the OS's words the text may also hold
+_LIBRARY_REASONS = (
+    ("password authentication failed", N_("the server refused the user name or password")),
+    ("no pg_hba.conf entry", N_("the server's pg_hba.conf does not admit this connection")),
+    ("could not translate host name", N_("the host name does not resolve")),
+    ("Name or service not known", N_("the host name does not resolve")),
+    ("Temporary failure in name resolution", N_("the host name does not resolve")),
+    ("timeout expired", N_("timed out")),
+    ("timed out", N_("timed out")),
+    ("the database system is starting up", N_("the database server is starting up")),
+    ("the database system is shutting down", N_("the database server is shutting down")),
+    ("the database system is in recovery mode", N_("the database server is in recovery")),
+    ("too many clients already", N_("the database server has too many connections")),
+    ("server closed the connection unexpectedly", N_("the server closed the connection unexpectedly")),
+    ("unable to open database file", N_("the database file cannot be opened")),
+)
+
+
+def connection_reason(exc: BaseException | str) -> str:
+    """Why a connection (database, SSH) failed, for ``{reason}``/``{exc}`` in a message.
+
+    English keeps the library's first line word for word; a Japanese operator reads the catalog's
+    words for the condition it names (a refused password, a closed port, an unknown host name).
+    A text naming nothing known stays as it is.
+    """
+    if isinstance(exc, OSError) and exc.errno:
+        return os_reason(exc)
+    if isinstance(exc, TimeoutError):
+        return os_reason(exc)
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    whole = str(exc)
+    for words, template in _LIBRARY_REASONS:
+        if words in whole:
+            return Reason(text, template)
+    for code, template in OS_REASONS.items():
+        if os.strerror(code) in whole:
+            return Reason(text, template)
+    return text
