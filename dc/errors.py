@@ -108,7 +108,7 @@ def unreachable_database(exc: BaseException) -> BcpError | None:
         return None
     return ProblemFound(
         N_("the control database cannot be reached: {reason}"),
-        reason=connection_reason(getattr(exc, "orig", None) or exc),
+        reason=library_reason(getattr(exc, "orig", None) or exc),
     )
 
 
@@ -221,8 +221,8 @@ def os_reason(exc: BaseException, *, lower: bool = False) -> str:
     return english
 
 
-#: what database and SSH libraries (libpq, SQLAlchemy, paramiko) say in their own words about a
-#: connection the operator can fix, marked: matched before the OS's words the text may also hold
+#: what libraries (libpq, SQLAlchemy, SQLite, paramiko) say in their own words about a condition
+#: the operator can fix, marked: matched before the OS's words the text may also hold
 _LIBRARY_REASONS = (
     ("password authentication failed", N_("the server refused the user name or password")),
     ("no pg_hba.conf entry", N_("the server's pg_hba.conf does not admit this connection")),
@@ -237,11 +237,14 @@ _LIBRARY_REASONS = (
     ("too many clients already", N_("the database server has too many connections")),
     ("server closed the connection unexpectedly", N_("the server closed the connection unexpectedly")),
     ("unable to open database file", N_("the database file cannot be opened")),
+    ("file is not a database", N_("not a database file")),
+    ("database disk image is malformed", N_("the database file is damaged")),
+    ("database is locked", N_("the database is locked by another process")),
 )
 
 
-def connection_reason(exc: BaseException | str) -> str:
-    """Why a connection (database, SSH) failed, for ``{reason}``/``{exc}`` in a message.
+def library_reason(exc: BaseException | str) -> str:
+    """Why a library call (a database or SSH connection, an SQLite file) failed, for ``{reason}``/``{exc}``.
 
     English keeps the library's first line word for word; a Japanese operator reads the catalog's
     words for the condition it names (a refused password, a closed port, an unknown host name).

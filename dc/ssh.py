@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from dc.errors import N_, AuthError, ConfigError, ProblemFound, connection_reason
+from dc.errors import N_, AuthError, ConfigError, ProblemFound, library_reason
 from dc.inventory import ManagedHost
 from dc.secrets import secret_from_env
 
@@ -43,7 +43,7 @@ def _reason(exc: BaseException) -> str:
     """The operator's words for a connection failure ("Connection refused", "timed out")."""
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
         exc = next(iter(exc.errors.values()))
-    return connection_reason(exc)
+    return library_reason(exc)
 
 
 def _host_key_name(host: ManagedHost) -> str:
@@ -64,7 +64,9 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
         ) from None
     except (OSError, paramiko.SSHException) as exc:
         raise ConfigError(
-            N_("cannot read known_hosts file {known_hosts}: {exc}"), known_hosts=host.known_hosts, exc=exc
+            N_("cannot read known_hosts file {known_hosts}: {exc}"),
+            known_hosts=host.known_hosts,
+            exc=library_reason(exc),
         ) from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:

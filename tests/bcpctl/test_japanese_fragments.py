@@ -8,6 +8,7 @@ where it must be read back exactly (paths, URLs, options, environment variables,
 
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import re
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bcpctl import i18n
-from dc.errors import _LIBRARY_REASONS, OS_REASONS, UsageError, connection_reason, os_condition, os_reason
+from dc.errors import _LIBRARY_REASONS, OS_REASONS, UsageError, library_reason, os_condition, os_reason
 from tests.bcpctl.test_core_errors_i18n import _core_templates
 from tests.bcpctl.test_i18n import _env
 from tests.conftest import Cli
@@ -107,7 +108,7 @@ _LIBRARY_TEXTS = [words for words, _t in _LIBRARY_REASONS] + [os.strerror(code) 
 def test_a_connection_failure_reads_japanese(words: str, prefix: str) -> None:
     """libpq's and paramiko's texts: English keeps the first line, Japanese names the condition."""
     text = f'{prefix}connection to server at "127.0.0.1", port 1 failed: {words}\nIs the server running?'
-    reason = connection_reason(Exception(text))
+    reason = library_reason(Exception(text))
     assert reason == text.splitlines()[0]
     error = UsageError("cannot connect to {dsn}: {exc}", dsn="host=127.0.0.1 port=1", exc=reason)
     with pytest.MonkeyPatch.context() as mp:
@@ -164,3 +165,39 @@ def test_failures_at_the_cli_read_japanese(cli: Cli, tmp_path: Path) -> None:
         line = japanese.stderr.removeprefix("bcpctl: error: ")
         found[name] = english_words(line, *values)
     assert found == {name: [] for name in found}
+
+
+def _english_value(value: ast.expr) -> bool:
+    """An English text put into a template as it is: a literal with words, an f-string with words
+    around its values, a ``strerror`` (the OS's words), or either side of ``or`` / ``if … else``."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, str) and bool(re.search(r"[A-Za-z]{2,}", value.value))
+    if isinstance(value, ast.JoinedStr):
+        return any(_english_value(part) for part in value.values if isinstance(part, ast.Constant))
+    if isinstance(value, ast.Attribute):
+        return value.attr == "strerror"
+    if isinstance(value, ast.BoolOp):
+        return any(_english_value(v) for v in value.values)
+    if isinstance(value, ast.IfExp):
+        return _english_value(value.body) or _english_value(value.orelse)
+    return False
+
+
+def test_no_template_is_filled_with_english_words() -> None:
+    """The words a template shows are the template's (translated) or a Message's/Reason's: a new
+    ``reason="not running"``, ``… or "none"`` or ``strerror=exc.strerror`` fails here."""
+    root = Path(__file__).resolve().parents[2]
+    found = []
+    for package in ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring", "bcpctl"):
+        for path in sorted((root / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if not (isinstance(node, ast.Call) and node.args and isinstance(marked := node.args[0], ast.Call)):
+                    continue
+                if not (isinstance(marked.func, ast.Name) and marked.func.id == "N_"):
+                    continue
+                found += [
+                    f"{path.relative_to(root)}:{node.lineno}: {k.arg}={ast.unparse(k.value)}"
+                    for k in node.keywords
+                    if _english_value(k.value)
+                ]
+    assert not found, "pass Message(N_('…')) or dc.errors.os_reason(exc):\n" + "\n".join(found)
