@@ -52,6 +52,10 @@ class Reason(Message):
         line.template, line.params = template, params
         return line
 
+    def __getnewargs__(self) -> tuple[str, str]:  # type: ignore[override]
+        # pickled across a forked worker's pipe: str's own would call __new__ without the template
+        return str(self), self.template
+
 
 class BcpError(Exception):
     """An error with a user-facing one-line message and a documented exit code.
@@ -236,6 +240,8 @@ _LIBRARY_REASONS = (
     ("the database system is in recovery mode", N_("the database server is in recovery")),
     ("too many clients already", N_("the database server has too many connections")),
     ("server closed the connection unexpectedly", N_("the server closed the connection unexpectedly")),
+    ("Error reading SSH protocol banner", N_("the server did not answer as an SSH server")),
+    ("Authentication failed", N_("the server refused the credentials")),
     ("unable to open database file", N_("the database file cannot be opened")),
     ("file is not a database", N_("not a database file")),
     ("database disk image is malformed", N_("the database file is damaged")),

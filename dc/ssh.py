@@ -110,7 +110,7 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
                 host=_host_key_name(host),
                 known_hosts=host.known_hosts,
             ) from None
-        raise HostUnreachable(N_("{name}: SSH failed: {exc}"), name=host.name, exc=exc) from None
+        raise HostUnreachable(N_("{name}: SSH failed: {exc}"), name=host.name, exc=library_reason(exc)) from None
     except (OSError, EOFError) as exc:
         client.close()
         raise HostUnreachable(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import errno
 import os
+import pickle
 import re
 import socket
 import string
@@ -201,3 +202,12 @@ def test_no_template_is_filled_with_english_words() -> None:
                     if _english_value(k.value)
                 ]
     assert not found, "pass Message(N_('…')) or dc.errors.os_reason(exc):\n" + "\n".join(found)
+
+
+@settings(max_examples=50, derandomize=True, deadline=None)
+@given(st.sampled_from(sorted(OS_REASONS)))
+def test_a_reason_survives_a_forked_worker(code: int) -> None:
+    """Restores and backups hand results over a pipe: the template must cross it with the words."""
+    reason = os_reason(OSError(code, os.strerror(code)))
+    back = pickle.loads(pickle.dumps(reason))
+    assert (back, type(back), back.template) == (reason, type(reason), reason.template)  # type: ignore[attr-defined]
