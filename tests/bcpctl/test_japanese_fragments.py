@@ -152,7 +152,7 @@ def _failures(tmp: Path) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
 
 def test_failures_at_the_cli_read_japanese(cli: Cli, tmp_path: Path) -> None:
     """The same exit code in both languages; the Japanese line has no English words, the English
-    one is English (so the check is not passing on an empty line)."""
+    one is English (so the check is not passing on an empty line). A clean ``check`` too."""
     assert cli("repo", "init", "--repo", str(tmp_path / "repo")).returncode == 0
     english_env, japanese_env = _env({}), _env({"BCPCTL_LANG": "ja"})
     wrong = {"BCPCTL_PASSWORD": "not the passphrase"}
@@ -166,6 +166,8 @@ def test_failures_at_the_cli_read_japanese(cli: Cli, tmp_path: Path) -> None:
         line = japanese.stderr.removeprefix("bcpctl: error: ")
         found[name] = english_words(line, *values)
     assert found == {name: [] for name in found}
+    checked = cli("check", "--repo", str(tmp_path / "repo"), env=japanese_env)
+    assert checked.returncode == 0 and english_words(checked.stdout) == [], checked.stdout
 
 
 def _english_value(value: ast.expr) -> bool:
