@@ -227,12 +227,20 @@ def _check_kdf(kdf: dict[str, Any]) -> dict[str, int]:
     for name, floor in _MIN_KDF.items():
         value = kdf.get(name)
         if type(value) is not int:
-            raise ValueError(f"kdf {name} is not an integer")
+            raise ValueError(Message(N_("kdf {name} is not an integer"), name=name))
         if not floor <= value <= _MAX_KDF[name]:
-            raise ValueError(f"kdf {name} {value} is outside {floor}..{_MAX_KDF[name]}")
+            raise ValueError(
+                Message(
+                    N_("kdf {name} {value} is outside {floor}..{top}"),
+                    name=name,
+                    value=value,
+                    floor=floor,
+                    top=_MAX_KDF[name],
+                )
+            )
         params[name] = value
     if params["memory_kib"] * params["iterations"] > _MAX_KDF_WORK:
-        raise ValueError("kdf memory × iterations is too costly")
+        raise ValueError(Message(N_("kdf memory × iterations is too costly")))
     return params
 
 
@@ -241,33 +249,39 @@ def _parse(raw: bytes, name: str) -> _Slot:
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("not a key slot (not JSON)") from None
+        raise ValueError(Message(N_("not a key slot (not JSON)"))) from None
     if not isinstance(doc, dict):
-        raise ValueError("not a key slot (not a JSON object)")
+        raise ValueError(Message(N_("not a key slot (not a JSON object)")))
     if doc.get("version") != 1:
-        raise ValueError(f"unsupported key slot version {doc.get('version')!r}")
+        raise ValueError(Message(N_("unsupported key slot version {version!r}"), version=doc.get("version")))
     slot_id, kind = doc.get("id"), doc.get("kind")
     if not isinstance(slot_id, str) or not _SLOT_ID.fullmatch(slot_id):
-        raise ValueError("slot id is missing or malformed")
+        raise ValueError(Message(N_("slot id is missing or malformed")))
     if slot_id != name:
-        raise ValueError(f"holds slot {slot_id} under another name")
+        raise ValueError(Message(N_("holds slot {slot_id} under another name"), slot_id=slot_id))
     if not isinstance(kind, str) or not kind:
-        raise ValueError("slot kind is missing")
+        raise ValueError(Message(N_("slot kind is missing")))
     kdf = doc.get("kdf")
     if not isinstance(kdf, dict) or kdf.get("name") not in ("argon2id", HKDF_KDF):
-        raise ValueError("unknown kdf")
+        raise ValueError(Message(N_("unknown kdf")))
     if (kdf["name"] == HKDF_KDF) != (kind == KEYFILE_KIND):
         # an unstretched slot for a passphrase would let whoever reads keys/ guess it cheaply
-        raise ValueError(f"a {kind} slot with kdf {kdf['name']}: only key-file slots derive with HKDF")
+        raise ValueError(
+            Message(
+                N_("a {kind} slot with kdf {kdf}: only key-file slots derive with HKDF"), kind=kind, kdf=kdf["name"]
+            )
+        )
     params = _check_kdf(kdf) if kdf["name"] == "argon2id" else {}
     try:
         salt, wrapped = _unb64(kdf.get("salt")), _unb64(doc.get("wrapped"))
     except ValueError:
-        raise ValueError("salt or wrapped key is not base64") from None
+        raise ValueError(Message(N_("salt or wrapped key is not base64"))) from None
     if not 16 <= len(salt) <= 64:
-        raise ValueError("kdf salt has the wrong length")
+        raise ValueError(Message(N_("kdf salt has the wrong length")))
     if len(wrapped) != _WRAPPED_BYTES:
-        raise ValueError(f"wrapped key is {len(wrapped)} bytes, not {_WRAPPED_BYTES}")
+        raise ValueError(
+            Message(N_("wrapped key is {size} bytes, not {expected}"), size=len(wrapped), expected=_WRAPPED_BYTES)
+        )
     label, host, created = (_text(doc.get(k)) for k in ("label", "host", "created"))
     return _Slot(KeySlot(slot_id, kind, label, host, created), salt, params, wrapped, hashlib.sha256(raw).hexdigest())
 
@@ -294,7 +308,9 @@ def _scan(
         name = info.key.removeprefix(KEYS_PREFIX)
         shown = printable(name)
         if info.size > MAX_SLOT_BYTES:
-            problems.append(SlotProblem(shown, f"{info.size} bytes: far larger than a key slot, not read"))
+            problems.append(
+                SlotProblem(shown, Message(N_("{size} bytes: far larger than a key slot, not read"), size=info.size))
+            )
             continue
         try:
             raw = backend.load(info.key, 0, info.size)  # no more than was judged above
@@ -306,10 +322,10 @@ def _scan(
             continue
         try:
             if len(raw) > MAX_SLOT_BYTES:
-                raise ValueError(f"{len(raw)} bytes: far larger than a key slot")
+                raise ValueError(Message(N_("{size} bytes: far larger than a key slot"), size=len(raw)))
             slots.append(_parse(raw, name))
         except ValueError as exc:
-            problems.append(SlotProblem(shown, str(exc)))
+            problems.append(SlotProblem(shown, exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)))
     if len(listing) > MAX_SLOT_OBJECTS:
         problems.append(
             SlotProblem(

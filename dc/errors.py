@@ -209,9 +209,9 @@ def os_reason(exc: BaseException, *, lower: bool = False) -> str:
     """Why an OS call failed, for ``{strerror}``/``{reason}`` in a message: the system's own words
     in English, the catalog's in Japanese (one table for every place that quotes an ``OSError``).
 
-    An errno outside :data:`OS_REASONS` is named by its code (``ENOLINK``) beside the English text;
-    an exception without an errno (a socket's timeout) by what it is. ``lower`` keeps the lower-case
-    English of lines that start with the reason.
+    An errno outside :data:`OS_REASONS` reads as its code (``ENOLINK``) in Japanese; an exception
+    without an errno (a socket's timeout) as what it is. ``lower`` keeps the lower-case English of
+    lines that start with the reason.
     """
     if isinstance(exc, TimeoutError) and not getattr(exc, "errno", None):
         return Reason("timed out", N_("timed out"))

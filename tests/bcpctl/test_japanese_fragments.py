@@ -147,6 +147,9 @@ def _failures(tmp: Path) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
         "broken YAML": (("status", "--config", str(tmp / "bad.yaml")), ()),
         "not a mapping": (("status", "--config", str(tmp / "list.yaml")), ()),
         "mistyped option": (("status", "--confg", "x"), ()),
+        "password in an sftp URL": (("snapshots", "--repo", "sftp://u:pw@h/x"), ()),
+        "credentials in a nested URL": (("snapshots", "--repo", "s3://b/p?endpoint=http://u:p@127.0.0.1:9"), ()),
+        "endpoint not HTTP": (("snapshots", "--repo", "s3://b/p?endpoint=ftp://x"), ()),
     }
 
 
@@ -168,6 +171,10 @@ def test_failures_at_the_cli_read_japanese(cli: Cli, tmp_path: Path) -> None:
     assert found == {name: [] for name in found}
     checked = cli("check", "--repo", str(tmp_path / "repo"), env=japanese_env)
     assert checked.returncode == 0 and english_words(checked.stdout) == [], checked.stdout
+    (tmp_path / "repo" / "keys" / "planted").write_text("{")
+    planted = cli("snapshots", "--repo", str(tmp_path / "repo"), env={**japanese_env, **wrong})
+    assert planted.returncode == 3 and "keys/" in planted.stderr, planted.stderr
+    assert english_words(planted.stderr.removeprefix("bcpctl: error: ")) == [], planted.stderr
 
 
 def _english_value(value: ast.expr) -> bool:
