@@ -6,6 +6,11 @@ where they are defined, translated later), extracted by Babel into
 :mod:`gettext` from the compiled ``bcpctl.mo`` shipped beside it (``scripts/catalog.py``
 extracts and compiles; tests/bcpctl/test_i18n.py fails when a message lacks its Japanese).
 
+What the core puts into a template is translated too: a :class:`~dc.errors.Message` where the
+core chose the words, a :class:`~dc.errors.Reason` where the OS or a library did
+(``dc.errors.os_reason`` / ``library_reason``: English keeps their words, Japanese reads the
+catalog's); tests/bcpctl/test_japanese_fragments.py fails on an English fragment in a Japanese line.
+
 Only what a person reads changes: the ``bcpctl: error:`` prefix, exit codes and every
 ``--json`` document stay the same in both languages, so scripts never depend on a locale.
 """
