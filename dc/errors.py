@@ -149,7 +149,9 @@ def os_condition(exc: BaseException) -> BcpError | None:
         for words, code in _SQLITE_CONDITIONS.items():
             if words in text:
                 return _coded(
-                    N_("a local SQLite database (the index cache or a registry) failed: {text}"), code, text=text
+                    N_("a local SQLite database (the index cache or a registry) failed: {text}"),
+                    code,
+                    text=library_reason(exc),
                 )
     return None
 
@@ -243,6 +245,8 @@ _LIBRARY_REASONS = (
     ("Error reading SSH protocol banner", N_("the server did not answer as an SSH server")),
     ("Authentication failed", N_("the server refused the credentials")),
     ("unable to open database file", N_("the database file cannot be opened")),
+    ("database or disk is full", N_("the disk is full")),
+    ("attempt to write a readonly database", N_("the database is read-only")),
     ("file is not a database", N_("not a database file")),
     ("database disk image is malformed", N_("the database file is damaged")),
     ("database is locked", N_("the database is locked by another process")),

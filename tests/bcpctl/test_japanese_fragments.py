@@ -14,6 +14,7 @@ import os
 import pickle
 import re
 import socket
+import sqlite3
 import string
 from pathlib import Path
 
@@ -22,7 +23,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bcpctl import i18n
-from dc.errors import _LIBRARY_REASONS, OS_REASONS, UsageError, library_reason, os_condition, os_reason
+from dc.errors import (
+    _LIBRARY_REASONS,
+    _SQLITE_CONDITIONS,
+    OS_REASONS,
+    UsageError,
+    library_reason,
+    os_condition,
+    os_reason,
+)
 from tests.bcpctl.test_core_errors_i18n import _core_templates
 from tests.bcpctl.test_i18n import _env
 from tests.conftest import Cli
@@ -99,6 +108,14 @@ def test_an_anticipated_os_condition_reads_japanese(code: int, value: str) -> No
         mp.setenv("BCPCTL_LANG", "ja")
         japanese = i18n.error_message(error)
     assert english_words(japanese, value) == [], japanese
+
+
+@pytest.mark.parametrize("words", sorted(_SQLITE_CONDITIONS))
+def test_a_local_sqlite_failure_reads_japanese(words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    error = os_condition(sqlite3.OperationalError(words))
+    assert error is not None and error.message.endswith(words)
+    monkeypatch.setenv("BCPCTL_LANG", "ja")
+    assert english_words(i18n.error_message(error)) == [], i18n.error_message(error)
 
 
 _LIBRARY_TEXTS = [words for words, _t in _LIBRARY_REASONS] + [os.strerror(code) for code in OS_REASONS]
