@@ -33,7 +33,7 @@ from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
 from backup.writer import BlobWriter, WriteStats
-from dc.errors import N_
+from dc.errors import N_, os_reason
 
 ProgressFn = Callable[[int], None]
 
@@ -160,7 +160,7 @@ class PathArchiver:
             root_stat = os.lstat(root)
         except OSError as exc:
             raise SourceError(
-                N_("cannot read backup source {root}: {strerror}"), root=root, strerror=exc.strerror
+                N_("cannot read backup source {root}: {strerror}"), root=root, strerror=os_reason(exc)
             ) from None
         if not stat.S_ISDIR(root_stat.st_mode):
             yield root.name, str(root), root_stat

@@ -21,7 +21,7 @@ from typing import Any
 from backup.errors import SourceError
 from backup.sources import StreamSource, _drain_stderr, _one_row, pipe_reader, postgres_tool, redact_dsn
 from backup.walseq import format_lsn, parse_lsn
-from dc.errors import N_
+from dc.errors import N_, library_reason
 
 #: the stream's name in the snapshot tree
 BASE_NAME = "base.tar"
@@ -80,9 +80,7 @@ def basebackup_stream(dsn: str) -> Iterator[StreamSource]:
     try:
         conn = psycopg.connect(dsn, autocommit=True, connect_timeout=15)
     except psycopg.OperationalError as exc:
-        raise SourceError(
-            N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=str(exc).strip().splitlines()[0]
-        ) from None
+        raise SourceError(N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=library_reason(exc)) from None
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'")

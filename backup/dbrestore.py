@@ -22,7 +22,7 @@ from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import piped, postgres_row_counts, postgres_tool, redact_dsn, sqlite_row_counts
 from backup.tree import iter_tree
-from dc.errors import N_
+from dc.errors import N_, library_reason
 
 
 @dataclass
@@ -46,7 +46,9 @@ def verify_sqlite(snapshot: Snapshot, path: Path) -> dict[str, tuple[int, int | 
     try:
         actual = sqlite_row_counts(conn)
     except sqlite3.DatabaseError as exc:
-        raise VerificationFailed(N_("restored database {path} does not open: {exc}"), path=path, exc=exc) from None
+        raise VerificationFailed(
+            N_("restored database {path} does not open: {exc}"), path=path, exc=library_reason(exc)
+        ) from None
     finally:
         conn.close()
     return compare_tables(expected, actual)

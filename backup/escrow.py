@@ -27,7 +27,7 @@ from backup.errors import WrongPassword
 from backup.keyslots import add_slot
 from backup.opening import open_repository, unlock, unlocked_repository
 from backup.repository import Repository, read_config
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from storage.backend import Backend
 
 ESCROW_KIND = "escrow"
@@ -235,7 +235,7 @@ def open_repository_with_shares(
         config,
         raw,
         kinds=(ESCROW_KIND,),
-        refusal=f"no escrow key slot of {backend.url} opens with these shares",
+        refusal=Message(N_("no escrow key slot of {url} opens with these shares"), url=backend.url),
         manifest_key=manifest_key,
     )
     # escrow holders are key holders: they sign like anyone who changes state

@@ -34,7 +34,7 @@ from backup.keys import KEYFILE_KIND, KEYFILE_SECRET_BYTES
 from backup.keyslots import MAX_LABEL_CHARS, add_slot
 from backup.opening import unlock, unlocked_repository
 from backup.repository import Repository, read_config
-from dc.errors import N_, AuthError, UsageError
+from dc.errors import N_, AuthError, Message, UsageError, os_reason
 from storage.backend import Backend
 
 #: a key file is two short lines; anything much larger is the wrong file
@@ -70,7 +70,7 @@ def read_key_file(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
-        raise UsageError(N_("cannot read key file {path}: {strerror}"), path=path, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot read key file {path}: {strerror}"), path=path, strerror=os_reason(exc)) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -90,7 +90,7 @@ def read_key_file(path: Path) -> bytes:
             )
         data = os.read(fd, _MAX_BYTES + 1)
     except OSError as exc:
-        raise UsageError(N_("cannot read key file {path}: {strerror}"), path=path, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot read key file {path}: {strerror}"), path=path, strerror=os_reason(exc)) from None
     finally:
         os.close(fd)
     if len(data) > _MAX_BYTES:
@@ -123,7 +123,7 @@ def add_key_file(repo: Repository, path: Path, *, label: str = "") -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     except OSError as exc:
-        raise UsageError(N_("cannot create key file {path}: {strerror}"), path=path, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot create key file {path}: {strerror}"), path=path, strerror=os_reason(exc)) from None
     try:
         try:
             os.fchmod(fd, 0o600)  # whatever the umask
@@ -151,7 +151,7 @@ def open_with_key_file(backend: Backend, path: Path, *, manifest_key: str | None
         config,
         raw,
         kinds=(KEYFILE_KIND,),
-        refusal=f"wrong key file: {path} opens no key slot of {backend.url}",
+        refusal=Message(N_("wrong key file: {path} opens no key slot of {url}"), path=path, url=backend.url),
         manifest_key=manifest_key,
     )
     with unlocked_repository(backend, config, raw, key, sync=False, sign_on_close=True) as repo:

@@ -37,6 +37,7 @@ many objects were skipped so that an operator whose passphrase "stopped working"
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -58,7 +59,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from backup.crypto import KEY_BYTES, NONCE_BYTES, TAG_BYTES, MasterKey
 from backup.errors import CorruptObject, RepositoryError, WrongPassword
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots, shuffle, tiers
-from dc.errors import N_
+from dc.errors import N_, Message, os_reason
 from dc.osuser import os_user
 from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
@@ -226,12 +227,20 @@ def _check_kdf(kdf: dict[str, Any]) -> dict[str, int]:
     for name, floor in _MIN_KDF.items():
         value = kdf.get(name)
         if type(value) is not int:
-            raise ValueError(f"kdf {name} is not an integer")
+            raise ValueError(Message(N_("kdf {name} is not an integer"), name=name))
         if not floor <= value <= _MAX_KDF[name]:
-            raise ValueError(f"kdf {name} {value} is outside {floor}..{_MAX_KDF[name]}")
+            raise ValueError(
+                Message(
+                    N_("kdf {name} {value} is outside {floor}..{top}"),
+                    name=name,
+                    value=value,
+                    floor=floor,
+                    top=_MAX_KDF[name],
+                )
+            )
         params[name] = value
     if params["memory_kib"] * params["iterations"] > _MAX_KDF_WORK:
-        raise ValueError("kdf memory × iterations is too costly")
+        raise ValueError(Message(N_("kdf memory × iterations is too costly")))
     return params
 
 
@@ -240,33 +249,39 @@ def _parse(raw: bytes, name: str) -> _Slot:
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise ValueError("not a key slot (not JSON)") from None
+        raise ValueError(Message(N_("not a key slot (not JSON)"))) from None
     if not isinstance(doc, dict):
-        raise ValueError("not a key slot (not a JSON object)")
+        raise ValueError(Message(N_("not a key slot (not a JSON object)")))
     if doc.get("version") != 1:
-        raise ValueError(f"unsupported key slot version {doc.get('version')!r}")
+        raise ValueError(Message(N_("unsupported key slot version {version!r}"), version=doc.get("version")))
     slot_id, kind = doc.get("id"), doc.get("kind")
     if not isinstance(slot_id, str) or not _SLOT_ID.fullmatch(slot_id):
-        raise ValueError("slot id is missing or malformed")
+        raise ValueError(Message(N_("slot id is missing or malformed")))
     if slot_id != name:
-        raise ValueError(f"holds slot {slot_id} under another name")
+        raise ValueError(Message(N_("holds slot {slot_id} under another name"), slot_id=slot_id))
     if not isinstance(kind, str) or not kind:
-        raise ValueError("slot kind is missing")
+        raise ValueError(Message(N_("slot kind is missing")))
     kdf = doc.get("kdf")
     if not isinstance(kdf, dict) or kdf.get("name") not in ("argon2id", HKDF_KDF):
-        raise ValueError("unknown kdf")
+        raise ValueError(Message(N_("unknown kdf")))
     if (kdf["name"] == HKDF_KDF) != (kind == KEYFILE_KIND):
         # an unstretched slot for a passphrase would let whoever reads keys/ guess it cheaply
-        raise ValueError(f"a {kind} slot with kdf {kdf['name']}: only key-file slots derive with HKDF")
+        raise ValueError(
+            Message(
+                N_("a {kind} slot with kdf {kdf}: only key-file slots derive with HKDF"), kind=kind, kdf=kdf["name"]
+            )
+        )
     params = _check_kdf(kdf) if kdf["name"] == "argon2id" else {}
     try:
         salt, wrapped = _unb64(kdf.get("salt")), _unb64(doc.get("wrapped"))
     except ValueError:
-        raise ValueError("salt or wrapped key is not base64") from None
+        raise ValueError(Message(N_("salt or wrapped key is not base64"))) from None
     if not 16 <= len(salt) <= 64:
-        raise ValueError("kdf salt has the wrong length")
+        raise ValueError(Message(N_("kdf salt has the wrong length")))
     if len(wrapped) != _WRAPPED_BYTES:
-        raise ValueError(f"wrapped key is {len(wrapped)} bytes, not {_WRAPPED_BYTES}")
+        raise ValueError(
+            Message(N_("wrapped key is {size} bytes, not {expected}"), size=len(wrapped), expected=_WRAPPED_BYTES)
+        )
     label, host, created = (_text(doc.get(k)) for k in ("label", "host", "created"))
     return _Slot(KeySlot(slot_id, kind, label, host, created), salt, params, wrapped, hashlib.sha256(raw).hexdigest())
 
@@ -293,22 +308,24 @@ def _scan(
         name = info.key.removeprefix(KEYS_PREFIX)
         shown = printable(name)
         if info.size > MAX_SLOT_BYTES:
-            problems.append(SlotProblem(shown, f"{info.size} bytes: far larger than a key slot, not read"))
+            problems.append(
+                SlotProblem(shown, Message(N_("{size} bytes: far larger than a key slot, not read"), size=info.size))
+            )
             continue
         try:
             raw = backend.load(info.key, 0, info.size)  # no more than was judged above
         except ObjectNotFound:
-            problems.append(SlotProblem(shown, "vanished while it was being read"))
+            problems.append(SlotProblem(shown, Message(N_("vanished while it was being read"))))
             continue
         except (StorageError, OSError) as exc:
-            problems.append(SlotProblem(shown, f"cannot be read ({_reason(exc)})"))
+            problems.append(SlotProblem(shown, Message(N_("cannot be read ({reason})"), reason=_reason(exc))))
             continue
         try:
             if len(raw) > MAX_SLOT_BYTES:
-                raise ValueError(f"{len(raw)} bytes: far larger than a key slot")
+                raise ValueError(Message(N_("{size} bytes: far larger than a key slot"), size=len(raw)))
             slots.append(_parse(raw, name))
         except ValueError as exc:
-            problems.append(SlotProblem(shown, str(exc)))
+            problems.append(SlotProblem(shown, exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)))
     if len(listing) > MAX_SLOT_OBJECTS:
         problems.append(
             SlotProblem(
@@ -322,7 +339,7 @@ def _scan(
 
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
+        return os_reason(exc)
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
@@ -360,10 +377,21 @@ def skipped_note(problems: Iterable[SlotProblem]) -> str:
     if damaged:
         parts.insert(
             0,
-            f"{damaged} unreadable object(s) in keys/ were skipped; "
-            "a damaged slot cannot be told from a wrong passphrase",
+            Message(
+                N_(
+                    "{count} unreadable object(s) in keys/ were skipped; "
+                    "a damaged slot cannot be told from a wrong passphrase"
+                ),
+                count=damaged,
+            ),
         )
-    return f" ({'; '.join(parts)}; see 'bcpctl key list')" if parts else ""
+    if not parts:
+        return ""
+    return Message(N_(" ({parts}; see 'bcpctl key list')"), parts=functools.reduce(_then, parts))
+
+
+def _then(first: str, then: str) -> Message:
+    return Message(N_("{first}; {then}"), first=first, then=then)
 
 
 def unwrap(
@@ -408,12 +436,17 @@ def unwrap(
             problems.append(
                 SlotProblem(
                     "",
-                    f"{untried} more slot(s) not tried (the work of one unlock is bounded; "
-                    "'bcpctl check' names slots the manifest does not sign)",
+                    Message(
+                        N_(
+                            "{count} more slot(s) not tried (the work of one unlock is bounded; "
+                            "'bcpctl check' names slots the manifest does not sign)"
+                        ),
+                        count=untried,
+                    ),
                 )
             )
-    message = refusal or f"wrong passphrase: no key slot of {backend.url} opens with it"
-    raise WrongPassword(message + skipped_note(problems))
+    message = refusal or Message(N_("wrong passphrase: no key slot of {url} opens with it"), url=backend.url)
+    raise WrongPassword(N_("{refusal}{skipped}"), refusal=message, skipped=skipped_note(problems))
 
 
 def _identify(slot: _Slot) -> tuple[str, str]:

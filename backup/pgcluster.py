@@ -29,7 +29,7 @@ from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.tree import iter_tree
-from dc.errors import N_, ProblemFound, UsageError
+from dc.errors import N_, Message, ProblemFound, UsageError
 
 
 class _BlobStream(io.RawIOBase):
@@ -205,7 +205,7 @@ class RestoredCluster:
             except psycopg.OperationalError:
                 if not self.running():
                     raise ProblemFound(
-                        N_("recovery stopped: {detail}"), detail=self.log_tail() or "the server exited"
+                        N_("recovery stopped: {detail}"), detail=self.log_tail() or Message(N_("the server exited"))
                     ) from None
             time.sleep(0.2)
         raise ProblemFound(
@@ -267,7 +267,7 @@ def copy_database(source: str, target: str) -> dict[str, int]:
     if dumped != 0:
         raise ProblemFound(
             N_("pg_dump of the recovered database failed: {dump_err}"),
-            dump_err=dump_err.splitlines()[-1:] or "no output",
+            dump_err=dump_err.splitlines()[-1:] or Message(N_("no output")),
         )
     if restore.returncode != 0:
         detail = next((line for line in restore.stderr.splitlines() if "error" in line.lower()), restore.stderr.strip())

@@ -46,7 +46,7 @@ from backup.restoreclear import Refused, remove_dir
 from backup.restoredirs import Directories, Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata, link_metadata
 from backup.tree import Entry
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 
 _T = TypeVar("_T")
 
@@ -94,7 +94,7 @@ def open_root(target: Path, overwrite: Overwrite) -> int:
         raise UsageError(N_("restore target {target} is not a directory"), target=target) from None
     except OSError as exc:
         raise UsageError(
-            N_("cannot use restore target {target}: {strerror}"), target=target, strerror=exc.strerror
+            N_("cannot use restore target {target}: {strerror}"), target=target, strerror=os_reason(exc)
         ) from None
     if overwrite == "never":
         with os.scandir(fd) as listing:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse, urlunparse
 
 from backup.errors import SourceError
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, library_reason, os_reason
 
 if TYPE_CHECKING:
     from psycopg import Cursor
@@ -103,7 +103,9 @@ def sqlite_stream(path: str) -> Iterator[StreamSource]:
             tables = sqlite_row_counts(dst)
             dst.close()
         except sqlite3.Error as exc:
-            raise SourceError(N_("cannot back up SQLite database {path}: {exc}"), path=path, exc=exc) from None
+            raise SourceError(
+                N_("cannot back up SQLite database {path}: {exc}"), path=path, exc=library_reason(exc)
+            ) from None
         with open(copy, "rb", buffering=0) as stream:
             yield StreamSource(source.name, stream, tables)
 
@@ -166,9 +168,7 @@ def postgres_stream(dsn: str) -> Iterator[StreamSource]:
     try:
         conn = psycopg.connect(dsn, autocommit=False, connect_timeout=15)
     except psycopg.OperationalError as exc:
-        raise SourceError(
-            N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=str(exc).strip().splitlines()[0]
-        ) from None
+        raise SourceError(N_("cannot connect to {dsn}: {exc}"), dsn=redact_dsn(dsn), exc=library_reason(exc)) from None
     try:
         with conn.cursor() as cur:
             cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -204,7 +204,7 @@ def command_stream(command: str) -> Iterator[StreamSource]:
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except OSError as exc:
-        raise SourceError(N_("cannot run {argv}: {strerror}"), argv=argv[0], strerror=exc.strerror) from None
+        raise SourceError(N_("cannot run {argv}: {strerror}"), argv=argv[0], strerror=os_reason(exc)) from None
     stderr_tail = _drain_stderr(proc)
     stdout = pipe_reader(proc)
     try:

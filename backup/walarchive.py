@@ -38,7 +38,7 @@ from backup import compress
 from backup.errors import CorruptObject
 from backup.repository import Repository
 from backup.walnames import PushResult, WalFile, check_name
-from dc.errors import N_, BcpError, ProblemFound, UsageError
+from dc.errors import N_, BcpError, ProblemFound, UsageError, os_reason
 from storage.capabilities import as_capability
 from storage.errors import ObjectNotFound
 from storage.local import LocalBackend
@@ -151,7 +151,7 @@ def _read_wal_file(path: Path) -> bytes:
             raise UsageError(
                 N_("{path} is not a regular file (a symlink): not a WAL file to archive"), path=path
             ) from None
-        raise UsageError(N_("{path}: cannot read: {strerror}"), path=path, strerror=exc.strerror) from None
+        raise UsageError(N_("{path}: cannot read: {strerror}"), path=path, strerror=os_reason(exc)) from None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
@@ -247,7 +247,7 @@ def write_new(target: Path, data: bytes) -> None:
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.bcpctl-", dir=target.parent)
     except OSError as exc:
-        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=os_reason(exc)) from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -255,7 +255,7 @@ def write_new(target: Path, data: bytes) -> None:
         os.replace(tmp, target)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=os_reason(exc)) from None
 
 
 def archived_names(repo: Repository, system: str) -> dict[str, list[str]]:

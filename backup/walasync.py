@@ -30,7 +30,7 @@ from backup.repository import Repository
 from backup.walnames import is_segment
 from backup.walpushahead import push_recorded
 from backup.walspool import DAEMON_LOCK, exposed
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 
 #: seconds before a segment whose push failed is tried again (the front push reports why)
 RETRY_AFTER = 10.0
@@ -53,7 +53,7 @@ def ready_segments(pg_data: Path) -> list[str]:
         names = os.listdir(pg_data / "pg_wal" / "archive_status")
     except OSError as exc:
         raise UsageError(
-            N_("cannot read {pg_data}/pg_wal/archive_status: {strerror}"), pg_data=pg_data, strerror=exc.strerror
+            N_("cannot read {pg_data}/pg_wal/archive_status: {strerror}"), pg_data=pg_data, strerror=os_reason(exc)
         ) from None
     return sorted(n.removesuffix(".ready") for n in names if n.endswith(".ready") and is_segment(n[:-6]))
 
@@ -87,7 +87,7 @@ def lock_spool(spool: Path) -> int:
         fd = os.open(spool / DAEMON_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
         raise UsageError(
-            N_("cannot use the push spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+            N_("cannot use the push spool {spool}: {strerror}"), spool=spool, strerror=os_reason(exc)
         ) from None
     if problem := exposed(spool):  # the fronts would refuse its records: refuse now, not per segment
         os.close(fd)

@@ -22,7 +22,7 @@ from backup.repository import Repository
 from backup.walarchive import archived_names, get
 from backup.walnames import is_segment
 from backup.walspool import exposed
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 
 
 def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) -> list[str]:
@@ -33,7 +33,7 @@ def prefetch(repo: Repository, system: str, name: str, spool: Path, ahead: int) 
         spool.mkdir(mode=0o700, exist_ok=True)
     except OSError as exc:
         raise UsageError(
-            N_("cannot create the prefetch spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+            N_("cannot create the prefetch spool {spool}: {strerror}"), spool=spool, strerror=os_reason(exc)
         ) from None
     if exposed(spool):
         return []  # nothing is written where others could have planted links; the get itself answered

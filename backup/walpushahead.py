@@ -24,7 +24,7 @@ from backup.repository import Repository
 from backup.walarchive import push
 from backup.walnames import is_segment
 from backup.walspool import write_record
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError, os_reason
 
 
 def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: int) -> list[str]:
@@ -36,7 +36,7 @@ def push_ahead(repo: Repository, system: str, path: Path, spool: Path, ahead: in
         ready = sorted(p.name.removesuffix(".ready") for p in (path.parent / "archive_status").glob("*.ready"))
     except OSError as exc:
         raise UsageError(
-            N_("cannot use the push spool {spool}: {strerror}"), spool=spool, strerror=exc.strerror
+            N_("cannot use the push spool {spool}: {strerror}"), spool=spool, strerror=os_reason(exc)
         ) from None
     done = []
     for name in [n for n in ready if is_segment(n) and n > path.name][:ahead]:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from backup.walnames import PushResult, WalFile, check_name, is_segment
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 
 _RECORD = ".archived"
 #: held (exclusively) by the running ``wal push-daemon`` of a spool, released by the kernel when it dies
@@ -68,7 +68,7 @@ def from_spool(system: str, name: str, target: Path, spool: Path) -> WalFile | N
     try:
         os.replace(cached, target)
     except OSError as exc:
-        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot write {target}: {strerror}"), target=target, strerror=os_reason(exc)) from None
     return WalFile(system, name, len(data), hashlib.sha256(data).hexdigest(), "", f"{spool}/{name}")
 
 

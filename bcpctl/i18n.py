@@ -6,6 +6,11 @@ where they are defined, translated later), extracted by Babel into
 :mod:`gettext` from the compiled ``bcpctl.mo`` shipped beside it (``scripts/catalog.py``
 extracts and compiles; tests/bcpctl/test_i18n.py fails when a message lacks its Japanese).
 
+What the core puts into a template is translated too: a :class:`~dc.errors.Message` where the
+core chose the words, a :class:`~dc.errors.Reason` where the OS or a library did
+(``dc.errors.os_reason`` / ``library_reason``: English keeps their words, Japanese reads the
+catalog's); tests/bcpctl/test_japanese_fragments.py fails on an English fragment in a Japanese line.
+
 Only what a person reads changes: the ``bcpctl: error:`` prefix, exit codes and every
 ``--json`` document stay the same in both languages, so scripts never depend on a locale.
 """
@@ -20,7 +25,7 @@ from pathlib import Path
 
 import click
 
-from dc.errors import BcpError, Message
+from dc.errors import BcpError, Message, Reason
 
 DOMAIN = "bcpctl"
 LOCALEDIR = Path(__file__).parent / "locale"
@@ -68,7 +73,8 @@ def error_message(value: BcpError | Message, lang: str | None = None) -> str:
     rebuilt from the translated template, parameters that are errors or messages themselves
     (a cause quoted in a refusal) translated the same way. A template the catalog lacks, or
     one whose translation does not fit its parameters, leaves the English line: never a
-    traceback instead of an error. ``lang`` is the reader's language when it is not the
+    traceback instead of an error. A :class:`~dc.errors.Reason` (an OS's or a library's words)
+    is shown through its template, whatever its English says. ``lang`` is the reader's language when it is not the
     process's user (the web's requests); by default :func:`language`.
     """
     english = value.message if isinstance(value, BcpError) else str(value)
@@ -77,7 +83,7 @@ def error_message(value: BcpError | Message, lang: str | None = None) -> str:
         return english
     template, params = value.template, value.params
     try:
-        if (template.format(**params) if params else template) != english:
+        if not isinstance(value, Reason) and (template.format(**params) if params else template) != english:
             return gettext_in(lang, english)  # a message replaced after the error was made
         if not params:
             return gettext_in(lang, template)
@@ -149,4 +155,15 @@ CLICK_MESSAGES = (
     N_("env var: {var}"),
     N_("Do you want to continue?"),
     N_("Confirm the action without prompting."),
+    # click.Path's refusals (``--password-file /tmp``): its noun, then the line around it
+    N_("file"),
+    N_("directory"),
+    N_("path"),
+    N_("{name} {filename!r} does not exist."),
+    N_("{name} {filename!r} is a file."),
+    N_("{name} {filename!r} is a directory."),
+    N_("{name} {filename!r} is not readable."),
+    N_("{name} {filename!r} is not writable."),
+    N_("{name} {filename!r} is not executable."),
+    N_("{value} is not in the range {range}."),
 )

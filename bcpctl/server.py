@@ -13,7 +13,7 @@ from types import FrameType
 import uvicorn
 from starlette.types import ASGIApp
 
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -33,7 +33,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise UsageError(
-            N_("cannot listen on {host}:{port}: {strerror}"), host=host, port=port, strerror=exc.strerror
+            N_("cannot listen on {host}:{port}: {strerror}"), host=host, port=port, strerror=os_reason(exc)
         ) from None
     sock.listen(128)
     return sock

@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from dc.clock import utcnow
-from dc.errors import N_, ProblemFound, UsageError
+from dc.errors import N_, Message, ProblemFound, UsageError, library_reason
 from dc.playbook_runs import HostResult, PlaybookResult, record_run
 from dc.shipped import shipped_folder
 from dc.state import open_state
@@ -80,7 +80,7 @@ def _playbook_file(name: str) -> str:
         raise UsageError(
             N_("unknown playbook '{name}' (available: {available_playbooks})"),
             name=name,
-            available_playbooks=", ".join(available_playbooks()) or "none",
+            available_playbooks=", ".join(available_playbooks()) or Message(N_("none")),
         )
     return f"{stem}.yml"
 
@@ -289,7 +289,7 @@ def run_playbook(
     except (AnsibleRunnerException, ConfigurationError, OSError) as exc:
         # e.g. ansible-playbook missing from the venv: nothing ran on any host
         raise ProblemFound(
-            N_("cannot start ansible-playbook for {playbook}: {exc}"), playbook=playbook, exc=exc
+            N_("cannot start ansible-playbook for {playbook}: {exc}"), playbook=playbook, exc=library_reason(exc)
         ) from None
     finally:
         if extravars_file is not None:

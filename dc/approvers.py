@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.argon2 import Argon2id
 
-from dc.errors import N_, AuthError, UsageError
+from dc.errors import N_, AuthError, UsageError, os_reason
 from dc.osuser import os_user
 
 SECRET_ENV = "BCPCTL_APPROVER_SECRET"
@@ -257,7 +257,7 @@ def write_new_secret(path: str | os.PathLike[str]) -> str:
             N_("{path} exists: --generate never replaces a secret (drop --generate to enroll it)"), path=path
         ) from None
     except OSError as exc:
-        raise UsageError(N_("cannot create {path}: {strerror}"), path=path, strerror=exc.strerror) from None
+        raise UsageError(N_("cannot create {path}: {strerror}"), path=path, strerror=os_reason(exc)) from None
     secret = new_secret()
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secret + "\n")

@@ -32,7 +32,7 @@ from pydantic import (
 
 from dc.crossfields import FieldProblem, cross_field_problems
 from dc.duration import parse_duration
-from dc.errors import N_, ConfigError, Message
+from dc.errors import N_, ConfigError, Message, Reason, os_reason
 from dc.lgcodes import check_digit_problem
 from dc.siteenv import SITE_ENV
 from dc.validation import validation_message
@@ -452,13 +452,18 @@ def read_config(path: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
     except FileNotFoundError:
         raise ConfigError(N_("{resolved}: configuration file not found"), resolved=resolved) from None
     except OSError as exc:
-        raise ConfigError(N_("{resolved}: cannot read: {strerror}"), resolved=resolved, strerror=exc.strerror) from None
+        raise ConfigError(
+            N_("{resolved}: cannot read: {strerror}"), resolved=resolved, strerror=os_reason(exc)
+        ) from None
 
 
 def yaml_problem(exc: yaml.YAMLError) -> tuple[int | None, str]:
     """The 1-based line (when known) and the problem of a YAML syntax error."""
     mark = getattr(exc, "problem_mark", None)
-    return (mark.line + 1 if mark else None), getattr(exc, "problem", None) or "invalid YAML"
+    problem = getattr(exc, "problem", None)
+    # PyYAML's words name its parser's state; in another language the line number says where
+    shown = Reason(problem, N_("invalid YAML")) if problem else Message(N_("invalid YAML"))
+    return (mark.line + 1 if mark else None), shown
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Consortium, Path]:
@@ -471,7 +476,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Consortium,
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line, problem = yaml_problem(exc)
-        where = f" line {line}" if line else ""
+        where = Message(N_(" line {line}"), line=line) if line else ""
         raise ConfigError(
             N_("{resolved}:{where}: {problem}"), resolved=resolved, where=where, problem=problem
         ) from None
@@ -490,7 +495,7 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Consortium:
         raise ConfigError(
             N_("{source}: {map}: {message_}{more}"),
             source=source,
-            map=".".join(map(str, loc)) or "(top level)",
+            map=".".join(map(str, loc)) or Message(N_("(top level)")),
             message_=message,
             more=more,
         ) from None

@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from dc.config import Consortium, Loc, config_errors, field_error, read_config, yaml_problem
-from dc.errors import UsageError
+from dc.errors import N_, Message, UsageError
 from dc.yamllines import load_located
 
 #: a dotted field path at the start of a message ("exports.tenants.goka: unknown tenant")
@@ -79,7 +79,9 @@ def check_config(
         return ConfigReport(resolved, [Problem(line, "", message)])
     raw = document.data
     if not isinstance(raw, dict):
-        return ConfigReport(resolved, [Problem(document.line(()), "", "expected a mapping at the top level")])
+        return ConfigReport(
+            resolved, [Problem(document.line(()), "", Message(N_("expected a mapping at the top level")))]
+        )
     found: list[tuple[Loc, str]] = []
     consortium: Consortium | None = None
     try:

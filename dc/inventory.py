@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dc.config import Consortium
-from dc.errors import N_, ConfigError, UsageError
+from dc.errors import N_, ConfigError, Message, UsageError
 
 #: ``ansible_*`` host variables a configuration may set; the connection ones are ours alone.
 ALLOWED_ANSIBLE_VARS = frozenset({"ansible_python_interpreter"})
@@ -102,7 +102,9 @@ def managed_hosts(config: Consortium, config_dir: Path | None = None) -> dict[st
 def managed_host(config: Consortium, name: str, config_dir: Path | None = None) -> ManagedHost:
     hosts = managed_hosts(config, config_dir)
     if name not in hosts:
-        raise UsageError(N_("unknown host '{name}' (known: {hosts})"), name=name, hosts=", ".join(hosts) or "none")
+        raise UsageError(
+            N_("unknown host '{name}' (known: {hosts})"), name=name, hosts=", ".join(hosts) or Message(N_("none"))
+        )
     return hosts[name]
 
 

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dc.errors import N_, BcpError
+from dc.errors import N_, BcpError, library_reason
 
 #: names another binary to print with
 CHROMIUM_ENV = "BCPCTL_CHROMIUM"
@@ -74,7 +74,9 @@ def print_to_pdf(html: Path, pdf: Path) -> None:
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PrintUnavailable(N_("Chromium could not print {name} ({exc})"), name=html.name, exc=exc) from None
+            raise PrintUnavailable(
+                N_("Chromium could not print {name} ({exc})"), name=html.name, exc=library_reason(exc)
+            ) from None
         if done.returncode != 0 or not target.is_file() or not target.read_bytes().startswith(b"%PDF-"):
             last = (done.stderr.decode(errors="replace").strip().splitlines() or ["no output"])[-1]
             raise PrintUnavailable(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Literal
 
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -243,9 +243,16 @@ def _recognise(conn: Connection) -> None:
         have = {column["name"] for column in found.get_columns(name)}
         want = {column.name for column in release.tables[name].columns}
         if have != want:
-            extra, lacking = sorted(have - want), sorted(want - have)
-            said = [f"has {', '.join(extra)}" if extra else "", f"lacks {', '.join(lacking)}" if lacking else ""]
-            problems.append(f"{name} {' and '.join(s for s in said if s)}")
+            extra, lacking = ", ".join(sorted(have - want)), ", ".join(sorted(want - have))
+            if extra and lacking:
+                said = Message(N_("{table} has {extra} and lacks {lacking}"), table=name, extra=extra, lacking=lacking)
+            else:
+                said = (
+                    Message(N_("{table} has {extra}"), table=name, extra=extra)
+                    if extra
+                    else Message(N_("{table} lacks {lacking}"), table=name, lacking=lacking)
+                )
+            problems.append(said)
     if problems:
         raise SchemaUnrecognised(
             N_(
@@ -254,7 +261,7 @@ def _recognise(conn: Connection) -> None:
             ),
             database_name=database_name(conn),
             problems=problems[0],
-            problems2=f" (and {len(problems) - 1} more)" if len(problems) > 1 else "",
+            problems2=Message(N_(" (and {count} more)"), count=len(problems) - 1) if len(problems) > 1 else "",
         )
 
 

@@ -18,7 +18,7 @@ import os
 import stat
 import sys
 
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError, os_reason
 
 PASSWORD_ENV = "BCPCTL_PASSWORD"
 
@@ -39,13 +39,28 @@ def read_secret_bytes(
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError as exc:
-        raise error(f"cannot read {what} file {os.fsdecode(path)}: {exc.strerror}") from None
+        raise error(
+            N_("cannot read {what} file {path}: {strerror}"),
+            what=_noun(what),
+            path=os.fsdecode(path),
+            strerror=os_reason(exc),
+        ) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{what} file {os.fsdecode(path)} is not a regular file ({_kind(st.st_mode)})")
+            raise error(
+                N_("{what} file {path} is not a regular file ({kind})"),
+                what=_noun(what),
+                path=os.fsdecode(path),
+                kind=_kind(st.st_mode),
+            )
         if st.st_size > MAX_SECRET_BYTES:
-            raise error(f"{what} file {os.fsdecode(path)} is larger than {MAX_SECRET_BYTES} bytes: not a {what}")
+            raise error(
+                N_("{what} file {path} is larger than {limit} bytes: not a {what}"),
+                what=_noun(what),
+                path=os.fsdecode(path),
+                limit=MAX_SECRET_BYTES,
+            )
         chunks: list[bytes] = []
         size = 0
         while size <= MAX_SECRET_BYTES:  # the size can grow after fstat
@@ -55,10 +70,20 @@ def read_secret_bytes(
             chunks.append(chunk)
             size += len(chunk)
         if size > MAX_SECRET_BYTES:
-            raise error(f"{what} file {os.fsdecode(path)} is larger than {MAX_SECRET_BYTES} bytes: not a {what}")
+            raise error(
+                N_("{what} file {path} is larger than {limit} bytes: not a {what}"),
+                what=_noun(what),
+                path=os.fsdecode(path),
+                limit=MAX_SECRET_BYTES,
+            )
         return b"".join(chunks)
     except OSError as exc:
-        raise error(f"cannot read {what} file {os.fsdecode(path)}: {exc.strerror}") from None
+        raise error(
+            N_("cannot read {what} file {path}: {strerror}"),
+            what=_noun(what),
+            path=os.fsdecode(path),
+            strerror=os_reason(exc),
+        ) from None
     finally:
         os.close(fd)
 
@@ -69,14 +94,16 @@ def read_secret_text(path: str | os.PathLike[str], what: str = "secret", *, erro
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
-        raise error(f"{what} file {os.fsdecode(path)} is not UTF-8 text (save it as UTF-8)") from None
+        raise error(
+            N_("{what} file {path} is not UTF-8 text (save it as UTF-8)"), what=_noun(what), path=os.fsdecode(path)
+        ) from None
 
 
 def read_secret_file(path: str | os.PathLike[str], what: str = "secret", *, error: type[BcpError] = UsageError) -> str:
     """The file's content without its trailing newline; an empty file is refused."""
     secret = read_secret_text(path, what, error=error).rstrip("\r\n")
     if not secret:
-        raise error(f"{what} file {os.fsdecode(path)} is empty")
+        raise error(N_("{what} file {path} is empty"), what=_noun(what), path=os.fsdecode(path))
     return secret
 
 
@@ -89,9 +116,10 @@ def secret_from_env(name: str, what: str = "secret", *, error: type[BcpError] = 
     value = os.environ.get(name)
     if not value:
         return None
-    _utf8(value, f"${name} ({what})", error=error)
+    where = Message(N_("${name} ({what})"), name=name, what=_noun(what))
+    _utf8(value, where, error=error)
     if len(value) > MAX_SECRET_BYTES:
-        raise error(f"${name} ({what}) is longer than {MAX_SECRET_BYTES} characters")
+        raise error(N_("{where} is longer than {limit} characters"), where=where, limit=MAX_SECRET_BYTES)
     return value
 
 
@@ -109,7 +137,7 @@ def read_password(
     if prompt and sys.stdin.isatty():
         value = getpass.getpass(prompt)
         if value:
-            return _utf8(value, "the passphrase typed")
+            return _utf8(value, Message(N_("the passphrase typed")))
     raise UsageError(N_("no passphrase: set {env} or pass --password-file"), env=env)
 
 
@@ -117,18 +145,42 @@ def _utf8(value: str, where: str, *, error: type[BcpError] = UsageError) -> str:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise error(f"{where} is not UTF-8 text; use a UTF-8 locale or a file saved as UTF-8") from None
+        raise error(N_("{where} is not UTF-8 text; use a UTF-8 locale or a file saved as UTF-8"), where=where) from None
     return value
 
 
-def _kind(mode: int) -> str:
+def _kind(mode: int) -> Message:
     for test, name in (
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISFIFO, N_("a FIFO")),
+        (stat.S_ISDIR, N_("a directory")),
+        (stat.S_ISCHR, N_("a character device")),
+        (stat.S_ISBLK, N_("a block device")),
+        (stat.S_ISSOCK, N_("a socket")),
     ):
         if test(mode):
-            return name
-    return "not a file"
+            return Message(name)
+    return Message(N_("not a file"))
+
+
+#: what callers name the secret they read: marked, so the noun is Japanese in a Japanese line
+_NOUNS = {
+    noun: Message(noun)
+    for noun in (
+        N_("secret"),
+        N_("password"),
+        N_("passphrase"),
+        N_("SSH key passphrase"),
+        N_("signing key"),
+        N_("control signing key"),
+        N_("pseudonym secret"),
+        N_("identity"),
+        N_("escrow share"),
+        N_("approver secret"),
+        N_("operator secret"),
+        N_("portal token"),
+    )
+}
+
+
+def _noun(what: str) -> str:
+    return _NOUNS.get(what, what)

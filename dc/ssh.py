@@ -8,7 +8,6 @@ The keys are loaded as *system* host keys, which paramiko never writes back.
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 
 import paramiko
 
-from dc.errors import N_, AuthError, ConfigError, ProblemFound
+from dc.errors import N_, AuthError, ConfigError, ProblemFound, library_reason
 from dc.inventory import ManagedHost
 from dc.secrets import secret_from_env
 
@@ -44,9 +43,7 @@ def _reason(exc: BaseException) -> str:
     """The operator's words for a connection failure ("Connection refused", "timed out")."""
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError) and exc.errors:
         exc = next(iter(exc.errors.values()))
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return library_reason(exc)
 
 
 def _host_key_name(host: ManagedHost) -> str:
@@ -67,7 +64,9 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
         ) from None
     except (OSError, paramiko.SSHException) as exc:
         raise ConfigError(
-            N_("cannot read known_hosts file {known_hosts}: {exc}"), known_hosts=host.known_hosts, exc=exc
+            N_("cannot read known_hosts file {known_hosts}: {exc}"),
+            known_hosts=host.known_hosts,
+            exc=library_reason(exc),
         ) from None
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     try:
@@ -111,7 +110,7 @@ def connect(host: ManagedHost, *, timeout: float = CONNECT_TIMEOUT) -> Iterator[
                 host=_host_key_name(host),
                 known_hosts=host.known_hosts,
             ) from None
-        raise HostUnreachable(N_("{name}: SSH failed: {exc}"), name=host.name, exc=exc) from None
+        raise HostUnreachable(N_("{name}: SSH failed: {exc}"), name=host.name, exc=library_reason(exc)) from None
     except (OSError, EOFError) as exc:
         client.close()
         raise HostUnreachable(

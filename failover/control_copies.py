@@ -19,7 +19,7 @@ from typing import Any
 from backup.errors import CorruptObject, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
-from dc.errors import N_, BcpError
+from dc.errors import N_, BcpError, library_reason
 from failover.controlplane import CONTROL_SYSTEM
 
 
@@ -69,7 +69,9 @@ def check_database(path: Path, sha256: str, tables: dict[str, int]) -> None:
         found = conn.execute("PRAGMA integrity_check").fetchall()
         counts = sqlite_row_counts(conn)
     except sqlite3.DatabaseError as exc:
-        raise VerificationFailed(N_("restored control database does not open as SQLite: {exc}"), exc=exc) from None
+        raise VerificationFailed(
+            N_("restored control database does not open as SQLite: {exc}"), exc=library_reason(exc)
+        ) from None
     finally:
         conn.close()
     if found != [("ok",)]:

@@ -132,8 +132,8 @@ class PostgresStandby:
                 ),
                 site=site,
                 source=source,
-                receiver=found.receiver or "not running",
-                when=when.isoformat() if when else "unknown",
+                receiver=found.receiver or Message(N_("not running")),
+                when=when.isoformat() if when else Message(N_("unknown")),
             )
         return ControlCopy(site, when, position=found.position) if when else None
 
@@ -278,7 +278,7 @@ class PostgresStandby:
             raise ControlPlaneError(
                 N_("{report}: {problems}"),
                 report=report.summary(),
-                problems="; ".join(report.problems) or "see its server log",
+                problems="; ".join(report.problems) or Message(N_("see its server log")),
             )
         return [report.summary()]
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from dc.config import Consortium, local_site
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.activesite import ActiveSite, active_site, resolve_active
 from failover.controlchoice import control_plane
 from failover.controlplane import (
@@ -56,7 +56,7 @@ def ship_control_state(
                 N_("'{site}' does not hold the second copy of the active site '{site2}' (it goes to: {second_copy})"),
                 site=site,
                 site2=active.site,
-                second_copy=", ".join(active.second_copy) or "nowhere",
+                second_copy=", ".join(active.second_copy) or Message(N_("nowhere")),
             )
     return control_plane(config, config_dir).replicate(Cycle(now, sites or None, active))
 

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from backup.errors import VerificationFailed
 from dc.config import Consortium
-from dc.errors import N_, ConfigError, UsageError
+from dc.errors import N_, ConfigError, UsageError, os_reason
 
 #: the snapshot tag holding the hex Ed25519 signature of a copy's statement
 SIGNATURE_TAG = "control_signature"
@@ -69,7 +69,7 @@ def write_new_key(path: str | os.PathLike[str]) -> str:
         raise UsageError(N_("{path} exists: keygen never replaces a signing key"), path=os.fsdecode(path)) from None
     except OSError as exc:
         raise UsageError(
-            N_("cannot create {path}: {strerror}"), path=os.fsdecode(path), strerror=exc.strerror
+            N_("cannot create {path}: {strerror}"), path=os.fsdecode(path), strerror=os_reason(exc)
         ) from None
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())

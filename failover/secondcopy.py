@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from dc.config import Consortium
-from dc.errors import N_, ConfigError
+from dc.errors import N_, ConfigError, Message
 from failover.activesite import ActiveSite
 from replication.jobs import replicate_between, site_endpoint, site_options
 from replication.ledger import Ledger
@@ -39,7 +39,7 @@ def replicate_second_copy(
             ),
             target=target,
             site=active.site,
-            second_copy=", ".join(active.second_copy) or "nowhere",
+            second_copy=", ".join(active.second_copy) or Message(N_("nowhere")),
         )
     return ship_between(config, config_dir, active.site, target, ledger=ledger)
 

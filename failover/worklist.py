@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, UsageError, os_reason
 from failover.lostscratch import lost_run, lost_scratch
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
         raise UsageError(
             N_("cannot write the worklist in {directory}: {strerror}"),
             directory=directory,
-            strerror=exc.strerror or exc,
+            strerror=os_reason(exc),
         ) from None
 
 

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dc.errors import N_, BcpError, ConfigError, UsageError
+from dc.errors import N_, BcpError, ConfigError, Message, UsageError
 from replication.plan import DEFAULT_DELETE_DELAY
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from storage.backend import Backend
@@ -227,7 +227,7 @@ def follow_site(
                 "--follow ships to one offsite site: give --site NAME (offsite sites: {sites}); run one "
                 "follower per site"
             ),
-            sites=", ".join(targets) or "none",
+            sites=", ".join(targets) or Message(N_("none")),
         )
     _, source = site_endpoint(config, config.primary_site, config_dir)
     target_site, target = site_endpoint(config, targets[0], config_dir)

@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dc.errors import N_
+from dc.errors import N_, os_reason
 from dc.failpoint import failpoint
 from storage.backend import Backend, ObjectInfo, check_key
 from storage.capabilities import ChecksumRequesting, as_capability
@@ -146,7 +146,7 @@ class Transfer:
             raise ObjectNotFound(N_("object {key} not found in {url}"), key=info.key, url=self.source.url) from None
         except OSError as exc:
             raise StorageError(
-                N_("cannot read {key} in {url}: {strerror}"), key=info.key, url=self.source.url, strerror=exc.strerror
+                N_("cannot read {key} in {url}: {strerror}"), key=info.key, url=self.source.url, strerror=os_reason(exc)
             ) from None
         try:
             size = os.fstat(fd).st_size

@@ -32,6 +32,7 @@ CORE_PACKAGES = ("dc", "storage", "backup", "replication", "failover", "victim_s
 CLICK_PLURALS = (
     ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
     ("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
+    ("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)"),
 )
 
 

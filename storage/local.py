@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, check_key
 from storage.errors import LocationMissing, NotARegularFile, ObjectNotFound, StorageError
@@ -64,7 +64,9 @@ class LocalBackend:
                 # A path through a file, no permission, a read-only mount: the invocation is wrong.
                 wrong = exc.errno in (errno.EEXIST, errno.ENOENT, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS)
                 error = UsageError if wrong else StorageError
-                raise error(f"cannot create repository directory {self.root}: {exc.strerror}") from None
+                raise error(
+                    N_("cannot create repository directory {root}: {strerror}"), root=self.root, strerror=os_reason(exc)
+                ) from None
         # Packs are immutable: keep recently read ones open (a restore reads thousands of blobs).
         self._pack_fds: OrderedDict[str, int] = OrderedDict()
         self._fd_lock = threading.Lock()
@@ -253,7 +255,7 @@ class LocalBackend:
                     N_("cannot open object {key} in {url}: permission denied"), key=key, url=self.url
                 ) from None
             raise StorageError(
-                N_("cannot open object {key} in {url}: {strerror}"), key=key, url=self.url, strerror=exc.strerror
+                N_("cannot open object {key} in {url}: {strerror}"), key=key, url=self.url, strerror=os_reason(exc)
             ) from None
         try:
             mode = os.fstat(fd).st_mode

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlencode
 
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from storage.urlparts import endpoint_url, split_url
 
 
@@ -49,6 +49,6 @@ def parse_s3_url(url: str) -> S3Location:
 
     endpoint = one("endpoint")
     if endpoint:
-        endpoint_url(endpoint, "S3 endpoint")
+        endpoint_url(endpoint, Message(N_("S3 endpoint")))
     prefix = parsed.path.strip("/")
     return S3Location(parsed.netloc, f"{prefix}/" if prefix else "", endpoint, one("region"), one("profile"))

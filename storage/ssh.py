@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dc.errors import N_, AuthError, UsageError
+from dc.errors import N_, AuthError, UsageError, library_reason, os_reason
 from storage.errors import Unreachable
 
 KNOWN_HOSTS_ENV = "BCPCTL_KNOWN_HOSTS"
@@ -143,10 +143,12 @@ def open_sftp(target: SshTarget, known_hosts: Path, key: Path | None, timeout: f
                 label=target.label,
                 known_hosts=known_hosts,
             ) from None
-        raise Unreachable(N_("SSH handshake with {label} failed: {exc}"), label=target.label, exc=exc) from None
+        raise Unreachable(
+            N_("SSH handshake with {label} failed: {exc}"), label=target.label, exc=library_reason(exc)
+        ) from None
     except (OSError, EOFError) as exc:
         client.close()
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        reason = os_reason(exc) if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
         raise Unreachable(
             N_("cannot reach SFTP server {label} ({reason})"), label=target.label, reason=reason
         ) from None

@@ -16,14 +16,14 @@ from __future__ import annotations
 import re
 from urllib.parse import ParseResult, parse_qsl, urlparse
 
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 
 _USERINFO = re.compile(r"(//)[^/?#]*@")
 _HINTS = {
-    "s3": "use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or profile=",
-    "sftp": "use a key file or the SSH agent",
+    "s3": Message(N_("use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or profile=")),
+    "sftp": Message(N_("use a key file or the SSH agent")),
 }
-_NO_HINT = "give them through the environment or a file named in the configuration"
+_NO_HINT = Message(N_("give them through the environment or a file named in the configuration"))
 
 
 def redact(url: str) -> str:
@@ -31,7 +31,11 @@ def redact(url: str) -> str:
     return _USERINFO.sub(r"\1***@", url)
 
 
-def split_url(url: str, what: str = "repository URL") -> ParseResult:
+#: the noun of refusals about a repository URL, marked: Japanese in a Japanese line
+REPOSITORY_URL = Message(N_("repository URL"))
+
+
+def split_url(url: str, what: str = REPOSITORY_URL) -> ParseResult:
     """``urlparse(url)`` with its host, port and the absence of credentials checked;
     :class:`UsageError` when malformed."""
     return _split(url, what, hint_scheme=None)
@@ -51,7 +55,11 @@ def _split(url: str, what: str, *, hint_scheme: str | None) -> ParseResult:
         raise UsageError(N_("invalid port in {what} {redact!r}"), what=what, redact=redact(url)) from None
     for name, value in parse_qsl(parsed.query):
         if "://" in value:
-            _split(value, f"{name}= URL inside the {what}", hint_scheme=hint_scheme or parsed.scheme)
+            _split(
+                value,
+                Message(N_("{name}= URL inside the {what}"), name=name, what=what),
+                hint_scheme=hint_scheme or parsed.scheme,
+            )
     return parsed
 
 

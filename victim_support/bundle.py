@@ -31,7 +31,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from dc.errors import N_, UsageError
+from dc.errors import N_, UsageError, os_reason
 from victim_support import agefile, signing
 from victim_support.errors import BundleRejected, WrongRecipient
 
@@ -135,7 +135,7 @@ def read_envelope(bundle: Path, verify_key: Ed25519PublicKey) -> dict[str, Any]:
         raise BundleRejected(
             N_("{bundle} is not a bundle ({strerror}: {filename})"),
             bundle=bundle,
-            strerror=exc.strerror,
+            strerror=os_reason(exc),
             filename=exc.filename,
         ) from None
     if len(raw) > _MAX_ENVELOPE_BYTES:

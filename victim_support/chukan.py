@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, func, insert, select
 
-from dc.errors import N_
+from dc.errors import N_, library_reason
 from dc.failpoint import failpoint
 from victim_support.errors import RegistryError
 from victim_support.schema import STATUS_RESIDENT, create_registry, registry_info, residents
@@ -151,7 +151,7 @@ def _read(directory: Path, name: str, encoding: str) -> list[dict[str, str]]:
             N_("{path}: not {encoding} at byte {start}"), path=path, encoding=encoding, start=exc.start
         ) from None
     except (OSError, csv.Error) as exc:
-        raise RegistryError(N_("{path}: cannot read: {exc}"), path=path, exc=exc) from None
+        raise RegistryError(N_("{path}: cannot read: {exc}"), path=path, exc=library_reason(exc)) from None
 
 
 def _check_record(spec: dict[str, Any], m: dict[str, Any], name: str, number: int, row: dict[str, str],

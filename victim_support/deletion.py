@@ -30,7 +30,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from dc.config import Consortium
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from victim_support import signing
 from victim_support.delivery import Delivery, confirm_deletion
 from victim_support.errors import SignatureInvalid
@@ -83,7 +83,7 @@ def read_signed(partner: str, config: Consortium, statement: Path, signature: Pa
         raise UsageError(
             N_("unknown partner '{partner}' (known: {partners})"),
             partner=partner,
-            partners=", ".join(config.partners) or "none",
+            partners=", ".join(config.partners) or Message(N_("none")),
         )
     if not spec.verify_key:
         raise UsageError(

@@ -25,7 +25,7 @@ from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, 
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from dc.config import Consortium, Identifier, Partner
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from dc.lgcodes import name_problem
 from dc.state import UtcDateTime, metadata
 from victim_support import signing
@@ -256,7 +256,7 @@ def mark_removed(conn: Connection, config: Consortium, partner_id: str, *, actor
         raise UsageError(
             N_("no partner '{partner_id}' (known: {partners})"),
             partner_id=partner_id,
-            partners=", ".join(partners) or "none",
+            partners=", ".join(partners) or Message(N_("none")),
         )
     found = conn.execute(select(enrolled_partners.c.id).where(enrolled_partners.c.id == partner_id)).first()
     if found is None:  # a configured partner: a row that only says it is removed

@@ -31,7 +31,7 @@ from sqlalchemy import Engine, insert, select
 
 from dc.clock import jst_day
 from dc.config import Consortium
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.lifecycle import new_run_id
 from failover.records import start_run
 from failover.results import CleanupResult, RunResult
@@ -196,7 +196,7 @@ def run_export_drill(
         raise UsageError(
             N_("unknown partner '{partner_id}' (known: {partners})"),
             partner_id=partner_id,
-            partners=", ".join(config.partners) or "none",
+            partners=", ".join(config.partners) or Message(N_("none")),
         )
     site = site or default_site(config, settings)
     side = partner_side(partner_signing_key, config.partners[partner_id].verify_key)

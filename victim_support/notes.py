@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 
 from dc.config import Consortium
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support import signing
 from victim_support.audit import append, audited
@@ -236,7 +236,7 @@ def _tenant_of(note: Note, domains: dict[str, str]) -> tuple[str, str]:
             ),
             note_record_id=note.note_record_id,
             person_record_id=note.person_record_id,
-            domains=", ".join(sorted(domains)) or "none configured",
+            domains=", ".join(sorted(domains)) or Message(N_("none configured")),
         )
     if len(ref) > 64:
         raise NoteRejected(

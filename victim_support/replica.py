@@ -32,7 +32,7 @@ from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import redact_dsn
 from dc.config import Consortium
-from dc.errors import N_, BcpError
+from dc.errors import N_, BcpError, Message
 from storage.site import open_site
 from victim_support.errors import RegistryError
 from victim_support.schema import open_registry, registry_lg_code
@@ -125,7 +125,7 @@ def registry_snapshot(
                 N_("snapshot {short_id} of {system_id} holds the registry of {found}, not {tenant_lg_code}"),
                 short_id=snap.short_id,
                 system_id=system_id,
-                found=found or "an unknown municipality",
+                found=found or Message(N_("an unknown municipality")),
                 tenant_lg_code=tenant_lg_code,
             )
         yield engine, RegistrySource(site, system_id, snap.id, snap.time, lag, newest)

@@ -32,7 +32,7 @@ from sqlalchemy import (
 
 from dc.clock import jst_day
 from dc.config import Consortium
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from dc.osuser import os_user
 from dc.state import StoredTimeInvalid, UtcDateTime, metadata
 from victim_support import approval as rules
@@ -102,7 +102,7 @@ def prepare(config: Consortium, settings: ExportSettings, new: NewRequest) -> Ne
         raise UsageError(
             N_("unknown partner '{partner}' (known: {partners})"),
             partner=new.partner,
-            partners=", ".join(config.partners) or "none",
+            partners=", ".join(config.partners) or Message(N_("none")),
         )
     if new.tenant not in config.tenants:
         raise UsageError(

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Column, Connection, Engine, Row, String, Table, Text, insert, select, update
 
 from dc.config import Consortium
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from dc.state import UtcDateTime, metadata
 from victim_support.audit import append, audited
 from victim_support.enrolment import REMOVED, mark_removed
@@ -74,7 +74,7 @@ def issue_token(
         raise UsageError(
             N_("unknown partner '{partner}' (known: {partners})"),
             partner=partner,
-            partners=", ".join(config.partners) or "none",
+            partners=", ".join(config.partners) or Message(N_("none")),
         )
     if len(label) > 200:
         raise UsageError(N_("the token label must be at most 200 characters"))

@@ -48,7 +48,7 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
     for row in data["backups"]:
         r = row.get("result") or {}
         counts = f"{r.get('files_new', 0)}/{r.get('files_changed', 0)}/{r.get('files_unmodified', 0)}" if r else ""
-        status = "ok" if row["ok"] else f"FAILED: {row['error']}"
+        status = _("ok") if row["ok"] else _("FAILED: {error}").format(error=row["error"])
         table.add_row(
             row["system"] or r.get("source", ""),
             (r.get("snapshot_id") or "")[:8],

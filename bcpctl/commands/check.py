@@ -7,11 +7,13 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from bcpctl import output, session
+from bcpctl.i18n import _, error_message
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import Checked
-from dc.errors import N_, ProblemFound
+from dc.errors import N_, Message, ProblemFound
 
 
 @click.command("check")
@@ -97,27 +99,29 @@ def check(
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(
-            f"{d['snapshots']} snapshots, {d['index_files']} index files, {d['packs']} packs"
-            + (f", read {d['packs_read']} packs / {d['blobs_read']} blobs" if read_data else "")
+            _("{snapshots} snapshots, {index_files} index files, {packs} packs").format(**d)
+            + (_(", read {packs_read} packs / {blobs_read} blobs").format(**d) if read_data else "")
         )
         if d["unindexed_packs"]:
-            console.print(f"{d['unindexed_packs']} pack(s) in no index (see the notes)")
+            console.print(_("{unindexed_packs} pack(s) in no index (see the notes)").format(**d))
         for p in d["notes"]:
-            console.print(f"note {p['object']}: {p['message']}", markup=False)
+            console.print(
+                _("note {object}: {message}").format(object=p["object"], message=shown(p["message"])), markup=False
+            )
         for p in d["problems"]:
-            console.print(f"[red]damaged[/red] {p['object']}: ", end="")
-            console.print(p["message"], markup=False)
+            console.print("[red]" + escape(_("damaged")) + f"[/red] {escape(p['object'])}: ", end="")
+            console.print(shown(p["message"]), markup=False)
         if d["affected_snapshots"]:
-            console.print("snapshots affected: " + ", ".join(s[:8] for s in d["affected_snapshots"]))
+            console.print(_("snapshots affected: ") + ", ".join(s[:8] for s in d["affected_snapshots"]))
         if d["remedies"]:
-            what = "to repair, run in this order" if d["problems"] else "suggested"
-            console.print(f"{what}: " + "; then ".join(d["remedies"]), markup=False)
+            what = _("to repair, run in this order") if d["problems"] else _("suggested")
+            console.print(f"{what}: " + _("; then ").join(d["remedies"]), markup=False)
         if d["ok"]:
-            console.print("no errors were found")
+            console.print(_("no errors were found"))
         if d["recorded_site"]:
-            console.print(f"recorded as the newest check of site {d['recorded_site']}")
+            console.print(_("recorded as the newest check of site {site}").format(site=d["recorded_site"]))
         elif consortium is not None:
-            console.print("not a configured site's repository: the check was not recorded")
+            console.print(_("not a configured site's repository: the check was not recorded"))
 
     out.result(data, render)
     if not report.ok:
@@ -131,3 +135,8 @@ def check(
 
 
 COMMANDS = [check]
+
+
+def shown(message: object) -> str:
+    """A problem's line in the reader's language when the core made it a Message (else as it is)."""
+    return error_message(message) if isinstance(message, Message) else str(message)

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.options import common_options, config_option
-from dc.errors import N_, ProblemFound
+from dc.errors import N_, Message, ProblemFound
 
 
 @click.group()
@@ -172,7 +172,7 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
         raise ProblemFound(
             N_("{report}: {problems}"),
             report=report.summary(),
-            problems="; ".join(report.problems) or "see its server log",
+            problems="; ".join(report.problems) or Message(N_("see its server log")),
         )
 
 

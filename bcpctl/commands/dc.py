@@ -15,7 +15,7 @@ from bcpctl.commands.repo import human_bytes
 from bcpctl.options import common_options, config_option, key_value_pairs
 from bcpctl.params import Checked, FiniteFloat, Pattern
 from bcpctl.tables import Table
-from dc.errors import N_, AuthError, ProblemFound, UsageError
+from dc.errors import N_, AuthError, Message, ProblemFound, UsageError
 
 _STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
 
@@ -270,7 +270,9 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
             raise UsageError(N_("give the new state: bcpctl dc maintenance HOST on|off"))
         if consortium is not None and host not in consortium.hosts:
             raise UsageError(
-                N_("unknown host '{host}' (known: {hosts})"), host=host, hosts=", ".join(consortium.hosts) or "none"
+                N_("unknown host '{host}' (known: {hosts})"),
+                host=host,
+                hosts=", ".join(consortium.hosts) or Message(N_("none")),
             )
         set_maintenance(engine, host, state == "on", reason=reason)
     current = [vars(m) for m in load_maintenance(engine).values()]

@@ -46,6 +46,7 @@ PASSED_ON = {
     "failover/abort.py": {"DrillAborted(self.reason or Message(N_('stopped')))"},
     "victim_support/invitation.py": {"AuthError(REFUSED)"},
     "victim_support/policy.py": {"Message(NEVER_EXPORTED[name])"},
+    "dc/secrets.py": {"Message(noun)", "Message(name)"},
     "victim_support/store.py": {"PolicyRejected(decision.message(), decision.reasons)"},
     # a probe's or a sync's problem text (still English: docs/i18n gap) or the marked fallback
     "failover/control_postgres.py": {
@@ -57,7 +58,6 @@ PASSED_ON = {
         "JobFailed(result.problem() or Message(N_(",
         "JobFailed(shipped.problems[0])",
     },
-    "backup/keys.py": {"WrongPassword(message + skipped_note(problems))"},
     # pydantic's common messages: each template of its table is marked where the table is
     "dc/validation.py": {"Message(template, **params)"},
 }
