@@ -315,7 +315,7 @@ def sign_manifest(
     *,
     now: datetime | None = None,
     without: frozenset[str] = frozenset(),
-    memo: ManifestMemo | None = None,
+    memo: ManifestMemo[Manifest] | None = None,
 ) -> Manifest:
     """Sign and store the manifest of ``repo``'s current committed state; return it.
 
@@ -373,7 +373,7 @@ def sign_manifest(
     return signed
 
 
-def _previous(backend: Backend, own: str, repo_id: str, memo: ManifestMemo | None) -> Manifest | None:
+def _previous(backend: Backend, own: str, repo_id: str, memo: ManifestMemo[Manifest] | None) -> Manifest | None:
     """The stored manifest a signature carries forward; ``None`` if there is none that verifies."""
     try:
         raw = load_manifest_bytes(backend)

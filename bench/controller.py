@@ -311,7 +311,7 @@ def index_demo(root: Path, count: int) -> dict[str, float]:
 def sign_demo(root: Path, count: int, rounds: int = 5) -> dict[str, float]:
     """CPU of one manifest signature among ``count`` snapshots: as the CLI signs (verifying the
     stored manifest) and as ``serve`` signs (remembering the manifest it stored last)."""
-    from backup.manifest import encode_signed, sign_manifest, signing_key
+    from backup.manifest import Manifest, encode_signed, sign_manifest, signing_key
     from backup.manifestmemo import ManifestMemo
     from backup.opening import init_repository, open_repository
     from backup.snapshot import snapshot_ids
@@ -326,7 +326,7 @@ def sign_demo(root: Path, count: int, rounds: int = 5) -> dict[str, float]:
     os.environ["BCPCTL_CACHE_DIR"] = str(root / "cache")
     result: dict[str, float] = {}
     with open_repository(LocalBackend(repo_path), PASSWORD, sign_on_close=False) as repo:
-        memo = ManifestMemo()
+        memo: ManifestMemo[Manifest] = ManifestMemo()
         signed = sign_manifest(repo, memo=memo)
         key = signing_key(repo.master, repo.config.id)
         samples: dict[str, list[float]] = {"cli": [], "serve": []}
