@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 from backup.crypto import MasterKey
 from backup.keys import Unwrapped, config_digest
-from backup.manifest import sign_manifest
+from backup.manifest import Manifest, sign_manifest
+from backup.manifestmemo import ManifestMemo
 from backup.opening import unlock, unlocked_repository
 from backup.repository import RepoConfig, Repository, read_config
 from storage.backend import Backend
@@ -92,6 +93,8 @@ class KeyRing:
         self.sign_every = sign_every
         #: repository URL → when its oldest unsigned change was made (monotonic)
         self._dirty: dict[str, float] = {}
+        #: the manifest each repository's last signature here stored, not re-verified by the next
+        self._memo: ManifestMemo[Manifest] = ManifestMemo()
 
     def unlock(
         self, backend: Backend, secret: bytes, config: RepoConfig, raw: bytes, *, manifest_key: str | None = None
@@ -162,7 +165,7 @@ class KeyRing:
                 return
             del self._dirty[where]
         try:
-            sign_manifest(repo)
+            sign_manifest(repo, memo=self._memo)
         except BaseException:
             with self._guard:
                 self._dirty.setdefault(where, since)

@@ -60,6 +60,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
 from backup.keys import KEYS_PREFIX, slot_digests
+from backup.manifestmemo import ManifestMemo
 from backup.objectsize import OversizedObject, load_whole, refuse_oversized
 from backup.pack import pack_key
 from backup.repository import Repository
@@ -309,7 +310,13 @@ def _genuine_slots(repo: Repository, previous: Manifest | None) -> dict[str, str
     return {key: digest for key, digest in present.items() if key in vouched or previous.keys.get(key) == digest}
 
 
-def sign_manifest(repo: Repository, *, now: datetime | None = None, without: frozenset[str] = frozenset()) -> Manifest:
+def sign_manifest(
+    repo: Repository,
+    *,
+    now: datetime | None = None,
+    without: frozenset[str] = frozenset(),
+    memo: ManifestMemo[Manifest] | None = None,
+) -> Manifest:
     """Sign and store the manifest of ``repo``'s current committed state; return it.
 
     Listing order matters because backups run without a lock: snapshots are listed first,
@@ -319,28 +326,24 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None, without: fro
 
     ``without``: snapshots about to be removed (forget signs their removal before it removes
     them, so no reader ever finds a signed snapshot missing).
+
+    ``memo``: a long-running process's memory of the manifest it signed last
+    (:mod:`backup.manifestmemo`), which spares re-verifying stored bytes it wrote itself.
     """
     now = now or datetime.now(UTC)
     key = signing_key(repo.master, repo.config.id)
     own = public_key_hex(key)
     backend = repo.backend
-    try:
-        previous = read_manifest(backend, public_key=own, repo_id=repo.config.id)
-    except ManifestInvalid:
-        previous = None  # tampered or foreign: the clock-based sequence still moves forward
-    known = {e.id: e for e in previous.snapshots} if previous else {}
-    entries = []
-    for snapshot_id in snapshot_ids(repo):
-        if snapshot_id in without:
-            continue
-        entry = known.get(snapshot_id)
-        if entry is None:
-            try:
-                snapshot = load_snapshot(repo, snapshot_id)
-            except (ObjectNotFound, CorruptObject):
-                continue  # forgotten meanwhile, or damaged: never sign what does not authenticate
-            entry = SnapshotEntry(snapshot_id, snapshot.time.isoformat(), snapshot.system)
-        entries.append(entry)
+    previous = _previous(backend, own, repo.config.id, memo)
+    listed = set(snapshot_ids(repo)) - without
+    # in the previous manifest's order, so the sort below finds one run already sorted
+    entries = [e for e in previous.snapshots if e.id in listed] if previous else []
+    for snapshot_id in sorted(listed - {e.id for e in entries}):
+        try:
+            snapshot = load_snapshot(repo, snapshot_id)
+        except (ObjectNotFound, CorruptObject):
+            continue  # forgotten meanwhile, or damaged: never sign what does not authenticate
+        entries.append(SnapshotEntry(snapshot_id, snapshot.time.isoformat(), snapshot.system))
     repo.sync_index()
     indexes = tuple(sorted(repo.cache.index_files()))
     packs = {pack_key(name, blob_type): size for name, blob_type, size in repo.cache.packs()}
@@ -364,7 +367,24 @@ def sign_manifest(repo: Repository, *, now: datetime | None = None, without: fro
     refuse_oversized("the repository manifest", "manifest", len(raw))
     backend.save(MANIFEST_KEY, raw)
     repo.state_changed = False
-    return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
+    signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
+    if memo is not None:
+        memo.remember(backend.url, signed)
+    return signed
+
+
+def _previous(backend: Backend, own: str, repo_id: str, memo: ManifestMemo[Manifest] | None) -> Manifest | None:
+    """The stored manifest a signature carries forward; ``None`` if there is none that verifies."""
+    try:
+        raw = load_manifest_bytes(backend)
+        remembered = memo.recall(backend.url, repo_id, own, hashlib.sha256(raw).hexdigest()) if memo else None
+        return remembered or verify_manifest(
+            raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}"
+        )
+    except ObjectNotFound:
+        return None
+    except ManifestInvalid:
+        return None  # tampered or foreign: the clock-based sequence still moves forward
 
 
 def removed_since(previous: Manifest, current: set[str], now: datetime) -> tuple[RemovedSnapshot, ...]:

@@ -106,7 +106,7 @@ def test_manifest_signing_is_batched_and_the_batch_signs_everything(
 
     signs: list[int] = []
     real = keyring_module.sign_manifest
-    monkeypatch.setattr(keyring_module, "sign_manifest", lambda repo: signs.append(1) or real(repo))
+    monkeypatch.setattr(keyring_module, "sign_manifest", lambda repo, **kw: signs.append(1) or real(repo, **kw))
     ring = KeyRing(sign_every=3600)
     written = []
     for i in range(10):
