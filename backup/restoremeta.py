@@ -76,6 +76,8 @@ def _mode(entry: Entry, owner: Callable[[], os.stat_result]) -> tuple[int, int]:
 
 
 def _note(entry: Entry, failed: str | None, dropped: int) -> str | None:
+    if failed is None and not dropped:
+        return None
     uid, gid = _ids(entry)
     bits = "/".join(name for bit, name in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if dropped & bit)
     if failed is not None:
