@@ -225,7 +225,7 @@ class BlobCache:
                     f"FROM blobs b JOIN packs p ON p.no = b.pack WHERE b.id IN ({','.join('?' * len(ids))})",
                     ids,
                 ):
-                    found.setdefault(chunk_id, []).append(tuple(row))  # type: ignore[arg-type]
+                    found.setdefault(chunk_id, []).append(tuple(row))
         excluded = self._excluded_packs
         return {
             chunk_id: [Location(*row[1:]) for row in sorted(rows, key=lambda row: row[0] in excluded)]

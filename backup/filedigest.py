@@ -86,8 +86,11 @@ def digest_own_file(fd: int, algorithm: str, *, parallel: bool = False) -> tuple
     h = hasher(algorithm, parallel=parallel)
     size = os.fstat(fd).st_size
     if size:
-        with mmap.mmap(fd, size, mmap.MAP_SHARED | mmap.MAP_POPULATE, mmap.PROT_READ) as mapped:
-            h.update(mapped)
+        with (
+            mmap.mmap(fd, size, mmap.MAP_SHARED | mmap.MAP_POPULATE, mmap.PROT_READ) as mapped,
+            memoryview(mapped) as view,
+        ):
+            h.update(view)
     return h.hexdigest(), size
 
 
