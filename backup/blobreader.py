@@ -16,6 +16,8 @@ and each returned view is valid only until the next read.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import zstandard
 from cryptography.exceptions import InvalidTag
 
@@ -50,12 +52,18 @@ class BlobReader:
         self._local = backend if type(backend) is LocalBackend else None
         self._sealed, self._plain, self._raw = _Buffer(), _Buffer(), _Buffer()
         self._decompressor = zstandard.ZstdDecompressor()
+        self._known: dict[bytes, list[Location]] = {}
+
+    def prefetch(self, chunk_ids: Iterable[bytes]) -> None:
+        """Look up where the next blobs to read are, in one batch (until the next prefetch)."""
+        if self._local is not None:
+            self._known = self._repo.cache.locations_of(chunk_ids)
 
     def read(self, chunk_id: bytes) -> bytes | memoryview:
         """The blob's plaintext; a view into this reader's buffers when the repository is local."""
         if self._local is None:
             return self._repo.read_blob(chunk_id, check_id=False)
-        copies = self._repo.cache.locations(chunk_id)
+        copies = self._known.get(chunk_id) or self._repo.cache.locations(chunk_id)
         if not copies:
             raise CorruptObject(
                 N_("blob {chunk_id} is not in any index (missing pack or index)"), chunk_id=chunk_id.hex()[:16]

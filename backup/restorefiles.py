@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -122,7 +122,8 @@ def _restore_share(
     ``parts`` (each file checked whole by whoever writes its last range), then files, each
     verified as written."""
     share = _Share(shape.link_sources)
-    read = BlobReader(repo).read
+    reader = BlobReader(repo)
+    read = reader.read
     tally = _Tally(progress) if progress else None
     cursor = ClaimCursor(claims)
     ranges = restoreparts.tasks(parts)
@@ -130,6 +131,8 @@ def _restore_share(
         part, index = ranges[task]
         failure = None
         try:
+            first, end, _offset = parts[part].ranges[index]
+            reader.prefetch(parts[part].chunks[first:end])
             restoreparts.write_range(parts[part], index, read, tally)
         except (NotPlaced, OSError) as exc:
             failure = why(exc)
@@ -139,13 +142,43 @@ def _restore_share(
                 share.checked.append((part, restoreparts.check(parts[part])))
             except OSError as exc:
                 share.checked.append((part, why(exc)))
-    for entry in claimed_files(repo, snapshot, cursor, shape):
-        share.write(dest, read, entry, tally)
+    for batch in _batches(claimed_files(repo, snapshot, cursor, shape)):
+        reader.prefetch(chunk for entry in batch for chunk in _chunk_ids(entry))
+        for entry in batch:
+            share.write(dest, read, entry, tally)
     share.finish(dest)
     if tally is not None:
         tally.flush()
     dest.close()
     return share.as_dict()
+
+
+#: files, and bytes, whose blobs a writer looks up in one batch (:meth:`BlobReader.prefetch`);
+#: a batch is claimed before it is written, so it stays small beside a unit of work
+#: (:data:`~backup.restoreplan.UNIT_BYTES`) or the writers would not end together
+_BATCH_FILES = 64
+_BATCH_BYTES = 2 * 1024 * 1024
+
+
+def _batches(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
+    batch: list[Entry] = []
+    size = 0
+    for entry in entries:
+        batch.append(entry)
+        size += entry.get("size", 0) if isinstance(entry.get("size"), int) else 0
+        if len(batch) >= _BATCH_FILES or size >= _BATCH_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _chunk_ids(entry: Entry) -> list[bytes]:
+    """The entry's chunk ids, or none when they are malformed (its writer names why)."""
+    try:
+        return [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
+    except (TypeError, ValueError):
+        return []
 
 
 class _Tally:

@@ -42,6 +42,10 @@ class TreeShape:
     others: list[Entry] = field(default_factory=list)
     #: files of a restore unit's size or more, largest first: restored first (:func:`claimed_files`)
     big_files: list[Entry] = field(default_factory=list)
+    #: the other files kept, in tree order, so the writers (forked after this pass) need not
+    #: read and decode the tree again; None when there are more than :data:`KEPT_FILES`
+    #: (memory stays bounded: the writers then read the tree themselves)
+    small_files: list[Entry] | None = field(default_factory=list)
     #: files that hard links name: the writers say which of them they restored
     link_sources: set[str] = field(default_factory=set)
     #: tree blobs that could not be read: what they list is not restored
@@ -120,6 +124,10 @@ def validate_tree(repo: Repository, snapshot: Snapshot, select: Callable[[str], 
                 shape.bytes += size
                 if size >= UNIT_BYTES:
                     shape.big_files.append(entry)
+                elif shape.small_files is not None:
+                    shape.small_files.append(entry)
+                    if len(shape.small_files) > KEPT_FILES:
+                        shape.small_files = None
             elif kind == "dir":
                 shape.dirs.append(entry)
             else:
@@ -173,6 +181,9 @@ def _note_ancestors(found: set[str], directory: str) -> None:
 
 #: a unit of work claimed by one restore process: consecutive files of one directory, this big at most
 UNIT_BYTES = 16 * 1024 * 1024
+#: small files whose entries the validating pass keeps for the writers (~1 KiB each): each
+#: further pass over the tree costs a writer ~6 CPU-µs per entry (docs/performance.md)
+KEPT_FILES = 100_000
 
 
 class ClaimCursor:
@@ -228,4 +239,7 @@ def claimed_files(
                 yield entry
 
     yield from units(shape.big_files, True)
-    yield from units(iter_entries(repo, snapshot, shape.bad_blobs, shape.select), False)
+    if shape.small_files is not None:
+        yield from units(shape.small_files, False)
+    else:
+        yield from units(iter_entries(repo, snapshot, shape.bad_blobs, shape.select), False)

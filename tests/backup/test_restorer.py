@@ -88,3 +88,31 @@ def test_bytes_unlike_the_record_fail_and_are_named(repo, snapshot, tmp_path: Pa
     restored = {str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*") if p.is_file()}
     assert len(restored) == len(FILES) - 2
     assert not any(name.endswith(("small/042.txt", "big/3.bin")) or ".bcpctl-restore-" in name for name in restored)
+
+
+def test_writers_claim_the_same_files_whether_the_tree_is_kept_or_read_again(repo, snapshot, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Up to KEPT_FILES the writers take the small files from the validating pass; beyond it
+    # (memory stays bounded) each reads the tree again. Both must cut the same units.
+    _, snap = snapshot
+
+    def claimed(kept: int) -> list[str]:
+        monkeypatch.setattr(restoreplan, "KEPT_FILES", kept)
+        shape = restoreplan.validate_tree(repo, snap)
+        assert (shape.small_files is None) == (kept == 0)
+        return [entry["path"] for entry in restoreplan.claimed_files(repo, snap, Claims(), shape)]
+
+    kept = claimed(1000)
+    assert kept == claimed(0)
+    assert sorted(map(_name, kept)) == sorted(FILES)
+
+
+def test_a_batch_lookup_finds_every_copy_a_single_lookup_finds(repo, snapshot) -> None:  # type: ignore[no-untyped-def]
+    # Writers look up a batch of blobs at once; condemned packs' copies must still come last,
+    # and ids in no index (damage, a lying tree) must stay unknown so the file fails.
+    _, snap = snapshot
+    ids = [bytes.fromhex(c) for e in restoreplan.iter_entries(repo, snap) for c in e.get("chunks", ())]
+    ids += [b"\x00" * 32, ids[0]]
+    repo.cache.exclude_packs([next(iter(repo.cache.locations_of(ids[:1]).values()))[0].pack])
+    batch = repo.cache.locations_of(ids)
+    assert {chunk: repo.cache.locations(chunk) for chunk in ids if repo.cache.locations(chunk)} == batch
+    assert b"\x00" * 32 not in batch
