@@ -31,7 +31,7 @@ from backup.sources import postgres_tool
 from backup.walarchive import WalFile, WalNotFound, fetch, write_new
 from backup.walnames import is_segment
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, parse_segment, segment_name
-from dc.errors import N_, BcpError, ProblemFound
+from dc.errors import N_, BcpError, ProblemFound, os_reason
 
 #: beside a withheld segment in the restore's spool: restore_command answers "not in the archive"
 #: for it without asking, and the restore tells the operator why recovery ended there
@@ -110,7 +110,7 @@ def creations(
         raise ProblemFound(
             N_("cannot read WAL segment {name} for tablespace creations: {strerror}"),
             name=name,
-            strerror=exc.strerror or str(exc),
+            strerror=os_reason(exc),
         ) from None
     # pg_waldump exits non-zero at the end of the readable WAL (the next segment is absent),
     # which is where replay of these files would stop too: the records it printed are what counts

@@ -10,19 +10,14 @@ variables or files that hold them.
 from __future__ import annotations
 
 import os
-import re
-import unicodedata
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -30,69 +25,29 @@ from pydantic import (
     model_validator,
 )
 
+from dc.configtypes import (
+    PFIF_DOMAIN,
+    ApproverCredential,
+    ApproverName,
+    Command,
+    Dsn,
+    Identifier,
+    LgCode,
+    Seconds,
+)
 from dc.crossfields import FieldProblem, cross_field_problems
-from dc.duration import parse_duration
 from dc.errors import N_, ConfigError, Message, Reason, os_reason
-from dc.lgcodes import check_digit_problem
 from dc.siteenv import SITE_ENV
+from dc.sourcespec import Reentry, Source
 from dc.validation import validation_message
 
 CONFIG_ENV = "BCPCTL_CONFIG"
 #: the control-plane RPO when neither ``control_plane.rpo`` nor any system RPO is configured
 DEFAULT_CONTROL_RPO = 900
 
-Seconds = Annotated[int, BeforeValidator(parse_duration)]
-Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-
-
-def _check_lg_code(code: str) -> str:
-    if problem := check_digit_problem(code):
-        raise ValueError(problem)
-    return code
-
-
-LgCode = Annotated[str, BeforeValidator(lambda v: _check_lg_code(str(v)))]
-
-
-def dsn_holds_password(dsn: str) -> bool:
-    """Whether a connection string carries a password: URL userinfo (``user:pw@``), a
-    ``password=`` query parameter, or libpq's ``password=`` keyword form."""
-    if "://" in dsn:
-        parts = urlsplit(dsn)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-        return bool(parts.password) or any(key.lower() == "password" for key, _ in query)
-    return re.search(r"(?:^|\s)password\s*=", dsn, re.IGNORECASE) is not None
-
-
-def _refuse_password(dsn: str) -> str:
-    # DESIGN "Configuration": secrets never sit in this file, only where to find them.
-    if dsn_holds_password(dsn):
-        raise ValueError("the DSN holds a password; use PGPASSWORD or a .pgpass file instead")
-    return dsn
-
-
-#: a connection string for a database: never with a password in it
-Dsn = Annotated[str, AfterValidator(_refuse_password)]
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_command(text: str) -> str:
-    import shlex
-
-    try:
-        argv = shlex.split(text)
-    except ValueError as exc:
-        raise ValueError(f"not a command line: {exc}") from None
-    if not argv:
-        raise ValueError("must name a command")
-    return text
-
-
-#: a command line bcpctl runs without a shell (split as a POSIX shell would)
-Command = Annotated[str, AfterValidator(_check_command)]
 
 
 class ControlServer(_Model):
@@ -159,9 +114,6 @@ class Site(_Model):
 
 
 #: a DNS name in lower case (PFIF record ids begin with the domain of their home repository)
-PFIF_DOMAIN = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
-
-
 class Tenant(_Model):
     """A member municipality."""
 
@@ -175,94 +127,6 @@ class Tenant(_Model):
     #: the day a town that joined late (後乗り) started, a JST date: it pays from that month on
     #: (``tenant join --from``; dc/proration.py)
     joined: date | None = None
-
-
-class Source(_Model):
-    """What a system's backup reads: ``path``, ``sqlite``, ``postgres``, ``postgres-wal`` or ``command``.
-
-    ``postgres-wal``: base backups with ``pg_basebackup`` from ``dsn`` (a replication-capable
-    user), WAL pushed by the server itself (``archive_command = 'bcpctl wal push %p --system …'``).
-    """
-
-    kind: Literal["path", "sqlite", "postgres", "postgres-wal", "command"]
-    path: str | None = None
-    dsn: Dsn | None = None
-    command: str | None = None
-    exclude: tuple[str, ...] = ()
-    #: postgres-wal: how the server runs ``bcpctl wal`` (its ``restore_command`` in a restored
-    #: cluster is this, then ``get %f %p --system … --config …``); default ``bcpctl wal``
-    wal_command: Command | None = None
-    #: postgres-wal: the account a restored cluster runs as (PostgreSQL refuses root)
-    run_as: str | None = None
-    #: postgres-wal: where the primary's WAL may survive a disaster (a synchronous standby's
-    #: archive, a copy of ``pg_wal``): directories or ``sftp://``/``s3://`` URLs; read, never
-    #: trusted, by ``failover lost``
-    surviving_wal: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _fields_for_kind(self) -> Source:
-        needed = {"path": "path", "sqlite": "path", "postgres": "dsn", "postgres-wal": "dsn", "command": "command"}[
-            self.kind
-        ]
-        if getattr(self, needed) in (None, ""):
-            raise ValueError(f"a {self.kind} source needs '{needed}'")
-        return self
-
-    def value(self) -> str:
-        """What this kind of source reads: its ``path``, ``dsn`` or ``command`` (set, as validated)."""
-        value = {
-            "path": self.path,
-            "sqlite": self.path,
-            "postgres": self.dsn,
-            "postgres-wal": self.dsn,
-            "command": self.command,
-        }[self.kind]
-        if not value:
-            raise ValueError(f"a {self.kind} source without its value")
-        return str(value)
-
-    def spec(self) -> str:
-        """The ``KIND:SPEC`` form that ``bcpctl backup run --source`` takes."""
-        return f"{self.kind}:{self.value()}"
-
-
-#: columns a re-entry worklist never shows, whatever the configuration says: 個人番号
-#: (番号法19条 is a closed list) and 住民票コード (住基法30条の36/37)
-#: — folded as :func:`never_listed` folds a column name (a substring of it is enough)
-_NEVER_LISTED_STEMS = ("kojinbango", "juminhyocode", "個人番号", "住民票コード", "mynumber", "マイナンバー")
-
-
-def never_listed(column: str) -> bool:
-    """Whether ``column`` names 個人番号 or 住民票コード however it is spelt: case, full width
-    (NFKC), separators and a prefix or suffix do not make it another column."""
-    folded = "".join(c for c in unicodedata.normalize("NFKC", column).casefold() if c.isalnum())
-    return any(stem in folded for stem in _NEVER_LISTED_STEMS)
-
-
-class Reentry(_Model):
-    """How one table's rows lost in a failover are listed for re-entry by hand."""
-
-    #: the 業務 the worklist names, e.g. 住民基本台帳 異動 or 税 収納
-    business: str
-    #: the column holding the town (a tenant's lg_code or id); none: the system's own tenant
-    town: str | None = None
-    #: the columns a clerk needs to find the paper slip again (default: the primary key)
-    fields: tuple[str, ...] = ()
-
-    @field_validator("fields")
-    @classmethod
-    def _no_identifiers(cls, fields: tuple[str, ...]) -> tuple[str, ...]:
-        if listed := sorted(f for f in fields if never_listed(f)):
-            raise ValueError(f"{', '.join(listed)} may never appear on a worklist")
-        return fields
-
-    @field_validator("town")
-    @classmethod
-    def _town_no_identifier(cls, town: str | None) -> str | None:
-        # the town column's value is printed on every line of the worklist
-        if town is not None and never_listed(town):
-            raise ValueError(f"{town} may never appear on a worklist")
-        return town
 
 
 class System(_Model):
@@ -316,19 +180,6 @@ class Partner(_Model):
     lg_code: LgCode
     age_recipient: str = Field(pattern=r"^age1[0-9a-z]{58}$")
     verify_key: str | None = None
-
-
-def _check_credential(text: str) -> str:
-    from dc.approvers import parse_credential
-
-    parse_credential(text)
-    return str(text).strip()
-
-
-#: a person who may approve exports or a failover (the name the rest of the file uses).
-ApproverName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s,]+$")]
-#: that person's public verifier from ``bcpctl approver enroll`` (never the secret itself).
-ApproverCredential = Annotated[str, AfterValidator(_check_credential)]
 
 
 class Schedules(_Model):

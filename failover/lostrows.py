@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from backup.waldump import WalStretch
-from dc.config import Reentry, never_listed
+from dc.sourcespec import Reentry, never_listed
 
 if TYPE_CHECKING:
     import psycopg

@@ -30,7 +30,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dc.config import ApproverName, Consortium, Identifier, Seconds
+from dc.config import Consortium
+from dc.configtypes import ApproverName, Identifier, Seconds
 from dc.errors import N_, ConfigError
 from dc.validation import validation_message
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from backup.sources import redact_dsn
-from dc.config import Consortium, Source
+from dc.config import Consortium
+from dc.sourcespec import Source
 from failover.plan import RecoveryPlan
 from failover.sandbox import Target, with_database
 

@@ -24,7 +24,8 @@ from pydantic import ValidationError
 from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, select, update
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from dc.config import Consortium, Identifier, Partner
+from dc.config import Consortium, Partner
+from dc.configtypes import Identifier
 from dc.errors import N_, Message, UsageError
 from dc.lgcodes import name_problem
 from dc.state import UtcDateTime, metadata

@@ -26,7 +26,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dc.config import PFIF_DOMAIN, ApproverName, Consortium, Identifier, Seconds
+from dc.config import Consortium
+from dc.configtypes import PFIF_DOMAIN, ApproverName, Identifier, Seconds
 from dc.errors import N_, ConfigError
 from dc.validation import validation_message
 from victim_support.policy import BASES

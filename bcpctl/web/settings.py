@@ -28,7 +28,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dc.config import Consortium, Seconds
+from dc.config import Consortium
+from dc.configtypes import Seconds
 from dc.errors import N_, ConfigError
 from dc.validation import validation_message
 

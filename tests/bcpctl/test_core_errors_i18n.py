@@ -49,10 +49,8 @@ PASSED_ON = {
     "dc/secrets.py": {"Message(noun)", "Message(name)"},
     "victim_support/store.py": {"PolicyRejected(decision.message(), decision.reasons)"},
     # a probe's or a sync's problem text (still English: docs/i18n gap) or the marked fallback
-    "failover/control_postgres.py": {
-        "ControlPlaneError(found.problem or Message(N_(",
-        "ControlPlaneError(live.problem or Message(N_(",
-    },
+    "failover/control_postgres.py": {"ControlPlaneError(found.problem or Message(N_("},
+    "failover/control_standby.py": {"ControlPlaneError(live.problem or Message(N_("},
     "monitoring/tasks.py": {
         "JobFailed(shipped.problems[0] if shipped.problems else Message(N_(",
         "JobFailed(result.problem() or Message(N_(",

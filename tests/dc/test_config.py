@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dc.config import dsn_holds_password, load_config, parse_config
+from dc.config import load_config, parse_config
+from dc.configtypes import dsn_holds_password
 from dc.duration import format_duration, parse_duration
 from dc.errors import ConfigError
 from dc.lgcodes import lg_code_check_digit

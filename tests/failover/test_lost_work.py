@@ -19,7 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from backup.walseq import parse_segment, segment_name
-from dc.config import Reentry, System
+from dc.config import System
+from dc.sourcespec import Reentry
 from failover.report_html import render_html
 from failover.report_ja import render_ja
 from failover.reports import report_tenants

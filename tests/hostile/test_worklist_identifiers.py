@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from dc.config import Reentry
+from dc.sourcespec import Reentry
 from failover.lostrows import listed_fields
 
 SECRET = "987654321098"
