@@ -27,7 +27,7 @@ from backup.checkview import CheckView, take_view
 from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
-from backup.inventory import check_inventory
+from backup.inventory import check_inventory, wait_for_prune
 from backup.layout import PACK_KINDS, identify, is_pack_key, place_of
 from backup.objectsize import OversizedObject
 from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
@@ -43,6 +43,12 @@ ProgressFn = Callable[[int], None]
 
 #: unindexed packs listed one by one up to this many; the rest are counted
 _LISTED = 20
+#: runs of one check at most while prunes keep changing the repository under it
+MAX_RUNS = 4
+KEPT_CHANGING = (
+    f"index files were deleted under each of {MAX_RUNS} runs of this check (prune or repair running): "
+    "a problem above may be one it was moving; run check again once they are done"
+)
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -76,14 +82,26 @@ def check_repository(
     """Check the repository as one view (:mod:`backup.checkview`) shows it.
 
     Prune and ``repair index`` delete index files, and every process that syncs the shared
-    index cache then rebuilds it; a check judging blobs meanwhile can find them in no index.
-    So a check that found problems while index files of its view were deleted, or the cache
-    was rebuilt, runs once more on a fresh view: damage is still there then, a rebuild is not.
+    index cache then rebuilds it: emptied first, then refilled one index file at a time. A
+    check judging snapshots in that window finds blobs of snapshots that still exist in no
+    index, and a second run can meet the next prune just the same. So only a run whose view
+    nothing changed under may report problems: a run that found some while index files of its
+    view were deleted, or the cache was rebuilt, is repeated on a fresh view once a running
+    prune let go of its lease. Damage is still there then; a rebuild is not. Check never takes
+    the lease itself (it never writes), so a prune starting again could outrun every repeat:
+    after ``MAX_RUNS`` runs the problems are reported with a note saying the repository kept changing.
     """
     view = take_view(repo)
     report = _check_view(repo, view, read_data, subset, progress)
-    if not report.ok and view.changed_under(repo):
-        report = _check_view(repo, take_view(repo), read_data, subset, None)
+    runs = 1
+    while not report.ok and view.changed_under(repo):
+        if runs == MAX_RUNS:
+            report.notes.append(Problem("index/", KEPT_CHANGING))
+            break
+        wait_for_prune(repo)
+        view = take_view(repo)
+        report = _check_view(repo, view, read_data, subset, None)
+        runs += 1
     return report
 
 

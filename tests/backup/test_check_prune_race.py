@@ -9,6 +9,7 @@ run of check the repository offers, so the outcome does not depend on the schedu
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.check import check_repository
+from backup.check import KEPT_CHANGING, MAX_RUNS, check_repository
 from backup.forget import forget_snapshots
 from backup.index import INDEX_PREFIX, IndexFile, encode_index
 from backup.opening import open_repository
@@ -28,8 +29,9 @@ from backup.retention import RetentionPolicy
 from backup.run import BackupRequest, run_backup
 from backup.snapshot import list_snapshots
 from backup.sources import parse_source
+from storage.backend import ObjectInfo
 from storage.local import LocalBackend
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Cli
 
 
 class _PruneStorage(LocalBackend):
@@ -81,7 +83,7 @@ class _CheckStorage(LocalBackend):
             self.finish()
         return super().load(key, offset, length)
 
-    def stat(self, key: str):  # type: ignore[no-untyped-def]
+    def stat(self, key: str) -> ObjectInfo:
         if key.startswith("locks/") or key == "manifest":
             self.finish()
             self._armed = True  # the next run of check (it starts by reading the manifest)
@@ -147,7 +149,7 @@ def test_check_meets_prune_mid_rebuild_in_every_run(racing: _CheckStorage, read_
     assert report.snapshots >= 3
 
 
-def test_tree_blob_gone_from_every_index_is_reported_beside_prune(five_snapshots: Path) -> None:
+def test_tree_blob_gone_from_every_index_is_reported_beside_prune(cli: Cli, five_snapshots: Path) -> None:
     """Real damage stays damage when prune races: once the last prune is done, the newest
     snapshot (which still exists) loses its tree blob from every index and from storage. The
     check judges it after both prunes ran under it and names it (exit 1 on the command line)."""
@@ -163,6 +165,25 @@ def test_tree_blob_gone_from_every_index_is_reported_beside_prune(five_snapshots
     assert not report.ok
     assert f"snapshot {newest[:8]} tree blob" in "\n".join(found) and "is not in any index" in "\n".join(found), found
     assert newest in report.affected_snapshots
+    assert not any(n.message == KEPT_CHANGING for n in report.notes), "the last run was a quiet one"
+    run = cli("check", "--repo", str(five_snapshots), "--json")
+    assert run.returncode == 1 and "internal error" not in run.stderr
+    objects = [p["object"] for p in json.loads(run.stdout)["problems"]]
+    assert any(o.startswith(f"snapshot {newest[:8]} tree blob") for o in objects), objects
+
+
+def test_a_check_that_prunes_outrun_every_time_says_so(five_snapshots: Path) -> None:
+    """Check never takes the prune lease, so prunes starting under each of its runs can keep it
+    from a quiet one: it then stops, and says its problems may be what prune was moving."""
+    storage = _CheckStorage(five_snapshots, cycles=MAX_RUNS)
+    try:
+        with open_repository(storage, PASSWORD) as repo:
+            report = check_repository(repo)
+    finally:
+        storage.finish()
+    assert storage.cycles == 0 and not storage.errors, "the race did not run as forced"
+    assert not report.ok
+    assert [n.object for n in report.notes if n.message == KEPT_CHANGING] == ["index/"]
 
 
 def _lose_newest_tree(root: Path) -> str:
