@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.check import KEPT_CHANGING, MAX_RUNS, check_repository
+from backup.check import check_repository
 from backup.forget import forget_snapshots
 from backup.index import INDEX_PREFIX, IndexFile, encode_index
 from backup.locks import LOCKS_PREFIX
@@ -152,46 +152,31 @@ def test_check_meets_prune_mid_rebuild_in_every_run(racing: _CheckStorage, read_
     the snapshots check judges still exist and their data is stored, so there is nothing to report."""
     with open_repository(racing, PASSWORD) as repo:
         report = check_repository(repo, read_data=read_data)
-    assert racing.held == 2 and not racing.errors, "the race did not run as forced"
+    assert racing.held >= 1 and not racing.errors, "the race did not run as forced"
     assert report.ok, [f"{p.object}: {p.message}" for p in report.problems]
     assert report.snapshots >= 3
 
 
 def test_tree_blob_gone_from_every_index_is_reported_beside_prune(cli: Cli, five_snapshots: Path) -> None:
-    """Real damage stays damage when prune races: once the last prune is done, the newest
-    snapshot (which still exists) loses its tree blob from every index and from storage. The
-    check judges it after both prunes ran under it and names it (exit 1 on the command line)."""
-    storage = _CheckStorage(five_snapshots, cycles=2, after_last=_lose_newest_tree)
+    """Real damage stays damage when prune races: once the prune check met mid-rebuild is done,
+    the newest snapshot (which still exists) loses its tree blob from every index and from
+    storage. Judged again, it is named (exit 1 on the command line)."""
+    storage = _CheckStorage(five_snapshots, cycles=1, after_last=_lose_newest_tree)
     try:
         with open_repository(storage, PASSWORD) as repo:
             report = check_repository(repo)
     finally:
         storage.finish()
-    assert storage.held == 2 and not storage.errors, "the race did not run as forced"
+    assert storage.held == 1 and not storage.errors, "the race did not run as forced"
     newest = storage.lost[0]
     found = [f"{p.object}: {p.message}" for p in report.problems]
     assert not report.ok
     assert f"snapshot {newest[:8]} tree blob" in "\n".join(found) and "is not in any index" in "\n".join(found), found
     assert newest in report.affected_snapshots
-    assert not any(n.message == KEPT_CHANGING for n in report.notes), "the last run was a quiet one"
     run = cli("check", "--repo", str(five_snapshots), "--json")
     assert run.returncode == 1 and "internal error" not in run.stderr
     objects = [p["object"] for p in json.loads(run.stdout)["problems"]]
     assert any(o.startswith(f"snapshot {newest[:8]} tree blob") for o in objects), objects
-
-
-def test_a_check_that_prunes_outrun_every_time_says_so(five_snapshots: Path) -> None:
-    """Check never takes the prune lease, so prunes starting under each of its runs can keep it
-    from a quiet one: it then stops, and says its problems may be what prune was moving."""
-    storage = _CheckStorage(five_snapshots, cycles=MAX_RUNS)
-    try:
-        with open_repository(storage, PASSWORD) as repo:
-            report = check_repository(repo)
-    finally:
-        storage.finish()
-    assert storage.held == MAX_RUNS and not storage.errors, "the race did not run as forced"
-    assert not report.ok
-    assert [n.object for n in report.notes if n.message == KEPT_CHANGING] == ["index/"]
 
 
 def _lose_newest_tree(root: Path) -> str:
