@@ -22,7 +22,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 
 from backup import compress
-from backup.checkagain import judged_again, stored_as_indexed
+from backup.checkagain import Rejudge, stored_as_indexed
 from backup.checkreport import PRUNE, REPAIR_INDEX, REPAIR_INDEX_ALL, REPAIR_SNAPSHOTS, CheckReport, Problem
 from backup.checkview import CheckView, take_view
 from backup.damage import Damage, SnapshotJudge
@@ -370,9 +370,10 @@ def _check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, re
         if not extra:
             report.affected_snapshots.append(snapshot_id)
     reported: set[str] = set()  # one line per damaged tree blob is enough to act on
+    rejudge = Rejudge(repo, view.listing, judge)
     for snapshot in snapshots:
         verdicts = judge.trees(snapshot)
-        again = verdicts if all(v.intact for v in verdicts) else judged_again(repo, view.listing, judge, snapshot)
+        again = verdicts if all(v.intact for v in verdicts) else rejudge.verdicts(snapshot)
         if again is None or all(v.intact for v in again):
             continue  # forgotten while check ran (prune may have taken its data), or judged on a cache mid-rebuild
         for verdict in again:

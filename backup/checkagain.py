@@ -24,30 +24,53 @@ from storage.errors import ObjectNotFound
 REJUDGE_TRIES = 5
 
 
-def judged_again(
-    repo: Repository, listing: Mapping[str, ObjectInfo], judge: SnapshotJudge, snapshot: Snapshot
-) -> list[TreeVerdict] | None:
-    """A damaged-looking snapshot judged again, on a cache no rebuild is under way in; None if forgotten.
+class Rejudge:
+    """Judges damaged-looking snapshots of one check again (see the module docstring)."""
 
-    A prune that deleted index files empties the shared index cache and refills it one index
-    file at a time; judged meanwhile, blobs of a snapshot that still exists are in no index.
-    So once any prune let go of its lease, the cache is brought in line with the stored index
-    files by this process (again while another process wiped it during the sync), and the
-    snapshot is judged anew unless it was forgotten; a verdict counts only if no wipe came
-    while judging. Packs only index files newer than the view name count as readable where
-    they are stored with their indexed size, as in :func:`backup.check._check_packs`.
-    """
-    verdicts = judge.trees(snapshot)
-    for _ in range(REJUDGE_TRIES):
-        wait_for_prune(repo)
-        if _forgotten(repo, snapshot.id):
-            return None
-        wipes = _synced(repo)
-        damage = _with_newer_packs(repo, listing, judge.damage)
-        verdicts = SnapshotJudge(repo, damage).trees(snapshot)
-        if repo.cache.wipes() == wipes:
-            return None if _forgotten(repo, snapshot.id) else verdicts
-    return verdicts
+    def __init__(self, repo: Repository, listing: Mapping[str, ObjectInfo], judge: SnapshotJudge) -> None:
+        self._repo = repo
+        self._listing = listing
+        self._judge = judge
+        #: packs beyond the view, by name: whether stored with their indexed size (stat once each)
+        self._newer: dict[str, bool] = {}
+        #: a prune kept its lease through a whole wait: the next snapshot does not wait again
+        self._outwaited = False
+
+    def verdicts(self, snapshot: Snapshot) -> list[TreeVerdict] | None:
+        """The snapshot's verdicts on a cache no rebuild is under way in; None if it was forgotten.
+
+        Once any prune let go of its lease, this process brings the cache in line with the
+        stored index files (again while another process wiped it during the sync), and the
+        snapshot is judged anew unless it was forgotten; a verdict counts only if no wipe came
+        while judging. Packs only index files newer than the view name count as readable where
+        they are stored with their indexed size, as in ``check``'s pack pass.
+        """
+        repo = self._repo
+        verdicts = self._judge.trees(snapshot)
+        for _ in range(REJUDGE_TRIES):
+            if not self._outwaited:
+                self._outwaited = wait_for_prune(repo)
+            if _forgotten(repo, snapshot.id):
+                return None
+            wipes = _synced(repo)
+            verdicts = SnapshotJudge(repo, self._damage()).trees(snapshot)
+            if repo.cache.wipes() == wipes:
+                return None if _forgotten(repo, snapshot.id) else verdicts
+        return verdicts
+
+    def _damage(self) -> Damage:
+        """The view's damage plus the packs the cache names beyond the view that are not stored as indexed."""
+        base = self._judge.damage
+        more = Damage(set(base.packs), set(base.blobs), set(base.resized))
+        for name, blob_type, size in self._repo.cache.packs():
+            key = pack_key(name, blob_type)
+            if key in self._listing:
+                continue
+            if name not in self._newer:
+                self._newer[name] = stored_as_indexed(self._repo, key, size)
+            if not self._newer[name]:
+                more.packs.add(name)
+        return more
 
 
 def _synced(repo: Repository) -> int:
@@ -60,16 +83,6 @@ def _synced(repo: Repository) -> int:
             break
         wipes = now
     return wipes
-
-
-def _with_newer_packs(repo: Repository, listing: Mapping[str, ObjectInfo], damage: Damage) -> Damage:
-    """``damage`` plus the packs the cache names beyond the view that are not stored as indexed."""
-    more = Damage(set(damage.packs), set(damage.blobs), set(damage.resized))
-    for name, blob_type, size in repo.cache.packs():
-        key = pack_key(name, blob_type)
-        if key not in listing and not stored_as_indexed(repo, key, size):
-            more.packs.add(name)
-    return more
 
 
 def _forgotten(repo: Repository, snapshot_id: str) -> bool:
