@@ -22,16 +22,17 @@ import hashlib
 from collections.abc import Callable, Mapping
 
 from backup import compress
+from backup.checkagain import Rejudge, stored_as_indexed
 from backup.checkreport import PRUNE, REPAIR_INDEX, REPAIR_INDEX_ALL, REPAIR_SNAPSHOTS, CheckReport, Problem
 from backup.checkview import CheckView, take_view
 from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
-from backup.inventory import check_inventory
+from backup.inventory import check_inventory, wait_for_prune
 from backup.layout import PACK_KINDS, identify, is_pack_key, place_of
 from backup.objectsize import OversizedObject
 from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
-from backup.repository import SNAPSHOT_PREFIX, Repository
+from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from backup.walcheck import check_wal
 from dc.errors import N_, BcpError, UsageError
@@ -43,6 +44,8 @@ ProgressFn = Callable[[int], None]
 
 #: unindexed packs listed one by one up to this many; the rest are counted
 _LISTED = 20
+#: runs of one check at most while prunes keep changing the repository under it
+_MAX_RUNS = 4
 
 
 def parse_subset(text: str) -> tuple[int, int]:
@@ -76,14 +79,23 @@ def check_repository(
     """Check the repository as one view (:mod:`backup.checkview`) shows it.
 
     Prune and ``repair index`` delete index files, and every process that syncs the shared
-    index cache then rebuilds it; a check judging blobs meanwhile can find them in no index.
-    So a check that found problems while index files of its view were deleted, or the cache
-    was rebuilt, runs once more on a fresh view: damage is still there then, a rebuild is not.
+    index cache then rebuilds it. A snapshot judged damaged is judged again on a cache no
+    rebuild touched (:mod:`backup.checkagain`); other problems found while index files of the
+    view were deleted, or the cache was rebuilt, send the whole check round again on a fresh
+    view once a running prune let go of its lease: damage is still there then, a rebuild is
+    not. Check never takes the lease (it never writes), so prunes starting again and again
+    could outrun every round: after ``_MAX_RUNS`` the last round's problems stand.
     """
     view = take_view(repo)
     report = _check_view(repo, view, read_data, subset, progress)
-    if not report.ok and view.changed_under(repo):
-        report = _check_view(repo, take_view(repo), read_data, subset, None)
+    runs = 1
+    while not report.ok and view.changed_under(repo):
+        if runs == _MAX_RUNS:
+            break
+        wait_for_prune(repo)
+        view = take_view(repo)
+        report = _check_view(repo, view, read_data, subset, None)
+        runs += 1
     return report
 
 
@@ -221,13 +233,6 @@ def _retired(repo: Repository, index_names: list[str]) -> bool:
     return bool(index_names)
 
 
-def _stored(repo: Repository, key: str, size: int) -> bool:
-    try:
-        return repo.backend.stat(key).size == size
-    except ObjectNotFound:
-        return False
-
-
 def _check_packs(
     repo: Repository,
     view: CheckView,
@@ -255,7 +260,7 @@ def _check_packs(
         canonical.add(key)
         info = listing.get(key)
         if name not in named_by:
-            if repo.cache.index_of(name) in view.index_names or not _stored(repo, key, size):
+            if repo.cache.index_of(name) in view.index_names or not stored_as_indexed(repo, key, size):
                 damage.packs.add(name)  # only a damaged index file locates its blobs, or it is gone
         elif info is None and _retired(repo, named_by[name]):
             damage.packs.add(name)
@@ -365,11 +370,13 @@ def _check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, re
         if not extra:
             report.affected_snapshots.append(snapshot_id)
     reported: set[str] = set()  # one line per damaged tree blob is enough to act on
+    rejudge = Rejudge(repo, view.listing, judge)
     for snapshot in snapshots:
         verdicts = judge.trees(snapshot)
-        if all(v.intact for v in verdicts) or _forgotten(repo, snapshot.id):
-            continue  # a snapshot forgotten while check ran may have lost its data to prune: no damage
-        for verdict in verdicts:
+        again = verdicts if all(v.intact for v in verdicts) else rejudge.verdicts(snapshot)
+        if again is None or all(v.intact for v in again):
+            continue  # forgotten while check ran (prune may have taken its data), or judged on a cache mid-rebuild
+        for verdict in again:
             if verdict.tree_id in reported or verdict.intact:
                 continue
             reported.add(verdict.tree_id)
@@ -384,14 +391,6 @@ def _check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, re
                     Problem(f"snapshot {snapshot.short_id} file {first.path!r}", first.reason + suffix)
                 )
         report.affected_snapshots.append(snapshot.id)
-
-
-def _forgotten(repo: Repository, snapshot_id: str) -> bool:
-    try:
-        repo.backend.stat(SNAPSHOT_PREFIX + snapshot_id)
-    except ObjectNotFound:
-        return True
-    return False
 
 
 def _read_unindexed(

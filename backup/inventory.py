@@ -169,7 +169,7 @@ class _SignedNow:
     def manifest(self) -> Manifest:
         if not self._read:
             self._read = True
-            self.pruning = _wait_for_prune(self._repo)
+            self.pruning = wait_for_prune(self._repo)
             try:
                 current = read_manifest(
                     self._repo.backend, public_key=self._seen.public_key, repo_id=self._repo.config.id
@@ -185,7 +185,7 @@ class _SignedNow:
 PRUNE_WAIT_SECONDS = 30.0
 
 
-def _wait_for_prune(repo: Repository) -> bool:
+def wait_for_prune(repo: Repository) -> bool:
     """Wait while a prune holds its lease; True when it still does after the wait."""
     deadline = time.monotonic() + PRUNE_WAIT_SECONDS
     while held_by_someone(repo.backend, LEASE_KEY):

@@ -252,12 +252,14 @@ def load_manifest_bytes(backend: Backend) -> bytes:
     """The stored manifest's bytes, if their size is one a genuine manifest can have.
 
     The manifest is the one object rewritten in place (each signature replaces it whole), so a
-    read that finds fewer bytes than the size just seen raced a new signature: read the new one.
+    read can race a new signature: one shorter than the size just seen leaves the read short,
+    one longer is read as its first bytes only. Either way the size differs afterwards: read
+    the new one.
     """
     size = backend.stat(MANIFEST_KEY).size
     for attempt in range(3):
         try:
-            return load_whole(backend, MANIFEST_KEY, "manifest", size=size)
+            raw = load_whole(backend, MANIFEST_KEY, "manifest", size=size)
         except OversizedObject as exc:
             raise ManifestInvalid(exc.template, **exc.params) from None
         except ObjectNotFound:
@@ -267,6 +269,14 @@ def load_manifest_bytes(backend: Backend) -> bytes:
             if newer == size or attempt == 2:
                 raise
             size = newer
+            continue
+        try:
+            newer = backend.stat(MANIFEST_KEY).size
+        except ObjectNotFound:
+            return raw
+        if newer == size or attempt == 2:
+            return raw
+        size = newer
     raise AssertionError("the loop returns or raises")
 
 
