@@ -187,7 +187,11 @@ def restore_phase(scale: int, seconds: int, clients: int, *, pgbackrest_async_ge
             subprocess.run(["chown", "-R", f"{owner}:{owner}", str(data_p)], check=True)
         restored_p = RestoredCluster(data_p, _free_port(), owner)
         restored.append(restored_p)
-        restored_p.start(600)
+        try:
+            restored_p.start(600)
+        except Exception as exc:
+            failures = relay.failures[-3:]
+            raise RuntimeError(f"pgBackRest's restore did not start ({exc}); its archive-get: {failures}") from exc
         conninfo = f"postgresql://postgres@127.0.0.1:{restored_p.port}/postgres"
         restored_p.wait_promoted(conninfo, 600)
         seconds_p = round(time.monotonic() - started, 3)
