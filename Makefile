@@ -45,7 +45,7 @@ typecheck: $(STAMP)
 REPLICATION_MIB ?= 512
 REPLICATION_ARGS ?= --synthetic $(REPLICATION_MIB) --out bench/out/replication.json
 # PostgreSQL WAL archiving and restore-to-time, bcpctl vs pgBackRest under a pgbench load.
-WAL_ARGS ?= --scale 20 --seconds 120 --out bench/out/wal.json
+WAL_ARGS ?= --scale 20 --seconds 120 --backlog 48 --rounds 3 --out bench/out/wal.json
 # The offsite's recovery point under that load: wal push + replicate --follow to Ceph RGW.
 RPO_ARGS ?= --scale 20 --seconds 120 --out bench/out/rpo.json
 bench: $(STAMP)

@@ -71,13 +71,13 @@ def _prefix(repo: Repository, system: str, name: str) -> str:
     return f"{WAL_PREFIX}{system_key(repo, system)}/{name}/"
 
 
-def _seal_payload(system: str, name: str, data: bytes, when: datetime) -> bytes:
+def _seal_payload(system: str, name: str, data: bytes, digest: str, when: datetime) -> bytes:
     payload, flags = compress.encode(data)
     header = {
         "system": system,
         "name": name,
         "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
+        "sha256": digest,
         "flags": flags,
         "pushed": when.isoformat(timespec="seconds"),
     }
@@ -195,7 +195,7 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
                 )
             continue  # authenticated as damaged: storing an intact one beside it repairs the archive
         if found.sha256 == digest:
-            return PushResult(system, name, len(data), 0, True, key)
+            return PushResult(system, name, len(data), 0, True, key, digest)
         raise WalConflict(
             N_(
                 "{name} of {system} is already archived with other content ({key}); archived history is "
@@ -205,12 +205,12 @@ def push(repo: Repository, system: str, path: Path, *, now: datetime | None = No
             system=system,
             key=key,
         )
-    payload = _seal_payload(system, name, data, now or datetime.now(UTC))
+    payload = _seal_payload(system, name, data, digest, now or datetime.now(UTC))
     prefix = _prefix(repo, system, name)
     object_name = repo.save_sealed(prefix, WAL_KIND, payload)
     key = prefix + object_name
     stored = repo.backend.stat(key).size
-    return PushResult(system, name, len(data), stored, False, key)
+    return PushResult(system, name, len(data), stored, False, key, digest)
 
 
 def fetch(repo: Repository, system: str, name: str) -> tuple[WalFile, bytes]:

@@ -53,3 +53,5 @@ class PushResult:
     #: the archive already held this very file
     already_archived: bool
     key: str
+    #: SHA-256 of the bytes archived (read once: what the push stored is what a spool record names)
+    sha256: str

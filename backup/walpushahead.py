@@ -17,7 +17,6 @@ serves only the very bytes it names; other bytes go to the repository, which ref
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from backup.repository import Repository
@@ -50,7 +49,7 @@ def push_recorded(repo: Repository, system: str, segment: Path, spool: Path) -> 
     archived (PostgreSQL's own push of it will report what is wrong)."""
     try:
         result = push(repo, system, segment)
-        write_record(spool, segment.name, hashlib.sha256(segment.read_bytes()).hexdigest(), result.key)
+        write_record(spool, segment.name, result.sha256, result.key)
     except (BcpError, OSError):
         return False
     return True

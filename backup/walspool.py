@@ -101,7 +101,7 @@ def from_record(system: str, path: Path, spool: Path) -> PushResult | None:
     if not key.startswith(f"wal/{system}/{name}/") or hashlib.sha256(data).hexdigest() != digest:
         return None
     record.unlink(missing_ok=True)
-    return PushResult(system, name, len(data), 0, True, key)
+    return PushResult(system, name, len(data), 0, True, key, digest)
 
 
 def daemon_alive(spool: Path) -> bool:

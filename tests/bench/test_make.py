@@ -21,5 +21,7 @@ def test_make_bench_runs_backup_then_replication_then_wal_then_rpo() -> None:
         "bench.rpo",
     ]
     assert commands[1].endswith("-m bench.replication --synthetic 64 --out bench/out/replication.json")
-    assert commands[2].endswith("-m bench.wal --scale 20 --seconds 120 --out bench/out/wal.json")
+    assert commands[2].endswith(
+        "-m bench.wal --scale 20 --seconds 120 --backlog 48 --rounds 3 --out bench/out/wal.json"
+    )
     assert commands[3].endswith("-m bench.rpo --scale 20 --seconds 120 --out bench/out/rpo.json")
