@@ -5,7 +5,8 @@ all systems — linear in a count that grows to ~116,000 for a prefecture's 1,45
 a usual retention (issue 23). This index keeps, beside the blob index in the same local cache
 file (:class:`backup.cache.BlobCache`), one row per snapshot: its group (system), source,
 time and id. A parent lookup and a system's newest snapshot read one row through an SQLite
-index on ``(grp, time_us)``; retention reads the rows of one system.
+index on ``(grp, source, time_us, id)`` or ``(grp, time_us, id)``; retention reads the rows of
+one system.
 
 The cache file is local and not authenticated, so nothing it says is trusted on its own:
 
@@ -45,9 +46,18 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS snapshot_rows (
     id TEXT PRIMARY KEY, grp TEXT NOT NULL, source TEXT NOT NULL, time_us INTEGER NOT NULL,
     mac BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS snapshot_rows_by_group ON snapshot_rows(grp, time_us);
+DROP INDEX IF EXISTS snapshot_rows_by_group;
+CREATE INDEX IF NOT EXISTS snapshot_rows_by_group_time ON snapshot_rows(grp, time_us, id);
+CREATE INDEX IF NOT EXISTS snapshot_rows_by_source_time ON snapshot_rows(grp, source, time_us, id);
+CREATE INDEX IF NOT EXISTS snapshot_rows_by_time ON snapshot_rows(time_us, id);
 CREATE TABLE IF NOT EXISTS snapshot_syncs (count INTEGER NOT NULL);
 """
+# Each question is answered by walking one index from its end, never by sorting or scanning
+# the rows of a group or of the repository: ``id`` in the index orders ties in time (so
+# ``ORDER BY time_us DESC, id DESC LIMIT`` needs no sort of the group's rows), ``source`` in
+# the second lets a parent lookup skip a system's other sources, and the third serves
+# ``latest`` of the whole repository. The cache of an older version has the index on
+# ``(grp, time_us)`` alone, which the planner preferred; it is dropped.
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAC_INFO = b"bcpctl/v1/local-snapshot-index"
 
