@@ -33,7 +33,7 @@ from backup.readers import make_readers
 from backup.repository import Repository
 from backup.tree import Entry, TreeWriter, entry_from_stat, iter_tree, kind_of, path_key, unchanged
 from backup.writer import BlobWriter, WriteStats
-from dc.errors import N_, os_reason
+from dc.errors import N_, Message, os_reason
 
 ProgressFn = Callable[[int], None]
 
@@ -60,6 +60,7 @@ class TreeStats:
     files_typed: int = 0
     #: of those, files of a known type that now look like no type (ciphertext does)
     files_type_lost: int = 0
+    #: what was not backed up and why, each a :class:`~dc.errors.Message` (shown in the operator's language)
     errors: list[str] = field(default_factory=list)
 
     def note_error(self, message: str) -> None:
@@ -182,7 +183,7 @@ class PathArchiver:
             with os.scandir(full_dir) as it:
                 listing = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            self.stats.note_error(f"{rel_dir or '.'}: {exc.strerror}")
+            self.stats.note_error(Message(N_("{path}: {reason}"), path=rel_dir or ".", reason=os_reason(exc)))
             return []
         children = []
         for child in listing:
@@ -192,10 +193,16 @@ class PathArchiver:
             try:
                 st = child.stat(follow_symlinks=False)
             except OSError as exc:
-                self.stats.note_error(f"{rel}: {exc.strerror}")
+                self.stats.note_error(Message(N_("{path}: {reason}"), path=rel, reason=os_reason(exc)))
                 continue
             if kind_of(st.st_mode) is None:
-                self.stats.note_error(f"{rel}: a file of unknown type (mode {st.st_mode:o}), not backed up")
+                self.stats.note_error(
+                    Message(
+                        N_("{path}: a file of unknown type (mode {mode}), not backed up"),
+                        path=rel,
+                        mode=f"{st.st_mode:o}",
+                    )
+                )
                 continue
             children.append((rel, child.path, st))
         return children
@@ -243,7 +250,7 @@ class PathArchiver:
                     # the exact target bytes, whatever they point at (tree.py keeps non-UTF-8 ones)
                     entry["target"] = os.readlink(full)
                 except OSError as exc:
-                    self.stats.note_error(f"{rel}: {exc.strerror}")
+                    self.stats.note_error(Message(N_("{path}: {reason}"), path=rel, reason=os_reason(exc)))
                     continue
                 self.stats.symlinks += 1
                 yield entry, None
@@ -299,7 +306,13 @@ class PathArchiver:
                 if handle is None:
                     pending.popleft()
                     if ready["type"] == "hardlink" and ready["link"] in unread_links:
-                        self.stats.note_error(f"{ready['path']}: not backed up: hard link to {ready['link']}, unread")
+                        self.stats.note_error(
+                            Message(
+                                N_("{path}: not backed up: hard link to {link}, unread"),
+                                path=ready["path"],
+                                link=ready["link"],
+                            )
+                        )
                     else:
                         tree.add(ready)
                     continue

@@ -17,7 +17,7 @@ from backup.opening import open_repository
 from backup.repository import Repository
 from backup.run import BackupRequest, BackupResult, run_backup
 from backup.sources import parse_source
-from dc.errors import BcpError
+from dc.errors import BcpError, joined, message_of
 from storage.site import open_site
 
 if TYPE_CHECKING:  # SQLAlchemy and the pydantic models are slow to import: `backup run --source` needs neither
@@ -100,9 +100,9 @@ def backup_systems(
         started = utcnow()
         try:
             result = run_backup(repo, request, progress=progress)
-            outcome = SystemBackup(system_id, not result.errors, result, "; ".join(result.errors[:3]) or None)
+            outcome = SystemBackup(system_id, not result.errors, result, joined(result.errors[:3]) or None)
         except (BcpError, SourceError) as exc:
-            result, outcome = None, SystemBackup(system_id, False, None, exc.message)
+            result, outcome = None, SystemBackup(system_id, False, None, message_of(exc))
         if result is not None and outcome.ok:
             outcome = _judged(state, system_id, result, outcome)
         if state is not None:
@@ -172,7 +172,7 @@ def record_run(state: Engine, repository: str, request: BackupRequest, started: 
                     bytes_in=result.bytes_read if result else 0,
                     bytes_added=result.bytes_added if result else 0,
                     seconds=result.seconds if result else 0.0,
-                    error=outcome.error,
+                    error=str(outcome.error) if outcome.error else None,
                     compressibility=outcome.signals.compressibility if outcome.signals else None,
                     new_fraction=outcome.signals.new_fraction if outcome.signals else None,
                     changed_fraction=outcome.signals.changed_fraction if outcome.signals else None,

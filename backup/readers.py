@@ -35,6 +35,7 @@ from backup.forked import Channel, Worker, can_fork
 from backup.repository import Repository
 from backup.tree import Entry
 from backup.writer import BlobWriter, WriteStats
+from dc.errors import N_, Message, os_reason
 
 Outcome = tuple[Entry | None, str | None, int]
 
@@ -68,11 +69,16 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
                 ids.append(chunk_id.hex())
                 sizes.append(len(chunk))
     except OSError as exc:
-        return None, f"{entry['path']}: {exc.strerror}", 0
+        return None, Message(N_("{path}: {reason}"), path=entry["path"], reason=_why(exc)), 0
     size = sum(sizes)
     error = None
     if size != entry["size"]:
-        error = f"{entry['path']}: changed size while being read ({entry['size']} -> {size})"
+        error = Message(
+            N_("{path}: changed size while being read ({recorded} -> {read})"),
+            path=entry["path"],
+            recorded=entry["size"],
+            read=size,
+        )
         entry["size"] = size
     entry[FILE_DIGEST] = digest.hexdigest()
     entry["chunks"] = ids
@@ -81,13 +87,23 @@ def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> 
     return entry, error, size
 
 
+#: why a file the walk saw as regular is not read: in its place now, a FIFO, device or directory
+_NOT_REGULAR = "no longer a regular file"
+
+
+def _why(exc: OSError) -> str:
+    if exc.strerror == _NOT_REGULAR:
+        return Message(N_("no longer a regular file"))
+    return os_reason(exc)
+
+
 def _open_regular(full: str) -> io.FileIO:
     """The file the walk saw as regular, never following a link or blocking on a FIFO put in
     its place since (O_NONBLOCK does nothing to a regular file's reads)."""
     fd = os.open(full, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise OSError(errno.EINVAL, "no longer a regular file")
+        raise OSError(errno.EINVAL, _NOT_REGULAR)
     return os.fdopen(fd, "rb", buffering=0)
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import os
 from collections import deque
 
+from dc.errors import N_, Message
+
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
@@ -31,7 +33,7 @@ def remove_dir(parent_fd: int, name: str, device: int) -> None:
     """
     mounts = _mount_points_beneath(_path_of(parent_fd, name))
     if mounts:
-        raise Refused(f"{mounts[0]!r} is a mount point: it is never emptied")
+        raise Refused(Message(N_("{path} is a mount point: it is never emptied"), path=repr(mounts[0])))
     _walk(parent_fd, name, device, remove=False)  # everything examined before anything goes
     _walk(parent_fd, name, device, remove=True)
 
@@ -64,7 +66,9 @@ def _open(parent_fd: int, name: str, shown: str, device: int) -> tuple[int, str,
     fd = os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
     try:
         if os.fstat(fd).st_dev != device:
-            raise Refused(f"{shown!r} is on another file system (a mount point): never emptied")
+            raise Refused(
+                Message(N_("{path} is on another file system (a mount point): never emptied"), path=repr(shown))
+            )
         with os.scandir(fd) as listing:
             entries = deque((e.name, e.is_dir(follow_symlinks=False)) for e in listing)
     except BaseException:

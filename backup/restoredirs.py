@@ -22,6 +22,7 @@ import os
 from typing import Literal
 
 from backup.tree import kind_of
+from dc.errors import N_, Message
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 #: open directory descriptors kept per process (files of one restore unit share a directory)
@@ -32,7 +33,8 @@ Identity = tuple[int, int]
 
 
 class NotPlaced(Exception):
-    """One entry could not be restored; the message says why. Never leaves the restore."""
+    """One entry could not be restored; the message (a :class:`~dc.errors.Message`) says why.
+    Never leaves the restore."""
 
 
 class Directories:
@@ -129,7 +131,13 @@ class Directories:
         # A link, file, FIFO or device sits where a directory goes: never opened, only replaced.
         kind = _kind_at(parent_fd, name)
         if self.overwrite == "never":
-            raise NotPlaced(f"the target holds a {kind} at {rel!r}, where a directory goes (see --overwrite)")
+            raise NotPlaced(
+                Message(
+                    N_("the target holds a {kind} at {path}, where a directory goes (see --overwrite)"),
+                    kind=kind,
+                    path=repr(rel),
+                )
+            )
         os.unlink(name, dir_fd=parent_fd)
         os.mkdir(name, 0o700, dir_fd=parent_fd)
         return os.open(name, _DIR_FLAGS, dir_fd=parent_fd)
@@ -146,7 +154,20 @@ def _not_a_directory(exc: OSError) -> bool:
     return exc.errno in (errno.ENOTDIR, errno.ELOOP)
 
 
-def _kind_at(dir_fd: int, name: str) -> str:
+#: what stands where a directory goes, named for the operator
+_KIND_NAMES = {
+    "nothing": Message(N_("nothing")),
+    "file": Message(N_("file")),
+    "dir": Message(N_("dir")),
+    "symlink": Message(N_("symbolic link")),
+    "fifo": Message(N_("fifo")),
+    "socket": Message(N_("socket")),
+    "chardev": Message(N_("device")),
+    "blockdev": Message(N_("device")),
+}
+
+
+def _kind_at(dir_fd: int, name: str) -> Message:
     st = lstat_at(dir_fd, name)
-    kind = kind_of(st.st_mode) if st is not None else "nothing"
-    return {"symlink": "symbolic link", "chardev": "device", "blockdev": "device"}.get(kind or "", kind or "file")
+    kind = (kind_of(st.st_mode) if st is not None else "nothing") or "file"
+    return _KIND_NAMES.get(kind, _KIND_NAMES["file"])

@@ -25,6 +25,7 @@ from backup.restoreplan import ClaimCursor, TreeShape, claimed_files, claimed_ra
 from backup.restoretarget import NotPlaced, Pending, Placed, ReadFn, Target
 from backup.snapshot import Snapshot
 from backup.tree import Entry
+from dc.errors import os_reason
 
 ProgressFn = Callable[[int], None]
 
@@ -102,9 +103,12 @@ def restore_link_copies(
 
 
 def why(exc: BaseException) -> str:
-    """Why an entry failed, as one line."""
+    """Why an entry failed, as one line: a :class:`~dc.errors.Message` or the OS's
+    :class:`~dc.errors.Reason`, so it is shown in the operator's language after crossing a writer's pipe."""
+    if isinstance(exc, NotPlaced) and exc.args and isinstance(exc.args[0], str):
+        return exc.args[0]
     if isinstance(exc, OSError):
-        return exc.strerror or type(exc).__name__
+        return os_reason(exc) if exc.strerror else type(exc).__name__
     return str(exc)
 
 

@@ -17,6 +17,7 @@ import stat
 from collections.abc import Callable
 
 from backup.tree import Entry
+from dc.errors import N_, Message, os_reason
 
 
 def apply_metadata(fd: int, entry: Entry, *, as_root: bool) -> str | None:
@@ -57,7 +58,7 @@ def _chown(change: Callable[[], None]) -> str | None:
     try:
         change()
     except OSError as exc:  # ids this host (or user namespace) cannot map, root squash, no owners
-        return exc.strerror or type(exc).__name__
+        return os_reason(exc) if exc.strerror else type(exc).__name__
     return None
 
 
@@ -80,8 +81,13 @@ def _note(entry: Entry, failed: str | None, dropped: int) -> str | None:
         return None
     uid, gid = _ids(entry)
     bits = "/".join(name for bit, name in ((stat.S_ISUID, "setuid"), (stat.S_ISGID, "setgid")) if dropped & bit)
+    owner = f"{uid}:{gid}"
+    if failed is not None and bits:
+        return Message(
+            N_("owner {owner} not restored ({failed}); its {bits} bit cleared"), owner=owner, failed=failed, bits=bits
+        )
     if failed is not None:
-        return f"owner {uid}:{gid} not restored ({failed})" + (f"; its {bits} bit cleared" if bits else "")
+        return Message(N_("owner {owner} not restored ({failed})"), owner=owner, failed=failed)
     if bits:
-        return f"{bits} bit cleared: the restored entry is not owned by {uid}:{gid}"
+        return Message(N_("{bits} bit cleared: the restored entry is not owned by {owner}"), bits=bits, owner=owner)
     return None

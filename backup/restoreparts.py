@@ -34,8 +34,9 @@ from backup.errors import CorruptObject
 from backup.filedigest import chunk_sizes, digest_own_file
 from backup.restoredirs import Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata
-from backup.restoretarget import Placed, ReadFn, Target, split
+from backup.restoretarget import DIFFERS, Placed, ReadFn, Target, split
 from backup.tree import Entry
+from dc.errors import message_of
 
 #: large files restored in ranges in one restore; each keeps a descriptor open until the end
 MAX_PARTS = 64
@@ -194,9 +195,9 @@ def write_range(part: Part, index: int, read: ReadFn, progress: ProgressFn | Non
         try:
             data = read(part.chunks[i])
         except CorruptObject as exc:
-            raise NotPlaced(exc.message) from None
+            raise NotPlaced(message_of(exc)) from None
         if len(data) != part.sizes[i]:
-            raise NotPlaced("the restored bytes differ from the backup record")
+            raise NotPlaced(DIFFERS)
         view = memoryview(data)
         at = offset
         while view:
@@ -218,7 +219,7 @@ def finish(dest: Target, part: Part, failure: str | None, *, checked: bool, as_r
             raise NotPlaced(failure)
         size = int(part.entry["size"])
         if not checked and digest_own_file(part.fd, "blake3", parallel=True) != (part.digest, size):
-            raise NotPlaced("the restored bytes differ from the backup record")
+            raise NotPlaced(DIFFERS)
         note = apply_metadata(part.fd, part.entry, as_root=as_root)
     except BaseException:
         discard(part)

@@ -19,7 +19,7 @@ from backup.forked import Claims
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, decode_entry, path_key
-from dc.errors import N_
+from dc.errors import N_, message_of
 
 
 def check_entry_path(path: str) -> None:
@@ -93,7 +93,7 @@ def validate_tree(repo: Repository, snapshot: Snapshot, select: Callable[[str], 
         try:
             entries = _blob_entries(repo, blob_id)
         except CorruptObject as exc:
-            shape.bad_blobs[blob_id] = exc.message
+            shape.bad_blobs[blob_id] = message_of(exc)
             continue
         for entry in entries:
             path = entry["path"]

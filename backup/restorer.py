@@ -41,7 +41,7 @@ from backup.restoreplan import TreeShape, validate_tree
 from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, Target, open_root
 from backup.snapshot import Snapshot
 from backup.tree import Entry
-from dc.errors import N_, Message
+from dc.errors import N_, Message, joined, os_reason
 
 ProgressFn = Callable[[int], None]
 
@@ -80,17 +80,22 @@ class RestoreResult:
     def fail(self, path: str, reason: str) -> None:
         self.failed_count += 1
         if len(self.failed) < _LISTED:
-            self.failed.append(f"{path!r}: {reason}")
+            self.failed.append(_named(path, reason))
 
     def warn(self, path: str, reason: str) -> None:
         self.warnings_count += 1
         if len(self.warnings) < _LISTED:
-            self.warnings.append(f"{path!r}: {reason}")
+            self.warnings.append(_named(path, reason))
 
     def skip(self, path: str, reason: str) -> None:
         self.skipped_count += 1
         if len(self.skipped) < _LISTED:
-            self.skipped.append(f"{path!r}: {reason}")
+            self.skipped.append(_named(path, reason))
+
+
+def _named(path: str, reason: str) -> Message:
+    """``'path': why``; ``reason`` a :class:`~dc.errors.Message` or ``Reason`` (shown in the operator's language)."""
+    return Message(N_("{path}: {reason}"), path=repr(path), reason=reason)
 
 
 def restore_snapshot(
@@ -119,9 +124,16 @@ def restore_snapshot(
     dest = Target(root_fd, overwrite, as_root=os.geteuid() == 0)
     result = RestoreResult(snapshot.id, os.path.realpath(target))
     for blob_id, problem in shape.bad_blobs.items():
-        result.fail(f"<entries of tree blob {blob_id[:16]}>", problem)
+        result.failed_count += 1
+        if len(result.failed) < _LISTED:
+            result.failed.append(
+                Message(N_("'<entries of tree blob {blob}>': {reason}"), blob=blob_id[:16], reason=problem)
+            )
     for entry in shape.links_left_out:
-        result.skip(entry["path"], f"a hard link to {entry['link']!r}, which the patterns leave out and is no file")
+        result.skip(
+            entry["path"],
+            Message(N_("a hard link to {link}, which the patterns leave out and is no file"), link=repr(entry["link"])),
+        )
     try:
         for entry in shape.dirs:
             try:
@@ -213,17 +225,20 @@ def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkabl
         path, kind = entry["path"], entry["type"]
         try:
             if kind == "hardlink" and entry["link"] in not_made:
-                result.skip(path, f"a hard link to {entry['link']!r}: {not_made[entry['link']]}")
+                result.skip(
+                    path,
+                    Message(N_("a hard link to {link}: {why}"), link=repr(entry["link"]), why=not_made[entry["link"]]),
+                )
                 continue
             if kind == "hardlink" and entry["link"] not in linkable:
-                raise NotPlaced(f"hard link to {entry['link']!r}, which was not restored")
+                raise NotPlaced(Message(N_("hard link to {link}, which was not restored"), link=repr(entry["link"])))
             if kind == "socket":
                 # a socket is made by the program that listens on it; restic does not recreate them either
-                not_made[path] = "a socket, not recreated"
+                not_made[path] = Message(N_("a socket, not recreated"))
                 result.skip(path, not_made[path])
                 continue
             if kind in ("chardev", "blockdev") and not dest.as_root:
-                not_made[path] = "a device node, made only when restoring as root"
+                not_made[path] = Message(N_("a device node, made only when restoring as root"))
                 result.skip(path, not_made[path])
                 continue
             placed = _place_other(dest, entry)
@@ -232,14 +247,14 @@ def _place_others(dest: Target, shape: TreeShape, result: RestoreResult, linkabl
             pending.add(dest, path, placed, count(path, kind, placed), result.fail)
         except PermissionError as exc:
             if kind in ("chardev", "blockdev"):  # root without CAP_MKNOD (a container)
-                not_made[path] = f"a device node, not made: {exc.strerror}"
+                not_made[path] = Message(N_("a device node, not made: {strerror}"), strerror=os_reason(exc))
                 result.skip(path, not_made[path])
             else:
                 result.fail(path, why(exc))
         except (NotPlaced, OSError) as exc:
             result.fail(path, why(exc))
         except (KeyError, TypeError, ValueError):
-            result.fail(path, "the snapshot's entry is malformed")
+            result.fail(path, Message(N_("the snapshot's entry is malformed")))
     pending.settle(dest, result.fail)
 
 
@@ -255,7 +270,7 @@ def _place_other(dest: Target, entry: Entry) -> Placed:
 
 
 def _failure_message(snapshot: Snapshot, result: RestoreResult) -> Message:
-    shown = "; ".join(result.failed[:_SHOWN])
+    shown = joined(result.failed[:_SHOWN])
     more = Message(N_("; and {count} more"), count=result.failed_count - _SHOWN) if result.failed_count > _SHOWN else ""
     if result.failed_count == 1:
         template = N_(

@@ -46,7 +46,7 @@ from backup.restoreclear import Refused, remove_dir
 from backup.restoredirs import Directories, Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata, link_metadata
 from backup.tree import Entry
-from dc.errors import N_, UsageError, os_reason
+from dc.errors import N_, Message, UsageError, message_of, os_reason
 
 _T = TypeVar("_T")
 
@@ -154,7 +154,9 @@ class Target:
         rel = entry["path"]
         fd = self.dir_fd(rel)
         if self.identity(rel) != self.dirs.first_identity(rel) or not self.still_beneath(rel, self.identity(rel)):
-            raise NotPlaced("the directory was moved or replaced during the restore; what it holds is not restored")
+            raise NotPlaced(
+                Message(N_("the directory was moved or replaced during the restore; what it holds is not restored"))
+            )
         return apply_metadata(fd, entry, as_root=self.as_root)
 
     # -- files ---------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ class Target:
         existing = lstat_at(dir_fd, name)
         if existing is not None:
             if self.overwrite == "never":
-                raise NotPlaced("the target already holds an entry at this path (see --overwrite)")
+                raise NotPlaced(Message(N_("the target already holds an entry at this path (see --overwrite)")))
             if self.overwrite == "if-changed":
                 kept, note = self._keep_file(dir_fd, name, existing, entry, size, recorded)
                 if kept:
@@ -187,7 +189,7 @@ class Target:
                 try:
                     data = read(chunk_id)
                 except CorruptObject as exc:
-                    raise NotPlaced(exc.message) from None
+                    raise NotPlaced(message_of(exc)) from None
                 # AES-GCM authenticated each blob; the file's digest checks the whole.
                 digest.update(data)
                 view = memoryview(data)
@@ -197,7 +199,7 @@ class Target:
                 if progress:
                     progress(len(data))
             if written != size or digest.hexdigest() != recorded[1]:
-                raise NotPlaced("the restored bytes differ from the backup record")
+                raise NotPlaced(DIFFERS)
             note = apply_metadata(fd, entry, as_root=self.as_root)
         except BaseException:
             os.close(fd)
@@ -238,7 +240,7 @@ class Target:
         """The link with its exact target bytes, never followed (not made again if it already matched)."""
         target = entry["target"]
         if not target or "\0" in target:
-            raise NotPlaced("the snapshot records an impossible link target")
+            raise NotPlaced(Message(N_("the snapshot records an impossible link target")))
         parent, name = split(entry["path"])
         dir_fd = self.dir_fd(parent)
         where = self.identity(parent)
@@ -278,7 +280,7 @@ class Target:
         source_fd = os.dup(self.dir_fd(source_parent))
         try:
             if stat.S_ISDIR(os.stat(source_name, dir_fd=source_fd, follow_symlinks=False).st_mode):
-                raise NotPlaced(f"hard link to {entry['link']!r}, which is a directory")
+                raise NotPlaced(Message(N_("hard link to {link}, which is a directory"), link=repr(entry["link"])))
             parent, name = split(entry["path"])
             dir_fd = self.dir_fd(parent)
             where = self.identity(parent)
@@ -295,7 +297,7 @@ class Target:
     def _check_existing(self, dir_fd: int, name: str) -> os.stat_result | None:
         existing = lstat_at(dir_fd, name)
         if existing is not None and self.overwrite == "never":
-            raise NotPlaced("the target already holds an entry at this path (see --overwrite)")
+            raise NotPlaced(Message(N_("the target already holds an entry at this path (see --overwrite)")))
         return existing
 
     def _finish_special(self, dir_fd: int, temp: str, name: str, entry: Entry, *, chmod: bool) -> str | None:
@@ -336,11 +338,13 @@ class Target:
             existing = lstat_at(dir_fd, name)
             if existing is not None and stat.S_ISDIR(existing.st_mode):
                 if self.overwrite == "never":
-                    raise NotPlaced("the target holds a directory at this path (see --overwrite)")
+                    raise NotPlaced(Message(N_("the target holds a directory at this path (see --overwrite)")))
                 try:
                     remove_dir(dir_fd, name, self.device)
                 except Refused as exc:
-                    raise NotPlaced(f"a directory is in the way and was left as it is: {exc}") from None
+                    raise NotPlaced(
+                        Message(N_("a directory is in the way and was left as it is: {why}"), why=exc.args[0])
+                    ) from None
             elif existing is not None and _same_inode(existing, lstat_at(dir_fd, temp)):
                 # rename(2) of two names of one inode does nothing and leaves ``temp`` behind
                 _discard(dir_fd, temp)
@@ -351,7 +355,9 @@ class Target:
             raise
 
 
-_MOVED = "its directory was moved or replaced during the restore: it is not in the target"
+_MOVED = Message(N_("its directory was moved or replaced during the restore: it is not in the target"))
+#: a file whose digest or chunk lengths are not those the backup recorded
+DIFFERS = Message(N_("the restored bytes differ from the backup record"))
 
 
 class Pending:
@@ -392,7 +398,7 @@ def _file_fields(entry: Entry) -> tuple[int, tuple[str, str], list[bytes]]:
         size, digest = int(entry["size"]), recorded_digest(entry)
         return size, digest, [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
     except (KeyError, TypeError, ValueError):
-        raise NotPlaced("the snapshot's entry for this file is malformed") from None
+        raise NotPlaced(Message(N_("the snapshot's entry for this file is malformed"))) from None
 
 
 def _same_inode(a: os.stat_result, b: os.stat_result | None) -> bool:

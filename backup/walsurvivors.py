@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backup.walseq import parse_segment, segment_name
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message, message_of, os_reason
 
 #: magic, info, timeline, page address, remaining length, (pad), system id, segment size, block size
 _LONG_HEADER = struct.Struct("<HHIQI4xQII")
@@ -71,11 +71,11 @@ def fetch_remote(url: str, into: Path, segment_size: int, known_hosts: str | Non
         for info in listed:
             where = f"{redact(url).rstrip('/')}/{info.key}"
             if info.size != segment_size:
-                skipped.append(Skipped(where, f"truncated: {info.size} bytes, a segment has {segment_size}"))
+                skipped.append(Skipped(where, _truncated(info.size, segment_size)))
                 continue
             (into / info.key).write_bytes(backend.load(info.key))
     except BcpError as exc:
-        skipped.append(Skipped(redact(url), f"unreadable: {exc.message}"))
+        skipped.append(Skipped(redact(url), Message(N_("unreadable: {why}"), why=message_of(exc))))
     return skipped
 
 
@@ -85,7 +85,7 @@ def _candidates(places: Iterable[Path]) -> list[tuple[Path, str]]:
         try:
             names = sorted(os.listdir(place))
         except OSError as exc:
-            found.append((place, f"unreadable: {exc.strerror or exc}"))
+            found.append((place, Message(N_("unreadable: {why}"), why=os_reason(exc))))
             continue
         for name in names:
             if _NAME.match(name):
@@ -101,17 +101,21 @@ def _spool(path: Path, spool: Path, name: str, size: int) -> tuple[Path | None, 
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
-        return None, f"unreadable: {exc.strerror or exc}"
+        return None, Message(N_("unreadable: {why}"), why=os_reason(exc))
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        return None, "not a regular file"
+        return None, Message(N_("not a regular file"))
     with os.fdopen(fd, "rb") as src:
         data = src.read(size + 1)
     if len(data) != size:
-        return None, f"truncated: {len(data)} bytes, a segment has {size}"
+        return None, _truncated(len(data), size)
     copy = spool / name
     copy.write_bytes(data)
     return copy, ""
+
+
+def _truncated(size: int, segment_size: int) -> Message:
+    return Message(N_("truncated: {size} bytes, a segment has {segment_size}"), size=size, segment_size=segment_size)
 
 
 def _header_problem(copy: Path, name: str, cluster: Cluster) -> str:
@@ -120,13 +124,19 @@ def _header_problem(copy: Path, name: str, cluster: Cluster) -> str:
     _magic, info, tli, pageaddr, _rem, sysid, seg_size, _blcksz = _LONG_HEADER.unpack(head)
     seg = parse_segment(name, cluster.segment_size)
     if not info & _XLP_LONG_HEADER or seg_size != cluster.segment_size:
-        return "not a WAL segment of this cluster's segment size"
+        return Message(N_("not a WAL segment of this cluster's segment size"))
     if sysid != cluster.system_id:
-        return f"belongs to another database system (system identifier {sysid}, this one {cluster.system_id})"
+        return Message(
+            N_("belongs to another database system (system identifier {sysid}, this one {ours})"),
+            sysid=sysid,
+            ours=cluster.system_id,
+        )
     if tli != seg.timeline or seg.timeline != cluster.timeline:
-        return f"timeline {tli}, the archive ends on timeline {cluster.timeline}"
+        return Message(N_("timeline {tli}, the archive ends on timeline {ours}"), tli=tli, ours=cluster.timeline)
     if pageaddr != seg.segno * cluster.segment_size:
-        return f"{RECYCLED} under this name and never written (its header names another segment)"
+        return Message(
+            N_("recycled by PostgreSQL under this name and never written (its header names another segment)")
+        )
     return ""
 
 
@@ -141,7 +151,7 @@ def vet_survivors(places: Iterable[Path], spool: Path, cluster: Cluster, end_lsn
             continue
         name = path.name[:24]
         if parse_segment(name, size).segno in good or (spool / name).exists():
-            result.skipped.append(Skipped(str(path), "a second copy of a segment already taken"))
+            result.skipped.append(Skipped(str(path), Message(N_("a second copy of a segment already taken"))))
             continue
         copy, problem = _spool(path, spool, name, size)
         if copy is not None:
@@ -161,7 +171,11 @@ def vet_survivors(places: Iterable[Path], spool: Path, cluster: Cluster, end_lsn
     if good and any(s > segno for s in good):
         result.missing = segment_name(cluster.timeline, segno, size)
     for later in sorted(s for s in good if s > segno):
-        result.skipped.append(Skipped(str(good[later][1]), f"after a hole: {result.missing} survived nowhere"))
+        result.skipped.append(
+            Skipped(
+                str(good[later][1]), Message(N_("after a hole: {missing} survived nowhere"), missing=result.missing)
+            )
+        )
     for copy, _origin in good.values():
         copy.unlink()
     return result

@@ -81,6 +81,21 @@ class BcpError(Exception):
         return self.message
 
 
+def message_of(error: BcpError) -> Message:
+    """An error's line as a :class:`Message` (a reason handed on, e.g. a damaged blob's), keeping its template."""
+    return Message(error.template, **error.params)
+
+
+def joined(lines: list[str]) -> str:
+    """``lines`` as one line, ``"; "`` between them, each still shown in the reader's language."""
+    if not lines:
+        return ""
+    line = lines[0]
+    for then in lines[1:]:
+        line = Message(N_("{first}; {then}"), first=line, then=then)
+    return line
+
+
 class ProblemFound(BcpError):
     """The operation completed and found something wrong (exit 1)."""
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import N_, BcpError, Message
+from dc.errors import N_, BcpError, Message, joined
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
 from failover.control_standby import STANDBY_KIND, StandbyReport, init_standby, live_site, standby_timeout
 from failover.controlplane import (
@@ -278,7 +278,7 @@ class PostgresStandby:
             raise ControlPlaneError(
                 N_("{report}: {problems}"),
                 report=report.summary(),
-                problems="; ".join(report.problems) or Message(N_("see its server log")),
+                problems=joined(report.problems) or Message(N_("see its server log")),
             )
         return [report.summary()]
 

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from dc.config import Consortium
 from dc.config import ControlServer as ServerSpec
-from dc.errors import N_
+from dc.errors import N_, Message
 from failover.controlplane import ControlPlaneError, display_url, state_url
 
 if TYPE_CHECKING:
@@ -156,18 +156,7 @@ class ControlServer:
                 "('wal_level', 'max_wal_senders', 'max_replication_slots', 'wal_log_hints', 'data_checksums', "
                 "'full_page_writes')"
             ).fetchall()
-        found = dict(rows)
-        problems = []
-        if found.get("wal_level") not in ("replica", "logical"):
-            problems.append(f"wal_level = replica (it is {found.get('wal_level')})")
-        for name in ("max_wal_senders", "max_replication_slots"):
-            if int(found.get(name) or 0) < 1:
-                problems.append(f"{name} of at least 1 (it is {found.get(name)})")
-        if found.get("wal_log_hints") != "on" and found.get("data_checksums") != "on":
-            problems.append("wal_log_hints = on (or data checksums): pg_rewind needs it to rebuild it after a failover")
-        if found.get("full_page_writes") != "on":
-            problems.append("full_page_writes = on: pg_rewind needs it")
-        return problems
+        return settings_problems(dict(rows))
 
     def conninfo(self, application_name: str | None = None) -> str:
         """A connection string to this server for ``primary_conninfo`` and the programs: never a password."""
@@ -375,3 +364,22 @@ class ControlServer:
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:
     lines = [line for line in (done.stderr or done.stdout or "").splitlines() if line.strip()]
     return lines[-1].strip() if lines else "no output"
+
+
+def settings_problems(found: dict[str, str]) -> list[str]:
+    """What the settings ``found`` (``pg_settings``' name -> setting) lack, each a :class:`~dc.errors.Message`."""
+    problems: list[str] = []
+    if found.get("wal_level") not in ("replica", "logical"):
+        problems.append(Message(N_("wal_level = replica (it is {setting})"), setting=str(found.get("wal_level"))))
+    for name in ("max_wal_senders", "max_replication_slots"):
+        if int(found.get(name) or 0) < 1:
+            problems.append(
+                Message(N_("{name} of at least 1 (it is {setting})"), name=name, setting=str(found.get(name)))
+            )
+    if found.get("wal_log_hints") != "on" and found.get("data_checksums") != "on":
+        problems.append(
+            Message(N_("wal_log_hints = on (or data checksums): pg_rewind needs it to rebuild it after a failover"))
+        )
+    if found.get("full_page_writes") != "on":
+        problems.append(Message(N_("full_page_writes = on: pg_rewind needs it")))
+    return problems

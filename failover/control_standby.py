@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from dc.config import Consortium
-from dc.errors import N_, Message, UsageError
+from dc.errors import N_, Message, UsageError, joined
 from failover.control_server import ControlServer, ServerState, slot_name
 from failover.controlplane import ControlPlaneError, plane_kind
 
@@ -60,13 +60,24 @@ class StandbyReport:
         return self.streaming and not self.problems
 
     def summary(self) -> str:
-        how = {"reconfigured": "already a standby, reconfigured"}.get(self.method, f"built with {self.method}")
+        """One line for people, a :class:`~dc.errors.Message` (English as ever, shown in the operator's language)."""
+        if self.method == "reconfigured":
+            how = Message(N_("already a standby, reconfigured"))
+        else:
+            how = Message(N_("built with {method}"), method=self.method)
         if self.rewind_skipped and self.method == "pg_basebackup":
-            how += f", not pg_rewind: {self.rewind_skipped}"
+            how = Message(N_("{how}, not pg_rewind: {why}"), how=how, why=self.rewind_skipped)
         if self.kept_aside:
-            how += f"; the previous data directory is kept as {self.kept_aside}"
-        state = "streaming" if self.streaming else "NOT streaming"
-        return f"control server of {self.site}: standby of {self.source} ({how}, slot {self.slot}), {state}"
+            how = Message(N_("{how}; the previous data directory is kept as {path}"), how=how, path=self.kept_aside)
+        state = Message(N_("streaming")) if self.streaming else Message(N_("NOT streaming"))
+        return Message(
+            N_("control server of {site}: standby of {source} ({how}, slot {slot}), {state}"),
+            site=self.site,
+            source=self.source,
+            how=how,
+            slot=self.slot,
+            state=state,
+        )
 
 
 def init_standby(
@@ -93,7 +104,7 @@ def init_standby(
                 "the control server of {source} needs {problems} (postgresql.conf, then a restart); nothing was changed"
             ),
             source=source,
-            problems="; ".join(problems),
+            problems=joined(problems),
         )
     slot = slot_name(site)
     report = StandbyReport(site, source, slot, origin.ensure_slot(slot))
@@ -112,10 +123,15 @@ def init_standby(
     final = standby.wait_for(lambda s: s.streaming, standby_timeout(config, site))
     report.streaming, report.position = final.streaming, final.position
     if not final.answers:
-        report.problems.append(final.problem or "it does not answer")
+        report.problems.append(final.problem or Message(N_("it does not answer")))
     elif not final.streaming:
-        report.problems.append(f"WAL receiver: {final.receiver or 'not running'}")
+        report.problems.append(receiver_problem(final.receiver))
     return report
+
+
+def receiver_problem(receiver: str | None) -> Message:
+    """A standby that answers but does not stream: its WAL receiver's state (PostgreSQL's word, or none)."""
+    return Message(N_("WAL receiver: {state}"), state=receiver or Message(N_("not running")))
 
 
 def _refuse_unsafe(standby: ControlServer, found: ServerState, live: ServerState, replace: bool) -> None:

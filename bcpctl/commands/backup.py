@@ -13,10 +13,10 @@ import click
 from bcpctl import output, session
 from bcpctl.anomalytext import anomaly_warning
 from bcpctl.commands.repo import human_bytes
-from bcpctl.i18n import _
+from bcpctl.i18n import _, error_message
 from bcpctl.options import F, as_of_option, common_options, config_option, escrow_option, key_value_pairs
 from bcpctl.params import Checked, SnapshotPattern
-from dc.errors import N_, ProblemFound, UsageError
+from dc.errors import N_, Message, ProblemFound, UsageError, joined
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
     from datetime import datetime
@@ -48,7 +48,8 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
     for row in data["backups"]:
         r = row.get("result") or {}
         counts = f"{r.get('files_new', 0)}/{r.get('files_changed', 0)}/{r.get('files_unmodified', 0)}" if r else ""
-        status = _("ok") if row["ok"] else _("FAILED: {error}").format(error=row["error"])
+        error = error_message(row["error"]) if isinstance(row["error"], Message) else row["error"]
+        status = _("ok") if row["ok"] else _("FAILED: {error}").format(error=error)
         table.add_row(
             row["system"] or r.get("source", ""),
             (r.get("snapshot_id") or "")[:8],
@@ -154,7 +155,7 @@ def backup_run(
             with _totals(request, bar) as progress, session.repository(repo_url, password_file, escrow=escrow) as repo:
                 result = run_backup(repo, request, progress=progress)
             outcomes = [
-                SystemBackup(request.system or "", not result.errors, result, "; ".join(result.errors[:3]) or None)
+                SystemBackup(request.system or "", not result.errors, result, joined(result.errors[:3]) or None)
             ]
         elif config_path is not None:
             consortium, config_dir = session.config(config_path)
@@ -343,22 +344,39 @@ def restore(
                     data["tables"] = snap.verify.get("tables", {})
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        what = f"{d.get('files', 0)} files, " if "files" in d else f"{len(d.get('tables', {}))} tables, "
+        if "files" in d:
+            what = _("{count} files, ").format(count=d.get("files", 0))
+        else:
+            what = _("{count} tables, ").format(count=len(d.get("tables", {})))
+        line = _("restored snapshot {short_id} to {target}: {what}{size} in {seconds}s, verified")
         console.print(
-            f"restored snapshot {d['snapshot'][:8]} to {d['target']}: {what}"
-            f"{human_bytes(d['bytes'])} in {d['seconds']:.1f}s, verified",
+            line.format(
+                short_id=d["snapshot"][:8],
+                target=d["target"],
+                what=what,
+                size=human_bytes(d["bytes"]),
+                seconds=f"{d['seconds']:.1f}",
+            ),
             markup=False,
         )
 
     if count := data.get("owners_not_kept_count"):
-        shown = "; ".join(data["owners_not_kept"][:5])
-        more = f"; and {count - 5} more" if count > 5 else ""
-        out.warn(f"{count} entries restored without their recorded owner or setuid/setgid bits: {shown}{more}")
+        out.warn(
+            _listed(
+                N_("{count} entries restored without their recorded owner or setuid/setgid bits: {shown}{more}"),
+                data["owners_not_kept"],
+                count,
+            )
+        )
     out.result(data, render)
-    if data.get("skipped_count"):
-        shown = "; ".join(data["skipped"][:5])
-        more = f"; and {data['skipped_count'] - 5} more" if data["skipped_count"] > 5 else ""
-        out.notice(f"warning: {data['skipped_count']} entries not recreated: {shown}{more}")
+    if count := data.get("skipped_count"):
+        out.notice(_listed(N_("warning: {count} entries not recreated: {shown}{more}"), data["skipped"], count))
+
+
+def _listed(template: str, named: list[str], count: int) -> str:
+    """A restore's warning line in the operator's language: the first five entries named, the rest counted."""
+    more = Message(N_("; and {count} more"), count=count - 5) if count > 5 else ""
+    return error_message(Message(template, count=count, shown=joined(named[:5]), more=more))
 
 
 def _restore_to_point(

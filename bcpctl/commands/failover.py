@@ -10,11 +10,11 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.commands.runs import finish, operator_options, parse_time, read_operator_secret, run_context
-from bcpctl.i18n import _
+from bcpctl.i18n import _, error_message
 from bcpctl.options import F, common_options, config_option, escrow_option
 from bcpctl.params import Checked
 from bcpctl.tables import Table
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 
 
 @click.group()
@@ -244,7 +244,7 @@ def failover_lost(
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        for line in head_lines(d):
+        for line in head_lines(japanese_reasons(d)):
             console.print(line, markup=False)
         if d["rows"]:
             table = Table("町", "業務", _("time (JST)"), "操作", "xid", _("table"), _("fields"), title="再入力作業一覧")
@@ -257,6 +257,19 @@ def failover_lost(
             console.print(_("written: {path}").format(path=path), markup=False)
 
     output.current().result(data, render)
+
+
+def japanese_reasons(doc: dict[str, Any]) -> dict[str, Any]:
+    """The lost-work list is written in Japanese: why each surviving WAL file was not used, in
+    Japanese too (``--json`` keeps the English). Recycled files keep their words: they are counted, not named."""
+    from backup.walsurvivors import RECYCLED
+
+    def shown(reason: str) -> str:
+        if isinstance(reason, Message) and not reason.startswith(RECYCLED):
+            return error_message(reason, "ja")
+        return reason
+
+    return {**doc, "skipped": [{**s, "reason": shown(s["reason"])} for s in doc.get("skipped", [])]}
 
 
 @click.command("failback")

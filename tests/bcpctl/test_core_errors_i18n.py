@@ -30,7 +30,11 @@ CORE = ("dc", "storage", "backup", "replication", "failover", "victim_support", 
 #: constructions (source prefixes) whose message is not a literal at the call: each passes on a
 #: text marked where it was made (a re-raised error's template, a Message, a marked constant)
 PASSED_ON = {
-    "dc/errors.py": {"UsageError(message, **params)", "ProblemFound(message, **params)"},
+    "dc/errors.py": {
+        "UsageError(message, **params)",
+        "ProblemFound(message, **params)",
+        "Message(error.template, **error.params)",
+    },
     "dc/state.py": {
         "StoredTimeInvalid(value)",
         "ControlStateMissing(missing_message(path, given))",
