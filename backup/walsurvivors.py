@@ -80,7 +80,7 @@ def fetch_remote(url: str, into: Path, segment_size: int, known_hosts: str | Non
 
 
 def _candidates(places: Iterable[Path]) -> list[tuple[Path, str]]:
-    found = []
+    found: list[tuple[Path, str]] = []
     for place in places:
         try:
             names = sorted(os.listdir(place))
