@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from backup import restoreplan
 from backup.errors import CorruptObject
-from backup.filedigest import chunk_sizes, digest_own_file
+from backup.filedigest import chunk_sizes, digest_fd
 from backup.restoredirs import Identity, NotPlaced, lstat_at
 from backup.restoremeta import apply_metadata
 from backup.restoretarget import DIFFERS, Placed, ReadFn, Target, split
@@ -160,7 +160,7 @@ class Ledger:
 
 def check(part: Part) -> str | None:
     """Why the part's whole file is not the recorded one, or None (one core: the others write on)."""
-    if digest_own_file(part.fd, "blake3") != (part.digest, int(part.entry["size"])):
+    if digest_fd(part.fd, "blake3") != (part.digest, int(part.entry["size"])):
         return "the restored bytes differ from the backup record"
     return None
 
@@ -218,7 +218,7 @@ def finish(dest: Target, part: Part, failure: str | None, *, checked: bool, as_r
         if failure is not None:
             raise NotPlaced(failure)
         size = int(part.entry["size"])
-        if not checked and digest_own_file(part.fd, "blake3", parallel=True) != (part.digest, size):
+        if not checked and digest_fd(part.fd, "blake3", parallel=True) != (part.digest, size):
             raise NotPlaced(DIFFERS)
         note = apply_metadata(part.fd, part.entry, as_root=as_root)
     except BaseException:

@@ -12,12 +12,9 @@ from pathlib import Path
 
 import blake3
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from backup import restorefiles, restoreparts, restoreplan
 from backup.errors import VerificationFailed
-from backup.filedigest import digest_fd, digest_own_file
 from backup.restoreplan import iter_entries
 from backup.restorer import restore_snapshot
 from backup.restoretarget import TEMP_PREFIX
@@ -209,18 +206,3 @@ def test_the_cli_exits_1_naming_a_damaged_big_file(cli: Cli, tmp_path: Path) -> 
     assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "1 entry not restored: 'src/big/dump.sql'" in done.stderr or "'big/dump.sql'" in done.stderr
     assert {p.name for p in out.rglob("*") if p.is_file()} == {"a.txt"}
-
-
-@settings(max_examples=25, derandomize=True, deadline=None)
-@given(data=st.binary(max_size=3 * 1024 * 1024))
-def test_a_file_checked_through_mmap_gives_the_digest_read_back(tmp_path_factory, data: bytes) -> None:  # type: ignore[no-untyped-def]
-    # The whole-file check of a part maps the file instead of reading it back: same digest,
-    # same length, for every size (empty, one page, unaligned, several MiB).
-    path = tmp_path_factory.mktemp("mapped") / "f"
-    path.write_bytes(data)
-    fd = os.open(path, os.O_RDWR)
-    try:
-        assert digest_own_file(fd, "blake3") == digest_fd(fd, "blake3") == (blake3.blake3(data).hexdigest(), len(data))
-        assert digest_own_file(fd, "blake3", parallel=True) == digest_fd(fd, "blake3")
-    finally:
-        os.close(fd)
