@@ -67,7 +67,10 @@ class Relay:
         proc.returncode = os.waitstatus_to_exitcode(status)
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         if proc.returncode != 0:
-            self.failures.append(f"{argv[0:4]}: {err.splitlines()[-1] if err else proc.returncode}")
+            # pgBackRest ends an error with a HINT line; the ERROR line above it says what failed
+            lines = err.splitlines()
+            said = next((line for line in lines if "ERROR" in line), lines[-1] if lines else proc.returncode)
+            self.failures.append(f"{argv[0:4]}: {said}")
         return proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime
 
     def _one(self, conn: socket.socket) -> None:
