@@ -190,8 +190,12 @@ def restore_phase(scale: int, seconds: int, clients: int, *, pgbackrest_async_ge
         try:
             restored_p.start(WAIT_SECONDS)
         except Exception as exc:
-            failures = relay.failures[-3:]
-            raise RuntimeError(f"pgBackRest's restore did not start ({exc}); its archive-get: {failures}") from exc
+            calls, failures = relay.pgbackrest_gets[-4:], relay.failures[-3:]
+            log = restored_p.log.read_text(errors="replace").splitlines()[-8:] if restored_p.log.exists() else []
+            raise RuntimeError(
+                f"pgBackRest's restore did not start ({exc}); its restore_command calls (file, code, s): {calls}; "
+                f"failures: {failures}; server log: {log}"
+            ) from exc
         conninfo = f"postgresql://postgres@127.0.0.1:{restored_p.port}/postgres"
         restored_p.wait_promoted(conninfo, WAIT_SECONDS)
         seconds_p = round(time.monotonic() - started, 3)

@@ -50,6 +50,8 @@ class Relay:
     failures: list[str] = field(default_factory=list)
     #: bcpctl restore's restore_command calls: (file, exit code, seconds)
     gets: list[tuple[str, int, float]] = field(default_factory=list)
+    #: the pgBackRest restore's restore_command calls, the same way
+    pgbackrest_gets: list[tuple[str, int, float]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -77,7 +79,11 @@ class Relay:
         with conn:
             line = conn.makefile("rb").readline().decode().rstrip("\n")
             tool, cwd, *args = line.split("\t")
-            code = self.handle(tool, cwd, args)
+            try:
+                code = self.handle(tool, cwd, args)
+            except Exception as exc:  # the server must see a failure, and the run must say why
+                self.failures.append(f"relay {tool} {args}: {exc!r}")
+                code = 97
             conn.sendall(f"{code}\n".encode())
 
     def _push_argv(self, tool: str, cwd: str, path: str) -> list[str]:
@@ -103,7 +109,8 @@ class Relay:
             target = Path(cwd) / args[2]
         elif tool == "pgbackrest-get":
             target = Path(cwd) / args[1]
-            code = self._run([*self.pgbackrest, *self.get_options, "archive-get", args[0], str(target)], cwd)[0]
+            code, wall, _ = self._run([*self.pgbackrest, *self.get_options, "archive-get", args[0], str(target)], cwd)
+            self.pgbackrest_gets.append((args[0], code, round(wall, 2)))
         else:
             return 2
         if code == 0 and self.owner and target.exists():

@@ -10,15 +10,20 @@ import subprocess
 
 import pytest
 
-from bench.walarchives import STANZA, WAIT_SECONDS, make_archives
+from bench.walarchives import STANZA, WAIT_SECONDS, Archives, make_archives
 
 # every pgBackRest command of the benchmark that waits for WAL and gives up after archive-timeout
-WAITING_COMMANDS = ("archive-get", "archive-push", "backup", "check")
+WAITING_COMMANDS = ("archive-get", "archive-push", "backup")
+
+
+@pytest.fixture(scope="module")
+def archives(tmp_path_factory) -> Archives:  # type: ignore[no-untyped-def]
+    base = tmp_path_factory.mktemp("archives")
+    return make_archives(base, base / "pg", 5432, base, None, base / "relay")
 
 
 @pytest.mark.parametrize("command", WAITING_COMMANDS)
-def test_pgbackrest_waits_for_wal_as_long_as_the_benchmark(tmp_path, command: str) -> None:  # type: ignore[no-untyped-def]
-    archives = make_archives(tmp_path, tmp_path / "pg", 5432, tmp_path, None, tmp_path / "relay")
+def test_pgbackrest_waits_for_wal_as_long_as_the_benchmark(archives: Archives, command: str) -> None:
     assert archives.pgbackrest[-1] == f"--stanza={STANZA}"
     shown = subprocess.run(
         [*archives.pgbackrest, "help", command, "archive-timeout"], capture_output=True, text=True, check=True
