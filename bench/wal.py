@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg
 
-from bench.walarchives import make_archives, timed
+from bench.walarchives import WAIT_SECONDS, make_archives, timed
 from bench.waldrain import build_backlog, drain_table, run_drains
 from bench.walrelay import SYSTEM, WAL_FILE_NAME_LENGTH, Relay, Timing, relay_script
 
@@ -45,7 +45,7 @@ def _sql(dsn: str, query: str) -> list[tuple[Any, ...]]:
         return cur.fetchall() if cur.description else []
 
 
-def _wait_archived(dsn: str, timeout: float = 600) -> None:
+def _wait_archived(dsn: str, timeout: float = WAIT_SECONDS) -> None:
     """Switch to a new segment and wait until PostgreSQL reports the previous one archived."""
     (segment,) = _sql(dsn, "SELECT pg_walfile_name(pg_switch_wal())")[0]
     _sql(dsn, "SELECT pg_switch_wal()")
@@ -188,12 +188,16 @@ def restore_phase(scale: int, seconds: int, clients: int, *, pgbackrest_async_ge
         restored_p = RestoredCluster(data_p, _free_port(), owner)
         restored.append(restored_p)
         try:
-            restored_p.start(600)
+            restored_p.start(WAIT_SECONDS)
         except Exception as exc:
-            failures = relay.failures[-3:]
-            raise RuntimeError(f"pgBackRest's restore did not start ({exc}); its archive-get: {failures}") from exc
+            calls, failures = relay.pgbackrest_gets[-4:], relay.failures[-3:]
+            log = restored_p.log.read_text(errors="replace").splitlines()[-8:] if restored_p.log.exists() else []
+            raise RuntimeError(
+                f"pgBackRest's restore did not start ({exc}); its restore_command calls (file, code, s): {calls}; "
+                f"failures: {failures}; server log: {log}"
+            ) from exc
         conninfo = f"postgresql://postgres@127.0.0.1:{restored_p.port}/postgres"
-        restored_p.wait_promoted(conninfo, 600)
+        restored_p.wait_promoted(conninfo, WAIT_SECONDS)
         seconds_p = round(time.monotonic() - started, 3)
         (last,) = _sql(conninfo, "SELECT pg_last_xact_replay_timestamp()")[0]
         rto["pgbackrest"] = {"seconds": seconds_p, "recovered_to": last.isoformat() if last else None}

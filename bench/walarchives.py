@@ -1,10 +1,11 @@
 """Both tools' archives for one PostgreSQL cluster of the WAL benchmark, each fresh and encrypted.
 
 pgBackRest keeps its own repository on local disk, encrypted (``repo1-cipher-type=aes-256-cbc``),
-at its defaults otherwise (gz). bcpctl's repository is made with the production Argon2id
-passphrase slot and a key-file slot; the database host's configuration names the key file, as
-docs/deployment.md sets up a database host, so ``wal push``/``wal get`` unlock with HKDF
-(backup/keyfile.py) while base backup and restore use the passphrase.
+at its defaults otherwise (gz) but for ``archive-timeout`` (``WAIT_SECONDS``, below). bcpctl's
+repository is made with the production Argon2id passphrase slot and a key-file slot; the database
+host's configuration names the key file, as docs/deployment.md sets up a database host, so
+``wal push``/``wal get`` unlock with HKDF (backup/keyfile.py) while base backup and restore use
+the passphrase.
 """
 
 from __future__ import annotations
@@ -20,6 +21,17 @@ import yaml
 from bench.walrelay import SYSTEM
 
 STANZA = "bench"
+
+#: How long the benchmark waits for any one step before it calls the run failed, and pgBackRest's
+#: ``archive-timeout`` with it. That option is not a speed setting but where pgBackRest gives up
+#: waiting: for the WAL a backup needs to reach its archive, and, in an asynchronous
+#: ``archive-get``, for its fetcher to put the asked-for segment into the spool. At its default of
+#: 60 s a fetcher starved of CPU on a loaded machine (the benchmark runs under ``nice`` on CI)
+#: makes ``archive-get`` fail for a segment that is in the archive; PostgreSQL takes that for
+#: "no such WAL", and when it is the backup's checkpoint segment the restored cluster refuses to
+#: start ("could not locate required checkpoint record"). A segment that really is missing is still
+#: answered at once: the fetcher reports it absent, no timeout is involved.
+WAIT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,7 @@ def make_archives(base: Path, datadir: Path, port: int, socket_dir: Path, owner:
         "[global]\n"
         f"repo1-path={pgbr_repo}\nrepo1-cipher-type=aes-256-cbc\nrepo1-cipher-pass={secrets.token_urlsafe(24)}\n"
         f"lock-path={base / 'pgbr-lock'}\nlog-path={base / 'pgbr-log'}\nlog-level-console=warn\n"
-        "log-level-file=off\nrepo1-retention-full=2\nstart-fast=y\n"
+        f"log-level-file=off\nrepo1-retention-full=2\nstart-fast=y\narchive-timeout={WAIT_SECONDS}\n"
         f"[{STANZA}]\npg1-path={datadir}\npg1-port={port}\npg1-socket-path={socket_dir}\n"
         "pg1-user=postgres\n"
     )

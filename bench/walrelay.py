@@ -50,6 +50,8 @@ class Relay:
     failures: list[str] = field(default_factory=list)
     #: bcpctl restore's restore_command calls: (file, exit code, seconds)
     gets: list[tuple[str, int, float]] = field(default_factory=list)
+    #: the pgBackRest restore's restore_command calls, the same way
+    pgbackrest_gets: list[tuple[str, int, float]] = field(default_factory=list)
 
     @property
     def port(self) -> int:
@@ -67,14 +69,21 @@ class Relay:
         proc.returncode = os.waitstatus_to_exitcode(status)
         err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
         if proc.returncode != 0:
-            self.failures.append(f"{argv[0:4]}: {err.splitlines()[-1] if err else proc.returncode}")
+            # pgBackRest ends an error with a HINT line; the ERROR line above it says what failed
+            lines = err.splitlines()
+            said = next((line for line in lines if "ERROR" in line), lines[-1] if lines else proc.returncode)
+            self.failures.append(f"{argv[0:4]}: {said}")
         return proc.returncode, time.monotonic() - started, usage.ru_utime + usage.ru_stime
 
     def _one(self, conn: socket.socket) -> None:
         with conn:
             line = conn.makefile("rb").readline().decode().rstrip("\n")
             tool, cwd, *args = line.split("\t")
-            code = self.handle(tool, cwd, args)
+            try:
+                code = self.handle(tool, cwd, args)
+            except Exception as exc:  # the server must see a failure, and the run must say why
+                self.failures.append(f"relay {tool} {args}: {exc!r}")
+                code = 97
             conn.sendall(f"{code}\n".encode())
 
     def _push_argv(self, tool: str, cwd: str, path: str) -> list[str]:
@@ -100,7 +109,8 @@ class Relay:
             target = Path(cwd) / args[2]
         elif tool == "pgbackrest-get":
             target = Path(cwd) / args[1]
-            code = self._run([*self.pgbackrest, *self.get_options, "archive-get", args[0], str(target)], cwd)[0]
+            code, wall, _ = self._run([*self.pgbackrest, *self.get_options, "archive-get", args[0], str(target)], cwd)
+            self.pgbackrest_gets.append((args[0], code, round(wall, 2)))
         else:
             return 2
         if code == 0 and self.owner and target.exists():
