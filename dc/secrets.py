@@ -36,15 +36,19 @@ def read_secret_bytes(
     type is judged by ``fstat`` of what was opened, so a file swapped after a check cannot slip
     through. ``error`` is the exception to raise (approver credentials refuse with exit 3).
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError as exc:
-        raise error(
+
+    def unreadable(exc: OSError) -> BcpError:
+        return error(
             N_("cannot read {what} file {path}: {strerror}"),
             what=_noun(what),
             path=os.fsdecode(path),
             strerror=os_reason(exc),
-        ) from None
+        )
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise unreadable(exc) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -54,16 +58,9 @@ def read_secret_bytes(
                 path=os.fsdecode(path),
                 kind=_kind(st.st_mode),
             )
-        if st.st_size > MAX_SECRET_BYTES:
-            raise error(
-                N_("{what} file {path} is larger than {limit} bytes: not a {what}"),
-                what=_noun(what),
-                path=os.fsdecode(path),
-                limit=MAX_SECRET_BYTES,
-            )
         chunks: list[bytes] = []
         size = 0
-        while size <= MAX_SECRET_BYTES:  # the size can grow after fstat
+        while size <= MAX_SECRET_BYTES:  # reading one byte past the limit is what proves a file too large
             chunk = os.read(fd, MAX_SECRET_BYTES + 1 - size)
             if not chunk:
                 break
@@ -78,12 +75,7 @@ def read_secret_bytes(
             )
         return b"".join(chunks)
     except OSError as exc:
-        raise error(
-            N_("cannot read {what} file {path}: {strerror}"),
-            what=_noun(what),
-            path=os.fsdecode(path),
-            strerror=os_reason(exc),
-        ) from None
+        raise unreadable(exc) from None
     finally:
         os.close(fd)
 
