@@ -69,6 +69,8 @@ def replicate_between(
         _opened(source, connections=options.jobs + 2) as src,
         _opened(target, create=True, connections=options.jobs + 2) as tgt,
     ):
+        if isinstance(ledger, OpeningLedger):
+            ledger.start()
         return replicate(src, tgt, ledger, options, progress=progress)
 
 
