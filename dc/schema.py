@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -27,13 +28,13 @@ from typing import TYPE_CHECKING, Literal
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
 
 from dc.errors import N_, Message, UsageError
-from dc.statepeek import VERSION_TABLE, head, revisions
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 log = logging.getLogger("bcpctl.schema")
 
+VERSION_TABLE = "alembic_version"
 #: the previous release: what an unversioned database of bcpctl is recognised as
 PREVIOUS_RELEASE = "0001"
 #: in the control database but not bcpctl's schema: APScheduler creates and owns its job store
@@ -92,6 +93,18 @@ class UpgradeResult:
 
 def database_name(engine: Engine | Connection) -> str:
     return engine.engine.url.render_as_string(hide_password=True)
+
+
+@cache
+def revisions() -> tuple[str, ...]:
+    """Every migration's revision, oldest first: the numbers of the files in ``dc/migrations/versions``."""
+    folder = resources.files("dc.migrations") / "versions"
+    found = sorted(m[1] for f in folder.iterdir() if (m := re.fullmatch(r"(\d{4})_\w+\.py", f.name)))
+    return tuple(found)
+
+
+def head() -> str:
+    return revisions()[-1]
 
 
 def require_head(engine: Engine, *, create: bool = False) -> None:

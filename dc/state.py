@@ -42,8 +42,6 @@ from dc import schema
 from dc.errors import N_, BcpError, ConfigError, Message, ProblemFound
 from dc.schema import ControlStateMissing
 from dc.siteenv import SITE_ENV
-from dc.statepeek import STATE_ENV as STATE_ENV
-from dc.statepeek import default_state_url as default_state_url
 
 metadata = MetaData()
 
@@ -117,6 +115,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return parse
 
 
+STATE_ENV = "BCPCTL_CONTROL_DB"
+
 backup_runs = Table(
     "backup_runs",
     metadata,
@@ -177,6 +177,14 @@ def inserted_id(result: CursorResult[Any]) -> int:
     if key is None:
         raise RuntimeError("the INSERT reported no primary key")
     return int(key[0])
+
+
+def default_state_url() -> str:
+    """``$BCPCTL_CONTROL_DB``, else a SQLite file under ``$XDG_STATE_HOME/bcpctl``."""
+    if url := os.environ.get(STATE_ENV):
+        return url
+    base = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "bcpctl"
+    return f"sqlite:///{base / 'control.db'}"
 
 
 #: what bcpctl runs its control state on (DESIGN "The control plane"): embedded or PostgreSQL

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dc.errors import N_, BcpError, ConfigError, Message, UsageError
-from replication.ledgeropen import OpeningLedger, open_ledger
 from replication.plan import DEFAULT_DELETE_DELAY
 from replication.sync import SyncOptions, SyncProgress, SyncResult, read_source_config, replicate
 from storage.backend import Backend
@@ -52,25 +51,30 @@ def _opened(endpoint: Endpoint, *, create: bool = False, connections: int = 16) 
         backend.close()
 
 
+def open_ledger(state_url: str | None = None) -> Ledger:
+    """The replication ledger in the control database (SQLAlchemy is imported here, when needed)."""
+    from dc.state import open_state
+    from replication.ledger import Ledger
+
+    return Ledger(open_state(state_url))
+
+
 def replicate_between(
     source: Endpoint,
     target: Endpoint,
     options: SyncOptions,
     *,
     state_url: str | None = None,
-    ledger: Ledger | OpeningLedger | None = None,
+    ledger: Ledger | None = None,
     progress: SyncProgress | None = None,
 ) -> SyncResult:
-    """``bcpctl replicate --from URL --to URL``; ``ledger`` defaults to one opened on ``state_url``
-    while the backends open."""
+    """``bcpctl replicate --from URL --to URL``; ``ledger`` defaults to one opened on ``state_url``."""
     if ledger is None:
-        ledger = OpeningLedger(state_url)
+        ledger = open_ledger(state_url)
     with (
         _opened(source, connections=options.jobs + 2) as src,
         _opened(target, create=True, connections=options.jobs + 2) as tgt,
     ):
-        if isinstance(ledger, OpeningLedger):
-            ledger.start()
         return replicate(src, tgt, ledger, options, progress=progress)
 
 
@@ -244,7 +248,7 @@ def replicate_sites(
     system: str | None = None,
     object_lock_days: int | None = None,
     delete_delay: timedelta | None = None,
-    ledger: Ledger | OpeningLedger | None = None,
+    ledger: Ledger | None = None,
     progress: SyncProgress | None = None,
 ) -> list[SyncResult]:
     """``bcpctl replicate --config FILE [--site S] [--system ID]``: primary → each offsite site.
@@ -257,7 +261,7 @@ def replicate_sites(
     if not targets:
         raise ConfigError(N_("the configuration has no site with role: offsite to replicate to"))
     _, source = site_endpoint(config, config.primary_site, config_dir)
-    ledger = ledger or OpeningLedger(config.control_db)
+    ledger = ledger or open_ledger(config.control_db)
     results = []
     for name in targets:
         target_site, target = site_endpoint(config, name, config_dir)

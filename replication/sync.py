@@ -56,9 +56,8 @@ from storage.metered import MeteredBackend
 from storage.objectlock import extend_locks, require_lock_support, retain_until
 from storage.ratelimit import RateLimitedBackend, TokenBucket
 
-if TYPE_CHECKING:  # SQLAlchemy: loaded by whoever opens the ledger (replication.ledgeropen)
+if TYPE_CHECKING:  # SQLAlchemy: loaded by whoever opens the ledger (replication.jobs.open_ledger)
     from replication.ledger import Ledger
-    from replication.ledgeropen import OpeningLedger
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def read_source_config(source: Backend) -> tuple[RepoConfig, bytes]:
 def replicate(
     source: Backend,
     target: Backend,
-    ledger: Ledger | OpeningLedger,
+    ledger: Ledger,
     options: SyncOptions | None = None,
     *,
     now: datetime | None = None,
@@ -203,9 +202,7 @@ def _same_place(source: str, target: str) -> bool:
     return source == target
 
 
-def _record(
-    ledger: Ledger | OpeningLedger, result: SyncResult, now: datetime, started: float, error: str | None
-) -> None:
+def _record(ledger: Ledger, result: SyncResult, now: datetime, started: float, error: str | None) -> None:
     result.seconds = round(time.monotonic() - started, 3)
     result.mb_per_s = round(result.bytes_sent / 1e6 / result.seconds, 2) if result.seconds else 0.0
     result.ok = error is None
@@ -226,7 +223,7 @@ def _record(
 def _replicate(
     source: Backend,
     target: Backend,
-    ledger: Ledger | OpeningLedger,
+    ledger: Ledger,
     options: SyncOptions,
     now: datetime,
     progress: SyncProgress | None,
@@ -370,7 +367,7 @@ def _sort_unsigned(plan: CopyPlan, now: datetime, grace: timedelta, result: Sync
 
 def _delete_due(
     target: Backend,
-    ledger: Ledger | OpeningLedger,
+    ledger: Ledger,
     plan: CopyPlan,
     current: Manifest | None,
     known_locks: dict[str, datetime],

@@ -14,11 +14,8 @@ from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from datetime import datetime, timedelta
-    from pathlib import Path
 
     from rich.console import Console
-
-    from dc.config import Consortium
 
 _KNOWN_HOSTS = click.option(
     "--known-hosts",
@@ -178,10 +175,11 @@ def replicate(
         assert target_url is not None  # --repair without --to was refused above
         _repair(source_url, target_url, known_hosts, manifest_key, jobs, object_lock_days or 0)
         return
+    from bcpctl import session
     from replication.jobs import Endpoint, replicate_between, replicate_sites
     from replication.sync import SyncOptions, SyncProgress
 
-    consortium, config_dir = _site_config(config_path) if config_path else (None, None)
+    consortium, config_dir = session.config(config_path) if config_path else (None, None)
 
     options = SyncOptions(
         jobs=jobs,
@@ -228,13 +226,6 @@ def replicate(
     problems = [problem for r in runs if (problem := r.problem())]
     if problems:
         raise ProblemFound(problems[0])
-
-
-def _site_config(config_path: str) -> tuple[Consortium, Path]:
-    """The configuration (bcpctl.session, with its key slots and escrow, loads only for it)."""
-    from bcpctl import session
-
-    return session.config(config_path)
 
 
 def _delay(text: str | None) -> timedelta | None:
