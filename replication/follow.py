@@ -31,9 +31,10 @@ from typing import TYPE_CHECKING
 from backup.manifest import MANIFEST_KEY
 from dc.clock import utcnow
 from dc.errors import AuthError, BcpError, ConfigError, UsageError
+from replication.lag import system_lags, wal_newest
 from replication.plan import phase_of
 from replication.records import SystemLag
-from replication.sync import Listings, SyncOptions, replicate, system_lags, wal_newest
+from replication.sync import Listings, SyncOptions, replicate
 from replication.transfer import Transfer
 from replication.walobjects import is_wal_object
 from storage.backend import Backend, ObjectInfo

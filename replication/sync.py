@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
@@ -36,6 +36,7 @@ from dc.clock import utcnow
 from dc.errors import N_, BcpError, UsageError
 from dc.failpoint import failpoint
 from replication.errors import ManifestRefused, TargetMismatch
+from replication.lag import lags_between
 from replication.plan import (
     DEFAULT_DELETE_DELAY,
     PHASES,
@@ -48,7 +49,6 @@ from replication.plan import (
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
 from replication.trust import accept_manifest, load_optional
-from replication.walobjects import is_wal_object
 from storage.backend import Backend, ObjectInfo
 from storage.capabilities import object_locking
 from storage.errors import AccessDenied
@@ -153,59 +153,6 @@ def read_source_config(source: Backend) -> tuple[RepoConfig, bytes]:
     if raw is None:
         raise NotARepository(N_("no bcpctl repository at {url}"), url=source.url)
     return RepoConfig.parse(raw, f"{source.url}/{CONFIG_KEY}"), raw
-
-
-def _lags(source: Manifest | None, target: Manifest | None, src: dict, tgt: dict) -> list[SystemLag]:
-    if source is not None:
-        src_newest = source.newest_by_system()
-        tgt_newest = target.newest_by_system() if target else {}
-    else:  # unsigned repository: storage timestamps of snapshot objects, one figure for all systems
-        src_newest = _newest_mtime(src)
-        tgt_newest = _newest_mtime(tgt)
-    return system_lags(src_newest, tgt_newest, wal_newest(src, src), wal_newest(src, tgt))
-
-
-def system_lags(
-    src_newest: dict[str, datetime],
-    tgt_newest: dict[str, datetime],
-    src_wal: dict[str, datetime],
-    tgt_wal: dict[str, datetime],
-) -> list[SystemLag]:
-    """Per system, the snapshot lag and the recovery-point lag, from the newest of each at both sites."""
-    lags = []
-    for system in sorted(set(src_newest) | set(src_wal)):
-        newest, there = src_newest.get(system), tgt_newest.get(system)
-        lag = None if there is None or newest is None else max(0.0, (newest - there).total_seconds())
-        point = _later(newest, src_wal.get(system))
-        reached = _later(there, tgt_wal.get(system))
-        point_lag = None if reached is None or point is None else max(0.0, (point - reached).total_seconds())
-        lags.append(SystemLag(system, newest, there, lag, point_lag))
-    return lags
-
-
-def wal_newest(source: dict[str, ObjectInfo], held: dict[str, ObjectInfo]) -> dict[str, datetime]:
-    """Per system, when the newest WAL object ``held`` has (of those at the source) was archived.
-
-    The source's storage time of each object, wherever it is held, so both sites are measured
-    on one clock: a copy's own time at the target says when it was copied, not archived.
-    """
-    newest: dict[str, float] = {}
-    for key in held:
-        info = source.get(key)
-        if info is None or not is_wal_object(info):  # a planted object moves no recovery point
-            continue
-        system = key.split("/", 2)[1]
-        newest[system] = max(newest.get(system, 0.0), info.mtime)
-    return {system: datetime.fromtimestamp(mtime, UTC) for system, mtime in newest.items()}
-
-
-def _later(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
-
-
-def _newest_mtime(listing: dict[str, ObjectInfo]) -> dict[str, datetime]:
-    times = [i.mtime for k, i in listing.items() if k.startswith("snapshots/")]
-    return {"*": datetime.fromtimestamp(max(times)).astimezone()} if times else {}
 
 
 def replicate(
@@ -383,7 +330,7 @@ def _replicate(
         result.bytes_received = source_io.counters().bytes_received + transfer.bytes_mapped
         ledger.record_locks(target.url, locked)
         listings.source, listings.target = src, {**tgt, **{k: src[k] for k in copied}}
-        result.lag = _lags(manifest, current, src, listings.target)
+        result.lag = lags_between(manifest, current, src, listings.target)
         ledger.record_lag(source.url, target.url, result.lag, now)
 
     known_locks = ledger.locks(target.url)
