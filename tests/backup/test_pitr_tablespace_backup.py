@@ -1,0 +1,95 @@
+"""A cluster with tablespaces outside its data directory is backed up whole and restored under
+the target, against real PostgreSQL.
+
+The primary's tablespace directories sit on the same host as every restore (a shared host,
+the worst case): each restore must leave them exactly as they were, bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backup.baserecord import TAG_TABLESPACES
+from backup.snapshot import list_snapshots
+from dc.clock import JST
+from tests.backup.test_pitr import _archived_past, _write_rows
+from tests.backup.test_pitr_tablespace import _postgres_dir, _stop_primary, tree_state
+from tests.backup.walsite import SYSTEM, WalSite, wal_site
+from tests.conftest import PASSWORD, Cli
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def site(cli: Cli) -> Iterator[WalSite]:
+    """Two tablespaces outside the data directory, a table with rows in each, before any backup."""
+    with wal_site(cli.env) as made:
+        for name in ("juki_space", "zei_space"):
+            location = _postgres_dir(made.base / name, made.cluster.owner)
+            made.sql(f"CREATE TABLESPACE {name} LOCATION '{location}'")
+        made.sql(
+            "CREATE TABLE juki (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), v text) "
+            "TABLESPACE juki_space"
+        )
+        made.sql("CREATE TABLE zei (id int) TABLESPACE zei_space")
+        made.sql("INSERT INTO zei SELECT generate_series(1, 500)")
+        yield made
+
+
+def _spaces(site: WalSite) -> dict[str, tuple[int, Path]]:
+    rows = site.sql("SELECT spcname, oid, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname LIKE '%_space'")
+    return {str(name): (int(oid), Path(location)) for name, oid, location in rows}
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root))
+
+
+def test_a_cluster_with_tablespaces_is_restored_to_a_time_under_the_target(site: WalSite) -> None:
+    cli = Cli(site.relay.env)
+    spaces = _spaces(site)
+    backed = cli("backup", "run", "--config", str(site.config), "--json")
+    assert backed.returncode == 0, backed.stderr
+    rows = _write_rows(site, 2)
+    site.sql("INSERT INTO zei SELECT generate_series(501, 800)")
+    middle = len(rows) // 2
+    target = rows[middle][1] + (rows[middle + 1][1] - rows[middle][1]) / 2
+    _archived_past(site)
+
+    # the snapshot records each tablespace's OID, name and the primary's location, and holds its tar
+    from backup.opening import open_repository
+    from storage.local import LocalBackend
+
+    with open_repository(LocalBackend(site.repo), PASSWORD, sync=False) as repo:
+        (base,) = list_snapshots(repo, system=SYSTEM)
+    recorded = {s["name"]: (s["oid"], Path(s["location"])) for s in json.loads(base.tags[TAG_TABLESPACES])}
+    assert recorded == spaces
+
+    site.sql("CHECKPOINT")
+    _stop_primary(site)
+    untouched = {name: tree_state(location) for name, (_, location) in spaces.items()}
+    assert all(len(state) > 3 for state in untouched.values())
+
+    text = target.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S.%f JST")
+    restored = site.base / "restored"
+    done = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-time", text,
+        "--target-dir", str(restored), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    tables = json.loads(done.stdout)["tables"]
+    assert tables["public.juki"] == len([r for r in rows if r[1] <= target])
+    assert tables["public.zei"] == 500  # the second insert came after the target
+    for _name, (oid, location) in spaces.items():
+        link = restored / "pg_tblspc" / str(oid)
+        assert link.is_symlink() and _inside(link, restored), os.readlink(link)
+        assert any(Path(os.path.realpath(link)).glob("PG_*/*/*"))  # the relation files are there
+        # PostgreSQL renames the map it followed
+        assert str(restored / "pg_tblspc_data" / str(oid)) in (restored / "tablespace_map.old").read_text()
+        assert str(location) not in (restored / "tablespace_map.old").read_text()
+    assert {name: tree_state(location) for name, (_, location) in spaces.items()} == untouched
