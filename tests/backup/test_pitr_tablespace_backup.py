@@ -93,3 +93,66 @@ def test_a_cluster_with_tablespaces_is_restored_to_a_time_under_the_target(site:
         assert str(restored / "pg_tblspc_data" / str(oid)) in (restored / "tablespace_map.old").read_text()
         assert str(location) not in (restored / "tablespace_map.old").read_text()
     assert {name: tree_state(location) for name, (_, location) in spaces.items()} == untouched
+
+    # mapped elsewhere beside the target, by name and by OID: the files land there
+    (juki_oid, juki_location), (zei_oid, _) = spaces["juki_space"], spaces["zei_space"]
+    mapped = site.base / "mapped"
+    remap = {juki_oid: site.base / "disk2" / "juki", zei_oid: site.base / "zei-empty"}
+    remap[zei_oid].mkdir()  # an existing empty directory is taken
+    latest = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(mapped),
+        "--tablespace-map", f"juki_space={remap[juki_oid]}", "--tablespace-map", f"{zei_oid}={remap[zei_oid]}",
+        "--json",
+    )  # fmt: skip
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout)["tables"] == {"public.juki": len(rows), "public.zei": 800}
+    for oid, where in remap.items():
+        assert os.readlink(mapped / "pg_tblspc" / str(oid)) == str(where)
+        assert any(where.glob("PG_*/*/*"))
+    assert not (mapped / "pg_tblspc_data").exists()
+    assert {name: tree_state(location) for name, (_, location) in spaces.items()} == untouched
+
+    # traps planted in the remap targets: each refused in one line (exit 2) before anything is written
+    full = site.base / "full"
+    full.mkdir()
+    (full / "resident.csv").write_text("x")
+    (site.base / "link-to-primary").symlink_to(juki_location)
+    (site.base / "link-out").symlink_to("/var/tmp")
+    other_cluster = site.base / "other-cluster"
+    other_cluster.mkdir()
+    (other_cluster / "PG_VERSION").write_text("15\n")
+    fresh = f"bcpctl-remap-{os.getpid()}"
+    trapped = site.base / "trapped"
+    traps = {
+        "outside": f"juki_space=/var/tmp/{fresh}",
+        "through a link leaving the area": f"juki_space={site.base / 'link-out' / fresh}",
+        "the primary's own location": f"juki_space={juki_location}",
+        "inside the primary's location": f"juki_space={juki_location / 'new'}",
+        "a link to the primary's location": f"juki_space={site.base / 'link-to-primary'}",
+        "below a link to the primary's location": f"juki_space={site.base / 'link-to-primary' / 'new'}",
+        "a non-empty directory": f"juki_space={full}",
+        "a file": f"juki_space={full / 'resident.csv'}",
+        "inside the target": f"juki_space={trapped / 'ts'}",
+        "inside another cluster": f"juki_space={other_cluster / 'ts'}",
+        "the allowed area itself": f"juki_space={site.base}",
+        "relative": "juki_space=relative/ts",
+        "with ..": f"juki_space={site.base}/x/../y",
+        "no such tablespace": f"kokuho_space={site.base / 'y'}",
+        "no path": "juki_space=",
+    }
+    for what, mapping in traps.items():
+        refused = cli(
+            "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(trapped),
+            "--tablespace-map", mapping,
+        )  # fmt: skip
+        assert refused.returncode == 2, (what, refused.stderr)
+        assert len(refused.stderr.strip().splitlines()) == 1 and "--tablespace-map" in refused.stderr, (what, refused)
+        assert not trapped.exists(), what
+    two = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(trapped),
+        "--tablespace-map", f"juki_space={site.base / 'a'}", "--tablespace-map", f"{zei_oid}={site.base / 'a' / 'b'}",
+    )  # fmt: skip
+    assert two.returncode == 2 and "two tablespaces" in two.stderr, two.stderr
+    assert not Path("/var/tmp", fresh).exists() and not trapped.exists()
+    assert (full / "resident.csv").read_text() == "x" and sorted(full.iterdir()) == [full / "resident.csv"]
+    assert {name: tree_state(location) for name, (_, location) in spaces.items()} == untouched
