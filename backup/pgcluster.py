@@ -117,9 +117,13 @@ def _unpack_tar(
     repo: Repository, snapshot: Snapshot, entry: Entry, into: Path, progress: Callable[[int], None] | None
 ) -> int:
     stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
+    reader = io.BufferedReader(stream, 1 << 20)
     try:
-        with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|") as tar:
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
             tar.extractall(into, filter="data")
+        # the padding after the end-of-archive blocks (a tar's last record) is hashed too
+        while reader.read(1 << 20):
+            pass
     except tarfile.TarError as exc:
         raise CorruptObject(
             N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc
