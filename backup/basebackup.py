@@ -37,10 +37,11 @@ from backup.baserecord import (
     tablespace_file,
 )
 from backup.errors import SourceError
-from backup.pitrscratch import pitr_scratch
+from backup.pitrscratch import pitr_scratch, sweep_scratch
 from backup.sources import StreamSource, _drain_stderr, _one_row, pipe_reader, postgres_tool, redact_dsn
 from backup.walseq import format_lsn, parse_lsn
 from dc.errors import N_, library_reason
+from dc.failpoint import failpoint
 
 __all__ = ["BASE_NAME", "TAG_END", "TAG_SEGMENT_SIZE", "TAG_START", "TAG_STOP", "TAG_TIMELINE", "basebackup_stream"]
 #: how much of the stream's start is kept to read ``backup_label`` from (its first member)
@@ -177,6 +178,7 @@ def _streamed(dsn: str, info: _BackupInfo) -> Iterator[StreamSource]:
 def _spooled(dsn: str, info: _BackupInfo) -> Iterator[StreamSource]:
     """A cluster with tablespaces: ``pg_basebackup -Ft`` into a scratch directory, each tar then
     stored from there; the tablespaces recorded as ``tablespace_map`` names them."""
+    sweep_scratch()  # what backups and restores killed before this one left: plaintext copies
     with pitr_scratch() as scratch:
         scratch.chmod(0o700)  # a plaintext copy of the database, readable by bcpctl alone
         out = scratch / "base"
@@ -190,6 +192,7 @@ def _spooled(dsn: str, info: _BackupInfo) -> Iterator[StreamSource]:
             raise SourceError(
                 N_("pg_basebackup of {dsn} failed: {stderr_tail}"), dsn=redact_dsn(dsn), stderr_tail=" ".join(tail)
             )
+        failpoint("basebackup.spooled")
         with (out / BASE_NAME).open("rb") as base:
             head = base.read(_HEAD_BYTES)
         tags = info.tags(head)

@@ -156,3 +156,24 @@ def test_a_cluster_with_tablespaces_is_restored_to_a_time_under_the_target(site:
     assert not Path("/var/tmp", fresh).exists() and not trapped.exists()
     assert (full / "resident.csv").read_text() == "x" and sorted(full.iterdir()) == [full / "resident.csv"]
     assert {name: tree_state(location) for name, (_, location) in spaces.items()} == untouched
+
+
+def test_a_killed_base_backups_scratch_copy_is_removed_by_the_next_one(site: WalSite) -> None:
+    """The scratch holds a plaintext copy of the database: a backup killed with it full leaves it
+    only until the next base backup, which sweeps it before taking its own."""
+    from backup.pitrscratch import PREFIX
+
+    cli = Cli(site.relay.env)
+    tmp = site.base / "tmp"
+    tmp.mkdir(mode=0o755)
+    killed = cli(
+        "backup", "run", "--config", str(site.config),
+        env={"TMPDIR": str(tmp), "BCPCTL_FAILPOINTS": "basebackup.spooled"},
+    )  # fmt: skip
+    assert killed.returncode != 0
+    (scratch,) = tmp.iterdir()
+    assert scratch.name.startswith(PREFIX) and (scratch / "base" / "base.tar").is_file()
+    assert scratch.stat().st_mode & 0o077 == 0
+    again = cli("backup", "run", "--config", str(site.config), "--json", env={"TMPDIR": str(tmp)})
+    assert again.returncode == 0, again.stderr
+    assert list(tmp.iterdir()) == []
