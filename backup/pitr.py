@@ -143,6 +143,8 @@ class PitrResult:
     base_seconds: float = 0.0
     replay_seconds: float = 0.0
     running: bool = False
+    #: where each tablespace of the base backup was restored, by OID
+    tablespaces: dict[str, str] = field(default_factory=dict)
 
     @property
     def rto_seconds(self) -> float:
@@ -273,6 +275,7 @@ def restore_to(
             system_id, base.id, base.tags.get(TAG_END, base.time.isoformat()), target.describe(), str(target_dir),
             cluster.port, None, "", base_seconds=base_seconds, replay_seconds=replay_seconds,
         )  # fmt: skip
+        result.tablespaces = {str(oid): str(path) for oid, path in sorted(spaces.items())}
         _verify(conninfo, system.smoke, result)
         result.running = keep_running
         return result
@@ -350,7 +353,8 @@ def restore_to_database(
                 target_dsn=redact_dsn(target_dsn),
                 want=want,
             )
-        result.target_dir, result.running = redact_dsn(target_dsn), False
+        # the tablespaces were in the scratch cluster, removed with it
+        result.target_dir, result.running, result.tablespaces = redact_dsn(target_dsn), False, {}
         return result
 
 

@@ -106,6 +106,7 @@ def test_a_cluster_with_tablespaces_is_restored_to_a_time_under_the_target(site:
     )  # fmt: skip
     assert latest.returncode == 0, latest.stderr
     assert json.loads(latest.stdout)["tables"] == {"public.juki": len(rows), "public.zei": 800}
+    assert json.loads(latest.stdout)["tablespaces"] == {str(oid): str(where) for oid, where in remap.items()}
     for oid, where in remap.items():
         assert os.readlink(mapped / "pg_tblspc" / str(oid)) == str(where)
         assert any(where.glob("PG_*/*/*"))
