@@ -18,17 +18,18 @@ import shlex
 import subprocess
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backup.basebackup import BASE_NAME
+from backup.baserecord import BASE_NAME, Tablespace, format_tablespace_map, parse_tablespace_map, recorded_tablespaces
 from backup.errors import CorruptObject, HostileSnapshot, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
-from backup.tree import iter_tree
+from backup.tablespacemap import place
+from backup.tree import Entry, iter_tree
 from dc.errors import N_, Message, ProblemFound, UsageError
 
 
@@ -62,27 +63,67 @@ class _BlobStream(io.RawIOBase):
 
 
 def unpack_base(
-    repo: Repository, snapshot: Snapshot, target: Path, *, progress: Callable[[int], None] | None = None
+    repo: Repository,
+    snapshot: Snapshot,
+    target: Path,
+    *,
+    tablespaces: Mapping[int, Path] | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Unpack a base backup into the empty directory ``target``; return its size in bytes, verified."""
-    entries = [e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"]
-    if [e["path"] for e in entries] != [BASE_NAME]:
+    """Unpack a base backup into the empty directory ``target``; return its size in bytes, verified.
+
+    ``tablespaces``: where each recorded tablespace goes, by OID (backup/tablespacemap.py; by
+    default under ``target``): its tar is unpacked there, ``pg_tblspc/<oid>`` links to it, and
+    ``tablespace_map``, which PostgreSQL follows when it starts, is rewritten to name it."""
+    spaces = recorded_tablespaces(snapshot.tags, snapshot.short_id)
+    placed = dict(tablespaces) if tablespaces is not None else place(spaces, {}, target)
+    entries = {e["path"]: e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"}
+    if sorted(entries) != sorted([BASE_NAME, *(s.file for s in spaces)]) or set(placed) != {s.oid for s in spaces}:
         raise CorruptObject(
             N_("snapshot {short_id} is not a base backup (it holds no {BASE_NAME} alone)"),
             short_id=snapshot.short_id,
             BASE_NAME=BASE_NAME,
         )
-    entry = entries[0]
     if target.exists() and any(target.iterdir()):
         raise UsageError(
             N_("{target} is not empty: a cluster is restored into an empty or new directory"), target=target
         )
     target.mkdir(parents=True, exist_ok=True)
     target.chmod(0o700)
+    size = _unpack_tar(repo, snapshot, entries[BASE_NAME], target, progress)
+    _check_tablespace_map(target, snapshot, spaces)
+    for space in spaces:
+        where = placed[space.oid]
+        where.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if where.is_symlink() or any(where.iterdir()):
+            raise UsageError(N_("{path} exists and is not an empty directory"), path=where)
+        size += _unpack_tar(repo, snapshot, entries[space.file], where, progress)
+        link = target / "pg_tblspc" / str(space.oid)
+        if link.exists() or link.is_symlink():
+            raise HostileSnapshot(
+                N_("base backup {short_id} holds {entry} itself: a restore links it"),
+                short_id=snapshot.short_id,
+                entry=f"pg_tblspc/{space.oid}",
+            )
+        link.symlink_to(where)
+    if spaces:
+        (target / "tablespace_map").write_text(
+            format_tablespace_map({oid: str(path) for oid, path in placed.items()}), encoding="utf-8"
+        )
+    return size
+
+
+def _unpack_tar(
+    repo: Repository, snapshot: Snapshot, entry: Entry, into: Path, progress: Callable[[int], None] | None
+) -> int:
     stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
+    reader = io.BufferedReader(stream, 1 << 20)
     try:
-        with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|") as tar:
-            tar.extractall(target, filter="data")
+        with tarfile.open(fileobj=reader, mode="r|") as tar:
+            tar.extractall(into, filter="data")
+        # the padding after the end-of-archive blocks (a tar's last record) is hashed too
+        while reader.read(1 << 20):
+            pass
     except tarfile.TarError as exc:
         raise CorruptObject(
             N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc
@@ -91,20 +132,27 @@ def unpack_base(
         raise VerificationFailed(
             N_("base backup {short_id} differs from what the backup recorded"), short_id=snapshot.short_id
         )
-    _refuse_tablespace_map(target, snapshot)
     return stream.size
 
 
-def _refuse_tablespace_map(target: Path, snapshot: Snapshot) -> None:
+def _check_tablespace_map(target: Path, snapshot: Snapshot, spaces: list[Tablespace]) -> None:
     """PostgreSQL links each ``tablespace_map`` entry's absolute path into ``pg_tblspc`` when it
-    starts: a base backup naming any would have the restore write where the primary's
-    tablespaces live (a base backup bcpctl takes never holds one, backup/basebackup.py)."""
+    starts: the map must name exactly the tablespaces the backup recorded (and stored), which
+    the restore then places itself; any other entry would have it write where the primary's
+    tablespaces live."""
     mapping = target / "tablespace_map"
-    if mapping.is_file() and not mapping.is_symlink() and (first := mapping.read_text(errors="replace").strip()):
+    text = mapping.read_text(errors="replace") if mapping.is_file() and not mapping.is_symlink() else ""
+    try:
+        named = parse_tablespace_map(text)
+    except ValueError:
+        named = {0: text.strip()}
+    if mapping.is_symlink() or set(named) != {s.oid for s in spaces}:
+        extra = {oid: path for oid, path in named.items() if oid not in {s.oid for s in spaces}}
+        first = next(iter(extra.items()), None)
         raise HostileSnapshot(
             N_("base backup {short_id} maps tablespace {entry}: a restore never writes outside its target"),
             short_id=snapshot.short_id,
-            entry=first.splitlines()[0][:300],
+            entry=f"{first[0]} {first[1]}"[:300] if first else "tablespace_map",
         )
 
 
@@ -131,7 +179,11 @@ class RecoverySettings:
         return [f"{name} = '{value.replace(chr(39), chr(39) * 2)}'\n" for name, value in found.items()]
 
 
-def configure_recovery(datadir: Path, settings: RecoverySettings, owner: str | None) -> None:
+def configure_recovery(
+    datadir: Path, settings: RecoverySettings, owner: str | None, *, also: Sequence[Path] = ()
+) -> None:
+    """Recovery settings into ``datadir``; it and the directories ``also`` (tablespaces placed
+    outside it) handed to ``owner``."""
     with (datadir / "postgresql.auto.conf").open("a", encoding="utf-8") as conf:
         conf.write("# set by bcpctl restore: recover from the WAL archive, then promote\n")
         conf.writelines(settings.lines())
@@ -139,7 +191,7 @@ def configure_recovery(datadir: Path, settings: RecoverySettings, owner: str | N
     (datadir / "pg_wal" / "archive_status").mkdir(parents=True, exist_ok=True)
     if owner is not None:
         account = pwd.getpwnam(owner)
-        for path in [datadir, *datadir.rglob("*")]:
+        for path in [p for top in (datadir, *also) for p in (top, *top.rglob("*"))]:
             os.lchown(path, account.pw_uid, account.pw_gid)
 
 
@@ -247,7 +299,10 @@ def _postmaster_alive(pidfile: Path) -> bool:
 
 def copy_database(source: str, target: str) -> dict[str, int]:
     """``pg_dump`` of ``source`` into ``pg_restore --single-transaction`` at ``target`` (a failure
-    leaves the target as it was); return the target's row counts."""
+    leaves the target as it was); return the target's row counts.
+
+    Every object lands in the target's default tablespace: the recovered cluster's tablespaces
+    are its own, and one of the same name on the target server may be the primary's."""
     import psycopg
 
     dump = subprocess.Popen(
@@ -257,7 +312,7 @@ def copy_database(source: str, target: str) -> dict[str, int]:
     )
     restore = subprocess.run(
         [postgres_tool("pg_restore"), "--single-transaction", "--exit-on-error", "--no-owner", "--no-privileges",
-         "-d", target],
+         "--no-tablespaces", "-d", target],
         stdin=dump.stdout, capture_output=True, text=True,
     )  # fmt: skip
     if dump.stdout is not None:

@@ -15,18 +15,19 @@ import shlex
 import shutil
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backup.basebackup import TAG_END, TAG_SEGMENT_SIZE, TAG_START, TAG_STOP
+from backup.baserecord import TAG_END, TAG_SEGMENT_SIZE, TAG_START, TAG_STOP, recorded_tablespaces
 from backup.errors import VerificationFailed
 from backup.pgcluster import RecoverySettings, RestoredCluster, configure_recovery, unpack_base
 from backup.pitrscratch import pitr_scratch, sweep_scratch
 from backup.snapshot import Snapshot, list_snapshots
 from backup.sources import postgres_row_counts, redact_dsn
+from backup.tablespacemap import place
 from backup.walarchive import WalNotFound, fetch
 from backup.walcheck import base_backups, first_needed
 from backup.walfeed import ABSENT, WalFeed
@@ -142,6 +143,8 @@ class PitrResult:
     base_seconds: float = 0.0
     replay_seconds: float = 0.0
     running: bool = False
+    #: where each tablespace of the base backup was restored, by OID
+    tablespaces: dict[str, str] = field(default_factory=dict)
 
     @property
     def rto_seconds(self) -> float:
@@ -201,8 +204,12 @@ def restore_to(
     site: str | None = None,
     now: datetime | None = None,
     survivors: Sequence[Path] = (),
+    tablespace_map: Mapping[str, str] | None = None,
 ) -> PitrResult:
     """Restore ``system_id`` into ``target_dir`` as it was at ``target``, start it, verify it.
+
+    ``tablespace_map``: where the base backup's tablespaces go (``OID`` or name to a path,
+    backup/tablespacemap.py); the others under ``target_dir``, never at the primary's paths.
 
     ``site``: whose repository holds the base backups and WAL (default: the site bcpctl runs at).
     ``now``: the clock a target time is judged against (default: the system clock).
@@ -229,7 +236,8 @@ def restore_to(
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
         since = parse_lsn(base.tags[TAG_START])
         check_survivors(system_id, survivors, since, lambda name: _archived(repo, system_id, name))
-        unpack_base(repo, base, target_dir)
+        spaces = place(recorded_tablespaces(base.tags, base.short_id), tablespace_map or {}, target_dir)
+        unpack_base(repo, base, target_dir, tablespaces=spaces)
         for segment in survivors:
             shutil.copyfile(segment, target_dir / "pg_wal" / segment.name)
         settings = RecoverySettings(
@@ -237,7 +245,7 @@ def restore_to(
             target_time=target.time.isoformat() if target.time else None,
             target_lsn=format_lsn(target.lsn) if target.lsn is not None else None,
         )
-        configure_recovery(target_dir, settings, owner)
+        configure_recovery(target_dir, settings, owner, also=list(spaces.values()))
         base_seconds = round(time.monotonic() - started, 3)
         cluster = RestoredCluster(target_dir, port or free_port(), owner)
         conninfo = make_conninfo(system.source.dsn or "", host="127.0.0.1", port=str(cluster.port))
@@ -267,6 +275,7 @@ def restore_to(
             system_id, base.id, base.tags.get(TAG_END, base.time.isoformat()), target.describe(), str(target_dir),
             cluster.port, None, "", base_seconds=base_seconds, replay_seconds=replay_seconds,
         )  # fmt: skip
+        result.tablespaces = {str(oid): str(path) for oid, path in sorted(spaces.items())}
         _verify(conninfo, system.smoke, result)
         result.running = keep_running
         return result
@@ -344,7 +353,8 @@ def restore_to_database(
                 target_dsn=redact_dsn(target_dsn),
                 want=want,
             )
-        result.target_dir, result.running = redact_dsn(target_dsn), False
+        # the tablespaces were in the scratch cluster, removed with it
+        result.target_dir, result.running, result.tablespaces = redact_dsn(target_dsn), False, {}
         return result
 
 

@@ -134,23 +134,28 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
             stats = TreeStats()
             with _open_stream(request.source) as source:
                 with ThreadPoolExecutor(request.workers or default_workers()) as pool:
-                    sha, ids, size = store_stream(repo, writer, source.stream, pool=pool, progress=progress)
+                    stored = [(source.name, *store_stream(repo, writer, source.stream, pool=pool, progress=progress))]
+                    for name, path in source.more:
+                        with path.open("rb", buffering=0) as more:
+                            stored.append((name, *store_stream(repo, writer, more, pool=pool, progress=progress)))
                 tables = source.tables
             tags.update(source.tags)
-            tree.add(
-                {
-                    "path": source.name,
-                    "type": "file",
-                    "mode": 0o600,
-                    "mtime": time.time_ns(),
-                    "size": size,
-                    "sha256": sha,
-                    "chunks": ids,
-                }
-            )
-            stats.files_new, stats.bytes_total, stats.bytes_read = 1, size, size
+            for name, sha, ids, size in sorted(stored):  # a tree lists its entries in name order
+                tree.add(
+                    {
+                        "path": name,
+                        "type": "file",
+                        "mode": 0o600,
+                        "mtime": time.time_ns(),
+                        "size": size,
+                        "sha256": sha,
+                        "chunks": ids,
+                    }
+                )
+            size = sum(entry[3] for entry in stored)
+            stats.files_new, stats.bytes_total, stats.bytes_read = len(stored), size, size
             if request.seal is not None:
-                tags.update(request.seal(when, sha, tables))
+                tags.update(request.seal(when, stored[0][1], tables))
         tree_ids = tree.finish()
         writer.flush()
     finally:

@@ -85,6 +85,9 @@ class StreamSource:
     tables: dict[str, int]
     #: snapshot tags only known once the stream has ended (a base backup's WAL positions)
     tags: dict[str, str] = field(default_factory=dict)
+    #: files stored after the stream, each its own file of the snapshot: (name in the tree,
+    #: path) — a base backup's tablespaces, which ``pg_basebackup`` writes as separate tars
+    more: tuple[tuple[str, Path], ...] = ()
 
 
 @contextmanager

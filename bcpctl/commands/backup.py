@@ -231,6 +231,14 @@ def backup_run(
 )
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="With --to-*: the restored cluster's port.")
 @click.option("--keep-running", is_flag=True, help="With --to-*: leave the restored cluster running.")
+@click.option(
+    "--tablespace-map",
+    "tablespace_map",
+    multiple=True,
+    metavar="OID=PATH|NAME=PATH",
+    help="With --target-dir: restore that tablespace at PATH, an empty or new directory beside the target "
+    "(default: TARGET-DIR/pg_tblspc_data/OID). Repeatable.",
+)
 @config_option(required=False)
 @escrow_option
 @as_of_option
@@ -252,6 +260,7 @@ def restore(
     target_dir: str | None,
     port: int | None,
     keep_running: bool,
+    tablespace_map: tuple[str, ...],
     config_path: str | None,
 ) -> None:
     """Restore SNAPSHOT (id, id prefix, latest or latest:SYSTEM) and verify it.
@@ -263,7 +272,9 @@ def restore(
 
     With --to-time, --to-lsn or --to-latest, restore the postgres-wal SYSTEM of --config into
     --target-dir: the newest base backup that ended before the target, WAL replayed up to it,
-    the cluster promoted, its smoke query run and its tables counted.
+    the cluster promoted, its smoke query run and its tables counted. Its tablespaces are
+    restored under --target-dir (or where --tablespace-map puts them), never at the primary's
+    paths.
     """
     from backup.dbrestore import restore_postgres, verify_sqlite
     from backup.patterns import Selection
@@ -274,9 +285,14 @@ def restore(
         raise UsageError(N_("give one of --to-time, --to-lsn and --to-latest"))
     if to_time is not None or to_lsn is not None or to_latest:
         _restore_to_point(
-            snapshot_ref, config_path, to_time, to_lsn, target_dir, target, target_dsn, port, keep_running
-        )
+            snapshot_ref, config_path, to_time, to_lsn, target_dir, target, target_dsn, port, keep_running,
+            tablespace_map,
+        )  # fmt: skip
         return
+    if tablespace_map:
+        raise UsageError(
+            N_("--tablespace-map places a postgres-wal restore's tablespaces: give --to-time, --to-lsn or --to-latest")
+        )
     if repo_url is None:
         raise UsageError(N_("restore needs --repo URL (or $BCPCTL_REPO)"))
     if (target is None) == (target_dsn is None):
@@ -389,8 +405,10 @@ def _restore_to_point(
     target_dsn: str | None,
     port: int | None,
     keep_running: bool,
+    tablespace_map: tuple[str, ...],
 ) -> None:
     from backup.pitr import RecoveryTarget, parse_moment, restore_to, restore_to_database
+    from backup.tablespacemap import parse_mapping
     from backup.walseq import parse_lsn
 
     if config_path is None:
@@ -409,13 +427,19 @@ def _restore_to_point(
     )
     consortium, _config_dir = session.config(config_path)
     resolved = Path(config_path).resolve()
+    mapping = parse_mapping(tablespace_map)
     if target_dsn is not None:
+        if mapping:
+            raise UsageError(
+                N_("--tablespace-map is for --target-dir: a --target-dsn restore recovers in a private scratch cluster")
+            )
         result = restore_to_database(consortium, resolved, system_id, point, target_dsn)
     else:
         assert target_dir is not None  # exactly one of the two, checked above
         result = restore_to(
-            consortium, resolved, system_id, point, Path(target_dir), port=port, keep_running=keep_running
-        )
+            consortium, resolved, system_id, point, Path(target_dir), port=port, keep_running=keep_running,
+            tablespace_map=mapping,
+        )  # fmt: skip
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(

@@ -158,3 +158,48 @@ def test_a_failover_may_leave_the_lost_work_for_later_and_names_the_command(site
     assert "後回し" in ja and deferred["deferred"] in ja
     with ctx.state.connect() as conn:  # no scratch cluster was made
         assert conn.execute(select(drill_resources).where(drill_resources.c.run_id == over.id)).fetchall() == []
+
+
+def _tablespaces(site: WalSite) -> dict[Path, set[str]]:
+    """Two tablespaces outside the data directory holding ``juki`` and a second table, before any
+    base backup; returns what each directory holds (autovacuum off: only a restore writes there)."""
+    from tests.backup.test_pitr_tablespace import _postgres_dir
+
+    locations = {}
+    for name in ("juki_space", "zei_space"):
+        locations[name] = _postgres_dir(site.base / name, site.cluster.owner)
+        site.sql(f"CREATE TABLESPACE {name} LOCATION '{locations[name]}'")
+    site.sql("ALTER TABLE juki SET TABLESPACE juki_space, SET (autovacuum_enabled = false)")
+    site.sql("CREATE TABLE zei (id int) WITH (autovacuum_enabled = false) TABLESPACE zei_space")
+    site.sql("INSERT INTO zei SELECT generate_series(1, 300)")
+    return {location: set() for location in locations.values()}
+
+
+def _held(locations: dict[Path, set[str]]) -> dict[Path, set[str]]:
+    return {location: {str(p.relative_to(location)) for p in location.rglob("*")} for location in locations}
+
+
+def test_point_in_time_drill_and_failover_of_a_cluster_with_tablespaces(site: WalSite) -> None:
+    """The drill and failover copy the recovered database into a server that may hold the primary's
+    own tablespaces (here: the primary itself): every object lands in its default tablespace."""
+    from failover.failover import FailoverRequest, execute_failover
+    from tests.failover.test_failover import RecordingHooks
+
+    locations = _tablespaces(site)
+    ctx, rows, lost = _wal_disaster(site)
+    site.sql("CHECKPOINT")
+    before = _held(locations)
+    event = rows[len(rows) // 2][1] + timedelta(milliseconds=5)
+    drill = run_drill(ctx, DrillRequest(mode="point-in-time", systems=(SYSTEM,), before=event), handle_signals=False)
+    assert drill.status == "passed", drill.verdict()
+    assert drill.systems[0].tables["public.juki"] == sum(1 for _, at in rows if at <= event)
+    assert drill.systems[0].tables["public.zei"] == 300
+    over = execute_failover(
+        ctx, FailoverRequest("offsite", confirmed=True), hooks=RecordingHooks(), handle_signals=False
+    )
+    assert over.systems[0].status == "passed", over.verdict()
+    assert site.sql("SELECT count(*) FROM juki", database="juki_dr") == [(len(rows),)]
+    assert site.sql("SELECT count(*) FROM zei", database="juki_dr") == [(300,)]
+    assert {int(r["fields"]["id"]) for r in over.lost[SYSTEM]["rows"]} == {i for i, _ in lost}
+    site.sql("CHECKPOINT")
+    assert _held(locations) == before  # nothing of the drill's or the failover's copy went there
