@@ -359,21 +359,18 @@ def restore(
                         )
                     data["tables"] = snap.verify.get("tables", {})
 
-    def render(console: Console, d: dict[str, Any]) -> None:
+    def text(d: dict[str, Any]) -> str:
         if "files" in d:
             what = _("{count} files, ").format(count=d.get("files", 0))
         else:
             what = _("{count} tables, ").format(count=len(d.get("tables", {})))
         line = _("restored snapshot {short_id} to {target}: {what}{size} in {seconds}s, verified")
-        console.print(
-            line.format(
-                short_id=d["snapshot"][:8],
-                target=d["target"],
-                what=what,
-                size=human_bytes(d["bytes"]),
-                seconds=f"{d['seconds']:.1f}",
-            ),
-            markup=False,
+        return line.format(
+            short_id=d["snapshot"][:8],
+            target=d["target"],
+            what=what,
+            size=human_bytes(d["bytes"]),
+            seconds=f"{d['seconds']:.1f}",
         )
 
     if count := data.get("owners_not_kept_count"):
@@ -384,7 +381,7 @@ def restore(
                 count,
             )
         )
-    out.result(data, render)
+    out.line(data, text)
     if count := data.get("skipped_count"):
         out.notice(_listed(N_("warning: {count} entries not recreated: {shown}{more}"), data["skipped"], count))
 

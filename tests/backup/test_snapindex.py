@@ -231,3 +231,22 @@ def test_latest_from_the_index_is_the_last_of_the_listing(
                     find_snapshot(repo, ref)
                 continue
             assert find_snapshot(repo, ref) == listed[-1], ref
+
+
+def test_a_sync_that_finds_nothing_new_writes_nothing(repo: Repository) -> None:
+    """A read-only command (restore latest:SYSTEM) syncs; a write would cost its cache a WAL
+    header and a checkpoint with two fdatasyncs on close."""
+    for i in range(3):
+        _plant(repo, "goka-juki", i)
+    index = SnapshotIndex(repo)
+    index.sync()
+    db = _rows(repo)
+    before = db.total_changes
+    index.sync()
+    assert find_snapshot(repo, "latest:goka-juki").system == "goka-juki"
+    assert db.total_changes == before
+    _rows(repo).execute("DELETE FROM snapshot_syncs")  # as after a forged row
+    assert not index.synced()
+    index.sync()
+    assert index.synced()
+    assert db.execute("SELECT count(*) FROM snapshot_syncs").fetchone() == (1,)
