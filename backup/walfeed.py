@@ -12,11 +12,14 @@ from the archive itself, so the feed only ever saves time and never decides what
 
 With ``recovery_target_timeline = 'latest'`` PostgreSQL also asks for the history file of the
 next timeline when it starts and again when it promotes, to learn whether the archive holds a
-newer timeline; the answer is almost always "no", and finding that out through ``wal get``
-cost a process, a configuration load and an unlock each time. The feed answers it from the
-listing it made: it leaves ``<name>.absent`` in the spool for the first timeline history file
-the archive lacks, and the restore_command exits 1 for it without asking (pgBackRest's
-asynchronous archive-get also answers "missing" from its queue). The restore thereby reads the
+newer timeline, and when it promotes it asks for the history of the timeline it recovered on
+(to copy it into the new one), which timeline 1 never has; the answer is almost always "no",
+and finding that out through ``wal get`` cost a process, a configuration load and an unlock
+each time, on the way to promotion. The feed answers both from the listing it made: it leaves
+``<name>.absent`` in the spool for the first timeline history file the archive lacks and for
+the replayed timeline's own when the archive lacks it, and the restore_command exits 1 for
+them without asking (pgBackRest's asynchronous archive-get also answers "missing" from its
+queue). The restore thereby reads the
 archive's timelines as they were when it began, which is what a recovery to a past moment
 means; a timeline created during the restore is not followed.
 
@@ -65,6 +68,13 @@ def next_timeline_history(names: list[str], first: str) -> str:
     return f"{max([int(first[:8], 16), *timelines]) + 1:08X}.history"
 
 
+def absent_histories(names: list[str], first: str) -> list[str]:
+    """The history files recovery from ``first`` asks for that the archive lacks: the next
+    timeline's, and ``first``'s own timeline's (asked for at promotion) when it is not there."""
+    own = f"{first[:8]}.history"
+    return sorted({next_timeline_history(names, first)} | ({own} - set(names)))
+
+
 class WalFeed:
     """Fetches ``segments`` into ``spool`` in order, keeping at most ``window`` untaken there.
 
@@ -108,7 +118,8 @@ class WalFeed:
         self.spool.mkdir(mode=0o700, exist_ok=True)
         if self._ids:
             os.chown(self.spool, *self._ids)
-        (self.spool / f"{next_timeline_history(names, self.first)}{ABSENT}").touch()
+        for history in absent_histories(names, self.first):
+            (self.spool / f"{history}{ABSENT}").touch()
         self._thread = threading.Thread(target=self._run, args=(segments,), name="bcpctl-walfeed", daemon=True)
         self._thread.start()
         return self

@@ -16,7 +16,7 @@ import pytest
 
 from backup.opening import open_repository
 from backup.walarchive import archived_names, push
-from backup.walfeed import WalFeed, next_timeline_history, segments_from
+from backup.walfeed import WalFeed, absent_histories, next_timeline_history, segments_from
 from backup.walspool import from_record, from_spool, write_record
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD, Cli
@@ -120,6 +120,15 @@ def test_the_feed_marks_the_next_timeline_history_absent(repo_dir: Path, tmp_pat
         with WalFeed(repo, SYSTEM, paths[0].name, spool) as feed:
             _until(lambda: feed.fetched == [paths[0].name])
     assert (spool / "00000002.history.absent").exists()
+    # asked for when the restore promotes (the history it copies into the new timeline): timeline 1 has none
+    assert (spool / "00000001.history.absent").exists()
+
+
+def test_only_history_files_the_archive_lacks_are_marked_absent() -> None:
+    on_two = "000000020000000000000003"
+    assert absent_histories([on_two, "00000002.history"], on_two) == ["00000003.history"]
+    assert absent_histories([on_two], on_two) == ["00000002.history", "00000003.history"]
+    assert absent_histories(["00000003.history"], on_two) == ["00000002.history", "00000004.history"]
 
 
 def test_segments_from_follow_the_first_ones_timeline_in_replay_order() -> None:
