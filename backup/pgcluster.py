@@ -28,6 +28,7 @@ from backup.errors import CorruptObject, HostileSnapshot, VerificationFailed
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
+from backup.syncbehind import synced_behind
 from backup.tree import iter_tree
 from dc.errors import N_, Message, ProblemFound, UsageError
 
@@ -82,7 +83,7 @@ def unpack_base(
     stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
     try:
         with tarfile.open(fileobj=io.BufferedReader(stream, 1 << 20), mode="r|") as tar:
-            tar.extractall(target, filter="data")
+            tar.extractall(target, members=synced_behind(tar, target), filter="data")
     except tarfile.TarError as exc:
         raise CorruptObject(
             N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc

@@ -247,9 +247,12 @@ def restore_to(
             first.timeline, first.segno, int(base.tags.get(TAG_SEGMENT_SIZE, DEFAULT_SEGMENT_SIZE))
         )
         # the repository stays open while PostgreSQL replays: the feed fetches ahead of it
-        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner, since=since):
+        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner, since=since) as feed:
             try:
-                cluster.start(timeout)
+                try:
+                    cluster.start(timeout)
+                finally:
+                    feed.started()
                 cluster.wait_promoted(conninfo, timeout)
                 # the end of a recovery to the latest state may be a withheld segment, not the archive's end
                 if target.latest and (creation := withheld(target_dir / PREFETCH_SPOOL)) is not None:

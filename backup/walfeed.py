@@ -30,10 +30,21 @@ under a temporary name, given to the server's account, and renamed into place wh
 spool holds at most ``window`` files not yet taken, so disk use stays bounded whatever the
 recovery target; what recovery never asks for (replay stops before it) costs at most that
 many fetches and is removed with the spool once the cluster is promoted.
+
+A restored cluster starts as one that crashed (its base backup was taken running), so before
+it asks for any WAL PostgreSQL fsyncs every file it can list in its data directory. The feed
+has then already fetched up to ``window`` segments (16 MiB each) into the spool: files that
+need no durability (a restore cut short is run again) and that replay renames away within
+seconds, yet forcing them to disk cost seconds of that start. So the spool is created
+writable and searchable but not readable (mode 0300) and made readable only once the server
+has started (:meth:`WalFeed.started`): the start-up walk cannot open it (PostgreSQL logs
+"could not open directory" and goes on), while the ``mv`` of restore_command and ``wal get``
+only need its files' names. The feed itself counts its files by name, never by listing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import tempfile
@@ -54,6 +65,8 @@ WINDOW = 16
 WORKERS = 3
 #: the suffix of a spool entry saying "the archive does not hold this file"
 ABSENT = ".absent"
+#: the spool while the server starts: its files can be renamed by name, not listed (and fsynced)
+HIDDEN_MODE = 0o300
 
 
 def segments_from(names: list[str], first: str) -> list[str]:
@@ -106,8 +119,10 @@ class WalFeed:
         self._thread: threading.Thread | None = None
         #: names fetched into the spool, in order
         self.fetched: list[str] = []
-        #: names written into the spool (a worker adds each as it renames it into place)
+        #: names written into the spool and not yet seen taken (added as each is renamed into place)
         self._written: set[str] = set()
+        #: the newest segment the recovery took from the spool
+        self._newest_taken = ""
         self._lock = threading.Lock()
         #: the first problem met; the feed stops there and the recovery's own get reports it
         self.problem: str | None = None
@@ -118,6 +133,7 @@ class WalFeed:
         self.spool.mkdir(mode=0o700, exist_ok=True)
         if self._ids:
             os.chown(self.spool, *self._ids)
+        os.chmod(self.spool, HIDDEN_MODE)
         for history in absent_histories(names, self.first):
             (self.spool / f"{history}{ABSENT}").touch()
         self._thread = threading.Thread(target=self._run, args=(segments,), name="bcpctl-walfeed", daemon=True)
@@ -128,26 +144,32 @@ class WalFeed:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.started()
+
+    def started(self) -> None:
+        """The server has started (its start-up walk of the data directory is over): the spool
+        may be listed again (what the restore reads there, and its removal, need that)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(self.spool, 0o700)
 
     def _waiting(self) -> int:
-        """Files in the spool the recovery has not taken yet.
+        """Files in the spool the recovery has not taken yet (counted by name: see the module).
 
         One that sorts before a file the recovery already took arrived too late (its ``wal get``
         fetched it from the archive meanwhile): replay moves forward and never asks for it, so
         it goes rather than holding a place in the window.
         """
-        with self._lock:  # before the listing: a name in it was in the spool by then
+        with self._lock:
             written = set(self._written)
-        try:
-            present = {name for name in os.listdir(self.spool) if is_segment(name)}
-        except OSError:
-            return 0
+        present = {name for name in written if os.path.lexists(self.spool / name)}
         taken = written - present
         if taken:
-            newest = max(taken)
-            for stale in [n for n in present if n < newest]:
-                (self.spool / stale).unlink(missing_ok=True)
-                present.discard(stale)
+            self._newest_taken = max(self._newest_taken, *taken)
+        for stale in [n for n in present if n < self._newest_taken]:
+            (self.spool / stale).unlink(missing_ok=True)
+            present.discard(stale)
+        with self._lock:
+            self._written -= written - present
         return len(present)
 
     def _run(self, queue: list[str]) -> None:
