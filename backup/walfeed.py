@@ -47,6 +47,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,7 +57,7 @@ from backup.repository import Repository
 from backup.walarchive import archived_names, fetch
 from backup.walnames import is_segment
 from backup.walseq import DEFAULT_SEGMENT_SIZE
-from backup.waltablespace import creations, previous_name, refusal, withhold
+from backup.waltablespace import creations_in, previous_name, refusal, withhold
 from dc.errors import BcpError
 
 #: segments fetched but not yet taken by the recovery, at most (16 MiB each by default)
@@ -200,26 +201,29 @@ class WalFeed:
         return fetch(self.repo, self.system, name)[1]
 
     def _hand_over(self, name: str, data: bytes) -> bool:
-        """Put ``name`` into the spool unless it creates a tablespace; in replay order."""
+        """Put ``name`` into the spool unless it creates a tablespace; in replay order.
+
+        The file is written once, into a private directory of the spool, where ``pg_waldump``
+        reads it; it is renamed into the spool once read (it was written for the check and then
+        again for the spool)."""
         prior = self._previous
         previous = prior[1] if prior and prior[0] == previous_name(name, len(data) or DEFAULT_SEGMENT_SIZE) else None
         self._previous = (name, data)
-        found = creations(name, data, previous, since=self.since, workdir=self.spool)
-        if found:
-            self.problem = f"{name}: {refusal(self.system, found[0])}"
-            withhold(self.spool, name, found[0])
-            self._stop.set()
-            return False
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.feed-", dir=self.spool)
+        scan = Path(tempfile.mkdtemp(prefix=".scan-", dir=self.spool))
         try:
-            with os.fdopen(fd, "wb") as out:
+            with (scan / name).open("xb") as out:
                 out.write(data)
                 if self._ids:
                     os.fchown(out.fileno(), *self._ids)  # before it is visible: the server reads it
-            os.replace(tmp, self.spool / name)
+            found = creations_in(scan, name, len(data), previous, since=self.since)
+            if found:
+                self.problem = f"{name}: {refusal(self.system, found[0])}"
+                withhold(self.spool, name, found[0])
+                self._stop.set()
+                return False
+            os.replace(scan / name, self.spool / name)
             with self._lock:
                 self._written.add(name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        finally:
+            shutil.rmtree(scan, ignore_errors=True)
         return True
