@@ -25,7 +25,7 @@ from pathlib import Path
 WORKERS = 2
 
 
-def _fsync(path: Path) -> None:
+def _fsync(path: str) -> None:
     try:
         # never through a link: only what the unpack itself wrote at that name
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
@@ -43,13 +43,13 @@ def synced_behind(members: tarfile.TarFile, into: Path) -> Iterator[tarfile.TarI
     """``members`` as ``TarFile.extractall`` reads them, each regular file fsynced in the
     background once extraction asked for the member after it (it was then written whole)."""
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="bcpctl-syncbehind")
-    written: Path | None = None
+    written: str | None = None
     try:
         for member in members:
             if written is not None:
                 pool.submit(_fsync, written)
             # extraction strips leading slashes (the "data" filter) and refuses what leaves ``into``
-            written = into / member.name.lstrip("/") if member.isreg() else None
+            written = os.path.join(into, member.name.lstrip("/")) if member.isreg() else None
             yield member
         if written is not None:
             pool.submit(_fsync, written)
