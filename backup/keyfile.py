@@ -138,8 +138,11 @@ def add_key_file(repo: Repository, path: Path, *, label: str = "") -> str:
 
 
 @contextmanager
-def open_with_key_file(backend: Backend, path: Path, *, manifest_key: str | None = None) -> Iterator[Repository]:
-    """The repository unlocked with the key file at ``path``, without syncing the index cache.
+def open_with_key_file(
+    backend: Backend, path: Path, *, manifest_key: str | None = None, sync: bool = False
+) -> Iterator[Repository]:
+    """The repository unlocked with the key file at ``path``, without syncing the index cache
+    unless ``sync`` (a reader of snapshots needs it; WAL objects are self-contained).
 
     Only key-file slots are tried: the key is never fed to a passphrase slot's derivation.
     """
@@ -154,5 +157,5 @@ def open_with_key_file(backend: Backend, path: Path, *, manifest_key: str | None
         refusal=Message(N_("wrong key file: {path} opens no key slot of {url}"), path=path, url=backend.url),
         manifest_key=manifest_key,
     )
-    with unlocked_repository(backend, config, raw, key, sync=False, sign_on_close=True) as repo:
+    with unlocked_repository(backend, config, raw, key, sync=sync, sign_on_close=True) as repo:
         yield repo

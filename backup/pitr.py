@@ -218,8 +218,7 @@ def restore_to(
     """
     from psycopg.conninfo import make_conninfo
 
-    from backup.jobs import site_repository
-    from backup.waljobs import wal_system
+    from backup.waljobs import wal_repository, wal_system
     from dc.config import local_site
 
     check_moment(target, now or utcnow())
@@ -232,7 +231,10 @@ def restore_to(
         )
     site = site or local_site(config)
     started = time.monotonic()
-    with site_repository(config, site, config_path.parent) as repo:
+    # as the restore's wal get opens it: with the site's key file where one is configured (it
+    # opens the same master key as the passphrase, backup/keyfile.py), not the passphrase's
+    # Argon2id (a fifth of a second of CPU before anything is restored)
+    with wal_repository(config, config_path.parent, site, sync=True) as repo:
         base = choose_base(base_backups(list_snapshots(repo, system=system_id), system_id), target)
         since = parse_lsn(base.tags[TAG_START])
         check_survivors(system_id, survivors, since, lambda name: _archived(repo, system_id, name))
@@ -255,9 +257,12 @@ def restore_to(
             first.timeline, first.segno, int(base.tags.get(TAG_SEGMENT_SIZE, DEFAULT_SEGMENT_SIZE))
         )
         # the repository stays open while PostgreSQL replays: the feed fetches ahead of it
-        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner, since=since):
+        with WalFeed(repo, system_id, first_name, target_dir / PREFETCH_SPOOL, owner=owner, since=since) as feed:
             try:
-                cluster.start(timeout)
+                try:
+                    cluster.start(timeout)
+                finally:
+                    feed.started()
                 cluster.wait_promoted(conninfo, timeout)
                 # the end of a recovery to the latest state may be a withheld segment, not the archive's end
                 if target.latest and (creation := withheld(target_dir / PREFETCH_SPOOL)) is not None:

@@ -12,11 +12,14 @@ from the archive itself, so the feed only ever saves time and never decides what
 
 With ``recovery_target_timeline = 'latest'`` PostgreSQL also asks for the history file of the
 next timeline when it starts and again when it promotes, to learn whether the archive holds a
-newer timeline; the answer is almost always "no", and finding that out through ``wal get``
-cost a process, a configuration load and an unlock each time. The feed answers it from the
-listing it made: it leaves ``<name>.absent`` in the spool for the first timeline history file
-the archive lacks, and the restore_command exits 1 for it without asking (pgBackRest's
-asynchronous archive-get also answers "missing" from its queue). The restore thereby reads the
+newer timeline, and when it promotes it asks for the history of the timeline it recovered on
+(to copy it into the new one), which timeline 1 never has; the answer is almost always "no",
+and finding that out through ``wal get`` cost a process, a configuration load and an unlock
+each time, on the way to promotion. The feed answers both from the listing it made: it leaves
+``<name>.absent`` in the spool for the first timeline history file the archive lacks and for
+the replayed timeline's own when the archive lacks it, and the restore_command exits 1 for
+them without asking (pgBackRest's asynchronous archive-get also answers "missing" from its
+queue). The restore thereby reads the
 archive's timelines as they were when it began, which is what a recovery to a past moment
 means; a timeline created during the restore is not followed.
 
@@ -27,12 +30,24 @@ under a temporary name, given to the server's account, and renamed into place wh
 spool holds at most ``window`` files not yet taken, so disk use stays bounded whatever the
 recovery target; what recovery never asks for (replay stops before it) costs at most that
 many fetches and is removed with the spool once the cluster is promoted.
+
+A restored cluster starts as one that crashed (its base backup was taken running), so before
+it asks for any WAL PostgreSQL fsyncs every file it can list in its data directory. The feed
+has then already fetched up to ``window`` segments (16 MiB each) into the spool: files that
+need no durability (a restore cut short is run again) and that replay renames away within
+seconds, yet forcing them to disk cost seconds of that start. So the spool is created
+writable and searchable but not readable (mode 0300) and made readable only once the server
+has started (:meth:`WalFeed.started`): the start-up walk cannot open it (PostgreSQL logs
+"could not open directory" and goes on), while the ``mv`` of restore_command and ``wal get``
+only need its files' names. The feed itself counts its files by name, never by listing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import shutil
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,7 +57,7 @@ from backup.repository import Repository
 from backup.walarchive import archived_names, fetch
 from backup.walnames import is_segment
 from backup.walseq import DEFAULT_SEGMENT_SIZE
-from backup.waltablespace import creations, previous_name, refusal, withhold
+from backup.waltablespace import creations_in, previous_name, refusal, withhold
 from dc.errors import BcpError
 
 #: segments fetched but not yet taken by the recovery, at most (16 MiB each by default)
@@ -51,6 +66,8 @@ WINDOW = 16
 WORKERS = 3
 #: the suffix of a spool entry saying "the archive does not hold this file"
 ABSENT = ".absent"
+#: the spool while the server starts: its files can be renamed by name, not listed (and fsynced)
+HIDDEN_MODE = 0o300
 
 
 def segments_from(names: list[str], first: str) -> list[str]:
@@ -63,6 +80,13 @@ def next_timeline_history(names: list[str], first: str) -> str:
     """The first timeline history file the archive lacks, from ``first``'s timeline on."""
     timelines = [int(n[:8], 16) for n in names if n.endswith(".history")]
     return f"{max([int(first[:8], 16), *timelines]) + 1:08X}.history"
+
+
+def absent_histories(names: list[str], first: str) -> list[str]:
+    """The history files recovery from ``first`` asks for that the archive lacks: the next
+    timeline's, and ``first``'s own timeline's (asked for at promotion) when it is not there."""
+    own = f"{first[:8]}.history"
+    return sorted({next_timeline_history(names, first)} | ({own} - set(names)))
 
 
 class WalFeed:
@@ -96,8 +120,10 @@ class WalFeed:
         self._thread: threading.Thread | None = None
         #: names fetched into the spool, in order
         self.fetched: list[str] = []
-        #: names written into the spool (a worker adds each as it renames it into place)
+        #: names written into the spool and not yet seen taken (added as each is renamed into place)
         self._written: set[str] = set()
+        #: the newest segment the recovery took from the spool
+        self._newest_taken = ""
         self._lock = threading.Lock()
         #: the first problem met; the feed stops there and the recovery's own get reports it
         self.problem: str | None = None
@@ -108,7 +134,9 @@ class WalFeed:
         self.spool.mkdir(mode=0o700, exist_ok=True)
         if self._ids:
             os.chown(self.spool, *self._ids)
-        (self.spool / f"{next_timeline_history(names, self.first)}{ABSENT}").touch()
+        os.chmod(self.spool, HIDDEN_MODE)
+        for history in absent_histories(names, self.first):
+            (self.spool / f"{history}{ABSENT}").touch()
         self._thread = threading.Thread(target=self._run, args=(segments,), name="bcpctl-walfeed", daemon=True)
         self._thread.start()
         return self
@@ -117,26 +145,32 @@ class WalFeed:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self.started()
+
+    def started(self) -> None:
+        """The server has started (its start-up walk of the data directory is over): the spool
+        may be listed again (what the restore reads there, and its removal, need that)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(self.spool, 0o700)
 
     def _waiting(self) -> int:
-        """Files in the spool the recovery has not taken yet.
+        """Files in the spool the recovery has not taken yet (counted by name: see the module).
 
         One that sorts before a file the recovery already took arrived too late (its ``wal get``
         fetched it from the archive meanwhile): replay moves forward and never asks for it, so
         it goes rather than holding a place in the window.
         """
-        with self._lock:  # before the listing: a name in it was in the spool by then
+        with self._lock:
             written = set(self._written)
-        try:
-            present = {name for name in os.listdir(self.spool) if is_segment(name)}
-        except OSError:
-            return 0
+        present = {name for name in written if os.path.lexists(self.spool / name)}
         taken = written - present
         if taken:
-            newest = max(taken)
-            for stale in [n for n in present if n < newest]:
-                (self.spool / stale).unlink(missing_ok=True)
-                present.discard(stale)
+            self._newest_taken = max(self._newest_taken, *taken)
+        for stale in [n for n in present if n < self._newest_taken]:
+            (self.spool / stale).unlink(missing_ok=True)
+            present.discard(stale)
+        with self._lock:
+            self._written -= written - present
         return len(present)
 
     def _run(self, queue: list[str]) -> None:
@@ -167,26 +201,29 @@ class WalFeed:
         return fetch(self.repo, self.system, name)[1]
 
     def _hand_over(self, name: str, data: bytes) -> bool:
-        """Put ``name`` into the spool unless it creates a tablespace; in replay order."""
+        """Put ``name`` into the spool unless it creates a tablespace; in replay order.
+
+        The file is written once, into a private directory of the spool, where ``pg_waldump``
+        reads it; it is renamed into the spool once read (it was written for the check and then
+        again for the spool)."""
         prior = self._previous
         previous = prior[1] if prior and prior[0] == previous_name(name, len(data) or DEFAULT_SEGMENT_SIZE) else None
         self._previous = (name, data)
-        found = creations(name, data, previous, since=self.since, workdir=self.spool)
-        if found:
-            self.problem = f"{name}: {refusal(self.system, found[0])}"
-            withhold(self.spool, name, found[0])
-            self._stop.set()
-            return False
-        fd, tmp = tempfile.mkstemp(prefix=f".{name}.feed-", dir=self.spool)
+        scan = Path(tempfile.mkdtemp(prefix=".scan-", dir=self.spool))
         try:
-            with os.fdopen(fd, "wb") as out:
+            with (scan / name).open("xb") as out:
                 out.write(data)
                 if self._ids:
                     os.fchown(out.fileno(), *self._ids)  # before it is visible: the server reads it
-            os.replace(tmp, self.spool / name)
+            found = creations_in(scan, name, len(data), previous, since=self.since)
+            if found:
+                self.problem = f"{name}: {refusal(self.system, found[0])}"
+                withhold(self.spool, name, found[0])
+                self._stop.set()
+                return False
+            os.replace(scan / name, self.spool / name)
             with self._lock:
                 self._written.add(name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        finally:
+            shutil.rmtree(scan, ignore_errors=True)
         return True

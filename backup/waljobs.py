@@ -46,9 +46,11 @@ def wal_system(config: Consortium, system_id: str) -> None:
 
 
 @contextmanager
-def wal_repository(config: Consortium, config_dir: Path | None, site: str | None = None) -> Iterator[Repository]:
+def wal_repository(
+    config: Consortium, config_dir: Path | None, site: str | None = None, *, sync: bool = False
+) -> Iterator[Repository]:
     """The repository of ``site`` (default: the site bcpctl runs at), opened with the site's key
-    file when one is configured, else its passphrase."""
+    file when one is configured, else its passphrase; the index cache synced only if ``sync``."""
     from dc.config import local_site
 
     site = site or local_site(config)
@@ -57,11 +59,11 @@ def wal_repository(config: Consortium, config_dir: Path | None, site: str | None
     backend = open_site(config, site, config_dir=config_dir)
     pin = config.sites[site].manifest_public_key
     if (key_file := config_key_file(config, config_dir, site)) is not None:
-        with open_with_key_file(backend, key_file, manifest_key=pin) as repo:
+        with open_with_key_file(backend, key_file, manifest_key=pin, sync=sync) as repo:
             yield repo
         return
     password = config_password(config, config_dir, site)
-    with open_repository(backend, password, sync=False, manifest_key=pin) as repo:
+    with open_repository(backend, password, sync=sync, manifest_key=pin) as repo:
         yield repo
 
 

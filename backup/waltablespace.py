@@ -83,17 +83,31 @@ def creations(
     """Tablespace creations at ``since`` or later in segment ``name`` (and in the end of
     ``previous``, its predecessor's bytes, when given), outside the target: any but an in-place
     one. The segment is written for ``pg_waldump`` into a private directory under ``workdir``."""
-    segment_size = len(data) or DEFAULT_SEGMENT_SIZE
-    begins = parse_segment(name, segment_size).segno * segment_size
-    before = previous_name(name, segment_size)
     try:
         with tempfile.TemporaryDirectory(prefix="bcpctl-walscan-", dir=workdir) as tmp:
             Path(tmp, name).write_bytes(data)
-            argv = [postgres_tool("pg_waldump"), "--rmgr=Tablespace", "--path", tmp]
-            done = None
-            if previous is not None and before is not None and len(previous) == segment_size:
-                # only the pages pg_waldump reads: the first (the segment size) and the last ones
-                with Path(tmp, before).open("wb") as out:
+            return creations_in(Path(tmp), name, len(data), previous, since=since)
+    except OSError as exc:
+        raise _unreadable(name, exc) from None
+
+
+def creations_in(
+    directory: Path, name: str, segment_size: int, previous: bytes | None = None, *, since: int = 0
+) -> list[Creation]:
+    """:func:`creations` of segment ``name`` already written whole in ``directory``, a private
+    directory holding no other segment (the stand-in for the end of ``previous`` is written
+    beside it and removed again): a caller that puts the segment on disk anyway writes it once."""
+    segment_size = segment_size or DEFAULT_SEGMENT_SIZE
+    begins = parse_segment(name, segment_size).segno * segment_size
+    before = previous_name(name, segment_size)
+    argv = [postgres_tool("pg_waldump"), "--rmgr=Tablespace", "--path", str(directory)]
+    done = None
+    try:
+        if previous is not None and before is not None and len(previous) == segment_size:
+            # only the pages pg_waldump reads: the first (the segment size) and the last ones
+            stand_in = directory / before
+            try:
+                with stand_in.open("wb") as out:
                     out.write(previous[:_EDGE])
                     out.seek(segment_size - _EDGE)
                     out.write(previous[-_EDGE:])
@@ -101,17 +115,14 @@ def creations(
                 done = _waldump(
                     [*argv, "--start", format_lsn(begins - _EDGE), "--end", format_lsn(begins + segment_size)]
                 )
-            if done is None or _NO_RECORD in done.stderr:
-                # no predecessor, or its end holds no WAL (a segment switch zero-fills the rest):
-                # nothing runs on into this segment, which is read alone
-                done = _waldump([*argv, name])
+            finally:
+                stand_in.unlink(missing_ok=True)
+        if done is None or _NO_RECORD in done.stderr:
+            # no predecessor, or its end holds no WAL (a segment switch zero-fills the rest):
+            # nothing runs on into this segment, which is read alone
+            done = _waldump([*argv, name])
     except OSError as exc:
-        # fail closed: a segment nobody could read is not handed to replay
-        raise ProblemFound(
-            N_("cannot read WAL segment {name} for tablespace creations: {strerror}"),
-            name=name,
-            strerror=os_reason(exc),
-        ) from None
+        raise _unreadable(name, exc) from None
     # pg_waldump exits non-zero at the end of the readable WAL (the next segment is absent),
     # which is where replay of these files would stop too: the records it printed are what counts
     found = []
@@ -119,6 +130,15 @@ def creations(
         if (match := _CREATE.search(line)) is not None and match[3] != "":
             found.append(Creation(parse_lsn(match[1]), int(match[2]), match[3]))
     return [c for c in found if c.lsn >= since]
+
+
+def _unreadable(name: str, exc: OSError) -> ProblemFound:
+    # fail closed: a segment nobody could read is not handed to replay
+    return ProblemFound(
+        N_("cannot read WAL segment {name} for tablespace creations: {strerror}"),
+        name=name,
+        strerror=os_reason(exc),
+    )
 
 
 def withhold(spool: Path, name: str, creation: Creation) -> None:

@@ -88,12 +88,15 @@ def test_recovery_lands_within_a_second_of_the_target_time_under_load(site: WalS
     target = rows[middle][1] + (rows[middle + 1][1] - rows[middle][1]) / 2
     text = target.astimezone(JST).strftime("%Y-%m-%d %H:%M:%S.%f JST")
     restored_dir = site.base / "restored"
+    site.relay.calls.clear()
     result = cli(
         "restore", SYSTEM, "--config", str(site.config), "--to-time", text,
         "--target-dir", str(restored_dir), "--keep-running", "--json",
     )  # fmt: skip
     try:
         assert result.returncode == 0, result.stderr
+        # no history file costs a bcpctl process: the feed marked those the archive lacks absent
+        assert not [c for c in site.relay.calls if c[0] == "get" and c[1].endswith(".history")], site.relay.calls
         data = json.loads(result.stdout)
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{data['port']}/postgres", autocommit=True) as conn:
             got = {int(r[0]) for r in conn.execute("SELECT id FROM juki").fetchall()}
@@ -154,6 +157,24 @@ def test_to_latest_replays_the_whole_archive_and_a_target_before_any_base_is_ref
         "--target-dir", str(site.base / "x"),
     )  # fmt: skip
     assert both.returncode == 2 and "exactly one of" in both.stderr
+
+
+def test_a_host_with_a_key_file_restores_with_it_not_the_passphrase(cli: Cli) -> None:
+    """The key file opens the same master key as the passphrase (backup/keyfile.py): a restore
+    on a host that names one opens the repository as its wal get does, without the passphrase."""
+    with wal_site(cli.env, key_file=True) as site:
+        site.sql("CREATE TABLE juki (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp(), v text)")
+        run = Cli(site.relay.env)
+        assert run("backup", "run", "--config", str(site.config)).returncode == 0
+        rows = _write_rows(site, 0.5)
+        _archived_past(site)
+        (site.base / "password").write_text("not the passphrase")  # only the key file can open it now
+        latest = run(
+            "restore", SYSTEM, "--config", str(site.config), "--to-latest",
+            "--target-dir", str(site.base / "latest"), "--json",
+        )  # fmt: skip
+        assert latest.returncode == 0, latest.stderr
+        assert json.loads(latest.stdout)["tables"]["public.juki"] == len(rows)
 
 
 def _base(end: str, start: str = "0/2000028", stop: str = "0/3000000") -> Snapshot:

@@ -12,16 +12,20 @@ import os
 import pwd
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from backup.opening import open_repository
+from backup.walfeed import WalFeed
 from backup.waltablespace import REFUSED
 from dc.clock import JST
+from storage.local import LocalBackend
 from tests.backup.test_pitr import _archived_past, _write_rows
 from tests.backup.walsite import SYSTEM, WalSite, wal_site
-from tests.conftest import Cli
+from tests.conftest import PASSWORD, Cli
 from tests.servers.postgres import _as_owner, _bin
 
 pytestmark = pytest.mark.postgres
@@ -131,6 +135,27 @@ def test_a_restores_wal_get_withholds_a_segment_creating_a_tablespace(site: WalS
     assert (out / segment).stat().st_size > 0
     unguarded = cli(*args[:3], str(out / "again"), *args[4:])
     assert unguarded.returncode == 0, unguarded.stderr
+
+
+def test_the_feed_withholds_a_segment_creating_a_tablespace_and_leaves_nothing_of_it(site: WalSite) -> None:
+    """The feed's own path (the segment written once, read where it was written, renamed only if clean)."""
+    location = _postgres_dir(site.base / "primary-tablespace", site.cluster.owner)
+    first = str(site.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0])
+    _write_rows(site, 0.3)
+    site.sql(f"CREATE TABLESPACE juki_space LOCATION '{location}'")
+    segment = str(site.sql("SELECT pg_walfile_name(pg_current_wal_lsn())")[0][0])
+    _archived_past(site)
+    spool = site.base / "feed-spool"
+    with open_repository(LocalBackend(site.repo), PASSWORD, sync=False) as repo:
+        with WalFeed(repo, SYSTEM, first, spool) as feed:
+            deadline = time.monotonic() + 60
+            while feed.problem is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+    assert feed.problem is not None and "creates tablespace" in feed.problem and segment in feed.problem
+    assert (spool / f"{segment}{REFUSED}").is_file()
+    left = sorted(p.name for p in spool.iterdir())
+    assert segment not in left and not [n for n in left if n.startswith(".")], left  # no copy, no scan directory
+    assert feed.fetched == [n for n in left if len(n) == 24]  # the segments before it, handed over
 
 
 def test_tree_state_sees_a_mode_change(tmp_path: Path) -> None:

@@ -7,8 +7,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,7 +18,7 @@ import pytest
 
 from backup.opening import open_repository
 from backup.walarchive import archived_names, push
-from backup.walfeed import WalFeed, next_timeline_history, segments_from
+from backup.walfeed import WalFeed, absent_histories, next_timeline_history, segments_from
 from backup.walspool import from_record, from_spool, write_record
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD, Cli
@@ -120,6 +122,15 @@ def test_the_feed_marks_the_next_timeline_history_absent(repo_dir: Path, tmp_pat
         with WalFeed(repo, SYSTEM, paths[0].name, spool) as feed:
             _until(lambda: feed.fetched == [paths[0].name])
     assert (spool / "00000002.history.absent").exists()
+    # asked for when the restore promotes (the history it copies into the new timeline): timeline 1 has none
+    assert (spool / "00000001.history.absent").exists()
+
+
+def test_only_history_files_the_archive_lacks_are_marked_absent() -> None:
+    on_two = "000000020000000000000003"
+    assert absent_histories([on_two, "00000002.history"], on_two) == ["00000003.history"]
+    assert absent_histories([on_two], on_two) == ["00000002.history", "00000003.history"]
+    assert absent_histories(["00000003.history"], on_two) == ["00000002.history", "00000004.history"]
 
 
 def test_segments_from_follow_the_first_ones_timeline_in_replay_order() -> None:
@@ -139,6 +150,39 @@ def test_spooled_files_belong_to_the_server_account_from_the_moment_they_appear(
             _until(lambda: len(feed.fetched) == 2)
     assert spool.stat().st_uid == postgres.pw_uid
     assert {(spool / p.name).stat().st_uid for p in paths} == {postgres.pw_uid}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="acting as the server's account needs root")
+def test_the_server_cannot_list_the_spool_until_it_has_started_yet_takes_its_files(
+    repo_dir: Path, tmp_path: Path
+) -> None:
+    """PostgreSQL's start-up fsyncs every file it can list in its data directory: the segments
+    the feed fetched ahead must not be among them, yet restore_command renames them by name."""
+    paths = _segments(tmp_path, 6)
+    _archive(repo_dir, paths)
+    with tempfile.TemporaryDirectory(prefix="bcpctl-test-feed-") as reachable:  # the server's account traverses it
+        os.chmod(reachable, 0o755)
+        datadir = Path(reachable) / "data"
+        datadir.mkdir()
+        shutil.chown(datadir, "postgres", "postgres")
+        spool = datadir / "spool"
+
+        def as_server(*argv: str) -> int:
+            return subprocess.run(
+                ["runuser", "-u", "postgres", "--", *argv], cwd=datadir, capture_output=True
+            ).returncode
+
+        with open_repository(LocalBackend(repo_dir), PASSWORD, sync=False) as repo:
+            with WalFeed(repo, SYSTEM, paths[0].name, spool, owner="postgres", window=3) as feed:
+                _until(lambda: len(_spooled(spool)) == 3)
+                assert as_server("ls", "spool") != 0
+                assert as_server("mv", "-f", f"spool/{paths[0].name}", "taken") == 0
+                assert (datadir / "taken").read_bytes() == paths[0].read_bytes()
+                _until(lambda: paths[3].name in _spooled(spool))  # the window counted the taken file by name
+                time.sleep(0.3)
+                assert len(_spooled(spool)) == 3
+                feed.started()
+                assert as_server("ls", "spool") == 0
 
 
 def test_get_drops_spooled_segments_replay_has_moved_past(tmp_path: Path) -> None:
