@@ -1,0 +1,229 @@
+"""Hostile base backups and mappings against a restore's tablespace placement.
+
+Each snapshot here is forged through the repository's own write path (validly encrypted, as
+anyone holding the repository key could write it); each mapping is what an operator or a local
+user sharing the restore's directory could type or plant. The promise under attack: nothing
+outside the restore target (and the mapped places) changes, and a refusal is a ``BcpError``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from backup.baserecord import Tablespace
+from backup.pgcluster import unpack_base
+from backup.repository import Repository
+from backup.tablespacemap import DEFAULT_DIR, place
+from dc.errors import BcpError, UsageError
+from tests.backup.test_base_unpack import _SPACE, _base, _snapshot
+from tests.backup.test_pitr_tablespace import tree_state
+
+#: a member: (name, kind, content or link target); kinds are tarfile's type flags
+Member = tuple[str, bytes, bytes | str]
+
+
+def _tar(members: list[Member]) -> bytes:
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w") as tar:
+        for name, kind, payload in members:
+            info = tarfile.TarInfo(name)
+            info.type = kind
+            info.mode = 0o700 if kind == tarfile.DIRTYPE else 0o600
+            if kind == tarfile.REGTYPE:
+                assert isinstance(payload, bytes)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+                continue
+            if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE):
+                assert isinstance(payload, str)
+                info.linkname = payload
+            if kind in (tarfile.CHRTYPE, tarfile.BLKTYPE):
+                info.devmajor, info.devminor = 1, 3
+            tar.addfile(info)
+    return out.getvalue()
+
+
+def _realpath_overflow(dest: Path, escape: str, payload: bytes) -> list[Member]:
+    """Members that walk ``os.path.realpath`` past PATH_MAX so ``filter="data"`` cannot see
+    where ``escape/<file>`` lands: one directory above ``dest`` (CVE-2025-4517)."""
+    steps = "abcdefghijklmnop"
+    size = (os.pathconf(dest.parent, "PC_PATH_MAX") - len(str(dest)) - 1) // (len(steps) + 1)
+    component = "d" * size
+    members: list[Member] = []
+    path = ""
+    for step in steps:
+        members.append((os.path.join(path, component), tarfile.DIRTYPE, b""))
+        members.append((os.path.join(path, step), tarfile.SYMTYPE, component))
+        path = os.path.join(path, component)
+    far = os.path.join(*steps, "l" * 254)
+    members.append((far, tarfile.SYMTYPE, os.path.join(*[".."] * len(steps))))
+    members.append(("escape", tarfile.SYMTYPE, os.path.join(far, "..")))
+    members.append((f"escape/{escape}", tarfile.REGTYPE, payload))
+    return members
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    """``tmp_path``: a canary tree and the primary's tablespace beside where the restore goes."""
+    (tmp_path / "canary").mkdir()
+    (tmp_path / "canary" / "resident.csv").write_text("1,山田\n")
+    (tmp_path / "primary-space" / "PG_15_202209061").mkdir(parents=True)
+    return tmp_path
+
+
+def _outside(root: Path) -> dict[str, tuple[object, ...]]:
+    """Everything under ``root`` but the restore target, the repository, its cache and the mapped
+    place (and ``root`` itself, whose mtime the target's creation changes)."""
+    skip = {".", "target", "repo", "home", "mapped"}
+    return {k: v for k, v in tree_state(root).items() if k.split("/")[0] not in skip}
+
+
+def _spaces(root: Path) -> list[dict[str, object]]:
+    return [{"oid": 16400, "name": "juki_space", "location": str(root / "primary-space")}]
+
+
+_HOSTILE_MEMBERS: dict[str, list[Member]] = {
+    "dotdot": [("../canary/planted", tarfile.REGTYPE, b"x")],
+    "deep dotdot": [("PG_15_202209061/../../../../canary/planted", tarfile.REGTYPE, b"x")],
+    "absolute": [("/tmp/bcpctl-hostile-absolute", tarfile.REGTYPE, b"x")],
+    "symlink out, then through it": [
+        ("out", tarfile.SYMTYPE, "../../../canary"),
+        ("out/planted", tarfile.REGTYPE, b"x"),
+    ],
+    "absolute symlink, then through it": [("out", tarfile.SYMTYPE, "/"), ("out/tmp/planted", tarfile.REGTYPE, b"x")],
+    "hardlink to outside, then overwritten": [
+        ("flag", tarfile.LNKTYPE, "../../../canary/resident.csv"),
+        ("flag", tarfile.REGTYPE, b"overwritten"),
+    ],
+    "character device": [("null", tarfile.CHRTYPE, b"")],
+    "block device": [("disk", tarfile.BLKTYPE, b"")],
+    "fifo": [("pipe", tarfile.FIFOTYPE, b"")],
+    "symlink in, symlink through it out": [
+        ("in", tarfile.SYMTYPE, "."),
+        ("out", tarfile.SYMTYPE, "in/../../../../canary"),
+        ("out/planted", tarfile.REGTYPE, b"x"),
+    ],
+}
+
+
+@pytest.mark.parametrize("stream", ["base.tar", "tablespace-16400.tar"])
+@pytest.mark.parametrize("attack", sorted(_HOSTILE_MEMBERS))
+def test_a_forged_tar_member_never_lands_outside_the_target(
+    repo: Repository, site: Path, stream: str, attack: str
+) -> None:
+    members = _HOSTILE_MEMBERS[attack]
+    base = _base(f"16400 {site / 'primary-space'}\n")
+    space = _SPACE
+    if stream == "base.tar":
+        base = _forge(base, members)
+    else:
+        space = _forge(_SPACE, members)
+    snap = _snapshot(repo, {"base.tar": base, "tablespace-16400.tar": space}, _spaces(site))
+    before = _outside(site)
+    if attack == "absolute":  # filter="data" strips the leading slash: it lands inside
+        unpack_base(repo, snap, site / "target")
+        assert list((site / "target").rglob("bcpctl-hostile-absolute"))
+    else:
+        with pytest.raises(BcpError) as raised:
+            unpack_base(repo, snap, site / "target")
+        assert "\n" not in str(raised.value)
+    assert _outside(site) == before
+    assert not Path("/tmp/bcpctl-hostile-absolute").exists() and not Path("/tmp/planted").exists()
+
+
+def _forge(tar: bytes, members: list[Member]) -> bytes:
+    """``tar``'s members followed by ``members``."""
+    existing: list[Member] = []
+    with tarfile.open(fileobj=io.BytesIO(tar), mode="r") as src:
+        for info in src.getmembers():
+            data = src.extractfile(info).read() if info.isfile() else info.linkname  # type: ignore[union-attr]
+            existing.append((info.name, info.type, data))
+    return _tar(existing + members)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="tarfile's filter='data' on Python 3.11.7 (< 3.11.13) is bypassed by a realpath past PATH_MAX "
+    "(CVE-2025-4517): a forged base.tar or tablespace tar writes one directory above where it is unpacked",
+)
+@pytest.mark.parametrize("stream", ["base.tar", "tablespace-16400.tar"])
+def test_a_realpath_overflow_in_a_tar_never_writes_outside_the_target(
+    repo: Repository, site: Path, stream: str
+) -> None:
+    target = site / "target"
+    # the base is unpacked into the target, a tablespace into <target>/pg_tblspc_data/<oid>
+    dest = target if stream == "base.tar" else target / DEFAULT_DIR / "16400"
+    members = _realpath_overflow(dest, "planted", b"written by a forged snapshot\n")
+    files = {"base.tar": _base(f"16400 {site / 'primary-space'}\n"), "tablespace-16400.tar": _SPACE}
+    files[stream] = _forge(files[stream], members)
+    snap = _snapshot(repo, files, _spaces(site))
+    before = _outside(site)
+    with contextlib.suppress(BcpError):
+        unpack_base(repo, snap, target)
+    assert not (dest.parent / "planted").exists()
+    assert _outside(site) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="unpack_base follows a symlink planted in a mapped path's parents after place() vetted it "
+    "(checked in place(), written in unpack_base() with no re-check and no O_NOFOLLOW walk)",
+)
+def test_a_mapping_checked_then_swapped_to_a_symlink_is_never_followed(repo: Repository, site: Path) -> None:
+    """The mapping is vetted (backup/pitr.py: ``place``) before the base backup is fetched and
+    unpacked, minutes later for a real database: a user sharing the directory swaps a parent
+    of the mapped place for a symlink in between."""
+    snap = _snapshot(
+        repo,
+        {"base.tar": _base(f"16400 {site / 'primary-space'}\n"), "tablespace-16400.tar": _SPACE},
+        _spaces(site),
+    )
+    target = site / "target"
+    mapped = site / "mapped" / "juki"
+    spaces = place([Tablespace(16400, "juki_space", str(site / "primary-space"))], {"16400": str(mapped)}, target)
+    assert spaces == {16400: mapped}
+    before = _outside(site)
+    (site / "mapped").symlink_to(site / "canary")  # the swap, after the check
+    with contextlib.suppress(BcpError):
+        unpack_base(repo, snap, target, tablespaces=spaces)
+    assert not (site / "canary" / "juki").exists()
+    assert _outside(site) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a tablespace named like another's OID: --tablespace-map 16401=PATH silently maps the "
+    "tablespace named '16401' (OID 16400), names shadow OIDs in place()",
+)
+def test_a_key_that_is_one_tablespaces_oid_and_anothers_name_is_never_silently_resolved(tmp_path: Path) -> None:
+    spaces = [Tablespace(16400, "16401", "/srv/a"), Tablespace(16401, "zei_space", "/srv/b")]
+    target = tmp_path / "target"
+    try:
+        placed = place(spaces, {"16401": str(tmp_path / "mapped")}, target)
+    except UsageError:
+        return
+    assert placed[16401] == tmp_path / "mapped"  # OID 16401, as documented for a number
+
+
+@pytest.mark.parametrize("spelling", ["{area}/mapped/", "{area}//mapped", "{area}/./mapped", "{area}/mapped/."])
+def test_a_mapping_spelled_oddly_lands_at_its_normal_form(tmp_path: Path, spelling: str) -> None:
+    spaces = [Tablespace(16400, "juki_space", "/srv/a")]
+    placed = place(spaces, {"juki_space": spelling.format(area=tmp_path)}, tmp_path / "target")
+    assert placed == {16400: tmp_path / "mapped"}
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["{target}", "{target}/", "{target}/.", "{area}", "{area}/", "{area}/..", "{target}/../target", "/", "//"],
+)
+def test_a_mapping_onto_the_target_or_a_parent_of_it_is_refused(tmp_path: Path, spelling: str) -> None:
+    spaces = [Tablespace(16400, "juki_space", "/srv/a")]
+    target = tmp_path / "target"
+    with pytest.raises(UsageError, match="--tablespace-map"):
+        place(spaces, {"juki_space": spelling.format(area=tmp_path, target=target)}, target)
