@@ -49,9 +49,9 @@ def _tar(members: list[Member]) -> bytes:
     return out.getvalue()
 
 
-def _realpath_overflow(dest: Path, escape: str, payload: bytes) -> list[Member]:
+def _realpath_overflow(dest: Path, up: int, escape: str, payload: bytes) -> list[Member]:
     """Members that walk ``os.path.realpath`` past PATH_MAX so ``filter="data"`` cannot see
-    where ``escape/<file>`` lands: one directory above ``dest`` (CVE-2025-4517)."""
+    where ``escape/<file>`` lands: ``up`` directories above ``dest`` (CVE-2025-4517)."""
     steps = "abcdefghijklmnop"
     size = (os.pathconf(dest.parent, "PC_PATH_MAX") - len(str(dest)) - 1) // (len(steps) + 1)
     component = "d" * size
@@ -63,7 +63,7 @@ def _realpath_overflow(dest: Path, escape: str, payload: bytes) -> list[Member]:
         path = os.path.join(path, component)
     far = os.path.join(*steps, "l" * 254)
     members.append((far, tarfile.SYMTYPE, os.path.join(*[".."] * len(steps))))
-    members.append(("escape", tarfile.SYMTYPE, os.path.join(far, "..")))
+    members.append(("escape", tarfile.SYMTYPE, os.path.join(far, *[".."] * up)))
     members.append((f"escape/{escape}", tarfile.REGTYPE, payload))
     return members
 
@@ -150,7 +150,7 @@ def _forge(tar: bytes, members: list[Member]) -> bytes:
 @pytest.mark.xfail(
     strict=True,
     reason="tarfile's filter='data' on Python 3.11.7 (< 3.11.13) is bypassed by a realpath past PATH_MAX "
-    "(CVE-2025-4517): a forged base.tar or tablespace tar writes one directory above where it is unpacked",
+    "(CVE-2025-4517): a forged base.tar or tablespace tar writes files outside the restore target",
 )
 @pytest.mark.parametrize("stream", ["base.tar", "tablespace-16400.tar"])
 def test_a_realpath_overflow_in_a_tar_never_writes_outside_the_target(
@@ -158,15 +158,15 @@ def test_a_realpath_overflow_in_a_tar_never_writes_outside_the_target(
 ) -> None:
     target = site / "target"
     # the base is unpacked into the target, a tablespace into <target>/pg_tblspc_data/<oid>
-    dest = target if stream == "base.tar" else target / DEFAULT_DIR / "16400"
-    members = _realpath_overflow(dest, "planted", b"written by a forged snapshot\n")
+    dest, up = (target, 1) if stream == "base.tar" else (target / DEFAULT_DIR / "16400", 3)
+    members = _realpath_overflow(dest, up, "planted", b"written by a forged snapshot\n")
     files = {"base.tar": _base(f"16400 {site / 'primary-space'}\n"), "tablespace-16400.tar": _SPACE}
     files[stream] = _forge(files[stream], members)
     snap = _snapshot(repo, files, _spaces(site))
     before = _outside(site)
     with contextlib.suppress(BcpError):
         unpack_base(repo, snap, target)
-    assert not (dest.parent / "planted").exists()
+    assert not (site / "planted").exists()
     assert _outside(site) == before
 
 
