@@ -251,3 +251,33 @@ def test_a_mapping_the_os_cannot_hold_is_refused_before_anything_is_written(site
     with pytest.raises((UsageError, OSError)):
         place(spaces, {"16400": str(site / mapped)}, site / "target")
     assert _outside(site) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an existing empty mapped directory keeps its mode: world-writable (0777), it then holds the "
+    "restored tablespace (the data directory is made 0700, PostgreSQL makes a tablespace's 0700)",
+)
+def test_a_mapped_directory_others_can_write_never_holds_the_restored_tablespace_as_is(
+    repo: Repository, site: Path
+) -> None:
+    """A local user pre-creates the empty directory the operator will map to: accepted, it must
+    end up private to the restore (or be refused), never left open to its creator."""
+    snap = _snapshot(
+        repo,
+        {"base.tar": _base(f"16400 {site / 'primary-space'}\n"), "tablespace-16400.tar": _SPACE},
+        _spaces(site),
+    )
+    mapped = site / "mapped"
+    mapped.mkdir()
+    mapped.chmod(0o777)
+    os.chown(mapped, 65534, 65534)  # nobody's
+    target = site / "target"
+    spaces = [Tablespace(16400, "juki_space", str(site / "primary-space"))]
+    try:
+        placed = place(spaces, {"juki_space": str(mapped)}, target)
+        unpack_base(repo, snap, target, tablespaces=placed)
+    except UsageError:
+        return
+    # the owner is handed to PostgreSQL's account afterwards (configure_recovery); the mode never is
+    assert mapped.stat().st_mode & 0o077 == 0, oct(mapped.stat().st_mode)
