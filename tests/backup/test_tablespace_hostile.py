@@ -281,3 +281,19 @@ def test_a_mapped_directory_others_can_write_never_holds_the_restored_tablespace
         return
     # the owner is handed to PostgreSQL's account afterwards (configure_recovery); the mode never is
     assert mapped.stat().st_mode & 0o077 == 0, oct(mapped.stat().st_mode)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="place() vets mapped paths only: a --target-dir inside the primary's recorded tablespace location "
+    "or inside a data directory puts the default tablespace places (and the cluster) among the primary's files",
+)
+@pytest.mark.parametrize("inside", ["primary-space/restore", "primary-data/pg_twophase/restore"])
+def test_a_target_among_the_primarys_files_never_gets_the_tablespaces(site: Path, inside: str) -> None:
+    """The same places a mapping may not go (backup/tablespacemap.py) reached through the target
+    instead: the default ``<target>/pg_tblspc_data/<oid>`` would be inside them."""
+    (site / "primary-data" / "pg_twophase").mkdir(parents=True)
+    (site / "primary-data" / "PG_VERSION").write_text("15\n")
+    spaces = [Tablespace(16400, "juki_space", str(site / "primary-space"))]
+    with pytest.raises(UsageError):
+        place(spaces, {}, site / inside)
