@@ -103,3 +103,19 @@ def test_a_mapped_path_under_a_file_is_refused_in_one_line_before_anything_is_wr
     assert "internal error" not in done.stderr, done.stderr
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert not restored.exists(), done.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a --target-dir inside the primary's tablespace location is taken: the cluster and its "
+    "tablespaces (pg_tblspc_data) are restored among the primary's tablespace files",
+)
+def test_a_target_inside_the_primarys_tablespace_is_refused_in_one_line(site: WalSite) -> None:
+    _, juki_location = _spaces(site)["juki_space"]
+    cli, untouched = _backed_up_and_stopped(site)
+    done = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-latest",
+        "--target-dir", str(juki_location / "restored"),
+    )  # fmt: skip
+    assert _state([Path(p) for p in untouched]) == untouched, done.stderr
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
