@@ -297,3 +297,36 @@ def test_a_target_among_the_primarys_files_never_gets_the_tablespaces(site: Path
     spaces = [Tablespace(16400, "juki_space", str(site / "primary-space"))]
     with pytest.raises(UsageError):
         place(spaces, {}, site / inside)
+
+
+@pytest.mark.parametrize(
+    ("one", "two"),
+    [
+        ("{area}/a/", "{area}/a"),
+        ("{area}/a/.", "{area}//a"),
+        ("{area}/a", "{area}/a/b/"),
+        ("{area}/a/b/..x", "{area}/a"),
+    ],
+)
+def test_two_spellings_of_one_place_are_two_tablespaces_in_one_place(tmp_path: Path, one: str, two: str) -> None:
+    spaces = [Tablespace(16400, "juki_space", "/srv/a"), Tablespace(16401, "zei_space", "/srv/b")]
+    mapping = {"16400": one.format(area=tmp_path), "16401": two.format(area=tmp_path)}
+    with pytest.raises(UsageError, match="two tablespaces"):
+        place(spaces, mapping, tmp_path / "target")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a base.tar planting pg_tblspc_data as a symlink (inside the target) is followed: the tablespace "
+    "is unpacked where the link points (e.g. base/<oid>, read as a database), unlike a planted pg_tblspc/<oid>",
+)
+def test_a_base_planting_the_tablespace_places_parent_is_refused(repo: Repository, site: Path) -> None:
+    base = _forge(_base(f"16400 {site / 'primary-space'}\n"), [(DEFAULT_DIR, tarfile.SYMTYPE, "base")])
+    snap = _snapshot(repo, {"base.tar": base, "tablespace-16400.tar": _SPACE}, _spaces(site))
+    target = site / "target"
+    try:
+        unpack_base(repo, snap, target)
+    except BcpError:
+        return
+    where = target / DEFAULT_DIR / "16400"
+    assert os.path.realpath(where) == str(where)
