@@ -119,3 +119,31 @@ def test_a_target_inside_the_primarys_tablespace_is_refused_in_one_line(site: Wa
     )  # fmt: skip
     assert _state([Path(p) for p in untouched]) == untouched, done.stderr
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_a_full_or_read_only_mapped_disk_is_one_line_and_changes_nothing_outside(site: WalSite) -> None:
+    """ENOSPC and EROFS where a tablespace is mapped: a tiny tmpfs is a real full disk, a
+    read-only bind mount a real read-only one."""
+    import subprocess
+
+    cli, untouched = _backed_up_and_stopped(site)
+    small, frozen = site.base / "small", site.base / "frozen"
+    small.mkdir()
+    frozen.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(small)], check=True)
+    subprocess.run(["mount", "--bind", str(frozen), str(frozen)], check=True)
+    subprocess.run(["mount", "-o", "remount,bind,ro", str(frozen)], check=True)
+    try:
+        for where in (small / "zei", frozen / "zei"):
+            restored = site.base / f"restored-{where.parent.name}"
+            done = cli(
+                "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(restored),
+                "--tablespace-map", f"zei_space={where}",
+            )  # fmt: skip
+            assert done.returncode in (1, 2) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+            assert "internal error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+            assert str(where.parent) in done.stderr or "space" in done.stderr, done.stderr
+            assert _state([Path(p) for p in untouched]) == untouched
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+        subprocess.run(["umount", str(frozen)], check=True)
