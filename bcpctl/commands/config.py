@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import i18n, output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from dc.errors import N_, ConfigError, Message
 
@@ -47,10 +48,10 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         what = f"{p['field']}: {message}" if p["field"] else message
         console.print(f"{where}: {what}", markup=False)
     for warning in d["warnings"]:
-        console.print(f"{d['config']}: warning: {warning}", markup=False)
+        console.print(_("{config}: warning: {warning}").format(config=d["config"], warning=warning), markup=False)
     if d["ok"]:
         declared = ", ".join(f"{n} {name if n != 1 else name[:-1]}" for name, n in d["counts"].items())
-        console.print(f"{d['config']}: ok ({declared})", markup=False)
+        console.print(_("{config}: ok ({declared})").format(config=d["config"], declared=declared), markup=False)
 
 
 @config.command("check")
