@@ -129,7 +129,7 @@ class Rows:
         self.right = set(right)
 
     def header(self) -> None:
-        self.add(*(name for name, _ in self.columns))
+        self.add(*(name for name, _width in self.columns))
 
     def add(self, *cells: str) -> None:
         from rich.cells import cell_len

@@ -362,7 +362,7 @@ def dc_cost_split(config_path: str, period: str | None, fiscal_year: str | None,
         projection = _("{years}y saving").format(years=data["projection_years"])
         term = _("{start}, {years} years").format(start=data["term"]["start"], years=data["term"]["years"])
         table = Table(
-            _("tenant"), _("name"), _("population"), _("before"), _("after"), _("saving"), projection,
+            _("tenant"), _("name"), _("population"), _("before"), _("after migration"), _("saving"), projection,
             title=data["period"] or term,
         )  # fmt: skip
         for t in data["tenants"]:

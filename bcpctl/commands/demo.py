@@ -104,10 +104,10 @@ def _render(console: Console, d: dict[str, Any]) -> None:
             f"{t['name']} {t['before_yen']:,} → {t['yen']:,} ({t['saving_pct']}%)" for t in cost["tenants"]
         )
         console.print(
-            _("cost split: {before_total_yen} → {total_yen} yen ({saving_pct}% less): {towns}").format(
+            _("cost split: {before_total_yen} → {total_yen} yen ({saving} less): {towns}").format(
                 before_total_yen=f"{cost['before_total_yen']:,}",
                 total_yen=f"{cost['total_yen']:,}",
-                saving_pct=cost["saving_pct"],
+                saving=f"{cost['saving_pct']}%",
                 towns=towns,
             )
         )

@@ -111,7 +111,7 @@ def export_notices(config_path: str, tenant: str | None) -> None:
     """The home town's queue: lookups that named a protected (支援措置/抑止) resident, answered as not found."""
     from victim_support.lookup import read_notices
 
-    _config, _settings, state, _ = _context(config_path)
+    _config, _settings, state, _dir = _context(config_path)
     rows = read_notices(state, tenant)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:

@@ -42,7 +42,7 @@ def export_return(config_path: str, partner: str, notes_path: Path, signature: P
     from victim_support.notes import receive_notes
     from victim_support.pfifnote import MAX_NOTES_BYTES
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _dir = _context(config_path)
     document = read_bounded(notes_path, MAX_NOTES_BYTES, "notes document")
     sig_path = signature or notes_path.with_name(notes_path.name + ".sig")
     armored = (
