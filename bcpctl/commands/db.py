@@ -10,6 +10,7 @@ import click
 from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
+from bcpctl.statuslabels import status_text
 from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
@@ -126,7 +127,7 @@ def db_current(config_path: str | None, control_db: str | None) -> None:
         }.get(d["state"], _("none"))
         console.print(
             _("{database}: revision {revision}, head {head} ({state})").format(
-                database=d["database"], revision=revision, head=d["head"], state=d["state"]
+                database=d["database"], revision=revision, head=d["head"], state=status_text(d["state"])
             ),
             markup=False,
         )

@@ -15,6 +15,7 @@ from bcpctl.commands.repo import human_bytes
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option, key_value_pairs
 from bcpctl.params import Checked, FiniteFloat, Pattern
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_, AuthError, Message, ProblemFound, UsageError
 
@@ -99,7 +100,7 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
         style = _STATUS_STYLE.get(h["status"], "")
         table.add_row(
             h["host"],
-            f"[{style}]{h['status']}[/]" if style else h["status"],
+            f"[{style}]{status_text(h['status'])}[/]" if style else status_text(h["status"]),
             str(h["ok"]),
             str(h["changed"]),
             str(h["failed"]),
@@ -110,7 +111,7 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
     console.print(table)
     console.print(
         _("run {run_id}: {status} in {seconds} s").format(
-            run_id=data["run_id"], status=data["status"], seconds=f"{data['seconds']:.1f}"
+            run_id=data["run_id"], status=status_text(data["status"]), seconds=f"{data['seconds']:.1f}"
         )
     )
 

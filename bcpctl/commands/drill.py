@@ -9,10 +9,11 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.commands.runs import finish, operator_options, parse_time, read_operator_secret, run_context
+from bcpctl.commands.runs import VERDICTS, finish, operator_options, parse_time, read_operator_secret, run_context
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_, ProblemFound, UsageError
 
@@ -223,7 +224,11 @@ def _export_drill(
                 note=d["note"], deleted_by=d["deleted_by"]
             )
         )
-        console.print(_("drill export {run_id}: {status}").format(run_id=d["run_id"], status=d["status"].upper()))
+        console.print(
+            _("drill export {run_id}: {status}").format(
+                run_id=d["run_id"], status=_(VERDICTS.get(d["status"], d["status"].upper()))
+            )
+        )
 
     output.current().result(result, render)
 
@@ -248,7 +253,7 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
                 r["id"],
                 r["kind"],
                 r["mode"],
-                r["status"],
+                status_text(r["status"]),
                 r["site"] or "",
                 output.jst(r["declared_at"]),
                 r["error"] or "",
@@ -315,7 +320,7 @@ def drill_cleanup(config_path: str) -> None:
             console.print(
                 _("run {run_id} ({was_status}): removed {removed}").format(
                     run_id=s["run_id"],
-                    was_status=s["was_status"],
+                    was_status=status_text(s["was_status"]),
                     removed=", ".join(s["cleanup"]["removed"]) or _("nothing"),
                 )
             )

@@ -11,6 +11,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 
 
@@ -45,7 +46,10 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 def _render_request(console: Console, d: dict[str, Any]) -> None:
     console.print(
         _("request {id}: {status} ({approvals}/{required_approvals} approvals)").format(
-            id=d["id"], status=d["status"], approvals=len(d["approvals"]), required_approvals=d["required_approvals"]
+            id=d["id"],
+            status=status_text(d["status"]),
+            approvals=len(d["approvals"]),
+            required_approvals=d["required_approvals"],
         )
     )
     console.print(
@@ -179,7 +183,7 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
         for d in data:
             table.add_row(
                 d["id"],
-                d["status"],
+                status_text(d["status"]),
                 f"{d['tenant']} → {d['partner']}",
                 d["basis"],
                 f"{len(d['approvals'])}/{d['required_approvals']}",
@@ -387,7 +391,7 @@ def export_deliveries(config_path: str, request_id: str | None) -> None:
             table.add_row(
                 d["request_id"],
                 d["partner"],
-                d["status"],
+                status_text(d["status"]),
                 str(d["downloads"]),
                 output.jst(d["built_at"]),
                 output.jst(d["expires_at"]),

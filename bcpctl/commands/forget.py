@@ -12,6 +12,7 @@ from bcpctl import output, session
 from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
+from bcpctl.statuslabels import status_list
 from bcpctl.tables import Table
 from dc.errors import N_, UsageError
 
@@ -139,7 +140,7 @@ def forget(
                 row["group"],
                 output.jst(row["time"]),
                 _("keep") if row["keep"] else _("remove"),
-                ", ".join(row["reasons"]),
+                status_list(row["reasons"]),
             )
         console.print(table)
         for w in d["wal"]:

@@ -9,6 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
+from bcpctl.statuslabels import status_text
 from dc.errors import N_
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -73,12 +74,16 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
 
         table = Table("", _("slot"), _("status"), _("kind"), _("label"), _("host"), _("created"))
         for row in data:
-            status = (_("ok") if row["signed"] else _("ok, unsigned")) if row["status"] == "ok" else row["status"]
+            status = (
+                (_("ok") if row["signed"] else _("ok, unsigned"))
+                if row["status"] == "ok"
+                else status_text(row["status"])
+            )
             table.add_row(
                 "*" if row["current"] else "",
                 row["id"],
                 status if row["status"] == "ok" else _("damaged: {problem}").format(problem=row["problem"]),
-                row["kind"],
+                status_text(row["kind"]),
                 row["label"],
                 row["host"],
                 output.jst(row["created"]),

@@ -12,6 +12,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.i18n import N_, _
 from bcpctl.options import F
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import ProblemFound, UsageError
 
@@ -41,7 +42,10 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     """The result of a drill, failover or failback as people read it."""
     table = Table(_("system"), _("tenant"), _("grp"), _("snapshot"), _("RPO / target"), _("RTO / target"), _("result"))
     for s in doc["systems"]:
-        status = s["status"] if s["status"] == "passed" else f"{s['status'].upper()}: {s.get('error') or ''}"
+        status = status_text(s["status"])
+        if s["status"] != "passed":
+            verdict = _(VERDICTS[s["status"]]) if s["status"] in VERDICTS else s["status"].upper()
+            status = f"{verdict}: {s.get('error') or ''}"
         table.add_row(
             s["system"],
             s["tenant"],
@@ -67,7 +71,9 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     for swept in doc.get("swept", []):
         console.print(
             _("swept run {run_id} ({was_status}): {removed}").format(
-                run_id=swept["run_id"], was_status=swept["was_status"], removed=", ".join(swept["cleanup"]["removed"])
+                run_id=swept["run_id"],
+                was_status=status_text(swept["was_status"]),
+                removed=", ".join(swept["cleanup"]["removed"]),
             )
         )
     if cp := doc.get("control_plane"):

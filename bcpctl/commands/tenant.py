@@ -13,6 +13,7 @@ from bcpctl.fiscalyear import render_fiscal_year
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.params import Checked
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_
 
@@ -222,7 +223,9 @@ def tenant_join(
         if d["readiness"]:
             r = d["readiness"]
             console.print(
-                _("readiness drill {run}: {status} {why}").format(run=r["run"], status=r["status"], why=r["why"] or "")
+                _("readiness drill {run}: {status} {why}").format(
+                    run=r["run"], status=status_text(r["status"]), why=r["why"] or ""
+                )
             )
 
     output.current().result(result, render)

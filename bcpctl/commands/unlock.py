@@ -9,6 +9,7 @@ import click
 from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_url_option
+from bcpctl.statuslabels import status_text
 from dc.errors import N_, ProblemFound
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def unlock(repo_url: str, force: bool) -> None:
             action = _("removed") if lock["removed"] else _("kept")
             console.print(
                 _("{action} lock {name} ({state}): {reason}").format(
-                    action=action, name=lock["name"], state=lock["state"], reason=lock["reason"]
+                    action=action, name=lock["name"], state=status_text(lock["state"]), reason=lock["reason"]
                 )
             )
 

@@ -13,7 +13,13 @@ import json
 import re
 import socket
 from pathlib import Path
+from typing import get_args
 
+import pytest
+
+from backup.retention import _COUNTS
+from bcpctl.statuslabels import LABELS, status_text
+from dc.schema import State
 from tests.bcpctl.test_i18n import _env
 from tests.bcpctl.test_japanese_fragments import english_words
 from tests.conftest import Cli
@@ -24,15 +30,11 @@ _BESIDE = re.compile(
 )
 #: what is read back as it is: hex ids (snapshots, repositories, key slots) and ls's file modes
 _AS_IS = re.compile(r"\b[0-9a-f]{8,}\b|\b[dl-][rwxsStT-]{9}\b")
-#: codes of the core a table shows as they are: a retention rule's name, a key slot's kind
-CODES = ("last", "passphrase")
 
 
 def japanese_words(text: str, *values: str) -> list[str]:
     """The English words of ``text`` a Japanese operator would have to read (see module doc)."""
-    return english_words(
-        _AS_IS.sub(" ", _BESIDE.sub(" ", text)), *values, *CODES, getpass.getuser(), socket.gethostname()
-    )
+    return english_words(_AS_IS.sub(" ", _BESIDE.sub(" ", text)), *values, getpass.getuser(), socket.gethostname())
 
 
 def test_the_check_sees_english() -> None:
@@ -112,3 +114,18 @@ def _stable(document: object) -> object:
     if isinstance(document, list):
         return [_stable(v) for v in document]
     return document
+
+
+@pytest.mark.parametrize("code", sorted(LABELS))
+def test_a_status_code_reads_japanese_beside_its_code(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """English shows the code as it always did; Japanese a label and the code a script or an
+    option takes (``export list --status approved``)."""
+    monkeypatch.setenv("BCPCTL_LANG", "en")
+    assert status_text(code) == code
+    monkeypatch.setenv("BCPCTL_LANG", "ja")
+    shown = status_text(code)
+    assert shown.endswith(f" ({code})") and japanese_words(shown) == [], shown
+
+
+def test_every_schema_state_and_retention_rule_has_a_label() -> None:
+    assert set(get_args(State)) | set(_COUNTS) | {"within"} <= set(LABELS)
