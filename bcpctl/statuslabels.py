@@ -18,6 +18,16 @@ LABELS = {
     "aborted": N_("status:aborted"),
     "killed": N_("status:killed"),
     "running": N_("status:running"),
+    # what a run was (drill list's kind and mode: failover.drillrequest.MODES and the export drill)
+    "drill": N_("status:drill"),
+    "failover": N_("status:failover"),
+    "failback": N_("status:failback"),
+    "readiness": N_("status:readiness"),
+    "isolated": N_("status:isolated"),
+    "point-in-time": N_("status:point-in-time"),
+    "staff-loss": N_("status:staff-loss"),
+    "switchover": N_("status:switchover"),
+    "export": N_("status:export"),
     # export requests and their deliveries
     "pending": N_("status:pending"),
     "approved": N_("status:approved"),

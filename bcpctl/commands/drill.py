@@ -251,8 +251,8 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
         for r in data:
             table.add_row(
                 r["id"],
-                r["kind"],
-                r["mode"],
+                status_text(r["kind"]),
+                status_text(r["mode"]),
                 status_text(r["status"]),
                 r["site"] or "",
                 output.jst(r["declared_at"]),

@@ -20,6 +20,7 @@ import pytest
 from backup.retention import _COUNTS
 from bcpctl.statuslabels import LABELS, status_text
 from dc.schema import State
+from failover.drillrequest import MODES
 from tests.bcpctl.test_i18n import _env
 from tests.bcpctl.test_japanese_fragments import english_words
 from tests.conftest import Cli
@@ -128,4 +129,4 @@ def test_a_status_code_reads_japanese_beside_its_code(code: str, monkeypatch: py
 
 
 def test_every_schema_state_and_retention_rule_has_a_label() -> None:
-    assert set(get_args(State)) | set(_COUNTS) | {"within"} <= set(LABELS)
+    assert set(get_args(State)) | set(_COUNTS) | {"within"} | set(MODES) <= set(LABELS)
