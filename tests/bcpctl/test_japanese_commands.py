@@ -27,7 +27,8 @@ from tests.conftest import Cli
 
 #: a label written "日本語 / English" or "日本語 (code)": the English beside is the label's own
 _BESIDE = re.compile(
-    r"(?<=[\u3040-\u30ff\u4e00-\u9fff）)]) / [A-Za-z][A-Za-z ]*|(?<=[\u3040-\u30ff\u4e00-\u9fff]) ?[(（][a-z]+[)）]"
+    r"(?<=[\u3040-\u30ff\u4e00-\u9fff）)]) / [A-Za-z][A-Za-z ]*"
+    r"|(?<=[\u3040-\u30ff\u4e00-\u9fff]) ?[(（][a-z][a-z-]*[)）]"
 )
 #: what is read back as it is: hex ids (snapshots, repositories, key slots) and ls's file modes
 _AS_IS = re.compile(r"\b[0-9a-f]{8,}\b|\b[dl-][rwxsStT-]{9}\b")
