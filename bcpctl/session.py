@@ -13,6 +13,7 @@ import click
 from backup.escrow import credentials
 from backup.repository import Repository
 from bcpctl import output
+from bcpctl.i18n import _
 from storage.url import open_backend
 
 if TYPE_CHECKING:  # pydantic models are slow to build; only config-driven commands pay it
@@ -81,13 +82,21 @@ def _warn(view: HistoryView) -> None:
         out.warn(note)
     recoveries = sorted(view.recoveries.values(), key=lambda r: r.key)
     for recovery in recoveries[:_WARN_AT_MOST]:
-        out.warn(f"{recovery.key} at {view.inner.url}: {recovery.describe()} and was read instead")
+        out.warn(
+            _("{key} at {url}: {recovery} and was read instead").format(
+                key=recovery.key, url=view.inner.url, recovery=recovery.describe()
+            )
+        )
     if len(recoveries) > _WARN_AT_MOST:
-        out.warn(f"… and {len(recoveries) - _WARN_AT_MOST} more object(s) read from an older version")
+        out.warn(
+            _("… and {more} more object(s) read from an older version").format(more=len(recoveries) - _WARN_AT_MOST)
+        )
     if recoveries:
         out.warn(
-            f"'bcpctl verify-offsite --repo URL' lists them all; 'bcpctl replicate --repair --to {view.inner.url}' "
-            "makes the intact versions current again"
+            _(
+                "'bcpctl verify-offsite --repo URL' lists them all; 'bcpctl replicate --repair --to {url}' makes the "
+                "intact versions current again"
+            ).format(url=view.inner.url)
         )
 
 
@@ -100,7 +109,7 @@ def _reporting_skipped(repo: Repository) -> Iterator[None]:
     finally:
         if click.get_current_context(silent=True) is not None:
             for key, why in sorted(repo.skipped_objects.items()):
-                output.current().warn(f"{key} skipped: {why}")
+                output.current().warn(_("{key} skipped: {why}").format(key=key, why=why))
 
 
 def report_skipped_keys(repo: Repository) -> None:
@@ -110,7 +119,7 @@ def report_skipped_keys(repo: Repository) -> None:
     out = output.current()
     for problem in repo.key_problems:
         where = f"key slot {problem.name}" if problem.name else "keys/"
-        out.warn(f"{where} skipped: {problem.problem}")
+        out.warn(_("{where} skipped: {problem}").format(where=where, problem=problem.problem))
 
 
 def config(path: str | None) -> tuple[Consortium, Path]:

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from bcpctl.i18n import _
+
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
 
@@ -30,7 +32,10 @@ MIN_WIDTH = 6
 
 
 def is_key(header: str) -> bool:
-    return any(part.strip().lower() in KEY_HEADERS for part in header.split(" / "))
+    """Whether ``header`` names a key column, in English or as the catalog translates it
+    (a Japanese operator's ``システム`` column is as whole as ``system``)."""
+    keys = KEY_HEADERS | {_(k).lower() for k in KEY_HEADERS}
+    return any(part.strip().lower() in keys for part in header.split(" / "))
 
 
 class Table:
@@ -88,7 +93,9 @@ class Table:
         yield from console.render(table, options.update_width(max(limit, needed)))
         if dropped:
             names = ", ".join(self.headers[i] for i in dropped)
-            yield console.render_str(f"(left out at this width: {names}; --json has every column)", markup=False)
+            yield console.render_str(
+                _("(left out at this width: {names}; --json has every column)").format(names=names), markup=False
+            )
 
 
 def _share(natural: list[int], keys: list[int], wrapping: list[int], room: int) -> dict[int, int]:
@@ -122,7 +129,7 @@ class Rows:
         self.right = set(right)
 
     def header(self) -> None:
-        self.add(*(name for name, _ in self.columns))
+        self.add(*(name for name, _width in self.columns))
 
     def add(self, *cells: str) -> None:
         from rich.cells import cell_len

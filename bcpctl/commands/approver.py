@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option
 from dc.errors import N_
 
@@ -47,7 +48,7 @@ def approver_enroll(config_path: str, name: str, secret_file: str | None, genera
     from dc.errors import UsageError
     from dc.state import open_state
 
-    config, _ = load_config(config_path)
+    config, _dir = load_config(config_path)
     check_name(name)
     if generate:
         if not secret_file:
@@ -66,11 +67,19 @@ def approver_enroll(config_path: str, name: str, secret_file: str | None, genera
     enrolment = enroll_approver(config.approvers, name, secret, engine=open_state(config.control_db))
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"approver {d['approver']}: credential {d['credential_id']}; add to bcpctl.yaml:")
-        console.print("approvers:", highlight=False)
+        console.print(
+            _("approver {approver}: credential {credential_id}; add to bcpctl.yaml:").format(
+                approver=d["approver"], credential_id=d["credential_id"]
+            )
+        )
+        console.print("approvers:", highlight=False)  # YAML to paste: a key, not a word
         console.print(f'  {d["approver"]}: "{d["credential"]}"', highlight=False, soft_wrap=True)
         if d["replaces"]:
-            console.print(f"(replaces {d['replaces']}: approvals signed with it stop counting once this is configured)")
+            console.print(
+                _("(replaces {replaces}: approvals signed with it stop counting once this is configured)").format(
+                    replaces=d["replaces"]
+                )
+            )
 
     output.current().result(enrolment, render)
 
@@ -85,11 +94,15 @@ def approver_check(config_path: str, name: str, secret_file: str | None) -> None
     from dc.approvers import check_approver, read_secret
     from dc.config import load_config
 
-    config, _ = load_config(config_path)
+    config, _dir = load_config(config_path)
     credential = check_approver(config.approvers, name, read_secret(secret_file))
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"the secret is {d['approver']}'s configured credential {d['credential_id']}")
+        console.print(
+            _("the secret is {approver}'s configured credential {credential_id}").format(
+                approver=d["approver"], credential_id=d["credential_id"]
+            )
+        )
 
     output.current().result({"approver": name, "credential_id": credential}, render)
 

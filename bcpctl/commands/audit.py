@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options
 from dc.errors import N_
 
@@ -62,17 +63,31 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["first_bad_seq"] is not None:
-            console.print(f"[red]audit log broken[/red] at entry {d['first_bad_seq']}: {d['problem']}")
+            console.print(
+                _("[red]audit log broken[/red] at entry {first_bad_seq}: {problem}").format(
+                    first_bad_seq=d["first_bad_seq"], problem=d["problem"]
+                )
+            )
         else:
-            console.print(f"audit log intact: {d['entries']} entries, head {d['head_seq']}:{d['head_hash']}")
-        signed = "approvals verified" if d["signatures_checked"] else "approvals not verified (no --config)"
-        console.print(f"export requests checked: {d['requests_checked']} ({signed})")
+            console.print(
+                _("audit log intact: {entries} entries, head {head_seq}:{head_hash}").format(
+                    entries=d["entries"], head_seq=d["head_seq"], head_hash=d["head_hash"]
+                )
+            )
+        signed = _("approvals verified") if d["signatures_checked"] else _("approvals not verified (no --config)")
+        console.print(
+            _("export requests checked: {requests_checked} ({signed})").format(
+                requests_checked=d["requests_checked"], signed=signed
+            )
+        )
         for found in d["requests"]:
-            console.print(f"[red]request {found['request']}[/red]: {found['problem']}")
+            console.print(
+                _("[red]request {request}[/red]: {problem}").format(request=found["request"], problem=found["problem"])
+            )
         for gap in d["failovers"]:
-            console.print(f"failover at entry {gap['seq']}: {gap['statement']}")
+            console.print(_("failover at entry {seq}: {statement}").format(seq=gap["seq"], statement=gap["statement"]))
             if gap["problem"]:
-                console.print(f"[red]recovered chain not compared[/red]: {gap['problem']}")
+                console.print(_("[red]recovered chain not compared[/red]: {problem}").format(problem=gap["problem"]))
 
     output.current().result(report, render)
     if report.first_bad_seq is not None:

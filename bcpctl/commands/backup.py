@@ -141,7 +141,7 @@ def backup_run(
     for system in systems:
         refuse_reserved(system)
     out = output.current()
-    with out.progress("backing up") as bar:
+    with out.progress(_("backing up")) as bar:
         if source_text is not None:
             if not repo_url:
                 raise UsageError(N_("--source needs --repo (or use --config)"))
@@ -307,7 +307,7 @@ def restore(
         snap = find_snapshot(repo, snapshot_ref)
         # the snapshot's total is only what a whole restore writes
         total = snap.summary.get("bytes_total") if selection.everything else None
-        with out.progress(f"restoring {snap.short_id}", total) as bar:
+        with out.progress(_("restoring {short_id}").format(short_id=snap.short_id), total) as bar:
             if target_dsn is not None:
                 db = restore_postgres(repo, snap, target_dsn, progress=bar.advance)
                 data: dict[str, Any] = {
@@ -440,9 +440,21 @@ def _restore_to_point(
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(
-            f"{d['system']} restored to {d['target']} in {d['target_dir']} from base {d['base_snapshot'][:8]}: "
-            f"last transaction {d['recovered_to'] or 'none replayed'}, {len(d['tables'])} tables, "
-            f"RTO {d['rto_seconds']:.1f}s (base {d['base_seconds']:.1f}s + replay {d['replay_seconds']:.1f}s)",
+            _(
+                "{system} restored to {target} in {target_dir} from base {base_snapshot}: last transaction "
+                "{recovered_to}, {tables} tables, RTO {rto_seconds}s (base {base_seconds}s + replay "
+                "{replay_seconds}s)"
+            ).format(
+                system=d["system"],
+                target=d["target"],
+                target_dir=d["target_dir"],
+                base_snapshot=d["base_snapshot"][:8],
+                recovered_to=d["recovered_to"] or _("none replayed"),
+                tables=len(d["tables"]),
+                rto_seconds=f"{d['rto_seconds']:.1f}",
+                base_seconds=f"{d['base_seconds']:.1f}",
+                replay_seconds=f"{d['replay_seconds']:.1f}",
+            ),
             markup=False,
         )
 

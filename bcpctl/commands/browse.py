@@ -11,6 +11,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, repo_options
 from bcpctl.params import SnapshotPattern
 from bcpctl.tables import Rows
@@ -47,8 +48,8 @@ def render_listing(console: Console, head: dict[str, Any], entries: Iterator[dic
         for entry in entries:
             console.file.write(_name(entry) + "\n")
         return
-    columns = [("mode", MODE), ("owner", OWNER), ("size", SIZE), ("modified", TIME), ("path", 0)]
-    rows = Rows(console, columns, right={"size"})
+    columns = [(_("mode"), MODE), (_("owner"), OWNER), (_("size"), SIZE), (_("modified"), TIME), (_("path"), 0)]
+    rows = Rows(console, columns, right={_("size")})
     rows.header()
     for entry in entries:
         rows.add(*_long_row(entry))
@@ -60,8 +61,14 @@ def render_matches(
     """``find`` for people: one line per match as it is found, then how many."""
     from backup.browse import shown
 
-    columns = [("snapshot", SHORT_ID), ("time", TIME), ("system", max(system_width, 6)), ("size", SIZE), ("path", 0)]
-    rows = Rows(console, columns, right={"size"})
+    columns = [
+        (_("snapshot"), SHORT_ID),
+        (_("time"), TIME),
+        (_("system"), max(system_width, 6)),
+        (_("size"), SIZE),
+        (_("path"), 0),
+    ]
+    rows = Rows(console, columns, right={_("size")})
     rows.header()
     count = 0
     for hit in matches:
@@ -70,7 +77,11 @@ def render_matches(
         system = shown(hit["system"] or "")
         rows.add(hit["snapshot"][:SHORT_ID], output.jst(hit["time"]), system, size, _name(entry))
         count += 1
-    console.file.write(f"{count} match(es) in {head['snapshots_searched']} snapshot(s)\n")
+    console.file.write(
+        _("{count} match(es) in {snapshots_searched} snapshot(s)\n").format(
+            count=count, snapshots_searched=head["snapshots_searched"]
+        )
+    )
 
 
 @click.command("ls")
@@ -220,7 +231,7 @@ def dump(
     if path is not None:
         snapshot_path(path)
     if output_path is None and sys.stdout.isatty():
-        out.notice("(writing a file's bytes to the terminal; use --output FILE or a pipe)")
+        out.notice(_("(writing a file's bytes to the terminal; use --output FILE or a pipe)"))
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
         snap = find_snapshot(r, snapshot_ref)
         if table is not None:
@@ -233,7 +244,14 @@ def dump(
             data = {"snapshot": snap.id, "path": entry["path"], "bytes": written, algorithm: value}
             data["verified"] = True
     if output_path is not None:
-        out.result(data, lambda c, d: c.print(f"wrote {human_bytes(d['bytes'])} to {output_path}, verified"))
+        out.result(
+            data,
+            lambda c, d: c.print(
+                _("wrote {bytes} to {output_path}, verified").format(
+                    bytes=human_bytes(d["bytes"]), output_path=output_path
+                )
+            ),
+        )
 
 
 def _write(blobs: Any, output_path: str | None) -> int:

@@ -73,7 +73,7 @@ def check(
     out = output.current()
     started = utcnow()
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as repo:
-        with out.progress("reading packs", repo.cache.counts()[1] if read_data else None, unit="packs") as bar:
+        with out.progress(_("reading packs"), repo.cache.counts()[1] if read_data else None, unit="packs") as bar:
             report = check_repository(repo, read_data=read_data, subset=parsed, progress=bar.advance)
         stored_url = repo.backend.url
     recorded = None

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import i18n, output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from dc.errors import N_, ConfigError, Message
 
@@ -39,6 +40,22 @@ def _sections() -> list[Section]:
     ]
 
 
+#: what config check counts (dc.configcheck), in the reader's language; English says "1 site", "2 sites"
+_COUNTED = {
+    "sites": N_("{n} site(s)"),
+    "tenants": N_("{n} tenant(s)"),
+    "systems": N_("{n} system(s)"),
+    "hosts": N_("{n} host(s)"),
+    "partners": N_("{n} partner(s)"),
+}
+
+
+def _counted(name: str, n: int) -> str:
+    if name not in _COUNTED or i18n.language() not in i18n.LANGUAGES:
+        return f"{n} {name if n != 1 else name[:-1]}"
+    return _(_COUNTED[name]).format(n=n)
+
+
 def _render(console: Console, d: dict[str, Any]) -> None:
     for p in d["problems"]:
         where = f"{d['config']}:{p['line']}" if p["line"] else d["config"]
@@ -47,10 +64,10 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         what = f"{p['field']}: {message}" if p["field"] else message
         console.print(f"{where}: {what}", markup=False)
     for warning in d["warnings"]:
-        console.print(f"{d['config']}: warning: {warning}", markup=False)
+        console.print(_("{config}: warning: {warning}").format(config=d["config"], warning=warning), markup=False)
     if d["ok"]:
-        declared = ", ".join(f"{n} {name if n != 1 else name[:-1]}" for name, n in d["counts"].items())
-        console.print(f"{d['config']}: ok ({declared})", markup=False)
+        declared = ", ".join(_counted(name, n) for name, n in d["counts"].items())
+        console.print(_("{config}: ok ({declared})").format(config=d["config"], declared=declared), markup=False)
 
 
 @config.command("check")

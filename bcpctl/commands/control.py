@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from dc.errors import N_, Message, ProblemFound
 
@@ -48,16 +49,28 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
         copy = d["copy"]
         if copy:
             console.print(
-                f"control state of {d['source']} copied "
-                f"({(copy['snapshot_id'] or '')[:8]}, {output.jst(copy['time'])}), "
-                f"{d['bytes_added']} bytes added, {d['forgotten']} older copies forgotten"
+                _(
+                    "control state of {source} copied ({snapshot_id}, {time}), {bytes_added} bytes added, "
+                    "{forgotten} older copies forgotten"
+                ).format(
+                    source=d["source"],
+                    snapshot_id=(copy["snapshot_id"] or "")[:8],
+                    time=output.jst(copy["time"]),
+                    bytes_added=d["bytes_added"],
+                    forgotten=d["forgotten"],
+                )
             )
         for site, newest in d["newest"].items():
-            console.print(f"  {site}: newest copy {output.jst(newest['time']) if newest else 'none'}")
+            console.print(
+                "  "
+                + _("{site}: newest copy {time}").format(
+                    site=site, time=output.jst(newest["time"]) if newest else _("none")
+                )
+            )
         for note in d["notes"]:
             console.print(note)
         for problem in d["problems"]:
-            console.print(f"[red]not shipped[/red] {problem}")
+            console.print(_("[red]not shipped[/red] {problem}").format(problem=problem))
 
     output.current().result(shipped, render)
     if shipped.problems:
@@ -82,7 +95,9 @@ def control_keygen(out: str) -> None:
     data = {"file": out, "public_key": write_new_key(out)}
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"signing key written to {d['file']}; its public key (sites.<site>.control_public_key):")
+        console.print(
+            _("signing key written to {file}; its public key (sites.<site>.control_public_key):").format(file=d["file"])
+        )
         console.print(d["public_key"])
 
     output.current().result(data, render)
@@ -104,12 +119,25 @@ def control_status(config_path: str) -> None:
     status = status_of(config, path.parent, now=utcnow())
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"control state at {d['site']}: {d['database']} ({d['kind']}), RPO {_age(d['rpo_seconds'])}")
-        console.print(f"live at {d['active_site']}; its copies:")
+        console.print(
+            _("control state at {site}: {database} ({kind}), RPO {rpo_seconds}").format(
+                site=d["site"], database=d["database"], kind=d["kind"], rpo_seconds=_age(d["rpo_seconds"])
+            )
+        )
+        console.print(_("live at {active_site}; its copies:").format(active_site=d["active_site"]))
         for s in d["sites"]:
-            flag = "[green]within RPO[/green]" if s["within_rpo"] else "[red]OVER RPO[/red]"
-            newest = output.jst(s["newest"]["time"]) if s["newest"] else "no copy"
-            console.print(f"  {s['site']}: {newest}, age {_age(s['age_seconds'])} {flag} {s['problem'] or ''}")
+            flag = _("[green]within RPO[/green]") if s["within_rpo"] else _("[red]OVER RPO[/red]")
+            newest = output.jst(s["newest"]["time"]) if s["newest"] else _("no copy")
+            console.print(
+                "  "
+                + _("{site}: {newest}, age {age_seconds} {flag} {problem}").format(
+                    site=s["site"],
+                    newest=newest,
+                    age_seconds=_age(s["age_seconds"]),
+                    flag=flag,
+                    problem=s["problem"] or "",
+                )
+            )
 
     output.current().result(status, render)
     if not status.ok:
@@ -155,15 +183,24 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(
-            f"control server of {d['site']}: standby of {d['source']} by {d['method']} (slot {d['slot']}"
-            f"{', created' if d['slot_created'] else ''})"
+            _("control server of {site}: standby of {source} by {method} (slot {slot}{created})").format(
+                site=d["site"],
+                source=d["source"],
+                method=d["method"],
+                slot=d["slot"],
+                created=_(", created") if d["slot_created"] else "",
+            )
         )
         if d["rewind_skipped"]:
-            console.print(f"  pg_basebackup, not pg_rewind: {d['rewind_skipped']}")
+            console.print(
+                "  " + _("pg_basebackup, not pg_rewind: {rewind_skipped}").format(rewind_skipped=d["rewind_skipped"])
+            )
         if d["kept_aside"]:
-            console.print(f"  the previous data directory is kept as {d['kept_aside']}")
-        state = "[green]streaming[/green]" if d["streaming"] else "[red]NOT streaming[/red]"
-        console.print(f"  {state}, replayed up to {d['position'] or '—'}")
+            console.print(
+                "  " + _("the previous data directory is kept as {kept_aside}").format(kept_aside=d["kept_aside"])
+            )
+        state = _("[green]streaming[/green]") if d["streaming"] else _("[red]NOT streaming[/red]")
+        console.print("  " + _("{state}, replayed up to {position}").format(state=state, position=d["position"] or "—"))
         for problem in d["problems"]:
             console.print(f"  [red]{problem}[/red]")
 

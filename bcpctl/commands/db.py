@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
+from bcpctl.statuslabels import status_text
 from dc.errors import N_, UsageError
 
 if TYPE_CHECKING:
@@ -82,10 +84,20 @@ def db_upgrade(config_path: str | None, control_db: str | None) -> None:
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if not d["applied"]:
-            console.print(f"{d['database']}: at revision {d['after']}, nothing to upgrade", markup=False)
+            console.print(
+                _("{database}: at revision {after}, nothing to upgrade").format(
+                    database=d["database"], after=d["after"]
+                ),
+                markup=False,
+            )
             return
-        before = d["before"] or ("the previous release (no version)" if d["adopted"] else "empty")
-        console.print(f"{d['database']}: upgraded from {before} to {d['after']}", markup=False)
+        before = d["before"] or (_("the previous release (no version)") if d["adopted"] else _("empty"))
+        console.print(
+            _("{database}: upgraded from {before} to {after}").format(
+                database=d["database"], before=before, after=d["after"]
+            ),
+            markup=False,
+        )
         for migration in d["applied"]:
             console.print(f"  {migration['revision']}  {migration['title']}", markup=False)
 
@@ -109,14 +121,24 @@ def db_current(config_path: str | None, control_db: str | None) -> None:
         engine.dispose()
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        revision = d["revision"] or {"empty": "none (empty)", "unversioned": "the previous release (no version)"}.get(
-            d["state"], "none"
+        revision = d["revision"] or {
+            "empty": _("none (empty)"),
+            "unversioned": _("the previous release (no version)"),
+        }.get(d["state"], _("none"))
+        console.print(
+            _("{database}: revision {revision}, head {head} ({state})").format(
+                database=d["database"], revision=revision, head=d["head"], state=status_text(d["state"])
+            ),
+            markup=False,
         )
-        console.print(f"{d['database']}: revision {revision}, head {d['head']} ({d['state']})", markup=False)
         for migration in d["pending"]:
-            console.print(f"  pending {migration['revision']}  {migration['title']}", markup=False)
+            console.print(
+                "  "
+                + _("pending {revision}  {title}").format(revision=migration["revision"], title=migration["title"]),
+                markup=False,
+            )
         if d["state"] in ("behind", "unversioned"):
-            console.print("run bcpctl db upgrade", markup=False)
+            console.print(_("run bcpctl db upgrade"), markup=False)
 
     output.current().result(found, render)
 

@@ -12,8 +12,10 @@ from rich.console import Console
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option, key_value_pairs
 from bcpctl.params import Checked, FiniteFloat, Pattern
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_, AuthError, Message, ProblemFound, UsageError
 
@@ -40,13 +42,13 @@ def dc_inventory(config_path: str) -> None:
         for group, members in data["all"]["children"].items():
             for host in members["hosts"]:
                 groups.setdefault(host, []).append(group)
-        table = Table("host", "address", "user", "key file", "groups")
+        table = Table(_("host"), _("address"), _("user"), _("key file"), _("groups"))
         for host, hv in data["all"]["hosts"].items():
             table.add_row(
                 host,
                 f"{hv['ansible_host']}:{hv['ansible_port']}",
                 hv["ansible_user"],
-                hv.get("ansible_ssh_private_key_file") or "(agent)",
+                hv.get("ansible_ssh_private_key_file") or _("(agent)"),
                 " ".join(groups.get(host, [])),
             )
         console.print(table)
@@ -64,7 +66,7 @@ class _LiveHosts:
         self.live = Live(self._table(), console=console, transient=True, refresh_per_second=4)
 
     def _table(self) -> Table:
-        table = Table("host", "ok", "changed", "failed", "unreachable", "last task")
+        table = Table(_("host"), _("ok"), _("changed"), _("failed"), _("unreachable"), _("last task"))
         for host, row in sorted(self.rows.items()):
             table.add_row(
                 host, str(row["ok"]), str(row["changed"]), str(row["failed"]), str(row["unreachable"]), row["task"]
@@ -82,13 +84,23 @@ class _LiveHosts:
 
 
 def _render_run(console: Console, data: dict[str, Any]) -> None:
-    title = f"{data['playbook']}{' (check mode: nothing changed)' if data['check'] else ''}"
-    table = Table("host", "status", "ok", "changed", "failed", "unreachable", "skipped", "message", title=title)
+    title = f"{data['playbook']}{' ' + _('(check mode: nothing changed)') if data['check'] else ''}"
+    table = Table(
+        _("host"),
+        _("status"),
+        _("ok"),
+        _("changed"),
+        _("failed"),
+        _("unreachable"),
+        _("skipped"),
+        _("message"),
+        title=title,
+    )
     for h in data["hosts"]:
         style = _STATUS_STYLE.get(h["status"], "")
         table.add_row(
             h["host"],
-            f"[{style}]{h['status']}[/]" if style else h["status"],
+            f"[{style}]{status_text(h['status'])}[/]" if style else status_text(h["status"]),
             str(h["ok"]),
             str(h["changed"]),
             str(h["failed"]),
@@ -97,7 +109,11 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
             h["message"] or "",
         )
     console.print(table)
-    console.print(f"run {data['run_id']}: {data['status']} in {data['seconds']:.1f} s")
+    console.print(
+        _("run {run_id}: {status} in {seconds} s").format(
+            run_id=data["run_id"], status=status_text(data["status"]), seconds=f"{data['seconds']:.1f}"
+        )
+    )
 
 
 @dc.command("run")
@@ -219,7 +235,9 @@ def dc_facts(host: str | None, config_path: str) -> None:
     outcomes = gather_many(hosts)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("host", "hostname", "os", "cpus", "load 1/5/15", "memory free", "disk free", "error")
+        table = Table(
+            _("host"), _("hostname"), _("os"), _("cpus"), _("load 1/5/15"), _("memory free"), _("disk free"), _("error")
+        )
         for row in data:
             f = row["facts"]
             if f is None:
@@ -279,9 +297,9 @@ def dc_maintenance(host: str | None, state: str | None, reason: str, config_path
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         if not data:
-            console.print("no host is in maintenance")
+            console.print(_("no host is in maintenance"))
             return
-        table = Table("host", "since", "by", "reason")
+        table = Table(_("host"), _("since"), _("by"), _("reason"))
         for row in data:
             table.add_row(row["host"], output.jst(row["since"]), row["operator"], row["reason"])
         console.print(table)
@@ -342,9 +360,11 @@ def dc_cost_split(config_path: str, period: str | None, fiscal_year: str | None,
         split = replace(split, fiscal_year=year)
 
     def render(console: Console, data: dict[str, Any]) -> None:
+        projection = _("{years}y saving").format(years=data["projection_years"])
+        term = _("{start}, {years} years").format(start=data["term"]["start"], years=data["term"]["years"])
         table = Table(
-            "tenant", "name", "population", "before", "after", "saving", f"{data['projection_years']}y saving",
-            title=data["period"] or f"{data['term']['start']}, {data['term']['years']} years",
+            _("tenant"), _("name"), _("population"), _("before"), _("after migration"), _("saving"), projection,
+            title=data["period"] or term,
         )  # fmt: skip
         for t in data["tenants"]:
             table.add_row(
@@ -358,17 +378,25 @@ def dc_cost_split(config_path: str, period: str | None, fiscal_year: str | None,
             )
         before = f"{data['before_total_yen']:,}" if data["before_total_yen"] is not None else "-"
         saving = f"{data['saving_yen']:,} ({data['saving_pct']}%)" if data["saving_yen"] is not None else "-"
-        table.add_row("", "total", "", before, f"{data['total_yen']:,}", saving, "", style="bold")
+        table.add_row("", _("total"), "", before, f"{data['total_yen']:,}", saving, "", style="bold")
         console.print(table)
-        console.print(f"usage shares: {data['resource_basis']}")
+        console.print(_("usage shares: {resource_basis}").format(resource_basis=data["resource_basis"]))
         for s in data["subsidies"]:
-            console.print(f"subsidy {s['name']}: {s['yen']:,} yen in year {s['year']}")
+            console.print(
+                _("subsidy {name}: {yen} yen in year {year}").format(
+                    name=s["name"], yen=f"{s['yen']:,}", year=s["year"]
+                )
+            )
         for t in data["tenants"]:
             if t["go_live"]:
                 g = t["go_live"]
-                console.print(f"{t['name']}: starting {g['actual']} instead of {g['planned']}: {g['yen']:,} yen")
+                console.print(
+                    _("{name}: starting {actual} instead of {planned}: {yen} yen").format(
+                        name=t["name"], actual=g["actual"], planned=g["planned"], yen=f"{g['yen']:,}"
+                    )
+                )
         if sheet:
-            console.print(f"sheet: {sheet}")
+            console.print(_("sheet: {sheet}").format(sheet=sheet))
         if data["fiscal_year"]:
             render_fiscal_year(console, data["fiscal_year"])
 

@@ -21,61 +21,98 @@ from dc.errors import ProblemFound
 
 
 def _render(console: Console, d: dict[str, Any]) -> None:
-    table = Table("#", "step", "result", "seconds")
+    table = Table("#", _("step"), _("result"), _("seconds"))
     for number, s in enumerate(d["steps"], 1):
-        result = "[green]ok[/green]" if s["ok"] else f"[red]FAILED[/red] {s.get('error') or ''}"
+        result = (
+            _("[green]ok[/green]") if s["ok"] else _("[red]FAILED[/red] {error}").format(error=s.get("error") or "")
+        )
         table.add_row(str(number), s["name"], result, f"{s['seconds']:.1f}")
     console.print(table)
     if d.get("plan"):
         _render_plan(console, d["plan"])
     if d["failover"]:
-        systems = Table("tenant", "system", "RTO / target", "RPO / target", "verified", title="failover at the offsite")
+        systems = Table(
+            _("tenant"),
+            _("system"),
+            _("RTO / target"),
+            _("RPO / target"),
+            _("verified"),
+            title=_("failover at the offsite"),
+        )
         for s in d["failover"]:
             systems.add_row(
                 s["tenant"],
                 s["system"],
                 f"{duration_text(s['rto_seconds'])} / {duration_text(s['rto_target_seconds'])}",
                 f"{duration_text(s['rpo_seconds'])} / {duration_text(s['rpo_target_seconds'])}",
-                "[green]yes[/green]" if s["verified"] else "[red]NO[/red]",
+                _("[green]yes[/green]") if s["verified"] else _("[red]NO[/red]"),
             )
         console.print(systems)
     b, r, e = d["backup"], d["replication"], d["export"]
     console.print(
-        f"backed up {human_bytes(b['bytes_in'])} into {human_bytes(b['bytes_stored'])}; "
-        f"the next day's incremental added {human_bytes(b['incremental_added_bytes'])}"
+        _(
+            "backed up {bytes_in} into {bytes_stored}; the next day's incremental added {incremental_added_bytes}"
+        ).format(
+            bytes_in=human_bytes(b["bytes_in"]),
+            bytes_stored=human_bytes(b["bytes_stored"]),
+            incremental_added_bytes=human_bytes(b["incremental_added_bytes"]),
+        )
     )
     console.print(
-        f"offsite received {r.get('objects', 0)} ciphertext objects ({human_bytes(r.get('bytes', 0))}), "
-        f"verified without a key: {'yes' if r.get('verified_without_key') else 'NO'}"
+        _("offsite received {objects} ciphertext objects ({bytes}), verified without a key: {verified}").format(
+            objects=r.get("objects", 0),
+            bytes=human_bytes(r.get("bytes", 0)),
+            verified=_("yes") if r.get("verified_without_key") else _("NO"),
+        )
     )
     if e:
         console.print(
-            f"export {e['request']}: {e['rows']} rows for {e['partner']} ({', '.join(e['areas'])}), "
-            f"{e['excluded_rows']} protected rows withheld; opened by the partner: "
-            f"{'yes' if e['opened_by_partner'] else 'NO'}; audit chain: {'verified' if e['audit_ok'] else 'BROKEN'}"
+            _(
+                "export {request}: {rows} rows for {partner} ({areas}), {excluded_rows} protected rows withheld; "
+                "opened by the partner: {opened}; audit chain: {audit}"
+            ).format(
+                request=e["request"],
+                rows=e["rows"],
+                partner=e["partner"],
+                areas=", ".join(e["areas"]),
+                excluded_rows=e["excluded_rows"],
+                opened=_("yes") if e["opened_by_partner"] else _("NO"),
+                audit=_("verified") if e["audit_ok"] else _("BROKEN"),
+            )
         )
     cp, status = d.get("control_plane") or {}, d.get("status") or {}
     if cp:
         console.print(
-            f"control state at {cp['active_site']}: {cp['source']}, control-plane RPO "
-            f"{duration_text(cp['rpo_seconds'])}, audit chain across the failover: "
-            f"{'verified' if cp['audit_verified_across_failover'] else 'BROKEN'}; "
-            f"{cp['lost_audit_entries']['statement']}"
+            _(
+                "control state at {active_site}: {source}, control-plane RPO {rpo_seconds}, audit chain across the "
+                "failover: {audit}; {statement}"
+            ).format(
+                active_site=cp["active_site"],
+                source=cp["source"],
+                rpo_seconds=duration_text(cp["rpo_seconds"]),
+                audit=_("verified") if cp["audit_verified_across_failover"] else _("BROKEN"),
+                statement=cp["lost_audit_entries"]["statement"],
+            )
         )
         console.print(
-            f"active site {status.get('active_site')}, protected by a second site: "
-            f"{'yes' if status.get('protected') else 'NO'}"
+            _("active site {site}, protected by a second site: {protected}").format(
+                site=status.get("active_site"), protected=_("yes") if status.get("protected") else _("NO")
+            )
         )
     if cost := d.get("cost"):
         towns = "; ".join(
             f"{t['name']} {t['before_yen']:,} → {t['yen']:,} ({t['saving_pct']}%)" for t in cost["tenants"]
         )
         console.print(
-            f"cost split: {cost['before_total_yen']:,} → {cost['total_yen']:,} yen "
-            f"({cost['saving_pct']}% less): {towns}"
+            _("cost split: {before_total_yen} → {total_yen} yen ({saving} less): {towns}").format(
+                before_total_yen=f"{cost['before_total_yen']:,}",
+                total_yen=f"{cost['total_yen']:,}",
+                saving=f"{cost['saving_pct']}%",
+                towns=towns,
+            )
         )
-        console.print(f"cost sheet: {cost['sheet']}")
-    console.print(f"report: {d['report_path']}")
+        console.print(_("cost sheet: {sheet}").format(sheet=cost["sheet"]))
+    console.print(_("report: {report_path}").format(report_path=d["report_path"]))
     reports = d.get("reports") or {}
     if reports.get("failover pdf"):
         console.print(
@@ -86,18 +123,18 @@ def _render(console: Console, d: dict[str, Any]) -> None:
             console.print(
                 _("drill report of {tenant} (訓練実施報告): {path}").format(tenant=name.split(":", 1)[1], path=path)
             )
-    console.print(f"everything is in {d['workdir']}")
+    console.print(_("everything is in {workdir}").format(workdir=d["workdir"]))
 
 
 def _render_plan(console: Console, plan: dict[str, Any]) -> None:
     table = Table(
-        "tier",
+        _("tier"),
         "№",
         "部会",
-        "business",
+        _("business"),
         "RPO / RTO",
-        "after",
-        title=f"recovery plan of {plan['name']}: {plan['systems']} systems",
+        _("after"),
+        title=_("recovery plan of {name}: {systems} systems").format(name=plan["name"], systems=plan["systems"]),
     )
     for group in plan["groups"]:
         for s in group["systems"]:
@@ -138,7 +175,7 @@ def demo(workdir: str | None, scale: float, all_systems: bool) -> None:
 
     out = output.current()
     where = Path(workdir).absolute() if workdir else default_workdir()
-    out.notice(f"bcpctl demo: working directory {where}")
+    out.notice(_("bcpctl demo: working directory {where}").format(where=where))
 
     def banner(number: int, total: int, name: str) -> None:
         out.notice(f"==> [{number}/{total}] {name}")

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, repo_options
 from bcpctl.tables import Table
 
@@ -55,15 +56,21 @@ def diff(
             what = f"  ({', '.join(change['what'])})" if change["what"] else ""
             console.print(f"{_MARK[change['change']]}  {shown(change['path'])}{what}", markup=False)
         if d["tables"]:
-            table = Table("table", "rows before", "rows after", "change", keys=("table",))
+            table = Table(_("table"), _("rows before"), _("rows after"), _("change"), keys=(_("table"),))
             for t in d["tables"]:
                 before = "—" if t["rows_before"] is None else str(t["rows_before"])
                 after = "—" if t["rows_after"] is None else str(t["rows_after"])
                 table.add_row(t["table"], before, after, f"{t['delta']:+d}")
             console.print(table)
         console.print(
-            f"{d['before'][:8]} → {d['after'][:8]}: {d['added']} added, {d['removed']} removed, "
-            f"{d['changed']} changed" + (f", {len(d['tables'])} table(s) with other row counts" if d["tables"] else ""),
+            _("{before} → {after}: {added} added, {removed} removed, {changed} changed").format(
+                before=d["before"][:8],
+                after=d["after"][:8],
+                added=d["added"],
+                removed=d["removed"],
+                changed=d["changed"],
+            )
+            + (_(", {tables} table(s) with other row counts").format(tables=len(d["tables"])) if d["tables"] else ""),
             markup=False,
         )
 

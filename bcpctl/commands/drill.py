@@ -9,10 +9,11 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.commands.runs import finish, operator_options, parse_time, read_operator_secret, run_context
+from bcpctl.commands.runs import VERDICTS, finish, operator_options, parse_time, read_operator_secret, run_context
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_, ProblemFound, UsageError
 
@@ -145,7 +146,7 @@ def drill_run(
         operator_secret=read_operator_secret(operator_secret_file) if mode == "switchover" else None,
     )
     out = output.current()
-    with out.progress(f"drill {mode}") as bar:
+    with out.progress(_("drill {mode}").format(mode=mode)) as bar:
         result = run_drill(ctx, request, on_bytes=bar.advance)
     finish(to_document(result))
 
@@ -168,7 +169,7 @@ def _known_good_moment(
     if before is None and hint:
         raise UsageError(N_("point-in-time needs --before TIME or --last-known-good ({hint})"), hint=hint)
     if hint:
-        output.current().notice(f"hint: {hint}: --last-known-good restores it")
+        output.current().notice(_("hint: {hint}: --last-known-good restores it").format(hint=hint))
     return before
 
 
@@ -205,11 +206,29 @@ def _export_drill(
     )
 
     def render(console: Any, d: dict[str, Any]) -> None:
-        console.print(f"訓練 export {d['tenant']} → {d['partner']}: {d['rows']} synthetic rows in {d['areas']} 町字")
-        console.print(f"  bundle {d['bundle']}; time to deliver (RTO) {d['time_to_deliver']} s; opened {d['opened']}")
+        console.print(
+            _("訓練 export {tenant} → {partner}: {rows} synthetic rows in {areas} 町字").format(
+                tenant=d["tenant"], partner=d["partner"], rows=d["rows"], areas=d["areas"]
+            )
+        )
+        console.print(
+            "  "
+            + _("bundle {bundle}; time to deliver (RTO) {time_to_deliver} s; opened {opened}").format(
+                bundle=d["bundle"], time_to_deliver=d["time_to_deliver"], opened=d["opened"]
+            )
+        )
         console.print("  " + ", ".join(f"{step} {seconds}s" for step, seconds in d["steps"].items()))
-        console.print(f"  returned note {d['note']}; deletion confirmed by {d['deleted_by']}")
-        console.print(f"drill export {d['run_id']}: {d['status'].upper()}")
+        console.print(
+            "  "
+            + _("returned note {note}; deletion confirmed by {deleted_by}").format(
+                note=d["note"], deleted_by=d["deleted_by"]
+            )
+        )
+        console.print(
+            _("drill export {run_id}: {status}").format(
+                run_id=d["run_id"], status=_(VERDICTS.get(d["status"], d["status"].upper()))
+            )
+        )
 
     output.current().result(result, render)
 
@@ -232,9 +251,9 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
         for r in data:
             table.add_row(
                 r["id"],
-                r["kind"],
-                r["mode"],
-                r["status"],
+                status_text(r["kind"]),
+                status_text(r["mode"]),
+                status_text(r["status"]),
                 r["site"] or "",
                 output.jst(r["declared_at"]),
                 r["error"] or "",
@@ -274,12 +293,12 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
     state = open_state(consortium.control_db if consortium else None)
     if fmt == "pdf" and out_file:
         written = write_pdf(state, run_id, Path(out_file))
-        output.current().notice(f"wrote {written}")
+        output.current().notice(_("wrote {written}").format(written=written))
         return
     text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")
-        output.current().notice(f"wrote {out_file}")
+        output.current().notice(_("wrote {out_file}").format(out_file=out_file))
     else:
         click.echo(text, nl=False)
 
@@ -299,11 +318,15 @@ def drill_cleanup(config_path: str) -> None:
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         for s in data:
             console.print(
-                f"run {s['run_id']} ({s['was_status']}): removed {', '.join(s['cleanup']['removed']) or 'nothing'}"
+                _("run {run_id} ({was_status}): removed {removed}").format(
+                    run_id=s["run_id"],
+                    was_status=status_text(s["was_status"]),
+                    removed=", ".join(s["cleanup"]["removed"]) or _("nothing"),
+                )
             )
             for left in s["cleanup"]["leftovers"]:
-                console.print(f"  LEFT: {left}")
-        console.print(f"{len(data)} run(s) swept")
+                console.print("  " + _("LEFT: {left}").format(left=left))
+        console.print(_("{count} run(s) swept").format(count=len(data)))
 
     output.current().result(swept, render)
     left = [x for s in swept for x in s["cleanup"]["leftovers"]]
@@ -323,11 +346,15 @@ def drill_due(config_path: str) -> None:
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["blackout"]:
-            console.print(f"today is in blackout '{d['blackout']}'; next window {output.jst(d['next_window'])}")
+            console.print(
+                _("today is in blackout '{blackout}'; next window {next_window}").format(
+                    blackout=d["blackout"], next_window=output.jst(d["next_window"])
+                )
+            )
         for o in d["overdue"]:
-            last = output.jst(o["last_success"]) if o["last_success"] else "never"
-            console.print(f"OVERDUE {o['system']}: last passed drill {last}")
-        console.print(f"{len(d['overdue'])} system(s) overdue")
+            last = output.jst(o["last_success"]) if o["last_success"] else _("never")
+            console.print(_("OVERDUE {system}: last passed drill {last}").format(system=o["system"], last=last))
+        console.print(_("{overdue} system(s) overdue").format(overdue=len(d["overdue"])))
 
     output.current().result(data, render)
 

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from bcpctl import output, session
 from bcpctl.commands.repo import key
+from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from dc.errors import N_, UsageError
 
@@ -103,11 +104,20 @@ def escrow_split(
     }
 
     def render(c: Console, d: dict[str, Any]) -> None:
-        c.print(f"added escrow key slot {d['slot']}: {d['threshold']} of {d['shares']} shares open it")
+        c.print(
+            _("added escrow key slot {slot}: {threshold} of {shares} shares open it").format(
+                slot=d["slot"], threshold=d["threshold"], shares=d["shares"]
+            )
+        )
         for name in d["files"]:
             c.print(f"  {name}")
         if d["pdf_unavailable"] and out_dir is not None:
-            c.print(f"  no PDF sheets: {d['pdf_unavailable']}; print the .html sheets from a browser")
+            c.print(
+                "  "
+                + _("no PDF sheets: {pdf_unavailable}; print the .html sheets from a browser").format(
+                    pdf_unavailable=d["pdf_unavailable"]
+                )
+            )
 
     out.result(data, render)
 
@@ -133,7 +143,12 @@ def escrow_open(repo_url: str, escrow_files: tuple[str, ...]) -> None:
     with open_repository_with_shares(open_backend(repo_url), escrow_files, sync=False) as repo:
         data = {"repository": repo.config.id, "slot": repo.slot_id, "snapshots": len(snapshot_ids(repo))}
     output.current().result(
-        data, lambda c, d: c.print(f"opened repository {d['repository'][:8]} with escrow slot {d['slot']}")
+        data,
+        lambda c, d: c.print(
+            _("opened repository {repository} with escrow slot {slot}").format(
+                repository=d["repository"][:8], slot=d["slot"]
+            )
+        ),
     )
 
 

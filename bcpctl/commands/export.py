@@ -11,6 +11,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.i18n import _
 from bcpctl.options import F, common_options, config_option
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 
 
@@ -43,24 +44,49 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _render_request(console: Console, d: dict[str, Any]) -> None:
-    console.print(f"request {d['id']}: {d['status']} ({len(d['approvals'])}/{d['required_approvals']} approvals)")
-    console.print(f"  {d['tenant']} → {d['partner']}, {d['basis']}, purposes {', '.join(d['purposes'])}")
-    console.print(f"  fields: {', '.join(d['fields'])}")
+    console.print(
+        _("request {id}: {status} ({approvals}/{required_approvals} approvals)").format(
+            id=d["id"],
+            status=status_text(d["status"]),
+            approvals=len(d["approvals"]),
+            required_approvals=d["required_approvals"],
+        )
+    )
+    console.print(
+        "  "
+        + _("{tenant} → {partner}, {basis}, purposes {purposes}").format(
+            tenant=d["tenant"], partner=d["partner"], basis=d["basis"], purposes=", ".join(d["purposes"])
+        )
+    )
+    console.print("  " + _("fields: {fields}").format(fields=", ".join(d["fields"])))
     estimate = d.get("estimate")
     if estimate:
-        ledger = f"; 被災者台帳 entries of {d['disaster_id']}: {estimate['ledger_entries']}"
+        ledger = _("; 被災者台帳 entries of {disaster_id}: {ledger_entries}").format(
+            disaster_id=d["disaster_id"], ledger_entries=estimate["ledger_entries"]
+        )
         console.print(
-            f"  estimate: {estimate['rows']} rows in {estimate['areas']} 町字, "
-            f"{estimate['excluded_protected']} protected rows excluded "
-            f"(snapshot {estimate['snapshot'][:8]} at {estimate['site']}, as of {output.jst(estimate['as_of'])})"
+            "  "
+            + _(
+                "estimate: {rows} rows in {areas} 町字, {excluded_protected} protected rows excluded (snapshot "
+                "{snapshot} at {site}, as of {as_of})"
+            ).format(
+                rows=estimate["rows"],
+                areas=estimate["areas"],
+                excluded_protected=estimate["excluded_protected"],
+                snapshot=estimate["snapshot"][:8],
+                site=estimate["site"],
+                as_of=output.jst(estimate["as_of"]),
+            )
             + (ledger if estimate["ledger_required"] else "")
         )
     else:
-        console.print("  estimate: none — filed without the check against the replica; cannot be approved")
+        console.print("  " + _("estimate: none — filed without the check against the replica; cannot be approved"))
     if d.get("ledger_waiver"):
-        console.print(f"  no 台帳 entry needed because: {d['ledger_waiver']}")
+        console.print(
+            "  " + _("no 台帳 entry needed because: {ledger_waiver}").format(ledger_waiver=d["ledger_waiver"])
+        )
     if d.get("denial"):
-        console.print(f"  denied by {d['denial']}")
+        console.print("  " + _("denied by {denial}").format(denial=d["denial"]))
 
 
 @export.command("request")
@@ -157,7 +183,7 @@ def export_list(config_path: str, tenant: str | None, status: str | None) -> Non
         for d in data:
             table.add_row(
                 d["id"],
-                d["status"],
+                status_text(d["status"]),
                 f"{d['tenant']} → {d['partner']}",
                 d["basis"],
                 f"{len(d['approvals'])}/{d['required_approvals']}",
@@ -252,14 +278,33 @@ def export_build(config_path: str, request_id: str, out_dir: str, site: str | No
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"bundle {d['bundle']}")
+        console.print(_("bundle {bundle}").format(bundle=d["bundle"]))
         console.print(
-            f"  {d['rows']} rows, {d['excluded_protected']} protected rows excluded; "
-            f"as of {output.jst(d['as_of'])} (site {d['site']}, replication lag {d['replication_lag']})"
+            "  "
+            + _(
+                "{rows} rows, {excluded_protected} protected rows excluded; as of {as_of} (site {site}, replication "
+                "lag {replication_lag})"
+            ).format(
+                rows=d["rows"],
+                excluded_protected=d["excluded_protected"],
+                as_of=output.jst(d["as_of"]),
+                site=d["site"],
+                replication_lag=d["replication_lag"],
+            )
         )
         if d["cp932_lossy_rows"] is not None:
-            console.print(f"  CP932 copy: {d['cp932_lossy_rows']} rows could not be held exactly (listed in manifest)")
-        console.print(f"  expires {output.jst(d['expires_at'])}; audit entry {d['audit_seq']}")
+            console.print(
+                "  "
+                + _("CP932 copy: {cp932_lossy_rows} rows could not be held exactly (listed in manifest)").format(
+                    cp932_lossy_rows=d["cp932_lossy_rows"]
+                )
+            )
+        console.print(
+            "  "
+            + _("expires {expires_at}; audit entry {audit_seq}").format(
+                expires_at=output.jst(d["expires_at"]), audit_seq=d["audit_seq"]
+            )
+        )
 
     output.current().result(result, render)
 
@@ -302,13 +347,21 @@ def export_open(bundle: str, identity: str, verify_key: str, out_dir: str, confi
 
     def render(console: Console, d: dict[str, Any]) -> None:
         sender = d["from"] or {}
-        console.print(f"verified bundle from {sender.get('name')} ({sender.get('lg_code')}), request {d['request_id']}")
         console.print(
-            f"  as of {output.jst(d['as_of'])} (replication lag {d['replication_lag']}); "
-            f"delete by {output.jst(d['expires_at'])}"
+            _("verified bundle from {name} ({lg_code}), request {request_id}").format(
+                name=sender.get("name"), lg_code=sender.get("lg_code"), request_id=d["request_id"]
+            )
+        )
+        console.print(
+            "  "
+            + _("as of {as_of} (replication lag {replication_lag}); delete by {expires_at}").format(
+                as_of=output.jst(d["as_of"]),
+                replication_lag=d["replication_lag"],
+                expires_at=output.jst(d["expires_at"]),
+            )
         )
         for name, size in d["files"].items():
-            console.print(f"  {d['out']}/{name} ({size} bytes)")
+            console.print("  " + _("{out}/{name} ({size} bytes)").format(out=d["out"], name=name, size=size))
 
     output.current().result(data, render)
 
@@ -338,7 +391,7 @@ def export_deliveries(config_path: str, request_id: str | None) -> None:
             table.add_row(
                 d["request_id"],
                 d["partner"],
-                d["status"],
+                status_text(d["status"]),
                 str(d["downloads"]),
                 output.jst(d["built_at"]),
                 output.jst(d["expires_at"]),
@@ -392,7 +445,11 @@ def export_confirm_deletion(
 
     def render(console: Console, d: dict[str, Any]) -> None:
         when = output.jst(d["deleted_at"])
-        console.print(f"deletion of {d['request_id']} confirmed by {d['deleted_by']} ({d['partner']}) at {when}")
+        console.print(
+            _("deletion of {request_id} confirmed by {deleted_by} ({partner}) at {when}").format(
+                request_id=d["request_id"], deleted_by=d["deleted_by"], partner=d["partner"], when=when
+            )
+        )
 
     output.current().result(confirmed, render)
 

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.commands.export import _context, _now, _operator, export
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
 
@@ -73,15 +74,26 @@ def export_lookup(
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["waiting"]:
-            console.print(f"lookup {d['id']} ({d['tenant']} → {d['partner']}) waits for an approver of {d['tenant']}:")
+            console.print(
+                _("lookup {id} ({tenant} → {partner}) waits for an approver of {tenant}:").format(
+                    id=d["id"], tenant=d["tenant"], partner=d["partner"]
+                )
+            )
             console.print(f"  bcpctl export lookup-approve {d['id']} --approver NAME", highlight=False)
-            console.print(f"  then ask again with --approval {d['approval_code']}", highlight=False)
+            console.print(
+                "  " + _("then ask again with --approval {approval_code}").format(approval_code=d["approval_code"]),
+                highlight=False,
+            )
             return
-        console.print(f"lookup {d['id']} ({d['tenant']} → {d['partner']}), as of {output.jst(d['as_of'])}")
+        console.print(
+            _("lookup {id} ({tenant} → {partner}), as of {as_of}").format(
+                id=d["id"], tenant=d["tenant"], partner=d["partner"], as_of=output.jst(d["as_of"])
+            )
+        )
         if d["ambiguous"]:
-            console.print("  more people match than may be shown: ask for the former address's 町字 (--area)")
+            console.print("  " + _("more people match than may be shown: ask for the former address's 町字 (--area)"))
         elif not d["found"]:
-            console.print("  not found")
+            console.print("  " + _("not found"))
         else:
             table = Table(*d["columns"])
             for row in d["candidates"]:
@@ -99,11 +111,11 @@ def export_notices(config_path: str, tenant: str | None) -> None:
     """The home town's queue: lookups that named a protected (支援措置/抑止) resident, answered as not found."""
     from victim_support.lookup import read_notices
 
-    _config, _settings, state, _ = _context(config_path)
+    _config, _settings, state, _dir = _context(config_path)
     rows = read_notices(state, tenant)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("at", "tenant", "partner", "official", "lookup", "resident (town's pseudonym)")
+        table = Table(_("at"), _("tenant"), _("partner"), _("official"), _("lookup"), _("resident (town's pseudonym)"))
         for d in data:
             table.add_row(
                 output.jst(d["at"]), d["tenant"], d["partner"], d["official"], d["lookup_id"], d["resident_ref"]
@@ -143,6 +155,10 @@ def export_lookup_approve(config_path: str, lookup_id: str, approver: str, secre
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"lookup {d['lookup']} ({d['tenant']} → {d['partner']}) approved by {d['approver']}")
+        console.print(
+            _("lookup {lookup} ({tenant} → {partner}) approved by {approver}").format(
+                lookup=d["lookup"], tenant=d["tenant"], partner=d["partner"], approver=d["approver"]
+            )
+        )
 
     output.current().result(done, render)

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from bcpctl import output
 from bcpctl.commands.export import _context, _now, export
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
 from dc.errors import N_
@@ -41,7 +42,7 @@ def export_return(config_path: str, partner: str, notes_path: Path, signature: P
     from victim_support.notes import receive_notes
     from victim_support.pfifnote import MAX_NOTES_BYTES
 
-    config, settings, state, _ = _context(config_path)
+    config, settings, state, _dir = _context(config_path)
     document = read_bounded(notes_path, MAX_NOTES_BYTES, "notes document")
     sig_path = signature or notes_path.with_name(notes_path.name + ".sig")
     armored = (
@@ -55,11 +56,19 @@ def export_return(config_path: str, partner: str, notes_path: Path, signature: P
 
     def render(console: Console, d: dict[str, Any]) -> None:
         console.print(
-            f"{d['stored']} notes stored from {d['partner']}, {d['already_recorded']} already recorded "
-            f"(audit entry {d['audit_seq']})"
+            _(
+                "{stored} notes stored from {partner}, {already_recorded} already recorded (audit entry {audit_seq})"
+            ).format(
+                stored=d["stored"],
+                partner=d["partner"],
+                already_recorded=d["already_recorded"],
+                audit_seq=d["audit_seq"],
+            )
         )
         for note_id in d["changed"]:
-            console.print(f"  not stored: {note_id} was recorded before with other content")
+            console.print(
+                "  " + _("not stored: {note_id} was recorded before with other content").format(note_id=note_id)
+            )
 
     output.current().result(result, render)
 
@@ -100,7 +109,16 @@ def export_whereabouts(config_path: str, tenant: str, names: bool, disaster_id: 
         rows = name_residents(config, settings, tenant, rows, config_dir=config_dir, disaster_id=disaster_id)
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("person", "被害 / damage", "避難先 / shelter", "status", "said by", "at", "notes", "conflict")
+        table = Table(
+            _("person"),
+            "被害 / damage",
+            "避難先 / shelter",
+            _("status"),
+            _("said by"),
+            _("at"),
+            _("notes"),
+            _("conflict"),
+        )
         for d in data:
             ledger = d.get("ledger") or {}
             table.add_row(

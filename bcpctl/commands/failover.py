@@ -62,22 +62,26 @@ def failover_plan(
             for s in group["systems"]:
                 newest = s["newest_offsite"] or {}
                 within = newest.get("within_rpo")
-                flag = "" if within is None else (" ok" if within else " OVER RPO")
+                flag = "" if within is None else (" " + _("ok") if within else " " + _("OVER RPO"))
                 table.add_row(
-                    s["system"] + (" (dependency)" if s["as_dependency"] else ""),
+                    s["system"] + (" " + _("(dependency)") if s["as_dependency"] else ""),
                     s["tenant"],
                     s["business"],
                     ", ".join(s["depends_on"]),
                     _age(s["rpo_target"]),
                     _age(s["rto_target"]),
-                    (newest.get("snapshot") or "none")[:8],
+                    (newest.get("snapshot") or _("none"))[:8],
                     _age(newest.get("age_seconds")) + flag,
                 )
             console.print(table)
         if d["targets_missing"]:
-            console.print(f"no RTO/RPO target (cannot be drilled): {', '.join(d['targets_missing'])}")
+            console.print(
+                _("no RTO/RPO target (cannot be drilled): {targets_missing}").format(
+                    targets_missing=", ".join(d["targets_missing"])
+                )
+            )
         if d["error"]:
-            console.print(f"offsite repository not read: {d['error']}")
+            console.print(_("offsite repository not read: {error}").format(error=d["error"]))
 
     output.current().result(data, render)
 
@@ -183,7 +187,7 @@ def failover_execute(
         at_site=at_site,
         lost_work="later" if lost_work == "later" else "now",
     )
-    with output.current().progress(f"failover to {to_site}") as bar:
+    with output.current().progress(_("failover to {to_site}").format(to_site=to_site)) as bar:
         result = execute_failover(ctx, request, on_bytes=bar.advance)
     finish(to_document(result))
 
@@ -247,7 +251,9 @@ def failover_lost(
         for line in head_lines(japanese_reasons(d)):
             console.print(line, markup=False)
         if d["rows"]:
-            table = Table("町", "業務", _("time (JST)"), "操作", "xid", _("table"), _("fields"), title="再入力作業一覧")
+            table = Table(
+                "町", "業務", _("time (JST)"), "操作", _("xid"), _("table"), _("fields"), title="再入力作業一覧"
+            )
             for row in worklist_lines(d):
                 table.add_row(*row)
             console.print(table)

@@ -12,6 +12,7 @@ from bcpctl import output, session
 from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
+from bcpctl.statuslabels import status_list
 from bcpctl.tables import Table
 from dc.errors import N_, UsageError
 
@@ -19,7 +20,7 @@ _GRACE_HELP = "Delete condemned data only once marked this long ago (longer than
 _COUNT_HELP = "Keep the newest snapshot of each of the N most recent {}s that have one"
 #: 0 is allowed: an explicit "no grace" (tests, a repository nobody backs up to right now)
 _GRACE = Duration(0, 365 * DAY)
-_NO_GRACE = (
+_NO_GRACE = N_(
     "--grace 0: unreferenced data is deleted at once; a backup writing to this repository now "
     "loses the data it has written so far and its snapshot will not restore"
 )
@@ -27,19 +28,30 @@ _NO_GRACE = (
 
 def _warn_without_grace(grace: int) -> None:
     if grace == 0:
-        output.current().warn(_NO_GRACE)
+        output.current().warn(_(_NO_GRACE))
 
 
 def _render_prune(console: Console, report: dict[str, Any]) -> None:
     console.print(
-        f"prune: {report['packs_marked']} pack(s) marked, {report['packs_deleted']} deleted "
-        f"({report['bytes_freed']} bytes freed), {report['packs_repacked']} repacked, "
-        f"{report['tombstones_pending']} mark(s) waiting for the grace period"
+        _(
+            "prune: {packs_marked} pack(s) marked, {packs_deleted} deleted ({bytes_freed} bytes freed), "
+            "{packs_repacked} repacked, {tombstones_pending} mark(s) waiting for the grace period"
+        ).format(
+            packs_marked=report["packs_marked"],
+            packs_deleted=report["packs_deleted"],
+            bytes_freed=report["bytes_freed"],
+            packs_repacked=report["packs_repacked"],
+            tombstones_pending=report["tombstones_pending"],
+        )
     )
     if report.get("leftovers_removed"):
-        console.print(f"prune: {report['leftovers_removed']} temporary file(s) of killed writers removed")
+        console.print(
+            _("prune: {leftovers_removed} temporary file(s) of killed writers removed").format(
+                leftovers_removed=report["leftovers_removed"]
+            )
+        )
     for note in report["notes"]:
-        console.print(f"prune: {note}")
+        console.print(_("prune: {note}").format(note=note))
 
 
 @click.command("forget")
@@ -127,15 +139,19 @@ def forget(
                 row["id"][:8],
                 row["group"],
                 output.jst(row["time"]),
-                "keep" if row["keep"] else "remove",
-                ", ".join(row["reasons"]),
+                _("keep") if row["keep"] else _("remove"),
+                status_list(row["reasons"]),
             )
         console.print(table)
         for w in d["wal"]:
-            verb = "would remove" if d["dry_run"] else "removed"
+            verb = _("would remove") if d["dry_run"] else _("removed")
             console.print(
-                f"WAL of {w['system']}: {verb} {len(w['removed'])} file(s) older than {w['keep_from']}, "
-                f"which the oldest kept base backup needs; {w['kept']} kept",
+                _(
+                    "WAL of {system}: {verb} {removed} file(s) older than {keep_from}, which the oldest kept base "
+                    "backup needs; {kept} kept"
+                ).format(
+                    system=w["system"], verb=verb, removed=len(w["removed"]), keep_from=w["keep_from"], kept=w["kept"]
+                ),
                 markup=False,
             )
         if d["prune"]:

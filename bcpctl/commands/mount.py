@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, repo_options
 from dc.errors import N_, UsageError
 
@@ -50,11 +51,15 @@ def mount(
     check_mountpoint(mountpoint)
     with session.repository(repo_url, password_file, escrow=escrow, read_only=True, as_of=as_of) as r:
         chosen = list_snapshots(r, system=system) if all_snapshots else [find_snapshot(r, args[0])]
-        output.current().notice(f"serving {len(chosen)} snapshot(s) at {mountpoint}; Ctrl-C or umount ends it")
+        output.current().notice(
+            _("serving {chosen} snapshot(s) at {mountpoint}; Ctrl-C or umount ends it").format(
+                chosen=len(chosen), mountpoint=mountpoint
+            )
+        )
         serve(r, chosen, mountpoint, each_in_own_dir=all_snapshots)
     output.current().result(
         {"mountpoint": mountpoint, "snapshots": [s.id for s in chosen], "unmounted": True},
-        lambda console, d: console.print(f"unmounted {d['mountpoint']}", markup=False),
+        lambda console, d: console.print(_("unmounted {mountpoint}").format(mountpoint=d["mountpoint"]), markup=False),
     )
 
 

@@ -67,10 +67,22 @@ def partner_enrol(
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"enrolled {d['id']}: {d['name']} ({d['lg_code']}), officials {', '.join(d['officials'])}")
+        console.print(
+            _("enrolled {id}: {name} ({lg_code}), officials {officials}").format(
+                id=d["id"], name=d["name"], lg_code=d["lg_code"], officials=", ".join(d["officials"])
+            )
+        )
         console.print("読み上げて確認してください / read aloud and have the partner confirm:")
-        console.print(f"  age recipient  {d['age_recipient_fingerprint']}")
-        console.print(f"  signing key    {d['verify_key_fingerprint']}")
+        console.print(
+            "  "
+            + _("age recipient  {age_recipient_fingerprint}").format(
+                age_recipient_fingerprint=d["age_recipient_fingerprint"]
+            )
+        )
+        console.print(
+            "  "
+            + _("signing key    {verify_key_fingerprint}").format(verify_key_fingerprint=d["verify_key_fingerprint"])
+        )
 
     output.current().result(done, render)
 
@@ -102,7 +114,11 @@ def partner_invite(config_path: str, partner_id: str, valid: int) -> None:
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"招待 / invitation for {d['partner_id']} (one use, until {output.jst(d['expires_at'])}):")
+        console.print(
+            _("招待 / invitation for {partner_id} (one use, until {expires_at}):").format(
+                partner_id=d["partner_id"], expires_at=output.jst(d["expires_at"])
+            )
+        )
         console.print(f"  {d['path']}")
 
     output.current().result(done, render)
@@ -130,7 +146,11 @@ def partner_confirm(config_path: str, partner_id: str, age_fingerprint: str, key
     )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"enrolled {d['id']}: {d['name']} ({d['lg_code']}), officials {', '.join(d['officials'])}")
+        console.print(
+            _("enrolled {id}: {name} ({lg_code}), officials {officials}").format(
+                id=d["id"], name=d["name"], lg_code=d["lg_code"], officials=", ".join(d["officials"])
+            )
+        )
 
     output.current().result(done, render)
 
@@ -179,7 +199,11 @@ def partner_remove(config_path: str, partner_id: str) -> None:
     done = remove_partner(state, config, partner_id, actor=f"os:{_operator()}", now=_now())
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"removed {d['partner']}; {d['tokens_revoked']} tokens revoked")
+        console.print(
+            _("removed {partner}; {tokens_revoked} tokens revoked").format(
+                partner=d["partner"], tokens_revoked=d["tokens_revoked"]
+            )
+        )
 
     output.current().result(done, render)
 
@@ -205,9 +229,9 @@ def partner_list(config_path: str) -> None:
     ]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        table = Table("id", "name", "lg_code", "how", "officials")
+        table = Table(_("id"), _("name"), "lg_code", _("how"), _("officials"))
         for d in data:
-            how = "enrolled" if d["enrolled"] else "configured"
+            how = _("enrolled") if d["enrolled"] else _("configured")
             table.add_row(d["id"], d["name"], d["lg_code"], how, ", ".join(d["officials"]))
         console.print(table)
 

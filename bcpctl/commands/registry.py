@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.params import FiniteFloat
 from bcpctl.tables import Table
@@ -62,7 +63,17 @@ def registry_seed(
     )
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
-        headers = ("tenant", "residents", "households", "要支援者", "支援措置/抑止", "外字", "町字", "s", "target")
+        headers = (
+            _("tenant"),
+            _("residents"),
+            _("households"),
+            "要支援者",
+            "支援措置/抑止",
+            "外字",
+            "町字",
+            "s",
+            _("target"),
+        )
         table = Table(*headers)
         for r in rows:
             c = r["counts"]
@@ -73,7 +84,7 @@ def registry_seed(
                 str(c["support_needed"]),
                 str(c["protected"]),
                 str(c["fallback_names"]),
-                f"{r['machiaza']}{'' if r['real_machiaza'] else ' (generated)'}",
+                f"{r['machiaza']}{'' if r['real_machiaza'] else ' ' + _('(generated)')}",
                 f"{r['seconds']:.1f}",
                 r["target"],
             )

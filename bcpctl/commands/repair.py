@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
+from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_options
 from dc.errors import N_, ProblemFound, UsageError
 
@@ -22,22 +23,33 @@ def repair() -> None:
 
 def _render_index(console: Console, d: dict[str, Any]) -> None:
     for source, target in d["moved"]:
-        console.print(f"moved {source} back to {target}", markup=False)
+        console.print(_("moved {source} back to {target}").format(source=source, target=target), markup=False)
     for key in d["packs_indexed"]:
-        console.print(f"indexed {key}", markup=False)
-    for group, verb in (("packs_dropped", "dropped from the index"), ("removed", "removed"), ("left", "left alone")):
+        console.print(_("indexed {key}").format(key=key), markup=False)
+    verbs = {"packs_dropped": _("dropped from the index"), "removed": _("removed"), "left": _("left alone")}
+    for group, verb in verbs.items():
         for p in d[group]:
             console.print(f"{verb}: {p['object']}: {p['message']}", markup=False)
     if d["blobs_lost"]:
         console.print(
-            f"{len(d['blobs_lost'])} blob(s) could not be read from any copy; "
-            "'bcpctl repair snapshots --forget' drops the files that use them",
+            _(
+                "{blobs_lost} blob(s) could not be read from any copy; 'bcpctl repair snapshots --forget' drops the "
+                "files that use them"
+            ).format(blobs_lost=len(d["blobs_lost"])),
             markup=False,
         )
     console.print(
-        f"read {d['packs_read']} of {d['packs_stored']} packs, indexed {len(d['packs_indexed'])}, "
-        f"salvaged {d['blobs_salvaged']} blob(s) from {len(d['packs_salvaged'])} damaged pack(s), "
-        f"wrote {len(d['index_files_written'])} index file(s)"
+        _(
+            "read {packs_read} of {packs_stored} packs, indexed {packs_indexed}, salvaged {blobs_salvaged} blob(s) "
+            "from {packs_salvaged} damaged pack(s), wrote {index_files_written} index file(s)"
+        ).format(
+            packs_read=d["packs_read"],
+            packs_stored=d["packs_stored"],
+            packs_indexed=len(d["packs_indexed"]),
+            blobs_salvaged=d["blobs_salvaged"],
+            packs_salvaged=len(d["packs_salvaged"]),
+            index_files_written=len(d["index_files_written"]),
+        )
     )
 
 
@@ -57,7 +69,7 @@ def repair_index_cmd(repo_url: str, password_file: str | None, escrow: tuple[str
 
     out = output.current()
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
-        with out.progress("reading packs", None, unit="packs") as bar:
+        with out.progress(_("reading packs"), None, unit="packs") as bar:
             report = repair_index(
                 repo, read_all=read_all_packs, progress=lambda done, total: bar.update(completed=done, total=total)
             )
@@ -66,22 +78,35 @@ def repair_index_cmd(repo_url: str, password_file: str | None, escrow: tuple[str
 
 def _render_plan(console: Console, d: dict[str, Any]) -> None:
     for snap in d["snapshots"]:
-        console.print(f"snapshot {snap['id'][:8]} ({snap['system']}, {output.jst(snap['time'])}): {snap['verdict']}")
+        console.print(
+            _("snapshot {id} ({system}, {time}): {verdict}").format(
+                id=snap["id"][:8], system=snap["system"], time=output.jst(snap["time"]), verdict=snap["verdict"]
+            )
+        )
         for path in snap["dropped_files"][:20]:
-            console.print(f"  damaged file {path!r}", markup=False)
+            console.print("  " + _("damaged file {path}").format(path=f"{path!r}"), markup=False)
         if len(snap["dropped_files"]) > 20:
-            console.print(f"  … and {len(snap['dropped_files']) - 20} more file(s)")
+            console.print("  " + _("… and {more} more file(s)").format(more=len(snap["dropped_files"]) - 20))
         for tree in snap["lost_tree_blobs"]:
-            console.print(f"  unreadable tree blob {tree[:16]}: the files it listed are unknown")
+            console.print(
+                "  " + _("unreadable tree blob {tree}: the files it listed are unknown").format(tree=tree[:16])
+            )
     for obj in d["unreadable"]:
-        console.print(f"unreadable snapshot object {obj['object']}: {obj['message']}", markup=False)
+        console.print(
+            _("unreadable snapshot object {object}: {message}").format(object=obj["object"], message=obj["message"]),
+            markup=False,
+        )
     if not d["snapshots"] and not d["unreadable"]:
-        console.print("every snapshot can be restored; nothing to repair")
+        console.print(_("every snapshot can be restored; nothing to repair"))
     elif d["applied"]:
         rewritten, removed = len(d["rewritten"]), len(d["removed"])
-        console.print(f"rewrote {rewritten} snapshot(s); removed {removed} original(s) or unreadable object(s)")
+        console.print(
+            _("rewrote {rewritten} snapshot(s); removed {removed} original(s) or unreadable object(s)").format(
+                rewritten=rewritten, removed=removed
+            )
+        )
     else:
-        console.print("nothing was changed (repair with --forget)")
+        console.print(_("nothing was changed (repair with --forget)"))
 
 
 @repair.command("snapshots")
@@ -114,7 +139,7 @@ def repair_snapshots_cmd(
         plan = plan_repair(repo, read_data=read_data)
         if forget and plan.needed and not yes:
             _render_plan(out.console, output.to_jsonable(plan))
-            if not click.confirm("rewrite these snapshots without the damaged files and remove the originals?"):
+            if not click.confirm(_("rewrite these snapshots without the damaged files and remove the originals?")):
                 raise ProblemFound(
                     N_("nothing was changed; {unrestorable} snapshot(s) cannot be fully restored"),
                     unrestorable=plan.unrestorable,

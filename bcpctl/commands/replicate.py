@@ -36,21 +36,43 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
     for run in data["runs"]:
         phases = run["phases"]
         console.print(
-            f"{run['source']} → {run['target']}: copied {run['objects_copied']} objects "
-            f"({human_bytes(run['bytes_sent'])}) in {run['seconds']:.1f}s, {run['mb_per_s']:.1f} MB/s; "
-            f"{run['objects_present']} already there"
-        )
-        console.print(
-            "  packs {p[objects]}, indexes {i[objects]}, snapshots {s[objects]}, key slots/config {r[objects]}".format(
-                p=phases["packs"], i=phases["indexes"], s=phases["snapshots"], r=phases["repository"]
+            _(
+                "{source} → {target}: copied {objects_copied} objects ({bytes_sent}) in {seconds}s, {mb_per_s} MB/s; "
+                "{objects_present} already there"
+            ).format(
+                source=run["source"],
+                target=run["target"],
+                objects_copied=run["objects_copied"],
+                bytes_sent=human_bytes(run["bytes_sent"]),
+                seconds=f"{run['seconds']:.1f}",
+                mb_per_s=f"{run['mb_per_s']:.1f}",
+                objects_present=run["objects_present"],
             )
         )
-        signed = f"manifest {run['manifest_sequence']}" if run["signed"] else "UNSIGNED repository"
-        console.print(f"  {signed}{' (key pinned now)' if run['pinned_now'] else ''}")
+        console.print(
+            "  "
+            + _(
+                "packs {p[objects]}, indexes {i[objects]}, snapshots {s[objects]}, key slots/config {r[objects]}"
+            ).format(p=phases["packs"], i=phases["indexes"], s=phases["snapshots"], r=phases["repository"])
+        )
+        signed = (
+            _("manifest {manifest_sequence}").format(manifest_sequence=run["manifest_sequence"])
+            if run["signed"]
+            else _("UNSIGNED repository")
+        )
+        console.print(f"  {signed}{' ' + _('(key pinned now)') if run['pinned_now'] else ''}")
         if run["deleted"] or run["pending_deletions"]:
-            console.print(f"  deleted {len(run['deleted'])}, awaiting the deletion delay {run['pending_deletions']}")
+            console.print(
+                "  "
+                + _("deleted {deleted}, awaiting the deletion delay {pending_deletions}").format(
+                    deleted=len(run["deleted"]), pending_deletions=run["pending_deletions"]
+                )
+            )
         if run["locks_extended"]:
-            console.print(f"  Object Lock extended on {run['locks_extended']} objects")
+            console.print(
+                "  "
+                + _("Object Lock extended on {locks_extended} objects").format(locks_extended=run["locks_extended"])
+            )
         if run["lag"]:
             table = Table(_("system"), _("newest at source"), _("newest at target"), _("lag"))
             for lag in run["lag"]:
@@ -63,9 +85,14 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
                 )
             console.print(table)
         for line in run["warnings"]:
-            console.print(f"  warning: {line}")
+            console.print("  " + _("warning: {line}").format(line=line))
         if run["unsigned_pending"]:
-            console.print(f"  {len(run['unsigned_pending'])} new snapshot(s) await the primary's signature")
+            console.print(
+                "  "
+                + _("{unsigned_pending} new snapshot(s) await the primary's signature").format(
+                    unsigned_pending=len(run["unsigned_pending"])
+                )
+            )
 
 
 @click.command("replicate")
@@ -205,7 +232,7 @@ def replicate(
             delete_delay=delay if delete_delay else None,
         )
         return
-    with output.current().progress("replicating") as bar:
+    with output.current().progress(_("replicating")) as bar:
         progress = SyncProgress(start=lambda total: bar.update(total=total), advance=bar.advance)
         if consortium is None:
             endpoints = (Endpoint(source_url, known_hosts), Endpoint(target_url, known_hosts))  # type: ignore[arg-type]
@@ -258,36 +285,57 @@ def _repair(
 
 
 def _render_repair(console: Console, data: dict[str, Any]) -> None:
-    where = f"from {data['source']} or the storage's history" if data["source"] else "from the storage's history"
-    console.print(f"{data['url']}: {len(data['found'])} problem(s) found, {len(data['repaired'])} repaired {where}")
+    where = (
+        _("from {source} or the storage's history").format(source=data["source"])
+        if data["source"]
+        else _("from the storage's history")
+    )
+    console.print(
+        _("{url}: {found} problem(s) found, {repaired} repaired {where}").format(
+            url=data["url"], found=len(data["found"]), repaired=len(data["repaired"]), where=where
+        )
+    )
     for key in data["repaired"]:
-        console.print(f"  repaired: {key}: {data['how'][key]}")
+        console.print("  " + _("repaired: {key}: {how}").format(key=key, how=data["how"][key]))
     for key, why in data["unrepairable"].items():
-        console.print(f"  not repaired: {key}: {why}")
+        console.print("  " + _("not repaired: {key}: {why}").format(key=key, why=why))
     for problem in data["remaining"]:
-        console.print(f"  remaining: {problem['key']}: {problem['detail']}")
+        console.print("  " + _("remaining: {key}: {detail}").format(key=problem["key"], detail=problem["detail"]))
 
 
 def _render_integrity(console: Console, data: dict[str, Any]) -> None:
     from bcpctl.commands.repo import human_bytes
 
     manifest = (
-        f"manifest {data['manifest_sequence']} of {output.jst(data['manifest_time'])}, "
-        f"{data['snapshots_signed']} snapshots" + (" (pinned key)" if data["pinned"] else " (key not pinned)")
+        _("manifest {manifest_sequence} of {manifest_time}, {snapshots_signed} snapshots").format(
+            manifest_sequence=data["manifest_sequence"],
+            manifest_time=output.jst(data["manifest_time"]),
+            snapshots_signed=data["snapshots_signed"],
+        )
+        + (" " + _("(pinned key)") if data["pinned"] else " " + _("(key not pinned)"))
         if data["manifest_sequence"] is not None
-        else "no valid manifest"
+        else _("no valid manifest")
     )
     console.print(
-        f"{data['url']}: {data['objects_checked']} objects, {human_bytes(data['bytes_checked'])} hashed in "
-        f"{data['seconds']:.1f}s; {manifest}"
+        _("{url}: {objects_checked} objects, {bytes_checked} hashed in {seconds}s; {manifest}").format(
+            url=data["url"],
+            objects_checked=data["objects_checked"],
+            bytes_checked=human_bytes(data["bytes_checked"]),
+            seconds=f"{data['seconds']:.1f}",
+            manifest=manifest,
+        )
     )
     for problem in data["problems"]:
         console.print(f"  {problem['kind']}: {problem['key']}: {problem['detail']}")
     if data["kept_note"]:
         console.print(f"  {data['kept_note']}")
     for line in data["warnings"]:
-        console.print(f"  warning: {line}")
-    console.print("no problems found" if data["ok"] else f"{len(data['problems'])} problem(s) found")
+        console.print("  " + _("warning: {line}").format(line=line))
+    console.print(
+        _("no problems found")
+        if data["ok"]
+        else _("{problems} problem(s) found").format(problems=len(data["problems"]))
+    )
 
 
 @click.command("verify-offsite")
@@ -348,7 +396,7 @@ def integrity_check(
     from replication.plan import DEFAULT_DELETE_DELAY
 
     out = output.current()
-    with out.progress("verifying") as bar:
+    with out.progress(_("verifying")) as bar:
         report = verify_at(
             Endpoint(repo_url, known_hosts),
             pinned_key=manifest_key,
@@ -389,8 +437,9 @@ def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, .
     output.current().result(
         data,
         lambda c, d: c.print(
-            f"signed manifest {d['sequence']}: {d['snapshots']} snapshots, {d['packs']} packs; "
-            f"public key {d['public_key']}"
+            _("signed manifest {sequence}: {snapshots} snapshots, {packs} packs; public key {public_key}").format(
+                sequence=d["sequence"], snapshots=d["snapshots"], packs=d["packs"], public_key=d["public_key"]
+            )
         ),
     )
 
@@ -408,9 +457,17 @@ def manifest_show(repo_url: str, manifest_key: str | None, known_hosts: str | No
     output.current().result(
         found,
         lambda c, d: c.print(
-            f"manifest {d['sequence']} of {output.jst(d['time'])}: {len(d['snapshots'])} snapshots, "
-            f"{len(d['indexes'])} "
-            f"indexes, {len(d['packs'])} packs; key {d['public_key']}"
+            _(
+                "manifest {sequence} of {time}: {snapshots} snapshots, {indexes} indexes, {packs} packs; key "
+                "{public_key}"
+            ).format(
+                sequence=d["sequence"],
+                time=output.jst(d["time"]),
+                snapshots=len(d["snapshots"]),
+                indexes=len(d["indexes"]),
+                packs=len(d["packs"]),
+                public_key=d["public_key"],
+            )
         ),
     )
 

@@ -9,6 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
+from bcpctl.statuslabels import status_text
 from dc.errors import N_
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -40,7 +41,12 @@ def repo_init(repo_url: str, password_file: str | None) -> None:
         "chunker": vars(config.chunker),
         "pack_size": config.pack_size,
     }
-    output.current().result(data, lambda c, d: c.print(f"created repository {d['id'][:8]} at {d['repository']}"))
+    output.current().result(
+        data,
+        lambda c, d: c.print(
+            _("created repository {id} at {repository}").format(id=d["id"][:8], repository=d["repository"])
+        ),
+    )
 
 
 @click.group()
@@ -66,14 +72,18 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
         from bcpctl.tables import Table
 
-        table = Table("", "slot", "status", "kind", "label", "host", "created")
+        table = Table("", _("slot"), _("status"), _("kind"), _("label"), _("host"), _("created"))
         for row in data:
-            status = ("ok" if row["signed"] else "ok, unsigned") if row["status"] == "ok" else row["status"]
+            status = (
+                (_("ok") if row["signed"] else _("ok, unsigned"))
+                if row["status"] == "ok"
+                else status_text(row["status"])
+            )
             table.add_row(
                 "*" if row["current"] else "",
                 row["id"],
-                status if row["status"] == "ok" else f"damaged: {row['problem']}",
-                row["kind"],
+                status if row["status"] == "ok" else _("damaged: {problem}").format(problem=row["problem"]),
+                status_text(row["kind"]),
                 row["label"],
                 row["host"],
                 output.jst(row["created"]),
@@ -132,7 +142,9 @@ def key_add(
             slot_id = add_key_file(r, Path(new_key_file or ""), label=label)
         else:
             slot_id = add_passphrase_slot(r, new, label=label)
-    output.current().result({"added": slot_id}, lambda c, d: c.print(f"added key slot {d['added']}"))
+    output.current().result(
+        {"added": slot_id}, lambda c, d: c.print(_("added key slot {added}").format(added=d["added"]))
+    )
 
 
 @key.command("remove")
@@ -156,7 +168,9 @@ def key_remove(
     with session.repository(repo_url, password_file, escrow=escrow, sync=False) as r:
         removed = remove_unsigned(r) if unsigned else [remove_slot(r, slot or "")]
     data = {"removed": removed[0] if slot else removed}
-    output.current().result(data, lambda c, d: c.print(f"removed key slot(s) {d['removed'] or 'none'}"))
+    output.current().result(
+        data, lambda c, d: c.print(_("removed key slot(s) {removed}").format(removed=d["removed"] or _("none")))
+    )
 
 
 @click.command("snapshots")
@@ -207,7 +221,7 @@ def snapshots(
                 human_bytes(summary.get("bytes_added", 0)),
             )
         console.print(table)
-        console.print(f"{len(data)} snapshot(s)")
+        console.print(_("{count} snapshot(s)").format(count=len(data)))
 
     output.current().result(rows, render)
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from bcpctl import output
 from bcpctl.i18n import N_, _
 from bcpctl.options import F
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import ProblemFound, UsageError
 
@@ -41,7 +42,10 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     """The result of a drill, failover or failback as people read it."""
     table = Table(_("system"), _("tenant"), _("grp"), _("snapshot"), _("RPO / target"), _("RTO / target"), _("result"))
     for s in doc["systems"]:
-        status = s["status"] if s["status"] == "passed" else f"{s['status'].upper()}: {s.get('error') or ''}"
+        status = status_text(s["status"])
+        if s["status"] != "passed":
+            verdict = _(VERDICTS[s["status"]]) if s["status"] in VERDICTS else s["status"].upper()
+            status = f"{verdict}: {s.get('error') or ''}"
         table.add_row(
             s["system"],
             s["tenant"],
@@ -63,18 +67,35 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             )
         )
         for left in cleanup["leftovers"]:
-            console.print(f"  LEFT: {left}")
+            console.print("  " + _("LEFT: {left}").format(left=left))
     for swept in doc.get("swept", []):
-        console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
+        console.print(
+            _("swept run {run_id} ({was_status}): {removed}").format(
+                run_id=swept["run_id"],
+                was_status=status_text(swept["was_status"]),
+                removed=", ".join(swept["cleanup"]["removed"]),
+            )
+        )
     if cp := doc.get("control_plane"):
         copy = cp.get("copy") or {}
-        taken = f"copy {(copy.get('snapshot') or '')[:8]} of {output.jst(copy.get('time'))}" if copy else "no copy"
+        taken = (
+            _("copy {snapshot} of {time}").format(
+                snapshot=(copy.get("snapshot") or "")[:8], time=output.jst(copy.get("time"))
+            )
+            if copy
+            else _("no copy")
+        )
         console.print(
-            f"control state at {cp['site']}: {cp['source']} ({taken}), control-plane RPO "
-            f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
+            _("control state at {site}: {source} ({taken}), control-plane RPO {rpo}; {lost}").format(
+                site=cp["site"],
+                source=cp["source"],
+                taken=taken,
+                rpo=duration_text(cp.get("rpo_seconds")),
+                lost=cp.get("lost") or "",
+            )
         )
     for warning in doc.get("warnings", []):
-        console.print(f"warning: {warning}")
+        console.print(_("warning: {warning}").format(warning=warning))
     if doc.get("reports"):
         console.print(_("reports: {path}").format(path=doc["reports"].get("html", "")))
     verdict = _(VERDICTS[doc["status"]]) if doc["status"] in VERDICTS else doc["status"].upper()

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.params import FiniteFloat
 
@@ -116,8 +117,12 @@ def serve(
     summary = run_service(config_path, listen, settings, log_format=log_format, web=web)
 
     def render(console: Console, data: dict[str, Any]) -> None:
-        role = "was the active scheduler" if data["led"] else "stood by"
-        console.print(f"bcpctl serve on {data['listen']} stopped; it {role}; {data['cancelled_jobs']} job(s) cancelled")
+        role = _("was the active scheduler") if data["led"] else _("stood by")
+        console.print(
+            _("bcpctl serve on {listen} stopped; it {role}; {cancelled_jobs} job(s) cancelled").format(
+                listen=data["listen"], role=role, cancelled_jobs=data["cancelled_jobs"]
+            )
+        )
 
     output.current().result(summary, render)
     if summary.cancelled_jobs:

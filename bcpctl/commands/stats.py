@@ -8,6 +8,7 @@ import click
 
 from bcpctl import output, session
 from bcpctl.commands.repo import human_bytes
+from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, repo_options
 from dc.errors import N_, UsageError
 
@@ -57,22 +58,27 @@ def stats(
         result = snapshot_stats(r, chosen, mode)
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        size = "restore size:" if d["mode"] == "restore-size" else "raw data:"
+        size = _("restore size:") if d["mode"] == "restore-size" else _("raw data:")
         lines = [
-            f"snapshots:    {d['snapshots']}",
-            f"files:        {d['files']}",
-            f"dirs:         {d['dirs']}",
+            _("snapshots:    {snapshots}").format(snapshots=d["snapshots"]),
+            _("files:        {files}").format(files=d["files"]),
+            _("dirs:         {dirs}").format(dirs=d["dirs"]),
             f"{size:<13} {human_bytes(d['bytes'])}",
         ]
         if d["mode"] == "raw-data":
-            lines += [f"blobs:        {d['blobs']}", f"stored:       {human_bytes(d['stored_bytes'])}"]
+            lines += [
+                _("blobs:        {blobs}").format(blobs=d["blobs"]),
+                _("stored:       {stored_bytes}").format(stored_bytes=human_bytes(d["stored_bytes"])),
+            ]
             if d["bytes"]:
                 lines.append(f"stored/raw:   {d['stored_bytes'] / d['bytes']:.2f}")
         console.print("\n".join(lines), markup=False)
 
     output.current().result(result, render)
     if result.blobs_missing:
-        output.current().warn(f"{result.blobs_missing} blob(s) are in no index: run 'bcpctl check'")
+        output.current().warn(
+            _("{blobs_missing} blob(s) are in no index: run 'bcpctl check'").format(blobs_missing=result.blobs_missing)
+        )
 
 
 COMMANDS = [stats]

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.output import jst
 from bcpctl.tables import Table
@@ -29,7 +30,7 @@ def age(seconds: float | None) -> str:
 def render(console: Console, d: dict[str, Any]) -> None:
     since = f"{jst(d['since'])} から / since" if d["since"] else "構成どおり / as configured (never failed over)"
     mode = " [red]フェイルオーバー中 / FAILED OVER[/]" if d["failed_over"] else ""
-    run = f" (run {d['run_id']})" if d["run_id"] else ""
+    run = " " + _("(run {run_id})").format(run_id=d["run_id"]) if d["run_id"] else ""
     console.print(f"稼働サイト / active site: [bold]{d['active_site']}[/] ({d['active_site_name']}){mode}")
     console.print(f"  {since}{run}")
     copy = d["second_copy"]
@@ -40,8 +41,12 @@ def render(console: Console, d: dict[str, Any]) -> None:
     else:
         missing = len(copy["unprotected"])
         console.print(
-            f"第二のコピー / second copy → {where}: [red]保護なし / UNPROTECTED[/] "
-            f"({missing} of {len(d['systems'])} system(s): {', '.join(copy['unprotected'][:5])})"
+            _(
+                "第二のコピー / second copy → {where}: [red]保護なし / UNPROTECTED[/] "
+                "({missing} of {systems} system(s): {unprotected})"
+            ).format(
+                where=where, missing=missing, systems=len(d["systems"]), unprotected=", ".join(copy["unprotected"][:5])
+            )
         )
     table = Table(
         "システム / system",
@@ -68,7 +73,9 @@ def render(console: Console, d: dict[str, Any]) -> None:
     console.print(table)
     counts = d["counts"]
     console.print(
-        f"green {counts['green']} · yellow {counts['yellow']} · red {counts['red']} — {jst(d['as_of'])} 時点 / as of"
+        _("green {green} · yellow {yellow} · red {red} — {as_of} 時点 / as of").format(
+            green=counts["green"], yellow=counts["yellow"], red=counts["red"], as_of=jst(d["as_of"])
+        )
     )
     for warning in d["warnings"]:
         console.print(f"[yellow]注意 / warning:[/] {escape(warning)}")

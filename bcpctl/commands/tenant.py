@@ -13,6 +13,7 @@ from bcpctl.fiscalyear import render_fiscal_year
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.params import Checked
+from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_
 
@@ -209,15 +210,23 @@ def tenant_join(
         for step in d["approver_steps"] or []:
             console.print(f"  {step['approver']}: {step['command']}", highlight=False, soft_wrap=True)
             console.print(f"    {step['confirm']}", highlight=False)
-        table = Table("system", "backup every (s)", "site")
+        table = Table(_("system"), _("backup every (s)"), _("site"))
         for job in d["schedule"]:
             table.add_row(job["system"], str(job["interval"]), job["site"])
         console.print(table)
         for b in d["first_backup"] or []:
-            console.print(f"first backup {b['system']}: {'ok' if b['ok'] else 'FAILED ' + (b['error'] or '')}")
+            console.print(
+                _("first backup {system}: {result}").format(
+                    system=b["system"], result=_("ok") if b["ok"] else _("FAILED ") + (b["error"] or "")
+                )
+            )
         if d["readiness"]:
             r = d["readiness"]
-            console.print(f"readiness drill {r['run']}: {r['status']} {r['why'] or ''}")
+            console.print(
+                _("readiness drill {run}: {status} {why}").format(
+                    run=r["run"], status=status_text(r["status"]), why=r["why"] or ""
+                )
+            )
 
     output.current().result(result, render)
     failed = [b["system"] for b in result.first_backup or [] if not b["ok"]]

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, repo_url_option
+from bcpctl.statuslabels import status_text
 from dc.errors import N_, ProblemFound
 
 if TYPE_CHECKING:
@@ -45,10 +47,14 @@ def unlock(repo_url: str, force: bool) -> None:
 
     def render(console: Console, data: dict[str, Any]) -> None:
         if not data["locks"]:
-            console.print("no locks")
+            console.print(_("no locks"))
         for lock in data["locks"]:
-            action = "removed" if lock["removed"] else "kept"
-            console.print(f"{action} lock {lock['name']} ({lock['state']}): {lock['reason']}")
+            action = _("removed") if lock["removed"] else _("kept")
+            console.print(
+                _("{action} lock {name} ({state}): {reason}").format(
+                    action=action, name=lock["name"], state=status_text(lock["state"]), reason=lock["reason"]
+                )
+            )
 
     output.current().result({"locks": report.locks, "probes_removed": report.probes_removed}, render)
     if report.held:

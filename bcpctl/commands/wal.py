@@ -77,8 +77,14 @@ def wal_push(path: str, system_id: str, ahead: int, spool: str | None, wait: int
         result = push(consortium, config_dir, system_id, Path(path), spool=spool_dir, ahead=ahead)
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        state = "already archived" if d["already_archived"] else f"archived ({d['stored']} bytes stored)"
-        console.print(f"{d['name']} of {d['system']}: {state}", markup=False)
+        state = (
+            _("already archived")
+            if d["already_archived"]
+            else _("archived ({stored} bytes stored)").format(stored=d["stored"])
+        )
+        console.print(
+            _("{name} of {system}: {state}").format(name=d["name"], system=d["system"], state=state), markup=False
+        )
 
     output.current().result(vars(result), render)
 
@@ -206,7 +212,10 @@ def wal_get(
         )
 
     def render(console: Console, d: dict[str, Any]) -> None:
-        console.print(f"{d['name']} of {d['system']}: {d['size']} bytes written", markup=False)
+        console.print(
+            _("{name} of {system}: {size} bytes written").format(name=d["name"], system=d["system"], size=d["size"]),
+            markup=False,
+        )
 
     output.current().result(vars(found), render)
 

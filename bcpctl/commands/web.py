@@ -11,6 +11,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.tables import Table
 from dc.errors import N_, UsageError
@@ -59,7 +60,7 @@ def web(ctx: click.Context, config_path: str | None, listen: str) -> None:
     host, port = http.parse_listen(listen)
     app = create_app(WebContext.load(config_path))
     with closing(http.bind(host, port)) as sock:
-        click.echo(f"bcpctl web: serving http://{http.address(sock)}/ (Ctrl-C stops)", err=True)
+        click.echo(_("bcpctl web: serving http://{sock}/ (Ctrl-C stops)").format(sock=http.address(sock)), err=True)
         http.run(http.server(app), sock)
 
 
@@ -107,7 +108,10 @@ def account_add(
     created = add_account(
         _state(config_path), name, roles, _password(password_file, no_password), actor=_actor(), now=utcnow()
     )
-    output.current().result(created, lambda c, d: c.print(f"account {d['name']} created ({', '.join(d['roles'])})"))
+    output.current().result(
+        created,
+        lambda c, d: c.print(_("account {name} created ({roles})").format(name=d["name"], roles=", ".join(d["roles"]))),
+    )
 
 
 @account.command("list")
@@ -118,13 +122,13 @@ def account_list(config_path: str) -> None:
     from dc.accounts import list_accounts
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
-        table = Table("name", "roles", "password", "disabled", "created")
+        table = Table(_("name"), _("roles"), _("password"), _("disabled"), _("created"))
         for r in rows:
             table.add_row(
                 r["name"],
                 ", ".join(r["roles"]),
-                "yes" if r["has_password"] else "proxy only",
-                "yes" if r["disabled"] else "",
+                _("yes") if r["has_password"] else _("proxy only"),
+                _("yes") if r["disabled"] else "",
                 output.jst(r["created_at"]),
             )
         console.print(table)
@@ -141,7 +145,9 @@ def account_disable(name: str, config_path: str) -> None:
     from dc.accounts import disable_account
 
     disable_account(_state(config_path), name, actor=_actor())
-    output.current().result({"name": name, "disabled": True}, lambda c, d: c.print(f"account {d['name']} disabled"))
+    output.current().result(
+        {"name": name, "disabled": True}, lambda c, d: c.print(_("account {name} disabled").format(name=d["name"]))
+    )
 
 
 @web.group("token")
@@ -171,7 +177,9 @@ def token_issue(partner: str, config_path: str, label: str) -> None:
     output.current().result(
         data,
         lambda c, d: c.print(
-            f"{d['token']}\n(token {d['id']} for {d['partner']}, expires {output.jst(d['expires_at'])})"
+            _("{token}\n(token {id} for {partner}, expires {expires_at})").format(
+                token=d["token"], id=d["id"], partner=d["partner"], expires_at=output.jst(d["expires_at"])
+            )
         ),
     )
 
@@ -184,7 +192,7 @@ def token_list(config_path: str) -> None:
     from victim_support.tokens import list_tokens
 
     def render(console: Console, rows: list[dict[str, Any]]) -> None:
-        table = Table("id", "partner", "label", "issued by", "expires", "revoked")
+        table = Table(_("id"), _("partner"), _("label"), _("issued by"), _("expires"), _("revoked"))
         for r in rows:
             table.add_row(
                 r["id"],
@@ -209,7 +217,9 @@ def token_revoke(token_id: str, config_path: str) -> None:
     from victim_support.tokens import revoke_token
 
     revoked = revoke_token(_state(config_path), token_id, actor=_actor(), now=utcnow())
-    output.current().result(revoked, lambda c, d: c.print(f"token {d['id']} of {d['partner']} revoked"))
+    output.current().result(
+        revoked, lambda c, d: c.print(_("token {id} of {partner} revoked").format(id=d["id"], partner=d["partner"]))
+    )
 
 
 COMMANDS = [web]
