@@ -29,13 +29,13 @@ ACTIONS = ("own", "other", "slot", "plant", "forget", "tamper", "replay")
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every full verification a signature makes of the stored manifest (the real one runs)."""
     calls: list[int] = []
-    real = manifest_module.verify_manifest
+    real = manifest_module.verify_signed
 
-    def counted(raw: bytes, **kwargs: object) -> Manifest:
+    def counted(raw: bytes, **kwargs: object) -> object:
         calls.append(1)
         return real(raw, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(manifest_module, "verify_manifest", counted)
+    monkeypatch.setattr(manifest_module, "verify_signed", counted)
     return calls
 
 
