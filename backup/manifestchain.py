@@ -210,6 +210,12 @@ def walk(head: Link, load: Callable[[str], bytes], *, accepted: tuple[int, str] 
     Goes further back while the links are newer than ``accepted`` (sequence, SHA-256 of the head
     accepted last), and refuses a chain that does not pass through it (a fork).
     """
+    own = _load_link(load, head.position, head)
+    if own.digest != head.digest:
+        raise ManifestInvalid(
+            N_("{key}: the head's own link differs from the manifest (replaced or reordered)"),
+            key=link_key(head.position),
+        )
     links = [head]
     stop: int | None = None  # the checkpoint before the head's: the newer one is checked against it
     while True:
@@ -220,7 +226,7 @@ def walk(head: Link, load: Callable[[str], bytes], *, accepted: tuple[int, str] 
             break
         if stop is not None and link.position <= stop and (accepted is None or link.sequence <= accepted[0]):
             break
-        earlier = _load_link(load, link.position - 1, head, link)
+        earlier = _load_link(load, link.position - 1, head)
         if earlier.digest != link.previous:
             raise ManifestInvalid(
                 N_("{key}: link {position} is not the one link {next} was signed over (replaced, reordered or forked)"),
@@ -264,20 +270,21 @@ def _check_ancestry(link: Link, accepted: tuple[int, str]) -> None:
         )
 
 
-def _load_link(load: Callable[[str], bytes], position: int, head: Link, after: Link) -> Link:
+def _load_link(load: Callable[[str], bytes], position: int, head: Link) -> Link:
     key = link_key(position)
     try:
         raw = load(key)
     except ObjectNotFound:
         raise ManifestInvalid(
-            N_("{key}: link {position} of the signed chain is missing (dropped); link {next} names it"),
+            N_("{key}: link {position} of the signed chain is missing (dropped)"),
             key=key,
             position=position,
-            next=after.position,
         ) from None
     link = verify_link(raw, public_key=head.public_key, repo_id=head.repository, where=key)
     if link.position != position:
-        raise ManifestInvalid(N_("{key} holds link {position} (moved or replayed)"), key=key, position=link.position)
+        raise ManifestInvalid(
+            N_("{key} holds link {position} (moved, reordered or replayed)"), key=key, position=link.position
+        )
     return link
 
 
