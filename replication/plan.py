@@ -82,7 +82,7 @@ def plan_copy(source: dict[str, ObjectInfo], target: dict[str, ObjectInfo], mani
         phase = phase_of(key)
         if phase is None:
             continue
-        if phase == "snapshots" and signed is not None and key.removeprefix("snapshots/") not in signed:
+        if key.startswith("snapshots/") and signed is not None and key.removeprefix("snapshots/") not in signed:
             plan.unsigned.append(info)
             continue
         if phase == "wal" and not is_wal_object(info):
