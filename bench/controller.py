@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+
+from bench.signdemo import sign_demo
 
 #: per town: (systems, schedule) — tier 1, tier 2, the rest (issue 23)
 TIERS = ((5, "450s", 1), (10, "30m", 2), (18, "12h", 3))
@@ -314,47 +315,6 @@ def index_demo(root: Path, count: int) -> dict[str, float]:
     return result
 
 
-def sign_demo(root: Path, count: int, rounds: int = 5) -> dict[str, float]:
-    """CPU of one manifest signature among ``count`` snapshots: as the CLI signs (verifying the
-    stored manifest) and as ``serve`` signs (remembering the manifest it stored last)."""
-    from backup.manifest import Manifest, encode_signed, sign_manifest, signing_key
-    from backup.manifestmemo import ManifestMemo
-    from backup.opening import init_repository, open_repository
-    from backup.snapshot import snapshot_ids
-    from storage.local import LocalBackend
-
-    repo_path = root / f"sign-demo-{count}"
-    if not (repo_path / "config").exists():
-        init_repository(
-            LocalBackend(repo_path, create=True), PASSWORD, kdf={"memory_kib": 8192, "iterations": 1, "lanes": 1}
-        )
-        plant_history(repo_path, [f"sys{i:04d}" for i in range(1452)], -(-count // 1452), kdf_cache=root / "cache")
-    os.environ["BCPCTL_CACHE_DIR"] = str(root / "cache")
-    result: dict[str, float] = {}
-    with open_repository(LocalBackend(repo_path), PASSWORD, sign_on_close=False) as repo:
-        memo: ManifestMemo[Manifest] = ManifestMemo()
-        signed = sign_manifest(repo, memo=memo)
-        key = signing_key(repo.master, repo.config.id)
-        samples: dict[str, list[float]] = {"cli": [], "serve": []}
-        for _ in range(rounds):  # alternated call by call: both see the same load
-            for label, with_memo in (("cli", None), ("serve", memo)):
-                started = time.process_time()
-                signed = sign_manifest(repo, memo=with_memo)
-                samples[label].append(time.process_time() - started)
-                memo.remember(repo.backend.url, signed)  # as if serve had signed it: the next finds its own
-            started = time.process_time()
-            snapshot_ids(repo)
-            samples.setdefault("listing", []).append(time.process_time() - started)
-            started = time.process_time()
-            encode_signed(signed, key)
-            samples.setdefault("encoding", []).append(time.process_time() - started)
-        for label, seconds in samples.items():
-            result[f"{label}_cpu_seconds_median"] = round(statistics.median(seconds), 4)
-        result["snapshots"] = sum(1 for p in (repo_path / "snapshots").rglob("*") if p.is_file())
-        result["manifest_bytes"] = (repo_path / "manifest").stat().st_size
-    return result
-
-
 def verdicts(phases: list[Phase]) -> list[tuple[str, bool, str]]:
     rows = []
     for p in phases:
@@ -405,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         report["index_demo"] = index_demo(root, args.index_demo)
         print(f"index demo: {report['index_demo']}")
     if args.sign_demo:
-        report["sign_demo"] = sign_demo(root, args.sign_demo)
+        report["sign_demo"] = sign_demo(root, args.sign_demo, PASSWORD, plant_history)
         print(f"sign demo: {report['sign_demo']}")
     phases = []
     if args.window > 0:
