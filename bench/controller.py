@@ -123,6 +123,17 @@ def build(root: Path, towns: int, per_town: int) -> Path:
     return config
 
 
+def upgrade(repo_path: Path, kdf_cache: Path) -> None:
+    """``bcpctl manifest sign --chain``: the primary signs format 2 from now on."""
+    from backup.manifest import sign_manifest
+    from backup.opening import open_repository
+    from storage.local import LocalBackend
+
+    os.environ["BCPCTL_CACHE_DIR"] = str(kdf_cache)
+    with open_repository(LocalBackend(repo_path), PASSWORD, sign_on_close=False) as repo:
+        sign_manifest(repo, chain=True, checkpoint=True)
+
+
 def plant_history(repo_path: Path, systems: list[str], per_system: int, *, kdf_cache: Path) -> int:
     """``per_system`` snapshots of an old source for each system, through the library."""
     from backup.opening import open_repository
@@ -358,9 +369,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out/controller.json"))
     parser.add_argument("--port", type=int, default=18923)
     parser.add_argument("--metrics-refresh", type=float, default=15.0, help="serve --metrics-refresh (0: per scrape)")
+    parser.add_argument(
+        "--manifest-format", type=int, choices=(1, 2), default=2, help="the primary's manifest format (2: a chain)"
+    )
     args = parser.parse_args(argv)
     root = args.workdir.resolve()
-    report: dict[str, object] = {"window": args.window, "towns": args.towns, "per_town": args.per_town}
+    report: dict[str, object] = {
+        "window": args.window,
+        "towns": args.towns,
+        "per_town": args.per_town,
+        "manifest_format": args.manifest_format,
+    }
     if args.index_demo:
         report["index_demo"] = index_demo(root, args.index_demo)
         print(f"index demo: {report['index_demo']}")
@@ -374,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root / "prefecture", ignore_errors=True)
         work = root / "prefecture"
         config = build(work, args.towns, args.per_town)
+        if args.manifest_format == 2:
+            upgrade(work / "primary", work / "cache")
         from dc.config import load_config
 
         systems = list(load_config(config)[0].systems)
