@@ -144,9 +144,11 @@ class KeyRing:
         """:func:`backup.opening.open_repository` with the key held here, signing in batches.
 
         The manifest is signed when the oldest change it lacks is :attr:`sign_every` seconds old
-        (or ``sign_now``), not at every close: signing lists every snapshot and writes a manifest
-        naming them all, linear in the repository, and a controller closes a repository after
-        every one of its ~0.75 backups a second. Replication copies a snapshot younger than its
+        (or ``sign_now``), not at every close: a format-1 signature lists every snapshot and
+        writes a manifest naming them all, linear in the repository, and a controller closes a
+        repository after every one of its ~0.75 backups a second. In format 2 the signature is
+        one link holding what the jobs' journals noted since the last one (merged here, since a
+        deferred signature runs in whichever job comes due). Replication copies a snapshot younger than its
         ``unsigned_grace`` (10 min) only once it is signed, so what ``verify-offsite`` proves
         is unchanged; the window bounds how long a new snapshot waits for its signature.
         """

@@ -13,7 +13,7 @@ import contextlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backup import chainsign
-from backup.manifest import MANIFEST_KEY, repository_public_key, sign_manifest, signing_key
+from backup.manifest import MANIFEST_KEY, Manifest, repository_public_key, sign_manifest, signing_key, verify_manifest
 from backup.manifestchain import Link, encode_link, link_key
 from backup.opening import init_repository, open_repository
 from backup.repository import Repository
@@ -235,19 +235,17 @@ def test_a_checkpoint_that_disagrees_with_the_chain_is_named(primary: Primary) -
     head = primary.sign()
     # a key holder's checkpoint (a bug, or a malicious one) that drops a signed snapshot without signing it away
     dropped = next(e for e in _full_state(primary).snapshots if e.id != kept)
-    forged = Link(
-        **{
-            **_fields(head),
-            "sequence": head.sequence + 1,
-            "position": head.position + 1,
-            "previous": head.digest,
-            "checkpoint": head.position + 1,
-            "full": True,
-            "snapshots": tuple(e for e in _full_state(primary).snapshots if e.id != dropped.id),
-            "indexes": (),
-            "packs": {},
-            "removed": (),
-        }
+    forged = replace(
+        head,
+        sequence=head.sequence + 1,
+        position=head.position + 1,
+        previous=head.digest,
+        checkpoint=head.position + 1,
+        full=True,
+        snapshots=tuple(e for e in _full_state(primary).snapshots if e.id != dropped.id),
+        indexes=(),
+        packs={},
+        removed=(),
     )
     raw = encode_link(forged, signing_key(primary.repo.master, primary.repo.config.id))
     primary.backend.save(link_key(forged.position), raw)
@@ -278,14 +276,9 @@ def test_a_format_1_reader_path_still_verifies(tmp_path: Path) -> None:
     assert verify_repository(backend, pinned_key=key, read_data=False).ok
 
 
-def _fields(link: Link) -> dict[str, object]:
-    return {name: getattr(link, name) for name in Link.__dataclass_fields__ if name != "digest"}
-
-
-def _full_state(primary: Primary):  # type: ignore[no-untyped-def]
-    from backup.manifest import verify_manifest
-
-    return verify_manifest(primary.backend.load(MANIFEST_KEY), public_key=None, repo_id=None, load=primary.backend.load)
+def _full_state(primary: Primary) -> Manifest:
+    raw = primary.backend.load(MANIFEST_KEY)
+    return verify_manifest(raw, public_key=None, repo_id=None, load=primary.backend.load)
 
 
 OPS = st.lists(st.sampled_from(("backup", "backup", "sign", "forget", "checkpoint")), min_size=1, max_size=10)
