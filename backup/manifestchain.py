@@ -314,8 +314,8 @@ def replay(links: list[Link]) -> Manifest:
             state[entry.id] = entry
             removed.pop(entry.id, None)
         for gone in link.removed:
-            entry = state.pop(gone.id) if gone.id in state else None
-            removed[gone.id] = RemovedSnapshot(gone.id, gone.removed, entry.system if entry else gone.system)
+            signed = state.pop(gone.id) if gone.id in state else None
+            removed[gone.id] = RemovedSnapshot(gone.id, gone.removed, signed.system if signed else gone.system)
         for pack, size in link.packs.items():
             if packs.setdefault(pack, size) != size:
                 raise ManifestInvalid(N_("{key}: signs pack {pack} with another size"), key=key, pack=pack)
