@@ -22,6 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backup import chainsign
+from backup.check import check_repository
 from backup.manifest import MANIFEST_KEY, Manifest, repository_public_key, sign_manifest, signing_key, verify_manifest
 from backup.manifestchain import Link, encode_link, link_key
 from backup.opening import init_repository, open_repository
@@ -345,3 +346,11 @@ def test_the_verdict_equals_the_model(
             assert not report.ok
     finally:
         primary.session.close()
+
+
+def test_check_counts_links_as_repository_objects(primary: Primary) -> None:
+    primary.backup()
+    primary.sign()
+    report = check_repository(primary.repo)
+    named = [p for p in report.problems + report.notes if p.object.startswith("manifests/")]
+    assert not named, named
