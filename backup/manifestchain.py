@@ -111,14 +111,6 @@ def encode_link(link: Link, key: Ed25519PrivateKey) -> bytes:
     return json.dumps(doc, indent=1, ensure_ascii=False).encode() + b"\n"
 
 
-def is_link(doc: dict[str, object]) -> bool:
-    """Whether an envelope already parsed as JSON holds a format-2 body."""
-    try:
-        return json.loads(str(doc["body"])).get("version") == CHAIN_VERSION
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return False
-
-
 def _parse(body: bytes) -> Link:
     doc = json.loads(body)
     if doc.get("format") != FORMAT or doc.get("version") != CHAIN_VERSION:
