@@ -87,7 +87,9 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
         report.problems.append(Problem(MANIFEST_KEY, view.manifest_error or "unreadable"))
         return
     try:
-        manifest = verify_manifest(view.manifest, public_key=repository_public_key(repo), repo_id=repo.config.id)
+        manifest = verify_manifest(
+            view.manifest, public_key=repository_public_key(repo), repo_id=repo.config.id, load=repo.backend.load
+        )
     except ManifestInvalid as exc:
         report.problems.append(Problem(MANIFEST_KEY, exc.message))
         return

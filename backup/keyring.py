@@ -33,7 +33,9 @@ from dataclasses import dataclass
 from backup.crypto import MasterKey
 from backup.keys import Unwrapped, config_digest
 from backup.manifest import Manifest, sign_manifest
+from backup.manifestchain import Link
 from backup.manifestmemo import ManifestMemo
+from backup.manifeststate import Journal
 from backup.opening import unlock, unlocked_repository
 from backup.repository import RepoConfig, Repository, read_config
 from storage.backend import Backend
@@ -94,7 +96,9 @@ class KeyRing:
         #: repository URL → when its oldest unsigned change was made (monotonic)
         self._dirty: dict[str, float] = {}
         #: the manifest each repository's last signature here stored, not re-verified by the next
-        self._memo: ManifestMemo[Manifest] = ManifestMemo()
+        self._memo: ManifestMemo[Manifest | Link] = ManifestMemo()
+        #: repository URL → what its jobs committed since its last signature here (format 2 signs it)
+        self._journals: dict[str, Journal] = {}
 
     def unlock(
         self, backend: Backend, secret: bytes, config: RepoConfig, raw: bytes, *, manifest_key: str | None = None
@@ -140,9 +144,11 @@ class KeyRing:
         """:func:`backup.opening.open_repository` with the key held here, signing in batches.
 
         The manifest is signed when the oldest change it lacks is :attr:`sign_every` seconds old
-        (or ``sign_now``), not at every close: signing lists every snapshot and writes a manifest
-        naming them all, linear in the repository, and a controller closes a repository after
-        every one of its ~0.75 backups a second. Replication copies a snapshot younger than its
+        (or ``sign_now``), not at every close: a format-1 signature lists every snapshot and
+        writes a manifest naming them all, linear in the repository, and a controller closes a
+        repository after every one of its ~0.75 backups a second. In format 2 the signature is
+        one link holding what the jobs' journals noted since the last one (merged here, since a
+        deferred signature runs in whichever job comes due). Replication copies a snapshot younger than its
         ``unsigned_grace`` (10 min) only once it is signed, so what ``verify-offsite`` proves
         is unchanged; the window bounds how long a new snapshot waits for its signature.
         """
@@ -160,15 +166,20 @@ class KeyRing:
         with self._guard:
             if repo.state_changed:
                 self._dirty.setdefault(where, now)
+            pending = self._journals.setdefault(where, Journal())
+            pending.absorb(repo.journal)
+            repo.journal.clear()
             since = self._dirty.get(where)
             if since is None or not (sign_now or now - since >= self.sign_every):
                 return
             del self._dirty[where]
+            batch = pending.take()
         try:
-            sign_manifest(repo, memo=self._memo)
+            sign_manifest(repo, memo=self._memo, journal=batch)
         except BaseException:
             with self._guard:
                 self._dirty.setdefault(where, since)
+                self._journals.setdefault(where, Journal()).absorb(batch)
             raise
 
     def unsigned(self, *, due_only: bool = True) -> set[str]:

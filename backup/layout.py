@@ -21,6 +21,7 @@ from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
 from backup.keys import KEYS_PREFIX
 from backup.manifest import MANIFEST_KEY
+from backup.manifestchain import CHAIN_PREFIX, link_key
 from backup.pack import MAGIC, PACK_DIRS, pack_key, parse_pack
 from backup.prune import LEASE_KEY, TOMBSTONE_PREFIX
 from backup.repository import CONFIG_KEY, SNAPSHOT_PREFIX, Repository
@@ -51,7 +52,7 @@ class Place:
     """What a key's location says an object is (before reading it)."""
 
     key: str
-    #: "config", "manifest", "key slot", "lock", a sealed kind, "data pack", "meta pack", or None
+    #: "config", "manifest", "manifest link", "key slot", "lock", a sealed kind, "data pack", "meta pack", or None
     kind: str | None
     name: str
     #: the name and directory have the shape that kind needs (64-hex name, pack fan-out)
@@ -62,6 +63,8 @@ def place_of(key: str) -> Place:
     name = key.rsplit("/", 1)[-1]
     if key in (CONFIG_KEY, MANIFEST_KEY):
         return Place(key, key, name, True)
+    if key.startswith(CHAIN_PREFIX):  # format 2's signed links, verified by the manifest's readers
+        return Place(key, "manifest link", name, key == link_key(int(name)) if name.isdigit() else False)
     if key.startswith(KEYS_PREFIX):
         return Place(key, "key slot", name, key.count("/") == 1)
     if key.startswith(LOCKS_PREFIX):

@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -57,10 +59,24 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from backup.chainsign import State, extend_chain
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
 from backup.keys import KEYS_PREFIX, slot_digests
+from backup.manifestchain import CHAIN_VERSION, Link, resolve, verify_link
 from backup.manifestmemo import ManifestMemo
+from backup.manifeststate import (
+    FORMAT,
+    MANIFEST_KEY,
+    REMOVED_KEPT,
+    VERSION,
+    Journal,
+    Manifest,
+    ManifestInvalid,
+    RemovedSnapshot,
+    SnapshotEntry,
+    index_set_digest,
+)
 from backup.objectsize import OversizedObject, load_whole, refuse_oversized
 from backup.pack import pack_key
 from backup.repository import Repository
@@ -70,95 +86,8 @@ from dc.errors import N_
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
-MANIFEST_KEY = "manifest"
-FORMAT = "bcpctl-manifest"
-VERSION = 1
 _SIGNING_INFO = b"bcpctl/v1/manifest-signing"
 _DOMAIN = b"bcpctl/v1/manifest\n"
-#: how long a removed snapshot stays in the manifest's removal list
-REMOVED_KEPT = timedelta(days=90)
-
-
-class ManifestInvalid(CorruptObject):
-    """A manifest that does not parse, does not verify or belongs to another repository (exit 1)."""
-
-
-@dataclass(frozen=True)
-class SnapshotEntry:
-    id: str
-    time: str
-    system: str | None
-
-
-@dataclass(frozen=True)
-class RemovedSnapshot:
-    """A snapshot the primary removed (forget/prune), signed so the offsite may keep it a while."""
-
-    id: str
-    #: when the primary signed a state without it (ISO 8601 with offset)
-    removed: str
-    system: str | None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    repository: str
-    sequence: int
-    time: str
-    public_key: str
-    config_sha256: str
-    keys: dict[str, str]
-    snapshots: tuple[SnapshotEntry, ...]
-    indexes: tuple[str, ...]
-    index_set_sha256: str
-    packs: dict[str, int]
-    #: snapshots removed at the primary within :data:`REMOVED_KEPT`, oldest first
-    removed: tuple[RemovedSnapshot, ...] = ()
-    #: SHA-256 of the stored manifest object (set when parsed; tells equal sequences apart)
-    digest: str = field(default="", compare=False)
-
-    @property
-    def snapshot_ids(self) -> frozenset[str]:
-        return frozenset(e.id for e in self.snapshots)
-
-    def referenced(self) -> dict[str, int | None]:
-        """Every object key this state needs, with its size where the manifest knows it."""
-        needed: dict[str, int | None] = {f"snapshots/{e.id}": None for e in self.snapshots}
-        needed.update({f"index/{name}": None for name in self.indexes})
-        needed.update(self.packs)
-        return needed
-
-    def newest_by_system(self) -> dict[str, datetime]:
-        newest: dict[str, datetime] = {}
-        for entry in self.snapshots:
-            when = datetime.fromisoformat(entry.time)
-            system = entry.system or "(none)"
-            if system not in newest or when > newest[system]:
-                newest[system] = when
-        return newest
-
-    def body(self) -> bytes:
-        doc = {
-            "format": FORMAT,
-            "version": VERSION,
-            "repository": self.repository,
-            "sequence": self.sequence,
-            "time": self.time,
-            "public_key": self.public_key,
-            "config_sha256": self.config_sha256,
-            "keys": dict(sorted(self.keys.items())),
-            "snapshots": [{"id": e.id, "time": e.time, "system": e.system} for e in self.snapshots],
-            "indexes": list(self.indexes),
-            "index_set_sha256": self.index_set_sha256,
-            "packs": dict(sorted(self.packs.items())),
-        }
-        if self.removed:  # absent when empty: manifests without removals stay byte-for-byte as before
-            doc["removed"] = [{"id": r.id, "removed": r.removed, "system": r.system} for r in self.removed]
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def index_set_digest(names: list[str] | tuple[str, ...]) -> str:
-    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
 
 
 def signing_key(master: MasterKey, repo_id: str) -> Ed25519PrivateKey:
@@ -181,8 +110,7 @@ def encode_signed(manifest: Manifest, key: Ed25519PrivateKey) -> bytes:
     return json.dumps(doc, indent=1, ensure_ascii=False).encode() + b"\n"
 
 
-def _parse_body(body: bytes, where: str) -> Manifest:
-    doc = json.loads(body)
+def _parse_body(doc: dict[str, Any], where: str) -> Manifest:
     if doc.get("format") != FORMAT or doc.get("version") != VERSION:
         raise ValueError("not a version 1 bcpctl manifest")
     snapshots = tuple(SnapshotEntry(str(s["id"]), str(s["time"]), s.get("system")) for s in doc["snapshots"])
@@ -211,19 +139,43 @@ def _parse_body(body: bytes, where: str) -> Manifest:
     return manifest
 
 
-def verify_manifest(raw: bytes, *, public_key: str | None, repo_id: str | None, where: str = MANIFEST_KEY) -> Manifest:
-    """Parse and verify a stored manifest; no repository key needed.
+def verify_manifest(
+    raw: bytes,
+    *,
+    public_key: str | None,
+    repo_id: str | None,
+    where: str = MANIFEST_KEY,
+    load: Callable[[str], bytes] | None = None,
+    accepted: tuple[int, str] | None = None,
+) -> Manifest:
+    """Parse and verify a stored manifest, format 1 or 2; no repository key needed.
 
     ``public_key`` is the pinned key (hex); ``None`` accepts the key the manifest names, which
-    only the caller may decide to do (first use). Raises :class:`ManifestInvalid`.
+    only the caller may decide to do (first use). A format-2 head is resolved through its chain
+    with ``load`` (the storage's reader; :mod:`backup.manifestchain`), and must descend from
+    ``accepted`` (sequence, SHA-256 of the manifest accepted last) when given.
+    Raises :class:`ManifestInvalid`.
     """
+    head = verify_signed(raw, public_key=public_key, repo_id=repo_id, where=where)
+    if isinstance(head, Manifest):
+        return head
+    if load is None:
+        raise ManifestInvalid(N_("{where} is a format 2 manifest: its chain is not readable here"), where=where)
+    return resolve(head, load, accepted=accepted)
+
+
+def verify_signed(raw: bytes, *, public_key: str | None, repo_id: str | None, where: str) -> Manifest | Link:
+    """The stored manifest verified by itself: a format-1 manifest, or a format-2 head not yet resolved."""
     try:
         doc = json.loads(raw)
         if doc.get("format") != FORMAT:
             raise ValueError("not a bcpctl manifest")
         body = str(doc["body"]).encode()
+        parsed = json.loads(body)  # once: a format-1 body is 16 MB at 116,000 snapshots
+        if isinstance(parsed, dict) and parsed.get("version") == CHAIN_VERSION:
+            return verify_link(raw, public_key=public_key, repo_id=repo_id, where=where)
         signature = bytes.fromhex(str(doc["signature"]))
-        manifest = _parse_body(body, where)
+        manifest = _parse_body(parsed, where)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
@@ -286,7 +238,8 @@ def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | No
         raw = load_manifest_bytes(backend)
     except ObjectNotFound:
         return None
-    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}")
+    where = f"{backend.url}/{MANIFEST_KEY}"
+    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=where, load=backend.load)
 
 
 def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSlots:
@@ -297,16 +250,14 @@ def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSl
     """
     try:
         raw = load_manifest_bytes(backend)
-        return (
-            SignedSlots(trusted=verify_manifest(raw, public_key=pinned, repo_id=repo_id).keys, verified=True)
-            if pinned is not None
-            else SignedSlots(hinted=verify_manifest(raw, public_key=None, repo_id=repo_id).keys)
-        )
+        # the head alone: key slots are signed in every link, so no chain is walked to unlock
+        keys = verify_signed(raw, public_key=pinned, repo_id=repo_id, where=MANIFEST_KEY).keys
+        return SignedSlots(trusted=keys, verified=True) if pinned is not None else SignedSlots(hinted=keys)
     except (ObjectNotFound, StorageError, ManifestInvalid):
         return NO_SIGNED_SLOTS
 
 
-def _genuine_slots(repo: Repository, previous: Manifest | None) -> dict[str, str]:
+def _genuine_slots(repo: Repository, previous: Manifest | Link | None) -> dict[str, str]:
     """``keys/<id>`` → SHA-256 of the slots a key holder vouches for (see the module docstring).
 
     Without a previous manifest (a new repository, or one whose manifest is lost or damaged)
@@ -325,14 +276,21 @@ def sign_manifest(
     *,
     now: datetime | None = None,
     without: frozenset[str] = frozenset(),
-    memo: ManifestMemo[Manifest] | None = None,
-) -> Manifest:
+    memo: ManifestMemo[Manifest | Link] | None = None,
+    journal: Journal | None = None,
+    chain: bool | None = None,
+    checkpoint: bool = False,
+) -> Manifest | Link:
     """Sign and store the manifest of ``repo``'s current committed state; return it.
 
-    Listing order matters because backups run without a lock: snapshots are listed first,
-    then indexes, then packs — each layer was written before the one above it, so every
-    listed snapshot's indexes and packs are already visible. A snapshot committed while this
-    runs is simply signed by the next call.
+    Format 1 lists the whole state. Listing order matters because backups run without a lock:
+    snapshots are listed first, then indexes, then packs — each layer was written before the
+    one above it, so every listed snapshot's indexes and packs are already visible. A snapshot
+    committed while this runs is simply signed by the next call.
+
+    Format 2 (``chain``; ``None`` keeps the stored manifest's format) signs a link holding what
+    ``journal`` (default: the repository's own) noted since the last signature, or, with
+    ``checkpoint``, the whole state (:mod:`backup.chainsign`); it returns the link.
 
     ``without``: snapshots about to be removed (forget signs their removal before it removes
     them, so no reader ever finds a signed snapshot missing).
@@ -344,7 +302,53 @@ def sign_manifest(
     key = signing_key(repo.master, repo.config.id)
     own = public_key_hex(key)
     backend = repo.backend
-    previous = _previous(backend, own, repo.config.id, memo)
+    journal = repo.journal if journal is None else journal
+    stored = _previous(backend, own, repo.config.id, memo)
+    signed: Manifest | Link
+    if chain or (chain is None and isinstance(stored, Link)):
+        signed = extend_chain(
+            backend,
+            key,
+            stored,
+            own=own,
+            repo_id=repo.config.id,
+            config_sha256=hashlib.sha256(repo.config_raw).hexdigest(),
+            now=now,
+            journal=journal,
+            without=without,
+            checkpoint=checkpoint,
+            keys_for=lambda head: _genuine_slots(repo, head),
+            state_for=lambda previous: _whole_state(repo, previous, without, now),
+        )
+    else:
+        previous = resolve(stored, backend.load) if isinstance(stored, Link) else stored
+        entries, indexes, packs, removed = _whole_state(repo, previous, without, now)
+        manifest = Manifest(
+            repository=repo.config.id,
+            sequence=max((previous.sequence + 1) if previous else 1, int(now.timestamp() * 1000)),
+            time=now.isoformat(timespec="seconds"),
+            public_key=own,
+            config_sha256=hashlib.sha256(repo.config_raw).hexdigest(),
+            keys=_genuine_slots(repo, previous),
+            snapshots=entries,
+            indexes=indexes,
+            index_set_sha256=index_set_digest(indexes),
+            packs=packs,
+            removed=removed,
+        )
+        raw = encode_signed(manifest, key)
+        refuse_oversized("the repository manifest", "manifest", len(raw))
+        backend.save(MANIFEST_KEY, raw)
+        signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
+    repo.state_changed = False
+    journal.clear()
+    if memo is not None:
+        memo.remember(backend.url, signed)
+    return signed
+
+
+def _whole_state(repo: Repository, previous: Manifest | None, without: frozenset[str], now: datetime) -> State:
+    """Every snapshot, index file and pack of ``repo`` and the removal list since ``previous``."""
     listed = set(snapshot_ids(repo)) - without
     # in the previous manifest's order, so the sort below finds one run already sorted
     entries = [e for e in previous.snapshots if e.id in listed] if previous else []
@@ -357,40 +361,18 @@ def sign_manifest(
     repo.sync_index()
     indexes = tuple(sorted(repo.cache.index_files()))
     packs = {pack_key(name, blob_type): size for name, blob_type, size in repo.cache.packs()}
-    keys = _genuine_slots(repo, previous)
     removed = removed_since(previous, {e.id for e in entries}, now) if previous else ()
-    sequence = max((previous.sequence + 1) if previous else 1, int(now.timestamp() * 1000))
-    manifest = Manifest(
-        repository=repo.config.id,
-        sequence=sequence,
-        time=now.isoformat(timespec="seconds"),
-        public_key=own,
-        config_sha256=hashlib.sha256(repo.config_raw).hexdigest(),
-        keys=keys,
-        snapshots=tuple(sorted(entries, key=lambda e: (e.time, e.id))),
-        indexes=indexes,
-        index_set_sha256=index_set_digest(indexes),
-        packs=packs,
-        removed=removed,
-    )
-    raw = encode_signed(manifest, key)
-    refuse_oversized("the repository manifest", "manifest", len(raw))
-    backend.save(MANIFEST_KEY, raw)
-    repo.state_changed = False
-    signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
-    if memo is not None:
-        memo.remember(backend.url, signed)
-    return signed
+    return tuple(sorted(entries, key=lambda e: (e.time, e.id))), indexes, packs, removed
 
 
-def _previous(backend: Backend, own: str, repo_id: str, memo: ManifestMemo[Manifest] | None) -> Manifest | None:
-    """The stored manifest a signature carries forward; ``None`` if there is none that verifies."""
+def _previous(
+    backend: Backend, own: str, repo_id: str, memo: ManifestMemo[Manifest | Link] | None
+) -> Manifest | Link | None:
+    """The stored manifest a signature carries forward (a format-2 head unresolved); ``None`` if none verifies."""
     try:
         raw = load_manifest_bytes(backend)
         remembered = memo.recall(backend.url, repo_id, own, hashlib.sha256(raw).hexdigest()) if memo else None
-        return remembered or verify_manifest(
-            raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}"
-        )
+        return remembered or verify_signed(raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{MANIFEST_KEY}")
     except ObjectNotFound:
         return None
     except ManifestInvalid:

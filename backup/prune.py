@@ -228,6 +228,7 @@ def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> 
         # Signed only once prune can change something: a refused prune must not sign a damaged
         # state as the committed one (the manifest is what tells check an index file is missing).
         repo.state_changed = True
+        repo.journal.checkpoint()  # packs and index files change wholesale: a full state
         stones = read_tombstones(repo)
         due = [t for t in stones if storage_now - t.mtime >= grace_seconds]
         pending = [t for t in stones if t not in due]

@@ -86,6 +86,7 @@ def repair_index(
         # Index files come and go, so the manifest is signed afresh on close; that also replaces
         # a damaged or lost manifest, which check reports and nothing else can repair.
         repo.state_changed = True
+        repo.journal.checkpoint()  # packs and index files change wholesale: a full state
         repo.sync_index()
         listing = _list(repo)
         sound, broken = _load_indexes(repo, listing, report)

@@ -32,6 +32,7 @@ from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, wrap
+from backup.manifeststate import Journal
 from backup.objectsize import (
     MAX_TREE_BLOB,
     SEAL_OVERHEAD,
@@ -121,6 +122,8 @@ class Repository:
         #: set by anything that changes the committed state (snapshots, forget, prune, key slots);
         #: the opener re-signs the repository manifest on close so the offsite can trust it.
         self.state_changed = False
+        #: what this object committed since its last signature (format 2 signs exactly that)
+        self.journal = Journal()
         self._ciphers: dict[bytes, AESGCM] = {}
         self._ciphers_lock = threading.Lock()
         # Remote storage: fetch whole packs once instead of one request per blob.

@@ -125,6 +125,7 @@ class Snapshot:
 def save_snapshot(repo: Repository, snapshot: Snapshot) -> Snapshot:
     """Write the commit record; return the snapshot with its id."""
     name = repo.save_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot.to_json())
+    repo.journal.snapshot(name, snapshot.time.isoformat(), snapshot.system)
     repo.state_changed = True
     return replace(snapshot, id=name)
 

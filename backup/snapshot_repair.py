@@ -107,11 +107,13 @@ def apply_repair(repo: Repository, plan: RepairPlan, *, now: datetime | None = N
         # The replacement is committed before the original goes: a crash leaves both, never neither.
         repo.backend.remove(SNAPSHOT_PREFIX + original.id)
         repo.state_changed = True
+        repo.journal.checkpoint()  # a snapshot replaced outside a forget: a full state
         plan.rewritten.append((original.id, replacement))
         plan.removed.append(SNAPSHOT_PREFIX + original.id)
     for problem in plan.unreadable:
         repo.backend.remove(problem.object)
         repo.state_changed = True
+        repo.journal.checkpoint()
         plan.removed.append(problem.object)
     plan.applied = True
     return plan

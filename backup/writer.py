@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from backup import compress
 from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
-from backup.pack import BLOB_DATA, BLOB_TREE, FinishedPack, PackBuilder
+from backup.pack import BLOB_DATA, BLOB_TREE, FinishedPack, PackBuilder, pack_key
 from backup.repository import Repository
 from dc.failpoint import failpoint
 
@@ -140,6 +140,7 @@ class BlobWriter:
             name = self.repo.save_sealed(INDEX_PREFIX, "index", encode_index(index))
             # The cache learns a blob only once an index file in the repository names it.
             self.repo.cache.add_index(name, index)
+            self.repo.journal.index(name, {pack_key(p.name, p.blob_type): p.size for p in index.packs})
             with self._lock:
                 for pack in index.packs:
                     for entry in pack.entries:

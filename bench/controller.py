@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import time
@@ -37,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
+
+from bench.signdemo import sign_demo
 
 #: per town: (systems, schedule) — tier 1, tier 2, the rest (issue 23)
 TIERS = ((5, "450s", 1), (10, "30m", 2), (18, "12h", 3))
@@ -120,6 +121,17 @@ def build(root: Path, towns: int, per_town: int) -> Path:
     open_state(f"sqlite:///{root / 'control.db'}", create=True).dispose()
     init_repository(open_backend(str(root / "primary"), create=True), PASSWORD)
     return config
+
+
+def upgrade(repo_path: Path, kdf_cache: Path) -> None:
+    """``bcpctl manifest sign --chain``: the primary signs format 2 from now on."""
+    from backup.manifest import sign_manifest
+    from backup.opening import open_repository
+    from storage.local import LocalBackend
+
+    os.environ["BCPCTL_CACHE_DIR"] = str(kdf_cache)
+    with open_repository(LocalBackend(repo_path), PASSWORD, sign_on_close=False) as repo:
+        sign_manifest(repo, chain=True, checkpoint=True)
 
 
 def plant_history(repo_path: Path, systems: list[str], per_system: int, *, kdf_cache: Path) -> int:
@@ -314,47 +326,6 @@ def index_demo(root: Path, count: int) -> dict[str, float]:
     return result
 
 
-def sign_demo(root: Path, count: int, rounds: int = 5) -> dict[str, float]:
-    """CPU of one manifest signature among ``count`` snapshots: as the CLI signs (verifying the
-    stored manifest) and as ``serve`` signs (remembering the manifest it stored last)."""
-    from backup.manifest import Manifest, encode_signed, sign_manifest, signing_key
-    from backup.manifestmemo import ManifestMemo
-    from backup.opening import init_repository, open_repository
-    from backup.snapshot import snapshot_ids
-    from storage.local import LocalBackend
-
-    repo_path = root / f"sign-demo-{count}"
-    if not (repo_path / "config").exists():
-        init_repository(
-            LocalBackend(repo_path, create=True), PASSWORD, kdf={"memory_kib": 8192, "iterations": 1, "lanes": 1}
-        )
-        plant_history(repo_path, [f"sys{i:04d}" for i in range(1452)], -(-count // 1452), kdf_cache=root / "cache")
-    os.environ["BCPCTL_CACHE_DIR"] = str(root / "cache")
-    result: dict[str, float] = {}
-    with open_repository(LocalBackend(repo_path), PASSWORD, sign_on_close=False) as repo:
-        memo: ManifestMemo[Manifest] = ManifestMemo()
-        signed = sign_manifest(repo, memo=memo)
-        key = signing_key(repo.master, repo.config.id)
-        samples: dict[str, list[float]] = {"cli": [], "serve": []}
-        for _ in range(rounds):  # alternated call by call: both see the same load
-            for label, with_memo in (("cli", None), ("serve", memo)):
-                started = time.process_time()
-                signed = sign_manifest(repo, memo=with_memo)
-                samples[label].append(time.process_time() - started)
-                memo.remember(repo.backend.url, signed)  # as if serve had signed it: the next finds its own
-            started = time.process_time()
-            snapshot_ids(repo)
-            samples.setdefault("listing", []).append(time.process_time() - started)
-            started = time.process_time()
-            encode_signed(signed, key)
-            samples.setdefault("encoding", []).append(time.process_time() - started)
-        for label, seconds in samples.items():
-            result[f"{label}_cpu_seconds_median"] = round(statistics.median(seconds), 4)
-        result["snapshots"] = sum(1 for p in (repo_path / "snapshots").rglob("*") if p.is_file())
-        result["manifest_bytes"] = (repo_path / "manifest").stat().st_size
-    return result
-
-
 def verdicts(phases: list[Phase]) -> list[tuple[str, bool, str]]:
     rows = []
     for p in phases:
@@ -398,14 +369,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("bench/out/controller.json"))
     parser.add_argument("--port", type=int, default=18923)
     parser.add_argument("--metrics-refresh", type=float, default=15.0, help="serve --metrics-refresh (0: per scrape)")
+    parser.add_argument(
+        "--manifest-format", type=int, choices=(1, 2), default=2, help="the primary's manifest format (2: a chain)"
+    )
     args = parser.parse_args(argv)
     root = args.workdir.resolve()
-    report: dict[str, object] = {"window": args.window, "towns": args.towns, "per_town": args.per_town}
+    report: dict[str, object] = {
+        "window": args.window,
+        "towns": args.towns,
+        "per_town": args.per_town,
+        "manifest_format": args.manifest_format,
+    }
     if args.index_demo:
         report["index_demo"] = index_demo(root, args.index_demo)
         print(f"index demo: {report['index_demo']}")
     if args.sign_demo:
-        report["sign_demo"] = sign_demo(root, args.sign_demo)
+        report["sign_demo"] = sign_demo(root, args.sign_demo, PASSWORD, plant_history)
         print(f"sign demo: {report['sign_demo']}")
     phases = []
     if args.window > 0:
@@ -414,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(root / "prefecture", ignore_errors=True)
         work = root / "prefecture"
         config = build(work, args.towns, args.per_town)
+        if args.manifest_format == 2:
+            upgrade(work / "primary", work / "cache")
         from dc.config import load_config
 
         systems = list(load_config(config)[0].systems)

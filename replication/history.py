@@ -300,7 +300,7 @@ class HistoryView:
         for version in real[:MANIFEST_TRIES]:
             raw = self._history.load_version(MANIFEST_KEY, version.version_id)
             try:
-                manifest = verify_manifest(raw, public_key=self._trusted_key, repo_id=None)
+                manifest = verify_manifest(raw, public_key=self._trusted_key, repo_id=None, load=self.inner.load)
             except ManifestInvalid:
                 continue
             if manifest.sequence < self._min_sequence:

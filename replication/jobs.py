@@ -165,6 +165,7 @@ def verify_at(
             backend,
             pinned_key=key,
             min_sequence=pin.sequence if pin else 0,
+            accepted_sha256=pin.manifest_sha256 if pin else "",
             read_data=read_data,
             jobs=jobs,
             progress=progress,

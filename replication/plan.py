@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from backup.manifest import MANIFEST_KEY, Manifest
+from backup.manifestchain import CHAIN_PREFIX
 from replication.walobjects import is_wal_object
 from storage.backend import ObjectInfo
 from storage.naming import is_content_addressed
@@ -35,7 +36,8 @@ def phase_of(key: str) -> str | None:
         # so the recovery point offsite moves on before a base backup's packs are sent, and an
         # offsite that holds a base backup holds the WAL archived while it was taken
         return "wal"
-    if key.startswith("snapshots/"):
+    if key.startswith(("snapshots/", CHAIN_PREFIX)):
+        # a format-2 manifest's links name snapshots; the ``manifest`` head is copied last
         return "snapshots"
     # tombstones/ and locks/ describe an ongoing prune at the primary; the offsite has its own
     # deletion policy. The manifest is copied on its own, last.
@@ -80,7 +82,7 @@ def plan_copy(source: dict[str, ObjectInfo], target: dict[str, ObjectInfo], mani
         phase = phase_of(key)
         if phase is None:
             continue
-        if phase == "snapshots" and signed is not None and key.removeprefix("snapshots/") not in signed:
+        if key.startswith("snapshots/") and signed is not None and key.removeprefix("snapshots/") not in signed:
             plan.unsigned.append(info)
             continue
         if phase == "wal" and not is_wal_object(info):

@@ -61,7 +61,7 @@ def _manifest_hashes(other: Backend, report: IntegrityReport, pinned_key: str | 
     except (ObjectNotFound, ManifestInvalid):
         return {}
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository)
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository, load=other.load)
     except ManifestInvalid:
         return {}
     hashes = {CONFIG_KEY: manifest.config_sha256, **manifest.keys}

@@ -62,7 +62,7 @@ def accept_manifest(
             )
         return None, None, None
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where)
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where, load=source.load)
     except ManifestInvalid as exc:
         raise ManifestRefused(N_("refusing {message_}"), message_=exc) from None
     if manifest.config_sha256 != hashlib.sha256(config_raw).hexdigest():
@@ -76,7 +76,8 @@ def accept_manifest(
     current = None
     if target_raw is not None:
         try:
-            current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id)
+            # a format-2 head's links are the source's too (links are never rewritten): read them there
+            current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id, load=source.load)
         except ManifestInvalid:
             current = None  # the target's copy is damaged; the verifier reports it, this run replaces it
     floor = max(pin.sequence if pin else 0, current.sequence if current else 0)

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manifest_bytes, verify_manifest
+from backup.manifestchain import CHAIN_PREFIX
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
@@ -43,7 +44,7 @@ from storage.backend import Backend, ObjectInfo
 from storage.errors import ObjectNotFound, StorageError
 from storage.naming import content_name, is_content_addressed
 
-_KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/", "wal/")
+_KNOWN_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "keys/", "locks/", "wal/", CHAIN_PREFIX)
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,12 @@ def hash_object(backend: Backend, info: ObjectInfo) -> tuple[str, int]:
 
 
 def _check_manifest(
-    backend: Backend, report: IntegrityReport, repo_id: str | None, pinned_key: str | None, min_sequence: int
+    backend: Backend,
+    report: IntegrityReport,
+    repo_id: str | None,
+    pinned_key: str | None,
+    min_sequence: int,
+    accepted_sha256: str = "",
 ) -> Manifest | None:
     try:
         raw = load_manifest_bytes(backend)
@@ -123,7 +129,10 @@ def _check_manifest(
             report.warnings.append("no signed manifest: the snapshot set cannot be verified")
         return None
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY)
+        accepted = (min_sequence, accepted_sha256) if min_sequence else None
+        manifest = verify_manifest(
+            raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY, load=backend.load, accepted=accepted
+        )
     except ManifestInvalid as exc:
         report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
         return None
@@ -150,6 +159,7 @@ def verify_repository(
     *,
     pinned_key: str | None = None,
     min_sequence: int = 0,
+    accepted_sha256: str = "",
     read_data: bool = True,
     jobs: int = 4,
     progress: Callable[[int], None] | None = None,
@@ -161,11 +171,15 @@ def verify_repository(
 
     ``delete_delay`` is the offsite's (``replicate --delete-delay``): it dates how long a
     snapshot the primary removed stays offsite. ``as_of`` verifies the state the storage's
-    version history held at that time.
+    version history held at that time. ``accepted_sha256``: the manifest accepted at
+    ``min_sequence``; a format-2 chain that does not pass through it is a fork.
     """
     started = time.monotonic()
     if as_of is not None:
-        min_sequence = 0  # the sequence accepted so far is the present's; a past state is older by design
+        min_sequence, accepted_sha256 = (
+            0,
+            "",
+        )  # the sequence accepted so far is the present's; a past state is older by design
     view = open_history(backend, as_of=as_of)
     report = IntegrityReport(view.url if view else backend.url)
     if view is not None:
@@ -182,7 +196,7 @@ def verify_repository(
     except (NotARepository, OversizedObject) as exc:
         config_raw = b""
         report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))
-    manifest = _check_manifest(reader, report, repo_id, pinned_key, min_sequence)
+    manifest = _check_manifest(reader, report, repo_id, pinned_key, min_sequence, accepted_sha256)
     listing = {info.key: info for info in reader.list("")}
 
     if manifest is not None:

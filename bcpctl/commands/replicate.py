@@ -417,16 +417,23 @@ def manifest() -> None:
 
 
 @manifest.command("sign")
+@click.option(
+    "--chain",
+    is_flag=True,
+    help="Upgrade to manifest format 2 (a signed chain of deltas; every verifier must read it first). "
+    "A repository already in format 2 gets a full checkpoint.",
+)
 @repo_options
 @common_options
-def manifest_sign(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
+def manifest_sign(chain: bool, repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
     """Sign the current snapshot set (needs the passphrase; run at the primary)."""
     from backup.manifest import sign_manifest
     from bcpctl import session
 
     with session.repository(repo_url, password_file, escrow=escrow) as repo:
-        signed = sign_manifest(repo)
+        signed = sign_manifest(repo, chain=True if chain else None, checkpoint=True)
     data = {
+        "format": 2 if signed.position else 1,
         "sequence": signed.sequence,
         "time": signed.time,
         "public_key": signed.public_key,

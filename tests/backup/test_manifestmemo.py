@@ -14,6 +14,7 @@ from backup import manifest as manifest_module
 from backup.keyring import KeyRing
 from backup.keyslots import add_slot
 from backup.manifest import MANIFEST_KEY, Manifest, sign_manifest
+from backup.manifestchain import Link
 from backup.manifestmemo import ManifestMemo
 from backup.opening import init_repository, open_repository
 from backup.snapshot import Snapshot, save_snapshot
@@ -29,13 +30,13 @@ ACTIONS = ("own", "other", "slot", "plant", "forget", "tamper", "replay")
 def verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts every full verification a signature makes of the stored manifest (the real one runs)."""
     calls: list[int] = []
-    real = manifest_module.verify_manifest
+    real = manifest_module.verify_signed
 
-    def counted(raw: bytes, **kwargs: object) -> Manifest:
+    def counted(raw: bytes, **kwargs: object) -> object:
         calls.append(1)
         return real(raw, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(manifest_module, "verify_manifest", counted)
+    monkeypatch.setattr(manifest_module, "verify_signed", counted)
     return calls
 
 
@@ -67,7 +68,7 @@ def test_a_ring_does_not_verify_again_the_manifest_it_signed(repo_dir: Path, ver
 
 
 def test_a_slot_another_key_holder_signed_stays_signed_through_the_memo(repo_dir: Path) -> None:
-    memo: ManifestMemo[Manifest] = ManifestMemo()
+    memo: ManifestMemo[Manifest | Link] = ManifestMemo()
     with open_repository(LocalBackend(repo_dir), PASSWORD, sign_on_close=False) as repo:
         first = sign_manifest(repo, memo=memo)
     with open_repository(LocalBackend(repo_dir), PASSWORD) as other:
@@ -86,7 +87,7 @@ def test_the_memo_never_changes_the_signed_body(tmp_path_factory: pytest.TempPat
     root = tmp_path_factory.mktemp("memo")
     repo_dir = root / "repo"
     init_repository(LocalBackend(repo_dir, create=True), PASSWORD, kdf=FAST_KDF)
-    memo: ManifestMemo[Manifest] = ManifestMemo()
+    memo: ManifestMemo[Manifest | Link] = ManifestMemo()
     old: list[bytes] = []
     for step, action in enumerate(actions):
         now = START + timedelta(hours=step + 1)

@@ -1,0 +1,126 @@
+"""Signing a format-2 manifest: one link after the chain's last (:mod:`backup.manifestchain`).
+
+The signer reads only the head (in ``serve`` not even that: the memo remembers the link it
+stored), signs what its process's journal holds, and claims the next position with a
+create-if-absent write. Losing that race means another signer's link is there: it is verified
+and this signature goes after it. A checkpoint — the whole state, listed as format 1 lists it —
+is written when the journal cannot say what changed (prune, repair), at the upgrade from
+format 1, and every :data:`~backup.manifestchain.CHECKPOINT_EVERY` links.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from backup.errors import RepositoryError
+from backup.manifestchain import CHECKPOINT_EVERY, Link, encode_link, link_key, resolve, verify_link
+from backup.manifeststate import MANIFEST_KEY, Journal, Manifest, ManifestInvalid, RemovedSnapshot, SnapshotEntry
+from backup.objectsize import refuse_oversized
+from dc.errors import N_
+from storage.backend import Backend
+from storage.errors import ObjectNotFound
+
+#: what a checkpoint states: snapshots, index files, packs, removal list
+State = tuple[tuple[SnapshotEntry, ...], tuple[str, ...], dict[str, int], tuple[RemovedSnapshot, ...]]
+
+#: positions tried before giving up (each loss means another signer just signed)
+_ATTEMPTS = 16
+
+
+def extend_chain(
+    backend: Backend,
+    key: Ed25519PrivateKey,
+    stored: Manifest | Link | None,
+    *,
+    own: str,
+    repo_id: str,
+    config_sha256: str,
+    now: datetime,
+    journal: Journal,
+    without: frozenset[str],
+    checkpoint: bool,
+    keys_for: Callable[[Manifest | Link | None], dict[str, str]],
+    state_for: Callable[[Manifest | None], State],
+) -> Link:
+    """Sign and store the next link (and the ``manifest`` copy of it); return it with its digest.
+
+    ``stored``: the verified manifest found at ``manifest`` (a format-1 one is upgraded from).
+    ``state_for``: the whole current state given the previous one (only for a checkpoint).
+    """
+    head = stored
+    for _attempt in range(_ATTEMPTS):
+        head = _chain_end(backend, head, own, repo_id)
+        position = head.position + 1 if isinstance(head, Link) else 1
+        in_effect = (head.position if head.full else head.checkpoint) if isinstance(head, Link) else 0
+        full = (
+            checkpoint
+            or journal.needs_checkpoint
+            or not isinstance(head, Link)
+            or position - in_effect >= CHECKPOINT_EVERY
+        )
+        when = now.isoformat(timespec="seconds")
+        if full:
+            snapshots, indexes, packs, removed = state_for(_state_of(backend, head))
+        else:
+            snapshots = tuple(sorted((e for e in journal.added.values() if e.id not in without), key=_order))
+            indexes = tuple(sorted(journal.indexes))
+            packs = {pack: size for name in indexes for pack, size in journal.indexes[name].items()}
+            removed = tuple(RemovedSnapshot(snapshot_id, when, None) for snapshot_id in sorted(without))
+        link = Link(
+            repository=repo_id,
+            sequence=max((head.sequence + 1) if head else 1, int(now.timestamp() * 1000)),
+            time=when,
+            public_key=own,
+            config_sha256=config_sha256,
+            keys=keys_for(head),
+            position=position,
+            previous=head.digest if head else "",
+            checkpoint=position if full else in_effect,
+            full=full,
+            snapshots=snapshots,
+            indexes=indexes,
+            packs=packs,
+            removed=removed,
+        )
+        raw = encode_link(link, key)
+        refuse_oversized("a manifest link", "manifest", len(raw))
+        if backend.save_new(link_key(position), raw):
+            backend.save(MANIFEST_KEY, raw)
+            return replace(link, digest=hashlib.sha256(raw).hexdigest())
+    raise RepositoryError(
+        N_("could not claim a position in the manifest chain of {url} after {count} tries"),
+        url=backend.url,
+        count=_ATTEMPTS,
+    )
+
+
+def _order(entry: SnapshotEntry) -> tuple[str, str]:
+    return entry.time, entry.id
+
+
+def _chain_end(backend: Backend, head: Manifest | Link | None, own: str, repo_id: str) -> Manifest | Link | None:
+    """The last link of the chain: ``manifest`` can lag it when two signers store it out of order."""
+    if not isinstance(head, Link):
+        return head
+    while True:
+        key = link_key(head.position + 1)
+        try:
+            raw = backend.load(key)
+        except ObjectNotFound:
+            return head
+        head = verify_link(raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{key}")
+
+
+def _state_of(backend: Backend, head: Manifest | Link | None) -> Manifest | None:
+    """The whole state a checkpoint carries forward (its removal list, the order of its entries)."""
+    if not isinstance(head, Link):
+        return head
+    try:
+        return resolve(head, backend.load)
+    except ManifestInvalid:
+        return None  # a damaged chain: the checkpoint starts afresh, as format 1 does after a damaged manifest

@@ -1,0 +1,154 @@
+"""What a signed manifest states (shared by format 1, :mod:`backup.manifest`, and the chain of
+format 2, :mod:`backup.manifestchain`): the repository's committed state as plain values."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from backup.errors import CorruptObject
+
+MANIFEST_KEY = "manifest"
+FORMAT = "bcpctl-manifest"
+VERSION = 1
+#: how long a removed snapshot stays in the manifest's removal list
+REMOVED_KEPT = timedelta(days=90)
+
+
+class ManifestInvalid(CorruptObject):
+    """A manifest that does not parse, does not verify or belongs to another repository (exit 1)."""
+
+
+@dataclass(frozen=True)
+class SnapshotEntry:
+    id: str
+    time: str
+    system: str | None
+
+
+@dataclass(frozen=True)
+class RemovedSnapshot:
+    """A snapshot the primary removed (forget/prune), signed so the offsite may keep it a while."""
+
+    id: str
+    #: when the primary signed a state without it (ISO 8601 with offset)
+    removed: str
+    system: str | None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    repository: str
+    sequence: int
+    time: str
+    public_key: str
+    config_sha256: str
+    keys: dict[str, str]
+    snapshots: tuple[SnapshotEntry, ...]
+    indexes: tuple[str, ...]
+    index_set_sha256: str
+    packs: dict[str, int]
+    #: snapshots removed at the primary within :data:`REMOVED_KEPT`, oldest first
+    removed: tuple[RemovedSnapshot, ...] = ()
+    #: SHA-256 of the stored manifest object (set when parsed; tells equal sequences apart)
+    digest: str = field(default="", compare=False)
+    #: format 2 (:mod:`backup.manifestchain`): the head's place in the chain (0: a format-1 manifest)
+    position: int = field(default=0, compare=False)
+    #: format 2: the position of the checkpoint the head's state is replayed from
+    checkpoint_position: int = field(default=0, compare=False)
+
+    @property
+    def snapshot_ids(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.snapshots)
+
+    def referenced(self) -> dict[str, int | None]:
+        """Every object key this state needs, with its size where the manifest knows it."""
+        needed: dict[str, int | None] = {f"snapshots/{e.id}": None for e in self.snapshots}
+        needed.update({f"index/{name}": None for name in self.indexes})
+        needed.update(self.packs)
+        return needed
+
+    def newest_by_system(self) -> dict[str, datetime]:
+        newest: dict[str, datetime] = {}
+        for entry in self.snapshots:
+            when = datetime.fromisoformat(entry.time)
+            system = entry.system or "(none)"
+            if system not in newest or when > newest[system]:
+                newest[system] = when
+        return newest
+
+    def body(self) -> bytes:
+        doc = {
+            "format": FORMAT,
+            "version": VERSION,
+            "repository": self.repository,
+            "sequence": self.sequence,
+            "time": self.time,
+            "public_key": self.public_key,
+            "config_sha256": self.config_sha256,
+            "keys": dict(sorted(self.keys.items())),
+            "snapshots": [{"id": e.id, "time": e.time, "system": e.system} for e in self.snapshots],
+            "indexes": list(self.indexes),
+            "index_set_sha256": self.index_set_sha256,
+            "packs": dict(sorted(self.packs.items())),
+        }
+        if self.removed:  # absent when empty: manifests without removals stay byte-for-byte as before
+            doc["removed"] = [{"id": r.id, "removed": r.removed, "system": r.system} for r in self.removed]
+        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def index_set_digest(names: list[str] | tuple[str, ...]) -> str:
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
+
+
+class Journal:
+    """What one process committed and has not signed yet: the delta of its next format-2 link.
+
+    A signer of format 2 (:mod:`backup.manifestchain`) never lists ``snapshots/``: the process
+    that commits a snapshot or writes an index file notes it here, and its next signature signs
+    exactly that. Anything the journal cannot express (prune rewriting packs, a repair) asks for
+    a checkpoint instead. Thread-safe: ``serve`` merges the journals of its jobs.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.added: dict[str, SnapshotEntry] = {}
+        self.indexes: dict[str, dict[str, int]] = {}
+        self.needs_checkpoint = False
+
+    def snapshot(self, snapshot_id: str, time: str, system: str | None) -> None:
+        with self._lock:
+            self.added[snapshot_id] = SnapshotEntry(snapshot_id, time, system)
+
+    def index(self, name: str, packs: dict[str, int]) -> None:
+        with self._lock:
+            self.indexes[name] = dict(packs)
+
+    def checkpoint(self) -> None:
+        with self._lock:
+            self.needs_checkpoint = True
+
+    def absorb(self, other: Journal) -> None:
+        if other is self:
+            return
+        with other._lock:
+            added, indexes, full = dict(other.added), dict(other.indexes), other.needs_checkpoint
+        with self._lock:
+            self.added.update(added)
+            self.indexes.update(indexes)
+            self.needs_checkpoint |= full
+
+    def take(self) -> Journal:
+        """A journal holding everything noted so far; this one is left empty."""
+        taken = Journal()
+        with self._lock:
+            taken.added, self.added = self.added, {}
+            taken.indexes, self.indexes = self.indexes, {}
+            taken.needs_checkpoint, self.needs_checkpoint = self.needs_checkpoint, False
+        return taken
+
+    def clear(self) -> None:
+        self.take()
