@@ -93,6 +93,12 @@ def error_message(value: BcpError | Message, lang: str | None = None) -> str:
         return english
 
 
+def shown(value: object, lang: str | None = None) -> str:
+    """A line the core handed over (a warning, a problem, a leftover) in the reader's language:
+    a :class:`~dc.errors.Message` or an error through the catalog, anything else as it is."""
+    return error_message(value, lang) if isinstance(value, BcpError | Message) else str(value)
+
+
 def setup() -> None:
     """Let click's own messages (usage, errors, help headings) come from the same catalog.
 

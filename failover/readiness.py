@@ -21,6 +21,7 @@ from pathlib import Path
 from backup.check import check_repository
 from dc.clock import utcnow
 from dc.duration import format_duration
+from dc.errors import N_, Message
 from failover.activesite import ActiveSite, active_site, drill_notice
 from failover.context import RunContext
 from failover.drillrequest import DrillRequest
@@ -137,7 +138,9 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
             for endpoint in production_endpoints(ctx.config):
                 result.checks.append(route_isolated(ctx.settings.sandbox_netns, endpoint))
         else:
-            result.warnings.append("network isolation of the sandbox not checked: set drills.sandbox_netns")
+            result.warnings.append(
+                Message(N_("network isolation of the sandbox not checked: set drills.sandbox_netns"))
+            )
         for check in result.checks:
             if check.ok and "compete with production" in check.detail:
                 result.warnings.append(check.detail)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dc.errors import N_, Message
+
 
 @dataclass(frozen=True)
 class Check:
@@ -123,7 +125,7 @@ class RunResult:
         problems += [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
         if self.cleanup is not None and not self.cleanup.ok:
             what = "; ".join(self.cleanup.leftovers[:3]) or "cleanup did not finish"
-            problems.append(f"cleanup incomplete: {what}")
+            problems.append(Message(N_("cleanup incomplete: {what}"), what=what))
         if self.error:
             problems.insert(0, self.error)
         if problems:

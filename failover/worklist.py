@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
-from dc.errors import N_, BcpError, UsageError, os_reason
+from dc.errors import N_, BcpError, Message, UsageError, message_of, os_reason
 from failover.lostscratch import lost_run, lost_scratch
 
 if TYPE_CHECKING:
@@ -222,7 +222,7 @@ def failover_losses(
     from failover.results import to_document
 
     losses: dict[str, dict[str, Any]] = {}
-    warnings = []
+    warnings: list[str] = []
     for result in systems:
         if result.source_kind != "postgres-wal" or not result.ok:
             continue
@@ -243,8 +243,20 @@ def failover_losses(
                 config, config_file, result.system, state, run_id=run_id, site=site, declared_at=declared
             )
         except BcpError as exc:
-            warnings.append(f"{result.system}: the lost transactions could not be listed ({exc.message})")
+            warnings.append(
+                Message(
+                    N_("{system}: the lost transactions could not be listed ({reason})"),
+                    system=result.system,
+                    reason=message_of(exc),
+                )
+            )
         except Exception as exc:  # psycopg and OS errors of a scratch cluster: production is already promoted
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            warnings.append(f"{result.system}: the lost transactions could not be listed ({first})")
+            warnings.append(
+                Message(
+                    N_("{system}: the lost transactions could not be listed ({first})"),
+                    system=result.system,
+                    first=first,
+                )
+            )
     return losses, warnings

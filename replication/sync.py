@@ -33,7 +33,7 @@ from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from dc.failpoint import failpoint
 from replication.errors import ManifestRefused, TargetMismatch
 from replication.plan import (
@@ -312,7 +312,9 @@ def _replicate(
         result.signed = manifest is not None
         result.manifest_sequence = manifest.sequence if manifest else None
         if manifest is None:
-            result.warnings.append("the source has no signed manifest: the snapshot set cannot be verified")
+            result.warnings.append(
+                Message(N_("the source has no signed manifest: the snapshot set cannot be verified"))
+            )
         src, tgt = src_future.result(), tgt_future.result()
     if manifest is not None:
         missing = missing_referenced(manifest, src, tgt)
@@ -397,7 +399,7 @@ def _replicate(
         ledger.record_locks(target.url, extension.until)
         known_locks.update(extension.until)
         for key, message in extension.errors.items():
-            result.warnings.append(f"could not extend the lock of {key}: {message}")
+            result.warnings.append(Message(N_("could not extend the lock of {key}: {reason}"), key=key, reason=message))
     _delete_due(target, ledger, plan, current, known_locks, now, options, result)
 
 

@@ -36,7 +36,7 @@ from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manife
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import N_
+from dc.errors import N_, Message
 from replication.history import open_history, sha256_pieces
 from replication.plan import DEFAULT_DELETE_DELAY
 from storage.backend import Backend, ObjectInfo
@@ -120,7 +120,7 @@ def _check_manifest(
         if pinned_key:
             report.problems.append(ObjectProblem(MANIFEST_KEY, "missing", "signed manifest missing (key is pinned)"))
         else:
-            report.warnings.append("no signed manifest: the snapshot set cannot be verified")
+            report.warnings.append(Message(N_("no signed manifest: the snapshot set cannot be verified")))
         return None
     try:
         manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY)
@@ -133,7 +133,12 @@ def _check_manifest(
     report.pinned = pinned_key is not None
     report.snapshots_signed = len(manifest.snapshots)
     if not pinned_key:
-        report.warnings.append(f"manifest key {manifest.public_key[:16]}… is not pinned: verified against itself")
+        report.warnings.append(
+            Message(
+                N_("manifest key {public_key}… is not pinned: verified against itself"),
+                public_key=manifest.public_key[:16],
+            )
+        )
     if manifest.sequence < min_sequence:
         report.problems.append(
             ObjectProblem(
@@ -202,11 +207,13 @@ def verify_repository(
             elif hash_object(reader, listing[key])[0] != digest:  # in pieces: a planted giant costs no memory
                 report.problems.append(ObjectProblem(key, "damaged", "key slot differs from the signed manifest"))
         for key in sorted(k for k in listing if k.startswith("keys/") and k not in manifest.keys):
-            report.warnings.append(f"key slot {key} is not in the signed manifest (added after the last signature?)")
+            report.warnings.append(
+                Message(N_("key slot {key} is not in the signed manifest (added after the last signature?)"), key=key)
+            )
         _check_snapshot_set(manifest, listing, report, delete_delay, now or utcnow())
     for key in sorted(listing):
         if key not in (CONFIG_KEY, MANIFEST_KEY) and not key.startswith(_KNOWN_PREFIXES):
-            report.warnings.append(f"{key} is not a repository object")
+            report.warnings.append(Message(N_("{key} is not a repository object"), key=key))
 
     _hash_all(reader, listing, report, read_data, jobs, progress)
     if view is not None:
@@ -253,8 +260,12 @@ def _check_snapshot_set(
         )
     if any(datetime.fromisoformat(k.until) < now for k in report.kept_by_delay):
         report.warnings.append(
-            "some snapshots removed at the primary are still here after the delete delay: replication has not "
-            "run since, or their Object Lock retention still holds them"
+            Message(
+                N_(
+                    "some snapshots removed at the primary are still here after the delete delay: "
+                    "replication has not run since, or their Object Lock retention still holds them"
+                )
+            )
         )
 
 

@@ -47,7 +47,7 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         what = f"{p['field']}: {message}" if p["field"] else message
         console.print(f"{where}: {what}", markup=False)
     for warning in d["warnings"]:
-        console.print(f"{d['config']}: warning: {warning}", markup=False)
+        console.print(f"{d['config']}: warning: {i18n.shown(warning)}", markup=False)
     if d["ok"]:
         declared = ", ".join(f"{n} {name if n != 1 else name[:-1]}" for name, n in d["counts"].items())
         console.print(f"{d['config']}: ok ({declared})", markup=False)

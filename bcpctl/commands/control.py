@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import shown
 from bcpctl.options import common_options, config_option
 from dc.errors import N_, Message, ProblemFound
 
@@ -55,9 +56,9 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
         for site, newest in d["newest"].items():
             console.print(f"  {site}: newest copy {output.jst(newest['time']) if newest else 'none'}")
         for note in d["notes"]:
-            console.print(note)
+            console.print(shown(note))
         for problem in d["problems"]:
-            console.print(f"[red]not shipped[/red] {problem}")
+            console.print(f"[red]not shipped[/red] {shown(problem)}")
 
     output.current().result(shipped, render)
     if shipped.problems:
@@ -159,13 +160,13 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
             f"{', created' if d['slot_created'] else ''})"
         )
         if d["rewind_skipped"]:
-            console.print(f"  pg_basebackup, not pg_rewind: {d['rewind_skipped']}")
+            console.print(f"  pg_basebackup, not pg_rewind: {shown(d['rewind_skipped'])}")
         if d["kept_aside"]:
             console.print(f"  the previous data directory is kept as {d['kept_aside']}")
         state = "[green]streaming[/green]" if d["streaming"] else "[red]NOT streaming[/red]"
         console.print(f"  {state}, replayed up to {d['position'] or '—'}")
         for problem in d["problems"]:
-            console.print(f"  [red]{problem}[/red]")
+            console.print(f"  [red]{shown(problem)}[/red]")
 
     output.current().result(report, render)
     if not report.ok:

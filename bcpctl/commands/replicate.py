@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import DAY, Checked, Duration, FiniteFloat, byte_rate
 from dc.errors import N_, ProblemFound, UsageError
@@ -63,7 +63,7 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
                 )
             console.print(table)
         for line in run["warnings"]:
-            console.print(f"  warning: {line}")
+            console.print(f"  warning: {shown(line)}")
         if run["unsigned_pending"]:
             console.print(f"  {len(run['unsigned_pending'])} new snapshot(s) await the primary's signature")
 
@@ -286,7 +286,7 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
     if data["kept_note"]:
         console.print(f"  {data['kept_note']}")
     for line in data["warnings"]:
-        console.print(f"  warning: {line}")
+        console.print(f"  warning: {shown(line)}")
     console.print("no problems found" if data["ok"] else f"{len(data['problems'])} problem(s) found")
 
 

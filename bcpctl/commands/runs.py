@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.i18n import N_, _
+from bcpctl.i18n import N_, _, shown
 from bcpctl.options import F
 from bcpctl.tables import Table
 from dc.errors import ProblemFound, UsageError
@@ -63,7 +63,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             )
         )
         for left in cleanup["leftovers"]:
-            console.print(f"  LEFT: {left}")
+            console.print(f"  LEFT: {shown(left)}")
     for swept in doc.get("swept", []):
         console.print(f"swept run {swept['run_id']} ({swept['was_status']}): {', '.join(swept['cleanup']['removed'])}")
     if cp := doc.get("control_plane"):
@@ -74,7 +74,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             f"{duration_text(cp.get('rpo_seconds'))}; {cp.get('lost') or ''}"
         )
     for warning in doc.get("warnings", []):
-        console.print(f"warning: {warning}")
+        console.print(f"warning: {shown(warning)}")
     if doc.get("reports"):
         console.print(_("reports: {path}").format(path=doc["reports"].get("html", "")))
     verdict = _(VERDICTS[doc["status"]]) if doc["status"] in VERDICTS else doc["status"].upper()

@@ -1,0 +1,86 @@
+"""Warnings, problems and leftovers the core hands to the CLI reach a Japanese operator in Japanese.
+
+They are lists of lines (a run's ``warnings``, a shipping's ``problems``, a cleanup's
+``leftovers``) that the CLI prints as they are, so each line must be a
+:class:`~dc.errors.Message` made from an ``N_`` template: an English literal appended to such a
+list is a line no catalog can translate.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CORE = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring")
+#: the lists of lines for people that the core returns and the CLI prints
+LISTS = {"warnings", "problems", "leftovers", "notes", "lost_warnings"}
+
+
+def _english(value: ast.expr) -> bool:
+    """A text made here in English: a literal with words, an f-string with words around its values,
+    a sum or a ``"…".join`` of either, either side of ``or`` / ``if … else``."""
+    if isinstance(value, ast.Constant):
+        return isinstance(value.value, str) and bool(re.search(r"[A-Za-z]{2,}", value.value))
+    if isinstance(value, ast.JoinedStr):
+        return any(_english(part) for part in value.values if isinstance(part, ast.Constant))
+    if isinstance(value, ast.BinOp):
+        return _english(value.left) or _english(value.right)
+    if isinstance(value, ast.BoolOp):
+        return any(_english(v) for v in value.values)
+    if isinstance(value, ast.IfExp):
+        return _english(value.body) or _english(value.orelse)
+    if isinstance(value, ast.List | ast.Tuple):
+        return any(_english(v) for v in value.elts)
+    if isinstance(value, ast.ListComp):
+        return _english(value.elt)
+    return False
+
+
+def _list_name(target: ast.expr) -> str:
+    return target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
+
+
+def english_lines(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, source) of every English text put into one of the :data:`LISTS` in ``tree``."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("append", "extend", "insert")
+            and _list_name(node.func.value) in LISTS
+            and any(_english(arg) for arg in node.args)
+        ) or (
+            isinstance(node, ast.AugAssign)
+            and isinstance(node.op, ast.Add)
+            and _list_name(node.target) in LISTS
+            and _english(node.value)
+        ):
+            found.append((node.lineno, ast.unparse(node)))
+    return found
+
+
+def test_the_detector_sees_each_shape() -> None:
+    source = """
+result.warnings.append(f"{site} is down")
+warnings.append("no manifest: " + name)
+report.problems += [f"{x}: missing"]
+work.warnings.append("none" if a else Message(N_("x")))
+result.warnings.append(Message(N_("{site} is down"), site=site))
+result.warnings += promotion.warnings
+shipped.problems.append(message_of(exc))
+"""
+    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5]
+
+
+def test_no_core_warning_or_problem_line_is_english() -> None:
+    """A new ``result.warnings.append(f"…")`` in the core fails here: pass ``Message(N_("…"), key=value)``."""
+    found = []
+    for package in CORE:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            found += [f"{path.relative_to(ROOT)}:{n}: {s[:140]}" for n, s in english_lines(ast.parse(path.read_text()))]
+    assert not found, "append Message(N_(template), key=value) instead:\n" + "\n".join(found)
