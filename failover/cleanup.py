@@ -139,4 +139,4 @@ def cleanup_checked(state: Engine, run_id: str) -> CleanupResult:
         return cleanup_run(state, run_id)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return CleanupResult(leftovers=[f"cleanup stopped: {reason}"], completed=False)
+        return CleanupResult(leftovers=[Message(N_("cleanup stopped: {reason}"), reason=reason)], completed=False)

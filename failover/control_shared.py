@@ -37,7 +37,9 @@ class SharedDatabase:
 
     def replicate(self, cycle: Cycle) -> ShipResult:
         source, targets = serving(self.config, cycle.active)
-        shipped = ShipResult(self.kind, source, notes=["the control database is not shipped: both sites reach it"])
+        shipped = ShipResult(
+            self.kind, source, notes=[Message(N_("the control database is not shipped: both sites reach it"))]
+        )
         for _site, _run in ship_each(self.config, self.config_dir, cycle, shipped, targets):
             pass
         return shipped

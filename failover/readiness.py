@@ -21,7 +21,7 @@ from pathlib import Path
 from backup.check import check_repository
 from dc.clock import utcnow
 from dc.duration import format_duration
-from dc.errors import N_, Message
+from dc.errors import N_, Message, joined
 from failover.activesite import ActiveSite, active_site, drill_notice
 from failover.context import RunContext
 from failover.drillrequest import DrillRequest
@@ -56,7 +56,13 @@ def _dir_writable(what: str, path: Path) -> Check:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     ok = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
-    return Check(f"{what} writable", ok, str(path) if ok else f"{path}: {existing} is not a writable directory")
+    return Check(
+        f"{what} writable",
+        ok,
+        str(path)
+        if ok
+        else Message(N_("{path}: {existing} is not a writable directory"), path=path, existing=existing),
+    )
 
 
 def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: ActiveSite) -> list[Check]:
@@ -68,13 +74,19 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: 
         checks.append(
             _pg_reachable("drill server", site.drill_dsn)
             if site.drill_dsn
-            else Check("drill server reachable", False, f"site '{site_name}' has no drill_dsn")
+            else Check(
+                "drill server reachable", False, Message(N_("site '{site_name}' has no drill_dsn"), site_name=site_name)
+            )
         )
     if kinds - {"postgres"}:
         checks.append(
             _dir_writable("drill directory", Path(site.drill_dir))
             if site.drill_dir
-            else Check("drill directory writable", False, f"site '{site_name}' has no drill_dir")
+            else Check(
+                "drill directory writable",
+                False,
+                Message(N_("site '{site_name}' has no drill_dir"), site_name=site_name),
+            )
         )
     if active.failed_over:
         checks.extend(_failed_over_checks(ctx, active))
@@ -82,7 +94,11 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: 
     # A failover would fail on these later, at the worst moment: configured, reachable and empty.
     problems = target_problems(ctx.config, plan, ctx.config_dir)
     checks.append(
-        Check("failover targets ready", not problems, "; ".join(problems[:3]) or "configured, reachable, empty")
+        Check(
+            "failover targets ready",
+            not problems,
+            joined(problems[:3]) or Message(N_("configured, reachable, empty")),
+        )
     )
     return checks
 
@@ -95,7 +111,12 @@ def _failed_over_checks(ctx: RunContext, active: ActiveSite) -> list[Check]:
         Check(
             "failover targets in use by production",
             True,
-            f"production runs at {active.site} since {since} (run {active.run_id}); 'bcpctl failback' brings it home",
+            Message(
+                N_("production runs at {site} since {since} (run {run_id}); 'bcpctl failback' brings it home"),
+                site=active.site,
+                since=since,
+                run_id=active.run_id,
+            ),
         )
     ]
     found = protection(ctx.state, ctx.config, active, utcnow())
@@ -130,7 +151,9 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
             Check(
                 "no sandboxes left by earlier drills",
                 not leftovers,
-                f"runs {', '.join(leftovers[:3])} left sandboxes: run 'bcpctl drill cleanup'" if leftovers else "none",
+                Message(N_("runs {runs} left sandboxes: run 'bcpctl drill cleanup'"), runs=", ".join(leftovers[:3]))
+                if leftovers
+                else Message(N_("none")),
             )
         )
         result.checks.extend(sandbox_not_production(ctx.config, ctx.config.sites[site], ctx.config_dir))

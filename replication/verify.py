@@ -36,7 +36,7 @@ from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manife
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import N_, Message
+from dc.errors import N_, Message, message_of
 from replication.history import open_history, sha256_pieces
 from replication.plan import DEFAULT_DELETE_DELAY
 from storage.backend import Backend, ObjectInfo
@@ -118,7 +118,9 @@ def _check_manifest(
         return None
     except ObjectNotFound:
         if pinned_key:
-            report.problems.append(ObjectProblem(MANIFEST_KEY, "missing", "signed manifest missing (key is pinned)"))
+            report.problems.append(
+                ObjectProblem(MANIFEST_KEY, "missing", Message(N_("signed manifest missing (key is pinned)")))
+            )
         else:
             report.warnings.append(Message(N_("no signed manifest: the snapshot set cannot be verified")))
         return None
@@ -144,7 +146,11 @@ def _check_manifest(
             ObjectProblem(
                 MANIFEST_KEY,
                 "manifest",
-                f"manifest sequence {manifest.sequence} is older than {min_sequence} already accepted (rolled back)",
+                Message(
+                    N_("manifest sequence {sequence} is older than {min_sequence} already accepted (rolled back)"),
+                    sequence=manifest.sequence,
+                    min_sequence=min_sequence,
+                ),
             )
         )
     return manifest
@@ -192,20 +198,36 @@ def verify_repository(
 
     if manifest is not None:
         if config_raw and hashlib.sha256(config_raw).hexdigest() != manifest.config_sha256:
-            report.problems.append(ObjectProblem(CONFIG_KEY, "config", "config differs from the signed manifest"))
+            report.problems.append(
+                ObjectProblem(CONFIG_KEY, "config", Message(N_("config differs from the signed manifest")))
+            )
         for key, size in sorted(manifest.referenced().items()):
             info = listing.get(key)
             if info is None:
-                report.problems.append(ObjectProblem(key, "missing", "named by the signed manifest but missing"))
+                report.problems.append(
+                    ObjectProblem(key, "missing", Message(N_("named by the signed manifest but missing")))
+                )
             elif size is not None and info.size != size:
                 report.problems.append(
-                    ObjectProblem(key, "size", f"{info.size} bytes, the signed manifest says {size} (truncated?)")
+                    ObjectProblem(
+                        key,
+                        "size",
+                        Message(
+                            N_("{size} bytes, the signed manifest says {expected} (truncated?)"),
+                            size=info.size,
+                            expected=size,
+                        ),
+                    )
                 )
         for key, digest in sorted(manifest.keys.items()):
             if key not in listing:
-                report.problems.append(ObjectProblem(key, "missing", "key slot named by the manifest is missing"))
+                report.problems.append(
+                    ObjectProblem(key, "missing", Message(N_("key slot named by the manifest is missing")))
+                )
             elif hash_object(reader, listing[key])[0] != digest:  # in pieces: a planted giant costs no memory
-                report.problems.append(ObjectProblem(key, "damaged", "key slot differs from the signed manifest"))
+                report.problems.append(
+                    ObjectProblem(key, "damaged", Message(N_("key slot differs from the signed manifest")))
+                )
         for key in sorted(k for k in listing if k.startswith("keys/") and k not in manifest.keys):
             report.warnings.append(
                 Message(N_("key slot {key} is not in the signed manifest (added after the last signature?)"), key=key)
@@ -248,8 +270,13 @@ def _check_snapshot_set(
             ObjectProblem(
                 key,
                 "unsigned",
-                "snapshot neither in the signed manifest nor in its list of snapshots removed by retention "
-                "(forged or planted, or a replication interrupted before its manifest: run replicate again)",
+                Message(
+                    N_(
+                        "snapshot neither in the signed manifest nor in its list of snapshots "
+                        "removed by retention (forged or planted, or a replication interrupted "
+                        "before its manifest: run replicate again)"
+                    )
+                ),
             )
         )
     if report.kept_by_delay:
@@ -285,17 +312,21 @@ def _hash_all(
         problem = None
         size = info.size
         if name is None:
-            problem = ObjectProblem(info.key, "damaged", "object name is not a SHA-256 in the right directory")
+            problem = ObjectProblem(
+                info.key, "damaged", Message(N_("object name is not a SHA-256 in the right directory"))
+            )
         elif read_data:
             try:
                 digest, size = hash_object(backend, info)
             except ObjectNotFound:
                 return  # removed while verifying (a delayed deletion at the target)
             except StorageError as exc:
-                problem = ObjectProblem(info.key, "damaged", f"unreadable: {exc.message}")
+                problem = ObjectProblem(
+                    info.key, "damaged", Message(N_("unreadable: {reason}"), reason=message_of(exc))
+                )
             else:
                 if digest != name:
-                    problem = ObjectProblem(info.key, "damaged", "bytes do not hash to the object's name")
+                    problem = ObjectProblem(info.key, "damaged", Message(N_("bytes do not hash to the object's name")))
         with lock:
             report.objects_checked += 1
             report.bytes_checked += size if read_data else 0

@@ -8,6 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
+from bcpctl.i18n import shown
 from bcpctl.options import common_options
 from dc.errors import N_
 
@@ -68,7 +69,7 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
         signed = "approvals verified" if d["signatures_checked"] else "approvals not verified (no --config)"
         console.print(f"export requests checked: {d['requests_checked']} ({signed})")
         for found in d["requests"]:
-            console.print(f"[red]request {found['request']}[/red]: {found['problem']}")
+            console.print(f"[red]request {found['request']}[/red]: {shown(found['problem'])}")
         for gap in d["failovers"]:
             console.print(f"failover at entry {gap['seq']}: {gap['statement']}")
             if gap["problem"]:

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from bcpctl.tables import Table
@@ -39,7 +39,7 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
     if report.get("leftovers_removed"):
         console.print(f"prune: {report['leftovers_removed']} temporary file(s) of killed writers removed")
     for note in report["notes"]:
-        console.print(f"prune: {note}")
+        console.print(f"prune: {shown(note)}")
 
 
 @click.command("forget")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
+from bcpctl.i18n import shown
 from bcpctl.options import common_options, repo_options
 from dc.errors import N_, ProblemFound, UsageError
 
@@ -27,7 +28,7 @@ def _render_index(console: Console, d: dict[str, Any]) -> None:
         console.print(f"indexed {key}", markup=False)
     for group, verb in (("packs_dropped", "dropped from the index"), ("removed", "removed"), ("left", "left alone")):
         for p in d[group]:
-            console.print(f"{verb}: {p['object']}: {p['message']}", markup=False)
+            console.print(f"{verb}: {p['object']}: {shown(p['message'])}", markup=False)
     if d["blobs_lost"]:
         console.print(
             f"{len(d['blobs_lost'])} blob(s) could not be read from any copy; "
@@ -74,7 +75,7 @@ def _render_plan(console: Console, d: dict[str, Any]) -> None:
         for tree in snap["lost_tree_blobs"]:
             console.print(f"  unreadable tree blob {tree[:16]}: the files it listed are unknown")
     for obj in d["unreadable"]:
-        console.print(f"unreadable snapshot object {obj['object']}: {obj['message']}", markup=False)
+        console.print(f"unreadable snapshot object {obj['object']}: {shown(obj['message'])}", markup=False)
     if not d["snapshots"] and not d["unreadable"]:
         console.print("every snapshot can be restored; nothing to repair")
     elif d["applied"]:

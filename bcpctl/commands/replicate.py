@@ -265,7 +265,7 @@ def _render_repair(console: Console, data: dict[str, Any]) -> None:
     for key, why in data["unrepairable"].items():
         console.print(f"  not repaired: {key}: {why}")
     for problem in data["remaining"]:
-        console.print(f"  remaining: {problem['key']}: {problem['detail']}")
+        console.print(f"  remaining: {problem['key']}: {shown(problem['detail'])}")
 
 
 def _render_integrity(console: Console, data: dict[str, Any]) -> None:
@@ -282,7 +282,7 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
         f"{data['seconds']:.1f}s; {manifest}"
     )
     for problem in data["problems"]:
-        console.print(f"  {problem['kind']}: {problem['key']}: {problem['detail']}")
+        console.print(f"  {problem['kind']}: {problem['key']}: {shown(problem['detail'])}")
     if data["kept_note"]:
         console.print(f"  {data['kept_note']}")
     for line in data["warnings"]:

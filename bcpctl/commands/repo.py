@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
 from dc.errors import N_
 
@@ -72,7 +72,7 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
             table.add_row(
                 "*" if row["current"] else "",
                 row["id"],
-                status if row["status"] == "ok" else f"damaged: {row['problem']}",
+                status if row["status"] == "ok" else f"damaged: {shown(row['problem'])}",
                 row["kind"],
                 row["label"],
                 row["host"],

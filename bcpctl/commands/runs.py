@@ -54,7 +54,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     console.print(table)
     for check in doc.get("checks", []):
         if not check["ok"]:
-            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=check["detail"]))
+            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=shown(check["detail"])))
     cleanup = doc.get("cleanup")
     if cleanup is not None:
         console.print(

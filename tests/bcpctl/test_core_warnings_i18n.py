@@ -16,6 +16,18 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ("dc", "storage", "backup", "replication", "failover", "victim_support", "monitoring")
 #: the lists of lines for people that the core returns and the CLI prints
 LISTS = {"warnings", "problems", "leftovers", "notes", "lost_warnings"}
+#: the records that carry such a line: class -> positions of its text (``check``'s problems, a
+#: drill's checks, ``replicate verify``'s objects, key slots, requests, site hooks, imports)
+RECORDS = {
+    "Problem": {1, 3},
+    "Check": {2},
+    "ObjectProblem": {2},
+    "SlotProblem": {1},
+    "RequestProblem": {1},
+    "HookResult": {3},
+}
+#: the keywords that carry it
+TEXT_KEYWORDS = {"message", "detail", "problem"}
 
 
 def _english(value: ast.expr) -> bool:
@@ -46,6 +58,13 @@ def english_lines(tree: ast.AST) -> list[tuple[int, str]]:
     """(line, source) of every English text put into one of the :data:`LISTS` in ``tree``."""
     found = []
     for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = _list_name(node.func)
+            texts = [a for i, a in enumerate(node.args) if i in RECORDS.get(name, ())]
+            texts += [k.value for k in node.keywords if (name in RECORDS and k.arg in TEXT_KEYWORDS) or k.arg in LISTS]
+            if any(_english(text) for text in texts):
+                found.append((node.lineno, ast.unparse(node)))
+                continue
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -71,8 +90,12 @@ work.warnings.append("none" if a else Message(N_("x")))
 result.warnings.append(Message(N_("{site} is down"), site=site))
 result.warnings += promotion.warnings
 shipped.problems.append(message_of(exc))
+report.problems.append(Problem(key, f"pack has {size} bytes"))
+checks.append(Check("smoke", False, detail="returned nothing"))
+ShipResult(kind, source, notes=["not shipped"])
+Check("smoke", False, Message(N_("returned {value!r}"), value=value))
 """
-    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5]
+    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5, 9, 10, 11]
 
 
 def test_no_core_warning_or_problem_line_is_english() -> None:
