@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -116,16 +116,17 @@ def _write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     return [csv_path, xlsx_path]
 
 
-def head_lines(doc: dict[str, Any]) -> list[str]:
-    """Where the offsite's recovery ended, and each surviving file not used with its reason."""
+def head_lines(doc: dict[str, Any], japanese: Callable[[str], str] = str) -> list[str]:
+    """Where the offsite's recovery ended, and each surviving file not used with its reason;
+    ``japanese`` puts the core's English reasons and warnings in Japanese (the CLI's catalog)."""
     recovered = doc.get("recovered_to")
     lines = [f"遠隔地のWALで復旧した最終トランザクション: {_when(recovered)}（{recovered or '—'}）"]
     skipped = doc.get("skipped", [])
     recycled = [s for s in skipped if s["reason"].startswith(RECYCLED)]
-    lines += [f"使用しなかった残存WAL: {s['path']}（{s['reason']}）" for s in skipped if s not in recycled]
+    lines += [f"使用しなかった残存WAL: {s['path']}（{japanese(s['reason'])}）" for s in skipped if s not in recycled]
     if recycled:
         lines.append(f"PostgreSQL が再利用のために用意しただけの未使用のファイル {len(recycled)} 件は読んでいません。")
-    lines += [f"注意: {w}" for w in doc.get("warnings", [])]
+    lines += [f"注意: {japanese(w)}" for w in doc.get("warnings", [])]
     if doc.get("missing"):
         lines.append(f"残存WALに欠落があります: {doc['missing']} がなく、それ以降は使用していません。")
     return lines
@@ -161,10 +162,10 @@ def tail_lines(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def report_lines(doc: dict[str, Any]) -> list[str]:
+def report_lines(doc: dict[str, Any], japanese: Callable[[str], str] = str) -> list[str]:
     """失われた処理 for the failover report: the worklist, or exactly what interval is lost."""
     rows = [f"  {r[0]} {r[1]} {r[2]} {r[3]} {r[6]}" for r in worklist_lines(doc)]
-    return head_lines(doc) + rows + tail_lines(doc)
+    return head_lines(doc, japanese) + rows + tail_lines(doc)
 
 
 def lost_worklist(

@@ -118,7 +118,14 @@ def run_context(config_path: str | None, site: str | None = None) -> RunContext:
     from failover.context import RunContext
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium.at_site(site) if site else consortium, path)
+    ctx = RunContext.create(consortium.at_site(site) if site else consortium, path)
+    ctx.japanese = japanese
+    return ctx
+
+
+def japanese(line: str) -> str:
+    """A line the core made, in Japanese: the reports show Japanese first whatever the operator's language."""
+    return shown(line, "ja")
 
 
 def operator_options(fn: F) -> F:

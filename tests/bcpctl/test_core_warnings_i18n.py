@@ -81,6 +81,33 @@ def english_lines(tree: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
+def core_line_templates() -> list[str]:
+    """The N_ templates of the lines this test guards (a Message appended or given to a record)."""
+    found = set()
+    for package in CORE:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call) and _list_name(node.func) in ("append", *RECORDS):
+                    for arg in node.args:
+                        template = _template(arg)
+                        if template:
+                            found.add(template)
+    return sorted(found)
+
+
+def _template(node: ast.expr) -> str | None:
+    if (
+        isinstance(node, ast.Call)
+        and _list_name(node.func) == "Message"
+        and node.args
+        and isinstance(marked := node.args[0], ast.Call)
+        and _list_name(marked.func) == "N_"
+        and isinstance(marked.args[0], ast.Constant)
+    ):
+        return str(marked.args[0].value)
+    return None
+
+
 def test_the_detector_sees_each_shape() -> None:
     source = """
 result.warnings.append(f"{site} is down")
