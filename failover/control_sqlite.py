@@ -46,7 +46,7 @@ from backup.snapshot import Snapshot
 from dc.clock import jst_text
 from dc.config import Consortium
 from dc.continuation import PROMOTED
-from dc.errors import N_, BcpError, ConfigError, Message, message_of
+from dc.errors import N_, BcpError, ConfigError, Message, library_reason, message_of, os_reason
 from dc.failpoint import failpoint
 from failover.control_copies import database_entry, manifest_times, move_aside, put_in_place, restore_verified
 from failover.controlplane import (
@@ -306,7 +306,13 @@ class SqliteShipping:
                     self._authenticate(repo, snap, public_key)
                 restored = restore_verified(repo, snap, staging / snap.id[:16])
             except (BcpError, sqlite3.Error, OSError) as exc:
-                problem = exc.message if isinstance(exc, BcpError) else f"{type(exc).__name__}: {exc}"
+                problem = (
+                    message_of(exc)
+                    if isinstance(exc, BcpError)
+                    else os_reason(exc)
+                    if isinstance(exc, OSError)
+                    else library_reason(exc)
+                )
                 promotion.skipped.append(SkippedCopy(snap.id, snap.time, problem))
                 continue
             chosen = snap

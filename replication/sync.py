@@ -130,17 +130,33 @@ class SyncResult:
         """One line for the operator when the run did not fully succeed."""
         if self.errors:
             message = next(iter(self.errors.values()))
-            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            return f"replication to {self.target} incomplete: {message}{more}; the next run resumes"
+            more = Message(N_(" (and {count} more)"), count=len(self.errors) - 1) if len(self.errors) > 1 else ""
+            return Message(
+                N_("replication to {target} incomplete: {message_}{more}; the next run resumes"),
+                target=self.target,
+                message_=message,
+                more=more,
+            )
         if self.refused_snapshots:
-            return (
-                f"refused {len(self.refused_snapshots)} snapshot(s) at {self.source} that the signed manifest "
-                f"does not cover (forged or planted): {', '.join(s[:12] for s in self.refused_snapshots[:3])}"
+            return Message(
+                N_(
+                    "refused {count} snapshot(s) at {source} that the signed manifest "
+                    "does not cover (forged or planted): {names}"
+                ),
+                count=len(self.refused_snapshots),
+                source=self.source,
+                names=", ".join(s[:12] for s in self.refused_snapshots[:3]),
             )
         if self.conflicts:
-            return f"{len(self.conflicts)} fixed-name object(s) differ between the sites: {', '.join(self.conflicts)}"
+            return Message(
+                N_("{count} fixed-name object(s) differ between the sites: {names}"),
+                count=len(self.conflicts),
+                names=", ".join(self.conflicts),
+            )
         if self.cancelled:
-            return f"replication to {self.target} stopped before it finished; the next run resumes"
+            return Message(
+                N_("replication to {target} stopped before it finished; the next run resumes"), target=self.target
+            )
         return None
 
 

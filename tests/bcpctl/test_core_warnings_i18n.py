@@ -50,6 +50,23 @@ def _english(value: ast.expr) -> bool:
     return False
 
 
+def _loses_template(value: ast.expr) -> bool:
+    """An error's English line put into a text (``f"{site}: {exc.message}"``): its template is lost
+    with it, where ``Message(N_("{site}: {reason}"), site=site, reason=message_of(exc))`` keeps it."""
+    if isinstance(value, ast.JoinedStr):
+        return any(
+            isinstance(part, ast.FormattedValue)
+            and isinstance(part.value, ast.Attribute)
+            and part.value.attr == "message"
+            for part in value.values
+        )
+    return False
+
+
+def _unmarked(value: ast.expr) -> bool:
+    return _english(value) or _loses_template(value)
+
+
 def _list_name(target: ast.expr) -> str:
     return target.attr if isinstance(target, ast.Attribute) else target.id if isinstance(target, ast.Name) else ""
 
@@ -62,7 +79,7 @@ def english_lines(tree: ast.AST) -> list[tuple[int, str]]:
             name = _list_name(node.func)
             texts = [a for i, a in enumerate(node.args) if i in RECORDS.get(name, ())]
             texts += [k.value for k in node.keywords if (name in RECORDS and k.arg in TEXT_KEYWORDS) or k.arg in LISTS]
-            if any(_english(text) for text in texts):
+            if any(_unmarked(text) for text in texts):
                 found.append((node.lineno, ast.unparse(node)))
                 continue
         if (
@@ -70,12 +87,12 @@ def english_lines(tree: ast.AST) -> list[tuple[int, str]]:
             and isinstance(node.func, ast.Attribute)
             and node.func.attr in ("append", "extend", "insert")
             and _list_name(node.func.value) in LISTS
-            and any(_english(arg) for arg in node.args)
+            and any(_unmarked(arg) for arg in node.args)
         ) or (
             isinstance(node, ast.AugAssign)
             and isinstance(node.op, ast.Add)
             and _list_name(node.target) in LISTS
-            and _english(node.value)
+            and _unmarked(node.value)
         ):
             found.append((node.lineno, ast.unparse(node)))
     return found
@@ -121,8 +138,9 @@ report.problems.append(Problem(key, f"pack has {size} bytes"))
 checks.append(Check("smoke", False, detail="returned nothing"))
 ShipResult(kind, source, notes=["not shipped"])
 Check("smoke", False, Message(N_("returned {value!r}"), value=value))
+shipped.problems.append(f"{site}: {exc.message}")
 """
-    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5, 9, 10, 11]
+    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5, 9, 10, 11, 13]
 
 
 def test_no_core_warning_or_problem_line_is_english() -> None:
