@@ -303,7 +303,7 @@ class _Rebuild:
         # Only now that the replacement is stored do the old index files go.
         for index_name in sorted(gone):
             repo.backend.remove(INDEX_PREFIX + index_name)
-            why = "unreadable" if index_name in broken else "replaced by the rebuilt index"
+            why = Message(N_("unreadable")) if index_name in broken else Message(N_("replaced by the rebuilt index"))
             report.removed.append(Problem(INDEX_PREFIX + index_name, why))
 
     def _read(self, key: str) -> None:

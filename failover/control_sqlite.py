@@ -389,7 +389,7 @@ class SqliteShipping:
         )
         promotion.planned = True
         if self._install(promotion, order, lambda snap: snap.id == copy.snapshot_id) is None:
-            why = promotion.skipped[0].problem if promotion.skipped else "not found there"
+            why = promotion.skipped[0].problem if promotion.skipped else Message(N_("not found there"))
             raise ControlPlaneError(
                 N_(
                     "the last copy of {from_site}'s control state ({snapshot_id}) does not verify at "

@@ -91,10 +91,17 @@ def sandbox_not_production(config: Consortium, site: Site, config_dir: Path | No
             e.what for e in production_endpoints(config) if drill and (e.host, e.port) == (drill.host, drill.port)
         ]
         detail = (
-            f"drill server {drill.host}:{drill.port} also serves {', '.join(shared[:3])}: sandboxes are separate "
-            "databases but compete with production for that server"
+            Message(
+                N_(
+                    "drill server {host}:{port} also serves {names}: sandboxes are separate databases "
+                    "but compete with production for that server"
+                ),
+                host=drill.host,
+                port=drill.port,
+                names=", ".join(shared[:3]),
+            )
             if shared and drill
-            else "drill server is not a production database server"
+            else Message(N_("drill server is not a production database server"))
         )
         checks.append(Check("drill server is not production", True, detail))
     if site.drill_dir:

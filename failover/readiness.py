@@ -122,10 +122,16 @@ def _failed_over_checks(ctx: RunContext, active: ActiveSite) -> list[Check]:
     found = protection(ctx.state, ctx.config, active, utcnow())
     missing = [p for p in found.values() if not p.protected]
     detail = (
-        f"{len(missing)} of {len(found)} system(s) without a copy within RPO at {', '.join(active.second_copy) or '—'}"
-        f" (first: {missing[0].system}: {missing[0].reason})"
+        Message(
+            N_("{count} of {count2} system(s) without a copy within RPO at {value} (first: {system}: {reason})"),
+            count=len(missing),
+            count2=len(found),
+            value=", ".join(active.second_copy) or "—",
+            system=missing[0].system,
+            reason=missing[0].reason,
+        )
         if missing
-        else f"every system has a copy within its RPO at {', '.join(active.second_copy)}"
+        else Message(N_("every system has a copy within its RPO at {names}"), names=", ".join(active.second_copy))
     )
     checks.append(Check("second copy of the active site", not missing, detail))
     return checks
@@ -173,10 +179,17 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
             result.checks.append(Check("offsite repository opens", True, repo.backend.url))
             report = check_repository(repo)
             if report.ok or not report.problems:
-                detail = f"{report.snapshots} snapshots, {report.packs} packs"
+                detail = Message(
+                    N_("{snapshots} snapshots, {packs} packs"), snapshots=report.snapshots, packs=report.packs
+                )
             else:
                 first = report.problems[0]
-                detail = f"{len(report.problems)} problem(s), first: {first.object}: {first.message}"
+                detail = Message(
+                    N_("{count} problem(s), first: {object}: {reason}"),
+                    count=len(report.problems),
+                    object=first.object,
+                    reason=first.message,
+                )
             result.checks.append(
                 Check(
                     "offsite repository verifies",

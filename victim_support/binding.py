@@ -131,9 +131,11 @@ def _count(
         if why is None and approvers is not None:
             why = credentials.verify(approvers, details)
         if why is None and any(a.approver == approver for a in counted):
-            why = "counted once already"
+            why = Message(N_("counted once already"))
         if why is None and statement.get("credential") in seen_credentials:
-            why = f"credential {statement.get('credential')} already counted for another approver"
+            why = Message(
+                N_("credential {value} already counted for another approver"), value=statement.get("credential")
+            )
         if why is not None:
             ignored.append(f"approval by {approver} (entry {entry.seq}) does not count: {why}")
             continue

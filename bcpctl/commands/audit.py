@@ -63,7 +63,7 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
 
     def render(console: Console, d: dict[str, Any]) -> None:
         if d["first_bad_seq"] is not None:
-            console.print(f"[red]audit log broken[/red] at entry {d['first_bad_seq']}: {d['problem']}")
+            console.print(f"[red]audit log broken[/red] at entry {d['first_bad_seq']}: {shown(d['problem'])}")
         else:
             console.print(f"audit log intact: {d['entries']} entries, head {d['head_seq']}:{d['head_hash']}")
         signed = "approvals verified" if d["signatures_checked"] else "approvals not verified (no --config)"
@@ -73,7 +73,7 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
         for gap in d["failovers"]:
             console.print(f"failover at entry {gap['seq']}: {gap['statement']}")
             if gap["problem"]:
-                console.print(f"[red]recovered chain not compared[/red]: {gap['problem']}")
+                console.print(f"[red]recovered chain not compared[/red]: {shown(gap['problem'])}")
 
     output.current().result(report, render)
     if report.first_bad_seq is not None:

@@ -110,7 +110,7 @@ def control_status(config_path: str) -> None:
         for s in d["sites"]:
             flag = "[green]within RPO[/green]" if s["within_rpo"] else "[red]OVER RPO[/red]"
             newest = output.jst(s["newest"]["time"]) if s["newest"] else "no copy"
-            console.print(f"  {s['site']}: {newest}, age {_age(s['age_seconds'])} {flag} {s['problem'] or ''}")
+            console.print(f"  {s['site']}: {newest}, age {_age(s['age_seconds'])} {flag} {shown(s['problem'] or '')}")
 
     output.current().result(status, render)
     if not status.ok:

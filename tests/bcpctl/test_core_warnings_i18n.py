@@ -28,6 +28,10 @@ RECORDS = {
 }
 #: the keywords that carry it
 TEXT_KEYWORDS = {"message", "detail", "problem"}
+#: the names a line is kept under on its way to one of those (``problem = f"…"``, ``why = "…"``)
+TEXT_NAMES = {"problem", "reason", "why", "detail"}
+#: a line with Japanese in it is bilingual by design (``保護なし … / unprotected …``)
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
 
 def _english(value: ast.expr) -> bool:
@@ -82,6 +86,12 @@ def english_lines(tree: ast.AST) -> list[tuple[int, str]]:
             if any(_unmarked(text) for text in texts):
                 found.append((node.lineno, ast.unparse(node)))
                 continue
+        if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            named = any(_list_name(t) in TEXT_NAMES for t in targets)
+            if named and _unmarked(node.value) and not _JAPANESE.search(ast.unparse(node.value)):
+                found.append((node.lineno, ast.unparse(node)))
+            continue
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
@@ -139,8 +149,10 @@ checks.append(Check("smoke", False, detail="returned nothing"))
 ShipResult(kind, source, notes=["not shipped"])
 Check("smoke", False, Message(N_("returned {value!r}"), value=value))
 shipped.problems.append(f"{site}: {exc.message}")
+why = "counted once already" if seen else Message(N_("x"))
+reason = f"保護なし / unprotected since {when}"
 """
-    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5, 9, 10, 11, 13]
+    assert sorted(line for line, _s in english_lines(ast.parse(source))) == [2, 3, 4, 5, 9, 10, 11, 13, 14]
 
 
 def test_no_core_warning_or_problem_line_is_english() -> None:
