@@ -17,7 +17,7 @@ from typing import Any
 from backup.jobs import site_repository
 from backup.repository import Repository
 from dc.clock import utcnow
-from dc.errors import N_, BcpError, Message, os_reason
+from dc.errors import N_, BcpError, Message, message_of, os_reason
 from dc.osuser import os_user
 from failover.abort import AbortSignal, watch
 from failover.context import RunContext
@@ -116,9 +116,9 @@ def recorded_run(
     except DrillAborted as exc:
         result.aborted = result.aborted or exc.reason
     except BcpError as exc:
-        result.error = exc.message
+        result.error = message_of(exc)
     except BaseException as exc:
-        result.error = f"internal error: {type(exc).__name__}: {exc}"
+        result.error = Message(N_("internal error: {error}"), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         if abort.triggered and not result.aborted:

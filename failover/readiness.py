@@ -203,16 +203,18 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
                 system = new_result(step, number)
                 snap = newest.get(step.system)
                 if snap is None:
-                    system.status, system.error, system.fix = "failed", "no offsite snapshot", advice("NoSnapshot")
+                    system.status, system.error = "failed", Message(N_("no offsite snapshot"))
+                    system.fix = advice("NoSnapshot")
                 else:
                     system.snapshot_id, system.snapshot_time, system.source_kind = snap.id, snap.time, snap.source_kind
                     system.rpo_seconds = round(max(0.0, (declared - snap.time).total_seconds()), 1)
                     system.rpo_met = step.rpo is not None and system.rpo_seconds <= step.rpo
                     system.status = "passed" if system.rpo_met else "failed"
                     if not system.rpo_met:
-                        system.error = (
-                            f"newest offsite snapshot is {format_duration(system.rpo_seconds)} old, "
-                            f"RPO target {format_duration(step.rpo or 0)}"
+                        system.error = Message(
+                            N_("newest offsite snapshot is {age} old, RPO target {target}"),
+                            age=format_duration(system.rpo_seconds),
+                            target=format_duration(step.rpo or 0),
                         )
                         system.fix = advice("RpoExceeded")
                 result.systems.append(system)

@@ -13,7 +13,7 @@ from bcpctl import output
 from bcpctl.i18n import N_, _, shown
 from bcpctl.options import F
 from bcpctl.tables import Table
-from dc.errors import ProblemFound, UsageError
+from dc.errors import Message, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from failover.lifecycle import RunContext
@@ -90,12 +90,26 @@ def finish(doc: dict[str, Any]) -> None:
         problem = (
             doc.get("error")
             or doc.get("aborted")
-            or next((f"{s['system']}: {s['error']}" for s in doc["systems"] if s["status"] != "passed"), None)
+            or next(
+                (
+                    Message(N_("{name}: {reason}"), name=s["system"], reason=s["error"] or "")
+                    for s in doc["systems"]
+                    if s["status"] != "passed"
+                ),
+                None,
+            )
         )
         if problem is None and doc.get("cleanup") and doc["cleanup"]["leftovers"]:
-            problem = f"cleanup incomplete: {doc['cleanup']['leftovers'][0]}"
+            problem = Message(N_("cleanup incomplete: {what}"), what=doc["cleanup"]["leftovers"][0])
         if problem is None:
-            problem = next((f"{c['name']}: {c['detail']}" for c in doc.get("checks", []) if not c["ok"]), "see report")
+            problem = next(
+                (
+                    Message(N_("{name}: {reason}"), name=c["name"], reason=c["detail"])
+                    for c in doc.get("checks", [])
+                    if not c["ok"]
+                ),
+                Message(N_("see report")),
+            )
         raise ProblemFound(
             N_("{doc} {doc2} {doc3}: {problem}"), doc=doc["kind"], doc2=doc["mode"], doc3=doc["status"], problem=problem
         )

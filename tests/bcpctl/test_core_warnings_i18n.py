@@ -29,7 +29,7 @@ RECORDS = {
 #: the keywords that carry it
 TEXT_KEYWORDS = {"message", "detail", "problem"}
 #: the names a line is kept under on its way to one of those (``problem = f"…"``, ``why = "…"``)
-TEXT_NAMES = {"problem", "reason", "why", "detail"}
+TEXT_NAMES = {"problem", "reason", "why", "detail", "error", "fix"}
 #: a line with Japanese in it is bilingual by design (``保護なし … / unprotected …``)
 _JAPANESE = re.compile(r"[\u3040-\u30ff\u4e00-\u9fff]")
 
