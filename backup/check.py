@@ -333,7 +333,7 @@ def _read_pack(
     except BcpError as exc:
         damage.packs.add(name)
         if not (isinstance(exc, ObjectNotFound) and _retired(repo, index_names)):
-            report.problems.append(Problem(key, exc.message))
+            report.problems.append(Problem(key, message_of(exc)))
         return
     report.packs_read += 1
     report.bytes_read += len(data)

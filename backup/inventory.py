@@ -58,7 +58,7 @@ def check_inventory(repo: Repository, view: CheckView, superseded: set[str], rep
             try:
                 raw = load_whole(repo.backend, key, "lock", size=listing[key].size)
             except OversizedObject as exc:
-                report.problems.append(Problem(key, exc.message))
+                report.problems.append(Problem(key, message_of(exc)))
                 continue
             except BcpError:
                 continue  # released while we looked
@@ -100,7 +100,7 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
     try:
         manifest = verify_manifest(view.manifest, public_key=repository_public_key(repo), repo_id=repo.config.id)
     except ManifestInvalid as exc:
-        report.problems.append(Problem(MANIFEST_KEY, exc.message))
+        report.problems.append(Problem(MANIFEST_KEY, message_of(exc)))
         return
     now = _SignedNow(repo, manifest)
     for entry in manifest.snapshots:
@@ -157,7 +157,7 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
             except ObjectNotFound:
                 gone = True
             except BcpError as exc:
-                report.problems.append(Problem(key, exc.message))
+                report.problems.append(Problem(key, message_of(exc)))
                 continue
         if gone:
             if key in now.manifest().keys:  # else a key command removed it and signed while check ran

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from dc.config import Consortium
 from dc.config import ControlServer as ServerSpec
-from dc.errors import N_, Message
+from dc.errors import N_, Message, message_of
 from failover.controlplane import ControlPlaneError, display_url, state_url
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class ControlServer:
         try:
             conn = self.connect()
         except ControlPlaneError as exc:
-            return ServerState(self.site, False, exc.message)
+            return ServerState(self.site, False, message_of(exc))
         with conn:
             recovery, read_only, system_id = conn.execute(
                 "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on', "

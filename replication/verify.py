@@ -114,7 +114,7 @@ def _check_manifest(
     try:
         raw = load_manifest_bytes(backend)
     except ManifestInvalid as exc:
-        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
+        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", message_of(exc)))
         return None
     except ObjectNotFound:
         if pinned_key:
@@ -127,7 +127,7 @@ def _check_manifest(
     try:
         manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY)
     except ManifestInvalid as exc:
-        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
+        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", message_of(exc)))
         return None
     report.manifest_sequence = manifest.sequence
     report.manifest_time = manifest.time
@@ -192,7 +192,7 @@ def verify_repository(
         raise NotARepository(N_("no bcpctl repository at {url}"), url=backend.url) from None
     except (NotARepository, OversizedObject) as exc:
         config_raw = b""
-        report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))
+        report.problems.append(ObjectProblem(CONFIG_KEY, "config", message_of(exc)))
     manifest = _check_manifest(reader, report, repo_id, pinned_key, min_sequence)
     listing = {info.key: info for info in reader.list("")}
 

@@ -20,7 +20,7 @@ from dc.audit import ChainReport, read_entries, verify_entries
 from dc.auditentry import AuditEntry
 from dc.config import Consortium
 from dc.continuation import failover_gaps, gap_document, lost_entries
-from dc.errors import N_, Message
+from dc.errors import N_, Message, message_of
 from victim_support.binding import CREATED, bind
 from victim_support.errors import RequestTampered
 from victim_support.settings import ExportSettings
@@ -101,7 +101,7 @@ def _request_problems(
             try:
                 request = read_request(conn, request_id, settings, now)
             except RequestTampered as exc:
-                found.append(RequestProblem(request_id, exc.message))
+                found.append(RequestProblem(request_id, message_of(exc)))
                 continue
             approvers = config.approvers if config is not None else None
             binding = bind(by_subject.get(request_id, []), request, settings, approvers)

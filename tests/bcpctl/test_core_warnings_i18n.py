@@ -19,6 +19,9 @@ LISTS = {"warnings", "problems", "leftovers", "notes", "lost_warnings"}
 #: the records that carry such a line: class -> positions of its text (``check``'s problems, a
 #: drill's checks, ``replicate verify``'s objects, key slots, requests, site hooks, imports)
 RECORDS = {
+    "ServerState": {2},
+    "SiteCopy": {4},
+    "SkippedCopy": {2},
     "Problem": {1, 3},
     "Check": {2},
     "ObjectProblem": {2},
@@ -58,13 +61,15 @@ def _loses_template(value: ast.expr) -> bool:
     """An error's English line put into a text (``f"{site}: {exc.message}"``): its template is lost
     with it, where ``Message(N_("{site}: {reason}"), site=site, reason=message_of(exc))`` keeps it."""
     if isinstance(value, ast.JoinedStr):
-        return any(
-            isinstance(part, ast.FormattedValue)
-            and isinstance(part.value, ast.Attribute)
-            and part.value.attr == "message"
-            for part in value.values
-        )
-    return False
+        return any(isinstance(part, ast.FormattedValue) and _loses_template(part.value) for part in value.values)
+    if isinstance(value, ast.IfExp):
+        return _loses_template(value.body) or _loses_template(value.orelse)
+    return (
+        isinstance(value, ast.Attribute)
+        and value.attr == "message"
+        and isinstance(value.value, ast.Name)
+        and value.value.id == "exc"
+    )
 
 
 def _unmarked(value: ast.expr) -> bool:
