@@ -135,7 +135,7 @@ class Checked(click.ParamType):
     def _checker(self) -> Callable[[str], object]:
         if callable(self._check):
             return self._check
-        module, _, function = self._check.partition(":")
+        module, _colon, function = self._check.partition(":")
         checker: Callable[[str], object] = getattr(importlib.import_module(module), function)
         return checker
 
