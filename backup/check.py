@@ -35,7 +35,7 @@ from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
 from backup.repository import Repository
 from backup.snapshot import list_snapshots
 from backup.walcheck import check_wal
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError, message_of
 from storage.backend import ObjectInfo
 from storage.capabilities import StrayEntries, as_capability
 from storage.errors import ObjectNotFound
@@ -193,7 +193,9 @@ def _check_strays(repo: Repository, report: CheckReport) -> None:
     """FIFOs, devices and sockets where objects belong: nothing lists or reads them, check names them."""
     storage = as_capability(repo.backend, StrayEntries)
     for key, kind in storage.strays() if storage is not None else ():
-        report.problems.append(Problem(key, f"not an object but {kind} (stray or planted); remove it"))
+        report.problems.append(
+            Problem(key, Message(N_("not an object but {kind} (stray or planted); remove it"), kind=kind))
+        )
 
 
 def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> tuple[str | None, bool]:
@@ -204,9 +206,15 @@ def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> t
     except BcpError:
         return None, False
     if found.copy_of:
-        return f"a copy of {found.copy_of} under another name (harmless; '{REPAIR_INDEX}' removes it)", True
+        return Message(
+            N_("a copy of {copy_of} under another name (harmless; '{command}' removes it)"),
+            copy_of=found.copy_of,
+            command=REPAIR_INDEX,
+        ), True
     if found.kind is None:
-        return (None, False) if place_of(key).well_formed else ("not a bcpctl object (a stray file?)", True)
+        return (
+            (None, False) if place_of(key).well_formed else (Message(N_("not a bcpctl object (a stray file?)")), True)
+        )
     if found.kind == place_of(key).kind:
         return None, False
     where = f"; it belongs at {found.home}" if found.home else ""
@@ -267,14 +275,27 @@ def _check_packs(
         elif info is None:
             elsewhere = [k for k in stored.get(name, ()) if k != key]
             if elsewhere:
-                message = f"pack is missing here but stored at {elsewhere[0]} (moved?); '{REPAIR_INDEX}' moves it back"
+                message = Message(
+                    N_("pack is missing here but stored at {key} (moved?); '{command}' moves it back"),
+                    key=elsewhere[0],
+                    command=REPAIR_INDEX,
+                )
             else:
-                message = "pack is missing"
+                message = Message(N_("pack is missing"))
             report.problems.append(Problem(key, message))
             damage.packs.add(name)
             report.suggest(REPAIR_INDEX)  # it puts the pack back, or drops its record
         elif info.size != size:
-            report.problems.append(Problem(key, f"pack has {info.size} bytes, the index says {size} (truncated?)"))
+            report.problems.append(
+                Problem(
+                    key,
+                    Message(
+                        N_("pack has {size} bytes, the index says {expected} (truncated?)"),
+                        size=info.size,
+                        expected=size,
+                    ),
+                )
+            )
             damage.packs.add(name)
             damage.resized.add(name)
             report.suggest(REPAIR_INDEX)  # it re-reads a pack whose size is not the indexed one
@@ -283,16 +304,22 @@ def _check_packs(
     for key in sorted(k for names in stored.values() for k in names if k not in canonical):
         name = key.rsplit("/", 1)[-1]
         if name in indexed_names:
-            report.notes.append(Problem(key, "a second copy of an indexed pack, stored under the wrong directory"))
+            report.notes.append(
+                Problem(key, Message(N_("a second copy of an indexed pack, stored under the wrong directory")))
+            )
             continue
         unindexed.append(key)
         if not place_of(key).well_formed:
-            report.notes.append(Problem(key, "in no index, and its name or directory is not a pack's (a stray?)"))
+            report.notes.append(
+                Problem(key, Message(N_("in no index, and its name or directory is not a pack's (a stray?)")))
+            )
         elif len(unindexed) <= _LISTED:
-            report.notes.append(Problem(key, "in no index"))
+            report.notes.append(Problem(key, Message(N_("in no index"))))
     report.unindexed_packs = len(unindexed)
     if len(unindexed) > _LISTED:
-        report.notes.append(Problem("data/, meta/", f"{len(unindexed) - _LISTED} more pack(s) in no index"))
+        report.notes.append(
+            Problem("data/, meta/", Message(N_("{value} more pack(s) in no index"), value=len(unindexed) - _LISTED))
+        )
     return unindexed
 
 
@@ -306,12 +333,12 @@ def _read_pack(
     except BcpError as exc:
         damage.packs.add(name)
         if not (isinstance(exc, ObjectNotFound) and _retired(repo, index_names)):
-            report.problems.append(Problem(key, exc.message))
+            report.problems.append(Problem(key, message_of(exc)))
         return
     report.packs_read += 1
     report.bytes_read += len(data)
     if hashlib.sha256(data).hexdigest() != name:
-        report.problems.append(Problem(key, "pack content does not match its name (bit rot or tampering)"))
+        report.problems.append(Problem(key, Message(N_("pack content does not match its name (bit rot or tampering)"))))
         report.suggest(REPAIR_INDEX_ALL)
     info = repo.cache.pack_info(name)
     rows = repo.cache.pack_entries(name)
@@ -319,7 +346,9 @@ def _read_pack(
         _salt, header = parse_pack(repo.master, repo.repo_id, data, key)
     except CorruptObject as exc:
         reason = exc.message.removeprefix(key).lstrip(": ")
-        report.problems.append(Problem(key, f"{reason}; its blobs are read at the places the index records"))
+        report.problems.append(
+            Problem(key, Message(N_("{reason}; its blobs are read at the places the index records"), reason=reason))
+        )
         header = None
     bad = []
     for chunk_id, t, flags, offset, length, raw_length in rows:
@@ -340,7 +369,12 @@ def _read_pack(
         missing = [r for r in rows if (r[0], r[3], r[4]) not in placed]
         if missing:
             report.problems.append(
-                Problem(key, f"{len(missing)} blob(s) the index places in this pack are not in its header")
+                Problem(
+                    key,
+                    Message(
+                        N_("{count} blob(s) the index places in this pack are not in its header"), count=len(missing)
+                    ),
+                )
             )
 
 
@@ -404,25 +438,44 @@ def _read_unindexed(
     try:
         data = repo.load_any(key)
     except OversizedObject as exc:  # never anything bcpctl wrote: a planted object is worth a red check
-        report.problems.append(Problem(key, f"in no index: {exc.message}; remove it"))
+        report.problems.append(Problem(key, Message(N_("in no index: {reason}; remove it"), reason=message_of(exc))))
         return
     except BcpError as exc:
-        report.notes.append(Problem(key, f"in no index, and unreadable: {exc.message}"))
+        report.notes.append(Problem(key, Message(N_("in no index, and unreadable: {reason}"), reason=message_of(exc))))
         return
     report.packs_read += 1
     report.bytes_read += len(data)
     found = identify(repo, key, data, listing)
     if found.copy_of:
-        report.notes.append(Problem(key, f"in no index: a copy of {found.copy_of} (prune removes it)"))
+        report.notes.append(
+            Problem(key, Message(N_("in no index: a copy of {copy_of} (prune removes it)"), copy_of=found.copy_of))
+        )
     elif found.kind not in PACK_KINDS:
-        report.notes.append(Problem(key, "in no index, and not a readable pack (a stray or a damaged leftover)"))
+        report.notes.append(
+            Problem(key, Message(N_("in no index, and not a readable pack (a stray or a damaged leftover)")))
+        )
     else:
         _salt, entries = parse_pack(repo.master, repo.repo_id, data, key)
         needed = sum(1 for e in entries if e.id in wanted)
         state = "" if found.named_by_content else ", but its content does not match its name"
         if needed:
             report.notes.append(
-                Problem(key, f"in no index{state}: holds {needed} blob(s) snapshots miss; run '{REPAIR_INDEX}'")
+                Problem(
+                    key,
+                    Message(
+                        N_("in no index{state}: holds {needed} blob(s) snapshots miss; run '{command}'"),
+                        state=state,
+                        needed=needed,
+                        command=REPAIR_INDEX,
+                    ),
+                )
             )
         else:
-            report.notes.append(Problem(key, f"in no index{state}: none of its {len(entries)} blob(s) is missed"))
+            report.notes.append(
+                Problem(
+                    key,
+                    Message(
+                        N_("in no index{state}: none of its {count} blob(s) is missed"), state=state, count=len(entries)
+                    ),
+                )
+            )

@@ -32,7 +32,7 @@ from backup.manifest import (
 from backup.objectsize import OversizedObject, load_whole
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message, message_of
 from storage.errors import ObjectNotFound
 
 
@@ -48,18 +48,23 @@ def check_inventory(repo: Repository, view: CheckView, superseded: set[str], rep
             except ObjectNotFound:
                 continue  # prune finished its delete phase while we looked
             except BcpError as exc:
-                report.problems.append(Problem(key, f"{exc.message}; prune refuses to run while it is unreadable"))
+                report.problems.append(
+                    Problem(
+                        key,
+                        Message(N_("{reason}; prune refuses to run while it is unreadable"), reason=message_of(exc)),
+                    )
+                )
         elif place.kind == "lock":
             try:
                 raw = load_whole(repo.backend, key, "lock", size=listing[key].size)
             except OversizedObject as exc:
-                report.problems.append(Problem(key, exc.message))
+                report.problems.append(Problem(key, message_of(exc)))
                 continue
             except BcpError:
                 continue  # released while we looked
             report.notes.append(Problem(key, _describe_lock(key, raw, listing[key].mtime)))
         elif place.kind is None:
-            report.notes.append(Problem(key, "not a bcpctl object (a stray file?); nothing reads it"))
+            report.notes.append(Problem(key, Message(N_("not a bcpctl object (a stray file?); nothing reads it"))))
 
 
 def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], report: CheckReport) -> None:
@@ -71,27 +76,33 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
     snapshot_keys = sorted(k for k in listing if k.startswith(SNAPSHOT_PREFIX))
     if repo.state_changed:
         # This very session changed the repository; it signs the new state when it closes.
-        report.notes.append(Problem(MANIFEST_KEY, "not compared: this session's changes are signed when it closes"))
+        report.notes.append(
+            Problem(MANIFEST_KEY, Message(N_("not compared: this session's changes are signed when it closes")))
+        )
         return
     if view.manifest is None and view.manifest_error is None:
         if snapshot_keys:
             report.problems.append(
                 Problem(
                     MANIFEST_KEY,
-                    "the signed manifest is missing (deleted?); the offsite cannot verify this repository "
-                    "until the next backup, forget or prune signs a new one",
+                    Message(
+                        N_(
+                            "the signed manifest is missing (deleted?); the offsite cannot verify "
+                            "this repository until the next backup, forget or prune signs a new one"
+                        )
+                    ),
                 )
             )
         return
     if view.manifest is None:
-        report.problems.append(Problem(MANIFEST_KEY, view.manifest_error or "unreadable"))
+        report.problems.append(Problem(MANIFEST_KEY, view.manifest_error or Message(N_("unreadable"))))
         return
     try:
         manifest = verify_manifest(
             view.manifest, public_key=repository_public_key(repo), repo_id=repo.config.id, load=repo.backend.load
         )
     except ManifestInvalid as exc:
-        report.problems.append(Problem(MANIFEST_KEY, exc.message))
+        report.problems.append(Problem(MANIFEST_KEY, message_of(exc)))
         return
     now = _SignedNow(repo, manifest)
     for entry in manifest.snapshots:
@@ -100,28 +111,45 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
             report.problems.append(
                 Problem(
                     key,
-                    f"snapshot of {entry.time} (system {entry.system}) is signed by the manifest but missing "
-                    "(deleted outside bcpctl?)",
+                    Message(
+                        N_(
+                            "snapshot of {time} (system {system}) is signed by the manifest but "
+                            "missing (deleted outside bcpctl?)"
+                        ),
+                        time=entry.time,
+                        system=entry.system,
+                    ),
                 )
             )
             report.affected_snapshots.append(entry.id)
     for key in snapshot_keys:
         if key.removeprefix(SNAPSHOT_PREFIX) not in manifest.snapshot_ids:
-            report.notes.append(Problem(key, "not in the signed manifest yet (committed after the last signature)"))
+            report.notes.append(
+                Problem(key, Message(N_("not in the signed manifest yet (committed after the last signature)")))
+            )
     for name in manifest.indexes:
         key = "index/" + name
         if key not in listing and name not in superseded and name in now.manifest().indexes:
             if now.pruning:
                 report.notes.append(
-                    Problem(key, "removed by a prune still running, not yet signed away: run check again after it")
+                    Problem(
+                        key,
+                        Message(N_("removed by a prune still running, not yet signed away: run check again after it")),
+                    )
                 )
                 continue
             report.problems.append(
-                Problem(key, f"index file signed by the manifest is missing (deleted?); '{REPAIR_INDEX}' rebuilds it")
+                Problem(
+                    key,
+                    Message(
+                        N_("index file signed by the manifest is missing (deleted?); '{command}' rebuilds it"),
+                        command=REPAIR_INDEX,
+                    ),
+                )
             )
             report.suggest(REPAIR_INDEX)
     if hashlib.sha256(repo.config_raw).hexdigest() != manifest.config_sha256:
-        report.problems.append(Problem("config", "config differs from the signed manifest"))
+        report.problems.append(Problem("config", Message(N_("config differs from the signed manifest"))))
     for key, digest in sorted(manifest.keys.items()):
         gone = key not in listing
         stored: str | None = None
@@ -131,13 +159,17 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
             except ObjectNotFound:
                 gone = True
             except BcpError as exc:
-                report.problems.append(Problem(key, exc.message))
+                report.problems.append(Problem(key, message_of(exc)))
                 continue
         if gone:
             if key in now.manifest().keys:  # else a key command removed it and signed while check ran
-                report.problems.append(Problem(key, "key slot signed by the manifest is missing (deleted?)"))
+                report.problems.append(
+                    Problem(key, Message(N_("key slot signed by the manifest is missing (deleted?)")))
+                )
         elif stored != digest:
-            report.problems.append(Problem(key, "key slot differs from the signed manifest (damaged or replaced)"))
+            report.problems.append(
+                Problem(key, Message(N_("key slot differs from the signed manifest (damaged or replaced)")))
+            )
     usable = slot_digests(repo.backend)
     for key in sorted(k for k in listing if k.startswith(KEYS_PREFIX) and k not in manifest.keys):
         if key in usable:

@@ -330,8 +330,14 @@ def _scan(
         problems.append(
             SlotProblem(
                 "",
-                f"keys/ holds {len(listing)} objects; only {MAX_SLOT_OBJECTS} were examined "
-                "(remove planted or stray objects with 'bcpctl key remove')",
+                Message(
+                    N_(
+                        "keys/ holds {count} objects; only {limit} were examined (remove planted or "
+                        "stray objects with 'bcpctl key remove')"
+                    ),
+                    count=len(listing),
+                    limit=MAX_SLOT_OBJECTS,
+                ),
             )
         )
     return slots, problems

@@ -35,7 +35,7 @@ import orjson
 
 from backup.errors import RepositoryError
 from backup.objectsize import OversizedObject, load_whole
-from dc.errors import N_
+from dc.errors import N_, Message
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
@@ -309,7 +309,9 @@ class RepositoryLock:
                         N_("the {name} lock is {reason}; try again later"), name=self.name, reason=status.reason
                     )
                 self.backend.remove(self.key)
-                self.notes.append(f"released a stale {self.name} lock: {status.reason}")
+                self.notes.append(
+                    Message(N_("released a stale {name} lock: {reason}"), name=self.name, reason=status.reason)
+                )
             if not self.backend.save_new(self.key, body):
                 raise RepositoryError(
                     N_("another process took the {name} lock at the same moment; try again later"), name=self.name

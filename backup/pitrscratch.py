@@ -30,6 +30,7 @@ from pathlib import Path
 
 from backup.locks import process_alive, process_start, this_machine
 from backup.pgcluster import stop_clusters_in
+from dc.errors import N_, Message
 
 PREFIX = "bcpctl-pitr-"
 OWNER_FILE = "bcpctl-owner.json"
@@ -121,6 +122,6 @@ def sweep_scratch(root: Path | None = None, *, now: datetime | None = None) -> l
             found.problem = exc.strerror or str(exc)
         found.removed = not scratch.exists() and not scratch.is_symlink()
         if not found.removed and found.problem is None:
-            found.problem = "still exists after removal"
+            found.problem = Message(N_("still exists after removal"))
         swept.append(found)
     return swept

@@ -35,7 +35,7 @@ from backup.objectsize import OversizedObject
 from backup.pack import BlobEntry, PackBuilder, decrypt_blob, pack_key, parse_pack
 from backup.prune import LEASE_TTL_SECONDS, condemned_packs
 from backup.repository import Repository
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message, message_of
 from storage.backend import ObjectInfo
 
 #: (packs read so far, packs to read)
@@ -131,12 +131,19 @@ def _put_back(repo: Repository, key: str, data: bytes, found: Identity, report: 
         return False
     if found.copy_of:
         repo.backend.remove(key)
-        report.removed.append(Problem(key, f"a copy of {home} under another name"))
+        report.removed.append(Problem(key, Message(N_("a copy of {home} under another name"), home=home)))
         return True
     if not found.named_by_content and found.kind not in ("key slot", "manifest"):
         return False  # damaged: its name no longer proves what it is
     if _exists(repo, home) and not _damaged_pack(repo, home):
-        report.left.append(Problem(key, f"a {found.kind} that belongs at {home}, where another object already is"))
+        report.left.append(
+            Problem(
+                key,
+                Message(
+                    N_("a {kind} that belongs at {home}, where another object already is"), kind=found.kind, home=home
+                ),
+            )
+        )
         return False
     repo.backend.save(home, data)
     repo.backend.remove(key)
@@ -183,7 +190,11 @@ def _rehome_sealed(
         if _put_back(repo, key, data, found, report):
             changed = True
         elif found.kind not in (None, "lock") and key.startswith(INDEX_PREFIX):  # a lease anywhere else is junk
-            report.left.append(Problem(key, f"not an index file but a {found.kind}: left in place, move it by hand"))
+            report.left.append(
+                Problem(
+                    key, Message(N_("not an index file but a {kind}: left in place, move it by hand"), kind=found.kind)
+                )
+            )
     return changed
 
 
@@ -202,11 +213,11 @@ def _rehome_packs(
         try:
             data = repo.load_any(key)
         except OversizedObject as exc:
-            report.left.append(Problem(key, f"{exc.message}; left for prune"))
+            report.left.append(Problem(key, Message(N_("{reason}; left for prune"), reason=message_of(exc))))
             continue
         found = identify(repo, key, data, listing)
         if found.kind not in PACK_KINDS:
-            report.left.append(Problem(key, "not a readable pack, in a pack directory: left for prune"))
+            report.left.append(Problem(key, Message(N_("not a readable pack, in a pack directory: left for prune"))))
             continue
         _put_back(repo, key, data, found, report)
 
@@ -293,7 +304,7 @@ class _Rebuild:
         # Only now that the replacement is stored do the old index files go.
         for index_name in sorted(gone):
             repo.backend.remove(INDEX_PREFIX + index_name)
-            why = "unreadable" if index_name in broken else "replaced by the rebuilt index"
+            why = Message(N_("unreadable")) if index_name in broken else Message(N_("replaced by the rebuilt index"))
             report.removed.append(Problem(INDEX_PREFIX + index_name, why))
 
     def _read(self, key: str) -> None:
@@ -305,7 +316,7 @@ class _Rebuild:
             if name in self.sound:
                 self._drop(name, key, exc.message)
             else:
-                report.left.append(Problem(key, f"{exc.message}; left for prune"))
+                report.left.append(Problem(key, Message(N_("{reason}; left for prune"), reason=message_of(exc))))
             return
         report.packs_read += 1
         old = self.sound[name][0] if name in self.sound else None
@@ -332,7 +343,7 @@ class _Rebuild:
             return
         if not entries:
             report.left.append(
-                Problem(key, "a pack whose header cannot be read and that no index names: left for prune")
+                Problem(key, Message(N_("a pack whose header cannot be read and that no index names: left for prune")))
             )
             return
         # Damaged: every blob that still authenticates goes into a fresh pack; the record goes.

@@ -27,7 +27,7 @@ from backup.repository import SNAPSHOT_PREFIX, Repository
 from backup.snapshot import Snapshot, list_snapshots, load_snapshot, save_snapshot
 from backup.tree import TreeWriter, iter_tree
 from backup.writer import BlobWriter
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message
 
 #: paths of dropped files recorded in a rewritten snapshot; the count is always complete
 _PATHS_RECORDED = 1000
@@ -77,9 +77,13 @@ def plan_repair(repo: Repository, *, read_data: bool = False) -> RepairPlan:
         except BcpError:
             continue
         if found.kind not in (None, "snapshot") and not found.copy_of:
-            plan.misplaced.append(Problem(key, f"a {found.kind}: 'bcpctl repair index' puts it back"))
+            plan.misplaced.append(
+                Problem(key, Message(N_("a {kind}: 'bcpctl repair index' puts it back"), kind=found.kind))
+            )
         else:
-            plan.unreadable.append(Problem(key, f"a copy of {found.copy_of}" if found.copy_of else message))
+            plan.unreadable.append(
+                Problem(key, Message(N_("a copy of {key}"), key=found.copy_of) if found.copy_of else message)
+            )
     judge = SnapshotJudge(repo, collect_damage(repo, read_data=read_data))
     for snapshot in snapshots:
         verdicts = judge.trees(snapshot)

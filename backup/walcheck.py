@@ -18,6 +18,7 @@ from backup.snapshot import Snapshot, list_snapshots
 from backup.walarchive import WAL_PREFIX, system_dirs, system_key
 from backup.walnames import is_segment
 from backup.walseq import DEFAULT_SEGMENT_SIZE, SegmentId, gaps, parse_lsn, segment_name, segment_of
+from dc.errors import N_, Message
 
 
 @dataclass
@@ -49,7 +50,9 @@ def check_wal(repo: Repository, report: CheckReport) -> list[WalStatus]:
     for system, files in sorted(system_dirs(repo).items()):
         statuses.append(_check_system(repo, system, files, base_backups(snapshots, system), report))
     for system in sorted(systems - {s.system for s in statuses}):
-        report.problems.append(Problem(f"{WAL_PREFIX}", f"{system} has base backups but no WAL archived at all"))
+        report.problems.append(
+            Problem(f"{WAL_PREFIX}", Message(N_("{system} has base backups but no WAL archived at all"), system=system))
+        )
     return statuses
 
 
@@ -67,7 +70,10 @@ def _check_system(
     for gap in gaps(kept, size, start=start):
         status.gaps.append(gap.describe())
         report.problems.append(
-            Problem(f"{WAL_PREFIX}{system_key(repo, system)}/", f"WAL archive of {system}: {gap.describe()}")
+            Problem(
+                f"{WAL_PREFIX}{system_key(repo, system)}/",
+                Message(N_("WAL archive of {system}: {value}"), system=system, value=gap.describe()),
+            )
         )
     for base in bases:
         timeline = int(base.tags.get(TAG_TIMELINE, "1"))
@@ -77,7 +83,12 @@ def _check_system(
             report.problems.append(
                 Problem(
                     f"snapshots/{base.id}",
-                    f"base backup of {system} needs WAL up to {stop}; the archive ends at {newest or 'nothing'}",
+                    Message(
+                        N_("base backup of {system} needs WAL up to {stop}; the archive ends at {value}"),
+                        system=system,
+                        stop=stop,
+                        value=newest or Message(N_("nothing")),
+                    ),
                 )
             )
     return status

@@ -17,6 +17,7 @@ Only what a person reads changes: the ``bcpctl: error:`` prefix, exit codes and 
 
 from __future__ import annotations
 
+import copy
 import gettext
 import inspect
 import os
@@ -93,6 +94,12 @@ def error_message(value: BcpError | Message, lang: str | None = None) -> str:
         return english
 
 
+def shown(value: object, lang: str | None = None) -> str:
+    """A line the core handed over (a warning, a problem, a leftover) in the reader's language:
+    a :class:`~dc.errors.Message` or an error through the catalog, anything else as it is."""
+    return error_message(value, lang) if isinstance(value, BcpError | Message) else str(value)
+
+
 def setup() -> None:
     """Let click's own messages (usage, errors, help headings) come from the same catalog.
 
@@ -128,7 +135,27 @@ def localize(command: click.Command) -> click.Command:
     for param in command.params:
         if isinstance(param, click.Option) and param.help:
             param.help = _(param.help)
+        param.type = _localized_type(param.type)
     return command
+
+
+#: click's names of its number types, which its usage errors ("'x' is not a valid integer") and
+#: the help's metavars (INTEGER) show; click passes them untranslated, so each option gets its own
+#: copy of the type under its Japanese name (click's module-wide instances stay as they are)
+TYPE_NAMES = {
+    "integer": N_("integer"),
+    "integer range": N_("integer range"),
+    "float": N_("float"),
+    "float range": N_("float range"),
+}
+
+
+def _localized_type(param_type: click.ParamType) -> click.ParamType:
+    if param_type.name not in TYPE_NAMES:
+        return param_type
+    shown = copy.copy(param_type)
+    shown.name = _(TYPE_NAMES[param_type.name])
+    return shown
 
 
 #: click's own messages that bcpctl's users meet (click marks them for gettext, domain ``messages``)
@@ -166,4 +193,5 @@ CLICK_MESSAGES = (
     N_("{name} {filename!r} is not writable."),
     N_("{name} {filename!r} is not executable."),
     N_("{value} is not in the range {range}."),
+    N_("{value!r} is not a valid {number_type}."),
 )

@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from bcpctl import i18n
+from bcpctl.i18n import N_, _
 from dc.duration import format_duration, parse_duration
 from dc.errors import BcpError
 
@@ -26,12 +27,13 @@ from dc.errors import BcpError
 UNLIMITED = -1
 
 DAY = 86400
+OUTSIDE_COUNT = N_("{number} is outside 0..{maximum} (use 'unlimited' to keep all)")
 
 
 def _clean(param_type: click.ParamType, value: str, param: click.Parameter | None, ctx: click.Context | None) -> str:
     """Text without NUL or control characters, which no option here ever needs."""
     if any(not c.isprintable() for c in value):
-        param_type.fail("contains control characters or NUL", param, ctx)
+        param_type.fail(_("contains control characters or NUL"), param, ctx)
     return value
 
 
@@ -58,12 +60,18 @@ class Count(click.ParamType):
             if text.lower() == "unlimited":
                 return UNLIMITED
             if not (text.isascii() and text.isdigit()):
-                self.fail(f"'{text}' is not a count: use a number from 0 to {self.maximum}, or 'unlimited'", param, ctx)
+                self.fail(
+                    _("'{text}' is not a count: use a number from 0 to {maximum}, or 'unlimited'").format(
+                        text=text, maximum=self.maximum
+                    ),
+                    param,
+                    ctx,
+                )
             if len(text) > len(str(self.maximum)):
-                self.fail(f"{text[:20]}… is outside 0..{self.maximum} (use 'unlimited' to keep all)", param, ctx)
+                self.fail(_(OUTSIDE_COUNT).format(number=f"{text[:20]}…", maximum=self.maximum), param, ctx)
             number = int(text)
         if not 0 <= number <= self.maximum:
-            self.fail(f"{number} is outside 0..{self.maximum} (use 'unlimited' to keep all)", param, ctx)
+            self.fail(_(OUTSIDE_COUNT).format(number=number, maximum=self.maximum), param, ctx)
         return number
 
 
@@ -73,7 +81,7 @@ class FiniteFloat(click.FloatRange):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         number = super().convert(value, param, ctx)
         if not math.isfinite(number):
-            self.fail(f"{number} is not a finite number", param, ctx)
+            self.fail(_("{number} is not a finite number").format(number=number), param, ctx)
         return number
 
 
@@ -99,10 +107,16 @@ class Duration(click.ParamType):
             try:
                 seconds = parse_duration(text)
             except ValueError as exc:
-                self.fail(str(exc), param, ctx)
+                self.fail(i18n.shown(exc.args[0]) if exc.args else str(exc), param, ctx)
         if not self.minimum <= seconds <= self.maximum:
             low = format_duration(self.minimum)
-            self.fail(f"'{value}' is outside {low}..{format_duration(self.maximum)}", param, ctx)
+            self.fail(
+                _("'{value}' is outside {low}..{high}").format(
+                    value=value, low=low, high=format_duration(self.maximum)
+                ),
+                param,
+                ctx,
+            )
         return str(value) if self.as_text else seconds
 
 
@@ -121,7 +135,7 @@ class Checked(click.ParamType):
     def _checker(self) -> Callable[[str], object]:
         if callable(self._check):
             return self._check
-        module, _, function = self._check.partition(":")
+        module, _colon, function = self._check.partition(":")
         checker: Callable[[str], object] = getattr(importlib.import_module(module), function)
         return checker
 
@@ -130,7 +144,8 @@ class Checked(click.ParamType):
         try:
             self._checker()(text)
         except (BcpError, ValueError, OverflowError) as exc:
-            self.fail(str(exc).splitlines()[0] if str(exc) else "invalid value", param, ctx)
+            shown = i18n.shown(exc if isinstance(exc, BcpError) or not exc.args else exc.args[0])
+            self.fail(shown.splitlines()[0] if shown else _("invalid value"), param, ctx)
         return text
 
 
@@ -147,9 +162,11 @@ class PointInTime(click.ParamType):
         try:
             when = datetime.fromisoformat(text)
         except ValueError:
-            self.fail(f"'{text}' is not an ISO 8601 time (e.g. 2026-06-01T03:00:00+09:00)", param, ctx)
+            self.fail(
+                _("'{text}' is not an ISO 8601 time (e.g. 2026-06-01T03:00:00+09:00)").format(text=text), param, ctx
+            )
         if when.tzinfo is None:
-            self.fail(f"'{text}' needs a UTC offset (e.g. +09:00 or Z)", param, ctx)
+            self.fail(_("'{text}' needs a UTC offset (e.g. +09:00 or Z)").format(text=text), param, ctx)
         return when
 
 
@@ -164,9 +181,9 @@ class Pattern(click.ParamType):
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = _clean(self, str(value), param, ctx)
         if not text.strip():
-            self.fail("a pattern cannot be empty", param, ctx)
+            self.fail(_("a pattern cannot be empty"), param, ctx)
         if len(text) > self.max_length:
-            self.fail(f"a pattern is at most {self.max_length} characters", param, ctx)
+            self.fail(_("a pattern is at most {max_length} characters").format(max_length=self.max_length), param, ctx)
         return text
 
 

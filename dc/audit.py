@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from dc.auditentry import GENESIS, AuditEntry, entry_hash
 from dc.continuation import promotion_problem
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from dc.state import metadata
 
 audit_log = Table(
@@ -123,17 +123,33 @@ def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None
     seen: dict[int, str] = {}
     for entry in entries:
         count += 1
-        problem = None
+        problem: str | None = None
         if entry.seq != expected_seq:
             problem = (
-                f"entry {entry.seq} follows entry {expected_seq - 1}: entry {expected_seq} is missing or reordered"
+                Message(
+                    N_("entry {seq} follows entry {value}: entry {expected_seq} is missing or reordered"),
+                    seq=entry.seq,
+                    value=expected_seq - 1,
+                    expected_seq=expected_seq,
+                )
                 if entry.seq > expected_seq
-                else f"entry {entry.seq} appears out of order after entry {expected_seq - 1}"
+                else Message(
+                    N_("entry {seq} appears out of order after entry {value}"), seq=entry.seq, value=expected_seq - 1
+                )
             )
         elif entry.prev_hash != prev:
-            problem = f"entry {entry.seq} does not link to entry {entry.seq - 1} (removed, inserted or reordered)"
+            problem = Message(
+                N_("entry {seq} does not link to entry {value} (removed, inserted or reordered)"),
+                seq=entry.seq,
+                value=entry.seq - 1,
+            )
         elif _recompute(entry, prev) != entry.hash:
-            problem = f"entry {entry.seq} ({entry.action} {entry.subject}) was edited: its hash does not match"
+            problem = Message(
+                N_("entry {seq} ({action} {subject}) was edited: its hash does not match"),
+                seq=entry.seq,
+                action=entry.action,
+                subject=entry.subject,
+            )
         else:
             problem = promotion_problem(entry)
         if problem:
@@ -144,10 +160,16 @@ def verify_entries(entries: Iterable[AuditEntry], anchor: tuple[int, str] | None
     if anchor is not None:
         anchor_seq, anchor_hash = anchor
         if anchor_seq > last:
-            problem = f"the log ends at entry {last} but the anchor names entry {anchor_seq}: entries were removed"
+            problem = Message(
+                N_("the log ends at entry {last} but the anchor names entry {anchor_seq}: entries were removed"),
+                last=last,
+                anchor_seq=anchor_seq,
+            )
             return ChainReport(False, count, last, prev, anchor_seq, problem)
         if anchor_seq > 0 and seen.get(anchor_seq) != anchor_hash:
-            problem = f"entry {anchor_seq} differs from the anchor: the log was rewritten"
+            problem = Message(
+                N_("entry {anchor_seq} differs from the anchor: the log was rewritten"), anchor_seq=anchor_seq
+            )
             return ChainReport(False, count, last, prev, anchor_seq, problem)
     return ChainReport(True, count, last, prev)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from dc.auditentry import AuditEntry
 from dc.clock import jst_text
+from dc.errors import N_, Message
 
 #: the action of the first entry a site writes after promoting its copy of the control state
 PROMOTED = "control.promoted"
@@ -89,9 +90,15 @@ def promotion_problem(entry: AuditEntry) -> str | None:
     if details.get("source") not in COPIED:
         return None
     if details.get("received_seq") != entry.seq - 1 or details.get("received_hash") != entry.prev_hash:
-        return (
-            f"entry {entry.seq} ({PROMOTED}) names entry {details.get('received_seq')} as the last one received "
-            f"but follows entry {entry.seq - 1}: it was edited or moved"
+        return Message(
+            N_(
+                "entry {seq} ({action}) names entry {received_seq} as the last one received "
+                "but follows entry {previous}: it was edited or moved"
+            ),
+            seq=entry.seq,
+            action=PROMOTED,
+            received_seq=details.get("received_seq"),
+            previous=entry.seq - 1,
         )
     return None
 

@@ -68,7 +68,7 @@ def run_probe(probe: SteadyState) -> tuple[bool, str]:
     except OSError as exc:
         return False, f"cannot run: {exc.strerror}"
     tail = (done.stderr or done.stdout or "").strip().splitlines()
-    detail = tail[-1] if tail else f"exit {done.returncode}"
+    detail = tail[-1] if tail else Message(N_("exit {returncode}"), returncode=done.returncode)
     return done.returncode == 0, detail
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from backup.pgcluster import stop_clusters_in
 from backup.pitrscratch import sweep_scratch
+from dc.errors import N_, Message
 from failover.records import mark_killed, stale_runs
 from failover.resources import ResourceRecord, leftover_runs, open_resources, set_resource_state
 from failover.results import CleanupResult, SweepResult
@@ -87,7 +88,7 @@ def cleanup_run(state: Engine, run_id: str) -> CleanupResult:
     for res in open_resources(state, run_id):
         what = _describe(res)
         if not _looks_like_sandbox(res):
-            result.leftovers.append(f"{what}: not a drill sandbox name, refusing to remove it")
+            result.leftovers.append(Message(N_("{what}: not a drill sandbox name, refusing to remove it"), what=what))
             set_resource_state(state, res.id, "leftover", "not a drill sandbox name")
             continue
         try:
@@ -95,11 +96,11 @@ def cleanup_run(state: Engine, run_id: str) -> CleanupResult:
             present = still_present(res)
         except Exception as exc:  # OSError, psycopg errors: the server refused or is gone
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            result.leftovers.append(f"{what}: {reason}")
+            result.leftovers.append(Message(N_("{what}: {reason}"), what=what, reason=reason))
             set_resource_state(state, res.id, "leftover", reason)
             continue
         if present:
-            result.leftovers.append(f"{what}: still exists after removal")
+            result.leftovers.append(Message(N_("{what}: still exists after removal"), what=what))
             set_resource_state(state, res.id, "leftover", "still exists after removal")
         else:
             result.removed.append(what)
@@ -138,4 +139,4 @@ def cleanup_checked(state: Engine, run_id: str) -> CleanupResult:
         return cleanup_run(state, run_id)
     except Exception as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return CleanupResult(leftovers=[f"cleanup stopped: {reason}"], completed=False)
+        return CleanupResult(leftovers=[Message(N_("cleanup stopped: {reason}"), reason=reason)], completed=False)

@@ -6,6 +6,7 @@ Its own module because the run's life (:mod:`failover.lifecycle`) and its report
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -41,6 +42,9 @@ class RunContext:
     _state: Engine | None = None
     #: the configuration file, when read from one: a recovered cluster's ``restore_command`` names it
     config_file: Path | None = None
+    #: a line the core made (a warning, an error, a check's detail) in Japanese, for the reports that
+    #: show Japanese first: the CLI's catalog, which the core cannot import (without it: the English)
+    japanese: Callable[[str], str] = str
 
     @classmethod
     def create(cls, config: Consortium, where: Path | None, state: Engine | None = None) -> RunContext:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import N_, BcpError, Message, joined
+from dc.errors import N_, BcpError, Message, joined, message_of
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
 from failover.control_standby import STANDBY_KIND, StandbyReport, init_standby, live_site, standby_timeout
 from failover.controlplane import (
@@ -92,7 +92,9 @@ class PostgresStandby:
                 shipped.newest[site] = self.heartbeat(source, site, ledger=cycle.ledger)
             except BcpError as exc:
                 shipped.newest[site] = None
-                shipped.problems.append(f"{site}: control state: {exc.message}")
+                shipped.problems.append(
+                    Message(N_("{site}: control state: {reason}"), site=site, reason=message_of(exc))
+                )
         return shipped
 
     def heartbeat(self, source: str, site: str, *, ledger: Ledger | None = None) -> ControlCopy | None:
@@ -213,7 +215,9 @@ class PostgresStandby:
             promotion.copy = ControlCopy(site, when, position=found.position) if when else None
             promotion.rpo_seconds = measured_rpo(when, order.declared_at)
             if when is None:
-                promotion.warnings.append(f"the standby at {site} replayed no transaction: the RPO is not measured")
+                promotion.warnings.append(
+                    Message(N_("the standby at {site} replayed no transaction: the RPO is not measured"), site=site)
+                )
             self._promote(standby)
         else:
             self._kept(promotion)
@@ -262,8 +266,13 @@ class PostgresStandby:
                 promotion.rpo_seconds = measured_rpo(when, promotion.declared_at)
             return
         promotion.warnings.append(
-            f"the control database of {promotion.site} is not a standby and no promotion of it is recorded: it is "
-            "used as it is; the control-plane RPO is not measured"
+            Message(
+                N_(
+                    "the control database of {site} is not a standby and no promotion of it is "
+                    "recorded: it is used as it is; the control-plane RPO is not measured"
+                ),
+                site=promotion.site,
+            )
         )
 
     # -- failback -------------------------------------------------------------------------------
@@ -323,7 +332,16 @@ class PostgresStandby:
             report = self.init_standby(site, source=of, token=token)
         except BcpError as exc:
             return [
-                f"the control server of {site} is not a standby of {of} yet ({exc.message}): run "
-                f"'bcpctl control standby init --site {site}' at {site}"
+                Message(
+                    N_(
+                        "the control server of {site} is not a standby of {of} yet ({reason}): run "
+                        "'bcpctl control standby init --site {site}' at {site}"
+                    ),
+                    site=site,
+                    of=of,
+                    reason=message_of(exc),
+                )
             ]
-        return [] if report.ok else [f"{report.summary()}: {'; '.join(report.problems)}"]
+        if report.ok:
+            return []
+        return [Message(N_("{summary}: {problems}"), summary=report.summary(), problems=joined(report.problems))]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from dc.config import Consortium
 from dc.config import ControlServer as ServerSpec
-from dc.errors import N_, Message
+from dc.errors import N_, Message, message_of
 from failover.controlplane import ControlPlaneError, display_url, state_url
 
 if TYPE_CHECKING:
@@ -118,7 +118,7 @@ class ControlServer:
         try:
             conn = self.connect()
         except ControlPlaneError as exc:
-            return ServerState(self.site, False, exc.message)
+            return ServerState(self.site, False, message_of(exc))
         with conn:
             recovery, read_only, system_id = conn.execute(
                 "SELECT pg_is_in_recovery(), current_setting('default_transaction_read_only') = 'on', "
@@ -320,7 +320,7 @@ class ControlServer:
         data = spec.data_dir
         origin = source.state().system_id
         here = self.cluster_on_disk()
-        why: str | None = "the data directory holds no cluster"
+        why: str | None = Message(N_("the data directory holds no cluster"))
         if here is not None and here == origin:
             source.checkpoint()
             rewound = self.run(
@@ -329,16 +329,16 @@ class ControlServer:
             )  # fmt: skip
             if rewound.returncode == 0:
                 return "pg_rewind", None, None
-            why = f"pg_rewind failed: {_last_line(rewound)}"
+            why = Message(N_("pg_rewind failed: {output}"), output=_last_line(rewound))
         elif here is not None:
-            why = f"the data directory holds another cluster ({here})"
+            why = Message(N_("the data directory holds another cluster ({system_id})"), system_id=here)
         kept = self._set_aside(data, token) if os.path.lexists(data) else None
         copied = self.run(
             [self.program("pg_basebackup"), "-D", data, "-d", source.conninfo(slot), "-X", "stream", "-c", "fast",
              "-R", "-S", slot, "-w"]
         )  # fmt: skip
         if copied.returncode != 0:
-            aside = f"; the previous data directory is kept as {kept}" if kept else ""
+            aside = Message(N_("; the previous data directory is kept as {kept}"), kept=kept) if kept else ""
             raise ControlPlaneError(
                 N_("pg_basebackup into {data} failed: {copied}{aside}"),
                 data=data,

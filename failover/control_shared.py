@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from dc.config import Consortium
+from dc.errors import N_, Message
 from failover.controlplane import (
     ControlCopy,
     Cycle,
@@ -36,7 +37,9 @@ class SharedDatabase:
 
     def replicate(self, cycle: Cycle) -> ShipResult:
         source, targets = serving(self.config, cycle.active)
-        shipped = ShipResult(self.kind, source, notes=["the control database is not shipped: both sites reach it"])
+        shipped = ShipResult(
+            self.kind, source, notes=[Message(N_("the control database is not shipped: both sites reach it"))]
+        )
         for _site, _run in ship_each(self.config, self.config_dir, cycle, shipped, targets):
             pass
         return shipped
@@ -53,8 +56,14 @@ class SharedDatabase:
         promotion = Promotion(site, from_site or self.config.primary_site, name, "kept", order.declared_at, url=url)
         promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
         promotion.warnings.append(
-            f"control state at {site}: {name} is used where it is; nothing was shipped, the control-plane RPO "
-            "is not measured"
+            Message(
+                N_(
+                    "control state at {site}: {name} is used where it is; nothing was shipped, the "
+                    "control-plane RPO is not measured"
+                ),
+                site=site,
+                name=name,
+            )
         )
         return promotion
 

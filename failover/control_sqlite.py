@@ -46,7 +46,7 @@ from backup.snapshot import Snapshot
 from dc.clock import jst_text
 from dc.config import Consortium
 from dc.continuation import PROMOTED
-from dc.errors import N_, BcpError, ConfigError
+from dc.errors import N_, BcpError, ConfigError, Message, library_reason, message_of, os_reason
 from dc.failpoint import failpoint
 from failover.control_copies import database_entry, manifest_times, move_aside, put_in_place, restore_verified
 from failover.controlplane import (
@@ -146,7 +146,7 @@ class SqliteShipping:
             shipped.copy, shipped.bytes_added, shipped.forgotten = self.take_copy(now=cycle.now, site=source)
         except BcpError as exc:
             # The systems' snapshots still ship; the job fails and says why the control state did not.
-            shipped.problems.append(f"control state not copied: {exc.message}")
+            shipped.problems.append(Message(N_("control state not copied: {reason}"), reason=message_of(exc)))
         for site, run in ship_each(self.config, self.config_dir, cycle, shipped, targets):
             there = next((lag.target_newest for lag in run.lag if lag.system == CONTROL_SYSTEM), None) if run else None
             shipped.newest[site] = ControlCopy(site, there) if there else None
@@ -232,7 +232,11 @@ class SqliteShipping:
             if path.exists():
                 promotion.kept_aside = move_aside(path, f"before-promotion-{order.token}")
                 promotion.warnings.append(
-                    f"the database at {path} was not this copy's promotion: kept as {promotion.kept_aside}"
+                    Message(
+                        N_("the database at {path} was not this copy's promotion: kept as {kept_aside}"),
+                        path=path,
+                        kept_aside=promotion.kept_aside,
+                    )
                 )
             assert restored is not None
             put_in_place(restored, path)
@@ -242,12 +246,23 @@ class SqliteShipping:
             shutil.rmtree(staging, ignore_errors=True)
 
     def _without_copy(self, promotion: Promotion, path: Path) -> None:
-        what = "no control-state copy" if not promotion.skipped else "no control-state copy that verifies"
+        what = (
+            Message(N_("no control-state copy"))
+            if not promotion.skipped
+            else Message(N_("no control-state copy that verifies"))
+        )
         if path.exists():
             promotion.source = "kept"
             promotion.warnings.append(
-                f"{what} at {promotion.site}: going on with the control database already at {path}; "
-                "the control-plane RPO is not measured"
+                Message(
+                    N_(
+                        "{what} at {site}: going on with the control database already at {path}; the "
+                        "control-plane RPO is not measured"
+                    ),
+                    what=what,
+                    site=promotion.site,
+                    path=path,
+                )
             )
         else:
             from dc.state import open_state
@@ -256,8 +271,17 @@ class SqliteShipping:
             # over has nothing else to run on, and the warning says that it starts empty.
             open_state(promotion.url, create=True).dispose()
             promotion.warnings.append(
-                f"{what} at {promotion.site}: the control state starts empty at {path} (drill history, export "
-                f"requests, partner tokens and the audit chain of {promotion.from_site} are not available)"
+                Message(
+                    N_(
+                        "{what} at {site}: the control state starts empty at {path} (drill history, "
+                        "export requests, partner tokens and the audit chain of {from_site} are not "
+                        "available)"
+                    ),
+                    what=what,
+                    site=promotion.site,
+                    path=path,
+                    from_site=promotion.from_site,
+                )
             )
 
     def _newest_verified(
@@ -282,7 +306,13 @@ class SqliteShipping:
                     self._authenticate(repo, snap, public_key)
                 restored = restore_verified(repo, snap, staging / snap.id[:16])
             except (BcpError, sqlite3.Error, OSError) as exc:
-                problem = exc.message if isinstance(exc, BcpError) else f"{type(exc).__name__}: {exc}"
+                problem = (
+                    message_of(exc)
+                    if isinstance(exc, BcpError)
+                    else os_reason(exc)
+                    if isinstance(exc, OSError)
+                    else library_reason(exc)
+                )
                 promotion.skipped.append(SkippedCopy(snap.id, snap.time, problem))
                 continue
             chosen = snap
@@ -292,11 +322,20 @@ class SqliteShipping:
         promotion.skipped.sort(key=lambda s: s.time.timestamp() if s.time else float("inf"), reverse=True)
         if chosen is not None and promotion.skipped:
             bad = promotion.skipped[0]
-            until = _jst(bad.time) if bad.time else "the newest copy"
+            until = _jst(bad.time) if bad.time else Message(N_("the newest copy"))
             promotion.warnings.append(
-                f"the newest control-state copy at {promotion.site} ({bad.snapshot_id[:8]}, taken {until}) does not "
-                f"verify: {bad.problem}; using the copy taken {_jst(chosen.time)}: control changes between "
-                f"{_jst(chosen.time)} and {until} are lost with it"
+                Message(
+                    N_(
+                        "the newest control-state copy at {site} ({snapshot_id}, taken {until}) does "
+                        "not verify: {problem}; using the copy taken {jst}: control changes between "
+                        "{jst} and {until} are lost with it"
+                    ),
+                    site=promotion.site,
+                    snapshot_id=bad.snapshot_id[:8],
+                    until=until,
+                    problem=bad.problem,
+                    jst=_jst(chosen.time),
+                )
             )
         return chosen, restored
 
@@ -325,7 +364,13 @@ class SqliteShipping:
             promotion = Promotion(to_site, from_site, str(self.database(to_site)), "kept", order.declared_at, url=url)
             promotion.planned = True
             promotion.received_seq, promotion.received_hash, promotion.received_at = head_of(url)
-            promotion.warnings.append(f"{from_site} and {to_site} name the same control database: nothing moved")
+            promotion.warnings.append(
+                Message(
+                    N_("{from_site} and {to_site} name the same control database: nothing moved"),
+                    from_site=from_site,
+                    to_site=to_site,
+                )
+            )
             return promotion
         copy, _added, _forgotten = self.take_copy(now=utcnow(), site=from_site)
         shipped = ship_between(
@@ -344,7 +389,7 @@ class SqliteShipping:
         )
         promotion.planned = True
         if self._install(promotion, order, lambda snap: snap.id == copy.snapshot_id) is None:
-            why = promotion.skipped[0].problem if promotion.skipped else "not found there"
+            why = promotion.skipped[0].problem if promotion.skipped else Message(N_("not found there"))
             raise ControlPlaneError(
                 N_(
                     "the last copy of {from_site}'s control state ({snapshot_id}) does not verify at "

@@ -162,7 +162,11 @@ def setup_standby(config: Consortium, *, site: str | None, source: str | None, r
     """``bcpctl control standby init``: ``site`` (default: the first offsite site) streams from ``source``."""
     kind = plane_kind(config)
     if kind != STANDBY_KIND:
-        why = "ships copies with every replication cycle" if kind == "sqlite-shipping" else "is one database"
+        why = (
+            Message(N_("ships copies with every replication cycle"))
+            if kind == "sqlite-shipping"
+            else Message(N_("is one database"))
+        )
         raise UsageError(
             N_(
                 "a standby is for PostgreSQL control databases of their own at each site "

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from dc.config import Consortium, local_site
-from dc.errors import N_, BcpError, Message, UsageError
+from dc.errors import N_, BcpError, Message, UsageError, message_of
 from failover.activesite import ActiveSite, active_site, resolve_active
 from failover.controlchoice import control_plane
 from failover.controlplane import (
@@ -99,7 +99,7 @@ def control_status(config: Consortium, config_dir: Path | None, *, now: datetime
         try:
             newest = plane.newest_copy(site)
         except BcpError as exc:
-            status.sites.append(SiteCopy(site, None, None, False, exc.message))
+            status.sites.append(SiteCopy(site, None, None, False, message_of(exc)))
             continue
         when = newest.time if newest else None
         status.sites.append(SiteCopy(site, newest, copy_age(when, now), within_rpo(when, now, rpo)))

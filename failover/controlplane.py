@@ -67,7 +67,7 @@ from backup.retention import RetentionPolicy
 from dc.audit import AuditEntry, append, audited, read_entries
 from dc.config import Consortium
 from dc.continuation import PROMOTED, Gap
-from dc.errors import N_, BcpError, ProblemFound
+from dc.errors import N_, BcpError, Message, ProblemFound, message_of
 from dc.state import default_state_url
 
 if TYPE_CHECKING:
@@ -377,12 +377,12 @@ def ship_each(
         try:
             run = ship_systems(config, config_dir, site, cycle.active, cycle.ledger)
         except BcpError as exc:
-            shipped.problems.append(f"{site}: {exc.message}")
+            shipped.problems.append(Message(N_("{site}: {reason}"), site=site, reason=message_of(exc)))
             yield site, None
             continue
         shipped.runs.append(run)
         if problem := run.problem():
-            shipped.problems.append(f"{site}: {problem}")
+            shipped.problems.append(Message(N_("{site}: {reason}"), site=site, reason=problem))
         yield site, run
 
 

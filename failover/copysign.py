@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from backup.errors import VerificationFailed
 from dc.config import Consortium
-from dc.errors import N_, ConfigError, UsageError, os_reason
+from dc.errors import N_, ConfigError, Message, UsageError, os_reason
 
 #: the snapshot tag holding the hex Ed25519 signature of a copy's statement
 SIGNATURE_TAG = "control_signature"
@@ -136,7 +136,10 @@ def config_advice(config: Consortium) -> list[str]:
 
 
 def unauthenticated_warning(site: str) -> str:
-    return (
-        f"control-state copies of {site} are not authenticated: anyone with the repository key can plant one; "
-        f"set sites.{site}.control_public_key (bcpctl control keygen)"
+    return Message(
+        N_(
+            "control-state copies of {site} are not authenticated: anyone with the repository key can plant one; "
+            "set sites.{site}.control_public_key (bcpctl control keygen)"
+        ),
+        site=site,
     )

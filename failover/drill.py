@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from backup.snapshot import Snapshot
+from dc.errors import N_, Message
 from failover.abort import AbortSignal
 from failover.activesite import active_site, drill_notice
 from failover.calendar import blackout_on
@@ -72,7 +73,14 @@ def run_drill(
         result.rpo_reference = request.before
     if blackout := blackout_on(result.declared_at, ctx.settings.blackouts):
         # Operators may drill by hand in a blackout; the scheduler never does (failover.schedule).
-        result.warnings.append(f"run during the blackout period '{blackout.name}' ({blackout.start}..{blackout.end})")
+        result.warnings.append(
+            Message(
+                N_("run during the blackout period '{name}' ({start}..{end})"),
+                name=blackout.name,
+                start=blackout.start,
+                end=blackout.end,
+            )
+        )
     run_id, declared = result.id, result.declared_at
     origin = time.monotonic()
     probe = ctx.settings.steady_state
@@ -111,7 +119,9 @@ def _restore_all(
         unreadable: dict[str, str] = {}
         snapshots = snapshots_by_system(repo, errors=unreadable)
         if unreadable:
-            result.warnings.append(f"{len(unreadable)} unreadable snapshot(s) at {site} were ignored")
+            result.warnings.append(
+                Message(N_("{count} unreadable snapshot(s) at {site} were ignored"), count=len(unreadable), site=site)
+            )
         pg_tenants = sorted({s.tenant for s in plan.steps if s.source_kind in ("postgres", "postgres-wal")})
         if pg_tenants:
             sandboxes.prepare_logins(pg_tenants)

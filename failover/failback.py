@@ -46,7 +46,7 @@ from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from dc.approvers import Proof
 from dc.clock import utcnow
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError, os_reason
 from dc.failpoint import failpoint
 from dc.state import open_state
 from failover.approval import confirm_request, record_approval
@@ -210,7 +210,13 @@ def execute_failback(
             shipped = _replicate_home(ctx, offsite, primary)
             result.phases["ship"] = round(time.monotonic() - origin, 3)
             result.warnings.append(
-                f"replicated {shipped.objects_copied} object(s), {shipped.bytes_sent} bytes, {offsite} → {primary}"
+                Message(
+                    N_("replicated {objects_copied} object(s), {bytes_sent} bytes, {offsite} → {primary}"),
+                    objects_copied=shipped.objects_copied,
+                    bytes_sent=shipped.bytes_sent,
+                    offsite=offsite,
+                    primary=primary,
+                )
             )
             with repository_at(ctx, primary) as repo:
                 snapshots = snapshots_by_system(repo, tag=("failback", run_id))
@@ -231,7 +237,13 @@ def execute_failback(
                 snap = snapshots[system.system][-1]
                 kept = staging.swap(step, snap, rctx.targets[system.system])
                 if kept:
-                    result.warnings.append(f"{system.system}: the primary's previous data is kept as {kept}")
+                    result.warnings.append(
+                        Message(
+                            N_("{system}: the primary's previous data is kept as {kept}"),
+                            system=system.system,
+                            kept=kept,
+                        )
+                    )
             left = _hand_over(ctx, control, result, offsite, primary, token)
             switched = True
             failpoint("failback.after-handover")
@@ -254,14 +266,26 @@ def execute_failback(
             result.hooks.append(vars(lifted))
             if not lifted.ok:
                 result.warnings.append(
-                    f"{offsite} stays fenced ({lifted.detail}): run the unfence-site playbook for it "
-                    "before the next failover to it"
+                    Message(
+                        N_(
+                            "{offsite} stays fenced ({detail}): run the unfence-site playbook for it "
+                            "before the next failover to it"
+                        ),
+                        offsite=offsite,
+                        detail=lifted.detail,
+                    )
                 )
         finally:
             if not switched and result.hooks:
                 resume = hooks.failback(offsite, run_id)
                 result.hooks.append(vars(resume))
-                result.warnings.append(f"failback stopped before the switch: {offsite} serves again ({resume.detail})")
+                result.warnings.append(
+                    Message(
+                        N_("failback stopped before the switch: {offsite} serves again ({detail})"),
+                        offsite=offsite,
+                        detail=resume.detail,
+                    )
+                )
             result.cleanup = cleanup_checked(ctx.state, run_id)
     if result.status == "passed" and left is not None:
         failpoint("failback.before-follow")
@@ -278,7 +302,11 @@ def _amend(ctx: RunContext, result: RunResult) -> None:
     try:
         result.reports = write_reports(ctx, result)
     except OSError as exc:
-        result.warnings.append(f"report files not written: {exc.strerror} ({exc.filename})")
+        result.warnings.append(
+            Message(
+                N_("report files not written: {strerror} ({filename})"), strerror=os_reason(exc), filename=exc.filename
+            )
+        )
     finish_run(ctx.state, result.id, status=result.status, error=None, document=to_document(result))
 
 
@@ -331,8 +359,15 @@ def _follow_only(ctx: RunContext, control: ControlPlane, done: RunRecord, offsit
     )  # fmt: skip
     result.control_plane = (document or {}).get("control_plane")
     result.warnings.append(
-        f"failback {done.id} had already passed at {primary}; it was interrupted before the control state of "
-        f"{offsite} followed it: only that step was run now"
+        Message(
+            N_(
+                "failback {id} had already passed at {primary}; it was interrupted before the "
+                "control state of {offsite} followed it: only that step was run now"
+            ),
+            id=done.id,
+            primary=primary,
+            offsite=offsite,
+        )
     )
     left.dispose()
     result.warnings += control.follow(offsite, of=primary, token=run_token(done.id))

@@ -34,7 +34,7 @@ from sqlalchemy import Engine
 from backup.snapshot import Snapshot
 from dc.approvers import Proof
 from dc.clock import jst_text, utcnow
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from failover.approval import confirm_request, record_approval
 from failover.context import RunContext
 from failover.controlchoice import control_plane
@@ -239,7 +239,9 @@ def execute_failover(
     with recorded_run(ctx, result, timeout=None, handle_signals=handle_signals) as abort:
         try:
             if fence.unreachable_hosts:
-                result.warnings.append(f"fence: {', '.join(fence.unreachable_hosts)} unreachable (site down?)")
+                result.warnings.append(
+                    Message(N_("fence: {names} unreachable (site down?)"), names=", ".join(fence.unreachable_hosts))
+                )
             result.phases["fence"] = fenced_at
             result.phases["control"] = round(time.monotonic() - origin, 3)
             with repository_at(ctx, request.to_site, request.escrow) as repo:
@@ -303,9 +305,17 @@ def execute_failover(
                 # A planned switchover that did not complete gives service back to the primary.
                 rollback = hooks.failback(primary, run_id)
                 result.hooks.append(vars(rollback))
-                result.warnings.append(f"rolled back: {primary} unfenced ({rollback.detail})")
+                result.warnings.append(
+                    Message(N_("rolled back: {primary} unfenced ({detail})"), primary=primary, detail=rollback.detail)
+                )
             elif not promoted and result.hooks:
                 result.warnings.append(
-                    f"{primary} stays fenced: fix the failures, empty the failover targets and run failover again"
+                    Message(
+                        N_(
+                            "{primary} stays fenced: fix the failures, empty the failover targets "
+                            "and run failover again"
+                        ),
+                        primary=primary,
+                    )
                 )
     return result

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from sqlalchemy import Engine
 
 from dc.config import Consortium
+from dc.errors import N_, Message
 
 
 @dataclass
@@ -73,7 +74,14 @@ class ManualHooks:
     """No automation: operators fence and switch endpoints by hand; the report says so."""
 
     def _manual(self, action: str, site: str) -> HookResult:
-        return HookResult(action, site, True, f"manual: operators {action} site {site} by hand (drills.failover.hooks)")
+        return HookResult(
+            action,
+            site,
+            True,
+            Message(
+                N_("manual: operators {action} site {site} by hand (drills.failover.hooks)"), action=action, site=site
+            ),
+        )
 
     def fence(self, site: str, run_id: str) -> HookResult:
         return self._manual("fence", site)
@@ -102,7 +110,12 @@ class AnsibleHooks:
             from dc.inventory import build_inventory
         except ImportError as exc:
             # Not a crash mid-failover: a failed hook, so the failover stops before changing anything.
-            return HookResult(action, site, False, f"Ansible hooks unavailable ({exc}); set drills.failover.hooks")
+            return HookResult(
+                action,
+                site,
+                False,
+                Message(N_("Ansible hooks unavailable ({exc}); set drills.failover.hooks"), exc=exc),
+            )
 
         outcome = run_playbook(
             playbook,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dc.config import Consortium, Site
+from dc.errors import N_, Message
 from failover.results import Check
 
 
@@ -90,10 +91,17 @@ def sandbox_not_production(config: Consortium, site: Site, config_dir: Path | No
             e.what for e in production_endpoints(config) if drill and (e.host, e.port) == (drill.host, drill.port)
         ]
         detail = (
-            f"drill server {drill.host}:{drill.port} also serves {', '.join(shared[:3])}: sandboxes are separate "
-            "databases but compete with production for that server"
+            Message(
+                N_(
+                    "drill server {host}:{port} also serves {names}: sandboxes are separate databases "
+                    "but compete with production for that server"
+                ),
+                host=drill.host,
+                port=drill.port,
+                names=", ".join(shared[:3]),
+            )
             if shared and drill
-            else "drill server is not a production database server"
+            else Message(N_("drill server is not a production database server"))
         )
         checks.append(Check("drill server is not production", True, detail))
     if site.drill_dir:
@@ -103,7 +111,9 @@ def sandbox_not_production(config: Consortium, site: Site, config_dir: Path | No
             Check(
                 "drill directory is not production",
                 not clash,
-                f"{drill_dir} overlaps {', '.join(clash)}" if clash else str(drill_dir),
+                Message(N_("{path} overlaps {names}"), path=drill_dir, names=", ".join(clash))
+                if clash
+                else str(drill_dir),
             )
         )
     return checks
@@ -115,7 +125,11 @@ def route_isolated(netns: str, endpoint: Endpoint) -> Check:
     try:
         address = ipaddress.ip_address(endpoint.host)
     except ValueError:
-        return Check(name, False, f"{endpoint.host} is a name; give production endpoints as addresses to check them")
+        return Check(
+            name,
+            False,
+            Message(N_("{host} is a name; give production endpoints as addresses to check them"), host=endpoint.host),
+        )
     if address.is_loopback:
         return _loopback_probe(netns, endpoint, name)
     done = subprocess.run(
@@ -124,12 +138,21 @@ def route_isolated(netns: str, endpoint: Endpoint) -> Check:
     if done.returncode != 0:
         reason = (done.stderr.strip().splitlines() or ["no route"])[-1]
         if "Cannot open network namespace" in reason or "No such file" in reason:
-            return Check(name, False, f"namespace {netns} does not exist")
+            return Check(name, False, Message(N_("namespace {netns} does not exist"), netns=netns))
         return Check(name, True, f"{address}: {reason}")
     first = done.stdout.split()[0] if done.stdout.split() else ""
     if first in ("blackhole", "unreachable", "prohibit"):
-        return Check(name, True, f"{address}: {first} route")
-    return Check(name, False, f"{address} is routable from {netns}: {done.stdout.strip().splitlines()[0]}")
+        return Check(name, True, Message(N_("{address}: {first} route"), address=address, first=first))
+    return Check(
+        name,
+        False,
+        Message(
+            N_("{address} is routable from {netns}: {value}"),
+            address=address,
+            netns=netns,
+            value=done.stdout.strip().splitlines()[0],
+        ),
+    )
 
 
 _PROBE = """
@@ -146,7 +169,9 @@ print('connected'); sys.exit(1)
 
 def _loopback_probe(netns: str, endpoint: Endpoint, name: str) -> Check:
     if os.geteuid() != 0:
-        return Check(name, False, "entering a network namespace needs root; run the readiness drill as root")
+        return Check(
+            name, False, Message(N_("entering a network namespace needs root; run the readiness drill as root"))
+        )
     done = subprocess.run(
         ["ip", "netns", "exec", netns, sys.executable, "-c", _PROBE, endpoint.host, str(endpoint.port)],
         capture_output=True,
@@ -157,7 +182,17 @@ def _loopback_probe(netns: str, endpoint: Endpoint, name: str) -> Check:
     detail = (done.stdout or done.stderr).strip().splitlines()
     text = detail[-1] if detail else f"exit {done.returncode}"
     if done.returncode == 0:
-        return Check(name, True, f"{endpoint.host}:{endpoint.port} from {netns}: {text}")
+        return Check(
+            name,
+            True,
+            Message(
+                N_("{host}:{port} from {netns}: {text}"), host=endpoint.host, port=endpoint.port, netns=netns, text=text
+            ),
+        )
     if "connected" in text:
-        return Check(name, False, f"{endpoint.host}:{endpoint.port} answers inside {netns}")
-    return Check(name, False, f"could not probe from {netns}: {text}")
+        return Check(
+            name,
+            False,
+            Message(N_("{host}:{port} answers inside {netns}"), host=endpoint.host, port=endpoint.port, netns=netns),
+        )
+    return Check(name, False, Message(N_("could not probe from {netns}: {text}"), netns=netns, text=text))

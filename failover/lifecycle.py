@@ -17,7 +17,7 @@ from typing import Any
 from backup.jobs import site_repository
 from backup.repository import Repository
 from dc.clock import utcnow
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message, message_of, os_reason
 from dc.osuser import os_user
 from failover.abort import AbortSignal, watch
 from failover.context import RunContext
@@ -116,15 +116,15 @@ def recorded_run(
     except DrillAborted as exc:
         result.aborted = result.aborted or exc.reason
     except BcpError as exc:
-        result.error = exc.message
+        result.error = message_of(exc)
     except BaseException as exc:
-        result.error = f"internal error: {type(exc).__name__}: {exc}"
+        result.error = Message(N_("internal error: {error}"), error=f"{type(exc).__name__}: {exc}")
         raise
     finally:
         if abort.triggered and not result.aborted:
             result.aborted = abort.reason
         if abort.ignored:
-            result.warnings.append(f"ignored during cleanup: {', '.join(abort.ignored)}")
+            result.warnings.append(Message(N_("ignored during cleanup: {names}"), names=", ".join(abort.ignored)))
         result.status, _problem = result.verdict()
         result.finished_at = utcnow()
         rows = [
@@ -148,7 +148,13 @@ def recorded_run(
         try:
             result.reports = write_reports(ctx, result)
         except OSError as exc:
-            result.warnings.append(f"report files not written: {exc.strerror} ({exc.filename})")
+            result.warnings.append(
+                Message(
+                    N_("report files not written: {strerror} ({filename})"),
+                    strerror=os_reason(exc),
+                    filename=exc.filename,
+                )
+            )
         finish_run(ctx.state, result.id, status=result.status, error=_problem, document=to_document(result))
 
 

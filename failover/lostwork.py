@@ -25,7 +25,7 @@ from backup.pitr import PitrResult, RecoveryTarget, restore_to
 from backup.walseq import format_lsn, parse_lsn, parse_segment, segment_name
 from backup.walsurvivors import Cluster, Skipped, Survivors, fetch_remote, vet_survivors
 from dc.clock import utcnow
-from dc.errors import N_, BcpError, ProblemFound, UsageError
+from dc.errors import N_, BcpError, Message, ProblemFound, UsageError, message_of
 from failover.lostrows import LostRow, table_rows
 
 if TYPE_CHECKING:
@@ -187,14 +187,20 @@ def lost_work(
         work.skipped, work.missing = fetched + found.skipped, found.missing
         if not found.usable:
             if places and not found.skipped:
-                work.warnings.append("no WAL segment newer than the offsite's in " + ", ".join(map(str, places)))
+                work.warnings.append(
+                    Message(
+                        N_("no WAL segment newer than the offsite's in {places}"), places=", ".join(map(str, places))
+                    )
+                )
             return work
         try:
             longer = recover("survivors", found.usable)
         except BcpError as exc:
             # WAL that passes every header check can still be hostile or broken enough to stop
             # PostgreSQL: the report then says what is lost instead of failing
-            work.warnings.append(f"the surviving WAL could not be replayed: {exc.message}")
+            work.warnings.append(
+                Message(N_("the surviving WAL could not be replayed: {reason}"), reason=message_of(exc))
+            )
             work.unreplayed = len(found.usable)
             return work
         b_info = _conninfo(config, system_id, longer.port)
@@ -205,8 +211,15 @@ def lost_work(
             # PostgreSQL ends replay at the first record whose checksum fails: what follows is unreadable
             stopped = segment_name(timeline, b_end // seg_size, seg_size)
             work.warnings.append(
-                f"replay of the surviving WAL stopped at {format_lsn(b_end)} in {stopped} (a damaged record):"
-                f" the survivors after it, up to {last}, could not be read"
+                Message(
+                    N_(
+                        "replay of the surviving WAL stopped at {lsn} in {stopped} (a damaged "
+                        "record): the survivors after it, up to {last}, could not be read"
+                    ),
+                    lsn=format_lsn(b_end),
+                    stopped=stopped,
+                    last=last,
+                )
             )
         _list_gap(
             config, config_path, system_id, site, work, found, spool, (timeline, seg_size, a_end, b_end), a_info, b_info
@@ -244,11 +257,18 @@ def _list_gap(
             # without it, a commit record running across into the first survivor goes unlisted
             start = first * seg_size
             work.warnings.append(
-                f"{name} could not be read from the archive ({exc.message}): listing from {found.usable[0].name}"
+                Message(
+                    N_("{name} could not be read from the archive ({reason}): listing from {usable}"),
+                    name=name,
+                    reason=message_of(exc),
+                    usable=found.usable[0].name,
+                )
             )
     stretch = read_stretch(spool, timeline, start, b_end)
     if stretch.stopped:
-        work.warnings.append(f"pg_waldump stopped early, the list may be short: {stretch.stopped}")
+        work.warnings.append(
+            Message(N_("pg_waldump stopped early, the list may be short: {stopped}"), stopped=stretch.stopped)
+        )
     system = config.system(system_id)
     with psycopg.connect(a_info, autocommit=True) as a, psycopg.connect(b_info, autocommit=True) as b:
         names = {

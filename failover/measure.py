@@ -14,6 +14,7 @@ from datetime import datetime
 
 from backup.snapshot import Snapshot
 from dc.duration import format_duration
+from dc.errors import N_, Message
 from failover.results import SystemResult
 
 
@@ -66,48 +67,57 @@ def apply_measurement(
     for name, met, measured, target, fix in misses:
         if met is False:
             result.status = "failed"
-            result.error = f"{name} {format_duration(measured or 0)} exceeds the target {format_duration(target or 0)}"
-            result.fix = fix
+            result.error = Message(
+                N_("{name} {measured} exceeds the target {target}"),
+                name=name,
+                measured=format_duration(measured or 0),
+                target=format_duration(target or 0),
+            )
+            result.fix = Message(fix)
             return
 
 
-_RPO_FIX = (
+_RPO_FIX = N_(
     "the newest usable snapshot is too old: back up this system more often and check that "
     "replication keeps the offsite copy within the RPO (bcpctl replicate, lag metrics)"
 )
-_RTO_FIX = (
+_RTO_FIX = N_(
     "restoring took longer than the target: give the drill more workers, move the system to an "
     "earlier tier, speed up the offsite storage, or revisit the target in the BIA (様式15)"
 )
 
 _ADVICE = {
-    "CorruptObject": (
+    "CorruptObject": N_(
         "the offsite copy is damaged: run 'bcpctl check --read-data' against the offsite repository, "
         "replicate again from the primary, then drill again"
     ),
-    "VerificationFailed": (
+    "VerificationFailed": N_(
         "restored data differs from what the backup recorded: check the offsite copy with "
         "'bcpctl check --read-data' and replicate again from the primary"
     ),
-    "HostileSnapshot": "the snapshot would write outside its target: treat the repository as tampered with",
-    "SnapshotNotFound": "no usable snapshot: check that the system is backed up and replicated offsite",
-    "NoSnapshot": "no usable snapshot: check that the system is backed up and replicated offsite",
-    "RepositoryError": "the restore target refused the data: check the target server's logs and free space",
-    "StorageError": "the offsite storage failed: check its reachability and credentials, then drill again",
-    "SmokeFailed": "the smoke command failed on restored data: check the system's restore procedure and smoke",
-    "IsolationBreach": (
+    "HostileSnapshot": N_("the snapshot would write outside its target: treat the repository as tampered with"),
+    "SnapshotNotFound": N_("no usable snapshot: check that the system is backed up and replicated offsite"),
+    "NoSnapshot": N_("no usable snapshot: check that the system is backed up and replicated offsite"),
+    "RepositoryError": N_("the restore target refused the data: check the target server's logs and free space"),
+    "StorageError": N_("the offsite storage failed: check its reachability and credentials, then drill again"),
+    "SmokeFailed": N_("the smoke command failed on restored data: check the system's restore procedure and smoke"),
+    "IsolationBreach": N_(
         "another tenant's credentials reach this sandbox: check the drill server's GRANTs and pg_hba.conf"
     ),
-    "TenantMismatch": "the snapshot is labelled with another tenant: check the backup job's system/tenant settings",
-    "TargetMissing": "the site has no restore target for this kind of system: set drill_dsn / drill_dir",
-    "RpoExceeded": ("the newest offsite snapshot is older than the RPO: check the backup schedule and replication lag"),
-    "OperationalError": "the restore target server is unreachable: check it is up and reachable from the controller",
+    "TenantMismatch": N_("the snapshot is labelled with another tenant: check the backup job's system/tenant settings"),
+    "TargetMissing": N_("the site has no restore target for this kind of system: set drill_dsn / drill_dir"),
+    "RpoExceeded": N_(
+        "the newest offsite snapshot is older than the RPO: check the backup schedule and replication lag"
+    ),
+    "OperationalError": N_(
+        "the restore target server is unreachable: check it is up and reachable from the controller"
+    ),
 }
 
 
 def advice(kind: str) -> str:
     """One sentence telling the operator what to do about a failure of this kind."""
-    return _ADVICE.get(kind, "see the error; fix it and drill again")
+    return Message(_ADVICE.get(kind, N_("see the error; fix it and drill again")))
 
 
 def exposure(newest: Snapshot | None, now: datetime, rpo: int | None) -> dict[str, object]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from backup.snapshot import Snapshot
 from dc.clock import utcnow
-from dc.errors import BcpError
+from dc.errors import BcpError, message_of
 from failover.context import RunContext
 from failover.lifecycle import repository_at
 from failover.measure import exposure
@@ -38,7 +38,7 @@ def plan_overview(
         with repository_at(ctx, site, escrow) as repo:
             newest = {system: snaps[-1] for system, snaps in snapshots_by_system(repo).items()}
     except BcpError as exc:
-        error = exc.message
+        error = message_of(exc)
     groups = []
     for number, group in enumerate(plan.groups, start=1):
         rows = []

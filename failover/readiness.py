@@ -21,6 +21,7 @@ from pathlib import Path
 from backup.check import check_repository
 from dc.clock import utcnow
 from dc.duration import format_duration
+from dc.errors import N_, Message, joined
 from failover.activesite import ActiveSite, active_site, drill_notice
 from failover.context import RunContext
 from failover.drillrequest import DrillRequest
@@ -55,7 +56,13 @@ def _dir_writable(what: str, path: Path) -> Check:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     ok = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
-    return Check(f"{what} writable", ok, str(path) if ok else f"{path}: {existing} is not a writable directory")
+    return Check(
+        f"{what} writable",
+        ok,
+        str(path)
+        if ok
+        else Message(N_("{path}: {existing} is not a writable directory"), path=path, existing=existing),
+    )
 
 
 def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: ActiveSite) -> list[Check]:
@@ -67,13 +74,19 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: 
         checks.append(
             _pg_reachable("drill server", site.drill_dsn)
             if site.drill_dsn
-            else Check("drill server reachable", False, f"site '{site_name}' has no drill_dsn")
+            else Check(
+                "drill server reachable", False, Message(N_("site '{site_name}' has no drill_dsn"), site_name=site_name)
+            )
         )
     if kinds - {"postgres"}:
         checks.append(
             _dir_writable("drill directory", Path(site.drill_dir))
             if site.drill_dir
-            else Check("drill directory writable", False, f"site '{site_name}' has no drill_dir")
+            else Check(
+                "drill directory writable",
+                False,
+                Message(N_("site '{site_name}' has no drill_dir"), site_name=site_name),
+            )
         )
     if active.failed_over:
         checks.extend(_failed_over_checks(ctx, active))
@@ -81,7 +94,11 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: 
     # A failover would fail on these later, at the worst moment: configured, reachable and empty.
     problems = target_problems(ctx.config, plan, ctx.config_dir)
     checks.append(
-        Check("failover targets ready", not problems, "; ".join(problems[:3]) or "configured, reachable, empty")
+        Check(
+            "failover targets ready",
+            not problems,
+            joined(problems[:3]) or Message(N_("configured, reachable, empty")),
+        )
     )
     return checks
 
@@ -94,16 +111,27 @@ def _failed_over_checks(ctx: RunContext, active: ActiveSite) -> list[Check]:
         Check(
             "failover targets in use by production",
             True,
-            f"production runs at {active.site} since {since} (run {active.run_id}); 'bcpctl failback' brings it home",
+            Message(
+                N_("production runs at {site} since {since} (run {run_id}); 'bcpctl failback' brings it home"),
+                site=active.site,
+                since=since,
+                run_id=active.run_id,
+            ),
         )
     ]
     found = protection(ctx.state, ctx.config, active, utcnow())
     missing = [p for p in found.values() if not p.protected]
     detail = (
-        f"{len(missing)} of {len(found)} system(s) without a copy within RPO at {', '.join(active.second_copy) or '—'}"
-        f" (first: {missing[0].system}: {missing[0].reason})"
+        Message(
+            N_("{count} of {count2} system(s) without a copy within RPO at {value} (first: {system}: {reason})"),
+            count=len(missing),
+            count2=len(found),
+            value=", ".join(active.second_copy) or "—",
+            system=missing[0].system,
+            reason=missing[0].reason,
+        )
         if missing
-        else f"every system has a copy within its RPO at {', '.join(active.second_copy)}"
+        else Message(N_("every system has a copy within its RPO at {names}"), names=", ".join(active.second_copy))
     )
     checks.append(Check("second copy of the active site", not missing, detail))
     return checks
@@ -129,7 +157,9 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
             Check(
                 "no sandboxes left by earlier drills",
                 not leftovers,
-                f"runs {', '.join(leftovers[:3])} left sandboxes: run 'bcpctl drill cleanup'" if leftovers else "none",
+                Message(N_("runs {runs} left sandboxes: run 'bcpctl drill cleanup'"), runs=", ".join(leftovers[:3]))
+                if leftovers
+                else Message(N_("none")),
             )
         )
         result.checks.extend(sandbox_not_production(ctx.config, ctx.config.sites[site], ctx.config_dir))
@@ -137,7 +167,9 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
             for endpoint in production_endpoints(ctx.config):
                 result.checks.append(route_isolated(ctx.settings.sandbox_netns, endpoint))
         else:
-            result.warnings.append("network isolation of the sandbox not checked: set drills.sandbox_netns")
+            result.warnings.append(
+                Message(N_("network isolation of the sandbox not checked: set drills.sandbox_netns"))
+            )
         for check in result.checks:
             if check.ok and "compete with production" in check.detail:
                 result.warnings.append(check.detail)
@@ -147,10 +179,17 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
             result.checks.append(Check("offsite repository opens", True, repo.backend.url))
             report = check_repository(repo)
             if report.ok or not report.problems:
-                detail = f"{report.snapshots} snapshots, {report.packs} packs"
+                detail = Message(
+                    N_("{snapshots} snapshots, {packs} packs"), snapshots=report.snapshots, packs=report.packs
+                )
             else:
                 first = report.problems[0]
-                detail = f"{len(report.problems)} problem(s), first: {first.object}: {first.message}"
+                detail = Message(
+                    N_("{count} problem(s), first: {object}: {reason}"),
+                    count=len(report.problems),
+                    object=first.object,
+                    reason=first.message,
+                )
             result.checks.append(
                 Check(
                     "offsite repository verifies",
@@ -164,16 +203,18 @@ def check_readiness(ctx: RunContext, request: DrillRequest, plan: RecoveryPlan) 
                 system = new_result(step, number)
                 snap = newest.get(step.system)
                 if snap is None:
-                    system.status, system.error, system.fix = "failed", "no offsite snapshot", advice("NoSnapshot")
+                    system.status, system.error = "failed", Message(N_("no offsite snapshot"))
+                    system.fix = advice("NoSnapshot")
                 else:
                     system.snapshot_id, system.snapshot_time, system.source_kind = snap.id, snap.time, snap.source_kind
                     system.rpo_seconds = round(max(0.0, (declared - snap.time).total_seconds()), 1)
                     system.rpo_met = step.rpo is not None and system.rpo_seconds <= step.rpo
                     system.status = "passed" if system.rpo_met else "failed"
                     if not system.rpo_met:
-                        system.error = (
-                            f"newest offsite snapshot is {format_duration(system.rpo_seconds)} old, "
-                            f"RPO target {format_duration(step.rpo or 0)}"
+                        system.error = Message(
+                            N_("newest offsite snapshot is {age} old, RPO target {target}"),
+                            age=format_duration(system.rpo_seconds),
+                            target=format_duration(step.rpo or 0),
                         )
                         system.fix = advice("RpoExceeded")
                 result.systems.append(system)

@@ -21,7 +21,7 @@ from backup.repository import Repository
 from backup.restorer import restore_snapshot
 from backup.snapshot import Snapshot
 from dc.clock import jst_text
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message, library_reason, message_of
 from failover.abort import AbortSignal
 from failover.errors import DrillAborted
 from failover.measure import advice, choose_snapshot
@@ -139,16 +139,16 @@ def recover_system(ctx: RecoveryContext, step: PlanStep, group: int) -> SystemRe
         failed = next((c for c in result.checks if not c.ok), None)
         if failed is not None:
             kind = "SmokeFailed" if failed.name == "smoke" else "IsolationBreach"
-            raise _Failure(kind, f"{failed.name}: {failed.detail}")
+            raise _Failure(kind, Message(N_("{name}: {reason}"), name=failed.name, reason=failed.detail))
         result.status = "passed"
     except DrillAborted as exc:
         result.status, result.error = "aborted", exc.reason
     except _Failure as exc:
-        result.status, result.error, result.fix = "failed", str(exc), advice(exc.kind)
+        result.status, result.error, result.fix = "failed", exc.args[0], advice(exc.kind)
     except BcpError as exc:
-        result.status, result.error, result.fix = "failed", exc.message, advice(type(exc).__name__)
+        result.status, result.error, result.fix = "failed", message_of(exc), advice(type(exc).__name__)
     except Exception as exc:  # psycopg and OS errors from the target: the system failed, the run goes on
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = library_reason(exc) if str(exc).strip() else type(exc).__name__
         result.status, result.error, result.fix = "failed", first, advice(type(exc).__name__)
     finally:
         view.close()

@@ -11,6 +11,7 @@ for the 災害対策本部's file; :mod:`failover.report_pdf` prints it with hea
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -43,6 +44,19 @@ table.systems td::before{content:attr(data-label);display:block;font-size:80%;co
 @media print{@page{size:A4;margin:14mm}body{max-width:none;margin:0;padding:0;font-size:10pt}
 tr,.signoff,.fix{break-inside:avoid}a{color:inherit;text-decoration:none}}
 """
+
+
+#: a line the core made, in Japanese (the CLI's catalog through :class:`failover.context.RunContext`)
+Japanese = Callable[[str], str]
+
+
+def _both(line: str, japanese: Japanese) -> str:
+    """A line the core made (a warning, an error, a check's detail), escaped: Japanese first, the
+    English beside it when the catalog has other words for it."""
+    shown = japanese(line)
+    if shown == str(line):
+        return escape(str(line))
+    return f'{escape(shown)} <span class="en">{escape(str(line))}</span>'
 
 
 def _t(value: str | None) -> str:
@@ -141,31 +155,30 @@ def trend_svg(history: list[dict[str, Any]], *, width: int = 220, height: int = 
     return "".join(parts)
 
 
-def _fixes(doc: dict[str, Any]) -> str:
+def _fixes(doc: dict[str, Any], japanese: Japanese = str) -> str:
     items = []
     if doc.get("aborted"):
         items.append(
-            f"<li>中断されました（理由: {escape(doc['aborted'])}）。中断後に後片付けを実施しました（下記）。"
+            f"<li>中断されました（理由: {_both(doc['aborted'], japanese)}）。中断後に後片付けを実施しました（下記）。"
             f' <span class="en">The run was aborted; cleanup ran afterwards (see below).</span></li>'
         )
     if doc.get("error"):
-        items.append(f"<li>{escape(doc['error'])}</li>")
+        items.append(f"<li>{_both(doc['error'], japanese)}</li>")
     for s in doc["systems"]:
         if s["status"] != "passed":
-            fix = f"<br><b>是正措置 Fix:</b> {escape(s['fix'])}" if s.get("fix") else ""
-            items.append(
-                f"<li><b>{escape(s['system'])}</b> ({_status(s['status'])}): {escape(s.get('error') or '')}{fix}</li>"
-            )
+            fix = f"<br><b>是正措置 Fix:</b> {_both(s['fix'], japanese)}" if s.get("fix") else ""
+            error = _both(s.get("error") or "", japanese)
+            items.append(f"<li><b>{escape(s['system'])}</b> ({_status(s['status'])}): {error}{fix}</li>")
     for c in doc.get("checks", []):
         if not c["ok"]:
             items.append(
                 f"<li>確認 <b>{escape(c['name'])}</b> が不合格 <span class='en'>check failed</span>: "
-                f"{escape(c['detail'])}</li>"
+                f"{_both(c['detail'], japanese)}</li>"
             )
     cleanup = doc.get("cleanup") or {}
     for left in cleanup.get("leftovers", []):
         items.append(
-            f"<li>訓練環境 <b>{escape(left)}</b> が残っています。"
+            f"<li>訓練環境 <b>{_both(left, japanese)}</b> が残っています。"
             "<b>是正措置:</b> 削除するか 'bcpctl drill cleanup' を実行"
             ' <span class="en">(every later drill also sweeps it).</span></li>'
         )
@@ -174,14 +187,20 @@ def _fixes(doc: dict[str, Any]) -> str:
     return f'<div class="fix"><ul>{"".join(items)}</ul></div>'
 
 
-def control_section(cp: dict[str, Any] | None) -> str:
+def control_section(cp: dict[str, Any] | None, japanese: Japanese = str) -> str:
     """制御状態 Control state: which copy the site took over, the measured control-plane RPO, what stayed behind."""
     if not cp:
         return ""
     copy = cp.get("copy") or {}
-    taken = f"copy {escape((copy.get('snapshot') or '')[:8])} taken {_t(copy.get('time'))}" if copy else "no copy"
+    taken = (
+        f"{_t(copy.get('time'))} 取得のコピー {escape((copy.get('snapshot') or '')[:8])} "
+        f'<span class="en">copy taken {_t(copy.get("time"))}</span>'
+        if copy
+        else 'コピーなし <span class="en">no copy</span>'
+    )
     skipped = "".join(
-        f"<li>skipped copy {escape((s.get('snapshot') or '')[:8])} ({_t(s.get('time'))}): {escape(s['problem'])}</li>"
+        f"<li>使わなかったコピー <span class='en'>skipped copy</span> {escape((s.get('snapshot') or '')[:8])} "
+        f"({_t(s.get('time'))}): {_both(s['problem'], japanese)}</li>"
         for s in cp.get("skipped", [])
     )
     return f"""<h2>制御状態 Control state</h2>
@@ -193,13 +212,17 @@ def control_section(cp: dict[str, Any] | None) -> str:
         cp.get("received_seq", 0)
     }
 <small>{escape((cp.get("received_hash") or "")[:16])}</small></td></tr>
-<tr><th>失われた記録 lost</th><td>{escape(cp.get("lost") or "—")}</td></tr>
+<tr><th>失われた記録 lost</th><td>{_both(cp.get("lost") or "—", japanese)}</td></tr>
 <tr><th>データベース database</th><td><code>{escape(cp["database"])}</code>{
-        " (previous kept as <code>" + escape(cp["kept_aside"]) + "</code>)" if cp.get("kept_aside") else ""
+        "（以前のものは <code>"
+        + escape(cp["kept_aside"])
+        + '</code> として保管 <span class="en">previous kept</span>）'
+        if cp.get("kept_aside")
+        else ""
     }</td></tr></table>{f"<ul>{skipped}</ul>" if skipped else ""}"""
 
 
-def lost_section(lost: dict[str, dict[str, Any]] | None) -> str:
+def lost_section(lost: dict[str, dict[str, Any]] | None, japanese: Japanese = str) -> str:
     """失われた処理 What was lost: per postgres-wal system, the rows to type again per town (the
     rows themselves are in the worklist files and each town's Japanese report) or the interval."""
     if not lost:
@@ -229,7 +252,7 @@ def lost_section(lost: dict[str, dict[str, Any]] | None) -> str:
             )
         problems = [s["reason"] for s in doc.get("skipped", []) if not s["reason"].startswith(RECYCLED)]
         problems += doc.get("warnings", [])
-        more = "".join(f"<li>{escape(p)}</li>" for p in problems)
+        more = "".join(f"<li>{_both(p, japanese)}</li>" for p in problems)
         rows.append(
             f"<tr><th>{escape(system)}</th><td>{_t(doc.get('recovered_to'))}</td><td>{what}"
             f"{f'<ul>{more}</ul>' if more else ''}</td></tr>"
@@ -255,11 +278,11 @@ _SYSTEM_COLUMNS = (
 )
 
 
-def _system_row(s: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -> str:
+def _system_row(s: dict[str, Any], history: dict[str, list[dict[str, Any]]], japanese: Japanese = str) -> str:
     steps = s.get("steps", {})
     checks = "<br>".join(
         f'<span class="{"passed" if c["ok"] else "failed"}">{"○" if c["ok"] else "×"}</span> '
-        f"{escape(c['name'])}: {escape(c['detail'])}"
+        f"{escape(c['name'])}: {_both(c['detail'], japanese)}"
         for c in s.get("checks", [])
     )
     cells = (
@@ -280,6 +303,15 @@ def _system_row(s: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -> 
     return "<tr>" + "".join(f'<td data-label="{escape(h)}">{c}</td>' for h, c in labelled) + "</tr>"
 
 
+def _swept(w: dict[str, Any], japanese: Japanese) -> str:
+    """A sandbox of an earlier run this one removed (or could not)."""
+    left = ", ".join(_both(x, japanese) for x in w["cleanup"]["leftovers"])
+    return (
+        f"<li>実行 run {escape(w['run_id'])} ({escape(w['was_status'])}): 削除 removed "
+        f"{escape(', '.join(w['cleanup']['removed'])) or 'なし nothing'}{'; 残存 left ' + left if left else ''}</li>"
+    )
+
+
 def _signoff() -> str:
     """Blank boxes for the people who sign the report on paper (確認者 reviews, 決裁 approves)."""
     return """<h2>確認・決裁 Sign-off</h2>
@@ -292,29 +324,26 @@ def _signoff() -> str:
 </table>"""
 
 
-def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -> str:
+def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]], japanese: Japanese = str) -> str:
+    """The report; ``japanese`` shows the core's own lines (warnings, errors, check details) in
+    Japanese first, the English beside (without it, a stored run rendered again: the English)."""
     status = doc["status"]
     kind = _KINDS.get(doc["kind"], doc["kind"])
     mode = MODE_NAMES.get(doc["mode"], doc["mode"])
     title = f"{kind} {mode} — bcpctl {doc['kind']} {doc['mode']} {doc['id']}"
-    rows = "".join(_system_row(s, history) for s in doc["systems"])
+    rows = "".join(_system_row(s, history, japanese) for s in doc["systems"])
     run_checks = "".join(
         f'<li class="{"passed" if c["ok"] else "failed"}">{"○" if c["ok"] else "×"} '
-        f"{escape(c['name'])}: {escape(c['detail'])}</li>"
+        f"{escape(c['name'])}: {_both(c['detail'], japanese)}</li>"
         for c in doc.get("checks", [])
     )
     cleanup = doc.get("cleanup") or {}
     removed = ", ".join(escape(r) for r in cleanup.get("removed", [])) or "なし nothing"
-    swept = "".join(
-        f"<li>run {escape(w['run_id'])} ({escape(w['was_status'])}): removed "
-        f"{escape(', '.join(w['cleanup']['removed']) or 'nothing')}"
-        f"{'; left ' + escape(', '.join(w['cleanup']['leftovers'])) if w['cleanup']['leftovers'] else ''}</li>"
-        for w in doc.get("swept", [])
-    )
-    warnings = "".join(f"<li>{escape(w)}</li>" for w in doc.get("warnings", []))
+    swept = "".join(_swept(w, japanese) for w in doc.get("swept", []))
+    warnings = "".join(f"<li>{_both(w, japanese)}</li>" for w in doc.get("warnings", []))
     hooks = "".join(
         f'<li class="{"passed" if h["ok"] else "failed"}">{"○" if h["ok"] else "×"} {escape(h["action"])} '
-        f"{escape(h['site'])}: {escape(h.get('detail') or '')}</li>"
+        f"{escape(h['site'])}: {_both(h.get('detail') or '', japanese)}</li>"
         for h in doc.get("hooks", [])
     )
     head = "".join(f"<th>{escape(h)}</th>" for h in _SYSTEM_COLUMNS)
@@ -332,9 +361,9 @@ def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]]) -
 <tr><th>終了 finished</th><td>{_t(doc.get("finished_at"))}</td></tr>
 <tr><th>操作者 operator</th><td>{escape(doc.get("operator") or "")}{approver}</td></tr>
 <tr><th>並列数 workers</th><td>{doc.get("workers")}</td></tr></table>
-<h2>課題と是正措置 What failed and what to fix</h2>{_fixes(doc)}
-{control_section(doc.get("control_plane"))}
-{lost_section(doc.get("lost"))}
+<h2>課題と是正措置 What failed and what to fix</h2>{_fixes(doc, japanese)}
+{control_section(doc.get("control_plane"), japanese)}
+{lost_section(doc.get("lost"), japanese)}
 <h2>経過 Timeline</h2><p><small>災害発生とみなした時刻から。濃い色: 復元（取得・復号を含む）、薄い色: 検証。
 From the declared disaster time; dark: restore (fetch and decrypt overlap it), light: verify.</small></p>
 {timeline_svg(doc["systems"])}

@@ -9,6 +9,7 @@ the drill environment was removed. Plain text, so it pastes into the municipalit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from dc.clock import jst_text
@@ -77,7 +78,7 @@ _CONTROL_SOURCES = {
 }
 
 
-def _control_lines(cp: dict[str, Any] | None, sites: dict[str, str]) -> list[str]:
+def _control_lines(cp: dict[str, Any] | None, sites: dict[str, str], japanese: Callable[[str], str] = str) -> list[str]:
     """制御状態（訓練記録・提供申請と承認・監査記録）の引継ぎ: the measured control-plane RPO and what stayed behind."""
     if not cp:
         return []
@@ -95,9 +96,8 @@ def _control_lines(cp: dict[str, Any] | None, sites: dict[str, str]) -> list[str
     elif cp.get("source") in ("restored", "streamed"):
         lines.append(f"      第{cp.get('received_seq', 0)}件より後に主センターで記録された内容は不明です。")
     for skipped in cp.get("skipped", []):
-        lines.append(
-            f"      検証に失敗した写し（{jp_time(skipped.get('time'))}）は使用していません: {skipped['problem']}"
-        )
+        problem = japanese(skipped["problem"])
+        lines.append(f"      検証に失敗した写し（{jp_time(skipped.get('time'))}）は使用していません: {problem}")
     return lines
 
 
@@ -106,7 +106,9 @@ def own_rows(lost: dict[str, Any], tenant: str, tenant_name: str) -> list[dict[s
     return [r for r in lost["rows"] if (r["tenant"] == tenant if "tenant" in r else r["town"] == tenant_name)]
 
 
-def _shared_lines(doc: dict[str, Any], tenant: str, tenant_name: str) -> list[str]:
+def _shared_lines(
+    doc: dict[str, Any], tenant: str, tenant_name: str, japanese: Callable[[str], str] = str
+) -> list[str]:
     """A town's lost rows in systems another tenant runs for it (a shared 住基 serving several
     towns): the town must type them again, so its own report lists them, and only its own."""
     if doc["mode"] != "execute":
@@ -119,12 +121,19 @@ def _shared_lines(doc: dict[str, Any], tenant: str, tenant_name: str) -> list[st
             continue
         business = owners[system]["business"] if system in owners else lost.get("business", "")
         lines.append(f"  共同利用の {business}（{system}）で失われた貴団体の処理（再入力が必要です）:")
-        lines += [f"        {line}" for line in report_lines(dict(lost, rows=mine))]
+        lines += [f"        {line}" for line in report_lines(dict(lost, rows=mine), japanese)]
     return lines
 
 
-def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[str, str] | None = None) -> str:
-    """The summary for one tenant; ``sites`` maps site ids to names such as 遠隔地バックアップセンター（北海道）."""
+def render_ja(
+    doc: dict[str, Any],
+    tenant: str,
+    tenant_name: str,
+    sites: dict[str, str] | None = None,
+    japanese: Callable[[str], str] = str,
+) -> str:
+    """The summary for one tenant; ``sites`` maps site ids to names such as 遠隔地バックアップセンター（北海道）.
+    ``japanese`` puts the core's English lines (errors, warnings) in Japanese: the CLI's catalog."""
     sites = sites or {}
     systems = [s for s in doc["systems"] if s["tenant"] == tenant]
     lines = [
@@ -161,24 +170,26 @@ def render_ja(doc: dict[str, Any], tenant: str, tenant_name: str, sites: dict[st
             # only this town's rows: a shared system's worklist may name its neighbours' residents
             mine = dict(lost, rows=own_rows(lost, tenant, tenant_name))
             lines.append("      失われた処理（再入力が必要です）:")
-            lines += [f"        {line}" for line in report_lines(mine)]
+            lines += [f"        {line}" for line in report_lines(mine, japanese)]
         elif doc["mode"] == "execute" and s.get("snapshot_time") and s.get("rpo_seconds"):
             lines.append(
                 f"      失われた期間: {jp_seconds(s['snapshot_time'])} 〜 {jp_seconds(doc['declared_at'])}"
                 "（この間の入力・異動・収納は再入力が必要です）"
             )
-    lines += _shared_lines(doc, tenant, tenant_name)
-    lines += _control_lines(doc.get("control_plane"), sites)
+    lines += _shared_lines(doc, tenant, tenant_name, japanese)
+    lines += _control_lines(doc.get("control_plane"), sites, japanese)
     problems = [s for s in systems if s["status"] != "passed"]
     lines += ["", "2. 課題と是正措置"]
     if doc.get("aborted"):
-        lines.append(f"  ・訓練は中断されました（理由: {doc['aborted']}）。中断後も訓練環境の削除を実施しました。")
+        aborted = japanese(doc["aborted"])
+        lines.append(f"  ・訓練は中断されました（理由: {aborted}）。中断後も訓練環境の削除を実施しました。")
     for s in problems:
-        lines.append(f"  ・{s['business']}: {s.get('error') or s['status']}")
+        lines.append(f"  ・{s['business']}: {japanese(s['error']) if s.get('error') else s['status']}")
         if s.get("fix"):
-            lines.append(f"    是正措置: {s['fix']}")
+            lines.append(f"    是正措置: {japanese(s['fix'])}")
     cleanup = doc.get("cleanup") or {}
     for left in cleanup.get("leftovers", []):
+        left = japanese(left)
         lines.append(f"  ・訓練環境の削除が完了していません: {left}（'bcpctl drill cleanup' で削除してください）")
     if not problems and not doc.get("aborted") and not cleanup.get("leftovers"):
         lines.append("  ・なし")

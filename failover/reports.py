@@ -69,21 +69,21 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
         paths["pdf"] = folder / "report.pdf"
     result.reports = {name: str(path) for name, path in paths.items()}
     history = _jsonable(system_history(ctx.state, [s.system for s in result.systems]))
-    html = render_html(to_document(result), history)
+    html = render_html(to_document(result), history, ctx.japanese)
     if ctx.settings.report_pdf:
         try:
             print_pdf(html, paths["pdf"])
         except BcpError as exc:
             del result.reports["pdf"]
             result.warnings.append(Message(N_("no PDF report (drills.report_pdf): {error}"), error=exc))
-            html = render_html(to_document(result), history)
+            html = render_html(to_document(result), history, ctx.japanese)
     doc = to_document(result)
     paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     paths["html"].write_text(html, encoding="utf-8")
     sites = site_names(ctx.config)
     for tenant in report_tenants(doc):
         name = ctx.config.tenants[tenant].name if tenant in ctx.config.tenants else tenant
-        paths[f"ja:{tenant}"].write_text(render_ja(doc, tenant, name, sites), encoding="utf-8")
+        paths[f"ja:{tenant}"].write_text(render_ja(doc, tenant, name, sites, ctx.japanese), encoding="utf-8")
     return result.reports
 
 

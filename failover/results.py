@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from dc.errors import N_, Message, joined
+
 
 @dataclass(frozen=True)
 class Check:
@@ -118,17 +120,19 @@ class RunResult:
     def verdict(self) -> tuple[str, str | None]:
         """``(status, first problem)``: passed only if every system, check and the cleanup passed."""
         if self.aborted:
-            return "aborted", f"aborted: {self.aborted}"
-        problems = [f"{s.system}: {s.error}" for s in self.systems if not s.ok]
-        problems += [f"{c.name}: {c.detail}" for c in self.checks if not c.ok]
+            return "aborted", Message(N_("aborted: {reason}"), reason=self.aborted)
+        problems: list[str] = [
+            Message(N_("{name}: {reason}"), name=s.system, reason=s.error or "") for s in self.systems if not s.ok
+        ]
+        problems += [Message(N_("{name}: {reason}"), name=c.name, reason=c.detail) for c in self.checks if not c.ok]
         if self.cleanup is not None and not self.cleanup.ok:
-            what = "; ".join(self.cleanup.leftovers[:3]) or "cleanup did not finish"
-            problems.append(f"cleanup incomplete: {what}")
+            what = joined(self.cleanup.leftovers[:3]) or Message(N_("cleanup did not finish"))
+            problems.append(Message(N_("cleanup incomplete: {what}"), what=what))
         if self.error:
             problems.insert(0, self.error)
         if problems:
-            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            return "failed", problems[0] + more
+            more = Message(N_(" (and {count} more)"), count=len(problems) - 1) if len(problems) > 1 else ""
+            return "failed", Message(N_("{first}{more}"), first=problems[0], more=more)
         return "passed", None
 
 

@@ -11,7 +11,7 @@ failover that does not complete is rolled back.
 from __future__ import annotations
 
 from dc.clock import utcnow
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from failover.context import RunContext
 from failover.drillrequest import DrillRequest
 from failover.failback import FailbackRequest, execute_failback
@@ -74,13 +74,19 @@ def run_switchover(
         result.hooks = over.hooks + (back.hooks if back else [])
         result.phases = {f"failover {k}": v for k, v in over.phases.items()}
         result.checks.append(
-            Check(f"failover to {to_site}", over.status == "passed", f"run {over.id}: {over.status} {over.error or ''}")
+            Check(
+                f"failover to {to_site}",
+                over.status == "passed",
+                Message(N_("run {id}: {status} {value}"), id=over.id, status=over.status, value=over.error or ""),
+            )
         )
         result.checks.append(
             Check(
                 f"failback to {ctx.config.primary_site}",
                 back is not None and back.status == "passed",
-                f"run {back.id}: {back.status} {back.error or ''}" if back else "not run: the failover did not pass",
+                Message(N_("run {id}: {status} {value}"), id=back.id, status=back.status, value=back.error or "")
+                if back
+                else Message(N_("not run: the failover did not pass")),
             )
         )
         if back is not None:

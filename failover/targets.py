@@ -13,6 +13,7 @@ from pathlib import Path
 
 from backup.sources import redact_dsn
 from dc.config import Consortium
+from dc.errors import N_, Message
 from dc.sourcespec import Source
 from failover.plan import RecoveryPlan
 from failover.sandbox import Target, with_database
@@ -54,28 +55,43 @@ def ensure_database(dsn: str) -> None:
 
 def target_problems(config: Consortium, plan: RecoveryPlan, config_dir: Path | None) -> list[str]:
     """Why the plan's production targets are not ready for a failover (empty list: ready)."""
-    problems = []
+    problems: list[str] = []
     for step in plan.steps:
         system = config.systems[step.system]
         if step.source_kind in ("postgres", "postgres-wal"):
             if not system.restore_dsn:
-                problems.append(f"{step.system}: no restore_dsn to fail over into")
+                problems.append(Message(N_("{system}: no restore_dsn to fail over into"), system=step.system))
                 continue
             try:
                 state = database_state(system.restore_dsn)
             except Exception as exc:  # psycopg errors
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                problems.append(f"{step.system}: {redact_dsn(system.restore_dsn)} unreachable: {first}")
+                problems.append(
+                    Message(
+                        N_("{system}: {redact_dsn} unreachable: {first}"),
+                        system=step.system,
+                        redact_dsn=redact_dsn(system.restore_dsn),
+                        first=first,
+                    )
+                )
                 continue
             if state == "busy":
-                problems.append(f"{step.system}: {redact_dsn(system.restore_dsn)} already holds tables")
+                problems.append(
+                    Message(
+                        N_("{system}: {redact_dsn} already holds tables"),
+                        system=step.system,
+                        redact_dsn=redact_dsn(system.restore_dsn),
+                    )
+                )
         else:
             if not system.restore_dir:
-                problems.append(f"{step.system}: no restore_dir to fail over into")
+                problems.append(Message(N_("{system}: no restore_dir to fail over into"), system=step.system))
                 continue
             path = resolve(system.restore_dir, config_dir)
             if path.exists() and (not path.is_dir() or any(path.iterdir())):
-                problems.append(f"{step.system}: {path} is not an empty directory")
+                problems.append(
+                    Message(N_("{system}: {path} is not an empty directory"), system=step.system, path=path)
+                )
     return problems
 
 

@@ -23,6 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dc.errors import N_, Message
 from failover.results import Check
 from failover.sandbox import Login, Target
 
@@ -57,7 +58,7 @@ def pg_separation(target: Target) -> list[Check]:
         try:
             with _connect(target, target.login) as conn:
                 conn.execute("SELECT 1").fetchone()
-            checks.append(Check("tenant reads own sandbox", True, f"login {target.login.role}"))
+            checks.append(Check("tenant reads own sandbox", True, Message(N_("login {role}"), role=target.login.role)))
         except psycopg.Error as exc:
             checks.append(Check("tenant reads own sandbox", False, _first_line(exc)))
     for stranger in target.strangers:
@@ -74,23 +75,35 @@ def _refused(target: Target, stranger: Login) -> Check:
         with _connect(target, stranger) as conn:
             conn.execute("SELECT 1")
     except psycopg.errors.InsufficientPrivilege:
-        return Check(name, True, "permission denied")
+        return Check(name, True, Message(N_("permission denied")))
     except psycopg.OperationalError as exc:
         if "permission denied" in str(exc):
-            return Check(name, True, "permission denied")
-        return Check(name, False, f"could not tell: {_first_line(exc)}")
-    return Check(name, False, f"{who} ({stranger.role}) opened {target.description}")
+            return Check(name, True, Message(N_("permission denied")))
+        return Check(name, False, Message(N_("could not tell: {first_line}"), first_line=_first_line(exc)))
+    return Check(
+        name,
+        False,
+        Message(N_("{who} ({role}) opened {description}"), who=who, role=stranger.role, description=target.description),
+    )
 
 
 def dir_separation(tenant_dir: Path, expected: set[str]) -> Check:
     """A tenant's sandbox directory is private (0700) and holds only that tenant's systems."""
     st = os.lstat(tenant_dir)
     if not stat.S_ISDIR(st.st_mode) or stat.S_IMODE(st.st_mode) & 0o077:
-        return Check("tenant directory private", False, f"{tenant_dir} is not a 0700 directory")
+        return Check(
+            "tenant directory private",
+            False,
+            Message(N_("{tenant_dir} is not a 0700 directory"), tenant_dir=tenant_dir),
+        )
     present = {p.name for p in tenant_dir.iterdir()}
     foreign = present - expected
     if foreign:
-        return Check("tenant directory private", False, f"{tenant_dir} also holds {', '.join(sorted(foreign))}")
+        return Check(
+            "tenant directory private",
+            False,
+            Message(N_("{tenant_dir} also holds {names}"), tenant_dir=tenant_dir, names=", ".join(sorted(foreign))),
+        )
     return Check("tenant directory private", True, f"{tenant_dir} (0700)")
 
 
@@ -106,11 +119,17 @@ def run_smoke(
         elif kind == "sqlite" and sqlite_file is not None:
             value = _smoke_sqlite(smoke, sqlite_file)
         else:
-            return Check("smoke", False, f"a {kind} system needs a 'command:' smoke, not SQL")
+            return Check("smoke", False, Message(N_("a {kind} system needs a 'command:' smoke, not SQL"), kind=kind))
     except SmokeError as exc:
         return Check("smoke", False, str(exc))
     if expect is not None and value.strip() != expect.strip():
-        return Check("smoke", False, f"returned {value.strip()[:80]!r}, expected {expect.strip()[:80]!r}")
+        return Check(
+            "smoke",
+            False,
+            Message(
+                N_("returned {value!r}, expected {expected!r}"), value=value.strip()[:80], expected=expect.strip()[:80]
+            ),
+        )
     return Check("smoke", True, value.strip()[:120])
 
 

@@ -12,7 +12,7 @@ import csv
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
-from dc.errors import N_, BcpError, UsageError, os_reason
+from dc.errors import N_, BcpError, Message, UsageError, message_of, os_reason
 from failover.lostscratch import lost_run, lost_scratch
 
 if TYPE_CHECKING:
@@ -116,16 +116,17 @@ def _write_worklist(doc: dict[str, Any], directory: Path) -> list[Path]:
     return [csv_path, xlsx_path]
 
 
-def head_lines(doc: dict[str, Any]) -> list[str]:
-    """Where the offsite's recovery ended, and each surviving file not used with its reason."""
+def head_lines(doc: dict[str, Any], japanese: Callable[[str], str] = str) -> list[str]:
+    """Where the offsite's recovery ended, and each surviving file not used with its reason;
+    ``japanese`` puts the core's English reasons and warnings in Japanese (the CLI's catalog)."""
     recovered = doc.get("recovered_to")
     lines = [f"遠隔地のWALで復旧した最終トランザクション: {_when(recovered)}（{recovered or '—'}）"]
     skipped = doc.get("skipped", [])
     recycled = [s for s in skipped if s["reason"].startswith(RECYCLED)]
-    lines += [f"使用しなかった残存WAL: {s['path']}（{s['reason']}）" for s in skipped if s not in recycled]
+    lines += [f"使用しなかった残存WAL: {s['path']}（{japanese(s['reason'])}）" for s in skipped if s not in recycled]
     if recycled:
         lines.append(f"PostgreSQL が再利用のために用意しただけの未使用のファイル {len(recycled)} 件は読んでいません。")
-    lines += [f"注意: {w}" for w in doc.get("warnings", [])]
+    lines += [f"注意: {japanese(w)}" for w in doc.get("warnings", [])]
     if doc.get("missing"):
         lines.append(f"残存WALに欠落があります: {doc['missing']} がなく、それ以降は使用していません。")
     return lines
@@ -161,10 +162,10 @@ def tail_lines(doc: dict[str, Any]) -> list[str]:
     ]
 
 
-def report_lines(doc: dict[str, Any]) -> list[str]:
+def report_lines(doc: dict[str, Any], japanese: Callable[[str], str] = str) -> list[str]:
     """失われた処理 for the failover report: the worklist, or exactly what interval is lost."""
     rows = [f"  {r[0]} {r[1]} {r[2]} {r[3]} {r[6]}" for r in worklist_lines(doc)]
-    return head_lines(doc) + rows + tail_lines(doc)
+    return head_lines(doc, japanese) + rows + tail_lines(doc)
 
 
 def lost_worklist(
@@ -222,7 +223,7 @@ def failover_losses(
     from failover.results import to_document
 
     losses: dict[str, dict[str, Any]] = {}
-    warnings = []
+    warnings: list[str] = []
     for result in systems:
         if result.source_kind != "postgres-wal" or not result.ok:
             continue
@@ -243,8 +244,20 @@ def failover_losses(
                 config, config_file, result.system, state, run_id=run_id, site=site, declared_at=declared
             )
         except BcpError as exc:
-            warnings.append(f"{result.system}: the lost transactions could not be listed ({exc.message})")
+            warnings.append(
+                Message(
+                    N_("{system}: the lost transactions could not be listed ({reason})"),
+                    system=result.system,
+                    reason=message_of(exc),
+                )
+            )
         except Exception as exc:  # psycopg and OS errors of a scratch cluster: production is already promoted
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            warnings.append(f"{result.system}: the lost transactions could not be listed ({first})")
+            warnings.append(
+                Message(
+                    N_("{system}: the lost transactions could not be listed ({first})"),
+                    system=result.system,
+                    first=first,
+                )
+            )
     return losses, warnings

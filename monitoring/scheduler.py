@@ -21,6 +21,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Engine
 
+from dc.errors import N_, Message
 from monitoring.schedule import JobSpec
 
 log = logging.getLogger("bcpctl.scheduler")
@@ -44,7 +45,11 @@ def build_scheduler(engine: Engine, workers: int, on_missed: Callable[[str], Non
     )
 
     def missed(event: JobExecutionEvent) -> None:
-        why = "previous run still going" if event.code == EVENT_JOB_MAX_INSTANCES else "too late to run"
+        why = (
+            Message(N_("previous run still going"))
+            if event.code == EVENT_JOB_MAX_INSTANCES
+            else Message(N_("too late to run"))
+        )
         log.warning("job %s missed a run: %s", event.job_id, why, extra={"job": event.job_id})
         try:
             on_missed(event.job_id)

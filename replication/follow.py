@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from backup.manifest import MANIFEST_KEY
 from dc.clock import utcnow
-from dc.errors import AuthError, BcpError, ConfigError, UsageError
+from dc.errors import N_, AuthError, BcpError, ConfigError, Message, UsageError
 from replication.lag import system_lags, wal_newest
 from replication.plan import phase_of
 from replication.records import SystemLag
@@ -194,7 +194,11 @@ class Follower:
             self._refused.update(new_refused)
             more = f" (and {len(new_refused) - 1} more)" if len(new_refused) > 1 else ""
             round_.ok = False
-            round_.problem = f"{new_refused[0]}: not a WAL object of a repository, left at the source{more}"
+            round_.problem = Message(
+                N_("{new_refused}: not a WAL object of a repository, left at the source{more}"),
+                new_refused=new_refused[0],
+                more=more,
+            )
         round_.refused_wal = refused
         if missing:
             metered = MeteredBackend(self.target)

@@ -48,7 +48,7 @@ from typing import NoReturn
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from backup.repository import CONFIG_KEY
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError, message_of
 from storage.backend import Backend, Capabilities, ObjectInfo, ObjectVersion
 from storage.capabilities import Versioned, versioned
 from storage.errors import AccessDenied, ObjectNotFound
@@ -230,7 +230,12 @@ class HistoryView:
                     if self.as_of is not None:
                         raise
                     self._plain = True
-                    self.notes.append(f"{exc.message}: reading only the current versions, without their history")
+                    self.notes.append(
+                        Message(
+                            N_("{reason}: reading only the current versions, without their history"),
+                            reason=message_of(exc),
+                        )
+                    )
                 for versions in by_key.values():
                     # newest first; within one millisecond the storage's "latest" wins
                     versions.sort(key=lambda v: (v.mtime, v.latest), reverse=True)

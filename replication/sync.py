@@ -33,7 +33,7 @@ from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import N_, BcpError, UsageError
+from dc.errors import N_, BcpError, Message, UsageError
 from dc.failpoint import failpoint
 from replication.errors import ManifestRefused, TargetMismatch
 from replication.lag import lags_between
@@ -130,17 +130,33 @@ class SyncResult:
         """One line for the operator when the run did not fully succeed."""
         if self.errors:
             message = next(iter(self.errors.values()))
-            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            return f"replication to {self.target} incomplete: {message}{more}; the next run resumes"
+            more = Message(N_(" (and {count} more)"), count=len(self.errors) - 1) if len(self.errors) > 1 else ""
+            return Message(
+                N_("replication to {target} incomplete: {message_}{more}; the next run resumes"),
+                target=self.target,
+                message_=message,
+                more=more,
+            )
         if self.refused_snapshots:
-            return (
-                f"refused {len(self.refused_snapshots)} snapshot(s) at {self.source} that the signed manifest "
-                f"does not cover (forged or planted): {', '.join(s[:12] for s in self.refused_snapshots[:3])}"
+            return Message(
+                N_(
+                    "refused {count} snapshot(s) at {source} that the signed manifest "
+                    "does not cover (forged or planted): {names}"
+                ),
+                count=len(self.refused_snapshots),
+                source=self.source,
+                names=", ".join(s[:12] for s in self.refused_snapshots[:3]),
             )
         if self.conflicts:
-            return f"{len(self.conflicts)} fixed-name object(s) differ between the sites: {', '.join(self.conflicts)}"
+            return Message(
+                N_("{count} fixed-name object(s) differ between the sites: {names}"),
+                count=len(self.conflicts),
+                names=", ".join(self.conflicts),
+            )
         if self.cancelled:
-            return f"replication to {self.target} stopped before it finished; the next run resumes"
+            return Message(
+                N_("replication to {target} stopped before it finished; the next run resumes"), target=self.target
+            )
         return None
 
 
@@ -259,7 +275,9 @@ def _replicate(
         result.signed = manifest is not None
         result.manifest_sequence = manifest.sequence if manifest else None
         if manifest is None:
-            result.warnings.append("the source has no signed manifest: the snapshot set cannot be verified")
+            result.warnings.append(
+                Message(N_("the source has no signed manifest: the snapshot set cannot be verified"))
+            )
         src, tgt = src_future.result(), tgt_future.result()
     if manifest is not None:
         missing = missing_referenced(manifest, src, tgt)
@@ -344,7 +362,7 @@ def _replicate(
         ledger.record_locks(target.url, extension.until)
         known_locks.update(extension.until)
         for key, message in extension.errors.items():
-            result.warnings.append(f"could not extend the lock of {key}: {message}")
+            result.warnings.append(Message(N_("could not extend the lock of {key}: {reason}"), key=key, reason=message))
     _delete_due(target, ledger, plan, current, known_locks, now, options, result)
 
 

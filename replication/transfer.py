@@ -36,7 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dc.errors import N_, os_reason
+from dc.errors import N_, message_of, os_reason
 from dc.failpoint import failpoint
 from storage.backend import Backend, ObjectInfo, check_key
 from storage.capabilities import ChecksumRequesting, as_capability
@@ -241,7 +241,7 @@ class Transfer:
 
     def _fail(self, key: str, exc: StorageError, outcome: TransferOutcome, stop: threading.Event) -> None:
         with self._lock:
-            outcome.errors[key] = exc.message
+            outcome.errors[key] = message_of(exc)
         if self.stop_on_error:
             stop.set()
 

@@ -37,7 +37,7 @@ from backup.manifestchain import CHAIN_PREFIX
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
-from dc.errors import N_
+from dc.errors import N_, Message, message_of
 from replication.history import open_history, sha256_pieces
 from replication.plan import DEFAULT_DELETE_DELAY
 from storage.backend import Backend, ObjectInfo
@@ -120,13 +120,15 @@ def _check_manifest(
     try:
         raw = load_manifest_bytes(backend)
     except ManifestInvalid as exc:
-        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
+        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", message_of(exc)))
         return None
     except ObjectNotFound:
         if pinned_key:
-            report.problems.append(ObjectProblem(MANIFEST_KEY, "missing", "signed manifest missing (key is pinned)"))
+            report.problems.append(
+                ObjectProblem(MANIFEST_KEY, "missing", Message(N_("signed manifest missing (key is pinned)")))
+            )
         else:
-            report.warnings.append("no signed manifest: the snapshot set cannot be verified")
+            report.warnings.append(Message(N_("no signed manifest: the snapshot set cannot be verified")))
         return None
     try:
         accepted = (min_sequence, accepted_sha256) if min_sequence else None
@@ -134,7 +136,7 @@ def _check_manifest(
             raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY, load=backend.load, accepted=accepted
         )
     except ManifestInvalid as exc:
-        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", exc.message))
+        report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", message_of(exc)))
         return None
     report.manifest_sequence = manifest.sequence
     report.manifest_time = manifest.time
@@ -142,13 +144,22 @@ def _check_manifest(
     report.pinned = pinned_key is not None
     report.snapshots_signed = len(manifest.snapshots)
     if not pinned_key:
-        report.warnings.append(f"manifest key {manifest.public_key[:16]}… is not pinned: verified against itself")
+        report.warnings.append(
+            Message(
+                N_("manifest key {public_key}… is not pinned: verified against itself"),
+                public_key=manifest.public_key[:16],
+            )
+        )
     if manifest.sequence < min_sequence:
         report.problems.append(
             ObjectProblem(
                 MANIFEST_KEY,
                 "manifest",
-                f"manifest sequence {manifest.sequence} is older than {min_sequence} already accepted (rolled back)",
+                Message(
+                    N_("manifest sequence {sequence} is older than {min_sequence} already accepted (rolled back)"),
+                    sequence=manifest.sequence,
+                    min_sequence=min_sequence,
+                ),
             )
         )
     return manifest
@@ -195,32 +206,50 @@ def verify_repository(
         raise NotARepository(N_("no bcpctl repository at {url}"), url=backend.url) from None
     except (NotARepository, OversizedObject) as exc:
         config_raw = b""
-        report.problems.append(ObjectProblem(CONFIG_KEY, "config", exc.message))
+        report.problems.append(ObjectProblem(CONFIG_KEY, "config", message_of(exc)))
     manifest = _check_manifest(reader, report, repo_id, pinned_key, min_sequence, accepted_sha256)
     listing = {info.key: info for info in reader.list("")}
 
     if manifest is not None:
         if config_raw and hashlib.sha256(config_raw).hexdigest() != manifest.config_sha256:
-            report.problems.append(ObjectProblem(CONFIG_KEY, "config", "config differs from the signed manifest"))
+            report.problems.append(
+                ObjectProblem(CONFIG_KEY, "config", Message(N_("config differs from the signed manifest")))
+            )
         for key, size in sorted(manifest.referenced().items()):
             info = listing.get(key)
             if info is None:
-                report.problems.append(ObjectProblem(key, "missing", "named by the signed manifest but missing"))
+                report.problems.append(
+                    ObjectProblem(key, "missing", Message(N_("named by the signed manifest but missing")))
+                )
             elif size is not None and info.size != size:
                 report.problems.append(
-                    ObjectProblem(key, "size", f"{info.size} bytes, the signed manifest says {size} (truncated?)")
+                    ObjectProblem(
+                        key,
+                        "size",
+                        Message(
+                            N_("{size} bytes, the signed manifest says {expected} (truncated?)"),
+                            size=info.size,
+                            expected=size,
+                        ),
+                    )
                 )
         for key, digest in sorted(manifest.keys.items()):
             if key not in listing:
-                report.problems.append(ObjectProblem(key, "missing", "key slot named by the manifest is missing"))
+                report.problems.append(
+                    ObjectProblem(key, "missing", Message(N_("key slot named by the manifest is missing")))
+                )
             elif hash_object(reader, listing[key])[0] != digest:  # in pieces: a planted giant costs no memory
-                report.problems.append(ObjectProblem(key, "damaged", "key slot differs from the signed manifest"))
+                report.problems.append(
+                    ObjectProblem(key, "damaged", Message(N_("key slot differs from the signed manifest")))
+                )
         for key in sorted(k for k in listing if k.startswith("keys/") and k not in manifest.keys):
-            report.warnings.append(f"key slot {key} is not in the signed manifest (added after the last signature?)")
+            report.warnings.append(
+                Message(N_("key slot {key} is not in the signed manifest (added after the last signature?)"), key=key)
+            )
         _check_snapshot_set(manifest, listing, report, delete_delay, now or utcnow())
     for key in sorted(listing):
         if key not in (CONFIG_KEY, MANIFEST_KEY) and not key.startswith(_KNOWN_PREFIXES):
-            report.warnings.append(f"{key} is not a repository object")
+            report.warnings.append(Message(N_("{key} is not a repository object"), key=key))
 
     _hash_all(reader, listing, report, read_data, jobs, progress)
     if view is not None:
@@ -255,8 +284,13 @@ def _check_snapshot_set(
             ObjectProblem(
                 key,
                 "unsigned",
-                "snapshot neither in the signed manifest nor in its list of snapshots removed by retention "
-                "(forged or planted, or a replication interrupted before its manifest: run replicate again)",
+                Message(
+                    N_(
+                        "snapshot neither in the signed manifest nor in its list of snapshots "
+                        "removed by retention (forged or planted, or a replication interrupted "
+                        "before its manifest: run replicate again)"
+                    )
+                ),
             )
         )
     if report.kept_by_delay:
@@ -267,8 +301,12 @@ def _check_snapshot_set(
         )
     if any(datetime.fromisoformat(k.until) < now for k in report.kept_by_delay):
         report.warnings.append(
-            "some snapshots removed at the primary are still here after the delete delay: replication has not "
-            "run since, or their Object Lock retention still holds them"
+            Message(
+                N_(
+                    "some snapshots removed at the primary are still here after the delete delay: "
+                    "replication has not run since, or their Object Lock retention still holds them"
+                )
+            )
         )
 
 
@@ -288,17 +326,21 @@ def _hash_all(
         problem = None
         size = info.size
         if name is None:
-            problem = ObjectProblem(info.key, "damaged", "object name is not a SHA-256 in the right directory")
+            problem = ObjectProblem(
+                info.key, "damaged", Message(N_("object name is not a SHA-256 in the right directory"))
+            )
         elif read_data:
             try:
                 digest, size = hash_object(backend, info)
             except ObjectNotFound:
                 return  # removed while verifying (a delayed deletion at the target)
             except StorageError as exc:
-                problem = ObjectProblem(info.key, "damaged", f"unreadable: {exc.message}")
+                problem = ObjectProblem(
+                    info.key, "damaged", Message(N_("unreadable: {reason}"), reason=message_of(exc))
+                )
             else:
                 if digest != name:
-                    problem = ObjectProblem(info.key, "damaged", "bytes do not hash to the object's name")
+                    problem = ObjectProblem(info.key, "damaged", Message(N_("bytes do not hash to the object's name")))
         with lock:
             report.objects_checked += 1
             report.bytes_checked += size if read_data else 0

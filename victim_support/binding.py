@@ -20,6 +20,7 @@ from typing import Any
 
 from dc import approvers as credentials
 from dc.auditentry import AuditEntry
+from dc.errors import N_, Message
 from victim_support import approval as rules
 from victim_support.request import ExportRequest, spec_differences, spec_hash, specification
 from victim_support.settings import ExportSettings
@@ -61,14 +62,24 @@ def bind(
     created = [e.parsed_details() for e in entries if e.action == CREATED]
     recorded_hash = None
     if not created:
-        problems.append(f"request {request.id} has no '{CREATED}' entry in the audit chain")
+        problems.append(
+            Message(N_("request {id} has no '{entry}' entry in the audit chain"), id=request.id, entry=CREATED)
+        )
     else:
         spec, recorded_hash = created[0].get("spec"), created[0].get("spec_hash")
         if not isinstance(spec, dict) or recorded_hash != spec_hash(spec):
-            problems.append(f"the audit entry creating {request.id} does not hold the specification it hashed")
+            problems.append(
+                Message(N_("the audit entry creating {id} does not hold the specification it hashed"), id=request.id)
+            )
         elif recorded_hash != current_hash:
             changed = "; ".join(spec_differences(spec, current))
-            problems.append(f"request {request.id} differs from what was requested and approved: {changed}")
+            problems.append(
+                Message(
+                    N_("request {id} differs from what was requested and approved: {changed}"),
+                    id=request.id,
+                    changed=changed,
+                )
+            )
     counted, ignored = _count(entries, request, settings, approvers, current_hash)
     decisions = [e.parsed_details() for e in entries if e.action in (APPROVED, DENIED)]
     if any(e.action == DENIED for e in entries):
@@ -79,12 +90,22 @@ def bind(
         status = rules.APPROVED if rules.quorum_reached(counted, request.required_approvals) else rules.PENDING
     stored = request.stored_status or request.status
     if stored != status:
-        have, why = "", ""
+        have: str = ""
+        why: str = ""
         if approvers is not None:
-            have = f" ({len(counted)} of {request.required_approvals} valid approvals)"
-            why = f"; {ignored[0]}" if ignored else ""
+            have = Message(
+                N_(" ({count} of {required} valid approvals)"), count=len(counted), required=request.required_approvals
+            )
+            why = Message(N_("; {ignored}"), ignored=ignored[0]) if ignored else ""
         problems.append(
-            f"request {request.id} is '{stored}' in the database but '{status}' by its audit chain{have}{why}"
+            Message(
+                N_("request {id} is '{stored}' in the database but '{status}' by its audit chain{have}{why}"),
+                id=request.id,
+                stored=stored,
+                status=status,
+                have=have,
+                why=why,
+            )
         )
     return Binding(request.id, current_hash, recorded_hash, tuple(counted), tuple(ignored), status, tuple(problems))
 
@@ -110,9 +131,11 @@ def _count(
         if why is None and approvers is not None:
             why = credentials.verify(approvers, details)
         if why is None and any(a.approver == approver for a in counted):
-            why = "counted once already"
+            why = Message(N_("counted once already"))
         if why is None and statement.get("credential") in seen_credentials:
-            why = f"credential {statement.get('credential')} already counted for another approver"
+            why = Message(
+                N_("credential {value} already counted for another approver"), value=statement.get("credential")
+            )
         if why is not None:
             ignored.append(f"approval by {approver} (entry {entry.seq}) does not count: {why}")
             continue

@@ -13,6 +13,7 @@ The rows are written in one transaction, so a failed import leaves the registry 
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
@@ -23,7 +24,7 @@ from typing import Any
 import yaml
 from sqlalchemy import Engine, func, insert, select
 
-from dc.errors import N_, library_reason
+from dc.errors import N_, Message, library_reason
 from dc.failpoint import failpoint
 from victim_support.errors import RegistryError
 from victim_support.schema import STATUS_RESIDENT, create_registry, registry_info, residents
@@ -54,8 +55,9 @@ class ImportReport:
     gaiji: list[dict[str, Any]] = field(default_factory=list)
     residents: int = 0
 
-    def ja(self) -> list[str]:
-        """The report in Japanese, one line each."""
+    def ja(self, shown: Callable[[str], str] = str) -> list[str]:
+        """The report in Japanese, one line each; ``shown`` puts a problem's marked English line in
+        Japanese (the CLI's catalog, which the core cannot import)."""
         lines = [
             f"住民基本台帳 取込み({self.layout}, 版: {self.version or '項番未確認'}): "
             + ("完了" if self.imported else "中止 — 何も書き込んでいません")
@@ -64,7 +66,7 @@ class ImportReport:
             lines.append(
                 f"  {name}: 申告 {c['declared'] if c['declared'] is not None else '—'} 件, 実件数 {c['found']} 件"
             )
-        lines += [f"  誤り {p.file} {p.record}行目 {p.field}: {p.message}" for p in self.problems]
+        lines += [f"  誤り {p.file} {p.record}行目 {p.field}: {shown(p.message)}" for p in self.problems]
         lines += [
             f"  外字・JIS X 0208外 {g['file']} {g['record']}行目 {g['field']}: {' '.join(g['chars'])}"
             for g in self.gaiji
@@ -160,11 +162,11 @@ def _check_record(spec: dict[str, Any], m: dict[str, Any], name: str, number: in
     for item in spec["items"]:
         value = (row.get(item["column"]) or "").strip()
         if item["column"] not in row:
-            problems.append(Problem(name, number, item["column"], "column missing"))
+            problems.append(Problem(name, number, item["column"], Message(N_("column missing"))))
             continue
         if not value:
             if item["required"]:
-                problems.append(Problem(name, number, item["column"], "required, empty"))
+                problems.append(Problem(name, number, item["column"], Message(N_("required, empty"))))
             out[item["field"]] = ""
             continue
         if chars := outside_jis_x_0208(value):
@@ -207,18 +209,23 @@ def import_registry(
         counts[spec["file"]] = {"declared": declared.get(spec["file"]), "found": len(rows)}
         if declared.get(spec["file"]) != len(rows):
             problems.append(
-                Problem(spec["file"], 0, "件数", f"declared {declared.get(spec['file'])}, found {len(rows)}")
+                Problem(
+                    spec["file"],
+                    0,
+                    "件数",
+                    Message(N_("declared {value}, found {count}"), value=declared.get(spec["file"]), count=len(rows)),
+                )
             )
         records[key] = [_check_record(spec, m, spec["file"], i, row, problems, gaiji) for i, row in enumerate(rows, 2)]
     known = {r.get("atena_no") for r in records["residents"]}
     seen: set[str] = set()
     for i, r in enumerate(records["residents"], 2):
         if r.get("atena_no") in seen:
-            problems.append(Problem(m["files"]["residents"]["file"], i, "宛名番号", "listed twice"))
+            problems.append(Problem(m["files"]["residents"]["file"], i, "宛名番号", Message(N_("listed twice"))))
         seen.add(r.get("atena_no", ""))
     for i, c in enumerate(records["changes"], 2):
         if c.get("atena_no") not in known:
-            problems.append(Problem(m["files"]["changes"]["file"], i, "宛名番号", "no such resident"))
+            problems.append(Problem(m["files"]["changes"]["file"], i, "宛名番号", Message(N_("no such resident"))))
     report = ImportReport(tenant, layout, m["version"], False, counts, problems, gaiji)
     if problems:
         return report

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from dc import approvers as credentials
 from dc.audit import append, audited, entries_about
 from dc.config import Consortium
-from dc.errors import N_, UsageError
+from dc.errors import N_, Message, UsageError
 from victim_support import approval as rules
 from victim_support.binding import APPROVE, APPROVED, DENIED, DENY, bind
 from victim_support.enrolment import with_enrolled
@@ -169,7 +169,7 @@ def _require_lawful(
     if request.partner in config.partners and request.tenant in config.tenants:
         decision = judge(config, settings, as_asked(request), now)
         if not decision.allowed or decision.fields != request.fields:
-            why = decision.reasons[0] if decision.reasons else "the decided fields differ"
+            why = decision.reasons[0] if decision.reasons else Message(N_("the decided fields differ"))
             raise PolicyRejected(
                 N_("request {id} no longer passes the law tables: {why}; nothing was {what}"),
                 id=request.id,

@@ -321,7 +321,7 @@ def _rehearse(
         refs = {row[label] for row in csv.DictReader(io.StringIO(text, newline=""))}
         steps.done("open", "opened with the partner's age identity")
     else:
-        run.warnings.append("not opened on the partner's side: no --partner-identity")
+        run.warnings.append(Message(N_("not opened on the partner's side: no --partner-identity")))
         steps.done("open", "skipped: no --partner-identity")
     domain = settings.tenant(tenant_id).pfif_domain or f"{tenant_id}.drill.invalid"
     note = return_note(

@@ -20,7 +20,7 @@ from dc.audit import ChainReport, read_entries, verify_entries
 from dc.auditentry import AuditEntry
 from dc.config import Consortium
 from dc.continuation import failover_gaps, gap_document, lost_entries
-from dc.errors import N_
+from dc.errors import N_, Message, message_of
 from victim_support.binding import CREATED, bind
 from victim_support.errors import RequestTampered
 from victim_support.settings import ExportSettings
@@ -101,7 +101,7 @@ def _request_problems(
             try:
                 request = read_request(conn, request_id, settings, now)
             except RequestTampered as exc:
-                found.append(RequestProblem(request_id, exc.message))
+                found.append(RequestProblem(request_id, message_of(exc)))
                 continue
             approvers = config.approvers if config is not None else None
             binding = bind(by_subject.get(request_id, []), request, settings, approvers)
@@ -110,7 +110,10 @@ def _request_problems(
     for entry in entries:
         if entry.action == CREATED and entry.subject not in known:
             found.append(
-                RequestProblem(entry.subject, f"request {entry.subject} is in the audit chain but its row is gone")
+                RequestProblem(
+                    entry.subject,
+                    Message(N_("request {subject} is in the audit chain but its row is gone"), subject=entry.subject),
+                )
             )
     return len(ids), found
 

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options
 from dc.errors import N_
 
@@ -65,7 +65,7 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
         if d["first_bad_seq"] is not None:
             console.print(
                 _("[red]audit log broken[/red] at entry {first_bad_seq}: {problem}").format(
-                    first_bad_seq=d["first_bad_seq"], problem=d["problem"]
+                    first_bad_seq=d["first_bad_seq"], problem=shown(d["problem"])
                 )
             )
         else:
@@ -82,12 +82,16 @@ def audit_verify(config_path: str | None, anchor: str | None, recovered_url: str
         )
         for found in d["requests"]:
             console.print(
-                _("[red]request {request}[/red]: {problem}").format(request=found["request"], problem=found["problem"])
+                _("[red]request {request}[/red]: {problem}").format(
+                    request=found["request"], problem=shown(found["problem"])
+                )
             )
         for gap in d["failovers"]:
             console.print(_("failover at entry {seq}: {statement}").format(seq=gap["seq"], statement=gap["statement"]))
             if gap["problem"]:
-                console.print(_("[red]recovered chain not compared[/red]: {problem}").format(problem=gap["problem"]))
+                console.print(
+                    _("[red]recovered chain not compared[/red]: {problem}").format(problem=shown(gap["problem"]))
+                )
 
     output.current().result(report, render)
     if report.first_bad_seq is not None:

@@ -64,7 +64,9 @@ def _render(console: Console, d: dict[str, Any]) -> None:
         what = f"{p['field']}: {message}" if p["field"] else message
         console.print(f"{where}: {what}", markup=False)
     for warning in d["warnings"]:
-        console.print(_("{config}: warning: {warning}").format(config=d["config"], warning=warning), markup=False)
+        console.print(
+            _("{config}: warning: {warning}").format(config=d["config"], warning=i18n.shown(warning)), markup=False
+        )
     if d["ok"]:
         declared = ", ".join(_counted(name, n) for name, n in d["counts"].items())
         console.print(_("{config}: ok ({declared})").format(config=d["config"], declared=declared), markup=False)

@@ -8,7 +8,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, config_option
 from dc.errors import N_, Message, ProblemFound
 
@@ -68,9 +68,9 @@ def control_ship(config_path: str, sites: tuple[str, ...]) -> None:
                 )
             )
         for note in d["notes"]:
-            console.print(note)
+            console.print(shown(note))
         for problem in d["problems"]:
-            console.print(_("[red]not shipped[/red] {problem}").format(problem=problem))
+            console.print(_("[red]not shipped[/red] {problem}").format(problem=shown(problem)))
 
     output.current().result(shipped, render)
     if shipped.problems:
@@ -135,7 +135,7 @@ def control_status(config_path: str) -> None:
                     newest=newest,
                     age_seconds=_age(s["age_seconds"]),
                     flag=flag,
-                    problem=s["problem"] or "",
+                    problem=shown(s["problem"] or ""),
                 )
             )
 
@@ -193,7 +193,8 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
         )
         if d["rewind_skipped"]:
             console.print(
-                "  " + _("pg_basebackup, not pg_rewind: {rewind_skipped}").format(rewind_skipped=d["rewind_skipped"])
+                "  "
+                + _("pg_basebackup, not pg_rewind: {rewind_skipped}").format(rewind_skipped=shown(d["rewind_skipped"]))
             )
         if d["kept_aside"]:
             console.print(
@@ -202,7 +203,7 @@ def standby_init(config_path: str, site: str | None, source: str | None, replace
         state = _("[green]streaming[/green]") if d["streaming"] else _("[red]NOT streaming[/red]")
         console.print("  " + _("{state}, replayed up to {position}").format(state=state, position=d["position"] or "—"))
         for problem in d["problems"]:
-            console.print(f"  [red]{problem}[/red]")
+            console.print(f"  [red]{shown(problem)}[/red]")
 
     output.current().result(report, render)
     if not report.ok:

@@ -275,7 +275,11 @@ def japanese_reasons(doc: dict[str, Any]) -> dict[str, Any]:
             return error_message(reason, "ja")
         return reason
 
-    return {**doc, "skipped": [{**s, "reason": shown(s["reason"])} for s in doc.get("skipped", [])]}
+    return {
+        **doc,
+        "skipped": [{**s, "reason": shown(s["reason"])} for s in doc.get("skipped", [])],
+        "warnings": [error_message(w, "ja") if isinstance(w, Message) else w for w in doc.get("warnings", [])],
+    }
 
 
 @click.command("failback")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bcpctl import output
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from dc.errors import ProblemFound
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def _render_round(console: Console, data: dict[str, Any]) -> None:
     if lags:
         line += "; " + _("recovery point lag: {lags}").format(lags=lags)
     if data["problem"]:
-        line += "; " + _("problem: {problem}").format(problem=data["problem"])
+        line += "; " + _("problem: {problem}").format(problem=shown(data["problem"]))
     console.print(line, markup=False)
 
 

@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from bcpctl.statuslabels import status_list
@@ -51,7 +51,7 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
             )
         )
     for note in report["notes"]:
-        console.print(_("prune: {note}").format(note=note))
+        console.print(_("prune: {note}").format(note=shown(note)))
 
 
 @click.command("forget")

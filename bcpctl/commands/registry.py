@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from bcpctl import output
+from bcpctl import i18n, output
 from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option
 from bcpctl.params import FiniteFloat
@@ -130,7 +130,7 @@ def registry_import(config_path: str, tenant: str, layout: str, directory: str) 
     report = import_registry(open_registry(target), tenant, config.tenants[tenant].lg_code, Path(directory), layout)
 
     def render(console: Console, _data: dict[str, Any]) -> None:
-        for line in report.ja():
+        for line in report.ja(lambda message: i18n.shown(message, "ja")):
             console.print(line, markup=False, highlight=False)
 
     output.current().result(report, render)

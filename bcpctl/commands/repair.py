@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, repo_options
 from dc.errors import N_, ProblemFound, UsageError
 
@@ -29,7 +29,7 @@ def _render_index(console: Console, d: dict[str, Any]) -> None:
     verbs = {"packs_dropped": _("dropped from the index"), "removed": _("removed"), "left": _("left alone")}
     for group, verb in verbs.items():
         for p in d[group]:
-            console.print(f"{verb}: {p['object']}: {p['message']}", markup=False)
+            console.print(f"{verb}: {p['object']}: {shown(p['message'])}", markup=False)
     if d["blobs_lost"]:
         console.print(
             _(
@@ -93,7 +93,9 @@ def _render_plan(console: Console, d: dict[str, Any]) -> None:
             )
     for obj in d["unreadable"]:
         console.print(
-            _("unreadable snapshot object {object}: {message}").format(object=obj["object"], message=obj["message"]),
+            _("unreadable snapshot object {object}: {message}").format(
+                object=obj["object"], message=shown(obj["message"])
+            ),
             markup=False,
         )
     if not d["snapshots"] and not d["unreadable"]:

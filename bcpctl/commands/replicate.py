@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import as_of_option, common_options, config_option, repo_options
 from bcpctl.params import DAY, Checked, Duration, FiniteFloat, byte_rate
 from dc.errors import N_, ProblemFound, UsageError
@@ -85,7 +85,7 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
                 )
             console.print(table)
         for line in run["warnings"]:
-            console.print("  " + _("warning: {line}").format(line=line))
+            console.print("  " + _("warning: {line}").format(line=shown(line)))
         if run["unsigned_pending"]:
             console.print(
                 "  "
@@ -300,7 +300,9 @@ def _render_repair(console: Console, data: dict[str, Any]) -> None:
     for key, why in data["unrepairable"].items():
         console.print("  " + _("not repaired: {key}: {why}").format(key=key, why=why))
     for problem in data["remaining"]:
-        console.print("  " + _("remaining: {key}: {detail}").format(key=problem["key"], detail=problem["detail"]))
+        console.print(
+            "  " + _("remaining: {key}: {detail}").format(key=problem["key"], detail=shown(problem["detail"]))
+        )
 
 
 def _render_integrity(console: Console, data: dict[str, Any]) -> None:
@@ -326,11 +328,11 @@ def _render_integrity(console: Console, data: dict[str, Any]) -> None:
         )
     )
     for problem in data["problems"]:
-        console.print(f"  {problem['kind']}: {problem['key']}: {problem['detail']}")
+        console.print(f"  {problem['kind']}: {problem['key']}: {shown(problem['detail'])}")
     if data["kept_note"]:
         console.print(f"  {data['kept_note']}")
     for line in data["warnings"]:
-        console.print("  " + _("warning: {line}").format(line=line))
+        console.print("  " + _("warning: {line}").format(line=shown(line)))
     console.print(
         _("no problems found")
         if data["ok"]

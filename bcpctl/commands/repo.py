@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output, session
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
 from bcpctl.statuslabels import status_text
 from dc.errors import N_
@@ -82,7 +82,7 @@ def key_list(repo_url: str, password_file: str | None, escrow: tuple[str, ...]) 
             table.add_row(
                 "*" if row["current"] else "",
                 row["id"],
-                status if row["status"] == "ok" else _("damaged: {problem}").format(problem=row["problem"]),
+                status if row["status"] == "ok" else _("damaged: {problem}").format(problem=shown(row["problem"])),
                 status_text(row["kind"]),
                 row["label"],
                 row["host"],

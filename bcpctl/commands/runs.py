@@ -10,11 +10,11 @@ import click
 from rich.console import Console
 
 from bcpctl import output
-from bcpctl.i18n import N_, _
+from bcpctl.i18n import N_, _, shown
 from bcpctl.options import F
 from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
-from dc.errors import ProblemFound, UsageError
+from dc.errors import Message, ProblemFound, UsageError
 
 if TYPE_CHECKING:
     from failover.lifecycle import RunContext
@@ -58,7 +58,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     console.print(table)
     for check in doc.get("checks", []):
         if not check["ok"]:
-            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=check["detail"]))
+            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=shown(check["detail"])))
     cleanup = doc.get("cleanup")
     if cleanup is not None:
         console.print(
@@ -67,7 +67,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             )
         )
         for left in cleanup["leftovers"]:
-            console.print("  " + _("LEFT: {left}").format(left=left))
+            console.print("  " + _("LEFT: {left}").format(left=shown(left)))
     for swept in doc.get("swept", []):
         console.print(
             _("swept run {run_id} ({was_status}): {removed}").format(
@@ -95,7 +95,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
             )
         )
     for warning in doc.get("warnings", []):
-        console.print(_("warning: {warning}").format(warning=warning))
+        console.print(_("warning: {warning}").format(warning=shown(warning)))
     if doc.get("reports"):
         console.print(_("reports: {path}").format(path=doc["reports"].get("html", "")))
     verdict = _(VERDICTS[doc["status"]]) if doc["status"] in VERDICTS else doc["status"].upper()
@@ -111,12 +111,26 @@ def finish(doc: dict[str, Any]) -> None:
         problem = (
             doc.get("error")
             or doc.get("aborted")
-            or next((f"{s['system']}: {s['error']}" for s in doc["systems"] if s["status"] != "passed"), None)
+            or next(
+                (
+                    Message(N_("{name}: {reason}"), name=s["system"], reason=s["error"] or "")
+                    for s in doc["systems"]
+                    if s["status"] != "passed"
+                ),
+                None,
+            )
         )
         if problem is None and doc.get("cleanup") and doc["cleanup"]["leftovers"]:
-            problem = f"cleanup incomplete: {doc['cleanup']['leftovers'][0]}"
+            problem = Message(N_("cleanup incomplete: {what}"), what=doc["cleanup"]["leftovers"][0])
         if problem is None:
-            problem = next((f"{c['name']}: {c['detail']}" for c in doc.get("checks", []) if not c["ok"]), "see report")
+            problem = next(
+                (
+                    Message(N_("{name}: {reason}"), name=c["name"], reason=c["detail"])
+                    for c in doc.get("checks", [])
+                    if not c["ok"]
+                ),
+                Message(N_("see report")),
+            )
         raise ProblemFound(
             N_("{doc} {doc2} {doc3}: {problem}"), doc=doc["kind"], doc2=doc["mode"], doc3=doc["status"], problem=problem
         )
@@ -139,7 +153,14 @@ def run_context(config_path: str | None, site: str | None = None) -> RunContext:
     from failover.context import RunContext
 
     consortium, path = load_config(config_path)
-    return RunContext.create(consortium.at_site(site) if site else consortium, path)
+    ctx = RunContext.create(consortium.at_site(site) if site else consortium, path)
+    ctx.japanese = japanese
+    return ctx
+
+
+def japanese(line: str) -> str:
+    """A line the core made, in Japanese: the reports show Japanese first whatever the operator's language."""
+    return shown(line, "ja")
 
 
 def operator_options(fn: F) -> F:

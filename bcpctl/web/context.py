@@ -13,6 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from bcpctl.i18n import shown
 from bcpctl.web.drilljobs import DrillJobs
 from bcpctl.web.ratelimit import RateLimiter
 from bcpctl.web.settings import WebSettings, bundle_root, load_web_settings
@@ -84,4 +85,6 @@ class WebContext:
         return self.web.drill_fresh or self.drills.max_age
 
     def run_context(self) -> RunContext:
-        return RunContext.create(self.config, self.config_path, self.state)
+        ctx = RunContext.create(self.config, self.config_path, self.state)
+        ctx.japanese = lambda line: shown(line, "ja")  # the reports show Japanese first
+        return ctx

@@ -50,9 +50,11 @@ PASSED_ON = {
     "failover/abort.py": {"DrillAborted(self.reason or Message(N_('stopped')))"},
     "victim_support/invitation.py": {"AuthError(REFUSED)"},
     "victim_support/policy.py": {"Message(NEVER_EXPORTED[name])"},
+    # a drill's advice: every value of its table (and the fixes beside it) is marked where it is
+    "failover/measure.py": {"Message(_ADVICE.get(kind, N_(", "Message(fix)"},
     "dc/secrets.py": {"Message(noun)", "Message(name)"},
     "victim_support/store.py": {"PolicyRejected(decision.message(), decision.reasons)"},
-    # a probe's or a sync's problem text (still English: docs/i18n gap) or the marked fallback
+    # a probe's or a sync's problem (a Message: tests/bcpctl/test_core_warnings_i18n.py) or the marked fallback
     "failover/control_postgres.py": {"ControlPlaneError(found.problem or Message(N_("},
     "failover/control_standby.py": {"ControlPlaneError(live.problem or Message(N_("},
     "monitoring/tasks.py": {

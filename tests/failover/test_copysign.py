@@ -29,6 +29,8 @@ from backup.sources import parse_source
 from failover.controlplane import CONTROL_SYSTEM, COPY_SITE_TAG
 from failover.copysign import SIGNATURE_TAG, Sealer, public_hex, statement_bytes, verify_copy
 from storage.local import LocalBackend
+from tests.bcpctl.test_i18n import _env
+from tests.bcpctl.test_japanese_fragments import english_words
 from tests.conftest import PASSWORD, Cli
 from tests.failover.conftest import cache_dir
 from tests.failover.sites import Sites, build_sites, fail_over, lose_the_primary, ok, ship
@@ -89,6 +91,11 @@ def test_without_a_public_key_promotion_works_and_warns_and_config_check_says_so
         "control-state copies of primary",
         "control-state copies of offsite",
     ]
+    japanese = cli("config", "check", "--config", str(sites.config_path), env=_env({"BCPCTL_LANG": "ja"}))
+    warned = [line for line in japanese.stdout.splitlines() if ": warning: " in line]
+    assert len(warned) == 2 and all("管理状態のコピーは認証されていません" in line for line in warned), japanese.stdout
+    shown = [line.split(": warning: ")[1] for line in warned]
+    assert [english_words(line, "primary", "offsite", "bcpctl control keygen") for line in shown] == [[], []]
     genuine = ok(ship(sites, cli))["copy"]
     lose_the_primary(sites)
     doc = ok(fail_over(sites, cli))

@@ -155,3 +155,36 @@ def test_drill_report_prints_a_stored_run_to_pdf(cli: Any, isolated_env: Path, t
     )  # fmt: skip
     assert missing.returncode == 2 and "no Chromium to print the PDF" in missing.stderr
     assert not (tmp_path / "none.pdf").exists()
+
+
+def _core_line(template: str) -> Any:
+    from dc.errors import Message
+    from tests.bcpctl.test_core_errors_i18n import _fields
+
+    return Message(template, **{name: f"v{i}" for i, (name, _c, _s) in enumerate(_fields(template))})
+
+
+def test_the_core_lines_in_a_report_are_japanese_first_with_the_english_beside() -> None:
+    """Warnings, errors, fixes, check details, leftovers, skipped control copies and lost-work
+    warnings are the core's English lines: with the CLI's catalog each shows its Japanese first."""
+    from html import escape
+
+    from bcpctl import i18n
+    from tests.bcpctl.test_core_warnings_i18n import core_line_templates
+
+    templates = [t for t in core_line_templates() if i18n.gettext_in("ja", t) != t]
+    lines = [_core_line(t) for t in templates[:: max(1, len(templates) // 12)]]
+    doc = copy.deepcopy(_documents()["failover"])
+    doc.update(status="failed", error=lines[0], aborted=lines[1], warnings=lines[2:5])
+    doc["systems"][0].update(status="failed", error=lines[5], fix=lines[6])
+    doc["systems"][0]["checks"] = [{"name": "smoke", "ok": False, "detail": lines[7]}]
+    doc["checks"] = [{"name": "isolation", "ok": False, "detail": lines[8]}]
+    doc["cleanup"] = {"removed": [], "leftovers": [lines[9]]}
+    doc["control_plane"]["skipped"] = [{"snapshot": "0123abcd", "time": WHEN.isoformat(), "problem": lines[10]}]
+    english_only = render_html(doc, {})
+    page = render_html(doc, {}, lambda line: i18n.shown(line, "ja"))
+    for line in lines[:11]:
+        japanese = i18n.shown(line, "ja")
+        assert japanese != str(line), line.template
+        assert escape(japanese) not in english_only
+        assert f'{escape(japanese)} <span class="en">{escape(str(line))}</span>' in page, line.template
