@@ -26,8 +26,9 @@ SOURCES = sorted((ROOT / "bcpctl/commands").glob("*.py")) + [
 SINKS = frozenset(
     {"print", "echo", "secho", "notice", "warn", "progress", "confirm", "prompt", "Table", "add_row", "add_column"}
 )
-#: calls whose string arguments are the message's source or its data, never shown as they are
-MARKERS = frozenset({"_", "N_", "ngettext", "error_message"})
+#: calls whose string arguments are the message's source or its data (``shown``'s: a language code),
+#: never shown as they are
+MARKERS = frozenset({"_", "N_", "ngettext", "error_message", "shown"})
 #: literals that are read back as typed or are not words (a command, a unit of a machine format)
 ALLOWED = frozenset(
     {

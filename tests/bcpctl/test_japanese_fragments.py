@@ -195,10 +195,13 @@ def test_failures_at_the_cli_read_japanese(cli: Cli, tmp_path: Path) -> None:
 
 
 def _english_value(value: ast.expr) -> bool:
-    """An English text put into a template as it is: a literal with words, an f-string with words
-    around its values, a ``strerror`` (the OS's words), or either side of ``or`` / ``if … else``."""
+    """An English text put into a template as it is: a literal with words (names of files and
+    entries aside), an f-string with words around its values, a ``strerror`` (the OS's words), or
+    either side of ``or`` / ``if … else``."""
     if isinstance(value, ast.Constant):
-        return isinstance(value.value, str) and bool(re.search(r"[A-Za-z]{2,}", value.value))
+        # a file or entry name (``pg_tblspc/``, ``tablespace_map``) is verbatim, not words
+        words = re.sub(r"\S*[/_.]\S*", " ", value.value) if isinstance(value.value, str) else ""
+        return bool(re.search(r"[A-Za-z]{2,}", words))
     if isinstance(value, ast.JoinedStr):
         return any(_english_value(part) for part in value.values if isinstance(part, ast.Constant))
     if isinstance(value, ast.Attribute):
