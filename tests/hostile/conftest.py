@@ -26,8 +26,9 @@ def finished_demo(tmp_path_factory: pytest.TempPathFactory, control_db_template:
     home = root / "home"
     home.mkdir()
     shutil.copyfile(control_db_template, home / "control.db")
+    dropped = ("BCPCTL_FAILPOINTS", "BCPCTL_REPO", "BCPCTL_CONFIG")  # as tests/conftest.py's isolated_env
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("BCPCTL_")},
+        **{k: v for k, v in os.environ.items() if k not in dropped},
         "BCPCTL_CACHE_DIR": str(home / "cache"),
         "BCPCTL_CONTROL_DB": f"sqlite:///{home / 'control.db'}",
         "XDG_STATE_HOME": str(home / "state"),
