@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.backup.conftest import open_repo, repo, repo_dir
-from tests.conftest import PASSWORD, Cli
+from tests.conftest import Cli, isolated_vars
 
 __all__ = ["demo_after_failover", "finished_demo", "open_repo", "repo", "repo_dir"]
 
@@ -23,17 +22,7 @@ def finished_demo(tmp_path_factory: pytest.TempPathFactory, control_db_template:
     its failover share one run and each get an exact copy (:func:`demo_after_failover`).
     """
     root = tmp_path_factory.mktemp("demo-once")
-    home = root / "home"
-    home.mkdir()
-    shutil.copyfile(control_db_template, home / "control.db")
-    dropped = ("BCPCTL_FAILPOINTS", "BCPCTL_REPO", "BCPCTL_CONFIG")  # as tests/conftest.py's isolated_env
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in dropped},
-        "BCPCTL_CACHE_DIR": str(home / "cache"),
-        "BCPCTL_CONTROL_DB": f"sqlite:///{home / 'control.db'}",
-        "XDG_STATE_HOME": str(home / "state"),
-        "BCPCTL_PASSWORD": PASSWORD,
-    }
+    env = isolated_vars(root / "home", control_db_template)
     work = root / "demo"
     done = Cli(env)("demo", "--workdir", str(work), "--scale", "0.001", timeout=600)
     assert done.returncode == 0, done.stderr
