@@ -34,6 +34,21 @@ def control_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def isolated_vars(home: Path, control_db_template: Path) -> dict[str, str]:
+    """The environment :func:`isolated_env` gives a test, for fixtures that run bcpctl once for
+    several tests (module or session scope, before any test's own environment exists)."""
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(control_db_template, home / "control.db")
+    env = {k: v for k, v in os.environ.items() if k not in ("BCPCTL_FAILPOINTS", "BCPCTL_REPO", "BCPCTL_CONFIG")}
+    env.update(
+        BCPCTL_CACHE_DIR=str(home / "cache"),
+        BCPCTL_CONTROL_DB=f"sqlite:///{home / 'control.db'}",
+        XDG_STATE_HOME=str(home / "state"),
+        BCPCTL_PASSWORD=PASSWORD,
+    )
+    return env
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, control_db_template: Path) -> Path:
     """Cache, control database and state of each test live in its own temporary directory.

@@ -7,6 +7,7 @@ and exit as told), so this checks the recipe's logic in a second, not the suite 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -54,6 +55,20 @@ def test_every_part_runs_and_passes(tmp_path: Path) -> None:
     assert code == 0
     assert [c.split()[0] for c in calls] == ["mypy", "python", "python"]
     assert "not serial" in calls[1] and "-m serial" in calls[2]
+
+
+def test_the_serial_part_collects_only_the_files_that_use_the_mark(tmp_path: Path) -> None:
+    """Collecting the whole tree again for the capacity tests alone costs ~15 s of CPU: the serial
+    part names the files; every file that marks a test serial is among them, and only those."""
+    _code, calls, _ = _make_test(tmp_path)
+    named = {arg for arg in calls[2].split() if arg.endswith(".py")}
+    marked = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "tests").rglob("*.py")
+        if re.search(r"mark\.serial\b", p.read_text(encoding="utf-8"))
+    }
+    assert "tests/monitoring/test_load.py" in marked
+    assert named == marked
 
 
 @pytest.mark.parametrize(

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import signal
 from pathlib import Path
 
 import pytest
 
 from tests.backup.conftest import make_tree, tree_digest
-from tests.conftest import Cli
+from tests.conftest import Cli, isolated_vars
 
 
 def repo_state(repo: Path) -> dict[str, str]:
@@ -27,12 +28,16 @@ def repo_state(repo: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def seeded(cli: Cli, tmp_path: Path) -> tuple[Path, Path, list[str]]:
-    """A repository with two committed snapshots of a changing tree."""
-    repo = tmp_path / "repo"
+@pytest.fixture(scope="module")
+def seeded_once(tmp_path_factory: pytest.TempPathFactory, control_db_template: Path) -> tuple[Path, list[str]]:
+    """A repository with two committed snapshots of a changing tree, made once per module (an
+    init and two backups of 10 MiB through the CLI), with pristine copies of it, its source
+    and the home (control database, cache) the commands left, for :func:`seeded`."""
+    root = tmp_path_factory.mktemp("seeded")
+    cli = Cli(isolated_vars(root / "home", control_db_template))
+    repo = root / "repo"
     src = make_tree(
-        tmp_path / "src",
+        root / "src",
         {
             "dump.sql": os.urandom(6 * 1024 * 1024),
             **{f"forms/{i:03d}.txt": f"申請書 {i}\n" * 50 for i in range(40)},
@@ -45,7 +50,22 @@ def seeded(cli: Cli, tmp_path: Path) -> tuple[Path, Path, list[str]]:
         run = cli("backup", "run", "--repo", str(repo), "--source", f"path:{src}", "--system", "s1", "--json")
         assert run.returncode == 0, run.stderr
         ids.append(json.loads(run.stdout)["backups"][0]["result"]["snapshot_id"])
-    return repo, src, ids
+    for name in ("repo", "src", "home"):
+        shutil.copytree(root / name, root / "pristine" / name, symlinks=True)
+    return root, ids
+
+
+@pytest.fixture
+def seeded(seeded_once: tuple[Path, list[str]], isolated_env: Path) -> tuple[Path, Path, list[str]]:
+    """The module's repository and source, and this test's home, exactly as the two backups
+    left them, at their own paths (snapshots name the source; the cache is keyed by the
+    repository's), whatever an earlier test crashed or damaged."""
+    root, ids = seeded_once
+    for name in ("repo", "src"):
+        shutil.rmtree(root / name, ignore_errors=True)
+        shutil.copytree(root / "pristine" / name, root / name, symlinks=True)
+    shutil.copytree(root / "pristine" / "home", isolated_env, dirs_exist_ok=True)
+    return root / "repo", root / "src", ids
 
 
 @pytest.mark.slow

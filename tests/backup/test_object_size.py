@@ -9,6 +9,7 @@ object of its kind — never "internal error: MemoryError".
 from __future__ import annotations
 
 import resource
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from backup.index import INDEX_BLOBS_PER_FILE, IndexedPack, split_index
 from backup.layout import place_of
 from backup.objectsize import MAX_BYTES, MAX_TREE_BLOB, pack_bound
 from backup.pack import BlobEntry
-from tests.conftest import Cli
+from tests.conftest import Cli, isolated_vars
 
 LIMIT = 1536 * 1024 * 1024
 HUGE = 8 * 1024 * 1024 * 1024
@@ -72,9 +73,34 @@ PLANTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def backed_up(tmp_path_factory: pytest.TempPathFactory, control_db_template: Path) -> tuple[Path, Path]:
+    """One ``repo init`` and ``backup run`` for every kind: the repository's path, and a pristine
+    copy of it and of the home (control database, cache) the two commands left."""
+    root = tmp_path_factory.mktemp("object-size")
+    repo = _repo(Cli(isolated_vars(root / "home", control_db_template)), root)
+    pristine = root / "pristine"
+    shutil.copytree(repo, pristine / "repo")
+    shutil.copytree(root / "home", pristine / "home")
+    return repo, pristine
+
+
+@pytest.fixture
+def fresh_repo(backed_up: tuple[Path, Path], isolated_env: Path) -> Path:
+    """The module's repository and this test's home exactly as ``_repo`` leaves them, at the
+    repository's own path (the index cache is keyed by it), whatever an earlier test planted."""
+    repo, pristine = backed_up
+    shutil.rmtree(repo, ignore_errors=True)
+    shutil.copytree(pristine / "repo", repo)
+    shutil.copytree(pristine / "home", isolated_env, dirs_exist_ok=True)
+    return repo
+
+
 @pytest.mark.parametrize("kind", sorted(PLANTS))
-def test_a_giant_object_of_any_kind_is_named_never_read_whole(cli: Cli, tmp_path: Path, kind: str) -> None:
-    repo = _repo(cli, tmp_path)
+def test_a_giant_object_of_any_kind_is_named_never_read_whole(
+    cli: Cli, tmp_path: Path, fresh_repo: Path, kind: str
+) -> None:
+    repo = fresh_repo
     planted = PLANTS[kind](repo)
     _plant(planted)
     key = str(planted.relative_to(repo))

@@ -27,10 +27,8 @@ from tests.conftest import Cli
         "UPDATE drill_runs SET finished_at = '9999-12-31 23:59:59' WHERE kind = 'failover'",
     ],
 )
-def test_an_edited_run_record_is_named_never_an_internal_error(cli: Cli, tmp_path: Path, edit: str) -> None:
-    work = tmp_path / "demo"
-    done = cli("demo", "--workdir", str(work), "--scale", "0.001", timeout=600)
-    assert done.returncode == 0, done.stderr
+def test_an_edited_run_record_is_named_never_an_internal_error(cli: Cli, demo_after_failover: Path, edit: str) -> None:
+    work = demo_after_failover
     with sqlite3.connect(work / "offsite" / "control.db") as conn:
         (failover_id,) = conn.execute("SELECT id FROM drill_runs WHERE kind = 'failover'").fetchone()
         assert conn.execute(edit).rowcount == 1
