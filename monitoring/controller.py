@@ -129,12 +129,16 @@ class Controller:
 
         app = workqueue.queue_app(self.engine)
         workqueue.install_schema(app, self.engine)
+        # The scheduler runs jobs on several threads and the App holds one connection pool:
+        # two threads opening and closing it at once closed it under each other (AppNotOpen,
+        # PoolTimeout, a defer hung until its pool timed out), so a defer has the App alone.
+        opened = threading.Lock()
 
         def queue_backup(ctx: JobContext, spec: JobSpec) -> str:
             run_key = f"{spec.job_id}@{uuid.uuid4().hex[:12]}"
             system = spec.required_system()
             host = ctx.config.system(system).run_on
-            with app.open():
+            with opened, app.open():
                 job = workqueue.defer_backup(app, system, run_key, host)
             where = f" for host {host}" if host else ""
             return f"queued as job {job}{where} ({run_key})" if job is not None else "coalesced into the queued run"

@@ -111,7 +111,8 @@ def test_three_workers_started_at_the_same_instant_all_serve(postgres: PostgresS
 @pytest.mark.slow
 def test_a_database_backup_runs_only_on_the_worker_of_its_host(postgres: PostgresServer, tmp_path: Path) -> None:
     """Systems with ``run_on: db1`` are queued for db1 and taken only by ``serve --host db1``;
-    the others only by the worker without ``--host`` — whichever of the two leads."""
+    the others only by the worker without ``--host`` — whichever of the two leads; six systems
+    due together are queued by concurrent scheduler threads without one queueing failing."""
     dsn = postgres.create_database(f"juki_{os.getpid()}")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("CREATE TABLE residents (id int PRIMARY KEY, name text)")
@@ -170,6 +171,12 @@ def test_a_database_backup_runs_only_on_the_worker_of_its_host(postgres: Postgre
             conn.execute(text("SELECT DISTINCT args->>'system', queue_name FROM procrastinate_jobs")).all()
         )
     assert queues == {s: workqueue.queue_for(DB_HOST if "db" in s else None) for s in systems}
+    with engine.connect() as conn:
+        # the leader queues from several scheduler threads at once: every queueing ran through
+        failed = conn.execute(
+            text("SELECT job_id, error FROM scheduler_job_runs WHERE kind = 'backup' AND status = 'failed'")
+        ).all()
+    assert failed == []
     with open_repository(LocalBackend(Path(lab.raw["sites"]["primary"]["repository"])), PASSWORD) as repo:
         ran: dict[str, set[str]] = collections.defaultdict(set)
         for snapshot in list_snapshots(repo):
