@@ -191,7 +191,9 @@ def restore_phase(scale: int, seconds: int, clients: int, *, pgbackrest_async_ge
             restored_p.start(WAIT_SECONDS)
         except Exception as exc:
             calls, failures = relay.pgbackrest_gets[-4:], relay.failures[-3:]
-            log = restored_p.log.read_text(errors="replace").splitlines()[-8:] if restored_p.log.exists() else []
+            lines = restored_p.log.read_text(errors="replace").splitlines() if restored_p.log.exists() else []
+            # the relay's own complaints (a refused connection, no answer) and the server's tail
+            log = [line for line in lines[:-8] if "relay" in line or "restore_command" in line][-6:] + lines[-8:]
             raise RuntimeError(
                 f"pgBackRest's restore did not start ({exc}); its restore_command calls (file, code, s): {calls}; "
                 f"failures: {failures}; server log: {log}"

@@ -126,11 +126,16 @@ def relay_script(path: Path, port: int) -> Path:
     """``<script> TOOL ARGS…``: TOOL, the server's directory and ARGS to the relay; its answer is the exit code."""
     path.write_text(
         "#!/bin/bash\n"
-        f"exec 3<>/dev/tcp/127.0.0.1/{port} || exit 99\n"
+        # PostgreSQL reads a failed restore_command as "no such file": a connection the relay never
+        # saw must be retried and say so in the server's log, not pass for a missing segment
+        f"n=0; until {{ exec 3<>/dev/tcp/127.0.0.1/{port}; }} 2>/dev/null; do\n"
+        f'  n=$((n + 1)); [ "$n" -ge 50 ] && {{ echo "bench relay: cannot connect to port {port}" >&2; exit 99; }}\n'
+        "  sleep 0.1\n"
+        "done\n"
         'tool="$1"; shift\n'
         "IFS=$'\\t'\n"
         'printf "%s\\t%s\\t%s\\n" "$tool" "$PWD" "$*" >&3\n'
-        "read -r code <&3 || exit 98\n"
+        'read -r code <&3 || { echo "bench relay: no answer for $tool $*" >&2; exit 98; }\n'
         'exit "$code"\n'
     )
     path.chmod(0o755)
