@@ -2,19 +2,22 @@
 archive, started, and watched until recovery ends.
 
 The base backup's tar stream is read blob by blob from the repository into ``tarfile``'s
-streaming reader with the ``data`` extraction filter (no absolute paths, no ``..``, no link
-leaving the target), while its SHA-256 is taken from the same bytes and compared with the
-backup's record. The restored cluster never archives (``archive_mode = off``): a drill or a
-restore must not add a second history to the production archive.
+streaming reader, each member vetted first (backup/targuard.py: no link, no absolute name, no
+``..``) and extracted with the ``data`` filter besides, while its SHA-256 is taken from the
+same bytes and compared with the backup's record. The restored cluster never archives
+(``archive_mode = off``): a drill or a restore must not add a second history to the
+production archive.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
 import pwd
 import shlex
+import shutil
 import subprocess
 import tarfile
 import time
@@ -30,8 +33,9 @@ from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.syncbehind import synced_behind
 from backup.tablespacemap import place
+from backup.targuard import refuse_links, vetted_members
 from backup.tree import Entry, iter_tree
-from dc.errors import N_, Message, ProblemFound, UsageError
+from dc.errors import N_, Message, ProblemFound, UsageError, os_reason
 
 
 class _BlobStream(io.RawIOBase):
@@ -75,7 +79,10 @@ def unpack_base(
 
     ``tablespaces``: where each recorded tablespace goes, by OID (backup/tablespacemap.py; by
     default under ``target``): its tar is unpacked there, ``pg_tblspc/<oid>`` links to it, and
-    ``tablespace_map``, which PostgreSQL follows when it starts, is rewritten to name it."""
+    ``tablespace_map``, which PostgreSQL follows when it starts, is rewritten to name it.
+
+    A failed or refused unpack removes what it wrote (the target it made, or the contents of
+    the empty one it was given, and the tablespace places' contents): no plaintext is left."""
     spaces = recorded_tablespaces(snapshot.tags, snapshot.short_id)
     placed = dict(tablespaces) if tablespaces is not None else place(spaces, {}, target)
     entries = {e["path"]: e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"}
@@ -89,14 +96,37 @@ def unpack_base(
         raise UsageError(
             N_("{target} is not empty: a cluster is restored into an empty or new directory"), target=target
         )
+    existed = target.exists()
     target.mkdir(parents=True, exist_ok=True)
+    refuse_links(target, target)
+    try:
+        return _unpack_into(repo, snapshot, target, spaces, placed, entries, progress)
+    except BaseException:
+        _remove_unpacked(target, existed, [placed[s.oid] for s in spaces])
+        raise
+
+
+def _unpack_into(
+    repo: Repository,
+    snapshot: Snapshot,
+    target: Path,
+    spaces: list[Tablespace],
+    placed: Mapping[int, Path],
+    entries: Mapping[str, Entry],
+    progress: Callable[[int], None] | None,
+) -> int:
     target.chmod(0o700)
     size = _unpack_tar(repo, snapshot, entries[BASE_NAME], target, progress)
     _check_tablespace_map(target, snapshot, spaces)
     for space in spaces:
         where = placed[space.oid]
+        # mapped places were made when they were vetted (tablespacemap.place): re-checked here,
+        # right before the write, for a parent swapped for a link since
+        top = target if where.is_relative_to(target) else Path(where.anchor)
+        refuse_links(top, where)
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if where.is_symlink() or any(where.iterdir()):
+        refuse_links(top, where)
+        if any(where.iterdir()):
             raise UsageError(N_("{path} exists and is not an empty directory"), path=where)
         size += _unpack_tar(repo, snapshot, entries[space.file], where, progress)
         link = target / "pg_tblspc" / str(space.oid)
@@ -114,6 +144,39 @@ def unpack_base(
     return size
 
 
+def _remove_unpacked(target: Path, existed: bool, places: list[Path]) -> None:
+    """What a failed or refused unpack wrote (plaintext of the cluster): the target (or, when it
+    existed, its contents: it was empty) and the contents of each tablespace place outside it
+    (each was empty; the directories themselves stay). A place reached through a link now is
+    left alone: removing through it would delete elsewhere."""
+    for where in [p for p in places if not p.is_relative_to(target)]:
+        try:
+            refuse_links(Path(where.anchor), where)
+        except (UsageError, OSError):
+            continue
+        _remove_contents(where)
+    if existed:
+        _remove_contents(target)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _remove_contents(directory: Path) -> None:
+    try:
+        children = list(directory.iterdir())
+    except OSError:
+        return
+    for child in children:
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+
+
+#: what a member laid where another lies (a file over a directory, a path through a file) raises
+_CLASHES = {errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP}
+
+
 def _unpack_tar(
     repo: Repository, snapshot: Snapshot, entry: Entry, into: Path, progress: Callable[[int], None] | None
 ) -> int:
@@ -121,13 +184,22 @@ def _unpack_tar(
     reader = io.BufferedReader(stream, 1 << 20)
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:
-            tar.extractall(into, members=synced_behind(tar, into), filter="data")
+            tar.extractall(into, members=synced_behind(vetted_members(tar, snapshot.short_id), into), filter="data")
         # the padding after the end-of-archive blocks (a tar's last record) is hashed too
         while reader.read(1 << 20):
             pass
     except tarfile.TarError as exc:
         raise CorruptObject(
             N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc
+        ) from None
+    except OSError as exc:
+        if exc.errno not in _CLASHES:
+            raise  # the disk's condition (full, read-only): one line from the CLI
+        raise CorruptObject(
+            N_("base backup {short_id} holds members that cannot lie together at {path}: {reason}"),
+            short_id=snapshot.short_id,
+            path=exc.filename,
+            reason=os_reason(exc),
         ) from None
     if stream.digest.hexdigest() != entry.get("sha256") or stream.size != entry.get("size"):
         raise VerificationFailed(
