@@ -132,7 +132,8 @@ def _make(path: Path, made: list[Path]) -> None:
         for part in path.parts[1:]:
             step = step / part
             try:
-                os.mkdir(step, 0o700)
+                # parents as ``mkdir -p`` makes them: PostgreSQL's account must pass through them
+                os.mkdir(step, 0o700 if step == path else 0o777)
                 made.append(step)
             except FileExistsError:
                 if not stat.S_ISDIR(os.lstat(step).st_mode):
