@@ -17,7 +17,6 @@ import io
 import os
 import pwd
 import shlex
-import shutil
 import subprocess
 import tarfile
 import time
@@ -33,7 +32,7 @@ from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.syncbehind import synced_behind
 from backup.tablespacemap import place
-from backup.targuard import refuse_links, vetted_members
+from backup.targuard import refuse_links, remove_unpacked, vetted_members
 from backup.tree import Entry, iter_tree
 from dc.errors import N_, Message, ProblemFound, UsageError, os_reason
 
@@ -102,7 +101,7 @@ def unpack_base(
     try:
         return _unpack_into(repo, snapshot, target, spaces, placed, entries, progress)
     except BaseException:
-        _remove_unpacked(target, existed, [placed[s.oid] for s in spaces])
+        remove_unpacked(target, existed, [placed[s.oid] for s in spaces])
         raise
 
 
@@ -142,35 +141,6 @@ def _unpack_into(
             format_tablespace_map({oid: str(path) for oid, path in placed.items()}), encoding="utf-8"
         )
     return size
-
-
-def _remove_unpacked(target: Path, existed: bool, places: list[Path]) -> None:
-    """What a failed or refused unpack wrote (plaintext of the cluster): the target (or, when it
-    existed, its contents: it was empty) and the contents of each tablespace place outside it
-    (each was empty; the directories themselves stay). A place reached through a link now is
-    left alone: removing through it would delete elsewhere."""
-    for where in [p for p in places if not p.is_relative_to(target)]:
-        try:
-            refuse_links(Path(where.anchor), where)
-        except (UsageError, OSError):
-            continue
-        _remove_contents(where)
-    if existed:
-        _remove_contents(target)
-    else:
-        shutil.rmtree(target, ignore_errors=True)
-
-
-def _remove_contents(directory: Path) -> None:
-    try:
-        children = list(directory.iterdir())
-    except OSError:
-        return
-    for child in children:
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child, ignore_errors=True)
-        else:
-            child.unlink(missing_ok=True)
 
 
 #: what a member laid where another lies (a file over a directory, a path through a file) raises

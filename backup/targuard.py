@@ -7,12 +7,13 @@ in Python 3.11.13). ``pg_basebackup -Ft`` writes no link a restore needs — a t
 named in ``tablespace_map``, not linked from ``pg_tblspc``, and a ``pg_wal`` that is a link on
 the primary is stored as a directory — so every symbolic or hard link member is refused, with
 absolute names and ``..`` components, before ``tarfile`` sees it. The filter stays as a second
-check (devices, FIFOs, modes).
+check (devices, FIFOs, modes). What an unpack that fails wrote is removed, never through a link.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tarfile
 from collections.abc import Iterable, Iterator
@@ -65,3 +66,32 @@ def refuse_links(top: Path, path: Path) -> None:
                 path=path,
                 link=step,
             )
+
+
+def remove_unpacked(target: Path, existed: bool, places: list[Path]) -> None:
+    """What a failed or refused unpack wrote (plaintext of the cluster): the target (or, when it
+    existed, its contents: it was empty) and the contents of each tablespace place outside it
+    (each was empty; the directories themselves stay). A place reached through a link now is
+    left alone: removing through it would delete elsewhere."""
+    for where in [p for p in places if not p.is_relative_to(target)]:
+        try:
+            refuse_links(Path(where.anchor), where)
+        except (UsageError, OSError):
+            continue
+        _remove_contents(where)
+    if existed:
+        _remove_contents(target)
+    else:
+        shutil.rmtree(target, ignore_errors=True)
+
+
+def _remove_contents(directory: Path) -> None:
+    try:
+        children = list(directory.iterdir())
+    except OSError:
+        return
+    for child in children:
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
