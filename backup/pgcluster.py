@@ -32,7 +32,7 @@ from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.syncbehind import synced_behind
 from backup.tablespacemap import place
-from backup.targuard import refuse_links, remove_unpacked, vetted_members
+from backup.targuard import open_dir, refuse_links, remove_unpacked, vetted_members
 from backup.tree import Entry, iter_tree
 from dc.errors import N_, Message, ProblemFound, UsageError, os_reason
 
@@ -115,7 +115,7 @@ def _unpack_into(
     progress: Callable[[int], None] | None,
 ) -> int:
     target.chmod(0o700)
-    size = _unpack_tar(repo, snapshot, entries[BASE_NAME], target, progress)
+    size = _unpack_tar(repo, snapshot, entries[BASE_NAME], target, target, progress)
     _check_tablespace_map(target, snapshot, spaces)
     for space in spaces:
         where = placed[space.oid]
@@ -127,7 +127,7 @@ def _unpack_into(
         refuse_links(top, where)
         if any(where.iterdir()):
             raise UsageError(N_("{path} exists and is not an empty directory"), path=where)
-        size += _unpack_tar(repo, snapshot, entries[space.file], where, progress)
+        size += _unpack_tar(repo, snapshot, entries[space.file], top, where, progress)
         link = target / "pg_tblspc" / str(space.oid)
         if link.exists() or link.is_symlink():
             raise HostileSnapshot(
@@ -148,21 +148,36 @@ _CLASHES = {errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTEMPTY, errno.EL
 
 
 def _unpack_tar(
-    repo: Repository, snapshot: Snapshot, entry: Entry, into: Path, progress: Callable[[int], None] | None
+    repo: Repository,
+    snapshot: Snapshot,
+    entry: Entry,
+    top: Path,
+    into: Path,
+    progress: Callable[[int], None] | None,
 ) -> int:
+    """``entry``'s tar unpacked into ``into``, reached from ``top`` through no link: the directory
+    is opened once, component by component, and written through that descriptor
+    (``/proc/self/fd``), so a parent swapped for a link during a long unpack is not followed."""
     stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
     reader = io.BufferedReader(stream, 1 << 20)
+    fd = open_dir(top, into)
+    via = f"/proc/self/fd/{fd}"
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:
-            tar.extractall(into, members=synced_behind(vetted_members(tar, snapshot.short_id), into), filter="data")
+            members = synced_behind(vetted_members(tar, snapshot.short_id), Path(via))
+            tar.extractall(via, members=members, filter="data")
         # the padding after the end-of-archive blocks (a tar's last record) is hashed too
         while reader.read(1 << 20):
             pass
     except tarfile.TarError as exc:
         raise CorruptObject(
-            N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc
+            N_("base backup {short_id} is not a readable tar stream: {exc}"),
+            short_id=snapshot.short_id,
+            exc=str(exc).replace(via, str(into)),
         ) from None
     except OSError as exc:
+        if isinstance(exc.filename, str) and (exc.filename == via or exc.filename.startswith(via + "/")):
+            exc.filename = str(into) + exc.filename[len(via) :]
         if exc.errno not in _CLASHES:
             raise  # the disk's condition (full, read-only): one line from the CLI
         raise CorruptObject(
@@ -171,6 +186,8 @@ def _unpack_tar(
             path=exc.filename,
             reason=os_reason(exc),
         ) from None
+    finally:
+        os.close(fd)
     if stream.digest.hexdigest() != entry.get("sha256") or stream.size != entry.get("size"):
         raise VerificationFailed(
             N_("base backup {short_id} differs from what the backup recorded"), short_id=snapshot.short_id

@@ -12,6 +12,7 @@ check (devices, FIFOs, modes). What an unpack that fails wrote is removed, never
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import stat
@@ -45,6 +46,33 @@ def vetted_members(members: Iterable[tarfile.TarInfo], short_id: str) -> Iterato
 def _shown(name: str) -> str:
     """A member's name on one line, bounded."""
     return "".join(c if c.isprintable() else "?" for c in name[:200])
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def open_dir(top: Path, path: Path) -> int:
+    """A descriptor of the directory ``path``, opened from ``top`` one component at a time,
+    none followed if it is a link: what is written through it lands in that directory even
+    if a parent is swapped for a link afterwards."""
+    fd = os.open(top, _DIR_FLAGS)
+    step = top
+    try:
+        for part in path.relative_to(top).parts:
+            step = step / part
+            inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR) and step.is_symlink():
+            raise UsageError(
+                N_("{path} goes through the symlink {link}, which appeared after the restore checked it"),
+                path=path,
+                link=step,
+            ) from None
+        raise
+    return fd
 
 
 def refuse_links(top: Path, path: Path) -> None:
