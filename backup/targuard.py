@@ -66,11 +66,7 @@ def open_dir(top: Path, path: Path) -> int:
     except OSError as exc:
         os.close(fd)
         if exc.errno in (errno.ELOOP, errno.ENOTDIR) and step.is_symlink():
-            raise UsageError(
-                N_("{path} goes through the symlink {link}, which appeared after the restore checked it"),
-                path=path,
-                link=step,
-            ) from None
+            raise _swapped(path, step) from None
         raise
     return fd
 
@@ -89,11 +85,13 @@ def refuse_links(top: Path, path: Path) -> None:
         except FileNotFoundError:
             return  # the rest does not exist yet: the restore creates it, no link there
         if stat.S_ISLNK(mode):
-            raise UsageError(
-                N_("{path} goes through the symlink {link}, which appeared after the restore checked it"),
-                path=path,
-                link=step,
-            )
+            raise _swapped(path, step)
+
+
+def _swapped(path: Path, link: Path) -> UsageError:
+    return UsageError(
+        N_("{path} goes through the symlink {link}, which appeared after the restore checked it"), path=path, link=link
+    )
 
 
 def remove_unpacked(target: Path, existed: bool, places: list[Path]) -> None:
