@@ -2,14 +2,16 @@
 archive, started, and watched until recovery ends.
 
 The base backup's tar stream is read blob by blob from the repository into ``tarfile``'s
-streaming reader with the ``data`` extraction filter (no absolute paths, no ``..``, no link
-leaving the target), while its SHA-256 is taken from the same bytes and compared with the
-backup's record. The restored cluster never archives (``archive_mode = off``): a drill or a
-restore must not add a second history to the production archive.
+streaming reader, each member vetted first (backup/targuard.py: no link, no absolute name, no
+``..``) and extracted with the ``data`` filter besides, while its SHA-256 is taken from the
+same bytes and compared with the backup's record. The restored cluster never archives
+(``archive_mode = off``): a drill or a restore must not add a second history to the
+production archive.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
@@ -30,8 +32,9 @@ from backup.snapshot import Snapshot
 from backup.sources import postgres_row_counts, postgres_tool, redact_dsn
 from backup.syncbehind import synced_behind
 from backup.tablespacemap import place
+from backup.targuard import open_dir, refuse_links, remove_unpacked, vetted_members
 from backup.tree import Entry, iter_tree
-from dc.errors import N_, Message, ProblemFound, UsageError
+from dc.errors import N_, Message, ProblemFound, UsageError, os_reason
 
 
 class _BlobStream(io.RawIOBase):
@@ -75,7 +78,10 @@ def unpack_base(
 
     ``tablespaces``: where each recorded tablespace goes, by OID (backup/tablespacemap.py; by
     default under ``target``): its tar is unpacked there, ``pg_tblspc/<oid>`` links to it, and
-    ``tablespace_map``, which PostgreSQL follows when it starts, is rewritten to name it."""
+    ``tablespace_map``, which PostgreSQL follows when it starts, is rewritten to name it.
+
+    A failed or refused unpack removes what it wrote (the target it made, or the contents of
+    the empty one it was given, and the tablespace places' contents): no plaintext is left."""
     spaces = recorded_tablespaces(snapshot.tags, snapshot.short_id)
     placed = dict(tablespaces) if tablespaces is not None else place(spaces, {}, target)
     entries = {e["path"]: e for e in iter_tree(repo.read_blob, snapshot.tree) if e["type"] == "file"}
@@ -89,16 +95,39 @@ def unpack_base(
         raise UsageError(
             N_("{target} is not empty: a cluster is restored into an empty or new directory"), target=target
         )
+    existed = target.exists()
     target.mkdir(parents=True, exist_ok=True)
+    refuse_links(target, target)
+    try:
+        return _unpack_into(repo, snapshot, target, spaces, placed, entries, progress)
+    except BaseException:
+        remove_unpacked(target, existed, [placed[s.oid] for s in spaces])
+        raise
+
+
+def _unpack_into(
+    repo: Repository,
+    snapshot: Snapshot,
+    target: Path,
+    spaces: list[Tablespace],
+    placed: Mapping[int, Path],
+    entries: Mapping[str, Entry],
+    progress: Callable[[int], None] | None,
+) -> int:
     target.chmod(0o700)
-    size = _unpack_tar(repo, snapshot, entries[BASE_NAME], target, progress)
+    size = _unpack_tar(repo, snapshot, entries[BASE_NAME], target, target, progress)
     _check_tablespace_map(target, snapshot, spaces)
     for space in spaces:
         where = placed[space.oid]
+        # mapped places were made when they were vetted (tablespacemap.place): re-checked here,
+        # right before the write, for a parent swapped for a link since
+        top = target if where.is_relative_to(target) else Path(where.anchor)
+        refuse_links(top, where)
         where.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if where.is_symlink() or any(where.iterdir()):
+        refuse_links(top, where)
+        if any(where.iterdir()):
             raise UsageError(N_("{path} exists and is not an empty directory"), path=where)
-        size += _unpack_tar(repo, snapshot, entries[space.file], where, progress)
+        size += _unpack_tar(repo, snapshot, entries[space.file], top, where, progress)
         link = target / "pg_tblspc" / str(space.oid)
         if link.exists() or link.is_symlink():
             raise HostileSnapshot(
@@ -114,21 +143,51 @@ def unpack_base(
     return size
 
 
+#: what a member laid where another lies (a file over a directory, a path through a file) raises
+_CLASHES = {errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.ENOTEMPTY, errno.ELOOP}
+
+
 def _unpack_tar(
-    repo: Repository, snapshot: Snapshot, entry: Entry, into: Path, progress: Callable[[int], None] | None
+    repo: Repository,
+    snapshot: Snapshot,
+    entry: Entry,
+    top: Path,
+    into: Path,
+    progress: Callable[[int], None] | None,
 ) -> int:
+    """``entry``'s tar unpacked into ``into``, reached from ``top`` through no link: the directory
+    is opened once, component by component, and written through that descriptor
+    (``/proc/self/fd``), so a parent swapped for a link during a long unpack is not followed."""
     stream = _BlobStream(repo, list(entry.get("chunks", ())), progress)
     reader = io.BufferedReader(stream, 1 << 20)
+    fd = open_dir(top, into)
+    via = f"/proc/self/fd/{fd}"
     try:
         with tarfile.open(fileobj=reader, mode="r|") as tar:
-            tar.extractall(into, members=synced_behind(tar, into), filter="data")
+            members = synced_behind(vetted_members(tar, snapshot.short_id), Path(via))
+            tar.extractall(via, members=members, filter="data")
         # the padding after the end-of-archive blocks (a tar's last record) is hashed too
         while reader.read(1 << 20):
             pass
     except tarfile.TarError as exc:
         raise CorruptObject(
-            N_("base backup {short_id} is not a readable tar stream: {exc}"), short_id=snapshot.short_id, exc=exc
+            N_("base backup {short_id} is not a readable tar stream: {exc}"),
+            short_id=snapshot.short_id,
+            exc=str(exc).replace(via, str(into)),
         ) from None
+    except OSError as exc:
+        if isinstance(exc.filename, str) and (exc.filename == via or exc.filename.startswith(via + "/")):
+            exc.filename = str(into) + exc.filename[len(via) :]
+        if exc.errno not in _CLASHES:
+            raise  # the disk's condition (full, read-only): one line from the CLI
+        raise CorruptObject(
+            N_("base backup {short_id} holds members that cannot lie together at {path}: {reason}"),
+            short_id=snapshot.short_id,
+            path=exc.filename,
+            reason=os_reason(exc),
+        ) from None
+    finally:
+        os.close(fd)
     if stream.digest.hexdigest() != entry.get("sha256") or stream.size != entry.get("size"):
         raise VerificationFailed(
             N_("base backup {short_id} differs from what the backup recorded"), short_id=snapshot.short_id

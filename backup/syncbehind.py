@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,7 +39,7 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def synced_behind(members: tarfile.TarFile, into: Path) -> Iterator[tarfile.TarInfo]:
+def synced_behind(members: Iterable[tarfile.TarInfo], into: Path) -> Iterator[tarfile.TarInfo]:
     """``members`` as ``TarFile.extractall`` reads them, each regular file fsynced in the
     background once extraction asked for the member after it (it was then written whole)."""
     pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="bcpctl-syncbehind")

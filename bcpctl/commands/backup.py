@@ -237,7 +237,8 @@ def backup_run(
     multiple=True,
     metavar="OID=PATH|NAME=PATH",
     help="With --target-dir: restore that tablespace at PATH, an empty or new directory beside the target "
-    "(default: TARGET-DIR/pg_tblspc_data/OID). Repeatable.",
+    "(default: TARGET-DIR/pg_tblspc_data/OID); a key that is one tablespace's OID and another's name is "
+    "refused. Repeatable.",
 )
 @config_option(required=False)
 @escrow_option

@@ -62,11 +62,6 @@ def test_a_mapped_path_with_a_backslash_and_spaces_is_where_postgresql_links_it(
     assert _state([Path(p) for p in untouched]) == untouched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a --tablespace-map path that is not UTF-8 passes place() and fails after the base is "
-    "unpacked, writing tablespace_map as UTF-8: 'internal error: UnicodeEncodeError', target left half-made",
-)
 def test_a_mapped_path_that_is_not_utf8_is_restored_there_or_refused_in_one_line(site: WalSite) -> None:
     spaces = _spaces(site)
     cli, untouched = _backed_up_and_stopped(site)
@@ -87,11 +82,6 @@ def test_a_mapped_path_that_is_not_utf8_is_restored_there_or_refused_in_one_line
     assert _state([Path(p) for p in untouched]) == untouched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a --tablespace-map path under a regular file passes place() and fails at mkdir after the "
-    "base is unpacked: one line, exit 2, but the target is left holding the unpacked base (plaintext)",
-)
 def test_a_mapped_path_under_a_file_is_refused_in_one_line_before_anything_is_written(site: WalSite) -> None:
     cli, untouched = _backed_up_and_stopped(site)
     restored = site.base / "restored"
@@ -105,11 +95,6 @@ def test_a_mapped_path_under_a_file_is_refused_in_one_line_before_anything_is_wr
     assert not restored.exists(), done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a --target-dir inside the primary's tablespace location is taken: the cluster and its "
-    "tablespaces (pg_tblspc_data) are restored among the primary's tablespace files",
-)
 def test_a_target_inside_the_primarys_tablespace_is_refused_in_one_line(site: WalSite) -> None:
     _, juki_location = _spaces(site)["juki_space"]
     cli, untouched = _backed_up_and_stopped(site)
