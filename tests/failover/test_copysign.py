@@ -92,9 +92,9 @@ def test_without_a_public_key_promotion_works_and_warns_and_config_check_says_so
         "control-state copies of offsite",
     ]
     japanese = cli("config", "check", "--config", str(sites.config_path), env=_env({"BCPCTL_LANG": "ja"}))
-    warned = [line for line in japanese.stdout.splitlines() if ": warning: " in line]
+    warned = [line for line in japanese.stdout.splitlines() if ": 警告: " in line]
     assert len(warned) == 2 and all("管理状態のコピーは認証されていません" in line for line in warned), japanese.stdout
-    shown = [line.split(": warning: ")[1] for line in warned]
+    shown = [line.split(": 警告: ")[1] for line in warned]
     assert [english_words(line, "primary", "offsite", "bcpctl control keygen") for line in shown] == [[], []]
     genuine = ok(ship(sites, cli))["copy"]
     lose_the_primary(sites)

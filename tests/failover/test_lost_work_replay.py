@@ -78,7 +78,8 @@ def test_survivors_whose_replay_fails_are_a_warning_and_the_interval(tmp_path: P
         assert doc["declared_at"] == declared
         human = cli(*base, "--declared-at", declared)
         assert human.returncode == 0, human.stderr
-        assert "could not be replayed" in human.stdout and "すべて失われました" in human.stdout
+        # the lost-work list is Japanese for the towns whatever the operator's locale
+        assert "すべて失われました" in human.stdout
         assert "再生できませんでした" in human.stdout and "残存するWALはありません" not in human.stdout
         assert doc["unreplayed"] > 0
         html = render_html(document(datetime.now(UTC)) | {"mode": "execute", "lost": {SYSTEM: doc}}, {})

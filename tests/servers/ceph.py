@@ -225,8 +225,20 @@ def start_ceph(base: Path | None = None, *, memstore_bytes: int = 2 * 1024**3) -
     """Start mon, OSD and radosgw; create the S3 user. About 2-20 s on 2 cores.
 
     memstore keeps every object in RAM (``memstore_bytes`` caps it); the benchmark asks for
-    more than the tests.
+    more than the tests. A start whose step hangs (once, on a quiet machine, ``ceph osd new``
+    waited 60 s for a monitor that had its port: two workers pick free ports at the same
+    moment) is stopped and made again on fresh ports, twice at most; then it fails.
     """
+    for _ in range(2):
+        try:
+            return _start_ceph_once(base, memstore_bytes)
+        except subprocess.TimeoutExpired:
+            if base is not None:
+                shutil.rmtree(base, ignore_errors=True)
+    return _start_ceph_once(base, memstore_bytes)
+
+
+def _start_ceph_once(base: Path | None, memstore_bytes: int) -> CephServer:
     for tool in ("ceph-mon", "ceph-osd", "radosgw", "monmaptool", "ceph-authtool"):
         if not shutil.which(tool):
             raise RuntimeError(f"{tool} not found: run 'make test' (installs ceph-mon, ceph-osd, radosgw)")

@@ -150,13 +150,17 @@ def _errors(draw: st.DrawFn) -> tuple[UsageError, list[str]]:
     params: dict[str, object] = {}
     paths: list[str] = []
     for name, spec in _fields(template):
+        # a command's template may read an item of a mapping (``{p[objects]}``): counts, not paths
+        base, _, item = name.partition("[")
+        value: object
         if spec:
-            params[name] = draw(st.floats(min_value=0, max_value=1e6, allow_nan=False))
-        elif draw(st.booleans()):
-            params[name] = draw(_PATHS)
-            paths.append(str(params[name]))
+            value = draw(st.floats(min_value=0, max_value=1e6, allow_nan=False))
+        elif not item and draw(st.booleans()):
+            value = draw(_PATHS)
+            paths.append(str(value))
         else:
-            params[name] = draw(st.text(alphabet=string.ascii_letters + "町字 -_", min_size=1, max_size=10))
+            value = draw(st.text(alphabet=string.ascii_letters + "町字 -_", min_size=1, max_size=10))
+        params[base] = {item.rstrip("]"): value} if item else value
     return UsageError(template, **params), paths
 
 
