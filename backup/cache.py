@@ -92,6 +92,10 @@ class BlobCache:
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()
         self._bloom: BloomFilter | None = None
+        #: SQLite's ``data_version`` when the filter was filled: it changes when another
+        #: connection commits (a forked worker's index, another process's sync), rows the
+        #: filter has not seen; this connection's own commits pass through ``add_index``
+        self._bloom_version = 0
         self._excluded_packs: frozenset[int] = frozenset()
 
     def close(self) -> None:
@@ -183,8 +187,12 @@ class BlobCache:
 
     # -- queries --------------------------------------------------------------------------
 
+    def _data_version(self) -> int:
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def _ensure_bloom(self) -> BloomFilter:
         if self._bloom is None:
+            self._bloom_version = self._data_version()
             (count,) = self._db.execute("SELECT count(*) FROM blobs").fetchone()
             bloom = BloomFilter(count * 2 + 1024)
             for (chunk_id,) in self._db.execute("SELECT id FROM blobs"):
@@ -195,7 +203,9 @@ class BlobCache:
     def has(self, chunk_id: bytes) -> bool:
         """Whether the repository already stores this blob in a pack that will stay."""
         with self._lock:
-            if chunk_id not in self._ensure_bloom():
+            # absent from the filter is absent from the table, unless another connection has
+            # committed since the filter was filled: then the table answers
+            if chunk_id not in self._ensure_bloom() and self._data_version() == self._bloom_version:
                 return False
             packs = [row[0] for row in self._db.execute("SELECT pack FROM blobs WHERE id=?", (chunk_id,))]
         return any(pack not in self._excluded_packs for pack in packs)
