@@ -53,7 +53,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -63,7 +62,7 @@ from backup.chainsign import State, extend_chain
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
 from backup.keys import KEYS_PREFIX, slot_digests
-from backup.manifestchain import CHAIN_VERSION, Link, resolve, verify_link
+from backup.manifestchain import CHAIN_VERSION, Link, check_signed, resolve, verify_link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import (
     FORMAT,
@@ -179,24 +178,10 @@ def verify_signed(raw: bytes, *, public_key: str | None, repo_id: str | None, wh
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
-    if public_key is not None and manifest.public_key != public_key:
-        raise ManifestInvalid(
-            N_("{where} is signed by key {public_key}…, not the pinned key {public_key2}… (forged?)"),
-            where=where,
-            public_key=manifest.public_key[:16],
-            public_key2=public_key[:16],
-        )
-    try:
-        embedded.verify(signature, _DOMAIN + body)
-    except InvalidSignature:
-        raise ManifestInvalid(N_("{where}: signature does not verify (tampered or forged)"), where=where) from None
-    if repo_id is not None and manifest.repository != repo_id:
-        raise ManifestInvalid(
-            N_("{where} belongs to repository {repository}, not {repo_id}"),
-            where=where,
-            repository=manifest.repository[:8],
-            repo_id=repo_id[:8],
-        )
+    check_signed(
+        where, embedded, signature, _DOMAIN + body, signer=manifest.public_key, repository=manifest.repository,
+        public_key=public_key, repo_id=repo_id,
+    )  # fmt: skip
     return replace(manifest, digest=hashlib.sha256(raw).hexdigest())
 
 

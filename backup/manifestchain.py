@@ -156,25 +156,45 @@ def verify_link(raw: bytes, *, public_key: str | None, repo_id: str | None, wher
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(link.public_key))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
-    if public_key is not None and link.public_key != public_key:
+    check_signed(
+        where, embedded, signature, _DOMAIN + body, signer=link.public_key, repository=link.repository,
+        public_key=public_key, repo_id=repo_id,
+    )  # fmt: skip
+    return replace(link, digest=hashlib.sha256(raw).hexdigest())
+
+
+def check_signed(
+    where: str,
+    embedded: Ed25519PublicKey,
+    signature: bytes,
+    message: bytes,
+    *,
+    signer: str,
+    repository: str,
+    public_key: str | None,
+    repo_id: str | None,
+) -> None:
+    """What every stored manifest (format 1 or a format-2 link) must pass once parsed: signed by
+    the pinned key (if one is pinned), the signature verifying over ``message``, and naming the
+    repository it was read from (if known) — one line naming ``where`` for the first that fails."""
+    if public_key is not None and signer != public_key:
         raise ManifestInvalid(
             N_("{where} is signed by key {public_key}…, not the pinned key {public_key2}… (forged?)"),
             where=where,
-            public_key=link.public_key[:16],
+            public_key=signer[:16],
             public_key2=public_key[:16],
         )
     try:
-        embedded.verify(signature, _DOMAIN + body)
+        embedded.verify(signature, message)
     except InvalidSignature:
         raise ManifestInvalid(N_("{where}: signature does not verify (tampered or forged)"), where=where) from None
-    if repo_id is not None and link.repository != repo_id:
+    if repo_id is not None and repository != repo_id:
         raise ManifestInvalid(
             N_("{where} belongs to repository {repository}, not {repo_id}"),
             where=where,
-            repository=link.repository[:8],
+            repository=repository[:8],
             repo_id=repo_id[:8],
         )
-    return replace(link, digest=hashlib.sha256(raw).hexdigest())
 
 
 def head_manifest(link: Link) -> Manifest:
