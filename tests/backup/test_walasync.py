@@ -39,11 +39,13 @@ def site(cli: Cli) -> Iterator[WalSite]:
         yield made
 
 
-def _daemon(site: WalSite) -> subprocess.Popen[bytes]:
+def _daemon(site: WalSite, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A started daemon that holds the spool's lock: a segment switched before that would be
+    pushed by the front alone, and the daemon would have nothing to do."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "bcpctl.cli", "wal", "push-daemon", "--system", SYSTEM, "--json",
          "--pg-data", str(site.cluster.datadir), "--spool", str(site.base / "spool")],
-        env=site.relay.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env or site.relay.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while not daemon_alive(site.base / "spool"):
@@ -120,12 +122,7 @@ def test_under_load_the_daemon_archives_every_segment_and_the_front_answers_from
 
 def test_a_sigkilled_daemon_loses_nothing_and_the_front_keeps_archiving(site: WalSite) -> None:
     # the failpoint SIGKILLs the daemon with half an object written under its temporary name
-    env = dict(site.relay.env, BCPCTL_FAILPOINTS="storage.save.mid-object")
-    daemon = subprocess.Popen(
-        [sys.executable, "-m", "bcpctl.cli", "wal", "push-daemon", "--system", SYSTEM,
-         "--pg-data", str(site.cluster.datadir), "--spool", str(site.base / "spool")],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    daemon = _daemon(site, dict(site.relay.env, BCPCTL_FAILPOINTS="storage.save.mid-object"))
     first = _switch(site)
     assert daemon.wait(timeout=60) == -signal.SIGKILL
     last = _switch(site)
