@@ -32,7 +32,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "forget": ("bcpctl.commands.forget",),
     "key": ("bcpctl.commands.repo", "bcpctl.commands.escrow"),
     "ls": ("bcpctl.commands.browse",),
-    "manifest": ("bcpctl.commands.replicate",),
+    "manifest": ("bcpctl.commands.manifest",),
     "monitoring": ("bcpctl.commands.monitoring",),
     "mount": ("bcpctl.commands.mount",),
     "partner": ("bcpctl.commands.partner",),
@@ -49,7 +49,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "tag": ("bcpctl.commands.tag",),
     "tenant": ("bcpctl.commands.tenant",),
     "unlock": ("bcpctl.commands.unlock",),
-    "verify-offsite": ("bcpctl.commands.replicate",),
+    "verify-offsite": ("bcpctl.commands.verifyoffsite",),
     "wal": ("bcpctl.commands.wal",),
     "web": ("bcpctl.commands.web",),
 }
