@@ -41,7 +41,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "repair": ("bcpctl.commands.repair",),
     "replicate": ("bcpctl.commands.replicate",),
     "repo": ("bcpctl.commands.repo",),
-    "restore": ("bcpctl.commands.backup",),
+    "restore": ("bcpctl.commands.restore",),
     "serve": ("bcpctl.commands.serve",),
     "snapshots": ("bcpctl.commands.repo",),
     "stats": ("bcpctl.commands.stats",),
