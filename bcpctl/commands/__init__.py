@@ -25,7 +25,12 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "diff": ("bcpctl.commands.diff",),
     "drill": ("bcpctl.commands.drill",),
     "dump": ("bcpctl.commands.browse",),
-    "export": ("bcpctl.commands.export", "bcpctl.commands.exportlookup", "bcpctl.commands.exportreturn"),
+    "export": (
+        "bcpctl.commands.export",
+        "bcpctl.commands.exportbundle",
+        "bcpctl.commands.exportlookup",
+        "bcpctl.commands.exportreturn",
+    ),
     "failback": ("bcpctl.commands.failover",),
     "failover": ("bcpctl.commands.failover",),
     "find": ("bcpctl.commands.browse",),
