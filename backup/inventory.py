@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 
 from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
 from backup.checkview import CheckView
-from backup.keys import KEYS_PREFIX, slot_digests
 from backup.layout import TOMBSTONE_PREFIX, place_of
 from backup.locks import held_by_someone
 from backup.manifest import (
@@ -32,6 +31,8 @@ from backup.manifest import (
 from backup.objectsize import OversizedObject, load_whole
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
+from backup.slotformat import KEYS_PREFIX
+from backup.slotscan import slot_digests
 from dc.errors import N_, BcpError, Message, message_of
 from storage.errors import ObjectNotFound
 

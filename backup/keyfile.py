@@ -30,10 +30,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from backup.keys import KEYFILE_KIND, KEYFILE_SECRET_BYTES
 from backup.keyslots import MAX_LABEL_CHARS, add_slot
 from backup.opening import unlock, unlocked_repository
 from backup.repository import Repository, read_config
+from backup.slotformat import KEYFILE_KIND, KEYFILE_SECRET_BYTES
 from dc.errors import N_, AuthError, Message, UsageError, os_reason
 from storage.backend import Backend
 

@@ -5,22 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backup.errors import RepositoryError
-from backup.keys import (
-    KEYS_PREFIX,
-    KeySlot,
-    SlotProblem,
-    config_digest,
-    printable,
-    scan_signed_slots,
-    scan_slots,
-    wrap,
-)
+from backup.keys import config_digest, wrap
 from backup.repository import Repository
+from backup.slotformat import KEYS_PREFIX, KeySlot
 from backup.slotorder import SignedSlots
+from backup.slotscan import SlotProblem, printable, scan_signed_slots, scan_slots
 from dc.errors import N_, UsageError
 from storage.errors import ObjectNotFound
 
-#: a label says who or what a slot is for; it must keep a slot far below keys.MAX_SLOT_BYTES
+#: a label says who or what a slot is for; it must keep a slot far below slotformat.MAX_SLOT_BYTES
 MAX_LABEL_CHARS = 200
 
 

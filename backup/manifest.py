@@ -61,7 +61,6 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backup.chainsign import State, extend_chain
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
-from backup.keys import KEYS_PREFIX, slot_digests
 from backup.manifestchain import CHAIN_VERSION, Link, check_signed, resolve, verify_link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import (
@@ -79,7 +78,9 @@ from backup.manifeststate import (
 from backup.objectsize import OversizedObject, load_whole, refuse_oversized
 from backup.pack import pack_key
 from backup.repository import Repository
+from backup.slotformat import KEYS_PREFIX
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots
+from backup.slotscan import slot_digests
 from backup.snapshot import load_snapshot, snapshot_ids
 from dc.errors import N_
 from storage.backend import Backend

@@ -16,7 +16,7 @@ The bounds, and why nothing bcpctl writes exceeds them (writers check the same n
 kind           bound
 =============  ====================================================================================
 config         64 KiB: a JSON document of fixed fields (~300 bytes).
-key slot       :data:`backup.keys.MAX_SLOT_BYTES` (16 KiB): fixed fields and a label of at most
+key slot       :data:`backup.slotformat.MAX_SLOT_BYTES` (16 KiB): fixed fields and a label of at most
                200 characters (:mod:`backup.keyslots`).
 lock           64 KiB: host, machine and boot ids, pid, start, TTL and a token (< 1 KiB).
 snapshot       64 MiB sealed: fixed fields, 67 bytes per tree blob id (each tree blob holds up to
@@ -49,7 +49,7 @@ from __future__ import annotations
 from backup.crypto import SALT_BYTES, TAG_BYTES
 from backup.errors import CorruptObject, RepositoryError
 from backup.index import MAX_INDEX_RAW
-from backup.keys import MAX_SLOT_BYTES
+from backup.slotformat import MAX_SLOT_BYTES
 from dc.errors import N_
 from storage.backend import Backend
 

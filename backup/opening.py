@@ -18,9 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from backup.cache import BlobCache
-from backup.keys import KEYS_PREFIX, Unwrapped, config_digest, unwrap
+from backup.keys import Unwrapped, config_digest, unwrap
 from backup.manifest import public_key_hex, sign_manifest, signed_slots, signing_key
 from backup.repository import ChunkerParams, RepoConfig, Repository, create_repository, read_config
+from backup.slotformat import KEYS_PREFIX
 from backup.slottrust import LocalTrust, load_trust, remember
 from storage.backend import Backend
 

@@ -31,7 +31,7 @@ from backup.cache import BlobCache, Location
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
-from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, wrap
+from backup.keys import config_digest, wrap
 from backup.manifeststate import Journal
 from backup.objectsize import (
     MAX_TREE_BLOB,
@@ -44,6 +44,8 @@ from backup.objectsize import (
 )
 from backup.pack import BLOB_DATA, BLOB_TREE, PACK_DIRS, BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
+from backup.slotformat import DEFAULT_KDF
+from backup.slotscan import SlotProblem
 from dc.errors import N_
 from storage.backend import Backend
 from storage.errors import NotARegularFile, ObjectNotFound

@@ -16,7 +16,7 @@ their KDF cost, and may replace the manifest too. If the order of tries came fro
    genuine slot is in tier 1 and the rest is almost surely planted). Without one (a fresh
    machine, a forged or deleted manifest) nothing tells the genuine slot apart, so tries are
    bounded by KDF work instead (:data:`UNVERIFIED_WORK`) and taken cheapest first: a genuine
-   slot at the default cost is reached after at most :data:`~backup.keys.MAX_SLOT_OBJECTS`
+   slot at the default cost is reached after at most :data:`~backup.slotscan.MAX_SLOT_OBJECTS`
    slots no costlier than itself, and costlier planted slots come after it.
 
 Within tiers 2 and 3, slots of equal cost are ordered by an HMAC of their name keyed with the

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup.keys import KEYS_PREFIX
+from backup.slotformat import KEYS_PREFIX
 from backup.slotorder import SignedSlots
 
 _FILE = "unlock-trust.json"

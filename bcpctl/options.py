@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 import click
 
 from bcpctl.i18n import N_, _
-from bcpctl.params import PointInTime
+from bcpctl.params import PointInTime, SnapshotPattern
 from dc.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -131,3 +131,9 @@ def as_of_option(fn: F) -> F:
         help="Read the repository as it was at TIME (ISO 8601 with offset) from the storage's version "
         "history (S3 with versioning or Object Lock); later objects do not exist in that view.",
     )(fn)
+
+
+def pattern_option(flag: str, help: str) -> Callable[[F], F]:
+    """A repeatable path pattern (docs/restore.md, Patterns), parsed as the snapshot's paths are."""
+    dest = flag.removeprefix("--") + "s"
+    return click.option(flag, dest, multiple=True, type=SnapshotPattern(), metavar="PATTERN", help=help)

@@ -35,8 +35,8 @@ def _setup(work: Path, kdf: str, formats: tuple[str, ...]) -> tuple[object, obje
     import pyrage
 
     from backup.jobs import backup_systems, site_repository
-    from backup.keys import DEFAULT_KDF
     from backup.opening import init_repository
+    from backup.slotformat import DEFAULT_KDF
     from dc.config import parse_config
     from dc.state import open_state
     from storage.site import open_site

@@ -182,7 +182,8 @@ class Borg(Tool):
 #: prints the files of the modules and shared objects that bcpctl's backup and restore load
 _LOADED_FILES = """
 import sys
-import bcpctl.cli, bcpctl.commands.backup, bcpctl.session, backup.run, backup.restorer, backup.restoretarget
+import bcpctl.cli, bcpctl.commands.backup, bcpctl.commands.restore, bcpctl.session
+import backup.run, backup.restorer, backup.restoretarget
 modules = list(sys.modules.values())
 files = {f for m in modules for f in (getattr(m, "__file__", None), getattr(m, "__cached__", None)) if f}
 with open("/proc/self/maps") as maps:

@@ -61,7 +61,7 @@ def check(
     from dc.clock import utcnow
 
     if integrity_only:
-        from bcpctl.commands.replicate import integrity_check
+        from bcpctl.commands.verifyoffsite import integrity_check
 
         integrity_check(
             repo_url, manifest_key=manifest_key, known_hosts=known_hosts, read_data=True, jobs=4, as_of=as_of

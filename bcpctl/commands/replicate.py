@@ -1,4 +1,4 @@
-"""``replicate``, ``verify-offsite`` and ``manifest sign|show``: keyless offsite replication."""
+"""``replicate``: keyless offsite replication, and ``replicate --repair`` of a damaged copy."""
 
 from __future__ import annotations
 
@@ -7,26 +7,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from bcpctl import output
+from bcpctl.commands.offsiteoptions import JOBS, KNOWN_HOSTS, MANIFEST_KEY, parse_delete_delay
 from bcpctl.i18n import _, shown
-from bcpctl.options import as_of_option, common_options, config_option, repo_options
+from bcpctl.options import common_options, config_option
 from bcpctl.params import DAY, Checked, Duration, FiniteFloat, byte_rate
 from dc.errors import N_, ProblemFound, UsageError
 
 if TYPE_CHECKING:
-    from datetime import datetime, timedelta
-
     from rich.console import Console
-
-_KNOWN_HOSTS = click.option(
-    "--known-hosts",
-    type=click.Path(dir_okay=False),
-    default=None,
-    help="known_hosts file pinning SFTP host keys (default: $BCPCTL_KNOWN_HOSTS, ~/.ssh/known_hosts).",
-)
-_MANIFEST_KEY = click.option(
-    "--manifest-key", default=None, metavar="HEX", help="Pinned Ed25519 public key of the repository's manifest."
-)
-_JOBS = click.option("--jobs", type=click.IntRange(1, 64), default=4, show_default=True, help="Parallel transfers.")
 
 
 def _render_sync(console: Console, data: dict[str, Any]) -> None:
@@ -115,7 +103,7 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
     metavar="BYTES/s",
     help="Bandwidth limit, e.g. 5000000, 5M, 500KiB.",
 )
-@_JOBS
+@JOBS
 @click.option(
     "--follow",
     is_flag=True,
@@ -146,8 +134,8 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
     metavar="DURATION",
     help="Keep deleted objects this long (default 7d).",
 )
-@_MANIFEST_KEY
-@_KNOWN_HOSTS
+@MANIFEST_KEY
+@KNOWN_HOSTS
 @common_options
 def replicate(
     source_url: str | None,
@@ -195,7 +183,7 @@ def replicate(
         raise UsageError("--follow replicates everything to one site: it does not go with --repair or --system")
     if manifest_key is not None and (len(manifest_key) != 64 or any(c not in "0123456789abcdef" for c in manifest_key)):
         raise UsageError(N_("--manifest-key must be 64 lowercase hex digits (see 'bcpctl manifest sign')"))
-    given_delay = _delay(delete_delay)
+    given_delay = parse_delete_delay(delete_delay)
     delay = DEFAULT_DELETE_DELAY if given_delay is None else given_delay
     rate = parse_rate(limit_rate) if limit_rate else None
     if repair:
@@ -255,19 +243,6 @@ def replicate(
         raise ProblemFound(problems[0])
 
 
-def _delay(text: str | None) -> timedelta | None:
-    from datetime import timedelta
-
-    from dc.duration import parse_duration
-
-    if not text:
-        return None
-    try:
-        return timedelta(seconds=parse_duration(text))
-    except ValueError as exc:
-        raise UsageError(N_("--delete-delay: {exc}"), exc=exc) from None
-
-
 def _repair(
     source_url: str | None, damaged_url: str, known_hosts: str | None, manifest_key: str | None, jobs: int, days: int
 ) -> None:
@@ -305,180 +280,4 @@ def _render_repair(console: Console, data: dict[str, Any]) -> None:
         )
 
 
-def _render_integrity(console: Console, data: dict[str, Any]) -> None:
-    from bcpctl.commands.repo import human_bytes
-
-    manifest = (
-        _("manifest {manifest_sequence} of {manifest_time}, {snapshots_signed} snapshots").format(
-            manifest_sequence=data["manifest_sequence"],
-            manifest_time=output.jst(data["manifest_time"]),
-            snapshots_signed=data["snapshots_signed"],
-        )
-        + (" " + _("(pinned key)") if data["pinned"] else " " + _("(key not pinned)"))
-        if data["manifest_sequence"] is not None
-        else _("no valid manifest")
-    )
-    console.print(
-        _("{url}: {objects_checked} objects, {bytes_checked} hashed in {seconds}s; {manifest}").format(
-            url=data["url"],
-            objects_checked=data["objects_checked"],
-            bytes_checked=human_bytes(data["bytes_checked"]),
-            seconds=f"{data['seconds']:.1f}",
-            manifest=manifest,
-        )
-    )
-    for problem in data["problems"]:
-        console.print(f"  {problem['kind']}: {problem['key']}: {shown(problem['detail'])}")
-    if data["kept_note"]:
-        console.print(f"  {data['kept_note']}")
-    for line in data["warnings"]:
-        console.print("  " + _("warning: {line}").format(line=shown(line)))
-    console.print(
-        _("no problems found")
-        if data["ok"]
-        else _("{problems} problem(s) found").format(problems=len(data["problems"]))
-    )
-
-
-@click.command("verify-offsite")
-@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository to verify.")
-@_MANIFEST_KEY
-@_KNOWN_HOSTS
-@click.option("--no-read-data", is_flag=True, help="Check presence and sizes only; do not hash object contents.")
-@click.option(
-    "--delete-delay",
-    default=None,
-    type=Duration(0, 3650 * DAY, as_text=True),
-    metavar="DURATION",
-    help="The offsite's delete delay (as given to replicate; default 7d): how long snapshots removed at the "
-    "primary stay here.",
-)
-@_JOBS
-@as_of_option
-@common_options
-def verify_offsite(
-    repo_url: str,
-    manifest_key: str | None,
-    known_hosts: str | None,
-    no_read_data: bool,
-    delete_delay: str | None,
-    jobs: int,
-    as_of: datetime | None,
-) -> None:
-    """Verify a repository without any key: hashes, signed manifest, presence of what snapshots need.
-
-    Where the storage keeps versions (S3 with Object Lock) it also names every object whose
-    current version was overwritten or deleted while an intact older one remains, and says to
-    run 'replicate --repair'. Snapshots the primary removed that the delete delay keeps here
-    are reported as such, not as forged.
-    """
-    integrity_check(
-        repo_url,
-        manifest_key=manifest_key,
-        known_hosts=known_hosts,
-        read_data=not no_read_data,
-        jobs=jobs,
-        delete_delay=_delay(delete_delay),
-        as_of=as_of,
-    )
-
-
-def integrity_check(
-    repo_url: str,
-    *,
-    manifest_key: str | None,
-    known_hosts: str | None,
-    read_data: bool,
-    jobs: int,
-    delete_delay: timedelta | None = None,
-    as_of: datetime | None = None,
-) -> None:
-    """Run and render the keyless verification (also ``check --integrity-only``)."""
-    from replication.jobs import Endpoint, verify_at
-    from replication.plan import DEFAULT_DELETE_DELAY
-
-    out = output.current()
-    with out.progress(_("verifying")) as bar:
-        report = verify_at(
-            Endpoint(repo_url, known_hosts),
-            pinned_key=manifest_key,
-            read_data=read_data,
-            jobs=jobs,
-            progress=bar.advance,
-            as_of=as_of,
-            delete_delay=DEFAULT_DELETE_DELAY if delete_delay is None else delete_delay,
-        )
-    out.result(report, _render_integrity)
-    if not report.ok:
-        raise ProblemFound(report.summary())
-
-
-@click.group()
-def manifest() -> None:
-    """The signed repository manifest that lets the offsite verify the snapshot set without keys."""
-
-
-@manifest.command("sign")
-@click.option(
-    "--chain",
-    is_flag=True,
-    help="Upgrade to manifest format 2 (a signed chain of deltas; every verifier must read it first). "
-    "A repository already in format 2 gets a full checkpoint.",
-)
-@repo_options
-@common_options
-def manifest_sign(chain: bool, repo_url: str, password_file: str | None, escrow: tuple[str, ...]) -> None:
-    """Sign the current snapshot set (needs the passphrase; run at the primary)."""
-    from backup.manifest import sign_manifest
-    from bcpctl import session
-
-    with session.repository(repo_url, password_file, escrow=escrow) as repo:
-        signed = sign_manifest(repo, chain=True if chain else None, checkpoint=True)
-    data = {
-        "format": 2 if signed.position else 1,
-        "sequence": signed.sequence,
-        "time": signed.time,
-        "public_key": signed.public_key,
-        "snapshots": len(signed.snapshots),
-        "indexes": len(signed.indexes),
-        "packs": len(signed.packs),
-    }
-    output.current().result(
-        data,
-        lambda c, d: c.print(
-            _("signed manifest {sequence}: {snapshots} snapshots, {packs} packs; public key {public_key}").format(
-                sequence=d["sequence"], snapshots=d["snapshots"], packs=d["packs"], public_key=d["public_key"]
-            )
-        ),
-    )
-
-
-@manifest.command("show")
-@click.option("--repo", "repo_url", envvar="BCPCTL_REPO", required=True, metavar="URL", help="Repository.")
-@_MANIFEST_KEY
-@_KNOWN_HOSTS
-@common_options
-def manifest_show(repo_url: str, manifest_key: str | None, known_hosts: str | None) -> None:
-    """Show and verify a repository's signed manifest (no passphrase needed)."""
-    from replication.jobs import Endpoint, show_manifest
-
-    found = show_manifest(Endpoint(repo_url, known_hosts), pinned_key=manifest_key)
-    output.current().result(
-        found,
-        lambda c, d: c.print(
-            _(
-                "manifest {sequence} of {time}: {snapshots} snapshots, {indexes} indexes, {packs} packs; key "
-                "{public_key}"
-            ).format(
-                sequence=d["sequence"],
-                time=output.jst(d["time"]),
-                snapshots=len(d["snapshots"]),
-                indexes=len(d["indexes"]),
-                packs=len(d["packs"]),
-                public_key=d["public_key"],
-            )
-        ),
-    )
-
-
-COMMANDS = [replicate, verify_offsite, manifest]
+COMMANDS = [replicate]

@@ -16,11 +16,12 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from backup.keys import KEYS_PREFIX, config_digest, wrap
+from backup.keys import config_digest, wrap
 from backup.opening import init_repository, open_repository
 from backup.pack import pack_key
 from backup.repository import ChunkerParams, Repository
 from backup.run import BackupRequest, run_backup
+from backup.slotformat import KEYS_PREFIX
 from backup.snapshot import list_snapshots
 from backup.sources import SourceSpec
 from backup.tree import iter_tree

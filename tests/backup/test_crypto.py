@@ -57,7 +57,8 @@ def test_parallel_unlocks_with_the_default_kdf_finish() -> None:
     script = textwrap.dedent(
         """
         import os, threading
-        from backup.keys import DEFAULT_KDF, _kek
+        from backup.keys import _kek
+        from backup.slotformat import DEFAULT_KDF
         results = []
         def derive():
             results.append(_kek(b"passphrase", os.urandom(16), DEFAULT_KDF))

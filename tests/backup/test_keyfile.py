@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from backup.errors import WrongPassword
 from backup.keyfile import KeyFileExposed, add_key_file, open_with_key_file, read_key_file
-from backup.keys import KEYFILE_KIND, KEYS_PREFIX, scan_slots
 from backup.opening import open_repository
+from backup.slotformat import KEYFILE_KIND, KEYS_PREFIX
+from backup.slotscan import scan_slots
 from dc.errors import UsageError
 from storage.local import LocalBackend
 from tests.backup.test_wal import _archived, _names, _switch

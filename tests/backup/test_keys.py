@@ -17,18 +17,13 @@ import pytest
 from backup.crypto import MasterKey
 from backup.errors import WrongPassword
 from backup.escrow import open_repository_with_shares, split_key, write_share_sheets
-from backup.keys import (
-    MAX_SLOT_OBJECTS,
-    config_digest,
-    scan_slots,
-    unwrap,
-    wrap,
-)
+from backup.keys import config_digest, unwrap, wrap
 from backup.keyslots import add_passphrase_slot, remove_slot, slot_rows
 from backup.manifest import signed_slots
 from backup.opening import open_repository
 from backup.repository import read_config
 from backup.slotorder import MAX_UNWRAP_TRIES
+from backup.slotscan import MAX_SLOT_OBJECTS, scan_slots
 from dc.errors import UsageError
 from storage.backend import ObjectInfo
 from storage.local import LocalBackend

@@ -11,8 +11,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backup.keys import MAX_SLOT_OBJECTS
 from backup.slotorder import DEFAULT_WORK, MAX_UNWRAP_TRIES, UNVERIFIED_WORK, SignedSlots, tiers
+from backup.slotscan import MAX_SLOT_OBJECTS
 
 GENUINE = ("keys/genuine0000000", "d" * 64, DEFAULT_WORK)
 #: the KDF work a slot may ask for: 8 MiB × 1 pass up to 1 GiB × 4 passes

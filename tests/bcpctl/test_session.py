@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from backup.keys import list_slots
 from backup.opening import init_repository
+from backup.slotscan import list_slots
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD, Cli, quotes_share

@@ -12,8 +12,8 @@ import pytest
 from backup.errors import WrongPassword
 from backup.escrow import credentials, open_repository_with_shares, read_share, share_sheet, split_key
 from backup.escrowwords import check_code
-from backup.keys import list_slots
 from backup.opening import init_repository, open_repository
+from backup.slotscan import list_slots
 from dc.errors import UsageError
 from failover.drill import run_drill
 from failover.drillrequest import DrillRequest

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from backup.keyfile import add_key_file, open_with_key_file
-from backup.keys import scan_slots
 from backup.keyslots import MAX_LABEL_CHARS
 from backup.opening import open_repository
+from backup.slotscan import scan_slots
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 
