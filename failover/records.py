@@ -44,6 +44,7 @@ from sqlalchemy import (
 
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, naming_damaged_rows
+from dc.storedmessages import indexed, revive
 
 drill_runs = Table(
     "drill_runs",
@@ -226,7 +227,7 @@ def finish_run(state: Engine, run_id: str, *, status: str, error: str | None, do
                 status=status,
                 error=error,
                 finished_at=utcnow(),
-                document=json.dumps(document, ensure_ascii=False, default=str),
+                document=json.dumps(indexed(document), ensure_ascii=False, default=str),
             )
         )
 
@@ -280,13 +281,17 @@ def list_runs(state: Engine, *, kind: str | None = None, limit: int = 50) -> lis
 
 
 def load_document(state: Engine, run_id: str) -> tuple[RunRecord, dict[str, Any] | None] | None:
-    """A run and its stored report; a unique prefix of the id is enough."""
+    """A run and its stored report; a unique prefix of the id is enough.
+
+    The report's lines for people are Messages again where it recorded them
+    (:mod:`dc.storedmessages`), so each reader sees them in their own language.
+    """
     with state.connect() as conn, naming_damage(state):
         rows = list(conn.execute(select(drill_runs).where(drill_runs.c.id.startswith(run_id, autoescape=True))))
     if len(rows) != 1:
         return None
     row = rows[0]
-    return _run(row), (json.loads(row.document) if row.document else None)
+    return _run(row), (revive(json.loads(row.document)) if row.document else None)
 
 
 def is_dead(run: RunRecord, now: datetime, *, grace: timedelta = timedelta(minutes=10)) -> bool:
