@@ -21,6 +21,7 @@ leaves the line as stored.
 
 from __future__ import annotations
 
+import json
 import string
 from typing import Any
 
@@ -160,3 +161,22 @@ def _child(parent: Any, token: str) -> Any:
     if isinstance(parent, list) and token.isdigit() and int(token) < len(parent):
         return parent[int(token)]
     return None
+
+
+def column_text(value: object) -> str | None:
+    """A record's line (a run's error) for its ``error_message`` column: :func:`encode` as JSON,
+    ``None`` when the line is plain text (the ``error`` column beside it keeps the English)."""
+    encoded = encode(value)
+    return None if encoded is None else json.dumps(encoded, ensure_ascii=False)
+
+
+def from_columns(english: str | None, stored: str | None) -> str | None:
+    """A record's line read back: the Message its ``error_message`` column holds when it rebuilds
+    ``english`` exactly, else ``english`` as stored (a row written before the column existed)."""
+    if english is None or not stored:
+        return english
+    try:
+        message = decode(json.loads(stored))
+    except (ValueError, RecursionError):
+        return english
+    return message if message is not None and str(message) == english else english

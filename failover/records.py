@@ -44,7 +44,7 @@ from sqlalchemy import (
 
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, naming_damaged_rows
-from dc.storedmessages import indexed, revive
+from dc.storedmessages import column_text, from_columns, indexed, revive
 
 drill_runs = Table(
     "drill_runs",
@@ -67,6 +67,8 @@ drill_runs = Table(
     Column("operator", String(64)),
     Column("approver", String(64)),
     Column("error", Text),
+    #: ``error`` as its catalog template and parameters (dc.storedmessages; migration 0012)
+    Column("error_message", Text),
     Column("document", Text),
     #: the one tenant a drill was limited to (``--tenant``), else NULL
     Column("tenant", String(64)),
@@ -226,6 +228,7 @@ def finish_run(state: Engine, run_id: str, *, status: str, error: str | None, do
             .values(
                 status=status,
                 error=error,
+                error_message=column_text(error),
                 finished_at=utcnow(),
                 document=json.dumps(indexed(document), ensure_ascii=False, default=str),
             )
@@ -261,7 +264,7 @@ def _run(row: Any) -> RunRecord:
         row.deadline,
         row.operator,
         row.approver,
-        row.error,
+        from_columns(row.error, row.error_message),
         row.tenant,
     )
 
@@ -329,7 +332,7 @@ def end_unfinished(state: Engine, run_id: str, status: str, error: str) -> None:
         conn.execute(
             update(drill_runs)
             .where(and_(drill_runs.c.id == run_id, drill_runs.c.status == "running"))
-            .values(status=status, error=error, finished_at=utcnow())
+            .values(status=status, error=error, error_message=column_text(error), finished_at=utcnow())
         )
 
 
