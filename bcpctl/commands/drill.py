@@ -18,7 +18,7 @@ from bcpctl.commands.runs import (
     read_operator_secret,
     run_context,
 )
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from bcpctl.statuslabels import status_text
@@ -264,7 +264,7 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
                 status_text(r["status"]),
                 r["site"] or "",
                 output.jst(r["declared_at"]),
-                r["error"] or "",
+                shown(r["error"]) if r["error"] else "",
             )
         console.print(table)
 
