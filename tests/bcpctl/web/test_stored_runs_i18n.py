@@ -126,3 +126,30 @@ def test_hostile_parameters_and_old_rows_render_without_markup(
     old_cli = cli("drill", "report", "drill-old", "--format", "ja", "--config", config, env=JA)
     assert old_cli.returncode == 0, old_cli.stderr
     assert get_run(web_ctx.state, "drill-old") is not None
+
+
+def test_status_names_a_failed_failovers_stored_error_in_the_readers_language(
+    web_site: WebSite, web_ctx: Any, cli: Cli
+) -> None:
+    from failover.records import finish_run, start_run
+
+    when = datetime(2026, 12, 12, 15, 30, tzinfo=UTC)
+    error = Message(N_("no bcpctl repository at file://{root}: the directory does not exist"), root="/srv/offsite")
+    start_run(
+        web_ctx.state,
+        "failover-x",
+        kind="failover",
+        mode="execute",
+        consortium="test",
+        site="offsite",
+        declared_at=when,
+        deadline=None,
+    )
+    finish_run(web_ctx.state, "failover-x", status="failed", error=error, document={"id": "failover-x"})
+    config, wide = str(web_site.config_path), {"COLUMNS": "2000"}
+    ja = cli("status", "--config", config, env=JA | wide)
+    assert shown(error, "ja") in ja.stdout and str(error) not in ja.stdout, ja.stdout
+    en = cli("status", "--config", config, env=EN | wide)
+    assert str(error) in en.stdout, en.stdout
+    as_json = json.loads(cli("status", "--config", config, "--json", env=JA).stdout)
+    assert any(str(error) in w and "the newest failover (run failover-x) failed" in w for w in as_json["warnings"])
