@@ -153,3 +153,24 @@ def test_status_names_a_failed_failovers_stored_error_in_the_readers_language(
     assert str(error) in en.stdout, en.stdout
     as_json = json.loads(cli("status", "--config", config, "--json", env=JA).stdout)
     assert any(str(error) in w and "the newest failover (run failover-x) failed" in w for w in as_json["warnings"])
+
+
+def test_the_dashboard_shows_a_failed_backups_stored_error_in_japanese(web_ctx: Any, client: Any) -> None:
+    from sqlalchemy import update
+
+    from dc.clock import utcnow
+    from dc.state import backup_runs
+    from monitoring.outcomes import failure_message, record_backup_failure
+
+    refused = ProblemFound(N_("no bcpctl repository at file://{root}: the directory does not exist"), root="/srv/x")
+    message = failure_message(refused)
+    record_backup_failure(web_ctx.state, web_ctx.config, web_ctx.config_dir, "primary", "goka-juki", utcnow(), message)
+    client.post("/login", data={"name": "ops", "password": PASSWORDS["ops"]})
+    page = client.get("/dashboard").text
+    assert "リポジトリがありません: ディレクトリが存在しません" in page, (
+        page
+    )  # the server's path hidden, as on every page
+    with web_ctx.state.begin() as conn:  # a row written before error_message existed reads as stored
+        conn.execute(update(backup_runs).values(error_message=None))
+    old = client.get("/dashboard").text
+    assert "the directory does not exist" in old and "ディレクトリが存在しません" not in old
