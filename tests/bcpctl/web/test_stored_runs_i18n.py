@@ -95,10 +95,18 @@ def _escaped(text: str) -> str:
 def test_hostile_parameters_and_old_rows_render_without_markup(
     web_site: WebSite, web_ctx: Any, client: Any, cli: Cli
 ) -> None:
+    from sqlalchemy import update
+
+    from failover.records import drill_runs
+
     when = datetime(2026, 12, 12, 15, 30, tzinfo=UTC)
     hostile = "<script>alert(1)</script>{0} {x:>99} {{"
+    missing = N_("no bcpctl repository at file://{root}: the directory does not exist")
+    failed = document(when)["systems"][0] | {"status": "failed", "error": Message(missing, root=hostile)}
     doc = document(when) | {
         "id": "drill-hostile",
+        "status": "failed",
+        "systems": [failed],
         "warnings": [
             Message(
                 N_("no PDF report (drills.report_pdf): {error}"),
@@ -107,24 +115,38 @@ def test_hostile_parameters_and_old_rows_render_without_markup(
         ],
     }
     store_run(web_ctx.state, doc, when)
-    old = document(when) | {"id": "drill-old", "warnings": ["report files not written: Permission denied (/x)"]}
+    old_system = document(when)["systems"][0] | {"status": "failed", "error": "restore failed: disk full"}
+    old = document(when) | {
+        "id": "drill-old",
+        "status": "failed",
+        "systems": [old_system],
+        "warnings": ["report files not written: Permission denied (/x)"],
+    }
     store_run(web_ctx.state, old, when)
+    # an entry edited to make str.format reach beyond its parameters reads as the stored line
+    tampered = old | {"messages": {"/warnings/0": {"template": "{x.__class__.__mro__}", "params": {"x": "a"}}}}
+    with web_ctx.state.begin() as conn:
+        conn.execute(update(drill_runs).where(drill_runs.c.id == "drill-old").values(document=json.dumps(tampered)))
     config = str(web_site.config_path)
 
-    ja = cli("drill", "report", "drill-hostile", "--format", "html", "--config", config, env=JA)
-    assert ja.returncode == 0, ja.stderr
-    assert "<script>" not in ja.stdout and "&lt;script&gt;alert(1)&lt;/script&gt;{0} {x:&gt;99} {{" in ja.stdout
-    assert "PDF のレポートはありません" in ja.stdout
-    en = cli("drill", "report", "drill-hostile", "--format", "ja", "--config", config, env=EN)
-    assert en.returncode == 0, en.stderr
+    html = cli("drill", "report", "drill-hostile", "--format", "html", "--config", config, env=JA)
+    assert html.returncode == 0, html.stderr
+    assert "<script>" not in html.stdout and "&lt;script&gt;alert(1)&lt;/script&gt;{0} {x:&gt;99} {{" in html.stdout
+    assert "PDF のレポートはありません" in html.stdout and "リポジトリがありません" in html.stdout
+    for lang in (JA, EN):  # the per-town summary is Japanese for every reader
+        text = cli("drill", "report", "drill-hostile", "--format", "ja", "--config", config, env=lang)
+        assert text.returncode == 0, text.stderr
+        assert f"file://{hostile} に bcpctl リポジトリがありません" in text.stdout, text.stdout
+        assert "no bcpctl repository" not in text.stdout
 
     client.post("/login", data={"name": "ops", "password": PASSWORDS["ops"]})
     page = client.get("/dashboard/drills/drill-hostile")
     assert page.status_code == 200 and "<script>" not in page.text and "PDF のレポートはありません" in page.text
     old_page = client.get("/dashboard/drills/drill-old")
     assert old_page.status_code == 200 and "report files not written: Permission denied (/x)" in old_page.text
+    assert "<class" not in old_page.text and "&lt;class" not in old_page.text
     old_cli = cli("drill", "report", "drill-old", "--format", "ja", "--config", config, env=JA)
-    assert old_cli.returncode == 0, old_cli.stderr
+    assert old_cli.returncode == 0 and "restore failed: disk full" in old_cli.stdout, old_cli.stderr
     assert get_run(web_ctx.state, "drill-old") is not None
 
 
