@@ -166,7 +166,7 @@ def _warnings(state: Engine, config: Consortium, active: ActiveSite) -> list[str
             found.append(
                 Message(
                     N_(
-                        "直近のフェイルオーバーは {status} / the newest failover (run {id}) {status}: "
+                        "直近のフェイルオーバー / the newest failover (run {id}) {status}: "
                         "{error}; {site} may still be fenced"
                     ),
                     status=run.status,
