@@ -154,6 +154,7 @@ def record_run(state: Engine, repository: str, request: BackupRequest, started: 
 
     from dc.clock import utcnow
     from dc.state import backup_latest, backup_runs, inserted_id
+    from dc.storedmessages import column_text
 
     result = outcome.result
     finished = utcnow()
@@ -173,6 +174,7 @@ def record_run(state: Engine, repository: str, request: BackupRequest, started: 
                     bytes_added=result.bytes_added if result else 0,
                     seconds=result.seconds if result else 0.0,
                     error=str(outcome.error) if outcome.error else None,
+                    error_message=column_text(outcome.error) if outcome.error else None,
                     compressibility=outcome.signals.compressibility if outcome.signals else None,
                     new_fraction=outcome.signals.new_fraction if outcome.signals else None,
                     changed_fraction=outcome.signals.changed_fraction if outcome.signals else None,

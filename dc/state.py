@@ -133,6 +133,8 @@ backup_runs = Table(
     Column("bytes_added", BigInteger, default=0),
     Column("seconds", Float, default=0.0),
     Column("error", Text),
+    #: ``error`` as its catalog template and parameters (dc.storedmessages; migration 0012)
+    Column("error_message", Text),
     # ransomware signals of the data this backup added (backup.anomaly; migration 0010)
     Column("compressibility", Float),
     Column("new_fraction", Float),

@@ -44,6 +44,7 @@ from sqlalchemy import (
 
 from dc.clock import utcnow
 from dc.state import UtcDateTime, metadata, naming_damaged_rows
+from dc.storedmessages import column_text, from_columns, indexed, revive
 
 drill_runs = Table(
     "drill_runs",
@@ -66,6 +67,8 @@ drill_runs = Table(
     Column("operator", String(64)),
     Column("approver", String(64)),
     Column("error", Text),
+    #: ``error`` as its catalog template and parameters (dc.storedmessages; migration 0012)
+    Column("error_message", Text),
     Column("document", Text),
     #: the one tenant a drill was limited to (``--tenant``), else NULL
     Column("tenant", String(64)),
@@ -225,8 +228,9 @@ def finish_run(state: Engine, run_id: str, *, status: str, error: str | None, do
             .values(
                 status=status,
                 error=error,
+                error_message=column_text(error),
                 finished_at=utcnow(),
-                document=json.dumps(document, ensure_ascii=False, default=str),
+                document=json.dumps(indexed(document), ensure_ascii=False, default=str),
             )
         )
 
@@ -260,7 +264,7 @@ def _run(row: Any) -> RunRecord:
         row.deadline,
         row.operator,
         row.approver,
-        row.error,
+        from_columns(row.error, row.error_message),
         row.tenant,
     )
 
@@ -280,13 +284,17 @@ def list_runs(state: Engine, *, kind: str | None = None, limit: int = 50) -> lis
 
 
 def load_document(state: Engine, run_id: str) -> tuple[RunRecord, dict[str, Any] | None] | None:
-    """A run and its stored report; a unique prefix of the id is enough."""
+    """A run and its stored report; a unique prefix of the id is enough.
+
+    The report's lines for people are Messages again where it recorded them
+    (:mod:`dc.storedmessages`), so each reader sees them in their own language.
+    """
     with state.connect() as conn, naming_damage(state):
         rows = list(conn.execute(select(drill_runs).where(drill_runs.c.id.startswith(run_id, autoescape=True))))
     if len(rows) != 1:
         return None
     row = rows[0]
-    return _run(row), (json.loads(row.document) if row.document else None)
+    return _run(row), (revive(json.loads(row.document)) if row.document else None)
 
 
 def is_dead(run: RunRecord, now: datetime, *, grace: timedelta = timedelta(minutes=10)) -> bool:
@@ -324,7 +332,7 @@ def end_unfinished(state: Engine, run_id: str, status: str, error: str) -> None:
         conn.execute(
             update(drill_runs)
             .where(and_(drill_runs.c.id == run_id, drill_runs.c.status == "running"))
-            .values(status=status, error=error, finished_at=utcnow())
+            .values(status=status, error=error, error_message=column_text(error), finished_at=utcnow())
         )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 
 from dc.config import Consortium
 from dc.errors import N_, BcpError, Message, UsageError
+from dc.storedmessages import indexed
 from failover.context import RunContext
 from failover.records import load_document, system_history
 from failover.report_html import render_html
@@ -78,7 +80,7 @@ def write_reports(ctx: RunContext, result: RunResult) -> dict[str, str]:
             result.warnings.append(Message(N_("no PDF report (drills.report_pdf): {error}"), error=exc))
             html = render_html(to_document(result), history, ctx.japanese)
     doc = to_document(result)
-    paths["json"].write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    paths["json"].write_text(json.dumps(indexed(doc), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     paths["html"].write_text(html, encoding="utf-8")
     sites = site_names(ctx.config)
     for tenant in report_tenants(doc):
@@ -103,8 +105,14 @@ def render_report(
     tenant_names: dict[str, str],
     tenant: str | None = None,
     sites: dict[str, str] | None = None,
+    japanese: Callable[[str], str] = str,
 ) -> str:
-    """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one)."""
+    """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one).
+
+    ``japanese`` shows the run's stored lines for people (warnings, errors, check details) in
+    Japanese, as :attr:`RunContext.japanese <failover.context.RunContext.japanese>` does when the
+    run writes its reports; ``json`` keeps their English with :data:`~dc.storedmessages.MESSAGES_KEY`.
+    """
     if fmt not in FORMATS:
         raise UsageError(N_("unknown report format '{fmt}' (use {FORMATS})"), fmt=fmt, FORMATS=", ".join(FORMATS))
     found = load_document(state, run_id)
@@ -114,15 +122,15 @@ def render_report(
     if doc is None:
         raise UsageError(N_("run {id} is {status} and has no report yet"), id=record.id, status=record.status)
     if fmt == "json":
-        return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
+        return json.dumps(indexed(doc), ensure_ascii=False, indent=2) + "\n"
     if fmt == "html":
-        return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])))
+        return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])), japanese)
     tenants = [tenant] if tenant else report_tenants(doc)
     if tenant and tenant not in report_tenants(doc):
         raise UsageError(N_("run {id} has no system of tenant '{tenant}'"), id=record.id, tenant=tenant)
-    return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)
+    return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites, japanese) for t in tenants)
 
 
-def write_pdf(state: Engine, run_id: str, out: Path) -> Path:
+def write_pdf(state: Engine, run_id: str, out: Path, japanese: Callable[[str], str] = str) -> Path:
     """A stored run's HTML report printed to ``out`` as a PDF (headless Chromium)."""
-    return print_pdf(render_report(state, run_id, "html", {}), out)
+    return print_pdf(render_report(state, run_id, "html", {}, japanese=japanese), out)

@@ -18,13 +18,14 @@ from sqlalchemy import Engine, func, select
 from backup.jobs import SystemBackup, record_run, system_request
 from dc.clock import utcnow
 from dc.config import Consortium
-from dc.errors import BcpError
+from dc.errors import BcpError, message_of
 from replication.ledger import Ledger, runs
 from storage.url import repository_url_key
 
 
 def failure_message(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, BcpError) else f"{type(exc).__name__}: {exc}"
+    """A failed job's line: a core error keeps its template (the run records show it translated)."""
+    return message_of(exc) if isinstance(exc, BcpError) else f"{type(exc).__name__}: {exc}"
 
 
 def record_backup_failure(

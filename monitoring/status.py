@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func, select
 
 from dc.config import Consortium
+from dc.errors import N_, Message
 from dc.state import backup_runs, naming_damaged_rows
 from failover import records
 from failover.activesite import ActiveSite, active_site, stranded_systems
@@ -161,9 +162,18 @@ def _warnings(state: Engine, config: Consortium, active: ActiveSite) -> list[str
         if run.status == "running":
             found.append(f"フェイルオーバー実行中 / a failover to {run.target_site} is running (run {run.id})")
         elif active.run_id is None or (active.since is not None and run.declared_at > active.since):
+            # the run's stored error in the reader's language (dc.storedmessages), inside the bilingual line
             found.append(
-                f"直近のフェイルオーバーは {run.status} / the newest failover (run {run.id}) {run.status}: "
-                f"{run.error or 'see its report'}; {config.primary_site} may still be fenced"
+                Message(
+                    N_(
+                        "直近のフェイルオーバー / the newest failover (run {id}) {status}: "
+                        "{error}; {site} may still be fenced"
+                    ),
+                    status=run.status,
+                    id=run.id,
+                    error=run.error or Message(N_("see its report")),
+                    site=config.primary_site,
+                )
             )
     for system_id in stranded_systems(config, active):
         found.append(

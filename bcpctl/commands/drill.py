@@ -9,8 +9,16 @@ import click
 from rich.console import Console
 
 from bcpctl import output, session
-from bcpctl.commands.runs import VERDICTS, finish, operator_options, parse_time, read_operator_secret, run_context
-from bcpctl.i18n import _
+from bcpctl.commands.runs import (
+    VERDICTS,
+    finish,
+    japanese,
+    operator_options,
+    parse_time,
+    read_operator_secret,
+    run_context,
+)
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, config_option, escrow_option
 from bcpctl.params import DAY, Checked, Duration
 from bcpctl.statuslabels import status_text
@@ -256,7 +264,7 @@ def drill_list(config_path: str | None, kind: str | None, limit: int) -> None:
                 status_text(r["status"]),
                 r["site"] or "",
                 output.jst(r["declared_at"]),
-                r["error"] or "",
+                shown(r["error"]) if r["error"] else "",
             )
         console.print(table)
 
@@ -292,10 +300,10 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
     names = {k: t.name for k, t in consortium.tenants.items()} if consortium else {}
     state = open_state(consortium.control_db if consortium else None)
     if fmt == "pdf" and out_file:
-        written = write_pdf(state, run_id, Path(out_file))
+        written = write_pdf(state, run_id, Path(out_file), japanese)
         output.current().notice(_("wrote {written}").format(written=written))
         return
-    text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None)
+    text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None, japanese)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")
         output.current().notice(_("wrote {out_file}").format(out_file=out_file))

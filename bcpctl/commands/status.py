@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from bcpctl import output
-from bcpctl.i18n import _
+from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, config_option
 from bcpctl.output import jst
 from bcpctl.tables import Table
@@ -78,7 +78,7 @@ def render(console: Console, d: dict[str, Any]) -> None:
         )
     )
     for warning in d["warnings"]:
-        console.print(f"[yellow]注意 / warning:[/] {escape(warning)}")
+        console.print(f"[yellow]注意 / warning:[/] {escape(shown(warning))}")
 
 
 @click.command("status")

@@ -14,10 +14,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
+from bcpctl import i18n
 from bcpctl.output import to_jsonable
 from bcpctl.web.auth import Operator, context, require_operator
 from bcpctl.web.context import WebContext
 from bcpctl.web.errors import Conflict, Forbidden, NotFound
+from bcpctl.web.messages import PAGE_LANGUAGE
 from bcpctl.web.models import (
     Approve,
     Deny,
@@ -190,6 +192,11 @@ def drill_report(
     return report_response(context(request), run_id, format)
 
 
+def _on_page(line: str) -> str:
+    """A stored run's line for people in the page's language (the report puts the English beside it)."""
+    return i18n.shown(line, PAGE_LANGUAGE)
+
+
 def report_response(ctx: WebContext, run_id: str, format: str) -> Response:
     from failover.reports import render_report, site_names
 
@@ -197,7 +204,7 @@ def report_response(ctx: WebContext, run_id: str, format: str) -> Response:
         raise NotFound(N_("no run '{run_id}…'"), run_id=run_id[:64])
     names = {k: t.name for k, t in ctx.config.tenants.items()}
     try:
-        text = render_report(ctx.state, run_id, format, names, None, site_names(ctx.config))
+        text = render_report(ctx.state, run_id, format, names, None, site_names(ctx.config), _on_page)
     except UsageError as exc:
         raise NotFound(exc.template, **exc.params) from None
     if format == "html":

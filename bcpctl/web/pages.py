@@ -32,6 +32,8 @@ templates = Jinja2Templates(
 templates.env.filters["jst"] = jst_text
 #: every code on a page in Japanese beside it (status, purpose, field, legal basis, role)
 templates.env.filters.update(FILTERS)
+#: a stored line for people (a run's error): Japanese, then the English when it differs
+templates.env.filters["line"] = messages.on_page
 
 #: Fixed notices a redirect may name (never free text from the URL).
 NOTICES = {

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, func, select
 
 from dc.config import Consortium
 from dc.state import backup_runs
+from dc.storedmessages import from_columns
 from failover import records
 from failover.activesite import active_site
 from monitoring.recoverability import Light
@@ -75,7 +76,7 @@ def _last_backups(state: Engine) -> dict[str, dict[str, Any]]:
             "at": row.finished_at or row.started_at,
             "ok": bool(row.ok),
             "snapshot": (row.snapshot_id or "")[:16] or None,
-            "error": row.error,
+            "error": from_columns(row.error, row.error_message),
             "last_success": ok_at.get(row.system),
         }
         for row in rows

@@ -64,6 +64,8 @@ PASSED_ON = {
     },
     # pydantic's common messages: each template of its table is marked where the table is
     "dc/validation.py": {"Message(template, **params)"},
+    # a stored run's line read back: its template was marked where the run made it
+    "dc/storedmessages.py": {"Message(template, **params)"},
 }
 
 
