@@ -30,7 +30,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bench.replication import BUCKET, JOBS, _backup, _children_cpu, _rclone, mutate_tree, synthetic_repository
+from bench.replication import BUCKET, JOBS, _backup, _children_cpu, _rclone, emit, mutate_tree, synthetic_repository
 
 KINDS = ("incremental", "nothing to copy")
 
@@ -140,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         report = run_oneshot_bench(args.synthetic, max(1, args.rounds), args.before, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
-    print(render(report), file=sys.stderr)
+    emit(report, render(report), args.out)
     return 0
 
 

@@ -312,6 +312,15 @@ def render(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def emit(report: dict[str, Any], table: str, out: Path | None) -> None:
+    """The JSON report on stdout (and in ``out``), its table on stderr."""
+    text = json.dumps(report, indent=2)
+    if out:
+        out.write_text(text + "\n")
+    print(text)
+    print(table, file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", type=Path, help="a local bcpctl repository directory")
@@ -351,11 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         # every copy the targets received lives here too (sftp trees, ceph data): ~3 GB a run
         shutil.rmtree(work, ignore_errors=True)
-    text = json.dumps(report, indent=2)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
-    print(render(report), file=sys.stderr)
+    emit(report, render(report), args.out)
     return 0
 
 
