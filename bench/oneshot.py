@@ -43,7 +43,19 @@ def _checkout_env(env: dict[str, str], work: Path, name: str, checkout: Path) ->
         "BCPCTL_CACHE_DIR": str(work / f"cache-{name}"),
         "BCPCTL_CONTROL_DB": f"sqlite:///{work}/control-{name}.db",
     }
-    subprocess.run([sys.executable, "-m", "bcpctl.cli", "db", "upgrade"], env=own, check=True, capture_output=True)
+    # ``python -m`` puts the working directory first on the path: each checkout runs from its own
+    where = subprocess.run(
+        [sys.executable, "-c", "import bcpctl; print(bcpctl.__file__)"],
+        env=own,
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+    )
+    if not Path(where.stdout.strip()).is_relative_to(checkout):
+        raise RuntimeError(f"{checkout}: bcpctl is imported from {where.stdout.strip() or where.stderr.strip()}")
+    subprocess.run(
+        [sys.executable, "-m", "bcpctl.cli", "db", "upgrade"], env=own, cwd=checkout, check=True, capture_output=True
+    )
     return own
 
 
@@ -51,7 +63,9 @@ def _replicate(repo: Path, url: str, env: dict[str, str]) -> dict[str, Any]:
     os.sync()
     started, cpu = time.monotonic(), _children_cpu()
     argv = ["replicate", "--from", str(repo), "--to", url, "--jobs", str(JOBS), "--json"]
-    done = subprocess.run([sys.executable, "-m", "bcpctl.cli", *argv], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "bcpctl.cli", *argv], env=env, cwd=env["PYTHONPATH"], capture_output=True, text=True
+    )
     seconds, cpu = time.monotonic() - started, _children_cpu() - cpu
     if done.returncode:
         raise RuntimeError(f"bcpctl replicate failed: {done.stderr.strip()[-400:]}")
