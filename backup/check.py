@@ -29,6 +29,7 @@ from backup.damage import Damage, SnapshotJudge
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
 from backup.inventory import check_inventory, wait_for_prune
+from backup.kindnames import noun
 from backup.layout import PACK_KINDS, identify, is_pack_key, place_of
 from backup.objectsize import OversizedObject
 from backup.pack import BlobEntry, decrypt_blob, pack_key, parse_pack
@@ -217,12 +218,19 @@ def _what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> t
         )
     if found.kind == place_of(key).kind:
         return None, False
-    where = f"; it belongs at {found.home}" if found.home else ""
-    return f"is {_a(found.kind)}, not {_a(place_of(key).kind)} (moved here?){where}", True
+    kind, place = _a(found.kind), _a(place_of(key).kind)
+    if found.home:
+        moved = Message(
+            N_("is {kind}, not {place} (moved here?); it belongs at {home}"), kind=kind, place=place, home=found.home
+        )
+        return moved, True
+    return Message(N_("is {kind}, not {place} (moved here?)"), kind=kind, place=place), True
 
 
-def _a(noun: str | None) -> str:
-    return f"an {noun}" if noun and noun[0] in "aeiou" else f"a {noun}"
+def _a(kind: str | None) -> Message:
+    if kind and kind[0] in "aeiou":
+        return Message(N_("an {kind}"), kind=noun(kind))
+    return Message(N_("a {kind}"), kind=noun(kind))
 
 
 def _retired(repo: Repository, index_names: list[str]) -> bool:

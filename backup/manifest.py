@@ -81,7 +81,7 @@ from backup.pack import pack_key
 from backup.repository import Repository
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots
 from backup.snapshot import load_snapshot, snapshot_ids
-from dc.errors import N_
+from dc.errors import N_, Message
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
@@ -322,7 +322,7 @@ def sign_manifest(
             removed=removed,
         )
         raw = encode_signed(manifest, key)
-        refuse_oversized("the repository manifest", "manifest", len(raw))
+        refuse_oversized(Message(N_("the repository manifest")), "manifest", len(raw))
         backend.save(MANIFEST_KEY, raw)
         signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
     repo.state_changed = False

@@ -29,6 +29,7 @@ from backup import compress
 from backup.checkreport import Problem
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
+from backup.kindnames import noun
 from backup.layout import PACK_KINDS, Identity, identify, is_object_name, is_pack_key, place_of
 from backup.locks import RepositoryLock
 from backup.objectsize import OversizedObject
@@ -140,7 +141,9 @@ def _put_back(repo: Repository, key: str, data: bytes, found: Identity, report: 
             Problem(
                 key,
                 Message(
-                    N_("a {kind} that belongs at {home}, where another object already is"), kind=found.kind, home=home
+                    N_("a {kind} that belongs at {home}, where another object already is"),
+                    kind=noun(found.kind),
+                    home=home,
                 ),
             )
         )
@@ -192,7 +195,10 @@ def _rehome_sealed(
         elif found.kind not in (None, "lock") and key.startswith(INDEX_PREFIX):  # a lease anywhere else is junk
             report.left.append(
                 Problem(
-                    key, Message(N_("not an index file but a {kind}: left in place, move it by hand"), kind=found.kind)
+                    key,
+                    Message(
+                        N_("not an index file but a {kind}: left in place, move it by hand"), kind=noun(found.kind)
+                    ),
                 )
             )
     return changed

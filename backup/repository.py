@@ -32,6 +32,7 @@ from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import DEFAULT_KDF, SlotProblem, config_digest, wrap
+from backup.kindnames import noun
 from backup.manifeststate import Journal
 from backup.objectsize import (
     MAX_TREE_BLOB,
@@ -44,7 +45,7 @@ from backup.objectsize import (
 )
 from backup.pack import BLOB_DATA, BLOB_TREE, PACK_DIRS, BlobEntry, decrypt_blob, pack_key
 from backup.packcache import PackCache
-from dc.errors import N_
+from dc.errors import N_, Message
 from storage.backend import Backend
 from storage.errors import NotARegularFile, ObjectNotFound
 
@@ -157,7 +158,7 @@ class Repository:
 
     def save_sealed(self, prefix: str, kind: str, payload: bytes) -> str:
         """Encrypt, name by SHA-256 of the stored bytes, store under ``prefix``; return the name."""
-        refuse_oversized(f"this {kind}", kind, len(payload) + SEAL_OVERHEAD)
+        refuse_oversized(Message(N_("this {kind}"), kind=noun(kind)), kind, len(payload) + SEAL_OVERHEAD)
         sealed = self.master.seal(payload, self._aad(kind))
         name = hashlib.sha256(sealed).hexdigest()
         self.backend.save(prefix + name, sealed)
