@@ -33,6 +33,13 @@ CLICK_PLURALS = (
     ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
     ("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
     ("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)"),
+    ("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments."),
+    ("Takes {nargs} values but 1 was given.", "Takes {nargs} values but {len} were given."),
+    ("{value!r} does not match the format {format}.", "{value!r} does not match the formats {formats}."),
+    (
+        "{len_type} values are required, but {len_value} was given.",
+        "{len_type} values are required, but {len_value} were given.",
+    ),
 )
 
 
@@ -57,6 +64,8 @@ def messages() -> dict[str | tuple[str, str], str]:
         for param in command.params:
             if isinstance(param, click.Option) and param.help:
                 found.setdefault(param.help, f"{path} {param.opts[0]}: help")
+            if isinstance(param, click.Option) and param.metavar:
+                found.setdefault(param.metavar, f"{path} {param.opts[0]}: metavar")
 
     def texts(group: click.Group, path: str) -> None:
         """Every command's one-line description (what `--help` lists), its whole help and its options' help."""
