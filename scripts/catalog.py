@@ -49,6 +49,7 @@ def messages() -> dict[str | tuple[str, str], str]:
     sys.path.insert(0, str(ROOT))
     from bcpctl import i18n
     from bcpctl.cli import _register, cli
+    from dc.schema import migration_titles
 
     found: dict[str | tuple[str, str], str] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
@@ -57,6 +58,8 @@ def messages() -> dict[str | tuple[str, str], str]:
         if isinstance(message, str):
             found.setdefault(message, f"bcpctl/{filename}:{lineno}")
     found.update((message, where) for message, where in core_messages().items() if message not in found)
+    for revision, title in migration_titles().items():  # what db upgrade / db current list
+        found.setdefault(title, f"dc/migrations/versions/{revision}: title")
     found.setdefault(inspect.cleandoc(cli.help or ""), "bcpctl/cli.py: root help")
     _register()
 
