@@ -19,7 +19,7 @@ from dc.config import Consortium
 from dc.errors import N_, BcpError, Message, UsageError
 from failover.context import RunContext
 from failover.records import load_document, system_history
-from failover.report_html import render_html
+from failover.report_html import Japanese, render_html
 from failover.report_ja import render_ja
 from failover.report_pdf import print_pdf
 from failover.results import RunResult, to_document
@@ -103,8 +103,10 @@ def render_report(
     tenant_names: dict[str, str],
     tenant: str | None = None,
     sites: dict[str, str] | None = None,
+    japanese: Japanese = str,
 ) -> str:
-    """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one)."""
+    """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one); ``japanese``
+    as in :func:`~failover.report_html.render_html` (the CLI passes its catalog)."""
     if fmt not in FORMATS:
         raise UsageError(N_("unknown report format '{fmt}' (use {FORMATS})"), fmt=fmt, FORMATS=", ".join(FORMATS))
     found = load_document(state, run_id)
@@ -116,11 +118,11 @@ def render_report(
     if fmt == "json":
         return json.dumps(doc, ensure_ascii=False, indent=2) + "\n"
     if fmt == "html":
-        return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])))
+        return render_html(doc, _jsonable(system_history(state, [s["system"] for s in doc["systems"]])), japanese)
     tenants = [tenant] if tenant else report_tenants(doc)
     if tenant and tenant not in report_tenants(doc):
         raise UsageError(N_("run {id} has no system of tenant '{tenant}'"), id=record.id, tenant=tenant)
-    return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites) for t in tenants)
+    return "\n".join(render_ja(doc, t, tenant_names.get(t, t), sites, japanese) for t in tenants)
 
 
 def write_pdf(state: Engine, run_id: str, out: Path) -> Path:
