@@ -89,7 +89,7 @@ def _match(text: str, templates: tuple[str, ...]) -> Message | None:
         found = pattern.fullmatch(text)
         if found is not None:
             params = {f: _field(f, found.group(f)) for f in fields}
-            return Message(template, **params) if params else Message(template)
+            return Message(template, **params)
     return None
 
 

@@ -59,9 +59,11 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     console.print(table)
     for check in doc.get("checks", []):
         if not check["ok"]:
-            console.print(_("check failed: {name}: {detail}").format(
+            console.print(
+                _("check failed: {name}: {detail}").format(
                     name=shown(check_name(check["name"])), detail=shown(check["detail"])
-                ))
+                )
+            )
     cleanup = doc.get("cleanup")
     if cleanup is not None:
         console.print(
