@@ -392,7 +392,8 @@ def _blob_problem(repo: Repository, data: bytes, entry: BlobEntry, salt: bytes, 
     try:
         sealed = memoryview(data)[entry.offset : entry.offset + entry.length]
         payload = decrypt_blob(repo.cipher_for(salt), repo.repo_id, entry, sealed, key)
-        plain = compress.decode(payload, entry.flags, entry.raw_length, f"blob {entry.id.hex()[:16]} in {key}")
+        what = Message(N_("blob {blob} in {key}"), blob=entry.id.hex()[:16], key=key)
+        plain = compress.decode(payload, entry.flags, entry.raw_length, what)
     except CorruptObject as exc:
         return exc.message
     if repo.master.chunk_id_of(plain) != entry.id:

@@ -240,7 +240,9 @@ class Repository:
                 ) from None
         entry = BlobEntry(chunk_id, loc.blob_type, loc.flags, loc.offset, loc.length, loc.raw_length)
         payload = decrypt_blob(self._cipher(loc.salt), self.repo_id, entry, sealed, key)
-        data = compress.decode(payload, loc.flags, loc.raw_length, f"blob {chunk_id.hex()[:16]} in {key}")
+        data = compress.decode(
+            payload, loc.flags, loc.raw_length, Message(N_("blob {blob} in {key}"), blob=chunk_id.hex()[:16], key=key)
+        )
         if check_id and self.master.chunk_id_of(data) != chunk_id:
             raise CorruptObject(
                 N_("blob {chunk_id} in {key} does not match its id"), chunk_id=chunk_id.hex()[:16], key=key

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,22 @@ def test_check_and_repair_name_kinds_in_japanese(cli: Cli, tmp_path: Path) -> No
         lines = [line for line in ja.stdout.splitlines() if planted in line or "data/ff" in line]
         assert lines and all(english_words(line, planted, "data/ff") == [] for line in lines), ja.stdout
         assert "JSON 文書" in ja.stdout, ja.stdout
+
+
+def test_repair_names_a_dropped_pack_in_japanese(cli: Cli, tmp_path: Path) -> None:
+    """A pack gone from storage: repair drops its record and says why in the operator's words."""
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_bytes(os.urandom(4096))
+    assert cli("repo", "init", "--repo", str(repo)).returncode == 0
+    assert cli("backup", "run", "--repo", str(repo), "--source", f"path:{src}", "--system", "s").returncode == 0
+    pack = next(p for p in (repo / "data").rglob("*") if p.is_file())
+    pack.unlink()
+    key = str(pack.relative_to(repo))
+    shutil.copytree(repo, tmp_path / "copy")
+    english = cli("repair", "index", "--repo", str(repo), env=_env({}))
+    japanese = cli("repair", "index", "--repo", str(tmp_path / "copy"), env=_env({"BCPCTL_LANG": "ja"}))
+    assert english.returncode == japanese.returncode == 0, japanese.stderr
+    assert f"{key}: missing from storage" in english.stdout, english.stdout
+    lines = [line for line in japanese.stdout.splitlines() if key in line]
+    assert lines and all(english_words(line, key) == [] for line in lines), japanese.stdout
