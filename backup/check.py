@@ -428,11 +428,12 @@ def _check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, re
                 report.problems.append(Problem(where, verdict.unreadable))
             elif verdict.damaged_files:
                 first = verdict.damaged_files[0]
-                more = len(verdict.damaged_files) - 1
-                suffix = f" (and {more} more file(s) of this tree blob)" if more else ""
-                report.problems.append(
-                    Problem(f"snapshot {snapshot.short_id} file {first.path!r}", first.reason + suffix)
-                )
+                reason, more = first.reason, len(verdict.damaged_files) - 1
+                if more:
+                    reason = Message(
+                        N_("{reason} (and {more} more file(s) of this tree blob)"), reason=reason, more=more
+                    )
+                report.problems.append(Problem(f"snapshot {snapshot.short_id} file {first.path!r}", reason))
         report.affected_snapshots.append(snapshot.id)
 
 
@@ -466,7 +467,7 @@ def _read_unindexed(
     else:
         _salt, entries = parse_pack(repo.master, repo.repo_id, data, key)
         needed = sum(1 for e in entries if e.id in wanted)
-        state = "" if found.named_by_content else ", but its content does not match its name"
+        state = "" if found.named_by_content else Message(N_(", but its content does not match its name"))
         if needed:
             report.notes.append(
                 Problem(

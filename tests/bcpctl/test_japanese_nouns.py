@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -92,3 +93,24 @@ def test_repair_names_a_dropped_pack_in_japanese(cli: Cli, tmp_path: Path) -> No
     assert f"{key}: missing from storage" in english.stdout, english.stdout
     lines = [line for line in japanese.stdout.splitlines() if key in line]
     assert lines and all(english_words(line, key) == [] for line in lines), japanese.stdout
+
+
+def test_check_names_damaged_files_in_japanese(cli: Cli, tmp_path: Path) -> None:
+    """A pack moved under a wrong name: the missing pack, the files it breaks and the stray copy, as
+    ``check --read-data`` reports them (backup.damage's reasons and check's notes)."""
+    repo, src = tmp_path / "repo", tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}").write_bytes(os.urandom(300_000))
+    assert cli("repo", "init", "--repo", str(repo)).returncode == 0
+    assert cli("backup", "run", "--repo", str(repo), "--source", f"path:{src}", "--system", "s").returncode == 0
+    pack = next(p for p in (repo / "data").rglob("*") if p.is_file())
+    pack.rename(pack.with_name("b" * 64))
+    english = cli("check", "--repo", str(repo), "--read-data", env=_env({}))
+    japanese = cli("check", "--repo", str(repo), "--read-data", env=_env({"BCPCTL_LANG": "ja"}))
+    assert english.returncode == japanese.returncode == 1, japanese.stderr
+    assert "lies in damaged pack" in english.stdout and "does not match its name" in english.stdout, english.stdout
+    objects = re.findall(r"^\S+ (snapshot \w+ file '[^']+'|[\w/]+): ", japanese.stdout, re.MULTILINE)
+    ids = re.findall(r"\b[0-9a-f]{8,}\b", japanese.stdout)  # blob and pack ids, as the line shows them
+    lines = [line for line in japanese.stdout.splitlines() if any(o in line for o in objects)]
+    assert len(lines) >= 3 and all(english_words(line, *objects, *ids) == [] for line in lines), japanese.stdout
