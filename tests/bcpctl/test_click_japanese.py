@@ -16,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -99,7 +100,7 @@ _WALK = textwrap.dedent(
 )
 
 
-def _walked(env: dict[str, str]) -> dict[str, dict[str, object]]:
+def _walked(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     done = subprocess.run([sys.executable, "-c", _WALK], env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
@@ -109,12 +110,12 @@ def test_every_metavar_and_mark_of_every_help_is_japanese() -> None:
     assert len(walked) > 100
     english = []
     for where, shown in walked.items():
-        for option, metavar in shown["metavars"]:  # type: ignore[union-attr]
+        for option, metavar in shown["metavars"]:
             words = [w for w in re.findall(r"[A-Za-z]{2,}", metavar) if w not in CODES]
             if words:
                 english.append(f"{where} {option} {metavar}")
         for mark in ("[OPTIONS]", "COMMAND [ARGS]", "[required]"):
-            if mark in shown["usage"] or mark in shown["help"]:  # type: ignore[operator]
+            if mark in shown["usage"] or mark in shown["help"]:
                 english.append(f"{where}: {mark}")
     assert not english, "\n".join(english)
 
@@ -122,8 +123,8 @@ def test_every_metavar_and_mark_of_every_help_is_japanese() -> None:
 def test_english_help_keeps_clicks_words() -> None:
     walked = _walked({**os.environ, **_env({})})
     drill = walked["bcpctl drill run"]
-    assert ["--mode", "TEXT"] in drill["metavars"] and ["--config", "FILE"] in drill["metavars"]  # type: ignore[operator]
-    assert "[OPTIONS]" in drill["usage"] and "[required]" in drill["help"]  # type: ignore[operator]
+    assert ["--mode", "TEXT"] in drill["metavars"] and ["--config", "FILE"] in drill["metavars"]
+    assert "[OPTIONS]" in drill["usage"] and "[required]" in drill["help"]
 
 
 @pytest.mark.parametrize(

@@ -30,15 +30,15 @@ WHEN = next(iter(PINNED))
 
 
 def _calls(package: str, func: str, method: bool = False) -> list[ast.Call]:
+    """Calls of ``func(…)`` (or ``x.func(…)`` with ``method``) in a package's sources."""
     found = []
     for path in sorted((ROOT / package).rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.Call):
                 continue
             f = node.func
-            if (isinstance(f, ast.Attribute) if method else isinstance(f, ast.Name)) and (
-                f.attr if isinstance(f, ast.Attribute) else f.id  # type: ignore[union-attr]
-            ) == func:
+            name = f.attr if method and isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else None
+            if name == func:
                 found.append(node)
     return found
 
@@ -60,7 +60,7 @@ def _export_steps() -> list[str]:
     steps = {
         call.args[0].value
         for call in _calls("victim_support", "done", method=True)
-        if call.args and isinstance(call.args[0], ast.Constant)
+        if call.args and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
     }
     assert {"request", "approvals", "deletion"} <= steps
     return sorted(steps)
