@@ -21,7 +21,7 @@ from backup.errors import RepositoryError
 from backup.manifestchain import CHECKPOINT_EVERY, Link, encode_link, link_key, resolve, verify_link
 from backup.manifeststate import MANIFEST_KEY, Journal, Manifest, ManifestInvalid, RemovedSnapshot, SnapshotEntry
 from backup.objectsize import refuse_oversized
-from dc.errors import N_
+from dc.errors import N_, Message
 from storage.backend import Backend
 from storage.errors import ObjectNotFound
 
@@ -88,7 +88,7 @@ def extend_chain(
             removed=removed,
         )
         raw = encode_link(link, key)
-        refuse_oversized("a manifest link", "manifest", len(raw))
+        refuse_oversized(Message(N_("a manifest link")), "manifest", len(raw))
         if backend.save_new(link_key(position), raw):
             backend.save(MANIFEST_KEY, raw)
             return replace(link, digest=hashlib.sha256(raw).hexdigest())

@@ -86,7 +86,8 @@ def _blob_problem(repo: Repository, data: bytes, entry: BlobEntry, salt: bytes, 
     try:
         sealed = memoryview(data)[entry.offset : entry.offset + entry.length]
         payload = decrypt_blob(repo.cipher_for(salt), repo.repo_id, entry, sealed, key)
-        plain = compress.decode(payload, entry.flags, entry.raw_length, f"blob {entry.id.hex()[:16]} in {key}")
+        what = Message(N_("blob {blob} in {key}"), blob=entry.id.hex()[:16], key=key)
+        plain = compress.decode(payload, entry.flags, entry.raw_length, what)
     except CorruptObject as exc:
         return exc.message
     if repo.master.chunk_id_of(plain) != entry.id:
@@ -124,7 +125,7 @@ def read_unindexed(
     else:
         _salt, entries = parse_pack(repo.master, repo.repo_id, data, key)
         needed = sum(1 for e in entries if e.id in wanted)
-        state = "" if found.named_by_content else ", but its content does not match its name"
+        state = "" if found.named_by_content else Message(N_(", but its content does not match its name"))
         if needed:
             report.notes.append(
                 Problem(

@@ -15,6 +15,7 @@ from backup.checkreport import REPAIR_INDEX, CheckReport, Problem
 from backup.checkview import CheckView
 from backup.damage import Damage, SnapshotJudge
 from backup.index import INDEX_PREFIX
+from backup.kindnames import noun
 from backup.layout import identify, is_pack_key, place_of
 from backup.pack import pack_key
 from backup.repository import Repository
@@ -85,12 +86,19 @@ def what_is(repo: Repository, key: str, listing: Mapping[str, ObjectInfo]) -> tu
         )
     if found.kind == place_of(key).kind:
         return None, False
-    where = f"; it belongs at {found.home}" if found.home else ""
-    return f"is {_a(found.kind)}, not {_a(place_of(key).kind)} (moved here?){where}", True
+    kind, place = _a(found.kind), _a(place_of(key).kind)
+    if found.home:
+        moved = Message(
+            N_("is {kind}, not {place} (moved here?); it belongs at {home}"), kind=kind, place=place, home=found.home
+        )
+        return moved, True
+    return Message(N_("is {kind}, not {place} (moved here?)"), kind=kind, place=place), True
 
 
-def _a(noun: str | None) -> str:
-    return f"an {noun}" if noun and noun[0] in "aeiou" else f"a {noun}"
+def _a(kind: str | None) -> Message:
+    if kind and kind[0] in "aeiou":
+        return Message(N_("an {kind}"), kind=noun(kind))
+    return Message(N_("a {kind}"), kind=noun(kind))
 
 
 def retired(repo: Repository, index_names: list[str]) -> bool:
@@ -218,9 +226,10 @@ def check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, rep
                 report.problems.append(Problem(where, verdict.unreadable))
             elif verdict.damaged_files:
                 first = verdict.damaged_files[0]
-                more = len(verdict.damaged_files) - 1
-                suffix = f" (and {more} more file(s) of this tree blob)" if more else ""
-                report.problems.append(
-                    Problem(f"snapshot {snapshot.short_id} file {first.path!r}", first.reason + suffix)
-                )
+                reason, more = first.reason, len(verdict.damaged_files) - 1
+                if more:
+                    reason = Message(
+                        N_("{reason} (and {more} more file(s) of this tree blob)"), reason=reason, more=more
+                    )
+                report.problems.append(Problem(f"snapshot {snapshot.short_id} file {first.path!r}", reason))
         report.affected_snapshots.append(snapshot.id)

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree
-from dc.errors import BcpError
+from dc.errors import N_, BcpError, Message, message_of
 
-NOT_INDEXED = "is not in any index"
+#: why a blob cannot be read (Messages: check and repair show them in the operator's language)
+NOT_INDEXED = Message(N_("is not in any index"))
 
 
 @dataclass
@@ -35,7 +36,9 @@ class Damage:
             return NOT_INDEXED
         if all(c.pack in self.packs or (c.pack, chunk_id) in self.blobs for c in copies):
             pack = copies[0].pack
-            return f"lies in damaged pack {pack[:16]}" if pack in self.packs else f"is damaged in pack {pack[:16]}"
+            if pack in self.packs:
+                return Message(N_("lies in damaged pack {pack}"), pack=pack[:16])
+            return Message(N_("is damaged in pack {pack}"), pack=pack[:16])
         return None
 
 
@@ -69,7 +72,7 @@ def judge_tree(repo: Repository, tree_id: str, damage: Damage) -> TreeVerdict:
     try:
         entries = list(iter_tree(repo.read_blob, (tree_id,)))
     except BcpError as exc:
-        return TreeVerdict(tree_id, unreadable=exc.message)
+        return TreeVerdict(tree_id, unreadable=message_of(exc))
     damaged: list[DamagedFile] = []
     unindexed: set[bytes] = set()
     for entry in entries:
@@ -88,7 +91,7 @@ def file_problem(repo: Repository, entry: Entry, damage: Damage, unindexed: set[
         if problem:
             if unindexed is not None and problem == NOT_INDEXED:
                 unindexed.add(chunk_id)
-            first = first or f"data blob {chunk_hex[:16]} {problem}"
+            first = first or Message(N_("data blob {blob} {problem}"), blob=chunk_hex[:16], problem=problem)
     return first
 
 

@@ -82,7 +82,7 @@ from backup.slotformat import KEYS_PREFIX
 from backup.slotorder import NO_SIGNED_SLOTS, SignedSlots
 from backup.slotscan import slot_digests
 from backup.snapshot import load_snapshot, snapshot_ids
-from dc.errors import N_
+from dc.errors import N_, Message
 from storage.backend import Backend
 from storage.errors import ObjectNotFound, StorageError
 
@@ -323,7 +323,7 @@ def sign_manifest(
             removed=removed,
         )
         raw = encode_signed(manifest, key)
-        refuse_oversized("the repository manifest", "manifest", len(raw))
+        refuse_oversized(Message(N_("the repository manifest")), "manifest", len(raw))
         backend.save(MANIFEST_KEY, raw)
         signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
     repo.state_changed = False

@@ -49,6 +49,7 @@ from __future__ import annotations
 from backup.crypto import SALT_BYTES, TAG_BYTES
 from backup.errors import CorruptObject, RepositoryError
 from backup.index import MAX_INDEX_RAW
+from backup.kindnames import noun
 from backup.slotformat import MAX_SLOT_BYTES
 from dc.errors import N_
 from storage.backend import Backend
@@ -111,7 +112,7 @@ def check_size(key: str, kind: str, size: int, bound: int | None = None) -> None
             ),
             key=key,
             size=size,
-            kind=kind,
+            kind=noun(kind),
             limit=limit,
         )
 
@@ -136,5 +137,5 @@ def refuse_oversized(what: str, kind: str, size: int) -> None:
             what=what,
             size=size,
             MAX_BYTES=MAX_BYTES[kind],
-            kind=kind,
+            kind=noun(kind),
         )

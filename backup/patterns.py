@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from backup.kindnames import noun
 from dc.errors import N_, UsageError
 
 #: longest pattern or path accepted (PATH_MAX)
@@ -41,13 +42,13 @@ def _refuse_controls(kind: str, text: str, *, controls: bool = True) -> None:
     """Refuse an empty or overlong text, and NUL (in no name); ``controls``: every other
     control character too (a pattern names them with ``?``, a path may hold them)."""
     if not text:
-        raise BadPattern(N_("an empty {kind} matches nothing; give one"), kind=kind)
+        raise BadPattern(N_("an empty {kind} matches nothing; give one"), kind=noun(kind))
     if len(text) > MAX_LENGTH:
-        raise BadPattern(N_("a {kind} is at most {MAX_LENGTH} characters"), kind=kind, MAX_LENGTH=MAX_LENGTH)
+        raise BadPattern(N_("a {kind} is at most {MAX_LENGTH} characters"), kind=noun(kind), MAX_LENGTH=MAX_LENGTH)
     if "\0" in text or (controls and any(ord(c) < 32 or ord(c) == 127 for c in text)):
         if controls:
-            raise BadPattern(N_("{kind} {text!r} holds NUL or a control character"), kind=kind, text=text)
-        raise BadPattern(N_("{kind} {text!r} holds NUL"), kind=kind, text=text)
+            raise BadPattern(N_("{kind} {text!r} holds NUL or a control character"), kind=noun(kind), text=text)
+        raise BadPattern(N_("{kind} {text!r} holds NUL"), kind=noun(kind), text=text)
 
 
 def _components(kind: str, text: str) -> list[str]:
@@ -61,7 +62,7 @@ def _components(kind: str, text: str) -> list[str]:
                     "{kind} {text!r} has an empty, '.' or '..' component; snapshot paths never do (they are "
                     "relative to the snapshot's root)"
                 ),
-                kind=kind,
+                kind=noun(kind),
                 text=text,
             )
     return parts

@@ -29,6 +29,7 @@ from backup import compress
 from backup.checkreport import Problem
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
+from backup.kindnames import noun
 from backup.layout import PACK_KINDS, Identity, identify, is_object_name, is_pack_key, place_of
 from backup.locks import RepositoryLock
 from backup.objectsize import OversizedObject
@@ -140,7 +141,9 @@ def _put_back(repo: Repository, key: str, data: bytes, found: Identity, report: 
             Problem(
                 key,
                 Message(
-                    N_("a {kind} that belongs at {home}, where another object already is"), kind=found.kind, home=home
+                    N_("a {kind} that belongs at {home}, where another object already is"),
+                    kind=noun(found.kind),
+                    home=home,
                 ),
             )
         )
@@ -192,7 +195,10 @@ def _rehome_sealed(
         elif found.kind not in (None, "lock") and key.startswith(INDEX_PREFIX):  # a lease anywhere else is junk
             report.left.append(
                 Problem(
-                    key, Message(N_("not an index file but a {kind}: left in place, move it by hand"), kind=found.kind)
+                    key,
+                    Message(
+                        N_("not an index file but a {kind}: left in place, move it by hand"), kind=noun(found.kind)
+                    ),
                 )
             )
     return changed
@@ -256,7 +262,7 @@ class _Rebuild:
         report.packs_stored = len(stored)
         for name, (record, _index_names) in sorted(self.sound.items()):
             if pack_key(name, record.blob_type) not in self.listing:
-                self._drop(name, pack_key(name, record.blob_type), "missing from storage")
+                self._drop(name, pack_key(name, record.blob_type), Message(N_("missing from storage")))
         condemned = condemned_packs(repo)
         to_read = []
         for name, key in sorted(stored.items()):
@@ -277,7 +283,7 @@ class _Rebuild:
             self._ship(builder)
         self._write(broken)
 
-    def _drop(self, name: str, key: str, why: str) -> None:
+    def _drop(self, name: str, key: str, why: Message) -> None:
         self._replace(name)
         self.report.packs_dropped.append(Problem(key, why))
 
@@ -314,7 +320,7 @@ class _Rebuild:
             data = repo.load_any(key)
         except OversizedObject as exc:
             if name in self.sound:
-                self._drop(name, key, exc.message)
+                self._drop(name, key, message_of(exc))
             else:
                 report.left.append(Problem(key, Message(N_("{reason}; left for prune"), reason=message_of(exc))))
             return
@@ -348,7 +354,15 @@ class _Rebuild:
             return
         # Damaged: every blob that still authenticates goes into a fresh pack; the record goes.
         good = [(entry, payload) for entry, payload in payloads if payload is not None]
-        self._drop(name, key, f"damaged: {len(good)} of {len(entries)} blob(s) still read and were salvaged")
+        self._drop(
+            name,
+            key,
+            Message(
+                N_("damaged: {good} of {total} blob(s) still read and were salvaged"),
+                good=len(good),
+                total=len(entries),
+            ),
+        )
         report.packs_salvaged.append(key)
         for entry, payload in good:
             if entry.id not in self.have:

@@ -32,6 +32,7 @@ from backup.crypto import MasterKey
 from backup.errors import CorruptObject, NotARepository, RepositoryError
 from backup.index import INDEX_PREFIX, IndexFile, decode_index
 from backup.keys import config_digest, wrap
+from backup.kindnames import noun
 from backup.manifeststate import Journal
 from backup.objectsize import (
     MAX_TREE_BLOB,
@@ -46,7 +47,7 @@ from backup.pack import BLOB_DATA, BLOB_TREE, PACK_DIRS, BlobEntry, decrypt_blob
 from backup.packcache import PackCache
 from backup.slotformat import DEFAULT_KDF
 from backup.slotscan import SlotProblem
-from dc.errors import N_
+from dc.errors import N_, Message
 from storage.backend import Backend
 from storage.errors import NotARegularFile, ObjectNotFound
 
@@ -159,7 +160,7 @@ class Repository:
 
     def save_sealed(self, prefix: str, kind: str, payload: bytes) -> str:
         """Encrypt, name by SHA-256 of the stored bytes, store under ``prefix``; return the name."""
-        refuse_oversized(f"this {kind}", kind, len(payload) + SEAL_OVERHEAD)
+        refuse_oversized(Message(N_("this {kind}"), kind=noun(kind)), kind, len(payload) + SEAL_OVERHEAD)
         sealed = self.master.seal(payload, self._aad(kind))
         name = hashlib.sha256(sealed).hexdigest()
         self.backend.save(prefix + name, sealed)
@@ -241,7 +242,9 @@ class Repository:
                 ) from None
         entry = BlobEntry(chunk_id, loc.blob_type, loc.flags, loc.offset, loc.length, loc.raw_length)
         payload = decrypt_blob(self._cipher(loc.salt), self.repo_id, entry, sealed, key)
-        data = compress.decode(payload, loc.flags, loc.raw_length, f"blob {chunk_id.hex()[:16]} in {key}")
+        data = compress.decode(
+            payload, loc.flags, loc.raw_length, Message(N_("blob {blob} in {key}"), blob=chunk_id.hex()[:16], key=key)
+        )
         if check_id and self.master.chunk_id_of(data) != chunk_id:
             raise CorruptObject(
                 N_("blob {chunk_id} in {key} does not match its id"), chunk_id=chunk_id.hex()[:16], key=key

@@ -21,6 +21,7 @@ from backup.check import collect_damage
 from backup.checkreport import Problem
 from backup.damage import SnapshotJudge
 from backup.errors import CorruptObject
+from backup.kindnames import noun
 from backup.layout import identify
 from backup.prune import condemned_packs
 from backup.repository import SNAPSHOT_PREFIX, Repository
@@ -78,7 +79,7 @@ def plan_repair(repo: Repository, *, read_data: bool = False) -> RepairPlan:
             continue
         if found.kind not in (None, "snapshot") and not found.copy_of:
             plan.misplaced.append(
-                Problem(key, Message(N_("a {kind}: 'bcpctl repair index' puts it back"), kind=found.kind))
+                Problem(key, Message(N_("a {kind}: 'bcpctl repair index' puts it back"), kind=noun(found.kind)))
             )
         else:
             plan.unreadable.append(

@@ -132,21 +132,37 @@ def localize(command: click.Command) -> click.Command:
     if command.help:
         command.short_help = _(summary(command.help))
         command.help = _(inspect.cleandoc(command.help))
+    if command.options_metavar:
+        command.options_metavar = _(command.options_metavar)
+    if isinstance(command, click.Group) and command.subcommand_metavar:
+        command.subcommand_metavar = _(command.subcommand_metavar)
     for param in command.params:
         if isinstance(param, click.Option) and param.help:
             param.help = _(param.help)
+        if isinstance(param, click.Option) and param.metavar:
+            param.metavar = _(param.metavar)
         param.type = _localized_type(param.type)
     return command
 
 
-#: click's names of its number types, which its usage errors ("'x' is not a valid integer") and
-#: the help's metavars (INTEGER) show; click passes them untranslated, so each option gets its own
-#: copy of the type under its Japanese name (click's module-wide instances stay as they are)
+#: click's names of its types, which its usage errors ("'x' is not a valid integer") and the help's
+#: metavars (TEXT, INTEGER) show; click passes them untranslated, so each option gets its own copy
+#: of the type under its Japanese name (click's module-wide instances stay as they are). An
+#: option's own ``metavar=`` (FILE, TIME) is translated through the catalog like its help.
 TYPE_NAMES = {
+    "text": N_("text"),
     "integer": N_("integer"),
     "integer range": N_("integer range"),
     "float": N_("float"),
     "float range": N_("float range"),
+    "boolean": N_("boolean"),
+    "datetime": N_("datetime"),
+    "uuid": N_("uuid"),
+    "filename": N_("filename"),
+    # bcpctl.params' own types that show their name as the metavar
+    "duration": N_("duration"),
+    "time": N_("type:time"),  # "time" alone is a table's column
+    "pattern": N_("pattern"),
 }
 
 
@@ -194,4 +210,27 @@ CLICK_MESSAGES = (
     N_("{name} {filename!r} is not executable."),
     N_("{value} is not in the range {range}."),
     N_("{value!r} is not a valid {number_type}."),
+    N_("{value!r} is not a valid boolean. Recognized values: {states}"),
+    N_("{value!r} is not a valid UUID."),
+    N_("Choose from:\n\t{choices}"),
+    N_("Option {name!r} does not take a value."),
+    N_("Argument {name!r} takes {nargs} values."),
+    N_("Missing {param_type}"),
+    N_("Could not open file {filename!r}: {message}"),
+    N_("unknown error"),
+    N_("Value must be an iterable."),
+    N_("Positional arguments"),
+    N_("deprecated"),
+    N_("(dynamic)"),
+    N_("DeprecationWarning: The command {name!r} is deprecated.{extra_message}"),
+    N_("DeprecationWarning: The {param_type} {name!r} is deprecated.{extra_message}"),
+    N_("Repeat for confirmation"),
+    N_("Error: The two entered values do not match."),
+    N_("Error: invalid input"),
+    N_("Press any key to continue..."),
+    # the help's marks that click translates as they are (``_(extra["required"])``) and the usage
+    # line's placeholders (bcpctl.i18n.localize sets them per command)
+    N_("required"),
+    N_("[OPTIONS]"),
+    N_("COMMAND [ARGS]..."),
 )

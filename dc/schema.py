@@ -153,7 +153,11 @@ def _refusal(found: SchemaStatus) -> UsageError:
             revision=found.revision,
             head=found.head,
         )
-    where = f"revision {found.revision}" if found.revision else "the previous release's schema (no version)"
+    where = (
+        Message(N_("revision {revision}"), revision=found.revision)
+        if found.revision
+        else Message(N_("the previous release's schema (no version)"))
+    )
     return SchemaBehind(
         N_("the control database is at {where}, this bcpctl needs revision {head}: run bcpctl db upgrade"),
         where=where,
@@ -277,7 +281,9 @@ def previous_release() -> MetaData:
 
 
 @cache
-def _titles() -> dict[str, str]:
+def migration_titles() -> dict[str, str]:
+    """revision -> its title (the first line of its docstring): what ``db upgrade`` and ``db current``
+    show, and what scripts/catalog.py puts into the catalog for the Japanese operator."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory(script_location())
@@ -285,7 +291,7 @@ def _titles() -> dict[str, str]:
 
 
 def _migration(revision: str) -> Migration:
-    return Migration(revision, _titles().get(revision, ""))
+    return Migration(revision, migration_titles().get(revision, ""))
 
 
 def script_location() -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from backup.walsurvivors import RECYCLED
 from dc.clock import jst_text
 from dc.duration import format_duration
+from failover.checknames import check_name
 from failover.report_ja import MODE_NAMES, STATUS_NAMES
 
 _COLOURS = {"passed": "#2e7d32", "failed": "#c62828", "aborted": "#ef6c00", "skipped": "#9e9e9e", "pending": "#9e9e9e"}
@@ -106,11 +107,7 @@ def timeline_svg(systems: list[dict[str, Any]], *, width: int = 900) -> str:
         restore = s["steps"].get("restore", 0.0) * scale
         verify = s["steps"].get("verify", 0.0) * scale
         colour = _COLOURS.get(s["status"], "#9e9e9e")
-        title = escape(
-            f"{s['system']}: {s['status']}, start {s['started_at']:.1f}s, end {s['finished_at']:.1f}s, "
-            f"restore {s['steps'].get('restore', 0):.1f}s (fetch {s['steps'].get('fetch', 0):.1f}s, "
-            f"decrypt {s['steps'].get('decrypt', 0):.1f}s busy), verify {s['steps'].get('verify', 0):.1f}s"
-        )
+        title = escape(_bar_title(s))
         symbol = _SYMBOLS.get(s["status"], "")
         parts.append(f'<text x="4" y="{y + 14}" font-size="12">{symbol} {escape(s["system"])} (G{s["group"]})</text>')
         parts.append(
@@ -127,6 +124,22 @@ def timeline_svg(systems: list[dict[str, Any]], *, width: int = 900) -> str:
         parts.append(f'<text x="{x:.1f}" y="{axis_y}" font-size="11">{_d(end * tick / 4)}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def _status_words(status: str) -> str:
+    """A result in a tooltip (plain text): symbol, Japanese, English."""
+    return f"{_SYMBOLS.get(status, '')} {STATUS_NAMES.get(status, status)} {status}".strip()
+
+
+def _bar_title(s: dict[str, Any]) -> str:
+    """A timeline bar's tooltip: Japanese first, each figure's English word beside it, as the page."""
+    steps = s["steps"]
+    return (
+        f"{s['system']}: {_status_words(s['status'])}、"
+        f"開始 start {s['started_at']:.1f}s、終了 end {s['finished_at']:.1f}s、"
+        f"復元 restore {steps.get('restore', 0):.1f}s（取得 fetch {steps.get('fetch', 0):.1f}s、"
+        f"復号 decrypt {steps.get('decrypt', 0):.1f}s の処理時間 busy）、検証 verify {steps.get('verify', 0):.1f}s"
+    )
 
 
 def trend_svg(history: list[dict[str, Any]], *, width: int = 220, height: int = 40) -> str:
@@ -149,7 +162,8 @@ def trend_svg(history: list[dict[str, Any]], *, width: int = 220, height: int = 
         colour = _COLOURS.get(p["status"], "#9e9e9e")
         parts.append(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}">'
-            f"<title>{escape(str(p['run_id']))}: {_d(p['rto_seconds'])} ({escape(p['status'])})</title></circle>"
+            f"<title>{escape(str(p['run_id']))}: {_d(p['rto_seconds'])} ({escape(_status_words(p['status']))})"
+            "</title></circle>"
         )
     parts.append("</svg>")
     return "".join(parts)
@@ -172,8 +186,8 @@ def _fixes(doc: dict[str, Any], japanese: Japanese = str) -> str:
     for c in doc.get("checks", []):
         if not c["ok"]:
             items.append(
-                f"<li>確認 <b>{escape(c['name'])}</b> が不合格 <span class='en'>check failed</span>: "
-                f"{_both(c['detail'], japanese)}</li>"
+                f"<li>確認 <b>{_both(check_name(c['name']), japanese)}</b> が不合格 "
+                f"<span class='en'>check failed</span>: {_both(c['detail'], japanese)}</li>"
             )
     cleanup = doc.get("cleanup") or {}
     for left in cleanup.get("leftovers", []):
@@ -282,7 +296,7 @@ def _system_row(s: dict[str, Any], history: dict[str, list[dict[str, Any]]], jap
     steps = s.get("steps", {})
     checks = "<br>".join(
         f'<span class="{"passed" if c["ok"] else "failed"}">{"○" if c["ok"] else "×"}</span> '
-        f"{escape(c['name'])}: {_both(c['detail'], japanese)}"
+        f"{_both(check_name(c['name']), japanese)}: {_both(c['detail'], japanese)}"
         for c in s.get("checks", [])
     )
     cells = (
@@ -334,7 +348,7 @@ def render_html(doc: dict[str, Any], history: dict[str, list[dict[str, Any]]], j
     rows = "".join(_system_row(s, history, japanese) for s in doc["systems"])
     run_checks = "".join(
         f'<li class="{"passed" if c["ok"] else "failed"}">{"○" if c["ok"] else "×"} '
-        f"{escape(c['name'])}: {_both(c['detail'], japanese)}</li>"
+        f"{_both(check_name(c['name']), japanese)}: {_both(c['detail'], japanese)}</li>"
         for c in doc.get("checks", [])
     )
     cleanup = doc.get("cleanup") or {}

@@ -24,7 +24,15 @@ MODE_NAMES = {
     "execute": "遠隔地センターへの切替（本番）",
     "failback": "主センターへの切戻し（本番）",
 }
-STATUS_NAMES = {"passed": "合格（目標達成）", "failed": "不合格", "aborted": "中断", "killed": "異常終了"}
+STATUS_NAMES = {
+    "passed": "合格（目標達成）",
+    "failed": "不合格",
+    "aborted": "中断",
+    "killed": "異常終了",
+    "skipped": "未実施",
+    "pending": "未着手",
+    "running": "実行中",
+}
 
 
 def jp_duration(seconds: float | None) -> str:

@@ -21,7 +21,7 @@ from dc.errors import N_, BcpError, Message, UsageError
 from dc.storedmessages import indexed
 from failover.context import RunContext
 from failover.records import load_document, system_history
-from failover.report_html import render_html
+from failover.report_html import Japanese, render_html
 from failover.report_ja import render_ja
 from failover.report_pdf import print_pdf
 from failover.results import RunResult, to_document
@@ -105,7 +105,7 @@ def render_report(
     tenant_names: dict[str, str],
     tenant: str | None = None,
     sites: dict[str, str] | None = None,
-    japanese: Callable[[str], str] = str,
+    japanese: Japanese = str,
 ) -> str:
     """A stored run rendered again: ``json``, ``html`` or ``ja`` (every tenant, or one).
 

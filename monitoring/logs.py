@@ -4,6 +4,10 @@ Every job log line carries ``job``, ``kind``, ``run_id`` and, where they apply, 
 ``tenant`` and ``site`` as separate fields, so an operator can filter one municipality's
 jobs without parsing messages. Messages are built from ids, counts and core-package error
 messages, which are written to be secret-free; DSNs pass through ``redact_dsn`` first.
+
+Log lines are English in every locale (docs/deployment.md, "The language of logs"): they are
+read by programs and searched by their words; what a person reads in Japanese is the commands'
+output, the dashboard, the alerts and the reports.
 """
 
 from __future__ import annotations

@@ -33,6 +33,13 @@ CLICK_PLURALS = (
     ("Got unexpected extra argument ({args})", "Got unexpected extra arguments ({args})"),
     ("{value!r} is not {choice}.", "{value!r} is not one of {choices}."),
     ("Did you mean {possibility}?", "(Did you mean one of: {possibilities}?)"),
+    ("Option {name!r} requires an argument.", "Option {name!r} requires {nargs} arguments."),
+    ("Takes {nargs} values but 1 was given.", "Takes {nargs} values but {len} were given."),
+    ("{value!r} does not match the format {format}.", "{value!r} does not match the formats {formats}."),
+    (
+        "{len_type} values are required, but {len_value} was given.",
+        "{len_type} values are required, but {len_value} were given.",
+    ),
 )
 
 
@@ -42,6 +49,7 @@ def messages() -> dict[str | tuple[str, str], str]:
     sys.path.insert(0, str(ROOT))
     from bcpctl import i18n
     from bcpctl.cli import _register, cli
+    from dc.schema import migration_titles
 
     found: dict[str | tuple[str, str], str] = {}
     for filename, lineno, message, _comments, _context in extract_from_dir(
@@ -50,6 +58,8 @@ def messages() -> dict[str | tuple[str, str], str]:
         if isinstance(message, str):
             found.setdefault(message, f"bcpctl/{filename}:{lineno}")
     found.update((message, where) for message, where in core_messages().items() if message not in found)
+    for revision, title in migration_titles().items():  # what db upgrade / db current list
+        found.setdefault(title, f"dc/migrations/versions/{revision}: title")
     found.setdefault(inspect.cleandoc(cli.help or ""), "bcpctl/cli.py: root help")
     _register()
 
@@ -57,6 +67,8 @@ def messages() -> dict[str | tuple[str, str], str]:
         for param in command.params:
             if isinstance(param, click.Option) and param.help:
                 found.setdefault(param.help, f"{path} {param.opts[0]}: help")
+            if isinstance(param, click.Option) and param.metavar:
+                found.setdefault(param.metavar, f"{path} {param.opts[0]}: metavar")
 
     def texts(group: click.Group, path: str) -> None:
         """Every command's one-line description (what `--help` lists), its whole help and its options' help."""

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote
 
-from dc.errors import N_, UsageError, os_reason
+from dc.errors import N_, Message, UsageError, os_reason
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, check_key
 from storage.errors import LocationMissing, NotARegularFile, ObjectNotFound, StorageError
@@ -317,12 +317,18 @@ class LocalBackend:
             self._pack_fds.clear()
 
 
+#: what a non-file entry is, for a line that names it (a Message: the CLI shows it in the operator's language)
+_KINDS = (
+    (stat_mod.S_ISFIFO, Message(N_("a FIFO"))),
+    (stat_mod.S_ISDIR, Message(N_("a directory"))),
+    (stat_mod.S_ISSOCK, Message(N_("a socket"))),
+    (stat_mod.S_ISCHR, Message(N_("a device"))),
+    (stat_mod.S_ISBLK, Message(N_("a device"))),
+)
+
+
 def _kind(mode: int) -> str:
-    kinds = ((stat_mod.S_ISFIFO, "a FIFO"), (stat_mod.S_ISDIR, "a directory"), (stat_mod.S_ISSOCK, "a socket"))
-    for test, name in kinds:
-        if test(mode):
-            return name
-    return "a device" if stat_mod.S_ISCHR(mode) or stat_mod.S_ISBLK(mode) else "not a file"
+    return next((name for test, name in _KINDS if test(mode)), Message(N_("not a file")))
 
 
 def _write_all(fd: int, view: memoryview) -> None:

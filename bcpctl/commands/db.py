@@ -99,7 +99,7 @@ def db_upgrade(config_path: str | None, control_db: str | None) -> None:
             markup=False,
         )
         for migration in d["applied"]:
-            console.print(f"  {migration['revision']}  {migration['title']}", markup=False)
+            console.print(f"  {migration['revision']}  {_(migration['title'])}", markup=False)
 
     output.current().result(result, render)
 
@@ -134,7 +134,7 @@ def db_current(config_path: str | None, control_db: str | None) -> None:
         for migration in d["pending"]:
             console.print(
                 "  "
-                + _("pending {revision}  {title}").format(revision=migration["revision"], title=migration["title"]),
+                + _("pending {revision}  {title}").format(revision=migration["revision"], title=_(migration["title"])),
                 markup=False,
             )
         if d["state"] in ("behind", "unversioned"):

@@ -24,6 +24,7 @@ from bcpctl.params import DAY, Checked, Duration
 from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import N_, ProblemFound, UsageError
+from failover.checknames import step_name
 
 if TYPE_CHECKING:
     from failover.lifecycle import RunContext
@@ -225,7 +226,7 @@ def _export_drill(
                 bundle=d["bundle"], time_to_deliver=d["time_to_deliver"], opened=d["opened"]
             )
         )
-        console.print("  " + ", ".join(f"{step} {seconds}s" for step, seconds in d["steps"].items()))
+        console.print("  " + ", ".join(f"{shown(step_name(step))} {seconds}s" for step, seconds in d["steps"].items()))
         console.print(
             "  "
             + _("returned note {note}; deletion confirmed by {deleted_by}").format(
@@ -303,7 +304,8 @@ def drill_report(run_id: str, fmt: str, tenant: str | None, out_file: str | None
         written = write_pdf(state, run_id, Path(out_file), japanese)
         output.current().notice(_("wrote {written}").format(written=written))
         return
-    text = render_report(state, run_id, fmt, names, tenant, site_names(consortium) if consortium else None, japanese)
+    sites = site_names(consortium) if consortium else None
+    text = render_report(state, run_id, fmt, names, tenant, sites, japanese)
     if out_file:
         Path(out_file).write_text(text, encoding="utf-8")
         output.current().notice(_("wrote {out_file}").format(out_file=out_file))

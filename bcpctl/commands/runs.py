@@ -15,6 +15,7 @@ from bcpctl.options import F
 from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import Message, ProblemFound, UsageError
+from failover.checknames import check_name
 
 if TYPE_CHECKING:
     from failover.lifecycle import RunContext
@@ -58,7 +59,11 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
     console.print(table)
     for check in doc.get("checks", []):
         if not check["ok"]:
-            console.print(_("check failed: {name}: {detail}").format(name=check["name"], detail=shown(check["detail"])))
+            console.print(
+                _("check failed: {name}: {detail}").format(
+                    name=shown(check_name(check["name"])), detail=shown(check["detail"])
+                )
+            )
     cleanup = doc.get("cleanup")
     if cleanup is not None:
         console.print(
@@ -125,7 +130,7 @@ def finish(doc: dict[str, Any]) -> None:
         if problem is None:
             problem = next(
                 (
-                    Message(N_("{name}: {reason}"), name=c["name"], reason=c["detail"])
+                    Message(N_("{name}: {reason}"), name=check_name(c["name"]), reason=c["detail"])
                     for c in doc.get("checks", [])
                     if not c["ok"]
                 ),

@@ -53,6 +53,8 @@ PASSED_ON = {
     # a drill's advice: every value of its table (and the fixes beside it) is marked where it is
     "failover/measure.py": {"Message(_ADVICE.get(kind, N_(", "Message(fix)"},
     "dc/secrets.py": {"Message(noun)", "Message(name)"},
+    # a stored check name matched against its template: every template is marked in CHECKS/ENDPOINTS
+    "failover/checknames.py": {"Message(template, **params)"},
     "victim_support/store.py": {"PolicyRejected(decision.message(), decision.reasons)"},
     # a probe's or a sync's problem (a Message: tests/bcpctl/test_core_warnings_i18n.py) or the marked fallback
     "failover/control_postgres.py": {"ControlPlaneError(found.problem or Message(N_("},
