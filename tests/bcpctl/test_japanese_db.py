@@ -59,5 +59,6 @@ def test_a_database_behind_is_refused_in_japanese(cli: Cli, tmp_path: Path) -> N
     line = japanese.stderr.removeprefix("bcpctl: error: ")
     assert "0005" in line and english_words(line, "bcpctl db upgrade") == [], line
     pending = cli("db", "current", "--control-db", url, env=_env({"BCPCTL_LANG": "ja"}))
-    assert pending.returncode == 0 and len(pending.stdout.splitlines()) == 2 + 6, pending.stdout
+    after_0005 = [revision for revision in migration_titles() if revision > "0005"]
+    assert pending.returncode == 0 and len(pending.stdout.splitlines()) == 2 + len(after_0005), pending.stdout
     assert english_words(pending.stdout, url, "(behind)", "bcpctl db upgrade", *KEPT) == [], pending.stdout
