@@ -19,12 +19,12 @@ from __future__ import annotations
 import errno
 import io
 import os
+import select
 import stat
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 from backup.chunker import chunks
@@ -189,6 +189,12 @@ class ForkedReaders:
         self._open: list[tuple[str, Entry]] = []
         self._open_handles: list[_Queued] = []
         self._open_bytes = 0
+        # One poll set for the life of the readers: the walk asks whether answers have come
+        # after every file, and multiprocessing's wait() builds a new selector per call.
+        self._poller = select.poll()
+        self._worker_of = {worker.fileno(): index for index, worker in enumerate(self._workers)}
+        for fd in self._worker_of:
+            self._poller.register(fd, select.POLLIN)
         self.extra_stats = WriteStats()
 
     def submit(self, full: str, entry: Entry, wait: Callable[[], None]) -> _Queued:
@@ -215,7 +221,7 @@ class ForkedReaders:
                 break
             if wait is not None:
                 wait()  # the caller collects what is ready, in order
-            self._take_answers()
+            self._take_answers(timeout_ms=50)
         self._workers[index].send(batch)
         self._in_flight[index].append((len(batch), size))
         self._files[index] += len(batch)
@@ -223,14 +229,16 @@ class ForkedReaders:
         for handle in handles:
             handle.worker = index
 
-    def _take_answers(self) -> None:
-        """Wait briefly for any worker to answer; take every answer already on its pipe."""
-        fds = [worker.fileno() for worker in self._workers]
-        ready = connection_wait(fds, timeout=0.05)
-        for index, worker in enumerate(self._workers):
-            if fds[index] in ready:
-                while self._in_flight[index] and worker.poll():
+    def _take_answers(self, timeout_ms: int) -> None:
+        """Wait up to ``timeout_ms`` for any worker to answer; take every answer already sent."""
+        while events := self._poller.poll(timeout_ms):
+            for fd, _event in events:
+                index = self._worker_of[fd]
+                if self._in_flight[index]:
                     self._receive(index)
+                else:
+                    self._workers[index].recv()  # nothing asked: a worker that died or failed raises
+            timeout_ms = 0
 
     def _receive(self, index: int) -> None:
         self._answers[index].extend(self._workers[index].recv())
@@ -246,7 +254,9 @@ class ForkedReaders:
 
     def ready(self, handle: _Queued) -> bool:
         worker = self._sent(handle)
-        return bool(self._answers[worker]) or self._workers[worker].poll()
+        if not self._answers[worker]:
+            self._take_answers(timeout_ms=0)
+        return bool(self._answers[worker])
 
     def result(self, handle: _Queued) -> Outcome:
         worker = self._sent(handle)
