@@ -59,14 +59,14 @@ class BlobEntry:
     raw_length: int
 
 
-def pack_buffer(capacity: int) -> mmap.mmap:
-    """A pack's buffer: private anonymous memory, so only the pages written become resident.
+def _pack_buffer(capacity: int) -> mmap.mmap:
+    """Private anonymous memory: only the pages written become resident.
 
-    Private, not ``mmap(-1, n)``'s default shared mapping: shared anonymous pages live in
-    shmem, whose page faults cost a third more, and a pack buffer is never shared with another
-    process. A session that writes many packs still reuses finished buffers
-    (:class:`~backup.writer.BlobWriter`): faulting in and zeroing a fresh 16 MiB for every pack
-    cost a backup of 640 MiB about 0.1 s of CPU (docs/performance.md).
+    Not ``mmap(-1, n)``'s default shared mapping: shared anonymous pages live in shmem, whose
+    page faults cost a third more (0.04 s of CPU per 320 MiB of packs here), and a pack
+    buffer is never shared with another process. Reusing a stored pack's buffer would save
+    the faults altogether, but keeps a second full pack resident per writer for the whole
+    backup (+23 MiB peak over three processes on the 640 MiB benchmark; docs/performance.md).
     """
     return mmap.mmap(-1, max(capacity, PREFIX_BYTES), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 
@@ -82,23 +82,14 @@ def _header_aad(repo_id: bytes) -> bytes:
 class PackBuilder:
     """Accumulates encrypted blobs for one pack. Not thread-safe: one builder per thread."""
 
-    def __init__(
-        self,
-        master: MasterKey,
-        repo_id: bytes,
-        blob_type: int,
-        capacity: int = 1 << 20,
-        *,
-        buffer: mmap.mmap | None = None,
-    ) -> None:
-        """``buffer``: a finished pack's buffer to write over (see :func:`pack_buffer`), or a new one."""
+    def __init__(self, master: MasterKey, repo_id: bytes, blob_type: int, capacity: int = 1 << 20) -> None:
         self.repo_id = repo_id
         self.blob_type = blob_type
         self.salt = os.urandom(SALT_BYTES)
         self._cipher = master.pack_cipher(self.salt)
         # Blobs are encrypted straight into one preallocated buffer: appending to a growing
         # bytearray re-copies megabytes at every reallocation, with the GIL held.
-        self.buffer = buffer if buffer is not None and len(buffer) >= capacity else pack_buffer(capacity)
+        self.buffer = _pack_buffer(capacity)
         self.buffer[:PREFIX_BYTES] = MAGIC + self.salt
         self._length = PREFIX_BYTES
         self.entries: list[BlobEntry] = []
@@ -107,7 +98,7 @@ class PackBuilder:
     def _reserve(self, size: int) -> memoryview:
         end = self._length + size
         if end > len(self.buffer):
-            grown = pack_buffer(max(end, len(self.buffer) * 3 // 2))
+            grown = _pack_buffer(max(end, len(self.buffer) * 3 // 2))
             grown[: self._length] = self.buffer[: self._length]
             self.buffer.close()
             self.buffer = grown
@@ -154,12 +145,6 @@ class FinishedPack:
     @property
     def key(self) -> str:
         return pack_key(self.name, self.blob_type)
-
-    def buffer(self) -> mmap.mmap:
-        """The buffer under ``data``: another pack may write over it once this one is stored."""
-        buffer = self.data.obj
-        assert isinstance(buffer, mmap.mmap), "a finished pack's data is a view of its builder's buffer"
-        return buffer
 
 
 def decrypt_blob(cipher: AESGCM, repo_id: bytes, entry: BlobEntry, sealed: bytes | memoryview, where: str) -> bytes:

@@ -17,7 +17,6 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from mmap import mmap
 
 from backup import compress
 from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
@@ -60,10 +59,6 @@ class BlobWriter:
         # One open pack per blob type; appending (AES-GCM, GIL released) happens under its lock.
         self._builders: dict[int, PackBuilder] = {}
         self._pack_lock = threading.Lock()
-        #: buffers of data packs already stored, for the next data packs to write over: a fresh
-        #: buffer per pack costs a page fault and a zeroed page per 4 KiB (pack.pack_buffer)
-        self._spare_buffers: list[mmap] = []
-        self._max_spare = uploaders + 1
         self._upload_pool = ThreadPoolExecutor(uploaders, thread_name_prefix="bcp-upload")
         # Bounded packs in flight: a fast chunker must not queue the whole backup in RAM.
         self._in_flight = threading.BoundedSemaphore(uploaders)
@@ -90,9 +85,8 @@ class BlobWriter:
             builder = self._builders.get(blob_type)
             if builder is None:
                 capacity = self._pack_capacity if blob_type == BLOB_DATA else 1 << 20
-                spare = self._spare_buffers.pop() if blob_type == BLOB_DATA and self._spare_buffers else None
                 builder = self._builders[blob_type] = PackBuilder(
-                    self.repo.master, self.repo.repo_id, blob_type, capacity=capacity, buffer=spare
+                    self.repo.master, self.repo.repo_id, blob_type, capacity=capacity
                 )
             builder.add(chunk_id, payload, flags, len(data))
             if len(builder) >= self._pack_size:
@@ -129,7 +123,6 @@ class BlobWriter:
                 due = len(self._uploaded) >= self._index_every
             if self._on_stored:
                 self._on_stored(len(pack.data))
-            self._keep_buffer(pack)
             if due:
                 self._write_index()
         except BaseException as exc:
@@ -137,16 +130,6 @@ class BlobWriter:
             raise
         finally:
             self._in_flight.release()
-
-    def _keep_buffer(self, pack: FinishedPack) -> None:
-        """Keep a stored data pack's buffer for a later pack (at most one per upload slot and
-        the open pack, so memory stays what packs in flight take anyway)."""
-        if pack.blob_type != BLOB_DATA:
-            return
-        buffer = pack.buffer()
-        with self._pack_lock:
-            if len(self._spare_buffers) < self._max_spare and len(buffer) >= self._pack_capacity:
-                self._spare_buffers.append(buffer)
 
     def _write_index(self) -> None:
         with self._lock:
@@ -182,5 +165,3 @@ class BlobWriter:
 
     def close(self) -> None:
         self._upload_pool.shutdown(wait=True, cancel_futures=True)
-        with self._pack_lock:
-            self._spare_buffers.clear()  # unmapped when the last view of them goes
