@@ -43,8 +43,8 @@ Outcome = tuple[Entry | None, str | None, int]
 _WINDOW_BYTES = 48 * 1024 * 1024
 _WINDOW_FILES = 64
 #: small files go to a worker in batches of up to this many files or bytes: one message
-#: each way per batch, not per file (the walking process and the workers spent more CPU on
-#: per-file messages than on reading a typical office file; docs/performance.md)
+#: each way per batch, not per file (per-file messages and the wake-ups for each answer took
+#: half of the walking process's CPU over thousands of office files; docs/performance.md)
 _BATCH_FILES = 16
 _BATCH_BYTES = 1024 * 1024
 
