@@ -19,12 +19,12 @@ from __future__ import annotations
 import errno
 import io
 import os
+import select
 import stat
 import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 from backup.chunker import chunks
@@ -42,6 +42,11 @@ Outcome = tuple[Entry | None, str | None, int]
 #: how much work the walking process queues for a worker before it waits for answers
 _WINDOW_BYTES = 48 * 1024 * 1024
 _WINDOW_FILES = 64
+#: small files go to a worker in batches of up to this many files or bytes: one message
+#: each way per batch, not per file (per-file messages and the wake-ups for each answer took
+#: half of the walking process's CPU over thousands of office files; docs/performance.md)
+_BATCH_FILES = 16
+_BATCH_BYTES = 1024 * 1024
 
 
 def read_file(repo: Repository, writer: BlobWriter, full: str, entry: Entry) -> Outcome:
@@ -139,11 +144,11 @@ class ThreadReaders:
 
 
 def _reader_worker(channel: Channel, repo: Repository) -> None:
-    """A worker process: read the files it is sent, then flush its packs and index."""
+    """A worker process: read the batches of files it is sent, then flush its packs and index."""
     writer = BlobWriter(repo, uploaders=1)
     try:
-        while (task := channel.recv()) is not None:
-            channel.send(read_file(repo, writer, *task))
+        while (batch := channel.recv()) is not None:
+            channel.send([read_file(repo, writer, full, entry) for full, entry in batch])
         writer.flush()
         channel.send(writer.stats)
     finally:
@@ -151,63 +156,116 @@ def _reader_worker(channel: Channel, repo: Repository) -> None:
 
 
 class _Queued:
+    """A file handed to the readers: ``worker`` is ``None`` while its batch is still open."""
+
     __slots__ = ("worker",)
 
-    def __init__(self, worker: int) -> None:
-        self.worker = worker
+    def __init__(self) -> None:
+        self.worker: int | None = None
 
 
 class ForkedReaders:
     """Worker processes fed over pipes; create before any thread starts.
 
     The walking process reads no file itself, only walks and feeds the workers: a file it read
-    would leave the workers' queues to run dry meanwhile. Outcomes are taken off a worker's
-    pipe as soon as they arrive, so neither side ever blocks writing to a full pipe while the
-    other does the same.
+    would leave the workers' queues to run dry meanwhile. Small files travel in batches (one
+    message for up to :data:`_BATCH_FILES`); a batch is sent when it is full, before a large
+    file, and as soon as the caller asks about a file in it — the caller collects in order, so
+    at that moment nothing else is in flight and the workers would otherwise wait for it.
+    Outcomes are taken off a worker's pipe as soon as they arrive, so neither side ever blocks
+    writing to a full pipe while the other does the same.
     """
 
     def __init__(self, repo: Repository, workers: int, condemned: set[str]) -> None:
         self._workers = [Worker(repo, _reader_worker, condemned) for _ in range(max(1, workers - 1))]
-        #: per worker: sizes of the files sent and not yet answered, and answers not yet collected
-        self._in_flight: list[deque[int]] = [deque() for _ in self._workers]
+        self._small = repo.config.chunker.min
+        #: per worker: (files, bytes) of the batches sent and not yet answered, and their sums
+        self._in_flight: list[deque[tuple[int, int]]] = [deque() for _ in self._workers]
+        self._files = [0] * len(self._workers)
         self._bytes = [0] * len(self._workers)
+        #: per worker: outcomes received and not yet collected, in the order the files were sent
         self._answers: list[deque[Outcome]] = [deque() for _ in self._workers]
+        #: the batch being filled: tasks and their handles
+        self._open: list[tuple[str, Entry]] = []
+        self._open_handles: list[_Queued] = []
+        self._open_bytes = 0
+        # One poll set for the life of the readers: the walk asks whether answers have come
+        # after every file, and multiprocessing's wait() builds a new selector per call.
+        self._poller = select.poll()
+        self._worker_of = {worker.fileno(): index for index, worker in enumerate(self._workers)}
+        for fd in self._worker_of:
+            self._poller.register(fd, select.POLLIN)
         self.extra_stats = WriteStats()
 
     def submit(self, full: str, entry: Entry, wait: Callable[[], None]) -> _Queued:
+        small = entry["size"] < self._small
+        if not small:
+            self._send_open(wait)  # files reach each worker in the order they were submitted
+        handle = _Queued()
+        self._open.append((full, entry))
+        self._open_handles.append(handle)
+        self._open_bytes += entry["size"]
+        if not small or len(self._open) >= _BATCH_FILES or self._open_bytes >= _BATCH_BYTES:
+            self._send_open(wait)
+        return handle
+
+    def _send_open(self, wait: Callable[[], None] | None) -> None:
+        """Send the open batch to the least loaded worker, waiting for room in its window."""
+        if not self._open:
+            return
+        batch, handles, size = self._open, self._open_handles, self._open_bytes
+        self._open, self._open_handles, self._open_bytes = [], [], 0
         while True:
             index = min(range(len(self._workers)), key=self._bytes.__getitem__)
-            if len(self._in_flight[index]) < _WINDOW_FILES and self._bytes[index] < _WINDOW_BYTES:
+            if self._files[index] < _WINDOW_FILES and self._bytes[index] < _WINDOW_BYTES:
                 break
-            wait()  # the caller collects what is ready, in order
-            self._take_answers()
-        self._workers[index].send((full, entry))
-        self._in_flight[index].append(entry["size"])
-        self._bytes[index] += entry["size"]
-        return _Queued(index)
+            if wait is not None:
+                wait()  # the caller collects what is ready, in order
+            self._take_answers(timeout_ms=50)
+        self._workers[index].send(batch)
+        self._in_flight[index].append((len(batch), size))
+        self._files[index] += len(batch)
+        self._bytes[index] += size
+        for handle in handles:
+            handle.worker = index
 
-    def _take_answers(self) -> None:
-        """Wait briefly for any worker to answer; take every answer already on its pipe."""
-        fds = [worker.fileno() for worker in self._workers]
-        ready = connection_wait(fds, timeout=0.05)
-        for index, worker in enumerate(self._workers):
-            if fds[index] in ready:
-                while self._in_flight[index] and worker.poll():
+    def _take_answers(self, timeout_ms: int) -> None:
+        """Wait up to ``timeout_ms`` for any worker to answer; take every answer already sent."""
+        while events := self._poller.poll(timeout_ms):
+            for fd, _event in events:
+                index = self._worker_of[fd]
+                if self._in_flight[index]:
                     self._receive(index)
+                else:
+                    self._workers[index].recv()  # nothing asked: a worker that died or failed raises
+            timeout_ms = 0
 
     def _receive(self, index: int) -> None:
-        self._answers[index].append(self._workers[index].recv())
-        self._bytes[index] -= self._in_flight[index].popleft()
+        self._answers[index].extend(self._workers[index].recv())
+        files, size = self._in_flight[index].popleft()
+        self._files[index] -= files
+        self._bytes[index] -= size
+
+    def _sent(self, handle: _Queued) -> int:
+        if handle.worker is None:
+            self._send_open(None)
+        assert handle.worker is not None, "a handle is either sent or in the open batch"
+        return handle.worker
 
     def ready(self, handle: _Queued) -> bool:
-        return bool(self._answers[handle.worker]) or self._workers[handle.worker].poll()
+        worker = self._sent(handle)
+        if not self._answers[worker]:
+            self._take_answers(timeout_ms=0)
+        return bool(self._answers[worker])
 
     def result(self, handle: _Queued) -> Outcome:
-        if not self._answers[handle.worker]:
-            self._receive(handle.worker)
-        return self._answers[handle.worker].popleft()
+        worker = self._sent(handle)
+        if not self._answers[worker]:
+            self._receive(worker)
+        return self._answers[worker].popleft()
 
     def close(self) -> None:
+        self._send_open(None)
         for worker in self._workers:
             stats = worker.finish()
             for name, value in vars(stats).items():
