@@ -44,6 +44,7 @@ from backup.manifeststate import (
     RemovedSnapshot,
     SnapshotEntry,
     index_set_digest,
+    refuse_newer,
 )
 from dc.errors import N_
 from storage.errors import ObjectNotFound
@@ -152,6 +153,7 @@ def verify_link(raw: bytes, *, public_key: str | None, repo_id: str | None, wher
         doc = json.loads(raw)
         body = str(doc["body"]).encode()
         signature = bytes.fromhex(str(doc["signature"]))
+        refuse_newer(json.loads(body), where)
         link = _parse(body)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(link.public_key))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from backup.errors import CorruptObject
+from dc.errors import N_
 
 MANIFEST_KEY = "manifest"
 FORMAT = "bcpctl-manifest"
@@ -20,6 +21,26 @@ REMOVED_KEPT = timedelta(days=90)
 
 class ManifestInvalid(CorruptObject):
     """A manifest that does not parse, does not verify or belongs to another repository (exit 1)."""
+
+
+#: the newest manifest format this bcpctl reads (2: :mod:`backup.manifestchain`)
+NEWEST_FORMAT = 2
+
+
+def refuse_newer(doc: object, where: str) -> None:
+    """A manifest body of a format newer than this bcpctl reads: one line saying so, not "malformed".
+
+    An operator whose offsite lags the primary's upgrade must learn that the fix is upgrading
+    bcpctl there, not repairing a manifest that is intact.
+    """
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > NEWEST_FORMAT:
+        raise ManifestInvalid(
+            N_("{where} was written by a newer bcpctl (format {version}): this one reads formats 1 to {newest}"),
+            where=where,
+            version=version,
+            newest=NEWEST_FORMAT,
+        )
 
 
 @dataclass(frozen=True)
@@ -136,6 +157,19 @@ class Journal:
             return
         with other._lock:
             added, indexes, full = dict(other.added), dict(other.indexes), other.needs_checkpoint
+        with self._lock:
+            self.added.update(added)
+            self.indexes.update(indexes)
+            self.needs_checkpoint |= full
+
+    def export(self) -> tuple[dict[str, SnapshotEntry], dict[str, dict[str, int]], bool]:
+        """What this journal noted, as plain values another process can receive; this one is left empty."""
+        taken = self.take()
+        return taken.added, taken.indexes, taken.needs_checkpoint
+
+    def merge(self, exported: tuple[dict[str, SnapshotEntry], dict[str, dict[str, int]], bool]) -> None:
+        """Add what another process's journal noted (:meth:`export`): a forked worker's index files."""
+        added, indexes, full = exported
         with self._lock:
             self.added.update(added)
             self.indexes.update(indexes)
