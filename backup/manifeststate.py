@@ -13,6 +13,8 @@ from backup.errors import CorruptObject
 from dc.errors import N_
 
 MANIFEST_KEY = "manifest"
+#: where format 2 stores its signed links (:mod:`backup.manifestchain`)
+CHAIN_PREFIX = "manifests/"
 FORMAT = "bcpctl-manifest"
 VERSION = 1
 #: how long a removed snapshot stays in the manifest's removal list
@@ -41,6 +43,10 @@ def refuse_newer(doc: object, where: str) -> None:
             version=version,
             newest=NEWEST_FORMAT,
         )
+
+
+def link_key(position: int) -> str:
+    return f"{CHAIN_PREFIX}{position:012d}"
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,8 @@ class Manifest:
     position: int = field(default=0, compare=False)
     #: format 2: the position of the checkpoint the head's state is replayed from
     checkpoint_position: int = field(default=0, compare=False)
+    #: format 2: the oldest link the verification of this state read (its chain from there on)
+    first_position: int = field(default=0, compare=False)
 
     @property
     def snapshot_ids(self) -> frozenset[str]:
@@ -90,6 +98,10 @@ class Manifest:
         needed: dict[str, int | None] = {f"snapshots/{e.id}": None for e in self.snapshots}
         needed.update({f"index/{name}": None for name in self.indexes})
         needed.update(self.packs)
+        if self.first_position:
+            # the links a keyless verification of this state reads: kept under Object Lock and
+            # never deleted offsite while this is the accepted state, as the objects it signs
+            needed.update({link_key(p): None for p in range(self.first_position, self.position + 1)})
         return needed
 
     def newest_by_system(self) -> dict[str, datetime]:

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manifest_bytes, verify_manifest
-from backup.manifestchain import CHAIN_PREFIX
+from backup.manifeststate import CHAIN_PREFIX
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
