@@ -286,9 +286,11 @@ def _check_snapshot_set(
                 "unsigned",
                 Message(
                     N_(
-                        "snapshot neither in the signed manifest nor in its list of snapshots "
-                        "removed by retention (forged or planted, or a replication interrupted "
-                        "before its manifest: run replicate again)"
+                        "snapshot not yet signed: neither in the signed manifest nor in its list of "
+                        "snapshots removed by retention (at the primary, committed by a process that "
+                        "has not signed yet or died before signing: the next checkpoint, prune or "
+                        "'manifest sign', signs it; otherwise forged or planted, or a replication "
+                        "interrupted before its manifest: run replicate again)"
                     )
                 ),
             )

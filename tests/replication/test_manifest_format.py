@@ -79,3 +79,35 @@ def test_a_manifest_of_a_newer_format_is_named_so_not_malformed(cli, tmp_path: P
     assert hashlib.sha256((other / link_key(2)).read_bytes()).hexdigest() != before
     line = one_line_error(cli("manifest", "show", "--repo", str(other)), 1)
     assert "manifests/000000000002 was written by a newer bcpctl (format 7)" in line, line
+
+
+def test_a_snapshot_whose_process_died_before_signing_is_named_not_yet_signed(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    repo = tmp_path / "repo"
+    data = primary.write_tree(tmp_path / "data", files=2)
+    ok(cli("repo", "init", "--repo", str(repo)))
+    ok(cli("backup", "run", "--repo", str(repo), "--source", f"path:{data}", "--system", "goka-juki"))
+    primary.mutate(data)
+    killed = cli(
+        "backup", "run", "--repo", str(repo), "--source", f"path:{data}", "--system", "goka-juki",
+        env={"BCPCTL_FAILPOINTS": "backup.after-snapshot"},
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr
+    signed = {e["id"] for e in ok(cli("manifest", "show", "--repo", str(repo), "--json"))["snapshots"]}
+    unsigned = {p.name for p in (repo / "snapshots").iterdir()} - signed
+    assert len(unsigned) == 1
+    dead = unsigned.pop()
+
+    checked = cli("check", "--repo", str(repo), "--json")
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # a note, not a problem: the key proves it genuine
+    notes = [n for n in json.loads(checked.stdout)["notes"] if dead in n["object"]]
+    assert len(notes) == 1 and notes[0]["message"].startswith("not yet signed"), notes
+
+    verified = cli("verify-offsite", "--repo", str(repo), "--json")
+    assert verified.returncode == 1
+    report = json.loads(verified.stdout)
+    assert [p["key"] for p in report["problems"]] == [f"snapshots/{dead}"]  # one line; the rest still verified
+    assert report["problems"][0]["detail"].startswith("snapshot not yet signed")
+    assert report["snapshots_signed"] == 1 and report["objects_checked"] > 1
+
+    ok(cli("manifest", "sign", "--repo", str(repo)))  # the checkpoint signs it
+    assert ok(cli("verify-offsite", "--repo", str(repo), "--json"))["snapshots_signed"] == 2
