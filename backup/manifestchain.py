@@ -14,7 +14,8 @@ format-2 signature signs only what changed since the previous one:
   ``repair`` (which change packs wholesale), at the upgrade from format 1, and after
   :data:`CHECKPOINT_EVERY` links, so what a reader replays stays bounded;
 * a link's position is claimed with a create-if-absent write: two signers never sign two
-  different links at one position; the one that loses reads the winner and signs after it.
+  different links at one position; the one that loses reads the winner and signs after it;
+* links no verification reads any more are removed by prune (:mod:`backup.chainprune`).
 
 A keyless reader verifies the head with the pinned key, walks ``previous`` back to the newest
 checkpoint (and on to the checkpoint before it, to check the newer one against the deltas
