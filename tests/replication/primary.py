@@ -61,6 +61,15 @@ def sign(backend: Backend) -> Manifest:
     return signed_state(backend, repo.config.id)
 
 
+def forget(backend: Backend, snapshot_id: str) -> Manifest:
+    """What ``forget`` does to one snapshot: sign its removal, then remove it."""
+    with open_repository(backend, PASSWORD, sign_on_close=False) as repo:
+        sign_manifest(repo, without=frozenset({snapshot_id}))
+        repo_id = repo.config.id
+    backend.remove(f"snapshots/{snapshot_id}")
+    return signed_state(backend, repo_id)
+
+
 def mutate(root: Path, *, fraction: float = 0.25, seed: int = 2) -> None:
     rng = random.Random(seed)
     files = sorted(root.iterdir())
