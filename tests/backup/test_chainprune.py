@@ -179,6 +179,9 @@ def test_a_prune_killed_at_each_step_leaves_a_chain_verify_offsite_accepts(cli, 
     done = cli("prune", "--repo", str(repo), "--grace", "0", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["links_removed"] >= 1
+    _age_links(repo)
+    shown = cli("prune", "--repo", str(repo), "--grace", "0")
+    assert shown.returncode == 0 and "manifest link(s) no verification reads any more removed" in shown.stdout
     report = _verify(repo, key, _head(repo))  # what the next replication accepts
     assert report.ok, report.problems
 
