@@ -33,12 +33,16 @@ def refuse_newer(doc: object, where: str) -> None:
     """A manifest body of a format newer than this bcpctl reads: one line saying so, not "malformed".
 
     An operator whose offsite lags the primary's upgrade must learn that the fix is upgrading
-    bcpctl there, not repairing a manifest that is intact.
+    bcpctl there, not repairing a manifest that is intact. Its signature cannot be checked here
+    (the format's signed bytes are unknown), so it is refused all the same, and may be forged.
     """
     version = doc.get("version") if isinstance(doc, dict) else None
     if isinstance(version, int) and not isinstance(version, bool) and version > NEWEST_FORMAT:
         raise ManifestInvalid(
-            N_("{where} was written by a newer bcpctl (format {version}): this one reads formats 1 to {newest}"),
+            N_(
+                "{where} was written by a newer bcpctl (format {version}), or forged: this one reads formats 1 to "
+                "{newest} and cannot check its signature"
+            ),
             where=where,
             version=version,
             newest=NEWEST_FORMAT,

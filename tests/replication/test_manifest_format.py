@@ -69,6 +69,15 @@ def test_a_manifest_of_a_newer_format_is_named_so_not_malformed(cli, tmp_path: P
         line = one_line_error(cli(*args), 1)
         assert "written by a newer bcpctl (format 3)" in line and "malformed" not in line, line
 
+    # a storage attacker claiming a newer format with no valid signature: refused all the same
+    doc = json.loads((repo / MANIFEST_KEY).read_bytes())
+    body = json.loads(doc["body"])
+    body["version"], body["snapshots"] = 4, []
+    doc.update(body=json.dumps(body), signature="00" * 64)
+    (repo / MANIFEST_KEY).write_text(json.dumps(doc))
+    line = one_line_error(cli("verify-offsite", "--repo", str(repo)), 1)
+    assert "(format 4), or forged" in line, line
+
     # an older link of the chain in a newer format (the head verifies; the walk meets it)
     ok(cli("repo", "init", "--repo", str(tmp_path / "other")))
     other = tmp_path / "other"
