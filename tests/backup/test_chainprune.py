@@ -9,18 +9,21 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
-from backup.chainprune import LINKS_KEPT
+from backup.chainprune import LINKS_KEPT, remove_old_links
 from backup.manifest import MANIFEST_KEY, repository_public_key, sign_manifest
 from backup.manifestchain import link_key, verify_link
 from backup.opening import open_repository
 from backup.prune import prune
 from replication.verify import IntegrityReport, verify_repository
 from storage.local import LocalBackend
+from tests.backup.test_manifestchain import _primary as _model_primary
 from tests.conftest import PASSWORD
 from tests.replication import primary
 
@@ -212,3 +215,46 @@ def test_replication_removes_pruned_links_offsite_after_the_delay_and_verify_off
     (offsite / "manifests").mkdir()
     lost = cli("verify-offsite", "--repo", str(offsite), env=env)
     assert lost.returncode == 1 and "manifests/000000000008" in lost.stderr
+
+
+CHAIN_OPS = st.lists(st.sampled_from(("backup", "sign", "checkpoint", "prune")), min_size=1, max_size=12)
+
+
+@settings(max_examples=15, derandomize=True, deadline=None)
+@given(ops=CHAIN_OPS, attack=st.sampled_from(("none", "drop", "tamper")), pick=st.integers(0, 50))
+def test_whatever_was_pruned_the_window_verifies_and_each_of_its_links_is_still_guarded(
+    tmp_path_factory: pytest.TempPathFactory, ops: list[str], attack: str, pick: int
+) -> None:
+    """Random backups, signatures, checkpoints and link pruning (prune's checkpoint, then its
+    removal with every link old enough): the chain verifies, nothing its verification reads was
+    removed, and a link of that window dropped or tampered with is still named."""
+    made = _model_primary(tmp_path_factory.mktemp("pruned"))
+    with made.session:
+        for op in ops:
+            if op == "backup":
+                made.backup()
+            elif op == "sign":
+                made.sign()
+            elif op == "checkpoint":
+                made.sign(checkpoint=True)
+            else:
+                head = made.sign(checkpoint=True)
+                _age_links(made.root / "repo")
+                removed = remove_old_links(made.backend, head, datetime.now(UTC))
+                event("links removed" if removed else "nothing to remove")
+        window = made.window()
+        stored = set(_links(made.root / "repo"))
+        assert window <= stored  # nothing a verification reads was removed
+        target = sorted(window)[pick % len(window)]
+        if attack == "drop":
+            made.backend.remove(link_key(target))
+        elif attack == "tamper":
+            raw = made.backend.load(link_key(target))
+            made.backend.save(link_key(target), raw.replace(b'"signature"', b'"signaturf"'))
+        report = made.verify()
+        if attack == "none":
+            assert not [p for p in report.problems if p.kind == "manifest"], report.problems
+            assert report.snapshots_signed == len(made.signed)
+            assert report.ok == (made.present == made.signed)  # a backup not signed yet is named
+        else:
+            _one_manifest_line(report, link_key(target))
