@@ -53,16 +53,23 @@ def can_fork(repo: Repository) -> bool:
 
 
 class Channel:
-    """The worker's end: every message is tagged so failures travel as data, not EOF."""
+    """The worker's end: every message is tagged so failures travel as data, not EOF.
 
-    def __init__(self, conn: Connection) -> None:
+    Each message carries what the worker's repository journal noted since the last one (the
+    index files its writer stored): a format-2 signature signs what the leader's journal holds,
+    and an index file known only to a worker would go unsigned, its packs unverifiable offsite.
+    """
+
+    def __init__(self, conn: Connection, own: Repository | None = None) -> None:
         self._conn = conn
+        self._own = own
 
     def recv(self) -> Any:
         return self._conn.recv()
 
     def send(self, payload: Any) -> None:
-        self._conn.send(("ok", payload))
+        noted = self._own.journal.export() if self._own is not None else None
+        self._conn.send(("ok", payload, noted))
 
 
 def _die_with_leader(leader: int) -> None:
@@ -98,7 +105,7 @@ def _bootstrap(
     )
     own.cache.exclude_packs(condemned)
     try:
-        body(Channel(conn), own)
+        body(Channel(conn, own), own)
     except BcpError as exc:
         conn.send(("error", type(exc).__name__, exc.message))
     except BaseException as exc:  # a bug in a worker: report it, never leave the leader waiting
@@ -112,6 +119,7 @@ class Worker:
     """The leader's end of one worker process."""
 
     def __init__(self, repo: Repository, body: Callable[[Channel, Repository], None], condemned: Iterable[str]) -> None:
+        self._journal = repo.journal
         self._conn, child_end = _context.Pipe(duplex=True)
         self._process = _context.Process(
             target=_bootstrap, args=(child_end, self._conn, repo, body, tuple(condemned), os.getpid()), daemon=True
@@ -140,6 +148,8 @@ class Worker:
                 os.kill(os.getpid(), -code)
             raise BcpError(N_("a worker process exited with {code} without finishing"), code=code) from None
         if message[0] == "ok":
+            if message[2] is not None:
+                self._journal.merge(message[2])
             return message[1]
         self.kill()
         if message[0] == "error":

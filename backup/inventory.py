@@ -126,7 +126,16 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
     for key in snapshot_keys:
         if key.removeprefix(SNAPSHOT_PREFIX) not in manifest.snapshot_ids:
             report.notes.append(
-                Problem(key, Message(N_("not in the signed manifest yet (committed after the last signature)")))
+                Problem(
+                    key,
+                    Message(
+                        N_(
+                            "not yet signed: committed after the last signature (by a process still "
+                            "running, or one that died before signing: the next checkpoint, prune or "
+                            "'manifest sign', signs it); replication does not copy it meanwhile"
+                        )
+                    ),
+                )
             )
     for name in manifest.indexes:
         key = "index/" + name

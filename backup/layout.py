@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX
 from backup.manifest import MANIFEST_KEY
-from backup.manifestchain import CHAIN_PREFIX, link_key
+from backup.manifeststate import CHAIN_PREFIX, link_key
 from backup.pack import MAGIC, PACK_DIRS, pack_key, parse_pack
 from backup.prune import LEASE_KEY, TOMBSTONE_PREFIX
 from backup.repository import CONFIG_KEY, SNAPSHOT_PREFIX, Repository

@@ -74,6 +74,7 @@ from backup.manifeststate import (
     RemovedSnapshot,
     SnapshotEntry,
     index_set_digest,
+    refuse_newer,
 )
 from backup.objectsize import OversizedObject, load_whole, refuse_oversized
 from backup.pack import pack_key
@@ -172,6 +173,7 @@ def verify_signed(raw: bytes, *, public_key: str | None, repo_id: str | None, wh
             raise ValueError("not a bcpctl manifest")
         body = str(doc["body"]).encode()
         parsed = json.loads(body)  # once: a format-1 body is 16 MB at 116,000 snapshots
+        refuse_newer(parsed, where)
         if isinstance(parsed, dict) and parsed.get("version") == CHAIN_VERSION:
             return verify_link(raw, public_key=public_key, repo_id=repo_id, where=where)
         signature = bytes.fromhex(str(doc["signature"]))

@@ -14,7 +14,8 @@ format-2 signature signs only what changed since the previous one:
   ``repair`` (which change packs wholesale), at the upgrade from format 1, and after
   :data:`CHECKPOINT_EVERY` links, so what a reader replays stays bounded;
 * a link's position is claimed with a create-if-absent write: two signers never sign two
-  different links at one position; the one that loses reads the winner and signs after it.
+  different links at one position; the one that loses reads the winner and signs after it;
+* links no verification reads any more are removed by prune (:mod:`backup.chainprune`).
 
 A keyless reader verifies the head with the pinned key, walks ``previous`` back to the newest
 checkpoint (and on to the checkpoint before it, to check the newer one against the deltas
@@ -44,19 +45,16 @@ from backup.manifeststate import (
     RemovedSnapshot,
     SnapshotEntry,
     index_set_digest,
+    link_key,
+    refuse_newer,
 )
 from dc.errors import N_
 from storage.errors import ObjectNotFound
 
-CHAIN_PREFIX = "manifests/"
 CHAIN_VERSION = 2
 #: links after a checkpoint before the next signature writes a new one (a day at one a minute)
 CHECKPOINT_EVERY = 1440
 _DOMAIN = b"bcpctl/v2/manifest-link\n"
-
-
-def link_key(position: int) -> str:
-    return f"{CHAIN_PREFIX}{position:012d}"
 
 
 @dataclass(frozen=True)
@@ -152,6 +150,7 @@ def verify_link(raw: bytes, *, public_key: str | None, repo_id: str | None, wher
         doc = json.loads(raw)
         body = str(doc["body"]).encode()
         signature = bytes.fromhex(str(doc["signature"]))
+        refuse_newer(json.loads(body), where)
         link = _parse(body)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(link.public_key))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
@@ -238,7 +237,9 @@ def walk(head: Link, load: Callable[[str], bytes], *, accepted: tuple[int, str] 
             break
         if stop is not None and link.position <= stop and (accepted is None or link.sequence <= accepted[0]):
             break
-        earlier = _load_link(load, link.position - 1, head)
+        # below ``stop`` a link is read only to find the accepted head, and prune may have removed it
+        beyond = accepted[0] if accepted is not None and stop is not None and link.position <= stop else None
+        earlier = _load_link(load, link.position - 1, head, accepted_sequence=beyond)
         if earlier.digest != link.previous:
             raise ManifestInvalid(
                 N_("{key}: link {position} is not the one link {next} was signed over (replaced, reordered or forked)"),
@@ -282,11 +283,24 @@ def _check_ancestry(link: Link, accepted: tuple[int, str]) -> None:
         )
 
 
-def _load_link(load: Callable[[str], bytes], position: int, head: Link) -> Link:
+def _load_link(
+    load: Callable[[str], bytes], position: int, head: Link, *, accepted_sequence: int | None = None
+) -> Link:
     key = link_key(position)
     try:
         raw = load(key)
     except ObjectNotFound:
+        if accepted_sequence is not None:
+            raise ManifestInvalid(
+                N_(
+                    "{key}: link {position} is no longer stored (pruned at the primary, or dropped), so the chain "
+                    "cannot show that it descends from the manifest accepted at sequence {sequence}; a "
+                    "replication accepting a newer manifest moves that on"
+                ),
+                key=key,
+                position=position,
+                sequence=accepted_sequence,
+            ) from None
         raise ManifestInvalid(
             N_("{key}: link {position} of the signed chain is missing (dropped)"),
             key=key,
@@ -302,6 +316,7 @@ def _load_link(load: Callable[[str], bytes], position: int, head: Link) -> Link:
 
 def replay(links: list[Link]) -> Manifest:
     """The state the head of ``links`` signs: the first checkpoint with every link after it applied."""
+    oldest = links[0].position
     first = next((link for link in links if link.full), links[0])
     links = links[links.index(first) :]
     if not first.full:
@@ -349,6 +364,7 @@ def replay(links: list[Link]) -> Manifest:
         digest=head.digest,
         position=head.position,
         checkpoint_position=head.checkpoint,
+        first_position=oldest,
     )
 
 

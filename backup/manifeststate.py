@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from backup.errors import CorruptObject
+from dc.errors import N_
 
 MANIFEST_KEY = "manifest"
+#: where format 2 stores its signed links (:mod:`backup.manifestchain`)
+CHAIN_PREFIX = "manifests/"
 FORMAT = "bcpctl-manifest"
 VERSION = 1
 #: how long a removed snapshot stays in the manifest's removal list
@@ -20,6 +23,34 @@ REMOVED_KEPT = timedelta(days=90)
 
 class ManifestInvalid(CorruptObject):
     """A manifest that does not parse, does not verify or belongs to another repository (exit 1)."""
+
+
+#: the newest manifest format this bcpctl reads (2: :mod:`backup.manifestchain`)
+NEWEST_FORMAT = 2
+
+
+def refuse_newer(doc: object, where: str) -> None:
+    """A manifest body of a format newer than this bcpctl reads: one line saying so, not "malformed".
+
+    An operator whose offsite lags the primary's upgrade must learn that the fix is upgrading
+    bcpctl there, not repairing a manifest that is intact. Its signature cannot be checked here
+    (the format's signed bytes are unknown), so it is refused all the same, and may be forged.
+    """
+    version = doc.get("version") if isinstance(doc, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > NEWEST_FORMAT:
+        raise ManifestInvalid(
+            N_(
+                "{where} was written by a newer bcpctl (format {version}), or forged: this one reads formats 1 to "
+                "{newest} and cannot check its signature"
+            ),
+            where=where,
+            version=version,
+            newest=NEWEST_FORMAT,
+        )
+
+
+def link_key(position: int) -> str:
+    return f"{CHAIN_PREFIX}{position:012d}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +90,8 @@ class Manifest:
     position: int = field(default=0, compare=False)
     #: format 2: the position of the checkpoint the head's state is replayed from
     checkpoint_position: int = field(default=0, compare=False)
+    #: format 2: the oldest link the verification of this state read (its chain from there on)
+    first_position: int = field(default=0, compare=False)
 
     @property
     def snapshot_ids(self) -> frozenset[str]:
@@ -69,6 +102,10 @@ class Manifest:
         needed: dict[str, int | None] = {f"snapshots/{e.id}": None for e in self.snapshots}
         needed.update({f"index/{name}": None for name in self.indexes})
         needed.update(self.packs)
+        if self.first_position:
+            # the links a keyless verification of this state reads: kept under Object Lock and
+            # never deleted offsite while this is the accepted state, as the objects it signs
+            needed.update({link_key(p): None for p in range(self.first_position, self.position + 1)})
         return needed
 
     def newest_by_system(self) -> dict[str, datetime]:
@@ -136,6 +173,19 @@ class Journal:
             return
         with other._lock:
             added, indexes, full = dict(other.added), dict(other.indexes), other.needs_checkpoint
+        with self._lock:
+            self.added.update(added)
+            self.indexes.update(indexes)
+            self.needs_checkpoint |= full
+
+    def export(self) -> tuple[dict[str, SnapshotEntry], dict[str, dict[str, int]], bool]:
+        """What this journal noted, as plain values another process can receive; this one is left empty."""
+        taken = self.take()
+        return taken.added, taken.indexes, taken.needs_checkpoint
+
+    def merge(self, exported: tuple[dict[str, SnapshotEntry], dict[str, dict[str, int]], bool]) -> None:
+        """Add what another process's journal noted (:meth:`export`): a forked worker's index files."""
+        added, indexes, full = exported
         with self._lock:
             self.added.update(added)
             self.indexes.update(indexes)

@@ -80,16 +80,20 @@ def init_repository(
     chunker: ChunkerParams | None = None,
     pack_size: int = 16 * 1024 * 1024,
     kdf: dict[str, int] | None = None,
+    manifest_format: int = 2,
 ) -> RepoConfig:
     """Create the config and the first key slot, and sign the first manifest. Refuses an existing repository.
 
     Signed from the start, so that a slot planted before the first backup is already unsigned.
+    ``manifest_format`` 2 (a chain of signed links whose cost is the work since the last
+    signature, :mod:`backup.manifestchain`) unless every verifier of the repository still runs a
+    bcpctl that reads format 1 only; every signer keeps the format it finds.
     """
     made = create_repository(backend, password, chunker=chunker, pack_size=pack_size, kdf=kdf)
     repo = Repository(backend, made.config, made.raw, made.master, made.slot_id, index_cache(backend, made.config))
     repo.added_slots.add(made.slot_id)
     try:
-        sign_manifest(repo)
+        sign_manifest(repo, chain=manifest_format == 2)
     finally:
         repo.cache.close()  # not repo.close(): the caller still owns the backend
     own = public_key_hex(signing_key(made.master, made.config.id))

@@ -12,19 +12,23 @@ condemned pack that a snapshot still needs (a backup that started before the mar
 re-indexed and spared; then the superseded index files, the packs, and the tombstone go.
 
 A crash at any point leaves either extra objects (removed by a later prune) or nothing
-changed; no committed snapshot ever loses a blob.
+changed; no committed snapshot ever loses a blob. A format-2 manifest gets prune's checkpoint,
+after which the links no verification reads any more go (:mod:`backup.chainprune`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import orjson
 
+from backup.chainprune import remove_old_links
 from backup.errors import CorruptObject
 from backup.index import INDEX_PREFIX, IndexedPack, encode_index, split_index
 from backup.locks import LOCKS_PREFIX, RepositoryLock
 from backup.manifest import sign_manifest
+from backup.manifestchain import Link
 from backup.pack import PACK_DIRS, PackBuilder, iter_blobs, pack_key
 from backup.repository import Repository
 from backup.snapshot import list_snapshots
@@ -56,6 +60,8 @@ class PruneReport:
     tombstones_pending: int = 0
     #: temporaries of killed writers (a killed ``wal push``) removed from a local repository
     leftovers_removed: int = 0
+    #: format-2 manifest links no verification reads any more (:mod:`backup.chainprune`)
+    links_removed: int = 0
     notes: list[str] = field(default_factory=list)
 
 
@@ -247,7 +253,11 @@ def prune(repo: Repository, *, grace_seconds: int, max_unused: float = 0.25) -> 
             report.leftovers_removed = len(local.remove_leftovers())
         # Signed before the lease goes: index files were removed above, and a check waits for the
         # lease, not for this session's close, before it asks the manifest whether they still count.
-        sign_manifest(repo)
+        failpoint("prune.before-checkpoint")
+        signed = sign_manifest(repo)
+        if isinstance(signed, Link):  # format 2: the checkpoint just signed leaves older links unread
+            failpoint("prune.before-links")
+            report.links_removed = len(remove_old_links(repo.backend, signed, datetime.fromtimestamp(storage_now, UTC)))
     return report
 
 

@@ -195,6 +195,7 @@ def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn
         ),
     )
     index.add(snapshot)
+    failpoint("backup.after-snapshot")  # committed, not yet signed (the repository signs on close)
     return BackupResult(
         snapshot_id=snapshot.id,
         time=when,

@@ -119,7 +119,8 @@ def build(root: Path, towns: int, per_town: int) -> Path:
     config = root / "bcpctl.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
     open_state(f"sqlite:///{root / 'control.db'}", create=True).dispose()
-    init_repository(open_backend(str(root / "primary"), create=True), PASSWORD)
+    # format 1 here: ``--manifest-format 2`` converts it (upgrade below), as an existing primary would
+    init_repository(open_backend(str(root / "primary"), create=True), PASSWORD, manifest_format=1)
     return config
 
 

@@ -32,8 +32,11 @@ def sign_demo(
 
     repo_path = root / f"sign-demo-{count}"
     if not (repo_path / "config").exists():
-        init_repository(
-            LocalBackend(repo_path, create=True), password, kdf={"memory_kib": 8192, "iterations": 1, "lanes": 1}
+        init_repository(  # format 1: what it measures first; format 2 on a converted copy
+            LocalBackend(repo_path, create=True),
+            password,
+            kdf={"memory_kib": 8192, "iterations": 1, "lanes": 1},
+            manifest_format=1,
         )
         plant_history(repo_path, [f"sys{i:04d}" for i in range(1452)], -(-count // 1452), kdf_cache=root / "cache")
     os.environ["BCPCTL_CACHE_DIR"] = str(root / "cache")

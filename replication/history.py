@@ -18,6 +18,8 @@ Which version of each key the view serves:
   (with the repository's key once :meth:`HistoryView.trust` names it) and whose sequence is
   not below one already accepted. Only the newest :data:`MANIFEST_TRIES` candidates are
   tried, so a flood of bad versions costs bounded time (``--as-of`` reaches past it);
+* a format-2 manifest's links (``manifests/``) verify themselves as well: the newest version
+  signed for its position is served, and the manifest's chain is read through the view;
 * config and key slots carry no checksum of their own; the chosen manifest signs their
   hashes, so the newest candidate with the signed hash is served. Without a signed hash the
   newest candidate is (a wrong one then fails to unlock: ``--as-of`` is the way back).
@@ -47,6 +49,8 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from backup.manifestchain import verify_link
+from backup.manifeststate import CHAIN_PREFIX, link_key
 from backup.repository import CONFIG_KEY
 from dc.errors import N_, Message, UsageError, message_of
 from storage.backend import Backend, Capabilities, ObjectInfo, ObjectVersion
@@ -260,6 +264,8 @@ class HistoryView:
         if real:
             if key == MANIFEST_KEY:
                 chosen = self._choose_manifest(candidates[0], real)
+            elif key.startswith(CHAIN_PREFIX):
+                chosen = self._choose_link(key, candidates[0], real)
             elif content_name(key) is not None:
                 chosen = self._choose_content(key, candidates[0], real)
             else:
@@ -301,11 +307,29 @@ class HistoryView:
             return real[0] if key == CONFIG_KEY else None
         return head
 
+    def _choose_link(self, key: str, head: ObjectVersion, real: Versions) -> ObjectVersion | None:
+        """A format-2 link verifies itself: the newest version signed (with the trusted key) for its position.
+
+        One position is claimed once at the primary, so no other genuine bytes exist for it.
+        """
+        if not head.deleted and _same_bytes(real):
+            return head
+        for version in real[:MANIFEST_TRIES]:
+            raw = self._history.load_version(key, version.version_id)
+            try:
+                link = verify_link(raw, public_key=self._trusted_key, repo_id=None, where=key)
+            except ManifestInvalid:
+                continue
+            if link_key(link.position) == key:
+                return version
+        return None if head.deleted else head  # nothing verifies: the reader reports it
+
     def _choose_manifest(self, head: ObjectVersion, real: Versions) -> ObjectVersion | None:
         for version in real[:MANIFEST_TRIES]:
             raw = self._history.load_version(MANIFEST_KEY, version.version_id)
             try:
-                manifest = verify_manifest(raw, public_key=self._trusted_key, repo_id=None, load=self.inner.load)
+                # the chain's links through this view: each one's own intact version
+                manifest = verify_manifest(raw, public_key=self._trusted_key, repo_id=None, load=self.load)
             except ManifestInvalid:
                 continue
             if manifest.sequence < self._min_sequence:

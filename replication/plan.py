@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from backup.manifest import MANIFEST_KEY, Manifest
-from backup.manifestchain import CHAIN_PREFIX
+from backup.manifeststate import CHAIN_PREFIX
 from replication.walobjects import is_wal_object
 from storage.backend import ObjectInfo
 from storage.naming import is_content_addressed

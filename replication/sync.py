@@ -270,7 +270,7 @@ def _replicate(
         pin = ledger.pin(config.id)
         pinned_key = options.pinned_key or (pin.public_key if pin else None)
         manifest, manifest_raw, current = accept_manifest(
-            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key
+            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key, target.load
         )
         result.signed = manifest is not None
         result.manifest_sequence = manifest.sequence if manifest else None

@@ -19,6 +19,7 @@ Truncation (a manifest naming objects neither site holds) is checked against the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
 from dc.errors import N_
@@ -35,8 +36,24 @@ def load_optional(backend: Backend, key: str) -> bytes | None:
         return None
 
 
+def _either(first: Callable[[str], bytes], second: Callable[[str], bytes]) -> Callable[[str], bytes]:
+    def load(key: str) -> bytes:
+        try:
+            return first(key)
+        except ObjectNotFound:
+            return second(key)
+
+    return load
+
+
 def accept_manifest(
-    source: Backend, target_raw: bytes | None, repo_id: str, config_raw: bytes, pin: Pin | None, pinned_key: str | None
+    source: Backend,
+    target_raw: bytes | None,
+    repo_id: str,
+    config_raw: bytes,
+    pin: Pin | None,
+    pinned_key: str | None,
+    target_load: Callable[[str], bytes] | None = None,
 ) -> tuple[Manifest | None, bytes | None, Manifest | None]:
     """The source's manifest if it may be replicated, the raw bytes, and the target's current one.
 
@@ -76,8 +93,9 @@ def accept_manifest(
     current = None
     if target_raw is not None:
         try:
-            # a format-2 head's links are the source's too (links are never rewritten): read them there
-            current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id, load=source.load)
+            # a format-2 head's links were copied with it; the source may have pruned old ones since
+            load = _either(source.load, target_load) if target_load is not None else source.load
+            current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id, load=load)
         except ManifestInvalid:
             current = None  # the target's copy is damaged; the verifier reports it, this run replaces it
     floor = max(pin.sequence if pin else 0, current.sequence if current else 0)

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manifest_bytes, verify_manifest
-from backup.manifestchain import CHAIN_PREFIX
+from backup.manifeststate import CHAIN_PREFIX
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
@@ -286,9 +286,11 @@ def _check_snapshot_set(
                 "unsigned",
                 Message(
                     N_(
-                        "snapshot neither in the signed manifest nor in its list of snapshots "
-                        "removed by retention (forged or planted, or a replication interrupted "
-                        "before its manifest: run replicate again)"
+                        "snapshot not yet signed: neither in the signed manifest nor in its list of "
+                        "snapshots removed by retention (at the primary, committed by a process that "
+                        "has not signed yet or died before signing: the next checkpoint, prune or "
+                        "'manifest sign', signs it; otherwise forged or planted, or a replication "
+                        "interrupted before its manifest: run replicate again)"
                     )
                 ),
             )

@@ -50,6 +50,12 @@ def _render_prune(console: Console, report: dict[str, Any]) -> None:
                 leftovers_removed=report["leftovers_removed"]
             )
         )
+    if report.get("links_removed"):
+        console.print(
+            _("prune: {links_removed} manifest link(s) no verification reads any more removed").format(
+                links_removed=report["links_removed"]
+            )
+        )
     for note in report["notes"]:
         console.print(_("prune: {note}").format(note=shown(note)))
 

@@ -24,22 +24,32 @@ def repo() -> None:
 
 
 @repo.command("init")
+@click.option(
+    "--manifest-format",
+    type=click.Choice(["1", "2"]),
+    default="2",
+    show_default=True,
+    help="2: the signed manifest is a chain of links, each signing what changed (cost independent of "
+    "history). 1: one manifest restating everything at each signature, for offsites that still run a "
+    "bcpctl older than format 2 (upgrade later with 'manifest sign --chain').",
+)
 @new_repo_options
 @common_options
-def repo_init(repo_url: str, password_file: str | None) -> None:
+def repo_init(manifest_format: str, repo_url: str, password_file: str | None) -> None:
     """Create a new encrypted repository at --repo with a first key slot."""
     from backup.opening import init_repository
     from dc.secrets import read_password
     from storage.url import open_backend
 
     backend = open_backend(repo_url, create=True)
-    config = init_repository(backend, read_password(file=password_file))
+    config = init_repository(backend, read_password(file=password_file), manifest_format=int(manifest_format))
     data = {
         "repository": backend.url,
         "id": config.id,
         "created": config.created,
         "chunker": vars(config.chunker),
         "pack_size": config.pack_size,
+        "manifest_format": int(manifest_format),
     }
     output.current().result(
         data,

@@ -24,10 +24,10 @@ from tests.conftest import PASSWORD
 from tests.replication import primary
 
 
-@pytest.fixture
-def repo_dir(tmp_path: Path) -> tuple[LocalBackend, Path]:
+@pytest.fixture(params=[1, 2], ids=["format-1", "format-2"])
+def repo_dir(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[LocalBackend, Path]:
     backend = LocalBackend(tmp_path / "repo", create=True)
-    primary.init(backend)
+    primary.init(backend, manifest_format=request.param)
     return backend, primary.write_tree(tmp_path / "data", files=3, size=50_000)
 
 
@@ -50,7 +50,7 @@ def test_verification_needs_only_the_public_key(repo_dir: tuple[LocalBackend, Pa
     _, manifest = primary.backup(backend, data)
     assert manifest is not None
     raw = backend.load(MANIFEST_KEY)
-    again = verify_manifest(raw, public_key=manifest.public_key, repo_id=manifest.repository)
+    again = verify_manifest(raw, public_key=manifest.public_key, repo_id=manifest.repository, load=backend.load)
     assert again == manifest
     assert again.digest == manifest.digest
 
@@ -98,7 +98,9 @@ def test_any_change_to_the_signed_body_is_detected(repo_dir: tuple[LocalBackend,
     doc = json.loads(backend.load(MANIFEST_KEY))
     tamper(doc)
     with pytest.raises(ManifestInvalid):
-        verify_manifest(json.dumps(doc).encode(), public_key=manifest.public_key, repo_id=manifest.repository)
+        verify_manifest(
+            json.dumps(doc).encode(), public_key=manifest.public_key, repo_id=manifest.repository, load=backend.load
+        )
 
 
 def test_a_manifest_signed_by_another_key_is_refused_when_a_key_is_pinned(tmp_path: Path) -> None:
@@ -120,7 +122,7 @@ def test_truncated_or_garbage_manifest_is_one_clear_error(repo_dir: tuple[LocalB
     raw = backend.load(MANIFEST_KEY)
     for bad in (raw[: len(raw) // 2], b"", b"\x00" * 40, b'{"format": "bcpctl-manifest"}'):
         with pytest.raises(ManifestInvalid) as excinfo:
-            verify_manifest(bad, public_key=manifest.public_key, repo_id=manifest.repository)
+            verify_manifest(bad, public_key=manifest.public_key, repo_id=manifest.repository, load=backend.load)
         assert "\n" not in excinfo.value.message
 
 

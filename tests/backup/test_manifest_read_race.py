@@ -17,10 +17,11 @@ from hypothesis import strategies as st
 
 from backup.check import check_repository
 from backup.manifest import MANIFEST_KEY, load_manifest_bytes
-from backup.opening import open_repository
+from backup.opening import init_repository, open_repository
 from backup.run import BackupRequest, run_backup
 from backup.sources import parse_source
 from storage.local import LocalBackend
+from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
 
 
@@ -52,10 +53,14 @@ def test_a_signature_landing_between_stat_and_read_is_read_whole(
     assert backend.replaced
 
 
+@pytest.mark.parametrize("manifest_format", [1, 2])
 def test_check_reading_the_manifest_as_a_backup_signs_a_longer_one_reports_nothing(
-    repo_dir: Path, tmp_path: Path
+    tmp_path: Path, manifest_format: int
 ) -> None:
-    """A backup signs a longer manifest (one more snapshot) right between check's stat and read of it."""
+    """A backup signs another manifest (format 1: a longer one, one more snapshot; format 2: the
+    next link) right between check's stat and read of it."""
+    repo_dir = tmp_path / "repo"
+    init_repository(LocalBackend(repo_dir, create=True), PASSWORD, kdf=FAST_KDF, manifest_format=manifest_format)
     src = tmp_path / "src"
     src.mkdir()
     for number in range(3):
@@ -70,7 +75,9 @@ def test_check_reading_the_manifest_as_a_backup_signs_a_longer_one_reports_nothi
     storage = _ReplacedOnRead(repo_dir, None)
     with open_repository(storage, PASSWORD) as repo:
         storage.replace = back_up
-        before = (repo_dir / MANIFEST_KEY).stat().st_size
+        before = (repo_dir / MANIFEST_KEY).read_bytes()
         report = check_repository(repo)
-    assert storage.replaced and (repo_dir / MANIFEST_KEY).stat().st_size > before, "the race did not run as forced"
+    after = (repo_dir / MANIFEST_KEY).read_bytes()
+    grew = len(after) > len(before) if manifest_format == 1 else after != before
+    assert storage.replaced and grew, "the race did not run as forced"
     assert report.ok, [f"{p.object}: {p.message}" for p in report.problems]

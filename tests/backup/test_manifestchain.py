@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from backup import chainsign
 from backup.check import check_repository
 from backup.manifest import MANIFEST_KEY, Manifest, repository_public_key, sign_manifest, signing_key, verify_manifest
-from backup.manifestchain import Link, encode_link, link_key
+from backup.manifestchain import Link, encode_link, link_key, verify_link
 from backup.opening import init_repository, open_repository
 from backup.repository import Repository
 from backup.snapshot import Snapshot, save_snapshot
@@ -123,7 +123,11 @@ def _primary(root: Path) -> Primary:
     session = contextlib.ExitStack()
     repo = session.enter_context(open_repository(LocalBackend(root / "repo"), PASSWORD, sign_on_close=False))
     primary = Primary(root, repo, session)
-    primary.sign()  # the upgrade from format 1: a checkpoint at position 1
+    head = primary.backend.load(MANIFEST_KEY)  # a new repository's first link: a checkpoint at position 1
+    first = verify_link(head, public_key=repository_public_key(repo), repo_id=repo.config.id, where=MANIFEST_KEY)
+    assert first.position == 1 and first.full
+    primary.links.append(first)
+    primary.heads.append(head)
     return primary
 
 
@@ -268,7 +272,7 @@ def test_checkpoints_come_every_so_many_links(primary: Primary, monkeypatch: pyt
 def test_a_format_1_reader_path_still_verifies(tmp_path: Path) -> None:
     """Repositories that never upgrade keep format 1, and verify as before."""
     backend = LocalBackend(tmp_path / "repo", create=True)
-    init_repository(backend, PASSWORD, kdf=FAST_KDF)
+    init_repository(backend, PASSWORD, kdf=FAST_KDF, manifest_format=1)
     with open_repository(LocalBackend(tmp_path / "repo"), PASSWORD) as repo:
         save_snapshot(repo, Snapshot(START, "h", "u", "path", "/x", ("0" * 64,)))
         key = repository_public_key(repo)

@@ -10,7 +10,7 @@ import os
 import random
 from pathlib import Path
 
-from backup.manifest import Manifest, sign_manifest
+from backup.manifest import Manifest, read_manifest, sign_manifest
 from backup.opening import init_repository, open_repository
 from backup.repository import ChunkerParams
 from backup.run import BackupRequest, run_backup
@@ -31,8 +31,17 @@ def write_tree(root: Path, *, files: int = 8, size: int = 200_000, seed: int = 1
     return root
 
 
-def init(backend: Backend, *, pack_size: int = 256 * 1024) -> str:
-    return init_repository(backend, PASSWORD, chunker=SMALL_CHUNKS, pack_size=pack_size, kdf=FAST_KDF).id
+def init(backend: Backend, *, pack_size: int = 256 * 1024, manifest_format: int = 2) -> str:
+    return init_repository(
+        backend, PASSWORD, chunker=SMALL_CHUNKS, pack_size=pack_size, kdf=FAST_KDF, manifest_format=manifest_format
+    ).id
+
+
+def signed_state(backend: Backend, repo_id: str) -> Manifest:
+    """The whole state the stored manifest signs (a format-2 signature returns its link, a delta)."""
+    found = read_manifest(backend, public_key=None, repo_id=repo_id)
+    assert found is not None
+    return found
 
 
 def backup(
@@ -41,13 +50,24 @@ def backup(
     """One snapshot of ``source``; returns its id and (if signed) the new manifest."""
     with open_repository(backend, PASSWORD, sign_on_close=sign) as repo:
         result = run_backup(repo, BackupRequest(parse_source(f"path:{source}"), system=system, tenant="goka"))
-        manifest = sign_manifest(repo) if sign else None
-    return result.snapshot_id, manifest
+        if sign:
+            sign_manifest(repo)
+    return result.snapshot_id, signed_state(backend, repo.config.id) if sign else None
 
 
 def sign(backend: Backend) -> Manifest:
     with open_repository(backend, PASSWORD) as repo:
-        return sign_manifest(repo)
+        sign_manifest(repo)
+    return signed_state(backend, repo.config.id)
+
+
+def forget(backend: Backend, snapshot_id: str) -> Manifest:
+    """What ``forget`` does to one snapshot: sign its removal, then remove it."""
+    with open_repository(backend, PASSWORD, sign_on_close=False) as repo:
+        sign_manifest(repo, without=frozenset({snapshot_id}))
+        repo_id = repo.config.id
+    backend.remove(f"snapshots/{snapshot_id}")
+    return signed_state(backend, repo_id)
 
 
 def mutate(root: Path, *, fraction: float = 0.25, seed: int = 2) -> None:

@@ -12,9 +12,9 @@ def test_a_chain_replicates_verifies_and_a_tampered_link_offsite_is_one_line(cli
     repo, offsite = str(tmp_path / "primary"), tmp_path / "offsite"
     data = primary.write_tree(tmp_path / "data", files=3)
     env = {"BCPCTL_PASSWORD": ""}
-    ok(cli("repo", "init", "--repo", repo))
+    ok(cli("repo", "init", "--repo", repo, "--manifest-format", "1"))
     ok(cli("backup", "run", "--repo", repo, "--source", f"path:{data}", "--system", "goka-juki"))
-    upgraded = ok(cli("manifest", "sign", "--chain", "--repo", repo, "--json"))
+    upgraded = ok(cli("manifest", "sign", "--chain", "--repo", repo, "--json"))  # a format-1 repository converted
     assert upgraded["format"] == 2 and upgraded["snapshots"] == 1
     primary.mutate(data)
     ok(cli("backup", "run", "--repo", repo, "--source", f"path:{data}", "--system", "goka-juki"))

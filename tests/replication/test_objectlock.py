@@ -90,8 +90,7 @@ def test_the_server_refuses_to_delete_or_overwrite_a_locked_version(locked_repli
 def test_deletions_never_touch_objects_under_retention(locked_replica) -> None:  # type: ignore[no-untyped-def]
     source, target, ledger, _, _, first, data = locked_replica
     primary.backup(source, data)
-    source.remove(f"snapshots/{first}")  # forgotten at the primary
-    primary.sign(source)
+    primary.forget(source, first)
     options = SyncOptions(object_lock_days=1, delete_delay=timedelta(0))
     replicate(source, target, ledger, options)
     second = replicate(source, target, ledger, options)

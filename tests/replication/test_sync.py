@@ -103,7 +103,7 @@ def test_objects_are_written_in_commit_order(sites, ledger, monkeypatch) -> None
 
     monkeypatch.setattr(LocalBackend, "save", recording)
     replicate(source, target, ledger, SyncOptions(jobs=3))
-    rank = {"config": 0, "keys": 0, "data": 1, "meta": 1, "index": 2, "snapshots": 3, "manifest": 4}
+    rank = {"config": 0, "keys": 0, "data": 1, "meta": 1, "index": 2, "snapshots": 3, "manifests": 3, "manifest": 4}
     assert [rank[k] for k in order] == sorted(rank[k] for k in order)
     assert order[-1] == "manifest"
 
@@ -247,9 +247,7 @@ def test_deletions_at_the_source_reach_the_target_only_after_the_delay(sites, le
     first, _ = primary.backup(source, data)
     primary.backup(source, data)
     replicate(source, target, ledger)
-    # forget the first snapshot at the primary (what `forget` does) and re-sign
-    source.remove(f"snapshots/{first}")
-    primary.sign(source)
+    primary.forget(source, first)
     options = SyncOptions(delete_delay=timedelta(days=7))
     start = utcnow()
     noticed = replicate(source, target, ledger, options, now=start)
