@@ -78,6 +78,8 @@ class Listed:
     target: str | None = None
     #: the exact bytes of ``path`` (base64) when they are not UTF-8
     path_b64: str | None = None
+    #: the exact bytes of ``target`` (base64) when they are not UTF-8
+    target_b64: str | None = None
 
 
 def listed(entry: Entry) -> Listed:
@@ -95,6 +97,7 @@ def listed(entry: Entry) -> Listed:
         gid=entry.get("gid"),
         target=as_text(target) if isinstance(target, str) else None,
         path_b64=b64_if_not_utf8(entry["path"]),
+        target_b64=b64_if_not_utf8(target) if isinstance(target, str) else None,
     )
 
 

@@ -146,3 +146,29 @@ def test_ls_names_a_path_that_is_not_utf8_exactly(cli: Cli, tmp_path: Path) -> N
     lines = long.stdout.splitlines()
     assert lines[0].split() == ["mode", "owner", "size", "modified", "path"]
     assert [line.rsplit("  ", 1)[1] for line in lines[1:]] == ["caf\\xe9", "caf\\xe9/f.txt", "plain", "plain/g.txt"]
+
+
+def test_json_keeps_names_and_link_targets_that_are_not_utf8_exact_in_diff_and_ls(cli: Cli, tmp_path: Path) -> None:
+    r"""A name of the bytes ``\xff`` and one of the four characters ``\xff`` are two files: every
+    --json that names them tells them apart, and gives back the exact bytes of each."""
+    src = tmp_path / "src"
+    src.mkdir()
+    url = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", url).returncode == 0
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "files").returncode == 0
+    raw, text = b"n\xff", b"n\\xff"
+    for name in (raw, text):
+        (src / os.fsdecode(name)).write_bytes(name)
+    os.symlink(b"/t\xfe", bytes(src / "link"))
+    os.symlink(b"/t\\xfe", bytes(src / "link2"))
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "files").returncode == 0
+    first, second = (s["id"] for s in _json(cli, "snapshots", "--repo", url))  # type: ignore[union-attr]
+
+    def exact(item: dict[str, str], key: str) -> bytes:
+        return base64.b64decode(item[f"{key}_b64"]) if item[f"{key}_b64"] else item[key].encode()
+
+    changes = _json(cli, "diff", first, second, "--repo", url)["changes"]  # type: ignore[index]
+    assert sorted(exact(c, "path") for c in changes) == sorted([raw, text, b"link", b"link2"])
+    entries = _json(cli, "ls", "latest", "--repo", url)["entries"]  # type: ignore[index]
+    targets = {exact(e, "path"): exact(e, "target") for e in entries if e["type"] == "symlink"}
+    assert targets == {b"link": b"/t\xfe", b"link2": b"/t\\xfe"}
