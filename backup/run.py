@@ -26,6 +26,7 @@ from backup.writer import BlobWriter, WriteStats
 from dc.errors import N_, UsageError
 from dc.failpoint import failpoint
 from dc.osuser import os_user
+from dc.plaintext import hidden
 
 #: System names starting with this are bcpctl's own snapshots (the control-state copies,
 #: ``_control``): promotion trusts them, so a backup a user asks for never takes one.
@@ -44,9 +45,10 @@ def refuse_reserved(system: str | None) -> None:
 
 def refuse_control_tags(tags: Mapping[str, str]) -> None:
     """Tags are read by people in every listing: a control character (an escape sequence
-    rewriting the operator's terminal, a newline faking a line) is never a label."""
+    rewriting the operator's terminal, a newline faking a line), a bidi override or a
+    zero-width character (a label reading otherwise than it is) is never a label."""
     for key, value in tags.items():
-        if any(ord(c) < 32 or ord(c) == 127 for c in key + value):
+        if any(hidden(c) for c in key + value):
             raise UsageError(
                 N_("tag {key!r}={value!r} holds a control character; tags are plain text"), key=key, value=value
             )
