@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.browse import dump_file, file_entry, find_entries, list_entries
+from backup.browse import dump_file, file_entry, find_entries, list_entries, shown
 from backup.diff import diff_snapshots, table_changes
 from backup.errors import TargetNotEmpty, VerificationFailed
 from backup.filedigest import recorded
@@ -227,3 +227,19 @@ def test_diff_across_snapshot_versions_compares_content_by_chunks() -> None:
     assert _differences(old, new) == []
     assert _differences(old, {**new, "chunks": ["bb"]}) == ["content"]
     assert _differences(new, {**new, "blake3": "3" * 64}) == ["content"]
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("住民\u3000台帳.xlsx", "住民\u3000台帳.xlsx"),  # a full-width space is part of a Japanese name
+        ("no\u00a0break", "no\u00a0break"),
+        ("we\nird", "we\\nird"),
+        ("\x1b[2Jx", "\\x1b[2Jx"),
+        ("c1\x9b", "c1\\x9b"),
+        ("\u202eevil", "\\u202eevil"),
+        (BAD, "bad\\xffname.txt"),
+    ],
+)
+def test_a_name_is_shown_as_written_with_only_what_acts_on_a_terminal_escaped(name: str, line: str) -> None:
+    assert shown(name) == line
