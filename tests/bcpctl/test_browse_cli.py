@@ -172,3 +172,27 @@ def test_json_keeps_names_and_link_targets_that_are_not_utf8_exact_in_diff_and_l
     entries = _json(cli, "ls", "latest", "--repo", url)["entries"]  # type: ignore[index]
     targets = {exact(e, "path"): exact(e, "target") for e in entries if e["type"] == "symlink"}
     assert targets == {b"link": b"/t\xfe", b"link2": b"/t\\xfe"}
+
+
+def test_dump_with_stdout_closed_or_cut_short_ends_in_one_line_or_silence(cli: Cli, repo: tuple[str, Path]) -> None:
+    """``bcpctl dump … >&-`` (no stdout at all) names what to do; a reader that stops early
+    (``| head -c1``) ends the dump quietly, exit 1 — never an internal error or a traceback."""
+    url, _ = repo
+    command = [sys.executable, "-m", "bcpctl.cli", "dump", "latest", "big.bin", "--repo", url]
+    closed = subprocess.run(
+        command,
+        env=os.environ,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert closed.returncode == 2, closed.stderr
+    assert closed.stderr.startswith("bcpctl: error: ") and closed.stderr.count("\n") == 1
+    assert "--output" in closed.stderr and "internal error" not in closed.stderr
+    reader = subprocess.Popen(command, env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.read(1) == BIG[:1]
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 1
+    assert reader.stderr.read() == b""
