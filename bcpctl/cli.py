@@ -16,7 +16,7 @@ import traceback
 
 import click
 
-from bcpctl import i18n
+from bcpctl import i18n, output
 from bcpctl.i18n import _
 from bcpctl.options import DEBUG_ENV, common_options
 from dc.errors import BcpError, os_condition, unreachable_database
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    output.claim_standard_streams()
     i18n.setup()
     i18n.localize(cli)
     try:

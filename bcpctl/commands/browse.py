@@ -230,7 +230,7 @@ def dump(
         raise UsageError(N_("give PATH or --table, not both"))
     if path is not None:
         snapshot_path(path)
-    if output_path is None and sys.stdout is None:  # started with `>&-`: no file descriptor 1
+    if output_path is None and output.stdout_closed():
         raise UsageError(N_("stdout is closed; give --output FILE to dump into a file"))
     if output_path is None and sys.stdout.isatty():
         out.notice(_("(writing a file's bytes to the terminal; use --output FILE or a pipe)"))
