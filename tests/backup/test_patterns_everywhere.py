@@ -10,6 +10,7 @@ import posixpath
 import uuid
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +21,7 @@ from backup.run import BackupRequest, run_backup
 from backup.snapref import find_snapshot
 from backup.sources import parse_source
 from backup.tree import iter_tree
+from dc.errors import UsageError
 from tests.backup.conftest import tree_state
 from tests.backup.test_restore_properties import Spec, build, trees
 
@@ -96,10 +98,15 @@ def test_find_restore_and_backup_agree_on_what_a_pattern_matches(  # type: ignor
     for option, expected in (("include", matched), ("exclude", set(entries) - matched)):
         target = work / option
         select = Selection(**{option: [pattern]})
+        if not expected:
+            with pytest.raises(UsageError, match="keep nothing"):
+                restore_snapshot(repo, snap, target, select=select)
+            continue
         result = restore_snapshot(repo, snap, target, select=select)
         skipped = {line.split(": ")[0] for line in result.skipped}
         wanted = {p for p in expected if repr(p) not in skipped}
-        assert {os.fsdecode(p) for p in tree_state(target)} == _with_parents(wanted), (option, pattern)
+        made = (_with_parents(expected) - expected) | wanted  # a skipped entry's directories are made too
+        assert {os.fsdecode(p) for p in tree_state(target)} == made, (option, pattern)
 
     kept = run_backup(repo, BackupRequest(parse_source(f"path:{src}"), exclude=(pattern,)))
     kept_paths = {e["path"] for e in iter_tree(repo.read_blob, find_snapshot(repo, kept.snapshot_id).tree)}

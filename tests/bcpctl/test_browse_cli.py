@@ -88,6 +88,7 @@ def test_dump_is_byte_identical_to_the_file_restored_alone(cli: Cli, repo: tuple
         ("restore", "latest", "--target", "T", "--include", "../x"),
         ("restore", "latest", "--target", "T", "--exclude", ""),
         ("restore", "latest", "--target", "T", "--include", "/"),
+        ("restore", "latest", "--target", "T", "--include", "/docs/a.txtt"),
     ],
 )
 def test_hostile_patterns_and_paths_exit_2_with_one_line(
