@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from backup.browse import as_text, b64_if_not_utf8
+from backup.browse import as_text, b64_if_not_utf8, shown
 from backup.filedigest import UnknownDigest, recorded
 from backup.patterns import snapshot_path
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
+from dc.errors import N_, UsageError
 
 #: what is compared, in the order a change names it
 _FIELDS = (
@@ -112,6 +113,13 @@ def diff_snapshots(repo: Repository, before: Snapshot, after: Snapshot, path: st
     result = SnapshotDiff(before.id, after.id, where)
     old_entries, new_entries = _beneath(repo, before, where), _beneath(repo, after, where)
     old, new = next(old_entries, None), next(new_entries, None)
+    if where and old is None and new is None:  # a mistyped PATH must not read as "nothing changed"
+        raise UsageError(
+            N_("neither snapshot {before} nor {after} holds '{where}'"),
+            before=before.short_id,
+            after=after.short_id,
+            where=shown(where),
+        )
     while old is not None or new is not None:
         if new is None or (old is not None and path_key(old["path"]) < path_key(new["path"])):
             assert old is not None

@@ -194,6 +194,18 @@ def test_diff_names_what_was_added_removed_and_changed(repo, tree) -> None:  # t
     assert (flipped.added, flipped.removed, flipped.changed) == (result.removed, result.added, result.changed)
 
 
+def test_diff_of_a_path_neither_snapshot_holds_is_refused_not_no_change(repo, tree) -> None:  # type: ignore[no-untyped-def]
+    """A mistyped PATH said "0 added, 0 removed, 0 changed": as good as a real "nothing changed"."""
+    src, first = tree
+    (src / "docs/new.txt").write_text("new\n")
+    second = _backup(repo, src)
+    with pytest.raises(UsageError, match="neither snapshot .* holds") as refused:
+        diff_snapshots(repo, first, second, "docs/typo")
+    assert refused.value.exit_code == 2
+    assert [c.path for c in diff_snapshots(repo, first, second, "docs/new.txt").changes] == ["docs/new.txt"]
+    assert diff_snapshots(repo, first, second, "docs/sub").changes == []
+
+
 def test_table_changes_name_every_table_whose_count_differs() -> None:
     changes = table_changes({"a": 1, "b": 2, "gone": 5}, {"a": 1, "b": 3, "new": 0})
     assert [(t.table, t.rows_before, t.rows_after, t.delta) for t in changes] == [

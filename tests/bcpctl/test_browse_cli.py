@@ -85,6 +85,7 @@ def test_dump_is_byte_identical_to_the_file_restored_alone(cli: Cli, repo: tuple
         ("dump", "latest", "../../etc/passwd"),
         ("dump", "latest"),
         ("diff", "latest", "latest", "a/../b"),
+        ("diff", "latest", "latest", "docs/typo"),
         ("restore", "latest", "--target", "T", "--include", "../x"),
         ("restore", "latest", "--target", "T", "--exclude", ""),
         ("restore", "latest", "--target", "T", "--include", "/"),
