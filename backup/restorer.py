@@ -107,11 +107,14 @@ def restore_snapshot(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     select: Callable[[str], bool] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> RestoreResult:
     """Restore ``snapshot`` into ``target`` under the overwrite policy (see :mod:`backup.restoretarget`).
 
     ``select`` (a :class:`backup.patterns.Selection`) keeps part of the snapshot: only what it
-    keeps, and the directories above that, is restored.
+    keeps, and the directories above that, is restored. ``on_total`` hears the bytes of the
+    files to restore before the first one is written (a selection's size is known only then:
+    a progress bar's total and ETA).
 
     Raises :class:`VerificationFailed` naming what could not be restored, after restoring
     everything else; :class:`TargetNotEmpty` (nothing written) for a non-empty target under
@@ -130,6 +133,8 @@ def restore_snapshot(
             ),
             short_id=snapshot.short_id,
         )
+    if on_total is not None:
+        on_total(shape.bytes)
     root_fd = open_root(target, overwrite)
     dest = Target(root_fd, overwrite, as_root=os.geteuid() == 0)
     result = RestoreResult(snapshot.id, os.path.realpath(target))

@@ -115,3 +115,24 @@ def test_a_selection_that_keeps_nothing_is_refused_before_anything_is_written(  
         restore_snapshot(repo, snap, tmp_path / "target", select=Selection(include, exclude))
     assert refused.value.exit_code == 2
     assert not (tmp_path / "target").exists()
+
+
+def test_a_selected_restore_announces_its_total_before_the_first_byte(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The bar of ``restore --include`` showed ``8.4/? MB`` and no ETA, though the validating
+    pass knows how many bytes the selection holds before anything is written."""
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "a.bin").write_bytes(os.urandom(300_000))
+    (src / "d/b.bin").write_bytes(os.urandom(70_000))
+    snap = find_snapshot(repo, run_backup(repo, BackupRequest(parse_source(f"path:{src}"))).snapshot_id)
+    seen: list[tuple[str, int]] = []
+    restore_snapshot(
+        repo,
+        snap,
+        tmp_path / "target",
+        select=Selection(["/d"]),
+        progress=lambda n: seen.append(("advance", n)),
+        on_total=lambda n: seen.append(("total", n)),
+    )
+    assert seen[0] == ("total", 70_000)
+    assert sum(n for what, n in seen if what == "advance") == 70_000

@@ -198,3 +198,16 @@ def test_dump_with_stdout_closed_or_cut_short_ends_in_one_line_or_silence(cli: C
     reader.stdout.close()
     assert reader.wait(timeout=120) == 1
     assert reader.stderr.read() == b""
+
+
+def test_restore_include_on_a_terminal_shows_the_selection_total(
+    cli: Cli, repo: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, _ = repo
+    done = cli(
+        "restore", "latest", "--repo", url, "--target", str(tmp_path / "t"), "--include", "/big.bin",
+        env={"TTY_COMPATIBLE": "1", "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frames = [f for f in done.stderr.replace("\r", "\n").splitlines() if "restoring" in f]
+    assert frames and "2.1/2.1 MB" in frames[-1], frames
