@@ -18,9 +18,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bcpctl.i18n import _
+from dc.plaintext import one_line
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.text import Text
 
 #: header words of the columns that identify a row (a header matches when one of its
 #: " / "-separated parts, lower-cased, is one of these)
@@ -29,6 +31,15 @@ KEY_HEADERS = frozenset(
 )
 #: a column that wraps keeps at least this many cells, or it is left out
 MIN_WIDTH = 6
+
+
+def plain(text: str) -> Text:
+    """A cell of data (a name, a path, a source), drawn as written: a string cell is read as
+    rich markup, so a directory named ``[/x]`` broke the whole table and ``[old]`` vanished
+    from a path; what a terminal would obey is escaped (:func:`dc.plaintext.one_line`)."""
+    from rich.text import Text
+
+    return Text(one_line(text))
 
 
 def is_key(header: str) -> bool:
