@@ -161,3 +161,16 @@ def test_backup_run_refuses_a_system_name_a_table_would_obey_and_writes_nothing(
     assert refused.stderr.startswith("bcpctl: error: system ") and refused.stderr.count("\n") == 1
     listed = cli("snapshots", "--repo", repo, "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_backup_run_of_a_path_with_brackets_reports_it_as_written(cli: Cli, tmp_path: Path) -> None:
+    """The run's table drew the source as rich markup: a directory '[/x]' turned a stored
+    backup into an internal error, exit 1."""
+    repo = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", repo).returncode == 0
+    data = tmp_path / "[" / "x]"
+    data.mkdir(parents=True)
+    (data / "f").write_text("x")
+    done = cli("backup", "run", "--repo", repo, "--source", f"path:{data}", env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert f"path:{data}" in done.stdout
