@@ -42,6 +42,22 @@ def plain(text: str) -> Text:
     return Text(one_line(text))
 
 
+def _drawable(cell: Any) -> Any:
+    """A string cell is rich markup (commands colour a status with ``[red]…[/]``); one that
+    is not valid markup (a name or an error holding ``[/x]``) is drawn as written instead of
+    failing the whole command. Data cells should be :func:`plain` in the first place."""
+    if not isinstance(cell, str) or "[" not in cell:
+        return cell
+    from rich.errors import MarkupError
+    from rich.markup import render
+
+    try:
+        render(cell)
+    except MarkupError:
+        return plain(cell)
+    return cell
+
+
 def is_key(header: str) -> bool:
     """Whether ``header`` names a key column, in English or as the catalog translates it
     (a Japanese operator's ``システム`` column is as whole as ``system``)."""
@@ -60,7 +76,7 @@ class Table:
         self.row_styles: list[str | None] = []
 
     def add_row(self, *cells: Any, style: str | None = None) -> None:
-        self.rows.append(cells)
+        self.rows.append(tuple(_drawable(cell) for cell in cells))
         self.row_styles.append(style)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

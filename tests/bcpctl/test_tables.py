@@ -71,3 +71,13 @@ def test_snapshots_lists_a_source_path_with_brackets_and_escapes_as_written(cli:
     assert listed.returncode == 0, listed.stderr
     assert "[/x]" in listed.stdout and "[old]" in listed.stdout and "e\\x1b[2J" in listed.stdout
     assert "\x1b" not in listed.stdout
+
+
+def test_a_cell_that_is_not_valid_markup_is_drawn_as_written_never_an_internal_error() -> None:
+    """Commands draw some cells as rich markup ('[red]…[/]'); a name or an error holding a
+    stray closing tag must not turn the whole command into an internal error."""
+    table = Table("host", "error")
+    table.add_row("[/x]", "cannot read /srv/[/share]/f")
+    table.add_row("h2", "[red]down[/]")
+    out = _render(table)
+    assert "[/x]" in out and "/srv/[/share]/f" in out and "down" in out and "[red]" not in out
