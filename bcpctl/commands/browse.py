@@ -217,7 +217,7 @@ def dump(
     A file whose bytes differ from the backup record ends with exit 1: discard what was
     written. --output writes to a new file instead (never over an existing one).
     """
-    from backup.browse import dump_file, file_entry
+    from backup.browse import dump_file, file_entry, shown
     from backup.filedigest import recorded
     from backup.patterns import snapshot_path
     from backup.snapref import find_snapshot
@@ -250,8 +250,9 @@ def dump(
             data,
             lambda c, d: c.print(
                 _("wrote {bytes} to {output_path}, verified").format(
-                    bytes=human_bytes(d["bytes"]), output_path=output_path
-                )
+                    bytes=human_bytes(d["bytes"]), output_path=shown(output_path)
+                ),
+                markup=False,
             ),
         )
 

@@ -211,3 +211,16 @@ def test_restore_include_on_a_terminal_shows_the_selection_total(
     assert done.returncode == 0, done.stderr
     frames = [f for f in done.stderr.replace("\r", "\n").splitlines() if "restoring" in f]
     assert frames and "2.1/2.1 MB" in frames[-1], frames
+
+
+def test_dump_to_a_file_whose_path_holds_brackets_reports_it_as_written(
+    cli: Cli, repo: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The closing line was rich markup: '--output .../[/d]' wrote and verified the file, then
+    ended in an internal error, exit 1."""
+    url, _ = repo
+    (tmp_path / "[").mkdir()
+    out = tmp_path / "[" / "d]"
+    done = cli("dump", "latest", "docs/a.txt", "--repo", url, "--output", str(out), env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert str(out) in done.stdout and out.read_bytes() == b"alpha\n"
