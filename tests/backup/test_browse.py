@@ -199,7 +199,7 @@ def test_diff_of_a_path_neither_snapshot_holds_is_refused_not_no_change(repo, tr
     src, first = tree
     (src / "docs/new.txt").write_text("new\n")
     second = _backup(repo, src)
-    with pytest.raises(UsageError, match="neither snapshot .* holds") as refused:
+    with pytest.raises(UsageError, match=r"neither snapshot .* holds") as refused:
         diff_snapshots(repo, first, second, "docs/typo")
     assert refused.value.exit_code == 2
     assert [c.path for c in diff_snapshots(repo, first, second, "docs/new.txt").changes] == ["docs/new.txt"]
