@@ -26,6 +26,7 @@ from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
 from dc.errors import N_, UsageError
+from dc.plaintext import one_line
 
 _TYPE_BITS = {
     "file": stat.S_IFREG,
@@ -40,12 +41,10 @@ _TYPE_BITS = {
 
 
 def shown(name: str) -> str:
-    """A file-system name as one line of text: bytes that are not UTF-8 as ``\\xNN``, control
-    characters (a newline in a name) escaped, so a listing line is always one entry."""
-    text = os.fsencode(name).decode("utf-8", "backslashreplace")
-    if text.isprintable():  # nearly every name: a listing of millions spends its time here
-        return text
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+    """A file-system name as one line of text: bytes that are not UTF-8 as ``\\xNN``, what a
+    terminal would obey (a newline, an escape sequence, a bidi override) escaped, so a listing
+    line is always one entry; spaces, a Japanese name's full-width one included, stay."""
+    return one_line(os.fsencode(name).decode("utf-8", "backslashreplace"))
 
 
 def as_text(name: str) -> str:
@@ -78,6 +77,8 @@ class Listed:
     target: str | None = None
     #: the exact bytes of ``path`` (base64) when they are not UTF-8
     path_b64: str | None = None
+    #: the exact bytes of ``target`` (base64) when they are not UTF-8
+    target_b64: str | None = None
 
 
 def listed(entry: Entry) -> Listed:
@@ -95,6 +96,7 @@ def listed(entry: Entry) -> Listed:
         gid=entry.get("gid"),
         target=as_text(target) if isinstance(target, str) else None,
         path_b64=b64_if_not_utf8(entry["path"]),
+        target_b64=b64_if_not_utf8(target) if isinstance(target, str) else None,
     )
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from backup.browse import as_text
+from backup.browse import as_text, b64_if_not_utf8, shown
 from backup.filedigest import UnknownDigest, recorded
 from backup.patterns import snapshot_path
 from backup.repository import Repository
 from backup.snapshot import Snapshot
 from backup.tree import Entry, iter_tree, path_key
+from dc.errors import N_, UsageError
 
 #: what is compared, in the order a change names it
 _FIELDS = (
@@ -40,6 +41,8 @@ class Change:
     what: list[str] = field(default_factory=list)
     size_before: int | None = None
     size_after: int | None = None
+    #: the exact bytes of ``path`` (base64) when they are not UTF-8 (``path`` then has ``\\xNN``)
+    path_b64: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,13 @@ def _beneath(repo: Repository, snapshot: Snapshot, where: str) -> Iterator[Entry
     for entry in iter_tree(repo.read_blob, snapshot.tree):
         if not where or entry["path"] == where or entry["path"].startswith(prefix):
             yield entry
+
+
+def _change(
+    entry: Entry, change: str, what: list[str] | None = None, before: int | None = None, after: int | None = None
+) -> Change:
+    path = entry["path"]
+    return Change(as_text(path), change, entry["type"], what or [], before, after, b64_if_not_utf8(path))
 
 
 def _size(entry: Entry) -> int | None:
@@ -103,22 +113,27 @@ def diff_snapshots(repo: Repository, before: Snapshot, after: Snapshot, path: st
     result = SnapshotDiff(before.id, after.id, where)
     old_entries, new_entries = _beneath(repo, before, where), _beneath(repo, after, where)
     old, new = next(old_entries, None), next(new_entries, None)
+    if where and old is None and new is None:  # a mistyped PATH must not read as "nothing changed"
+        raise UsageError(
+            N_("neither snapshot {before} nor {after} holds '{where}'"),
+            before=before.short_id,
+            after=after.short_id,
+            where=shown(where),
+        )
     while old is not None or new is not None:
         if new is None or (old is not None and path_key(old["path"]) < path_key(new["path"])):
             assert old is not None
             result.removed += 1
-            result.changes.append(Change(as_text(old["path"]), "removed", old["type"], size_before=_size(old)))
+            result.changes.append(_change(old, "removed", before=_size(old)))
             old = next(old_entries, None)
         elif old is None or path_key(new["path"]) < path_key(old["path"]):
             result.added += 1
-            result.changes.append(Change(as_text(new["path"]), "added", new["type"], size_after=_size(new)))
+            result.changes.append(_change(new, "added", after=_size(new)))
             new = next(new_entries, None)
         else:
             if what := _differences(old, new):
                 result.changed += 1
-                result.changes.append(
-                    Change(as_text(new["path"]), "changed", new["type"], what, _size(old), _size(new))
-                )
+                result.changes.append(_change(new, "changed", what, _size(old), _size(new)))
             old, new = next(old_entries, None), next(new_entries, None)
     result.tables = table_changes(before.verify.get("tables") or {}, after.verify.get("tables") or {})
     return result

@@ -41,7 +41,7 @@ from backup.restoreplan import TreeShape, validate_tree
 from backup.restoretarget import NotPlaced, Overwrite, Pending, Placed, Target, open_root
 from backup.snapshot import Snapshot
 from backup.tree import Entry
-from dc.errors import N_, Message, joined, os_reason
+from dc.errors import N_, Message, UsageError, joined, os_reason
 
 ProgressFn = Callable[[int], None]
 
@@ -107,11 +107,14 @@ def restore_snapshot(
     workers: int | None = None,
     progress: ProgressFn | None = None,
     select: Callable[[str], bool] | None = None,
+    on_total: Callable[[int], None] | None = None,
 ) -> RestoreResult:
     """Restore ``snapshot`` into ``target`` under the overwrite policy (see :mod:`backup.restoretarget`).
 
     ``select`` (a :class:`backup.patterns.Selection`) keeps part of the snapshot: only what it
-    keeps, and the directories above that, is restored.
+    keeps, and the directories above that, is restored. ``on_total`` hears the bytes of the
+    files to restore before the first one is written (a selection's size is known only then:
+    a progress bar's total and ETA).
 
     Raises :class:`VerificationFailed` naming what could not be restored, after restoring
     everything else; :class:`TargetNotEmpty` (nothing written) for a non-empty target under
@@ -120,6 +123,18 @@ def restore_snapshot(
     started = time.monotonic()
     refuse_source_path(snapshot, target, overwrite)
     shape = validate_tree(repo, snapshot, select)
+    kept = shape.files or shape.dirs or shape.others or shape.link_copies or shape.links_left_out
+    if select is not None and not (kept or shape.bad_blobs):
+        # a mistyped --include would restore nothing and still end "verified", exit 0
+        raise UsageError(
+            N_(
+                "--include and --exclude keep nothing of snapshot {short_id}; nothing was written "
+                "('bcpctl find PATTERN' lists what a pattern matches)"
+            ),
+            short_id=snapshot.short_id,
+        )
+    if on_total is not None:
+        on_total(shape.bytes)
     root_fd = open_root(target, overwrite)
     dest = Target(root_fd, overwrite, as_root=os.geteuid() == 0)
     result = RestoreResult(snapshot.id, os.path.realpath(target))

@@ -26,6 +26,7 @@ from backup.writer import BlobWriter, WriteStats
 from dc.errors import N_, UsageError
 from dc.failpoint import failpoint
 from dc.osuser import os_user
+from dc.plaintext import hidden
 
 #: System names starting with this are bcpctl's own snapshots (the control-state copies,
 #: ``_control``): promotion trusts them, so a backup a user asks for never takes one.
@@ -42,11 +43,23 @@ def refuse_reserved(system: str | None) -> None:
         )
 
 
+def refuse_unplain_system(system: str | None) -> None:
+    """Every table and listing draws the system name, and tables read their cells as rich
+    markup: ``[/x]`` broke the drawing after the snapshot was written, ``[red]goka-juki`` was
+    shown as another system's name; an escape sequence or bidi override acts on the terminal."""
+    if system is not None and any(hidden(c) or c in "[]" for c in system):
+        raise UsageError(
+            N_("system {system!r} holds a control character or a bracket; system names are plain text"),
+            system=system,
+        )
+
+
 def refuse_control_tags(tags: Mapping[str, str]) -> None:
     """Tags are read by people in every listing: a control character (an escape sequence
-    rewriting the operator's terminal, a newline faking a line) is never a label."""
+    rewriting the operator's terminal, a newline faking a line), a bidi override or a
+    zero-width character (a label reading otherwise than it is) is never a label."""
     for key, value in tags.items():
-        if any(ord(c) < 32 or ord(c) == 127 for c in key + value):
+        if any(hidden(c) for c in key + value):
             raise UsageError(
                 N_("tag {key!r}={value!r} holds a control character; tags are plain text"), key=key, value=value
             )
@@ -112,6 +125,7 @@ def _open_stream(source: SourceSpec) -> AbstractContextManager[StreamSource]:
 
 
 def run_backup(repo: Repository, request: BackupRequest, *, progress: ProgressFn | None = None) -> BackupResult:
+    refuse_unplain_system(request.system)
     refuse_control_tags(request.tags)
     started = time.monotonic()
     when = datetime.now(UTC)

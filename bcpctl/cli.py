@@ -16,10 +16,11 @@ import traceback
 
 import click
 
-from bcpctl import i18n
+from bcpctl import i18n, output
 from bcpctl.i18n import _
 from bcpctl.options import DEBUG_ENV, common_options
 from dc.errors import BcpError, os_condition, unreachable_database
+from dc.plaintext import one_line
 
 
 class _LazyGroup(click.Group):
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
+    output.claim_standard_streams()
     i18n.setup()
     i18n.localize(cli)
     try:
@@ -105,7 +107,9 @@ def _main(argv: list[str] | None) -> None:
 def _fail(message: str, code: int) -> None:
     if os.environ.get(DEBUG_ENV) and sys.exc_info()[0] is not None:
         traceback.print_exc()
-    first_line = message.strip().splitlines()[0] if message.strip() else "error"
+    # no template holds a line break: one in the message came from a parameter (a file's name,
+    # an OS's words), and the whole line is what the reader needs, escaped, never its start
+    first_line = one_line(message.strip()) or "error"
     # the prefix stays English in every language: scripts and log filters match it
     sys.stderr.write(f"bcpctl: error: {first_line}\n")
     sys.exit(code)

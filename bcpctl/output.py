@@ -31,6 +31,39 @@ if TYPE_CHECKING:  # rich loads on first use: a --json run never draws
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
+#: the standard file descriptors bcpctl was started without (:func:`claim_standard_streams`)
+_STARTED_CLOSED: set[int] = set()
+
+
+def claim_standard_streams() -> None:
+    """Open the null device on each of file descriptors 0-2 that bcpctl was started without
+    (``bcpctl … >&-``, a careless parent).
+
+    A free low number goes to the next file opened: a child's writes to its stdout (pg_dump,
+    pg_restore, ssh) would land in a restored file or the control database, and every result
+    written to ``sys.stdout`` (``None`` then) would end as an internal error after the work was
+    done. Results then go nowhere, as with ``>/dev/null``; ``dump`` asks for ``--output``
+    (:func:`stdout_closed`).
+    """
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+            if null != fd:
+                os.dup2(null, fd, inheritable=True)
+                os.close(null)
+            else:
+                os.set_inheritable(fd, True)
+            _STARTED_CLOSED.add(fd)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+
+
+def stdout_closed() -> bool:
+    """True when bcpctl was started without a stdout (its results go to the null device)."""
+    return 1 in _STARTED_CLOSED
+
 
 def to_jsonable(value: Any) -> Any:
     """Dataclasses, pydantic models, datetimes and paths as plain JSON values."""

@@ -18,9 +18,11 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from bcpctl.i18n import _
+from dc.plaintext import one_line
 
 if TYPE_CHECKING:
     from rich.console import Console, ConsoleOptions, RenderResult
+    from rich.text import Text
 
 #: header words of the columns that identify a row (a header matches when one of its
 #: " / "-separated parts, lower-cased, is one of these)
@@ -29,6 +31,31 @@ KEY_HEADERS = frozenset(
 )
 #: a column that wraps keeps at least this many cells, or it is left out
 MIN_WIDTH = 6
+
+
+def plain(text: str) -> Text:
+    """A cell of data (a name, a path, a source), drawn as written: a string cell is read as
+    rich markup, so a directory named ``[/x]`` broke the whole table and ``[old]`` vanished
+    from a path; what a terminal would obey is escaped (:func:`dc.plaintext.one_line`)."""
+    from rich.text import Text
+
+    return Text(one_line(text))
+
+
+def _drawable(cell: Any) -> Any:
+    """A string cell is rich markup (commands colour a status with ``[red]…[/]``); one that
+    is not valid markup (a name or an error holding ``[/x]``) is drawn as written instead of
+    failing the whole command. Data cells should be :func:`plain` in the first place."""
+    if not isinstance(cell, str) or "[" not in cell:
+        return cell
+    from rich.errors import MarkupError
+    from rich.markup import render
+
+    try:
+        render(cell)
+    except MarkupError:
+        return plain(cell)
+    return cell
 
 
 def is_key(header: str) -> bool:
@@ -49,7 +76,7 @@ class Table:
         self.row_styles: list[str | None] = []
 
     def add_row(self, *cells: Any, style: str | None = None) -> None:
-        self.rows.append(cells)
+        self.rows.append(tuple(_drawable(cell) for cell in cells))
         self.row_styles.append(style)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

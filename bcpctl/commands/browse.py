@@ -217,7 +217,7 @@ def dump(
     A file whose bytes differ from the backup record ends with exit 1: discard what was
     written. --output writes to a new file instead (never over an existing one).
     """
-    from backup.browse import dump_file, file_entry
+    from backup.browse import dump_file, file_entry, shown
     from backup.filedigest import recorded
     from backup.patterns import snapshot_path
     from backup.snapref import find_snapshot
@@ -230,6 +230,8 @@ def dump(
         raise UsageError(N_("give PATH or --table, not both"))
     if path is not None:
         snapshot_path(path)
+    if output_path is None and output.stdout_closed():
+        raise UsageError(N_("stdout is closed; give --output FILE to dump into a file"))
     if output_path is None and sys.stdout.isatty():
         out.notice(_("(writing a file's bytes to the terminal; use --output FILE or a pipe)"))
     with session.repository(repo_url, password_file, escrow=escrow, sync=False, read_only=True, as_of=as_of) as r:
@@ -248,8 +250,9 @@ def dump(
             data,
             lambda c, d: c.print(
                 _("wrote {bytes} to {output_path}, verified").format(
-                    bytes=human_bytes(d["bytes"]), output_path=output_path
-                )
+                    bytes=human_bytes(d["bytes"]), output_path=shown(output_path)
+                ),
+                markup=False,
             ),
         )
 

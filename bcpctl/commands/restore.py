@@ -163,6 +163,7 @@ def restore(
                     overwrite=overwrite,
                     progress=bar.advance,
                     select=None if selection.everything else selection,
+                    on_total=None if selection.everything else lambda n: bar.update(total=n),
                 )
                 data = {
                     "snapshot": snap.id,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.browse import dump_file, file_entry, find_entries, list_entries
+from backup.browse import dump_file, file_entry, find_entries, list_entries, shown
 from backup.diff import diff_snapshots, table_changes
 from backup.errors import TargetNotEmpty, VerificationFailed
 from backup.filedigest import recorded
@@ -194,6 +194,18 @@ def test_diff_names_what_was_added_removed_and_changed(repo, tree) -> None:  # t
     assert (flipped.added, flipped.removed, flipped.changed) == (result.removed, result.added, result.changed)
 
 
+def test_diff_of_a_path_neither_snapshot_holds_is_refused_not_no_change(repo, tree) -> None:  # type: ignore[no-untyped-def]
+    """A mistyped PATH said "0 added, 0 removed, 0 changed": as good as a real "nothing changed"."""
+    src, first = tree
+    (src / "docs/new.txt").write_text("new\n")
+    second = _backup(repo, src)
+    with pytest.raises(UsageError, match=r"neither snapshot .* holds") as refused:
+        diff_snapshots(repo, first, second, "docs/typo")
+    assert refused.value.exit_code == 2
+    assert [c.path for c in diff_snapshots(repo, first, second, "docs/new.txt").changes] == ["docs/new.txt"]
+    assert diff_snapshots(repo, first, second, "docs/sub").changes == []
+
+
 def test_table_changes_name_every_table_whose_count_differs() -> None:
     changes = table_changes({"a": 1, "b": 2, "gone": 5}, {"a": 1, "b": 3, "new": 0})
     assert [(t.table, t.rows_before, t.rows_after, t.delta) for t in changes] == [
@@ -227,3 +239,19 @@ def test_diff_across_snapshot_versions_compares_content_by_chunks() -> None:
     assert _differences(old, new) == []
     assert _differences(old, {**new, "chunks": ["bb"]}) == ["content"]
     assert _differences(new, {**new, "blake3": "3" * 64}) == ["content"]
+
+
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("住民\u3000台帳.xlsx", "住民\u3000台帳.xlsx"),  # a full-width space is part of a Japanese name
+        ("no\u00a0break", "no\u00a0break"),
+        ("we\nird", "we\\nird"),
+        ("\x1b[2Jx", "\\x1b[2Jx"),
+        ("c1\x9b", "c1\\x9b"),
+        ("\u202eevil", "\\u202eevil"),
+        (BAD, "bad\\xffname.txt"),
+    ],
+)
+def test_a_name_is_shown_as_written_with_only_what_acts_on_a_terminal_escaped(name: str, line: str) -> None:
+    assert shown(name) == line

@@ -142,3 +142,35 @@ def test_backup_run_refuses_a_reserved_system_and_writes_nothing(cli: Cli, tmp_p
     assert refused.stderr.count("\n") == 1 and "reserved" in refused.stderr
     listed = cli("snapshots", "--repo", repo, "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+@pytest.mark.parametrize("system", ["[/x]", "[red]goka-juki", "s\x1b[2J", "s\u202ex"])
+def test_backup_run_refuses_a_system_name_a_table_would_obey_and_writes_nothing(
+    cli: Cli, tmp_path: Path, system: str
+) -> None:
+    """Every table draws the system name: '[/x]' ended the backup in an internal error (rich
+    markup) after its snapshot was written, '[red]goka-juki' was listed as 'goka-juki' in red,
+    an escape sequence acted on the terminal."""
+    repo = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", repo).returncode == 0
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "f").write_text("x")
+    refused = cli("backup", "run", "--repo", repo, "--source", f"path:{data}", "--system", system)
+    assert refused.returncode == 2, refused.stderr
+    assert refused.stderr.startswith("bcpctl: error: system ") and refused.stderr.count("\n") == 1
+    listed = cli("snapshots", "--repo", repo, "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout) == []
+
+
+def test_backup_run_of_a_path_with_brackets_reports_it_as_written(cli: Cli, tmp_path: Path) -> None:
+    """The run's table drew the source as rich markup: a directory '[/x]' turned a stored
+    backup into an internal error, exit 1."""
+    repo = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", repo).returncode == 0
+    data = tmp_path / "[" / "x]"
+    data.mkdir(parents=True)
+    (data / "f").write_text("x")
+    done = cli("backup", "run", "--repo", repo, "--source", f"path:{data}", env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert f"path:{data}" in done.stdout

@@ -104,3 +104,23 @@ def test_dump_of_one_table_gives_its_rows_as_sql(repo, postgres: PostgresServer)
     for bad in ("juki.nothing", "../etc", ""):
         with pytest.raises(UsageError):
             b"".join(table_sql(repo, snap, bad))
+
+
+def test_cli_diff_names_a_table_as_written(cli: Cli, postgres: PostgresServer, tmp_path: Path) -> None:
+    """A table's name is the database owner's text: drawn as rich markup, '[red]moves' was
+    listed as 'moves' (another table) and an escape sequence acted on the terminal."""
+    dsn = postgres.create_database("hostile_tables")
+    url = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", url).returncode == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute('CREATE TABLE "[red]moves" (id bigint)')
+        conn.execute('CREATE TABLE "e\x1b[2J" (id bigint)')
+    assert cli("backup", "run", "--repo", url, "--source", f"postgres:{dsn}", "--system", "h").returncode == 0
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute('INSERT INTO "[red]moves" VALUES (1)')
+        conn.execute('INSERT INTO "e\x1b[2J" VALUES (1)')
+    assert cli("backup", "run", "--repo", url, "--source", f"postgres:{dsn}", "--system", "h").returncode == 0
+    ids = [s["id"] for s in json.loads(cli("snapshots", "--repo", url, "--json").stdout)]
+    text = cli("diff", ids[0], ids[1], "--repo", url, env={"COLUMNS": "200"})
+    assert text.returncode == 0, text.stderr
+    assert "[red]moves" in text.stdout and "e\\x1b[2J" in text.stdout and "\x1b" not in text.stdout

@@ -85,9 +85,11 @@ def test_dump_is_byte_identical_to_the_file_restored_alone(cli: Cli, repo: tuple
         ("dump", "latest", "../../etc/passwd"),
         ("dump", "latest"),
         ("diff", "latest", "latest", "a/../b"),
+        ("diff", "latest", "latest", "docs/typo"),
         ("restore", "latest", "--target", "T", "--include", "../x"),
         ("restore", "latest", "--target", "T", "--exclude", ""),
         ("restore", "latest", "--target", "T", "--include", "/"),
+        ("restore", "latest", "--target", "T", "--include", "/docs/a.txtt"),
     ],
 )
 def test_hostile_patterns_and_paths_exit_2_with_one_line(
@@ -146,3 +148,80 @@ def test_ls_names_a_path_that_is_not_utf8_exactly(cli: Cli, tmp_path: Path) -> N
     lines = long.stdout.splitlines()
     assert lines[0].split() == ["mode", "owner", "size", "modified", "path"]
     assert [line.rsplit("  ", 1)[1] for line in lines[1:]] == ["caf\\xe9", "caf\\xe9/f.txt", "plain", "plain/g.txt"]
+
+
+def test_json_keeps_names_and_link_targets_that_are_not_utf8_exact_in_diff_and_ls(cli: Cli, tmp_path: Path) -> None:
+    r"""A name of the bytes ``\xff`` and one of the four characters ``\xff`` are two files: every
+    --json that names them tells them apart, and gives back the exact bytes of each."""
+    src = tmp_path / "src"
+    src.mkdir()
+    url = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", url).returncode == 0
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "files").returncode == 0
+    raw, text = b"n\xff", b"n\\xff"
+    for name in (raw, text):
+        (src / os.fsdecode(name)).write_bytes(name)
+    os.symlink(b"/t\xfe", bytes(src / "link"))
+    os.symlink(b"/t\\xfe", bytes(src / "link2"))
+    assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "files").returncode == 0
+    first, second = (s["id"] for s in _json(cli, "snapshots", "--repo", url))  # type: ignore[union-attr]
+
+    def exact(item: dict[str, str], key: str) -> bytes:
+        return base64.b64decode(item[f"{key}_b64"]) if item[f"{key}_b64"] else item[key].encode()
+
+    changes = _json(cli, "diff", first, second, "--repo", url)["changes"]  # type: ignore[index]
+    assert sorted(exact(c, "path") for c in changes) == sorted([raw, text, b"link", b"link2"])
+    entries = _json(cli, "ls", "latest", "--repo", url)["entries"]  # type: ignore[index]
+    targets = {exact(e, "path"): exact(e, "target") for e in entries if e["type"] == "symlink"}
+    assert targets == {b"link": b"/t\xfe", b"link2": b"/t\\xfe"}
+
+
+def test_dump_with_stdout_closed_or_cut_short_ends_in_one_line_or_silence(cli: Cli, repo: tuple[str, Path]) -> None:
+    """``bcpctl dump … >&-`` (no stdout at all) names what to do; a reader that stops early
+    (``| head -c1``) ends the dump quietly, exit 1 — never an internal error or a traceback."""
+    url, _ = repo
+    command = [sys.executable, "-m", "bcpctl.cli", "dump", "latest", "big.bin", "--repo", url]
+    closed = subprocess.run(
+        command,
+        env=os.environ,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),
+    )
+    assert closed.returncode == 2, closed.stderr
+    assert closed.stderr.startswith("bcpctl: error: ") and closed.stderr.count("\n") == 1
+    assert "--output" in closed.stderr and "internal error" not in closed.stderr
+    reader = subprocess.Popen(command, env=os.environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.read(1) == BIG[:1]
+    reader.stdout.close()
+    assert reader.wait(timeout=120) == 1
+    assert reader.stderr.read() == b""
+
+
+def test_restore_include_on_a_terminal_shows_the_selection_total(
+    cli: Cli, repo: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, _ = repo
+    done = cli(
+        "restore", "latest", "--repo", url, "--target", str(tmp_path / "t"), "--include", "/big.bin",
+        env={"TTY_COMPATIBLE": "1", "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    frames = [f for f in done.stderr.replace("\r", "\n").splitlines() if "restoring" in f]
+    # the last frame has the selection's size as its total (how far it got depends on the redraws)
+    assert frames and "/2.1 MB" in frames[-1] and "/?" not in frames[-1], frames
+
+
+def test_dump_to_a_file_whose_path_holds_brackets_reports_it_as_written(
+    cli: Cli, repo: tuple[str, Path], tmp_path: Path
+) -> None:
+    """The closing line was rich markup: '--output .../[/d]' wrote and verified the file, then
+    ended in an internal error, exit 1."""
+    url, _ = repo
+    (tmp_path / "[").mkdir()
+    out = tmp_path / "[" / "d]"
+    done = cli("dump", "latest", "docs/a.txt", "--repo", url, "--output", str(out), env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert str(out) in done.stdout and out.read_bytes() == b"alpha\n"

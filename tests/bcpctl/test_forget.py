@@ -135,3 +135,18 @@ def test_no_grace_period_is_said_aloud_and_a_grace_period_is_silent(cli: Cli, tm
     assert any("--grace 0" in w for w in json.loads(bare.stdout)["warnings"])
     graced = cli(*args, "--repo", str(repo), "--json")
     assert graced.returncode == 0 and graced.stderr == "", graced.stderr
+
+
+def test_forget_of_a_source_path_with_brackets_reports_it_as_written(cli: Cli, tmp_path: Path) -> None:
+    """The group cell was drawn as rich markup: a path source '[/x]' made forget an internal
+    error, exit 1, after the snapshots were forgotten."""
+    repo = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", repo).returncode == 0
+    data = tmp_path / "[" / "x]"
+    data.mkdir(parents=True)
+    (data / "f").write_text("x")
+    for _ in range(2):
+        assert cli("backup", "run", "--repo", repo, "--source", f"path:{data}").returncode == 0
+    done = cli("forget", "--repo", repo, "--keep-last", "1", env={"COLUMNS": "300"})
+    assert done.returncode == 0, done.stderr
+    assert "[/x]" in done.stdout

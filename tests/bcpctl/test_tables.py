@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from bcpctl.tables import Table
+from tests.conftest import Cli
 
 
 def _render(table: Table, width: int = 80) -> str:
@@ -54,3 +55,29 @@ def test_no_command_draws_a_table_that_can_cut_an_id() -> None:
     commands = Path(__file__).resolve().parents[2] / "bcpctl" / "commands"
     direct = [p.name for p in sorted(commands.glob("*.py")) if "rich.table" in p.read_text(encoding="utf-8")]
     assert direct == []
+
+
+def test_snapshots_lists_a_source_path_with_brackets_and_escapes_as_written(cli: Cli, tmp_path: Path) -> None:
+    """A directory named '[/x]' made every later ``snapshots`` an internal error (rich markup),
+    '[old]' vanished from the listed path, and an escape sequence in it acted on the terminal."""
+    url = str(tmp_path / "repo")
+    assert cli("repo", "init", "--repo", url).returncode == 0
+    for name in ("[/x]", "[old]", "e\x1b[2J"):
+        src = tmp_path / name  # '[/x]' is the directory 'x]' in '['
+        src.mkdir(parents=True)
+        (src / "f").write_text("x")
+        assert cli("backup", "run", "--repo", url, "--source", f"path:{src}", "--system", "s").returncode == 0
+    listed = cli("snapshots", "--repo", url, env={"COLUMNS": "300"})
+    assert listed.returncode == 0, listed.stderr
+    assert "[/x]" in listed.stdout and "[old]" in listed.stdout and "e\\x1b[2J" in listed.stdout
+    assert "\x1b" not in listed.stdout
+
+
+def test_a_cell_that_is_not_valid_markup_is_drawn_as_written_never_an_internal_error() -> None:
+    """Commands draw some cells as rich markup ('[red]…[/]'); a name or an error holding a
+    stray closing tag must not turn the whole command into an internal error."""
+    table = Table("host", "error")
+    table.add_row("[/x]", "cannot read /srv/[/share]/f")
+    table.add_row("h2", "[red]down[/]")
+    out = _render(table)
+    assert "[/x]" in out and "/srv/[/share]/f" in out and "down" in out and "[red]" not in out

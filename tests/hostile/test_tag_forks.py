@@ -6,7 +6,8 @@
    snapshot was listed twice (and counted twice by retention), and the first change
    (``keep=yes``) was silently missing from the new one.
 2. Tags with control characters were accepted and printed raw: ``--add $'k\\e[2J=v'`` clears
-   the operator's screen in every later listing, a newline fakes a line of output.
+   the operator's screen in every later listing, a newline fakes a line of output. C1
+   controls (CSI), bidi overrides and zero-width characters act on the reader the same way.
 """
 
 from __future__ import annotations
@@ -42,7 +43,19 @@ def test_tagging_a_relabelled_snapshot_by_its_old_id_changes_the_current_labels(
     assert [(s.id, s.tags) for s in list_snapshots(repo)] == [(third.snapshot.id, {"keep": "yes", "other": "1"})]
 
 
-@pytest.mark.parametrize("pair", [("k\x1b[2J", "v"), ("k", "v\nfake line"), ("k", "\x07"), ("k\x7f", "v")])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        ("k\x1b[2J", "v"),
+        ("k", "v\nfake line"),
+        ("k", "\x07"),
+        ("k\x7f", "v"),
+        ("k", "\x9b2J"),  # C1 CSI: an escape sequence on an 8-bit terminal
+        ("\u202ek", "v"),  # a bidi override: the label reads in another order than it is stored
+        ("k", "yes\u200b"),  # zero-width: 'yes' that is not 'yes'
+        ("k", "a\u2028b"),  # a line separator
+    ],
+)
 def test_a_tag_with_a_control_character_is_refused(repo, original, pair: tuple[str, str]) -> None:  # type: ignore[no-untyped-def]
     key, value = pair
     for kwargs in ({"add": {key: value}}, {"set_to": {key: value}}):
@@ -50,6 +63,11 @@ def test_a_tag_with_a_control_character_is_refused(repo, original, pair: tuple[s
             tag_snapshot(repo, original, **kwargs)  # type: ignore[arg-type]
         assert refused.value.exit_code == 2
     assert [s.id for s in list_snapshots(repo)] == [original.id]
+
+
+def test_a_tag_in_japanese_with_a_full_width_space_is_text(repo, original) -> None:  # type: ignore[no-untyped-def]
+    tagged = tag_snapshot(repo, original, add={"担当": "五霞町\u3000住民課"})
+    assert tagged.snapshot.tags == {"day": "1", "担当": "五霞町\u3000住民課"}
 
 
 def test_a_backup_tag_with_a_control_character_is_refused(repo, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
