@@ -16,6 +16,8 @@ from __future__ import annotations
 import zlib
 
 import filetype
+from filetype.types import TYPES
+from filetype.types.document import ZippedDocumentBase
 
 #: the entry field the type is recorded in
 FIELD = "ctype"
@@ -27,6 +29,11 @@ DATA = "data"
 #: no signature, compresses, not text
 BINARY = "binary"
 EMPTY = "empty"
+#: how every ZIP file starts: the office-document matchers (OOXML, ODF) search the first
+#: 6,000 bytes for it and answer only when it is at offset 0, so a head that does not start
+#: with it is matched without them: the same type, without six scans of every file's head
+ZIP_MAGIC = b"PK\x03\x04"
+_NOT_ZIP_DOCUMENTS = [m for m in TYPES if not isinstance(m, ZippedDocumentBase)]
 #: types that say nothing about what the file was meant to be
 UNKNOWN = frozenset({DATA, BINARY, EMPTY})
 #: below this many bytes zlib's own overhead hides whether the bytes compress
@@ -52,9 +59,9 @@ def content_type(first: bytes | memoryview) -> str:
     head = bytes(first[:HEAD_BYTES])
     if not head:
         return EMPTY
-    mime = filetype.guess_mime(head)
-    if mime:
-        return str(mime)
+    match = filetype.match(head, matchers=TYPES if head.startswith(ZIP_MAGIC) else _NOT_ZIP_DOCUMENTS)
+    if match is not None:
+        return str(match.mime)
     if _is_text(head):
         return TEXT
     sample = head[:_ENTROPY_BYTES]
