@@ -1,0 +1,238 @@
+"""Every page a person reads is Japanese first: no English-only line, no code alone, no bare UTC.
+
+The walk is generated from the app's routes: every GET page (operator dashboard, drill
+report, audit, partner portal, request status, guide, login, the runbook) is fetched as the
+operator, the auditor and the partner would see it, with a request in each state and a stored
+run; every page's error (404, 403, 422, 405, the refused login) too. On each page the text of
+every block a person reads (heading, paragraph, cell, label, button, option, title, the words
+of ``placeholder``/``title``/``aria-label``) must carry Japanese when it carries English words;
+identifiers, codes, paths and acronyms beside the words are allowed (they are not words to read).
+The JSON API asked in Japanese answers every refusal's ``detail`` in Japanese.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+from bcpctl import runbook
+from bcpctl.web import (
+    api_operator,
+    api_partner,
+    dashboard,
+    guide,
+    login,
+    portal,
+    portal_enrol,
+    portal_evacuees,
+    portal_practice,
+)
+from bcpctl.web.pages import NOTICES
+from tests.bcpctl.web.conftest import PASSWORDS, approve_both, basic, request_body, signed_post
+from tests.failover.documents import PINNED, document, store_run
+from tests.victim_support.conftest import APPROVER_SECRETS
+
+#: elements whose whole text is one thing a person reads
+_BLOCKS = {
+    "title", "h1", "h2", "h3", "h4", "p", "li", "td", "th", "dt", "dd", "label", "button",
+    "option", "legend", "summary", "caption", "figcaption", "a",
+}  # fmt: skip
+_READ_ATTRS = ("placeholder", "title", "aria-label", "alt")
+#: not read as words here: code, and the timeline SVG (its tooltips are translated with the reports)
+_SKIPPED = {"script", "style", "code", "pre", "kbd", "samp", "textarea", "svg"}
+_JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff01-\uff5e\u3000-\u303f]")
+#: a word to read: letters only, not an acronym (CSV, JST, PDF) nor the product's name
+_WORD = re.compile(r"(?<![\w./:@#=-])[A-Za-z][a-z]+(?![\w/:@=-]|\.\w)")
+#: a code of the domain (``request.created``, ``name_kana``, ``SAFETY_CONFIRMATION``), never alone;
+#: a file's name (``runbook.md``) is a name, not a code
+_CODE = re.compile(r"(?<![\w./-])(?!\w+\.(?:md|json|csv|xlsx|txt|tar|age|html|pdf|yaml|sig)\b)(?:[a-z]+(?:[._][a-z]+)+|[A-Z]+(?:_[A-Z0-9]+)+)(?![\w/-])")
+_NAMES = {"bcpctl", "age", "ssh", "keygen", "openssl", "Excel", "Windows", "Chromium", "Edge", "Chrome"}
+
+
+class _Reader(HTMLParser):
+    """Collects each block's text (nested blocks count as their own) and the attributes read."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[list[str]] = []
+        self.english: list[bool] = []  # per open block: lang="en", the English beside a Japanese one
+        self.tags: list[str] = []
+        self.skip = 0
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        for name in _READ_ATTRS:
+            if values.get(name):
+                self.found.append(str(values[name]))
+        if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
+            self.found.append(str(values["value"]))
+        if tag in ("br", "input", "meta", "link", "img", "hr"):
+            return
+        self.tags.append(tag)
+        if tag in _SKIPPED:
+            self.skip += 1
+        if tag in _BLOCKS:
+            self.stack.append([])
+            self.english.append(values.get("lang") == "en")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag not in self.tags:
+            return
+        while self.tags:
+            open_tag = self.tags.pop()
+            if open_tag in _SKIPPED:
+                self.skip -= 1
+            if open_tag in _BLOCKS:
+                text = " ".join("".join(self.stack.pop()).split())
+                if self.stack and text:
+                    self.stack[-1].append(" ")  # the parent reads its own words, the child is judged alone
+                beside = self.english.pop() and bool(self.found) and bool(_JAPANESE.search(self.found[-1]))
+                if not beside:
+                    self.found.append(text)
+            if open_tag == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        if self.stack:
+            self.stack[-1].append("" if self.skip else data)
+
+
+def english_only(html: str, ids: frozenset[str] = frozenset()) -> list[str]:
+    """The blocks of a page that have words to read in English and no Japanese beside them
+    (``ids``: the names the configuration gives sites, tenants, partners and accounts)."""
+    reader = _Reader()
+    reader.feed(html)
+    return [
+        text
+        for text in reader.found
+        if not _JAPANESE.search(text)
+        and (any(w not in _NAMES | ids for w in _WORD.findall(text)) or _CODE.search(text))
+    ]
+
+
+def bare_utc(html: str) -> list[str]:
+    """Times shown to a person in UTC: an ISO instant with ``+00:00``/``Z``, or the word UTC."""
+    text = re.sub(r"<(script|style|code)[^>]*>.*?</\1>", "", html, flags=re.S)
+    return re.findall(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:\+00:00|Z)|\bUTC\b[^<]{0,20}", text)
+
+
+def _pages(routes: list[Any], values: dict[str, str], method: str = "GET") -> list[str]:
+    """Every page of the routers for ``method``, its path parameters filled from ``values``."""
+    paths = []
+    for route in routes:
+        if method not in getattr(route, "methods", ()) or route.path.startswith("/api/"):
+            continue
+        paths.append(re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], route.path))
+    return paths
+
+
+ROUTERS = (runbook, login, portal, portal_enrol, portal_evacuees, portal_practice, guide, dashboard)
+
+
+def _seed(client: Any, web_site: Any, web_ctx: Any) -> dict[str, str]:
+    """A pending, an approved-and-delivered and a refused request, a stored run, a partner token."""
+    post = lambda **o: signed_post(client, web_site.partner_key, "/api/partner/requests", request_body(**o))  # noqa: E731
+    pending = post(disaster_id="pending-one").json()["id"]
+    delivered = post().json()["id"]
+    approve_both(client, delivered)
+    denied = post(disaster_id="denied-one").json()["id"]
+    client.post(
+        f"/api/operator/requests/{denied}/deny",
+        json={"reason": "not needed", "approver_secret": ""},
+        headers=basic("goka-suzuki"),
+    )
+    when = next(iter(PINNED))
+    doc = document(when)
+    store_run(web_ctx.state, doc, when)
+    token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
+    return {"pending": pending, "delivered": delivered, "denied": denied, "run": doc["id"], "token": token}
+
+
+def _csrf(client: Any, who: str) -> str:
+    home = client.get("/portal" if who == "partner" else "/dashboard").text
+    return home.split('name="csrf" value="')[1].split('"')[0] if 'name="csrf" value="' in home else ""
+
+
+def _successes(who: str, seeded: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """The forms that succeed for ``who``: their answer pages carry the flash lines."""
+    if who == "ops":
+        return [("/dashboard/tokens", {"partner": "koga", "label": "古河市 防災課"})]
+    if who == "goka-suzuki":
+        return [(f"/dashboard/requests/{seeded['pending']}/approve", {"approver_secret": APPROVER_SECRETS[who]})]
+    if who == "partner":
+        form = {"deleted_by": "古河市 佐藤", "note": "全部削除"}
+        return [(f"/portal/requests/{seeded['delivered']}/deletion", form)]
+    return []
+
+
+def test_every_page_reads_japanese_first(client: Any, web_site: Any, web_ctx: Any) -> None:
+    seeded = _seed(client, web_site, web_ctx)
+    routes = [r for module in ROUTERS for r in module.router.routes]
+    config = web_ctx.config
+    ids = frozenset([*config.sites, *config.tenants, *config.systems, *config.partners, *PASSWORDS])
+    seen: dict[str, list[str]] = {}
+
+    def read(who: str, path: str, response: Any) -> None:
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            return
+        problems = english_only(response.text, ids) + bare_utc(response.text)
+        if problems:
+            seen[f"{who} {path} ({response.status_code})"] = problems
+
+    for who in ("anonymous", "ops", "goka-suzuki", "audit", "partner"):
+        client.cookies.clear()
+        if who == "partner":
+            assert client.post("/portal/login", data={"token": seeded["token"]}).status_code in (200, 303)
+        elif who != "anonymous":
+            client.post("/login", data={"name": who, "password": PASSWORDS[who]})
+        for request_id in ("pending", "delivered", "denied", "exp-no-such"):
+            values = {"request_id": seeded.get(request_id, request_id), "run_id": seeded["run"]}
+            values |= {"token": "bcpi_nope", "lang": "ja", "job_id": "nope"}
+            for path in _pages(routes, values):
+                read(who, path, client.get(path))
+            csrf = _csrf(client, who)
+            for path in _pages(routes, values, "POST"):
+                if path not in ("/logout", "/login", "/portal/login"):
+                    read(
+                        who,
+                        f"POST {path}",
+                        client.post(path, data={"csrf": csrf, "approver_secret": "x", "mode": "nope"}),
+                    )
+        read(who, "/no-such-page", client.get("/no-such-page"))
+        for done in NOTICES:
+            for page in ("/dashboard", "/portal"):
+                read(who, f"{page}?done={done}", client.get(f"{page}?done={done}"))
+        read(who, "/dashboard/drills/no-such-run", client.get("/dashboard/drills/no-such-run"))
+        read(who, "/portal?tenant=goka&basis=DMA-49-11-3", client.get("/portal?tenant=goka&basis=DMA-49-11-3"))
+        read(who, "/portal?tenant=nope", client.get("/portal?tenant=nope&basis=nope"))
+        read(who, "PUT /portal", client.put("/portal"))
+        read(who, "POST /portal/requests {}", client.post("/portal/requests", data={}))
+        for path, form in _successes(who, seeded):
+            read(who, f"POST {path} (done)", client.post(path, data={"csrf": _csrf(client, who), **form}))
+    client.cookies.clear()
+    read("anonymous", "POST /login wrong", client.post("/login", data={"name": "ops", "password": "nope"}))
+    read("anonymous", "POST /portal/login wrong", client.post("/portal/login", data={"token": "bcpt_x_y"}))
+    read("anonymous", "POST /login empty", client.post("/login", data={}))
+    assert not seen, "\n".join(f"{page}: {problems}" for page, problems in seen.items())
+
+
+def test_every_api_refusal_asked_in_japanese_answers_in_japanese(client: Any, web_site: Any) -> None:
+    """Each operator and partner API route, called wrongly with ``Accept-Language: ja``."""
+    ja = {"Accept-Language": "ja"}
+    refused: dict[str, str] = {}
+    routes = [r for module in (api_operator, api_partner) for r in module.router.routes]
+    for route in routes:
+        path = re.sub(r"\{(\w+)\}", "no-such", route.path)
+        for method in route.methods:
+            for headers in (ja, ja | basic("audit"), ja | basic("ops", "wrong-password")):
+                response = client.request(method, path, headers=headers, json={"unexpected": 1})
+                if response.status_code < 400:
+                    continue
+                body = response.json()
+                texts = [body["detail"], *(e["problem"] for e in body.get("errors", []))]
+                for text in texts:
+                    if not _JAPANESE.search(text):
+                        refused[f"{method} {path} {response.status_code}"] = text
+    assert not refused, refused
