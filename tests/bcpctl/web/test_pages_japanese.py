@@ -12,9 +12,17 @@ The JSON API asked in Japanese answers every refusal's ``detail`` in Japanese.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import re
+import tarfile
+from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
+
+from openpyxl import load_workbook
 
 from bcpctl import runbook
 from bcpctl.web import (
@@ -29,9 +37,11 @@ from bcpctl.web import (
     portal_practice,
 )
 from bcpctl.web.pages import NOTICES
-from tests.bcpctl.web.conftest import PASSWORDS, approve_both, basic, request_body, signed_post
+from tests.bcpctl.web.conftest import PASSWORDS, approve_both, basic, request_body, signed_get, signed_post
 from tests.failover.documents import PINNED, document, store_run
 from tests.victim_support.conftest import APPROVER_SECRETS
+from victim_support.bundle import open_bundle
+from victim_support.signing import load_verify_key
 
 #: elements whose whole text is one thing a person reads
 _BLOCKS = {
@@ -46,7 +56,9 @@ _JAPANESE = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uff01-\uff5e\u3000-\u303f]"
 _WORD = re.compile(r"(?<![\w./:@#=-])[A-Za-z][a-z]+(?![\w/:@=-]|\.\w)")
 #: a code of the domain (``request.created``, ``name_kana``, ``SAFETY_CONFIRMATION``), never alone;
 #: a file's name (``runbook.md``) is a name, not a code
-_CODE = re.compile(r"(?<![\w./-])(?!\w+\.(?:md|json|csv|xlsx|txt|tar|age|html|pdf|yaml|sig)\b)(?:[a-z]+(?:[._][a-z]+)+|[A-Z]+(?:_[A-Z0-9]+)+)(?![\w/-])")
+_CODE = re.compile(
+    r"(?<![\w./-])(?!\w+\.(?:md|json|csv|xlsx|txt|tar|age|html|pdf|yaml|sig)\b)(?:[a-z]+(?:[._][a-z]+)+|[A-Z]+(?:_[A-Z0-9]+)+)(?![\w/-])"
+)
 _NAMES = {"bcpctl", "age", "ssh", "keygen", "openssl", "Excel", "Windows", "Chromium", "Edge", "Chrome"}
 
 
@@ -236,3 +248,50 @@ def test_every_api_refusal_asked_in_japanese_answers_in_japanese(client: Any, we
                     if not _JAPANESE.search(text):
                         refused[f"{method} {path} {response.status_code}"] = text
     assert not refused, refused
+
+
+#: columns whose values are codes of the registry: the 説明 sheet must say what each value means
+_CODED_COLUMNS = {"sex": "性別"}
+_ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def _times(value: object) -> list[str]:
+    if isinstance(value, dict):
+        return [t for item in value.values() for t in _times(item)]
+    if isinstance(value, list):
+        return [t for item in value for t in _times(item)]
+    return [value] if isinstance(value, str) and _ISO.match(value) else []
+
+
+def test_the_delivered_bundle_reads_japanese(client: Any, web_site: Any, web_ctx: Any, tmp_path: Path) -> None:
+    """What the partner official opens: CSV and workbook headers, the 説明 sheet, manifest.json."""
+    request_id = signed_post(client, web_site.partner_key, "/api/partner/requests", request_body()).json()["id"]
+    approve_both(client, request_id)
+    response = signed_get(client, web_site.partner_key, f"/api/partner/requests/{request_id}/bundle")
+    with tarfile.open(fileobj=io.BytesIO(response.content)) as tar:
+        tar.extractall(tmp_path / "received", filter="data")
+    bundle = next((tmp_path / "received").iterdir())
+    verify_key = load_verify_key(web_site.tenant_verify_key)
+    opened = open_bundle(bundle, web_site.partner_identity, verify_key, tmp_path / "out", web_ctx.now())
+    out = tmp_path / "out"
+    for name in ("persons.csv", "persons-excel.csv"):
+        header = next(csv.reader(io.StringIO((out / name).read_text(encoding="utf-8-sig"))))
+        assert all(_JAPANESE.search(column) for column in header), (name, header)
+    book = load_workbook(out / "persons.xlsx")
+    assert book.sheetnames == ["名簿", "説明"]
+    persons = list(book["名簿"].iter_rows(values_only=True))
+    assert all(_JAPANESE.search(str(column)) for column in persons[0]), persons[0]
+    explained = {str(k): str(v) for k, v in book["説明"].iter_rows(values_only=True) if k}
+    assert all(_JAPANESE.search(k + v) for k, v in explained.items()), explained
+    for label in ("データの時点", "作成日時", "保有期限"):
+        assert "JST" in explained[label] and "+00:00" not in explained[label], explained[label]
+    for key, label in _CODED_COLUMNS.items():
+        note = explained[f"{label} ({key})"]
+        column = persons[0].index(next(c for c in persons[0] if str(c).startswith(label)))
+        values = {str(row[column]) for row in persons[1:] if row[column]}
+        assert values and all(f"{v} = " in note for v in values), (key, values, note)
+    raw = (out / "manifest.json").read_text(encoding="utf-8")
+    assert "\\u" not in raw and "五霞町" in raw
+    times = _times(json.loads(raw))
+    assert times and all(datetime.fromisoformat(t).utcoffset() is not None for t in times), times
+    assert opened.manifest["counts"]["rows"] == len(persons) - 1
