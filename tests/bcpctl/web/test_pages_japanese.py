@@ -295,3 +295,25 @@ def test_the_delivered_bundle_reads_japanese(client: Any, web_site: Any, web_ctx
     times = _times(json.loads(raw))
     assert times and all(datetime.fromisoformat(t).utcoffset() is not None for t in times), times
     assert opened.manifest["counts"]["rows"] == len(persons) - 1
+
+
+def test_machine_json_keeps_iso_8601_with_an_offset(client: Any, web_site: Any, web_ctx: Any) -> None:
+    """Every GET of the operator and partner API, on seeded data: each time carries its offset."""
+    seeded = _seed(client, web_site, web_ctx)
+    values = {"request_id": seeded["delivered"], "run_id": seeded["run"], "job_id": "nope", "token_id": "nope"}
+    answered = 0
+    callers = (
+        (api_operator, lambda path: client.get(path, headers=basic("ops"))),
+        (api_operator, lambda path: client.get(path, headers=basic("audit"))),
+        (api_partner, lambda path: signed_get(client, web_site.partner_key, path)),
+    )
+    for module, get in callers:
+        for route in module.router.routes:
+            if "GET" not in route.methods:
+                continue
+            got = get(re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], route.path))
+            if got.status_code == 200 and got.headers["content-type"].startswith("application/json"):
+                answered += 1
+                naive = [t for t in _times(got.json()) if datetime.fromisoformat(t).utcoffset() is None]
+                assert not naive, (route.path, naive)
+    assert answered >= 8
