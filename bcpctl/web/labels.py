@@ -131,11 +131,16 @@ def _detail(value: object) -> str:
 
 
 def audit_details(details: object) -> Markup:
-    """An entry's details one ``key: value`` a line, as recorded except times, which read JST
-    (the entry keeps ISO 8601 with its offset: the hash chain covers that text)."""
+    """An entry's details (the JSON text the chain hashes) one ``key: value`` a line, as
+    recorded except times, which read JST (the entry keeps ISO 8601 with its offset)."""
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return Markup("<code>{0}</code>").format(details)
     if not isinstance(details, dict) or not details:
         return Markup(escape("—"))
-    lines = (Markup("<code>{0}</code>: {1}").format(k, _detail(v)) for k, v in details.items())
+    lines = (Markup("<code>{0}: {1}</code>").format(k, _detail(v)) for k, v in details.items())
     return Markup("<br>").join(lines)
 
 
