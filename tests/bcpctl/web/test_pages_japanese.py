@@ -150,11 +150,12 @@ def _seed(client: Any, web_site: Any, web_ctx: Any) -> dict[str, str]:
     delivered = post().json()["id"]
     approve_both(client, delivered)
     denied = post(disaster_id="denied-one").json()["id"]
-    client.post(
+    refused = client.post(
         f"/api/operator/requests/{denied}/deny",
-        json={"reason": "not needed", "approver_secret": ""},
+        json={"reason": "重複した申請", "approver_secret": APPROVER_SECRETS["goka-suzuki"]},
         headers=basic("goka-suzuki"),
     )
+    assert refused.status_code == 200, refused.text
     when = next(iter(PINNED))
     doc = document(when)
     store_run(web_ctx.state, doc, when)
