@@ -5,8 +5,12 @@ report, audit, partner portal, request status, guide, login, the runbook) is fet
 operator, the auditor and the partner would see it, with a request in each state and a stored
 run; every page's error (404, 403, 422, 405, the refused login) too. On each page the text of
 every block a person reads (heading, paragraph, cell, label, button, option, title, the words
-of ``placeholder``/``title``/``aria-label``) must carry Japanese when it carries English words;
-identifiers, codes, paths and acronyms beside the words are allowed (they are not words to read).
+of ``placeholder``/``title``/``aria-label``) must carry Japanese when it carries English words
+or a code (``request.created``), line by line: an English line after ``<br>`` is the translation
+of the Japanese line above it, an English paragraph marked ``lang="en"`` that of the block before
+it. Identifiers, ``<code>``, file names and acronyms are not words to read; names the
+configuration gives (sites, towns, accounts) are identifiers. Times read as JST: no ``+00:00``,
+``Z`` or ``UTC`` on a page.
 The JSON API asked in Japanese answers every refusal's ``detail`` in Japanese.
 """
 
@@ -48,6 +52,7 @@ _BLOCKS = {
     "title", "h1", "h2", "h3", "h4", "p", "li", "td", "th", "dt", "dd", "label", "button",
     "option", "legend", "summary", "caption", "figcaption", "a",
 }  # fmt: skip
+_BR = "\x00"
 _READ_ATTRS = ("placeholder", "title", "aria-label", "alt")
 #: not read as words here: code, and the timeline SVG (its tooltips are translated with the reports)
 _SKIPPED = {"script", "style", "code", "pre", "kbd", "samp", "textarea", "svg"}
@@ -80,6 +85,8 @@ class _Reader(HTMLParser):
                 self.found.append(str(values[name]))
         if tag == "input" and values.get("type") in ("submit", "button") and values.get("value"):
             self.found.append(str(values["value"]))
+        if tag == "br" and self.stack:
+            self.stack[-1].append(_BR)  # a line of its own: Japanese in it or in the line above
         if tag in ("br", "input", "meta", "link", "img", "hr"):
             return
         self.tags.append(tag)
@@ -97,7 +104,8 @@ class _Reader(HTMLParser):
             if open_tag in _SKIPPED:
                 self.skip -= 1
             if open_tag in _BLOCKS:
-                text = " ".join("".join(self.stack.pop()).split())
+                lines = "".join(self.stack.pop()).split(_BR)
+                text = _BR.join(" ".join(line.split()) for line in lines).strip(_BR + " ")
                 if self.stack and text:
                     self.stack[-1].append(" ")  # the parent reads its own words, the child is judged alone
                 beside = self.english.pop() and bool(self.found) and bool(_JAPANESE.search(self.found[-1]))
@@ -116,12 +124,15 @@ def english_only(html: str, ids: frozenset[str] = frozenset()) -> list[str]:
     (``ids``: the names the configuration gives sites, tenants, partners and accounts)."""
     reader = _Reader()
     reader.feed(html)
-    return [
-        text
-        for text in reader.found
-        if not _JAPANESE.search(text)
-        and (any(w not in _NAMES | ids for w in _WORD.findall(text)) or _CODE.search(text))
-    ]
+    found = []
+    for block in reader.found:
+        above = ""
+        for text in block.split(_BR):
+            words = [w for w in _WORD.findall(text) if w not in _NAMES | ids]
+            if not _JAPANESE.search(text) and not _JAPANESE.search(above) and (words or _CODE.search(text)):
+                found.append(text)
+            above = text or above
+    return found
 
 
 def bare_utc(html: str) -> list[str]:
