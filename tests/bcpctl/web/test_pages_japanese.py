@@ -251,18 +251,18 @@ def test_every_api_refusal_asked_in_japanese_answers_in_japanese(client: Any, we
     ja = {"Accept-Language": "ja"}
     refused: dict[str, str] = {}
     routes = [r for module in (api_operator, api_partner) for r in module.router.routes]
-    for route in routes:
-        path = re.sub(r"\{(\w+)\}", "no-such", route.path)
-        for method in route.methods:
-            for headers in (ja, ja | basic("audit"), ja | basic("ops", "wrong-password")):
-                response = client.request(method, path, headers=headers, json={"unexpected": 1})
-                if response.status_code < 400:
-                    continue
-                body = response.json()
-                texts = [body["detail"], *(e["problem"] for e in body.get("errors", []))]
-                for text in texts:
-                    if not _JAPANESE.search(text):
-                        refused[f"{method} {path} {response.status_code}"] = text
+    calls = [(m, re.sub(r"\{(\w+)\}", "no-such", r.path)) for r in routes for m in r.methods]
+    calls += [("GET", "/api/operator/no-such-route"), ("PATCH", "/api/partner/requests")]  # 404, 405
+    for method, path in calls:
+        for headers in (ja, ja | basic("audit"), ja | basic("ops", "wrong-password")):
+            response = client.request(method, path, headers=headers, json={"unexpected": 1})
+            if response.status_code < 400:
+                continue
+            body = response.json()
+            texts = [body["detail"], *(e["problem"] for e in body.get("errors", []))]
+            for text in texts:
+                if not _JAPANESE.search(text):
+                    refused[f"{method} {path} {response.status_code}"] = text
     assert not refused, refused
 
 
