@@ -308,6 +308,8 @@ def test_the_delivered_bundle_reads_japanese(client: Any, web_site: Any, web_ctx
         assert values and all(f"{v} = " in note for v in values), (key, values, note)
     raw = (out / "manifest.json").read_text(encoding="utf-8")
     assert "\\u" not in raw and "五霞町" in raw
+    described = json.loads(raw)["encoding"]
+    assert described and all(_JAPANESE.search(text) for text in described.values()), described
     times = _times(json.loads(raw))
     assert times and all(datetime.fromisoformat(t).utcoffset() is not None for t in times), times
     assert opened.manifest["counts"]["rows"] == len(persons) - 1
