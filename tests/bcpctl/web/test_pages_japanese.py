@@ -40,6 +40,7 @@ from bcpctl.web import (
     portal_evacuees,
     portal_practice,
 )
+from bcpctl.web.labels import ACTIONS
 from bcpctl.web.pages import NOTICES
 from tests.bcpctl.web.conftest import PASSWORDS, approve_both, basic, request_body, signed_get, signed_post
 from tests.failover.documents import PINNED, document, store_run
@@ -335,3 +336,18 @@ def test_machine_json_keeps_iso_8601_with_an_offset(client: Any, web_site: Any, 
                 naive = [t for t in _times(got.json()) if datetime.fromisoformat(t).utcoffset() is None]
                 assert not naive, (route.path, naive)
     assert answered >= 8
+
+
+def test_every_audit_action_the_code_records_has_a_japanese_label() -> None:
+    """An action named in the source (``action="…"`` or a module constant) reads Japanese on the audit page."""
+    root = Path(__file__).resolve().parents[3]
+    pattern = re.compile(r'(?:\baction\s*=\s*|^[A-Z_]+ = )"([a-z]+\.[a-z_]+)"', re.M)
+    found = {
+        match
+        for package in ("dc", "failover", "victim_support", "bcpctl")
+        for source in (root / package).rglob("*.py")
+        for match in pattern.findall(source.read_text(encoding="utf-8"))
+    }
+    files = {a for a in found if a.rsplit(".", 1)[1] in ("tar", "json", "sig", "py", "age", "md", "yaml")}
+    actions = found - files
+    assert len(actions) > 25 and not actions - set(ACTIONS), sorted(actions - set(ACTIONS))
