@@ -21,7 +21,7 @@ import io
 import json
 import re
 import tarfile
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from bcpctl.web import (
 )
 from bcpctl.web.labels import ACTIONS
 from bcpctl.web.pages import NOTICES
+from dc.clock import JST
 from tests.bcpctl.web.conftest import PASSWORDS, approve_both, basic, request_body, signed_get, signed_post
 from tests.failover.documents import PINNED, document, store_run
 from tests.victim_support.conftest import APPROVER_SECRETS
@@ -203,6 +204,8 @@ def test_every_page_reads_japanese_first(client: Any, web_site: Any, web_ctx: An
         if not response.headers.get("content-type", "").startswith("text/html"):
             return
         problems = english_only(response.text, ids) + bare_utc(response.text)
+        if not re.search(r"<title>[^<]+</title>", response.text):  # the tab's name: words only, no markup
+            problems.append("<title> holds markup")
         if problems:
             seen[f"{who} {path} ({response.status_code})"] = problems
 
@@ -351,3 +354,37 @@ def test_every_audit_action_the_code_records_has_a_japanese_label() -> None:
     files = {a for a in found if a.rsplit(".", 1)[1] in ("tar", "json", "sig", "py", "age", "md", "yaml")}
     actions = found - files
     assert len(actions) > 25 and not actions - set(ACTIONS), sorted(actions - set(ACTIONS))
+
+
+def test_a_gone_bundle_is_told_in_jst_on_the_page_and_in_the_api(client: Any, web_site: Any, web_ctx: Any) -> None:
+    """Deleted at 00:30 JST (UTC's day before) and expired: the partner reads JST days and times."""
+    request_id = signed_post(client, web_site.partner_key, "/api/partner/requests", request_body()).json()["id"]
+    approve_both(client, request_id)
+    path = f"/api/partner/requests/{request_id}/bundle"
+    assert signed_get(client, web_site.partner_key, path).status_code == 200
+    real = web_ctx.clock
+    tomorrow = (real() + timedelta(days=1)).astimezone(JST).date()
+    at = datetime.combine(tomorrow, time(0, 30), tzinfo=JST).astimezone(UTC)
+
+    def told(now: datetime) -> list[str]:
+        """The bundle's refusal at ``now`` (the server's clock): the portal page and the API's line."""
+        web_ctx.clock = lambda: now
+        token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
+        client.post("/portal/login", data={"token": token})
+        api = client.get(path, headers={"Authorization": f"Bearer {token}", "Accept-Language": "ja"}).json()
+        return [client.get(f"/portal/requests/{request_id}/bundle").text, api["detail"], api["detail_en"]]
+
+    try:
+        for text in told(at + timedelta(days=400)):  # long expired
+            assert "JST" in text and "+00:00" not in text, text
+        web_ctx.clock = lambda: at
+        token = client.post("/api/operator/partners/koga/tokens", json={}, headers=basic("ops")).json()["token"]
+        deletion = f"/api/partner/requests/{request_id}/deletion"
+        confirmed = client.post(
+            deletion, json={"deleted_by": "古河市 佐藤"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert confirmed.status_code == 200, confirmed.text
+        for text in told(at):
+            assert tomorrow.isoformat() in text and (tomorrow - timedelta(days=1)).isoformat() not in text, text
+    finally:
+        web_ctx.clock = real
