@@ -44,6 +44,7 @@ from bcpctl.web.labels import ACTIONS
 from bcpctl.web.pages import NOTICES
 from dc.clock import JST
 from tests.bcpctl.web.conftest import PASSWORDS, approve_both, basic, request_body, signed_get, signed_post
+from tests.bcpctl.web.test_evacuees import _login, _person, lookup_client  # noqa: F401 a fixture
 from tests.failover.documents import PINNED, document, store_run
 from tests.victim_support.conftest import APPROVER_SECRETS
 from victim_support.bundle import open_bundle
@@ -388,3 +389,28 @@ def test_a_gone_bundle_is_told_in_jst_on_the_page_and_in_the_api(client: Any, we
             assert tomorrow.isoformat() in text and (tomorrow - timedelta(days=1)).isoformat() not in text, text
     finally:
         web_ctx.clock = real
+
+
+def test_the_evacuee_lookup_pages_read_japanese_first(lookup_client: Any, web_site: Any) -> None:  # noqa: F811
+    """A found person, a protected one (and the notice it leaves on the home town's dashboard), a refusal."""
+    csrf = _login(lookup_client)
+    person = _person(web_site, "not shien_sochi and not yokushi")
+    protected = _person(web_site, "shien_sochi")
+    form = {"csrf": csrf, "tenant": "goka", "disaster_id": "2026-kanto-eq", "family": person["family_name"],
+            "given": person["given_name"], "birth_date": person["birth_date"], "official": "古河市 鈴木"}  # fmt: skip
+    hidden = {
+        "family": protected["family_name"],
+        "given": protected["given_name"],
+        "birth_date": protected["birth_date"],
+    }
+    pages = {
+        "found": lookup_client.post("/portal/lookup", data=form),
+        "protected": lookup_client.post("/portal/lookup", data={**form, **hidden}),
+        "wildcard": lookup_client.post("/portal/lookup", data={**form, "family": "*"}),
+        "notices": lookup_client.get("/dashboard", headers=basic("goka-suzuki")),
+    }
+    assert 'id="notices"' in pages["notices"].text
+    config = lookup_client.web_ctx.config
+    ids = frozenset([*config.sites, *config.tenants, *config.systems, *config.partners, *PASSWORDS])
+    told = {name: english_only(page.text, ids) + bare_utc(page.text) for name, page in pages.items()}
+    assert not any(told.values()), told
