@@ -58,7 +58,7 @@ def page(lang: str) -> str:
     body = md.renderer.render(tokens, md.options, {})
     title = next((t.content for t in tokens if t.type == "inline"), "runbook")
     other = "en" if lang == "ja" else "ja"
-    switch = "English" if other == "en" else "日本語"
+    switch = "English (英語版)" if other == "en" else "日本語 (Japanese)"
     return (
         f'<!doctype html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

@@ -31,6 +31,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from dc.clock import jst_text
 from dc.errors import N_, UsageError, os_reason
 from victim_support import agefile, signing
 from victim_support.errors import BundleRejected, WrongRecipient
@@ -169,7 +170,7 @@ def open_bundle(
         raise BundleRejected(N_("the envelope is missing expires_at, payload or recipients")) from None
     if now >= expires:
         raise BundleRejected(
-            N_("the bundle expired at {expires}; it must be deleted, not opened"), expires=expires.isoformat()
+            N_("the bundle expired at {expires}; it must be deleted, not opened"), expires=jst_text(expires)
         )
     mine = {str(identity.to_public()) for identity in identities}
     if not mine & set(recipients):

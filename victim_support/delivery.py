@@ -27,6 +27,7 @@ from pathlib import Path
 
 from sqlalchemy import Column, Connection, Engine, Integer, String, Table, Text, insert, select, update
 
+from dc.clock import jst_day, jst_text
 from dc.config import Consortium
 from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, metadata
@@ -201,7 +202,7 @@ def download(
 
 def _servable(delivery: Delivery, now: datetime) -> None:
     if delivery.deleted_at:
-        deleted = f"{delivery.deleted_at:%Y-%m-%d}"
+        deleted = jst_day(delivery.deleted_at).isoformat()  # the partner's calendar day
         raise BundleGone(
             N_("the bundle of {request_id} was deleted on {deleted}; it cannot be sent again"),
             request_id=delivery.request_id,
@@ -211,7 +212,7 @@ def _servable(delivery: Delivery, now: datetime) -> None:
         raise BundleGone(
             N_("the bundle of {request_id} expired at {expires_at}; confirm its deletion"),
             request_id=delivery.request_id,
-            expires_at=delivery.expires_at.isoformat(),
+            expires_at=jst_text(delivery.expires_at),
         )
 
 

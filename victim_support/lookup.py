@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from dc.clock import jst_day
 from dc.config import Consortium
-from dc.errors import N_
+from dc.errors import N_, Message
 from dc.state import UtcDateTime, metadata
 from victim_support.audit import append, audited
 from victim_support.enrolment import enrolled_officials, with_enrolled
@@ -146,13 +146,20 @@ def lookup_evacuee(
     today = jst_day(now)
     reasons = query_reasons(query, today)
     if query.partner not in config.partners:
-        reasons.append(f"unknown partner '{query.partner}' (an enrolled partner only)")
+        reasons.append(Message(N_("unknown partner '{partner}' (an enrolled partner only)"), partner=query.partner))
     if query.tenant not in config.tenants:
-        reasons.append(f"unknown tenant '{query.tenant}' (known: {', '.join(config.tenants)})")
+        known = ", ".join(config.tenants)
+        reasons.append(Message(N_("unknown tenant '{tenant}' (known: {known})"), tenant=query.tenant, known=known))
     reasons += authorisation_reasons(rule, query)
     declared = enrolled_officials(engine).get(query.partner)
     if declared and query.official not in declared:
-        reasons.append(f"'{query.official}' is not an official that {query.partner} enrolled (partner list)")
+        reasons.append(
+            Message(
+                N_("'{official}' is not an official that {partner} enrolled (partner list)"),
+                official=query.official,
+                partner=query.partner,
+            )
+        )
     columns: tuple[str, ...] = ()
     if not reasons and rule is not None:
         decision = judge_lookup(
@@ -165,7 +172,12 @@ def lookup_evacuee(
         reasons += decision.reasons
         columns = decision.fields
     if rule is not None and not reasons and approval is not None and not needs_approval(rule, query.partner):
-        reasons.append(f"partner '{query.partner}' looks up without approvals: ask without an approval code")
+        reasons.append(
+            Message(
+                N_("partner '{partner}' looks up without approvals: ask without an approval code"),
+                partner=query.partner,
+            )
+        )
     if reasons or rule is None:
         _refuse(engine, lookup_id, query, reasons)
     if needs_approval(rule, query.partner) and approval is not None:

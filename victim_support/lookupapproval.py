@@ -27,6 +27,7 @@ from sqlalchemy import Column, Connection, Engine, String, Table, Text, insert, 
 
 from dc import approvers as credentials
 from dc.audit import audit_log
+from dc.clock import jst_text
 from dc.config import Consortium
 from dc.errors import N_, UsageError
 from dc.state import UtcDateTime, metadata
@@ -113,7 +114,7 @@ def approve_lookup(
             raise PolicyRejected(
                 N_("lookup {lookup_id} waited too long (until {valid_until}); ask again"),
                 lookup_id=lookup_id,
-                valid_until=row.valid_until.isoformat(),
+                valid_until=jst_text(row.valid_until),
             )
         if rules.approver_role(settings, row.tenant, approver) != rules.TENANT_ROLE:
             raise PolicyRejected(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from dc.errors import N_, Message
 from victim_support.namematch import has_wildcard, name_key
 from victim_support.policy import Decision, NewRequest, Scope, evaluate
 from victim_support.settings import LookupRule
@@ -38,33 +39,50 @@ class LookupQuery:
 
 def query_reasons(query: LookupQuery, today: date) -> list[str]:
     """Why ``query`` could enumerate residents or is not a lookup at all (empty: it is fine)."""
-    reasons = []
-    for label, text in (("family name", query.family), ("given name", query.given)):
-        if has_wildcard(text):
-            reasons.append(f"the {label} contains a wildcard; a lookup names one person exactly")
-        elif not name_key(text):
-            reasons.append(f"a {label} is required (a lookup needs family name, given name and date of birth)")
+    reasons: list[str] = []
+    if has_wildcard(query.family):
+        reasons.append(Message(N_("the family name contains a wildcard; a lookup names one person exactly")))
+    elif not name_key(query.family):
+        reasons.append(
+            Message(N_("a family name is required (a lookup needs family name, given name and date of birth)"))
+        )
+    if has_wildcard(query.given):
+        reasons.append(Message(N_("the given name contains a wildcard; a lookup names one person exactly")))
+    elif not name_key(query.given):
+        reasons.append(
+            Message(N_("a given name is required (a lookup needs family name, given name and date of birth)"))
+        )
     if query.birth_date > today:
-        reasons.append(f"date of birth {query.birth_date} is in the future")
+        reasons.append(Message(N_("date of birth {birth_date} is in the future"), birth_date=str(query.birth_date)))
     if not query.official.strip():
-        reasons.append("the official asking must be named (--official)")
+        reasons.append(Message(N_("the official asking must be named (--official)")))
     if query.machiaza is not None and has_wildcard(query.machiaza):
-        reasons.append("the 町字 contains a wildcard")
+        reasons.append(Message(N_("the 町字 contains a wildcard")))
     return reasons
 
 
 def authorisation_reasons(rule: LookupRule | None, query: LookupQuery) -> list[str]:
     """Why this partner may not look up for this disaster at all (pre-authorised or under approval)."""
     if rule is None:
-        return ["lookups are not configured (exports.lookups)"]
-    reasons = []
+        return [Message(N_("lookups are not configured (exports.lookups)"))]
+    reasons: list[str] = []
     if query.partner not in rule.partners and query.partner not in rule.approval:
         reasons.append(
-            f"partner '{query.partner}' is not pre-authorised for lookups nor under an approval rule "
-            "(exports.lookups.partners, exports.lookups.approval)"
+            Message(
+                N_(
+                    "partner '{partner}' is not pre-authorised for lookups nor under an approval rule "
+                    "(exports.lookups.partners, exports.lookups.approval)"
+                ),
+                partner=query.partner,
+            )
         )
     if query.disaster_id not in rule.disasters:
-        reasons.append(f"disaster '{query.disaster_id}' is not a declared disaster (exports.lookups.disasters)")
+        reasons.append(
+            Message(
+                N_("disaster '{disaster}' is not a declared disaster (exports.lookups.disasters)"),
+                disaster=query.disaster_id,
+            )
+        )
     return reasons
 
 
@@ -75,14 +93,22 @@ def needs_approval(rule: LookupRule, partner: str) -> bool:
 
 def rate_reasons(rule: LookupRule, *, by_official: int, by_partner: int) -> list[str]:
     """Refuse the next lookup when the last hour's already reach a limit."""
-    reasons = []
+    reasons: list[str] = []
     if by_official >= rule.per_official_per_hour:
         reasons.append(
-            f"this official has made {by_official} lookups in the last hour (limit {rule.per_official_per_hour})"
+            Message(
+                N_("this official has made {count} lookups in the last hour (limit {limit})"),
+                count=by_official,
+                limit=rule.per_official_per_hour,
+            )
         )
     if by_partner >= rule.per_partner_per_hour:
         reasons.append(
-            f"this partner has made {by_partner} lookups in the last hour (limit {rule.per_partner_per_hour})"
+            Message(
+                N_("this partner has made {count} lookups in the last hour (limit {limit})"),
+                count=by_partner,
+                limit=rule.per_partner_per_hour,
+            )
         )
     return reasons
 

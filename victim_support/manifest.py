@@ -70,8 +70,11 @@ def build_manifest(
         "retention_days": request.retention_days,
         "counts": {"rows": rows, "excluded_protected": excluded_protected},
         "encoding": {
-            "persons.csv": "UTF-8 (no BOM), RFC 4180, CRLF, ISO 8601 dates; header row = fields[].label",
-            "persons.xlsx": "sheet 名簿 (header row = fields[].label; identifiers as text, dates as dates), sheet 説明",
+            # read by the partner's staff too: Japanese first, the English beside it
+            "persons.csv": "UTF-8 (BOM なし)、RFC 4180、改行 CRLF、日付は ISO 8601、1 行目は fields[].label"
+            " / UTF-8 (no BOM), RFC 4180, CRLF, ISO 8601 dates; header row = fields[].label",
+            "persons.xlsx": "シート 名簿 (1 行目は fields[].label、ID は文字列、日付は日付)、シート 説明"
+            " / sheet 名簿 (header row = fields[].label; identifiers as text, dates as dates), sheet 説明",
         },
         "files": files,
     }

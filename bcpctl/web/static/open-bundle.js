@@ -236,7 +236,7 @@
       throw new Refused("封筒に有効期限・中身・宛先がありません / the envelope is missing expires_at, payload or recipients");
     }
     if (now >= expires) {
-      throw new Refused(`保有期限 ${jst(expires)} を過ぎています。開かずに消去してください / the bundle expired at ${envelope.expires_at}; delete it`);
+      throw new Refused(`保有期限 ${jst(expires)} を過ぎています。開かずに消去してください / the bundle expired at ${jst(expires)}; delete it`);
     }
     const mine = identities.map((i) => BcpAge.identityToRecipient(i));
     const recipients = await Promise.all(mine);
