@@ -29,7 +29,7 @@ def age(seconds: float | None) -> str:
 
 def render(console: Console, d: dict[str, Any]) -> None:
     since = f"{jst(d['since'])} から / since" if d["since"] else "構成どおり / as configured (never failed over)"
-    mode = " [red]フェイルオーバー中 / FAILED OVER[/]" if d["failed_over"] else ""
+    mode = Markup(" [red]フェイルオーバー中 / FAILED OVER[/]") if d["failed_over"] else ""
     run = " " + _("(run {run_id})").format(run_id=d["run_id"]) if d["run_id"] else ""
     console.print(
         f"稼働サイト / active site: [bold]{escape(d['active_site'])}[/] ({escape(d['active_site_name'])}){mode}"
