@@ -56,7 +56,7 @@ def plain(text: str) -> Text:
     return Text(one_line(text))
 
 
-def styled(text: str, style: str) -> Text:
+def styled(text: str, *, style: str) -> Text:
     """A cell of data in a colour the code chose (an error in red): the text drawn as written."""
     drawn = plain(text)
     drawn.stylize(style)

@@ -100,7 +100,7 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
         style = _STATUS_STYLE.get(h["status"], "")
         table.add_row(
             h["host"],
-            styled(status_text(h["status"]), style) if style else status_text(h["status"]),
+            styled(status_text(h["status"]), style=style) if style else status_text(h["status"]),
             str(h["ok"]),
             str(h["changed"]),
             str(h["failed"]),
@@ -241,7 +241,7 @@ def dc_facts(host: str | None, config_path: str) -> None:
         for row in data:
             f = row["facts"]
             if f is None:
-                table.add_row(row["host"], "", "", "", "", "", "", styled(row["error"], "red"))
+                table.add_row(row["host"], "", "", "", "", "", "", styled(row["error"], style="red"))
                 continue
             table.add_row(
                 row["host"],

@@ -55,7 +55,7 @@ def test_what_the_code_colours_is_coloured_and_the_data_in_it_is_not() -> None:
     table.add_row(
         "[red]x", markup("[red]FAILED[/red] {error}", error="[bold]disk[/]"), lines("a", Markup("[green]ok[/]"))
     )
-    table.add_row("s", Markup("[green]ok[/green]"), styled("[/] down", "red"))
+    table.add_row("s", Markup("[green]ok[/green]"), styled("[/] down", style="red"))
     out = _render(table, colour=True)
     assert "\x1b[31mFAILED" in out and "[bold]disk[/]" in out and "\x1b[32mok" in out
     assert "\x1b[31m[/] down" in out and "[red]x" in out
