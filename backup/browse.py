@@ -122,11 +122,11 @@ def list_entries(repo: Repository, snapshot: Snapshot, path: str = "", *, recurs
                 break
             if path_key(entry["path"]) > path_key(where):
                 raise UsageError(
-                    N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where)
+                    N_("snapshot {short_id} holds no '{where}'"), short_id=snapshot.short_id, where=shown(where)
                 )
         else:
             raise UsageError(
-                N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where)
+                N_("snapshot {short_id} holds no '{where}'"), short_id=snapshot.short_id, where=shown(where)
             )
     return _beneath(entries, where, recursive=recursive)
 
@@ -195,7 +195,7 @@ def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
                 first = by_path.get(entry["link"])
                 if first is None or first.get("type") != "file":
                     raise UsageError(
-                        N_("{where!r} is a hard link to {entry!r}, which is not a file"),
+                        N_("'{where}' is a hard link to '{entry}', which is not a file"),
                         where=shown(where),
                         entry=shown(entry["link"]),
                     )
@@ -204,19 +204,19 @@ def file_entry(repo: Repository, snapshot: Snapshot, path: str | None) -> Entry:
                 if entry["type"] == "dir":
                     raise UsageError(
                         N_(
-                            "{where!r} in snapshot {short_id} is a dir, not a file; restore --include takes a directory"
+                            "'{where}' in snapshot {short_id} is a dir, not a file; restore --include takes a directory"
                         ),
                         where=shown(where),
                         short_id=snapshot.short_id,
                     )
                 raise UsageError(
-                    N_("{where!r} in snapshot {short_id} is a {kind}, not a file"),
+                    N_("'{where}' in snapshot {short_id} is a {kind}, not a file"),
                     where=shown(where),
                     short_id=snapshot.short_id,
                     kind=entry["type"],
                 )
             return entry
-    raise UsageError(N_("snapshot {short_id} holds no {where!r}"), short_id=snapshot.short_id, where=shown(where))
+    raise UsageError(N_("snapshot {short_id} holds no '{where}'"), short_id=snapshot.short_id, where=shown(where))
 
 
 def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[bytes]:
@@ -228,7 +228,7 @@ def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[by
         chunk_ids = [bytes.fromhex(chunk) for chunk in entry.get("chunks", ())]
     except (KeyError, TypeError, ValueError):  # UnknownDigest is a ValueError
         raise CorruptObject(
-            N_("snapshot {short_id}: the entry of {entry!r} is malformed"),
+            N_("snapshot {short_id}: the entry of '{entry}' is malformed"),
             short_id=snapshot.short_id,
             entry=shown(entry["path"]),
         ) from None
@@ -241,7 +241,7 @@ def dump_file(repo: Repository, snapshot: Snapshot, entry: Entry) -> Iterator[by
         yield data
     if written != size or digest.hexdigest() != expected:
         raise VerificationFailed(
-            N_("{entry!r} in snapshot {short_id} differs from the backup record; discard what was written"),
+            N_("'{entry}' in snapshot {short_id} differs from the backup record; discard what was written"),
             entry=shown(entry["path"]),
             short_id=snapshot.short_id,
         )

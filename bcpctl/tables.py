@@ -8,6 +8,10 @@ wrapped they do not fit, the rightmost of them are left out and a last line name
 (``--json`` always has everything). If the key columns alone are wider than the terminal,
 the table is drawn wider and the terminal wraps the lines: still nothing is cut.
 
+Every ``str`` cell, header and title is data, drawn as written: rich reads a string as
+markup, so a system, path or tag named ``[red]x`` restyled the line and ``[old]`` vanished.
+What the code itself colours says so: :class:`Markup`, :func:`markup`, :func:`styled`.
+
 :class:`Table` takes the constructor and ``add_row`` calls of ``rich.table.Table`` that the
 commands use, and renders through rich's public renderable protocol.
 """
@@ -33,29 +37,76 @@ KEY_HEADERS = frozenset(
 MIN_WIDTH = 6
 
 
+class Markup(str):
+    """A cell the code itself styles with rich markup (``Markup("[red]FAILED[/]")``): the one
+    kind of string cell read as markup. Every other ``str`` cell is data (a system, a path, a
+    tag, a partner's name) and is drawn as written, so ``[red]x`` or ``[bold]`` in a name
+    neither restyles the line nor vanishes. Data put inside a markup cell must go through
+    ``rich.markup.escape`` (and :func:`dc.plaintext.one_line`); joining a ``Markup`` with a
+    plain ``str`` gives a plain ``str``, drawn as written: the safe side."""
+
+    __slots__ = ()
+
+
 def plain(text: str) -> Text:
-    """A cell of data (a name, a path, a source), drawn as written: a string cell is read as
-    rich markup, so a directory named ``[/x]`` broke the whole table and ``[old]`` vanished
-    from a path; what a terminal would obey is escaped (:func:`dc.plaintext.one_line`)."""
+    """A cell of data drawn as written: a name or path holding ``[/x]`` or ``[old]`` is text,
+    and what a terminal would obey is escaped (:func:`dc.plaintext.one_line`)."""
     from rich.text import Text
 
     return Text(one_line(text))
 
 
-def _drawable(cell: Any) -> Any:
-    """A string cell is rich markup (commands colour a status with ``[red]…[/]``); one that
-    is not valid markup (a name or an error holding ``[/x]``) is drawn as written instead of
-    failing the whole command. Data cells should be :func:`plain` in the first place."""
-    if not isinstance(cell, str) or "[" not in cell:
-        return cell
+def styled(text: str, *, style: str) -> Text:
+    """A cell of data in a colour the code chose (an error in red): the text drawn as written."""
+    drawn = plain(text)
+    drawn.stylize(style)
+    return drawn
+
+
+def markup(template: str, **params: object) -> Markup:
+    """A :class:`Markup` cell from a template the code wrote (``_("[red]FAILED[/red] {error}")``)
+    whose parameters are data: each is escaped, so it is shown as written, on one line."""
+    from rich.markup import escape
+
+    return Markup(template.format(**{k: escape(one_line(str(v))) for k, v in params.items()}))
+
+
+def lines(*parts: str) -> Text:
+    """A cell of several lines the code chose (a time, then its age below): each part is one
+    line, drawn as :func:`cell` draws it, so a line break inside a name stays escaped."""
+    from rich.text import Text
+
+    return Text("\n").join(_text(part) for part in parts)
+
+
+def _text(part: str) -> Text:
+    drawable = cell(part)
+    if isinstance(drawable, str):  # valid markup the code wrote
+        from rich.text import Text
+
+        return Text.from_markup(drawable)
+    return drawable
+
+
+def cell(value: Any) -> Any:
+    """What a table draws for ``value``: a ``str`` as written (:func:`plain`), a :class:`Markup`
+    as the markup it is, unless it is not valid markup (an error quoted unescaped holding
+    ``[/x]``), then as written instead of failing the whole command; any other renderable
+    (a ``rich.text.Text`` the code styled) as it is."""
+    if not isinstance(value, str):
+        return value
+    if not isinstance(value, Markup):
+        return plain(value)
+    if "[" not in value:
+        return str(value)
     from rich.errors import MarkupError
     from rich.markup import render
 
     try:
-        render(cell)
+        render(value)
     except MarkupError:
-        return plain(cell)
-    return cell
+        return plain(value)
+    return str(value)
 
 
 def is_key(header: str) -> bool:
@@ -76,29 +127,35 @@ class Table:
         self.row_styles: list[str | None] = []
 
     def add_row(self, *cells: Any, style: str | None = None) -> None:
-        self.rows.append(tuple(_drawable(cell) for cell in cells))
+        """A row; ``str`` cells are data, drawn as written (see :func:`cell`)."""
+        self.rows.append(tuple(cell(value) for value in cells))
         self.row_styles.append(style)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from rich.measure import Measurement
         from rich.table import Table as RichTable
 
-        def width(cell: Any, *, least: bool = False) -> int:
-            renderable = console.render_str(cell) if isinstance(cell, str) else cell
+        def width(drawn: Any, *, least: bool = False) -> int:
+            renderable = console.render_str(drawn) if isinstance(drawn, str) else drawn
             measured = Measurement.get(console, options.update_width(10_000), renderable)
             return measured.minimum if least else measured.maximum
 
         n = len(self.headers)
-        natural = [
-            max([width(self.headers[i])] + [width(row[i]) for row in self.rows if i < len(row)]) for i in range(n)
-        ]
+        # headers and the title are data too where a command takes them from its rows
+        # (a registry's or a lookup's own column names, a playbook's name)
+        headers = [cell(h) for h in self.headers]
+        natural = [max([width(headers[i])] + [width(row[i]) for row in self.rows if i < len(row)]) for i in range(n)]
         keys = [i for i, h in enumerate(self.headers) if h in self.keys]
         others = [i for i in range(n) if i not in keys]
         limit = options.max_width
-        table = RichTable(title=self.title)
+        title = None
+        if self.title is not None:  # rich styles a str title only; the data in it is drawn as written
+            title = plain(self.title)
+            title.style = "table.title"
+        table = RichTable(title=title)
         if sum(natural) + 3 * n + 1 <= limit:  # padding either side of a cell, and n + 1 borders
             for i in range(n):
-                table.add_column(self.headers[i], no_wrap=i in keys)
+                table.add_column(headers[i], no_wrap=i in keys)
             for row, style in zip(self.rows, self.row_styles, strict=True):
                 table.add_row(*row, style=style)
             yield table
@@ -113,7 +170,7 @@ class Table:
         widths = _share(natural, keys, wrapping, room)
         shown = [i for i in range(n) if i not in dropped]
         for i in shown:
-            table.add_column(self.headers[i], width=widths[i], no_wrap=i in keys, overflow="fold")
+            table.add_column(headers[i], width=widths[i], no_wrap=i in keys, overflow="fold")
         for row, style in zip(self.rows, self.row_styles, strict=True):
             table.add_row(*(row[i] if i < len(row) else "" for i in shown), style=style)
         needed = sum(widths[i] for i in shown) + 3 * len(shown) + 1

@@ -29,7 +29,7 @@ def backup() -> None:
 
 
 def _render_results(console: Console, data: dict[str, Any]) -> None:
-    from bcpctl.tables import Table, plain
+    from bcpctl.tables import Table
 
     table = Table(
         _("system"), _("snapshot"), _("files new/changed/same"), _("read"), _("added"), _("seconds"), _("status")
@@ -38,9 +38,9 @@ def _render_results(console: Console, data: dict[str, Any]) -> None:
         r = row.get("result") or {}
         counts = f"{r.get('files_new', 0)}/{r.get('files_changed', 0)}/{r.get('files_unmodified', 0)}" if r else ""
         error = error_message(row["error"]) if isinstance(row["error"], Message) else row["error"]
-        status = _("ok") if row["ok"] else plain(_("FAILED: {error}").format(error=error))
+        status = _("ok") if row["ok"] else _("FAILED: {error}").format(error=error)
         table.add_row(
-            plain(row["system"] or r.get("source", "")),
+            row["system"] or r.get("source", ""),
             (r.get("snapshot_id") or "")[:8],
             counts,
             human_bytes(r.get("bytes_read", 0)),

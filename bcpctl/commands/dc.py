@@ -16,7 +16,7 @@ from bcpctl.i18n import _
 from bcpctl.options import common_options, config_option, key_value_pairs
 from bcpctl.params import Checked, FiniteFloat, Pattern
 from bcpctl.statuslabels import status_text
-from bcpctl.tables import Table
+from bcpctl.tables import Table, styled
 from dc.errors import N_, AuthError, Message, ProblemFound, UsageError
 
 _STATUS_STYLE = {"ok": "green", "changed": "yellow", "failed": "bold red", "unreachable": "bold red", "skipped": "dim"}
@@ -100,7 +100,7 @@ def _render_run(console: Console, data: dict[str, Any]) -> None:
         style = _STATUS_STYLE.get(h["status"], "")
         table.add_row(
             h["host"],
-            f"[{style}]{status_text(h['status'])}[/]" if style else status_text(h["status"]),
+            styled(status_text(h["status"]), style=style) if style else status_text(h["status"]),
             str(h["ok"]),
             str(h["changed"]),
             str(h["failed"]),
@@ -241,7 +241,7 @@ def dc_facts(host: str | None, config_path: str) -> None:
         for row in data:
             f = row["facts"]
             if f is None:
-                table.add_row(row["host"], "", "", "", "", "", "", f"[red]{row['error']}[/]")
+                table.add_row(row["host"], "", "", "", "", "", "", styled(row["error"], style="red"))
                 continue
             table.add_row(
                 row["host"],

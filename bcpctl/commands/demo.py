@@ -16,7 +16,7 @@ from bcpctl.commands.runs import duration_text
 from bcpctl.i18n import _
 from bcpctl.options import common_options
 from bcpctl.params import FiniteFloat
-from bcpctl.tables import Table
+from bcpctl.tables import Markup, Table, markup
 from dc.errors import ProblemFound
 
 
@@ -24,7 +24,9 @@ def _render(console: Console, d: dict[str, Any]) -> None:
     table = Table("#", _("step"), _("result"), _("seconds"))
     for number, s in enumerate(d["steps"], 1):
         result = (
-            _("[green]ok[/green]") if s["ok"] else _("[red]FAILED[/red] {error}").format(error=s.get("error") or "")
+            Markup(_("[green]ok[/green]"))
+            if s["ok"]
+            else markup(_("[red]FAILED[/red] {error}"), error=s.get("error") or "")
         )
         table.add_row(str(number), s["name"], result, f"{s['seconds']:.1f}")
     console.print(table)
@@ -45,7 +47,7 @@ def _render(console: Console, d: dict[str, Any]) -> None:
                 s["system"],
                 f"{duration_text(s['rto_seconds'])} / {duration_text(s['rto_target_seconds'])}",
                 f"{duration_text(s['rpo_seconds'])} / {duration_text(s['rpo_target_seconds'])}",
-                _("[green]yes[/green]") if s["verified"] else _("[red]NO[/red]"),
+                Markup(_("[green]yes[/green]")) if s["verified"] else Markup(_("[red]NO[/red]")),
             )
         console.print(systems)
     b, r, e = d["backup"], d["replication"], d["export"]

@@ -9,7 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.i18n import _
 from bcpctl.options import as_of_option, common_options, repo_options
-from bcpctl.tables import Table, plain
+from bcpctl.tables import Table
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -60,7 +60,7 @@ def diff(
             for t in d["tables"]:
                 before = "—" if t["rows_before"] is None else str(t["rows_before"])
                 after = "—" if t["rows_after"] is None else str(t["rows_after"])
-                table.add_row(plain(t["table"]), before, after, f"{t['delta']:+d}")
+                table.add_row(t["table"], before, after, f"{t['delta']:+d}")
             console.print(table)
         console.print(
             _("{before} → {after}: {added} added, {removed} removed, {changed} changed").format(

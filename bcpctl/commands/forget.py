@@ -13,7 +13,7 @@ from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, repo_options
 from bcpctl.params import DAY, Count, Duration, FiniteFloat
 from bcpctl.statuslabels import status_list
-from bcpctl.tables import Table, plain
+from bcpctl.tables import Table
 from dc.errors import N_, UsageError
 
 _GRACE_HELP = "Delete condemned data only once marked this long ago (longer than your longest backup)."
@@ -143,7 +143,7 @@ def forget(
         for row in d["keep"] + d["remove"]:
             table.add_row(
                 row["id"][:8],
-                plain(row["group"]),
+                row["group"],
                 output.jst(row["time"]),
                 _("keep") if row["keep"] else _("remove"),
                 status_list(row["reasons"]),

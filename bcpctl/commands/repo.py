@@ -214,7 +214,7 @@ def snapshots(
     ]
 
     def render(console: Console, data: list[dict[str, Any]]) -> None:
-        from bcpctl.tables import Table, plain
+        from bcpctl.tables import Table
 
         table = Table(_("id"), _("time"), _("system"), _("tenant"), _("source"), _("files"), _("size"), _("added"))
         for row in data:
@@ -223,9 +223,9 @@ def snapshots(
             table.add_row(
                 row["short_id"],
                 output.jst(row["time"]),
-                plain(row["system"] or ""),
-                plain(row["tenant"] or ""),
-                plain(row["source"]),
+                row["system"] or "",
+                row["tenant"] or "",
+                row["source"],
                 str(files),
                 human_bytes(summary.get("bytes_total", 0)),
                 human_bytes(summary.get("bytes_added", 0)),

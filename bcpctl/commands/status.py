@@ -12,12 +12,12 @@ from bcpctl import output
 from bcpctl.i18n import _, shown
 from bcpctl.options import common_options, config_option
 from bcpctl.output import jst
-from bcpctl.tables import Table
+from bcpctl.tables import Markup, Table, lines
 
 _LIGHTS = {
-    "green": "[green]● 復旧可能 / recoverable[/]",
-    "yellow": "[yellow]● 要確認 / check[/]",
-    "red": "[red]● 復旧不可 / not shown recoverable[/]",
+    "green": Markup("[green]● 復旧可能 / recoverable[/]"),
+    "yellow": Markup("[yellow]● 要確認 / check[/]"),
+    "red": Markup("[red]● 復旧不可 / not shown recoverable[/]"),
 }
 
 
@@ -29,12 +29,14 @@ def age(seconds: float | None) -> str:
 
 def render(console: Console, d: dict[str, Any]) -> None:
     since = f"{jst(d['since'])} から / since" if d["since"] else "構成どおり / as configured (never failed over)"
-    mode = " [red]フェイルオーバー中 / FAILED OVER[/]" if d["failed_over"] else ""
+    mode = Markup(" [red]フェイルオーバー中 / FAILED OVER[/]") if d["failed_over"] else ""
     run = " " + _("(run {run_id})").format(run_id=d["run_id"]) if d["run_id"] else ""
-    console.print(f"稼働サイト / active site: [bold]{d['active_site']}[/] ({d['active_site_name']}){mode}")
+    console.print(
+        f"稼働サイト / active site: [bold]{escape(d['active_site'])}[/] ({escape(d['active_site_name'])}){mode}"
+    )
     console.print(f"  {since}{run}")
     copy = d["second_copy"]
-    where = ", ".join(copy["sites"]) or "—"
+    where = escape(", ".join(copy["sites"]) or "—")
     if copy["protected"]:
         oldest = f", 最古 / oldest {jst(copy['oldest'])}, {age(copy['oldest_age_seconds'])}" if copy["oldest"] else ""
         console.print(f"第二のコピー / second copy → {where}: [green]保護あり / protected[/]{oldest}")
@@ -45,7 +47,10 @@ def render(console: Console, d: dict[str, Any]) -> None:
                 "第二のコピー / second copy → {where}: [red]保護なし / UNPROTECTED[/] "
                 "({missing} of {systems} system(s): {unprotected})"
             ).format(
-                where=where, missing=missing, systems=len(d["systems"]), unprotected=", ".join(copy["unprotected"][:5])
+                where=where,
+                missing=missing,
+                systems=len(d["systems"]),
+                unprotected=escape(", ".join(copy["unprotected"][:5])),
             )
         )
     table = Table(
@@ -59,16 +64,17 @@ def render(console: Console, d: dict[str, Any]) -> None:
     for s in d["systems"]:
         point = s["recovery_point"]
         second = s["second_copy"]
-        copy_text = (
-            f"{second['site']}: {jst(second['newest'])}\n{age(second['age_seconds'])}" if second["newest"] else "—"
+        copy_lines = (
+            [f"{second['site']}: {jst(second['newest'])}", age(second["age_seconds"])] if second["newest"] else ["—"]
         )
+        why = [c["text"] for c in s["light"]["criteria"] if c["level"] != "green"]
         table.add_row(
-            f"{s['id']}\n{s['business']} ({s['tenant']})",
+            lines(s["id"], f"{s['business']} ({s['tenant']})"),
             s["running_at"] or "不明 / unknown",
-            f"{jst(point['time'])}\n{age(point['age_seconds'])}" if point["time"] else "記録なし / none recorded",
-            copy_text + ("" if s["protected"] else "\n[red]保護なし / unprotected[/]"),
+            lines(jst(point["time"]), age(point["age_seconds"])) if point["time"] else "記録なし / none recorded",
+            lines(*copy_lines, *([] if s["protected"] else [Markup("[red]保護なし / unprotected[/]")])),
             _LIGHTS[s["light"]["level"]],
-            escape("\n".join(c["text"] for c in s["light"]["criteria"] if c["level"] != "green") or "—"),
+            lines(*why) if why else "—",
         )
     console.print(table)
     counts = d["counts"]

@@ -225,3 +225,12 @@ def test_dump_to_a_file_whose_path_holds_brackets_reports_it_as_written(
     done = cli("dump", "latest", "docs/a.txt", "--repo", url, "--output", str(out), env={"COLUMNS": "300"})
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout and out.read_bytes() == b"alpha\n"
+
+
+@pytest.mark.parametrize("command", ["ls", "dump"])
+def test_a_missing_hostile_path_is_escaped_once_in_the_error(cli: Cli, repo: tuple[str, Path], command: str) -> None:
+    """The name was escaped by ``shown`` and then again by ``!r``: ``'\\\\x1b'`` with two
+    backslashes, not the name ls would show."""
+    result = cli(command, "latest", "docs/e\x1b[2Jx", "--repo", repo[0])
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "bcpctl: error: snapshot " + result.stderr.split()[3] + " holds no 'docs/e\\x1b[2Jx'\n"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.console import Console
 
-from bcpctl.tables import Table
+from bcpctl.tables import Markup, Table
 from tests.conftest import Cli
 
 
@@ -74,10 +74,10 @@ def test_snapshots_lists_a_source_path_with_brackets_and_escapes_as_written(cli:
 
 
 def test_a_cell_that_is_not_valid_markup_is_drawn_as_written_never_an_internal_error() -> None:
-    """Commands draw some cells as rich markup ('[red]…[/]'); a name or an error holding a
-    stray closing tag must not turn the whole command into an internal error."""
+    """Commands draw some cells as rich markup (``Markup('[red]…[/]')``); one that quotes an
+    error holding a stray closing tag must not turn the whole command into an internal error."""
     table = Table("host", "error")
-    table.add_row("[/x]", "cannot read /srv/[/share]/f")
-    table.add_row("h2", "[red]down[/]")
+    table.add_row("[/x]", Markup("cannot read /srv/[/share]/f"))
+    table.add_row("h2", Markup("[red]down[/]"))
     out = _render(table)
     assert "[/x]" in out and "/srv/[/share]/f" in out and "down" in out and "[red]" not in out
