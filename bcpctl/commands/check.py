@@ -106,10 +106,11 @@ def check(
             console.print(_("{unindexed_packs} pack(s) in no index (see the notes)").format(**d))
         for p in d["notes"]:
             console.print(
-                _("note {object}: {message}").format(object=p["object"], message=shown(p["message"])), markup=False
+                _("note {object}: {message}").format(object=shown(p["object"]), message=shown(p["message"])),
+                markup=False,
             )
         for p in d["problems"]:
-            console.print("[red]" + escape(_("damaged")) + f"[/red] {escape(p['object'])}: ", end="")
+            console.print("[red]" + escape(_("damaged")) + f"[/red] {escape(shown(p['object']))}: ", end="")
             console.print(shown(p["message"]), markup=False)
         if d["affected_snapshots"]:
             console.print(_("snapshots affected: ") + ", ".join(s[:8] for s in d["affected_snapshots"]))
