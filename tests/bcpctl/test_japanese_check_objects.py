@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from backup.checkreport import REPAIR_INDEX, REPAIR_INDEX_ALL, REPAIR_SNAPSHOTS
 from tests.bcpctl.test_i18n import _env
 from tests.bcpctl.test_japanese_fragments import english_words
 from tests.conftest import Cli
@@ -37,10 +38,11 @@ def test_check_names_the_damaged_place_in_japanese(cli: Cli, tmp_path: Path, pac
     japanese = cli("check", "--repo", str(repo), env=_env({"BCPCTL_LANG": "ja"}))
     assert english.returncode == japanese.returncode == 1, japanese.stderr
     assert re.search(rf"snapshot [0-9a-f]+{english_place}", english.stdout), english.stdout
-    lines = [line for line in japanese.stdout.splitlines() if "スナップショット" in line]
-    assert lines, japanese.stdout
+    lines = japanese.stdout.splitlines()
+    assert any("スナップショット" in line for line in lines), japanese.stdout
     ids = re.findall(r"\b[0-9a-f]{8,}\b", japanese.stdout)
+    commands = (REPAIR_INDEX_ALL, REPAIR_INDEX, REPAIR_SNAPSHOTS)  # typed back as they are
     for line in lines:
-        assert english_words(line, *ids) == [], line
+        assert english_words(line, *ids, *commands) == [], line
     error = japanese.stderr.splitlines()[-1]
     assert english_words(error, *ids) == [], error
