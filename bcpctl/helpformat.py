@@ -28,30 +28,40 @@ def _cell(ch: str) -> int:
     return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
+#: closing punctuation that never starts a line: it hangs past the margin instead (ぶら下げ, JIS X 4051)
+_HANGING = frozenset("、。，．）」』】〉》！？")
+
+
 def wrap(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` columns: at spaces, and anywhere inside a run of
-    full-width characters (Japanese has no spaces between words)."""
+    """``text`` in lines of at most ``width`` columns: at spaces, and between two full-width
+    characters (Japanese has no spaces between words); a run of narrow characters (a URL, an
+    option) is never cut, as click's own wrapping does not cut a word."""
     lines: list[str] = []
     for paragraph in text.splitlines() or [""]:
         line = ""
         for word in paragraph.split(" "):
-            joined = f"{line} {word}" if line else word
-            if cells(joined) <= width:
-                line = joined
-                continue
-            if all(_cell(ch) == 1 for ch in word):
-                if line:
-                    lines.append(line)
-                line = word
-                continue
-            line = f"{line} " if line else ""
-            for ch in word:
-                if line.strip() and cells(line + ch) > width:
+            for n, token in enumerate(_tokens(word)):
+                joined = line + (" " if line and n == 0 else "") + token
+                if cells(joined) <= width or not line.strip() or (n and token in _HANGING):
+                    line = joined
+                else:
                     lines.append(line.rstrip())
-                    line = ""
-                line += ch
+                    line = token
         lines.append(line)
     return lines
+
+
+def _tokens(word: str) -> list[str]:
+    """A word's unbreakable pieces: each full-width character alone, each run of narrow ones."""
+    tokens: list[str] = []
+    run = ""
+    for ch in word:
+        if _cell(ch) == 2:
+            tokens += [run, ch] if run else [ch]
+            run = ""
+        else:
+            run += ch
+    return [*tokens, run] if run or not tokens else tokens
 
 
 class CellFormatter(click.HelpFormatter):
@@ -78,6 +88,21 @@ class CellFormatter(click.HelpFormatter):
             self.write(f"{lines[0]}\n")
             for line in lines[1:]:
                 self.write(f"{'':>{column + self.current_indent}}{line}\n")
+
+    def write_text(self, text: str) -> None:
+        if cells(text) == len(text):
+            super().write_text(text)
+            return
+        indent = " " * self.current_indent
+        width = max(self.width - self.current_indent, 11)
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            if paragraph.startswith("\b"):  # click's mark: lines kept as they are
+                paragraphs.append("\n".join(indent + line for line in paragraph.splitlines()[1:]))
+                continue
+            joined = " ".join(line.strip() for line in paragraph.splitlines())
+            paragraphs.append("\n".join(indent + line for line in wrap(joined, width)))
+        self.write("\n\n".join(paragraphs) + "\n")
 
 
 class CellContext(click.Context):

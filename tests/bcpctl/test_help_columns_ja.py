@@ -69,7 +69,8 @@ def test_every_commands_option_descriptions_share_one_column() -> None:
     misaligned = {name: cols for name, text in helps.items() if len(cols := _columns(text)) > 1}
     assert not misaligned, json.dumps(misaligned, ensure_ascii=False, indent=1)[:3000]
     for name, text in helps.items():
-        too_wide = [line for line in text.splitlines() if _OPTION.match(line) and _cells(line) > 100]
+        # within the 100 columns bcpctl's help is laid out for; a single unbreakable word may pass them
+        too_wide = [line for line in text.splitlines() if _cells(line) > 100 and len(line.split()) > 1]
         assert not too_wide, (name, too_wide)
 
 
