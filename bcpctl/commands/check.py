@@ -116,7 +116,7 @@ def check(
             console.print(_("snapshots affected: ") + ", ".join(s[:8] for s in d["affected_snapshots"]))
         if d["remedies"]:
             what = _("to repair, run in this order") if d["problems"] else _("suggested")
-            console.print(f"{what}: " + _("; then ").join(d["remedies"]), markup=False)
+            console.print(f"{what}: " + _("; then ").join(shown(r) for r in d["remedies"]), markup=False)
         if d["ok"]:
             console.print(_("no errors were found"))
         if d["recorded_site"]:

@@ -46,3 +46,17 @@ def test_check_names_the_damaged_place_in_japanese(cli: Cli, tmp_path: Path, pac
         assert english_words(line, *ids, *commands) == [], line
     error = japanese.stderr.splitlines()[-1]
     assert english_words(error, *ids) == [], error
+
+
+def test_check_suggests_prune_in_japanese(cli: Cli, tmp_path: Path) -> None:
+    """A pack no index names (an interrupted backup's): check passes and suggests prune, explained in Japanese."""
+    repo = _repo(cli, tmp_path)
+    stray = repo / "data" / "ab" / ("ab" + "0" * 62)
+    stray.parent.mkdir(exist_ok=True)
+    stray.write_bytes(os.urandom(1000))
+    english = cli("check", "--repo", str(repo), env=_env({}))
+    japanese = cli("check", "--repo", str(repo), env=_env({"BCPCTL_LANG": "ja"}))
+    assert english.returncode == japanese.returncode == 0, japanese.stderr
+    assert "bcpctl prune (removes packs" in english.stdout, english.stdout
+    (line,) = [line for line in japanese.stdout.splitlines() if "bcpctl prune" in line]
+    assert english_words(line, "bcpctl prune") == [], line
