@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from dc.errors import N_, Message
+
 REPAIR_INDEX = "bcpctl repair index"
 REPAIR_INDEX_ALL = "bcpctl repair index --read-all-packs"
 REPAIR_SNAPSHOTS = "bcpctl repair snapshots --forget"
-PRUNE = "bcpctl prune (removes packs no snapshot needs once its grace period has passed)"
+PRUNE = Message(N_("bcpctl prune (removes packs no snapshot needs once its grace period has passed)"))
 _ORDER = (REPAIR_INDEX_ALL, REPAIR_INDEX, REPAIR_SNAPSHOTS, PRUNE)
 
 

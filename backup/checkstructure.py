@@ -222,7 +222,11 @@ def check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, rep
                 continue
             reported.add(verdict.tree_id)
             if verdict.unreadable:
-                where = f"snapshot {snapshot.short_id} tree blob {verdict.tree_id[:16]}"
+                where = Message(
+                    N_("snapshot {short_id} tree blob {tree_id}"),
+                    short_id=snapshot.short_id,
+                    tree_id=verdict.tree_id[:16],
+                )
                 report.problems.append(Problem(where, verdict.unreadable))
             elif verdict.damaged_files:
                 first = verdict.damaged_files[0]
@@ -231,5 +235,6 @@ def check_snapshots(repo: Repository, view: CheckView, judge: SnapshotJudge, rep
                     reason = Message(
                         N_("{reason} (and {more} more file(s) of this tree blob)"), reason=reason, more=more
                     )
-                report.problems.append(Problem(f"snapshot {snapshot.short_id} file {first.path!r}", reason))
+                where = Message(N_("snapshot {short_id} file {path!r}"), short_id=snapshot.short_id, path=first.path)
+                report.problems.append(Problem(where, reason))
         report.affected_snapshots.append(snapshot.id)

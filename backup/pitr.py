@@ -33,7 +33,7 @@ from backup.walcheck import base_backups, first_needed
 from backup.walfeed import ABSENT, WalFeed
 from backup.walseq import DEFAULT_SEGMENT_SIZE, format_lsn, parse_lsn, segment_name
 from backup.waltablespace import REFUSED, creations, previous_name, refusal, withheld
-from dc.clock import JST, utcnow
+from dc.clock import JST, jst_text, utcnow
 from dc.errors import N_, ProblemFound, UsageError
 from dc.failpoint import failpoint
 
@@ -82,6 +82,10 @@ class RecoveryTarget:
             return self.time.isoformat()
         return format_lsn(self.lsn) if self.lsn is not None else "latest"
 
+    def shown(self) -> str:
+        """The target as a person reads it: a moment in JST (:meth:`describe` is the record's ISO 8601)."""
+        return jst_text(self.time, seconds=True) if self.time is not None else self.describe()
+
 
 def _base_end(base: Snapshot) -> datetime:
     return datetime.fromisoformat(base.tags.get(TAG_END, base.time.isoformat()))
@@ -93,8 +97,8 @@ def check_moment(target: RecoveryTarget, now: datetime) -> None:
     if target.time is not None and target.time > now:
         raise UsageError(
             N_("--to-time {time} is in the future (now {now}): use --to-latest for the newest state the archive holds"),
-            time=target.time.isoformat(),
-            now=now.isoformat(timespec="seconds"),
+            time=jst_text(target.time, seconds=True),
+            now=jst_text(now, seconds=True),
         )
 
 
@@ -113,17 +117,15 @@ def choose_base(bases: list[Snapshot], target: RecoveryTarget) -> Snapshot:
                     "--to-time {moment} is before the oldest base backup of {system} (ended {oldest}): nothing "
                     "can be recovered from before it"
                 ),
-                moment=moment.isoformat(),
+                moment=jst_text(moment, seconds=True),
                 system=bases[0].system,
-                oldest=oldest.isoformat(),
+                oldest=jst_text(oldest, seconds=True),
             )
     elif target.lsn is not None:
         lsn = target.lsn
         usable = [b for b in bases if parse_lsn(b.tags[TAG_STOP]) <= lsn]
     if not usable:
-        raise ProblemFound(
-            N_("no base backup ended before {target}: nothing to recover from"), target=target.describe()
-        )
+        raise ProblemFound(N_("no base backup ended before {target}: nothing to recover from"), target=target.shown())
     return max(usable, key=lambda b: (_base_end(b), b.id))
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import click
 
+from bcpctl.helpformat import CellContext
 from dc.errors import BcpError, Message, Reason
 
 DOMAIN = "bcpctl"
@@ -129,6 +130,7 @@ def localize(command: click.Command) -> click.Command:
     """
     if language() not in LANGUAGES:
         return command
+    command.context_class = CellContext  # full-width help text aligned by display width
     if command.help:
         command.short_help = _(summary(command.help))
         command.help = _(inspect.cleandoc(command.help))

@@ -45,6 +45,7 @@ LABELS = {
     "damaged": N_("status:damaged"),
     "passphrase": N_("status:passphrase"),
     "escrow": N_("status:escrow"),
+    "keyfile": N_("status:keyfile"),
     "live": N_("status:live"),
     "stale": N_("status:stale"),
     "foreign": N_("status:foreign"),
@@ -64,6 +65,28 @@ LABELS = {
     "yearly": N_("status:yearly"),
     "within": N_("status:within"),
 }
+
+
+#: what a snapshot was taken from (backup.sources.KINDS); ``source:`` keeps "path" the source apart
+#: from "path" the kind of object (backup.kindnames)
+SOURCE_LABELS = {
+    "path": N_("source:path"),
+    "sqlite": N_("source:sqlite"),
+    "postgres": N_("source:postgres"),
+    "postgres-wal": N_("source:postgres-wal"),
+    "command": N_("source:command"),
+}
+
+
+def source_text(kind: str, spec: str) -> str:
+    """A snapshot's source: ``kind:spec`` as ``--source`` takes it, in Japanese after the kind's label
+    (``ファイルツリー (path:/srv/a)``), so the operator can still copy it back."""
+    typed = f"{kind}:{spec}"
+    label = SOURCE_LABELS.get(kind)
+    if label is None or language() not in LANGUAGES:
+        return typed
+    shown = _(label)
+    return typed if shown == label else f"{shown} ({typed})"
 
 
 def status_text(code: str | None) -> str:

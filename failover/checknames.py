@@ -66,6 +66,30 @@ STEPS: dict[str, Reason] = {
 }
 
 
+#: what the export drill's steps record as their check's detail (victim_support.exportdrill), read
+#: back from a stored run as their English: matched here, so ``drill report`` shows them in Japanese
+EXPORT_DETAILS = (
+    N_("{request_id}: disaster of {date}, {basis}, {fields}"),
+    N_("{count} of {required} by the rehearsal approval rule (throwaway credentials)"),
+    N_("{rows} synthetic rows shaped like snapshot {snapshot}"),
+    N_("opened with the partner's age identity"),
+    N_("skipped: no --partner-identity"),
+    N_("{note} about {person}, signed with {signer}"),
+    N_("confirmed by {deleted_by}, signed with {signer}"),
+)
+
+#: who signed the partner's side of an export drill (a field of the details above)
+SIGNERS = (N_("the partner's registered key"), N_("a key made for this run"))
+
+
+def check_detail(detail: str) -> str:
+    """A check's stored detail as a :class:`~dc.errors.Message` when it is one of the export
+    drill's (itself otherwise, and a Message as it is)."""
+    if isinstance(detail, Message) or not isinstance(detail, str):
+        return detail
+    return _match(detail, EXPORT_DETAILS) or detail
+
+
 def check_name(name: str) -> str:
     """``name`` as a :class:`~dc.errors.Message` the catalog translates (itself when unknown)."""
     return _match(name, CHECKS) or name
@@ -81,6 +105,8 @@ def _field(name: str, value: str) -> str:
         return step_name(value)
     if name == "endpoint":
         return _match(value, ENDPOINTS) or value
+    if name == "signer":
+        return _match(value, SIGNERS) or value
     return value
 
 

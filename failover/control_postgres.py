@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from dc.clock import utcnow
+from dc.clock import jst_text, utcnow
 from dc.config import Consortium
 from dc.errors import N_, BcpError, Message, joined, message_of
 from failover.control_server import ControlServer, ServerState, lsn, slot_name
@@ -127,16 +127,7 @@ class PostgresStandby:
             if owned:
                 ledger.engine.dispose()
         if not found.streaming:
-            raise ControlPlaneError(
-                N_(
-                    "the standby at {site} does not stream from {source} (WAL receiver: {receiver}); its copy "
-                    "is as of {when}"
-                ),
-                site=site,
-                source=source,
-                receiver=found.receiver or Message(N_("not running")),
-                when=when.isoformat() if when else Message(N_("unknown")),
-            )
+            raise not_streaming(site, source, found.receiver, when)
         return ControlCopy(site, when, position=found.position) if when else None
 
     def _require_standby(self, found: ServerState, source: str) -> None:
@@ -345,3 +336,14 @@ class PostgresStandby:
         if report.ok:
             return []
         return [Message(N_("{summary}: {problems}"), summary=report.summary(), problems=joined(report.problems))]
+
+
+def not_streaming(site: str, source: str, receiver: str | None, when: datetime | None) -> ControlPlaneError:
+    """The refusal of a standby that does not stream; its copy's time is read by a person (JST)."""
+    return ControlPlaneError(
+        N_("the standby at {site} does not stream from {source} (WAL receiver: {receiver}); its copy is as of {when}"),
+        site=site,
+        source=source,
+        receiver=receiver or Message(N_("not running")),
+        when=jst_text(when, seconds=True) if when else Message(N_("unknown")),
+    )

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from backup.check import check_repository
-from dc.clock import utcnow
+from dc.clock import jst_text, utcnow
 from dc.duration import format_duration
 from dc.errors import N_, Message, joined
 from failover.activesite import ActiveSite, active_site, drill_notice
@@ -106,7 +106,7 @@ def _target_checks(ctx: RunContext, site_name: str, plan: RecoveryPlan, active: 
 def _failed_over_checks(ctx: RunContext, active: ActiveSite) -> list[Check]:
     """While failed over the production targets hold production (they must not be empty), and
     what a recovery from a disaster at the active site needs is the second copy."""
-    since = active.since.isoformat() if active.since else "?"
+    since = jst_text(active.since) if active.since else "?"
     checks = [
         Check(
             "failover targets in use by production",

@@ -240,10 +240,26 @@ def _rehearse(
     decision = judge(config, settings, request, now)
     if not decision.allowed:
         raise UsageError(N_("the rehearsal's request is refused: {reasons}"), reasons=decision.reasons[0])
-    steps.done("request", f"{request_id}: disaster of {request.disaster_date}, {BASIS}, {', '.join(decision.fields)}")
+    steps.done(
+        "request",
+        Message(
+            N_("{request_id}: disaster of {date}, {basis}, {fields}"),
+            request_id=request_id,
+            date=request.disaster_date,
+            basis=BASIS,
+            fields=", ".join(decision.fields),
+        ),
+    )
     required = settings.required_approvals(BASIS)
     approvals = rehearse_approvals(required, {"request": request_id, "run": run.id, "basis": BASIS}, now)
-    steps.done("approvals", f"{len(approvals)} of {required} by the rehearsal approval rule (throwaway credentials)")
+    steps.done(
+        "approvals",
+        Message(
+            N_("{count} of {required} by the rehearsal approval rule (throwaway credentials)"),
+            count=len(approvals),
+            required=required,
+        ),
+    )
     key = load_signing_key(settings, tenant_id, config_dir)
     pseudonymizer = Pseudonymizer(load_secret(settings, tenant_id, config_dir), partner.lg_code)
     system = registry_system(config, settings, tenant_id)
@@ -304,7 +320,14 @@ def _rehearse(
         key=key,
         created_at=now,
     )
-    steps.done("build", f"{len(data.rows)} synthetic rows shaped like snapshot {source.snapshot_id[:8]}")
+    steps.done(
+        "build",
+        Message(
+            N_("{rows} synthetic rows shaped like snapshot {snapshot}"),
+            rows=len(data.rows),
+            snapshot=source.snapshot_id[:8],
+        ),
+    )
     delivered_copy = deliver(sealed.path, out / f"{TRAINING}-delivered")
     steps.done("delivery", str(delivered_copy))
     delivered = steps.elapsed()
@@ -319,21 +342,31 @@ def _rehearse(
         label = LABELS["person_ref"]
         text = (opened_dir / files[0][0]).read_text("utf-8")
         refs = {row[label] for row in csv.DictReader(io.StringIO(text, newline=""))}
-        steps.done("open", "opened with the partner's age identity")
+        steps.done("open", Message(N_("opened with the partner's age identity")))
     else:
         run.warnings.append(Message(N_("not opened on the partner's side: no --partner-identity")))
-        steps.done("open", "skipped: no --partner-identity")
+        steps.done("open", Message(N_("skipped: no --partner-identity")))
     domain = settings.tenant(tenant_id).pfif_domain or f"{tenant_id}.drill.invalid"
     note = return_note(
         side, partner_id=partner_id, partner_name=partner.name, person_record_id=f"{domain}/{min(refs)}", refs=refs,
         now=now,
     )  # fmt: skip
-    signer = "the partner's registered key" if side.registered else "a key made for this run"
-    steps.done("note", f"{note.note_record_id} about {note.person_record_id}, signed with {signer}")
+    signer = Message(N_("the partner's registered key")) if side.registered else Message(N_("a key made for this run"))
+    steps.done(
+        "note",
+        Message(
+            N_("{note} about {person}, signed with {signer}"),
+            note=note.note_record_id,
+            person=note.person_record_id,
+            signer=signer,
+        ),
+    )
     deleted_by = confirm_deletion(
         side, request_id=request_id, partner_id=partner_id, partner_name=partner.name, copies=copies
     )
-    steps.done("deletion", f"confirmed by {deleted_by}, signed with {signer}")
+    steps.done(
+        "deletion", Message(N_("confirmed by {deleted_by}, signed with {signer}"), deleted_by=deleted_by, signer=signer)
+    )
     run.cleanup = CleanupResult(removed=[str(c) for c in copies])
     finish(engine, run, tenant_id, steps, delivered)
     entry = audit.audited(

@@ -106,16 +106,17 @@ def check(
             console.print(_("{unindexed_packs} pack(s) in no index (see the notes)").format(**d))
         for p in d["notes"]:
             console.print(
-                _("note {object}: {message}").format(object=p["object"], message=shown(p["message"])), markup=False
+                _("note {object}: {message}").format(object=shown(p["object"]), message=shown(p["message"])),
+                markup=False,
             )
         for p in d["problems"]:
-            console.print("[red]" + escape(_("damaged")) + f"[/red] {escape(p['object'])}: ", end="")
+            console.print("[red]" + escape(_("damaged")) + f"[/red] {escape(shown(p['object']))}: ", end="")
             console.print(shown(p["message"]), markup=False)
         if d["affected_snapshots"]:
             console.print(_("snapshots affected: ") + ", ".join(s[:8] for s in d["affected_snapshots"]))
         if d["remedies"]:
             what = _("to repair, run in this order") if d["problems"] else _("suggested")
-            console.print(f"{what}: " + _("; then ").join(d["remedies"]), markup=False)
+            console.print(f"{what}: " + _("; then ").join(shown(r) for r in d["remedies"]), markup=False)
         if d["ok"]:
             console.print(_("no errors were found"))
         if d["recorded_site"]:

@@ -29,7 +29,7 @@ def _render_index(console: Console, d: dict[str, Any]) -> None:
     verbs = {"packs_dropped": _("dropped from the index"), "removed": _("removed"), "left": _("left alone")}
     for group, verb in verbs.items():
         for p in d[group]:
-            console.print(f"{verb}: {p['object']}: {shown(p['message'])}", markup=False)
+            console.print(f"{verb}: {shown(p['object'])}: {shown(p['message'])}", markup=False)
     if d["blobs_lost"]:
         console.print(
             _(

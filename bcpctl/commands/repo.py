@@ -9,7 +9,7 @@ import click
 from bcpctl import output, session
 from bcpctl.i18n import _, shown
 from bcpctl.options import as_of_option, common_options, new_repo_options, repo_options
-from bcpctl.statuslabels import status_text
+from bcpctl.statuslabels import source_text, status_text
 from dc.errors import N_
 
 if TYPE_CHECKING:  # rich is slow to import; only a terminal needs it
@@ -225,7 +225,7 @@ def snapshots(
                 output.jst(row["time"]),
                 row["system"] or "",
                 row["tenant"] or "",
-                row["source"],
+                source_text(*row["source"].partition(":")[::2]),
                 str(files),
                 human_bytes(summary.get("bytes_total", 0)),
                 human_bytes(summary.get("bytes_added", 0)),

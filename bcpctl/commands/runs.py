@@ -15,7 +15,7 @@ from bcpctl.options import F
 from bcpctl.statuslabels import status_text
 from bcpctl.tables import Table
 from dc.errors import Message, ProblemFound, UsageError
-from failover.checknames import check_name
+from failover.checknames import check_detail, check_name
 
 if TYPE_CHECKING:
     from failover.lifecycle import RunContext
@@ -61,7 +61,7 @@ def render_run(console: Console, doc: dict[str, Any]) -> None:
         if not check["ok"]:
             console.print(
                 _("check failed: {name}: {detail}").format(
-                    name=shown(check_name(check["name"])), detail=shown(check["detail"])
+                    name=shown(check_name(check["name"])), detail=shown(check_detail(check["detail"]))
                 )
             )
     cleanup = doc.get("cleanup")
@@ -165,7 +165,7 @@ def run_context(config_path: str | None, site: str | None = None) -> RunContext:
 
 def japanese(line: str) -> str:
     """A line the core made, in Japanese: the reports show Japanese first whatever the operator's language."""
-    return shown(line, "ja")
+    return shown(check_detail(line), "ja")
 
 
 def operator_options(fn: F) -> F:

@@ -110,7 +110,7 @@ def test_check_names_damaged_files_in_japanese(cli: Cli, tmp_path: Path) -> None
     japanese = cli("check", "--repo", str(repo), "--read-data", env=_env({"BCPCTL_LANG": "ja"}))
     assert english.returncode == japanese.returncode == 1, japanese.stderr
     assert "lies in damaged pack" in english.stdout and "does not match its name" in english.stdout, english.stdout
-    objects = re.findall(r"^\S+ (snapshot \w+ file '[^']+'|[\w/]+): ", japanese.stdout, re.MULTILINE)
+    objects = re.findall(r"^\S+ (スナップショット \w+ のファイル '[^']+'|[\w/]+): ", japanese.stdout, re.MULTILINE)
     ids = re.findall(r"\b[0-9a-f]{8,}\b", japanese.stdout)  # blob and pack ids, as the line shows them
     lines = [line for line in japanese.stdout.splitlines() if any(o in line for o in objects)]
     assert len(lines) >= 3 and all(english_words(line, *objects, *ids) == [] for line in lines), japanese.stdout
