@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backup.chainsign import State, extend_chain
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
-from backup.manifestchain import CHAIN_VERSION, Link, check_signed, resolve, verify_link
+from backup.manifestchain import CHAIN_VERSION, Link, check_signed, link_reader, resolve, verify_link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import (
     FORMAT,
@@ -227,7 +227,7 @@ def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | No
     except ObjectNotFound:
         return None
     where = f"{backend.url}/{MANIFEST_KEY}"
-    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=where, load=backend.load)
+    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=where, load=link_reader(backend))
 
 
 def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSlots:
@@ -309,7 +309,7 @@ def sign_manifest(
             state_for=lambda previous: _whole_state(repo, previous, without, now),
         )
     else:
-        previous = resolve(stored, backend.load) if isinstance(stored, Link) else stored
+        previous = resolve(stored, link_reader(backend)) if isinstance(stored, Link) else stored
         entries, indexes, packs, removed = _whole_state(repo, previous, without, now)
         manifest = Manifest(
             repository=repo.config.id,

@@ -48,7 +48,9 @@ from backup.manifeststate import (
     link_key,
     refuse_newer,
 )
+from backup.objectsize import OversizedObject, load_whole
 from dc.errors import N_
+from storage.backend import Backend
 from storage.errors import ObjectNotFound
 
 CHAIN_VERSION = 2
@@ -101,6 +103,22 @@ class Link:
             "removed": [{"id": r.id, "removed": r.removed, "system": r.system} for r in self.removed],
         }
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def link_reader(backend: Backend) -> Callable[[str], bytes]:
+    """``backend``'s reader of links for :func:`walk`: each read bounded like every object read whole.
+
+    Whoever can write the storage can leave a link of many gigabytes (a sparse file costs no
+    disk); it is named as a damaged link, never read (:mod:`backup.objectsize`).
+    """
+
+    def load(key: str) -> bytes:
+        try:
+            return load_whole(backend, key, "manifest link")
+        except OversizedObject as exc:
+            raise ManifestInvalid(exc.template, **exc.params) from None
+
+    return load
 
 
 def encode_link(link: Link, key: Ed25519PrivateKey) -> bytes:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, load_manifest_bytes, verify_manifest
+from backup.manifestchain import link_reader
 from backup.repository import CONFIG_KEY
 from dc.clock import utcnow
 from replication.transfer import Transfer
@@ -61,7 +62,7 @@ def _manifest_hashes(other: Backend, report: IntegrityReport, pinned_key: str | 
     except (ObjectNotFound, ManifestInvalid):
         return {}
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository, load=other.load)
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository, load=link_reader(other))
     except ManifestInvalid:
         return {}
     hashes = {CONFIG_KEY: manifest.config_sha256, **manifest.keys}

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
+from backup.manifestchain import link_reader
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
@@ -270,7 +271,7 @@ def _replicate(
         pin = ledger.pin(config.id)
         pinned_key = options.pinned_key or (pin.public_key if pin else None)
         manifest, manifest_raw, current = accept_manifest(
-            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key, target.load
+            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key, link_reader(target)
         )
         result.signed = manifest is not None
         result.manifest_sequence = manifest.sequence if manifest else None

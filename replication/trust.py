@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Callable
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from backup.manifestchain import link_reader
 from dc.errors import N_
 from replication.errors import ManifestRefused
 from replication.records import Pin
@@ -79,7 +80,7 @@ def accept_manifest(
             )
         return None, None, None
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where, load=source.load)
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where, load=link_reader(source))
     except ManifestInvalid as exc:
         raise ManifestRefused(N_("refusing {message_}"), message_=exc) from None
     if manifest.config_sha256 != hashlib.sha256(config_raw).hexdigest():
@@ -94,7 +95,7 @@ def accept_manifest(
     if target_raw is not None:
         try:
             # a format-2 head's links were copied with it; the source may have pruned old ones since
-            load = _either(source.load, target_load) if target_load is not None else source.load
+            load = _either(link_reader(source), target_load) if target_load is not None else link_reader(source)
             current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id, load=load)
         except ManifestInvalid:
             current = None  # the target's copy is damaged; the verifier reports it, this run replaces it

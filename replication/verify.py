@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manifest_bytes, verify_manifest
+from backup.manifestchain import link_reader
 from backup.manifeststate import CHAIN_PREFIX
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
@@ -133,7 +134,12 @@ def _check_manifest(
     try:
         accepted = (min_sequence, accepted_sha256) if min_sequence else None
         manifest = verify_manifest(
-            raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY, load=backend.load, accepted=accepted
+            raw,
+            public_key=pinned_key,
+            repo_id=repo_id,
+            where=MANIFEST_KEY,
+            load=link_reader(backend),
+            accepted=accepted,
         )
     except ManifestInvalid as exc:
         report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", message_of(exc)))

@@ -1,0 +1,96 @@
+"""Links planted by someone who can write the storage but holds no manifest key (the offsite's
+replicator credentials, or a careless copy): each is named in one line by what verifies the
+chain, never read whole past any genuine link's size, and never an internal error.
+
+Every test builds a real repository on a local directory with the real signer (the model of
+:mod:`tests.backup.test_manifestchain`) and verifies it with
+:func:`replication.verify.verify_repository`, what ``bcpctl verify-offsite`` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from backup import objectsize
+from backup.manifest import repository_public_key, sign_manifest
+from backup.manifestchain import link_key
+from backup.manifeststate import ManifestInvalid
+from replication.verify import IntegrityReport, verify_repository
+from storage.local import LocalBackend
+from tests.backup.test_manifestchain import Primary, _primary
+
+#: a bound far below the real one (1 GiB), so a planted giant costs the test no memory
+SMALL_BOUND = 64 * 1024
+
+
+class CountingBackend(LocalBackend):
+    """A real local backend that remembers the most bytes one load of each key returned."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.read: dict[str, int] = {}
+
+    def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
+        data = super().load(key, offset, length)
+        self.read[key] = max(self.read.get(key, 0), len(data))
+        return data
+
+
+@pytest.fixture
+def chain(tmp_path: Path) -> Iterator[Primary]:
+    """Links 1 (init's checkpoint), 2 and 3 (deltas), each delta adding one snapshot."""
+    made = _primary(tmp_path)
+    with made.session:
+        for _ in range(2):
+            made.backup()
+            made.sign()
+        yield made
+
+
+def _verify(made: Primary, backend: LocalBackend | None = None) -> IntegrityReport:
+    accepted = made.links[-1]
+    return verify_repository(
+        backend or LocalBackend(made.root / "repo"),
+        pinned_key=repository_public_key(made.repo),
+        min_sequence=accepted.sequence,
+        accepted_sha256=accepted.digest,
+        read_data=False,
+        now=made.clock,
+    )
+
+
+def _one_manifest_line(report: IntegrityReport, *words: str) -> str:
+    problems = [p.detail for p in report.problems if p.kind == "manifest"]
+    assert len(problems) == 1 and "\n" not in problems[0], report.problems
+    for word in words:
+        assert word in problems[0], problems[0]
+    return problems[0]
+
+
+def test_a_link_padded_past_any_genuine_size_is_refused_unread(chain: Primary, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(objectsize.MAX_BYTES, "manifest link", SMALL_BOUND)
+    key = link_key(2)
+    genuine = chain.backend.load(key)
+    assert len(genuine) < SMALL_BOUND
+    # still the genuine link as JSON (whitespace after it): read whole, it would even parse
+    chain.backend.save(key, genuine + b" " * (4 * SMALL_BOUND))
+    counting = CountingBackend(chain.root / "repo")
+    report = _verify(chain, counting)
+    _one_manifest_line(report, key, "stray or planted, not read")
+    assert counting.read.get(key, 0) <= SMALL_BOUND, counting.read
+
+
+def test_a_signer_meeting_a_planted_giant_after_the_head_refuses_in_one_line_unread(
+    chain: Primary, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a failover the offsite's copy is signed on: a giant at the next position is not read whole."""
+    monkeypatch.setitem(objectsize.MAX_BYTES, "manifest link", SMALL_BOUND)
+    key = link_key(4)
+    chain.backend.save(key, b"[" + b" " * (4 * SMALL_BOUND))
+    chain.backup()
+    with pytest.raises(ManifestInvalid, match="stray or planted, not read") as caught:
+        sign_manifest(chain.repo, now=chain.tick(), chain=True)
+    assert key in str(caught.value) and "\n" not in str(caught.value)
