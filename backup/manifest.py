@@ -65,6 +65,7 @@ from backup.manifestchain import CHAIN_VERSION, Link, check_signed, link_reader,
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import (
     FORMAT,
+    MALFORMED,
     MANIFEST_KEY,
     REMOVED_KEPT,
     VERSION,
@@ -179,7 +180,7 @@ def verify_signed(raw: bytes, *, public_key: str | None, repo_id: str | None, wh
         signature = bytes.fromhex(str(doc["signature"]))
         manifest = _parse_body(parsed, where)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except MALFORMED as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
     check_signed(
         where, embedded, signature, _DOMAIN + body, signer=manifest.public_key, repository=manifest.repository,

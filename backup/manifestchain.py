@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from backup.manifeststate import (
     FORMAT,
+    MALFORMED,
     REMOVED_KEPT,
     Manifest,
     ManifestInvalid,
@@ -171,7 +172,7 @@ def verify_link(raw: bytes, *, public_key: str | None, repo_id: str | None, wher
         refuse_newer(json.loads(body), where)
         link = _parse(body)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(link.public_key))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except MALFORMED as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
     check_signed(
         where, embedded, signature, _DOMAIN + body, signer=link.public_key, repository=link.repository,

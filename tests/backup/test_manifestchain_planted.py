@@ -9,13 +9,14 @@ Every test builds a real repository on a local directory with the real signer (t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from backup import objectsize
-from backup.manifest import repository_public_key, sign_manifest
+from backup.manifest import MANIFEST_KEY, repository_public_key, sign_manifest
 from backup.manifestchain import link_key
 from backup.manifeststate import ManifestInvalid
 from replication.verify import IntegrityReport, verify_repository
@@ -94,3 +95,38 @@ def test_a_signer_meeting_a_planted_giant_after_the_head_refuses_in_one_line_unr
     with pytest.raises(ManifestInvalid, match="stray or planted, not read") as caught:
         sign_manifest(chain.repo, now=chain.tick(), chain=True)
     assert key in str(caught.value) and "\n" not in str(caught.value)
+
+
+def _body_edit(field: str, value: float) -> Callable[[bytes], bytes]:
+    def edit(raw: bytes) -> bytes:
+        doc = json.loads(raw)
+        body = json.loads(doc["body"])
+        body[field] = value
+        doc["body"] = json.dumps(body)  # Infinity: what Python's own JSON reader accepts
+        return json.dumps(doc).encode()
+
+    return edit
+
+
+#: planted bytes (from the genuine ones) that a JSON reader or int() chokes on other than by ValueError
+PLANTED: dict[str, Callable[[bytes], bytes]] = {
+    "deeply nested document": lambda raw: b"[" * 200_000 + b"]" * 200_000,
+    "deeply nested body": lambda raw: json.dumps(
+        {"format": "bcpctl-manifest", "body": "[" * 200_000 + "]" * 200_000, "signature": "00" * 64}
+    ).encode(),
+    "infinite sequence": _body_edit("sequence", float("inf")),
+    "infinite position": _body_edit("position", float("inf")),
+    "infinite checkpoint": _body_edit("checkpoint", float("-inf")),
+}
+
+
+@pytest.mark.parametrize("where", ["link", "head"])
+@pytest.mark.parametrize("planted", sorted(PLANTED))
+def test_a_planted_link_a_parser_chokes_on_is_one_line_not_an_internal_error(
+    chain: Primary, planted: str, where: str
+) -> None:
+    key = link_key(2) if where == "link" else MANIFEST_KEY
+    chain.backend.save(key, PLANTED[planted](chain.backend.load(key)))
+    report = _verify(chain)
+    _one_manifest_line(report, key, "malformed")
+    assert not report.ok
