@@ -114,7 +114,13 @@ def _chain_end(backend: Backend, head: Manifest | Link | None, own: str, repo_id
             raw = load(key)
         except ObjectNotFound:
             return head
-        head = verify_link(raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{key}")
+        found = verify_link(raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{key}")
+        if found.position != head.position + 1:
+            # a copy of another link (signed, so it verifies): following it would loop for ever
+            raise ManifestInvalid(
+                N_("{key} holds link {position} (moved, reordered or replayed)"), key=key, position=found.position
+            )
+        head = found
 
 
 def _state_of(backend: Backend, head: Manifest | Link | None) -> Manifest | None:

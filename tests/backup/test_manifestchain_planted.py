@@ -130,3 +130,37 @@ def test_a_planted_link_a_parser_chokes_on_is_one_line_not_an_internal_error(
     report = _verify(chain)
     _one_manifest_line(report, key, "malformed")
     assert not report.ok
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("copied", [3, 2])
+def test_a_copy_of_an_earlier_link_after_the_head_stops_the_signer_in_one_line(chain: Primary, copied: int) -> None:
+    """A signer looking for the chain's end after the head must not follow a link back to itself."""
+    key = link_key(4)
+    chain.backend.save(key, chain.backend.load(link_key(copied)))  # equal content, another position
+    chain.backup()
+    with pytest.raises(ManifestInvalid, match="holds link") as caught:
+        sign_manifest(chain.repo, now=chain.tick(), chain=True)
+    assert key in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_snapshot_hidden_with_the_pruned_link_that_added_it_is_named_by_the_checkpoint(chain: Primary) -> None:
+    """Deleting a snapshot and the (no longer read) delta that signed it: the checkpoints still name it."""
+    hidden = chain.links[1].snapshots[0].id  # added by link 2
+    chain.sign(checkpoint=True)
+    chain.sign(checkpoint=True)
+    chain.backup()
+    chain.sign()
+    assert 2 not in chain.window()
+    chain.backend.remove(link_key(2))
+    chain.backend.remove(f"snapshots/{hidden}")
+    report = _verify(chain)
+    assert [(p.key, p.kind) for p in report.problems] == [(f"snapshots/{hidden}", "missing")]
+
+
+def test_an_emptied_chain_is_named_missing_once_a_key_is_pinned(chain: Primary) -> None:
+    for info in list(chain.backend.list("manifests/")):
+        chain.backend.remove(info.key)
+    chain.backend.remove(MANIFEST_KEY)
+    report = _verify(chain)
+    assert [(p.key, p.kind) for p in report.problems] == [(MANIFEST_KEY, "missing")]
