@@ -105,6 +105,21 @@ class IntegrityReport:
         return f"{self.url}: {len(self.problems)} problem(s): {first.key}: {first.detail}{more}"
 
 
+def unpinned_stranger(repo_id: str) -> ObjectProblem:
+    """The config names a repository no replication here pinned, at a place replications were accepted."""
+    return ObjectProblem(
+        CONFIG_KEY,
+        "config",
+        Message(
+            N_(
+                "config names repository {repository}, which no replication to this place pinned, though "
+                "replications here were accepted: the repository was replaced (no pinned key to verify it with)"
+            ),
+            repository=repo_id[:8],
+        ),
+    )
+
+
 def hash_object(backend: Backend, info: ObjectInfo) -> tuple[str, int]:
     """SHA-256 and length of an object, read in bounded pieces."""
     return sha256_pieces(lambda offset, length: backend.load(info.key, offset, length), info.size)
