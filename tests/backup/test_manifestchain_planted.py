@@ -117,6 +117,7 @@ PLANTED: dict[str, Callable[[bytes], bytes]] = {
     "infinite sequence": _body_edit("sequence", float("inf")),
     "infinite position": _body_edit("position", float("inf")),
     "infinite checkpoint": _body_edit("checkpoint", float("-inf")),
+    "truncated": lambda raw: raw[: len(raw) // 2],
 }
 
 
