@@ -133,7 +133,7 @@ def test_a_planted_link_a_parser_chokes_on_is_one_line_not_an_internal_error(
     assert not report.ok
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(30)
 @pytest.mark.parametrize("copied", [3, 2])
 def test_a_copy_of_an_earlier_link_after_the_head_stops_the_signer_in_one_line(chain: Primary, copied: int) -> None:
     """A signer looking for the chain's end after the head must not follow a link back to itself."""
