@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backup.chainsign import State, extend_chain
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
-from backup.manifestchain import CHAIN_VERSION, Link, check_signed, link_reader, resolve, verify_link
+from backup.manifestchain import CHAIN_VERSION, Link, check_signed, link_reader, load_signed, resolve, verify_link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import (
     FORMAT,
@@ -77,7 +77,7 @@ from backup.manifeststate import (
     index_set_digest,
     refuse_newer,
 )
-from backup.objectsize import OversizedObject, load_whole, refuse_oversized
+from backup.objectsize import refuse_oversized
 from backup.pack import pack_key
 from backup.repository import Repository
 from backup.slotformat import KEYS_PREFIX
@@ -200,9 +200,7 @@ def load_manifest_bytes(backend: Backend) -> bytes:
     size = backend.stat(MANIFEST_KEY).size
     for attempt in range(3):
         try:
-            raw = load_whole(backend, MANIFEST_KEY, "manifest", size=size)
-        except OversizedObject as exc:
-            raise ManifestInvalid(exc.template, **exc.params) from None
+            raw = load_signed(backend, MANIFEST_KEY, "manifest", size=size)
         except ObjectNotFound:
             raise
         except StorageError:

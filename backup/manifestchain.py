@@ -113,13 +113,15 @@ def link_reader(backend: Backend) -> Callable[[str], bytes]:
     disk); it is named as a damaged link, never read (:mod:`backup.objectsize`).
     """
 
-    def load(key: str) -> bytes:
-        try:
-            return load_whole(backend, key, "manifest link")
-        except OversizedObject as exc:
-            raise ManifestInvalid(exc.template, **exc.params) from None
+    return lambda key: load_signed(backend, key, "manifest link")
 
-    return load
+
+def load_signed(backend: Backend, key: str, kind: str, *, size: int | None = None) -> bytes:
+    """A manifest or link read whole after its size is checked; one too large is a :class:`ManifestInvalid`."""
+    try:
+        return load_whole(backend, key, kind, size=size)
+    except OversizedObject as exc:
+        raise ManifestInvalid(exc.template, **exc.params) from None
 
 
 def encode_link(link: Link, key: Ed25519PrivateKey) -> bytes:
