@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from backup.manifestchain import Link, verify_link
+from backup.manifestchain import Link, link_reader, verify_link
 from backup.manifeststate import CHAIN_PREFIX, link_key
 from dc.failpoint import failpoint
 from storage.backend import Backend
@@ -36,7 +36,7 @@ def oldest_needed(backend: Backend, head: Link) -> int:
     if newest <= 1:
         return 1
     key = link_key(newest - 1)
-    before = verify_link(backend.load(key), public_key=head.public_key, repo_id=head.repository, where=key)
+    before = verify_link(link_reader(backend)(key), public_key=head.public_key, repo_id=head.repository, where=key)
     return before.position if before.full else before.checkpoint
 
 

@@ -18,7 +18,7 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backup.errors import RepositoryError
-from backup.manifestchain import CHECKPOINT_EVERY, Link, encode_link, link_key, resolve, verify_link
+from backup.manifestchain import CHECKPOINT_EVERY, Link, encode_link, link_key, link_reader, resolve, verify_link
 from backup.manifeststate import MANIFEST_KEY, Journal, Manifest, ManifestInvalid, RemovedSnapshot, SnapshotEntry
 from backup.objectsize import refuse_oversized
 from dc.errors import N_, Message
@@ -88,7 +88,7 @@ def extend_chain(
             removed=removed,
         )
         raw = encode_link(link, key)
-        refuse_oversized(Message(N_("a manifest link")), "manifest", len(raw))
+        refuse_oversized(Message(N_("a manifest link")), "manifest link", len(raw))
         if backend.save_new(link_key(position), raw):
             backend.save(MANIFEST_KEY, raw)
             return replace(link, digest=hashlib.sha256(raw).hexdigest())
@@ -107,13 +107,20 @@ def _chain_end(backend: Backend, head: Manifest | Link | None, own: str, repo_id
     """The last link of the chain: ``manifest`` can lag it when two signers store it out of order."""
     if not isinstance(head, Link):
         return head
+    load = link_reader(backend)
     while True:
         key = link_key(head.position + 1)
         try:
-            raw = backend.load(key)
+            raw = load(key)
         except ObjectNotFound:
             return head
-        head = verify_link(raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{key}")
+        found = verify_link(raw, public_key=own, repo_id=repo_id, where=f"{backend.url}/{key}")
+        if found.position != head.position + 1:
+            # a copy of another link (signed, so it verifies): following it would loop for ever
+            raise ManifestInvalid(
+                N_("{key} holds link {position} (moved, reordered or replayed)"), key=key, position=found.position
+            )
+        head = found
 
 
 def _state_of(backend: Backend, head: Manifest | Link | None) -> Manifest | None:
@@ -121,6 +128,6 @@ def _state_of(backend: Backend, head: Manifest | Link | None) -> Manifest | None
     if not isinstance(head, Link):
         return head
     try:
-        return resolve(head, backend.load)
+        return resolve(head, link_reader(backend))
     except ManifestInvalid:
         return None  # a damaged chain: the checkpoint starts afresh, as format 1 does after a damaged manifest

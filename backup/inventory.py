@@ -28,6 +28,7 @@ from backup.manifest import (
     repository_public_key,
     verify_manifest,
 )
+from backup.manifestchain import link_reader
 from backup.objectsize import OversizedObject, load_whole
 from backup.prune import LEASE_KEY
 from backup.repository import SNAPSHOT_PREFIX, Repository
@@ -100,7 +101,10 @@ def _check_manifest(repo: Repository, view: CheckView, superseded: set[str], rep
         return
     try:
         manifest = verify_manifest(
-            view.manifest, public_key=repository_public_key(repo), repo_id=repo.config.id, load=repo.backend.load
+            view.manifest,
+            public_key=repository_public_key(repo),
+            repo_id=repo.config.id,
+            load=link_reader(repo.backend),
         )
     except ManifestInvalid as exc:
         report.problems.append(Problem(MANIFEST_KEY, message_of(exc)))

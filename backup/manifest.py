@@ -61,10 +61,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from backup.chainsign import State, extend_chain
 from backup.crypto import MasterKey
 from backup.errors import CorruptObject
-from backup.manifestchain import CHAIN_VERSION, Link, check_signed, resolve, verify_link
+from backup.manifestchain import CHAIN_VERSION, Link, check_signed, link_reader, load_signed, resolve, verify_link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import (
     FORMAT,
+    MALFORMED,
     MANIFEST_KEY,
     REMOVED_KEPT,
     VERSION,
@@ -76,7 +77,7 @@ from backup.manifeststate import (
     index_set_digest,
     refuse_newer,
 )
-from backup.objectsize import OversizedObject, load_whole, refuse_oversized
+from backup.objectsize import refuse_oversized
 from backup.pack import pack_key
 from backup.repository import Repository
 from backup.slotformat import KEYS_PREFIX
@@ -179,7 +180,7 @@ def verify_signed(raw: bytes, *, public_key: str | None, repo_id: str | None, wh
         signature = bytes.fromhex(str(doc["signature"]))
         manifest = _parse_body(parsed, where)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(manifest.public_key))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except MALFORMED as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
     check_signed(
         where, embedded, signature, _DOMAIN + body, signer=manifest.public_key, repository=manifest.repository,
@@ -199,9 +200,7 @@ def load_manifest_bytes(backend: Backend) -> bytes:
     size = backend.stat(MANIFEST_KEY).size
     for attempt in range(3):
         try:
-            raw = load_whole(backend, MANIFEST_KEY, "manifest", size=size)
-        except OversizedObject as exc:
-            raise ManifestInvalid(exc.template, **exc.params) from None
+            raw = load_signed(backend, MANIFEST_KEY, "manifest", size=size)
         except ObjectNotFound:
             raise
         except StorageError:
@@ -227,7 +226,7 @@ def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | No
     except ObjectNotFound:
         return None
     where = f"{backend.url}/{MANIFEST_KEY}"
-    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=where, load=backend.load)
+    return verify_manifest(raw, public_key=public_key, repo_id=repo_id, where=where, load=link_reader(backend))
 
 
 def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSlots:
@@ -309,7 +308,7 @@ def sign_manifest(
             state_for=lambda previous: _whole_state(repo, previous, without, now),
         )
     else:
-        previous = resolve(stored, backend.load) if isinstance(stored, Link) else stored
+        previous = resolve(stored, link_reader(backend)) if isinstance(stored, Link) else stored
         entries, indexes, packs, removed = _whole_state(repo, previous, without, now)
         manifest = Manifest(
             repository=repo.config.id,

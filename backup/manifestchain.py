@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from backup.manifeststate import (
     FORMAT,
+    MALFORMED,
     REMOVED_KEPT,
     Manifest,
     ManifestInvalid,
@@ -48,7 +49,9 @@ from backup.manifeststate import (
     link_key,
     refuse_newer,
 )
+from backup.objectsize import OversizedObject, load_whole
 from dc.errors import N_
+from storage.backend import Backend
 from storage.errors import ObjectNotFound
 
 CHAIN_VERSION = 2
@@ -103,6 +106,24 @@ class Link:
         return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def link_reader(backend: Backend) -> Callable[[str], bytes]:
+    """``backend``'s reader of links for :func:`walk`: each read bounded like every object read whole.
+
+    Whoever can write the storage can leave a link of many gigabytes (a sparse file costs no
+    disk); it is named as a damaged link, never read (:mod:`backup.objectsize`).
+    """
+
+    return lambda key: load_signed(backend, key, "manifest link")
+
+
+def load_signed(backend: Backend, key: str, kind: str, *, size: int | None = None) -> bytes:
+    """A manifest or link read whole after its size is checked; one too large is a :class:`ManifestInvalid`."""
+    try:
+        return load_whole(backend, key, kind, size=size)
+    except OversizedObject as exc:
+        raise ManifestInvalid(exc.template, **exc.params) from None
+
+
 def encode_link(link: Link, key: Ed25519PrivateKey) -> bytes:
     body = link.body()
     doc = {"format": FORMAT, "body": body.decode(), "signature": key.sign(_DOMAIN + body).hex()}
@@ -153,7 +174,7 @@ def verify_link(raw: bytes, *, public_key: str | None, repo_id: str | None, wher
         refuse_newer(json.loads(body), where)
         link = _parse(body)
         embedded = Ed25519PublicKey.from_public_bytes(bytes.fromhex(link.public_key))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+    except MALFORMED as exc:
         raise ManifestInvalid(N_("{where} is malformed or truncated ({exc})"), where=where, exc=exc) from None
     check_signed(
         where, embedded, signature, _DOMAIN + body, signer=link.public_key, repository=link.repository,

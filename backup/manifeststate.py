@@ -25,6 +25,12 @@ class ManifestInvalid(CorruptObject):
     """A manifest that does not parse, does not verify or belongs to another repository (exit 1)."""
 
 
+#: what reading a stored manifest or link raises on bytes that are not one, before any signature is
+#: checked: besides the usual, JSON's ``Infinity`` given to ``int()`` (OverflowError) and nesting
+#: deeper than the parser recurses (RecursionError) — both plantable without a key
+MALFORMED = (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError)
+
+
 #: the newest manifest format this bcpctl reads (2: :mod:`backup.manifestchain`)
 NEWEST_FORMAT = 2
 

@@ -30,6 +30,8 @@ index          the zstd bound of :data:`MAX_INDEX_RAW` (1 GiB, which ``decode_in
                ``encode_index`` refuses one past the raw bound, which could never be read.
 manifest       1 GiB: about 100 bytes per pack, snapshot and index file, so ten million packs
                (160 TiB of 16 MiB packs). Signing refuses a larger one.
+manifest link  1 GiB, the manifest's bound: a format-2 checkpoint states what a format-1 manifest
+               does, a delta less. Signing refuses a larger one.
 wal            one WAL file (PostgreSQL's segments are at most 1 GiB; ``wal push`` refuses a
                larger file) at its zstd bound, a JSON header of fixed fields, and the seal.
 data pack      per repository: ``pack_size`` plus one blob of at most ``chunker.max`` (the
@@ -81,6 +83,7 @@ MAX_BYTES: dict[str, int] = {
     "tombstone": 256 * MiB + SEAL_OVERHEAD,
     "index": _zstd_bound(MAX_INDEX_RAW) + SEAL_OVERHEAD,
     "manifest": 1 * GiB,
+    "manifest link": 1 * GiB,
     # a WAL file (at most 1 GiB, PostgreSQL's largest segment) compressed, a header, the seal
     "wal": _zstd_bound(1 * GiB) + 64 * KiB + SEAL_OVERHEAD,
 }

@@ -49,8 +49,9 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
-from backup.manifestchain import verify_link
+from backup.manifestchain import link_reader, verify_link
 from backup.manifeststate import CHAIN_PREFIX, link_key
+from backup.objectsize import MAX_BYTES
 from backup.repository import CONFIG_KEY
 from dc.errors import N_, Message, UsageError, message_of
 from storage.backend import Backend, Capabilities, ObjectInfo, ObjectVersion
@@ -315,7 +316,9 @@ class HistoryView:
         if not head.deleted and _same_bytes(real):
             return head
         for version in real[:MANIFEST_TRIES]:
-            raw = self._history.load_version(key, version.version_id)
+            if version.size > MAX_BYTES["manifest link"]:
+                continue  # planted: a genuine link is never this large, and it is not read
+            raw = self._history.load_version(key, version.version_id, 0, version.size)
             try:
                 link = verify_link(raw, public_key=self._trusted_key, repo_id=None, where=key)
             except ManifestInvalid:
@@ -326,10 +329,12 @@ class HistoryView:
 
     def _choose_manifest(self, head: ObjectVersion, real: Versions) -> ObjectVersion | None:
         for version in real[:MANIFEST_TRIES]:
-            raw = self._history.load_version(MANIFEST_KEY, version.version_id)
+            if version.size > MAX_BYTES["manifest"]:
+                continue  # planted: a genuine manifest is never this large, and it is not read
+            raw = self._history.load_version(MANIFEST_KEY, version.version_id, 0, version.size)
             try:
                 # the chain's links through this view: each one's own intact version
-                manifest = verify_manifest(raw, public_key=self._trusted_key, repo_id=None, load=self.load)
+                manifest = verify_manifest(raw, public_key=self._trusted_key, repo_id=None, load=link_reader(self))
             except ManifestInvalid:
                 continue
             if manifest.sequence < self._min_sequence:

@@ -154,14 +154,16 @@ def verify_at(
     as_of: datetime | None = None,
 ) -> IntegrityReport:
     """``bcpctl verify-offsite`` (and ``check --integrity-only``): keyless, pins from the control DB."""
-    from replication.verify import verify_repository
+    from replication.verify import unpinned_stranger, verify_repository
 
     ledger = open_ledger(state_url)
     with _opened(endpoint, connections=jobs + 2) as backend:
         repo_id = _repository_id(backend)
         pin = ledger.pin(repo_id) if repo_id else None
         key = pinned_key or (pin.public_key if pin else None)
-        return verify_repository(
+        # the pin is found by the id in ``config``, which whoever can write the storage can replace
+        stranger = repo_id is not None and pin is None and ledger.replicated_to(backend.url)
+        report = verify_repository(
             backend,
             pinned_key=key,
             min_sequence=pin.sequence if pin else 0,
@@ -172,6 +174,10 @@ def verify_at(
             delete_delay=delete_delay,
             as_of=as_of,
         )
+    if stranger and repo_id is not None:
+        report.problems.insert(0, unpinned_stranger(repo_id))
+        report.ok = False
+    return report
 
 
 def show_manifest(endpoint: Endpoint, *, pinned_key: str | None = None, state_url: str | None = None) -> Manifest:

@@ -107,6 +107,12 @@ class Ledger:
             row = conn.execute(select(pins).where(pins.c.repository == repository)).first()
         return Pin(row.repository, row.public_key, row.sequence, row.manifest_sha256) if row else None
 
+    def replicated_to(self, target: str) -> bool:
+        """Whether a replication to ``target`` ever accepted a signed manifest (and so pinned its repository)."""
+        query = select(runs.c.id).where(runs.c.target == target, runs.c.ok, runs.c.manifest_sequence.is_not(None))
+        with self.engine.connect() as conn:
+            return conn.execute(query.limit(1)).first() is not None
+
     def set_pin(self, pin: Pin, now: datetime) -> None:
         values = {
             "public_key": pin.public_key,

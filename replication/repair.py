@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from backup.manifest import MANIFEST_KEY, ManifestInvalid, load_manifest_bytes, verify_manifest
+from backup.manifestchain import link_key, link_reader
+from backup.manifeststate import CHAIN_PREFIX
 from backup.repository import CONFIG_KEY
 from dc.clock import utcnow
 from replication.transfer import Transfer
@@ -61,12 +63,19 @@ def _manifest_hashes(other: Backend, report: IntegrityReport, pinned_key: str | 
     except (ObjectNotFound, ManifestInvalid):
         return {}
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository, load=other.load)
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=report.repository, load=link_reader(other))
     except ManifestInvalid:
         return {}
     hashes = {CONFIG_KEY: manifest.config_sha256, **manifest.keys}
     if report.manifest_sequence is None or manifest.sequence >= report.manifest_sequence:
         hashes[MANIFEST_KEY] = hashlib.sha256(raw).hexdigest()
+        # the links its verification just read: each one's hash is the one its successor signs
+        load = link_reader(other)
+        for position in range(manifest.first_position or manifest.position + 1, manifest.position + 1):
+            try:
+                hashes[link_key(position)] = hashlib.sha256(load(link_key(position))).hexdigest()
+            except (ObjectNotFound, ManifestInvalid):
+                continue  # gone or changed there since its verification: not offered as a repair
     return hashes
 
 
@@ -139,6 +148,13 @@ def _from_history(
     return None
 
 
+def _differs(backend: Backend, key: str, digest: str) -> bool:
+    try:
+        return hash_object(backend, backend.stat(key))[0] != digest
+    except ObjectNotFound:
+        return True
+
+
 def _from_other(
     damaged: Backend,
     other: Backend,
@@ -151,6 +167,15 @@ def _from_other(
 ) -> None:
     """Fetch ``wanted`` from the other site, each checked against its name or signed hash."""
     hashes = _manifest_hashes(other, report, pinned_key)
+    if MANIFEST_KEY in wanted:
+        # a link dropped or damaged here is reported as the manifest's problem (its chain does not
+        # verify), without the link's name: every link of the other site's verified chain that
+        # differs here is put back with it
+        wanted = wanted + [
+            key
+            for key, digest in sorted(hashes.items())
+            if key.startswith(CHAIN_PREFIX) and key not in wanted and _differs(damaged, key, digest)
+        ]
     todo = []
     for key in wanted:
         if content_name(key) is None and key not in hashes:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
+from backup.manifestchain import link_reader
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
@@ -48,7 +49,7 @@ from replication.plan import (
 )
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
-from replication.trust import accept_manifest, load_optional
+from replication.trust import accept_manifest, links_to_put_back, load_optional
 from storage.backend import Backend, ObjectInfo
 from storage.capabilities import object_locking
 from storage.errors import AccessDenied
@@ -270,7 +271,7 @@ def _replicate(
         pin = ledger.pin(config.id)
         pinned_key = options.pinned_key or (pin.public_key if pin else None)
         manifest, manifest_raw, current = accept_manifest(
-            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key, target.load
+            source, target_manifest_future.result(), config.id, config_raw, pin, pinned_key, link_reader(target)
         )
         result.signed = manifest is not None
         result.manifest_sequence = manifest.sequence if manifest else None
@@ -297,6 +298,14 @@ def _replicate(
 
     plan = plan_copy(src, tgt, manifest)
     _sort_unsigned(plan, now, options.unsigned_grace, result)
+    held = {key for key in tgt if key in src}
+    put_back = links_to_put_back(source, target, manifest, current, held) if manifest is not None else {}
+    for key in put_back:
+        if key in plan.conflicts:
+            plan.conflicts.remove(key)
+        else:
+            plan.present -= 1
+        plan.phases["snapshots"].append(src[key])
     result.objects_present = plan.present
     result.conflicts = plan.conflicts
 
@@ -304,7 +313,7 @@ def _replicate(
     target_io: Backend = RateLimitedBackend(metered, TokenBucket(options.limit_rate)) if options.limit_rate else metered
     source_io = MeteredBackend(source)
     lock_until = retain_until(now, options.object_lock_days) if options.object_lock_days else None
-    expected = {CONFIG_KEY: manifest.config_sha256, **manifest.keys} if manifest else {}
+    expected = {CONFIG_KEY: manifest.config_sha256, **manifest.keys, **put_back} if manifest else {}
     transfer = Transfer(
         source_io,
         target_io,

@@ -22,6 +22,7 @@ import hashlib
 from collections.abc import Callable
 
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, verify_manifest
+from backup.manifestchain import link_key, link_reader, verify_link
 from dc.errors import N_
 from replication.errors import ManifestRefused
 from replication.records import Pin
@@ -79,7 +80,7 @@ def accept_manifest(
             )
         return None, None, None
     try:
-        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where, load=source.load)
+        manifest = verify_manifest(raw, public_key=pinned_key, repo_id=repo_id, where=where, load=link_reader(source))
     except ManifestInvalid as exc:
         raise ManifestRefused(N_("refusing {message_}"), message_=exc) from None
     if manifest.config_sha256 != hashlib.sha256(config_raw).hexdigest():
@@ -94,7 +95,7 @@ def accept_manifest(
     if target_raw is not None:
         try:
             # a format-2 head's links were copied with it; the source may have pruned old ones since
-            load = _either(source.load, target_load) if target_load is not None else source.load
+            load = _either(link_reader(source), target_load) if target_load is not None else link_reader(source)
             current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id, load=load)
         except ManifestInvalid:
             current = None  # the target's copy is damaged; the verifier reports it, this run replaces it
@@ -110,3 +111,35 @@ def accept_manifest(
             floor=floor,
         )
     return manifest, raw, current
+
+
+def links_to_put_back(
+    source: Backend, target: Backend, manifest: Manifest, current: Manifest | None, held: set[str]
+) -> dict[str, str]:
+    """Links the target holds for positions this run commits whose bytes are not the primary's:
+    ``{key: SHA-256 of the source's signed link}``, to copy over them.
+
+    Positions are claimed once at the primary, so before this run the target can hold a link
+    after its accepted head only from an interrupted run (the same bytes) or from someone who
+    can write the offsite but not sign: bytes at the predictable next position, of any size —
+    a delta's size is easy to guess — which a plan comparing sizes keeps, and verification then
+    refuses for good. Each is compared by its bytes, and replaced only by a source link that
+    verifies with the manifest's key at its own position.
+    """
+    first = current.position + 1 if current is not None and current.position else 1
+    source_load, target_load = link_reader(source), link_reader(target)
+    wanted = {}
+    for position in range(first, manifest.position + 1):
+        key = link_key(position)
+        if key not in held:
+            continue
+        try:
+            raw = source_load(key)
+            if target_load(key) == raw:
+                continue
+            link = verify_link(raw, public_key=manifest.public_key, repo_id=manifest.repository, where=key)
+        except (ObjectNotFound, ManifestInvalid):
+            continue  # the plan or the verification names what is wrong with the source's own
+        if link.position == position:
+            wanted[key] = hashlib.sha256(raw).hexdigest()
+    return wanted

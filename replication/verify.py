@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest, ManifestInvalid, load_manifest_bytes, verify_manifest
+from backup.manifestchain import link_reader
 from backup.manifeststate import CHAIN_PREFIX
 from backup.objectsize import OversizedObject, load_whole
 from backup.repository import CONFIG_KEY, RepoConfig
@@ -104,6 +105,21 @@ class IntegrityReport:
         return f"{self.url}: {len(self.problems)} problem(s): {first.key}: {first.detail}{more}"
 
 
+def unpinned_stranger(repo_id: str) -> ObjectProblem:
+    """The config names a repository no replication here pinned, at a place replications were accepted."""
+    return ObjectProblem(
+        CONFIG_KEY,
+        "config",
+        Message(
+            N_(
+                "config names repository {repository}, which no replication to this place pinned, though "
+                "replications here were accepted: the repository was replaced (no pinned key to verify it with)"
+            ),
+            repository=repo_id[:8],
+        ),
+    )
+
+
 def hash_object(backend: Backend, info: ObjectInfo) -> tuple[str, int]:
     """SHA-256 and length of an object, read in bounded pieces."""
     return sha256_pieces(lambda offset, length: backend.load(info.key, offset, length), info.size)
@@ -133,7 +149,12 @@ def _check_manifest(
     try:
         accepted = (min_sequence, accepted_sha256) if min_sequence else None
         manifest = verify_manifest(
-            raw, public_key=pinned_key, repo_id=repo_id, where=MANIFEST_KEY, load=backend.load, accepted=accepted
+            raw,
+            public_key=pinned_key,
+            repo_id=repo_id,
+            where=MANIFEST_KEY,
+            load=link_reader(backend),
+            accepted=accepted,
         )
     except ManifestInvalid as exc:
         report.problems.append(ObjectProblem(MANIFEST_KEY, "manifest", message_of(exc)))

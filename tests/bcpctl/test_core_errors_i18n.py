@@ -40,7 +40,7 @@ PASSED_ON = {
         "ControlStateMissing(missing_message(path, given))",
         "StoredRowDamaged(table.name, key, column.name, exc.value)",
     },
-    "backup/manifest.py": {"ManifestInvalid(exc.template, **exc.params)"},
+    "backup/manifestchain.py": {"ManifestInvalid(exc.template, **exc.params)"},
     "failover/approval.py": {"ApprovalRefused(exc.template, **exc.params)"},
     "failover/report_pdf.py": {"ProblemFound(exc.template, **exc.params)"},
     "backup/restorer.py": {
