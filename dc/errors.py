@@ -256,6 +256,7 @@ _LIBRARY_REASONS = (
     ("the database system is shutting down", N_("the database server is shutting down")),
     ("the database system is in recovery mode", N_("the database server is in recovery")),
     ("too many clients already", N_("the database server has too many connections")),
+    ("permission denied", N_("permission denied")),
     ("server closed the connection unexpectedly", N_("the server closed the connection unexpectedly")),
     ("Error reading SSH protocol banner", N_("the server did not answer as an SSH server")),
     ("Authentication failed", N_("the server refused the credentials")),

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from dc.errors import N_, Message
+from dc.errors import N_, Message, os_reason
 from failover.errors import DrillAborted
 from failover.settings import SteadyState
 
@@ -58,15 +58,16 @@ class AbortSignal:
 
 
 def run_probe(probe: SteadyState) -> tuple[bool, str]:
-    """Run the steady-state command; ``(ok, one line)``."""
+    """Run the steady-state command; ``(ok, one line)``: a Message where bcpctl words it, so the
+    stored run reads it in its reader's language (the command's own last line stays as it said)."""
     try:
         done = subprocess.run(
             shlex.split(probe.command), capture_output=True, text=True, timeout=probe.timeout, check=False
         )
     except subprocess.TimeoutExpired:
-        return False, f"no answer within {probe.timeout}s"
+        return False, Message(N_("no answer within {timeout}s"), timeout=probe.timeout)
     except OSError as exc:
-        return False, f"cannot run: {exc.strerror}"
+        return False, Message(N_("cannot run: {reason}"), reason=os_reason(exc))
     tail = (done.stderr or done.stdout or "").strip().splitlines()
     detail = tail[-1] if tail else Message(N_("exit {returncode}"), returncode=done.returncode)
     return done.returncode == 0, detail
@@ -103,7 +104,7 @@ def watch(
             while not stop.wait(probe.interval):
                 ok, detail = run_probe(probe)
                 if not ok and not stop.is_set():
-                    abort.trigger(f"steady-state probe failed: {detail}")
+                    abort.trigger(Message(N_("steady-state probe failed: {detail}"), detail=detail))
                     return
 
         thread = threading.Thread(target=watcher, name="bcp-steady-state", daemon=True)

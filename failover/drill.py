@@ -91,7 +91,7 @@ def run_drill(
             ok, detail = run_probe(probe)
             result.checks.append(Check("steady state before the drill", ok, detail))
             if not ok:
-                abort.trigger(f"steady-state probe failed before the drill: {detail}")
+                abort.trigger(Message(N_("steady-state probe failed before the drill: {detail}"), detail=detail))
         result.swept = sweep(ctx.state, declared, exclude=run_id)
         sandboxes = Sandboxes(ctx.state, run_id, token, site, ctx.config.sites[site])
         try:

@@ -153,10 +153,11 @@ def _fence(ctx: RunContext, hooks: Hooks, request: FailoverRequest, run_id: str)
     fence = hooks.fence(primary, run_id)
     if fence_allows_failover(fence, planned=request.planned):
         return fence
-    rolled = ""
+    rolled: str = ""
     if request.planned:
         rollback = hooks.failback(primary, run_id)
-        rolled = f"; rolled back: {primary} unfenced ({rollback.detail})"
+        # a Message, so the refusal's stored line keeps the hook's detail in the reader's language
+        rolled = Message(N_("; rolled back: {primary} unfenced ({detail})"), primary=primary, detail=rollback.detail)
     raise FailoverRefused(
         N_(
             "{primary} still answers and is not fenced ({detail}): the control state at {to_site} was "

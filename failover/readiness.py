@@ -21,7 +21,7 @@ from pathlib import Path
 from backup.check import check_repository
 from dc.clock import jst_text, utcnow
 from dc.duration import format_duration
-from dc.errors import N_, Message, joined
+from dc.errors import N_, Message, joined, library_reason
 from failover.activesite import ActiveSite, active_site, drill_notice
 from failover.context import RunContext
 from failover.drillrequest import DrillRequest
@@ -47,8 +47,8 @@ def _pg_reachable(what: str, dsn: str) -> Check:
             conn.execute("SELECT 1")
         return Check(f"{what} reachable", True, redact_dsn(dsn))
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return Check(f"{what} reachable", False, f"{redact_dsn(dsn)}: {first}")
+        reason = library_reason(exc)
+        return Check(f"{what} reachable", False, Message(N_("{name}: {reason}"), name=redact_dsn(dsn), reason=reason))
 
 
 def _dir_writable(what: str, path: Path) -> Check:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from dc.errors import N_, Message, joined
+from failover.checknames import check_name
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,9 @@ class RunResult:
         problems: list[str] = [
             Message(N_("{name}: {reason}"), name=s.system, reason=s.error or "") for s in self.systems if not s.ok
         ]
-        problems += [Message(N_("{name}: {reason}"), name=c.name, reason=c.detail) for c in self.checks if not c.ok]
+        problems += [
+            Message(N_("{name}: {reason}"), name=check_name(c.name), reason=c.detail) for c in self.checks if not c.ok
+        ]
         if self.cleanup is not None and not self.cleanup.ok:
             what = joined(self.cleanup.leftovers[:3]) or Message(N_("cleanup did not finish"))
             problems.append(Message(N_("cleanup incomplete: {what}"), what=what))

@@ -23,7 +23,7 @@ import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dc.errors import N_, Message
+from dc.errors import N_, Message, library_reason
 from failover.results import Check
 from failover.sandbox import Login, Target
 
@@ -60,7 +60,7 @@ def pg_separation(target: Target) -> list[Check]:
                 conn.execute("SELECT 1").fetchone()
             checks.append(Check("tenant reads own sandbox", True, Message(N_("login {role}"), role=target.login.role)))
         except psycopg.Error as exc:
-            checks.append(Check("tenant reads own sandbox", False, _first_line(exc)))
+            checks.append(Check("tenant reads own sandbox", False, library_reason(exc)))
     for stranger in target.strangers:
         checks.append(_refused(target, stranger))
     return checks
@@ -79,7 +79,7 @@ def _refused(target: Target, stranger: Login) -> Check:
     except psycopg.OperationalError as exc:
         if "permission denied" in str(exc):
             return Check(name, True, Message(N_("permission denied")))
-        return Check(name, False, Message(N_("could not tell: {first_line}"), first_line=_first_line(exc)))
+        return Check(name, False, Message(N_("could not tell: {first_line}"), first_line=library_reason(exc)))
     return Check(
         name,
         False,

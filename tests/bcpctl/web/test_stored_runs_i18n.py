@@ -13,6 +13,8 @@ import shutil
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from bcpctl.i18n import shown
 from dc.errors import N_, Message, ProblemFound
 from failover.records import get_run, load_document
@@ -196,3 +198,40 @@ def test_the_dashboard_shows_a_failed_backups_stored_error_in_japanese(web_ctx: 
         conn.execute(update(backup_runs).values(error_message=None))
     old = client.get("/dashboard").text
     assert "the directory does not exist" in old and "ディレクトリが存在しません" not in old
+
+
+@pytest.mark.parametrize("offsite", [False, True], ids=["offsite-missing", "offsite-present"])
+def test_every_check_detail_of_a_stored_readiness_drill_reads_in_japanese(
+    web_site: WebSite, web_ctx: Any, client: Any, cli: Cli, offsite: bool
+) -> None:
+    """Each check's detail bcpctl words (a probe that cannot run, a missing namespace, a refused
+    login) is stored with its template: re-rendered later it is Japanese, only ids and paths stay."""
+    import yaml
+
+    from bcpctl.commands.runs import japanese
+    from tests.bcpctl.test_japanese_fragments import english_words
+
+    config = str(web_site.config_path)
+    doc = yaml.safe_load(web_site.config_path.read_text())
+    doc["drills"]["steady_state"] = {"command": str(web_site.root / "no-such-probe")}
+    web_site.config_path.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    if not offsite:
+        shutil.rmtree(web_site.root / "offsite")
+    ran = cli("drill", "run", "--config", config, "--mode", "readiness", "--tenant", "goka", env=JA)
+    assert ran.returncode == 1, ran.stderr
+    (run,) = [r for r in json.loads(cli("drill", "list", "--config", config, "--json").stdout) if r["kind"] == "drill"]
+    found = load_document(web_ctx.state, run["id"])
+    assert found is not None and found[1] is not None
+    # the run's first problem (a failed check, with the offsite there) names the check in Japanese too
+    assert english_words(shown(found[0].error, "ja"), str(web_site.root)) == [], shown(found[0].error, "ja")
+    checks = [*found[1]["checks"], *(c for s in found[1]["systems"] for c in s.get("checks", []))]
+    assert any(c["name"] == "steady state of production" and not c["ok"] for c in checks), checks
+    html = cli("drill", "report", run["id"], "--format", "html", "--config", config, env=JA)
+    assert html.returncode == 0, html.stderr
+    client.post("/login", data={"name": "ops", "password": PASSWORDS["ops"]})
+    page = client.get(f"/dashboard/drills/{run['id']}")
+    assert page.status_code == 200
+    for check in checks:
+        shown_ja = japanese(check["detail"])
+        assert english_words(shown_ja, str(web_site.root)) == [], (check["name"], shown_ja)
+        assert _escaped(shown_ja) in html.stdout and _escaped(shown_ja) in page.text, shown_ja
