@@ -87,14 +87,16 @@ def watch(
     if handle_signals and in_main:
 
         def handler(signum: int, _frame: object) -> None:
-            abort.trigger(f"received {signal.Signals(signum).name}")
+            abort.trigger(Message(N_("received {signal}"), signal=signal.Signals(signum).name))
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             previous[signum] = signal.signal(signum, handler)
     stop = threading.Event()
     threads: list[threading.Thread] = []
     if timeout is not None:
-        timer = threading.Timer(timeout, lambda: abort.trigger(f"timeout after {timeout:g}s"))
+        timer = threading.Timer(
+            timeout, lambda: abort.trigger(Message(N_("timeout after {seconds}s"), seconds=f"{timeout:g}"))
+        )
         timer.daemon = True
         timer.start()
         threads.append(timer)
