@@ -42,6 +42,9 @@ KEPT = {"bcpctl", "SQLite", "PostgreSQL", "glob", "tar", "age", "latest"}
 _VERBATIM = re.compile(r"'[^']*'|\"[^\"]*\"|--?[\w-]+|\S*[/_=$@:.]\S*")
 
 
+_WITH_DIGITS = re.compile(r"\b[A-Za-z0-9]*[0-9][A-Za-z0-9]*\b", re.ASCII)
+
+
 def english_words(line: str, *values: str) -> list[str]:
     """The ASCII words of ``line`` a Japanese operator would have to read in English.
 
@@ -51,6 +54,7 @@ def english_words(line: str, *values: str) -> list[str]:
     for value in sorted(values, key=len, reverse=True):
         line = line.replace(value, " ")
     line = _VERBATIM.sub(" ", line)
+    line = _WITH_DIGITS.sub(" ", line)  # ids and versions: '69ecb2f5' holds no English word 'ecb'
     return [w for w in re.findall(r"[A-Za-z]{2,}", line) if not w.isupper() and w not in KEPT]
 
 
@@ -63,6 +67,8 @@ def test_the_detector_sees_the_fragments_it_is_for() -> None:
         "directory",
     ]
     assert english_words("'bcpctl key list' で確認 $BCPCTL_PASSWORD --password-file OS のエラー ENOLINK") == []
+    assert english_words("スナップショット 69ecb2f5 の形に合わせた架空の 469 行 (b7cb4068, v2)") == []
+    assert english_words("スナップショット 69ecb2f5 shaped") == ["shaped"]
 
 
 def _strerror_templates() -> list[tuple[str, str]]:
