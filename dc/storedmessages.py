@@ -96,9 +96,9 @@ def _plain_fields(template: str, params: dict[str, object]) -> bool:
 
 def indexed(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` as it is stored: its lines unchanged, :data:`MESSAGES_KEY` naming those that are Messages."""
-    found: dict[str, Any] = {}
-    _collect({k: v for k, v in doc.items() if k != MESSAGES_KEY}, "", found)
     stored = {k: v for k, v in doc.items() if k != MESSAGES_KEY}
+    found: dict[str, Any] = {}
+    _collect(stored, "", found)
     if found:
         stored[MESSAGES_KEY] = found
     return stored
