@@ -44,9 +44,10 @@ def refuse_reserved(system: str | None) -> None:
 
 
 def refuse_unplain_system(system: str | None) -> None:
-    """Every table and listing draws the system name, and tables read their cells as rich
-    markup: ``[/x]`` broke the drawing after the snapshot was written, ``[red]goka-juki`` was
-    shown as another system's name; an escape sequence or bidi override acts on the terminal."""
+    """A system name is printed in every listing, in console lines that read rich markup
+    (``[/x]`` ends such a line in an error, ``[red]goka-juki`` shows another system's name) as
+    well as in tables (which draw cells as written), and an escape sequence or bidi override
+    acts on the terminal wherever it is printed: a name is plain text from the start."""
     if system is not None and any(hidden(c) or c in "[]" for c in system):
         raise UsageError(
             N_("system {system!r} holds a control character or a bracket; system names are plain text"),
