@@ -65,14 +65,14 @@ def test_check_and_repair_name_kinds_in_japanese(cli: Cli, tmp_path: Path) -> No
     assert cli("backup", "run", "--repo", str(repo), "--source", f"path:{src}", "--system", "s").returncode == 0
     planted = f"index/{'a' * 64}"
     (repo / planted).write_text('{"x": 1}')
-    os.mkfifo(repo / "data" / "ff")
+    os.mkfifo(repo / "data" / "zz")  # not two hex digits: data/ff is a pack directory in 1 run of 256
     english, japanese = _env({}), _env({"BCPCTL_LANG": "ja"})
     for args in (("check", "--repo", str(repo)), ("repair", "index", "--repo", str(repo))):
         en, ja = cli(*args, env=english), cli(*args, env=japanese)
         assert en.returncode == ja.returncode, (en.stderr, ja.stderr)
         assert "JSON document" in en.stdout, en.stdout
-        lines = [line for line in ja.stdout.splitlines() if planted in line or "data/ff" in line]
-        assert lines and all(english_words(line, planted, "data/ff") == [] for line in lines), ja.stdout
+        lines = [line for line in ja.stdout.splitlines() if planted in line or "data/zz" in line]
+        assert lines and all(english_words(line, planted, "data/zz") == [] for line in lines), ja.stdout
         assert "JSON 文書" in ja.stdout, ja.stdout
 
 
