@@ -13,12 +13,15 @@ host that runs the target too (a gateway beside the primary) both would wait on 
 hashlib releases the GIL, so there is a hashing thread per core (at most one per upload
 thread): on a two-core host a single one was measured to be what the uploads waited for.
 
-From a local directory to a target that checks the MD5 of what it receives (S3), the object
-is mapped rather than read into memory; the Content-MD5 the upload declares is the one taken
-in the hash pass, so the server refuses the object if its bytes changed in between: what it
-stores is what was verified. Every other pairing (SFTP, a directory, a remote source) reads
-the object and sends exactly those bytes. At most ``jobs + hashers`` mapped objects, or
-``jobs + 1`` read ones, are held (checked and waiting, or in flight) at a time.
+A target that checks names itself (S3, :class:`~storage.capabilities.NameChecking`: the
+signed SHA-256 of each upload must be the name, and the server holds the bytes it receives
+to it) is not sent a hashed object: its one pass is the check, and a mismatch is reported as
+damage at the source like this side's own. From a local directory such an object is mapped
+rather than read into memory — whatever changes in the file before or while it is sent, the
+server stores only bytes that hash to the name. Every other object and pairing (SFTP, a
+directory, a remote source, a fixed-name object) is read, checked here, and exactly those
+bytes are sent. At most ``jobs + hashers`` mapped objects, or ``jobs + 1`` read ones, are
+held (checked and waiting, or in flight) at a time.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
 object would only wait out its own retry budget.
@@ -39,10 +42,10 @@ from datetime import datetime
 from dc.errors import N_, message_of, os_reason
 from dc.failpoint import failpoint
 from storage.backend import Backend, ObjectInfo, check_key
-from storage.capabilities import ChecksumRequesting, as_capability
-from storage.errors import ObjectNotFound, StorageError
+from storage.capabilities import NameChecking, as_capability
+from storage.errors import NameMismatch, ObjectNotFound, StorageError
 from storage.local import LocalBackend
-from storage.naming import Buffer, Digests, content_name, digests_of
+from storage.naming import Buffer, content_name, sha256_of
 
 
 @dataclass
@@ -89,10 +92,10 @@ class Transfer:
         self._count = 0
         #: bytes read from the source by mapping (the source's own meter does not see them)
         self.bytes_mapped = 0
-        #: the target checks a Content-MD5 of each upload (S3) and takes it from the hash pass
-        self._checksums = as_capability(target, ChecksumRequesting)
+        #: the target hashes content-addressed uploads itself and stores them only under their name (S3)
+        self._names = as_capability(target, NameChecking)
         local = as_capability(source, LocalBackend)
-        self._mapped_root = local.root if local is not None and self._checksums is not None else None
+        self._mapped_root = local.root if local is not None and self._names is not None else None
 
     def expected_hash(self, key: str) -> str | None:
         return content_name(key) or self.expected_hashes.get(key)
@@ -134,8 +137,13 @@ class Transfer:
 
     # -- reading ----------------------------------------------------------------------------
 
+    def _checked_by_target(self, key: str, size: int) -> bool:
+        return self._names is not None and self._names.checks_name(key, size)
+
     def _body(self, info: ObjectInfo) -> Buffer:
-        return self._map(info) if self._mapped_root is not None else self.source.load(info.key)
+        if self._mapped_root is not None and self._checked_by_target(info.key, info.size):
+            return self._map(info)
+        return self.source.load(info.key)
 
     def _map(self, info: ObjectInfo) -> Buffer:
         """The object's bytes straight from the page cache (no copy into this process)."""
@@ -161,13 +169,12 @@ class Transfer:
             self.bytes_mapped += size
         return view
 
-    def _problem(self, key: str, body: Buffer, dig: Digests) -> StorageError | None:
+    def _problem(self, key: str, body: Buffer, sha256: bytes | None) -> StorageError | None:
+        """What is wrong with ``body`` as ``key`` (``sha256``: ``None`` when the target checks the hash)."""
         expected = self.expected_hash(key)
         size = self.expected_sizes.get(key)
-        if expected is not None and dig.hex != expected:
-            return StorageError(
-                N_("{key} at the source does not match its name or manifest hash (damaged there)"), key=key
-            )
+        if sha256 is not None and expected is not None and sha256.hex() != expected:
+            return _damaged(key)
         if size is not None and len(body) != size:
             return StorageError(
                 N_("{key} at the source has {n_body} bytes, the signed manifest says {size}"),
@@ -179,25 +186,25 @@ class Transfer:
 
     # -- one object -------------------------------------------------------------------------
 
-    def _check(self, info: ObjectInfo, stop: threading.Event) -> tuple[Buffer, Digests] | None:
-        """Read one object and check it against its name (or signed hash) and signed size;
-        ``None`` when the transfer stopped before it came to this object."""
+    def _check(self, info: ObjectInfo, stop: threading.Event) -> tuple[Buffer, bytes | None] | None:
+        """Read one object and check it against its name (or signed hash) and signed size, with its
+        SHA-256 (``None`` where the target checks it); ``None`` when the transfer stopped first."""
         if self._stopped(stop):
             return None
         body = self._body(info)
         try:
-            dig = digests_of(body, md5=self._checksums is not None)
-            if problem := self._problem(info.key, body, dig):
+            sha256 = None if self._checked_by_target(info.key, len(body)) else sha256_of(body)
+            if problem := self._problem(info.key, body, sha256):
                 raise problem
         except BaseException:
             _release(body)
             raise
-        return body, dig
+        return body, sha256
 
     def _send(
         self,
         info: ObjectInfo,
-        checked: Future[tuple[Buffer, Digests] | None],
+        checked: Future[tuple[Buffer, bytes | None] | None],
         outcome: TransferOutcome,
         stop: threading.Event,
         slots: threading.Semaphore,
@@ -209,16 +216,18 @@ class Transfer:
             found = checked.result()
             if found is None:
                 return
-            body, dig = found
+            body, sha256 = found
             if self._stopped(stop):
                 return
             size = len(body)
-            if self._checksums is not None and dig.md5 is not None:
-                self._checksums.expect_md5(key, size, dig.md5)
             with memoryview(body) as view:  # released before the mapping is closed
                 self.target.save(key, view, retain_until=self.retain_until)
-            if self.verify and hashlib.sha256(self.target.load(key)).digest() != dig.sha256:
+            sent = sha256 or bytes.fromhex(self.expected_hash(key) or "")
+            if self.verify and hashlib.sha256(self.target.load(key)).digest() != sent:
                 raise StorageError(N_("{key} reads back from the target with other bytes than were sent"), key=key)
+        except NameMismatch:
+            self._fail(key, _damaged(key), outcome, stop)
+            return
         except StorageError as exc:
             self._fail(key, exc, outcome, stop)
             return
@@ -244,6 +253,10 @@ class Transfer:
             outcome.errors[key] = message_of(exc)
         if self.stop_on_error:
             stop.set()
+
+
+def _damaged(key: str) -> StorageError:
+    return StorageError(N_("{key} at the source does not match its name or manifest hash (damaged there)"), key=key)
 
 
 def _release(body: Buffer | None) -> None:

@@ -31,16 +31,16 @@ class Unwrapper(Protocol):
 
 
 @runtime_checkable
-class ChecksumRequesting(Protocol):
-    """Storage that checks an MD5 of every upload (S3's Content-MD5) and takes it from the caller.
+class NameChecking(Protocol):
+    """Storage that stores a content-addressed object only if its bytes hash to its name, and
+    hashes them itself on the way (S3: the signed SHA-256 of a single PUT is the name).
 
-    Replication hashes a batch of objects in one pass for the name check anyway; handing the
-    MD5 over spares the backend a second pass. The server still checks the bytes it receives,
-    so a wrong hint fails the upload and never stores bad bytes.
+    A copier need not hash those objects first: that one pass is the check, and a mismatch
+    raises :class:`~storage.errors.NameMismatch` before a byte is stored.
     """
 
-    def expect_md5(self, key: str, size: int, md5: bytes) -> None:
-        """The MD5 of the ``size`` bytes the next ``save`` of ``key`` sends."""
+    def checks_name(self, key: str, size: int) -> bool:
+        """Whether a ``save`` of ``size`` bytes under ``key`` is refused unless they hash to its name."""
         ...
 
 

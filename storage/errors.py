@@ -43,6 +43,14 @@ class DigestRefused(StorageError):
     """
 
 
+class NameMismatch(PermanentStorageError):
+    """Bytes about to be stored under a content-addressed name hash to something else: nothing was stored.
+
+    Raised by storage that checks names itself (:class:`~storage.capabilities.NameChecking`);
+    the bytes were damaged where they were read, or changed while they were being sent.
+    """
+
+
 class AccessDenied(PermanentStorageError):
     """The storage refused the operation on this object (permissions or an Object Lock retention)."""
 

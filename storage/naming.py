@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import mmap
 import re
-from dataclasses import dataclass
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "wal/")
@@ -19,23 +18,10 @@ _CONTENT_PREFIXES = ("data/", "meta/", "index/", "snapshots/", "tombstones/", "w
 Buffer = bytes | bytearray | memoryview | mmap.mmap
 
 
-@dataclass(frozen=True)
-class Digests:
-    sha256: bytes
-    #: ``None`` when it was not asked for
-    md5: bytes | None = None
-
-    @property
-    def hex(self) -> str:
-        return self.sha256.hex()
-
-
-def digests_of(body: Buffer, *, md5: bool = False) -> Digests:
-    """The SHA-256 of ``body`` (its name, if content-addressed) and, with ``md5``, the MD5 an
-    S3 upload declares as its Content-MD5. hashlib releases the GIL on large buffers, so
-    upload threads hash in parallel."""
-    sha = hashlib.sha256(body).digest()
-    return Digests(sha, hashlib.md5(body, usedforsecurity=False).digest() if md5 else None)
+def sha256_of(body: Buffer) -> bytes:
+    """The SHA-256 of ``body`` (its name, if content-addressed). hashlib releases the GIL on large
+    buffers, so checking threads hash in parallel."""
+    return hashlib.sha256(body).digest()
 
 
 def content_name(key: str) -> str | None:

@@ -9,14 +9,17 @@ Choices forced by S3-compatible servers (shared/notes/real-servers.md):
 * path-style addressing (a bucket name is not a DNS name on a private endpoint);
 * ``request_checksum_calculation`` / ``response_checksum_validation`` = ``when_required``:
   boto3 ≥ 1.36 otherwise sends CRC trailers that older RGW and MinIO releases reject;
-* every single PUT carries Content-MD5 (RGW verifies it and answers ``BadDigest``; Object
-  Lock uploads require it) and the SHA-256 checksum, which for content-addressed objects is
-  the object's own name, so an AWS-style server verifies exactly what the offsite verifier
-  will check later. Objects up to 64 MiB (every pack) go as one PUT for that reason — a
-  multipart checksum is composite and would no longer equal the name. A refused digest is
-  retried only while the body still has the digests declared (damage on the wire); bytes
-  that changed after they were hashed would be refused again and again until the retry
-  budget ran out, so that is reported at once;
+* every body is signed with its SHA-256, which the server verifies (RGW answers
+  ``XAmzContentSHA256Mismatch``); a single PUT also declares it as the object's checksum —
+  for a content-addressed object its own name — and the client refuses to send one whose
+  signed hash is not the declared one (``s3client.refuse_undeclared_body``). botocore's
+  signing pass is thus the name check (:class:`~storage.capabilities.NameChecking`): one
+  hash of the bytes, where Content-MD5 beside a separate name check took two (MD5 is sent
+  only with an Object Lock retention, which S3 requires it for). Objects up to 64 MiB (every
+  pack) go as one PUT for that reason — a multipart checksum is composite and would no
+  longer equal the name. A refused digest is retried only while the body still hashes to
+  what was declared (damage on the wire); bytes that changed after they were hashed would be
+  refused again and again until the retry budget ran out, so that is reported at once;
 * RGW 16 ignores Object Lock headers on multipart initiation, so larger objects get their
   retention applied with ``PutObjectRetention`` after completion.
 """
@@ -27,7 +30,6 @@ import base64
 import contextlib
 import hashlib
 import mmap
-import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -36,8 +38,8 @@ from typing import Any, TypeVar
 from dc.errors import N_
 from dc.failpoint import failpoint
 from storage.backend import Capabilities, ObjectInfo, ObjectVersion, check_key
-from storage.errors import AccessDenied, DigestRefused, PermanentStorageError, StorageError
-from storage.naming import content_name, digests_of
+from storage.errors import AccessDenied, DigestRefused, NameMismatch, PermanentStorageError, StorageError
+from storage.naming import content_name
 from storage.s3body import BodyReader
 from storage.s3client import make_client
 from storage.s3errors import translate
@@ -57,8 +59,6 @@ class S3Backend:
 
     def __init__(self, location: S3Location, *, connections: int = 16, timeout: float = 60.0) -> None:
         self.location = location
-        self._md5_hints: dict[str, tuple[int, bytes]] = {}
-        self._hints_lock = threading.Lock()
         self._client = make_client(location, connections=connections, timeout=timeout)
         self._object_lock, self._versions = self._probe()
 
@@ -105,23 +105,10 @@ class S3Backend:
                 status = None
         return locked, locked or status in ("Enabled", "Suspended")
 
-    # -- storage.capabilities.ChecksumRequesting ---------------------------------------------
+    # -- storage.capabilities.NameChecking -------------------------------------------------
 
-    def expect_md5(self, key: str, size: int, md5: bytes) -> None:
-        """The MD5 of the ``size`` bytes the next :meth:`save` of ``key`` sends, hashed by the caller.
-
-        replication/transfer.py hashes a batch of objects at once (SHA-256 against the name and
-        MD5 in one pass); this spares the second MD5 pass here. The server still checks the
-        bytes it receives against it, so a wrong hint fails the upload, never stores bad bytes.
-        """
-        with self._hints_lock:
-            self._md5_hints[key] = (size, md5)
-
-    def _content_md5(self, key: str, body: memoryview) -> str:
-        with self._hints_lock:
-            hint = self._md5_hints.get(key)
-        digest = hint[1] if hint and hint[0] == len(body) else hashlib.md5(body, usedforsecurity=False).digest()
-        return base64.b64encode(digest).decode()
+    def checks_name(self, key: str, size: int) -> bool:
+        return size <= SINGLE_PUT_LIMIT and content_name(key) is not None
 
     # -- the Backend protocol -------------------------------------------------------------
 
@@ -129,23 +116,25 @@ class S3Backend:
         full = self._key(key)
         body = memoryview(data).cast("B")  # no copy: a mapped or loaded object is sent as it is
         if len(body) <= SINGLE_PUT_LIMIT:
-            # A content-addressed object's name is its SHA-256: the server checks the body against
-            # it (where it supports checksums) without this process hashing the bytes once more.
+            # A content-addressed object's name is its SHA-256: declared, it is what botocore's
+            # signing pass must find and what the server checks the bytes it receives against.
             name = content_name(key)
             sha256 = bytes.fromhex(name) if name else hashlib.sha256(body).digest()
-            content_md5 = self._content_md5(key, body)
             kwargs: dict[str, Any] = {
                 "Key": full,
                 "Body": BodyReader(body),
-                "ContentMD5": content_md5,
                 "ChecksumSHA256": base64.b64encode(sha256).decode(),
             }
             if retain_until is not None:
-                kwargs.update(ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=retain_until)
+                kwargs.update(ContentMD5=_md5(body), ObjectLockMode=LOCK_MODE, ObjectLockRetainUntilDate=retain_until)
             try:
                 self._call("save", key, self._client.put_object, **kwargs)
+            except NameMismatch:
+                raise NameMismatch(
+                    N_("{key} does not hash to its name: not stored in {url}"), key=key, url=self.url
+                ) from None
             except DigestRefused as exc:
-                if _matches(body, content_md5, sha256):
+                if hashlib.sha256(body).digest() == sha256:
                     raise  # damaged on the wire: sending the same bytes again can succeed
                 raise PermanentStorageError(
                     N_(
@@ -157,8 +146,6 @@ class S3Backend:
                 ) from exc
         else:
             self._save_multipart(key, full, body, retain_until)
-        with self._hints_lock:
-            self._md5_hints.pop(key, None)
 
     def _save_multipart(self, key: str, full: str, body: memoryview, retain_until: datetime | None) -> None:
         upload = self._call("start upload of", key, self._client.create_multipart_upload, Key=full)
@@ -167,7 +154,6 @@ class S3Backend:
             parts = []
             for number, offset in enumerate(range(0, len(body), PART_SIZE), start=1):
                 part = body[offset : offset + PART_SIZE]
-                md5 = base64.b64encode(hashlib.md5(part, usedforsecurity=False).digest()).decode()
                 done = self._call(
                     "upload part of",
                     key,
@@ -176,7 +162,6 @@ class S3Backend:
                     UploadId=upload_id,
                     PartNumber=number,
                     Body=BodyReader(part),
-                    ContentMD5=md5,
                 )
                 parts.append({"ETag": done["ETag"], "PartNumber": number})
                 failpoint("storage.save.mid-object")
@@ -205,7 +190,6 @@ class S3Backend:
                 Key=self._key(key),
                 Body=body,
                 IfNoneMatch="*",
-                ContentMD5=base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode(),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "ConditionalRequestConflict"):
@@ -330,7 +314,6 @@ class S3Backend:
                 self.extend_lock(key, retain_until)
 
 
-def _matches(body: memoryview, content_md5: str, sha256: bytes) -> bool:
-    """Whether ``body`` still has the digests an upload declared: if not, no retry can succeed."""
-    now = digests_of(body, md5=True)
-    return base64.b64encode(now.md5 or b"").decode() == content_md5 and now.sha256 == sha256
+def _md5(body: memoryview) -> str:
+    """The Content-MD5 header of ``body``."""
+    return base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()

@@ -7,10 +7,12 @@ when a backend is opened, so commands that never reach S3 do not pay for it.
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
 from dc.errors import N_, AuthError, ConfigError
+from storage.errors import NameMismatch
 from storage.s3url import S3Location
 
 
@@ -41,16 +43,14 @@ def make_client(location: S3Location, *, connections: int, timeout: float) -> An
             ),
             url=location.url,
         )
-    return session.create_client(
+    client = session.create_client(
         "s3",
         endpoint_url=location.endpoint,
         region_name=region,
         config=Config(
-            # Content-MD5 (which RGW verifies) and, for content-addressed objects, a SHA-256
-            # that must equal the name protect every body; signing the payload too would add a
-            # third SHA-256 pass over plain-HTTP endpoints, the bottleneck on CPUs without SHA
-            # instructions. TLS endpoints never sign bodies anyway.
-            s3={"addressing_style": "path", "payload_signing_enabled": False},
+            # Every body is signed with its SHA-256 (botocore's one pass over it), which the
+            # server checks the bytes it receives against, on plain HTTP and TLS alike.
+            s3={"addressing_style": "path", "payload_signing_enabled": True},
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             # a pool at least as large as the transfers in flight, or threads queue for sockets
@@ -61,3 +61,21 @@ def make_client(location: S3Location, *, connections: int, timeout: float) -> An
             retries={"max_attempts": 1, "mode": "standard"},
         ),
     )
+    client.meta.events.register("before-send.s3.PutObject", refuse_undeclared_body)
+    return client
+
+
+def refuse_undeclared_body(request: Any, **_: Any) -> None:
+    """A PUT whose signed SHA-256 is not the one it declares (a content-addressed object's name) is not sent.
+
+    The server stores only bytes that hash to the signed value; this holds the signed value to
+    the declared one, so bytes damaged where they were read, or changed since they were named,
+    never leave this process. botocore's public ``before-send`` event: the request is signed.
+    """
+    declared = request.headers.get("x-amz-checksum-sha256")
+    if declared is None:
+        return
+    signed = request.headers.get("X-Amz-Content-SHA256")
+    as_text = signed.decode() if isinstance(signed, bytes) else str(signed)
+    if base64.b64decode(declared).hex() != as_text:
+        raise NameMismatch(N_("the body to send to {url} does not hash to the SHA-256 it declares"), url=request.url)

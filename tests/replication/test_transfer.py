@@ -1,14 +1,16 @@
-"""The S3 path of replication/transfer.py: mapped packs, hashed by the upload threads.
+"""The S3 path of replication/transfer.py: mapped packs, hashed once, by the signing pass.
 
-Objects a local source sends to S3 are mapped and hashed once (SHA-256 against the name,
-MD5 beside it) and sent from that mapping with that MD5. These tests hold the guarantees to
-the real Ceph gateway: a damaged pack is never stored, and bytes that change between the
-check and the upload are refused by the server rather than replicated.
+Packs a local source sends to S3 are mapped and not hashed by the transfer: botocore signs
+each body with its SHA-256, the client refuses to send one whose signed hash is not its name,
+and the server refuses bytes that do not hash to the signed value. These tests hold the
+guarantees to the real Ceph gateway: a damaged pack is never stored, and bytes that change
+between the signing pass and the upload are refused by the server rather than replicated.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import mmap
 from pathlib import Path
 
@@ -20,9 +22,12 @@ from replication.ledger import Ledger
 from replication.sync import replicate
 from replication.transfer import Transfer
 from replication.verify import verify_repository
+from storage.backend import check_key
+from storage.errors import NameMismatch
 from storage.local import LocalBackend
 from storage.metered import MeteredBackend
-from storage.naming import Buffer, Digests, digests_of
+from storage.naming import Buffer, content_name
+from storage.s3body import BodyReader
 from storage.url import open_backend
 from tests.replication import primary
 from tests.servers.flipproxy import FlipProxy
@@ -73,22 +78,47 @@ def test_a_damaged_pack_is_not_replicated(source, ceph, s3_env) -> None:  # type
 
 
 @pytest.mark.s3
-def test_bytes_changed_after_the_check_are_refused_by_the_server(
+def test_packs_to_s3_are_hashed_once_by_the_signing_pass_not_by_the_transfer(
+    source, ceph, s3_env, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    hashed: list[int] = []
+    real = transfer_module.sha256_of
+
+    def counting(body: Buffer) -> bytes:
+        hashed.append(len(body))
+        return real(body)
+
+    monkeypatch.setattr(transfer_module, "sha256_of", counting)
+    target = open_backend(s3_url(ceph))
+    result = replicate(source, target, Ledger(open_state()))
+    assert result.ok, result.errors
+    # only what is not named by its hash (config, key slots, manifest links) is hashed here
+    unnamed = [i for i in target.list("") if content_name(i.key) is None and i.key != "manifest"]
+    assert result.phases["packs"].objects > 3 and len(hashed) == len(unnamed) < 8
+    assert verify_repository(target).ok
+
+
+@pytest.mark.s3
+def test_bytes_changed_after_the_signing_pass_are_refused_by_the_server(
     source, ceph, s3_env, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     pack = max(source.list("data/"), key=lambda i: i.size)
+    real_seek = BodyReader.seek
+    flipped: list[bool] = []
 
-    def hashed_then_changed(body: Buffer, *, md5: bool = False) -> Digests:
-        found = digests_of(body, md5=md5)
-        if len(body) == pack.size:  # same size: the digests describe the old bytes, the mapping the new
+    def rewound_then_changed(self: BodyReader, offset: int, whence: int = io.SEEK_SET) -> int:
+        # botocore rewinds the body after hashing it for the signature: the signed hash describes
+        # the old bytes, the mapping sends the new
+        if len(self) == pack.size and self.tell() == len(self) and not flipped:
             _flip_byte(source, pack.key)
-        return found
+            flipped.append(True)
+        return real_seek(self, offset, whence)
 
-    monkeypatch.setattr(transfer_module, "digests_of", hashed_then_changed)
+    monkeypatch.setattr(BodyReader, "seek", rewound_then_changed)
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()))
-    assert not result.ok
-    # BadDigest against the Content-MD5 of the checked bytes, and no retry: they will not change back
+    assert flipped and not result.ok
+    # XAmzContentSHA256Mismatch, and no retry: the bytes will not change back
     assert "changed after they were checked" in result.errors[pack.key]
     assert pack.key not in {i.key for i in target.list("")}
     assert list(target.list("index/")) == [] and list(target.list("snapshots/")) == []
@@ -132,15 +162,23 @@ def test_a_damaged_pack_never_reaches_a_target_without_a_server_check(source, tm
     assert not (target.root / pack.key).exists()
 
 
-class _Md5CheckingTarget(LocalBackend):
-    """A directory that takes Content-MD5 hints the way S3Backend does (no server check here)."""
+class _NameCheckingTarget(LocalBackend):
+    """A directory that checks content names as S3Backend does (``NameChecking``), counting the checks."""
 
     def __init__(self, root: Path) -> None:
         super().__init__(root, create=True)
-        self.hints: dict[str, bytes] = {}
+        self.checked: list[str] = []
 
-    def expect_md5(self, key: str, size: int, md5: bytes) -> None:
-        self.hints[key] = md5
+    def checks_name(self, key: str, size: int) -> bool:
+        return content_name(key) is not None
+
+    def save(self, key: str, data: Buffer, *, retain_until=None) -> None:  # type: ignore[no-untyped-def]
+        name = content_name(key)
+        if name is not None:
+            self.checked.append(key)
+            if hashlib.sha256(data).hexdigest() != name:
+                raise NameMismatch("{key} does not hash to its name", key=check_key(key))
+        super().save(key, data, retain_until=retain_until)
 
 
 def test_a_source_that_cannot_be_mapped_is_read_instead(source, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -150,10 +188,19 @@ def test_a_source_that_cannot_be_mapped_is_read_instead(source, tmp_path: Path, 
 
     monkeypatch.setattr(mmap, "mmap", NoMapping)
     packs = list(source.list("data/"))
-    target = _Md5CheckingTarget(tmp_path / "offsite")
+    target = _NameCheckingTarget(tmp_path / "offsite")
     outcome = Transfer(source, target).copy(packs)
     assert not outcome.errors and sorted(outcome.copied) == sorted(i.key for i in packs)
+    assert sorted(target.checked) == sorted(i.key for i in packs)
     for info in packs:
-        raw = (source.root / info.key).read_bytes()
-        assert (target.root / info.key).read_bytes() == raw
-        assert target.hints[info.key] == hashlib.md5(raw, usedforsecurity=False).digest()
+        assert (target.root / info.key).read_bytes() == (source.root / info.key).read_bytes()
+
+
+def test_a_target_that_checks_names_reports_a_damaged_pack_as_damage_at_the_source(source, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    packs = list(source.list("data/"))
+    damaged = max(packs, key=lambda i: i.size)
+    _flip_byte(source, damaged.key)
+    target = _NameCheckingTarget(tmp_path / "offsite")
+    outcome = Transfer(source, target, jobs=1).copy(packs)
+    assert "damaged there" in outcome.errors[damaged.key]
+    assert not (target.root / damaged.key).exists()

@@ -76,16 +76,16 @@ def test_the_next_objects_are_checked_while_an_upload_is_on_the_wire(
     target = _HeldTarget(tmp_path / "offsite")
     checked: list[int] = []
     second_checked = threading.Event()
-    real = transfer_module.digests_of
+    real = transfer_module.sha256_of
 
-    def counting(body, *, md5=False):  # type: ignore[no-untyped-def]
-        found = real(body, md5=md5)
+    def counting(body):  # type: ignore[no-untyped-def]
+        found = real(body)
         checked.append(len(body))
         if len(checked) >= 2:
             second_checked.set()
         return found
 
-    monkeypatch.setattr(transfer_module, "digests_of", counting)
+    monkeypatch.setattr(transfer_module, "sha256_of", counting)
     thread, done = _run(Transfer(source, target, jobs=jobs, hashers=1), infos)
     try:
         # the first upload is held: only a pipeline checks another object meanwhile

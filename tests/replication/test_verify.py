@@ -20,7 +20,7 @@ from storage.errors import ObjectNotFound
 from storage.local import LocalBackend
 from storage.url import open_backend
 from tests.replication import primary
-from tests.servers.storage import KINDS
+from tests.servers.storage import KINDS, plant
 
 
 @pytest.fixture
@@ -42,9 +42,9 @@ def _damage(target: Backend, how: str) -> str:
     pack = max(target.list("data/"), key=lambda i: i.size).key
     raw = target.load(pack)
     if how == "corrupted":
-        target.save(pack, raw[:500] + bytes([raw[500] ^ 1]) + raw[501:])
+        plant(target, pack, raw[:500] + bytes([raw[500] ^ 1]) + raw[501:])
     elif how == "truncated":
-        target.save(pack, raw[: len(raw) // 2])
+        plant(target, pack, raw[: len(raw) // 2])
     else:
         target.remove(pack)
     return pack

@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from storage.backend import Backend
+from storage.capabilities import as_capability
+from storage.s3 import S3Backend
 from tests.servers.ceph import CephServer, start_ceph
 from tests.servers.ceph import cleanup as ceph_cleanup
 from tests.servers.sshd import SshServer, start_sshd
@@ -100,3 +103,16 @@ VERSIONED_KINDS = [
     pytest.param("s3-locked", id="s3-locked", marks=pytest.mark.s3),
     pytest.param("s3-versioned", id="s3-versioned", marks=pytest.mark.s3),
 ]
+
+
+def plant(backend: Backend, key: str, data: bytes) -> None:
+    """Write ``data`` under ``key`` as anyone with the storage's credentials can, damage included.
+
+    ``S3Backend.save`` refuses a content-addressed body that does not hash to its name; an
+    attacker's client does not, so S3 gets a bare PUT.
+    """
+    s3 = as_capability(backend, S3Backend)
+    if s3 is None:
+        backend.save(key, data)
+    else:
+        s3._client.put_object(Bucket=s3.location.bucket, Key=s3.location.prefix + key, Body=data)

@@ -15,7 +15,7 @@ import pytest
 
 from dc.errors import UsageError
 from storage.backend import Backend
-from storage.capabilities import ChecksumRequesting, as_capability, object_locking, versioned
+from storage.capabilities import NameChecking, as_capability, object_locking, versioned
 from storage.errors import ObjectNotFound, StorageError
 from storage.local import LocalBackend
 from storage.metered import MeteredBackend
@@ -185,9 +185,9 @@ def test_optional_capabilities_are_typed_and_found_through_the_wrappers(backend:
     """What a backend can do beyond the protocol is found by type, never forwarded by name."""
     metered = MeteredBackend(RateLimitedBackend(backend, TokenBucket(10**12)))
     scheme = backend.url.split("://")[0]
-    checksums = as_capability(metered, ChecksumRequesting)
-    assert (checksums is not None) == (scheme == "s3")  # S3 checks the Content-MD5 it is given
+    names = as_capability(metered, NameChecking)
+    assert (names is not None) == (scheme == "s3")  # S3 holds each single PUT to its name
     assert object_locking(metered) is None and versioned(metered) is None  # this storage cannot use them
     assert (as_capability(metered, LocalBackend) is not None) == (scheme == "file")
-    for name in ("expect_md5", "lock_until", "extend_lock", "list_versions", "root", "location"):
+    for name in ("checks_name", "lock_until", "extend_lock", "list_versions", "root", "location"):
         assert not hasattr(metered, name), f"a wrapper forwards {name}"

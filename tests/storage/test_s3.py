@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from dc.clock import utcnow
 from storage import s3
 from storage.backend import Backend
 from storage.capabilities import as_capability, object_locking
+from storage.errors import NameMismatch
 from storage.s3 import S3Backend
 from storage.url import open_backend
 from tests.servers.storage import BUCKET, LOCKED_BUCKET, s3_url
@@ -38,7 +40,7 @@ def test_objects_above_the_single_put_limit_go_multipart(ceph, s3_env, monkeypat
     assert etag.strip('"').endswith("-3")  # three parts: a multipart upload, not one PUT
 
 
-def test_single_puts_carry_the_name_as_their_sha256(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+def test_single_puts_are_signed_with_the_name_as_their_sha256(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
     backend = open_backend(s3_url(ceph))
     data = os.urandom(100_000)
     name = hashlib.sha256(data).hexdigest()
@@ -47,19 +49,45 @@ def test_single_puts_carry_the_name_as_their_sha256(ceph, s3_env) -> None:  # ty
         "before-send.s3.PutObject", lambda request, **_: seen.append(dict(request.headers))
     )
     backend.save(f"data/{name[:2]}/{name}", data)
-    headers = {k.lower(): v for k, v in seen[0].items()}
-    import base64
+    backend.save("config", b"not named by its hash")
+    named, fixed = ({k.lower(): v for k, v in h.items()} for h in seen)
+    assert base64.b64decode(named["x-amz-checksum-sha256"]).hex() == name
+    assert _text(named["x-amz-content-sha256"]) == name  # the server checks the bytes against it
+    assert "content-md5" not in named  # one hash of the body, not two
+    assert _text(fixed["x-amz-content-sha256"]) == hashlib.sha256(b"not named by its hash").hexdigest()
 
-    assert base64.b64decode(headers["x-amz-checksum-sha256"]).hex() == name
-    assert base64.b64decode(headers["content-md5"]) == hashlib.md5(data).digest()
+
+def test_a_body_that_does_not_hash_to_its_name_is_never_sent(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph))
+    name = hashlib.sha256(b"the named bytes").hexdigest()
+    sent: list[str] = []
+    s3_of(backend)._client.meta.events.register("after-call.s3.PutObject", lambda **_: sent.append("put"))
+    with pytest.raises(NameMismatch, match="does not hash to its name"):
+        backend.save(f"data/{name[:2]}/{name}", b"other bytes")
+    assert sent == [] and list(backend.list("")) == []
+
+
+def test_an_upload_with_a_retention_carries_the_content_md5_s3_requires(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph, locked=True))
+    seen: list[dict] = []
+    s3_of(backend)._client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: seen.append(dict(request.headers))
+    )
+    backend.save("index/locked-md5", b"x", retain_until=utcnow() + timedelta(hours=1))
+    headers = {k.lower(): v for k, v in seen[0].items()}
+    assert base64.b64decode(headers["content-md5"]) == hashlib.md5(b"x").digest()
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def test_listings_longer_than_one_page_are_complete(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
     backend = open_backend(s3_url(ceph), connections=16)
-    keys = [f"index/{n:064x}" for n in range(1010)]
+    bodies = {f"index/{hashlib.sha256(str(n).encode()).hexdigest()}": str(n).encode() for n in range(1010)}
     with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda k: backend.save(k, b"x"), keys))
-    assert sorted(i.key for i in backend.list("index/")) == keys
+        list(pool.map(lambda k: backend.save(k, bodies[k]), bodies))
+    assert sorted(i.key for i in backend.list("index/")) == sorted(bodies)
 
 
 def test_lock_until_and_extend_lock(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]

@@ -13,7 +13,7 @@ import pytest
 
 from dc.errors import AuthError, UsageError
 from storage.backend import Capabilities, ObjectInfo
-from storage.capabilities import ChecksumRequesting, ObjectLocking, Versioned, as_capability, object_locking
+from storage.capabilities import NameChecking, ObjectLocking, Versioned, as_capability, object_locking
 from storage.errors import AccessDenied, ObjectNotFound, PermanentStorageError, StorageError, Unreachable
 from storage.local import LocalBackend
 from storage.metered import MeteredBackend
@@ -163,7 +163,7 @@ def test_a_capability_is_found_through_every_wrapper_and_its_calls_are_retried()
     assert locks is backend and isinstance(locks, ObjectLocking)  # the retrying wrapper, not the raw storage
     assert locks.lock_until("a") is None and inner.calls == 2 and len(clock.sleeps) == 1
     assert as_capability(outer, FlakyLocks) is inner
-    assert as_capability(outer, Versioned) is None and as_capability(outer, ChecksumRequesting) is None
+    assert as_capability(outer, Versioned) is None and as_capability(outer, NameChecking) is None
 
 
 def test_wrappers_never_claim_or_forward_what_the_storage_lacks() -> None:
