@@ -33,6 +33,7 @@ import contextlib
 import hashlib
 import mmap
 import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -146,10 +147,18 @@ class Transfer:
         return self.source.load(info.key)
 
     def _map(self, info: ObjectInfo) -> Buffer:
-        """The object's bytes straight from the page cache (no copy into this process)."""
+        """The object's bytes straight from the page cache (no copy into this process).
+
+        What was opened is judged, not what was listed: a FIFO or device swapped in is read by the
+        source, which reports it (opening it here would wait for ever), and an object now too large
+        for the target to check is read and hashed here, never sent from a mapping that can still
+        change after that check.
+        """
         assert self._mapped_root is not None
         try:
-            fd = os.open(self._mapped_root / check_key(info.key), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(
+                self._mapped_root / check_key(info.key), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+            )
         except FileNotFoundError:
             raise ObjectNotFound(N_("object {key} not found in {url}"), key=info.key, url=self.source.url) from None
         except OSError as exc:
@@ -157,7 +166,10 @@ class Transfer:
                 N_("cannot read {key} in {url}: {strerror}"), key=info.key, url=self.source.url, strerror=os_reason(exc)
             ) from None
         try:
-            size = os.fstat(fd).st_size
+            found = os.fstat(fd)
+            size = found.st_size
+            if not stat.S_ISREG(found.st_mode) or not self._checked_by_target(info.key, size):
+                return self.source.load(info.key)
             if size == 0:
                 return b""
             view = mmap.mmap(fd, size, prot=mmap.PROT_READ, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import mmap
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,7 @@ from replication.ledger import Ledger
 from replication.sync import replicate
 from replication.transfer import Transfer
 from replication.verify import verify_repository
+from storage import s3 as s3_module
 from storage.backend import check_key
 from storage.errors import NameMismatch
 from storage.local import LocalBackend
@@ -204,3 +207,71 @@ def test_a_target_that_checks_names_reports_a_damaged_pack_as_damage_at_the_sour
     outcome = Transfer(source, target, jobs=1).copy(packs)
     assert "damaged there" in outcome.errors[damaged.key]
     assert not (target.root / damaged.key).exists()
+
+
+_MIB = 1024 * 1024
+
+
+def _pack_of(backend: LocalBackend, data: bytes) -> str:
+    name = hashlib.sha256(data).hexdigest()
+    return f"data/{name[:2]}/{name}"
+
+
+@pytest.mark.s3
+def test_a_pack_grown_past_the_single_put_limit_after_listing_is_sent_as_the_bytes_checked(
+    source, ceph, s3_env, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Listed small (one signed PUT, mapped); replaced by rename with a valid pack past the limit
+    # (multipart: no name check at the server), then changed in place after the transfer hashed it.
+    monkeypatch.setattr(s3_module, "SINGLE_PUT_LIMIT", 5 * _MIB)
+    monkeypatch.setattr(s3_module, "PART_SIZE", 5 * _MIB)  # RGW's minimum part size
+    big = os.urandom(6 * _MIB)
+    key = _pack_of(source, big)
+    path = source.root / key
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"small when listed")
+    info = next(i for i in source.list("data/") if i.key == key)
+    (source.root / "grown").write_bytes(big)
+    os.replace(source.root / "grown", path)
+    real = transfer_module.sha256_of
+    changed: list[bool] = []
+
+    def hashed_then_changed(body: Buffer) -> bytes:
+        digest = real(body)
+        if len(body) == len(big) and not changed:
+            _flip_byte(source, key, at=len(big) - 100)  # in the second part, not sent yet
+            changed.append(True)
+        return digest
+
+    monkeypatch.setattr(transfer_module, "sha256_of", hashed_then_changed)
+    target = open_backend(s3_url(ceph))
+    outcome = Transfer(source, target).copy([info])
+    assert changed
+    if key in {i.key for i in target.list("data/")}:
+        assert hashlib.sha256(target.load(key)).hexdigest() == key.rsplit("/", 1)[1]
+    assert outcome.copied == [key], outcome.errors  # the bytes it checked were intact: those are sent
+
+
+@pytest.mark.s3
+@pytest.mark.parametrize("swapped_in", ["fifo", "symlink to a fifo"])
+def test_a_pack_swapped_for_a_fifo_after_listing_is_reported_not_waited_on(
+    source, ceph, s3_env, tmp_path: Path, swapped_in: str
+) -> None:  # type: ignore[no-untyped-def]
+    packs = list(source.list("data/"))
+    planted = max(packs, key=lambda i: i.size)
+    path = source.root / planted.key
+    path.unlink()
+    fifo = tmp_path / "fifo" if swapped_in != "fifo" else path
+    os.mkfifo(fifo)
+    if fifo != path:
+        path.symlink_to(fifo)
+    target = open_backend(s3_url(ceph))
+    with ThreadPoolExecutor(1) as pool:
+        running = pool.submit(Transfer(source, target, stop_on_error=False).copy, packs)
+        try:
+            outcome = running.result(timeout=30)
+        except TimeoutError:
+            os.close(os.open(fifo, os.O_RDWR))  # a writer lets the blocked open return
+            pytest.fail("the transfer waited for ever on a FIFO")
+    assert "not a regular file" in outcome.errors[planted.key]
+    assert sorted(outcome.copied) == sorted(i.key for i in packs if i.key != planted.key)
