@@ -109,3 +109,33 @@ def test_a_missing_bucket_is_a_usage_error(ceph, s3_env) -> None:  # type: ignor
 
     with pytest.raises(UsageError, match="does not exist"):
         open_backend(ceph.url("no-such-bucket", "x"))
+
+
+def test_the_name_is_checked_up_to_exactly_the_single_put_limit(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    limit = 5 * 1024 * 1024
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", limit)
+    monkeypatch.setattr(s3, "PART_SIZE", limit)  # RGW's minimum part size
+    backend = open_backend(s3_url(ceph))
+    data = os.urandom(limit)
+    name = hashlib.sha256(data).hexdigest()
+    key = f"data/{name[:2]}/{name}"
+    assert s3_of(backend).checks_name(key, limit) and not s3_of(backend).checks_name(key, limit + 1)
+    damaged = bytearray(data)
+    damaged[-1] ^= 0xFF
+    with pytest.raises(NameMismatch):
+        backend.save(key, damaged)  # the last byte of a limit-sized body is still checked
+    backend.save(key, data)
+    assert hashlib.sha256(backend.load(key)).hexdigest() == name
+
+
+def test_a_multipart_upload_to_a_locked_bucket_is_retained(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", 5 * 1024 * 1024)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 1024 * 1024)
+    backend = open_backend(s3_url(ceph, locked=True))
+    data = os.urandom(5 * 1024 * 1024 + 1)
+    name = hashlib.sha256(data).hexdigest()
+    until = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    backend.save(f"data/{name[:2]}/{name}", data, retain_until=until)
+    locks = object_locking(backend)
+    assert locks is not None and locks.lock_until(f"data/{name[:2]}/{name}") == until
+    assert backend.load(f"data/{name[:2]}/{name}") == data
