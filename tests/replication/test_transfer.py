@@ -321,3 +321,41 @@ def test_a_pack_truncated_while_mapped_is_reported_not_a_crash(source, ceph, s3_
         timeout=60,
     )
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])  # -7: SIGBUS
+
+
+@pytest.mark.s3
+def test_a_run_after_a_damaged_pack_is_mended_resumes_and_completes(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    pack = max(source.list("data/"), key=lambda i: i.size)
+    _flip_byte(source, pack.key)
+    target = open_backend(s3_url(ceph))
+    ledger = Ledger(open_state())
+    first = replicate(source, target, ledger)
+    assert not first.ok and "\n" not in first.errors[pack.key] and "damaged there" in first.errors[pack.key]
+    _flip_byte(source, pack.key)  # mended (restored from another copy)
+    second = replicate(source, target, ledger)
+    assert second.ok, second.errors
+    assert hashlib.sha256(target.load(pack.key)).hexdigest() == pack.key.rsplit("/", 1)[1]
+    assert verify_repository(target).ok
+
+
+@pytest.mark.s3
+def test_packs_at_and_just_above_the_single_put_limit(source, ceph, s3_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    limit = 5 * _MIB
+    monkeypatch.setattr(s3_module, "SINGLE_PUT_LIMIT", limit)
+    monkeypatch.setattr(s3_module, "PART_SIZE", limit)  # RGW's minimum part size
+    bodies = [os.urandom(limit), os.urandom(limit + 1), os.urandom(limit + 1), os.urandom(limit)]
+    keys = [_pack_of(source, body) for body in bodies]
+    for key, body in zip(keys, bodies, strict=True):
+        (source.root / key).parent.mkdir(parents=True, exist_ok=True)
+        (source.root / key).write_bytes(body)
+    _flip_byte(source, keys[2], at=limit)  # damaged, above the limit: hashed here
+    _flip_byte(source, keys[3], at=limit - 1)  # damaged, at the limit: hashed by the signing pass
+    infos = [i for i in source.list("data/") if i.key in keys]
+    target = open_backend(s3_url(ceph))
+    outcome = Transfer(source, target, stop_on_error=False).copy(infos)
+    assert sorted(outcome.copied) == sorted(keys[:2])
+    assert all("damaged there" in outcome.errors[key] for key in keys[2:])
+    stored = {i.key for i in target.list("data/")}
+    assert stored == set(keys[:2])
+    for key in keys[:2]:
+        assert hashlib.sha256(target.load(key)).hexdigest() == key.rsplit("/", 1)[1]

@@ -17,6 +17,7 @@ from storage.capabilities import as_capability, object_locking
 from storage.errors import NameMismatch
 from storage.s3 import S3Backend
 from storage.url import open_backend
+from tests.servers.flipproxy import FlipProxy
 from tests.servers.storage import BUCKET, LOCKED_BUCKET, s3_url
 
 pytestmark = pytest.mark.s3
@@ -139,3 +140,22 @@ def test_a_multipart_upload_to_a_locked_bucket_is_retained(ceph, s3_env, monkeyp
     locks = object_locking(backend)
     assert locks is not None and locks.lock_until(f"data/{name[:2]}/{name}") == until
     assert backend.load(f"data/{name[:2]}/{name}") == data
+
+
+def test_a_part_flipped_on_the_wire_is_refused_and_the_object_sent_again(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", 5 * 1024 * 1024)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 1024 * 1024)
+    url = s3_url(ceph)
+    prefix = url.split("?")[0].removeprefix(f"s3://{BUCKET}/")
+    data = os.urandom(5 * 1024 * 1024 + 1)
+    name = hashlib.sha256(data).hexdigest()
+    key = f"data/{name[:2]}/{name}"
+    # the first PUT under data/ is the first part (the upload starts with a POST)
+    with FlipProxy(ceph.rgw_port, f"PUT /{BUCKET}/{prefix}/data/".encode()) as proxy:
+        backend = open_backend(url.replace(ceph.endpoint, f"http://127.0.0.1:{proxy.port}"))
+        try:
+            backend.save(key, data)
+        finally:
+            backend.close()
+    assert proxy.flipped == 1
+    assert hashlib.sha256(open_backend(url).load(key)).hexdigest() == name
