@@ -23,7 +23,7 @@ import pytest
 import replication.transfer as transfer_module
 from dc.state import open_state
 from replication.ledger import Ledger
-from replication.sync import replicate
+from replication.sync import SyncOptions, replicate
 from replication.transfer import Transfer
 from replication.verify import verify_repository
 from storage import s3 as s3_module
@@ -359,3 +359,15 @@ def test_packs_at_and_just_above_the_single_put_limit(source, ceph, s3_env, monk
     assert stored == set(keys[:2])
     for key in keys[:2]:
         assert hashlib.sha256(target.load(key)).hexdigest() == key.rsplit("/", 1)[1]
+
+
+@pytest.mark.s3
+def test_one_damaged_pack_does_not_stop_the_other_packs(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    packs = sorted(source.list("data/"), key=lambda i: -i.size)
+    _flip_byte(source, packs[0].key)  # the largest: checked and sent first
+    target = open_backend(s3_url(ceph))
+    result = replicate(source, target, Ledger(open_state()), SyncOptions(jobs=1))
+    assert list(result.errors) == [packs[0].key] and "damaged there" in result.errors[packs[0].key]
+    # every other pack is offsite; the index and snapshots wait until the damaged one is mended
+    assert {i.key for i in target.list("data/")} == {i.key for i in packs[1:]}
+    assert list(target.list("snapshots/")) == []
