@@ -159,3 +159,22 @@ def test_a_part_flipped_on_the_wire_is_refused_and_the_object_sent_again(ceph, s
             backend.close()
     assert proxy.flipped == 1
     assert hashlib.sha256(open_backend(url).load(key)).hexdigest() == name
+
+
+def test_a_locked_upload_flipped_on_the_wire_is_sent_again_with_its_retention(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    url = s3_url(ceph, locked=True)
+    prefix = url.split("?")[0].removeprefix(f"s3://{LOCKED_BUCKET}/")
+    data = os.urandom(200_000)
+    name = hashlib.sha256(data).hexdigest()
+    key = f"data/{name[:2]}/{name}"
+    until = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    with FlipProxy(ceph.rgw_port, f"PUT /{LOCKED_BUCKET}/{prefix}/data/".encode()) as proxy:
+        backend = open_backend(url.replace(ceph.endpoint, f"http://127.0.0.1:{proxy.port}"))
+        try:
+            backend.save(key, data, retain_until=until)
+        finally:
+            backend.close()
+    assert proxy.flipped == 1
+    direct = open_backend(url)
+    locks = object_locking(direct)
+    assert direct.load(key) == data and locks is not None and locks.lock_until(key) == until
