@@ -22,6 +22,7 @@ import pytest
 
 import replication.transfer as transfer_module
 from dc.state import open_state
+from replication.errors import ManifestRefused
 from replication.ledger import Ledger
 from replication.sync import SyncOptions, replicate
 from replication.transfer import Transfer
@@ -371,3 +372,13 @@ def test_one_damaged_pack_does_not_stop_the_other_packs(source, ceph, s3_env) ->
     # every other pack is offsite; the index and snapshots wait until the damaged one is mended
     assert {i.key for i in target.list("data/")} == {i.key for i in packs[1:]}
     assert list(target.list("snapshots/")) == []
+
+
+@pytest.mark.s3
+def test_a_pack_grown_huge_is_refused_by_its_listed_size_without_reading_it(source, ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    pack = max(source.list("data/"), key=lambda i: i.size)
+    os.truncate(source.root / pack.key, 256 * _MIB)  # sparse: a damaged file system, a planted file
+    target = open_backend(s3_url(ceph))
+    with pytest.raises(ManifestRefused, match="the manifest says"):
+        replicate(source, target, Ledger(open_state()))
+    assert list(target.list("data/")) == []
