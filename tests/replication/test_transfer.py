@@ -270,7 +270,7 @@ def test_a_pack_swapped_for_a_fifo_after_listing_is_reported_not_waited_on(
         path.symlink_to(fifo)
     target = open_backend(s3_url(ceph))
     with ThreadPoolExecutor(1) as pool:
-        running = pool.submit(Transfer(source, target, stop_on_error=False).copy, packs)
+        running = pool.submit(Transfer(source, target).copy, packs)
         try:
             outcome = running.result(timeout=30)
         except TimeoutError:
@@ -382,3 +382,25 @@ def test_a_pack_grown_huge_is_refused_by_its_listed_size_without_reading_it(sour
     with pytest.raises(ManifestRefused, match="the manifest says"):
         replicate(source, target, Ledger(open_state()))
     assert list(target.list("data/")) == []
+
+
+@pytest.mark.s3
+def test_a_pack_replaced_by_rename_during_its_upload_is_sent_as_it_was_mapped(
+    source, ceph, s3_env, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    pack = max(source.list("data/"), key=lambda i: i.size)
+    real_seek = BodyReader.seek
+    replaced: list[bool] = []
+
+    def rewound_then_replaced(self: BodyReader, offset: int, whence: int = io.SEEK_SET) -> int:
+        if len(self) == pack.size and self.tell() == len(self) and not replaced:
+            (source.root / "other").write_bytes(os.urandom(pack.size))
+            os.replace(source.root / "other", source.root / pack.key)  # a new file; the mapping keeps the old
+            replaced.append(True)
+        return real_seek(self, offset, whence)
+
+    monkeypatch.setattr(BodyReader, "seek", rewound_then_replaced)
+    target = open_backend(s3_url(ceph))
+    outcome = Transfer(source, target).copy([pack])
+    assert replaced and outcome.copied == [pack.key], outcome.errors
+    assert hashlib.sha256(target.load(pack.key)).hexdigest() == pack.key.rsplit("/", 1)[1]
