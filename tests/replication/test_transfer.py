@@ -124,8 +124,8 @@ def test_bytes_changed_after_the_signing_pass_are_refused_by_the_server(
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()))
     assert flipped and not result.ok
-    # XAmzContentSHA256Mismatch, and no retry: the bytes will not change back
-    assert "changed after they were checked" in result.errors[pack.key]
+    # XAmzContentSHA256Mismatch, and no retry: the bytes will not change back; damage at the source
+    assert "damaged there" in result.errors[pack.key]
     assert pack.key not in {i.key for i in target.list("")}
     assert list(target.list("index/")) == [] and list(target.list("snapshots/")) == []
 
@@ -404,3 +404,22 @@ def test_a_pack_replaced_by_rename_during_its_upload_is_sent_as_it_was_mapped(
     outcome = Transfer(source, target).copy([pack])
     assert replaced and outcome.copied == [pack.key], outcome.errors
     assert hashlib.sha256(target.load(pack.key)).hexdigest() == pack.key.rsplit("/", 1)[1]
+
+
+@pytest.mark.s3
+def test_a_pack_changed_while_it_is_sent_fails_alone(source, ceph, s3_env, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    packs = sorted(source.list("data/"), key=lambda i: -i.size)
+    real_seek = BodyReader.seek
+    flipped: list[bool] = []
+
+    def rewound_then_changed(self: BodyReader, offset: int, whence: int = io.SEEK_SET) -> int:
+        if len(self) == packs[0].size and self.tell() == len(self) and not flipped:
+            _flip_byte(source, packs[0].key)  # after the signing pass: the server refuses it
+            flipped.append(True)
+        return real_seek(self, offset, whence)
+
+    monkeypatch.setattr(BodyReader, "seek", rewound_then_changed)
+    target = open_backend(s3_url(ceph))
+    result = replicate(source, target, Ledger(open_state()), SyncOptions(jobs=1))
+    assert flipped and list(result.errors) == [packs[0].key]
+    assert {i.key for i in target.list("data/")} == {i.key for i in packs[1:]}

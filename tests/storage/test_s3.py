@@ -178,3 +178,19 @@ def test_a_locked_upload_flipped_on_the_wire_is_sent_again_with_its_retention(ce
     direct = open_backend(url)
     locks = object_locking(direct)
     assert direct.load(key) == data and locks is not None and locks.lock_until(key) == until
+
+
+def test_a_body_changed_after_signing_is_refused_once_and_not_retried(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph))
+    body = bytearray(os.urandom(100_000))
+    name = hashlib.sha256(body).hexdigest()
+    sent: list[str] = []
+
+    def changed_once_signed(request, **_) -> None:  # type: ignore[no-untyped-def]
+        sent.append(request.url)
+        body[500] ^= 0xFF  # after the signing pass and the name check: only the server can see it
+
+    s3_of(backend)._client.meta.events.register("before-send.s3.PutObject", changed_once_signed)
+    with pytest.raises(NameMismatch, match="changed after they were checked"):
+        backend.save(f"data/{name[:2]}/{name}", body)
+    assert len(sent) == 1 and list(backend.list("")) == []
