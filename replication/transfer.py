@@ -24,7 +24,9 @@ bytes are sent. At most ``jobs + hashers`` mapped objects, or ``jobs + 1`` read 
 held (checked and waiting, or in flight) at a time.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
-object would only wait out its own retry budget.
+object would only wait out its own retry budget. A damaged, vanished or planted source object
+is the exception: it fails alone and the others still copy (one damaged object never locks
+out the rest).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import contextlib
 import hashlib
 import mmap
 import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -43,7 +46,7 @@ from dc.errors import N_, message_of, os_reason
 from dc.failpoint import failpoint
 from storage.backend import Backend, ObjectInfo, check_key
 from storage.capabilities import NameChecking, as_capability
-from storage.errors import NameMismatch, ObjectNotFound, StorageError
+from storage.errors import NameMismatch, NotARegularFile, ObjectNotFound, StorageError
 from storage.local import LocalBackend
 from storage.naming import Buffer, content_name, sha256_of
 
@@ -146,10 +149,18 @@ class Transfer:
         return self.source.load(info.key)
 
     def _map(self, info: ObjectInfo) -> Buffer:
-        """The object's bytes straight from the page cache (no copy into this process)."""
+        """The object's bytes straight from the page cache (no copy into this process).
+
+        What was opened is judged, not what was listed: a FIFO or device swapped in is read by the
+        source, which reports it (opening it here would wait for ever), and an object now too large
+        for the target to check is read and hashed here, never sent from a mapping that can still
+        change after that check.
+        """
         assert self._mapped_root is not None
         try:
-            fd = os.open(self._mapped_root / check_key(info.key), os.O_RDONLY | os.O_CLOEXEC)
+            fd = os.open(
+                self._mapped_root / check_key(info.key), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
+            )
         except FileNotFoundError:
             raise ObjectNotFound(N_("object {key} not found in {url}"), key=info.key, url=self.source.url) from None
         except OSError as exc:
@@ -157,7 +168,10 @@ class Transfer:
                 N_("cannot read {key} in {url}: {strerror}"), key=info.key, url=self.source.url, strerror=os_reason(exc)
             ) from None
         try:
-            size = os.fstat(fd).st_size
+            found = os.fstat(fd)
+            size = found.st_size
+            if not stat.S_ISREG(found.st_mode) or not self._checked_by_target(info.key, size):
+                return self.source.load(info.key)
             if size == 0:
                 return b""
             view = mmap.mmap(fd, size, prot=mmap.PROT_READ, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
@@ -176,7 +190,7 @@ class Transfer:
         if sha256 is not None and expected is not None and sha256.hex() != expected:
             return _damaged(key)
         if size is not None and len(body) != size:
-            return StorageError(
+            return SourceDamage(
                 N_("{key} at the source has {n_body} bytes, the signed manifest says {size}"),
                 key=key,
                 n_body=len(body),
@@ -251,12 +265,18 @@ class Transfer:
     def _fail(self, key: str, exc: StorageError, outcome: TransferOutcome, stop: threading.Event) -> None:
         with self._lock:
             outcome.errors[key] = message_of(exc)
-        if self.stop_on_error:
+        # A failing endpoint fails every object (each would wait out its retry budget); one damaged,
+        # vanished or planted source object fails alone, and the others still copy.
+        if self.stop_on_error and not isinstance(exc, SourceDamage | NotARegularFile | ObjectNotFound):
             stop.set()
 
 
+class SourceDamage(StorageError):
+    """A source object that does not match its name, signed hash or signed size: it alone is not copied."""
+
+
 def _damaged(key: str) -> StorageError:
-    return StorageError(N_("{key} at the source does not match its name or manifest hash (damaged there)"), key=key)
+    return SourceDamage(N_("{key} at the source does not match its name or manifest hash (damaged there)"), key=key)
 
 
 def _release(body: Buffer | None) -> None:

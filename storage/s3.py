@@ -136,7 +136,8 @@ class S3Backend:
             except DigestRefused as exc:
                 if hashlib.sha256(body).digest() == sha256:
                     raise  # damaged on the wire: sending the same bytes again can succeed
-                raise PermanentStorageError(
+                # changed at the source: under a content name, that object's own damage
+                raise (NameMismatch if name else PermanentStorageError)(
                     N_(
                         "S3 refused {key} in {url}: its bytes changed after they were checked (the source object "
                         "is damaged or was rewritten); not retried"

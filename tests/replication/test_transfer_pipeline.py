@@ -17,6 +17,7 @@ import pytest
 
 from replication.transfer import Transfer
 from storage.backend import ObjectInfo
+from storage.errors import Unreachable
 from storage.local import LocalBackend
 
 WAIT = 20.0  # seconds: far beyond what a working pipeline needs, short enough to fail rather than hang
@@ -102,9 +103,7 @@ def test_the_next_objects_are_checked_while_an_upload_is_on_the_wire(
 
 
 @pytest.mark.parametrize(("jobs", "hashers"), [(1, 1), (1, 3), (2, 1), (4, 2)])
-def test_a_damaged_object_stops_the_transfer_without_anything_left_waiting(
-    tmp_path: Path, jobs: int, hashers: int
-) -> None:
+def test_a_damaged_object_fails_alone_without_anything_left_waiting(tmp_path: Path, jobs: int, hashers: int) -> None:
     source = LocalBackend(tmp_path / "primary", create=True)
     infos = _packs(source, 12)
     damaged = infos[1]
@@ -116,10 +115,45 @@ def test_a_damaged_object_stops_the_transfer_without_anything_left_waiting(
     thread.join(WAIT)
     assert not thread.is_alive(), "the transfer hung after a failed check"
     outcome = done["outcome"]
-    assert "damaged there" in outcome.errors[damaged.key]  # type: ignore[attr-defined]
+    assert list(outcome.errors) == [damaged.key] and "damaged there" in outcome.errors[damaged.key]  # type: ignore[attr-defined]
     assert not (target.root / damaged.key).exists()
-    # the first failure stops the rest: what was copied is intact, the tail was not started
-    assert len(outcome.copied) < len(infos) - 1  # type: ignore[attr-defined]
+    # one damaged object never locks out the rest: every other one is copied, intact
+    assert sorted(outcome.copied) == sorted(i.key for i in infos if i is not damaged)  # type: ignore[attr-defined]
+    for key in outcome.copied:  # type: ignore[attr-defined]
+        assert (target.root / key).read_bytes() == (source.root / key).read_bytes()
+
+
+class _FailingTarget(LocalBackend):
+    """A directory whose second upload finds the endpoint gone."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root, create=True)
+        self.saves = 0
+        self._lock = threading.Lock()
+
+    def save(self, key: str, data, *, retain_until=None) -> None:  # type: ignore[no-untyped-def, override]
+        with self._lock:
+            self.saves += 1
+            gone = self.saves >= 2
+        if gone:
+            raise Unreachable("{key}: the target stopped answering", key=key)
+        super().save(key, data, retain_until=retain_until)
+
+
+@pytest.mark.parametrize(("jobs", "hashers"), [(1, 1), (1, 3), (2, 1), (4, 2)])
+def test_a_failing_target_stops_the_transfer_without_anything_left_waiting(
+    tmp_path: Path, jobs: int, hashers: int
+) -> None:
+    source = LocalBackend(tmp_path / "primary", create=True)
+    infos = _packs(source, 12)
+    target = _FailingTarget(tmp_path / "offsite")
+    thread, done = _run(Transfer(source, target, jobs=jobs, hashers=hashers), infos)
+    thread.join(WAIT)
+    assert not thread.is_alive(), "the transfer hung after a failed upload"
+    outcome = done["outcome"]
+    assert outcome.errors  # type: ignore[attr-defined]
+    # the first failure of the endpoint stops the rest: the tail was not started
+    assert target.saves < len(infos)
     for key in outcome.copied:  # type: ignore[attr-defined]
         assert (target.root / key).read_bytes() == (source.root / key).read_bytes()
 

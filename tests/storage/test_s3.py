@@ -17,6 +17,7 @@ from storage.capabilities import as_capability, object_locking
 from storage.errors import NameMismatch
 from storage.s3 import S3Backend
 from storage.url import open_backend
+from tests.servers.flipproxy import FlipProxy
 from tests.servers.storage import BUCKET, LOCKED_BUCKET, s3_url
 
 pytestmark = pytest.mark.s3
@@ -109,3 +110,87 @@ def test_a_missing_bucket_is_a_usage_error(ceph, s3_env) -> None:  # type: ignor
 
     with pytest.raises(UsageError, match="does not exist"):
         open_backend(ceph.url("no-such-bucket", "x"))
+
+
+def test_the_name_is_checked_up_to_exactly_the_single_put_limit(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    limit = 5 * 1024 * 1024
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", limit)
+    monkeypatch.setattr(s3, "PART_SIZE", limit)  # RGW's minimum part size
+    backend = open_backend(s3_url(ceph))
+    data = os.urandom(limit)
+    name = hashlib.sha256(data).hexdigest()
+    key = f"data/{name[:2]}/{name}"
+    assert s3_of(backend).checks_name(key, limit) and not s3_of(backend).checks_name(key, limit + 1)
+    damaged = bytearray(data)
+    damaged[-1] ^= 0xFF
+    with pytest.raises(NameMismatch):
+        backend.save(key, damaged)  # the last byte of a limit-sized body is still checked
+    backend.save(key, data)
+    assert hashlib.sha256(backend.load(key)).hexdigest() == name
+
+
+def test_a_multipart_upload_to_a_locked_bucket_is_retained(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", 5 * 1024 * 1024)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 1024 * 1024)
+    backend = open_backend(s3_url(ceph, locked=True))
+    data = os.urandom(5 * 1024 * 1024 + 1)
+    name = hashlib.sha256(data).hexdigest()
+    until = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    backend.save(f"data/{name[:2]}/{name}", data, retain_until=until)
+    locks = object_locking(backend)
+    assert locks is not None and locks.lock_until(f"data/{name[:2]}/{name}") == until
+    assert backend.load(f"data/{name[:2]}/{name}") == data
+
+
+def test_a_part_flipped_on_the_wire_is_refused_and_the_object_sent_again(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", 5 * 1024 * 1024)
+    monkeypatch.setattr(s3, "PART_SIZE", 5 * 1024 * 1024)
+    url = s3_url(ceph)
+    prefix = url.split("?")[0].removeprefix(f"s3://{BUCKET}/")
+    data = os.urandom(5 * 1024 * 1024 + 1)
+    name = hashlib.sha256(data).hexdigest()
+    key = f"data/{name[:2]}/{name}"
+    # the first PUT under data/ is the first part (the upload starts with a POST)
+    with FlipProxy(ceph.rgw_port, f"PUT /{BUCKET}/{prefix}/data/".encode()) as proxy:
+        backend = open_backend(url.replace(ceph.endpoint, f"http://127.0.0.1:{proxy.port}"))
+        try:
+            backend.save(key, data)
+        finally:
+            backend.close()
+    assert proxy.flipped == 1
+    assert hashlib.sha256(open_backend(url).load(key)).hexdigest() == name
+
+
+def test_a_locked_upload_flipped_on_the_wire_is_sent_again_with_its_retention(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    url = s3_url(ceph, locked=True)
+    prefix = url.split("?")[0].removeprefix(f"s3://{LOCKED_BUCKET}/")
+    data = os.urandom(200_000)
+    name = hashlib.sha256(data).hexdigest()
+    key = f"data/{name[:2]}/{name}"
+    until = (utcnow() + timedelta(hours=1)).replace(microsecond=0)
+    with FlipProxy(ceph.rgw_port, f"PUT /{LOCKED_BUCKET}/{prefix}/data/".encode()) as proxy:
+        backend = open_backend(url.replace(ceph.endpoint, f"http://127.0.0.1:{proxy.port}"))
+        try:
+            backend.save(key, data, retain_until=until)
+        finally:
+            backend.close()
+    assert proxy.flipped == 1
+    direct = open_backend(url)
+    locks = object_locking(direct)
+    assert direct.load(key) == data and locks is not None and locks.lock_until(key) == until
+
+
+def test_a_body_changed_after_signing_is_refused_once_and_not_retried(ceph, s3_env) -> None:  # type: ignore[no-untyped-def]
+    backend = open_backend(s3_url(ceph))
+    body = bytearray(os.urandom(100_000))
+    name = hashlib.sha256(body).hexdigest()
+    sent: list[str] = []
+
+    def changed_once_signed(request, **_) -> None:  # type: ignore[no-untyped-def]
+        sent.append(request.url)
+        body[500] ^= 0xFF  # after the signing pass and the name check: only the server can see it
+
+    s3_of(backend)._client.meta.events.register("before-send.s3.PutObject", changed_once_signed)
+    with pytest.raises(NameMismatch, match="changed after they were checked"):
+        backend.save(f"data/{name[:2]}/{name}", body)
+    assert len(sent) == 1 and list(backend.list("")) == []
