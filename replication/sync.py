@@ -354,7 +354,7 @@ def _replicate(
             current = manifest
     finally:
         result.bytes_sent = metered.counters().bytes_sent
-        result.bytes_received = source_io.counters().bytes_received + transfer.bytes_mapped
+        result.bytes_received = source_io.counters().bytes_received
         ledger.record_locks(target.url, locked)
         listings.source, listings.target = src, {**tgt, **{k: src[k] for k in copied}}
         result.lag = lags_between(manifest, current, src, listings.target)

@@ -13,15 +13,14 @@ host that runs the target too (a gateway beside the primary) both would wait on 
 hashlib releases the GIL, so there is a hashing thread per core (at most one per upload
 thread): on a two-core host a single one was measured to be what the uploads waited for.
 
-A target that checks names itself (S3, :class:`~storage.capabilities.NameChecking`: the
-signed SHA-256 of each upload must be the name, and the server holds the bytes it receives
-to it) is not sent a hashed object: its one pass is the check, and a mismatch is reported as
-damage at the source like this side's own. From a local directory such an object is mapped
-rather than read into memory — whatever changes in the file before or while it is sent, the
-server stores only bytes that hash to the name. Every other object and pairing (SFTP, a
-directory, a remote source, a fixed-name object) is read, checked here, and exactly those
-bytes are sent. At most ``jobs + hashers`` mapped objects, or ``jobs + 1`` read ones, are
-held (checked and waiting, or in flight) at a time.
+Every object is read into memory and exactly those bytes are sent; at most ``jobs + 1`` are
+held (read and waiting, or in flight) at a time. Objects are never mapped: a mapped file cut
+short, or a disk error under a mapped page, kills the whole process with SIGBUS, where a read
+fails that one object. A target that checks names itself (S3,
+:class:`~storage.capabilities.NameChecking`: the signed SHA-256 of each upload must be the
+name, and the server holds the bytes it receives to it) is not sent a hashed content-addressed
+object: its one pass is the check, and a mismatch is reported as damage at the source like
+this side's own.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
 object would only wait out its own retry budget. A damaged, vanished or planted source object
@@ -31,24 +30,20 @@ out the rest).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import mmap
 import os
-import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dc.errors import N_, message_of, os_reason
+from dc.errors import N_, message_of
 from dc.failpoint import failpoint
-from storage.backend import Backend, ObjectInfo, check_key
+from storage.backend import Backend, ObjectInfo
 from storage.capabilities import NameChecking, as_capability
-from storage.errors import NameMismatch, NotARegularFile, ObjectNotFound, StorageError
-from storage.local import LocalBackend
-from storage.naming import Buffer, content_name, sha256_of
+from storage.errors import NameMismatch, NotARegularFile, ObjectNotFound, StorageError, Unreachable
+from storage.naming import content_name, sha256_of
 
 
 @dataclass
@@ -93,12 +88,8 @@ class Transfer:
         self.cancel = cancel
         self._lock = threading.Lock()
         self._count = 0
-        #: bytes read from the source by mapping (the source's own meter does not see them)
-        self.bytes_mapped = 0
         #: the target hashes content-addressed uploads itself and stores them only under their name (S3)
         self._names = as_capability(target, NameChecking)
-        local = as_capability(source, LocalBackend)
-        self._mapped_root = local.root if local is not None and self._names is not None else None
 
     def expected_hash(self, key: str) -> str | None:
         return content_name(key) or self.expected_hashes.get(key)
@@ -112,9 +103,8 @@ class Transfer:
             return outcome
         # A slot per object held, taken here in order: the checks run in the order of the sends
         # that wait for them, so neither stage can wait on an object the other has not reached.
-        # Mapped objects are page cache, loaded ones this process's memory: one ahead is enough there.
-        ahead = self.hashers if self._mapped_root is not None else 1
-        slots = threading.Semaphore(self.jobs + ahead)
+        # Each object held is this process's memory: one ahead of the uploads is enough.
+        slots = threading.Semaphore(self.jobs + 1)
         sends: list[Future[None]] = []
         with (
             ThreadPoolExecutor(self.hashers, thread_name_prefix="bcp-check") as checkers,
@@ -140,50 +130,10 @@ class Transfer:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _checked_by_target(self, key: str, size: int) -> bool:
-        return self._names is not None and self._names.checks_name(key, size)
+    def _checked_by_target(self, key: str) -> bool:
+        return self._names is not None and self._names.checks_name(key)
 
-    def _body(self, info: ObjectInfo) -> Buffer:
-        if self._mapped_root is not None and self._checked_by_target(info.key, info.size):
-            return self._map(info)
-        return self.source.load(info.key)
-
-    def _map(self, info: ObjectInfo) -> Buffer:
-        """The object's bytes straight from the page cache (no copy into this process).
-
-        What was opened is judged, not what was listed: a FIFO or device swapped in is read by the
-        source, which reports it (opening it here would wait for ever), and an object now too large
-        for the target to check is read and hashed here, never sent from a mapping that can still
-        change after that check.
-        """
-        assert self._mapped_root is not None
-        try:
-            fd = os.open(
-                self._mapped_root / check_key(info.key), os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
-            )
-        except FileNotFoundError:
-            raise ObjectNotFound(N_("object {key} not found in {url}"), key=info.key, url=self.source.url) from None
-        except OSError as exc:
-            raise StorageError(
-                N_("cannot read {key} in {url}: {strerror}"), key=info.key, url=self.source.url, strerror=os_reason(exc)
-            ) from None
-        try:
-            found = os.fstat(fd)
-            size = found.st_size
-            if not stat.S_ISREG(found.st_mode) or not self._checked_by_target(info.key, size):
-                return self.source.load(info.key)
-            if size == 0:
-                return b""
-            view = mmap.mmap(fd, size, prot=mmap.PROT_READ, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
-        except OSError:  # a filesystem that cannot map files: read them like any backend
-            return self.source.load(info.key)
-        finally:
-            os.close(fd)
-        with self._lock:
-            self.bytes_mapped += size
-        return view
-
-    def _problem(self, key: str, body: Buffer, sha256: bytes | None) -> StorageError | None:
+    def _problem(self, key: str, body: bytes, sha256: bytes | None) -> StorageError | None:
         """What is wrong with ``body`` as ``key`` (``sha256``: ``None`` when the target checks the hash)."""
         expected = self.expected_hash(key)
         size = self.expected_sizes.get(key)
@@ -200,32 +150,34 @@ class Transfer:
 
     # -- one object -------------------------------------------------------------------------
 
-    def _check(self, info: ObjectInfo, stop: threading.Event) -> tuple[Buffer, bytes | None] | None:
+    def _check(self, info: ObjectInfo, stop: threading.Event) -> tuple[bytes, bytes | None] | None:
         """Read one object and check it against its name (or signed hash) and signed size, with its
         SHA-256 (``None`` where the target checks it); ``None`` when the transfer stopped first."""
         if self._stopped(stop):
             return None
-        body = self._body(info)
         try:
-            sha256 = None if self._checked_by_target(info.key, len(body)) else sha256_of(body)
-            if problem := self._problem(info.key, body, sha256):
-                raise problem
-        except BaseException:
-            _release(body)
+            body = self.source.load(info.key)
+        except (ObjectNotFound, NotARegularFile, Unreachable):
             raise
+        except StorageError as exc:  # this object's bytes (a disk error, cut short): it alone fails
+            raise SourceDamage(
+                N_("cannot read {key} at the source: {reason}"), key=info.key, reason=message_of(exc)
+            ) from None
+        sha256 = None if self._checked_by_target(info.key) else sha256_of(body)
+        if problem := self._problem(info.key, body, sha256):
+            raise problem
         return body, sha256
 
     def _send(
         self,
         info: ObjectInfo,
-        checked: Future[tuple[Buffer, bytes | None] | None],
+        checked: Future[tuple[bytes, bytes | None] | None],
         outcome: TransferOutcome,
         stop: threading.Event,
         slots: threading.Semaphore,
     ) -> None:
         """Upload one object once it is checked; its slot is free again when this returns."""
         key = info.key
-        body: Buffer | None = None
         try:
             found = checked.result()
             if found is None:
@@ -234,8 +186,7 @@ class Transfer:
             if self._stopped(stop):
                 return
             size = len(body)
-            with memoryview(body) as view:  # released before the mapping is closed
-                self.target.save(key, view, retain_until=self.retain_until)
+            self.target.save(key, body, retain_until=self.retain_until)
             sent = sha256 or bytes.fromhex(self.expected_hash(key) or "")
             if self.verify and hashlib.sha256(self.target.load(key)).digest() != sent:
                 raise StorageError(N_("{key} reads back from the target with other bytes than were sent"), key=key)
@@ -249,7 +200,6 @@ class Transfer:
             stop.set()  # bad credentials and the like: no point starting the other transfers
             raise
         finally:
-            _release(body)
             slots.release()
         with self._lock:
             outcome.copied.append(key)
@@ -277,10 +227,3 @@ class SourceDamage(StorageError):
 
 def _damaged(key: str) -> StorageError:
     return SourceDamage(N_("{key} at the source does not match its name or manifest hash (damaged there)"), key=key)
-
-
-def _release(body: Buffer | None) -> None:
-    """Unmap a mapped object now rather than at garbage collection (a view still held keeps it)."""
-    if isinstance(body, mmap.mmap):
-        with contextlib.suppress(BufferError):
-            body.close()

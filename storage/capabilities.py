@@ -39,8 +39,8 @@ class NameChecking(Protocol):
     raises :class:`~storage.errors.NameMismatch` before a byte is stored.
     """
 
-    def checks_name(self, key: str, size: int) -> bool:
-        """Whether a ``save`` of ``size`` bytes under ``key`` is refused unless they hash to its name."""
+    def checks_name(self, key: str) -> bool:
+        """Whether a ``save`` under ``key`` is refused unless its bytes hash to its name."""
         ...
 
 

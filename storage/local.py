@@ -194,17 +194,22 @@ class LocalBackend:
             os.close(fd)
 
     def load(self, key: str, offset: int = 0, length: int | None = None) -> bytes:
-        if length is not None and key.startswith(_IMMUTABLE):
-            fd = self._pack_fd(key)
-            data = os.pread(fd, length, offset) if length > 0 else b""
-        else:
-            fd = self._open_object(key)
-            try:
-                if length is None:
-                    length = os.fstat(fd).st_size - offset
+        try:
+            if length is not None and key.startswith(_IMMUTABLE):
+                fd = self._pack_fd(key)
                 data = os.pread(fd, length, offset) if length > 0 else b""
-            finally:
-                os.close(fd)
+            else:
+                fd = self._open_object(key)
+                try:
+                    if length is None:
+                        length = os.fstat(fd).st_size - offset
+                    data = os.pread(fd, length, offset) if length > 0 else b""
+                finally:
+                    os.close(fd)
+        except OSError as exc:  # a disk error under this object: its own failure, worded for the operator
+            raise StorageError(
+                N_("cannot read {key} in {url}: {strerror}"), key=key, url=self.url, strerror=os_reason(exc)
+            ) from None
         if len(data) != length:
             raise StorageError(
                 N_("object {key} is shorter than expected ({offset}+{length} bytes requested)"),

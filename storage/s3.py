@@ -17,9 +17,11 @@ Choices forced by S3-compatible servers (shared/notes/real-servers.md):
   hash of the bytes, where Content-MD5 beside a separate name check took two (MD5 is sent
   only with an Object Lock retention, which S3 requires it for). Objects up to 64 MiB (every
   pack) go as one PUT for that reason — a multipart checksum is composite and would no
-  longer equal the name. A refused digest is retried only while the body still hashes to
-  what was declared (damage on the wire); bytes that changed after they were hashed would be
-  refused again and again until the retry budget ran out, so that is reported at once;
+  longer equal the name; a larger content-addressed body is hashed here against its name
+  before its upload starts (its parts are signed like any body). A refused digest is retried
+  only while the body still hashes to what was declared (damage on the wire); bytes that
+  changed after they were hashed would be refused again and again until the retry budget ran
+  out, so that is reported at once;
 * RGW 16 ignores Object Lock headers on multipart initiation, so larger objects get their
   retention applied with ``PutObjectRetention`` after completion.
 """
@@ -107,14 +109,14 @@ class S3Backend:
 
     # -- storage.capabilities.NameChecking -------------------------------------------------
 
-    def checks_name(self, key: str, size: int) -> bool:
-        return size <= SINGLE_PUT_LIMIT and content_name(key) is not None
+    def checks_name(self, key: str) -> bool:
+        return content_name(key) is not None
 
     # -- the Backend protocol -------------------------------------------------------------
 
     def save(self, key: str, data: Buffer, *, retain_until: datetime | None = None) -> None:
         full = self._key(key)
-        body = memoryview(data).cast("B")  # no copy: a mapped or loaded object is sent as it is
+        body = memoryview(data).cast("B")  # no copy: the caller's bytes are sent as they are
         if len(body) <= SINGLE_PUT_LIMIT:
             # A content-addressed object's name is its SHA-256: declared, it is what botocore's
             # signing pass must find and what the server checks the bytes it receives against.
@@ -146,6 +148,9 @@ class S3Backend:
                     url=self.url,
                 ) from exc
         else:
+            name = content_name(key)
+            if name is not None and hashlib.sha256(body).hexdigest() != name:
+                raise NameMismatch(N_("{key} does not hash to its name: not stored in {url}"), key=key, url=self.url)
             self._save_multipart(key, full, body, retain_until)
 
     def _save_multipart(self, key: str, full: str, body: memoryview, retain_until: datetime | None) -> None:

@@ -112,19 +112,21 @@ def test_a_missing_bucket_is_a_usage_error(ceph, s3_env) -> None:  # type: ignor
         open_backend(ceph.url("no-such-bucket", "x"))
 
 
-def test_the_name_is_checked_up_to_exactly_the_single_put_limit(ceph, s3_env, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("extra", [0, 1], ids=["one PUT at the limit", "multipart just above it"])
+def test_the_name_is_checked_one_put_or_multipart(ceph, s3_env, monkeypatch, extra: int) -> None:  # type: ignore[no-untyped-def]
     limit = 5 * 1024 * 1024
     monkeypatch.setattr(s3, "SINGLE_PUT_LIMIT", limit)
     monkeypatch.setattr(s3, "PART_SIZE", limit)  # RGW's minimum part size
     backend = open_backend(s3_url(ceph))
-    data = os.urandom(limit)
+    data = os.urandom(limit + extra)
     name = hashlib.sha256(data).hexdigest()
     key = f"data/{name[:2]}/{name}"
-    assert s3_of(backend).checks_name(key, limit) and not s3_of(backend).checks_name(key, limit + 1)
+    assert s3_of(backend).checks_name(key) and not s3_of(backend).checks_name("config")
     damaged = bytearray(data)
     damaged[-1] ^= 0xFF
     with pytest.raises(NameMismatch):
-        backend.save(key, damaged)  # the last byte of a limit-sized body is still checked
+        backend.save(key, damaged)  # the last byte is still checked
+    assert list(backend.list("")) == []
     backend.save(key, data)
     assert hashlib.sha256(backend.load(key)).hexdigest() == name
 
