@@ -6,8 +6,10 @@ data, backs it up and signs it, then every tool ships that change to its own pre
 local Ceph RGW in rotating order, then each runs once more with nothing to copy. With
 ``--before DIR`` (another checkout, e.g. ``git worktree add /tmp/before COMMIT``) that
 checkout's bcpctl takes part too, with its own control database, so a change is measured
-before and after under the same load. Medians of wall time and of the client's CPU
-(``RUSAGE_CHILDREN``), the load average beside them.
+before and after under the same load. A third row, "library floor", is what any one-shot run
+with this project's libraries pays before its first request: a Python that opens the control
+database with SQLAlchemy and builds botocore's S3 client, nothing else. Medians of wall time
+and of the client's CPU (``RUSAGE_CHILDREN``), the load average beside them.
 
 Usage::
 
@@ -33,6 +35,18 @@ from typing import Any
 from bench.replication import BUCKET, JOBS, _backup, _children_cpu, _rclone, emit, mutate_tree, synthetic_repository
 
 KINDS = ("incremental", "nothing to copy")
+
+#: SQLAlchemy opening the control database and botocore building the S3 client — what a
+#: one-shot run must do before its first request, with the libraries the project prescribes
+_FLOOR = """
+import sys
+import botocore.session
+import sqlalchemy
+
+with sqlalchemy.create_engine(sys.argv[1]).connect() as connection:
+    connection.execute(sqlalchemy.text("SELECT 1"))
+botocore.session.Session().create_client("s3", endpoint_url=sys.argv[2], region_name="default")
+"""
 
 
 def _checkout_env(env: dict[str, str], work: Path, name: str, checkout: Path) -> dict[str, str]:
@@ -72,6 +86,12 @@ def _replicate(repo: Path, url: str, env: dict[str, str]) -> dict[str, Any]:
     return {"seconds": seconds, "cpu_seconds": cpu, "transfers": json.loads(done.stdout)["runs"][0]["objects_copied"]}
 
 
+def _library_floor(endpoint: str, env: dict[str, str]) -> dict[str, Any]:
+    started, cpu = time.monotonic(), _children_cpu()
+    subprocess.run([sys.executable, "-c", _FLOOR, env["BCPCTL_CONTROL_DB"], endpoint], env=env, check=True)
+    return {"seconds": time.monotonic() - started, "cpu_seconds": _children_cpu() - cpu, "transfers": 0}
+
+
 def run_oneshot_bench(mib: int, rounds: int, before: Path | None, work: Path) -> dict[str, Any]:
     from tests.servers.ceph import cleanup, start_ceph
 
@@ -96,6 +116,7 @@ def run_oneshot_bench(mib: int, rounds: int, before: Path | None, work: Path) ->
             name: partial(_replicate, repo, ceph.url(BUCKET, name), e) for name, e in envs.items()
         }
         runners["rclone"] = partial(_rclone, repo, f"ceph:{BUCKET}/rclone", s3)
+        runners["library floor"] = partial(_library_floor, ceph.endpoint, envs["bcpctl"])
         for run in runners.values():
             run()  # the full copy, untimed
         tools = list(runners)

@@ -17,7 +17,8 @@ def test_the_oneshot_benchmark_alternates_every_tool_on_each_change(tmp_path, ca
     checkout = Path(__file__).resolve().parents[2]
     assert main(["--synthetic", "8", "--rounds", "2", "--before", str(checkout), "--out", str(out)]) == 0
     medians = json.loads(out.read_text())["medians"]
-    assert set(medians["incremental"]) == {"bcpctl", "bcpctl-before", "rclone"}
+    assert set(medians["incremental"]) == {"bcpctl", "bcpctl-before", "rclone", "library floor"}
+    assert 0 < medians["nothing to copy"]["library floor"]["seconds"] < medians["nothing to copy"]["bcpctl"]["seconds"]
     for tool in ("bcpctl", "bcpctl-before"):
         assert all(n > 0 for n in medians["incremental"][tool]["transfers"])  # each round's change was shipped
         assert medians["nothing to copy"][tool]["transfers"] == [0, 0]
