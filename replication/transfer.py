@@ -5,8 +5,8 @@ The sync never trusts what it reads: a content-addressed object must hash to its
 so a damaged source object is reported instead of replicated. With ``verify`` every written
 object is read back from the target and hashed again.
 
-Checking and sending are two stages: hashing threads read and check objects a few ahead of
-the upload threads, which send each one as soon as it is checked. Were each upload thread to
+Checking and sending are two stages: hashing threads read and check objects ahead of the
+upload threads, which send each one as soon as it is checked. Were each upload thread to
 hash its object and then send it, equal-sized packs would keep the threads in step — all
 hashing while the target idles, then all sending while the hashing cores idle — and on a
 host that runs the target too (a gateway beside the primary) both would wait on each other.
@@ -18,8 +18,8 @@ held (read and waiting, or in flight) at a time. Objects are never mapped: a map
 short, or a disk error under a mapped page, kills the whole process with SIGBUS, where a read
 fails that one object. A target that checks names itself (S3,
 :class:`~storage.capabilities.NameChecking`: the signed SHA-256 of each upload must be the
-name, and the server holds the bytes it receives to it) is not sent a hashed content-addressed
-object: its one pass is the check, and a mismatch is reported as damage at the source like
+name, and the server holds the bytes it receives to it) gets content-addressed objects
+unhashed: its one pass is the check, and a mismatch is reported as damage at the source like
 this side's own.
 
 The first failure stops the remaining transfers: when an endpoint is down, every other
