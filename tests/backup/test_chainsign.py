@@ -8,17 +8,22 @@ snapshots first and then removes it; the signer's next delta must not sign it ba
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from backup import chainsign
 from backup.forget import forget_snapshots
 from backup.manifest import read_manifest, repository_public_key, sign_manifest
-from backup.manifestchain import Link
+from backup.manifestchain import Link, link_key
 from backup.opening import init_repository, open_repository
 from backup.repository import Repository
 from backup.retention import RetentionPolicy
 from backup.snapshot import Snapshot, save_snapshot, snapshot_ids
 from replication.plan import missing_referenced
+from storage.backend import Backend
 from storage.local import LocalBackend
 from tests.backup.conftest import FAST_KDF
 from tests.conftest import PASSWORD
@@ -73,4 +78,36 @@ def test_a_removal_signed_before_the_head_is_still_honoured(tmp_path: Path) -> N
             _commit(third, 3)  # its close signs a link after forget's
         link = sign_manifest(serve, now=START + timedelta(minutes=5))
         assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer]
+        _signed_state_holds_only_present_snapshots(root, serve)
+
+
+def test_the_signer_reads_only_the_links_after_the_position_it_had_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "repo"
+    init_repository(LocalBackend(root, create=True), PASSWORD, kdf=FAST_KDF)
+    with contextlib.ExitStack() as session:
+        serve = session.enter_context(open_repository(LocalBackend(root), PASSWORD, sign_on_close=False))
+        for minute in range(3):
+            _commit(serve, minute)
+            sign_manifest(serve, now=START + timedelta(minutes=minute, seconds=30))
+        seen = serve.journal.seen
+        assert seen is not None
+        older, newer = _commit(serve, 10), _commit(serve, 11)
+        assert older in _forget_in_another_process(root, last=1, now=START + timedelta(minutes=12))
+        with open_repository(LocalBackend(root), PASSWORD) as third:
+            _commit(third, 13)
+        read: list[str] = []
+        real = chainsign.link_reader
+
+        def counted(backend: Backend) -> Callable[[str], bytes]:
+            load = real(backend)
+            return lambda key: read.append(key) or load(key)
+
+        monkeypatch.setattr(chainsign, "link_reader", counted)
+        link = sign_manifest(serve, now=START + timedelta(minutes=14))
+        assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer]
+        # the probe past the head, then back to forget's link (seen + 1); nothing at or before ``seen``
+        head = link.position - 1
+        assert read == [link_key(head + 1)] + [link_key(p) for p in range(head - 1, seen, -1)]
         _signed_state_holds_only_present_snapshots(root, serve)
