@@ -187,8 +187,9 @@ class Transfer:
                 return
             size = len(body)
             self.target.save(key, body, retain_until=self.retain_until)
-            sent = sha256 or bytes.fromhex(self.expected_hash(key) or "")
-            if self.verify and hashlib.sha256(self.target.load(key)).digest() != sent:
+            if self.verify and hashlib.sha256(self.target.load(key)).hexdigest() != (
+                sha256.hex() if sha256 is not None else self.expected_hash(key)
+            ):
                 raise StorageError(N_("{key} reads back from the target with other bytes than were sent"), key=key)
         except NameMismatch:
             self._fail(key, _damaged(key), outcome, stop)

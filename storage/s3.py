@@ -117,10 +117,10 @@ class S3Backend:
     def save(self, key: str, data: Buffer, *, retain_until: datetime | None = None) -> None:
         full = self._key(key)
         body = memoryview(data).cast("B")  # no copy: the caller's bytes are sent as they are
+        name = content_name(key)
         if len(body) <= SINGLE_PUT_LIMIT:
             # A content-addressed object's name is its SHA-256: declared, it is what botocore's
             # signing pass must find and what the server checks the bytes it receives against.
-            name = content_name(key)
             sha256 = bytes.fromhex(name) if name else hashlib.sha256(body).digest()
             kwargs: dict[str, Any] = {
                 "Key": full,
@@ -132,9 +132,7 @@ class S3Backend:
             try:
                 self._call("save", key, self._client.put_object, **kwargs)
             except NameMismatch:
-                raise NameMismatch(
-                    N_("{key} does not hash to its name: not stored in {url}"), key=key, url=self.url
-                ) from None
+                raise self._not_its_name(key) from None
             except DigestRefused as exc:
                 if hashlib.sha256(body).digest() == sha256:
                     raise  # damaged on the wire: sending the same bytes again can succeed
@@ -148,10 +146,12 @@ class S3Backend:
                     url=self.url,
                 ) from exc
         else:
-            name = content_name(key)
             if name is not None and hashlib.sha256(body).hexdigest() != name:
-                raise NameMismatch(N_("{key} does not hash to its name: not stored in {url}"), key=key, url=self.url)
+                raise self._not_its_name(key)
             self._save_multipart(key, full, body, retain_until)
+
+    def _not_its_name(self, key: str) -> NameMismatch:
+        return NameMismatch(N_("{key} does not hash to its name: not stored in {url}"), key=key, url=self.url)
 
     def _save_multipart(self, key: str, full: str, body: memoryview, retain_until: datetime | None) -> None:
         upload = self._call("start upload of", key, self._client.create_multipart_upload, Key=full)
