@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -145,13 +144,21 @@ def test_to_latest_replays_the_whole_archive_and_a_target_before_any_base_is_ref
         "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dir", str(site.base / "latest")
     )
     assert taken.returncode == 2 and "is not empty" in taken.stderr
-    # into an existing database: recovered privately, copied in one transaction, counted again
+    # into an existing database: recovered privately, copied in one transaction, counted again.
+    # Its scratch goes under a $TMPDIR of this test's own: the shared one also holds the scratch
+    # clusters of whatever else runs on the machine (the other xdist worker's drills and
+    # tablespace backups), which are not this restore's to remove.
+    tmp = site.base / "tmp"
+    tmp.mkdir(mode=0o755)
     target = site.cluster.create_database("juki_restored")
-    copied = cli("restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dsn", target, "--json")
+    copied = cli(
+        "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dsn", target, "--json",
+        env={"TMPDIR": str(tmp)},
+    )  # fmt: skip
     assert copied.returncode == 0, copied.stderr
     assert json.loads(copied.stdout)["tables"]["public.juki"] == len(rows)
     assert site.sql("SELECT count(*) FROM juki", database="juki_restored") == [(len(rows),)]
-    assert not list(Path(tempfile.gettempdir()).glob("bcpctl-pitr-*"))  # the private cluster is gone
+    assert not list(tmp.iterdir())  # the private cluster is gone
     both = cli(
         "restore", SYSTEM, "--config", str(site.config), "--to-latest", "--target-dsn", target,
         "--target-dir", str(site.base / "x"),

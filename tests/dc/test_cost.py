@@ -191,6 +191,9 @@ def test_any_split_sums_exactly_and_stays_within_a_yen(
     assert all(t.yen >= 0 for t in split.tenants)
 
 
+# No deadline: an example takes about a millisecond, but Hypothesis's default deadline (200 ms)
+# fails the test whenever the loaded CI box stalls the worker through one of 100 examples.
+@settings(deadline=None)
 @given(st.integers(0, 10**12), st.lists(st.integers(0, 10**6), min_size=1, max_size=12).filter(any))
 def test_largest_remainder_sums_exactly_and_stays_within_a_yen(total: int, weights: list[int]) -> None:
     parts = largest_remainder(total, [Fraction(w) for w in weights])
@@ -199,6 +202,7 @@ def test_largest_remainder_sums_exactly_and_stays_within_a_yen(total: int, weigh
         assert abs(part - Fraction(total * w, sum(weights))) < 1
 
 
+@settings(deadline=None)  # as above: the default deadline trips on a stalled worker
 @given(
     st.lists(st.integers(0, 10**9), min_size=1, max_size=8),
     st.lists(st.lists(st.integers(1, 1000), min_size=8, max_size=8), min_size=1, max_size=10),
