@@ -101,13 +101,14 @@ def lock_body(pid: int, *, machine: Machine | None = None, ttl: float = 1800.0, 
 
 def test_a_lock_is_renewed_while_held_and_removed_after(tmp_path: Path) -> None:
     backend = LocalBackend(tmp_path, create=True)
-    with RepositoryLock(backend, "prune", ttl=0.4) as lock:
-        time.sleep(1.2)  # three TTLs: only renewals keep it fresh
+    # A TTL of a second: a shorter one was a few tenths from failing when CI's box paused the renewer.
+    with RepositoryLock(backend, "prune", ttl=1.0) as lock:
+        time.sleep(3.0)  # three TTLs: only renewals keep it fresh
         age = storage_now(backend) - backend.stat("locks/prune").mtime
-        assert age < 0.4
+        assert age < 1.0
         lock.ensure_held()
         with pytest.raises(RepositoryError, match=r"prune lock is held by .* running since"):
-            RepositoryLock(backend, "prune", ttl=0.4).__enter__()
+            RepositoryLock(backend, "prune", ttl=1.0).__enter__()
     assert list(backend.list("locks/")) == []
 
 
