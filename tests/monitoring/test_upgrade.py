@@ -105,6 +105,16 @@ def advisory_leader(postgres_url: str) -> Iterator[None]:
         yield
 
 
+def _wait_until_gone(url: str, pid: int, timeout: float = 30.0) -> None:
+    """The server ends a closed session's backend, and frees its locks, a moment after the client
+    closes it: on a loaded box that moment was long enough for the next check to see the lock."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None:
+            assert time.monotonic() < deadline, f"backend {pid} still there {timeout} s after its session closed"
+            time.sleep(0.05)
+
+
 @pytest.mark.postgres
 def test_a_postgres_leader_of_the_previous_release_stops_the_upgrade(postgres_url: str) -> None:
     create_as_deployed(postgres_url)
@@ -118,6 +128,8 @@ def test_a_postgres_leader_of_the_previous_release_stops_the_upgrade(postgres_ur
         with pytest.raises(OtherVersionRunning, match=f"{OLD_LEADER} \\(a version from before versions were"):
             upgrade_control_db(engine)
         assert schema.status(engine).state == "unversioned"
+        leader_pid = leader.info.backend_pid
+    _wait_until_gone(postgres_url, leader_pid)
     assert upgrade_control_db(engine).adopted  # its session ended: the lock is free
     engine.dispose()
 
