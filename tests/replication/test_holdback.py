@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,32 @@ def test_the_cli_exits_1_with_the_refusal_and_counts_what_it_copied(sites: Sites
     run = json.loads(done.stdout)["runs"][0]
     assert not run["ok"] and run["objects_copied"] > 0 and run["not_intact"] == {victim: "missing at both sites"}
     assert run["held_back"] > 0 and run["target_sequence"] is not None and run["manifest_written"]
+
+
+@pytest.mark.parametrize("sites", ["local"], indirect=True)
+def test_deleting_packs_at_the_primary_makes_the_offsite_drop_nothing(sites: Sites) -> None:
+    """An attacker at the primary's storage removes a pack the offsite holds and a new one, with no
+    delete delay: the runs that land short delete nothing, and the landed state protects the rest."""
+    old = sorted(i.key for i in sites.target.list("data/"))[0]
+    sites.source.remove(old)
+    sites.source.remove(sites.packs_of(3)[0])
+    sites.options = SyncOptions(jobs=2, delete_delay=timedelta(0))
+    for _ in range(2):  # the first run would only notice it missing, the second delete it
+        result = sites.run()
+        assert not result.ok and result.deleted == [] and not result.manifest_written
+    sites.target.stat(old)
+    assert sites.verify().ok
+
+
+@pytest.mark.parametrize("sites", ["local"], indirect=True)
+def test_a_tampered_manifest_with_a_missing_pack_is_refused_before_anything_is_written(sites: Sites) -> None:
+    sites.source.remove(sites.packs_of(4)[0])
+    doc = json.loads(sites.source.load(MANIFEST_KEY))
+    body = json.loads(doc["body"])
+    body["time"] = "2020-01-01T00:00:00+00:00"
+    doc["body"] = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    sites.source.save(MANIFEST_KEY, json.dumps(doc).encode())
+    before = {i.key for i in sites.target.list("")}
+    with pytest.raises(ManifestRefused, match="signature does not verify"):
+        sites.run()
+    assert {i.key for i in sites.target.list("")} == before
