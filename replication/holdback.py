@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from backup.manifest import Manifest, ManifestInvalid, verify_signed
-from backup.manifestchain import Link, replay, walk
+from backup.manifestchain import Link, replay, resolve, walk
 from backup.manifeststate import link_key
 from replication.plan import CopyPlan, missing_referenced
 from replication.records import Pin
@@ -76,10 +76,11 @@ def intact_prefix(
 
     ``load`` reads links (the source's, else the target's). The chain is walked once from the
     head through ``current`` (a fork is no prefix to land on) and each candidate's state is the
-    replay of the links up to it. Candidates start before the first link that names an object of
-    ``not_intact`` (every state from there to the head that still names it is short) and go
-    back; each is checked against both listings in full, since an older state may name objects
-    the head no longer does.
+    replay of the links up to it; the one chosen is resolved once more on its own, so the links
+    its verification reads are among what it names. Candidates start before the first link
+    that names an object of ``not_intact`` (every state from there to the head that still
+    names it is short) and go back; each is checked against both listings in full, since an
+    older state may name objects the head no longer does.
     """
     if not head.position or head.position <= 1:
         return None
@@ -110,8 +111,17 @@ def intact_prefix(
             state = replay(links[: index + 1])
         except ManifestInvalid:
             break  # a prefix that does not start at a checkpoint: no older one does either
-        if not missing_referenced(state, source, target):
-            return state, link_key(candidate.position)
+        if missing_referenced(state, source, target):
+            continue
+        # As the target's verification will read it: from the candidate back to the checkpoint
+        # before its own, which can be older than where the head's walk began (a first run).
+        # Those links are part of what the state names, so they must be held and are copied.
+        try:
+            whole = resolve(candidate, load, accepted=accepted)
+        except ManifestInvalid:
+            continue
+        if not missing_referenced(whole, source, target):
+            return whole, link_key(candidate.position)
     return None
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from backup.manifest import MANIFEST_KEY, verify_signed
+from backup.manifest import MANIFEST_KEY, sign_manifest, verify_signed
 from backup.manifeststate import link_key
 from backup.opening import open_repository
 from backup.snapshot import list_snapshots
@@ -251,3 +251,37 @@ def test_a_tampered_manifest_with_a_missing_pack_is_refused_before_anything_is_w
     with pytest.raises(ManifestRefused, match="signature does not verify"):
         sites.run()
     assert {i.key for i in sites.target.list("")} == before
+
+
+def test_a_first_run_lands_on_a_link_whose_verification_reaches_before_the_heads(tmp_path: Path) -> None:
+    """Links 1 and 3 are checkpoints, 4 and 5 backups, 6 a checkpoint (as prune signs): the head's
+    walk starts at 3, but link 4's verification reads back to 1, so links 1 and 2 must go too."""
+    source = LocalBackend(tmp_path / "primary", create=True)
+    target = LocalBackend(tmp_path / "offsite", create=True)
+    primary.init(source)
+    primary.backup(source, primary.write_tree(tmp_path / "a", files=2, seed=1))
+    checkpoint(source)
+    goka, _ = primary.backup(source, primary.write_tree(tmp_path / "b", files=2, seed=2))
+    primary.backup(source, primary.write_tree(tmp_path / "c", files=2, seed=3), system="mito-kokuho")
+    victim = verify_signed(source.load(link_key(5)), public_key=None, repo_id=None, where="link").packs
+    checkpoint(source)
+    assert source.load(MANIFEST_KEY) == source.load(link_key(6))
+    damage(source, sorted(victim)[0], "removed")
+
+    ledger = Ledger(open_state())
+    result = replicate(source, target, ledger)
+    assert not result.ok and result.manifest_written
+    assert target.load(MANIFEST_KEY) == source.load(link_key(4))
+    assert all(target.stat(link_key(p)) for p in (1, 2, 3, 4))
+    pin = ledger.pin(result.repository)
+    assert pin is not None
+    report = verify_repository(
+        target, pinned_key=pin.public_key, min_sequence=pin.sequence, accepted_sha256=pin.manifest_sha256
+    )
+    assert report.ok and report.snapshots_signed == 2, report.problems
+    assert goka in {i.key.removeprefix("snapshots/") for i in target.list("snapshots/")}
+
+
+def checkpoint(backend: Backend) -> None:
+    with open_repository(backend, PASSWORD) as repo:
+        sign_manifest(repo, checkpoint=True)
