@@ -48,6 +48,21 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
             if run["signed"]
             else _("UNSIGNED repository")
         )
+        if run["not_intact"]:  # replication/holdback.py: the source's manifest was not copied
+            held = (
+                _("manifest {manifest_sequence}").format(manifest_sequence=run["target_sequence"])
+                if run["target_sequence"] is not None
+                else _("no signed manifest")
+            )
+            signed = _(
+                "manifest {manifest_sequence} not copied ({not_intact} object(s) it names are intact at neither "
+                "site; {held_back} held back), the target holds {held}"
+            ).format(
+                manifest_sequence=run["manifest_sequence"],
+                not_intact=len(run["not_intact"]),
+                held_back=run["held_back"],
+                held=held,
+            )
         console.print(f"  {signed}{' ' + _('(key pinned now)') if run['pinned_now'] else ''}")
         if run["deleted"] or run["pending_deletions"]:
             console.print(
