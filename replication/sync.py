@@ -17,11 +17,11 @@ from a half-written one. This sync needs no key at all:
 An interrupted run leaves a consistent target (whole phases or whole objects, never half),
 and the next run lists again and sends only what is still missing.
 
-A signed manifest naming objects that neither site holds intact (missing at the source, or of
-another size than it signs) is not written: the run still copies every intact object it may
-and lands the target on the newest signed state it holds whole (:mod:`replication.holdback`),
-then fails with the refusal as its problem (exit 1), so the next run after the primary is
-mended ships the rest and the manifest.
+A signed manifest naming objects that neither site holds intact (missing at the source, of
+another size than it signs, or found damaged when the packs phase hashes them) is not
+written: the run still copies every intact object it may and lands the target on the newest
+signed state it holds whole (:mod:`replication.holdback`), then fails with the refusal as its
+problem (exit 1), so the next run after the primary is mended ships the rest and the manifest.
 """
 
 from __future__ import annotations
@@ -371,7 +371,20 @@ def _replicate(
             _merge(result, phase, outcome)
             copied += outcome.copied
             locked.update(outcome.locked)
-            if outcome.errors:
+            if phase == "packs" and manifest is not None and manifest_raw is not None and outcome.errors:
+                # packs the manifest names that turned out damaged at the source (their size was
+                # right): as if the listing had shown them short, so the rest still commits
+                damaged = _damaged_named(outcome, manifest)
+                if damaged:
+                    for key in damaged:
+                        del result.errors[key]
+                    result.not_intact.update(damaged)
+                    intact = {key: info for key, info in src.items() if key not in result.not_intact}
+                    landing, landing_raw = _land_short(
+                        source, target, manifest, manifest_raw, current, pin, intact, tgt, result
+                    )
+                    result.held_back += len(hold_back(plan, landing, result.not_intact))
+            if result.errors:
                 return  # later phases would commit a state whose parts are missing
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
@@ -437,6 +450,16 @@ def _land_short(
     if hashlib.sha256(raw).hexdigest() != state.digest:
         return current, None  # rewritten since the walk read it: links never are, so it is not the primary's
     return state, raw
+
+
+def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> dict[str, str]:
+    """A phase's failures when every one is an object the manifest names that failed alone
+    (damaged, vanished or planted at the source); otherwise none, and the run stops as before:
+    a failing endpoint, or a damaged object no signed state accounts for."""
+    named = manifest.referenced()
+    if set(outcome.errors) != outcome.damaged or not all(key in named for key in outcome.errors):
+        return {}
+    return dict(outcome.errors)
 
 
 def _merge(result: SyncResult, phase: str, outcome: TransferOutcome) -> None:

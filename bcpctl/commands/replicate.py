@@ -176,8 +176,8 @@ def replicate(
     the signed manifest), checks every object against its SHA-256 name on arrival and resumes
     after any interruption. Refuses a forged or rolled-back snapshot set.
 
-    A signed manifest that names objects neither site holds intact (a pack missing or cut
-    short at the source) is not copied, but the run goes on: every intact pack goes, the
+    A signed manifest that names objects neither site holds intact (a pack missing, cut
+    short or damaged at the source) is not copied, but the run goes on: every intact pack goes, the
     target moves to the newest signed state it holds whole (or stays where it is), and the
     run exits 1 with "refusing manifest N of URL: it names K object(s) that neither site
     holds intact (truncated?)"; --json counts what was copied and held back. The next run

@@ -1,4 +1,4 @@
-"""A pack truncated, removed or grown at the primary: the rest still replicates, the manifest waits.
+"""A pack truncated, removed, grown or flipped at the primary: the rest still replicates, the manifest waits.
 
 Real repositories at a local primary, the offsite on a local directory or the real Ceph RGW
 (with Object Lock). The primary signs a format-2 chain: link 2 is the state the offsite holds,
@@ -106,12 +106,14 @@ def damage(source: LocalBackend, key: str, how: str) -> bytes:
         path.write_bytes(raw[: len(raw) // 2])
     elif how == "removed":
         path.unlink()
+    elif how == "flipped":  # the right size: found only when the transfer hashes it
+        path.write_bytes(raw[:100] + bytes([raw[100] ^ 1]) + raw[101:])
     else:  # grown: another size than the manifest signs
         path.write_bytes(raw + b"\0" * 100)
     return raw
 
 
-@pytest.mark.parametrize("how", ["truncated", "removed", "grown"])
+@pytest.mark.parametrize("how", ["truncated", "removed", "grown", "flipped"])
 def test_damage_in_the_newest_link_lands_the_offsite_on_the_link_before_it(sites: Sites, how: str) -> None:
     before = sites.head_sequence()
     victim = sites.packs_of(4)[0]
@@ -149,7 +151,7 @@ def test_damage_in_the_newest_link_lands_the_offsite_on_the_link_before_it(sites
     assert report.ok and report.snapshots_signed == 3, report.problems
 
 
-@pytest.mark.parametrize("how", ["truncated", "removed", "grown"])
+@pytest.mark.parametrize("how", ["truncated", "removed", "grown", "flipped"])
 def test_damage_in_the_first_new_link_keeps_the_offsite_where_it_was_and_still_sends_the_packs(
     sites: Sites, how: str
 ) -> None:

@@ -77,8 +77,8 @@ def test_a_damaged_pack_is_not_replicated(source, ceph, s3_env) -> None:  # type
     _flip_byte(source, pack.key)
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()))
-    assert not result.ok
-    assert "damaged there" in result.errors[pack.key]
+    assert not result.ok and not result.errors
+    assert "damaged there" in result.not_intact[pack.key]  # named by the manifest: it waits (holdback)
     assert pack.key not in {i.key for i in target.list("")}
     assert list(target.list("snapshots/")) == []
 
@@ -138,7 +138,7 @@ def test_a_damaged_pack_never_reaches_a_target_without_a_server_check(source, tm
     _flip_byte(source, pack.key)
     target = LocalBackend(tmp_path / "offsite", create=True)
     result = replicate(source, target, Ledger(open_state()))
-    assert "damaged there" in result.errors[pack.key]
+    assert "damaged there" in result.not_intact[pack.key]
     assert not (target.root / pack.key).exists()
 
 
@@ -290,7 +290,7 @@ def test_a_run_after_a_damaged_pack_is_mended_resumes_and_completes(source, ceph
     target = open_backend(s3_url(ceph))
     ledger = Ledger(open_state())
     first = replicate(source, target, ledger)
-    assert not first.ok and "\n" not in first.errors[pack.key] and "damaged there" in first.errors[pack.key]
+    assert not first.ok and "\n" not in first.not_intact[pack.key] and "damaged there" in first.not_intact[pack.key]
     _flip_byte(source, pack.key)  # mended (restored from another copy)
     second = replicate(source, target, ledger)
     assert second.ok, second.errors
@@ -327,7 +327,7 @@ def test_one_damaged_pack_does_not_stop_the_other_packs(source, ceph, s3_env) ->
     _flip_byte(source, packs[0].key)  # the largest: checked and sent first
     target = open_backend(s3_url(ceph))
     result = replicate(source, target, Ledger(open_state()), SyncOptions(jobs=1))
-    assert list(result.errors) == [packs[0].key] and "damaged there" in result.errors[packs[0].key]
+    assert list(result.not_intact) == [packs[0].key] and "damaged there" in result.not_intact[packs[0].key]
     # every other pack is offsite; the index and snapshots wait until the damaged one is mended
     assert {i.key for i in target.list("data/")} == {i.key for i in packs[1:]}
     assert list(target.list("snapshots/")) == []
