@@ -11,9 +11,11 @@ from dc.errors import ProblemFound, UsageError
 
 
 class ManifestRefused(ProblemFound):
-    """The source's signed manifest is missing, forged, rolled back or names missing objects (exit 1).
+    """The source's signed manifest is missing, forged or rolled back (exit 1).
 
     Nothing past the refusal is written to the target: its last accepted state stays intact.
+    A genuine manifest that names objects neither site holds intact is no exception: the run
+    copies the rest and fails with the same kind of line (:mod:`replication.holdback`).
     """
 
 

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 from backup.manifest import MANIFEST_KEY, Manifest
 from backup.manifeststate import CHAIN_PREFIX
+from dc.errors import N_, Message
 from replication.walobjects import is_wal_object
 from storage.backend import ObjectInfo
 from storage.naming import is_content_addressed
@@ -108,13 +109,13 @@ def missing_referenced(
     manifest: Manifest, source: dict[str, ObjectInfo], target: dict[str, ObjectInfo]
 ) -> dict[str, str]:
     """Objects the manifest names that neither site holds intact: ``{key: problem}`` (truncation)."""
-    problems = {}
+    problems: dict[str, str] = {}
     for key, size in manifest.referenced().items():
         found = source.get(key) or target.get(key)
         if found is None:
-            problems[key] = "missing at both sites"
+            problems[key] = Message(N_("missing at both sites"))
         elif size is not None and found.size != size and (target.get(key) is None or target[key].size != size):
-            problems[key] = f"size {found.size}, the manifest says {size}"
+            problems[key] = Message(N_("size {size}, the manifest says {expected}"), size=found.size, expected=size)
     return problems
 
 

@@ -16,10 +16,17 @@ from a half-written one. This sync needs no key at all:
 
 An interrupted run leaves a consistent target (whole phases or whole objects, never half),
 and the next run lists again and sends only what is still missing.
+
+A signed manifest naming objects that neither site holds intact (missing at the source, of
+another size than it signs, or found damaged when the packs phase hashes them) is not
+written: the run still copies every intact object it may and lands the target on the newest
+signed state it holds whole (:mod:`replication.holdback`), then fails with the refusal as its
+problem (exit 1), so the next run after the primary is mended ships the rest and the manifest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
@@ -36,7 +43,8 @@ from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
 from dc.failpoint import failpoint
-from replication.errors import ManifestRefused, TargetMismatch
+from replication.errors import TargetMismatch
+from replication.holdback import hold_back, intact_prefix
 from replication.lag import lags_between
 from replication.plan import (
     DEFAULT_DELETE_DELAY,
@@ -49,10 +57,10 @@ from replication.plan import (
 )
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
-from replication.trust import accept_manifest, links_to_put_back, load_optional
+from replication.trust import accept_manifest, either_reader, links_to_put_back, load_optional
 from storage.backend import Backend, ObjectInfo
 from storage.capabilities import object_locking
-from storage.errors import AccessDenied
+from storage.errors import AccessDenied, StorageError
 from storage.metered import MeteredBackend
 from storage.objectlock import extend_locks, require_lock_support, retain_until
 from storage.ratelimit import RateLimitedBackend, TokenBucket
@@ -126,9 +134,39 @@ class SyncResult:
     warnings: list[str] = field(default_factory=list)
     #: stopped (SIGTERM to ``replicate --follow``) before the manifest was written
     cancelled: bool = False
+    #: ``{key: problem}``: objects the source's signed manifest names that neither site holds
+    #: intact; the manifest was not written and the run failed (:mod:`replication.holdback`)
+    not_intact: dict[str, str] = field(default_factory=dict)
+    #: index files, snapshots and links left at the source because the target's signed state
+    #: does not name them yet (and the objects of ``not_intact`` the source has)
+    held_back: int = 0
+    #: the sequence of the signed manifest the target holds when the run ends (``None``: none)
+    target_sequence: int | None = None
 
     def problem(self) -> str | None:
         """One line for the operator when the run did not fully succeed."""
+        if self.not_intact:
+            key, problem = next(iter(sorted(self.not_intact.items())))
+            state = (
+                Message(N_("manifest {manifest_sequence}"), manifest_sequence=self.target_sequence)
+                if self.target_sequence is not None
+                else Message(N_("no signed manifest"))
+            )
+            return Message(
+                N_(
+                    "refusing manifest {sequence} of {url}: it names {n_missing} object(s) that neither site "
+                    "holds intact (truncated?), e.g. {key}: {problem}; {copied} intact object(s) copied and "
+                    "{held} held back, the target holds {state}"
+                ),
+                sequence=self.manifest_sequence,
+                url=self.source,
+                n_missing=len(self.not_intact),
+                key=key,
+                problem=problem,
+                copied=self.objects_copied,
+                held=self.held_back,
+                state=state,
+            )
         if self.errors:
             message = next(iter(self.errors.values()))
             more = Message(N_(" (and {count} more)"), count=len(self.errors) - 1) if len(self.errors) > 1 else ""
@@ -280,26 +318,22 @@ def _replicate(
                 Message(N_("the source has no signed manifest: the snapshot set cannot be verified"))
             )
         src, tgt = src_future.result(), tgt_future.result()
-    if manifest is not None:
-        missing = missing_referenced(manifest, src, tgt)
-        if missing:
-            key, problem = next(iter(sorted(missing.items())))
-            raise ManifestRefused(
-                N_(
-                    "refusing manifest {sequence} of {url}: it names {n_missing} object(s) that neither site "
-                    "holds intact (truncated?), e.g. {key}: {problem}"
-                ),
-                sequence=manifest.sequence,
-                url=source.url,
-                n_missing=len(missing),
-                key=key,
-                problem=problem,
-            )
+    # the state the target is left at: the source's manifest, unless it names objects neither
+    # site holds intact (truncated at the primary, or damaged to another size)
+    landing, landing_raw = manifest, manifest_raw
+    if manifest is not None and manifest_raw is not None:
+        result.not_intact = missing_referenced(manifest, src, tgt)
+        if result.not_intact:
+            landing, landing_raw = _land_short(source, target, manifest, manifest_raw, current, pin, src, tgt, result)
 
     plan = plan_copy(src, tgt, manifest)
     _sort_unsigned(plan, now, options.unsigned_grace, result)
     held = {key for key in tgt if key in src}
     put_back = links_to_put_back(source, target, manifest, current, held) if manifest is not None else {}
+    if result.not_intact:
+        named = set(landing.referenced()) if landing is not None else set()
+        put_back = {key: digest for key, digest in put_back.items() if key in named}
+        result.held_back = len(hold_back(plan, landing, result.not_intact))
     for key in put_back:
         if key in plan.conflicts:
             plan.conflicts.remove(key)
@@ -337,22 +371,36 @@ def _replicate(
             _merge(result, phase, outcome)
             copied += outcome.copied
             locked.update(outcome.locked)
-            if outcome.errors:
+            if phase == "packs" and manifest is not None and manifest_raw is not None and outcome.errors:
+                # packs the manifest names that turned out damaged at the source (their size was
+                # right): as if the listing had shown them short, so the rest still commits
+                damaged = _damaged_named(outcome, manifest)
+                if damaged:
+                    for key in damaged:
+                        del result.errors[key]
+                    result.not_intact.update(damaged)
+                    intact = {key: info for key, info in src.items() if key not in result.not_intact}
+                    landing, landing_raw = _land_short(
+                        source, target, manifest, manifest_raw, current, pin, intact, tgt, result
+                    )
+                    result.held_back += len(hold_back(plan, landing, result.not_intact))
+            if result.errors:
                 return  # later phases would commit a state whose parts are missing
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
                 return
         failpoint("replicate.before-manifest")
-        if manifest is not None and manifest_raw is not None:
-            if current is None or current.digest != manifest.digest:
-                target_io.save(MANIFEST_KEY, manifest_raw, retain_until=lock_until)
+        if landing is not None and landing_raw is not None:
+            if current is None or current.digest != landing.digest:
+                target_io.save(MANIFEST_KEY, landing_raw, retain_until=lock_until)
                 if lock_until is not None:
                     locked[MANIFEST_KEY] = lock_until
                 result.manifest_written = True
-            result.pinned_now = pin is None or pin.public_key != manifest.public_key
-            ledger.set_pin(Pin(config.id, manifest.public_key, manifest.sequence, manifest.digest), now)
-            current = manifest
+            result.pinned_now = pin is None or pin.public_key != landing.public_key
+            ledger.set_pin(Pin(config.id, landing.public_key, landing.sequence, landing.digest), now)
+            current = landing
     finally:
+        result.target_sequence = current.sequence if current is not None else None
         result.bytes_sent = metered.counters().bytes_sent
         result.bytes_received = source_io.counters().bytes_received
         ledger.record_locks(target.url, locked)
@@ -361,7 +409,8 @@ def _replicate(
         ledger.record_lag(source.url, target.url, result.lag, now)
 
     known_locks = ledger.locks(target.url)
-    if options.object_lock_days:
+    # a run landing short with no signed state at the target has nothing it may call in use
+    if options.object_lock_days and (current is not None or not result.not_intact):
         in_use = set(current.referenced()) if current else {k for k in src if phase_of(k)}
         in_use |= {CONFIG_KEY, *(k for k in src if k.startswith("keys/"))}
         if current is not None:
@@ -373,6 +422,44 @@ def _replicate(
         for key, message in extension.errors.items():
             result.warnings.append(Message(N_("could not extend the lock of {key}: {reason}"), key=key, reason=message))
     _delete_due(target, ledger, plan, current, known_locks, now, options, result)
+
+
+def _land_short(
+    source: Backend,
+    target: Backend,
+    manifest: Manifest,
+    manifest_raw: bytes,
+    current: Manifest | None,
+    pin: Pin | None,
+    src: dict[str, ObjectInfo],
+    tgt: dict[str, ObjectInfo],
+    result: SyncResult,
+) -> tuple[Manifest | None, bytes | None]:
+    """Where a run whose manifest names objects neither site holds intact leaves the target: the
+    newest link of the chain it holds whole, with its bytes for the head, else where it is
+    (``None`` bytes: the head is not written)."""
+    load = either_reader(link_reader(source), link_reader(target))
+    found = intact_prefix(manifest_raw, manifest, current, pin, load, src, tgt, result.not_intact)
+    if found is None:
+        return current, None
+    state, key = found
+    try:
+        raw = load(key)
+    except StorageError:
+        return current, None
+    if hashlib.sha256(raw).hexdigest() != state.digest:
+        return current, None  # rewritten since the walk read it: links never are, so it is not the primary's
+    return state, raw
+
+
+def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> dict[str, str]:
+    """A phase's failures when every one is an object the manifest names that failed alone
+    (damaged, vanished or planted at the source); otherwise none, and the run stops as before:
+    a failing endpoint, or a damaged object no signed state accounts for."""
+    named = manifest.referenced()
+    if set(outcome.errors) != outcome.damaged or not all(key in named for key in outcome.errors):
+        return {}
+    return dict(outcome.errors)
 
 
 def _merge(result: SyncResult, phase: str, outcome: TransferOutcome) -> None:
@@ -402,8 +489,8 @@ def _delete_due(
     options: SyncOptions,
     result: SyncResult,
 ) -> None:
-    if result.errors:
-        return
+    if result.errors or result.not_intact:
+        return  # the source's listing is not a state the target accepted: nothing goes on its word
     protected = set(current.referenced()) if current else set()
     decision = decide_deletions(
         plan.extra_at_target, ledger.pending_deletes(target.url), protected, known_locks, now, options.delete_delay

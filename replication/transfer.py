@@ -25,7 +25,8 @@ this side's own.
 The first failure stops the remaining transfers: when an endpoint is down, every other
 object would only wait out its own retry budget. A damaged, vanished or planted source object
 is the exception: it fails alone and the others still copy (one damaged object never locks
-out the rest).
+out the rest); when the signed manifest names it, the sync lands the target on a state that
+does not (replication/holdback.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class TransferOutcome:
     bytes: int = 0
     #: ``{key: problem}`` for objects that were not copied
     errors: dict[str, str] = field(default_factory=dict)
+    #: those of ``errors`` that failed alone: damaged, vanished or planted at the source
+    damaged: set[str] = field(default_factory=set)
     #: written with this retain-until (Object Lock), for the lock ledger
     locked: dict[str, datetime] = field(default_factory=dict)
 
@@ -214,11 +217,14 @@ class Transfer:
         failpoint(f"replicate.after-object-{count}")
 
     def _fail(self, key: str, exc: StorageError, outcome: TransferOutcome, stop: threading.Event) -> None:
+        alone = isinstance(exc, SourceDamage | NotARegularFile | ObjectNotFound)
         with self._lock:
             outcome.errors[key] = message_of(exc)
+            if alone:
+                outcome.damaged.add(key)
         # A failing endpoint fails every object (each would wait out its retry budget); one damaged,
         # vanished or planted source object fails alone, and the others still copy.
-        if self.stop_on_error and not isinstance(exc, SourceDamage | NotARegularFile | ObjectNotFound):
+        if self.stop_on_error and not alone:
             stop.set()
 
 

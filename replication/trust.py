@@ -13,7 +13,8 @@ snapshot objects that prune had removed. Each is refused here before anything is
 * config and key slots must hash to what the manifest signs (they are not content-addressed).
 
 Truncation (a manifest naming objects neither site holds) is checked against the listings in
-:func:`replication.plan.missing_referenced`.
+:func:`replication.plan.missing_referenced`; such a manifest is not refused outright but held
+back, with the rest of the run still copied (:mod:`replication.holdback`).
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def load_optional(backend: Backend, key: str) -> bytes | None:
         return None
 
 
-def _either(first: Callable[[str], bytes], second: Callable[[str], bytes]) -> Callable[[str], bytes]:
+def either_reader(first: Callable[[str], bytes], second: Callable[[str], bytes]) -> Callable[[str], bytes]:
+    """Read from ``first``, else from ``second``: links the source pruned are still held by the target."""
+
     def load(key: str) -> bytes:
         try:
             return first(key)
@@ -95,7 +98,7 @@ def accept_manifest(
     if target_raw is not None:
         try:
             # a format-2 head's links were copied with it; the source may have pruned old ones since
-            load = _either(link_reader(source), target_load) if target_load is not None else link_reader(source)
+            load = either_reader(link_reader(source), target_load) if target_load is not None else link_reader(source)
             current = verify_manifest(target_raw, public_key=manifest.public_key, repo_id=repo_id, load=load)
         except ManifestInvalid:
             current = None  # the target's copy is damaged; the verifier reports it, this run replaces it

@@ -48,6 +48,21 @@ def _render_sync(console: Console, data: dict[str, Any]) -> None:
             if run["signed"]
             else _("UNSIGNED repository")
         )
+        if run["not_intact"]:  # replication/holdback.py: the source's manifest was not copied
+            held = (
+                _("manifest {manifest_sequence}").format(manifest_sequence=run["target_sequence"])
+                if run["target_sequence"] is not None
+                else _("no signed manifest")
+            )
+            signed = _(
+                "manifest {manifest_sequence} not copied ({not_intact} object(s) it names are intact at neither "
+                "site; {held_back} held back), the target holds {held}"
+            ).format(
+                manifest_sequence=run["manifest_sequence"],
+                not_intact=len(run["not_intact"]),
+                held_back=run["held_back"],
+                held=held,
+            )
         console.print(f"  {signed}{' ' + _('(key pinned now)') if run['pinned_now'] else ''}")
         if run["deleted"] or run["pending_deletions"]:
             console.print(
@@ -160,6 +175,13 @@ def replicate(
     Copies what the target lacks in commit order (key slots, packs, indexes, snapshots, then
     the signed manifest), checks every object against its SHA-256 name on arrival and resumes
     after any interruption. Refuses a forged or rolled-back snapshot set.
+
+    A signed manifest that names objects neither site holds intact (a pack missing, cut
+    short or damaged at the source) is not copied, but the run goes on: every intact pack goes, the
+    target moves to the newest signed state it holds whole (or stays where it is), and the
+    run exits 1 with "refusing manifest N of URL: it names K object(s) that neither site
+    holds intact (truncated?)"; --json counts what was copied and held back. The next run
+    after the source is mended ships the rest and the manifest.
 
     With --repair (--to DAMAGED, optionally --from OTHER) it copies nothing new: every object
     verify-offsite reports is made right, from an intact older version the storage kept (S3
