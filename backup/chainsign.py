@@ -6,6 +6,9 @@ create-if-absent write. Losing that race means another signer's link is there: i
 and this signature goes after it. A checkpoint — the whole state, listed as format 1 lists it —
 is written when the journal cannot say what changed (prune, repair), at the upgrade from
 format 1, and every :data:`~backup.manifestchain.CHECKPOINT_EVERY` links.
+
+A delta never signs back in a snapshot whose removal another process (``forget``) signed after
+this one wrote it: the links since are read for it (:func:`_signed_away`).
 """
 
 from __future__ import annotations
@@ -67,7 +70,13 @@ def extend_chain(
         if full:
             snapshots, indexes, packs, removed = state_for(_state_of(backend, head))
         else:
-            snapshots = tuple(sorted((e for e in journal.added.values() if e.id not in without), key=_order))
+            noted = {e.id: e for e in journal.added.values() if e.id not in without}
+            if noted and isinstance(head, Link):
+                since = [journal.since.get(snapshot_id) for snapshot_id in noted]
+                floor = None if None in since else min(s for s in since if s is not None)
+                for snapshot_id in _signed_away(backend, head, set(noted), floor):
+                    del noted[snapshot_id]
+            snapshots = tuple(sorted(noted.values(), key=_order))
             indexes = tuple(sorted(journal.indexes))
             packs = {pack: size for name in indexes for pack, size in journal.indexes[name].items()}
             removed = tuple(RemovedSnapshot(snapshot_id, when, None) for snapshot_id in sorted(without))
@@ -97,6 +106,38 @@ def extend_chain(
         url=backend.url,
         count=_ATTEMPTS,
     )
+
+
+def _signed_away(backend: Backend, head: Link, noted: set[str], floor: int | None) -> set[str]:
+    """Which of ``noted`` (committed, not yet signed by this process) the chain up to ``head`` signs as removed.
+
+    A ``forget`` in another process may have listed such a snapshot, signed its removal and
+    removed it while this process held it unsigned; a delta naming it after that would sign it
+    back in (a forgotten snapshot present again, its object gone: replication refuses the
+    manifest as truncated). Its removal is in a link after ``floor`` (a position stored before
+    the snapshot was written), so the links from the head back to there are read — or, with no
+    floor, back to the checkpoint in effect, whose lists say it all. The newest mention decides.
+    A link that does not read back leaves the rest undecided: the chain is damaged, and what
+    verification makes of it does not depend on this signature.
+    """
+    load = link_reader(backend)
+    undecided, away = set(noted), set()
+    link = head
+    while undecided:
+        removed = undecided & {r.id for r in link.removed}
+        away |= removed
+        undecided -= removed | {e.id for e in link.snapshots}
+        if link.full or link.position <= 1 or (floor is not None and link.position - 1 <= floor):
+            break
+        key = link_key(link.position - 1)
+        try:
+            earlier = verify_link(load(key), public_key=head.public_key, repo_id=head.repository, where=key)
+        except (ObjectNotFound, ManifestInvalid):
+            break
+        if earlier.digest != link.previous or earlier.position != link.position - 1:
+            break
+        link = earlier
+    return away
 
 
 def _order(entry: SnapshotEntry) -> tuple[str, str]:

@@ -47,6 +47,7 @@ def forget_snapshots(
         for snapshot_id in sorted(doomed):
             repo.backend.remove(SNAPSHOT_PREFIX + snapshot_id)
         index.drop(sorted(doomed))
-        # Signed again on close: a backup closing meanwhile may have signed them back in.
+        # Signed again on close: with format 1 a backup closing meanwhile may have signed them back
+        # in (format 2's signers honour this removal: backup/chainsign.py ``_signed_away``).
         repo.state_changed = True
     return decisions

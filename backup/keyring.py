@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from backup.crypto import MasterKey
 from backup.keys import Unwrapped, config_digest
-from backup.manifest import Manifest, sign_manifest
+from backup.manifest import Manifest, public_key_hex, sign_manifest, signing_key
 from backup.manifestchain import Link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import Journal
@@ -155,6 +155,8 @@ class KeyRing:
         config, raw = read_config(backend)
         key = self.unlock(backend, password.encode(), config, raw, manifest_key=manifest_key)
         with unlocked_repository(backend, config, raw, key, sync=True, sign_on_close=False) as repo:
+            own = public_key_hex(signing_key(key.master, config.id))
+            repo.journal.seen = self._memo.position(backend.url, config.id, own)
             try:
                 yield repo
             finally:

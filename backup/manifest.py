@@ -329,6 +329,8 @@ def sign_manifest(
         signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
     repo.state_changed = False
     journal.clear()
+    if isinstance(signed, Link):
+        repo.journal.seen = signed.position  # stored now: whatever this process writes next is later
     if memo is not None:
         memo.remember(backend.url, signed)
     return signed
