@@ -158,9 +158,10 @@ class Journal:
     A snapshot noted here may have been forgotten by another process before it is signed: the
     signer must not sign it back in (:func:`backup.chainsign.extend_chain` looks for its removal
     in the links after ``since[id]``). ``seen`` is a chain position already stored before
-    anything noted from now on is written — set by this process's last signature, or by
-    ``serve`` from the link it signed last; ``None`` (unknown) makes the signer look back to the
-    checkpoint in effect.
+    anything noted from now on is written: the head the unlock read (0: a format-1 manifest), or
+    this process's last signature, or in ``serve`` the link it signed last. ``None`` (unknown:
+    no manifest signed with this key could be read at the unlock) makes the signer look back to
+    the checkpoint in effect, as do snapshots merged from a worker process (workers commit none).
     """
 
     def __init__(self) -> None:
