@@ -215,3 +215,32 @@ def test_an_unlock_that_reads_no_manifest_of_its_key_knows_no_position(tmp_path:
     LocalBackend(root).save(MANIFEST_KEY, b"{}")  # damaged (or planted)
     with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as repo:
         assert repo.journal.seen is None
+
+
+def test_a_checkpoint_signed_between_forgets_removal_and_its_deletes_does_not_keep_them_signed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkpoint lists ``snapshots/``: one written after forget signed the removal but before it
+    removed the objects lists the doomed snapshot again. forget signs it away once it is gone."""
+    root = tmp_path / "repo"
+    init_repository(LocalBackend(root, create=True), PASSWORD, kdf=FAST_KDF)
+    with open_repository(LocalBackend(root), PASSWORD) as first:
+        older = _commit(first, 1)
+        _commit(first, 2)
+    real_remove = LocalBackend.remove
+    checkpoints: list[Link] = []
+
+    def remove(self: LocalBackend, key: str) -> None:
+        if not checkpoints:
+            with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as prune:
+                signed = sign_manifest(prune, checkpoint=True, now=START + timedelta(minutes=3, seconds=30))
+            assert isinstance(signed, Link) and older in {e.id for e in signed.snapshots}  # listed again
+            checkpoints.append(signed)
+        real_remove(self, key)
+
+    monkeypatch.setattr(LocalBackend, "remove", remove)
+    assert _forget_in_another_process(root, last=1, now=START + timedelta(minutes=3)) == {older}
+    monkeypatch.setattr(LocalBackend, "remove", real_remove)
+    assert checkpoints
+    with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as repo:
+        _signed_state_holds_only_present_snapshots(root, repo)
