@@ -177,7 +177,7 @@ class KeyRing:
             held = self._held.get((url, repo_id))
         if held is not None and secrets.compare_digest(held.key.value(), key.master.to_bytes()):
             return held.public_key
-        return public_key_hex(signing_key(key.master, repo_id))  # not kept (the ring was closed meanwhile)
+        return public_key_hex(signing_key(key.master, repo_id))  # not the held key: closed or replaced meanwhile
 
     def _sign_if_due(self, repo: Repository, sign_now: bool) -> None:
         where = repo.backend.url
