@@ -6,6 +6,10 @@ create-if-absent write. Losing that race means another signer's link is there: i
 and this signature goes after it. A checkpoint — the whole state, listed as format 1 lists it —
 is written when the journal cannot say what changed (prune, repair), at the upgrade from
 format 1, and every :data:`~backup.manifestchain.CHECKPOINT_EVERY` links.
+
+A delta never signs back in a snapshot whose removal another process (``forget``) signed after
+this one wrote it: the links since the head this process knew before writing it are read for
+it (:func:`_signed_away`), a few in ``serve``, which signs every minute.
 """
 
 from __future__ import annotations
@@ -18,7 +22,16 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from backup.errors import RepositoryError
-from backup.manifestchain import CHECKPOINT_EVERY, Link, encode_link, link_key, link_reader, resolve, verify_link
+from backup.manifestchain import (
+    CHECKPOINT_EVERY,
+    Link,
+    chained_link,
+    encode_link,
+    link_key,
+    link_reader,
+    resolve,
+    verify_link,
+)
 from backup.manifeststate import MANIFEST_KEY, Journal, Manifest, ManifestInvalid, RemovedSnapshot, SnapshotEntry
 from backup.objectsize import refuse_oversized
 from dc.errors import N_, Message
@@ -66,8 +79,21 @@ def extend_chain(
         when = now.isoformat(timespec="seconds")
         if full:
             snapshots, indexes, packs, removed = state_for(_state_of(backend, head))
+            # what forget removes may never have been signed, so no earlier state names it; a
+            # checkpoint says so all the same, as a delta does, or a signer holding it unsigned
+            # finds no word of its removal (``_signed_away``)
+            listed = {r.id for r in removed}
+            removed += tuple(RemovedSnapshot(i, when, None) for i in sorted(without) if i not in listed)
         else:
-            snapshots = tuple(sorted((e for e in journal.added.values() if e.id not in without), key=_order))
+            noted = {e.id: e for e in journal.added.values() if e.id not in without}
+            if noted and isinstance(head, Link):
+                since = [journal.since.get(snapshot_id) for snapshot_id in noted]
+                floor = None if None in since else min(s for s in since if s is not None)
+                if floor is not None and floor > head.position:
+                    floor = None  # not a position of this chain (it was started afresh): no floor
+                for snapshot_id in _signed_away(backend, head, set(noted), floor):
+                    del noted[snapshot_id]
+            snapshots = tuple(sorted(noted.values(), key=_order))
             indexes = tuple(sorted(journal.indexes))
             packs = {pack: size for name in indexes for pack, size in journal.indexes[name].items()}
             removed = tuple(RemovedSnapshot(snapshot_id, when, None) for snapshot_id in sorted(without))
@@ -97,6 +123,51 @@ def extend_chain(
         url=backend.url,
         count=_ATTEMPTS,
     )
+
+
+def _signed_away(backend: Backend, head: Link, noted: set[str], floor: int | None) -> set[str]:
+    """Which of ``noted`` (committed, not yet signed by this process) the chain up to ``head`` signs as removed.
+
+    A ``forget`` in another process may have listed such a snapshot, signed its removal and
+    removed it while this process held it unsigned; a delta naming it after that would sign it
+    back in (a forgotten snapshot present again, its object gone: replication refuses the
+    manifest as truncated). The newest mention decides; the links from the head back to
+    ``floor`` are read, or back to the checkpoint in effect, whose lists say it all.
+
+    ``floor`` is a position stored before the snapshot's object was written
+    (:attr:`~backup.manifeststate.Journal.seen`: the head the unlock read, or this process's
+    last link), so forget, listing the object after that, claims its removal link R beyond it.
+    Against this signature's own link Q, claimed create-if-absent after the walk:
+
+    * R < Q: R is among the links read (a lost claim re-reads from the new head), or a
+      checkpoint between carries the removal in its list (R may be one: it lists ``without``):
+      the snapshot is left out;
+    * R > Q: forget signed after this link, so replay applies the removal after it;
+    * the object is deleted only after R is stored: while no R exists it is still there, and
+      signing it is right.
+
+    Link times would bound the walk too, but they come from each signer's clock (a ``forget``
+    run on a host whose clock lags signs a removal that looks older than the snapshot) and
+    a re-labelled snapshot keeps its original's time; positions depend on neither.
+
+    A link that does not read back leaves the rest undecided: the chain is damaged, and what
+    verification makes of it does not depend on this signature.
+    """
+    load = link_reader(backend)
+    undecided, away = set(noted), set()
+    link = head
+    while undecided:
+        removed = undecided & {r.id for r in link.removed}
+        away |= removed
+        undecided -= removed | {e.id for e in link.snapshots}
+        if link.full or link.position <= 1 or (floor is not None and link.position - 1 <= floor):
+            break
+        try:
+            raw = load(link_key(link.position - 1))
+            link = chained_link(raw, digest=link.previous, position=link.position - 1, next_position=link.position)
+        except (ObjectNotFound, ManifestInvalid):
+            break
+    return away
 
 
 def _order(entry: SnapshotEntry) -> tuple[str, str]:

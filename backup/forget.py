@@ -28,7 +28,10 @@ def forget_snapshots(
     The removal is signed before anything is removed: a check or an offsite verification
     running meanwhile then finds, at worst, snapshots the manifest already calls removed
     (a note), never a signed snapshot missing (damage). A crash between the two leaves the
-    snapshots unsigned but in place; the next signature takes them back and forget can run again.
+    snapshots unsigned but in place; the next signature that lists them (in format 2 the next
+    checkpoint) takes them back and forget can run again. Once removed they are signed away
+    again, for a signature that listed them in between; until then, and after a crash there,
+    such a signature names them missing.
     """
     # one system: the rows of the local snapshot index, not every snapshot of the repository decrypted
     index = SnapshotIndex(repo)
@@ -47,6 +50,9 @@ def forget_snapshots(
         for snapshot_id in sorted(doomed):
             repo.backend.remove(SNAPSHOT_PREFIX + snapshot_id)
         index.drop(sorted(doomed))
-        # Signed again on close: a backup closing meanwhile may have signed them back in.
-        repo.state_changed = True
+        # Signed away again now they are gone: a signature that listed them meanwhile signed them
+        # back in (a backup closing with format 1; with format 2 a checkpoint — prune's, or the
+        # one due every CHECKPOINT_EVERY links). The close's own signature would not do it in
+        # format 2: its delta holds only what this process's journal noted.
+        sign_manifest(repo, without=doomed)
     return decisions

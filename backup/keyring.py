@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from backup.crypto import MasterKey
 from backup.keys import Unwrapped, config_digest
-from backup.manifest import Manifest, sign_manifest
+from backup.manifest import Manifest, public_key_hex, sign_manifest, signing_key
 from backup.manifestchain import Link
 from backup.manifestmemo import ManifestMemo
 from backup.manifeststate import Journal
@@ -81,6 +81,10 @@ class _Held:
     slot_id: str
     slot_digest: str
     skipped: tuple
+    #: the public key the repository's manifests are signed with (derived from the held key)
+    public_key: str
+    #: :attr:`~backup.keys.Unwrapped.seen` of the unlock that put it here
+    seen: int | None
 
 
 class KeyRing:
@@ -117,7 +121,8 @@ class KeyRing:
                 and secrets.compare_digest(held.config_digest, digest)
                 and secrets.compare_digest(held.secret_digest, secret_digest)
             ):
-                return Unwrapped(MasterKey.from_bytes(held.key.value()), held.slot_id, held.skipped, held.slot_digest)
+                master = MasterKey.from_bytes(held.key.value())
+                return Unwrapped(master, held.slot_id, held.skipped, held.slot_digest, held.seen)
             unlocked = unlock(backend, secret, config, raw, manifest_key=manifest_key)
             with self._guard:
                 if self._closed:
@@ -134,6 +139,8 @@ class KeyRing:
                     unlocked.slot_id,
                     unlocked.slot_digest,
                     unlocked.skipped,
+                    public_key_hex(signing_key(unlocked.master, config.id)),
+                    unlocked.seen,
                 )
             return unlocked
 
@@ -155,10 +162,22 @@ class KeyRing:
         config, raw = read_config(backend)
         key = self.unlock(backend, password.encode(), config, raw, manifest_key=manifest_key)
         with unlocked_repository(backend, config, raw, key, sync=True, sign_on_close=False) as repo:
+            # the link signed here last is newer than the head the first unlock read, and both were
+            # stored before this job writes anything (backup/chainsign.py ``_signed_away``)
+            signed = self._memo.position(backend.url, config.id, self._public_key(backend.url, config.id, key))
+            if signed is not None and (repo.journal.seen is None or signed > repo.journal.seen):
+                repo.journal.seen = signed
             try:
                 yield repo
             finally:
                 self._sign_if_due(repo, sign_now)
+
+    def _public_key(self, url: str, repo_id: str, key: Unwrapped) -> str:
+        with self._guard:
+            held = self._held.get((url, repo_id))
+        if held is not None and secrets.compare_digest(held.key.value(), key.master.to_bytes()):
+            return held.public_key
+        return public_key_hex(signing_key(key.master, repo_id))  # not the held key: closed or replaced meanwhile
 
     def _sign_if_due(self, repo: Repository, sign_now: bool) -> None:
         where = repo.backend.url

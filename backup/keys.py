@@ -85,6 +85,9 @@ class Unwrapped:
     skipped: tuple[SlotProblem, ...] = ()
     #: SHA-256 of the slot that opened (remembered, so this machine tries it first next time)
     slot_digest: str = ""
+    #: the chain position of the manifest the unlock read, if signed with this key (0: format 1):
+    #: stored before anything the opened repository writes (:attr:`backup.manifeststate.Journal.seen`)
+    seen: int | None = None
 
 
 #: OpenSSL's Argon2id with several lanes deadlocks (or fails with MemoryError) when two threads

@@ -230,18 +230,29 @@ def read_manifest(backend: Backend, *, public_key: str | None, repo_id: str | No
 
 
 def signed_slots(backend: Backend, repo_id: str, pinned: str | None) -> SignedSlots:
-    """The key slots the stored manifest signs, to try first when unlocking (no key needed).
+    """The key slots the stored manifest signs, to try first when unlocking (no key needed)."""
+    return slots_of(signed_head(backend, repo_id, pinned), pinned)
 
-    Trusted when the manifest verifies with ``pinned``. Without a pin, a manifest that verifies
-    with its own key is a hint. With a pin it does not verify with, it is forged: ignored.
-    """
+
+def signed_head(backend: Backend, repo_id: str, pinned: str | None) -> Manifest | Link | None:
+    """The stored manifest verified by itself — with ``pinned``, or without a pin with the key it
+    names — or ``None`` if there is none that verifies (its chain is not walked: key slots are
+    signed in every link)."""
     try:
-        raw = load_manifest_bytes(backend)
-        # the head alone: key slots are signed in every link, so no chain is walked to unlock
-        keys = verify_signed(raw, public_key=pinned, repo_id=repo_id, where=MANIFEST_KEY).keys
-        return SignedSlots(trusted=keys, verified=True) if pinned is not None else SignedSlots(hinted=keys)
+        return verify_signed(load_manifest_bytes(backend), public_key=pinned, repo_id=repo_id, where=MANIFEST_KEY)
     except (ObjectNotFound, StorageError, ManifestInvalid):
+        return None
+
+
+def slots_of(head: Manifest | Link | None, pinned: str | None) -> SignedSlots:
+    """The slots ``head`` (:func:`signed_head`) signs: trusted when it verified with ``pinned``.
+
+    Without a pin, a manifest that verifies with its own key is a hint. With a pin it does not
+    verify with, it is forged: ignored (:func:`signed_head` gave ``None``).
+    """
+    if head is None:
         return NO_SIGNED_SLOTS
+    return SignedSlots(trusted=head.keys, verified=True) if pinned is not None else SignedSlots(hinted=head.keys)
 
 
 def _genuine_slots(repo: Repository, previous: Manifest | Link | None) -> dict[str, str]:
@@ -329,6 +340,8 @@ def sign_manifest(
         signed = replace(manifest, digest=hashlib.sha256(raw).hexdigest())
     repo.state_changed = False
     journal.clear()
+    if isinstance(signed, Link):
+        repo.journal.seen = signed.position  # stored now: whatever this process writes next is later
     if memo is not None:
         memo.remember(backend.url, signed)
     return signed

@@ -28,6 +28,8 @@ class _Stored(Protocol):
     def public_key(self) -> str: ...
     @property
     def digest(self) -> str: ...
+    @property
+    def position(self) -> int: ...
 
 
 M = TypeVar("M", bound=_Stored)
@@ -45,6 +47,16 @@ class ManifestMemo(Generic[M]):
         with self._lock:
             manifest = self._signed.get((url, repo_id, public_key))
         return manifest if manifest is not None and manifest.digest == digest else None
+
+    def position(self, url: str, repo_id: str, public_key: str) -> int | None:
+        """The chain position of the manifest remembered for this repository (``None``: none, or format 1).
+
+        It was stored before this call, so anything written after it is later than that link
+        (:attr:`backup.manifeststate.Journal.seen`).
+        """
+        with self._lock:
+            manifest = self._signed.get((url, repo_id, public_key))
+        return manifest.position if manifest is not None and manifest.position else None
 
     def remember(self, url: str, manifest: M) -> None:
         """``manifest`` was just stored at ``url`` (its ``digest`` set) or verified from there."""

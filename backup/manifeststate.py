@@ -154,17 +154,30 @@ class Journal:
     that commits a snapshot or writes an index file notes it here, and its next signature signs
     exactly that. Anything the journal cannot express (prune rewriting packs, a repair) asks for
     a checkpoint instead. Thread-safe: ``serve`` merges the journals of its jobs.
+
+    A snapshot noted here may have been forgotten by another process before it is signed: the
+    signer must not sign it back in (:func:`backup.chainsign.extend_chain` looks for its removal
+    in the links after ``since[id]``). ``seen`` is a chain position already stored before
+    anything noted from now on is written: the head the unlock read (0: a format-1 manifest), or
+    this process's last signature, or in ``serve`` the link it signed last. ``None`` (unknown:
+    no manifest signed with this key could be read at the unlock) makes the signer look back to
+    the checkpoint in effect, as do snapshots merged from a worker process (workers commit none).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.added: dict[str, SnapshotEntry] = {}
+        #: snapshot id → ``seen`` before its object was written (``None``: unknown)
+        self.since: dict[str, int | None] = {}
         self.indexes: dict[str, dict[str, int]] = {}
         self.needs_checkpoint = False
+        self.seen: int | None = None
 
-    def snapshot(self, snapshot_id: str, time: str, system: str | None) -> None:
+    def snapshot(self, snapshot_id: str, time: str, system: str | None, *, since: int | None = None) -> None:
+        """``since``: :attr:`seen` read *before* the snapshot's object was written."""
         with self._lock:
             self.added[snapshot_id] = SnapshotEntry(snapshot_id, time, system)
+            self.since[snapshot_id] = since
 
     def index(self, name: str, packs: dict[str, int]) -> None:
         with self._lock:
@@ -179,8 +192,10 @@ class Journal:
             return
         with other._lock:
             added, indexes, full = dict(other.added), dict(other.indexes), other.needs_checkpoint
+            since = {snapshot_id: other.since.get(snapshot_id) for snapshot_id in added}
         with self._lock:
             self.added.update(added)
+            self.since.update(since)
             self.indexes.update(indexes)
             self.needs_checkpoint |= full
 
@@ -194,6 +209,7 @@ class Journal:
         added, indexes, full = exported
         with self._lock:
             self.added.update(added)
+            self.since.update(dict.fromkeys(added))  # what another process had seen is not known here
             self.indexes.update(indexes)
             self.needs_checkpoint |= full
 
@@ -202,6 +218,7 @@ class Journal:
         taken = Journal()
         with self._lock:
             taken.added, self.added = self.added, {}
+            taken.since, self.since = self.since, {}
             taken.indexes, self.indexes = self.indexes, {}
             taken.needs_checkpoint, self.needs_checkpoint = self.needs_checkpoint, False
         return taken

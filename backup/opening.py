@@ -15,11 +15,12 @@ import hashlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from backup.cache import BlobCache
 from backup.keys import Unwrapped, config_digest, unwrap
-from backup.manifest import public_key_hex, sign_manifest, signed_slots, signing_key
+from backup.manifest import public_key_hex, sign_manifest, signed_head, signing_key, slots_of
 from backup.repository import ChunkerParams, RepoConfig, Repository, create_repository, read_config
 from backup.slotformat import KEYS_PREFIX
 from backup.slottrust import LocalTrust, load_trust, remember
@@ -52,7 +53,8 @@ def unlock(
     cache = cache_dir() / config.id
     trust = load_trust(cache)
     pinned = manifest_key or trust.manifest_key
-    signed = trust.with_manifest(signed_slots(backend, config.id, pinned))
+    head = signed_head(backend, config.id, pinned)
+    signed = trust.with_manifest(slots_of(head, pinned))
     unlocked = unwrap(
         backend,
         secret,
@@ -64,6 +66,10 @@ def unlock(
     )
     own = public_key_hex(signing_key(unlocked.master, config.id))
     remember(cache, trust, own, KEYS_PREFIX + unlocked.slot_id, unlocked.slot_digest)
+    if head is not None and head.public_key == own:
+        # read before anything is written through this key: a floor for the forget race
+        # (backup/chainsign.py ``_signed_away``) that costs no read of its own
+        return replace(unlocked, seen=head.position)
     return unlocked
 
 
@@ -109,6 +115,7 @@ def unlocked_repository(
     """The repository whose master key ``key`` holds: cache opened and synced, signed and closed afterwards."""
     repo = Repository(backend, config, raw, key.master, key.slot_id, index_cache(backend, config))
     repo.key_problems = list(key.skipped)
+    repo.journal.seen = key.seen
     try:
         if sync:
             repo.sync_index()

@@ -125,3 +125,88 @@ def test_manifest_signing_is_batched_and_the_batch_signs_everything(
     with eager.open(LocalBackend(repo_dir), PASSWORD) as repo:
         save_snapshot(repo, Snapshot(datetime(2026, 12, 2, tzinfo=UTC), "h", "u", "path", "/x", ("0" * 64,)))
     assert signs == [1, 1]
+
+
+def test_a_batch_does_not_sign_back_a_snapshot_forgotten_while_it_waited(repo_dir: Path) -> None:
+    """serve holds a committed snapshot unsigned; ``forget`` in another process signs it away and
+    removes it; serve's next link must not name it, and looks no further back than its own last link."""
+    from datetime import UTC, datetime
+
+    from backup.forget import forget_snapshots
+    from backup.manifest import read_manifest, repository_public_key
+    from backup.retention import RetentionPolicy
+    from backup.snapshot import Snapshot, save_snapshot, snapshot_ids
+
+    ring = KeyRing(sign_every=3600)
+    with ring.open(LocalBackend(repo_dir), PASSWORD, sign_now=True) as repo:
+        save_snapshot(repo, Snapshot(datetime(2026, 12, 1, tzinfo=UTC), "h", "u", "path", "/x", ("0" * 64,)))
+    written = []
+    for hour in (1, 2):
+        with ring.open(LocalBackend(repo_dir), PASSWORD) as repo:
+            assert repo.journal.seen is not None  # the link the ring signed last
+            snap = Snapshot(datetime(2026, 12, 1, hour, tzinfo=UTC), "h", "u", "path", "/x", ("0" * 64,))
+            written.append(save_snapshot(repo, snap).id)
+    with open_repository(LocalBackend(repo_dir), PASSWORD) as other:
+        decisions = forget_snapshots(other, RetentionPolicy(last=1), now=datetime(2026, 12, 1, 3, tzinfo=UTC))
+    assert written[0] in {d.id for d in decisions if not d.keep}
+    with ring.open(LocalBackend(repo_dir), PASSWORD, sign_now=True) as repo:
+        key = repository_public_key(repo)
+    manifest = read_manifest(LocalBackend(repo_dir), public_key=key, repo_id=repo.config.id)
+    assert manifest is not None
+    assert {e.id for e in manifest.snapshots} == {written[1]} == set(snapshot_ids(repo))
+
+
+def test_a_rings_first_batch_reads_no_link_older_than_the_head_its_unlock_read(
+    repo_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """serve's first jobs on a repository know where its chain was (the unlock read the head), so
+    its first signature does not walk back to the checkpoint; later jobs take the newer position
+    of the link the ring signed."""
+    from collections.abc import Callable
+    from datetime import UTC, datetime, timedelta
+
+    from backup import chainsign
+    from backup.forget import forget_snapshots
+    from backup.manifest import read_manifest, repository_public_key, sign_manifest
+    from backup.manifestchain import Link, link_key
+    from backup.retention import RetentionPolicy
+    from backup.snapshot import Snapshot, save_snapshot, snapshot_ids
+    from storage.backend import Backend
+
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def signed_elsewhere(count: int) -> int:
+        with open_repository(LocalBackend(repo_dir), PASSWORD, sign_on_close=False) as other:
+            for n in range(count):
+                last = sign_manifest(other, now=start + timedelta(seconds=n))
+        assert isinstance(last, Link)
+        return last.position
+
+    head = signed_elsewhere(20)
+    ring = KeyRing(sign_every=3600)
+    written = []
+    for hour in (1, 2):
+        with ring.open(LocalBackend(repo_dir), PASSWORD) as repo:
+            assert repo.journal.seen == head
+            snap = Snapshot(start + timedelta(hours=hour), "h", "u", "path", "/x", ("0" * 64,), system="s")
+            written.append(save_snapshot(repo, snap).id)
+    with open_repository(LocalBackend(repo_dir), PASSWORD) as other:
+        decisions = forget_snapshots(other, RetentionPolicy(last=1), now=start + timedelta(hours=3))
+    assert written[0] in {d.id for d in decisions if not d.keep}
+    after = signed_elsewhere(2)
+    read: list[str] = []
+    real = chainsign.link_reader
+
+    def counted(backend: Backend) -> Callable[[str], bytes]:
+        load = real(backend)
+        return lambda key: read.append(key) or load(key)
+
+    monkeypatch.setattr(chainsign, "link_reader", counted)
+    with ring.open(LocalBackend(repo_dir), PASSWORD, sign_now=True) as repo:
+        key = repository_public_key(repo)
+    assert read == [link_key(after + 1)] + [link_key(p) for p in range(after - 1, head, -1)]
+    manifest = read_manifest(LocalBackend(repo_dir), public_key=key, repo_id=repo.config.id)
+    assert manifest is not None
+    assert {e.id for e in manifest.snapshots} == {written[1]} == set(snapshot_ids(repo))
+    with ring.open(LocalBackend(repo_dir), PASSWORD) as repo:
+        assert repo.journal.seen == manifest.position == after + 1

@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from backup import chainsign
 from backup.check import check_repository
 from backup.manifest import MANIFEST_KEY, Manifest, repository_public_key, sign_manifest, signing_key, verify_manifest
-from backup.manifestchain import Link, encode_link, link_key, verify_link
+from backup.manifestchain import Link, chained_link, encode_link, link_key, verify_link
+from backup.manifeststate import ManifestInvalid
 from backup.opening import init_repository, open_repository
 from backup.repository import Repository
 from backup.snapshot import Snapshot, save_snapshot
@@ -358,3 +359,17 @@ def test_check_counts_links_as_repository_objects(primary: Primary) -> None:
     report = check_repository(primary.repo)
     named = [p for p in report.problems + report.notes if p.object.startswith("manifests/")]
     assert not named, named
+
+
+def test_a_link_reached_back_by_hash_is_read_without_its_signature_and_only_with_that_hash(primary: Primary) -> None:
+    """:func:`chained_link`: what the signer's walk for forget's removals reads behind the head."""
+    primary.backup()
+    earlier, later = primary.sign(), primary.sign()
+    raw = primary.backend.load(link_key(earlier.position))
+    found = chained_link(raw, digest=later.previous, position=earlier.position, next_position=later.position)
+    assert found == earlier and found.digest == earlier.digest
+    other = primary.backend.load(link_key(later.position))  # genuine, signed, but not the one chained to
+    with pytest.raises(ManifestInvalid, match="not the one link"):
+        chained_link(other, digest=later.previous, position=earlier.position, next_position=later.position)
+    with pytest.raises(ManifestInvalid, match="holds link"):
+        chained_link(raw, digest=later.previous, position=earlier.position + 5, next_position=later.position)
