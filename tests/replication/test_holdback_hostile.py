@@ -1,0 +1,73 @@
+"""Attacks on the short landing (replication/holdback.py): whatever the primary's storage holds,
+the offsite's head names only what it holds, never moves backwards or off its line, and
+``verify-offsite`` stays green.
+
+The attacker can write the primary's storage (delete, truncate, plant, put back old bytes) but
+cannot sign. The sites are those of ``test_holdback`` (a format-2 chain: link 2 at the offsite,
+link 3 "goka-juki" and link 4 "mito-kokuho" new).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from backup.manifest import MANIFEST_KEY, sign_manifest, verify_signed
+from backup.manifeststate import link_key
+from backup.opening import open_repository
+from storage.errors import ObjectNotFound
+from tests.conftest import PASSWORD
+from tests.replication import test_holdback
+from tests.replication.test_holdback import Sites, damage
+from tests.servers.storage import plant
+
+sites = test_holdback.sites  # the fixture: local and Ceph RGW with Object Lock
+
+
+def assert_offsite_whole(sites: Sites) -> None:
+    """The invariants of a run that lands short: the head and the pin agree, and the state they
+    name is held whole at the offsite (verify-offsite green)."""
+    pin = sites.ledger.pin(sites.source_id())
+    assert pin is not None
+    head = verify_signed(sites.target.load(MANIFEST_KEY), public_key=None, repo_id=None, where="manifest")
+    assert head.sequence == pin.sequence
+    report = sites.verify()
+    assert report.ok, report.problems
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the landing link names a snapshot the head no longer signs: listed at the primary, never sent",
+)
+def test_a_snapshot_forgotten_after_the_landing_link_and_planted_back_is_sent_or_not_landed_on(
+    sites: Sites,
+) -> None:
+    """Link 5 forgets goka's snapshot (signed, then removed); the attacker plants its bytes back
+    at the primary (or ``forget`` died between its signature and the removal) and removes a pack
+    of link 4. Link 3 names goka's snapshot and the primary lists it, so link 3 looks whole: but
+    the plan copies only snapshots the *head* signs, so goka's never goes, and the offsite's head
+    would name a snapshot it lacks."""
+    goka = sites.source.load(f"snapshots/{sites.goka}")
+    with open_repository(sites.source, PASSWORD, sign_on_close=False) as repo:
+        sign_manifest(repo, without=frozenset({sites.goka}))
+    sites.source.remove(f"snapshots/{sites.goka}")
+    plant(sites.source, f"snapshots/{sites.goka}", goka)  # put back by whoever writes the primary
+    damage(sites.source, sites.packs_of(4)[0], "removed")
+
+    result = sites.run()
+    assert not result.ok and result.not_intact
+    assert_offsite_whole(sites)
+
+
+def test_a_short_landing_never_names_a_link_the_offsite_lacks(sites: Sites) -> None:
+    """Sanity for the helper: the landed link and the ones before it are all at the offsite."""
+    damage(sites.source, sites.packs_of(4)[0], "removed")
+    assert not sites.run().ok
+    for position in (1, 2, 3):
+        sites.target.stat(link_key(position))
+    try:
+        sites.target.stat(link_key(4))
+    except ObjectNotFound:
+        pass
+    else:
+        raise AssertionError("link 4 names the removed pack and must wait")
+    assert_offsite_whole(sites)
