@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from backup.manifest import MANIFEST_KEY, sign_manifest, verify_signed
+from backup.manifestchain import Link
 from backup.manifeststate import link_key
 from backup.opening import open_repository
 from storage.errors import ObjectNotFound
@@ -70,4 +71,58 @@ def test_a_short_landing_never_names_a_link_the_offsite_lacks(sites: Sites) -> N
         pass
     else:
         raise AssertionError("link 4 names the removed pack and must wait")
+    assert_offsite_whole(sites)
+
+
+def link(sites: Sites, position: int) -> Link:
+    found = verify_signed(sites.source.load(link_key(position)), public_key=None, repo_id=None, where="link")
+    assert isinstance(found, Link)
+    return found
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an index file's size is not signed: damaged at the primary it is found only by the indexes "
+    "phase, which stops the run (no landing), not by the short landing",
+)
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_a_damaged_index_file_of_the_newest_link_lands_the_offsite_on_the_link_before_it(
+    sites: Sites, how: str
+) -> None:
+    """As a damaged pack of link 4 does: the offsite moves up to link 3, which it can hold whole."""
+    victim = sorted(sites.indexes_of(4))[0]
+    damage(sites.source, victim, how)
+    result = sites.run()
+    assert not result.ok
+    assert result.target_sequence == link(sites, 3).sequence
+    assert_offsite_whole(sites)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a snapshot damaged at the primary fails the snapshots phase after the others were written: "
+    "the offsite holds a snapshot its head does not sign (verify-offsite red)",
+)
+@pytest.mark.parametrize("how", ["truncated", "flipped"])
+def test_a_damaged_snapshot_of_the_newest_link_leaves_no_unsigned_snapshot_offsite(sites: Sites, how: str) -> None:
+    """mito's snapshot (link 4) damaged at the primary: goka's (link 3) must not arrive unless the
+    offsite's head signs it."""
+    damage(sites.source, f"snapshots/{sites.mito}", how)
+    result = sites.run()
+    assert not result.ok
+    assert_offsite_whole(sites)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a damaged pack no signed state names (planted at the primary) still stops the run before "
+    "indexes, snapshots and the manifest: one planted object blocks the offsite as the old refusal did",
+)
+@pytest.mark.parametrize("sites", ["local"], indirect=True)
+def test_a_planted_damaged_pack_no_state_names_does_not_stop_the_signed_state(sites: Sites) -> None:
+    bogus = "ab" * 32
+    plant(sites.source, f"data/ab/{bogus}", b"\0" * 4096)
+    result = sites.run()
+    assert result.target_sequence == link(sites, 4).sequence
+    assert sites.target.load(MANIFEST_KEY) == sites.source.load(MANIFEST_KEY)
     assert_offsite_whole(sites)
