@@ -439,7 +439,16 @@ def _land_short(
     newest link of the chain it holds whole, with its bytes for the head, else where it is
     (``None`` bytes: the head is not written)."""
     load = either_reader(link_reader(source), link_reader(target))
-    found = intact_prefix(manifest_raw, manifest, current, pin, load, src, tgt, result.not_intact)
+    # a snapshot the head no longer signs is never sent (plan_copy: "unsigned"), though the source
+    # may still list it (a forget that died before removing it, or its bytes planted back): it is
+    # no part of an older state this run can make whole
+    signed = manifest.snapshot_ids
+    sendable = {
+        key: info
+        for key, info in src.items()
+        if not key.startswith("snapshots/") or key.removeprefix("snapshots/") in signed
+    }
+    found = intact_prefix(manifest_raw, manifest, current, pin, load, sendable, tgt, result.not_intact)
     if found is None:
         return current, None
     state, key = found
