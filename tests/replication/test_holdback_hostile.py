@@ -9,15 +9,32 @@ link 3 "goka-juki" and link 4 "mito-kokuho" new).
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
+from hypothesis import HealthCheck, Phase, assume, given, settings
+from hypothesis import strategies as st
 
 from backup.manifest import MANIFEST_KEY, sign_manifest, verify_signed
 from backup.manifestchain import Link
 from backup.manifeststate import link_key
 from backup.opening import open_repository
+from dc.clock import utcnow
+from dc.errors import BcpError
+from dc.state import open_state
+from replication.ledger import Ledger
+from replication.records import Pin
+from replication.sync import SyncOptions, replicate
+from replication.verify import verify_repository
+from storage.backend import Backend
 from storage.errors import ObjectNotFound
+from storage.local import LocalBackend
 from tests.conftest import PASSWORD
-from tests.replication import test_holdback
+from tests.replication import primary, test_holdback
 from tests.replication.test_holdback import Sites, damage
 from tests.servers.storage import plant
 
@@ -130,4 +147,109 @@ def test_a_planted_damaged_pack_no_state_names_does_not_stop_the_signed_state(si
     result = sites.run()
     assert result.target_sequence == link(sites, 4).sequence
     assert sites.target.load(MANIFEST_KEY) == sites.source.load(MANIFEST_KEY)
+    assert_offsite_whole(sites)
+
+
+#: what the property test does to an object at the primary
+HOW = ("removed", "truncated", "flipped", "grown")
+
+
+def test_any_objects_damaged_any_way_at_the_primary_keep_the_offsite_whole(tmp_path: Path) -> None:
+    """Property: one or two objects of the primary (links, the head, packs, index files,
+    snapshots, key slots, config) removed, truncated, flipped or grown; replicate twice (no
+    delete delay); then mend them and replicate again. Whatever happens: no traceback, nothing the
+    offsite held is deleted, its head and pin agree and never move back or off the line it
+    accepted, verify-offsite is green; a run that says ok left the offsite at the source's head;
+    once mended, the offsite reaches the source's head."""
+    template = tmp_path / "template"
+    source = LocalBackend(template / "primary", create=True)
+    target = LocalBackend(template / "offsite", create=True)
+    primary.init(source)
+    primary.backup(source, primary.write_tree(tmp_path / "a", files=2, seed=1))
+    ledger = Ledger(open_state())
+    assert replicate(source, target, ledger).ok
+    first_pin = ledger.pin(source_repo(source))
+    assert first_pin is not None
+    primary.backup(source, primary.write_tree(tmp_path / "b", files=2, seed=2))
+    primary.backup(source, primary.write_tree(tmp_path / "c", files=2, seed=3), system="mito-kokuho")
+    with open_repository(source, PASSWORD) as repo:
+        sign_manifest(repo, checkpoint=True)
+    primary.backup(source, primary.write_tree(tmp_path / "d", files=2, seed=4))
+    keys = sorted(info.key for info in source.list("") if not info.key.startswith("locks/"))
+    runs = iter(range(1000))
+    damages = st.tuples(st.sampled_from(keys), st.sampled_from(HOW))
+
+    @settings(
+        max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "24")),
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+        phases=[Phase.explicit, Phase.generate],
+    )
+    @given(st.lists(damages, min_size=1, max_size=2, unique_by=lambda d: d[0]))
+    def check(damages: list[tuple[str, str]]) -> None:
+        # damage to an index file or snapshot other than its removal: the xfail tests above
+        assume(all(how == "removed" or not key.startswith(("index/", "snapshots/")) for key, how in damages))
+        # a key slot removed: the xfail test of key slots below
+        assume(not any(key.startswith("keys/") and how == "removed" for key, how in damages))
+        place = tmp_path / f"run{next(runs)}"
+        shutil.copytree(template, place)
+        src = LocalBackend(place / "primary")
+        tgt = LocalBackend(place / "offsite")
+        ledger.set_pin(first_pin, utcnow())
+        held_before = {info.key for info in tgt.list("")}
+        originals = {key: damage(src, key, how) for key, how in damages}
+        options = SyncOptions(jobs=2, delete_delay=timedelta(0))
+        for _ in range(2):
+            try:
+                result = replicate(src, tgt, ledger, options)
+            except BcpError:
+                result = None
+            assert held_before <= {info.key for info in tgt.list("")}, "the offsite lost an object"
+            assert_whole_since(tgt, ledger, first_pin)
+            if result is not None and result.ok:
+                assert tgt.load(MANIFEST_KEY) == src.load(MANIFEST_KEY)
+        for key, raw in originals.items():
+            (src.root / key).write_bytes(raw)
+        mended = replicate(src, tgt, ledger, options)
+        assert mended.ok, mended.problem()
+        assert tgt.load(MANIFEST_KEY) == src.load(MANIFEST_KEY)
+        assert_whole_since(tgt, ledger, first_pin)
+
+    check()
+
+
+def source_repo(source: Backend) -> str:
+    with open_repository(source, PASSWORD) as repo:
+        return repo.config.id
+
+
+def assert_whole_since(target: Backend, ledger: Ledger, first: Pin) -> None:
+    """The offsite's head is the pinned one, descends from ``first`` and is held whole."""
+    pin = ledger.pin(first.repository)
+    assert pin is not None and pin.sequence >= first.sequence
+    raw = target.load(MANIFEST_KEY)
+    assert hashlib.sha256(raw).hexdigest() == pin.manifest_sha256
+    for sequence, digest in ((pin.sequence, pin.manifest_sha256), (first.sequence, first.manifest_sha256)):
+        report = verify_repository(target, pinned_key=pin.public_key, min_sequence=sequence, accepted_sha256=digest)
+        assert report.ok, report.problems
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="key slots are not among what the offsite's signed state protects from deletion: one removed "
+    "at the primary is deleted offsite after the delete delay",
+)
+@pytest.mark.parametrize("sites", ["local"], indirect=True)
+def test_a_key_slot_removed_at_the_primary_is_never_deleted_offsite(sites: Sites) -> None:
+    """The attacker removes the key slots at the primary (the repository key is wrapped in them):
+    the offsite's signed manifest names them, so the offsite keeps them whatever the delete delay."""
+    slots = sorted(info.key for info in sites.source.list("keys/"))
+    assert slots
+    for key in slots:
+        sites.source.remove(key)
+    sites.options = SyncOptions(jobs=2, delete_delay=timedelta(0))
+    for _ in range(2):  # the first run notices them missing, the second would delete them
+        sites.run()
+    assert slots == sorted(info.key for info in sites.target.list("keys/"))
     assert_offsite_whole(sites)
