@@ -414,7 +414,7 @@ def _replicate(
         in_use = set(current.referenced()) if current else {k for k in src if phase_of(k)}
         in_use |= {CONFIG_KEY, *(k for k in src if k.startswith("keys/"))}
         if current is not None:
-            in_use.add(MANIFEST_KEY)
+            in_use |= {MANIFEST_KEY, *current.keys}
         extension = extend_locks(target, sorted(in_use), known_locks, now, options.object_lock_days, jobs=options.jobs)
         result.locks_extended = len(extension.extended)
         ledger.record_locks(target.url, extension.until)
@@ -500,7 +500,9 @@ def _delete_due(
 ) -> None:
     if result.errors or result.not_intact:
         return  # the source's listing is not a state the target accepted: nothing goes on its word
-    protected = set(current.referenced()) if current else set()
+    # the key slots the accepted state signs: without them nothing offsite can be decrypted, and
+    # a slot gone from the primary is no reason to lose the offsite's copy
+    protected = {*current.referenced(), *current.keys} if current else set()
     decision = decide_deletions(
         plan.extra_at_target, ledger.pending_deletes(target.url), protected, known_locks, now, options.delete_delay
     )
