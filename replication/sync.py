@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
-from backup.manifestchain import link_reader
+from backup.manifestchain import link_reader, verify_link
+from backup.manifeststate import CHAIN_PREFIX, ManifestInvalid, link_key
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
@@ -358,6 +359,7 @@ def _replicate(
         expected_sizes=dict(manifest.packs) if manifest else None,
         progress=progress.advance if progress else None,
         cancel=cancel,
+        check_body=_signed_links(landing) if landing is not None else None,
     )
     if progress:
         progress.start(plan.bytes)
@@ -459,6 +461,25 @@ def _land_short(
     if hashlib.sha256(raw).hexdigest() != state.digest:
         return current, None  # rewritten since the walk read it: links never are, so it is not the primary's
     return state, raw
+
+
+def _signed_links(state: Manifest) -> Callable[[str, bytes], bool]:
+    """Whether the bytes read to be sent as a link ``state`` names are a link signed for that
+    position. The chain was verified when the run began, but the copy reads the link again: one
+    replaced at the primary meanwhile would reach the offsite under the head it accepts, and a
+    link at or before the accepted head is never compared again (verify-offsite red for good)."""
+    named = {key for key in state.referenced() if key.startswith(CHAIN_PREFIX)}
+
+    def genuine(key: str, body: bytes) -> bool:
+        if key not in named:
+            return True
+        try:
+            link = verify_link(body, public_key=state.public_key, repo_id=state.repository, where=key)
+        except ManifestInvalid:
+            return False
+        return link_key(link.position) == key
+
+    return genuine
 
 
 def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> dict[str, str]:

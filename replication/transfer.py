@@ -76,6 +76,7 @@ class Transfer:
         stop_on_error: bool = True,
         cancel: threading.Event | None = None,
         hashers: int | None = None,
+        check_body: Callable[[str, bytes], bool] | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -85,6 +86,9 @@ class Transfer:
         self.retain_until = retain_until
         self.expected_hashes = expected_hashes or {}
         self.expected_sizes = expected_sizes or {}
+        #: whether an object's bytes are what may be sent under its key, beyond its name and hash
+        #: (a signed link: its signature and position, checked again as it is read to be sent)
+        self.check_body = check_body
         self.progress = progress
         self.stop_on_error = stop_on_error
         #: set from outside (SIGTERM): objects in flight finish, the rest are not started
@@ -141,6 +145,8 @@ class Transfer:
         expected = self.expected_hash(key)
         size = self.expected_sizes.get(key)
         if sha256 is not None and expected is not None and sha256.hex() != expected:
+            return _damaged(key)
+        if self.check_body is not None and not self.check_body(key, body):
             return _damaged(key)
         if size is not None and len(body) != size:
             return SourceDamage(

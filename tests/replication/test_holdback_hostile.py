@@ -266,11 +266,6 @@ class Watched(LocalBackend):
         super().save(key, data, retain_until=retain_until)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="links are copied without a check of their bytes: one replaced at the primary after the run "
-    "verified the chain reaches the offsite under the head it accepts (verify-offsite red for good)",
-)
 @pytest.mark.parametrize("sites", ["local"], indirect=True)
 def test_a_link_replaced_at_the_primary_while_the_run_copies_packs_never_reaches_the_offsite(sites: Sites) -> None:
     key = link_key(3)
