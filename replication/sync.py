@@ -18,7 +18,8 @@ An interrupted run leaves a consistent target (whole phases or whole objects, ne
 and the next run lists again and sends only what is still missing.
 
 A signed manifest naming objects that neither site holds intact (missing at the source, of
-another size than it signs, or found damaged when the packs phase hashes them) is not
+another size than it signs, or found damaged when the packs phase hashes them or when the
+index files and snapshots are read before their phases) is not
 written: the run still copies every intact object it may and lands the target on the newest
 signed state it holds whole (:mod:`replication.holdback`), then fails with the refusal as its
 problem (exit 1), so the next run after the primary is mended ships the rest and the manifest.
@@ -45,7 +46,7 @@ from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
 from dc.failpoint import failpoint
 from replication.errors import TargetMismatch
-from replication.holdback import hold_back, intact_prefix
+from replication.holdback import NAMED_ONLY, hold_back, intact_prefix
 from replication.lag import lags_between
 from replication.plan import (
     DEFAULT_DELETE_DELAY,
@@ -373,19 +374,29 @@ def _replicate(
             _merge(result, phase, outcome)
             copied += outcome.copied
             locked.update(outcome.locked)
+            damaged: dict[str, str] = {}
             if phase == "packs" and manifest is not None and manifest_raw is not None and outcome.errors:
                 # packs the manifest names that turned out damaged at the source (their size was
                 # right): as if the listing had shown them short, so the rest still commits
                 damaged = _damaged_named(outcome, manifest)
-                if damaged:
-                    for key in damaged:
-                        del result.errors[key]
-                    result.not_intact.update(damaged)
-                    intact = {key: info for key, info in src.items() if key not in result.not_intact}
-                    landing, landing_raw = _land_short(
-                        source, target, manifest, manifest_raw, current, pin, intact, tgt, result
-                    )
-                    result.held_back += len(hold_back(plan, landing, result.not_intact))
+                for key in damaged:
+                    del result.errors[key]
+            if phase == "packs" and manifest is not None and manifest_raw is not None and not result.errors:
+                # Index files and snapshots have no signed size: one damaged at the source is found
+                # only by reading it, and found while its phase copies, the others of the phase
+                # would be offsite already (snapshots the landing does not sign). So both phases
+                # are read and checked first, and what the manifest names among the damaged is
+                # held back like a damaged pack.
+                signs = manifest.referenced()
+                later = [info for name in NAMED_ONLY for info in plan.phases[name] if info.key in signs]
+                damaged.update(transfer.damaged_among(later))
+            if damaged and manifest is not None and manifest_raw is not None:
+                result.not_intact.update(damaged)
+                intact = {key: info for key, info in src.items() if key not in result.not_intact}
+                landing, landing_raw = _land_short(
+                    source, target, manifest, manifest_raw, current, pin, intact, tgt, result
+                )
+                result.held_back += len(hold_back(plan, landing, result.not_intact))
             if result.errors:
                 return  # later phases would commit a state whose parts are missing
             if cancel is not None and cancel.is_set():

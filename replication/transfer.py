@@ -157,6 +157,25 @@ class Transfer:
             )
         return None
 
+    def damaged_among(self, infos: list[ObjectInfo]) -> dict[str, str]:
+        """Read and check ``infos`` at the source without writing anything: ``{key: problem}`` for
+        those damaged, vanished or planted there (each hashed here, whatever the target checks)."""
+
+        def one(info: ObjectInfo) -> tuple[str, str] | None:
+            try:
+                body = self.source.load(info.key)
+            except (NotARegularFile, ObjectNotFound) as exc:
+                return info.key, message_of(exc)
+            except Unreachable:
+                raise
+            except StorageError as exc:
+                return info.key, message_of(exc)
+            problem = self._problem(info.key, body, sha256_of(body))
+            return (info.key, message_of(problem)) if problem is not None else None
+
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="bcp-precheck") as pool:
+            return dict(found for found in pool.map(one, infos) if found is not None)
+
     # -- one object -------------------------------------------------------------------------
 
     def _check(self, info: ObjectInfo, stop: threading.Event) -> tuple[bytes, bytes | None] | None:
