@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from backup.manifest import MANIFEST_KEY, sign_manifest, verify_signed
@@ -276,3 +276,75 @@ def test_a_link_replaced_at_the_primary_while_the_run_copies_packs_never_reaches
     sites.run()
     assert sites.target.load(key) == genuine
     assert_offsite_whole(sites)
+
+
+STEPS = ("backup", "backup", "backup-mito", "checkpoint", "forget", "damage", "damage", "mend", "run", "run")
+
+
+def test_runs_between_backups_checkpoints_forgets_and_moving_damage_keep_the_offsite_whole(tmp_path: Path) -> None:
+    """Property: a primary that backs up, checkpoints (as prune signs), forgets and has objects
+    the offsite lacks damaged and mended in any order, replicated between any of them (no delete
+    delay): after every run the offsite's head is its pin, descends from every head it accepted
+    before, is held whole and lost nothing; once all is mended, a run reaches the source's head."""
+    ledger = Ledger(open_state())
+    examples = iter(range(1000))
+
+    @settings(
+        max_examples=int(os.environ.get("HOSTILE_EXAMPLES", "6")),
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow],
+        phases=[Phase.explicit, Phase.generate],
+    )
+    @given(st.lists(st.sampled_from(STEPS), min_size=6, max_size=12), st.data())
+    def check(steps: list[str], data: st.DataObject) -> None:
+        place = tmp_path / f"ex{next(examples)}"
+        src = LocalBackend(place / "primary", create=True)
+        tgt = LocalBackend(place / "offsite", create=True)
+        primary.init(src)
+        snapshots = [primary.backup(src, primary.write_tree(place / "t0", files=2, seed=0))[0]]
+        options = SyncOptions(jobs=2, delete_delay=timedelta(0))
+        assert replicate(src, tgt, ledger, options).ok
+        repo_id = source_repo(src)
+        accepted = [ledger.pin(repo_id)]
+        damaged: dict[str, bytes] = {}
+        for n, step in enumerate([*steps, "run", "mend", "run"]):
+            if step.startswith("backup"):
+                system = "mito-kokuho" if step == "backup-mito" else "goka-juki"
+                tree = primary.write_tree(place / f"t{n}", files=2, seed=n)
+                snapshots.append(primary.backup(src, tree, system=system)[0])
+            elif step == "checkpoint":
+                with open_repository(src, PASSWORD) as repo:
+                    sign_manifest(repo, checkpoint=True)
+            elif step == "forget" and len(snapshots) > 1:
+                primary.forget(src, snapshots.pop(data.draw(st.integers(0, len(snapshots) - 2))))
+            elif step == "damage":
+                lacking = sorted(
+                    info.key
+                    for info in src.list("")
+                    if info.key.startswith(("data/", "index/", "snapshots/"))
+                    and info.key not in damaged
+                    and not (place / "offsite" / info.key).exists()
+                )
+                if lacking:
+                    key = data.draw(st.sampled_from(lacking))
+                    damaged[key] = damage(src, key, data.draw(st.sampled_from(HOW)))
+            elif step == "mend":
+                for key, raw in damaged.items():
+                    (src.root / key).write_bytes(raw)
+                damaged.clear()
+            elif step == "run":
+                held = {info.key for info in tgt.list("")}
+                result = replicate(src, tgt, ledger, options)
+                if not result.ok:  # a run that lands short (or fails) deletes nothing
+                    assert held <= {info.key for info in tgt.list("")}, "the offsite lost an object"
+                for earlier in accepted:
+                    assert earlier is not None
+                    assert_whole_since(tgt, ledger, earlier)
+                accepted.append(ledger.pin(repo_id))
+                event("landed short" if result.not_intact and result.manifest_written else f"ok={result.ok}")
+                if result.ok or not damaged:
+                    assert result.ok, result.problem()
+                    assert tgt.load(MANIFEST_KEY) == src.load(MANIFEST_KEY)
+
+    check()
