@@ -348,3 +348,34 @@ def test_runs_between_backups_checkpoints_forgets_and_moving_damage_keep_the_off
                     assert tgt.load(MANIFEST_KEY) == src.load(MANIFEST_KEY)
 
     check()
+
+
+def test_an_offsite_at_format_1_lands_short_on_the_upgraded_chain(tmp_path: Path) -> None:
+    """The offsite holds a format-1 manifest; the primary upgrades (link 1, a checkpoint), backs up
+    twice (links 2 and 3) and loses a pack of link 3: the offsite lands on link 2, whole."""
+    source = LocalBackend(tmp_path / "primary", create=True)
+    target = LocalBackend(tmp_path / "offsite", create=True)
+    primary.init(source, manifest_format=1)
+    primary.backup(source, primary.write_tree(tmp_path / "a", files=2, seed=1))
+    ledger = Ledger(open_state())
+    assert replicate(source, target, ledger).ok
+    first = ledger.pin(source_repo(source))
+    assert first is not None
+    with open_repository(source, PASSWORD) as repo:
+        sign_manifest(repo, chain=True)
+    primary.backup(source, primary.write_tree(tmp_path / "b", files=2, seed=2))
+    primary.backup(source, primary.write_tree(tmp_path / "c", files=2, seed=3), system="mito-kokuho")
+    three = verify_signed(source.load(link_key(3)), public_key=None, repo_id=None, where="link")
+    assert isinstance(three, Link)
+    victim = sorted(three.packs)[0]
+    raw = damage(source, victim, "removed")
+
+    result = replicate(source, target, ledger)
+    assert not result.ok and list(result.not_intact) == [victim]
+    assert target.load(MANIFEST_KEY) == source.load(link_key(2))
+    assert_whole_since(target, ledger, first)
+
+    source.save(victim, raw)
+    assert replicate(source, target, ledger).ok
+    assert target.load(MANIFEST_KEY) == source.load(MANIFEST_KEY)
+    assert_whole_since(target, ledger, first)
