@@ -366,6 +366,8 @@ def _replicate(
         progress.start(plan.bytes)
     locked: dict[str, datetime] = {}
     copied: list[str] = []
+    #: damaged packs no signed state names: errors of the run that do not stop it
+    strays: set[str] = set()
     try:
         for phase in PHASES:
             if phase in skip:
@@ -378,10 +380,16 @@ def _replicate(
             if phase == "packs" and manifest is not None and manifest_raw is not None and outcome.errors:
                 # packs the manifest names that turned out damaged at the source (their size was
                 # right): as if the listing had shown them short, so the rest still commits
-                damaged = _damaged_named(outcome, manifest)
+                damaged, unsigned = _damaged_named(outcome, manifest)
                 for key in damaged:
                     del result.errors[key]
-            if phase == "packs" and manifest is not None and manifest_raw is not None and not result.errors:
+                # A damaged pack no signed state names (planted, or a backup's before its signature)
+                # stays an error of the run, but stops it no more than one the manifest names: no
+                # index file the landing names can name it, and the others wait with it.
+                strays.update(unsigned)
+                result.held_back += len(hold_back(plan, landing, dict.fromkeys(unsigned, "")))
+            stopped = set(result.errors) - strays
+            if phase == "packs" and manifest is not None and manifest_raw is not None and not stopped:
                 # Index files and snapshots have no signed size: one damaged at the source is found
                 # only by reading it, and found while its phase copies, the others of the phase
                 # would be offsite already (snapshots the landing does not sign). So both phases
@@ -397,7 +405,7 @@ def _replicate(
                     source, target, manifest, manifest_raw, current, pin, intact, tgt, result
                 )
                 result.held_back += len(hold_back(plan, landing, result.not_intact))
-            if result.errors:
+            if set(result.errors) - strays:
                 return  # later phases would commit a state whose parts are missing
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
@@ -493,14 +501,14 @@ def _signed_links(state: Manifest) -> Callable[[str, bytes], bool]:
     return genuine
 
 
-def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> dict[str, str]:
-    """A phase's failures when every one is an object the manifest names that failed alone
-    (damaged, vanished or planted at the source); otherwise none, and the run stops as before:
-    a failing endpoint, or a damaged object no signed state accounts for."""
+def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> tuple[dict[str, str], set[str]]:
+    """A phase's failures when every one is an object that failed alone (damaged, vanished or
+    planted at the source): those the manifest names, with their problems, and the others;
+    otherwise none, and the run stops as before (a failing endpoint)."""
     named = manifest.referenced()
-    if set(outcome.errors) != outcome.damaged or not all(key in named for key in outcome.errors):
-        return {}
-    return dict(outcome.errors)
+    if set(outcome.errors) != outcome.damaged:
+        return {}, set()
+    return {k: v for k, v in outcome.errors.items() if k in named}, {k for k in outcome.errors if k not in named}
 
 
 def _merge(result: SyncResult, phase: str, outcome: TransferOutcome) -> None:
