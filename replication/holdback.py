@@ -2,7 +2,9 @@
 
 Such objects are found in the listings (missing at the source, or of another size than the
 manifest signs) before anything is copied, or by the packs phase (bytes that do not hash to
-their name): then the landing below is worked out again before indexes and snapshots go.
+their name), or — index files and snapshots, whose sizes nothing signs — by reading them all
+before either of their phases writes one: then the landing below is worked out again before
+indexes and snapshots go.
 
 Refusing the whole run (as replication did) let one damaged or missing object at the primary
 keep every new pack, index and snapshot of every system from the offsite until someone mends

@@ -18,7 +18,8 @@ An interrupted run leaves a consistent target (whole phases or whole objects, ne
 and the next run lists again and sends only what is still missing.
 
 A signed manifest naming objects that neither site holds intact (missing at the source, of
-another size than it signs, or found damaged when the packs phase hashes them) is not
+another size than it signs, or found damaged when the packs phase hashes them or when the
+index files and snapshots are read before their phases) is not
 written: the run still copies every intact object it may and lands the target on the newest
 signed state it holds whole (:mod:`replication.holdback`), then fails with the refusal as its
 problem (exit 1), so the next run after the primary is mended ships the rest and the manifest.
@@ -38,13 +39,14 @@ from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
-from backup.manifestchain import link_reader
+from backup.manifestchain import link_reader, verify_link
+from backup.manifeststate import CHAIN_PREFIX, ManifestInvalid, link_key
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
 from dc.failpoint import failpoint
 from replication.errors import TargetMismatch
-from replication.holdback import hold_back, intact_prefix
+from replication.holdback import NAMED_ONLY, hold_back, intact_prefix
 from replication.lag import lags_between
 from replication.plan import (
     DEFAULT_DELETE_DELAY,
@@ -358,11 +360,14 @@ def _replicate(
         expected_sizes=dict(manifest.packs) if manifest else None,
         progress=progress.advance if progress else None,
         cancel=cancel,
+        check_body=_signed_links(landing) if landing is not None else None,
     )
     if progress:
         progress.start(plan.bytes)
     locked: dict[str, datetime] = {}
     copied: list[str] = []
+    #: damaged packs no signed state names: errors of the run that do not stop it
+    strays: set[str] = set()
     try:
         for phase in PHASES:
             if phase in skip:
@@ -371,20 +376,36 @@ def _replicate(
             _merge(result, phase, outcome)
             copied += outcome.copied
             locked.update(outcome.locked)
+            damaged: dict[str, str] = {}
             if phase == "packs" and manifest is not None and manifest_raw is not None and outcome.errors:
                 # packs the manifest names that turned out damaged at the source (their size was
                 # right): as if the listing had shown them short, so the rest still commits
-                damaged = _damaged_named(outcome, manifest)
-                if damaged:
-                    for key in damaged:
-                        del result.errors[key]
-                    result.not_intact.update(damaged)
-                    intact = {key: info for key, info in src.items() if key not in result.not_intact}
-                    landing, landing_raw = _land_short(
-                        source, target, manifest, manifest_raw, current, pin, intact, tgt, result
-                    )
-                    result.held_back += len(hold_back(plan, landing, result.not_intact))
-            if result.errors:
+                damaged, unsigned = _damaged_named(outcome, manifest)
+                for key in damaged:
+                    del result.errors[key]
+                # A damaged pack no signed state names (planted, or a backup's before its signature)
+                # stays an error of the run, but stops it no more than one the manifest names: no
+                # index file the landing names can name it, and the others wait with it.
+                strays.update(unsigned)
+                result.held_back += len(hold_back(plan, landing, dict.fromkeys(unsigned, "")))
+            stopped = set(result.errors) - strays
+            if phase == "packs" and manifest is not None and manifest_raw is not None and not stopped:
+                # Index files and snapshots have no signed size: one damaged at the source is found
+                # only by reading it, and found while its phase copies, the others of the phase
+                # would be offsite already (snapshots the landing does not sign). So both phases
+                # are read and checked first, and what the manifest names among the damaged is
+                # held back like a damaged pack.
+                signs = manifest.referenced()
+                later = [info for name in NAMED_ONLY for info in plan.phases[name] if info.key in signs]
+                damaged.update(transfer.damaged_among(later))
+            if damaged and manifest is not None and manifest_raw is not None:
+                result.not_intact.update(damaged)
+                intact = {key: info for key, info in src.items() if key not in result.not_intact}
+                landing, landing_raw = _land_short(
+                    source, target, manifest, manifest_raw, current, pin, intact, tgt, result
+                )
+                result.held_back += len(hold_back(plan, landing, result.not_intact))
+            if set(result.errors) - strays:
                 return  # later phases would commit a state whose parts are missing
             if cancel is not None and cancel.is_set():
                 result.cancelled = True
@@ -414,7 +435,7 @@ def _replicate(
         in_use = set(current.referenced()) if current else {k for k in src if phase_of(k)}
         in_use |= {CONFIG_KEY, *(k for k in src if k.startswith("keys/"))}
         if current is not None:
-            in_use.add(MANIFEST_KEY)
+            in_use |= {MANIFEST_KEY, *current.keys}
         extension = extend_locks(target, sorted(in_use), known_locks, now, options.object_lock_days, jobs=options.jobs)
         result.locks_extended = len(extension.extended)
         ledger.record_locks(target.url, extension.until)
@@ -439,7 +460,16 @@ def _land_short(
     newest link of the chain it holds whole, with its bytes for the head, else where it is
     (``None`` bytes: the head is not written)."""
     load = either_reader(link_reader(source), link_reader(target))
-    found = intact_prefix(manifest_raw, manifest, current, pin, load, src, tgt, result.not_intact)
+    # a snapshot the head no longer signs is never sent (plan_copy: "unsigned"), though the source
+    # may still list it (a forget that died before removing it, or its bytes planted back): it is
+    # no part of an older state this run can make whole
+    signed = manifest.snapshot_ids
+    sendable = {
+        key: info
+        for key, info in src.items()
+        if not key.startswith("snapshots/") or key.removeprefix("snapshots/") in signed
+    }
+    found = intact_prefix(manifest_raw, manifest, current, pin, load, sendable, tgt, result.not_intact)
     if found is None:
         return current, None
     state, key = found
@@ -452,14 +482,33 @@ def _land_short(
     return state, raw
 
 
-def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> dict[str, str]:
-    """A phase's failures when every one is an object the manifest names that failed alone
-    (damaged, vanished or planted at the source); otherwise none, and the run stops as before:
-    a failing endpoint, or a damaged object no signed state accounts for."""
+def _signed_links(state: Manifest) -> Callable[[str, bytes], bool]:
+    """Whether the bytes read to be sent as a link ``state`` names are a link signed for that
+    position. The chain was verified when the run began, but the copy reads the link again: one
+    replaced at the primary meanwhile would reach the offsite under the head it accepts, and a
+    link at or before the accepted head is never compared again (verify-offsite red for good)."""
+    named = {key for key in state.referenced() if key.startswith(CHAIN_PREFIX)}
+
+    def genuine(key: str, body: bytes) -> bool:
+        if key not in named:
+            return True
+        try:
+            link = verify_link(body, public_key=state.public_key, repo_id=state.repository, where=key)
+        except ManifestInvalid:
+            return False
+        return link_key(link.position) == key
+
+    return genuine
+
+
+def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> tuple[dict[str, str], set[str]]:
+    """A phase's failures when every one is an object that failed alone (damaged, vanished or
+    planted at the source): those the manifest names, with their problems, and the others;
+    otherwise none, and the run stops as before (a failing endpoint)."""
     named = manifest.referenced()
-    if set(outcome.errors) != outcome.damaged or not all(key in named for key in outcome.errors):
-        return {}
-    return dict(outcome.errors)
+    if set(outcome.errors) != outcome.damaged:
+        return {}, set()
+    return {k: v for k, v in outcome.errors.items() if k in named}, {k for k in outcome.errors if k not in named}
 
 
 def _merge(result: SyncResult, phase: str, outcome: TransferOutcome) -> None:
@@ -491,7 +540,9 @@ def _delete_due(
 ) -> None:
     if result.errors or result.not_intact:
         return  # the source's listing is not a state the target accepted: nothing goes on its word
-    protected = set(current.referenced()) if current else set()
+    # the key slots the accepted state signs: without them nothing offsite can be decrypted, and
+    # a slot gone from the primary is no reason to lose the offsite's copy
+    protected = {*current.referenced(), *current.keys} if current else set()
     decision = decide_deletions(
         plan.extra_at_target, ledger.pending_deletes(target.url), protected, known_locks, now, options.delete_delay
     )

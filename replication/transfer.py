@@ -76,6 +76,7 @@ class Transfer:
         stop_on_error: bool = True,
         cancel: threading.Event | None = None,
         hashers: int | None = None,
+        check_body: Callable[[str, bytes], bool] | None = None,
     ) -> None:
         self.source = source
         self.target = target
@@ -85,6 +86,9 @@ class Transfer:
         self.retain_until = retain_until
         self.expected_hashes = expected_hashes or {}
         self.expected_sizes = expected_sizes or {}
+        #: whether an object's bytes are what may be sent under its key, beyond its name and hash
+        #: (a signed link: its signature and position, checked again as it is read to be sent)
+        self.check_body = check_body
         self.progress = progress
         self.stop_on_error = stop_on_error
         #: set from outside (SIGTERM): objects in flight finish, the rest are not started
@@ -142,6 +146,8 @@ class Transfer:
         size = self.expected_sizes.get(key)
         if sha256 is not None and expected is not None and sha256.hex() != expected:
             return _damaged(key)
+        if self.check_body is not None and not self.check_body(key, body):
+            return _damaged(key)
         if size is not None and len(body) != size:
             return SourceDamage(
                 N_("{key} at the source has {n_body} bytes, the signed manifest says {size}"),
@@ -150,6 +156,25 @@ class Transfer:
                 size=size,
             )
         return None
+
+    def damaged_among(self, infos: list[ObjectInfo]) -> dict[str, str]:
+        """Read and check ``infos`` at the source without writing anything: ``{key: problem}`` for
+        those damaged, vanished or planted there (each hashed here, whatever the target checks)."""
+
+        def one(info: ObjectInfo) -> tuple[str, str] | None:
+            try:
+                body = self.source.load(info.key)
+            except (NotARegularFile, ObjectNotFound) as exc:
+                return info.key, message_of(exc)
+            except Unreachable:
+                raise
+            except StorageError as exc:
+                return info.key, message_of(exc)
+            problem = self._problem(info.key, body, sha256_of(body))
+            return (info.key, message_of(problem)) if problem is not None else None
+
+        with ThreadPoolExecutor(self.jobs, thread_name_prefix="bcp-precheck") as pool:
+            return dict(found for found in pool.map(one, infos) if found is not None)
 
     # -- one object -------------------------------------------------------------------------
 

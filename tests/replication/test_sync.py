@@ -124,20 +124,30 @@ def test_a_damaged_source_object_is_not_replicated_and_the_manifest_naming_it_wa
     assert "neither site holds intact" in (result.problem() or "")
 
 
-def test_a_damaged_object_no_signed_state_names_still_stops_the_run(sites, ledger) -> None:  # type: ignore[no-untyped-def]
-    """A pack no manifest accounts for (a backup's, before its signature) fails as before: the
-    index after it may name it, so nothing after the packs commits."""
+def test_a_damaged_pack_no_signed_state_names_fails_the_run_but_the_signed_state_still_goes(  # type: ignore[no-untyped-def]
+    sites, ledger, tmp_path: Path
+) -> None:
+    """A pack no manifest accounts for (planted, or a backup's before its signature) is not copied
+    and fails the run; no index file the signed state names can name it, so that state still
+    commits, and the index files it does not name (which may) wait with the pack. Stopping the
+    run instead let one planted object keep everything from the offsite."""
     source, target, data = sites
     primary.backup(source, data)
+    signed_indexes = {i.key for i in source.list("index/")}
+    primary.backup(source, primary.write_tree(tmp_path / "unsigned", files=2, seed=9), sign=False)
+    assert {i.key for i in source.list("index/")} != signed_indexes
     body = os.urandom(5000)
     key = f"data/{hashlib.sha256(body).hexdigest()[:2]}/{hashlib.sha256(body).hexdigest()}"
     source.save(key, body[:-1] + bytes([body[-1] ^ 1]))
     result = replicate(source, target, ledger)
     assert not result.ok and "damaged there" in result.errors[key] and not result.not_intact
-    assert list(target.list("snapshots/")) == [] and list(target.list("index/")) == []
-    with pytest.raises(ObjectNotFound):
-        target.stat(MANIFEST_KEY)
     assert "incomplete" in (result.problem() or "")
+    with pytest.raises(ObjectNotFound):
+        target.stat(key)
+    assert target.load(MANIFEST_KEY) == source.load(MANIFEST_KEY)
+    assert {i.key for i in target.list("index/")} == signed_indexes
+    pin = ledger.pin(result.repository)
+    assert verify_repository(target, pinned_key=pin.public_key, min_sequence=pin.sequence).ok
 
 
 def test_unsigned_repository_replicates_with_a_warning_until_a_key_is_pinned(sites, ledger) -> None:  # type: ignore[no-untyped-def]
