@@ -168,9 +168,7 @@ def _commit(repo: Repository, minutes: int) -> str:
     return save_snapshot(repo, Snapshot(when, "h", "u", "path", "/x", ("0" * 64,), system="s")).id
 
 
-@pytest.mark.xfail(
-    strict=True, reason="serve's memo position is taken as a floor though the link is no longer in the chain"
-)
+@pytest.mark.xfail(strict=True, reason="a floor naming a link the rolled-back chain no longer holds stops the walk")
 def test_serve_after_its_storage_was_rolled_back_still_honours_a_removal_below_its_memo(tmp_path: Path) -> None:
     """The storage is put back to an older copy (a restore in place, or an attacker who can
     write it replaying old objects) while ``serve`` holds the key: the link serve signed last
@@ -211,3 +209,37 @@ def test_serve_after_its_storage_was_rolled_back_still_honours_a_removal_below_i
         assert signed.snapshot_ids <= present, "a forgotten snapshot signed back in"
     finally:
         ring.close()
+
+
+@pytest.mark.xfail(strict=True, reason="a floor naming a link the rolled-back chain no longer holds stops the walk")
+def test_a_process_whose_own_last_link_was_rolled_away_finds_the_removal_signed_at_its_position(
+    tmp_path: Path,
+) -> None:
+    """A long-running process signed links up to k; the storage is then put back to before them,
+    forget's removal is signed at k - 2 (and k - 1), other links at k and k + 1. The process's
+    floor (k) names a link the chain no longer holds: the walk must not stop there."""
+    root = tmp_path / "repo"
+    init_repository(LocalBackend(root, create=True), PASSWORD, kdf=FAST_KDF)
+    with open_repository(LocalBackend(root), PASSWORD) as first:
+        _commit(first, 0)
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as backup:
+        for minute in range(1, 4):
+            _commit(backup, minute)
+            own = sign_manifest(backup, now=START + timedelta(minutes=minute, seconds=30))
+        assert isinstance(own, Link) and backup.journal.seen == own.position
+        shutil.rmtree(root)
+        shutil.copytree(copy, root)  # rolled back: link k is gone
+        older, newer = _commit(backup, 10), _commit(backup, 11)
+        with open_repository(LocalBackend(root), PASSWORD) as other:
+            doomed = forget_snapshots(other, RetentionPolicy(last=1), now=START + timedelta(minutes=12))
+        assert older in {d.id for d in doomed if not d.keep}  # signed at k - 2, and again at k - 1
+        with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as third:
+            for second in range(2):
+                after = sign_manifest(third, now=START + timedelta(minutes=13, seconds=second))
+        assert isinstance(after, Link) and after.position == own.position + 1
+        link = sign_manifest(backup, now=START + timedelta(minutes=14))
+        assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer]
+        signed = read_manifest(LocalBackend(root), public_key=repository_public_key(backup), repo_id=backup.config.id)
+        assert signed is not None and signed.snapshot_ids <= set(snapshot_ids(backup))
