@@ -341,7 +341,8 @@ def sign_manifest(
     repo.state_changed = False
     journal.clear()
     if isinstance(signed, Link):
-        repo.journal.seen = signed.position  # stored now: whatever this process writes next is later
+        # stored now: whatever this process writes next is later
+        repo.journal.seen, repo.journal.seen_digest = signed.position, signed.digest
     if memo is not None:
         memo.remember(backend.url, signed)
     return signed

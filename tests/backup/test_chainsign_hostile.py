@@ -168,7 +168,6 @@ def _commit(repo: Repository, minutes: int) -> str:
     return save_snapshot(repo, Snapshot(when, "h", "u", "path", "/x", ("0" * 64,), system="s")).id
 
 
-@pytest.mark.xfail(strict=True, reason="a floor naming a link the rolled-back chain no longer holds stops the walk")
 def test_serve_after_its_storage_was_rolled_back_still_honours_a_removal_below_its_memo(tmp_path: Path) -> None:
     """The storage is put back to an older copy (a restore in place, or an attacker who can
     write it replaying old objects) while ``serve`` holds the key: the link serve signed last
@@ -211,7 +210,6 @@ def test_serve_after_its_storage_was_rolled_back_still_honours_a_removal_below_i
         ring.close()
 
 
-@pytest.mark.xfail(strict=True, reason="a floor naming a link the rolled-back chain no longer holds stops the walk")
 def test_a_process_whose_own_last_link_was_rolled_away_finds_the_removal_signed_at_its_position(
     tmp_path: Path,
 ) -> None:
