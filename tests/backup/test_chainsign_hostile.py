@@ -241,3 +241,28 @@ def test_a_process_whose_own_last_link_was_rolled_away_finds_the_removal_signed_
         assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer]
         signed = read_manifest(LocalBackend(root), public_key=repository_public_key(backup), repo_id=backup.config.id)
         assert signed is not None and signed.snapshot_ids <= set(snapshot_ids(backup))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a format-1 manifest does not list what forget removes unsigned; the upgrade checkpoint cannot either",
+)
+def test_a_removal_forget_signed_in_format_1_before_the_upgrade_is_honoured(tmp_path: Path) -> None:
+    """A snapshot committed while the manifest was format 1, forgotten by another process while
+    it was unsigned (a format-1 manifest lists no removal of what it never signed), then the
+    repository upgraded (``manifest sign --chain``): the signer's first delta must not sign it."""
+    root = tmp_path / "repo"
+    init_repository(LocalBackend(root, create=True), PASSWORD, kdf=FAST_KDF, manifest_format=1)
+    with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as backup:
+        older, newer = _commit(backup, 1), _commit(backup, 2)
+        with open_repository(LocalBackend(root), PASSWORD) as other:
+            doomed = forget_snapshots(other, RetentionPolicy(last=1), now=START + timedelta(minutes=3))
+        assert older in {d.id for d in doomed if not d.keep}
+        with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as admin:
+            upgrade = sign_manifest(admin, chain=True, checkpoint=True, now=START + timedelta(minutes=4))
+        assert isinstance(upgrade, Link) and upgrade.position == 1
+        link = sign_manifest(backup, now=START + timedelta(minutes=5))
+        assert isinstance(link, Link)
+        signed = read_manifest(LocalBackend(root), public_key=repository_public_key(backup), repo_id=backup.config.id)
+        assert signed is not None and newer in signed.snapshot_ids
+        assert signed.snapshot_ids <= set(snapshot_ids(backup)), "a forgotten snapshot signed back in"
