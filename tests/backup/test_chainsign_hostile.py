@@ -243,10 +243,6 @@ def test_a_process_whose_own_last_link_was_rolled_away_finds_the_removal_signed_
         assert signed is not None and signed.snapshot_ids <= set(snapshot_ids(backup))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a format-1 manifest does not list what forget removes unsigned; the upgrade checkpoint cannot either",
-)
 def test_a_removal_forget_signed_in_format_1_before_the_upgrade_is_honoured(tmp_path: Path) -> None:
     """A snapshot committed while the manifest was format 1, forgotten by another process while
     it was unsigned (a format-1 manifest lists no removal of what it never signed), then the
