@@ -112,20 +112,56 @@ def _prune(world: _World) -> Step:
     sign_manifest(repo, checkpoint=True, now=world.now())
 
 
-def _run(data: st.DataObject, every: int) -> None:
-    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as session, pytest.MonkeyPatch.context() as mp:
+def _upgrade(world: _World) -> Step:
+    repo = world.open()
+    yield
+    sign_manifest(repo, chain=True, checkpoint=True, now=world.now())
+
+
+def _serve(world: _World, ring: KeyRing, backend: _Hooked) -> Step:
+    """Two jobs through a key ring, signed together at a third's close (deferred signing)."""
+    with ring.open(backend, PASSWORD) as job:
+        world.commit(job, forgettable=True)
+        yield
+    yield
+    with ring.open(backend, PASSWORD) as job:
+        world.commit(job, forgettable=True)
+        yield
+        world.commit(job, forgettable=False)
+    yield
+    with ring.open(backend, PASSWORD, sign_now=True):
+        pass
+
+
+def _run(data: st.DataObject, every: int, fmt: int = 2) -> None:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        contextlib.ExitStack() as session,
+        pytest.MonkeyPatch.context() as mp,
+    ):
         mp.setattr(chainsign, "CHECKPOINT_EVERY", every)
         root = Path(tmp) / "repo"
-        init_repository(LocalBackend(root, create=True), PASSWORD, kdf=FAST_KDF)
+        init_repository(LocalBackend(root, create=True), PASSWORD, kdf=FAST_KDF, manifest_format=fmt)
         world = _World(root, session)
         with open_repository(LocalBackend(root), PASSWORD) as first:
             world.commit(first, forgettable=True)
             world.commit(first, forgettable=False)
         pending: list[Repository] = []
+        ring = KeyRing(sign_every=3600)
+        session.callback(ring.close)
         backends = [_Hooked(root), _Hooked(root)]
-        actors: list[Step] = [_signer(world, b, pending) for b in backends] + [_forget(world)]
+        serving = data.draw(st.booleans(), label="serve")
+        actors: list[Step] = [
+            _serve(world, ring, backends[0]) if serving else _signer(world, backends[0], pending),
+            _signer(world, backends[1], pending),
+            _forget(world),
+        ]
         if data.draw(st.booleans(), label="prune"):
             actors.append(_prune(world))
+        if data.draw(st.booleans(), label="second forget"):
+            actors.append(_forget(world))
+        if fmt == 1:
+            actors.append(_upgrade(world))
         live = list(actors)
 
         def advance(actor: Step) -> None:
@@ -161,6 +197,12 @@ def _run(data: st.DataObject, every: int) -> None:
 @given(data=st.data(), every=st.sampled_from([2, 3, 100]))
 def test_every_interleaving_of_forget_with_two_signers_and_a_prune(data: st.DataObject, every: int) -> None:
     _run(data, every)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), every=st.sampled_from([2, 100]))
+def test_every_interleaving_across_the_upgrade_from_format_1(data: st.DataObject, every: int) -> None:
+    _run(data, every, fmt=1)
 
 
 def _commit(repo: Repository, minutes: int) -> str:
