@@ -87,10 +87,12 @@ def extend_chain(
         else:
             noted = {e.id: e for e in journal.added.values() if e.id not in without}
             if noted and isinstance(head, Link):
-                since = [journal.since.get(snapshot_id) for snapshot_id in noted]
-                floor = None if None in since else min(s for s in since if s is not None)
-                if floor is not None and floor > head.position:
-                    floor = None  # not a position of this chain (it was started afresh): no floor
+                since = {journal.since.get(snapshot_id) for snapshot_id in noted}
+                lowest = min((s for s in since if s is not None), default=None)
+                # one link, known for each (two digests at one position: not both in this chain)
+                floor = None if None in since or lowest is None else lowest
+                if floor is not None and len({s for s in since if s is not None and s[0] == floor[0]}) > 1:
+                    floor = None
                 for snapshot_id in _signed_away(backend, head, set(noted), floor):
                     del noted[snapshot_id]
             snapshots = tuple(sorted(noted.values(), key=_order))
@@ -125,7 +127,7 @@ def extend_chain(
     )
 
 
-def _signed_away(backend: Backend, head: Link, noted: set[str], floor: int | None) -> set[str]:
+def _signed_away(backend: Backend, head: Link, noted: set[str], floor: tuple[int, str] | None) -> set[str]:
     """Which of ``noted`` (committed, not yet signed by this process) the chain up to ``head`` signs as removed.
 
     A ``forget`` in another process may have listed such a snapshot, signed its removal and
@@ -134,9 +136,14 @@ def _signed_away(backend: Backend, head: Link, noted: set[str], floor: int | Non
     manifest as truncated). The newest mention decides; the links from the head back to
     ``floor`` are read, or back to the checkpoint in effect, whose lists say it all.
 
-    ``floor`` is a position stored before the snapshot's object was written
-    (:attr:`~backup.manifeststate.Journal.seen`: the head the unlock read, or this process's
-    last link), so forget, listing the object after that, claims its removal link R beyond it.
+    ``floor`` is a position stored before the snapshot's object was written, with the digest of
+    the manifest stored there (:meth:`~backup.manifeststate.Journal.floor`: the head the unlock
+    read, or this process's last link), so forget, listing the object after that, claims its
+    removal link R beyond it. That holds only in a chain that still has that link: a storage
+    rolled back since (restored in place, or old objects replayed by someone who can write it
+    but not sign) may have grown past the position again with other links, one of them R. The
+    walk stops at the floor only where the link after it chains to that digest, and otherwise
+    goes on to the checkpoint in effect.
     Against this signature's own link Q, claimed create-if-absent after the walk:
 
     * R < Q: R is among the links read (a lost claim re-reads from the new head), or a
@@ -154,13 +161,21 @@ def _signed_away(backend: Backend, head: Link, noted: set[str], floor: int | Non
     verification makes of it does not depend on this signature.
     """
     load = link_reader(backend)
-    undecided, away = set(noted), set()
+    undecided, away = set(noted), set[str]()
     link = head
+    if floor is not None and floor[0] >= head.position and (floor[0], floor[1]) != (head.position, head.digest):
+        floor = None  # not a link of this chain (started afresh, or rolled back): no floor
+    if floor is not None and floor[0] == head.position:
+        return away  # nothing signed since
     while undecided:
         removed = undecided & {r.id for r in link.removed}
         away |= removed
         undecided -= removed | {e.id for e in link.snapshots}
-        if link.full or link.position <= 1 or (floor is not None and link.position - 1 <= floor):
+        if floor is not None and link.position - 1 == floor[0]:
+            if link.previous == floor[1]:
+                break
+            floor = None  # the link at the floor is another one: the chain was rolled back
+        if link.full or link.position <= 1:
             break
         try:
             raw = load(link_key(link.position - 1))

@@ -85,6 +85,7 @@ class _Held:
     public_key: str
     #: :attr:`~backup.keys.Unwrapped.seen` of the unlock that put it here
     seen: int | None
+    seen_digest: str
 
 
 class KeyRing:
@@ -122,7 +123,7 @@ class KeyRing:
                 and secrets.compare_digest(held.secret_digest, secret_digest)
             ):
                 master = MasterKey.from_bytes(held.key.value())
-                return Unwrapped(master, held.slot_id, held.skipped, held.slot_digest, held.seen)
+                return Unwrapped(master, held.slot_id, held.skipped, held.slot_digest, held.seen, held.seen_digest)
             unlocked = unlock(backend, secret, config, raw, manifest_key=manifest_key)
             with self._guard:
                 if self._closed:
@@ -141,6 +142,7 @@ class KeyRing:
                     unlocked.skipped,
                     public_key_hex(signing_key(unlocked.master, config.id)),
                     unlocked.seen,
+                    unlocked.seen_digest,
                 )
             return unlocked
 
@@ -165,8 +167,8 @@ class KeyRing:
             # the link signed here last is newer than the head the first unlock read, and both were
             # stored before this job writes anything (backup/chainsign.py ``_signed_away``)
             signed = self._memo.position(backend.url, config.id, self._public_key(backend.url, config.id, key))
-            if signed is not None and (repo.journal.seen is None or signed > repo.journal.seen):
-                repo.journal.seen = signed
+            if signed is not None and (repo.journal.seen is None or signed[0] > repo.journal.seen):
+                repo.journal.seen, repo.journal.seen_digest = signed
             try:
                 yield repo
             finally:

@@ -88,6 +88,8 @@ class Unwrapped:
     #: the chain position of the manifest the unlock read, if signed with this key (0: format 1):
     #: stored before anything the opened repository writes (:attr:`backup.manifeststate.Journal.seen`)
     seen: int | None = None
+    #: the SHA-256 of that manifest: ``seen`` is a floor only in a chain that still holds it
+    seen_digest: str = ""
 
 
 #: OpenSSL's Argon2id with several lanes deadlocks (or fails with MemoryError) when two threads

@@ -48,15 +48,17 @@ class ManifestMemo(Generic[M]):
             manifest = self._signed.get((url, repo_id, public_key))
         return manifest if manifest is not None and manifest.digest == digest else None
 
-    def position(self, url: str, repo_id: str, public_key: str) -> int | None:
-        """The chain position of the manifest remembered for this repository (``None``: none, or format 1).
+    def position(self, url: str, repo_id: str, public_key: str) -> tuple[int, str] | None:
+        """The chain position and digest of the manifest remembered for this repository (``None``:
+        none, or format 1).
 
         It was stored before this call, so anything written after it is later than that link
-        (:attr:`backup.manifeststate.Journal.seen`).
+        (:attr:`backup.manifeststate.Journal.seen`) — as long as the chain still holds it: the
+        storage may have been rolled back since, which the digest tells.
         """
         with self._lock:
             manifest = self._signed.get((url, repo_id, public_key))
-        return manifest.position if manifest is not None and manifest.position else None
+        return (manifest.position, manifest.digest) if manifest is not None and manifest.position else None
 
     def remember(self, url: str, manifest: M) -> None:
         """``manifest`` was just stored at ``url`` (its ``digest`` set) or verified from there."""

@@ -162,19 +162,31 @@ class Journal:
     this process's last signature, or in ``serve`` the link it signed last. ``None`` (unknown:
     no manifest signed with this key could be read at the unlock) makes the signer look back to
     the checkpoint in effect, as do snapshots merged from a worker process (workers commit none).
+    ``seen_digest`` names the manifest stored there: a storage rolled back since (restored in
+    place, or old objects replayed) may hold another link at that position, or none, and then
+    the position bounds nothing.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.added: dict[str, SnapshotEntry] = {}
-        #: snapshot id → ``seen`` before its object was written (``None``: unknown)
-        self.since: dict[str, int | None] = {}
+        #: snapshot id → :meth:`floor` before its object was written (``None``: unknown)
+        self.since: dict[str, tuple[int, str] | None] = {}
         self.indexes: dict[str, dict[str, int]] = {}
         self.needs_checkpoint = False
         self.seen: int | None = None
+        #: the SHA-256 of the manifest stored at ``seen`` ("": unknown)
+        self.seen_digest = ""
 
-    def snapshot(self, snapshot_id: str, time: str, system: str | None, *, since: int | None = None) -> None:
-        """``since``: :attr:`seen` read *before* the snapshot's object was written."""
+    def floor(self) -> tuple[int, str] | None:
+        """``seen`` and its digest: the walk for forget's removals stops there only if the chain
+        still holds that link (a storage rolled back since holds another, or none)."""
+        return None if self.seen is None or not self.seen_digest else (self.seen, self.seen_digest)
+
+    def snapshot(
+        self, snapshot_id: str, time: str, system: str | None, *, since: tuple[int, str] | None = None
+    ) -> None:
+        """``since``: :meth:`floor` read *before* the snapshot's object was written."""
         with self._lock:
             self.added[snapshot_id] = SnapshotEntry(snapshot_id, time, system)
             self.since[snapshot_id] = since

@@ -69,7 +69,7 @@ def unlock(
     if head is not None and head.public_key == own:
         # read before anything is written through this key: a floor for the forget race
         # (backup/chainsign.py ``_signed_away``) that costs no read of its own
-        return replace(unlocked, seen=head.position)
+        return replace(unlocked, seen=head.position, seen_digest=head.digest)
     return unlocked
 
 
@@ -115,7 +115,7 @@ def unlocked_repository(
     """The repository whose master key ``key`` holds: cache opened and synced, signed and closed afterwards."""
     repo = Repository(backend, config, raw, key.master, key.slot_id, index_cache(backend, config))
     repo.key_problems = list(key.skipped)
-    repo.journal.seen = key.seen
+    repo.journal.seen, repo.journal.seen_digest = key.seen, key.seen_digest
     try:
         if sync:
             repo.sync_index()

@@ -124,7 +124,7 @@ class Snapshot:
 
 def save_snapshot(repo: Repository, snapshot: Snapshot) -> Snapshot:
     """Write the commit record; return the snapshot with its id."""
-    since = repo.journal.seen  # read before the write: a forget of it can only be signed after
+    since = repo.journal.floor()  # read before the write: a forget of it can only be signed after
     name = repo.save_sealed(SNAPSHOT_PREFIX, "snapshot", snapshot.to_json())
     repo.journal.snapshot(name, snapshot.time.isoformat(), snapshot.system, since=since)
     repo.state_changed = True
