@@ -19,6 +19,7 @@ from pathlib import Path
 
 from backup.errors import CorruptObject
 from backup.index import IndexFile
+from dc.sqlitewal import use_wal
 from storage.errors import ObjectNotFound
 
 _SCHEMA = """
@@ -80,14 +81,18 @@ class BloomFilter:
         return all(self.bits[bit >> 3] & (1 << (bit & 7)) for bit in self._probes(chunk_id))
 
 
+#: seconds a connection waits for another process's or thread's lock on the cache
+_BUSY_TIMEOUT = 60.0
+
+
 class BlobCache:
     """Thread-safe; one SQLite connection guarded by a lock (lookups take microseconds)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=_BUSY_TIMEOUT)
+        use_wal(self._db, _BUSY_TIMEOUT)
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._lock = threading.Lock()

@@ -42,6 +42,7 @@ from dc import schema
 from dc.errors import N_, BcpError, ConfigError, Message, ProblemFound
 from dc.schema import ControlStateMissing
 from dc.siteenv import SITE_ENV
+from dc.sqlitewal import use_wal
 
 metadata = MetaData()
 
@@ -240,8 +241,8 @@ def connect(url: str | None = None, *, create: bool = False) -> Engine:
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             # WAL lets the scheduler, the CLI and scrapes read while a job writes.
+            use_wal(dbapi_conn, 30.0)
             cursor = dbapi_conn.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
     else:
