@@ -35,14 +35,18 @@ whole, never backwards, and a run that lands short deletes nothing at the target
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 from backup.manifest import Manifest, ManifestInvalid, verify_signed
-from backup.manifestchain import Link, replay, resolve, walk
-from backup.manifeststate import link_key
+from backup.manifestchain import Link, link_reader, replay, resolve, verify_link, walk
+from backup.manifeststate import CHAIN_PREFIX, link_key
 from replication.plan import CopyPlan, missing_referenced
 from replication.records import Pin
-from storage.backend import ObjectInfo
+from replication.transfer import TransferOutcome
+from replication.trust import either_reader
+from storage.backend import Backend, ObjectInfo
+from storage.errors import StorageError
 
 #: phases whose objects must be named by the landing state to be copied (see the module docstring)
 NAMED_ONLY = ("indexes", "snapshots")
@@ -134,3 +138,69 @@ def intact_prefix(
 def _names_any(link: Link, keys: dict[str, str]) -> bool:
     named = [*link.packs, *(f"index/{n}" for n in link.indexes), *(f"snapshots/{e.id}" for e in link.snapshots)]
     return any(key in keys for key in named) or link_key(link.position) in keys
+
+
+def land_short(
+    source: Backend,
+    target: Backend,
+    manifest: Manifest,
+    manifest_raw: bytes,
+    current: Manifest | None,
+    pin: Pin | None,
+    src: dict[str, ObjectInfo],
+    tgt: dict[str, ObjectInfo],
+    not_intact: dict[str, str],
+) -> tuple[Manifest | None, bytes | None]:
+    """Where a run whose manifest names objects neither site holds intact leaves the target: the
+    newest link of the chain it holds whole, with its bytes for the head, else where it is
+    (``None`` bytes: the head is not written)."""
+    load = either_reader(link_reader(source), link_reader(target))
+    # a snapshot the head no longer signs is never sent (plan_copy: "unsigned"), though the source
+    # may still list it (a forget that died before removing it, or its bytes planted back): it is
+    # no part of an older state this run can make whole
+    signed = manifest.snapshot_ids
+    sendable = {
+        key: info
+        for key, info in src.items()
+        if not key.startswith("snapshots/") or key.removeprefix("snapshots/") in signed
+    }
+    found = intact_prefix(manifest_raw, manifest, current, pin, load, sendable, tgt, not_intact)
+    if found is None:
+        return current, None
+    state, key = found
+    try:
+        raw = load(key)
+    except StorageError:
+        return current, None
+    if hashlib.sha256(raw).hexdigest() != state.digest:
+        return current, None  # rewritten since the walk read it: links never are, so it is not the primary's
+    return state, raw
+
+
+def signed_links(state: Manifest) -> Callable[[str, bytes], bool]:
+    """Whether the bytes read to be sent as a link ``state`` names are a link signed for that
+    position. The chain was verified when the run began, but the copy reads the link again: one
+    replaced at the primary meanwhile would reach the offsite under the head it accepts, and a
+    link at or before the accepted head is never compared again (verify-offsite red for good)."""
+    named = {key for key in state.referenced() if key.startswith(CHAIN_PREFIX)}
+
+    def genuine(key: str, body: bytes) -> bool:
+        if key not in named:
+            return True
+        try:
+            link = verify_link(body, public_key=state.public_key, repo_id=state.repository, where=key)
+        except ManifestInvalid:
+            return False
+        return link_key(link.position) == key
+
+    return genuine
+
+
+def damaged_named(outcome: TransferOutcome, manifest: Manifest) -> tuple[dict[str, str], set[str]]:
+    """A phase's failures when every one is an object that failed alone (damaged, vanished or
+    planted at the source): those the manifest names, with their problems, and the others;
+    otherwise none, and the run stops as before (a failing endpoint)."""
+    named = manifest.referenced()
+    if set(outcome.errors) != outcome.damaged:
+        return {}, set()
+    return {k: v for k, v in outcome.errors.items() if k in named}, {k for k in outcome.errors if k not in named}

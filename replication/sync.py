@@ -27,7 +27,6 @@ problem (exit 1), so the next run after the primary is mended ships the rest and
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -39,14 +38,13 @@ from typing import TYPE_CHECKING
 
 from backup.errors import NotARepository
 from backup.manifest import MANIFEST_KEY, Manifest
-from backup.manifestchain import link_reader, verify_link
-from backup.manifeststate import CHAIN_PREFIX, ManifestInvalid, link_key
+from backup.manifestchain import link_reader
 from backup.repository import CONFIG_KEY, RepoConfig
 from dc.clock import utcnow
 from dc.errors import N_, BcpError, Message, UsageError
 from dc.failpoint import failpoint
 from replication.errors import TargetMismatch
-from replication.holdback import NAMED_ONLY, hold_back, intact_prefix
+from replication.holdback import NAMED_ONLY, damaged_named, hold_back, land_short, signed_links
 from replication.lag import lags_between
 from replication.plan import (
     DEFAULT_DELETE_DELAY,
@@ -59,10 +57,10 @@ from replication.plan import (
 )
 from replication.records import Pin, SystemLag
 from replication.transfer import Transfer, TransferOutcome
-from replication.trust import accept_manifest, either_reader, links_to_put_back, load_optional
+from replication.trust import accept_manifest, links_to_put_back, load_optional
 from storage.backend import Backend, ObjectInfo
 from storage.capabilities import object_locking
-from storage.errors import AccessDenied, StorageError
+from storage.errors import AccessDenied
 from storage.metered import MeteredBackend
 from storage.objectlock import extend_locks, require_lock_support, retain_until
 from storage.ratelimit import RateLimitedBackend, TokenBucket
@@ -326,7 +324,9 @@ def _replicate(
     if manifest is not None and manifest_raw is not None:
         result.not_intact = missing_referenced(manifest, src, tgt)
         if result.not_intact:
-            landing, landing_raw = _land_short(source, target, manifest, manifest_raw, current, pin, src, tgt, result)
+            landing, landing_raw = land_short(
+                source, target, manifest, manifest_raw, current, pin, src, tgt, result.not_intact
+            )
 
     plan = plan_copy(src, tgt, manifest)
     _sort_unsigned(plan, now, options.unsigned_grace, result)
@@ -360,7 +360,7 @@ def _replicate(
         expected_sizes=dict(manifest.packs) if manifest else None,
         progress=progress.advance if progress else None,
         cancel=cancel,
-        check_body=_signed_links(landing) if landing is not None else None,
+        check_body=signed_links(landing) if landing is not None else None,
     )
     if progress:
         progress.start(plan.bytes)
@@ -380,7 +380,7 @@ def _replicate(
             if phase == "packs" and manifest is not None and manifest_raw is not None and outcome.errors:
                 # packs the manifest names that turned out damaged at the source (their size was
                 # right): as if the listing had shown them short, so the rest still commits
-                damaged, unsigned = _damaged_named(outcome, manifest)
+                damaged, unsigned = damaged_named(outcome, manifest)
                 for key in damaged:
                     del result.errors[key]
                 # A damaged pack no signed state names (planted, or a backup's before its signature)
@@ -401,8 +401,8 @@ def _replicate(
             if damaged and manifest is not None and manifest_raw is not None:
                 result.not_intact.update(damaged)
                 intact = {key: info for key, info in src.items() if key not in result.not_intact}
-                landing, landing_raw = _land_short(
-                    source, target, manifest, manifest_raw, current, pin, intact, tgt, result
+                landing, landing_raw = land_short(
+                    source, target, manifest, manifest_raw, current, pin, intact, tgt, result.not_intact
                 )
                 result.held_back += len(hold_back(plan, landing, result.not_intact))
             if set(result.errors) - strays:
@@ -443,72 +443,6 @@ def _replicate(
         for key, message in extension.errors.items():
             result.warnings.append(Message(N_("could not extend the lock of {key}: {reason}"), key=key, reason=message))
     _delete_due(target, ledger, plan, current, known_locks, now, options, result)
-
-
-def _land_short(
-    source: Backend,
-    target: Backend,
-    manifest: Manifest,
-    manifest_raw: bytes,
-    current: Manifest | None,
-    pin: Pin | None,
-    src: dict[str, ObjectInfo],
-    tgt: dict[str, ObjectInfo],
-    result: SyncResult,
-) -> tuple[Manifest | None, bytes | None]:
-    """Where a run whose manifest names objects neither site holds intact leaves the target: the
-    newest link of the chain it holds whole, with its bytes for the head, else where it is
-    (``None`` bytes: the head is not written)."""
-    load = either_reader(link_reader(source), link_reader(target))
-    # a snapshot the head no longer signs is never sent (plan_copy: "unsigned"), though the source
-    # may still list it (a forget that died before removing it, or its bytes planted back): it is
-    # no part of an older state this run can make whole
-    signed = manifest.snapshot_ids
-    sendable = {
-        key: info
-        for key, info in src.items()
-        if not key.startswith("snapshots/") or key.removeprefix("snapshots/") in signed
-    }
-    found = intact_prefix(manifest_raw, manifest, current, pin, load, sendable, tgt, result.not_intact)
-    if found is None:
-        return current, None
-    state, key = found
-    try:
-        raw = load(key)
-    except StorageError:
-        return current, None
-    if hashlib.sha256(raw).hexdigest() != state.digest:
-        return current, None  # rewritten since the walk read it: links never are, so it is not the primary's
-    return state, raw
-
-
-def _signed_links(state: Manifest) -> Callable[[str, bytes], bool]:
-    """Whether the bytes read to be sent as a link ``state`` names are a link signed for that
-    position. The chain was verified when the run began, but the copy reads the link again: one
-    replaced at the primary meanwhile would reach the offsite under the head it accepts, and a
-    link at or before the accepted head is never compared again (verify-offsite red for good)."""
-    named = {key for key in state.referenced() if key.startswith(CHAIN_PREFIX)}
-
-    def genuine(key: str, body: bytes) -> bool:
-        if key not in named:
-            return True
-        try:
-            link = verify_link(body, public_key=state.public_key, repo_id=state.repository, where=key)
-        except ManifestInvalid:
-            return False
-        return link_key(link.position) == key
-
-    return genuine
-
-
-def _damaged_named(outcome: TransferOutcome, manifest: Manifest) -> tuple[dict[str, str], set[str]]:
-    """A phase's failures when every one is an object that failed alone (damaged, vanished or
-    planted at the source): those the manifest names, with their problems, and the others;
-    otherwise none, and the run stops as before (a failing endpoint)."""
-    named = manifest.referenced()
-    if set(outcome.errors) != outcome.damaged:
-        return {}, set()
-    return {k: v for k, v in outcome.errors.items() if k in named}, {k for k in outcome.errors if k not in named}
 
 
 def _merge(result: SyncResult, phase: str, outcome: TransferOutcome) -> None:
