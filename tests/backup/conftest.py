@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from backup import chainsign
 from backup.opening import init_repository, open_repository
 from backup.repository import Repository
 from backup.tree import kind_of
+from storage.backend import Backend
 from storage.local import LocalBackend
 from tests.conftest import PASSWORD
 
@@ -114,3 +116,16 @@ def link_groups(root: Path) -> set[frozenset[bytes]]:
             if not stat.S_ISDIR(st.st_mode):
                 by_inode.setdefault((st.st_dev, st.st_ino), set()).add(os.path.relpath(full, base))
     return {frozenset(paths) for paths in by_inode.values() if len(paths) > 1}
+
+
+def counting_link_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys of the links the signer reads from now on, in order."""
+    read: list[str] = []
+    real = chainsign.link_reader
+
+    def counted(backend: Backend) -> Callable[[str], bytes]:
+        load = real(backend)
+        return lambda key: read.append(key) or load(key)
+
+    monkeypatch.setattr(chainsign, "link_reader", counted)
+    return read

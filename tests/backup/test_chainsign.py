@@ -8,7 +8,6 @@ snapshots first and then removes it; the signer's next delta must not sign it ba
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,9 +23,8 @@ from backup.repository import Repository
 from backup.retention import RetentionPolicy
 from backup.snapshot import Snapshot, save_snapshot, snapshot_ids
 from replication.plan import missing_referenced
-from storage.backend import Backend
 from storage.local import LocalBackend
-from tests.backup.conftest import FAST_KDF
+from tests.backup.conftest import FAST_KDF, counting_link_reads
 from tests.conftest import PASSWORD
 
 START = datetime(2026, 12, 1, tzinfo=UTC)
@@ -45,19 +43,6 @@ def _signed_state_holds_only_present_snapshots(root: Path, repo: Repository) -> 
     assert signed.snapshot_ids <= present, signed.snapshot_ids - present
     source = {info.key: info for info in backend.list("")}
     assert missing_referenced(signed, source, {}) == {}
-
-
-def _counting_link_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The keys of the links the signer reads from now on, in order."""
-    read: list[str] = []
-    real = chainsign.link_reader
-
-    def counted(backend: Backend) -> Callable[[str], bytes]:
-        load = real(backend)
-        return lambda key: read.append(key) or load(key)
-
-    monkeypatch.setattr(chainsign, "link_reader", counted)
-    return read
 
 
 def _signed_by_another_process(root: Path, links: int, *, minute: int = 0) -> int:
@@ -120,7 +105,7 @@ def test_the_signer_reads_only_the_links_after_the_position_it_had_seen(
         assert older in _forget_in_another_process(root, last=1, now=START + timedelta(minutes=12))
         with open_repository(LocalBackend(root), PASSWORD) as third:
             _commit(third, 13)
-        read = _counting_link_reads(monkeypatch)
+        read = counting_link_reads(monkeypatch)
         link = sign_manifest(serve, now=START + timedelta(minutes=14))
         assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer]
         # the probe past the head, then back to forget's link (seen + 1); nothing at or before ``seen``
@@ -141,7 +126,7 @@ def test_a_new_process_reads_no_link_older_than_the_head_its_unlock_read(
     with open_repository(LocalBackend(root), PASSWORD, sign_on_close=False) as backup:
         assert backup.journal.seen == head
         snapshot = _commit(backup, 1)
-        read = _counting_link_reads(monkeypatch)
+        read = counting_link_reads(monkeypatch)
         link = sign_manifest(backup, now=START + timedelta(minutes=2))
     assert isinstance(link, Link) and not link.full and link.position == head + 1
     assert [e.id for e in link.snapshots] == [snapshot]
@@ -158,7 +143,7 @@ def test_a_new_process_finds_a_removal_signed_after_the_head_its_unlock_read(
         older, newer = _commit(backup, 10), _commit(backup, 11)
         assert _forget_in_another_process(root, last=1, now=START + timedelta(minutes=12)) == {older}
         after = _signed_by_another_process(root, 3, minute=13)  # forget's link is no longer the head
-        read = _counting_link_reads(monkeypatch)
+        read = counting_link_reads(monkeypatch)
         link = sign_manifest(backup, now=START + timedelta(minutes=14))
         assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer]
         assert link.position == after + 1
@@ -179,7 +164,7 @@ def test_without_a_known_position_the_removal_is_found_back_to_the_checkpoint(
         older, newer = _commit(backup, 10), _commit(backup, 11)
         assert _forget_in_another_process(root, last=1, now=START + timedelta(minutes=12)) == {older}
         after = _signed_by_another_process(root, 3, minute=13)
-        read = _counting_link_reads(monkeypatch)
+        read = counting_link_reads(monkeypatch)
         link = sign_manifest(backup, now=START + timedelta(minutes=14))
         assert isinstance(link, Link) and [e.id for e in link.snapshots] == [newer] and link.checkpoint == 1
         assert read == [link_key(after + 1)] + [link_key(p) for p in range(after - 1, 0, -1)]

@@ -14,6 +14,7 @@ from backup.errors import CorruptObject, WrongPassword
 from backup.keyring import KeyRing, LockedBuffer
 from backup.opening import open_repository
 from storage.local import LocalBackend
+from tests.backup.conftest import counting_link_reads
 from tests.conftest import PASSWORD
 
 
@@ -162,16 +163,13 @@ def test_a_rings_first_batch_reads_no_link_older_than_the_head_its_unlock_read(
     """serve's first jobs on a repository know where its chain was (the unlock read the head), so
     its first signature does not walk back to the checkpoint; later jobs take the newer position
     of the link the ring signed."""
-    from collections.abc import Callable
     from datetime import UTC, datetime, timedelta
 
-    from backup import chainsign
     from backup.forget import forget_snapshots
     from backup.manifest import read_manifest, repository_public_key, sign_manifest
     from backup.manifestchain import Link, link_key
     from backup.retention import RetentionPolicy
     from backup.snapshot import Snapshot, save_snapshot, snapshot_ids
-    from storage.backend import Backend
 
     start = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -194,14 +192,7 @@ def test_a_rings_first_batch_reads_no_link_older_than_the_head_its_unlock_read(
         decisions = forget_snapshots(other, RetentionPolicy(last=1), now=start + timedelta(hours=3))
     assert written[0] in {d.id for d in decisions if not d.keep}
     after = signed_elsewhere(2)
-    read: list[str] = []
-    real = chainsign.link_reader
-
-    def counted(backend: Backend) -> Callable[[str], bytes]:
-        load = real(backend)
-        return lambda key: read.append(key) or load(key)
-
-    monkeypatch.setattr(chainsign, "link_reader", counted)
+    read = counting_link_reads(monkeypatch)
     with ring.open(LocalBackend(repo_dir), PASSWORD, sign_now=True) as repo:
         key = repository_public_key(repo)
     assert read == [link_key(after + 1)] + [link_key(p) for p in range(after - 1, head, -1)]
